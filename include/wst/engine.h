@@ -1,0 +1,108 @@
+// whisper-speedtest's native Whisper engine: the one public header.
+//
+//   wst::EngineOptions eo;                 // device "cpu", n_threads 0 = all cores
+//   auto engine = wst::Engine::load("/path/to/ct2-model-dir", eo);
+//   std::vector<float> pcm = ...;          // 16 kHz mono float in [-1, 1]
+//   wst::TranscribeOptions to;             // greedy, openai-whisper's transcribe() defaults
+//   wst::Transcript t = engine->transcribe(pcm, to);
+//   std::cout << t.text;
+//
+// Thread safety: an Engine is not thread-safe; use one per thread. Loading two engines of the same model is
+// fine. Errors are thrown as wst::Error (util/errors.h) with a one-line message naming the file and problem.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace wst {
+
+struct EngineOptions {
+  std::string device = "cpu";  // "cpu" (always there) or "cuda" (where built and a GPU is present)
+  int n_threads = 0;           // compute threads; 0 = all cores
+};
+
+// The architecture as read from the model files (never from the model's name).
+struct ModelInfo {
+  int n_mels = 80;
+  int n_vocab = 51864;
+  int n_audio_ctx = 1500;
+  int n_audio_state = 384;
+  int n_audio_head = 6;
+  int n_audio_layer = 4;
+  int n_text_ctx = 448;
+  int n_text_state = 384;
+  int n_text_head = 6;
+  int n_text_layer = 4;
+  bool multilingual = false;     // n_vocab >= 51865
+  std::string path;              // model directory
+  std::string format;            // "ctranslate2"
+  std::string stored_dtype;      // dtype of the stored weights: "float16", "float32"
+  std::string compute_dtype;     // dtype the backend computes in: "float32"
+  std::string backend;           // "cpu" or "cuda"
+};
+
+// Options of one transcription; defaults are openai-whisper's transcribe() defaults, greedy.
+struct TranscribeOptions {
+  std::string language;          // "" = detect on multilingual models, "en" on English-only ones
+  std::string task = "transcribe";  // or "translate"
+  std::vector<float> temperatures = {0.0f, 0.2f, 0.4f, 0.6f, 0.8f, 1.0f};  // fallback ladder
+  float compression_ratio_threshold = 2.4f;  // fall back when the gzip ratio of the text is above
+  float logprob_threshold = -1.0f;            // fall back when the average log-probability is below
+  float no_speech_threshold = 0.6f;           // with a low logprob, a window above this is silence
+  bool condition_on_previous_text = true;     // previous text as prompt (dropped once temperature > 0.5)
+  float prompt_reset_on_temperature = 0.5f;
+  std::string initial_prompt;                 // text put before the first window's prompt
+  bool without_timestamps = false;            // <|notimestamps|>: one segment per window
+  float max_initial_timestamp = 1.0f;         // seconds; the first timestamp may not exceed it
+  std::string suppress_tokens = "-1";         // comma-separated ids; -1 = the non-speech symbol set
+  bool suppress_blank = true;                 // no blank or EOT as the first sampled token
+  int sample_len = 0;                         // max sampled tokens per window; 0 = n_text_ctx / 2
+  uint64_t seed = 0;                          // seed of the sampler used at temperature > 0
+};
+
+struct Segment {
+  int id = 0;
+  int seek = 0;                  // mel frame where the window started
+  double start_s = 0, end_s = 0;
+  std::string text;
+  std::vector<int> tokens;       // including timestamp tokens
+  float temperature = 0;
+  float avg_logprob = 0;
+  float compression_ratio = 0;
+  float no_speech_prob = 0;
+};
+
+struct Transcript {
+  std::string text;              // all segments' text joined, as openai-whisper's result["text"]
+  std::string language;
+  std::vector<Segment> segments;
+};
+
+// The engine's own timings, summed since load (as whisper.cpp's whisper_get_timings).
+struct Timings {
+  double load_ms = 0;
+  double mel_ms = 0;
+  double encode_ms = 0;
+  double decode_ms = 0;
+  int n_windows = 0;
+  int n_decoded_tokens = 0;
+};
+
+class Engine {
+ public:
+  // Loads a model directory (CTranslate2 layout: model.bin, config.json, tokenizer.json, vocabulary.*).
+  static std::unique_ptr<Engine> load(const std::string& model_path, const EngineOptions& options = {});
+  virtual ~Engine() = default;
+
+  // pcm: 16 kHz mono samples.
+  virtual Transcript transcribe(const std::vector<float>& pcm, const TranscribeOptions& options = {}) = 0;
+  virtual const ModelInfo& info() const = 0;
+  virtual Timings timings() const = 0;
+};
+
+// Backends this build can run here ("cpu" always; "cuda" when compiled in and a GPU is present), and why not.
+std::vector<std::string> available_devices();
+
+}  // namespace wst
