@@ -8,5 +8,7 @@ namespace wst::cli {
 // Set by the chosen subcommand's callback.
 inline int exit_code = 0;
 
+void add_transcribe_command(CLI::App& app);
+
 
 }  // namespace wst::cli

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   CLI::App app{"whisper-speedtest: which Whisper implementation is fastest on this machine, and how accurate"};
   app.set_version_flag("--version", std::string("whisper-speedtest ") + WST_VERSION);
   app.require_subcommand(0, 1);
+  wst::cli::add_transcribe_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

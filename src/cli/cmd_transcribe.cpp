@@ -1,0 +1,90 @@
+// whisper-speedtest transcribe AUDIO --model PATH: the native engine on one file.
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "audio/decode.h"
+#include "cli/commands.h"
+#include "wst/engine.h"
+
+namespace wst::cli {
+namespace {
+
+std::string timestamp(double s) {
+  char buf[32];
+  int ms = static_cast<int>(s * 1000.0 + 0.5);
+  std::snprintf(buf, sizeof buf, "%02d:%02d.%03d", ms / 60000, (ms / 1000) % 60, ms % 1000);
+  return buf;
+}
+
+struct TranscribeArgs {
+  std::string audio, model, device = "cpu", language, task = "transcribe", initial_prompt;
+  int threads = 0;
+  bool segments = false, json = false, no_timestamps = false, no_condition = false;
+  std::vector<float> temperatures;
+  uint64_t seed = 0;
+};
+
+void run(const TranscribeArgs& a) {
+  EngineOptions eo;
+  eo.device = a.device;
+  eo.n_threads = a.threads;
+  std::vector<float> pcm = audio::load_audio(a.audio);
+  auto engine = Engine::load(a.model, eo);
+  TranscribeOptions to;
+  to.language = a.language;
+  to.task = a.task;
+  to.initial_prompt = a.initial_prompt;
+  to.without_timestamps = a.no_timestamps;
+  to.condition_on_previous_text = !a.no_condition;
+  to.seed = a.seed;
+  if (!a.temperatures.empty()) to.temperatures = a.temperatures;
+  Transcript t = engine->transcribe(pcm, to);
+
+  if (a.json) {
+    nlohmann::json j;
+    j["text"] = t.text;
+    j["language"] = t.language;
+    j["segments"] = nlohmann::json::array();
+    for (const auto& s : t.segments)
+      j["segments"].push_back({{"id", s.id}, {"seek", s.seek}, {"start", s.start_s}, {"end", s.end_s}, {"text", s.text},
+                               {"tokens", s.tokens}, {"temperature", s.temperature}, {"avg_logprob", s.avg_logprob},
+                               {"compression_ratio", s.compression_ratio}, {"no_speech_prob", s.no_speech_prob}});
+    const ModelInfo& i = engine->info();
+    j["model"] = {{"path", i.path}, {"format", i.format}, {"stored_dtype", i.stored_dtype}, {"backend", i.backend},
+                  {"n_mels", i.n_mels}, {"n_vocab", i.n_vocab}, {"n_audio_layer", i.n_audio_layer},
+                  {"n_text_layer", i.n_text_layer}, {"n_audio_state", i.n_audio_state}};
+    Timings tm = engine->timings();
+    j["timings"] = {{"load_ms", tm.load_ms}, {"mel_ms", tm.mel_ms}, {"encode_ms", tm.encode_ms},
+                    {"decode_ms", tm.decode_ms}, {"n_windows", tm.n_windows}, {"n_decoded_tokens", tm.n_decoded_tokens}};
+    std::cout << j.dump(2) << "\n";
+  } else if (a.segments) {
+    for (const auto& s : t.segments) std::cout << "[" << timestamp(s.start_s) << " --> " << timestamp(s.end_s) << "]" << s.text << "\n";
+  } else {
+    std::cout << t.text << "\n";
+  }
+}
+
+}  // namespace
+
+void add_transcribe_command(CLI::App& app) {
+  auto args = std::make_shared<TranscribeArgs>();
+  CLI::App* c = app.add_subcommand("transcribe", "Transcribe an audio file with the native engine");
+  c->add_option("audio", args->audio, "Audio file (WAV, FLAC, OGG, MP3)")->required();
+  c->add_option("-m,--model", args->model, "Model directory (CTranslate2 layout)")->required();
+  c->add_option("--device", args->device, "cpu or cuda");
+  c->add_option("-t,--threads", args->threads, "Compute threads (0 = all cores)");
+  c->add_option("-l,--language", args->language, "Language code; empty = detect (multilingual models)");
+  c->add_option("--task", args->task, "transcribe or translate");
+  c->add_option("--initial-prompt", args->initial_prompt, "Text to condition the first window on");
+  c->add_option("--temperature", args->temperatures, "Temperature fallback ladder (default 0 0.2 0.4 0.6 0.8 1)");
+  c->add_option("--seed", args->seed, "Seed of the sampler used above temperature 0");
+  c->add_flag("--no-timestamps", args->no_timestamps, "Decode without timestamp tokens");
+  c->add_flag("--no-condition-on-previous-text", args->no_condition, "Do not prompt with the previous text");
+  c->add_flag("--segments", args->segments, "Print segments with timestamps");
+  c->add_flag("--json", args->json, "Print everything as JSON");
+  c->callback([args] { run(*args); });
+}
+
+}  // namespace wst::cli

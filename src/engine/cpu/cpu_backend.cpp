@@ -1,0 +1,73 @@
+// CPU backend: memory, copies and thread set-up.
+#include "engine/cpu/cpu_backend.h"
+
+#include <cblas.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <thread>
+#include <vector>
+
+#include "util/errors.h"
+
+namespace wst::engine::cpu {
+
+CpuBackend::CpuBackend(int n_threads) {
+  if (n_threads <= 0) n_threads = static_cast<int>(std::thread::hardware_concurrency());
+  if (n_threads <= 0) n_threads = 1;
+  n_threads_ = n_threads;
+  openblas_set_num_threads(n_threads_);
+}
+
+Mat CpuBackend::alloc(int rows, int cols) {
+  size_t n = static_cast<size_t>(rows) * cols;
+  // 64-byte alignment for vector loads; at least one element so empty shapes still have a buffer.
+  size_t bytes = ((std::max<size_t>(n, 1) * sizeof(float) + 63) / 64) * 64;
+  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!p) throw std::bad_alloc();
+  std::shared_ptr<float> storage(p, [](float* q) { std::free(q); });
+  return {storage, p, rows, cols, cols};
+}
+
+Mat CpuBackend::upload(const float* host, int rows, int cols) {
+  Mat m = alloc(rows, cols);
+  std::memcpy(m.data, host, static_cast<size_t>(rows) * cols * sizeof(float));
+  return m;
+}
+
+void CpuBackend::download(const Mat& m, float* host) {
+  for (int r = 0; r < m.rows; ++r)
+    std::memcpy(host + static_cast<size_t>(r) * m.cols, m.data + static_cast<size_t>(r) * m.ld, m.cols * sizeof(float));
+}
+
+void CpuBackend::copy(const Mat& src, Mat& dst) {
+  if (src.rows != dst.rows || src.cols != dst.cols)
+    throw Error("copy: shape mismatch, expected [" + std::to_string(dst.rows) + ", " + std::to_string(dst.cols) +
+                "], got [" + std::to_string(src.rows) + ", " + std::to_string(src.cols) + "]");
+  for (int r = 0; r < src.rows; ++r)
+    std::memcpy(dst.data + static_cast<size_t>(r) * dst.ld, src.data + static_cast<size_t>(r) * src.ld,
+                src.cols * sizeof(float));
+}
+
+void parallel_for(int n, int n_threads, const std::function<void(int, int)>& fn) {
+  int t = std::max(1, std::min(n_threads, n));
+  if (t == 1) {
+    fn(0, n);
+    return;
+  }
+  std::vector<std::thread> threads;
+  int chunk = (n + t - 1) / t;
+  for (int i = 1; i < t; ++i) {
+    int b = i * chunk, e = std::min(n, b + chunk);
+    if (b < e) threads.emplace_back(fn, b, e);
+  }
+  fn(0, std::min(n, chunk));
+  for (auto& th : threads) th.join();
+}
+
+}  // namespace wst::engine::cpu
+
+namespace wst::engine {
+std::unique_ptr<Backend> make_cpu_backend(int n_threads) { return std::make_unique<cpu::CpuBackend>(n_threads); }
+}  // namespace wst::engine

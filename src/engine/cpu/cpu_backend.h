@@ -1,0 +1,37 @@
+// The CPU half of every op in engine/backend.h. One file per op in this folder; matrix products go
+// through OpenBLAS, the rest are plain loops split over threads where the work is large.
+#pragma once
+
+#include <functional>
+
+#include "engine/backend.h"
+
+namespace wst::engine::cpu {
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int n_threads);
+  std::string name() const override { return "cpu"; }
+  int n_threads() const { return n_threads_; }
+
+  Mat alloc(int rows, int cols) override;
+  Mat upload(const float* host, int rows, int cols) override;
+  void download(const Mat& m, float* host) override;
+  void copy(const Mat& src, Mat& dst) override;
+
+  void linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) override;
+  void layer_norm(const Mat& x, const Mat& gamma, const Mat& beta, Mat& y) override;
+  void gelu(Mat& x) override;
+  void add(Mat& y, const Mat& x) override;
+  void attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset) override;
+  void conv1d_gelu(const Mat& x, const Mat& w, const Mat& b, int stride, Mat& y) override;
+  void embed(const Mat& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) override;
+
+ private:
+  int n_threads_;
+};
+
+// Runs fn(begin, end) over [0, n) split into up to n_threads contiguous chunks (inline when one).
+void parallel_for(int n, int n_threads, const std::function<void(int, int)>& fn);
+
+}  // namespace wst::engine::cpu

@@ -1,0 +1,27 @@
+// CPU linear layer: y = x @ w^T + bias through OpenBLAS sgemm.
+#include <cblas.h>
+
+#include "engine/cpu/cpu_backend.h"
+#include "util/errors.h"
+
+namespace wst::engine::cpu {
+
+void CpuBackend::linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) {
+  if (x.cols != w.cols || y.rows != x.rows || y.cols != w.rows)
+    throw Error("linear: shapes x [" + std::to_string(x.rows) + ", " + std::to_string(x.cols) + "], w [" +
+                std::to_string(w.rows) + ", " + std::to_string(w.cols) + "], y [" + std::to_string(y.rows) + ", " +
+                std::to_string(y.cols) + "] do not agree");
+  const int m = x.rows, n = w.rows, k = x.cols;
+  float beta = 0.0f;
+  if (bias && !bias->empty()) {
+    // Start y from the bias so sgemm adds onto it.
+    for (int r = 0; r < m; ++r) {
+      float* yr = y.data + static_cast<size_t>(r) * y.ld;
+      for (int c = 0; c < n; ++c) yr[c] = bias->data[c];
+    }
+    beta = 1.0f;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x.data, x.ld, w.data, w.ld, beta, y.data, y.ld);
+}
+
+}  // namespace wst::engine::cpu

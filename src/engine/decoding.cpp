@@ -1,0 +1,387 @@
+#include "engine/decoding.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "engine/encoder.h"
+#include "engine/mel.h"
+#include "util/errors.h"
+
+namespace wst::engine {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr int kSampleRate = 16000;
+constexpr int kHop = 160;
+constexpr int kSamples30s = 30 * kSampleRate;
+
+double now_ms() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// log_softmax in double precision, returned as float.
+std::vector<float> log_softmax(const std::vector<float>& x) {
+  float mx = kNegInf;
+  for (float v : x) mx = std::max(mx, v);
+  double sum = 0;
+  for (float v : x)
+    if (v != kNegInf) sum += std::exp(static_cast<double>(v) - mx);
+  const double lse = mx + std::log(sum);
+  std::vector<float> out(x.size());
+  for (size_t i = 0; i < x.size(); ++i) out[i] = x[i] == kNegInf ? kNegInf : static_cast<float>(x[i] - lse);
+  return out;
+}
+
+// Python's str.strip() for the whitespace Whisper text can hold.
+std::string strip(const std::string& s) {
+  const char* ws = " \t\n\r\f\v";
+  size_t b = s.find_first_not_of(ws);
+  if (b == std::string::npos) return "";
+  size_t e = s.find_last_not_of(ws);
+  return s.substr(b, e - b + 1);
+}
+
+std::vector<int> parse_suppress_tokens(const std::string& spec, const Tokenizer& tok) {
+  std::vector<int> out;
+  bool non_speech = false;
+  std::stringstream ss(spec);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item = strip(item);
+    if (item.empty()) continue;
+    int id;
+    try {
+      size_t used = 0;
+      id = std::stoi(item, &used);
+      if (used != item.size()) throw std::invalid_argument(item);
+    } catch (const std::exception&) {
+      throw Error("--suppress-tokens: \"" + item + "\" is not a token id");
+    }
+    if (id == -1)
+      non_speech = true;
+    else if (id < 0 || id >= tok.n_vocab())
+      throw Error("--suppress-tokens: token id " + std::to_string(id) + " is outside the vocabulary");
+    else
+      out.push_back(id);
+  }
+  if (non_speech)
+    for (int t : tok.non_speech_tokens()) out.push_back(t);
+  // Always suppressed, as openai-whisper's DecodingTask._get_suppress_tokens.
+  for (int t : {tok.transcribe(), tok.translate(), tok.sot(), tok.sot_prev(), tok.sot_lm(), tok.no_speech()})
+    if (t >= 0) out.push_back(t);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+}  // namespace
+
+float compression_ratio(const std::string& text) {
+  if (text.empty()) return 0.0f;
+  uLongf n = compressBound(text.size());
+  std::vector<Bytef> buf(n);
+  if (compress2(buf.data(), &n, reinterpret_cast<const Bytef*>(text.data()), text.size(), Z_DEFAULT_COMPRESSION) != Z_OK)
+    throw Error("zlib: compression failed");
+  return static_cast<float>(text.size()) / static_cast<float>(n);
+}
+
+WindowDecoder::WindowDecoder(const WhisperModel& model, const Tokenizer& tokenizer, Decoder& decoder,
+                             const TranscribeOptions& options)
+    : model_(model), tok_(tokenizer), decoder_(decoder), options_(options) {
+  suppress_ = parse_suppress_tokens(options.suppress_tokens, tok_);
+  if (options.suppress_blank) {
+    suppress_begin_ = tok_.encode(" ");
+    suppress_begin_.push_back(tok_.eot());
+  }
+  if (options.max_initial_timestamp >= 0)
+    max_initial_timestamp_index_ = static_cast<int>(std::lround(options.max_initial_timestamp / 0.02f));
+  sample_len_ = options.sample_len > 0 ? options.sample_len : model.info.n_text_ctx / 2;
+}
+
+// As openai-whisper's SuppressBlank, SuppressTokens and ApplyTimestampRules, in that order.
+void WindowDecoder::apply_filters(std::vector<float>& logits, const std::vector<int>& sampled) const {
+  const int n_vocab = static_cast<int>(logits.size());
+  if (sampled.empty())
+    for (int t : suppress_begin_) logits[t] = kNegInf;
+  for (int t : suppress_) logits[t] = kNegInf;
+  if (options_.without_timestamps) return;
+
+  const int ts_begin = tok_.timestamp_begin(), eot = tok_.eot();
+  logits[tok_.no_timestamps()] = kNegInf;
+  const size_t n = sampled.size();
+  const bool last_was_ts = n >= 1 && sampled[n - 1] >= ts_begin;
+  const bool penultimate_was_ts = n < 2 || sampled[n - 2] >= ts_begin;
+  if (last_was_ts) {
+    if (penultimate_was_ts)  // a pair just closed (or the window opened with one): text must follow
+      for (int t = ts_begin; t < n_vocab; ++t) logits[t] = kNegInf;
+    else  // an open segment: only a timestamp (or EOT) may follow
+      for (int t = 0; t < eot; ++t) logits[t] = kNegInf;
+  }
+  int last_ts = -1;
+  for (int t : sampled)
+    if (t >= ts_begin) last_ts = t;
+  if (last_ts >= 0) {
+    // Timestamps never decrease, and a segment has non-zero length.
+    const int limit = (last_was_ts && !penultimate_was_ts) ? last_ts : last_ts + 1;
+    for (int t = ts_begin; t < limit; ++t) logits[t] = kNegInf;
+  }
+  if (n == 0) {
+    for (int t = 0; t < ts_begin; ++t) logits[t] = kNegInf;  // the window starts with a timestamp
+    if (max_initial_timestamp_index_ >= 0)
+      for (int t = ts_begin + max_initial_timestamp_index_ + 1; t < n_vocab; ++t) logits[t] = kNegInf;
+  }
+  // If the timestamps together are more probable than any single text token, a timestamp comes next.
+  std::vector<float> lp = log_softmax(logits);
+  float max_text = kNegInf;
+  for (int t = 0; t < ts_begin; ++t) max_text = std::max(max_text, lp[t]);
+  float mx = kNegInf;
+  for (int t = ts_begin; t < n_vocab; ++t) mx = std::max(mx, lp[t]);
+  if (mx != kNegInf) {
+    double s = 0;
+    for (int t = ts_begin; t < n_vocab; ++t)
+      if (lp[t] != kNegInf) s += std::exp(static_cast<double>(lp[t]) - mx);
+    const double ts_logprob = mx + std::log(s);
+    if (ts_logprob > max_text)
+      for (int t = 0; t < ts_begin; ++t) logits[t] = kNegInf;
+  }
+}
+
+WindowResult WindowDecoder::decode(const std::vector<int>& initial, float temperature, std::mt19937_64& rng) {
+  const int n_vocab = model_.info.n_vocab, n_ctx = model_.info.n_text_ctx;
+  const int sot_index = static_cast<int>(std::find(initial.begin(), initial.end(), tok_.sot()) - initial.begin());
+  if (sot_index >= static_cast<int>(initial.size())) throw Error("decoding: prompt has no start-of-transcript token");
+
+  std::vector<float> logits;
+  if (initial == cached_initial_ && !cached_first_logits_.empty()) {
+    decoder_.truncate(static_cast<int>(initial.size()));
+    logits = cached_first_logits_;
+  } else {
+    decoder_.truncate(0);
+    std::vector<float> both;
+    decoder_.forward(initial, {sot_index, static_cast<int>(initial.size()) - 1}, both);
+    // No-speech probability from the raw logits at the start-of-transcript position.
+    std::vector<float> sot_logits(both.begin(), both.begin() + n_vocab);
+    const std::vector<float> sot_lp = log_softmax(sot_logits);
+    cached_no_speech_ = tok_.no_speech() >= 0 ? std::exp(sot_lp[tok_.no_speech()]) : 0.0f;
+    logits.assign(both.begin() + n_vocab, both.end());
+    cached_initial_ = initial;
+    cached_first_logits_ = logits;
+  }
+
+  WindowResult r;
+  r.temperature = temperature;
+  r.no_speech_prob = cached_no_speech_;
+  double sum_logprob = 0;
+  std::vector<int> sampled;
+  int total = static_cast<int>(initial.size());
+  bool ended = false;
+  for (int i = 0; i < sample_len_; ++i) {
+    if (i > 0) decoder_.forward({sampled.back()}, {0}, logits);
+    apply_filters(logits, sampled);
+    const std::vector<float> lp = log_softmax(logits);
+    int next = 0;
+    if (temperature == 0.0f) {
+      // First maximum, as torch.argmax.
+      next = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    } else {
+      std::vector<double> w(n_vocab);
+      for (int t = 0; t < n_vocab; ++t) w[t] = lp[t] == kNegInf ? 0.0 : std::exp(static_cast<double>(lp[t]) / temperature);
+      std::discrete_distribution<int> dist(w.begin(), w.end());
+      next = dist(rng);
+    }
+    sum_logprob += lp[next];
+    sampled.push_back(next);
+    ++total;
+    if (next == tok_.eot()) {
+      ended = true;
+      break;
+    }
+    if (total > n_ctx) break;  // as openai-whisper: stop once the context is full
+  }
+  if (ended) sampled.pop_back();
+  r.tokens = sampled;
+  r.avg_logprob = static_cast<float>(sum_logprob / (static_cast<double>(sampled.size()) + 1.0));
+  r.text = strip(tok_.decode(sampled));
+  r.compression_ratio = compression_ratio(r.text);
+  return r;
+}
+
+Transcriber::Transcriber(const WhisperModel& model, Backend& backend, const Tokenizer& tokenizer, Timings& timings,
+                         int n_threads)
+    : model_(model), backend_(backend), tok_(tokenizer), timings_(timings), n_threads_(n_threads),
+      decoder_(model, backend) {}
+
+std::string Transcriber::detect_language(const std::vector<float>& mel_window) {
+  double t0 = now_ms();
+  Mat enc = encode(model_, backend_, mel_window.data());
+  timings_.encode_ms += now_ms() - t0;
+  decoder_.set_audio(enc);
+  std::vector<float> logits;
+  decoder_.forward({tok_.sot()}, {0}, logits);
+  int best = -1;
+  for (int t : tok_.language_tokens())
+    if (t < static_cast<int>(logits.size()) && (best < 0 || logits[t] > logits[best])) best = t;
+  if (best < 0) throw Error("language detection: the model has no language tokens");
+  return tok_.language_code(best);
+}
+
+Transcript Transcriber::run(const std::vector<float>& pcm, const TranscribeOptions& opt) {
+  const ModelInfo& h = model_.info;
+  const int n_frames_window = 2 * h.n_audio_ctx;  // 3000
+  if (opt.task != "transcribe" && opt.task != "translate")
+    throw Error("--task: \"" + opt.task + "\" is not transcribe or translate");
+  if (pcm.empty()) throw Error("audio: empty (0 samples)");
+
+  // The log-mel of the whole audio plus 30 s of silence, normalised once (as openai-whisper's transcribe()).
+  double t0 = now_ms();
+  int n_frames = 0;
+  std::vector<float> mel = log_mel_spectrogram(pcm.data(), pcm.size(), h.n_mels, kSamples30s, n_threads_, &n_frames);
+  timings_.mel_ms += now_ms() - t0;
+  const int content_frames = n_frames - n_frames_window;
+
+  // One window of mel: frames [seek, seek + size), zero-padded to 3000 frames.
+  auto window = [&](int seek, int size) {
+    std::vector<float> w(static_cast<size_t>(h.n_mels) * n_frames_window, 0.0f);
+    for (int c = 0; c < h.n_mels; ++c)
+      std::copy_n(mel.begin() + static_cast<size_t>(c) * n_frames + seek, size, w.begin() + static_cast<size_t>(c) * n_frames_window);
+    return w;
+  };
+
+  Transcript out;
+  std::string language = opt.language;
+  if (!h.multilingual) {
+    if (!language.empty() && language != "en")
+      throw Error("--language " + language + ": this model is English-only");
+    language = "en";
+  } else if (language.empty()) {
+    // Detected on the first 30 s of the padded mel (silence included, not zeros), as openai-whisper does.
+    std::vector<float> first(static_cast<size_t>(h.n_mels) * n_frames_window);
+    for (int c = 0; c < h.n_mels; ++c)
+      std::copy_n(mel.begin() + static_cast<size_t>(c) * n_frames, n_frames_window, first.begin() + static_cast<size_t>(c) * n_frames_window);
+    language = detect_language(first);
+  } else if (tok_.language_token(language) < 0) {
+    throw Error("--language: unknown language code \"" + language + "\"");
+  }
+  out.language = language;
+  if (!h.multilingual && opt.task == "translate") throw Error("--task translate: this model is English-only");
+  const std::vector<int> sot_seq = tok_.sot_sequence(language, opt.task);
+
+  WindowDecoder wd(model_, tok_, decoder_, opt);
+  std::mt19937_64 rng(opt.seed);
+  const int ts_begin = tok_.timestamp_begin();
+  const double time_precision = 0.02;  // seconds per timestamp step
+  const int input_stride = n_frames_window / h.n_audio_ctx;  // mel frames per encoder position (2)
+
+  std::vector<int> all_tokens;
+  if (!strip(opt.initial_prompt).empty()) all_tokens = tok_.encode(" " + strip(opt.initial_prompt));
+  const size_t n_initial_prompt = all_tokens.size();
+  size_t prompt_reset_since = 0;
+  int seek = 0;
+  while (seek < content_frames) {
+    const double time_offset = static_cast<double>(seek) * kHop / kSampleRate;
+    const int segment_size = std::min(n_frames_window, content_frames - seek);
+    const double segment_duration = static_cast<double>(segment_size) * kHop / kSampleRate;
+
+    double te = now_ms();
+    std::vector<float> mw = window(seek, segment_size);
+    Mat enc = encode(model_, backend_, mw.data());
+    timings_.encode_ms += now_ms() - te;
+    ++timings_.n_windows;
+    decoder_.set_audio(enc);
+    wd.reset();
+
+    // Prompt: previous text (at most n_text_ctx / 2 - 1 tokens) after <|startofprev|>, then the sot sequence.
+    std::vector<int> initial;
+    if (all_tokens.size() > prompt_reset_since) {
+      const size_t max_prompt = h.n_text_ctx / 2 - 1;
+      size_t from = std::max(prompt_reset_since, all_tokens.size() > max_prompt ? all_tokens.size() - max_prompt : 0);
+      initial.push_back(tok_.sot_prev());
+      initial.insert(initial.end(), all_tokens.begin() + from, all_tokens.end());
+    }
+    initial.insert(initial.end(), sot_seq.begin(), sot_seq.end());
+    if (opt.without_timestamps) initial.push_back(tok_.no_timestamps());
+
+    // Temperature fallback, as openai-whisper's decode_with_fallback.
+    double td = now_ms();
+    WindowResult res;
+    for (float t : opt.temperatures) {
+      res = wd.decode(initial, t, rng);
+      timings_.n_decoded_tokens += static_cast<int>(res.tokens.size()) + 1;
+      bool fallback = false;
+      if (opt.compression_ratio_threshold > 0 && res.compression_ratio > opt.compression_ratio_threshold) fallback = true;
+      if (res.avg_logprob < opt.logprob_threshold) fallback = true;
+      if (res.no_speech_prob > opt.no_speech_threshold && res.avg_logprob < opt.logprob_threshold) fallback = false;
+      if (!fallback) break;
+    }
+    timings_.decode_ms += now_ms() - td;
+
+    // Silence: skip the window when no speech is likely and the text is improbable.
+    if (res.no_speech_prob > opt.no_speech_threshold && !(res.avg_logprob > opt.logprob_threshold)) {
+      seek += segment_size;
+      continue;
+    }
+
+    const std::vector<int>& tokens = res.tokens;
+    const int previous_seek = seek;
+    struct Piece { double start, end; std::vector<int> tokens; };
+    std::vector<Piece> pieces;
+    const size_t nt = tokens.size();
+    const bool single_ts_ending = nt >= 2 && tokens[nt - 2] < ts_begin && tokens[nt - 1] >= ts_begin;
+    std::vector<size_t> consecutive;  // i where tokens[i-1] and tokens[i] are both timestamps
+    for (size_t i = 1; i < nt; ++i)
+      if (tokens[i] >= ts_begin && tokens[i - 1] >= ts_begin) consecutive.push_back(i);
+    if (!consecutive.empty()) {
+      std::vector<size_t> slices = consecutive;
+      if (single_ts_ending) slices.push_back(nt);
+      size_t last = 0;
+      for (size_t cur : slices) {
+        std::vector<int> st(tokens.begin() + last, tokens.begin() + cur);
+        pieces.push_back({time_offset + (st.front() - ts_begin) * time_precision,
+                          time_offset + (st.back() - ts_begin) * time_precision, st});
+        last = cur;
+      }
+      if (single_ts_ending)
+        seek += segment_size;  // no speech after the last timestamp
+      else
+        seek += (tokens[last - 1] - ts_begin) * input_stride;  // resume at the last complete timestamp
+    } else {
+      double duration = segment_duration;
+      int last_ts = -1;
+      for (int t : tokens)
+        if (t >= ts_begin) last_ts = t;
+      if (last_ts >= 0 && last_ts != ts_begin) duration = (last_ts - ts_begin) * time_precision;
+      pieces.push_back({time_offset, time_offset + duration, tokens});
+      seek += segment_size;
+    }
+
+    for (auto& p : pieces) {
+      std::string text = tok_.decode(p.tokens);
+      // Instantaneous or empty segments are dropped (openai-whisper clears them, faster-whisper drops them).
+      if (p.start == p.end || strip(text).empty()) continue;
+      Segment s;
+      s.id = static_cast<int>(out.segments.size());
+      s.seek = previous_seek;
+      s.start_s = p.start;
+      s.end_s = p.end;
+      s.text = text;
+      s.tokens = p.tokens;
+      s.temperature = res.temperature;
+      s.avg_logprob = res.avg_logprob;
+      s.compression_ratio = res.compression_ratio;
+      s.no_speech_prob = res.no_speech_prob;
+      all_tokens.insert(all_tokens.end(), p.tokens.begin(), p.tokens.end());
+      out.segments.push_back(std::move(s));
+    }
+    if (!opt.condition_on_previous_text || res.temperature > opt.prompt_reset_on_temperature)
+      prompt_reset_since = all_tokens.size();
+  }
+  out.text = tok_.decode(std::vector<int>(all_tokens.begin() + n_initial_prompt, all_tokens.end()));
+  return out;
+}
+
+}  // namespace wst::engine

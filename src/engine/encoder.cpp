@@ -1,0 +1,45 @@
+#include "engine/encoder.h"
+
+#include <vector>
+
+namespace wst::engine {
+
+Mat encode(const WhisperModel& m, Backend& be, const float* mel) {
+  const ModelInfo& h = m.info;
+  const int n_frames = 2 * h.n_audio_ctx, d = h.n_audio_state, t = h.n_audio_ctx;
+  // The convolutions read time-major input: transpose [n_mels, n_frames] -> [n_frames, n_mels].
+  std::vector<float> mel_t(static_cast<size_t>(n_frames) * h.n_mels);
+  for (int c = 0; c < h.n_mels; ++c)
+    for (int f = 0; f < n_frames; ++f) mel_t[static_cast<size_t>(f) * h.n_mels + c] = mel[static_cast<size_t>(c) * n_frames + f];
+  Mat x_in = be.upload(mel_t.data(), n_frames, h.n_mels);  // [3000, n_mels]
+
+  Mat c1 = be.alloc(n_frames, d);  // [3000, d]
+  be.conv1d_gelu(x_in, m.conv1_w, m.conv1_b, 1, c1);
+  Mat x = be.alloc(t, d);  // [1500, d]
+  be.conv1d_gelu(c1, m.conv2_w, m.conv2_b, 2, x);
+  be.add(x, m.encoder_pos);
+
+  Mat hbuf = be.alloc(t, d);
+  Mat qkv = be.alloc(t, 3 * d);
+  Mat attn = be.alloc(t, d);
+  Mat proj = be.alloc(t, d);
+  for (const auto& l : m.encoder_layers) {
+    be.layer_norm(x, l.attn_ln.gamma, l.attn_ln.beta, hbuf);
+    be.linear(hbuf, l.qkv.w, &l.qkv.b, qkv);
+    be.attention(qkv.cols_view(0, d), qkv.cols_view(d, d), qkv.cols_view(2 * d, d), attn, h.n_audio_head, -1);
+    be.linear(attn, l.attn_out.w, &l.attn_out.b, proj);
+    be.add(x, proj);
+
+    be.layer_norm(x, l.mlp_ln.gamma, l.mlp_ln.beta, hbuf);
+    Mat mlp = be.alloc(t, l.fc1.w.rows);  // [1500, 4d]
+    be.linear(hbuf, l.fc1.w, &l.fc1.b, mlp);
+    be.gelu(mlp);
+    be.linear(mlp, l.fc2.w, &l.fc2.b, proj);
+    be.add(x, proj);
+  }
+  Mat out = be.alloc(t, d);
+  be.layer_norm(x, m.encoder_ln.gamma, m.encoder_ln.beta, out);
+  return out;
+}
+
+}  // namespace wst::engine

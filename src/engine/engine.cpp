@@ -1,0 +1,57 @@
+// The native engine behind include/wst/engine.h: picks a backend, loads the model and tokenizer,
+// and runs the transcription loop.
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "engine/decoding.h"
+#include "engine/model.h"
+#include "engine/tokenizer.h"
+#include "util/errors.h"
+#include "wst/engine.h"
+
+namespace wst {
+namespace {
+
+class NativeEngine final : public Engine {
+ public:
+  NativeEngine(const std::string& path, const EngineOptions& options) {
+    auto t0 = std::chrono::steady_clock::now();
+    if (options.device == "cpu") {
+      backend_ = engine::make_cpu_backend(options.n_threads);
+    } else if (options.device == "cuda") {
+      throw Error("device cuda: this build has no CUDA backend yet (TODO(#8)); use --device cpu");
+    } else {
+      throw Error("device \"" + options.device + "\": unknown (expected cpu or cuda)");
+    }
+    n_threads_ = options.n_threads > 0 ? options.n_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    model_ = std::make_unique<engine::WhisperModel>(engine::load_ct2_whisper(path, *backend_));
+    tokenizer_ = std::make_unique<engine::Tokenizer>(engine::Tokenizer::from_model_dir(path, model_->info.n_vocab));
+    transcriber_ = std::make_unique<engine::Transcriber>(*model_, *backend_, *tokenizer_, timings_, n_threads_);
+    timings_.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+  Transcript transcribe(const std::vector<float>& pcm, const TranscribeOptions& options) override {
+    return transcriber_->run(pcm, options);
+  }
+  const ModelInfo& info() const override { return model_->info; }
+  Timings timings() const override { return timings_; }
+
+ private:
+  std::unique_ptr<engine::Backend> backend_;
+  std::unique_ptr<engine::WhisperModel> model_;
+  std::unique_ptr<engine::Tokenizer> tokenizer_;
+  std::unique_ptr<engine::Transcriber> transcriber_;
+  Timings timings_;
+  int n_threads_ = 1;
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> Engine::load(const std::string& model_path, const EngineOptions& options) {
+  return std::make_unique<NativeEngine>(model_path, options);
+}
+
+std::vector<std::string> available_devices() { return {"cpu"}; }
+
+}  // namespace wst

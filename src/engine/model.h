@@ -1,0 +1,69 @@
+// The loaded Whisper model: architecture (read from the files) and weights placed on a backend.
+// Weights are float32 on the backend for now; each linear keeps its own struct so quantised or
+// half-precision variants can be added per layer later (TODO(#7)).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "wst/engine.h"
+
+namespace wst::engine {
+
+struct LayerNormWeights {
+  Mat gamma, beta;  // [1, n_state]
+};
+
+struct LinearWeights {
+  Mat w;  // [n_out, n_in]
+  Mat b;  // [1, n_out]; empty when the layer has no bias
+};
+
+struct EncoderLayerWeights {
+  LayerNormWeights attn_ln;
+  LinearWeights qkv;  // [3 * n_state, n_state]: q, k, v stacked (k's bias is zero in Whisper)
+  LinearWeights attn_out;
+  LayerNormWeights mlp_ln;
+  LinearWeights fc1, fc2;  // [4 n_state, n_state], [n_state, 4 n_state]
+};
+
+struct DecoderLayerWeights {
+  LayerNormWeights attn_ln;
+  LinearWeights qkv;
+  LinearWeights attn_out;
+  LayerNormWeights cross_ln;
+  LinearWeights cross_q;   // [n_state, n_state]
+  LinearWeights cross_kv;  // [2 * n_state, n_state]: k, v stacked
+  LinearWeights cross_out;
+  LayerNormWeights mlp_ln;
+  LinearWeights fc1, fc2;
+};
+
+// Extra data a model directory carries besides the weights (CTranslate2's config.json).
+struct ModelConfig {
+  std::vector<int> suppress_ids;        // tokens suppressed at every step (the -1 set, as converted)
+  std::vector<int> suppress_ids_begin;  // tokens suppressed at the first step (blank, EOT)
+  std::vector<int> lang_ids;            // language tokens
+  std::vector<std::pair<int, int>> alignment_heads;  // (layer, head) for word timing
+};
+
+struct WhisperModel {
+  ModelInfo info;
+  ModelConfig config;
+  Mat conv1_w, conv1_b;  // [n_audio_state, 3 * n_mels], [1, n_audio_state]
+  Mat conv2_w, conv2_b;  // [n_audio_state, 3 * n_audio_state]
+  Mat encoder_pos;       // [n_audio_ctx, n_audio_state]
+  std::vector<EncoderLayerWeights> encoder_layers;
+  LayerNormWeights encoder_ln;
+  Mat token_embedding;   // [n_vocab, n_text_state], also the output projection (tied)
+  Mat decoder_pos;       // [n_text_ctx, n_text_state]
+  std::vector<DecoderLayerWeights> decoder_layers;
+  LayerNormWeights decoder_ln;
+};
+
+// Loads a CTranslate2 Whisper model directory onto `backend`. Throws wst::Error naming the file and
+// problem: missing files, truncated or corrupt model.bin, unsupported dtypes, shapes that disagree.
+WhisperModel load_ct2_whisper(const std::string& dir, Backend& backend);
+
+}  // namespace wst::engine
