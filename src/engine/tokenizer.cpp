@@ -158,6 +158,41 @@ bool stand_ins_to_bytes(std::string_view spelled, std::string& bytes) {
 // "other" (neither letter, number nor space), one piece per invalid subpart.
 enum class CharClass : uint8_t { kLetter, kNumber, kSpace, kOther };
 
+// Letters and numbers assigned in Unicode 15.1 and 16.0 (CJK Extension I, Egyptian Hieroglyphs
+// Extended-A, Garay, Gurung Khema, Kirat Rai, Ol Onal, Sunuwar, Todhri, Tulu-Tigalari, ...). ICU 72,
+// which Debian 12 ships, predates them and calls them unassigned, while the Oniguruma inside Hugging Face
+// `tokenizers` knows them; without this table a word in those scripts would split differently. Used only
+// where ICU says unassigned, so a newer ICU changes nothing. Remake with tools/tokenizer_unicode_gaps.py.
+struct CodePointRange {
+  int32_t first, last;
+  CharClass cls;
+};
+constexpr CodePointRange kNewerUnicode[] = {
+    {0x1C89, 0x1C8A, CharClass::kLetter}, {0xA7CB, 0xA7CD, CharClass::kLetter},
+    {0xA7DA, 0xA7DC, CharClass::kLetter}, {0x105C0, 0x105F3, CharClass::kLetter},
+    {0x10D40, 0x10D49, CharClass::kNumber}, {0x10D4A, 0x10D65, CharClass::kLetter},
+    {0x10D6F, 0x10D85, CharClass::kLetter}, {0x10EC2, 0x10EC4, CharClass::kLetter},
+    {0x11380, 0x11389, CharClass::kLetter}, {0x1138B, 0x1138B, CharClass::kLetter},
+    {0x1138E, 0x1138E, CharClass::kLetter}, {0x11390, 0x113B5, CharClass::kLetter},
+    {0x113B7, 0x113B7, CharClass::kLetter}, {0x113D1, 0x113D1, CharClass::kLetter},
+    {0x113D3, 0x113D3, CharClass::kLetter}, {0x116D0, 0x116E3, CharClass::kNumber},
+    {0x11BC0, 0x11BE0, CharClass::kLetter}, {0x11BF0, 0x11BF9, CharClass::kNumber},
+    {0x13460, 0x143FA, CharClass::kLetter}, {0x16100, 0x1611D, CharClass::kLetter},
+    {0x16130, 0x16139, CharClass::kNumber}, {0x16D40, 0x16D6C, CharClass::kLetter},
+    {0x16D70, 0x16D79, CharClass::kNumber}, {0x18CFF, 0x18CFF, CharClass::kLetter},
+    {0x1CCF0, 0x1CCF9, CharClass::kNumber}, {0x1E5D0, 0x1E5ED, CharClass::kLetter},
+    {0x1E5F0, 0x1E5F0, CharClass::kLetter}, {0x1E5F1, 0x1E5FA, CharClass::kNumber},
+    {0x2EBF0, 0x2EE5D, CharClass::kLetter},
+};
+
+CharClass classify_unassigned(int32_t cp) {
+  auto it = std::upper_bound(std::begin(kNewerUnicode), std::end(kNewerUnicode), cp,
+                             [](int32_t c, const CodePointRange& r) { return c < r.first; });
+  if (it == std::begin(kNewerUnicode)) return CharClass::kOther;
+  --it;
+  return cp <= it->last ? it->cls : CharClass::kOther;
+}
+
 CharClass classify(int32_t cp) {
   if (cp < 0) return CharClass::kOther;
   if (cp < 0x80) {  // fast path for ASCII
@@ -178,6 +213,8 @@ CharClass classify(int32_t cp) {
     case U_LETTER_NUMBER:
     case U_OTHER_NUMBER:
       return CharClass::kNumber;
+    case U_UNASSIGNED:
+      return classify_unassigned(cp);
     default:
       return CharClass::kOther;
   }
