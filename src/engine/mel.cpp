@@ -44,6 +44,7 @@ double mel_to_hz(double mel) {
 // openai-whisper's constants in log_mel_spectrogram: clamp before log10, dynamic range below the max.
 constexpr double kPowerFloor = 1e-10;
 constexpr float kDynamicRange = 8.0f;
+constexpr float kLog10Of2 = 0.30102999566398119521f;
 
 // The padding torch.stft(center=True) puts on each side: n_fft / 2.
 constexpr size_t kCenterPad = kNFft / 2;
@@ -130,7 +131,9 @@ float log_mel_frames(const PaddedSignal& sig, const std::vector<float>& window,
       const FilterSpan& s = spans[m];
       double sum = 0.0;
       for (int j = 0; j < s.n_bins; ++j) sum += static_cast<double>(s.w[j]) * power[s.first_bin + j];
-      const float v = static_cast<float>(std::log10(std::max(sum, kPowerFloor)));
+      // log10 as float log2 times log10(2): glibc's log2f is several times faster than log10 in double,
+      // and its error (< 1 ulp, about 1e-6 after scaling) is far below the 1e-4 the tests allow.
+      const float v = std::log2(static_cast<float>(std::max(sum, kPowerFloor))) * kLog10Of2;
       out[m * n_frames + t] = v;
       max_log = std::max(max_log, v);
     }
