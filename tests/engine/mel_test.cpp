@@ -140,6 +140,25 @@ TEST(MelSpectrogram, MatchesOpenaiJfk128) { expect_matches_openai(128, 0, "jfk_m
 // With transcribe()'s 30 s of zero padding: the end of the speech meets zeros instead of a reflection.
 TEST(MelSpectrogram, MatchesOpenaiJfk80Padded) { expect_matches_openai(80, 480000, "jfk_mel_80_pad"); }
 
+// Edges vs openai on stored input: padding that is not a multiple of the hop, with the end reflection
+// running over the appended zeros; and a 250-sample input whose single frame holds both reflections.
+TEST(MelSpectrogram, MatchesOpenaiAtEdges) {
+  struct Case {
+    const char* pcm;
+    const char* mel;
+    size_t pad_samples;
+  };
+  for (const Case& c : {Case{"edge_pcm", "edge_mel_80_pad77", 77}, Case{"short_pcm", "short_mel_80", 0}}) {
+    SCOPED_TRACE(c.mel);
+    const std::vector<float>& pcm = reference().at(c.pcm).data;
+    const RefTensor& want = reference().at(c.mel);
+    int n_frames = 0;
+    auto mel = log_mel_spectrogram(pcm.data(), pcm.size(), 80, c.pad_samples, 1, &n_frames);
+    ASSERT_EQ(static_cast<uint32_t>(n_frames), want.dims.at(1));
+    EXPECT_TRUE(all_near(mel, want, 80, n_frames, kMelAbsTol, "mel", "frame"));
+  }
+}
+
 TEST(MelSpectrogram, FrameCount) {
   std::vector<float> pcm(20000, 0.1f);
   for (auto [n, pad, want] : std::vector<std::tuple<size_t, size_t, int>>{

@@ -22,6 +22,11 @@ Tensors:
     jfk_mel_128      [128, 1100] log_mel_spectrogram(audio, 128, padding=0)
     jfk_mel_80_pad   [80, 1200]  log_mel_spectrogram(audio, 80, padding=480000)[:, :3000], first 1200
                                  frames kept (audio ends at frame 1100; the rest is the padding floor)
+    edge_pcm         [3217]      a chirp with noise, stored so both sides see the same floats
+    edge_mel_80_pad77 [80, 20]   log_mel_spectrogram(edge_pcm, 80, padding=77): the reflection at the end
+                                 runs over appended zeros; 3217 + 77 is not a multiple of the hop
+    short_pcm        [250]       the first 250 samples of edge_pcm
+    short_mel_80     [80, 1]     log_mel_spectrogram(short_pcm, 80): both reflections in one frame
 """
 import json
 import platform
@@ -58,6 +63,9 @@ def read_s16_mono_16k(path):
 def main():
     wav, out_dir = Path(sys.argv[1]), Path(sys.argv[2])
     audio = torch.from_numpy(read_s16_mono_16k(wav))
+    rng = np.random.default_rng(20251125)
+    t = np.arange(3217) / 16000.0
+    edge = (0.4 * np.sin(2 * np.pi * (300 * t + 20000 * t * t)) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
     tensors = {
         "mel_filters_80": wa.mel_filters("cpu", 80).numpy(),
         "mel_filters_128": wa.mel_filters("cpu", 128).numpy(),
@@ -65,6 +73,10 @@ def main():
         "jfk_mel_128": wa.log_mel_spectrogram(audio, 128).numpy(),
         "jfk_mel_80_pad": wa.log_mel_spectrogram(audio, 80, padding=wa.N_SAMPLES)[:, : wa.N_FRAMES]
         .numpy()[:, :PAD_FRAMES_KEPT],
+        "edge_pcm": edge,
+        "edge_mel_80_pad77": wa.log_mel_spectrogram(torch.from_numpy(edge), 80, padding=77).numpy(),
+        "short_pcm": edge[:250],
+        "short_mel_80": wa.log_mel_spectrogram(torch.from_numpy(edge[:250].copy()), 80).numpy(),
     }
     blob = bytearray(b"WSTR" + struct.pack("<II", FORMAT_VERSION, len(tensors)))
     for name, t in tensors.items():
