@@ -81,6 +81,17 @@ TEST(AudioDecode, JfkIsS16Over32768Exactly) {
   EXPECT_GT(n_nonzero, 100000u);  // the comparison saw real speech, not silence
 }
 
+TEST(AudioDecode, ResamplesToTheRequestedRate) {
+  std::vector<float> pcm = load_audio(jfk_path(), 8000);
+  EXPECT_EQ(pcm.size(), 88000u);  // 11.0 s at 8 kHz
+  try {
+    load_audio(jfk_path(), 0);
+    ADD_FAILURE() << "expected an error for sample_rate 0";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("sample rate must be positive (got 0)"), std::string::npos) << e.what();
+  }
+}
+
 TEST(AudioDecode, StereoAt44100IsDownmixedAndResampled) {
   test::TempDir dir;
   const std::string path = (dir / "tone.wav").string();
