@@ -15,8 +15,12 @@ namespace wst::test {
 
 inline std::filesystem::path source_dir() { return WST_SOURCE_DIR; }
 
-// ../shared/audio beside the checkout.
-inline std::filesystem::path shared_audio_dir() { return source_dir().parent_path() / "shared" / "audio"; }
+// ../shared/audio beside the checkout, or $WST_SHARED_DIR/audio where set (a git worktree under another
+// folder has no ../shared).
+inline std::filesystem::path shared_audio_dir() {
+  if (const char* p = std::getenv("WST_SHARED_DIR"); p && *p) return std::filesystem::path(p) / "audio";
+  return source_dir().parent_path() / "shared" / "audio";
+}
 
 // The Python that has the project's pip packages: $WST_PYTHON, else .venv/bin/python, else python3.
 inline std::string python() {
