@@ -16,8 +16,6 @@ namespace wst::engine {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-constexpr int kSampleRate = 16000;
-constexpr int kHop = 160;
 constexpr int kSamples30s = 30 * kSampleRate;
 
 double now_ms() {
@@ -283,9 +281,9 @@ Transcript Transcriber::run(const std::vector<float>& pcm, const TranscribeOptio
   size_t prompt_reset_since = 0;
   int seek = 0;
   while (seek < content_frames) {
-    const double time_offset = static_cast<double>(seek) * kHop / kSampleRate;
+    const double time_offset = static_cast<double>(seek) * kHopLength / kSampleRate;
     const int segment_size = std::min(n_frames_window, content_frames - seek);
-    const double segment_duration = static_cast<double>(segment_size) * kHop / kSampleRate;
+    const double segment_duration = static_cast<double>(segment_size) * kHopLength / kSampleRate;
 
     double te = now_ms();
     std::vector<float> mw = window(seek, segment_size);

