@@ -1,0 +1,185 @@
+// The engine's greedy transcripts of real speech with the real tiny.en weights, against faster-whisper's
+// (tests/reference/faster_whisper_tiny_en.json, made by make_faster_whisper_reference.py with the same
+// options: beam 1, best_of 1, the default temperature ladder and thresholds, no VAD, previous text as prompt).
+//
+// jfk.wav and ted_60.wav must match exactly; at least 95% of the LibriSpeech utterances must. For every
+// utterance that differs the test prints the first differing token and the engine's top-2 logit margin there;
+// only near-ties (margin < 1e-3) are accepted, since two correct float32 implementations may order them
+// differently.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <fstream>
+
+#include "audio/decode.h"
+#include "engine/backend.h"
+#include "engine/decoder.h"
+#include "engine/decoding.h"
+#include "engine/encoder.h"
+#include "engine/mel.h"
+#include "engine/model.h"
+#include "engine/tokenizer.h"
+#include "support/paths.h"
+#include "wst/engine.h"
+
+namespace wst {
+namespace {
+
+// Below this top-2 logit margin two implementations may legitimately pick different tokens.
+constexpr float kNearTieMargin = 1e-3f;
+
+nlohmann::json load_reference() {
+  std::ifstream in(test::source_dir() / "tests/reference/faster_whisper_tiny_en.json");
+  return nlohmann::json::parse(in);
+}
+
+std::filesystem::path audio_path(const std::string& id) {
+  if (id == "jfk" || id == "ted_60") return test::shared_audio_dir() / (id + ".wav");
+  return test::shared_audio_dir() / "librispeech" / (id + ".wav");
+}
+
+// Where our tokens first leave the reference's: window seek, the tokens before it in that window, and the
+// two tokens. Returns false when the token streams agree.
+struct Divergence {
+  int seek = 0;
+  std::vector<int> prompt_tokens;  // text tokens of earlier segments (the previous-text prompt)
+  std::vector<int> common;         // tokens of this window both agree on
+  int ours = -1, theirs = -1;
+};
+
+bool find_divergence(const Transcript& t, const nlohmann::json& ref, Divergence& d) {
+  std::vector<int> prompt;
+  const auto& rs = ref["segments"];
+  for (size_t i = 0; i < std::max(t.segments.size(), rs.size()); ++i) {
+    if (i >= t.segments.size() || i >= rs.size()) {
+      d.seek = i < t.segments.size() ? t.segments[i].seek : rs[i]["seek"].get<int>();
+      d.prompt_tokens = prompt;
+      return true;
+    }
+    std::vector<int> a = t.segments[i].tokens, b = rs[i]["tokens"].get<std::vector<int>>();
+    if (a != b || t.segments[i].seek != rs[i]["seek"].get<int>()) {
+      d.seek = t.segments[i].seek;
+      d.prompt_tokens = prompt;
+      // Tokens of the same window in earlier segments are part of the common prefix.
+      for (size_t j = i; j-- > 0;)
+        if (t.segments[j].seek == d.seek)
+          d.common.insert(d.common.begin(), t.segments[j].tokens.begin(), t.segments[j].tokens.end());
+        else
+          break;
+      size_t k = 0;
+      while (k < a.size() && k < b.size() && a[k] == b[k]) ++k;
+      d.common.insert(d.common.end(), a.begin(), a.begin() + k);
+      d.ours = k < a.size() ? a[k] : -1;
+      d.theirs = k < b.size() ? b[k] : -1;
+      // The prompt excludes this window's earlier segments.
+      size_t n_window_prev = 0;
+      for (size_t j = i; j-- > 0 && t.segments[j].seek == d.seek;) n_window_prev += t.segments[j].tokens.size();
+      d.prompt_tokens.resize(d.prompt_tokens.size() - n_window_prev);
+      return true;
+    }
+    prompt.insert(prompt.end(), a.begin(), a.end());
+  }
+  return false;
+}
+
+// The engine's top-2 logit margin at the divergence, recomputed from its own model.
+float margin_at(const std::string& model_dir, const std::vector<float>& pcm, const Divergence& d) {
+  auto backend = engine::make_cpu_backend(0);
+  engine::WhisperModel m = engine::load_ct2_whisper(model_dir, *backend);
+  engine::Tokenizer tok = engine::Tokenizer::from_model_dir(model_dir, m.info.n_vocab);
+  int n_frames = 0;
+  std::vector<float> mel = engine::log_mel_spectrogram(pcm.data(), pcm.size(), m.info.n_mels, 480000, 1, &n_frames);
+  const int content = n_frames - 3000, size = std::min(3000, content - d.seek);
+  std::vector<float> w(static_cast<size_t>(m.info.n_mels) * 3000, 0.0f);
+  for (int c = 0; c < m.info.n_mels; ++c)
+    std::copy_n(mel.begin() + static_cast<size_t>(c) * n_frames + d.seek, size, w.begin() + static_cast<size_t>(c) * 3000);
+  engine::Decoder dec(m, *backend);
+  dec.set_audio(engine::encode(m, *backend, w.data()));
+  std::vector<int> initial;
+  if (!d.prompt_tokens.empty()) {
+    initial.push_back(tok.sot_prev());
+    size_t from = d.prompt_tokens.size() > 223 ? d.prompt_tokens.size() - 223 : 0;
+    initial.insert(initial.end(), d.prompt_tokens.begin() + from, d.prompt_tokens.end());
+  }
+  for (int t : tok.sot_sequence("en", "transcribe")) initial.push_back(t);
+  std::vector<int> all = initial;
+  all.insert(all.end(), d.common.begin(), d.common.end());
+  std::vector<float> logits;
+  dec.forward(all, {static_cast<int>(all.size()) - 1}, logits);
+  TranscribeOptions opt;
+  engine::WindowDecoder wd(m, tok, dec, opt);
+  wd.apply_filters(logits, d.common);
+  std::vector<float> sorted = logits;
+  std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
+  return sorted[0] - sorted[1];
+}
+
+class Transcripts : public ::testing::Test {
+ protected:
+  void check(const std::vector<std::string>& ids, double min_identical_fraction) {
+    WST_REQUIRE_TINY_EN();
+    const std::string model = test::tiny_en_dir().string();
+    nlohmann::json ref = load_reference();
+    auto engine = Engine::load(model, {});
+    int identical = 0;
+    std::vector<std::string> unexplained;
+    for (const auto& id : ids) {
+      auto it = std::find_if(ref["files"].begin(), ref["files"].end(), [&](const auto& f) { return f["id"] == id; });
+      ASSERT_NE(it, ref["files"].end()) << "no reference for " << id;
+      std::vector<float> pcm = audio::load_audio(audio_path(id).string());
+      Transcript t = engine->transcribe(pcm, {});
+      if (t.text == (*it)["text"].get<std::string>()) {
+        ++identical;
+        continue;
+      }
+      Divergence d;
+      find_divergence(t, *it, d);
+      float margin = margin_at(model, pcm, d);
+      std::cout << id << ": differs at window seek " << d.seek << " after " << d.common.size()
+                << " common tokens: ours " << d.ours << ", faster-whisper " << d.theirs << ", our top-2 logit margin "
+                << margin << "\n  ours:   " << t.text << "\n  theirs: " << (*it)["text"].get<std::string>() << "\n";
+      if (margin >= kNearTieMargin) unexplained.push_back(id);
+    }
+    std::cout << identical << " of " << ids.size() << " transcripts identical to faster-whisper's\n";
+    EXPECT_GE(identical, min_identical_fraction * ids.size());
+    EXPECT_TRUE(unexplained.empty()) << unexplained.size() << " differences are not near-ties, first: " << unexplained[0];
+  }
+};
+
+TEST_F(Transcripts, JfkMatchesFasterWhisper) { check({"jfk"}, 1.0); }
+
+TEST_F(Transcripts, Ted60MatchesFasterWhisper) { check({"ted_60"}, 1.0); }
+
+TEST_F(Transcripts, LibriSpeechMatchesFasterWhisper) {
+  std::vector<std::string> ids;
+  const nlohmann::json ref = load_reference();
+  for (const auto& f : ref["files"])
+    if (f["id"] != "jfk" && f["id"] != "ted_60") ids.push_back(f["id"]);
+  ASSERT_EQ(ids.size(), 40u);
+  check(ids, 0.95);
+}
+
+TEST_F(Transcripts, SegmentsAndTokensMatchOnJfk) {
+  WST_REQUIRE_TINY_EN();
+  nlohmann::json ref = load_reference();
+  const auto& r = ref["files"][0];
+  ASSERT_EQ(r["id"], "jfk");
+  auto engine = Engine::load(test::tiny_en_dir().string(), {});
+  Transcript t = engine->transcribe(audio::load_audio(audio_path("jfk").string()), {});
+  ASSERT_EQ(t.segments.size(), r["segments"].size());
+  for (size_t i = 0; i < t.segments.size(); ++i) {
+    const auto& rs = r["segments"][i];
+    EXPECT_EQ(t.segments[i].tokens, rs["tokens"].get<std::vector<int>>()) << "segment " << i;
+    EXPECT_NEAR(t.segments[i].start_s, rs["start"].get<double>(), 1e-6);
+    EXPECT_NEAR(t.segments[i].end_s, rs["end"].get<double>(), 1e-6);
+    // Float32 sums in a different order: log-probabilities agree to a few 1e-4.
+    EXPECT_NEAR(t.segments[i].avg_logprob, rs["avg_logprob"].get<double>(), 2e-3);
+    EXPECT_NEAR(t.segments[i].no_speech_prob, rs["no_speech_prob"].get<double>(), 2e-3);
+    EXPECT_NEAR(t.segments[i].compression_ratio, rs["compression_ratio"].get<double>(), 1e-6);
+  }
+  EXPECT_EQ(t.language, "en");
+}
+
+}  // namespace
+}  // namespace wst
