@@ -41,6 +41,7 @@ struct ModelInfo {
   std::string stored_dtype;      // dtype of the stored weights: "float16", "float32"
   std::string compute_dtype;     // dtype the backend computes in: "float32"
   std::string backend;           // "cpu" or "cuda"
+  int n_threads = 1;             // compute threads the backend really uses
 };
 
 // Options of one transcription; defaults are openai-whisper's transcribe() defaults, greedy.

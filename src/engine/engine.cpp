@@ -26,6 +26,7 @@ class NativeEngine final : public Engine {
     }
     n_threads_ = options.n_threads > 0 ? options.n_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     model_ = std::make_unique<engine::WhisperModel>(engine::load_ct2_whisper(path, *backend_));
+    model_->info.n_threads = n_threads_;
     tokenizer_ = std::make_unique<engine::Tokenizer>(engine::Tokenizer::from_model_dir(path, model_->info.n_vocab));
     transcriber_ = std::make_unique<engine::Transcriber>(*model_, *backend_, *tokenizer_, timings_, n_threads_);
     timings_.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
