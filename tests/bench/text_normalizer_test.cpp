@@ -17,9 +17,18 @@ namespace wst::bench {
 
 namespace {
 
-// Inputs whose output is known to differ from the reference, each with the reason. Empty: none are known.
-const std::map<std::string, std::string> kKnownEnglishDifferences = {};
-const std::map<std::string, std::string> kKnownBasicDifferences = {};
+// Inputs whose output is known to differ from the reference, each with the reason. All come from Unicode
+// versions: the reference ran on Python 3.11 (unicodedata: Unicode 14.0) with the `regex` module (its own,
+// newer grapheme tables), we run on the system ICU (72: Unicode 15.0). Characters assigned in between are
+// rare in transcripts; differential runs over random assigned-in-14.0 text found no other difference.
+const std::string kUnicode15Letter = "x\U0001E030y";  // MODIFIER LETTER CYRILLIC SMALL A, new in Unicode 15.0
+const std::map<std::string, std::string> kKnownEnglishDifferences = {
+    {kUnicode15Letter, "Unicode 15.0 letter: unassigned (kept) for Python 3.11, NFKD gives U+0430 in ICU 72"},
+};
+const std::map<std::string, std::string> kKnownBasicDifferences = {
+    {kUnicode15Letter, "Unicode 15.0 letter: unassigned (kept) for Python 3.11, NFKD/NFKC give U+0430 in ICU 72"},
+    {"b\u1ACF", "U+1ACF is a combining mark for the regex module's grapheme rules, unassigned in ICU 72"},
+};
 
 struct Outcome {
   size_t n_checked = 0;
