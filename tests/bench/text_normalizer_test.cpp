@@ -143,6 +143,12 @@ TEST(NormalizerEnglish, ReadableExamples) {
   EXPECT_EQ(normalize_english(""), "");
 }
 
+TEST(NormalizerEnglish, InvalidUtf8ReadsAsReplacementCharacters) {
+  // Python never sees bytes here; we read each bad byte as U+FFFD, a symbol, which becomes a space.
+  EXPECT_EQ(normalize_english("\xff\xfe abc \xc3"), normalize_english("\uFFFD\uFFFD abc \uFFFD"));
+  EXPECT_EQ(normalize_english("\xff\xfe abc \xc3"), "abc");
+}
+
 TEST(NormalizerBasic, ReadableExamples) {
   EXPECT_EQ(normalize_basic("Ça va? [music] Très bien."), "ça va très bien ");
   EXPECT_EQ(normalize_basic("Ça va? Très bien.", /*remove_diacritics=*/true), "ca va tres bien ");
