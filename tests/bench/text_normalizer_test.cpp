@@ -97,10 +97,20 @@ TEST(NormalizerEnglish, MatchesReferenceOnRandomNumberPhrases) {
   expect_matches(o, "random number phrases");
 }
 
+TEST(NormalizerEnglish, MatchesReferenceOnRandomText) {
+  auto o = check_section(reference().at("english"), "random_text", english, kKnownEnglishDifferences);
+  expect_matches(o, "random text");
+}
+
+TEST(NormalizerEnglish, MatchesReferenceOnRandomUnicode) {
+  auto o = check_section(reference().at("english"), "random_unicode", english, kKnownEnglishDifferences);
+  expect_matches(o, "random Unicode");
+}
+
 TEST(NormalizerEnglish, KnownDifferencesStillDiffer) {
   // Each listed difference must still be there: one that now matches was fixed and leaves the list.
   std::set<std::string> differed;
-  for (const auto& set : {"librispeech", "hard", "random_numbers"}) {
+  for (const auto& set : {"librispeech", "hard", "random_numbers", "random_text", "random_unicode"}) {
     auto o = check_section(reference().at("english"), set, english, kKnownEnglishDifferences);
     differed.insert(o.differed.begin(), o.differed.end());
   }
@@ -120,9 +130,19 @@ TEST(NormalizerBasic, MatchesReferenceOnHardCases) {
   expect_matches(o, "hard cases");
 }
 
+TEST(NormalizerBasic, MatchesReferenceOnRandomText) {
+  auto o = check_section(reference().at("basic"), "random_text", basic, kKnownBasicDifferences);
+  expect_matches(o, "random text");
+}
+
+TEST(NormalizerBasic, MatchesReferenceOnRandomUnicode) {
+  auto o = check_section(reference().at("basic"), "random_unicode", basic, kKnownBasicDifferences);
+  expect_matches(o, "random Unicode");
+}
+
 TEST(NormalizerBasic, KnownDifferencesStillDiffer) {
   std::set<std::string> differed;
-  for (const auto& set : {"multilingual", "hard"}) {
+  for (const auto& set : {"multilingual", "hard", "random_text", "random_unicode"}) {
     auto o = check_section(reference().at("basic"), set, basic, kKnownBasicDifferences);
     differed.insert(o.differed.begin(), o.differed.end());
   }

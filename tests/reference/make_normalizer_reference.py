@@ -5,8 +5,9 @@
 
 Writes, next to this script:
   normalizer_english.json  input -> whisper_normalizer's EnglishTextNormalizer output (LibriSpeech transcripts,
-                           hand-made hard cases, seeded random number phrases) and input -> BasicTextNormalizer
-                           output (multilingual transcripts and hard cases, for each option combination).
+                           hand-made hard cases, seeded random number phrases, text and Unicode strings) and
+                           input -> BasicTextNormalizer output (multilingual transcripts, hard cases and seeded
+                           random strings, for each option combination).
   wer_jiwer.json           (reference, hypothesis) -> jiwer.process_words counts, per pair and over the corpus.
 
 whisper_normalizer 0.1.15 is a copy of openai-whisper's whisper/normalizers (same rules, same spelling table);
@@ -123,6 +124,58 @@ def random_number_phrases(n: int, seed: int) -> list:
     return [" ".join(rng.choice(vocab) for _ in range(rng.randint(1, 8))) for _ in range(n)]
 
 
+def random_texts(n: int, seed: int) -> list:
+    """Seeded random text mixing number words, contractions, digits, punctuation, symbols and letters with
+    diacritics, for the interplay of the rules."""
+    words = (
+        "zero oh one two five twelve nineteen twenty ninety hundred thousand million first third ninth twelfth "
+        "twentieth hundredth ones sixes twenties hundreds and double triple point minus plus dollars pounds euro "
+        "cents per percent a half the mr mrs dr st won't can't it's i'd he'd been um uh hmm colour organise centre "
+        "cause y'all gonna"
+    ).split()
+    numbers = ["0", "1", "5", "10", "12", "100", "1000", "1.5", "2.50", "0.05", "3.14", "1999", "2,500,000"]
+    chars = list("0123456789.,$£€¢%-+/()[]<>'\"!?;: \t\n_~&@#*=\\^`{}|aébxAÉßæøŁþðİΣﬁ½²①Ⅻ™©—–“”’…")
+    chars += ["\u0301", "\u200b", "\u00a0", "\u3000", "日", "한", "٣", "۵"]
+    glue = [" ", " ", " ", "", ", ", ". ", "-", "  ", "$", "'"]
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(0, 10)):
+            r = rng.random()
+            if r < 0.5:
+                parts.append(rng.choice(words))
+            elif r < 0.75:
+                parts.append(rng.choice(numbers))
+            else:
+                parts.append("".join(rng.choice(chars) for _ in range(rng.randint(1, 4))))
+            parts.append(rng.choice(glue))
+        out.append("".join(parts))
+    return out
+
+
+def random_unicode(n: int, seed: int) -> list:
+    """Seeded random strings over much of Unicode. Only characters assigned in this Python's unicodedata are
+    drawn: newer ones are a known, pinned difference (see text_normalizer_test.cpp)."""
+    rng = random.Random(seed)
+    ranges = [(0x20, 0x2FF, 0.3), (0x300, 0x33FF, 0.3), (0xA000, 0xFFFD, 0.1), (0x10000, 0x1FAFF, 0.1)]
+    out = []
+    while len(out) < n:
+        s = []
+        for _ in range(rng.randint(1, 12)):
+            r = rng.random()
+            for lo, hi, p in ranges:
+                if r < p:
+                    s.append(chr(rng.randint(lo, hi)))
+                    break
+                r -= p
+            else:
+                s.append(rng.choice(" ab1.$%()[]'"))
+        if all(unicodedata.category(c) not in ("Cn", "Cs") for c in s):
+            out.append("".join(s))
+    return out
+
+
 WER_PAIRS = [
     ("the cat sat on the mat", "the cat sat on the mat"),
     ("the cat sat on the mat", "the cat sat on mat"),
@@ -200,6 +253,8 @@ def main() -> None:
         english_cases.append({"set": "librispeech", "id": row["id"], "input": row["transcript"]})
     english_cases += [{"set": "hard", "input": s} for s in ENGLISH_CASES]
     english_cases += [{"set": "random_numbers", "input": s} for s in random_number_phrases(300, seed=1234)]
+    english_cases += [{"set": "random_text", "input": s} for s in random_texts(400, seed=2024)]
+    english_cases += [{"set": "random_unicode", "input": s} for s in random_unicode(300, seed=77)]
     for c in english_cases:
         c["output"] = english(c["input"])
 
@@ -208,6 +263,8 @@ def main() -> None:
         for row in read_tsv(audio / "multilingual" / "transcripts.tsv", MULTI_HEADER)
     ]
     basic_inputs += [{"set": "hard", "input": s} for s in BASIC_CASES + ENGLISH_CASES]
+    basic_inputs += [{"set": "random_text", "input": s} for s in random_texts(100, seed=2025)]
+    basic_inputs += [{"set": "random_unicode", "input": s} for s in random_unicode(150, seed=78)]
     basic_cases = []
     for c in basic_inputs:
         for remove_diacritics in (False, True):
@@ -218,13 +275,21 @@ def main() -> None:
 
     write_json(HERE / "normalizer_english.json", {**header, "english": english_cases, "basic": basic_cases})
 
+    # Seeded random pairs over a five-word vocabulary: many equally short alignments, so the choice among
+    # them (and so S/D/I) is exercised, on lengths past 64 words (several bit-vector blocks in rapidfuzz).
+    rng = random.Random(99)
+    vocab = "a b c d e".split()
+    random_pairs = [
+        tuple(" ".join(rng.choice(vocab) for _ in range(rng.randint(0, rng.choice([8, 40, 200])))) for _ in "rh")
+        for _ in range(40)
+    ]
     pairs = []
-    for ref, hyp in WER_PAIRS:
+    for ref, hyp in WER_PAIRS + random_pairs:
         o = jiwer.process_words(ref, hyp)
         pairs.append({"reference": ref, "hypothesis": hyp, "substitutions": o.substitutions,
                       "deletions": o.deletions, "insertions": o.insertions, "hits": o.hits, "wer": o.wer})
-    refs = [r for r, _ in WER_PAIRS]
-    hyps = [h for _, h in WER_PAIRS]
+    refs = [r for r, _ in WER_PAIRS + random_pairs]
+    hyps = [h for _, h in WER_PAIRS + random_pairs]
     o = jiwer.process_words(refs, hyps)
     corpus = {"substitutions": o.substitutions, "deletions": o.deletions, "insertions": o.insertions,
               "hits": o.hits, "wer": o.wer, "jiwer_wer": jiwer.wer(refs, hyps)}
