@@ -6,6 +6,10 @@
 //
 // The edit distance is unique but its split into substitutions, deletions and insertions is not; we take the
 // same alignment as jiwer 4.0 (rapidfuzz's Levenshtein.opcodes), so S, D and I match jiwer, not only the WER.
+// Known difference: past about 2,000 x 2,000 words in one utterance (after the common prefix and suffix),
+// rapidfuzz switches to Hirschberg's algorithm, which may split the same distance differently between S, D
+// and I; the WER itself (S + D + I over the reference length) is the same. Time is O(n_ref x n_hyp),
+// memory n_ref x n_hyp / 4 bytes.
 // Thread-safe: pure functions.
 #pragma once
 #include <cstddef>
