@@ -8,5 +8,10 @@ namespace wst::cli {
 // Set by the chosen subcommand's callback.
 inline int exit_code = 0;
 
+// Model management (issue #3): cmd_models.cpp, cmd_check_models.cpp, cmd_download.cpp.
+void register_models(CLI::App& app);
+void register_check_models(CLI::App& app);
+void register_download(CLI::App& app);
+
 
 }  // namespace wst::cli

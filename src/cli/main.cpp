@@ -10,6 +10,9 @@ int main(int argc, char** argv) {
   CLI::App app{"whisper-speedtest: which Whisper implementation is fastest on this machine, and how accurate"};
   app.set_version_flag("--version", std::string("whisper-speedtest ") + WST_VERSION);
   app.require_subcommand(0, 1);
+  wst::cli::register_models(app);
+  wst::cli::register_check_models(app);
+  wst::cli::register_download(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -19,7 +19,7 @@
 
 namespace wst::models {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 std::string_view format_id(Format f) {
   switch (f) {
