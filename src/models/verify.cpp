@@ -108,7 +108,9 @@ FileCheck check_ct2(const fs::path& p, uint64_t size) {
   uint64_t version = le(h, 0, 4), n = le(h, 4, 2);
   if (version == 0 || version > 6) return corrupt(p, fmt::format("CTranslate2 binary version {} (expected 1..6)", version));
   std::string name = read_bytes(p, 6, n);
-  if (!name.empty() && name.back() == '\0') name.pop_back();
+  while (!name.empty() && name.back() == '\0') name.pop_back();
+  for (char& c : name)
+    if (c < 0x20 || c > 0x7e) c = '?';  // untrusted bytes go into a one-line message
   if (name != "WhisperSpec") return corrupt(p, fmt::format("CTranslate2 spec '{}' is not WhisperSpec", name.substr(0, 40)));
   return {};
 }

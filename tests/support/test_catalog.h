@@ -49,7 +49,7 @@ inline std::string fake_ggml(const std::string& model) {
 }
 
 inline TestCatalog write_test_catalog(const std::filesystem::path& dir) {
-  using nlohmann::json;
+  using json = nlohmann::ordered_json;  // keeps the order written here, as in data/catalog.json
   TestCatalog tc;
   tc.path = dir / "catalog.json";
   json models = json::object();
