@@ -182,6 +182,53 @@ TEST(Download, StalledServerTimesOut) {
   EXPECT_FALSE(fs::exists(e.t / "cache" / "whisper" / "tiny.en.pt"));
 }
 
+TEST(Download, RetriesServerErrorsWithBackoff) {
+  Env e;
+  e.serve_openai("tiny.en");
+  e.serve_ct2("tiny.en");
+  START_SERVER(server, e, "--mode", "flaky");
+  Resolver r(e.cat, e.dirs());
+  download_artifact(r, e.cat.artifact("tiny.en", Format::kOpenai), e.opts(server));
+  EXPECT_EQ(e.read(e.t / "cache" / "whisper" / "tiny.en.pt"), e.tc.file("tiny.en", "tiny.en.pt"));
+  EXPECT_EQ(server.count("GET "), 2u);  // 503, then the file
+  download_artifact(r, e.cat.artifact("tiny.en", Format::kCt2), e.opts(server));
+  EXPECT_EQ(server.count("HEAD "), 8u);  // each of the 4 files: 503, then its headers
+  DownloadOptions no_retry = e.opts(server);
+  no_retry.n_retries = 0;
+  e.serve_openai("base.en");
+  try {
+    download_artifact(r, e.cat.artifact("base.en", Format::kOpenai), no_retry);
+    FAIL() << "no error";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("base.en (base.en.pt): download failed after 1 attempts: HTTP 503 for "),
+              std::string::npos) << err.what();
+  }
+}
+
+TEST(Download, NotEnoughDiskSpaceIsClearAndFetchesNothing) {
+  Env e;
+  // A catalog entry whose size no disk can hold.
+  std::string text = e.read(e.tc.path);
+  std::string from = "\"size_bytes\": " + std::to_string(e.tc.file("tiny.en", "tiny.en.pt").size());
+  ASSERT_NE(text.find(from), std::string::npos);
+  text.replace(text.find(from), from.size(), "\"size_bytes\": 1152921504606846976");
+  std::ofstream(e.tc.path, std::ios::trunc) << text;
+  Catalog cat = Catalog::load(e.tc.path);
+  e.serve_openai("tiny.en");
+  START_SERVER(server, e);
+  Resolver r(cat, e.dirs());
+  try {
+    download_artifact(r, cat.artifact("tiny.en", Format::kOpenai), e.opts(server));
+    FAIL() << "no error";
+  } catch (const Error& err) {
+    std::string m = err.what();
+    EXPECT_NE(m.find("tiny.en (tiny.en.pt): not enough disk space in " + (e.t / "cache" / "whisper").string() +
+                     ": need 1048576.0 TiB, "),
+              std::string::npos) << m;
+  }
+  EXPECT_EQ(server.count("GET "), 0u);
+}
+
 TEST(Download, HfTokenIsSentAnd401IsClear) {
   Env e;
   e.serve_ct2("tiny.en");
@@ -254,6 +301,9 @@ TEST(Download, ConcurrentDownloadsProduceOneFile) {
   EXPECT_EQ(e.read(e.t / "cache" / "whisper" / "tiny.en.pt"), e.tc.file("tiny.en", "tiny.en.pt"));
   EXPECT_FALSE(fs::exists(e.t / "cache" / "whisper" / "tiny.en.pt.incomplete"));
   EXPECT_EQ(server.count("GET "), 1u) << "the second process must wait for the first, then find the file";
+  // stderr is not a terminal here: no progress bar.
+  EXPECT_EQ(ra.err.find('\r'), std::string::npos) << ra.err;
+  EXPECT_EQ(rb.err.find('\r'), std::string::npos) << rb.err;
 }
 
 TEST(Download, OfflineOpensNoConnection) {

@@ -14,6 +14,7 @@ Modes (--mode):
   stall   every GET sends the headers, then no body byte until the client goes away (curl's
           low-speed window would hide a stall for seconds after an initial burst)
   auth    answer 401 unless "Authorization: Bearer <--token>"
+  flaky   the first request of each path is answered 503
 --rate B/s slows every body down (for concurrent-download tests).
 
 Every request is appended to --log as "METHOD PATH RANGE" (RANGE "-" when absent), flushed at once.
@@ -71,6 +72,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         log("%s %s %s" % (self.command, self.path, self.headers.get("Range", "-")))
         if args.mode == "auth" and self.headers.get("Authorization") != "Bearer " + args.token:
             return self.send_error_plain(401, "unauthorized")
+        if args.mode == "flaky" and ("flaky", self.path) not in dropped:
+            dropped.add(("flaky", self.path))
+            return self.send_error_plain(503, "try again")
         full, hub = self.resolve()
         if full is None or not os.path.isfile(full):
             return self.send_error_plain(404, "not found")
@@ -162,7 +166,7 @@ def main():
     p.add_argument("--root", required=True)
     p.add_argument("--port-file", required=True)
     p.add_argument("--log", required=True)
-    p.add_argument("--mode", default="normal", choices=["normal", "drop", "stall", "auth"])
+    p.add_argument("--mode", default="normal", choices=["normal", "drop", "stall", "auth", "flaky"])
     p.add_argument("--commit", default="0123456789abcdef0123456789abcdef01234567")
     p.add_argument("--token", default="")
     p.add_argument("--rate", type=int, default=0)
