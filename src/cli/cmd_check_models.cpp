@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -15,6 +16,7 @@
 #include "cli/model_options.h"
 #include "models/check.h"
 #include "models/download.h"
+#include "models/load_check.h"
 #include "util/errors.h"
 #include "util/paths.h"
 
@@ -22,13 +24,30 @@ namespace wst::cli {
 
 using namespace wst::models;
 
+namespace fs = std::filesystem;
+
 namespace {
+
+// A temporary directory for the silent clip, removed afterwards.
+struct TempClipDir {
+  fs::path path;
+  TempClipDir() {
+    std::string tmpl = (fs::temp_directory_path() / "wst-check-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) throw Error("cannot create a temporary directory");
+    path = tmpl;
+  }
+  ~TempClipDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
 
 struct Args {
   ModelCliOptions mo;
   std::vector<std::string> models, impls;
   std::string verify = "size";
   bool download = false, yes = false, json = false;
+  int load_timeout_s = 300;
 };
 
 std::vector<std::string> split_all(const std::vector<std::string>& in) {
@@ -95,12 +114,34 @@ void print_table(const std::vector<CheckRow>& rows, const CheckSummary& s) {
   for (const auto& [dir, n] : s.free_bytes) fmt::print("free space: {} in {}\n", format_bytes(n), dir);
 }
 
-void run(const Args& a) {
+// --verify load: the header checks have passed (kLoad includes them); now each complete copy is loaded
+// by a child `whisper-speedtest transcribe` on one second of silence. Each copy is loaded once.
+void load_check_rows(std::vector<CheckRow>& rows, int timeout_s) {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  TempClipDir tmp;
+  fs::path wav = tmp.path / "silence.wav";
+  write_silent_wav(wav, 16000);
+  std::map<std::string, FileCheck> done;
+  for (auto& row : rows) {
+    if (row.chosen.status != Status::kComplete) continue;
+    std::string key = row.chosen.path.string() + "|" + std::string(format_id(row.format));
+    if (!done.count(key)) done[key] = run_load_child(transcribe_argv(exe, row.chosen, wav), timeout_s);
+    const FileCheck& c = done[key];
+    if (c.status != Status::kComplete) {
+      row.chosen.status = c.status;
+      row.chosen.detail = c.detail;
+    }
+  }
+}
+
+void run(const Args& a, CLI::App& app) {
   const Catalog& cat = Catalog::instance();
   Verify level = parse_verify(a.verify);
-  if (level == Verify::kLoad)
-    // TODO(#3): load through a child process (`whisper-speedtest transcribe` on a short silent clip, with a
-    // timeout) once the engine's transcribe command exists; see docs/MODELS.md.
+  bool can_load = false;
+  for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    can_load = can_load || sub->get_name() == "transcribe";
+  if (level == Verify::kLoad && !can_load)
     throw Error("--verify load is not available yet: the engine's transcribe command does not exist; use --verify header");
   std::vector<std::string> models = split_all(a.models), impls = split_all(a.impls);
   if (models.empty()) models = cat.names();
@@ -132,6 +173,7 @@ void run(const Args& a) {
       rows = check_models(r, impls, models, level);
     }
   }
+  if (level == Verify::kLoad) load_check_rows(rows, a.load_timeout_s);
   CheckSummary s = summarize(r, rows);
   if (a.json) print_json(rows, s, level);
   else print_table(rows, s);
@@ -150,7 +192,8 @@ void register_check_models(CLI::App& app) {
   cmd->add_flag("--download", a->download, "download what is missing");
   cmd->add_flag("--yes", a->yes, "do not ask before downloading");
   cmd->add_flag("--json", a->json, "machine-readable output");
-  cmd->callback([a] { run(*a); });
+  cmd->add_option("--load-timeout", a->load_timeout_s, "seconds a --verify load child may take (default 300)");
+  cmd->callback([a, &app] { run(*a, app); });
 }
 
 }  // namespace wst::cli
