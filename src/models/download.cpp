@@ -343,7 +343,7 @@ void download_openai(const PlannedFile& pf, const Artifact& art, const DownloadO
   rename_into_place(part, dest);
 }
 
-void download_hub_file(const PlannedFile& pf, const Artifact& art, const DownloadOptions& o) {
+void download_hub_file(const PlannedFile& pf, const Artifact& art, const DownloadOptions& o, bool recheck) {
   std::string last_404;
   for (size_t i = 0; i < pf.urls.size(); ++i) {
     const std::string& url = pf.urls[i];
@@ -388,6 +388,12 @@ void download_hub_file(const PlannedFile& pf, const Artifact& art, const Downloa
     fs::create_directories(blob.parent_path());
     FileLock lock(hf::lock_path(pf.dir.parent_path(), art.repo, etag));
     std::error_code ec;
+    if (fs::exists(blob, ec)) {
+      // A blob of the wrong size, or (when the artifact was found corrupt) the wrong digest, is replaced.
+      bool bad = e.size_bytes && fs::file_size(blob, ec) != *e.size_bytes;
+      if (!bad && recheck && e.sha256) bad = file_digest(blob, DigestKind::kSha256) != *e.sha256;
+      if (bad) fs::remove(blob, ec);
+    }
     if (!fs::exists(blob, ec)) {
       fs::path part = blob;
       part += ".incomplete";
@@ -465,7 +471,7 @@ Probe download_artifact(const Resolver& resolver, const Artifact& art, const Dow
   if (o.offline) throw Error(offline_message(art));
   for (const PlannedFile& pf : plan_download(resolver, art, o)) {
     if (art.format == Format::kOpenai) download_openai(pf, art, o);
-    else download_hub_file(pf, art, o);
+    else download_hub_file(pf, art, o, before.status == Status::kCorrupt);
   }
   Probe after = resolver.probe(art, home, Verify::kSize);
   if (after.status != Status::kComplete)

@@ -267,6 +267,28 @@ TEST(Download, WritesHfCacheLayout) {
   EXPECT_EQ(found->location, Location::kHfCache);
 }
 
+TEST(Download, ReplacesCorruptHfBlob) {
+  Env e;
+  e.serve_ct2("tiny.en");
+  START_SERVER(server, e);
+  Resolver r(e.cat, e.dirs());
+  const Artifact& art = e.cat.artifact("tiny.en", Format::kCt2);
+  download_artifact(r, art, e.opts(server));
+  const std::string& bin = e.tc.file("tiny.en", "model.bin");
+  fs::path blob = e.t / "hub" / "models--test-org--faster-whisper-tiny.en" / "blobs" / sha256_hex(bin);
+  std::string bad = bin;
+  bad[40] ^= 1;
+  std::ofstream(blob, std::ios::binary | std::ios::trunc) << bad;
+  // Size alone cannot see it; the checksum (the blob's own etag) can.
+  EXPECT_EQ(r.probe(art, Location::kHfCache, Verify::kSize).status, Status::kComplete);
+  EXPECT_EQ(r.probe(art, Location::kHfCache, Verify::kChecksum).status, Status::kCorrupt);
+  fs::remove(e.t / "hub" / "models--test-org--faster-whisper-tiny.en" / "snapshots" / kCommit / "config.json");
+  fs::resize_file(blob, 10);  // now also the wrong size: replaced on the next download
+  download_artifact(r, art, e.opts(server));
+  EXPECT_EQ(e.read(blob), bin);
+  EXPECT_EQ(r.probe(art, Location::kHfCache, Verify::kChecksum).status, Status::kComplete);
+}
+
 TEST(HfCache, HuggingfaceHubReadsOurDownload) {
   if (test::capture(test::python() + " -c 'import huggingface_hub' 2>/dev/null && echo yes") != "yes") {
     if (test::models_required()) FAIL() << "huggingface_hub not importable (WST_REQUIRE_MODELS=1)";
