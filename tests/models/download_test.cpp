@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "models/hf_cache.h"
 #include "support/http_server.h"
@@ -287,6 +288,63 @@ TEST(Download, ReplacesCorruptHfBlob) {
   download_artifact(r, art, e.opts(server));
   EXPECT_EQ(e.read(blob), bin);
   EXPECT_EQ(r.probe(art, Location::kHfCache, Verify::kChecksum).status, Status::kComplete);
+}
+
+// Names from the network (X-Repo-Commit, ETag) never become paths unless they are plain hex.
+TEST(Download, HostileHeadersNeverBecomePaths) {
+  Env e;
+  e.serve_ct2("tiny.en");
+  Resolver r(e.cat, e.dirs());
+  const Artifact& art = e.cat.artifact("tiny.en", Format::kCt2);
+  {
+    START_SERVER(server, e, "--commit", "../../../../escaped");
+    try {
+      download_artifact(r, art, e.opts(server));
+      FAIL() << "no error";
+    } catch (const Error& err) {
+      EXPECT_NE(std::string(err.what()).find("server sent no valid X-Repo-Commit ('../../../../escaped')"),
+                std::string::npos) << err.what();
+    }
+  }
+  {
+    START_SERVER(server, e, "--etag", "../../../escaped");
+    try {
+      download_artifact(r, art, e.opts(server));
+      FAIL() << "no error";
+    } catch (const Error& err) {
+      EXPECT_NE(std::string(err.what()).find("server sent an unusable ETag ('../../../escaped')"), std::string::npos)
+          << err.what();
+    }
+  }
+  EXPECT_FALSE(fs::exists(e.t / "escaped"));
+  EXPECT_FALSE(fs::exists(e.t / "hub" / "escaped"));
+  EXPECT_FALSE(fs::exists(e.t / "hub" / "models--test-org--faster-whisper-tiny.en" / "refs" / "main"));
+}
+
+TEST(Download, FlagsOverrideEnvironmentEndpoints) {
+  Env e;
+  e.serve_ct2("tiny.en");
+  e.serve_openai("tiny.en");
+  START_SERVER(server, e);
+  auto env = e.cli_env(server);
+  env["HF_ENDPOINT"] = "http://127.0.0.1:9";  // discard port: nothing listens; the flag must win
+  env["WHISPER_SPEEDTEST_OPENAI_URL"] = "http://127.0.0.1:9/models";
+  auto ct2 = test::run_cli({"download", "tiny.en", "--format", "ct2", "--hf-endpoint", server.url()}, env);
+  EXPECT_EQ(ct2.rc, 0) << ct2.err;
+  EXPECT_EQ(e.read(e.t / "hub" / "models--test-org--faster-whisper-tiny.en" / "snapshots" / kCommit / "model.bin"),
+            e.tc.file("tiny.en", "model.bin"));
+  auto pt = test::run_cli({"download", "tiny.en", "--format", "openai", "--openai-base-url", server.url() + "/models"}, env);
+  EXPECT_EQ(pt.rc, 0) << pt.err;
+  EXPECT_EQ(e.read(e.t / "cache" / "whisper" / "tiny.en.pt"), e.tc.file("tiny.en", "tiny.en.pt"));
+  auto list = test::run_cli({"models", "list", "--json"}, env);
+  ASSERT_EQ(list.rc, 0);
+  auto j = nlohmann::json::parse(list.out);
+  ASSERT_EQ(j["models"].size(), 2u) << list.out;
+  EXPECT_EQ(j["models"][0]["format"], "openai");
+  EXPECT_EQ(j["models"][0]["location"], "openai-cache");
+  EXPECT_EQ(j["models"][1]["format"], "ct2");
+  EXPECT_EQ(j["models"][1]["location"], "hf-cache");
+  EXPECT_EQ(j["total_bytes"], j["models"][0]["size_bytes"].get<uint64_t>() + j["models"][1]["size_bytes"].get<uint64_t>());
 }
 
 TEST(HfCache, HuggingfaceHubReadsOurDownload) {

@@ -3,7 +3,7 @@
 
 Paths:
   /<org>/<name>/resolve/<revision>/<file>  ->  <root>/hub/<org>/<name>/<file>, answered like the Hugging Face
-      hub: X-Repo-Commit (--commit), and for files over 1 KiB X-Linked-Etag = SHA-256 and X-Linked-Size,
+      hub: X-Repo-Commit (--commit), and (unless --etag) for files over 1 KiB X-Linked-Etag = SHA-256 and X-Linked-Size,
       otherwise ETag = git blob SHA-1 of the contents.
   anything else                            ->  <root>/<path>
 GET and HEAD; "Range: bytes=N-" / "bytes=N-M" answered with 206 (416 past the end).
@@ -105,7 +105,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Range", "bytes %d-%d/%d" % (start, end, size))
         if hub:
             self.send_header("X-Repo-Commit", args.commit)
-            if size > 1024:
+            if args.etag:
+                self.send_header("X-Linked-Etag", '"%s"' % args.etag)
+                self.send_header("ETag", '"%s"' % args.etag)
+            elif size > 1024:
                 sha = hashlib.sha256(data).hexdigest()
                 self.send_header("X-Linked-Etag", '"%s"' % sha)
                 self.send_header("X-Linked-Size", str(size))
@@ -169,6 +172,7 @@ def main():
     p.add_argument("--mode", default="normal", choices=["normal", "drop", "stall", "auth", "flaky"])
     p.add_argument("--commit", default="0123456789abcdef0123456789abcdef01234567")
     p.add_argument("--token", default="")
+    p.add_argument("--etag", default="", help="send this etag for every hub file (hostile-name tests)")
     p.add_argument("--rate", type=int, default=0)
     p.add_argument("--max-seconds", type=float, default=60)
     args = p.parse_args()
