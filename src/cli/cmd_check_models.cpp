@@ -46,6 +46,7 @@ struct Args {
   ModelCliOptions mo;
   std::vector<std::string> models, impls;
   std::string verify = "size";
+  std::string model_path;
   bool download = false, yes = false, json = false;
   int load_timeout_s = 300;
 };
@@ -146,8 +147,14 @@ void run(const Args& a, CLI::App& app) {
   std::vector<std::string> models = split_all(a.models), impls = split_all(a.impls);
   if (models.empty()) models = cat.names();
   if (impls.empty()) impls = cat.implementations();
+  std::error_code ec;
+  if (!a.model_path.empty()) {
+    if (models.size() != 1) throw Error("--model-path needs exactly one model name (-m)");
+    if (!fs::exists(a.model_path, ec)) throw Error(fmt::format("{}: no such file or directory", a.model_path));
+  }
+  const fs::path explicit_path = a.model_path.empty() ? fs::path() : fs::absolute(a.model_path, ec);
   Resolver r(cat, a.mo.dirs());
-  auto rows = check_models(r, impls, models, level);
+  auto rows = check_models(r, impls, models, level, explicit_path);
   if (a.download) {
     std::vector<const CheckRow*> todo;
     std::set<std::pair<std::string, Format>> seen;
@@ -170,7 +177,7 @@ void run(const Args& a, CLI::App& app) {
         std::fprintf(stderr, "downloading %s (%s)\n", row->model.c_str(), std::string(format_id(row->format)).c_str());
         download_artifact(r, *row->artifact, o);
       }
-      rows = check_models(r, impls, models, level);
+      rows = check_models(r, impls, models, level, explicit_path);
     }
   }
   if (level == Verify::kLoad) load_check_rows(rows, a.load_timeout_s);
@@ -187,6 +194,7 @@ void register_check_models(CLI::App& app) {
   auto* cmd = app.add_subcommand("check-models", "which models each implementation would use, and their state in every cache");
   a->mo.add_to(cmd, true);
   cmd->add_option("-m,--model", a->models, "model names or aliases, comma-separated (default: all)");
+  cmd->add_option("--model-path", a->model_path, "a model file or directory to check first (with one -m)");
   cmd->add_option("-i,--impl", a->impls, "implementation ids, comma-separated (default: all)");
   cmd->add_option("--verify", a->verify, "size (default), checksum, header or load");
   cmd->add_flag("--download", a->download, "download what is missing");

@@ -25,7 +25,8 @@ int rank(Status s) {  // which non-complete copy to report: the one closest to u
 }  // namespace
 
 std::vector<CheckRow> check_models(const Resolver& r, const std::vector<std::string>& implementations,
-                                   const std::vector<std::string>& models, Verify level) {
+                                   const std::vector<std::string>& models, Verify level, const fs::path& explicit_path) {
+  const std::optional<Format> explicit_format = explicit_path.empty() ? std::nullopt : detect_format(explicit_path);
   const Catalog& cat = r.catalog();
   std::map<std::pair<std::string, Format>, std::vector<Probe>> memo;  // each artifact is read once
   std::vector<CheckRow> rows;
@@ -41,7 +42,20 @@ std::vector<CheckRow> check_models(const Resolver& r, const std::vector<std::str
         const Artifact* art = cat.find_artifact(row.model, f);
         if (!art) continue;
         auto key = std::make_pair(row.model, f);
-        if (!memo.count(key)) memo[key] = r.probe_all(*art, level);
+        if (!memo.count(key)) {
+          std::vector<Probe> probes;
+          if (!explicit_path.empty()) {
+            Probe p;
+            p.location = Location::kPath;
+            p.format = f;
+            p.status = Status::kNa;
+            p.path = explicit_path;
+            if (explicit_format == f) p = r.probe_path(*art, explicit_path, level);
+            probes.push_back(p);
+          }
+          for (Probe& p : r.probe_all(*art, level)) probes.push_back(std::move(p));
+          memo[key] = std::move(probes);
+        }
         const auto& probes = memo[key];
         for (const Probe& p : probes) {
           if (!have || rank(p.status) > rank(row.chosen.status)) {

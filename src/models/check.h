@@ -30,8 +30,10 @@ struct CheckSummary {
 };
 
 // Rows for every (implementation, model) pair, implementations outermost. Unknown names throw wst::Error.
+// An `explicit_path` (used with one model) is searched before every cache; `caches` then starts with it.
 std::vector<CheckRow> check_models(const Resolver& r, const std::vector<std::string>& implementations,
-                                   const std::vector<std::string>& models, Verify level);
+                                   const std::vector<std::string>& models, Verify level,
+                                   const std::filesystem::path& explicit_path = {});
 CheckSummary summarize(const Resolver& r, const std::vector<CheckRow>& rows);
 
 }  // namespace wst::models

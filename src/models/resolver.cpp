@@ -194,7 +194,17 @@ Probe Resolver::probe_path(const Artifact& art, const fs::path& path, Verify lev
   return probe_dir(art, path, Location::kPath, level, {});
 }
 
-std::optional<Probe> Resolver::find(std::string_view model, const std::vector<Format>& formats, Verify level) const {
+std::optional<Probe> Resolver::find(std::string_view model, const std::vector<Format>& formats, Verify level,
+                                    const fs::path& explicit_path) const {
+  if (!explicit_path.empty()) {
+    auto detected = detect_format(explicit_path);
+    for (Format f : formats) {
+      const Artifact* art = catalog_.find_artifact(model, f);
+      if (!art || detected != f) continue;
+      Probe p = probe_path(*art, explicit_path, level);
+      if (p.status == Status::kComplete) return p;
+    }
+  }
   for (Format f : formats) {
     const Artifact* art = catalog_.find_artifact(model, f);
     if (!art) continue;

@@ -65,7 +65,9 @@ class Resolver {
 
   // First complete copy of `model` in any of `formats` (in that order of preference), searching the
   // locations in order; nullopt when none is complete anywhere.
-  std::optional<Probe> find(std::string_view model, const std::vector<Format>& formats, Verify level) const;
+  // An `explicit_path` (file or directory, format detected from its contents) is tried first.
+  std::optional<Probe> find(std::string_view model, const std::vector<Format>& formats, Verify level,
+                            const std::filesystem::path& explicit_path = {}) const;
 
   // Where a download of the artifact goes: OpenAI cache for openai, the HF hub cache for the rest.
   Location download_home(const Artifact& art) const;

@@ -31,9 +31,12 @@ struct Home {
   }
   // Replaces the temp root with "T" so output can be pinned.
   std::string norm(std::string s) const {
-    std::string root = t.path().string();
-    for (size_t at; (at = s.find(root)) != std::string::npos;) s.replace(at, root.size(), "T");
-    return s;
+    const std::string root = t.path().string();
+    std::string out;
+    size_t from = 0;
+    for (size_t at; (at = s.find(root, from)) != std::string::npos; from = at + root.size())
+      out += s.substr(from, at - from) + "T";
+    return out + s.substr(from);
   }
   void mixed_state() const {
     t.write("cache/whisper/tiny.en.pt", tc.file("tiny.en", "tiny.en.pt"));                      // complete
@@ -126,6 +129,29 @@ TEST(CheckModels, HeaderFindsTruncatedCheckpointWithoutKnownSize) {
   auto r = test::run_cli({"check-models", "-i", "openai-whisper", "-m", "base", "--verify", "header"}, h.env(false));
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.out.find("    base.pt: zip end record missing (truncated)\n"), std::string::npos) << r.out;
+}
+
+TEST(CheckModels, ExplicitPathComesFirst) {
+  Home h;
+  h.t.write("cache/whisper/tiny.en.pt", h.tc.file("tiny.en", "tiny.en.pt"));
+  h.t.write("mine/tiny.pt", h.tc.file("tiny.en", "tiny.en.pt"));
+  auto r = test::run_cli({"check-models", "-m", "tiny.en", "-i", "openai-whisper,faster-whisper", "--model-path",
+                          (h.t / "mine" / "tiny.pt").string(), "--json"},
+                         h.env());
+  EXPECT_EQ(r.rc, 2) << r.err;  // faster-whisper has no ct2 copy
+  json j = json::parse(h.norm(r.out));
+  EXPECT_EQ(j["rows"][0]["location"], "path");
+  EXPECT_EQ(j["rows"][0]["status"], "complete");
+  EXPECT_EQ(j["rows"][0]["path"], "T/mine/tiny.pt");
+  EXPECT_EQ(j["rows"][0]["caches"][1]["status"], "missing");   // models-dir
+  EXPECT_EQ(j["rows"][0]["caches"][2]["status"], "complete");  // openai-cache, also there
+  EXPECT_EQ(j["rows"][1]["caches"][0]["status"], "n/a");       // a .pt is no ct2 model
+  auto two = test::run_cli({"check-models", "-m", "tiny.en,base.en", "--model-path", (h.t / "mine").string()}, h.env());
+  EXPECT_EQ(two.rc, 1);
+  EXPECT_EQ(two.err, "whisper-speedtest: error: --model-path needs exactly one model name (-m)\n");
+  auto none = test::run_cli({"check-models", "-m", "tiny.en", "--model-path", (h.t / "none").string()}, h.env());
+  EXPECT_EQ(none.rc, 1);
+  EXPECT_EQ(h.norm(none.err), "whisper-speedtest: error: T/none: no such file or directory\n");
 }
 
 // The first fault of the tool we replace: its checker looked for large.pt while its loader saved large-v3.pt.
