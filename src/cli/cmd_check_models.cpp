@@ -86,7 +86,8 @@ void print_json(const std::vector<CheckRow>& rows, const CheckSummary& s, Verify
     for (const auto& p : r.caches) caches.push_back(probe_json(p));
     out["rows"].push_back({{"implementation", r.implementation}, {"requested", r.requested}, {"model", r.model},
                            {"format", format_id(r.format)}, {"status", status_id(r.chosen.status)},
-                           {"location", location_id(r.chosen.location)},
+                           {"location", r.chosen.status == Status::kNa ? nlohmann::json(nullptr)
+                                                                       : nlohmann::json(location_id(r.chosen.location))},
                            {"path", r.chosen.path.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.chosen.path.string())},
                            {"size_bytes", r.chosen.size_bytes}, {"detail", r.chosen.detail}, {"caches", caches}});
   }
@@ -105,10 +106,10 @@ void print_table(const std::vector<CheckRow>& rows, const CheckSummary& s) {
   fmt::print("{:<15} {:<15} {:<7} {:<11} {:<13} {:>10}  {}\n", "IMPLEMENTATION", "MODEL", "FORMAT", "STATUS", "LOCATION",
              "SIZE", "PATH");
   for (const auto& r : rows) {
-    bool here = r.chosen.status != Status::kMissing;
+    bool here = r.chosen.status != Status::kMissing && r.chosen.status != Status::kNa;
     fmt::print("{:<15} {:<15} {:<7} {:<11} {:<13} {:>10}  {}\n", r.implementation, r.model, format_id(r.format),
-               status_id(r.chosen.status), location_id(r.chosen.location),
-               here ? format_bytes(r.chosen.size_bytes) : "-", r.chosen.path.string());
+               status_id(r.chosen.status), here || r.chosen.status == Status::kMissing ? location_id(r.chosen.location) : "-",
+               here ? format_bytes(r.chosen.size_bytes) : "-", r.chosen.path.empty() ? "-" : r.chosen.path.string());
     if (!r.chosen.detail.empty()) fmt::print("    {}\n", r.chosen.detail);
   }
   fmt::print("{}\n", summary_line(s));
@@ -184,7 +185,7 @@ void run(const Args& a, CLI::App& app) {
   CheckSummary s = summarize(r, rows);
   if (a.json) print_json(rows, s, level);
   else print_table(rows, s);
-  exit_code = (s.n_missing + s.n_incomplete + s.n_corrupt) == 0 ? 0 : 2;
+  exit_code = (s.n_missing + s.n_incomplete + s.n_corrupt) == 0 ? 0 : 2;  // n/a rows do not count
 }
 
 }  // namespace

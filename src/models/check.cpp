@@ -1,6 +1,7 @@
 // check-models' scan; see check.h.
 #include "models/check.h"
 
+#include <fmt/format.h>
 #include <sys/statvfs.h>
 
 #include <set>
@@ -68,7 +69,15 @@ std::vector<CheckRow> check_models(const Resolver& r, const std::vector<std::str
         }
         if (row.chosen.status == Status::kComplete) break;
       }
-      if (!have) continue;  // no format this implementation uses is published for the model
+      if (!have) {
+        // No format this implementation can use is published for the model: say so instead of hiding it.
+        row.format = formats.front();
+        row.chosen.status = Status::kNa;
+        row.chosen.format = row.format;
+        row.chosen.detail = fmt::format("{} is not published in a format {} can use", row.model, impl);
+        rows.push_back(std::move(row));
+        continue;
+      }
       if (row.chosen.status == Status::kMissing) {
         // Report where a download would go: the first format's home.
         for (Format f : formats) {
@@ -93,6 +102,7 @@ CheckSummary summarize(const Resolver& r, const std::vector<CheckRow>& rows) {
   std::set<std::pair<std::string, Format>> to_download;
   for (const auto& row : rows) {
     switch (row.chosen.status) {
+      case Status::kNa: continue;
       case Status::kComplete: ++s.n_ready; break;
       case Status::kIncomplete: ++s.n_incomplete; break;
       case Status::kCorrupt: ++s.n_corrupt; break;

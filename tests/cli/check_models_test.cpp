@@ -156,6 +156,21 @@ TEST(CheckModels, ExplicitPathComesFirst) {
   EXPECT_EQ(h.norm(none.err), "whisper-speedtest: error: T/none: no such file or directory\n");
 }
 
+TEST(CheckModels, UnpublishedFormatIsNa) {
+  Home h;
+  auto r = test::run_cli({"check-models", "-m", "large-v1", "-i", "mlx-whisper"}, h.env(false));
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(drop_free_space_lines(r.out),
+            "IMPLEMENTATION  MODEL           FORMAT  STATUS      LOCATION            SIZE  PATH\n"
+            "mlx-whisper     large-v1        mlx     n/a         -                      -  -\n"
+            "    large-v1 is not published in a format mlx-whisper can use\n"
+            "summary: 0 ready, 0 missing, 0 incomplete, 0 corrupt; download needed: 0 B\n");
+  auto j = test::run_cli({"check-models", "-m", "large-v1", "-i", "mlx-whisper", "--json"}, h.env(false));
+  json row = json::parse(j.out)["rows"][0];
+  EXPECT_EQ(row["status"], "n/a");
+  EXPECT_EQ(row["location"], nullptr);
+}
+
 // The first fault of the tool we replace: its checker looked for large.pt while its loader saved large-v3.pt.
 TEST(CheckModels, LargeIsCompleteWhenLargeV3PtIsPresent) {
   Home h;
