@@ -10,6 +10,7 @@
 #include "models/download.h"
 #include "models/hf_cache.h"
 #include "models/resolver.h"
+#include "support/env_guard.h"
 #include "support/paths.h"
 #include "support/temp_dir.h"
 #include "util/data_dir.h"
@@ -50,6 +51,15 @@ TEST(Catalog, DataDirFindsTheRepoCatalog) {
   // Without WHISPER_SPEEDTEST_DATA the tests run from the build tree: the source tree's data/ is used.
   if (std::getenv("WHISPER_SPEEDTEST_DATA")) GTEST_SKIP() << "WHISPER_SPEEDTEST_DATA is set";
   EXPECT_TRUE(fs::exists(data_dir() / "catalog.json")) << data_dir();
+}
+
+TEST(Catalog, DataDirFromEnvironment) {
+  test::EnvGuard env;
+  env.set("WHISPER_SPEEDTEST_DATA", "/somewhere/data");
+  EXPECT_EQ(data_dir(), "/somewhere/data");
+  env.unset("WHISPER_SPEEDTEST_DATA");
+  // The test binary has no ../share/whisper-speedtest beside it: the source tree's data/ is next.
+  EXPECT_EQ(data_dir(), fs::path(WST_SOURCE_DIR) / "data");
 }
 
 TEST(Catalog, OpenaiFileNameAndShaComeFromTheUrl) {
