@@ -127,6 +127,11 @@ void load_check_rows(std::vector<CheckRow>& rows, int timeout_s) {
   std::map<std::string, FileCheck> done;
   for (auto& row : rows) {
     if (row.chosen.status != Status::kComplete) continue;
+    if (row.format != Format::kCt2) {
+      // The native engine reads CTranslate2 directories only so far; the header check stands for this copy.
+      row.chosen.detail = "header checked; the native engine cannot load this format yet (TODO(#6))";
+      continue;
+    }
     std::string key = row.chosen.path.string() + "|" + std::string(format_id(row.format));
     if (!done.count(key)) done[key] = run_load_child(transcribe_argv(exe, row.chosen, wav), timeout_s);
     const FileCheck& c = done[key];
@@ -140,11 +145,6 @@ void load_check_rows(std::vector<CheckRow>& rows, int timeout_s) {
 void run(const Args& a, CLI::App& app) {
   const Catalog& cat = Catalog::instance();
   Verify level = parse_verify(a.verify);
-  bool can_load = false;
-  for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
-    can_load = can_load || sub->get_name() == "transcribe";
-  if (level == Verify::kLoad && !can_load)
-    throw Error("--verify load is not available yet: the engine's transcribe command does not exist; use --verify header");
   std::vector<std::string> models = split_all(a.models), impls = split_all(a.impls);
   if (models.empty()) models = cat.names();
   if (impls.empty()) impls = cat.implementations();

@@ -92,8 +92,7 @@ void write_silent_wav(const fs::path& path, int n_samples) {
 }
 
 std::vector<std::string> transcribe_argv(const fs::path& exe, const Probe& copy, const fs::path& wav) {
-  return {exe.string(), "transcribe", "--model", copy.path.string(), "--model-format", std::string(format_id(copy.format)),
-          "--impl", "native-cpu", wav.string()};
+  return {exe.string(), "transcribe", wav.string(), "--model", copy.path.string()};
 }
 
 }  // namespace wst::models

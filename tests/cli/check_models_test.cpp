@@ -205,9 +205,6 @@ TEST(CheckModels, BadInputMessagesAndExitStatus) {
       {{"check-models", "-m", "tiny.en", "--download"},
        "whisper-speedtest: error: 3 model(s) to download; pass --yes to download without asking (stdin is not a "
        "terminal)\n"},
-      {{"check-models", "--verify", "load"},
-       "whisper-speedtest: error: --verify load is not available yet: the engine's transcribe command does not "
-       "exist; use --verify header\n"},
       {{"download", "tiny.en", "--format", "safetensors"},
        "whisper-speedtest: error: unknown model format 'safetensors' (known: openai, hf, ct2, ggml, mlx)\n"},
       {{"download", "tiny.en", "--format", "mlx"},
@@ -315,6 +312,31 @@ TEST(ModelsImport, MeetingNoterTinyEn) {
     EXPECT_EQ(row["format"], "ct2");
     EXPECT_EQ(row["location"], "models-dir");
   }
+}
+
+TEST(ModelsImport, VerifyLoadLoadsTheRealModelAndCatchesABrokenOne) {
+  WST_REQUIRE_TINY_EN();
+  Home h;
+  fs::path real = test::tiny_en_dir();
+  ASSERT_EQ(test::run_cli({"models", "import", real.string(), "--name", "tiny.en"}, h.env(false)).rc, 0);
+  auto ok = test::run_cli({"check-models", "-m", "tiny.en", "-i", "native-cpu", "--verify", "load", "--json"}, h.env(false));
+  EXPECT_EQ(ok.rc, 0) << ok.out << ok.err;
+  EXPECT_EQ(json::parse(h.norm(ok.out))["rows"][0]["status"], "complete");
+
+  // Same header, but a config.json that names a decoder layer tiny.en does not have: only a real load sees it.
+  Home h2;
+  fs::path broken = h2.t / "broken";
+  fs::create_directories(broken);
+  for (const char* f : {"model.bin", "tokenizer.json", "vocabulary.txt"}) fs::create_symlink(real / f, broken / f);
+  std::ofstream(broken / "config.json") << R"({"alignment_heads": [[9, 0]]})";
+  ASSERT_EQ(test::run_cli({"models", "import", broken.string(), "--name", "tiny.en"}, h2.env(false)).rc, 0);
+  auto header = test::run_cli({"check-models", "-m", "tiny.en", "-i", "native-cpu", "--verify", "header", "--json"}, h2.env(false));
+  EXPECT_EQ(json::parse(h2.norm(header.out))["rows"][0]["status"], "complete");
+  auto load = test::run_cli({"check-models", "-m", "tiny.en", "-i", "native-cpu", "--verify", "load", "--json"}, h2.env(false));
+  EXPECT_NE(load.rc, 0);
+  auto row = json::parse(h2.norm(load.out))["rows"][0];
+  EXPECT_EQ(row["status"], "corrupt");
+  EXPECT_NE(row.dump().find("alignment head [9, 0] does not exist"), std::string::npos) << row.dump();
 }
 
 }  // namespace

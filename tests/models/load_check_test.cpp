@@ -43,8 +43,7 @@ TEST(LoadCheck, SilentClipAndChildCommand) {
   p.path = "/m/tiny.en/ct2";
   p.format = Format::kCt2;
   EXPECT_EQ(transcribe_argv("/bin/wst", p, "/tmp/s.wav"),
-            (std::vector<std::string>{"/bin/wst", "transcribe", "--model", "/m/tiny.en/ct2", "--model-format", "ct2",
-                                      "--impl", "native-cpu", "/tmp/s.wav"}));
+            (std::vector<std::string>{"/bin/wst", "transcribe", "/tmp/s.wav", "--model", "/m/tiny.en/ct2"}));
 }
 
 }  // namespace
