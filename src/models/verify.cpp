@@ -2,6 +2,9 @@
 // zip end record) without loading any weights.
 #include "models/verify.h"
 
+#include "formats/ct2_model.h"
+#include "util/mapped_file.h"
+
 #include <fmt/format.h>
 
 #include <cstring>
@@ -100,18 +103,23 @@ FileCheck check_safetensors(const fs::path& p, uint64_t size) {
   return {};
 }
 
-// TODO(#3): use the lead's reader in src/formats/ct2_model.h once merged; this checks only what the
-// header starts with: uint32 binary version (1..6), uint16 length, spec name "WhisperSpec" + NUL.
+// The whole variable table through the formats/ parser (names, shapes, dtypes, byte ranges; weights are
+// mapped, not read). A table that runs past the end is incomplete; anything else wrong is corrupt.
 FileCheck check_ct2(const fs::path& p, uint64_t size) {
-  std::string h = read_bytes(p, 0, 6 + 12);
-  if (h.size() < 6) return corrupt(p, "shorter than a CTranslate2 header");
-  uint64_t version = le(h, 0, 4), n = le(h, 4, 2);
-  if (version == 0 || version > 6) return corrupt(p, fmt::format("CTranslate2 binary version {} (expected 1..6)", version));
-  std::string name = read_bytes(p, 6, n);
-  while (!name.empty() && name.back() == '\0') name.pop_back();
-  for (char& c : name)
-    if (c < 0x20 || c > 0x7e) c = '?';  // untrusted bytes go into a one-line message
-  if (name != "WhisperSpec") return corrupt(p, fmt::format("CTranslate2 spec '{}' is not WhisperSpec", name.substr(0, 40)));
+  try {
+    MappedFile f(p.string());
+    formats::Ct2Model m = formats::parse_ct2_model(f.data(), f.size(), p.filename().string());
+    if (m.spec_name != "WhisperSpec") {
+      std::string name = m.spec_name.substr(0, 40);
+      for (char& c : name)
+        if (c < 0x20 || c > 0x7e) c = '?';  // untrusted bytes go into a one-line message
+      return corrupt(p, fmt::format("CTranslate2 spec '{}' is not WhisperSpec", name));
+    }
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (what.find("truncated at byte") != std::string::npos) return {Status::kIncomplete, what};
+    return {Status::kCorrupt, what};
+  }
   return {};
 }
 

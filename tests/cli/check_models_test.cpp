@@ -240,8 +240,8 @@ TEST(ModelsImport, LinksDirectoryAndListsIt) {
   EXPECT_EQ(list.rc, 0);
   EXPECT_EQ(h.norm(list.out),
             "MODEL            FORMAT  LOCATION      STATUS            SIZE  PATH\n"
-            "tiny.en          ct2     models-dir    complete     150.0 KiB  T/wst/tiny.en/ct2\n"
-            "total: 150.0 KiB\n");
+            "tiny.en          ct2     models-dir    complete     150.1 KiB  T/wst/tiny.en/ct2\n"
+            "total: 150.1 KiB\n");
   auto check = test::run_cli({"check-models", "-m", "tiny.en", "-i", "faster-whisper", "--verify", "checksum"}, h.env());
   EXPECT_EQ(check.rc, 0) << check.out;
 }
@@ -259,7 +259,9 @@ TEST(ModelsImport, RejectsBadInput) {
   write_ct2_dir(h, h.t / "partial", false);
   h.t.write("empty/readme.txt", "nothing here");
   write_ct2_dir(h, h.t / "notwhisper");
-  h.t.write("notwhisper/model.bin", std::string("\x06\x00\x00\x00\x0a\x00" "BartSpec\0\0", 16) + std::string(100, 'x'));
+  test::Ct2Writer bart;
+  bart.u32(6).str("BartSpec").u32(1).u32(1).var("x", {25}, 0, 4, true).u32(0);
+  h.t.write("notwhisper/model.bin", bart.bytes());
   struct Case {
     std::vector<std::string> args;
     std::string err;
@@ -274,7 +276,7 @@ TEST(ModelsImport, RejectsBadInput) {
        "whisper-speedtest: error: T/partial: not a complete ct2 model for tiny.en: incomplete (tokenizer.json missing)\n"},
       {{"models", "import", "T/notwhisper", "--name", "tiny.en"},
        "whisper-speedtest: error: T/notwhisper: not a complete ct2 model for tiny.en: incomplete (model.bin: "
-       "truncated: 116 of 153618 bytes)\n"},
+       "truncated: 141 of 153649 bytes)\n"},
   };
   for (auto c : cases) {
     for (auto& a : c.args)

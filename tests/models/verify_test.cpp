@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/ct2_writer.h"
+
 #include "support/paths.h"
 #include "support/temp_dir.h"
 #include "util/errors.h"
@@ -49,9 +51,13 @@ TEST(Verify, ZipGgmlAndCt2Headers) {
   EXPECT_EQ(check_header(t.write("ggml-y.bin", "GGUF" + std::string(10, 'x')), Format::kGgml).detail,
             "ggml-y.bin: no ggml magic");
   EXPECT_EQ(check_header(t.write("a/model.bin", std::string("\x07\x00\x00\x00\x0c\x00WhisperSpec\x00", 18)), Format::kCt2).detail,
-            "model.bin: CTranslate2 binary version 7 (expected 1..6)");
+            "model.bin: not a CTranslate2 model.bin (binary version 7, expected 1 to 6)");
+  // A header cut after the spec name: the variable table is missing, so the file is incomplete.
   EXPECT_EQ(check_header(t.write("b/model.bin", std::string("\x06\x00\x00\x00\x0c\x00WhisperSpec\x00", 18)), Format::kCt2).status,
-            Status::kComplete);
+            Status::kIncomplete);
+  test::Ct2Writer w;
+  w.u32(6).str("WhisperSpec").u32(3).u32(1).var("x", {2}, 0, 4, true).u32(0);
+  EXPECT_EQ(check_header(t.write("e/model.bin", w.bytes()), Format::kCt2).status, Status::kComplete);
   EXPECT_EQ(check_header(t.write("c/model.bin", ""), Format::kCt2).detail, "model.bin: empty file");
   EXPECT_EQ(check_header(t.write("d/config.json", "{oops"), Format::kCt2).detail, "config.json: not valid JSON");
 }

@@ -3,6 +3,7 @@
 // Point WHISPER_SPEEDTEST_DATA at <dir> for the CLI. Hosts are *.invalid: nothing can be contacted
 // unless a test overrides the base URLs with its loopback server.
 #pragma once
+#include "support/ct2_writer.h"
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -39,9 +40,14 @@ inline std::string fake_pt(const std::string& model) {
          std::string(18, '\0');
 }
 
+// A well-formed CTranslate2 model.bin (WhisperSpec) holding one int8 variable of filler bytes.
 inline std::string fake_ct2(const std::string& model) {
-  std::string h("\x06\x00\x00\x00\x0c\x00WhisperSpec\x00", 18);
-  return h + filler(model + ".bin", 150 * 1024);
+  const std::string data = filler(model + ".bin", 150 * 1024);
+  Ct2Writer w;
+  w.u32(6).str("WhisperSpec").u32(3).u32(1);
+  w.str("filler").u8(1).u32(static_cast<uint32_t>(data.size())).u8(1).u32(static_cast<uint32_t>(data.size()));
+  w.raw(data.data(), data.size()).u32(0);
+  return w.bytes();
 }
 
 inline std::string fake_ggml(const std::string& model) {
