@@ -1,0 +1,140 @@
+// The real peers through their bridges, on jfk.wav with the real tiny.en weights (each in its peer's format).
+//
+// A peer that is not installed skips, saying exactly why (the bridge's unavailable_reason()); under
+// WST_REQUIRE_PEERS=1 (every peer) or WST_REQUIRE_PEERS=faster-whisper,openai-whisper (those named) a missing
+// peer fails instead, so that CI cannot pass by skipping the peers it installs.
+#include "impls/bridges.h"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "audio/decode.h"
+#include "impls/python_bridge.h"
+#include "support/paths.h"
+#include "support/temp_dir.h"
+#include "util/errors.h"
+
+namespace wst {
+namespace {
+
+// tiny.en on jfk.wav, greedy, as faster-whisper writes it (tests/reference/faster_whisper_tiny_en.json).
+const char* kJfkTinyEn =
+    "And so my fellow Americans ask not what your country can do for you ask what you can do for your country";
+
+bool peer_required(const std::string& id) {
+  const char* r = std::getenv("WST_REQUIRE_PEERS");
+  if (!r || !*r) return false;
+  std::string list = std::string(",") + r + ",";
+  return list == ",1," || list.find("," + id + ",") != std::string::npos;
+}
+
+// Skips (or fails under WST_REQUIRE_PEERS) when the peer cannot run here.
+#define WST_REQUIRE_PEER(impl)                                                                       \
+  do {                                                                                               \
+    std::string _id = (impl)->describe().id, _why = (impl)->unavailable_reason();                    \
+    if (!_why.empty()) {                                                                             \
+      if (peer_required(_id)) FAIL() << _id << " required (WST_REQUIRE_PEERS) but unavailable: " << _why; \
+      GTEST_SKIP() << _id << " unavailable: " << _why;                                               \
+    }                                                                                                \
+  } while (0)
+
+std::vector<float> jfk() { return audio::load_audio((test::shared_audio_dir() / "jfk.wav").string()); }
+
+std::string python_of(const Implementation& impl) {
+  return dynamic_cast<const impls::PythonBridge&>(impl).python();
+}
+
+ImplParams tiny_en(const std::string& path, const std::string& format) {
+  ImplParams p;
+  p.model_name = "tiny.en";
+  p.model_path = path;
+  p.model_format = format;
+  p.language = "en";
+  p.n_threads = 2;
+  return p;
+}
+
+// Loads, transcribes jfk twice with the same runner (the model is loaded once), checks the text and what
+// the bridge reports, and returns the used parameters.
+ImplUsed expect_jfk(Implementation& impl, const ImplParams& params, const std::string& expected_text) {
+  impl.load(params);
+  auto& bridge = dynamic_cast<impls::PythonBridge&>(impl);
+  pid_t pid = bridge.runner_pid();
+  auto pcm = jfk();
+  ImplTranscript t1 = impl.transcribe(pcm);
+  ImplTranscript t2 = impl.transcribe(pcm);
+  EXPECT_EQ(t1.text, expected_text);
+  EXPECT_EQ(t2.text, t1.text);
+  EXPECT_EQ(t1.language, "en");
+  EXPECT_GT(t1.internal_ms, 0.0);
+  EXPECT_EQ(bridge.runner_pid(), pid) << "the same runner must serve every request";
+  EXPECT_GT(bridge.runner_peak_rss_kb(), 0);
+  ImplUsed u = impl.used();
+  EXPECT_EQ(u.model_file, params.model_path);
+  EXPECT_EQ(u.format, params.model_format);
+  EXPECT_EQ(u.device, "cpu");
+  EXPECT_EQ(u.n_threads, 2);
+  EXPECT_FALSE(u.version.empty());
+  impl.cleanup();
+  EXPECT_EQ(bridge.runner_pid(), -1);
+  return u;
+}
+
+TEST(FasterWhisper, TranscribesJfkFloat32) {
+  WST_REQUIRE_TINY_EN();
+  auto impl = make_faster_whisper();
+  WST_REQUIRE_PEER(impl);
+  ImplUsed u = expect_jfk(*impl, tiny_en(test::tiny_en_dir().string(), "ctranslate2"), kJfkTinyEn);
+  EXPECT_EQ(u.precision, "float32");
+  EXPECT_NE(u.version.find("ctranslate2"), std::string::npos) << u.version;
+}
+
+TEST(FasterWhisper, TranscribesJfkInt8) {
+  WST_REQUIRE_TINY_EN();
+  auto impl = make_faster_whisper_int8();
+  WST_REQUIRE_PEER(impl);
+  // int8 weights give the same greedy tokens on this clip (checked with faster-whisper 1.2.1).
+  ImplUsed u = expect_jfk(*impl, tiny_en(test::tiny_en_dir().string(), "ctranslate2"), kJfkTinyEn);
+  // CTranslate2 runs int8 weights with float32 activations on CPU: "int8_float32".
+  EXPECT_EQ(u.precision.rfind("int8", 0), 0u) << u.precision;
+}
+
+TEST(FasterWhisper, BadModelPathIsOneLineNamingThePath) {
+  auto impl = make_faster_whisper();
+  WST_REQUIRE_PEER(impl);
+  test::TempDir dir;
+  const std::string missing = (dir / "no such model").string();
+  try {
+    impl->load(tiny_en(missing, "ctranslate2"));
+    FAIL() << "loading a missing model must throw";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "faster-whisper: " + missing + ": model not found");
+  }
+  // A directory that is not a CTranslate2 model.
+  try {
+    impl->load(tiny_en(dir.path().string(), "ctranslate2"));
+    FAIL() << "loading a directory without model.bin must throw";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "faster-whisper: " + dir.path().string() + ": not a CTranslate2 model directory (no model.bin)");
+  }
+}
+
+// An interpreter without faster_whisper (python3 -S has no site-packages) makes the peer unavailable with
+// the import error and the install command, instead of failing later or pretending.
+TEST(FasterWhisper, UnavailableWhereThePythonLacksItSayingWhy) {
+  test::TempDir dir;
+  auto wrapper = dir.write("python-without-site", "#!/bin/sh\nexec " + test::python() + " -S \"$@\"\n");
+  std::filesystem::permissions(wrapper, std::filesystem::perms::owner_all);
+  ::setenv("WHISPER_SPEEDTEST_PYTHON", wrapper.c_str(), 1);
+  auto impl = make_faster_whisper();
+  std::string why = impl->unavailable_reason();
+  ::unsetenv("WHISPER_SPEEDTEST_PYTHON");
+  EXPECT_EQ(why, "not installed for any Python tried (" + wrapper.string() +
+                     ": faster_whisper cannot be imported: No module named 'faster_whisper'); "
+                     "install with: pip install faster-whisper");
+}
+
+}  // namespace
+}  // namespace wst
