@@ -219,5 +219,32 @@ TEST(WhisperCpp, NotAGgmlFileIsOneLineNamingThePath) {
   }
 }
 
+TEST(Transformers, TranscribesJfk) {
+  WST_REQUIRE_TINY_EN();
+  auto impl = make_transformers();
+  WST_REQUIRE_PEER(impl);
+  test::TempDir dir;
+  auto hf = dir / "whisper-tiny.en";
+  std::string log;
+  ASSERT_TRUE(convert_tiny_en(python_of(*impl), "ct2_to_hf_whisper.py", hf, log)) << log;
+  // transformers ends jfk with a full stop; the words are faster-whisper's.
+  ImplUsed u = expect_jfk(*impl, tiny_en(hf.string(), "safetensors"), kJfkTinyEn, /*words_only=*/true);
+  EXPECT_EQ(u.precision, "float32");
+  EXPECT_NE(u.version.find("attention "), std::string::npos) << u.version;
+}
+
+TEST(Transformers, NotAModelDirectoryIsOneLineNamingThePath) {
+  auto impl = make_transformers();
+  WST_REQUIRE_PEER(impl);
+  test::TempDir dir;
+  try {
+    impl->load(tiny_en(dir.path().string(), "safetensors"));
+    FAIL() << "loading an empty directory must throw";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "transformers: " + dir.path().string() + ": not a transformers Whisper directory (no config.json)");
+  }
+}
+
 }  // namespace
 }  // namespace wst
