@@ -103,7 +103,6 @@ ImplUsed expect_jfk(Implementation& impl, const ImplParams& params, const std::s
   EXPECT_EQ(u.model_file, params.model_path);
   EXPECT_EQ(u.format, params.model_format);
   EXPECT_EQ(u.device, "cpu");
-  EXPECT_EQ(u.n_threads, 2);
   EXPECT_FALSE(u.version.empty());
   impl.cleanup();
   EXPECT_EQ(bridge.runner_pid(), -1);
@@ -117,6 +116,7 @@ TEST(FasterWhisper, TranscribesJfkFloat32) {
   ImplUsed u = expect_jfk(*impl, tiny_en(test::tiny_en_dir().string(), "ctranslate2"), kJfkTinyEn,
                           /*words_only=*/false, /*twice=*/true);
   EXPECT_EQ(u.precision, "float32");
+  EXPECT_EQ(u.n_threads, 2);
   EXPECT_NE(u.version.find("ctranslate2"), std::string::npos) << u.version;
 }
 
@@ -176,6 +176,7 @@ TEST(OpenaiWhisper, TranscribesJfk) {
   ASSERT_TRUE(convert_tiny_en(python_of(*impl), "ct2_to_openai_checkpoint.py", pt, log)) << log;
   ImplUsed u = expect_jfk(*impl, tiny_en(pt.string(), "openai"), kJfkTinyEn);
   EXPECT_EQ(u.precision, "float32");
+  EXPECT_EQ(u.n_threads, 2);
   EXPECT_NE(u.version.find("torch"), std::string::npos) << u.version;
 }
 
@@ -203,6 +204,7 @@ TEST(WhisperCpp, TranscribesJfk) {
   // whisper.cpp's jfk differs from faster-whisper's in punctuation only (a final full stop).
   ImplUsed u = expect_jfk(*impl, tiny_en(ggml.string(), "ggml"), kJfkTinyEn, /*words_only=*/true);
   EXPECT_EQ(u.precision, "float16");
+  EXPECT_EQ(u.n_threads, 2);
 }
 
 TEST(WhisperCpp, NotAGgmlFileIsOneLineNamingThePath) {
@@ -230,6 +232,7 @@ TEST(Transformers, TranscribesJfk) {
   // transformers ends jfk with a full stop; the words are faster-whisper's.
   ImplUsed u = expect_jfk(*impl, tiny_en(hf.string(), "safetensors"), kJfkTinyEn, /*words_only=*/true);
   EXPECT_EQ(u.precision, "float32");
+  EXPECT_EQ(u.n_threads, 2);
   EXPECT_NE(u.version.find("attention "), std::string::npos) << u.version;
 }
 
@@ -244,6 +247,59 @@ TEST(Transformers, NotAModelDirectoryIsOneLineNamingThePath) {
     EXPECT_EQ(std::string(e.what()),
               "transformers: " + dir.path().string() + ": not a transformers Whisper directory (no config.json)");
   }
+}
+
+TEST(MlxWhisper, TranscribesJfk) {
+  WST_REQUIRE_TINY_EN();
+  auto impl = make_mlx_whisper();
+  WST_REQUIRE_PEER(impl);
+  test::TempDir dir;
+  auto mlx = dir / "whisper-tiny.en-mlx";
+  std::string log;
+  ASSERT_TRUE(convert_tiny_en(python_of(*impl), "ct2_to_mlx_whisper.py", mlx, log)) << log;
+  ImplUsed u = expect_jfk(*impl, tiny_en(mlx.string(), "mlx"), kJfkTinyEn);
+  EXPECT_EQ(u.precision, "float32");
+  EXPECT_EQ(u.n_threads, 0) << "MLX has no thread setting; the bridge must not claim one";
+  EXPECT_NE(u.version.find("mlx "), std::string::npos) << u.version;
+}
+
+TEST(MlxWhisper, MissingModelIsNotDownloaded) {
+  auto impl = make_mlx_whisper();
+  WST_REQUIRE_PEER(impl);
+  // mlx-whisper treats a path that does not exist as a Hugging Face repo id and downloads it; the runner
+  // must stop at the path instead.
+  try {
+    impl->load(tiny_en("mlx-community/whisper-tiny.en-mlx", "mlx"));
+    FAIL() << "a repo id is not a model path";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "mlx-whisper: mlx-community/whisper-tiny.en-mlx: model not found");
+  }
+}
+
+// whisper-mps's own loader takes only model names and downloads OpenAI's checkpoints into ~/.cache/whisper;
+// the bridge gives it our file instead. With HOME and the cache variables pointed at an empty directory,
+// nothing may appear there.
+TEST(WhisperMps, TranscribesJfkFromTheGivenCheckpointWithoutDownloading) {
+  WST_REQUIRE_TINY_EN();
+  test::TempDir home;
+  std::string old_home = std::getenv("HOME") ? std::getenv("HOME") : "";
+  ::setenv("HOME", home.path().c_str(), 1);
+  ::setenv("XDG_CACHE_HOME", (home / ".cache").c_str(), 1);
+  auto impl = make_whisper_mps();
+  std::string why = impl->unavailable_reason();  // the runner starts now, with this environment
+  ::setenv("HOME", old_home.c_str(), 1);
+  ::unsetenv("XDG_CACHE_HOME");
+  WST_REQUIRE_PEER(impl);
+  test::TempDir dir;
+  auto pt = dir / "tiny.en.pt";
+  std::string log;
+  ASSERT_TRUE(convert_tiny_en(python_of(*impl), "ct2_to_openai_checkpoint.py", pt, log)) << log;
+  ImplUsed u = expect_jfk(*impl, tiny_en(pt.string(), "openai"), kJfkTinyEn, /*words_only=*/true);
+  EXPECT_EQ(u.precision, "float32");
+  EXPECT_EQ(u.n_threads, 0);
+  std::vector<std::string> written;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(home.path())) written.push_back(e.path());
+  EXPECT_TRUE(written.empty()) << "whisper-mps wrote under HOME: " << written.front();
 }
 
 }  // namespace
