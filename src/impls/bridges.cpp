@@ -2,25 +2,34 @@
 // fixed options, and the command that installs each peer (shown when it is missing).
 #include "impls/bridges.h"
 
+#include <fmt/format.h>
+
 #include "impls/python_bridge.h"
 
 namespace wst {
 
 namespace {
 
-std::unique_ptr<Implementation> bridge(impls::BridgeSpec spec) {
-  return std::make_unique<impls::PythonBridge>(std::move(spec));
+std::unique_ptr<Implementation> bridge(std::string id, std::string name, std::string format, std::string runner,
+                                       std::string install, std::map<std::string, std::string> options = {}) {
+  impls::BridgeSpec s;
+  s.id = std::move(id);
+  s.name = std::move(name);
+  s.formats = {std::move(format)};
+  s.runner = std::move(runner);
+  s.install = std::move(install);
+  s.options = std::move(options);
+  return std::make_unique<impls::PythonBridge>(std::move(s));
 }
 
-std::unique_ptr<Implementation> faster_whisper(const std::string& id, const std::string& compute_type) {
-  impls::BridgeSpec s;
-  s.id = id;
-  s.name = "faster-whisper (CTranslate2, " + compute_type + ")";
-  s.formats = {"ctranslate2"};
-  s.runner = "runner_faster_whisper.py";
-  s.install = "pip install faster-whisper";
-  s.options = {{"compute_type", compute_type}};
-  return bridge(std::move(s));
+std::unique_ptr<Implementation> faster_whisper(const std::string& id, const std::string& compute_type,
+                                               bool batched = false) {
+  std::map<std::string, std::string> options = {{"compute_type", compute_type}};
+  if (batched) options.insert({{"batched", "1"}, {"batch_size", "8"}});
+  return bridge(id,
+                fmt::format("faster-whisper (CTranslate2, {}{})", compute_type,
+                            batched ? ", BatchedInferencePipeline" : ""),
+                "ctranslate2", "runner_faster_whisper.py", "pip install faster-whisper", options);
 }
 
 }  // namespace
@@ -30,56 +39,34 @@ std::unique_ptr<Implementation> make_faster_whisper_int8() { return faster_whisp
 std::unique_ptr<Implementation> make_faster_whisper_float16() {
   return faster_whisper("faster-whisper-float16", "float16");
 }
+std::unique_ptr<Implementation> make_faster_whisper_batched() {
+  return faster_whisper("faster-whisper-batched", "float32", /*batched=*/true);
+}
 
 std::unique_ptr<Implementation> make_openai_whisper() {
-  impls::BridgeSpec s;
-  s.id = "openai-whisper";
-  s.name = "openai-whisper (PyTorch reference)";
-  s.formats = {"openai"};
-  s.runner = "runner_openai_whisper.py";
-  s.install = "pip install openai-whisper torch (CPU torch: --extra-index-url https://download.pytorch.org/whl/cpu; "
-              "or Debian's apt install python3-torch)";
-  return bridge(std::move(s));
+  return bridge("openai-whisper", "openai-whisper (PyTorch reference)", "openai", "runner_openai_whisper.py",
+                "pip install openai-whisper torch (CPU torch: --extra-index-url https://download.pytorch.org/whl/cpu;"
+                 " or Debian's apt install python3-torch)");
 }
 
 std::unique_ptr<Implementation> make_whisper_cpp() {
-  impls::BridgeSpec s;
-  s.id = "whisper.cpp";
-  s.name = "whisper.cpp (pywhispercpp)";
-  s.formats = {"ggml"};
-  s.runner = "runner_whisper_cpp.py";
-  s.install = "pip install pywhispercpp";
-  return bridge(std::move(s));
+  return bridge("whisper.cpp", "whisper.cpp (pywhispercpp)", "ggml", "runner_whisper_cpp.py",
+                "pip install pywhispercpp");
 }
 
 std::unique_ptr<Implementation> make_transformers() {
-  impls::BridgeSpec s;
-  s.id = "transformers";
-  s.name = "Hugging Face transformers (PyTorch, SDPA)";
-  s.formats = {"safetensors"};
-  s.runner = "runner_transformers.py";
-  s.install = "pip install transformers torch";
-  return bridge(std::move(s));
+  return bridge("transformers", "Hugging Face transformers (PyTorch)", "safetensors", "runner_transformers.py",
+                "pip install transformers torch (with Debian's python3-torch 1.13: pip install 'transformers==4.49.0')");
 }
 
 std::unique_ptr<Implementation> make_mlx_whisper() {
-  impls::BridgeSpec s;
-  s.id = "mlx-whisper";
-  s.name = "mlx-whisper (MLX)";
-  s.formats = {"mlx"};
-  s.runner = "runner_mlx_whisper.py";
-  s.install = "pip install 'mlx[cpu]' mlx-whisper   (on a CUDA machine: 'mlx[cuda13]')";
-  return bridge(std::move(s));
+  return bridge("mlx-whisper", "mlx-whisper (MLX)", "mlx", "runner_mlx_whisper.py",
+                "pip install 'mlx[cpu]' mlx-whisper (on a CUDA machine: 'mlx[cuda13]')");
 }
 
 std::unique_ptr<Implementation> make_whisper_mps() {
-  impls::BridgeSpec s;
-  s.id = "whisper-mps";
-  s.name = "whisper-mps (MLX)";
-  s.formats = {"openai"};
-  s.runner = "runner_whisper_mps.py";
-  s.install = "pip install 'mlx[cpu]' whisper-mps";
-  return bridge(std::move(s));
+  return bridge("whisper-mps", "whisper-mps (MLX)", "openai", "runner_whisper_mps.py",
+                "pip install 'mlx[cpu]' whisper-mps");
 }
 
 }  // namespace wst

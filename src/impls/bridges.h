@@ -6,6 +6,7 @@
 //   faster-whisper           ctranslate2   a CTranslate2 directory (model.bin, config.json, tokenizer.json)
 //   faster-whisper-int8      ctranslate2   same, compute type int8
 //   faster-whisper-float16   ctranslate2   same, compute type float16 (GPU)
+//   faster-whisper-batched   ctranslate2   same, float32, BatchedInferencePipeline (fixed 30 s windows, 8 a batch)
 //   openai-whisper           openai        an openai-whisper .pt checkpoint
 //   whisper.cpp              ggml          a ggml-*.bin file
 //   transformers             safetensors   a Hugging Face model directory (config.json, model.safetensors, ...)
@@ -22,6 +23,7 @@ namespace wst {
 std::unique_ptr<Implementation> make_faster_whisper();          // compute type float32
 std::unique_ptr<Implementation> make_faster_whisper_int8();
 std::unique_ptr<Implementation> make_faster_whisper_float16();
+std::unique_ptr<Implementation> make_faster_whisper_batched();
 std::unique_ptr<Implementation> make_openai_whisper();
 std::unique_ptr<Implementation> make_whisper_cpp();
 std::unique_ptr<Implementation> make_transformers();

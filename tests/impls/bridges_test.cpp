@@ -130,6 +130,17 @@ TEST(FasterWhisper, TranscribesJfkInt8) {
   EXPECT_EQ(u.precision.rfind("int8", 0), 0u) << u.precision;
 }
 
+TEST(FasterWhisper, BatchedPipelineTranscribesJfk) {
+  WST_REQUIRE_TINY_EN();
+  auto impl = make_faster_whisper_batched();
+  WST_REQUIRE_PEER(impl);
+  // Without timestamp tokens (the pipeline's way) tiny.en ends jfk with a full stop; the words are the same.
+  ImplUsed u = expect_jfk(*impl, tiny_en(test::tiny_en_dir().string(), "ctranslate2"), kJfkTinyEn,
+                          /*words_only=*/true);
+  EXPECT_EQ(u.precision, "float32");
+  EXPECT_NE(u.version.find("batched by 8"), std::string::npos) << u.version;
+}
+
 TEST(FasterWhisper, BadModelPathIsOneLineNamingThePath) {
   auto impl = make_faster_whisper();
   WST_REQUIRE_PEER(impl);

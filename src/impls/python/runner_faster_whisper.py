@@ -4,6 +4,12 @@ Model: a CTranslate2 Whisper directory (model.bin, config.json, tokenizer.json, 
 loaded with local_files_only=True so that the library never reaches the Hugging Face Hub. The compute type is
 the registry entry's (options.compute_type: float32, int8, float16, int8_float32, ...); the one CTranslate2
 really runs is read back from the loaded model and reported as the precision.
+
+With options.batched = "1" (the faster-whisper-batched entry) the runner uses faster-whisper's
+BatchedInferencePipeline: the audio is cut into fixed 30 s windows (no VAD, as for every peer; the pipeline
+would otherwise cut at VAD boundaries) decoded options.batch_size (default 8) at a time. The pipeline decodes
+windows independently: it cannot condition on the previous text, and it decodes without timestamp tokens (its
+default); the version string says "batched".
 """
 
 import protocol
@@ -33,6 +39,10 @@ class FasterWhisper(protocol.Peer):
             req.model_path, device=req.device, compute_type=compute_type, cpu_threads=req.threads(),
             num_workers=1, local_files_only=True)
         self.req = req
+        self.batched = req.options.get("batched") == "1"
+        if self.batched:
+            self.pipeline = self.fw.BatchedInferencePipeline(model=self.model)
+            self.batch_size = int(req.options.get("batch_size", "8"))
         return {
             "model_file": req.model_path,
             "format": "ctranslate2",
@@ -40,11 +50,25 @@ class FasterWhisper(protocol.Peer):
             "precision": self.model.model.compute_type,
             "device": self.model.model.device,
             "n_threads": req.threads(),
-            "version": f"{self.fw.__version__} (ctranslate2 {self.ct2_version})",
+            "version": f"{self.fw.__version__} (ctranslate2 {self.ct2_version}"
+                       + (f", batched by {req.options.get('batch_size', '8')})" if req.options.get("batched") == "1" else ")"),
         }
 
     def transcribe(self, audio):
         r = self.req
+        if self.batched:
+            # clip_timestamps in seconds, as the pipeline expects them when given.
+            duration_s = audio.shape[0] / protocol.SAMPLE_RATE
+            clips = [{"start": float(s), "end": min(s + 30.0, duration_s)} for s in range(0, int(duration_s) + 1, 30)
+                     if s < duration_s]
+            segments, info = self.pipeline.transcribe(
+                audio, language=r.language, task="transcribe", beam_size=r.beam_size, best_of=protocol.BEST_OF,
+                temperature=list(protocol.TEMPERATURES),
+                compression_ratio_threshold=protocol.COMPRESSION_RATIO_THRESHOLD,
+                log_prob_threshold=protocol.LOG_PROB_THRESHOLD, no_speech_threshold=protocol.NO_SPEECH_THRESHOLD,
+                word_timestamps=protocol.WORD_TIMESTAMPS, vad_filter=protocol.VAD, clip_timestamps=clips,
+                batch_size=self.batch_size)
+            return "".join(s.text for s in segments).strip(), info.language
         segments, info = self.model.transcribe(
             audio, language=r.language, task="transcribe", beam_size=r.beam_size, best_of=protocol.BEST_OF,
             temperature=list(protocol.TEMPERATURES),
