@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <iostream>
 
 #include "audio/decode.h"
 #include "impls/python_bridge.h"
@@ -79,17 +80,83 @@ ImplParams tiny_en(const std::string& path, const std::string& format) {
   return p;
 }
 
-// Loads, transcribes jfk (twice with `twice`, checking that the same runner answers with the model loaded
-// once), checks the text and what the bridge reports, and returns the used parameters. The slow peers
-// transcribe once: the reuse is the bridge's, pinned by faster-whisper and python_bridge_test.cpp.
-ImplUsed expect_jfk(Implementation& impl, const ImplParams& params, const std::string& expected_text,
-                   bool words_only = false, bool twice = false) {
-  impl.load(params);
-  auto& bridge = dynamic_cast<impls::PythonBridge&>(impl);
+// Runs the peers cut off from the world: HOME and the cache variables point at an empty temporary
+// directory, and the interpreter runs in a new network namespace with no interface up (`unshare -rn`, where
+// this machine allows it), through WHISPER_SPEEDTEST_PYTHON. A bridge that downloads fails; one that writes
+// into a cache leaves files in `home`. Restores the environment when it goes.
+class Isolation {
+ public:
+  explicit Isolation(const std::string& python) {
+    network_cut_ = test::capture("unshare -rn true && echo yes") == "yes";
+    auto wrapper = dir_.write("python", "#!/bin/sh\nexec " + std::string(network_cut_ ? "unshare -rn " : "") +
+                                            python + " \"$@\"\n");
+    std::filesystem::permissions(wrapper, std::filesystem::perms::owner_all);
+    std::filesystem::create_directories(home());
+    set("WHISPER_SPEEDTEST_PYTHON", wrapper.string());
+    set("HOME", home().string());
+    for (const char* v : {"XDG_CACHE_HOME", "HF_HOME", "TORCH_HOME", "HUGGINGFACE_HUB_CACHE"})
+      set(v, (home() / ".cache").string());
+  }
+  ~Isolation() {
+    for (auto& [name, old] : saved_)
+      if (old.first)
+        ::setenv(name.c_str(), old.second.c_str(), 1);
+      else
+        ::unsetenv(name.c_str());
+  }
+  std::filesystem::path home() const { return dir_ / "home"; }
+  bool network_cut() const { return network_cut_; }
+  // Every file or directory that appeared under home().
+  std::vector<std::string> written() const {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(home())) out.push_back(e.path().string());
+    return out;
+  }
+
+ private:
+  void set(const std::string& name, const std::string& value) {
+    const char* old = std::getenv(name.c_str());
+    saved_.emplace_back(name, std::make_pair(old != nullptr, old ? std::string(old) : std::string()));
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
+  test::TempDir dir_;
+  bool network_cut_ = false;
+  std::vector<std::pair<std::string, std::pair<bool, std::string>>> saved_;
+};
+
+// The isolation itself: with it, the interpreter cannot open a connection, and HOME is the empty directory.
+TEST(BridgeIsolation, CutsTheNetworkAndMovesHome) {
+  Isolation iso(test::python());
+  if (!iso.network_cut()) GTEST_SKIP() << "unshare -rn is not allowed on this machine";
+  std::string out = test::capture(
+      std::string(std::getenv("WHISPER_SPEEDTEST_PYTHON")) +
+      " -c 'import os, socket\ntry:\n    socket.create_connection((\"1.1.1.1\", 80), timeout=5); print(\"connected\")\n"
+      "except OSError as e:\n    print(\"no network:\", e.errno)\nprint(os.path.expanduser(\"~\"))'");
+  EXPECT_EQ(out.substr(0, 11), "no network:") << out;
+  EXPECT_NE(out.find(iso.home().string()), std::string::npos) << out;
+}
+
+using Factory = std::unique_ptr<Implementation> (*)();
+
+// Makes the peer afresh under Isolation (with the interpreter `python` found by an earlier probe), loads,
+// transcribes jfk (twice with `twice`, checking that the same runner answers with the model loaded once),
+// checks the text and what the bridge reports, checks that nothing was written under HOME, and returns the
+// used parameters. The slow peers transcribe once: the reuse is the bridge's, pinned by faster-whisper and
+// python_bridge_test.cpp.
+ImplUsed expect_jfk(Factory factory, const std::string& python, const ImplParams& params,
+                   const std::string& expected_text, bool words_only = false, bool twice = false) {
+  Isolation iso(python);
+  auto impl = factory();
+  if (auto why = impl->unavailable_reason(); !why.empty()) {
+    ADD_FAILURE() << "unavailable in isolation: " << why;
+    return {};
+  }
+  impl->load(params);
+  auto& bridge = dynamic_cast<impls::PythonBridge&>(*impl);
   pid_t pid = bridge.runner_pid();
   auto pcm = jfk();
-  ImplTranscript t1 = impl.transcribe(pcm);
-  ImplTranscript t2 = twice ? impl.transcribe(pcm) : t1;
+  ImplTranscript t1 = impl->transcribe(pcm);
+  ImplTranscript t2 = twice ? impl->transcribe(pcm) : t1;
   if (words_only)
     EXPECT_EQ(words(t1.text), words(expected_text)) << t1.text;
   else
@@ -99,13 +166,16 @@ ImplUsed expect_jfk(Implementation& impl, const ImplParams& params, const std::s
   EXPECT_GT(t1.internal_ms, 0.0);
   EXPECT_EQ(bridge.runner_pid(), pid) << "the same runner must serve every request";
   EXPECT_GT(bridge.runner_peak_rss_kb(), 0);
-  ImplUsed u = impl.used();
+  ImplUsed u = impl->used();
   EXPECT_EQ(u.model_file, params.model_path);
   EXPECT_EQ(u.format, params.model_format);
   EXPECT_EQ(u.device, "cpu");
   EXPECT_FALSE(u.version.empty());
-  impl.cleanup();
+  impl->cleanup();
   EXPECT_EQ(bridge.runner_pid(), -1);
+  auto written = iso.written();
+  EXPECT_TRUE(written.empty()) << impl->describe().id << " wrote under HOME or a cache: " << written.front();
+  if (!iso.network_cut()) std::cout << "note: unshare -rn is not allowed here; the network was not cut\n";
   return u;
 }
 
@@ -113,7 +183,7 @@ TEST(FasterWhisper, TranscribesJfkFloat32) {
   WST_REQUIRE_TINY_EN();
   auto impl = make_faster_whisper();
   WST_REQUIRE_PEER(impl);
-  ImplUsed u = expect_jfk(*impl, tiny_en(test::tiny_en_dir().string(), "ctranslate2"), kJfkTinyEn,
+  ImplUsed u = expect_jfk(make_faster_whisper, python_of(*impl), tiny_en(test::tiny_en_dir().string(), "ctranslate2"), kJfkTinyEn,
                           /*words_only=*/false, /*twice=*/true);
   EXPECT_EQ(u.precision, "float32");
   EXPECT_EQ(u.n_threads, 2);
@@ -125,7 +195,7 @@ TEST(FasterWhisper, TranscribesJfkInt8) {
   auto impl = make_faster_whisper_int8();
   WST_REQUIRE_PEER(impl);
   // int8 weights give the same greedy tokens on this clip (checked with faster-whisper 1.2.1).
-  ImplUsed u = expect_jfk(*impl, tiny_en(test::tiny_en_dir().string(), "ctranslate2"), kJfkTinyEn);
+  ImplUsed u = expect_jfk(make_faster_whisper_int8, python_of(*impl), tiny_en(test::tiny_en_dir().string(), "ctranslate2"), kJfkTinyEn);
   // CTranslate2 runs int8 weights with float32 activations on CPU: "int8_float32".
   EXPECT_EQ(u.precision.rfind("int8", 0), 0u) << u.precision;
 }
@@ -135,7 +205,7 @@ TEST(FasterWhisper, BatchedPipelineTranscribesJfk) {
   auto impl = make_faster_whisper_batched();
   WST_REQUIRE_PEER(impl);
   // Without timestamp tokens (the pipeline's way) tiny.en ends jfk with a full stop; the words are the same.
-  ImplUsed u = expect_jfk(*impl, tiny_en(test::tiny_en_dir().string(), "ctranslate2"), kJfkTinyEn,
+  ImplUsed u = expect_jfk(make_faster_whisper_batched, python_of(*impl), tiny_en(test::tiny_en_dir().string(), "ctranslate2"), kJfkTinyEn,
                           /*words_only=*/true);
   EXPECT_EQ(u.precision, "float32");
   EXPECT_NE(u.version.find("batched by 8"), std::string::npos) << u.version;
@@ -185,7 +255,7 @@ TEST(OpenaiWhisper, TranscribesJfk) {
   auto pt = dir / "tiny.en.pt";
   std::string log;
   ASSERT_TRUE(convert_tiny_en(python_of(*impl), "ct2_to_openai_checkpoint.py", pt, log)) << log;
-  ImplUsed u = expect_jfk(*impl, tiny_en(pt.string(), "openai"), kJfkTinyEn);
+  ImplUsed u = expect_jfk(make_openai_whisper, python_of(*impl), tiny_en(pt.string(), "openai"), kJfkTinyEn);
   EXPECT_EQ(u.precision, "float32");
   EXPECT_EQ(u.n_threads, 2);
   EXPECT_NE(u.version.find("torch"), std::string::npos) << u.version;
@@ -213,7 +283,7 @@ TEST(WhisperCpp, TranscribesJfk) {
   std::string log;
   ASSERT_TRUE(convert_tiny_en(python_of(*impl), "ct2_to_ggml.py", ggml, log)) << log;
   // whisper.cpp's jfk differs from faster-whisper's in punctuation only (a final full stop).
-  ImplUsed u = expect_jfk(*impl, tiny_en(ggml.string(), "ggml"), kJfkTinyEn, /*words_only=*/true);
+  ImplUsed u = expect_jfk(make_whisper_cpp, python_of(*impl), tiny_en(ggml.string(), "ggml"), kJfkTinyEn, /*words_only=*/true);
   EXPECT_EQ(u.precision, "float16");
   EXPECT_EQ(u.n_threads, 2);
 }
@@ -241,7 +311,7 @@ TEST(Transformers, TranscribesJfk) {
   std::string log;
   ASSERT_TRUE(convert_tiny_en(python_of(*impl), "ct2_to_hf_whisper.py", hf, log)) << log;
   // transformers ends jfk with a full stop; the words are faster-whisper's.
-  ImplUsed u = expect_jfk(*impl, tiny_en(hf.string(), "safetensors"), kJfkTinyEn, /*words_only=*/true);
+  ImplUsed u = expect_jfk(make_transformers, python_of(*impl), tiny_en(hf.string(), "safetensors"), kJfkTinyEn, /*words_only=*/true);
   EXPECT_EQ(u.precision, "float32");
   EXPECT_EQ(u.n_threads, 2);
   EXPECT_NE(u.version.find("attention "), std::string::npos) << u.version;
@@ -268,7 +338,7 @@ TEST(MlxWhisper, TranscribesJfk) {
   auto mlx = dir / "whisper-tiny.en-mlx";
   std::string log;
   ASSERT_TRUE(convert_tiny_en(python_of(*impl), "ct2_to_mlx_whisper.py", mlx, log)) << log;
-  ImplUsed u = expect_jfk(*impl, tiny_en(mlx.string(), "mlx"), kJfkTinyEn);
+  ImplUsed u = expect_jfk(make_mlx_whisper, python_of(*impl), tiny_en(mlx.string(), "mlx"), kJfkTinyEn);
   EXPECT_EQ(u.precision, "float32");
   EXPECT_EQ(u.n_threads, 0) << "MLX has no thread setting; the bridge must not claim one";
   EXPECT_NE(u.version.find("mlx "), std::string::npos) << u.version;
@@ -287,30 +357,21 @@ TEST(MlxWhisper, MissingModelIsNotDownloaded) {
   }
 }
 
-// whisper-mps's own loader takes only model names and downloads OpenAI's checkpoints into ~/.cache/whisper;
-// the bridge gives it our file instead. With HOME and the cache variables pointed at an empty directory,
-// nothing may appear there.
+// whisper-mps's own loader takes only model names and downloads OpenAI's checkpoints into ~/.cache/whisper
+// (the original Apple tool's bridge fetched every model twice this way); the bridge gives it our file instead,
+// and expect_jfk() runs it with an empty HOME and no network, and checks that nothing appeared there.
 TEST(WhisperMps, TranscribesJfkFromTheGivenCheckpointWithoutDownloading) {
   WST_REQUIRE_TINY_EN();
-  test::TempDir home;
-  std::string old_home = std::getenv("HOME") ? std::getenv("HOME") : "";
-  ::setenv("HOME", home.path().c_str(), 1);
-  ::setenv("XDG_CACHE_HOME", (home / ".cache").c_str(), 1);
   auto impl = make_whisper_mps();
-  std::string why = impl->unavailable_reason();  // the runner starts now, with this environment
-  ::setenv("HOME", old_home.c_str(), 1);
-  ::unsetenv("XDG_CACHE_HOME");
   WST_REQUIRE_PEER(impl);
   test::TempDir dir;
   auto pt = dir / "tiny.en.pt";
   std::string log;
   ASSERT_TRUE(convert_tiny_en(python_of(*impl), "ct2_to_openai_checkpoint.py", pt, log)) << log;
-  ImplUsed u = expect_jfk(*impl, tiny_en(pt.string(), "openai"), kJfkTinyEn, /*words_only=*/true);
+  ImplUsed u = expect_jfk(make_whisper_mps, python_of(*impl), tiny_en(pt.string(), "openai"), kJfkTinyEn,
+                          /*words_only=*/true);
   EXPECT_EQ(u.precision, "float32");
   EXPECT_EQ(u.n_threads, 0);
-  std::vector<std::string> written;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(home.path())) written.push_back(e.path());
-  EXPECT_TRUE(written.empty()) << "whisper-mps wrote under HOME: " << written.front();
 }
 
 }  // namespace
