@@ -118,7 +118,13 @@ class RunnerProcess {
     for (auto& s : argv_store) args.push_back(s.data());
     args.push_back(nullptr);
 
-    int rc = ::posix_spawnp(&pid_, args[0], &fa, nullptr, args.data(), envp.data());
+    // Its own process group, so that killing a hung runner also kills any worker processes the peer started.
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    int rc = ::posix_spawnp(&pid_, args[0], &fa, &attr, args.data(), envp.data());
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     ::close(in[0]);
     ::close(out[1]);
@@ -170,6 +176,7 @@ class RunnerProcess {
   // Kills and reaps the runner; closes the pipes.
   void kill() {
     if (pid_ > 0) {
+      ::kill(-pid_, SIGKILL);  // the runner's process group
       ::kill(pid_, SIGKILL);
       int status;
       while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
