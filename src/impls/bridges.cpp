@@ -56,7 +56,8 @@ std::unique_ptr<Implementation> make_whisper_cpp() {
 
 std::unique_ptr<Implementation> make_transformers() {
   return bridge("transformers", "Hugging Face transformers (PyTorch)", "safetensors", "runner_transformers.py",
-                "pip install transformers torch (with Debian's python3-torch 1.13: pip install 'transformers==4.49.0')");
+                "pip install transformers torch (with Debian's python3-torch 1.13: "
+                "pip install 'transformers==4.49.0')");
 }
 
 std::unique_ptr<Implementation> make_mlx_whisper() {

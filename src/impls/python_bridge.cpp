@@ -233,7 +233,8 @@ class RunnerProcess {
         std::string tail = last_line(err_);
         kill();
         throw Error(label_ + ": the runner gave no answer to '" + what + "' within " +
-fmt::format("{:.1f}", timeout_ms / 1000.0) + " s and was killed" + (tail.empty() ? "" : " (last stderr line: " + tail + ")"));
+                    fmt::format("{:.1f}", timeout_ms / 1000.0) + " s and was killed" +
+                    (tail.empty() ? "" : " (last stderr line: " + tail + ")"));
       }
       pollfd fds[2] = {{from_child_, POLLIN, 0}, {err_child_, POLLIN, 0}};
       int n = ::poll(fds, err_child_ >= 0 ? 2 : 1, static_cast<int>(std::min<long long>(left, 1000)));
@@ -415,7 +416,8 @@ void PythonBridge::load(const ImplParams& params) {
 
   if (tmp_dir_.empty()) {
     std::string tmpl = (std::filesystem::temp_directory_path() / "wst-bridge-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw Error(spec_.id + ": cannot create a temporary directory: " + std::strerror(errno));
+    if (!::mkdtemp(tmpl.data()))
+      throw Error(spec_.id + ": cannot create a temporary directory: " + std::strerror(errno));
     tmp_dir_ = tmpl;
   }
   loaded_ = true;

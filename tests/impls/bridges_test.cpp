@@ -183,7 +183,8 @@ TEST(FasterWhisper, TranscribesJfkFloat32) {
   WST_REQUIRE_TINY_EN();
   auto impl = make_faster_whisper();
   WST_REQUIRE_PEER(impl);
-  ImplUsed u = expect_jfk(make_faster_whisper, python_of(*impl), tiny_en(test::tiny_en_dir().string(), "ctranslate2"), kJfkTinyEn,
+  ImplUsed u = expect_jfk(make_faster_whisper, python_of(*impl),
+                          tiny_en(test::tiny_en_dir().string(), "ctranslate2"), kJfkTinyEn,
                           /*words_only=*/false, /*twice=*/true);
   EXPECT_EQ(u.precision, "float32");
   EXPECT_EQ(u.n_threads, 2);
@@ -195,7 +196,8 @@ TEST(FasterWhisper, TranscribesJfkInt8) {
   auto impl = make_faster_whisper_int8();
   WST_REQUIRE_PEER(impl);
   // int8 weights give the same greedy tokens on this clip (checked with faster-whisper 1.2.1).
-  ImplUsed u = expect_jfk(make_faster_whisper_int8, python_of(*impl), tiny_en(test::tiny_en_dir().string(), "ctranslate2"), kJfkTinyEn);
+  ImplUsed u = expect_jfk(make_faster_whisper_int8, python_of(*impl),
+                          tiny_en(test::tiny_en_dir().string(), "ctranslate2"), kJfkTinyEn);
   // CTranslate2 runs int8 weights with float32 activations on CPU: "int8_float32".
   EXPECT_EQ(u.precision.rfind("int8", 0), 0u) << u.precision;
 }
@@ -205,7 +207,8 @@ TEST(FasterWhisper, BatchedPipelineTranscribesJfk) {
   auto impl = make_faster_whisper_batched();
   WST_REQUIRE_PEER(impl);
   // Without timestamp tokens (the pipeline's way) tiny.en ends jfk with a full stop; the words are the same.
-  ImplUsed u = expect_jfk(make_faster_whisper_batched, python_of(*impl), tiny_en(test::tiny_en_dir().string(), "ctranslate2"), kJfkTinyEn,
+  ImplUsed u = expect_jfk(make_faster_whisper_batched, python_of(*impl),
+                          tiny_en(test::tiny_en_dir().string(), "ctranslate2"), kJfkTinyEn,
                           /*words_only=*/true);
   EXPECT_EQ(u.precision, "float32");
   EXPECT_NE(u.version.find("batched by 8"), std::string::npos) << u.version;
@@ -283,7 +286,8 @@ TEST(WhisperCpp, TranscribesJfk) {
   std::string log;
   ASSERT_TRUE(convert_tiny_en(python_of(*impl), "ct2_to_ggml.py", ggml, log)) << log;
   // whisper.cpp's jfk differs from faster-whisper's in punctuation only (a final full stop).
-  ImplUsed u = expect_jfk(make_whisper_cpp, python_of(*impl), tiny_en(ggml.string(), "ggml"), kJfkTinyEn, /*words_only=*/true);
+  ImplUsed u = expect_jfk(make_whisper_cpp, python_of(*impl), tiny_en(ggml.string(), "ggml"), kJfkTinyEn,
+                          /*words_only=*/true);
   EXPECT_EQ(u.precision, "float16");
   EXPECT_EQ(u.n_threads, 2);
 }
@@ -311,7 +315,8 @@ TEST(Transformers, TranscribesJfk) {
   std::string log;
   ASSERT_TRUE(convert_tiny_en(python_of(*impl), "ct2_to_hf_whisper.py", hf, log)) << log;
   // transformers ends jfk with a full stop; the words are faster-whisper's.
-  ImplUsed u = expect_jfk(make_transformers, python_of(*impl), tiny_en(hf.string(), "safetensors"), kJfkTinyEn, /*words_only=*/true);
+  ImplUsed u = expect_jfk(make_transformers, python_of(*impl), tiny_en(hf.string(), "safetensors"), kJfkTinyEn,
+                          /*words_only=*/true);
   EXPECT_EQ(u.precision, "float32");
   EXPECT_EQ(u.n_threads, 2);
   EXPECT_NE(u.version.find("attention "), std::string::npos) << u.version;

@@ -229,7 +229,8 @@ class P(protocol.Peer):
 
 TEST(PythonBridge, GarbageAnswerIsReported) {
   test::TempDir dir;
-  auto runner = dir.write("garbage.py", "import sys\nfor line in sys.stdin:\n    print('<html>not json', flush=True)\n");
+  auto runner =
+      dir.write("garbage.py", "import sys\nfor line in sys.stdin:\n    print('<html>not json', flush=True)\n");
   PythonBridge b(fake_spec(runner));
   EXPECT_NE(b.unavailable_reason().find("unreadable answer from the runner: <html>not json"), std::string::npos)
       << b.unavailable_reason();

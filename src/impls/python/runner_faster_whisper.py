@@ -51,7 +51,7 @@ class FasterWhisper(protocol.Peer):
             "device": self.model.model.device,
             "n_threads": req.threads(),
             "version": f"{self.fw.__version__} (ctranslate2 {self.ct2_version}"
-                       + (f", batched by {req.options.get('batch_size', '8')})" if req.options.get("batched") == "1" else ")"),
+                       + (f", batched by {self.batch_size})" if self.batched else ")"),
         }
 
     def transcribe(self, audio):
