@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -234,6 +235,32 @@ TEST(PythonBridge, GarbageAnswerIsReported) {
   PythonBridge b(fake_spec(runner));
   EXPECT_NE(b.unavailable_reason().find("unreadable answer from the runner: <html>not json"), std::string::npos)
       << b.unavailable_reason();
+}
+
+// An installed tool finds its runners from $WHISPER_SPEEDTEST_DATA (share/whisper-speedtest/data) as
+// ../python; without it, the source tree's.
+TEST(PythonBridge, RunnersAreFoundBesideTheDataDirectory) {
+  test::TempDir share;
+  share.write("python/protocol.py", "# protocol\n");
+  std::filesystem::create_directories(share / "data");
+  ::setenv("WHISPER_SPEEDTEST_DATA", (share / "data").c_str(), 1);
+  auto found = runner_dir();
+  ::unsetenv("WHISPER_SPEEDTEST_DATA");
+  EXPECT_EQ(found, (share / "python").lexically_normal());
+  EXPECT_EQ(runner_dir(), (test::source_dir() / "src/impls/python").lexically_normal());
+}
+
+TEST(PythonBridge, InterpreterChoiceFollowsOverrideThenEnvironment) {
+  ::setenv("WHISPER_SPEEDTEST_PYTHON", "/opt/py/bin/python3", 1);
+  EXPECT_EQ(python_candidates(), std::vector<std::string>{"/opt/py/bin/python3"});
+  set_python_override("/flag/python");
+  EXPECT_EQ(python_candidates(), std::vector<std::string>{"/flag/python"});
+  set_python_override("");
+  ::unsetenv("WHISPER_SPEEDTEST_PYTHON");
+  auto all = python_candidates();
+  ASSERT_FALSE(all.empty());
+  // Without a choice every interpreter that may have the peers is tried, python3 on PATH among them.
+  EXPECT_NE(std::find(all.begin(), all.end(), test::capture("command -v python3")), all.end());
 }
 
 }  // namespace
