@@ -1,0 +1,73 @@
+// The registry entries of the peers reached through Python runners: which runner, which formats, which
+// fixed options, and the command that installs each peer (shown when it is missing).
+#include "impls/bridges.h"
+
+#include <fmt/format.h>
+
+#include "impls/python_bridge.h"
+
+namespace wst {
+
+namespace {
+
+std::unique_ptr<Implementation> bridge(std::string id, std::string name, std::string format, std::string runner,
+                                       std::string install, std::map<std::string, std::string> options = {}) {
+  impls::BridgeSpec s;
+  s.id = std::move(id);
+  s.name = std::move(name);
+  s.formats = {std::move(format)};
+  s.runner = std::move(runner);
+  s.install = std::move(install);
+  s.options = std::move(options);
+  return std::make_unique<impls::PythonBridge>(std::move(s));
+}
+
+std::unique_ptr<Implementation> faster_whisper(const std::string& id, const std::string& compute_type,
+                                               bool batched = false) {
+  std::map<std::string, std::string> options = {{"compute_type", compute_type}};
+  if (batched) options.insert({{"batched", "1"}, {"batch_size", "8"}});
+  return bridge(id,
+                fmt::format("faster-whisper (CTranslate2, {}{})", compute_type,
+                            batched ? ", BatchedInferencePipeline" : ""),
+                "ctranslate2", "runner_faster_whisper.py", "pip install faster-whisper", options);
+}
+
+}  // namespace
+
+std::unique_ptr<Implementation> make_faster_whisper() { return faster_whisper("faster-whisper", "float32"); }
+std::unique_ptr<Implementation> make_faster_whisper_int8() { return faster_whisper("faster-whisper-int8", "int8"); }
+std::unique_ptr<Implementation> make_faster_whisper_float16() {
+  return faster_whisper("faster-whisper-float16", "float16");
+}
+std::unique_ptr<Implementation> make_faster_whisper_batched() {
+  return faster_whisper("faster-whisper-batched", "float32", /*batched=*/true);
+}
+
+std::unique_ptr<Implementation> make_openai_whisper() {
+  return bridge("openai-whisper", "openai-whisper (PyTorch reference)", "openai", "runner_openai_whisper.py",
+                "pip install openai-whisper torch (CPU torch: --extra-index-url https://download.pytorch.org/whl/cpu;"
+                 " or Debian's apt install python3-torch)");
+}
+
+std::unique_ptr<Implementation> make_whisper_cpp() {
+  return bridge("whisper.cpp", "whisper.cpp (pywhispercpp)", "ggml", "runner_whisper_cpp.py",
+                "pip install pywhispercpp");
+}
+
+std::unique_ptr<Implementation> make_transformers() {
+  return bridge("transformers", "Hugging Face transformers (PyTorch)", "safetensors", "runner_transformers.py",
+                "pip install transformers torch (with Debian's python3-torch 1.13: "
+                "pip install 'transformers==4.49.0')");
+}
+
+std::unique_ptr<Implementation> make_mlx_whisper() {
+  return bridge("mlx-whisper", "mlx-whisper (MLX)", "mlx", "runner_mlx_whisper.py",
+                "pip install 'mlx[cpu]' mlx-whisper (on a CUDA machine: 'mlx[cuda13]')");
+}
+
+std::unique_ptr<Implementation> make_whisper_mps() {
+  return bridge("whisper-mps", "whisper-mps (MLX)", "openai", "runner_whisper_mps.py",
+                "pip install 'mlx[cpu]' whisper-mps");
+}
+
+}  // namespace wst

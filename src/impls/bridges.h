@@ -1,0 +1,33 @@
+// Factories for the bridges to peer implementations, one per registry entry. Each returns a PythonBridge
+// (src/impls/python_bridge.h) driving that peer's runner in src/impls/python/. Nothing starts until
+// unavailable_reason() or load() is called. Model paths are in the peer's own format (ImplParams::model_path):
+//
+//   id                       format        model_path
+//   faster-whisper           ctranslate2   a CTranslate2 directory (model.bin, config.json, tokenizer.json)
+//   faster-whisper-int8      ctranslate2   same, compute type int8
+//   faster-whisper-float16   ctranslate2   same, compute type float16 (GPU)
+//   faster-whisper-batched   ctranslate2   same, float32, BatchedInferencePipeline (fixed 30 s windows, 8 a batch)
+//   openai-whisper           openai        an openai-whisper .pt checkpoint
+//   whisper.cpp              ggml          a ggml-*.bin file
+//   transformers             safetensors   a Hugging Face model directory (config.json, model.safetensors, ...)
+//   mlx-whisper              mlx           an MLX model directory (config.json, weights.safetensors / .npz)
+//   whisper-mps              openai        an openai-whisper .pt checkpoint (whisper-mps converts it itself)
+#pragma once
+
+#include <memory>
+
+#include "wst/implementation.h"
+
+namespace wst {
+
+std::unique_ptr<Implementation> make_faster_whisper();          // compute type float32
+std::unique_ptr<Implementation> make_faster_whisper_int8();
+std::unique_ptr<Implementation> make_faster_whisper_float16();
+std::unique_ptr<Implementation> make_faster_whisper_batched();
+std::unique_ptr<Implementation> make_openai_whisper();
+std::unique_ptr<Implementation> make_whisper_cpp();
+std::unique_ptr<Implementation> make_transformers();
+std::unique_ptr<Implementation> make_mlx_whisper();
+std::unique_ptr<Implementation> make_whisper_mps();
+
+}  // namespace wst
