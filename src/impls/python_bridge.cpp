@@ -311,6 +311,9 @@ std::vector<std::string> python_candidates() {
   };
   auto venv = std::filesystem::path(WST_SOURCE_DIR) / ".venv" / "bin" / "python";
   if (::access(venv.c_str(), X_OK) == 0) add(venv.string());
+  // The torch-based peers live in a second environment over Debian's python3-torch (setup.sh makes it).
+  auto venv_torch = std::filesystem::path(WST_SOURCE_DIR) / ".venv-torch" / "bin" / "python";
+  if (::access(venv_torch.c_str(), X_OK) == 0) add(venv_torch.string());
   add(which("python3"));
   if (::access("/usr/bin/python3", X_OK) == 0) add("/usr/bin/python3");
   return out;
