@@ -11,8 +11,12 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("whisper-speedtest ") + WST_VERSION);
   app.require_subcommand(0, 1);
   wst::cli::add_transcribe_command(app);
+  wst::cli::add_benchmark_command(app);
+  wst::cli::add_list_command(app);
+  wst::cli::add_report_command(app);
   try {
-    app.parse(argc, argv);
+    std::vector<const char*> args = wst::cli::with_default_command(app, argc, argv);
+    app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const wst::Error& e) {
