@@ -2,6 +2,7 @@
 #include "audio/input.h"
 
 #include <fcntl.h>
+#include <sndfile.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -96,18 +97,21 @@ std::vector<float> read_audio_file(const std::string& path, int sample_rate) {
   if (!fs::exists(status)) throw Error(path + ": no such file");
   if (fs::is_directory(status)) throw Error(path + ": is a directory, not an audio file");
   if (fs::is_regular_file(status) && fs::file_size(path, ec) == 0) throw Error(path + ": empty file (0 bytes)");
-  try {
+  // libsndfile decides first: a file it opens is its to read (its errors stand); only one it cannot open at
+  // all goes to ffmpeg.
+  SF_INFO probe_info{};
+  if (SNDFILE* probe = sf_open(path.c_str(), SFM_READ, &probe_info)) {
+    sf_close(probe);
     return load_audio(path, sample_rate);
-  } catch (const Error& sndfile_error) {
-    if (find_ffmpeg().empty()) {
-      throw Error(std::string(sndfile_error.what()) +
-                  "; the ffmpeg command, which reads other formats, is not installed (apt install ffmpeg)");
-    }
-    try {
-      return decode_with_ffmpeg(path, sample_rate);
-    } catch (const Error& ffmpeg_error) {
-      throw Error(std::string(sndfile_error.what()) + "; " + ffmpeg_error.what());
-    }
+  }
+  const std::string sndfile_error =
+      path + ": not an audio file libsndfile can read (" + sf_strerror(nullptr) + ")";
+  if (find_ffmpeg().empty())
+    throw Error(sndfile_error + "; the ffmpeg command, which reads other formats, is not installed (apt install ffmpeg)");
+  try {
+    return decode_with_ffmpeg(path, sample_rate);
+  } catch (const Error& ffmpeg_error) {
+    throw Error(sndfile_error + "; " + ffmpeg_error.what());
   }
 }
 
