@@ -43,15 +43,15 @@ std::vector<WordOp> align_words(const std::vector<std::string>& ref, const std::
     if (i < n && j < m && ref[i] == hyp[j] && cost[i][j] == cost[i + 1][j + 1]) {
       ops.push_back({WordOp::kEqual, ref[i], hyp[j]});
       ++i, ++j;
-    } else if (i < n && j < m && cost[i][j] == 1 + cost[i + 1][j + 1]) {
-      ops.push_back({WordOp::kSubstitute, ref[i], hyp[j]});
-      ++i, ++j;
     } else if (i < n && (j == m || cost[i][j] == 1 + cost[i + 1][j])) {
       ops.push_back({WordOp::kDelete, ref[i], ""});
       ++i;
-    } else {
+    } else if (j < m && (i == n || cost[i][j] == 1 + cost[i][j + 1])) {
       ops.push_back({WordOp::kInsert, "", hyp[j]});
       ++j;
+    } else {
+      ops.push_back({WordOp::kSubstitute, ref[i], hyp[j]});
+      ++i, ++j;
     }
   }
   return ops;

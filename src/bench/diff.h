@@ -6,7 +6,8 @@
 //
 // Words are compared after Whisper's English normaliser (text_normalizer.h), the same text WER counts, so a
 // difference shown is one WER counts. The alignment is a minimum edit-distance one; among equal-cost
-// alignments it prefers substitutions, then deletions, then insertions (read from the end). WER itself comes
+// alignments it prefers, from the left, a match, then a deletion, then an insertion, then a substitution, so
+// words both sides share stay matched ("ask not what" / "ask what now" reads [-not] ... [+now]). WER itself comes
 // from wer.h, not from here. Pure functions; thread-safe.
 #pragma once
 #include <string>
