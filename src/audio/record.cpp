@@ -96,10 +96,13 @@ std::vector<float> record_from_microphone(int sample_rate) {
         std::string("opening ") + info->name);
   std::fprintf(stderr, "Microphone: %s. Press Enter to start recording.", info->name);
   std::string line;
-  std::getline(std::cin, line);
+  if (!std::getline(std::cin, line)) {
+    Pa_CloseStream(stream);
+    throw Error("microphone: standard input closed before Enter was pressed; --record needs a terminal");
+  }
   check(Pa_StartStream(stream), "starting the recording");
   std::fprintf(stderr, "Recording... press Enter to stop.");
-  std::getline(std::cin, line);
+  std::getline(std::cin, line);  // end of input stops the recording too
   check(Pa_StopStream(stream), "stopping the recording");
   Pa_CloseStream(stream);
 
