@@ -60,8 +60,11 @@ std::string model_line(const BenchResult& b) {
     if (!f.empty() && std::find(files.begin(), files.end(), f) == files.end()) files.push_back(f);
   }
   std::string s = b.settings.model;
-  if (files.size() == 1 && files[0] != s) s += "  (" + files[0] + ")";
-  return s;
+  if (files.size() != 1 || files[0] == s) return s;
+  // A file inside the directory asked for is shown by its name there.
+  std::filesystem::path asked = std::filesystem::absolute(s).lexically_normal(), file(files[0]);
+  if (file.parent_path() == asked) return s + "  (loaded " + file.filename().string() + ")";
+  return s + "  (loaded " + files[0] + ")";
 }
 
 std::string audio_line(const BenchResult& b) {

@@ -57,7 +57,7 @@ class NativeImplementation final : public Implementation {
   ImplUsed used() const override {
     ImplUsed u;
     u.device = device_;
-    u.version = "built in";
+    // version stays "": the native engine is the tool itself, whose version the results carry.
     if (!engine_) return u;
     const ModelInfo& i = engine_->info();
     // The weights file proper, so the table names what was read, not only the folder.
