@@ -141,6 +141,14 @@ std::string render_plot_svg(const std::vector<LabelledResult>& files) {
   o << strprintf("<text x=\"%g\" y=\"28\" text-anchor=\"middle\" font-size=\"16\">Speed against accuracy "
                  "(right and low is better)</text>\n", W / 2);
   // Grid and ticks.
+  for (double d = lo; d < hi * 0.999; d *= 10) {
+    for (double m : {2.0, 5.0}) {  // minor lines at 2x and 5x of each decade
+      double x = x_of(d * m);
+      o << strprintf("<line x1=\"%.1f\" y1=\"%g\" x2=\"%.1f\" y2=\"%g\" stroke=\"#f0f0f0\"/>\n", x, top, x, top + ph);
+      o << strprintf("<text x=\"%.1f\" y=\"%g\" text-anchor=\"middle\" fill=\"#888\" font-size=\"10\">%gx</text>\n", x,
+                     top + ph + 16, d * m);
+    }
+  }
   for (double d = lo; d <= hi * 1.0001; d *= 10) {
     double x = x_of(d);
     o << strprintf("<line x1=\"%.1f\" y1=\"%g\" x2=\"%.1f\" y2=\"%g\" stroke=\"#ddd\"/>\n", x, top, x, top + ph);
@@ -163,8 +171,10 @@ std::string render_plot_svg(const std::vector<LabelledResult>& files) {
                    "fill=\"%s\"><title>%s: RTF %.2f, WER %.1f%%</title></circle>\n",
                    xml_escape(p.impl).c_str(), xml_escape(p.machine).c_str(), x, y, color,
                    xml_escape(p.impl + " @ " + p.machine).c_str(), p.rtf, p.wer_pct);
-    o << strprintf("<text class=\"label\" x=\"%.1f\" y=\"%.1f\">%s</text>\n", x + 8, y - 6,
-                   xml_escape(p.impl + " @ " + p.machine).c_str());
+    // Labels near the right edge go to the point's left so they stay inside the plot.
+    const bool flip = x > left + pw * 0.75;
+    o << strprintf("<text class=\"label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">%s</text>\n", flip ? x - 8 : x + 8,
+                   y - 6, flip ? "end" : "start", xml_escape(p.impl + " @ " + p.machine).c_str());
   }
   // Legend: one colour per file.
   for (size_t f = 0; f < files.size(); ++f) {
@@ -172,7 +182,7 @@ std::string render_plot_svg(const std::vector<LabelledResult>& files) {
     o << strprintf("<circle cx=\"%g\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>", left + 6, y - 4,
                    kColors[f % (sizeof kColors / sizeof *kColors)]);
     o << strprintf("<text x=\"%g\" y=\"%.1f\">%s</text>\n", left + 16, y,
-                   xml_escape(files[f].result.system.label() + " (" + files[f].file + ")").c_str());
+                   xml_escape(files[f].result.system.label() + " (" + std::filesystem::path(files[f].file).filename().string() + ")").c_str());
   }
   if (!left_out.empty()) {
     std::string note = "No WER (run with --reference), not plotted: ";
