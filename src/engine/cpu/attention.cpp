@@ -24,7 +24,11 @@ void CpuBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, i
     const float* kh = k.data + h * dh;
     const float* vh = v.data + h * dh;
     float* oh = out.data + h * dh;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tq, tk, dh, scale, qh, q.ld, kh, k.ld, 0.0f, scores.data(), tk);
+    // One query (a decoded token) is a matrix-vector product, which OpenBLAS's sgemm does not route to gemv.
+    if (tq == 1)
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, tk, dh, scale, kh, k.ld, qh, 1, 0.0f, scores.data(), 1);
+    else
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tq, tk, dh, scale, qh, q.ld, kh, k.ld, 0.0f, scores.data(), tk);
     parallel_for(tq, tq >= 64 ? n_threads_ : 1, [&](int r0, int r1) {
       for (int i = r0; i < r1; ++i) {
         float* s = scores.data() + static_cast<size_t>(i) * tk;
@@ -41,7 +45,10 @@ void CpuBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, i
         for (int j = n_visible; j < tk; ++j) s[j] = 0.0f;
       }
     });
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, tq, dh, tk, 1.0f, scores.data(), tk, vh, v.ld, 0.0f, oh, out.ld);
+    if (tq == 1)
+      cblas_sgemv(CblasRowMajor, CblasTrans, tk, dh, 1.0f, vh, v.ld, scores.data(), 1, 0.0f, oh, 1);
+    else
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, tq, dh, tk, 1.0f, scores.data(), tk, vh, v.ld, 0.0f, oh, out.ld);
   }
 }
 

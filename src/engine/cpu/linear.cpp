@@ -21,6 +21,11 @@ void CpuBackend::linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) {
     }
     beta = 1.0f;
   }
+  if (m == 1) {
+    // One row (a decoded token): a matrix-vector product; OpenBLAS's sgemm does not take its gemv path itself.
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, w.data, w.ld, x.data, 1, beta, y.data, 1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x.data, x.ld, w.data, w.ld, beta, y.data, y.ld);
 }
 

@@ -1,0 +1,73 @@
+// Whisper models with random weights of the real shapes, for speed measurements (speed does not depend on
+// the values). Architectures as openai-whisper's ModelDimensions for each size.
+#pragma once
+
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/model.h"
+
+namespace wst::bench_support {
+
+inline ModelInfo architecture(const std::string& name) {
+  ModelInfo h;
+  struct Dims { const char* name; int n_mels, n_vocab, state, head, enc_layers, dec_layers; };
+  static const Dims kDims[] = {
+      {"tiny.en", 80, 51864, 384, 6, 4, 4},       {"tiny", 80, 51865, 384, 6, 4, 4},
+      {"base.en", 80, 51864, 512, 8, 6, 6},       {"base", 80, 51865, 512, 8, 6, 6},
+      {"small.en", 80, 51864, 768, 12, 12, 12},   {"small", 80, 51865, 768, 12, 12, 12},
+      {"medium", 80, 51865, 1024, 16, 24, 24},    {"large-v3", 128, 51866, 1280, 20, 32, 32},
+      {"large-v3-turbo", 128, 51866, 1280, 20, 32, 4},
+  };
+  for (const auto& d : kDims) {
+    if (name != d.name) continue;
+    h.n_mels = d.n_mels;
+    h.n_vocab = d.n_vocab;
+    h.n_audio_state = h.n_text_state = d.state;
+    h.n_audio_head = h.n_text_head = d.head;
+    h.n_audio_layer = d.enc_layers;
+    h.n_text_layer = d.dec_layers;
+    h.multilingual = d.n_vocab >= 51865;
+    return h;
+  }
+  throw std::invalid_argument("unknown architecture " + name);
+}
+
+inline engine::WhisperModel random_model(const std::string& name, engine::Backend& be, uint32_t seed = 1) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 0.02f);
+  auto mat = [&](int rows, int cols) {
+    std::vector<float> v(static_cast<size_t>(rows) * cols);
+    for (auto& x : v) x = dist(rng);
+    return be.upload(v.data(), rows, cols);
+  };
+  auto ones = [&](int n) {
+    std::vector<float> v(n, 1.0f);
+    return be.upload(v.data(), 1, n);
+  };
+  auto ln = [&](int n) { return engine::LayerNormWeights{ones(n), mat(1, n)}; };
+  auto lin = [&](int out, int in) { return engine::LinearWeights{mat(out, in), mat(1, out)}; };
+  engine::WhisperModel m;
+  m.info = architecture(name);
+  const ModelInfo& h = m.info;
+  const int da = h.n_audio_state, dt = h.n_text_state;
+  m.conv1_w = mat(da, 3 * h.n_mels);
+  m.conv1_b = mat(1, da);
+  m.conv2_w = mat(da, 3 * da);
+  m.conv2_b = mat(1, da);
+  m.encoder_pos = mat(h.n_audio_ctx, da);
+  for (int i = 0; i < h.n_audio_layer; ++i)
+    m.encoder_layers.push_back({ln(da), lin(3 * da, da), lin(da, da), ln(da), lin(4 * da, da), lin(da, 4 * da)});
+  m.encoder_ln = ln(da);
+  m.token_embedding = mat(h.n_vocab, dt);
+  m.decoder_pos = mat(h.n_text_ctx, dt);
+  for (int i = 0; i < h.n_text_layer; ++i)
+    m.decoder_layers.push_back({ln(dt), lin(3 * dt, dt), lin(dt, dt), ln(dt), lin(dt, dt), lin(2 * dt, da),
+                                lin(dt, dt), ln(dt), lin(4 * dt, dt), lin(dt, 4 * dt)});
+  m.decoder_ln = ln(dt);
+  return m;
+}
+
+}  // namespace wst::bench_support

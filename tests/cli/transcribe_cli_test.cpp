@@ -1,0 +1,140 @@
+// `whisper-speedtest transcribe` end to end: the real model on real speech, and every kind of bad input
+// answered with one line on stderr naming the file and the problem, and exit status 1.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+#include "support/paths.h"
+#include "support/run_cli.h"
+#include "support/temp_dir.h"
+
+namespace wst {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string jfk() { return (test::shared_audio_dir() / "jfk.wav").string(); }
+
+// A model directory in `dir` whose files link to the real tiny.en ones, except those the test replaces.
+void link_model(const fs::path& dir, const std::vector<std::string>& files) {
+  fs::create_directories(dir);
+  for (const auto& f : files) fs::create_symlink(test::tiny_en_dir() / f, dir / f);
+}
+
+// The error is exactly one line that starts with the program's prefix and contains `what`.
+void expect_one_line_error(const test::CliResult& r, const std::string& what) {
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.err.rfind("whisper-speedtest: error: ", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(what), std::string::npos) << "expected \"" << what << "\" in: " << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
+TEST(TranscribeCli, PrintsTextSegmentsAndJson) {
+  WST_REQUIRE_TINY_EN();
+  const std::string model = test::tiny_en_dir().string();
+  auto text = test::run_cli({"transcribe", jfk(), "-m", model, "-t", "2"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_EQ(text.out, " And so my fellow Americans ask not what your country can do for you ask what you can do for your country\n");
+
+  auto seg = test::run_cli({"transcribe", jfk(), "-m", model, "--segments"});
+  ASSERT_EQ(seg.exit_code, 0) << seg.err;
+  EXPECT_EQ(seg.out,
+            "[00:00.000 --> 00:07.740] And so my fellow Americans ask not what your country can do for you\n"
+            "[00:07.740 --> 00:10.740] ask what you can do for your country\n");
+
+  auto js = test::run_cli({"transcribe", jfk(), "-m", model, "--json"});
+  ASSERT_EQ(js.exit_code, 0) << js.err;
+  auto j = nlohmann::json::parse(js.out);
+  EXPECT_EQ(j["language"], "en");
+  ASSERT_EQ(j["segments"].size(), 2u);
+  EXPECT_EQ(j["segments"][0]["tokens"][0], 50363);  // <|0.00|> on tiny.en
+  EXPECT_EQ(j["segments"][0]["temperature"], 0.0);
+  EXPECT_LT(j["segments"][0]["no_speech_prob"].get<double>(), 0.2);
+  EXPECT_EQ(j["model"]["stored_dtype"], "float16");
+  EXPECT_EQ(j["model"]["n_audio_layer"], 4);
+  EXPECT_EQ(j["timings"]["n_windows"], 1);
+}
+
+TEST(TranscribeCli, ModelPathThatDoesNotExist) {
+  auto r = test::run_cli({"transcribe", jfk(), "-m", "/nonexistent/tiny.en"});
+  expect_one_line_error(r, "/nonexistent/tiny.en: model path does not exist");
+}
+
+TEST(TranscribeCli, TruncatedModelBin) {
+  WST_REQUIRE_TINY_EN();
+  test::TempDir tmp;
+  fs::path dir = tmp / "model";
+  link_model(dir, {"config.json", "tokenizer.json", "vocabulary.txt"});
+  {
+    std::ifstream in(test::tiny_en_dir() / "model.bin", std::ios::binary);
+    std::string head(3'000'000, '\0');
+    in.read(head.data(), head.size());
+    std::ofstream(dir / "model.bin", std::ios::binary) << head;
+  }
+  auto r = test::run_cli({"transcribe", jfk(), "-m", dir.string()});
+  expect_one_line_error(r, (dir / "model.bin").string() + ": truncated at byte");
+}
+
+TEST(TranscribeCli, ConfigThatDisagreesWithTheTensors) {
+  WST_REQUIRE_TINY_EN();
+  test::TempDir tmp;
+  fs::path dir = tmp / "model";
+  link_model(dir, {"model.bin", "tokenizer.json", "vocabulary.txt"});
+  // tiny.en has 4 decoder layers: an alignment head in layer 9 cannot be this model's.
+  std::ofstream(dir / "config.json") << R"({"alignment_heads": [[9, 0]], "suppress_ids": [1], "suppress_ids_begin": [220]})";
+  auto r = test::run_cli({"transcribe", jfk(), "-m", dir.string()});
+  expect_one_line_error(r, "config.json: alignment head [9, 0] does not exist");
+
+  std::ofstream(dir / "config.json", std::ios::trunc) << R"({"suppress_ids": [60000]})";
+  r = test::run_cli({"transcribe", jfk(), "-m", dir.string()});
+  expect_one_line_error(r, "config.json: token id 60000 is outside the model's vocabulary of 51864");
+}
+
+TEST(TranscribeCli, MissingTokenizer) {
+  WST_REQUIRE_TINY_EN();
+  test::TempDir tmp;
+  fs::path dir = tmp / "model";
+  link_model(dir, {"model.bin", "config.json", "vocabulary.txt"});
+  auto r = test::run_cli({"transcribe", jfk(), "-m", dir.string()});
+  expect_one_line_error(r, "tokenizer.json");
+}
+
+TEST(TranscribeCli, EmptyWav) {
+  WST_REQUIRE_TINY_EN();
+  test::TempDir tmp;
+  // A valid 44-byte WAV header with a data chunk of 0 bytes.
+  std::string h = "RIFF";
+  auto u32 = [&](uint32_t v) { h.append(reinterpret_cast<const char*>(&v), 4); };
+  auto u16 = [&](uint16_t v) { h.append(reinterpret_cast<const char*>(&v), 2); };
+  u32(36);
+  h += "WAVEfmt ";
+  u32(16); u16(1); u16(1); u32(16000); u32(32000); u16(2); u16(16);
+  h += "data";
+  u32(0);
+  auto wav = tmp.write("empty.wav", h);
+  auto r = test::run_cli({"transcribe", wav.string(), "-m", test::tiny_en_dir().string()});
+  expect_one_line_error(r, wav.string() + ": empty audio (0 samples)");
+}
+
+TEST(TranscribeCli, FileThatIsNotAudio) {
+  test::TempDir tmp;
+  auto txt = tmp.write("notes.wav", "these are not the samples you are looking for\n");
+  auto r = test::run_cli({"transcribe", txt.string(), "-m", "/nonexistent/model"});
+  expect_one_line_error(r, txt.string() + ": not an audio file");
+}
+
+TEST(TranscribeCli, MissingAudioFile) {
+  auto r = test::run_cli({"transcribe", "/nonexistent/a.wav", "-m", "/nonexistent/model"});
+  expect_one_line_error(r, "/nonexistent/a.wav");
+}
+
+TEST(TranscribeCli, EnglishOnlyModelRefusesOtherLanguages) {
+  WST_REQUIRE_TINY_EN();
+  auto r = test::run_cli({"transcribe", jfk(), "-m", test::tiny_en_dir().string(), "--language", "de"});
+  expect_one_line_error(r, "--language de: this model is English-only");
+}
+
+}  // namespace
+}  // namespace wst
