@@ -2,6 +2,9 @@
 // jfk.wav with the real tiny.en weights, the bundled clip with every output file, and one clear error line
 // and exit status for each kind of bad input.
 #include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <portaudio.h>
 #include <sndfile.h>
@@ -13,13 +16,20 @@
 #include "audio/input.h"
 #include "bench/text_normalizer.h"
 #include "bench/wer.h"
-#include "cli_run.h"
+#include "support/run_cli.h"
 #include "support/paths.h"
 #include "support/temp_dir.h"
 #include "wst/implementation.h"
 
 namespace wst::test {
 namespace {
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 const char* kJfk =
     "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
@@ -214,9 +224,10 @@ TEST(ListCli, EveryImplementationWithWhyNot) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   for (const auto& id : implementation_ids()) {
     std::string why = make_implementation(id)->unavailable_reason();
-    std::string line_start = id;
     EXPECT_NE(r.out.find(id), std::string::npos);
-    if (!why.empty()) EXPECT_NE(r.out.find("unavailable  " + why), std::string::npos) << r.out;
+    if (!why.empty()) {
+      EXPECT_NE(r.out.find("unavailable  " + why), std::string::npos) << r.out;
+    }
   }
   EXPECT_NE(r.out.find("native-cpu   available"), std::string::npos) << r.out;
 }

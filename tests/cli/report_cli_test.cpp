@@ -1,13 +1,23 @@
 // Command-line tests of `report`: two saved results side by side, the --plot file, and bad files.
 #include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "../bench/sample_results.h"
 #include "bench/json_io.h"
-#include "cli_run.h"
+#include "support/run_cli.h"
 
 namespace wst::test {
 namespace {
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 size_t count(const std::string& s, const std::string& what) {
   size_t n = 0;
