@@ -57,6 +57,9 @@ void to_json(nlohmann::json& j, const SystemInfo& s) {
   j = {{"cpu_model", s.cpu_model}, {"n_logical_cores", s.n_logical_cores}, {"n_physical_cores", s.n_physical_cores},
        {"memory_bytes", s.memory_bytes}, {"gpus", s.gpus}, {"os", s.os}, {"hostname", s.hostname},
        {"compiler", s.compiler}};
+  nlohmann::json libs = nlohmann::json::object();
+  for (const auto& [name, version] : s.libraries) libs[name] = version;
+  j["libraries"] = libs;
 }
 void from_json(const nlohmann::json& j, SystemInfo& s) {
   s.cpu_model = j.value("cpu_model", "");
@@ -67,6 +70,9 @@ void from_json(const nlohmann::json& j, SystemInfo& s) {
   s.os = j.value("os", "");
   s.hostname = j.value("hostname", "");
   s.compiler = j.value("compiler", "");
+  s.libraries.clear();
+  if (j.contains("libraries") && j["libraries"].is_object())
+    for (const auto& [name, version] : j["libraries"].items()) s.libraries.emplace_back(name, version.get<std::string>());
 }
 
 void to_json(nlohmann::json& j, const ImplResult& r) {

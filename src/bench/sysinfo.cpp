@@ -1,7 +1,11 @@
 // Machine description from /proc and uname(2). See sysinfo.h.
 #include "bench/sysinfo.h"
 
+#include <cblas.h>
+#include <portaudio.h>
 #include <sched.h>
+#include <sndfile.h>
+#include <soxr.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -74,6 +78,10 @@ SystemInfo collect_system_info() {
     s.os = std::string(u.sysname) + " " + u.release + " " + u.machine;
     s.hostname = u.nodename;
   }
+  s.libraries = {{"libsndfile", sf_version_string()},
+                 {"soxr", soxr_version()},
+                 {"openblas", trim(openblas_get_config())},
+                 {"portaudio", Pa_GetVersionText()}};
 #if defined(__clang__)
   s.compiler = "Clang " __clang_version__;
 #elif defined(__GNUC__)

@@ -3,6 +3,7 @@
 // Linux only: reads /proc/cpuinfo, /proc/meminfo and /proc/driver/nvidia. Thread-safe (reads files only).
 #pragma once
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace wst::bench {
@@ -16,6 +17,9 @@ struct SystemInfo {
   std::string os;               // "Linux 6.1.0-18-amd64 x86_64"
   std::string hostname;
   std::string compiler;         // "GCC 12.2.0"
+  // Libraries the tool itself runs on, name -> version string as each reports it (libsndfile, soxr,
+  // OpenBLAS, PortAudio). Peers' own versions are in each row's ImplUsed::version.
+  std::vector<std::pair<std::string, std::string>> libraries;
 
   // "Intel(R) Xeon(R) ... · 2 cores · 23.4 GiB · GPU: none": the summary's machine line.
   std::string one_line() const;
