@@ -2,6 +2,7 @@
 #include "bench/compare.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <sstream>
@@ -51,9 +52,10 @@ std::string render_side_by_side(const std::vector<LabelledResult>& files) {
   for (size_t f = 0; f < files.size(); ++f) {
     const BenchResult& b = files[f].result;
     o << "  [" << f + 1 << "] " << files[f].file << "  " << b.started_utc << "\n"
-      << "      " << b.system.label() << " · " << b.system.one_line() << "\n"
+      << "      " << (b.system.hostname.empty() ? "" : b.system.hostname + " · ") << b.system.one_line() << "\n"
       << "      model " << b.settings.model << " · audio " << std::filesystem::path(b.audio.path).filename().string()
-      << " " << format_mm_ss(b.audio.duration_s) << " · " << b.settings.n_runs << " runs\n";
+      << " " << format_mm_ss(b.audio.duration_s) << " · " << b.settings.n_runs << " runs · threads "
+      << (b.settings.n_threads > 0 ? std::to_string(b.settings.n_threads) : std::string("all")) << "\n";
   }
   for (size_t f = 1; f < files.size(); ++f) {
     const AudioInfo &a = files[0].result.audio, &x = files[f].result.audio;
@@ -104,6 +106,12 @@ std::string render_plot_svg(const std::vector<LabelledResult>& files) {
     double rtf, wer_pct;
     size_t file;
   };
+  // A machine's label; "[k]" (the file's number) is added where several files come from one machine.
+  std::vector<std::string> base, machines;
+  for (const auto& lf : files) base.push_back(machine_of(lf.result));
+  for (size_t f = 0; f < files.size(); ++f)
+    machines.push_back(std::count(base.begin(), base.end(), base[f]) > 1 ? base[f] + " [" + std::to_string(f + 1) + "]"
+                                                                          : base[f]);
   std::vector<Point> points;
   std::vector<std::string> left_out;
   for (size_t f = 0; f < files.size(); ++f) {
@@ -111,10 +119,10 @@ std::string render_plot_svg(const std::vector<LabelledResult>& files) {
     for (const auto& r : b.results) {
       if (!r.ok() || r.runs.empty()) continue;
       if (!r.wer) {
-        left_out.push_back(r.id + " @ " + machine_of(b));
+        left_out.push_back(r.id + " @ " + machines[f]);
         continue;
       }
-      points.push_back({r.id, machine_of(b), b.rtf(r), 100.0 * r.wer->wer(), f});
+      points.push_back({r.id, machines[f], b.rtf(r), 100.0 * r.wer->wer(), f});
     }
   }
   // Axes: whole decades of RTF around the points; WER from 0 to a round value above the worst.
@@ -127,7 +135,9 @@ std::string render_plot_svg(const std::vector<LabelledResult>& files) {
     if (hi <= lo) hi = lo * 10;
   }
   wer_max = std::ceil(wer_max * 1.1 / 5.0) * 5.0;
-  const double W = 800, H = 520, left = 80, right = 40, top = 50, bottom = 90;
+  const double W = 800, left = 80, right = 40, top = 50, plot_h = 380;
+  const double bottom = 64 + 16.0 * static_cast<double>(files.size()) + (left_out.empty() ? 0 : 18);
+  const double H = top + plot_h + bottom;
   const double pw = W - left - right, ph = H - top - bottom;
   auto x_of = [&](double rtf) { return left + pw * (std::log10(rtf) - std::log10(lo)) / (std::log10(hi) - std::log10(lo)); };
   auto y_of = [&](double wer) { return top + ph * (1.0 - wer / wer_max); };
@@ -164,6 +174,7 @@ std::string render_plot_svg(const std::vector<LabelledResult>& files) {
                  left + pw / 2, top + ph + 40);
   o << strprintf("<text x=\"20\" y=\"%g\" text-anchor=\"middle\" transform=\"rotate(-90 20 %g)\">WER</text>\n",
                  top + ph / 2, top + ph / 2);
+  std::vector<std::array<double, 3>> boxes;  // placed labels: x, baseline y, width
   for (const auto& p : points) {
     const char* color = kColors[p.file % (sizeof kColors / sizeof *kColors)];
     double x = x_of(p.rtf), y = y_of(p.wer_pct);
@@ -171,18 +182,33 @@ std::string render_plot_svg(const std::vector<LabelledResult>& files) {
                    "fill=\"%s\"><title>%s: RTF %.2f, WER %.1f%%</title></circle>\n",
                    xml_escape(p.impl).c_str(), xml_escape(p.machine).c_str(), x, y, color,
                    xml_escape(p.impl + " @ " + p.machine).c_str(), p.rtf, p.wer_pct);
-    // Labels near the right edge go to the point's left so they stay inside the plot.
+    // Labels near the right edge go to the point's left so they stay inside the plot; a label that would
+    // overlap one already placed moves up or down (label boxes estimated at 7 px per character, 14 px high).
+    const std::string text = p.impl + " @ " + p.machine;
     const bool flip = x > left + pw * 0.75;
+    const double w_px = 7.0 * static_cast<double>(utf8_width(text));
+    const double x0 = flip ? x - 8 - w_px : x + 8;
+    double ly = y - 6;
+    for (double dy : {0.0, -16.0, -32.0, 16.0, -48.0, 32.0, -64.0, 48.0}) {
+      bool clash = false;
+      for (const auto& b : boxes)
+        clash |= x0 < b[0] + b[2] && b[0] < x0 + w_px && (y - 6 + dy) - 14 < b[1] && b[1] - 14 < (y - 6 + dy);
+      if (!clash) {
+        ly = y - 6 + dy;
+        break;
+      }
+    }
+    boxes.push_back({x0, ly, w_px});
     o << strprintf("<text class=\"label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">%s</text>\n", flip ? x - 8 : x + 8,
-                   y - 6, flip ? "end" : "start", xml_escape(p.impl + " @ " + p.machine).c_str());
+                   ly, flip ? "end" : "start", xml_escape(text).c_str());
   }
   // Legend: one colour per file.
   for (size_t f = 0; f < files.size(); ++f) {
-    double y = H - 36 + 14.0 * static_cast<double>(f) - 14.0 * static_cast<double>(files.size() - 1);
+    double y = top + plot_h + 64 + 16.0 * static_cast<double>(f);
     o << strprintf("<circle cx=\"%g\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>", left + 6, y - 4,
                    kColors[f % (sizeof kColors / sizeof *kColors)]);
     o << strprintf("<text x=\"%g\" y=\"%.1f\">%s</text>\n", left + 16, y,
-                   xml_escape(files[f].result.system.label() + " (" + std::filesystem::path(files[f].file).filename().string() + ")").c_str());
+                   xml_escape(machines[f] + ": " + files[f].result.system.cpu_model + " (" + std::filesystem::path(files[f].file).filename().string() + ")").c_str());
   }
   if (!left_out.empty()) {
     std::string note = "No WER (run with --reference), not plotted: ";

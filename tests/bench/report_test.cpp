@@ -114,7 +114,7 @@ TEST(Compare, SideBySideHasAColumnGroupPerFile) {
   std::string out = render_side_by_side(files);
   EXPECT_NE(out.find("[1] a.json"), std::string::npos) << out;
   EXPECT_NE(out.find("[2] b.json"), std::string::npos) << out;
-  EXPECT_NE(out.find("box-b (Test CPU 9000)"), std::string::npos) << out;
+  EXPECT_NE(out.find("box-b · Test CPU 9000 · 8 cores"), std::string::npos) << out;
   std::istringstream lines(out);
   std::string line, fast;
   while (std::getline(lines, line))
