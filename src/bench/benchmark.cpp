@@ -40,7 +40,11 @@ std::string read_reference(const std::string& text_or_file) {
 
 void score(ImplResult& r, const std::string& reference) {
   if (reference.empty() || !r.ok()) return;
-  r.wer = word_errors(normalize_english(reference), normalize_english(r.text));
+  // Whisper's English normaliser for English (or unknown) transcripts, its basic one for other languages,
+  // as openai-whisper's evaluation does.
+  const bool english = r.language.empty() || r.language == "en";
+  auto normalize = [&](const std::string& t) { return english ? normalize_english(t) : normalize_basic(t); };
+  r.wer = word_errors(normalize(reference), normalize(r.text));
 }
 
 BenchResult run_benchmark(const BenchmarkRequest& req, const std::vector<float>& pcm, const ImplFactory& make,

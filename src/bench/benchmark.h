@@ -32,7 +32,8 @@ BenchResult run_benchmark(const BenchmarkRequest& request, const std::vector<flo
 // text itself.
 std::string read_reference(const std::string& text_or_file);
 
-// Fills r.wer from the reference (normalised with Whisper's English normaliser on both sides).
+// Fills r.wer from the reference, both sides normalised with Whisper's English normaliser when the row's
+// language is English or unknown, with its basic normaliser otherwise.
 void score(ImplResult& r, const std::string& reference);
 
 }  // namespace wst::bench

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -29,6 +30,7 @@ namespace wst::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr int kTickMs = 1000;  // progress heartbeat while a child is quiet
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 // Writes all of `line` (plus '\n') to fd; gives up quietly when the parent has gone.
@@ -148,10 +150,14 @@ ImplResult run_isolated(const RunRequest& req, const std::vector<float>& pcm, co
       }
       wait_ms = static_cast<int>(left_ms) + 1;
     }
+    if (progress) wait_ms = wait_ms < 0 ? kTickMs : std::min(wait_ms, kTickMs);
     struct pollfd p{fds[0], POLLIN, 0};
     int rc = ::poll(&p, 1, wait_ms);
     if (rc < 0 && errno == EINTR) continue;
-    if (rc == 0) continue;  // the deadline check above decides
+    if (rc == 0) {  // the deadline check above decides
+      if (progress) progress({ProgressEvent::kTick, req.id, 0, 0, ms_since(t_start)});
+      continue;
+    }
     char chunk[65536];
     ssize_t n = ::read(fds[0], chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;

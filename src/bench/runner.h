@@ -35,7 +35,8 @@ using ImplFactory = std::function<std::unique_ptr<Implementation>(const std::str
 
 // What the parent hears while the child works; for the progress line on stderr.
 struct ProgressEvent {
-  enum Kind { kStarted, kLoaded, kWarmup, kRun, kFinished } kind;
+  // kTick: about once a second while the child works, with ms = time since it started.
+  enum Kind { kStarted, kLoaded, kWarmup, kRun, kFinished, kTick } kind;
   std::string id;
   int index = 0;     // 1-based warm-up or run number
   int total = 0;

@@ -57,7 +57,15 @@ class Progress {
       case K::kWarmup: msg = bench::strprintf("%s: warm-up %d/%d (%s)", e.id.c_str(), e.index, e.total, bench::format_ms(e.ms).c_str()); break;
       case K::kRun: msg = bench::strprintf("%s: run %d/%d %s", e.id.c_str(), e.index, e.total, bench::format_ms(e.ms).c_str()); break;
       case K::kFinished: msg = e.id + ": finished in " + bench::format_ms(e.ms); break;
+      case K::kTick:
+        // Only a terminal gets the heartbeat: the last step's line with the time so far.
+        if (!tty_) return;
+        msg = last_ + bench::strprintf("  [%.0f s]", e.ms / 1000.0);
+        std::fprintf(stderr, "\r\033[K%s", msg.c_str());
+        std::fflush(stderr);
+        return;
     }
+    last_ = msg;
     if (tty_) {
       std::fprintf(stderr, "\r\033[K%s", msg.c_str());
       if (e.kind == K::kFinished) std::fputc('\n', stderr);
@@ -69,6 +77,7 @@ class Progress {
 
  private:
   bool quiet_, tty_;
+  std::string last_;
 };
 
 void write_file(const std::string& path, const std::string& content) {
@@ -83,8 +92,11 @@ std::vector<std::string> split_ids(const std::vector<std::string>& args) {
   for (const auto& a : args) {
     std::stringstream ss(a);
     std::string id;
-    while (std::getline(ss, id, ','))
+    while (std::getline(ss, id, ',')) {
+      id.erase(0, id.find_first_not_of(" \t"));
+      id.erase(id.find_last_not_of(" \t") + 1);
       if (!id.empty()) ids.push_back(id);
+    }
   }
   return ids;
 }

@@ -70,10 +70,13 @@ TEST(Runner, CrashBecomesTheRowsErrorAndKeepsFinishedRuns) {
 
 TEST(Runner, TimeoutKillsAHangingChild) {
   FakeModel m;
-  ImplResult r = run_isolated(request("fake-hang", m, /*timeout_s=*/1), kPcm, test::make_fake);
+  int n_ticks = 0;
+  ImplResult r = run_isolated(request("fake-hang", m, /*timeout_s=*/1.5), kPcm, test::make_fake,
+                              [&](const ProgressEvent& e) { n_ticks += e.kind == ProgressEvent::kTick; });
   EXPECT_FALSE(r.ok());
-  EXPECT_NE(r.error.find("timed out after 1 s (killed)"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("timed out after 1.5 s (killed)"), std::string::npos) << r.error;
   EXPECT_TRUE(r.runs.empty());
+  EXPECT_GE(n_ticks, 1);  // the heartbeat went on while the child was silent
 }
 
 TEST(Runner, ExceptionMessageBecomesTheError) {
@@ -149,6 +152,26 @@ TEST(Benchmark, UnknownIdOrModelNameIsOneError) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("model \"no-such-model\""), std::string::npos) << e.what();
   }
+}
+
+TEST(Benchmark, WerNormalisesByTheTranscriptsLanguage) {
+  // The English normaliser spells numbers as digits ("twenty" -> "20"); the basic one does not.
+  ImplResult en;
+  en.text = "20 colours";
+  en.language = "en";
+  score(en, "Twenty colors.");
+  ASSERT_TRUE(en.wer.has_value());
+  EXPECT_DOUBLE_EQ(en.wer->wer(), 0.0);
+  ImplResult fr = en;
+  fr.language = "fr";
+  score(fr, "Twenty colors.");
+  ASSERT_TRUE(fr.wer.has_value());
+  EXPECT_DOUBLE_EQ(fr.wer->wer(), 1.0);  // both words differ without the English rules
+  ImplResult failed = en;
+  failed.status = "failed";
+  failed.wer.reset();
+  score(failed, "Twenty colors.");
+  EXPECT_FALSE(failed.wer.has_value());
 }
 
 }  // namespace
