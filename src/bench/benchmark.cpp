@@ -28,6 +28,11 @@ std::string utc_now() {
 
 std::string read_reference(const std::string& text_or_file) {
   std::error_code ec;
+  // One word with a slash or a .txt ending is meant as a file: a typo must not become the reference text.
+  const bool one_word = text_or_file.find_first_of(" \t\n") == std::string::npos;
+  const bool path_like = one_word && (text_or_file.find('/') != std::string::npos || text_or_file.ends_with(".txt"));
+  if (path_like && !std::filesystem::exists(text_or_file, ec))
+    throw Error(text_or_file + ": no such reference file (pass the reference text itself in quotes, or a file)");
   if (!text_or_file.empty() && text_or_file.size() < 4096 && std::filesystem::is_regular_file(text_or_file, ec)) {
     std::ifstream in(text_or_file);
     if (!in) throw Error(text_or_file + ": cannot read the reference transcript");

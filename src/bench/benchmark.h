@@ -29,7 +29,8 @@ BenchResult run_benchmark(const BenchmarkRequest& request, const std::vector<flo
                           const std::vector<std::string>& all_ids, const ProgressFn& progress = {});
 
 // The reference transcript of `text_or_file`: the file's content when it names a readable file, else the
-// text itself.
+// text itself. A single word that looks like a path (a '/' or a ".txt" ending) but does not exist is an
+// error, so a mistyped file name never becomes the reference.
 std::string read_reference(const std::string& text_or_file);
 
 // Fills r.wer from the reference, both sides normalised with Whisper's English normaliser when the row's

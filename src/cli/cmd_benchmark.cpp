@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -131,7 +132,11 @@ void run(const BenchmarkArgs& a) {
       // The bundled clip, and its known transcript as the reference unless one was given.
       auto dir = data_dir() / "samples";
       path = (dir / "jfk.wav").string();
-      if (req.reference.empty()) req.reference = bench::read_reference((dir / "jfk.txt").string());
+      if (!std::filesystem::exists(path))
+        throw Error(path + ": the bundled clip is not there (set WHISPER_SPEEDTEST_DATA to the folder that holds "
+                           "samples/jfk.wav, or pass -a FILE)");
+      if (req.reference.empty() && std::filesystem::exists(dir / "jfk.txt"))
+        req.reference = bench::read_reference((dir / "jfk.txt").string());
     }
     pcm = audio::read_audio_file(path);
     req.audio.path = path;

@@ -196,6 +196,19 @@ TEST(BenchmarkCli, AskingForAnUnavailableImplementationFailsItsRow) {
   EXPECT_NE(r.err.find("no implementation produced a result"), std::string::npos) << r.err;
 }
 
+TEST(BenchmarkCli, BundledClipFoundThroughTheDataDirectory) {
+  TempDir d;
+  ::setenv("WHISPER_SPEEDTEST_DATA", d.path().c_str(), 1);  // the child inherits it
+  CliResult r = run_cli({"-b", "-m", "/x"});
+  ::unsetenv("WHISPER_SPEEDTEST_DATA");
+  expect_error(r, (d / "samples" / "jfk.wav").string() + ": the bundled clip is not there (set WHISPER_SPEEDTEST_DATA");
+}
+
+TEST(BenchmarkCli, MistypedReferenceFileIsAnError) {
+  expect_error(run_cli({"-b", "-m", "/x", "--reference", "refrence.txt"}),
+               "refrence.txt: no such reference file (pass the reference text itself in quotes, or a file)");
+}
+
 TEST(BenchmarkCli, BadNumbers) {
   expect_error(run_cli({"-b", "-n", "0", "-m", "/x"}), "-n/--runs must be at least 1 (got 0)");
   expect_error(run_cli({"-b", "-a", "x.wav", "-m", "/x"}), "choose one audio source");
