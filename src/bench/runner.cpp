@@ -48,6 +48,11 @@ void send(int fd, const nlohmann::json& message) {
 }
 
 [[noreturn]] void child_main(int fd, const RunRequest& req, const std::vector<float>& pcm, const ImplFactory& make) {
+  // A process group of its own: a timeout kills whatever the implementation started too (a bridge's Python).
+  ::setpgid(0, 0);
+  ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGTERM, SIG_DFL);
+  ::signal(SIGHUP, SIG_DFL);
   ::signal(SIGPIPE, SIG_IGN);
   ::dup2(STDERR_FILENO, STDOUT_FILENO);  // an implementation's chatter must not reach our stdout
   int status = 0;
@@ -81,6 +86,35 @@ void send(int fd, const nlohmann::json& message) {
   std::fflush(stderr);
   ::_exit(status);
 }
+
+// The child's process group is not the terminal's foreground group, so Ctrl-C reaches only the parent:
+// while a child runs, SIGINT/SIGTERM/SIGHUP kill the child's group first, then end the parent as they would.
+volatile sig_atomic_t g_child_group = 0;
+
+void kill_child_then_die(int sig) {
+  if (g_child_group > 0) ::kill(-g_child_group, SIGKILL);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+class ChildGuard {
+ public:
+  explicit ChildGuard(pid_t pid) {
+    g_child_group = pid;
+    struct sigaction sa{};
+    sa.sa_handler = kill_child_then_die;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < 3; ++i) ::sigaction(kSignals[i], &sa, &old_[i]);
+  }
+  ~ChildGuard() {
+    for (int i = 0; i < 3; ++i) ::sigaction(kSignals[i], &old_[i], nullptr);
+    g_child_group = 0;
+  }
+
+ private:
+  static constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
+  struct sigaction old_[3];
+};
 
 std::string describe_signal(int sig) {
   const char* name = sigabbrev_np(sig);
@@ -137,13 +171,16 @@ ImplResult run_isolated(const RunRequest& req, const std::vector<float>& pcm, co
     child_main(fds[1], req, pcm, make);
   }
   ::close(fds[1]);
+  ::setpgid(pid, pid);  // also here, so the group exists whichever of the two runs first
+  ChildGuard guard(pid);
+  auto ms_left = [&] { return req.timeout_s > 0 ? req.timeout_s * 1000.0 - ms_since(t_start) : 1e300; };
 
   std::string buffer, child_error;
   bool done = false, timed_out = false, bad_message = false;
   for (;;) {
     int wait_ms = -1;
     if (req.timeout_s > 0) {
-      double left_ms = req.timeout_s * 1000.0 - ms_since(t_start);
+      double left_ms = ms_left();
       if (left_ms <= 0) {
         timed_out = true;
         break;
@@ -174,12 +211,27 @@ ImplResult run_isolated(const RunRequest& req, const std::vector<float>& pcm, co
     }
   }
   ::close(fds[0]);
-  if (timed_out) ::kill(pid, SIGKILL);
 
   int wstatus = 0;
   struct rusage usage{};
-  while (::wait4(pid, &wstatus, 0, &usage) < 0 && errno == EINTR) {
+  // The pipe is closed; the child may still live (it closed the pipe itself), so the deadline still holds.
+  for (;;) {
+    if (timed_out) {
+      ::kill(-pid, SIGKILL);
+      ::kill(pid, SIGKILL);
+      while (::wait4(pid, &wstatus, 0, &usage) < 0 && errno == EINTR) {
+      }
+      break;
+    }
+    pid_t got = ::wait4(pid, &wstatus, WNOHANG, &usage);
+    if (got == pid || (got < 0 && errno != EINTR)) break;
+    if (ms_left() <= 0) {
+      timed_out = true;
+      continue;
+    }
+    ::usleep(10000);
   }
+  ::kill(-pid, SIGKILL);  // anything the implementation left behind in its group
   r.peak_rss_bytes = static_cast<long long>(usage.ru_maxrss) * 1024;  // Linux reports kilobytes
 
   if (timed_out) {

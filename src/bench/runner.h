@@ -8,7 +8,8 @@
 // waits with poll(), kills the child (SIGKILL) when the timeout passes, and reads the child's peak RSS from
 // wait4()'s rusage. A crash, a hang or an exception becomes the row's error; what the child reported before
 // (load time, finished runs) stays in the row. The child's stdout is sent to stderr so the tables and JSON on
-// our stdout stay clean.
+// our stdout stay clean. The child leads a process group of its own: the timeout kills the whole group (a
+// bridge's Python too), and so does Ctrl-C (SIGINT/SIGTERM/SIGHUP) on the parent while a child runs.
 //
 // Not thread-safe: call it from a single-threaded parent (fork copies only the calling thread).
 #pragma once

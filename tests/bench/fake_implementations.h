@@ -6,11 +6,14 @@
 //   fake-throw     throws wst::Error("fake-throw: weights are corrupt") in load()
 //   fake-big       touches 96 MiB in load(), so its peak RSS must show it
 //   fake-absent    unavailable: "fake library not installed"
+//   fake-orphan    starts a grandchild (its pid written to <model_path>/grandchild.pid) that sleeps, then hangs
+//   fake-closer    closes every descriptor above stderr (the report pipe too), then hangs
 #pragma once
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +31,18 @@ class FakeImplementation final : public Implementation {
   void load(const ImplParams& params) override {
     params_ = params;
     if (id_ == "fake-hang") ::sleep(3600);
+    if (id_ == "fake-orphan") {
+      pid_t grandchild = ::fork();
+      if (grandchild == 0) {
+        for (;;) ::pause();
+      }
+      std::ofstream(params.model_path + "/grandchild.pid") << grandchild;
+      ::sleep(3600);
+    }
+    if (id_ == "fake-closer") {
+      for (int fd = 3; fd < 1024; ++fd) ::close(fd);
+      ::sleep(3600);
+    }
     if (id_ == "fake-throw") throw Error("fake-throw: weights are corrupt");
     if (id_ == "fake-big") {
       big_.assign(96u << 20, 0);
@@ -50,7 +65,7 @@ class FakeImplementation final : public Implementation {
 };
 
 inline std::vector<std::string> fake_ids() {
-  return {"fake-ok", "fake-crash", "fake-hang", "fake-throw", "fake-big", "fake-absent"};
+  return {"fake-ok", "fake-crash", "fake-hang", "fake-throw", "fake-big", "fake-absent", "fake-orphan", "fake-closer"};
 }
 
 inline std::unique_ptr<Implementation> make_fake(const std::string& id) {

@@ -5,7 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <fstream>
 #include <map>
 
 #include "bench/benchmark.h"
@@ -77,6 +81,36 @@ TEST(Runner, TimeoutKillsAHangingChild) {
   EXPECT_NE(r.error.find("timed out after 1.5 s (killed)"), std::string::npos) << r.error;
   EXPECT_TRUE(r.runs.empty());
   EXPECT_GE(n_ticks, 1);  // the heartbeat went on while the child was silent
+}
+
+// True once `pid` is gone or a zombie (killed, waiting for init to reap it).
+bool process_dead(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  size_t close_paren = line.rfind(')');
+  return close_paren != std::string::npos && line.size() > close_paren + 2 && line[close_paren + 2] == 'Z';
+}
+
+TEST(Runner, TimeoutKillsWhatTheImplementationStartedToo) {
+  FakeModel m;
+  ImplResult r = run_isolated(request("fake-orphan", m, /*timeout_s=*/1), kPcm, test::make_fake);
+  EXPECT_NE(r.error.find("timed out"), std::string::npos) << r.error;
+  pid_t grandchild = 0;
+  std::ifstream(m.dir / "grandchild.pid") >> grandchild;
+  ASSERT_GT(grandchild, 0);
+  // SIGKILL is delivered at once; reaping by init may lag, so wait (not measure) up to 5 s for it.
+  bool dead = false;
+  for (int i = 0; i < 500 && !(dead = process_dead(grandchild)); ++i) ::usleep(10000);
+  EXPECT_TRUE(dead) << "grandchild " << grandchild << " survived the timeout";
+  if (!dead) ::kill(grandchild, SIGKILL);
+}
+
+TEST(Runner, ChildThatClosesItsPipeStillTimesOut) {
+  FakeModel m;
+  ImplResult r = run_isolated(request("fake-closer", m, /*timeout_s=*/1), kPcm, test::make_fake);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.error.find("timed out after 1 s (killed)"), std::string::npos) << r.error;
 }
 
 TEST(Runner, ExceptionMessageBecomesTheError) {
