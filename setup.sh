@@ -64,7 +64,7 @@ case "$mode" in
     ;;
   run)
     model=$(tiny_en_dir)
-    ./build/whisper-speedtest transcribe data/samples/jfk.wav --model "$model" --segments
+    ./build/whisper-speedtest benchmark -b -m "$model"
     ;;
   *) echo "usage: $0 [run|test|build]" >&2; exit 2 ;;
 esac

@@ -13,6 +13,13 @@ void add_transcribe_command(CLI::App& app);
 void register_models(CLI::App& app);
 void register_check_models(CLI::App& app);
 void register_download(CLI::App& app);
+void add_list_command(CLI::App& app);
+void add_benchmark_command(CLI::App& app);
+void add_report_command(CLI::App& app);
+
+// argv with "benchmark" put in front of the arguments when no subcommand (and no --help/--version) is
+// given, so that `whisper-speedtest -m DIR` runs the benchmark.
+std::vector<const char*> with_default_command(const CLI::App& app, int argc, char** argv);
 
 
 }  // namespace wst::cli

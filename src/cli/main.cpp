@@ -14,8 +14,12 @@ int main(int argc, char** argv) {
   wst::cli::register_models(app);
   wst::cli::register_check_models(app);
   wst::cli::register_download(app);
+  wst::cli::add_benchmark_command(app);
+  wst::cli::add_list_command(app);
+  wst::cli::add_report_command(app);
   try {
-    app.parse(argc, argv);
+    std::vector<const char*> args = wst::cli::with_default_command(app, argc, argv);
+    app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const wst::Error& e) {

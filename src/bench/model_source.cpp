@@ -1,0 +1,133 @@
+// Model paths for the benchmark; see model_source.h.
+#include "bench/model_source.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "bench/format.h"
+#include "models/catalog.h"
+#include "models/resolver.h"
+#include "util/errors.h"
+
+namespace wst::bench {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool has_suffix(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// ggml / ggjt files start with one of these 32-bit magics written little-endian ("ggml" = 0x67676d6c).
+bool has_ggml_magic(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  unsigned char b[4] = {};
+  if (!in.read(reinterpret_cast<char*>(b), 4)) return false;
+  const uint32_t magic = b[0] | (b[1] << 8) | (b[2] << 16) | (uint32_t(b[3]) << 24);
+  return magic == 0x67676d6c || magic == 0x67676a74 || magic == 0x46554747;  // ggml, ggjt, GGUF
+}
+
+bool looks_like_a_path(const std::string& s) {
+  return s.find('/') != std::string::npos || s.starts_with(".") || s.starts_with("~") || fs::exists(s);
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+// The catalog's format id for an implementation's format name.
+models::Format catalog_format(const std::string& f) {
+  if (f == "ctranslate2") return models::Format::kCt2;
+  if (f == "safetensors") return models::Format::kHf;
+  return models::parse_format(f);  // "openai", "ggml", "mlx" are spelled the same
+}
+
+// A catalog name: the first complete copy in any cache (models/resolver's search order), in the
+// implementation's formats, preferred first. Never downloads.
+ResolvedModel resolve_catalog_name(const std::vector<std::string>& formats, const std::string& name) {
+  const models::Catalog& cat = models::Catalog::instance();
+  const std::string canonical = cat.canonical(name);  // throws on an unknown name, listing the known ones
+  std::vector<models::Format> wanted;
+  for (const auto& f : formats) wanted.push_back(catalog_format(f));
+  models::Resolver resolver(cat, models::CacheDirs::from_env());
+  auto found = resolver.find(canonical, wanted, models::Verify::kSize);
+  if (!found) {
+    std::string which;
+    for (auto f : wanted) which += (which.empty() ? "" : " or ") + std::string(models::format_id(f));
+    throw Error("model " + canonical + ": no complete " + which + " copy in any cache; `whisper-speedtest download " +
+                canonical + " --format " + std::string(models::format_id(wanted.front())) +
+                "` fetches it, `whisper-speedtest models import DIR --name " + canonical + "` registers one you have");
+  }
+  std::string format;
+  for (size_t i = 0; i < wanted.size(); ++i)
+    if (wanted[i] == found->format) format = formats[i];
+  return {canonical, found->path.string(), format};
+}
+
+}  // namespace
+
+std::string detect_model_format(const std::string& path) {
+  std::error_code ec;
+  fs::path p(path);
+  if (fs::is_directory(p, ec)) {
+    if (fs::exists(p / "model.bin") && fs::exists(p / "config.json")) return "ctranslate2";
+    if (fs::exists(p / "model.safetensors")) return "safetensors";
+    return "";
+  }
+  if (!fs::is_regular_file(p, ec)) return "";
+  if (has_suffix(path, ".pt")) return "openai";
+  if (has_suffix(path, ".safetensors")) return "safetensors";
+  if (has_ggml_magic(p)) return "ggml";
+  return "";
+}
+
+ResolvedModel resolve_model_for(const std::vector<std::string>& formats, const std::string& name_or_path) {
+  if (name_or_path.empty()) throw Error("no model given: pass -m with a model directory or file");
+  if (!looks_like_a_path(name_or_path)) return resolve_catalog_name(formats, name_or_path);
+  std::error_code ec;
+  if (!fs::exists(name_or_path, ec)) throw Error(name_or_path + ": no such model file or directory");
+  std::string format = detect_model_format(name_or_path);
+  if (format.empty()) {
+    throw Error(name_or_path +
+                ": not a model this tool recognises (expected a CTranslate2 directory with model.bin and "
+                "config.json, an openai-whisper .pt file, a ggml .bin file or a safetensors model)");
+  }
+  if (std::find(formats.begin(), formats.end(), format) == formats.end()) {
+    throw Error(name_or_path + ": a " + format + " model, but this implementation loads only " + join(formats));
+  }
+  return {"", fs::absolute(name_or_path).lexically_normal().string(), format};
+}
+
+std::string model_sha256(const std::string& path) {
+  fs::path p(path);
+  std::error_code ec;
+  if (fs::is_directory(p, ec)) {
+    if (fs::exists(p / "model.bin")) p /= "model.bin";
+    else if (fs::exists(p / "model.safetensors")) p /= "model.safetensors";
+    else return "";
+  }
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return "";
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return "";
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0) EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (EVP_DigestFinal_ex(ctx.get(), digest, &n) != 1) return "";
+  std::string hex;
+  for (unsigned int i = 0; i < n; ++i) hex += strprintf("%02x", digest[i]);
+  return hex;
+}
+
+}  // namespace wst::bench

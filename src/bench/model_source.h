@@ -1,0 +1,34 @@
+// Which model files an implementation loads for `-m NAME_OR_PATH`.
+//
+//   ResolvedModel m = resolve_model_for({"ctranslate2"}, "/models/tiny.en-ct2");
+//   // m.path == "/models/tiny.en-ct2", m.format == "ctranslate2", m.name == ""
+//
+// Today this takes paths only: a CTranslate2 directory (model.bin + config.json), an openai-whisper
+// checkpoint (*.pt), a ggml file (its magic), or a safetensors directory or file. A catalog name ("small",
+// "tiny.en") is answered with an error saying names need the model catalog.
+// TODO(#4): at the merge with the models branch, names go to src/models/resolver (search every cache for a
+// format in `formats`, preferred first).
+#pragma once
+#include <string>
+#include <vector>
+
+namespace wst::bench {
+
+struct ResolvedModel {
+  std::string name;    // catalog name, "" for a path
+  std::string path;    // file or directory to pass to Implementation::load
+  std::string format;  // "ctranslate2", "openai", "ggml", "safetensors"
+};
+
+// The format of the model at `path`, or "" when it is none this tool knows.
+std::string detect_model_format(const std::string& path);
+
+// Throws wst::Error (one line, naming the model and the problem) when the path is missing or of a format
+// none of `formats` is, or when a name is given.
+ResolvedModel resolve_model_for(const std::vector<std::string>& formats, const std::string& name_or_path);
+
+// SHA-256 of the file's bytes in hex; "" when it cannot be read. For a directory, of its main weights file
+// (model.bin, model.safetensors).
+std::string model_sha256(const std::string& path);
+
+}  // namespace wst::bench

@@ -1,0 +1,86 @@
+// native-cpu and native-cuda: the project's own engine behind the Implementation interface. Both are the same
+// class with a different device; internal_ms is the engine's own mel + encode + decode time of one call
+// (Engine::timings(), summed since load, read before and after).
+#include "impls/native.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "util/errors.h"
+#include "wst/engine.h"
+
+namespace wst::impls {
+namespace {
+
+double busy_ms(const Timings& t) { return t.mel_ms + t.encode_ms + t.decode_ms; }
+
+class NativeImplementation final : public Implementation {
+ public:
+  explicit NativeImplementation(std::string device) : device_(std::move(device)) {}
+
+  ImplDescription describe() const override {
+    return {"native-" + device_, "whisper-speedtest engine (" + device_ + ")", {"ctranslate2"}};
+  }
+
+  std::string unavailable_reason() const override {
+    std::vector<std::string> devices = available_devices();
+    if (std::find(devices.begin(), devices.end(), device_) != devices.end()) return "";
+    std::string have;
+    for (const auto& d : devices) have += (have.empty() ? "" : ", ") + d;
+    return "this build has no " + device_ + " backend (devices here: " + have + ")";
+  }
+
+  void load(const ImplParams& params) override {
+    if (params.beam_size != 1) {
+      throw Error("native-" + device_ + ": beam search is not implemented (beam size " +
+                  std::to_string(params.beam_size) + "); the engine decodes greedily");
+    }
+    EngineOptions eo;
+    eo.device = device_;
+    eo.n_threads = params.n_threads;
+    engine_ = Engine::load(params.model_path, eo);
+    options_ = TranscribeOptions{};
+    options_.language = params.language;
+  }
+
+  ImplTranscript transcribe(const std::vector<float>& pcm) override {
+    if (!engine_) throw Error("native-" + device_ + ": transcribe() before load()");
+    const double before = busy_ms(engine_->timings());
+    Transcript t = engine_->transcribe(pcm, options_);
+    ImplTranscript out;
+    out.text = t.text;
+    out.language = t.language;
+    out.internal_ms = busy_ms(engine_->timings()) - before;
+    return out;
+  }
+
+  ImplUsed used() const override {
+    ImplUsed u;
+    u.device = device_;
+    // version stays "": the native engine is the tool itself, whose version the results carry.
+    if (!engine_) return u;
+    const ModelInfo& i = engine_->info();
+    // The weights file proper, so the table names what was read, not only the folder.
+    auto weights = std::filesystem::path(i.path) / "model.bin";
+    u.model_file = std::filesystem::exists(weights) ? weights.string() : i.path;
+    u.format = i.format;
+    u.precision = i.compute_dtype + (i.stored_dtype != i.compute_dtype ? " (stored " + i.stored_dtype + ")" : "");
+    u.device = i.backend;
+    u.n_threads = i.n_threads;
+    return u;
+  }
+
+  void cleanup() override { engine_.reset(); }
+
+ private:
+  std::string device_;
+  std::unique_ptr<Engine> engine_;
+  TranscribeOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<Implementation> make_native_cpu() { return std::make_unique<NativeImplementation>("cpu"); }
+std::unique_ptr<Implementation> make_native_cuda() { return std::make_unique<NativeImplementation>("cuda"); }
+
+}  // namespace wst::impls

@@ -1,0 +1,13 @@
+// The native engine (include/wst/engine.h) as benchmark implementations: native-cpu, and native-cuda for the
+// CUDA backend, which reports itself unavailable where wst::available_devices() has no "cuda".
+#pragma once
+#include <memory>
+
+#include "wst/implementation.h"
+
+namespace wst::impls {
+
+std::unique_ptr<Implementation> make_native_cpu();
+std::unique_ptr<Implementation> make_native_cuda();
+
+}  // namespace wst::impls

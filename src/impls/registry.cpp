@@ -1,0 +1,50 @@
+// The registry: every implementation the benchmark knows, one row each, in the order `list` shows them.
+// A bridge adds one row here (and its file in src/impls/).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "impls/bridges.h"
+#include "impls/native.h"
+#include "util/errors.h"
+#include "wst/implementation.h"
+
+namespace wst {
+namespace {
+
+struct RegistryEntry {
+  const char* id;
+  std::unique_ptr<Implementation> (*make)();
+};
+
+constexpr RegistryEntry kRegistry[] = {
+    {"native-cpu", &impls::make_native_cpu},
+    {"native-cuda", &impls::make_native_cuda},
+    {"faster-whisper", &make_faster_whisper},
+    {"faster-whisper-int8", &make_faster_whisper_int8},
+    {"faster-whisper-float16", &make_faster_whisper_float16},
+    {"faster-whisper-batched", &make_faster_whisper_batched},
+    {"openai-whisper", &make_openai_whisper},
+    {"whisper.cpp", &make_whisper_cpp},
+    {"transformers", &make_transformers},
+    {"mlx-whisper", &make_mlx_whisper},
+    {"whisper-mps", &make_whisper_mps},
+};
+
+}  // namespace
+
+std::vector<std::string> implementation_ids() {
+  std::vector<std::string> ids;
+  for (const auto& e : kRegistry) ids.emplace_back(e.id);
+  return ids;
+}
+
+std::unique_ptr<Implementation> make_implementation(const std::string& id) {
+  for (const auto& e : kRegistry)
+    if (id == e.id) return e.make();
+  std::string known;
+  for (const auto& e : kRegistry) known += (known.empty() ? "" : ", ") + std::string(e.id);
+  throw Error("implementation \"" + id + "\": unknown (known: " + known + ")");
+}
+
+}  // namespace wst

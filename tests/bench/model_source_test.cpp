@@ -1,0 +1,72 @@
+// Tests for src/bench/model_source.cpp: format detection of model paths, and one-line errors for names
+// (until the catalog is merged), missing paths and formats an implementation cannot load.
+#include "bench/model_source.h"
+
+#include <gtest/gtest.h>
+
+#include "support/temp_dir.h"
+#include "util/errors.h"
+
+namespace wst::bench {
+namespace {
+
+std::string error_of(const std::vector<std::string>& formats, const std::string& model) {
+  try {
+    resolve_model_for(formats, model);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(ModelSource, DetectsFormats) {
+  test::TempDir d;
+  d.write("ct2/model.bin", "x");
+  d.write("ct2/config.json", "{}");
+  d.write("tiny.en.pt", "PK");
+  d.write("ggml-tiny.bin", std::string("lmgg", 4) + "rest");  // 0x67676d6c little-endian
+  d.write("st/model.safetensors", "x");
+  d.write("other/readme.txt", "x");
+  EXPECT_EQ(detect_model_format((d / "ct2").string()), "ctranslate2");
+  EXPECT_EQ(detect_model_format((d / "tiny.en.pt").string()), "openai");
+  EXPECT_EQ(detect_model_format((d / "ggml-tiny.bin").string()), "ggml");
+  EXPECT_EQ(detect_model_format((d / "st").string()), "safetensors");
+  EXPECT_EQ(detect_model_format((d / "other").string()), "");
+}
+
+TEST(ModelSource, ResolvesAPathOfAFormatTheImplementationLoads) {
+  test::TempDir d;
+  d.write("ct2/model.bin", "x");
+  d.write("ct2/config.json", "{}");
+  ResolvedModel m = resolve_model_for({"ctranslate2"}, (d / "ct2").string());
+  EXPECT_EQ(m.format, "ctranslate2");
+  EXPECT_EQ(m.path, (d / "ct2").string());
+  EXPECT_EQ(m.name, "");
+  EXPECT_EQ(error_of({"ggml"}, (d / "ct2").string()),
+            (d / "ct2").string() + ": a ctranslate2 model, but this implementation loads only ggml");
+}
+
+TEST(ModelSource, NamesNeedTheCatalog) {
+  std::string e = error_of({"ctranslate2"}, "no-such-model");
+  EXPECT_EQ(e.rfind("model \"no-such-model\": model names need the model catalog", 0), 0u) << e;
+  EXPECT_NE(e.find("-m PATH"), std::string::npos) << e;
+}
+
+TEST(ModelSource, MissingAndUnrecognisedPaths) {
+  test::TempDir d;
+  d.write("empty/x.txt", "x");
+  EXPECT_EQ(error_of({"ctranslate2"}, (d / "nope").string()), (d / "nope").string() + ": no such model file or directory");
+  EXPECT_NE(error_of({"ctranslate2"}, (d / "empty").string()).find("not a model this tool recognises"), std::string::npos);
+}
+
+TEST(ModelSource, Sha256OfTheWeightsFile) {
+  test::TempDir d;
+  d.write("m/model.bin", "abc");
+  d.write("m/config.json", "{}");
+  // sha256("abc"), FIPS 180-2 example.
+  EXPECT_EQ(model_sha256((d / "m").string()), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(model_sha256((d / "none").string()), "");
+}
+
+}  // namespace
+}  // namespace wst::bench

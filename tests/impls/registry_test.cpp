@@ -1,0 +1,82 @@
+// Tests for src/impls/registry.cpp and native.cpp: the registry's ids, unknown ids, native-cuda's reason,
+// and native-cpu on the real tiny.en weights through the Implementation interface.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "audio/decode.h"
+#include "support/paths.h"
+#include "util/errors.h"
+#include "wst/engine.h"
+#include "wst/implementation.h"
+
+namespace wst {
+namespace {
+
+TEST(Registry, ListsNativeCpuFirstAndCuda) {
+  auto ids = implementation_ids();
+  ASSERT_GE(ids.size(), 2u);
+  EXPECT_EQ(ids[0], "native-cpu");
+  EXPECT_NE(std::find(ids.begin(), ids.end(), "native-cuda"), ids.end());
+  for (const auto& id : ids) EXPECT_EQ(make_implementation(id)->describe().id, id);
+}
+
+TEST(Registry, UnknownIdListsTheKnownOnes) {
+  try {
+    make_implementation("whisper-nope");
+    FAIL();
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_EQ(m.rfind("implementation \"whisper-nope\": unknown (known: native-cpu, native-cuda", 0), 0u) << m;
+  }
+}
+
+TEST(Registry, NativeCudaSaysWhyNot) {
+  auto devices = available_devices();
+  bool has_cuda = std::find(devices.begin(), devices.end(), "cuda") != devices.end();
+  std::string why = make_implementation("native-cuda")->unavailable_reason();
+  if (has_cuda) {
+    EXPECT_EQ(why, "");
+  } else {
+    EXPECT_EQ(why, "this build has no cuda backend (devices here: cpu)");
+  }
+  EXPECT_EQ(make_implementation("native-cpu")->unavailable_reason(), "");
+}
+
+TEST(NativeImpl, TranscribesJfkAndReportsWhatItUsed) {
+  WST_REQUIRE_TINY_EN();
+  auto impl = make_implementation("native-cpu");
+  ImplParams p;
+  p.model_path = test::tiny_en_dir().string();
+  p.model_format = "ctranslate2";
+  p.n_threads = 1;
+  impl->load(p);
+  ImplTranscript t = impl->transcribe(audio::load_audio((test::shared_audio_dir() / "jfk.wav").string()));
+  EXPECT_NE(t.text.find("ask not what your country can do for you"), std::string::npos) << t.text;
+  EXPECT_EQ(t.language, "en");
+  EXPECT_GT(t.internal_ms, 0);  // the engine reports its own time
+  ImplUsed u = impl->used();
+  EXPECT_EQ(u.model_file, (test::tiny_en_dir() / "model.bin").string());
+  EXPECT_EQ(u.format, "ctranslate2");
+  EXPECT_EQ(u.device, "cpu");
+  EXPECT_EQ(u.n_threads, 1);
+  EXPECT_EQ(u.precision.rfind("float32", 0), 0u) << u.precision;
+  impl->cleanup();
+}
+
+TEST(NativeImpl, BeamSearchIsRefused) {
+  auto impl = make_implementation("native-cpu");
+  ImplParams p;
+  p.model_path = "/nonexistent";
+  p.beam_size = 5;
+  try {
+    impl->load(p);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("beam search is not implemented"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace wst
