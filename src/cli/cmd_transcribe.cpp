@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "audio/decode.h"
+#include "bench/model_source.h"
 #include "cli/commands.h"
 #include "wst/engine.h"
 
@@ -31,7 +32,8 @@ void run(const TranscribeArgs& a) {
   eo.device = a.device;
   eo.n_threads = a.threads;
   std::vector<float> pcm = audio::load_audio(a.audio);
-  auto engine = Engine::load(a.model, eo);
+  // A catalog name ("tiny.en") is looked up in every cache; a path is used as given.
+  auto engine = Engine::load(bench::resolve_model_for({"ctranslate2"}, a.model).path, eo);
   TranscribeOptions to;
   to.language = a.language;
   to.task = a.task;
@@ -72,7 +74,7 @@ void add_transcribe_command(CLI::App& app) {
   auto args = std::make_shared<TranscribeArgs>();
   CLI::App* c = app.add_subcommand("transcribe", "Transcribe an audio file with the native engine");
   c->add_option("audio", args->audio, "Audio file (WAV, FLAC, OGG, MP3)")->required();
-  c->add_option("-m,--model", args->model, "Model directory (CTranslate2 layout)")->required();
+  c->add_option("-m,--model", args->model, "Model: a catalog name (tiny.en, small, ...) found in any cache, or a CTranslate2 directory")->required();
   c->add_option("--device", args->device, "cpu or cuda");
   c->add_option("-t,--threads", args->threads, "Compute threads (0 = all cores)");
   c->add_option("-l,--language", args->language, "Language code; empty = detect (multilingual models)");

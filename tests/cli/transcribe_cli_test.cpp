@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <map>
 
 #include "support/paths.h"
 #include "support/run_cli.h"
@@ -59,7 +60,24 @@ TEST(TranscribeCli, PrintsTextSegmentsAndJson) {
 
 TEST(TranscribeCli, ModelPathThatDoesNotExist) {
   auto r = test::run_cli({"transcribe", jfk(), "-m", "/nonexistent/tiny.en"});
-  expect_one_line_error(r, "/nonexistent/tiny.en: model path does not exist");
+  expect_one_line_error(r, "/nonexistent/tiny.en: no such model file or directory");
+}
+
+TEST(TranscribeCli, UnknownModelNameListsTheKnownOnes) {
+  auto r = test::run_cli({"transcribe", jfk(), "-m", "tiny.eng"});
+  expect_one_line_error(r, "unknown model 'tiny.eng' (known: tiny.en, tiny, base.en");
+}
+
+TEST(TranscribeCli, CatalogNameFoundInTheModelsDirectory) {
+  WST_REQUIRE_TINY_EN();
+  test::TempDir models;
+  std::map<std::string, std::string> env = {{"WHISPER_SPEEDTEST_MODELS", models.path().string()},
+                                            {"HF_HUB_CACHE", (models / "hf").string()},
+                                            {"XDG_CACHE_HOME", (models / "xdg").string()}};
+  ASSERT_EQ(test::run_cli({"models", "import", test::tiny_en_dir().string(), "--name", "tiny.en"}, env).rc, 0);
+  auto r = test::run_cli({"transcribe", jfk(), "-m", "tiny.en"}, env);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, " And so my fellow Americans ask not what your country can do for you ask what you can do for your country\n");
 }
 
 TEST(TranscribeCli, TruncatedModelBin) {
