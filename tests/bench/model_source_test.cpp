@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/env_guard.h"
 #include "support/temp_dir.h"
 #include "util/errors.h"
 
@@ -46,10 +47,26 @@ TEST(ModelSource, ResolvesAPathOfAFormatTheImplementationLoads) {
             (d / "ct2").string() + ": a ctranslate2 model, but this implementation loads only ggml");
 }
 
-TEST(ModelSource, NamesNeedTheCatalog) {
+TEST(ModelSource, UnknownNameListsTheCatalog) {
   std::string e = error_of({"ctranslate2"}, "no-such-model");
-  EXPECT_EQ(e.rfind("model \"no-such-model\": model names need the model catalog", 0), 0u) << e;
-  EXPECT_NE(e.find("-m PATH"), std::string::npos) << e;
+  EXPECT_EQ(e.rfind("unknown model 'no-such-model' (known: tiny.en, tiny, base.en", 0), 0u) << e;
+}
+
+TEST(ModelSource, NameResolvesThroughTheCachesAndSaysHowToGetAMissingFormat) {
+  test::TempDir d;
+  test::EnvGuard env;
+  env.set("WHISPER_SPEEDTEST_MODELS", (d / "models").string());
+  env.set("HF_HUB_CACHE", (d / "hf").string());
+  env.set("XDG_CACHE_HOME", (d / "xdg").string());
+  env.set("HOME", d.path().string());
+  env.unset("HF_HOME");
+  env.unset("WHISPER_CPP_MODELS");
+  // Nothing anywhere: the error names the format and both ways to get it.
+  std::string e = error_of({"ctranslate2"}, "tiny.en");
+  EXPECT_NE(e.find("model tiny.en: no complete ct2 copy in any cache"), std::string::npos) << e;
+  EXPECT_NE(e.find("whisper-speedtest download tiny.en --format ct2"), std::string::npos) << e;
+  // An alias resolves to its canonical name before the search.
+  EXPECT_NE(error_of({"openai"}, "large").find("model large-v3: no complete openai copy"), std::string::npos);
 }
 
 TEST(ModelSource, MissingAndUnrecognisedPaths) {

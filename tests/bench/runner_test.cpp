@@ -184,7 +184,7 @@ TEST(Benchmark, UnknownIdOrModelNameIsOneError) {
     run_benchmark(req, kPcm, test::make_fake, test::fake_ids());
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("model \"no-such-model\""), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("unknown model 'no-such-model'"), std::string::npos) << e.what();
   }
 }
 
