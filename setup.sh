@@ -44,7 +44,7 @@ if [ ! -x .venv-torch/bin/python ]; then
 fi
 if ! .venv-torch/bin/python -c "import whisper, transformers, mlx_whisper, whisper_mps" 2>/dev/null; then
   echo "== installing torch-based peers into .venv-torch"
-  .venv-torch/bin/python -m pip install -q -r requirements-torch.txt
+  .venv-torch/bin/python -m pip install -q -c constraints-torch.txt -r requirements-torch.txt
   .venv-torch/bin/python -m pip install -q --no-deps -r requirements-torch-nodeps.txt
 fi
 
