@@ -56,13 +56,7 @@ class Ct2Loader {
     const uint8_t* src = file_.data() + v.offset;
     switch (v.dtype) {
       case Ct2DType::kFloat32: std::memcpy(out.data(), src, v.n_bytes); break;
-      case Ct2DType::kFloat16:
-        for (size_t i = 0; i < out.size(); ++i) {
-          uint16_t h;
-          std::memcpy(&h, src + 2 * i, 2);
-          out[i] = half_to_float(h);
-        }
-        break;
+      case Ct2DType::kFloat16: half_to_float_n(src, out.data(), out.size()); break;
       case Ct2DType::kBFloat16:
         for (size_t i = 0; i < out.size(); ++i) {
           uint16_t h;

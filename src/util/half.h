@@ -1,7 +1,12 @@
 // IEEE half and bfloat16 to float, bit-exact (subnormals, inf and NaN included).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
 
 namespace wst {
 
@@ -37,6 +42,20 @@ inline float bfloat16_to_float(uint16_t b) {
   float f;
   std::memcpy(&f, &bits, 4);
   return f;
+}
+
+// n halves (unaligned bytes are fine) to floats. F16C's conversion is exact, like half_to_float, 8 at a time.
+inline void half_to_float_n(const uint8_t* src, float* dst, size_t n) {
+  size_t i = 0;
+#if defined(__F16C__)
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i))));
+#endif
+  for (; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, src + 2 * i, 2);
+    dst[i] = half_to_float(h);
+  }
 }
 
 }  // namespace wst
