@@ -242,13 +242,6 @@ Transcript Transcriber::run(const std::vector<float>& pcm, const TranscribeOptio
   timings_.mel_ms += now_ms() - t0;
   const int content_frames = n_frames - n_frames_window;
 
-  // One window of mel: frames [seek, seek + size), zero-padded to 3000 frames.
-  auto window = [&](int seek, int size) {
-    std::vector<float> w(static_cast<size_t>(h.n_mels) * n_frames_window, 0.0f);
-    for (int c = 0; c < h.n_mels; ++c)
-      std::copy_n(mel.begin() + static_cast<size_t>(c) * n_frames + seek, size, w.begin() + static_cast<size_t>(c) * n_frames_window);
-    return w;
-  };
 
   Transcript out;
   std::string language = opt.language;
@@ -258,10 +251,7 @@ Transcript Transcriber::run(const std::vector<float>& pcm, const TranscribeOptio
     language = "en";
   } else if (language.empty()) {
     // Detected on the first 30 s of the padded mel (silence included, not zeros), as openai-whisper does.
-    std::vector<float> first(static_cast<size_t>(h.n_mels) * n_frames_window);
-    for (int c = 0; c < h.n_mels; ++c)
-      std::copy_n(mel.begin() + static_cast<size_t>(c) * n_frames, n_frames_window, first.begin() + static_cast<size_t>(c) * n_frames_window);
-    language = detect_language(first);
+    language = detect_language(mel_window(mel, h.n_mels, n_frames, 0, n_frames_window, n_frames_window));
   } else if (tok_.language_token(language) < 0) {
     throw Error("--language: unknown language code \"" + language + "\"");
   }
@@ -286,7 +276,7 @@ Transcript Transcriber::run(const std::vector<float>& pcm, const TranscribeOptio
     const double segment_duration = static_cast<double>(segment_size) * kHopLength / kSampleRate;
 
     double te = now_ms();
-    std::vector<float> mw = window(seek, segment_size);
+    std::vector<float> mw = mel_window(mel, h.n_mels, n_frames, seek, segment_size, n_frames_window);
     Mat enc = encode(model_, backend_, mw.data());
     timings_.encode_ms += now_ms() - te;
     ++timings_.n_windows;

@@ -245,4 +245,16 @@ std::vector<float> log_mel_spectrogram(const float* pcm, size_t n_samples, int n
   return out;
 }
 
+std::vector<float> mel_window(const std::vector<float>& mel, int n_mels, int n_frames, int seek, int size,
+                              int window_frames) {
+  if (seek < 0 || size < 0 || size > window_frames || seek + size > n_frames)
+    throw Error("mel window: frames [" + std::to_string(seek) + ", " + std::to_string(seek + size) + ") outside [0, " +
+                std::to_string(n_frames) + ")");
+  std::vector<float> w(static_cast<size_t>(n_mels) * window_frames, 0.0f);  // [n_mels, window_frames]
+  for (int c = 0; c < n_mels; ++c)
+    std::copy_n(mel.begin() + static_cast<size_t>(c) * n_frames + seek, size,
+                w.begin() + static_cast<size_t>(c) * window_frames);
+  return w;
+}
+
 }  // namespace wst::engine

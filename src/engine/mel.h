@@ -46,4 +46,9 @@ struct MelFilterbank {
 std::vector<float> log_mel_spectrogram(const float* pcm, size_t n_samples, int n_mels, size_t pad_samples,
                                        int n_threads, int* n_frames_out);
 
+// One decoder window of a log-mel [n_mels, n_frames]: frames [seek, seek + size) copied into
+// [n_mels, window_frames], the rest zero (openai-whisper's pad_or_trim of mel[:, seek:seek + size]).
+std::vector<float> mel_window(const std::vector<float>& mel, int n_mels, int n_frames, int seek, int size,
+                              int window_frames);
+
 }  // namespace wst::engine

@@ -116,6 +116,16 @@ class Ct2Loader {
     return backend_.upload(r.data(), c_out, 3 * c_in);
   }
 
+  // A block's feed-forward part: ffn/layer_norm, ffn/linear_0 (fc1) and ffn/linear_1 (fc2); the hidden size
+  // is read from fc1 (4 * n_state in every Whisper, but the file says).
+  void mlp(const std::string& p, int n_state, LayerNormWeights& ln, LinearWeights& fc1, LinearWeights& fc2) const {
+    ln = layer_norm(p + "/ffn/layer_norm", n_state);
+    const Ct2Variable& w1 = var(p + "/ffn/linear_0/weight");
+    const int n_mlp = w1.shape.empty() ? 0 : w1.shape[0];
+    fc1 = linear(p + "/ffn/linear_0", n_mlp, n_state);
+    fc2 = linear(p + "/ffn/linear_1", n_state, n_mlp);
+  }
+
   int count_layers(const std::string& prefix) const {
     int n = 0;
     while (has(prefix + "/layer_" + std::to_string(n) + "/ffn/linear_0/weight")) ++n;
@@ -232,11 +242,7 @@ WhisperModel load_ct2_whisper(const std::string& dir, Backend& backend) {
     l.attn_ln = ld.layer_norm(p + "/self_attention/layer_norm", da);
     l.qkv = ld.linear(p + "/self_attention/linear_0", 3 * da, da);
     l.attn_out = ld.linear(p + "/self_attention/linear_1", da, da);
-    l.mlp_ln = ld.layer_norm(p + "/ffn/layer_norm", da);
-    const Ct2Variable& fc1 = ld.var(p + "/ffn/linear_0/weight");
-    const int n_mlp = fc1.shape.empty() ? 0 : fc1.shape[0];
-    l.fc1 = ld.linear(p + "/ffn/linear_0", n_mlp, da);
-    l.fc2 = ld.linear(p + "/ffn/linear_1", da, n_mlp);
+    ld.mlp(p, da, l.mlp_ln, l.fc1, l.fc2);
     m.encoder_layers.push_back(std::move(l));
   }
   m.encoder_ln = ld.layer_norm("encoder/layer_norm", da);
@@ -253,11 +259,7 @@ WhisperModel load_ct2_whisper(const std::string& dir, Backend& backend) {
     l.cross_q = ld.linear(p + "/attention/linear_0", dt, dt);
     l.cross_kv = ld.linear(p + "/attention/linear_1", 2 * dt, da);
     l.cross_out = ld.linear(p + "/attention/linear_2", dt, dt);
-    l.mlp_ln = ld.layer_norm(p + "/ffn/layer_norm", dt);
-    const Ct2Variable& fc1 = ld.var(p + "/ffn/linear_0/weight");
-    const int n_mlp = fc1.shape.empty() ? 0 : fc1.shape[0];
-    l.fc1 = ld.linear(p + "/ffn/linear_0", n_mlp, dt);
-    l.fc2 = ld.linear(p + "/ffn/linear_1", dt, n_mlp);
+    ld.mlp(p, dt, l.mlp_ln, l.fc1, l.fc2);
     m.decoder_layers.push_back(std::move(l));
   }
   m.decoder_ln = ld.layer_norm("decoder/layer_norm", dt);

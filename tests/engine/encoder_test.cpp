@@ -31,9 +31,7 @@ TEST(Encoder, JfkFirstWindowMatchesCTranslate2) {
   int n_frames = 0;
   std::vector<float> mel = log_mel_spectrogram(pcm.data(), pcm.size(), 80, 480000, 1, &n_frames);
   const int content = n_frames - 3000;
-  std::vector<float> window(80 * 3000, 0.0f);
-  for (int c = 0; c < 80; ++c)
-    std::copy_n(mel.begin() + static_cast<size_t>(c) * n_frames, content, window.begin() + c * 3000);
+  std::vector<float> window = mel_window(mel, 80, n_frames, 0, content, 3000);
   Mat out = encode(m, *be, window.data());
   ASSERT_EQ(out.rows, 1500);
   ASSERT_EQ(out.cols, 384);

@@ -206,3 +206,18 @@ TEST(MelSpectrogram, ShortInputIsZeroExtended) {
 
 }  // namespace
 }  // namespace wst::engine
+
+namespace wst::engine {
+namespace {
+
+TEST(MelWindow, CopiesTheFramesAndZeroPads) {
+  // [2 mels, 5 frames] with value 10 * mel + frame.
+  std::vector<float> mel = {0, 1, 2, 3, 4, 10, 11, 12, 13, 14};
+  std::vector<float> w = mel_window(mel, 2, 5, 1, 3, 4);
+  EXPECT_EQ(w, (std::vector<float>{1, 2, 3, 0, 11, 12, 13, 0}));
+  EXPECT_THROW(mel_window(mel, 2, 5, 3, 3, 4), Error);  // past the last frame
+  EXPECT_THROW(mel_window(mel, 2, 5, 0, 5, 4), Error);  // larger than the window
+}
+
+}  // namespace
+}  // namespace wst::engine

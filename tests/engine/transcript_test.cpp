@@ -107,9 +107,7 @@ float margin_at(const std::string& model_dir, const std::vector<float>& pcm, con
   int n_frames = 0;
   std::vector<float> mel = engine::log_mel_spectrogram(pcm.data(), pcm.size(), m.info.n_mels, 480000, 1, &n_frames);
   const int content = n_frames - 3000, size = std::min(3000, content - d.seek);
-  std::vector<float> w(static_cast<size_t>(m.info.n_mels) * 3000, 0.0f);
-  for (int c = 0; c < m.info.n_mels; ++c)
-    std::copy_n(mel.begin() + static_cast<size_t>(c) * n_frames + d.seek, size, w.begin() + static_cast<size_t>(c) * 3000);
+  std::vector<float> w = engine::mel_window(mel, m.info.n_mels, n_frames, d.seek, size, 3000);
   engine::Decoder dec(m, *backend);
   dec.set_audio(engine::encode(m, *backend, w.data()));
   std::vector<int> initial;
