@@ -89,8 +89,12 @@ void run_import(const ModelCliOptions& mo, const std::string& path_arg, const st
       fmt::print("{} ({}) is already imported: {} -> {}\n", name, format_id(format), link.string(), target.string());
       return;
     }
-    throw Error(fmt::format("{}: already holds another {} model for {} (-> {}); remove it first", link.string(),
-                            format_id(format), name, fs::read_symlink(link, ec).string()));
+    if (fs::exists(link, ec))
+      throw Error(fmt::format("{}: already holds another {} model for {} (-> {}); remove it first", link.string(),
+                              format_id(format), name, fs::read_symlink(link, ec).string()));
+    // A link whose target is gone (a removed checkout or virtual environment) is replaced, saying so.
+    fmt::print("{}: replacing a link to {}, which no longer exists\n", link.string(), fs::read_symlink(link, ec).string());
+    fs::remove(link, ec);
   }
   if (fs::exists(link, ec))
     throw Error(fmt::format("{}: already exists; remove it first", link.string()));

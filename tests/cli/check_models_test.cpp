@@ -316,6 +316,18 @@ TEST(ModelsImport, MeetingNoterTinyEn) {
   }
 }
 
+TEST(ModelsImport, ReplacesALinkWhoseTargetIsGone) {
+  WST_REQUIRE_TINY_EN();
+  Home h;
+  fs::path link = h.t / "wst" / "tiny.en" / "ct2";
+  fs::create_directories(link.parent_path());
+  fs::create_symlink(h.t / "removed-venv" / "model", link);
+  auto r = test::run_cli({"models", "import", test::tiny_en_dir().string(), "--name", "tiny.en"}, h.env(false));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("which no longer exists"), std::string::npos) << r.out;
+  EXPECT_EQ(fs::read_symlink(link), fs::canonical(test::tiny_en_dir()));
+}
+
 TEST(ModelsImport, VerifyLoadLoadsTheRealModelAndCatchesABrokenOne) {
   WST_REQUIRE_TINY_EN();
   Home h;
