@@ -22,8 +22,6 @@ ggml layout (little-endian), as whisper.cpp's whisper_model_load() reads it:
   The conv biases are [n_state, 1] (whisper.cpp adds them as 2-D tensors).
 """
 
-import argparse
-import json
 import os
 import struct
 import sys
@@ -94,19 +92,7 @@ def text_tokens(model_dir, n_vocab):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model-dir", default=None)
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    model_dir = args.model_dir or ct2.find_model_dir()
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if os.path.realpath(args.out).startswith(os.path.realpath(repo) + os.sep):
-        sys.exit("refusing to write weights inside the repository; use /tmp")
-
-    _, variables, aliases = ct2.read_ct2_model(os.path.join(model_dir, "model.bin"))
-    with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
-        config = json.load(f)
-    dims, sd = ct2.convert(variables, aliases, config)
+    args, model_dir, dims, sd, _ = ct2.load_for_conversion(__doc__.split("\n")[0])
     filters = slaney_mel_filters(n_mels=dims["n_mels"])
     tokens = text_tokens(model_dir, dims["n_vocab"])
 

