@@ -58,4 +58,36 @@ inline void half_to_float_n(const uint8_t* src, float* dst, size_t n) {
   }
 }
 
+// float to IEEE half, rounding to nearest even as numpy and torch do (overflow to inf, NaN kept NaN).
+inline uint16_t float_to_half(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
+  const uint32_t abs = x & 0x7fffffffu;
+  if (abs > 0x7f800000u) return sign | 0x7e00;            // NaN
+  if (abs >= 0x477ff000u) return sign | 0x7c00;           // rounds to >= 65520: inf
+  if (abs < 0x38800000u) {                                // below the smallest normal half: subnormal or 0
+    if (abs < 0x33000000u) return sign;                   // below half the smallest subnormal
+    const uint32_t e = abs >> 23, m = (abs & 0x7fffff) | 0x800000;
+    const uint32_t drop = 126 - e;                        // value = m * 2^(e - 150) = (m >> drop) * 2^-24
+    uint32_t h = m >> drop;
+    const uint32_t rem = m & ((1u << drop) - 1), halfway = 1u << (drop - 1);
+    if (rem > halfway || (rem == halfway && (h & 1))) ++h;
+    return sign | static_cast<uint16_t>(h);
+  }
+  uint32_t h = ((abs - 0x38000000u) >> 13);               // rebias exponent 127 -> 15
+  const uint32_t rem = abs & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) ++h;    // may carry into the exponent: still right
+  return sign | static_cast<uint16_t>(h);
+}
+
+// float to bfloat16, rounding to nearest even (NaN kept NaN), as torch's conversion.
+inline uint16_t float_to_bfloat16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40);
+  x += 0x7fff + ((x >> 16) & 1);
+  return static_cast<uint16_t>(x >> 16);
+}
+
 }  // namespace wst
