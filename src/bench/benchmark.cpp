@@ -98,7 +98,7 @@ BenchResult run_benchmark(const BenchmarkRequest& req, const std::vector<float>&
     run.params.n_threads = req.settings.n_threads;
     ImplResult r;
     try {
-      ResolvedModel m = resolve_model_for(d.formats, req.settings.model);
+      ResolvedModel m = resolve_model_for(d.formats, req.settings.model, req.settings.convert);
       run.params.model_name = m.name;
       run.params.model_path = m.path;
       run.params.model_format = m.format;

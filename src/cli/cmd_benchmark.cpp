@@ -30,6 +30,7 @@ struct BenchmarkArgs {
   std::string model = "small";
   int runs = 3;
   int warmup = 1;
+  bool no_convert = false;
   std::vector<std::string> implementations;
   std::string audio;
   bool batch = false;
@@ -119,6 +120,7 @@ void run(const BenchmarkArgs& a) {
   req.settings.n_threads = a.threads;
   req.settings.n_runs = a.runs;
   req.settings.n_warmup = a.warmup;
+  req.settings.convert = !a.no_convert;
   req.settings.timeout_s = a.timeout_s;
   if (!a.reference.empty()) req.reference = bench::read_reference(a.reference);
 
@@ -131,12 +133,12 @@ void run(const BenchmarkArgs& a) {
     if (path.empty()) {
       // The bundled clip, and its known transcript as the reference unless one was given.
       auto dir = data_dir() / "samples";
-      path = (dir / "jfk.wav").string();
+      path = (dir / "sample.wav").string();
       if (!std::filesystem::exists(path))
         throw Error(path + ": the bundled clip is not there (set WHISPER_SPEEDTEST_DATA to the folder that holds "
-                           "samples/jfk.wav, or pass -a FILE)");
-      if (req.reference.empty() && std::filesystem::exists(dir / "jfk.txt"))
-        req.reference = bench::read_reference((dir / "jfk.txt").string());
+                           "samples/sample.wav, or pass -a FILE)");
+      if (req.reference.empty() && std::filesystem::exists(dir / "sample.txt"))
+        req.reference = bench::read_reference((dir / "sample.txt").string());
     }
     pcm = audio::read_audio_file(path);
     req.audio.path = path;
@@ -188,9 +190,11 @@ void add_benchmark_command(CLI::App& app) {
       ->capture_default_str();
   c->add_option("-n,--runs", a->runs, "Timed runs per implementation")->capture_default_str();
   c->add_option("--warmup", a->warmup, "Untimed warm-up runs before the timed ones")->capture_default_str();
+  c->add_flag("--no-convert", a->no_convert,
+              "Skip an implementation whose format is not on disk instead of converting the model for it once");
   c->add_option("-i,--implementations", a->implementations, "Comma-separated ids (default: all available; see list)");
   c->add_option("-a,--audio", a->audio, "Audio file (WAV, FLAC, OGG, MP3; others through ffmpeg)");
-  c->add_flag("-b,--batch", a->batch, "Use the bundled clip (data/samples/jfk.wav) and its transcript (the default)");
+  c->add_flag("-b,--batch", a->batch, "Use the bundled clip (data/samples/sample.wav, 13 s of synthetic speech) and its transcript (the default)");
   c->add_flag("--record", a->record, "Record from the microphone: Enter starts, Enter stops");
   c->add_option("-l,--language", a->language, "Language code (default: the implementation's own)");
   c->add_option("-t,--threads", a->threads, "Threads per implementation (0 = all cores)")->capture_default_str();
