@@ -54,6 +54,7 @@ struct BenchSettings {
   int n_runs = 3;
   int n_warmup = 1;
   double timeout_s = 0;       // 0 = none
+  int beam_size = 1;          // 1 = greedy; passed to every implementation
 };
 
 struct Skipped {

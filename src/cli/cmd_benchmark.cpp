@@ -38,6 +38,7 @@ struct BenchmarkArgs {
   int threads = 0;
   std::string reference;
   double timeout_s = 600;
+  int beam_size = 1;
   std::string json, csv, markdown;
   bool diff = false;
   bool quiet = false;
@@ -120,6 +121,7 @@ void run(const BenchmarkArgs& a) {
   req.settings.n_runs = a.runs;
   req.settings.n_warmup = a.warmup;
   req.settings.timeout_s = a.timeout_s;
+  req.settings.beam_size = a.beam_size;
   if (!a.reference.empty()) req.reference = bench::read_reference(a.reference);
 
   std::vector<float> pcm;
@@ -194,6 +196,9 @@ void add_benchmark_command(CLI::App& app) {
   c->add_flag("--record", a->record, "Record from the microphone: Enter starts, Enter stops");
   c->add_option("-l,--language", a->language, "Language code (default: the implementation's own)");
   c->add_option("-t,--threads", a->threads, "Threads per implementation (0 = all cores)")->capture_default_str();
+  c->add_option("--beam-size", a->beam_size, "Beam size for every implementation (1 = greedy)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   c->add_option("--reference", a->reference, "Reference transcript, as text or a file: enables WER");
   c->add_option("--timeout", a->timeout_s, "Seconds one implementation may take in all (0 = no limit)")
       ->capture_default_str();
