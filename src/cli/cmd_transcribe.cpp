@@ -8,6 +8,7 @@
 #include "audio/decode.h"
 #include "bench/model_source.h"
 #include "cli/commands.h"
+#include "util/errors.h"
 #include "wst/engine.h"
 
 namespace wst::cli {
@@ -31,6 +32,9 @@ struct TranscribeArgs {
 };
 
 void run(const TranscribeArgs& a) {
+  if (a.beam_size < 1) throw Error("--beam-size must be at least 1 (got " + std::to_string(a.beam_size) + ")");
+  if (a.best_of < 1) throw Error("--best-of must be at least 1 (got " + std::to_string(a.best_of) + ")");
+  if (!(a.patience > 0)) throw Error("--patience must be above 0 (got " + std::to_string(a.patience) + ")");
   EngineOptions eo;
   eo.device = a.device;
   eo.n_threads = a.threads;
@@ -89,14 +93,11 @@ void add_transcribe_command(CLI::App& app) {
   c->add_option("--initial-prompt", args->initial_prompt, "Text to condition the first window on");
   c->add_option("--temperature", args->temperatures, "Temperature fallback ladder (default 0 0.2 0.4 0.6 0.8 1)");
   c->add_option("--seed", args->seed, "Seed of the sampler used above temperature 0");
-  c->add_option("--beam-size", args->beam_size, "Beams at temperature 0 (1 = greedy; 5 is usual)")
-      ->check(CLI::PositiveNumber);
-  c->add_option("--patience", args->patience, "Beam search stops after round(beam size * patience) finished sequences")
-      ->check(CLI::PositiveNumber);
+  c->add_option("--beam-size", args->beam_size, "Beams at temperature 0 (1 = greedy; 5 is usual)");
+  c->add_option("--patience", args->patience, "Beam search stops after round(beam size * patience) finished sequences");
   c->add_option("--length-penalty", args->length_penalty,
                 "Rank candidates by sum logprob / ((5 + length) / 6)^alpha (default: / length)");
-  c->add_option("--best-of", args->best_of, "Samples per temperature above 0; the most probable is kept")
-      ->check(CLI::PositiveNumber);
+  c->add_option("--best-of", args->best_of, "Samples per temperature above 0; the most probable is kept");
   c->add_flag("--no-timestamps", args->no_timestamps, "Decode without timestamp tokens");
   c->add_flag("--no-condition-on-previous-text", args->no_condition, "Do not prompt with the previous text");
   c->add_flag("--segments", args->segments, "Print segments with timestamps");
