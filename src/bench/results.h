@@ -55,6 +55,7 @@ struct BenchSettings {
   int n_warmup = 1;
   double timeout_s = 0;       // 0 = none
   bool convert = true;        // convert a catalog model found only in other formats (models convert)
+  int beam_size = 1;          // 1 = greedy; passed to every implementation
 };
 
 struct Skipped {

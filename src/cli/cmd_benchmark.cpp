@@ -39,6 +39,7 @@ struct BenchmarkArgs {
   int threads = 0;
   std::string reference;
   double timeout_s = 600;
+  int beam_size = 1;
   std::string json, csv, markdown;
   bool diff = false;
   bool quiet = false;
@@ -107,6 +108,7 @@ void run(const BenchmarkArgs& a) {
   const int n_sources = !a.audio.empty() + a.batch + a.record;
   if (n_sources > 1) throw Error("choose one audio source: -a FILE, -b (the bundled clip) or --record");
   if (a.runs < 1) throw Error("-n/--runs must be at least 1 (got " + std::to_string(a.runs) + ")");
+  if (a.beam_size < 1) throw Error("--beam-size must be at least 1 (got " + std::to_string(a.beam_size) + ")");
   if (a.warmup < 0) throw Error("--warmup must be 0 or more (got " + std::to_string(a.warmup) + ")");
   if (a.timeout_s < 0) throw Error("--timeout must be 0 (none) or more seconds");
 
@@ -122,6 +124,7 @@ void run(const BenchmarkArgs& a) {
   req.settings.n_warmup = a.warmup;
   req.settings.convert = !a.no_convert;
   req.settings.timeout_s = a.timeout_s;
+  req.settings.beam_size = a.beam_size;
   if (!a.reference.empty()) req.reference = bench::read_reference(a.reference);
 
   std::vector<float> pcm;
@@ -198,6 +201,8 @@ void add_benchmark_command(CLI::App& app) {
   c->add_flag("--record", a->record, "Record from the microphone: Enter starts, Enter stops");
   c->add_option("-l,--language", a->language, "Language code (default: the implementation's own)");
   c->add_option("-t,--threads", a->threads, "Threads per implementation (0 = all cores)")->capture_default_str();
+  c->add_option("--beam-size", a->beam_size, "Beam size for every implementation (1 = greedy)")
+      ->capture_default_str();
   c->add_option("--reference", a->reference, "Reference transcript, as text or a file: enables WER");
   c->add_option("--timeout", a->timeout_s, "Seconds one implementation may take in all (0 = no limit)")
       ->capture_default_str();

@@ -226,6 +226,7 @@ TEST(BenchmarkCli, MistypedReferenceFileIsAnError) {
 TEST(BenchmarkCli, BadNumbers) {
   expect_error(run_cli({"-b", "-n", "0", "-m", "/x"}), "-n/--runs must be at least 1 (got 0)");
   expect_error(run_cli({"-b", "-a", "x.wav", "-m", "/x"}), "choose one audio source");
+  expect_error(run_cli({"-b", "--beam-size", "0", "-m", "/x"}), "--beam-size must be at least 1 (got 0)");
 }
 
 TEST(BenchmarkCli, RecordWithoutAnInputDevice) {
