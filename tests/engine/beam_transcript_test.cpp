@@ -48,7 +48,7 @@ struct Model {
   engine::WhisperModel m;
   engine::Tokenizer tok;
   explicit Model(const std::string& dir)
-      : m(engine::load_ct2_whisper(dir, *backend)), tok(engine::Tokenizer::from_model_dir(dir, m.info.n_vocab)) {}
+      : m(engine::load_model_files(dir, *backend)), tok(engine::Tokenizer::from_model_dir(dir, m.info.n_vocab)) {}
 
   // The encoder output of the window at `seek` (mel frames) of `pcm`.
   engine::Mat encode_window(const std::vector<float>& pcm, int seek) {
