@@ -99,23 +99,16 @@ SafetensorsTensor parse_entry(const std::string& name, const json& e, size_t dat
   if (begin > end) throw Error(where + ": " + range + " end before begin");
   if (end > data_bytes)
     throw Error(where + ": " + range + " end past the data region (" + std::to_string(data_bytes) + " bytes)");
-  // Element count times dtype size, saturating: any product above the data region is already wrong.
+  // Element count times dtype size, saturating at 2^62 (far above any file) so that no product can wrap.
+  constexpr uint64_t kHuge = uint64_t{1} << 62;
   uint64_t need = has_zero ? 0 : dtype_size(t.dtype);
   for (int64_t d : t.shape) {
-    if (need == 0) break;
-    if (static_cast<uint64_t>(d) > data_bytes / need + 1) {
-      need = std::numeric_limits<uint64_t>::max();
-      break;
-    }
-    need *= static_cast<uint64_t>(d);
-    if (need > data_bytes) {
-      need = std::numeric_limits<uint64_t>::max();
-      break;
-    }
+    if (need == 0 || need == kHuge) break;
+    need = static_cast<uint64_t>(d) > kHuge / need ? kHuge : need * static_cast<uint64_t>(d);
   }
   if (need != end - begin)
     throw Error(where + " has shape " + shape_string(t.shape) + " (" + dtype_code(t.dtype) + "), which needs " +
-                (need == std::numeric_limits<uint64_t>::max() ? std::string("more") : std::to_string(need)) +
+                (need == kHuge ? std::string("more") : std::to_string(need)) +
                 " bytes, but " + range + " hold " + std::to_string(end - begin));
   t.offset = begin;  // relative until the caller adds the data region's start
   t.n_bytes = end - begin;
