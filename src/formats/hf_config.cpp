@@ -88,7 +88,8 @@ json config_json(const WhisperWeights& w, DType stored) {
 
 json generation_config_json(const WhisperWeights& w) {
   const TokenizerFacts& f = w.facts;
-  const bool multilingual = !f.languages.empty();
+  // openai-whisper's rule (ModelDimensions.is_multilingual); English-only tokenizers list languages too.
+  const bool multilingual = w.dims.n_vocab >= 51865;
   json heads = json::array();
   for (const auto& [layer, head] : w.alignment_heads) heads.push_back({layer, head});
   json g = {

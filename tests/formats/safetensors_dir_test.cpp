@@ -21,7 +21,7 @@ namespace {
 using nlohmann::json;
 
 // A 12-token vocabulary: 3 ordinary tokens and 9 specials, as a tokenizers file; the facts to match.
-void give_tokenizer(WhisperWeights& w, const test::TempDir& dir, bool multilingual = false) {
+void give_tokenizer(WhisperWeights& w, const test::TempDir& dir, bool with_languages = false) {
   json t = {{"model", {{"type", "BPE"}, {"vocab", {{"a", 0}, {"b", 1}, {"ab", 2}}}, {"merges", {"a b"}}}},
             {"added_tokens", json::array()}};
   const char* specials[] = {"<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|translate|>", "<|transcribe|>",
@@ -33,7 +33,7 @@ void give_tokenizer(WhisperWeights& w, const test::TempDir& dir, bool multilingu
   f.no_timestamps = 11;
   f.non_speech = {1};
   f.suppress_begin = {0, 3};
-  if (multilingual) f.languages = {{5, "en"}};
+  if (with_languages) f.languages = {{5, "en"}};
   w.alignment_heads = {{1, 0}, {1, 1}};
 }
 
@@ -55,7 +55,7 @@ TEST(SafetensorsDir, RoundTripIsBitExactInEachDtype) {
   for (DType dt : {DType::kF32, DType::kF16, DType::kBF16}) {
     test::TempDir dir;
     WhisperWeights w = test::synthetic_weights(test::tiny_dims(), dt);
-    give_tokenizer(w, dir);
+    give_tokenizer(w, dir, /*with_languages=*/true);
     const auto out = dir / "hf";
     write_safetensors_dir(w, out.string(), std::nullopt);
     WhisperWeights r = read_safetensors_dir(out.string());
@@ -65,6 +65,11 @@ TEST(SafetensorsDir, RoundTripIsBitExactInEachDtype) {
     EXPECT_EQ(r.tokenizer_json, (out / "tokenizer.json").string());
     EXPECT_EQ(r.alignment_heads, w.alignment_heads);
     EXPECT_EQ(detect_format(out.string()), WeightFormat::kSafetensors);
+    // English-only (n_vocab 12 < 51865): no languages, tasks or forced ids though the facts list languages.
+    json g = read_json(out / "generation_config.json");
+    EXPECT_EQ(g["is_multilingual"], false);
+    EXPECT_FALSE(g.contains("lang_to_id"));
+    EXPECT_FALSE(g.contains("forced_decoder_ids"));
   }
 }
 
@@ -86,8 +91,10 @@ TEST(SafetensorsDir, StoresTheDtypeAskedFor) {
 
 TEST(SafetensorsDir, WritesTheFilesTransformersReads) {
   test::TempDir dir;
-  WhisperWeights w = test::synthetic_weights(test::tiny_dims());
-  give_tokenizer(w, dir, /*multilingual=*/true);
+  WhisperDims d = test::tiny_dims();
+  d.n_vocab = 51865;  // multilingual, by openai-whisper's rule
+  WhisperWeights w = test::synthetic_weights(d);
+  give_tokenizer(w, dir, /*with_languages=*/true);
   const auto out = dir / "hf";
   write_safetensors_dir(w, out.string(), std::nullopt);
   json c = read_json(out / "config.json");
@@ -98,7 +105,7 @@ TEST(SafetensorsDir, WritesTheFilesTransformersReads) {
   EXPECT_EQ(c["num_mel_bins"], 80);
   EXPECT_EQ(c["max_source_positions"], 6);
   EXPECT_EQ(c["max_target_positions"], 5);
-  EXPECT_EQ(c["vocab_size"], 12);
+  EXPECT_EQ(c["vocab_size"], 51865);
   EXPECT_EQ(c["decoder_start_token_id"], 4);
   EXPECT_EQ(c["tie_word_embeddings"], true);
   json g = read_json(out / "generation_config.json");
@@ -109,6 +116,7 @@ TEST(SafetensorsDir, WritesTheFilesTransformersReads) {
   EXPECT_EQ(g["is_multilingual"], true);
   EXPECT_EQ(g["lang_to_id"], (json{{"<|en|>", 5}}));
   EXPECT_EQ(g["task_to_id"], (json{{"transcribe", 7}, {"translate", 6}}));
+  EXPECT_EQ(g["forced_decoder_ids"], json({{1, nullptr}, {2, 7}}));
   EXPECT_EQ(g["suppress_tokens"], json({1}));
   EXPECT_EQ(g["begin_suppress_tokens"], json({0, 3}));
   EXPECT_EQ(g["alignment_heads"], json({{1, 0}, {1, 1}}));
