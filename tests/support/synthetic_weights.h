@@ -1,0 +1,65 @@
+// Small random Whisper weights for format tests: every tensor formats::expected_tensors() lists, filled
+// from a fixed seed, plus a few vocabulary tokens and a mel filterbank, so that writers have all they need.
+//
+//   auto w = wst::test::synthetic_weights(wst::test::tiny_dims(), wst::formats::DType::kF16);
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "formats/whisper_weights.h"
+#include "util/half.h"
+
+namespace wst::test {
+
+// Dimensions small enough for fast tests; the widths are a multiple of 32 so that quantised blocks fit rows.
+inline formats::WhisperDims tiny_dims() {
+  formats::WhisperDims d;
+  d.n_mels = 80;
+  d.n_vocab = 40;
+  d.n_audio_ctx = 6;
+  d.n_audio_state = 32;
+  d.n_audio_head = 2;
+  d.n_audio_layer = 2;
+  d.n_text_ctx = 5;
+  d.n_text_state = 32;
+  d.n_text_head = 2;
+  d.n_text_layer = 1;
+  return d;
+}
+
+// Every tensor of `dims` as `dtype`, values uniform in [-1, 1) (rounded to the dtype); 8 vocabulary tokens
+// (byte strings, one empty, one with a zero byte) and n_mels x 201 filter values.
+inline formats::WhisperWeights synthetic_weights(const formats::WhisperDims& dims, formats::DType dtype,
+                                                 uint32_t seed = 1) {
+  formats::WhisperWeights w;
+  w.dims = dims;
+  w.format = "synthetic";
+  w.path = "synthetic";
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+  for (const auto& [name, shape] : formats::expected_tensors(dims)) {
+    size_t n = 1;
+    for (int64_t d : shape) n *= static_cast<size_t>(d);
+    std::vector<uint8_t> bytes(n * formats::dtype_size(dtype));
+    for (size_t i = 0; i < n; ++i) {
+      const float v = uni(rng);
+      if (dtype == formats::DType::kF32) {
+        std::memcpy(bytes.data() + 4 * i, &v, 4);
+      } else {
+        const uint16_t h = dtype == formats::DType::kF16 ? float_to_half(v) : float_to_bfloat16(v);
+        std::memcpy(bytes.data() + 2 * i, &h, 2);
+      }
+    }
+    w.add_owned(name, shape, dtype, std::move(bytes));
+  }
+  w.vocab = {"!", "a", "the", " hello", "", std::string("x\0y", 3), "\xE5\xB9", "\xBF"};
+  w.mel_filters.resize(static_cast<size_t>(dims.n_mels) * 201);
+  for (float& f : w.mel_filters) f = uni(rng) * 0.02f;
+  return w;
+}
+
+}  // namespace wst::test
