@@ -1,5 +1,6 @@
-// The ggml writer and reader on the real tiny.en weights, checked by the real peer (whisper.cpp through
-// pywhispercpp) and against the Python reference converter tests/reference/ct2_to_ggml.py.
+// The ggml writer and reader on the real tiny.en weights (CTranslate2, read by read_ct2), checked by the real
+// peer (whisper.cpp through pywhispercpp) and against the Python reference converter
+// tests/reference/ct2_to_ggml.py.
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -12,6 +13,7 @@
 #include "audio/decode.h"
 #include "formats/weight_io.h"
 #include "impls/bridges.h"
+#include "models/convert.h"
 #include "support/paths.h"
 #include "support/temp_dir.h"
 #include "util/errors.h"
@@ -67,6 +69,13 @@ std::string first_value_difference(const WhisperWeights& a, const WhisperWeights
   return "";
 }
 
+// tiny.en from its CTranslate2 directory, with what writers need (vocabulary, mel filters) filled in.
+WhisperWeights tiny_en_for_writing() {
+  WhisperWeights w = read_ct2(test::tiny_en_dir().string());
+  models::prepare_for_writing(w, models::find_tokenizer(w));
+  return w;
+}
+
 #define WST_REQUIRE_WHISPER_CPP(impl)                                                   \
   do {                                                                                  \
     if (auto _why = (impl)->unavailable_reason(); !_why.empty()) {                      \
@@ -75,15 +84,49 @@ std::string first_value_difference(const WhisperWeights& a, const WhisperWeights
     }                                                                                   \
   } while (0)
 
-TEST(GgmlReal, RewrittenFloat16TranscribesJfkLikeFasterWhisper) {
+TEST(GgmlReal, ReaderGivesReadCt2sTensorsFromTheReferenceConverter) {
   WST_REQUIRE_TINY_EN();
-  auto impl = make_whisper_cpp();
-  WST_REQUIRE_WHISPER_CPP(impl);
   test::TempDir dir;
   std::string log;
   const std::string ref = reference_ggml(dir, log);
   ASSERT_FALSE(ref.empty()) << log;
-  WhisperWeights w = read_ggml(ref);
+  WhisperWeights g = read_ggml(ref), c = read_ct2(test::tiny_en_dir().string());
+  EXPECT_EQ(g.dims, c.dims);
+  // Same dtype: the same bytes; the vectors the file widens to float32: the same values.
+  for (const auto& [name, t] : c.tensors) {
+    ASSERT_TRUE(g.has(name)) << name;
+    const TensorRef& u = g.tensors.at(name);
+    if (u.dtype == t.dtype) {
+      ASSERT_EQ(u.n_bytes, t.n_bytes) << name;
+      EXPECT_EQ(std::memcmp(u.data, t.data, t.n_bytes), 0) << name;
+    }
+  }
+  EXPECT_EQ(first_value_difference(g, c), "");
+  // The vocabulary (from vocabulary.txt there) is the tokenizer.json's ordinary tokens.
+  WhisperWeights p = c;
+  models::prepare_for_writing(p, models::find_tokenizer(p));
+  EXPECT_EQ(g.vocab, p.vocab);
+  // A ggml file needs nothing else: its own vocabulary gives the same tokenizer facts.
+  WhisperWeights gp = g;
+  const models::TokenizerSource own = models::find_tokenizer(gp);
+  EXPECT_TRUE(own.from_vocab);
+  models::prepare_for_writing(gp, own);
+  EXPECT_EQ(gp.facts.sot, p.facts.sot);
+  EXPECT_EQ(gp.facts.no_timestamps, p.facts.no_timestamps);
+  EXPECT_EQ(gp.facts.languages, p.facts.languages);
+  EXPECT_EQ(gp.facts.non_speech, p.facts.non_speech);
+  EXPECT_EQ(gp.facts.suppress_begin, p.facts.suppress_begin);
+  ASSERT_EQ(g.mel_filters.size(), p.mel_filters.size());
+  for (size_t i = 0; i < g.mel_filters.size(); ++i)  // numpy in float64 vs our filterbank: last-bit rounding
+    ASSERT_NEAR(g.mel_filters[i], p.mel_filters[i], 1e-6f) << i;
+}
+
+TEST(GgmlReal, Float16FromCt2TranscribesJfkLikeFasterWhisper) {
+  WST_REQUIRE_TINY_EN();
+  auto impl = make_whisper_cpp();
+  WST_REQUIRE_WHISPER_CPP(impl);
+  test::TempDir dir;
+  WhisperWeights w = tiny_en_for_writing();
   const std::string out = (dir / "ggml-tiny.en.bin").string();
   write_weights(w, WeightFormat::kGgml, out, DType::kF16);
   EXPECT_EQ(first_value_difference(w, read_ggml(out)), "");
@@ -105,15 +148,12 @@ TEST(GgmlReal, RewrittenFloat16TranscribesJfkLikeFasterWhisper) {
 // whisper.cpp's loader takes a float32 file (file type 0: every tensor f32, the conv kernels too), but the
 // CPU im2col of the whisper.cpp inside pywhispercpp 1.5.1 accepts only float16 kernels and aborts on
 // transcribing, so the float32 file is checked by loading it there and by its values here.
-TEST(GgmlReal, Float32FileLoadsInWhisperCppWithTheSameValues) {
+TEST(GgmlReal, Float32FromCt2LoadsInWhisperCppWithTheSameValues) {
   WST_REQUIRE_TINY_EN();
   auto impl = make_whisper_cpp();
   WST_REQUIRE_WHISPER_CPP(impl);
   test::TempDir dir;
-  std::string log;
-  const std::string ref = reference_ggml(dir, log);
-  ASSERT_FALSE(ref.empty()) << log;
-  WhisperWeights w = read_ggml(ref);
+  WhisperWeights w = tiny_en_for_writing();
   const std::string out = (dir / "ggml-tiny.en-f32.bin").string();
   write_weights(w, WeightFormat::kGgml, out, DType::kF32);
   WhisperWeights r = read_ggml(out);
