@@ -21,6 +21,9 @@ namespace wst {
 struct EngineOptions {
   std::string device = "cpu";  // "cpu" (always there) or "cuda" (where built and a GPU is present)
   int n_threads = 0;           // compute threads; 0 = all cores
+  // A tokenizer.json for formats that carry none (an OpenAI .pt, an MLX directory); "" = the model's own.
+  // whisper-speedtest's CLI finds one with models::find_tokenizer.
+  std::string tokenizer_json;
 };
 
 // The architecture as read from the model files (never from the model's name).
@@ -36,8 +39,9 @@ struct ModelInfo {
   int n_text_head = 6;
   int n_text_layer = 4;
   bool multilingual = false;     // n_vocab >= 51865
-  std::string path;              // model directory
-  std::string format;            // "ctranslate2"
+  std::string path;              // model file or directory
+  std::string format;            // "ctranslate2", "openai", "safetensors", "ggml" or "mlx"
+  std::string tokenizer;         // where the tokenizer came from
   std::string stored_dtype;      // dtype of the stored weights: "float16", "float32"
   std::string compute_dtype;     // dtype the backend computes in: "float32"
   std::string backend;           // "cpu" or "cuda"
@@ -93,7 +97,8 @@ struct Timings {
 
 class Engine {
  public:
-  // Loads a model directory (CTranslate2 layout: model.bin, config.json, tokenizer.json, vocabulary.*).
+  // Loads a model in any format this tool reads, judged from the contents: a CTranslate2 directory, an
+  // OpenAI checkpoint (.pt), a Hugging Face safetensors directory, a whisper.cpp ggml file, an MLX directory.
   static std::unique_ptr<Engine> load(const std::string& model_path, const EngineOptions& options = {});
   virtual ~Engine() = default;
 

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "bench/format.h"
+#include "formats/weight_io.h"
 #include "models/catalog.h"
 #include "models/resolver.h"
 #include "util/errors.h"
@@ -18,19 +19,6 @@ namespace wst::bench {
 namespace fs = std::filesystem;
 
 namespace {
-
-bool has_suffix(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// ggml / ggjt files start with one of these 32-bit magics written little-endian ("ggml" = 0x67676d6c).
-bool has_ggml_magic(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  unsigned char b[4] = {};
-  if (!in.read(reinterpret_cast<char*>(b), 4)) return false;
-  const uint32_t magic = b[0] | (b[1] << 8) | (b[2] << 16) | (uint32_t(b[3]) << 24);
-  return magic == 0x67676d6c || magic == 0x67676a74 || magic == 0x46554747;  // ggml, ggjt, GGUF
-}
 
 bool looks_like_a_path(const std::string& s) {
   return s.find('/') != std::string::npos || s.starts_with(".") || s.starts_with("~") || fs::exists(s);
@@ -74,18 +62,8 @@ ResolvedModel resolve_catalog_name(const std::vector<std::string>& formats, cons
 }  // namespace
 
 std::string detect_model_format(const std::string& path) {
-  std::error_code ec;
-  fs::path p(path);
-  if (fs::is_directory(p, ec)) {
-    if (fs::exists(p / "model.bin") && fs::exists(p / "config.json")) return "ctranslate2";
-    if (fs::exists(p / "model.safetensors")) return "safetensors";
-    return "";
-  }
-  if (!fs::is_regular_file(p, ec)) return "";
-  if (has_suffix(path, ".pt")) return "openai";
-  if (has_suffix(path, ".safetensors")) return "safetensors";
-  if (has_ggml_magic(p)) return "ggml";
-  return "";
+  auto f = formats::detect_format(path);
+  return f ? formats::format_name(*f) : "";
 }
 
 ResolvedModel resolve_model_for(const std::vector<std::string>& formats, const std::string& name_or_path) {
@@ -96,8 +74,9 @@ ResolvedModel resolve_model_for(const std::vector<std::string>& formats, const s
   std::string format = detect_model_format(name_or_path);
   if (format.empty()) {
     throw Error(name_or_path +
-                ": not a model this tool recognises (expected a CTranslate2 directory with model.bin and "
-                "config.json, an openai-whisper .pt file, a ggml .bin file or a safetensors model)");
+                ": not a model this tool recognises (expected a CTranslate2 directory with model.bin, an "
+                "openai-whisper .pt checkpoint, a whisper.cpp ggml file, a Hugging Face directory with "
+                "model.safetensors and config.json, or an MLX directory with weights.npz or weights.safetensors)");
   }
   if (std::find(formats.begin(), formats.end(), format) == formats.end()) {
     throw Error(name_or_path + ": a " + format + " model, but this implementation loads only " + join(formats));

@@ -7,6 +7,7 @@
 #include "audio/decode.h"
 #include "bench/model_source.h"
 #include "cli/commands.h"
+#include "models/tokenizer_source.h"
 #include "wst/engine.h"
 
 namespace wst::cli {
@@ -33,7 +34,10 @@ void run(const TranscribeArgs& a) {
   eo.n_threads = a.threads;
   std::vector<float> pcm = audio::load_audio(a.audio);
   // A catalog name ("tiny.en") is looked up in every cache; a path is used as given.
-  auto engine = Engine::load(bench::resolve_model_for({"ctranslate2"}, a.model).path, eo);
+  const std::string path =
+      bench::resolve_model_for({"ctranslate2", "safetensors", "openai", "ggml", "mlx"}, a.model).path;
+  eo.tokenizer_json = models::tokenizer_json_for(path);
+  auto engine = Engine::load(path, eo);
   TranscribeOptions to;
   to.language = a.language;
   to.task = a.task;

@@ -11,6 +11,7 @@ inline int exit_code = 0;
 void add_transcribe_command(CLI::App& app);
 // Model management (issue #3): cmd_models.cpp, cmd_check_models.cpp, cmd_download.cpp.
 void register_models(CLI::App& app);
+void register_models_convert(CLI::App* models);  // `models convert`, called by register_models
 void register_check_models(CLI::App& app);
 void register_download(CLI::App& app);
 void add_list_command(CLI::App& app);

@@ -7,11 +7,25 @@
 #include "engine/decoding.h"
 #include "engine/model.h"
 #include "engine/tokenizer.h"
+#include "formats/weight_io.h"
 #include "util/errors.h"
 #include "wst/engine.h"
 
 namespace wst {
 namespace {
+
+// The tokenizer named in the options, else the one the model files carry.
+engine::Tokenizer load_tokenizer(const formats::WhisperWeights& w, const EngineOptions& options, ModelInfo& info) {
+  if (!options.tokenizer_json.empty()) {
+    info.tokenizer = options.tokenizer_json;
+    return engine::Tokenizer::from_file(options.tokenizer_json, w.dims.n_vocab);
+  }
+  if (!w.tokenizer_json.empty()) {
+    info.tokenizer = w.tokenizer_json;
+    return engine::Tokenizer::from_file(w.tokenizer_json, w.dims.n_vocab);
+  }
+  throw Error(w.path + ": the " + w.format + " format carries no tokenizer; give one (EngineOptions::tokenizer_json)");
+}
 
 class NativeEngine final : public Engine {
  public:
@@ -25,9 +39,10 @@ class NativeEngine final : public Engine {
       throw Error("device \"" + options.device + "\": unknown (expected cpu or cuda)");
     }
     n_threads_ = options.n_threads > 0 ? options.n_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    model_ = std::make_unique<engine::WhisperModel>(engine::load_ct2_whisper(path, *backend_));
+    formats::WhisperWeights weights = formats::read_weights(path);
+    model_ = std::make_unique<engine::WhisperModel>(engine::load_whisper(weights, *backend_));
     model_->info.n_threads = n_threads_;
-    tokenizer_ = std::make_unique<engine::Tokenizer>(engine::Tokenizer::from_model_dir(path, model_->info.n_vocab));
+    tokenizer_ = std::make_unique<engine::Tokenizer>(load_tokenizer(weights, options, model_->info));
     transcriber_ = std::make_unique<engine::Transcriber>(*model_, *backend_, *tokenizer_, timings_, n_threads_);
     timings_.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }

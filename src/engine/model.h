@@ -1,12 +1,14 @@
 // The loaded Whisper model: architecture (read from the files) and weights placed on a backend.
 // Weights are float32 on the backend for now; each linear keeps its own struct so quantised or
-// half-precision variants can be added per layer later (TODO(#7)).
+// half-precision variants can be added per layer later (TODO(#7)). Every format is read into
+// formats::WhisperWeights first (formats/weight_io.h), then placed here.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "engine/backend.h"
+#include "formats/whisper_weights.h"
 #include "wst/engine.h"
 
 namespace wst::engine {
@@ -40,17 +42,8 @@ struct DecoderLayerWeights {
   LinearWeights fc1, fc2;
 };
 
-// Extra data a model directory carries besides the weights (CTranslate2's config.json).
-struct ModelConfig {
-  std::vector<int> suppress_ids;        // tokens suppressed at every step (the -1 set, as converted)
-  std::vector<int> suppress_ids_begin;  // tokens suppressed at the first step (blank, EOT)
-  std::vector<int> lang_ids;            // language tokens
-  std::vector<std::pair<int, int>> alignment_heads;  // (layer, head) for word timing
-};
-
 struct WhisperModel {
   ModelInfo info;
-  ModelConfig config;
   Mat conv1_w, conv1_b;  // [n_audio_state, 3 * n_mels], [1, n_audio_state]
   Mat conv2_w, conv2_b;  // [n_audio_state, 3 * n_audio_state]
   Mat encoder_pos;       // [n_audio_ctx, n_audio_state]
@@ -60,10 +53,13 @@ struct WhisperModel {
   Mat decoder_pos;       // [n_text_ctx, n_text_state]
   std::vector<DecoderLayerWeights> decoder_layers;
   LayerNormWeights decoder_ln;
+  std::vector<std::pair<int, int>> alignment_heads;  // (layer, head) for word timing, when the files say
 };
 
-// Loads a CTranslate2 Whisper model directory onto `backend`. Throws wst::Error naming the file and
-// problem: missing files, truncated or corrupt model.bin, unsupported dtypes, shapes that disagree.
-WhisperModel load_ct2_whisper(const std::string& dir, Backend& backend);
+// Places weights read from any format on `backend`. Throws wst::Error naming the source path when a tensor
+// is missing, of the wrong shape or not finite.
+WhisperModel load_whisper(const formats::WhisperWeights& weights, Backend& backend);
+// read_weights(path) (any format, judged from the contents) then load_whisper.
+WhisperModel load_model_files(const std::string& path, Backend& backend);
 
 }  // namespace wst::engine

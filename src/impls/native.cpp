@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "models/tokenizer_source.h"
 #include "util/errors.h"
 #include "wst/engine.h"
 
@@ -19,7 +20,7 @@ class NativeImplementation final : public Implementation {
   explicit NativeImplementation(std::string device) : device_(std::move(device)) {}
 
   ImplDescription describe() const override {
-    return {"native-" + device_, "whisper-speedtest engine (" + device_ + ")", {"ctranslate2"}};
+    return {"native-" + device_, "whisper-speedtest engine (" + device_ + ")", {"ctranslate2", "safetensors", "openai", "ggml", "mlx"}};
   }
 
   std::string unavailable_reason() const override {
@@ -38,6 +39,7 @@ class NativeImplementation final : public Implementation {
     EngineOptions eo;
     eo.device = device_;
     eo.n_threads = params.n_threads;
+    eo.tokenizer_json = models::tokenizer_json_for(params.model_path);
     engine_ = Engine::load(params.model_path, eo);
     options_ = TranscribeOptions{};
     options_.language = params.language;
@@ -61,8 +63,11 @@ class NativeImplementation final : public Implementation {
     if (!engine_) return u;
     const ModelInfo& i = engine_->info();
     // The weights file proper, so the table names what was read, not only the folder.
-    auto weights = std::filesystem::path(i.path) / "model.bin";
-    u.model_file = std::filesystem::exists(weights) ? weights.string() : i.path;
+    u.model_file = i.path;
+    for (const char* file : {"model.bin", "model.safetensors", "weights.safetensors", "weights.npz"}) {
+      auto weights = std::filesystem::path(i.path) / file;
+      if (std::filesystem::is_regular_file(weights)) u.model_file = weights.string();
+    }
     u.format = i.format;
     u.precision = i.compute_dtype + (i.stored_dtype != i.compute_dtype ? " (stored " + i.stored_dtype + ")" : "");
     u.device = i.backend;

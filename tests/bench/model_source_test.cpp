@@ -24,15 +24,21 @@ TEST(ModelSource, DetectsFormats) {
   test::TempDir d;
   d.write("ct2/model.bin", "x");
   d.write("ct2/config.json", "{}");
-  d.write("tiny.en.pt", "PK");
+  d.write("tiny.en.pt", std::string("PK\3\4", 4) + "rest");  // a zip, as torch writes checkpoints
   d.write("ggml-tiny.bin", std::string("lmgg", 4) + "rest");  // 0x67676d6c little-endian
   d.write("st/model.safetensors", "x");
+  d.write("st/config.json", "{}");
+  d.write("mlx/weights.npz", "x");
+  d.write("mlx/config.json", "{}");
+  d.write("named.pt", "not a zip");  // the name alone says nothing
   d.write("other/readme.txt", "x");
   EXPECT_EQ(detect_model_format((d / "ct2").string()), "ctranslate2");
   EXPECT_EQ(detect_model_format((d / "tiny.en.pt").string()), "openai");
   EXPECT_EQ(detect_model_format((d / "ggml-tiny.bin").string()), "ggml");
   EXPECT_EQ(detect_model_format((d / "st").string()), "safetensors");
+  EXPECT_EQ(detect_model_format((d / "mlx").string()), "mlx");
   EXPECT_EQ(detect_model_format((d / "other").string()), "");
+  EXPECT_EQ(detect_model_format((d / "named.pt").string()), "");
 }
 
 TEST(ModelSource, ResolvesAPathOfAFormatTheImplementationLoads) {

@@ -26,7 +26,7 @@ TEST(Encoder, JfkFirstWindowMatchesCTranslate2) {
   const nlohmann::json ref = nlohmann::json::parse(in)["encoder_output"];
 
   auto be = make_cpu_backend(2);
-  WhisperModel m = load_ct2_whisper(test::tiny_en_dir().string(), *be);
+  WhisperModel m = load_model_files(test::tiny_en_dir().string(), *be);
   std::vector<float> pcm = audio::load_audio((test::shared_audio_dir() / "jfk.wav").string());
   int n_frames = 0;
   std::vector<float> mel = log_mel_spectrogram(pcm.data(), pcm.size(), 80, 480000, 1, &n_frames);

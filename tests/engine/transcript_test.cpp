@@ -102,7 +102,7 @@ bool find_divergence(const Transcript& t, const nlohmann::json& ref, Divergence&
 // The engine's top-2 logit margin at the divergence, recomputed from its own model.
 float margin_at(const std::string& model_dir, const std::vector<float>& pcm, const Divergence& d) {
   auto backend = engine::make_cpu_backend(0);
-  engine::WhisperModel m = engine::load_ct2_whisper(model_dir, *backend);
+  engine::WhisperModel m = engine::load_model_files(model_dir, *backend);
   engine::Tokenizer tok = engine::Tokenizer::from_model_dir(model_dir, m.info.n_vocab);
   int n_frames = 0;
   std::vector<float> mel = engine::log_mel_spectrogram(pcm.data(), pcm.size(), m.info.n_mels, 480000, 1, &n_frames);
