@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,17 @@ struct ModelInfo {
 
 // Options of one transcription; defaults are openai-whisper's transcribe() defaults, greedy.
 struct TranscribeOptions {
+  // Decoding at temperature 0: 1 = greedy; above 1, beam search with that many beams (openai-whisper's
+  // BeamSearchDecoder, with CTranslate2's bookkeeping as faster-whisper runs it; 5 is the usual choice).
+  int beam_size = 1;
+  // Beam search stops once round(beam_size * patience) sequences have finished (openai's and CTranslate2's rule).
+  float patience = 1.0f;
+  // How finished candidates are ranked (beam search and best_of), openai-whisper's MaximumLikelihoodRanker:
+  // unset = sum of log-probabilities / length (also faster-whisper's default, its length_penalty=1);
+  // set to alpha = sum / ((5 + length) / 6) ^ alpha (openai's rule, not faster-whisper's length ^ alpha).
+  std::optional<float> length_penalty;
+  // Samples drawn per temperature above 0; the best by the ranker is kept (openai's and faster-whisper's best_of).
+  int best_of = 1;
   std::string language;          // "" = detect on multilingual models, "en" on English-only ones
   std::string task = "transcribe";  // or "translate"
   std::vector<float> temperatures = {0.0f, 0.2f, 0.4f, 0.6f, 0.8f, 1.0f};  // fallback ladder

@@ -96,9 +96,10 @@ BenchResult run_benchmark(const BenchmarkRequest& req, const std::vector<float>&
     run.timeout_s = req.settings.timeout_s;
     run.params.language = req.settings.language;
     run.params.n_threads = req.settings.n_threads;
+    run.params.beam_size = req.settings.beam_size;
     ImplResult r;
     try {
-      ResolvedModel m = resolve_model_for(d.formats, req.settings.model);
+      ResolvedModel m = resolve_model_for(d.formats, req.settings.model, req.settings.convert);
       run.params.model_name = m.name;
       run.params.model_path = m.path;
       run.params.model_format = m.format;

@@ -149,7 +149,8 @@ void to_json(nlohmann::json& j, const BenchResult& b) {
          {"sample_rate", 16000}, {"sha256", b.audio.sha256}}},
        {"settings",
         {{"model", b.settings.model}, {"language", b.settings.language}, {"n_threads", b.settings.n_threads},
-         {"n_runs", b.settings.n_runs}, {"n_warmup", b.settings.n_warmup}, {"timeout_s", b.settings.timeout_s}}},
+         {"n_runs", b.settings.n_runs}, {"n_warmup", b.settings.n_warmup}, {"timeout_s", b.settings.timeout_s},
+         {"beam_size", b.settings.beam_size}}},
        {"reference", b.reference.empty() ? nlohmann::json(nullptr) : nlohmann::json(b.reference)},
        {"system", b.system},
        {"results", results},
@@ -173,6 +174,7 @@ void from_json(const nlohmann::json& j, BenchResult& b) {
     b.settings.n_runs = s.value("n_runs", 0);
     b.settings.n_warmup = s.value("n_warmup", 0);
     b.settings.timeout_s = s.value("timeout_s", 0.0);
+    b.settings.beam_size = s.value("beam_size", 1);
   }
   b.reference = j.contains("reference") && j["reference"].is_string() ? j["reference"].get<std::string>() : "";
   if (j.contains("system")) b.system = j["system"].get<SystemInfo>();

@@ -12,6 +12,7 @@
 #include "bench/format.h"
 #include "formats/weight_io.h"
 #include "models/catalog.h"
+#include "models/convert.h"
 #include "models/resolver.h"
 #include "util/errors.h"
 
@@ -39,13 +40,26 @@ models::Format catalog_format(const std::string& f) {
 
 // A catalog name: the first complete copy in any cache (models/resolver's search order), in the
 // implementation's formats, preferred first. Never downloads.
-ResolvedModel resolve_catalog_name(const std::vector<std::string>& formats, const std::string& name) {
+ResolvedModel resolve_catalog_name(const std::vector<std::string>& formats, const std::string& name, bool convert) {
   const models::Catalog& cat = models::Catalog::instance();
   const std::string canonical = cat.canonical(name);  // throws on an unknown name, listing the known ones
   std::vector<models::Format> wanted;
   for (const auto& f : formats) wanted.push_back(catalog_format(f));
   models::Resolver resolver(cat, models::CacheDirs::from_env());
   auto found = resolver.find(canonical, wanted, models::Verify::kSize);
+  if (!found && convert) {
+    // Another format on disk serves too: converted once into the models directory, where the next run finds it.
+    std::vector<models::Format> all(std::begin(models::kAllFormats), std::end(models::kAllFormats));
+    if (auto any = resolver.find(canonical, all, models::Verify::kSize)) {
+      const formats::WeightFormat to = formats::parse_format_name(formats.front());
+      const std::string out = models::default_output(resolver, canonical, to);
+      std::fprintf(stderr, "whisper-speedtest: %s: converting the %s copy at %s to %s, once: %s\n", canonical.c_str(),
+                   std::string(models::format_id(any->format)).c_str(), any->path.string().c_str(),
+                   formats.front().c_str(), out.c_str());
+      models::convert_model(any->path.string(), to, out, std::nullopt, false, resolver);
+      return {canonical, out, formats.front()};
+    }
+  }
   if (!found) {
     std::string which;
     for (auto f : wanted) which += (which.empty() ? "" : " or ") + std::string(models::format_id(f));
@@ -66,9 +80,9 @@ std::string detect_model_format(const std::string& path) {
   return f ? formats::format_name(*f) : "";
 }
 
-ResolvedModel resolve_model_for(const std::vector<std::string>& formats, const std::string& name_or_path) {
+ResolvedModel resolve_model_for(const std::vector<std::string>& formats, const std::string& name_or_path, bool convert) {
   if (name_or_path.empty()) throw Error("no model given: pass -m with a model directory or file");
-  if (!looks_like_a_path(name_or_path)) return resolve_catalog_name(formats, name_or_path);
+  if (!looks_like_a_path(name_or_path)) return resolve_catalog_name(formats, name_or_path, convert);
   std::error_code ec;
   if (!fs::exists(name_or_path, ec)) throw Error(name_or_path + ": no such model file or directory");
   std::string format = detect_model_format(name_or_path);

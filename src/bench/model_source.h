@@ -3,11 +3,9 @@
 //   ResolvedModel m = resolve_model_for({"ctranslate2"}, "/models/tiny.en-ct2");
 //   // m.path == "/models/tiny.en-ct2", m.format == "ctranslate2", m.name == ""
 //
-// Today this takes paths only: a CTranslate2 directory (model.bin + config.json), an openai-whisper
-// checkpoint (*.pt), a ggml file (its magic), or a safetensors directory or file. A catalog name ("small",
-// "tiny.en") is answered with an error saying names need the model catalog.
-// TODO(#4): at the merge with the models branch, names go to src/models/resolver (search every cache for a
-// format in `formats`, preferred first).
+// A path is used as given, its format judged from the contents (formats/weight_io). A catalog name ("small",
+// "tiny.en") is looked up through models/resolver in every cache, in the implementation's formats, preferred
+// first; when only other formats are on disk, the model is converted into the project's models directory.
 #pragma once
 #include <string>
 #include <vector>
@@ -25,7 +23,10 @@ std::string detect_model_format(const std::string& path);
 
 // Throws wst::Error (one line, naming the model and the problem) when the path is missing or of a format
 // none of `formats` is, or when a name is given.
-ResolvedModel resolve_model_for(const std::vector<std::string>& formats, const std::string& name_or_path);
+// A catalog name found only in other formats is converted (models convert) into the project's models
+// directory, once, saying so on stderr, unless `convert` is false.
+ResolvedModel resolve_model_for(const std::vector<std::string>& formats, const std::string& name_or_path,
+                                bool convert = true);
 
 // SHA-256 of the file's bytes in hex; "" when it cannot be read. For a directory, of its main weights file
 // (model.bin, model.safetensors).

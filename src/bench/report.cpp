@@ -76,6 +76,7 @@ std::string runs_line(const BenchResult& b) {
   if (b.settings.n_threads > 0) s += strprintf(", %d threads asked", b.settings.n_threads);
   if (!b.settings.language.empty()) s += ", language " + b.settings.language;
   if (b.settings.timeout_s > 0) s += strprintf(", timeout %g s", b.settings.timeout_s);
+  if (b.settings.beam_size > 1) s += strprintf(", beam size %d", b.settings.beam_size);
   return s;
 }
 

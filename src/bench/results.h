@@ -41,7 +41,7 @@ struct ImplResult {
 };
 
 struct AudioInfo {
-  std::string path;           // file given, "(bundled) .../jfk.wav", or "microphone"
+  std::string path;           // file given, "(bundled) .../sample.wav", or "microphone"
   double duration_s = 0;
   long long n_samples = 0;    // at 16 kHz
   std::string sha256;         // of the file's bytes, "" for a recording
@@ -54,6 +54,8 @@ struct BenchSettings {
   int n_runs = 3;
   int n_warmup = 1;
   double timeout_s = 0;       // 0 = none
+  bool convert = true;        // convert a catalog model found only in other formats (models convert)
+  int beam_size = 1;          // 1 = greedy; passed to every implementation
 };
 
 struct Skipped {

@@ -30,6 +30,7 @@ struct BenchmarkArgs {
   std::string model = "small";
   int runs = 3;
   int warmup = 1;
+  bool no_convert = false;
   std::vector<std::string> implementations;
   std::string audio;
   bool batch = false;
@@ -38,6 +39,7 @@ struct BenchmarkArgs {
   int threads = 0;
   std::string reference;
   double timeout_s = 600;
+  int beam_size = 1;
   std::string json, csv, markdown;
   bool diff = false;
   bool quiet = false;
@@ -106,6 +108,7 @@ void run(const BenchmarkArgs& a) {
   const int n_sources = !a.audio.empty() + a.batch + a.record;
   if (n_sources > 1) throw Error("choose one audio source: -a FILE, -b (the bundled clip) or --record");
   if (a.runs < 1) throw Error("-n/--runs must be at least 1 (got " + std::to_string(a.runs) + ")");
+  if (a.beam_size < 1) throw Error("--beam-size must be at least 1 (got " + std::to_string(a.beam_size) + ")");
   if (a.warmup < 0) throw Error("--warmup must be 0 or more (got " + std::to_string(a.warmup) + ")");
   if (a.timeout_s < 0) throw Error("--timeout must be 0 (none) or more seconds");
 
@@ -119,7 +122,9 @@ void run(const BenchmarkArgs& a) {
   req.settings.n_threads = a.threads;
   req.settings.n_runs = a.runs;
   req.settings.n_warmup = a.warmup;
+  req.settings.convert = !a.no_convert;
   req.settings.timeout_s = a.timeout_s;
+  req.settings.beam_size = a.beam_size;
   if (!a.reference.empty()) req.reference = bench::read_reference(a.reference);
 
   std::vector<float> pcm;
@@ -131,12 +136,12 @@ void run(const BenchmarkArgs& a) {
     if (path.empty()) {
       // The bundled clip, and its known transcript as the reference unless one was given.
       auto dir = data_dir() / "samples";
-      path = (dir / "jfk.wav").string();
+      path = (dir / "sample.wav").string();
       if (!std::filesystem::exists(path))
         throw Error(path + ": the bundled clip is not there (set WHISPER_SPEEDTEST_DATA to the folder that holds "
-                           "samples/jfk.wav, or pass -a FILE)");
-      if (req.reference.empty() && std::filesystem::exists(dir / "jfk.txt"))
-        req.reference = bench::read_reference((dir / "jfk.txt").string());
+                           "samples/sample.wav, or pass -a FILE)");
+      if (req.reference.empty() && std::filesystem::exists(dir / "sample.txt"))
+        req.reference = bench::read_reference((dir / "sample.txt").string());
     }
     pcm = audio::read_audio_file(path);
     req.audio.path = path;
@@ -188,12 +193,16 @@ void add_benchmark_command(CLI::App& app) {
       ->capture_default_str();
   c->add_option("-n,--runs", a->runs, "Timed runs per implementation")->capture_default_str();
   c->add_option("--warmup", a->warmup, "Untimed warm-up runs before the timed ones")->capture_default_str();
+  c->add_flag("--no-convert", a->no_convert,
+              "Skip an implementation whose format is not on disk instead of converting the model for it once");
   c->add_option("-i,--implementations", a->implementations, "Comma-separated ids (default: all available; see list)");
   c->add_option("-a,--audio", a->audio, "Audio file (WAV, FLAC, OGG, MP3; others through ffmpeg)");
-  c->add_flag("-b,--batch", a->batch, "Use the bundled clip (data/samples/jfk.wav) and its transcript (the default)");
+  c->add_flag("-b,--batch", a->batch, "Use the bundled clip (data/samples/sample.wav, 13 s of synthetic speech) and its transcript (the default)");
   c->add_flag("--record", a->record, "Record from the microphone: Enter starts, Enter stops");
   c->add_option("-l,--language", a->language, "Language code (default: the implementation's own)");
   c->add_option("-t,--threads", a->threads, "Threads per implementation (0 = all cores)")->capture_default_str();
+  c->add_option("--beam-size", a->beam_size, "Beam size for every implementation (1 = greedy)")
+      ->capture_default_str();
   c->add_option("--reference", a->reference, "Reference transcript, as text or a file: enables WER");
   c->add_option("--timeout", a->timeout_s, "Seconds one implementation may take in all (0 = no limit)")
       ->capture_default_str();

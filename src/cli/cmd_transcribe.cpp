@@ -2,12 +2,14 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <optional>
 #include <iostream>
 
 #include "audio/decode.h"
 #include "bench/model_source.h"
 #include "cli/commands.h"
 #include "models/tokenizer_source.h"
+#include "util/errors.h"
 #include "wst/engine.h"
 
 namespace wst::cli {
@@ -22,13 +24,18 @@ std::string timestamp(double s) {
 
 struct TranscribeArgs {
   std::string audio, model, device = "cpu", language, task = "transcribe", initial_prompt;
-  int threads = 0;
+  int threads = 0, beam_size = 1, best_of = 1;
+  float patience = 1.0f;
+  std::optional<float> length_penalty;
   bool segments = false, json = false, no_timestamps = false, no_condition = false;
   std::vector<float> temperatures;
   uint64_t seed = 0;
 };
 
 void run(const TranscribeArgs& a) {
+  if (a.beam_size < 1) throw Error("--beam-size must be at least 1 (got " + std::to_string(a.beam_size) + ")");
+  if (a.best_of < 1) throw Error("--best-of must be at least 1 (got " + std::to_string(a.best_of) + ")");
+  if (!(a.patience > 0)) throw Error("--patience must be above 0 (got " + std::to_string(a.patience) + ")");
   EngineOptions eo;
   eo.device = a.device;
   eo.n_threads = a.threads;
@@ -45,6 +52,10 @@ void run(const TranscribeArgs& a) {
   to.without_timestamps = a.no_timestamps;
   to.condition_on_previous_text = !a.no_condition;
   to.seed = a.seed;
+  to.beam_size = a.beam_size;
+  to.patience = a.patience;
+  to.length_penalty = a.length_penalty;
+  to.best_of = a.best_of;
   if (!a.temperatures.empty()) to.temperatures = a.temperatures;
   Transcript t = engine->transcribe(pcm, to);
 
@@ -86,6 +97,11 @@ void add_transcribe_command(CLI::App& app) {
   c->add_option("--initial-prompt", args->initial_prompt, "Text to condition the first window on");
   c->add_option("--temperature", args->temperatures, "Temperature fallback ladder (default 0 0.2 0.4 0.6 0.8 1)");
   c->add_option("--seed", args->seed, "Seed of the sampler used above temperature 0");
+  c->add_option("--beam-size", args->beam_size, "Beams at temperature 0 (1 = greedy; 5 is usual)");
+  c->add_option("--patience", args->patience, "Beam search stops after round(beam size * patience) finished sequences");
+  c->add_option("--length-penalty", args->length_penalty,
+                "Rank candidates by sum logprob / ((5 + length) / 6)^alpha (default: / length)");
+  c->add_option("--best-of", args->best_of, "Samples per temperature above 0; the most probable is kept");
   c->add_flag("--no-timestamps", args->no_timestamps, "Decode without timestamp tokens");
   c->add_flag("--no-condition-on-previous-text", args->no_condition, "Do not prompt with the previous text");
   c->add_flag("--segments", args->segments, "Print segments with timestamps");

@@ -1,5 +1,10 @@
-// Whisper's text decoder with a self-attention KV cache. Cross-attention K/V are computed once per window
-// (set_audio), then each forward() call appends tokens at the current position and returns logits.
+// Whisper's text decoder with self-attention KV caches. Cross-attention K/V are computed once per window
+// (set_audio), then forward() appends tokens to one sequence and returns logits.
+//
+// Several sequences (the beams of a beam search, the candidates of best_of sampling) decode as one batch:
+// fork() copies sequence 0 into n caches, forward_step() runs one new token per sequence with batched
+// linears [n_seq, n_text_state] and per-sequence self-attention, and reorder() lets sequences continue other
+// sequences' caches. Every cache is a backend Mat; reordering only copies rows through Backend::copy.
 #pragma once
 
 #include <vector>
@@ -14,22 +19,41 @@ class Decoder {
   Decoder(const WhisperModel& model, Backend& backend);
 
   // Computes every layer's cross-attention K/V from the encoder output [n_audio_ctx, n_audio_state]
-  // and empties the self-attention cache.
+  // and empties the self-attention cache; one sequence.
   void set_audio(const Mat& encoder_out);
-  // Drops cached positions from `n_keep` on (the cache then holds tokens [0, n_keep)).
+  // Drops cached positions from `n_keep` on, in every sequence (the caches then hold tokens [0, n_keep)).
   void truncate(int n_keep);
   int n_past() const { return n_past_; }
+  int n_seq() const { return static_cast<int>(seq_slot_.size()); }
 
-  // Runs `tokens` at positions n_past() .. n_past() + n - 1 and appends them to the cache.
+  // One sequence only: runs `tokens` at positions n_past() .. n_past() + n - 1 and appends them to the cache.
   // For each index in `logit_rows` (relative to `tokens`), writes n_vocab logits to logits_out in order.
   void forward(const std::vector<int>& tokens, const std::vector<int>& logit_rows, std::vector<float>& logits_out);
 
+  // From one sequence to `n` copies of it (sequence 0 keeps its cache; n - 1 caches receive its rows).
+  void fork(int n);
+  // New sequence i continues old sequence src[i] (src.size() new sequences; an old one may be continued by
+  // several or by none). Only caches continued twice are copied, and only the rows since the fork.
+  void reorder(const std::vector<int>& src);
+  // One token per sequence, all at position n_past(); logits_out = [n_seq, n_vocab].
+  void forward_step(const std::vector<int>& tokens, std::vector<float>& logits_out);
+
  private:
+  struct Cache {
+    std::vector<Mat> k, v;  // per layer [n_text_ctx, n_text_state]
+  };
+  Cache& cache_of(int seq) { return slots_[seq_slot_[seq]]; }
+  void ensure_slots(int n);
+  // Copies rows [r0, n_past_) of every layer from slot `from` to slot `to`.
+  void copy_rows(int from, int to, int r0);
+
   const WhisperModel& m_;
   Backend& be_;
-  std::vector<Mat> self_k_, self_v_;    // per layer [n_text_ctx, n_text_state]
-  std::vector<Mat> cross_kv_;           // per layer [n_audio_ctx, 2 * n_text_state]: k | v
+  std::vector<Cache> slots_;   // physical caches, allocated when first needed
+  std::vector<int> seq_slot_;  // sequence -> its slot
+  std::vector<Mat> cross_kv_;  // per layer [n_audio_ctx, 2 * n_text_state]: k | v
   int n_past_ = 0;
+  int n_shared_ = 0;  // rows [0, n_shared_) are equal in every slot in use (the prompt at the fork)
 };
 
 }  // namespace wst::engine

@@ -149,31 +149,61 @@ void WindowDecoder::apply_filters(std::vector<float>& logits, const std::vector<
   }
 }
 
-WindowResult WindowDecoder::decode(const std::vector<int>& initial, float temperature, std::mt19937_64& rng) {
-  const int n_vocab = model_.info.n_vocab, n_ctx = model_.info.n_text_ctx;
+std::vector<float> WindowDecoder::prompt_logits(const std::vector<int>& initial) {
+  const int n_vocab = model_.info.n_vocab;
   const int sot_index = static_cast<int>(std::find(initial.begin(), initial.end(), tok_.sot()) - initial.begin());
   if (sot_index >= static_cast<int>(initial.size())) throw Error("decoding: prompt has no start-of-transcript token");
-
-  std::vector<float> logits;
   if (initial == cached_initial_ && !cached_first_logits_.empty()) {
     decoder_.truncate(static_cast<int>(initial.size()));
-    logits = cached_first_logits_;
-  } else {
-    decoder_.truncate(0);
-    std::vector<float> both;
-    decoder_.forward(initial, {sot_index, static_cast<int>(initial.size()) - 1}, both);
-    // No-speech probability from the raw logits at the start-of-transcript position.
-    std::vector<float> sot_logits(both.begin(), both.begin() + n_vocab);
-    const std::vector<float> sot_lp = log_softmax(sot_logits);
-    cached_no_speech_ = tok_.no_speech() >= 0 ? std::exp(sot_lp[tok_.no_speech()]) : 0.0f;
-    logits.assign(both.begin() + n_vocab, both.end());
-    cached_initial_ = initial;
-    cached_first_logits_ = logits;
+    return cached_first_logits_;
   }
+  decoder_.truncate(0);
+  std::vector<float> both;
+  decoder_.forward(initial, {sot_index, static_cast<int>(initial.size()) - 1}, both);
+  // No-speech probability from the raw logits at the start-of-transcript position.
+  std::vector<float> sot_logits(both.begin(), both.begin() + n_vocab);
+  const std::vector<float> sot_lp = log_softmax(sot_logits);
+  cached_no_speech_ = tok_.no_speech() >= 0 ? std::exp(sot_lp[tok_.no_speech()]) : 0.0f;
+  cached_initial_ = initial;
+  cached_first_logits_.assign(both.begin() + n_vocab, both.end());
+  return cached_first_logits_;
+}
+
+namespace {
+
+// A token drawn from softmax(logprobs / temperature), as openai-whisper's Categorical(logits / temperature).
+int sample_token(const std::vector<float>& lp, float temperature, std::mt19937_64& rng) {
+  std::vector<double> w(lp.size());
+  for (size_t t = 0; t < lp.size(); ++t) w[t] = lp[t] == kNegInf ? 0.0 : std::exp(static_cast<double>(lp[t]) / temperature);
+  std::discrete_distribution<int> dist(w.begin(), w.end());
+  return dist(rng);
+}
+
+}  // namespace
+
+WindowResult WindowDecoder::decode(const std::vector<int>& initial, float temperature, std::mt19937_64& rng) {
+  const int n_ctx = model_.info.n_text_ctx;
+  std::vector<float> logits = prompt_logits(initial);
+  // At most sample_len tokens, and never past the text context (as openai-whisper, and CTranslate2's
+  // max_length = min(n_text_ctx / 2, n_text_ctx - prompt)).
+  const int max_steps = std::min(sample_len_, n_ctx - static_cast<int>(initial.size()) + 1);
 
   WindowResult r;
   r.temperature = temperature;
   r.no_speech_prob = cached_no_speech_;
+  const bool beam = temperature == 0.0f && options_.beam_size > 1;
+  const bool best_of = temperature > 0.0f && options_.best_of > 1;
+  if (beam || best_of) {
+    r.candidates = beam ? beam_search(std::move(logits), max_steps) : sample_best_of(logits, max_steps, temperature, rng);
+    const int best = best_hypothesis(r.candidates, options_.length_penalty);
+    if (best < 0) throw Error("decoding: the search finished no sequence");
+    r.tokens = r.candidates[best].tokens;
+    r.avg_logprob = static_cast<float>(r.candidates[best].sum_logprob / (static_cast<double>(r.tokens.size()) + 1.0));
+    r.text = strip(tok_.decode(r.tokens));
+    r.compression_ratio = compression_ratio(r.text);
+    return r;
+  }
+
   double sum_logprob = 0;
   std::vector<int> sampled;
   int total = static_cast<int>(initial.size());
@@ -187,10 +217,7 @@ WindowResult WindowDecoder::decode(const std::vector<int>& initial, float temper
       // First maximum, as torch.argmax.
       next = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     } else {
-      std::vector<double> w(n_vocab);
-      for (int t = 0; t < n_vocab; ++t) w[t] = lp[t] == kNegInf ? 0.0 : std::exp(static_cast<double>(lp[t]) / temperature);
-      std::discrete_distribution<int> dist(w.begin(), w.end());
-      next = dist(rng);
+      next = sample_token(lp, temperature, rng);
     }
     sum_logprob += lp[next];
     sampled.push_back(next);
@@ -207,6 +234,110 @@ WindowResult WindowDecoder::decode(const std::vector<int>& initial, float temper
   r.text = strip(tok_.decode(sampled));
   r.compression_ratio = compression_ratio(r.text);
   return r;
+}
+
+std::vector<Hypothesis> WindowDecoder::beam_search(std::vector<float> logits, int max_steps) {
+  const int n_vocab = model_.info.n_vocab;
+  BeamSearch bs(options_.beam_size, options_.patience, tok_.eot());
+  std::vector<float> lp_all, row(n_vocab);
+  // Step 0 expands the prompt's one sequence (its logits are cached); the decoder forks once the first
+  // beams are chosen, then runs all beams as one batch per step.
+  for (int step = 0; step < max_steps; ++step) {
+    const auto& beams = bs.beams();
+    const int n = static_cast<int>(beams.size());
+    if (step > 0) {
+      std::vector<int> last(n);
+      for (int b = 0; b < n; ++b) last[b] = beams[b].back();
+      decoder_.forward_step(last, logits);
+    }
+    lp_all.resize(static_cast<size_t>(n) * n_vocab);
+    for (int b = 0; b < n; ++b) {
+      std::copy_n(logits.begin() + static_cast<size_t>(b) * n_vocab, n_vocab, row.begin());
+      apply_filters(row, beams[b]);  // each beam's own history drives the timestamp rules
+      const std::vector<float> lp = log_softmax(row);
+      std::copy(lp.begin(), lp.end(), lp_all.begin() + static_cast<size_t>(b) * n_vocab);
+    }
+    const std::vector<int> src = bs.step(lp_all, n_vocab, step + 1 == max_steps);
+    if (bs.done()) break;
+    if (step == 0)
+      decoder_.fork(static_cast<int>(src.size()));  // every new beam continues the prompt
+    else
+      decoder_.reorder(src);
+  }
+  decoder_.reorder({0});  // one sequence again, holding the prompt for the next temperature
+  return bs.finished();
+}
+
+std::vector<Hypothesis> WindowDecoder::sample_best_of(const std::vector<float>& first, int max_steps, float temperature,
+                                                      std::mt19937_64& rng) {
+  const int n_vocab = model_.info.n_vocab, eot = tok_.eot();
+  const int n = options_.best_of;
+  std::vector<Hypothesis> seqs(n);
+  std::vector<double> sums(n, 0.0);
+  std::vector<int> alive;  // candidates still sampling, in the decoder's sequence order
+
+  // Step 0: every candidate draws from the prompt's one row of logits.
+  std::vector<float> row = first;
+  apply_filters(row, {});
+  std::vector<float> lp = log_softmax(row);
+  for (int i = 0; i < n; ++i) {
+    const int next = sample_token(lp, temperature, rng);
+    sums[i] += lp[next];
+    if (next == eot) continue;
+    seqs[i].tokens.push_back(next);
+    if (max_steps > 1) alive.push_back(i);
+  }
+  if (!alive.empty()) decoder_.fork(static_cast<int>(alive.size()));
+
+  std::vector<float> logits;
+  for (int step = 1; step < max_steps && !alive.empty(); ++step) {
+    std::vector<int> last;
+    for (int i : alive) last.push_back(seqs[i].tokens.back());
+    decoder_.forward_step(last, logits);
+    std::vector<int> keep, still;  // decoder positions and candidates that go on
+    for (size_t a = 0; a < alive.size(); ++a) {
+      Hypothesis& h = seqs[alive[a]];
+      row.assign(logits.begin() + a * static_cast<size_t>(n_vocab), logits.begin() + (a + 1) * static_cast<size_t>(n_vocab));
+      apply_filters(row, h.tokens);
+      lp = log_softmax(row);
+      const int next = sample_token(lp, temperature, rng);
+      sums[alive[a]] += lp[next];
+      if (next == eot) continue;
+      h.tokens.push_back(next);
+      if (step + 1 < max_steps) {
+        keep.push_back(static_cast<int>(a));
+        still.push_back(alive[a]);
+      }
+    }
+    // Finished candidates leave the batch.
+    if (!keep.empty() && keep.size() != alive.size()) decoder_.reorder(keep);
+    alive = std::move(still);
+  }
+  decoder_.reorder({0});  // one sequence again, holding the prompt for the next temperature
+  for (int i = 0; i < n; ++i) seqs[i].sum_logprob = static_cast<float>(sums[i]);
+  return seqs;
+}
+
+float WindowDecoder::score_tokens(const std::vector<int>& initial, const std::vector<int>& tokens) {
+  const int n_vocab = model_.info.n_vocab;
+  reset();
+  decoder_.truncate(0);
+  std::vector<int> all = initial;
+  all.insert(all.end(), tokens.begin(), tokens.end());
+  std::vector<int> rows;
+  for (size_t i = initial.size() - 1; i < all.size(); ++i) rows.push_back(static_cast<int>(i));
+  std::vector<float> logits;
+  decoder_.forward(all, rows, logits);
+  double sum = 0;
+  std::vector<float> row(n_vocab);
+  for (size_t i = 0; i <= tokens.size(); ++i) {
+    std::copy_n(logits.begin() + i * static_cast<size_t>(n_vocab), n_vocab, row.begin());
+    apply_filters(row, std::vector<int>(tokens.begin(), tokens.begin() + i));
+    sum += log_softmax(row)[i < tokens.size() ? tokens[i] : tok_.eot()];
+  }
+  decoder_.truncate(0);
+  reset();
+  return static_cast<float>(sum);
 }
 
 Transcriber::Transcriber(const WhisperModel& model, Backend& backend, const Tokenizer& tokenizer, Timings& timings,
@@ -234,6 +365,9 @@ Transcript Transcriber::run(const std::vector<float>& pcm, const TranscribeOptio
   if (opt.task != "transcribe" && opt.task != "translate")
     throw Error("--task: \"" + opt.task + "\" is not transcribe or translate");
   if (pcm.empty()) throw Error("audio: empty (0 samples)");
+  if (opt.beam_size < 1) throw Error("--beam-size: " + std::to_string(opt.beam_size) + " (must be 1 or more)");
+  if (opt.best_of < 1) throw Error("--best-of: " + std::to_string(opt.best_of) + " (must be 1 or more)");
+  if (!(opt.patience > 0)) throw Error("--patience: " + std::to_string(opt.patience) + " (must be above 0)");
 
   // The log-mel of the whole audio plus 30 s of silence, normalised once (as openai-whisper's transcribe()).
   double t0 = now_ms();

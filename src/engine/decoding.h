@@ -1,4 +1,5 @@
-// Decoding as openai-whisper's transcribe() does it, greedy: per 30 s window, the prompt (previous text),
+// Decoding as openai-whisper's transcribe() does it: per 30 s window, greedy or beam search at temperature 0
+// and sampling (best_of candidates) above, the prompt (previous text),
 // logit filters (blank and token suppression, timestamp rules), temperature fallback driven by the
 // compression ratio and average log-probability, no-speech detection, and seeking by the last timestamp.
 #pragma once
@@ -7,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/beam_search.h"
 #include "engine/decoder.h"
 #include "engine/model.h"
 #include "engine/tokenizer.h"
@@ -22,12 +24,15 @@ struct WindowResult {
   float no_speech_prob = 0;
   float temperature = 0;
   float compression_ratio = 0;
+  // Beam search and best_of > 1: every finished candidate (tokens, summed log-probability); `tokens` is the
+  // best of them by the ranker. Empty for one greedy or sampled sequence.
+  std::vector<Hypothesis> candidates;
 };
 
 // zlib compression ratio of the UTF-8 text, as openai-whisper's get_compression_ratio.
 float compression_ratio(const std::string& text);
 
-// Greedy/sampled decoding of one window whose encoder output is already in `decoder` (set_audio).
+// Greedy, beam-search or sampled decoding of one window whose encoder output is already in `decoder` (set_audio).
 class WindowDecoder {
  public:
   WindowDecoder(const WhisperModel& model, const Tokenizer& tokenizer, Decoder& decoder, const TranscribeOptions& options);
@@ -36,11 +41,23 @@ class WindowDecoder {
   WindowResult decode(const std::vector<int>& initial_tokens, float temperature, std::mt19937_64& rng);
   // Forget the cached prompt (call after set_audio on the decoder).
   void reset() { cached_initial_.clear(); }
+  // The summed log-probability this decoder gives `tokens` followed by EOT after `initial`, with the logit
+  // filters applied at every step: the score a search would give that sequence (tests compare candidates
+  // with it). Forgets the cached prompt.
+  float score_tokens(const std::vector<int>& initial, const std::vector<int>& tokens);
 
   // Filters applied to each step's logits in place; `sampled` = tokens sampled so far in this window.
   void apply_filters(std::vector<float>& logits, const std::vector<int>& sampled) const;
 
  private:
+  // The logits after the prompt (its forward pass cached across temperatures); sets cached_no_speech_.
+  std::vector<float> prompt_logits(const std::vector<int>& initial);
+  // Beam search from the prompt's logits; the decoder ends with one sequence again.
+  std::vector<Hypothesis> beam_search(std::vector<float> logits, int max_steps);
+  // best_of sequences sampled at `temperature` as one batch.
+  std::vector<Hypothesis> sample_best_of(const std::vector<float>& logits, int max_steps, float temperature,
+                                         std::mt19937_64& rng);
+
   const WhisperModel& model_;
   const Tokenizer& tok_;
   Decoder& decoder_;

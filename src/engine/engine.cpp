@@ -24,6 +24,10 @@ engine::Tokenizer load_tokenizer(const formats::WhisperWeights& w, const EngineO
     info.tokenizer = w.tokenizer_json;
     return engine::Tokenizer::from_file(w.tokenizer_json, w.dims.n_vocab);
   }
+  if (!w.vocab.empty()) {
+    info.tokenizer = w.path + " (its own vocabulary)";
+    return engine::Tokenizer::from_vocab(w.vocab, w.dims.n_vocab, w.path);
+  }
   throw Error(w.path + ": the " + w.format + " format carries no tokenizer; give one (EngineOptions::tokenizer_json)");
 }
 

@@ -466,6 +466,61 @@ Tokenizer Tokenizer::from_file(const std::string& path, int n_vocab) {
   return t;
 }
 
+// openai-whisper's LANGUAGES in token order (tokenizer.py); large-v3 adds the 100th, yue.
+constexpr const char* kLanguageCodes[] = {
+    "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id",
+    "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur", "hr", "bg",
+    "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn", "et", "mk", "br",
+    "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si", "km", "sn", "yo", "so",
+    "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt",
+    "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue",
+};
+
+Tokenizer Tokenizer::from_vocab(const std::vector<std::string>& token_bytes, int n_vocab, const std::string& source) {
+  Tokenizer t;
+  t.path_ = source;
+  t.n_vocab_ = n_vocab;
+  // The layout from n_vocab alone (openai-whisper: num_languages = n_vocab - 51765 - multilingual).
+  t.multilingual_ = n_vocab >= 51865;
+  const int n_languages = n_vocab - 51765 - (t.multilingual_ ? 1 : 0);
+  if (n_languages < 99 || n_languages > static_cast<int>(std::size(kLanguageCodes)))
+    fail(source, "n_vocab " + std::to_string(n_vocab) + " is not a Whisper vocabulary (51864, 51865 or 51866)");
+  t.eot_ = n_vocab - kNumTimestamps - 8 - n_languages;  // 8: eot, sot, 2 tasks, sot_lm, sot_prev, no_speech, no_timestamps
+  t.sot_ = t.eot_ + 1;
+  for (int i = 0; i < n_languages; ++i) t.languages_.emplace_back(t.sot_ + 1 + i, kLanguageCodes[i]);
+  t.translate_ = t.sot_ + n_languages + 1;
+  t.transcribe_ = t.translate_ + 1;
+  t.sot_lm_ = t.transcribe_ + 1;
+  t.sot_prev_ = t.sot_lm_ + 1;
+  t.no_speech_ = t.sot_prev_ + 1;
+  t.no_timestamps_ = t.no_speech_ + 1;
+
+  if (static_cast<int>(token_bytes.size()) < t.eot_)
+    fail(source, "has " + std::to_string(token_bytes.size()) + " tokens, a model with n_vocab " + std::to_string(n_vocab) +
+                     " has " + std::to_string(t.eot_) + " ordinary tokens");
+  t.token_bytes_.assign(token_bytes.begin(), token_bytes.begin() + t.eot_);
+  std::unordered_map<std::string_view, int> id_of;  // the first id of each byte string
+  id_of.reserve(t.eot_);
+  for (int id = 0; id < t.eot_; ++id) id_of.emplace(t.token_bytes_[id], id);
+  for (int b = 0; b < 256; ++b) {
+    const char c = static_cast<char>(b);
+    auto it = id_of.find(std::string_view(&c, 1));
+    if (it == id_of.end()) fail(source, "lacks the token of byte " + std::to_string(b));
+    t.byte_token_[b] = it->second;
+  }
+  // Every split of a token into two tokens is a merge into it, ranked by its id.
+  for (int id = 0; id < t.eot_; ++id) {
+    const std::string_view s = t.token_bytes_[id];
+    if (id_of.at(s) != id) continue;  // a repeated byte string: only its first id is ever produced
+    for (size_t k = 1; k < s.size(); ++k) {
+      auto l = id_of.find(s.substr(0, k)), r = id_of.find(s.substr(k));
+      if (l != id_of.end() && r != id_of.end()) t.merges_.emplace(pair_key(l->second, r->second), Merge{id, id});
+    }
+  }
+  t.non_speech_tokens_ = t.compute_non_speech_tokens();
+  return t;
+}
+
 // Byte-level BPE of one piece: start from one token per byte, then repeatedly merge the adjacent pair
 // with the lowest rank (the leftmost among equals) until no pair has a merge. The pieces form a linked
 // list and candidate pairs wait in a heap; an entry is stale once either side has changed.

@@ -33,6 +33,12 @@ class Tokenizer {
   static Tokenizer from_model_dir(const std::string& dir, int n_vocab);
   // Same, from the path of the tokenizer.json itself.
   static Tokenizer from_file(const std::string& tokenizer_json_path, int n_vocab);
+  // From the ordinary tokens' bytes by id alone (a whisper.cpp ggml file's vocabulary): merges follow from
+  // rank = id, as in tiktoken's BPE (the pair whose concatenation has the lowest id merges first), and the
+  // specials take the layout above, derived from n_vocab. `token_bytes` may hold more than the ordinary
+  // tokens (the rest is ignored), not fewer. `source` names the vocabulary in errors.
+  static Tokenizer from_vocab(const std::vector<std::string>& token_bytes, int n_vocab,
+                              const std::string& source = "ggml vocabulary");
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;

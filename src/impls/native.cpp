@@ -32,10 +32,8 @@ class NativeImplementation final : public Implementation {
   }
 
   void load(const ImplParams& params) override {
-    if (params.beam_size != 1) {
-      throw Error("native-" + device_ + ": beam search is not implemented (beam size " +
-                  std::to_string(params.beam_size) + "); the engine decodes greedily");
-    }
+    if (params.beam_size < 1)
+      throw Error("native-" + device_ + ": beam size " + std::to_string(params.beam_size) + " (must be 1 or more)");
     EngineOptions eo;
     eo.device = device_;
     eo.n_threads = params.n_threads;
@@ -43,6 +41,9 @@ class NativeImplementation final : public Implementation {
     engine_ = Engine::load(params.model_path, eo);
     options_ = TranscribeOptions{};
     options_.language = params.language;
+    // As every peer is given (impls/python/protocol.py): beam_size from the request, best_of 1.
+    options_.beam_size = params.beam_size;
+    options_.best_of = 1;
   }
 
   ImplTranscript transcribe(const std::vector<float>& pcm) override {

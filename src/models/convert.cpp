@@ -9,8 +9,7 @@ namespace wst::models {
 namespace {
 
 engine::Tokenizer load_tokenizer(const formats::WhisperWeights& w, const TokenizerSource& src) {
-  if (src.from_vocab)
-    throw Error(w.path + ": a tokenizer from the file's own vocabulary is not supported yet");  // TODO(#6): ggml merge
+  if (src.from_vocab) return engine::Tokenizer::from_vocab(w.vocab, w.dims.n_vocab, w.path);
   return engine::Tokenizer::from_file(src.tokenizer_json, w.dims.n_vocab);
 }
 

@@ -58,6 +58,25 @@ TEST(TranscribeCli, PrintsTextSegmentsAndJson) {
   EXPECT_EQ(j["timings"]["n_windows"], 1);
 }
 
+TEST(TranscribeCli, BeamSizeGivesFasterWhispersBeamText) {
+  WST_REQUIRE_TINY_EN();
+  // tests/reference/faster_whisper_beam_tiny_en.json: beam 5 puts a comma and a full stop that greedy does not.
+  auto r = test::run_cli({"transcribe", jfk(), "-m", test::tiny_en_dir().string(), "--beam-size", "5", "--patience",
+                          "1", "--best-of", "2", "--segments"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "[00:00.000 --> 00:08.000] And so, my fellow Americans ask not what your country can do for you\n"
+            "[00:08.000 --> 00:11.000] ask what you can do for your country.\n");
+}
+
+TEST(TranscribeCli, BeamSizeZeroIsRefused) {
+  // Checked before anything is loaded.
+  expect_one_line_error(test::run_cli({"transcribe", jfk(), "-m", "/nonexistent/tiny.en", "--beam-size", "0"}),
+                        "--beam-size must be at least 1 (got 0)");
+  expect_one_line_error(test::run_cli({"transcribe", jfk(), "-m", "/nonexistent/tiny.en", "--best-of", "-2"}),
+                        "--best-of must be at least 1 (got -2)");
+}
+
 TEST(TranscribeCli, ModelPathThatDoesNotExist) {
   auto r = test::run_cli({"transcribe", jfk(), "-m", "/nonexistent/tiny.en"});
   expect_one_line_error(r, "/nonexistent/tiny.en: no such model file or directory");

@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "formats/weight_io.h"
 #include "support/paths.h"
 #include "support/temp_dir.h"
 #include "util/errors.h"
@@ -478,6 +479,90 @@ TEST(Tokenizer, WrongVocabSizeNamesTheFile) {
   auto path = (test::tiny_en_dir() / "tokenizer.json").string();
   expect_error_naming([&] { Tokenizer::from_model_dir(test::tiny_en_dir().string(), kBaseVocab); }, path,
                       "n_vocab 51865");
+}
+
+// ---- from_vocab: a whisper.cpp ggml file's vocabulary alone ------------------------------------------
+
+namespace {
+// tiny.en's vocabulary as a ggml file holds it: written by tests/reference/ct2_to_ggml.py from CTranslate2's
+// vocabulary.txt (not from tokenizer.json) and read back by formats::read_ggml. Empty when that failed.
+const std::vector<std::string>& tiny_en_ggml_vocab(std::string& log) {
+  static std::string convert_log;
+  static const std::vector<std::string> vocab = [] {
+    test::TempDir dir;
+    const auto out = dir / "ggml-tiny.en.bin";
+    convert_log = test::capture(test::python() + " " + (test::source_dir() / "tests/reference/ct2_to_ggml.py").string() +
+                                " --model-dir '" + test::tiny_en_dir().string() + "' --out '" + out.string() + "' 2>&1");
+    if (!std::filesystem::exists(out)) return std::vector<std::string>();
+    return formats::read_ggml(out.string()).vocab;
+  }();
+  log = convert_log;
+  return vocab;
+}
+}  // namespace
+
+TEST(Tokenizer, TinyEnFromGgmlVocabularyMatchesTheReference) {
+  WST_REQUIRE_TINY_EN();
+  std::string log;
+  const auto& vocab = tiny_en_ggml_vocab(log);
+  ASSERT_EQ(vocab.size(), 50256u) << log;
+  const Tokenizer tok = Tokenizer::from_vocab(vocab, kTinyEnVocab);
+  json ref = load_reference("tokenizer_tiny_en.json");
+  check_specials(tok, ref);
+  check_languages(tok, ref);
+  check_non_speech(tok, ref);
+  check_suppress_ids(tok, ref, test::tiny_en_dir());
+  check_encode_cases(tok, ref);
+  check_decode_cases(tok, ref);
+  check_token_blocks(tok, ref);
+  EXPECT_EQ(tok.language_tokens(), tiny_en().language_tokens());
+}
+
+// The multilingual layouts from n_vocab alone, on tiny.en's vocabulary plus the multilingual one's extra
+// ordinary token: the specials and languages of the real base tokenizer (tokenizer_base.json).
+TEST(Tokenizer, FromVocabMultilingualLayouts) {
+  WST_REQUIRE_TINY_EN();
+  std::string log;
+  std::vector<std::string> vocab = tiny_en_ggml_vocab(log);
+  ASSERT_EQ(vocab.size(), 50256u) << log;
+  vocab.push_back("");  // id 50256: an ordinary token on multilingual models
+  json base_ref = load_reference("tokenizer_base.json");
+  auto base = Tokenizer::from_vocab(vocab, kBaseVocab);
+  check_specials(base, base_ref);
+  check_languages(base, base_ref);
+  auto v3 = Tokenizer::from_vocab(vocab, kLargeV3Vocab);
+  EXPECT_EQ(v3.language_token("yue"), 50358);
+  EXPECT_EQ(v3.translate(), 50359);
+  EXPECT_EQ(v3.no_timestamps(), 50364);
+  EXPECT_EQ(v3.timestamp_begin() + 1501, kLargeV3Vocab);
+}
+
+TEST(Tokenizer, FromVocabMergesByRankIsId) {
+  // 256 byte tokens, then "lo" < "low" < "er" < "lower" by id; the rest unrelated fillers.
+  std::vector<std::string> vocab;
+  for (int b = 0; b < 256; ++b) vocab.push_back(std::string(1, static_cast<char>(255 - b)));
+  for (const char* t : {"lo", "low", "er", "lower", "ow"}) vocab.push_back(t);
+  while (vocab.size() < 50256) vocab.push_back("\x01\x02" + std::to_string(vocab.size()));
+  auto tok = Tokenizer::from_vocab(vocab, kTinyEnVocab);
+  EXPECT_EQ(tok.encode("lower"), (std::vector<int>{259}));  // lo, low, er, lower
+  EXPECT_EQ(tok.encode("lowe"), (std::vector<int>{257, 255 - 'e'}));
+  // "ow" (260) ranks after "lo" (256): l o w -> lo w -> low.
+  EXPECT_EQ(tok.encode("low"), (std::vector<int>{257}));
+  EXPECT_EQ(tok.encode("ow"), (std::vector<int>{260}));
+  EXPECT_EQ(tok.decode(tok.encode(" lower, lowe!")), " lower, lowe!");
+}
+
+TEST(Tokenizer, FromVocabErrorsNameTheVocabulary) {
+  std::vector<std::string> vocab;
+  for (int b = 0; b < 256; ++b) vocab.push_back(std::string(1, static_cast<char>(b)));
+  expect_error_naming([&] { Tokenizer::from_vocab(vocab, kTinyEnVocab, "m.bin"); }, "m.bin: ",
+                      "has 256 tokens, a model with n_vocab 51864 has 50256 ordinary tokens");
+  expect_error_naming([&] { Tokenizer::from_vocab(vocab, 1000, "m.bin"); }, "m.bin: ",
+                      "n_vocab 1000 is not a Whisper vocabulary (51864, 51865 or 51866)");
+  vocab.resize(50256, "zz");
+  vocab[65] = "AA";  // byte 'A' has no token now
+  expect_error_naming([&] { Tokenizer::from_vocab(vocab, kTinyEnVocab, "m.bin"); }, "m.bin: ",
+                      "lacks the token of byte 65");
 }
 
 }  // namespace wst::engine

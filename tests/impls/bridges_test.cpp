@@ -13,6 +13,7 @@
 #include "audio/decode.h"
 #include "impls/python_bridge.h"
 #include "support/paths.h"
+#include "support/run_cli.h"
 #include "support/temp_dir.h"
 #include "util/errors.h"
 
@@ -60,14 +61,12 @@ std::string words(const std::string& text) {
   return out;
 }
 
-// Converts the tiny.en CTranslate2 weights with a committed test script into `out` (under a temp dir), with
-// `python`; returns false with the script's output in `log` on failure.
-bool convert_tiny_en(const std::string& python, const std::string& script, const std::filesystem::path& out,
-                     std::string& log) {
-  std::string cmd = python + " " + (test::source_dir() / "tests/reference" / script).string() + " --model-dir '" +
-                    test::tiny_en_dir().string() + "' --out '" + out.string() + "' 2>&1";
-  log = test::capture(cmd);
-  return std::filesystem::exists(out);
+// Converts the tiny.en CTranslate2 weights into `out` (under a temp dir) with `whisper-speedtest models convert`,
+// as a user would; returns false with the command's output in `log` on failure.
+bool convert_tiny_en(const std::string& to, const std::filesystem::path& out, std::string& log) {
+  test::CliResult r = test::run_cli({"models", "convert", test::tiny_en_dir().string(), "--to", to, "-o", out.string()});
+  log = r.out + r.err;
+  return r.rc == 0 && std::filesystem::exists(out);
 }
 
 ImplParams tiny_en(const std::string& path, const std::string& format) {
@@ -257,7 +256,7 @@ TEST(OpenaiWhisper, TranscribesJfk) {
   test::TempDir dir;
   auto pt = dir / "tiny.en.pt";
   std::string log;
-  ASSERT_TRUE(convert_tiny_en(python_of(*impl), "ct2_to_openai_checkpoint.py", pt, log)) << log;
+  ASSERT_TRUE(convert_tiny_en("pt", pt, log)) << log;
   ImplUsed u = expect_jfk(make_openai_whisper, python_of(*impl), tiny_en(pt.string(), "openai"), kJfkTinyEn);
   EXPECT_EQ(u.precision, "float32");
   EXPECT_EQ(u.n_threads, 2);
@@ -284,7 +283,7 @@ TEST(WhisperCpp, TranscribesJfk) {
   test::TempDir dir;
   auto ggml = dir / "ggml-tiny.en.bin";
   std::string log;
-  ASSERT_TRUE(convert_tiny_en(python_of(*impl), "ct2_to_ggml.py", ggml, log)) << log;
+  ASSERT_TRUE(convert_tiny_en("ggml", ggml, log)) << log;
   // whisper.cpp's jfk differs from faster-whisper's in punctuation only (a final full stop).
   ImplUsed u = expect_jfk(make_whisper_cpp, python_of(*impl), tiny_en(ggml.string(), "ggml"), kJfkTinyEn,
                           /*words_only=*/true);
@@ -313,7 +312,7 @@ TEST(Transformers, TranscribesJfk) {
   test::TempDir dir;
   auto hf = dir / "whisper-tiny.en";
   std::string log;
-  ASSERT_TRUE(convert_tiny_en(python_of(*impl), "ct2_to_hf_whisper.py", hf, log)) << log;
+  ASSERT_TRUE(convert_tiny_en("safetensors", hf, log)) << log;
   // transformers ends jfk with a full stop; the words are faster-whisper's.
   ImplUsed u = expect_jfk(make_transformers, python_of(*impl), tiny_en(hf.string(), "safetensors"), kJfkTinyEn,
                           /*words_only=*/true);
@@ -342,7 +341,7 @@ TEST(MlxWhisper, TranscribesJfk) {
   test::TempDir dir;
   auto mlx = dir / "whisper-tiny.en-mlx";
   std::string log;
-  ASSERT_TRUE(convert_tiny_en(python_of(*impl), "ct2_to_mlx_whisper.py", mlx, log)) << log;
+  ASSERT_TRUE(convert_tiny_en("mlx", mlx, log)) << log;
   ImplUsed u = expect_jfk(make_mlx_whisper, python_of(*impl), tiny_en(mlx.string(), "mlx"), kJfkTinyEn);
   EXPECT_EQ(u.precision, "float32");
   EXPECT_EQ(u.n_threads, 0) << "MLX has no thread setting; the bridge must not claim one";
@@ -372,7 +371,7 @@ TEST(WhisperMps, TranscribesJfkFromTheGivenCheckpointWithoutDownloading) {
   test::TempDir dir;
   auto pt = dir / "tiny.en.pt";
   std::string log;
-  ASSERT_TRUE(convert_tiny_en(python_of(*impl), "ct2_to_openai_checkpoint.py", pt, log)) << log;
+  ASSERT_TRUE(convert_tiny_en("pt", pt, log)) << log;
   ImplUsed u = expect_jfk(make_whisper_mps, python_of(*impl), tiny_en(pt.string(), "openai"), kJfkTinyEn,
                           /*words_only=*/true);
   EXPECT_EQ(u.precision, "float32");

@@ -1,8 +1,12 @@
-// Small WhisperWeights with every tensor formats::expected_tensors(dims) calls for, filled with
-// pseudo-random finite values, for format round trips without real weights.
+// Small random Whisper weights for format tests: every tensor formats::expected_tensors() lists, filled
+// from a fixed seed, plus a few vocabulary tokens and a mel filterbank, so that writers have all they need.
+//
+//   auto w = wst::test::synthetic_weights(wst::test::tiny_dims(), wst::formats::DType::kF16);
 #pragma once
+
 #include <cstdint>
 #include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -11,37 +15,38 @@
 
 namespace wst::test {
 
-// A Whisper in miniature: 2 layers each side, width 8, 2 heads, 80 mels (validate() wants 80 or 128).
+// Dimensions small enough for fast tests; the widths are a multiple of 32 so that quantised blocks fit rows.
 inline formats::WhisperDims tiny_dims() {
   formats::WhisperDims d;
   d.n_mels = 80;
-  d.n_vocab = 12;
+  d.n_vocab = 40;
   d.n_audio_ctx = 6;
-  d.n_audio_state = 8;
+  d.n_audio_state = 32;
   d.n_audio_head = 2;
   d.n_audio_layer = 2;
   d.n_text_ctx = 5;
-  d.n_text_state = 8;
+  d.n_text_state = 32;
   d.n_text_head = 2;
-  d.n_text_layer = 2;
+  d.n_text_layer = 1;
   return d;
 }
 
-// Every tensor in `dtype`, values uniform in [-2, 2) from a fixed-seed generator (different per tensor).
-inline formats::WhisperWeights synthetic_weights(const formats::WhisperDims& dims,
-                                                 formats::DType dtype = formats::DType::kF32, uint32_t seed = 1) {
+// Every tensor of `dims` as `dtype`, values uniform in [-1, 1) (rounded to the dtype); 8 vocabulary tokens
+// (byte strings, one empty, one with a zero byte) and n_mels x 201 filter values.
+inline formats::WhisperWeights synthetic_weights(const formats::WhisperDims& dims, formats::DType dtype = formats::DType::kF32,
+                                                 uint32_t seed = 1) {
   formats::WhisperWeights w;
   w.dims = dims;
   w.format = "synthetic";
   w.path = "synthetic";
-  uint32_t state = seed * 2654435761u + 1;
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
   for (const auto& [name, shape] : formats::expected_tensors(dims)) {
     size_t n = 1;
-    for (int64_t s : shape) n *= static_cast<size_t>(s);
+    for (int64_t d : shape) n *= static_cast<size_t>(d);
     std::vector<uint8_t> bytes(n * formats::dtype_size(dtype));
     for (size_t i = 0; i < n; ++i) {
-      state = state * 1664525u + 1013904223u;
-      const float v = static_cast<float>(state >> 8) / static_cast<float>(1u << 24) * 4.0f - 2.0f;
+      const float v = uni(rng);
       if (dtype == formats::DType::kF32) {
         std::memcpy(bytes.data() + 4 * i, &v, 4);
       } else {
@@ -51,6 +56,9 @@ inline formats::WhisperWeights synthetic_weights(const formats::WhisperDims& dim
     }
     w.add_owned(name, shape, dtype, std::move(bytes));
   }
+  w.vocab = {"!", "a", "the", " hello", "", std::string("x\0y", 3), "\xE5\xB9", "\xBF"};
+  w.mel_filters.resize(static_cast<size_t>(dims.n_mels) * 201);
+  for (float& f : w.mel_filters) f = uni(rng) * 0.02f;
   return w;
 }
 

@@ -1,0 +1,135 @@
+// Writer of whisper.cpp's ggml model file (layout: ggml_file.h), as float32 (file type 0) or with float16
+// matrices and conv kernels (file type 1), the two files whisper.cpp's convert-pt-to-ggml.py makes.
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <vector>
+
+#include "formats/weight_io.h"
+#include "util/errors.h"
+#include "util/half.h"
+
+namespace wst::formats {
+
+namespace {
+
+constexpr uint32_t kMagic = 0x67676d6c;
+constexpr int kMelBins = 201;
+constexpr size_t kChunk = 1 << 16;  // elements converted at a time
+
+// What whisper.cpp stores in float16 in a file of type 1: matrices and conv kernels; the positional
+// embeddings stay float32 (whisper_model_load creates them as GGML_TYPE_F32), as does every vector.
+bool half_in_f16_file(const std::string& name, const std::vector<int64_t>& shape) {
+  return shape.size() >= 2 && name != "encoder.positional_embedding" && name != "decoder.positional_embedding";
+}
+
+// The dims whisper.cpp expects: numpy's shape reversed; conv biases as [n_state, 1].
+std::vector<int32_t> ggml_dims(const std::string& name, const std::vector<int64_t>& shape) {
+  std::vector<int64_t> stored = shape;
+  if (name == "encoder.conv1.bias" || name == "encoder.conv2.bias") stored.push_back(1);
+  return std::vector<int32_t>(stored.rbegin(), stored.rend());
+}
+
+class Out {
+ public:
+  explicit Out(const std::string& path) : path_(path), f_(path, std::ios::binary | std::ios::trunc) {
+    if (!f_) throw Error(path + ": cannot create the file");
+  }
+  void bytes(const void* p, size_t n) { f_.write(static_cast<const char*>(p), static_cast<std::streamsize>(n)); }
+  void i32(int32_t v) { bytes(&v, 4); }
+  void u32(uint32_t v) { bytes(&v, 4); }
+  void finish() {
+    f_.flush();
+    f_.close();
+    if (!f_) throw Error(path_ + ": write failed (disk full?)");
+  }
+
+ private:
+  std::string path_;
+  std::ofstream f_;
+};
+
+// Writes tensor `t`'s elements as `half` ? float16 : float32, converting in chunks when the dtypes differ.
+void write_data(Out& out, const TensorRef& t, bool half) {
+  const DType target = half ? DType::kF16 : DType::kF32;
+  if (t.dtype == target) {
+    out.bytes(t.data, t.n_bytes);
+    return;
+  }
+  const size_t n = t.n_elements(), in_size = dtype_size(t.dtype);
+  std::vector<float> f(kChunk);
+  std::vector<uint16_t> h(half ? kChunk : 0);
+  for (size_t start = 0; start < n; start += kChunk) {
+    const size_t m = std::min(kChunk, n - start);
+    const uint8_t* src = t.data + start * in_size;
+    for (size_t i = 0; i < m; ++i) {
+      uint16_t v;
+      switch (t.dtype) {
+        case DType::kF32: std::memcpy(&f[i], src + 4 * i, 4); break;
+        case DType::kF16: std::memcpy(&v, src + 2 * i, 2); f[i] = half_to_float(v); break;
+        case DType::kBF16: std::memcpy(&v, src + 2 * i, 2); f[i] = bfloat16_to_float(v); break;
+      }
+    }
+    if (half) {
+      for (size_t i = 0; i < m; ++i) h[i] = float_to_half(f[i]);
+      out.bytes(h.data(), m * 2);
+    } else {
+      out.bytes(f.data(), m * 4);
+    }
+  }
+}
+
+}  // namespace
+
+void write_ggml(const WhisperWeights& w, const std::string& file, std::optional<DType> dtype) {
+  if (dtype == DType::kBF16)
+    throw Error(file + ": ggml files hold float32 or float16 weights, not bfloat16 (choose float16 or float32)");
+  w.validate();
+  if (w.vocab.empty())
+    throw Error(file + ": cannot write a ggml file without the vocabulary (token bytes by id) of " + w.path);
+  const size_t n_filters = static_cast<size_t>(w.dims.n_mels) * kMelBins;
+  if (w.mel_filters.empty())
+    throw Error(file + ": cannot write a ggml file without the mel filters of " + w.path);
+  if (w.mel_filters.size() != n_filters)
+    throw Error(file + ": the mel filters hold " + std::to_string(w.mel_filters.size()) + " values, expected " +
+                std::to_string(w.dims.n_mels) + " x " + std::to_string(kMelBins));
+  for (const auto& t : w.vocab)
+    if (t.size() > (1u << 20)) throw Error(file + ": a vocabulary token of " + std::to_string(t.size()) + " bytes");
+
+  const auto tensors = expected_tensors(w.dims);
+  // Without a dtype asked for, a model whose matrices are 16-bit stays 16-bit (as float16).
+  bool half = dtype == DType::kF16;
+  if (!dtype)
+    for (const auto& [name, shape] : tensors)
+      if (half_in_f16_file(name, shape) && w.get(name, shape).dtype != DType::kF32) half = true;
+
+  Out out(file);
+  out.u32(kMagic);
+  const WhisperDims& d = w.dims;
+  for (int v : {d.n_vocab, d.n_audio_ctx, d.n_audio_state, d.n_audio_head, d.n_audio_layer, d.n_text_ctx,
+                d.n_text_state, d.n_text_head, d.n_text_layer, d.n_mels})
+    out.i32(v);
+  out.i32(half ? 1 : 0);  // file type; no quantisation version for unquantised files
+  out.i32(d.n_mels);
+  out.i32(kMelBins);
+  out.bytes(w.mel_filters.data(), n_filters * sizeof(float));
+  out.i32(static_cast<int32_t>(w.vocab.size()));
+  for (const auto& t : w.vocab) {
+    out.u32(static_cast<uint32_t>(t.size()));
+    out.bytes(t.data(), t.size());
+  }
+  for (const auto& [name, shape] : tensors) {
+    const TensorRef& t = w.get(name, shape);
+    const bool t_half = half && half_in_f16_file(name, shape);
+    const std::vector<int32_t> ne = ggml_dims(name, shape);
+    out.i32(static_cast<int32_t>(ne.size()));
+    out.i32(static_cast<int32_t>(name.size()));
+    out.i32(t_half ? 1 : 0);  // ggml type f16 or f32
+    for (int32_t v : ne) out.i32(v);
+    out.bytes(name.data(), name.size());
+    write_data(out, t, t_half);
+  }
+  out.finish();
+}
+
+}  // namespace wst::formats
