@@ -1,0 +1,44 @@
+// Shared by the fuzz targets: checks that an accepted tensor's bytes are all readable and add up to its
+// shape, and wraps fuzz bytes into a zip with valid CRCs (so that the parsers behind the CRC check are
+// reached), through a per-process temporary file.
+#pragma once
+#include <unistd.h>
+
+#include <cstdint>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "formats/whisper_weights.h"
+#include "formats/zip_archive.h"
+
+namespace wst::fuzz {
+
+inline void check_tensor(const formats::TensorRef& t) {
+  size_t n = formats::dtype_size(t.dtype);
+  for (int64_t d : t.shape) {
+    if (d < 0) __builtin_trap();
+    n *= static_cast<size_t>(d);
+  }
+  if (n != t.n_bytes) __builtin_trap();
+  // Reading every byte lets AddressSanitizer catch a view that reaches past its buffer.
+  uint8_t sum = 0;
+  for (size_t i = 0; i < t.n_bytes; ++i) sum = static_cast<uint8_t>(sum + t.data[i]);
+  __asm__ volatile("" : : "r"(sum));  // keep the reads
+}
+
+// The bytes of a stored zip holding `entries`.
+inline std::string zip_of(const std::vector<std::pair<std::string, std::string>>& entries) {
+  static const std::string path = "/tmp/wst_fuzz_" + std::to_string(::getpid()) + ".zip";
+  {
+    formats::ZipWriter z(path);
+    for (const auto& [name, bytes] : entries) z.add(name, {{bytes.data(), bytes.size()}});
+    z.finish();
+  }
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace wst::fuzz
