@@ -7,12 +7,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "cuda_tool.h"
 #include "engine/decoder.h"
 #include "engine/encoder.h"
+#include "random_model.h"
 #include "util/errors.h"
 
 namespace wst::cuda_tool {
@@ -278,6 +280,96 @@ void whisper_cpp_reference(const std::string& arch, double* enc, double* tok) {
   if (arch == "tiny") *enc = 1.9, *tok = 0.74;
 }
 
+// Per-op times at a model's decoder-step and encoder shapes (each op run 10 times back to back between two
+// events, median of n_reps such runs), so the step and window times can be read as a sum of their parts.
+void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
+  const ModelInfo h = bench_support::architecture(arch);
+  const int d = h.n_text_state, t = h.n_audio_ctx;
+  auto rnd = [&](int rows, int cols) {
+    auto v = random_vec(static_cast<size_t>(rows) * cols, rows * 31 + cols, 0.05f);
+    return be.upload(v.data(), rows, cols);
+  };
+  auto us = [&](const std::function<void()>& op) {
+    return 1e3 * time_stream(be, 2, n_reps, [&] {
+             for (int i = 0; i < 10; ++i) op();
+           }) / 10;
+  };
+  struct Line { std::string what; double us, bytes, flops; int per_step; };
+  std::vector<Line> lines;
+  auto add = [&](const std::string& what, double t_us, double bytes, double flops, int per_step) {
+    lines.push_back({what, t_us, bytes, flops, per_step});
+  };
+  const double L = h.n_text_layer;
+  // Decoder step shapes.
+  Mat x1 = rnd(1, d), g = rnd(1, d), b = rnd(1, d), y1 = be.alloc(1, d), x4 = rnd(1, 4 * d), y3 = be.alloc(1, 3 * d),
+      y4 = be.alloc(1, 4 * d), logits = be.alloc(1, h.n_vocab);
+  Mat w_qkv = rnd(3 * d, d), b_qkv = rnd(1, 3 * d), w_dd = rnd(d, d), w_fc1 = rnd(4 * d, d), b_fc1 = rnd(1, 4 * d),
+      w_fc2 = rnd(d, 4 * d), emb = rnd(h.n_vocab, d), pos = rnd(h.n_text_ctx, d);
+  Mat cache_k = rnd(h.n_text_ctx, d), cache_v = rnd(h.n_text_ctx, d), cross = rnd(t, 2 * d);
+  add("step layer_norm [1,d]", us([&] { be.layer_norm(x1, g, b, y1); }), 4.0 * 4 * d, 0, 3 * L + 1);
+  for (int own = 1; own >= 0; --own) {
+    be.set_own_gemv(own == 1);
+    const std::string tag = own ? " (own gemv)" : " (cublasSgemv)";
+    add("step linear qkv d->3d" + tag, us([&] { be.linear(x1, w_qkv, &b_qkv, y3); }), 4.0 * 3 * d * d, 2.0 * 3 * d * d, own ? L : 0);
+    add("step linear d->d" + tag, us([&] { be.linear(x1, w_dd, &b, y1); }), 4.0 * d * d, 2.0 * d * d, own ? 3 * L : 0);
+    add("step linear fc1 d->4d" + tag, us([&] { be.linear(x1, w_fc1, &b_fc1, y4); }), 16.0 * d * d, 8.0 * d * d, own ? L : 0);
+    add("step linear fc2 4d->d" + tag, us([&] { be.linear(x4, w_fc2, &b, y1); }), 16.0 * d * d, 8.0 * d * d, own ? L : 0);
+    add("step logits d->n_vocab" + tag, us([&] { be.linear(x1, emb, nullptr, logits); }), 4.0 * h.n_vocab * d,
+        2.0 * h.n_vocab * d, own ? 1 : 0);
+  }
+  be.set_own_gemv(true);
+  add("step attention self (101 keys)", us([&] {
+        be.attention(y3.cols_view(0, d), cache_k.rows_view(0, 101), cache_v.rows_view(0, 101), y1, h.n_text_head, 100);
+      }), 4.0 * 2 * 101 * d, 4.0 * 101 * d, L);
+  add("step attention cross (1500 keys)", us([&] {
+        be.attention(x1, cross.cols_view(0, d), cross.cols_view(d, d), y1, h.n_text_head, -1);
+      }), 4.0 * 2 * t * d, 4.0 * t * d, L);
+  add("step copy [1,d] into the cache", us([&] {
+        Mat dst = cache_k.rows_view(100, 1);
+        be.copy(y3.cols_view(d, d), dst);
+      }), 8.0 * d, 0, 2 * L);
+  add("step add [1,d]", us([&] { be.add(y1, x1); }), 12.0 * d, 0, 3 * L);
+  add("step gelu [1,4d]", us([&] { be.gelu(y4); }), 32.0 * d, 0, L);
+  const int tok = 220;
+  add("step embed 1 token", us([&] { be.embed(emb, &tok, 1, pos, 100, y1); }), 12.0 * d, 0, 1);
+  // Encoder shapes.
+  Mat xe = rnd(t, d), ye = be.alloc(t, d), qkv = rnd(t, 3 * d), ye3 = be.alloc(t, 3 * d), ye4 = rnd(t, 4 * d);
+  Mat mel = rnd(2 * t, h.n_mels), c1 = be.alloc(2 * t, d), c1w = rnd(d, 3 * h.n_mels), c2w = rnd(d, 3 * d);
+  const double LE = h.n_audio_layer;
+  add("enc layer_norm [1500,d]", us([&] { be.layer_norm(xe, g, b, ye); }), 8.0 * t * d, 0, -(2 * LE + 1));
+  for (int tf32 = 0; tf32 < 2; ++tf32) {
+    be.set_tf32(tf32 == 1);
+    const std::string tag = tf32 ? " TF32" : "";
+    const double n = tf32 ? 0 : 1;
+    add("enc linear qkv" + tag, us([&] { be.linear(xe, w_qkv, &b_qkv, ye3); }), 4.0 * (3 * d * d + 4 * t * d), 2.0 * t * 3 * d * d, -n * LE);
+    add("enc linear d->d" + tag, us([&] { be.linear(xe, w_dd, &b, ye); }), 4.0 * (d * d + 2 * t * d), 2.0 * t * d * d, -n * LE);
+    add("enc linear fc1" + tag, us([&] { be.linear(xe, w_fc1, &b_fc1, ye4); }), 4.0 * (4 * d * d + 5 * t * d), 8.0 * t * d * d, -n * LE);
+    add("enc linear fc2" + tag, us([&] { be.linear(ye4, w_fc2, &b, ye); }), 4.0 * (4 * d * d + 5 * t * d), 8.0 * t * d * d, -n * LE);
+    add("enc attention 1500x1500" + tag, us([&] {
+          be.attention(qkv.cols_view(0, d), qkv.cols_view(d, d), qkv.cols_view(2 * d, d), ye, h.n_audio_head, -1);
+        }), 4.0 * 4 * t * d, 4.0 * t * t * d, -n * LE);
+    add("enc conv1 + gelu" + tag, us([&] { be.conv1d_gelu(mel, c1w, b, 1, c1); }), 4.0 * (2 * t * h.n_mels + 2 * t * d),
+        2.0 * 2 * t * d * 3 * h.n_mels, -n);
+    add("enc conv2 + gelu" + tag, us([&] { be.conv1d_gelu(c1, c2w, b, 2, ye); }), 4.0 * (3 * t * d + 3 * d * d),
+        2.0 * t * d * 3 * d, -n);
+  }
+  be.set_tf32(false);
+  add("enc gelu [1500,4d]", us([&] { be.gelu(ye4); }), 32.0 * t * d, 0, -LE);
+  add("enc add [1500,d]", us([&] { be.add(ye, xe); }), 12.0 * t * d, 0, -2 * LE);
+  std::printf("\n%s: per-op times (per_step > 0: count in one decoder step; < 0: count in one encoder window)\n",
+              arch.c_str());
+  std::printf("%-44s %10s %9s %9s %9s\n", "op", "us", "GB/s", "TFLOP/s", "per_step");
+  double step_sum = 0, enc_sum = 0;
+  for (const Line& l : lines) {
+    std::printf("%-44s %10.1f %9.0f %9.2f %9.0f\n", l.what.c_str(), l.us, l.bytes / (l.us * 1e3), l.flops / (l.us * 1e6),
+                l.per_step);
+    if (l.per_step > 0) step_sum += l.us * l.per_step;
+    if (l.per_step < 0) enc_sum -= l.us * l.per_step;
+  }
+  std::printf("%s: sum of parts: decoder step %.3f ms, encoder window (fp32) %.2f ms\n", arch.c_str(), step_sum / 1e3,
+              enc_sum / 1e3);
+}
+
 }  // namespace
 
 int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n_reps) {
@@ -307,8 +399,16 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
     double we, wt;
     whisper_cpp_reference(r.arch, &we, &wt);
     std::printf("%-15s %9.2f %9.2f %9.2f %9.3f %8.1f | %9.3f %9.3f %9.3f %9.3f %9.2f\n", r.arch.c_str(), r.enc_ms,
-                r.enc_tf32_ms, r.fl.enc_gflop / (c.sgemm_tflops * 1e3), r.fl.enc_mb / (c.copy_gbs * 1e3), we, r.dec_ms,
-                r.dec_graph_ms, r.fl.dec_gflop / (c.sgemm_tflops * 1e3), r.fl.dec_mb / (c.copy_gbs * 1e3), wt);
+                r.enc_tf32_ms, r.fl.enc_gflop / c.sgemm_tflops, r.fl.enc_mb / c.copy_gbs, we, r.dec_ms,
+                r.dec_graph_ms, r.fl.dec_gflop / c.sgemm_tflops, r.fl.dec_mb / c.copy_gbs, wt);
+  }
+  for (const char* a : {"tiny", "large-v3"}) {
+    try {
+      op_breakdown(be, a, n_reps);
+    } catch (const std::exception& e) {
+      std::printf("%s: breakdown FAILED: %s\n", a, e.what());
+      rc = 1;
+    }
   }
   return rc;
 }

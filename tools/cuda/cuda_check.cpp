@@ -280,6 +280,17 @@ int run_op_checks(CudaBackend& be) {
     ck.conv1d("conv2", 3000, d, d, 2);
     ck.embed_copy(s.n_vocab, d);
   }
+  std::printf("odd shapes:\n");
+  ck.linear("k not a multiple of 4", 1, 51, 37, true);
+  ck.linear("k not a multiple of 4", 3, 51, 37, true);
+  ck.attention("d_head 16", 1, 37, 6, 96, 36);
+  ck.attention("d_head 32", 1, 70, 2, 64, -1);
+  ck.attention("d_head 16", 9, 40, 6, 96, 30);
+  be.set_own_gemv(false);
+  std::printf("one-row linear through cublasSgemv:\n");
+  ck.linear("step qkv", 1, 3 * 1280, 1280, true);
+  ck.linear("logits", 1, 51866, 1280, false);
+  be.set_own_gemv(true);
   // The TF32 switch changes the matrix products (not a pass/fail check: tf32 lands near 3e-4).
   be.set_tf32(true);
   {

@@ -2,7 +2,8 @@
 // - one query (a decoded token): split-K over the keys. Block (head, chunk) scores kChunk keys, takes their
 //   softmax relative to the chunk's maximum and the chunk's weighted sum of values; a second kernel merges
 //   the chunks by their maxima (the online-softmax rule), so the 1500 cross-attention keys spread over many
-//   blocks instead of one per head.
+//   blocks instead of one per head. (Version 1 had one warp per key and a 64-step serial loop over the
+//   values per block; times in docs/cuda_notes.md.)
 // - several queries (encoder, prompt): per head, scores = q k^T / sqrt(d_head) by one strided-batched sgemm
 //   over all heads (a head is a column slice, so heads are dh columns apart), a masked row softmax, then
 //   out = P v by a second strided-batched sgemm. TODO(#8): a fused flash-attention kernel, which avoids the
@@ -16,9 +17,14 @@
 namespace wst::engine::cuda {
 
 namespace {
-constexpr int kChunk = 64;     // keys per block in the one-query path
-constexpr int kThreads = 128;  // 4 warps
-constexpr int kMaxHeadDim = 256;
+// One-query path: a block is kWarps warps, each scoring kKeysPerWarp keys (loads unrolled, so they are in flight
+// together), keeping its own maximum, sum of exponentials and weighted sum of values; the warps are merged in
+// shared memory and the block writes one partial result for the merge kernel.
+constexpr int kWarps = 4;
+constexpr int kKeysPerWarp = 8;
+constexpr int kChunk = kWarps * kKeysPerWarp;  // keys per block
+constexpr int kMaxHeadDim = 128;
+constexpr int kDimsPerLane = kMaxHeadDim / 32;
 
 __device__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -34,46 +40,71 @@ __global__ void one_query_partial_kernel(const float* q, const float* k, int ldk
                                          int n_visible, float scale, float* part, int n_chunks) {
   const int h = blockIdx.x, c = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   __shared__ float qs[kMaxHeadDim];
-  __shared__ float ps[kChunk];
-  __shared__ float stats[2];
-  for (int t = threadIdx.x; t < dh; t += kThreads) qs[t] = q[h * dh + t] * scale;
+  __shared__ float wm[kWarps], wl[kWarps];
+  __shared__ float wo[kWarps][kMaxHeadDim];
+  for (int t = threadIdx.x; t < dh; t += blockDim.x) qs[t] = q[h * dh + t] * scale;
   __syncthreads();
-  const int j0 = c * kChunk, nj = min(kChunk, n_visible - j0);
-  for (int jj = warp; jj < nj; jj += kThreads / 32) {
-    const float* kr = k + static_cast<size_t>(j0 + jj) * ldk + h * dh;
-    float s = 0.0f;
-    for (int t = lane; t < dh; t += 32) s += qs[t] * kr[t];
-    s = warp_sum(s);
-    if (lane == 0) ps[jj] = s;
+  const int j0 = c * kChunk + warp * kKeysPerWarp;
+  const int nj = max(0, min(kKeysPerWarp, n_visible - j0));  // the same for the whole warp
+  float s[kKeysPerWarp];
+#pragma unroll
+  for (int u = 0; u < kKeysPerWarp; ++u) {
+    float acc = 0.0f;
+    if (u < nj) {
+      const float* kr = k + static_cast<size_t>(j0 + u) * ldk + h * dh;
+#pragma unroll
+      for (int e = 0; e < kDimsPerLane; ++e) {
+        const int t = lane + 32 * e;
+        if (t < dh) acc += qs[t] * kr[t];
+      }
+    }
+    s[u] = u < nj ? warp_sum(acc) : -INFINITY;
   }
-  __syncthreads();
-  if (warp == 0) {
-    float m = -INFINITY;
-    for (int jj = lane; jj < nj; jj += 32) m = fmaxf(m, ps[jj]);
-    m = warp_max(m);
-    float l = 0.0f;
-    for (int jj = lane; jj < nj; jj += 32) {
-      const float p = expf(ps[jj] - m);
-      ps[jj] = p;
+  float m = -INFINITY;
+#pragma unroll
+  for (int u = 0; u < kKeysPerWarp; ++u) m = fmaxf(m, s[u]);
+  float l = 0.0f, o[kDimsPerLane] = {};
+#pragma unroll
+  for (int u = 0; u < kKeysPerWarp; ++u) {
+    if (u < nj) {
+      const float p = expf(s[u] - m);
       l += p;
-    }
-    l = warp_sum(l);
-    if (lane == 0) {
-      stats[0] = m;
-      stats[1] = l;
+      const float* vr = v + static_cast<size_t>(j0 + u) * ldv + h * dh;
+#pragma unroll
+      for (int e = 0; e < kDimsPerLane; ++e) {
+        const int t = lane + 32 * e;
+        if (t < dh) o[e] += p * vr[t];
+      }
     }
   }
+  if (lane == 0) {
+    wm[warp] = m;
+    wl[warp] = l;
+  }
+#pragma unroll
+  for (int e = 0; e < kDimsPerLane; ++e) {
+    const int t = lane + 32 * e;
+    if (t < dh) wo[warp][t] = o[e];
+  }
   __syncthreads();
+  // Warp 0 always has keys (the chunk starts below n_visible); warps without keys weigh 0.
+  float mx = wm[0];
+  for (int w = 1; w < kWarps; ++w) mx = fmaxf(mx, wm[w]);
+  float weight[kWarps];
+  float sum = 0.0f;
+  for (int w = 0; w < kWarps; ++w) {
+    weight[w] = wl[w] > 0.0f ? expf(wm[w] - mx) : 0.0f;
+    sum += wl[w] * weight[w];
+  }
   float* out = part + (static_cast<size_t>(h) * n_chunks + c) * (dh + 2);
-  for (int t = threadIdx.x; t < dh; t += kThreads) {
-    float o = 0.0f;
-    const float* vc = v + static_cast<size_t>(j0) * ldv + h * dh + t;
-    for (int jj = 0; jj < nj; ++jj) o += ps[jj] * vc[static_cast<size_t>(jj) * ldv];
-    out[t] = o;
+  for (int t = threadIdx.x; t < dh; t += blockDim.x) {
+    float acc = 0.0f;
+    for (int w = 0; w < kWarps; ++w) acc += wo[w][t] * weight[w];
+    out[t] = acc;
   }
   if (threadIdx.x == 0) {
-    out[dh] = stats[0];
-    out[dh + 1] = stats[1];
+    out[dh] = mx;
+    out[dh + 1] = sum;
   }
 }
 
@@ -138,7 +169,7 @@ void CudaBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, 
     if (n_visible <= 0) throw Error("attention: the query sees no key");
     const int n_chunks = (n_visible + kChunk - 1) / kChunk;
     Mat part = alloc(n_head * n_chunks, dh + 2);
-    one_query_partial_kernel<<<dim3(n_head, n_chunks), kThreads, 0, stream_>>>(q.data, k.data, k.ld, v.data, v.ld, dh,
+    one_query_partial_kernel<<<dim3(n_head, n_chunks), 32 * kWarps, 0, stream_>>>(q.data, k.data, k.ld, v.data, v.ld, dh,
                                                                               n_visible, scale, part.data, n_chunks);
     WST_CUDA_CHECK_LAUNCH();
     one_query_merge_kernel<<<n_head, std::min(dh, 256), 0, stream_>>>(part.data, n_chunks, dh, out.data);

@@ -83,6 +83,7 @@ class CudaBackend final : public Backend {
   // (TF32 tensor cores on, or plain fp32).
   cudaStream_t stream() const { return stream_; }
   void set_tf32(bool on);
+  void set_own_gemv(bool on) { own_gemv_ = on; }
   void synchronize();
   const DevicePool& pool() const { return *pool_; }
 
@@ -91,6 +92,7 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   std::shared_ptr<DevicePool> pool_;
+  bool own_gemv_ = true;  // one-row linear through our kernel (linear.cu) rather than cublasSgemv
   Mat blas_workspace_;  // given to cuBLAS so it allocates nothing itself (needed inside a CUDA graph capture)
 };
 

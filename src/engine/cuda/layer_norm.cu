@@ -1,5 +1,7 @@
-// CUDA layer norm over rows (eps 1e-5, as Whisper's nn.LayerNorm): one warp per row, mean first, then the
-// variance as the mean of squared deviations (two passes, as the CPU half, so no cancellation).
+// CUDA layer norm over rows (eps 1e-5, as Whisper's nn.LayerNorm): one block of 128 threads per row, the row
+// held in registers (up to kPerThread values a thread), mean first, then the variance as the mean of squared
+// deviations (two passes over the registers, as the CPU half, so no cancellation); one read, one write.
+// Rows wider than 128 * kPerThread take the same steps reading global memory three times.
 // Test: tests/engine/cuda_backend_test.cpp; check and time: tools/cuda/cuda_check.cpp.
 #include "engine/cuda/cuda_backend.cuh"
 #include "util/errors.h"
@@ -7,29 +9,60 @@
 namespace wst::engine::cuda {
 
 namespace {
-constexpr int kWarpsPerBlock = 4;
+constexpr int kThreads = 128;
+constexpr int kPerThread = 12;  // rows up to 1536 wide (Whisper's widest is 1280)
 
-__device__ float warp_sum(float v) {
+__device__ float block_sum(float v, float* red) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
+  __syncthreads();  // red may still be read from the previous reduction
+  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = v;
+  __syncthreads();
+  float s = 0.0f;
+#pragma unroll
+  for (int w = 0; w < kThreads / 32; ++w) s += red[w];
+  return s;
 }
 
-__global__ void layer_norm_kernel(const float* x, int ldx, float* y, int ldy, int rows, int cols, const float* gamma,
+__global__ void layer_norm_kernel(const float* x, int ldx, float* y, int ldy, int cols, const float* gamma,
                                   const float* beta) {
-  const int row = blockIdx.x * kWarpsPerBlock + threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (row >= rows) return;
-  const float* xr = x + static_cast<size_t>(row) * ldx;
+  __shared__ float red[kThreads / 32];
+  const float* xr = x + static_cast<size_t>(blockIdx.x) * ldx;
+  float* yr = y + static_cast<size_t>(blockIdx.x) * ldy;
+  const bool cached = cols <= kThreads * kPerThread;
+  float v[kPerThread];
   float s = 0.0f;
-  for (int i = lane; i < cols; i += 32) s += xr[i];
-  const float mean = warp_sum(s) / cols;
-  float v = 0.0f;
-  for (int i = lane; i < cols; i += 32) {
-    const float d = xr[i] - mean;
-    v += d * d;
+  if (cached) {
+#pragma unroll
+    for (int e = 0; e < kPerThread; ++e) {
+      const int i = threadIdx.x + e * kThreads;
+      v[e] = i < cols ? xr[i] : 0.0f;
+      s += v[e];
+    }
+  } else {
+    for (int i = threadIdx.x; i < cols; i += kThreads) s += xr[i];
   }
-  const float inv = rsqrtf(warp_sum(v) / cols + 1e-5f);
-  float* yr = y + static_cast<size_t>(row) * ldy;
-  for (int i = lane; i < cols; i += 32) yr[i] = (xr[i] - mean) * inv * gamma[i] + beta[i];
+  const float mean = block_sum(s, red) / cols;
+  float q = 0.0f;
+  if (cached) {
+#pragma unroll
+    for (int e = 0; e < kPerThread; ++e) {
+      const int i = threadIdx.x + e * kThreads;
+      const float d = v[e] - mean;
+      q += i < cols ? d * d : 0.0f;
+    }
+  } else {
+    for (int i = threadIdx.x; i < cols; i += kThreads) q += (xr[i] - mean) * (xr[i] - mean);
+  }
+  const float inv = rsqrtf(block_sum(q, red) / cols + 1e-5f);
+  if (cached) {
+#pragma unroll
+    for (int e = 0; e < kPerThread; ++e) {
+      const int i = threadIdx.x + e * kThreads;
+      if (i < cols) yr[i] = (v[e] - mean) * inv * gamma[i] + beta[i];
+    }
+  } else {
+    for (int i = threadIdx.x; i < cols; i += kThreads) yr[i] = (xr[i] - mean) * inv * gamma[i] + beta[i];
+  }
 }
 }  // namespace
 
@@ -39,8 +72,7 @@ void CudaBackend::layer_norm(const Mat& x, const Mat& gamma, const Mat& beta, Ma
                 std::to_string(y.rows) + ", " + std::to_string(y.cols) + "] with gamma of " + std::to_string(gamma.cols) +
                 " columns do not agree");
   if (x.rows == 0) return;
-  layer_norm_kernel<<<blocks_for(x.rows, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream_>>>(
-      x.data, x.ld, y.data, y.ld, x.rows, x.cols, gamma.data, beta.data);
+  layer_norm_kernel<<<x.rows, kThreads, 0, stream_>>>(x.data, x.ld, y.data, y.ld, x.cols, gamma.data, beta.data);
   WST_CUDA_CHECK_LAUNCH();
 }
 
