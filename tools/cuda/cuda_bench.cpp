@@ -361,7 +361,7 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
   std::printf("%-44s %10s %9s %9s %9s\n", "op", "us", "GB/s", "TFLOP/s", "per_step");
   double step_sum = 0, enc_sum = 0;
   for (const Line& l : lines) {
-    std::printf("%-44s %10.1f %9.0f %9.2f %9.0f\n", l.what.c_str(), l.us, l.bytes / (l.us * 1e3), l.flops / (l.us * 1e6),
+    std::printf("%-44s %10.1f %9.0f %9.2f %9d\n", l.what.c_str(), l.us, l.bytes / (l.us * 1e3), l.flops / (l.us * 1e6),
                 l.per_step);
     if (l.per_step > 0) step_sum += l.us * l.per_step;
     if (l.per_step < 0) enc_sum -= l.us * l.per_step;

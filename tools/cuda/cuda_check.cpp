@@ -4,7 +4,7 @@
 // Error: ||out - ref|| / ||ref|| over all rows (up to 64 sampled rows for large outputs), float32 without TF32
 // must stay under 1e-5.
 // Build and run: tools/cuda/run_on_device.sh (one nvcc line; no library of ours beyond the engine sources).
-//   cuda_check [--skip-bench] [--reps N] [arch ...]
+//   cuda_check [--skip-bench] [--skip-checks] [--reps N] [arch ...]
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -275,6 +275,9 @@ int run_op_checks(CudaBackend& be) {
     ck.attention("step self", 1, 101, s.n_head, d, 100);
     ck.attention("step self (cache longer than visible)", 1, 120, s.n_head, d, 100);
     ck.attention("step cross", 1, 1500, s.n_head, d, -1);
+    // Again on fresh inputs: the chunks are merged by whichever block finishes last, so a race would move the error.
+    ck.attention("step cross (again)", 1, 1500, s.n_head, d, -1);
+    ck.attention("step cross (third)", 1, 1500, s.n_head, d, -1);
     ck.attention("prompt", 5, 105, s.n_head, d, 100);
     ck.conv1d("conv1", 3000, s.n_mels, d, 1);
     ck.conv1d("conv2", 3000, d, d, 2);
@@ -317,11 +320,12 @@ int run_op_checks(CudaBackend& be) {
 }  // namespace wst::cuda_tool
 
 int main(int argc, char** argv) {
-  bool bench = true;
+  bool bench = true, checks = true;
   int reps = 30;
   std::vector<std::string> archs;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--skip-bench") == 0) bench = false;
+    else if (std::strcmp(argv[i], "--skip-checks") == 0) checks = false;
     else if (std::strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = std::atoi(argv[++i]);
     else archs.push_back(argv[i]);
   }
@@ -340,7 +344,7 @@ int main(int argc, char** argv) {
     WST_CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
     std::printf("device: %s, %d SMs, %.1f GiB, cc %d.%d, driver %d, runtime %d\n", prop.name, prop.multiProcessorCount,
                 prop.totalGlobalMem / 1073741824.0, prop.major, prop.minor, driver, runtime);
-    const int n_fail = wst::cuda_tool::run_op_checks(be);
+    const int n_fail = checks ? wst::cuda_tool::run_op_checks(be) : 0;
     int rc = n_fail ? 1 : 0;
     if (bench) rc |= wst::cuda_tool::run_benchmarks(be, archs, reps);
     return rc;

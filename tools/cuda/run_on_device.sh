@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the CUDA backend's checker + benchmark with nvcc alone (the GPU machine has the CUDA toolkit but none
 # of the project's other libraries) and runs it: op checks first, then timings. Logs go to $OUT (or ./cuda_out).
-#   tools/cuda/run_on_device.sh [cuda_check arguments...]
+#   [WST_REPEAT_BENCH='tiny large-v3'] tools/cuda/run_on_device.sh [cuda_check arguments...]
 # Reads the sources from the tree this script sits in (tools/cuda/../..).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -23,5 +23,11 @@ cat "$build"/*.log > "$out/build.log" || true
 if [ "$fail" != 0 ]; then cat "$out/build.log"; exit 1; fi
 nvcc -arch=sm_90 "$build"/*.o -lcublas -o "$build/cuda_check"
 echo "built in $(( $(date +%s) - t0 )) s"
+set +e
 "$build/cuda_check" "$@" 2>&1 | tee "$out/cuda_check.log"
-exit "${PIPESTATUS[0]}"
+rc=${PIPESTATUS[0]}
+if [ -n "${WST_REPEAT_BENCH:-}" ]; then
+  # The same build timed again, to see the run-to-run spread (METHOD.md: time the same version twice).
+  "$build/cuda_check" --skip-checks $WST_REPEAT_BENCH 2>&1 | tee "$out/cuda_check_repeat.log"
+fi
+exit "$rc"
