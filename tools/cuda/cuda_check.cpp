@@ -275,7 +275,7 @@ int run_op_checks(CudaBackend& be) {
     ck.attention("step self", 1, 101, s.n_head, d, 100);
     ck.attention("step self (cache longer than visible)", 1, 120, s.n_head, d, 100);
     ck.attention("step cross", 1, 1500, s.n_head, d, -1);
-    // Again on fresh inputs: the chunks are merged by whichever block finishes last, so a race would move the error.
+    // Again on fresh inputs: a race between the chunk blocks and the merge would move the error.
     ck.attention("step cross (again)", 1, 1500, s.n_head, d, -1);
     ck.attention("step cross (third)", 1, 1500, s.n_head, d, -1);
     ck.attention("prompt", 5, 105, s.n_head, d, 100);

@@ -1,9 +1,10 @@
 // CUDA multi-head attention, two paths:
 // - one query (a decoded token): split-K over the keys. Block (head, chunk) scores kChunk keys, takes their
 //   softmax relative to the chunk's maximum and the chunk's weighted sum of values; a second kernel merges
-//   the chunks by their maxima (the online-softmax rule; done by the head's last block to finish), so the 1500 cross-attention keys spread over many
+//   the chunks by their maxima (the online-softmax rule), so the 1500 cross-attention keys spread over many
 //   blocks instead of one per head. (Version 1 had one warp per key and a 64-step serial loop over the
-//   values per block; times in docs/cuda_notes.md.)
+//   values per block; merging in the head's last block instead of a second launch was slower: times in
+//   docs/cuda_notes.md.)
 // - several queries (encoder, prompt): per head, scores = q k^T / sqrt(d_head) by one strided-batched sgemm
 //   over all heads (a head is a column slice, so heads are dh columns apart), a masked row softmax, then
 //   out = P v by a second strided-batched sgemm. TODO(#8): a fused flash-attention kernel, which avoids the
@@ -36,11 +37,8 @@ __device__ float warp_max(float v) {
 }
 
 // part: [n_head, n_chunks, dh + 2]: the chunk's unnormalised output, its score maximum, its sum of exponentials.
-__device__ void merge_chunks(const float* ph, int n_chunks, int dh, float* out_h);
-
 __global__ void one_query_partial_kernel(const float* q, const float* k, int ldk, const float* v, int ldv, int dh,
-                                         int n_visible, float scale, float* part, int n_chunks,
-                                         unsigned* counters, float* result) {
+                                         int n_visible, float scale, float* part, int n_chunks) {
   const int h = blockIdx.x, c = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   __shared__ float qs[kMaxHeadDim];
   __shared__ float wm[kWarps], wl[kWarps];
@@ -109,29 +107,19 @@ __global__ void one_query_partial_kernel(const float* q, const float* k, int ldk
     out[dh] = mx;
     out[dh + 1] = sum;
   }
-  // The last block of this head to finish merges all chunks (the counter is reset for the next launch on the
-  // stream), which saves a second launch per attention.
-  __shared__ bool is_last;
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) is_last = atomicAdd(&counters[h], 1u) == static_cast<unsigned>(n_chunks - 1);
-  __syncthreads();
-  if (!is_last) return;
-  __threadfence();
-  merge_chunks(part + static_cast<size_t>(h) * n_chunks * (dh + 2), n_chunks, dh, result + h * dh);
-  if (threadIdx.x == 0) counters[h] = 0;
 }
 
-// Chunks are read through L2 (__ldcg): other blocks wrote them during this launch.
-__device__ void merge_chunks(const float* ph, int n_chunks, int dh, float* out_h) {
+__global__ void one_query_merge_kernel(const float* part, int n_chunks, int dh, float* out) {
+  const int h = blockIdx.x;
+  const float* ph = part + static_cast<size_t>(h) * n_chunks * (dh + 2);
   float m = -INFINITY;
-  for (int c = 0; c < n_chunks; ++c) m = fmaxf(m, __ldcg(ph + c * (dh + 2) + dh));
+  for (int c = 0; c < n_chunks; ++c) m = fmaxf(m, ph[c * (dh + 2) + dh]);
   float l = 0.0f;
-  for (int c = 0; c < n_chunks; ++c) l += __ldcg(ph + c * (dh + 2) + dh + 1) * expf(__ldcg(ph + c * (dh + 2) + dh) - m);
+  for (int c = 0; c < n_chunks; ++c) l += ph[c * (dh + 2) + dh + 1] * expf(ph[c * (dh + 2) + dh] - m);
   for (int t = threadIdx.x; t < dh; t += blockDim.x) {
     float o = 0.0f;
-    for (int c = 0; c < n_chunks; ++c) o += __ldcg(ph + c * (dh + 2) + t) * expf(__ldcg(ph + c * (dh + 2) + dh) - m);
-    out_h[t] = o / l;
+    for (int c = 0; c < n_chunks; ++c) o += ph[c * (dh + 2) + t] * expf(ph[c * (dh + 2) + dh] - m);
+    out[h * dh + t] = o / l;
   }
 }
 
@@ -182,9 +170,10 @@ void CudaBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, 
     if (n_visible <= 0) throw Error("attention: the query sees no key");
     const int n_chunks = (n_visible + kChunk - 1) / kChunk;
     Mat part = alloc(n_head * n_chunks, dh + 2);
-    if (n_head > kMaxCounters) throw Error("attention: " + std::to_string(n_head) + " heads, above " + std::to_string(kMaxCounters));
-    one_query_partial_kernel<<<dim3(n_head, n_chunks), 32 * kWarps, 0, stream_>>>(
-        q.data, k.data, k.ld, v.data, v.ld, dh, n_visible, scale, part.data, n_chunks, counters_, out.data);
+    one_query_partial_kernel<<<dim3(n_head, n_chunks), 32 * kWarps, 0, stream_>>>(q.data, k.data, k.ld, v.data, v.ld, dh,
+                                                                              n_visible, scale, part.data, n_chunks);
+    WST_CUDA_CHECK_LAUNCH();
+    one_query_merge_kernel<<<n_head, std::min(dh, 256), 0, stream_>>>(part.data, n_chunks, dh, out.data);
     WST_CUDA_CHECK_LAUNCH();
     return;
   }

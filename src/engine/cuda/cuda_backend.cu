@@ -94,10 +94,6 @@ CudaBackend::CudaBackend(int device, bool allow_tf32) : device_(device) {
   blas_workspace_ = alloc(1, 8 << 20);  // 32 MiB, cuBLAS's recommendation for Hopper
   WST_CUBLAS_CHECK(cublasSetWorkspace(blas_, blas_workspace_.data, size_t{32} << 20));
   set_tf32(allow_tf32);
-  counters_storage_ = alloc(1, kMaxCounters);
-  counters_ = reinterpret_cast<unsigned*>(counters_storage_.data);
-  WST_CUDA_CHECK(cudaMemsetAsync(counters_, 0, kMaxCounters * sizeof(unsigned), stream_));
-  WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
 CudaBackend::~CudaBackend() {

@@ -92,14 +92,9 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   std::shared_ptr<DevicePool> pool_;
-  unsigned* counters_ = nullptr;  // kMaxCounters zeros: per-head completion counts of the one-query attention
   bool own_gemv_ = true;  // one-row linear through our kernel (linear.cu) rather than cublasSgemv
-  Mat blas_workspace_;
-  Mat counters_storage_;  // given to cuBLAS so it allocates nothing itself (needed inside a CUDA graph capture)
+  Mat blas_workspace_;  // given to cuBLAS so it allocates nothing itself (needed inside a CUDA graph capture)
 };
-
-// Heads the one-query attention can count (attention.cu); Whisper has at most 20.
-constexpr int kMaxCounters = 256;
 
 // Launch shape for a kernel over n elements with `threads` per block.
 inline unsigned blocks_for(size_t n, unsigned threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
