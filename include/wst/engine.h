@@ -20,7 +20,7 @@
 namespace wst {
 
 struct EngineOptions {
-  std::string device = "cpu";  // "cpu" (always there) or "cuda" (where built and a GPU is present)
+  std::string device = "cpu";  // "cpu" (always there), or "cuda" / "cuda:N" (where built and a GPU is present)
   int n_threads = 0;           // compute threads; 0 = all cores
   // A tokenizer.json for formats that carry none (an OpenAI .pt, an MLX directory); "" = the model's own.
   // whisper-speedtest's CLI finds one with models::find_tokenizer.
@@ -120,7 +120,10 @@ class Engine {
   virtual Timings timings() const = 0;
 };
 
-// Backends this build can run here ("cpu" always; "cuda" when compiled in and a GPU is present), and why not.
+// Backends this build can run here ("cpu" always; "cuda" when compiled in and a GPU is present).
 std::vector<std::string> available_devices();
+// "" when `device` ("cpu", "cuda", "cuda:N") can run here, else one line saying why not, e.g.
+// "no CUDA device: CUDA driver version is insufficient for CUDA runtime version".
+std::string device_unavailable_reason(const std::string& device);
 
 }  // namespace wst

@@ -56,4 +56,11 @@ class Backend {
 // The CPU backend (OpenBLAS for matrix products). n_threads 0 = all cores.
 std::unique_ptr<Backend> make_cpu_backend(int n_threads);
 
+// The CUDA backend (engine/cuda/, cuBLAS for matrix products) on GPU `device`, float32 throughout. Defined
+// only in builds with CUDA (WST_HAVE_CUDA); throws wst::Error when the device cannot be used.
+std::unique_ptr<Backend> make_cuda_backend(int device);
+// "" when a CUDA device can be used here, else why not: "no CUDA device: <the CUDA runtime's reason>".
+// Defined only in builds with CUDA.
+std::string cuda_unavailable_reason();
+
 }  // namespace wst::engine

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "engine/backend.h"
+
 #include "engine/decoding.h"
 #include "engine/model.h"
 #include "engine/tokenizer.h"
@@ -31,14 +33,34 @@ engine::Tokenizer load_tokenizer(const formats::WhisperWeights& w, const EngineO
   throw Error(w.path + ": the " + w.format + " format carries no tokenizer; give one (EngineOptions::tokenizer_json)");
 }
 
+bool is_cuda_device(const std::string& device) { return device == "cuda" || device.rfind("cuda:", 0) == 0; }
+
+// "cuda" is GPU 0; "cuda:N" is GPU N.
+std::unique_ptr<engine::Backend> make_cuda(const std::string& device) {
+  const std::string why = device_unavailable_reason(device);
+  if (!why.empty()) throw Error("device " + device + ": " + why + "; use --device cpu");
+#ifdef WST_HAVE_CUDA
+  int index = 0;
+  if (device.size() > 5) {
+    const std::string n = device.substr(5);
+    if (n.empty() || n.size() > 3 || n.find_first_not_of("0123456789") != std::string::npos)
+      throw Error("device \"" + device + "\": expected cuda or cuda:N with N a GPU index");
+    index = std::stoi(n);
+  }
+  return engine::make_cuda_backend(index);
+#else
+  return nullptr;  // not reached: device_unavailable_reason says this build has no CUDA backend
+#endif
+}
+
 class NativeEngine final : public Engine {
  public:
   NativeEngine(const std::string& path, const EngineOptions& options) {
     auto t0 = std::chrono::steady_clock::now();
     if (options.device == "cpu") {
       backend_ = engine::make_cpu_backend(options.n_threads);
-    } else if (options.device == "cuda") {
-      throw Error("device cuda: this build has no CUDA backend yet (TODO(#8)); use --device cpu");
+    } else if (options.device == "cuda" || options.device.rfind("cuda:", 0) == 0) {
+      backend_ = make_cuda(options.device);
     } else {
       throw Error("device \"" + options.device + "\": unknown (expected cpu or cuda)");
     }
@@ -72,6 +94,20 @@ std::unique_ptr<Engine> Engine::load(const std::string& model_path, const Engine
   return std::make_unique<NativeEngine>(model_path, options);
 }
 
-std::vector<std::string> available_devices() { return {"cpu"}; }
+std::string device_unavailable_reason(const std::string& device) {
+  if (device == "cpu") return "";
+  if (!is_cuda_device(device)) return "device \"" + device + "\": unknown (expected cpu or cuda)";
+#ifdef WST_HAVE_CUDA
+  return engine::cuda_unavailable_reason();
+#else
+  return "this build has no cuda backend (built without the CUDA toolkit)";
+#endif
+}
+
+std::vector<std::string> available_devices() {
+  std::vector<std::string> devices{"cpu"};
+  if (device_unavailable_reason("cuda").empty()) devices.push_back("cuda");
+  return devices;
+}
 
 }  // namespace wst

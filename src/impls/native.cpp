@@ -24,11 +24,11 @@ class NativeImplementation final : public Implementation {
   }
 
   std::string unavailable_reason() const override {
-    std::vector<std::string> devices = available_devices();
-    if (std::find(devices.begin(), devices.end(), device_) != devices.end()) return "";
+    const std::string why = device_unavailable_reason(device_);
+    if (why.empty()) return "";
     std::string have;
-    for (const auto& d : devices) have += (have.empty() ? "" : ", ") + d;
-    return "this build has no " + device_ + " backend (devices here: " + have + ")";
+    for (const auto& d : available_devices()) have += (have.empty() ? "" : ", ") + d;
+    return why + " (devices here: " + have + ")";
   }
 
   void load(const ImplParams& params) override {

@@ -39,7 +39,13 @@ TEST(Registry, NativeCudaSaysWhyNot) {
   if (has_cuda) {
     EXPECT_EQ(why, "");
   } else {
-    EXPECT_EQ(why, "this build has no cuda backend (devices here: cpu)");
+    // Without CUDA compiled in: "this build has no cuda backend ..."; with it but no GPU: "no CUDA device: ...".
+    EXPECT_EQ(why, device_unavailable_reason("cuda") + " (devices here: cpu)");
+#ifdef WST_HAVE_CUDA
+    EXPECT_EQ(why.rfind("no CUDA device: ", 0), 0u) << why;
+#else
+    EXPECT_EQ(why.rfind("this build has no cuda backend", 0), 0u) << why;
+#endif
   }
   EXPECT_EQ(make_implementation("native-cpu")->unavailable_reason(), "");
 }

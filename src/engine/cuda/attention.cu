@@ -1,0 +1,194 @@
+// CUDA multi-head attention, two paths:
+// - one query (a decoded token): split-K over the keys. Block (head, chunk) scores kChunk keys, takes their
+//   softmax relative to the chunk's maximum and the chunk's weighted sum of values; a second kernel merges
+//   the chunks by their maxima (the online-softmax rule), so the 1500 cross-attention keys spread over many
+//   blocks instead of one per head. (Version 1 had one warp per key and a 64-step serial loop over the
+//   values per block; merging in the head's last block instead of a second launch was slower: times in
+//   docs/cuda_notes.md.)
+// - several queries (encoder, prompt): per head, scores = q k^T / sqrt(d_head) by one strided-batched sgemm
+//   over all heads (a head is a column slice, so heads are dh columns apart), a masked row softmax, then
+//   out = P v by a second strided-batched sgemm. TODO(#8): a fused flash-attention kernel, which avoids the
+//   [n_head, Tq, Tk] score buffer (180 MB for large-v3's encoder).
+// Test: tests/engine/cuda_backend_test.cpp; check and time: tools/cuda/cuda_check.cpp.
+#include <cmath>
+
+#include "engine/cuda/cuda_backend.cuh"
+#include "util/errors.h"
+
+namespace wst::engine::cuda {
+
+namespace {
+// One-query path: a block is kWarps warps, each scoring kKeysPerWarp keys (loads unrolled, so they are in flight
+// together), keeping its own maximum, sum of exponentials and weighted sum of values; the warps are merged in
+// shared memory and the block writes one partial result for the merge kernel.
+constexpr int kWarps = 4;
+constexpr int kKeysPerWarp = 8;
+constexpr int kChunk = kWarps * kKeysPerWarp;  // keys per block
+constexpr int kMaxHeadDim = 128;
+constexpr int kDimsPerLane = kMaxHeadDim / 32;
+
+__device__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// part: [n_head, n_chunks, dh + 2]: the chunk's unnormalised output, its score maximum, its sum of exponentials.
+__global__ void one_query_partial_kernel(const float* q, const float* k, int ldk, const float* v, int ldv, int dh,
+                                         int n_visible, float scale, float* part, int n_chunks) {
+  const int h = blockIdx.x, c = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  __shared__ float qs[kMaxHeadDim];
+  __shared__ float wm[kWarps], wl[kWarps];
+  __shared__ float wo[kWarps][kMaxHeadDim];
+  for (int t = threadIdx.x; t < dh; t += blockDim.x) qs[t] = q[h * dh + t] * scale;
+  __syncthreads();
+  const int j0 = c * kChunk + warp * kKeysPerWarp;
+  const int nj = max(0, min(kKeysPerWarp, n_visible - j0));  // the same for the whole warp
+  float s[kKeysPerWarp];
+#pragma unroll
+  for (int u = 0; u < kKeysPerWarp; ++u) {
+    float acc = 0.0f;
+    if (u < nj) {
+      const float* kr = k + static_cast<size_t>(j0 + u) * ldk + h * dh;
+#pragma unroll
+      for (int e = 0; e < kDimsPerLane; ++e) {
+        const int t = lane + 32 * e;
+        if (t < dh) acc += qs[t] * kr[t];
+      }
+    }
+    s[u] = u < nj ? warp_sum(acc) : -INFINITY;
+  }
+  float m = -INFINITY;
+#pragma unroll
+  for (int u = 0; u < kKeysPerWarp; ++u) m = fmaxf(m, s[u]);
+  float l = 0.0f, o[kDimsPerLane] = {};
+#pragma unroll
+  for (int u = 0; u < kKeysPerWarp; ++u) {
+    if (u < nj) {
+      const float p = expf(s[u] - m);
+      l += p;
+      const float* vr = v + static_cast<size_t>(j0 + u) * ldv + h * dh;
+#pragma unroll
+      for (int e = 0; e < kDimsPerLane; ++e) {
+        const int t = lane + 32 * e;
+        if (t < dh) o[e] += p * vr[t];
+      }
+    }
+  }
+  if (lane == 0) {
+    wm[warp] = m;
+    wl[warp] = l;
+  }
+#pragma unroll
+  for (int e = 0; e < kDimsPerLane; ++e) {
+    const int t = lane + 32 * e;
+    if (t < dh) wo[warp][t] = o[e];
+  }
+  __syncthreads();
+  // Warp 0 always has keys (the chunk starts below n_visible); warps without keys weigh 0.
+  float mx = wm[0];
+  for (int w = 1; w < kWarps; ++w) mx = fmaxf(mx, wm[w]);
+  float weight[kWarps];
+  float sum = 0.0f;
+  for (int w = 0; w < kWarps; ++w) {
+    weight[w] = wl[w] > 0.0f ? expf(wm[w] - mx) : 0.0f;
+    sum += wl[w] * weight[w];
+  }
+  float* out = part + (static_cast<size_t>(h) * n_chunks + c) * (dh + 2);
+  for (int t = threadIdx.x; t < dh; t += blockDim.x) {
+    float acc = 0.0f;
+    for (int w = 0; w < kWarps; ++w) acc += wo[w][t] * weight[w];
+    out[t] = acc;
+  }
+  if (threadIdx.x == 0) {
+    out[dh] = mx;
+    out[dh + 1] = sum;
+  }
+}
+
+__global__ void one_query_merge_kernel(const float* part, int n_chunks, int dh, float* out) {
+  const int h = blockIdx.x;
+  const float* ph = part + static_cast<size_t>(h) * n_chunks * (dh + 2);
+  float m = -INFINITY;
+  for (int c = 0; c < n_chunks; ++c) m = fmaxf(m, ph[c * (dh + 2) + dh]);
+  float l = 0.0f;
+  for (int c = 0; c < n_chunks; ++c) l += ph[c * (dh + 2) + dh + 1] * expf(ph[c * (dh + 2) + dh] - m);
+  for (int t = threadIdx.x; t < dh; t += blockDim.x) {
+    float o = 0.0f;
+    for (int c = 0; c < n_chunks; ++c) o += ph[c * (dh + 2) + t] * expf(ph[c * (dh + 2) + dh] - m);
+    out[h * dh + t] = o / l;
+  }
+}
+
+// One block per row of scores [n_head * tq, tk]; row h * tq + i is query i of head h. Keys past the causal
+// limit get probability 0.
+__global__ void masked_softmax_kernel(float* s, int tq, int tk, int causal_offset) {
+  const int row = blockIdx.x, i = row % tq;
+  float* sr = s + static_cast<size_t>(row) * tk;
+  const int visible = causal_offset < 0 ? tk : min(tk, causal_offset + i + 1);
+  __shared__ float red[32];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, n_warps = blockDim.x / 32;
+  float m = -INFINITY;
+  for (int j = threadIdx.x; j < visible; j += blockDim.x) m = fmaxf(m, sr[j]);
+  m = warp_max(m);
+  if (lane == 0) red[warp] = m;
+  __syncthreads();
+  m = red[0];
+  for (int w = 1; w < n_warps; ++w) m = fmaxf(m, red[w]);
+  __syncthreads();
+  float l = 0.0f;
+  for (int j = threadIdx.x; j < visible; j += blockDim.x) {
+    const float p = expf(sr[j] - m);
+    sr[j] = p;
+    l += p;
+  }
+  l = warp_sum(l);
+  if (lane == 0) red[warp] = l;
+  __syncthreads();
+  l = 0.0f;
+  for (int w = 0; w < n_warps; ++w) l += red[w];
+  const float inv = 1.0f / l;
+  for (int j = threadIdx.x; j < tk; j += blockDim.x) sr[j] = j < visible ? sr[j] * inv : 0.0f;
+}
+}  // namespace
+
+void CudaBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset) {
+  const int tq = q.rows, tk = k.rows, d = q.cols;
+  if (n_head <= 0 || d % n_head != 0 || k.cols != d || v.cols != d || v.rows != tk || out.rows != tq || out.cols != d)
+    throw Error("attention: shapes q [" + std::to_string(tq) + ", " + std::to_string(d) + "], k [" +
+                std::to_string(tk) + ", " + std::to_string(k.cols) + "] do not agree with " + std::to_string(n_head) +
+                " heads");
+  const int dh = d / n_head;
+  if (dh > kMaxHeadDim) throw Error("attention: head width " + std::to_string(dh) + " above " + std::to_string(kMaxHeadDim));
+  if (tq == 0) return;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+  if (tq == 1) {
+    const int n_visible = causal_offset < 0 ? tk : std::min(tk, causal_offset + 1);
+    if (n_visible <= 0) throw Error("attention: the query sees no key");
+    const int n_chunks = (n_visible + kChunk - 1) / kChunk;
+    Mat part = alloc(n_head * n_chunks, dh + 2);
+    one_query_partial_kernel<<<dim3(n_head, n_chunks), 32 * kWarps, 0, stream_>>>(q.data, k.data, k.ld, v.data, v.ld, dh,
+                                                                              n_visible, scale, part.data, n_chunks);
+    WST_CUDA_CHECK_LAUNCH();
+    one_query_merge_kernel<<<n_head, std::min(dh, 256), 0, stream_>>>(part.data, n_chunks, dh, out.data);
+    WST_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  Mat scores = alloc(n_head * tq, tk);  // [n_head, tq, tk]
+  const float one = 1.0f, zero = 0.0f;
+  const long long stride_s = static_cast<long long>(tq) * tk;
+  // Read column-major, S_h^T [tk, tq] = K_h^T^T Q_h^T, where K_h and Q_h as stored are [dh, tk] and [dh, tq]:
+  // sgemm(T, N, tk, tq, dh), heads dh apart.
+  WST_CUBLAS_CHECK(cublasSgemmStridedBatched(blas_, CUBLAS_OP_T, CUBLAS_OP_N, tk, tq, dh, &scale, k.data, k.ld, dh,
+                                             q.data, q.ld, dh, &zero, scores.data, tk, stride_s, n_head));
+  masked_softmax_kernel<<<n_head * tq, 256, 0, stream_>>>(scores.data, tq, tk, causal_offset);
+  WST_CUDA_CHECK_LAUNCH();
+  // out_h^T [dh, tq] = V_h^T [dh, tk] P_h^T [tk, tq]: sgemm(N, N, dh, tq, tk).
+  WST_CUBLAS_CHECK(cublasSgemmStridedBatched(blas_, CUBLAS_OP_N, CUBLAS_OP_N, dh, tq, tk, &one, v.data, v.ld, dh,
+                                             scores.data, tk, stride_s, &zero, out.data, out.ld, dh, n_head));
+}
+
+}  // namespace wst::engine::cuda

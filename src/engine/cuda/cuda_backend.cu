@@ -1,0 +1,164 @@
+// CUDA backend: device probe, memory pool, stream and cuBLAS set-up, uploads, downloads and strided copies.
+#include <cstdio>
+
+#include "engine/cuda/cuda_backend.cuh"
+#include "util/errors.h"
+
+namespace wst::engine::cuda {
+
+void throw_cuda_error(const char* call, const std::string& why, const char* file, int line) {
+  const char* base = file;
+  for (const char* p = file; *p; ++p)
+    if (*p == '/') base = p + 1;
+  throw Error(std::string("cuda: ") + call + " failed: " + why + " (" + base + ":" + std::to_string(line) + ")");
+}
+
+const char* cublas_status_name(cublasStatus_t s) {
+  switch (s) {
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    default: return "cuBLAS error";
+  }
+}
+
+namespace {
+// Small blocks round to 512 bytes, large ones to 2 MiB, so the few shapes a model uses share free lists.
+size_t round_bytes(size_t bytes) {
+  const size_t unit = bytes < (size_t{1} << 20) ? 512 : (size_t{2} << 20);
+  return (std::max<size_t>(bytes, 1) + unit - 1) / unit * unit;
+}
+}  // namespace
+
+DevicePool::~DevicePool() {
+  // Errors are ignored here: a destructor cannot throw, and at process exit the context may be gone already.
+  cudaSetDevice(device_);
+  for (auto& [size, blocks] : free_)
+    for (float* p : blocks) cudaFree(p);
+}
+
+float* DevicePool::get(size_t bytes, size_t* rounded) {
+  *rounded = round_bytes(bytes);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = free_.find(*rounded);
+    if (it != free_.end() && !it->second.empty()) {
+      float* p = it->second.back();
+      it->second.pop_back();
+      return p;
+    }
+  }
+  void* p = nullptr;
+  cudaError_t e = cudaMalloc(&p, *rounded);
+  if (e == cudaErrorMemoryAllocation) {
+    // Give the cached blocks back and try once more before failing.
+    cudaGetLastError();
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [size, blocks] : free_)
+      for (float* q : blocks) {
+        cudaFree(q);
+        reserved_ -= size;
+      }
+    free_.clear();
+    e = cudaMalloc(&p, *rounded);
+  }
+  if (e != cudaSuccess)
+    throw_cuda_error("cudaMalloc", std::string(cudaGetErrorString(e)) + " (" + std::to_string(*rounded) + " bytes)",
+                     __FILE__, __LINE__);
+  std::lock_guard<std::mutex> lock(mu_);
+  reserved_ += *rounded;
+  peak_reserved_ = std::max(peak_reserved_, reserved_);
+  return static_cast<float*>(p);
+}
+
+void DevicePool::put(float* p, size_t rounded) {
+  std::lock_guard<std::mutex> lock(mu_);
+  free_[rounded].push_back(p);
+}
+
+CudaBackend::CudaBackend(int device, bool allow_tf32) : device_(device) {
+  int n = 0;
+  WST_CUDA_CHECK(cudaGetDeviceCount(&n));
+  if (device < 0 || device >= n)
+    throw Error("device cuda:" + std::to_string(device) + ": no such GPU (" + std::to_string(n) + " here)");
+  WST_CUDA_CHECK(cudaSetDevice(device));
+  pool_ = std::make_shared<DevicePool>(device);
+  WST_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  WST_CUBLAS_CHECK(cublasCreate(&blas_));
+  WST_CUBLAS_CHECK(cublasSetStream(blas_, stream_));
+  blas_workspace_ = alloc(1, 8 << 20);  // 32 MiB, cuBLAS's recommendation for Hopper
+  WST_CUBLAS_CHECK(cublasSetWorkspace(blas_, blas_workspace_.data, size_t{32} << 20));
+  set_tf32(allow_tf32);
+}
+
+CudaBackend::~CudaBackend() {
+  cudaStreamSynchronize(stream_);
+  if (blas_) cublasDestroy(blas_);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+void CudaBackend::set_tf32(bool on) {
+  // CUBLAS_DEFAULT_MATH keeps float32 products in float32 (no TF32), the checking path.
+  WST_CUBLAS_CHECK(cublasSetMathMode(blas_, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+}
+
+void CudaBackend::synchronize() { WST_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+Mat CudaBackend::alloc(int rows, int cols) {
+  size_t rounded = 0;
+  float* p = pool_->get(static_cast<size_t>(rows) * cols * sizeof(float), &rounded);
+  std::shared_ptr<DevicePool> pool = pool_;
+  std::shared_ptr<float> storage(p, [pool, rounded](float* q) { pool->put(q, rounded); });
+  return {storage, p, rows, cols, cols};
+}
+
+Mat CudaBackend::upload(const float* host, int rows, int cols) {
+  Mat m = alloc(rows, cols);
+  WST_CUDA_CHECK(cudaMemcpyAsync(m.data, host, static_cast<size_t>(rows) * cols * sizeof(float),
+                                 cudaMemcpyHostToDevice, stream_));
+  // The caller may free `host` as soon as this returns.
+  WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  return m;
+}
+
+void CudaBackend::download(const Mat& m, float* host) {
+  if (m.rows == 0 || m.cols == 0) return;
+  WST_CUDA_CHECK(cudaMemcpy2DAsync(host, m.cols * sizeof(float), m.data, m.ld * sizeof(float), m.cols * sizeof(float),
+                                   m.rows, cudaMemcpyDeviceToHost, stream_));
+  WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::copy(const Mat& src, Mat& dst) {
+  if (src.rows != dst.rows || src.cols != dst.cols)
+    throw Error("copy: shape mismatch, expected [" + std::to_string(dst.rows) + ", " + std::to_string(dst.cols) +
+                "], got [" + std::to_string(src.rows) + ", " + std::to_string(src.cols) + "]");
+  if (src.rows == 0 || src.cols == 0) return;
+  WST_CUDA_CHECK(cudaMemcpy2DAsync(dst.data, dst.ld * sizeof(float), src.data, src.ld * sizeof(float),
+                                   src.cols * sizeof(float), src.rows, cudaMemcpyDeviceToDevice, stream_));
+}
+
+}  // namespace wst::engine::cuda
+
+namespace wst::engine {
+
+std::string cuda_unavailable_reason() {
+  int n = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    cudaGetLastError();  // clear it, so later calls do not report it again
+    return std::string("no CUDA device: ") + cudaGetErrorString(e);
+  }
+  if (n == 0) return "no CUDA device: none found";
+  return "";
+}
+
+std::unique_ptr<Backend> make_cuda_backend(int device) {
+  return std::make_unique<cuda::CudaBackend>(device, /*allow_tf32=*/false);
+}
+
+}  // namespace wst::engine

@@ -1,0 +1,102 @@
+// The CUDA half of every op in engine/backend.h: fp32 matrices in device memory, one stream per backend,
+// cuBLAS for the matrix products, small kernels for the rest (one .cu file per op, as engine/cpu/).
+// Memory comes from a caching pool, so the decoder's per-step alloc() costs no cudaMalloc after the first step.
+// Every CUDA and cuBLAS call is checked; a failure becomes a wst::Error naming the call.
+// Checked against a double-precision reference on the GPU machine by tools/cuda/cuda_check.cpp and against the
+// CPU backend by tests/engine/cuda_backend_test.cpp (skipped without a GPU).
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+
+namespace wst::engine::cuda {
+
+[[noreturn]] void throw_cuda_error(const char* call, const std::string& why, const char* file, int line);
+const char* cublas_status_name(cublasStatus_t s);
+
+#define WST_CUDA_CHECK(call)                                                                                  \
+  do {                                                                                                        \
+    cudaError_t wst_err_ = (call);                                                                            \
+    if (wst_err_ != cudaSuccess)                                                                              \
+      ::wst::engine::cuda::throw_cuda_error(#call, cudaGetErrorString(wst_err_), __FILE__, __LINE__);         \
+  } while (0)
+
+#define WST_CUBLAS_CHECK(call)                                                                                \
+  do {                                                                                                        \
+    cublasStatus_t wst_st_ = (call);                                                                          \
+    if (wst_st_ != CUBLAS_STATUS_SUCCESS)                                                                     \
+      ::wst::engine::cuda::throw_cuda_error(#call, ::wst::engine::cuda::cublas_status_name(wst_st_), __FILE__, \
+                                            __LINE__);                                                        \
+  } while (0)
+
+// After a kernel launch: a bad configuration or an earlier asynchronous fault shows up here.
+#define WST_CUDA_CHECK_LAUNCH() WST_CUDA_CHECK(cudaGetLastError())
+
+// A caching allocator: freed blocks go to a free list keyed by their rounded size and are handed out again.
+// All work runs on one stream, so a block freed on the host while kernels still use it is only reused by
+// kernels queued after them (the rule PyTorch's caching allocator follows per stream).
+class DevicePool {
+ public:
+  explicit DevicePool(int device) : device_(device) {}
+  ~DevicePool();
+  float* get(size_t bytes, size_t* rounded);
+  void put(float* p, size_t rounded);
+  size_t bytes_reserved() const { return reserved_; }
+  size_t peak_bytes_reserved() const { return peak_reserved_; }
+
+ private:
+  int device_;
+  std::mutex mu_;
+  std::map<size_t, std::vector<float*>> free_;
+  size_t reserved_ = 0, peak_reserved_ = 0;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(int device, bool allow_tf32);
+  ~CudaBackend() override;
+  std::string name() const override { return "cuda"; }
+
+  Mat alloc(int rows, int cols) override;
+  Mat upload(const float* host, int rows, int cols) override;
+  void download(const Mat& m, float* host) override;
+  void copy(const Mat& src, Mat& dst) override;
+
+  void linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) override;
+  void layer_norm(const Mat& x, const Mat& gamma, const Mat& beta, Mat& y) override;
+  void gelu(Mat& x) override;
+  void add(Mat& y, const Mat& x) override;
+  void attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset) override;
+  void conv1d_gelu(const Mat& x, const Mat& w, const Mat& b, int stride, Mat& y) override;
+  void embed(const Mat& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) override;
+
+  // For the checker and benchmarks: the stream every op is queued on, and the matrix-product mode
+  // (TF32 tensor cores on, or plain fp32).
+  cudaStream_t stream() const { return stream_; }
+  void set_tf32(bool on);
+  void set_own_gemv(bool on) { own_gemv_ = on; }
+  void synchronize();
+  const DevicePool& pool() const { return *pool_; }
+
+ private:
+  int device_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+  std::shared_ptr<DevicePool> pool_;
+  bool own_gemv_ = true;  // one-row linear through our kernel (linear.cu) rather than cublasSgemv
+  Mat blas_workspace_;  // given to cuBLAS so it allocates nothing itself (needed inside a CUDA graph capture)
+};
+
+// Launch shape for a kernel over n elements with `threads` per block.
+inline unsigned blocks_for(size_t n, unsigned threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
+
+}  // namespace wst::engine::cuda

@@ -1,0 +1,79 @@
+// CUDA layer norm over rows (eps 1e-5, as Whisper's nn.LayerNorm): one block of 128 threads per row, the row
+// held in registers (up to kPerThread values a thread), mean first, then the variance as the mean of squared
+// deviations (two passes over the registers, as the CPU half, so no cancellation); one read, one write.
+// Rows wider than 128 * kPerThread take the same steps reading global memory three times.
+// Test: tests/engine/cuda_backend_test.cpp; check and time: tools/cuda/cuda_check.cpp.
+#include "engine/cuda/cuda_backend.cuh"
+#include "util/errors.h"
+
+namespace wst::engine::cuda {
+
+namespace {
+constexpr int kThreads = 128;
+constexpr int kPerThread = 12;  // rows up to 1536 wide (Whisper's widest is 1280)
+
+__device__ float block_sum(float v, float* red) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  __syncthreads();  // red may still be read from the previous reduction
+  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = v;
+  __syncthreads();
+  float s = 0.0f;
+#pragma unroll
+  for (int w = 0; w < kThreads / 32; ++w) s += red[w];
+  return s;
+}
+
+__global__ void layer_norm_kernel(const float* x, int ldx, float* y, int ldy, int cols, const float* gamma,
+                                  const float* beta) {
+  __shared__ float red[kThreads / 32];
+  const float* xr = x + static_cast<size_t>(blockIdx.x) * ldx;
+  float* yr = y + static_cast<size_t>(blockIdx.x) * ldy;
+  const bool cached = cols <= kThreads * kPerThread;
+  float v[kPerThread];
+  float s = 0.0f;
+  if (cached) {
+#pragma unroll
+    for (int e = 0; e < kPerThread; ++e) {
+      const int i = threadIdx.x + e * kThreads;
+      v[e] = i < cols ? xr[i] : 0.0f;
+      s += v[e];
+    }
+  } else {
+    for (int i = threadIdx.x; i < cols; i += kThreads) s += xr[i];
+  }
+  const float mean = block_sum(s, red) / cols;
+  float q = 0.0f;
+  if (cached) {
+#pragma unroll
+    for (int e = 0; e < kPerThread; ++e) {
+      const int i = threadIdx.x + e * kThreads;
+      const float d = v[e] - mean;
+      q += i < cols ? d * d : 0.0f;
+    }
+  } else {
+    for (int i = threadIdx.x; i < cols; i += kThreads) q += (xr[i] - mean) * (xr[i] - mean);
+  }
+  const float inv = rsqrtf(block_sum(q, red) / cols + 1e-5f);
+  if (cached) {
+#pragma unroll
+    for (int e = 0; e < kPerThread; ++e) {
+      const int i = threadIdx.x + e * kThreads;
+      if (i < cols) yr[i] = (v[e] - mean) * inv * gamma[i] + beta[i];
+    }
+  } else {
+    for (int i = threadIdx.x; i < cols; i += kThreads) yr[i] = (xr[i] - mean) * inv * gamma[i] + beta[i];
+  }
+}
+}  // namespace
+
+void CudaBackend::layer_norm(const Mat& x, const Mat& gamma, const Mat& beta, Mat& y) {
+  if (y.rows != x.rows || y.cols != x.cols || gamma.cols != x.cols || beta.cols != x.cols)
+    throw Error("layer_norm: x [" + std::to_string(x.rows) + ", " + std::to_string(x.cols) + "] and y [" +
+                std::to_string(y.rows) + ", " + std::to_string(y.cols) + "] with gamma of " + std::to_string(gamma.cols) +
+                " columns do not agree");
+  if (x.rows == 0) return;
+  layer_norm_kernel<<<x.rows, kThreads, 0, stream_>>>(x.data, x.ld, y.data, y.ld, x.cols, gamma.data, beta.data);
+  WST_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace wst::engine::cuda

@@ -1,0 +1,416 @@
+// Timings of the CUDA backend on the GPU machine: the card's two ceilings (device copy bandwidth, fp32 and
+// TF32 sgemm rate), then per model (random weights of the real shapes) one 30 s encoder window and one decoder
+// step (KV cache at 100 positions, cross-attention over 1500 frames), each the median of n_reps after warm-up,
+// next to the two floors (flops over the sgemm rate, bytes over the copy bandwidth). The decoder step is
+// timed as engine::Decoder runs it (eager), and as the same ops captured once in a CUDA graph and replayed.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cuda_tool.h"
+#include "engine/decoder.h"
+#include "engine/encoder.h"
+#include "random_model.h"
+#include "util/errors.h"
+
+namespace wst::cuda_tool {
+
+using engine::Mat;
+using engine::cuda::CudaBackend;
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+struct Events {
+  cudaEvent_t a, b;
+  Events() {
+    WST_CUDA_CHECK(cudaEventCreate(&a));
+    WST_CUDA_CHECK(cudaEventCreate(&b));
+  }
+  ~Events() {
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+  }
+  float ms() {
+    WST_CUDA_CHECK(cudaEventSynchronize(b));
+    float t = 0;
+    WST_CUDA_CHECK(cudaEventElapsedTime(&t, a, b));
+    return t;
+  }
+};
+
+// Times fn on the backend's stream: n_warm untimed runs, then the median of n_reps (ms).
+template <class F>
+double time_stream(CudaBackend& be, int n_warm, int n_reps, F fn) {
+  for (int i = 0; i < n_warm; ++i) fn();
+  be.synchronize();
+  Events ev;
+  std::vector<double> t;
+  for (int i = 0; i < n_reps; ++i) {
+    WST_CUDA_CHECK(cudaEventRecord(ev.a, be.stream()));
+    fn();
+    WST_CUDA_CHECK(cudaEventRecord(ev.b, be.stream()));
+    t.push_back(ev.ms());
+  }
+  return median(t);
+}
+
+struct Ceilings {
+  double copy_gbs = 0, sgemm_tflops = 0, tf32_tflops = 0;
+};
+
+Ceilings measure_ceilings(CudaBackend& be) {
+  Ceilings c;
+  const int n = 1 << 28;  // 1 GiB of floats
+  Mat a = be.alloc(1, n), b = be.alloc(1, n);
+  WST_CUDA_CHECK(cudaMemsetAsync(a.data, 0x3f, size_t{4} * n, be.stream()));
+  double ms = time_stream(be, 2, 10, [&] {
+    WST_CUDA_CHECK(cudaMemcpyAsync(b.data, a.data, size_t{4} * n, cudaMemcpyDeviceToDevice, be.stream()));
+  });
+  c.copy_gbs = 2.0 * 4 * n / (ms * 1e6);  // bytes read plus bytes written
+  a = {};
+  b = {};
+  const int s = 8192;
+  auto v = random_vec(static_cast<size_t>(s) * s, 5);
+  Mat x = be.upload(v.data(), s, s), w = be.upload(v.data(), s, s), y = be.alloc(s, s);
+  for (int tf32 = 0; tf32 < 2; ++tf32) {
+    be.set_tf32(tf32 == 1);
+    ms = time_stream(be, 2, 10, [&] { be.linear(x, w, nullptr, y); });
+    (tf32 ? c.tf32_tflops : c.sgemm_tflops) = 2.0 * s * s * double(s) / (ms * 1e9);
+  }
+  be.set_tf32(false);
+  return c;
+}
+
+// Floors of one encoder window and one decoder step (fp32): flops, and the fewest bytes moved (each weight
+// read once, the cache read once, the input read and the output written once).
+struct Floors {
+  double enc_gflop = 0, enc_mb = 0, dec_gflop = 0, dec_mb = 0;
+};
+
+Floors floors(const ModelInfo& h, int n_past) {
+  Floors f;
+  const double d = h.n_audio_state, t = h.n_audio_ctx, dt = h.n_text_state, ta = h.n_audio_ctx;
+  const double enc_layer_params = 12 * d * d + 13 * d;
+  f.enc_gflop = (2 * 2 * t * d * 3 * h.n_mels + 2 * t * d * 3 * d +
+                 h.n_audio_layer * (2 * t * 12 * d * d + 2 * 2 * t * t * d)) / 1e9;
+  f.enc_mb = 4 * (3 * h.n_mels * d + 3 * d * d + t * d + h.n_audio_layer * enc_layer_params + h.n_mels * 2 * t + t * d) / 1e6;
+  // Per decoder layer: qkv 3d^2, out d^2, cross q d^2, cross out d^2, fc 8 d^2 (cross K/V are precomputed).
+  const double dec_layer_params = 14 * dt * dt;
+  const double kv = n_past + 1;
+  f.dec_gflop = (h.n_text_layer * (2 * dec_layer_params + 2 * 2 * (kv + ta) * dt) + 2 * h.n_vocab * dt) / 1e9;
+  f.dec_mb = 4 * (h.n_text_layer * (dec_layer_params + 2 * kv * dt + 2 * ta * dt) + h.n_vocab * dt + h.n_vocab) / 1e6;
+  return f;
+}
+
+// The decoder step of engine::Decoder::forward for one token, without the final download, on buffers given
+// here, so it can run inside a CUDA graph capture (no host synchronisation, no allocation once warm).
+struct StepBuffers {
+  std::vector<Mat> self_k, self_v, cross_kv;
+  Mat x, hbuf, qkv, attn, proj, q, mlp, row_norm, logits;
+};
+
+void decoder_step(const engine::WhisperModel& m, CudaBackend& be, StepBuffers& s, int token, int n_past) {
+  const ModelInfo& h = m.info;
+  const int d = h.n_text_state;
+  be.embed(m.token_embedding, &token, 1, m.decoder_pos, n_past, s.x);
+  for (size_t i = 0; i < m.decoder_layers.size(); ++i) {
+    const auto& l = m.decoder_layers[i];
+    be.layer_norm(s.x, l.attn_ln.gamma, l.attn_ln.beta, s.hbuf);
+    be.linear(s.hbuf, l.qkv.w, &l.qkv.b, s.qkv);
+    Mat k_dst = s.self_k[i].rows_view(n_past, 1), v_dst = s.self_v[i].rows_view(n_past, 1);
+    be.copy(s.qkv.cols_view(d, d), k_dst);
+    be.copy(s.qkv.cols_view(2 * d, d), v_dst);
+    be.attention(s.qkv.cols_view(0, d), s.self_k[i].rows_view(0, n_past + 1), s.self_v[i].rows_view(0, n_past + 1), s.attn,
+                 h.n_text_head, n_past);
+    be.linear(s.attn, l.attn_out.w, &l.attn_out.b, s.proj);
+    be.add(s.x, s.proj);
+    be.layer_norm(s.x, l.cross_ln.gamma, l.cross_ln.beta, s.hbuf);
+    be.linear(s.hbuf, l.cross_q.w, &l.cross_q.b, s.q);
+    be.attention(s.q, s.cross_kv[i].cols_view(0, d), s.cross_kv[i].cols_view(d, d), s.attn, h.n_text_head, -1);
+    be.linear(s.attn, l.cross_out.w, &l.cross_out.b, s.proj);
+    be.add(s.x, s.proj);
+    be.layer_norm(s.x, l.mlp_ln.gamma, l.mlp_ln.beta, s.hbuf);
+    be.linear(s.hbuf, l.fc1.w, &l.fc1.b, s.mlp);
+    be.gelu(s.mlp);
+    be.linear(s.mlp, l.fc2.w, &l.fc2.b, s.proj);
+    be.add(s.x, s.proj);
+  }
+  be.layer_norm(s.x, m.decoder_ln.gamma, m.decoder_ln.beta, s.row_norm);
+  be.linear(s.row_norm, m.token_embedding, nullptr, s.logits);
+}
+
+struct Row {
+  std::string arch;
+  double enc_ms = 0, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
+  Floors fl;
+  double peak_gib = 0;
+  double graph_rel = 0;
+};
+
+// The step captured once in a CUDA graph and replayed (with the logits download); its logits must match the
+// eager step's.
+void graph_step(const engine::WhisperModel& m, CudaBackend& be, StepBuffers& s, int n_past, int n_reps,
+                const std::vector<float>& eager_logits, Row& row) {
+  const ModelInfo& h = m.info;
+  const std::string& arch = row.arch;
+  std::vector<float> host_logits(h.n_vocab);
+  auto fetch = [&](std::vector<float>& out) {
+    WST_CUDA_CHECK(cudaMemcpyAsync(out.data(), s.logits.data, out.size() * 4, cudaMemcpyDeviceToHost, be.stream()));
+  };
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  WST_CUDA_CHECK(cudaStreamBeginCapture(be.stream(), cudaStreamCaptureModeThreadLocal));
+  decoder_step(m, be, s, 220, n_past);
+  WST_CUDA_CHECK(cudaStreamEndCapture(be.stream(), &graph));
+  WST_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  row.dec_graph_ms = time_stream(be, 5, n_reps, [&] {
+    WST_CUDA_CHECK(cudaGraphLaunch(exec, be.stream()));
+    fetch(host_logits);
+  });
+  be.synchronize();
+  // The graph computes what the eager step computes (same inputs): the logits must agree.
+  double num = 0, den = 0;
+  for (int i = 0; i < h.n_vocab; ++i) {
+    if (!std::isfinite(host_logits[i])) throw Error(arch + ": graph logits not finite at " + std::to_string(i));
+    num += (host_logits[i] - eager_logits[i]) * double(host_logits[i] - eager_logits[i]);
+    den += eager_logits[i] * double(eager_logits[i]);
+  }
+  row.graph_rel = std::sqrt(num / den);
+  if (row.graph_rel > 1e-5) throw Error(arch + ": graph logits differ from eager, rel " + std::to_string(row.graph_rel));
+  WST_CUDA_CHECK(cudaGraphExecDestroy(exec));
+  WST_CUDA_CHECK(cudaGraphDestroy(graph));
+}
+
+Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps) {
+  Row row;
+  row.arch = arch;
+  engine::WhisperModel m = random_model(arch, be, 11);
+  const ModelInfo& h = m.info;
+  const int n_past = 100;
+  row.fl = floors(h, n_past);
+  std::vector<float> mel = random_vec(static_cast<size_t>(h.n_mels) * 2 * h.n_audio_ctx, 3, 1.0f);
+
+  // Encoder: check once that the output is finite, then time.
+  Mat enc = engine::encode(m, be, mel.data());
+  {
+    std::vector<float> host(static_cast<size_t>(enc.rows) * enc.cols);
+    be.download(enc, host.data());
+    for (float v : host)
+      if (!std::isfinite(v)) throw Error(arch + ": encoder output not finite");
+  }
+  row.enc_ms = time_stream(be, 3, n_reps, [&] { enc = engine::encode(m, be, mel.data()); });
+  be.set_tf32(true);
+  row.enc_tf32_ms = time_stream(be, 3, n_reps, [&] { engine::encode(m, be, mel.data()); });
+  be.set_tf32(false);
+
+  // Decoder step as the engine runs it: forward() of one token, logits downloaded (host clock; it synchronises).
+  engine::Decoder dec(m, be);
+  dec.set_audio(enc);
+  std::vector<int> prompt(n_past, 220);
+  std::vector<float> logits;
+  dec.forward(prompt, {n_past - 1}, logits);
+  for (float v : logits)
+    if (!std::isfinite(v)) throw Error(arch + ": decoder logits not finite");
+  std::vector<double> t;
+  for (int i = 0; i < 5 + n_reps; ++i) {
+    dec.truncate(n_past);
+    auto t0 = std::chrono::steady_clock::now();
+    dec.forward({220}, {0}, logits);
+    auto t1 = std::chrono::steady_clock::now();
+    if (i >= 5) t.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+  row.dec_ms = median(t);
+
+  // The same step on fixed buffers: eager, then one CUDA graph replayed; each with the logits download.
+  StepBuffers s;
+  const int d = h.n_text_state;
+  for (int i = 0; i < h.n_text_layer; ++i) {
+    s.self_k.push_back(be.alloc(h.n_text_ctx, d));
+    s.self_v.push_back(be.alloc(h.n_text_ctx, d));
+    s.cross_kv.push_back(be.alloc(h.n_audio_ctx, 2 * d));
+    WST_CUDA_CHECK(cudaMemsetAsync(s.self_k.back().data, 0, size_t{4} * h.n_text_ctx * d, be.stream()));
+    WST_CUDA_CHECK(cudaMemsetAsync(s.self_v.back().data, 0, size_t{4} * h.n_text_ctx * d, be.stream()));
+    be.linear(enc, m.decoder_layers[i].cross_kv.w, &m.decoder_layers[i].cross_kv.b, s.cross_kv.back());
+  }
+  s.x = be.alloc(1, d), s.hbuf = be.alloc(1, d), s.qkv = be.alloc(1, 3 * d), s.attn = be.alloc(1, d);
+  s.proj = be.alloc(1, d), s.q = be.alloc(1, d), s.mlp = be.alloc(1, 4 * d), s.row_norm = be.alloc(1, d);
+  s.logits = be.alloc(1, h.n_vocab);
+  std::vector<float> eager_logits(h.n_vocab);
+  auto fetch = [&](std::vector<float>& out) {
+    WST_CUDA_CHECK(cudaMemcpyAsync(out.data(), s.logits.data, out.size() * 4, cudaMemcpyDeviceToHost, be.stream()));
+  };
+  row.dec_body_ms = time_stream(be, 5, n_reps, [&] {
+    decoder_step(m, be, s, 220, n_past);
+    fetch(eager_logits);
+  });
+  be.synchronize();
+  try {
+    graph_step(m, be, s, n_past, n_reps, eager_logits, row);
+  } catch (const std::exception& e) {
+    // A failed capture leaves the stream capturing: end it so the next model still runs.
+    cudaStreamCaptureStatus st;
+    if (cudaStreamIsCapturing(be.stream(), &st) == cudaSuccess && st != cudaStreamCaptureStatusNone) {
+      cudaGraph_t g = nullptr;
+      cudaStreamEndCapture(be.stream(), &g);
+      if (g) cudaGraphDestroy(g);
+    }
+    cudaGetLastError();
+    std::printf("%s: CUDA graph step failed: %s\n", arch.c_str(), e.what());
+    row.dec_graph_ms = NAN;
+  }
+  row.peak_gib = be.pool().peak_bytes_reserved() / 1073741824.0;
+  return row;
+}
+
+// whisper.cpp's CUDA build on an H100 (issue #8), ms per window and per token; 0 = not given there.
+void whisper_cpp_reference(const std::string& arch, double* enc, double* tok) {
+  *enc = *tok = 0;
+  if (arch == "large-v3") *enc = 26.3, *tok = 4.61;
+  if (arch == "large-v3-turbo") *enc = 22.9, *tok = 0.98;
+  if (arch == "small") *enc = 7.0, *tok = 2.54;
+  if (arch == "tiny") *enc = 1.9, *tok = 0.74;
+}
+
+// Per-op times at a model's decoder-step and encoder shapes (each op run 10 times back to back between two
+// events, median of n_reps such runs), so the step and window times can be read as a sum of their parts.
+void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
+  const ModelInfo h = bench_support::architecture(arch);
+  const int d = h.n_text_state, t = h.n_audio_ctx;
+  auto rnd = [&](int rows, int cols) {
+    auto v = random_vec(static_cast<size_t>(rows) * cols, rows * 31 + cols, 0.05f);
+    return be.upload(v.data(), rows, cols);
+  };
+  auto us = [&](const std::function<void()>& op) {
+    return 1e3 * time_stream(be, 2, n_reps, [&] {
+             for (int i = 0; i < 10; ++i) op();
+           }) / 10;
+  };
+  struct Line { std::string what; double us, bytes, flops; int per_step; };
+  std::vector<Line> lines;
+  auto add = [&](const std::string& what, double t_us, double bytes, double flops, int per_step) {
+    lines.push_back({what, t_us, bytes, flops, per_step});
+  };
+  const double L = h.n_text_layer;
+  // Decoder step shapes.
+  Mat x1 = rnd(1, d), g = rnd(1, d), b = rnd(1, d), y1 = be.alloc(1, d), x4 = rnd(1, 4 * d), y3 = be.alloc(1, 3 * d),
+      y4 = be.alloc(1, 4 * d), logits = be.alloc(1, h.n_vocab);
+  Mat w_qkv = rnd(3 * d, d), b_qkv = rnd(1, 3 * d), w_dd = rnd(d, d), w_fc1 = rnd(4 * d, d), b_fc1 = rnd(1, 4 * d),
+      w_fc2 = rnd(d, 4 * d), emb = rnd(h.n_vocab, d), pos = rnd(h.n_text_ctx, d);
+  Mat cache_k = rnd(h.n_text_ctx, d), cache_v = rnd(h.n_text_ctx, d), cross = rnd(t, 2 * d);
+  add("step layer_norm [1,d]", us([&] { be.layer_norm(x1, g, b, y1); }), 4.0 * 4 * d, 0, 3 * L + 1);
+  for (int own = 1; own >= 0; --own) {
+    be.set_own_gemv(own == 1);
+    const std::string tag = own ? " (own gemv)" : " (cublasSgemv)";
+    add("step linear qkv d->3d" + tag, us([&] { be.linear(x1, w_qkv, &b_qkv, y3); }), 4.0 * 3 * d * d, 2.0 * 3 * d * d, own ? L : 0);
+    add("step linear d->d" + tag, us([&] { be.linear(x1, w_dd, &b, y1); }), 4.0 * d * d, 2.0 * d * d, own ? 3 * L : 0);
+    add("step linear fc1 d->4d" + tag, us([&] { be.linear(x1, w_fc1, &b_fc1, y4); }), 16.0 * d * d, 8.0 * d * d, own ? L : 0);
+    add("step linear fc2 4d->d" + tag, us([&] { be.linear(x4, w_fc2, &b, y1); }), 16.0 * d * d, 8.0 * d * d, own ? L : 0);
+    add("step logits d->n_vocab" + tag, us([&] { be.linear(x1, emb, nullptr, logits); }), 4.0 * h.n_vocab * d,
+        2.0 * h.n_vocab * d, own ? 1 : 0);
+  }
+  be.set_own_gemv(true);
+  add("step attention self (101 keys)", us([&] {
+        be.attention(y3.cols_view(0, d), cache_k.rows_view(0, 101), cache_v.rows_view(0, 101), y1, h.n_text_head, 100);
+      }), 4.0 * 2 * 101 * d, 4.0 * 101 * d, L);
+  add("step attention cross (1500 keys)", us([&] {
+        be.attention(x1, cross.cols_view(0, d), cross.cols_view(d, d), y1, h.n_text_head, -1);
+      }), 4.0 * 2 * t * d, 4.0 * t * d, L);
+  add("step copy [1,d] into the cache", us([&] {
+        Mat dst = cache_k.rows_view(100, 1);
+        be.copy(y3.cols_view(d, d), dst);
+      }), 8.0 * d, 0, 2 * L);
+  add("step add [1,d]", us([&] { be.add(y1, x1); }), 12.0 * d, 0, 3 * L);
+  add("step gelu [1,4d]", us([&] { be.gelu(y4); }), 32.0 * d, 0, L);
+  const int tok = 220;
+  add("step embed 1 token", us([&] { be.embed(emb, &tok, 1, pos, 100, y1); }), 12.0 * d, 0, 1);
+  // Encoder shapes.
+  Mat xe = rnd(t, d), ye = be.alloc(t, d), qkv = rnd(t, 3 * d), ye3 = be.alloc(t, 3 * d), ye4 = rnd(t, 4 * d);
+  Mat mel = rnd(2 * t, h.n_mels), c1 = be.alloc(2 * t, d), c1w = rnd(d, 3 * h.n_mels), c2w = rnd(d, 3 * d);
+  const double LE = h.n_audio_layer;
+  add("enc layer_norm [1500,d]", us([&] { be.layer_norm(xe, g, b, ye); }), 8.0 * t * d, 0, -(2 * LE + 1));
+  for (int tf32 = 0; tf32 < 2; ++tf32) {
+    be.set_tf32(tf32 == 1);
+    const std::string tag = tf32 ? " TF32" : "";
+    const double n = tf32 ? 0 : 1;
+    add("enc linear qkv" + tag, us([&] { be.linear(xe, w_qkv, &b_qkv, ye3); }), 4.0 * (3 * d * d + 4 * t * d), 2.0 * t * 3 * d * d, -n * LE);
+    add("enc linear d->d" + tag, us([&] { be.linear(xe, w_dd, &b, ye); }), 4.0 * (d * d + 2 * t * d), 2.0 * t * d * d, -n * LE);
+    add("enc linear fc1" + tag, us([&] { be.linear(xe, w_fc1, &b_fc1, ye4); }), 4.0 * (4 * d * d + 5 * t * d), 8.0 * t * d * d, -n * LE);
+    add("enc linear fc2" + tag, us([&] { be.linear(ye4, w_fc2, &b, ye); }), 4.0 * (4 * d * d + 5 * t * d), 8.0 * t * d * d, -n * LE);
+    add("enc attention 1500x1500" + tag, us([&] {
+          be.attention(qkv.cols_view(0, d), qkv.cols_view(d, d), qkv.cols_view(2 * d, d), ye, h.n_audio_head, -1);
+        }), 4.0 * 4 * t * d, 4.0 * t * t * d, -n * LE);
+    add("enc conv1 + gelu" + tag, us([&] { be.conv1d_gelu(mel, c1w, b, 1, c1); }), 4.0 * (2 * t * h.n_mels + 2 * t * d),
+        2.0 * 2 * t * d * 3 * h.n_mels, -n);
+    add("enc conv2 + gelu" + tag, us([&] { be.conv1d_gelu(c1, c2w, b, 2, ye); }), 4.0 * (3 * t * d + 3 * d * d),
+        2.0 * t * d * 3 * d, -n);
+  }
+  be.set_tf32(false);
+  add("enc gelu [1500,4d]", us([&] { be.gelu(ye4); }), 32.0 * t * d, 0, -LE);
+  add("enc add [1500,d]", us([&] { be.add(ye, xe); }), 12.0 * t * d, 0, -2 * LE);
+  std::printf("\n%s: per-op times (per_step > 0: count in one decoder step; < 0: count in one encoder window)\n",
+              arch.c_str());
+  std::printf("%-44s %10s %9s %9s %9s\n", "op", "us", "GB/s", "TFLOP/s", "per_step");
+  double step_sum = 0, enc_sum = 0;
+  for (const Line& l : lines) {
+    std::printf("%-44s %10.1f %9.0f %9.2f %9d\n", l.what.c_str(), l.us, l.bytes / (l.us * 1e3), l.flops / (l.us * 1e6),
+                l.per_step);
+    if (l.per_step > 0) step_sum += l.us * l.per_step;
+    if (l.per_step < 0) enc_sum -= l.us * l.per_step;
+  }
+  std::printf("%s: sum of parts: decoder step %.3f ms, encoder window (fp32) %.2f ms\n", arch.c_str(), step_sum / 1e3,
+              enc_sum / 1e3);
+}
+
+}  // namespace
+
+int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n_reps) {
+  Ceilings c = measure_ceilings(be);
+  std::printf("\nceilings: device copy %.0f GB/s (read + write), sgemm fp32 %.1f TFLOP/s, TF32 %.1f TFLOP/s\n", c.copy_gbs,
+              c.sgemm_tflops, c.tf32_tflops);
+  std::vector<Row> rows;
+  int rc = 0;
+  for (const auto& a : archs) {
+    try {
+      rows.push_back(bench_arch(be, a, n_reps));
+    } catch (const std::exception& e) {
+      std::printf("%s: FAILED: %s\n", a.c_str(), e.what());
+      rc = 1;
+      continue;
+    }
+    const Row& r = rows.back();
+    std::printf("%s: encoder %.2f ms (TF32 %.2f), step %.3f ms (eager body %.3f, graph %.3f; graph vs eager rel %.1e), "
+                "pool peak %.2f GiB\n", a.c_str(), r.enc_ms, r.enc_tf32_ms, r.dec_ms, r.dec_body_ms, r.dec_graph_ms,
+                r.graph_rel, r.peak_gib);
+    std::fflush(stdout);
+  }
+  std::printf("\nmedians of %d, fp32 (TF32 column: matrix products in TF32); floors: flops at the sgemm rate, bytes at the copy rate\n", n_reps);
+  std::printf("%-15s %9s %9s %9s %9s %8s | %9s %9s %9s %9s %9s %8s\n", "model", "enc ms", "enc tf32", "floor fl",
+              "floor B", "w.cpp", "step ms", "graph ms", "floor fl", "floor B", "w.cpp", "");
+  for (const Row& r : rows) {
+    double we, wt;
+    whisper_cpp_reference(r.arch, &we, &wt);
+    std::printf("%-15s %9.2f %9.2f %9.2f %9.3f %8.1f | %9.3f %9.3f %9.3f %9.3f %9.2f\n", r.arch.c_str(), r.enc_ms,
+                r.enc_tf32_ms, r.fl.enc_gflop / c.sgemm_tflops, r.fl.enc_mb / c.copy_gbs, we, r.dec_ms,
+                r.dec_graph_ms, r.fl.dec_gflop / c.sgemm_tflops, r.fl.dec_mb / c.copy_gbs, wt);
+  }
+  for (const char* a : {"tiny", "large-v3"}) {
+    try {
+      op_breakdown(be, a, n_reps);
+    } catch (const std::exception& e) {
+      std::printf("%s: breakdown FAILED: %s\n", a, e.what());
+      rc = 1;
+    }
+  }
+  return rc;
+}
+
+}  // namespace wst::cuda_tool

@@ -1,0 +1,355 @@
+// The CUDA backend on the GPU machine: every op against a double-precision host reference at the shapes the
+// models use (tiny: 384 wide, 6 heads; large-v3: 1280 wide, 20 heads, 128 mels; 1500 audio frames), then the
+// timings of cuda_bench.cpp. Outputs are poisoned (NaN) before each op and must come back fully written.
+// Error: ||out - ref|| / ||ref|| over all rows (up to 64 sampled rows for large outputs), float32 without TF32
+// must stay under 1e-5.
+// Build and run: tools/cuda/run_on_device.sh (one nvcc line; no library of ours beyond the engine sources).
+//   cuda_check [--skip-bench] [--skip-checks] [--reps N] [arch ...]
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cuda_tool.h"
+#include "random_model.h"
+
+namespace wst::cuda_tool {
+
+using engine::Mat;
+using engine::cuda::CudaBackend;
+
+std::vector<float> random_vec(size_t n, uint64_t seed, float scale) {
+  Rng r(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = r.uniform(scale);
+  return v;
+}
+
+engine::WhisperModel random_model(const std::string& arch, engine::Backend& be, uint64_t seed) {
+  engine::WhisperModel m;
+  m.info = bench_support::architecture(arch);
+  const ModelInfo& h = m.info;
+  // One pool of random values, the largest tensor's size; each tensor takes a window at a moving offset.
+  const size_t pool_n = static_cast<size_t>(h.n_vocab) * h.n_text_state + 4096;
+  const float kScale = 0.02f * 1.7320508f;  // uniform on [-a, a] has std a / sqrt(3)
+  std::vector<float> pool = random_vec(pool_n, seed, kScale);
+  Rng pick(seed + 7);
+  auto mat = [&](int rows, int cols) {
+    const size_t n = static_cast<size_t>(rows) * cols;
+    const size_t off = pool_n > n ? pick.next() % (pool_n - n) : 0;
+    return be.upload(pool.data() + off, rows, cols);
+  };
+  auto gain = [&](int n) {
+    std::vector<float> v(n);
+    for (int i = 0; i < n; ++i) v[i] = 1.0f + pool[i];
+    return be.upload(v.data(), 1, n);
+  };
+  auto ln = [&](int n) { return engine::LayerNormWeights{gain(n), mat(1, n)}; };
+  auto lin = [&](int out, int in) { return engine::LinearWeights{mat(out, in), mat(1, out)}; };
+  const int da = h.n_audio_state, dt = h.n_text_state;
+  m.conv1_w = mat(da, 3 * h.n_mels);
+  m.conv1_b = mat(1, da);
+  m.conv2_w = mat(da, 3 * da);
+  m.conv2_b = mat(1, da);
+  m.encoder_pos = mat(h.n_audio_ctx, da);
+  for (int i = 0; i < h.n_audio_layer; ++i)
+    m.encoder_layers.push_back({ln(da), lin(3 * da, da), lin(da, da), ln(da), lin(4 * da, da), lin(da, 4 * da)});
+  m.encoder_ln = ln(da);
+  m.token_embedding = mat(h.n_vocab, dt);
+  m.decoder_pos = mat(h.n_text_ctx, dt);
+  for (int i = 0; i < h.n_text_layer; ++i)
+    m.decoder_layers.push_back({ln(dt), lin(3 * dt, dt), lin(dt, dt), ln(dt), lin(dt, dt), lin(2 * dt, da),
+                                lin(dt, dt), ln(dt), lin(4 * dt, dt), lin(dt, 4 * dt)});
+  m.decoder_ln = ln(dt);
+  return m;
+}
+
+namespace {
+
+constexpr double kMaxRelErr = 1e-5;  // float32 sums against double, no TF32 (METHOD.md: fp32 lands far under 1e-3)
+
+struct Checker {
+  CudaBackend& be;
+  int n_fail = 0;
+  uint64_t seed = 1;
+
+  Mat up(const std::vector<float>& v, int rows, int cols) { return be.upload(v.data(), rows, cols); }
+  std::vector<float> rnd(size_t n, float scale = 1.0f) { return random_vec(n, seed++, scale); }
+  void poison(Mat& m) {
+    WST_CUDA_CHECK(cudaMemset2DAsync(m.data, m.ld * sizeof(float), 0xFF, m.cols * sizeof(float), m.rows, be.stream()));
+  }
+  std::vector<float> down(const Mat& m) {
+    std::vector<float> h(static_cast<size_t>(m.rows) * m.cols);
+    be.download(m, h.data());
+    return h;
+  }
+  // Rows to compare: all when few, else 64 spread over the matrix (first and last included).
+  static std::vector<int> rows_to_check(int rows) {
+    std::vector<int> r;
+    if (rows <= 64) {
+      for (int i = 0; i < rows; ++i) r.push_back(i);
+      return r;
+    }
+    for (int i = 0; i < 64; ++i) r.push_back(static_cast<int>(static_cast<long long>(i) * (rows - 1) / 63));
+    return r;
+  }
+  // ref(row, out) fills one reference row of `cols` values.
+  void compare(const std::string& what, const Mat& out, const std::function<void(int, double*)>& ref) {
+    std::vector<float> got = down(out);
+    size_t n_unwritten = 0;
+    for (float x : got)
+      if (!std::isfinite(x)) ++n_unwritten;
+    double num = 0, den = 0, max_abs = 0;
+    std::vector<double> want(out.cols);
+    for (int r : rows_to_check(out.rows)) {
+      ref(r, want.data());
+      for (int c = 0; c < out.cols; ++c) {
+        const double d = got[static_cast<size_t>(r) * out.cols + c] - want[c];
+        if (std::isfinite(d)) {
+          num += d * d;
+          max_abs = std::max(max_abs, std::abs(d));
+        }
+        den += want[c] * want[c];
+      }
+    }
+    const double rel = std::sqrt(num / std::max(den, 1e-300));
+    const bool ok = n_unwritten == 0 && rel < kMaxRelErr;
+    if (!ok) ++n_fail;
+    std::printf("  %-4s %-58s rel %.2e  max|d| %.2e%s\n", ok ? "ok" : "FAIL", what.c_str(), rel, max_abs,
+                n_unwritten ? ("  UNWRITTEN/NaN " + std::to_string(n_unwritten)).c_str() : "");
+  }
+
+  void linear(const std::string& name, int m, int n, int k, bool bias, int x_ld_extra = 0) {
+    auto x = rnd(static_cast<size_t>(m) * (k + x_ld_extra)), w = rnd(static_cast<size_t>(n) * k, 0.05f), b = rnd(n);
+    Mat Xfull = up(x, m, k + x_ld_extra), W = up(w, n, k), B = up(b, 1, n), Y = be.alloc(m, n);
+    Mat X = Xfull.cols_view(0, k);
+    poison(Y);
+    be.linear(X, W, bias ? &B : nullptr, Y);
+    const int ldx = k + x_ld_extra;
+    compare("linear " + name + " [" + std::to_string(m) + "," + std::to_string(k) + "]x[" + std::to_string(n) + "," +
+                std::to_string(k) + "]^T" + (x_ld_extra ? " (x strided)" : ""),
+            Y, [&](int r, double* o) {
+              for (int j = 0; j < n; ++j) {
+                double s = bias ? b[j] : 0.0;
+                for (int t = 0; t < k; ++t) s += static_cast<double>(x[static_cast<size_t>(r) * ldx + t]) * w[static_cast<size_t>(j) * k + t];
+                o[j] = s;
+              }
+            });
+  }
+
+  void layer_norm(int rows, int cols) {
+    auto x = rnd(static_cast<size_t>(rows) * cols, 3.0f), g = rnd(cols), b = rnd(cols);
+    for (int i = 0; i < rows; ++i) x[static_cast<size_t>(i) * cols] += 5.0f;  // a mean far from 0
+    Mat X = up(x, rows, cols), G = up(g, 1, cols), B = up(b, 1, cols), Y = be.alloc(rows, cols);
+    poison(Y);
+    be.layer_norm(X, G, B, Y);
+    compare("layer_norm [" + std::to_string(rows) + "," + std::to_string(cols) + "]", Y, [&](int r, double* o) {
+      const float* xr = x.data() + static_cast<size_t>(r) * cols;
+      double mean = 0, var = 0;
+      for (int c = 0; c < cols; ++c) mean += xr[c];
+      mean /= cols;
+      for (int c = 0; c < cols; ++c) var += (xr[c] - mean) * (xr[c] - mean);
+      var /= cols;
+      for (int c = 0; c < cols; ++c) o[c] = (xr[c] - mean) / std::sqrt(var + 1e-5) * g[c] + b[c];
+    });
+  }
+
+  void gelu_add(int rows, int cols) {
+    auto x = rnd(static_cast<size_t>(rows) * cols, 3.0f);
+    Mat X = up(x, rows, cols);
+    be.gelu(X);
+    compare("gelu [" + std::to_string(rows) + "," + std::to_string(cols) + "]", X, [&](int r, double* o) {
+      for (int c = 0; c < cols; ++c) {
+        const double v = x[static_cast<size_t>(r) * cols + c];
+        o[c] = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+      }
+    });
+    // add with a strided source: y [rows, cols] += cols_view of [rows, 2 cols].
+    auto y = rnd(static_cast<size_t>(rows) * cols), s = rnd(static_cast<size_t>(rows) * 2 * cols);
+    Mat Y = up(y, rows, cols), S = up(s, rows, 2 * cols);
+    be.add(Y, S.cols_view(cols, cols));
+    compare("add [" + std::to_string(rows) + "," + std::to_string(cols) + "] (x strided)", Y, [&](int r, double* o) {
+      for (int c = 0; c < cols; ++c)
+        o[c] = static_cast<double>(y[static_cast<size_t>(r) * cols + c]) + s[static_cast<size_t>(r) * 2 * cols + cols + c];
+    });
+  }
+
+  // q is a column slice of a [tq, 3d] buffer (as the encoder's fused qkv), k and v of a [tk, 2d] buffer
+  // (as the decoder's cross K/V).
+  void attention(const std::string& name, int tq, int tk, int n_head, int d, int causal) {
+    auto qb = rnd(static_cast<size_t>(tq) * 3 * d), kvb = rnd(static_cast<size_t>(tk) * 2 * d);
+    Mat QB = up(qb, tq, 3 * d), KV = up(kvb, tk, 2 * d), O = be.alloc(tq, d);
+    poison(O);
+    be.attention(QB.cols_view(0, d), KV.cols_view(0, d), KV.cols_view(d, d), O, n_head, causal);
+    const int dh = d / n_head;
+    compare("attention " + name + " tq " + std::to_string(tq) + " tk " + std::to_string(tk) + " heads " +
+                std::to_string(n_head) + " d " + std::to_string(d) + " causal " + std::to_string(causal),
+            O, [&](int i, double* o) {
+              const int visible = causal < 0 ? tk : std::min(tk, causal + i + 1);
+              std::vector<double> p(visible);
+              for (int h = 0; h < n_head; ++h) {
+                double mx = -1e300, sum = 0;
+                for (int j = 0; j < visible; ++j) {
+                  double s = 0;
+                  for (int t = 0; t < dh; ++t)
+                    s += static_cast<double>(qb[static_cast<size_t>(i) * 3 * d + h * dh + t]) * kvb[static_cast<size_t>(j) * 2 * d + h * dh + t];
+                  p[j] = s / std::sqrt(static_cast<double>(dh));
+                  mx = std::max(mx, p[j]);
+                }
+                for (auto& x : p) sum += (x = std::exp(x - mx));
+                for (int t = 0; t < dh; ++t) {
+                  double acc = 0;
+                  for (int j = 0; j < visible; ++j) acc += p[j] * kvb[static_cast<size_t>(j) * 2 * d + d + h * dh + t];
+                  o[h * dh + t] = acc / sum;
+                }
+              }
+            });
+  }
+
+  void conv1d(const std::string& name, int t_in, int c_in, int c_out, int stride) {
+    const int t_out = (t_in - 1) / stride + 1;
+    auto x = rnd(static_cast<size_t>(t_in) * c_in), w = rnd(static_cast<size_t>(c_out) * 3 * c_in, 0.05f), b = rnd(c_out);
+    Mat X = up(x, t_in, c_in), W = up(w, c_out, 3 * c_in), B = up(b, 1, c_out), Y = be.alloc(t_out, c_out);
+    poison(Y);
+    be.conv1d_gelu(X, W, B, stride, Y);
+    compare("conv1d_gelu " + name + " [" + std::to_string(t_in) + "," + std::to_string(c_in) + "] -> [" +
+                std::to_string(t_out) + "," + std::to_string(c_out) + "] stride " + std::to_string(stride),
+            Y, [&](int t, double* o) {
+              for (int oc = 0; oc < c_out; ++oc) {
+                double s = b[oc];
+                for (int kk = 0; kk < 3; ++kk) {
+                  const int src = t * stride + kk - 1;
+                  if (src < 0 || src >= t_in) continue;
+                  for (int c = 0; c < c_in; ++c)
+                    s += static_cast<double>(w[static_cast<size_t>(oc) * 3 * c_in + kk * c_in + c]) * x[static_cast<size_t>(src) * c_in + c];
+                }
+                o[oc] = 0.5 * s * (1.0 + std::erf(s / std::sqrt(2.0)));
+              }
+            });
+  }
+
+  void embed_copy(int n_vocab, int d) {
+    auto table = rnd(static_cast<size_t>(n_vocab) * d), pos = rnd(static_cast<size_t>(448) * d);
+    Mat T = up(table, n_vocab, d), P = up(pos, 448, d), Y = be.alloc(4, d);
+    const int ids[4] = {50257, 0, 220, n_vocab - 1};
+    poison(Y);
+    be.embed(T, ids, 4, P, 10, Y);
+    compare("embed 4 tokens, width " + std::to_string(d) + ", positions 10..13", Y, [&](int i, double* o) {
+      for (int c = 0; c < d; ++c)
+        o[c] = static_cast<double>(table[static_cast<size_t>(ids[i]) * d + c]) + pos[static_cast<size_t>(10 + i) * d + c];
+    });
+    // copy a column slice of [7, 3d] into rows 5..11 of a [448, d] cache.
+    auto src = rnd(static_cast<size_t>(7) * 3 * d);
+    Mat S = up(src, 7, 3 * d), C = be.alloc(448, d);
+    Mat dst = C.rows_view(5, 7);
+    poison(dst);
+    be.copy(S.cols_view(d, d), dst);
+    compare("copy [7," + std::to_string(d) + "] strided -> cache rows 5..11", dst, [&](int r, double* o) {
+      for (int c = 0; c < d; ++c) o[c] = src[static_cast<size_t>(r) * 3 * d + d + c];
+    });
+  }
+};
+
+}  // namespace
+
+int run_op_checks(CudaBackend& be) {
+  Checker ck{be};
+  struct Shape { const char* name; int d, n_head, n_mels, n_vocab; };
+  for (const Shape s : {Shape{"tiny", 384, 6, 80, 51865}, Shape{"large-v3", 1280, 20, 128, 51866}}) {
+    std::printf("%s (d %d, %d heads, %d mels):\n", s.name, s.d, s.n_head, s.n_mels);
+    const int d = s.d;
+    ck.linear("qkv", 1500, 3 * d, d, true);
+    ck.linear("fc1", 1500, 4 * d, d, true);
+    ck.linear("fc2", 1500, d, 4 * d, true);
+    ck.linear("cross_kv", 1500, 2 * d, d, true);
+    ck.linear("step qkv", 1, 3 * d, d, true);
+    ck.linear("step fc2", 1, d, 4 * d, true);
+    ck.linear("logits", 1, s.n_vocab, d, false);
+    ck.linear("prompt", 7, d, d, true, 13);
+    ck.layer_norm(1500, d);
+    ck.layer_norm(1, d);
+    ck.gelu_add(1500, 4 * d);
+    ck.attention("encoder", 1500, 1500, s.n_head, d, -1);
+    ck.attention("step self", 1, 101, s.n_head, d, 100);
+    ck.attention("step self (cache longer than visible)", 1, 120, s.n_head, d, 100);
+    ck.attention("step cross", 1, 1500, s.n_head, d, -1);
+    // Again on fresh inputs: a race between the chunk blocks and the merge would move the error.
+    ck.attention("step cross (again)", 1, 1500, s.n_head, d, -1);
+    ck.attention("step cross (third)", 1, 1500, s.n_head, d, -1);
+    ck.attention("prompt", 5, 105, s.n_head, d, 100);
+    ck.conv1d("conv1", 3000, s.n_mels, d, 1);
+    ck.conv1d("conv2", 3000, d, d, 2);
+    ck.embed_copy(s.n_vocab, d);
+  }
+  std::printf("odd shapes:\n");
+  ck.linear("k not a multiple of 4", 1, 51, 37, true);
+  ck.linear("k not a multiple of 4", 3, 51, 37, true);
+  ck.attention("d_head 16", 1, 37, 6, 96, 36);
+  ck.attention("d_head 32", 1, 70, 2, 64, -1);
+  ck.attention("d_head 16", 9, 40, 6, 96, 30);
+  be.set_own_gemv(false);
+  std::printf("one-row linear through cublasSgemv:\n");
+  ck.linear("step qkv", 1, 3 * 1280, 1280, true);
+  ck.linear("logits", 1, 51866, 1280, false);
+  be.set_own_gemv(true);
+  // The TF32 switch changes the matrix products (not a pass/fail check: tf32 lands near 3e-4).
+  be.set_tf32(true);
+  {
+    auto x = random_vec(static_cast<size_t>(512) * 1280, 99), w = random_vec(static_cast<size_t>(1280) * 1280, 98);
+    Mat X = be.upload(x.data(), 512, 1280), W = be.upload(w.data(), 1280, 1280), Y = be.alloc(512, 1280);
+    be.linear(X, W, nullptr, Y);
+    std::vector<float> got(static_cast<size_t>(512) * 1280);
+    be.download(Y, got.data());
+    double num = 0, den = 0;
+    for (int r = 0; r < 512; r += 37)
+      for (int j = 0; j < 1280; ++j) {
+        double s = 0;
+        for (int t = 0; t < 1280; ++t) s += static_cast<double>(x[static_cast<size_t>(r) * 1280 + t]) * w[static_cast<size_t>(j) * 1280 + t];
+        num += (got[static_cast<size_t>(r) * 1280 + j] - s) * (got[static_cast<size_t>(r) * 1280 + j] - s);
+        den += s * s;
+      }
+    std::printf("info: with TF32 on, linear [512,1280]x[1280,1280]^T rel %.2e (expected near 3e-4)\n", std::sqrt(num / den));
+  }
+  be.set_tf32(false);
+  std::printf("op checks: %d failed\n", ck.n_fail);
+  return ck.n_fail;
+}
+
+}  // namespace wst::cuda_tool
+
+int main(int argc, char** argv) {
+  bool bench = true, checks = true;
+  int reps = 30;
+  std::vector<std::string> archs;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--skip-bench") == 0) bench = false;
+    else if (std::strcmp(argv[i], "--skip-checks") == 0) checks = false;
+    else if (std::strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = std::atoi(argv[++i]);
+    else archs.push_back(argv[i]);
+  }
+  if (archs.empty()) archs = {"tiny", "base", "small", "large-v3-turbo", "large-v3"};
+  try {
+    const std::string why = wst::engine::cuda_unavailable_reason();
+    if (!why.empty()) {
+      std::printf("%s\n", why.c_str());
+      return 2;
+    }
+    wst::engine::cuda::CudaBackend be(0, false);
+    cudaDeviceProp prop{};
+    WST_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    int driver = 0, runtime = 0;
+    WST_CUDA_CHECK(cudaDriverGetVersion(&driver));
+    WST_CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
+    std::printf("device: %s, %d SMs, %.1f GiB, cc %d.%d, driver %d, runtime %d\n", prop.name, prop.multiProcessorCount,
+                prop.totalGlobalMem / 1073741824.0, prop.major, prop.minor, driver, runtime);
+    const int n_fail = checks ? wst::cuda_tool::run_op_checks(be) : 0;
+    int rc = n_fail ? 1 : 0;
+    if (bench) rc |= wst::cuda_tool::run_benchmarks(be, archs, reps);
+    return rc;
+  } catch (const std::exception& e) {
+    std::printf("error: %s\n", e.what());
+    return 1;
+  }
+}
