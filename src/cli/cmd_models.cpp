@@ -9,9 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_options.h"
-#include "formats/weight_io.h"
 #include "models/catalog.h"
-#include "models/convert.h"
 #include "models/resolver.h"
 #include "util/errors.h"
 #include "util/paths.h"
@@ -84,14 +82,6 @@ void run_import(const ModelCliOptions& mo, const std::string& path_arg, const st
   if (p.status != Status::kComplete)
     throw Error(fmt::format("{}: not a complete {} model for {}: {} ({})", path_arg, format_id(format), name,
                             status_id(p.status), p.detail));
-  // The architecture read from the weights must be the named model's: a base file imported as "small" would
-  // otherwise be benchmarked under the wrong name.
-  formats::WhisperWeights w = formats::read_weights(src.string());
-  auto same = models_with_dims(cat, w.dims);
-  if (std::find(same.begin(), same.end(), name) == same.end())
-    throw Error(fmt::format("{}: not {}: its architecture ({} decoder layers of width {}, {} tokens, {} mel bins) is {}",
-                            path_arg, name, w.dims.n_text_layer, w.dims.n_text_state, w.dims.n_vocab, w.dims.n_mels,
-                            same.empty() ? std::string("no catalog model's") : same.front() + "'s"));
   fs::path dest = *r.artifact_dir(art, Location::kModelsDir);  // <models dir>/<name>/<format>
   fs::path link = art.single_file() ? dest / art.files.front().name() : dest;
   fs::path target = art.single_file() && fs::is_directory(src) ? src / art.files.front().name() : src;
