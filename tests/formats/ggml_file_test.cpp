@@ -97,7 +97,7 @@ size_t first_tensor_at(const WhisperWeights& w) {
 // ---- The writer -----------------------------------------------------------------------------------
 
 TEST(GgmlFile, F32RoundTripIsBitExact) {
-  auto w = test::synthetic_weights(test::tiny_dims(), DType::kF32);
+  auto w = test::synthetic_weights(test::block_dims(), DType::kF32);
   test::TempDir dir;
   write_ggml(w, (dir / "m.bin").string(), std::nullopt);
   WhisperWeights r = read_ggml((dir / "m.bin").string());
@@ -111,7 +111,7 @@ TEST(GgmlFile, F32RoundTripIsBitExact) {
 }
 
 TEST(GgmlFile, F16FileKeepsWhatWhisperCppWantsInF32) {
-  auto w = test::synthetic_weights(test::tiny_dims(), DType::kF16);
+  auto w = test::synthetic_weights(test::block_dims(), DType::kF16);
   test::TempDir dir;
   write_ggml(w, (dir / "m.bin").string(), std::nullopt);  // 16-bit source: stays float16
   const std::string b = read_bytes(dir / "m.bin");
@@ -148,7 +148,7 @@ TEST(GgmlFile, F16FileKeepsWhatWhisperCppWantsInF32) {
 TEST(GgmlFile, DtypeOptionConverts) {
   test::TempDir dir;
   // float32 -> float16: matrices rounded as float_to_half; vectors untouched.
-  auto w = test::synthetic_weights(test::tiny_dims(), DType::kF32);
+  auto w = test::synthetic_weights(test::block_dims(), DType::kF32);
   write_ggml(w, (dir / "h.bin").string(), DType::kF16);
   WhisperWeights r = read_ggml((dir / "h.bin").string());
   const auto& q = r.tensors.at("encoder.blocks.0.attn.query.weight");
@@ -157,7 +157,7 @@ TEST(GgmlFile, DtypeOptionConverts) {
   for (size_t i = 0; i < src.size(); ++i) ASSERT_EQ(got[i], half_to_float(float_to_half(src[i]))) << i;
   EXPECT_EQ(r.tensors.at("encoder.ln_post.bias").to_f32(), w.tensors.at("encoder.ln_post.bias").to_f32());
   // bfloat16 source -> float32 file: exact.
-  auto bf = test::synthetic_weights(test::tiny_dims(), DType::kBF16);
+  auto bf = test::synthetic_weights(test::block_dims(), DType::kBF16);
   write_ggml(bf, (dir / "f.bin").string(), DType::kF32);
   WhisperWeights rf = read_ggml((dir / "f.bin").string());
   for (const auto& [name, t] : bf.tensors) {
@@ -169,7 +169,7 @@ TEST(GgmlFile, DtypeOptionConverts) {
 TEST(GgmlFile, WriterRefusesWhatGgmlCannotHold) {
   test::TempDir dir;
   const std::string out = (dir / "m.bin").string();
-  auto w = test::synthetic_weights(test::tiny_dims(), DType::kF32);
+  auto w = test::synthetic_weights(test::block_dims(), DType::kF32);
   try {
     write_ggml(w, out, DType::kBF16);
     FAIL();
@@ -205,7 +205,7 @@ TEST(GgmlFile, WriterRefusesWhatGgmlCannotHold) {
 }
 
 TEST(GgmlFile, ReadWeightsDetectsAndReadsIt) {
-  auto w = test::synthetic_weights(test::tiny_dims(), DType::kF32);
+  auto w = test::synthetic_weights(test::block_dims(), DType::kF32);
   test::TempDir dir;
   write_weights(w, WeightFormat::kGgml, (dir / "ggml-x.bin").string(), std::nullopt);
   EXPECT_EQ(detect_format((dir / "ggml-x.bin").string()), WeightFormat::kGgml);
@@ -230,7 +230,7 @@ std::string from_hex(const std::string& hex) {
 
 TEST(GgmlFile, QuantisedTensorsAreDequantisedAsGguf) {
   const auto ref = quant_reference();
-  auto w = test::synthetic_weights(test::tiny_dims(), DType::kF32);
+  auto w = test::synthetic_weights(test::block_dims(), DType::kF32);
   // One [32, 32] matrix per quantised type, its 32 blocks cycling through the reference's blocks.
   const char* targets[] = {"encoder.blocks.0.attn.query.weight", "encoder.blocks.0.attn.key.weight",
                            "encoder.blocks.0.attn.value.weight", "encoder.blocks.0.attn.out.weight",
@@ -278,7 +278,7 @@ TEST(GgmlFile, QuantisedTensorsAreDequantisedAsGguf) {
 }
 
 TEST(GgmlFile, UnalignedDataIsCopiedAlignedIsAView) {
-  auto w = test::synthetic_weights(test::tiny_dims(), DType::kF32);
+  auto w = test::synthetic_weights(test::block_dims(), DType::kF32);
   for (size_t shift = 0; shift < 4; ++shift) {
     auto v = w;
     v.vocab.back() += std::string(shift, 'z');  // moves every tensor's data by `shift` bytes
@@ -300,7 +300,7 @@ TEST(GgmlFile, UnalignedDataIsCopiedAlignedIsAView) {
 TEST(GgmlFile, VocabularyKeepsOrdinaryTokensOnly) {
   // A Hugging Face-converted file lists the specials' text after the ordinary tokens; n_vocab 51864 has
   // 50256 ordinary tokens. Checked on the header alone (the tensors' absence is the error after it).
-  auto w = test::synthetic_weights(test::tiny_dims(), DType::kF32);
+  auto w = test::synthetic_weights(test::block_dims(), DType::kF32);
   w.dims.n_vocab = 51864;
   std::vector<std::string> vocab(50258, "t");
   vocab[50256] = "<|endoftext|>";
@@ -317,7 +317,7 @@ TEST(GgmlFile, VocabularyKeepsOrdinaryTokensOnly) {
 
 class GgmlBadInput : public ::testing::Test {
  protected:
-  WhisperWeights w = test::synthetic_weights(test::tiny_dims(), DType::kF32);
+  WhisperWeights w = test::synthetic_weights(test::block_dims(), DType::kF32);
   GgmlBuilder b = test::ggml_f32_file(w);
 };
 

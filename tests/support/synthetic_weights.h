@@ -15,18 +15,28 @@
 
 namespace wst::test {
 
-// Dimensions small enough for fast tests; the widths are a multiple of 32 so that quantised blocks fit rows.
+// A Whisper in miniature: 2 layers each side, width 8, 2 heads, 80 mels (validate() wants 80 or 128).
 inline formats::WhisperDims tiny_dims() {
   formats::WhisperDims d;
   d.n_mels = 80;
-  d.n_vocab = 40;
+  d.n_vocab = 12;
   d.n_audio_ctx = 6;
-  d.n_audio_state = 32;
+  d.n_audio_state = 8;
   d.n_audio_head = 2;
   d.n_audio_layer = 2;
   d.n_text_ctx = 5;
-  d.n_text_state = 32;
+  d.n_text_state = 8;
   d.n_text_head = 2;
+  d.n_text_layer = 2;
+  return d;
+}
+
+// Widths a multiple of 32, so that ggml's quantised blocks fit the rows.
+inline formats::WhisperDims block_dims() {
+  formats::WhisperDims d = tiny_dims();
+  d.n_vocab = 40;
+  d.n_audio_state = 32;
+  d.n_text_state = 32;
   d.n_text_layer = 1;
   return d;
 }
