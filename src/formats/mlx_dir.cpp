@@ -8,13 +8,15 @@
 //                            encoder.positional_embedding (mlx-whisper computes the sinusoids; its update()
 //                            refuses a tensor the model does not have)
 //
-// mlx-whisper 0.4.3's load_model() takes weights.safetensors when present, else weights.npz; the writer writes
-// weights.safetensors. The reader computes the positional embedding as openai-whisper does (sinusoids.h).
+// mlx-whisper 0.4.3's load_model() takes weights.safetensors when present, else weights.npz (read through
+// formats/npz.h); the writer writes weights.safetensors. The reader computes the positional embedding as
+// openai-whisper does (sinusoids.h).
 #include <cstring>
 #include <filesystem>
 #include <memory>
 
 #include "formats/json_file.h"
+#include "formats/npz.h"
 #include "formats/safetensors.h"
 #include "formats/sinusoids.h"
 #include "formats/weight_io.h"
@@ -73,21 +75,28 @@ WhisperWeights read_mlx(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_regular_file(d / "config.json", ec)) throw Error(dir + ": not an MLX Whisper directory (no config.json)");
   w.dims = mlx_dims(d / "config.json");
-  const fs::path weights = d / "weights.safetensors";
-  if (!fs::is_regular_file(weights, ec)) {
-    if (fs::is_regular_file(d / "weights.npz", ec))
-      throw Error((d / "weights.npz").string() + ": weights.npz is not supported yet (issue #6); only weights.safetensors");
+  // The stored tensors under MLX's names, from weights.safetensors when present, else weights.npz (as
+  // mlx-whisper's load_model() chooses).
+  std::vector<std::pair<std::string, TensorRef>> stored;
+  std::string weights = (d / "weights.safetensors").string();
+  if (fs::is_regular_file(weights, ec)) {
+    auto file = std::make_shared<MappedFile>(weights);
+    w.keep_alive(file);
+    const SafetensorsFile st = parse_safetensors(file->data(), file->size(), weights);
+    for (const auto& t : st.tensors) stored.push_back({t.name, TensorRef{t.shape, t.dtype, file->data() + t.offset, t.n_bytes}});
+  } else if (weights = (d / "weights.npz").string(); fs::is_regular_file(weights, ec)) {
+    NpzFile npz = read_npz(weights);
+    w.keep_alive(npz.keep_alive);
+    for (auto& [name, t] : npz.arrays) stored.push_back({name, t});
+  } else {
     throw Error(dir + ": not an MLX Whisper directory (no weights.safetensors or weights.npz)");
   }
-  auto file = std::make_shared<MappedFile>(weights.string());
-  w.keep_alive(file);
-  const SafetensorsFile st = parse_safetensors(file->data(), file->size(), weights.string());
-  for (const auto& t : st.tensors) {
-    const std::string name = mlx_to_openai(t.name);
-    const uint8_t* data = file->data() + t.offset;
+  for (const auto& [mlx_name, t] : stored) {
+    const std::string name = mlx_to_openai(mlx_name);
+    const uint8_t* data = t.data;
     if (is_conv_weight(name)) {
       if (t.shape.size() != 3)
-        throw Error(weights.string() + ": tensor " + t.name + " has shape " + shape_string(t.shape) +
+        throw Error(weights + ": tensor " + mlx_name + " has shape " + shape_string(t.shape) +
                     ", expected [out, kernel, in]");
       const auto& s = t.shape;  // [out, kernel, in] -> [out, in, kernel]
       w.add_owned(name, {s[0], s[2], s[1]}, t.dtype, swap_last_two(data, s[0], s[1], s[2], dtype_size(t.dtype)));

@@ -182,6 +182,15 @@ std::string our_hashes(const WhisperWeights& w, const std::vector<std::string>& 
   return out;
 }
 
+// ModelDimensions' keyword arguments as JSON, for the Python side.
+std::string dims_json(const WhisperDims& d) {
+  return "'{\"n_mels\": " + std::to_string(d.n_mels) + ", \"n_audio_ctx\": " + std::to_string(d.n_audio_ctx) +
+         ", \"n_audio_state\": " + std::to_string(d.n_audio_state) + ", \"n_audio_head\": " + std::to_string(d.n_audio_head) +
+         ", \"n_audio_layer\": " + std::to_string(d.n_audio_layer) + ", \"n_vocab\": " + std::to_string(d.n_vocab) +
+         ", \"n_text_ctx\": " + std::to_string(d.n_text_ctx) + ", \"n_text_state\": " + std::to_string(d.n_text_state) +
+         ", \"n_text_head\": " + std::to_string(d.n_text_head) + ", \"n_text_layer\": " + std::to_string(d.n_text_layer) + "}'";
+}
+
 std::vector<std::string> names_of(const std::string& lines) {
   std::vector<std::string> names;
   std::istringstream in(lines);
@@ -193,9 +202,8 @@ TEST(OpenaiPt, ReadsTorchSaveOutputAsTorchSeesIt) {
   const std::string py = test::torch_python();
   if (py.empty()) GTEST_SKIP() << "no Python with torch and openai-whisper (set WST_TORCH_PYTHON)";
   test::TempDir dir;
-  const std::string code = std::string("import sys, torch, whisper\n") + kTorchHashes +
-      "d = whisper.model.ModelDimensions(n_mels=80, n_audio_ctx=6, n_audio_state=8, n_audio_head=2,\n"
-      "    n_audio_layer=2, n_vocab=12, n_text_ctx=5, n_text_state=8, n_text_head=2, n_text_layer=2)\n"
+  const std::string code = std::string("import sys, json, torch, whisper\n") + kTorchHashes +
+      "d = whisper.model.ModelDimensions(**json.loads(sys.argv[2]))\n"
       "torch.manual_seed(0)\n"
       "sd = whisper.model.Whisper(d).state_dict()\n"
       "for k in sd: sd[k] = torch.randn(sd[k].shape)\n"
@@ -204,13 +212,14 @@ TEST(OpenaiPt, ReadsTorchSaveOutputAsTorchSeesIt) {
       "q = 'encoder.blocks.0.attn.query.weight'\n"
       "sd[q] = sd[q].t().contiguous().t()  # same values, column-major strides\n"
       "assert not sd[q].is_contiguous()\n"
-      "both = torch.randn(16)  # two tensors in one storage, the second at an offset\n"
-      "sd['encoder.ln_post.weight'], sd['encoder.ln_post.bias'] = both[:8], both[8:]\n"
+      "n = d.n_audio_state  # two tensors in one storage, the second at an offset\n"
+      "both = torch.randn(2 * n)\n"
+      "sd['encoder.ln_post.weight'], sd['encoder.ln_post.bias'] = both[:n], both[n:]\n"
       "sd['decoder.ln.weight'] = torch.nn.Parameter(sd['decoder.ln.weight'])\n"
       "torch.save({'dims': d.__dict__, 'model_state_dict': sd}, sys.argv[1])\n"
       "print(hashes(sd))\n";
   const auto path = dir / "torch.pt";
-  const std::string torch_view = test::run_python(py, code, dir, path.string());
+  const std::string torch_view = test::run_python(py, code, dir, path.string() + " " + dims_json(test::tiny_dims()));
   ASSERT_FALSE(torch_view.empty());
   const WhisperWeights r = read_weights(path.string());
   EXPECT_EQ(r.dims, test::tiny_dims());
@@ -228,12 +237,12 @@ TEST(OpenaiPt, OpenaiWhisperLoadModelLoadsWhatWeWrite) {
     write_weights(w, WeightFormat::kOpenai, path.string());
     // load_model() goes through torch.load(weights_only=True) and a strict load_state_dict(); the raw
     // checkpoint is hashed as torch loads it.
-    const std::string code = std::string("import sys, torch, whisper\n") + kTorchHashes +
+    const std::string code = std::string("import sys, json, torch, whisper\n") + kTorchHashes +
         "m = whisper.load_model(sys.argv[1], device='cpu')\n"
-        "assert m.dims.n_text_layer == 2 and m.dims.n_vocab == 12\n"
+        "assert m.dims == whisper.model.ModelDimensions(**json.loads(sys.argv[2])), m.dims\n"
         "ck = torch.load(sys.argv[1], weights_only=True)\n"
         "print(hashes(ck['model_state_dict']))\n";
-    const std::string torch_view = test::run_python(py, code, dir, path.string());
+    const std::string torch_view = test::run_python(py, code, dir, path.string() + " " + dims_json(w.dims));
     ASSERT_FALSE(torch_view.empty());
     EXPECT_EQ(names_of(torch_view).size(), w.tensors.size());
     EXPECT_EQ(our_hashes(w, names_of(torch_view)), torch_view);
@@ -300,7 +309,7 @@ TEST(OpenaiPt, RefusesATensorOfTheWrongShape) {
   write_weights(w, WeightFormat::kOpenai, path.string());
   // The same tensors under dims that call for a larger vocabulary.
   WhisperDims d = test::tiny_dims();
-  d.n_vocab = 13;
+  d.n_vocab += 1;
   std::vector<TensorSpec> specs;
   std::vector<std::pair<std::string, std::string>> entries = {{"archive/data.pkl", ""}};
   size_t i = 0;
@@ -314,7 +323,9 @@ TEST(OpenaiPt, RefusesATensorOfTheWrongShape) {
   entries[0].second = checkpoint_pickle(d, specs);
   const auto bad = dir / "bad_shape.pt";
   write_zip(bad, entries);
-  EXPECT_EQ(read_error(bad), bad.string() + ": tensor decoder.token_embedding.weight has shape [12, 8], expected [13, 8]");
+  const int64_t v = test::tiny_dims().n_vocab, s = test::tiny_dims().n_text_state;
+  EXPECT_EQ(read_error(bad), bad.string() + ": tensor decoder.token_embedding.weight has shape " + shape_string({v, s}) +
+                                 ", expected " + shape_string({v + 1, s}));
 }
 
 TEST(OpenaiPt, TruncatedOrDamagedFilesAreOneLineErrors) {
