@@ -1,10 +1,11 @@
 // Shared by the fuzz targets: checks that an accepted tensor's bytes are all readable and add up to its
 // shape, and wraps fuzz bytes into a zip with valid CRCs (so that the parsers behind the CRC check are
-// reached), through a per-process temporary file.
+// reached), through a per-process temporary file removed at exit.
 #pragma once
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -31,7 +32,10 @@ inline void check_tensor(const formats::TensorRef& t) {
 
 // The bytes of a stored zip holding `entries`.
 inline std::string zip_of(const std::vector<std::pair<std::string, std::string>>& entries) {
-  static const std::string path = "/tmp/wst_fuzz_" + std::to_string(::getpid()) + ".zip";
+  static const std::string path = [] {
+    std::atexit([] { ::unlink(("/tmp/wst_fuzz_" + std::to_string(::getpid()) + ".zip").c_str()); });
+    return "/tmp/wst_fuzz_" + std::to_string(::getpid()) + ".zip";
+  }();
   {
     formats::ZipWriter z(path);
     for (const auto& [name, bytes] : entries) z.add(name, {{bytes.data(), bytes.size()}});
