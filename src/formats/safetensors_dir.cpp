@@ -51,7 +51,7 @@ std::vector<std::pair<int, int>> alignment_heads_of(const fs::path& file) {
 WhisperWeights read_safetensors_dir(const std::string& dir) {
   const fs::path d(dir);
   WhisperWeights w;
-  w.format = "hf";
+  w.format = "safetensors";  // as format_name(WeightFormat::kSafetensors) and the benchmark call it
   w.path = dir;
   std::error_code ec;
   const fs::path config = d / "config.json", weights = d / "model.safetensors";

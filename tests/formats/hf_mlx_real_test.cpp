@@ -176,7 +176,7 @@ TEST(HfDirReal, ReadsTheReferenceConvertersOutputAsCt2Does) {
   std::string log;
   ASSERT_TRUE(convert(python, "ct2_to_hf_whisper.py", out, log)) << log;
   WhisperWeights ours = read_weights(out.string());
-  EXPECT_EQ(ours.format, "hf");
+  EXPECT_EQ(ours.format, "safetensors");
   EXPECT_EQ(ours.tokenizer_json, (out / "tokenizer.json").string());
   expect_same_values(ours, read_ct2(test::tiny_en_dir().string()));
 }

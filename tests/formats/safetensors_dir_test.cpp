@@ -61,7 +61,7 @@ TEST(SafetensorsDir, RoundTripIsBitExactInEachDtype) {
     WhisperWeights r = read_safetensors_dir(out.string());
     EXPECT_EQ(r.dims, w.dims);
     EXPECT_EQ(test::first_difference(w, r), "") << dtype_name(dt);
-    EXPECT_EQ(r.format, "hf");
+    EXPECT_EQ(r.format, "safetensors");
     EXPECT_EQ(r.tokenizer_json, (out / "tokenizer.json").string());
     EXPECT_EQ(r.alignment_heads, w.alignment_heads);
     EXPECT_EQ(detect_format(out.string()), WeightFormat::kSafetensors);
