@@ -15,6 +15,7 @@
 #include "impls/bridges.h"
 #include "models/convert.h"
 #include "support/paths.h"
+#include "support/words.h"
 #include "support/temp_dir.h"
 #include "util/errors.h"
 
@@ -33,18 +34,7 @@ std::string faster_whisper_jfk() {
   return "";
 }
 
-// Lower-case words without punctuation: whisper.cpp ends jfk with a full stop, faster-whisper does not.
-std::string words(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (std::isalnum(static_cast<unsigned char>(c)))
-      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    else if (std::isspace(static_cast<unsigned char>(c)) && !out.empty() && out.back() != ' ')
-      out += ' ';
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
-}
+using test::words;
 
 // tiny.en as a ggml file made by the Python reference converter, under `dir`; "" (with the log) on failure.
 std::string reference_ggml(const test::TempDir& dir, std::string& log) {

@@ -20,6 +20,7 @@
 #include "models/convert.h"
 #include "models/tokenizer_source.h"
 #include "support/paths.h"
+#include "support/words.h"
 #include "support/temp_dir.h"
 
 namespace wst::formats {
@@ -52,16 +53,7 @@ std::string reference_jfk_text() {
   return "";
 }
 
-// Lower-case words without punctuation (transformers ends jfk with a full stop, faster-whisper does not).
-std::string words(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (std::isalnum(static_cast<unsigned char>(c))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    else if (std::isspace(static_cast<unsigned char>(c)) && !out.empty() && out.back() != ' ') out += ' ';
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
-}
+using test::words;
 
 WhisperWeights tiny_en_for_writing() {
   WhisperWeights w = read_ct2(test::tiny_en_dir().string());

@@ -13,6 +13,7 @@
 #include "audio/decode.h"
 #include "impls/python_bridge.h"
 #include "support/paths.h"
+#include "support/words.h"
 #include "support/run_cli.h"
 #include "support/temp_dir.h"
 #include "util/errors.h"
@@ -47,19 +48,7 @@ std::string python_of(const Implementation& impl) {
   return dynamic_cast<const impls::PythonBridge&>(impl).python();
 }
 
-// The words of a transcript, lower-cased, without punctuation: for peers whose punctuation of jfk differs
-// from faster-whisper's (whisper.cpp ends it with a full stop) while every word must still be right.
-std::string words(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (std::isalnum(static_cast<unsigned char>(c)))
-      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    else if (std::isspace(static_cast<unsigned char>(c)) && !out.empty() && out.back() != ' ')
-      out += ' ';
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
-}
+using test::words;
 
 // Converts the tiny.en CTranslate2 weights into `out` (under a temp dir) with `whisper-speedtest models convert`,
 // as a user would; returns false with the command's output in `log` on failure.
