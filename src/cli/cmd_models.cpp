@@ -9,7 +9,9 @@
 
 #include "cli/commands.h"
 #include "cli/model_options.h"
+#include "formats/weight_io.h"
 #include "models/catalog.h"
+#include "models/convert.h"
 #include "models/resolver.h"
 #include "util/errors.h"
 #include "util/paths.h"
@@ -85,6 +87,10 @@ void run_import(const ModelCliOptions& mo, const std::string& path_arg, const st
   fs::path dest = *r.artifact_dir(art, Location::kModelsDir);  // <models dir>/<name>/<format>
   fs::path link = art.single_file() ? dest / art.files.front().name() : dest;
   fs::path target = art.single_file() && fs::is_directory(src) ? src / art.files.front().name() : src;
+  // The architecture read from the weights must be the named model's: a tiny.en file imported as "large-v3"
+  // would otherwise be benchmarked and reported under the wrong name. Reading maps the weights (views, no
+  // copy) and checks every tensor's shape against the dims the file states.
+  check_architecture(cat, name, formats::read_weights(target.string()).dims, path_arg);
   if (fs::is_symlink(link, ec)) {
     if (fs::read_symlink(link, ec) == target) {
       fmt::print("{} ({}) is already imported: {} -> {}\n", name, format_id(format), link.string(), target.string());

@@ -49,7 +49,9 @@ void need_facts(const WhisperWeights& w, const std::string& dir) {
                 "previous text, tasks), which were not filled in");
 }
 
-json config_json(const WhisperWeights& w, DType stored) {
+}  // namespace
+
+json hf_config_json(const WhisperWeights& w, DType stored) {
   const WhisperDims& d = w.dims;
   const TokenizerFacts& f = w.facts;
   return {
@@ -85,6 +87,8 @@ json config_json(const WhisperWeights& w, DType stored) {
       {"torch_dtype", dtype_name(stored)},
   };
 }
+
+namespace {
 
 json generation_config_json(const WhisperWeights& w) {
   const TokenizerFacts& f = w.facts;
@@ -191,7 +195,7 @@ void write_tokenizer_files(const WhisperWeights& w, const std::filesystem::path&
 void write_hf_side_files(const WhisperWeights& w, const std::string& dir, DType stored) {
   need_facts(w, dir);
   const std::filesystem::path d(dir);
-  write_json_file((d / "config.json").string(), config_json(w, stored));
+  write_json_file((d / "config.json").string(), hf_config_json(w, stored));
   write_json_file((d / "generation_config.json").string(), generation_config_json(w));
   write_json_file((d / "preprocessor_config.json").string(), preprocessor_config_json(w.dims));
   write_tokenizer_files(w, d);

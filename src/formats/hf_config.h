@@ -26,6 +26,9 @@ namespace wst::formats {
 // other than gelu are refused).
 WhisperDims hf_dims_from_config(const nlohmann::json& config, const std::string& path);
 
+// config.json for `w` (its dims, and the special token ids of w.facts), weights stored as `stored`.
+nlohmann::json hf_config_json(const WhisperWeights& w, DType stored);
+
 // Writes every JSON and tokenizer file above into `dir` (which exists). `w` must carry tokenizer_json and
 // facts (models::prepare_for_writing); `stored` is the dtype of model.safetensors (config's torch_dtype).
 void write_hf_side_files(const WhisperWeights& w, const std::string& dir, DType stored);

@@ -196,8 +196,8 @@ std::vector<uint8_t> converted(const TensorRef& t, DType to) {
 
 }  // namespace
 
-void write_safetensors(const std::string& file, const std::vector<SafetensorsEntry>& tensors,
-                       const std::map<std::string, std::string>& metadata, std::optional<DType> dtype) {
+std::string safetensors_header(const std::vector<SafetensorsEntry>& tensors, const std::map<std::string, std::string>& metadata,
+                               std::optional<DType> dtype, const std::string& file, uint64_t* data_bytes) {
   json header = json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   size_t at = 0;
@@ -214,11 +214,17 @@ void write_safetensors(const std::string& file, const std::vector<SafetensorsEnt
   }
   std::string h = header.dump();
   h.append((8 - h.size() % 8) % 8, ' ');  // the data region starts 8-byte aligned (8 + N is a multiple of 8)
+  const uint64_t n = h.size();
+  if (data_bytes) *data_bytes = at;
+  return std::string(reinterpret_cast<const char*>(&n), 8) + h;
+}
+
+void write_safetensors(const std::string& file, const std::vector<SafetensorsEntry>& tensors,
+                       const std::map<std::string, std::string>& metadata, std::optional<DType> dtype) {
+  const std::string head = safetensors_header(tensors, metadata, dtype, file, nullptr);
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   if (!out) throw Error(file + ": cannot create the file");
-  const uint64_t n = h.size();
-  out.write(reinterpret_cast<const char*>(&n), 8);
-  out.write(h.data(), static_cast<std::streamsize>(h.size()));
+  out.write(head.data(), static_cast<std::streamsize>(head.size()));
   for (const auto& e : tensors) {
     const DType to = dtype.value_or(e.tensor.dtype);
     if (to == e.tensor.dtype) {

@@ -63,4 +63,10 @@ void write_safetensors(const std::string& file, const std::vector<SafetensorsEnt
                        const std::map<std::string, std::string>& metadata = {},
                        std::optional<DType> dtype = std::nullopt);
 
+// What write_safetensors writes before the data region (the u64 length and the padded JSON header), without
+// reading any tensor's bytes; `*data_bytes` (when not null) is set to the length of the data region that
+// follows. `file` names errors. Lets a test describe a model of any size without holding its weights.
+std::string safetensors_header(const std::vector<SafetensorsEntry>& tensors, const std::map<std::string, std::string>& metadata,
+                               std::optional<DType> dtype, const std::string& file, uint64_t* data_bytes);
+
 }  // namespace wst::formats

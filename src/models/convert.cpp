@@ -4,6 +4,8 @@
 #include "engine/tokenizer.h"
 #include "util/errors.h"
 
+#include <fmt/format.h>
+
 namespace wst::models {
 
 namespace {
@@ -26,6 +28,38 @@ std::vector<std::string> models_with_dims(const Catalog& catalog, const formats:
       out.push_back(name);
   }
   return out;
+}
+
+void check_architecture(const Catalog& catalog, const std::string& name, const formats::WhisperDims& d,
+                        const std::string& path) {
+  const Arch& a = catalog.model(name).arch;
+  const std::pair<const char*, std::pair<int, int>> fields[] = {
+      {"n_mels", {d.n_mels, a.n_mels}},
+      {"n_vocab", {d.n_vocab, a.n_vocab}},
+      {"n_audio_ctx", {d.n_audio_ctx, a.n_audio_ctx}},
+      {"n_audio_state", {d.n_audio_state, a.n_audio_state}},
+      {"n_audio_head", {d.n_audio_head, a.n_audio_head}},
+      {"n_audio_layer", {d.n_audio_layer, a.n_audio_layer}},
+      {"n_text_ctx", {d.n_text_ctx, a.n_text_ctx}},
+      {"n_text_state", {d.n_text_state, a.n_text_state}},
+      {"n_text_head", {d.n_text_head, a.n_text_head}},
+      {"n_text_layer", {d.n_text_layer, a.n_text_layer}},
+  };
+  std::string diff;
+  for (const auto& [field, v] : fields) {
+    if (v.first == v.second) continue;
+    diff += diff.empty() ? fmt::format("{} {} ({}: {})", field, v.first, name, v.second)
+                         : fmt::format(", {} {} ({})", field, v.first, v.second);
+  }
+  if (diff.empty()) return;
+  std::vector<std::string> same = models_with_dims(catalog, d);
+  std::string whose = "no catalog model's";
+  if (!same.empty()) {
+    whose.clear();
+    for (size_t i = 0; i < same.size(); ++i) whose += (i == 0 ? "" : i + 1 == same.size() ? " or " : ", ") + same[i];
+    whose += "'s";
+  }
+  throw Error(fmt::format("{}: not {}: {}; the weights' architecture is {}", path, name, diff, whose));
 }
 
 Format catalog_format(formats::WeightFormat f) {

@@ -215,9 +215,14 @@ void check_free_space(const fs::path& dir, uint64_t need, const std::string& lab
                             format_bytes(free_bytes)));
 }
 
+// What a downloaded file must be. Each value comes from the catalog when it has one, else (hub files) from
+// the hub's answer to HEAD, as huggingface_hub takes them: the size from X-Linked-Size or Content-Length, and
+// the ETag (X-Linked-Etag before ETag), which is the SHA-256 of an LFS file and git's blob SHA-1 of a file
+// stored in git.
 struct Expect {
   std::optional<uint64_t> size_bytes;
-  std::optional<std::string> sha256, sha1;
+  std::optional<std::string> sha256, sha1, git_sha1;
+  std::string size_from = "the catalog", sha256_from = "the catalog";  // named in a mismatch
 };
 
 // GETs `url` into `part`, resuming what is there, retrying transient errors. Returns when the server
@@ -265,8 +270,11 @@ void fetch(const std::string& url, const fs::path& part, const Expect& expect, c
     if (o.progress) std::fputc('\n', stderr);
     if (s.write_failed || !flushed) {
       int e = s.write_failed ? s.write_errno : flush_errno;
+      // The partial file is a prefix of the download (stdio writes in order): it stays under its .incomplete
+      // name, never under the final one, and the next run resumes from it with Range once there is room.
       if (e == ENOSPC || e == EDQUOT)
-        throw Error(fmt::format("{}: disk full while writing {}", label, part.string()));
+        throw Error(fmt::format("{}: disk full after {} bytes in {} (kept there; free space and run again to resume)",
+                                label, fs::file_size(part, ec), part.string()));
       throw Error(fmt::format("{}: cannot write {}: {}", label, part.string(), std::strerror(e)));
     }
     if (status == 416 && have > 0) {
@@ -301,13 +309,18 @@ void verify_or_discard(const fs::path& part, const Expect& e, const std::string&
     fs::remove(part, ec);
     throw Error(fmt::format("{}: {}; the download was discarded", label, why));
   };
-  if (e.size_bytes && size != *e.size_bytes) fail(fmt::format("size {} bytes, expected {}", size, *e.size_bytes));
+  if (e.size_bytes && size != *e.size_bytes)
+    fail(fmt::format("size {} bytes, expected {} ({})", size, *e.size_bytes, e.size_from));
   if (e.sha256) {
     std::string got = file_digest(part, DigestKind::kSha256);
-    if (got != *e.sha256) fail(fmt::format("checksum mismatch: SHA-256 {}, expected {}", got, *e.sha256));
+    if (got != *e.sha256) fail(fmt::format("checksum mismatch: SHA-256 {}, expected {} ({})", got, *e.sha256, e.sha256_from));
   } else if (e.sha1) {
     std::string got = file_digest(part, DigestKind::kSha1);
-    if (got != *e.sha1) fail(fmt::format("checksum mismatch: SHA-1 {}, expected {}", got, *e.sha1));
+    if (got != *e.sha1) fail(fmt::format("checksum mismatch: SHA-1 {}, expected {} (the catalog)", got, *e.sha1));
+  } else if (e.git_sha1) {
+    std::string got = file_digest(part, DigestKind::kGitBlobSha1);
+    if (got != *e.git_sha1)
+      fail(fmt::format("checksum mismatch: git blob SHA-1 {}, expected {} (the hub's ETag)", got, *e.git_sha1));
   }
 }
 
@@ -317,7 +330,13 @@ void rename_into_place(const fs::path& from, const fs::path& to) {
   if (ec) throw Error(fmt::format("{}: cannot move into place: {}", to.string(), ec.message()));
 }
 
-Expect expect_of(const FileSpec& spec) { return {spec.size_bytes, spec.sha256, spec.sha1}; }
+Expect expect_of(const FileSpec& spec) {
+  Expect e;
+  e.size_bytes = spec.size_bytes;
+  e.sha256 = spec.sha256;
+  e.sha1 = spec.sha1;
+  return e;
+}
 
 std::string offline_message(const Artifact& art) {
   return fmt::format("{} ({}): not found locally and offline mode is on (--offline or HF_HUB_OFFLINE=1); "
@@ -379,11 +398,23 @@ void download_hub_file(const PlannedFile& pf, const Artifact& art, const Downloa
       throw Error(fmt::format("{}: server sent an unusable ETag ('{}')", label, etag.substr(0, 80)));
     Expect e = expect_of(*pf.spec);
     if (!e.size_bytes) {
-      if (r.first.count("x-linked-size")) e.size_bytes = std::strtoull(r.first["x-linked-size"].c_str(), nullptr, 10);
-      else if (r.content_length > 0) e.size_bytes = r.content_length;
+      const std::string linked = r.first.count("x-linked-size") ? r.first["x-linked-size"] : "";
+      if (!linked.empty() && linked.find_first_not_of("0123456789") == std::string::npos && linked.size() <= 19) {
+        e.size_bytes = std::stoull(linked);
+        e.size_from = "the hub's X-Linked-Size";
+      } else if (r.content_length > 0) {
+        e.size_bytes = r.content_length;
+        e.size_from = "the hub's Content-Length";
+      }
     }
-    // An LFS etag is the SHA-256 of the contents.
-    if (!e.sha256 && etag.size() == 64) e.sha256 = etag;
+    // The hub's etag names the contents: SHA-256 for an LFS file, git's blob SHA-1 for one stored in git.
+    // The catalog's checksum, where it has one, wins.
+    if (!e.sha256 && !e.sha1 && etag.size() == 64) {
+      e.sha256 = etag;
+      e.sha256_from = "the hub's ETag";
+    } else if (!e.sha256 && !e.sha1 && etag.size() == 40) {
+      e.git_sha1 = etag;
+    }
     const fs::path blob = hf::blob_path(pf.dir, etag);
     fs::create_directories(blob.parent_path());
     FileLock lock(hf::lock_path(pf.dir.parent_path(), art.repo, etag));

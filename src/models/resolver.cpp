@@ -100,13 +100,13 @@ Probe Resolver::probe_dir(const Artifact& art, const fs::path& dir, Location loc
     if (!spec.optional) ++n_found;
     p.files.push_back(*found);
     p.size_bytes += fs::file_size(*found, ec);
-    // An HF blob is named by its etag; for LFS files that is the contents' SHA-256.
-    std::optional<std::string> blob_sha;
+    // An HF blob is named by its etag: the contents' SHA-256 (LFS) or git blob SHA-1 (see check_file).
+    std::optional<std::string> blob_etag;
     if (loc == Location::kHfCache && fs::is_symlink(*found, ec)) {
       std::string blob = fs::read_symlink(*found, ec).filename().string();
-      if (hf::is_safe_etag(blob) && blob.size() == 64) blob_sha = blob;
+      if (hf::is_safe_etag(blob)) blob_etag = blob;
     }
-    FileCheck c = check_file(*found, spec, art.format, level, blob_sha);
+    FileCheck c = check_file(*found, spec, art.format, level, blob_etag);
     if (c.status != Status::kComplete) problems.push_back(c);
   }
   if (n_found == 0 && problems.empty()) {

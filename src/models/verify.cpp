@@ -151,7 +151,7 @@ FileCheck check_header(const fs::path& p, Format format) {
 }
 
 FileCheck check_file(const fs::path& p, const FileSpec& spec, Format format, Verify level,
-                     const std::optional<std::string>& known_sha256) {
+                     const std::optional<std::string>& hub_etag) {
   std::error_code ec;
   uint64_t size = fs::file_size(p, ec);
   if (ec) return {Status::kMissing, fmt::format("{}: not found", p.string())};
@@ -165,13 +165,18 @@ FileCheck check_file(const fs::path& p, const FileSpec& spec, Format format, Ver
     return {Status::kIncomplete, fmt::format("{}: empty file", fname)};
   }
   if (level == Verify::kChecksum) {
-    std::optional<std::string> want = spec.sha256 ? spec.sha256 : known_sha256;
+    std::optional<std::string> want = spec.sha256;
+    if (!want && hub_etag && is_hex(*hub_etag, 64)) want = hub_etag;
     if (want) {
       std::string got = file_digest(p, DigestKind::kSha256);
       if (got != *want) return {Status::kCorrupt, fmt::format("{}: SHA-256 {} does not match expected {}", fname, got, *want)};
     } else if (spec.sha1) {
       std::string got = file_digest(p, DigestKind::kSha1);
       if (got != *spec.sha1) return {Status::kCorrupt, fmt::format("{}: SHA-1 {} does not match expected {}", fname, got, *spec.sha1)};
+    } else if (hub_etag && is_hex(*hub_etag, 40)) {
+      std::string got = file_digest(p, DigestKind::kGitBlobSha1);
+      if (got != *hub_etag)
+        return {Status::kCorrupt, fmt::format("{}: git blob SHA-1 {} does not match its etag {}", fname, got, *hub_etag)};
     }
   }
   if (level == Verify::kHeader || level == Verify::kLoad) return check_header(p, format);

@@ -25,10 +25,12 @@ struct FileCheck {
   std::string detail;  // one line, empty when complete
 };
 
-// Checks a present file against its catalog entry. `known_sha256` is an extra digest from outside the
-// catalog (an HF blob named by its SHA-256 etag).
+// Checks a present file against its catalog entry. `hub_etag` is the name of the HF cache blob the file is,
+// used by `checksum` where the catalog has no SHA-256: the hub's ETag, which is the contents' SHA-256 for an LFS
+// file (64 hex digits) and git's blob SHA-1 for a file stored in git (40 hex digits), as huggingface_hub's
+// documentation of hf_hub_download states.
 FileCheck check_file(const std::filesystem::path& path, const FileSpec& spec, Format format, Verify level,
-                     const std::optional<std::string>& known_sha256 = std::nullopt);
+                     const std::optional<std::string>& hub_etag = std::nullopt);
 
 // The header check alone: ct2 model.bin, .pt zip, safetensors, ggml magic, npz. Files with no known header
 // (json, txt) pass when they are not empty; .json files must parse.

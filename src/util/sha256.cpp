@@ -19,7 +19,7 @@ struct Digest::Impl {
 
 Digest::Digest(DigestKind kind) : impl_(std::make_unique<Impl>()) {
   impl_->ctx = EVP_MD_CTX_new();
-  const EVP_MD* md = kind == DigestKind::kSha256 ? EVP_sha256() : EVP_sha1();
+  const EVP_MD* md = kind == DigestKind::kSha256 ? EVP_sha256() : EVP_sha1();  // git blob ids are SHA-1
   if (!impl_->ctx || EVP_DigestInit_ex(impl_->ctx, md, nullptr) != 1) throw Error("OpenSSL: digest init failed");
 }
 
@@ -43,6 +43,16 @@ std::string file_digest(const std::filesystem::path& path, DigestKind kind) {
   FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) throw Error(fmt::format("{}: cannot open for checksum: {}", path.string(), std::strerror(errno)));
   Digest d(kind);
+  if (kind == DigestKind::kGitBlobSha1) {
+    std::error_code ec;
+    const uintmax_t size = std::filesystem::file_size(path, ec);
+    if (ec) {
+      std::fclose(f);
+      throw Error(fmt::format("{}: cannot stat for checksum: {}", path.string(), ec.message()));
+    }
+    const std::string header = fmt::format("blob {}", size);
+    d.update(header.c_str(), header.size() + 1);  // with its terminating zero byte, as git hashes it
+  }
   std::vector<char> buf(1 << 20);
   size_t n;
   while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) d.update(buf.data(), n);

@@ -1,5 +1,6 @@
-// File and buffer digests through OpenSSL EVP: SHA-256 (OpenAI checkpoints, HF LFS blobs) and SHA-1
-// (whisper.cpp publishes SHA-1 for its ggml files). Lower-case hex out.
+// File and buffer digests through OpenSSL EVP: SHA-256 (OpenAI checkpoints, HF LFS blobs), SHA-1
+// (whisper.cpp publishes SHA-1 for its ggml files) and git's blob SHA-1 (the Hugging Face hub's ETag of a file
+// stored in git rather than LFS). Lower-case hex out.
 #pragma once
 #include <cstddef>
 #include <filesystem>
@@ -9,7 +10,8 @@
 
 namespace wst {
 
-enum class DigestKind { kSha256, kSha1 };
+// kGitBlobSha1: SHA-1 over "blob <size in decimal>\0" followed by the contents, git's object id of a file.
+enum class DigestKind { kSha256, kSha1, kGitBlobSha1 };
 
 // Incremental digest.
 class Digest {

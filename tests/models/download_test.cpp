@@ -7,7 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <algorithm>
+#include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "models/hf_cache.h"
@@ -17,6 +20,7 @@
 #include "support/temp_dir.h"
 #include "support/test_catalog.h"
 #include "util/errors.h"
+#include "util/paths.h"
 #include "util/sha256.h"
 
 namespace wst::models {
@@ -228,6 +232,181 @@ TEST(Download, NotEnoughDiskSpaceIsClearAndFetchesNothing) {
               std::string::npos) << m;
   }
   EXPECT_EQ(server.count("GET "), 0u);
+}
+
+// The catalog's copy with no size and no checksum for tiny.en's hub files (as the real catalog has for Hugging
+// Face and MLX files) and none for its OpenAI checkpoint's size (as the real catalog); loaded from <t>/data-null.
+Catalog catalog_without_sizes(const Env& e) {
+  nlohmann::json j = nlohmann::json::parse(e.read(e.tc.path));
+  for (auto& f : j["models"]["tiny.en"]["formats"]["ct2"]["files"]) f["size_bytes"] = f["sha256"] = nullptr;
+  j["models"]["tiny.en"]["formats"]["openai"].erase("size_bytes");
+  e.t.write("data-null/catalog.json", j.dump(1));
+  return Catalog::load(e.t / "data-null" / "catalog.json");
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& err) {
+    return err.what();
+  }
+  return "(no error)";
+}
+
+std::string git_blob_id(const std::string& bytes) {
+  test::TempDir d;
+  return test::capture("git hash-object '" + d.write("f", bytes).string() + "'");
+}
+
+// Without a catalog checksum, hub files are verified as huggingface_hub takes them from the hub's answer to
+// HEAD: size from X-Linked-Size (else Content-Length), contents from the ETag (SHA-256 of an LFS file, git's
+// blob SHA-1 of a file kept in git). The loopback server answers like the hub (http_server.py).
+TEST(Download, HubEtagAndSizeVerifyWhatTheCatalogDoesNotKnow) {
+  const std::string repo_dir = "models--test-org--faster-whisper-tiny.en";
+  {
+    Env e;
+    Catalog cat = catalog_without_sizes(e);
+    e.serve_ct2("tiny.en");
+    START_SERVER(server, e);
+    Resolver r(cat, e.dirs());
+    const Artifact& art = cat.artifact("tiny.en", Format::kCt2);
+    ASSERT_FALSE(art.files[0].sha256.has_value());
+    download_artifact(r, art, e.opts(server));
+    const fs::path repo = e.t / "hub" / repo_dir;
+    // model.bin (over 1 KiB: LFS on the server) is named by its SHA-256, config.json (in git) by its blob id.
+    const std::string& bin = e.tc.file("tiny.en", "model.bin");
+    const std::string& config = e.tc.file("tiny.en", "config.json");
+    ASSERT_LT(config.size(), 1024u);
+    EXPECT_EQ(fs::read_symlink(repo / "snapshots" / kCommit / "model.bin").filename(), sha256_hex(bin));
+    const std::string config_id = git_blob_id(config);
+    ASSERT_EQ(config_id.size(), 40u);
+    EXPECT_EQ(fs::read_symlink(repo / "snapshots" / kCommit / "config.json").filename(), config_id);
+    EXPECT_EQ(r.probe(art, Location::kHfCache, Verify::kChecksum).status, Status::kComplete);
+    // The checker uses the same names: a changed byte in the git-stored file is caught by its blob id.
+    std::string bad = config;
+    bad[bad.size() / 2] ^= 1;
+    std::ofstream(repo / "blobs" / config_id, std::ios::binary | std::ios::trunc) << bad;
+    Probe p = r.probe(art, Location::kHfCache, Verify::kChecksum);
+    EXPECT_EQ(p.status, Status::kCorrupt);
+    EXPECT_EQ(p.detail, "config.json: git blob SHA-1 " + git_blob_id(bad) + " does not match its etag " + config_id);
+  }
+  struct Case {
+    std::vector<std::string> server_args;
+    std::string file, error;
+  };
+  const Env ref;
+  const std::string bin = ref.tc.file("tiny.en", "model.bin"), config = ref.tc.file("tiny.en", "config.json");
+  auto flipped = [](std::string s) {
+    s[s.size() / 2] ^= 1;
+    return s;
+  };
+  const std::vector<Case> cases = {
+      {{"--corrupt", "model.bin"}, "model.bin",
+       "tiny.en (test-org/faster-whisper-tiny.en model.bin): checksum mismatch: SHA-256 " + sha256_hex(flipped(bin)) +
+           ", expected " + sha256_hex(bin) + " (the hub's ETag); the download was discarded"},
+      {{"--corrupt", "config.json"}, "config.json",
+       "tiny.en (test-org/faster-whisper-tiny.en config.json): checksum mismatch: git blob SHA-1 " +
+           git_blob_id(flipped(config)) + ", expected " + git_blob_id(config) + " (the hub's ETag); the download was discarded"},
+      {{"--wrong-size", "model.bin"}, "model.bin",
+       "tiny.en (test-org/faster-whisper-tiny.en model.bin): size " + std::to_string(bin.size()) + " bytes, expected " +
+           std::to_string(bin.size() + 1) + " (the hub's X-Linked-Size); the download was discarded"},
+  };
+  for (const auto& c : cases) {
+    Env e;
+    Catalog cat = catalog_without_sizes(e);
+    e.serve_ct2("tiny.en");
+    test::HttpServer server(e.serve, c.server_args);
+    ASSERT_TRUE(server.ok());
+    Resolver r(cat, e.dirs());
+    DownloadOptions o = e.opts(server);
+    o.n_retries = 0;
+    EXPECT_EQ(error_of([&] { download_artifact(r, cat.artifact("tiny.en", Format::kCt2), o); }), c.error);
+    // Nothing of the bad file is kept: no blob, no partial, no snapshot entry.
+    const fs::path repo = e.t / "hub" / repo_dir;
+    EXPECT_FALSE(fs::exists(repo / "snapshots" / kCommit / c.file)) << c.file;
+    std::error_code ec;
+    for (const auto& b : fs::directory_iterator(repo / "blobs", ec)) {
+      EXPECT_EQ(b.path().filename().string().find(".incomplete"), std::string::npos) << b.path();
+      EXPECT_NE(e.read(b.path()), flipped(c.file == "model.bin" ? bin : config)) << b.path();
+    }
+    EXPECT_NE(r.probe(cat.artifact("tiny.en", Format::kCt2), Location::kHfCache, Verify::kChecksum).status,
+              Status::kComplete);
+  }
+}
+
+// A disk that fills up during a download, for real: a 64 KiB tmpfs mounted over the cache in a private mount
+// namespace (unshare -m; CI runs as root). The checkpoint's size is not in the catalog (as in the real one),
+// so nothing stops the download before the disk is full. Then the same namespace gets room and the next run
+// resumes. A hub file whose size the hub states is refused before any byte is fetched.
+TEST(Download, DiskFullKeepsAResumablePartialAndMovesNothingIntoPlace) {
+  Env e;
+  catalog_without_sizes(e);
+  e.serve_openai("tiny.en");
+  e.serve_ct2("tiny.en");
+  START_SERVER(server, e);
+  const fs::path out = e.t / "out", cache = e.t / "cache" / "whisper", hub = e.t / "hub";
+  fs::create_directories(out);
+  fs::create_directories(cache);
+  fs::create_directories(hub);
+  auto env = e.cli_env(server);
+  env["WHISPER_SPEEDTEST_DATA"] = (e.t / "data-null").string();
+  env["WHISPER_SPEEDTEST_RETRIES"] = "0";
+  const std::string script =
+      "mount -t tmpfs -o size=64k wst-test-full \"$W\" 2> \"$O/mount-error\" || exit 3\n"
+      "mount -t tmpfs -o size=64k wst-test-full \"$H\" 2> \"$O/mount-error\" || exit 3\n"
+      "\"$CLI\" download tiny.en --format openai > \"$O/out1\" 2> \"$O/err1\"; echo $? > \"$O/rc1\"\n"
+      "ls -A \"$W\" > \"$O/ls1\"\n"
+      "cp \"$W/tiny.en.pt.incomplete\" \"$O/partial\" 2> /dev/null\n"
+      "\"$CLI\" download tiny.en --format ct2 > \"$O/out3\" 2> \"$O/err3\"; echo $? > \"$O/rc3\"\n"
+      "mount -o remount,size=4m \"$W\" || exit 4\n"
+      "\"$CLI\" download tiny.en --format openai > \"$O/out2\" 2> \"$O/err2\"; echo $? > \"$O/rc2\"\n"
+      "ls -A \"$W\" > \"$O/ls2\"\n"
+      "cp \"$W/tiny.en.pt\" \"$O/final\" 2> /dev/null\n"
+      "exit 0\n";
+  e.t.write("full.sh", script);
+  std::string cmd = "env";
+  for (const auto& [k, v] : env) cmd += " '" + k + "=" + v + "'";
+  cmd += " 'W=" + cache.string() + "' 'H=" + hub.string() + "' 'O=" + out.string() + "' 'CLI=" WST_CLI_PATH "'";
+  cmd += " unshare -m sh '" + (e.t / "full.sh").string() + "' 2> '" + (out / "unshare-error").string() + "'";
+  const int status = std::system(cmd.c_str());
+  const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (rc != 0 && !fs::exists(out / "rc1")) {
+    std::string why = e.read(out / "unshare-error") + e.read(out / "mount-error");
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    GTEST_SKIP() << "cannot mount a small tmpfs in a private mount namespace here (needs root or CAP_SYS_ADMIN): " << why;
+  }
+  ASSERT_EQ(rc, 0) << e.read(out / "unshare-error");
+  const std::string& full = e.tc.file("tiny.en", "tiny.en.pt");
+  ASSERT_GT(full.size(), 64u * 1024) << "the checkpoint must not fit";
+
+  // 1. Disk full: one line, exit 1, nothing under the final name, the partial kept as a prefix of the file.
+  EXPECT_EQ(e.read(out / "rc1"), "1\n");
+  const std::string partial = e.read(out / "partial");
+  ASSERT_GT(partial.size(), 0u);
+  ASSERT_LT(partial.size(), full.size());
+  EXPECT_EQ(partial, full.substr(0, partial.size())) << "the kept partial must be a prefix of the download";
+  EXPECT_EQ(e.read(out / "err1"), "whisper-speedtest: error: tiny.en (tiny.en.pt): disk full after " +
+                                      std::to_string(partial.size()) + " bytes in " + (cache / "tiny.en.pt.incomplete").string() +
+                                      " (kept there; free space and run again to resume)\n");
+  EXPECT_EQ(e.read(out / "ls1"), ".locks\ntiny.en.pt.incomplete\n");
+
+  // 2. A hub file of a size the hub states (X-Linked-Size; the catalog has none) is refused before its GET.
+  EXPECT_EQ(e.read(out / "rc3"), "1\n");
+  const std::string bin_size = format_bytes(e.tc.file("tiny.en", "model.bin").size());
+  EXPECT_EQ(e.read(out / "err3"), "whisper-speedtest: error: tiny.en (test-org/faster-whisper-tiny.en model.bin): not "
+                                  "enough disk space in " + (hub / "models--test-org--faster-whisper-tiny.en" / "blobs").string() +
+                                  ": need " + bin_size + ", 64.0 KiB free\n");
+  EXPECT_EQ(server.count("GET /test-org/"), 0u);
+
+  // 3. With room, the next run resumes where the partial ends and verifies the whole file.
+  EXPECT_EQ(e.read(out / "rc2"), "0\n") << e.read(out / "err2");
+  EXPECT_EQ(e.read(out / "final"), full);
+  EXPECT_EQ(e.read(out / "ls2"), ".locks\ntiny.en.pt\n");
+  auto gets = server.requests();
+  gets.erase(std::remove_if(gets.begin(), gets.end(), [](const std::string& l) { return l.rfind("GET /models/", 0) != 0; }),
+             gets.end());
+  ASSERT_EQ(gets.size(), 2u);
+  EXPECT_EQ(gets[1].substr(gets[1].rfind(' ') + 1), "bytes=" + std::to_string(partial.size()) + "-");
 }
 
 TEST(Download, HfTokenIsSentAnd401IsClear) {

@@ -16,6 +16,9 @@ Modes (--mode):
   auth    answer 401 unless "Authorization: Bearer <--token>"
   flaky   the first request of each path is answered 503
 --rate B/s slows every body down (for concurrent-download tests).
+--corrupt NAME    hub files whose name ends with NAME: the body of a GET has its middle byte flipped, while the
+                  headers (ETag, sizes) still describe the true contents (a cache or proxy that mangled bytes).
+--wrong-size NAME hub files whose name ends with NAME: X-Linked-Size one more than the true size.
 
 Every request is appended to --log as "METHOD PATH RANGE" (RANGE "-" when absent), flushed at once.
 The chosen port is written to --port-file once listening. The server exits after --max-seconds.
@@ -41,6 +44,10 @@ def log(line):
         with open(args.log, "a") as f:
             f.write(line + "\n")
             f.flush()
+
+
+def path_of(request_path):
+    return request_path.split("?", 1)[0]
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -96,7 +103,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     self.end_headers()
                     return
                 status = 206
-        body = data[start:end + 1]
+        served = data
+        if hub and args.corrupt and not head and path_of(self.path).endswith(args.corrupt) and size > 0:
+            mangled = bytearray(data)
+            mangled[size // 2] ^= 0x01
+            served = bytes(mangled)
+        body = served[start:end + 1]
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(body)))
@@ -111,7 +123,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             elif size > 1024:
                 sha = hashlib.sha256(data).hexdigest()
                 self.send_header("X-Linked-Etag", '"%s"' % sha)
-                self.send_header("X-Linked-Size", str(size))
+                wrong = args.wrong_size and path_of(self.path).endswith(args.wrong_size)
+                self.send_header("X-Linked-Size", str(size + 1 if wrong else size))
                 self.send_header("ETag", '"%s"' % sha)
             else:
                 blob = hashlib.sha1(b"blob %d\0" % size + data).hexdigest()
@@ -162,6 +175,12 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address):
+        # A client that gives up mid-transfer (a full disk, a timeout test) is expected here, not an error.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
 
 def main():
     global args
@@ -174,6 +193,8 @@ def main():
     p.add_argument("--token", default="")
     p.add_argument("--etag", default="", help="send this etag for every hub file (hostile-name tests)")
     p.add_argument("--rate", type=int, default=0)
+    p.add_argument("--corrupt", default="")
+    p.add_argument("--wrong-size", default="")
     p.add_argument("--max-seconds", type=float, default=60)
     args = p.parse_args()
     open(args.log, "a").close()
