@@ -32,7 +32,7 @@ std::vector<std::string> models_with_dims(const Catalog& catalog, const formats:
 // Checks that `dims` (read from the weights at `path`) are the catalog architecture of `name`, every
 // hyperparameter of openai-whisper's ModelDimensions. Throws one line naming the file, each differing
 // hyperparameter with both values, and the catalog models the weights do match, e.g.
-//   "/m/tiny.en: not large-v3: n_mels 80 (large-v3: 128), n_vocab 51864 (51866), ...; the weights are tiny.en's"
+//   "/m/tiny.en: not large-v3: n_mels 80 (large-v3: 128), n_vocab 51864 (51866), ...; the weights' architecture is tiny.en's"
 void check_architecture(const Catalog& catalog, const std::string& name, const formats::WhisperDims& dims,
                         const std::string& path);
 

@@ -408,8 +408,9 @@ void download_hub_file(const PlannedFile& pf, const Artifact& art, const Downloa
       }
     }
     // The hub's etag names the contents: SHA-256 for an LFS file, git's blob SHA-1 for one stored in git.
-    // The catalog's checksum, where it has one, wins.
-    if (!e.sha256 && !e.sha1 && etag.size() == 64) {
+    // A catalog SHA-256 wins; an LFS etag is preferred to the catalog's SHA-1 (whisper.cpp's README), as the
+    // checker does for a cached blob (verify.h).
+    if (!e.sha256 && etag.size() == 64) {
       e.sha256 = etag;
       e.sha256_from = "the hub's ETag";
     } else if (!e.sha256 && !e.sha1 && etag.size() == 40) {
