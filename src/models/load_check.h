@@ -1,10 +1,8 @@
 // `--verify load`: loading a model goes through a child process with a timeout, never in-process signal
 // tricks, so a model that crashes or hangs the loader cannot take check-models down with it.
 //
-// The child is `whisper-speedtest transcribe` on a one-second silent clip (see transcribe_argv for the
-// proposed argument contract). check-models uses it only once the engine's transcribe command is
-// registered; until then --verify load is refused with a clear message. TODO(#3): align the arguments
-// with the transcribe command when it lands.
+// The child is `whisper-speedtest transcribe <silent.wav> --model <path>` on a one-second silent clip (the
+// format is detected from the files, as for any --model path).
 #pragma once
 #include <filesystem>
 #include <string>
@@ -23,8 +21,7 @@ FileCheck run_load_child(const std::vector<std::string>& argv, int timeout_s);
 // Writes a 16 kHz mono 16-bit PCM WAV of `n_samples` zeros.
 void write_silent_wav(const std::filesystem::path& path, int n_samples);
 
-// The child command for a found copy: <exe> transcribe --model <path> --model-format <format>
-// --impl native-cpu <wav>.
+// The child command for a found copy: <exe> transcribe <wav> --model <path>.
 std::vector<std::string> transcribe_argv(const std::filesystem::path& exe, const Probe& copy,
                                          const std::filesystem::path& wav);
 
