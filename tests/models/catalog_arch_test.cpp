@@ -5,7 +5,8 @@
 //      WhisperWeights::validate(), the shape check engine::load_whisper runs first, and a wrong table does not;
 //   3. each table is written as a transformers directory by the product's safetensors header writer and
 //      config.json writer, the data region left as a hole in a sparse file, and read back by the product's
-//      reader (read_safetensors_dir maps the file and reads the header only): same dims, same tensors;
+//      reader (read_safetensors_dir maps the file and reads the header only): same dims, same tensors; the
+//      header check of check-models passes on it;
 //   4. where real weights are on the machine (tiny.en, base), the dims read from them are the catalog's.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -19,6 +20,7 @@
 #include "formats/weight_io.h"
 #include "formats/weight_names.h"
 #include "models/catalog.h"
+#include "models/verify.h"
 #include "support/paths.h"
 #include "support/temp_dir.h"
 #include "util/errors.h"
@@ -175,6 +177,9 @@ TEST(CatalogArch, EveryTableRoundTripsThroughTheSafetensorsHeader) {
       GTEST_SKIP() << t.path() << " does not keep sparse files (" << on_disk << " of " << size
                    << " bytes allocated); this test will not write " << size << " bytes of zeros";
     EXPECT_GT(size, n_params(w) * 2) << "the data region is the whole model in float16";
+    // check-models --verify header reads the same header and finds the data region complete.
+    const FileCheck header = check_header(dir / "model.safetensors", Format::kHf);
+    EXPECT_EQ(header.status, Status::kComplete) << header.detail;
     // The reader maps the file and reads the header only; the tensors it describes are the architecture's.
     WhisperWeights r = formats::read_safetensors_dir(dir.string());
     EXPECT_EQ(r.dims, d);
