@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -47,7 +49,16 @@ void write_ref(const fs::path& repo, std::string_view revision, std::string_view
   fs::create_directories(ref.parent_path());
   fs::path tmp = ref;
   tmp += ".tmp";
-  { std::ofstream(tmp, std::ios::binary) << commit; }  // no newline, as huggingface_hub writes it
+  std::ofstream out(tmp, std::ios::binary);
+  out << commit;  // no newline, as huggingface_hub writes it
+  out.close();
+  if (!out) {
+    // A full disk must not leave an empty ref behind (it would read as a hostile one): nothing is renamed.
+    const int err = errno;
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw Error(fmt::format("{}: cannot write: {}", ref.string(), err ? std::strerror(err) : "write failed"));
+  }
   fs::rename(tmp, ref);
 }
 

@@ -358,6 +358,13 @@ TEST(Download, DiskFullKeepsAResumablePartialAndMovesNothingIntoPlace) {
       "ls -A \"$W\" > \"$O/ls1\"\n"
       "cp \"$W/tiny.en.pt.incomplete\" \"$O/partial\" 2> /dev/null\n"
       "\"$CLI\" download tiny.en --format ct2 > \"$O/out3\" 2> \"$O/err3\"; echo $? > \"$O/rc3\"\n"
+      // Room for model.bin's blob to the byte page, none for the ref written after it.
+      "mount -o remount,size=$BIN_PAGES_BYTES \"$H\" || exit 4\n"
+      "\"$CLI\" download tiny.en --format ct2 > \"$O/out4\" 2> \"$O/err4\"; echo $? > \"$O/rc4\"\n"
+      "ls -A \"$H/$REPO/refs\" > \"$O/refs4\" 2>&1\n"
+      "mount -o remount,size=4m \"$H\" || exit 4\n"
+      "\"$CLI\" download tiny.en --format ct2 > \"$O/out5\" 2> \"$O/err5\"; echo $? > \"$O/rc5\"\n"
+      "cat \"$H/$REPO/refs/main\" > \"$O/ref5\"\n"
       "mount -o remount,size=4m \"$W\" || exit 4\n"
       "\"$CLI\" download tiny.en --format openai > \"$O/out2\" 2> \"$O/err2\"; echo $? > \"$O/rc2\"\n"
       "ls -A \"$W\" > \"$O/ls2\"\n"
@@ -366,7 +373,9 @@ TEST(Download, DiskFullKeepsAResumablePartialAndMovesNothingIntoPlace) {
   e.t.write("full.sh", script);
   std::string cmd = "env";
   for (const auto& [k, v] : env) cmd += " '" + k + "=" + v + "'";
+  const size_t bin_pages = (e.tc.file("tiny.en", "model.bin").size() + 4095) / 4096;
   cmd += " 'W=" + cache.string() + "' 'H=" + hub.string() + "' 'O=" + out.string() + "' 'CLI=" WST_CLI_PATH "'";
+  cmd += " 'REPO=models--test-org--faster-whisper-tiny.en' 'BIN_PAGES_BYTES=" + std::to_string(bin_pages * 4096) + "'";
   cmd += " unshare -m sh '" + (e.t / "full.sh").string() + "' 2> '" + (out / "unshare-error").string() + "'";
   const int status = std::system(cmd.c_str());
   const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -396,9 +405,30 @@ TEST(Download, DiskFullKeepsAResumablePartialAndMovesNothingIntoPlace) {
   EXPECT_EQ(e.read(out / "err3"), "whisper-speedtest: error: tiny.en (test-org/faster-whisper-tiny.en model.bin): not "
                                   "enough disk space in " + (hub / "models--test-org--faster-whisper-tiny.en" / "blobs").string() +
                                   ": need " + bin_size + ", 64.0 KiB free\n");
-  EXPECT_EQ(server.count("GET /test-org/"), 0u);
+  {
+    // The refused run asked for model.bin's headers (HEAD) and nothing else before the next run's HEAD.
+    const auto reqs = server.requests();
+    std::vector<std::string> hub_requests;
+    for (const auto& l : reqs)
+      if (l.find(" /test-org/") != std::string::npos) hub_requests.push_back(l.substr(0, l.rfind(' ')));
+    ASSERT_GE(hub_requests.size(), 2u);
+    EXPECT_EQ(hub_requests[0], "HEAD /test-org/faster-whisper-tiny.en/resolve/main/model.bin");
+    EXPECT_EQ(hub_requests[1], "HEAD /test-org/faster-whisper-tiny.en/resolve/main/model.bin")
+        << "no GET between the refused run and the next one";
+  }
 
-  // 3. With room, the next run resumes where the partial ends and verifies the whole file.
+  // 3. A disk that is full when the ref (refs/main) is written after a verified blob: one line, no empty ref
+  // left behind; with room, the next run completes the repo without fetching the blob again.
+  EXPECT_EQ(e.read(out / "rc4"), "1\n");
+  EXPECT_EQ(e.read(out / "err4"), "whisper-speedtest: error: " +
+                                      (hub / "models--test-org--faster-whisper-tiny.en" / "refs" / "main").string() +
+                                      ": cannot write: No space left on device\n");
+  EXPECT_EQ(e.read(out / "refs4"), "") << "neither refs/main nor its temporary file may stay";
+  EXPECT_EQ(e.read(out / "rc5"), "0\n") << e.read(out / "err5");
+  EXPECT_EQ(e.read(out / "ref5"), kCommit);
+  EXPECT_EQ(server.count("GET /test-org/faster-whisper-tiny.en/resolve/main/model.bin"), 1u);
+
+  // 4. With room, the next run resumes where the partial ends and verifies the whole file.
   EXPECT_EQ(e.read(out / "rc2"), "0\n") << e.read(out / "err2");
   EXPECT_EQ(e.read(out / "final"), full);
   EXPECT_EQ(e.read(out / "ls2"), ".locks\ntiny.en.pt\n");
