@@ -13,6 +13,7 @@
 #include "audio/decode.h"
 #include "impls/python_bridge.h"
 #include "support/paths.h"
+#include "support/peers.h"
 #include "support/words.h"
 #include "support/run_cli.h"
 #include "support/temp_dir.h"
@@ -25,12 +26,7 @@ namespace {
 const char* kJfkTinyEn =
     "And so my fellow Americans ask not what your country can do for you ask what you can do for your country";
 
-bool peer_required(const std::string& id) {
-  const char* r = std::getenv("WST_REQUIRE_PEERS");
-  if (!r || !*r) return false;
-  std::string list = std::string(",") + r + ",";
-  return list == ",1," || list.find("," + id + ",") != std::string::npos;
-}
+using test::peer_required;
 
 // Skips (or fails under WST_REQUIRE_PEERS) when the peer cannot run here.
 #define WST_REQUIRE_PEER(impl)                                                                       \
