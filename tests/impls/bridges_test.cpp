@@ -11,6 +11,8 @@
 #include <iostream>
 
 #include "audio/decode.h"
+#include "bench/text_normalizer.h"
+#include "bench/wer.h"
 #include "impls/python_bridge.h"
 #include "support/paths.h"
 #include "support/peers.h"
@@ -274,6 +276,29 @@ TEST(WhisperCpp, TranscribesJfk) {
                           /*words_only=*/true);
   EXPECT_EQ(u.precision, "float16");
   EXPECT_EQ(u.n_threads, 2);
+}
+
+// No language asked (the benchmark's default) on an English-only model is English, as for every other peer:
+// whisper.cpp itself would detect a language, and on the bundled espeak clip it detected a wrong one and
+// transcribed a hallucinated line or nothing.
+TEST(WhisperCpp, NoLanguageOnAnEnglishOnlyModelMeansEnglish) {
+  WST_REQUIRE_TINY_EN();
+  auto impl = make_whisper_cpp();
+  WST_REQUIRE_PEER(impl);
+  test::TempDir dir;
+  auto ggml = dir / "ggml-tiny.en.bin";
+  std::string log;
+  ASSERT_TRUE(convert_tiny_en("ggml", ggml, log)) << log;
+  ImplParams p = tiny_en(ggml.string(), "ggml");
+  p.language = "";
+  impl->load(p);
+  auto clip = audio::load_audio((test::source_dir() / "data/samples/sample.wav").string());
+  ImplTranscript t = impl->transcribe(clip);
+  const std::string reference = test::slurp(test::source_dir() / "data/samples/sample.txt");
+  EXPECT_LT(bench::word_errors(bench::normalize_english(reference), bench::normalize_english(t.text)).wer(), 0.10)
+      << t.text;
+  EXPECT_EQ(t.language, "en");
+  impl->cleanup();
 }
 
 TEST(WhisperCpp, NotAGgmlFileIsOneLineNamingThePath) {

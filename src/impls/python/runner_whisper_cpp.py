@@ -5,7 +5,9 @@ so the runner checks that the path is a file before handing it over. whisper.cpp
 shared options: greedy with best_of 1, temperature 0 then +0.2 steps up to 1.0, log-probability threshold
 -1.0, no-speech threshold 0.6, previous text as prompt (no_context False; pywhispercpp defaults it to True),
 no VAD, no timestamps printed. whisper.cpp has no compression-ratio test: its fallback uses an entropy
-threshold (entropy_thold 2.4, its default) instead; the report says so.
+threshold (entropy_thold 2.4, its default) instead; the report says so. No language asked means English on an
+English-only model, as openai-whisper decides: whisper.cpp given "" would detect a language even there, and
+on the bundled espeak clip it picked a wrong one (a hallucinated line, or nothing).
 """
 
 import protocol
@@ -32,8 +34,9 @@ class WhisperCpp(protocol.Peer):
             raise ValueError(f"{req.model_path}: not a ggml model file (magic {magic!r})")
         if req.device != "cpu":
             raise ValueError(f"device {req.device!r}: this pywhispercpp build runs on the CPU only")
+        language = req.language or ("" if self._multilingual(req.model_path) else "en")
         params = dict(
-            n_threads=req.threads(), language=req.language or "", translate=False,
+            n_threads=req.threads(), language=language, translate=False,
             no_context=not protocol.CONDITION_ON_PREVIOUS_TEXT,
             temperature=protocol.TEMPERATURES[0], temperature_inc=protocol.TEMPERATURES[1] - protocol.TEMPERATURES[0],
             logprob_thold=protocol.LOG_PROB_THRESHOLD, no_speech_thold=protocol.NO_SPEECH_THRESHOLD,
@@ -47,7 +50,7 @@ class WhisperCpp(protocol.Peer):
             params["greedy"] = {"best_of": protocol.BEST_OF}
         self.model = self.pwc.Model(req.model_path, params_sampling_strategy=strategy,
                                     redirect_whispercpp_logs_to=None, **params)
-        self.language = req.language
+        self.language = language
         return {
             "model_file": req.model_path,
             "format": "ggml",
@@ -56,6 +59,17 @@ class WhisperCpp(protocol.Peer):
             "n_threads": req.threads(),
             "version": f"pywhispercpp {self.version}",
         }
+
+    @staticmethod
+    def _multilingual(path):
+        """From the ggml header's n_vocab (the first hyperparameter): 51865 and up is multilingual, the rule
+        openai-whisper's Whisper.is_multilingual uses. GGUF files are taken as multilingual (detection stays)."""
+        import struct
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if head[:4] != b"lmgg" or len(head) < 8:
+            return True
+        return struct.unpack("<i", head[4:8])[0] >= 51865
 
     @staticmethod
     def _precision(path):
