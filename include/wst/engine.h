@@ -118,6 +118,9 @@ class Engine {
   virtual Transcript transcribe(const std::vector<float>& pcm, const TranscribeOptions& options = {}) = 0;
   virtual const ModelInfo& info() const = 0;
   virtual Timings timings() const = 0;
+  // The most GPU memory the engine has held since load, in bytes: the CUDA backend's pool high-water mark
+  // (weights, activations, cuBLAS workspace; not the CUDA context). -1 on the CPU.
+  virtual long long peak_device_bytes() const { return -1; }
 };
 
 // Backends this build can run here ("cpu" always; "cuda" when compiled in and a GPU is present).

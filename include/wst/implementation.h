@@ -61,6 +61,9 @@ class Implementation {
   virtual void load(const ImplParams& params) = 0;
   virtual ImplTranscript transcribe(const std::vector<float>& pcm) = 0;
   virtual ImplUsed used() const = 0;
+  // Peak GPU memory since load(), in bytes, as the implementation's own allocator counts it (the native CUDA
+  // backend's pool high-water mark, torch's max_memory_reserved); -1 when it runs on the CPU or cannot tell.
+  virtual long long peak_gpu_bytes() const { return -1; }
   virtual void cleanup() = 0;
 };
 

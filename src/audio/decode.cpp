@@ -12,6 +12,7 @@
 #include <fstream>
 #include <memory>
 
+#include "formats/wav_header.h"
 #include "util/errors.h"
 
 namespace wst::audio {
@@ -21,6 +22,10 @@ struct SndfileCloser {
   void operator()(SNDFILE* f) const { sf_close(f); }
 };
 using SndfilePtr = std::unique_ptr<SNDFILE, SndfileCloser>;
+
+// How much of a file's start is read to find a WAV's fmt and data chunks (metadata chunks before the
+// samples are small; a WAV whose data starts later gets no header check and goes to libsndfile as it is).
+constexpr size_t kWavHeadBytes = size_t{1} << 20;
 
 // Opens `path` for reading, turning each failure into one line that says what is wrong with the file.
 SndfilePtr open_or_throw(const std::string& path, SF_INFO* info) {
@@ -34,6 +39,17 @@ SndfilePtr open_or_throw(const std::string& path, SF_INFO* info) {
     // as a failed sf_open.
     std::ifstream probe(path, std::ios::binary);
     if (!probe) throw Error(path + ": cannot open (" + std::strerror(errno) + ")");
+    // A WAV whose header claims more audio than the file holds is refused here: libsndfile would read
+    // what is there and say nothing (the rule is in formats/wav_header.h).
+    std::string head(kWavHeadBytes, '\0');
+    probe.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<size_t>(probe.gcount()));
+    const uint64_t file_size = fs::file_size(path, ec);
+    if (!ec) {
+      if (std::string why = formats::wav_size_problem(formats::parse_wav_header(head, file_size), file_size);
+          !why.empty())
+        throw Error(path + ": " + why);
+    }
   }
   *info = SF_INFO{};
   SNDFILE* f = sf_open(path.c_str(), SFM_READ, info);

@@ -102,9 +102,11 @@ std::string model_sha256(const std::string& path) {
   fs::path p(path);
   std::error_code ec;
   if (fs::is_directory(p, ec)) {
-    if (fs::exists(p / "model.bin")) p /= "model.bin";
-    else if (fs::exists(p / "model.safetensors")) p /= "model.safetensors";
-    else return "";
+    // The weights file of each directory format: CTranslate2, Hugging Face, MLX (safetensors or npz).
+    const char* const kWeights[] = {"model.bin", "model.safetensors", "weights.safetensors", "weights.npz"};
+    auto it = std::find_if(std::begin(kWeights), std::end(kWeights), [&](const char* f) { return fs::exists(p / f); });
+    if (it == std::end(kWeights)) return "";
+    p /= *it;
   }
   std::ifstream in(p, std::ios::binary);
   if (!in) return "";

@@ -29,7 +29,7 @@ ResolvedModel resolve_model_for(const std::vector<std::string>& formats, const s
                                 bool convert = true);
 
 // SHA-256 of the file's bytes in hex; "" when it cannot be read. For a directory, of its main weights file
-// (model.bin, model.safetensors).
+// (model.bin, model.safetensors, or MLX's weights.safetensors / weights.npz).
 std::string model_sha256(const std::string& path);
 
 }  // namespace wst::bench

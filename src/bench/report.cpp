@@ -41,15 +41,31 @@ struct Row {
   std::vector<std::string> cells;
 };
 
-const std::vector<std::string> kColumns = {"#",   "Implementation", "Median", "Mean",     "Min", "Max",
-                                           "Stddev", "RTF",         "Load",   "Peak RSS", "WER"};
+// "Peak GPU" is a column only when some row used a GPU (reported a value), so CPU-only runs keep the
+// narrower table.
+bool any_gpu(const BenchResult& b) {
+  return std::any_of(b.results.begin(), b.results.end(), [](const ImplResult& r) { return r.peak_gpu_bytes >= 0; });
+}
 
-std::vector<std::string> cells_of(const BenchResult& b, const ImplResult& r, size_t rank) {
+std::vector<std::string> columns(bool gpu) {
+  std::vector<std::string> c = {"#", "Implementation", "Median", "Mean", "Min", "Max", "Stddev", "RTF", "Load",
+                                "Peak RSS"};
+  if (gpu) c.push_back("Peak GPU");
+  c.push_back("WER");
+  return c;
+}
+
+std::vector<std::string> cells_of(const BenchResult& b, const ImplResult& r, size_t rank, bool gpu) {
   if (!r.ok()) return {"-", r.id};
   Stats s = r.wall_stats();
-  return {std::to_string(rank),    r.id,        format_ms(s.median),       format_ms(s.mean),
-          format_ms(s.min),        format_ms(s.max), format_ms(s.stddev),  format_rtf(b.rtf(r)),
-          format_ms(r.load_ms),    format_bytes(r.peak_rss_bytes), format_wer(r)};
+  std::vector<std::string> c = {std::to_string(rank),  r.id,
+                                format_ms(s.median),   format_ms(s.mean),
+                                format_ms(s.min),      format_ms(s.max),
+                                format_ms(s.stddev),   format_rtf(b.rtf(r)),
+                                format_ms(r.load_ms),  format_bytes(r.peak_rss_bytes)};
+  if (gpu) c.push_back(format_bytes(r.peak_gpu_bytes));
+  c.push_back(format_wer(r));
+  return c;
 }
 
 std::string model_line(const BenchResult& b) {
@@ -101,10 +117,12 @@ std::string render_summary(const BenchResult& b) {
   o << "  Machine  " << b.system.one_line() << "\n";
   o << "  Runs     " << runs_line(b) << "\n\n";
 
-  std::vector<std::vector<std::string>> table = {kColumns};
+  const bool gpu = any_gpu(b);
+  const std::vector<std::string> header = columns(gpu);
+  std::vector<std::vector<std::string>> table = {header};
   size_t rank = 0;
-  for (const auto& r : b.results) table.push_back(cells_of(b, r, r.ok() ? ++rank : 0));
-  std::vector<size_t> w(kColumns.size(), 0);
+  for (const auto& r : b.results) table.push_back(cells_of(b, r, r.ok() ? ++rank : 0, gpu));
+  std::vector<size_t> w(header.size(), 0);
   for (const auto& row : table)
     for (size_t c = 0; c < row.size(); ++c) w[c] = std::max(w[c], width(row[c]));
   auto line = [&](const std::vector<std::string>& row) {
@@ -141,8 +159,13 @@ std::string render_markdown(const BenchResult& b) {
     << strprintf(" (%.2f s)", b.audio.duration_s) << "\n";
   o << "- **Machine:** " << b.system.one_line() << "\n";
   o << "- **Runs:** " << runs_line(b) << "\n\n";
-  o << "| # | Implementation | Median | Mean | Min | Max | Stddev | RTF | Load | Peak RSS | WER | Parameters | Transcript |\n";
-  o << "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n";
+  const bool gpu = any_gpu(b);
+  const std::vector<std::string> header = columns(gpu);
+  o << "|";
+  for (const auto& h : header) o << " " << h << " |";
+  o << " Parameters | Transcript |\n|---|---|";
+  for (size_t c = 2; c < header.size(); ++c) o << "---:|";
+  o << "---|---|\n";
   auto esc = [](std::string s) {
     std::string out;
     for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
@@ -151,10 +174,12 @@ std::string render_markdown(const BenchResult& b) {
   size_t rank = 0;
   for (const auto& r : b.results) {
     if (!r.ok()) {
-      o << "| - | " << esc(r.id) << " | | | | | | | | | | | **failed:** " << esc(r.error) << " |\n";
+      o << "| - | " << esc(r.id) << " |";
+      for (size_t c = 2; c < header.size() + 1; ++c) o << " |";
+      o << " **failed:** " << esc(r.error) << " |\n";
       continue;
     }
-    auto c = cells_of(b, r, ++rank);
+    auto c = cells_of(b, r, ++rank, gpu);
     o << "|";
     for (const auto& cell : c) o << " " << esc(cell) << " |";
     o << " " << esc(used_line(r)) << " | " << esc(transcript_preview(r.text)) << " |\n";
@@ -166,7 +191,7 @@ std::string render_markdown(const BenchResult& b) {
 std::string render_csv(const BenchResult& b) {
   std::ostringstream o;
   o << "implementation,status,run,wall_ms,internal_ms,median_ms,mean_ms,min_ms,max_ms,stddev_ms,rtf,load_ms,"
-       "peak_rss_bytes,wer,model_file,format,precision,device,n_threads,version,audio,audio_s,error,transcript\n";
+       "peak_rss_bytes,peak_gpu_bytes,wer,model_file,format,precision,device,n_threads,version,audio,audio_s,error,transcript\n";
   for (const auto& r : b.results) {
     Stats s = r.wall_stats();
     auto tail = [&](const std::string& run, const std::string& wall, const std::string& internal) {
@@ -178,6 +203,7 @@ std::string render_csv(const BenchResult& b) {
       }
       o << (r.load_ms >= 0 ? strprintf("%.3f", r.load_ms) : "") << ","
         << (r.peak_rss_bytes >= 0 ? std::to_string(r.peak_rss_bytes) : "") << ","
+        << (r.peak_gpu_bytes >= 0 ? std::to_string(r.peak_gpu_bytes) : "") << ","
         << (r.wer ? strprintf("%.6f", r.wer->wer()) : "") << "," << csv_field(r.used.model_file) << ","
         << csv_field(r.used.format) << "," << csv_field(r.used.precision) << "," << csv_field(r.used.device) << ","
         << r.used.n_threads << "," << csv_field(r.used.version) << "," << csv_field(b.audio.path) << ","

@@ -3,7 +3,8 @@
 // Child -> parent protocol, one JSON object per line on the pipe:
 //   {"event":"loaded","load_ms":312.5,"used":{...ImplUsed...}}
 //   {"event":"warmup","index":1,"wall_ms":820.1}
-//   {"event":"run","index":1,"wall_ms":801.7,"internal_ms":799.9,"text":"...","language":"en"}
+//   {"event":"run","index":1,"wall_ms":801.7,"internal_ms":799.9,"text":"...","language":"en",
+//    "peak_gpu_bytes":-1}                          (peak GPU memory so far; -1 when none is used)
 //   {"event":"error","message":"..."}             (an exception; the child then exits 3)
 //   {"event":"done"}                               (then exit 0)
 #include "bench/runner.h"
@@ -73,10 +74,11 @@ void send(int fd, const nlohmann::json& message) {
       ImplTranscript t = impl->transcribe(pcm);
       double wall_ms = ms_since(t0);
       send(fd, {{"event", "run"}, {"index", i}, {"wall_ms", wall_ms}, {"internal_ms", t.internal_ms},
-                {"text", t.text}, {"language", t.language}});
+                {"text", t.text}, {"language", t.language}, {"peak_gpu_bytes", impl->peak_gpu_bytes()}});
     }
     // used() again: some implementations settle details (threads, device) only once they have run.
-    send(fd, {{"event", "loaded"}, {"load_ms", load_ms}, {"used", impl->used()}});
+    send(fd, {{"event", "loaded"}, {"load_ms", load_ms}, {"used", impl->used()},
+              {"peak_gpu_bytes", impl->peak_gpu_bytes()}});
     impl->cleanup();
     send(fd, {{"event", "done"}});
   } catch (const std::exception& e) {
@@ -125,6 +127,9 @@ std::string describe_signal(int sig) {
 void apply(ImplResult& r, const nlohmann::json& m, const RunRequest& req, const ProgressFn& progress,
            bool& done, std::string& child_error) {
   const std::string event = m.value("event", "");
+  // Peak GPU memory only grows; a message without it (or with -1) leaves what an earlier one said.
+  if (auto it = m.find("peak_gpu_bytes"); it != m.end() && it->is_number_integer())
+    r.peak_gpu_bytes = std::max(r.peak_gpu_bytes, it->get<long long>());
   if (event == "loaded") {
     r.load_ms = m.at("load_ms").get<double>();
     r.used = m.at("used").get<ImplUsed>();

@@ -6,7 +6,8 @@
 // The child (fork(), no exec) makes the implementation through `make`, loads it, does the warm-up runs
 // untimed and the timed runs, and reports each step to the parent as one JSON line on a pipe. The parent
 // waits with poll(), kills the child (SIGKILL) when the timeout passes, and reads the child's peak RSS from
-// wait4()'s rusage. A crash, a hang or an exception becomes the row's error; what the child reported before
+// wait4()'s rusage; the peak GPU memory is what the implementation reports (Implementation::peak_gpu_bytes,
+// sent with every run). A crash, a hang or an exception becomes the row's error; what the child reported before
 // (load time, finished runs) stays in the row. The child's stdout is sent to stderr so the tables and JSON on
 // our stdout stay clean. The child leads a process group of its own: the timeout kills the whole group (a
 // bridge's Python too), and so does Ctrl-C (SIGINT/SIGTERM/SIGHUP) on the parent while a child runs.

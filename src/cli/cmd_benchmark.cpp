@@ -19,6 +19,7 @@
 #include "bench/json_io.h"
 #include "bench/report.h"
 #include "cli/commands.h"
+#include "impls/python_bridge.h"
 #include "util/data_dir.h"
 #include "util/errors.h"
 #include "wst/implementation.h"
@@ -41,6 +42,7 @@ struct BenchmarkArgs {
   double timeout_s = 600;
   int beam_size = 1;
   std::string json, csv, markdown;
+  std::string python;
   bool diff = false;
   bool quiet = false;
 };
@@ -111,6 +113,8 @@ void run(const BenchmarkArgs& a) {
   if (a.beam_size < 1) throw Error("--beam-size must be at least 1 (got " + std::to_string(a.beam_size) + ")");
   if (a.warmup < 0) throw Error("--warmup must be 0 or more (got " + std::to_string(a.warmup) + ")");
   if (a.timeout_s < 0) throw Error("--timeout must be 0 (none) or more seconds");
+  // Before anything asks a bridge whether its peer is installed; the children inherit it (fork, no exec).
+  if (!a.python.empty()) impls::set_python_override(a.python);
 
   bench::BenchmarkRequest req;
   req.tool_version = WST_VERSION;
@@ -204,6 +208,9 @@ void add_benchmark_command(CLI::App& app) {
   c->add_option("--beam-size", a->beam_size, "Beam size for every implementation (1 = greedy)")
       ->capture_default_str();
   c->add_option("--reference", a->reference, "Reference transcript, as text or a file: enables WER");
+  c->add_option("--python", a->python,
+                 "Python interpreter for every peer (default: $WHISPER_SPEEDTEST_PYTHON, else the first of .venv, "
+                 "python3, /usr/bin/python3 that imports the peer)");
   c->add_option("--timeout", a->timeout_s, "Seconds one implementation may take in all (0 = no limit)")
       ->capture_default_str();
   c->add_option("--json", a->json, "Write every result, run and the environment as JSON to this file");

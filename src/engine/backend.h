@@ -51,6 +51,10 @@ class Backend {
   virtual void conv1d_gelu(const Mat& x, const Mat& w, const Mat& b, int stride, Mat& y) = 0;
   // y[i] = table[ids[i]] + pos[pos_offset + i]. table [n_vocab, D], pos [n_ctx, D], y [n, D].
   virtual void embed(const Mat& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) = 0;
+
+  // The most device memory this backend has held at once, in bytes (a GPU backend's pool high-water mark:
+  // weights, activations, workspaces); -1 for a backend that computes in host memory.
+  virtual long long peak_device_bytes() const { return -1; }
 };
 
 // The CPU backend (OpenBLAS for matrix products). n_threads 0 = all cores.

@@ -78,6 +78,7 @@ class NativeEngine final : public Engine {
   }
   const ModelInfo& info() const override { return model_->info; }
   Timings timings() const override { return timings_; }
+  long long peak_device_bytes() const override { return backend_->peak_device_bytes(); }
 
  private:
   std::unique_ptr<engine::Backend> backend_;

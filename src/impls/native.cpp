@@ -1,6 +1,7 @@
 // native-cpu and native-cuda: the project's own engine behind the Implementation interface. Both are the same
 // class with a different device; internal_ms is the engine's own mel + encode + decode time of one call
-// (Engine::timings(), summed since load, read before and after).
+// (Engine::timings(), summed since load, read before and after); peak_gpu_bytes is the engine's
+// peak_device_bytes() (the CUDA pool's high-water mark; -1 on the CPU).
 #include "impls/native.h"
 
 #include <algorithm>
@@ -76,12 +77,19 @@ class NativeImplementation final : public Implementation {
     return u;
   }
 
-  void cleanup() override { engine_.reset(); }
+  // Kept past cleanup(), so the runner can still report it.
+  long long peak_gpu_bytes() const override { return engine_ ? engine_->peak_device_bytes() : peak_gpu_bytes_; }
+
+  void cleanup() override {
+    if (engine_) peak_gpu_bytes_ = engine_->peak_device_bytes();
+    engine_.reset();
+  }
 
  private:
   std::string device_;
   std::unique_ptr<Engine> engine_;
   TranscribeOptions options_;
+  long long peak_gpu_bytes_ = -1;
 };
 
 }  // namespace

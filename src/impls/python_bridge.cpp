@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -73,6 +74,12 @@ std::filesystem::path exe_dir() {
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   return ec ? std::filesystem::path() : exe.parent_path();
+}
+
+// The peer's peak GPU memory carried by an answer, or -1 when it has none.
+long long peak_gpu_of(const nlohmann::json& reply) {
+  auto it = reply.find("peak_gpu_bytes");
+  return it != reply.end() && it->is_number_integer() ? it->get<long long>() : -1;
 }
 
 // A runner's answer line as JSON; anything else is reported with the start of the line.
@@ -416,6 +423,7 @@ void PythonBridge::load(const ImplParams& params) {
   used_.n_threads = u.value("n_threads", params.n_threads);
   used_.version = u.value("version", "");
   load_internal_ms_ = reply.value("load_ms", -1.0);
+  peak_gpu_bytes_ = peak_gpu_of(reply);  // a new model: the peak starts from what this load reports
 
   if (tmp_dir_.empty()) {
     std::string tmpl = (std::filesystem::temp_directory_path() / "wst-bridge-XXXXXX").string();
@@ -450,6 +458,7 @@ ImplTranscript PythonBridge::transcribe(const std::vector<float>& pcm) {
   t.text = reply.value("text", "");
   t.language = reply.value("language", "");
   t.internal_ms = reply.value("internal_ms", -1.0);
+  peak_gpu_bytes_ = std::max(peak_gpu_bytes_, peak_gpu_of(reply));
   return t;
 }
 

@@ -50,6 +50,8 @@ class PythonBridge : public Implementation {
   void load(const ImplParams& params) override;
   ImplTranscript transcribe(const std::vector<float>& pcm) override;
   ImplUsed used() const override;
+  // The largest "peak_gpu_bytes" the runner has sent since load (protocol.py); -1 when it sent none.
+  long long peak_gpu_bytes() const override { return peak_gpu_bytes_; }
   void cleanup() override;
 
   // The runner's own time for the last load, in ms (-1 before any).
@@ -73,6 +75,7 @@ class PythonBridge : public Implementation {
   ImplUsed used_;
   bool loaded_ = false;
   double load_internal_ms_ = -1;
+  long long peak_gpu_bytes_ = -1;
 };
 
 // The interpreters tried, in order: the override (set_python_override, the benchmark's --python) or

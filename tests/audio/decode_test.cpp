@@ -184,6 +184,84 @@ TEST(AudioDecode, TruncatedHeaderIsNotAudio) {
   expect_error(path, "not an audio file libsndfile can read (");
 }
 
+// A 1 s 16-bit mono WAV written by libsndfile, as bytes, with the offsets of its size fields found by hand.
+struct WavFile {
+  std::string bytes;
+  size_t data_size_at = 0;  // offset of the data chunk's size field
+  std::vector<float> pcm;   // what it holds, as load_audio returns it
+};
+WavFile one_second_wav(const test::TempDir& dir) {
+  const std::string path = (dir / "source.wav").string();
+  std::vector<float> mono(16000);
+  for (size_t i = 0; i < mono.size(); ++i) mono[i] = static_cast<float>(0.5 * std::sin(2 * M_PI * 440.0 * i / 16000));
+  write_audio(path, mono, 1, 16000, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  WavFile w;
+  std::ifstream in(path, std::ios::binary);
+  w.bytes.assign(std::istreambuf_iterator<char>(in), {});
+  w.data_size_at = w.bytes.find("data") + 4;
+  w.pcm = load_audio(path);
+  return w;
+}
+void put_u32(std::string& bytes, size_t at, uint32_t v) {
+  for (int i = 0; i < 4; ++i) bytes[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+// A header that claims more than the file holds is refused with both sizes, instead of benchmarking a
+// shorter clip without a word (libsndfile alone reads what is there).
+TEST(AudioDecode, WavWhoseHeaderLiesIsRefused) {
+  test::TempDir dir;
+  WavFile w = one_second_wav(dir);
+  ASSERT_EQ(w.pcm.size(), 16000u);
+  ASSERT_EQ(w.bytes.size(), w.data_size_at + 4 + 32000) << "libsndfile wrote a header this test does not expect";
+  const size_t data_at = w.data_size_at + 4;
+  const std::string half = dir.write("half.wav", w.bytes.substr(0, data_at + 16000)).string();
+  expect_error(half, "truncated WAV file: the data chunk claims 32000 bytes (1.000 s), the file holds 16000 of them");
+  const std::string mid = dir.write("mid-sample.wav", w.bytes.substr(0, w.bytes.size() - 1)).string();
+  expect_error(mid, "ending in the middle of a 2-byte sample frame");
+  std::string riff = w.bytes;
+  put_u32(riff, 4, static_cast<uint32_t>(w.bytes.size() * 2));
+  const std::string riff_path = dir.write("riff.wav", riff).string();
+  expect_error(riff_path, "truncated WAV file: the RIFF header claims " + std::to_string(w.bytes.size() * 2 + 8) +
+                              " bytes, the file has " + std::to_string(w.bytes.size()));
+  std::string data = w.bytes;
+  put_u32(data, w.data_size_at, 320000);
+  const std::string data_path = dir.write("data.wav", data).string();
+  expect_error(data_path, "truncated WAV file: the data chunk claims 320000 bytes (10.000 s), the file holds 32000");
+}
+
+// What streaming writers leave in the header (ffmpeg to a pipe: 0xffffffff; arecord: 0x7fffff00) means
+// "to the end of the file": the audio is read whole, as libsndfile reads it.
+TEST(AudioDecode, StreamedWavWithPlaceholderSizesIsReadWhole) {
+  test::TempDir dir;
+  WavFile w = one_second_wav(dir);
+  const struct {
+    const char* name;
+    uint32_t riff, data;
+  } cases[] = {{"ffmpeg.wav", 0xffffffff, 0xffffffff}, {"arecord.wav", 0x7fffff24, 0x7fffff00}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::string bytes = w.bytes;
+    put_u32(bytes, 4, c.riff);
+    put_u32(bytes, w.data_size_at, c.data);
+    std::vector<float> pcm = load_audio(dir.write(c.name, bytes).string());
+    EXPECT_EQ(pcm, w.pcm);
+  }
+}
+
+// Every real WAV under ../shared/audio and the bundled clip pass the header check (and are read as before).
+TEST(AudioDecode, RealWavFilesPassTheHeaderCheck) {
+  ASSERT_TRUE(std::filesystem::exists(test::shared_audio_dir())) << test::shared_audio_dir();
+  EXPECT_FALSE(load_audio((test::source_dir() / "data/samples/sample.wav").string()).empty());
+  size_t n = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(test::shared_audio_dir())) {
+    if (e.path().extension() != ".wav") continue;
+    SCOPED_TRACE(e.path().string());
+    EXPECT_FALSE(load_audio(e.path().string()).empty());
+    ++n;
+  }
+  EXPECT_GE(n, 2u);  // jfk.wav, ted_60.wav at least
+}
+
 TEST(AudioDecode, MissingFileIsAnError) {
   expect_error("/nonexistent/dir/speech.wav", "no such file");
 }

@@ -8,6 +8,7 @@
 //   fake-absent    unavailable: "fake library not installed"
 //   fake-orphan    starts a grandchild (its pid written to <model_path>/grandchild.pid) that sleeps, then hangs
 //   fake-closer    closes every descriptor above stderr (the report pipe too), then hangs
+//   fake-gpu       reports peak GPU memory: 1 GiB after load, 1 MiB more per transcription
 #pragma once
 #include <unistd.h>
 
@@ -55,6 +56,7 @@ class FakeImplementation final : public Implementation {
     return {"hello world", "en", 1.5};
   }
   ImplUsed used() const override { return {params_.model_path, "ctranslate2", "float32", "cpu", 1, "0.0-fake"}; }
+  long long peak_gpu_bytes() const override { return id_ == "fake-gpu" ? (1ll << 30) + n_calls_ * (1ll << 20) : -1; }
   void cleanup() override {}
 
  private:
@@ -65,7 +67,8 @@ class FakeImplementation final : public Implementation {
 };
 
 inline std::vector<std::string> fake_ids() {
-  return {"fake-ok", "fake-crash", "fake-hang", "fake-throw", "fake-big", "fake-absent", "fake-orphan", "fake-closer"};
+  return {"fake-ok",     "fake-crash",  "fake-hang", "fake-throw", "fake-big",
+          "fake-absent", "fake-orphan", "fake-closer", "fake-gpu"};
 }
 
 inline std::unique_ptr<Implementation> make_fake(const std::string& id) {

@@ -13,7 +13,10 @@ namespace {
 
 TEST(JsonIo, JsonRoundTripKeepsEveryRun) {
   BenchResult b = test::sample_result();
+  b.results[0].peak_gpu_bytes = 1536ll << 20;
   nlohmann::json j = b;
+  EXPECT_EQ(j["results"][0]["peak_gpu_bytes"], 1536ll << 20);
+  EXPECT_TRUE(j["results"][1]["peak_gpu_bytes"].is_null()) << "no GPU: null, not -1";
   EXPECT_EQ(j["results"][0]["id"], "fast-impl");
   EXPECT_DOUBLE_EQ(j["results"][0]["wall_ms"]["median"].get<double>(), 500.0);
   EXPECT_DOUBLE_EQ(j["results"][0]["rtf"].get<double>(), 22.0);
@@ -30,6 +33,8 @@ TEST(JsonIo, JsonRoundTripKeepsEveryRun) {
   EXPECT_EQ(back.results[1].wer->substitutions, 2u);
   EXPECT_EQ(back.system.hostname, "box-a");
   EXPECT_EQ(back.audio.sha256, "abc123");
+  EXPECT_EQ(back.results[0].peak_gpu_bytes, 1536ll << 20);
+  EXPECT_EQ(back.results[1].peak_gpu_bytes, -1);
   EXPECT_EQ(nlohmann::json(back), j);
 }
 

@@ -89,6 +89,14 @@ TEST(ModelSource, Sha256OfTheWeightsFile) {
   // sha256("abc"), FIPS 180-2 example.
   EXPECT_EQ(model_sha256((d / "m").string()), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(model_sha256((d / "none").string()), "");
+  // An MLX directory: its weights file, whichever of the two it has.
+  d.write("mlx/config.json", "{}");
+  d.write("mlx/weights.npz", "abc");
+  EXPECT_EQ(model_sha256((d / "mlx").string()), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  d.write("mlx2/config.json", "{}");
+  d.write("mlx2/weights.safetensors", "");
+  // sha256 of no bytes.
+  EXPECT_EQ(model_sha256((d / "mlx2").string()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 }  // namespace

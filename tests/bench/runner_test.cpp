@@ -56,10 +56,20 @@ TEST(Runner, ReportsRunsTextAndUsedFromTheChild) {
   EXPECT_EQ(r.used.model_file, m.path());
   EXPECT_GE(r.load_ms, 0);
   EXPECT_GT(r.peak_rss_bytes, 0);
+  EXPECT_EQ(r.peak_gpu_bytes, -1) << "no GPU used, none reported";
   ASSERT_FALSE(seen.empty());
   EXPECT_EQ(seen.front(), ProgressEvent::kStarted);
   EXPECT_EQ(seen.back(), ProgressEvent::kFinished);
   EXPECT_EQ(std::count(seen.begin(), seen.end(), ProgressEvent::kRun), 3);
+}
+
+// The child reports the implementation's peak GPU memory with each run and at the end: the row holds its
+// last (largest) figure, after the warm-up and all three runs.
+TEST(Runner, PeakGpuMemoryIsWhatTheImplementationReports) {
+  FakeModel m;
+  ImplResult r = run_isolated(request("fake-gpu", m), kPcm, test::make_fake);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.peak_gpu_bytes, (1ll << 30) + 4 * (1ll << 20));
 }
 
 TEST(Runner, CrashBecomesTheRowsErrorAndKeepsFinishedRuns) {

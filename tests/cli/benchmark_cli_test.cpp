@@ -12,10 +12,13 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <csignal>
 
+#include "audio/decode.h"
 #include "audio/input.h"
 #include "bench/text_normalizer.h"
 #include "bench/wer.h"
+#include "support/alsa_capture.h"
 #include "support/run_cli.h"
 #include "support/paths.h"
 #include "support/temp_dir.h"
@@ -174,6 +177,13 @@ TEST(BenchmarkCli, BadAudioFiles) {
   auto liar = d.write("liar.wav", hdr);
   CliResult r = run_cli({"benchmark", "-a", liar.string(), "-m", model});
   expect_error(r, liar.string() + ": not an audio file libsndfile can read (Channel count is zero.)");
+  // A WAV whose data chunk claims more than the file holds (a cut copy): refused, not benchmarked short.
+  write_wav(d / "whole.wav", std::vector<float>(16000, 0.25f), 16000);
+  std::string whole = slurp(d / "whole.wav");
+  auto cut = d.write("cut.wav", whole.substr(0, whole.size() - 8000));
+  expect_error(run_cli({"benchmark", "-a", cut.string(), "-m", model}),
+               cut.string() + ": truncated WAV file: the data chunk claims 32000 bytes (1.000 s), the file holds 24000 of "
+                              "them (0.750 s)");
   // An unsupported codec: libsndfile cannot open it, so it goes to ffmpeg, or says ffmpeg is absent.
   auto odd = d.write("talk.m4a", std::string(4096, '\x5a'));
   r = run_cli({"benchmark", "-a", odd.string(), "-m", model});
@@ -211,6 +221,21 @@ TEST(BenchmarkCli, AskingForAnUnavailableImplementationFailsItsRow) {
   EXPECT_NE(r.err.find("no implementation produced a result"), std::string::npos) << r.err;
 }
 
+// --python picks the interpreter every peer runs on: one that does not exist makes a peer asked for by name
+// fail its row, naming that interpreter (and no other: the override is the only one tried).
+TEST(BenchmarkCli, PythonOptionChoosesThePeersInterpreter) {
+  TempDir d;
+  d.write("m/model.bin", "x");
+  d.write("m/config.json", "{}");
+  CliResult r = run_cli({"-b", "-m", (d / "m").string(), "-i", "faster-whisper", "-q", "--python",
+                         "/nonexistent/python3"});
+  EXPECT_EQ(r.rc, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("FAILED: unavailable: not installed for any Python tried (/nonexistent/python3: "),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("); install with: pip install faster-whisper"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(".venv"), std::string::npos) << "only the --python interpreter is tried: " << r.out;
+}
+
 TEST(BenchmarkCli, BundledClipFoundThroughTheDataDirectory) {
   TempDir d;
   ::setenv("WHISPER_SPEEDTEST_DATA", d.path().c_str(), 1);  // the child inherits it
@@ -246,6 +271,48 @@ TEST(BenchmarkCli, RecordWithoutAnInputDevice) {
   CliResult r = run_cli({"--record", "-m", "/x"});
   expect_error(r, "microphone: no audio input device found");
   EXPECT_NE(r.err.find("use -a FILE or -b instead of --record"), std::string::npos);
+}
+
+// --record end to end without a microphone: PortAudio records from ALSA's file plugin fed with jfk.wav
+// (support/alsa_capture.h), Enter is pressed through stdin, and the benchmark transcribes what was recorded.
+TEST(BenchmarkCli, RecordBenchmarksWhatTheCaptureDeviceHeard) {
+  WST_REQUIRE_TINY_EN();
+  const std::vector<float> jfk = audio::load_audio((shared_audio_dir() / "jfk.wav").string());
+  AlsaFileCapture cap(jfk);
+  if (!cap.usable()) GTEST_SKIP() << "cannot set up the fake capture device: " << cap.why_not();
+  TempDir d;
+  int keys[2];
+  ASSERT_EQ(::pipe2(keys, O_CLOEXEC), 0);
+  pid_t pid = start_cli({"--record", "-m", tiny_en_dir().string(), "-i", "native-cpu", "-n", "1", "--warmup", "0",
+                         "--reference", kJfk, "--json", (d / "r.json").string()},
+                        {{"HOME", cap.home().string()}}, d.path(), keys[0]);
+  ::close(keys[0]);
+  // Recording is over once the CLI says how much it recorded, or it has exited (failed; not reaped here).
+  bool recorded = cap.record_clip(keys[1], [&] {
+    siginfo_t info{};
+    return slurp(d / "err").find("Recorded ") != std::string::npos ||
+           (::waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid);
+  });
+  ::close(keys[1]);
+  if (!recorded) ::kill(pid, SIGKILL);
+  CliResult r = wait_cli(pid, d.path());
+  ASSERT_TRUE(recorded) << "the recording did not finish within 60 s: " << r.err;
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("Microphone: default. Press Enter to start recording."), std::string::npos) << r.err;
+  nlohmann::json j = nlohmann::json::parse(slurp(d / "r.json"));
+  EXPECT_EQ(j["audio"]["path"], "microphone");
+  EXPECT_EQ(j["audio"]["sha256"], "");
+  // The whole clip and its trailing zeros reached the benchmark, and little more (silence while stopping).
+  const long long n_samples = j["audio"]["n_samples"].get<long long>();
+  EXPECT_GE(n_samples, static_cast<long long>(cap.n_fed()));
+  EXPECT_LT(n_samples, static_cast<long long>(cap.n_fed()) + 5 * 16000);
+  EXPECT_DOUBLE_EQ(j["audio"]["duration_s"].get<double>(), n_samples / 16000.0);
+  ASSERT_EQ(j["results"].size(), 1u);
+  const auto& row = j["results"][0];
+  EXPECT_EQ(row["status"], "ok") << row["error"];
+  ASSERT_TRUE(row["wer"].is_object()) << row;
+  EXPECT_LT(row["wer"]["wer"].get<double>(), 0.10) << row["text"];
+  EXPECT_NE(r.out.find("Audio    microphone  00:1"), std::string::npos) << r.out;
 }
 
 TEST(ListCli, EveryImplementationWithWhyNot) {

@@ -195,8 +195,65 @@ class P(protocol.Peer):
   EXPECT_EQ(t2.text, "16000 samples, peak 0.50, call 2, pid " + pid);
   EXPECT_EQ(t1.language, "en");
   EXPECT_GE(t1.internal_ms, 0.0);
+  EXPECT_EQ(b.peak_gpu_bytes(), -1) << "a peer on the CPU reports no GPU memory";
   b.cleanup();
   EXPECT_EQ(b.runner_pid(), -1);
+}
+
+// Peak GPU memory travels in the load and transcribe answers, read through protocol.torch_peak_gpu_bytes
+// from a stand-in for torch whose allocator peak grows on load and on the first transcription only; the
+// bridge keeps the largest figure, and a peer asked for the CPU sends none.
+TEST(PythonBridge, PeakGpuMemoryTravelsInTheAnswers) {
+  ASSERT_FALSE(runner_dir().empty());
+  test::TempDir dir;
+  auto runner = dir.write("gpu.py", protocol_runner(R"(
+class FakeCuda:
+    peak = 0
+    @staticmethod
+    def is_available():
+        return True
+    @staticmethod
+    def max_memory_reserved(device):
+        assert device == "dev:cuda:1", device
+        return FakeCuda.peak
+class FakeTorch:
+    cuda = FakeCuda
+    @staticmethod
+    def device(name):
+        return "dev:" + name
+class P(protocol.Peer):
+    name = "fake-peer"
+    def import_peer(self):
+        return "1"
+    def load(self, req):
+        self.req, self.n = req, 0
+        FakeCuda.peak = 300 << 20
+        return {"model_file": req.model_path, "format": "fake", "precision": "float16", "device": req.device,
+                "n_threads": 1, "version": "1"}
+    def transcribe(self, audio):
+        self.n += 1
+        if self.n == 1:
+            FakeCuda.peak = 700 << 20
+        return "ok", "en"
+    def peak_gpu_bytes(self):
+        return protocol.torch_peak_gpu_bytes(FakeTorch, self.req.device)
+)"));
+  PythonBridge b(fake_spec(runner));
+  ImplParams p = fake_params();
+  p.device = "cuda:1";
+  b.load(p);
+  EXPECT_EQ(b.peak_gpu_bytes(), 300ll << 20);
+  b.transcribe(std::vector<float>(10, 0.0f));
+  EXPECT_EQ(b.peak_gpu_bytes(), 700ll << 20);
+  b.transcribe(std::vector<float>(10, 0.0f));
+  EXPECT_EQ(b.peak_gpu_bytes(), 700ll << 20);
+  b.cleanup();
+  EXPECT_EQ(b.peak_gpu_bytes(), 700ll << 20) << "kept after cleanup for the benchmark's report";
+  // The same peer on the CPU: protocol.torch_peak_gpu_bytes answers None and the key stays out.
+  PythonBridge cpu(fake_spec(runner));
+  cpu.load(fake_params());
+  cpu.transcribe(std::vector<float>(10, 0.0f));
+  EXPECT_EQ(cpu.peak_gpu_bytes(), -1);
 }
 
 TEST(PythonBridge, PeerErrorIsOneLineAndTheRunnerKeepsServing) {

@@ -1,5 +1,6 @@
 // Runs the whisper-speedtest binary (WST_CLI_PATH) as a child with extra environment variables and
-// returns its exit status, stdout and stderr. stdin is /dev/null (not a terminal).
+// returns its exit status, stdout and stderr. stdin is /dev/null (not a terminal), or a descriptor given to
+// start_cli (the read end of a pipe a test writes key presses into).
 #pragma once
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -27,13 +28,13 @@ inline std::string slurp(const std::filesystem::path& p) {
   return ss.str();
 }
 
-// Starts the CLI and returns its pid; output goes to <dir>/out and <dir>/err.
+// Starts the CLI and returns its pid; output goes to <dir>/out and <dir>/err; stdin is `stdin_fd` when given.
 inline pid_t start_cli(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-                       const std::filesystem::path& dir) {
+                       const std::filesystem::path& dir, int stdin_fd = -1) {
   pid_t pid = ::fork();
   if (pid == 0) {
     for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-    int in = ::open("/dev/null", O_RDONLY);
+    int in = stdin_fd >= 0 ? stdin_fd : ::open("/dev/null", O_RDONLY);
     int out = ::open((dir / "out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int err = ::open((dir / "err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(in, 0);

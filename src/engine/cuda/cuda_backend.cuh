@@ -86,6 +86,9 @@ class CudaBackend final : public Backend {
   void set_own_gemv(bool on) { own_gemv_ = on; }
   void synchronize();
   const DevicePool& pool() const { return *pool_; }
+  // The pool's high-water mark: every byte cudaMalloc'ed through it (weights, activations, the cuBLAS
+  // workspace), cached blocks included. The CUDA context and cuBLAS's own kernels are not counted.
+  long long peak_device_bytes() const override { return static_cast<long long>(pool_->peak_bytes_reserved()); }
 
  private:
   int device_;

@@ -15,6 +15,8 @@ imported. Protocol version 1 (docs/BRIDGES.md has the full description):
       "device": "cpu", "n_threads": 2, "version": "1.2.1"}}
   -> {"op": "transcribe", "audio_path": "/tmp/wst-bridge-x/audio.f32", "n_samples": 176000}
   <- {"ok": true, "text": "And so my fellow ...", "language": "en", "internal_ms": 512.3}
+  (load and transcribe answers also carry "peak_gpu_bytes": N, the peer's peak GPU memory since it started,
+  where it runs on a GPU and its library can tell; the key is absent otherwise)
   -> {"op": "quit"}
   <- {"ok": true}                        and the runner exits with status 0
 
@@ -124,6 +126,37 @@ class Peer:
         """Returns (text, language) for a float32 16 kHz array. Timed by serve()."""
         raise NotImplementedError
 
+    def peak_gpu_bytes(self):
+        """The most GPU memory the peer has held so far, in bytes, or None (on the CPU, or when its library
+        cannot tell). Sent with every load and transcribe answer."""
+        return None
+
+
+def torch_peak_gpu_bytes(torch, device):
+    """torch's caching allocator's high-water mark on a CUDA device: max_memory_reserved, the memory taken
+    from the GPU (cached blocks included), which is what the native engine's pool figure counts too. None on
+    the CPU."""
+    if not str(device).startswith("cuda") or not torch.cuda.is_available():
+        return None
+    return int(torch.cuda.max_memory_reserved(torch.device(device)))
+
+
+def mlx_peak_gpu_bytes(mx, on_gpu):
+    """MLX's allocator high-water mark (mx.get_peak_memory) when the model runs on MLX's CUDA build; None on
+    its CPU build, where the figure would count host memory."""
+    get_peak = getattr(mx, "get_peak_memory", None)
+    if not on_gpu or get_peak is None:
+        return None
+    return int(get_peak())
+
+
+def with_gpu_peak(answer, peer):
+    """The answer with "peak_gpu_bytes" added when the peer reports one."""
+    peak = peer.peak_gpu_bytes()
+    if peak is not None:
+        answer["peak_gpu_bytes"] = int(peak)
+    return answer
+
 
 def serve(peer):
     """Answers requests on stdin until "quit" or end of input."""
@@ -167,7 +200,7 @@ def serve(peer):
                 used = peer.load(Request(msg))
                 load_ms = (time.perf_counter() - t0) * 1000.0
                 loaded = True
-                send({"ok": True, "load_ms": load_ms, "used": used})
+                send(with_gpu_peak({"ok": True, "load_ms": load_ms, "used": used}, peer))
             elif op == "transcribe":
                 if not loaded:
                     raise ValueError("transcribe before load")
@@ -175,7 +208,8 @@ def serve(peer):
                 t0 = time.perf_counter()
                 text, language = peer.transcribe(audio)
                 internal_ms = (time.perf_counter() - t0) * 1000.0
-                send({"ok": True, "text": text, "language": language or "", "internal_ms": internal_ms})
+                send(with_gpu_peak({"ok": True, "text": text, "language": language or "",
+                                    "internal_ms": internal_ms}, peer))
             else:
                 raise ValueError(f"unknown op {op!r}")
         except Exception as e:  # every failure becomes one error line; the runner keeps serving

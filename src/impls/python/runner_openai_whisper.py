@@ -57,6 +57,9 @@ class OpenaiWhisper(protocol.Peer):
             beam_size=None if r.beam_size == 1 else r.beam_size, best_of=protocol.BEST_OF, fp16=self.fp16)
         return result["text"].strip(), result.get("language")
 
+    def peak_gpu_bytes(self):
+        return protocol.torch_peak_gpu_bytes(self.torch, self.req.device)
+
 
 if __name__ == "__main__":
     protocol.main(OpenaiWhisper())

@@ -101,6 +101,9 @@ class Transformers(protocol.Peer):
         text = self.tokenizer.batch_decode(ids, skip_special_tokens=True)[0].strip()
         return text, (r.language or "en") if not self.multilingual else (r.language or "")
 
+    def peak_gpu_bytes(self):
+        return protocol.torch_peak_gpu_bytes(self.torch, self.req.device)
+
 
 if __name__ == "__main__":
     protocol.main(Transformers())

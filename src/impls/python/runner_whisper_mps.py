@@ -79,6 +79,9 @@ class WhisperMps(protocol.Peer):
             fp16=self.fp16)
         return result["text"].strip(), result.get("language")
 
+    def peak_gpu_bytes(self):
+        return protocol.mlx_peak_gpu_bytes(self.mx, on_gpu=self.fp16)
+
 
 if __name__ == "__main__":
     protocol.main(WhisperMps())
