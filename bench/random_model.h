@@ -39,10 +39,20 @@ inline ModelInfo architecture(const std::string& name) {
 // from a float16 file, where the backend keeps float16; "float32-only": every weight float32; "int8").
 inline engine::WhisperModel random_model(const std::string& name, engine::Backend& be, uint32_t seed = 1,
                                          const std::string& compute_type = "float32") {
-  engine::WeightPolicy policy;
-  if (compute_type != "float32-only") policy = engine::weight_policy(compute_type);
-  const engine::WeightType enc = policy.encoder,
-                           dec = be.supports(policy.decoder) ? policy.decoder : engine::WeightType::float32;
+  // (Spelled out rather than through engine::weight_policy, which lives with the format readers: the GPU
+  // machine's nvcc-only build of tools/cuda includes this header without them.)
+  using engine::WeightType;
+  WeightType enc = WeightType::float32, dec = WeightType::float32, emb = WeightType::float32;
+  if (compute_type == "float32") {
+    dec = emb = WeightType::float16;
+  } else if (compute_type == "int8") {
+    enc = dec = WeightType::int8;
+    emb = WeightType::float16;
+  } else if (compute_type != "float32-only") {
+    throw std::invalid_argument("unknown compute type " + compute_type);
+  }
+  if (!be.supports(dec)) dec = WeightType::float32;
+  if (!be.supports(emb)) emb = WeightType::float32;
   std::mt19937 rng(seed);
   std::normal_distribution<float> dist(0.0f, 0.02f);
   auto values = [&](int rows, int cols) {
@@ -73,7 +83,7 @@ inline engine::WhisperModel random_model(const std::string& name, engine::Backen
     m.encoder_layers.push_back(
         {ln(da), lin(3 * da, da, enc), lin(da, da, enc), ln(da), lin(4 * da, da, enc), lin(da, 4 * da, enc)});
   m.encoder_ln = ln(da);
-  m.token_embedding = weights(h.n_vocab, dt, dec);
+  m.token_embedding = weights(h.n_vocab, dt, emb);
   m.decoder_pos = mat(h.n_text_ctx, dt);
   for (int i = 0; i < h.n_text_layer; ++i)
     m.decoder_layers.push_back({ln(dt), lin(3 * dt, dt, dec), lin(dt, dt, dec), ln(dt), lin(dt, dt, dec),

@@ -19,12 +19,13 @@ class Placer {
   Placer(const WhisperWeights& w, Backend& backend) : w_(w), be_(backend) {}
 
   // The weight type of decoder tensors `names` under `policy`.
-  WeightType decoder_type(const WeightPolicy& policy, const std::vector<std::string>& names) const {
-    if (!policy.decoder_only_if_stored_f16) return policy.decoder;
-    if (!be_.supports(policy.decoder)) return WeightType::float32;  // the same values, widened
+  WeightType decoder_type(const WeightPolicy& policy, const std::vector<std::string>& names,
+                          WeightType wanted) const {
+    if (!policy.decoder_only_if_stored_f16) return wanted;
+    if (!be_.supports(wanted)) return WeightType::float32;  // the same values, widened
     for (const auto& n : names)
       if (w_.tensors.at(n).dtype != formats::DType::kF16) return WeightType::float32;
-    return policy.decoder;
+    return wanted;
   }
   Weights weights(const std::string& name, int rows, int cols, WeightType type) const {
     auto f = floats(name, {rows, cols});
@@ -90,12 +91,13 @@ WeightPolicy weight_policy(const std::string& compute_type) {
   WeightPolicy p;
   p.compute_type = compute_type;
   if (compute_type == "float32") {
-    p.decoder = WeightType::float16;
+    p.decoder = p.embedding = WeightType::float16;
     p.decoder_only_if_stored_f16 = true;
   } else if (compute_type == "float16") {
-    p.decoder = WeightType::float16;
+    p.decoder = p.embedding = WeightType::float16;
   } else if (compute_type == "int8") {
     p.encoder = p.decoder = WeightType::int8;
+    p.embedding = WeightType::float16;
   } else {
     throw Error("compute type \"" + compute_type + "\": unknown (expected float32, float16 or int8)");
   }
@@ -124,7 +126,8 @@ WhisperModel load_whisper(const formats::WhisperWeights& w, Backend& backend, co
   h.compute_dtype = policy.compute_type;
   h.backend = backend.name();
 
-  if (!backend.supports(policy.encoder) || (!policy.decoder_only_if_stored_f16 && !backend.supports(policy.decoder)))
+  if (!backend.supports(policy.encoder) ||
+      (!policy.decoder_only_if_stored_f16 && !(backend.supports(policy.decoder) && backend.supports(policy.embedding))))
     throw Error("compute type " + policy.compute_type + ": not supported by the " + backend.name() +
                 " backend (float32 only)");
   Placer p(w, backend);
@@ -147,13 +150,13 @@ WhisperModel load_whisper(const formats::WhisperWeights& w, Backend& backend, co
   m.encoder_ln = p.layer_norm("encoder.ln_post", da);
 
   m.token_embedding = p.weights("decoder.token_embedding.weight", h.n_vocab, dt,
-                                p.decoder_type(policy, {"decoder.token_embedding.weight"}));
+                                p.decoder_type(policy, {"decoder.token_embedding.weight"}, policy.embedding));
   m.decoder_pos = p.mat("decoder.positional_embedding", h.n_text_ctx, dt);
   for (int i = 0; i < h.n_text_layer; ++i) {
     const std::string b = "decoder.blocks." + std::to_string(i);
     DecoderLayerWeights l;
     l.attn_ln = p.layer_norm(b + ".attn_ln", dt);
-    const WeightType dec = p.decoder_type(policy, {b + ".attn.query.weight", b + ".mlp.0.weight"});
+    const WeightType dec = p.decoder_type(policy, {b + ".attn.query.weight", b + ".mlp.0.weight"}, policy.decoder);
     l.qkv = p.stacked(b + ".attn", {"query", "key", "value"}, dt, dt, dec);
     l.attn_out = p.linear(b + ".attn.out", dt, dt, dec);
     l.cross_ln = p.layer_norm(b + ".cross_attn_ln", dt);

@@ -1,4 +1,4 @@
-// CPU element-wise ops: GELU (the erf form, erf to 1.5e-7 so the loop vectorises) and residual add.
+// CPU element-wise ops: GELU (the erf form, erf to 5e-7 so the loop vectorises) and residual add.
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/vec_math.h"
 
