@@ -12,7 +12,7 @@ SUDO=""
 
 APT_PACKAGES=(
   build-essential cmake pkg-config git python3 python3-venv python3-pip
-  libopenblas-dev libkissfft-dev libsndfile1-dev libsoxr-dev portaudio19-dev libicu-dev
+  libopenblas-dev libdnnl-dev libkissfft-dev libsndfile1-dev libsoxr-dev portaudio19-dev libicu-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-numba

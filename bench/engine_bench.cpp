@@ -19,9 +19,11 @@ void check_finite(const std::vector<float>& v) {
     if (!std::isfinite(x)) throw std::runtime_error("non-finite output");
 }
 
-void BM_EncodeWindow(benchmark::State& state, const char* arch) {
+// compute: "float32" (the default: float16-stored decoder weights), "float32-only" (every weight float32, the
+// engine before the float16 path) or "int8".
+void BM_EncodeWindow(benchmark::State& state, const char* arch, const char* compute) {
   auto be = engine::make_cpu_backend(static_cast<int>(state.range(0)));
-  engine::WhisperModel m = bench_support::random_model(arch, *be);
+  engine::WhisperModel m = bench_support::random_model(arch, *be, 1, compute);
   std::vector<float> mel(static_cast<size_t>(m.info.n_mels) * 3000, 0.1f);
   {
     engine::Mat out = engine::encode(m, *be, mel.data());
@@ -30,12 +32,12 @@ void BM_EncodeWindow(benchmark::State& state, const char* arch) {
     check_finite(host);
   }
   for (auto _ : state) benchmark::DoNotOptimize(engine::encode(m, *be, mel.data()).data);
-  state.SetLabel(std::string(arch) + ", " + std::to_string(state.range(0)) + " threads");
+  state.SetLabel(std::string(arch) + ", " + compute + ", " + std::to_string(state.range(0)) + " threads");
 }
 
-void BM_DecodeToken(benchmark::State& state, const char* arch) {
+void BM_DecodeToken(benchmark::State& state, const char* arch, const char* compute) {
   auto be = engine::make_cpu_backend(static_cast<int>(state.range(0)));
-  engine::WhisperModel m = bench_support::random_model(arch, *be);
+  engine::WhisperModel m = bench_support::random_model(arch, *be, 1, compute);
   std::vector<float> mel(static_cast<size_t>(m.info.n_mels) * 3000, 0.1f);
   engine::Decoder dec(m, *be);
   dec.set_audio(engine::encode(m, *be, mel.data()));
@@ -48,13 +50,21 @@ void BM_DecodeToken(benchmark::State& state, const char* arch) {
     dec.forward({220}, {0}, logits);
     benchmark::DoNotOptimize(logits.data());
   }
-  state.SetLabel(std::string(arch) + ", " + std::to_string(state.range(0)) + " threads");
+  state.SetLabel(std::string(arch) + ", " + compute + ", " + std::to_string(state.range(0)) + " threads");
 }
 
-BENCHMARK_CAPTURE(BM_EncodeWindow, tiny_en, "tiny.en")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_DecodeToken, tiny_en, "tiny.en")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_EncodeWindow, base, "base")->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_DecodeToken, base, "base")->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+#define WST_ENGINE_BENCH(arch_id, arch, compute_id, compute)                                                     \
+  BENCHMARK_CAPTURE(BM_EncodeWindow, arch_id##_##compute_id, arch, compute)                                       \
+      ->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();                                            \
+  BENCHMARK_CAPTURE(BM_DecodeToken, arch_id##_##compute_id, arch, compute)                                        \
+      ->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+WST_ENGINE_BENCH(tiny_en, "tiny.en", f32only, "float32-only")
+WST_ENGINE_BENCH(tiny_en, "tiny.en", f32, "float32")
+WST_ENGINE_BENCH(tiny_en, "tiny.en", int8, "int8")
+WST_ENGINE_BENCH(base, "base", f32, "float32")
+WST_ENGINE_BENCH(base, "base", int8, "int8")
+WST_ENGINE_BENCH(small, "small", f32, "float32")
+WST_ENGINE_BENCH(small, "small", int8, "int8")
 
 }  // namespace
 

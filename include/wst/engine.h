@@ -22,6 +22,9 @@ namespace wst {
 struct EngineOptions {
   std::string device = "cpu";  // "cpu" (always there), or "cuda" / "cuda:N" (where built and a GPU is present)
   int n_threads = 0;           // compute threads; 0 = all cores
+  // "float32" (float32 math on the file's values), "int8" (int8 weights for every linear layer, activations
+  // quantised per row on the fly, as CTranslate2's int8) or "float16" (decoder weights rounded to float16).
+  std::string compute_type = "float32";
   // A tokenizer.json for formats that carry none (an OpenAI .pt, an MLX directory); "" = the model's own.
   // whisper-speedtest's CLI finds one with models::find_tokenizer.
   std::string tokenizer_json;
@@ -44,7 +47,7 @@ struct ModelInfo {
   std::string format;            // "ctranslate2", "openai", "safetensors", "ggml" or "mlx"
   std::string tokenizer;         // where the tokenizer came from
   std::string stored_dtype;      // dtype of the stored weights: "float16", "float32"
-  std::string compute_dtype;     // dtype the backend computes in: "float32"
+  std::string compute_dtype;     // the compute type: "float32", "float16" or "int8" (EngineOptions::compute_type)
   std::string backend;           // "cpu" or "cuda"
   int n_threads = 1;             // compute threads the backend really uses
 };
@@ -102,7 +105,9 @@ struct Timings {
   double load_ms = 0;
   double mel_ms = 0;
   double encode_ms = 0;
-  double decode_ms = 0;
+  double decode_ms = 0;        // everything after the encoder, including the two below
+  double filter_ms = 0;        // logit filters (suppression, timestamp rules) and token choice
+  double tokenizer_ms = 0;     // text from tokens, and the compression ratio of the text
   int n_windows = 0;
   int n_decoded_tokens = 0;
 };

@@ -22,12 +22,25 @@ std::string timestamp(double s) {
   return buf;
 }
 
+// --verbose: where the time went, on stderr.
+void print_stages(const ModelInfo& i, const Timings& t) {
+  std::fprintf(stderr, "model    %s (%s, stored %s, compute %s, %s, %d threads)\n", i.path.c_str(), i.format.c_str(),
+               i.stored_dtype.c_str(), i.compute_dtype.c_str(), i.backend.c_str(), i.n_threads);
+  std::fprintf(stderr, "load     %9.1f ms\n", t.load_ms);
+  std::fprintf(stderr, "mel      %9.1f ms\n", t.mel_ms);
+  std::fprintf(stderr, "encoder  %9.1f ms  %d window(s), %.1f ms each\n", t.encode_ms, t.n_windows,
+               t.n_windows ? t.encode_ms / t.n_windows : 0.0);
+  std::fprintf(stderr, "decoder  %9.1f ms  %d token(s), %.2f ms each (logit filters %.1f ms, tokenizer %.1f ms)\n",
+               t.decode_ms, t.n_decoded_tokens, t.n_decoded_tokens ? t.decode_ms / t.n_decoded_tokens : 0.0,
+               t.filter_ms, t.tokenizer_ms);
+}
+
 struct TranscribeArgs {
-  std::string audio, model, device = "cpu", language, task = "transcribe", initial_prompt;
+  std::string audio, model, device = "cpu", compute_type = "float32", language, task = "transcribe", initial_prompt;
   int threads = 0, beam_size = 1, best_of = 1;
   float patience = 1.0f;
   std::optional<float> length_penalty;
-  bool segments = false, json = false, no_timestamps = false, no_condition = false;
+  bool segments = false, json = false, no_timestamps = false, no_condition = false, verbose = false;
   std::vector<float> temperatures;
   uint64_t seed = 0;
 };
@@ -39,6 +52,7 @@ void run(const TranscribeArgs& a) {
   EngineOptions eo;
   eo.device = a.device;
   eo.n_threads = a.threads;
+  eo.compute_type = a.compute_type;
   std::vector<float> pcm = audio::load_audio(a.audio);
   // A catalog name ("tiny.en") is looked up in every cache; a path is used as given.
   const std::string path =
@@ -58,6 +72,7 @@ void run(const TranscribeArgs& a) {
   to.best_of = a.best_of;
   if (!a.temperatures.empty()) to.temperatures = a.temperatures;
   Transcript t = engine->transcribe(pcm, to);
+  if (a.verbose) print_stages(engine->info(), engine->timings());
 
   if (a.json) {
     nlohmann::json j;
@@ -69,12 +84,12 @@ void run(const TranscribeArgs& a) {
                                {"tokens", s.tokens}, {"temperature", s.temperature}, {"avg_logprob", s.avg_logprob},
                                {"compression_ratio", s.compression_ratio}, {"no_speech_prob", s.no_speech_prob}});
     const ModelInfo& i = engine->info();
-    j["model"] = {{"path", i.path}, {"format", i.format}, {"stored_dtype", i.stored_dtype}, {"backend", i.backend},
+    j["model"] = {{"path", i.path}, {"format", i.format}, {"stored_dtype", i.stored_dtype}, {"compute_type", i.compute_dtype}, {"backend", i.backend},
                   {"n_mels", i.n_mels}, {"n_vocab", i.n_vocab}, {"n_audio_layer", i.n_audio_layer},
                   {"n_text_layer", i.n_text_layer}, {"n_audio_state", i.n_audio_state}};
     Timings tm = engine->timings();
     j["timings"] = {{"load_ms", tm.load_ms}, {"mel_ms", tm.mel_ms}, {"encode_ms", tm.encode_ms},
-                    {"decode_ms", tm.decode_ms}, {"n_windows", tm.n_windows}, {"n_decoded_tokens", tm.n_decoded_tokens}};
+                    {"decode_ms", tm.decode_ms}, {"filter_ms", tm.filter_ms}, {"tokenizer_ms", tm.tokenizer_ms}, {"n_windows", tm.n_windows}, {"n_decoded_tokens", tm.n_decoded_tokens}};
     std::cout << j.dump(2) << "\n";
   } else if (a.segments) {
     for (const auto& s : t.segments) std::cout << "[" << timestamp(s.start_s) << " --> " << timestamp(s.end_s) << "]" << s.text << "\n";
@@ -92,6 +107,8 @@ void add_transcribe_command(CLI::App& app) {
   c->add_option("-m,--model", args->model, "Model: a catalog name (tiny.en, small, ...) found in any cache, or a CTranslate2 directory")->required();
   c->add_option("--device", args->device, "cpu or cuda");
   c->add_option("-t,--threads", args->threads, "Compute threads (0 = all cores)");
+  c->add_option("--compute-type", args->compute_type,
+                "float32 (default; the file's values), int8 (int8 weights, as faster-whisper's int8) or float16");
   c->add_option("-l,--language", args->language, "Language code; empty = detect (multilingual models)");
   c->add_option("--task", args->task, "transcribe or translate");
   c->add_option("--initial-prompt", args->initial_prompt, "Text to condition the first window on");
@@ -106,6 +123,7 @@ void add_transcribe_command(CLI::App& app) {
   c->add_flag("--no-condition-on-previous-text", args->no_condition, "Do not prompt with the previous text");
   c->add_flag("--segments", args->segments, "Print segments with timestamps");
   c->add_flag("--json", args->json, "Print everything as JSON");
+  c->add_flag("-v,--verbose", args->verbose, "Print where the time went (load, mel, encoder, decoder) on stderr");
   c->callback([args] { run(*args); });
 }
 

@@ -6,6 +6,7 @@
 // Every backend is checked against the CPU on random inputs (tests/engine/backend_ops_test.cpp).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -25,6 +26,28 @@ struct Mat {
   Mat cols_view(int c0, int n) const { return {storage, data + c0, rows, n, ld}; }
 };
 
+// How a backend keeps a matrix of weights that linear() multiplies by (and embed() looks rows up in).
+//   float32  the values as a Mat.
+//   float16  IEEE half precision, widened to float32 while multiplying: the same values as a half-precision
+//            file holds, half the memory traffic of float32 for the decoder's matrix-vector products.
+//   int8     symmetric per-row quantisation (value = q * scale[row], q in [-127, 127]); the activations are
+//            quantised per row on the fly and the products accumulate in int32 (CTranslate2's int8).
+enum class WeightType { float32, float16, int8 };
+const char* weight_type_name(WeightType t);  // "float32", "float16", "int8"
+
+struct Weights {
+  WeightType type = WeightType::float32;
+  int rows = 0, cols = 0;
+  Mat f32;                               // float32: the values
+  std::shared_ptr<const void> packed;    // float16: uint16_t [rows, cols]; int8: int8_t [rows, cols]
+  std::shared_ptr<const float> scales;   // int8: [rows]
+  std::shared_ptr<const int32_t> row_sums;  // int8: [rows], sum of each row's q (for unsigned activations)
+
+  Weights() = default;
+  Weights(Mat m) : rows(m.rows), cols(m.cols), f32(std::move(m)) {}  // NOLINT: a Mat is float32 weights
+  bool empty() const { return rows == 0; }
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -37,6 +60,13 @@ class Backend {
 
   // y = x @ w^T + bias. x [M, K], w [N, K], bias [1, N] or nullptr, y [M, N].
   virtual void linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) = 0;
+  // Whether upload_weights and linear take weights of type t (the default: float32 only).
+  virtual bool supports(WeightType t) const { return t == WeightType::float32; }
+  // The same with weights in any WeightType the backend supports.
+  virtual void linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y);
+  // Weights [rows, cols] from host float32 values, kept as `type` (the default: float32 only; throws wst::Error
+  // naming the type otherwise).
+  virtual Weights upload_weights(const float* host, int rows, int cols, WeightType type);
   // y = (x - mean) / sqrt(var + 1e-5) * gamma + beta over each row. gamma, beta [1, cols].
   virtual void layer_norm(const Mat& x, const Mat& gamma, const Mat& beta, Mat& y) = 0;
   // x = gelu(x), the exact (erf) form Whisper uses.
@@ -51,13 +81,15 @@ class Backend {
   virtual void conv1d_gelu(const Mat& x, const Mat& w, const Mat& b, int stride, Mat& y) = 0;
   // y[i] = table[ids[i]] + pos[pos_offset + i]. table [n_vocab, D], pos [n_ctx, D], y [n, D].
   virtual void embed(const Mat& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) = 0;
+  virtual void embed(const Weights& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y);
 
   // The most device memory this backend has held at once, in bytes (a GPU backend's pool high-water mark:
   // weights, activations, workspaces); -1 for a backend that computes in host memory.
   virtual long long peak_device_bytes() const { return -1; }
 };
 
-// The CPU backend (OpenBLAS for matrix products). n_threads 0 = all cores.
+// The CPU backend (OpenBLAS and oneDNN for matrix products, own kernels for matrix-vector products of
+// float16 and int8 weights). n_threads 0 = all cores.
 std::unique_ptr<Backend> make_cpu_backend(int n_threads);
 
 // The CUDA backend (engine/cuda/, cuBLAS for matrix products) on GPU `device`, float32 throughout. Defined

@@ -18,8 +18,24 @@ namespace {
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr int kSamples30s = 30 * kSampleRate;
 
+// Adds the time from construction to destruction to *acc (nothing when acc is null).
+class StageTimer {
+ public:
+  explicit StageTimer(double* acc);
+  ~StageTimer();
+
+ private:
+  double* acc_;
+  double t0_;
+};
+
 double now_ms() {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+StageTimer::StageTimer(double* acc) : acc_(acc), t0_(acc ? now_ms() : 0) {}
+StageTimer::~StageTimer() {
+  if (acc_) *acc_ += now_ms() - t0_;
 }
 
 // log_softmax in double precision, returned as float.
@@ -199,6 +215,7 @@ WindowResult WindowDecoder::decode(const std::vector<int>& initial, float temper
     if (best < 0) throw Error("decoding: the search finished no sequence");
     r.tokens = r.candidates[best].tokens;
     r.avg_logprob = static_cast<float>(r.candidates[best].sum_logprob / (static_cast<double>(r.tokens.size()) + 1.0));
+    StageTimer st(timings_ ? &timings_->tokenizer_ms : nullptr);
     r.text = strip(tok_.decode(r.tokens));
     r.compression_ratio = compression_ratio(r.text);
     return r;
@@ -210,6 +227,7 @@ WindowResult WindowDecoder::decode(const std::vector<int>& initial, float temper
   bool ended = false;
   for (int i = 0; i < sample_len_; ++i) {
     if (i > 0) decoder_.forward({sampled.back()}, {0}, logits);
+    StageTimer st(timings_ ? &timings_->filter_ms : nullptr);
     apply_filters(logits, sampled);
     const std::vector<float> lp = log_softmax(logits);
     int next = 0;
@@ -231,6 +249,7 @@ WindowResult WindowDecoder::decode(const std::vector<int>& initial, float temper
   if (ended) sampled.pop_back();
   r.tokens = sampled;
   r.avg_logprob = static_cast<float>(sum_logprob / (static_cast<double>(sampled.size()) + 1.0));
+  StageTimer st(timings_ ? &timings_->tokenizer_ms : nullptr);
   r.text = strip(tok_.decode(sampled));
   r.compression_ratio = compression_ratio(r.text);
   return r;
@@ -394,6 +413,7 @@ Transcript Transcriber::run(const std::vector<float>& pcm, const TranscribeOptio
   const std::vector<int> sot_seq = tok_.sot_sequence(language, opt.task);
 
   WindowDecoder wd(model_, tok_, decoder_, opt);
+  wd.set_timings(&timings_);
   std::mt19937_64 rng(opt.seed);
   const int ts_begin = tok_.timestamp_begin();
   const double time_precision = 0.02;  // seconds per timestamp step

@@ -41,6 +41,8 @@ class WindowDecoder {
   WindowResult decode(const std::vector<int>& initial_tokens, float temperature, std::mt19937_64& rng);
   // Forget the cached prompt (call after set_audio on the decoder).
   void reset() { cached_initial_.clear(); }
+  // Where to add the time spent in logit filters and the tokenizer (Timings::filter_ms, tokenizer_ms).
+  void set_timings(Timings* timings) { timings_ = timings; }
   // The summed log-probability this decoder gives `tokens` followed by EOT after `initial`, with the logit
   // filters applied at every step: the score a search would give that sequence (tests compare candidates
   // with it). Forgets the cached prompt.
@@ -62,6 +64,7 @@ class WindowDecoder {
   const Tokenizer& tok_;
   Decoder& decoder_;
   const TranscribeOptions& options_;
+  Timings* timings_ = nullptr;
   std::vector<int> suppress_;         // suppressed at every step
   std::vector<int> suppress_begin_;   // suppressed at the first step (blank)
   int max_initial_timestamp_index_ = -1;

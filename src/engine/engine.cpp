@@ -65,8 +65,9 @@ class NativeEngine final : public Engine {
       throw Error("device \"" + options.device + "\": unknown (expected cpu or cuda)");
     }
     n_threads_ = options.n_threads > 0 ? options.n_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const engine::WeightPolicy policy = engine::weight_policy(options.compute_type);
     formats::WhisperWeights weights = formats::read_weights(path);
-    model_ = std::make_unique<engine::WhisperModel>(engine::load_whisper(weights, *backend_));
+    model_ = std::make_unique<engine::WhisperModel>(engine::load_whisper(weights, *backend_, policy));
     model_->info.n_threads = n_threads_;
     tokenizer_ = std::make_unique<engine::Tokenizer>(load_tokenizer(weights, options, model_->info));
     transcriber_ = std::make_unique<engine::Transcriber>(*model_, *backend_, *tokenizer_, timings_, n_threads_);

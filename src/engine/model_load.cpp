@@ -1,5 +1,5 @@
 // Places a model's weights (any format, read into formats::WhisperWeights) on a backend in the engine's
-// layout: float32, q/k/v fused into one [3 n, n] product (the key's bias is zero), the cross-attention's
+// layout: the compute type's weight types (model.h's WeightPolicy), q/k/v fused into one [3 n, n] product (the key's bias is zero), the cross-attention's
 // k/v fused into one [2 n, n_audio] product computed once per window, conv weights reordered for im2col.
 #include <cmath>
 #include <cstring>
@@ -18,6 +18,20 @@ class Placer {
  public:
   Placer(const WhisperWeights& w, Backend& backend) : w_(w), be_(backend) {}
 
+  // The weight type of decoder tensors `names` under `policy`.
+  WeightType decoder_type(const WeightPolicy& policy, const std::vector<std::string>& names,
+                          WeightType wanted) const {
+    if (!policy.decoder_only_if_stored_f16) return wanted;
+    if (!be_.supports(wanted)) return WeightType::float32;  // the same values, widened
+    for (const auto& n : names)
+      if (w_.tensors.at(n).dtype != formats::DType::kF16) return WeightType::float32;
+    return wanted;
+  }
+  Weights weights(const std::string& name, int rows, int cols, WeightType type) const {
+    auto f = floats(name, {rows, cols});
+    return be_.upload_weights(f.data(), rows, cols, type);
+  }
+
   std::vector<float> floats(const std::string& name, const std::vector<int64_t>& shape) const {
     std::vector<float> f = w_.get(name, shape).to_f32();
     for (float x : f)
@@ -29,11 +43,12 @@ class Placer {
     return be_.upload(f.data(), rows, cols);
   }
   LayerNormWeights layer_norm(const std::string& p, int n) const { return {mat(p + ".weight", 1, n), mat(p + ".bias", 1, n)}; }
-  LinearWeights linear(const std::string& p, int n_out, int n_in) const {
-    return {mat(p + ".weight", n_out, n_in), mat(p + ".bias", 1, n_out)};
+  LinearWeights linear(const std::string& p, int n_out, int n_in, WeightType type) const {
+    return {weights(p + ".weight", n_out, n_in, type), mat(p + ".bias", 1, n_out)};
   }
   // Projections stacked by rows; a part without a bias (the key) gets zeros.
-  LinearWeights stacked(const std::string& p, const std::vector<std::string>& parts, int n, int n_in) const {
+  LinearWeights stacked(const std::string& p, const std::vector<std::string>& parts, int n, int n_in,
+                        WeightType type) const {
     std::vector<float> wv, bv;
     for (const auto& part : parts) {
       auto f = floats(p + "." + part + ".weight", {n, n_in});
@@ -46,7 +61,7 @@ class Placer {
       }
     }
     const int rows = n * static_cast<int>(parts.size());
-    return {be_.upload(wv.data(), rows, n_in), be_.upload(bv.data(), 1, rows)};
+    return {be_.upload_weights(wv.data(), rows, n_in, type), be_.upload(bv.data(), 1, rows)};
   }
   // Conv weights [c_out, c_in, 3] reordered to [c_out, 3 * c_in] (column k * c_in + c) for im2col.
   Mat conv(const std::string& name, int c_out, int c_in) const {
@@ -58,10 +73,11 @@ class Placer {
           r[(static_cast<size_t>(o) * 3 + k) * c_in + c] = f[(static_cast<size_t>(o) * c_in + c) * 3 + k];
     return be_.upload(r.data(), c_out, 3 * c_in);
   }
-  void mlp(const std::string& p, int n, LayerNormWeights& ln, LinearWeights& fc1, LinearWeights& fc2) const {
+  void mlp(const std::string& p, int n, LayerNormWeights& ln, LinearWeights& fc1, LinearWeights& fc2,
+           WeightType type) const {
     ln = layer_norm(p + ".mlp_ln", n);
-    fc1 = linear(p + ".mlp.0", 4 * n, n);
-    fc2 = linear(p + ".mlp.2", n, 4 * n);
+    fc1 = linear(p + ".mlp.0", 4 * n, n, type);
+    fc2 = linear(p + ".mlp.2", n, 4 * n, type);
   }
 
  private:
@@ -71,7 +87,24 @@ class Placer {
 
 }  // namespace
 
-WhisperModel load_whisper(const formats::WhisperWeights& w, Backend& backend) {
+WeightPolicy weight_policy(const std::string& compute_type) {
+  WeightPolicy p;
+  p.compute_type = compute_type;
+  if (compute_type == "float32") {
+    p.decoder = p.embedding = WeightType::float16;
+    p.decoder_only_if_stored_f16 = true;
+  } else if (compute_type == "float16") {
+    p.decoder = p.embedding = WeightType::float16;
+  } else if (compute_type == "int8") {
+    p.encoder = p.decoder = WeightType::int8;
+    p.embedding = WeightType::float16;
+  } else {
+    throw Error("compute type \"" + compute_type + "\": unknown (expected float32, float16 or int8)");
+  }
+  return p;
+}
+
+WhisperModel load_whisper(const formats::WhisperWeights& w, Backend& backend, const WeightPolicy& policy) {
   w.validate();
   const formats::WhisperDims& d = w.dims;
   WhisperModel m;
@@ -90,10 +123,15 @@ WhisperModel load_whisper(const formats::WhisperWeights& w, Backend& backend) {
   h.path = w.path;
   h.format = w.format;
   h.stored_dtype = formats::dtype_name(w.tensors.at("decoder.token_embedding.weight").dtype);
-  h.compute_dtype = "float32";
+  h.compute_dtype = policy.compute_type;
   h.backend = backend.name();
 
+  if (!backend.supports(policy.encoder) ||
+      (!policy.decoder_only_if_stored_f16 && !(backend.supports(policy.decoder) && backend.supports(policy.embedding))))
+    throw Error("compute type " + policy.compute_type + ": not supported by the " + backend.name() +
+                " backend (float32 only)");
   Placer p(w, backend);
+  const WeightType enc = policy.encoder;
   const int da = h.n_audio_state, dt = h.n_text_state;
   m.conv1_w = p.conv("encoder.conv1.weight", da, h.n_mels);
   m.conv1_b = p.mat("encoder.conv1.bias", 1, da);
@@ -104,26 +142,29 @@ WhisperModel load_whisper(const formats::WhisperWeights& w, Backend& backend) {
     const std::string b = "encoder.blocks." + std::to_string(i);
     EncoderLayerWeights l;
     l.attn_ln = p.layer_norm(b + ".attn_ln", da);
-    l.qkv = p.stacked(b + ".attn", {"query", "key", "value"}, da, da);
-    l.attn_out = p.linear(b + ".attn.out", da, da);
-    p.mlp(b, da, l.mlp_ln, l.fc1, l.fc2);
+    l.qkv = p.stacked(b + ".attn", {"query", "key", "value"}, da, da, enc);
+    l.attn_out = p.linear(b + ".attn.out", da, da, enc);
+    p.mlp(b, da, l.mlp_ln, l.fc1, l.fc2, enc);
     m.encoder_layers.push_back(std::move(l));
   }
   m.encoder_ln = p.layer_norm("encoder.ln_post", da);
 
-  m.token_embedding = p.mat("decoder.token_embedding.weight", h.n_vocab, dt);
+  m.token_embedding = p.weights("decoder.token_embedding.weight", h.n_vocab, dt,
+                                p.decoder_type(policy, {"decoder.token_embedding.weight"}, policy.embedding));
   m.decoder_pos = p.mat("decoder.positional_embedding", h.n_text_ctx, dt);
   for (int i = 0; i < h.n_text_layer; ++i) {
     const std::string b = "decoder.blocks." + std::to_string(i);
     DecoderLayerWeights l;
     l.attn_ln = p.layer_norm(b + ".attn_ln", dt);
-    l.qkv = p.stacked(b + ".attn", {"query", "key", "value"}, dt, dt);
-    l.attn_out = p.linear(b + ".attn.out", dt, dt);
+    const WeightType dec = p.decoder_type(policy, {b + ".attn.query.weight", b + ".mlp.0.weight"}, policy.decoder);
+    l.qkv = p.stacked(b + ".attn", {"query", "key", "value"}, dt, dt, dec);
+    l.attn_out = p.linear(b + ".attn.out", dt, dt, dec);
     l.cross_ln = p.layer_norm(b + ".cross_attn_ln", dt);
-    l.cross_q = p.linear(b + ".cross_attn.query", dt, dt);
-    l.cross_kv = p.stacked(b + ".cross_attn", {"key", "value"}, dt, da);
-    l.cross_out = p.linear(b + ".cross_attn.out", dt, dt);
-    p.mlp(b, dt, l.mlp_ln, l.fc1, l.fc2);
+    l.cross_q = p.linear(b + ".cross_attn.query", dt, dt, dec);
+    // Multiplied by the whole window's encoder output once per window: a matrix product, as the encoder's.
+    l.cross_kv = p.stacked(b + ".cross_attn", {"key", "value"}, dt, da, enc);
+    l.cross_out = p.linear(b + ".cross_attn.out", dt, dt, dec);
+    p.mlp(b, dt, l.mlp_ln, l.fc1, l.fc2, dec);
     m.decoder_layers.push_back(std::move(l));
   }
   m.decoder_ln = p.layer_norm("decoder.ln", dt);
@@ -137,8 +178,8 @@ WhisperModel load_whisper(const formats::WhisperWeights& w, Backend& backend) {
   return m;
 }
 
-WhisperModel load_model_files(const std::string& path, Backend& backend) {
-  return load_whisper(formats::read_weights(path), backend);
+WhisperModel load_model_files(const std::string& path, Backend& backend, const WeightPolicy& policy) {
+  return load_whisper(formats::read_weights(path), backend, policy);
 }
 
 }  // namespace wst::engine

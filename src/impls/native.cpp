@@ -18,10 +18,13 @@ double busy_ms(const Timings& t) { return t.mel_ms + t.encode_ms + t.decode_ms; 
 
 class NativeImplementation final : public Implementation {
  public:
-  explicit NativeImplementation(std::string device) : device_(std::move(device)) {}
+  NativeImplementation(std::string device, std::string compute_type)
+      : device_(std::move(device)), compute_type_(std::move(compute_type)) {}
 
   ImplDescription describe() const override {
-    return {"native-" + device_, "whisper-speedtest engine (" + device_ + ")", {"ctranslate2", "safetensors", "openai", "ggml", "mlx"}};
+    const bool int8 = compute_type_ == "int8";
+    return {id(), "whisper-speedtest engine (" + device_ + (int8 ? ", int8" : "") + ")",
+            {"ctranslate2", "safetensors", "openai", "ggml", "mlx"}};
   }
 
   std::string unavailable_reason() const override {
@@ -34,10 +37,11 @@ class NativeImplementation final : public Implementation {
 
   void load(const ImplParams& params) override {
     if (params.beam_size < 1)
-      throw Error("native-" + device_ + ": beam size " + std::to_string(params.beam_size) + " (must be 1 or more)");
+      throw Error(id() + ": beam size " + std::to_string(params.beam_size) + " (must be 1 or more)");
     EngineOptions eo;
     eo.device = device_;
     eo.n_threads = params.n_threads;
+    eo.compute_type = compute_type_;
     eo.tokenizer_json = models::tokenizer_json_for(params.model_path);
     engine_ = Engine::load(params.model_path, eo);
     options_ = TranscribeOptions{};
@@ -48,7 +52,7 @@ class NativeImplementation final : public Implementation {
   }
 
   ImplTranscript transcribe(const std::vector<float>& pcm) override {
-    if (!engine_) throw Error("native-" + device_ + ": transcribe() before load()");
+    if (!engine_) throw Error(id() + ": transcribe() before load()");
     const double before = busy_ms(engine_->timings());
     Transcript t = engine_->transcribe(pcm, options_);
     ImplTranscript out;
@@ -86,7 +90,10 @@ class NativeImplementation final : public Implementation {
   }
 
  private:
+  std::string id() const { return "native-" + device_ + (compute_type_ == "float32" ? "" : "-" + compute_type_); }
+
   std::string device_;
+  std::string compute_type_;
   std::unique_ptr<Engine> engine_;
   TranscribeOptions options_;
   long long peak_gpu_bytes_ = -1;
@@ -94,7 +101,10 @@ class NativeImplementation final : public Implementation {
 
 }  // namespace
 
-std::unique_ptr<Implementation> make_native_cpu() { return std::make_unique<NativeImplementation>("cpu"); }
-std::unique_ptr<Implementation> make_native_cuda() { return std::make_unique<NativeImplementation>("cuda"); }
+std::unique_ptr<Implementation> make_native_cpu() { return std::make_unique<NativeImplementation>("cpu", "float32"); }
+std::unique_ptr<Implementation> make_native_cpu_int8() {
+  return std::make_unique<NativeImplementation>("cpu", "int8");
+}
+std::unique_ptr<Implementation> make_native_cuda() { return std::make_unique<NativeImplementation>("cuda", "float32"); }
 
 }  // namespace wst::impls

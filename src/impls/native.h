@@ -8,6 +8,7 @@
 namespace wst::impls {
 
 std::unique_ptr<Implementation> make_native_cpu();
+std::unique_ptr<Implementation> make_native_cpu_int8();  // int8 weights (EngineOptions::compute_type "int8")
 std::unique_ptr<Implementation> make_native_cuda();
 
 }  // namespace wst::impls

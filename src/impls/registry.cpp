@@ -21,6 +21,7 @@ struct RegistryEntry {
 // the CPU. TODO(#8)
 constexpr RegistryEntry kRegistry[] = {
     {"native-cpu", &impls::make_native_cpu},
+    {"native-cpu-int8", &impls::make_native_cpu_int8},
     {"native-cuda", &impls::make_native_cuda},
     {"faster-whisper", &make_faster_whisper},
     {"faster-whisper-int8", &make_faster_whisper_int8},

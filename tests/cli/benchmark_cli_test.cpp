@@ -197,7 +197,7 @@ TEST(BenchmarkCli, BadAudioFiles) {
 
 TEST(BenchmarkCli, UnknownImplementationListsTheKnownOnes) {
   CliResult r = run_cli({"benchmark", "-b", "-i", "native-cpu,whisper-nope", "-m", "/x"});
-  expect_error(r, "implementation \"whisper-nope\": unknown (known: native-cpu, native-cuda");
+  expect_error(r, "implementation \"whisper-nope\": unknown (known: native-cpu, native-cpu-int8, native-cuda");
 }
 
 TEST(BenchmarkCli, UnknownModelName) {

@@ -3,12 +3,16 @@
 // cuda_backend_test.cpp.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <random>
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/packed_kernels.h"
 #include "engine/cpu/vec_math.h"
+#include "util/errors.h"
 
 namespace wst::engine {
 namespace {
@@ -140,7 +144,140 @@ TEST_P(BackendOps, Conv1dGeluMatchesReference) {
   }
 }
 
+// x @ w^T + b in double for x [m, k], w [n, k].
+std::vector<double> linear_reference(const std::vector<float>& x, const std::vector<float>& w, const std::vector<float>& b,
+                                     int m, int n, int k) {
+  std::vector<double> want(static_cast<size_t>(m) * n);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      double s = b[j];
+      for (int t = 0; t < k; ++t) s += static_cast<double>(x[i * k + t]) * w[j * k + t];
+      want[i * n + j] = s;
+    }
+  return want;
+}
+
+// Shapes for the packed paths: 1..4 rows (one kernel call), 5 and 16 (groups of 4), 17 and 70 (the matrix
+// product paths: float16 widened to sgemm, int8 through oneDNN), widths with and without a tail past 64.
+const std::tuple<int, int, int> kPackedShapes[] = {{1, 51, 64},  {2, 40, 384}, {3, 33, 100}, {4, 17, 1536},
+                                                   {5, 65, 384}, {16, 48, 70}, {17, 96, 384}, {70, 130, 448}};
+
+TEST_P(BackendOps, Float16LinearIsFloat32LinearOnTheRoundedWeights) {
+  for (auto [m, n, k] : kPackedShapes) {
+    auto x = random_vec(m * k, 11), w = random_vec(n * k, 12), b = random_vec(n, 13);
+    // The weights as float16 holds them: round-trip through the half conversion.
+    std::vector<uint16_t> h(w.size());
+    cpu::f32_to_f16(w.data(), h.data(), static_cast<int64_t>(w.size()));
+    std::vector<float> wr(w.size());
+    cpu::f16_to_f32(h.data(), wr.data(), static_cast<int64_t>(w.size()));
+    ASSERT_NE(wr, w);  // rounding happened (random normals are not halves)
+    Weights W = be_->upload_weights(w.data(), n, k, WeightType::float16);
+    ASSERT_EQ(W.type, WeightType::float16);
+    Mat X = be_->upload(x.data(), m, k), B = be_->upload(b.data(), 1, n), Y = be_->alloc(m, n);
+    be_->linear(X, W, &B, Y);
+    expect_close(down(Y), linear_reference(x, wr, b, m, n, k), "float16 linear");
+  }
+}
+
+TEST_P(BackendOps, Int8LinearWithinQuantisationError) {
+  for (auto [m, n, k] : kPackedShapes) {
+    auto x = random_vec(m * k, 14), w = random_vec(n * k, 15), b = random_vec(n, 16);
+    Weights W = be_->upload_weights(w.data(), n, k, WeightType::int8);
+    Mat X = be_->upload(x.data(), m, k), B = be_->upload(b.data(), 1, n), Y = be_->alloc(m, n);
+    be_->linear(X, W, &B, Y);
+    const auto want = linear_reference(x, w, b, m, n, k);
+    const auto got = down(Y);
+    // Each product's error is at most |x| * (w step / 2) + |w| * (x step / 2) with steps max|.| / 127 per row; a
+    // sum of k such errors with random signs grows like sqrt(k). Bound: 4 sqrt(k) * (max|x| max|w| / 127).
+    double max_x = 0, max_w = 0;
+    for (float v : x) max_x = std::max(max_x, static_cast<double>(std::abs(v)));
+    for (float v : w) max_w = std::max(max_w, static_cast<double>(std::abs(v)));
+    const double bound = 4.0 * std::sqrt(static_cast<double>(k)) * max_x * max_w / 127.0;
+    double worst = 0, sum_sq = 0, sum_sq_want = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      worst = std::max(worst, std::abs(got[i] - want[i]));
+      sum_sq += (got[i] - want[i]) * (got[i] - want[i]);
+      sum_sq_want += want[i] * want[i];
+    }
+    EXPECT_LE(worst, bound) << m << "x" << n << "x" << k;
+    // And far closer than a wrong product (relative RMS error of a few per cent at most).
+    EXPECT_LT(std::sqrt(sum_sq / sum_sq_want), 0.03) << m << "x" << n << "x" << k;
+  }
+}
+
+TEST_P(BackendOps, EmbedFromPackedTables) {
+  const int n_vocab = 40, d = 96, n_ctx = 8;
+  auto table = random_vec(n_vocab * d, 17), pos = random_vec(n_ctx * d, 18);
+  Mat P = be_->upload(pos.data(), n_ctx, d);
+  const int ids[] = {0, 39, 7};
+  for (WeightType t : {WeightType::float32, WeightType::float16, WeightType::int8}) {
+    Weights T = be_->upload_weights(table.data(), n_vocab, d, t);
+    Mat Y = be_->alloc(3, d);
+    be_->embed(T, ids, 3, P, 2, Y);
+    const auto got = down(Y);
+    // The row's own quantisation step bounds the error (float16: 2^-11 relative; int8: max|row| / 254).
+    for (int i = 0; i < 3; ++i) {
+      double row_max = 0;
+      for (int c = 0; c < d; ++c) row_max = std::max(row_max, static_cast<double>(std::abs(table[ids[i] * d + c])));
+      const double tol = t == WeightType::int8 ? row_max / 254.0 + 1e-6 : t == WeightType::float16 ? row_max / 2048.0 : 1e-6;
+      for (int c = 0; c < d; ++c)
+        ASSERT_NEAR(got[i * d + c], table[ids[i] * d + c] + pos[(2 + i) * d + c], tol) << weight_type_name(t);
+    }
+    EXPECT_THROW(be_->embed(T, std::vector<int>{n_vocab}.data(), 1, P, 0, Y), Error);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Threads, BackendOps, ::testing::Values(1, 2));
+
+TEST(HalfConversion, RoundTripsEveryHalfAndRoundsToNearestEven) {
+  // Every finite half converts to float and back unchanged.
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    if ((h & 0x7c00) == 0x7c00) continue;  // inf / NaN
+    const uint16_t in = static_cast<uint16_t>(h);
+    float f;
+    cpu::f16_to_f32(&in, &f, 1);
+    uint16_t out;
+    cpu::f32_to_f16(&f, &out, 1);
+    ASSERT_EQ(out, in) << std::hex << h;
+  }
+  // Halfway between 1 and the next half (1 + 2^-10): ties go to the even one (1); above goes up.
+  const float tie = 1.0f + 0.00048828125f, above = 1.0f + 0.0005f;
+  uint16_t a, b;
+  cpu::f32_to_f16(&tie, &a, 1);
+  cpu::f32_to_f16(&above, &b, 1);
+  EXPECT_EQ(a, 0x3c00);
+  EXPECT_EQ(b, 0x3c01);
+  // Vectorised and scalar widening agree (lengths that leave a tail).
+  std::vector<uint16_t> halves(37);
+  for (size_t i = 0; i < halves.size(); ++i) halves[i] = static_cast<uint16_t>(0x3000 + 97 * i);
+  std::vector<float> wide(37);
+  cpu::f16_to_f32(halves.data(), wide.data(), 37);
+  for (size_t i = 0; i < halves.size(); ++i) {
+    float one;
+    cpu::f16_to_f32(&halves[i], &one, 1);
+    EXPECT_EQ(wide[i], one);
+  }
+}
+
+TEST(ThreadPool, EveryIndexOnceAcrossManyJobs) {
+  // Jobs of every size and thread count back to back (the decoder's pattern), each index run exactly once.
+  for (int round = 0; round < 300; ++round) {
+    const int n = 1 + (round * 37) % 200, threads = 1 + round % 4;
+    std::vector<std::atomic<int>> hits(n);
+    cpu::parallel_for(n, threads, [&](int b, int e) {
+      for (int i = b; i < e; ++i) hits[i].fetch_add(1);
+    });
+    for (int i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "round " << round << " index " << i;
+  }
+}
+
+// Abramowitz & Stegun's bound is 1.5e-7 in exact arithmetic; evaluated in float it is within 5e-7 (4.7e-7 seen).
+TEST(VecMath, ErfApproxWithin5e7) {
+  double worst = 0;
+  for (float x = -6.0f; x <= 6.0f; x += 0.00137f) worst = std::max(worst, std::abs(cpu::erf_approx(x) - std::erf(static_cast<double>(x))));
+  EXPECT_LT(worst, 5e-7);
+  EXPECT_LT(std::abs(cpu::erf_approx(0.0f)), 1e-7f);
+}
 
 TEST(VecMath, ExpNonPositiveWithin3e7OfExp) {
   double worst = 0;

@@ -203,6 +203,40 @@ TEST_F(Transcripts, LibriSpeechMatchesFasterWhisper) {
   EXPECT_LE(ours.wer(), fw.wer() + 2.0 / ours.n_ref_words);
 }
 
+// The int8 compute type (int8 weights for every linear layer, activations quantised per row, as CTranslate2's
+// int8) on the 40 LibriSpeech utterances: its WER within 0.5 points of float32's. float32's WER is taken from
+// faster-whisper's float32 transcripts, which LibriSpeechMatchesFasterWhisper pins the engine's float32 output
+// to; faster-whisper's own int8 WER is printed beside (tests/reference/faster_whisper_int8_tiny_en.json).
+TEST_F(Transcripts, Int8LibriSpeechWerWithinHalfAPointOfFloat32) {
+  WST_REQUIRE_TINY_EN();
+  const nlohmann::json ref = load_reference(), ref_int8 = load_reference("faster_whisper_int8_tiny_en.json");
+  EngineOptions eo;
+  eo.compute_type = "int8";
+  auto engine = Engine::load(test::tiny_en_dir().string(), eo);
+  ASSERT_EQ(engine->info().compute_dtype, "int8");
+  auto truth = librispeech_truth();
+  std::vector<std::string> refs, ours, fw32, fw8;
+  int identical = 0;
+  for (const auto& f : ref["files"]) {
+    const std::string id = f["id"];
+    if (id == "jfk" || id == "ted_60") continue;
+    Transcript t = engine->transcribe(audio::load_audio(audio_path(id).string()), {});
+    identical += t.text == f["text"].get<std::string>();
+    refs.push_back(bench::normalize_english(truth.at(id)));
+    ours.push_back(bench::normalize_english(t.text));
+    fw32.push_back(bench::normalize_english(f["text"].get<std::string>()));
+    auto it = std::find_if(ref_int8["files"].begin(), ref_int8["files"].end(), [&](const auto& g) { return g["id"] == id; });
+    ASSERT_NE(it, ref_int8["files"].end()) << "no faster-whisper int8 transcript for " << id;
+    fw8.push_back(bench::normalize_english((*it)["text"].get<std::string>()));
+  }
+  ASSERT_EQ(refs.size(), 40u);
+  const auto w8 = bench::corpus_word_errors(refs, ours), w32 = bench::corpus_word_errors(refs, fw32),
+             wfw8 = bench::corpus_word_errors(refs, fw8);
+  std::printf("LibriSpeech WER: native int8 %.2f%% (%d of 40 texts identical to float32), float32 %.2f%%, "
+              "faster-whisper int8 %.2f%%\n", 100 * w8.wer(), identical, 100 * w32.wer(), 100 * wfw8.wer());
+  EXPECT_LE(100 * w8.wer(), 100 * w32.wer() + 0.5);
+}
+
 TEST_F(Transcripts, OpenAiWhisperAgreesWithFasterWhisperReference) {
   // openai-whisper is the definition; its reference (made with Debian's torch) must agree with the one the
   // engine is tested against, so matching faster-whisper means matching openai-whisper.

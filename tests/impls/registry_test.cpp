@@ -28,7 +28,7 @@ TEST(Registry, UnknownIdListsTheKnownOnes) {
     FAIL();
   } catch (const Error& e) {
     std::string m = e.what();
-    EXPECT_EQ(m.rfind("implementation \"whisper-nope\": unknown (known: native-cpu, native-cuda", 0), 0u) << m;
+    EXPECT_EQ(m.rfind("implementation \"whisper-nope\": unknown (known: native-cpu, native-cpu-int8, native-cuda", 0), 0u) << m;
   }
 }
 

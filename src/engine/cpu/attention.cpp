@@ -24,8 +24,11 @@ void CpuBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, i
                 " heads");
   const int dh = d / n_head;
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+  // Heads split over the threads, each with its own scores; a decoded token's few keys are not worth a split.
+  const int n_split = (tq == 1 && tk < 256) ? 1 : n_threads_;
+  parallel_for(n_head, n_split, [&](int h0, int h1) {
   std::vector<float> scores(static_cast<size_t>(std::min(tq, kRowBlock)) * tk);
-  for (int h = 0; h < n_head; ++h) {
+  for (int h = h0; h < h1; ++h) {
     const float* kh = k.data + h * dh;
     const float* vh = v.data + h * dh;
     if (tq == 1) {
@@ -42,17 +45,16 @@ void CpuBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, i
       const float* qh = q.data + static_cast<size_t>(r0) * q.ld + h * dh;
       float* oh = out.data + static_cast<size_t>(r0) * out.ld + h * dh;
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, tk, dh, scale, qh, q.ld, kh, k.ld, 0.0f, scores.data(), tk);
-      parallel_for(nr, nr >= 32 ? n_threads_ : 1, [&](int i0, int i1) {
-        for (int i = i0; i < i1; ++i) {
-          float* s = scores.data() + static_cast<size_t>(i) * tk;
-          const int n_visible = causal_offset < 0 ? tk : std::min(tk, causal_offset + r0 + i + 1);
-          softmax_row(s, n_visible);
-          for (int j = n_visible; j < tk; ++j) s[j] = 0.0f;
-        }
-      });
+      for (int i = 0; i < nr; ++i) {
+        float* s = scores.data() + static_cast<size_t>(i) * tk;
+        const int n_visible = causal_offset < 0 ? tk : std::min(tk, causal_offset + r0 + i + 1);
+        softmax_row(s, n_visible);
+        for (int j = n_visible; j < tk; ++j) s[j] = 0.0f;
+      }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, dh, tk, 1.0f, scores.data(), tk, vh, v.ld, 0.0f, oh, out.ld);
     }
   }
+  });
 }
 
 }  // namespace wst::engine::cpu

@@ -2,12 +2,12 @@
 #include "engine/cpu/cpu_backend.h"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <thread>
-#include <vector>
 
 #include "util/errors.h"
 
@@ -17,7 +17,11 @@ CpuBackend::CpuBackend(int n_threads) {
   if (n_threads <= 0) n_threads = static_cast<int>(std::thread::hardware_concurrency());
   if (n_threads <= 0) n_threads = 1;
   n_threads_ = n_threads;
-  openblas_set_num_threads(n_threads_);
+  // One pool of threads for everything (thread_pool.cpp): OpenBLAS and oneDNN run single-threaded inside its
+  // chunks. Their own pools, spinning beside ours, fought over the cores (on 2 cores the int8 path, with
+  // oneDNN's OpenMP threads, ran several times slower than single-threaded).
+  openblas_set_num_threads(1);
+  omp_set_num_threads(1);
 }
 
 Mat CpuBackend::alloc(int rows, int cols) {
@@ -48,22 +52,6 @@ void CpuBackend::copy(const Mat& src, Mat& dst) {
   for (int r = 0; r < src.rows; ++r)
     std::memcpy(dst.data + static_cast<size_t>(r) * dst.ld, src.data + static_cast<size_t>(r) * src.ld,
                 src.cols * sizeof(float));
-}
-
-void parallel_for(int n, int n_threads, const std::function<void(int, int)>& fn) {
-  int t = std::max(1, std::min(n_threads, n));
-  if (t == 1) {
-    fn(0, n);
-    return;
-  }
-  std::vector<std::thread> threads;
-  int chunk = (n + t - 1) / t;
-  for (int i = 1; i < t; ++i) {
-    int b = i * chunk, e = std::min(n, b + chunk);
-    if (b < e) threads.emplace_back(fn, b, e);
-  }
-  fn(0, std::min(n, chunk));
-  for (auto& th : threads) th.join();
 }
 
 }  // namespace wst::engine::cpu

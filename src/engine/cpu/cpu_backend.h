@@ -20,18 +20,23 @@ class CpuBackend final : public Backend {
   void copy(const Mat& src, Mat& dst) override;
 
   void linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) override;
+  void linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) override;
+  Weights upload_weights(const float* host, int rows, int cols, WeightType type) override;
+  bool supports(WeightType) const override { return true; }
   void layer_norm(const Mat& x, const Mat& gamma, const Mat& beta, Mat& y) override;
   void gelu(Mat& x) override;
   void add(Mat& y, const Mat& x) override;
   void attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset) override;
   void conv1d_gelu(const Mat& x, const Mat& w, const Mat& b, int stride, Mat& y) override;
   void embed(const Mat& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) override;
+  void embed(const Weights& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) override;
 
  private:
   int n_threads_;
 };
 
-// Runs fn(begin, end) over [0, n) split into up to n_threads contiguous chunks (inline when one).
+// Runs fn(begin, end) over [0, n) split into up to n_threads contiguous chunks, on a pool of threads kept
+// for the process (thread_pool.cpp); inline when one chunk.
 void parallel_for(int n, int n_threads, const std::function<void(int, int)>& fn);
 
 }  // namespace wst::engine::cpu

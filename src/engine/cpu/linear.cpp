@@ -1,4 +1,5 @@
-// CPU linear layer: y = x @ w^T + bias through OpenBLAS sgemm.
+// CPU linear layer: y = x @ w^T + bias through OpenBLAS (single-threaded) on chunks run by our thread pool:
+// many rows of x (the encoder, a prompt) are split by rows of x, few rows (decoding) by rows of w.
 #include <cblas.h>
 
 #include "engine/cpu/cpu_backend.h"
@@ -23,10 +24,23 @@ void CpuBackend::linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) {
   }
   if (m == 1) {
     // One row (a decoded token): a matrix-vector product; OpenBLAS's sgemm does not take its gemv path itself.
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, w.data, w.ld, x.data, 1, beta, y.data, 1);
+    parallel_for(n, std::max(1, std::min(n_threads_, n / 64)), [&](int j0, int j1) {
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, j1 - j0, k, 1.0f, w.data + static_cast<size_t>(j0) * w.ld, w.ld, x.data,
+                  1, beta, y.data + j0, 1);
+    });
     return;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x.data, x.ld, w.data, w.ld, beta, y.data, y.ld);
+  if (m >= 64) {
+    parallel_for(m, std::min(n_threads_, m / 32), [&](int r0, int r1) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, n, k, 1.0f, x.data + static_cast<size_t>(r0) * x.ld,
+                  x.ld, w.data, w.ld, beta, y.data + static_cast<size_t>(r0) * y.ld, y.ld);
+    });
+    return;
+  }
+  parallel_for(n, std::max(1, std::min(n_threads_, n / 64)), [&](int j0, int j1) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, j1 - j0, k, 1.0f, x.data, x.ld,
+                w.data + static_cast<size_t>(j0) * w.ld, w.ld, beta, y.data + j0, y.ld);
+  });
 }
 
 }  // namespace wst::engine::cpu

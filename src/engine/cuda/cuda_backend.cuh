@@ -71,6 +71,8 @@ class CudaBackend final : public Backend {
   void download(const Mat& m, float* host) override;
   void copy(const Mat& src, Mat& dst) override;
 
+  using Backend::embed;   // the Weights overloads: float32 only here
+  using Backend::linear;
   void linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) override;
   void layer_norm(const Mat& x, const Mat& gamma, const Mat& beta, Mat& y) override;
   void gelu(Mat& x) override;

@@ -1,0 +1,41 @@
+// The Backend interface's defaults for weights other than float32: a backend that keeps only float32 says so.
+#include "engine/backend.h"
+
+#include "util/errors.h"
+
+namespace wst::engine {
+
+const char* weight_type_name(WeightType t) {
+  switch (t) {
+    case WeightType::float32: return "float32";
+    case WeightType::float16: return "float16";
+    case WeightType::int8: return "int8";
+  }
+  return "?";
+}
+
+namespace {
+void require_float32(const Backend& be, const Weights& w) {
+  if (w.type != WeightType::float32)
+    throw Error(be.name() + " backend: " + weight_type_name(w.type) + " weights are not supported (float32 only)");
+}
+}  // namespace
+
+void Backend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) {
+  require_float32(*this, w);
+  linear(x, w.f32, bias, y);
+}
+
+Weights Backend::upload_weights(const float* host, int rows, int cols, WeightType type) {
+  Weights w;
+  w.type = type;
+  require_float32(*this, w);
+  return Weights(upload(host, rows, cols));
+}
+
+void Backend::embed(const Weights& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) {
+  require_float32(*this, table);
+  embed(table.f32, ids, n, pos, pos_offset, y);
+}
+
+}  // namespace wst::engine
