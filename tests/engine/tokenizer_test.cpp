@@ -577,7 +577,7 @@ TEST(Tokenizer, SpecialsOutOfOrderAreAnError) {
 // Two spellings with one id: encode gave that id for both, and its bytes were only one of them.
 TEST(Tokenizer, VocabIdGivenTwiceIsAnError) {
   json tok = small_tokenizer();
-  tok["model"]["vocab"]["he"] = 'h';
+  tok["model"]["vocab"]["he"] = 104;  // "h"'s id
   expect_bad_tokenizer(tok, "vocab gives id 104 to two tokens");
 }
 
