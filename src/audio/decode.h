@@ -14,7 +14,8 @@ namespace wst::audio {
 // file's rate differs, and clamps to [-1, 1] (as the s16 conversion in openai-whisper's load_audio does).
 // Integer PCM is scaled by 1/2^(bits-1), so 16-bit samples come back as s16 / 32768 exactly.
 // Returns [n_samples]. Throws wst::Error with one line naming the path and the problem: missing file,
-// unreadable file, not audio, or empty audio (0 samples).
+// unreadable file, not audio, a sample rate below 1000 Hz, a sample that is NaN or infinite, or empty audio
+// (0 samples).
 std::vector<float> load_audio(const std::string& path, int sample_rate = 16000);
 
 }  // namespace wst::audio

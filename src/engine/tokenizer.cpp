@@ -282,6 +282,24 @@ void pre_tokenize(std::string_view text, Emit&& emit) {
   throw Error(path + ": " + problem);
 }
 
+// A token's text for an error message: at most 40 bytes, quoted and escaped so the message stays one line.
+std::string quoted_text(const std::string& text) {
+  return nlohmann::json(text.substr(0, 40)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// A token id as the file gives it: a whole number in [0, 2^31); -1 for anything else.
+int token_id(const nlohmann::json& v) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>() <= INT32_MAX ? static_cast<int>(v.get<uint64_t>()) : -1;
+  if (v.is_number_integer()) return v.get<int64_t>() >= 0 && v.get<int64_t>() <= INT32_MAX ? static_cast<int>(v.get<int64_t>()) : -1;
+  return -1;
+}
+
+// "has id 1e+300, expected ..." for an id token_id refused; `what` names the token.
+std::string bad_id(const std::string& what, const nlohmann::json& v) {
+  return what + " has id " + (v.is_number() ? v.dump() : std::string("of type ") + v.type_name()) +
+         ", expected a whole number from 0 to 2147483647";
+}
+
 std::string read_file(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) fail(path, "not found (a Whisper model directory carries tokenizer.json)");
@@ -349,7 +367,12 @@ Tokenizer Tokenizer::from_file(const std::string& path, int n_vocab) {
     // Specials first: eot bounds the ordinary tokens.
     if (!j.contains("added_tokens") || !j["added_tokens"].is_array()) fail(path, "no added_tokens list");
     std::unordered_map<std::string, int> added;
-    for (const auto& a : j["added_tokens"]) added[a.at("content").get<std::string>()] = a.at("id").get<int>();
+    for (const auto& a : j["added_tokens"]) {
+      const auto& content = a.at("content").get_ref<const std::string&>();
+      const int id = token_id(a.at("id"));
+      if (id < 0) fail(path, bad_id("added token " + quoted_text(content), a.at("id")));
+      added[content] = id;
+    }
     auto special = [&](const char* name, bool required = true) {
       auto it = added.find(name);
       if (it == added.end()) {
@@ -366,9 +389,21 @@ Tokenizer Tokenizer::from_file(const std::string& path, int n_vocab) {
     t.transcribe_ = special("<|transcribe|>");
     t.translate_ = special("<|translate|>");
     // large-v3 renamed <|nocaptions|> to <|nospeech|>.
-    t.no_speech_ = special("<|nospeech|>", false);
-    if (t.no_speech_ < 0) t.no_speech_ = special("<|nocaptions|>", false);
+    const char* no_speech_name = "<|nospeech|>";
+    t.no_speech_ = special(no_speech_name, false);
+    if (t.no_speech_ < 0) t.no_speech_ = special(no_speech_name = "<|nocaptions|>", false);
     if (t.no_speech_ < 0) fail(path, "no special token <|nospeech|> or <|nocaptions|> in added_tokens");
+    // openai-whisper's order (the languages go between sot and translate). eot also sizes the ordinary
+    // vocabulary below, and the n_vocab check bounds no_timestamps, so this bounds every special.
+    const std::pair<const char*, int> order[] = {
+        {"<|endoftext|>", t.eot_},     {"<|startoftranscript|>", t.sot_}, {"<|translate|>", t.translate_},
+        {"<|transcribe|>", t.transcribe_}, {"<|startoflm|>", t.sot_lm_}, {"<|startofprev|>", t.sot_prev_},
+        {no_speech_name, t.no_speech_}, {"<|notimestamps|>", t.no_timestamps_}};
+    for (size_t i = 1; i < std::size(order); ++i) {
+      if (order[i].second <= order[i - 1].second)
+        fail(path, std::string(order[i].first) + " is " + std::to_string(order[i].second) + ", expected above " +
+                       order[i - 1].first + " (" + std::to_string(order[i - 1].second) + ")");
+    }
 
     // Language tokens sit between sot and the task tokens, in openai-whisper's LANGUAGES order.
     int first_task = std::min(t.translate_, t.transcribe_);
@@ -381,6 +416,11 @@ Tokenizer Tokenizer::from_file(const std::string& path, int n_vocab) {
       }
     }
     std::sort(t.languages_.begin(), t.languages_.end());
+    for (size_t i = 1; i < t.languages_.size(); ++i) {
+      if (t.languages_[i].first == t.languages_[i - 1].first)
+        fail(path, "two language tokens share id " + std::to_string(t.languages_[i].first) + " (" +
+                       quoted_text(t.languages_[i - 1].second) + ", " + quoted_text(t.languages_[i].second) + ")");
+    }
 
     // openai-whisper: multilingual when n_vocab >= 51865; num_languages = n_vocab - 51765 - multilingual.
     t.multilingual_ = n_vocab >= 51865;
@@ -414,9 +454,12 @@ Tokenizer Tokenizer::from_file(const std::string& path, int n_vocab) {
     id_of_spelling.reserve(model["vocab"].size());
     std::string bytes;
     for (const auto& [spelled, value] : model["vocab"].items()) {
-      int id = value.get<int>();
-      if (id < 0 || id >= t.eot_) continue;  // a special listed in the vocab too (tiny.en's eot)
+      const int id = token_id(value);
+      if (id < 0) fail(path, bad_id("vocab token " + quoted_text(spelled), value));
+      if (id >= t.eot_) continue;  // a special listed in the vocab too (tiny.en's eot)
       if (!stand_ins_to_bytes(spelled, bytes)) fail(path, "vocab token " + std::to_string(id) + " is not byte-level");
+      // Two spellings of one id would make encode produce an id whose bytes are the other spelling's.
+      if (seen[id]) fail(path, "vocab gives id " + std::to_string(id) + " to two tokens");
       t.token_bytes_[id] = bytes;
       seen[id] = true;
       id_of_spelling.emplace(spelled, id);

@@ -262,6 +262,28 @@ TEST(AudioDecode, RealWavFilesPassTheHeaderCheck) {
   EXPECT_GE(n, 2u);  // jfk.wav, ted_60.wav at least
 }
 
+// Found by fuzz/wav_fuzz.cpp: a 1 Hz header made a 4 kB file decode to 32 million samples (a larger file, to
+// gigabytes and std::bad_alloc), and NaN samples came back unclamped.
+TEST(AudioDecode, SampleRateBelow1000HzIsAnError) {
+  test::TempDir dir;
+  const std::string path = (dir / "one_hz.wav").string();
+  write_audio(path, std::vector<float>(2000, 0.25f), 1, 1, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  expect_error(path, "invalid sample rate 1 Hz (at least 1000 expected)");
+  const std::string ok = (dir / "thousand_hz.wav").string();
+  write_audio(ok, std::vector<float>(1000, 0.25f), 1, 1000, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  EXPECT_EQ(load_audio(ok).size(), 16000u);  // 1 s
+}
+
+TEST(AudioDecode, NonFiniteSampleIsAnError) {
+  test::TempDir dir;
+  const std::string path = (dir / "nan.wav").string();
+  write_audio(path, {0.1f, 0.2f, std::nanf(""), 0.3f}, 1, 16000, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+  expect_error(path, "frame 2 is not a finite number (");
+  // Infinity too, also where resampling would have spread it over its neighbours.
+  write_audio(path, {0.1f, -INFINITY, 0.2f, 0.3f, 0.4f, 0.5f}, 1, 8000, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+  expect_error(path, "frame 1 is not a finite number (-inf)");
+}
+
 TEST(AudioDecode, MissingFileIsAnError) {
   expect_error("/nonexistent/dir/speech.wav", "no such file");
 }

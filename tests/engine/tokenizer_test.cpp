@@ -481,6 +481,106 @@ TEST(Tokenizer, WrongVocabSizeNamesTheFile) {
                       "n_vocab 51865");
 }
 
+// ---- bad ids, found by fuzz/tokenizer_fuzz.cpp --------------------------------------------------------
+
+namespace {
+// A small English-only tokenizer.json (the shape of fuzz/make_tokenizer_seeds.py's seeds): the 256 byte
+// tokens in GPT-2's printable spelling, " t" + "he" merged into " the" (ids 256 to 258), eot = 259, and the
+// other specials at their real ids, so that it fits n_vocab 51864.
+json small_tokenizer() {
+  json vocab = json::object();
+  int next = 256;
+  for (int b = 0; b < 256; ++b) {
+    const bool self = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+    const int cp = self ? b : next++;
+    std::string spelled;  // cp < 0x800: one or two UTF-8 bytes
+    if (cp < 0x80) {
+      spelled += static_cast<char>(cp);
+    } else {
+      spelled += static_cast<char>(0xC0 | (cp >> 6));
+      spelled += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+    vocab[spelled] = b;
+  }
+  vocab["\xC4\xA0t"] = 256;  // " t" ("\xC4\xA0" is U+0120, the stand-in of the space)
+  vocab["he"] = 257;
+  vocab["\xC4\xA0the"] = 258;
+  json added = json::array({{{"id", 259}, {"content", "<|endoftext|>"}}, {{"id", 50257}, {"content", "<|startoftranscript|>"}}});
+  int id = 50258;
+  for (const char* code : {"en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv",
+                           "it", "id", "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no",
+                           "th", "ur", "hr", "bg", "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr",
+                           "az", "sl", "kn", "et", "mk", "br", "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw",
+                           "gl", "mr", "pa", "si", "km", "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu",
+                           "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl",
+                           "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su"})
+    added.push_back({{"id", id++}, {"content", std::string("<|") + code + "|>"}});
+  for (const char* name : {"<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nocaptions|>",
+                           "<|notimestamps|>"})
+    added.push_back({{"id", id++}, {"content", name}});
+  return {{"added_tokens", added},
+          {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}}},
+          {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", {"\xC4\xA0 t", "h e", "\xC4\xA0t he"}}}}};
+}
+
+json& added_token(json& tok, const std::string& content) {
+  for (auto& a : tok["added_tokens"])
+    if (a["content"] == content) return a;
+  throw std::runtime_error("no added token " + content);
+}
+
+// Writes `tok` as dir/tokenizer.json and expects from_model_dir to fail with one line naming it and `problem`.
+void expect_bad_tokenizer(const json& tok, const std::string& problem) {
+  test::TempDir dir;
+  const auto path = dir.write("tokenizer.json", tok.dump()).string();
+  expect_error_naming([&] { Tokenizer::from_model_dir(dir.path().string(), kTinyEnVocab); }, path, problem);
+}
+}  // namespace
+
+TEST(Tokenizer, SmallTokenizerIsAccepted) {
+  test::TempDir dir;
+  dir.write("tokenizer.json", small_tokenizer().dump());
+  Tokenizer tok = Tokenizer::from_model_dir(dir.path().string(), kTinyEnVocab);
+  EXPECT_EQ(tok.eot(), 259);
+  EXPECT_EQ(tok.no_timestamps(), 50362);
+  EXPECT_EQ(tok.encode(" the hat"), (std::vector<int>{258, ' ', 'h', 'a', 't'}));  // byte tokens have the byte's id
+  EXPECT_EQ(tok.decode(tok.encode(" the hat")), " the hat");
+}
+
+// An eot the other ids do not bound sized the ordinary vocabulary: std::length_error for a negative one,
+// std::bad_alloc for 2e9, undefined behaviour (a double out of int's range) for 1e300; none was a wst::Error.
+TEST(Tokenizer, IdsMustBeWholeNumbersInRange) {
+  json tok = small_tokenizer();
+  added_token(tok, "<|endoftext|>")["id"] = -1;
+  expect_bad_tokenizer(tok, "added token \"<|endoftext|>\" has id -1, expected a whole number from 0 to 2147483647");
+  added_token(tok, "<|endoftext|>")["id"] = 1e300;
+  expect_bad_tokenizer(tok, "added token \"<|endoftext|>\" has id 1e+300, expected a whole number");
+  added_token(tok, "<|endoftext|>")["id"] = 4294967555ull;
+  expect_bad_tokenizer(tok, "has id 4294967555, expected a whole number");
+  tok = small_tokenizer();
+  tok["model"]["vocab"]["he"] = "257";
+  expect_bad_tokenizer(tok, "vocab token \"he\" has id of type string, expected a whole number");
+}
+
+TEST(Tokenizer, SpecialsOutOfOrderAreAnError) {
+  json tok = small_tokenizer();
+  added_token(tok, "<|endoftext|>")["id"] = 2000000000;
+  expect_bad_tokenizer(tok, "<|startoftranscript|> is 50257, expected above <|endoftext|> (2000000000)");
+  tok = small_tokenizer();
+  added_token(tok, "<|transcribe|>")["id"] = 100;
+  expect_bad_tokenizer(tok, "<|transcribe|> is 100, expected above <|translate|> (50357)");
+  tok = small_tokenizer();
+  added_token(tok, "<|de|>")["id"] = 50258;  // en's
+  expect_bad_tokenizer(tok, "two language tokens share id 50258 (\"de\", \"en\")");
+}
+
+// Two spellings with one id: encode gave that id for both, and its bytes were only one of them.
+TEST(Tokenizer, VocabIdGivenTwiceIsAnError) {
+  json tok = small_tokenizer();
+  tok["model"]["vocab"]["he"] = 104;  // "h"'s id
+  expect_bad_tokenizer(tok, "vocab gives id 104 to two tokens");
+}
+
 // ---- from_vocab: a whisper.cpp ggml file's vocabulary alone ------------------------------------------
 
 namespace {
