@@ -97,7 +97,9 @@ TEST(Npz, RoundTripIsBitExactWithDataAlignedTo64) {
     EXPECT_EQ(u.dtype, t.dtype) << name;
     ASSERT_EQ(u.n_bytes, t.n_bytes) << name;
     // An empty tensor's data may be null, and memcmp of a null pointer is undefined even for 0 bytes (UBSan).
-    if (t.n_bytes > 0) EXPECT_EQ(std::memcmp(u.data, t.data, t.n_bytes), 0) << name;
+    if (t.n_bytes > 0) {
+      EXPECT_EQ(std::memcmp(u.data, t.data, t.n_bytes), 0) << name;
+    }
     EXPECT_EQ((u.data - f.data()) % 64, 0) << name;  // a view into the file, at a multiple of 64
   }
 }
