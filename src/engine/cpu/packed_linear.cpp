@@ -6,6 +6,7 @@
 #include <dnnl.h>
 #include <omp.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -118,14 +119,14 @@ void CpuBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y)
   // point 128, B signed, int32 out; then scaled back to float per row and column.
   std::vector<int32_t> c(static_cast<size_t>(m) * n);
   const float* ws = w.scales.get();
-  std::vector<int> failed(n_threads_, 0);
+  std::atomic<int> failed{0};
   parallel_for(m, std::max(1, std::min(n_threads_, m / 32)), [&](int r0, int r1) {
     omp_set_num_threads(1);  // this thread's OpenMP setting: oneDNN must not start threads of its own
     const int32_t co = 0;
     const dnnl_status_t st = dnnl_gemm_u8s8s32('N', 'T', 'F', r1 - r0, n, k, 1.0f, xq.data() + static_cast<size_t>(r0) * k,
                                                k, 128, wq, k, 0, 0.0f, c.data() + static_cast<size_t>(r0) * n, n, &co);
     if (st != dnnl_success) {
-      failed[0] = st;
+      failed = st;
       return;
     }
     for (int r = r0; r < r1; ++r) {
@@ -135,7 +136,7 @@ void CpuBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y)
       for (int j = 0; j < n; ++j) yr[j] = static_cast<float>(cr[j]) * (ws[j] * inv) + (b ? b[j] : 0.0f);
     }
   });
-  if (failed[0]) throw Error("linear: oneDNN int8 product failed (status " + std::to_string(failed[0]) + ")");
+  if (failed) throw Error("linear: oneDNN int8 product failed (status " + std::to_string(failed.load()) + ")");
 }
 
 void CpuBackend::embed(const Weights& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) {
