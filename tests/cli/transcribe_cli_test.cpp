@@ -77,6 +77,22 @@ TEST(TranscribeCli, BeamSizeZeroIsRefused) {
                         "--best-of must be at least 1 (got -2)");
 }
 
+TEST(TranscribeCli, Int8ComputeTypeTranscribesAndVerboseSaysWhereTheTimeWent) {
+  WST_REQUIRE_TINY_EN();
+  auto r = test::run_cli({"transcribe", jfk(), "-m", test::tiny_en_dir().string(), "--compute-type", "int8", "-v"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("ask not what your country can do for you"), std::string::npos) << r.out;
+  for (const char* stage : {"compute int8", "load ", "mel ", "encoder ", "1 window(s)", "decoder ", "logit filters"})
+    EXPECT_NE(r.err.find(stage), std::string::npos) << stage << " missing in: " << r.err;
+}
+
+TEST(TranscribeCli, UnknownComputeTypeIsRefused) {
+  WST_REQUIRE_TINY_EN();
+  expect_one_line_error(
+      test::run_cli({"transcribe", jfk(), "-m", test::tiny_en_dir().string(), "--compute-type", "int4"}),
+      "compute type \"int4\": unknown (expected float32, float16 or int8)");
+}
+
 TEST(TranscribeCli, ModelPathThatDoesNotExist) {
   auto r = test::run_cli({"transcribe", jfk(), "-m", "/nonexistent/tiny.en"});
   expect_one_line_error(r, "/nonexistent/tiny.en: no such model file or directory");
