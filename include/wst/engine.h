@@ -23,7 +23,8 @@ struct EngineOptions {
   std::string device = "cpu";  // "cpu" (always there), or "cuda" / "cuda:N" (where built and a GPU is present)
   int n_threads = 0;           // compute threads; 0 = all cores
   // "float32" (float32 math on the file's values), "int8" (int8 weights for every linear layer, activations
-  // quantised per row on the fly, as CTranslate2's int8) or "float16" (decoder weights rounded to float16).
+  // quantised per row on the fly, as CTranslate2's int8), "float16" (decoder weights rounded to float16; on
+  // CUDA every product in half precision on the tensor cores) or "bfloat16" (CUDA only).
   std::string compute_type = "float32";
   // A tokenizer.json for formats that carry none (an OpenAI .pt, an MLX directory); "" = the model's own.
   // whisper-speedtest's CLI finds one with models::find_tokenizer.
@@ -47,7 +48,7 @@ struct ModelInfo {
   std::string format;            // "ctranslate2", "openai", "safetensors", "ggml" or "mlx"
   std::string tokenizer;         // where the tokenizer came from
   std::string stored_dtype;      // dtype of the stored weights: "float16", "float32"
-  std::string compute_dtype;     // the compute type: "float32", "float16" or "int8" (EngineOptions::compute_type)
+  std::string compute_dtype;     // the compute type: "float32", "float16", "bfloat16" or "int8" (EngineOptions::compute_type)
   std::string backend;           // "cpu" or "cuda"
   int n_threads = 1;             // compute threads the backend really uses
 };

@@ -108,7 +108,8 @@ void add_transcribe_command(CLI::App& app) {
   c->add_option("--device", args->device, "cpu or cuda");
   c->add_option("-t,--threads", args->threads, "Compute threads (0 = all cores)");
   c->add_option("--compute-type", args->compute_type,
-                "float32 (default; the file's values), int8 (int8 weights, as faster-whisper's int8) or float16");
+                "float32 (default; the file's values), int8 (int8 weights, as faster-whisper's int8), float16 or "
+                "bfloat16 (CUDA: products on the tensor cores)");
   c->add_option("-l,--language", args->language, "Language code; empty = detect (multilingual models)");
   c->add_option("--task", args->task, "transcribe or translate");
   c->add_option("--initial-prompt", args->initial_prompt, "Text to condition the first window on");

@@ -10,6 +10,7 @@ const char* weight_type_name(WeightType t) {
     case WeightType::float32: return "float32";
     case WeightType::float16: return "float16";
     case WeightType::int8: return "int8";
+    case WeightType::bfloat16: return "bfloat16";
   }
   return "?";
 }

@@ -30,16 +30,17 @@ struct Mat {
 //   float32  the values as a Mat.
 //   float16  IEEE half precision, widened to float32 while multiplying: the same values as a half-precision
 //            file holds, half the memory traffic of float32 for the decoder's matrix-vector products.
+//   bfloat16 bfloat16 (float32's exponent, 8 bits of mantissa), for backends whose matrix units take it (CUDA).
 //   int8     symmetric per-row quantisation (value = q * scale[row], q in [-127, 127]); the activations are
 //            quantised per row on the fly and the products accumulate in int32 (CTranslate2's int8).
-enum class WeightType { float32, float16, int8 };
-const char* weight_type_name(WeightType t);  // "float32", "float16", "int8"
+enum class WeightType { float32, float16, int8, bfloat16 };
+const char* weight_type_name(WeightType t);  // "float32", "float16", "int8", "bfloat16"
 
 struct Weights {
   WeightType type = WeightType::float32;
   int rows = 0, cols = 0;
   Mat f32;                               // float32: the values
-  std::shared_ptr<const void> packed;    // float16: uint16_t [rows, cols]; int8: int8_t [rows, cols]
+  std::shared_ptr<const void> packed;    // float16, bfloat16: uint16_t [rows, cols]; int8: int8_t [rows, cols]
   std::shared_ptr<const float> scales;   // int8: [rows]
   std::shared_ptr<const int32_t> row_sums;  // int8: [rows], sum of each row's q (for unsigned activations)
 
@@ -62,6 +63,9 @@ class Backend {
   virtual void linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) = 0;
   // Whether upload_weights and linear take weights of type t (the default: float32 only).
   virtual bool supports(WeightType t) const { return t == WeightType::float32; }
+  // Whether products with many rows (the encoder's) are faster with weights of type t than with float32: true
+  // for a GPU's half-precision tensor cores, false where half weights are only widened again (the CPU).
+  virtual bool fast_matrix_products(WeightType t) const { return t == WeightType::float32; }
   // The same with weights in any WeightType the backend supports.
   virtual void linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y);
   // Weights [rows, cols] from host float32 values, kept as `type` (the default: float32 only; throws wst::Error
@@ -92,9 +96,12 @@ class Backend {
 // float16 and int8 weights). n_threads 0 = all cores.
 std::unique_ptr<Backend> make_cpu_backend(int n_threads);
 
-// The CUDA backend (engine/cuda/, cuBLAS for matrix products) on GPU `device`, float32 throughout. Defined
-// only in builds with CUDA (WST_HAVE_CUDA); throws wst::Error when the device cannot be used.
-std::unique_ptr<Backend> make_cuda_backend(int device);
+// The CUDA backend (engine/cuda/, cuBLAS for matrix products) on GPU `device`. compute_type "float32": float32
+// throughout (the checking path); "float16" / "bfloat16": products on the tensor cores with half-precision
+// operands and float32 accumulation (weights stored half, activations rounded to half as they enter a
+// product or the encoder's attention; layer norms, softmax and the residual stream in float32). Defined only
+// in builds with CUDA (WST_HAVE_CUDA); throws wst::Error when the device cannot be used.
+std::unique_ptr<Backend> make_cuda_backend(int device, const std::string& compute_type = "float32");
 // "" when a CUDA device can be used here, else why not: "no CUDA device: <the CUDA runtime's reason>".
 // Defined only in builds with CUDA.
 std::string cuda_unavailable_reason();

@@ -36,7 +36,7 @@ engine::Tokenizer load_tokenizer(const formats::WhisperWeights& w, const EngineO
 bool is_cuda_device(const std::string& device) { return device == "cuda" || device.rfind("cuda:", 0) == 0; }
 
 // "cuda" is GPU 0; "cuda:N" is GPU N.
-std::unique_ptr<engine::Backend> make_cuda(const std::string& device) {
+std::unique_ptr<engine::Backend> make_cuda(const std::string& device, const std::string& compute_type) {
   const std::string why = device_unavailable_reason(device);
   if (!why.empty()) throw Error("device " + device + ": " + why + "; use --device cpu");
 #ifdef WST_HAVE_CUDA
@@ -47,7 +47,7 @@ std::unique_ptr<engine::Backend> make_cuda(const std::string& device) {
       throw Error("device \"" + device + "\": expected cuda or cuda:N with N a GPU index");
     index = std::stoi(n);
   }
-  return engine::make_cuda_backend(index);
+  return engine::make_cuda_backend(index, compute_type);
 #else
   return nullptr;  // not reached: device_unavailable_reason says this build has no CUDA backend
 #endif
@@ -60,7 +60,7 @@ class NativeEngine final : public Engine {
     if (options.device == "cpu") {
       backend_ = engine::make_cpu_backend(options.n_threads);
     } else if (options.device == "cuda" || options.device.rfind("cuda:", 0) == 0) {
-      backend_ = make_cuda(options.device);
+      backend_ = make_cuda(options.device, options.compute_type);
     } else {
       throw Error("device \"" + options.device + "\": unknown (expected cpu or cuda)");
     }

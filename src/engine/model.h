@@ -59,7 +59,9 @@ struct WhisperModel {
 //   "float32"  float32 math on the file's values. The decoder's matrix-vector weights (and the tied output
 //              projection) stay float16 where the file stores float16, which holds the same values in half the
 //              bytes (backends without float16 weights widen them); everything else is float32.
-//   "float16"  as float32, with the decoder's weights rounded to float16 whatever the file stores.
+//   "float16"  as float32, with the decoder's weights rounded to float16 whatever the file stores; the encoder's
+//              too on a backend whose half-precision products are fast (fast_matrix_products: CUDA).
+//   "bfloat16" every linear layer's weights and the embedding in bfloat16 (backends that support it: CUDA).
 //   "int8"     every linear layer's weights int8 per row (the encoder's, the decoder's); the token embedding and
 //              output projection float16 (in int8 it cost 0.5 points of LibriSpeech WER); convolutions,
 //              norms, attention float32.

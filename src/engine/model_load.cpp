@@ -94,12 +94,14 @@ WeightPolicy weight_policy(const std::string& compute_type) {
     p.decoder = p.embedding = WeightType::float16;
     p.decoder_only_if_stored_f16 = true;
   } else if (compute_type == "float16") {
-    p.decoder = p.embedding = WeightType::float16;
+    p.encoder = p.decoder = p.embedding = WeightType::float16;
+  } else if (compute_type == "bfloat16") {
+    p.encoder = p.decoder = p.embedding = WeightType::bfloat16;
   } else if (compute_type == "int8") {
     p.encoder = p.decoder = WeightType::int8;
     p.embedding = WeightType::float16;
   } else {
-    throw Error("compute type \"" + compute_type + "\": unknown (expected float32, float16 or int8)");
+    throw Error("compute type \"" + compute_type + "\": unknown (expected float32, float16, bfloat16 or int8)");
   }
   return p;
 }
@@ -128,10 +130,13 @@ WhisperModel load_whisper(const formats::WhisperWeights& w, Backend& backend, co
 
   if (!backend.supports(policy.encoder) ||
       (!policy.decoder_only_if_stored_f16 && !(backend.supports(policy.decoder) && backend.supports(policy.embedding))))
-    throw Error("compute type " + policy.compute_type + ": not supported by the " + backend.name() +
-                " backend (float32 only)");
+    throw Error("compute type " + policy.compute_type + ": not supported by the " + backend.name() + " backend");
   Placer p(w, backend);
-  const WeightType enc = policy.encoder;
+  // Half-precision encoder weights only where the backend multiplies them fast; elsewhere the same products in
+  // float32 (the CPU would widen them again for every window).
+  WeightType enc = policy.encoder;
+  if ((enc == WeightType::float16 || enc == WeightType::bfloat16) && !backend.fast_matrix_products(enc))
+    enc = WeightType::float32;
   const int da = h.n_audio_state, dt = h.n_text_state;
   m.conv1_w = p.conv("encoder.conv1.weight", da, h.n_mels);
   m.conv1_b = p.mat("encoder.conv1.bias", 1, da);

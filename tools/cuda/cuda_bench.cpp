@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -64,7 +66,7 @@ double time_stream(CudaBackend& be, int n_warm, int n_reps, F fn) {
 }
 
 struct Ceilings {
-  double copy_gbs = 0, sgemm_tflops = 0, tf32_tflops = 0;
+  double copy_gbs = 0, sgemm_tflops = 0, tf32_tflops = 0, hgemm_tflops = 0;
 };
 
 Ceilings measure_ceilings(CudaBackend& be) {
@@ -87,6 +89,12 @@ Ceilings measure_ceilings(CudaBackend& be) {
     (tf32 ? c.tf32_tflops : c.sgemm_tflops) = 2.0 * s * s * double(s) / (ms * 1e9);
   }
   be.set_tf32(false);
+  // float16 weights: the backend's half path (x rounded to float16 first, then cublasGemmEx, float32 out).
+  {
+    engine::Weights wh = be.upload_weights(v.data(), s, s, engine::WeightType::float16);
+    ms = time_stream(be, 2, 10, [&] { be.linear(x, wh, nullptr, y); });
+    c.hgemm_tflops = 2.0 * s * s * double(s) / (ms * 1e9);
+  }
   return c;
 }
 
@@ -96,18 +104,20 @@ struct Floors {
   double enc_gflop = 0, enc_mb = 0, dec_gflop = 0, dec_mb = 0;
 };
 
-Floors floors(const ModelInfo& h, int n_past) {
+// wbytes: bytes per weight (4 float32, 2 half); activations and caches stay float32.
+Floors floors(const ModelInfo& h, int n_past, double wbytes = 4) {
   Floors f;
   const double d = h.n_audio_state, t = h.n_audio_ctx, dt = h.n_text_state, ta = h.n_audio_ctx;
   const double enc_layer_params = 12 * d * d + 13 * d;
   f.enc_gflop = (2 * 2 * t * d * 3 * h.n_mels + 2 * t * d * 3 * d +
                  h.n_audio_layer * (2 * t * 12 * d * d + 2 * 2 * t * t * d)) / 1e9;
-  f.enc_mb = 4 * (3 * h.n_mels * d + 3 * d * d + t * d + h.n_audio_layer * enc_layer_params + h.n_mels * 2 * t + t * d) / 1e6;
+  f.enc_mb = (4 * (3 * h.n_mels * d + 3 * d * d + t * d + h.n_mels * 2 * t + t * d) + wbytes * h.n_audio_layer * enc_layer_params) / 1e6;
   // Per decoder layer: qkv 3d^2, out d^2, cross q d^2, cross out d^2, fc 8 d^2 (cross K/V are precomputed).
   const double dec_layer_params = 14 * dt * dt;
   const double kv = n_past + 1;
   f.dec_gflop = (h.n_text_layer * (2 * dec_layer_params + 2 * 2 * (kv + ta) * dt) + 2 * h.n_vocab * dt) / 1e9;
-  f.dec_mb = 4 * (h.n_text_layer * (dec_layer_params + 2 * kv * dt + 2 * ta * dt) + h.n_vocab * dt + h.n_vocab) / 1e6;
+  f.dec_mb = (wbytes * (h.n_text_layer * dec_layer_params + h.n_vocab * dt) +
+              4 * (h.n_text_layer * (2 * kv * dt + 2 * ta * dt) + h.n_vocab)) / 1e6;
   return f;
 }
 
@@ -150,6 +160,7 @@ void decoder_step(const engine::WhisperModel& m, CudaBackend& be, StepBuffers& s
 
 struct Row {
   std::string arch;
+  engine::cuda::Precision precision = engine::cuda::Precision::f32;
   double enc_ms = 0, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
   Floors fl;
   double peak_gib = 0;
@@ -190,13 +201,23 @@ void graph_step(const engine::WhisperModel& m, CudaBackend& be, StepBuffers& s, 
   WST_CUDA_CHECK(cudaGraphDestroy(graph));
 }
 
-Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps) {
+const char* precision_name(engine::cuda::Precision p) {
+  return p == engine::cuda::Precision::f32 ? "float32" : p == engine::cuda::Precision::f16 ? "float16" : "bfloat16";
+}
+
+Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cuda::Precision precision) {
   Row row;
   row.arch = arch;
-  engine::WhisperModel m = random_model(arch, be, 11);
+  row.precision = precision;
+  const bool half = precision != engine::cuda::Precision::f32;
+  be.set_precision(precision);
+  const engine::WeightType wt = precision == engine::cuda::Precision::f32   ? engine::WeightType::float32
+                                : precision == engine::cuda::Precision::f16 ? engine::WeightType::float16
+                                                                            : engine::WeightType::bfloat16;
+  engine::WhisperModel m = random_model(arch, be, 11, wt);
   const ModelInfo& h = m.info;
   const int n_past = 100;
-  row.fl = floors(h, n_past);
+  row.fl = floors(h, n_past, half ? 2 : 4);
   std::vector<float> mel = random_vec(static_cast<size_t>(h.n_mels) * 2 * h.n_audio_ctx, 3, 1.0f);
 
   // Encoder: check once that the output is finite, then time.
@@ -208,9 +229,13 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps) {
       if (!std::isfinite(v)) throw Error(arch + ": encoder output not finite");
   }
   row.enc_ms = time_stream(be, 3, n_reps, [&] { enc = engine::encode(m, be, mel.data()); });
-  be.set_tf32(true);
-  row.enc_tf32_ms = time_stream(be, 3, n_reps, [&] { engine::encode(m, be, mel.data()); });
-  be.set_tf32(false);
+  if (!half) {
+    be.set_tf32(true);
+    row.enc_tf32_ms = time_stream(be, 3, n_reps, [&] { engine::encode(m, be, mel.data()); });
+    be.set_tf32(false);
+  } else {
+    row.enc_tf32_ms = NAN;
+  }
 
   // Decoder step as the engine runs it: forward() of one token, logits downloaded (host clock; it synchronises).
   engine::Decoder dec(m, be);
@@ -268,6 +293,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps) {
     row.dec_graph_ms = NAN;
   }
   row.peak_gib = be.pool().peak_bytes_reserved() / 1073741824.0;
+  be.set_precision(engine::cuda::Precision::f32);
   return row;
 }
 
@@ -354,6 +380,32 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
         2.0 * t * d * 3 * d, -n);
   }
   be.set_tf32(false);
+  // Half precision (informational, not in the sums): float16 weights, flash attention.
+  {
+    be.set_precision(engine::cuda::Precision::f16);
+    auto hw = [&](int rows, int cols) {
+      auto v = random_vec(static_cast<size_t>(rows) * cols, rows * 37 + cols, 0.05f);
+      return be.upload_weights(v.data(), rows, cols, engine::WeightType::float16);
+    };
+    engine::Weights h_qkv = hw(3 * d, d), h_dd = hw(d, d), h_fc1 = hw(4 * d, d), h_fc2 = hw(d, 4 * d), h_emb = hw(h.n_vocab, d);
+    add("f16 step linear qkv d->3d", us([&] { be.linear(x1, h_qkv, &b_qkv, y3); }), 2.0 * 3 * d * d, 2.0 * 3 * d * d, 0);
+    add("f16 step linear d->d", us([&] { be.linear(x1, h_dd, &b, y1); }), 2.0 * d * d, 2.0 * d * d, 0);
+    add("f16 step linear fc1 d->4d", us([&] { be.linear(x1, h_fc1, &b_fc1, y4); }), 8.0 * d * d, 8.0 * d * d, 0);
+    add("f16 step linear fc2 4d->d", us([&] { be.linear(x4, h_fc2, &b, y1); }), 8.0 * d * d, 8.0 * d * d, 0);
+    add("f16 step logits d->n_vocab", us([&] { be.linear(x1, h_emb, nullptr, logits); }), 2.0 * h.n_vocab * d,
+        2.0 * h.n_vocab * d, 0);
+    add("f16 enc linear qkv", us([&] { be.linear(xe, h_qkv, &b_qkv, ye3); }), 2.0 * 3 * d * d + 4.0 * 4 * t * d, 2.0 * t * 3 * d * d, 0);
+    add("f16 enc linear fc1", us([&] { be.linear(xe, h_fc1, &b_fc1, ye4); }), 2.0 * 4 * d * d + 4.0 * 5 * t * d, 8.0 * t * d * d, 0);
+    add("f16 enc linear fc2", us([&] { be.linear(ye4, h_fc2, &b, ye); }), 2.0 * 4 * d * d + 4.0 * 5 * t * d, 8.0 * t * d * d, 0);
+    add("f16 enc flash attention 1500x1500", us([&] {
+          be.attention(qkv.cols_view(0, d), qkv.cols_view(d, d), qkv.cols_view(2 * d, d), ye, h.n_audio_head, -1);
+        }), 4.0 * 4 * t * d, 4.0 * t * t * d, 0);
+    be.set_precision(engine::cuda::Precision::bf16);
+    add("bf16 enc flash attention 1500x1500", us([&] {
+          be.attention(qkv.cols_view(0, d), qkv.cols_view(d, d), qkv.cols_view(2 * d, d), ye, h.n_audio_head, -1);
+        }), 4.0 * 4 * t * d, 4.0 * t * t * d, 0);
+    be.set_precision(engine::cuda::Precision::f32);
+  }
   add("enc gelu [1500,4d]", us([&] { be.gelu(ye4); }), 32.0 * t * d, 0, -LE);
   add("enc add [1500,d]", us([&] { be.add(ye, xe); }), 12.0 * t * d, 0, -2 * LE);
   std::printf("\n%s: per-op times (per_step > 0: count in one decoder step; < 0: count in one encoder window)\n",
@@ -374,33 +426,41 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
 
 int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n_reps) {
   Ceilings c = measure_ceilings(be);
-  std::printf("\nceilings: device copy %.0f GB/s (read + write), sgemm fp32 %.1f TFLOP/s, TF32 %.1f TFLOP/s\n", c.copy_gbs,
-              c.sgemm_tflops, c.tf32_tflops);
+  std::printf("\nceilings: device copy %.0f GB/s (read + write), sgemm fp32 %.1f TFLOP/s, TF32 %.1f TFLOP/s, "
+              "float16 weights (x rounded + GemmEx) %.1f TFLOP/s\n", c.copy_gbs, c.sgemm_tflops, c.tf32_tflops,
+              c.hgemm_tflops);
   std::vector<Row> rows;
   int rc = 0;
-  for (const auto& a : archs) {
-    try {
-      rows.push_back(bench_arch(be, a, n_reps));
-    } catch (const std::exception& e) {
-      std::printf("%s: FAILED: %s\n", a.c_str(), e.what());
-      rc = 1;
-      continue;
+  const char* only = std::getenv("WST_BENCH_PRECISIONS");  // e.g. "float16,bfloat16"; default all three
+  for (auto p : {engine::cuda::Precision::f32, engine::cuda::Precision::f16, engine::cuda::Precision::bf16}) {
+    if (only && !std::strstr(only, precision_name(p))) continue;
+    for (const auto& a : archs) {
+      try {
+        rows.push_back(bench_arch(be, a, n_reps, p));
+      } catch (const std::exception& e) {
+        std::printf("%s %s: FAILED: %s\n", a.c_str(), precision_name(p), e.what());
+        be.set_precision(engine::cuda::Precision::f32);
+        rc = 1;
+        continue;
+      }
+      const Row& r = rows.back();
+      std::printf("%s %s: encoder %.2f ms (TF32 %.2f), step %.3f ms (eager body %.3f, graph %.3f; graph vs eager rel "
+                  "%.1e), pool peak %.2f GiB\n", a.c_str(), precision_name(p), r.enc_ms, r.enc_tf32_ms, r.dec_ms,
+                  r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
+      std::fflush(stdout);
     }
-    const Row& r = rows.back();
-    std::printf("%s: encoder %.2f ms (TF32 %.2f), step %.3f ms (eager body %.3f, graph %.3f; graph vs eager rel %.1e), "
-                "pool peak %.2f GiB\n", a.c_str(), r.enc_ms, r.enc_tf32_ms, r.dec_ms, r.dec_body_ms, r.dec_graph_ms,
-                r.graph_rel, r.peak_gib);
-    std::fflush(stdout);
   }
-  std::printf("\nmedians of %d, fp32 (TF32 column: matrix products in TF32); floors: flops at the sgemm rate, bytes at the copy rate\n", n_reps);
-  std::printf("%-15s %9s %9s %9s %9s %8s | %9s %9s %9s %9s %9s %8s\n", "model", "enc ms", "enc tf32", "floor fl",
-              "floor B", "w.cpp", "step ms", "graph ms", "floor fl", "floor B", "w.cpp", "");
+  std::printf("\nmedians of %d (TF32 column: float32 model, matrix products in TF32); floors: flops at the sgemm rate "
+              "(float32) or the float16 rate (half), bytes at the copy rate\n", n_reps);
+  std::printf("%-15s %-8s %9s %9s %9s %9s %8s | %9s %9s %9s %9s %9s\n", "model", "type", "enc ms", "enc tf32",
+              "floor fl", "floor B", "w.cpp", "step ms", "graph ms", "floor fl", "floor B", "w.cpp");
   for (const Row& r : rows) {
     double we, wt;
     whisper_cpp_reference(r.arch, &we, &wt);
-    std::printf("%-15s %9.2f %9.2f %9.2f %9.3f %8.1f | %9.3f %9.3f %9.3f %9.3f %9.2f\n", r.arch.c_str(), r.enc_ms,
-                r.enc_tf32_ms, r.fl.enc_gflop / c.sgemm_tflops, r.fl.enc_mb / c.copy_gbs, we, r.dec_ms,
-                r.dec_graph_ms, r.fl.dec_gflop / c.sgemm_tflops, r.fl.dec_mb / c.copy_gbs, wt);
+    const double rate = r.precision == engine::cuda::Precision::f32 ? c.sgemm_tflops : c.hgemm_tflops;
+    std::printf("%-15s %-8s %9.2f %9.2f %9.2f %9.3f %8.1f | %9.3f %9.3f %9.3f %9.3f %9.2f\n", r.arch.c_str(),
+                precision_name(r.precision), r.enc_ms, r.enc_tf32_ms, r.fl.enc_gflop / rate, r.fl.enc_mb / c.copy_gbs,
+                we, r.dec_ms, r.dec_graph_ms, r.fl.dec_gflop / rate, r.fl.dec_mb / c.copy_gbs, wt);
   }
   for (const char* a : {"tiny", "large-v3"}) {
     try {

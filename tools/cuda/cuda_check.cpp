@@ -10,6 +10,7 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cuda_tool.h"
@@ -27,7 +28,7 @@ std::vector<float> random_vec(size_t n, uint64_t seed, float scale) {
   return v;
 }
 
-engine::WhisperModel random_model(const std::string& arch, engine::Backend& be, uint64_t seed) {
+engine::WhisperModel random_model(const std::string& arch, engine::Backend& be, uint64_t seed, engine::WeightType type) {
   engine::WhisperModel m;
   m.info = bench_support::architecture(arch);
   const ModelInfo& h = m.info;
@@ -41,13 +42,18 @@ engine::WhisperModel random_model(const std::string& arch, engine::Backend& be, 
     const size_t off = pool_n > n ? pick.next() % (pool_n - n) : 0;
     return be.upload(pool.data() + off, rows, cols);
   };
+  auto weights = [&](int rows, int cols) {
+    const size_t n = static_cast<size_t>(rows) * cols;
+    const size_t off = pool_n > n ? pick.next() % (pool_n - n) : 0;
+    return be.upload_weights(pool.data() + off, rows, cols, type);
+  };
   auto gain = [&](int n) {
     std::vector<float> v(n);
     for (int i = 0; i < n; ++i) v[i] = 1.0f + pool[i];
     return be.upload(v.data(), 1, n);
   };
   auto ln = [&](int n) { return engine::LayerNormWeights{gain(n), mat(1, n)}; };
-  auto lin = [&](int out, int in) { return engine::LinearWeights{mat(out, in), mat(1, out)}; };
+  auto lin = [&](int out, int in) { return engine::LinearWeights{weights(out, in), mat(1, out)}; };
   const int da = h.n_audio_state, dt = h.n_text_state;
   m.conv1_w = mat(da, 3 * h.n_mels);
   m.conv1_b = mat(1, da);
@@ -57,7 +63,7 @@ engine::WhisperModel random_model(const std::string& arch, engine::Backend& be, 
   for (int i = 0; i < h.n_audio_layer; ++i)
     m.encoder_layers.push_back({ln(da), lin(3 * da, da), lin(da, da), ln(da), lin(4 * da, da), lin(da, 4 * da)});
   m.encoder_ln = ln(da);
-  m.token_embedding = mat(h.n_vocab, dt);
+  m.token_embedding = weights(h.n_vocab, dt);
   m.decoder_pos = mat(h.n_text_ctx, dt);
   for (int i = 0; i < h.n_text_layer; ++i)
     m.decoder_layers.push_back({ln(dt), lin(3 * dt, dt), lin(dt, dt), ln(dt), lin(dt, dt), lin(2 * dt, da),
@@ -96,7 +102,8 @@ struct Checker {
     return r;
   }
   // ref(row, out) fills one reference row of `cols` values.
-  void compare(const std::string& what, const Mat& out, const std::function<void(int, double*)>& ref) {
+  void compare(const std::string& what, const Mat& out, const std::function<void(int, double*)>& ref,
+               double tolerance = kMaxRelErr) {
     std::vector<float> got = down(out);
     size_t n_unwritten = 0;
     for (float x : got)
@@ -115,7 +122,7 @@ struct Checker {
       }
     }
     const double rel = std::sqrt(num / std::max(den, 1e-300));
-    const bool ok = n_unwritten == 0 && rel < kMaxRelErr;
+    const bool ok = n_unwritten == 0 && rel < tolerance;
     if (!ok) ++n_fail;
     std::printf("  %-4s %-58s rel %.2e  max|d| %.2e%s\n", ok ? "ok" : "FAIL", what.c_str(), rel, max_abs,
                 n_unwritten ? ("  UNWRITTEN/NaN " + std::to_string(n_unwritten)).c_str() : "");
@@ -137,6 +144,39 @@ struct Checker {
                 o[j] = s;
               }
             });
+  }
+
+  // The same with weights kept as `type` (float16 / bfloat16): against the float32 values in double, so the
+  // tolerance covers the rounding of weights (and of x, for more than 8 rows) to the half type.
+  void linear_half(const std::string& name, engine::WeightType type, int m, int n, int k, bool bias, double tol) {
+    auto x = rnd(static_cast<size_t>(m) * k), w = rnd(static_cast<size_t>(n) * k, 0.05f), b = rnd(n);
+    Mat X = up(x, m, k), B = up(b, 1, n), Y = be.alloc(m, n);
+    engine::Weights W = be.upload_weights(w.data(), n, k, type);
+    poison(Y);
+    be.linear(X, W, bias ? &B : nullptr, Y);
+    compare("linear " + std::string(engine::weight_type_name(type)) + " " + name + " [" + std::to_string(m) + "," +
+                std::to_string(k) + "]x[" + std::to_string(n) + "," + std::to_string(k) + "]^T",
+            Y, [&](int r, double* o) {
+              for (int j = 0; j < n; ++j) {
+                double s = bias ? b[j] : 0.0;
+                for (int t = 0; t < k; ++t) s += static_cast<double>(x[static_cast<size_t>(r) * k + t]) * w[static_cast<size_t>(j) * k + t];
+                o[j] = s;
+              }
+            }, tol);
+  }
+
+  void embed_half(engine::WeightType type, int n_vocab, int d, double tol) {
+    auto table = rnd(static_cast<size_t>(n_vocab) * d), pos = rnd(static_cast<size_t>(448) * d);
+    engine::Weights T = be.upload_weights(table.data(), n_vocab, d, type);
+    Mat P = up(pos, 448, d), Y = be.alloc(5, d);
+    const int ids[5] = {50257, 0, 220, n_vocab - 1, 7};
+    poison(Y);
+    be.embed(T, ids, 5, P, 10, Y);
+    compare("embed " + std::string(engine::weight_type_name(type)) + " 5 tokens, width " + std::to_string(d), Y,
+            [&](int i, double* o) {
+              for (int c = 0; c < d; ++c)
+                o[c] = static_cast<double>(table[static_cast<size_t>(ids[i]) * d + c]) + pos[static_cast<size_t>(10 + i) * d + c];
+            }, tol);
   }
 
   void layer_norm(int rows, int cols) {
@@ -178,7 +218,7 @@ struct Checker {
 
   // q is a column slice of a [tq, 3d] buffer (as the encoder's fused qkv), k and v of a [tk, 2d] buffer
   // (as the decoder's cross K/V).
-  void attention(const std::string& name, int tq, int tk, int n_head, int d, int causal) {
+  void attention(const std::string& name, int tq, int tk, int n_head, int d, int causal, double tol = kMaxRelErr) {
     auto qb = rnd(static_cast<size_t>(tq) * 3 * d), kvb = rnd(static_cast<size_t>(tk) * 2 * d);
     Mat QB = up(qb, tq, 3 * d), KV = up(kvb, tk, 2 * d), O = be.alloc(tq, d);
     poison(O);
@@ -205,7 +245,7 @@ struct Checker {
                   o[h * dh + t] = acc / sum;
                 }
               }
-            });
+            }, tol);
   }
 
   void conv1d(const std::string& name, int t_in, int c_in, int c_out, int stride) {
@@ -289,6 +329,41 @@ int run_op_checks(CudaBackend& be) {
   ck.attention("d_head 16", 1, 37, 6, 96, 36);
   ck.attention("d_head 32", 1, 70, 2, 64, -1);
   ck.attention("d_head 16", 9, 40, 6, 96, 30);
+  // Half precision: weights float16 / bfloat16, products on the tensor cores, the encoder's attention in
+  // flash_attention.cu. Tolerances from the types' rounding (float16 2^-11, bfloat16 2^-8 per operand):
+  // METHOD.md's bf16 range is 1e-3 to 1e-2.
+  for (auto [type, prec, tol] : {std::tuple{engine::WeightType::float16, engine::cuda::Precision::f16, 2e-3},
+                                 std::tuple{engine::WeightType::bfloat16, engine::cuda::Precision::bf16, 1.2e-2}}) {
+    be.set_precision(prec);
+    std::printf("%s:\n", engine::weight_type_name(type));
+    for (const Shape s : {Shape{"tiny", 384, 6, 80, 51865}, Shape{"large-v3", 1280, 20, 128, 51866}}) {
+      const int d = s.d;
+      ck.linear_half("qkv", type, 1500, 3 * d, d, true, tol);
+      ck.linear_half("fc2", type, 1500, d, 4 * d, true, tol);
+      ck.linear_half("cross_kv", type, 1500, 2 * d, d, true, tol);
+      ck.linear_half("step qkv", type, 1, 3 * d, d, true, tol);
+      ck.linear_half("step fc1", type, 1, 4 * d, d, true, tol);
+      ck.linear_half("step fc2", type, 1, d, 4 * d, true, tol);
+      ck.linear_half("5 beams fc1", type, 5, 4 * d, d, true, tol);
+      ck.linear_half("5 beams fc2", type, 5, d, 4 * d, true, tol);
+      ck.linear_half("logits", type, 1, s.n_vocab, d, false, tol);
+      ck.linear_half("5 beams logits", type, 5, s.n_vocab, d, false, tol);
+      ck.linear_half("prompt", type, 12, d, d, true, tol);
+      ck.embed_half(type, s.n_vocab, d, tol);
+      ck.attention(std::string("flash ") + s.name + " encoder", 1500, 1500, s.n_head, d, -1, tol);
+      ck.attention(std::string("flash ") + s.name + " encoder (again)", 1500, 1500, s.n_head, d, -1, tol);
+      ck.attention(std::string("flash ") + s.name + " prompt", 5, 105, s.n_head, d, 100, tol);
+      ck.attention(std::string("flash ") + s.name + " prompt, 40 queries", 40, 140, s.n_head, d, 100, tol);
+      // One-query steps keep the float32 path in every mode.
+      ck.attention(std::string("step cross ") + s.name, 1, 1500, s.n_head, d, -1);
+    }
+    ck.attention("flash odd sizes", 37, 70, 2, 128, -1, tol);
+    ck.attention("flash odd sizes causal", 77, 133, 3, 192, 56, tol);
+    ck.attention("flash causal from 0", 65, 65, 2, 128, 0, tol);
+    ck.linear_half("k not a multiple of 8", type, 1, 51, 36, true, tol);
+    ck.linear_half("k not a multiple of 8", type, 20, 51, 36, true, tol);
+  }
+  be.set_precision(engine::cuda::Precision::f32);
   be.set_own_gemv(false);
   std::printf("one-row linear through cublasSgemv:\n");
   ck.linear("step qkv", 1, 3 * 1280, 1280, true);

@@ -28,7 +28,9 @@ struct Rng {
 std::vector<float> random_vec(size_t n, uint64_t seed, float scale = 1.0f);
 // A model of architecture `arch` (bench/random_model.h's names) with random weights (uniform, std 0.02 as
 // bench/random_model.h, layer-norm gains near 1).
-engine::WhisperModel random_model(const std::string& arch, engine::Backend& be, uint64_t seed);
+// Linear layers and the token embedding kept as `type`.
+engine::WhisperModel random_model(const std::string& arch, engine::Backend& be, uint64_t seed,
+                                  engine::WeightType type = engine::WeightType::float32);
 
 // Op checks against a double-precision host reference; returns the number of failures.
 int run_op_checks(engine::cuda::CudaBackend& be);

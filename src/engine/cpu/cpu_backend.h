@@ -22,7 +22,7 @@ class CpuBackend final : public Backend {
   void linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) override;
   void linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) override;
   Weights upload_weights(const float* host, int rows, int cols, WeightType type) override;
-  bool supports(WeightType) const override { return true; }
+  bool supports(WeightType t) const override { return t != WeightType::bfloat16; }
   void layer_norm(const Mat& x, const Mat& gamma, const Mat& beta, Mat& y) override;
   void gelu(Mat& x) override;
   void add(Mat& y, const Mat& x) override;

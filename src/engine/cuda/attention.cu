@@ -7,8 +7,8 @@
 //   docs/cuda_notes.md.)
 // - several queries (encoder, prompt): per head, scores = q k^T / sqrt(d_head) by one strided-batched sgemm
 //   over all heads (a head is a column slice, so heads are dh columns apart), a masked row softmax, then
-//   out = P v by a second strided-batched sgemm. TODO(#8): a fused flash-attention kernel, which avoids the
-//   [n_head, Tq, Tk] score buffer (180 MB for large-v3's encoder).
+//   out = P v by a second strided-batched sgemm: the float32 checking path. In the half-precision modes
+//   flash_attention.cu's fused kernel takes these shapes and never writes the [n_head, Tq, Tk] scores.
 // Test: tests/engine/cuda_backend_test.cpp; check and time: tools/cuda/cuda_check.cpp.
 #include <cmath>
 
@@ -164,6 +164,7 @@ void CudaBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, 
   const int dh = d / n_head;
   if (dh > kMaxHeadDim) throw Error("attention: head width " + std::to_string(dh) + " above " + std::to_string(kMaxHeadDim));
   if (tq == 0) return;
+  if (flash_attention(q, k, v, out, n_head, causal_offset)) return;  // half-precision modes, many queries
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
   if (tq == 1) {
     const int n_visible = causal_offset < 0 ? tk : std::min(tk, causal_offset + 1);

@@ -81,7 +81,7 @@ void DevicePool::put(float* p, size_t rounded) {
   free_[rounded].push_back(p);
 }
 
-CudaBackend::CudaBackend(int device, bool allow_tf32) : device_(device) {
+CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : device_(device) {
   int n = 0;
   WST_CUDA_CHECK(cudaGetDeviceCount(&n));
   if (device < 0 || device >= n)
@@ -94,6 +94,20 @@ CudaBackend::CudaBackend(int device, bool allow_tf32) : device_(device) {
   blas_workspace_ = alloc(1, 8 << 20);  // 32 MiB, cuBLAS's recommendation for Hopper
   WST_CUBLAS_CHECK(cublasSetWorkspace(blas_, blas_workspace_.data, size_t{32} << 20));
   set_tf32(allow_tf32);
+  if (precision != Precision::f32) set_precision(precision);
+}
+
+void CudaBackend::set_precision(Precision p) {
+  precision_ = p;
+  // The float32 products left in a half-precision model (the convolutions) may as well use TF32.
+  set_tf32(p != Precision::f32);
+}
+
+std::shared_ptr<void> CudaBackend::alloc_bytes(size_t bytes) {
+  size_t rounded = 0;
+  float* p = pool_->get(bytes, &rounded);
+  std::shared_ptr<DevicePool> pool = pool_;
+  return std::shared_ptr<void>(p, [pool, rounded](void* q) { pool->put(static_cast<float*>(q), rounded); });
 }
 
 CudaBackend::~CudaBackend() {
@@ -157,8 +171,13 @@ std::string cuda_unavailable_reason() {
   return "";
 }
 
-std::unique_ptr<Backend> make_cuda_backend(int device) {
-  return std::make_unique<cuda::CudaBackend>(device, /*allow_tf32=*/false);
+std::unique_ptr<Backend> make_cuda_backend(int device, const std::string& compute_type) {
+  cuda::Precision p;
+  if (compute_type == "float32") p = cuda::Precision::f32;
+  else if (compute_type == "float16") p = cuda::Precision::f16;
+  else if (compute_type == "bfloat16") p = cuda::Precision::bf16;
+  else throw Error("compute type " + compute_type + ": not supported by the cuda backend (float32, float16 or bfloat16)");
+  return std::make_unique<cuda::CudaBackend>(device, /*allow_tf32=*/false, p);
 }
 
 }  // namespace wst::engine

@@ -60,9 +60,14 @@ class DevicePool {
   size_t reserved_ = 0, peak_reserved_ = 0;
 };
 
+// What the matrix units compute in: f32 (exact float32, the checking path; TF32 only through set_tf32) or the
+// half types (products with half operands and float32 accumulation; the encoder's attention in a fused kernel
+// on the tensor cores; the rest in float32).
+enum class Precision { f32, f16, bf16 };
+
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(int device, bool allow_tf32);
+  CudaBackend(int device, bool allow_tf32, Precision precision = Precision::f32);
   ~CudaBackend() override;
   std::string name() const override { return "cuda"; }
 
@@ -71,8 +76,12 @@ class CudaBackend final : public Backend {
   void download(const Mat& m, float* host) override;
   void copy(const Mat& src, Mat& dst) override;
 
-  using Backend::embed;   // the Weights overloads: float32 only here
-  using Backend::linear;
+  // Weights: float32, float16, bfloat16 (half_linear.cu).
+  bool supports(WeightType t) const override { return t != WeightType::int8; }
+  bool fast_matrix_products(WeightType t) const override { return t != WeightType::int8; }
+  Weights upload_weights(const float* host, int rows, int cols, WeightType type) override;
+  void linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) override;
+  void embed(const Weights& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) override;
   void linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) override;
   void layer_norm(const Mat& x, const Mat& gamma, const Mat& beta, Mat& y) override;
   void gelu(Mat& x) override;
@@ -86,6 +95,10 @@ class CudaBackend final : public Backend {
   cudaStream_t stream() const { return stream_; }
   void set_tf32(bool on);
   void set_own_gemv(bool on) { own_gemv_ = on; }
+  Precision precision() const { return precision_; }
+  void set_precision(Precision p);
+  // Device memory from the pool, returned to it when the last reference goes.
+  std::shared_ptr<void> alloc_bytes(size_t bytes);
   void synchronize();
   const DevicePool& pool() const { return *pool_; }
   // The pool's high-water mark: every byte cudaMalloc'ed through it (weights, activations, the cuBLAS
@@ -98,6 +111,9 @@ class CudaBackend final : public Backend {
   cublasHandle_t blas_ = nullptr;
   std::shared_ptr<DevicePool> pool_;
   bool own_gemv_ = true;  // one-row linear through our kernel (linear.cu) rather than cublasSgemv
+  Precision precision_ = Precision::f32;
+  // The encoder's attention in half precision (flash_attention.cu); false when the shape is not one it takes.
+  bool flash_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset);
   Mat blas_workspace_;  // given to cuBLAS so it allocates nothing itself (needed inside a CUDA graph capture)
 };
 

@@ -1,0 +1,259 @@
+// Multi-head attention for many queries (the encoder's 1500 frames, a prompt) in one kernel on the tensor
+// cores, for the half-precision modes: the scores never go to device memory (flash attention, FlashAttention-2's
+// loop order). A block takes kWarps x 16 queries of one head; each warp keeps its 16 queries' running maximum,
+// sum of exponentials and output in registers while the block walks the keys 64 at a time. Q, K and V are
+// read as float32 (the backend's activations) and rounded to T (half or bfloat16) on the way into the
+// products; the products accumulate in float32 (mma.sync m16n8k16), the softmax is float32 in base 2.
+// Fragment layouts (PTX ISA, mma.m16n8k16 with .f16/.bf16 operands): g = lane / 4, t = lane % 4;
+//   A 16x16: regs {row g, cols 2t..2t+1}, {row g+8, cols 2t..}, {row g, cols 2t+8..}, {row g+8, cols 2t+8..}
+//   B 16x8:  regs {rows 2t..2t+1, col g}, {rows 2t+8..2t+9, col g}
+//   C 16x8:  {row g, cols 2t, 2t+1}, {row g+8, cols 2t, 2t+1}
+// so the scores' accumulator registers are, two 8-key tiles at a time, the A operand of P V (no shuffles).
+// Head width 64 only (every Whisper model); other widths take attention.cu's path.
+// Checked against a double-precision reference by tools/cuda/cuda_check.cpp.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+
+#include "engine/cuda/cuda_backend.cuh"
+#include "util/errors.h"
+
+namespace wst::engine::cuda {
+
+namespace {
+
+constexpr int kDh = 64;       // head width
+constexpr int kBlockK = 64;   // keys per step
+constexpr int kPad = 8;       // halves of padding per shared row: rows 36 words apart, no bank conflicts
+constexpr int kRow = kDh + kPad;
+
+template <class T> __device__ __forceinline__ uint32_t pack2(float a, float b);
+template <>
+__device__ __forceinline__ uint32_t pack2<__half>(float a, float b) {
+  __half2 h = __floats2half2_rn(a, b);  // a in the low half
+  return *reinterpret_cast<uint32_t*>(&h);
+}
+template <>
+__device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float a, float b) {
+  __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+  return *reinterpret_cast<uint32_t*>(&h);
+}
+template <class T> __device__ __forceinline__ uint16_t bits(float a);
+template <>
+__device__ __forceinline__ uint16_t bits<__half>(float a) {
+  __half h = __float2half_rn(a);
+  return *reinterpret_cast<uint16_t*>(&h);
+}
+template <>
+__device__ __forceinline__ uint16_t bits<__nv_bfloat16>(float a) {
+  __nv_bfloat16 h = __float2bfloat16_rn(a);
+  return *reinterpret_cast<uint16_t*>(&h);
+}
+
+template <class T> __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
+template <>
+__device__ __forceinline__ void mma<__half>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+template <>
+__device__ __forceinline__ void mma<__nv_bfloat16>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// q, k, v: float32 rows, head h in columns [h * 64, h * 64 + 64). scale_log2 = log2(e) / sqrt(64).
+// causal_offset < 0: every query sees every key; else query i sees keys 0 .. causal_offset + i.
+template <class T, int kWarps>
+__global__ void __launch_bounds__(32 * kWarps)
+    flash_attention_kernel(const float* __restrict__ q, int ldq, const float* __restrict__ k, int ldk,
+                           const float* __restrict__ v, int ldv, float* __restrict__ out, int ldo, int tq, int tk,
+                           float scale_log2, int causal_offset) {
+  __shared__ __align__(16) uint16_t ks[kBlockK * kRow];  // K block, [key][dim]
+  __shared__ __align__(16) uint16_t vt[kDh * kRow];      // V block transposed, [dim][key]
+  const int h = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int q0 = blockIdx.x * kWarps * 16 + warp * 16;  // this warp's first query
+  const int col0 = h * kDh;
+
+  // This warp's 16 queries as A fragments, scaled (base-2 softmax) and rounded once.
+  uint32_t qa[kDh / 16][4];
+  {
+    const int r0 = q0 + g, r1 = q0 + g + 8;
+#pragma unroll
+    for (int s = 0; s < kDh / 16; ++s) {
+      const int c = col0 + s * 16 + 2 * t;
+      float2 x00 = make_float2(0.f, 0.f), x10 = x00, x01 = x00, x11 = x00;
+      if (r0 < tq) {
+        x00 = *reinterpret_cast<const float2*>(q + static_cast<size_t>(r0) * ldq + c);
+        x01 = *reinterpret_cast<const float2*>(q + static_cast<size_t>(r0) * ldq + c + 8);
+      }
+      if (r1 < tq) {
+        x10 = *reinterpret_cast<const float2*>(q + static_cast<size_t>(r1) * ldq + c);
+        x11 = *reinterpret_cast<const float2*>(q + static_cast<size_t>(r1) * ldq + c + 8);
+      }
+      qa[s][0] = pack2<T>(x00.x * scale_log2, x00.y * scale_log2);
+      qa[s][1] = pack2<T>(x10.x * scale_log2, x10.y * scale_log2);
+      qa[s][2] = pack2<T>(x01.x * scale_log2, x01.y * scale_log2);
+      qa[s][3] = pack2<T>(x11.x * scale_log2, x11.y * scale_log2);
+    }
+  }
+  float o[kDh / 8][4];
+#pragma unroll
+  for (int n = 0; n < kDh / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;  // rows g and g + 8 (l: this lane's share)
+
+  // The last key any query of this block sees.
+  const int block_last_q = min(tq, (blockIdx.x + 1) * kWarps * 16) - 1;
+  const int n_keys = causal_offset < 0 ? tk : min(tk, causal_offset + block_last_q + 1);
+  const uint32_t* ks32 = reinterpret_cast<const uint32_t*>(ks);
+  const uint32_t* vt32 = reinterpret_cast<const uint32_t*>(vt);
+
+  for (int kb = 0; kb < n_keys; kb += kBlockK) {
+    __syncthreads();  // the previous block's K and V are no longer read
+    // 64 keys x 64 dims of K and V, float4 by float4; keys past the end are zeros.
+    for (int i = threadIdx.x; i < kBlockK * kDh / 4; i += 32 * kWarps) {
+      const int key = i / (kDh / 4), d4 = (i % (kDh / 4)) * 4;
+      float4 kv = make_float4(0.f, 0.f, 0.f, 0.f), vv = kv;
+      if (kb + key < tk) {
+        kv = *reinterpret_cast<const float4*>(k + static_cast<size_t>(kb + key) * ldk + col0 + d4);
+        vv = *reinterpret_cast<const float4*>(v + static_cast<size_t>(kb + key) * ldv + col0 + d4);
+      }
+      uint2 packed;
+      packed.x = pack2<T>(kv.x, kv.y);
+      packed.y = pack2<T>(kv.z, kv.w);
+      *reinterpret_cast<uint2*>(ks + key * kRow + d4) = packed;
+      vt[(d4 + 0) * kRow + key] = bits<T>(vv.x);
+      vt[(d4 + 1) * kRow + key] = bits<T>(vv.y);
+      vt[(d4 + 2) * kRow + key] = bits<T>(vv.z);
+      vt[(d4 + 3) * kRow + key] = bits<T>(vv.w);
+    }
+    __syncthreads();
+    if (q0 >= tq) continue;  // a warp past the last query only helps load
+
+    // Scores for 16 queries x 64 keys: 8 tiles of 8 keys.
+    float s[kBlockK / 8][4];
+#pragma unroll
+    for (int n = 0; n < kBlockK / 8; ++n) {
+      s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+      for (int st = 0; st < kDh / 16; ++st) {
+        const int w = (n * 8 + g) * (kRow / 2) + st * 8 + t;
+        mma<T>(s[n], qa[st], ks32[w], ks32[w + 4]);
+      }
+    }
+    // Keys past the end, or past a query's causal limit, get no weight.
+    const bool edge = kb + kBlockK > tk || causal_offset >= 0;
+    if (edge) {
+      const int lim0 = causal_offset < 0 ? tk : min(tk, causal_offset + q0 + g + 1);
+      const int lim1 = causal_offset < 0 ? tk : min(tk, causal_offset + q0 + g + 9);
+#pragma unroll
+      for (int n = 0; n < kBlockK / 8; ++n) {
+        const int key = kb + n * 8 + 2 * t;
+        if (key >= lim0) s[n][0] = -INFINITY;
+        if (key + 1 >= lim0) s[n][1] = -INFINITY;
+        if (key >= lim1) s[n][2] = -INFINITY;
+        if (key + 1 >= lim1) s[n][3] = -INFINITY;
+      }
+    }
+    float mx0 = m0, mx1 = m1;
+#pragma unroll
+    for (int n = 0; n < kBlockK / 8; ++n) {
+      mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
+      mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
+    }
+    // The four lanes of a quad hold one row between them.
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    // A row with nothing visible yet keeps -inf as its maximum; exponentials are then taken against 0.
+    const float base0 = mx0 == -INFINITY ? 0.f : mx0, base1 = mx1 == -INFINITY ? 0.f : mx1;
+    const float a0 = exp2f(m0 - base0), a1 = exp2f(m1 - base1);  // exp2(-inf) = 0 on the first block
+    m0 = mx0;
+    m1 = mx1;
+    l0 *= a0;
+    l1 *= a1;
+#pragma unroll
+    for (int n = 0; n < kDh / 8; ++n) {
+      o[n][0] *= a0;
+      o[n][1] *= a0;
+      o[n][2] *= a1;
+      o[n][3] *= a1;
+    }
+#pragma unroll
+    for (int n = 0; n < kBlockK / 8; ++n) {
+      s[n][0] = exp2f(s[n][0] - base0);
+      s[n][1] = exp2f(s[n][1] - base0);
+      s[n][2] = exp2f(s[n][2] - base1);
+      s[n][3] = exp2f(s[n][3] - base1);
+      l0 += s[n][0] + s[n][1];
+      l1 += s[n][2] + s[n][3];
+    }
+    // out += P V: keys 16 at a time (two score tiles make one A fragment), dims in 8 tiles of 8.
+#pragma unroll
+    for (int st = 0; st < kBlockK / 16; ++st) {
+      const uint32_t pa[4] = {pack2<T>(s[2 * st][0], s[2 * st][1]), pack2<T>(s[2 * st][2], s[2 * st][3]),
+                              pack2<T>(s[2 * st + 1][0], s[2 * st + 1][1]),
+                              pack2<T>(s[2 * st + 1][2], s[2 * st + 1][3])};
+#pragma unroll
+      for (int n = 0; n < kDh / 8; ++n) {
+        const int w = (n * 8 + g) * (kRow / 2) + st * 8 + t;
+        mma<T>(o[n], pa, vt32[w], vt32[w + 4]);
+      }
+    }
+  }
+  if (q0 >= tq) return;
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  const float inv0 = 1.f / l0, inv1 = 1.f / l1;
+  const int r0 = q0 + g, r1 = q0 + g + 8;
+#pragma unroll
+  for (int n = 0; n < kDh / 8; ++n) {
+    const int c = col0 + n * 8 + 2 * t;
+    if (r0 < tq) *reinterpret_cast<float2*>(out + static_cast<size_t>(r0) * ldo + c) = make_float2(o[n][0] * inv0, o[n][1] * inv0);
+    if (r1 < tq) *reinterpret_cast<float2*>(out + static_cast<size_t>(r1) * ldo + c) = make_float2(o[n][2] * inv1, o[n][3] * inv1);
+  }
+}
+
+template <class T>
+void launch(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset, int n_sm,
+            cudaStream_t stream) {
+  const float scale_log2 = 1.4426950408889634f / std::sqrt(static_cast<float>(kDh));
+  const int tq = q.rows;
+  // Eight warps a block read K and V half as often as four; four when eight would leave SMs idle.
+  if (static_cast<long long>((tq + 127) / 128) * n_head >= n_sm) {
+    dim3 grid((tq + 127) / 128, n_head);
+    flash_attention_kernel<T, 8><<<grid, 256, 0, stream>>>(q.data, q.ld, k.data, k.ld, v.data, v.ld, out.data, out.ld,
+                                                            tq, k.rows, scale_log2, causal_offset);
+  } else {
+    dim3 grid((tq + 63) / 64, n_head);
+    flash_attention_kernel<T, 4><<<grid, 128, 0, stream>>>(q.data, q.ld, k.data, k.ld, v.data, v.ld, out.data, out.ld,
+                                                            tq, k.rows, scale_log2, causal_offset);
+  }
+  WST_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+bool CudaBackend::flash_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset) {
+  if (precision_ == Precision::f32 || q.rows < 2 || q.cols != n_head * kDh) return false;
+  // float4 loads of K and V and float2 of Q and out: 16-byte aligned rows and columns.
+  for (const Mat* m : {&q, &k, &v, static_cast<const Mat*>(&out)})
+    if ((reinterpret_cast<size_t>(m->data) & 15) != 0 || m->ld % 4 != 0) return false;
+  static int n_sm = 0;
+  if (n_sm == 0) WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device_));
+  if (precision_ == Precision::f16)
+    launch<__half>(q, k, v, out, n_head, causal_offset, n_sm, stream_);
+  else
+    launch<__nv_bfloat16>(q, k, v, out, n_head, causal_offset, n_sm, stream_);
+  return true;
+}
+
+}  // namespace wst::engine::cuda

@@ -1,0 +1,246 @@
+// CUDA weights in half precision (float16, bfloat16): upload, linear, embedding lookup.
+// - Few rows (a decoded token, a handful of beams): a matrix-vector kernel bound by reading the weights, one
+//   warp per output row, 16-byte loads (8 halves), the activations in shared memory as float32, float32 sums,
+//   the bias added at the end. Half the bytes of the float32 kernel in linear.cu.
+// - More rows (the encoder, a prompt, the cross-attention K/V): the activations are rounded to the weights'
+//   type and cuBLAS multiplies on the tensor cores with float32 accumulation and a float32 output
+//   (cublasGemmEx), the bias written into y first (beta = 1) as linear.cu does.
+#include <cuda_bf16.h>
+#include <cstring>
+#include <vector>
+
+#include <cuda_fp16.h>
+
+#include "engine/cuda/cuda_backend.cuh"
+#include "util/errors.h"
+
+namespace wst::engine::cuda {
+
+namespace {
+
+constexpr int kWarps = 8;          // output rows per block
+constexpr int kMaxGemvRows = 8;    // x rows handled by the matrix-vector kernel
+constexpr size_t kMaxGemvShared = 96 * 1024;
+
+__device__ __forceinline__ float2 to_float2(const __half2 h) { return __half22float2(h); }
+__device__ __forceinline__ float2 to_float2(const __nv_bfloat162 h) { return __bfloat1622float2(h); }
+__device__ __forceinline__ float to_float(const __half h) { return __half2float(h); }
+__device__ __forceinline__ float to_float(const __nv_bfloat16 h) { return __bfloat162float(h); }
+
+template <class T> struct Pair;
+template <> struct Pair<__half> { using type = __half2; };
+template <> struct Pair<__nv_bfloat16> { using type = __nv_bfloat162; };
+
+// y[r, j] = bias[j] + sum_t w[j, t] x[r, t] for r < M, one warp per j. w rows are 16-byte aligned when
+// k % 8 == 0 (checked by the caller), so the main loop reads 8 halves a load.
+template <class T, int M>
+__global__ void half_gemv_kernel(const float* x, int ldx, const T* w, const float* bias, float* y, int ldy, int n,
+                                 int k) {
+  extern __shared__ float xs[];  // [M, k]
+  for (int r = 0; r < M; ++r)
+    for (int i = threadIdx.x; i < k; i += blockDim.x) xs[r * k + i] = x[static_cast<size_t>(r) * ldx + i];
+  __syncthreads();
+  const int j = blockIdx.x * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (j >= n) return;
+  using T2 = typename Pair<T>::type;
+  const T* wr = w + static_cast<size_t>(j) * k;
+  float acc[M] = {};
+  const int k8 = k / 8;
+  const uint4* w8 = reinterpret_cast<const uint4*>(wr);
+#pragma unroll 2
+  for (int i = lane; i < k8; i += 32) {
+    const uint4 raw = __ldg(w8 + i);
+    const T2* h = reinterpret_cast<const T2*>(&raw);
+    float wf[8];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float2 f = to_float2(h[e]);
+      wf[2 * e] = f.x;
+      wf[2 * e + 1] = f.y;
+    }
+#pragma unroll
+    for (int r = 0; r < M; ++r) {
+      const float4* xr = reinterpret_cast<const float4*>(xs + r * k + 8 * i);
+      const float4 a = xr[0], b = xr[1];
+      acc[r] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w + wf[4] * b.x + wf[5] * b.y + wf[6] * b.z +
+                wf[7] * b.w;
+    }
+  }
+  for (int t = 8 * k8 + lane; t < k; t += 32) {
+    const float wv = to_float(wr[t]);
+#pragma unroll
+    for (int r = 0; r < M; ++r) acc[r] += wv * xs[r * k + t];
+  }
+#pragma unroll
+  for (int r = 0; r < M; ++r) {
+    float a = acc[r];
+    for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+    if (lane == 0) y[static_cast<size_t>(r) * ldy + j] = a + (bias ? bias[j] : 0.0f);
+  }
+}
+
+template <class T>
+__device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+// Rounds x [rows, cols] (row stride ldx) to T, contiguous.
+template <class T>
+__global__ void round_rows_kernel(const float* x, int ldx, int rows, int cols, T* out) {
+  const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
+  if (i >= static_cast<size_t>(rows) * cols) return;
+  const int r = static_cast<int>(i / cols), c = static_cast<int>(i % cols);
+  out[i] = from_float<T>(x[static_cast<size_t>(r) * ldx + c]);
+}
+
+__global__ void broadcast_bias_kernel(float* y, int ld, int rows, int cols, const float* row) {
+  const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
+  if (i >= static_cast<size_t>(rows) * cols) return;
+  const int r = static_cast<int>(i / cols), c = static_cast<int>(i % cols);
+  y[static_cast<size_t>(r) * ld + c] = row[c];
+}
+
+// The ids travel as a kernel argument (no host-to-device copy, so a decoder step stays capturable).
+constexpr int kIdsPerLaunch = 64;
+struct Ids {
+  int v[kIdsPerLaunch];
+};
+
+template <class T>
+__global__ void embed_half_kernel(const T* table, int cols, Ids ids, const float* pos, int ldp, float* y, int ldy) {
+  const int i = blockIdx.x;  // one block per token
+  const T* e = table + static_cast<size_t>(ids.v[i]) * cols;
+  const float* p = pos + static_cast<size_t>(i) * ldp;
+  float* yr = y + static_cast<size_t>(i) * ldy;
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = to_float(e[c]) + p[c];
+}
+
+template <class T, int M>
+void launch_gemv(const Mat& x, const T* w, const float* bias, Mat& y, int n, int k, cudaStream_t stream) {
+  const size_t shared = static_cast<size_t>(M) * k * sizeof(float);
+  static bool raised = false;  // per instantiation: allow more than the default 48 KiB of shared memory
+  if (!raised) {
+    WST_CUDA_CHECK(cudaFuncSetAttribute(half_gemv_kernel<T, M>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(kMaxGemvShared)));
+    raised = true;
+  }
+  half_gemv_kernel<T, M><<<blocks_for(n, kWarps), 32 * kWarps, shared, stream>>>(x.data, x.ld, w, bias, y.data, y.ld, n, k);
+  WST_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void gemv_rows(const Mat& x, const T* w, const float* bias, Mat& y, int n, int k, cudaStream_t stream) {
+  switch (x.rows) {
+    case 1: return launch_gemv<T, 1>(x, w, bias, y, n, k, stream);
+    case 2: return launch_gemv<T, 2>(x, w, bias, y, n, k, stream);
+    case 3: return launch_gemv<T, 3>(x, w, bias, y, n, k, stream);
+    case 4: return launch_gemv<T, 4>(x, w, bias, y, n, k, stream);
+    case 5: return launch_gemv<T, 5>(x, w, bias, y, n, k, stream);
+    case 6: return launch_gemv<T, 6>(x, w, bias, y, n, k, stream);
+    case 7: return launch_gemv<T, 7>(x, w, bias, y, n, k, stream);
+    default: return launch_gemv<T, 8>(x, w, bias, y, n, k, stream);
+  }
+}
+
+}  // namespace
+
+Weights CudaBackend::upload_weights(const float* host, int rows, int cols, WeightType type) {
+  if (type == WeightType::float32) return Weights(upload(host, rows, cols));
+  if (type != WeightType::float16 && type != WeightType::bfloat16)
+    throw Error("cuda backend: " + std::string(weight_type_name(type)) + " weights are not supported");
+  const size_t n = static_cast<size_t>(rows) * cols;
+  std::vector<uint16_t> h(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (type == WeightType::float16) {
+      const __half v = __float2half_rn(host[i]);
+      std::memcpy(&h[i], &v, 2);
+    } else {
+      const __nv_bfloat16 v = __float2bfloat16_rn(host[i]);
+      std::memcpy(&h[i], &v, 2);
+    }
+  }
+  std::shared_ptr<void> dev = alloc_bytes(n * 2);
+  WST_CUDA_CHECK(cudaMemcpyAsync(dev.get(), h.data(), n * 2, cudaMemcpyHostToDevice, stream_));
+  WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  Weights w;
+  w.type = type;
+  w.rows = rows;
+  w.cols = cols;
+  w.packed = dev;
+  return w;
+}
+
+void CudaBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) {
+  if (w.type == WeightType::float32) return linear(x, w.f32, bias, y);
+  if (w.type != WeightType::float16 && w.type != WeightType::bfloat16)
+    throw Error("cuda backend: " + std::string(weight_type_name(w.type)) + " weights are not supported");
+  if (x.cols != w.cols || y.rows != x.rows || y.cols != w.rows)
+    throw Error("linear: shapes x [" + std::to_string(x.rows) + ", " + std::to_string(x.cols) + "], w [" +
+                std::to_string(w.rows) + ", " + std::to_string(w.cols) + "], y [" + std::to_string(y.rows) + ", " +
+                std::to_string(y.cols) + "] do not agree");
+  const int m = x.rows, n = w.rows, k = x.cols;
+  if (m == 0 || n == 0) return;
+  const bool has_bias = bias && !bias->empty();
+  const float* b = has_bias ? bias->data : nullptr;
+  const bool f16 = w.type == WeightType::float16;
+  if (m <= kMaxGemvRows && k % 8 == 0 && static_cast<size_t>(m) * k * sizeof(float) <= kMaxGemvShared) {
+    if (f16) gemv_rows(x, static_cast<const __half*>(w.packed.get()), b, y, n, k, stream_);
+    else gemv_rows(x, static_cast<const __nv_bfloat16*>(w.packed.get()), b, y, n, k, stream_);
+    return;
+  }
+  // x rounded to the weights' type, then one tensor-core product.
+  std::shared_ptr<void> xh = alloc_bytes(static_cast<size_t>(m) * k * 2);
+  const size_t total = static_cast<size_t>(m) * k;
+  if (f16)
+    round_rows_kernel<<<blocks_for(total, 256), 256, 0, stream_>>>(x.data, x.ld, m, k, static_cast<__half*>(xh.get()));
+  else
+    round_rows_kernel<<<blocks_for(total, 256), 256, 0, stream_>>>(x.data, x.ld, m, k,
+                                                                   static_cast<__nv_bfloat16*>(xh.get()));
+  WST_CUDA_CHECK_LAUNCH();
+  const float one = 1.0f;
+  float beta = 0.0f;
+  if (has_bias) {
+    const size_t ny = static_cast<size_t>(m) * n;
+    broadcast_bias_kernel<<<blocks_for(ny, 256), 256, 0, stream_>>>(y.data, y.ld, m, n, b);
+    WST_CUDA_CHECK_LAUNCH();
+    beta = 1.0f;
+  }
+  const cudaDataType_t t = f16 ? CUDA_R_16F : CUDA_R_16BF;
+  // Row-major y [m, n] = x [m, k] w [n, k]^T, read column-major: y^T = w^T x^T (as linear.cu).
+  WST_CUBLAS_CHECK(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, w.packed.get(), t, k, xh.get(), t, k,
+                                &beta, y.data, CUDA_R_32F, y.ld, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+void CudaBackend::embed(const Weights& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) {
+  if (table.type == WeightType::float32) return embed(table.f32, ids, n, pos, pos_offset, y);
+  if (table.type != WeightType::float16 && table.type != WeightType::bfloat16)
+    throw Error("cuda backend: " + std::string(weight_type_name(table.type)) + " embeddings are not supported");
+  if (pos_offset < 0 || pos_offset + n > pos.rows)
+    throw Error("embed: positions " + std::to_string(pos_offset) + ".." + std::to_string(pos_offset + n) +
+                " exceed the text context of " + std::to_string(pos.rows));
+  if (y.rows != n || y.cols != table.cols || pos.cols != table.cols)
+    throw Error("embed: y [" + std::to_string(y.rows) + ", " + std::to_string(y.cols) + "] does not fit " +
+                std::to_string(n) + " tokens of width " + std::to_string(table.cols));
+  for (int i0 = 0; i0 < n; i0 += kIdsPerLaunch) {
+    const int m = std::min(kIdsPerLaunch, n - i0);
+    Ids chunk{};
+    for (int i = 0; i < m; ++i) {
+      chunk.v[i] = ids[i0 + i];
+      if (chunk.v[i] < 0 || chunk.v[i] >= table.rows)
+        throw Error("embed: token id " + std::to_string(chunk.v[i]) + " out of range");
+    }
+    const float* p = pos.data + static_cast<size_t>(pos_offset + i0) * pos.ld;
+    float* yr = y.data + static_cast<size_t>(i0) * y.ld;
+    if (table.type == WeightType::float16)
+      embed_half_kernel<<<m, 128, 0, stream_>>>(static_cast<const __half*>(table.packed.get()), table.cols, chunk, p,
+                                                pos.ld, yr, y.ld);
+    else
+      embed_half_kernel<<<m, 128, 0, stream_>>>(static_cast<const __nv_bfloat16*>(table.packed.get()), table.cols,
+                                                chunk, p, pos.ld, yr, y.ld);
+    WST_CUDA_CHECK_LAUNCH();
+  }
+}
+
+}  // namespace wst::engine::cuda
