@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The real-weights check on the GPU machine (issue #8): builds tools/cuda/real_weights_check.cpp with the engine's
+# sources and the CUDA backend (no CPU backend: the machine has no OpenBLAS or oneDNN), then transcribes the
+# carried PCM files with the CUDA backend in float32 and float16 and compares with the CPU reference made here
+# from the same weights. Everything it reads is in DIR (made by the steps in docs/CUDA.md):
+#   DIR/tiny_en.pack  DIR/tokenizer.json  DIR/pcm/*.pcm  DIR/ref_cpu_float32.json
+#   DIR/deps/icu_headers.tar.xz (ICU's C headers; the machine has ICU's libraries only)
+#   DIR/deps/include/kissfft, DIR/deps/lib/libkissfft-float.so* (Debian's kissfft, absent there)
+# Logs and JSON go to $OUT.
+#   tools/cuda/run_real_weights.sh DIR
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+dir="$(cd "$1" && pwd)"
+out="${OUT:-$PWD/real_out}"
+mkdir -p "$out"
+build="$(mktemp -d)"
+# ICU's headers name versioned entry points (u_charType_72); use the suffix of the library that is there.
+mkdir -p "$build/include"
+tar -C "$build/include" -xJf "$dir/deps/icu_headers.tar.xz"
+icu_lib="$(ls /usr/lib/x86_64-linux-gnu/libicuuc.so.[0-9]* | grep -E 'so\.[0-9]+$' | head -1)"
+icu_ver="${icu_lib##*.so.}"
+sed -i -E "s/^#define U_ICU_VERSION_SUFFIX _[0-9]+/#define U_ICU_VERSION_SUFFIX _${icu_ver}/" "$build/include/unicode/uvernum.h"
+flags=(-std=c++20 -O2 -DWST_HAVE_CUDA -DWST_NO_CPU_BACKEND -I"$root/src" -I"$root/include" -I"$build/include"
+       -I"$dir/deps/include/kissfft")
+t0=$(date +%s)
+srcs=("$root"/src/engine/{backend,decoding,beam_search,tokenizer,mel,model_load,encoder,decoder}.cpp
+      "$root"/src/formats/*.cpp "$root"/src/util/mapped_file.cpp "$root"/tools/cuda/real_weights_check.cpp)
+pids=()
+for f in "${srcs[@]}"; do
+  g++ "${flags[@]}" -c "$f" -o "$build/$(basename "$f").o" 2> "$build/$(basename "$f").log" &
+  pids+=($!)
+done
+for f in "$root"/src/engine/cuda/*.cu; do
+  nvcc "${flags[@]}" -arch=sm_90 -c "$f" -o "$build/$(basename "$f").o" 2> "$build/$(basename "$f").log" &
+  pids+=($!)
+done
+fail=0
+for p in "${pids[@]}"; do wait "$p" || fail=1; done
+cat "$build"/*.log > "$out/real_build.log" || true
+if [ "$fail" != 0 ]; then cat "$out/real_build.log"; exit 1; fi
+nvcc -arch=sm_90 "$build"/*.o -o "$build/real_weights_check" -lcublas -lz -Xlinker "$icu_lib" \
+  -L"$dir/deps/lib" -lkissfft-float -Xlinker -rpath -Xlinker "$dir/deps/lib"
+echo "built in $(( $(date +%s) - t0 )) s (ICU ${icu_ver})"
+pcm=("$dir"/pcm/jfk.pcm "$dir"/pcm/ted_60.pcm $(ls "$dir"/pcm/*.pcm | grep -v -e /jfk.pcm -e /ted_60.pcm))
+rc=0
+for ct in float32 float16; do
+  "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda "$ct" "$out/gpu_$ct.json" "${pcm[@]}" \
+    > "$out/gpu_$ct.log" 2>&1 || { echo "run $ct failed"; tail -5 "$out/gpu_$ct.log"; rc=1; continue; }
+done
+echo "== float32 on the GPU against the CPU (tokens must be identical)"
+"$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_float32.json" tokens || rc=1
+echo "== float16 on the GPU against the CPU's float32 (same text on jfk, ted_60 and >= 95% of the files)"
+"$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_float16.json" text || rc=1
+exit "$rc"
