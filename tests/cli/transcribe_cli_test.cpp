@@ -90,7 +90,7 @@ TEST(TranscribeCli, UnknownComputeTypeIsRefused) {
   WST_REQUIRE_TINY_EN();
   expect_one_line_error(
       test::run_cli({"transcribe", jfk(), "-m", test::tiny_en_dir().string(), "--compute-type", "int4"}),
-      "compute type \"int4\": unknown (expected float32, float16 or int8)");
+      "compute type \"int4\": unknown (expected float32, float16, bfloat16 or int8)");
 }
 
 TEST(TranscribeCli, ModelPathThatDoesNotExist) {

@@ -9,6 +9,7 @@
 #include <functional>
 #include <limits>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "engine/backend.h"
@@ -172,6 +173,56 @@ TEST_F(CudaBackendOps, ShapeErrorsNameBothShapes) {
   const int bad = 7;
   Mat table = gpu_->alloc(5, 4), pos = gpu_->alloc(8, 4), out = gpu_->alloc(1, 4);
   EXPECT_THROW(gpu_->embed(table, &bad, 1, pos, 0, out), Error);
+}
+
+// Half precision (compute types float16 and bfloat16): float16/bfloat16 weights through the matrix-vector
+// kernel (few rows) and cublasGemmEx (many rows), and the encoder's flash attention, against the CPU in float32;
+// relative error of the whole output under the types' rounding bound (tools/cuda/cuda_check.cpp checks every
+// model shape against double precision on the GPU machine).
+TEST(CudaHalfPrecision, LinearAndAttentionMatchCpuWithinRounding) {
+  const std::string why = device_unavailable_reason("cuda");
+  if (!why.empty()) GTEST_SKIP() << "no GPU to test: " << why;
+#ifdef WST_HAVE_CUDA
+  auto cpu = make_cpu_backend(2);
+  auto rel_err = [](const std::vector<float>& got, const std::vector<float>& want) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (!std::isfinite(got[i])) return 1e30;
+      num += (got[i] - want[i]) * double(got[i] - want[i]);
+      den += want[i] * double(want[i]);
+    }
+    return std::sqrt(num / den);
+  };
+  for (auto [type, name, tol] : {std::tuple{WeightType::float16, "float16", 2e-3},
+                                 std::tuple{WeightType::bfloat16, "bfloat16", 1.2e-2}}) {
+    auto gpu = make_cuda_backend(0, name);
+    for (auto [m, n, k] : {std::tuple{1, 1155, 384}, std::tuple{5, 200, 96}, std::tuple{130, 96, 384}, std::tuple{3, 51, 36}}) {
+      const Host x = random_host(m, k, 21), w = random_host(n, k, 22), b = random_host(1, n, 23);
+      auto run = [&](Backend& be, WeightType t) {
+        Mat X = be.upload(x.v.data(), m, k), B = be.upload(b.v.data(), 1, n), Y = poisoned(be, m, n);
+        Weights W = be.upload_weights(w.v.data(), n, k, t);
+        be.linear(X, W, &B, Y);
+        std::vector<float> r(static_cast<size_t>(m) * n);
+        be.download(Y, r.data());
+        return r;
+      };
+      EXPECT_LT(rel_err(run(*gpu, type), run(*cpu, WeightType::float32)), tol)
+          << name << " linear " << m << "x" << n << "x" << k;
+    }
+    for (auto [tq, tk, causal] : {std::tuple{600, 150, -1}, std::tuple{37, 70, 20}}) {
+      const int d = 128, n_head = 2;
+      const Host q = random_host(tq, 3 * d, 24), kv = random_host(tk, 2 * d, 25);
+      auto run = [&](Backend& be) {
+        Mat Q = be.upload(q.v.data(), tq, 3 * d), KV = be.upload(kv.v.data(), tk, 2 * d), O = poisoned(be, tq, d);
+        be.attention(Q.cols_view(0, d), KV.cols_view(0, d), KV.cols_view(d, d), O, n_head, causal);
+        std::vector<float> r(static_cast<size_t>(tq) * d);
+        be.download(O, r.data());
+        return r;
+      };
+      EXPECT_LT(rel_err(run(*gpu), run(*cpu)), tol) << name << " attention tq " << tq << " tk " << tk;
+    }
+  }
+#endif
 }
 
 TEST(CudaDevice, AvailableDevicesSaysWhyCudaIsMissing) {
