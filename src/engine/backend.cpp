@@ -34,6 +34,24 @@ Weights Backend::upload_weights(const float* host, int rows, int cols, WeightTyp
   return Weights(upload(host, rows, cols));
 }
 
+void Backend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
+                           Epilogue epilogue, Mat& y) {
+  Mat normed;
+  if (gamma) {
+    normed = alloc(x.rows, x.cols);
+    layer_norm(x, *gamma, *beta, normed);
+  }
+  const Mat& in = gamma ? normed : x;
+  if (epilogue == Epilogue::add) {
+    Mat t = alloc(y.rows, y.cols);
+    linear(in, w, bias, t);
+    add(y, t);
+    return;
+  }
+  linear(in, w, bias, y);
+  if (epilogue == Epilogue::gelu) gelu(y);
+}
+
 void Backend::embed(const Weights& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) {
   require_float32(*this, table);
   embed(table.f32, ids, n, pos, pos_offset, y);

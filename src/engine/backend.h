@@ -71,6 +71,13 @@ class Backend {
   // Weights [rows, cols] from host float32 values, kept as `type` (the default: float32 only; throws wst::Error
   // naming the type otherwise).
   virtual Weights upload_weights(const float* host, int rows, int cols, WeightType type);
+  // A linear layer with the work around it, as the decoder runs it: y = epilogue(norm(x) @ w^T + bias), where
+  // norm is layer_norm with (gamma, beta) when gamma is given (else x as is) and the epilogue writes the result
+  // (none), its GELU (gelu) or adds it to y (add: y += ...). The default composes layer_norm, linear, gelu and
+  // add through temporaries (the same arithmetic as calling them in turn); a GPU fuses them into one kernel.
+  enum class Epilogue { none, gelu, add };
+  virtual void linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
+                            Epilogue epilogue, Mat& y);
   // y = (x - mean) / sqrt(var + 1e-5) * gamma + beta over each row. gamma, beta [1, cols].
   virtual void layer_norm(const Mat& x, const Mat& gamma, const Mat& beta, Mat& y) = 0;
   // x = gelu(x), the exact (erf) form Whisper uses.

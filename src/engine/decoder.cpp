@@ -108,48 +108,39 @@ void Decoder::forward(const std::vector<int>& tokens, const std::vector<int>& lo
   Mat x = be_.alloc(n, d);  // [n, d]
   be_.embed(m_.token_embedding, tokens.data(), n, m_.decoder_pos, n_past_, x);
 
-  Mat hbuf = be_.alloc(n, d);
+  using Epi = Backend::Epilogue;
   Mat qkv = be_.alloc(n, 3 * d);
   Mat attn = be_.alloc(n, d);
-  Mat proj = be_.alloc(n, d);
   for (size_t i = 0; i < m_.decoder_layers.size(); ++i) {
     const auto& l = m_.decoder_layers[i];
-    // Self-attention over the cache plus these tokens, causal.
-    be_.layer_norm(x, l.attn_ln.gamma, l.attn_ln.beta, hbuf);
-    be_.linear(hbuf, l.qkv.w, &l.qkv.b, qkv);
+    // Self-attention over the cache, this step's keys and values appended to it.
+    be_.linear_fused(x, &l.attn_ln.gamma, &l.attn_ln.beta, l.qkv.w, &l.qkv.b, Epi::none, qkv);
     Mat k_dst = c.k[i].rows_view(n_past_, n), v_dst = c.v[i].rows_view(n_past_, n);
     be_.copy(qkv.cols_view(d, d), k_dst);
     be_.copy(qkv.cols_view(2 * d, d), v_dst);
     be_.attention(qkv.cols_view(0, d), c.k[i].rows_view(0, n_past_ + n), c.v[i].rows_view(0, n_past_ + n), attn,
                   h.n_text_head, n_past_);
-    be_.linear(attn, l.attn_out.w, &l.attn_out.b, proj);
-    be_.add(x, proj);
+    be_.linear_fused(attn, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, x);
 
-    // Cross-attention to the audio.
-    be_.layer_norm(x, l.cross_ln.gamma, l.cross_ln.beta, hbuf);
+    // Cross-attention over the window's audio (K/V computed once in set_audio).
     Mat q = be_.alloc(n, d);
-    be_.linear(hbuf, l.cross_q.w, &l.cross_q.b, q);
+    be_.linear_fused(x, &l.cross_ln.gamma, &l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, Epi::none, q);
     be_.attention(q, cross_kv_[i].cols_view(0, d), cross_kv_[i].cols_view(d, d), attn, h.n_text_head, -1);
-    be_.linear(attn, l.cross_out.w, &l.cross_out.b, proj);
-    be_.add(x, proj);
+    be_.linear_fused(attn, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Epi::add, x);
 
-    be_.layer_norm(x, l.mlp_ln.gamma, l.mlp_ln.beta, hbuf);
     Mat mlp = be_.alloc(n, l.fc1.w.rows);
-    be_.linear(hbuf, l.fc1.w, &l.fc1.b, mlp);
-    be_.gelu(mlp);
-    be_.linear(mlp, l.fc2.w, &l.fc2.b, proj);
-    be_.add(x, proj);
+    be_.linear_fused(x, &l.mlp_ln.gamma, &l.mlp_ln.beta, l.fc1.w, &l.fc1.b, Epi::gelu, mlp);
+    be_.linear_fused(mlp, nullptr, nullptr, l.fc2.w, &l.fc2.b, Epi::add, x);
   }
   n_past_ += n;
 
   // Final norm and the tied output projection, only for the rows asked for.
   logits_out.resize(logit_rows.size() * static_cast<size_t>(h.n_vocab));
   Mat logits = be_.alloc(1, h.n_vocab);
-  Mat row_norm = be_.alloc(1, d);
   for (size_t r = 0; r < logit_rows.size(); ++r) {
     if (logit_rows[r] < 0 || logit_rows[r] >= n) throw Error("decoder: logit row out of range");
-    be_.layer_norm(x.rows_view(logit_rows[r], 1), m_.decoder_ln.gamma, m_.decoder_ln.beta, row_norm);
-    be_.linear(row_norm, m_.token_embedding, nullptr, logits);
+    be_.linear_fused(x.rows_view(logit_rows[r], 1), &m_.decoder_ln.gamma, &m_.decoder_ln.beta, m_.token_embedding,
+                     nullptr, Epi::none, logits);
     be_.download(logits, logits_out.data() + r * h.n_vocab);
   }
 }
@@ -169,15 +160,13 @@ void Decoder::forward_step(const std::vector<int>& tokens, std::vector<float>& l
     be_.embed(m_.token_embedding, &tokens[b], 1, m_.decoder_pos, n_past_, row);
   }
 
-  Mat hbuf = be_.alloc(n, d);
+  using Epi = Backend::Epilogue;
   Mat qkv = be_.alloc(n, 3 * d);
   Mat attn = be_.alloc(n, d);
-  Mat proj = be_.alloc(n, d);
   Mat q = be_.alloc(n, d);
   for (size_t i = 0; i < m_.decoder_layers.size(); ++i) {
     const auto& l = m_.decoder_layers[i];
-    be_.layer_norm(x, l.attn_ln.gamma, l.attn_ln.beta, hbuf);
-    be_.linear(hbuf, l.qkv.w, &l.qkv.b, qkv);  // [n_seq, 3d]
+    be_.linear_fused(x, &l.attn_ln.gamma, &l.attn_ln.beta, l.qkv.w, &l.qkv.b, Epi::none, qkv);  // [n_seq, 3d]
     // Self-attention: each sequence over its own cache.
     for (int b = 0; b < n; ++b) {
       Cache& c = cache_of(b);
@@ -189,28 +178,21 @@ void Decoder::forward_step(const std::vector<int>& tokens, std::vector<float>& l
       be_.attention(row.cols_view(0, d), c.k[i].rows_view(0, n_past_ + 1), c.v[i].rows_view(0, n_past_ + 1), out,
                     h.n_text_head, n_past_);
     }
-    be_.linear(attn, l.attn_out.w, &l.attn_out.b, proj);
-    be_.add(x, proj);
+    be_.linear_fused(attn, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, x);
 
     // Cross-attention: the audio is shared, so all sequences are one query batch.
-    be_.layer_norm(x, l.cross_ln.gamma, l.cross_ln.beta, hbuf);
-    be_.linear(hbuf, l.cross_q.w, &l.cross_q.b, q);
+    be_.linear_fused(x, &l.cross_ln.gamma, &l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, Epi::none, q);
     be_.attention(q, cross_kv_[i].cols_view(0, d), cross_kv_[i].cols_view(d, d), attn, h.n_text_head, -1);
-    be_.linear(attn, l.cross_out.w, &l.cross_out.b, proj);
-    be_.add(x, proj);
+    be_.linear_fused(attn, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Epi::add, x);
 
-    be_.layer_norm(x, l.mlp_ln.gamma, l.mlp_ln.beta, hbuf);
     Mat mlp = be_.alloc(n, l.fc1.w.rows);
-    be_.linear(hbuf, l.fc1.w, &l.fc1.b, mlp);
-    be_.gelu(mlp);
-    be_.linear(mlp, l.fc2.w, &l.fc2.b, proj);
-    be_.add(x, proj);
+    be_.linear_fused(x, &l.mlp_ln.gamma, &l.mlp_ln.beta, l.fc1.w, &l.fc1.b, Epi::gelu, mlp);
+    be_.linear_fused(mlp, nullptr, nullptr, l.fc2.w, &l.fc2.b, Epi::add, x);
   }
   n_past_ += 1;
 
-  be_.layer_norm(x, m_.decoder_ln.gamma, m_.decoder_ln.beta, hbuf);
   Mat logits = be_.alloc(n, h.n_vocab);  // [n_seq, n_vocab]
-  be_.linear(hbuf, m_.token_embedding, nullptr, logits);
+  be_.linear_fused(x, &m_.decoder_ln.gamma, &m_.decoder_ln.beta, m_.token_embedding, nullptr, Epi::none, logits);
   logits_out.resize(static_cast<size_t>(n) * h.n_vocab);
   be_.download(logits, logits_out.data());
 }

@@ -121,8 +121,8 @@ Floors floors(const ModelInfo& h, int n_past, double wbytes = 4) {
   return f;
 }
 
-// The decoder step of engine::Decoder::forward for one token, without the final download, on buffers given
-// here, so it can run inside a CUDA graph capture (no host synchronisation, no allocation once warm).
+// The decoder step of engine::Decoder::forward for one token (the same ops, fused as it fuses them), without
+// the final download, on buffers given here, so it can run inside a CUDA graph capture (no host synchronisation, no allocation once warm).
 struct StepBuffers {
   std::vector<Mat> self_k, self_v, cross_kv;
   Mat x, hbuf, qkv, attn, proj, q, mlp, row_norm, logits;
@@ -132,30 +132,23 @@ void decoder_step(const engine::WhisperModel& m, CudaBackend& be, StepBuffers& s
   const ModelInfo& h = m.info;
   const int d = h.n_text_state;
   be.embed(m.token_embedding, &token, 1, m.decoder_pos, n_past, s.x);
+  using Epi = engine::Backend::Epilogue;
   for (size_t i = 0; i < m.decoder_layers.size(); ++i) {
     const auto& l = m.decoder_layers[i];
-    be.layer_norm(s.x, l.attn_ln.gamma, l.attn_ln.beta, s.hbuf);
-    be.linear(s.hbuf, l.qkv.w, &l.qkv.b, s.qkv);
+    be.linear_fused(s.x, &l.attn_ln.gamma, &l.attn_ln.beta, l.qkv.w, &l.qkv.b, Epi::none, s.qkv);
     Mat k_dst = s.self_k[i].rows_view(n_past, 1), v_dst = s.self_v[i].rows_view(n_past, 1);
     be.copy(s.qkv.cols_view(d, d), k_dst);
     be.copy(s.qkv.cols_view(2 * d, d), v_dst);
     be.attention(s.qkv.cols_view(0, d), s.self_k[i].rows_view(0, n_past + 1), s.self_v[i].rows_view(0, n_past + 1), s.attn,
                  h.n_text_head, n_past);
-    be.linear(s.attn, l.attn_out.w, &l.attn_out.b, s.proj);
-    be.add(s.x, s.proj);
-    be.layer_norm(s.x, l.cross_ln.gamma, l.cross_ln.beta, s.hbuf);
-    be.linear(s.hbuf, l.cross_q.w, &l.cross_q.b, s.q);
+    be.linear_fused(s.attn, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, s.x);
+    be.linear_fused(s.x, &l.cross_ln.gamma, &l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, Epi::none, s.q);
     be.attention(s.q, s.cross_kv[i].cols_view(0, d), s.cross_kv[i].cols_view(d, d), s.attn, h.n_text_head, -1);
-    be.linear(s.attn, l.cross_out.w, &l.cross_out.b, s.proj);
-    be.add(s.x, s.proj);
-    be.layer_norm(s.x, l.mlp_ln.gamma, l.mlp_ln.beta, s.hbuf);
-    be.linear(s.hbuf, l.fc1.w, &l.fc1.b, s.mlp);
-    be.gelu(s.mlp);
-    be.linear(s.mlp, l.fc2.w, &l.fc2.b, s.proj);
-    be.add(s.x, s.proj);
+    be.linear_fused(s.attn, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Epi::add, s.x);
+    be.linear_fused(s.x, &l.mlp_ln.gamma, &l.mlp_ln.beta, l.fc1.w, &l.fc1.b, Epi::gelu, s.mlp);
+    be.linear_fused(s.mlp, nullptr, nullptr, l.fc2.w, &l.fc2.b, Epi::add, s.x);
   }
-  be.layer_norm(s.x, m.decoder_ln.gamma, m.decoder_ln.beta, s.row_norm);
-  be.linear(s.row_norm, m.token_embedding, nullptr, s.logits);
+  be.linear_fused(s.x, &m.decoder_ln.gamma, &m.decoder_ln.beta, m.token_embedding, nullptr, Epi::none, s.logits);
 }
 
 struct Row {

@@ -165,6 +165,39 @@ struct Checker {
             }, tol);
   }
 
+  // linear_fused (the decoder step's one-kernel layer): layer norm before, GELU or residual add after.
+  void linear_fused_half(engine::WeightType type, int m, int n, int k, bool norm, engine::Backend::Epilogue epi,
+                         double tol) {
+    auto x = rnd(static_cast<size_t>(m) * k, 2.0f), w = rnd(static_cast<size_t>(n) * k, 0.05f), b = rnd(n);
+    auto g = rnd(k), be_v = rnd(k), y0 = rnd(static_cast<size_t>(m) * n);
+    for (auto& v : g) v += 1.0f;
+    Mat X = up(x, m, k), B = up(b, 1, n), G = up(g, 1, k), BE = up(be_v, 1, k), Y = up(y0, m, n);
+    engine::Weights W = be.upload_weights(w.data(), n, k, type);
+    if (epi != engine::Backend::Epilogue::add) poison(Y);
+    be.linear_fused(X, norm ? &G : nullptr, norm ? &BE : nullptr, W, &B, epi, Y);
+    const char* epi_name = epi == engine::Backend::Epilogue::add ? "add" : epi == engine::Backend::Epilogue::gelu ? "gelu" : "none";
+    compare("linear_fused " + std::string(engine::weight_type_name(type)) + (norm ? " norm" : "") + " epilogue " +
+                epi_name + " [" + std::to_string(m) + "," + std::to_string(k) + "]x[" + std::to_string(n) + "," +
+                std::to_string(k) + "]^T",
+            Y, [&](int r, double* o) {
+              std::vector<double> xn(k);
+              const float* xr = x.data() + static_cast<size_t>(r) * k;
+              double mean = 0, var = 0;
+              for (int t = 0; t < k; ++t) mean += xr[t];
+              mean /= k;
+              for (int t = 0; t < k; ++t) var += (xr[t] - mean) * (xr[t] - mean);
+              var /= k;
+              for (int t = 0; t < k; ++t) xn[t] = norm ? (xr[t] - mean) / std::sqrt(var + 1e-5) * g[t] + be_v[t] : xr[t];
+              for (int j = 0; j < n; ++j) {
+                double v = b[j];
+                for (int t = 0; t < k; ++t) v += xn[t] * w[static_cast<size_t>(j) * k + t];
+                if (epi == engine::Backend::Epilogue::gelu) v = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+                if (epi == engine::Backend::Epilogue::add) v += y0[static_cast<size_t>(r) * n + j];
+                o[j] = v;
+              }
+            }, tol);
+  }
+
   void embed_half(engine::WeightType type, int n_vocab, int d, double tol) {
     auto table = rnd(static_cast<size_t>(n_vocab) * d), pos = rnd(static_cast<size_t>(448) * d);
     engine::Weights T = be.upload_weights(table.data(), n_vocab, d, type);
@@ -350,6 +383,15 @@ int run_op_checks(CudaBackend& be) {
       ck.linear_half("5 beams logits", type, 5, s.n_vocab, d, false, tol);
       ck.linear_half("prompt", type, 12, d, d, true, tol);
       ck.embed_half(type, s.n_vocab, d, tol);
+      using Epi = engine::Backend::Epilogue;
+      for (int rows : {1, 5}) {
+        ck.linear_fused_half(type, rows, 3 * d, d, true, Epi::none, tol);
+        ck.linear_fused_half(type, rows, d, d, false, Epi::add, tol);
+        ck.linear_fused_half(type, rows, 4 * d, d, true, Epi::gelu, tol);
+        ck.linear_fused_half(type, rows, d, 4 * d, false, Epi::add, tol);
+      }
+      ck.linear_fused_half(type, 1, s.n_vocab, d, true, Epi::none, tol);
+      ck.linear_fused_half(type, 12, d, d, true, Epi::gelu, tol);  // more rows: the ops in turn
       ck.attention(std::string("flash ") + s.name + " encoder", 1500, 1500, s.n_head, d, -1, tol);
       ck.attention(std::string("flash ") + s.name + " encoder (again)", 1500, 1500, s.n_head, d, -1, tol);
       ck.attention(std::string("flash ") + s.name + " prompt", 5, 105, s.n_head, d, 100, tol);

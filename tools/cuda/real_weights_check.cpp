@@ -5,7 +5,8 @@
 //   real_weights_check pack MODEL PACK                 reduce MODEL (any format the engine reads) into PACK
 //   real_weights_check pcm WAV... OUTDIR               16-bit mono 16 kHz WAVs -> raw int16 (name.pcm), no libsndfile
 //   real_weights_check run PACK TOKENIZER DEVICE COMPUTE_TYPE OUT.json PCM...
-//                                                      transcribe each (greedy, openai defaults), tokens to OUT
+//                                                      transcribe each (openai defaults: greedy, or beam search
+//                                                      with WST_CHECK_BEAM beams), tokens to OUT
 //   real_weights_check compare REF.json GOT.json MODE  MODE tokens: every file's tokens equal; text: print each
 //                                                      difference, pass when jfk and ted_60 agree and >= 95% do
 // Builds in CMake where the CPU backend is (target real_weights_check) and, on the GPU machine, with g++/nvcc
@@ -13,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -211,6 +213,7 @@ int run(int argc, char** argv) {
   nlohmann::json j;
   j["device"] = device;
   j["compute_type"] = compute_type;
+  j["beam_size"] = std::getenv("WST_CHECK_BEAM") ? std::atoi(std::getenv("WST_CHECK_BEAM")) : 1;
   for (int i = 7; i < argc; ++i) {
     const std::vector<uint8_t> b = read_all(argv[i]);
     std::vector<float> pcm(b.size() / 2);
@@ -221,6 +224,7 @@ int run(int argc, char** argv) {
     }
     wst::TranscribeOptions o;
     o.language = "en";
+    if (const char* beam = std::getenv("WST_CHECK_BEAM")) o.beam_size = std::atoi(beam);
     const wst::Transcript t = tr.run(pcm, o);
     std::vector<int> tokens;
     for (const auto& s : t.segments) tokens.insert(tokens.end(), s.tokens.begin(), s.tokens.end());

@@ -43,7 +43,7 @@ nvcc -arch=sm_90 "$build"/*.o -o "$build/real_weights_check" -lcublas -lz -Xlink
 echo "built in $(( $(date +%s) - t0 )) s (ICU ${icu_ver})"
 pcm=("$dir"/pcm/jfk.pcm "$dir"/pcm/ted_60.pcm $(ls "$dir"/pcm/*.pcm | grep -v -e /jfk.pcm -e /ted_60.pcm))
 rc=0
-for ct in float32 float16; do
+for ct in float32 float16 bfloat16; do
   "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda "$ct" "$out/gpu_$ct.json" "${pcm[@]}" \
     > "$out/gpu_$ct.log" 2>&1 || { echo "run $ct failed"; tail -5 "$out/gpu_$ct.log"; rc=1; continue; }
 done
@@ -51,4 +51,19 @@ echo "== float32 on the GPU against the CPU (tokens must be identical)"
 "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_float32.json" tokens || rc=1
 echo "== float16 on the GPU against the CPU's float32 (same text on jfk, ted_60 and >= 95% of the files)"
 "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_float16.json" text || rc=1
+if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
+  # Beam search (5 beams: the decoder's batched step) on the files the reference has.
+  beam_pcm=($(python3 -c "import json,sys; print(' '.join(sys.argv[2] + '/pcm/' + f for f in json.load(open(sys.argv[1]))['files']))" \
+              "$dir/ref_cpu_float32_beam5.json" "$dir"))
+  for ct in float32 float16; do
+    WST_CHECK_BEAM=5 "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda "$ct" \
+      "$out/gpu_${ct}_beam5.json" "${beam_pcm[@]}" > "$out/gpu_${ct}_beam5.log" 2>&1 || { echo "beam run $ct failed"; rc=1; }
+  done
+  echo "== beam 5, float32 on the GPU against the CPU (tokens must be identical)"
+  "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float32_beam5.json" tokens || rc=1
+  echo "== beam 5, float16 on the GPU against the CPU's float32"
+  "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float16_beam5.json" text || rc=1
+fi
+echo "== bfloat16 on the GPU against the CPU's float32 (reported, not a gate)"
+"$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_bfloat16.json" text || true
 exit "$rc"

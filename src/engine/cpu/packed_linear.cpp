@@ -71,8 +71,10 @@ Weights CpuBackend::upload_weights(const float* host, int rows, int cols, Weight
       w.row_sums = sums;
       return w;
     }
+    case WeightType::bfloat16:
+      break;  // supports() says no; load_whisper refuses it before uploading
   }
-  throw Error("cpu backend: unknown weight type");
+  throw Error(std::string("cpu backend: ") + weight_type_name(type) + " weights are not supported");
 }
 
 void CpuBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) {

@@ -81,6 +81,8 @@ class CudaBackend final : public Backend {
   bool fast_matrix_products(WeightType t) const override { return t != WeightType::int8; }
   Weights upload_weights(const float* host, int rows, int cols, WeightType type) override;
   void linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) override;
+  void linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
+                    Epilogue epilogue, Mat& y) override;
   void embed(const Weights& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) override;
   void linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) override;
   void layer_norm(const Mat& x, const Mat& gamma, const Mat& beta, Mat& y) override;

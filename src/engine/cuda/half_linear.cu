@@ -1,4 +1,5 @@
-// CUDA weights in half precision (float16, bfloat16): upload, linear, embedding lookup.
+// CUDA weights in half precision (float16, bfloat16): upload, linear (plain and fused with the layer norm
+// before it and the GELU or residual add after it), embedding lookup.
 // - Few rows (a decoded token, a handful of beams): a matrix-vector kernel bound by reading the weights, one
 //   warp per output row, 16-byte loads (8 halves), the activations in shared memory as float32, float32 sums,
 //   the bias added at the end. Half the bytes of the float32 kernel in linear.cu.
@@ -31,15 +32,47 @@ template <class T> struct Pair;
 template <> struct Pair<__half> { using type = __half2; };
 template <> struct Pair<__nv_bfloat16> { using type = __nv_bfloat162; };
 
-// y[r, j] = bias[j] + sum_t w[j, t] x[r, t] for r < M, one warp per j. w rows are 16-byte aligned when
-// k % 8 == 0 (checked by the caller), so the main loop reads 8 halves a load.
-template <class T, int M>
-__global__ void half_gemv_kernel(const float* x, int ldx, const T* w, const float* bias, float* y, int ldy, int n,
-                                 int k) {
+__device__ float block_sum(float v, float* red) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = v;
+  __syncthreads();
+  float t = 0.0f;
+  for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) t += red[w];
+  __syncthreads();  // red is written again by the next call
+  return t;
+}
+
+enum : int { kEpiNone = 0, kEpiGelu = 1, kEpiAdd = 2 };
+
+// y[r, j] = epilogue(bias[j] + sum_t w[j, t] norm(x)[r, t]) for r < M, one warp per j. kNorm: x is layer-normed
+// (gamma, beta) as it is loaded (every block normalises the few rows itself: k values each, cheaper than a
+// launch). kEpi: write, write the GELU, or add to y. w rows are 16-byte aligned when k % 8 == 0 (checked by
+// the caller), so the main loop reads 8 halves a load.
+template <class T, int M, bool kNorm, int kEpi>
+__global__ void half_gemv_kernel(const float* x, int ldx, const float* gamma, const float* beta, const T* w,
+                                 const float* bias, float* y, int ldy, int n, int k) {
   extern __shared__ float xs[];  // [M, k]
   for (int r = 0; r < M; ++r)
     for (int i = threadIdx.x; i < k; i += blockDim.x) xs[r * k + i] = x[static_cast<size_t>(r) * ldx + i];
   __syncthreads();
+  if constexpr (kNorm) {
+    // As layer_norm.cu: two passes over the row, 1 / sqrt(var + 1e-5).
+    __shared__ float red[32];
+    for (int r = 0; r < M; ++r) {
+      float* row = xs + r * k;
+      float s = 0.0f;
+      for (int i = threadIdx.x; i < k; i += blockDim.x) s += row[i];
+      const float mean = block_sum(s, red) / k;
+      float q = 0.0f;
+      for (int i = threadIdx.x; i < k; i += blockDim.x) {
+        const float dlt = row[i] - mean;
+        q += dlt * dlt;
+      }
+      const float inv = rsqrtf(block_sum(q, red) / k + 1e-5f);
+      for (int i = threadIdx.x; i < k; i += blockDim.x) row[i] = (row[i] - mean) * inv * gamma[i] + beta[i];
+    }
+    __syncthreads();
+  }
   const int j = blockIdx.x * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (j >= n) return;
   using T2 = typename Pair<T>::type;
@@ -75,7 +108,13 @@ __global__ void half_gemv_kernel(const float* x, int ldx, const T* w, const floa
   for (int r = 0; r < M; ++r) {
     float a = acc[r];
     for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
-    if (lane == 0) y[static_cast<size_t>(r) * ldy + j] = a + (bias ? bias[j] : 0.0f);
+    if (lane == 0) {
+      float v = a + (bias ? bias[j] : 0.0f);
+      float* out = y + static_cast<size_t>(r) * ldy + j;
+      if constexpr (kEpi == kEpiGelu) v = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+      if constexpr (kEpi == kEpiAdd) *out += v;
+      else *out = v;
+    }
   }
 }
 
@@ -117,31 +156,51 @@ __global__ void embed_half_kernel(const T* table, int cols, Ids ids, const float
   for (int c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = to_float(e[c]) + p[c];
 }
 
-template <class T, int M>
-void launch_gemv(const Mat& x, const T* w, const float* bias, Mat& y, int n, int k, cudaStream_t stream) {
+template <class T, int M, bool kNorm, int kEpi>
+void launch_gemv(const Mat& x, const float* gamma, const float* beta, const T* w, const float* bias, Mat& y, int n, int k,
+                 cudaStream_t stream) {
   const size_t shared = static_cast<size_t>(M) * k * sizeof(float);
   static bool raised = false;  // per instantiation: allow more than the default 48 KiB of shared memory
   if (!raised) {
-    WST_CUDA_CHECK(cudaFuncSetAttribute(half_gemv_kernel<T, M>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(kMaxGemvShared)));
+    WST_CUDA_CHECK(cudaFuncSetAttribute(half_gemv_kernel<T, M, kNorm, kEpi>,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kMaxGemvShared)));
     raised = true;
   }
-  half_gemv_kernel<T, M><<<blocks_for(n, kWarps), 32 * kWarps, shared, stream>>>(x.data, x.ld, w, bias, y.data, y.ld, n, k);
+  half_gemv_kernel<T, M, kNorm, kEpi><<<blocks_for(n, kWarps), 32 * kWarps, shared, stream>>>(
+      x.data, x.ld, gamma, beta, w, bias, y.data, y.ld, n, k);
   WST_CUDA_CHECK_LAUNCH();
 }
 
-template <class T>
-void gemv_rows(const Mat& x, const T* w, const float* bias, Mat& y, int n, int k, cudaStream_t stream) {
-  switch (x.rows) {
-    case 1: return launch_gemv<T, 1>(x, w, bias, y, n, k, stream);
-    case 2: return launch_gemv<T, 2>(x, w, bias, y, n, k, stream);
-    case 3: return launch_gemv<T, 3>(x, w, bias, y, n, k, stream);
-    case 4: return launch_gemv<T, 4>(x, w, bias, y, n, k, stream);
-    case 5: return launch_gemv<T, 5>(x, w, bias, y, n, k, stream);
-    case 6: return launch_gemv<T, 6>(x, w, bias, y, n, k, stream);
-    case 7: return launch_gemv<T, 7>(x, w, bias, y, n, k, stream);
-    default: return launch_gemv<T, 8>(x, w, bias, y, n, k, stream);
+template <class T, int M>
+void gemv_epilogue(const Mat& x, const float* gamma, const float* beta, const T* w, const float* bias, int epi, Mat& y,
+                   int n, int k, cudaStream_t stream) {
+  if (gamma) {
+    if (epi == kEpiGelu) return launch_gemv<T, M, true, kEpiGelu>(x, gamma, beta, w, bias, y, n, k, stream);
+    if (epi == kEpiAdd) return launch_gemv<T, M, true, kEpiAdd>(x, gamma, beta, w, bias, y, n, k, stream);
+    return launch_gemv<T, M, true, kEpiNone>(x, gamma, beta, w, bias, y, n, k, stream);
   }
+  if (epi == kEpiGelu) return launch_gemv<T, M, false, kEpiGelu>(x, gamma, beta, w, bias, y, n, k, stream);
+  if (epi == kEpiAdd) return launch_gemv<T, M, false, kEpiAdd>(x, gamma, beta, w, bias, y, n, k, stream);
+  return launch_gemv<T, M, false, kEpiNone>(x, gamma, beta, w, bias, y, n, k, stream);
+}
+
+template <class T>
+void gemv_rows(const Mat& x, const float* gamma, const float* beta, const T* w, const float* bias, int epi, Mat& y,
+               int n, int k, cudaStream_t stream) {
+  switch (x.rows) {
+    case 1: return gemv_epilogue<T, 1>(x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 2: return gemv_epilogue<T, 2>(x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 3: return gemv_epilogue<T, 3>(x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 4: return gemv_epilogue<T, 4>(x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 5: return gemv_epilogue<T, 5>(x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 6: return gemv_epilogue<T, 6>(x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 7: return gemv_epilogue<T, 7>(x, gamma, beta, w, bias, epi, y, n, k, stream);
+    default: return gemv_epilogue<T, 8>(x, gamma, beta, w, bias, epi, y, n, k, stream);
+  }
+}
+
+bool gemv_fits(int m, int k) {
+  return m >= 1 && m <= kMaxGemvRows && k % 8 == 0 && static_cast<size_t>(m) * k * sizeof(float) <= kMaxGemvShared;
 }
 
 }  // namespace
@@ -185,9 +244,9 @@ void CudaBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y
   const bool has_bias = bias && !bias->empty();
   const float* b = has_bias ? bias->data : nullptr;
   const bool f16 = w.type == WeightType::float16;
-  if (m <= kMaxGemvRows && k % 8 == 0 && static_cast<size_t>(m) * k * sizeof(float) <= kMaxGemvShared) {
-    if (f16) gemv_rows(x, static_cast<const __half*>(w.packed.get()), b, y, n, k, stream_);
-    else gemv_rows(x, static_cast<const __nv_bfloat16*>(w.packed.get()), b, y, n, k, stream_);
+  if (gemv_fits(m, k)) {
+    if (f16) gemv_rows(x, nullptr, nullptr, static_cast<const __half*>(w.packed.get()), b, kEpiNone, y, n, k, stream_);
+    else gemv_rows(x, nullptr, nullptr, static_cast<const __nv_bfloat16*>(w.packed.get()), b, kEpiNone, y, n, k, stream_);
     return;
   }
   // x rounded to the weights' type, then one tensor-core product.
@@ -211,6 +270,23 @@ void CudaBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y
   // Row-major y [m, n] = x [m, k] w [n, k]^T, read column-major: y^T = w^T x^T (as linear.cu).
   WST_CUBLAS_CHECK(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, w.packed.get(), t, k, xh.get(), t, k,
                                 &beta, y.data, CUDA_R_32F, y.ld, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
+                               Epilogue epilogue, Mat& y) {
+  // One kernel for a few rows of half weights (the decoder's steps); otherwise the ops in turn.
+  const bool half = w.type == WeightType::float16 || w.type == WeightType::bfloat16;
+  if (!half || !gemv_fits(x.rows, x.cols) || x.cols != w.cols || y.rows != x.rows || y.cols != w.rows ||
+      (gamma && (gamma->cols != x.cols || !beta || beta->cols != x.cols)))
+    return Backend::linear_fused(x, gamma, beta, w, bias, epilogue, y);
+  const int epi = epilogue == Epilogue::gelu ? kEpiGelu : epilogue == Epilogue::add ? kEpiAdd : kEpiNone;
+  const float* g = gamma ? gamma->data : nullptr;
+  const float* be = gamma ? beta->data : nullptr;
+  const float* b = bias && !bias->empty() ? bias->data : nullptr;
+  if (w.type == WeightType::float16)
+    gemv_rows(x, g, be, static_cast<const __half*>(w.packed.get()), b, epi, y, w.rows, x.cols, stream_);
+  else
+    gemv_rows(x, g, be, static_cast<const __nv_bfloat16*>(w.packed.get()), b, epi, y, w.rows, x.cols, stream_);
 }
 
 void CudaBackend::embed(const Weights& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) {
