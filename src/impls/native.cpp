@@ -22,8 +22,8 @@ class NativeImplementation final : public Implementation {
       : device_(std::move(device)), compute_type_(std::move(compute_type)) {}
 
   ImplDescription describe() const override {
-    const bool int8 = compute_type_ == "int8";
-    return {id(), "whisper-speedtest engine (" + device_ + (int8 ? ", int8" : "") + ")",
+    const std::string type = compute_type_ == "float32" ? "" : ", " + compute_type_;
+    return {id(), "whisper-speedtest engine (" + device_ + type + ")",
             {"ctranslate2", "safetensors", "openai", "ggml", "mlx"}};
   }
 
@@ -106,5 +106,8 @@ std::unique_ptr<Implementation> make_native_cpu_int8() {
   return std::make_unique<NativeImplementation>("cpu", "int8");
 }
 std::unique_ptr<Implementation> make_native_cuda() { return std::make_unique<NativeImplementation>("cuda", "float32"); }
+std::unique_ptr<Implementation> make_native_cuda_float16() {
+  return std::make_unique<NativeImplementation>("cuda", "float16");
+}
 
 }  // namespace wst::impls

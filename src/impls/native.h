@@ -10,5 +10,6 @@ namespace wst::impls {
 std::unique_ptr<Implementation> make_native_cpu();
 std::unique_ptr<Implementation> make_native_cpu_int8();  // int8 weights (EngineOptions::compute_type "int8")
 std::unique_ptr<Implementation> make_native_cuda();
+std::unique_ptr<Implementation> make_native_cuda_float16();  // float16 weights, products on the tensor cores
 
 }  // namespace wst::impls

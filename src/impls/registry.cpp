@@ -23,6 +23,7 @@ constexpr RegistryEntry kRegistry[] = {
     {"native-cpu", &impls::make_native_cpu},
     {"native-cpu-int8", &impls::make_native_cpu_int8},
     {"native-cuda", &impls::make_native_cuda},
+    {"native-cuda-float16", &impls::make_native_cuda_float16},
     {"faster-whisper", &make_faster_whisper},
     {"faster-whisper-int8", &make_faster_whisper_int8},
     {"faster-whisper-batched", &make_faster_whisper_batched},
