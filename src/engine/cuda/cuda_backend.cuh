@@ -119,6 +119,9 @@ class CudaBackend final : public Backend {
   Mat blas_workspace_;  // given to cuBLAS so it allocates nothing itself (needed inside a CUDA graph capture)
 };
 
+// y[r] = row for every row of y (a bias written before a product added with beta = 1; linear.cu).
+void broadcast_rows(Mat& y, const float* row, cudaStream_t stream);
+
 // Launch shape for a kernel over n elements with `threads` per block.
 inline unsigned blocks_for(size_t n, unsigned threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
 

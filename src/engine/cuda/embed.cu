@@ -1,5 +1,8 @@
-// CUDA token + position embedding lookup. The ids travel as kernel arguments (up to kIdsPerLaunch a launch),
+// CUDA token + position embedding lookup (tables of float32, float16 or bfloat16 rows). The ids travel as kernel arguments (up to kIdsPerLaunch a launch),
 // so no host-to-device copy is queued and a decoder step stays capturable in a CUDA graph.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 #include "engine/cuda/cuda_backend.cuh"
 #include "util/errors.h"
 
@@ -11,35 +14,62 @@ struct Ids {
   int v[kIdsPerLaunch];
 };
 
-__global__ void embed_kernel(const float* table, int ldt, Ids ids, const float* pos, int ldp, float* y, int ldy,
-                             int cols) {
+__device__ __forceinline__ float widen(float v) { return v; }
+__device__ __forceinline__ float widen(__half v) { return __half2float(v); }
+__device__ __forceinline__ float widen(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+// y[i] = table[ids[i]] + pos[i] for a table of float32, float16 or bfloat16 rows (ldt elements apart).
+template <class T>
+__global__ void embed_kernel(const T* table, int ldt, Ids ids, const float* pos, int ldp, float* y, int ldy, int cols) {
   const int i = blockIdx.x;  // one block per token
-  const float* e = table + static_cast<size_t>(ids.v[i]) * ldt;
+  const T* e = table + static_cast<size_t>(ids.v[i]) * ldt;
   const float* p = pos + static_cast<size_t>(i) * ldp;
   float* yr = y + static_cast<size_t>(i) * ldy;
-  for (int c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = e[c] + p[c];
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = widen(e[c]) + p[c];
 }
-}  // namespace
 
-void CudaBackend::embed(const Mat& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) {
+template <class T>
+void embed_rows(const T* table, int ldt, int n_rows, int cols, const int* ids, int n, const Mat& pos, int pos_offset,
+                Mat& y, cudaStream_t stream) {
   if (pos_offset < 0 || pos_offset + n > pos.rows)
     throw Error("embed: positions " + std::to_string(pos_offset) + ".." + std::to_string(pos_offset + n) +
                 " exceed the text context of " + std::to_string(pos.rows));
-  if (y.rows != n || y.cols != table.cols || pos.cols != table.cols)
+  if (y.rows != n || y.cols != cols || pos.cols != cols)
     throw Error("embed: y [" + std::to_string(y.rows) + ", " + std::to_string(y.cols) + "] does not fit " +
-                std::to_string(n) + " tokens of width " + std::to_string(table.cols));
+                std::to_string(n) + " tokens of width " + std::to_string(cols));
   for (int i0 = 0; i0 < n; i0 += kIdsPerLaunch) {
     const int m = std::min(kIdsPerLaunch, n - i0);
     Ids chunk{};
     for (int i = 0; i < m; ++i) {
       const int id = ids[i0 + i];
-      if (id < 0 || id >= table.rows) throw Error("embed: token id " + std::to_string(id) + " out of range");
+      if (id < 0 || id >= n_rows) throw Error("embed: token id " + std::to_string(id) + " out of range");
       chunk.v[i] = id;
     }
-    embed_kernel<<<m, 128, 0, stream_>>>(table.data, table.ld, chunk, pos.data + static_cast<size_t>(pos_offset + i0) * pos.ld,
-                                         pos.ld, y.data + static_cast<size_t>(i0) * y.ld, y.ld, table.cols);
+    embed_kernel<<<m, 128, 0, stream>>>(table, ldt, chunk, pos.data + static_cast<size_t>(pos_offset + i0) * pos.ld,
+                                        pos.ld, y.data + static_cast<size_t>(i0) * y.ld, y.ld, cols);
     WST_CUDA_CHECK_LAUNCH();
   }
+}
+}  // namespace
+
+void CudaBackend::embed(const Mat& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) {
+  embed_rows(table.data, table.ld, table.rows, table.cols, ids, n, pos, pos_offset, y, stream_);
+}
+
+void CudaBackend::embed(const Weights& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) {
+  switch (table.type) {
+    case WeightType::float32:
+      return embed(table.f32, ids, n, pos, pos_offset, y);
+    case WeightType::float16:
+      return embed_rows(static_cast<const __half*>(table.packed.get()), table.cols, table.rows, table.cols, ids, n,
+                        pos, pos_offset, y, stream_);
+    case WeightType::bfloat16:
+      return embed_rows(static_cast<const __nv_bfloat16*>(table.packed.get()), table.cols, table.rows, table.cols, ids,
+                        n, pos, pos_offset, y, stream_);
+    case WeightType::int8:
+      break;
+  }
+  throw Error("cuda backend: " + std::string(weight_type_name(table.type)) + " embeddings are not supported");
 }
 
 }  // namespace wst::engine::cuda

@@ -1,5 +1,5 @@
 // CUDA weights in half precision (float16, bfloat16): upload, linear (plain and fused with the layer norm
-// before it and the GELU or residual add after it), embedding lookup.
+// before it and the GELU or residual add after it). Their embedding lookup is embed.cu's.
 // - Few rows (a decoded token, a handful of beams): a matrix-vector kernel bound by reading the weights, one
 //   warp per output row, 16-byte loads (8 halves), the activations in shared memory as float32, float32 sums,
 //   the bias added at the end. Half the bytes of the float32 kernel in linear.cu.
@@ -134,27 +134,6 @@ __global__ void round_rows_kernel(const float* x, int ldx, int rows, int cols, T
   out[i] = from_float<T>(x[static_cast<size_t>(r) * ldx + c]);
 }
 
-__global__ void broadcast_bias_kernel(float* y, int ld, int rows, int cols, const float* row) {
-  const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
-  if (i >= static_cast<size_t>(rows) * cols) return;
-  const int r = static_cast<int>(i / cols), c = static_cast<int>(i % cols);
-  y[static_cast<size_t>(r) * ld + c] = row[c];
-}
-
-// The ids travel as a kernel argument (no host-to-device copy, so a decoder step stays capturable).
-constexpr int kIdsPerLaunch = 64;
-struct Ids {
-  int v[kIdsPerLaunch];
-};
-
-template <class T>
-__global__ void embed_half_kernel(const T* table, int cols, Ids ids, const float* pos, int ldp, float* y, int ldy) {
-  const int i = blockIdx.x;  // one block per token
-  const T* e = table + static_cast<size_t>(ids.v[i]) * cols;
-  const float* p = pos + static_cast<size_t>(i) * ldp;
-  float* yr = y + static_cast<size_t>(i) * ldy;
-  for (int c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = to_float(e[c]) + p[c];
-}
 
 template <class T, int M, bool kNorm, int kEpi>
 void launch_gemv(const Mat& x, const float* gamma, const float* beta, const T* w, const float* bias, Mat& y, int n, int k,
@@ -261,9 +240,7 @@ void CudaBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y
   const float one = 1.0f;
   float beta = 0.0f;
   if (has_bias) {
-    const size_t ny = static_cast<size_t>(m) * n;
-    broadcast_bias_kernel<<<blocks_for(ny, 256), 256, 0, stream_>>>(y.data, y.ld, m, n, b);
-    WST_CUDA_CHECK_LAUNCH();
+    broadcast_rows(y, b, stream_);
     beta = 1.0f;
   }
   const cudaDataType_t t = f16 ? CUDA_R_16F : CUDA_R_16BF;
@@ -287,36 +264,6 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
     gemv_rows(x, g, be, static_cast<const __half*>(w.packed.get()), b, epi, y, w.rows, x.cols, stream_);
   else
     gemv_rows(x, g, be, static_cast<const __nv_bfloat16*>(w.packed.get()), b, epi, y, w.rows, x.cols, stream_);
-}
-
-void CudaBackend::embed(const Weights& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) {
-  if (table.type == WeightType::float32) return embed(table.f32, ids, n, pos, pos_offset, y);
-  if (table.type != WeightType::float16 && table.type != WeightType::bfloat16)
-    throw Error("cuda backend: " + std::string(weight_type_name(table.type)) + " embeddings are not supported");
-  if (pos_offset < 0 || pos_offset + n > pos.rows)
-    throw Error("embed: positions " + std::to_string(pos_offset) + ".." + std::to_string(pos_offset + n) +
-                " exceed the text context of " + std::to_string(pos.rows));
-  if (y.rows != n || y.cols != table.cols || pos.cols != table.cols)
-    throw Error("embed: y [" + std::to_string(y.rows) + ", " + std::to_string(y.cols) + "] does not fit " +
-                std::to_string(n) + " tokens of width " + std::to_string(table.cols));
-  for (int i0 = 0; i0 < n; i0 += kIdsPerLaunch) {
-    const int m = std::min(kIdsPerLaunch, n - i0);
-    Ids chunk{};
-    for (int i = 0; i < m; ++i) {
-      chunk.v[i] = ids[i0 + i];
-      if (chunk.v[i] < 0 || chunk.v[i] >= table.rows)
-        throw Error("embed: token id " + std::to_string(chunk.v[i]) + " out of range");
-    }
-    const float* p = pos.data + static_cast<size_t>(pos_offset + i0) * pos.ld;
-    float* yr = y.data + static_cast<size_t>(i0) * y.ld;
-    if (table.type == WeightType::float16)
-      embed_half_kernel<<<m, 128, 0, stream_>>>(static_cast<const __half*>(table.packed.get()), table.cols, chunk, p,
-                                                pos.ld, yr, y.ld);
-    else
-      embed_half_kernel<<<m, 128, 0, stream_>>>(static_cast<const __nv_bfloat16*>(table.packed.get()), table.cols,
-                                                chunk, p, pos.ld, yr, y.ld);
-    WST_CUDA_CHECK_LAUNCH();
-  }
 }
 
 }  // namespace wst::engine::cuda

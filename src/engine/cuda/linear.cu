@@ -47,6 +47,13 @@ __global__ void gemv_kernel(const float* x, const float* w, int ldw, const float
 }
 }  // namespace
 
+void broadcast_rows(Mat& y, const float* row, cudaStream_t stream) {
+  const size_t total = static_cast<size_t>(y.rows) * y.cols;
+  if (total == 0) return;
+  broadcast_rows_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(y.data, y.ld, y.rows, y.cols, row);
+  WST_CUDA_CHECK_LAUNCH();
+}
+
 void CudaBackend::linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) {
   if (x.cols != w.cols || y.rows != x.rows || y.cols != w.rows)
     throw Error("linear: shapes x [" + std::to_string(x.rows) + ", " + std::to_string(x.cols) + "], w [" +
@@ -64,9 +71,7 @@ void CudaBackend::linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) {
   const float one = 1.0f;
   float beta = 0.0f;
   if (has_bias) {
-    const size_t total = static_cast<size_t>(m) * n;
-    broadcast_rows_kernel<<<blocks_for(total, 256), 256, 0, stream_>>>(y.data, y.ld, m, n, bias->data);
-    WST_CUDA_CHECK_LAUNCH();
+    broadcast_rows(y, bias->data, stream_);
     beta = 1.0f;
   }
   if (m == 1) {
