@@ -121,6 +121,8 @@ class CudaBackend final : public Backend {
 
 // y[r] = row for every row of y (a bias written before a product added with beta = 1; linear.cu).
 void broadcast_rows(Mat& y, const float* row, cudaStream_t stream);
+// Throws wst::Error naming the three shapes when y = x @ w^T does not fit (w [w_rows, w_cols]).
+void check_linear_shapes(const Mat& x, int w_rows, int w_cols, const Mat& y);
 
 // Launch shape for a kernel over n elements with `threads` per block.
 inline unsigned blocks_for(size_t n, unsigned threads) { return static_cast<unsigned>((n + threads - 1) / threads); }

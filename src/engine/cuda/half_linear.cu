@@ -214,10 +214,7 @@ void CudaBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y
   if (w.type == WeightType::float32) return linear(x, w.f32, bias, y);
   if (w.type != WeightType::float16 && w.type != WeightType::bfloat16)
     throw Error("cuda backend: " + std::string(weight_type_name(w.type)) + " weights are not supported");
-  if (x.cols != w.cols || y.rows != x.rows || y.cols != w.rows)
-    throw Error("linear: shapes x [" + std::to_string(x.rows) + ", " + std::to_string(x.cols) + "], w [" +
-                std::to_string(w.rows) + ", " + std::to_string(w.cols) + "], y [" + std::to_string(y.rows) + ", " +
-                std::to_string(y.cols) + "] do not agree");
+  check_linear_shapes(x, w.rows, w.cols, y);
   const int m = x.rows, n = w.rows, k = x.cols;
   if (m == 0 || n == 0) return;
   const bool has_bias = bias && !bias->empty();

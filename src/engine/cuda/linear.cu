@@ -54,11 +54,15 @@ void broadcast_rows(Mat& y, const float* row, cudaStream_t stream) {
   WST_CUDA_CHECK_LAUNCH();
 }
 
-void CudaBackend::linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) {
-  if (x.cols != w.cols || y.rows != x.rows || y.cols != w.rows)
+void check_linear_shapes(const Mat& x, int w_rows, int w_cols, const Mat& y) {
+  if (x.cols != w_cols || y.rows != x.rows || y.cols != w_rows)
     throw Error("linear: shapes x [" + std::to_string(x.rows) + ", " + std::to_string(x.cols) + "], w [" +
-                std::to_string(w.rows) + ", " + std::to_string(w.cols) + "], y [" + std::to_string(y.rows) + ", " +
+                std::to_string(w_rows) + ", " + std::to_string(w_cols) + "], y [" + std::to_string(y.rows) + ", " +
                 std::to_string(y.cols) + "] do not agree");
+}
+
+void CudaBackend::linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) {
+  check_linear_shapes(x, w.rows, w.cols, y);
   const int m = x.rows, n = w.rows, k = x.cols;
   if (m == 0 || n == 0) return;
   const bool has_bias = bias && !bias->empty();
