@@ -2,7 +2,9 @@
 // through OpenBLAS, the rest are plain loops split over threads where the work is large.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "engine/backend.h"
 
@@ -33,6 +35,10 @@ class CpuBackend final : public Backend {
 
  private:
   int n_threads_;
+  // The int8 products' working buffers (packed_linear.cpp), grown to the largest call and reused.
+  std::vector<uint8_t> i8_xq_;
+  std::vector<float> i8_xs_;
+  std::vector<int32_t> i8_c_;
 };
 
 // Runs fn(begin, end) over [0, n) split into up to n_threads contiguous chunks, on a pool of threads kept
