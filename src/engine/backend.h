@@ -89,8 +89,11 @@ class Backend {
 };
 
 // The CPU backend (OpenBLAS and oneDNN for matrix products, own kernels for matrix-vector products of
-// float16 and int8 weights). n_threads 0 = all cores.
-std::unique_ptr<Backend> make_cpu_backend(int n_threads);
+// float16 and int8 weights). n_threads 0 = all cores. tiled_attention: the encoder's attention through the
+// register-tiled kernel (cpu/attention_tiled.h) rather than sgemm; the engine turns it off for the int8
+// compute type, whose LibriSpeech WER it moved from 1.85% to 2.25% (the kernel's float rounding, amplified by
+// the next product's per-row activation quantisation; float32 stays token-exact with it).
+std::unique_ptr<Backend> make_cpu_backend(int n_threads, bool tiled_attention = true);
 
 // The CUDA backend (engine/cuda/, cuBLAS for matrix products) on GPU `device`, float32 throughout. Defined
 // only in builds with CUDA (WST_HAVE_CUDA); throws wst::Error when the device cannot be used.

@@ -58,7 +58,7 @@ class NativeEngine final : public Engine {
   NativeEngine(const std::string& path, const EngineOptions& options) {
     auto t0 = std::chrono::steady_clock::now();
     if (options.device == "cpu") {
-      backend_ = engine::make_cpu_backend(options.n_threads);
+      backend_ = engine::make_cpu_backend(options.n_threads, /*tiled_attention=*/options.compute_type != "int8");
     } else if (options.device == "cuda" || options.device.rfind("cuda:", 0) == 0) {
       backend_ = make_cuda(options.device);
     } else {

@@ -32,7 +32,7 @@ void CpuBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, i
     const char* e = std::getenv("WST_ATTENTION");
     return e && std::string(e) == "sgemm";
   }();
-  if (!tiled_off && tq >= 64 && attention_tiled_supported(dh, causal_offset)) {
+  if (tiled_attention_ && !tiled_off && tq >= 64 && attention_tiled_supported(dh, causal_offset)) {
     attention_tiled(q, k, v, out, n_head, n_threads_);
     return;
   }

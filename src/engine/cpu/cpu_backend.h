@@ -12,7 +12,7 @@ namespace wst::engine::cpu {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int n_threads);
+  explicit CpuBackend(int n_threads, bool tiled_attention = true);
   std::string name() const override { return "cpu"; }
   int n_threads() const { return n_threads_; }
 
@@ -35,6 +35,7 @@ class CpuBackend final : public Backend {
 
  private:
   int n_threads_;
+  bool tiled_attention_ = true;  // the encoder's attention through attention_tiled.cpp (make_cpu_backend)
   // The int8 products' working buffers (packed_linear.cpp), grown to the largest call and reused.
   std::vector<uint8_t> i8_xq_;
   std::vector<float> i8_xs_;
