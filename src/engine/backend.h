@@ -67,6 +67,10 @@ class Backend {
   // Weights [rows, cols] from host float32 values, kept as `type` (the default: float32 only; throws wst::Error
   // naming the type otherwise).
   virtual Weights upload_weights(const float* host, int rows, int cols, WeightType type);
+  // The same from IEEE half values (a float16 file's bytes, any alignment). The default widens them and calls
+  // upload_weights; the CPU backend keeps float16 weights as they are, without a float32 copy at load (the
+  // token embedding's was 80 MB for tiny, the peak of the load).
+  virtual Weights upload_weights_f16(const uint16_t* host, int rows, int cols, WeightType type);
   // y = (x - mean) / sqrt(var + 1e-5) * gamma + beta over each row. gamma, beta [1, cols].
   virtual void layer_norm(const Mat& x, const Mat& gamma, const Mat& beta, Mat& y) = 0;
   // x = gelu(x), the exact (erf) form Whisper uses.

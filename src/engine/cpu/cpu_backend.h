@@ -24,6 +24,7 @@ class CpuBackend final : public Backend {
   void linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) override;
   void linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) override;
   Weights upload_weights(const float* host, int rows, int cols, WeightType type) override;
+  Weights upload_weights_f16(const uint16_t* host, int rows, int cols, WeightType type) override;
   bool supports(WeightType) const override { return true; }
   void layer_norm(const Mat& x, const Mat& gamma, const Mat& beta, Mat& y) override;
   void gelu(Mat& x) override;

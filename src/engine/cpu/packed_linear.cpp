@@ -75,6 +75,19 @@ Weights CpuBackend::upload_weights(const float* host, int rows, int cols, Weight
   throw Error("cpu backend: unknown weight type");
 }
 
+Weights CpuBackend::upload_weights_f16(const uint16_t* host, int rows, int cols, WeightType type) {
+  if (type != WeightType::float16) return Backend::upload_weights_f16(host, rows, cols, type);
+  const size_t n = static_cast<size_t>(rows) * cols;
+  std::shared_ptr<uint16_t> h(new uint16_t[n], std::default_delete<uint16_t[]>());
+  std::memcpy(h.get(), host, n * sizeof(uint16_t));
+  Weights w;
+  w.type = type;
+  w.rows = rows;
+  w.cols = cols;
+  w.packed = h;
+  return w;
+}
+
 void CpuBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) {
   if (w.type == WeightType::float32) return linear(x, w.f32, bias, y);
   check_shapes(x, w, y);
