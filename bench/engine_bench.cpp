@@ -22,7 +22,8 @@ void check_finite(const std::vector<float>& v) {
 // compute: "float32" (the default: float16-stored decoder weights), "float32-only" (every weight float32, the
 // engine before the float16 path) or "int8".
 void BM_EncodeWindow(benchmark::State& state, const char* arch, const char* compute) {
-  auto be = engine::make_cpu_backend(static_cast<int>(state.range(0)));
+  // As the engine: the tiled attention kernel except for int8.
+  auto be = engine::make_cpu_backend(static_cast<int>(state.range(0)), std::string(compute) != "int8");
   engine::WhisperModel m = bench_support::random_model(arch, *be, 1, compute);
   std::vector<float> mel(static_cast<size_t>(m.info.n_mels) * 3000, 0.1f);
   {

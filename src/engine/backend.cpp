@@ -1,6 +1,10 @@
 // The Backend interface's defaults for weights other than float32: a backend that keeps only float32 says so.
 #include "engine/backend.h"
 
+#include <vector>
+
+#include "util/half.h"
+
 #include "util/errors.h"
 
 namespace wst::engine {
@@ -25,6 +29,12 @@ void require_float32(const Backend& be, const Weights& w) {
 void Backend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) {
   require_float32(*this, w);
   linear(x, w.f32, bias, y);
+}
+
+Weights Backend::upload_weights_f16(const uint16_t* host, int rows, int cols, WeightType type) {
+  std::vector<float> f(static_cast<size_t>(rows) * cols);
+  half_to_float_n(reinterpret_cast<const uint8_t*>(host), f.data(), f.size());
+  return upload_weights(f.data(), rows, cols, type);
 }
 
 Weights Backend::upload_weights(const float* host, int rows, int cols, WeightType type) {

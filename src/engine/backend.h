@@ -71,6 +71,10 @@ class Backend {
   // Weights [rows, cols] from host float32 values, kept as `type` (the default: float32 only; throws wst::Error
   // naming the type otherwise).
   virtual Weights upload_weights(const float* host, int rows, int cols, WeightType type);
+  // The same from IEEE half values (a float16 file's bytes, any alignment). The default widens them and calls
+  // upload_weights; the CPU backend keeps float16 weights as they are, without a float32 copy at load (the
+  // token embedding's was 80 MB for tiny, the peak of the load).
+  virtual Weights upload_weights_f16(const uint16_t* host, int rows, int cols, WeightType type);
   // A linear layer with the work around it, as the decoder runs it: y = epilogue(norm(x) @ w^T + bias), where
   // norm is layer_norm with (gamma, beta) when gamma is given (else x as is) and the epilogue writes the result
   // (none), its GELU (gelu) or adds it to y (add: y += ...). The default composes layer_norm, linear, gelu and
@@ -100,8 +104,11 @@ class Backend {
 };
 
 // The CPU backend (OpenBLAS and oneDNN for matrix products, own kernels for matrix-vector products of
-// float16 and int8 weights). n_threads 0 = all cores.
-std::unique_ptr<Backend> make_cpu_backend(int n_threads);
+// float16 and int8 weights). n_threads 0 = all cores. tiled_attention: the encoder's attention through the
+// register-tiled kernel (cpu/attention_tiled.h) rather than sgemm; the engine turns it off for the int8
+// compute type, whose LibriSpeech WER it moved from 1.85% to 2.25% (the kernel's float rounding, amplified by
+// the next product's per-row activation quantisation; float32 stays token-exact with it).
+std::unique_ptr<Backend> make_cpu_backend(int n_threads, bool tiled_attention = true);
 
 // The CUDA backend (engine/cuda/, cuBLAS for matrix products) on GPU `device`. compute_type "float32": float32
 // throughout (the checking path); "float16" / "bfloat16": products on the tensor cores with half-precision

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <sstream>
 
@@ -38,16 +40,56 @@ StageTimer::~StageTimer() {
   if (acc_) *acc_ += now_ms() - t0_;
 }
 
-// log_softmax in double precision, returned as float.
+// exp(x) in double for x <= 0, in plain arithmetic so loops over it vectorise (std::exp does not): x = n ln2 + r
+// with |r| <= ln2/2, a degree-13 Taylor polynomial of e^r (truncation below 1e-17 relative), scaled by 2^n through
+// the exponent bits; within 2 ulp of std::exp. 0 below -708 (where std::exp reaches subnormals).
+inline double exp_nonpositive_d(double x) {
+  const double kLog2e = 1.4426950408889634, kLn2Hi = 6.93145751953125e-1, kLn2Lo = 1.42860682030941723212e-6;
+  const bool tiny = x < -708.0;
+  x = tiny ? -708.0 : x;
+  const double kRound = 6755399441055744.0;  // 1.5 * 2^52: adding and subtracting rounds to an integer
+  const double n = (x * kLog2e + kRound) - kRound;
+  const double r = (x - n * kLn2Hi) - n * kLn2Lo;
+  double p = 1.0 / 6227020800.0;
+  p = p * r + 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  const int64_t bits = (static_cast<int64_t>(n) + 1023) << 52;
+  double scale;
+  std::memcpy(&scale, &bits, 8);
+  return tiny ? 0.0 : p * scale;
+}
+
+// log_softmax in double precision, returned as float. Vectorised (about 1 ms a token with std::exp on 51864
+// logits; the sums' order differs from a sequential loop only in double rounding).
 std::vector<float> log_softmax(const std::vector<float>& x) {
+  const float* xp = x.data();
+  const size_t n = x.size();
   float mx = kNegInf;
-  for (float v : x) mx = std::max(mx, v);
+#pragma omp simd reduction(max : mx)
+  for (size_t i = 0; i < n; ++i) mx = xp[i] > mx ? xp[i] : mx;
   double sum = 0;
-  for (float v : x)
-    if (v != kNegInf) sum += std::exp(static_cast<double>(v) - mx);
+  const double dmx = mx;
+#pragma omp simd reduction(+ : sum)
+  for (size_t i = 0; i < n; ++i) {
+    const double e = exp_nonpositive_d(static_cast<double>(xp[i]) - dmx);
+    sum += xp[i] == kNegInf ? 0.0 : e;
+  }
   const double lse = mx + std::log(sum);
-  std::vector<float> out(x.size());
-  for (size_t i = 0; i < x.size(); ++i) out[i] = x[i] == kNegInf ? kNegInf : static_cast<float>(x[i] - lse);
+  std::vector<float> out(n);
+  float* op = out.data();
+#pragma omp simd
+  for (size_t i = 0; i < n; ++i) op[i] = xp[i] == kNegInf ? kNegInf : static_cast<float>(xp[i] - lse);
   return out;
 }
 

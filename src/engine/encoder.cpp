@@ -23,6 +23,8 @@ Mat encode(const WhisperModel& m, Backend& be, const float* mel) {
   Mat qkv = be.alloc(t, 3 * d);
   Mat attn = be.alloc(t, d);
   Mat proj = be.alloc(t, d);
+  // One [1500, 4d] buffer for every layer's MLP (a fresh 9 MiB one per layer was page-faulted in each time).
+  Mat mlp_buf = m.encoder_layers.empty() ? Mat{} : be.alloc(t, m.encoder_layers.front().fc1.w.rows);
   for (const auto& l : m.encoder_layers) {
     be.layer_norm(x, l.attn_ln.gamma, l.attn_ln.beta, hbuf);
     be.linear(hbuf, l.qkv.w, &l.qkv.b, qkv);
@@ -31,7 +33,7 @@ Mat encode(const WhisperModel& m, Backend& be, const float* mel) {
     be.add(x, proj);
 
     be.layer_norm(x, l.mlp_ln.gamma, l.mlp_ln.beta, hbuf);
-    Mat mlp = be.alloc(t, l.fc1.w.rows);  // [1500, 4d]
+    Mat mlp = l.fc1.w.rows == mlp_buf.cols ? mlp_buf : be.alloc(t, l.fc1.w.rows);  // [1500, 4d]
     be.linear(hbuf, l.fc1.w, &l.fc1.b, mlp);
     be.gelu(mlp);
     be.linear(mlp, l.fc2.w, &l.fc2.b, proj);

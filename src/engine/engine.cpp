@@ -1,5 +1,7 @@
 // The native engine behind include/wst/engine.h: picks a backend, loads the model and tokenizer,
 // and runs the transcription loop.
+#include <malloc.h>
+
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -58,7 +60,7 @@ class NativeEngine final : public Engine {
   NativeEngine(const std::string& path, const EngineOptions& options) {
     auto t0 = std::chrono::steady_clock::now();
     if (options.device == "cpu") {
-      backend_ = engine::make_cpu_backend(options.n_threads);
+      backend_ = engine::make_cpu_backend(options.n_threads, /*tiled_attention=*/options.compute_type != "int8");
     } else if (options.device == "cuda" || options.device.rfind("cuda:", 0) == 0) {
       backend_ = make_cuda(options.device, options.compute_type);
     } else {
@@ -66,11 +68,16 @@ class NativeEngine final : public Engine {
     }
     n_threads_ = options.n_threads > 0 ? options.n_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     const engine::WeightPolicy policy = engine::weight_policy(options.compute_type);
-    formats::WhisperWeights weights = formats::read_weights(path);
-    model_ = std::make_unique<engine::WhisperModel>(engine::load_whisper(weights, *backend_, policy));
-    model_->info.n_threads = n_threads_;
-    tokenizer_ = std::make_unique<engine::Tokenizer>(load_tokenizer(weights, options, model_->info));
+    {
+      formats::WhisperWeights weights = formats::read_weights(path);
+      model_ = std::make_unique<engine::WhisperModel>(engine::load_whisper(weights, *backend_, policy));
+      model_->info.n_threads = n_threads_;
+      tokenizer_ = std::make_unique<engine::Tokenizer>(load_tokenizer(weights, options, model_->info));
+    }
     transcriber_ = std::make_unique<engine::Transcriber>(*model_, *backend_, *tokenizer_, timings_, n_threads_);
+    // The file's bytes and the load's temporaries are freed by now; give their pages back (glibc keeps freed
+    // heap memory, which otherwise stays in the resident set for the whole run).
+    malloc_trim(0);
     timings_.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
 

@@ -2,6 +2,7 @@
 // layout: the compute type's weight types (model.h's WeightPolicy), q/k/v fused into one [3 n, n] product (the key's bias is zero), the cross-attention's
 // k/v fused into one [2 n, n_audio] product computed once per window, conv weights reordered for im2col.
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "engine/model.h"
@@ -28,6 +29,24 @@ class Placer {
     return wanted;
   }
   Weights weights(const std::string& name, int rows, int cols, WeightType type) const {
+    const formats::TensorRef& t = w_.get(name, {rows, cols});
+    if (t.dtype == formats::DType::kF16) {
+      // Stored half: straight to the backend, without a float32 copy of the tensor.
+      const size_t n = static_cast<size_t>(rows) * cols;
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, t.data + 2 * i, 2);
+        if ((h & 0x7c00u) == 0x7c00u) throw Error(w_.path + ": tensor " + name + " holds a non-finite value");
+      }
+      std::vector<uint16_t> aligned;
+      const uint16_t* src = reinterpret_cast<const uint16_t*>(t.data);
+      if (reinterpret_cast<uintptr_t>(t.data) % alignof(uint16_t) != 0) {
+        aligned.resize(n);
+        std::memcpy(aligned.data(), t.data, n * 2);
+        src = aligned.data();
+      }
+      return be_.upload_weights_f16(src, rows, cols, type);
+    }
     auto f = floats(name, {rows, cols});
     return be_.upload_weights(f.data(), rows, cols, type);
   }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/cpu/attention_tiled.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/packed_kernels.h"
 #include "engine/cpu/vec_math.h"
@@ -91,7 +92,11 @@ TEST_P(BackendOps, AttentionMatchesReference) {
   // Shapes: a decoded token (1 query), a prompt with a causal mask over a cache, and an encoder-sized
   // block count (> 512 rows, so more than one row block).
   struct Case { int tq, tk, n_head, d, causal; };
-  for (const Case c : {Case{1, 37, 6, 384, 36}, Case{5, 12, 4, 64, 7}, Case{600, 150, 2, 64, -1}}) {
+  // The last three are the encoder's register-tiled kernel (attention_tiled.cpp: >= 64 queries, head width
+  // 64, no mask) with query counts that are not a multiple of its 24-row blocks and key counts that are not a
+  // multiple of its 16- and 48-key tiles, including the encoder's 1500 keys.
+  for (const Case c : {Case{1, 37, 6, 384, 36}, Case{5, 12, 4, 64, 7}, Case{600, 150, 2, 64, -1},
+                       Case{130, 101, 3, 192, -1}, Case{77, 1500, 1, 64, -1}, Case{64, 17, 2, 128, -1}}) {
     auto qkv = random_vec(static_cast<size_t>(c.tq + 2 * c.tk) * c.d, 7);
     const float* q = qkv.data();
     const float* k = q + static_cast<size_t>(c.tq) * c.d;
@@ -120,6 +125,30 @@ TEST_P(BackendOps, AttentionMatchesReference) {
       }
     expect_close(down(O), want, "attention");
   }
+}
+
+// The tiled kernel against the sgemm path it replaces (attention() with WST_ATTENTION unset takes the tiled
+// one for these shapes): within 2e-6 absolute on outputs of size ~0.1-1 (float rounding of sums over 1500
+// keys), at the encoder's shape with several heads.
+TEST_P(BackendOps, TiledAttentionMatchesSgemmPath) {
+  if (!cpu::attention_tiled_supported(64, -1)) GTEST_SKIP() << "no AVX-512F here";
+  const int tq = 1500, tk = 1500, n_head = 6, d = 384;
+  auto qkv = random_vec(static_cast<size_t>(tq + 2 * tk) * d, 11);
+  Mat Q = be_->upload(qkv.data(), tq, d), K = be_->upload(qkv.data() + static_cast<size_t>(tq) * d, tk, d),
+      V = be_->upload(qkv.data() + static_cast<size_t>(tq + tk) * d, tk, d);
+  Mat O = be_->alloc(tq, d), O2 = be_->alloc(tq, d);
+  cpu::attention_tiled(Q, K, V, O, n_head, GetParam() == 0 ? 2 : GetParam());
+  // The sgemm path: the same call with one query row at a time is not it (tq == 1 is the gemv path), so
+  // compare with blocks of 63 queries (< 64: the sgemm path), which compute the same rows.
+  for (int r0 = 0; r0 < tq; r0 += 63) {
+    const int n = std::min(63, tq - r0);
+    Mat o = O2.rows_view(r0, n);
+    be_->attention(Q.rows_view(r0, n), K, V, o, n_head, -1);
+  }
+  auto a = down(O), b = down(O2);
+  double max_diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) max_diff = std::max(max_diff, static_cast<double>(std::abs(a[i] - b[i])));
+  EXPECT_LE(max_diff, 2e-6);
 }
 
 TEST_P(BackendOps, Conv1dGeluMatchesReference) {

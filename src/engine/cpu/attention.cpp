@@ -4,8 +4,11 @@
 #include <cblas.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
+#include "engine/cpu/attention_tiled.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/vec_math.h"
 #include "util/errors.h"
@@ -23,6 +26,16 @@ void CpuBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, i
                 std::to_string(tk) + ", " + std::to_string(k.cols) + "] do not agree with " + std::to_string(n_head) +
                 " heads");
   const int dh = d / n_head;
+  // The encoder (many queries, no mask): the register-tiled kernel of attention_tiled.cpp. WST_ATTENTION=sgemm
+  // keeps the sgemm path below (for A/B timings).
+  static const bool tiled_off = [] {
+    const char* e = std::getenv("WST_ATTENTION");
+    return e && std::string(e) == "sgemm";
+  }();
+  if (tiled_attention_ && !tiled_off && tq >= 64 && attention_tiled_supported(dh, causal_offset)) {
+    attention_tiled(q, k, v, out, n_head, n_threads_);
+    return;
+  }
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
   // Heads split over the threads, each with its own scores; a decoded token's few keys are not worth a split.
   const int n_split = (tq == 1 && tk < 256) ? 1 : n_threads_;

@@ -13,7 +13,7 @@
 
 namespace wst::engine::cpu {
 
-CpuBackend::CpuBackend(int n_threads) {
+CpuBackend::CpuBackend(int n_threads, bool tiled_attention) : tiled_attention_(tiled_attention) {
   if (n_threads <= 0) n_threads = static_cast<int>(std::thread::hardware_concurrency());
   if (n_threads <= 0) n_threads = 1;
   n_threads_ = n_threads;
@@ -57,5 +57,7 @@ void CpuBackend::copy(const Mat& src, Mat& dst) {
 }  // namespace wst::engine::cpu
 
 namespace wst::engine {
-std::unique_ptr<Backend> make_cpu_backend(int n_threads) { return std::make_unique<cpu::CpuBackend>(n_threads); }
+std::unique_ptr<Backend> make_cpu_backend(int n_threads, bool tiled_attention) {
+  return std::make_unique<cpu::CpuBackend>(n_threads, tiled_attention);
+}
 }  // namespace wst::engine

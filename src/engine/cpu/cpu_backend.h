@@ -2,7 +2,9 @@
 // through OpenBLAS, the rest are plain loops split over threads where the work is large.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "engine/backend.h"
 
@@ -10,7 +12,7 @@ namespace wst::engine::cpu {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int n_threads);
+  explicit CpuBackend(int n_threads, bool tiled_attention = true);
   std::string name() const override { return "cpu"; }
   int n_threads() const { return n_threads_; }
 
@@ -22,6 +24,7 @@ class CpuBackend final : public Backend {
   void linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) override;
   void linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) override;
   Weights upload_weights(const float* host, int rows, int cols, WeightType type) override;
+  Weights upload_weights_f16(const uint16_t* host, int rows, int cols, WeightType type) override;
   bool supports(WeightType t) const override { return t != WeightType::bfloat16; }
   void layer_norm(const Mat& x, const Mat& gamma, const Mat& beta, Mat& y) override;
   void gelu(Mat& x) override;
@@ -33,6 +36,11 @@ class CpuBackend final : public Backend {
 
  private:
   int n_threads_;
+  bool tiled_attention_ = true;  // the encoder's attention through attention_tiled.cpp (make_cpu_backend)
+  // The int8 products' working buffers (packed_linear.cpp), grown to the largest call and reused.
+  std::vector<uint8_t> i8_xq_;
+  std::vector<float> i8_xs_;
+  std::vector<int32_t> i8_c_;
 };
 
 // Runs fn(begin, end) over [0, n) split into up to n_threads contiguous chunks, on a pool of threads kept

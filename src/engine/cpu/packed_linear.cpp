@@ -77,6 +77,19 @@ Weights CpuBackend::upload_weights(const float* host, int rows, int cols, Weight
   throw Error(std::string("cpu backend: ") + weight_type_name(type) + " weights are not supported");
 }
 
+Weights CpuBackend::upload_weights_f16(const uint16_t* host, int rows, int cols, WeightType type) {
+  if (type != WeightType::float16) return Backend::upload_weights_f16(host, rows, cols, type);
+  const size_t n = static_cast<size_t>(rows) * cols;
+  std::shared_ptr<uint16_t> h(new uint16_t[n], std::default_delete<uint16_t[]>());
+  std::memcpy(h.get(), host, n * sizeof(uint16_t));
+  Weights w;
+  w.type = type;
+  w.rows = rows;
+  w.cols = cols;
+  w.packed = h;
+  return w;
+}
+
 void CpuBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) {
   if (w.type == WeightType::float32) return linear(x, w.f32, bias, y);
   check_shapes(x, w, y);
@@ -103,36 +116,41 @@ void CpuBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y)
 
   // int8: quantise the activations per row, then int32 products.
   const auto* wq = static_cast<const int8_t*>(w.packed.get());
-  std::vector<uint8_t> xq(static_cast<size_t>(m) * k);
-  std::vector<float> xs(m);
+  // Working buffers kept by the backend and grown as needed: a fresh 9 MiB int32 product per encoder
+  // product was page-faulted in (and zeroed) on every call.
+  if (i8_xq_.size() < static_cast<size_t>(m) * k) i8_xq_.resize(static_cast<size_t>(m) * k);
+  if (i8_xs_.size() < static_cast<size_t>(m)) i8_xs_.resize(m);
+  uint8_t* const xq = i8_xq_.data();
+  float* const xs = i8_xs_.data();
   parallel_for(m, m >= 64 ? n_threads_ : 1, [&](int r0, int r1) {
-    quantize_rows_u8(x.data + static_cast<size_t>(r0) * x.ld, r1 - r0, x.ld, k, xq.data() + static_cast<size_t>(r0) * k,
-                     xs.data() + r0);
+    quantize_rows_u8(x.data + static_cast<size_t>(r0) * x.ld, r1 - r0, x.ld, k, xq + static_cast<size_t>(r0) * k,
+                     xs + r0);
   });
   if (m <= kMaxGroupedRows) {
     parallel_for(n, chunks_for(n, n_threads_), [&](int j0, int j1) {
       for (int r = 0; r < m; r += kMaxRows)
-        gemv_i8(xq.data() + static_cast<size_t>(r) * k, xs.data() + r, std::min(kMaxRows, m - r), wq, w.scales.get(),
+        gemv_i8(xq + static_cast<size_t>(r) * k, xs + r, std::min(kMaxRows, m - r), wq, w.scales.get(),
                 w.row_sums.get(), k, b, y.data + static_cast<size_t>(r) * y.ld, y.ld, j0, j1);
     });
     return;
   }
   // C = (xq - 128) @ wq^T through oneDNN (single-threaded in each of our chunks of rows): A unsigned with zero
   // point 128, B signed, int32 out; then scaled back to float per row and column.
-  std::vector<int32_t> c(static_cast<size_t>(m) * n);
+  if (i8_c_.size() < static_cast<size_t>(m) * n) i8_c_.resize(static_cast<size_t>(m) * n);
+  int32_t* const c = i8_c_.data();
   const float* ws = w.scales.get();
   std::atomic<int> failed{0};
   parallel_for(m, std::max(1, std::min(n_threads_, m / 32)), [&](int r0, int r1) {
     omp_set_num_threads(1);  // this thread's OpenMP setting: oneDNN must not start threads of its own
     const int32_t co = 0;
-    const dnnl_status_t st = dnnl_gemm_u8s8s32('N', 'T', 'F', r1 - r0, n, k, 1.0f, xq.data() + static_cast<size_t>(r0) * k,
-                                               k, 128, wq, k, 0, 0.0f, c.data() + static_cast<size_t>(r0) * n, n, &co);
+    const dnnl_status_t st = dnnl_gemm_u8s8s32('N', 'T', 'F', r1 - r0, n, k, 1.0f, xq + static_cast<size_t>(r0) * k,
+                                               k, 128, wq, k, 0, 0.0f, c + static_cast<size_t>(r0) * n, n, &co);
     if (st != dnnl_success) {
       failed = st;
       return;
     }
     for (int r = r0; r < r1; ++r) {
-      const int32_t* cr = c.data() + static_cast<size_t>(r) * n;
+      const int32_t* cr = c + static_cast<size_t>(r) * n;
       float* yr = y.data + static_cast<size_t>(r) * y.ld;
       const float inv = 1.0f / xs[r];
       for (int j = 0; j < n; ++j) yr[j] = static_cast<float>(cr[j]) * (ws[j] * inv) + (b ? b[j] : 0.0f);
