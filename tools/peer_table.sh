@@ -95,7 +95,7 @@ fi
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "host: $(uname -n) · $(uname -sr)"
   lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|L2|L3)' || true
-  echo "flags: $(grep -m1 -o -w -E 'avx2|fma|f16c|avx512f|avx512bw|avx512vl|avx512dq|avx512_vnni|avx512_bf16|amx_tile' /proc/cpuinfo | sort -u | paste -sd' ' -)"
+  echo "flags: $(grep -m1 -o -w -E 'avx2|fma|f16c|avx512f|avx512bw|avx512vl|avx512dq|avx512vbmi|avx512ifma|avx512_vnni|avx512_bf16|avx_vnni|amx_tile' /proc/cpuinfo | sort -u | paste -sd' ' -)"
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "binary: $bin ($("$bin" --version 2>&1 | head -1))"
   echo "git: $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')"

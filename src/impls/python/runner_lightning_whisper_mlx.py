@@ -59,7 +59,8 @@ class LightningWhisperMlx(protocol.Peer):
                 weights = os.path.join(req.model_path, name)
                 break
         if weights is None:
-            raise ValueError(f"{req.model_path}: not an MLX Whisper directory (no weights.safetensors or weights.npz)")
+            raise ValueError(f"{req.model_path}: not an MLX Whisper directory "
+                             "(no weights.safetensors or weights.npz)")
         if req.beam_size > 1:
             raise ValueError("lightning-whisper-mlx has no beam search: use beam_size 1")
         mx = self.mx

@@ -11,9 +11,9 @@ text as prompt (condition_on_prev_tokens), timestamps on (openai-whisper decodes
 longer than 30 s goes whole with its attention mask (transformers' sequential long-form decoding).
 
 Multilingual models: with a language and task in the prompt, the no-speech test runs the model once more on
-the prompt, and transformers 4.49.0 (and 4.50, by the upstream reports) hands the prompt to forward() as `input_ids`, which
-WhisperForConditionalGeneration.forward() does not take: every window fails with "forward() got an unexpected
-keyword argument 'input_ids'" (huggingface/transformers PR #36809). English-only models never make that call
+the prompt, and transformers 4.49.0 (and 4.50, by the upstream reports) hands the prompt to forward() as
+`input_ids`, which WhisperForConditionalGeneration.forward() does not take: every window fails with "forward()
+got an unexpected keyword argument 'input_ids'" (huggingface/transformers PR #36809). English-only models never make that call
 (their prompt is one token). The runner renames the key to `decoder_input_ids` (_fix_no_speech_inputs); the
 no-speech probability it then gives is the model's softmax at <|startoftranscript|>, the value openai-whisper
 computes, on transformers' own features.
