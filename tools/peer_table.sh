@@ -7,10 +7,11 @@
 #   tools/peer_table.sh                      # -n 5 -t 2, into out/peer_table-<UTC time>/
 #   tools/peer_table.sh -n 1 -w 0 -o /tmp/dry    # a dry run: one run each, no warm-up
 #
-# Options: -n RUNS (5), -w WARMUP (1), -t THREADS (2), -o OUTDIR, -m "MODELS" ("tiny.en base"), -f "FILES" ("jfk ted_60"),
-# -i IDS (default: every implementation `whisper-speedtest list` calls available), --timeout S (7200: seconds one
-# implementation may take in all; the MLX peers need ~20 min for base on ted_60 with -n 5), --nice N (run the
-# benchmark under `nice -n N`; default none — run this on an idle machine, nothing else building).
+# Options: -n RUNS (5), -w WARMUP (1), -t THREADS (2), -o OUTDIR, -m "MODELS" ("tiny.en base"),
+# -f "FILES" ("jfk ted_60"), -i IDS (default: every implementation `whisper-speedtest list` calls available),
+# --timeout S (7200: seconds one implementation may take in all; an MLX peer took 390-500 s per run of base on
+# ted_60 on a loaded machine), --nice N (run the benchmark under `nice -n N`; default none — run this on an idle
+# machine, nothing else building). Takes about 1.5-2 h on the 2-core development VM when idle.
 #
 # Environment: WST_BIN (default build/whisper-speedtest), WHISPER_SPEEDTEST_MODELS (default
 # /tmp/wst-peer-table-models: a models directory of its own), WST_SHARED_DIR (default ../shared; audio is
