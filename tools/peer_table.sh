@@ -198,5 +198,9 @@ if failed:
     for x in failed:
         print(f"- {x}")
 EOF
+unavailable=$(awk '$2 == "unavailable" {print $1}' "$outdir/list.txt" | paste -sd' ' -)
+if [[ -n $unavailable ]]; then
+  { echo; echo "Not run (unavailable here; reasons in list.txt): $unavailable"; } >> "$outdir/table.md"
+fi
 cat "$outdir/table.md"
 log "files in $outdir"
