@@ -42,7 +42,7 @@ if [ ! -x .venv-torch/bin/python ]; then
   echo "== creating .venv-torch (Debian python3 + python3-torch)"
   /usr/bin/python3 -m venv --system-site-packages .venv-torch
 fi
-if ! .venv-torch/bin/python -c "import whisper, transformers, mlx_whisper, whisper_mps" 2>/dev/null; then
+if ! .venv-torch/bin/python -c "import whisper, transformers, mlx_whisper, whisper_mps, lightning_whisper_mlx" 2>/dev/null; then
   echo "== installing torch-based peers into .venv-torch"
   .venv-torch/bin/python -m pip install -q -c constraints-torch.txt -r requirements-torch.txt
   .venv-torch/bin/python -m pip install -q --no-deps -r requirements-torch-nodeps.txt

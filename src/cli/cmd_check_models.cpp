@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -103,11 +104,14 @@ void print_json(const std::vector<CheckRow>& rows, const CheckSummary& s, Verify
 }
 
 void print_table(const std::vector<CheckRow>& rows, const CheckSummary& s) {
-  fmt::print("{:<15} {:<15} {:<7} {:<11} {:<13} {:>10}  {}\n", "IMPLEMENTATION", "MODEL", "FORMAT", "STATUS", "LOCATION",
-             "SIZE", "PATH");
+  // The first column is as wide as the longest id shown ("lightning-whisper-mlx"), at least 15.
+  size_t w = 15;
+  for (const auto& r : rows) w = std::max(w, r.implementation.size());
+  fmt::print("{:<{}} {:<15} {:<7} {:<11} {:<13} {:>10}  {}\n", "IMPLEMENTATION", w, "MODEL", "FORMAT", "STATUS",
+             "LOCATION", "SIZE", "PATH");
   for (const auto& r : rows) {
     bool here = r.chosen.status != Status::kMissing && r.chosen.status != Status::kNa;
-    fmt::print("{:<15} {:<15} {:<7} {:<11} {:<13} {:>10}  {}\n", r.implementation, r.model, format_id(r.format),
+    fmt::print("{:<{}} {:<15} {:<7} {:<11} {:<13} {:>10}  {}\n", r.implementation, w, r.model, format_id(r.format),
                status_id(r.chosen.status), here || r.chosen.status == Status::kMissing ? location_id(r.chosen.location) : "-",
                here ? format_bytes(r.chosen.size_bytes) : "-", r.chosen.path.empty() ? "-" : r.chosen.path.string());
     if (!r.chosen.detail.empty()) fmt::print("    {}\n", r.chosen.detail);

@@ -70,4 +70,12 @@ std::unique_ptr<Implementation> make_whisper_mps() {
                 "pip install 'mlx[cpu]' whisper-mps");
 }
 
+// Its wheel pins tiktoken==0.3.3 and asks for PyPI's torch, neither of which transcription needs: installed with
+// --no-deps beside mlx-whisper (requirements-torch-nodeps.txt), whose dependencies it shares.
+std::unique_ptr<Implementation> make_lightning_whisper_mlx() {
+  return bridge("lightning-whisper-mlx", "lightning-whisper-mlx (MLX, batched)", "mlx",
+                "runner_lightning_whisper_mlx.py",
+                "pip install 'mlx[cpu]' mlx-whisper && pip install --no-deps lightning-whisper-mlx");
+}
+
 }  // namespace wst

@@ -12,6 +12,7 @@
 //   transformers             safetensors   a Hugging Face model directory (config.json, model.safetensors, ...)
 //   mlx-whisper              mlx           an MLX model directory (config.json, weights.safetensors / .npz)
 //   whisper-mps              openai        an openai-whisper .pt checkpoint (whisper-mps converts it itself)
+//   lightning-whisper-mlx    mlx           an MLX model directory (as mlx-whisper; fixed 30 s windows, 12 a batch)
 #pragma once
 
 #include <memory>
@@ -29,5 +30,6 @@ std::unique_ptr<Implementation> make_whisper_cpp();
 std::unique_ptr<Implementation> make_transformers();
 std::unique_ptr<Implementation> make_mlx_whisper();
 std::unique_ptr<Implementation> make_whisper_mps();
+std::unique_ptr<Implementation> make_lightning_whisper_mlx();
 
 }  // namespace wst

@@ -32,6 +32,7 @@ constexpr RegistryEntry kRegistry[] = {
     {"transformers", &make_transformers},
     {"mlx-whisper", &make_mlx_whisper},
     {"whisper-mps", &make_whisper_mps},
+    {"lightning-whisper-mlx", &make_lightning_whisper_mlx},
 };
 
 }  // namespace

@@ -88,8 +88,8 @@ TEST(BenchmarkPeersCli, EveryImplementationOnJfkWithTheCatalogsTinyEn) {
     EXPECT_EQ(row["model_sha256"].get<std::string>().size(), 64u);
     EXPECT_FALSE(row["used"]["precision"].get<std::string>().empty());
     EXPECT_EQ(row["used"]["device"], "cpu");
-    // MLX has no thread setting; the two MLX peers say so with 0 rather than claim the 2 asked for.
-    const bool mlx = id == "mlx-whisper" || id == "whisper-mps";
+    // MLX has no thread setting; the MLX peers say so with 0 rather than claim the 2 asked for.
+    const bool mlx = id == "mlx-whisper" || id == "whisper-mps" || id == "lightning-whisper-mlx";
     EXPECT_EQ(row["used"]["n_threads"], mlx ? 0 : 2);
     // Peers name their library's version; the native engine's is the tool's own (tool.version).
     if (id.rfind("native-", 0) != 0) {

@@ -336,6 +336,26 @@ TEST(Transformers, TranscribesJfk) {
   EXPECT_NE(u.version.find("attention "), std::string::npos) << u.version;
 }
 
+// A multilingual model with a language asked: the prompt is <|startoftranscript|><|en|><|transcribe|>, and
+// transformers 4.49's no-speech test then calls forward() with `input_ids`, which it does not take ("forward()
+// got an unexpected keyword argument 'input_ids'", every window); the runner renames the key. English-only
+// models never reach that call (one-token prompt), so tiny.en cannot show it.
+TEST(Transformers, TranscribesJfkWithTheMultilingualBaseAndALanguage) {
+  WST_REQUIRE_BASE();
+  auto impl = make_transformers();
+  WST_REQUIRE_PEER(impl);
+  test::TempDir dir;
+  auto hf = dir / "whisper-base";
+  test::CliResult r =
+      test::run_cli({"models", "convert", test::base_dir().string(), "--to", "safetensors", "-o", hf.string()});
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  ImplParams p = tiny_en(hf.string(), "safetensors");
+  p.model_name = "base";
+  // base on jfk: the words of faster-whisper's tiny.en transcript (tests/reference/faster_whisper_base.json).
+  ImplUsed u = expect_jfk(make_transformers, python_of(*impl), p, kJfkTinyEn, /*words_only=*/true);
+  EXPECT_EQ(u.precision, "float32");
+}
+
 TEST(Transformers, NotAModelDirectoryIsOneLineNamingThePath) {
   auto impl = make_transformers();
   WST_REQUIRE_PEER(impl);
@@ -391,6 +411,47 @@ TEST(WhisperMps, TranscribesJfkFromTheGivenCheckpointWithoutDownloading) {
                           /*words_only=*/true);
   EXPECT_EQ(u.precision, "float32");
   EXPECT_EQ(u.n_threads, 0);
+}
+
+// lightning-whisper-mlx's own front door (LightningWhisperMLX) takes only names and downloads them from the Hub
+// into ./mlx_models; the runner loads the given directory into the library's classes instead, and expect_jfk()
+// runs it with an empty HOME and no network. It reads the weights.safetensors that `models convert` writes
+// (the library's loader would want weights.npz).
+TEST(LightningWhisperMlx, TranscribesJfkFromTheGivenDirectoryWithoutDownloading) {
+  WST_REQUIRE_TINY_EN();
+  auto impl = make_lightning_whisper_mlx();
+  WST_REQUIRE_PEER(impl);
+  test::TempDir dir;
+  auto mlx = dir / "whisper-tiny.en-mlx";
+  std::string log;
+  ASSERT_TRUE(convert_tiny_en("mlx", mlx, log)) << log;
+  ASSERT_TRUE(std::filesystem::exists(mlx / "weights.safetensors"));
+  ImplUsed u = expect_jfk(make_lightning_whisper_mlx, python_of(*impl), tiny_en(mlx.string(), "mlx"), kJfkTinyEn);
+  EXPECT_EQ(u.precision, "float32");
+  EXPECT_EQ(u.n_threads, 0) << "MLX has no thread setting; the bridge must not claim one";
+  EXPECT_NE(u.version.find("batched by 12"), std::string::npos) << u.version;
+}
+
+TEST(LightningWhisperMlx, MissingModelIsNotDownloadedAndBeamSearchIsRefused) {
+  auto impl = make_lightning_whisper_mlx();
+  WST_REQUIRE_PEER(impl);
+  try {
+    impl->load(tiny_en("mlx-community/whisper-tiny", "mlx"));
+    FAIL() << "a repo id is not a model path";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "lightning-whisper-mlx: mlx-community/whisper-tiny: model not found");
+  }
+  test::TempDir dir;
+  dir.write("config.json", "{}");
+  dir.write("weights.npz", "");
+  ImplParams p = tiny_en(dir.path().string(), "mlx");
+  p.beam_size = 5;
+  try {
+    impl->load(p);
+    FAIL() << "beam search must be refused";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "lightning-whisper-mlx: lightning-whisper-mlx has no beam search: use beam_size 1");
+  }
 }
 
 }  // namespace

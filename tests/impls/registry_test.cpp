@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "audio/decode.h"
+#include "models/catalog.h"
 #include "support/paths.h"
 #include "util/errors.h"
 #include "wst/engine.h"
@@ -20,6 +21,31 @@ TEST(Registry, ListsNativeCpuFirstAndCuda) {
   EXPECT_EQ(ids[0], "native-cpu");
   EXPECT_NE(std::find(ids.begin(), ids.end(), "native-cuda"), ids.end());
   for (const auto& id : ids) EXPECT_EQ(make_implementation(id)->describe().id, id);
+}
+
+// check-models takes each implementation's formats from the catalog; they must be the formats the registry's
+// entry really loads (the catalog had whisper-mps on MLX directories while its bridge reads .pt checkpoints).
+// The compute-type and pipeline variants (native-cpu-int8, faster-whisper-int8, ...) share their base's row.
+TEST(Registry, CatalogFormatsAreTheRegisteredOnes) {
+  const models::Catalog& cat = models::Catalog::instance();
+  auto to_catalog = [](const std::string& f) {
+    return f == "ctranslate2" ? models::Format::kCt2 : f == "safetensors" ? models::Format::kHf : models::parse_format(f);
+  };
+  int checked = 0;
+  for (const auto& id : implementation_ids()) {
+    const auto& known = cat.implementations();
+    if (std::find(known.begin(), known.end(), id) == known.end()) continue;
+    std::vector<models::Format> registered;
+    for (const auto& f : make_implementation(id)->describe().formats) registered.push_back(to_catalog(f));
+    std::sort(registered.begin(), registered.end());
+    std::vector<models::Format> in_catalog = cat.formats_for(id);
+    std::sort(in_catalog.begin(), in_catalog.end());
+    EXPECT_EQ(in_catalog, registered) << id;
+    ++checked;
+  }
+  EXPECT_GE(checked, 9);
+  for (const char* id : {"whisper-mps", "lightning-whisper-mlx"})
+    EXPECT_NE(std::find(cat.implementations().begin(), cat.implementations().end(), id), cat.implementations().end()) << id;
 }
 
 TEST(Registry, UnknownIdListsTheKnownOnes) {

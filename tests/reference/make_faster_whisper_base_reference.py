@@ -42,9 +42,12 @@ def base_dir():
                         f.write(chunk)
         os.replace(target + ".tmp", target)
     for name in ("config.json", "tokenizer.json", "vocabulary.json"):
-        link = os.path.join(out, name)
+        link, want_target = os.path.join(out, name), os.path.join(d2, name)
+        # A link left by another checkout's interpreter may point at a venv that is gone: make it again.
+        if os.path.islink(link) and not os.path.exists(link):
+            os.remove(link)
         if not os.path.exists(link):
-            os.symlink(os.path.join(d2, name), link)
+            os.symlink(want_target, link)
     return out
 
 

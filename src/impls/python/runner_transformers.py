@@ -9,6 +9,14 @@ Decoding: generate() with the shared options: greedy (num_beams 1, no sampling a
 temperature fallback ladder with the compression-ratio, log-probability and no-speech thresholds, the previous
 text as prompt (condition_on_prev_tokens), timestamps on (openai-whisper decodes with timestamp tokens). Audio
 longer than 30 s goes whole with its attention mask (transformers' sequential long-form decoding).
+
+Multilingual models: with a language and task in the prompt, the no-speech test runs the model once more on
+the prompt, and transformers 4.49.0 (and 4.50, by the upstream reports) hands the prompt to forward() as
+`input_ids`, which WhisperForConditionalGeneration.forward() does not take: every window fails with "forward()
+got an unexpected keyword argument 'input_ids'" (huggingface/transformers PR #36809). English-only models never make that call
+(their prompt is one token). The runner renames the key to `decoder_input_ids` (_fix_no_speech_inputs); the
+no-speech probability it then gives is the model's softmax at <|startoftranscript|>, the value openai-whisper
+computes, on transformers' own features.
 """
 
 import protocol
@@ -20,6 +28,28 @@ def _version_tuple(v):
         digits = "".join(c for c in part if c.isdigit())
         out.append(int(digits) if digits else 0)
     return tuple(out)
+
+
+def _fix_no_speech_inputs(tf):
+    """Makes WhisperNoSpeechDetection call the model with decoder_input_ids, not input_ids (see above).
+
+    A no-op where transformers already passes decoder_input_ids (no `input_ids` key left to rename)."""
+    try:
+        from transformers.generation.logits_process import WhisperNoSpeechDetection
+    except ImportError:
+        return
+    original = WhisperNoSpeechDetection.set_inputs
+    if getattr(original, "_wst_fixed", False):
+        return
+
+    def set_inputs(self, inputs):
+        original(self, inputs)
+        ids = self.inputs.pop("input_ids", None)
+        if ids is not None:
+            self.inputs.setdefault("decoder_input_ids", ids)
+
+    set_inputs._wst_fixed = True
+    WhisperNoSpeechDetection.set_inputs = set_inputs
 
 
 class Transformers(protocol.Peer):
@@ -45,6 +75,7 @@ class Transformers(protocol.Peer):
             # temperature ladder (a sampled, wrong and slow transcript). 4.49.0 is right.
             raise protocol.PeerMissing(f"transformers {transformers.__version__} miscomputes Whisper's average "
                                        "log-probability (every window falls back to sampling); needs >= 4.49")
+        _fix_no_speech_inputs(transformers)
         self.torch, self.tf = torch, transformers
         return transformers.__version__
 
