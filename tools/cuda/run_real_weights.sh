@@ -24,7 +24,8 @@ flags=(-std=c++20 -O2 -DWST_HAVE_CUDA -DWST_NO_CPU_BACKEND -I"$root/src" -I"$roo
        -I"$dir/deps/include/kissfft")
 t0=$(date +%s)
 srcs=("$root"/src/engine/{backend,decoding,beam_search,tokenizer,mel,model_load,encoder,decoder}.cpp
-      "$root"/src/formats/*.cpp "$root"/src/util/mapped_file.cpp "$root"/tools/cuda/real_weights_check.cpp)
+      "$root"/src/formats/*.cpp "$root"/src/util/mapped_file.cpp "$root"/tools/cuda/real_weights_check.cpp
+      "$root"/tools/cuda/cuda_linked.cpp)  # make_cuda_backend without the CMake build's loader
 pids=()
 for f in "${srcs[@]}"; do
   g++ "${flags[@]}" -c "$f" -o "$build/$(basename "$f").o" 2> "$build/$(basename "$f").log" &

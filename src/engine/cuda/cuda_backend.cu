@@ -156,11 +156,7 @@ void CudaBackend::copy(const Mat& src, Mat& dst) {
                                    src.cols * sizeof(float), src.rows, cudaMemcpyDeviceToDevice, stream_));
 }
 
-}  // namespace wst::engine::cuda
-
-namespace wst::engine {
-
-std::string cuda_unavailable_reason() {
+std::string unavailable_reason() {
   int n = 0;
   cudaError_t e = cudaGetDeviceCount(&n);
   if (e != cudaSuccess) {
@@ -171,13 +167,13 @@ std::string cuda_unavailable_reason() {
   return "";
 }
 
-std::unique_ptr<Backend> make_cuda_backend(int device, const std::string& compute_type) {
-  cuda::Precision p;
-  if (compute_type == "float32") p = cuda::Precision::f32;
-  else if (compute_type == "float16") p = cuda::Precision::f16;
-  else if (compute_type == "bfloat16") p = cuda::Precision::bf16;
+std::unique_ptr<Backend> make_backend(int device, const std::string& compute_type) {
+  Precision p;
+  if (compute_type == "float32") p = Precision::f32;
+  else if (compute_type == "float16") p = Precision::f16;
+  else if (compute_type == "bfloat16") p = Precision::bf16;
   else throw Error("compute type " + compute_type + ": not supported by the cuda backend (float32, float16 or bfloat16)");
-  return std::make_unique<cuda::CudaBackend>(device, /*allow_tf32=*/false, p);
+  return std::make_unique<CudaBackend>(device, /*allow_tf32=*/false, p);
 }
 
-}  // namespace wst::engine
+}  // namespace wst::engine::cuda

@@ -124,6 +124,12 @@ void broadcast_rows(Mat& y, const float* row, cudaStream_t stream);
 // Throws wst::Error naming the three shapes when y = x @ w^T does not fit (w [w_rows, w_cols]).
 void check_linear_shapes(const Mat& x, int w_rows, int w_cols, const Mat& y);
 
+// What engine::make_cuda_backend and engine::cuda_unavailable_reason return (backend.h), here for the
+// module's entry points (module.cu) to call: the CMake build loads the backend as a module
+// (engine/cuda_loader.cpp), the GPU machine's nvcc-only builds link it (tools/cuda/cuda_linked.cpp).
+std::unique_ptr<Backend> make_backend(int device, const std::string& compute_type);
+std::string unavailable_reason();
+
 // Launch shape for a kernel over n elements with `threads` per block.
 inline unsigned blocks_for(size_t n, unsigned threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
 
