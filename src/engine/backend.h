@@ -114,10 +114,12 @@ std::unique_ptr<Backend> make_cpu_backend(int n_threads, bool tiled_attention = 
 // throughout (the checking path); "float16" / "bfloat16": products on the tensor cores with half-precision
 // operands and float32 accumulation (weights stored half, activations rounded to half as they enter a
 // product or the encoder's attention; layer norms, softmax and the residual stream in float32). Defined only
-// in builds with CUDA (WST_HAVE_CUDA); throws wst::Error when the device cannot be used.
+// in builds with CUDA (WST_HAVE_CUDA), by engine/cuda_loader.cpp, which loads the backend's module
+// (libwst_cuda.so) on first use; throws wst::Error when the device (or the module) cannot be used.
 std::unique_ptr<Backend> make_cuda_backend(int device, const std::string& compute_type = "float32");
-// "" when a CUDA device can be used here, else why not: "no CUDA device: <the CUDA runtime's reason>".
-// Defined only in builds with CUDA.
+// "" when a CUDA device can be used here, else why not: "no CUDA device: <the CUDA runtime's reason>", or
+// "cannot load the CUDA backend: <path>: <dlerror()>" where the module cannot be loaded. Defined only in
+// builds with CUDA.
 std::string cuda_unavailable_reason();
 
 }  // namespace wst::engine
