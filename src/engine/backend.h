@@ -46,6 +46,8 @@ struct Weights {
 
   Weights() = default;
   Weights(Mat m) : rows(m.rows), cols(m.cols), f32(std::move(m)) {}  // NOLINT: a Mat is float32 weights
+  // Packed weights of a type other than float32 (scales and row sums set apart, for int8).
+  Weights(WeightType t, int r, int c, std::shared_ptr<const void> p) : type(t), rows(r), cols(c), packed(std::move(p)) {}
   bool empty() const { return rows == 0; }
 };
 

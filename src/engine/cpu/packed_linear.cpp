@@ -34,18 +34,13 @@ int chunks_for(int n, int n_threads) { return std::max(1, std::min(n_threads, n 
 
 Weights CpuBackend::upload_weights(const float* host, int rows, int cols, WeightType type) {
   const size_t n = static_cast<size_t>(rows) * cols;
-  Weights w;
-  w.type = type;
-  w.rows = rows;
-  w.cols = cols;
   switch (type) {
     case WeightType::float32:
       return Weights(upload(host, rows, cols));
     case WeightType::float16: {
       std::shared_ptr<uint16_t> h(new uint16_t[n], std::default_delete<uint16_t[]>());
       f32_to_f16(host, h.get(), static_cast<int64_t>(n));
-      w.packed = h;
-      return w;
+      return Weights(type, rows, cols, h);
     }
     case WeightType::int8: {
       std::shared_ptr<int8_t> q(new int8_t[n], std::default_delete<int8_t[]>());
@@ -66,7 +61,7 @@ Weights CpuBackend::upload_weights(const float* host, int rows, int cols, Weight
         scales.get()[r] = scale;
         sums.get()[r] = sum;
       }
-      w.packed = q;
+      Weights w(type, rows, cols, q);
       w.scales = scales;
       w.row_sums = sums;
       return w;
@@ -82,12 +77,7 @@ Weights CpuBackend::upload_weights_f16(const uint16_t* host, int rows, int cols,
   const size_t n = static_cast<size_t>(rows) * cols;
   std::shared_ptr<uint16_t> h(new uint16_t[n], std::default_delete<uint16_t[]>());
   std::memcpy(h.get(), host, n * sizeof(uint16_t));
-  Weights w;
-  w.type = type;
-  w.rows = rows;
-  w.cols = cols;
-  w.packed = h;
-  return w;
+  return Weights(type, rows, cols, h);
 }
 
 void CpuBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) {

@@ -80,6 +80,7 @@ class CudaBackend final : public Backend {
   bool supports(WeightType t) const override { return t != WeightType::int8; }
   bool fast_matrix_products(WeightType t) const override { return t != WeightType::int8; }
   Weights upload_weights(const float* host, int rows, int cols, WeightType type) override;
+  Weights upload_weights_f16(const uint16_t* host, int rows, int cols, WeightType type) override;
   void linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) override;
   void linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
                     Epilogue epilogue, Mat& y) override;
@@ -99,6 +100,8 @@ class CudaBackend final : public Backend {
   void set_own_gemv(bool on) { own_gemv_ = on; }
   Precision precision() const { return precision_; }
   void set_precision(Precision p);
+  // float16 / bfloat16 bits [rows, cols] copied to the device as Weights of `type`.
+  Weights upload_half(const uint16_t* host, int rows, int cols, WeightType type);
   // Device memory from the pool, returned to it when the last reference goes.
   std::shared_ptr<void> alloc_bytes(size_t bytes);
   void synchronize();

@@ -7,13 +7,13 @@
 //   type and cuBLAS multiplies on the tensor cores with float32 accumulation and a float32 output
 //   (cublasGemmEx), the bias written into y first (beta = 1) as linear.cu does.
 #include <cuda_bf16.h>
-#include <cstring>
 #include <vector>
 
 #include <cuda_fp16.h>
 
 #include "engine/cuda/cuda_backend.cuh"
 #include "util/errors.h"
+#include "util/half.h"
 
 namespace wst::engine::cuda {
 
@@ -188,26 +188,24 @@ Weights CudaBackend::upload_weights(const float* host, int rows, int cols, Weigh
   if (type == WeightType::float32) return Weights(upload(host, rows, cols));
   if (type != WeightType::float16 && type != WeightType::bfloat16)
     throw Error("cuda backend: " + std::string(weight_type_name(type)) + " weights are not supported");
-  const size_t n = static_cast<size_t>(rows) * cols;
-  std::vector<uint16_t> h(n);
-  for (size_t i = 0; i < n; ++i) {
-    if (type == WeightType::float16) {
-      const __half v = __float2half_rn(host[i]);
-      std::memcpy(&h[i], &v, 2);
-    } else {
-      const __nv_bfloat16 v = __float2bfloat16_rn(host[i]);
-      std::memcpy(&h[i], &v, 2);
-    }
-  }
-  std::shared_ptr<void> dev = alloc_bytes(n * 2);
-  WST_CUDA_CHECK(cudaMemcpyAsync(dev.get(), h.data(), n * 2, cudaMemcpyHostToDevice, stream_));
-  WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  Weights w;
-  w.type = type;
-  w.rows = rows;
-  w.cols = cols;
-  w.packed = dev;
-  return w;
+  std::vector<uint16_t> h(static_cast<size_t>(rows) * cols);
+  for (size_t i = 0; i < h.size(); ++i)
+    h[i] = type == WeightType::float16 ? float_to_half(host[i]) : float_to_bfloat16(host[i]);
+  return upload_half(h.data(), rows, cols, type);
+}
+
+Weights CudaBackend::upload_weights_f16(const uint16_t* host, int rows, int cols, WeightType type) {
+  // A float16 file's bytes kept float16: straight to the device, without the default's float32 round trip.
+  if (type == WeightType::float16) return upload_half(host, rows, cols, type);
+  return Backend::upload_weights_f16(host, rows, cols, type);
+}
+
+Weights CudaBackend::upload_half(const uint16_t* host, int rows, int cols, WeightType type) {
+  const size_t bytes = static_cast<size_t>(rows) * cols * 2;
+  std::shared_ptr<void> dev = alloc_bytes(bytes);
+  WST_CUDA_CHECK(cudaMemcpyAsync(dev.get(), host, bytes, cudaMemcpyHostToDevice, stream_));
+  WST_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the caller may free `host` once this returns
+  return Weights(type, rows, cols, dev);
 }
 
 void CudaBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) {

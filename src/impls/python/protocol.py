@@ -49,6 +49,15 @@ WORD_TIMESTAMPS = False
 VAD = False
 
 
+def openai_style_options(language):
+    """The options above as keyword arguments of openai-whisper's transcribe(), which mlx-whisper, whisper-mps
+    and lightning-whisper-mlx copy; each runner adds what its library takes besides (best_of, word timestamps,
+    beam size, fp16, batch size)."""
+    return dict(verbose=None, language=language, task="transcribe", temperature=TEMPERATURES,
+                compression_ratio_threshold=COMPRESSION_RATIO_THRESHOLD, logprob_threshold=LOG_PROB_THRESHOLD,
+                no_speech_threshold=NO_SPEECH_THRESHOLD, condition_on_previous_text=CONDITION_ON_PREVIOUS_TEXT)
+
+
 class PeerMissing(Exception):
     """The peer library cannot be imported by this interpreter."""
 

@@ -61,11 +61,7 @@ class MlxWhisper(protocol.Peer):
     def transcribe(self, audio):
         r = self.req
         result = self.mlx_whisper.transcribe(
-            audio, path_or_hf_repo=r.model_path, verbose=None, language=r.language, task="transcribe",
-            temperature=protocol.TEMPERATURES,
-            compression_ratio_threshold=protocol.COMPRESSION_RATIO_THRESHOLD,
-            logprob_threshold=protocol.LOG_PROB_THRESHOLD, no_speech_threshold=protocol.NO_SPEECH_THRESHOLD,
-            condition_on_previous_text=protocol.CONDITION_ON_PREVIOUS_TEXT,
+            audio, path_or_hf_repo=r.model_path, **protocol.openai_style_options(r.language),
             word_timestamps=protocol.WORD_TIMESTAMPS, best_of=protocol.BEST_OF, fp16=self.fp16)
         return result["text"].strip(), result.get("language")
 

@@ -48,12 +48,7 @@ class OpenaiWhisper(protocol.Peer):
         r = self.req
         # beam_size None is openai-whisper's greedy decoder; beam_size=1 would run its beam search with one beam.
         result = self.whisper.transcribe(
-            self.model, audio, verbose=None, language=r.language, task="transcribe",
-            temperature=protocol.TEMPERATURES,
-            compression_ratio_threshold=protocol.COMPRESSION_RATIO_THRESHOLD,
-            logprob_threshold=protocol.LOG_PROB_THRESHOLD, no_speech_threshold=protocol.NO_SPEECH_THRESHOLD,
-            condition_on_previous_text=protocol.CONDITION_ON_PREVIOUS_TEXT,
-            word_timestamps=protocol.WORD_TIMESTAMPS,
+            self.model, audio, **protocol.openai_style_options(r.language), word_timestamps=protocol.WORD_TIMESTAMPS,
             beam_size=None if r.beam_size == 1 else r.beam_size, best_of=protocol.BEST_OF, fp16=self.fp16)
         return result["text"].strip(), result.get("language")
 
