@@ -135,7 +135,7 @@ TEST(Npz, ReadsNumpysStoredDeflatedAndFortranOrderArrays) {
 
 TEST(Npz, ReadsMlxBfloat16AndMlxReadsOurs) {
   const std::string py = test::torch_python();
-  if (py.empty() || test::capture(py + " -c 'import mlx.core; print(1)' 2>/dev/null") != "1")
+  if (py.empty() || test::capture(py + " -c 'import mlx.core, os; print(1, flush=True); os._exit(0)' 2>/dev/null") != "1")
     GTEST_SKIP() << "no Python with mlx (pip install mlx[cpu])";
   test::TempDir dir;
   // mlx writes bfloat16 as '<V2' and a transposed array in Fortran order.

@@ -11,7 +11,10 @@ namespace wst::test {
 inline std::string run_python(const std::string& python, const std::string& code, const TempDir& dir,
                               const std::string& args = "") {
   static int n = 0;
-  auto script = dir.write("snippet_" + std::to_string(++n) + ".py", code);
+  // mlx's C++ threads can abort the interpreter during its teardown ("terminate called without an active
+  // exception"), losing buffered output: a snippet that ran to its end flushes and leaves without teardown.
+  auto script = dir.write("snippet_" + std::to_string(++n) + ".py",
+                          code + "\nimport os as _os, sys as _sys\n_sys.stdout.flush()\n_sys.stderr.flush()\n_os._exit(0)\n");
   return capture(python + " '" + script.string() + "' " + args);
 }
 

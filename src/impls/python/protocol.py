@@ -229,4 +229,9 @@ def serve(peer):
 
 
 def main(peer):
-    sys.exit(serve(peer))
+    code = serve(peer)
+    # Leave without the interpreter's teardown: some peers' native threads abort during it (mlx:
+    # "terminate called without an active exception"), which would turn a clean quit into a crash.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
