@@ -1,4 +1,4 @@
-// `whisper-speedtest models convert SRC --to ct2|pt|safetensors|ggml|mlx [--dtype f16|f32|bf16] [-o OUT]`:
+// `whisper-speedtest models convert SRC --to ct2|pt|safetensors|ggml|ggml-q8_0|mlx [--dtype f16|f32|bf16] [-o OUT]`:
 // SRC is a model file or directory in any format, or a catalog name found in any cache. Without -o the
 // result goes to the project's models directory under the catalog's name for that format, where every
 // command (and the benchmark's peers) will find it.
@@ -28,6 +28,7 @@ std::optional<formats::DType> parse_dtype(const std::string& s) {
   if (s == "f16" || s == "float16") return formats::DType::kF16;
   if (s == "f32" || s == "float32") return formats::DType::kF32;
   if (s == "bf16" || s == "bfloat16") return formats::DType::kBF16;
+  if (s == "q8_0") throw Error("--dtype q8_0: q8_0 is a format of its own: --to ggml-q8_0");
   throw Error("--dtype " + s + ": unknown (expected f16, f32 or bf16)");
 }
 
@@ -86,10 +87,10 @@ void run(const ConvertArgs& a) {
 
 void register_models_convert(CLI::App* models) {
   auto a = std::make_shared<ConvertArgs>();
-  auto* cmd = models->add_subcommand("convert", "convert a model to another format (ct2, pt, safetensors, ggml, mlx)");
+  auto* cmd = models->add_subcommand("convert", "convert a model to another format (ct2, pt, safetensors, ggml, ggml-q8_0, mlx)");
   a->mo.add_to(cmd, false);
   cmd->add_option("SRC", a->src, "model file or directory in any format, or a catalog name found in a cache")->required();
-  cmd->add_option("--to", a->to, "ct2, pt, safetensors, ggml or mlx")->required();
+  cmd->add_option("--to", a->to, "ct2, pt, safetensors, ggml, ggml-q8_0 (whisper.cpp's q8_0 quantisation) or mlx")->required();
   cmd->add_option("--dtype", a->dtype, "f16, f32 or bf16 (default: as stored)");
   cmd->add_option("-o,--out", a->out, "output file or directory (default: the models directory, catalog name)");
   cmd->add_option("--name", a->name, "catalog model name, when the architecture alone does not say");

@@ -56,7 +56,7 @@ void run(const TranscribeArgs& a) {
   std::vector<float> pcm = audio::load_audio(a.audio);
   // A catalog name ("tiny.en") is looked up in every cache; a path is used as given.
   const std::string path =
-      bench::resolve_model_for({"ctranslate2", "safetensors", "openai", "ggml", "mlx"}, a.model).path;
+      bench::resolve_model_for({"ctranslate2", "safetensors", "openai", "ggml", "ggml-q8_0", "mlx"}, a.model).path;
   eo.tokenizer_json = models::tokenizer_json_for(path);
   auto engine = Engine::load(path, eo);
   TranscribeOptions to;

@@ -2,6 +2,8 @@
 // -ffp-contract=off (CMakeLists.txt) so that `q * d + m` stays two float32 roundings, as in the reference.
 #include "formats/ggml_types.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "util/half.h"
@@ -116,6 +118,22 @@ size_t ggml_block_bytes(GgmlType type) {
     case GgmlType::kQ8_0: return 34;
   }
   return 0;
+}
+
+void ggml_quantize_q8_0(const float* x, size_t n_blocks, uint8_t* out) {
+  for (size_t i = 0; i < n_blocks; ++i, x += kBlock, out += 34) {
+    float amax = 0.0f;
+    for (size_t j = 0; j < kBlock; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const uint16_t dh = float_to_half(d);
+    std::memcpy(out, &dh, 2);
+    for (size_t j = 0; j < kBlock; ++j) {
+      const float q = std::roundf(x[j] * id);
+      // Finite inputs give |q| <= 127; a NaN or infinity (which writers refuse beforehand) stores 0, never UB.
+      out[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(q >= -127.0f && q <= 127.0f ? q : 0.0f));
+    }
+  }
 }
 
 void ggml_dequantize(GgmlType type, const uint8_t* src, size_t n_blocks, float* out) {

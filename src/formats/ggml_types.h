@@ -39,6 +39,10 @@ bool ggml_type_readable(int32_t type);
 size_t ggml_block_weights(GgmlType type);
 size_t ggml_block_bytes(GgmlType type);
 
+// Quantises `n_blocks` * 32 floats at `x` into q8_0 blocks at `out` (34 bytes each), as ggml's reference
+// quantize_row_q8_0 does: d = max|x| / 127 stored as a half, q = roundf(x * (1 / d)) with the float d.
+void ggml_quantize_q8_0(const float* x, size_t n_blocks, uint8_t* out);
+
 // Dequantises `n_blocks` blocks of a quantised type at `src` (any alignment) into `n_blocks` * 32 floats.
 void ggml_dequantize(GgmlType type, const uint8_t* src, size_t n_blocks, float* out);
 

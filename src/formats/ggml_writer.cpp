@@ -1,10 +1,14 @@
 // Writer of whisper.cpp's ggml model file (layout: ggml_file.h), as float32 (file type 0) or with float16
-// matrices and conv kernels (file type 1), the two files whisper.cpp's convert-pt-to-ggml.py makes.
+// matrices and conv kernels (file type 1), the two files whisper.cpp's convert-pt-to-ggml.py makes, or as
+// q8_0 (file type 7, quantisation version 2), the file whisper.cpp's quantize tool makes from a float16 one:
+// every matrix but the positional embeddings in q8_0 blocks, the conv kernels float16, the rest float32.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <vector>
 
+#include "formats/ggml_types.h"
 #include "formats/weight_io.h"
 #include "util/errors.h"
 #include "util/half.h"
@@ -22,6 +26,14 @@ constexpr size_t kChunk = 1 << 16;  // elements converted at a time
 bool half_in_f16_file(const std::string& name, const std::vector<int64_t>& shape) {
   return shape.size() >= 2 && name != "encoder.positional_embedding" && name != "decoder.positional_embedding";
 }
+
+// How a file stores its tensors: all float32, float16 matrices, or q8_0 matrices.
+enum class Layout { kF32, kF16, kQ8_0 };
+
+// ggml's file type ids (ggml.h's ggml_ftype) and its quantisation version, which a quantised file's header
+// adds times 1000 (GGML_QNT_VERSION_FACTOR).
+constexpr int32_t kFileTypeQ8_0 = 7;
+constexpr int32_t kQuantVersion = 2;
 
 // The dims whisper.cpp expects: numpy's shape reversed; conv biases as [n_state, 1].
 std::vector<int32_t> ggml_dims(const std::string& name, const std::vector<int64_t>& shape) {
@@ -79,11 +91,47 @@ void write_data(Out& out, const TensorRef& t, bool half) {
   }
 }
 
-}  // namespace
+// Writes tensor `t` as q8_0 blocks of 32 along its rows (ne[0], a multiple of 32 for every Whisper matrix).
+void write_q8_0(Out& out, const std::string& file, const std::string& name, const TensorRef& t) {
+  const size_t n = t.n_elements(), in_size = dtype_size(t.dtype);
+  if (n % 32 != 0 || t.shape.back() % 32 != 0)
+    throw Error(file + ": " + name + " has rows of " + std::to_string(t.shape.back()) +
+                " values; q8_0 needs a multiple of 32");
+  constexpr size_t kBlocks = kChunk / 32;
+  std::vector<float> f(kChunk);
+  std::vector<uint8_t> q(kBlocks * 34);
+  for (size_t start = 0; start < n; start += kChunk) {
+    const size_t m = std::min(kChunk, n - start);
+    const uint8_t* src = t.data + start * in_size;
+    for (size_t i = 0; i < m; ++i) {
+      uint16_t v;
+      switch (t.dtype) {
+        case DType::kF32: std::memcpy(&f[i], src + 4 * i, 4); break;
+        case DType::kF16: std::memcpy(&v, src + 2 * i, 2); f[i] = half_to_float(v); break;
+        case DType::kBF16: std::memcpy(&v, src + 2 * i, 2); f[i] = bfloat16_to_float(v); break;
+      }
+      if (!std::isfinite(f[i]))
+        throw Error(file + ": " + name + " holds a NaN or an infinity at element " + std::to_string(start + i) +
+                    "; such weights cannot be quantised");
+    }
+    ggml_quantize_q8_0(f.data(), m / 32, q.data());
+    out.bytes(q.data(), m / 32 * 34);
+  }
+}
 
-void write_ggml(const WhisperWeights& w, const std::string& file, std::optional<DType> dtype) {
+// The ggml type id tensor `name` is stored as in a file of `layout`.
+int32_t stored_type(Layout layout, const std::string& name, const std::vector<int64_t>& shape) {
+  if (layout == Layout::kF32 || !half_in_f16_file(name, shape)) return static_cast<int32_t>(GgmlType::kF32);
+  if (layout == Layout::kQ8_0 && shape.size() == 2) return static_cast<int32_t>(GgmlType::kQ8_0);
+  return static_cast<int32_t>(GgmlType::kF16);  // float16 matrices; the conv kernels (3-D) of a q8_0 file
+}
+
+void write_file(const WhisperWeights& w, const std::string& file, std::optional<DType> dtype, bool q8_0) {
   if (dtype == DType::kBF16)
     throw Error(file + ": ggml files hold float32 or float16 weights, not bfloat16 (choose float16 or float32)");
+  if (q8_0 && dtype == DType::kF32)
+    throw Error(file + ": a q8_0 ggml file keeps its conv kernels float16 and quantises the matrices; "
+                "--dtype f32 does not apply (write --to ggml --dtype f32 for a float32 file)");
   w.validate();
   if (w.vocab.empty())
     throw Error(file + ": cannot write a ggml file without the vocabulary (token bytes by id) of " + w.path);
@@ -102,6 +150,7 @@ void write_ggml(const WhisperWeights& w, const std::string& file, std::optional<
   if (!dtype)
     for (const auto& [name, shape] : tensors)
       if (half_in_f16_file(name, shape) && w.get(name, shape).dtype != DType::kF32) half = true;
+  const Layout layout = q8_0 ? Layout::kQ8_0 : half ? Layout::kF16 : Layout::kF32;
 
   Out out(file);
   out.u32(kMagic);
@@ -109,7 +158,8 @@ void write_ggml(const WhisperWeights& w, const std::string& file, std::optional<
   for (int v : {d.n_vocab, d.n_audio_ctx, d.n_audio_state, d.n_audio_head, d.n_audio_layer, d.n_text_ctx,
                 d.n_text_state, d.n_text_head, d.n_text_layer, d.n_mels})
     out.i32(v);
-  out.i32(half ? 1 : 0);  // file type; no quantisation version for unquantised files
+  // File type; unquantised files carry no quantisation version.
+  out.i32(layout == Layout::kQ8_0 ? kQuantVersion * 1000 + kFileTypeQ8_0 : layout == Layout::kF16 ? 1 : 0);
   out.i32(d.n_mels);
   out.i32(kMelBins);
   out.bytes(w.mel_filters.data(), n_filters * sizeof(float));
@@ -120,16 +170,29 @@ void write_ggml(const WhisperWeights& w, const std::string& file, std::optional<
   }
   for (const auto& [name, shape] : tensors) {
     const TensorRef& t = w.get(name, shape);
-    const bool t_half = half && half_in_f16_file(name, shape);
+    const int32_t type = stored_type(layout, name, shape);
     const std::vector<int32_t> ne = ggml_dims(name, shape);
     out.i32(static_cast<int32_t>(ne.size()));
     out.i32(static_cast<int32_t>(name.size()));
-    out.i32(t_half ? 1 : 0);  // ggml type f16 or f32
+    out.i32(type);
     for (int32_t v : ne) out.i32(v);
     out.bytes(name.data(), name.size());
-    write_data(out, t, t_half);
+    if (type == static_cast<int32_t>(GgmlType::kQ8_0))
+      write_q8_0(out, file, name, t);
+    else
+      write_data(out, t, type == static_cast<int32_t>(GgmlType::kF16));
   }
   out.finish();
+}
+
+}  // namespace
+
+void write_ggml(const WhisperWeights& w, const std::string& file, std::optional<DType> dtype) {
+  write_file(w, file, dtype, /*q8_0=*/false);
+}
+
+void write_ggml_q8_0(const WhisperWeights& w, const std::string& file, std::optional<DType> dtype) {
+  write_file(w, file, dtype, /*q8_0=*/true);
 }
 
 }  // namespace wst::formats

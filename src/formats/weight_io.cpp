@@ -18,6 +18,7 @@ const char* format_name(WeightFormat f) {
     case WeightFormat::kOpenai: return "openai";
     case WeightFormat::kSafetensors: return "safetensors";
     case WeightFormat::kGgml: return "ggml";
+    case WeightFormat::kGgmlQ8_0: return "ggml-q8_0";
     case WeightFormat::kMlx: return "mlx";
   }
   return "?";
@@ -28,19 +29,24 @@ WeightFormat parse_format_name(const std::string& name) {
   if (name == "pt" || name == "openai") return WeightFormat::kOpenai;
   if (name == "safetensors" || name == "hf") return WeightFormat::kSafetensors;
   if (name == "ggml") return WeightFormat::kGgml;
+  if (name == "ggml-q8_0") return WeightFormat::kGgmlQ8_0;
   if (name == "mlx") return WeightFormat::kMlx;
-  throw Error("format \"" + name + "\": unknown (expected ct2, pt, safetensors, ggml or mlx)");
+  throw Error("format \"" + name + "\": unknown (expected ct2, pt, safetensors, ggml, ggml-q8_0 or mlx)");
 }
 
 namespace {
 
-// The first 4 bytes of a file, or 0 when it has fewer.
-uint32_t magic_of(const fs::path& p) {
+// The little-endian u32 at `offset` of a file, or 0 when the file is shorter.
+uint32_t u32_of(const fs::path& p, std::streamoff offset = 0) {
   std::ifstream in(p, std::ios::binary);
   unsigned char b[4] = {};
-  if (!in.read(reinterpret_cast<char*>(b), 4)) return 0;
+  if (!in.seekg(offset) || !in.read(reinterpret_cast<char*>(b), 4)) return 0;
   return b[0] | (b[1] << 8) | (b[2] << 16) | (uint32_t(b[3]) << 24);
 }
+
+// A ggml file's type (after the magic and ten hyperparameters) modulo ggml's quantisation version factor.
+constexpr std::streamoff kGgmlFtypeOffset = 4 + 10 * 4;
+constexpr uint32_t kGgmlFileTypeQ8_0 = 7;
 
 }  // namespace
 
@@ -55,9 +61,10 @@ std::optional<WeightFormat> detect_format(const std::string& path) {
     return std::nullopt;
   }
   if (!fs::is_regular_file(p, ec)) return std::nullopt;
-  const uint32_t magic = magic_of(p);
+  const uint32_t magic = u32_of(p);
   if (magic == 0x04034b50) return WeightFormat::kOpenai;  // "PK\3\4": torch's zip checkpoint
-  if (magic == 0x67676d6c) return WeightFormat::kGgml;    // "lmgg" on disk: ggml's 0x67676d6c little-endian
+  if (magic == 0x67676d6c)                                // "lmgg" on disk: ggml's 0x67676d6c little-endian
+    return u32_of(p, kGgmlFtypeOffset) % 1000 == kGgmlFileTypeQ8_0 ? WeightFormat::kGgmlQ8_0 : WeightFormat::kGgml;
   return std::nullopt;
 }
 
@@ -73,7 +80,8 @@ WhisperWeights read_weights(const std::string& path) {
     case WeightFormat::kCt2: w = read_ct2(path); break;
     case WeightFormat::kOpenai: w = read_openai_pt(path); break;
     case WeightFormat::kSafetensors: w = read_safetensors_dir(path); break;
-    case WeightFormat::kGgml: w = read_ggml(path); break;
+    case WeightFormat::kGgml:
+    case WeightFormat::kGgmlQ8_0: w = read_ggml(path); break;
     case WeightFormat::kMlx: w = read_mlx(path); break;
   }
   w.validate();
@@ -95,6 +103,7 @@ void write_weights(const WhisperWeights& w, WeightFormat format, const std::stri
       case WeightFormat::kOpenai: write_openai_pt(w, tmp.string(), dtype); break;
       case WeightFormat::kSafetensors: write_safetensors_dir(w, tmp.string(), dtype); break;
       case WeightFormat::kGgml: write_ggml(w, tmp.string(), dtype); break;
+      case WeightFormat::kGgmlQ8_0: write_ggml_q8_0(w, tmp.string(), dtype); break;
       case WeightFormat::kMlx: write_mlx(w, tmp.string(), dtype); break;
     }
   } catch (...) {

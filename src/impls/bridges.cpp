@@ -54,6 +54,13 @@ std::unique_ptr<Implementation> make_whisper_cpp() {
                 "pip install pywhispercpp");
 }
 
+// The same peer on whisper.cpp's q8_0 file (ggml-<model>-q8_0.bin, or `models convert --to ggml-q8_0`): the
+// row to set beside native-cpu-int8, as faster-whisper-int8 is.
+std::unique_ptr<Implementation> make_whisper_cpp_q8_0() {
+  return bridge("whisper.cpp-q8_0", "whisper.cpp (pywhispercpp, q8_0)", "ggml-q8_0", "runner_whisper_cpp.py",
+                "pip install pywhispercpp");
+}
+
 std::unique_ptr<Implementation> make_transformers() {
   return bridge("transformers", "Hugging Face transformers (PyTorch)", "safetensors", "runner_transformers.py",
                 "pip install transformers torch (with Debian's python3-torch 1.13: "

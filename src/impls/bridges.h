@@ -27,6 +27,7 @@ std::unique_ptr<Implementation> make_faster_whisper_float16();
 std::unique_ptr<Implementation> make_faster_whisper_batched();
 std::unique_ptr<Implementation> make_openai_whisper();
 std::unique_ptr<Implementation> make_whisper_cpp();
+std::unique_ptr<Implementation> make_whisper_cpp_q8_0();
 std::unique_ptr<Implementation> make_transformers();
 std::unique_ptr<Implementation> make_mlx_whisper();
 std::unique_ptr<Implementation> make_whisper_mps();

@@ -29,6 +29,7 @@ constexpr RegistryEntry kRegistry[] = {
     {"faster-whisper-batched", &make_faster_whisper_batched},
     {"openai-whisper", &make_openai_whisper},
     {"whisper.cpp", &make_whisper_cpp},
+    {"whisper.cpp-q8_0", &make_whisper_cpp_q8_0},
     {"transformers", &make_transformers},
     {"mlx-whisper", &make_mlx_whisper},
     {"whisper-mps", &make_whisper_mps},

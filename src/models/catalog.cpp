@@ -27,6 +27,7 @@ std::string_view format_id(Format f) {
     case Format::kHf: return "hf";
     case Format::kCt2: return "ct2";
     case Format::kGgml: return "ggml";
+    case Format::kGgmlQ8_0: return "ggml-q8_0";
     case Format::kMlx: return "mlx";
   }
   return "?";
@@ -35,7 +36,7 @@ std::string_view format_id(Format f) {
 Format parse_format(std::string_view id) {
   for (Format f : kAllFormats)
     if (format_id(f) == id) return f;
-  throw Error(fmt::format("unknown model format '{}' (known: openai, hf, ct2, ggml, mlx)", id));
+  throw Error(fmt::format("unknown model format '{}' (known: openai, hf, ct2, ggml, ggml-q8_0, mlx)", id));
 }
 
 namespace {
@@ -133,7 +134,7 @@ Catalog Catalog::load(const std::filesystem::path& path) {
             bad(path, where, fmt::format("unsafe revision '{}'", art.revision));
           for (const auto& file : fj.at("files")) art.files.push_back(parse_file(file, path, where));
           if (art.files.empty()) bad(path, where, "no files");
-          if (f == Format::kGgml && art.files.size() != 1) bad(path, where, "a ggml artifact is one file");
+          if (art.single_file() && art.files.size() != 1) bad(path, where, "a ggml artifact is one file");
         }
         info.artifacts.emplace(f, std::move(art));
       }

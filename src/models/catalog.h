@@ -17,10 +17,13 @@
 namespace wst::models {
 
 // The on-disk formats a Whisper model is published in.
-enum class Format { kOpenai, kHf, kCt2, kGgml, kMlx };
-inline constexpr Format kAllFormats[] = {Format::kOpenai, Format::kHf, Format::kCt2, Format::kGgml, Format::kMlx};
+// kGgmlQ8_0 is whisper.cpp's file quantised to q8_0 (ggml-<model>-q8_0.bin), a format of its own because
+// whisper.cpp runs it with other kernels: a benchmark row names the one it measured.
+enum class Format { kOpenai, kHf, kCt2, kGgml, kGgmlQ8_0, kMlx };
+inline constexpr Format kAllFormats[] = {Format::kOpenai, Format::kHf,        Format::kCt2,
+                                         Format::kGgml,   Format::kGgmlQ8_0, Format::kMlx};
 
-std::string_view format_id(Format f);              // "openai", "hf", "ct2", "ggml", "mlx"
+std::string_view format_id(Format f);              // "openai", "hf", "ct2", "ggml", "ggml-q8_0", "mlx"
 Format parse_format(std::string_view id);           // throws wst::Error on an unknown id
 
 // One file of an artifact. `names` holds the accepted names, preferred first (a CTranslate2 repo carries
@@ -34,7 +37,7 @@ struct FileSpec {
   const std::string& name() const { return names.front(); }
 };
 
-// A model in one format: a single file (openai, ggml) or a repo of files (hf, ct2, mlx).
+// A model in one format: a single file (openai, ggml, ggml-q8_0) or a repo of files (hf, ct2, mlx).
 struct Artifact {
   std::string model;            // canonical model name
   Format format;
@@ -42,7 +45,9 @@ struct Artifact {
   std::string repo;             // hub repo id "org/name"; empty for openai
   std::string revision;         // hub revision, "main"
   std::vector<FileSpec> files;
-  bool single_file() const { return format == Format::kOpenai || format == Format::kGgml; }
+  bool single_file() const {
+    return format == Format::kOpenai || format == Format::kGgml || format == Format::kGgmlQ8_0;
+  }
 };
 
 // Whisper's hyperparameters, as in openai-whisper's ModelDimensions.

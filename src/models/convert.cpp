@@ -68,6 +68,7 @@ Format catalog_format(formats::WeightFormat f) {
     case formats::WeightFormat::kOpenai: return Format::kOpenai;
     case formats::WeightFormat::kSafetensors: return Format::kHf;
     case formats::WeightFormat::kGgml: return Format::kGgml;
+    case formats::WeightFormat::kGgmlQ8_0: return Format::kGgmlQ8_0;
     case formats::WeightFormat::kMlx: return Format::kMlx;
   }
   return Format::kCt2;

@@ -64,7 +64,7 @@ std::optional<fs::path> Resolver::artifact_dir(const Artifact& art, Location loc
       return hf::snapshot_dir(repo, *commit);
     }
     case Location::kWhisperCpp:
-      if (art.format != Format::kGgml || !dirs_.whisper_cpp_dir) return std::nullopt;
+      if ((art.format != Format::kGgml && art.format != Format::kGgmlQ8_0) || !dirs_.whisper_cpp_dir) return std::nullopt;
       return *dirs_.whisper_cpp_dir;
   }
   return std::nullopt;

@@ -123,10 +123,16 @@ FileCheck check_ct2(const fs::path& p, uint64_t size) {
   return {};
 }
 
-// whisper.cpp: uint32 magic 0x67676d6c ("ggml") little-endian.
-FileCheck check_ggml(const fs::path& p, uint64_t size) {
-  std::string h = read_bytes(p, 0, 4);
+// whisper.cpp: uint32 magic 0x67676d6c ("ggml") little-endian; a ggml-q8_0 artifact's file type (the i32
+// after the ten hyperparameters, modulo ggml's quantisation version factor 1000) is q8_0's 7, a plain one's not.
+FileCheck check_ggml(const fs::path& p, uint64_t size, Format format) {
+  std::string h = read_bytes(p, 0, 48);
   if (h.size() < 4 || le(h, 0, 4) != 0x67676d6c) return corrupt(p, "no ggml magic");
+  if (h.size() < 48) return {Status::kIncomplete, fmt::format("{}: truncated in the header", p.filename().string())};
+  const uint64_t file_type = le(h, 44, 4) % 1000;
+  if (format == Format::kGgmlQ8_0 && file_type != 7)
+    return corrupt(p, fmt::format("ggml file type {}, not q8_0 (7)", file_type));
+  if (format == Format::kGgml && file_type == 7) return corrupt(p, "a q8_0 ggml file where the float16 one belongs");
   return {};
 }
 
@@ -142,7 +148,7 @@ FileCheck check_header(const fs::path& p, Format format) {
   if (ends(".pt") || ends(".npz")) return check_zip(p, size);
   if (ends(".safetensors")) return check_safetensors(p, size);
   if (format == Format::kCt2 && name == "model.bin") return check_ct2(p, size);
-  if (format == Format::kGgml) return check_ggml(p, size);
+  if (format == Format::kGgml || format == Format::kGgmlQ8_0) return check_ggml(p, size, format);
   if (ends(".json")) {
     std::ifstream in(p);
     if (!nlohmann::json::accept(in)) return corrupt(p, "not valid JSON");
@@ -195,7 +201,10 @@ std::optional<Format> detect_format(const fs::path& p) {
   if (!fs::is_regular_file(p, ec)) return std::nullopt;
   std::string h = read_bytes(p, 0, 4);
   if (h == std::string("PK\x03\x04", 4) && p.extension() == ".pt") return Format::kOpenai;
-  if (h.size() == 4 && le(h, 0, 4) == 0x67676d6c) return Format::kGgml;
+  if (h.size() == 4 && le(h, 0, 4) == 0x67676d6c) {
+    std::string t = read_bytes(p, 44, 4);
+    return t.size() == 4 && le(t, 0, 4) % 1000 == 7 ? Format::kGgmlQ8_0 : Format::kGgml;
+  }
   return std::nullopt;
 }
 

@@ -4,12 +4,15 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "formats/ggml_types.h"
 #include "formats/weight_io.h"
 #include "support/ggml_builder.h"
 #include "support/paths.h"
@@ -82,7 +85,7 @@ std::map<std::string, Record> records_of(const std::string& b, size_t first_tens
     }
     at += 12 + 4 * n_dims;
     std::string name = b.substr(at, name_len);
-    at += name_len + n * (type == 1 ? 2 : 4);
+    at += name_len + (type == 8 ? n / 32 * 34 : n * (type == 1 ? 2 : 4));
     out[name] = r;
   }
   return out;
@@ -212,13 +215,88 @@ TEST(GgmlFile, ReadWeightsDetectsAndReadsIt) {
   EXPECT_EQ(first_tensor_difference(w, read_weights((dir / "ggml-x.bin").string())), "");
 }
 
+TEST(GgmlFile, Q8_0FileIsWhatWhisperCppsQuantizeMakes) {
+  auto w = test::synthetic_weights(test::block_dims(), DType::kF16);
+  test::TempDir dir;
+  const std::string path = (dir / "ggml-x-q8_0.bin").string();
+  write_weights(w, WeightFormat::kGgmlQ8_0, path, std::nullopt);
+  EXPECT_EQ(detect_format(path), WeightFormat::kGgmlQ8_0);
+  const std::string b = read_bytes(path);
+  int32_t ftype;
+  std::memcpy(&ftype, b.data() + 44, 4);
+  EXPECT_EQ(ftype, 2007);  // quantisation version 2 * 1000 + GGML_FTYPE_MOSTLY_Q8_0
+  auto records = records_of(b, first_tensor_at(w));
+  ASSERT_EQ(records.size(), w.tensors.size());
+  // quantize.cpp's rule: 2-D tensors in q8_0 except the positional embeddings and the conv biases (stored
+  // [n, 1]); the conv kernels (3-D) keep float16, vectors float32.
+  for (const auto& [name, r] : records) {
+    const bool pos = name.find("positional_embedding") != std::string::npos;
+    const bool conv_bias = name == "encoder.conv1.bias" || name == "encoder.conv2.bias";
+    const int32_t want = r.ne.size() == 3 ? 1 : r.ne.size() == 2 && !pos && !conv_bias ? 8 : 0;
+    EXPECT_EQ(r.type, want) << name;
+  }
+  EXPECT_EQ(records["decoder.token_embedding.weight"].type, 8);
+  EXPECT_EQ(records["encoder.blocks.0.mlp.0.weight"].type, 8);
+  EXPECT_EQ(records["encoder.conv2.weight"].type, 1);
+  EXPECT_EQ(records["decoder.positional_embedding"].type, 0);
+
+  // Read back: every q8_0 tensor is exactly the dequantisation of the quantisation of the source values;
+  // the others unchanged.
+  WhisperWeights r = read_weights(path);
+  EXPECT_EQ(r.vocab, w.vocab);
+  for (const auto& [name, t] : w.tensors) {
+    const std::vector<float> src = t.to_f32(), got = r.tensors.at(name).to_f32();
+    ASSERT_EQ(got.size(), src.size()) << name;
+    if (records[name].type != 8) {
+      EXPECT_EQ(got, src) << name;
+      continue;
+    }
+    std::vector<uint8_t> q(src.size() / 32 * 34);
+    ggml_quantize_q8_0(src.data(), src.size() / 32, q.data());
+    std::vector<float> want(src.size());
+    ggml_dequantize(GgmlType::kQ8_0, q.data(), src.size() / 32, want.data());
+    EXPECT_EQ(got, want) << name;
+  }
+}
+
+TEST(GgmlFile, Q8_0WriterRefusesWhatItCannotHold) {
+  test::TempDir dir;
+  const std::string out = (dir / "q.bin").string();
+  auto w = test::synthetic_weights(test::block_dims(), DType::kF32);
+  try {
+    write_ggml_q8_0(w, out, DType::kF32);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), out + ": a q8_0 ggml file keeps its conv kernels float16 and quantises the "
+                                           "matrices; --dtype f32 does not apply (write --to ggml --dtype f32 for a "
+                                           "float32 file)");
+  }
+  // A NaN in a matrix is refused by name and place, and write_weights leaves nothing behind.
+  std::vector<float> bad = w.tensors.at("decoder.blocks.0.attn.out.weight").to_f32();
+  bad[7] = std::nanf("");
+  std::vector<uint8_t> bytes(bad.size() * 4);
+  std::memcpy(bytes.data(), bad.data(), bytes.size());
+  w.add_owned("decoder.blocks.0.attn.out.weight", w.tensors.at("decoder.blocks.0.attn.out.weight").shape, DType::kF32,
+              std::move(bytes));
+  try {
+    write_weights(w, WeightFormat::kGgmlQ8_0, out, std::nullopt);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(": decoder.blocks.0.attn.out.weight holds a NaN or an infinity at element 7; "
+                                         "such weights cannot be quantised"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
 // ---- The reader -----------------------------------------------------------------------------------
 
 nlohmann::json quant_reference() {
   auto path = test::source_dir() / "tests/reference/ggml_quant_reference.json";
   auto ref = nlohmann::json::parse(read_bytes(path));
   EXPECT_EQ(ref.at("format"), "wst-ggml-quant-reference");
-  EXPECT_EQ(ref.at("format_version"), 1) << "remake with " << ref.value("command", "");
+  EXPECT_EQ(ref.at("format_version"), 2) << "remake with " << ref.value("command", "");
   return ref;
 }
 

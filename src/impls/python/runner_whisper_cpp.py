@@ -53,10 +53,11 @@ class WhisperCpp(protocol.Peer):
         self.model = self.pwc.Model(req.model_path, params_sampling_strategy=strategy,
                                     redirect_whispercpp_logs_to=None, **params)
         self.language = language
+        precision = self._precision(req.model_path)
         return {
             "model_file": req.model_path,
-            "format": "ggml",
-            "precision": self._precision(req.model_path),
+            "format": "ggml-q8_0" if precision == "q8_0" else "ggml",
+            "precision": precision,
             "device": "cpu",
             "n_threads": req.threads(),
             "version": f"pywhispercpp {self.version}",
