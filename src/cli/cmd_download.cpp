@@ -22,7 +22,7 @@ void register_download(CLI::App& app) {
   auto* cmd = app.add_subcommand("download", "download one model in one format into the shared caches");
   a->mo.add_to(cmd, true);
   cmd->add_option("MODEL", a->model, "model name or alias, e.g. tiny.en, large, turbo")->required();
-  cmd->add_option("--format", a->format, "openai, hf, ct2, ggml or mlx (default: the native engine's first choice)");
+  cmd->add_option("--format", a->format, "openai, hf, ct2, ggml, ggml-q8_0 or mlx (default: the native engine's first choice)");
   cmd->callback([a] {
     const Catalog& cat = Catalog::instance();
     Format f = a->format.empty() ? cat.formats_for("native-cpu").front() : parse_format(a->format);

@@ -137,7 +137,7 @@ void register_models(CLI::App& app) {
   ia->mo.add_to(imp, false);
   imp->add_option("PATH", ia->path, "model directory (CTranslate2, transformers, MLX) or file (.pt, ggml)")->required();
   imp->add_option("--name", ia->name, "catalog model name, e.g. tiny.en")->required();
-  imp->add_option("--format", ia->format, "openai, hf, ct2, ggml or mlx (default: detected)");
+  imp->add_option("--format", ia->format, "openai, hf, ct2, ggml, ggml-q8_0 or mlx (default: detected)");
   imp->callback([ia] { run_import(ia->mo, ia->path, ia->name, ia->format); });
 
   register_models_convert(models);

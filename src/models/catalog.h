@@ -18,10 +18,11 @@ namespace wst::models {
 
 // The on-disk formats a Whisper model is published in.
 // kGgmlQ8_0 is whisper.cpp's file quantised to q8_0 (ggml-<model>-q8_0.bin), a format of its own because
-// whisper.cpp runs it with other kernels: a benchmark row names the one it measured.
-enum class Format { kOpenai, kHf, kCt2, kGgml, kGgmlQ8_0, kMlx };
-inline constexpr Format kAllFormats[] = {Format::kOpenai, Format::kHf,        Format::kCt2,
-                                         Format::kGgml,   Format::kGgmlQ8_0, Format::kMlx};
+// whisper.cpp runs it with other kernels: a benchmark row names the one it measured. It comes last in
+// kAllFormats, the order in which a source for a conversion is looked for: any unquantised copy first.
+enum class Format { kOpenai, kHf, kCt2, kGgml, kMlx, kGgmlQ8_0 };
+inline constexpr Format kAllFormats[] = {Format::kOpenai, Format::kHf,  Format::kCt2,
+                                         Format::kGgml,   Format::kMlx, Format::kGgmlQ8_0};
 
 std::string_view format_id(Format f);              // "openai", "hf", "ct2", "ggml", "ggml-q8_0", "mlx"
 Format parse_format(std::string_view id);           // throws wst::Error on an unknown id

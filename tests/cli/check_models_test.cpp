@@ -208,7 +208,7 @@ TEST(CheckModels, BadInputMessagesAndExitStatus) {
        "whisper-speedtest: error: 3 model(s) to download; pass --yes to download without asking (stdin is not a "
        "terminal)\n"},
       {{"download", "tiny.en", "--format", "safetensors"},
-       "whisper-speedtest: error: unknown model format 'safetensors' (known: openai, hf, ct2, ggml, mlx)\n"},
+       "whisper-speedtest: error: unknown model format 'safetensors' (known: openai, hf, ct2, ggml, ggml-q8_0, mlx)\n"},
       {{"download", "tiny.en", "--format", "mlx"},
        "whisper-speedtest: error: model 'tiny.en' is not published in format 'mlx'\n"},
   };

@@ -2,6 +2,8 @@
 // it), by path with -o, refusals with one clear line and nothing left behind.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "formats/weight_io.h"
 #include "support/paths.h"
 #include "support/run_cli.h"
@@ -40,6 +42,40 @@ TEST(ModelsConvertCli, ByNameIntoTheModelsDirectoryThenFoundThere) {
   ASSERT_EQ(a.rc, 0) << a.err;
   ASSERT_EQ(b.rc, 0) << b.err;
   EXPECT_EQ(a.out, b.out);
+}
+
+// whisper.cpp's q8_0 file by name: into the models directory under the catalog's upstream file name, where
+// `models list` finds it complete (its header checked: file type q8_0) and the engine transcribes it.
+TEST(ModelsConvertCli, Q8_0ByNameLandsUnderTheCatalogsFileName) {
+  WST_REQUIRE_TINY_EN();
+  test::TempDir t;
+  auto env = isolated_env(t);
+  auto imp = test::run_cli({"models", "import", test::tiny_en_dir().string(), "--name", "tiny.en"}, env);
+  ASSERT_EQ(imp.rc, 0) << imp.err;
+  auto conv = test::run_cli({"models", "convert", "tiny.en", "--to", "ggml-q8_0"}, env);
+  ASSERT_EQ(conv.rc, 0) << conv.err;
+  const fs::path out = t / "wst" / "tiny.en" / "ggml-q8_0" / "ggml-tiny.en-q8_0.bin";
+  EXPECT_NE(conv.out.find("converted tiny.en: ctranslate2 -> " + out.string() + " (ggml-q8_0)"), std::string::npos)
+      << conv.out;
+  EXPECT_EQ(formats::detect_format(out.string()), formats::WeightFormat::kGgmlQ8_0);
+  auto list = test::run_cli({"models", "list"}, env);
+  ASSERT_EQ(list.rc, 0) << list.err;
+  bool listed = false;
+  std::istringstream lines(list.out);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream f(line);
+    std::string model, format, where, state;
+    f >> model >> format >> where >> state;
+    if (model == "tiny.en" && format == "ggml-q8_0") listed = state == "complete";
+  }
+  EXPECT_TRUE(listed) << list.out;
+  auto tr = test::run_cli({"transcribe", (test::shared_audio_dir() / "jfk.wav").string(), "--model", out.string()}, env);
+  ASSERT_EQ(tr.rc, 0) << tr.err;
+  EXPECT_NE(tr.out.find("ask what you can do for your country"), std::string::npos) << tr.out;
+  // q8_0 is a format, not a dtype: the error says where it goes.
+  auto bad = test::run_cli({"models", "convert", "tiny.en", "--to", "ggml", "--dtype", "q8_0"}, env);
+  EXPECT_NE(bad.rc, 0);
+  EXPECT_EQ(bad.err, "whisper-speedtest: error: --dtype q8_0: q8_0 is a format of its own: --to ggml-q8_0\n");
 }
 
 TEST(ModelsConvertCli, ExistingOutputIsKeptWithoutForce) {

@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -18,6 +19,7 @@
 #include "support/words.h"
 #include "support/temp_dir.h"
 #include "util/errors.h"
+#include "wst/engine.h"
 
 namespace wst::formats {
 namespace {
@@ -154,6 +156,41 @@ TEST(GgmlReal, Float32FromCt2LoadsInWhisperCppWithTheSameValues) {
                        "Model(sys.argv[1], n_threads=2, redirect_whispercpp_logs_to=None); print(\"loaded\")' '" +
       out + "' 2>/dev/null");
   EXPECT_EQ(loaded, "loaded");
+}
+
+// The q8_0 file `models convert --to ggml-q8_0` writes, run by whisper.cpp itself (its q8_0 kernels) and by the
+// engine (which dequantises it): both give jfk's words as faster-whisper gives them on the float16 original.
+// The file's layout is upstream's: only the one vocabulary entry whisper.cpp's converter adds past the ordinary
+// tokens makes ggml-tiny.en-q8_0.bin 17 bytes longer than ours (43,550,795 vs 43,550,778).
+TEST(GgmlReal, Q8_0FromCt2TranscribesJfkInWhisperCppAndTheEngine) {
+  WST_REQUIRE_TINY_EN();
+  auto impl = make_whisper_cpp_q8_0();
+  WST_REQUIRE_WHISPER_CPP(impl);
+  test::TempDir dir;
+  WhisperWeights w = tiny_en_for_writing();
+  const std::string out = (dir / "ggml-tiny.en-q8_0.bin").string();
+  write_weights(w, WeightFormat::kGgmlQ8_0, out, std::nullopt);
+  EXPECT_EQ(std::filesystem::file_size(out), 43550778u);
+  const std::string expected = faster_whisper_jfk();
+  ASSERT_FALSE(expected.empty());
+
+  ImplParams p;
+  p.model_name = "tiny.en";
+  p.model_path = out;
+  p.model_format = "ggml-q8_0";
+  p.language = "en";
+  p.n_threads = 2;
+  impl->load(p);
+  const std::vector<float> pcm = audio::load_audio((test::shared_audio_dir() / "jfk.wav").string());
+  ImplTranscript t = impl->transcribe(pcm);
+  const ImplUsed used = impl->used();
+  impl->cleanup();
+  EXPECT_EQ(words(t.text), words(expected)) << t.text;
+  EXPECT_EQ(used.format, "ggml-q8_0");
+  EXPECT_EQ(used.precision, "q8_0");
+
+  auto engine = Engine::load(out, {});
+  EXPECT_EQ(words(engine->transcribe(pcm).text), words(expected));
 }
 
 }  // namespace

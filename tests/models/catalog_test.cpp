@@ -90,6 +90,14 @@ TEST(Catalog, HubRepos) {
   EXPECT_EQ(c.artifact("base", Format::kGgml).files[0].name(), "ggml-base.bin");
   EXPECT_EQ(c.artifact("base", Format::kGgml).repo, "ggerganov/whisper.cpp");
   EXPECT_TRUE(c.artifact("base", Format::kGgml).files[0].sha1.has_value());
+  // whisper.cpp's q8_0 files: upstream has them for every model but large-v1 and large-v3.
+  EXPECT_EQ(c.artifact("tiny.en", Format::kGgmlQ8_0).files[0].name(), "ggml-tiny.en-q8_0.bin");
+  EXPECT_EQ(c.artifact("turbo", Format::kGgmlQ8_0).files[0].name(), "ggml-large-v3-turbo-q8_0.bin");
+  EXPECT_EQ(*c.artifact("base", Format::kGgmlQ8_0).files[0].sha256,
+            "c577b9a86e7e048a0b7eada054f4dd79a56bbfa911fbdacf900ac5b567cbb7d9");
+  EXPECT_TRUE(c.artifact("base", Format::kGgmlQ8_0).single_file());
+  EXPECT_EQ(c.find_artifact("large-v3", Format::kGgmlQ8_0), nullptr);
+  EXPECT_EQ(c.find_artifact("large-v1", Format::kGgmlQ8_0), nullptr);
   EXPECT_EQ(c.model("large").arch.n_mels, 128);
   EXPECT_EQ(c.model("medium").arch.n_mels, 80);
   EXPECT_EQ(c.model("turbo").arch.n_text_layer, 4);
@@ -102,8 +110,11 @@ TEST(Catalog, ImplementationFormats) {
   EXPECT_EQ(c.formats_for("whisper.cpp"), std::vector<Format>{Format::kGgml});
   EXPECT_EQ(c.formats_for("transformers"), std::vector<Format>{Format::kHf});
   EXPECT_EQ(c.formats_for("mlx-whisper"), std::vector<Format>{Format::kMlx});
-  EXPECT_EQ(c.formats_for("native-cpu").size(), 5u);
-  EXPECT_EQ(c.formats_for("native-cuda").size(), 5u);
+  EXPECT_EQ(c.formats_for("whisper.cpp-q8_0"), std::vector<Format>{Format::kGgmlQ8_0});
+  EXPECT_EQ(c.formats_for("native-cpu").size(), 6u);
+  EXPECT_EQ(c.formats_for("native-cuda").size(), 6u);
+  EXPECT_EQ(parse_format("ggml-q8_0"), Format::kGgmlQ8_0);
+  EXPECT_EQ(format_id(Format::kGgmlQ8_0), "ggml-q8_0");
   try {
     c.formats_for("whisperx");
     FAIL() << "no error for an unknown implementation";
@@ -205,7 +216,8 @@ TEST(Catalog, LoaderCheckerDownloaderAgree) {
       ++n_checked;
     }
   }
-  EXPECT_EQ(n_checked, 12u * 5u - 1u + 2u * 5u);  // mlx is not published for large-v1; aliases have all five
+  // mlx is not published for large-v1; the two aliases have all five; ggml-q8_0 for 10 models and turbo.
+  EXPECT_EQ(n_checked, 12u * 5u - 1u + 2u * 5u + 10u + 1u);
 }
 
 TEST(Catalog, LargeIsLargeV3Pt) {

@@ -25,6 +25,13 @@ std::string safetensors(const std::string& header, size_t n_data) {
   return u64le(header.size()) + header + std::string(n_data, '\x01');
 }
 
+// A ggml file's first 48 bytes: the magic, ten hyperparameters, the file type.
+std::string ggml_header(int32_t file_type) {
+  std::string s = "lmgg" + std::string(40, '\x01');
+  for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>(static_cast<uint32_t>(file_type) >> (8 * i)));
+  return s;
+}
+
 TEST(Verify, SafetensorsHeaderAndTensorTable) {
   test::TempDir t;
   const std::string h = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})";
@@ -47,7 +54,15 @@ TEST(Verify, ZipGgmlAndCt2Headers) {
             "cut.pt: zip end record missing (truncated)");
   EXPECT_EQ(check_header(t.write("html.pt", "<html>404</html>"), Format::kOpenai).detail,
             "html.pt: not a zip archive (bad magic)");
-  EXPECT_EQ(check_header(t.write("ggml-x.bin", "lmgg" + std::string(10, 'x')), Format::kGgml).status, Status::kComplete);
+  EXPECT_EQ(check_header(t.write("ggml-x.bin", ggml_header(1)), Format::kGgml).status, Status::kComplete);
+  EXPECT_EQ(check_header(t.write("ggml-short.bin", "lmgg" + std::string(10, 'x')), Format::kGgml).detail,
+            "ggml-short.bin: truncated in the header");
+  // The file type tells the float16 file from the q8_0 one (quantisation version 2 * 1000 + 7).
+  EXPECT_EQ(check_header(t.write("ggml-q.bin", ggml_header(2007)), Format::kGgmlQ8_0).status, Status::kComplete);
+  EXPECT_EQ(check_header(t.write("ggml-f.bin", ggml_header(1)), Format::kGgmlQ8_0).detail,
+            "ggml-f.bin: ggml file type 1, not q8_0 (7)");
+  EXPECT_EQ(check_header(t.write("ggml-z.bin", ggml_header(2007)), Format::kGgml).detail,
+            "ggml-z.bin: a q8_0 ggml file where the float16 one belongs");
   EXPECT_EQ(check_header(t.write("ggml-y.bin", "GGUF" + std::string(10, 'x')), Format::kGgml).detail,
             "ggml-y.bin: no ggml magic");
   EXPECT_EQ(check_header(t.write("a/model.bin", std::string("\x07\x00\x00\x00\x0c\x00WhisperSpec\x00", 18)), Format::kCt2).detail,
@@ -96,6 +111,7 @@ TEST(Verify, DetectFormatAndLevels) {
   EXPECT_EQ(detect_format(t / "other"), std::nullopt);
   EXPECT_EQ(detect_format(t.write("a.pt", std::string("PK\x03\x04", 4))), Format::kOpenai);
   EXPECT_EQ(detect_format(t.write("w.bin", "lmgg....")), Format::kGgml);
+  EXPECT_EQ(detect_format(t.write("q.bin", ggml_header(2007))), Format::kGgmlQ8_0);
   EXPECT_EQ(parse_verify("header"), Verify::kHeader);
   try {
     parse_verify("deep");
