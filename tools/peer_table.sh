@@ -66,7 +66,8 @@ weights_of() {
   esac
 }
 
-# 1. The models: imported once, converted once for every peer format (ct2 -> pt, ggml, safetensors, mlx).
+# 1. The models: imported once, converted once for every peer format (ct2 -> pt, ggml, ggml-q8_0, safetensors,
+# mlx).
 "$bin" models list > "$outdir/models_before.txt" 2>&1 || true
 has() { "$bin" models list 2>/dev/null | awk -v m="$1" -v f="$2" '$1 == m && $2 == f && $4 == "complete" {ok=1} END {exit !ok}'; }
 for m in $models; do
@@ -75,7 +76,7 @@ for m in $models; do
     log "importing $m from $src"
     "$bin" models import "$src" --name "$m" >&2
   fi
-  for pair in openai:pt ggml:ggml hf:safetensors mlx:mlx; do
+  for pair in openai:pt ggml:ggml ggml-q8_0:ggml-q8_0 hf:safetensors mlx:mlx; do
     if ! has "$m" "${pair%%:*}"; then
       log "converting $m to ${pair#*:}"
       run_nice "$bin" models convert "$m" --to "${pair#*:}" >&2

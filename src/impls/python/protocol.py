@@ -159,6 +159,19 @@ def mlx_peak_gpu_bytes(mx, on_gpu):
     return int(get_peak())
 
 
+def mlx_used(model_file, fmt, fp16, version):
+    """The load answer of the MLX peers: float16 on MLX's CUDA build, float32 on its CPU build, and no thread
+    count (MLX has no setting; 0 says so rather than claim the threads asked for)."""
+    return {
+        "model_file": model_file,
+        "format": fmt,
+        "precision": "float16" if fp16 else "float32",
+        "device": "cuda" if fp16 else "cpu",
+        "n_threads": 0,
+        "version": version,
+    }
+
+
 def with_gpu_peak(answer, peer):
     """The answer with "peak_gpu_bytes" added when the peer reports one."""
     peak = peer.peak_gpu_bytes()

@@ -82,14 +82,7 @@ class LightningWhisperMlx(protocol.Peer):
         holder = self.tr.ModelHolder
         holder.model, holder.model_path = model, req.model_path
         self.req = req
-        return {
-            "model_file": req.model_path,
-            "format": "mlx",
-            "precision": "float16" if self.fp16 else "float32",
-            "device": "cuda" if self.fp16 else "cpu",
-            "n_threads": 0,
-            "version": f"{self.version} (mlx {self.mlx_version}, batched by {BATCH_SIZE})",
-        }
+        return protocol.mlx_used(req.model_path, "mlx", self.fp16, f"{self.version} (mlx {self.mlx_version}, batched by {BATCH_SIZE})")
 
     def transcribe(self, audio):
         r = self.req

@@ -49,14 +49,7 @@ class MlxWhisper(protocol.Peer):
         self.fp16 = req.device.startswith("cuda")
         self.holder.get_model(req.model_path, mx.float16 if self.fp16 else mx.float32)
         self.req = req
-        return {
-            "model_file": req.model_path,
-            "format": "mlx",
-            "precision": "float16" if self.fp16 else "float32",
-            "device": "cuda" if self.fp16 else "cpu",
-            "n_threads": 0,
-            "version": f"{self.version} (mlx {self.mlx_version})",
-        }
+        return protocol.mlx_used(req.model_path, "mlx", self.fp16, f"{self.version} (mlx {self.mlx_version})")
 
     def transcribe(self, audio):
         r = self.req

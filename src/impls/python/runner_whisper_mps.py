@@ -59,14 +59,7 @@ class WhisperMps(protocol.Peer):
         holder.model = self.lm.torch_to_mlx(model, mx.float16 if self.fp16 else mx.float32)
         holder.model_name = req.model_path
         self.req = req
-        return {
-            "model_file": req.model_path,
-            "format": "openai",
-            "precision": "float16" if self.fp16 else "float32",
-            "device": "cuda" if self.fp16 else "cpu",
-            "n_threads": 0,
-            "version": f"{self.version} (mlx {self.mlx_version}, torch {torch.__version__})",
-        }
+        return protocol.mlx_used(req.model_path, "openai", self.fp16, f"{self.version} (mlx {self.mlx_version}, torch {torch.__version__})")
 
     def transcribe(self, audio):
         r = self.req
