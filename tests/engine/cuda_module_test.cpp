@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "engine/backend.h"
 #include "support/run_cli.h"
+#include "util/errors.h"
 #include "wst/engine.h"
 
 namespace wst {
@@ -88,6 +90,22 @@ TEST(CudaModule, NotAModuleIsReportedInOneLine) {
   const std::string line = cuda_line(r.out);
   EXPECT_NE(line.find("cannot load the CUDA backend: libc.so.6: not a whisper-speedtest CUDA module"),
             std::string::npos) << r.out;
+}
+
+TEST(CudaModule, UnsupportedComputeTypeIsRefusedByTheModuleWithoutAGpu) {
+  // The module checks the compute type before it touches a device, so its refusal crosses the module's C
+  // interface as one line here too, GPU or not.
+  if (const std::string why = device_unavailable_reason("cuda"); why.rfind("cannot load the CUDA backend", 0) == 0)
+    GTEST_SKIP() << why;
+  for (const char* type : {"int8", "float64"}) {
+    try {
+      engine::make_cuda_backend(0, type);
+      ADD_FAILURE() << type << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()), std::string("compute type ") + type +
+                                           ": not supported by the cuda backend (float32, float16 or bfloat16)");
+    }
+  }
 }
 
 TEST(CudaModule, BuildDirectoryModuleLoads) {
