@@ -160,8 +160,8 @@ TEST(GgmlReal, Float32FromCt2LoadsInWhisperCppWithTheSameValues) {
 
 // The q8_0 file `models convert --to ggml-q8_0` writes, run by whisper.cpp itself (its q8_0 kernels) and by the
 // engine (which dequantises it): both give jfk's words as faster-whisper gives them on the float16 original.
-// The file's layout is upstream's: only the one vocabulary entry whisper.cpp's converter adds past the ordinary
-// tokens makes ggml-tiny.en-q8_0.bin 17 bytes longer than ours (43,550,795 vs 43,550,778).
+// Its size is pinned: upstream's ggml-tiny.en-q8_0.bin is 17 bytes longer (43,550,795), as upstream's float16
+// file is than ours (docs/FORMATS.md: probably one more vocabulary entry).
 TEST(GgmlReal, Q8_0FromCt2TranscribesJfkInWhisperCppAndTheEngine) {
   WST_REQUIRE_TINY_EN();
   auto impl = make_whisper_cpp_q8_0();
