@@ -29,6 +29,15 @@ enum class GgmlType : int32_t {
   kQ8_0 = 8,
 };
 
+// The header field after the magic and ten hyperparameters: quantisation version * 1000 + ggml's file type
+// (ggml.h's ggml_ftype: 0 all f32, 1 f16 matrices, 7 mostly q8_0, ...). Unquantised files carry no version.
+constexpr size_t kGgmlFileTypeOffset = 4 + 10 * 4;
+constexpr int32_t kGgmlQuantVersionFactor = 1000;
+constexpr int32_t kGgmlQuantVersion = 2;
+constexpr int32_t kGgmlFileTypeQ8_0 = 7;
+// The file type of a header's field, without the quantisation version.
+inline int32_t ggml_file_type(int32_t field) { return field % kGgmlQuantVersionFactor; }
+
 // ggml's name of any type id ("q6_K", "bf16"); "unknown" for ids ggml never had.
 std::string ggml_type_name(int32_t type);
 

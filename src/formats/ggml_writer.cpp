@@ -30,11 +30,6 @@ bool half_in_f16_file(const std::string& name, const std::vector<int64_t>& shape
 // How a file stores its tensors: all float32, float16 matrices, or q8_0 matrices.
 enum class Layout { kF32, kF16, kQ8_0 };
 
-// ggml's file type ids (ggml.h's ggml_ftype) and its quantisation version, which a quantised file's header
-// adds times 1000 (GGML_QNT_VERSION_FACTOR).
-constexpr int32_t kFileTypeQ8_0 = 7;
-constexpr int32_t kQuantVersion = 2;
-
 // The dims whisper.cpp expects: numpy's shape reversed; conv biases as [n_state, 1].
 std::vector<int32_t> ggml_dims(const std::string& name, const std::vector<int64_t>& shape) {
   std::vector<int64_t> stored = shape;
@@ -61,6 +56,19 @@ class Out {
   std::ofstream f_;
 };
 
+// Elements [start, start + m) of `t` widened to float32 into `f`.
+void widen(const TensorRef& t, size_t start, size_t m, float* f) {
+  const uint8_t* src = t.data + start * dtype_size(t.dtype);
+  for (size_t i = 0; i < m; ++i) {
+    uint16_t v;
+    switch (t.dtype) {
+      case DType::kF32: std::memcpy(&f[i], src + 4 * i, 4); break;
+      case DType::kF16: std::memcpy(&v, src + 2 * i, 2); f[i] = half_to_float(v); break;
+      case DType::kBF16: std::memcpy(&v, src + 2 * i, 2); f[i] = bfloat16_to_float(v); break;
+    }
+  }
+}
+
 // Writes tensor `t`'s elements as `half` ? float16 : float32, converting in chunks when the dtypes differ.
 void write_data(Out& out, const TensorRef& t, bool half) {
   const DType target = half ? DType::kF16 : DType::kF32;
@@ -68,20 +76,12 @@ void write_data(Out& out, const TensorRef& t, bool half) {
     out.bytes(t.data, t.n_bytes);
     return;
   }
-  const size_t n = t.n_elements(), in_size = dtype_size(t.dtype);
+  const size_t n = t.n_elements();
   std::vector<float> f(kChunk);
   std::vector<uint16_t> h(half ? kChunk : 0);
   for (size_t start = 0; start < n; start += kChunk) {
     const size_t m = std::min(kChunk, n - start);
-    const uint8_t* src = t.data + start * in_size;
-    for (size_t i = 0; i < m; ++i) {
-      uint16_t v;
-      switch (t.dtype) {
-        case DType::kF32: std::memcpy(&f[i], src + 4 * i, 4); break;
-        case DType::kF16: std::memcpy(&v, src + 2 * i, 2); f[i] = half_to_float(v); break;
-        case DType::kBF16: std::memcpy(&v, src + 2 * i, 2); f[i] = bfloat16_to_float(v); break;
-      }
-    }
+    widen(t, start, m, f.data());
     if (half) {
       for (size_t i = 0; i < m; ++i) h[i] = float_to_half(f[i]);
       out.bytes(h.data(), m * 2);
@@ -91,29 +91,22 @@ void write_data(Out& out, const TensorRef& t, bool half) {
   }
 }
 
-// Writes tensor `t` as q8_0 blocks of 32 along its rows (ne[0], a multiple of 32 for every Whisper matrix).
+// Writes tensor `t` as q8_0 blocks of 32 along its rows (ne[0]: a multiple of 32 in every real Whisper; chunks
+// of kChunk, itself a multiple of 32, never split a block).
 void write_q8_0(Out& out, const std::string& file, const std::string& name, const TensorRef& t) {
-  const size_t n = t.n_elements(), in_size = dtype_size(t.dtype);
-  if (n % 32 != 0 || t.shape.back() % 32 != 0)
+  if (t.shape.back() % 32 != 0)
     throw Error(file + ": " + name + " has rows of " + std::to_string(t.shape.back()) +
                 " values; q8_0 needs a multiple of 32");
-  constexpr size_t kBlocks = kChunk / 32;
+  const size_t n = t.n_elements();
   std::vector<float> f(kChunk);
-  std::vector<uint8_t> q(kBlocks * 34);
+  std::vector<uint8_t> q(kChunk / 32 * 34);
   for (size_t start = 0; start < n; start += kChunk) {
     const size_t m = std::min(kChunk, n - start);
-    const uint8_t* src = t.data + start * in_size;
-    for (size_t i = 0; i < m; ++i) {
-      uint16_t v;
-      switch (t.dtype) {
-        case DType::kF32: std::memcpy(&f[i], src + 4 * i, 4); break;
-        case DType::kF16: std::memcpy(&v, src + 2 * i, 2); f[i] = half_to_float(v); break;
-        case DType::kBF16: std::memcpy(&v, src + 2 * i, 2); f[i] = bfloat16_to_float(v); break;
-      }
+    widen(t, start, m, f.data());
+    for (size_t i = 0; i < m; ++i)
       if (!std::isfinite(f[i]))
         throw Error(file + ": " + name + " holds a NaN or an infinity at element " + std::to_string(start + i) +
                     "; such weights cannot be quantised");
-    }
     ggml_quantize_q8_0(f.data(), m / 32, q.data());
     out.bytes(q.data(), m / 32 * 34);
   }
@@ -159,7 +152,8 @@ void write_file(const WhisperWeights& w, const std::string& file, std::optional<
                 d.n_text_state, d.n_text_head, d.n_text_layer, d.n_mels})
     out.i32(v);
   // File type; unquantised files carry no quantisation version.
-  out.i32(layout == Layout::kQ8_0 ? kQuantVersion * 1000 + kFileTypeQ8_0 : layout == Layout::kF16 ? 1 : 0);
+  out.i32(layout == Layout::kQ8_0 ? kGgmlQuantVersion * kGgmlQuantVersionFactor + kGgmlFileTypeQ8_0
+                                  : layout == Layout::kF16 ? 1 : 0);
   out.i32(d.n_mels);
   out.i32(kMelBins);
   out.bytes(w.mel_filters.data(), n_filters * sizeof(float));

@@ -3,10 +3,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
+#include "formats/ggml_types.h"
 #include "util/errors.h"
 
 namespace wst::formats {
@@ -36,17 +38,21 @@ WeightFormat parse_format_name(const std::string& name) {
 
 namespace {
 
-// The little-endian u32 at `offset` of a file, or 0 when the file is shorter.
-uint32_t u32_of(const fs::path& p, std::streamoff offset = 0) {
+// A file's first `n` bytes (fewer when it is shorter).
+std::string head_of(const fs::path& p, size_t n) {
   std::ifstream in(p, std::ios::binary);
-  unsigned char b[4] = {};
-  if (!in.seekg(offset) || !in.read(reinterpret_cast<char*>(b), 4)) return 0;
-  return b[0] | (b[1] << 8) | (b[2] << 16) | (uint32_t(b[3]) << 24);
+  std::string h(n, '\0');
+  in.read(h.data(), static_cast<std::streamsize>(n));
+  h.resize(static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+  return h;
 }
 
-// A ggml file's type (after the magic and ten hyperparameters) modulo ggml's quantisation version factor.
-constexpr std::streamoff kGgmlFtypeOffset = 4 + 10 * 4;
-constexpr uint32_t kGgmlFileTypeQ8_0 = 7;
+// The little-endian u32 at `at` of `h` (which holds at least at + 4 bytes).
+uint32_t u32_at(const std::string& h, size_t at) {
+  uint32_t v;
+  std::memcpy(&v, h.data() + at, 4);
+  return v;
+}
 
 }  // namespace
 
@@ -61,10 +67,15 @@ std::optional<WeightFormat> detect_format(const std::string& path) {
     return std::nullopt;
   }
   if (!fs::is_regular_file(p, ec)) return std::nullopt;
-  const uint32_t magic = u32_of(p);
+  const std::string h = head_of(p, kGgmlFileTypeOffset + 4);
+  if (h.size() < 4) return std::nullopt;
+  const uint32_t magic = u32_at(h, 0);
   if (magic == 0x04034b50) return WeightFormat::kOpenai;  // "PK\3\4": torch's zip checkpoint
-  if (magic == 0x67676d6c)                                // "lmgg" on disk: ggml's 0x67676d6c little-endian
-    return u32_of(p, kGgmlFtypeOffset) % 1000 == kGgmlFileTypeQ8_0 ? WeightFormat::kGgmlQ8_0 : WeightFormat::kGgml;
+  if (magic == 0x67676d6c) {                              // "lmgg" on disk: ggml's 0x67676d6c little-endian
+    const bool q8_0 = h.size() == kGgmlFileTypeOffset + 4 &&
+                      ggml_file_type(static_cast<int32_t>(u32_at(h, kGgmlFileTypeOffset))) == kGgmlFileTypeQ8_0;
+    return q8_0 ? WeightFormat::kGgmlQ8_0 : WeightFormat::kGgml;
+  }
   return std::nullopt;
 }
 

@@ -3,6 +3,7 @@
 #include "models/verify.h"
 
 #include "formats/ct2_model.h"
+#include "formats/ggml_types.h"
 #include "util/mapped_file.h"
 
 #include <fmt/format.h>
@@ -126,13 +127,16 @@ FileCheck check_ct2(const fs::path& p, uint64_t size) {
 // whisper.cpp: uint32 magic 0x67676d6c ("ggml") little-endian; a ggml-q8_0 artifact's file type (the i32
 // after the ten hyperparameters, modulo ggml's quantisation version factor 1000) is q8_0's 7, a plain one's not.
 FileCheck check_ggml(const fs::path& p, uint64_t size, Format format) {
-  std::string h = read_bytes(p, 0, 48);
+  constexpr size_t kHeader = formats::kGgmlFileTypeOffset + 4;
+  std::string h = read_bytes(p, 0, kHeader);
   if (h.size() < 4 || le(h, 0, 4) != 0x67676d6c) return corrupt(p, "no ggml magic");
-  if (h.size() < 48) return {Status::kIncomplete, fmt::format("{}: truncated in the header", p.filename().string())};
-  const uint64_t file_type = le(h, 44, 4) % 1000;
-  if (format == Format::kGgmlQ8_0 && file_type != 7)
-    return corrupt(p, fmt::format("ggml file type {}, not q8_0 (7)", file_type));
-  if (format == Format::kGgml && file_type == 7) return corrupt(p, "a q8_0 ggml file where the float16 one belongs");
+  if (h.size() < kHeader) return {Status::kIncomplete, fmt::format("{}: truncated in the header", p.filename().string())};
+  const int32_t file_type =
+      formats::ggml_file_type(static_cast<int32_t>(le(h, formats::kGgmlFileTypeOffset, 4)));
+  if (format == Format::kGgmlQ8_0 && file_type != formats::kGgmlFileTypeQ8_0)
+    return corrupt(p, fmt::format("ggml file type {}, not q8_0 ({})", file_type, formats::kGgmlFileTypeQ8_0));
+  if (format == Format::kGgml && file_type == formats::kGgmlFileTypeQ8_0)
+    return corrupt(p, "a q8_0 ggml file where the float16 one belongs");
   return {};
 }
 
@@ -202,8 +206,10 @@ std::optional<Format> detect_format(const fs::path& p) {
   std::string h = read_bytes(p, 0, 4);
   if (h == std::string("PK\x03\x04", 4) && p.extension() == ".pt") return Format::kOpenai;
   if (h.size() == 4 && le(h, 0, 4) == 0x67676d6c) {
-    std::string t = read_bytes(p, 44, 4);
-    return t.size() == 4 && le(t, 0, 4) % 1000 == 7 ? Format::kGgmlQ8_0 : Format::kGgml;
+    std::string t = read_bytes(p, formats::kGgmlFileTypeOffset, 4);
+    const bool q8_0 = t.size() == 4 && formats::ggml_file_type(static_cast<int32_t>(le(t, 0, 4))) ==
+                                           formats::kGgmlFileTypeQ8_0;
+    return q8_0 ? Format::kGgmlQ8_0 : Format::kGgml;
   }
   return std::nullopt;
 }

@@ -288,6 +288,15 @@ TEST(GgmlFile, Q8_0WriterRefusesWhatItCannotHold) {
         << e.what();
   }
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+  // Rows that are no whole number of blocks (width 8 here) are refused by tensor name.
+  try {
+    write_weights(test::synthetic_weights(test::tiny_dims(), DType::kF16), WeightFormat::kGgmlQ8_0, out, std::nullopt);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(" has rows of 8 values; q8_0 needs a multiple of 32"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 }
 
 // ---- The reader -----------------------------------------------------------------------------------
