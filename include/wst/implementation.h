@@ -50,6 +50,7 @@ struct ImplDescription {
   std::string id;                    // "native-cpu", "faster-whisper", ...
   std::string name;                  // human name
   std::vector<std::string> formats;  // model formats it can load, preferred first
+  std::string device = "cpu";        // where it runs: "cpu", or "cuda" for the rows that need a GPU
 };
 
 class Implementation {

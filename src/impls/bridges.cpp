@@ -11,7 +11,8 @@ namespace wst {
 namespace {
 
 std::unique_ptr<Implementation> bridge(std::string id, std::string name, std::string format, std::string runner,
-                                       std::string install, std::map<std::string, std::string> options = {}) {
+                                       std::string install, std::map<std::string, std::string> options = {},
+                                       std::string device = {}) {
   impls::BridgeSpec s;
   s.id = std::move(id);
   s.name = std::move(name);
@@ -19,25 +20,29 @@ std::unique_ptr<Implementation> bridge(std::string id, std::string name, std::st
   s.runner = std::move(runner);
   s.install = std::move(install);
   s.options = std::move(options);
+  s.device = std::move(device);
   return std::make_unique<impls::PythonBridge>(std::move(s));
 }
 
 std::unique_ptr<Implementation> faster_whisper(const std::string& id, const std::string& compute_type,
-                                               bool batched = false) {
+                                               bool batched = false, std::string device = {}) {
   std::map<std::string, std::string> options = {{"compute_type", compute_type}};
   if (batched) options.insert({{"batched", "1"}, {"batch_size", "8"}});
   return bridge(id,
-                fmt::format("faster-whisper (CTranslate2, {}{})", compute_type,
-                            batched ? ", BatchedInferencePipeline" : ""),
-                "ctranslate2", "runner_faster_whisper.py", "pip install faster-whisper", options);
+                fmt::format("faster-whisper (CTranslate2, {}{}{})", compute_type,
+                            batched ? ", BatchedInferencePipeline" : "", device.empty() ? "" : ", " + device),
+                "ctranslate2", "runner_faster_whisper.py",
+                device.empty() ? "pip install faster-whisper"
+                               : "pip install faster-whisper nvidia-cublas-cu12 'nvidia-cudnn-cu12==9.*'",
+                options, device);
 }
 
 }  // namespace
 
 std::unique_ptr<Implementation> make_faster_whisper() { return faster_whisper("faster-whisper", "float32"); }
 std::unique_ptr<Implementation> make_faster_whisper_int8() { return faster_whisper("faster-whisper-int8", "int8"); }
-std::unique_ptr<Implementation> make_faster_whisper_float16() {
-  return faster_whisper("faster-whisper-float16", "float16");
+std::unique_ptr<Implementation> make_faster_whisper_cuda() {
+  return faster_whisper("faster-whisper-cuda", "float16", /*batched=*/false, "cuda");
 }
 std::unique_ptr<Implementation> make_faster_whisper_batched() {
   return faster_whisper("faster-whisper-batched", "float32", /*batched=*/true);
@@ -65,6 +70,12 @@ std::unique_ptr<Implementation> make_transformers() {
   return bridge("transformers", "Hugging Face transformers (PyTorch)", "safetensors", "runner_transformers.py",
                 "pip install transformers torch (with Debian's python3-torch 1.13: "
                 "pip install 'transformers==4.49.0')");
+}
+
+// On the GPU in float16 with SDPA attention, as transformers' Whisper is usually run there.
+std::unique_ptr<Implementation> make_transformers_cuda() {
+  return bridge("transformers-cuda", "Hugging Face transformers (PyTorch, float16, cuda)", "safetensors",
+                "runner_transformers.py", "pip install transformers torch (a CUDA build of torch)", {}, "cuda");
 }
 
 std::unique_ptr<Implementation> make_mlx_whisper() {

@@ -24,7 +24,7 @@ class NativeImplementation final : public Implementation {
   ImplDescription describe() const override {
     const std::string type = compute_type_ == "float32" ? "" : ", " + compute_type_;
     return {id(), "whisper-speedtest engine (" + device_ + type + ")",
-            {"ctranslate2", "safetensors", "openai", "ggml", "ggml-q8_0", "mlx"}};
+            {"ctranslate2", "safetensors", "openai", "ggml", "ggml-q8_0", "mlx"}, device_};
   }
 
   std::string unavailable_reason() const override {

@@ -344,7 +344,9 @@ PythonBridge::PythonBridge(BridgeSpec spec) : spec_(std::move(spec)) {}
 
 PythonBridge::~PythonBridge() { cleanup(); }
 
-ImplDescription PythonBridge::describe() const { return {spec_.id, spec_.name, spec_.formats}; }
+ImplDescription PythonBridge::describe() const {
+  return {spec_.id, spec_.name, spec_.formats, spec_.device.empty() ? "cpu" : spec_.device};
+}
 
 std::string PythonBridge::unavailable_reason() const {
   probe();
@@ -376,7 +378,9 @@ void PythonBridge::probe() const {
     std::string why;
     try {
       auto p = std::make_unique<RunnerProcess>(spec_.id, std::vector<std::string>{py, runner.string()});
-      auto reply = parse_reply(spec_.id, p->request(R"({"op": "info"})", spec_.info_timeout_ms, "info"));
+      nlohmann::json info = {{"op", "info"}};
+      if (!spec_.device.empty()) info["device"] = spec_.device;
+      auto reply = parse_reply(spec_.id, p->request(info.dump(), spec_.info_timeout_ms, "info"));
       if (!reply.value("ok", false)) {
         why = reply.value("error", "info failed");
       } else if (reply.value("protocol", 0) != 1) {
@@ -385,6 +389,11 @@ void PythonBridge::probe() const {
         proc_ = std::move(p);
         python_ = py;
         reason_.clear();
+        return;
+      } else if (reply.value("installed", false)) {
+        // Installed, but it cannot use this row's device (no GPU it can see): installing again would not help.
+        p->quit(spec_.quit_timeout_ms);
+        reason_ = reply.value("reason", "cannot run on " + spec_.device) + " (" + py + ")";
         return;
       } else {
         why = reply.value("reason", "unavailable");
@@ -408,9 +417,10 @@ void PythonBridge::load(const ImplParams& params) {
     probe();
     if (!reason_.empty()) throw Error(spec_.id + ": unavailable: " + reason_);
   }
+  const std::string device = spec_.device.empty() ? params.device : spec_.device;
   nlohmann::json req = {{"op", "load"},           {"model_path", params.model_path},
                         {"model_format", params.model_format}, {"language", params.language},
-                        {"n_threads", params.n_threads}, {"device", params.device},
+                        {"n_threads", params.n_threads}, {"device", device},
                         {"beam_size", params.beam_size}, {"options", spec_.options}};
   loaded_ = false;
   auto reply = parse_reply(spec_.id, proc_->request(req.dump(), spec_.load_timeout_ms, "load"));
@@ -419,7 +429,7 @@ void PythonBridge::load(const ImplParams& params) {
   used_.model_file = u.value("model_file", params.model_path);
   used_.format = u.value("format", params.model_format);
   used_.precision = u.value("precision", "");
-  used_.device = u.value("device", params.device);
+  used_.device = u.value("device", device);
   used_.n_threads = u.value("n_threads", params.n_threads);
   used_.version = u.value("version", "");
   load_internal_ms_ = reply.value("load_ms", -1.0);

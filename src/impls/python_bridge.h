@@ -31,6 +31,7 @@ struct BridgeSpec {
   std::string runner;                       // runner file name in the runner directory, or an absolute path
   std::string install;                      // the command that installs the peer, for unavailable_reason()
   std::map<std::string, std::string> options;  // peer-specific load options, sent as "options" in load
+  std::string device;                       // "" = the load parameters' device; "cuda": this row runs on the GPU
   std::string python;                       // interpreter to use; "" = python_candidates(), first that imports the peer
   int info_timeout_ms = 120000;             // start-up and "info" (imports the peer: torch takes seconds)
   int load_timeout_ms = 600000;             // "load"

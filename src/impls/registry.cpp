@@ -17,8 +17,6 @@ struct RegistryEntry {
   std::unique_ptr<Implementation> (*make)();
 };
 
-// faster-whisper-float16 (make_faster_whisper_float16) joins with the CUDA work: CTranslate2 has no float16 on
-// the CPU. TODO(#8)
 constexpr RegistryEntry kRegistry[] = {
     {"native-cpu", &impls::make_native_cpu},
     {"native-cpu-int8", &impls::make_native_cpu_int8},
@@ -27,10 +25,12 @@ constexpr RegistryEntry kRegistry[] = {
     {"faster-whisper", &make_faster_whisper},
     {"faster-whisper-int8", &make_faster_whisper_int8},
     {"faster-whisper-batched", &make_faster_whisper_batched},
+    {"faster-whisper-cuda", &make_faster_whisper_cuda},
     {"openai-whisper", &make_openai_whisper},
     {"whisper.cpp", &make_whisper_cpp},
     {"whisper.cpp-q8_0", &make_whisper_cpp_q8_0},
     {"transformers", &make_transformers},
+    {"transformers-cuda", &make_transformers_cuda},
     {"mlx-whisper", &make_mlx_whisper},
     {"whisper-mps", &make_whisper_mps},
     {"lightning-whisper-mlx", &make_lightning_whisper_mlx},

@@ -336,6 +336,19 @@ TEST(Transformers, TranscribesJfk) {
   EXPECT_NE(u.version.find("attention "), std::string::npos) << u.version;
 }
 
+// The GPU row of the same peer: on a machine without a GPU (CI) torch says so, and the row is skipped with that
+// reason rather than reported as not installed; where torch sees a GPU the row is available.
+TEST(Transformers, CudaRowSaysWhyWithoutAGpu) {
+  auto impl = make_transformers();
+  WST_REQUIRE_PEER(impl);
+  auto cuda = make_transformers_cuda();
+  EXPECT_EQ(cuda->describe().device, "cuda");
+  const std::string why = cuda->unavailable_reason();
+  if (why.empty()) GTEST_SKIP() << "torch sees a CUDA device here: the row is available";
+  EXPECT_NE(why.find("sees no CUDA device"), std::string::npos) << why;
+  EXPECT_EQ(why.find("install"), std::string::npos) << why;
+}
+
 // A multilingual model with a language asked: the prompt is <|startoftranscript|><|en|><|transcribe|>, and
 // transformers 4.49's no-speech test then calls forward() with `input_ids`, which it does not take ("forward()
 // got an unexpected keyword argument 'input_ids'", every window); the runner renames the key. English-only

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "support/env_guard.h"
 #include "support/paths.h"
 #include "support/temp_dir.h"
 #include "util/errors.h"
@@ -254,6 +255,75 @@ class P(protocol.Peer):
   cpu.load(fake_params());
   cpu.transcribe(std::vector<float>(10, 0.0f));
   EXPECT_EQ(cpu.peak_gpu_bytes(), -1);
+}
+
+// A row bound to the GPU (BridgeSpec::device "cuda", as transformers-cuda): "info" asks whether the peer can
+// run there; an installed peer that cannot says why (and no install command, which would not help); one that
+// can is loaded with that device, whatever the load parameters say.
+TEST(PythonBridge, GpuRowAsksThePeerAboutTheDeviceAndLoadsOnIt) {
+  ASSERT_FALSE(runner_dir().empty());
+  test::TempDir dir;
+  auto runner = dir.write("gpu_row.py", protocol_runner(R"(
+import os
+class FakeCuda:
+    @staticmethod
+    def is_available():
+        return os.environ.get("FAKE_GPUS", "0") != "0"
+    @staticmethod
+    def device_count():
+        return int(os.environ.get("FAKE_GPUS", "0"))
+class FakeVersion:
+    cuda = None
+class FakeTorch:
+    __version__ = "9.1"
+    cuda = FakeCuda
+    version = FakeVersion
+class P(protocol.Peer):
+    name = "fake-peer"
+    def import_peer(self):
+        return "1"
+    def device_problem(self, device):
+        if os.environ.get("FAKE_CPU_ONLY"):
+            return protocol.Peer.device_problem(self, device)
+        return protocol.torch_device_problem(FakeTorch, device)
+    def load(self, req):
+        return {"model_file": req.model_path, "format": "fake", "precision": "float16", "device": req.device,
+                "n_threads": 1, "version": "1"}
+    def transcribe(self, audio):
+        return "ok", "en"
+)"));
+  BridgeSpec spec = fake_spec(runner);
+  spec.device = "cuda";
+  {
+    test::EnvGuard env;
+    env.set("FAKE_GPUS", "0");
+    PythonBridge b(spec);
+    EXPECT_EQ(b.describe().device, "cuda");
+    EXPECT_EQ(b.unavailable_reason(),
+              "torch 9.1 sees no CUDA device (built for CUDA none) (" + test::python() + ")");
+    EXPECT_THROW(b.load(fake_params()), Error);
+  }
+  {
+    test::EnvGuard env;
+    env.set("FAKE_CPU_ONLY", "1");
+    PythonBridge b(spec);
+    EXPECT_EQ(b.unavailable_reason(), "fake-peer runs on the CPU only here (" + test::python() + ")");
+  }
+  {
+    test::EnvGuard env;
+    env.set("FAKE_GPUS", "1");
+    PythonBridge b(spec);
+    ASSERT_EQ(b.unavailable_reason(), "");
+    b.load(fake_params());  // the parameters say "cpu"; the row says "cuda"
+    EXPECT_EQ(b.used().device, "cuda");
+    spec.device = "cuda:1";
+    PythonBridge second(spec);
+    EXPECT_EQ(second.unavailable_reason(), "cuda:1: torch sees 1 CUDA device(s) (" + test::python() + ")");
+  }
+  // The same runner on a CPU row is not asked about any GPU.
+  PythonBridge cpu(fake_spec(runner));
+  EXPECT_EQ(cpu.describe().device, "cpu");
+  EXPECT_EQ(cpu.unavailable_reason(), "");
 }
 
 TEST(PythonBridge, PeerErrorIsOneLineAndTheRunnerKeepsServing) {

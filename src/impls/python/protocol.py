@@ -6,9 +6,11 @@ and answers each with exactly one JSON object per line on stdout, in order. Ever
 protocol's stdout is a private duplicate of fd 1, and fd 1 itself is pointed at stderr before any peer is
 imported. Protocol version 1 (docs/BRIDGES.md has the full description):
 
-  -> {"op": "info"}
+  -> {"op": "info"}                      (or {"op": "info", "device": "cuda"}: can it run there?)
   <- {"ok": true, "protocol": 1, "peer": "faster-whisper", "available": true, "version": "1.2.1",
       "python": "/usr/bin/python3", "reason": ""}
+     (when the peer imports but cannot use the device asked for: "available": false, "installed": true and
+      the reason, e.g. "torch 2.11.0 sees no CUDA device")
   -> {"op": "load", "model_path": "/m/tiny.en", "model_format": "ctranslate2", "language": "en",
       "n_threads": 2, "device": "cpu", "beam_size": 1, "options": {"compute_type": "float32"}}
   <- {"ok": true, "load_ms": 812.5, "used": {"model_file": ..., "format": ..., "precision": "float32",
@@ -135,10 +137,29 @@ class Peer:
         """Returns (text, language) for a float32 16 kHz array. Timed by serve()."""
         raise NotImplementedError
 
+    def device_problem(self, device):
+        """None when the peer can run on `device` ("cpu", "cuda", "cuda:N"), else one line saying why not.
+        Called after import_peer(). The default: the CPU only."""
+        if str(device).startswith("cuda"):
+            return f"{self.name} runs on the CPU only here"
+        return None
+
     def peak_gpu_bytes(self):
         """The most GPU memory the peer has held so far, in bytes, or None (on the CPU, or when its library
         cannot tell). Sent with every load and transcribe answer."""
         return None
+
+
+def torch_device_problem(torch, device):
+    """Why torch cannot run on `device`, or None."""
+    if not str(device).startswith("cuda"):
+        return None
+    if not torch.cuda.is_available():
+        return f"torch {torch.__version__} sees no CUDA device (built for CUDA {torch.version.cuda or 'none'})"
+    index = int(str(device)[5:] or 0) if str(device).startswith("cuda:") else 0
+    if index >= torch.cuda.device_count():
+        return f"{device}: torch sees {torch.cuda.device_count()} CUDA device(s)"
+    return None
 
 
 def torch_peak_gpu_bytes(torch, device):
@@ -211,9 +232,11 @@ def serve(peer):
                 except PeerMissing as e:
                     missing = one_line(e)
             if op == "info":
+                device = str(msg.get("device", "cpu")) or "cpu"
+                unusable = peer.device_problem(device) if missing is None else None
                 send({"ok": True, "protocol": PROTOCOL_VERSION, "peer": peer.name,
-                      "available": missing is None, "version": version or "",
-                      "reason": missing or "", "python": sys.executable})
+                      "available": missing is None and unusable is None, "installed": missing is None,
+                      "version": version or "", "reason": missing or unusable or "", "python": sys.executable})
             elif op == "load":
                 if missing is not None:
                     raise PeerMissing(missing)

@@ -24,9 +24,20 @@ class FasterWhisper(protocol.Peer):
             import ctranslate2  # noqa: F401
         except ImportError as e:
             raise protocol.PeerMissing(f"faster_whisper cannot be imported: {e}")
-        self.fw = faster_whisper
+        self.fw, self.ct2 = faster_whisper, ctranslate2
         self.ct2_version = ctranslate2.__version__
         return faster_whisper.__version__
+
+    def device_problem(self, device):
+        if not str(device).startswith("cuda"):
+            return None
+        try:
+            n = self.ct2.get_cuda_device_count()
+        except Exception as e:  # a wheel without CUDA, or CUDA libraries it cannot load
+            return f"ctranslate2 {self.ct2_version} cannot use CUDA: {protocol.one_line(e)}"
+        if n == 0:
+            return f"ctranslate2 {self.ct2_version} sees no CUDA device (it needs CUDA 12's cuBLAS and cuDNN 9)"
+        return None
 
     def load(self, req):
         req.require_model_path(want_dir=True)
@@ -35,8 +46,9 @@ class FasterWhisper(protocol.Peer):
         if not os.path.isfile(os.path.join(req.model_path, "model.bin")):
             raise ValueError(f"{req.model_path}: not a CTranslate2 model directory (no model.bin)")
         compute_type = req.options.get("compute_type", "float32")
+        device, _, index = req.device.partition(":")  # "cuda:1" -> CTranslate2's device "cuda", index 1
         self.model = self.fw.WhisperModel(
-            req.model_path, device=req.device, compute_type=compute_type, cpu_threads=req.threads(),
+            req.model_path, device=device, device_index=int(index or 0), compute_type=compute_type, cpu_threads=req.threads(),
             num_workers=1, local_files_only=True)
         self.req = req
         self.batched = req.options.get("batched") == "1"

@@ -52,6 +52,9 @@ class OpenaiWhisper(protocol.Peer):
             beam_size=None if r.beam_size == 1 else r.beam_size, best_of=protocol.BEST_OF, fp16=self.fp16)
         return result["text"].strip(), result.get("language")
 
+    def device_problem(self, device):
+        return protocol.torch_device_problem(self.torch, device)
+
     def peak_gpu_bytes(self):
         return protocol.torch_peak_gpu_bytes(self.torch, self.req.device)
 

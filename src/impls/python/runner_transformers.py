@@ -132,6 +132,9 @@ class Transformers(protocol.Peer):
         text = self.tokenizer.batch_decode(ids, skip_special_tokens=True)[0].strip()
         return text, (r.language or "en") if not self.multilingual else (r.language or "")
 
+    def device_problem(self, device):
+        return protocol.torch_device_problem(self.torch, device)
+
     def peak_gpu_bytes(self):
         return protocol.torch_peak_gpu_bytes(self.torch, self.req.device)
 
