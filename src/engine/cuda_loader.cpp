@@ -7,8 +7,10 @@
 #ifdef WST_HAVE_CUDA
 
 #include <dlfcn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -85,12 +87,53 @@ const Module& module() {
   return m;
 }
 
+// The module's answer, asked in a child process. A process that has initialised CUDA cannot use it in the
+// children it forks afterwards (cudaErrorInitializationError there), and the benchmark forks one child per
+// implementation after asking which can run; so the asking process itself never initialises CUDA.
+std::string reason_from_a_child(cuda_module::ReasonFn reason) {
+  int fds[2];
+  if (pipe(fds) != 0) return cuda_module::unavailable_reason(reason);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return cuda_module::unavailable_reason(reason);
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    const std::string why = cuda_module::unavailable_reason(reason);
+    size_t off = 0;
+    while (off < why.size()) {
+      const ssize_t n = write(fds[1], why.data() + off, why.size() - off);
+      if (n <= 0) break;
+      off += static_cast<size_t>(n);
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string why;
+  char buf[512];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    why.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return "no CUDA device: the process asking the CUDA runtime ended with status " + std::to_string(status);
+  return why;
+}
+
 }  // namespace
 
 std::string cuda_unavailable_reason() {
   const Module& m = module();
   if (!m.error.empty()) return m.error;
-  return cuda_module::unavailable_reason(m.reason);
+  static const std::string why = reason_from_a_child(m.reason);  // once per process
+  return why;
 }
 
 std::unique_ptr<Backend> make_cuda_backend(int device, const std::string& compute_type) {

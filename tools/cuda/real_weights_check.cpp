@@ -3,6 +3,8 @@
 // expanded there to float32 values q * scale. The CPU reference is computed here from the same expanded values,
 // so CPU and GPU transcribe the same model; only the backend differs.
 //   real_weights_check pack MODEL PACK                 reduce MODEL (any format the engine reads) into PACK
+//   real_weights_check expand PACK OUT.pt              the expanded float32 values as an OpenAI checkpoint, for the
+//                                                      whole CLI (whisper-speedtest models import / benchmark)
 //   real_weights_check pcm WAV... OUTDIR               16-bit mono 16 kHz WAVs -> raw int16 (name.pcm), no libsndfile
 //   real_weights_check run PACK TOKENIZER DEVICE COMPUTE_TYPE OUT.json PCM...
 //                                                      transcribe each (openai defaults: greedy, or beam search
@@ -276,6 +278,11 @@ int main(int argc, char** argv) {
       pack(argv[2], argv[3]);
       return 0;
     }
+    if (cmd == "expand" && argc == 4) {
+      wst::formats::write_weights(unpack(argv[2]), wst::formats::WeightFormat::kOpenai, argv[3], DType::kF32);
+      std::printf("expanded %s to %s\n", argv[2], argv[3]);
+      return 0;
+    }
     if (cmd == "pcm" && argc >= 4) {
       for (int i = 2; i < argc - 1; ++i) to_pcm(argv[i], argv[argc - 1]);
       return 0;
@@ -283,7 +290,7 @@ int main(int argc, char** argv) {
     if (cmd == "run" && argc >= 8) return run(argc, argv);
     if (cmd == "compare" && argc == 5) return compare(argv[2], argv[3], argv[4]);
     std::fprintf(stderr,
-                 "usage: real_weights_check pack MODEL PACK | pcm WAV... OUTDIR | run PACK TOKENIZER DEVICE "
+                 "usage: real_weights_check pack MODEL PACK | expand PACK OUT.pt | pcm WAV... OUTDIR | run PACK TOKENIZER DEVICE "
                  "COMPUTE_TYPE OUT.json PCM... | compare REF.json GOT.json tokens|text\n");
     return 2;
   } catch (const std::exception& e) {
