@@ -67,4 +67,8 @@ void Backend::embed(const Weights& table, const int* ids, int n, const Mat& pos,
   embed(table.f32, ids, n, pos, pos_offset, y);
 }
 
+GreedyPick Backend::pick_greedy(const Mat&, const StepRules&) {
+  throw Error(name() + " backend: no greedy pick where the logits are (decoding filters them on the host)");
+}
+
 }  // namespace wst::engine

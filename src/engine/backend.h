@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace wst::engine {
 
@@ -49,6 +50,25 @@ struct Weights {
   // Packed weights of a type other than float32 (scales and row sums set apart, for int8).
   Weights(WeightType t, int r, int c, std::shared_ptr<const void> p) : type(t), rows(r), cols(c), packed(std::move(p)) {}
   bool empty() const { return rows == 0; }
+};
+
+// The logit filters of one greedy step after the first (openai-whisper's SuppressTokens and
+// ApplyTimestampRules; decoding.cpp's step_rules() computes them from the tokens sampled so far), in a form a
+// backend can apply where the logits are: every id in `suppress` and in the two ranges [begin, end) becomes
+// -inf; then, when `timestamp_rule`, if the timestamps [ts_begin, n_vocab) together are more probable than the
+// most probable text token, every text token [0, ts_begin) becomes -inf.
+struct StepRules {
+  const std::vector<int>* suppress = nullptr;
+  int mask_a_begin = 0, mask_a_end = 0;
+  int mask_b_begin = 0, mask_b_end = 0;
+  bool timestamp_rule = false;
+  int ts_begin = 0;
+};
+// What Backend::pick_greedy chose: the first most probable token after the rules, and its log-probability
+// under log_softmax of the filtered logits (double-precision sums, as decoding.cpp's log_softmax).
+struct GreedyPick {
+  int token = -1;
+  float logprob = 0;
 };
 
 class Backend {
@@ -99,6 +119,12 @@ class Backend {
   // y[i] = table[ids[i]] + pos[pos_offset + i]. table [n_vocab, D], pos [n_ctx, D], y [n, D].
   virtual void embed(const Mat& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) = 0;
   virtual void embed(const Weights& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y);
+
+  // Whether pick_greedy runs where the logits are (a GPU), so that a greedy step moves a few bytes to the
+  // host instead of n_vocab floats. The CPU backend does not: decoding.cpp filters host logits itself.
+  virtual bool picks_greedy() const { return false; }
+  // The greedy choice from logits [1, n_vocab] under `rules` (see StepRules). Only where picks_greedy().
+  virtual GreedyPick pick_greedy(const Mat& logits, const StepRules& rules);
 
   // The most device memory this backend has held at once, in bytes (a GPU backend's pool high-water mark:
   // weights, activations, workspaces); -1 for a backend that computes in host memory.

@@ -98,6 +98,32 @@ void Decoder::reorder(const std::vector<int>& src) {
 
 void Decoder::forward(const std::vector<int>& tokens, const std::vector<int>& logit_rows, std::vector<float>& logits_out) {
   const ModelInfo& h = m_.info;
+  const int n = static_cast<int>(tokens.size());
+  Mat x = run_layers(tokens);
+  // Final norm and the tied output projection, only for the rows asked for.
+  logits_out.resize(logit_rows.size() * static_cast<size_t>(h.n_vocab));
+  Mat logits = be_.alloc(1, h.n_vocab);
+  for (size_t r = 0; r < logit_rows.size(); ++r) {
+    if (logit_rows[r] < 0 || logit_rows[r] >= n) throw Error("decoder: logit row out of range");
+    project(x.rows_view(logit_rows[r], 1), logits);
+    be_.download(logits, logits_out.data() + r * h.n_vocab);
+  }
+}
+
+GreedyPick Decoder::forward_and_pick(int token, const StepRules& rules) {
+  Mat x = run_layers({token});
+  if (pick_logits_.empty()) pick_logits_ = be_.alloc(1, m_.info.n_vocab);
+  project(x, pick_logits_);
+  return be_.pick_greedy(pick_logits_, rules);
+}
+
+void Decoder::project(const Mat& x, Mat& logits) {
+  be_.linear_fused(x, &m_.decoder_ln.gamma, &m_.decoder_ln.beta, m_.token_embedding, nullptr,
+                   Backend::Epilogue::none, logits);
+}
+
+Mat Decoder::run_layers(const std::vector<int>& tokens) {
+  const ModelInfo& h = m_.info;
   const int n = static_cast<int>(tokens.size()), d = h.n_text_state;
   if (n == 0) throw Error("decoder: no tokens to run");
   if (n_seq() != 1) throw Error("decoder: forward runs one sequence, there are " + std::to_string(n_seq()));
@@ -133,16 +159,7 @@ void Decoder::forward(const std::vector<int>& tokens, const std::vector<int>& lo
     be_.linear_fused(mlp, nullptr, nullptr, l.fc2.w, &l.fc2.b, Epi::add, x);
   }
   n_past_ += n;
-
-  // Final norm and the tied output projection, only for the rows asked for.
-  logits_out.resize(logit_rows.size() * static_cast<size_t>(h.n_vocab));
-  Mat logits = be_.alloc(1, h.n_vocab);
-  for (size_t r = 0; r < logit_rows.size(); ++r) {
-    if (logit_rows[r] < 0 || logit_rows[r] >= n) throw Error("decoder: logit row out of range");
-    be_.linear_fused(x.rows_view(logit_rows[r], 1), &m_.decoder_ln.gamma, &m_.decoder_ln.beta, m_.token_embedding,
-                     nullptr, Epi::none, logits);
-    be_.download(logits, logits_out.data() + r * h.n_vocab);
-  }
+  return x;
 }
 
 void Decoder::forward_step(const std::vector<int>& tokens, std::vector<float>& logits_out) {
@@ -192,7 +209,7 @@ void Decoder::forward_step(const std::vector<int>& tokens, std::vector<float>& l
   n_past_ += 1;
 
   Mat logits = be_.alloc(n, h.n_vocab);  // [n_seq, n_vocab]
-  be_.linear_fused(x, &m_.decoder_ln.gamma, &m_.decoder_ln.beta, m_.token_embedding, nullptr, Epi::none, logits);
+  project(x, logits);
   logits_out.resize(static_cast<size_t>(n) * h.n_vocab);
   be_.download(logits, logits_out.data());
 }

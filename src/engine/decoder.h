@@ -30,6 +30,12 @@ class Decoder {
   // For each index in `logit_rows` (relative to `tokens`), writes n_vocab logits to logits_out in order.
   void forward(const std::vector<int>& tokens, const std::vector<int>& logit_rows, std::vector<float>& logits_out);
 
+  // Whether forward_and_pick can be used (the backend picks greedy tokens where the logits are: a GPU).
+  bool picks_greedy() const { return be_.picks_greedy(); }
+  // One sequence, one token, as forward({token}, {0}, ...), but the logits stay on the backend, which applies
+  // `rules` and picks the greedy token there (Backend::pick_greedy).
+  GreedyPick forward_and_pick(int token, const StepRules& rules);
+
   // From one sequence to `n` copies of it (sequence 0 keeps its cache; n - 1 caches receive its rows).
   void fork(int n);
   // New sequence i continues old sequence src[i] (src.size() new sequences; an old one may be continued by
@@ -43,6 +49,11 @@ class Decoder {
     std::vector<Mat> k, v;  // per layer [n_text_ctx, n_text_state]
   };
   Cache& cache_of(int seq) { return slots_[seq_slot_[seq]]; }
+  // One sequence: runs `tokens` through every layer (appending them to the cache) and returns the last
+  // layer's output [n, n_text_state], before the final norm.
+  Mat run_layers(const std::vector<int>& tokens);
+  // logits = the final norm of x, times the token embedding (the tied output projection).
+  void project(const Mat& x, Mat& logits);
   void ensure_slots(int n);
   // Copies rows [r0, n_past_) of every layer from slot `from` to slot `to`.
   void copy_rows(int from, int to, int r0);
@@ -52,6 +63,7 @@ class Decoder {
   std::vector<Cache> slots_;   // physical caches, allocated when first needed
   std::vector<int> seq_slot_;  // sequence -> its slot
   std::vector<Mat> cross_kv_;  // per layer [n_audio_ctx, 2 * n_text_state]: k | v
+  Mat pick_logits_;            // [1, n_vocab]: forward_and_pick's logits, kept on the backend
   int n_past_ = 0;
   int n_shared_ = 0;  // rows [0, n_shared_) are equal in every slot in use (the prompt at the fork)
 };

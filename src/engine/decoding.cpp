@@ -149,7 +149,8 @@ float compression_ratio(const std::string& text) {
 WindowDecoder::WindowDecoder(const WhisperModel& model, const Tokenizer& tokenizer, Decoder& decoder,
                              const TranscribeOptions& options)
     : model_(model), tok_(tokenizer), decoder_(decoder), options_(options) {
-  suppress_ = parse_suppress_tokens(options.suppress_tokens, tok_);
+  suppress_every_step_ = parse_suppress_tokens(options.suppress_tokens, tok_);
+  if (!options.without_timestamps) suppress_every_step_.push_back(tok_.no_timestamps());
   if (options.suppress_blank) {
     suppress_begin_ = tok_.encode(" ");
     suppress_begin_.push_back(tok_.eot());
@@ -159,34 +160,49 @@ WindowDecoder::WindowDecoder(const WhisperModel& model, const Tokenizer& tokeniz
   sample_len_ = options.sample_len > 0 ? options.sample_len : model.info.n_text_ctx / 2;
 }
 
-// As openai-whisper's SuppressBlank, SuppressTokens and ApplyTimestampRules, in that order.
-void WindowDecoder::apply_filters(std::vector<float>& logits, const std::vector<int>& sampled) const {
-  const int n_vocab = static_cast<int>(logits.size());
-  if (sampled.empty())
-    for (int t : suppress_begin_) logits[t] = kNegInf;
-  for (int t : suppress_) logits[t] = kNegInf;
-  if (options_.without_timestamps) return;
-
-  const int ts_begin = tok_.timestamp_begin(), eot = tok_.eot();
-  logits[tok_.no_timestamps()] = kNegInf;
+StepRules WindowDecoder::step_rules(const std::vector<int>& sampled) const {
+  StepRules r;
+  r.suppress = &suppress_every_step_;
+  if (options_.without_timestamps) return r;
+  const int ts_begin = tok_.timestamp_begin(), eot = tok_.eot(), n_vocab = model_.info.n_vocab;
+  r.timestamp_rule = true;
+  r.ts_begin = ts_begin;
   const size_t n = sampled.size();
   const bool last_was_ts = n >= 1 && sampled[n - 1] >= ts_begin;
   const bool penultimate_was_ts = n < 2 || sampled[n - 2] >= ts_begin;
   if (last_was_ts) {
-    if (penultimate_was_ts)  // a pair just closed (or the window opened with one): text must follow
-      for (int t = ts_begin; t < n_vocab; ++t) logits[t] = kNegInf;
-    else  // an open segment: only a timestamp (or EOT) may follow
-      for (int t = 0; t < eot; ++t) logits[t] = kNegInf;
+    if (penultimate_was_ts) {  // a pair just closed (or the window opened with one): text must follow
+      r.mask_a_begin = ts_begin;
+      r.mask_a_end = n_vocab;
+    } else {  // an open segment: only a timestamp (or EOT) may follow
+      r.mask_a_begin = 0;
+      r.mask_a_end = eot;
+    }
   }
   int last_ts = -1;
   for (int t : sampled)
     if (t >= ts_begin) last_ts = t;
   if (last_ts >= 0) {
     // Timestamps never decrease, and a segment has non-zero length.
-    const int limit = (last_was_ts && !penultimate_was_ts) ? last_ts : last_ts + 1;
-    for (int t = ts_begin; t < limit; ++t) logits[t] = kNegInf;
+    r.mask_b_begin = ts_begin;
+    r.mask_b_end = (last_was_ts && !penultimate_was_ts) ? last_ts : last_ts + 1;
   }
-  if (n == 0) {
+  return r;
+}
+
+// As openai-whisper's SuppressBlank, SuppressTokens and ApplyTimestampRules, in that order (the masks commute;
+// only the last rule, which compares probabilities, must come after them).
+void WindowDecoder::apply_filters(std::vector<float>& logits, const std::vector<int>& sampled) const {
+  const int n_vocab = static_cast<int>(logits.size());
+  if (sampled.empty())
+    for (int t : suppress_begin_) logits[t] = kNegInf;
+  const StepRules r = step_rules(sampled);
+  for (int t : *r.suppress) logits[t] = kNegInf;
+  std::fill(logits.begin() + r.mask_a_begin, logits.begin() + r.mask_a_end, kNegInf);
+  std::fill(logits.begin() + r.mask_b_begin, logits.begin() + r.mask_b_end, kNegInf);
+  if (!r.timestamp_rule) return;
+  const int ts_begin = r.ts_begin;
+  if (sampled.empty()) {
     for (int t = 0; t < ts_begin; ++t) logits[t] = kNegInf;  // the window starts with a timestamp
     if (max_initial_timestamp_index_ >= 0)
       for (int t = ts_begin + max_initial_timestamp_index_ + 1; t < n_vocab; ++t) logits[t] = kNegInf;
@@ -267,19 +283,30 @@ WindowResult WindowDecoder::decode(const std::vector<int>& initial, float temper
   std::vector<int> sampled;
   int total = static_cast<int>(initial.size());
   bool ended = false;
+  // On a GPU the greedy steps after the first keep their logits there: the rules are applied and the token
+  // chosen where they are, and 8 bytes come back instead of n_vocab floats (their time is the decoder's).
+  const bool pick_on_device = temperature == 0.0f && decoder_.picks_greedy();
   for (int i = 0; i < sample_len_; ++i) {
-    if (i > 0) decoder_.forward({sampled.back()}, {0}, logits);
-    StageTimer st(timings_ ? &timings_->filter_ms : nullptr);
-    apply_filters(logits, sampled);
-    const std::vector<float> lp = log_softmax(logits);
     int next = 0;
-    if (temperature == 0.0f) {
-      // First maximum, as torch.argmax.
-      next = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    float next_logprob = 0;
+    if (i > 0 && pick_on_device) {
+      const GreedyPick p = decoder_.forward_and_pick(sampled.back(), step_rules(sampled));
+      next = p.token;
+      next_logprob = p.logprob;
     } else {
-      next = sample_token(lp, temperature, rng);
+      if (i > 0) decoder_.forward({sampled.back()}, {0}, logits);
+      StageTimer st(timings_ ? &timings_->filter_ms : nullptr);
+      apply_filters(logits, sampled);
+      const std::vector<float> lp = log_softmax(logits);
+      if (temperature == 0.0f) {
+        // First maximum, as torch.argmax.
+        next = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      } else {
+        next = sample_token(lp, temperature, rng);
+      }
+      next_logprob = lp[next];
     }
-    sum_logprob += lp[next];
+    sum_logprob += next_logprob;
     sampled.push_back(next);
     ++total;
     if (next == tok_.eot()) {

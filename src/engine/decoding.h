@@ -50,6 +50,9 @@ class WindowDecoder {
 
   // Filters applied to each step's logits in place; `sampled` = tokens sampled so far in this window.
   void apply_filters(std::vector<float>& logits, const std::vector<int>& sampled) const;
+  // The rules apply_filters uses after `sampled`, but for the first step's own (blank suppression, a timestamp
+  // first, the latest initial timestamp): what a backend applies itself (Backend::pick_greedy).
+  StepRules step_rules(const std::vector<int>& sampled) const;
 
  private:
   // The logits after the prompt (its forward pass cached across temperatures); sets cached_no_speech_.
@@ -65,7 +68,7 @@ class WindowDecoder {
   Decoder& decoder_;
   const TranscribeOptions& options_;
   Timings* timings_ = nullptr;
-  std::vector<int> suppress_;         // suppressed at every step
+  std::vector<int> suppress_every_step_;  // suppress_tokens, and <|notimestamps|> when timestamps are on
   std::vector<int> suppress_begin_;   // suppressed at the first step (blank)
   int max_initial_timestamp_index_ = -1;
   int sample_len_ = 0;

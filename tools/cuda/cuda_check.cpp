@@ -5,6 +5,7 @@
 // must stay under 1e-5.
 // Build and run: tools/cuda/run_on_device.sh (one nvcc line; no library of ours beyond the engine sources).
 //   cuda_check [--skip-bench] [--skip-checks] [--reps N] [arch ...]
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -303,6 +304,86 @@ struct Checker {
             });
   }
 
+  // Backend::pick_greedy against decoding.cpp's host arithmetic (apply_filters' masks and timestamp rule,
+  // log_softmax in double, the first maximum) on random logits under random rules; timestamps are lifted by a
+  // random amount so that both outcomes of the timestamp rule occur, some near the tie.
+  void greedy_pick(int n_vocab, int trials) {
+    const int ts_begin = n_vocab - 1501, eot = 50256;
+    int n_bad = 0, n_text_masked = 0;
+    double worst_lp = 0;
+    Rng rng(seed++);
+    Mat L = be.alloc(1, n_vocab);
+    for (int trial = 0; trial < trials; ++trial) {
+      std::vector<float> x = rnd(n_vocab, 4.0f);
+      const float lift = rng.uniform(12.0f);
+      for (int t = ts_begin; t < n_vocab; ++t) x[t] += lift;
+      std::vector<int> suppress;
+      for (int i = 0; i < 90; ++i) suppress.push_back(static_cast<int>(rng.next() % n_vocab));
+      engine::StepRules r;
+      r.suppress = &suppress;
+      r.timestamp_rule = trial % 5 != 0;
+      r.ts_begin = ts_begin;
+      switch (trial % 3) {
+        case 1: r.mask_a_begin = ts_begin; r.mask_a_end = n_vocab; break;
+        case 2: r.mask_a_begin = 0; r.mask_a_end = eot; break;
+        default: break;
+      }
+      if (trial % 2) {
+        r.mask_b_begin = ts_begin;
+        r.mask_b_end = ts_begin + static_cast<int>(rng.next() % 1501);
+      }
+      // The host's arithmetic, as decoding.cpp.
+      std::vector<float> v = x;
+      for (int t : suppress) v[t] = -INFINITY;
+      for (int t = r.mask_a_begin; t < r.mask_a_end; ++t) v[t] = -INFINITY;
+      for (int t = r.mask_b_begin; t < r.mask_b_end; ++t) v[t] = -INFINITY;
+      auto log_softmax = [](const std::vector<float>& in) {
+        float mx = -INFINITY;
+        for (float f : in) mx = std::max(mx, f);
+        double sum = 0;
+        for (float f : in)
+          if (f != -INFINITY) sum += std::exp(static_cast<double>(f) - mx);
+        const double lse = mx + std::log(sum);
+        std::vector<float> out(in.size());
+        for (size_t i = 0; i < in.size(); ++i) out[i] = in[i] == -INFINITY ? -INFINITY : static_cast<float>(in[i] - lse);
+        return out;
+      };
+      bool text_masked = false;
+      if (r.timestamp_rule) {
+        const std::vector<float> lp = log_softmax(v);
+        float max_text = -INFINITY, mx = -INFINITY;
+        for (int t = 0; t < ts_begin; ++t) max_text = std::max(max_text, lp[t]);
+        for (int t = ts_begin; t < n_vocab; ++t) mx = std::max(mx, lp[t]);
+        if (mx != -INFINITY) {
+          double s = 0;
+          for (int t = ts_begin; t < n_vocab; ++t)
+            if (lp[t] != -INFINITY) s += std::exp(static_cast<double>(lp[t]) - mx);
+          if (mx + std::log(s) > max_text) {
+            text_masked = true;
+            for (int t = 0; t < ts_begin; ++t) v[t] = -INFINITY;
+          }
+        }
+      }
+      n_text_masked += text_masked;
+      const int want = static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin());
+      const float want_lp = log_softmax(v)[want];
+      WST_CUDA_CHECK(cudaMemcpy(L.data, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
+      const engine::GreedyPick got = be.pick_greedy(L, r);
+      const double dlp = std::abs(static_cast<double>(got.logprob) - want_lp);
+      worst_lp = std::max(worst_lp, dlp);
+      if (got.token != want || !(dlp < 1e-5)) {
+        if (n_bad < 5)
+          std::printf("    trial %d: token %d (want %d), logprob %.9g (want %.9g)\n", trial, got.token, want,
+                      got.logprob, want_lp);
+        ++n_bad;
+      }
+    }
+    const bool ok = n_bad == 0;
+    if (!ok) ++n_fail;
+    std::printf("  %-4s greedy pick, vocab %d, %d trials (%d with the text masked by the timestamp rule): %d differ,"
+                " max |d logprob| %.2e\n", ok ? "ok" : "FAIL", n_vocab, trials, n_text_masked, n_bad, worst_lp);
+  }
+
   void embed_copy(int n_vocab, int d) {
     auto table = rnd(static_cast<size_t>(n_vocab) * d), pos = rnd(static_cast<size_t>(448) * d);
     Mat T = up(table, n_vocab, d), P = up(pos, 448, d), Y = be.alloc(4, d);
@@ -355,6 +436,7 @@ int run_op_checks(CudaBackend& be) {
     ck.conv1d("conv1", 3000, s.n_mels, d, 1);
     ck.conv1d("conv2", 3000, d, d, 2);
     ck.embed_copy(s.n_vocab, d);
+    ck.greedy_pick(s.n_vocab, 300);
   }
   std::printf("odd shapes:\n");
   ck.linear("k not a multiple of 4", 1, 51, 37, true);

@@ -1,5 +1,6 @@
 // CUDA backend: device probe, memory pool, stream and cuBLAS set-up, uploads, downloads and strided copies.
 #include <cstdio>
+#include <cstdlib>
 
 #include "engine/cuda/cuda_backend.cuh"
 #include "util/errors.h"
@@ -95,6 +96,8 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   WST_CUBLAS_CHECK(cublasSetWorkspace(blas_, blas_workspace_.data, size_t{32} << 20));
   set_tf32(allow_tf32);
   if (precision != Precision::f32) set_precision(precision);
+  const char* host_filters = std::getenv("WST_CUDA_HOST_FILTERS");
+  pick_on_gpu_ = host_filters == nullptr || std::string(host_filters) != "1";
 }
 
 void CudaBackend::set_precision(Precision p) {
@@ -112,6 +115,7 @@ std::shared_ptr<void> CudaBackend::alloc_bytes(size_t bytes) {
 
 CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(stream_);
+  if (pick_host_) cudaFreeHost(pick_host_);
   if (blas_) cublasDestroy(blas_);
   if (stream_) cudaStreamDestroy(stream_);
 }

@@ -92,6 +92,10 @@ class CudaBackend final : public Backend {
   void attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset) override;
   void conv1d_gelu(const Mat& x, const Mat& w, const Mat& b, int stride, Mat& y) override;
   void embed(const Mat& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) override;
+  // The greedy step's filters and argmax on the GPU (greedy_pick.cu); WST_CUDA_HOST_FILTERS=1 turns it off
+  // (the logits then go to the host, as on the CPU), to compare the two.
+  bool picks_greedy() const override { return pick_on_gpu_; }
+  GreedyPick pick_greedy(const Mat& logits, const StepRules& rules) override;
 
   // For the checker and benchmarks: the stream every op is queued on, and the matrix-product mode
   // (TF32 tensor cores on, or plain fp32).
@@ -120,6 +124,13 @@ class CudaBackend final : public Backend {
   // The encoder's attention in half precision (flash_attention.cu); false when the shape is not one it takes.
   bool flash_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset);
   Mat blas_workspace_;  // given to cuBLAS so it allocates nothing itself (needed inside a CUDA graph capture)
+  // pick_greedy's state: the suppressed ids (host copy, and as a device bitmask), its result on the device and
+  // in pinned host memory.
+  bool pick_on_gpu_ = true;
+  std::vector<int> pick_suppress_;
+  int pick_vocab_ = 0;
+  std::shared_ptr<void> pick_bits_, pick_out_;
+  void* pick_host_ = nullptr;
 };
 
 // y[r] = row for every row of y (a bias written before a product added with beta = 1; linear.cu).
