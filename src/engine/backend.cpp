@@ -71,4 +71,19 @@ GreedyPick Backend::pick_greedy(const Mat&, const StepRules&) {
   throw Error(name() + " backend: no greedy pick where the logits are (decoding filters them on the host)");
 }
 
+namespace {
+[[noreturn]] void no_recording(const Backend& be) {
+  throw Error(be.name() + " backend: decoder steps cannot be recorded here (records_steps() is false)");
+}
+}  // namespace
+
+void Backend::set_step(int, int, const StepRules&, int) { no_recording(*this); }
+void Backend::begin_step_recording() { no_recording(*this); }
+std::shared_ptr<void> Backend::end_step_recording() { no_recording(*this); }
+GreedyPick Backend::replay_step(const std::shared_ptr<void>&) { no_recording(*this); }
+void Backend::embed_at(const Weights&, const Mat&, Mat&) { no_recording(*this); }
+void Backend::copy_to_row_at(const Mat&, Mat&) { no_recording(*this); }
+void Backend::attention_at(const Mat&, const Mat&, const Mat&, Mat&, int) { no_recording(*this); }
+void Backend::pick_greedy_at(const Mat&) { no_recording(*this); }
+
 }  // namespace wst::engine

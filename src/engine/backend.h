@@ -126,6 +126,22 @@ class Backend {
   // The greedy choice from logits [1, n_vocab] under `rules` (see StepRules). Only where picks_greedy().
   virtual GreedyPick pick_greedy(const Mat& logits, const StepRules& rules);
 
+  // Greedy steps replayed from a recording (a CUDA graph): the step's ~50 kernels cost one launch. What varies
+  // from step to step (the token, its position, the rules) is set by set_step() and read where the backend
+  // keeps it by the *_at ops, which are only used while recording. Decoder::forward_and_pick records a step
+  // once (begin_step_recording, the step's ops, end_step_recording) and replays it (replay_step) for every
+  // token after; the result equals running the ops eagerly, bit for bit. records_steps() false: never used.
+  virtual bool records_steps() const { return false; }
+  virtual void set_step(int token, int position, const StepRules& rules, int n_vocab);
+  virtual void begin_step_recording();
+  virtual std::shared_ptr<void> end_step_recording();  // the recording (keeps what it uses alive)
+  virtual GreedyPick replay_step(const std::shared_ptr<void>& recording);
+  virtual void embed_at(const Weights& table, const Mat& pos, Mat& y);  // y [1, D] = table[token] + pos[position]
+  virtual void copy_to_row_at(const Mat& src, Mat& cache);             // cache row `position` = src [1, cols]
+  // One query over keys [0, position] of k and v (the self-attention of the step at `position`).
+  virtual void attention_at(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head);
+  virtual void pick_greedy_at(const Mat& logits);  // pick_greedy under set_step's rules; replay_step returns it
+
   // The most device memory this backend has held at once, in bytes (a GPU backend's pool high-water mark:
   // weights, activations, workspaces); -1 for a backend that computes in host memory.
   virtual long long peak_device_bytes() const { return -1; }

@@ -111,10 +111,67 @@ void Decoder::forward(const std::vector<int>& tokens, const std::vector<int>& lo
 }
 
 GreedyPick Decoder::forward_and_pick(int token, const StepRules& rules) {
-  Mat x = run_layers({token});
-  if (pick_logits_.empty()) pick_logits_ = be_.alloc(1, m_.info.n_vocab);
-  project(x, pick_logits_);
-  return be_.pick_greedy(pick_logits_, rules);
+  const ModelInfo& h = m_.info;
+  if (n_seq() != 1) throw Error("decoder: forward_and_pick runs one sequence, there are " + std::to_string(n_seq()));
+  if (token < 0 || token >= h.n_vocab) throw Error("decoder: token " + std::to_string(token) + " out of range");
+  if (n_past_ + 1 > h.n_text_ctx)
+    throw Error("decoder: " + std::to_string(n_past_ + 1) + " tokens exceed the text context of " +
+                std::to_string(h.n_text_ctx));
+  if (pick_logits_.empty()) pick_logits_ = be_.alloc(1, h.n_vocab);
+  if (!be_.records_steps()) {
+    Mat x = run_layers({token});
+    project(x, pick_logits_);
+    return be_.pick_greedy(pick_logits_, rules);
+  }
+  be_.set_step(token, n_past_, rules, h.n_vocab);
+  // The recording holds the cache of the slot it was made with: another slot (after a beam search) records anew.
+  if (!step_recording_ || step_recording_slot_ != seq_slot_[0]) {
+    step_recording_.reset();
+    be_.begin_step_recording();
+    try {
+      record_step();
+    } catch (...) {
+      be_.end_step_recording();
+      throw;
+    }
+    step_recording_ = be_.end_step_recording();
+    step_recording_slot_ = seq_slot_[0];
+  }
+  const GreedyPick p = be_.replay_step(step_recording_);
+  n_past_ += 1;
+  return p;
+}
+
+void Decoder::record_step() {
+  const ModelInfo& h = m_.info;
+  const int d = h.n_text_state;
+  if (step_x_.empty()) {
+    step_x_ = be_.alloc(1, d);
+    step_qkv_ = be_.alloc(1, 3 * d);
+    step_attn_ = be_.alloc(1, d);
+    step_q_ = be_.alloc(1, d);
+    step_mlp_ = be_.alloc(1, 4 * d);
+  }
+  Cache& c = cache_of(0);
+  using Epi = Backend::Epilogue;
+  be_.embed_at(m_.token_embedding, m_.decoder_pos, step_x_);
+  for (size_t i = 0; i < m_.decoder_layers.size(); ++i) {
+    const auto& l = m_.decoder_layers[i];
+    // As run_layers, with the step's position read where the backend keeps it.
+    be_.linear_fused(step_x_, &l.attn_ln.gamma, &l.attn_ln.beta, l.qkv.w, &l.qkv.b, Epi::none, step_qkv_);
+    be_.copy_to_row_at(step_qkv_.cols_view(d, d), c.k[i]);
+    be_.copy_to_row_at(step_qkv_.cols_view(2 * d, d), c.v[i]);
+    be_.attention_at(step_qkv_.cols_view(0, d), c.k[i], c.v[i], step_attn_, h.n_text_head);
+    be_.linear_fused(step_attn_, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, step_x_);
+    be_.linear_fused(step_x_, &l.cross_ln.gamma, &l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, Epi::none, step_q_);
+    be_.attention(step_q_, cross_kv_[i].cols_view(0, d), cross_kv_[i].cols_view(d, d), step_attn_, h.n_text_head, -1);
+    be_.linear_fused(step_attn_, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Epi::add, step_x_);
+    Mat mlp = step_mlp_.cols_view(0, l.fc1.w.rows);
+    be_.linear_fused(step_x_, &l.mlp_ln.gamma, &l.mlp_ln.beta, l.fc1.w, &l.fc1.b, Epi::gelu, mlp);
+    be_.linear_fused(mlp, nullptr, nullptr, l.fc2.w, &l.fc2.b, Epi::add, step_x_);
+  }
+  project(step_x_, pick_logits_);
+  be_.pick_greedy_at(pick_logits_);
 }
 
 void Decoder::project(const Mat& x, Mat& logits) {

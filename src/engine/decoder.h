@@ -7,6 +7,7 @@
 // sequences' caches. Every cache is a backend Mat; reordering only copies rows through Backend::copy.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "engine/backend.h"
@@ -33,7 +34,8 @@ class Decoder {
   // Whether forward_and_pick can be used (the backend picks greedy tokens where the logits are: a GPU).
   bool picks_greedy() const { return be_.picks_greedy(); }
   // One sequence, one token, as forward({token}, {0}, ...), but the logits stay on the backend, which applies
-  // `rules` and picks the greedy token there (Backend::pick_greedy).
+  // `rules` and picks the greedy token there (Backend::pick_greedy). Where the backend records steps (a CUDA
+  // graph), the step is recorded once and replayed for every token after (Backend::records_steps).
   GreedyPick forward_and_pick(int token, const StepRules& rules);
 
   // From one sequence to `n` copies of it (sequence 0 keeps its cache; n - 1 caches receive its rows).
@@ -54,6 +56,8 @@ class Decoder {
   Mat run_layers(const std::vector<int>& tokens);
   // logits = the final norm of x, times the token embedding (the tied output projection).
   void project(const Mat& x, Mat& logits);
+  // forward_and_pick's step as the backend records it (the position-dependent ops as their *_at forms).
+  void record_step();
   void ensure_slots(int n);
   // Copies rows [r0, n_past_) of every layer from slot `from` to slot `to`.
   void copy_rows(int from, int to, int r0);
@@ -64,6 +68,10 @@ class Decoder {
   std::vector<int> seq_slot_;  // sequence -> its slot
   std::vector<Mat> cross_kv_;  // per layer [n_audio_ctx, 2 * n_text_state]: k | v
   Mat pick_logits_;            // [1, n_vocab]: forward_and_pick's logits, kept on the backend
+  // The recorded greedy step, the cache slot it writes, and its buffers (fixed: the recording holds them).
+  std::shared_ptr<void> step_recording_;
+  int step_recording_slot_ = -1;
+  Mat step_x_, step_qkv_, step_attn_, step_q_, step_mlp_;
   int n_past_ = 0;
   int n_shared_ = 0;  // rows [0, n_shared_) are equal in every slot in use (the prompt at the fork)
 };

@@ -155,6 +155,10 @@ struct Row {
   std::string arch;
   engine::cuda::Precision precision = engine::cuda::Precision::f32;
   double enc_ms = 0, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
+  // Decoder::forward_and_pick, the engine's greedy step (filters and argmax on the GPU): eager, and recorded
+  // once then replayed (Backend::records_steps); pick_same: both gave the same tokens and log-probabilities.
+  double pick_eager_ms = 0, pick_graph_ms = 0;
+  bool pick_same = false;
   Floors fl;
   double peak_gib = 0;
   double graph_rel = 0;
@@ -247,6 +251,40 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     if (i >= 5) t.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
   }
   row.dec_ms = median(t);
+
+  // The engine's greedy step (forward_and_pick), 40 tokens from the same prompt eagerly and from a recording:
+  // the same tokens and log-probabilities bit for bit, then each timed (host clock: each step waits for its pick).
+  {
+    std::vector<int> suppress = {1, 2, 7, 8, 9, 10, 14, 25, 26, 27, 28, 29, 31, 58, 59, 60, 61, 62, 63, 90, 91, 92};
+    engine::StepRules rules;
+    rules.suppress = &suppress;
+    rules.timestamp_rule = true;
+    rules.ts_begin = h.n_vocab - 1501;
+    auto run = [&](bool graphs, std::vector<engine::GreedyPick>& picks, std::vector<double>& ms) {
+      be.set_graphs(graphs);
+      dec.truncate(n_past);
+      int token = 220;
+      for (int i = 0; i < 40; ++i) {
+        auto t0 = std::chrono::steady_clock::now();
+        const engine::GreedyPick p = dec.forward_and_pick(token, rules);
+        auto t1 = std::chrono::steady_clock::now();
+        picks.push_back(p);
+        if (i >= 5) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+        token = p.token;
+      }
+    };
+    std::vector<engine::GreedyPick> eager, graph;
+    std::vector<double> te, tg;
+    run(false, eager, te);
+    run(true, graph, tg);
+    row.pick_same = eager.size() == graph.size();
+    for (size_t i = 0; i < eager.size() && row.pick_same; ++i)
+      row.pick_same = eager[i].token == graph[i].token &&
+                      std::memcmp(&eager[i].logprob, &graph[i].logprob, sizeof(float)) == 0;
+    row.pick_eager_ms = median(te);
+    row.pick_graph_ms = median(tg);
+    be.set_graphs(true);
+  }
 
   // The same step on fixed buffers: eager, then one CUDA graph replayed; each with the logits download.
   StepBuffers s;
@@ -440,6 +478,10 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
       std::printf("%s %s: encoder %.2f ms (TF32 %.2f), step %.3f ms (eager body %.3f, graph %.3f; graph vs eager rel "
                   "%.1e), pool peak %.2f GiB\n", a.c_str(), precision_name(p), r.enc_ms, r.enc_tf32_ms, r.dec_ms,
                   r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
+      std::printf("%s %s: engine greedy step (forward_and_pick) eager %.3f ms, recorded %.3f ms; 40 picks %s\n",
+                  a.c_str(), precision_name(p), r.pick_eager_ms, r.pick_graph_ms,
+                  r.pick_same ? "identical" : "DIFFER");
+      if (!r.pick_same) rc = 1;
       std::fflush(stdout);
     }
   }

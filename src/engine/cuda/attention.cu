@@ -37,8 +37,13 @@ __device__ float warp_max(float v) {
 }
 
 // part: [n_head, n_chunks, dh + 2]: the chunk's unnormalised output, its score maximum, its sum of exponentials.
+// With `st` set (a recorded step), n_visible is the step's position + 1 and the grid covers every key: the
+// chunks past it come out empty (maximum -inf, sum 0) and weigh nothing in the merge, which then gives the
+// same sums as a grid of just the visible chunks.
 __global__ void one_query_partial_kernel(const float* q, const float* k, int ldk, const float* v, int ldv, int dh,
-                                         int n_visible, float scale, float* part, int n_chunks) {
+                                         int n_visible, float scale, float* part, int n_chunks,
+                                         const StepState* st = nullptr) {
+  if (st != nullptr) n_visible = st->position + 1;
   const int h = blockIdx.x, c = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   __shared__ float qs[kMaxHeadDim];
   __shared__ float wm[kWarps], wl[kWarps];
@@ -88,7 +93,7 @@ __global__ void one_query_partial_kernel(const float* q, const float* k, int ldk
     if (t < dh) wo[warp][t] = o[e];
   }
   __syncthreads();
-  // Warp 0 always has keys (the chunk starts below n_visible); warps without keys weigh 0.
+  // Warps without keys weigh 0 (warp 0 has keys unless the whole chunk is past n_visible, in a recorded step).
   float mx = wm[0];
   for (int w = 1; w < kWarps; ++w) mx = fmaxf(mx, wm[w]);
   float weight[kWarps];
@@ -190,6 +195,25 @@ void CudaBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, 
   // out_h^T [dh, tq] = V_h^T [dh, tk] P_h^T [tk, tq]: sgemm(N, N, dh, tq, tk).
   WST_CUBLAS_CHECK(cublasSgemmStridedBatched(blas_, CUBLAS_OP_N, CUBLAS_OP_N, dh, tq, tk, &one, v.data, v.ld, dh,
                                              scores.data, tk, stride_s, &zero, out.data, out.ld, dh, n_head));
+}
+
+void CudaBackend::attention_at(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) {
+  if (!recording_) throw Error("attention_at: only while a step is recorded");
+  const int d = q.cols, tk = k.rows;
+  if (q.rows != 1 || n_head <= 0 || d % n_head != 0 || k.cols != d || v.cols != d || v.rows != tk || out.rows != 1 ||
+      out.cols != d)
+    throw Error("attention_at: one query of width " + std::to_string(d) + " over k [" + std::to_string(tk) + ", " +
+                std::to_string(k.cols) + "] with " + std::to_string(n_head) + " heads does not fit");
+  const int dh = d / n_head;
+  if (dh > kMaxHeadDim) throw Error("attention_at: head width " + std::to_string(dh) + " above " + std::to_string(kMaxHeadDim));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+  const int n_chunks = (tk + kChunk - 1) / kChunk;  // every key of the cache; the kernel skips those not visible
+  Mat part = alloc(n_head * n_chunks, dh + 2);
+  one_query_partial_kernel<<<dim3(n_head, n_chunks), 32 * kWarps, 0, stream_>>>(
+      q.data, k.data, k.ld, v.data, v.ld, dh, tk, scale, part.data, n_chunks, static_cast<const StepState*>(step_dev_.get()));
+  WST_CUDA_CHECK_LAUNCH();
+  one_query_merge_kernel<<<n_head, std::min(dh, 256), 0, stream_>>>(part.data, n_chunks, dh, out.data);
+  WST_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace wst::engine::cuda

@@ -98,6 +98,8 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   if (precision != Precision::f32) set_precision(precision);
   const char* host_filters = std::getenv("WST_CUDA_HOST_FILTERS");
   pick_on_gpu_ = host_filters == nullptr || std::string(host_filters) != "1";
+  const char* graphs = std::getenv("WST_CUDA_GRAPH");
+  graphs_ = graphs == nullptr || std::string(graphs) != "0";
 }
 
 void CudaBackend::set_precision(Precision p) {
@@ -110,12 +112,15 @@ std::shared_ptr<void> CudaBackend::alloc_bytes(size_t bytes) {
   size_t rounded = 0;
   float* p = pool_->get(bytes, &rounded);
   std::shared_ptr<DevicePool> pool = pool_;
-  return std::shared_ptr<void>(p, [pool, rounded](void* q) { pool->put(static_cast<float*>(q), rounded); });
+  std::shared_ptr<void> block(p, [pool, rounded](void* q) { pool->put(static_cast<float*>(q), rounded); });
+  if (recording_) recorded_.push_back(block);  // a recorded step uses it at every replay
+  return block;
 }
 
 CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(stream_);
   if (pick_host_) cudaFreeHost(pick_host_);
+  if (step_host_) cudaFreeHost(step_host_);
   if (blas_) cublasDestroy(blas_);
   if (stream_) cudaStreamDestroy(stream_);
 }
@@ -132,6 +137,7 @@ Mat CudaBackend::alloc(int rows, int cols) {
   float* p = pool_->get(static_cast<size_t>(rows) * cols * sizeof(float), &rounded);
   std::shared_ptr<DevicePool> pool = pool_;
   std::shared_ptr<float> storage(p, [pool, rounded](float* q) { pool->put(q, rounded); });
+  if (recording_) recorded_.push_back(storage);  // a recorded step uses it at every replay
   return {storage, p, rows, cols, cols};
 }
 

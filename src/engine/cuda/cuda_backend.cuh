@@ -60,6 +60,14 @@ class DevicePool {
   size_t reserved_ = 0, peak_reserved_ = 0;
 };
 
+// What varies between replays of a recorded greedy step (Backend::set_step), read on the device by the *_at
+// kernels and the greedy pick: kept in pinned host memory, copied to the device as a step's first node.
+struct StepState {
+  int token = 0, position = 0;
+  int a0 = 0, a1 = 0, b0 = 0, b1 = 0;  // the rules' masked ranges (StepRules)
+  int timestamp_rule = 0, ts_begin = 0;
+};
+
 // What the matrix units compute in: f32 (exact float32, the checking path; TF32 only through set_tf32) or the
 // half types (products with half operands and float32 accumulation; the encoder's attention in a fused kernel
 // on the tensor cores; the rest in float32).
@@ -96,12 +104,23 @@ class CudaBackend final : public Backend {
   // (the logits then go to the host, as on the CPU), to compare the two.
   bool picks_greedy() const override { return pick_on_gpu_; }
   GreedyPick pick_greedy(const Mat& logits, const StepRules& rules) override;
+  // Greedy steps as CUDA graphs (step_graph.cu); WST_CUDA_GRAPH=0 runs them eagerly, to compare.
+  bool records_steps() const override { return pick_on_gpu_ && graphs_; }
+  void set_step(int token, int position, const StepRules& rules, int n_vocab) override;
+  void begin_step_recording() override;
+  std::shared_ptr<void> end_step_recording() override;
+  GreedyPick replay_step(const std::shared_ptr<void>& recording) override;
+  void embed_at(const Weights& table, const Mat& pos, Mat& y) override;
+  void copy_to_row_at(const Mat& src, Mat& cache) override;
+  void attention_at(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) override;
+  void pick_greedy_at(const Mat& logits) override;
 
   // For the checker and benchmarks: the stream every op is queued on, and the matrix-product mode
   // (TF32 tensor cores on, or plain fp32).
   cudaStream_t stream() const { return stream_; }
   void set_tf32(bool on);
   void set_own_gemv(bool on) { own_gemv_ = on; }
+  void set_graphs(bool on) { graphs_ = on; }
   Precision precision() const { return precision_; }
   void set_precision(Precision p);
   // float16 / bfloat16 bits [rows, cols] copied to the device as Weights of `type`.
@@ -131,6 +150,17 @@ class CudaBackend final : public Backend {
   int pick_vocab_ = 0;
   std::shared_ptr<void> pick_bits_, pick_out_;
   void* pick_host_ = nullptr;
+  // The step's state (StepState) in pinned host memory and on the device; the suppressed ids' bitmask is
+  // rewritten in place, so recordings that read it stay valid.
+  StepState* step_host_ = nullptr;
+  std::shared_ptr<void> step_dev_;
+  void prepare_pick(int n_vocab, const StepRules& rules);  // the bitmask, result buffers and state's rules
+  void launch_pick(const Mat& logits);                      // the pick kernel under step_dev_'s rules
+  GreedyPick read_pick();                                   // waits for the stream, returns the result
+  // Recording: on while a step is captured; everything allocated meanwhile is kept by the recording.
+  bool graphs_ = true;
+  bool recording_ = false;
+  std::vector<std::shared_ptr<void>> recorded_;
 };
 
 // y[r] = row for every row of y (a bias written before a product added with beta = 1; linear.cu).

@@ -28,6 +28,15 @@ __global__ void embed_kernel(const T* table, int ldt, Ids ids, const float* pos,
   for (int c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = widen(e[c]) + p[c];
 }
 
+// y = table[token] + pos[position], both read from the recorded step's StepState.
+template <class T>
+__global__ void embed_at_kernel(const T* table, int ldt, const float* pos, int ldp, float* y, int cols,
+                                const StepState* st) {
+  const T* e = table + static_cast<size_t>(st->token) * ldt;
+  const float* p = pos + static_cast<size_t>(st->position) * ldp;
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) y[c] = widen(e[c]) + p[c];
+}
+
 template <class T>
 void embed_rows(const T* table, int ldt, int n_rows, int cols, const int* ids, int n, const Mat& pos, int pos_offset,
                 Mat& y, cudaStream_t stream) {
@@ -51,6 +60,30 @@ void embed_rows(const T* table, int ldt, int n_rows, int cols, const int* ids, i
   }
 }
 }  // namespace
+
+void CudaBackend::embed_at(const Weights& table, const Mat& pos, Mat& y) {
+  if (!recording_) throw Error("embed_at: only while a step is recorded");
+  if (y.rows != 1 || y.cols != table.cols || pos.cols != table.cols)
+    throw Error("embed_at: y [" + std::to_string(y.rows) + ", " + std::to_string(y.cols) + "] does not fit one token of width " +
+                std::to_string(table.cols));
+  const auto* st = static_cast<const StepState*>(step_dev_.get());
+  switch (table.type) {
+    case WeightType::float32:
+      embed_at_kernel<<<1, 128, 0, stream_>>>(table.f32.data, table.f32.ld, pos.data, pos.ld, y.data, y.cols, st);
+      break;
+    case WeightType::float16:
+      embed_at_kernel<<<1, 128, 0, stream_>>>(static_cast<const __half*>(table.packed.get()), table.cols, pos.data,
+                                              pos.ld, y.data, y.cols, st);
+      break;
+    case WeightType::bfloat16:
+      embed_at_kernel<<<1, 128, 0, stream_>>>(static_cast<const __nv_bfloat16*>(table.packed.get()), table.cols,
+                                              pos.data, pos.ld, y.data, y.cols, st);
+      break;
+    case WeightType::int8:
+      throw Error("cuda backend: int8 embeddings are not supported");
+  }
+  WST_CUDA_CHECK_LAUNCH();
+}
 
 void CudaBackend::embed(const Mat& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) {
   embed_rows(table.data, table.ld, table.rows, table.cols, ids, n, pos, pos_offset, y, stream_);

@@ -72,19 +72,15 @@ __device__ void block_argmax(float& v, int& i, float* fscratch, int* iscratch) {
   for (int o = 16; o > 0; o >>= 1) better(v, i, __shfl_xor_sync(0xffffffffu, v, o), __shfl_xor_sync(0xffffffffu, i, o));
 }
 
-struct Rules {
-  int a0, a1, b0, b1;  // masked ranges [a0, a1), [b0, b1)
-  int timestamp_rule;
-  int ts_begin;
-};
-
-__device__ float filtered(const float* logits, const unsigned* bits, const Rules& r, int t) {
+__device__ float filtered(const float* logits, const unsigned* bits, const StepState& r, int t) {
   const bool masked = ((bits[t >> 5] >> (t & 31)) & 1u) || (t >= r.a0 && t < r.a1) || (t >= r.b0 && t < r.b1);
   return masked ? -INFINITY : logits[t];
 }
 
-__global__ void greedy_pick_kernel(const float* logits, int n_vocab, const unsigned* bits, Rules r, int* out_token,
-                                   float* out_logprob) {
+// The rules come from the device (StepState), so that a recorded step reads each replay's own.
+__global__ void greedy_pick_kernel(const float* logits, int n_vocab, const unsigned* bits, const StepState* state,
+                                   int* out_token, float* out_logprob) {
+  const StepState r = *state;
   __shared__ float fscratch[32];
   __shared__ double dscratch[32];
   __shared__ int iscratch[32];
@@ -152,44 +148,70 @@ __global__ void greedy_pick_kernel(const float* logits, int n_vocab, const unsig
 
 }  // namespace
 
-GreedyPick CudaBackend::pick_greedy(const Mat& logits, const StepRules& rules) {
-  const int n_vocab = logits.cols;
-  if (logits.rows != 1 || n_vocab <= 0)
-    throw Error("pick_greedy: logits must be one row, got [" + std::to_string(logits.rows) + ", " +
-                std::to_string(n_vocab) + "]");
+void CudaBackend::prepare_pick(int n_vocab, const StepRules& rules) {
+  if (n_vocab <= 0) throw Error("pick_greedy: no logits");
   const std::vector<int> none;
   const std::vector<int>& suppress = rules.suppress ? *rules.suppress : none;
-  // The suppressed ids as a bitmask, uploaded when they change (they are fixed for a transcription).
+  if (!pick_out_) {
+    pick_out_ = alloc_bytes(2 * sizeof(int));
+    step_dev_ = alloc_bytes(sizeof(StepState));
+    WST_CUDA_CHECK(cudaMallocHost(&pick_host_, 2 * sizeof(int)));
+    WST_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&step_host_), sizeof(StepState)));
+    *step_host_ = StepState{};
+  }
+  // The suppressed ids as a bitmask, rewritten in place when they change (they are fixed for a transcription).
   if (!pick_bits_ || pick_vocab_ != n_vocab || pick_suppress_ != suppress) {
     std::vector<unsigned> bits((n_vocab + 31) / 32, 0u);
     for (int t : suppress) {
       if (t < 0 || t >= n_vocab) throw Error("pick_greedy: suppressed token " + std::to_string(t) + " out of range");
       bits[t >> 5] |= 1u << (t & 31);
     }
-    pick_bits_ = alloc_bytes(bits.size() * sizeof(unsigned));
-    WST_CUDA_CHECK(cudaMemcpyAsync(pick_bits_.get(), bits.data(), bits.size() * sizeof(unsigned),
-                                   cudaMemcpyHostToDevice, stream_));
-    WST_CUDA_CHECK(cudaStreamSynchronize(stream_));  // `bits` goes out of scope
+    if (!pick_bits_ || pick_vocab_ != n_vocab) pick_bits_ = alloc_bytes(bits.size() * sizeof(unsigned));
+    WST_CUDA_CHECK(cudaStreamSynchronize(stream_));  // a replay still reading the old mask
+    WST_CUDA_CHECK(cudaMemcpy(pick_bits_.get(), bits.data(), bits.size() * sizeof(unsigned), cudaMemcpyHostToDevice));
     pick_suppress_ = suppress;
     pick_vocab_ = n_vocab;
   }
-  if (!pick_out_) {
-    pick_out_ = alloc_bytes(2 * sizeof(int));
-    WST_CUDA_CHECK(cudaMallocHost(&pick_host_, 2 * sizeof(int)));
-  }
   auto clamp = [n_vocab](int v) { return v < 0 ? 0 : (v > n_vocab ? n_vocab : v); };
-  const Rules r{clamp(rules.mask_a_begin), clamp(rules.mask_a_end), clamp(rules.mask_b_begin), clamp(rules.mask_b_end),
-                rules.timestamp_rule ? 1 : 0, clamp(rules.ts_begin)};
+  StepState& st = *step_host_;
+  st.a0 = clamp(rules.mask_a_begin);
+  st.a1 = clamp(rules.mask_a_end);
+  st.b0 = clamp(rules.mask_b_begin);
+  st.b1 = clamp(rules.mask_b_end);
+  st.timestamp_rule = rules.timestamp_rule ? 1 : 0;
+  st.ts_begin = clamp(rules.ts_begin);
+}
+
+void CudaBackend::launch_pick(const Mat& logits) {
+  if (logits.rows != 1 || logits.cols != pick_vocab_)
+    throw Error("pick_greedy: logits must be one row of " + std::to_string(pick_vocab_) + ", got [" +
+                std::to_string(logits.rows) + ", " + std::to_string(logits.cols) + "]");
   int* out = static_cast<int*>(pick_out_.get());
-  greedy_pick_kernel<<<1, kThreads, 0, stream_>>>(logits.data, n_vocab, static_cast<const unsigned*>(pick_bits_.get()),
-                                                  r, out, reinterpret_cast<float*>(out + 1));
+  greedy_pick_kernel<<<1, kThreads, 0, stream_>>>(logits.data, logits.cols, static_cast<const unsigned*>(pick_bits_.get()),
+                                                  static_cast<const StepState*>(step_dev_.get()), out,
+                                                  reinterpret_cast<float*>(out + 1));
   WST_CUDA_CHECK_LAUNCH();
   WST_CUDA_CHECK(cudaMemcpyAsync(pick_host_, out, 2 * sizeof(int), cudaMemcpyDeviceToHost, stream_));
+}
+
+GreedyPick CudaBackend::read_pick() {
   WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
   GreedyPick p;
   std::memcpy(&p.token, pick_host_, sizeof(int));
   std::memcpy(&p.logprob, static_cast<const char*>(pick_host_) + sizeof(int), sizeof(float));
   return p;
+}
+
+GreedyPick CudaBackend::pick_greedy(const Mat& logits, const StepRules& rules) {
+  prepare_pick(logits.cols, rules);
+  WST_CUDA_CHECK(cudaMemcpyAsync(step_dev_.get(), step_host_, sizeof(StepState), cudaMemcpyHostToDevice, stream_));
+  launch_pick(logits);
+  return read_pick();
+}
+
+void CudaBackend::pick_greedy_at(const Mat& logits) {
+  if (!recording_) throw Error("pick_greedy_at: only while a step is recorded");
+  launch_pick(logits);  // the result lands in pinned memory; replay_step reads it
 }
 
 }  // namespace wst::engine::cuda
