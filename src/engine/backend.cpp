@@ -71,6 +71,11 @@ GreedyPick Backend::pick_greedy(const Mat&, const StepRules&) {
   throw Error(name() + " backend: no greedy pick where the logits are (decoding filters them on the host)");
 }
 
+std::vector<BeamCandidate> Backend::top_candidates(const Mat&, const std::vector<StepRules>&, const std::vector<float>&,
+                                                   int) {
+  throw Error(name() + " backend: no beam candidates where the logits are (decoding filters them on the host)");
+}
+
 namespace {
 [[noreturn]] void no_recording(const Backend& be) {
   throw Error(be.name() + " backend: decoder steps cannot be recorded here (records_steps() is false)");

@@ -71,6 +71,14 @@ struct GreedyPick {
   float logprob = 0;
 };
 
+// A continuation of a beam: the beam's summed log-probability plus the token's (a float sum, as beam search
+// scores), the beam and the token.
+struct BeamCandidate {
+  float score = 0;
+  int beam = 0;
+  int token = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -125,6 +133,12 @@ class Backend {
   virtual bool picks_greedy() const { return false; }
   // The greedy choice from logits [1, n_vocab] under `rules` (see StepRules). Only where picks_greedy().
   virtual GreedyPick pick_greedy(const Mat& logits, const StepRules& rules);
+
+  // Beam search's step where the logits are [n, n_vocab] (only where picks_greedy()): row b gets rules[b] (as
+  // pick_greedy), its log-softmax, and its k best continuations by score = beam_scores[b] + log-probability
+  // (higher first, the lower token among equals), masked tokens never; k * n candidates at most, row by row.
+  virtual std::vector<BeamCandidate> top_candidates(const Mat& logits, const std::vector<StepRules>& rules,
+                                                    const std::vector<float>& beam_scores, int k);
 
   // Greedy steps replayed from a recording (a CUDA graph): the step's ~50 kernels cost one launch. What varies
   // from step to step (the token, its position, the rules) is set by set_step() and read where the backend

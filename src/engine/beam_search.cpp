@@ -26,6 +26,14 @@ int best_hypothesis(const std::vector<Hypothesis>& hyps, std::optional<float> le
   return best;
 }
 
+namespace {
+// Higher score first; on equal scores the lower (beam, token), as a top-k over the flattened rows.
+bool better_candidate(const BeamCandidate& a, const BeamCandidate& b) {
+  if (a.score != b.score) return a.score > b.score;
+  return a.beam != b.beam ? a.beam < b.beam : a.token < b.token;
+}
+}  // namespace
+
 BeamSearch::BeamSearch(int beam_size, float patience, int eot)
     : beam_size_(beam_size), eot_(eot), beams_(1), beam_logprobs_(1, 0.0f) {
   if (beam_size < 1) throw Error("beam search: beam size " + std::to_string(beam_size) + " (must be >= 1)");
@@ -41,29 +49,34 @@ std::vector<int> BeamSearch::step(const std::vector<float>& logprobs, int n_voca
                 " log-probabilities, got " + std::to_string(logprobs.size()));
 
   // The 2 * beam_size best continuations over all beams (two per beam would not do: half may be EOT).
-  struct Cand {
-    float score;
-    int beam, token;
-  };
   const size_t n_cand = 2 * static_cast<size_t>(beam_size_);
-  // Higher score first; on equal scores the lower (beam, token), as a top-k over the flattened rows.
-  auto better = [](const Cand& a, const Cand& b) {
-    if (a.score != b.score) return a.score > b.score;
-    return a.beam != b.beam ? a.beam < b.beam : a.token < b.token;
-  };
-  std::vector<Cand> top;
+  std::vector<BeamCandidate> top;
   top.reserve(n_cand + 1);
   for (int b = 0; b < n_beams; ++b) {
     const float* row = logprobs.data() + static_cast<size_t>(b) * n_vocab;
     for (int t = 0; t < n_vocab; ++t) {
       if (row[t] == -INFINITY) continue;
-      const Cand c{beam_logprobs_[b] + row[t], b, t};  // float sums, as CTranslate2's scores
-      if (top.size() == n_cand && !better(c, top.back())) continue;
-      top.insert(std::upper_bound(top.begin(), top.end(), c, better), c);
+      const BeamCandidate c{beam_logprobs_[b] + row[t], b, t};  // float sums, as CTranslate2's scores
+      if (top.size() == n_cand && !better_candidate(c, top.back())) continue;
+      top.insert(std::upper_bound(top.begin(), top.end(), c, better_candidate), c);
       if (top.size() > n_cand) top.pop_back();
     }
   }
+  return advance(top, last);
+}
 
+std::vector<int> BeamSearch::step_from_candidates(std::vector<BeamCandidate> candidates, bool last) {
+  if (done_) throw Error("beam search: step after the search ended");
+  for (const BeamCandidate& c : candidates)
+    if (c.beam < 0 || c.beam >= static_cast<int>(beams_.size()))
+      throw Error("beam search: a candidate continues beam " + std::to_string(c.beam) + " of " +
+                  std::to_string(beams_.size()));
+  std::sort(candidates.begin(), candidates.end(), better_candidate);
+  if (candidates.size() > 2 * static_cast<size_t>(beam_size_)) candidates.resize(2 * static_cast<size_t>(beam_size_));
+  return advance(candidates, last);
+}
+
+std::vector<int> BeamSearch::advance(const std::vector<BeamCandidate>& top, bool last) {
   std::vector<std::vector<int>> next_beams;
   std::vector<float> next_logprobs;
   std::vector<int> sources;

@@ -19,6 +19,8 @@
 #include <optional>
 #include <vector>
 
+#include "engine/backend.h"  // BeamCandidate
+
 namespace wst::engine {
 
 // A finished sequence: its tokens (EOT excluded) and the sum of their log-probabilities (EOT included).
@@ -53,8 +55,14 @@ class BeamSearch {
   // Returns, for each new live beam, the index of the beam it continues (for the decoder's caches);
   // empty once done().
   std::vector<int> step(const std::vector<float>& logprobs, int n_vocab, bool last);
+  // The same step from each beam's best continuations (at least the 2 * beam_size best of every beam, by score
+  // and then the lower token, as Backend::top_candidates gives them): the candidates the search keeps are the
+  // same as step()'s from the whole rows.
+  std::vector<int> step_from_candidates(std::vector<BeamCandidate> candidates, bool last);
 
  private:
+  // The step once its 2 * beam_size best candidates are known, best first.
+  std::vector<int> advance(const std::vector<BeamCandidate>& top, bool last);
   int beam_size_, max_candidates_, eot_;
   std::vector<std::vector<int>> beams_;
   std::vector<float> beam_logprobs_;

@@ -220,6 +220,20 @@ Mat Decoder::run_layers(const std::vector<int>& tokens) {
 }
 
 void Decoder::forward_step(const std::vector<int>& tokens, std::vector<float>& logits_out) {
+  const Mat logits = step_logits(tokens);
+  logits_out.resize(static_cast<size_t>(logits.rows) * logits.cols);
+  be_.download(logits, logits_out.data());
+}
+
+std::vector<BeamCandidate> Decoder::forward_step_top(const std::vector<int>& tokens, const std::vector<StepRules>& rules,
+                                                     const std::vector<float>& beam_scores, int k) {
+  if (rules.size() != tokens.size() || beam_scores.size() != tokens.size())
+    throw Error("decoder: forward_step_top needs rules and a score for each of the " + std::to_string(tokens.size()) +
+                " sequences");
+  return be_.top_candidates(step_logits(tokens), rules, beam_scores, k);
+}
+
+Mat Decoder::step_logits(const std::vector<int>& tokens) {
   const ModelInfo& h = m_.info;
   const int n = static_cast<int>(tokens.size()), d = h.n_text_state;
   if (n != n_seq())
@@ -267,8 +281,7 @@ void Decoder::forward_step(const std::vector<int>& tokens, std::vector<float>& l
 
   Mat logits = be_.alloc(n, h.n_vocab);  // [n_seq, n_vocab]
   project(x, logits);
-  logits_out.resize(static_cast<size_t>(n) * h.n_vocab);
-  be_.download(logits, logits_out.data());
+  return logits;
 }
 
 }  // namespace wst::engine

@@ -45,6 +45,10 @@ class Decoder {
   void reorder(const std::vector<int>& src);
   // One token per sequence, all at position n_past(); logits_out = [n_seq, n_vocab].
   void forward_step(const std::vector<int>& tokens, std::vector<float>& logits_out);
+  // The same step with the logits left on the backend, which applies each sequence's rules and returns its k
+  // best continuations (Backend::top_candidates; where picks_greedy()).
+  std::vector<BeamCandidate> forward_step_top(const std::vector<int>& tokens, const std::vector<StepRules>& rules,
+                                              const std::vector<float>& beam_scores, int k);
 
  private:
   struct Cache {
@@ -56,6 +60,8 @@ class Decoder {
   Mat run_layers(const std::vector<int>& tokens);
   // logits = the final norm of x, times the token embedding (the tied output projection).
   void project(const Mat& x, Mat& logits);
+  // forward_step's work up to the logits [n_seq, n_vocab], left on the backend.
+  Mat step_logits(const std::vector<int>& tokens);
   // forward_and_pick's step as the backend records it (the position-dependent ops as their *_at forms).
   void record_step();
   void ensure_slots(int n);

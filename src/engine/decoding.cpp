@@ -333,6 +333,20 @@ std::vector<Hypothesis> WindowDecoder::beam_search(std::vector<float> logits, in
   for (int step = 0; step < max_steps; ++step) {
     const auto& beams = bs.beams();
     const int n = static_cast<int>(beams.size());
+    if (step > 0 && decoder_.picks_greedy()) {
+      // On a GPU: every beam's rules applied there, and only its 2 * beam_size best continuations come back.
+      std::vector<int> last(n);
+      std::vector<StepRules> rules(n);
+      for (int b = 0; b < n; ++b) {
+        last[b] = beams[b].back();
+        rules[b] = step_rules(beams[b]);
+      }
+      const std::vector<int> src = bs.step_from_candidates(
+          decoder_.forward_step_top(last, rules, bs.beam_logprobs(), 2 * bs.beam_size()), step + 1 == max_steps);
+      if (bs.done()) break;
+      decoder_.reorder(src);
+      continue;
+    }
     if (step > 0) {
       std::vector<int> last(n);
       for (int b = 0; b < n; ++b) last[b] = beams[b].back();

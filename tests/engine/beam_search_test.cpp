@@ -3,7 +3,9 @@
 // search, and how the ranker orders finished sequences.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cmath>
 #include <limits>
 
@@ -114,6 +116,55 @@ TEST(BeamSearch, LastStepFinishesEveryBeamWithItsToken) {
 TEST(BeamSearch, RejectsRowsOfTheWrongShape) {
   BeamSearch bs(2, 1.0f, kEot);
   EXPECT_THROW(bs.step(std::vector<float>(2 * kVocab, -1.0f), kVocab, false), std::exception);
+}
+
+// The GPU's beam step hands over each beam's 2 * beam_size best continuations instead of whole rows
+// (Backend::top_candidates); the search must go exactly as from the rows: the same beams, sources and finished
+// hypotheses at every step, over random rows with ties (coarse values) and masked tokens, 60 steps, 5 beams.
+TEST(BeamSearch, StepFromEachBeamsBestCandidatesEqualsTheStepFromWholeRows) {
+  constexpr int kBig = 300, kBeams = 5;
+  uint64_t state = 12345;
+  auto next = [&] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<uint32_t>(state >> 33);
+  };
+  BeamSearch full(kBeams, 1.0f, kEot), part(kBeams, 1.0f, kEot);
+  int steps = 0;
+  for (; steps < 60 && !full.done(); ++steps) {
+    ASSERT_EQ(full.beams(), part.beams());
+    ASSERT_EQ(full.beam_logprobs(), part.beam_logprobs());
+    const int n = static_cast<int>(full.beams().size());
+    std::vector<float> lp(static_cast<size_t>(n) * kBig);
+    for (auto& v : lp) v = (next() % 7 == 0) ? kNo : -0.25f * static_cast<float>(next() % 40);  // ties on purpose
+    for (int b = 0; b < n; ++b) lp[static_cast<size_t>(b) * kBig + kEot] = steps < 20 ? kNo : -0.5f;  // EOT late
+    // Each beam's 2 * kBeams best by score, then the lower token: what top_candidates returns.
+    std::vector<BeamCandidate> cands;
+    for (int b = 0; b < n; ++b) {
+      std::vector<BeamCandidate> row;
+      for (int t = 0; t < kBig; ++t)
+        if (lp[static_cast<size_t>(b) * kBig + t] != kNo)
+          row.push_back({full.beam_logprobs()[b] + lp[static_cast<size_t>(b) * kBig + t], b, t});
+      std::sort(row.begin(), row.end(), [](const BeamCandidate& x, const BeamCandidate& y) {
+        return x.score != y.score ? x.score > y.score : x.token < y.token;
+      });
+      if (row.size() > 2 * kBeams) row.resize(2 * kBeams);
+      std::reverse(row.begin(), row.end());  // any order: the search sorts them
+      cands.insert(cands.end(), row.begin(), row.end());
+    }
+    const bool last = steps == 59;
+    EXPECT_EQ(full.step(lp, kBig, last), part.step_from_candidates(cands, last)) << "step " << steps;
+  }
+  EXPECT_GT(steps, 20);
+  ASSERT_EQ(full.finished().size(), part.finished().size());
+  for (size_t i = 0; i < full.finished().size(); ++i) {
+    EXPECT_EQ(full.finished()[i].tokens, part.finished()[i].tokens);
+    EXPECT_EQ(full.finished()[i].sum_logprob, part.finished()[i].sum_logprob);
+  }
+}
+
+TEST(BeamSearch, CandidatesOfABeamThatDoesNotExistAreRefused) {
+  BeamSearch bs(2, 1.0f, kEot);
+  EXPECT_THROW(bs.step_from_candidates({{-1.0f, 1, 3}}, false), std::exception);
 }
 
 }  // namespace

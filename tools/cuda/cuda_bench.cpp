@@ -159,6 +159,9 @@ struct Row {
   // once then replayed (Backend::records_steps); pick_same: both gave the same tokens and log-probabilities.
   double pick_eager_ms = 0, pick_graph_ms = 0;
   bool pick_same = false;
+  // A 5-beam step (Decoder::forward_step with 5 sequences): logits to the host, or the 10 best continuations
+  // of each beam chosen on the GPU (forward_step_top, what the engine does).
+  double beam5_host_ms = 0, beam5_top_ms = 0;
   Floors fl;
   double peak_gib = 0;
   double graph_rel = 0;
@@ -284,6 +287,32 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     row.pick_eager_ms = median(te);
     row.pick_graph_ms = median(tg);
     be.set_graphs(true);
+
+    // 5 beams from the same prompt: the step timed both ways (the caches keep their length: truncate each time).
+    dec.truncate(n_past);
+    dec.fork(5);
+    const std::vector<int> five = {220, 221, 222, 223, 224};
+    const std::vector<engine::StepRules> rules5(5, rules);
+    const std::vector<float> scores5 = {-0.1f, -0.2f, -0.3f, -0.4f, -0.5f};
+    std::vector<double> th, tt;
+    std::vector<float> all_logits;
+    for (int i = 0; i < 5 + n_reps; ++i) {
+      dec.truncate(n_past);
+      auto t0 = std::chrono::steady_clock::now();
+      dec.forward_step(five, all_logits);
+      auto t1 = std::chrono::steady_clock::now();
+      dec.truncate(n_past);
+      const auto cands = dec.forward_step_top(five, rules5, scores5, 10);
+      auto t2 = std::chrono::steady_clock::now();
+      if (cands.empty()) throw Error(arch + ": no beam candidates");
+      if (i >= 5) {
+        th.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+        tt.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+      }
+    }
+    row.beam5_host_ms = median(th);
+    row.beam5_top_ms = median(tt);
+    dec.reorder({0});
   }
 
   // The same step on fixed buffers: eager, then one CUDA graph replayed; each with the logits download.
@@ -478,9 +507,11 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
       std::printf("%s %s: encoder %.2f ms (TF32 %.2f), step %.3f ms (eager body %.3f, graph %.3f; graph vs eager rel "
                   "%.1e), pool peak %.2f GiB\n", a.c_str(), precision_name(p), r.enc_ms, r.enc_tf32_ms, r.dec_ms,
                   r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
-      std::printf("%s %s: engine greedy step (forward_and_pick) eager %.3f ms, recorded %.3f ms; 40 picks %s\n",
+      std::printf("%s %s: engine greedy step (forward_and_pick) eager %.3f ms, recorded %.3f ms; 40 picks %s; "
+                  "5-beam step %.3f ms with the logits to the host (filters not included), %.3f ms with the GPU's "
+                  "candidates\n",
                   a.c_str(), precision_name(p), r.pick_eager_ms, r.pick_graph_ms,
-                  r.pick_same ? "identical" : "DIFFER");
+                  r.pick_same ? "identical" : "DIFFER", r.beam5_host_ms, r.beam5_top_ms);
       if (!r.pick_same) rc = 1;
       std::fflush(stdout);
     }

@@ -304,69 +304,90 @@ struct Checker {
             });
   }
 
-  // Backend::pick_greedy against decoding.cpp's host arithmetic (apply_filters' masks and timestamp rule,
-  // log_softmax in double, the first maximum) on random logits under random rules; timestamps are lifted by a
-  // random amount so that both outcomes of the timestamp rule occur, some near the tie.
-  void greedy_pick(int n_vocab, int trials) {
+  // decoding.cpp's host arithmetic for one row: the masks, the timestamp rule on log_softmax (double sums),
+  // then v = the filtered logits and the log_softmax of v (what the host ranks and sums).
+  static void host_filter(const std::vector<float>& x, const engine::StepRules& r, std::vector<float>& v,
+                          std::vector<float>& lp, bool* text_masked) {
+    const int n_vocab = static_cast<int>(x.size()), ts_begin = r.ts_begin;
+    v = x;
+    for (int t : *r.suppress) v[t] = -INFINITY;
+    for (int t = r.mask_a_begin; t < r.mask_a_end; ++t) v[t] = -INFINITY;
+    for (int t = r.mask_b_begin; t < r.mask_b_end; ++t) v[t] = -INFINITY;
+    auto log_softmax = [](const std::vector<float>& in) {
+      float mx = -INFINITY;
+      for (float f : in) mx = std::max(mx, f);
+      double sum = 0;
+      for (float f : in)
+        if (f != -INFINITY) sum += std::exp(static_cast<double>(f) - mx);
+      const double lse = mx + std::log(sum);
+      std::vector<float> out(in.size());
+      for (size_t i = 0; i < in.size(); ++i) out[i] = in[i] == -INFINITY ? -INFINITY : static_cast<float>(in[i] - lse);
+      return out;
+    };
+    *text_masked = false;
+    if (r.timestamp_rule) {
+      const std::vector<float> l = log_softmax(v);
+      float max_text = -INFINITY, mx = -INFINITY;
+      for (int t = 0; t < ts_begin; ++t) max_text = std::max(max_text, l[t]);
+      for (int t = ts_begin; t < n_vocab; ++t) mx = std::max(mx, l[t]);
+      if (mx != -INFINITY) {
+        double s = 0;
+        for (int t = ts_begin; t < n_vocab; ++t)
+          if (l[t] != -INFINITY) s += std::exp(static_cast<double>(l[t]) - mx);
+        if (mx + std::log(s) > max_text) {
+          *text_masked = true;
+          for (int t = 0; t < ts_begin; ++t) v[t] = -INFINITY;
+        }
+      }
+    }
+    lp = log_softmax(v);
+  }
+
+  // Random rules as a step might have them: suppressed ids, the two ranges, the timestamp rule on or off.
+  static engine::StepRules random_rules(Rng& rng, int trial, int n_vocab, const std::vector<int>* suppress) {
     const int ts_begin = n_vocab - 1501, eot = 50256;
+    engine::StepRules r;
+    r.suppress = suppress;
+    r.timestamp_rule = trial % 5 != 0;
+    r.ts_begin = ts_begin;
+    switch (trial % 3) {
+      case 1: r.mask_a_begin = ts_begin; r.mask_a_end = n_vocab; break;
+      case 2: r.mask_a_begin = 0; r.mask_a_end = eot; break;
+      default: break;
+    }
+    if (trial % 2) {
+      r.mask_b_begin = ts_begin;
+      r.mask_b_end = ts_begin + static_cast<int>(rng.next() % 1501);
+    }
+    return r;
+  }
+
+  // Random logits with the timestamps lifted by a random amount, so that both outcomes of the timestamp rule
+  // occur, some near the tie.
+  std::vector<float> random_logits(Rng& rng, int n_vocab) {
+    std::vector<float> x = rnd(n_vocab, 4.0f);
+    const float lift = rng.uniform(12.0f);
+    for (int t = n_vocab - 1501; t < n_vocab; ++t) x[t] += lift;
+    return x;
+  }
+
+  // Backend::pick_greedy against the host arithmetic under random rules.
+  void greedy_pick(int n_vocab, int trials) {
     int n_bad = 0, n_text_masked = 0;
     double worst_lp = 0;
     Rng rng(seed++);
     Mat L = be.alloc(1, n_vocab);
+    std::vector<int> suppress;
+    for (int i = 0; i < 90; ++i) suppress.push_back(static_cast<int>(rng.next() % n_vocab));
     for (int trial = 0; trial < trials; ++trial) {
-      std::vector<float> x = rnd(n_vocab, 4.0f);
-      const float lift = rng.uniform(12.0f);
-      for (int t = ts_begin; t < n_vocab; ++t) x[t] += lift;
-      std::vector<int> suppress;
-      for (int i = 0; i < 90; ++i) suppress.push_back(static_cast<int>(rng.next() % n_vocab));
-      engine::StepRules r;
-      r.suppress = &suppress;
-      r.timestamp_rule = trial % 5 != 0;
-      r.ts_begin = ts_begin;
-      switch (trial % 3) {
-        case 1: r.mask_a_begin = ts_begin; r.mask_a_end = n_vocab; break;
-        case 2: r.mask_a_begin = 0; r.mask_a_end = eot; break;
-        default: break;
-      }
-      if (trial % 2) {
-        r.mask_b_begin = ts_begin;
-        r.mask_b_end = ts_begin + static_cast<int>(rng.next() % 1501);
-      }
-      // The host's arithmetic, as decoding.cpp.
-      std::vector<float> v = x;
-      for (int t : suppress) v[t] = -INFINITY;
-      for (int t = r.mask_a_begin; t < r.mask_a_end; ++t) v[t] = -INFINITY;
-      for (int t = r.mask_b_begin; t < r.mask_b_end; ++t) v[t] = -INFINITY;
-      auto log_softmax = [](const std::vector<float>& in) {
-        float mx = -INFINITY;
-        for (float f : in) mx = std::max(mx, f);
-        double sum = 0;
-        for (float f : in)
-          if (f != -INFINITY) sum += std::exp(static_cast<double>(f) - mx);
-        const double lse = mx + std::log(sum);
-        std::vector<float> out(in.size());
-        for (size_t i = 0; i < in.size(); ++i) out[i] = in[i] == -INFINITY ? -INFINITY : static_cast<float>(in[i] - lse);
-        return out;
-      };
+      const std::vector<float> x = random_logits(rng, n_vocab);
+      const engine::StepRules r = random_rules(rng, trial, n_vocab, &suppress);
+      std::vector<float> v, lp;
       bool text_masked = false;
-      if (r.timestamp_rule) {
-        const std::vector<float> lp = log_softmax(v);
-        float max_text = -INFINITY, mx = -INFINITY;
-        for (int t = 0; t < ts_begin; ++t) max_text = std::max(max_text, lp[t]);
-        for (int t = ts_begin; t < n_vocab; ++t) mx = std::max(mx, lp[t]);
-        if (mx != -INFINITY) {
-          double s = 0;
-          for (int t = ts_begin; t < n_vocab; ++t)
-            if (lp[t] != -INFINITY) s += std::exp(static_cast<double>(lp[t]) - mx);
-          if (mx + std::log(s) > max_text) {
-            text_masked = true;
-            for (int t = 0; t < ts_begin; ++t) v[t] = -INFINITY;
-          }
-        }
-      }
+      host_filter(x, r, v, lp, &text_masked);
       n_text_masked += text_masked;
       const int want = static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin());
-      const float want_lp = log_softmax(v)[want];
+      const float want_lp = lp[want];
       WST_CUDA_CHECK(cudaMemcpy(L.data, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
       const engine::GreedyPick got = be.pick_greedy(L, r);
       const double dlp = std::abs(static_cast<double>(got.logprob) - want_lp);
@@ -382,6 +403,53 @@ struct Checker {
     if (!ok) ++n_fail;
     std::printf("  %-4s greedy pick, vocab %d, %d trials (%d with the text masked by the timestamp rule): %d differ,"
                 " max |d logprob| %.2e\n", ok ? "ok" : "FAIL", n_vocab, trials, n_text_masked, n_bad, worst_lp);
+  }
+
+  // Backend::top_candidates (beam search's step) against the host: each of 5 rows under its own random rules
+  // and beam score, its 10 best continuations by score then token, scores bit for bit.
+  void beam_candidates(int n_vocab, int trials) {
+    constexpr int kRows = 5, kK = 10;
+    int n_bad = 0;
+    Rng rng(seed++);
+    Mat L = be.alloc(kRows, n_vocab);
+    std::vector<int> suppress;
+    for (int i = 0; i < 90; ++i) suppress.push_back(static_cast<int>(rng.next() % n_vocab));
+    for (int trial = 0; trial < trials; ++trial) {
+      std::vector<engine::StepRules> rules;
+      std::vector<float> scores, all;
+      std::vector<engine::BeamCandidate> want;
+      for (int b = 0; b < kRows; ++b) {
+        const std::vector<float> x = random_logits(rng, n_vocab);
+        all.insert(all.end(), x.begin(), x.end());
+        rules.push_back(random_rules(rng, trial * kRows + b, n_vocab, &suppress));
+        scores.push_back(-0.5f * static_cast<float>(b) + rng.uniform(0.25f));
+        std::vector<float> v, lp;
+        bool text_masked = false;
+        host_filter(x, rules.back(), v, lp, &text_masked);
+        std::vector<engine::BeamCandidate> row;
+        for (int t = 0; t < n_vocab; ++t)
+          if (lp[t] != -INFINITY) row.push_back({scores.back() + lp[t], b, t});
+        std::sort(row.begin(), row.end(), [](const engine::BeamCandidate& p, const engine::BeamCandidate& q) {
+          return p.score != q.score ? p.score > q.score : p.token < q.token;
+        });
+        if (row.size() > kK) row.resize(kK);
+        want.insert(want.end(), row.begin(), row.end());
+      }
+      WST_CUDA_CHECK(cudaMemcpy(L.data, all.data(), all.size() * sizeof(float), cudaMemcpyHostToDevice));
+      const std::vector<engine::BeamCandidate> got = be.top_candidates(L, rules, scores, kK);
+      bool same = got.size() == want.size();
+      for (size_t i = 0; same && i < got.size(); ++i)
+        same = got[i].beam == want[i].beam && got[i].token == want[i].token &&
+               std::memcmp(&got[i].score, &want[i].score, sizeof(float)) == 0;
+      if (!same) {
+        if (n_bad < 3) std::printf("    trial %d: %zu candidates, want %zu (or a token/score differs)\n", trial, got.size(), want.size());
+        ++n_bad;
+      }
+    }
+    const bool ok = n_bad == 0;
+    if (!ok) ++n_fail;
+    std::printf("  %-4s beam candidates, vocab %d, %d trials of %d rows x top %d: %d differ\n", ok ? "ok" : "FAIL",
+                n_vocab, trials, kRows, kK, n_bad);
   }
 
   void embed_copy(int n_vocab, int d) {
@@ -437,6 +505,7 @@ int run_op_checks(CudaBackend& be) {
     ck.conv1d("conv2", 3000, d, d, 2);
     ck.embed_copy(s.n_vocab, d);
     ck.greedy_pick(s.n_vocab, 300);
+    ck.beam_candidates(s.n_vocab, 100);
   }
   std::printf("odd shapes:\n");
   ck.linear("k not a multiple of 4", 1, 51, 37, true);

@@ -7,12 +7,14 @@
 #   3. `list`; `transcribe --device cuda` on jfk and ted_60 in float32 (tokens must equal the CPU's), float16 and
 #      bfloat16 (text compared), and float32 / float16 with 5 beams;
 #   4. `benchmark` on ted_60.wav with the GPU rows (native-cuda, native-cuda-float16, transformers-cuda,
-#      faster-whisper-cuda where it can run) and native-cpu for scale; JSON and Markdown to $OUT.
-# Usage (on the GPU machine, carrying DIR): tools/cuda/run_cli_on_device.sh DIR [RUNS]
+#      faster-whisper-cuda where it can run) and native-cpu for scale; JSON and Markdown to $OUT;
+#   5. with BEAM_RUNS > 0, the GPU rows again with 5 beams (benchmark_beam5.*).
+# Usage (on the GPU machine, carrying DIR): tools/cuda/run_cli_on_device.sh DIR [RUNS] [BEAM_RUNS]
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 dir="$(cd "$1" && pwd)"
 runs="${2:-5}"
+beam_runs="${3:-0}"
 out="${OUT:-$PWD/cli_out}"
 mkdir -p "$out"
 w=/tmp/wst
@@ -88,6 +90,11 @@ EOF
 ref_text="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["text"])' "$dir/ref/ted_60_float32.json")"
 "$cli" benchmark -a "$dir/audio/ted_60.wav" -m tiny.en -n "$runs" \
   -i native-cuda,native-cuda-float16,transformers-cuda,faster-whisper-cuda,native-cpu \
-  --reference "$ref_text" --json "$out/benchmark.json" --markdown "$out/benchmark.md" --timeout 900 2>&1 |
-  tee "$out/benchmark.txt"
+  --reference "$ref_text" --json "$out/benchmark.json" --markdown "$out/benchmark.md" --timeout 900 2>&1 | tail -12
+if [ "$beam_runs" -gt 0 ]; then
+  ref5="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["text"])' "$dir/ref/ted_60_float32_beam5.json")"
+  "$cli" benchmark -a "$dir/audio/ted_60.wav" -m tiny.en -n "$beam_runs" --beam-size 5 \
+    -i native-cuda,native-cuda-float16,transformers-cuda --reference "$ref5" \
+    --json "$out/benchmark_beam5.json" --markdown "$out/benchmark_beam5.md" --timeout 900 2>&1 | tail -8
+fi
 exit "$rc"

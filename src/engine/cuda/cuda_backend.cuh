@@ -104,6 +104,8 @@ class CudaBackend final : public Backend {
   // (the logits then go to the host, as on the CPU), to compare the two.
   bool picks_greedy() const override { return pick_on_gpu_; }
   GreedyPick pick_greedy(const Mat& logits, const StepRules& rules) override;
+  std::vector<BeamCandidate> top_candidates(const Mat& logits, const std::vector<StepRules>& rules,
+                                            const std::vector<float>& beam_scores, int k) override;
   // Greedy steps as CUDA graphs (step_graph.cu); WST_CUDA_GRAPH=0 runs them eagerly, to compare.
   bool records_steps() const override { return pick_on_gpu_ && graphs_; }
   void set_step(int token, int position, const StepRules& rules, int n_vocab) override;

@@ -77,13 +77,17 @@ __device__ float filtered(const float* logits, const unsigned* bits, const StepS
   return masked ? -INFINITY : logits[t];
 }
 
-// The rules come from the device (StepState), so that a recorded step reads each replay's own.
-__global__ void greedy_pick_kernel(const float* logits, int n_vocab, const unsigned* bits, const StepState* state,
-                                   int* out_token, float* out_logprob) {
-  const StepState r = *state;
-  __shared__ float fscratch[32];
-  __shared__ double dscratch[32];
-  __shared__ int iscratch[32];
+// What the rules leave of a row: whether the timestamp rule masked the text tokens, where the timestamps begin
+// (n_vocab when the rule is off), and the log-sum-exp of what is left (the host's log_softmax of the filtered
+// row). Steps 1-3 above and the final log-sum-exp; every thread of the block gets the result.
+struct RowStats {
+  bool text_masked;
+  int ts_begin;
+  double lse;
+};
+
+__device__ RowStats row_stats(const float* logits, int n_vocab, const unsigned* bits, const StepState& r,
+                              float* fscratch, double* dscratch) {
   const int ts_begin = r.timestamp_rule ? r.ts_begin : n_vocab;
 
   // 1. Maxima of everything, of the text tokens and of the timestamps, after the masks.
@@ -122,13 +126,6 @@ __global__ void greedy_pick_kernel(const float* logits, int n_vocab, const unsig
     s = block_sum(s, dscratch);
     text_masked = static_cast<double>(mx_ts_lp) + log(s) > static_cast<double>(max_text);
   }
-
-  // 4. The first maximum of what is left, and its log-probability under the final filtered logits.
-  const int from = text_masked ? ts_begin : 0;
-  float best = -INFINITY;
-  int best_i = INT_MAX;
-  for (int t = from + threadIdx.x; t < n_vocab; t += blockDim.x) better(best, best_i, filtered(logits, bits, r, t), t);
-  block_argmax(best, best_i, fscratch, iscratch);
   double lse_final = lse;
   if (text_masked) {  // the text tokens are gone: log-sum-exp of the timestamps alone
     double s = 0;
@@ -139,10 +136,64 @@ __global__ void greedy_pick_kernel(const float* logits, int n_vocab, const unsig
     s = block_sum(s, dscratch);
     lse_final = static_cast<double>(mx_ts) + log(s);
   }
+  return {text_masked, ts_begin, lse_final};
+}
+
+// The rules come from the device (StepState), so that a recorded step reads each replay's own.
+__global__ void greedy_pick_kernel(const float* logits, int n_vocab, const unsigned* bits, const StepState* state,
+                                   int* out_token, float* out_logprob) {
+  __shared__ float fscratch[32];
+  __shared__ double dscratch[32];
+  __shared__ int iscratch[32];
+  const StepState r = *state;
+  const RowStats st = row_stats(logits, n_vocab, bits, r, fscratch, dscratch);
+  // 4. The first maximum of what is left, and its log-probability under the final filtered logits.
+  const int from = st.text_masked ? st.ts_begin : 0;
+  float best = -INFINITY;
+  int best_i = INT_MAX;
+  for (int t = from + threadIdx.x; t < n_vocab; t += blockDim.x) better(best, best_i, filtered(logits, bits, r, t), t);
+  block_argmax(best, best_i, fscratch, iscratch);
   if (threadIdx.x == 0) {
     if (best_i == INT_MAX) best_i = 0;  // everything masked: the host's max_element gives the first
     *out_token = best_i;
-    *out_logprob = best == -INFINITY ? -INFINITY : static_cast<float>(best - lse_final);
+    *out_logprob = best == -INFINITY ? -INFINITY : static_cast<float>(best - st.lse);
+  }
+}
+
+// Beam search: block b takes row b under rules[b] and writes its k best continuations by score =
+// beam_scores[b] + float(logit - lse), best first, the lower token among equals (BeamSearch's order within a
+// beam); round j finds the best candidate strictly after round j - 1's. Token -1: the row had fewer than k.
+__global__ void top_candidates_kernel(const float* logits, int ld, int n_vocab, const unsigned* bits,
+                                      const StepState* rules, const float* beam_scores, int k, float* out_score,
+                                      int* out_token) {
+  __shared__ float fscratch[32];
+  __shared__ double dscratch[32];
+  __shared__ int iscratch[32];
+  const int b = blockIdx.x;
+  const float* row = logits + static_cast<size_t>(b) * ld;
+  const StepState r = rules[b];
+  const RowStats st = row_stats(row, n_vocab, bits, r, fscratch, dscratch);
+  const float c = beam_scores[b];
+  const int from = st.text_masked ? st.ts_begin : 0;
+  float prev = INFINITY;
+  int prev_t = -1;
+  for (int j = 0; j < k; ++j) {
+    float best = -INFINITY;
+    int best_t = INT_MAX;
+    for (int t = from + threadIdx.x; t < n_vocab; t += blockDim.x) {
+      const float v = filtered(row, bits, r, t);
+      if (v == -INFINITY) continue;
+      const float score = c + static_cast<float>(v - st.lse);
+      if (score > prev || (score == prev && t <= prev_t)) continue;  // taken in an earlier round
+      better(best, best_t, score, t);
+    }
+    block_argmax(best, best_t, fscratch, iscratch);
+    if (threadIdx.x == 0) {
+      out_score[b * k + j] = best;
+      out_token[b * k + j] = best_t == INT_MAX ? -1 : best_t;
+    }
+    prev = best;
+    prev_t = best_t;
   }
 }
 
@@ -207,6 +258,50 @@ GreedyPick CudaBackend::pick_greedy(const Mat& logits, const StepRules& rules) {
   WST_CUDA_CHECK(cudaMemcpyAsync(step_dev_.get(), step_host_, sizeof(StepState), cudaMemcpyHostToDevice, stream_));
   launch_pick(logits);
   return read_pick();
+}
+
+std::vector<BeamCandidate> CudaBackend::top_candidates(const Mat& logits, const std::vector<StepRules>& rules,
+                                                       const std::vector<float>& beam_scores, int k) {
+  const int n = logits.rows, n_vocab = logits.cols;
+  if (static_cast<int>(rules.size()) != n || static_cast<int>(beam_scores.size()) != n || k < 1 || n < 1)
+    throw Error("top_candidates: " + std::to_string(n) + " rows need as many rules and scores, and k >= 1");
+  // The suppressed ids are the same for every beam (decoding's every-step list); the ranges are per beam.
+  prepare_pick(n_vocab, rules[0]);
+  std::vector<StepState> states(n);
+  for (int b = 0; b < n; ++b) {
+    if (rules[b].suppress != rules[0].suppress && (rules[b].suppress == nullptr || rules[0].suppress == nullptr ||
+                                                   *rules[b].suppress != *rules[0].suppress))
+      throw Error("top_candidates: every beam must suppress the same tokens");
+    prepare_pick(n_vocab, rules[b]);
+    states[b] = *step_host_;
+  }
+  auto st_dev = alloc_bytes(states.size() * sizeof(StepState));
+  auto sc_dev = alloc_bytes(beam_scores.size() * sizeof(float));
+  auto out_s = alloc_bytes(static_cast<size_t>(n) * k * sizeof(float));
+  auto out_t = alloc_bytes(static_cast<size_t>(n) * k * sizeof(int));
+  WST_CUDA_CHECK(cudaMemcpyAsync(st_dev.get(), states.data(), states.size() * sizeof(StepState), cudaMemcpyHostToDevice,
+                                 stream_));
+  WST_CUDA_CHECK(cudaMemcpyAsync(sc_dev.get(), beam_scores.data(), beam_scores.size() * sizeof(float),
+                                 cudaMemcpyHostToDevice, stream_));
+  top_candidates_kernel<<<n, kThreads, 0, stream_>>>(
+      logits.data, logits.ld, n_vocab, static_cast<const unsigned*>(pick_bits_.get()),
+      static_cast<const StepState*>(st_dev.get()), static_cast<const float*>(sc_dev.get()), k,
+      static_cast<float*>(out_s.get()), static_cast<int*>(out_t.get()));
+  WST_CUDA_CHECK_LAUNCH();
+  std::vector<float> scores(static_cast<size_t>(n) * k);
+  std::vector<int> tokens(static_cast<size_t>(n) * k);
+  WST_CUDA_CHECK(cudaMemcpyAsync(scores.data(), out_s.get(), scores.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+  WST_CUDA_CHECK(cudaMemcpyAsync(tokens.data(), out_t.get(), tokens.size() * sizeof(int), cudaMemcpyDeviceToHost, stream_));
+  WST_CUDA_CHECK(cudaStreamSynchronize(stream_));  // also keeps `states` and the scores alive until copied
+  std::vector<BeamCandidate> out;
+  out.reserve(scores.size());
+  for (int b = 0; b < n; ++b)
+    for (int j = 0; j < k; ++j) {
+      const size_t i = static_cast<size_t>(b) * k + j;
+      if (tokens[i] < 0) break;
+      out.push_back({scores[i], b, tokens[i]});
+    }
+  return out;
 }
 
 void CudaBackend::pick_greedy_at(const Mat& logits) {
