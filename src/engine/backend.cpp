@@ -88,6 +88,13 @@ std::shared_ptr<void> Backend::end_step_recording() { no_recording(*this); }
 GreedyPick Backend::replay_step(const std::shared_ptr<void>&) { no_recording(*this); }
 void Backend::embed_at(const Weights&, const Mat&, Mat&) { no_recording(*this); }
 void Backend::copy_to_row_at(const Mat&, Mat&) { no_recording(*this); }
+void Backend::linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
+                                 Mat& y, Mat& k_cache, Mat& v_cache) {
+  linear_fused(x, gamma, beta, w, bias, Epilogue::none, y);
+  const int d = k_cache.cols;
+  copy_to_row_at(y.cols_view(d, d), k_cache);
+  copy_to_row_at(y.cols_view(2 * d, d), v_cache);
+}
 void Backend::attention_at(const Mat&, const Mat&, const Mat&, Mat&, int) { no_recording(*this); }
 void Backend::pick_greedy_at(const Mat&) { no_recording(*this); }
 

@@ -152,6 +152,10 @@ class Backend {
   virtual GreedyPick replay_step(const std::shared_ptr<void>& recording);
   virtual void embed_at(const Weights& table, const Mat& pos, Mat& y);  // y [1, D] = table[token] + pos[position]
   virtual void copy_to_row_at(const Mat& src, Mat& cache);             // cache row `position` = src [1, cols]
+  // The step's qkv product, y [1, 3d] = layer_norm(x) @ w^T + bias, its K and V thirds also written to row
+  // `position` of the caches [n_ctx, d]. The default: linear_fused, then copy_to_row_at twice.
+  virtual void linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
+                                  Mat& y, Mat& k_cache, Mat& v_cache);
   // One query over keys [0, position] of k and v (the self-attention of the step at `position`).
   virtual void attention_at(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head);
   virtual void pick_greedy_at(const Mat& logits);  // pick_greedy under set_step's rules; replay_step returns it

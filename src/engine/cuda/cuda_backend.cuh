@@ -114,6 +114,8 @@ class CudaBackend final : public Backend {
   GreedyPick replay_step(const std::shared_ptr<void>& recording) override;
   void embed_at(const Weights& table, const Mat& pos, Mat& y) override;
   void copy_to_row_at(const Mat& src, Mat& cache) override;
+  void linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias, Mat& y,
+                          Mat& k_cache, Mat& v_cache) override;
   void attention_at(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) override;
   void pick_greedy_at(const Mat& logits) override;
 

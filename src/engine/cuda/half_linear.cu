@@ -42,7 +42,17 @@ __device__ float block_sum(float v, float* red) {
   return t;
 }
 
-enum : int { kEpiNone = 0, kEpiGelu = 1, kEpiAdd = 2 };
+// kEpiKv: write y, and write its columns [d, 2d) and [2d, 3d) into row `position` of the K and V caches too
+// (a recorded step's qkv product: the cache copies need no kernels of their own).
+enum : int { kEpiNone = 0, kEpiGelu = 1, kEpiAdd = 2, kEpiKv = 3 };
+
+// Where kEpiKv writes: the two caches, their row stride, the model width d, the step's position on the device.
+struct KvTarget {
+  float* k = nullptr;
+  float* v = nullptr;
+  int ld = 0, d = 0;
+  const StepState* step = nullptr;
+};
 
 // y[r, j] = epilogue(bias[j] + sum_t w[j, t] norm(x)[r, t]) for r < M, one warp per j. kNorm: x is layer-normed
 // (gamma, beta) as it is loaded (every block normalises the few rows itself: k values each, cheaper than a
@@ -50,7 +60,7 @@ enum : int { kEpiNone = 0, kEpiGelu = 1, kEpiAdd = 2 };
 // the caller), so the main loop reads 8 halves a load.
 template <class T, int M, bool kNorm, int kEpi>
 __global__ void half_gemv_kernel(const float* x, int ldx, const float* gamma, const float* beta, const T* w,
-                                 const float* bias, float* y, int ldy, int n, int k) {
+                                 const float* bias, float* y, int ldy, int n, int k, KvTarget kv = {}) {
   extern __shared__ float xs[];  // [M, k]
   for (int r = 0; r < M; ++r)
     for (int i = threadIdx.x; i < k; i += blockDim.x) xs[r * k + i] = x[static_cast<size_t>(r) * ldx + i];
@@ -114,6 +124,11 @@ __global__ void half_gemv_kernel(const float* x, int ldx, const float* gamma, co
       if constexpr (kEpi == kEpiGelu) v = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
       if constexpr (kEpi == kEpiAdd) *out += v;
       else *out = v;
+      if constexpr (kEpi == kEpiKv) {
+        const size_t row = static_cast<size_t>(kv.step->position) * kv.ld;
+        if (j >= 2 * kv.d) kv.v[row + (j - 2 * kv.d)] = v;
+        else if (j >= kv.d) kv.k[row + (j - kv.d)] = v;
+      }
     }
   }
 }
@@ -137,7 +152,7 @@ __global__ void round_rows_kernel(const float* x, int ldx, int rows, int cols, T
 
 template <class T, int M, bool kNorm, int kEpi>
 void launch_gemv(const Mat& x, const float* gamma, const float* beta, const T* w, const float* bias, Mat& y, int n, int k,
-                 cudaStream_t stream) {
+                 cudaStream_t stream, KvTarget kv = {}) {
   const size_t shared = static_cast<size_t>(M) * k * sizeof(float);
   static bool raised = false;  // per instantiation: allow more than the default 48 KiB of shared memory
   if (!raised) {
@@ -146,7 +161,7 @@ void launch_gemv(const Mat& x, const float* gamma, const float* beta, const T* w
     raised = true;
   }
   half_gemv_kernel<T, M, kNorm, kEpi><<<blocks_for(n, kWarps), 32 * kWarps, shared, stream>>>(
-      x.data, x.ld, gamma, beta, w, bias, y.data, y.ld, n, k);
+      x.data, x.ld, gamma, beta, w, bias, y.data, y.ld, n, k, kv);
   WST_CUDA_CHECK_LAUNCH();
 }
 
@@ -259,6 +274,26 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
     gemv_rows(x, g, be, static_cast<const __half*>(w.packed.get()), b, epi, y, w.rows, x.cols, stream_);
   else
     gemv_rows(x, g, be, static_cast<const __nv_bfloat16*>(w.packed.get()), b, epi, y, w.rows, x.cols, stream_);
+}
+
+void CudaBackend::linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
+                                     Mat& y, Mat& k_cache, Mat& v_cache) {
+  if (!recording_) throw Error("linear_fused_kv_at: only while a step is recorded");
+  const bool half = w.type == WeightType::float16 || w.type == WeightType::bfloat16;
+  const int d = k_cache.cols;
+  if (!half || x.rows != 1 || !gamma || !beta || !gemv_fits(1, x.cols) || x.cols != w.cols || y.rows != 1 ||
+      y.cols != w.rows || w.rows != 3 * d || v_cache.cols != d || k_cache.ld != v_cache.ld ||
+      gamma->cols != x.cols || beta->cols != x.cols)
+    return Backend::linear_fused_kv_at(x, gamma, beta, w, bias, y, k_cache, v_cache);
+  const float* b = bias && !bias->empty() ? bias->data : nullptr;
+  const KvTarget kv{k_cache.data, v_cache.data, k_cache.ld, d, static_cast<const StepState*>(step_dev_.get())};
+  if (w.type == WeightType::float16)
+    launch_gemv<__half, 1, true, kEpiKv>(x, gamma->data, beta->data, static_cast<const __half*>(w.packed.get()), b, y,
+                                         w.rows, x.cols, stream_, kv);
+  else
+    launch_gemv<__nv_bfloat16, 1, true, kEpiKv>(x, gamma->data, beta->data,
+                                                static_cast<const __nv_bfloat16*>(w.packed.get()), b, y, w.rows,
+                                                x.cols, stream_, kv);
 }
 
 }  // namespace wst::engine::cuda
