@@ -1,0 +1,194 @@
+// The decoding side of the GPU's greedy pick and beam candidates, without a GPU: a backend that computes on the
+// CPU but, like the CUDA backend, says picks_greedy() and so receives each step's rules (StepRules) instead of
+// filtering host logits itself. Its pick_greedy / top_candidates apply the rules as their documentation in
+// engine/backend.h states them, written here independently of decoding.cpp's apply_filters. Transcribing real
+// speech through it must give exactly the tokens of the ordinary CPU path: that pins decoding.cpp's step_rules
+// (the same filters as apply_filters), Decoder::forward_and_pick / forward_step_top and
+// BeamSearch::step_from_candidates on real data. (The CUDA kernels themselves are checked against the same
+// semantics on the GPU machine: tools/cuda/cuda_check.cpp.)
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "audio/decode.h"
+#include "engine/backend.h"
+#include "engine/decoding.h"
+#include "engine/model.h"
+#include "engine/tokenizer.h"
+#include "formats/weight_io.h"
+#include "support/paths.h"
+#include "wst/engine.h"
+
+namespace wst::engine {
+namespace {
+
+constexpr float kNegInf = -INFINITY;
+
+// The rules of backend.h's StepRules on one row: masks, then the timestamp rule on log_softmax (double sums),
+// then the log_softmax of what is left. Returns the filtered logits; `lp` their log-probabilities.
+std::vector<float> apply_rules(const float* logits, int n_vocab, const StepRules& r, std::vector<float>& lp) {
+  std::vector<float> v(logits, logits + n_vocab);
+  if (r.suppress)
+    for (int t : *r.suppress) v[t] = kNegInf;
+  for (int t = r.mask_a_begin; t < r.mask_a_end; ++t) v[t] = kNegInf;
+  for (int t = r.mask_b_begin; t < r.mask_b_end; ++t) v[t] = kNegInf;
+  auto log_softmax = [](const std::vector<float>& x) {
+    float mx = kNegInf;
+    for (float f : x) mx = std::max(mx, f);
+    double sum = 0;
+    for (float f : x)
+      if (f != kNegInf) sum += std::exp(static_cast<double>(f) - mx);
+    const double lse = mx + std::log(sum);
+    std::vector<float> out(x.size());
+    for (size_t i = 0; i < x.size(); ++i) out[i] = x[i] == kNegInf ? kNegInf : static_cast<float>(x[i] - lse);
+    return out;
+  };
+  if (r.timestamp_rule) {
+    const std::vector<float> l = log_softmax(v);
+    float max_text = kNegInf, mx = kNegInf;
+    for (int t = 0; t < r.ts_begin; ++t) max_text = std::max(max_text, l[t]);
+    for (int t = r.ts_begin; t < n_vocab; ++t) mx = std::max(mx, l[t]);
+    if (mx != kNegInf) {
+      double s = 0;
+      for (int t = r.ts_begin; t < n_vocab; ++t)
+        if (l[t] != kNegInf) s += std::exp(static_cast<double>(l[t]) - mx);
+      if (mx + std::log(s) > max_text) std::fill(v.begin(), v.begin() + r.ts_begin, kNegInf);
+    }
+  }
+  lp = log_softmax(v);
+  return v;
+}
+
+// The CPU backend, but picking "where the logits are" as the CUDA backend does.
+class PickingCpuBackend final : public Backend {
+ public:
+  PickingCpuBackend() : cpu_(make_cpu_backend(2)) {}
+  int picks = 0, beam_steps = 0;
+
+  std::string name() const override { return "picking-cpu"; }
+  Mat alloc(int rows, int cols) override { return cpu_->alloc(rows, cols); }
+  Mat upload(const float* host, int rows, int cols) override { return cpu_->upload(host, rows, cols); }
+  void download(const Mat& m, float* host) override { cpu_->download(m, host); }
+  void copy(const Mat& src, Mat& dst) override { cpu_->copy(src, dst); }
+  void linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) override { cpu_->linear(x, w, bias, y); }
+  bool supports(WeightType t) const override { return cpu_->supports(t); }
+  bool fast_matrix_products(WeightType t) const override { return cpu_->fast_matrix_products(t); }
+  void linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) override { cpu_->linear(x, w, bias, y); }
+  Weights upload_weights(const float* host, int rows, int cols, WeightType type) override {
+    return cpu_->upload_weights(host, rows, cols, type);
+  }
+  Weights upload_weights_f16(const uint16_t* host, int rows, int cols, WeightType type) override {
+    return cpu_->upload_weights_f16(host, rows, cols, type);
+  }
+  void linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
+                    Epilogue epilogue, Mat& y) override {
+    cpu_->linear_fused(x, gamma, beta, w, bias, epilogue, y);
+  }
+  void layer_norm(const Mat& x, const Mat& gamma, const Mat& beta, Mat& y) override { cpu_->layer_norm(x, gamma, beta, y); }
+  void gelu(Mat& x) override { cpu_->gelu(x); }
+  void add(Mat& y, const Mat& x) override { cpu_->add(y, x); }
+  void attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset) override {
+    cpu_->attention(q, k, v, out, n_head, causal_offset);
+  }
+  void conv1d_gelu(const Mat& x, const Mat& w, const Mat& b, int stride, Mat& y) override {
+    cpu_->conv1d_gelu(x, w, b, stride, y);
+  }
+  void embed(const Mat& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) override {
+    cpu_->embed(table, ids, n, pos, pos_offset, y);
+  }
+  void embed(const Weights& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) override {
+    cpu_->embed(table, ids, n, pos, pos_offset, y);
+  }
+
+  bool picks_greedy() const override { return true; }
+  GreedyPick pick_greedy(const Mat& logits, const StepRules& rules) override {
+    ++picks;
+    std::vector<float> host(static_cast<size_t>(logits.cols)), lp;
+    cpu_->download(logits, host.data());
+    const std::vector<float> v = apply_rules(host.data(), logits.cols, rules, lp);
+    const int t = static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin());
+    return {t, lp[t]};
+  }
+  std::vector<BeamCandidate> top_candidates(const Mat& logits, const std::vector<StepRules>& rules,
+                                            const std::vector<float>& beam_scores, int k) override {
+    ++beam_steps;
+    std::vector<float> host(static_cast<size_t>(logits.rows) * logits.cols), lp;
+    cpu_->download(logits, host.data());
+    std::vector<BeamCandidate> out;
+    for (int b = 0; b < logits.rows; ++b) {
+      apply_rules(host.data() + static_cast<size_t>(b) * logits.cols, logits.cols, rules[b], lp);
+      std::vector<BeamCandidate> row;
+      for (int t = 0; t < logits.cols; ++t)
+        if (lp[t] != kNegInf) row.push_back({beam_scores[b] + lp[t], b, t});
+      std::sort(row.begin(), row.end(), [](const BeamCandidate& x, const BeamCandidate& y) {
+        return x.score != y.score ? x.score > y.score : x.token < y.token;
+      });
+      if (static_cast<int>(row.size()) > k) row.resize(k);
+      out.insert(out.end(), row.begin(), row.end());
+    }
+    return out;
+  }
+
+ private:
+  std::unique_ptr<Backend> cpu_;
+};
+
+struct Loaded {
+  std::unique_ptr<Backend> backend;
+  WhisperModel model;
+  std::unique_ptr<Tokenizer> tok;
+  Timings timings;
+};
+
+std::unique_ptr<Loaded> load(std::unique_ptr<Backend> backend) {
+  auto l = std::make_unique<Loaded>();
+  l->backend = std::move(backend);
+  const std::string dir = test::tiny_en_dir().string();
+  const formats::WhisperWeights w = formats::read_weights(dir);
+  l->model = load_whisper(w, *l->backend, weight_policy("float32"));
+  l->tok = std::make_unique<Tokenizer>(Tokenizer::from_file(w.tokenizer_json, w.dims.n_vocab));
+  return l;
+}
+
+std::vector<std::vector<int>> tokens_of(const Transcript& t) {
+  std::vector<std::vector<int>> out;
+  for (const auto& s : t.segments) out.push_back(s.tokens);
+  return out;
+}
+
+TEST(DevicePick, GreedyAndBeamTokensEqualTheHostFiltersOnRealSpeech) {
+  WST_REQUIRE_TINY_EN();
+  const auto audio_dir = test::shared_audio_dir();
+  if (!std::filesystem::exists(audio_dir / "ted_60.wav")) {
+    if (test::models_required()) FAIL() << "shared audio not found (WST_REQUIRE_MODELS=1)";
+    GTEST_SKIP() << "shared audio not found";
+  }
+  auto host = load(make_cpu_backend(2));
+  auto* picking_be = new PickingCpuBackend();
+  auto dev = load(std::unique_ptr<Backend>(picking_be));
+  Transcriber host_tr(host->model, *host->backend, *host->tok, host->timings, 2);
+  Transcriber dev_tr(dev->model, *dev->backend, *dev->tok, dev->timings, 2);
+  for (const char* file : {"jfk.wav", "ted_60.wav"}) {
+    const std::vector<float> pcm = audio::load_audio((audio_dir / file).string());
+    for (int beams : {1, 5}) {
+      TranscribeOptions o;
+      o.beam_size = beams;
+      const Transcript want = host_tr.run(pcm, o), got = dev_tr.run(pcm, o);
+      EXPECT_EQ(tokens_of(got), tokens_of(want)) << file << ", beam " << beams;
+      EXPECT_EQ(got.text, want.text) << file << ", beam " << beams;
+      ASSERT_EQ(got.segments.size(), want.segments.size());
+      for (size_t i = 0; i < got.segments.size(); ++i)
+        EXPECT_FLOAT_EQ(got.segments[i].avg_logprob, want.segments[i].avg_logprob) << file << " segment " << i;
+    }
+  }
+  // The picking paths really ran: every greedy token after a window's first, every beam step after the prompt.
+  EXPECT_GT(picking_be->picks, 200);
+  EXPECT_GT(picking_be->beam_steps, 100);
+}
+
+}  // namespace
+}  // namespace wst::engine
