@@ -7,10 +7,9 @@
 namespace wst::engine {
 
 Decoder::Decoder(const WhisperModel& model, Backend& backend) : m_(model), be_(backend) {
-  const ModelInfo& h = m_.info;
-  for (int i = 0; i < h.n_text_layer; ++i) cross_kv_.push_back(be_.alloc(h.n_audio_ctx, 2 * h.n_text_state));
+  ensure_windows(1);
   ensure_slots(1);
-  seq_slot_ = {0};
+  seqs_ = {Sequence{}};
 }
 
 void Decoder::ensure_slots(int n) {
@@ -25,28 +24,54 @@ void Decoder::ensure_slots(int n) {
   }
 }
 
-void Decoder::copy_rows(int from, int to, int r0) {
-  if (r0 >= n_past_) return;
+void Decoder::ensure_windows(int n) {
+  const ModelInfo& h = m_.info;
+  while (static_cast<int>(cross_kv_.size()) < n) {
+    std::vector<Mat> kv;
+    for (int i = 0; i < h.n_text_layer; ++i) kv.push_back(be_.alloc(h.n_audio_ctx, 2 * h.n_text_state));
+    cross_kv_.push_back(std::move(kv));
+  }
+}
+
+void Decoder::copy_rows(int from, int to, int r0, int r1) {
+  if (r0 >= r1) return;
   for (size_t i = 0; i < slots_[from].k.size(); ++i) {
-    Mat kd = slots_[to].k[i].rows_view(r0, n_past_ - r0), vd = slots_[to].v[i].rows_view(r0, n_past_ - r0);
-    be_.copy(slots_[from].k[i].rows_view(r0, n_past_ - r0), kd);
-    be_.copy(slots_[from].v[i].rows_view(r0, n_past_ - r0), vd);
+    Mat kd = slots_[to].k[i].rows_view(r0, r1 - r0), vd = slots_[to].v[i].rows_view(r0, r1 - r0);
+    be_.copy(slots_[from].k[i].rows_view(r0, r1 - r0), kd);
+    be_.copy(slots_[from].v[i].rows_view(r0, r1 - r0), vd);
+  }
+}
+
+void Decoder::compute_cross_kv(const Mat& enc, int w) {
+  for (size_t i = 0; i < m_.decoder_layers.size(); ++i) {
+    const auto& l = m_.decoder_layers[i];
+    be_.linear(enc, l.cross_kv.w, &l.cross_kv.b, cross_kv_[w][i]);
   }
 }
 
 void Decoder::set_audio(const Mat& enc) {
-  for (size_t i = 0; i < m_.decoder_layers.size(); ++i) {
-    const auto& l = m_.decoder_layers[i];
-    be_.linear(enc, l.cross_kv.w, &l.cross_kv.b, cross_kv_[i]);
+  compute_cross_kv(enc, 0);
+  seqs_ = {Sequence{seqs_[0].slot, 0, 0}};
+  n_shared_ = 0;
+}
+
+void Decoder::set_audios(const std::vector<Mat>& encs) {
+  const int n = static_cast<int>(encs.size());
+  if (n < 1) throw Error("decoder: no window to attend to");
+  ensure_windows(n);
+  ensure_slots(n);
+  seqs_.clear();
+  for (int w = 0; w < n; ++w) {
+    compute_cross_kv(encs[w], w);
+    seqs_.push_back(Sequence{w, 0, w});
   }
-  seq_slot_ = {seq_slot_[0]};
-  n_past_ = 0;
   n_shared_ = 0;
 }
 
 void Decoder::truncate(int n_keep) {
-  if (n_keep < 0 || n_keep > n_past_) throw Error("decoder: cannot keep " + std::to_string(n_keep) + " positions");
-  n_past_ = n_keep;
+  for (const Sequence& s : seqs_)
+    if (n_keep < 0 || n_keep > s.n_past) throw Error("decoder: cannot keep " + std::to_string(n_keep) + " positions");
+  for (Sequence& s : seqs_) s.n_past = n_keep;
   n_shared_ = std::min(n_shared_, n_keep);
 }
 
@@ -54,13 +79,13 @@ void Decoder::fork(int n) {
   if (n_seq() != 1) throw Error("decoder: fork needs one sequence, there are " + std::to_string(n_seq()));
   if (n < 1) throw Error("decoder: cannot fork into " + std::to_string(n) + " sequences");
   ensure_slots(n);
-  const int s0 = seq_slot_[0];
+  const Sequence s0 = seqs_[0];
   for (int s = 0; s < static_cast<int>(slots_.size()) && n_seq() < n; ++s) {
-    if (s == s0) continue;
-    copy_rows(s0, s, 0);
-    seq_slot_.push_back(s);
+    if (s == s0.slot) continue;
+    copy_rows(s0.slot, s, 0, s0.n_past);
+    seqs_.push_back(Sequence{s, s0.n_past, s0.audio});
   }
-  n_shared_ = n_past_;
+  n_shared_ = s0.n_past;
 }
 
 void Decoder::reorder(const std::vector<int>& src) {
@@ -70,36 +95,38 @@ void Decoder::reorder(const std::vector<int>& src) {
     if (s < 0 || s >= n_old) throw Error("decoder: reorder from sequence " + std::to_string(s) + " of " + std::to_string(n_old));
   ensure_slots(n_new);
   std::vector<bool> taken(slots_.size(), false), was_used(slots_.size(), false);
-  for (int s : seq_slot_) was_used[s] = true;
+  for (const Sequence& s : seqs_) was_used[s.slot] = true;
   // A sequence continued once (the first continuation of each) keeps its cache without copying.
-  std::vector<int> slot(n_new, -1);
+  std::vector<Sequence> next(n_new);
+  std::vector<bool> placed(n_new, false);
   for (int i = 0; i < n_new; ++i) {
-    const int s = seq_slot_[src[i]];
-    if (!taken[s]) {
-      taken[s] = true;
-      slot[i] = s;
+    next[i] = seqs_[src[i]];
+    if (!taken[next[i].slot]) {
+      taken[next[i].slot] = true;
+      placed[i] = true;
     }
   }
   // The others get a free cache: first one that was in use (its rows before the fork are the shared prompt,
   // so only later rows are copied), else any other (copied whole).
   for (int i = 0; i < n_new; ++i) {
-    if (slot[i] >= 0) continue;
+    if (placed[i]) continue;
     int f = -1;
     for (int s = 0; s < static_cast<int>(slots_.size()) && f < 0; ++s)
       if (!taken[s] && was_used[s]) f = s;
     for (int s = 0; s < static_cast<int>(slots_.size()) && f < 0; ++s)
       if (!taken[s]) f = s;
     taken[f] = true;
-    copy_rows(seq_slot_[src[i]], f, was_used[f] ? n_shared_ : 0);
-    slot[i] = f;
+    copy_rows(next[i].slot, f, was_used[f] ? n_shared_ : 0, next[i].n_past);
+    next[i].slot = f;
   }
-  seq_slot_ = slot;
+  seqs_ = std::move(next);
 }
 
-void Decoder::forward(const std::vector<int>& tokens, const std::vector<int>& logit_rows, std::vector<float>& logits_out) {
+void Decoder::forward(const std::vector<int>& tokens, const std::vector<int>& logit_rows,
+                      std::vector<float>& logits_out, int seq) {
   const ModelInfo& h = m_.info;
   const int n = static_cast<int>(tokens.size());
-  Mat x = run_layers(tokens);
+  Mat x = run_layers(tokens, seq);
   // Final norm and the tied output projection, only for the rows asked for.
   logits_out.resize(logit_rows.size() * static_cast<size_t>(h.n_vocab));
   Mat logits = be_.alloc(1, h.n_vocab);
@@ -114,18 +141,20 @@ GreedyPick Decoder::forward_and_pick(int token, const StepRules& rules) {
   const ModelInfo& h = m_.info;
   if (n_seq() != 1) throw Error("decoder: forward_and_pick runs one sequence, there are " + std::to_string(n_seq()));
   if (token < 0 || token >= h.n_vocab) throw Error("decoder: token " + std::to_string(token) + " out of range");
-  if (n_past_ + 1 > h.n_text_ctx)
-    throw Error("decoder: " + std::to_string(n_past_ + 1) + " tokens exceed the text context of " +
+  Sequence& s = seqs_[0];
+  if (s.n_past + 1 > h.n_text_ctx)
+    throw Error("decoder: " + std::to_string(s.n_past + 1) + " tokens exceed the text context of " +
                 std::to_string(h.n_text_ctx));
   if (pick_logits_.empty()) pick_logits_ = be_.alloc(1, h.n_vocab);
   if (!be_.records_steps()) {
-    Mat x = run_layers({token});
+    Mat x = run_layers({token}, 0);
     project(x, pick_logits_);
     return be_.pick_greedy(pick_logits_, rules);
   }
-  be_.set_step(token, n_past_, rules, h.n_vocab);
-  // The recording holds the cache of the slot it was made with: another slot (after a beam search) records anew.
-  if (!step_recording_ || step_recording_slot_ != seq_slot_[0]) {
+  be_.set_step(token, s.n_past, rules, h.n_vocab);
+  // The recording holds the cache of the slot and the cross-attention K/V of the window it was made with:
+  // another slot (after a beam search) or window (after batched decoding) records anew.
+  if (!step_recording_ || step_recording_slot_ != s.slot || step_recording_audio_ != s.audio) {
     step_recording_.reset();
     be_.begin_step_recording();
     try {
@@ -135,10 +164,11 @@ GreedyPick Decoder::forward_and_pick(int token, const StepRules& rules) {
       throw;
     }
     step_recording_ = be_.end_step_recording();
-    step_recording_slot_ = seq_slot_[0];
+    step_recording_slot_ = s.slot;
+    step_recording_audio_ = s.audio;
   }
   const GreedyPick p = be_.replay_step(step_recording_);
-  n_past_ += 1;
+  s.n_past += 1;
   return p;
 }
 
@@ -153,6 +183,7 @@ void Decoder::record_step() {
     step_mlp_ = be_.alloc(1, 4 * d);
   }
   Cache& c = cache_of(0);
+  const std::vector<Mat>& cross_kv = cross_kv_[seqs_[0].audio];
   using Epi = Backend::Epilogue;
   be_.embed_at(m_.token_embedding, m_.decoder_pos, step_x_);
   for (size_t i = 0; i < m_.decoder_layers.size(); ++i) {
@@ -162,7 +193,7 @@ void Decoder::record_step() {
     be_.attention_at(step_qkv_.cols_view(0, d), c.k[i], c.v[i], step_attn_, h.n_text_head);
     be_.linear_fused(step_attn_, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, step_x_);
     be_.linear_fused(step_x_, &l.cross_ln.gamma, &l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, Epi::none, step_q_);
-    be_.attention(step_q_, cross_kv_[i].cols_view(0, d), cross_kv_[i].cols_view(d, d), step_attn_, h.n_text_head, -1);
+    be_.attention(step_q_, cross_kv[i].cols_view(0, d), cross_kv[i].cols_view(d, d), step_attn_, h.n_text_head, -1);
     be_.linear_fused(step_attn_, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Epi::add, step_x_);
     Mat mlp = step_mlp_.cols_view(0, l.fc1.w.rows);
     be_.linear_fused(step_x_, &l.mlp_ln.gamma, &l.mlp_ln.beta, l.fc1.w, &l.fc1.b, Epi::gelu, mlp);
@@ -177,17 +208,20 @@ void Decoder::project(const Mat& x, Mat& logits) {
                    Backend::Epilogue::none, logits);
 }
 
-Mat Decoder::run_layers(const std::vector<int>& tokens) {
+Mat Decoder::run_layers(const std::vector<int>& tokens, int seq) {
   const ModelInfo& h = m_.info;
   const int n = static_cast<int>(tokens.size()), d = h.n_text_state;
   if (n == 0) throw Error("decoder: no tokens to run");
-  if (n_seq() != 1) throw Error("decoder: forward runs one sequence, there are " + std::to_string(n_seq()));
-  if (n_past_ + n > h.n_text_ctx)
-    throw Error("decoder: " + std::to_string(n_past_ + n) + " tokens exceed the text context of " +
+  if (seq < 0 || seq >= n_seq())
+    throw Error("decoder: no sequence " + std::to_string(seq) + " (there are " + std::to_string(n_seq()) + ")");
+  const int n_past = seqs_[seq].n_past;
+  if (n_past + n > h.n_text_ctx)
+    throw Error("decoder: " + std::to_string(n_past + n) + " tokens exceed the text context of " +
                 std::to_string(h.n_text_ctx));
-  Cache& c = cache_of(0);
+  Cache& c = cache_of(seq);
+  const std::vector<Mat>& cross_kv = cross_kv_[seqs_[seq].audio];
   Mat x = be_.alloc(n, d);  // [n, d]
-  be_.embed(m_.token_embedding, tokens.data(), n, m_.decoder_pos, n_past_, x);
+  be_.embed(m_.token_embedding, tokens.data(), n, m_.decoder_pos, n_past, x);
 
   using Epi = Backend::Epilogue;
   Mat qkv = be_.alloc(n, 3 * d);
@@ -196,24 +230,24 @@ Mat Decoder::run_layers(const std::vector<int>& tokens) {
     const auto& l = m_.decoder_layers[i];
     // Self-attention over the cache, this step's keys and values appended to it.
     be_.linear_fused(x, &l.attn_ln.gamma, &l.attn_ln.beta, l.qkv.w, &l.qkv.b, Epi::none, qkv);
-    Mat k_dst = c.k[i].rows_view(n_past_, n), v_dst = c.v[i].rows_view(n_past_, n);
+    Mat k_dst = c.k[i].rows_view(n_past, n), v_dst = c.v[i].rows_view(n_past, n);
     be_.copy(qkv.cols_view(d, d), k_dst);
     be_.copy(qkv.cols_view(2 * d, d), v_dst);
-    be_.attention(qkv.cols_view(0, d), c.k[i].rows_view(0, n_past_ + n), c.v[i].rows_view(0, n_past_ + n), attn,
-                  h.n_text_head, n_past_);
+    be_.attention(qkv.cols_view(0, d), c.k[i].rows_view(0, n_past + n), c.v[i].rows_view(0, n_past + n), attn,
+                  h.n_text_head, n_past);
     be_.linear_fused(attn, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, x);
 
     // Cross-attention over the window's audio (K/V computed once in set_audio).
     Mat q = be_.alloc(n, d);
     be_.linear_fused(x, &l.cross_ln.gamma, &l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, Epi::none, q);
-    be_.attention(q, cross_kv_[i].cols_view(0, d), cross_kv_[i].cols_view(d, d), attn, h.n_text_head, -1);
+    be_.attention(q, cross_kv[i].cols_view(0, d), cross_kv[i].cols_view(d, d), attn, h.n_text_head, -1);
     be_.linear_fused(attn, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Epi::add, x);
 
     Mat mlp = be_.alloc(n, l.fc1.w.rows);
     be_.linear_fused(x, &l.mlp_ln.gamma, &l.mlp_ln.beta, l.fc1.w, &l.fc1.b, Epi::gelu, mlp);
     be_.linear_fused(mlp, nullptr, nullptr, l.fc2.w, &l.fc2.b, Epi::add, x);
   }
-  n_past_ += n;
+  seqs_[seq].n_past += n;
   return x;
 }
 
@@ -237,13 +271,14 @@ Mat Decoder::step_logits(const std::vector<int>& tokens) {
   if (n != n_seq())
     throw Error("decoder: forward_step expects one token per sequence (" + std::to_string(n_seq()) + "), got " +
                 std::to_string(n));
-  if (n_past_ + 1 > h.n_text_ctx)
-    throw Error("decoder: " + std::to_string(n_past_ + 1) + " tokens exceed the text context of " +
-                std::to_string(h.n_text_ctx));
-  Mat x = be_.alloc(n, d);  // [n_seq, d]: every sequence at position n_past_
+  for (const Sequence& s : seqs_)
+    if (s.n_past + 1 > h.n_text_ctx)
+      throw Error("decoder: " + std::to_string(s.n_past + 1) + " tokens exceed the text context of " +
+                  std::to_string(h.n_text_ctx));
+  Mat x = be_.alloc(n, d);  // [n_seq, d]: sequence b at position n_past(b)
   for (int b = 0; b < n; ++b) {
     Mat row = x.rows_view(b, 1);
-    be_.embed(m_.token_embedding, &tokens[b], 1, m_.decoder_pos, n_past_, row);
+    be_.embed(m_.token_embedding, &tokens[b], 1, m_.decoder_pos, seqs_[b].n_past, row);
   }
 
   using Epi = Backend::Epilogue;
@@ -256,26 +291,33 @@ Mat Decoder::step_logits(const std::vector<int>& tokens) {
     // Self-attention: each sequence over its own cache.
     for (int b = 0; b < n; ++b) {
       Cache& c = cache_of(b);
+      const int n_past = seqs_[b].n_past;
       const Mat row = qkv.rows_view(b, 1);
-      Mat k_dst = c.k[i].rows_view(n_past_, 1), v_dst = c.v[i].rows_view(n_past_, 1);
+      Mat k_dst = c.k[i].rows_view(n_past, 1), v_dst = c.v[i].rows_view(n_past, 1);
       be_.copy(row.cols_view(d, d), k_dst);
       be_.copy(row.cols_view(2 * d, d), v_dst);
       Mat out = attn.rows_view(b, 1);
-      be_.attention(row.cols_view(0, d), c.k[i].rows_view(0, n_past_ + 1), c.v[i].rows_view(0, n_past_ + 1), out,
-                    h.n_text_head, n_past_);
+      be_.attention(row.cols_view(0, d), c.k[i].rows_view(0, n_past + 1), c.v[i].rows_view(0, n_past + 1), out,
+                    h.n_text_head, n_past);
     }
     be_.linear_fused(attn, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, x);
 
-    // Cross-attention: the audio is shared, so all sequences are one query batch.
+    // Cross-attention: the sequences that attend to the same window (all of them in a beam search) are one
+    // query batch.
     be_.linear_fused(x, &l.cross_ln.gamma, &l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, Epi::none, q);
-    be_.attention(q, cross_kv_[i].cols_view(0, d), cross_kv_[i].cols_view(d, d), attn, h.n_text_head, -1);
+    for (int b0 = 0, b1 = 0; b0 < n; b0 = b1) {
+      while (b1 < n && seqs_[b1].audio == seqs_[b0].audio) ++b1;
+      const Mat& kv = cross_kv_[seqs_[b0].audio][i];
+      Mat out = attn.rows_view(b0, b1 - b0);
+      be_.attention(q.rows_view(b0, b1 - b0), kv.cols_view(0, d), kv.cols_view(d, d), out, h.n_text_head, -1);
+    }
     be_.linear_fused(attn, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Epi::add, x);
 
     Mat mlp = be_.alloc(n, l.fc1.w.rows);
     be_.linear_fused(x, &l.mlp_ln.gamma, &l.mlp_ln.beta, l.fc1.w, &l.fc1.b, Epi::gelu, mlp);
     be_.linear_fused(mlp, nullptr, nullptr, l.fc2.w, &l.fc2.b, Epi::add, x);
   }
-  n_past_ += 1;
+  for (Sequence& s : seqs_) s.n_past += 1;
 
   Mat logits = be_.alloc(n, h.n_vocab);  // [n_seq, n_vocab]
   project(x, logits);

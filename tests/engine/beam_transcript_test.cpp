@@ -6,8 +6,8 @@
 // differs, the two best hypotheses' ranker scores on each side and faster-whisper's best re-scored by our
 // model, so a near-tie reads as one.
 //
-// The batched decoder (fork, reorder, forward_step) against one-sequence forward passes, and best_of on a
-// forced temperature fallback.
+// The batched decoder (fork, reorder, forward_step) against one-sequence forward passes, sequences on
+// different windows (set_audios) against one decoder per window, and best_of on a forced temperature fallback.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -33,11 +33,6 @@ namespace {
 // several rows takes other kernels than one row, so float32 rounding differs (seen: a few 1e-5).
 constexpr float kBatchLogitTolerance = 2e-3f;
 
-std::filesystem::path audio_path(const std::string& id) {
-  if (id == "jfk" || id == "ted_60") return test::shared_audio_dir() / (id + ".wav");
-  return test::shared_audio_dir() / "librispeech" / (id + ".wav");
-}
-
 nlohmann::json load_beam_reference() {
   std::ifstream in(test::source_dir() / "tests/reference/faster_whisper_beam_tiny_en.json");
   return nlohmann::json::parse(in);
@@ -47,8 +42,9 @@ struct Model {
   std::unique_ptr<engine::Backend> backend = engine::make_cpu_backend(0);
   engine::WhisperModel m;
   engine::Tokenizer tok;
-  explicit Model(const std::string& dir)
-      : m(engine::load_model_files(dir, *backend)), tok(engine::Tokenizer::from_model_dir(dir, m.info.n_vocab)) {}
+  explicit Model(const std::string& dir, const engine::WeightPolicy& policy = {})
+      : m(engine::load_model_files(dir, *backend, policy)),
+        tok(engine::Tokenizer::from_model_dir(dir, m.info.n_vocab)) {}
 
   // The encoder output of the window at `seek` (mel frames) of `pcm`.
   engine::Mat encode_window(const std::vector<float>& pcm, int seek) {
@@ -121,7 +117,7 @@ class BeamTranscripts : public ::testing::Test {
     for (const auto& id : ids) {
       auto it = std::find_if(ref["files"].begin(), ref["files"].end(), [&](const auto& f) { return f["id"] == id; });
       ASSERT_NE(it, ref["files"].end()) << "no reference for " << id;
-      std::vector<float> pcm = audio::load_audio(audio_path(id).string());
+      std::vector<float> pcm = audio::load_audio(test::speech_path(id).string());
       Transcript t = engine->transcribe(pcm, opt);
       if (t.text == (*it)["text"].get<std::string>()) {
         ++identical;
@@ -153,7 +149,7 @@ TEST(BatchedDecoder, ForkReorderAndStepMatchOneSequenceRuns) {
   WST_REQUIRE_TINY_EN();
   Model model(test::tiny_en_dir().string());
   const int n_vocab = model.m.info.n_vocab;
-  engine::Mat enc = model.encode_window(audio::load_audio(audio_path("jfk").string()), 0);
+  engine::Mat enc = model.encode_window(audio::load_audio(test::speech_path("jfk").string()), 0);
   const std::vector<int> prompt = model.tok.sot_sequence("en", "transcribe");
   const int ts0 = model.tok.timestamp_begin();
   // Three histories after the prompt; after one step they are reordered to continue {2, 2, 0}.
@@ -190,11 +186,72 @@ TEST(BatchedDecoder, ForkReorderAndStepMatchOneSequenceRuns) {
   }
 }
 
+// Sequences that attend to different windows, with prompts of different lengths, stepped as one batch (one
+// finished and dropped midway): the logits are exactly those of one decoder per window run token by token, as
+// transcribe() runs it. Exact because, with the engine's float32 policy on this float16 file, the decoder's
+// products go through the CPU's matrix-vector kernels, which compute each row as they compute one row alone.
+TEST(BatchedDecoder, SequencesOnDifferentWindowsMatchOneWindowRuns) {
+  WST_REQUIRE_TINY_EN();
+  Model model(test::tiny_en_dir().string(), engine::weight_policy("float32"));
+  const int n_vocab = model.m.info.n_vocab;
+  const std::vector<float> jfk = audio::load_audio(test::speech_path("jfk").string());
+  const std::vector<float> ted = audio::load_audio(test::speech_path("ted_60").string());
+  const std::vector<engine::Mat> encs = {model.encode_window(jfk, 0), model.encode_window(ted, 0),
+                                         model.encode_window(ted, 3000)};
+  const std::vector<int> sot = model.tok.sot_sequence("en", "transcribe");
+  const int ts0 = model.tok.timestamp_begin();
+  std::vector<std::vector<int>> prompts = {sot, {model.tok.sot_prev()}, sot};
+  for (int t : model.tok.encode(" And so my fellow Americans")) prompts[1].push_back(t);
+  prompts[1].insert(prompts[1].end(), sot.begin(), sot.end());
+  prompts[2].push_back(ts0);
+  // Step 1 runs the three sequences; then sequence 1 leaves and the other two go on in the order {2, 0}.
+  const std::vector<int> step1 = {ts0, ts0 + 3, 843}, step2 = {220, 50};
+  const std::vector<int> order2 = {2, 0};
+
+  engine::Decoder batch(model.m, *model.backend);
+  batch.set_audios(encs);
+  ASSERT_EQ(batch.n_seq(), 3);
+  std::vector<std::vector<float>> got(3);  // per window: prompt logits, step 1, step 2 (where run)
+  for (int i = 0; i < 3; ++i) {
+    batch.forward(prompts[i], {static_cast<int>(prompts[i].size()) - 1}, got[i], i);
+    EXPECT_EQ(batch.n_past(i), static_cast<int>(prompts[i].size()));
+  }
+  std::vector<float> l1, l2;
+  batch.forward_step(step1, l1);
+  for (int i = 0; i < 3; ++i) got[i].insert(got[i].end(), l1.begin() + i * n_vocab, l1.begin() + (i + 1) * n_vocab);
+  batch.reorder(order2);
+  ASSERT_EQ(batch.n_seq(), 2);
+  EXPECT_EQ(batch.n_past(0), static_cast<int>(prompts[2].size()) + 1);
+  batch.forward_step(step2, l2);
+  for (int b = 0; b < 2; ++b)
+    got[order2[b]].insert(got[order2[b]].end(), l2.begin() + b * n_vocab, l2.begin() + (b + 1) * n_vocab);
+
+  engine::Decoder one(model.m, *model.backend);
+  for (int i = 0; i < 3; ++i) {
+    one.set_audio(encs[i]);
+    std::vector<float> want, step;
+    one.forward(prompts[i], {static_cast<int>(prompts[i].size()) - 1}, want);
+    one.forward({step1[i]}, {0}, step);
+    want.insert(want.end(), step.begin(), step.end());
+    if (i != 1) {
+      one.forward({step2[i == 2 ? 0 : 1]}, {0}, step);
+      want.insert(want.end(), step.begin(), step.end());
+    }
+    ASSERT_EQ(got[i].size(), want.size()) << "window " << i;
+    for (size_t v = 0; v < want.size(); ++v)
+      if (got[i][v] != want[v]) {
+        ADD_FAILURE() << "window " << i << ", step " << v / n_vocab << ", token " << v % n_vocab << ": batched "
+                      << got[i][v] << ", alone " << want[v];
+        break;
+      }
+  }
+}
+
 TEST(BestOf, KeepsTheCandidateTheRankerPrefers) {
   WST_REQUIRE_TINY_EN();
   Model model(test::tiny_en_dir().string());
   engine::Decoder dec(model.m, *model.backend);
-  dec.set_audio(model.encode_window(audio::load_audio(audio_path("jfk").string()), 0));
+  dec.set_audio(model.encode_window(audio::load_audio(test::speech_path("jfk").string()), 0));
   TranscribeOptions opt;
   opt.best_of = 5;
   engine::WindowDecoder wd(model.m, model.tok, dec, opt);
@@ -227,7 +284,7 @@ TEST(BestOf, FallbackKeepsTheBestOfNSamples) {
   WST_REQUIRE_TINY_EN();
   const std::string dir = test::tiny_en_dir().string();
   auto engine = Engine::load(dir, {});
-  auto pcm = audio::load_audio(audio_path("jfk").string());
+  auto pcm = audio::load_audio(test::speech_path("jfk").string());
   TranscribeOptions opt;
   opt.logprob_threshold = 0.0f;  // nothing is that probable: every temperature falls back, the last is kept
   opt.no_speech_threshold = 1.0f;

@@ -50,11 +50,6 @@ std::map<std::string, std::string> librispeech_truth() {
   return out;
 }
 
-std::filesystem::path audio_path(const std::string& id) {
-  if (id == "jfk" || id == "ted_60") return test::shared_audio_dir() / (id + ".wav");
-  return test::shared_audio_dir() / "librispeech" / (id + ".wav");
-}
-
 // Where our tokens first leave the reference's: window seek, the tokens before it in that window, and the
 // two tokens. Returns false when the token streams agree.
 struct Divergence {
@@ -143,7 +138,7 @@ class Transcripts : public ::testing::Test {
     for (const auto& id : ids) {
       auto it = std::find_if(ref["files"].begin(), ref["files"].end(), [&](const auto& f) { return f["id"] == id; });
       ASSERT_NE(it, ref["files"].end()) << "no reference for " << id;
-      std::vector<float> pcm = audio::load_audio(audio_path(id).string());
+      std::vector<float> pcm = audio::load_audio(test::speech_path(id).string());
       Transcript t = engine->transcribe(pcm, {});
       ours_[id] = t.text;
       if (t.text == (*it)["text"].get<std::string>()) {
@@ -220,7 +215,7 @@ TEST_F(Transcripts, Int8LibriSpeechWerWithinHalfAPointOfFloat32) {
   for (const auto& f : ref["files"]) {
     const std::string id = f["id"];
     if (id == "jfk" || id == "ted_60") continue;
-    Transcript t = engine->transcribe(audio::load_audio(audio_path(id).string()), {});
+    Transcript t = engine->transcribe(audio::load_audio(test::speech_path(id).string()), {});
     identical += t.text == f["text"].get<std::string>();
     refs.push_back(bench::normalize_english(truth.at(id)));
     ours.push_back(bench::normalize_english(t.text));
@@ -254,7 +249,7 @@ TEST_F(Transcripts, SegmentsAndTokensMatchOnJfk) {
   const auto& r = ref["files"][0];
   ASSERT_EQ(r["id"], "jfk");
   auto engine = Engine::load(test::tiny_en_dir().string(), {});
-  Transcript t = engine->transcribe(audio::load_audio(audio_path("jfk").string()), {});
+  Transcript t = engine->transcribe(audio::load_audio(test::speech_path("jfk").string()), {});
   ASSERT_EQ(t.segments.size(), r["segments"].size());
   for (size_t i = 0; i < t.segments.size(); ++i) {
     const auto& rs = r["segments"][i];

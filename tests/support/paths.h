@@ -22,6 +22,13 @@ inline std::filesystem::path shared_audio_dir() {
   return source_dir().parent_path() / "shared" / "audio";
 }
 
+// A recording of the shared test audio by id: "jfk" and "ted_60" (audio/<id>.wav) or a LibriSpeech utterance
+// ("1089-134686-0000": audio/librispeech/<id>.wav).
+inline std::filesystem::path speech_path(const std::string& id) {
+  if (id == "jfk" || id == "ted_60") return shared_audio_dir() / (id + ".wav");
+  return shared_audio_dir() / "librispeech" / (id + ".wav");
+}
+
 // The Python that has the project's pip packages: $WST_PYTHON, else .venv/bin/python, else python3.
 inline std::string python() {
   if (const char* p = std::getenv("WST_PYTHON"); p && *p) return p;
