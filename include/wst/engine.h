@@ -6,6 +6,7 @@
 //   wst::TranscribeOptions to;             // greedy, openai-whisper's transcribe() defaults
 //   wst::Transcript t = engine->transcribe(pcm, to);
 //   std::cout << t.text;
+//   std::vector<wst::Transcript> ts = engine->transcribe_batch({pcm_a, pcm_b}, to);  // several recordings together
 //
 // Thread safety: an Engine is not thread-safe; use one per thread. Loading two engines of the same model is
 // fine. Errors are thrown as wst::Error (util/errors.h) with a one-line message naming the file and problem.
@@ -81,6 +82,9 @@ struct TranscribeOptions {
   bool suppress_blank = true;                 // no blank or EOT as the first sampled token
   int sample_len = 0;                         // max sampled tokens per window; 0 = n_text_ctx / 2
   uint64_t seed = 0;                          // seed of the sampler used at temperature > 0
+  // transcribe_batch only: at most this many windows (one per recording) decoded together; unset =
+  // Engine::default_batch_size(). Below 1 is refused.
+  std::optional<int> batch_size;
 };
 
 struct Segment {
@@ -122,6 +126,22 @@ class Engine {
 
   // pcm: 16 kHz mono samples.
   virtual Transcript transcribe(const std::vector<float>& pcm, const TranscribeOptions& options = {}) = 0;
+  // Several independent recordings transcribed together; transcript i is what transcribe(pcms[i], options)
+  // gives: the same tokens, segments and timestamps (docs/BATCHING.md: exact where the backend computes each
+  // row of a batched product as it computes one row alone, as the CPU does for float16 and int8 decoder
+  // weights up to 16 rows; elsewhere float rounding may part them at a near-tie). The recordings advance window
+  // by window in lockstep: each round encodes one window of each (one at a time) and decodes them greedily at
+  // temperature 0 as one batch of at most options.batch_size windows; a window whose result calls for
+  // temperature fallback is redone alone on transcribe()'s path; a recording that ends leaves its place to the
+  // next one waiting. With beam_size > 1, or a temperature ladder that does not start at 0, the recordings are
+  // transcribed one after another. An empty recording is refused before any work ("audio 2 of 3: empty (0
+  // samples)"); an empty list gives an empty list.
+  virtual std::vector<Transcript> transcribe_batch(const std::vector<std::vector<float>>& pcms,
+                                                   const TranscribeOptions& options = {}) = 0;
+  // The batch size transcribe_batch takes when options.batch_size is unset: 8 on the CPU; on a GPU as many
+  // windows as fit in its free memory by the model's dimensions (KV caches, cross-attention K/V, encoder
+  // output), between 1 and 32.
+  virtual int default_batch_size() const = 0;
   virtual const ModelInfo& info() const = 0;
   virtual Timings timings() const = 0;
   // The most GPU memory the engine has held since load, in bytes: the CUDA backend's pool high-water mark

@@ -163,6 +163,9 @@ class Backend {
   // The most device memory this backend has held at once, in bytes (a GPU backend's pool high-water mark:
   // weights, activations, workspaces); -1 for a backend that computes in host memory.
   virtual long long peak_device_bytes() const { return -1; }
+  // Device memory free for this backend now, in bytes (a GPU's free memory plus the blocks its pool keeps for
+  // reuse): what sizes a batch (Engine::default_batch_size); -1 for a backend that computes in host memory.
+  virtual long long free_device_bytes() const { return -1; }
 };
 
 // The CPU backend (OpenBLAS and oneDNN for matrix products, own kernels for matrix-vector products of

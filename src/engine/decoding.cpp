@@ -223,23 +223,27 @@ void WindowDecoder::apply_filters(std::vector<float>& logits, const std::vector<
   }
 }
 
-std::vector<float> WindowDecoder::prompt_logits(const std::vector<int>& initial) {
+std::vector<float> WindowDecoder::prompt_forward(const std::vector<int>& initial, int seq, float& no_speech_prob) {
   const int n_vocab = model_.info.n_vocab;
   const int sot_index = static_cast<int>(std::find(initial.begin(), initial.end(), tok_.sot()) - initial.begin());
   if (sot_index >= static_cast<int>(initial.size())) throw Error("decoding: prompt has no start-of-transcript token");
+  std::vector<float> both;
+  decoder_.forward(initial, {sot_index, static_cast<int>(initial.size()) - 1}, both, seq);
+  // No-speech probability from the raw logits at the start-of-transcript position.
+  std::vector<float> sot_logits(both.begin(), both.begin() + n_vocab);
+  const std::vector<float> sot_lp = log_softmax(sot_logits);
+  no_speech_prob = tok_.no_speech() >= 0 ? std::exp(sot_lp[tok_.no_speech()]) : 0.0f;
+  return std::vector<float>(both.begin() + n_vocab, both.end());
+}
+
+std::vector<float> WindowDecoder::prompt_logits(const std::vector<int>& initial) {
   if (initial == cached_initial_ && !cached_first_logits_.empty()) {
     decoder_.truncate(static_cast<int>(initial.size()));
     return cached_first_logits_;
   }
   decoder_.truncate(0);
-  std::vector<float> both;
-  decoder_.forward(initial, {sot_index, static_cast<int>(initial.size()) - 1}, both);
-  // No-speech probability from the raw logits at the start-of-transcript position.
-  std::vector<float> sot_logits(both.begin(), both.begin() + n_vocab);
-  const std::vector<float> sot_lp = log_softmax(sot_logits);
-  cached_no_speech_ = tok_.no_speech() >= 0 ? std::exp(sot_lp[tok_.no_speech()]) : 0.0f;
+  cached_first_logits_ = prompt_forward(initial, 0, cached_no_speech_);
   cached_initial_ = initial;
-  cached_first_logits_.assign(both.begin() + n_vocab, both.end());
   return cached_first_logits_;
 }
 
@@ -254,6 +258,48 @@ int sample_token(const std::vector<float>& lp, float temperature, std::mt19937_6
 }
 
 }  // namespace
+
+// A sequence decoded one token at a time (greedy or sampled), stopped as openai-whisper's loop stops it.
+struct WindowDecoder::Sampling {
+  std::vector<int> tokens;  // sampled so far, EOT excluded
+  double sum_logprob = 0;
+  int total = 0;            // prompt and sampled tokens
+  bool done = false;
+  explicit Sampling(size_t n_prompt) : total(static_cast<int>(n_prompt)) {}
+  // Appends `next`; done at EOT (not kept) or once the context is full.
+  void push(int next, int eot, int n_ctx) {
+    ++total;
+    if (next == eot) {
+      done = true;
+      return;
+    }
+    tokens.push_back(next);
+    if (total > n_ctx) done = true;  // as openai-whisper: stop once the context is full
+  }
+};
+
+int WindowDecoder::next_token(std::vector<float>& logits, const std::vector<int>& sampled, float temperature,
+                              std::mt19937_64& rng, double& sum_logprob) const {
+  StageTimer st(timings_ ? &timings_->filter_ms : nullptr);
+  apply_filters(logits, sampled);
+  const std::vector<float> lp = log_softmax(logits);
+  int next = 0;
+  if (temperature == 0.0f) {
+    // First maximum, as torch.argmax.
+    next = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  } else {
+    next = sample_token(lp, temperature, rng);
+  }
+  sum_logprob += lp[next];
+  return next;
+}
+
+void WindowDecoder::finish_result(WindowResult& r, double sum_logprob) const {
+  r.avg_logprob = static_cast<float>(sum_logprob / (static_cast<double>(r.tokens.size()) + 1.0));
+  StageTimer st(timings_ ? &timings_->tokenizer_ms : nullptr);
+  r.text = strip(tok_.decode(r.tokens));
+  r.compression_ratio = compression_ratio(r.text);
+}
 
 WindowResult WindowDecoder::decode(const std::vector<int>& initial, float temperature, std::mt19937_64& rng) {
   const int n_ctx = model_.info.n_text_ctx;
@@ -272,56 +318,75 @@ WindowResult WindowDecoder::decode(const std::vector<int>& initial, float temper
     const int best = best_hypothesis(r.candidates, options_.length_penalty);
     if (best < 0) throw Error("decoding: the search finished no sequence");
     r.tokens = r.candidates[best].tokens;
-    r.avg_logprob = static_cast<float>(r.candidates[best].sum_logprob / (static_cast<double>(r.tokens.size()) + 1.0));
-    StageTimer st(timings_ ? &timings_->tokenizer_ms : nullptr);
-    r.text = strip(tok_.decode(r.tokens));
-    r.compression_ratio = compression_ratio(r.text);
+    finish_result(r, r.candidates[best].sum_logprob);
     return r;
   }
 
-  double sum_logprob = 0;
-  std::vector<int> sampled;
-  int total = static_cast<int>(initial.size());
-  bool ended = false;
+  Sampling s(initial.size());
   // On a GPU the greedy steps after the first keep their logits there: the rules are applied and the token
   // chosen where they are, and 8 bytes come back instead of n_vocab floats (their time is the decoder's).
   const bool pick_on_device = temperature == 0.0f && decoder_.picks_greedy();
-  for (int i = 0; i < sample_len_; ++i) {
-    int next = 0;
-    float next_logprob = 0;
+  for (int i = 0; i < sample_len_ && !s.done; ++i) {
     if (i > 0 && pick_on_device) {
-      const GreedyPick p = decoder_.forward_and_pick(sampled.back(), step_rules(sampled));
-      next = p.token;
-      next_logprob = p.logprob;
-    } else {
-      if (i > 0) decoder_.forward({sampled.back()}, {0}, logits);
-      StageTimer st(timings_ ? &timings_->filter_ms : nullptr);
-      apply_filters(logits, sampled);
-      const std::vector<float> lp = log_softmax(logits);
-      if (temperature == 0.0f) {
-        // First maximum, as torch.argmax.
-        next = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-      } else {
-        next = sample_token(lp, temperature, rng);
-      }
-      next_logprob = lp[next];
+      const GreedyPick p = decoder_.forward_and_pick(s.tokens.back(), step_rules(s.tokens));
+      s.sum_logprob += p.logprob;
+      s.push(p.token, tok_.eot(), n_ctx);
+      continue;
     }
-    sum_logprob += next_logprob;
-    sampled.push_back(next);
-    ++total;
-    if (next == tok_.eot()) {
-      ended = true;
-      break;
-    }
-    if (total > n_ctx) break;  // as openai-whisper: stop once the context is full
+    if (i > 0) decoder_.forward({s.tokens.back()}, {0}, logits);
+    s.push(next_token(logits, s.tokens, temperature, rng, s.sum_logprob), tok_.eot(), n_ctx);
   }
-  if (ended) sampled.pop_back();
-  r.tokens = sampled;
-  r.avg_logprob = static_cast<float>(sum_logprob / (static_cast<double>(sampled.size()) + 1.0));
-  StageTimer st(timings_ ? &timings_->tokenizer_ms : nullptr);
-  r.text = strip(tok_.decode(sampled));
-  r.compression_ratio = compression_ratio(r.text);
+  r.tokens = std::move(s.tokens);
+  finish_result(r, s.sum_logprob);
   return r;
+}
+
+std::vector<WindowResult> WindowDecoder::decode_greedy_batch(const std::vector<std::vector<int>>& initials) {
+  const int n = static_cast<int>(initials.size()), n_vocab = model_.info.n_vocab, n_ctx = model_.info.n_text_ctx;
+  if (n != decoder_.n_seq())
+    throw Error("decoding: " + std::to_string(n) + " prompts for " + std::to_string(decoder_.n_seq()) + " windows");
+  reset();
+  std::vector<WindowResult> out(n);
+  std::vector<Sampling> seqs;
+  std::vector<std::vector<float>> first(n);
+  for (int i = 0; i < n; ++i) {
+    first[i] = prompt_forward(initials[i], i, out[i].no_speech_prob);
+    seqs.emplace_back(initials[i].size());
+  }
+  // Each window's tokens are chosen exactly as decode() chooses them at temperature 0, one decoder row per
+  // window still decoding; finished windows leave the batch.
+  std::mt19937_64 no_rng;  // temperature 0 draws nothing
+  std::vector<int> alive(n);  // the window of each decoder sequence
+  for (int i = 0; i < n; ++i) alive[i] = i;
+  std::vector<float> logits, row;
+  for (int step = 0; step < sample_len_ && !alive.empty(); ++step) {
+    if (step > 0) {
+      std::vector<int> last;
+      for (int i : alive) last.push_back(seqs[i].tokens.back());
+      decoder_.forward_step(last, logits);
+    }
+    std::vector<int> keep, still;  // decoder sequences and windows that go on
+    for (size_t a = 0; a < alive.size(); ++a) {
+      Sampling& s = seqs[alive[a]];
+      if (step == 0)
+        row = std::move(first[alive[a]]);
+      else
+        row.assign(logits.begin() + a * static_cast<size_t>(n_vocab), logits.begin() + (a + 1) * static_cast<size_t>(n_vocab));
+      s.push(next_token(row, s.tokens, 0.0f, no_rng, s.sum_logprob), tok_.eot(), n_ctx);
+      if (!s.done) {
+        keep.push_back(static_cast<int>(a));
+        still.push_back(alive[a]);
+      }
+    }
+    if (!keep.empty() && keep.size() != alive.size()) decoder_.reorder(keep);
+    alive = std::move(still);
+  }
+  for (int i = 0; i < n; ++i) {
+    out[i].temperature = 0.0f;
+    out[i].tokens = std::move(seqs[i].tokens);
+    finish_result(out[i], seqs[i].sum_logprob);
+  }
+  return out;
 }
 
 std::vector<Hypothesis> WindowDecoder::beam_search(std::vector<float> logits, int max_steps) {
@@ -461,25 +526,34 @@ std::string Transcriber::detect_language(const std::vector<float>& mel_window) {
   return tok_.language_code(best);
 }
 
-Transcript Transcriber::run(const std::vector<float>& pcm, const TranscribeOptions& opt) {
-  const ModelInfo& h = model_.info;
-  const int n_frames_window = 2 * h.n_audio_ctx;  // 3000
+void check_transcribe_options(const TranscribeOptions& opt) {
   if (opt.task != "transcribe" && opt.task != "translate")
     throw Error("--task: \"" + opt.task + "\" is not transcribe or translate");
-  if (pcm.empty()) throw Error("audio: empty (0 samples)");
   if (opt.beam_size < 1) throw Error("--beam-size: " + std::to_string(opt.beam_size) + " (must be 1 or more)");
   if (opt.best_of < 1) throw Error("--best-of: " + std::to_string(opt.best_of) + " (must be 1 or more)");
   if (!(opt.patience > 0)) throw Error("--patience: " + std::to_string(opt.patience) + " (must be above 0)");
+}
+
+bool needs_fallback(const WindowResult& res, const TranscribeOptions& opt) {
+  bool fallback = false;
+  if (opt.compression_ratio_threshold > 0 && res.compression_ratio > opt.compression_ratio_threshold) fallback = true;
+  if (res.avg_logprob < opt.logprob_threshold) fallback = true;
+  if (res.no_speech_prob > opt.no_speech_threshold && res.avg_logprob < opt.logprob_threshold) fallback = false;
+  return fallback;
+}
+
+Transcription Transcriber::start(const std::vector<float>& pcm, const TranscribeOptions& opt) {
+  const ModelInfo& h = model_.info;
+  const int n_frames_window = 2 * h.n_audio_ctx;  // 3000
+  if (pcm.empty()) throw Error("audio: empty (0 samples)");
 
   // The log-mel of the whole audio plus 30 s of silence, normalised once (as openai-whisper's transcribe()).
+  Transcription t;
   double t0 = now_ms();
-  int n_frames = 0;
-  std::vector<float> mel = log_mel_spectrogram(pcm.data(), pcm.size(), h.n_mels, kSamples30s, n_threads_, &n_frames);
+  t.mel = log_mel_spectrogram(pcm.data(), pcm.size(), h.n_mels, kSamples30s, n_threads_, &t.n_frames);
   timings_.mel_ms += now_ms() - t0;
-  const int content_frames = n_frames - n_frames_window;
+  t.content_frames = t.n_frames - n_frames_window;
 
-
-  Transcript out;
   std::string language = opt.language;
   if (!h.multilingual) {
     if (!language.empty() && language != "en")
@@ -487,126 +561,148 @@ Transcript Transcriber::run(const std::vector<float>& pcm, const TranscribeOptio
     language = "en";
   } else if (language.empty()) {
     // Detected on the first 30 s of the padded mel (silence included, not zeros), as openai-whisper does.
-    language = detect_language(mel_window(mel, h.n_mels, n_frames, 0, n_frames_window, n_frames_window));
+    language = detect_language(mel_window(t.mel, h.n_mels, t.n_frames, 0, n_frames_window, n_frames_window));
   } else if (tok_.language_token(language) < 0) {
     throw Error("--language: unknown language code \"" + language + "\"");
   }
-  out.language = language;
+  t.out.language = language;
   if (!h.multilingual && opt.task == "translate") throw Error("--task translate: this model is English-only");
-  const std::vector<int> sot_seq = tok_.sot_sequence(language, opt.task);
+  t.sot_seq = tok_.sot_sequence(language, opt.task);
+  t.rng.seed(opt.seed);
+  const std::string prompt = strip(opt.initial_prompt);
+  if (!prompt.empty()) t.all_tokens = tok_.encode(std::string(" ").append(prompt));
+  t.n_initial_prompt = t.all_tokens.size();
+  return t;
+}
 
-  WindowDecoder wd(model_, tok_, decoder_, opt);
-  wd.set_timings(&timings_);
-  std::mt19937_64 rng(opt.seed);
+int Transcriber::window_frames(const Transcription& t) const {
+  return std::min(2 * model_.info.n_audio_ctx, t.content_frames - t.seek);
+}
+
+Mat Transcriber::encode_window(const Transcription& t) {
+  const ModelInfo& h = model_.info;
+  const int n_frames_window = 2 * h.n_audio_ctx;
+  double te = now_ms();
+  std::vector<float> mw = mel_window(t.mel, h.n_mels, t.n_frames, t.seek, window_frames(t), n_frames_window);
+  Mat enc = encode(model_, backend_, mw.data());
+  timings_.encode_ms += now_ms() - te;
+  ++timings_.n_windows;
+  return enc;
+}
+
+std::vector<int> Transcriber::window_prompt(const Transcription& t, const TranscribeOptions& opt) const {
+  // Previous text (at most n_text_ctx / 2 - 1 tokens) after <|startofprev|>, then the sot sequence.
+  std::vector<int> initial;
+  if (t.all_tokens.size() > t.prompt_reset_since) {
+    const size_t max_prompt = model_.info.n_text_ctx / 2 - 1;
+    size_t from = std::max(t.prompt_reset_since, t.all_tokens.size() > max_prompt ? t.all_tokens.size() - max_prompt : 0);
+    initial.push_back(tok_.sot_prev());
+    initial.insert(initial.end(), t.all_tokens.begin() + from, t.all_tokens.end());
+  }
+  initial.insert(initial.end(), t.sot_seq.begin(), t.sot_seq.end());
+  if (opt.without_timestamps) initial.push_back(tok_.no_timestamps());
+  return initial;
+}
+
+WindowResult Transcriber::decode_with_fallback(WindowDecoder& wd, const std::vector<int>& initial, std::mt19937_64& rng,
+                                               const TranscribeOptions& opt, size_t from, WindowResult res) {
+  for (size_t i = from; i < opt.temperatures.size(); ++i) {
+    res = wd.decode(initial, opt.temperatures[i], rng);
+    timings_.n_decoded_tokens += static_cast<int>(res.tokens.size()) + 1;
+    if (!needs_fallback(res, opt)) break;
+  }
+  return res;
+}
+
+void Transcriber::add_window(Transcription& t, const WindowResult& res, const TranscribeOptions& opt) const {
+  const int segment_size = window_frames(t);
+  // Silence: skip the window when no speech is likely and the text is improbable.
+  if (res.no_speech_prob > opt.no_speech_threshold && !(res.avg_logprob > opt.logprob_threshold)) {
+    t.seek += segment_size;
+    return;
+  }
   const int ts_begin = tok_.timestamp_begin();
   const double time_precision = 0.02;  // seconds per timestamp step
-  const int input_stride = n_frames_window / h.n_audio_ctx;  // mel frames per encoder position (2)
+  const int input_stride = 2;          // mel frames per encoder position (3000 / n_audio_ctx)
+  const double time_offset = static_cast<double>(t.seek) * kHopLength / kSampleRate;
+  const double segment_duration = static_cast<double>(segment_size) * kHopLength / kSampleRate;
 
-  std::vector<int> all_tokens;
-  if (!strip(opt.initial_prompt).empty()) all_tokens = tok_.encode(" " + strip(opt.initial_prompt));
-  const size_t n_initial_prompt = all_tokens.size();
-  size_t prompt_reset_since = 0;
-  int seek = 0;
-  while (seek < content_frames) {
-    const double time_offset = static_cast<double>(seek) * kHopLength / kSampleRate;
-    const int segment_size = std::min(n_frames_window, content_frames - seek);
-    const double segment_duration = static_cast<double>(segment_size) * kHopLength / kSampleRate;
-
-    double te = now_ms();
-    std::vector<float> mw = mel_window(mel, h.n_mels, n_frames, seek, segment_size, n_frames_window);
-    Mat enc = encode(model_, backend_, mw.data());
-    timings_.encode_ms += now_ms() - te;
-    ++timings_.n_windows;
-    decoder_.set_audio(enc);
-    wd.reset();
-
-    // Prompt: previous text (at most n_text_ctx / 2 - 1 tokens) after <|startofprev|>, then the sot sequence.
-    std::vector<int> initial;
-    if (all_tokens.size() > prompt_reset_since) {
-      const size_t max_prompt = h.n_text_ctx / 2 - 1;
-      size_t from = std::max(prompt_reset_since, all_tokens.size() > max_prompt ? all_tokens.size() - max_prompt : 0);
-      initial.push_back(tok_.sot_prev());
-      initial.insert(initial.end(), all_tokens.begin() + from, all_tokens.end());
+  const std::vector<int>& tokens = res.tokens;
+  const int previous_seek = t.seek;
+  struct Piece { double start, end; std::vector<int> tokens; };
+  std::vector<Piece> pieces;
+  const size_t nt = tokens.size();
+  const bool single_ts_ending = nt >= 2 && tokens[nt - 2] < ts_begin && tokens[nt - 1] >= ts_begin;
+  std::vector<size_t> consecutive;  // i where tokens[i-1] and tokens[i] are both timestamps
+  for (size_t i = 1; i < nt; ++i)
+    if (tokens[i] >= ts_begin && tokens[i - 1] >= ts_begin) consecutive.push_back(i);
+  if (!consecutive.empty()) {
+    std::vector<size_t> slices = consecutive;
+    if (single_ts_ending) slices.push_back(nt);
+    size_t last = 0;
+    for (size_t cur : slices) {
+      std::vector<int> st(tokens.begin() + last, tokens.begin() + cur);
+      pieces.push_back({time_offset + (st.front() - ts_begin) * time_precision,
+                        time_offset + (st.back() - ts_begin) * time_precision, st});
+      last = cur;
     }
-    initial.insert(initial.end(), sot_seq.begin(), sot_seq.end());
-    if (opt.without_timestamps) initial.push_back(tok_.no_timestamps());
+    if (single_ts_ending)
+      t.seek += segment_size;  // no speech after the last timestamp
+    else
+      t.seek += (tokens[last - 1] - ts_begin) * input_stride;  // resume at the last complete timestamp
+  } else {
+    double duration = segment_duration;
+    int last_ts = -1;
+    for (int tk : tokens)
+      if (tk >= ts_begin) last_ts = tk;
+    if (last_ts >= 0 && last_ts != ts_begin) duration = (last_ts - ts_begin) * time_precision;
+    pieces.push_back({time_offset, time_offset + duration, tokens});
+    t.seek += segment_size;
+  }
 
+  for (auto& p : pieces) {
+    std::string text = tok_.decode(p.tokens);
+    // Instantaneous or empty segments are dropped (openai-whisper clears them, faster-whisper drops them).
+    if (p.start == p.end || strip(text).empty()) continue;
+    Segment s;
+    s.id = static_cast<int>(t.out.segments.size());
+    s.seek = previous_seek;
+    s.start_s = p.start;
+    s.end_s = p.end;
+    s.text = text;
+    s.tokens = p.tokens;
+    s.temperature = res.temperature;
+    s.avg_logprob = res.avg_logprob;
+    s.compression_ratio = res.compression_ratio;
+    s.no_speech_prob = res.no_speech_prob;
+    t.all_tokens.insert(t.all_tokens.end(), p.tokens.begin(), p.tokens.end());
+    t.out.segments.push_back(std::move(s));
+  }
+  if (!opt.condition_on_previous_text || res.temperature > opt.prompt_reset_on_temperature)
+    t.prompt_reset_since = t.all_tokens.size();
+}
+
+Transcript Transcriber::finish(Transcription& t) const {
+  t.out.text = tok_.decode(std::vector<int>(t.all_tokens.begin() + t.n_initial_prompt, t.all_tokens.end()));
+  return std::move(t.out);
+}
+
+Transcript Transcriber::run(const std::vector<float>& pcm, const TranscribeOptions& opt) {
+  check_transcribe_options(opt);
+  Transcription t = start(pcm, opt);
+  WindowDecoder wd(model_, tok_, decoder_, opt);
+  wd.set_timings(&timings_);
+  while (!t.done()) {
+    decoder_.set_audio(encode_window(t));
+    wd.reset();
+    const std::vector<int> initial = window_prompt(t, opt);
     // Temperature fallback, as openai-whisper's decode_with_fallback.
     double td = now_ms();
-    WindowResult res;
-    for (float t : opt.temperatures) {
-      res = wd.decode(initial, t, rng);
-      timings_.n_decoded_tokens += static_cast<int>(res.tokens.size()) + 1;
-      bool fallback = false;
-      if (opt.compression_ratio_threshold > 0 && res.compression_ratio > opt.compression_ratio_threshold) fallback = true;
-      if (res.avg_logprob < opt.logprob_threshold) fallback = true;
-      if (res.no_speech_prob > opt.no_speech_threshold && res.avg_logprob < opt.logprob_threshold) fallback = false;
-      if (!fallback) break;
-    }
+    const WindowResult res = decode_with_fallback(wd, initial, t.rng, opt, 0, {});
     timings_.decode_ms += now_ms() - td;
-
-    // Silence: skip the window when no speech is likely and the text is improbable.
-    if (res.no_speech_prob > opt.no_speech_threshold && !(res.avg_logprob > opt.logprob_threshold)) {
-      seek += segment_size;
-      continue;
-    }
-
-    const std::vector<int>& tokens = res.tokens;
-    const int previous_seek = seek;
-    struct Piece { double start, end; std::vector<int> tokens; };
-    std::vector<Piece> pieces;
-    const size_t nt = tokens.size();
-    const bool single_ts_ending = nt >= 2 && tokens[nt - 2] < ts_begin && tokens[nt - 1] >= ts_begin;
-    std::vector<size_t> consecutive;  // i where tokens[i-1] and tokens[i] are both timestamps
-    for (size_t i = 1; i < nt; ++i)
-      if (tokens[i] >= ts_begin && tokens[i - 1] >= ts_begin) consecutive.push_back(i);
-    if (!consecutive.empty()) {
-      std::vector<size_t> slices = consecutive;
-      if (single_ts_ending) slices.push_back(nt);
-      size_t last = 0;
-      for (size_t cur : slices) {
-        std::vector<int> st(tokens.begin() + last, tokens.begin() + cur);
-        pieces.push_back({time_offset + (st.front() - ts_begin) * time_precision,
-                          time_offset + (st.back() - ts_begin) * time_precision, st});
-        last = cur;
-      }
-      if (single_ts_ending)
-        seek += segment_size;  // no speech after the last timestamp
-      else
-        seek += (tokens[last - 1] - ts_begin) * input_stride;  // resume at the last complete timestamp
-    } else {
-      double duration = segment_duration;
-      int last_ts = -1;
-      for (int t : tokens)
-        if (t >= ts_begin) last_ts = t;
-      if (last_ts >= 0 && last_ts != ts_begin) duration = (last_ts - ts_begin) * time_precision;
-      pieces.push_back({time_offset, time_offset + duration, tokens});
-      seek += segment_size;
-    }
-
-    for (auto& p : pieces) {
-      std::string text = tok_.decode(p.tokens);
-      // Instantaneous or empty segments are dropped (openai-whisper clears them, faster-whisper drops them).
-      if (p.start == p.end || strip(text).empty()) continue;
-      Segment s;
-      s.id = static_cast<int>(out.segments.size());
-      s.seek = previous_seek;
-      s.start_s = p.start;
-      s.end_s = p.end;
-      s.text = text;
-      s.tokens = p.tokens;
-      s.temperature = res.temperature;
-      s.avg_logprob = res.avg_logprob;
-      s.compression_ratio = res.compression_ratio;
-      s.no_speech_prob = res.no_speech_prob;
-      all_tokens.insert(all_tokens.end(), p.tokens.begin(), p.tokens.end());
-      out.segments.push_back(std::move(s));
-    }
-    if (!opt.condition_on_previous_text || res.temperature > opt.prompt_reset_on_temperature)
-      prompt_reset_since = all_tokens.size();
+    add_window(t, res, opt);
   }
-  out.text = tok_.decode(std::vector<int>(all_tokens.begin() + n_initial_prompt, all_tokens.end()));
-  return out;
+  return finish(t);
 }
 
 }  // namespace wst::engine

@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "engine/backend.h"
-
+#include "engine/batch_size.h"
 #include "engine/decoding.h"
 #include "engine/model.h"
 #include "engine/tokenizer.h"
@@ -83,6 +83,13 @@ class NativeEngine final : public Engine {
 
   Transcript transcribe(const std::vector<float>& pcm, const TranscribeOptions& options) override {
     return transcriber_->run(pcm, options);
+  }
+  std::vector<Transcript> transcribe_batch(const std::vector<std::vector<float>>& pcms,
+                                           const TranscribeOptions& options) override {
+    return transcriber_->run_batch(pcms, options, options.batch_size.value_or(default_batch_size()));
+  }
+  int default_batch_size() const override {
+    return engine::auto_batch_size(model_->info, backend_->free_device_bytes());
   }
   const ModelInfo& info() const override { return model_->info; }
   Timings timings() const override { return timings_; }

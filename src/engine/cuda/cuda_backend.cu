@@ -82,6 +82,20 @@ void DevicePool::put(float* p, size_t rounded) {
   free_[rounded].push_back(p);
 }
 
+size_t DevicePool::bytes_idle() {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& [size, blocks] : free_) n += size * blocks.size();
+  return n;
+}
+
+long long CudaBackend::free_device_bytes() const {
+  WST_CUDA_CHECK(cudaSetDevice(device_));
+  size_t free = 0, total = 0;
+  WST_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+  return static_cast<long long>(free + pool_->bytes_idle());
+}
+
 CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : device_(device) {
   int n = 0;
   WST_CUDA_CHECK(cudaGetDeviceCount(&n));

@@ -52,6 +52,8 @@ class DevicePool {
   void put(float* p, size_t rounded);
   size_t bytes_reserved() const { return reserved_; }
   size_t peak_bytes_reserved() const { return peak_reserved_; }
+  // Bytes in the free lists: reserved from the device, kept for reuse.
+  size_t bytes_idle();
 
  private:
   int device_;
@@ -136,6 +138,8 @@ class CudaBackend final : public Backend {
   // The pool's high-water mark: every byte cudaMalloc'ed through it (weights, activations, the cuBLAS
   // workspace), cached blocks included. The CUDA context and cuBLAS's own kernels are not counted.
   long long peak_device_bytes() const override { return static_cast<long long>(pool_->peak_bytes_reserved()); }
+  // cudaMemGetInfo's free bytes on this device plus the pool's idle blocks (what sizes a batch).
+  long long free_device_bytes() const override;
 
  private:
   int device_;
