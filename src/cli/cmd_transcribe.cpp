@@ -1,9 +1,12 @@
-// whisper-speedtest transcribe AUDIO --model PATH: the native engine on one file.
+// whisper-speedtest transcribe AUDIO... --model PATH: the native engine on one file, or on several decoded
+// together (Engine::transcribe_batch, --batch-size) with one transcript each.
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
-#include <optional>
 #include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "audio/decode.h"
 #include "bench/model_source.h"
@@ -36,7 +39,9 @@ void print_stages(const ModelInfo& i, const Timings& t) {
 }
 
 struct TranscribeArgs {
-  std::string audio, model, device = "cpu", compute_type = "float32", language, task = "transcribe", initial_prompt;
+  std::vector<std::string> audio;
+  std::optional<int> batch_size;
+  std::string model, device = "cpu", compute_type = "float32", language, task = "transcribe", initial_prompt;
   int threads = 0, beam_size = 1, best_of = 1;
   float patience = 1.0f;
   std::optional<float> length_penalty;
@@ -45,15 +50,45 @@ struct TranscribeArgs {
   uint64_t seed = 0;
 };
 
+nlohmann::json transcript_json(const Transcript& t, const Engine& engine) {
+  nlohmann::json j;
+  j["text"] = t.text;
+  j["language"] = t.language;
+  j["segments"] = nlohmann::json::array();
+  for (const auto& s : t.segments)
+    j["segments"].push_back({{"id", s.id}, {"seek", s.seek}, {"start", s.start_s}, {"end", s.end_s}, {"text", s.text},
+                             {"tokens", s.tokens}, {"temperature", s.temperature}, {"avg_logprob", s.avg_logprob},
+                             {"compression_ratio", s.compression_ratio}, {"no_speech_prob", s.no_speech_prob}});
+  const ModelInfo& i = engine.info();
+  j["model"] = {{"path", i.path}, {"format", i.format}, {"stored_dtype", i.stored_dtype}, {"compute_type", i.compute_dtype}, {"backend", i.backend},
+                {"n_mels", i.n_mels}, {"n_vocab", i.n_vocab}, {"n_audio_layer", i.n_audio_layer},
+                {"n_text_layer", i.n_text_layer}, {"n_audio_state", i.n_audio_state}};
+  Timings tm = engine.timings();
+  j["timings"] = {{"load_ms", tm.load_ms}, {"mel_ms", tm.mel_ms}, {"encode_ms", tm.encode_ms},
+                  {"decode_ms", tm.decode_ms}, {"filter_ms", tm.filter_ms}, {"tokenizer_ms", tm.tokenizer_ms}, {"n_windows", tm.n_windows}, {"n_decoded_tokens", tm.n_decoded_tokens}};
+  return j;
+}
+
+void print_text(const Transcript& t, bool segments) {
+  if (segments) {
+    for (const auto& s : t.segments) std::cout << "[" << timestamp(s.start_s) << " --> " << timestamp(s.end_s) << "]" << s.text << "\n";
+  } else {
+    std::cout << t.text << "\n";
+  }
+}
+
 void run(const TranscribeArgs& a) {
   if (a.beam_size < 1) throw Error("--beam-size must be at least 1 (got " + std::to_string(a.beam_size) + ")");
   if (a.best_of < 1) throw Error("--best-of must be at least 1 (got " + std::to_string(a.best_of) + ")");
   if (!(a.patience > 0)) throw Error("--patience must be above 0 (got " + std::to_string(a.patience) + ")");
+  if (a.batch_size && *a.batch_size < 1)
+    throw Error("--batch-size must be at least 1 (got " + std::to_string(*a.batch_size) + ")");
   EngineOptions eo;
   eo.device = a.device;
   eo.n_threads = a.threads;
   eo.compute_type = a.compute_type;
-  std::vector<float> pcm = audio::load_audio(a.audio);
+  std::vector<std::vector<float>> pcms;
+  for (const auto& f : a.audio) pcms.push_back(audio::load_audio(f));
   // A catalog name ("tiny.en") is looked up in every cache; a path is used as given.
   const std::string path =
       bench::resolve_model_for({"ctranslate2", "safetensors", "openai", "ggml", "ggml-q8_0", "mlx"}, a.model).path;
@@ -70,31 +105,35 @@ void run(const TranscribeArgs& a) {
   to.patience = a.patience;
   to.length_penalty = a.length_penalty;
   to.best_of = a.best_of;
+  to.batch_size = a.batch_size;
   if (!a.temperatures.empty()) to.temperatures = a.temperatures;
-  Transcript t = engine->transcribe(pcm, to);
-  if (a.verbose) print_stages(engine->info(), engine->timings());
+  // One file: transcribe(); several: decoded together, a transcript each.
+  const std::vector<Transcript> ts =
+      pcms.size() == 1 ? std::vector<Transcript>{engine->transcribe(pcms[0], to)} : engine->transcribe_batch(pcms, to);
+  if (a.verbose) {
+    print_stages(engine->info(), engine->timings());
+    if (pcms.size() > 1)
+      std::fprintf(stderr, "batch    %d window(s) decoded together at most\n", to.batch_size.value_or(engine->default_batch_size()));
+  }
 
   if (a.json) {
-    nlohmann::json j;
-    j["text"] = t.text;
-    j["language"] = t.language;
-    j["segments"] = nlohmann::json::array();
-    for (const auto& s : t.segments)
-      j["segments"].push_back({{"id", s.id}, {"seek", s.seek}, {"start", s.start_s}, {"end", s.end_s}, {"text", s.text},
-                               {"tokens", s.tokens}, {"temperature", s.temperature}, {"avg_logprob", s.avg_logprob},
-                               {"compression_ratio", s.compression_ratio}, {"no_speech_prob", s.no_speech_prob}});
-    const ModelInfo& i = engine->info();
-    j["model"] = {{"path", i.path}, {"format", i.format}, {"stored_dtype", i.stored_dtype}, {"compute_type", i.compute_dtype}, {"backend", i.backend},
-                  {"n_mels", i.n_mels}, {"n_vocab", i.n_vocab}, {"n_audio_layer", i.n_audio_layer},
-                  {"n_text_layer", i.n_text_layer}, {"n_audio_state", i.n_audio_state}};
-    Timings tm = engine->timings();
-    j["timings"] = {{"load_ms", tm.load_ms}, {"mel_ms", tm.mel_ms}, {"encode_ms", tm.encode_ms},
-                    {"decode_ms", tm.decode_ms}, {"filter_ms", tm.filter_ms}, {"tokenizer_ms", tm.tokenizer_ms}, {"n_windows", tm.n_windows}, {"n_decoded_tokens", tm.n_decoded_tokens}};
-    std::cout << j.dump(2) << "\n";
-  } else if (a.segments) {
-    for (const auto& s : t.segments) std::cout << "[" << timestamp(s.start_s) << " --> " << timestamp(s.end_s) << "]" << s.text << "\n";
-  } else {
-    std::cout << t.text << "\n";
+    if (ts.size() == 1) {
+      std::cout << transcript_json(ts[0], *engine).dump(2) << "\n";
+      return;
+    }
+    // Several files: an array, each element naming its file (timings are the whole run's).
+    nlohmann::json all = nlohmann::json::array();
+    for (size_t i = 0; i < ts.size(); ++i) {
+      nlohmann::json j = transcript_json(ts[i], *engine);
+      j["file"] = a.audio[i];
+      all.push_back(std::move(j));
+    }
+    std::cout << all.dump(2) << "\n";
+    return;
+  }
+  for (size_t i = 0; i < ts.size(); ++i) {
+    if (ts.size() > 1) std::cout << "== " << a.audio[i] << "\n";
+    print_text(ts[i], a.segments);
   }
 }
 
@@ -102,8 +141,8 @@ void run(const TranscribeArgs& a) {
 
 void add_transcribe_command(CLI::App& app) {
   auto args = std::make_shared<TranscribeArgs>();
-  CLI::App* c = app.add_subcommand("transcribe", "Transcribe an audio file with the native engine");
-  c->add_option("audio", args->audio, "Audio file (WAV, FLAC, OGG, MP3)")->required();
+  CLI::App* c = app.add_subcommand("transcribe", "Transcribe audio files with the native engine");
+  c->add_option("audio", args->audio, "Audio files (WAV, FLAC, OGG, MP3); several are decoded together")->required();
   c->add_option("-m,--model", args->model, "Model: a catalog name (tiny.en, small, ...) found in any cache, or a CTranslate2 directory")->required();
   c->add_option("--device", args->device, "cpu or cuda");
   c->add_option("-t,--threads", args->threads, "Compute threads (0 = all cores)");
@@ -120,6 +159,8 @@ void add_transcribe_command(CLI::App& app) {
   c->add_option("--length-penalty", args->length_penalty,
                 "Rank candidates by sum logprob / ((5 + length) / 6)^alpha (default: / length)");
   c->add_option("--best-of", args->best_of, "Samples per temperature above 0; the most probable is kept");
+  c->add_option("--batch-size", args->batch_size,
+                "Several files: windows decoded together at most (default: 8 on the CPU, from free memory on a GPU)");
   c->add_flag("--no-timestamps", args->no_timestamps, "Decode without timestamp tokens");
   c->add_flag("--no-condition-on-previous-text", args->no_condition, "Do not prompt with the previous text");
   c->add_flag("--segments", args->segments, "Print segments with timestamps");

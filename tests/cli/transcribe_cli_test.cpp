@@ -69,6 +69,38 @@ TEST(TranscribeCli, BeamSizeGivesFasterWhispersBeamText) {
             "[00:08.000 --> 00:11.000] ask what you can do for your country.\n");
 }
 
+TEST(TranscribeCli, SeveralFilesInOneBatchGiveEachFilesText) {
+  WST_REQUIRE_TINY_EN();
+  const std::string model = test::tiny_en_dir().string();
+  const std::string other = test::speech_path("1089-134686-0000").string();
+  auto one = test::run_cli({"transcribe", jfk(), "-m", model, "--segments"});
+  auto two = test::run_cli({"transcribe", other, "-m", model, "--segments"});
+  ASSERT_EQ(one.rc, 0) << one.err;
+  ASSERT_EQ(two.rc, 0) << two.err;
+  auto both = test::run_cli({"transcribe", jfk(), other, "-m", model, "--segments", "--batch-size", "2", "-v"});
+  ASSERT_EQ(both.rc, 0) << both.err;
+  EXPECT_EQ(both.out, "== " + jfk() + "\n" + one.out + "== " + other + "\n" + two.out);
+  EXPECT_NE(both.err.find("batch    2 window(s)"), std::string::npos) << both.err;
+
+  auto js = test::run_cli({"transcribe", jfk(), other, "-m", model, "--json"});
+  ASSERT_EQ(js.rc, 0) << js.err;
+  auto j = nlohmann::json::parse(js.out);
+  ASSERT_TRUE(j.is_array());
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0]["file"], jfk());
+  EXPECT_EQ(j[1]["file"], other);
+  EXPECT_EQ(j[0]["text"], " And so my fellow Americans ask not what your country can do for you ask what you can do for your country");
+  EXPECT_EQ(j[0]["segments"].size(), 2u);
+  EXPECT_EQ(j[1]["model"]["n_audio_layer"], 4);
+}
+
+TEST(TranscribeCli, BatchSizeZeroIsRefused) {
+  // Checked before anything is loaded.
+  expect_one_line_error(
+      test::run_cli({"transcribe", jfk(), jfk(), "-m", "/nonexistent/tiny.en", "--batch-size", "0"}),
+      "--batch-size must be at least 1 (got 0)");
+}
+
 TEST(TranscribeCli, BeamSizeZeroIsRefused) {
   // Checked before anything is loaded.
   expect_one_line_error(test::run_cli({"transcribe", jfk(), "-m", "/nonexistent/tiny.en", "--beam-size", "0"}),
