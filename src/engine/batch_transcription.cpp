@@ -69,8 +69,8 @@ std::vector<Transcript> Transcriber::run_batch(const std::vector<std::vector<flo
       encs.push_back(encode_window(state[i]));
       initials.push_back(window_prompt(state[i], opt));
     }
-    double td = now_ms();
     decoder_.set_audios(encs);
+    double td = now_ms();
     std::vector<WindowResult> res = wd.decode_greedy_batch(initials);
     for (size_t k = 0; k < active.size(); ++k) {
       timings_.n_decoded_tokens += static_cast<int>(res[k].tokens.size()) + 1;
