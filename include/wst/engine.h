@@ -138,6 +138,13 @@ class Engine {
   // samples)"); an empty list gives an empty list.
   virtual std::vector<Transcript> transcribe_batch(const std::vector<std::vector<float>>& pcms,
                                                    const TranscribeOptions& options = {}) = 0;
+  // One long recording cut at silences into chunks of at most 30 s (by energy in 30 ms frames, each cut at the
+  // quietest silent stretch in the 10 s before the limit: engine/chunking.h), the chunks transcribed together
+  // as transcribe_batch does, each on its own (options.condition_on_previous_text is taken as false; a
+  // multilingual model detects each chunk's language where none is given), and joined into one transcript:
+  // segments moved by their chunk's start (seek, times), texts joined. Not transcribe()'s result: a chunk
+  // knows nothing of the text before it (faster-whisper's BatchedInferencePipeline decodes its chunks alike).
+  virtual Transcript transcribe_chunked(const std::vector<float>& pcm, const TranscribeOptions& options = {}) = 0;
   // The batch size transcribe_batch takes when options.batch_size is unset: 8 on the CPU; on a GPU as many
   // windows as fit in its free memory by the model's dimensions (KV caches, cross-attention K/V, encoder
   // output), between 1 and 32.

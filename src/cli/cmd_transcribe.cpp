@@ -45,7 +45,7 @@ struct TranscribeArgs {
   int threads = 0, beam_size = 1, best_of = 1;
   float patience = 1.0f;
   std::optional<float> length_penalty;
-  bool segments = false, json = false, no_timestamps = false, no_condition = false, verbose = false;
+  bool chunked = false, segments = false, json = false, no_timestamps = false, no_condition = false, verbose = false;
   std::vector<float> temperatures;
   uint64_t seed = 0;
 };
@@ -107,12 +107,17 @@ void run(const TranscribeArgs& a) {
   to.best_of = a.best_of;
   to.batch_size = a.batch_size;
   if (!a.temperatures.empty()) to.temperatures = a.temperatures;
-  // One file: transcribe(); several: decoded together, a transcript each.
-  const std::vector<Transcript> ts =
-      pcms.size() == 1 ? std::vector<Transcript>{engine->transcribe(pcms[0], to)} : engine->transcribe_batch(pcms, to);
+  // One file: transcribe(); several: decoded together, a transcript each; --chunked: each file's chunks together.
+  std::vector<Transcript> ts;
+  if (a.chunked)
+    for (const auto& pcm : pcms) ts.push_back(engine->transcribe_chunked(pcm, to));
+  else if (pcms.size() == 1)
+    ts.push_back(engine->transcribe(pcms[0], to));
+  else
+    ts = engine->transcribe_batch(pcms, to);
   if (a.verbose) {
     print_stages(engine->info(), engine->timings());
-    if (pcms.size() > 1)
+    if (pcms.size() > 1 || a.chunked)
       std::fprintf(stderr, "batch    %d window(s) decoded together at most\n", to.batch_size.value_or(engine->default_batch_size()));
   }
 
@@ -160,7 +165,10 @@ void add_transcribe_command(CLI::App& app) {
                 "Rank candidates by sum logprob / ((5 + length) / 6)^alpha (default: / length)");
   c->add_option("--best-of", args->best_of, "Samples per temperature above 0; the most probable is kept");
   c->add_option("--batch-size", args->batch_size,
-                "Several files: windows decoded together at most (default: 8 on the CPU, from free memory on a GPU)");
+                "Several files or --chunked: windows decoded together at most (default: 8 on the CPU, from free memory on a GPU)");
+  c->add_flag("--chunked", args->chunked,
+             "Cut each file at silences into chunks of at most 30 s and decode them together, each without the "
+             "text before it as prompt (not the same result as without)");
   c->add_flag("--no-timestamps", args->no_timestamps, "Decode without timestamp tokens");
   c->add_flag("--no-condition-on-previous-text", args->no_condition, "Do not prompt with the previous text");
   c->add_flag("--segments", args->segments, "Print segments with timestamps");

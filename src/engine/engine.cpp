@@ -8,6 +8,7 @@
 
 #include "engine/backend.h"
 #include "engine/batch_size.h"
+#include "engine/chunking.h"
 #include "engine/decoding.h"
 #include "engine/model.h"
 #include "engine/tokenizer.h"
@@ -87,6 +88,16 @@ class NativeEngine final : public Engine {
   std::vector<Transcript> transcribe_batch(const std::vector<std::vector<float>>& pcms,
                                            const TranscribeOptions& options) override {
     return transcriber_->run_batch(pcms, options, options.batch_size.value_or(default_batch_size()));
+  }
+  Transcript transcribe_chunked(const std::vector<float>& pcm, const TranscribeOptions& options) override {
+    if (pcm.empty()) throw Error("audio: empty (0 samples)");
+    const std::vector<engine::Chunk> chunks = engine::cut_at_silences(pcm);
+    std::vector<std::vector<float>> pieces;
+    for (const auto& c : chunks)
+      pieces.emplace_back(pcm.begin() + static_cast<long>(c.start), pcm.begin() + static_cast<long>(c.end));
+    TranscribeOptions independent = options;
+    independent.condition_on_previous_text = false;
+    return engine::join_chunks(chunks, transcribe_batch(pieces, independent));
   }
   int default_batch_size() const override {
     return engine::auto_batch_size(model_->info, backend_->free_device_bytes());

@@ -94,6 +94,19 @@ TEST(TranscribeCli, SeveralFilesInOneBatchGiveEachFilesText) {
   EXPECT_EQ(j[1]["model"]["n_audio_layer"], 4);
 }
 
+TEST(TranscribeCli, ChunkedCutsOneLongFileAndPrintsItsSegmentsInPlace) {
+  WST_REQUIRE_TINY_EN();
+  auto r = test::run_cli({"transcribe", test::speech_path("ted_60").string(), "-m", test::tiny_en_dir().string(),
+                          "--chunked", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.is_object()) << "one file, one transcript";
+  ASSERT_GE(j["segments"].size(), 3u);
+  EXPECT_GT(j["segments"].back()["end"].get<double>(), 50.0) << "segments of later chunks moved by their start";
+  EXPECT_GE(j["segments"].back()["seek"].get<int>(), 3000);
+  EXPECT_NE(j["text"].get<std::string>().find("government major"), std::string::npos) << j["text"];
+}
+
 TEST(TranscribeCli, BatchSizeZeroIsRefused) {
   // Checked before anything is loaded.
   expect_one_line_error(
