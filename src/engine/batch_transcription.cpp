@@ -31,7 +31,8 @@ std::vector<Transcript> Transcriber::run_batch(const std::vector<std::vector<flo
   // Refused before any work, as run() refuses it.
   for (size_t i = 0; i < pcms.size(); ++i)
     if (pcms[i].empty())
-      throw Error("audio " + std::to_string(i + 1) + " of " + std::to_string(pcms.size()) + ": empty (0 samples)");
+      throw Error("audio " + std::to_string(i + 1) + " of " + std::to_string(pcms.size()) +
+                  ": empty (0 samples)");
   std::vector<Transcript> out(pcms.size());
   if (!batchable(opt) || batch_size == 1) {
     for (size_t i = 0; i < pcms.size(); ++i) out[i] = run(pcms[i], opt);

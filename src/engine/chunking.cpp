@@ -48,7 +48,8 @@ double silence_threshold_db(std::vector<double> db) {
 }  // namespace
 
 std::vector<Chunk> cut_at_silences(const std::vector<float>& pcm, size_t max_samples) {
-  if (max_samples < 2 * kFrame) throw Error("chunking: chunks of " + std::to_string(max_samples) + " samples are too short");
+  if (max_samples < 2 * kFrame)
+    throw Error("chunking: chunks of " + std::to_string(max_samples) + " samples are too short");
   std::vector<Chunk> chunks;
   if (pcm.empty()) return chunks;
   const std::vector<double> db = frame_energy_db(pcm);
@@ -57,7 +58,8 @@ std::vector<Chunk> cut_at_silences(const std::vector<float>& pcm, size_t max_sam
   while (pcm.size() - start > max_samples) {
     // Candidate cuts: frame starts in [start + max - search, start + max], after the chunk's first frame.
     const size_t hi = (start + max_samples) / kFrame;
-    const size_t lo = std::max(start / kFrame + 1, (start + max_samples - std::min(kSearchSamples, max_samples / 2)) / kFrame);
+    const size_t search = std::min(kSearchSamples, max_samples / 2);
+    const size_t lo = std::max(start / kFrame + 1, (start + max_samples - search) / kFrame);
     // The last silent stretch there (the nearest the limit), cut at its quietest frame; with no silent
     // frame, the quietest frame.
     size_t cut = lo;
@@ -80,7 +82,8 @@ std::vector<Chunk> cut_at_silences(const std::vector<float>& pcm, size_t max_sam
 
 Transcript join_chunks(const std::vector<Chunk>& chunks, std::vector<Transcript> parts) {
   if (chunks.size() != parts.size())
-    throw Error("chunking: " + std::to_string(parts.size()) + " transcripts for " + std::to_string(chunks.size()) + " chunks");
+    throw Error("chunking: " + std::to_string(parts.size()) + " transcripts for " + std::to_string(chunks.size()) +
+                " chunks");
   Transcript out;
   for (size_t i = 0; i < parts.size(); ++i) {
     if (i == 0) out.language = parts[i].language;

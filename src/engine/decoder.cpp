@@ -70,7 +70,8 @@ void Decoder::set_audios(const std::vector<Mat>& encs) {
 
 void Decoder::truncate(int n_keep) {
   for (const Sequence& s : seqs_)
-    if (n_keep < 0 || n_keep > s.n_past) throw Error("decoder: cannot keep " + std::to_string(n_keep) + " positions");
+    if (n_keep < 0 || n_keep > s.n_past)
+      throw Error("decoder: cannot keep " + std::to_string(n_keep) + " positions");
   for (Sequence& s : seqs_) s.n_past = n_keep;
   n_shared_ = std::min(n_shared_, n_keep);
 }

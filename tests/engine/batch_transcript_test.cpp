@@ -1,8 +1,9 @@
 // Engine::transcribe_batch with the real tiny.en weights against transcribe() run on each recording alone:
 // jfk, ted_60 (two windows) and six LibriSpeech utterances at batch sizes 1, 3 (recordings wait for a place)
-// and 8, the same recording twice, an empty list, silence, empty audio, temperature fallback (some windows
-// redone alone, sampling with best_of) and beam search (one recording after another). Transcripts must agree
-// token for token, with the same segments, timestamps and scores (docs/BATCHING.md says why exactly).
+// and 8, the int8 compute type, the same recording twice, an empty list, silence, empty audio, temperature
+// fallback (some windows redone alone, sampling with best_of) and beam search (one recording after another).
+// Transcripts must agree token for token, with the same segments, timestamps and scores (docs/BATCHING.md says
+// why exactly).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -114,6 +115,19 @@ TEST_F(BatchTranscripts, BatchOfEightMatchesTranscribe) {
   check_all(8);
   // ted_60 has two windows, the others one: the batch shrank to one window in its second round.
   EXPECT_GE(alone(1).segments.back().seek, 1) << "ted_60 was expected to need a second window";
+}
+
+// int8 weights go through the CPU's int8 matrix-vector kernels, which also compute each row as one row alone.
+TEST_F(BatchTranscripts, Int8ComputeTypeMatchesTranscribeToo) {
+  EngineOptions eo;
+  eo.compute_type = "int8";
+  auto int8 = Engine::load(test::tiny_en_dir().string(), eo);
+  const std::vector<std::vector<float>> pcms = {(*pcms_)[0], (*pcms_)[1], (*pcms_)[2]};
+  TranscribeOptions opt;
+  opt.batch_size = 3;
+  const std::vector<Transcript> got = int8->transcribe_batch(pcms, opt);
+  ASSERT_EQ(got.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) expect_same_transcript(int8->transcribe(pcms[i], {}), got[i], (*ids_)[i] + ", int8");
 }
 
 TEST_F(BatchTranscripts, DefaultBatchSizeOnTheCpuIsEight) {
