@@ -266,6 +266,17 @@ std::vector<BeamCandidate> Decoder::forward_step_top(const std::vector<int>& tok
   return be_.top_candidates(step_logits(tokens), rules, beam_scores, k);
 }
 
+std::vector<GreedyPick> Decoder::forward_step_and_pick(const std::vector<int>& tokens,
+                                                       const std::vector<StepRules>& rules) {
+  if (rules.size() != tokens.size())
+    throw Error("decoder: " + std::to_string(rules.size()) + " rules for " + std::to_string(tokens.size()) +
+                " sequences");
+  const Mat logits = step_logits(tokens);
+  std::vector<GreedyPick> picks;
+  for (int b = 0; b < logits.rows; ++b) picks.push_back(be_.pick_greedy(logits.rows_view(b, 1), rules[b]));
+  return picks;
+}
+
 Mat Decoder::step_logits(const std::vector<int>& tokens) {
   const ModelInfo& h = m_.info;
   const int n = static_cast<int>(tokens.size()), d = h.n_text_state;

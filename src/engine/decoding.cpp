@@ -358,21 +358,37 @@ std::vector<WindowResult> WindowDecoder::decode_greedy_batch(const std::vector<s
   std::mt19937_64 no_rng;  // temperature 0 draws nothing
   std::vector<int> alive(n);  // the window of each decoder sequence
   for (int i = 0; i < n; ++i) alive[i] = i;
+  // On a GPU the steps after the first keep their logits there and pick each token there, as decode() does.
+  const bool pick_on_device = decoder_.picks_greedy();
   std::vector<float> logits, row;
+  std::vector<GreedyPick> picks;
   for (int step = 0; step < sample_len_ && !alive.empty(); ++step) {
     if (step > 0) {
       std::vector<int> last;
-      for (int i : alive) last.push_back(seqs[i].tokens.back());
-      decoder_.forward_step(last, logits);
+      std::vector<StepRules> rules;
+      for (int i : alive) {
+        last.push_back(seqs[i].tokens.back());
+        if (pick_on_device) rules.push_back(step_rules(seqs[i].tokens));
+      }
+      if (pick_on_device)
+        picks = decoder_.forward_step_and_pick(last, rules);
+      else
+        decoder_.forward_step(last, logits);
     }
     std::vector<int> keep, still;  // decoder sequences and windows that go on
     for (size_t a = 0; a < alive.size(); ++a) {
       Sampling& s = seqs[alive[a]];
-      if (step == 0)
-        row = std::move(first[alive[a]]);
-      else
-        row.assign(logits.begin() + a * static_cast<size_t>(n_vocab), logits.begin() + (a + 1) * static_cast<size_t>(n_vocab));
-      s.push(next_token(row, s.tokens, 0.0f, no_rng, s.sum_logprob), tok_.eot(), n_ctx);
+      if (step > 0 && pick_on_device) {
+        s.sum_logprob += picks[a].logprob;
+        s.push(picks[a].token, tok_.eot(), n_ctx);
+      } else {
+        if (step == 0)
+          row = std::move(first[alive[a]]);
+        else
+          row.assign(logits.begin() + a * static_cast<size_t>(n_vocab),
+                     logits.begin() + (a + 1) * static_cast<size_t>(n_vocab));
+        s.push(next_token(row, s.tokens, 0.0f, no_rng, s.sum_logprob), tok_.eot(), n_ctx);
+      }
       if (!s.done) {
         keep.push_back(static_cast<int>(a));
         still.push_back(alive[a]);

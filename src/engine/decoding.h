@@ -41,7 +41,8 @@ class WindowDecoder {
   WindowResult decode(const std::vector<int>& initial_tokens, float temperature, std::mt19937_64& rng);
   // Greedy decoding at temperature 0 of several windows as one batch: the decoder holds one window per prompt
   // (Decoder::set_audios); result i is what decode(initials[i], 0, ...) gives with window i alone, provided
-  // the backend computes each row of a product as it computes one row alone (see docs/BATCHING.md).
+  // the backend computes each row of a product as it computes one row alone (see docs/BATCHING.md). Where the
+  // backend picks greedy tokens itself (a GPU), the steps after the first pick there, as decode() does.
   std::vector<WindowResult> decode_greedy_batch(const std::vector<std::vector<int>>& initials);
   // Forget the cached prompt (call after set_audio on the decoder).
   void reset() { cached_initial_.clear(); }
