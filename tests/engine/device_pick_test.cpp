@@ -190,5 +190,35 @@ TEST(DevicePick, GreedyAndBeamTokensEqualTheHostFiltersOnRealSpeech) {
   EXPECT_GT(picking_be->beam_steps, 100);
 }
 
+// Batched transcription on a backend that picks: the batched steps pick each window's token there
+// (Decoder::forward_step_and_pick), and every transcript is the one-recording path's, token for token.
+TEST(DevicePick, BatchedGreedyStepsPickAsTranscribeDoes) {
+  WST_REQUIRE_TINY_EN();
+  const auto audio_dir = test::shared_audio_dir();
+  if (!std::filesystem::exists(audio_dir / "ted_60.wav")) {
+    if (test::models_required()) FAIL() << "shared audio not found (WST_REQUIRE_MODELS=1)";
+    GTEST_SKIP() << "shared audio not found";
+  }
+  auto* picking_be = new PickingCpuBackend();
+  auto dev = load(std::unique_ptr<Backend>(picking_be));
+  Transcriber tr(dev->model, *dev->backend, *dev->tok, dev->timings, 2);
+  std::vector<std::vector<float>> pcms;
+  for (const char* id : {"jfk", "ted_60", "1089-134686-0000"})
+    pcms.push_back(audio::load_audio(test::speech_path(id).string()));
+  std::vector<Transcript> alone;
+  for (const auto& pcm : pcms) alone.push_back(tr.run(pcm, {}));
+  const int picks_alone = picking_be->picks;
+  const std::vector<Transcript> batched = tr.run_batch(pcms, {}, 3);
+  ASSERT_EQ(batched.size(), pcms.size());
+  for (size_t i = 0; i < pcms.size(); ++i) {
+    EXPECT_EQ(tokens_of(batched[i]), tokens_of(alone[i])) << "recording " << i;
+    ASSERT_EQ(batched[i].segments.size(), alone[i].segments.size()) << "recording " << i;
+    for (size_t k = 0; k < alone[i].segments.size(); ++k)
+      EXPECT_EQ(batched[i].segments[k].avg_logprob, alone[i].segments[k].avg_logprob) << i << " segment " << k;
+  }
+  // The batch picked every token after each window's first: as many picks as the windows alone took.
+  EXPECT_EQ(picking_be->picks - picks_alone, picks_alone);
+}
+
 }  // namespace
 }  // namespace wst::engine
