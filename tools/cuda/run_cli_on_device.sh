@@ -8,8 +8,11 @@
 #      bfloat16 (text compared), and float32 / float16 with 5 beams;
 #   4. `benchmark` on ted_60.wav with the GPU rows (native-cuda, native-cuda-float16, transformers-cuda,
 #      faster-whisper-cuda where it can run) and native-cpu for scale; JSON and Markdown to $OUT;
-#   5. with BEAM_RUNS > 0, the GPU rows again with 5 beams (benchmark_beam5.*).
-# Usage (on the GPU machine, carrying DIR): tools/cuda/run_cli_on_device.sh DIR [RUNS] [BEAM_RUNS]
+#   5. with BEAM_RUNS > 0, the GPU rows again with 5 beams (benchmark_beam5.*);
+#   6. with BATCH=1, several files in one `transcribe` (the bundle's jfk, ted_60 and audio/more/*.wav) decoded
+#      one at a time (--batch-size 1) and together, float32 and float16: the transcripts compared file by file
+#      and the wall times (batch.txt).
+# Usage (on the GPU machine, carrying DIR): [BATCH=1] tools/cuda/run_cli_on_device.sh DIR [RUNS] [BEAM_RUNS]
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 dir="$(cd "$1" && pwd)"
@@ -42,7 +45,7 @@ cp "$dir/tokenizer.json" "$w/"
 "$cli" models convert "$w/tiny.en.pt" --to ct2 -o "$w/tiny.en-ct2" || exit 1
 "$cli" models import "$w/tiny.en-ct2" --name tiny.en || exit 1
 
-"$cli" list 2>&1 | tee "$out/list.txt"
+"$cli" list 2>&1 | tee -a "$out/machine.txt"  # the call brings back 8 files at most
 
 # transcribe: every compute type, greedy and 5 beams, against the CPU's transcripts of the same weights.
 rc=0
@@ -96,5 +99,31 @@ if [ "$beam_runs" -gt 0 ]; then
   "$cli" benchmark -a "$dir/audio/ted_60.wav" -m tiny.en -n "$beam_runs" --beam-size 5 \
     -i native-cuda,native-cuda-float16,transformers-cuda --reference "$ref5" \
     --json "$out/benchmark_beam5.json" --markdown "$out/benchmark_beam5.md" --timeout 900 2>&1 | tail -8
+fi
+if [ "${BATCH:-0}" = 1 ]; then
+  files=("$dir/audio/jfk.wav" "$dir/audio/ted_60.wav" "$dir"/audio/more/*.wav)
+  {
+    echo "${#files[@]} files; wall time of one transcribe process each (the model's load included), twice"
+    for ct in float32 float16; do
+      for bs in 1 "${#files[@]}"; do
+        for rep in 1 2; do
+          t0=$(date +%s%N)
+          "$cli" transcribe "${files[@]}" -m tiny.en --device cuda --compute-type "$ct" --batch-size "$bs" --json \
+            > "$w/batch_${ct}_$bs.json" 2> "$w/batch_${ct}_$bs.err" || { echo "batch $ct $bs failed"; tail -3 "$w/batch_${ct}_$bs.err"; rc=1; }
+          echo "$ct --batch-size $bs run $rep: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+        done
+      done
+      python3 - "$w/batch_${ct}_1.json" "$w/batch_${ct}_${#files[@]}.json" "$ct" <<'EOF'
+import json, sys
+one, many, ct = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+same = sum(1 for a, b in zip(one, many) if [s["tokens"] for s in a["segments"]] == [s["tokens"] for s in b["segments"]])
+text = sum(1 for a, b in zip(one, many) if a["text"] == b["text"])
+print(f"{ct}: batched vs one at a time: tokens identical on {same} of {len(one)} files, text on {text}")
+for a, b in zip(one, many):
+    if a["text"] != b["text"]:
+        print("  " + a["file"].rsplit("/", 1)[-1] + "\n    one:   " + a["text"] + "\n    batch: " + b["text"])
+EOF
+    done
+  } 2>&1 | tee "$out/batch.txt"
 fi
 exit "$rc"
