@@ -162,18 +162,13 @@ std::vector<std::vector<int>> tokens_of(const Transcript& t) {
 
 TEST(DevicePick, GreedyAndBeamTokensEqualTheHostFiltersOnRealSpeech) {
   WST_REQUIRE_TINY_EN();
-  const auto audio_dir = test::shared_audio_dir();
-  if (!std::filesystem::exists(audio_dir / "ted_60.wav")) {
-    if (test::models_required()) FAIL() << "shared audio not found (WST_REQUIRE_MODELS=1)";
-    GTEST_SKIP() << "shared audio not found";
-  }
   auto host = load(make_cpu_backend(2));
   auto* picking_be = new PickingCpuBackend();
   auto dev = load(std::unique_ptr<Backend>(picking_be));
   Transcriber host_tr(host->model, *host->backend, *host->tok, host->timings, 2);
   Transcriber dev_tr(dev->model, *dev->backend, *dev->tok, dev->timings, 2);
-  for (const char* file : {"jfk.wav", "ted_60.wav"}) {
-    const std::vector<float> pcm = audio::load_audio((audio_dir / file).string());
+  for (const char* file : {"jfk", "ted_60"}) {
+    const std::vector<float> pcm = audio::load_audio(test::speech_path(file).string());
     for (int beams : {1, 5}) {
       TranscribeOptions o;
       o.beam_size = beams;
@@ -194,11 +189,6 @@ TEST(DevicePick, GreedyAndBeamTokensEqualTheHostFiltersOnRealSpeech) {
 // (Decoder::forward_step_and_pick), and every transcript is the one-recording path's, token for token.
 TEST(DevicePick, BatchedGreedyStepsPickAsTranscribeDoes) {
   WST_REQUIRE_TINY_EN();
-  const auto audio_dir = test::shared_audio_dir();
-  if (!std::filesystem::exists(audio_dir / "ted_60.wav")) {
-    if (test::models_required()) FAIL() << "shared audio not found (WST_REQUIRE_MODELS=1)";
-    GTEST_SKIP() << "shared audio not found";
-  }
   auto* picking_be = new PickingCpuBackend();
   auto dev = load(std::unique_ptr<Backend>(picking_be));
   Transcriber tr(dev->model, *dev->backend, *dev->tok, dev->timings, 2);

@@ -1,10 +1,11 @@
-// Backend::pick_greedy on the GPU: a greedy step's logit filters, log-softmax and argmax where the logits are,
-// so that 8 bytes come back instead of n_vocab floats (on the GPU machine the host-side filters took 1.5 ms a
+// Backend::pick_greedy and Backend::top_candidates on the GPU: a step's logit filters (StepRules),
+// log-softmax and choice where the logits are, so that a few bytes come back instead of n_vocab floats (on the GPU machine the host-side filters took 1.5 ms a
 // token, more than the tiny decoder step itself). One block walks the vocabulary a few times (it is in L2):
 //   1. the masks (suppressed ids as a bitmask, two ranges) and the maxima of all, text and timestamp logits;
 //   2. log-sum-exp of everything, in double as decoding.cpp's log_softmax;
 //   3. the timestamp rule on the log-probabilities, rounded to float as the host's are;
-//   4. the first maximum of what is left (torch.argmax), and its log-probability.
+//   4. the first maximum of what is left (torch.argmax) and its log-probability; or, for beam search, each
+//      row's k best continuations by the beam's score plus the log-probability.
 // The arithmetic follows decoding.cpp's step by step; only the order of the double-precision sums differs.
 #include <cfloat>
 #include <climits>
@@ -19,35 +20,25 @@ namespace {
 
 constexpr int kThreads = 1024;
 
-__device__ float warp_max(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-
-__device__ double warp_sum(double v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-// Block-wide reductions; every thread gets the result. `scratch` holds one value per warp.
-__device__ float block_max(float v, float* scratch) {
-  v = warp_max(v);
+// Block-wide reduction by `op` (max or sum); every thread gets the result. `scratch` holds one value per warp.
+template <class T, class Op>
+__device__ T block_reduce(T v, T* scratch, T identity, Op op) {
+  for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   __syncthreads();
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
-  v = lane < blockDim.x / 32 ? scratch[lane] : -INFINITY;
-  return warp_max(v);
+  v = lane < blockDim.x / 32 ? scratch[lane] : identity;
+  for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+__device__ float block_max(float v, float* scratch) {
+  return block_reduce(v, scratch, -INFINITY, [](float a, float b) { return fmaxf(a, b); });
 }
 
 __device__ double block_sum(double v, double* scratch) {
-  v = warp_sum(v);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  __syncthreads();
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  v = lane < blockDim.x / 32 ? scratch[lane] : 0.0;
-  return warp_sum(v);
+  return block_reduce(v, scratch, 0.0, [](double a, double b) { return a + b; });
 }
 
 // The larger value; of equal values the smaller index (the first maximum).
