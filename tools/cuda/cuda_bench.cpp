@@ -162,6 +162,9 @@ struct Row {
   // A 5-beam step (Decoder::forward_step with 5 sequences): logits to the host, or the 10 best continuations
   // of each beam chosen on the GPU (forward_step_top, what the engine does).
   double beam5_host_ms = 0, beam5_top_ms = 0;
+  // A step of 16 sequences (16 windows decoded together, docs/BATCHING.md), each row's best token chosen on the GPU
+  // (forward_step_top with k = 1).
+  double batch16_ms = 0;
   Floors fl;
   double peak_gib = 0;
   double graph_rel = 0;
@@ -312,6 +315,25 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     }
     row.beam5_host_ms = median(th);
     row.beam5_top_ms = median(tt);
+    dec.reorder({0});
+
+    // 16 sequences at once.
+    dec.truncate(n_past);
+    dec.fork(16);
+    std::vector<int> sixteen(16);
+    for (int b = 0; b < 16; ++b) sixteen[b] = 220 + b;
+    const std::vector<engine::StepRules> rules16(16, rules);
+    const std::vector<float> scores16(16, 0.0f);
+    std::vector<double> tb;
+    for (int i = 0; i < 5 + n_reps; ++i) {
+      dec.truncate(n_past);
+      auto t0 = std::chrono::steady_clock::now();
+      const auto best = dec.forward_step_top(sixteen, rules16, scores16, 1);
+      auto t1 = std::chrono::steady_clock::now();
+      if (best.size() != 16) throw Error(arch + ": batch of 16 gave " + std::to_string(best.size()) + " picks");
+      if (i >= 5) tb.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    }
+    row.batch16_ms = median(tb);
     dec.reorder({0});
   }
 
@@ -509,9 +531,9 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
       std::printf("%s %s: engine greedy step (forward_and_pick) eager %.3f ms, recorded %.3f ms; 40 picks %s; "
                   "5-beam step %.3f ms with the logits to the host (filters not included), %.3f ms with the GPU's "
-                  "candidates\n",
+                  "candidates; batch-16 step %.3f ms (%.3f ms a token)\n",
                   a.c_str(), precision_name(p), r.pick_eager_ms, r.pick_graph_ms,
-                  r.pick_same ? "identical" : "DIFFER", r.beam5_host_ms, r.beam5_top_ms);
+                  r.pick_same ? "identical" : "DIFFER", r.beam5_host_ms, r.beam5_top_ms, r.batch16_ms, r.batch16_ms / 16);
       if (!r.pick_same) rc = 1;
       std::fflush(stdout);
     }

@@ -1,5 +1,6 @@
 // CUDA multi-head attention, two paths:
-// - one query (a decoded token): split-K over the keys. Block (head, chunk) scores kChunk keys, takes their
+// - one query (a decoded token): on sm_90 one kernel of thread-block clusters (cluster_attention.cu); before it,
+//   split-K over the keys. Block (head, chunk) scores kChunk keys, takes their
 //   softmax relative to the chunk's maximum and the chunk's weighted sum of values; a second kernel merges
 //   the chunks by their maxima (the online-softmax rule), so the 1500 cross-attention keys spread over many
 //   blocks instead of one per head. (Version 1 had one warp per key and a 64-step serial loop over the
@@ -13,6 +14,7 @@
 #include <cmath>
 
 #include "engine/cuda/cuda_backend.cuh"
+#include "engine/cuda/launch.cuh"
 #include "util/errors.h"
 
 namespace wst::engine::cuda {
@@ -39,30 +41,45 @@ __device__ float warp_max(float v) {
 // part: [n_head, n_chunks, dh + 2]: the chunk's unnormalised output, its score maximum, its sum of exponentials.
 // With `st` set (a recorded step), n_visible is the step's position + 1 and the grid covers every key: the
 // chunks past it come out empty (maximum -inf, sum 0) and weigh nothing in the merge, which then gives the
-// same sums as a grid of just the visible chunks.
+// same sums as a grid of just the visible chunks. Each warp loads its keys' K and V values into registers, all in
+// flight together. kv_fixed: K and V were not written by the kernel just before (the cross-attention's, made
+// once per window), so they are loaded before waiting for that kernel (launch.cuh); otherwise after.
 __global__ void one_query_partial_kernel(const float* q, const float* k, int ldk, const float* v, int ldv, int dh,
-                                         int n_visible, float scale, float* part, int n_chunks,
-                                         const StepState* st = nullptr) {
-  if (st != nullptr) n_visible = st->position + 1;
+                                         int n_visible, float scale, float* part, int n_chunks, const StepState* st,
+                                         bool kv_fixed) {
   const int h = blockIdx.x, c = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int j0 = c * kChunk + warp * kKeysPerWarp;
+  float kr[kKeysPerWarp][kDimsPerLane], vr[kKeysPerWarp][kDimsPerLane];
+  auto load_kv = [&](int nj) {
+#pragma unroll
+    for (int u = 0; u < kKeysPerWarp; ++u)
+#pragma unroll
+      for (int e = 0; e < kDimsPerLane; ++e) {
+        const int t = lane + 32 * e;
+        const bool in = u < nj && t < dh;
+        kr[u][e] = in ? k[static_cast<size_t>(j0 + u) * ldk + h * dh + t] : 0.0f;
+        vr[u][e] = in ? v[static_cast<size_t>(j0 + u) * ldv + h * dh + t] : 0.0f;
+      }
+  };
+  if (kv_fixed && st == nullptr) load_kv(max(0, min(kKeysPerWarp, n_visible - j0)));
+  wait_for_previous_kernel();
+  let_next_kernel_start();
+  if (st != nullptr) n_visible = st->position + 1;
+  const int nj = max(0, min(kKeysPerWarp, n_visible - j0));  // the same for the whole warp
+  if (!(kv_fixed && st == nullptr)) load_kv(nj);
   __shared__ float qs[kMaxHeadDim];
   __shared__ float wm[kWarps], wl[kWarps];
   __shared__ float wo[kWarps][kMaxHeadDim];
   for (int t = threadIdx.x; t < dh; t += blockDim.x) qs[t] = q[h * dh + t] * scale;
   __syncthreads();
-  const int j0 = c * kChunk + warp * kKeysPerWarp;
-  const int nj = max(0, min(kKeysPerWarp, n_visible - j0));  // the same for the whole warp
   float s[kKeysPerWarp];
 #pragma unroll
   for (int u = 0; u < kKeysPerWarp; ++u) {
     float acc = 0.0f;
-    if (u < nj) {
-      const float* kr = k + static_cast<size_t>(j0 + u) * ldk + h * dh;
 #pragma unroll
-      for (int e = 0; e < kDimsPerLane; ++e) {
-        const int t = lane + 32 * e;
-        if (t < dh) acc += qs[t] * kr[t];
-      }
+    for (int e = 0; e < kDimsPerLane; ++e) {
+      const int t = lane + 32 * e;
+      if (t < dh) acc += qs[t] * kr[u][e];
     }
     s[u] = u < nj ? warp_sum(acc) : -INFINITY;
   }
@@ -75,12 +92,8 @@ __global__ void one_query_partial_kernel(const float* q, const float* k, int ldk
     if (u < nj) {
       const float p = expf(s[u] - m);
       l += p;
-      const float* vr = v + static_cast<size_t>(j0 + u) * ldv + h * dh;
 #pragma unroll
-      for (int e = 0; e < kDimsPerLane; ++e) {
-        const int t = lane + 32 * e;
-        if (t < dh) o[e] += p * vr[t];
-      }
+      for (int e = 0; e < kDimsPerLane; ++e) o[e] += p * vr[u][e];
     }
   }
   if (lane == 0) {
@@ -115,6 +128,8 @@ __global__ void one_query_partial_kernel(const float* q, const float* k, int ldk
 }
 
 __global__ void one_query_merge_kernel(const float* part, int n_chunks, int dh, float* out) {
+  wait_for_previous_kernel();
+  let_next_kernel_start();
   const int h = blockIdx.x;
   const float* ph = part + static_cast<size_t>(h) * n_chunks * (dh + 2);
   float m = -INFINITY;
@@ -174,13 +189,18 @@ void CudaBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, 
   if (tq == 1) {
     const int n_visible = causal_offset < 0 ? tk : std::min(tk, causal_offset + 1);
     if (n_visible <= 0) throw Error("attention: the query sees no key");
+    // Unmasked, one query: the decoder's cross-attention, whose K/V are made once per window (kv_fixed).
+    const bool kv_fixed = causal_offset < 0;
+    if (sm90_ && clusters_)
+      return cluster_attention(chained_, stream_, q.data, k.data, k.ld, v.data, v.ld, n_head, dh, n_visible, scale,
+                               out.data, nullptr, kv_fixed);
     const int n_chunks = (n_visible + kChunk - 1) / kChunk;
     Mat part = alloc(n_head * n_chunks, dh + 2);
-    one_query_partial_kernel<<<dim3(n_head, n_chunks), 32 * kWarps, 0, stream_>>>(q.data, k.data, k.ld, v.data, v.ld, dh,
-                                                                              n_visible, scale, part.data, n_chunks);
-    WST_CUDA_CHECK_LAUNCH();
-    one_query_merge_kernel<<<n_head, std::min(dh, 256), 0, stream_>>>(part.data, n_chunks, dh, out.data);
-    WST_CUDA_CHECK_LAUNCH();
+    launch_kernel(chained_, one_query_partial_kernel, dim3(n_head, n_chunks), dim3(32 * kWarps), 0, stream_, q.data,
+                  k.data, k.ld, v.data, v.ld, dh, n_visible, scale, part.data, n_chunks,
+                  static_cast<const StepState*>(nullptr), kv_fixed);
+    launch_kernel(chained_, one_query_merge_kernel, dim3(n_head), dim3(std::min(dh, 256)), 0, stream_,
+                  static_cast<const float*>(part.data), n_chunks, dh, out.data);
     return;
   }
   Mat scores = alloc(n_head * tq, tk);  // [n_head, tq, tk]
@@ -207,13 +227,16 @@ void CudaBackend::attention_at(const Mat& q, const Mat& k, const Mat& v, Mat& ou
   const int dh = d / n_head;
   if (dh > kMaxHeadDim) throw Error("attention_at: head width " + std::to_string(dh) + " above " + std::to_string(kMaxHeadDim));
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+  if (sm90_ && clusters_)
+    return cluster_attention(chained_, stream_, q.data, k.data, k.ld, v.data, v.ld, n_head, dh, tk, scale, out.data,
+                             static_cast<const StepState*>(step_dev_.get()), false);
   const int n_chunks = (tk + kChunk - 1) / kChunk;  // every key of the cache; the kernel skips those not visible
   Mat part = alloc(n_head * n_chunks, dh + 2);
-  one_query_partial_kernel<<<dim3(n_head, n_chunks), 32 * kWarps, 0, stream_>>>(
-      q.data, k.data, k.ld, v.data, v.ld, dh, tk, scale, part.data, n_chunks, static_cast<const StepState*>(step_dev_.get()));
-  WST_CUDA_CHECK_LAUNCH();
-  one_query_merge_kernel<<<n_head, std::min(dh, 256), 0, stream_>>>(part.data, n_chunks, dh, out.data);
-  WST_CUDA_CHECK_LAUNCH();
+  launch_kernel(chained_, one_query_partial_kernel, dim3(n_head, n_chunks), dim3(32 * kWarps), 0, stream_, q.data,
+                k.data, k.ld, v.data, v.ld, dh, tk, scale, part.data, n_chunks,
+                static_cast<const StepState*>(step_dev_.get()), false);
+  launch_kernel(chained_, one_query_merge_kernel, dim3(n_head), dim3(std::min(dh, 256)), 0, stream_,
+                static_cast<const float*>(part.data), n_chunks, dh, out.data);
 }
 
 }  // namespace wst::engine::cuda

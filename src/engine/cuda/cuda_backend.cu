@@ -114,6 +114,13 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   pick_on_gpu_ = host_filters == nullptr || std::string(host_filters) != "1";
   const char* graphs = std::getenv("WST_CUDA_GRAPH");
   graphs_ = graphs == nullptr || std::string(graphs) != "0";
+  int major = 0;
+  WST_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  sm90_ = major >= 9;
+  const char* chain = std::getenv("WST_CUDA_CHAIN");
+  set_chained(chain == nullptr || std::string(chain) != "0");
+  const char* clusters = std::getenv("WST_CUDA_CLUSTERS");
+  clusters_ = clusters == nullptr || std::string(clusters) != "0";
 }
 
 void CudaBackend::set_precision(Precision p) {

@@ -127,6 +127,12 @@ class CudaBackend final : public Backend {
   void set_tf32(bool on);
   void set_own_gemv(bool on) { own_gemv_ = on; }
   void set_graphs(bool on) { graphs_ = on; }
+  // Chained launches of the step's kernels (launch.cuh); on from sm_90 unless WST_CUDA_CHAIN=0.
+  void set_chained(bool on) { chained_ = on && sm90_; }
+  bool chained() const { return chained_; }
+  // One-query attention in one cluster kernel on sm_90 (cluster_attention.cu); WST_CUDA_CLUSTERS=0 keeps the
+  // two-kernel path, to compare.
+  void set_clusters(bool on) { clusters_ = on; }
   Precision precision() const { return precision_; }
   void set_precision(Precision p);
   // float16 / bfloat16 bits [rows, cols] copied to the device as Weights of `type`.
@@ -146,6 +152,8 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   std::shared_ptr<DevicePool> pool_;
+  // The device is sm_90 or later (chained launches, thread-block clusters); launches are chained (launch.cuh).
+  bool sm90_ = false, chained_ = false, clusters_ = true;
   bool own_gemv_ = true;  // one-row linear through our kernel (linear.cu) rather than cublasSgemv
   Precision precision_ = Precision::f32;
   // The encoder's attention in half precision (flash_attention.cu); false when the shape is not one it takes.
@@ -181,6 +189,12 @@ void check_linear_shapes(const Mat& x, int w_rows, int w_cols, const Mat& y);
 // (engine/cuda_loader.cpp), the GPU machine's nvcc-only builds link it (tools/cuda/cuda_linked.cpp).
 std::unique_ptr<Backend> make_backend(int device, const std::string& compute_type);
 std::string unavailable_reason();
+
+// One-query attention in one kernel on sm_90 (cluster_attention.cu): out [1, n_head * dh]; `st` set: a recorded
+// step (n_visible = its position + 1); kv_fixed: K/V not written by the kernel just before.
+void cluster_attention(bool chained, cudaStream_t stream, const float* q, const float* k, int ldk, const float* v,
+                       int ldv, int n_head, int dh, int n_visible, float scale, float* out, const StepState* st,
+                       bool kv_fixed);
 
 // Launch shape for a kernel over n elements with `threads` per block.
 inline unsigned blocks_for(size_t n, unsigned threads) { return static_cast<unsigned>((n + threads - 1) / threads); }

@@ -4,6 +4,7 @@
 #include <cuda_fp16.h>
 
 #include "engine/cuda/cuda_backend.cuh"
+#include "engine/cuda/launch.cuh"
 #include "util/errors.h"
 
 namespace wst::engine::cuda {
@@ -32,6 +33,8 @@ __global__ void embed_kernel(const T* table, int ldt, Ids ids, const float* pos,
 template <class T>
 __global__ void embed_at_kernel(const T* table, int ldt, const float* pos, int ldp, float* y, int cols,
                                 const StepState* st) {
+  wait_for_previous_kernel();
+  let_next_kernel_start();
   const T* e = table + static_cast<size_t>(st->token) * ldt;
   const float* p = pos + static_cast<size_t>(st->position) * ldp;
   for (int c = threadIdx.x; c < cols; c += blockDim.x) y[c] = widen(e[c]) + p[c];

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "engine/cuda/cuda_backend.cuh"
+#include "engine/cuda/launch.cuh"
 #include "util/errors.h"
 
 namespace wst::engine::cuda {
@@ -136,6 +137,8 @@ __global__ void greedy_pick_kernel(const float* logits, int n_vocab, const unsig
   __shared__ float fscratch[32];
   __shared__ double dscratch[32];
   __shared__ int iscratch[32];
+  wait_for_previous_kernel();
+  let_next_kernel_start();
   const StepState r = *state;
   const RowStats st = row_stats(logits, n_vocab, bits, r, fscratch, dscratch);
   // 4. The first maximum of what is left, and its log-probability under the final filtered logits.
@@ -229,10 +232,9 @@ void CudaBackend::launch_pick(const Mat& logits) {
     throw Error("pick_greedy: logits must be one row of " + std::to_string(pick_vocab_) + ", got [" +
                 std::to_string(logits.rows) + ", " + std::to_string(logits.cols) + "]");
   int* out = static_cast<int*>(pick_out_.get());
-  greedy_pick_kernel<<<1, kThreads, 0, stream_>>>(logits.data, logits.cols, static_cast<const unsigned*>(pick_bits_.get()),
-                                                  static_cast<const StepState*>(step_dev_.get()), out,
-                                                  reinterpret_cast<float*>(out + 1));
-  WST_CUDA_CHECK_LAUNCH();
+  launch_kernel(chained_, greedy_pick_kernel, dim3(1), dim3(kThreads), 0, stream_, static_cast<const float*>(logits.data),
+                logits.cols, static_cast<const unsigned*>(pick_bits_.get()),
+                static_cast<const StepState*>(step_dev_.get()), out, reinterpret_cast<float*>(out + 1));
   WST_CUDA_CHECK(cudaMemcpyAsync(pick_host_, out, 2 * sizeof(int), cudaMemcpyDeviceToHost, stream_));
 }
 

@@ -7,11 +7,13 @@
 //   type and cuBLAS multiplies on the tensor cores with float32 accumulation and a float32 output
 //   (cublasGemmEx), the bias written into y first (beta = 1) as linear.cu does.
 #include <cuda_bf16.h>
+#include <cstdint>
 #include <vector>
 
 #include <cuda_fp16.h>
 
 #include "engine/cuda/cuda_backend.cuh"
+#include "engine/cuda/launch.cuh"
 #include "util/errors.h"
 #include "util/half.h"
 
@@ -19,9 +21,12 @@ namespace wst::engine::cuda {
 
 namespace {
 
-constexpr int kWarps = 8;          // output rows per block
+constexpr int kWarps = 8;          // output rows per block (half of it for the wide kernel)
 constexpr int kMaxGemvRows = 8;    // x rows handled by the matrix-vector kernel
 constexpr size_t kMaxGemvShared = 96 * 1024;
+// 16-byte weight loads a lane keeps in registers: 8 covers rows up to 2048 wide (every product whose input is
+// the residual stream), 20 up to 5120 (the MLP's second product); more registers a thread mean fewer blocks an SM.
+constexpr int kHeldNarrow = 8, kHeldWide = 20;
 
 __device__ __forceinline__ float2 to_float2(const __half2 h) { return __half22float2(h); }
 __device__ __forceinline__ float2 to_float2(const __nv_bfloat162 h) { return __bfloat1622float2(h); }
@@ -58,12 +63,75 @@ struct KvTarget {
 // (gamma, beta) as it is loaded (every block normalises the few rows itself: k values each, cheaper than a
 // launch). kEpi: write, write the GELU, or add to y. w rows are 16-byte aligned when k % 8 == 0 (checked by
 // the caller), so the main loop reads 8 halves a load.
-template <class T, int M, bool kNorm, int kEpi>
+// xs [M, k] (contiguous) = the M rows of x (row stride ldx): 16-byte loads, eight a thread in flight together
+// (a loop of dependent round trips to L2 cost the wide products several microseconds).
+template <int M>
+__device__ __forceinline__ void load_rows(const float* x, int ldx, int k, float* xs) {
+  const bool vec = ((reinterpret_cast<uintptr_t>(x) | static_cast<uintptr_t>(ldx) * 4 | static_cast<uintptr_t>(k) * 4) & 15) == 0;
+  if (!vec) {
+    for (int r = 0; r < M; ++r)
+      for (int i = threadIdx.x; i < k; i += blockDim.x) xs[r * k + i] = x[static_cast<size_t>(r) * ldx + i];
+    return;
+  }
+  const int k4 = k / 4, n = M * k4;
+  for (int i0 = threadIdx.x; i0 < n; i0 += 8 * blockDim.x) {
+    float4 t[8];
+#pragma unroll
+    for (int u = 0; u < 8; ++u) {
+      const int i = i0 + u * blockDim.x;
+      if (i < n) t[u] = reinterpret_cast<const float4*>(x + static_cast<size_t>(i / k4) * ldx)[i % k4];
+    }
+#pragma unroll
+    for (int u = 0; u < 8; ++u) {
+      const int i = i0 + u * blockDim.x;
+      if (i < n) reinterpret_cast<float4*>(xs)[i] = t[u];
+    }
+  }
+}
+
+// One 16-byte load of row j's weights (8 values) times the M rows of x in shared memory, into acc.
+template <class T, int M>
+__device__ __forceinline__ void accumulate8(const uint4 raw, const float* xs, int k, int i, float (&acc)[M]) {
+  using T2 = typename Pair<T>::type;
+  const T2* h = reinterpret_cast<const T2*>(&raw);
+  float wf[8];
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    const float2 f = to_float2(h[e]);
+    wf[2 * e] = f.x;
+    wf[2 * e + 1] = f.y;
+  }
+#pragma unroll
+  for (int r = 0; r < M; ++r) {
+    const float4* xr = reinterpret_cast<const float4*>(xs + r * k + 8 * i);
+    const float4 a = xr[0], b = xr[1];
+    acc[r] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w + wf[4] * b.x + wf[5] * b.y + wf[6] * b.z +
+              wf[7] * b.w;
+  }
+}
+
+// y[r, j] = epilogue(bias[j] + sum_t w[j, t] norm(x)[r, t]) for r < M, one warp per j. kNorm: x is layer-normed
+// (gamma, beta) as it is loaded (every block normalises the few rows itself: k values each, cheaper than a
+// launch). kEpi: write, write the GELU, or add to y. w rows are 16-byte aligned when k % 8 == 0 (checked by
+// the caller), so the main loop reads 8 halves a load. Each lane loads its share of the row (up to kHeld loads)
+// into registers first, all in flight together, before waiting for the
+// kernel that writes x (launch.cuh): the weights' trip from memory overlaps that kernel's end.
+template <class T, int M, bool kNorm, int kEpi, int kHeld>
 __global__ void half_gemv_kernel(const float* x, int ldx, const float* gamma, const float* beta, const T* w,
-                                 const float* bias, float* y, int ldy, int n, int k, KvTarget kv = {}) {
-  extern __shared__ float xs[];  // [M, k]
-  for (int r = 0; r < M; ++r)
-    for (int i = threadIdx.x; i < k; i += blockDim.x) xs[r * k + i] = x[static_cast<size_t>(r) * ldx + i];
+                                 const float* bias, float* y, int ldy, int n, int k, KvTarget kv) {
+  extern __shared__ float4 xs_raw[];  // [M, k] floats, 16-byte aligned for load_rows
+  float* xs = reinterpret_cast<float*>(xs_raw);
+  const int j = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+  const bool has_row = j < n;
+  const int k8 = k / 8;
+  const uint4* w8 = reinterpret_cast<const uint4*>(w + static_cast<size_t>(has_row ? j : 0) * k);
+  uint4 held[kHeld];
+#pragma unroll
+  for (int u = 0; u < kHeld; ++u)
+    if (has_row && lane + 32 * u < k8) held[u] = __ldg(w8 + lane + 32 * u);
+  wait_for_previous_kernel();
+  let_next_kernel_start();
+  load_rows<M>(x, ldx, k, xs);
   __syncthreads();
   if constexpr (kNorm) {
     // As layer_norm.cu: two passes over the row, 1 / sqrt(var + 1e-5).
@@ -83,32 +151,13 @@ __global__ void half_gemv_kernel(const float* x, int ldx, const float* gamma, co
     }
     __syncthreads();
   }
-  const int j = blockIdx.x * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (j >= n) return;
-  using T2 = typename Pair<T>::type;
+  if (!has_row) return;
   const T* wr = w + static_cast<size_t>(j) * k;
   float acc[M] = {};
-  const int k8 = k / 8;
-  const uint4* w8 = reinterpret_cast<const uint4*>(wr);
-#pragma unroll 2
-  for (int i = lane; i < k8; i += 32) {
-    const uint4 raw = __ldg(w8 + i);
-    const T2* h = reinterpret_cast<const T2*>(&raw);
-    float wf[8];
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const float2 f = to_float2(h[e]);
-      wf[2 * e] = f.x;
-      wf[2 * e + 1] = f.y;
-    }
-#pragma unroll
-    for (int r = 0; r < M; ++r) {
-      const float4* xr = reinterpret_cast<const float4*>(xs + r * k + 8 * i);
-      const float4 a = xr[0], b = xr[1];
-      acc[r] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w + wf[4] * b.x + wf[5] * b.y + wf[6] * b.z +
-                wf[7] * b.w;
-    }
-  }
+  for (int u = 0; u < kHeld; ++u)
+    if (lane + 32 * u < k8) accumulate8<T, M>(held[u], xs, k, lane + 32 * u, acc);
+  for (int i = lane + 32 * kHeld; i < k8; i += 32) accumulate8<T, M>(__ldg(w8 + i), xs, k, i, acc);
   for (int t = 8 * k8 + lane; t < k; t += 32) {
     const float wv = to_float(wr[t]);
 #pragma unroll
@@ -150,46 +199,52 @@ __global__ void round_rows_kernel(const float* x, int ldx, int rows, int cols, T
 }
 
 
-template <class T, int M, bool kNorm, int kEpi>
-void launch_gemv(const Mat& x, const float* gamma, const float* beta, const T* w, const float* bias, Mat& y, int n, int k,
-                 cudaStream_t stream, KvTarget kv = {}) {
+template <class T, int M, bool kNorm, int kEpi, int kHeld = kHeldNarrow>
+void launch_gemv(bool chained, const Mat& x, const float* gamma, const float* beta, const T* w, const float* bias, Mat& y,
+                 int n, int k, cudaStream_t stream, KvTarget kv = {}) {
   const size_t shared = static_cast<size_t>(M) * k * sizeof(float);
   static bool raised = false;  // per instantiation: allow more than the default 48 KiB of shared memory
   if (!raised) {
-    WST_CUDA_CHECK(cudaFuncSetAttribute(half_gemv_kernel<T, M, kNorm, kEpi>,
+    WST_CUDA_CHECK(cudaFuncSetAttribute(half_gemv_kernel<T, M, kNorm, kEpi, kHeld>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kMaxGemvShared)));
     raised = true;
   }
-  half_gemv_kernel<T, M, kNorm, kEpi><<<blocks_for(n, kWarps), 32 * kWarps, shared, stream>>>(
-      x.data, x.ld, gamma, beta, w, bias, y.data, y.ld, n, k, kv);
-  WST_CUDA_CHECK_LAUNCH();
+  // The wide kernel's 140 registers a thread allow one block of 8 warps an SM; blocks of 4 fit three.
+  const int warps = kHeld > kHeldNarrow ? kWarps / 2 : kWarps;
+  launch_kernel(chained, half_gemv_kernel<T, M, kNorm, kEpi, kHeld>, dim3(blocks_for(n, warps)), dim3(32 * warps), shared,
+                stream, x.data, x.ld, gamma, beta, w, bias, y.data, y.ld, n, k, kv);
 }
 
 template <class T, int M>
-void gemv_epilogue(const Mat& x, const float* gamma, const float* beta, const T* w, const float* bias, int epi, Mat& y,
+void gemv_epilogue(bool chained, const Mat& x, const float* gamma, const float* beta, const T* w, const float* bias, int epi, Mat& y,
                    int n, int k, cudaStream_t stream) {
   if (gamma) {
-    if (epi == kEpiGelu) return launch_gemv<T, M, true, kEpiGelu>(x, gamma, beta, w, bias, y, n, k, stream);
-    if (epi == kEpiAdd) return launch_gemv<T, M, true, kEpiAdd>(x, gamma, beta, w, bias, y, n, k, stream);
-    return launch_gemv<T, M, true, kEpiNone>(x, gamma, beta, w, bias, y, n, k, stream);
+    if (epi == kEpiGelu) return launch_gemv<T, M, true, kEpiGelu>(chained, x, gamma, beta, w, bias, y, n, k, stream);
+    if (epi == kEpiAdd) return launch_gemv<T, M, true, kEpiAdd>(chained, x, gamma, beta, w, bias, y, n, k, stream);
+    return launch_gemv<T, M, true, kEpiNone>(chained, x, gamma, beta, w, bias, y, n, k, stream);
   }
-  if (epi == kEpiGelu) return launch_gemv<T, M, false, kEpiGelu>(x, gamma, beta, w, bias, y, n, k, stream);
-  if (epi == kEpiAdd) return launch_gemv<T, M, false, kEpiAdd>(x, gamma, beta, w, bias, y, n, k, stream);
-  return launch_gemv<T, M, false, kEpiNone>(x, gamma, beta, w, bias, y, n, k, stream);
+  if (k > 32 * 8 * kHeldNarrow) {
+    if (epi == kEpiGelu) return launch_gemv<T, M, false, kEpiGelu, kHeldWide>(chained, x, gamma, beta, w, bias, y, n, k, stream);
+    if (epi == kEpiAdd) return launch_gemv<T, M, false, kEpiAdd, kHeldWide>(chained, x, gamma, beta, w, bias, y, n, k, stream);
+    return launch_gemv<T, M, false, kEpiNone, kHeldWide>(chained, x, gamma, beta, w, bias, y, n, k, stream);
+  }
+  if (epi == kEpiGelu) return launch_gemv<T, M, false, kEpiGelu>(chained, x, gamma, beta, w, bias, y, n, k, stream);
+  if (epi == kEpiAdd) return launch_gemv<T, M, false, kEpiAdd>(chained, x, gamma, beta, w, bias, y, n, k, stream);
+  return launch_gemv<T, M, false, kEpiNone>(chained, x, gamma, beta, w, bias, y, n, k, stream);
 }
 
 template <class T>
-void gemv_rows(const Mat& x, const float* gamma, const float* beta, const T* w, const float* bias, int epi, Mat& y,
+void gemv_rows(bool chained, const Mat& x, const float* gamma, const float* beta, const T* w, const float* bias, int epi, Mat& y,
                int n, int k, cudaStream_t stream) {
   switch (x.rows) {
-    case 1: return gemv_epilogue<T, 1>(x, gamma, beta, w, bias, epi, y, n, k, stream);
-    case 2: return gemv_epilogue<T, 2>(x, gamma, beta, w, bias, epi, y, n, k, stream);
-    case 3: return gemv_epilogue<T, 3>(x, gamma, beta, w, bias, epi, y, n, k, stream);
-    case 4: return gemv_epilogue<T, 4>(x, gamma, beta, w, bias, epi, y, n, k, stream);
-    case 5: return gemv_epilogue<T, 5>(x, gamma, beta, w, bias, epi, y, n, k, stream);
-    case 6: return gemv_epilogue<T, 6>(x, gamma, beta, w, bias, epi, y, n, k, stream);
-    case 7: return gemv_epilogue<T, 7>(x, gamma, beta, w, bias, epi, y, n, k, stream);
-    default: return gemv_epilogue<T, 8>(x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 1: return gemv_epilogue<T, 1>(chained, x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 2: return gemv_epilogue<T, 2>(chained, x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 3: return gemv_epilogue<T, 3>(chained, x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 4: return gemv_epilogue<T, 4>(chained, x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 5: return gemv_epilogue<T, 5>(chained, x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 6: return gemv_epilogue<T, 6>(chained, x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 7: return gemv_epilogue<T, 7>(chained, x, gamma, beta, w, bias, epi, y, n, k, stream);
+    default: return gemv_epilogue<T, 8>(chained, x, gamma, beta, w, bias, epi, y, n, k, stream);
   }
 }
 
@@ -234,8 +289,8 @@ void CudaBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y
   const float* b = has_bias ? bias->data : nullptr;
   const bool f16 = w.type == WeightType::float16;
   if (gemv_fits(m, k)) {
-    if (f16) gemv_rows(x, nullptr, nullptr, static_cast<const __half*>(w.packed.get()), b, kEpiNone, y, n, k, stream_);
-    else gemv_rows(x, nullptr, nullptr, static_cast<const __nv_bfloat16*>(w.packed.get()), b, kEpiNone, y, n, k, stream_);
+    if (f16) gemv_rows(chained_, x, nullptr, nullptr, static_cast<const __half*>(w.packed.get()), b, kEpiNone, y, n, k, stream_);
+    else gemv_rows(chained_, x, nullptr, nullptr, static_cast<const __nv_bfloat16*>(w.packed.get()), b, kEpiNone, y, n, k, stream_);
     return;
   }
   // x rounded to the weights' type, then one tensor-core product.
@@ -271,9 +326,9 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
   const float* be = gamma ? beta->data : nullptr;
   const float* b = bias && !bias->empty() ? bias->data : nullptr;
   if (w.type == WeightType::float16)
-    gemv_rows(x, g, be, static_cast<const __half*>(w.packed.get()), b, epi, y, w.rows, x.cols, stream_);
+    gemv_rows(chained_, x, g, be, static_cast<const __half*>(w.packed.get()), b, epi, y, w.rows, x.cols, stream_);
   else
-    gemv_rows(x, g, be, static_cast<const __nv_bfloat16*>(w.packed.get()), b, epi, y, w.rows, x.cols, stream_);
+    gemv_rows(chained_, x, g, be, static_cast<const __nv_bfloat16*>(w.packed.get()), b, epi, y, w.rows, x.cols, stream_);
 }
 
 void CudaBackend::linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
@@ -288,10 +343,10 @@ void CudaBackend::linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* 
   const float* b = bias && !bias->empty() ? bias->data : nullptr;
   const KvTarget kv{k_cache.data, v_cache.data, k_cache.ld, d, static_cast<const StepState*>(step_dev_.get())};
   if (w.type == WeightType::float16)
-    launch_gemv<__half, 1, true, kEpiKv>(x, gamma->data, beta->data, static_cast<const __half*>(w.packed.get()), b, y,
+    launch_gemv<__half, 1, true, kEpiKv>(chained_, x, gamma->data, beta->data, static_cast<const __half*>(w.packed.get()), b, y,
                                          w.rows, x.cols, stream_, kv);
   else
-    launch_gemv<__nv_bfloat16, 1, true, kEpiKv>(x, gamma->data, beta->data,
+    launch_gemv<__nv_bfloat16, 1, true, kEpiKv>(chained_, x, gamma->data, beta->data,
                                                 static_cast<const __nv_bfloat16*>(w.packed.get()), b, y, w.rows,
                                                 x.cols, stream_, kv);
 }

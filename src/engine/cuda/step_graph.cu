@@ -4,6 +4,7 @@
 // greedy pick's 8 bytes come back by its last node. Everything the captured kernels touch stays allocated
 // for the recording's life (CudaBackend::recorded_), so the pool cannot hand it to anything else.
 #include "engine/cuda/cuda_backend.cuh"
+#include "engine/cuda/launch.cuh"
 #include "util/errors.h"
 
 namespace wst::engine::cuda {
@@ -20,6 +21,8 @@ struct StepRecording {
 
 // cache[position] = src (one row of `cols` floats).
 __global__ void copy_to_row_kernel(const float* src, float* cache, int ldc, int cols, const StepState* st) {
+  wait_for_previous_kernel();
+  let_next_kernel_start();
   float* dst = cache + static_cast<size_t>(st->position) * ldc;
   for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += gridDim.x * blockDim.x) dst[c] = src[c];
 }
@@ -77,9 +80,9 @@ void CudaBackend::copy_to_row_at(const Mat& src, Mat& cache) {
   if (src.rows != 1 || src.cols != cache.cols)
     throw Error("copy_to_row_at: a row of " + std::to_string(cache.cols) + " expected, got [" +
                 std::to_string(src.rows) + ", " + std::to_string(src.cols) + "]");
-  copy_to_row_kernel<<<blocks_for(src.cols, 256), 256, 0, stream_>>>(src.data, cache.data, cache.ld, src.cols,
-                                                                       static_cast<const StepState*>(step_dev_.get()));
-  WST_CUDA_CHECK_LAUNCH();
+  launch_kernel(chained_, copy_to_row_kernel, dim3(blocks_for(src.cols, 256)), dim3(256), 0, stream_,
+                static_cast<const float*>(src.data), cache.data, cache.ld, src.cols,
+                static_cast<const StepState*>(step_dev_.get()));
 }
 
 }  // namespace wst::engine::cuda

@@ -1,0 +1,52 @@
+// Chained launches (programmatic dependent launch, Hopper and later): a decoder step is ~10 small kernels a
+// layer, each mostly latency. A kernel launched chained may start while the kernel before it is still running;
+// it reads what does not depend on that kernel (its weights, the cross-attention K/V) first, then waits for it
+// (wait_for_previous_kernel) before reading anything the earlier kernels wrote or writing anything, so the
+// weights' trip from memory overlaps the previous kernel's tail and the launch gap instead of following them.
+//
+// The rules every chained kernel keeps:
+// - before wait_for_previous_kernel(): only reads of memory no kernel of the step writes (weights, the
+//   window's cross-attention K/V); no writes at all;
+// - it calls wait_for_previous_kernel() on every path (a kernel that returns without waiting could finish before
+//   its predecessor, and the kernel after it would then read unfinished results);
+// - let_next_kernel_start() right after the wait: the next kernel may then be scheduled, so at most the
+//   previous kernel is still running while one prefetches.
+// Before sm_90 both calls compile to nothing and launches are plain (CudaBackend::chained_ is false there).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "engine/cuda/cuda_backend.cuh"
+
+namespace wst::engine::cuda {
+
+__device__ __forceinline__ void wait_for_previous_kernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void let_next_kernel_start() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// kernel<<<grid, block, shared, stream>>>(args...), chained to the kernel before it when `chained`.
+template <class... Params, class... Args>
+void launch_kernel(bool chained, void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared, cudaStream_t stream,
+                   Args&&... args) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = shared;
+  config.stream = stream;
+  cudaLaunchAttribute attribute[1] = {};
+  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[0].val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = attribute;
+  config.numAttrs = chained ? 1 : 0;
+  WST_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
+}
+
+}  // namespace wst::engine::cuda
