@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The real-weights check on the GPU machine (issue #8): builds tools/cuda/real_weights_check.cpp with the engine's
 # sources and the CUDA backend (no CPU backend: the machine has no OpenBLAS or oneDNN), then transcribes the
-# carried PCM files with the CUDA backend in float32 and float16 and compares with the CPU reference made here
-# from the same weights. Everything it reads is in DIR (made by the steps in docs/CUDA.md):
+# carried PCM files with the CUDA backend in float32, float16 and bfloat16 and compares with the CPU reference made
+# here from the same weights; where float16's or bfloat16's tokens differ, it prints the logit margin at the first
+# difference under cuda float32 and the run's own compute type (margins_<type>.log). Everything it reads is in DIR
+# (made by the steps in docs/CUDA.md):
 #   DIR/tiny_en.pack  DIR/tokenizer.json  DIR/pcm/*.pcm  DIR/ref_cpu_float32.json
 #   DIR/deps/icu_headers.tar.xz (ICU's C headers; the machine has ICU's libraries only)
 #   DIR/deps/include/kissfft, DIR/deps/lib/libkissfft-float.so* (Debian's kissfft, absent there)
@@ -67,4 +69,14 @@ if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
 fi
 echo "== bfloat16 on the GPU against the CPU's float32 (reported, not a gate)"
 "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_bfloat16.json" text || true
+# Issue #8: differences only at near-ties. At each file's first differing token, both tokens' log-probabilities
+# (the reference's tokens before it forced), under float32 and under the run's own compute type (reported).
+for ct in float16 bfloat16; do
+  [ -f "$out/gpu_$ct.json" ] || continue
+  echo "== margins where $ct's tokens differ from the CPU's (cuda float32, then cuda $ct)"
+  for mct in float32 "$ct"; do
+    "$build/real_weights_check" margins "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda "$mct" \
+      "$dir/ref_cpu_float32.json" "$out/gpu_$ct.json" "$dir/pcm" || echo "margins $ct under $mct failed"
+  done 2>&1 | tee "$out/margins_$ct.log"
+done
 exit "$rc"
