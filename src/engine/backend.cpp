@@ -96,6 +96,28 @@ void Backend::linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* beta
   copy_to_row_at(y.cols_view(2 * d, d), v_cache);
 }
 void Backend::attention_at(const Mat&, const Mat&, const Mat&, Mat&, int) { no_recording(*this); }
+
+void Backend::step_self_attention(const Mat& qkv, const std::vector<Mat*>& k_caches, const std::vector<Mat*>& v_caches,
+                                  const std::vector<int>& positions, Mat& out, int n_head) {
+  const int n = qkv.rows, d = out.cols;
+  if (static_cast<int>(k_caches.size()) != n || static_cast<int>(v_caches.size()) != n ||
+      static_cast<int>(positions.size()) != n || out.rows != n || qkv.cols != 3 * d)
+    throw Error("step_self_attention: " + std::to_string(n) + " rows of qkv [" + std::to_string(qkv.rows) + ", " +
+                std::to_string(qkv.cols) + "] need as many caches and positions and out [" + std::to_string(n) + ", " +
+                std::to_string(qkv.cols / 3) + "]");
+  for (int b = 0; b < n; ++b) {
+    const int p = positions[b];
+    Mat& kc = *k_caches[b];
+    Mat& vc = *v_caches[b];
+    if (p < 0 || p >= kc.rows || p >= vc.rows) throw Error("step_self_attention: position " + std::to_string(p) + " outside the cache");
+    const Mat row = qkv.rows_view(b, 1);
+    Mat k_dst = kc.rows_view(p, 1), v_dst = vc.rows_view(p, 1);
+    copy(row.cols_view(d, d), k_dst);
+    copy(row.cols_view(2 * d, d), v_dst);
+    Mat o = out.rows_view(b, 1);
+    attention(row.cols_view(0, d), kc.rows_view(0, p + 1), vc.rows_view(0, p + 1), o, n_head, p);
+  }
+}
 void Backend::pick_greedy_at(const Mat&) { no_recording(*this); }
 
 }  // namespace wst::engine

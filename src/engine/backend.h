@@ -121,6 +121,12 @@ class Backend {
   // Multi-head scaled dot-product attention. q [Tq, D], k and v [Tk, D], out [Tq, D], D = n_head * d_head.
   // causal_offset < 0: every query sees every key; otherwise query i sees keys 0 .. causal_offset + i.
   virtual void attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset) = 0;
+  // One decoder step's self-attention for several sequences (beams, batched windows): row b of qkv [n, 3D] is
+  // sequence b's q | k | v at position positions[b]; its k and v are written into that row of *k_caches[b] and
+  // *v_caches[b], then its q attends over rows 0 .. positions[b] of them into out row b [n, D]. The default does
+  // it row by row with copy() and attention(); a GPU does all rows in a couple of launches.
+  virtual void step_self_attention(const Mat& qkv, const std::vector<Mat*>& k_caches, const std::vector<Mat*>& v_caches,
+                                   const std::vector<int>& positions, Mat& out, int n_head);
   // y = gelu(conv1d(x, w) + b), kernel 3, padding 1. x [T_in, C_in] (time-major), w [C_out, 3 * C_in] with
   // column index k * C_in + c, b [1, C_out], y [T_out, C_out], T_out = (T_in - 1) / stride + 1.
   virtual void conv1d_gelu(const Mat& x, const Mat& w, const Mat& b, int stride, Mat& y) = 0;

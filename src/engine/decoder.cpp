@@ -297,21 +297,18 @@ Mat Decoder::step_logits(const std::vector<int>& tokens) {
   Mat qkv = be_.alloc(n, 3 * d);
   Mat attn = be_.alloc(n, d);
   Mat q = be_.alloc(n, d);
+  std::vector<Mat*> k_caches(n), v_caches(n);
+  std::vector<int> positions(n);
+  for (int b = 0; b < n; ++b) positions[b] = seqs_[b].n_past;
   for (size_t i = 0; i < m_.decoder_layers.size(); ++i) {
     const auto& l = m_.decoder_layers[i];
     be_.linear_fused(x, &l.attn_ln.gamma, &l.attn_ln.beta, l.qkv.w, &l.qkv.b, Epi::none, qkv);  // [n_seq, 3d]
     // Self-attention: each sequence over its own cache.
     for (int b = 0; b < n; ++b) {
-      Cache& c = cache_of(b);
-      const int n_past = seqs_[b].n_past;
-      const Mat row = qkv.rows_view(b, 1);
-      Mat k_dst = c.k[i].rows_view(n_past, 1), v_dst = c.v[i].rows_view(n_past, 1);
-      be_.copy(row.cols_view(d, d), k_dst);
-      be_.copy(row.cols_view(2 * d, d), v_dst);
-      Mat out = attn.rows_view(b, 1);
-      be_.attention(row.cols_view(0, d), c.k[i].rows_view(0, n_past + 1), c.v[i].rows_view(0, n_past + 1), out,
-                    h.n_text_head, n_past);
+      k_caches[b] = &cache_of(b).k[i];
+      v_caches[b] = &cache_of(b).v[i];
     }
+    be_.step_self_attention(qkv, k_caches, v_caches, positions, attn, h.n_text_head);
     be_.linear_fused(attn, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, x);
 
     // Cross-attention: the sequences that attend to the same window (all of them in a beam search) are one

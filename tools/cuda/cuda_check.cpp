@@ -282,6 +282,67 @@ struct Checker {
             }, tol);
   }
 
+  // A step's self-attention for n sequences at once (Backend::step_self_attention): row b of qkv is sequence b's
+  // q | k | v at position pos[b] of its own cache [ctx, d]; its k and v must land in that row (exactly) and its q
+  // attend over rows 0 .. pos[b].
+  void step_self(int n, int ctx, int n_head, int d) {
+    auto qkv = rnd(static_cast<size_t>(n) * 3 * d);
+    Mat QKV = up(qkv, n, 3 * d), O = be.alloc(n, d);
+    poison(O);
+    std::vector<std::vector<float>> kc(n), vc(n);
+    std::vector<Mat> K, V;
+    std::vector<int> pos(n);
+    for (int b = 0; b < n; ++b) {
+      pos[b] = (20 + 37 * b) % (ctx - 1);
+      kc[b] = rnd(static_cast<size_t>(ctx) * d);
+      vc[b] = rnd(static_cast<size_t>(ctx) * d);
+      K.push_back(up(kc[b], ctx, d));
+      V.push_back(up(vc[b], ctx, d));
+    }
+    std::vector<Mat*> kp, vp;
+    for (int b = 0; b < n; ++b) {
+      kp.push_back(&K[b]);
+      vp.push_back(&V[b]);
+    }
+    be.step_self_attention(QKV, kp, vp, pos, O, n_head);
+    size_t cache_wrong = 0;
+    for (int b = 0; b < n; ++b) {
+      const std::vector<float> kd = down(K[b]), vd = down(V[b]);
+      for (int c = 0; c < d; ++c) {
+        kc[b][static_cast<size_t>(pos[b]) * d + c] = qkv[static_cast<size_t>(b) * 3 * d + d + c];
+        vc[b][static_cast<size_t>(pos[b]) * d + c] = qkv[static_cast<size_t>(b) * 3 * d + 2 * d + c];
+      }
+      cache_wrong += kd != kc[b] || vd != vc[b];
+    }
+    if (cache_wrong) ++n_fail;
+    std::printf("  %-4s %-58s\n", cache_wrong ? "FAIL" : "ok",
+                ("step self-attention: " + std::to_string(n) + " caches' new rows written").c_str());
+    const int dh = d / n_head;
+    compare("step self-attention " + std::to_string(n) + " sequences, ctx " + std::to_string(ctx) + " heads " +
+                std::to_string(n_head) + " d " + std::to_string(d),
+            O, [&](int b, double* o) {
+              const int visible = pos[b] + 1;
+              std::vector<double> p(visible);
+              for (int h = 0; h < n_head; ++h) {
+                double mx = -1e300, sum = 0;
+                for (int j = 0; j < visible; ++j) {
+                  double sc = 0;
+                  for (int t = 0; t < dh; ++t)
+                    sc += static_cast<double>(qkv[static_cast<size_t>(b) * 3 * d + h * dh + t]) *
+                          kc[b][static_cast<size_t>(j) * d + h * dh + t];
+                  p[j] = sc / std::sqrt(static_cast<double>(dh));
+                  mx = std::max(mx, p[j]);
+                }
+                for (auto& x : p) sum += (x = std::exp(x - mx));
+                for (int t = 0; t < dh; ++t) {
+                  double acc = 0;
+                  for (int j = 0; j < visible; ++j) acc += p[j] * vc[b][static_cast<size_t>(j) * d + h * dh + t];
+                  o[h * dh + t] = acc / sum;
+                }
+              }
+            });
+  }
+
   void conv1d(const std::string& name, int t_in, int c_in, int c_out, int stride) {
     const int t_out = (t_in - 1) / stride + 1;
     auto x = rnd(static_cast<size_t>(t_in) * c_in), w = rnd(static_cast<size_t>(c_out) * 3 * c_in, 0.05f), b = rnd(c_out);
@@ -388,7 +449,8 @@ struct Checker {
       n_text_masked += text_masked;
       const int want = static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin());
       const float want_lp = lp[want];
-      WST_CUDA_CHECK(cudaMemcpy(L.data, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
+      // On the backend's stream (a plain cudaMemcpy may return before its DMA lands; the stream would not wait).
+      WST_CUDA_CHECK(cudaMemcpyAsync(L.data, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice, be.stream()));
       const engine::GreedyPick got = be.pick_greedy(L, r);
       const double dlp = std::abs(static_cast<double>(got.logprob) - want_lp);
       worst_lp = std::max(worst_lp, dlp);
@@ -435,7 +497,7 @@ struct Checker {
         if (row.size() > kK) row.resize(kK);
         want.insert(want.end(), row.begin(), row.end());
       }
-      WST_CUDA_CHECK(cudaMemcpy(L.data, all.data(), all.size() * sizeof(float), cudaMemcpyHostToDevice));
+      WST_CUDA_CHECK(cudaMemcpyAsync(L.data, all.data(), all.size() * sizeof(float), cudaMemcpyHostToDevice, be.stream()));
       const std::vector<engine::BeamCandidate> got = be.top_candidates(L, rules, scores, kK);
       bool same = got.size() == want.size();
       for (size_t i = 0; same && i < got.size(); ++i)
@@ -501,6 +563,11 @@ int run_op_checks(CudaBackend& be) {
     ck.attention("step cross (again)", 1, 1500, s.n_head, d, -1);
     ck.attention("step cross (third)", 1, 1500, s.n_head, d, -1);
     ck.attention("prompt", 5, 105, s.n_head, d, 100);
+    ck.attention("5 beams over the cross K/V", 5, 1500, s.n_head, d, -1);
+    ck.attention("16 windows' queries over one cross K/V", 16, 1500, s.n_head, d, -1);
+    ck.step_self(5, 448, s.n_head, d);
+    ck.step_self(16, 448, s.n_head, d);
+    ck.step_self(19, 448, s.n_head, d);  // more than one launch's rows
     ck.conv1d("conv1", 3000, s.n_mels, d, 1);
     ck.conv1d("conv2", 3000, d, d, 2);
     ck.embed_copy(s.n_vocab, d);

@@ -175,6 +175,17 @@ __global__ void masked_softmax_kernel(float* s, int tq, int tk, int causal_offse
 }
 }  // namespace
 
+void CudaBackend::one_row_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int n_visible,
+                                    const StepState* st, bool kv_fixed) {
+  AttentionRows rows{};
+  rows.k[0] = k.data;
+  rows.v[0] = v.data;
+  rows.n_visible[0] = n_visible;
+  const int dh = q.cols / n_head;
+  cluster_attention(chained_, stream_, q.data, q.ld, rows, 1, k.ld, v.ld, n_head, dh,
+                    1.0f / std::sqrt(static_cast<float>(dh)), out.data, out.ld, st, kv_fixed);
+}
+
 void CudaBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset) {
   const int tq = q.rows, tk = k.rows, d = q.cols;
   if (n_head <= 0 || d % n_head != 0 || k.cols != d || v.cols != d || v.rows != tk || out.rows != tq || out.cols != d)
@@ -184,6 +195,17 @@ void CudaBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, 
   const int dh = d / n_head;
   if (dh > kMaxHeadDim) throw Error("attention: head width " + std::to_string(dh) + " above " + std::to_string(kMaxHeadDim));
   if (tq == 0) return;
+  if (tq > 1 && tq <= kMaxAttentionRows && causal_offset < 0 && sm90_ && clusters_) {
+    // A few queries over the same keys (beams or a short prompt over one window's cross-attention K/V).
+    AttentionRows rows{};
+    for (int b = 0; b < tq; ++b) {
+      rows.k[b] = k.data;
+      rows.v[b] = v.data;
+      rows.n_visible[b] = tk;
+    }
+    return cluster_attention(chained_, stream_, q.data, q.ld, rows, tq, k.ld, v.ld, n_head, dh,
+                             1.0f / std::sqrt(static_cast<float>(dh)), out.data, out.ld, nullptr, true);
+  }
   if (flash_attention(q, k, v, out, n_head, causal_offset)) return;  // half-precision modes, many queries
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
   if (tq == 1) {
@@ -191,9 +213,7 @@ void CudaBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, 
     if (n_visible <= 0) throw Error("attention: the query sees no key");
     // Unmasked, one query: the decoder's cross-attention, whose K/V are made once per window (kv_fixed).
     const bool kv_fixed = causal_offset < 0;
-    if (sm90_ && clusters_)
-      return cluster_attention(chained_, stream_, q.data, k.data, k.ld, v.data, v.ld, n_head, dh, n_visible, scale,
-                               out.data, nullptr, kv_fixed);
+    if (sm90_ && clusters_) return one_row_attention(q, k, v, out, n_head, n_visible, nullptr, kv_fixed);
     const int n_chunks = (n_visible + kChunk - 1) / kChunk;
     Mat part = alloc(n_head * n_chunks, dh + 2);
     launch_kernel(chained_, one_query_partial_kernel, dim3(n_head, n_chunks), dim3(32 * kWarps), 0, stream_, q.data,
@@ -228,8 +248,7 @@ void CudaBackend::attention_at(const Mat& q, const Mat& k, const Mat& v, Mat& ou
   if (dh > kMaxHeadDim) throw Error("attention_at: head width " + std::to_string(dh) + " above " + std::to_string(kMaxHeadDim));
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
   if (sm90_ && clusters_)
-    return cluster_attention(chained_, stream_, q.data, k.data, k.ld, v.data, v.ld, n_head, dh, tk, scale, out.data,
-                             static_cast<const StepState*>(step_dev_.get()), false);
+    return one_row_attention(q, k, v, out, n_head, tk, static_cast<const StepState*>(step_dev_.get()), false);
   const int n_chunks = (tk + kChunk - 1) / kChunk;  // every key of the cache; the kernel skips those not visible
   Mat part = alloc(n_head * n_chunks, dh + 2);
   launch_kernel(chained_, one_query_partial_kernel, dim3(n_head, n_chunks), dim3(32 * kWarps), 0, stream_, q.data,

@@ -1,14 +1,19 @@
 // One-query attention (a decoded token over the self-attention cache or the 1500 cross-attention frames) in one
 // kernel on Hopper: each head is a thread-block cluster of kCtas blocks that split the keys between them; each
 // block keeps an online softmax per warp over its keys, folds its warps together, and block 0 of the cluster
-// merges the blocks' partial results through distributed shared memory and writes the head's output. Before sm_90
+// merges the blocks' partial results through distributed shared memory and writes the head's output. One launch
+// takes up to kMaxAttentionRows query rows, each with its own keys (a step's beams or batched windows, each over its
+// own cache) or all over the same (several queries over one window's cross-attention K/V). Before sm_90
 // attention.cu's two kernels (chunks, then a merge kernel) do the same sums in another order.
 #include <cooperative_groups.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "engine/cuda/cuda_backend.cuh"
 #include "engine/cuda/launch.cuh"
+#include "util/errors.h"
 
 namespace wst::engine::cuda {
 
@@ -34,18 +39,26 @@ __device__ __forceinline__ void block_keys(int n_visible, int rank, int* begin, 
 }
 #endif
 
-// out[h * dh + t] = softmax(q_h . k_j * scale) v_j over the visible keys. n_visible: a count, or with `st` set (a
-// recorded step) the step's position + 1. kv_fixed: K and V are not written by the kernel just before (the
-// cross-attention's, made once per window), so the first keys are loaded before waiting for it (launch.cuh).
-__global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const float* q, const float* k, int ldk,
-                                                                         const float* v, int ldv, int dh, int n_visible,
-                                                                         float scale, float* out, const StepState* st,
-                                                                         bool kv_fixed) {
+// Row b of the output: out[b * ldo + h * dh + t] = softmax(q_bh . k_j * scale) v_j over row b's visible keys
+// (rows.k[b], rows.v[b], rows.n_visible[b]; with `st` set, a recorded step of one row, the step's position + 1).
+// Cluster blockIdx.x / kCtas is row b = cluster / n_head, head h = cluster % n_head. kv_fixed: K and V are not written by the kernel just before
+// (the cross-attention's, made once per window), so the first keys are loaded before waiting for it (launch.cuh).
+__global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const float* q, int ldq,
+                                                                         const __grid_constant__ AttentionRows rows,
+                                                                         int ldk, int ldv, int n_head, int dh,
+                                                                         float scale, float* out, int ldo,
+                                                                         const StepState* st, bool kv_fixed) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   namespace cg = cooperative_groups;
   cg::cluster_group cluster = cg::this_cluster();
   const int rank = static_cast<int>(cluster.block_rank());
-  const int h = blockIdx.x / kCtas, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int head = blockIdx.x / kCtas, h = head % n_head, b = head / n_head;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const float* k = rows.k[b];
+  const float* v = rows.v[b];
+  int n_visible = rows.n_visible[b];
+  q += static_cast<size_t>(b) * ldq;
+  out += static_cast<size_t>(b) * ldo;
   __shared__ float wm[kWarps], wl[kWarps];
   __shared__ float wo[kWarps][kMaxDh];
   __shared__ float part[kMaxDh + 2];  // this block's output sums, maximum, sum of exponentials (read by rank 0)
@@ -167,11 +180,12 @@ __global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const fl
 
 }  // namespace
 
-void cluster_attention(bool chained, cudaStream_t stream, const float* q, const float* k, int ldk, const float* v,
-                       int ldv, int n_head, int dh, int n_visible, float scale, float* out, const StepState* st,
+void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ldq, const AttentionRows& rows, int n_rows,
+                       int ldk, int ldv, int n_head, int dh, float scale, float* out, int ldo, const StepState* st,
                        bool kv_fixed) {
+  if (n_rows < 1 || n_rows > kMaxAttentionRows) throw Error("cluster_attention: " + std::to_string(n_rows) + " rows");
   cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(n_head * kCtas);
+  config.gridDim = dim3(n_rows * n_head * kCtas);
   config.blockDim = dim3(32 * kWarps);
   config.stream = stream;
   cudaLaunchAttribute attribute[2] = {};
@@ -183,8 +197,59 @@ void cluster_attention(bool chained, cudaStream_t stream, const float* q, const 
   attribute[1].val.programmaticStreamSerializationAllowed = 1;
   config.attrs = attribute;
   config.numAttrs = chained ? 2 : 1;
-  WST_CUDA_CHECK(cudaLaunchKernelEx(&config, cluster_attention_kernel, q, k, ldk, v, ldv, dh, n_visible, scale, out, st,
-                                    kv_fixed));
+  WST_CUDA_CHECK(cudaLaunchKernelEx(&config, cluster_attention_kernel, q, ldq, rows, ldk, ldv, n_head, dh, scale, out,
+                                    ldo, st, kv_fixed));
+}
+
+namespace {
+// Row b of qkv [n, 3d]: its k and v into cache rows rows.k[b], rows.v[b] (the positions' rows, as pointers).
+struct CacheRows {
+  float* k[kMaxAttentionRows];
+  float* v[kMaxAttentionRows];
+};
+__global__ void write_kv_rows_kernel(const float* qkv, int ldq, int d, const __grid_constant__ CacheRows rows) {
+  wait_for_previous_kernel();
+  let_next_kernel_start();
+  const int b = blockIdx.x;
+  const float* src = qkv + static_cast<size_t>(b) * ldq;
+  for (int c = threadIdx.x; c < d; c += blockDim.x) {
+    rows.k[b][c] = src[d + c];
+    rows.v[b][c] = src[2 * d + c];
+  }
+}
+}  // namespace
+
+void CudaBackend::step_self_attention(const Mat& qkv, const std::vector<Mat*>& k_caches,
+                                      const std::vector<Mat*>& v_caches, const std::vector<int>& positions, Mat& out,
+                                      int n_head) {
+  const int n = qkv.rows, d = out.cols;
+  bool fits = sm90_ && clusters_ && n >= 1 && static_cast<int>(k_caches.size()) == n &&
+              static_cast<int>(v_caches.size()) == n && static_cast<int>(positions.size()) == n && out.rows == n &&
+              qkv.cols == 3 * d && n_head > 0 && d % n_head == 0 && d / n_head <= 128;
+  for (int b = 0; fits && b < n; ++b)
+    fits = k_caches[b]->cols == d && v_caches[b]->cols == d && k_caches[b]->ld == k_caches[0]->ld &&
+           v_caches[b]->ld == v_caches[0]->ld && positions[b] >= 0 && positions[b] < k_caches[b]->rows &&
+           positions[b] < v_caches[b]->rows;
+  if (!fits) return Backend::step_self_attention(qkv, k_caches, v_caches, positions, out, n_head);
+  const int dh = d / n_head;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+  for (int b0 = 0; b0 < n; b0 += kMaxAttentionRows) {
+    const int m = std::min(kMaxAttentionRows, n - b0);
+    CacheRows dst{};
+    AttentionRows rows{};
+    for (int i = 0; i < m; ++i) {
+      const int b = b0 + i;
+      dst.k[i] = k_caches[b]->data + static_cast<size_t>(positions[b]) * k_caches[b]->ld;
+      dst.v[i] = v_caches[b]->data + static_cast<size_t>(positions[b]) * v_caches[b]->ld;
+      rows.k[i] = k_caches[b]->data;
+      rows.v[i] = v_caches[b]->data;
+      rows.n_visible[i] = positions[b] + 1;
+    }
+    const float* src = qkv.data + static_cast<size_t>(b0) * qkv.ld;
+    launch_kernel(chained_, write_kv_rows_kernel, dim3(m), dim3(256), 0, stream_, src, qkv.ld, d, dst);
+    cluster_attention(chained_, stream_, src, qkv.ld, rows, m, k_caches[0]->ld, v_caches[0]->ld, n_head, dh, scale,
+                      out.data + static_cast<size_t>(b0) * out.ld, out.ld, nullptr, false);
+  }
 }
 
 }  // namespace wst::engine::cuda

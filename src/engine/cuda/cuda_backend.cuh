@@ -119,6 +119,8 @@ class CudaBackend final : public Backend {
   void linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias, Mat& y,
                           Mat& k_cache, Mat& v_cache) override;
   void attention_at(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) override;
+  void step_self_attention(const Mat& qkv, const std::vector<Mat*>& k_caches, const std::vector<Mat*>& v_caches,
+                           const std::vector<int>& positions, Mat& out, int n_head) override;
   void pick_greedy_at(const Mat& logits) override;
 
   // For the checker and benchmarks: the stream every op is queued on, and the matrix-product mode
@@ -158,6 +160,9 @@ class CudaBackend final : public Backend {
   Precision precision_ = Precision::f32;
   // The encoder's attention in half precision (flash_attention.cu); false when the shape is not one it takes.
   bool flash_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset);
+  // One query row through cluster_attention (sm_90).
+  void one_row_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int n_visible,
+                         const StepState* st, bool kv_fixed);
   Mat blas_workspace_;  // given to cuBLAS so it allocates nothing itself (needed inside a CUDA graph capture)
   // pick_greedy's state: the suppressed ids (host copy, and as a device bitmask), its result on the device and
   // in pinned host memory.
@@ -190,10 +195,18 @@ void check_linear_shapes(const Mat& x, int w_rows, int w_cols, const Mat& y);
 std::unique_ptr<Backend> make_backend(int device, const std::string& compute_type);
 std::string unavailable_reason();
 
-// One-query attention in one kernel on sm_90 (cluster_attention.cu): out [1, n_head * dh]; `st` set: a recorded
-// step (n_visible = its position + 1); kv_fixed: K/V not written by the kernel just before.
-void cluster_attention(bool chained, cudaStream_t stream, const float* q, const float* k, int ldk, const float* v,
-                       int ldv, int n_head, int dh, int n_visible, float scale, float* out, const StepState* st,
+// One-query attention in one kernel on sm_90 (cluster_attention.cu), for up to kMaxAttentionRows query rows at once:
+// row b of q (row stride ldq) attends over its own keys rows.k[b], rows.v[b] (row strides ldk, ldv), the first
+// rows.n_visible[b] of them, into row b of out [n_rows, n_head * dh]. `st` set: a recorded step of one row
+// (n_visible = its position + 1); kv_fixed: K/V not written by the kernel just before.
+constexpr int kMaxAttentionRows = 16;
+struct AttentionRows {
+  const float* k[kMaxAttentionRows];
+  const float* v[kMaxAttentionRows];
+  int n_visible[kMaxAttentionRows];
+};
+void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ldq, const AttentionRows& rows, int n_rows,
+                       int ldk, int ldv, int n_head, int dh, float scale, float* out, int ldo, const StepState* st,
                        bool kv_fixed);
 
 // Launch shape for a kernel over n elements with `threads` per block.

@@ -213,7 +213,11 @@ void CudaBackend::prepare_pick(int n_vocab, const StepRules& rules) {
     }
     if (!pick_bits_ || pick_vocab_ != n_vocab) pick_bits_ = alloc_bytes(bits.size() * sizeof(unsigned));
     WST_CUDA_CHECK(cudaStreamSynchronize(stream_));  // a replay still reading the old mask
-    WST_CUDA_CHECK(cudaMemcpy(pick_bits_.get(), bits.data(), bits.size() * sizeof(unsigned), cudaMemcpyHostToDevice));
+    // On the backend's stream: a plain cudaMemcpy from pageable memory may return before its DMA lands, and the
+    // non-blocking stream does not wait for it (cuda_check's picks caught a kernel reading half-copied logits so).
+    // The pageable source is staged before the call returns, so `bits` may go.
+    WST_CUDA_CHECK(cudaMemcpyAsync(pick_bits_.get(), bits.data(), bits.size() * sizeof(unsigned), cudaMemcpyHostToDevice,
+                                   stream_));
     pick_suppress_ = suppress;
     pick_vocab_ = n_vocab;
   }
