@@ -184,21 +184,8 @@ void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ld
                        int ldk, int ldv, int n_head, int dh, float scale, float* out, int ldo, const StepState* st,
                        bool kv_fixed) {
   if (n_rows < 1 || n_rows > kMaxAttentionRows) throw Error("cluster_attention: " + std::to_string(n_rows) + " rows");
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(n_rows * n_head * kCtas);
-  config.blockDim = dim3(32 * kWarps);
-  config.stream = stream;
-  cudaLaunchAttribute attribute[2] = {};
-  attribute[0].id = cudaLaunchAttributeClusterDimension;
-  attribute[0].val.clusterDim.x = kCtas;
-  attribute[0].val.clusterDim.y = 1;
-  attribute[0].val.clusterDim.z = 1;
-  attribute[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[1].val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = attribute;
-  config.numAttrs = chained ? 2 : 1;
-  WST_CUDA_CHECK(cudaLaunchKernelEx(&config, cluster_attention_kernel, q, ldq, rows, ldk, ldv, n_head, dh, scale, out,
-                                    ldo, st, kv_fixed));
+  launch_cluster_kernel(chained, kCtas, cluster_attention_kernel, dim3(n_rows * n_head * kCtas), dim3(32 * kWarps), 0,
+                        stream, q, ldq, rows, ldk, ldv, n_head, dh, scale, out, ldo, st, kv_fixed);
 }
 
 namespace {

@@ -32,21 +32,38 @@ __device__ __forceinline__ void let_next_kernel_start() {
 #endif
 }
 
-// kernel<<<grid, block, shared, stream>>>(args...), chained to the kernel before it when `chained`.
+// kernel<<<grid, block, shared, stream>>>(args...) in thread-block clusters of `cluster` blocks along x (0: none),
+// chained to the kernel before it when `chained`.
 template <class... Params, class... Args>
-void launch_kernel(bool chained, void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared, cudaStream_t stream,
-                   Args&&... args) {
+void launch_cluster_kernel(bool chained, unsigned cluster, void (*kernel)(Params...), dim3 grid, dim3 block,
+                           size_t shared, cudaStream_t stream, Args&&... args) {
   cudaLaunchConfig_t config = {};
   config.gridDim = grid;
   config.blockDim = block;
   config.dynamicSmemBytes = shared;
   config.stream = stream;
-  cudaLaunchAttribute attribute[1] = {};
-  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchAttribute attribute[2] = {};
+  unsigned n = 0;
+  if (chained) {
+    attribute[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute[n++].val.programmaticStreamSerializationAllowed = 1;
+  }
+  if (cluster > 0) {
+    attribute[n].id = cudaLaunchAttributeClusterDimension;
+    attribute[n].val.clusterDim.x = cluster;
+    attribute[n].val.clusterDim.y = 1;
+    attribute[n++].val.clusterDim.z = 1;
+  }
   config.attrs = attribute;
-  config.numAttrs = chained ? 1 : 0;
+  config.numAttrs = n;
   WST_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
+}
+
+// kernel<<<grid, block, shared, stream>>>(args...), chained to the kernel before it when `chained`.
+template <class... Params, class... Args>
+void launch_kernel(bool chained, void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared, cudaStream_t stream,
+                   Args&&... args) {
+  launch_cluster_kernel(chained, 0, kernel, grid, block, shared, stream, std::forward<Args>(args)...);
 }
 
 }  // namespace wst::engine::cuda
