@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "engine/backend.h"
@@ -125,6 +126,61 @@ TEST_P(BackendOps, AttentionMatchesReference) {
       }
     expect_close(down(O), want, "attention");
   }
+}
+
+// A decoder step's self-attention for several sequences at once (beams, batched windows): each sequence's new k
+// and v land in its own cache at its own position, and its query attends over that cache's rows up to there.
+TEST_P(BackendOps, StepSelfAttentionWritesEachCacheAndAttendsOverIt) {
+  const int n = 3, ctx = 20, d = 64, n_head = 2, dh = d / n_head;
+  const std::vector<int> pos = {0, 7, 19};
+  auto qkv = random_vec(static_cast<size_t>(n) * 3 * d, 21);
+  Mat QKV = be_->upload(qkv.data(), n, 3 * d), O = be_->alloc(n, d);
+  std::vector<std::vector<float>> kc(n), vc(n);
+  std::vector<Mat> K, V;
+  for (int b = 0; b < n; ++b) {
+    kc[b] = random_vec(static_cast<size_t>(ctx) * d, 30 + b);
+    vc[b] = random_vec(static_cast<size_t>(ctx) * d, 40 + b);
+    K.push_back(be_->upload(kc[b].data(), ctx, d));
+    V.push_back(be_->upload(vc[b].data(), ctx, d));
+  }
+  std::vector<Mat*> kp = {&K[0], &K[1], &K[2]}, vp = {&V[0], &V[1], &V[2]};
+  be_->step_self_attention(QKV, kp, vp, pos, O, n_head);
+  std::vector<double> want(static_cast<size_t>(n) * d);
+  for (int b = 0; b < n; ++b) {
+    for (int c = 0; c < d; ++c) {
+      kc[b][static_cast<size_t>(pos[b]) * d + c] = qkv[static_cast<size_t>(b) * 3 * d + d + c];
+      vc[b][static_cast<size_t>(pos[b]) * d + c] = qkv[static_cast<size_t>(b) * 3 * d + 2 * d + c];
+    }
+    EXPECT_EQ(down(K[b]), kc[b]) << "sequence " << b << "'s k cache";
+    EXPECT_EQ(down(V[b]), vc[b]) << "sequence " << b << "'s v cache";
+    for (int h = 0; h < n_head; ++h) {
+      std::vector<double> p(pos[b] + 1);
+      double mx = -1e300, sum = 0;
+      for (int j = 0; j <= pos[b]; ++j) {
+        double sc = 0;
+        for (int t = 0; t < dh; ++t)
+          sc += static_cast<double>(qkv[static_cast<size_t>(b) * 3 * d + h * dh + t]) * kc[b][static_cast<size_t>(j) * d + h * dh + t];
+        p[j] = sc / std::sqrt(static_cast<double>(dh));
+        mx = std::max(mx, p[j]);
+      }
+      for (auto& x : p) sum += (x = std::exp(x - mx));
+      for (int t = 0; t < dh; ++t) {
+        double o = 0;
+        for (int j = 0; j <= pos[b]; ++j) o += p[j] / sum * vc[b][static_cast<size_t>(j) * d + h * dh + t];
+        want[static_cast<size_t>(b) * d + h * dh + t] = o;
+      }
+    }
+  }
+  expect_close(down(O), want, "step_self_attention");
+  // A position outside a cache, or fewer positions than rows, is refused by name.
+  const std::vector<int> outside = {0, 7, ctx};
+  try {
+    be_->step_self_attention(QKV, kp, vp, outside, O, n_head);
+    ADD_FAILURE() << "a position past the cache was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("step_self_attention"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(be_->step_self_attention(QKV, kp, vp, {0, 7}, O, n_head), Error);
 }
 
 // The tiled kernel against the sgemm path it replaces (attention() with WST_ATTENTION unset takes the tiled
