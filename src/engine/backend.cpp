@@ -97,6 +97,10 @@ void Backend::linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* beta
 }
 void Backend::attention_at(const Mat&, const Mat&, const Mat&, Mat&, int) { no_recording(*this); }
 
+void Backend::cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) {
+  attention(q, k, v, out, n_head, -1);
+}
+
 void Backend::step_self_attention(const Mat& qkv, const std::vector<Mat*>& k_caches, const std::vector<Mat*>& v_caches,
                                   const std::vector<int>& positions, Mat& out, int n_head) {
   const int n = qkv.rows, d = out.cols;

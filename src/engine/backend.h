@@ -121,6 +121,9 @@ class Backend {
   // Multi-head scaled dot-product attention. q [Tq, D], k and v [Tk, D], out [Tq, D], D = n_head * d_head.
   // causal_offset < 0: every query sees every key; otherwise query i sees keys 0 .. causal_offset + i.
   virtual void attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset) = 0;
+  // The decoder's cross-attention: attention(q, k, v, out, n_head, -1) over a window's K/V, which set_audio made
+  // once (no op just before it writes them, so a GPU may start loading them early). The default calls attention().
+  virtual void cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head);
   // One decoder step's self-attention for several sequences (beams, batched windows): row b of qkv [n, 3D] is
   // sequence b's q | k | v at position positions[b]; its k and v are written into that row of *k_caches[b] and
   // *v_caches[b], then its q attends over rows 0 .. positions[b] of them into out row b [n, D]. The default does

@@ -194,7 +194,7 @@ void Decoder::record_step() {
     be_.attention_at(step_qkv_.cols_view(0, d), c.k[i], c.v[i], step_attn_, h.n_text_head);
     be_.linear_fused(step_attn_, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, step_x_);
     be_.linear_fused(step_x_, &l.cross_ln.gamma, &l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, Epi::none, step_q_);
-    be_.attention(step_q_, cross_kv[i].cols_view(0, d), cross_kv[i].cols_view(d, d), step_attn_, h.n_text_head, -1);
+    be_.cross_attention(step_q_, cross_kv[i].cols_view(0, d), cross_kv[i].cols_view(d, d), step_attn_, h.n_text_head);
     be_.linear_fused(step_attn_, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Epi::add, step_x_);
     Mat mlp = step_mlp_.cols_view(0, l.fc1.w.rows);
     be_.linear_fused(step_x_, &l.mlp_ln.gamma, &l.mlp_ln.beta, l.fc1.w, &l.fc1.b, Epi::gelu, mlp);
@@ -241,7 +241,7 @@ Mat Decoder::run_layers(const std::vector<int>& tokens, int seq) {
     // Cross-attention over the window's audio (K/V computed once in set_audio).
     Mat q = be_.alloc(n, d);
     be_.linear_fused(x, &l.cross_ln.gamma, &l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, Epi::none, q);
-    be_.attention(q, cross_kv[i].cols_view(0, d), cross_kv[i].cols_view(d, d), attn, h.n_text_head, -1);
+    be_.cross_attention(q, cross_kv[i].cols_view(0, d), cross_kv[i].cols_view(d, d), attn, h.n_text_head);
     be_.linear_fused(attn, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Epi::add, x);
 
     Mat mlp = be_.alloc(n, l.fc1.w.rows);
@@ -318,7 +318,7 @@ Mat Decoder::step_logits(const std::vector<int>& tokens) {
       while (b1 < n && seqs_[b1].audio == seqs_[b0].audio) ++b1;
       const Mat& kv = cross_kv_[seqs_[b0].audio][i];
       Mat out = attn.rows_view(b0, b1 - b0);
-      be_.attention(q.rows_view(b0, b1 - b0), kv.cols_view(0, d), kv.cols_view(d, d), out, h.n_text_head, -1);
+      be_.cross_attention(q.rows_view(b0, b1 - b0), kv.cols_view(0, d), kv.cols_view(d, d), out, h.n_text_head);
     }
     be_.linear_fused(attn, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Epi::add, x);
 

@@ -162,8 +162,9 @@ struct Row {
   // A 5-beam step (Decoder::forward_step with 5 sequences): logits to the host, or the 10 best continuations
   // of each beam chosen on the GPU (forward_step_top, what the engine does).
   double beam5_host_ms = 0, beam5_top_ms = 0;
-  // A step of 16 sequences (16 windows decoded together, docs/BATCHING.md), each row's best token chosen on the GPU
-  // (forward_step_top with k = 1).
+  // A step of 16 sequences forked from one window, each row's best token chosen on the GPU (forward_step_top with
+  // k = 1). Optimistic for 16 windows decoded together (docs/BATCHING.md): forked sequences share one window's
+  // cross-attention K/V, one launch a layer, where separate windows take one launch each.
   double batch16_ms = 0;
   Floors fl;
   double peak_gib = 0;

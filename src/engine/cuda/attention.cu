@@ -186,6 +186,29 @@ void CudaBackend::one_row_attention(const Mat& q, const Mat& k, const Mat& v, Ma
                     1.0f / std::sqrt(static_cast<float>(dh)), out.data, out.ld, st, kv_fixed);
 }
 
+void CudaBackend::few_queries_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, bool kv_fixed) {
+  AttentionRows rows{};
+  for (int b = 0; b < q.rows; ++b) {
+    rows.k[b] = k.data;
+    rows.v[b] = v.data;
+    rows.n_visible[b] = k.rows;
+  }
+  const int dh = q.cols / n_head;
+  cluster_attention(chained_, stream_, q.data, q.ld, rows, q.rows, k.ld, v.ld, n_head, dh,
+                    1.0f / std::sqrt(static_cast<float>(dh)), out.data, out.ld, nullptr, kv_fixed);
+}
+
+void CudaBackend::cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) {
+  // The window's K/V were made by set_audio, never by the op just before: the cluster kernel loads its first keys
+  // before waiting for that op (kv_fixed). Shapes it does not take go through attention().
+  const int d = q.cols;
+  if (!(sm90_ && clusters_) || q.rows < 1 || q.rows > kMaxAttentionRows || k.rows < 1 || n_head <= 0 ||
+      d % n_head != 0 || d / n_head > kMaxHeadDim || k.cols != d || v.cols != d || v.rows != k.rows ||
+      out.rows != q.rows || out.cols != d)
+    return attention(q, k, v, out, n_head, -1);
+  few_queries_attention(q, k, v, out, n_head, true);
+}
+
 void CudaBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset) {
   const int tq = q.rows, tk = k.rows, d = q.cols;
   if (n_head <= 0 || d % n_head != 0 || k.cols != d || v.cols != d || v.rows != tk || out.rows != tq || out.cols != d)
@@ -196,29 +219,20 @@ void CudaBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, 
   if (dh > kMaxHeadDim) throw Error("attention: head width " + std::to_string(dh) + " above " + std::to_string(kMaxHeadDim));
   if (tq == 0) return;
   if (tq > 1 && tq <= kMaxAttentionRows && causal_offset < 0 && sm90_ && clusters_) {
-    // A few queries over the same keys (beams or a short prompt over one window's cross-attention K/V).
-    AttentionRows rows{};
-    for (int b = 0; b < tq; ++b) {
-      rows.k[b] = k.data;
-      rows.v[b] = v.data;
-      rows.n_visible[b] = tk;
-    }
-    return cluster_attention(chained_, stream_, q.data, q.ld, rows, tq, k.ld, v.ld, n_head, dh,
-                             1.0f / std::sqrt(static_cast<float>(dh)), out.data, out.ld, nullptr, true);
+    if (tk == 0) throw Error("attention: the queries see no key");
+    return few_queries_attention(q, k, v, out, n_head, false);  // K/V may come from the op just before
   }
   if (flash_attention(q, k, v, out, n_head, causal_offset)) return;  // half-precision modes, many queries
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
   if (tq == 1) {
     const int n_visible = causal_offset < 0 ? tk : std::min(tk, causal_offset + 1);
     if (n_visible <= 0) throw Error("attention: the query sees no key");
-    // Unmasked, one query: the decoder's cross-attention, whose K/V are made once per window (kv_fixed).
-    const bool kv_fixed = causal_offset < 0;
-    if (sm90_ && clusters_) return one_row_attention(q, k, v, out, n_head, n_visible, nullptr, kv_fixed);
+    if (sm90_ && clusters_) return one_row_attention(q, k, v, out, n_head, n_visible, nullptr, false);
     const int n_chunks = (n_visible + kChunk - 1) / kChunk;
     Mat part = alloc(n_head * n_chunks, dh + 2);
     launch_kernel(chained_, one_query_partial_kernel, dim3(n_head, n_chunks), dim3(32 * kWarps), 0, stream_, q.data,
                   k.data, k.ld, v.data, v.ld, dh, n_visible, scale, part.data, n_chunks,
-                  static_cast<const StepState*>(nullptr), kv_fixed);
+                  static_cast<const StepState*>(nullptr), false);
     launch_kernel(chained_, one_query_merge_kernel, dim3(n_head), dim3(std::min(dh, 256)), 0, stream_,
                   static_cast<const float*>(part.data), n_chunks, dh, out.data);
     return;

@@ -180,6 +180,15 @@ __global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const fl
 
 }  // namespace
 
+bool sm90_code_runs() {
+  cudaFuncAttributes a{};
+  if (cudaFuncGetAttributes(&a, cluster_attention_kernel) != cudaSuccess) {
+    cudaGetLastError();  // clear it: the backend then keeps to the pre-sm_90 paths
+    return false;
+  }
+  return a.binaryVersion >= 90;
+}
+
 void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ldq, const AttentionRows& rows, int n_rows,
                        int ldk, int ldv, int n_head, int dh, float scale, float* out, int ldo, const StepState* st,
                        bool kv_fixed) {

@@ -121,6 +121,7 @@ class CudaBackend final : public Backend {
   void attention_at(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) override;
   void step_self_attention(const Mat& qkv, const std::vector<Mat*>& k_caches, const std::vector<Mat*>& v_caches,
                            const std::vector<int>& positions, Mat& out, int n_head) override;
+  void cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) override;
   void pick_greedy_at(const Mat& logits) override;
 
   // For the checker and benchmarks: the stream every op is queued on, and the matrix-product mode
@@ -154,12 +155,15 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   std::shared_ptr<DevicePool> pool_;
-  // The device is sm_90 or later (chained launches, thread-block clusters); launches are chained (launch.cuh).
+  // The device is sm_90 or later and runs sm_90 code (chained launches, thread-block clusters); launches are
+  // chained (launch.cuh).
   bool sm90_ = false, chained_ = false, clusters_ = true;
   bool own_gemv_ = true;  // one-row linear through our kernel (linear.cu) rather than cublasSgemv
   Precision precision_ = Precision::f32;
   // The encoder's attention in half precision (flash_attention.cu); false when the shape is not one it takes.
   bool flash_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset);
+  // Up to kMaxAttentionRows queries over the same K/V through cluster_attention (sm_90).
+  void few_queries_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, bool kv_fixed);
   // One query row through cluster_attention (sm_90).
   void one_row_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int n_visible,
                          const StepState* st, bool kv_fixed);
@@ -194,6 +198,11 @@ void check_linear_shapes(const Mat& x, int w_rows, int w_cols, const Mat& y);
 // (engine/cuda_loader.cpp), the GPU machine's nvcc-only builds link it (tools/cuda/cuda_linked.cpp).
 std::unique_ptr<Backend> make_backend(int device, const std::string& compute_type);
 std::string unavailable_reason();
+
+// Whether the code this device runs was compiled for sm_90 or later (the cluster kernel's binary version): a build
+// without a 90 target on an H100 runs sm_80 code, in which the chained-launch waits and the cluster kernel's body
+// compile to nothing, so the backend must not use them there.
+bool sm90_code_runs();
 
 // One-query attention in one kernel on sm_90 (cluster_attention.cu), for up to kMaxAttentionRows query rows at once:
 // row b of q (row stride ldq) attends over its own keys rows.k[b], rows.v[b] (row strides ldk, ldv), the first
