@@ -320,42 +320,35 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     row.beam5_top_ms = median(tt);
     dec.reorder({0});
 
-    // 16 sequences at once.
-    dec.truncate(n_past);
-    dec.fork(16);
+    // 16 sequences at once: forked from one window, then 16 separate windows (what batched transcription decodes:
+    // each its own cross-attention K/V, here made from the same encoder output, each cache holding the prompt).
     std::vector<int> sixteen(16);
     for (int b = 0; b < 16; ++b) sixteen[b] = 220 + b;
     const std::vector<engine::StepRules> rules16(16, rules);
     const std::vector<float> scores16(16, 0.0f);
-    std::vector<double> tb;
-    for (int i = 0; i < 5 + n_reps; ++i) {
-      dec.truncate(n_past);
-      auto t0 = std::chrono::steady_clock::now();
-      const auto best = dec.forward_step_top(sixteen, rules16, scores16, 1);
-      auto t1 = std::chrono::steady_clock::now();
-      if (best.size() != 16) throw Error(arch + ": batch of 16 gave " + std::to_string(best.size()) + " picks");
-      if (i >= 5) tb.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    }
-    row.batch16_ms = median(tb);
+    // Median step time of `dd`'s 16 sequences, each row's best token chosen on the GPU (the caches keep their length).
+    auto time_16 = [&](engine::Decoder& dd, const char* what) {
+      std::vector<double> tb;
+      for (int i = 0; i < 5 + n_reps; ++i) {
+        dd.truncate(n_past);
+        auto t0 = std::chrono::steady_clock::now();
+        const auto best = dd.forward_step_top(sixteen, rules16, scores16, 1);
+        auto t1 = std::chrono::steady_clock::now();
+        if (best.size() != 16) throw Error(arch + ": " + what + " gave " + std::to_string(best.size()) + " picks");
+        if (i >= 5) tb.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      }
+      return median(tb);
+    };
+    dec.truncate(n_past);
+    dec.fork(16);
+    row.batch16_ms = time_16(dec, "16 forked sequences");
     dec.reorder({0});
-
-    // 16 separate windows (what batched transcription decodes): each sequence its own cross-attention K/V, made from
-    // the same encoder output, each cache filled with the same prompt.
     {
       engine::Decoder dec16(m, be);
       dec16.set_audios(std::vector<Mat>(16, enc));
       std::vector<float> unused;
       for (int b = 0; b < 16; ++b) dec16.forward(prompt, {}, unused, b);
-      std::vector<double> tw;
-      for (int i = 0; i < 5 + n_reps; ++i) {
-        dec16.truncate(n_past);
-        auto t0 = std::chrono::steady_clock::now();
-        const auto best = dec16.forward_step_top(sixteen, rules16, scores16, 1);
-        auto t1 = std::chrono::steady_clock::now();
-        if (best.size() != 16) throw Error(arch + ": 16 windows gave " + std::to_string(best.size()) + " picks");
-        if (i >= 5) tw.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-      }
-      row.windows16_ms = median(tw);
+      row.windows16_ms = time_16(dec16, "16 windows");
     }
   }
 

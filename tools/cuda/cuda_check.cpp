@@ -250,6 +250,29 @@ struct Checker {
     });
   }
 
+  // One query row's multi-head attention in double: q [d], keys/values rows 0 .. visible - 1 of k and v (row
+  // strides ldk, ldv), out o [d].
+  static void reference_attention(const float* q, const float* k, size_t ldk, const float* v, size_t ldv, int visible,
+                                  int n_head, int d, double* o) {
+    const int dh = d / n_head;
+    std::vector<double> p(visible);
+    for (int h = 0; h < n_head; ++h) {
+      double mx = -1e300, sum = 0;
+      for (int j = 0; j < visible; ++j) {
+        double s = 0;
+        for (int t = 0; t < dh; ++t) s += static_cast<double>(q[h * dh + t]) * k[j * ldk + h * dh + t];
+        p[j] = s / std::sqrt(static_cast<double>(dh));
+        mx = std::max(mx, p[j]);
+      }
+      for (auto& x : p) sum += (x = std::exp(x - mx));
+      for (int t = 0; t < dh; ++t) {
+        double acc = 0;
+        for (int j = 0; j < visible; ++j) acc += p[j] * v[j * ldv + h * dh + t];
+        o[h * dh + t] = acc / sum;
+      }
+    }
+  }
+
   // q is a column slice of a [tq, 3d] buffer (as the encoder's fused qkv), k and v of a [tk, 2d] buffer
   // (as the decoder's cross K/V).
   void attention(const std::string& name, int tq, int tk, int n_head, int d, int causal, double tol = kMaxRelErr) {
@@ -257,28 +280,12 @@ struct Checker {
     Mat QB = up(qb, tq, 3 * d), KV = up(kvb, tk, 2 * d), O = be.alloc(tq, d);
     poison(O);
     be.attention(QB.cols_view(0, d), KV.cols_view(0, d), KV.cols_view(d, d), O, n_head, causal);
-    const int dh = d / n_head;
     compare("attention " + name + " tq " + std::to_string(tq) + " tk " + std::to_string(tk) + " heads " +
                 std::to_string(n_head) + " d " + std::to_string(d) + " causal " + std::to_string(causal),
             O, [&](int i, double* o) {
               const int visible = causal < 0 ? tk : std::min(tk, causal + i + 1);
-              std::vector<double> p(visible);
-              for (int h = 0; h < n_head; ++h) {
-                double mx = -1e300, sum = 0;
-                for (int j = 0; j < visible; ++j) {
-                  double s = 0;
-                  for (int t = 0; t < dh; ++t)
-                    s += static_cast<double>(qb[static_cast<size_t>(i) * 3 * d + h * dh + t]) * kvb[static_cast<size_t>(j) * 2 * d + h * dh + t];
-                  p[j] = s / std::sqrt(static_cast<double>(dh));
-                  mx = std::max(mx, p[j]);
-                }
-                for (auto& x : p) sum += (x = std::exp(x - mx));
-                for (int t = 0; t < dh; ++t) {
-                  double acc = 0;
-                  for (int j = 0; j < visible; ++j) acc += p[j] * kvb[static_cast<size_t>(j) * 2 * d + d + h * dh + t];
-                  o[h * dh + t] = acc / sum;
-                }
-              }
+              reference_attention(qb.data() + static_cast<size_t>(i) * 3 * d, kvb.data(), 2 * d, kvb.data() + d, 2 * d,
+                                  visible, n_head, d, o);
             }, tol);
   }
 
@@ -317,29 +324,11 @@ struct Checker {
     if (cache_wrong) ++n_fail;
     std::printf("  %-4s %-58s\n", cache_wrong ? "FAIL" : "ok",
                 ("step self-attention: " + std::to_string(n) + " caches' new rows written").c_str());
-    const int dh = d / n_head;
     compare("step self-attention " + std::to_string(n) + " sequences, ctx " + std::to_string(ctx) + " heads " +
                 std::to_string(n_head) + " d " + std::to_string(d),
             O, [&](int b, double* o) {
-              const int visible = pos[b] + 1;
-              std::vector<double> p(visible);
-              for (int h = 0; h < n_head; ++h) {
-                double mx = -1e300, sum = 0;
-                for (int j = 0; j < visible; ++j) {
-                  double sc = 0;
-                  for (int t = 0; t < dh; ++t)
-                    sc += static_cast<double>(qkv[static_cast<size_t>(b) * 3 * d + h * dh + t]) *
-                          kc[b][static_cast<size_t>(j) * d + h * dh + t];
-                  p[j] = sc / std::sqrt(static_cast<double>(dh));
-                  mx = std::max(mx, p[j]);
-                }
-                for (auto& x : p) sum += (x = std::exp(x - mx));
-                for (int t = 0; t < dh; ++t) {
-                  double acc = 0;
-                  for (int j = 0; j < visible; ++j) acc += p[j] * vc[b][static_cast<size_t>(j) * d + h * dh + t];
-                  o[h * dh + t] = acc / sum;
-                }
-              }
+              reference_attention(qkv.data() + static_cast<size_t>(b) * 3 * d, kc[b].data(), d, vc[b].data(), d,
+                                  pos[b] + 1, n_head, d, o);
             });
   }
 

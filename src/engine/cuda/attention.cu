@@ -42,11 +42,10 @@ __device__ float warp_max(float v) {
 // With `st` set (a recorded step), n_visible is the step's position + 1 and the grid covers every key: the
 // chunks past it come out empty (maximum -inf, sum 0) and weigh nothing in the merge, which then gives the
 // same sums as a grid of just the visible chunks. Each warp loads its keys' K and V values into registers, all in
-// flight together. kv_fixed: K and V were not written by the kernel just before (the cross-attention's, made
-// once per window), so they are loaded before waiting for that kernel (launch.cuh); otherwise after.
+// flight together, all after the wait (the path before sm_90 or with WST_CUDA_CLUSTERS=0; cluster_attention.cu is
+// the one that loads early).
 __global__ void one_query_partial_kernel(const float* q, const float* k, int ldk, const float* v, int ldv, int dh,
-                                         int n_visible, float scale, float* part, int n_chunks, const StepState* st,
-                                         bool kv_fixed) {
+                                         int n_visible, float scale, float* part, int n_chunks, const StepState* st) {
   const int h = blockIdx.x, c = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int j0 = c * kChunk + warp * kKeysPerWarp;
   float kr[kKeysPerWarp][kDimsPerLane], vr[kKeysPerWarp][kDimsPerLane];
@@ -61,12 +60,11 @@ __global__ void one_query_partial_kernel(const float* q, const float* k, int ldk
         vr[u][e] = in ? v[static_cast<size_t>(j0 + u) * ldv + h * dh + t] : 0.0f;
       }
   };
-  if (kv_fixed && st == nullptr) load_kv(max(0, min(kKeysPerWarp, n_visible - j0)));
   wait_for_previous_kernel();
   let_next_kernel_start();
   if (st != nullptr) n_visible = st->position + 1;
   const int nj = max(0, min(kKeysPerWarp, n_visible - j0));  // the same for the whole warp
-  if (!(kv_fixed && st == nullptr)) load_kv(nj);
+  load_kv(nj);
   __shared__ float qs[kMaxHeadDim];
   __shared__ float wm[kWarps], wl[kWarps];
   __shared__ float wo[kWarps][kMaxHeadDim];
@@ -232,7 +230,7 @@ void CudaBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, 
     Mat part = alloc(n_head * n_chunks, dh + 2);
     launch_kernel(chained_, one_query_partial_kernel, dim3(n_head, n_chunks), dim3(32 * kWarps), 0, stream_, q.data,
                   k.data, k.ld, v.data, v.ld, dh, n_visible, scale, part.data, n_chunks,
-                  static_cast<const StepState*>(nullptr), false);
+                  static_cast<const StepState*>(nullptr));
     launch_kernel(chained_, one_query_merge_kernel, dim3(n_head), dim3(std::min(dh, 256)), 0, stream_,
                   static_cast<const float*>(part.data), n_chunks, dh, out.data);
     return;
@@ -267,7 +265,7 @@ void CudaBackend::attention_at(const Mat& q, const Mat& k, const Mat& v, Mat& ou
   Mat part = alloc(n_head * n_chunks, dh + 2);
   launch_kernel(chained_, one_query_partial_kernel, dim3(n_head, n_chunks), dim3(32 * kWarps), 0, stream_, q.data,
                 k.data, k.ld, v.data, v.ld, dh, tk, scale, part.data, n_chunks,
-                static_cast<const StepState*>(step_dev_.get()), false);
+                static_cast<const StepState*>(step_dev_.get()));
   launch_kernel(chained_, one_query_merge_kernel, dim3(n_head), dim3(std::min(dh, 256)), 0, stream_,
                 static_cast<const float*>(part.data), n_chunks, dh, out.data);
 }
