@@ -13,6 +13,8 @@
 
 namespace wst::engine {
 
+struct EncoderLayerWeights;  // model.h
+
 struct Mat {
   std::shared_ptr<float> storage;  // keeps the buffer alive; data points into it
   float* data = nullptr;
@@ -130,6 +132,10 @@ class Backend {
   // it row by row with copy() and attention(); a GPU does all rows in a couple of launches.
   virtual void step_self_attention(const Mat& qkv, const std::vector<Mat*>& k_caches, const std::vector<Mat*>& v_caches,
                                    const std::vector<int>& positions, Mat& out, int n_head);
+  // The encoder's residual blocks over x [n_audio_ctx, D] in place (pre-norm attention, then pre-norm MLP, each
+  // added to x). The default (encoder.cpp) runs them op by op through the methods above; a GPU keeps the
+  // activations between its products in half precision and fuses the small ops into their neighbours.
+  virtual void encoder_blocks(const std::vector<EncoderLayerWeights>& layers, int n_head, Mat& x);
   // y = gelu(conv1d(x, w) + b), kernel 3, padding 1. x [T_in, C_in] (time-major), w [C_out, 3 * C_in] with
   // column index k * C_in + c, b [1, C_out], y [T_out, C_out], T_out = (T_in - 1) / stride + 1.
   virtual void conv1d_gelu(const Mat& x, const Mat& w, const Mat& b, int stride, Mat& y) = 0;

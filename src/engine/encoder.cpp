@@ -19,29 +19,35 @@ Mat encode(const WhisperModel& m, Backend& be, const float* mel) {
   be.conv1d_gelu(c1, m.conv2_w, m.conv2_b, 2, x);
   be.add(x, m.encoder_pos);
 
-  Mat hbuf = be.alloc(t, d);
-  Mat qkv = be.alloc(t, 3 * d);
-  Mat attn = be.alloc(t, d);
-  Mat proj = be.alloc(t, d);
-  // One [1500, 4d] buffer for every layer's MLP (a fresh 9 MiB one per layer was page-faulted in each time).
-  Mat mlp_buf = m.encoder_layers.empty() ? Mat{} : be.alloc(t, m.encoder_layers.front().fc1.w.rows);
-  for (const auto& l : m.encoder_layers) {
-    be.layer_norm(x, l.attn_ln.gamma, l.attn_ln.beta, hbuf);
-    be.linear(hbuf, l.qkv.w, &l.qkv.b, qkv);
-    be.attention(qkv.cols_view(0, d), qkv.cols_view(d, d), qkv.cols_view(2 * d, d), attn, h.n_audio_head, -1);
-    be.linear(attn, l.attn_out.w, &l.attn_out.b, proj);
-    be.add(x, proj);
-
-    be.layer_norm(x, l.mlp_ln.gamma, l.mlp_ln.beta, hbuf);
-    Mat mlp = l.fc1.w.rows == mlp_buf.cols ? mlp_buf : be.alloc(t, l.fc1.w.rows);  // [1500, 4d]
-    be.linear(hbuf, l.fc1.w, &l.fc1.b, mlp);
-    be.gelu(mlp);
-    be.linear(mlp, l.fc2.w, &l.fc2.b, proj);
-    be.add(x, proj);
-  }
+  be.encoder_blocks(m.encoder_layers, h.n_audio_head, x);
   Mat out = be.alloc(t, d);
   be.layer_norm(x, m.encoder_ln.gamma, m.encoder_ln.beta, out);
   return out;
+}
+
+void Backend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers, int n_head, Mat& x) {
+  if (layers.empty()) return;
+  const int t = x.rows, d = x.cols;
+  Mat hbuf = alloc(t, d);
+  Mat qkv = alloc(t, 3 * d);
+  Mat attn = alloc(t, d);
+  Mat proj = alloc(t, d);
+  // One [t, 4d] buffer for every layer's MLP (a fresh 9 MiB one per layer was page-faulted in each time).
+  Mat mlp_buf = alloc(t, layers.front().fc1.w.rows);
+  for (const auto& l : layers) {
+    layer_norm(x, l.attn_ln.gamma, l.attn_ln.beta, hbuf);
+    linear(hbuf, l.qkv.w, &l.qkv.b, qkv);
+    attention(qkv.cols_view(0, d), qkv.cols_view(d, d), qkv.cols_view(2 * d, d), attn, n_head, -1);
+    linear(attn, l.attn_out.w, &l.attn_out.b, proj);
+    add(x, proj);
+
+    layer_norm(x, l.mlp_ln.gamma, l.mlp_ln.beta, hbuf);
+    Mat mlp = l.fc1.w.rows == mlp_buf.cols ? mlp_buf : alloc(t, l.fc1.w.rows);  // [t, 4d]
+    linear(hbuf, l.fc1.w, &l.fc1.b, mlp);
+    gelu(mlp);
+    linear(mlp, l.fc2.w, &l.fc2.b, proj);
+    add(x, proj);
+  }
 }
 
 }  // namespace wst::engine

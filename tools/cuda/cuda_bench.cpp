@@ -13,11 +13,14 @@
 #include <string>
 #include <vector>
 
+#include <cuda_fp16.h>
+
 #include "cuda_tool.h"
 #include "engine/decoder.h"
 #include "engine/encoder.h"
 #include "random_model.h"
 #include "util/errors.h"
+#include "util/half.h"
 
 namespace wst::cuda_tool {
 
@@ -154,7 +157,7 @@ void decoder_step(const engine::WhisperModel& m, CudaBackend& be, StepBuffers& s
 struct Row {
   std::string arch;
   engine::cuda::Precision precision = engine::cuda::Precision::f32;
-  double enc_ms = 0, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
+  double enc_ms = 0, enc_ops_ms = NAN, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
   // Decoder::forward_and_pick, the engine's greedy step (filters and argmax on the GPU): eager, and recorded
   // once then replayed (Backend::records_steps); pick_same: both gave the same tokens and log-probabilities.
   double pick_eager_ms = 0, pick_graph_ms = 0;
@@ -235,6 +238,12 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       if (!std::isfinite(v)) throw Error(arch + ": encoder output not finite");
   }
   row.enc_ms = time_stream(be, 3, n_reps, [&] { enc = engine::encode(m, be, mel.data()); });
+  if (be.half_encoder_fits(m.encoder_layers, h.n_audio_head, enc)) {
+    // The same window with the blocks op by op (float32 activations between the ops), for comparison.
+    be.set_half_encoder(false);
+    row.enc_ops_ms = time_stream(be, 3, n_reps, [&] { engine::encode(m, be, mel.data()); });
+    be.set_half_encoder(true);
+  }
   if (!half) {
     be.set_tf32(true);
     row.enc_tf32_ms = time_stream(be, 3, n_reps, [&] { engine::encode(m, be, mel.data()); });
@@ -497,6 +506,49 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
     add("f16 enc flash attention 1500x1500", us([&] {
           be.attention(qkv.cols_view(0, d), qkv.cols_view(d, d), qkv.cols_view(2 * d, d), ye, h.n_audio_head, -1);
         }), 4.0 * 4 * t * d, 4.0 * t * t * d, 0);
+    {
+      // The encoder's half-activation path (encoder_blocks.cu), op by op; their sum is a layer of it.
+      std::vector<uint16_t> hr(static_cast<size_t>(t) * 4 * d);
+      Rng r(5);
+      for (auto& e : hr) e = float_to_half(r.uniform(0.5f));
+      auto half_buf = [&](size_t n) {
+        std::shared_ptr<void> p = be.alloc_bytes(n * 2);
+        WST_CUDA_CHECK(cudaMemcpyAsync(p.get(), hr.data(), n * 2, cudaMemcpyHostToDevice, be.stream()));
+        return p;
+      };
+      std::shared_ptr<void> hn = half_buf(static_cast<size_t>(t) * d), hq = half_buf(static_cast<size_t>(t) * 3 * d),
+                            ha = half_buf(static_cast<size_t>(t) * d), hm = half_buf(static_cast<size_t>(t) * 4 * d);
+      __half* n_ = static_cast<__half*>(hn.get());
+      __half* q_ = static_cast<__half*>(hq.get());
+      __half* a_ = static_cast<__half*>(ha.get());
+      __half* m_ = static_cast<__half*>(hm.get());
+      int n_sm = 0;
+      WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, 0));
+      cudaStream_t st = be.stream();
+      add("f16 half-enc layer_norm (+ owed bias) -> half", us([&] {
+            engine::cuda::layer_norm_half<__half>(xe, b.data, g.data, b.data, n_, d, st);
+          }), 4.0 * 3 * t * d + 2.0 * t * d, 0, -2 * LE);
+      add("f16 half-enc qkv product -> half", us([&] {
+            engine::cuda::half_product(be.blas(), h_qkv, n_, d, t, q_, CUDA_R_16F, 3 * d, 0.0f);
+          }), 2.0 * (3 * d * d + 4 * t * d), 2.0 * t * 3 * d * d, -LE);
+      add("f16 half-enc flash attention", us([&] {
+            engine::cuda::flash_attention_half<__half>(q_, 3 * d, t, d, b_qkv.data, a_, d, n_sm, st);
+          }), 2.0 * 4 * t * d, 4.0 * t * t * d, -LE);
+      add("f16 half-enc out product onto x", us([&] {
+            engine::cuda::half_product(be.blas(), h_dd, a_, d, t, xe.data, CUDA_R_32F, d, 1.0f);
+          }), 2.0 * (d * d + t * d) + 8.0 * t * d, 2.0 * t * d * d, -LE);
+      add("f16 half-enc fc1 product -> half", us([&] {
+            engine::cuda::half_product(be.blas(), h_fc1, n_, d, t, m_, CUDA_R_16F, 4 * d, 0.0f);
+          }), 2.0 * (4 * d * d + 5 * t * d), 8.0 * t * d * d, -LE);
+      add("f16 half-enc bias + gelu [1500,4d]", us([&] {
+            engine::cuda::bias_gelu_half<__half>(m_, t, 4 * d, b_fc1.data, st);
+          }), 2.0 * 8 * t * d, 0, -LE);
+      add("f16 half-enc fc2 product onto x", us([&] {
+            engine::cuda::half_product(be.blas(), h_fc2, m_, 4 * d, t, xe.data, CUDA_R_32F, d, 1.0f);
+          }), 2.0 * (4 * d * d + 4 * t * d) + 8.0 * t * d, 8.0 * t * d * d, -LE);
+      // Re-fill the rows the timed ops rounded, grew or overwrote, for the ops below.
+      be.copy(rnd(t, d), xe);
+    }
     be.set_precision(engine::cuda::Precision::bf16);
     add("bf16 enc flash attention 1500x1500", us([&] {
           be.attention(qkv.cols_view(0, d), qkv.cols_view(d, d), qkv.cols_view(2 * d, d), ye, h.n_audio_head, -1);
@@ -508,15 +560,16 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
   std::printf("\n%s: per-op times (per_step > 0: count in one decoder step; < 0: count in one encoder window)\n",
               arch.c_str());
   std::printf("%-44s %10s %9s %9s %9s\n", "op", "us", "GB/s", "TFLOP/s", "per_step");
-  double step_sum = 0, enc_sum = 0;
+  double step_sum = 0, enc_sum = 0, half_enc_sum = 0;
   for (const Line& l : lines) {
     std::printf("%-44s %10.1f %9.0f %9.2f %9d\n", l.what.c_str(), l.us, l.bytes / (l.us * 1e3), l.flops / (l.us * 1e6),
                 l.per_step);
     if (l.per_step > 0) step_sum += l.us * l.per_step;
-    if (l.per_step < 0) enc_sum -= l.us * l.per_step;
+    if (l.per_step < 0 && l.what.rfind("f16 half-enc", 0) == 0) half_enc_sum -= l.us * l.per_step;
+    else if (l.per_step < 0) enc_sum -= l.us * l.per_step;
   }
-  std::printf("%s: sum of parts: decoder step %.3f ms, encoder window (fp32) %.2f ms\n", arch.c_str(), step_sum / 1e3,
-              enc_sum / 1e3);
+  std::printf("%s: sum of parts: decoder step %.3f ms, encoder window (fp32) %.2f ms, float16 encoder blocks "
+              "(half activations) %.2f ms\n", arch.c_str(), step_sum / 1e3, enc_sum / 1e3, half_enc_sum / 1e3);
 }
 
 }  // namespace
@@ -541,8 +594,8 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
         continue;
       }
       const Row& r = rows.back();
-      std::printf("%s %s: encoder %.2f ms (TF32 %.2f), step %.3f ms (eager body %.3f, graph %.3f; graph vs eager rel "
-                  "%.1e), pool peak %.2f GiB\n", a.c_str(), precision_name(p), r.enc_ms, r.enc_tf32_ms, r.dec_ms,
+      std::printf("%s %s: encoder %.2f ms (op by op %.2f; TF32 %.2f), step %.3f ms (eager body %.3f, graph %.3f; graph vs eager rel "
+                  "%.1e), pool peak %.2f GiB\n", a.c_str(), precision_name(p), r.enc_ms, r.enc_ops_ms, r.enc_tf32_ms, r.dec_ms,
                   r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
       std::printf("%s %s: engine greedy step (forward_and_pick) eager %.3f ms, recorded %.3f ms; 40 picks %s; "
                   "5-beam step %.3f ms with the logits to the host (filters not included), %.3f ms with the GPU's "

@@ -166,6 +166,72 @@ struct Checker {
             }, tol);
   }
 
+  // The encoder's half-activation blocks (encoder_blocks.cu) against the same blocks op by op in float32 (float32
+  // weights of the same values, float32 precision), on t = 1500 random rows: what each adds to x is compared (x
+  // itself would hide the blocks' error). The op-by-op half path is measured the same way; the fused path must be
+  // within tol and no worse than twice the op-by-op path's error.
+  void encoder_blocks_half(engine::WeightType type, engine::cuda::Precision prec, const std::string& name, int d,
+                           int n_head, int n_layers, double tol) {
+    const int t = 1500, f = 4 * d;
+    const std::vector<float> x0 = rnd(static_cast<size_t>(t) * d);
+    struct Raw {
+      std::vector<float> g1, b1, wqkv, bqkv, wo, bo, g2, b2, w1, bb1, w2, bb2;
+    };
+    std::vector<Raw> raw(n_layers);
+    auto gain = [&](int n) {
+      auto v = rnd(n, 0.2f);
+      for (auto& e : v) e += 1.0f;
+      return v;
+    };
+    for (auto& r : raw) {
+      r.g1 = gain(d), r.b1 = rnd(d, 0.1f), r.g2 = gain(d), r.b2 = rnd(d, 0.1f);
+      r.wqkv = rnd(static_cast<size_t>(3) * d * d, 0.05f), r.bqkv = rnd(3 * d, 0.1f);
+      r.wo = rnd(static_cast<size_t>(d) * d, 0.05f), r.bo = rnd(d, 0.1f);
+      r.w1 = rnd(static_cast<size_t>(f) * d, 0.05f), r.bb1 = rnd(f, 0.1f);
+      r.w2 = rnd(static_cast<size_t>(d) * f, 0.05f), r.bb2 = rnd(d, 0.1f);
+    }
+    auto run = [&](bool half_path, engine::cuda::Precision p, engine::WeightType wt) {
+      be.set_precision(p);
+      be.set_half_encoder(half_path);
+      std::vector<engine::EncoderLayerWeights> ls;
+      auto lin = [&](const std::vector<float>& w, const std::vector<float>& b, int rows, int cols) {
+        return engine::LinearWeights{be.upload_weights(w.data(), rows, cols, wt), up(b, 1, rows)};
+      };
+      for (const auto& r : raw)
+        ls.push_back({{up(r.g1, 1, d), up(r.b1, 1, d)}, lin(r.wqkv, r.bqkv, 3 * d, d), lin(r.wo, r.bo, d, d),
+                      {up(r.g2, 1, d), up(r.b2, 1, d)}, lin(r.w1, r.bb1, f, d), lin(r.w2, r.bb2, d, f)});
+      Mat x = up(x0, t, d);
+      be.encoder_blocks(ls, n_head, x);
+      std::vector<float> out = down(x);
+      for (size_t i = 0; i < out.size(); ++i) out[i] -= x0[i];
+      return out;
+    };
+    const std::vector<float> want = run(false, engine::cuda::Precision::f32, engine::WeightType::float32);
+    const std::vector<float> ops = run(false, prec, type);
+    const std::vector<float> got = run(true, prec, type);
+    be.set_half_encoder(true);
+    auto rel = [&](const std::vector<float>& a, double* max_abs) {
+      double num = 0, den = 0;
+      size_t bad = 0;
+      for (size_t i = 0; i < a.size(); ++i) {
+        const double dd = static_cast<double>(a[i]) - want[i];
+        if (!std::isfinite(dd)) ++bad;
+        else num += dd * dd, *max_abs = std::max(*max_abs, std::abs(dd));
+        den += static_cast<double>(want[i]) * want[i];
+      }
+      return bad ? INFINITY : std::sqrt(num / std::max(den, 1e-300));
+    };
+    double max_got = 0, max_ops = 0;
+    const double r_got = rel(got, &max_got), r_ops = rel(ops, &max_ops);
+    const bool ok = r_got < tol && r_got <= 2.0 * r_ops;
+    if (!ok) ++n_fail;
+    std::printf("  %-4s %-58s rel %.2e  max|d| %.2e (op by op: rel %.2e  max|d| %.2e)\n", ok ? "ok" : "FAIL",
+                ("encoder blocks " + std::string(engine::weight_type_name(type)) + " " + name + " x" +
+                 std::to_string(n_layers) + " vs float32")
+                    .c_str(),
+                r_got, max_got, r_ops, max_ops);
+  }
+
   // linear_fused (the decoder step's one-kernel layer): layer norm before, GELU or residual add after.
   void linear_fused_half(engine::WeightType type, int m, int n, int k, bool norm, engine::Backend::Epilogue epi,
                          double tol) {
@@ -611,6 +677,12 @@ int run_op_checks(CudaBackend& be) {
     ck.attention("flash causal from 0", 65, 65, 2, 128, 0, tol);
     ck.linear_half("k not a multiple of 8", type, 1, 51, 36, true, tol);
     ck.linear_half("k not a multiple of 8", type, 20, 51, 36, true, tol);
+  }
+  std::printf("encoder blocks with half activations:\n");
+  for (auto [type, prec, tol] : {std::tuple{engine::WeightType::float16, engine::cuda::Precision::f16, 1e-2},
+                                 std::tuple{engine::WeightType::bfloat16, engine::cuda::Precision::bf16, 4e-2}}) {
+    ck.encoder_blocks_half(type, prec, "tiny", 384, 6, 2, tol);
+    ck.encoder_blocks_half(type, prec, "large-v3", 1280, 20, 2, tol);
   }
   be.set_precision(engine::cuda::Precision::f32);
   be.set_own_gemv(false);

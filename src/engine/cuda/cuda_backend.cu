@@ -121,6 +121,8 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   set_chained(chain == nullptr || std::string(chain) != "0");
   const char* clusters = std::getenv("WST_CUDA_CLUSTERS");
   clusters_ = clusters == nullptr || std::string(clusters) != "0";
+  const char* half_encoder = std::getenv("WST_CUDA_HALF_ENCODER");
+  half_encoder_ = half_encoder == nullptr || std::string(half_encoder) != "0";
 }
 
 void CudaBackend::set_precision(Precision p) {

@@ -123,10 +123,17 @@ class CudaBackend final : public Backend {
                            const std::vector<int>& positions, Mat& out, int n_head) override;
   void cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) override;
   void pick_greedy_at(const Mat& logits) override;
+  // The encoder's blocks with half activations between the products (encoder_blocks.cu) where the weights are
+  // float16 / bfloat16 in the matching precision and the heads 64 wide; otherwise op by op (the default).
+  // WST_CUDA_HALF_ENCODER=0 (or set_half_encoder(false)) keeps the op-by-op path, to compare.
+  void encoder_blocks(const std::vector<EncoderLayerWeights>& layers, int n_head, Mat& x) override;
+  bool half_encoder_fits(const std::vector<EncoderLayerWeights>& layers, int n_head, const Mat& x) const;
+  void set_half_encoder(bool on) { half_encoder_ = on; }
 
   // For the checker and benchmarks: the stream every op is queued on, and the matrix-product mode
   // (TF32 tensor cores on, or plain fp32).
   cudaStream_t stream() const { return stream_; }
+  cublasHandle_t blas() const { return blas_; }
   void set_tf32(bool on);
   void set_own_gemv(bool on) { own_gemv_ = on; }
   void set_graphs(bool on) { graphs_ = on; }
@@ -158,6 +165,7 @@ class CudaBackend final : public Backend {
   // The device is sm_90 or later and runs sm_90 code (chained launches, thread-block clusters); launches are
   // chained (launch.cuh).
   bool sm90_ = false, chained_ = false, clusters_ = true;
+  bool half_encoder_ = true;
   bool own_gemv_ = true;  // one-row linear through our kernel (linear.cu) rather than cublasSgemv
   Precision precision_ = Precision::f32;
   // The encoder's attention in half precision (flash_attention.cu); false when the shape is not one it takes.
@@ -217,6 +225,26 @@ struct AttentionRows {
 void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ldq, const AttentionRows& rows, int n_rows,
                        int ldk, int ldv, int n_head, int dh, float scale, float* out, int ldo, const StepState* st,
                        bool kv_fixed);
+
+// The encoder's half-precision path (encoder_blocks.cu), T = __half or __nv_bfloat16:
+// y [x.rows, x.cols] (row stride ldy) = layer_norm(x) in T, after x += add (a row) where add is not null.
+template <class T>
+void layer_norm_half(Mat& x, const float* add, const float* gamma, const float* beta, T* y, int ldy,
+                     cudaStream_t stream);
+// Row-major y [m, w.rows] (type yt: the weights' type or float32, row stride ldy) = x [m, w.cols] (the weights' type,
+// row stride ldx) w^T + beta y, w float16 / bfloat16, on the tensor cores with float32 accumulation (cuBLAS).
+void half_product(cublasHandle_t blas, const Weights& w, const void* x, int ldx, int m, void* y, cudaDataType_t yt,
+                  int ldy, float beta);
+// x [rows, cols] contiguous = gelu(x + bias) (bias [cols] or null), exact GELU, in T.
+template <class T>
+void bias_gelu_half(T* x, int rows, int cols, const float* bias, cudaStream_t stream);
+// y[r] += row for every row of y.
+void add_row(Mat& y, const float* row, cudaStream_t stream);
+// Self-attention over qkv [t, 3d] in T (q | k | v, 64-wide heads, row stride ld), bias [3d] or null, into out
+// [t, d] (row stride ldo); flash_attention.cu.
+template <class T>
+void flash_attention_half(const T* qkv, int ld, int t, int d, const float* bias, T* out, int ldo, int n_sm,
+                          cudaStream_t stream);
 
 // Launch shape for a kernel over n elements with `threads` per block.
 inline unsigned blocks_for(size_t n, unsigned threads) { return static_cast<unsigned>((n + threads - 1) / threads); }

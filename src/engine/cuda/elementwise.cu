@@ -1,17 +1,25 @@
-// CUDA element-wise ops on strided views: exact (erf) GELU and residual add.
+// CUDA element-wise ops on strided views: exact (erf) GELU and residual add; for the encoder's half-precision
+// path (encoder_blocks.cu) the MLP's bias and GELU over its float16/bfloat16 hidden rows, and a bias row added to
+// every row of a float32 matrix.
 // Test: tests/engine/cuda_backend_test.cpp; check and time: tools/cuda/cuda_check.cpp.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <type_traits>
+
 #include "engine/cuda/cuda_backend.cuh"
 #include "util/errors.h"
 
 namespace wst::engine::cuda {
 
 namespace {
+__device__ __forceinline__ float gelu_erf(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
+
 __global__ void gelu_kernel(float* x, int ld, int rows, int cols) {
   const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
   if (i >= static_cast<size_t>(rows) * cols) return;
   float* p = x + (i / cols) * ld + i % cols;
-  const float v = *p;
-  *p = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+  *p = gelu_erf(*p);
 }
 
 __global__ void add_kernel(float* y, int ldy, const float* x, int ldx, int rows, int cols) {
@@ -20,7 +28,52 @@ __global__ void add_kernel(float* y, int ldy, const float* x, int ldx, int rows,
   const size_t r = i / cols, c = i % cols;
   y[r * ldy + c] += x[r * ldx + c];
 }
+__device__ __forceinline__ float2 to_float2(__half2 h) { return __half22float2(h); }
+__device__ __forceinline__ float2 to_float2(__nv_bfloat162 h) { return __bfloat1622float2(h); }
+__device__ __forceinline__ void from_float2(float2 f, __half2* p) { *p = __float22half2_rn(f); }
+__device__ __forceinline__ void from_float2(float2 f, __nv_bfloat162* p) { *p = __float22bfloat162_rn(f); }
+
+// x[r, c] = gelu(x[r, c] + bias[c]) for a contiguous [rows, cols] matrix of pairs P (cols even).
+template <class P>
+__global__ void bias_gelu_kernel(P* x, size_t pairs, int half_cols, const float2* bias) {
+  const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
+  if (i >= pairs) return;
+  float2 v = to_float2(x[i]);
+  if (bias) {
+    const float2 b = bias[i % half_cols];
+    v.x += b.x;
+    v.y += b.y;
+  }
+  from_float2(make_float2(gelu_erf(v.x), gelu_erf(v.y)), x + i);
+}
+
+__global__ void add_row_kernel(float* y, int ld, int rows, int cols, const float* row) {
+  const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
+  if (i >= static_cast<size_t>(rows) * cols) return;
+  y[(i / cols) * ld + i % cols] += row[i % cols];
+}
 }  // namespace
+
+template <class T>
+void bias_gelu_half(T* x, int rows, int cols, const float* bias, cudaStream_t stream) {
+  using P = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
+  if (cols % 2 != 0 || (reinterpret_cast<size_t>(bias) & 7) != 0)
+    throw Error("bias_gelu_half: needs an even width and an 8-byte aligned bias");
+  const size_t pairs = static_cast<size_t>(rows) * cols / 2;
+  if (pairs == 0) return;
+  bias_gelu_kernel<P><<<blocks_for(pairs, 256), 256, 0, stream>>>(reinterpret_cast<P*>(x), pairs, cols / 2,
+                                                                    reinterpret_cast<const float2*>(bias));
+  WST_CUDA_CHECK_LAUNCH();
+}
+template void bias_gelu_half<__half>(__half*, int, int, const float*, cudaStream_t);
+template void bias_gelu_half<__nv_bfloat16>(__nv_bfloat16*, int, int, const float*, cudaStream_t);
+
+void add_row(Mat& y, const float* row, cudaStream_t stream) {
+  const size_t total = static_cast<size_t>(y.rows) * y.cols;
+  if (total == 0) return;
+  add_row_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(y.data, y.ld, y.rows, y.cols, row);
+  WST_CUDA_CHECK_LAUNCH();
+}
 
 void CudaBackend::gelu(Mat& x) {
   const size_t total = static_cast<size_t>(x.rows) * x.cols;

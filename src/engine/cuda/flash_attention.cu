@@ -10,6 +10,8 @@
 //   C 16x8:  {row g, cols 2t, 2t+1}, {row g+8, cols 2t, 2t+1}
 // so the scores' accumulator registers are, two 8-key tiles at a time, the A operand of P V (no shuffles).
 // Head width 64 only (every Whisper model); other widths take attention.cu's path.
+// flash_attention_half_kernel is the encoder's half-precision path (encoder_blocks.cu): the same block step
+// (attend_block) over q|k|v already in T, with K and V copied asynchronously two blocks ahead.
 // Checked against a double-precision reference by tools/cuda/cuda_check.cpp.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -39,6 +41,12 @@ __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float a, float b) {
   __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
   return *reinterpret_cast<uint32_t*>(&h);
 }
+template <class T> struct Pair;
+template <> struct Pair<__half> { using type = __half2; };
+template <> struct Pair<__nv_bfloat16> { using type = __nv_bfloat162; };
+__device__ __forceinline__ float2 to_float2(__half2 h) { return __half22float2(h); }
+__device__ __forceinline__ float2 to_float2(__nv_bfloat162 h) { return __bfloat1622float2(h); }
+
 template <class T> __device__ __forceinline__ uint16_t bits(float a);
 template <>
 __device__ __forceinline__ uint16_t bits<__half>(float a) {
@@ -65,6 +73,86 @@ __device__ __forceinline__ void mma<__nv_bfloat16>(float (&c)[4], const uint32_t
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// One block of 64 keys for a warp's 16 queries (A fragments qa, already scaled by log2(e) / sqrt(64)): the scores
+// against K (ks32: the block's keys as [key][dim] rows of kRow halves, read as 32-bit pairs), keys at or past
+// lim0 / lim1 (rows g and g + 8) masked when `edge`, the running maximum m, sum l and output o rescaled, and
+// o += P V with V's B fragments from v_frag(key step, dim tile, b0, b1).
+template <class T, class VFrag>
+__device__ __forceinline__ void attend_block(const uint32_t (&qa)[kDh / 16][4], const uint32_t* ks32, int kb, bool edge,
+                                             int lim0, int lim1, float (&o)[kDh / 8][4], float& m0, float& m1, float& l0,
+                                             float& l1, VFrag v_frag) {
+  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  // Scores for 16 queries x 64 keys: 8 tiles of 8 keys.
+  float s[kBlockK / 8][4];
+#pragma unroll
+  for (int n = 0; n < kBlockK / 8; ++n) {
+    s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+    for (int st = 0; st < kDh / 16; ++st) {
+      const int w = (n * 8 + g) * (kRow / 2) + st * 8 + t;
+      mma<T>(s[n], qa[st], ks32[w], ks32[w + 4]);
+    }
+  }
+  // Keys past the end, or past a query's causal limit, get no weight.
+  if (edge) {
+#pragma unroll
+    for (int n = 0; n < kBlockK / 8; ++n) {
+      const int key = kb + n * 8 + 2 * t;
+      if (key >= lim0) s[n][0] = -INFINITY;
+      if (key + 1 >= lim0) s[n][1] = -INFINITY;
+      if (key >= lim1) s[n][2] = -INFINITY;
+      if (key + 1 >= lim1) s[n][3] = -INFINITY;
+    }
+  }
+  float mx0 = m0, mx1 = m1;
+#pragma unroll
+  for (int n = 0; n < kBlockK / 8; ++n) {
+    mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
+    mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
+  }
+  // The four lanes of a quad hold one row between them.
+  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+  // A row with nothing visible yet keeps -inf as its maximum; exponentials are then taken against 0.
+  const float base0 = mx0 == -INFINITY ? 0.f : mx0, base1 = mx1 == -INFINITY ? 0.f : mx1;
+  const float a0 = exp2f(m0 - base0), a1 = exp2f(m1 - base1);  // exp2(-inf) = 0 on the first block
+  m0 = mx0;
+  m1 = mx1;
+  l0 *= a0;
+  l1 *= a1;
+#pragma unroll
+  for (int n = 0; n < kDh / 8; ++n) {
+    o[n][0] *= a0;
+    o[n][1] *= a0;
+    o[n][2] *= a1;
+    o[n][3] *= a1;
+  }
+#pragma unroll
+  for (int n = 0; n < kBlockK / 8; ++n) {
+    s[n][0] = exp2f(s[n][0] - base0);
+    s[n][1] = exp2f(s[n][1] - base0);
+    s[n][2] = exp2f(s[n][2] - base1);
+    s[n][3] = exp2f(s[n][3] - base1);
+    l0 += s[n][0] + s[n][1];
+    l1 += s[n][2] + s[n][3];
+  }
+  // out += P V: keys 16 at a time (two score tiles make one A fragment), dims in 8 tiles of 8.
+#pragma unroll
+  for (int st = 0; st < kBlockK / 16; ++st) {
+    const uint32_t pa[4] = {pack2<T>(s[2 * st][0], s[2 * st][1]), pack2<T>(s[2 * st][2], s[2 * st][3]),
+                            pack2<T>(s[2 * st + 1][0], s[2 * st + 1][1]),
+                            pack2<T>(s[2 * st + 1][2], s[2 * st + 1][3])};
+#pragma unroll
+    for (int n = 0; n < kDh / 8; ++n) {
+      uint32_t b0, b1;
+      v_frag(st, n, b0, b1);
+      mma<T>(o[n], pa, b0, b1);
+    }
+  }
 }
 
 // q, k, v: float32 rows, head h in columns [h * 64, h * 64 + 64). scale_log2 = log2(e) / sqrt(64).
@@ -135,77 +223,14 @@ __global__ void __launch_bounds__(32 * kWarps)
     __syncthreads();
     if (q0 >= tq) continue;  // a warp past the last query only helps load
 
-    // Scores for 16 queries x 64 keys: 8 tiles of 8 keys.
-    float s[kBlockK / 8][4];
-#pragma unroll
-    for (int n = 0; n < kBlockK / 8; ++n) {
-      s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-#pragma unroll
-      for (int st = 0; st < kDh / 16; ++st) {
-        const int w = (n * 8 + g) * (kRow / 2) + st * 8 + t;
-        mma<T>(s[n], qa[st], ks32[w], ks32[w + 4]);
-      }
-    }
-    // Keys past the end, or past a query's causal limit, get no weight.
     const bool edge = kb + kBlockK > tk || causal_offset >= 0;
-    if (edge) {
-      const int lim0 = causal_offset < 0 ? tk : min(tk, causal_offset + q0 + g + 1);
-      const int lim1 = causal_offset < 0 ? tk : min(tk, causal_offset + q0 + g + 9);
-#pragma unroll
-      for (int n = 0; n < kBlockK / 8; ++n) {
-        const int key = kb + n * 8 + 2 * t;
-        if (key >= lim0) s[n][0] = -INFINITY;
-        if (key + 1 >= lim0) s[n][1] = -INFINITY;
-        if (key >= lim1) s[n][2] = -INFINITY;
-        if (key + 1 >= lim1) s[n][3] = -INFINITY;
-      }
-    }
-    float mx0 = m0, mx1 = m1;
-#pragma unroll
-    for (int n = 0; n < kBlockK / 8; ++n) {
-      mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
-      mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
-    }
-    // The four lanes of a quad hold one row between them.
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-    // A row with nothing visible yet keeps -inf as its maximum; exponentials are then taken against 0.
-    const float base0 = mx0 == -INFINITY ? 0.f : mx0, base1 = mx1 == -INFINITY ? 0.f : mx1;
-    const float a0 = exp2f(m0 - base0), a1 = exp2f(m1 - base1);  // exp2(-inf) = 0 on the first block
-    m0 = mx0;
-    m1 = mx1;
-    l0 *= a0;
-    l1 *= a1;
-#pragma unroll
-    for (int n = 0; n < kDh / 8; ++n) {
-      o[n][0] *= a0;
-      o[n][1] *= a0;
-      o[n][2] *= a1;
-      o[n][3] *= a1;
-    }
-#pragma unroll
-    for (int n = 0; n < kBlockK / 8; ++n) {
-      s[n][0] = exp2f(s[n][0] - base0);
-      s[n][1] = exp2f(s[n][1] - base0);
-      s[n][2] = exp2f(s[n][2] - base1);
-      s[n][3] = exp2f(s[n][3] - base1);
-      l0 += s[n][0] + s[n][1];
-      l1 += s[n][2] + s[n][3];
-    }
-    // out += P V: keys 16 at a time (two score tiles make one A fragment), dims in 8 tiles of 8.
-#pragma unroll
-    for (int st = 0; st < kBlockK / 16; ++st) {
-      const uint32_t pa[4] = {pack2<T>(s[2 * st][0], s[2 * st][1]), pack2<T>(s[2 * st][2], s[2 * st][3]),
-                              pack2<T>(s[2 * st + 1][0], s[2 * st + 1][1]),
-                              pack2<T>(s[2 * st + 1][2], s[2 * st + 1][3])};
-#pragma unroll
-      for (int n = 0; n < kDh / 8; ++n) {
-        const int w = (n * 8 + g) * (kRow / 2) + st * 8 + t;
-        mma<T>(o[n], pa, vt32[w], vt32[w + 4]);
-      }
-    }
+    const int lim0 = causal_offset < 0 ? tk : min(tk, causal_offset + q0 + g + 1);
+    const int lim1 = causal_offset < 0 ? tk : min(tk, causal_offset + q0 + g + 9);
+    attend_block<T>(qa, ks32, kb, edge, lim0, lim1, o, m0, m1, l0, l1, [&](int st, int n, uint32_t& b0, uint32_t& b1) {
+      const int w = (n * 8 + g) * (kRow / 2) + st * 8 + t;
+      b0 = vt32[w];
+      b1 = vt32[w + 4];
+    });
   }
   if (q0 >= tq) return;
   l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
@@ -219,6 +244,122 @@ __global__ void __launch_bounds__(32 * kWarps)
     const int c = col0 + n * 8 + 2 * t;
     if (r0 < tq) *reinterpret_cast<float2*>(out + static_cast<size_t>(r0) * ldo + c) = make_float2(o[n][0] * inv0, o[n][1] * inv0);
     if (r1 < tq) *reinterpret_cast<float2*>(out + static_cast<size_t>(r1) * ldo + c) = make_float2(o[n][2] * inv1, o[n][3] * inv1);
+  }
+}
+
+// 16 bytes global -> shared without passing through registers; `valid` false writes zeros (reads nothing).
+__device__ __forceinline__ void copy16_async(void* smem, const void* gmem, bool valid) {
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int kPending>
+__device__ __forceinline__ void wait_copies() { asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending)); }
+
+// B fragments of two 8x8 tiles straight from row-major shared memory, transposed on the way (ldmatrix .trans):
+// lanes 0-7 give the addresses of the first tile's rows, lanes 8-15 the second's.
+__device__ __forceinline__ void load_trans_x2(const uint16_t* row, uint32_t& b0, uint32_t& b1) {
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n" : "=r"(b0), "=r"(b1) : "r"(a));
+}
+
+// The encoder's self-attention from the product's half output: qkv [t, 3d] (q | k | v, head h at columns
+// h * 64 of each third, row stride ld), every query over every key, out [t, d] in T (row stride ldo). The q and
+// v biases of the product (bias [3d] float32, or null) are added here: q's to the query as it is loaded, v's to
+// the output (the softmax weights sum to 1); k's is left out, as it adds the same amount to all of a query's
+// scores, which the softmax ignores. K and V go to shared memory by asynchronous copies, two blocks of keys in
+// flight (the next one loads while the current one is multiplied); V's B fragments come through ldmatrix .trans.
+template <class T, int kWarps>
+__global__ void __launch_bounds__(32 * kWarps)
+    flash_attention_half_kernel(const T* __restrict__ qkv, int ld, int d, const float* __restrict__ bias,
+                                T* __restrict__ out, int ldo, int tk, float scale_log2) {
+  __shared__ __align__(16) uint16_t ks[2][kBlockK * kRow];  // K blocks, [key][dim]
+  __shared__ __align__(16) uint16_t vs[2][kBlockK * kRow];  // V blocks, [key][dim]
+  const int h = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int q0 = blockIdx.x * kWarps * 16 + warp * 16;
+  const int col0 = h * kDh;
+  const uint16_t* base = reinterpret_cast<const uint16_t*>(qkv);
+
+  // Keys [kb, kb + 64) into stage `st`: 64 rows of 8 16-byte pieces for each of K and V.
+  auto load = [&](int st, int kb) {
+    for (int i = threadIdx.x; i < kBlockK * (kDh / 8); i += 32 * kWarps) {
+      const int key = i / (kDh / 8), c8 = (i % (kDh / 8)) * 8;
+      const bool valid = kb + key < tk;
+      const size_t row = static_cast<size_t>(valid ? kb + key : 0) * ld;
+      copy16_async(&ks[st][key * kRow + c8], base + row + d + col0 + c8, valid);
+      copy16_async(&vs[st][key * kRow + c8], base + row + 2 * d + col0 + c8, valid);
+    }
+    commit_copies();
+  };
+  load(0, 0);
+
+  uint32_t qa[kDh / 16][4];
+  {
+    const int r0 = q0 + g, r1 = q0 + g + 8;
+#pragma unroll
+    for (int s = 0; s < kDh / 16; ++s) {
+      const int c = col0 + s * 16 + 2 * t;
+      float2 b_lo = make_float2(0.f, 0.f), b_hi = b_lo;
+      if (bias) {
+        b_lo = make_float2(bias[c], bias[c + 1]);
+        b_hi = make_float2(bias[c + 8], bias[c + 9]);
+      }
+      float2 x00 = make_float2(0.f, 0.f), x10 = x00, x01 = x00, x11 = x00;
+      if (r0 < tk) {
+        x00 = to_float2(*reinterpret_cast<const typename Pair<T>::type*>(qkv + static_cast<size_t>(r0) * ld + c));
+        x01 = to_float2(*reinterpret_cast<const typename Pair<T>::type*>(qkv + static_cast<size_t>(r0) * ld + c + 8));
+      }
+      if (r1 < tk) {
+        x10 = to_float2(*reinterpret_cast<const typename Pair<T>::type*>(qkv + static_cast<size_t>(r1) * ld + c));
+        x11 = to_float2(*reinterpret_cast<const typename Pair<T>::type*>(qkv + static_cast<size_t>(r1) * ld + c + 8));
+      }
+      qa[s][0] = pack2<T>((x00.x + b_lo.x) * scale_log2, (x00.y + b_lo.y) * scale_log2);
+      qa[s][1] = pack2<T>((x10.x + b_lo.x) * scale_log2, (x10.y + b_lo.y) * scale_log2);
+      qa[s][2] = pack2<T>((x01.x + b_hi.x) * scale_log2, (x01.y + b_hi.y) * scale_log2);
+      qa[s][3] = pack2<T>((x11.x + b_hi.x) * scale_log2, (x11.y + b_hi.y) * scale_log2);
+    }
+  }
+  float o[kDh / 8][4];
+#pragma unroll
+  for (int n = 0; n < kDh / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+
+  int st = 0;
+  for (int kb = 0; kb < tk; kb += kBlockK, st ^= 1) {
+    __syncthreads();  // everyone is done with the stage the next load overwrites
+    if (kb + kBlockK < tk) {
+      load(st ^ 1, kb + kBlockK);
+      wait_copies<1>();  // this block's keys have landed; the next block's may still be in flight
+    } else {
+      wait_copies<0>();
+    }
+    __syncthreads();
+    if (q0 >= tk) continue;  // a warp past the last query only helps load
+    const uint16_t* vb = vs[st];
+    // ldmatrix rows: lanes 0-7 keys 16 st' + 0..7, lanes 8-15 keys 16 st' + 8..15, at dims 8 n.
+    const int vrow = (lane % 16) * kRow;
+    attend_block<T>(qa, reinterpret_cast<const uint32_t*>(ks[st]), kb, kb + kBlockK > tk, tk, tk, o, m0, m1, l0, l1,
+                    [&](int kstep, int n, uint32_t& b0, uint32_t& b1) {
+                      load_trans_x2(vb + kstep * 16 * kRow + vrow + n * 8, b0, b1);
+                    });
+  }
+  if (q0 >= tk) return;
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  const float inv0 = 1.f / l0, inv1 = 1.f / l1;
+  const int r0 = q0 + g, r1 = q0 + g + 8;
+#pragma unroll
+  for (int n = 0; n < kDh / 8; ++n) {
+    const int c = col0 + n * 8 + 2 * t;
+    const float2 bv = bias ? make_float2(bias[2 * d + c], bias[2 * d + c + 1]) : make_float2(0.f, 0.f);
+    if (r0 < tk)
+      *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(r0) * ldo + c) =
+          pack2<T>(o[n][0] * inv0 + bv.x, o[n][1] * inv0 + bv.y);
+    if (r1 < tk)
+      *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(r1) * ldo + c) =
+          pack2<T>(o[n][2] * inv1 + bv.x, o[n][3] * inv1 + bv.y);
   }
 }
 
@@ -240,7 +381,36 @@ void launch(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int 
   WST_CUDA_CHECK_LAUNCH();
 }
 
+template <class T>
+void launch_half(const T* qkv, int ld, int t, int d, const float* bias, T* out, int ldo, int n_sm,
+                 cudaStream_t stream) {
+  const int n_head = d / kDh;
+  const float scale_log2 = 1.4426950408889634f / std::sqrt(static_cast<float>(kDh));
+  if (static_cast<long long>((t + 127) / 128) * n_head >= n_sm) {
+    dim3 grid((t + 127) / 128, n_head);
+    flash_attention_half_kernel<T, 8><<<grid, 256, 0, stream>>>(qkv, ld, d, bias, out, ldo, t, scale_log2);
+  } else {
+    dim3 grid((t + 63) / 64, n_head);
+    flash_attention_half_kernel<T, 4><<<grid, 128, 0, stream>>>(qkv, ld, d, bias, out, ldo, t, scale_log2);
+  }
+  WST_CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace
+
+template <class T>
+void flash_attention_half(const T* qkv, int ld, int t, int d, const float* bias, T* out, int ldo, int n_sm,
+                          cudaStream_t stream) {
+  // 16-byte copies of K and V rows and 4-byte stores of out: rows and head columns 16-byte aligned.
+  if (d % kDh != 0 || ld % 8 != 0 || ldo % 2 != 0 || (reinterpret_cast<size_t>(qkv) & 15) != 0 ||
+      (reinterpret_cast<size_t>(out) & 3) != 0)
+    throw Error("flash_attention_half: needs a head width of 64 and 16-byte aligned rows");
+  if (t == 0) return;
+  launch_half(qkv, ld, t, d, bias, out, ldo, n_sm, stream);
+}
+template void flash_attention_half<__half>(const __half*, int, int, int, const float*, __half*, int, int, cudaStream_t);
+template void flash_attention_half<__nv_bfloat16>(const __nv_bfloat16*, int, int, int, const float*, __nv_bfloat16*,
+                                                  int, int, cudaStream_t);
 
 bool CudaBackend::flash_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset) {
   if (precision_ == Precision::f32 || q.rows < 2 || q.cols != n_head * kDh) return false;

@@ -2,7 +2,12 @@
 // held in registers (up to kPerThread values a thread), mean first, then the variance as the mean of squared
 // deviations (two passes over the registers, as the CPU half, so no cancellation); one read, one write.
 // Rows wider than 128 * kPerThread take the same steps reading global memory three times.
+// The encoder's half-precision path (encoder_blocks.cu) writes y as float16/bfloat16 and may first add a pending
+// bias row to x in place (the bias of the product that just added into x: x += bias, then y = norm(x)).
 // Test: tests/engine/cuda_backend_test.cpp; check and time: tools/cuda/cuda_check.cpp.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 #include "engine/cuda/cuda_backend.cuh"
 #include "util/errors.h"
 
@@ -23,11 +28,21 @@ __device__ float block_sum(float v, float* red) {
   return s;
 }
 
-__global__ void layer_norm_kernel(const float* x, int ldx, float* y, int ldy, int cols, const float* gamma,
+__device__ __forceinline__ void store(float* p, float v) { *p = v; }
+__device__ __forceinline__ void store(__half* p, float v) { *p = __float2half_rn(v); }
+__device__ __forceinline__ void store(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+
+// add: null, or a row added to x in place before the norm (x is then written as well as read).
+template <class Out>
+__global__ void layer_norm_kernel(float* x, int ldx, const float* add, Out* y, int ldy, int cols, const float* gamma,
                                   const float* beta) {
   __shared__ float red[kThreads / 32];
-  const float* xr = x + static_cast<size_t>(blockIdx.x) * ldx;
-  float* yr = y + static_cast<size_t>(blockIdx.x) * ldy;
+  float* xr = x + static_cast<size_t>(blockIdx.x) * ldx;
+  Out* yr = y + static_cast<size_t>(blockIdx.x) * ldy;
+  if (add) {
+    // Each thread reads back only what it wrote itself, so no barrier is needed before the loops below.
+    for (int i = threadIdx.x; i < cols; i += kThreads) xr[i] += add[i];
+  }
   const bool cached = cols <= kThreads * kPerThread;
   float v[kPerThread];
   float s = 0.0f;
@@ -58,10 +73,10 @@ __global__ void layer_norm_kernel(const float* x, int ldx, float* y, int ldy, in
 #pragma unroll
     for (int e = 0; e < kPerThread; ++e) {
       const int i = threadIdx.x + e * kThreads;
-      if (i < cols) yr[i] = (v[e] - mean) * inv * gamma[i] + beta[i];
+      if (i < cols) store(yr + i, (v[e] - mean) * inv * gamma[i] + beta[i]);
     }
   } else {
-    for (int i = threadIdx.x; i < cols; i += kThreads) yr[i] = (xr[i] - mean) * inv * gamma[i] + beta[i];
+    for (int i = threadIdx.x; i < cols; i += kThreads) store(yr + i, (xr[i] - mean) * inv * gamma[i] + beta[i]);
   }
 }
 }  // namespace
@@ -72,8 +87,21 @@ void CudaBackend::layer_norm(const Mat& x, const Mat& gamma, const Mat& beta, Ma
                 std::to_string(y.rows) + ", " + std::to_string(y.cols) + "] with gamma of " + std::to_string(gamma.cols) +
                 " columns do not agree");
   if (x.rows == 0) return;
-  layer_norm_kernel<<<x.rows, kThreads, 0, stream_>>>(x.data, x.ld, y.data, y.ld, x.cols, gamma.data, beta.data);
+  // x is only read here (add is null).
+  layer_norm_kernel<float><<<x.rows, kThreads, 0, stream_>>>(x.data, x.ld, nullptr, y.data, y.ld, x.cols, gamma.data,
+                                                             beta.data);
   WST_CUDA_CHECK_LAUNCH();
 }
+
+template <class T>
+void layer_norm_half(Mat& x, const float* add, const float* gamma, const float* beta, T* y, int ldy,
+                     cudaStream_t stream) {
+  if (x.rows == 0) return;
+  layer_norm_kernel<T><<<x.rows, kThreads, 0, stream>>>(x.data, x.ld, add, y, ldy, x.cols, gamma, beta);
+  WST_CUDA_CHECK_LAUNCH();
+}
+template void layer_norm_half<__half>(Mat&, const float*, const float*, const float*, __half*, int, cudaStream_t);
+template void layer_norm_half<__nv_bfloat16>(Mat&, const float*, const float*, const float*, __nv_bfloat16*, int,
+                                             cudaStream_t);
 
 }  // namespace wst::engine::cuda

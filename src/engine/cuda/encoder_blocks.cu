@@ -1,0 +1,92 @@
+// The encoder's residual blocks for float16 / bfloat16 weights, with the activations between the products kept in
+// the weights' type (Backend::encoder_blocks; the default runs them op by op in float32). A layer is eight launches:
+//   layer norm (adding the bias still owed to x first) -> half rows
+//   q|k|v product (cuBLAS, tensor cores, float32 accumulation, half output, no bias)
+//   flash attention over the half q|k|v, adding q's and v's biases itself -> half rows
+//   output product added onto x (float32, beta = 1; its bias is owed)
+//   layer norm (adding that bias) -> half rows
+//   fc1 product (half output, no bias), then its bias and the exact GELU in one pass
+//   fc2 product added onto x (its bias owed to the next layer's norm, or added at the end)
+// The residual stream x stays float32 throughout, as on the CPU. Checked against the op-by-op path by
+// tools/cuda/cuda_check.cpp; timed by tools/cuda/cuda_bench.cpp.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "engine/cuda/cuda_backend.cuh"
+#include "engine/layer_weights.h"
+#include "util/errors.h"
+
+namespace wst::engine::cuda {
+
+namespace {
+
+const float* bias_or_null(const Mat& b) { return b.empty() ? nullptr : b.data; }
+
+template <class T>
+void run_blocks(CudaBackend& be, cublasHandle_t blas, const std::vector<EncoderLayerWeights>& layers, Mat& x,
+                int n_sm) {
+  const int t = x.rows, d = x.cols, f = layers.front().fc1.w.rows;
+  const cudaDataType_t ht = std::is_same_v<T, __half> ? CUDA_R_16F : CUDA_R_16BF;
+  cudaStream_t s = be.stream();
+  // Freed at the end into the pool, reused only by work queued after this (DevicePool's rule).
+  std::shared_ptr<void> h_buf = be.alloc_bytes(static_cast<size_t>(t) * d * sizeof(T));
+  std::shared_ptr<void> qkv_buf = be.alloc_bytes(static_cast<size_t>(t) * 3 * d * sizeof(T));
+  std::shared_ptr<void> attn_buf = be.alloc_bytes(static_cast<size_t>(t) * d * sizeof(T));
+  std::shared_ptr<void> mlp_buf = be.alloc_bytes(static_cast<size_t>(t) * f * sizeof(T));
+  T* h = static_cast<T*>(h_buf.get());
+  T* qkv = static_cast<T*>(qkv_buf.get());
+  T* attn = static_cast<T*>(attn_buf.get());
+  T* mlp = static_cast<T*>(mlp_buf.get());
+  const float* owed = nullptr;  // the bias of the last product added onto x, not yet in x
+  for (const auto& l : layers) {
+    layer_norm_half<T>(x, owed, l.attn_ln.gamma.data, l.attn_ln.beta.data, h, d, s);
+    half_product(blas, l.qkv.w, h, d, t, qkv, ht, 3 * d, 0.0f);
+    flash_attention_half<T>(qkv, 3 * d, t, d, bias_or_null(l.qkv.b), attn, d, n_sm, s);
+    half_product(blas, l.attn_out.w, attn, d, t, x.data, CUDA_R_32F, x.ld, 1.0f);
+    layer_norm_half<T>(x, bias_or_null(l.attn_out.b), l.mlp_ln.gamma.data, l.mlp_ln.beta.data, h, d, s);
+    half_product(blas, l.fc1.w, h, d, t, mlp, ht, f, 0.0f);
+    bias_gelu_half<T>(mlp, t, f, bias_or_null(l.fc1.b), s);
+    half_product(blas, l.fc2.w, mlp, f, t, x.data, CUDA_R_32F, x.ld, 1.0f);
+    owed = bias_or_null(l.fc2.b);
+  }
+  if (owed) add_row(x, owed, s);
+}
+
+}  // namespace
+
+void half_product(cublasHandle_t blas, const Weights& w, const void* x, int ldx, int m, void* y, cudaDataType_t yt,
+                  int ldy, float beta) {
+  const float one = 1.0f;
+  const cudaDataType_t t = w.type == WeightType::float16 ? CUDA_R_16F : CUDA_R_16BF;
+  // Read column-major, y^T = w^T x^T (as linear.cu).
+  WST_CUBLAS_CHECK(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, w.rows, m, w.cols, &one, w.packed.get(), t, w.cols, x,
+                                t, ldx, &beta, y, yt, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+bool CudaBackend::half_encoder_fits(const std::vector<EncoderLayerWeights>& layers, int n_head, const Mat& x) const {
+  if (!half_encoder_ || layers.empty() || precision_ == Precision::f32 || n_head * 64 != x.cols || x.cols % 8 != 0)
+    return false;
+  const WeightType want = precision_ == Precision::f16 ? WeightType::float16 : WeightType::bfloat16;
+  const int d = x.cols, f = layers.front().fc1.w.rows;
+  if (f % 8 != 0) return false;
+  for (const auto& l : layers) {
+    for (const LinearWeights* lw : {&l.qkv, &l.attn_out, &l.fc1, &l.fc2})
+      if (lw->w.type != want) return false;
+    if (l.qkv.w.rows != 3 * d || l.qkv.w.cols != d || l.attn_out.w.rows != d || l.attn_out.w.cols != d ||
+        l.fc1.w.rows != f || l.fc1.w.cols != d || l.fc2.w.rows != d || l.fc2.w.cols != f)
+      return false;
+  }
+  return true;
+}
+
+void CudaBackend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers, int n_head, Mat& x) {
+  if (!half_encoder_fits(layers, n_head, x)) return Backend::encoder_blocks(layers, n_head, x);
+  int n_sm = 0;
+  WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device_));
+  if (precision_ == Precision::f16)
+    run_blocks<__half>(*this, blas_, layers, x, n_sm);
+  else
+    run_blocks<__nv_bfloat16>(*this, blas_, layers, x, n_sm);
+}
+
+}  // namespace wst::engine::cuda
