@@ -157,7 +157,7 @@ void decoder_step(const engine::WhisperModel& m, CudaBackend& be, StepBuffers& s
 struct Row {
   std::string arch;
   engine::cuda::Precision precision = engine::cuda::Precision::f32;
-  double enc_ms = 0, enc_ops_ms = NAN, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
+  double enc_ms = 0, enc_ops_ms = NAN, enc_blocks_ms = 0, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
   // Decoder::forward_and_pick, the engine's greedy step (filters and argmax on the GPU): eager, and recorded
   // once then replayed (Backend::records_steps); pick_same: both gave the same tokens and log-probabilities.
   double pick_eager_ms = 0, pick_graph_ms = 0;
@@ -238,6 +238,12 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       if (!std::isfinite(v)) throw Error(arch + ": encoder output not finite");
   }
   row.enc_ms = time_stream(be, 3, n_reps, [&] { enc = engine::encode(m, be, mel.data()); });
+  {
+    // The residual blocks alone (no mel upload, convolutions or final norm), on a copy of the output.
+    Mat x = be.alloc(enc.rows, enc.cols);
+    be.copy(enc, x);
+    row.enc_blocks_ms = time_stream(be, 3, n_reps, [&] { be.encoder_blocks(m.encoder_layers, h.n_audio_head, x); });
+  }
   if (be.half_encoder_fits(m.encoder_layers, h.n_audio_head, enc)) {
     // The same window with the blocks op by op (float32 activations between the ops), for comparison.
     be.set_half_encoder(false);
@@ -546,6 +552,10 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
       add("f16 half-enc fc2 product onto x", us([&] {
             engine::cuda::half_product(be.blas(), h_fc2, m_, 4 * d, t, xe.data, CUDA_R_32F, d, 1.0f);
           }), 2.0 * (4 * d * d + 4 * t * d) + 8.0 * t * d, 8.0 * t * d * d, -LE);
+      add("f16 half-enc conv1 + gelu", us([&] { be.conv1d_gelu(mel, c1w, b, 1, c1); }),
+          4.0 * (2 * t * h.n_mels + 2 * t * d), 2.0 * 2 * t * d * 3 * h.n_mels, -1);
+      add("f16 half-enc conv2 + gelu", us([&] { be.conv1d_gelu(c1, c2w, b, 2, ye); }), 4.0 * (3 * t * d + 3 * d * d),
+          2.0 * t * d * 3 * d, -1);
       // Re-fill the rows the timed ops rounded, grew or overwrote, for the ops below.
       be.copy(rnd(t, d), xe);
     }
@@ -568,8 +578,8 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
     if (l.per_step < 0 && l.what.rfind("f16 half-enc", 0) == 0) half_enc_sum -= l.us * l.per_step;
     else if (l.per_step < 0) enc_sum -= l.us * l.per_step;
   }
-  std::printf("%s: sum of parts: decoder step %.3f ms, encoder window (fp32) %.2f ms, float16 encoder blocks "
-              "(half activations) %.2f ms\n", arch.c_str(), step_sum / 1e3, enc_sum / 1e3, half_enc_sum / 1e3);
+  std::printf("%s: sum of parts: decoder step %.3f ms, encoder window (fp32) %.2f ms, float16 encoder "
+              "(half activations, convolutions and blocks) %.2f ms\n", arch.c_str(), step_sum / 1e3, enc_sum / 1e3, half_enc_sum / 1e3);
 }
 
 }  // namespace
@@ -594,8 +604,8 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
         continue;
       }
       const Row& r = rows.back();
-      std::printf("%s %s: encoder %.2f ms (op by op %.2f; TF32 %.2f), step %.3f ms (eager body %.3f, graph %.3f; graph vs eager rel "
-                  "%.1e), pool peak %.2f GiB\n", a.c_str(), precision_name(p), r.enc_ms, r.enc_ops_ms, r.enc_tf32_ms, r.dec_ms,
+      std::printf("%s %s: encoder %.2f ms (its blocks %.2f; op by op %.2f; TF32 %.2f), step %.3f ms (eager body %.3f, graph %.3f; graph vs eager rel "
+                  "%.1e), pool peak %.2f GiB\n", a.c_str(), precision_name(p), r.enc_ms, r.enc_blocks_ms, r.enc_ops_ms, r.enc_tf32_ms, r.dec_ms,
                   r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
       std::printf("%s %s: engine greedy step (forward_and_pick) eager %.3f ms, recorded %.3f ms; 40 picks %s; "
                   "5-beam step %.3f ms with the logits to the host (filters not included), %.3f ms with the GPU's "

@@ -398,7 +398,7 @@ struct Checker {
             });
   }
 
-  void conv1d(const std::string& name, int t_in, int c_in, int c_out, int stride) {
+  void conv1d(const std::string& name, int t_in, int c_in, int c_out, int stride, double tol = kMaxRelErr) {
     const int t_out = (t_in - 1) / stride + 1;
     auto x = rnd(static_cast<size_t>(t_in) * c_in), w = rnd(static_cast<size_t>(c_out) * 3 * c_in, 0.05f), b = rnd(c_out);
     Mat X = up(x, t_in, c_in), W = up(w, c_out, 3 * c_in), B = up(b, 1, c_out), Y = be.alloc(t_out, c_out);
@@ -417,7 +417,7 @@ struct Checker {
                 }
                 o[oc] = 0.5 * s * (1.0 + std::erf(s / std::sqrt(2.0)));
               }
-            });
+            }, tol);
   }
 
   // decoding.cpp's host arithmetic for one row: the masks, the timestamp rule on log_softmax (double sums),
@@ -665,6 +665,8 @@ int run_op_checks(CudaBackend& be) {
       }
       ck.linear_fused_half(type, 1, s.n_vocab, d, true, Epi::none, tol);
       ck.linear_fused_half(type, 12, d, d, true, Epi::gelu, tol);  // more rows: the ops in turn
+      ck.conv1d(std::string(engine::weight_type_name(type)) + " conv1", 3000, s.n_mels, d, 1, tol);
+      ck.conv1d(std::string(engine::weight_type_name(type)) + " conv2", 3000, d, d, 2, tol);
       ck.attention(std::string("flash ") + s.name + " encoder", 1500, 1500, s.n_head, d, -1, tol);
       ck.attention(std::string("flash ") + s.name + " encoder (again)", 1500, 1500, s.n_head, d, -1, tol);
       ck.attention(std::string("flash ") + s.name + " prompt", 5, 105, s.n_head, d, 100, tol);

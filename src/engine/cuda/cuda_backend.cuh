@@ -147,6 +147,8 @@ class CudaBackend final : public Backend {
   void set_precision(Precision p);
   // float16 / bfloat16 bits [rows, cols] copied to the device as Weights of `type`.
   Weights upload_half(const uint16_t* host, int rows, int cols, WeightType type);
+  // float32 weights already on the device, rounded to float16 / bfloat16 there (queued on the stream).
+  Weights round_weights(const Mat& w, WeightType type);
   // Device memory from the pool, returned to it when the last reference goes.
   std::shared_ptr<void> alloc_bytes(size_t bytes);
   void synchronize();

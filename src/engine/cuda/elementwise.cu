@@ -33,18 +33,25 @@ __device__ __forceinline__ float2 to_float2(__nv_bfloat162 h) { return __bfloat1
 __device__ __forceinline__ void from_float2(float2 f, __half2* p) { *p = __float22half2_rn(f); }
 __device__ __forceinline__ void from_float2(float2 f, __nv_bfloat162* p) { *p = __float22bfloat162_rn(f); }
 
-// x[r, c] = gelu(x[r, c] + bias[c]) for a contiguous [rows, cols] matrix of pairs P (cols even).
+// x[r, c] = gelu(x[r, c] + bias[c]) for a contiguous [rows, cols] matrix of pairs P, four pairs (16 bytes) a
+// thread (cols a multiple of 8, so a thread's eight values share one row).
 template <class P>
-__global__ void bias_gelu_kernel(P* x, size_t pairs, int half_cols, const float2* bias) {
+__global__ void bias_gelu_kernel(P* x, size_t quads, int cols, const float* bias) {
   const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
-  if (i >= pairs) return;
-  float2 v = to_float2(x[i]);
-  if (bias) {
-    const float2 b = bias[i % half_cols];
-    v.x += b.x;
-    v.y += b.y;
+  if (i >= quads) return;
+  uint4 raw = reinterpret_cast<const uint4*>(x)[i];
+  P* pairs = reinterpret_cast<P*>(&raw);
+  const int c0 = static_cast<int>((i * 8) % cols);
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    float2 v = to_float2(pairs[j]);
+    if (bias) {
+      v.x += bias[c0 + 2 * j];
+      v.y += bias[c0 + 2 * j + 1];
+    }
+    from_float2(make_float2(gelu_erf(v.x), gelu_erf(v.y)), pairs + j);
   }
-  from_float2(make_float2(gelu_erf(v.x), gelu_erf(v.y)), x + i);
+  reinterpret_cast<uint4*>(x)[i] = raw;
 }
 
 __global__ void add_row_kernel(float* y, int ld, int rows, int cols, const float* row) {
@@ -57,12 +64,11 @@ __global__ void add_row_kernel(float* y, int ld, int rows, int cols, const float
 template <class T>
 void bias_gelu_half(T* x, int rows, int cols, const float* bias, cudaStream_t stream) {
   using P = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
-  if (cols % 2 != 0 || (reinterpret_cast<size_t>(bias) & 7) != 0)
-    throw Error("bias_gelu_half: needs an even width and an 8-byte aligned bias");
-  const size_t pairs = static_cast<size_t>(rows) * cols / 2;
-  if (pairs == 0) return;
-  bias_gelu_kernel<P><<<blocks_for(pairs, 256), 256, 0, stream>>>(reinterpret_cast<P*>(x), pairs, cols / 2,
-                                                                    reinterpret_cast<const float2*>(bias));
+  if (cols % 8 != 0 || (reinterpret_cast<size_t>(x) & 15) != 0)
+    throw Error("bias_gelu_half: needs a width that is a multiple of 8 and 16-byte aligned rows");
+  const size_t quads = static_cast<size_t>(rows) * cols / 8;
+  if (quads == 0) return;
+  bias_gelu_kernel<P><<<blocks_for(quads, 256), 256, 0, stream>>>(reinterpret_cast<P*>(x), quads, cols, bias);
   WST_CUDA_CHECK_LAUNCH();
 }
 template void bias_gelu_half<__half>(__half*, int, int, const float*, cudaStream_t);

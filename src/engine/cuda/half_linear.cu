@@ -278,6 +278,22 @@ Weights CudaBackend::upload_half(const uint16_t* host, int rows, int cols, Weigh
   return Weights(type, rows, cols, dev);
 }
 
+Weights CudaBackend::round_weights(const Mat& w, WeightType type) {
+  if (type != WeightType::float16 && type != WeightType::bfloat16)
+    throw Error("round_weights: float16 or bfloat16 only, not " + std::string(weight_type_name(type)));
+  const size_t total = static_cast<size_t>(w.rows) * w.cols;
+  std::shared_ptr<void> dev = alloc_bytes(total * 2);
+  if (total == 0) return Weights(type, w.rows, w.cols, dev);
+  if (type == WeightType::float16)
+    round_rows_kernel<<<blocks_for(total, 256), 256, 0, stream_>>>(w.data, w.ld, w.rows, w.cols,
+                                                                   static_cast<__half*>(dev.get()));
+  else
+    round_rows_kernel<<<blocks_for(total, 256), 256, 0, stream_>>>(w.data, w.ld, w.rows, w.cols,
+                                                                   static_cast<__nv_bfloat16*>(dev.get()));
+  WST_CUDA_CHECK_LAUNCH();
+  return Weights(type, w.rows, w.cols, dev);
+}
+
 void CudaBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) {
   if (w.type == WeightType::float32) return linear(x, w.f32, bias, y);
   if (w.type != WeightType::float16 && w.type != WeightType::bfloat16)
