@@ -157,7 +157,7 @@ void decoder_step(const engine::WhisperModel& m, CudaBackend& be, StepBuffers& s
 struct Row {
   std::string arch;
   engine::cuda::Precision precision = engine::cuda::Precision::f32;
-  double enc_ms = 0, enc_ops_ms = NAN, enc_blocks_ms = 0, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
+  double enc_ms = 0, enc_ops_ms = NAN, enc_blocks_ms = 0, enc_blocks_graph_ms = NAN, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
   // Decoder::forward_and_pick, the engine's greedy step (filters and argmax on the GPU): eager, and recorded
   // once then replayed (Backend::records_steps); pick_same: both gave the same tokens and log-probabilities.
   double pick_eager_ms = 0, pick_graph_ms = 0;
@@ -243,6 +243,13 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     Mat x = be.alloc(enc.rows, enc.cols);
     be.copy(enc, x);
     row.enc_blocks_ms = time_stream(be, 3, n_reps, [&] { be.encoder_blocks(m.encoder_layers, h.n_audio_head, x); });
+    if (be.half_encoder_fits(m.encoder_layers, h.n_audio_head, x)) {
+      // The same blocks recorded as a CUDA graph (an experiment: WST_CUDA_ENCODER_GRAPH=1), replayed.
+      be.set_encoder_graphs(true);
+      row.enc_blocks_graph_ms =
+          time_stream(be, 3, n_reps, [&] { be.encoder_blocks(m.encoder_layers, h.n_audio_head, x); });
+      be.set_encoder_graphs(false);
+    }
   }
   if (be.half_encoder_fits(m.encoder_layers, h.n_audio_head, enc)) {
     // The same window with the blocks op by op (float32 activations between the ops), for comparison.
@@ -506,6 +513,42 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
     add("f16 step linear fc2 4d->d", us([&] { be.linear(x4, h_fc2, &b, y1); }), 8.0 * d * d, 8.0 * d * d, 0);
     add("f16 step logits d->n_vocab", us([&] { be.linear(x1, h_emb, nullptr, logits); }), 2.0 * h.n_vocab * d,
         2.0 * h.n_vocab * d, 0);
+    {
+      // A decoder step's ops as a greedy step (1 row) and a 5-beam step (5 rows) run them: the products with the
+      // layer norm or the residual add fused (linear_fused), the self-attention of every row over its own cache
+      // (step_self_attention) and the rows' cross-attention over one window. "beam5" lines: one each a layer.
+      using Epi = engine::Backend::Epilogue;
+      for (int rows : {1, 5}) {
+        const std::string tag = rows == 1 ? "f16 greedy1 " : "f16 beam5 ";
+        const int per = rows == 5 ? static_cast<int>(L) : 0;
+        Mat xr = rnd(rows, d), xr4 = rnd(rows, 4 * d), yr = rnd(rows, d), yr3 = be.alloc(rows, 3 * d),
+            yr4 = be.alloc(rows, 4 * d), lr = be.alloc(rows, h.n_vocab), qr = rnd(rows, d);
+        add(tag + "norm + qkv d->3d", us([&] { be.linear_fused(xr, &g, &b, h_qkv, &b_qkv, Epi::none, yr3); }),
+            2.0 * 3 * d * d, 2.0 * rows * 3 * d * d, per);
+        add(tag + "out d->d, add", us([&] { be.linear_fused(xr, nullptr, nullptr, h_dd, &b, Epi::add, yr); }),
+            2.0 * d * d, 2.0 * rows * d * d, 2 * per);
+        add(tag + "norm + cross q d->d", us([&] { be.linear_fused(xr, &g, &b, h_dd, &b, Epi::none, qr); }),
+            2.0 * d * d, 2.0 * rows * d * d, per);
+        add(tag + "norm + fc1 d->4d, gelu", us([&] { be.linear_fused(xr, &g, &b, h_fc1, &b_fc1, Epi::gelu, yr4); }),
+            8.0 * d * d, 8.0 * rows * d * d, per);
+        add(tag + "fc2 4d->d, add", us([&] { be.linear_fused(xr4, nullptr, nullptr, h_fc2, &b, Epi::add, yr); }),
+            8.0 * d * d, 8.0 * rows * d * d, per);
+        add(tag + "norm + logits", us([&] { be.linear_fused(xr, &g, &b, h_emb, nullptr, Epi::none, lr); }),
+            2.0 * h.n_vocab * d, 2.0 * rows * h.n_vocab * d, rows == 5 ? 1 : 0);
+        std::vector<Mat> ks, vs;
+        for (int r = 0; r < rows; ++r) ks.push_back(rnd(h.n_text_ctx, d)), vs.push_back(rnd(h.n_text_ctx, d));
+        std::vector<Mat*> kp, vp;
+        for (int r = 0; r < rows; ++r) kp.push_back(&ks[r]), vp.push_back(&vs[r]);
+        std::vector<int> pos(rows, 100);
+        Mat qkv_r = rnd(rows, 3 * d);
+        add(tag + "self-attention (101 keys each)", us([&] {
+              be.step_self_attention(qkv_r, kp, vp, pos, yr, h.n_text_head);
+            }), 4.0 * 2 * rows * 101 * d, 4.0 * rows * 101 * d, per);
+        add(tag + "cross-attention (1500 keys)", us([&] {
+              be.cross_attention(qr, cross.cols_view(0, d), cross.cols_view(d, d), yr, h.n_text_head);
+            }), 4.0 * 2 * t * d, 4.0 * rows * t * d, per);
+      }
+    }
     add("f16 enc linear qkv", us([&] { be.linear(xe, h_qkv, &b_qkv, ye3); }), 2.0 * 3 * d * d + 4.0 * 4 * t * d, 2.0 * t * 3 * d * d, 0);
     add("f16 enc linear fc1", us([&] { be.linear(xe, h_fc1, &b_fc1, ye4); }), 2.0 * 4 * d * d + 4.0 * 5 * t * d, 8.0 * t * d * d, 0);
     add("f16 enc linear fc2", us([&] { be.linear(ye4, h_fc2, &b, ye); }), 2.0 * 4 * d * d + 4.0 * 5 * t * d, 8.0 * t * d * d, 0);
@@ -570,16 +613,18 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
   std::printf("\n%s: per-op times (per_step > 0: count in one decoder step; < 0: count in one encoder window)\n",
               arch.c_str());
   std::printf("%-44s %10s %9s %9s %9s\n", "op", "us", "GB/s", "TFLOP/s", "per_step");
-  double step_sum = 0, enc_sum = 0, half_enc_sum = 0;
+  double step_sum = 0, enc_sum = 0, half_enc_sum = 0, beam_sum = 0;
   for (const Line& l : lines) {
     std::printf("%-44s %10.1f %9.0f %9.2f %9d\n", l.what.c_str(), l.us, l.bytes / (l.us * 1e3), l.flops / (l.us * 1e6),
                 l.per_step);
-    if (l.per_step > 0) step_sum += l.us * l.per_step;
-    if (l.per_step < 0 && l.what.rfind("f16 half-enc", 0) == 0) half_enc_sum -= l.us * l.per_step;
+    if (l.per_step > 0 && l.what.rfind("f16 beam5 ", 0) != 0) step_sum += l.us * l.per_step;
+    if (l.what.rfind("f16 beam5 ", 0) == 0) beam_sum += l.us * l.per_step;
+    else if (l.per_step < 0 && l.what.rfind("f16 half-enc", 0) == 0) half_enc_sum -= l.us * l.per_step;
     else if (l.per_step < 0) enc_sum -= l.us * l.per_step;
   }
   std::printf("%s: sum of parts: decoder step %.3f ms, encoder window (fp32) %.2f ms, float16 encoder "
-              "(half activations, convolutions and blocks) %.2f ms\n", arch.c_str(), step_sum / 1e3, enc_sum / 1e3, half_enc_sum / 1e3);
+              "(half activations, convolutions and blocks) %.2f ms, float16 5-beam step (no embeddings or choice) "
+              "%.3f ms\n", arch.c_str(), step_sum / 1e3, enc_sum / 1e3, half_enc_sum / 1e3, beam_sum / 1e3);
 }
 
 }  // namespace
@@ -604,9 +649,10 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
         continue;
       }
       const Row& r = rows.back();
-      std::printf("%s %s: encoder %.2f ms (its blocks %.2f; op by op %.2f; TF32 %.2f), step %.3f ms (eager body %.3f, graph %.3f; graph vs eager rel "
-                  "%.1e), pool peak %.2f GiB\n", a.c_str(), precision_name(p), r.enc_ms, r.enc_blocks_ms, r.enc_ops_ms, r.enc_tf32_ms, r.dec_ms,
-                  r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
+      std::printf("%s %s: encoder %.2f ms (its blocks %.2f, recorded %.2f; op by op %.2f; TF32 %.2f), step %.3f ms "
+                  "(eager body %.3f, graph %.3f; graph vs eager rel %.1e), pool peak %.2f GiB\n",
+                  a.c_str(), precision_name(p), r.enc_ms, r.enc_blocks_ms, r.enc_blocks_graph_ms, r.enc_ops_ms,
+                  r.enc_tf32_ms, r.dec_ms, r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
       std::printf("%s %s: engine greedy step (forward_and_pick) eager %.3f ms, recorded %.3f ms; 40 picks %s; "
                   "5-beam step %.3f ms with the logits to the host (filters not included), %.3f ms with the GPU's "
                   "candidates; batch-16 step (one window, forked) %.3f ms (%.3f ms a token); 16 windows %.3f ms "

@@ -5,6 +5,9 @@
 // must stay under 1e-5.
 // Build and run: tools/cuda/run_on_device.sh (one nvcc line; no library of ours beyond the engine sources).
 //   cuda_check [--skip-bench] [--skip-checks] [--reps N] [arch ...]
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -12,10 +15,12 @@
 #include <functional>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "cuda_tool.h"
 #include "random_model.h"
+#include "util/half.h"
 
 namespace wst::cuda_tool {
 
@@ -190,9 +195,7 @@ struct Checker {
       r.w1 = rnd(static_cast<size_t>(f) * d, 0.05f), r.bb1 = rnd(f, 0.1f);
       r.w2 = rnd(static_cast<size_t>(d) * f, 0.05f), r.bb2 = rnd(d, 0.1f);
     }
-    auto run = [&](bool half_path, engine::cuda::Precision p, engine::WeightType wt) {
-      be.set_precision(p);
-      be.set_half_encoder(half_path);
+    auto make_layers = [&](engine::WeightType wt) {
       std::vector<engine::EncoderLayerWeights> ls;
       auto lin = [&](const std::vector<float>& w, const std::vector<float>& b, int rows, int cols) {
         return engine::LinearWeights{be.upload_weights(w.data(), rows, cols, wt), up(b, 1, rows)};
@@ -200,16 +203,46 @@ struct Checker {
       for (const auto& r : raw)
         ls.push_back({{up(r.g1, 1, d), up(r.b1, 1, d)}, lin(r.wqkv, r.bqkv, 3 * d, d), lin(r.wo, r.bo, d, d),
                       {up(r.g2, 1, d), up(r.b2, 1, d)}, lin(r.w1, r.bb1, f, d), lin(r.w2, r.bb2, d, f)});
+      return ls;
+    };
+    auto run = [&](const std::vector<engine::EncoderLayerWeights>& ls, bool half_path, bool graphs,
+                   engine::cuda::Precision p) {
+      be.set_precision(p);
+      be.set_half_encoder(half_path);
+      be.set_encoder_graphs(graphs);
       Mat x = up(x0, t, d);
       be.encoder_blocks(ls, n_head, x);
       std::vector<float> out = down(x);
       for (size_t i = 0; i < out.size(); ++i) out[i] -= x0[i];
       return out;
     };
-    const std::vector<float> want = run(false, engine::cuda::Precision::f32, engine::WeightType::float32);
-    const std::vector<float> ops = run(false, prec, type);
-    const std::vector<float> got = run(true, prec, type);
+    const std::vector<float> want =
+        run(make_layers(engine::WeightType::float32), false, false, engine::cuda::Precision::f32);
+    const auto half_layers = make_layers(type);
+    const std::vector<float> ops = run(half_layers, false, false, prec);
+    const std::vector<float> got = run(half_layers, true, false, prec);
+    // The same blocks recorded as a graph: recorded on the first call, replayed on the second (another x buffer);
+    // the same kernels on the same inputs, so the same bits are expected.
+    const std::vector<float> rec1 = run(half_layers, true, true, prec);
+    const std::vector<float> rec2 = run(half_layers, true, true, prec);
+    be.set_encoder_graphs(false);
     be.set_half_encoder(true);
+    // (Bit-identical unless cuBLAS picks another algorithm while capturing: then within float32 sums' rounding.)
+    size_t n_diff = 0;
+    double num = 0, den = 0;
+    for (size_t i = 0; i < got.size(); ++i)
+      for (float r : {rec1[i], rec2[i]}) {
+        n_diff += r != got[i];
+        num += (static_cast<double>(r) - got[i]) * (static_cast<double>(r) - got[i]);
+        den += static_cast<double>(got[i]) * got[i];
+      }
+    const double rel_rec = std::sqrt(num / std::max(den, 1e-300));
+    const bool ok_rec = rel_rec < 1e-5;  // NaN fails too
+    if (!ok_rec) ++n_fail;
+    std::printf("  %-4s %-58s rel %.2e against the eager launches, %zu values not bit-identical\n",
+                ok_rec ? "ok" : "FAIL",
+                ("encoder blocks " + std::string(engine::weight_type_name(type)) + " " + name + " recorded, twice").c_str(),
+                rel_rec, n_diff);
     auto rel = [&](const std::vector<float>& a, double* max_abs) {
       double num = 0, den = 0;
       size_t bad = 0;
@@ -352,6 +385,46 @@ struct Checker {
               const int visible = causal < 0 ? tk : std::min(tk, causal + i + 1);
               reference_attention(qb.data() + static_cast<size_t>(i) * 3 * d, kvb.data(), 2 * d, kvb.data() + d, 2 * d,
                                   visible, n_head, d, o);
+            }, tol);
+  }
+
+  // The encoder's half-input flash attention (flash_attention_half, encoder_blocks.cu's): q|k|v [t, 3d] rounded to
+  // T, their biases added by the kernel (k's left out: the reference adds it, as the softmax ignores it), out in T.
+  template <class T>
+  void flash_half(const std::string& name, int t, int n_head, double tol) {
+    const int d = 64 * n_head;
+    const bool f16 = std::is_same_v<T, __half>;
+    auto vals = rnd(static_cast<size_t>(t) * 3 * d), bias = rnd(3 * d, 0.5f);
+    std::vector<uint16_t> bits(vals.size());
+    for (size_t i = 0; i < vals.size(); ++i) {
+      bits[i] = f16 ? float_to_half(vals[i]) : float_to_bfloat16(vals[i]);
+      vals[i] = f16 ? half_to_float(bits[i]) : bfloat16_to_float(bits[i]);  // the reference sees the rounded inputs
+    }
+    std::shared_ptr<void> qkv = be.alloc_bytes(bits.size() * 2), out = be.alloc_bytes(static_cast<size_t>(t) * d * 2);
+    WST_CUDA_CHECK(cudaMemcpyAsync(qkv.get(), bits.data(), bits.size() * 2, cudaMemcpyHostToDevice, be.stream()));
+    WST_CUDA_CHECK(cudaMemsetAsync(out.get(), 0xFF, static_cast<size_t>(t) * d * 2, be.stream()));  // NaN
+    Mat B = up(bias, 1, 3 * d);
+    int n_sm = 0;
+    WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, 0));
+    engine::cuda::flash_attention_half<T>(static_cast<const T*>(qkv.get()), 3 * d, t, d, B.data,
+                                          static_cast<T*>(out.get()), d, n_sm, be.stream());
+    std::vector<uint16_t> got_bits(static_cast<size_t>(t) * d);
+    WST_CUDA_CHECK(cudaMemcpyAsync(got_bits.data(), out.get(), got_bits.size() * 2, cudaMemcpyDeviceToHost, be.stream()));
+    be.synchronize();
+    // With the biases: q + bq, k + bk, v + bv.
+    std::vector<float> biased(vals);
+    for (int r = 0; r < t; ++r)
+      for (int c = 0; c < 3 * d; ++c) biased[static_cast<size_t>(r) * 3 * d + c] += bias[c];
+    Mat O = be.alloc(t, d);  // the result widened to float32, for compare()
+    std::vector<float> got(got_bits.size());
+    for (size_t i = 0; i < got.size(); ++i) got[i] = f16 ? half_to_float(got_bits[i]) : bfloat16_to_float(got_bits[i]);
+    WST_CUDA_CHECK(cudaMemcpyAsync(O.data, got.data(), got.size() * 4, cudaMemcpyHostToDevice, be.stream()));
+    be.synchronize();
+    compare(std::string("flash half ") + (f16 ? "float16 " : "bfloat16 ") + name + " t " + std::to_string(t) + " heads " +
+                std::to_string(n_head),
+            O, [&](int i, double* o) {
+              reference_attention(biased.data() + static_cast<size_t>(i) * 3 * d, biased.data() + d, 3 * d,
+                                  biased.data() + 2 * d, 3 * d, t, n_head, d, o);
             }, tol);
   }
 
@@ -679,6 +752,11 @@ int run_op_checks(CudaBackend& be) {
     ck.attention("flash causal from 0", 65, 65, 2, 128, 0, tol);
     ck.linear_half("k not a multiple of 8", type, 1, 51, 36, true, tol);
     ck.linear_half("k not a multiple of 8", type, 20, 51, 36, true, tol);
+  }
+  std::printf("encoder attention on half inputs (flash_attention_half):\n");
+  for (int t : {1, 16, 64, 77, 1500}) {
+    ck.flash_half<__half>("", t, t == 1500 ? 20 : 3, 3e-3);
+    ck.flash_half<__nv_bfloat16>("", t, t == 1500 ? 20 : 3, 2e-2);
   }
   std::printf("encoder blocks with half activations:\n");
   for (auto [type, prec, tol] : {std::tuple{engine::WeightType::float16, engine::cuda::Precision::f16, 1e-2},

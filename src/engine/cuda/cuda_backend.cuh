@@ -129,6 +129,12 @@ class CudaBackend final : public Backend {
   void encoder_blocks(const std::vector<EncoderLayerWeights>& layers, int n_head, Mat& x) override;
   bool half_encoder_fits(const std::vector<EncoderLayerWeights>& layers, int n_head, const Mat& x) const;
   void set_half_encoder(bool on) { half_encoder_ = on; }
+  // Those blocks recorded once as a CUDA graph and replayed for every window (an experiment, off unless
+  // WST_CUDA_ENCODER_GRAPH=1 or set_encoder_graphs(true), until timed against the eager launches).
+  void set_encoder_graphs(bool on) {
+    encoder_graphs_ = on;
+    if (!on) encoder_recording_.reset();
+  }
 
   // For the checker and benchmarks: the stream every op is queued on, and the matrix-product mode
   // (TF32 tensor cores on, or plain fp32).
@@ -168,6 +174,8 @@ class CudaBackend final : public Backend {
   // chained (launch.cuh).
   bool sm90_ = false, chained_ = false, clusters_ = true;
   bool half_encoder_ = true;
+  bool encoder_graphs_ = false;
+  std::shared_ptr<void> encoder_recording_;  // encoder_blocks.cu's EncoderRecording
   bool own_gemv_ = true;  // one-row linear through our kernel (linear.cu) rather than cublasSgemv
   Precision precision_ = Precision::f32;
   // The encoder's attention in half precision (flash_attention.cu); false when the shape is not one it takes.

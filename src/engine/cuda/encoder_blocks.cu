@@ -7,10 +7,13 @@
 //   layer norm (adding that bias) -> half rows
 //   fc1 product (half output, no bias), then its bias and the exact GELU in one pass
 //   fc2 product added onto x (its bias owed to the next layer's norm, or added at the end)
-// The residual stream x stays float32 throughout, as on the CPU. Checked against the op-by-op path by
+// The residual stream x stays float32 throughout, as on the CPU. With set_encoder_graphs(true)
+// (WST_CUDA_ENCODER_GRAPH=1) a window's launches are recorded once as a CUDA graph and replayed (EncoderRecording). Checked against the op-by-op path by
 // tools/cuda/cuda_check.cpp; timed by tools/cuda/cuda_bench.cpp.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+
+#include <memory>
 
 #include "engine/cuda/cuda_backend.cuh"
 #include "engine/layer_weights.h"
@@ -22,21 +25,28 @@ namespace {
 
 const float* bias_or_null(const Mat& b) { return b.empty() ? nullptr : b.data; }
 
+// The blocks' half-precision scratch rows (freed into the pool when the last holder lets go: a recorded window
+// keeps its own).
+struct Scratch {
+  std::shared_ptr<void> h, qkv, attn, mlp;
+  Scratch(CudaBackend& be, int t, int d, int f) {
+    h = be.alloc_bytes(static_cast<size_t>(t) * d * 2);
+    qkv = be.alloc_bytes(static_cast<size_t>(t) * 3 * d * 2);
+    attn = be.alloc_bytes(static_cast<size_t>(t) * d * 2);
+    mlp = be.alloc_bytes(static_cast<size_t>(t) * f * 2);
+  }
+};
+
 template <class T>
-void run_blocks(CudaBackend& be, cublasHandle_t blas, const std::vector<EncoderLayerWeights>& layers, Mat& x,
-                int n_sm) {
+void run_blocks(CudaBackend& be, const std::vector<EncoderLayerWeights>& layers, Mat& x, const Scratch& sc, int n_sm) {
   const int t = x.rows, d = x.cols, f = layers.front().fc1.w.rows;
   const cudaDataType_t ht = std::is_same_v<T, __half> ? CUDA_R_16F : CUDA_R_16BF;
   cudaStream_t s = be.stream();
-  // Freed at the end into the pool, reused only by work queued after this (DevicePool's rule).
-  std::shared_ptr<void> h_buf = be.alloc_bytes(static_cast<size_t>(t) * d * sizeof(T));
-  std::shared_ptr<void> qkv_buf = be.alloc_bytes(static_cast<size_t>(t) * 3 * d * sizeof(T));
-  std::shared_ptr<void> attn_buf = be.alloc_bytes(static_cast<size_t>(t) * d * sizeof(T));
-  std::shared_ptr<void> mlp_buf = be.alloc_bytes(static_cast<size_t>(t) * f * sizeof(T));
-  T* h = static_cast<T*>(h_buf.get());
-  T* qkv = static_cast<T*>(qkv_buf.get());
-  T* attn = static_cast<T*>(attn_buf.get());
-  T* mlp = static_cast<T*>(mlp_buf.get());
+  cublasHandle_t blas = be.blas();
+  T* h = static_cast<T*>(sc.h.get());
+  T* qkv = static_cast<T*>(sc.qkv.get());
+  T* attn = static_cast<T*>(sc.attn.get());
+  T* mlp = static_cast<T*>(sc.mlp.get());
   const float* owed = nullptr;  // the bias of the last product added onto x, not yet in x
   for (const auto& l : layers) {
     layer_norm_half<T>(x, owed, l.attn_ln.gamma.data, l.attn_ln.beta.data, h, d, s);
@@ -51,6 +61,42 @@ void run_blocks(CudaBackend& be, cublasHandle_t blas, const std::vector<EncoderL
   }
   if (owed) add_row(x, owed, s);
 }
+
+void run_blocks_typed(CudaBackend& be, Precision p, const std::vector<EncoderLayerWeights>& layers, Mat& x,
+                      const Scratch& sc, int n_sm) {
+  if (p == Precision::f16)
+    run_blocks<__half>(be, layers, x, sc, n_sm);
+  else
+    run_blocks<__nv_bfloat16>(be, layers, x, sc, n_sm);
+}
+
+// Every device address a recording bakes in: the layers' weights, biases and norms.
+std::vector<const void*> addresses(const std::vector<EncoderLayerWeights>& layers) {
+  std::vector<const void*> a;
+  for (const auto& l : layers) {
+    for (const LayerNormWeights* n : {&l.attn_ln, &l.mlp_ln}) a.insert(a.end(), {n->gamma.data, n->beta.data});
+    for (const LinearWeights* lw : {&l.qkv, &l.attn_out, &l.fc1, &l.fc2}) a.insert(a.end(), {lw->w.packed.get(), lw->b.data});
+  }
+  return a;
+}
+
+// A window's blocks recorded as a CUDA graph: x is copied into the recording's own rows first and back after, so
+// one recording serves every window of the model whatever buffer its rows arrive in. Kept while the weights (every
+// address the graph holds), shapes and precision stay the same.
+struct EncoderRecording {
+  std::vector<const void*> weights;
+  int t = 0, d = 0;
+  Precision precision = Precision::f32;
+  Mat x;  // the recording's rows [t, d]
+  std::unique_ptr<Scratch> scratch;
+  cudaGraphExec_t exec = nullptr;
+  ~EncoderRecording() {
+    if (exec) cudaGraphExecDestroy(exec);
+  }
+  bool serves(const std::vector<EncoderLayerWeights>& l, const Mat& rows, Precision p) const {
+    return t == rows.rows && d == rows.cols && precision == p && weights == addresses(l);
+  }
+};
 
 }  // namespace
 
@@ -83,10 +129,44 @@ void CudaBackend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers,
   if (!half_encoder_fits(layers, n_head, x)) return Backend::encoder_blocks(layers, n_head, x);
   int n_sm = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device_));
-  if (precision_ == Precision::f16)
-    run_blocks<__half>(*this, blas_, layers, x, n_sm);
-  else
-    run_blocks<__nv_bfloat16>(*this, blas_, layers, x, n_sm);
+  const int t = x.rows, d = x.cols, f = layers.front().fc1.w.rows;
+  if (!encoder_graphs_ || recording_) {
+    const Scratch sc(*this, t, d, f);
+    run_blocks_typed(*this, precision_, layers, x, sc, n_sm);
+    return;
+  }
+  auto* rec = static_cast<EncoderRecording*>(encoder_recording_.get());
+  if (!rec || !rec->serves(layers, x, precision_)) {
+    encoder_recording_.reset();
+    auto fresh = std::make_shared<EncoderRecording>();
+    fresh->weights = addresses(layers);
+    fresh->t = t;
+    fresh->d = d;
+    fresh->precision = precision_;
+    fresh->x = alloc(t, d);
+    fresh->scratch = std::make_unique<Scratch>(*this, t, d, f);
+    // Everything the blocks use is allocated above; capture the launches only (cuBLAS has its workspace).
+    cudaGraph_t graph = nullptr;
+    WST_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    try {
+      run_blocks_typed(*this, precision_, layers, fresh->x, *fresh->scratch, n_sm);
+    } catch (...) {
+      cudaStreamEndCapture(stream_, &graph);
+      if (graph) cudaGraphDestroy(graph);
+      throw;
+    }
+    WST_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+    const cudaError_t e = cudaGraphInstantiate(&fresh->exec, graph, 0);
+    cudaGraphDestroy(graph);
+    WST_CUDA_CHECK(e);
+    encoder_recording_ = fresh;
+    rec = fresh.get();
+  }
+  WST_CUDA_CHECK(cudaMemcpy2DAsync(rec->x.data, rec->x.ld * sizeof(float), x.data, x.ld * sizeof(float),
+                                   d * sizeof(float), t, cudaMemcpyDeviceToDevice, stream_));
+  WST_CUDA_CHECK(cudaGraphLaunch(rec->exec, stream_));
+  WST_CUDA_CHECK(cudaMemcpy2DAsync(x.data, x.ld * sizeof(float), rec->x.data, rec->x.ld * sizeof(float),
+                                   d * sizeof(float), t, cudaMemcpyDeviceToDevice, stream_));
 }
 
 }  // namespace wst::engine::cuda

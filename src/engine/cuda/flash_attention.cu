@@ -11,7 +11,7 @@
 // so the scores' accumulator registers are, two 8-key tiles at a time, the A operand of P V (no shuffles).
 // Head width 64 only (every Whisper model); other widths take attention.cu's path.
 // flash_attention_half_kernel is the encoder's half-precision path (encoder_blocks.cu): the same block step
-// (attend_block) over q|k|v already in T, with K and V copied asynchronously two blocks ahead.
+// (attend_block) over q|k|v already in T, with K and V copied asynchronously one block of keys ahead (two stages).
 // Checked against a double-precision reference by tools/cuda/cuda_check.cpp.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -155,6 +155,15 @@ __device__ __forceinline__ void attend_block(const uint32_t (&qa)[kDh / 16][4], 
   }
 }
 
+// 1 / (the softmax denominators) of rows g and g + 8: each lane holds a share of them, the quad sums them.
+__device__ __forceinline__ float2 row_inverses(float l0, float l1) {
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  return make_float2(1.f / l0, 1.f / l1);
+}
+
 // q, k, v: float32 rows, head h in columns [h * 64, h * 64 + 64). scale_log2 = log2(e) / sqrt(64).
 // causal_offset < 0: every query sees every key; else query i sees keys 0 .. causal_offset + i.
 template <class T, int kWarps>
@@ -233,11 +242,8 @@ __global__ void __launch_bounds__(32 * kWarps)
     });
   }
   if (q0 >= tq) return;
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-  const float inv0 = 1.f / l0, inv1 = 1.f / l1;
+  const float2 inv = row_inverses(l0, l1);
+  const float inv0 = inv.x, inv1 = inv.y;
   const int r0 = q0 + g, r1 = q0 + g + 8;
 #pragma unroll
   for (int n = 0; n < kDh / 8; ++n) {
@@ -344,11 +350,8 @@ __global__ void __launch_bounds__(32 * kWarps)
                     });
   }
   if (q0 >= tk) return;
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-  const float inv0 = 1.f / l0, inv1 = 1.f / l1;
+  const float2 inv = row_inverses(l0, l1);
+  const float inv0 = inv.x, inv1 = inv.y;
   const int r0 = q0 + g, r1 = q0 + g + 8;
 #pragma unroll
   for (int n = 0; n < kDh / 8; ++n) {
