@@ -101,6 +101,12 @@ void Backend::cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out
   attention(q, k, v, out, n_head, -1);
 }
 
+void Backend::cross_attention_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq,
+                                   Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) {
+  linear_fused(x, &gamma, &beta, wq, bq, Epilogue::none, q);
+  cross_attention(q, k, v, out, n_head);
+}
+
 void Backend::step_self_attention(const Mat& qkv, const std::vector<Mat*>& k_caches, const std::vector<Mat*>& v_caches,
                                   const std::vector<int>& positions, Mat& out, int n_head) {
   const int n = qkv.rows, d = out.cols;

@@ -126,6 +126,11 @@ class Backend {
   // The decoder's cross-attention: attention(q, k, v, out, n_head, -1) over a window's K/V, which set_audio made
   // once (no op just before it writes them, so a GPU may start loading them early). The default calls attention().
   virtual void cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head);
+  // The same with the query product before it: q = norm(x) @ wq^T + bq (linear_fused with the layer norm gamma,
+  // beta), then cross_attention(q, k, v, out, n_head). The default does exactly that; a GPU may do both in one
+  // kernel and leave q unwritten.
+  virtual void cross_attention_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq,
+                                    Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head);
   // One decoder step's self-attention for several sequences (beams, batched windows): row b of qkv [n, 3D] is
   // sequence b's q | k | v at position positions[b]; its k and v are written into that row of *k_caches[b] and
   // *v_caches[b], then its q attends over rows 0 .. positions[b] of them into out row b [n, D]. The default does

@@ -15,6 +15,7 @@
 #include <functional>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <type_traits>
 #include <vector>
 
@@ -388,6 +389,36 @@ struct Checker {
             }, tol);
   }
 
+  // The decoder's cross-attention with its query product (Backend::cross_attention_from): one cluster kernel
+  // (set_fused_cross) against the query product and the attention in turn; the same arithmetic in the same order,
+  // so the same bits.
+  void cross_fused(engine::WeightType type, const std::string& name, int d, int n_head, int tk) {
+    auto x = rnd(d, 2.0f), g = rnd(d), bb = rnd(d), w = rnd(static_cast<size_t>(d) * d, 0.05f), bq = rnd(d);
+    auto kv = rnd(static_cast<size_t>(tk) * 2 * d);
+    for (auto& e : g) e += 1.0f;
+    Mat X = up(x, 1, d), G = up(g, 1, d), BE = up(bb, 1, d), BQ = up(bq, 1, d), KV = up(kv, tk, 2 * d);
+    Mat Q = be.alloc(1, d), O1 = be.alloc(1, d), O2 = be.alloc(1, d);
+    const engine::Weights W = be.upload_weights(w.data(), d, d, type);
+    poison(O1);
+    poison(O2);
+    be.set_fused_cross(false);
+    be.cross_attention_from(X, G, BE, W, &BQ, Q, KV.cols_view(0, d), KV.cols_view(d, d), O1, n_head);
+    be.set_fused_cross(true);
+    be.cross_attention_from(X, G, BE, W, &BQ, Q, KV.cols_view(0, d), KV.cols_view(d, d), O2, n_head);
+    be.set_fused_cross(false);
+    const std::vector<float> a = down(O1), b = down(O2);
+    size_t n_diff = 0, n_bad = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      n_diff += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;
+      n_bad += !std::isfinite(b[i]);
+    }
+    const bool ok = n_diff == 0 && n_bad == 0;
+    if (!ok) ++n_fail;
+    std::printf("  %-4s %-58s %zu of %zu values differ from the two kernels\n", ok ? "ok" : "FAIL",
+                ("cross query + attention fused " + std::string(engine::weight_type_name(type)) + " " + name).c_str(),
+                n_diff, a.size());
+  }
+
   // The encoder's half-input flash attention (flash_attention_half, encoder_blocks.cu's): q|k|v [t, 3d] rounded to
   // T, their biases added by the kernel (k's left out: the reference adds it, as the softmax ignores it), out in T.
   template <class T>
@@ -752,6 +783,14 @@ int run_op_checks(CudaBackend& be) {
     ck.attention("flash causal from 0", 65, 65, 2, 128, 0, tol);
     ck.linear_half("k not a multiple of 8", type, 1, 51, 36, true, tol);
     ck.linear_half("k not a multiple of 8", type, 20, 51, 36, true, tol);
+  }
+  std::printf("decoder cross query fused into the cross-attention:\n");
+  for (auto [type, prec] : {std::pair{engine::WeightType::float16, engine::cuda::Precision::f16},
+                            std::pair{engine::WeightType::bfloat16, engine::cuda::Precision::bf16}}) {
+    be.set_precision(prec);
+    ck.cross_fused(type, "tiny", 384, 6, 1500);
+    ck.cross_fused(type, "large-v3", 1280, 20, 1500);
+    ck.cross_fused(type, "large-v3, 7 keys", 1280, 20, 7);
   }
   std::printf("encoder attention on half inputs (flash_attention_half):\n");
   for (int t : {1, 16, 64, 77, 1500}) {

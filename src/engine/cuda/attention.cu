@@ -13,6 +13,9 @@
 // Test: tests/engine/cuda_backend_test.cpp; check and time: tools/cuda/cuda_check.cpp.
 #include <cmath>
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 #include "engine/cuda/cuda_backend.cuh"
 #include "engine/cuda/launch.cuh"
 #include "util/errors.h"
@@ -205,6 +208,25 @@ void CudaBackend::cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat&
       out.rows != q.rows || out.cols != d)
     return attention(q, k, v, out, n_head, -1);
   few_queries_attention(q, k, v, out, n_head, true);
+}
+
+void CudaBackend::cross_attention_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq,
+                                       const Mat* bq, Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) {
+  const int d = x.cols;
+  const bool half = wq.type == WeightType::float16 || wq.type == WeightType::bfloat16;
+  if (!fused_cross_ || !(sm90_ && clusters_) || !half || x.rows != 1 || !cross_query_attention_fits(d, n_head) ||
+      wq.rows != d || wq.cols != d || gamma.cols != d || beta.cols != d || k.rows < 1 || k.cols != d ||
+      v.cols != d || v.rows != k.rows || out.rows != 1 || out.cols != d || (bq && !bq->empty() && bq->cols != d))
+    return Backend::cross_attention_from(x, gamma, beta, wq, bq, q, k, v, out, n_head);
+  const float* b = bq && !bq->empty() ? bq->data : nullptr;
+  if (wq.type == WeightType::float16)
+    cross_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data,
+                          static_cast<const __half*>(wq.packed.get()), b, d, n_head, k.data, v.data, k.ld, v.ld,
+                          k.rows, out.data);
+  else
+    cross_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data,
+                          static_cast<const __nv_bfloat16*>(wq.packed.get()), b, d, n_head, k.data, v.data, k.ld,
+                          v.ld, k.rows, out.data);
 }
 
 void CudaBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset) {

@@ -13,6 +13,7 @@
 
 #include "engine/cuda/cuda_backend.cuh"
 #include "engine/cuda/launch.cuh"
+#include "engine/cuda/row_products.cuh"
 #include "util/errors.h"
 
 namespace wst::engine::cuda {
@@ -39,65 +40,50 @@ __device__ __forceinline__ void block_keys(int n_visible, int rank, int* begin, 
 }
 #endif
 
-// Row b of the output: out[b * ldo + h * dh + t] = softmax(q_bh . k_j * scale) v_j over row b's visible keys
-// (rows.k[b], rows.v[b], rows.n_visible[b]; with `st` set, a recorded step of one row, the step's position + 1).
-// Cluster blockIdx.x / kCtas is row b = cluster / n_head, head h = cluster % n_head. kv_fixed: K and V are not written by the kernel just before
-// (the cross-attention's, made once per window), so the first keys are loaded before waiting for it (launch.cuh).
-__global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const float* q, int ldq,
-                                                                         const __grid_constant__ AttentionRows rows,
-                                                                         int ldk, int ldv, int n_head, int dh,
-                                                                         float scale, float* out, int ldo,
-                                                                         const StepState* st, bool kv_fixed) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
+// kKeys keys' K and V rows of one head (kDims values a lane), in registers.
+struct KeyRegs {
+  float k[kKeys][kDims], v[kKeys][kDims];
+};
+
+// Keys [j0, j0 + nj) of head h (zeros past nj).
+__device__ __forceinline__ void load_keys(KeyRegs& r, const float* k, const float* v, int ldk, int ldv, int h, int dh,
+                                          int j0, int nj, int lane) {
+#pragma unroll
+  for (int u = 0; u < kKeys; ++u)
+#pragma unroll
+    for (int e = 0; e < kDims; ++e) {
+      const int t = lane + 32 * e;
+      const bool in = u < nj && t < dh;
+      r.k[u][e] = in ? k[static_cast<size_t>(j0 + u) * ldk + h * dh + t] : 0.0f;
+      r.v[u][e] = in ? v[static_cast<size_t>(j0 + u) * ldv + h * dh + t] : 0.0f;
+    }
+}
+
+// One head's attention for one query qh [dh] (global or shared memory) over this block's keys [begin, end), the
+// cluster's blocks merged by rank 0 into out_h [dh]. `loaded`: the warp's first keys are in r already (loaded
+// before waiting for the previous kernel).
+__device__ __forceinline__ void attend_head(const float* qh, const float* k, const float* v, int ldk, int ldv, int h,
+                                            int dh, float scale, int begin, int end, bool loaded, KeyRegs& r,
+                                            float* out_h) {
   namespace cg = cooperative_groups;
   cg::cluster_group cluster = cg::this_cluster();
   const int rank = static_cast<int>(cluster.block_rank());
-  const int head = blockIdx.x / kCtas, h = head % n_head, b = head / n_head;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const float* k = rows.k[b];
-  const float* v = rows.v[b];
-  int n_visible = rows.n_visible[b];
-  q += static_cast<size_t>(b) * ldq;
-  out += static_cast<size_t>(b) * ldo;
   __shared__ float wm[kWarps], wl[kWarps];
   __shared__ float wo[kWarps][kMaxDh];
   __shared__ float part[kMaxDh + 2];  // this block's output sums, maximum, sum of exponentials (read by rank 0)
-
-  float kr[kKeys][kDims], vr[kKeys][kDims];
-  auto load = [&](int j0, int nj) {
-#pragma unroll
-    for (int u = 0; u < kKeys; ++u)
-#pragma unroll
-      for (int e = 0; e < kDims; ++e) {
-        const int t = lane + 32 * e;
-        const bool in = u < nj && t < dh;
-        kr[u][e] = in ? k[static_cast<size_t>(j0 + u) * ldk + h * dh + t] : 0.0f;
-        vr[u][e] = in ? v[static_cast<size_t>(j0 + u) * ldv + h * dh + t] : 0.0f;
-      }
-  };
-  const bool early = kv_fixed && st == nullptr;
-  int begin, end;
-  if (early) {
-    block_keys(n_visible, rank, &begin, &end);
-    const int j0 = begin + warp * kKeys;
-    load(j0, max(0, min(kKeys, end - j0)));
-  }
-  wait_for_previous_kernel();
-  let_next_kernel_start();
-  if (st != nullptr) n_visible = st->position + 1;
-  block_keys(n_visible, rank, &begin, &end);
   float qr[kDims];
 #pragma unroll
   for (int e = 0; e < kDims; ++e) {
     const int t = lane + 32 * e;
-    qr[e] = t < dh ? q[h * dh + t] * scale : 0.0f;
+    qr[e] = t < dh ? qh[t] * scale : 0.0f;
   }
   // Each warp: groups of kKeys keys, kWarps * kKeys apart, with a running maximum m, sum l and output o.
   float m = -INFINITY, l = 0.0f, o[kDims] = {};
-  bool loaded = early;
   for (int j0 = begin + warp * kKeys; j0 < end; j0 += kWarps * kKeys) {
     const int nj = min(kKeys, end - j0);
-    if (!loaded) load(j0, nj);
+    if (!loaded) load_keys(r, k, v, ldk, ldv, h, dh, j0, nj, lane);
     loaded = false;
     float s[kKeys];
     float mx = m;
@@ -105,7 +91,7 @@ __global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const fl
     for (int u = 0; u < kKeys; ++u) {
       float acc = 0.0f;
 #pragma unroll
-      for (int e = 0; e < kDims; ++e) acc += qr[e] * kr[u][e];
+      for (int e = 0; e < kDims; ++e) acc += qr[e] * r.k[u][e];
       s[u] = u < nj ? warp_sum(acc) : -INFINITY;
       mx = fmaxf(mx, s[u]);
     }
@@ -119,7 +105,7 @@ __global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const fl
         const float p = expf(s[u] - mx);
         l += p;
 #pragma unroll
-        for (int e = 0; e < kDims; ++e) o[e] += p * vr[u][e];
+        for (int e = 0; e < kDims; ++e) o[e] += p * r.v[u][e];
       }
     }
     m = mx;
@@ -157,24 +143,116 @@ __global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const fl
     float wgt[kCtas];
     const float* parts[kCtas];
 #pragma unroll
-    for (int r = 0; r < kCtas; ++r) {
-      parts[r] = cluster.map_shared_rank(part, r);
-      if (parts[r][dh + 1] > 0.0f) M = fmaxf(M, parts[r][dh]);
+    for (int c = 0; c < kCtas; ++c) {
+      parts[c] = cluster.map_shared_rank(part, c);
+      if (parts[c][dh + 1] > 0.0f) M = fmaxf(M, parts[c][dh]);
     }
     float L = 0.0f;
 #pragma unroll
-    for (int r = 0; r < kCtas; ++r) {
-      wgt[r] = parts[r][dh + 1] > 0.0f ? expf(parts[r][dh] - M) : 0.0f;
-      L += parts[r][dh + 1] * wgt[r];
+    for (int c = 0; c < kCtas; ++c) {
+      wgt[c] = parts[c][dh + 1] > 0.0f ? expf(parts[c][dh] - M) : 0.0f;
+      L += parts[c][dh + 1] * wgt[c];
     }
     for (int t = threadIdx.x; t < dh; t += blockDim.x) {
       float acc = 0.0f;
 #pragma unroll
-      for (int r = 0; r < kCtas; ++r) acc += parts[r][t] * wgt[r];
-      out[h * dh + t] = acc / L;
+      for (int c = 0; c < kCtas; ++c) acc += parts[c][t] * wgt[c];
+      out_h[t] = acc / L;
     }
   }
   cluster.sync();  // no block leaves while rank 0 still reads its shared memory
+}
+#endif
+
+// Row b of the output: out[b * ldo + h * dh + t] = softmax(q_bh . k_j * scale) v_j over row b's visible keys
+// (rows.k[b], rows.v[b], rows.n_visible[b]; with `st` set, a recorded step of one row, the step's position + 1).
+// Cluster blockIdx.x / kCtas is row b = cluster / n_head, head h = cluster % n_head. kv_fixed: K and V are not written by the kernel just before
+// (the cross-attention's, made once per window), so the first keys are loaded before waiting for it (launch.cuh).
+__global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const float* q, int ldq,
+                                                                         const __grid_constant__ AttentionRows rows,
+                                                                         int ldk, int ldv, int n_head, int dh,
+                                                                         float scale, float* out, int ldo,
+                                                                         const StepState* st, bool kv_fixed) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  const int rank = static_cast<int>(cg::this_cluster().block_rank());
+  const int head = blockIdx.x / kCtas, h = head % n_head, b = head / n_head;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const float* k = rows.k[b];
+  const float* v = rows.v[b];
+  int n_visible = rows.n_visible[b];
+  q += static_cast<size_t>(b) * ldq;
+  out += static_cast<size_t>(b) * ldo;
+  KeyRegs r;
+  const bool early = kv_fixed && st == nullptr;
+  int begin, end;
+  if (early) {
+    block_keys(n_visible, rank, &begin, &end);
+    const int j0 = begin + warp * kKeys;
+    load_keys(r, k, v, ldk, ldv, h, dh, j0, max(0, min(kKeys, end - j0)), lane);
+  }
+  wait_for_previous_kernel();
+  let_next_kernel_start();
+  if (st != nullptr) n_visible = st->position + 1;
+  block_keys(n_visible, rank, &begin, &end);
+  attend_head(q + h * dh, k, v, ldk, ldv, h, dh, scale, begin, end, early, r, out + h * dh);
+#endif
+}
+
+// The decoder's cross-attention for one row with its query product in the same kernel (what linear_fused with the
+// layer norm and then cluster_attention do in two): every warp of a head's cluster (8 blocks x 8 warps = the head's
+// 64 query values) computes one value of q = norm(x) wq^T + bq as half_linear.cu's kernel does (its weights held
+// in registers, and the block's first keys loaded, before waiting for the previous kernel), the blocks gather the
+// head's 64 values through distributed shared memory, then attend as cluster_attention_kernel. Same arithmetic
+// in the same order as the two kernels. Heads 64 wide, d <= 32 * 8 * kHeldQ.
+constexpr int kHeldQ = 8;
+constexpr int kMaxQueryWidth = 32 * 8 * kHeldQ;
+template <class T>
+__global__ void __launch_bounds__(32 * kWarps) cross_query_attention_kernel(
+    const float* x, int ldx, const float* gamma, const float* beta, const T* wq, const float* bq, int d,
+    const float* k, const float* v, int ldk, int ldv, int n_keys, float scale, float* out) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  cg::cluster_group cluster = cg::this_cluster();
+  const int rank = static_cast<int>(cluster.block_rank());
+  constexpr int dh = kCtas * kWarps;
+  const int h = blockIdx.x / kCtas, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int j = h * dh + rank * kWarps + warp;  // this warp's row of wq
+  const int k8 = d / 8;
+  const uint4* w8 = reinterpret_cast<const uint4*>(wq + static_cast<size_t>(j) * d);
+  uint4 held[kHeldQ];
+#pragma unroll
+  for (int u = 0; u < kHeldQ; ++u)
+    if (lane + 32 * u < k8) held[u] = __ldg(w8 + lane + 32 * u);
+  KeyRegs r;
+  int begin, end;
+  block_keys(n_keys, rank, &begin, &end);
+  {
+    const int j0 = begin + warp * kKeys;
+    load_keys(r, k, v, ldk, ldv, h, dh, j0, max(0, min(kKeys, end - j0)), lane);
+  }
+  wait_for_previous_kernel();
+  let_next_kernel_start();
+  __shared__ float4 xs_raw[kMaxQueryWidth / 4];
+  __shared__ float red[32];
+  __shared__ float q_mine[kWarps];
+  __shared__ float qh[dh];
+  float* xs = reinterpret_cast<float*>(xs_raw);
+  load_rows<1>(x, ldx, d, xs);
+  __syncthreads();
+  norm_rows<1>(xs, d, gamma, beta, red);
+  __syncthreads();
+  float acc[1] = {};
+#pragma unroll
+  for (int u = 0; u < kHeldQ; ++u)
+    if (lane + 32 * u < k8) accumulate8<T, 1>(held[u], xs, d, lane + 32 * u, acc);
+  float a = acc[0];
+  for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+  if (lane == 0) q_mine[warp] = a + (bq ? bq[j] : 0.0f);
+  cluster.sync();  // every block's share of q is written
+  if (threadIdx.x < dh) qh[threadIdx.x] = cluster.map_shared_rank(q_mine, threadIdx.x / kWarps)[threadIdx.x % kWarps];
+  __syncthreads();
+  attend_head(qh, k, v, ldk, ldv, h, dh, scale, begin, end, true, r, out + h * dh);
 #endif
 }
 
@@ -188,6 +266,28 @@ bool sm90_code_runs() {
   }
   return a.binaryVersion >= 90;
 }
+
+bool cross_query_attention_fits(int d, int n_head) {
+  return n_head > 0 && d == n_head * kCtas * kWarps && d % 8 == 0 && d <= kMaxQueryWidth;
+}
+
+template <class T>
+void cross_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
+                           const float* beta, const T* wq, const float* bq, int d, int n_head, const float* k,
+                           const float* v, int ldk, int ldv, int n_keys, float* out) {
+  if (!cross_query_attention_fits(d, n_head) || n_keys < 1)
+    throw Error("cross_query_attention: width " + std::to_string(d) + ", " + std::to_string(n_head) + " heads, " +
+                std::to_string(n_keys) + " keys");
+  const float scale = 1.0f / std::sqrt(static_cast<float>(kCtas * kWarps));
+  launch_cluster_kernel(chained, kCtas, cross_query_attention_kernel<T>, dim3(n_head * kCtas), dim3(32 * kWarps), 0,
+                        stream, x, ldx, gamma, beta, wq, bq, d, k, v, ldk, ldv, n_keys, scale, out);
+}
+template void cross_query_attention<__half>(bool, cudaStream_t, const float*, int, const float*, const float*,
+                                            const __half*, const float*, int, int, const float*, const float*, int,
+                                            int, int, float*);
+template void cross_query_attention<__nv_bfloat16>(bool, cudaStream_t, const float*, int, const float*, const float*,
+                                                   const __nv_bfloat16*, const float*, int, int, const float*,
+                                                   const float*, int, int, int, float*);
 
 void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ldq, const AttentionRows& rows, int n_rows,
                        int ldk, int ldv, int n_head, int dh, float scale, float* out, int ldo, const StepState* st,

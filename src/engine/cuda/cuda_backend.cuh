@@ -122,6 +122,11 @@ class CudaBackend final : public Backend {
   void step_self_attention(const Mat& qkv, const std::vector<Mat*>& k_caches, const std::vector<Mat*>& v_caches,
                            const std::vector<int>& positions, Mat& out, int n_head) override;
   void cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) override;
+  // One row: the query product and the attention in one cluster kernel (cross_query_attention, sm_90, half
+  // weights); an experiment, off unless WST_CUDA_FUSED_CROSS=1 or set_fused_cross(true), until timed.
+  void cross_attention_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq, Mat& q,
+                            const Mat& k, const Mat& v, Mat& out, int n_head) override;
+  void set_fused_cross(bool on) { fused_cross_ = on; }
   void pick_greedy_at(const Mat& logits) override;
   // The encoder's blocks with half activations between the products (encoder_blocks.cu) where the weights are
   // float16 / bfloat16 in the matching precision and the heads 64 wide; otherwise op by op (the default).
@@ -174,6 +179,7 @@ class CudaBackend final : public Backend {
   // chained (launch.cuh).
   bool sm90_ = false, chained_ = false, clusters_ = true;
   bool half_encoder_ = true;
+  bool fused_cross_ = false;
   bool encoder_graphs_ = false;
   std::shared_ptr<void> encoder_recording_;  // encoder_blocks.cu's EncoderRecording
   bool own_gemv_ = true;  // one-row linear through our kernel (linear.cu) rather than cublasSgemv
@@ -235,6 +241,13 @@ struct AttentionRows {
 void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ldq, const AttentionRows& rows, int n_rows,
                        int ldk, int ldv, int n_head, int dh, float scale, float* out, int ldo, const StepState* st,
                        bool kv_fixed);
+// One row's cross-attention with its query product (cluster_attention.cu): q = norm(x) wq^T + bq (gamma, beta;
+// wq [d, d] in T) computed inside the kernel, then attention over n_keys rows of k, v (heads 64 wide) into out [1, d].
+bool cross_query_attention_fits(int d, int n_head);
+template <class T>
+void cross_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
+                           const float* beta, const T* wq, const float* bq, int d, int n_head, const float* k,
+                           const float* v, int ldk, int ldv, int n_keys, float* out);
 
 // The encoder's half-precision path (encoder_blocks.cu), T = __half or __nv_bfloat16:
 // y [x.rows, x.cols] (row stride ldy) = layer_norm(x) in T, after x += add (a row) where add is not null.

@@ -14,6 +14,7 @@
 
 #include "engine/cuda/cuda_backend.cuh"
 #include "engine/cuda/launch.cuh"
+#include "engine/cuda/row_products.cuh"
 #include "util/errors.h"
 #include "util/half.h"
 
@@ -28,25 +29,6 @@ constexpr size_t kMaxGemvShared = 96 * 1024;
 // the residual stream), 20 up to 5120 (the MLP's second product); more registers a thread mean fewer blocks an SM.
 constexpr int kHeldNarrow = 8, kHeldWide = 20;
 
-__device__ __forceinline__ float2 to_float2(const __half2 h) { return __half22float2(h); }
-__device__ __forceinline__ float2 to_float2(const __nv_bfloat162 h) { return __bfloat1622float2(h); }
-__device__ __forceinline__ float to_float(const __half h) { return __half2float(h); }
-__device__ __forceinline__ float to_float(const __nv_bfloat16 h) { return __bfloat162float(h); }
-
-template <class T> struct Pair;
-template <> struct Pair<__half> { using type = __half2; };
-template <> struct Pair<__nv_bfloat16> { using type = __nv_bfloat162; };
-
-__device__ float block_sum(float v, float* red) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = v;
-  __syncthreads();
-  float t = 0.0f;
-  for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) t += red[w];
-  __syncthreads();  // red is written again by the next call
-  return t;
-}
-
 // kEpiKv: write y, and write its columns [d, 2d) and [2d, 3d) into row `position` of the K and V caches too
 // (a recorded step's qkv product: the cache copies need no kernels of their own).
 enum : int { kEpiNone = 0, kEpiGelu = 1, kEpiAdd = 2, kEpiKv = 3 };
@@ -58,57 +40,6 @@ struct KvTarget {
   int ld = 0, d = 0;
   const StepState* step = nullptr;
 };
-
-// y[r, j] = epilogue(bias[j] + sum_t w[j, t] norm(x)[r, t]) for r < M, one warp per j. kNorm: x is layer-normed
-// (gamma, beta) as it is loaded (every block normalises the few rows itself: k values each, cheaper than a
-// launch). kEpi: write, write the GELU, or add to y. w rows are 16-byte aligned when k % 8 == 0 (checked by
-// the caller), so the main loop reads 8 halves a load.
-// xs [M, k] (contiguous) = the M rows of x (row stride ldx): 16-byte loads, eight a thread in flight together
-// (a loop of dependent round trips to L2 cost the wide products several microseconds).
-template <int M>
-__device__ __forceinline__ void load_rows(const float* x, int ldx, int k, float* xs) {
-  const bool vec = ((reinterpret_cast<uintptr_t>(x) | static_cast<uintptr_t>(ldx) * 4 | static_cast<uintptr_t>(k) * 4) & 15) == 0;
-  if (!vec) {
-    for (int r = 0; r < M; ++r)
-      for (int i = threadIdx.x; i < k; i += blockDim.x) xs[r * k + i] = x[static_cast<size_t>(r) * ldx + i];
-    return;
-  }
-  const int k4 = k / 4, n = M * k4;
-  for (int i0 = threadIdx.x; i0 < n; i0 += 8 * blockDim.x) {
-    float4 t[8];
-#pragma unroll
-    for (int u = 0; u < 8; ++u) {
-      const int i = i0 + u * blockDim.x;
-      if (i < n) t[u] = reinterpret_cast<const float4*>(x + static_cast<size_t>(i / k4) * ldx)[i % k4];
-    }
-#pragma unroll
-    for (int u = 0; u < 8; ++u) {
-      const int i = i0 + u * blockDim.x;
-      if (i < n) reinterpret_cast<float4*>(xs)[i] = t[u];
-    }
-  }
-}
-
-// One 16-byte load of row j's weights (8 values) times the M rows of x in shared memory, into acc.
-template <class T, int M>
-__device__ __forceinline__ void accumulate8(const uint4 raw, const float* xs, int k, int i, float (&acc)[M]) {
-  using T2 = typename Pair<T>::type;
-  const T2* h = reinterpret_cast<const T2*>(&raw);
-  float wf[8];
-#pragma unroll
-  for (int e = 0; e < 4; ++e) {
-    const float2 f = to_float2(h[e]);
-    wf[2 * e] = f.x;
-    wf[2 * e + 1] = f.y;
-  }
-#pragma unroll
-  for (int r = 0; r < M; ++r) {
-    const float4* xr = reinterpret_cast<const float4*>(xs + r * k + 8 * i);
-    const float4 a = xr[0], b = xr[1];
-    acc[r] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w + wf[4] * b.x + wf[5] * b.y + wf[6] * b.z +
-              wf[7] * b.w;
-  }
-}
 
 // y[r, j] = epilogue(bias[j] + sum_t w[j, t] norm(x)[r, t]) for r < M, one warp per j. kNorm: x is layer-normed
 // (gamma, beta) as it is loaded (every block normalises the few rows itself: k values each, cheaper than a
@@ -134,21 +65,8 @@ __global__ void half_gemv_kernel(const float* x, int ldx, const float* gamma, co
   load_rows<M>(x, ldx, k, xs);
   __syncthreads();
   if constexpr (kNorm) {
-    // As layer_norm.cu: two passes over the row, 1 / sqrt(var + 1e-5).
     __shared__ float red[32];
-    for (int r = 0; r < M; ++r) {
-      float* row = xs + r * k;
-      float s = 0.0f;
-      for (int i = threadIdx.x; i < k; i += blockDim.x) s += row[i];
-      const float mean = block_sum(s, red) / k;
-      float q = 0.0f;
-      for (int i = threadIdx.x; i < k; i += blockDim.x) {
-        const float dlt = row[i] - mean;
-        q += dlt * dlt;
-      }
-      const float inv = rsqrtf(block_sum(q, red) / k + 1e-5f);
-      for (int i = threadIdx.x; i < k; i += blockDim.x) row[i] = (row[i] - mean) * inv * gamma[i] + beta[i];
-    }
+    norm_rows<M>(xs, k, gamma, beta, red);
     __syncthreads();
   }
   if (!has_row) return;

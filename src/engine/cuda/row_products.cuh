@@ -1,0 +1,98 @@
+// Pieces of the matrix-vector products shared by the kernels that run one (half_linear.cu's, and the fused
+// query-and-attention kernel in cluster_attention.cu): half pairs widened, a block-wide sum, activation rows into
+// shared memory, and one 16-byte load of weights times those rows. Device code only; included by .cu files.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+namespace wst::engine::cuda {
+
+__device__ __forceinline__ float2 to_float2(const __half2 h) { return __half22float2(h); }
+__device__ __forceinline__ float2 to_float2(const __nv_bfloat162 h) { return __bfloat1622float2(h); }
+__device__ __forceinline__ float to_float(const __half h) { return __half2float(h); }
+__device__ __forceinline__ float to_float(const __nv_bfloat16 h) { return __bfloat162float(h); }
+
+template <class T> struct Pair;
+template <> struct Pair<__half> { using type = __half2; };
+template <> struct Pair<__nv_bfloat16> { using type = __nv_bfloat162; };
+
+__device__ __forceinline__ float block_sum(float v, float* red) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = v;
+  __syncthreads();
+  float t = 0.0f;
+  for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) t += red[w];
+  __syncthreads();  // red is written again by the next call
+  return t;
+}
+
+// xs [M, k] (contiguous) = the M rows of x (row stride ldx): 16-byte loads, eight a thread in flight together
+// (a loop of dependent round trips to L2 cost the wide products several microseconds).
+template <int M>
+__device__ __forceinline__ void load_rows(const float* x, int ldx, int k, float* xs) {
+  const bool vec = ((reinterpret_cast<uintptr_t>(x) | static_cast<uintptr_t>(ldx) * 4 | static_cast<uintptr_t>(k) * 4) & 15) == 0;
+  if (!vec) {
+    for (int r = 0; r < M; ++r)
+      for (int i = threadIdx.x; i < k; i += blockDim.x) xs[r * k + i] = x[static_cast<size_t>(r) * ldx + i];
+    return;
+  }
+  const int k4 = k / 4, n = M * k4;
+  for (int i0 = threadIdx.x; i0 < n; i0 += 8 * blockDim.x) {
+    float4 t[8];
+#pragma unroll
+    for (int u = 0; u < 8; ++u) {
+      const int i = i0 + u * blockDim.x;
+      if (i < n) t[u] = reinterpret_cast<const float4*>(x + static_cast<size_t>(i / k4) * ldx)[i % k4];
+    }
+#pragma unroll
+    for (int u = 0; u < 8; ++u) {
+      const int i = i0 + u * blockDim.x;
+      if (i < n) reinterpret_cast<float4*>(xs)[i] = t[u];
+    }
+  }
+}
+
+// One 16-byte load of row j's weights (8 values) times the M rows of x in shared memory, into acc.
+template <class T, int M>
+__device__ __forceinline__ void accumulate8(const uint4 raw, const float* xs, int k, int i, float (&acc)[M]) {
+  using T2 = typename Pair<T>::type;
+  const T2* h = reinterpret_cast<const T2*>(&raw);
+  float wf[8];
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    const float2 f = to_float2(h[e]);
+    wf[2 * e] = f.x;
+    wf[2 * e + 1] = f.y;
+  }
+#pragma unroll
+  for (int r = 0; r < M; ++r) {
+    const float4* xr = reinterpret_cast<const float4*>(xs + r * k + 8 * i);
+    const float4 a = xr[0], b = xr[1];
+    acc[r] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w + wf[4] * b.x + wf[5] * b.y + wf[6] * b.z +
+              wf[7] * b.w;
+  }
+}
+
+// The M rows of xs [M, k] layer-normed in place (gamma, beta; eps 1e-5), as layer_norm.cu: two passes over each
+// row, 1 / sqrt(var + 1e-5). Every thread of the block takes part; red holds 32 floats.
+template <int M>
+__device__ __forceinline__ void norm_rows(float* xs, int k, const float* gamma, const float* beta, float* red) {
+  for (int r = 0; r < M; ++r) {
+    float* row = xs + r * k;
+    float s = 0.0f;
+    for (int i = threadIdx.x; i < k; i += blockDim.x) s += row[i];
+    const float mean = block_sum(s, red) / k;
+    float q = 0.0f;
+    for (int i = threadIdx.x; i < k; i += blockDim.x) {
+      const float dlt = row[i] - mean;
+      q += dlt * dlt;
+    }
+    const float inv = rsqrtf(block_sum(q, red) / k + 1e-5f);
+    for (int i = threadIdx.x; i < k; i += blockDim.x) row[i] = (row[i] - mean) * inv * gamma[i] + beta[i];
+  }
+}
+
+}  // namespace wst::engine::cuda
