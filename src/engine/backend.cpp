@@ -96,6 +96,11 @@ void Backend::linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* beta
   copy_to_row_at(y.cols_view(2 * d, d), v_cache);
 }
 void Backend::attention_at(const Mat&, const Mat&, const Mat&, Mat&, int) { no_recording(*this); }
+void Backend::self_attention_at_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& w,
+                                     const Mat* bias, Mat& qkv, Mat& k_cache, Mat& v_cache, Mat& out, int n_head) {
+  linear_fused_kv_at(x, &gamma, &beta, w, bias, qkv, k_cache, v_cache);
+  attention_at(qkv.cols_view(0, x.cols), k_cache, v_cache, out, n_head);
+}
 
 void Backend::cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) {
   attention(q, k, v, out, n_head, -1);

@@ -178,6 +178,10 @@ class Backend {
                                   Mat& y, Mat& k_cache, Mat& v_cache);
   // One query over keys [0, position] of k and v (the self-attention of the step at `position`).
   virtual void attention_at(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head);
+  // linear_fused_kv_at(x, gamma, beta, w, bias, qkv, k_cache, v_cache), then attention_at(q of qkv, k_cache,
+  // v_cache, out, n_head): the default does exactly that; a GPU may do it in one kernel and leave qkv unwritten.
+  virtual void self_attention_at_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& w,
+                                      const Mat* bias, Mat& qkv, Mat& k_cache, Mat& v_cache, Mat& out, int n_head);
   virtual void pick_greedy_at(const Mat& logits);  // pick_greedy under set_step's rules; replay_step returns it
 
   // The most device memory this backend has held at once, in bytes (a GPU backend's pool high-water mark:

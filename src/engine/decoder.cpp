@@ -190,8 +190,8 @@ void Decoder::record_step() {
   for (size_t i = 0; i < m_.decoder_layers.size(); ++i) {
     const auto& l = m_.decoder_layers[i];
     // As run_layers, with the step's position read where the backend keeps it.
-    be_.linear_fused_kv_at(step_x_, &l.attn_ln.gamma, &l.attn_ln.beta, l.qkv.w, &l.qkv.b, step_qkv_, c.k[i], c.v[i]);
-    be_.attention_at(step_qkv_.cols_view(0, d), c.k[i], c.v[i], step_attn_, h.n_text_head);
+    be_.self_attention_at_from(step_x_, l.attn_ln.gamma, l.attn_ln.beta, l.qkv.w, &l.qkv.b, step_qkv_, c.k[i],
+                               c.v[i], step_attn_, h.n_text_head);
     be_.linear_fused(step_attn_, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, step_x_);
     be_.cross_attention_from(step_x_, l.cross_ln.gamma, l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, step_q_,
                              cross_kv[i].cols_view(0, d), cross_kv[i].cols_view(d, d), step_attn_, h.n_text_head);

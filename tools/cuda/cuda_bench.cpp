@@ -162,10 +162,10 @@ struct Row {
   // once then replayed (Backend::records_steps); pick_same: both gave the same tokens and log-probabilities.
   double pick_eager_ms = 0, pick_graph_ms = 0;
   bool pick_same = false;
-  // The recorded step with the cross query product fused into the cross-attention (WST_CUDA_FUSED_CROSS);
-  // fused_same: the same picks as the recorded step without it.
-  double pick_fused_ms = NAN;
-  bool fused_same = false;
+  // The recorded step with the query products fused into the attention kernels (WST_CUDA_FUSED_CROSS, _SELF);
+  // fused_same: the same picks as the recorded step without them.
+  double pick_fused_ms[3] = {NAN, NAN, NAN};  // cross fused, self fused, both
+  bool fused_same[3] = {false, false, false};
   // A 5-beam step (Decoder::forward_step with 5 sequences): logits to the host, or the 10 best continuations
   // of each beam chosen on the GPU (forward_step_top, what the engine does).
   double beam5_host_ms = 0, beam5_top_ms = 0;
@@ -319,11 +319,13 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     row.pick_eager_ms = median(te);
     row.pick_graph_ms = median(tg);
     be.set_graphs(true);
-    {
-      // The same recorded step with each layer's cross query product and cross-attention in one kernel (an
-      // experiment: WST_CUDA_FUSED_CROSS=1), on a decoder of its own (a recording is made once): the same picks
-      // bit for bit are expected (same arithmetic in the same order).
-      be.set_fused_cross(true);
+    // The same recorded step with experiments on (each on a decoder of its own: a recording is made once): the
+    // cross-attention's query product in the cross-attention's kernel (WST_CUDA_FUSED_CROSS), the q|k|v product in
+    // the self-attention's (WST_CUDA_FUSED_SELF), both. The same picks bit for bit are expected (same arithmetic
+    // in the same order).
+    for (int variant = 0; variant < 3; ++variant) {
+      be.set_fused_cross(variant != 1);
+      be.set_fused_self(variant != 0);
       engine::Decoder fused(m, be);
       fused.set_audio(enc);
       std::vector<float> unused;
@@ -331,13 +333,14 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       std::vector<engine::GreedyPick> picks;
       std::vector<double> tf;
       run(fused, true, picks, tf);
-      be.set_fused_cross(false);
-      row.fused_same = picks.size() == graph.size();
-      for (size_t i = 0; i < picks.size() && row.fused_same; ++i)
-        row.fused_same = picks[i].token == graph[i].token &&
-                         std::memcmp(&picks[i].logprob, &graph[i].logprob, sizeof(float)) == 0;
-      row.pick_fused_ms = median(tf);
+      bool same = picks.size() == graph.size();
+      for (size_t i = 0; i < picks.size() && same; ++i)
+        same = picks[i].token == graph[i].token && std::memcmp(&picks[i].logprob, &graph[i].logprob, sizeof(float)) == 0;
+      row.fused_same[variant] = same;
+      row.pick_fused_ms[variant] = median(tf);
     }
+    be.set_fused_cross(false);
+    be.set_fused_self(false);
 
     // 5 beams from the same prompt: the step timed both ways (the caches keep their length: truncate each time).
     dec.truncate(n_past);
@@ -677,14 +680,17 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   a.c_str(), precision_name(p), r.enc_ms, r.enc_blocks_ms, r.enc_blocks_graph_ms, r.enc_ops_ms,
                   r.enc_tf32_ms, r.dec_ms, r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
       std::printf("%s %s: engine greedy step (forward_and_pick) eager %.3f ms, recorded %.3f ms; 40 picks %s; "
-                  "recorded with the cross query fused %.3f ms, picks %s; 5-beam step %.3f ms with the logits to the host (filters not included), %.3f ms with the GPU's "
+                  "recorded with the cross query fused %.3f ms (%s), the self q|k|v fused %.3f ms (%s), both %.3f ms "
+                  "(%s); 5-beam step %.3f ms with the logits to the host (filters not included), %.3f ms with the GPU's "
                   "candidates; batch-16 step (one window, forked) %.3f ms (%.3f ms a token); 16 windows %.3f ms "
                   "(%.3f ms a token)\n",
                   a.c_str(), precision_name(p), r.pick_eager_ms, r.pick_graph_ms,
-                  r.pick_same ? "identical" : "DIFFER", r.pick_fused_ms, r.fused_same ? "identical" : "DIFFER",
+                  r.pick_same ? "identical" : "DIFFER", r.pick_fused_ms[0], r.fused_same[0] ? "same picks" : "DIFFER",
+                  r.pick_fused_ms[1], r.fused_same[1] ? "same picks" : "DIFFER", r.pick_fused_ms[2],
+                  r.fused_same[2] ? "same picks" : "DIFFER",
                   r.beam5_host_ms, r.beam5_top_ms, r.batch16_ms, r.batch16_ms / 16,
                   r.windows16_ms, r.windows16_ms / 16);
-      if (!r.pick_same || !r.fused_same) rc = 1;
+      if (!r.pick_same || !r.fused_same[0] || !r.fused_same[1] || !r.fused_same[2]) rc = 1;
       std::fflush(stdout);
     }
   }

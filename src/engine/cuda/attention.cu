@@ -229,6 +229,28 @@ void CudaBackend::cross_attention_from(const Mat& x, const Mat& gamma, const Mat
                           v.ld, k.rows, out.data);
 }
 
+void CudaBackend::self_attention_at_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& w,
+                                         const Mat* bias, Mat& qkv, Mat& k_cache, Mat& v_cache, Mat& out, int n_head) {
+  if (!recording_) throw Error("self_attention_at_from: only while a step is recorded");
+  const int d = x.cols;
+  const bool half = w.type == WeightType::float16 || w.type == WeightType::bfloat16;
+  if (!fused_self_ || !(sm90_ && clusters_) || !half || x.rows != 1 || !cross_query_attention_fits(d, n_head) ||
+      w.rows != 3 * d || w.cols != d || gamma.cols != d || beta.cols != d || k_cache.cols != d ||
+      v_cache.cols != d || k_cache.ld != v_cache.ld || out.rows != 1 || out.cols != d ||
+      (bias && !bias->empty() && bias->cols != 3 * d))
+    return Backend::self_attention_at_from(x, gamma, beta, w, bias, qkv, k_cache, v_cache, out, n_head);
+  const float* b = bias && !bias->empty() ? bias->data : nullptr;
+  const auto* st = static_cast<const StepState*>(step_dev_.get());
+  if (w.type == WeightType::float16)
+    self_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data,
+                         static_cast<const __half*>(w.packed.get()), b, d, n_head, k_cache.data, v_cache.data,
+                         k_cache.ld, st, out.data);
+  else
+    self_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data,
+                         static_cast<const __nv_bfloat16*>(w.packed.get()), b, d, n_head, k_cache.data, v_cache.data,
+                         k_cache.ld, st, out.data);
+}
+
 void CudaBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset) {
   const int tq = q.rows, tk = k.rows, d = q.cols;
   if (n_head <= 0 || d % n_head != 0 || k.cols != d || v.cols != d || v.rows != tk || out.rows != tq || out.cols != d)

@@ -256,6 +256,73 @@ __global__ void __launch_bounds__(32 * kWarps) cross_query_attention_kernel(
 #endif
 }
 
+// A recorded step's self-attention with its q|k|v product in the same kernel (what linear_fused_kv_at and
+// attention_at do in two): every warp of head h's cluster computes one of the head's 64 query values and the key and
+// value at the same place (rows j, d + j, 2d + j of wqkv), as half_linear.cu's kernel does, writes the key and value
+// into row `position` of the caches, and the cluster then attends over rows 0 .. position. The caches' new row is
+// written by the cluster's own blocks before the cluster barrier (release / acquire at cluster scope) that every
+// block waits at before reading keys.
+constexpr int kHeldSelf = 5;  // 16-byte weight loads held a row (three rows a warp): rows up to 1280 wide in full
+template <class T>
+__global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
+    const float* x, int ldx, const float* gamma, const float* beta, const T* wqkv, const float* bqkv, int d,
+    float* k_cache, float* v_cache, int ldc, const StepState* st, float scale, float* out) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  cg::cluster_group cluster = cg::this_cluster();
+  const int rank = static_cast<int>(cluster.block_rank());
+  constexpr int dh = kCtas * kWarps;
+  const int h = blockIdx.x / kCtas, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int i = h * dh + rank * kWarps + warp;  // this warp's column of the head: rows i, d + i, 2d + i of wqkv
+  const int k8 = d / 8;
+  uint4 held[3][kHeldSelf];
+#pragma unroll
+  for (int part = 0; part < 3; ++part) {
+    const uint4* w8 = reinterpret_cast<const uint4*>(wqkv + static_cast<size_t>(part * d + i) * d);
+#pragma unroll
+    for (int u = 0; u < kHeldSelf; ++u)
+      if (lane + 32 * u < k8) held[part][u] = __ldg(w8 + lane + 32 * u);
+  }
+  wait_for_previous_kernel();
+  let_next_kernel_start();
+  __shared__ float4 xs_raw[kMaxQueryWidth / 4];
+  __shared__ float red[32];
+  __shared__ float q_mine[kWarps];
+  __shared__ float qh[dh];
+  float* xs = reinterpret_cast<float*>(xs_raw);
+  load_rows<1>(x, ldx, d, xs);
+  __syncthreads();
+  norm_rows<1>(xs, d, gamma, beta, red);
+  __syncthreads();
+  const int position = st->position;
+  float value[3];
+#pragma unroll
+  for (int part = 0; part < 3; ++part) {
+    const uint4* w8 = reinterpret_cast<const uint4*>(wqkv + static_cast<size_t>(part * d + i) * d);
+    float acc[1] = {};
+#pragma unroll
+    for (int u = 0; u < kHeldSelf; ++u)
+      if (lane + 32 * u < k8) accumulate8<T, 1>(held[part][u], xs, d, lane + 32 * u, acc);
+    for (int c = lane + 32 * kHeldSelf; c < k8; c += 32) accumulate8<T, 1>(__ldg(w8 + c), xs, d, c, acc);
+    float a = acc[0];
+    for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+    value[part] = a + (bqkv ? bqkv[part * d + i] : 0.0f);
+  }
+  if (lane == 0) {
+    q_mine[warp] = value[0];
+    k_cache[static_cast<size_t>(position) * ldc + i] = value[1];
+    v_cache[static_cast<size_t>(position) * ldc + i] = value[2];
+  }
+  cluster.sync();  // the head's query values are written, and its key and value in the caches' new row
+  if (threadIdx.x < dh) qh[threadIdx.x] = cluster.map_shared_rank(q_mine, threadIdx.x / kWarps)[threadIdx.x % kWarps];
+  __syncthreads();
+  int begin, end;
+  block_keys(position + 1, rank, &begin, &end);
+  KeyRegs r;
+  attend_head(qh, k_cache, v_cache, ldc, ldc, h, dh, scale, begin, end, false, r, out + h * dh);
+#endif
+}
+
 }  // namespace
 
 bool sm90_code_runs() {
@@ -288,6 +355,23 @@ template void cross_query_attention<__half>(bool, cudaStream_t, const float*, in
 template void cross_query_attention<__nv_bfloat16>(bool, cudaStream_t, const float*, int, const float*, const float*,
                                                    const __nv_bfloat16*, const float*, int, int, const float*,
                                                    const float*, int, int, int, float*);
+
+template <class T>
+void self_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
+                          const float* beta, const T* wqkv, const float* bqkv, int d, int n_head, float* k_cache,
+                          float* v_cache, int ldc, const StepState* st, float* out) {
+  if (!cross_query_attention_fits(d, n_head))
+    throw Error("self_query_attention: width " + std::to_string(d) + ", " + std::to_string(n_head) + " heads");
+  const float scale = 1.0f / std::sqrt(static_cast<float>(kCtas * kWarps));
+  launch_cluster_kernel(chained, kCtas, self_query_attention_kernel<T>, dim3(n_head * kCtas), dim3(32 * kWarps), 0,
+                        stream, x, ldx, gamma, beta, wqkv, bqkv, d, k_cache, v_cache, ldc, st, scale, out);
+}
+template void self_query_attention<__half>(bool, cudaStream_t, const float*, int, const float*, const float*,
+                                           const __half*, const float*, int, int, float*, float*, int,
+                                           const StepState*, float*);
+template void self_query_attention<__nv_bfloat16>(bool, cudaStream_t, const float*, int, const float*, const float*,
+                                                  const __nv_bfloat16*, const float*, int, int, float*, float*, int,
+                                                  const StepState*, float*);
 
 void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ldq, const AttentionRows& rows, int n_rows,
                        int ldk, int ldv, int n_head, int dh, float scale, float* out, int ldo, const StepState* st,

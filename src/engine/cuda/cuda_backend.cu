@@ -125,6 +125,8 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   half_encoder_ = half_encoder == nullptr || std::string(half_encoder) != "0";
   const char* fused_cross = std::getenv("WST_CUDA_FUSED_CROSS");
   fused_cross_ = fused_cross != nullptr && std::string(fused_cross) == "1";
+  const char* fused_self = std::getenv("WST_CUDA_FUSED_SELF");
+  fused_self_ = fused_self != nullptr && std::string(fused_self) == "1";
   const char* encoder_graph = std::getenv("WST_CUDA_ENCODER_GRAPH");
   encoder_graphs_ = encoder_graph != nullptr && std::string(encoder_graph) == "1";
 }

@@ -127,6 +127,11 @@ class CudaBackend final : public Backend {
   void cross_attention_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq, Mat& q,
                             const Mat& k, const Mat& v, Mat& out, int n_head) override;
   void set_fused_cross(bool on) { fused_cross_ = on; }
+  // A recorded step's q|k|v product, cache write and self-attention in one cluster kernel (self_query_attention);
+  // an experiment, off unless WST_CUDA_FUSED_SELF=1 or set_fused_self(true), until timed.
+  void self_attention_at_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& w, const Mat* bias,
+                              Mat& qkv, Mat& k_cache, Mat& v_cache, Mat& out, int n_head) override;
+  void set_fused_self(bool on) { fused_self_ = on; }
   void pick_greedy_at(const Mat& logits) override;
   // The encoder's blocks with half activations between the products (encoder_blocks.cu) where the weights are
   // float16 / bfloat16 in the matching precision and the heads 64 wide; otherwise op by op (the default).
@@ -179,7 +184,7 @@ class CudaBackend final : public Backend {
   // chained (launch.cuh).
   bool sm90_ = false, chained_ = false, clusters_ = true;
   bool half_encoder_ = true;
-  bool fused_cross_ = false;
+  bool fused_cross_ = false, fused_self_ = false;
   bool encoder_graphs_ = false;
   std::shared_ptr<void> encoder_recording_;  // encoder_blocks.cu's EncoderRecording
   bool own_gemv_ = true;  // one-row linear through our kernel (linear.cu) rather than cublasSgemv
@@ -244,6 +249,13 @@ void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ld
 // One row's cross-attention with its query product (cluster_attention.cu): q = norm(x) wq^T + bq (gamma, beta;
 // wq [d, d] in T) computed inside the kernel, then attention over n_keys rows of k, v (heads 64 wide) into out [1, d].
 bool cross_query_attention_fits(int d, int n_head);
+// A recorded step's self-attention with its q|k|v product (cluster_attention.cu): q, k, v = norm(x) wqkv^T + bqkv
+// (wqkv [3d, d] in T) computed inside the kernel, k and v written into row st->position of the caches (row stride
+// ldc), then attention over rows 0 .. st->position into out [1, d]. The same shapes as cross_query_attention.
+template <class T>
+void self_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
+                          const float* beta, const T* wqkv, const float* bqkv, int d, int n_head, float* k_cache,
+                          float* v_cache, int ldc, const StepState* st, float* out);
 template <class T>
 void cross_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                            const float* beta, const T* wq, const float* bq, int d, int n_head, const float* k,
