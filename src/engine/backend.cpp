@@ -106,6 +106,19 @@ void Backend::cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out
   attention(q, k, v, out, n_head, -1);
 }
 
+void Backend::cross_attention_rows(const Mat& q, const std::vector<const Mat*>& ks, const std::vector<const Mat*>& vs,
+                                   Mat& out, int n_head) {
+  const int n = q.rows;
+  if (static_cast<int>(ks.size()) != n || static_cast<int>(vs.size()) != n || out.rows != n)
+    throw Error("cross_attention_rows: " + std::to_string(n) + " query rows, " + std::to_string(ks.size()) + " K and " +
+                std::to_string(vs.size()) + " V matrices, " + std::to_string(out.rows) + " output rows");
+  for (int b0 = 0, b1 = 0; b0 < n; b0 = b1) {
+    while (b1 < n && ks[b1]->data == ks[b0]->data && vs[b1]->data == vs[b0]->data) ++b1;
+    Mat rows_out = out.rows_view(b0, b1 - b0);
+    cross_attention(q.rows_view(b0, b1 - b0), *ks[b0], *vs[b0], rows_out, n_head);
+  }
+}
+
 void Backend::cross_attention_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq,
                                    Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) {
   linear_fused(x, &gamma, &beta, wq, bq, Epilogue::none, q);

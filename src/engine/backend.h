@@ -126,6 +126,11 @@ class Backend {
   // The decoder's cross-attention: attention(q, k, v, out, n_head, -1) over a window's K/V, which set_audio made
   // once (no op just before it writes them, so a GPU may start loading them early). The default calls attention().
   virtual void cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head);
+  // Several rows' cross-attention, each over its own window's K/V (batched windows): row b of q attends over
+  // *ks[b], *vs[b] into row b of out. The default calls cross_attention once for each run of consecutive rows that
+  // share their K/V; a GPU does all rows in one launch.
+  virtual void cross_attention_rows(const Mat& q, const std::vector<const Mat*>& ks, const std::vector<const Mat*>& vs,
+                                    Mat& out, int n_head);
   // The same with the query product before it: q = norm(x) @ wq^T + bq (linear_fused with the layer norm gamma,
   // beta), then cross_attention(q, k, v, out, n_head). The default does exactly that; a GPU may do both in one
   // kernel and leave q unwritten.

@@ -300,6 +300,12 @@ Mat Decoder::step_logits(const std::vector<int>& tokens) {
   std::vector<Mat*> k_caches(n), v_caches(n);
   std::vector<int> positions(n);
   for (int b = 0; b < n; ++b) positions[b] = seqs_[b].n_past;
+  std::vector<Mat> k_views(n), v_views(n);  // each row's window's cross-attention K and V, per layer
+  std::vector<const Mat*> k_ptrs(n), v_ptrs(n);
+  for (int b = 0; b < n; ++b) {
+    k_ptrs[b] = &k_views[b];
+    v_ptrs[b] = &v_views[b];
+  }
   for (size_t i = 0; i < m_.decoder_layers.size(); ++i) {
     const auto& l = m_.decoder_layers[i];
     be_.linear_fused(x, &l.attn_ln.gamma, &l.attn_ln.beta, l.qkv.w, &l.qkv.b, Epi::none, qkv);  // [n_seq, 3d]
@@ -311,15 +317,15 @@ Mat Decoder::step_logits(const std::vector<int>& tokens) {
     be_.step_self_attention(qkv, k_caches, v_caches, positions, attn, h.n_text_head);
     be_.linear_fused(attn, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, x);
 
-    // Cross-attention: the sequences that attend to the same window (all of them in a beam search) are one
-    // query batch.
+    // Cross-attention: each sequence over its window's K/V (the backend batches the rows that share one, all of
+    // them in a beam search).
     be_.linear_fused(x, &l.cross_ln.gamma, &l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, Epi::none, q);
-    for (int b0 = 0, b1 = 0; b0 < n; b0 = b1) {
-      while (b1 < n && seqs_[b1].audio == seqs_[b0].audio) ++b1;
-      const Mat& kv = cross_kv_[seqs_[b0].audio][i];
-      Mat out = attn.rows_view(b0, b1 - b0);
-      be_.cross_attention(q.rows_view(b0, b1 - b0), kv.cols_view(0, d), kv.cols_view(d, d), out, h.n_text_head);
+    for (int b = 0; b < n; ++b) {
+      const Mat& kv = cross_kv_[seqs_[b].audio][i];
+      k_views[b] = kv.cols_view(0, d);
+      v_views[b] = kv.cols_view(d, d);
     }
+    be_.cross_attention_rows(q, k_ptrs, v_ptrs, attn, h.n_text_head);
     be_.linear_fused(attn, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Epi::add, x);
 
     Mat mlp = be_.alloc(n, l.fc1.w.rows);

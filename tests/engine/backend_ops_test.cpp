@@ -183,6 +183,39 @@ TEST_P(BackendOps, StepSelfAttentionWritesEachCacheAndAttendsOverIt) {
   EXPECT_THROW(be_->step_self_attention(QKV, kp, vp, {0, 7}, O, n_head), Error);
 }
 
+// cross_attention_rows: each query row over its own K/V (rows 0 and 1 share one window, row 2 has another, row
+// 3 the first again), the same values as cross_attention row by row; mismatched counts are refused by name.
+TEST_P(BackendOps, CrossAttentionRowsAttendEachRowOverItsOwnKeys) {
+  const int n = 4, d = 64, n_head = 2;
+  const std::vector<int> keys = {30, 11};
+  auto q = random_vec(static_cast<size_t>(n) * d, 51);
+  Mat Q = be_->upload(q.data(), n, d), O = be_->alloc(n, d);
+  std::vector<Mat> K, V;
+  for (int w = 0; w < 2; ++w) {
+    auto kv = random_vec(static_cast<size_t>(keys[w]) * 2 * d, 60 + w);
+    K.push_back(be_->upload(kv.data(), keys[w], d));
+    V.push_back(be_->upload(kv.data() + static_cast<size_t>(keys[w]) * d, keys[w], d));
+  }
+  const std::vector<int> window = {0, 0, 1, 0};
+  std::vector<const Mat*> kp, vp;
+  for (int w : window) kp.push_back(&K[w]), vp.push_back(&V[w]);
+  be_->cross_attention_rows(Q, kp, vp, O, n_head);
+  const std::vector<float> got = down(O);
+  for (int b = 0; b < n; ++b) {
+    Mat one = be_->alloc(1, d);
+    be_->cross_attention(Q.rows_view(b, 1), K[window[b]], V[window[b]], one, n_head);
+    const std::vector<float> want = down(one);
+    for (int c = 0; c < d; ++c)
+      EXPECT_NEAR(got[static_cast<size_t>(b) * d + c], want[c], 1e-6f) << "row " << b << ", column " << c;
+  }
+  try {
+    be_->cross_attention_rows(Q, {kp[0], kp[1]}, vp, O, n_head);
+    ADD_FAILURE() << "two K matrices for four rows were accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cross_attention_rows"), std::string::npos) << e.what();
+  }
+}
+
 // The tiled kernel against the sgemm path it replaces (attention() with WST_ATTENTION unset takes the tiled
 // one for these shapes): within 2e-6 absolute on outputs of size ~0.1-1 (float rounding of sums over 1500
 // keys), at the encoder's shape with several heads.

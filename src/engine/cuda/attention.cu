@@ -11,6 +11,7 @@
 //   out = P v by a second strided-batched sgemm: the float32 checking path. In the half-precision modes
 //   flash_attention.cu's fused kernel takes these shapes and never writes the [n_head, Tq, Tk] scores.
 // Test: tests/engine/cuda_backend_test.cpp; check and time: tools/cuda/cuda_check.cpp.
+#include <algorithm>
 #include <cmath>
 
 #include <cuda_bf16.h>
@@ -208,6 +209,31 @@ void CudaBackend::cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat&
       out.rows != q.rows || out.cols != d)
     return attention(q, k, v, out, n_head, -1);
   few_queries_attention(q, k, v, out, n_head, true);
+}
+
+void CudaBackend::cross_attention_rows(const Mat& q, const std::vector<const Mat*>& ks,
+                                       const std::vector<const Mat*>& vs, Mat& out, int n_head) {
+  const int n = q.rows, d = q.cols;
+  bool fits = sm90_ && clusters_ && n >= 1 && static_cast<int>(ks.size()) == n && static_cast<int>(vs.size()) == n &&
+              out.rows == n && out.cols == d && n_head > 0 && d % n_head == 0 && d / n_head <= kMaxHeadDim;
+  for (int b = 0; fits && b < n; ++b)
+    fits = ks[b]->rows >= 1 && ks[b]->cols == d && vs[b]->cols == d && vs[b]->rows == ks[b]->rows &&
+           ks[b]->ld == ks[0]->ld && vs[b]->ld == vs[0]->ld;
+  if (!fits) return Backend::cross_attention_rows(q, ks, vs, out, n_head);
+  const int dh = d / n_head;
+  for (int b0 = 0; b0 < n; b0 += kMaxAttentionRows) {
+    const int m = std::min(kMaxAttentionRows, n - b0);
+    AttentionRows rows{};
+    for (int i = 0; i < m; ++i) {
+      rows.k[i] = ks[b0 + i]->data;
+      rows.v[i] = vs[b0 + i]->data;
+      rows.n_visible[i] = ks[b0 + i]->rows;
+    }
+    // The windows' K/V were made by set_audio(s), never by the op just before (kv_fixed, as cross_attention).
+    cluster_attention(chained_, stream_, q.data + static_cast<size_t>(b0) * q.ld, q.ld, rows, m, ks[0]->ld, vs[0]->ld,
+                      n_head, dh, 1.0f / std::sqrt(static_cast<float>(dh)), out.data + static_cast<size_t>(b0) * out.ld,
+                      out.ld, nullptr, true);
+  }
 }
 
 void CudaBackend::cross_attention_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq,

@@ -122,6 +122,9 @@ class CudaBackend final : public Backend {
   void step_self_attention(const Mat& qkv, const std::vector<Mat*>& k_caches, const std::vector<Mat*>& v_caches,
                            const std::vector<int>& positions, Mat& out, int n_head) override;
   void cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) override;
+  // Up to kMaxAttentionRows rows a launch, each row over its own K/V (cluster_attention).
+  void cross_attention_rows(const Mat& q, const std::vector<const Mat*>& ks, const std::vector<const Mat*>& vs, Mat& out,
+                            int n_head) override;
   // One row: the query product and the attention in one cluster kernel (cross_query_attention, sm_90, half
   // weights); an experiment, off unless WST_CUDA_FUSED_CROSS=1 or set_fused_cross(true), until timed.
   void cross_attention_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq, Mat& q,
