@@ -332,8 +332,13 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       fused.forward(prompt, {n_past - 1}, unused);
       std::vector<engine::GreedyPick> picks;
       std::vector<double> tf;
+      const long long cross0 = be.fused_cross_launches(), self0 = be.fused_self_launches();
       run(fused, true, picks, tf);
-      bool same = picks.size() == graph.size();
+      // In the half modes the fused kernels must have been recorded (once a layer), not fallen back.
+      const bool half_mode = precision != engine::cuda::Precision::f32;
+      const bool ran = !half_mode || ((variant == 1 || be.fused_cross_launches() > cross0) &&
+                                      (variant == 0 || be.fused_self_launches() > self0));
+      bool same = ran && picks.size() == graph.size();
       for (size_t i = 0; i < picks.size() && same; ++i)
         same = picks[i].token == graph[i].token && std::memcmp(&picks[i].logprob, &graph[i].logprob, sizeof(float)) == 0;
       row.fused_same[variant] = same;

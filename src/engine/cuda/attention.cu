@@ -245,6 +245,7 @@ void CudaBackend::cross_attention_from(const Mat& x, const Mat& gamma, const Mat
       v.cols != d || v.rows != k.rows || out.rows != 1 || out.cols != d || (bq && !bq->empty() && bq->cols != d))
     return Backend::cross_attention_from(x, gamma, beta, wq, bq, q, k, v, out, n_head);
   const float* b = bq && !bq->empty() ? bq->data : nullptr;
+  ++fused_cross_launches_;
   if (wq.type == WeightType::float16)
     cross_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data,
                           static_cast<const __half*>(wq.packed.get()), b, d, n_head, k.data, v.data, k.ld, v.ld,
@@ -267,6 +268,7 @@ void CudaBackend::self_attention_at_from(const Mat& x, const Mat& gamma, const M
     return Backend::self_attention_at_from(x, gamma, beta, w, bias, qkv, k_cache, v_cache, out, n_head);
   const float* b = bias && !bias->empty() ? bias->data : nullptr;
   const auto* st = static_cast<const StepState*>(step_dev_.get());
+  ++fused_self_launches_;
   if (w.type == WeightType::float16)
     self_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data,
                          static_cast<const __half*>(w.packed.get()), b, d, n_head, k_cache.data, v_cache.data,

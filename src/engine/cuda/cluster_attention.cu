@@ -331,7 +331,9 @@ bool sm90_code_runs() {
     cudaGetLastError();  // clear it: the backend then keeps to the pre-sm_90 paths
     return false;
   }
-  return a.binaryVersion >= 90;
+  // Both: a build holding only compute_80 PTX is compiled for the device when loaded (binaryVersion 90), but from
+  // code in which __CUDA_ARCH__ was 800, so the sm_90 bodies are empty.
+  return a.binaryVersion >= 90 && a.ptxVersion >= 90;
 }
 
 bool cross_query_attention_fits(int d, int n_head) {

@@ -135,6 +135,9 @@ class CudaBackend final : public Backend {
   void self_attention_at_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& w, const Mat* bias,
                               Mat& qkv, Mat& k_cache, Mat& v_cache, Mat& out, int n_head) override;
   void set_fused_self(bool on) { fused_self_ = on; }
+  // How many times each fused kernel was launched or recorded (so a check can tell it ran, not a fallback).
+  long long fused_cross_launches() const { return fused_cross_launches_; }
+  long long fused_self_launches() const { return fused_self_launches_; }
   void pick_greedy_at(const Mat& logits) override;
   // The encoder's blocks with half activations between the products (encoder_blocks.cu) where the weights are
   // float16 / bfloat16 in the matching precision and the heads 64 wide; otherwise op by op (the default).
@@ -188,6 +191,7 @@ class CudaBackend final : public Backend {
   bool sm90_ = false, chained_ = false, clusters_ = true;
   bool half_encoder_ = true;
   bool fused_cross_ = false, fused_self_ = false;
+  long long fused_cross_launches_ = 0, fused_self_launches_ = 0;
   bool encoder_graphs_ = false;
   std::shared_ptr<void> encoder_recording_;  // encoder_blocks.cu's EncoderRecording
   bool own_gemv_ = true;  // one-row linear through our kernel (linear.cu) rather than cublasSgemv

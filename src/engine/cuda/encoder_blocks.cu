@@ -82,7 +82,8 @@ std::vector<const void*> addresses(const std::vector<EncoderLayerWeights>& layer
 
 // A window's blocks recorded as a CUDA graph: x is copied into the recording's own rows first and back after, so
 // one recording serves every window of the model whatever buffer its rows arrive in. Kept while the weights (every
-// address the graph holds), shapes and precision stay the same.
+// address the graph holds), shapes and precision stay the same; made on the second window with them (exec null
+// until then: the first runs eagerly).
 struct EncoderRecording {
   std::vector<const void*> weights;
   int t = 0, d = 0;
@@ -137,6 +138,8 @@ void CudaBackend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers,
   }
   auto* rec = static_cast<EncoderRecording*>(encoder_recording_.get());
   if (!rec || !rec->serves(layers, x, precision_)) {
+    // New weights or shapes: this window runs eagerly (every kernel and cuBLAS's choices loaded once outside a
+    // capture), the next one records.
     encoder_recording_.reset();
     auto fresh = std::make_shared<EncoderRecording>();
     fresh->weights = addresses(layers);
@@ -145,22 +148,27 @@ void CudaBackend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers,
     fresh->precision = precision_;
     fresh->x = alloc(t, d);
     fresh->scratch = std::make_unique<Scratch>(*this, t, d, f);
-    // Everything the blocks use is allocated above; capture the launches only (cuBLAS has its workspace).
+    encoder_recording_ = fresh;
+    run_blocks_typed(*this, precision_, layers, x, *fresh->scratch, n_sm);
+    return;
+  }
+  if (!rec->exec) {
+    // Everything the blocks use is allocated already; capture the launches only (cuBLAS has its workspace).
     cudaGraph_t graph = nullptr;
     WST_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
     try {
-      run_blocks_typed(*this, precision_, layers, fresh->x, *fresh->scratch, n_sm);
+      run_blocks_typed(*this, precision_, layers, rec->x, *rec->scratch, n_sm);
     } catch (...) {
       cudaStreamEndCapture(stream_, &graph);
       if (graph) cudaGraphDestroy(graph);
+      encoder_recording_.reset();
       throw;
     }
     WST_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
-    const cudaError_t e = cudaGraphInstantiate(&fresh->exec, graph, 0);
+    const cudaError_t e = cudaGraphInstantiate(&rec->exec, graph, 0);
     cudaGraphDestroy(graph);
+    if (e != cudaSuccess) encoder_recording_.reset();
     WST_CUDA_CHECK(e);
-    encoder_recording_ = fresh;
-    rec = fresh.get();
   }
   WST_CUDA_CHECK(cudaMemcpy2DAsync(rec->x.data, rec->x.ld * sizeof(float), x.data, x.ld * sizeof(float),
                                    d * sizeof(float), t, cudaMemcpyDeviceToDevice, stream_));
