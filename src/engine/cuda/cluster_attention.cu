@@ -199,24 +199,54 @@ __global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const fl
 #endif
 }
 
+// Row x [1, d] layer-normed (gamma, beta) into this block's shared memory, as half_linear.cu's kernel does with
+// 256 threads (the same sums in the same order). d <= kMaxQueryWidth.
+constexpr int kHeldQ = 8;
+constexpr int kMaxQueryWidth = 32 * 8 * kHeldQ;
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
+__device__ __forceinline__ const float* normed_row(const float* x, int ldx, int d, const float* gamma,
+                                                   const float* beta) {
+  __shared__ float4 xs_raw[kMaxQueryWidth / 4];
+  __shared__ float red[32];
+  float* xs = reinterpret_cast<float*>(xs_raw);
+  load_rows<1>(x, ldx, d, xs);
+  __syncthreads();
+  norm_rows<1>(xs, d, gamma, beta, red);
+  __syncthreads();
+  return xs;
+}
+
+// Lane 0 of warp w of the cluster's block r holds value = the head's query at r * kWarps + w: gathered into this
+// block's shared memory (the head's kCtas * kWarps values) through a cluster barrier (release / acquire at cluster
+// scope: whatever the cluster's threads wrote before it is visible after it).
+__device__ __forceinline__ const float* gather_head_query(float value) {
+  namespace cg = cooperative_groups;
+  cg::cluster_group cluster = cg::this_cluster();
+  __shared__ float q_mine[kWarps];
+  __shared__ float qh[kCtas * kWarps];
+  if (threadIdx.x % 32 == 0) q_mine[threadIdx.x / 32] = value;
+  cluster.sync();
+  if (threadIdx.x < kCtas * kWarps)
+    qh[threadIdx.x] = cluster.map_shared_rank(q_mine, threadIdx.x / kWarps)[threadIdx.x % kWarps];
+  __syncthreads();
+  return qh;
+}
+#endif
+
 // The decoder's cross-attention for one row with its query product in the same kernel (what linear_fused with the
 // layer norm and then cluster_attention do in two): every warp of a head's cluster (8 blocks x 8 warps = the head's
 // 64 query values) computes one value of q = norm(x) wq^T + bq as half_linear.cu's kernel does (its weights held
 // in registers, and the block's first keys loaded, before waiting for the previous kernel), the blocks gather the
 // head's 64 values through distributed shared memory, then attend as cluster_attention_kernel. Same arithmetic
-// in the same order as the two kernels. Heads 64 wide, d <= 32 * 8 * kHeldQ.
-constexpr int kHeldQ = 8;
-constexpr int kMaxQueryWidth = 32 * 8 * kHeldQ;
+// in the same order as the two kernels. Heads 64 wide, d <= kMaxQueryWidth.
 template <class T>
 __global__ void __launch_bounds__(32 * kWarps) cross_query_attention_kernel(
     const float* x, int ldx, const float* gamma, const float* beta, const T* wq, const float* bq, int d,
     const float* k, const float* v, int ldk, int ldv, int n_keys, float scale, float* out) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  namespace cg = cooperative_groups;
-  cg::cluster_group cluster = cg::this_cluster();
-  const int rank = static_cast<int>(cluster.block_rank());
   constexpr int dh = kCtas * kWarps;
   const int h = blockIdx.x / kCtas, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int rank = static_cast<int>(cooperative_groups::this_cluster().block_rank());
   const int j = h * dh + rank * kWarps + warp;  // this warp's row of wq
   const int k8 = d / 8;
   const uint4* w8 = reinterpret_cast<const uint4*>(wq + static_cast<size_t>(j) * d);
@@ -233,25 +263,14 @@ __global__ void __launch_bounds__(32 * kWarps) cross_query_attention_kernel(
   }
   wait_for_previous_kernel();
   let_next_kernel_start();
-  __shared__ float4 xs_raw[kMaxQueryWidth / 4];
-  __shared__ float red[32];
-  __shared__ float q_mine[kWarps];
-  __shared__ float qh[dh];
-  float* xs = reinterpret_cast<float*>(xs_raw);
-  load_rows<1>(x, ldx, d, xs);
-  __syncthreads();
-  norm_rows<1>(xs, d, gamma, beta, red);
-  __syncthreads();
+  const float* xs = normed_row(x, ldx, d, gamma, beta);
   float acc[1] = {};
 #pragma unroll
   for (int u = 0; u < kHeldQ; ++u)
     if (lane + 32 * u < k8) accumulate8<T, 1>(held[u], xs, d, lane + 32 * u, acc);
   float a = acc[0];
   for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
-  if (lane == 0) q_mine[warp] = a + (bq ? bq[j] : 0.0f);
-  cluster.sync();  // every block's share of q is written
-  if (threadIdx.x < dh) qh[threadIdx.x] = cluster.map_shared_rank(q_mine, threadIdx.x / kWarps)[threadIdx.x % kWarps];
-  __syncthreads();
+  const float* qh = gather_head_query(a + (bq ? bq[j] : 0.0f));
   attend_head(qh, k, v, ldk, ldv, h, dh, scale, begin, end, true, r, out + h * dh);
 #endif
 }
@@ -268,11 +287,9 @@ __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
     const float* x, int ldx, const float* gamma, const float* beta, const T* wqkv, const float* bqkv, int d,
     float* k_cache, float* v_cache, int ldc, const StepState* st, float scale, float* out) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  namespace cg = cooperative_groups;
-  cg::cluster_group cluster = cg::this_cluster();
-  const int rank = static_cast<int>(cluster.block_rank());
   constexpr int dh = kCtas * kWarps;
   const int h = blockIdx.x / kCtas, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int rank = static_cast<int>(cooperative_groups::this_cluster().block_rank());
   const int i = h * dh + rank * kWarps + warp;  // this warp's column of the head: rows i, d + i, 2d + i of wqkv
   const int k8 = d / 8;
   uint4 held[3][kHeldSelf];
@@ -285,15 +302,7 @@ __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
   }
   wait_for_previous_kernel();
   let_next_kernel_start();
-  __shared__ float4 xs_raw[kMaxQueryWidth / 4];
-  __shared__ float red[32];
-  __shared__ float q_mine[kWarps];
-  __shared__ float qh[dh];
-  float* xs = reinterpret_cast<float*>(xs_raw);
-  load_rows<1>(x, ldx, d, xs);
-  __syncthreads();
-  norm_rows<1>(xs, d, gamma, beta, red);
-  __syncthreads();
+  const float* xs = normed_row(x, ldx, d, gamma, beta);
   const int position = st->position;
   float value[3];
 #pragma unroll
@@ -309,13 +318,11 @@ __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
     value[part] = a + (bqkv ? bqkv[part * d + i] : 0.0f);
   }
   if (lane == 0) {
-    q_mine[warp] = value[0];
     k_cache[static_cast<size_t>(position) * ldc + i] = value[1];
     v_cache[static_cast<size_t>(position) * ldc + i] = value[2];
   }
-  cluster.sync();  // the head's query values are written, and its key and value in the caches' new row
-  if (threadIdx.x < dh) qh[threadIdx.x] = cluster.map_shared_rank(q_mine, threadIdx.x / kWarps)[threadIdx.x % kWarps];
-  __syncthreads();
+  // The cluster barrier inside also makes the caches' new row (written above) visible to the cluster's blocks.
+  const float* qh = gather_head_query(value[0]);
   int begin, end;
   block_keys(position + 1, rank, &begin, &end);
   KeyRegs r;
