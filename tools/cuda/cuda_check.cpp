@@ -774,7 +774,7 @@ int run_op_checks(CudaBackend& be) {
       ck.linear_half("prompt", type, 12, d, d, true, tol);
       ck.embed_half(type, s.n_vocab, d, tol);
       using Epi = engine::Backend::Epilogue;
-      for (int rows : {1, 5}) {
+      for (int rows : {1, 5, 8}) {  // 5 and 8 rows of 4d: the matrix-vector kernel with up to 160 KiB of rows
         ck.linear_fused_half(type, rows, 3 * d, d, true, Epi::none, tol);
         ck.linear_fused_half(type, rows, d, d, false, Epi::add, tol);
         ck.linear_fused_half(type, rows, 4 * d, d, true, Epi::gelu, tol);

@@ -7,10 +7,11 @@
 //   type and cuBLAS multiplies on the tensor cores with float32 accumulation and a float32 output
 //   (cublasGemmEx), the bias written into y first (beta = 1) as linear.cu does.
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <vector>
-
-#include <cuda_fp16.h>
 
 #include "engine/cuda/cuda_backend.cuh"
 #include "engine/cuda/launch.cuh"
@@ -24,7 +25,26 @@ namespace {
 
 constexpr int kWarps = 8;          // output rows per block (half of it for the wide kernel)
 constexpr int kMaxGemvRows = 8;    // x rows handled by the matrix-vector kernel
-constexpr size_t kMaxGemvShared = 96 * 1024;
+// The activations' shared memory: up to 8 rows of 5120 (a 5-beam or 8-row step's fc2 among them; at 96 KiB those
+// fell back to four launches around a cuBLAS product), where the device allows that much a block (sm_80 and sm_90
+// do; sm_86 and sm_89 stop near 99 KiB): gemv_shared_limit().
+constexpr size_t kMaxGemvShared = 160 * 1024;
+
+// kMaxGemvShared, or less where the current device's opt-in maximum a block is lower (1 KiB kept for the kernels'
+// static shared memory).
+size_t gemv_shared_limit() {
+  thread_local int cached_device = -1;
+  thread_local size_t cached = 0;
+  int device = 0;
+  WST_CUDA_CHECK(cudaGetDevice(&device));
+  if (device != cached_device) {
+    int optin = 0;
+    WST_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    cached = std::min(kMaxGemvShared, static_cast<size_t>(std::max(optin - 1024, 0)));
+    cached_device = device;
+  }
+  return cached;
+}
 // 16-byte weight loads a lane keeps in registers: 8 covers rows up to 2048 wide (every product whose input is
 // the residual stream), 20 up to 5120 (the MLP's second product); more registers a thread mean fewer blocks an SM.
 constexpr int kHeldNarrow = 8, kHeldWide = 20;
@@ -124,7 +144,8 @@ void launch_gemv(bool chained, const Mat& x, const float* gamma, const float* be
   static bool raised = false;  // per instantiation: allow more than the default 48 KiB of shared memory
   if (!raised) {
     WST_CUDA_CHECK(cudaFuncSetAttribute(half_gemv_kernel<T, M, kNorm, kEpi, kHeld>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kMaxGemvShared)));
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(gemv_shared_limit())));
     raised = true;
   }
   // The wide kernel's 140 registers a thread allow one block of 8 warps an SM; blocks of 4 fit three.
@@ -167,7 +188,7 @@ void gemv_rows(bool chained, const Mat& x, const float* gamma, const float* beta
 }
 
 bool gemv_fits(int m, int k) {
-  return m >= 1 && m <= kMaxGemvRows && k % 8 == 0 && static_cast<size_t>(m) * k * sizeof(float) <= kMaxGemvShared;
+  return m >= 1 && m <= kMaxGemvRows && k % 8 == 0 && static_cast<size_t>(m) * k * sizeof(float) <= gemv_shared_limit();
 }
 
 }  // namespace
