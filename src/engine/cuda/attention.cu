@@ -189,15 +189,24 @@ void CudaBackend::one_row_attention(const Mat& q, const Mat& k, const Mat& v, Ma
 }
 
 void CudaBackend::few_queries_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, bool kv_fixed) {
-  AttentionRows rows{};
-  for (int b = 0; b < q.rows; ++b) {
-    rows.k[b] = k.data;
-    rows.v[b] = v.data;
-    rows.n_visible[b] = k.rows;
+  rows_attention(q, std::vector<const Mat*>(q.rows, &k), std::vector<const Mat*>(q.rows, &v), out, n_head, kv_fixed);
+}
+
+void CudaBackend::rows_attention(const Mat& q, const std::vector<const Mat*>& ks, const std::vector<const Mat*>& vs,
+                                 Mat& out, int n_head, bool kv_fixed) {
+  const int n = q.rows, dh = q.cols / n_head;
+  for (int b0 = 0; b0 < n; b0 += kMaxAttentionRows) {
+    const int m = std::min(kMaxAttentionRows, n - b0);
+    AttentionRows rows{};
+    for (int i = 0; i < m; ++i) {
+      rows.k[i] = ks[b0 + i]->data;
+      rows.v[i] = vs[b0 + i]->data;
+      rows.n_visible[i] = ks[b0 + i]->rows;
+    }
+    cluster_attention(chained_, stream_, q.data + static_cast<size_t>(b0) * q.ld, q.ld, rows, m, ks[0]->ld, vs[0]->ld,
+                      n_head, dh, 1.0f / std::sqrt(static_cast<float>(dh)), out.data + static_cast<size_t>(b0) * out.ld,
+                      out.ld, nullptr, kv_fixed);
   }
-  const int dh = q.cols / n_head;
-  cluster_attention(chained_, stream_, q.data, q.ld, rows, q.rows, k.ld, v.ld, n_head, dh,
-                    1.0f / std::sqrt(static_cast<float>(dh)), out.data, out.ld, nullptr, kv_fixed);
 }
 
 void CudaBackend::cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) {
@@ -220,20 +229,8 @@ void CudaBackend::cross_attention_rows(const Mat& q, const std::vector<const Mat
     fits = ks[b]->rows >= 1 && ks[b]->cols == d && vs[b]->cols == d && vs[b]->rows == ks[b]->rows &&
            ks[b]->ld == ks[0]->ld && vs[b]->ld == vs[0]->ld;
   if (!fits) return Backend::cross_attention_rows(q, ks, vs, out, n_head);
-  const int dh = d / n_head;
-  for (int b0 = 0; b0 < n; b0 += kMaxAttentionRows) {
-    const int m = std::min(kMaxAttentionRows, n - b0);
-    AttentionRows rows{};
-    for (int i = 0; i < m; ++i) {
-      rows.k[i] = ks[b0 + i]->data;
-      rows.v[i] = vs[b0 + i]->data;
-      rows.n_visible[i] = ks[b0 + i]->rows;
-    }
-    // The windows' K/V were made by set_audio(s), never by the op just before (kv_fixed, as cross_attention).
-    cluster_attention(chained_, stream_, q.data + static_cast<size_t>(b0) * q.ld, q.ld, rows, m, ks[0]->ld, vs[0]->ld,
-                      n_head, dh, 1.0f / std::sqrt(static_cast<float>(dh)), out.data + static_cast<size_t>(b0) * out.ld,
-                      out.ld, nullptr, true);
-  }
+  // The windows' K/V were made by set_audio(s), never by the op just before (kv_fixed, as cross_attention).
+  rows_attention(q, ks, vs, out, n_head, true);
 }
 
 void CudaBackend::cross_attention_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq,

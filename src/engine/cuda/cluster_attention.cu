@@ -281,12 +281,12 @@ __global__ void __launch_bounds__(32 * kWarps) cross_query_attention_kernel(
 // into row `position` of the caches, and the cluster then attends over rows 0 .. position. The caches' new row is
 // written by the cluster's own blocks before the cluster barrier (release / acquire at cluster scope) that every
 // block waits at before reading keys.
-constexpr int kHeldSelf = 5;  // 16-byte weight loads held a row (three rows a warp): rows up to 1280 wide in full
 template <class T>
 __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
     const float* x, int ldx, const float* gamma, const float* beta, const T* wqkv, const float* bqkv, int d,
     float* k_cache, float* v_cache, int ldc, const StepState* st, float scale, float* out) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  constexpr int kHeldSelf = 5;  // 16-byte weight loads held a row (three rows a warp): rows up to 1280 wide in full
   constexpr int dh = kCtas * kWarps;
   const int h = blockIdx.x / kCtas, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int rank = static_cast<int>(cooperative_groups::this_cluster().block_rank());

@@ -35,7 +35,7 @@ void CudaBackend::conv1d_gelu(const Mat& x, const Mat& w, const Mat& b, int stri
   if (precision_ == Precision::f32) {
     linear(col, w, &b, y);
   } else {
-    const Weights wh = round_weights(w, precision_ == Precision::f16 ? WeightType::float16 : WeightType::bfloat16);
+    const Weights wh = to_half(w, precision_ == Precision::f16 ? WeightType::float16 : WeightType::bfloat16);
     linear(col, wh, &b, y);
   }
   gelu(y);

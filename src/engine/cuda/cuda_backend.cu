@@ -116,6 +116,8 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   graphs_ = graphs == nullptr || std::string(graphs) != "0";
   int major = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm_, cudaDevAttrMultiProcessorCount, device));
+  gemv_shared_ = gemv_shared_limit(device);
   sm90_ = major >= 9 && sm90_code_runs();
   const char* chain = std::getenv("WST_CUDA_CHAIN");
   set_chained(chain == nullptr || std::string(chain) != "0");

@@ -123,8 +123,8 @@ class CudaBackend final : public Backend {
                            const std::vector<int>& positions, Mat& out, int n_head) override;
   void cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) override;
   // Up to kMaxAttentionRows rows a launch, each row over its own K/V (cluster_attention).
-  void cross_attention_rows(const Mat& q, const std::vector<const Mat*>& ks, const std::vector<const Mat*>& vs, Mat& out,
-                            int n_head) override;
+  void cross_attention_rows(const Mat& q, const std::vector<const Mat*>& ks, const std::vector<const Mat*>& vs,
+                            Mat& out, int n_head) override;
   // One row: the query product and the attention in one cluster kernel (cross_query_attention, sm_90, half
   // weights); an experiment, off unless WST_CUDA_FUSED_CROSS=1 or set_fused_cross(true), until timed.
   void cross_attention_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq, Mat& q,
@@ -169,8 +169,9 @@ class CudaBackend final : public Backend {
   void set_precision(Precision p);
   // float16 / bfloat16 bits [rows, cols] copied to the device as Weights of `type`.
   Weights upload_half(const uint16_t* host, int rows, int cols, WeightType type);
-  // float32 weights already on the device, rounded to float16 / bfloat16 there (queued on the stream).
-  Weights round_weights(const Mat& w, WeightType type);
+  // A float32 matrix already on the device (weights, or activations for a tensor-core product) rounded to
+  // float16 / bfloat16 there, contiguous (queued on the stream).
+  Weights to_half(const Mat& m, WeightType type);
   // Device memory from the pool, returned to it when the last reference goes.
   std::shared_ptr<void> alloc_bytes(size_t bytes);
   void synchronize();
@@ -183,6 +184,8 @@ class CudaBackend final : public Backend {
 
  private:
   int device_;
+  int n_sm_ = 0;  // the device's multiprocessors (launch shapes)
+  size_t gemv_shared_ = 0;  // the most activation bytes a block of the matrix-vector kernel takes (half_linear.cu)
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   std::shared_ptr<DevicePool> pool_;
@@ -200,6 +203,9 @@ class CudaBackend final : public Backend {
   bool flash_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset);
   // Up to kMaxAttentionRows queries over the same K/V through cluster_attention (sm_90).
   void few_queries_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, bool kv_fixed);
+  // Row b of q over all rows of *ks[b], *vs[b] (common row strides), kMaxAttentionRows rows a cluster_attention launch.
+  void rows_attention(const Mat& q, const std::vector<const Mat*>& ks, const std::vector<const Mat*>& vs, Mat& out,
+                      int n_head, bool kv_fixed);
   // One query row through cluster_attention (sm_90).
   void one_row_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int n_visible,
                          const StepState* st, bool kv_fixed);
@@ -224,6 +230,8 @@ class CudaBackend final : public Backend {
   std::vector<std::shared_ptr<void>> recorded_;
 };
 
+// The most shared memory half_linear.cu's matrix-vector kernel may take a block on `device`.
+size_t gemv_shared_limit(int device);
 // y[r] = row for every row of y (a bias written before a product added with beta = 1; linear.cu).
 void broadcast_rows(Mat& y, const float* row, cudaStream_t stream);
 // Throws wst::Error naming the three shapes when y = x @ w^T does not fit (w [w_rows, w_cols]).

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "engine/cuda/cuda_backend.cuh"
+#include "engine/cuda/row_products.cuh"
 #include "util/errors.h"
 
 namespace wst::engine::cuda {
@@ -28,8 +29,6 @@ __global__ void add_kernel(float* y, int ldy, const float* x, int ldx, int rows,
   const size_t r = i / cols, c = i % cols;
   y[r * ldy + c] += x[r * ldx + c];
 }
-__device__ __forceinline__ float2 to_float2(__half2 h) { return __half22float2(h); }
-__device__ __forceinline__ float2 to_float2(__nv_bfloat162 h) { return __bfloat1622float2(h); }
 __device__ __forceinline__ void from_float2(float2 f, __half2* p) { *p = __float22half2_rn(f); }
 __device__ __forceinline__ void from_float2(float2 f, __nv_bfloat162* p) { *p = __float22bfloat162_rn(f); }
 

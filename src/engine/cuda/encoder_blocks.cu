@@ -8,8 +8,8 @@
 //   fc1 product (half output, no bias), then its bias and the exact GELU in one pass
 //   fc2 product added onto x (its bias owed to the next layer's norm, or added at the end)
 // The residual stream x stays float32 throughout, as on the CPU. With set_encoder_graphs(true)
-// (WST_CUDA_ENCODER_GRAPH=1) a window's launches are recorded once as a CUDA graph and replayed (EncoderRecording). Checked against the op-by-op path by
-// tools/cuda/cuda_check.cpp; timed by tools/cuda/cuda_bench.cpp.
+// (WST_CUDA_ENCODER_GRAPH=1) a window's launches are recorded once as a CUDA graph and replayed (EncoderRecording).
+// Checked against the op-by-op path by tools/cuda/cuda_check.cpp; timed by tools/cuda/cuda_bench.cpp.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -75,7 +75,8 @@ std::vector<const void*> addresses(const std::vector<EncoderLayerWeights>& layer
   std::vector<const void*> a;
   for (const auto& l : layers) {
     for (const LayerNormWeights* n : {&l.attn_ln, &l.mlp_ln}) a.insert(a.end(), {n->gamma.data, n->beta.data});
-    for (const LinearWeights* lw : {&l.qkv, &l.attn_out, &l.fc1, &l.fc2}) a.insert(a.end(), {lw->w.packed.get(), lw->b.data});
+    for (const LinearWeights* lw : {&l.qkv, &l.attn_out, &l.fc1, &l.fc2})
+      a.insert(a.end(), {lw->w.packed.get(), lw->b.data});
   }
   return a;
 }
@@ -101,15 +102,6 @@ struct EncoderRecording {
 
 }  // namespace
 
-void half_product(cublasHandle_t blas, const Weights& w, const void* x, int ldx, int m, void* y, cudaDataType_t yt,
-                  int ldy, float beta) {
-  const float one = 1.0f;
-  const cudaDataType_t t = w.type == WeightType::float16 ? CUDA_R_16F : CUDA_R_16BF;
-  // Read column-major, y^T = w^T x^T (as linear.cu).
-  WST_CUBLAS_CHECK(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, w.rows, m, w.cols, &one, w.packed.get(), t, w.cols, x,
-                                t, ldx, &beta, y, yt, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-}
-
 bool CudaBackend::half_encoder_fits(const std::vector<EncoderLayerWeights>& layers, int n_head, const Mat& x) const {
   if (!half_encoder_ || layers.empty() || precision_ == Precision::f32 || n_head * 64 != x.cols || x.cols % 8 != 0)
     return false;
@@ -128,8 +120,7 @@ bool CudaBackend::half_encoder_fits(const std::vector<EncoderLayerWeights>& laye
 
 void CudaBackend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers, int n_head, Mat& x) {
   if (!half_encoder_fits(layers, n_head, x)) return Backend::encoder_blocks(layers, n_head, x);
-  int n_sm = 0;
-  WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device_));
+  const int n_sm = n_sm_;
   const int t = x.rows, d = x.cols, f = layers.front().fc1.w.rows;
   if (!encoder_graphs_ || recording_) {
     const Scratch sc(*this, t, d, f);

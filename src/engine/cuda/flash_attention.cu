@@ -19,6 +19,7 @@
 #include <cmath>
 
 #include "engine/cuda/cuda_backend.cuh"
+#include "engine/cuda/row_products.cuh"
 #include "util/errors.h"
 
 namespace wst::engine::cuda {
@@ -41,12 +42,6 @@ __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float a, float b) {
   __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
   return *reinterpret_cast<uint32_t*>(&h);
 }
-template <class T> struct Pair;
-template <> struct Pair<__half> { using type = __half2; };
-template <> struct Pair<__nv_bfloat16> { using type = __nv_bfloat162; };
-__device__ __forceinline__ float2 to_float2(__half2 h) { return __half22float2(h); }
-__device__ __forceinline__ float2 to_float2(__nv_bfloat162 h) { return __bfloat1622float2(h); }
-
 template <class T> __device__ __forceinline__ uint16_t bits(float a);
 template <>
 __device__ __forceinline__ uint16_t bits<__half>(float a) {
@@ -420,12 +415,10 @@ bool CudaBackend::flash_attention(const Mat& q, const Mat& k, const Mat& v, Mat&
   // float4 loads of K and V and float2 of Q and out: 16-byte aligned rows and columns.
   for (const Mat* m : {&q, &k, &v, static_cast<const Mat*>(&out)})
     if ((reinterpret_cast<size_t>(m->data) & 15) != 0 || m->ld % 4 != 0) return false;
-  static int n_sm = 0;
-  if (n_sm == 0) WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device_));
   if (precision_ == Precision::f16)
-    launch<__half>(q, k, v, out, n_head, causal_offset, n_sm, stream_);
+    launch<__half>(q, k, v, out, n_head, causal_offset, n_sm_, stream_);
   else
-    launch<__nv_bfloat16>(q, k, v, out, n_head, causal_offset, n_sm, stream_);
+    launch<__nv_bfloat16>(q, k, v, out, n_head, causal_offset, n_sm_, stream_);
   return true;
 }
 

@@ -27,24 +27,8 @@ constexpr int kWarps = 8;          // output rows per block (half of it for the 
 constexpr int kMaxGemvRows = 8;    // x rows handled by the matrix-vector kernel
 // The activations' shared memory: up to 8 rows of 5120 (a 5-beam or 8-row step's fc2 among them; at 96 KiB those
 // fell back to four launches around a cuBLAS product), where the device allows that much a block (sm_80 and sm_90
-// do; sm_86 and sm_89 stop near 99 KiB): gemv_shared_limit().
+// do; sm_86 and sm_89 stop near 99 KiB): CudaBackend::gemv_shared_, set once from the device.
 constexpr size_t kMaxGemvShared = 160 * 1024;
-
-// kMaxGemvShared, or less where the current device's opt-in maximum a block is lower (1 KiB kept for the kernels'
-// static shared memory).
-size_t gemv_shared_limit() {
-  thread_local int cached_device = -1;
-  thread_local size_t cached = 0;
-  int device = 0;
-  WST_CUDA_CHECK(cudaGetDevice(&device));
-  if (device != cached_device) {
-    int optin = 0;
-    WST_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    cached = std::min(kMaxGemvShared, static_cast<size_t>(std::max(optin - 1024, 0)));
-    cached_device = device;
-  }
-  return cached;
-}
 // 16-byte weight loads a lane keeps in registers: 8 covers rows up to 2048 wide (every product whose input is
 // the residual stream), 20 up to 5120 (the MLP's second product); more registers a thread mean fewer blocks an SM.
 constexpr int kHeldNarrow = 8, kHeldWide = 20;
@@ -141,12 +125,13 @@ template <class T, int M, bool kNorm, int kEpi, int kHeld = kHeldNarrow>
 void launch_gemv(bool chained, const Mat& x, const float* gamma, const float* beta, const T* w, const float* bias, Mat& y,
                  int n, int k, cudaStream_t stream, KvTarget kv = {}) {
   const size_t shared = static_cast<size_t>(M) * k * sizeof(float);
-  static bool raised = false;  // per instantiation: allow more than the default 48 KiB of shared memory
-  if (!raised) {
+  // Per instantiation: the dynamic shared memory allowed so far (48 KiB by default), raised when a launch needs more
+  // (gemv_fits keeps that within the device's maximum).
+  static size_t allowed = 48 * 1024;
+  if (shared > allowed) {
     WST_CUDA_CHECK(cudaFuncSetAttribute(half_gemv_kernel<T, M, kNorm, kEpi, kHeld>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(gemv_shared_limit())));
-    raised = true;
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
+    allowed = shared;
   }
   // The wide kernel's 140 registers a thread allow one block of 8 warps an SM; blocks of 4 fit three.
   const int warps = kHeld > kHeldNarrow ? kWarps / 2 : kWarps;
@@ -187,11 +172,19 @@ void gemv_rows(bool chained, const Mat& x, const float* gamma, const float* beta
   }
 }
 
-bool gemv_fits(int m, int k) {
-  return m >= 1 && m <= kMaxGemvRows && k % 8 == 0 && static_cast<size_t>(m) * k * sizeof(float) <= gemv_shared_limit();
+// shared_limit: the backend's gemv_shared_.
+bool gemv_fits(int m, int k, size_t shared_limit) {
+  return m >= 1 && m <= kMaxGemvRows && k % 8 == 0 && static_cast<size_t>(m) * k * sizeof(float) <= shared_limit;
 }
 
 }  // namespace
+
+size_t gemv_shared_limit(int device) {
+  int optin = 0;
+  WST_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  // 1 KiB kept for the kernels' static shared memory.
+  return std::min(kMaxGemvShared, static_cast<size_t>(std::max(optin - 1024, 0)));
+}
 
 Weights CudaBackend::upload_weights(const float* host, int rows, int cols, WeightType type) {
   if (type == WeightType::float32) return Weights(upload(host, rows, cols));
@@ -217,9 +210,18 @@ Weights CudaBackend::upload_half(const uint16_t* host, int rows, int cols, Weigh
   return Weights(type, rows, cols, dev);
 }
 
-Weights CudaBackend::round_weights(const Mat& w, WeightType type) {
+void half_product(cublasHandle_t blas, const Weights& w, const void* x, int ldx, int m, void* y, cudaDataType_t yt,
+                  int ldy, float beta) {
+  const float one = 1.0f;
+  const cudaDataType_t t = w.type == WeightType::float16 ? CUDA_R_16F : CUDA_R_16BF;
+  // Row-major y [m, n] = x [m, k] w [n, k]^T, read column-major: y^T = w^T x^T (as linear.cu).
+  WST_CUBLAS_CHECK(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, w.rows, m, w.cols, &one, w.packed.get(), t, w.cols, x,
+                                t, ldx, &beta, y, yt, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+Weights CudaBackend::to_half(const Mat& w, WeightType type) {
   if (type != WeightType::float16 && type != WeightType::bfloat16)
-    throw Error("round_weights: float16 or bfloat16 only, not " + std::string(weight_type_name(type)));
+    throw Error("to_half: float16 or bfloat16 only, not " + std::string(weight_type_name(type)));
   const size_t total = static_cast<size_t>(w.rows) * w.cols;
   std::shared_ptr<void> dev = alloc_bytes(total * 2);
   if (total == 0) return Weights(type, w.rows, w.cols, dev);
@@ -243,37 +245,26 @@ void CudaBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y
   const bool has_bias = bias && !bias->empty();
   const float* b = has_bias ? bias->data : nullptr;
   const bool f16 = w.type == WeightType::float16;
-  if (gemv_fits(m, k)) {
+  if (gemv_fits(m, k, gemv_shared_)) {
     if (f16) gemv_rows(chained_, x, nullptr, nullptr, static_cast<const __half*>(w.packed.get()), b, kEpiNone, y, n, k, stream_);
     else gemv_rows(chained_, x, nullptr, nullptr, static_cast<const __nv_bfloat16*>(w.packed.get()), b, kEpiNone, y, n, k, stream_);
     return;
   }
   // x rounded to the weights' type, then one tensor-core product.
-  std::shared_ptr<void> xh = alloc_bytes(static_cast<size_t>(m) * k * 2);
-  const size_t total = static_cast<size_t>(m) * k;
-  if (f16)
-    round_rows_kernel<<<blocks_for(total, 256), 256, 0, stream_>>>(x.data, x.ld, m, k, static_cast<__half*>(xh.get()));
-  else
-    round_rows_kernel<<<blocks_for(total, 256), 256, 0, stream_>>>(x.data, x.ld, m, k,
-                                                                   static_cast<__nv_bfloat16*>(xh.get()));
-  WST_CUDA_CHECK_LAUNCH();
-  const float one = 1.0f;
+  const Weights xh = to_half(x, w.type);
   float beta = 0.0f;
   if (has_bias) {
     broadcast_rows(y, b, stream_);
     beta = 1.0f;
   }
-  const cudaDataType_t t = f16 ? CUDA_R_16F : CUDA_R_16BF;
-  // Row-major y [m, n] = x [m, k] w [n, k]^T, read column-major: y^T = w^T x^T (as linear.cu).
-  WST_CUBLAS_CHECK(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, w.packed.get(), t, k, xh.get(), t, k,
-                                &beta, y.data, CUDA_R_32F, y.ld, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  half_product(blas_, w, xh.packed.get(), k, m, y.data, CUDA_R_32F, y.ld, beta);
 }
 
 void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
                                Epilogue epilogue, Mat& y) {
   // One kernel for a few rows of half weights (the decoder's steps); otherwise the ops in turn.
   const bool half = w.type == WeightType::float16 || w.type == WeightType::bfloat16;
-  if (!half || !gemv_fits(x.rows, x.cols) || x.cols != w.cols || y.rows != x.rows || y.cols != w.rows ||
+  if (!half || !gemv_fits(x.rows, x.cols, gemv_shared_) || x.cols != w.cols || y.rows != x.rows || y.cols != w.rows ||
       (gamma && (gamma->cols != x.cols || !beta || beta->cols != x.cols)))
     return Backend::linear_fused(x, gamma, beta, w, bias, epilogue, y);
   const int epi = epilogue == Epilogue::gelu ? kEpiGelu : epilogue == Epilogue::add ? kEpiAdd : kEpiNone;
@@ -291,7 +282,7 @@ void CudaBackend::linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* 
   if (!recording_) throw Error("linear_fused_kv_at: only while a step is recorded");
   const bool half = w.type == WeightType::float16 || w.type == WeightType::bfloat16;
   const int d = k_cache.cols;
-  if (!half || x.rows != 1 || !gamma || !beta || !gemv_fits(1, x.cols) || x.cols != w.cols || y.rows != 1 ||
+  if (!half || x.rows != 1 || !gamma || !beta || !gemv_fits(1, x.cols, gemv_shared_) || x.cols != w.cols || y.rows != 1 ||
       y.cols != w.rows || w.rows != 3 * d || v_cache.cols != d || k_cache.ld != v_cache.ld ||
       gamma->cols != x.cols || beta->cols != x.cols)
     return Backend::linear_fused_kv_at(x, gamma, beta, w, bias, y, k_cache, v_cache);

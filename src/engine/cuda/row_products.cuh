@@ -1,6 +1,7 @@
 // Pieces of the matrix-vector products shared by the kernels that run one (half_linear.cu's, and the fused
-// query-and-attention kernel in cluster_attention.cu): half pairs widened, a block-wide sum, activation rows into
-// shared memory, and one 16-byte load of weights times those rows. Device code only; included by .cu files.
+// query-and-attention kernels in cluster_attention.cu): half pairs widened (also used by flash_attention.cu and
+// elementwise.cu), a block-wide sum, activation rows into shared memory, their layer norm, and one 16-byte load of
+// weights times those rows. Device code only; included by .cu files.
 #pragma once
 
 #include <cuda_bf16.h>
