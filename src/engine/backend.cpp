@@ -1,7 +1,10 @@
 // The Backend interface's defaults for weights other than float32: a backend that keeps only float32 says so.
 #include "engine/backend.h"
 
+#include <string>
 #include <vector>
+
+#include "engine/layer_weights.h"
 
 #include "util/half.h"
 
@@ -147,5 +150,29 @@ void Backend::step_self_attention(const Mat& qkv, const std::vector<Mat*>& k_cac
   }
 }
 void Backend::pick_greedy_at(const Mat&) { no_recording(*this); }
+
+void Backend::decoder_layers_at(const std::vector<DecoderLayerWeights>& layers, std::vector<Mat>& k_caches,
+                                std::vector<Mat>& v_caches, const std::vector<Mat>& cross_kv, int n_head, Mat& x,
+                                Mat& qkv, Mat& attn, Mat& q, Mat& mlp) {
+  const size_t n = layers.size();
+  if (k_caches.size() != n || v_caches.size() != n || cross_kv.size() != n)
+    throw Error("decoder_layers_at: " + std::to_string(n) + " layers need as many caches and cross-attention K/V, got " +
+                std::to_string(k_caches.size()) + ", " + std::to_string(v_caches.size()) + ", " +
+                std::to_string(cross_kv.size()));
+  const int d = x.cols;
+  using Epi = Epilogue;
+  for (size_t i = 0; i < n; ++i) {
+    const DecoderLayerWeights& l = layers[i];
+    self_attention_at_from(x, l.attn_ln.gamma, l.attn_ln.beta, l.qkv.w, &l.qkv.b, qkv, k_caches[i], v_caches[i], attn,
+                           n_head);
+    linear_fused(attn, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, x);
+    cross_attention_from(x, l.cross_ln.gamma, l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, q, cross_kv[i].cols_view(0, d),
+                         cross_kv[i].cols_view(d, d), attn, n_head);
+    linear_fused(attn, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Epi::add, x);
+    Mat h = mlp.cols_view(0, l.fc1.w.rows);
+    linear_fused(x, &l.mlp_ln.gamma, &l.mlp_ln.beta, l.fc1.w, &l.fc1.b, Epi::gelu, h);
+    linear_fused(h, nullptr, nullptr, l.fc2.w, &l.fc2.b, Epi::add, x);
+  }
+}
 
 }  // namespace wst::engine

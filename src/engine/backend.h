@@ -13,7 +13,8 @@
 
 namespace wst::engine {
 
-struct EncoderLayerWeights;  // model.h
+struct EncoderLayerWeights;  // layer_weights.h
+struct DecoderLayerWeights;  // layer_weights.h
 
 struct Mat {
   std::shared_ptr<float> storage;  // keeps the buffer alive; data points into it
@@ -188,6 +189,13 @@ class Backend {
   virtual void self_attention_at_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& w,
                                       const Mat* bias, Mat& qkv, Mat& k_cache, Mat& v_cache, Mat& out, int n_head);
   virtual void pick_greedy_at(const Mat& logits);  // pick_greedy under set_step's rules; replay_step returns it
+  // A recorded step's decoder layers over x [1, d] in place: for each layer, self_attention_at_from over its caches,
+  // the output product added to x, cross_attention_from over its window's K/V (cross_kv [n_audio_ctx, 2d]: K | V),
+  // its output product added, fc1 with GELU, fc2 added. qkv [1, 3d], attn [1, d], q [1, d] and mlp [1, 4d] are the
+  // step's scratch rows. The default does exactly those ops; a GPU may run every layer in one kernel.
+  virtual void decoder_layers_at(const std::vector<DecoderLayerWeights>& layers, std::vector<Mat>& k_caches,
+                                 std::vector<Mat>& v_caches, const std::vector<Mat>& cross_kv, int n_head, Mat& x,
+                                 Mat& qkv, Mat& attn, Mat& q, Mat& mlp);
 
   // The most device memory this backend has held at once, in bytes (a GPU backend's pool high-water mark:
   // weights, activations, workspaces); -1 for a backend that computes in host memory.

@@ -184,22 +184,10 @@ void Decoder::record_step() {
     step_mlp_ = be_.alloc(1, 4 * d);
   }
   Cache& c = cache_of(0);
-  const std::vector<Mat>& cross_kv = cross_kv_[seqs_[0].audio];
-  using Epi = Backend::Epilogue;
   be_.embed_at(m_.token_embedding, m_.decoder_pos, step_x_);
-  for (size_t i = 0; i < m_.decoder_layers.size(); ++i) {
-    const auto& l = m_.decoder_layers[i];
-    // As run_layers, with the step's position read where the backend keeps it.
-    be_.self_attention_at_from(step_x_, l.attn_ln.gamma, l.attn_ln.beta, l.qkv.w, &l.qkv.b, step_qkv_, c.k[i],
-                               c.v[i], step_attn_, h.n_text_head);
-    be_.linear_fused(step_attn_, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, step_x_);
-    be_.cross_attention_from(step_x_, l.cross_ln.gamma, l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, step_q_,
-                             cross_kv[i].cols_view(0, d), cross_kv[i].cols_view(d, d), step_attn_, h.n_text_head);
-    be_.linear_fused(step_attn_, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Epi::add, step_x_);
-    Mat mlp = step_mlp_.cols_view(0, l.fc1.w.rows);
-    be_.linear_fused(step_x_, &l.mlp_ln.gamma, &l.mlp_ln.beta, l.fc1.w, &l.fc1.b, Epi::gelu, mlp);
-    be_.linear_fused(mlp, nullptr, nullptr, l.fc2.w, &l.fc2.b, Epi::add, step_x_);
-  }
+  // As run_layers, with the step's position read where the backend keeps it.
+  be_.decoder_layers_at(m_.decoder_layers, c.k, c.v, cross_kv_[seqs_[0].audio], h.n_text_head, step_x_, step_qkv_,
+                        step_attn_, step_q_, step_mlp_);
   project(step_x_, pick_logits_);
   be_.pick_greedy_at(pick_logits_);
 }

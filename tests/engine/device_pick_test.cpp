@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "engine/model.h"
 #include "engine/tokenizer.h"
 #include "formats/weight_io.h"
+#include "util/errors.h"
 #include "support/paths.h"
 #include "wst/engine.h"
 
@@ -137,6 +139,137 @@ class PickingCpuBackend final : public Backend {
   std::unique_ptr<Backend> cpu_;
 };
 
+// A backend that records greedy steps as the CUDA backend does (records_steps): while recording, every op is kept
+// as a closure over the same buffers instead of run, the *_at ops read the step's token and position when replayed,
+// and replay_step runs the closures in order. On the CPU's arithmetic, so a recorded step must give the eager
+// step's tokens exactly: this pins Decoder::record_step and the Backend defaults it goes through
+// (decoder_layers_at, self_attention_at_from, linear_fused_kv_at, cross_attention_from) without a GPU.
+class RecordingCpuBackend final : public Backend {
+ public:
+  int recordings = 0, replays = 0;
+
+  std::string name() const override { return "recording-cpu"; }
+  Mat alloc(int rows, int cols) override { return in_.alloc(rows, cols); }
+  Mat upload(const float* host, int rows, int cols) override { return in_.upload(host, rows, cols); }
+  void download(const Mat& m, float* host) override { in_.download(m, host); }
+  void copy(const Mat& src, Mat& dst) override {
+    run([this, src, dst]() mutable { in_.copy(src, dst); });
+  }
+  bool supports(WeightType t) const override { return in_.supports(t); }
+  bool fast_matrix_products(WeightType t) const override { return in_.fast_matrix_products(t); }
+  Weights upload_weights(const float* host, int rows, int cols, WeightType type) override {
+    return in_.upload_weights(host, rows, cols, type);
+  }
+  Weights upload_weights_f16(const uint16_t* host, int rows, int cols, WeightType type) override {
+    return in_.upload_weights_f16(host, rows, cols, type);
+  }
+  void linear(const Mat& x, const Mat& w, const Mat* bias, Mat& y) override {
+    run([this, x, w, bias, y]() mutable { in_.linear(x, w, bias, y); });
+  }
+  void linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) override {
+    run([this, x, w, bias, y]() mutable { in_.linear(x, w, bias, y); });
+  }
+  void linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
+                    Epilogue epilogue, Mat& y) override {
+    run([=, this]() mutable { in_.linear_fused(x, gamma, beta, w, bias, epilogue, y); });
+  }
+  void layer_norm(const Mat& x, const Mat& gamma, const Mat& beta, Mat& y) override {
+    run([=, this]() mutable { in_.layer_norm(x, gamma, beta, y); });
+  }
+  void gelu(Mat& x) override {
+    run([this, x]() mutable { in_.gelu(x); });
+  }
+  void add(Mat& y, const Mat& x) override {
+    run([this, x, y]() mutable { in_.add(y, x); });
+  }
+  void attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset) override {
+    run([=, this]() mutable { in_.attention(q, k, v, out, n_head, causal_offset); });
+  }
+  void cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) override {
+    run([=, this]() mutable { in_.cross_attention(q, k, v, out, n_head); });
+  }
+  void conv1d_gelu(const Mat& x, const Mat& w, const Mat& b, int stride, Mat& y) override {
+    run([=, this]() mutable { in_.conv1d_gelu(x, w, b, stride, y); });
+  }
+  void embed(const Mat& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) override {
+    if (recording_) throw Error("recording-cpu: embed with host ids while recording");
+    in_.embed(table, ids, n, pos, pos_offset, y);
+  }
+  void embed(const Weights& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) override {
+    if (recording_) throw Error("recording-cpu: embed with host ids while recording");
+    in_.embed(table, ids, n, pos, pos_offset, y);
+  }
+  bool picks_greedy() const override { return true; }
+  GreedyPick pick_greedy(const Mat& logits, const StepRules& rules) override { return in_.pick_greedy(logits, rules); }
+  std::vector<BeamCandidate> top_candidates(const Mat& logits, const std::vector<StepRules>& rules,
+                                            const std::vector<float>& beam_scores, int k) override {
+    return in_.top_candidates(logits, rules, beam_scores, k);
+  }
+
+  bool records_steps() const override { return true; }
+  void set_step(int token, int position, const StepRules& rules, int) override {
+    if (recording_) throw Error("recording-cpu: set_step while recording");
+    token_ = token;
+    position_ = position;
+    suppress_ = rules.suppress ? *rules.suppress : std::vector<int>{};
+    rules_ = rules;
+    rules_.suppress = &suppress_;
+  }
+  void begin_step_recording() override {
+    if (recording_) throw Error("recording-cpu: already recording");
+    recording_ = true;
+    ops_ = std::make_shared<std::vector<std::function<void()>>>();
+  }
+  std::shared_ptr<void> end_step_recording() override {
+    recording_ = false;
+    ++recordings;
+    return std::move(ops_);
+  }
+  GreedyPick replay_step(const std::shared_ptr<void>& recording) override {
+    ++replays;
+    for (auto& op : *static_cast<std::vector<std::function<void()>>*>(recording.get())) op();
+    return pick_;
+  }
+  void embed_at(const Weights& table, const Mat& pos, Mat& y) override {
+    need_recording("embed_at");
+    ops_->push_back([=, this]() mutable { in_.embed(table, &token_, 1, pos, position_, y); });
+  }
+  void copy_to_row_at(const Mat& src, Mat& cache) override {
+    need_recording("copy_to_row_at");
+    ops_->push_back([=, this]() mutable {
+      Mat row = cache.rows_view(position_, 1);
+      in_.copy(src, row);
+    });
+  }
+  void attention_at(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) override {
+    need_recording("attention_at");
+    ops_->push_back([=, this]() mutable {
+      in_.attention(q, k.rows_view(0, position_ + 1), v.rows_view(0, position_ + 1), out, n_head, position_);
+    });
+  }
+  void pick_greedy_at(const Mat& logits) override {
+    need_recording("pick_greedy_at");
+    ops_->push_back([=, this]() { pick_ = in_.pick_greedy(logits, rules_); });
+  }
+
+ private:
+  PickingCpuBackend in_;
+  bool recording_ = false;
+  std::shared_ptr<std::vector<std::function<void()>>> ops_;
+  int token_ = 0, position_ = 0;
+  std::vector<int> suppress_;
+  StepRules rules_;
+  GreedyPick pick_;
+
+  void run(std::function<void()> op) {
+    if (recording_) ops_->push_back(std::move(op));
+    else op();
+  }
+  void need_recording(const char* what) const {
+    if (!recording_) throw Error(std::string("recording-cpu: ") + what + " outside a recording");
+  }
+};
+
 struct Loaded {
   std::unique_ptr<Backend> backend;
   WhisperModel model;
@@ -183,6 +316,29 @@ TEST(DevicePick, GreedyAndBeamTokensEqualTheHostFiltersOnRealSpeech) {
   // The picking paths really ran: every greedy token after a window's first, every beam step after the prompt.
   EXPECT_GT(picking_be->picks, 200);
   EXPECT_GT(picking_be->beam_steps, 100);
+}
+
+// Greedy steps recorded once and replayed (Decoder::forward_and_pick's path on the GPU) give the eager steps' tokens
+// and log-probabilities exactly, on real speech.
+TEST(DevicePick, RecordedGreedyStepsGiveTheEagerTokensOnRealSpeech) {
+  WST_REQUIRE_TINY_EN();
+  auto host = load(make_cpu_backend(2));
+  auto* recording_be = new RecordingCpuBackend();
+  auto dev = load(std::unique_ptr<Backend>(recording_be));
+  Transcriber host_tr(host->model, *host->backend, *host->tok, host->timings, 2);
+  Transcriber dev_tr(dev->model, *dev->backend, *dev->tok, dev->timings, 2);
+  for (const char* file : {"jfk", "ted_60"}) {
+    const std::vector<float> pcm = audio::load_audio(test::speech_path(file).string());
+    const Transcript want = host_tr.run(pcm, {}), got = dev_tr.run(pcm, {});
+    EXPECT_EQ(tokens_of(got), tokens_of(want)) << file;
+    ASSERT_EQ(got.segments.size(), want.segments.size()) << file;
+    for (size_t i = 0; i < got.segments.size(); ++i)
+      EXPECT_FLOAT_EQ(got.segments[i].avg_logprob, want.segments[i].avg_logprob) << file << " segment " << i;
+  }
+  // Recorded once a window (the recording holds its cross-attention K/V's buffers, the same each window), replayed
+  // for every token after the first.
+  EXPECT_GE(recording_be->recordings, 1);
+  EXPECT_GT(recording_be->replays, 200);
 }
 
 // Batched transcription on a backend that picks: the batched steps pick each window's token there

@@ -166,6 +166,12 @@ struct Row {
   // fused_same: the same picks as the recorded step without them.
   double pick_fused_ms[3] = {NAN, NAN, NAN};  // cross fused, self fused, both
   bool fused_same[3] = {false, false, false};
+  // The recorded step with every decoder layer in one persistent kernel (WST_CUDA_PERSISTENT_DECODER): its picks
+  // are not expected bit for bit (other summation orders), so how many of the 40 tokens agree before the first
+  // difference and the largest log-probability difference over those.
+  double pick_persistent_ms = NAN, persistent_dlogprob = NAN;
+  int persistent_same = 0;
+  bool persistent_ran = false;
   // A 5-beam step (Decoder::forward_step with 5 sequences): logits to the host, or the 10 best continuations
   // of each beam chosen on the GPU (forward_step_top, what the engine does).
   double beam5_host_ms = 0, beam5_top_ms = 0;
@@ -346,6 +352,26 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     }
     be.set_fused_cross(false);
     be.set_fused_self(false);
+    {
+      be.set_persistent_decoder(true);
+      engine::Decoder persistent(m, be);
+      persistent.set_audio(enc);
+      std::vector<float> unused;
+      persistent.forward(prompt, {n_past - 1}, unused);
+      std::vector<engine::GreedyPick> picks;
+      std::vector<double> tp;
+      const long long before = be.persistent_launches();
+      run(persistent, true, picks, tp);
+      be.set_persistent_decoder(false);
+      row.persistent_ran = be.persistent_launches() > before;
+      row.pick_persistent_ms = median(tp);
+      row.persistent_dlogprob = 0;
+      for (size_t i = 0; i < picks.size() && i < graph.size() && picks[i].token == graph[i].token; ++i) {
+        ++row.persistent_same;
+        row.persistent_dlogprob = std::max(row.persistent_dlogprob,
+                                           std::abs(static_cast<double>(picks[i].logprob) - graph[i].logprob));
+      }
+    }
 
     // 5 beams from the same prompt: the step timed both ways (the caches keep their length: truncate each time).
     dec.truncate(n_past);
@@ -696,6 +722,12 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.beam5_host_ms, r.beam5_top_ms, r.batch16_ms, r.batch16_ms / 16,
                   r.windows16_ms, r.windows16_ms / 16);
       if (!r.pick_same || !r.fused_same[0] || !r.fused_same[1] || !r.fused_same[2]) rc = 1;
+      if (r.precision != engine::cuda::Precision::f32)
+        std::printf("%s %s: recorded step with the decoder layers in one persistent kernel %.3f ms (%s; %d of 40 "
+                    "picks as the recorded step before the first difference, largest log-probability difference "
+                    "%.2e)\n",
+                    a.c_str(), precision_name(p), r.pick_persistent_ms, r.persistent_ran ? "ran" : "DID NOT RUN",
+                    r.persistent_same, r.persistent_dlogprob);
       std::fflush(stdout);
     }
   }

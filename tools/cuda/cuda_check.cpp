@@ -706,6 +706,107 @@ struct Checker {
       for (int c = 0; c < d; ++c) o[c] = src[static_cast<size_t>(r) * 3 * d + d + c];
     });
   }
+  // A recorded step's decoder layers in one persistent kernel (set_persistent_decoder, decoder_stack.cu) against the
+  // same layers op by op (the default decoder_layers_at), both recorded and replayed at three positions from the same
+  // x and caches: x after the layers and every layer's new cache rows compared. Not bit for bit (the attention split
+  // into other parts, the layer norms summed by other threads): within tol, every value written.
+  void decoder_stack(engine::WeightType type, const std::string& name, int d, int n_head, int n_layer, int n_ctx,
+                     int tk, double tol) {
+    auto ln = [&] {
+      auto g = rnd(d, 0.2f);
+      for (auto& e : g) e += 1.0f;
+      return engine::LayerNormWeights{up(g, 1, d), up(rnd(d, 0.2f), 1, d)};
+    };
+    auto lin = [&](int out, int in) {
+      const auto w = rnd(static_cast<size_t>(out) * in, 0.05f);
+      return engine::LinearWeights{be.upload_weights(w.data(), out, in, type), up(rnd(out, 0.2f), 1, out)};
+    };
+    std::vector<engine::DecoderLayerWeights> layers;
+    std::vector<Mat> cross, k0, v0;
+    for (int i = 0; i < n_layer; ++i) {
+      layers.push_back({ln(), lin(3 * d, d), lin(d, d), ln(), lin(d, d), engine::LinearWeights{}, lin(d, d), ln(),
+                        lin(4 * d, d), lin(d, 4 * d)});
+      cross.push_back(up(rnd(static_cast<size_t>(tk) * 2 * d), tk, 2 * d));
+      k0.push_back(up(rnd(static_cast<size_t>(n_ctx) * d), n_ctx, d));
+      v0.push_back(up(rnd(static_cast<size_t>(n_ctx) * d), n_ctx, d));
+    }
+    const Mat X0 = up(rnd(d), 1, d);
+    struct Run {
+      std::vector<Mat> k, v;
+      Mat x, qkv, attn, q, mlp;
+      std::shared_ptr<void> rec;
+    };
+    Run runs[2];
+    const std::vector<int> none;
+    engine::StepRules rules;
+    rules.suppress = &none;
+    const long long before = be.persistent_launches();
+    for (int variant = 0; variant < 2; ++variant) {
+      Run& r = runs[variant];
+      for (int i = 0; i < n_layer; ++i) {
+        r.k.push_back(be.alloc(n_ctx, d));
+        r.v.push_back(be.alloc(n_ctx, d));
+      }
+      r.x = be.alloc(1, d);
+      r.qkv = be.alloc(1, 3 * d);
+      r.attn = be.alloc(1, d);
+      r.q = be.alloc(1, d);
+      r.mlp = be.alloc(1, 4 * d);
+      be.set_persistent_decoder(variant == 1);
+      be.set_step(1, 0, rules, 64);
+      be.begin_step_recording();
+      try {
+        be.decoder_layers_at(layers, r.k, r.v, cross, n_head, r.x, r.qkv, r.attn, r.q, r.mlp);
+      } catch (...) {
+        be.end_step_recording();
+        be.set_persistent_decoder(false);
+        throw;
+      }
+      r.rec = be.end_step_recording();
+    }
+    be.set_persistent_decoder(false);
+    const bool ran = be.persistent_launches() == before + 1;
+    auto rel = [](const std::vector<float>& got, const std::vector<float>& want) {
+      double num = 0, den = 0;
+      for (size_t i = 0; i < got.size(); ++i) {
+        num += (static_cast<double>(got[i]) - want[i]) * (static_cast<double>(got[i]) - want[i]);
+        den += static_cast<double>(want[i]) * want[i];
+      }
+      return std::sqrt(num / std::max(den, 1e-300));
+    };
+    double worst_x = 0, worst_kv = 0;
+    size_t n_bad = 0;
+    for (int pos : {0, 37, n_ctx - 1}) {
+      std::vector<float> xs[2], kvs[2];
+      for (int variant = 0; variant < 2; ++variant) {
+        Run& r = runs[variant];
+        for (int i = 0; i < n_layer; ++i) {
+          be.copy(k0[i], r.k[i]);
+          be.copy(v0[i], r.v[i]);
+        }
+        be.copy(X0, r.x);
+        be.set_step(1, pos, rules, 64);
+        be.replay_step(r.rec);
+        xs[variant] = down(r.x);
+        for (int i = 0; i < n_layer; ++i)
+          for (const Mat* c : {&r.k[i], &r.v[i]}) {
+            const std::vector<float> row = down(c->rows_view(pos, 1));
+            kvs[variant].insert(kvs[variant].end(), row.begin(), row.end());
+          }
+      }
+      for (const auto* v : {&xs[1], &kvs[1]})
+        for (float e : *v) n_bad += !std::isfinite(e);
+      worst_x = std::max(worst_x, rel(xs[1], xs[0]));
+      worst_kv = std::max(worst_kv, rel(kvs[1], kvs[0]));
+    }
+    const bool ok = ran && n_bad == 0 && worst_x < tol && worst_kv < tol;
+    if (!ok) ++n_fail;
+    std::printf("  %-4s %-58s x rel %.2e, new K/V rows rel %.2e%s%s\n", ok ? "ok" : "FAIL",
+                ("persistent decoder " + std::string(engine::weight_type_name(type)) + " " + name + ", " +
+                 std::to_string(n_layer) + " layers").c_str(),
+                worst_x, worst_kv, ran ? "" : " (the persistent kernel did not run)",
+                n_bad ? ("  NaN " + std::to_string(n_bad)).c_str() : "");
+  }
 };
 
 }  // namespace
@@ -804,6 +905,14 @@ int run_op_checks(CudaBackend& be) {
     ck.cross_fused(type, "tiny", 384, 6, 1500);
     ck.cross_fused(type, "large-v3", 1280, 20, 1500);
     ck.cross_fused(type, "large-v3, 7 keys", 1280, 20, 7);
+  }
+  std::printf("decoder layers in one persistent kernel (recorded step, positions 0, 37, 447):\n");
+  for (auto [type, prec] : {std::pair{engine::WeightType::float16, engine::cuda::Precision::f16},
+                            std::pair{engine::WeightType::bfloat16, engine::cuda::Precision::bf16}}) {
+    be.set_precision(prec);
+    ck.decoder_stack(type, "tiny", 384, 6, 2, 448, 1500, 1e-4);
+    ck.decoder_stack(type, "large-v3", 1280, 20, 2, 448, 1500, 1e-4);
+    ck.decoder_stack(type, "large-v3, 7 keys", 1280, 20, 3, 448, 7, 1e-4);
   }
   std::printf("encoder attention on half inputs (flash_attention_half):\n");
   for (int t : {1, 16, 64, 77, 1500}) {

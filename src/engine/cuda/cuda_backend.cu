@@ -131,6 +131,11 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   fused_self_ = fused_self != nullptr && std::string(fused_self) == "1";
   const char* encoder_graph = std::getenv("WST_CUDA_ENCODER_GRAPH");
   encoder_graphs_ = encoder_graph != nullptr && std::string(encoder_graph) == "1";
+  int cooperative = 0;
+  WST_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
+  cooperative_ = cooperative != 0;
+  const char* persistent = std::getenv("WST_CUDA_PERSISTENT_DECODER");
+  persistent_decoder_ = persistent != nullptr && std::string(persistent) == "1";
 }
 
 void CudaBackend::set_precision(Precision p) {

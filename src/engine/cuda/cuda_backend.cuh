@@ -138,6 +138,16 @@ class CudaBackend final : public Backend {
   // How many times each fused kernel was launched or recorded (so a check can tell it ran, not a fallback).
   long long fused_cross_launches() const { return fused_cross_launches_; }
   long long fused_self_launches() const { return fused_self_launches_; }
+  // A recorded step's decoder layers in one persistent kernel (decoder_stack.cu) in the half modes; an experiment,
+  // off unless WST_CUDA_PERSISTENT_DECODER=1 or set_persistent_decoder(true), until timed. Otherwise the default.
+  void decoder_layers_at(const std::vector<DecoderLayerWeights>& layers, std::vector<Mat>& k_caches,
+                         std::vector<Mat>& v_caches, const std::vector<Mat>& cross_kv, int n_head, Mat& x, Mat& qkv,
+                         Mat& attn, Mat& q, Mat& mlp) override;
+  bool decoder_stack_fits(const std::vector<DecoderLayerWeights>& layers, const std::vector<Mat>& k_caches,
+                          const std::vector<Mat>& v_caches, const std::vector<Mat>& cross_kv, int n_head,
+                          const Mat& x) const;
+  void set_persistent_decoder(bool on) { persistent_decoder_ = on; }
+  long long persistent_launches() const { return persistent_launches_; }
   void pick_greedy_at(const Mat& logits) override;
   // The encoder's blocks with half activations between the products (encoder_blocks.cu) where the weights are
   // float16 / bfloat16 in the matching precision and the heads 64 wide; otherwise op by op (the default).
@@ -195,6 +205,9 @@ class CudaBackend final : public Backend {
   bool half_encoder_ = true;
   bool fused_cross_ = false, fused_self_ = false;
   long long fused_cross_launches_ = 0, fused_self_launches_ = 0;
+  // The device takes cooperative launches (all blocks resident at once: decoder_stack.cu's grid barriers).
+  bool cooperative_ = false, persistent_decoder_ = false;
+  long long persistent_launches_ = 0;
   bool encoder_graphs_ = false;
   std::shared_ptr<void> encoder_recording_;  // encoder_blocks.cu's EncoderRecording
   bool own_gemv_ = true;  // one-row linear through our kernel (linear.cu) rather than cublasSgemv
