@@ -175,4 +175,41 @@ void Backend::decoder_layers_at(const std::vector<DecoderLayerWeights>& layers, 
   }
 }
 
+void Backend::decoder_layers_rows(const std::vector<DecoderLayerWeights>& layers,
+                                  const std::vector<std::vector<Mat*>>& k_caches,
+                                  const std::vector<std::vector<Mat*>>& v_caches, const std::vector<int>& positions,
+                                  const std::vector<std::vector<const Mat*>>& cross_kv, int n_head, Mat& x, Mat& qkv,
+                                  Mat& attn, Mat& q, Mat& mlp) {
+  const size_t n = layers.size();
+  if (k_caches.size() != n || v_caches.size() != n || cross_kv.size() != n)
+    throw Error("decoder_layers_rows: " + std::to_string(n) + " layers need as many caches and cross-attention K/V");
+  const int d = x.cols, rows = x.rows;
+  using Epi = Epilogue;
+  std::vector<Mat> k_views(rows), v_views(rows);  // each row's window's cross-attention K and V
+  std::vector<const Mat*> k_ptrs(rows), v_ptrs(rows);
+  for (int b = 0; b < rows; ++b) {
+    k_ptrs[b] = &k_views[b];
+    v_ptrs[b] = &v_views[b];
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const DecoderLayerWeights& l = layers[i];
+    if (static_cast<int>(cross_kv[i].size()) != rows)
+      throw Error("decoder_layers_rows: " + std::to_string(rows) + " rows, " + std::to_string(cross_kv[i].size()) +
+                  " cross-attention K/V");
+    linear_fused(x, &l.attn_ln.gamma, &l.attn_ln.beta, l.qkv.w, &l.qkv.b, Epi::none, qkv);
+    step_self_attention(qkv, k_caches[i], v_caches[i], positions, attn, n_head);
+    linear_fused(attn, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, x);
+    linear_fused(x, &l.cross_ln.gamma, &l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, Epi::none, q);
+    for (int b = 0; b < rows; ++b) {
+      k_views[b] = cross_kv[i][b]->cols_view(0, d);
+      v_views[b] = cross_kv[i][b]->cols_view(d, d);
+    }
+    cross_attention_rows(q, k_ptrs, v_ptrs, attn, n_head);
+    linear_fused(attn, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Epi::add, x);
+    Mat h = mlp.cols_view(0, l.fc1.w.rows);
+    linear_fused(x, &l.mlp_ln.gamma, &l.mlp_ln.beta, l.fc1.w, &l.fc1.b, Epi::gelu, h);
+    linear_fused(h, nullptr, nullptr, l.fc2.w, &l.fc2.b, Epi::add, x);
+  }
+}
+
 }  // namespace wst::engine

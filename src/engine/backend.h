@@ -196,6 +196,17 @@ class Backend {
   virtual void decoder_layers_at(const std::vector<DecoderLayerWeights>& layers, std::vector<Mat>& k_caches,
                                  std::vector<Mat>& v_caches, const std::vector<Mat>& cross_kv, int n_head, Mat& x,
                                  Mat& qkv, Mat& attn, Mat& q, Mat& mlp);
+  // One decoder step of n sequences (beams, batched windows) through every layer, eagerly: row b of x [n, d] is
+  // sequence b at position positions[b]; layer i's self-attention runs over *k_caches[i][b], *v_caches[i][b] (its new
+  // K/V row written there, as step_self_attention), its cross-attention over *cross_kv[i][b] ([n_audio_ctx, 2d]:
+  // K | V; rows that share one window share the pointer). qkv [n, 3d], attn [n, d], q [n, d], mlp [n, 4d] are
+  // scratch. The default runs the ops one after another (linear_fused, step_self_attention, cross_attention_rows);
+  // a GPU may run all layers in one kernel.
+  virtual void decoder_layers_rows(const std::vector<DecoderLayerWeights>& layers,
+                                   const std::vector<std::vector<Mat*>>& k_caches,
+                                   const std::vector<std::vector<Mat*>>& v_caches, const std::vector<int>& positions,
+                                   const std::vector<std::vector<const Mat*>>& cross_kv, int n_head, Mat& x, Mat& qkv,
+                                   Mat& attn, Mat& q, Mat& mlp);
 
   // The most device memory this backend has held at once, in bytes (a GPU backend's pool high-water mark:
   // weights, activations, workspaces); -1 for a backend that computes in host memory.

@@ -281,45 +281,23 @@ Mat Decoder::step_logits(const std::vector<int>& tokens) {
     be_.embed(m_.token_embedding, &tokens[b], 1, m_.decoder_pos, seqs_[b].n_past, row);
   }
 
-  using Epi = Backend::Epilogue;
   Mat qkv = be_.alloc(n, 3 * d);
   Mat attn = be_.alloc(n, d);
   Mat q = be_.alloc(n, d);
-  std::vector<Mat*> k_caches(n), v_caches(n);
+  Mat mlp = be_.alloc(n, 4 * d);
   std::vector<int> positions(n);
   for (int b = 0; b < n; ++b) positions[b] = seqs_[b].n_past;
-  std::vector<Mat> k_views(n), v_views(n);  // each row's window's cross-attention K and V, per layer
-  std::vector<const Mat*> k_ptrs(n), v_ptrs(n);
-  for (int b = 0; b < n; ++b) {
-    k_ptrs[b] = &k_views[b];
-    v_ptrs[b] = &v_views[b];
-  }
-  for (size_t i = 0; i < m_.decoder_layers.size(); ++i) {
-    const auto& l = m_.decoder_layers[i];
-    be_.linear_fused(x, &l.attn_ln.gamma, &l.attn_ln.beta, l.qkv.w, &l.qkv.b, Epi::none, qkv);  // [n_seq, 3d]
-    // Self-attention: each sequence over its own cache.
+  // Each layer's caches and cross-attention K/V, sequence by sequence.
+  const size_t n_layer = m_.decoder_layers.size();
+  std::vector<std::vector<Mat*>> k_caches(n_layer, std::vector<Mat*>(n)), v_caches(n_layer, std::vector<Mat*>(n));
+  std::vector<std::vector<const Mat*>> cross(n_layer, std::vector<const Mat*>(n));
+  for (size_t i = 0; i < n_layer; ++i)
     for (int b = 0; b < n; ++b) {
-      k_caches[b] = &cache_of(b).k[i];
-      v_caches[b] = &cache_of(b).v[i];
+      k_caches[i][b] = &cache_of(b).k[i];
+      v_caches[i][b] = &cache_of(b).v[i];
+      cross[i][b] = &cross_kv_[seqs_[b].audio][i];
     }
-    be_.step_self_attention(qkv, k_caches, v_caches, positions, attn, h.n_text_head);
-    be_.linear_fused(attn, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, x);
-
-    // Cross-attention: each sequence over its window's K/V (the backend batches the rows that share one, all of
-    // them in a beam search).
-    be_.linear_fused(x, &l.cross_ln.gamma, &l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, Epi::none, q);
-    for (int b = 0; b < n; ++b) {
-      const Mat& kv = cross_kv_[seqs_[b].audio][i];
-      k_views[b] = kv.cols_view(0, d);
-      v_views[b] = kv.cols_view(d, d);
-    }
-    be_.cross_attention_rows(q, k_ptrs, v_ptrs, attn, h.n_text_head);
-    be_.linear_fused(attn, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Epi::add, x);
-
-    Mat mlp = be_.alloc(n, l.fc1.w.rows);
-    be_.linear_fused(x, &l.mlp_ln.gamma, &l.mlp_ln.beta, l.fc1.w, &l.fc1.b, Epi::gelu, mlp);
-    be_.linear_fused(mlp, nullptr, nullptr, l.fc2.w, &l.fc2.b, Epi::add, x);
-  }
+  be_.decoder_layers_rows(m_.decoder_layers, k_caches, v_caches, positions, cross, h.n_text_head, x, qkv, attn, q, mlp);
   for (Sequence& s : seqs_) s.n_past += 1;
 
   Mat logits = be_.alloc(n, h.n_vocab);  // [n_seq, n_vocab]

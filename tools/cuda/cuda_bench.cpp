@@ -170,6 +170,10 @@ struct Row {
   // are not expected bit for bit (other summation orders), so how many of the 40 tokens agree before the first
   // difference and the largest log-probability difference over those.
   double pick_persistent_ms = NAN, persistent_dlogprob = NAN;
+  // The 5-beam step with the persistent kernel (eager): time with the GPU's candidates, its logits against the
+  // op-by-op step's (relative L2).
+  double beam5_persistent_ms = NAN, beam5_persistent_rel = NAN;
+  bool beam5_persistent_ran = false;
   int persistent_same = 0;
   bool persistent_ran = false;
   // A 5-beam step (Decoder::forward_step with 5 sequences): logits to the host, or the 10 best continuations
@@ -397,6 +401,34 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     }
     row.beam5_host_ms = median(th);
     row.beam5_top_ms = median(tt);
+    // The same 5-beam step with every layer in the persistent kernel (eager, one launch): timed with the GPU's
+    // candidates, and its logits compared with the op-by-op step's (all_logits, from the same caches).
+    if (precision != engine::cuda::Precision::f32) {
+      be.set_persistent_decoder(true);
+      const long long before = be.persistent_launches();
+      std::vector<double> tp;
+      std::vector<float> persistent_logits;
+      for (int i = 0; i < 5 + n_reps; ++i) {
+        dec.truncate(n_past);
+        auto t0 = std::chrono::steady_clock::now();
+        const auto cands = dec.forward_step_top(five, rules5, scores5, 10);
+        auto t1 = std::chrono::steady_clock::now();
+        if (cands.empty()) throw Error(arch + ": no beam candidates");
+        if (i >= 5) tp.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      }
+      dec.truncate(n_past);
+      dec.forward_step(five, persistent_logits);
+      be.set_persistent_decoder(false);
+      row.beam5_persistent_ran = be.persistent_launches() > before;
+      row.beam5_persistent_ms = median(tp);
+      double num = 0, den = 0;
+      for (size_t i = 0; i < all_logits.size() && i < persistent_logits.size(); ++i) {
+        const double e = static_cast<double>(persistent_logits[i]) - all_logits[i];
+        num += e * e;
+        den += static_cast<double>(all_logits[i]) * all_logits[i];
+      }
+      row.beam5_persistent_rel = persistent_logits.size() == all_logits.size() ? std::sqrt(num / den) : NAN;
+    }
     dec.reorder({0});
 
     // 16 sequences at once: forked from one window, then 16 separate windows (what batched transcription decodes:
@@ -722,12 +754,22 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.beam5_host_ms, r.beam5_top_ms, r.batch16_ms, r.batch16_ms / 16,
                   r.windows16_ms, r.windows16_ms / 16);
       if (!r.pick_same || !r.fused_same[0] || !r.fused_same[1] || !r.fused_same[2]) rc = 1;
+      // The persistent kernel (an experiment) must have run, and agree with the recorded step at least on the first
+      // picks (later ones may part at a near-tie: other summation orders), its 5-beam logits within 1e-4.
+      if (r.precision != engine::cuda::Precision::f32 &&
+          (!r.persistent_ran || r.persistent_same < 5 || !r.beam5_persistent_ran || !(r.beam5_persistent_rel < 1e-4)))
+        rc = 1;
       if (r.precision != engine::cuda::Precision::f32)
         std::printf("%s %s: recorded step with the decoder layers in one persistent kernel %.3f ms (%s; %d of 40 "
                     "picks as the recorded step before the first difference, largest log-probability difference "
                     "%.2e)\n",
                     a.c_str(), precision_name(p), r.pick_persistent_ms, r.persistent_ran ? "ran" : "DID NOT RUN",
                     r.persistent_same, r.persistent_dlogprob);
+      if (r.precision != engine::cuda::Precision::f32)
+        std::printf("%s %s: 5-beam step with the decoder layers in one persistent kernel %.3f ms (%s; logits against "
+                    "the op-by-op step's rel %.2e)\n",
+                    a.c_str(), precision_name(p), r.beam5_persistent_ms,
+                    r.beam5_persistent_ran ? "ran" : "DID NOT RUN", r.beam5_persistent_rel);
       std::fflush(stdout);
     }
   }

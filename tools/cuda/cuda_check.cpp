@@ -807,6 +807,90 @@ struct Checker {
                 worst_x, worst_kv, ran ? "" : " (the persistent kernel did not run)",
                 n_bad ? ("  NaN " + std::to_string(n_bad)).c_str() : "");
   }
+  // A step of m sequences through the decoder layers eagerly (Backend::decoder_layers_rows): the persistent kernel
+  // against the default (the ops in turn), each sequence at its own position of its own caches; `shared`: every
+  // sequence over one window's cross K/V (beams; the kernel reads each key once for all), else each its own
+  // (batched windows). x and every new K/V row compared, within tol.
+  void decoder_rows(engine::WeightType type, const std::string& name, int d, int n_head, int n_layer, int m,
+                    bool shared, double tol) {
+    const int n_ctx = 448, tk = 1500;
+    auto ln = [&] {
+      auto g = rnd(d, 0.2f);
+      for (auto& e : g) e += 1.0f;
+      return engine::LayerNormWeights{up(g, 1, d), up(rnd(d, 0.2f), 1, d)};
+    };
+    auto lin = [&](int out, int in) {
+      const auto w = rnd(static_cast<size_t>(out) * in, 0.05f);
+      return engine::LinearWeights{be.upload_weights(w.data(), out, in, type), up(rnd(out, 0.2f), 1, out)};
+    };
+    std::vector<engine::DecoderLayerWeights> layers;
+    std::vector<std::vector<Mat>> cross(n_layer), k0(n_layer), v0(n_layer);
+    for (int i = 0; i < n_layer; ++i) {
+      layers.push_back({ln(), lin(3 * d, d), lin(d, d), ln(), lin(d, d), engine::LinearWeights{}, lin(d, d), ln(),
+                        lin(4 * d, d), lin(d, 4 * d)});
+      for (int b = 0; b < m; ++b) {
+        if (b == 0 || !shared) cross[i].push_back(up(rnd(static_cast<size_t>(tk) * 2 * d), tk, 2 * d));
+        k0[i].push_back(up(rnd(static_cast<size_t>(n_ctx) * d), n_ctx, d));
+        v0[i].push_back(up(rnd(static_cast<size_t>(n_ctx) * d), n_ctx, d));
+      }
+    }
+    const Mat X0 = up(rnd(static_cast<size_t>(m) * d), m, d);
+    std::vector<int> positions;
+    for (int b = 0; b < m; ++b) positions.push_back((37 * b + 5) % n_ctx);
+    positions.back() = n_ctx - 1;
+    std::vector<float> xs[2], kvs[2];
+    const long long before = be.persistent_launches();
+    for (int variant = 0; variant < 2; ++variant) {
+      std::vector<std::vector<Mat>> k(n_layer), v(n_layer);
+      std::vector<std::vector<Mat*>> kp(n_layer), vp(n_layer);
+      std::vector<std::vector<const Mat*>> cp(n_layer);
+      for (int i = 0; i < n_layer; ++i) {
+        for (int b = 0; b < m; ++b) {
+          k[i].push_back(be.alloc(n_ctx, d));
+          v[i].push_back(be.alloc(n_ctx, d));
+          be.copy(k0[i][b], k[i][b]);
+          be.copy(v0[i][b], v[i][b]);
+        }
+        for (int b = 0; b < m; ++b) {
+          kp[i].push_back(&k[i][b]);
+          vp[i].push_back(&v[i][b]);
+          cp[i].push_back(&cross[i][shared ? 0 : b]);
+        }
+      }
+      Mat X = be.alloc(m, d), QKV = be.alloc(m, 3 * d), A = be.alloc(m, d), Q = be.alloc(m, d), MLP = be.alloc(m, 4 * d);
+      be.copy(X0, X);
+      be.set_persistent_decoder(variant == 1);
+      be.decoder_layers_rows(layers, kp, vp, positions, cp, n_head, X, QKV, A, Q, MLP);
+      be.set_persistent_decoder(false);
+      xs[variant] = down(X);
+      for (int i = 0; i < n_layer; ++i)
+        for (int b = 0; b < m; ++b)
+          for (const Mat* c : {&k[i][b], &v[i][b]}) {
+            const std::vector<float> row = down(c->rows_view(positions[b], 1));
+            kvs[variant].insert(kvs[variant].end(), row.begin(), row.end());
+          }
+    }
+    const bool ran = be.persistent_launches() == before + 1;
+    auto rel = [](const std::vector<float>& got, const std::vector<float>& want) {
+      double num = 0, den = 0;
+      for (size_t i = 0; i < got.size(); ++i) {
+        num += (static_cast<double>(got[i]) - want[i]) * (static_cast<double>(got[i]) - want[i]);
+        den += static_cast<double>(want[i]) * want[i];
+      }
+      return std::sqrt(num / std::max(den, 1e-300));
+    };
+    size_t n_bad = 0;
+    for (const auto* vec : {&xs[1], &kvs[1]})
+      for (float e : *vec) n_bad += !std::isfinite(e);
+    const double ex = rel(xs[1], xs[0]), ekv = rel(kvs[1], kvs[0]);
+    const bool ok = ran && n_bad == 0 && ex < tol && ekv < tol;
+    if (!ok) ++n_fail;
+    std::printf("  %-4s %-58s x rel %.2e, new K/V rows rel %.2e%s%s\n", ok ? "ok" : "FAIL",
+                ("persistent decoder " + std::string(engine::weight_type_name(type)) + " " + name + ", " +
+                 std::to_string(m) + (shared ? " beams" : " windows")).c_str(),
+                ex, ekv, ran ? "" : " (the persistent kernel did not run)",
+                n_bad ? ("  NaN " + std::to_string(n_bad)).c_str() : "");
+  }
 };
 
 }  // namespace
@@ -906,13 +990,17 @@ int run_op_checks(CudaBackend& be) {
     ck.cross_fused(type, "large-v3", 1280, 20, 1500);
     ck.cross_fused(type, "large-v3, 7 keys", 1280, 20, 7);
   }
-  std::printf("decoder layers in one persistent kernel (recorded step, positions 0, 37, 447):\n");
+  std::printf("decoder layers in one persistent kernel (recorded step at positions 0, 37, 447; eager steps of several sequences):\n");
   for (auto [type, prec] : {std::pair{engine::WeightType::float16, engine::cuda::Precision::f16},
                             std::pair{engine::WeightType::bfloat16, engine::cuda::Precision::bf16}}) {
     be.set_precision(prec);
     ck.decoder_stack(type, "tiny", 384, 6, 2, 448, 1500, 1e-4);
     ck.decoder_stack(type, "large-v3", 1280, 20, 2, 448, 1500, 1e-4);
     ck.decoder_stack(type, "large-v3, 7 keys", 1280, 20, 3, 448, 7, 1e-4);
+    ck.decoder_rows(type, "tiny", 384, 6, 2, 8, true, 1e-4);
+    ck.decoder_rows(type, "tiny", 384, 6, 2, 3, false, 1e-4);
+    ck.decoder_rows(type, "large-v3", 1280, 20, 2, 5, true, 1e-4);
+    ck.decoder_rows(type, "large-v3", 1280, 20, 2, 2, false, 1e-4);
   }
   std::printf("encoder attention on half inputs (flash_attention_half):\n");
   for (int t : {1, 16, 64, 77, 1500}) {

@@ -134,6 +134,9 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   int cooperative = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
   cooperative_ = cooperative != 0;
+  int optin = 0;
+  WST_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  shared_optin_ = static_cast<size_t>(optin);
   const char* persistent = std::getenv("WST_CUDA_PERSISTENT_DECODER");
   persistent_decoder_ = persistent != nullptr && std::string(persistent) == "1";
 }

@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/backend.h"
@@ -138,14 +139,20 @@ class CudaBackend final : public Backend {
   // How many times each fused kernel was launched or recorded (so a check can tell it ran, not a fallback).
   long long fused_cross_launches() const { return fused_cross_launches_; }
   long long fused_self_launches() const { return fused_self_launches_; }
-  // A recorded step's decoder layers in one persistent kernel (decoder_stack.cu) in the half modes; an experiment,
-  // off unless WST_CUDA_PERSISTENT_DECODER=1 or set_persistent_decoder(true), until timed. Otherwise the default.
+  // A step's decoder layers in one persistent kernel (decoder_stack.cu) in the half modes, for a recorded greedy step
+  // and for beam / batched steps of up to 8 sequences; an experiment, off unless WST_CUDA_PERSISTENT_DECODER=1 or
+  // set_persistent_decoder(true), until timed. Otherwise (and where decoder_stack_fits is false) the defaults.
   void decoder_layers_at(const std::vector<DecoderLayerWeights>& layers, std::vector<Mat>& k_caches,
                          std::vector<Mat>& v_caches, const std::vector<Mat>& cross_kv, int n_head, Mat& x, Mat& qkv,
                          Mat& attn, Mat& q, Mat& mlp) override;
-  bool decoder_stack_fits(const std::vector<DecoderLayerWeights>& layers, const std::vector<Mat>& k_caches,
-                          const std::vector<Mat>& v_caches, const std::vector<Mat>& cross_kv, int n_head,
-                          const Mat& x) const;
+  void decoder_layers_rows(const std::vector<DecoderLayerWeights>& layers, const std::vector<std::vector<Mat*>>& k_caches,
+                           const std::vector<std::vector<Mat*>>& v_caches, const std::vector<int>& positions,
+                           const std::vector<std::vector<const Mat*>>& cross_kv, int n_head, Mat& x, Mat& qkv,
+                           Mat& attn, Mat& q, Mat& mlp) override;
+  // Whether the persistent kernel takes these layers and x.rows sequences (caches and cross K/V [layer][sequence]).
+  bool decoder_stack_fits(const std::vector<DecoderLayerWeights>& layers, const std::vector<std::vector<Mat*>>& k_caches,
+                          const std::vector<std::vector<Mat*>>& v_caches,
+                          const std::vector<std::vector<const Mat*>>& cross_kv, int n_head, const Mat& x) const;
   void set_persistent_decoder(bool on) { persistent_decoder_ = on; }
   long long persistent_launches() const { return persistent_launches_; }
   void pick_greedy_at(const Mat& logits) override;
@@ -208,6 +215,14 @@ class CudaBackend final : public Backend {
   // The device takes cooperative launches (all blocks resident at once: decoder_stack.cu's grid barriers).
   bool cooperative_ = false, persistent_decoder_ = false;
   long long persistent_launches_ = 0;
+  size_t shared_optin_ = 0;  // the most shared memory a block may take on this device (opt-in)
+  // Whether the persistent kernel's block fits an SM, by (type, rows, shared memory): asked once each.
+  mutable std::map<std::tuple<int, int, size_t>, bool> stack_resident_;
+  // The persistent kernel's launch (decoder_stack.cu): positions for an eager step, st for a recorded one.
+  void run_decoder_stack(const std::vector<DecoderLayerWeights>& layers, const std::vector<std::vector<Mat*>>& k_caches,
+                         const std::vector<std::vector<Mat*>>& v_caches,
+                         const std::vector<std::vector<const Mat*>>& cross_kv, const int* positions,
+                         const StepState* st, int n_head, Mat& x, Mat& q, Mat& attn, Mat& mlp);
   bool encoder_graphs_ = false;
   std::shared_ptr<void> encoder_recording_;  // encoder_blocks.cu's EncoderRecording
   bool own_gemv_ = true;  // one-row linear through our kernel (linear.cu) rather than cublasSgemv

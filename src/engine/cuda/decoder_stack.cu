@@ -1,5 +1,6 @@
-// A recorded greedy step's decoder layers in one persistent kernel (Backend::decoder_layers_at; an experiment, off
-// unless WST_CUDA_PERSISTENT_DECODER=1 or set_persistent_decoder(true), until timed on the GPU).
+// A decoder step's layers in one persistent kernel, for one to kMaxRows sequences: a recorded greedy step
+// (Backend::decoder_layers_at) and beam / batched steps (Backend::decoder_layers_rows, launched eagerly). An
+// experiment, off unless WST_CUDA_PERSISTENT_DECODER=1 or set_persistent_decoder(true), until timed on the GPU.
 //
 // Why: the step as ~6 kernels a layer spends ~66 us a large-v3 layer while its bytes (46 MB of float16 weights,
 // 15 MB of cross-attention K/V) take ~14 us at the card's bandwidth: each kernel mostly waits for the one before to
@@ -9,15 +10,17 @@
 // so that memory keeps streaming while the blocks wait at the barriers.
 //
 // A layer, each line a phase, each phase ended by a grid barrier:
-//   1. h = LN1(x); q | k | v = h Wqkv^T + b   (k, v into row `position` of the caches)
-//   2. self-attention partial sums: head h's keys cut into `chunks` parts, a block a part
+//   1. h = LN1(x); q | k | v = h Wqkv^T + b   (k, v into row `position` of each sequence's caches)
+//   2. self-attention partial sums: each sequence's head h's keys cut into `chunks` parts, a block a part
 //   3. the parts merged (every block, for every head); delta = attn Wout^T + b
 //   4. x += delta; h = LN2(x); q = h Wq^T + b
-//   5. cross-attention partial sums over the window's keys, as 2
+//   5. cross-attention partial sums over the window's keys, as 2; where every sequence attends over the same window
+//      (beams), a part takes all sequences' queries, so each key is read once for all of them
 //   6. merged; delta = attn Wcross_out^T + b
 //   7. x += delta; h = LN3(x); mlp = gelu(h Wfc1^T + b)
 //   8. fc2's rows cut into n_ff / d segments, a warp a (row, segment): partial sums
 // then x += bias + the segments' sums (at the next layer's start, or at the end, where block 0 writes x back).
+// The products take every sequence's row at once (each weight read once a step, whatever the number of rows).
 // Every block keeps its own copy of x in shared memory and updates it the same way from the same values in the same
 // order, so the copies stay equal bit for bit; the products' inputs (the layer norms, the merged attention) are
 // likewise computed by every block for itself, which costs a few microseconds of L2 reads a phase and saves a barrier.
@@ -47,10 +50,11 @@ constexpr int kWarps = kThreads / 32;
 constexpr int kDh = 64;         // head width (every Whisper size)
 constexpr int kPart = kDh + 4;  // one attention part: 64 weighted sums, the maximum, the sum of exponentials, 2 spare
 constexpr int kHeld = 5;        // 16-byte weight loads a lane has in flight: a 1280-wide segment in one round
-constexpr int kMaxLayers = 32;  // large-v3's decoder; the layer table travels in the kernel's parameters (~6 KB)
+constexpr int kMaxLayers = 32;  // large-v3's decoder; the tables travel in the kernel's parameters (~11 KB)
+constexpr int kMaxRows = 8;     // sequences a launch
 
 template <class T>
-struct StackLayer {
+struct StackWeights {
   const float *ln1_g, *ln1_b;
   const T* w_qkv;
   const float* b_qkv;
@@ -59,8 +63,6 @@ struct StackLayer {
   const float *ln2_g, *ln2_b;
   const T* w_cq;
   const float* b_cq;
-  const float* cross_k;  // [n_cross, d], row stride ld_cross (K and V are column halves of one matrix)
-  const float* cross_v;
   const T* w_cout;
   const float* b_cout;
   const float *ln3_g, *ln3_b;
@@ -68,22 +70,31 @@ struct StackLayer {
   const float* b_fc1;
   const T* w_fc2;
   const float* b_fc2;
-  float* k_cache;  // [n_ctx, d], row stride ld_cache
-  float* v_cache;
+};
+
+// One layer's buffers of each sequence.
+struct StackRows {
+  float* k_cache[kMaxRows];  // [n_ctx, d], row stride ld_cache
+  float* v_cache[kMaxRows];
+  const float* cross[kMaxRows];  // [n_cross, 2d]: K | V, row stride ld_cross
 };
 
 template <class T>
 struct StackArgs {
-  StackLayer<T> layers[kMaxLayers];
+  StackWeights<T> w[kMaxLayers];
+  StackRows rows[kMaxLayers];
+  int position[kMaxRows];  // each sequence's position (a recorded step reads st->position instead)
   int n_layer, d, n_head, n_ff, n_cross, ld_cross, ld_cache;
-  int chunks;         // attention parts a head
-  int x_pad, h_pad;   // shared memory: x [x_pad] then a product's input [h_pad] then the parts
-  float* x;           // [d] the residual stream: read at the start, written at the end
-  float* q;           // [d] the attention's query
-  float* delta;       // [d] an output product's result, bias included
-  float* mlp;         // [n_ff] gelu(fc1)
-  float* fc2_part;    // [n_ff / d][d] fc2's sums by segment
-  float* att_part;    // [n_head * chunks][kPart]
+  int self_chunks, cross_chunks;  // attention parts a (sequence's) head
+  int shared_cross;               // every sequence attends over the same window: a part takes all their queries
+  int x_pad, h_pad;               // shared memory: x [M][x_pad], then the products' input [M][h_pad], then the parts
+  float* x;                       // [M, d], row stride ldx: the residual stream, read at the start, written at the end
+  int ldx;
+  float* q;           // [M, d] the attention's queries
+  float* delta;       // [M, d] an output product's result, bias included
+  float* mlp;         // [M, n_ff] gelu(fc1)
+  float* fc2_part;    // [n_ff / d][M][d] fc2's sums by segment
+  float* att_part;    // [M * n_head * chunks][kPart]
   unsigned* barrier;  // [2]: arrivals, generation (zeroed before each launch)
   const StepState* st;
   float scale;
@@ -125,11 +136,12 @@ __device__ __forceinline__ void block_items(int n, int* first, int* last) {
   *last = min(n, *first + per);
 }
 
-// Rows [0, n) of w [n, k] times v [k] (shared memory), each row cut into `segs` segments of k / segs columns: item i
-// is row i / segs, segment i % segs, and its weights are w[i * k / segs ...] (row-major), so a block's items are one
-// range of memory. The block's warps take its items in turn; epi(row, segment, sum) gets each item's sum on lane 0.
-template <class T, class Epi>
-__device__ __forceinline__ void gemv_items(const T* w, int n, int k, int segs, const float* v, Epi epi) {
+// Rows [0, n) of w [n, k] times the M rows of v (shared memory, row stride ldv), each weight row cut into `segs`
+// segments of k / segs columns: item i is weight row i / segs, segment i % segs, and its weights are
+// w[i * k / segs ...] (row-major), so a block's items are one range of memory. The block's warps take its items in
+// turn; epi(row, segment, r, sum) gets each item's sum for sequence r on lane 0.
+template <class T, int M, class Epi>
+__device__ __forceinline__ void gemv_items(const T* w, int n, int k, int segs, const float* v, int ldv, Epi epi) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   int first, last;
   block_items(n * segs, &first, &last);
@@ -138,7 +150,7 @@ __device__ __forceinline__ void gemv_items(const T* w, int n, int k, int segs, c
     const int row = i / segs, seg = i % segs;
     const uint4* w8 = reinterpret_cast<const uint4*>(w + static_cast<size_t>(i) * kseg);
     const float* vs = v + seg * kseg;
-    float acc[1] = {0.0f};
+    float acc[M] = {};
     for (int c0 = 0; c0 < k8; c0 += 32 * kHeld) {
       uint4 held[kHeld];
 #pragma unroll
@@ -149,12 +161,15 @@ __device__ __forceinline__ void gemv_items(const T* w, int n, int k, int segs, c
 #pragma unroll
       for (int u = 0; u < kHeld; ++u) {
         const int c = c0 + lane + 32 * u;
-        if (c < k8) accumulate8<T, 1>(held[u], vs, kseg, c, acc);
+        if (c < k8) accumulate8<T, M>(held[u], vs, ldv, c, acc);
       }
     }
-    float a = acc[0];
-    for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
-    if (lane == 0) epi(row, seg, a);
+#pragma unroll
+    for (int r = 0; r < M; ++r) {
+      float a = acc[r];
+      for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+      if (lane == 0) epi(row, seg, r, a);
+    }
   }
 }
 
@@ -169,26 +184,14 @@ __device__ __forceinline__ void prefetch_items(const T* w, int n, int k, int seg
   for (size_t o = threadIdx.x * size_t{128}; o < bytes; o += kThreads * size_t{128}) prefetch_l2(p + o);
 }
 
-// Attention part `item` = head h, part c of `chunks`: keys [j0, j1) of n_keys.
-__device__ __forceinline__ void part_keys(int item, int chunks, int n_keys, int* h, int* j0, int* j1) {
-  *h = item / chunks;
-  const int c = item % chunks, per = (n_keys + chunks - 1) / chunks;
+// Attention part `item` of n_head * chunks a sequence: sequence b, head h, keys [j0, j1) of n_keys.
+__device__ __forceinline__ void part_of(int item, int n_head, int chunks, int n_keys, int* b, int* h, int* j0,
+                                        int* j1) {
+  *b = item / (n_head * chunks);
+  const int rest = item % (n_head * chunks), c = rest % chunks, per = (n_keys + chunks - 1) / chunks;
+  *h = rest / chunks;
   *j0 = min(n_keys, c * per);
   *j1 = min(n_keys, *j0 + per);
-}
-
-// The block's attention part's K and V rows asked into L2 (two 128-byte lines a 64-float row).
-__device__ __forceinline__ void prefetch_part(const float* k, const float* v, int ld, int n_head, int chunks,
-                                              int n_keys) {
-  const int item = blockIdx.x;
-  if (item >= n_head * chunks) return;
-  int h, j0, j1;
-  part_keys(item, chunks, n_keys, &h, &j0, &j1);
-  for (int i = threadIdx.x; i < 4 * (j1 - j0); i += kThreads) {
-    const int j = j0 + i / 4, half = i % 2;
-    const float* base = (i / 2) % 2 == 0 ? k : v;
-    prefetch_l2(base + static_cast<size_t>(j) * ld + h * kDh + 32 * half);
-  }
 }
 
 __device__ __forceinline__ float warp_sum(float v) {
@@ -196,84 +199,159 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-// Every attention part of the block: the query of head h (q, written by the previous phase) over its keys of k, v (row
-// stride ld; head h's 64 columns), an online softmax per warp over every kWarps-th group of 4 keys, the warps folded
-// together, the part's weighted sums, maximum and sum of exponentials written to part[item]. A part without keys
-// writes a sum of exponentials of 0 (the merge skips it).
-__device__ void attention_parts(const float* q, const float* k, const float* v, int ld, int n_keys, int n_head,
-                                int chunks, float scale, float* part) {
+// Head h of MQ queries (rows of q, row stride ldq, written by the previous phase) over keys [j0, j1) of k, v (row
+// stride ld; the head's 64 columns): an online softmax per warp and query over every kWarps-th group of 4 keys (each
+// key loaded once for all MQ queries), the warps folded together, query r's weighted sums, maximum and sum of
+// exponentials written to part + r * part_stride. No keys: a sum of exponentials of 0 (the merge skips the part; only
+// an exact 0 is skipped, so a NaN from the inputs reaches the output as it would op by op).
+template <int MQ>
+__device__ void attend_part(const float* q, int ldq, const float* k, const float* v, int ld, int h, int j0, int j1,
+                            float scale, float* part, size_t part_stride) {
   __shared__ float wm[kWarps], wl[kWarps];
   __shared__ float wo[kWarps][kDh];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  for (int item = blockIdx.x; item < n_head * chunks; item += gridDim.x) {
-    int h, j0, j1;
-    part_keys(item, chunks, n_keys, &h, &j0, &j1);
-    const float q0 = __ldcg(q + h * kDh + lane) * scale, q1 = __ldcg(q + h * kDh + 32 + lane) * scale;
-    float m = -INFINITY, l = 0.0f, o0 = 0.0f, o1 = 0.0f;
-    for (int jb = j0 + 4 * warp; jb < j1; jb += 4 * kWarps) {
-      float kr[4][2], vr[4][2];
+  float q0[MQ], q1[MQ], m[MQ], l[MQ], o0[MQ], o1[MQ];
 #pragma unroll
-      for (int u = 0; u < 4; ++u) {
-        const bool in = jb + u < j1;
-        const size_t off = static_cast<size_t>(in ? jb + u : j0) * ld + h * kDh + lane;
-        kr[u][0] = in ? __ldcg(k + off) : 0.0f;
-        kr[u][1] = in ? __ldcg(k + off + 32) : 0.0f;
-        vr[u][0] = in ? __ldcg(v + off) : 0.0f;
-        vr[u][1] = in ? __ldcg(v + off + 32) : 0.0f;
-      }
+  for (int r = 0; r < MQ; ++r) {
+    q0[r] = __ldcg(q + static_cast<size_t>(r) * ldq + h * kDh + lane) * scale;
+    q1[r] = __ldcg(q + static_cast<size_t>(r) * ldq + h * kDh + 32 + lane) * scale;
+    m[r] = -INFINITY;
+    l[r] = o0[r] = o1[r] = 0.0f;
+  }
+  for (int jb = j0 + 4 * warp; jb < j1; jb += 4 * kWarps) {
+    float kr[4][2], vr[4][2];
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      const bool in = jb + u < j1;
+      const size_t off = static_cast<size_t>(in ? jb + u : j0) * ld + h * kDh + lane;
+      kr[u][0] = in ? __ldcg(k + off) : 0.0f;
+      kr[u][1] = in ? __ldcg(k + off + 32) : 0.0f;
+      vr[u][0] = in ? __ldcg(v + off) : 0.0f;
+      vr[u][1] = in ? __ldcg(v + off + 32) : 0.0f;
+    }
+#pragma unroll
+    for (int r = 0; r < MQ; ++r) {
       float s[4];
-      float mx = m;
+      float mx = m[r];
 #pragma unroll
       for (int u = 0; u < 4; ++u) {
-        s[u] = jb + u < j1 ? warp_sum(q0 * kr[u][0] + q1 * kr[u][1]) : -INFINITY;
+        s[u] = jb + u < j1 ? warp_sum(q0[r] * kr[u][0] + q1[r] * kr[u][1]) : -INFINITY;
         mx = fmaxf(mx, s[u]);
       }
-      const float corr = m == -INFINITY ? 0.0f : expf(m - mx);
-      l *= corr;
-      o0 *= corr;
-      o1 *= corr;
+      const float corr = m[r] == -INFINITY ? 0.0f : expf(m[r] - mx);
+      l[r] *= corr;
+      o0[r] *= corr;
+      o1[r] *= corr;
 #pragma unroll
       for (int u = 0; u < 4; ++u)
         if (jb + u < j1) {
           const float p = expf(s[u] - mx);
-          l += p;
-          o0 += p * vr[u][0];
-          o1 += p * vr[u][1];
+          l[r] += p;
+          o0[r] += p * vr[u][0];
+          o1[r] += p * vr[u][1];
         }
-      m = mx;
+      m[r] = mx;
     }
+  }
+#pragma unroll
+  for (int r = 0; r < MQ; ++r) {
     if (lane == 0) {
-      wm[warp] = m;
-      wl[warp] = l;
+      wm[warp] = m[r];
+      wl[warp] = l[r];
     }
-    wo[warp][lane] = o0;
-    wo[warp][lane + 32] = o1;
+    wo[warp][lane] = o0[r];
+    wo[warp][lane + 32] = o1[r];
     __syncthreads();
     if (threadIdx.x < kDh) {
       const int t = threadIdx.x;
       float bm = -INFINITY;
       for (int w = 0; w < kWarps; ++w)
-        if (wl[w] > 0.0f) bm = fmaxf(bm, wm[w]);
+        if (wl[w] != 0.0f) bm = fmaxf(bm, wm[w]);
       float acc = 0.0f, bl = 0.0f;
       for (int w = 0; w < kWarps; ++w)
-        if (wl[w] > 0.0f) {
+        if (wl[w] != 0.0f) {
           const float e = expf(wm[w] - bm);
           acc += wo[w][t] * e;
           bl += wl[w] * e;
         }
-      float* out = part + static_cast<size_t>(item) * kPart;
+      float* out = part + r * part_stride;
       out[t] = acc;
       if (t == 0) {
         out[kDh] = bm;
         out[kDh + 1] = bl;
       }
     }
-    __syncthreads();  // wm, wl, wo are written again by the next item
+    __syncthreads();  // wm, wl, wo are written again for the next query
   }
 }
 
-// The heads' parts (written by the previous phase) merged into out [n_head * 64] (shared memory), through stage
-// (shared memory, n_head * chunks * kPart floats).
+// Every self-attention part of the block: sequence b's query over rows 0 .. position[b] of its caches.
+template <int M>
+__device__ void self_parts(const StackRows& rows, const int* position, const float* q, int d, int ld, int n_head,
+                           int chunks, float scale, float* part) {
+  for (int item = blockIdx.x; item < M * n_head * chunks; item += gridDim.x) {
+    const int seq = item / (n_head * chunks);
+    int b, h, j0, j1;
+    part_of(item, n_head, chunks, position[seq] + 1, &b, &h, &j0, &j1);
+    attend_part<1>(q + static_cast<size_t>(b) * d, d, rows.k_cache[b], rows.v_cache[b], ld, h, j0, j1, scale,
+                   part + static_cast<size_t>(item) * kPart, 0);
+  }
+}
+
+// Every cross-attention part of the block. Shared window: item (h, c) takes all M queries and writes sequence b's
+// part where self_parts' layout puts it ((b * n_head + h) * chunks + c); otherwise as self_parts.
+template <int M>
+__device__ void cross_parts(const StackRows& rows, bool shared, const float* q, int d, int ld, int n_keys, int n_head,
+                            int chunks, float scale, float* part) {
+  if (shared) {
+    for (int item = blockIdx.x; item < n_head * chunks; item += gridDim.x) {
+      int b, h, j0, j1;
+      part_of(item, n_head, chunks, n_keys, &b, &h, &j0, &j1);
+      attend_part<M>(q, d, rows.cross[0], rows.cross[0] + d, ld, h, j0, j1, scale,
+                     part + static_cast<size_t>(item) * kPart, static_cast<size_t>(n_head) * chunks * kPart);
+    }
+    return;
+  }
+  for (int item = blockIdx.x; item < M * n_head * chunks; item += gridDim.x) {
+    int b, h, j0, j1;
+    part_of(item, n_head, chunks, n_keys, &b, &h, &j0, &j1);
+    attend_part<1>(q + static_cast<size_t>(b) * d, d, rows.cross[b], rows.cross[b] + d, ld, h, j0, j1, scale,
+                   part + static_cast<size_t>(item) * kPart, 0);
+  }
+}
+
+// The K and V rows of the block's first cross-attention part asked into L2 (two 128-byte lines a 64-float row).
+__device__ __forceinline__ void prefetch_cross(const StackRows& rows, bool shared, int rows_n, int d, int ld,
+                                               int n_head, int chunks, int n_keys) {
+  const int item = blockIdx.x;
+  if (item >= (shared ? 1 : rows_n) * n_head * chunks) return;
+  int b, h, j0, j1;
+  part_of(item, n_head, chunks, n_keys, &b, &h, &j0, &j1);
+  const float* kv = rows.cross[b];
+  for (int i = threadIdx.x; i < 4 * (j1 - j0); i += kThreads) {
+    const int j = j0 + i / 4, half = i % 2, is_v = (i / 2) % 2;
+    prefetch_l2(kv + static_cast<size_t>(j) * ld + is_v * d + h * kDh + 32 * half);
+  }
+}
+
+// The K and V rows 0 .. position - 1 of the block's first self-attention part asked into L2 (the row at `position`
+// is written by this phase).
+__device__ __forceinline__ void prefetch_self(const StackRows& rows, const int* position, int rows_n, int ld,
+                                              int n_head, int chunks) {
+  const int item = blockIdx.x;
+  if (item >= rows_n * n_head * chunks) return;
+  const int seq = item / (n_head * chunks);
+  int b, h, j0, j1;
+  part_of(item, n_head, chunks, position[seq], &b, &h, &j0, &j1);
+  for (int i = threadIdx.x; i < 4 * (j1 - j0); i += kThreads) {
+    const int j = j0 + i / 4, half = i % 2;
+    const float* base = (i / 2) % 2 == 0 ? rows.k_cache[b] : rows.v_cache[b];
+    prefetch_l2(base + static_cast<size_t>(j) * ld + h * kDh + 32 * half);
+  }
+}
+
+// Sequence b's parts (written by the previous phase, chunks a head) merged into out [n_head * 64] (shared memory),
+// through stage (shared memory, n_head * chunks * kPart floats). Every thread of the block takes part.
 __device__ void merge_parts(const float* part, int n_head, int chunks, float* stage, float* out) {
   const int n4 = n_head * chunks * kPart / 4;
   for (int i = threadIdx.x; i < n4; i += kThreads)
@@ -284,11 +362,11 @@ __device__ void merge_parts(const float* part, int n_head, int chunks, float* st
     const float* ph = stage + static_cast<size_t>(h) * chunks * kPart;
     float mx = -INFINITY;
     for (int c = 0; c < chunks; ++c)
-      if (ph[c * kPart + kDh + 1] > 0.0f) mx = fmaxf(mx, ph[c * kPart + kDh]);
+      if (ph[c * kPart + kDh + 1] != 0.0f) mx = fmaxf(mx, ph[c * kPart + kDh]);
     float sum = 0.0f, acc = 0.0f;
     for (int c = 0; c < chunks; ++c) {
       const float l = ph[c * kPart + kDh + 1];
-      if (l > 0.0f) {
+      if (l != 0.0f) {
         const float e = expf(ph[c * kPart + kDh] - mx);
         sum += l * e;
         acc += ph[c * kPart + t] * e;
@@ -296,101 +374,128 @@ __device__ void merge_parts(const float* part, int n_head, int chunks, float* st
     }
     out[idx] = acc / sum;
   }
+  __syncthreads();  // stage is written again for the next sequence
+}
+
+template <int M>
+__device__ __forceinline__ void merge_rows(const float* part, int n_head, int chunks, float* stage, float* hs,
+                                           int h_pad) {
+  for (int b = 0; b < M; ++b)
+    merge_parts(part + static_cast<size_t>(b) * n_head * chunks * kPart, n_head, chunks, stage,
+                hs + static_cast<size_t>(b) * h_pad);
+}
+
+// hs rows = layer_norm(xs rows) (d values each, shared memory).
+template <int M>
+__device__ __forceinline__ void norm_into(const float* xs, int x_pad, float* hs, int h_pad, int d, const float* g,
+                                          const float* b, float* red) {
+  for (int r = 0; r < M; ++r)
+    for (int i = threadIdx.x; i < d; i += kThreads) hs[r * h_pad + i] = xs[r * x_pad + i];
+  __syncthreads();
+  for (int r = 0; r < M; ++r) norm_rows<1>(hs + r * h_pad, d, g, b, red);
   __syncthreads();
 }
 
-// hs = layer_norm(xs) (d values, shared memory).
-__device__ __forceinline__ void norm_into(const float* xs, float* hs, int d, const float* g, const float* b,
-                                          float* red) {
-  for (int i = threadIdx.x; i < d; i += kThreads) hs[i] = xs[i];
-  __syncthreads();
-  norm_rows<1>(hs, d, g, b, red);
-  __syncthreads();
-}
-
-// xs += delta (an output product's result, bias included; d values written by the previous phase).
-__device__ __forceinline__ void add_delta(float* xs, const float* delta, int d) {
-  for (int i = threadIdx.x; i < d; i += kThreads) xs[i] += __ldcg(delta + i);
+// xs += delta (an output product's result, bias included; [M, d] written by the previous phase).
+template <int M>
+__device__ __forceinline__ void add_delta(float* xs, int x_pad, const float* delta, int d) {
+  for (int r = 0; r < M; ++r)
+    for (int i = threadIdx.x; i < d; i += kThreads) xs[r * x_pad + i] += __ldcg(delta + static_cast<size_t>(r) * d + i);
   __syncthreads();
 }
 
 // xs += bias + fc2's segment sums, in segment order.
-__device__ __forceinline__ void add_fc2(float* xs, const float* part, const float* bias, int d, int segs) {
-  for (int i = threadIdx.x; i < d; i += kThreads) {
-    float v = bias ? bias[i] : 0.0f;
-    for (int s = 0; s < segs; ++s) v += __ldcg(part + static_cast<size_t>(s) * d + i);
-    xs[i] += v;
-  }
+template <int M>
+__device__ __forceinline__ void add_fc2(float* xs, int x_pad, const float* part, const float* bias, int d, int segs) {
+  for (int r = 0; r < M; ++r)
+    for (int i = threadIdx.x; i < d; i += kThreads) {
+      float v = bias ? bias[i] : 0.0f;
+      for (int s = 0; s < segs; ++s) v += __ldcg(part + (static_cast<size_t>(s) * M + r) * d + i);
+      xs[r * x_pad + i] += v;
+    }
   __syncthreads();
 }
 
-template <class T>
+template <class T, int M>
 __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid_constant__ StackArgs<T> a) {
   extern __shared__ float4 smem4[];
-  float* xs = reinterpret_cast<float*>(smem4);  // [d] this block's copy of x
-  float* hs = xs + a.x_pad;                     // [max(d, n_ff)] the current product's input
-  float* stage = hs + a.h_pad;                  // [n_head * chunks * kPart] attention parts being merged
+  float* xs = reinterpret_cast<float*>(smem4);  // [M][x_pad] this block's copy of x
+  float* hs = xs + M * a.x_pad;                 // [M][h_pad] the current product's input
+  float* stage = hs + M * a.h_pad;              // attention parts being merged
   __shared__ float red[32];
-  const int d = a.d, segs = a.n_ff / d;
-  const int position = a.st->position;
-  for (int i = threadIdx.x; i < d; i += kThreads) xs[i] = __ldcg(a.x + i);  // the embedding kernel's row
+  __shared__ int position[kMaxRows];
+  const int d = a.d, segs = a.n_ff / d, xp = a.x_pad, hp = a.h_pad;
+  if (threadIdx.x < M) position[threadIdx.x] = a.st ? a.st->position : a.position[threadIdx.x];
+  for (int r = 0; r < M; ++r)
+    for (int i = threadIdx.x; i < d; i += kThreads) xs[r * xp + i] = __ldcg(a.x + static_cast<size_t>(r) * a.ldx + i);
   __syncthreads();
   for (int li = 0; li < a.n_layer; ++li) {
-    const StackLayer<T>& L = a.layers[li];
-    if (li > 0) add_fc2(xs, a.fc2_part, a.layers[li - 1].b_fc2, d, segs);
+    const StackWeights<T>& L = a.w[li];
+    const StackRows& R = a.rows[li];
+    if (li > 0) add_fc2<M>(xs, xp, a.fc2_part, a.w[li - 1].b_fc2, d, segs);
     // 1. q | k | v
-    norm_into(xs, hs, d, L.ln1_g, L.ln1_b, red);
+    norm_into<M>(xs, xp, hs, hp, d, L.ln1_g, L.ln1_b, red);
     prefetch_items(L.w_out, d, d, 1);
     prefetch_items(L.w_cq, d, d, 1);
-    gemv_items(L.w_qkv, 3 * d, d, 1, hs, [&](int r, int, float s) {
-      const float v = s + (L.b_qkv ? L.b_qkv[r] : 0.0f);
-      if (r < d) a.q[r] = v;
-      else if (r < 2 * d) L.k_cache[static_cast<size_t>(position) * a.ld_cache + (r - d)] = v;
-      else L.v_cache[static_cast<size_t>(position) * a.ld_cache + (r - 2 * d)] = v;
+    prefetch_self(R, position, M, a.ld_cache, a.n_head, a.self_chunks);
+    gemv_items<T, M>(L.w_qkv, 3 * d, d, 1, hs, hp, [&](int j, int, int r, float s) {
+      const float v = s + (L.b_qkv ? L.b_qkv[j] : 0.0f);
+      if (j < d) a.q[static_cast<size_t>(r) * d + j] = v;
+      else if (j < 2 * d) R.k_cache[r][static_cast<size_t>(position[r]) * a.ld_cache + (j - d)] = v;
+      else R.v_cache[r][static_cast<size_t>(position[r]) * a.ld_cache + (j - 2 * d)] = v;
     });
     grid_barrier(a.barrier);
-    // 2. self-attention parts over rows 0 .. position of the caches
-    prefetch_part(L.cross_k, L.cross_v, a.ld_cross, a.n_head, a.chunks, a.n_cross);
-    attention_parts(a.q, L.k_cache, L.v_cache, a.ld_cache, position + 1, a.n_head, a.chunks, a.scale, a.att_part);
+    // 2. self-attention parts over rows 0 .. position of each sequence's caches
+    self_parts<M>(R, position, a.q, d, a.ld_cache, a.n_head, a.self_chunks, a.scale, a.att_part);
     grid_barrier(a.barrier);
     // 3. merged; the output product
-    merge_parts(a.att_part, a.n_head, a.chunks, stage, hs);
+    merge_rows<M>(a.att_part, a.n_head, a.self_chunks, stage, hs, hp);
+    prefetch_cross(R, a.shared_cross, M, d, a.ld_cross, a.n_head, a.cross_chunks, a.n_cross);
+    gemv_items<T, M>(L.w_out, d, d, 1, hs, hp, [&](int j, int, int r, float s) {
+      a.delta[static_cast<size_t>(r) * d + j] = s + (L.b_out ? L.b_out[j] : 0.0f);
+    });
+    grid_barrier(a.barrier);
+    // 4. the residual; the cross-attention's queries
+    add_delta<M>(xs, xp, a.delta, d);
+    norm_into<M>(xs, xp, hs, hp, d, L.ln2_g, L.ln2_b, red);
     prefetch_items(L.w_cout, d, d, 1);
-    gemv_items(L.w_out, d, d, 1, hs, [&](int r, int, float s) { a.delta[r] = s + (L.b_out ? L.b_out[r] : 0.0f); });
-    grid_barrier(a.barrier);
-    // 4. the residual; the cross-attention's query
-    add_delta(xs, a.delta, d);
-    norm_into(xs, hs, d, L.ln2_g, L.ln2_b, red);
     prefetch_items(L.w_fc1, a.n_ff, d, 1);
-    gemv_items(L.w_cq, d, d, 1, hs, [&](int r, int, float s) { a.q[r] = s + (L.b_cq ? L.b_cq[r] : 0.0f); });
+    gemv_items<T, M>(L.w_cq, d, d, 1, hs, hp, [&](int j, int, int r, float s) {
+      a.q[static_cast<size_t>(r) * d + j] = s + (L.b_cq ? L.b_cq[j] : 0.0f);
+    });
     grid_barrier(a.barrier);
-    // 5. cross-attention parts over the window's keys
-    prefetch_items(L.w_fc2, d, a.n_ff, segs);
-    attention_parts(a.q, L.cross_k, L.cross_v, a.ld_cross, a.n_cross, a.n_head, a.chunks, a.scale, a.att_part);
+    // 5. cross-attention parts over each sequence's window
+    cross_parts<M>(R, a.shared_cross, a.q, d, a.ld_cross, a.n_cross, a.n_head, a.cross_chunks, a.scale, a.att_part);
     grid_barrier(a.barrier);
     // 6. merged; the output product
-    merge_parts(a.att_part, a.n_head, a.chunks, stage, hs);
-    if (li + 1 < a.n_layer) prefetch_items(a.layers[li + 1].w_qkv, 3 * d, d, 1);
-    gemv_items(L.w_cout, d, d, 1, hs, [&](int r, int, float s) { a.delta[r] = s + (L.b_cout ? L.b_cout[r] : 0.0f); });
+    merge_rows<M>(a.att_part, a.n_head, a.cross_chunks, stage, hs, hp);
+    prefetch_items(L.w_fc2, d, a.n_ff, segs);
+    gemv_items<T, M>(L.w_cout, d, d, 1, hs, hp, [&](int j, int, int r, float s) {
+      a.delta[static_cast<size_t>(r) * d + j] = s + (L.b_cout ? L.b_cout[j] : 0.0f);
+    });
     grid_barrier(a.barrier);
     // 7. the residual; fc1 with GELU
-    add_delta(xs, a.delta, d);
-    norm_into(xs, hs, d, L.ln3_g, L.ln3_b, red);
-    gemv_items(L.w_fc1, a.n_ff, d, 1, hs, [&](int r, int, float s) {
-      const float v = s + (L.b_fc1 ? L.b_fc1[r] : 0.0f);
-      a.mlp[r] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    add_delta<M>(xs, xp, a.delta, d);
+    norm_into<M>(xs, xp, hs, hp, d, L.ln3_g, L.ln3_b, red);
+    if (li + 1 < a.n_layer) prefetch_items(a.w[li + 1].w_qkv, 3 * d, d, 1);
+    gemv_items<T, M>(L.w_fc1, a.n_ff, d, 1, hs, hp, [&](int j, int, int r, float s) {
+      const float v = s + (L.b_fc1 ? L.b_fc1[j] : 0.0f);
+      a.mlp[static_cast<size_t>(r) * a.n_ff + j] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
     });
     grid_barrier(a.barrier);
     // 8. fc2 by segments
-    for (int i = threadIdx.x; i < a.n_ff; i += kThreads) hs[i] = __ldcg(a.mlp + i);
+    for (int r = 0; r < M; ++r)
+      for (int i = threadIdx.x; i < a.n_ff; i += kThreads) hs[r * hp + i] = __ldcg(a.mlp + static_cast<size_t>(r) * a.n_ff + i);
     __syncthreads();
-    gemv_items(L.w_fc2, d, a.n_ff, segs, hs,
-               [&](int r, int seg, float s) { a.fc2_part[static_cast<size_t>(seg) * d + r] = s; });
+    gemv_items<T, M>(L.w_fc2, d, a.n_ff, segs, hs, hp, [&](int j, int seg, int r, float s) {
+      a.fc2_part[(static_cast<size_t>(seg) * M + r) * d + j] = s;
+    });
     grid_barrier(a.barrier);
   }
-  add_fc2(xs, a.fc2_part, a.layers[a.n_layer - 1].b_fc2, d, segs);
+  add_fc2<M>(xs, xp, a.fc2_part, a.w[a.n_layer - 1].b_fc2, d, segs);
   if (blockIdx.x == 0)
-    for (int i = threadIdx.x; i < d; i += kThreads) a.x[i] = xs[i];
+    for (int r = 0; r < M; ++r)
+      for (int i = threadIdx.x; i < d; i += kThreads) a.x[static_cast<size_t>(r) * a.ldx + i] = xs[r * xp + i];
 }
 
 const float* ptr(const Mat& m) { return m.empty() ? nullptr : m.data; }
@@ -402,15 +507,93 @@ const T* half_ptr(const Weights& w) {
 
 int round4(int n) { return (n + 3) / 4 * 4; }
 
+// The launch's shape: attention parts a head, shared memory.
+struct StackShape {
+  int self_chunks, cross_chunks, x_pad, h_pad;
+  size_t shared;
+};
+
+StackShape stack_shape(int n_sm, int rows, int d, int n_head, int n_ff, bool shared_cross) {
+  StackShape s{};
+  s.self_chunks = std::max(1, n_sm / (rows * n_head));
+  s.cross_chunks = std::max(1, n_sm / ((shared_cross ? 1 : rows) * n_head));
+  s.x_pad = round4(d);
+  s.h_pad = round4(std::max(d, n_ff));
+  s.shared = sizeof(float) * (static_cast<size_t>(rows) * (s.x_pad + s.h_pad) +
+                              static_cast<size_t>(n_head) * std::max(s.self_chunks, s.cross_chunks) * kPart);
+  return s;
+}
+
+template <class T, int M>
+void launch_stack(const StackArgs<T>& args, int n_sm, size_t shared, cudaStream_t stream) {
+  auto* kernel = decoder_stack_kernel<T, M>;
+  WST_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(n_sm);
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = shared;
+  config.stream = stream;
+  cudaLaunchAttribute attribute[1] = {};
+  attribute[0].id = cudaLaunchAttributeCooperative;  // every block resident at once (the barriers need it)
+  attribute[0].val.cooperative = 1;
+  config.attrs = attribute;
+  config.numAttrs = 1;
+  WST_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, args));
+}
+
+template <class T>
+void launch_rows(const StackArgs<T>& args, int m, int n_sm, size_t shared, cudaStream_t stream) {
+  switch (m) {
+    case 1: return launch_stack<T, 1>(args, n_sm, shared, stream);
+    case 2: return launch_stack<T, 2>(args, n_sm, shared, stream);
+    case 3: return launch_stack<T, 3>(args, n_sm, shared, stream);
+    case 4: return launch_stack<T, 4>(args, n_sm, shared, stream);
+    case 5: return launch_stack<T, 5>(args, n_sm, shared, stream);
+    case 6: return launch_stack<T, 6>(args, n_sm, shared, stream);
+    case 7: return launch_stack<T, 7>(args, n_sm, shared, stream);
+    default: return launch_stack<T, 8>(args, n_sm, shared, stream);
+  }
+}
+
+// Whether a block of decoder_stack_kernel<T, M> with `shared` bytes of dynamic shared memory fits on an SM of this
+// device (a cooperative launch of one block an SM needs it; false also where the kernel has no image for the device).
+template <class T, int M>
+bool resident(size_t shared) {
+  auto* kernel = decoder_stack_kernel<T, M>;
+  int blocks = 0;
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreads, shared) != cudaSuccess) {
+    cudaGetLastError();  // clear it: the caller falls back to the ops in turn
+    return false;
+  }
+  return blocks >= 1;
+}
+
+template <class T>
+bool resident_rows(int m, size_t shared) {
+  switch (m) {
+    case 1: return resident<T, 1>(shared);
+    case 2: return resident<T, 2>(shared);
+    case 3: return resident<T, 3>(shared);
+    case 4: return resident<T, 4>(shared);
+    case 5: return resident<T, 5>(shared);
+    case 6: return resident<T, 6>(shared);
+    case 7: return resident<T, 7>(shared);
+    default: return resident<T, 8>(shared);
+  }
+}
+
 }  // namespace
 
-bool CudaBackend::decoder_stack_fits(const std::vector<DecoderLayerWeights>& layers, const std::vector<Mat>& k_caches,
-                                     const std::vector<Mat>& v_caches, const std::vector<Mat>& cross_kv, int n_head,
+bool CudaBackend::decoder_stack_fits(const std::vector<DecoderLayerWeights>& layers,
+                                     const std::vector<std::vector<Mat*>>& k_caches,
+                                     const std::vector<std::vector<Mat*>>& v_caches,
+                                     const std::vector<std::vector<const Mat*>>& cross_kv, int n_head,
                                      const Mat& x) const {
-  const int n = static_cast<int>(layers.size()), d = x.cols;
-  if (precision_ == Precision::f32 || !cooperative_ || n < 1 || n > kMaxLayers || x.rows != 1 || n_head < 1 ||
-      d != n_head * kDh || static_cast<int>(k_caches.size()) != n || static_cast<int>(v_caches.size()) != n ||
-      static_cast<int>(cross_kv.size()) != n)
+  const int n = static_cast<int>(layers.size()), d = x.cols, m = x.rows;
+  if (precision_ == Precision::f32 || !cooperative_ || n < 1 || n > kMaxLayers || m < 1 || m > kMaxRows ||
+      n_head < 1 || d != n_head * kDh || static_cast<int>(k_caches.size()) != n ||
+      static_cast<int>(v_caches.size()) != n || static_cast<int>(cross_kv.size()) != n)
     return false;
   const WeightType t = layers[0].qkv.w.type;
   if (t != (precision_ == Precision::f16 ? WeightType::float16 : WeightType::bfloat16)) return false;
@@ -420,54 +603,66 @@ bool CudaBackend::decoder_stack_fits(const std::vector<DecoderLayerWeights>& lay
     return l.w.type == t && l.w.rows == rows && l.w.cols == cols && (l.b.empty() || l.b.cols == rows);
   };
   auto ln = [&](const LayerNormWeights& l) { return l.gamma.cols == d && l.beta.cols == d; };
+  const Mat* c0 = cross_kv[0].empty() ? nullptr : cross_kv[0][0];
+  if (c0 == nullptr || k_caches[0].empty() || k_caches[0][0] == nullptr) return false;
+  const int ld_cache = k_caches[0][0]->ld;
   for (int i = 0; i < n; ++i) {
     const DecoderLayerWeights& l = layers[i];
     if (!ln(l.attn_ln) || !ln(l.cross_ln) || !ln(l.mlp_ln) || !lin(l.qkv, 3 * d, d) || !lin(l.attn_out, d, d) ||
         !lin(l.cross_q, d, d) || !lin(l.cross_out, d, d) || !lin(l.fc1, n_ff, d) || !lin(l.fc2, d, n_ff))
       return false;
-    if (k_caches[i].cols != d || v_caches[i].cols != d || k_caches[i].ld != k_caches[0].ld ||
-        v_caches[i].ld != k_caches[0].ld || cross_kv[i].cols != 2 * d || cross_kv[i].ld != cross_kv[0].ld ||
-        cross_kv[i].rows != cross_kv[0].rows || cross_kv[i].rows < 1)
+    if (static_cast<int>(k_caches[i].size()) != m || static_cast<int>(v_caches[i].size()) != m ||
+        static_cast<int>(cross_kv[i].size()) != m)
       return false;
+    for (int b = 0; b < m; ++b) {
+      const Mat *k = k_caches[i][b], *v = v_caches[i][b], *c = cross_kv[i][b];
+      if (!k || !v || !c || k->cols != d || v->cols != d || k->ld != ld_cache || v->ld != ld_cache || c->cols != 2 * d ||
+          c->ld != c0->ld || c->rows != c0->rows || c->rows < 1)
+        return false;
+    }
   }
-  return true;
+  // The block's dynamic shared memory, with room for the kernel's static arrays (up to ~8.5 KiB).
+  bool shared_cross = true;
+  for (int i = 0; i < n; ++i)
+    for (int b = 0; b < m; ++b) shared_cross = shared_cross && cross_kv[i][b]->data == cross_kv[i][0]->data;
+  const size_t shared = stack_shape(n_sm_, m, d, n_head, n_ff, shared_cross).shared;
+  if (shared + 12 * 1024 > shared_optin_) return false;
+  const auto key = std::make_tuple(precision_ == Precision::f16 ? 1 : 2, m, shared);
+  auto it = stack_resident_.find(key);
+  if (it == stack_resident_.end())
+    it = stack_resident_
+             .emplace(key, precision_ == Precision::f16 ? resident_rows<__half>(m, shared)
+                                                        : resident_rows<__nv_bfloat16>(m, shared))
+             .first;
+  return it->second;
 }
 
-void CudaBackend::decoder_layers_at(const std::vector<DecoderLayerWeights>& layers, std::vector<Mat>& k_caches,
-                                    std::vector<Mat>& v_caches, const std::vector<Mat>& cross_kv, int n_head, Mat& x,
-                                    Mat& qkv, Mat& attn, Mat& q, Mat& mlp) {
-  if (!recording_) throw Error("decoder_layers_at: only while a step is recorded");
-  if (!persistent_decoder_ || !decoder_stack_fits(layers, k_caches, v_caches, cross_kv, n_head, x))
-    return Backend::decoder_layers_at(layers, k_caches, v_caches, cross_kv, n_head, x, qkv, attn, q, mlp);
-  const int n = static_cast<int>(layers.size()), d = x.cols, n_ff = layers[0].fc1.w.rows;
-  const int chunks = std::max(1, n_sm_ / n_head);
-  // Scratch the recording keeps (alloc_bytes while recording): fc2's segment sums and the attention parts, and the
-  // barrier's two counters, zeroed by the recording before every launch.
-  std::shared_ptr<void> fc2_part = alloc_bytes(sizeof(float) * static_cast<size_t>(n_ff));
-  std::shared_ptr<void> att_part = alloc_bytes(sizeof(float) * static_cast<size_t>(n_head) * chunks * kPart);
+void CudaBackend::run_decoder_stack(const std::vector<DecoderLayerWeights>& layers,
+                                    const std::vector<std::vector<Mat*>>& k_caches,
+                                    const std::vector<std::vector<Mat*>>& v_caches,
+                                    const std::vector<std::vector<const Mat*>>& cross_kv, const int* positions,
+                                    const StepState* st, int n_head, Mat& x, Mat& q, Mat& attn, Mat& mlp) {
+  const int n = static_cast<int>(layers.size()), d = x.cols, m = x.rows, n_ff = layers[0].fc1.w.rows;
+  if (q.rows < m || q.cols < d || attn.rows < m || attn.cols < d || mlp.rows < m || mlp.cols < n_ff ||
+      q.ld != d || attn.ld != d || mlp.ld != n_ff)
+    throw Error("decoder layers: scratch rows of the wrong shape for " + std::to_string(m) + " x " + std::to_string(d));
+  bool shared_cross = true;
+  for (int i = 0; i < n; ++i)
+    for (int b = 0; b < m; ++b) shared_cross = shared_cross && cross_kv[i][b]->data == cross_kv[i][0]->data;
+  const StackShape shape = stack_shape(n_sm_, m, d, n_head, n_ff, shared_cross);
+  // Scratch kept alive by the stream's order (the pool hands a block out again only to later work) or, while
+  // recording, by the recording (alloc_bytes): fc2's segment sums, the attention parts, the barrier's two counters
+  // (zeroed before every launch).
+  std::shared_ptr<void> fc2_part = alloc_bytes(sizeof(float) * static_cast<size_t>(m) * n_ff);
+  const int parts = m * n_head * std::max(shape.self_chunks, shape.cross_chunks);
+  std::shared_ptr<void> att_part = alloc_bytes(sizeof(float) * static_cast<size_t>(parts) * kPart);
   std::shared_ptr<void> barrier = alloc_bytes(2 * sizeof(unsigned));
   WST_CUDA_CHECK(cudaMemsetAsync(barrier.get(), 0, 2 * sizeof(unsigned), stream_));
-  const int x_pad = round4(d), h_pad = round4(std::max(d, n_ff));
-  const size_t shared = sizeof(float) * (static_cast<size_t>(x_pad) + h_pad + static_cast<size_t>(n_head) * chunks * kPart);
-  auto launch = [&](auto* kernel, auto& args) {
-    WST_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
-    cudaLaunchConfig_t config = {};
-    config.gridDim = dim3(n_sm_);
-    config.blockDim = dim3(kThreads);
-    config.dynamicSmemBytes = shared;
-    config.stream = stream_;
-    cudaLaunchAttribute attribute[1] = {};
-    attribute[0].id = cudaLaunchAttributeCooperative;  // every block resident at once (the barriers need it)
-    attribute[0].val.cooperative = 1;
-    config.attrs = attribute;
-    config.numAttrs = 1;
-    WST_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, args));
-  };
   auto fill = [&](auto& args, auto tag) {
     using T = decltype(tag);
     for (int i = 0; i < n; ++i) {
       const DecoderLayerWeights& l = layers[i];
-      auto& s = args.layers[i];
+      auto& s = args.w[i];
       s.ln1_g = l.attn_ln.gamma.data;
       s.ln1_b = l.attn_ln.beta.data;
       s.w_qkv = half_ptr<T>(l.qkv.w);
@@ -478,8 +673,6 @@ void CudaBackend::decoder_layers_at(const std::vector<DecoderLayerWeights>& laye
       s.ln2_b = l.cross_ln.beta.data;
       s.w_cq = half_ptr<T>(l.cross_q.w);
       s.b_cq = ptr(l.cross_q.b);
-      s.cross_k = cross_kv[i].data;
-      s.cross_v = cross_kv[i].data + d;
       s.w_cout = half_ptr<T>(l.cross_out.w);
       s.b_cout = ptr(l.cross_out.b);
       s.ln3_g = l.mlp_ln.gamma.data;
@@ -488,41 +681,79 @@ void CudaBackend::decoder_layers_at(const std::vector<DecoderLayerWeights>& laye
       s.b_fc1 = ptr(l.fc1.b);
       s.w_fc2 = half_ptr<T>(l.fc2.w);
       s.b_fc2 = ptr(l.fc2.b);
-      s.k_cache = k_caches[i].data;
-      s.v_cache = v_caches[i].data;
+      for (int b = 0; b < m; ++b) {
+        args.rows[i].k_cache[b] = k_caches[i][b]->data;
+        args.rows[i].v_cache[b] = v_caches[i][b]->data;
+        args.rows[i].cross[b] = cross_kv[i][b]->data;
+      }
     }
+    for (int b = 0; b < m; ++b) args.position[b] = positions ? positions[b] : 0;
     args.n_layer = n;
     args.d = d;
     args.n_head = n_head;
     args.n_ff = n_ff;
-    args.n_cross = cross_kv[0].rows;
-    args.ld_cross = cross_kv[0].ld;
-    args.ld_cache = k_caches[0].ld;
-    args.chunks = chunks;
-    args.x_pad = x_pad;
-    args.h_pad = h_pad;
+    args.n_cross = cross_kv[0][0]->rows;
+    args.ld_cross = cross_kv[0][0]->ld;
+    args.ld_cache = k_caches[0][0]->ld;
+    args.self_chunks = shape.self_chunks;
+    args.cross_chunks = shape.cross_chunks;
+    args.shared_cross = shared_cross ? 1 : 0;
+    args.x_pad = shape.x_pad;
+    args.h_pad = shape.h_pad;
     args.x = x.data;
+    args.ldx = x.ld;
     args.q = q.data;
     args.delta = attn.data;
     args.mlp = mlp.data;
     args.fc2_part = static_cast<float*>(fc2_part.get());
     args.att_part = static_cast<float*>(att_part.get());
     args.barrier = static_cast<unsigned*>(barrier.get());
-    args.st = static_cast<const StepState*>(step_dev_.get());
+    args.st = st;
     args.scale = 1.0f / std::sqrt(static_cast<float>(kDh));
   };
-  if (q.cols < d || attn.cols < d || mlp.cols < n_ff)
-    throw Error("decoder_layers_at: scratch rows too narrow for width " + std::to_string(d));
   ++persistent_launches_;
   if (precision_ == Precision::f16) {
     StackArgs<__half> args{};
     fill(args, __half{});
-    launch(decoder_stack_kernel<__half>, args);
+    launch_rows(args, m, n_sm_, shape.shared, stream_);
   } else {
     StackArgs<__nv_bfloat16> args{};
     fill(args, __nv_bfloat16{});
-    launch(decoder_stack_kernel<__nv_bfloat16>, args);
+    launch_rows(args, m, n_sm_, shape.shared, stream_);
   }
+}
+
+void CudaBackend::decoder_layers_at(const std::vector<DecoderLayerWeights>& layers, std::vector<Mat>& k_caches,
+                                    std::vector<Mat>& v_caches, const std::vector<Mat>& cross_kv, int n_head, Mat& x,
+                                    Mat& qkv, Mat& attn, Mat& q, Mat& mlp) {
+  if (!recording_) throw Error("decoder_layers_at: only while a step is recorded");
+  const size_t n = layers.size();
+  std::vector<std::vector<Mat*>> ks(n), vs(n);
+  std::vector<std::vector<const Mat*>> cs(n);
+  for (size_t i = 0; i < n && i < k_caches.size() && i < v_caches.size() && i < cross_kv.size(); ++i) {
+    ks[i] = {&k_caches[i]};
+    vs[i] = {&v_caches[i]};
+    cs[i] = {&cross_kv[i]};
+  }
+  if (!persistent_decoder_ || k_caches.size() != n || v_caches.size() != n || cross_kv.size() != n ||
+      !decoder_stack_fits(layers, ks, vs, cs, n_head, x))
+    return Backend::decoder_layers_at(layers, k_caches, v_caches, cross_kv, n_head, x, qkv, attn, q, mlp);
+  run_decoder_stack(layers, ks, vs, cs, nullptr, static_cast<const StepState*>(step_dev_.get()), n_head, x, q, attn,
+                    mlp);
+}
+
+void CudaBackend::decoder_layers_rows(const std::vector<DecoderLayerWeights>& layers,
+                                      const std::vector<std::vector<Mat*>>& k_caches,
+                                      const std::vector<std::vector<Mat*>>& v_caches, const std::vector<int>& positions,
+                                      const std::vector<std::vector<const Mat*>>& cross_kv, int n_head, Mat& x,
+                                      Mat& qkv, Mat& attn, Mat& q, Mat& mlp) {
+  bool fits = persistent_decoder_ && !recording_ && static_cast<int>(positions.size()) == x.rows &&
+              decoder_stack_fits(layers, k_caches, v_caches, cross_kv, n_head, x);
+  for (int b = 0; fits && b < x.rows; ++b)
+    fits = positions[b] >= 0 && positions[b] < k_caches[0][b]->rows && positions[b] < v_caches[0][b]->rows;
+  if (!fits)
+    return Backend::decoder_layers_rows(layers, k_caches, v_caches, positions, cross_kv, n_head, x, qkv, attn, q, mlp);
+  run_decoder_stack(layers, k_caches, v_caches, cross_kv, positions.data(), nullptr, n_head, x, q, attn, mlp);
 }
 
 }  // namespace wst::engine::cuda
