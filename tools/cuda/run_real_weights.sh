@@ -67,6 +67,19 @@ if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
   echo "== beam 5, float16 on the GPU against the CPU's float32"
   "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float16_beam5.json" text || rc=1
 fi
+# The decoder layers in one persistent kernel (WST_CUDA_PERSISTENT_DECODER=1, an experiment): float16 greedy and 5
+# beams, held to float16's gate (same text on jfk, ted_60 and >= 95% of the files).
+WST_CUDA_PERSISTENT_DECODER=1 "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda float16 \
+  "$out/gpu_float16_persistent.json" "${pcm[@]}" > "$out/gpu_float16_persistent.log" 2>&1 || { echo "persistent run failed"; rc=1; }
+echo "== float16, decoder layers in one persistent kernel, against the CPU's float32"
+"$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_float16_persistent.json" text || rc=1
+if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
+  WST_CUDA_PERSISTENT_DECODER=1 WST_CHECK_BEAM=5 "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" \
+    cuda float16 "$out/gpu_float16_beam5_persistent.json" "${beam_pcm[@]}" > "$out/gpu_float16_beam5_persistent.log" 2>&1 ||
+    { echo "persistent beam run failed"; rc=1; }
+  echo "== beam 5, float16, decoder layers in one persistent kernel, against the CPU's float32"
+  "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float16_beam5_persistent.json" text || rc=1
+fi
 echo "== bfloat16 on the GPU against the CPU's float32 (reported, not a gate)"
 "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_bfloat16.json" text || true
 # Issue #8: differences only at near-ties. At each file's first differing token, both tokens' log-probabilities

@@ -34,6 +34,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "engine/cuda/cuda_backend.cuh"
@@ -95,7 +96,7 @@ struct StackArgs {
   float* mlp;         // [M, n_ff] gelu(fc1)
   float* fc2_part;    // [n_ff / d][M][d] fc2's sums by segment
   float* att_part;    // [M * n_head * chunks][kPart]
-  unsigned* barrier;  // [2]: arrivals, generation (zeroed before each launch)
+  unsigned* barrier;  // [2 * kGeneration]: arrivals at [0], generation at [kGeneration] (zeroed before each launch)
   const StepState* st;
   float scale;
 };
@@ -108,19 +109,26 @@ __device__ __forceinline__ unsigned load_acquire(const unsigned* p) {
 
 // Every block of the grid waits here until all have arrived; what any block wrote before it is visible to all after
 // it (the fence-atomic pattern of cooperative groups' grid sync). bar[0] counts arrivals; the last block to arrive
-// resets it and advances the generation bar[1], which the others wait on.
+// resets it and advances the generation bar[kGeneration] (its own 128-byte line, apart from the arrivals' atomics),
+// which the others wait on. A wait far longer than any phase (~2^22 polls, seconds) means a block never arrived (a
+// bug, or blocks not all resident): the kernel traps with a message rather than hang the GPU.
+constexpr int kGeneration = 32;
 __device__ __forceinline__ void grid_barrier(unsigned* bar) {
   __syncthreads();
   if (threadIdx.x == 0) {
-    const unsigned gen = load_acquire(bar + 1);  // read before arriving: it cannot advance until this block arrives
+    const unsigned gen = load_acquire(bar + kGeneration);  // read before arriving: it cannot advance until we arrive
     __threadfence();
     if (atomicAdd(bar, 1u) == gridDim.x - 1) {
       atomicExch(bar, 0u);
       __threadfence();
-      atomicAdd(bar + 1, 1u);
+      atomicAdd(bar + kGeneration, 1u);
     } else {
-      while (load_acquire(bar + 1) == gen) {
-      }
+      unsigned polls = 0;
+      while (load_acquire(bar + kGeneration) == gen)
+        if (++polls == (1u << 22)) {
+          printf("decoder_stack: block %d waited 2^22 polls at a grid barrier; trapping\n", blockIdx.x);
+          __trap();
+        }
     }
     __threadfence();
   }
@@ -656,8 +664,8 @@ void CudaBackend::run_decoder_stack(const std::vector<DecoderLayerWeights>& laye
   std::shared_ptr<void> fc2_part = alloc_bytes(sizeof(float) * static_cast<size_t>(m) * n_ff);
   const int parts = m * n_head * std::max(shape.self_chunks, shape.cross_chunks);
   std::shared_ptr<void> att_part = alloc_bytes(sizeof(float) * static_cast<size_t>(parts) * kPart);
-  std::shared_ptr<void> barrier = alloc_bytes(2 * sizeof(unsigned));
-  WST_CUDA_CHECK(cudaMemsetAsync(barrier.get(), 0, 2 * sizeof(unsigned), stream_));
+  std::shared_ptr<void> barrier = alloc_bytes(2 * kGeneration * sizeof(unsigned));
+  WST_CUDA_CHECK(cudaMemsetAsync(barrier.get(), 0, 2 * kGeneration * sizeof(unsigned), stream_));
   auto fill = [&](auto& args, auto tag) {
     using T = decltype(tag);
     for (int i = 0; i < n; ++i) {
