@@ -754,10 +754,11 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.beam5_host_ms, r.beam5_top_ms, r.batch16_ms, r.batch16_ms / 16,
                   r.windows16_ms, r.windows16_ms / 16);
       if (!r.pick_same || !r.fused_same[0] || !r.fused_same[1] || !r.fused_same[2]) rc = 1;
-      // The persistent kernel (an experiment) must have run, and agree with the recorded step at least on the first
-      // picks (later ones may part at a near-tie: other summation orders), its 5-beam logits within 1e-4.
-      if (r.precision != engine::cuda::Precision::f32 &&
-          (!r.persistent_ran || r.persistent_same < 5 || !r.beam5_persistent_ran || !(r.beam5_persistent_rel < 1e-4)))
+      // Where the persistent kernel (an experiment) ran, it must agree with the recorded step at least on the first
+      // picks (later ones may part at a near-tie: other summation orders), its 5-beam logits within 1e-4. (Where its
+      // block does not fit the device the ops run in turn: "DID NOT RUN" below; cuda_check says which.)
+      if (r.precision != engine::cuda::Precision::f32 && ((r.persistent_ran && r.persistent_same < 5) ||
+                                                          (r.beam5_persistent_ran && !(r.beam5_persistent_rel < 1e-4))))
         rc = 1;
       if (r.precision != engine::cuda::Precision::f32)
         std::printf("%s %s: recorded step with the decoder layers in one persistent kernel %.3f ms (%s; %d of 40 "

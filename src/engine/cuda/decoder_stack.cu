@@ -34,7 +34,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <string>
 
 #include "engine/cuda/cuda_backend.cuh"
@@ -111,7 +110,8 @@ __device__ __forceinline__ unsigned load_acquire(const unsigned* p) {
 // it (the fence-atomic pattern of cooperative groups' grid sync). bar[0] counts arrivals; the last block to arrive
 // resets it and advances the generation bar[kGeneration] (its own 128-byte line, apart from the arrivals' atomics),
 // which the others wait on. A wait far longer than any phase (~2^22 polls, seconds) means a block never arrived (a
-// bug, or blocks not all resident): the kernel traps with a message rather than hang the GPU.
+// bug, or blocks not all resident): the kernel traps (an "unspecified launch failure" on the host) rather than hang
+// the GPU. (No printf here: its stack frame cost the kernel register spills.)
 constexpr int kGeneration = 32;
 __device__ __forceinline__ void grid_barrier(unsigned* bar) {
   __syncthreads();
@@ -125,10 +125,7 @@ __device__ __forceinline__ void grid_barrier(unsigned* bar) {
     } else {
       unsigned polls = 0;
       while (load_acquire(bar + kGeneration) == gen)
-        if (++polls == (1u << 22)) {
-          printf("decoder_stack: block %d waited 2^22 polls at a grid barrier; trapping\n", blockIdx.x);
-          __trap();
-        }
+        if (++polls == (1u << 22)) __trap();
     }
     __threadfence();
   }
@@ -342,15 +339,16 @@ __device__ __forceinline__ void prefetch_cross(const StackRows& rows, bool share
   }
 }
 
-// The K and V rows 0 .. position - 1 of the block's first self-attention part asked into L2 (the row at `position`
-// is written by this phase).
+// The K and V rows of the block's first self-attention part asked into L2, those before `position` (the row at
+// `position` is written by this phase).
 __device__ __forceinline__ void prefetch_self(const StackRows& rows, const int* position, int rows_n, int ld,
                                               int n_head, int chunks) {
   const int item = blockIdx.x;
   if (item >= rows_n * n_head * chunks) return;
   const int seq = item / (n_head * chunks);
   int b, h, j0, j1;
-  part_of(item, n_head, chunks, position[seq], &b, &h, &j0, &j1);
+  part_of(item, n_head, chunks, position[seq] + 1, &b, &h, &j0, &j1);  // self_parts' split
+  j1 = min(j1, position[seq]);
   for (int i = threadIdx.x; i < 4 * (j1 - j0); i += kThreads) {
     const int j = j0 + i / 4, half = i % 2;
     const float* base = (i / 2) % 2 == 0 ? rows.k_cache[b] : rows.v_cache[b];
@@ -591,6 +589,14 @@ bool resident_rows(int m, size_t shared) {
   }
 }
 
+// The kernel's scratch rows: q and attn [M, d], mlp [M, n_ff], contiguous.
+bool stack_scratch_fits(const std::vector<DecoderLayerWeights>& layers, const Mat& x, const Mat& q, const Mat& attn,
+                        const Mat& mlp) {
+  const int d = x.cols, m = x.rows, n_ff = layers.empty() ? 0 : layers[0].fc1.w.rows;
+  return q.rows >= m && q.cols >= d && q.ld == d && attn.rows >= m && attn.cols >= d && attn.ld == d && mlp.rows >= m &&
+         mlp.cols >= n_ff && mlp.ld == n_ff;
+}
+
 }  // namespace
 
 bool CudaBackend::decoder_stack_fits(const std::vector<DecoderLayerWeights>& layers,
@@ -627,14 +633,18 @@ bool CudaBackend::decoder_stack_fits(const std::vector<DecoderLayerWeights>& lay
       if (!k || !v || !c || k->cols != d || v->cols != d || k->ld != ld_cache || v->ld != ld_cache || c->cols != 2 * d ||
           c->ld != c0->ld || c->rows != c0->rows || c->rows < 1)
         return false;
+      // Each sequence its own caches (the kernel writes their new rows in parallel; op by op, one after another).
+      for (int e = 0; e < b; ++e)
+        if (k_caches[i][e]->data == k->data || v_caches[i][e]->data == v->data) return false;
     }
   }
-  // The block's dynamic shared memory, with room for the kernel's static arrays (up to ~8.5 KiB).
+  // The block's dynamic shared memory; resident() then asks the device whether it fits with the kernel's static
+  // arrays (4.3 KiB for one row, 8.4 KiB for more).
   bool shared_cross = true;
   for (int i = 0; i < n; ++i)
     for (int b = 0; b < m; ++b) shared_cross = shared_cross && cross_kv[i][b]->data == cross_kv[i][0]->data;
   const size_t shared = stack_shape(n_sm_, m, d, n_head, n_ff, shared_cross).shared;
-  if (shared + 12 * 1024 > shared_optin_) return false;
+  if (shared > shared_optin_) return false;
   const auto key = std::make_tuple(precision_ == Precision::f16 ? 1 : 2, m, shared);
   auto it = stack_resident_.find(key);
   if (it == stack_resident_.end())
@@ -651,8 +661,7 @@ void CudaBackend::run_decoder_stack(const std::vector<DecoderLayerWeights>& laye
                                     const std::vector<std::vector<const Mat*>>& cross_kv, const int* positions,
                                     const StepState* st, int n_head, Mat& x, Mat& q, Mat& attn, Mat& mlp) {
   const int n = static_cast<int>(layers.size()), d = x.cols, m = x.rows, n_ff = layers[0].fc1.w.rows;
-  if (q.rows < m || q.cols < d || attn.rows < m || attn.cols < d || mlp.rows < m || mlp.cols < n_ff ||
-      q.ld != d || attn.ld != d || mlp.ld != n_ff)
+  if (!stack_scratch_fits(layers, x, q, attn, mlp))
     throw Error("decoder layers: scratch rows of the wrong shape for " + std::to_string(m) + " x " + std::to_string(d));
   bool shared_cross = true;
   for (int i = 0; i < n; ++i)
@@ -744,7 +753,7 @@ void CudaBackend::decoder_layers_at(const std::vector<DecoderLayerWeights>& laye
     cs[i] = {&cross_kv[i]};
   }
   if (!persistent_decoder_ || k_caches.size() != n || v_caches.size() != n || cross_kv.size() != n ||
-      !decoder_stack_fits(layers, ks, vs, cs, n_head, x))
+      !decoder_stack_fits(layers, ks, vs, cs, n_head, x) || !stack_scratch_fits(layers, x, q, attn, mlp))
     return Backend::decoder_layers_at(layers, k_caches, v_caches, cross_kv, n_head, x, qkv, attn, q, mlp);
   run_decoder_stack(layers, ks, vs, cs, nullptr, static_cast<const StepState*>(step_dev_.get()), n_head, x, q, attn,
                     mlp);
@@ -756,9 +765,11 @@ void CudaBackend::decoder_layers_rows(const std::vector<DecoderLayerWeights>& la
                                       const std::vector<std::vector<const Mat*>>& cross_kv, int n_head, Mat& x,
                                       Mat& qkv, Mat& attn, Mat& q, Mat& mlp) {
   bool fits = persistent_decoder_ && !recording_ && static_cast<int>(positions.size()) == x.rows &&
-              decoder_stack_fits(layers, k_caches, v_caches, cross_kv, n_head, x);
-  for (int b = 0; fits && b < x.rows; ++b)
-    fits = positions[b] >= 0 && positions[b] < k_caches[0][b]->rows && positions[b] < v_caches[0][b]->rows;
+              decoder_stack_fits(layers, k_caches, v_caches, cross_kv, n_head, x) &&
+              stack_scratch_fits(layers, x, q, attn, mlp);
+  for (size_t i = 0; fits && i < layers.size(); ++i)
+    for (int b = 0; fits && b < x.rows; ++b)
+      fits = positions[b] >= 0 && positions[b] < k_caches[i][b]->rows && positions[b] < v_caches[i][b]->rows;
   if (!fits)
     return Backend::decoder_layers_rows(layers, k_caches, v_caches, positions, cross_kv, n_head, x, qkv, attn, q, mlp);
   run_decoder_stack(layers, k_caches, v_caches, cross_kv, positions.data(), nullptr, n_head, x, q, attn, mlp);
