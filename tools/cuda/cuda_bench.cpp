@@ -170,6 +170,7 @@ struct Row {
   // are not expected bit for bit (other summation orders), so how many of the 40 tokens agree before the first
   // difference and the largest log-probability difference over those.
   double pick_persistent_ms = NAN, persistent_dlogprob = NAN;
+  double pick_persistent_late_ms = NAN;  // the same without the early weight loads (WST_CUDA_PERSISTENT_EARLY=0)
   // The 5-beam step with the persistent kernel (eager): time with the GPU's candidates, its logits against the
   // op-by-op step's (relative L2).
   double beam5_persistent_ms = NAN, beam5_persistent_rel = NAN;
@@ -366,9 +367,20 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       std::vector<double> tp;
       const long long before = be.persistent_launches();
       run(persistent, true, picks, tp);
-      be.set_persistent_decoder(false);
       row.persistent_ran = be.persistent_launches() > before;
       row.pick_persistent_ms = median(tp);
+      {
+        be.set_persistent_early_loads(false);
+        engine::Decoder late(m, be);
+        late.set_audio(enc);
+        late.forward(prompt, {n_past - 1}, unused);
+        std::vector<engine::GreedyPick> late_picks;
+        std::vector<double> tl;
+        run(late, true, late_picks, tl);
+        row.pick_persistent_late_ms = median(tl);
+        be.set_persistent_early_loads(true);
+      }
+      be.set_persistent_decoder(false);
       row.persistent_dlogprob = 0;
       for (size_t i = 0; i < picks.size() && i < graph.size() && picks[i].token == graph[i].token; ++i) {
         ++row.persistent_same;
@@ -763,9 +775,9 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
       if (r.precision != engine::cuda::Precision::f32)
         std::printf("%s %s: recorded step with the decoder layers in one persistent kernel %.3f ms (%s; %d of 40 "
                     "picks as the recorded step before the first difference, largest log-probability difference "
-                    "%.2e)\n",
+                    "%.2e); without the early weight loads %.3f ms\n",
                     a.c_str(), precision_name(p), r.pick_persistent_ms, r.persistent_ran ? "ran" : "DID NOT RUN",
-                    r.persistent_same, r.persistent_dlogprob);
+                    r.persistent_same, r.persistent_dlogprob, r.pick_persistent_late_ms);
       if (r.precision != engine::cuda::Precision::f32)
         std::printf("%s %s: 5-beam step with the decoder layers in one persistent kernel %.3f ms (%s; logits against "
                     "the op-by-op step's rel %.2e)\n",

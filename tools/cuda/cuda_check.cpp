@@ -711,7 +711,8 @@ struct Checker {
   // x and caches: x after the layers and every layer's new cache rows compared. Not bit for bit (the attention split
   // into other parts, the layer norms summed by other threads): within tol, every value written.
   void decoder_stack(engine::WeightType type, const std::string& name, int d, int n_head, int n_layer, int n_ctx,
-                     int tk, double tol) {
+                     int tk, double tol, bool early_loads = true) {
+    be.set_persistent_early_loads(early_loads);
     auto ln = [&] {
       auto g = rnd(d, 0.2f);
       for (auto& e : g) e += 1.0f;
@@ -765,6 +766,7 @@ struct Checker {
       r.rec = be.end_step_recording();
     }
     be.set_persistent_decoder(false);
+    be.set_persistent_early_loads(true);
     const bool ran = be.persistent_launches() == before + 1;
     auto rel = [](const std::vector<float>& got, const std::vector<float>& want) {
       double num = 0, den = 0;
@@ -803,7 +805,7 @@ struct Checker {
     if (!ok) ++n_fail;
     std::printf("  %-4s %-58s x rel %.2e, new K/V rows rel %.2e%s%s\n", ok ? "ok" : "FAIL",
                 ("persistent decoder " + std::string(engine::weight_type_name(type)) + " " + name + ", " +
-                 std::to_string(n_layer) + " layers").c_str(),
+                 std::to_string(n_layer) + " layers" + (early_loads ? "" : ", no early loads")).c_str(),
                 worst_x, worst_kv, ran ? "" : " (the persistent kernel did not run)",
                 n_bad ? ("  NaN " + std::to_string(n_bad)).c_str() : "");
   }
@@ -1003,6 +1005,7 @@ int run_op_checks(CudaBackend& be) {
     ck.decoder_stack(type, "tiny", 384, 6, 2, 448, 1500, 1e-4);
     ck.decoder_stack(type, "large-v3", 1280, 20, 2, 448, 1500, 1e-4);
     ck.decoder_stack(type, "large-v3, 7 keys", 1280, 20, 3, 448, 7, 1e-4);
+    ck.decoder_stack(type, "large-v3", 1280, 20, 2, 448, 1500, 1e-4, false);
     ck.decoder_rows(type, "tiny", 384, 6, 2, 8, true, 1e-4);
     ck.decoder_rows(type, "tiny", 384, 6, 2, 3, false, 1e-4);
     ck.decoder_rows(type, "large-v3", 1280, 20, 2, 5, true, 1e-4);

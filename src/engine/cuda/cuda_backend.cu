@@ -139,6 +139,8 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   shared_optin_ = static_cast<size_t>(optin);
   const char* persistent = std::getenv("WST_CUDA_PERSISTENT_DECODER");
   persistent_decoder_ = persistent != nullptr && std::string(persistent) == "1";
+  const char* early = std::getenv("WST_CUDA_PERSISTENT_EARLY");
+  persistent_early_loads_ = early == nullptr || std::string(early) != "0";
 }
 
 void CudaBackend::set_precision(Precision p) {

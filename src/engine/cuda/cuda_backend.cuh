@@ -154,6 +154,9 @@ class CudaBackend final : public Backend {
                           const std::vector<std::vector<Mat*>>& v_caches,
                           const std::vector<std::vector<const Mat*>>& cross_kv, int n_head, const Mat& x) const;
   void set_persistent_decoder(bool on) { persistent_decoder_ = on; }
+  // Its products' first weight loads issued between arriving at the barrier before them and waiting (on unless
+  // WST_CUDA_PERSISTENT_EARLY=0), to compare.
+  void set_persistent_early_loads(bool on) { persistent_early_loads_ = on; }
   long long persistent_launches() const { return persistent_launches_; }
   void pick_greedy_at(const Mat& logits) override;
   // The encoder's blocks with half activations between the products (encoder_blocks.cu) where the weights are
@@ -213,7 +216,7 @@ class CudaBackend final : public Backend {
   bool fused_cross_ = false, fused_self_ = false;
   long long fused_cross_launches_ = 0, fused_self_launches_ = 0;
   // The device takes cooperative launches (all blocks resident at once: decoder_stack.cu's grid barriers).
-  bool cooperative_ = false, persistent_decoder_ = false;
+  bool cooperative_ = false, persistent_decoder_ = false, persistent_early_loads_ = true;
   long long persistent_launches_ = 0;
   size_t shared_optin_ = 0;  // the most shared memory a block may take on this device (opt-in)
   // Whether the persistent kernel's block fits an SM, by (type, rows, shared memory): asked once each.

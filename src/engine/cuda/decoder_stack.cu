@@ -98,6 +98,7 @@ struct StackArgs {
   unsigned* barrier;  // [2 * kGeneration]: arrivals at [0], generation at [kGeneration] (zeroed before each launch)
   const StepState* st;
   float scale;
+  int early_loads;  // issue each product's first weight loads between arriving at the barrier before it and waiting
 };
 
 __device__ __forceinline__ unsigned load_acquire(const unsigned* p) {
@@ -113,24 +114,35 @@ __device__ __forceinline__ unsigned load_acquire(const unsigned* p) {
 // bug, or blocks not all resident): the kernel traps (an "unspecified launch failure" on the host) rather than hang
 // the GPU. (No printf here: its stack frame cost the kernel register spills.)
 constexpr int kGeneration = 32;
-__device__ __forceinline__ void grid_barrier(unsigned* bar) {
+
+// The barrier in two halves, so that a block can issue loads that do not depend on the other blocks (the next
+// product's weights) between arriving and waiting. barrier_arrive returns, on thread 0, the generation to wait past.
+__device__ __forceinline__ unsigned barrier_arrive(unsigned* bar) {
   __syncthreads();
+  unsigned gen = 0;
   if (threadIdx.x == 0) {
-    const unsigned gen = load_acquire(bar + kGeneration);  // read before arriving: it cannot advance until we arrive
+    gen = load_acquire(bar + kGeneration);  // read before arriving: it cannot advance until this block arrives
     __threadfence();
     if (atomicAdd(bar, 1u) == gridDim.x - 1) {
       atomicExch(bar, 0u);
       __threadfence();
       atomicAdd(bar + kGeneration, 1u);
-    } else {
-      unsigned polls = 0;
-      while (load_acquire(bar + kGeneration) == gen)
-        if (++polls == (1u << 22)) __trap();
     }
+  }
+  return gen;
+}
+
+__device__ __forceinline__ void barrier_wait(unsigned* bar, unsigned gen) {
+  if (threadIdx.x == 0) {
+    unsigned polls = 0;
+    while (load_acquire(bar + kGeneration) == gen)
+      if (++polls == (1u << 22)) __trap();
     __threadfence();
   }
   __syncthreads();
 }
+
+__device__ __forceinline__ void grid_barrier(unsigned* bar) { barrier_wait(bar, barrier_arrive(bar)); }
 
 __device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
 
@@ -141,12 +153,40 @@ __device__ __forceinline__ void block_items(int n, int* first, int* last) {
   *last = min(n, *first + per);
 }
 
+// A warp's first round of 16-byte weight loads for the next product (gemv_items' first item), issued between
+// arriving at a barrier and waiting at it (the weights do not depend on the other blocks), so the round trip to
+// memory overlaps the wait. valid: loaded (the feature on and the warp has an item).
+struct Preload {
+  uint4 held[kHeld];
+  bool valid = false;
+};
+
+template <class T>
+__device__ __forceinline__ void preload(Preload& p, bool on, const T* w, int n, int k, int segs) {
+  p.valid = false;
+  if (!on) return;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  int first, last;
+  block_items(n * segs, &first, &last);
+  const int i = first + warp, kseg = k / segs, k8 = kseg / 8;
+  if (i >= last) return;
+  const uint4* w8 = reinterpret_cast<const uint4*>(w + static_cast<size_t>(i) * kseg);
+#pragma unroll
+  for (int u = 0; u < kHeld; ++u) {
+    const int c = lane + 32 * u;
+    if (c < k8) p.held[u] = __ldg(w8 + c);
+  }
+  p.valid = true;
+}
+
 // Rows [0, n) of w [n, k] times the M rows of v (shared memory, row stride ldv), each weight row cut into `segs`
 // segments of k / segs columns: item i is weight row i / segs, segment i % segs, and its weights are
 // w[i * k / segs ...] (row-major), so a block's items are one range of memory. The block's warps take its items in
-// turn; epi(row, segment, r, sum) gets each item's sum for sequence r on lane 0.
+// turn; epi(row, segment, r, sum) gets each item's sum for sequence r on lane 0. pre: the warp's first round of
+// loads where preload() made it (the same w, n, k, segs).
 template <class T, int M, class Epi>
-__device__ __forceinline__ void gemv_items(const T* w, int n, int k, int segs, const float* v, int ldv, Epi epi) {
+__device__ __forceinline__ void gemv_items(const T* w, int n, int k, int segs, const float* v, int ldv,
+                                           const Preload& pre, Epi epi) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   int first, last;
   block_items(n * segs, &first, &last);
@@ -158,10 +198,15 @@ __device__ __forceinline__ void gemv_items(const T* w, int n, int k, int segs, c
     float acc[M] = {};
     for (int c0 = 0; c0 < k8; c0 += 32 * kHeld) {
       uint4 held[kHeld];
+      if (pre.valid && c0 == 0 && i == first + warp) {
 #pragma unroll
-      for (int u = 0; u < kHeld; ++u) {
-        const int c = c0 + lane + 32 * u;
-        if (c < k8) held[u] = __ldg(w8 + c);
+        for (int u = 0; u < kHeld; ++u) held[u] = pre.held[u];
+      } else {
+#pragma unroll
+        for (int u = 0; u < kHeld; ++u) {
+          const int c = c0 + lane + 32 * u;
+          if (c < k8) held[u] = __ldg(w8 + c);
+        }
       }
 #pragma unroll
       for (int u = 0; u < kHeld; ++u) {
@@ -176,6 +221,15 @@ __device__ __forceinline__ void gemv_items(const T* w, int n, int k, int segs, c
       if (lane == 0) epi(row, seg, r, a);
     }
   }
+}
+
+// Arrive at the barrier, issue the next product's first loads (when `on`), then wait.
+template <class T>
+__device__ __forceinline__ void barrier_preloading(unsigned* bar, Preload& p, bool on, const T* w, int n, int k,
+                                                   int segs) {
+  const unsigned gen = barrier_arrive(bar);
+  preload(p, on, w, n, k, segs);
+  barrier_wait(bar, gen);
 }
 
 // The block's share of gemv_items' weights asked into L2 (one prefetch a 128-byte line).
@@ -435,6 +489,10 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
   for (int r = 0; r < M; ++r)
     for (int i = threadIdx.x; i < d; i += kThreads) xs[r * xp + i] = __ldcg(a.x + static_cast<size_t>(r) * a.ldx + i);
   __syncthreads();
+  // Early loads for one row only: with more, the held registers across the prologues made the kernel spill.
+  const bool early = M == 1 && a.early_loads != 0;
+  Preload pre;
+  preload(pre, early, a.w[0].w_qkv, 3 * d, d, 1);
   for (int li = 0; li < a.n_layer; ++li) {
     const StackWeights<T>& L = a.w[li];
     const StackRows& R = a.rows[li];
@@ -444,7 +502,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
     prefetch_items(L.w_out, d, d, 1);
     prefetch_items(L.w_cq, d, d, 1);
     prefetch_self(R, position, M, a.ld_cache, a.n_head, a.self_chunks);
-    gemv_items<T, M>(L.w_qkv, 3 * d, d, 1, hs, hp, [&](int j, int, int r, float s) {
+    gemv_items<T, M>(L.w_qkv, 3 * d, d, 1, hs, hp, pre, [&](int j, int, int r, float s) {
       const float v = s + (L.b_qkv ? L.b_qkv[j] : 0.0f);
       if (j < d) a.q[static_cast<size_t>(r) * d + j] = v;
       else if (j < 2 * d) R.k_cache[r][static_cast<size_t>(position[r]) * a.ld_cache + (j - d)] = v;
@@ -453,50 +511,51 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
     grid_barrier(a.barrier);
     // 2. self-attention parts over rows 0 .. position of each sequence's caches
     self_parts<M>(R, position, a.q, d, a.ld_cache, a.n_head, a.self_chunks, a.scale, a.att_part);
-    grid_barrier(a.barrier);
+    barrier_preloading(a.barrier, pre, early, L.w_out, d, d, 1);
     // 3. merged; the output product
     merge_rows<M>(a.att_part, a.n_head, a.self_chunks, stage, hs, hp);
     prefetch_cross(R, a.shared_cross, M, d, a.ld_cross, a.n_head, a.cross_chunks, a.n_cross);
-    gemv_items<T, M>(L.w_out, d, d, 1, hs, hp, [&](int j, int, int r, float s) {
+    gemv_items<T, M>(L.w_out, d, d, 1, hs, hp, pre, [&](int j, int, int r, float s) {
       a.delta[static_cast<size_t>(r) * d + j] = s + (L.b_out ? L.b_out[j] : 0.0f);
     });
-    grid_barrier(a.barrier);
+    barrier_preloading(a.barrier, pre, early, L.w_cq, d, d, 1);
     // 4. the residual; the cross-attention's queries
     add_delta<M>(xs, xp, a.delta, d);
     norm_into<M>(xs, xp, hs, hp, d, L.ln2_g, L.ln2_b, red);
     prefetch_items(L.w_cout, d, d, 1);
     prefetch_items(L.w_fc1, a.n_ff, d, 1);
-    gemv_items<T, M>(L.w_cq, d, d, 1, hs, hp, [&](int j, int, int r, float s) {
+    gemv_items<T, M>(L.w_cq, d, d, 1, hs, hp, pre, [&](int j, int, int r, float s) {
       a.q[static_cast<size_t>(r) * d + j] = s + (L.b_cq ? L.b_cq[j] : 0.0f);
     });
     grid_barrier(a.barrier);
     // 5. cross-attention parts over each sequence's window
     cross_parts<M>(R, a.shared_cross, a.q, d, a.ld_cross, a.n_cross, a.n_head, a.cross_chunks, a.scale, a.att_part);
-    grid_barrier(a.barrier);
+    barrier_preloading(a.barrier, pre, early, L.w_cout, d, d, 1);
     // 6. merged; the output product
     merge_rows<M>(a.att_part, a.n_head, a.cross_chunks, stage, hs, hp);
     prefetch_items(L.w_fc2, d, a.n_ff, segs);
-    gemv_items<T, M>(L.w_cout, d, d, 1, hs, hp, [&](int j, int, int r, float s) {
+    gemv_items<T, M>(L.w_cout, d, d, 1, hs, hp, pre, [&](int j, int, int r, float s) {
       a.delta[static_cast<size_t>(r) * d + j] = s + (L.b_cout ? L.b_cout[j] : 0.0f);
     });
-    grid_barrier(a.barrier);
+    barrier_preloading(a.barrier, pre, early, L.w_fc1, a.n_ff, d, 1);
     // 7. the residual; fc1 with GELU
     add_delta<M>(xs, xp, a.delta, d);
     norm_into<M>(xs, xp, hs, hp, d, L.ln3_g, L.ln3_b, red);
     if (li + 1 < a.n_layer) prefetch_items(a.w[li + 1].w_qkv, 3 * d, d, 1);
-    gemv_items<T, M>(L.w_fc1, a.n_ff, d, 1, hs, hp, [&](int j, int, int r, float s) {
+    gemv_items<T, M>(L.w_fc1, a.n_ff, d, 1, hs, hp, pre, [&](int j, int, int r, float s) {
       const float v = s + (L.b_fc1 ? L.b_fc1[j] : 0.0f);
       a.mlp[static_cast<size_t>(r) * a.n_ff + j] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
     });
-    grid_barrier(a.barrier);
+    barrier_preloading(a.barrier, pre, early, L.w_fc2, d, a.n_ff, segs);
     // 8. fc2 by segments
     for (int r = 0; r < M; ++r)
       for (int i = threadIdx.x; i < a.n_ff; i += kThreads) hs[r * hp + i] = __ldcg(a.mlp + static_cast<size_t>(r) * a.n_ff + i);
     __syncthreads();
-    gemv_items<T, M>(L.w_fc2, d, a.n_ff, segs, hs, hp, [&](int j, int seg, int r, float s) {
+    gemv_items<T, M>(L.w_fc2, d, a.n_ff, segs, hs, hp, pre, [&](int j, int seg, int r, float s) {
       a.fc2_part[(static_cast<size_t>(seg) * M + r) * d + j] = s;
     });
-    grid_barrier(a.barrier);
+    if (li + 1 < a.n_layer) barrier_preloading(a.barrier, pre, early, a.w[li + 1].w_qkv, 3 * d, d, 1);
+    else grid_barrier(a.barrier);
   }
   add_fc2<M>(xs, xp, a.fc2_part, a.w[a.n_layer - 1].b_fc2, d, segs);
   if (blockIdx.x == 0)
@@ -727,6 +786,7 @@ void CudaBackend::run_decoder_stack(const std::vector<DecoderLayerWeights>& laye
     args.barrier = static_cast<unsigned*>(barrier.get());
     args.st = st;
     args.scale = 1.0f / std::sqrt(static_cast<float>(kDh));
+    args.early_loads = persistent_early_loads_ ? 1 : 0;
   };
   ++persistent_launches_;
   if (precision_ == Precision::f16) {
