@@ -185,7 +185,7 @@ struct Row {
   // cross-attention K/V, one launch a layer, where separate windows take one launch each.
   double batch16_ms = 0;
   // The same with 16 separate windows (each its own cross-attention K/V), as batched transcription decodes.
-  double windows16_ms = 0;
+  double windows16_ms = 0, windows16_persistent_ms = NAN;
   Floors fl;
   double peak_gib = 0;
   double graph_rel = 0;
@@ -472,6 +472,11 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       std::vector<float> unused;
       for (int b = 0; b < 16; ++b) dec16.forward(prompt, {}, unused, b);
       row.windows16_ms = time_16(dec16, "16 windows");
+      if (precision != engine::cuda::Precision::f32) {  // two launches of 8 windows with the persistent kernel
+        be.set_persistent_decoder(true);
+        row.windows16_persistent_ms = time_16(dec16, "16 windows, persistent");
+        be.set_persistent_decoder(false);
+      }
     }
   }
 
@@ -783,6 +788,9 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                     "the op-by-op step's rel %.2e)\n",
                     a.c_str(), precision_name(p), r.beam5_persistent_ms,
                     r.beam5_persistent_ran ? "ran" : "DID NOT RUN", r.beam5_persistent_rel);
+      if (r.precision != engine::cuda::Precision::f32)
+        std::printf("%s %s: 16 windows' step with the persistent kernel (two launches of 8) %.3f ms (%.3f ms a token)\n",
+                    a.c_str(), precision_name(p), r.windows16_persistent_ms, r.windows16_persistent_ms / 16);
       std::fflush(stdout);
     }
   }

@@ -163,6 +163,10 @@ struct Preload {
 
 template <class T>
 __device__ __forceinline__ void preload(Preload& p, bool on, const T* w, int n, int k, int segs) {
+  // Every register written on every path: what the previous product left is dead from here (no live range across
+  // the attention phases between).
+#pragma unroll
+  for (int u = 0; u < kHeld; ++u) p.held[u] = make_uint4(0, 0, 0, 0);
   p.valid = false;
   if (!on) return;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -259,13 +263,15 @@ __device__ __forceinline__ float warp_sum(float v) {
 }
 
 // Head h of MQ queries (rows of q, row stride ldq, written by the previous phase) over keys [j0, j1) of k, v (row
-// stride ld; the head's 64 columns): an online softmax per warp and query over every kWarps-th group of 4 keys (each
+// stride ld; the head's 64 columns): an online softmax per warp and query over every kWarps-th group of kG keys (each
 // key loaded once for all MQ queries), the warps folded together, query r's weighted sums, maximum and sum of
 // exponentials written to part + r * part_stride. No keys: a sum of exponentials of 0 (the merge skips the part; only
 // an exact 0 is skipped, so a NaN from the inputs reaches the output as it would op by op).
 template <int MQ>
 __device__ void attend_part(const float* q, int ldq, const float* k, const float* v, int ld, int h, int j0, int j1,
                             float scale, float* part, size_t part_stride) {
+  // Keys a warp has in flight at once (8 for one query made the kernel spill registers; not measured yet).
+  constexpr int kG = 4;
   __shared__ float wm[kWarps], wl[kWarps];
   __shared__ float wo[kWarps][kDh];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -277,10 +283,10 @@ __device__ void attend_part(const float* q, int ldq, const float* k, const float
     m[r] = -INFINITY;
     l[r] = o0[r] = o1[r] = 0.0f;
   }
-  for (int jb = j0 + 4 * warp; jb < j1; jb += 4 * kWarps) {
-    float kr[4][2], vr[4][2];
+  for (int jb = j0 + kG * warp; jb < j1; jb += kG * kWarps) {
+    float kr[kG][2], vr[kG][2];
 #pragma unroll
-    for (int u = 0; u < 4; ++u) {
+    for (int u = 0; u < kG; ++u) {
       const bool in = jb + u < j1;
       const size_t off = static_cast<size_t>(in ? jb + u : j0) * ld + h * kDh + lane;
       kr[u][0] = in ? __ldcg(k + off) : 0.0f;
@@ -290,10 +296,10 @@ __device__ void attend_part(const float* q, int ldq, const float* k, const float
     }
 #pragma unroll
     for (int r = 0; r < MQ; ++r) {
-      float s[4];
+      float s[kG];
       float mx = m[r];
 #pragma unroll
-      for (int u = 0; u < 4; ++u) {
+      for (int u = 0; u < kG; ++u) {
         s[u] = jb + u < j1 ? warp_sum(q0[r] * kr[u][0] + q1[r] * kr[u][1]) : -INFINITY;
         mx = fmaxf(mx, s[u]);
       }
@@ -302,7 +308,7 @@ __device__ void attend_part(const float* q, int ldq, const float* k, const float
       o0[r] *= corr;
       o1[r] *= corr;
 #pragma unroll
-      for (int u = 0; u < 4; ++u)
+      for (int u = 0; u < kG; ++u)
         if (jb + u < j1) {
           const float p = expf(s[u] - mx);
           l[r] += p;
@@ -824,15 +830,45 @@ void CudaBackend::decoder_layers_rows(const std::vector<DecoderLayerWeights>& la
                                       const std::vector<std::vector<Mat*>>& v_caches, const std::vector<int>& positions,
                                       const std::vector<std::vector<const Mat*>>& cross_kv, int n_head, Mat& x,
                                       Mat& qkv, Mat& attn, Mat& q, Mat& mlp) {
-  bool fits = persistent_decoder_ && !recording_ && static_cast<int>(positions.size()) == x.rows &&
-              decoder_stack_fits(layers, k_caches, v_caches, cross_kv, n_head, x) &&
-              stack_scratch_fits(layers, x, q, attn, mlp);
-  for (size_t i = 0; fits && i < layers.size(); ++i)
-    for (int b = 0; fits && b < x.rows; ++b)
-      fits = positions[b] >= 0 && positions[b] < k_caches[i][b]->rows && positions[b] < v_caches[i][b]->rows;
-  if (!fits)
-    return Backend::decoder_layers_rows(layers, k_caches, v_caches, positions, cross_kv, n_head, x, qkv, attn, q, mlp);
-  run_decoder_stack(layers, k_caches, v_caches, cross_kv, positions.data(), nullptr, n_head, x, q, attn, mlp);
+  const int n = static_cast<int>(layers.size()), rows = x.rows;
+  auto fallback = [&] {
+    Backend::decoder_layers_rows(layers, k_caches, v_caches, positions, cross_kv, n_head, x, qkv, attn, q, mlp);
+  };
+  if (!persistent_decoder_ || recording_ || static_cast<int>(positions.size()) != rows ||
+      static_cast<int>(k_caches.size()) != n || static_cast<int>(v_caches.size()) != n ||
+      static_cast<int>(cross_kv.size()) != n || !stack_scratch_fits(layers, x, q, attn, mlp))
+    return fallback();
+  // More sequences than a launch takes (batched windows, 16 by default where memory allows): launches of up to
+  // kMaxRows rows in turn, each reading the weights once, when every one of them fits.
+  struct Chunk {
+    int b0, m;
+    std::vector<std::vector<Mat*>> k, v;
+    std::vector<std::vector<const Mat*>> c;
+  };
+  std::vector<Chunk> chunks;
+  for (int b0 = 0; b0 < rows; b0 += kMaxRows) {
+    Chunk ch{b0, std::min(kMaxRows, rows - b0), {}, {}, {}};
+    for (int i = 0; i < n; ++i) {
+      if (static_cast<int>(k_caches[i].size()) != rows || static_cast<int>(v_caches[i].size()) != rows ||
+          static_cast<int>(cross_kv[i].size()) != rows)
+        return fallback();
+      ch.k.emplace_back(k_caches[i].begin() + b0, k_caches[i].begin() + b0 + ch.m);
+      ch.v.emplace_back(v_caches[i].begin() + b0, v_caches[i].begin() + b0 + ch.m);
+      ch.c.emplace_back(cross_kv[i].begin() + b0, cross_kv[i].begin() + b0 + ch.m);
+    }
+    if (!decoder_stack_fits(layers, ch.k, ch.v, ch.c, n_head, x.rows_view(b0, ch.m))) return fallback();
+    for (int i = 0; i < n; ++i)
+      for (int b = 0; b < ch.m; ++b) {
+        const int p = positions[b0 + b];
+        if (p < 0 || p >= ch.k[i][b]->rows || p >= ch.v[i][b]->rows) return fallback();
+      }
+    chunks.push_back(std::move(ch));
+  }
+  for (const Chunk& ch : chunks) {
+    Mat xc = x.rows_view(ch.b0, ch.m), qc = q.rows_view(ch.b0, ch.m), ac = attn.rows_view(ch.b0, ch.m),
+        mc = mlp.rows_view(ch.b0, ch.m);
+    run_decoder_stack(layers, ch.k, ch.v, ch.c, positions.data() + ch.b0, nullptr, n_head, xc, qc, ac, mc);
+  }
 }
 
 }  // namespace wst::engine::cuda
