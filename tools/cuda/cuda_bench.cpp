@@ -171,6 +171,8 @@ struct Row {
   // difference and the largest log-probability difference over those.
   double pick_persistent_ms = NAN, persistent_dlogprob = NAN;
   double pick_persistent_late_ms = NAN;  // the same without the early weight loads (WST_CUDA_PERSISTENT_EARLY=0)
+  bool persistent_late_same = false;     // ... with the same picks bit for bit
+  bool windows16_persistent_ran = false;
   // The 5-beam step with the persistent kernel (eager): time with the GPU's candidates, its logits against the
   // op-by-op step's (relative L2).
   double beam5_persistent_ms = NAN, beam5_persistent_rel = NAN;
@@ -370,6 +372,8 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.persistent_ran = be.persistent_launches() > before;
       row.pick_persistent_ms = median(tp);
       {
+        // Without the early loads: the same arithmetic, so the same picks bit for bit.
+        const bool early_before = be.persistent_early_loads();
         be.set_persistent_early_loads(false);
         engine::Decoder late(m, be);
         late.set_audio(enc);
@@ -378,7 +382,11 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         std::vector<double> tl;
         run(late, true, late_picks, tl);
         row.pick_persistent_late_ms = median(tl);
-        be.set_persistent_early_loads(true);
+        be.set_persistent_early_loads(early_before);
+        row.persistent_late_same = late_picks.size() == picks.size();
+        for (size_t i = 0; i < picks.size() && row.persistent_late_same; ++i)
+          row.persistent_late_same = late_picks[i].token == picks[i].token &&
+                                     std::memcmp(&late_picks[i].logprob, &picks[i].logprob, sizeof(float)) == 0;
       }
       be.set_persistent_decoder(false);
       row.persistent_dlogprob = 0;
@@ -474,7 +482,9 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.windows16_ms = time_16(dec16, "16 windows");
       if (precision != engine::cuda::Precision::f32) {  // two launches of 8 windows with the persistent kernel
         be.set_persistent_decoder(true);
+        const long long before = be.persistent_launches();
         row.windows16_persistent_ms = time_16(dec16, "16 windows, persistent");
+        row.windows16_persistent_ran = be.persistent_launches() == before + 2 * (5 + n_reps);
         be.set_persistent_decoder(false);
       }
     }
@@ -774,23 +784,27 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
       // Where the persistent kernel (an experiment) ran, it must agree with the recorded step at least on the first
       // picks (later ones may part at a near-tie: other summation orders), its 5-beam logits within 1e-4. (Where its
       // block does not fit the device the ops run in turn: "DID NOT RUN" below; cuda_check says which.)
-      if (r.precision != engine::cuda::Precision::f32 && ((r.persistent_ran && r.persistent_same < 5) ||
-                                                          (r.beam5_persistent_ran && !(r.beam5_persistent_rel < 1e-4))))
+      if (r.precision != engine::cuda::Precision::f32 &&
+          ((r.persistent_ran && (r.persistent_same < 5 || !r.persistent_late_same)) ||
+           (r.beam5_persistent_ran && !(r.beam5_persistent_rel < 1e-4))))
         rc = 1;
       if (r.precision != engine::cuda::Precision::f32)
         std::printf("%s %s: recorded step with the decoder layers in one persistent kernel %.3f ms (%s; %d of 40 "
                     "picks as the recorded step before the first difference, largest log-probability difference "
-                    "%.2e); without the early weight loads %.3f ms\n",
+                    "%.2e); without the early weight loads %.3f ms (%s)\n",
                     a.c_str(), precision_name(p), r.pick_persistent_ms, r.persistent_ran ? "ran" : "DID NOT RUN",
-                    r.persistent_same, r.persistent_dlogprob, r.pick_persistent_late_ms);
+                    r.persistent_same, r.persistent_dlogprob, r.pick_persistent_late_ms,
+                    r.persistent_late_same ? "same picks" : "DIFFER");
       if (r.precision != engine::cuda::Precision::f32)
         std::printf("%s %s: 5-beam step with the decoder layers in one persistent kernel %.3f ms (%s; logits against "
                     "the op-by-op step's rel %.2e)\n",
                     a.c_str(), precision_name(p), r.beam5_persistent_ms,
                     r.beam5_persistent_ran ? "ran" : "DID NOT RUN", r.beam5_persistent_rel);
       if (r.precision != engine::cuda::Precision::f32)
-        std::printf("%s %s: 16 windows' step with the persistent kernel (two launches of 8) %.3f ms (%.3f ms a token)\n",
-                    a.c_str(), precision_name(p), r.windows16_persistent_ms, r.windows16_persistent_ms / 16);
+        std::printf("%s %s: 16 windows' step with the persistent kernel (two launches of 8) %.3f ms (%.3f ms a token; "
+                    "%s)\n",
+                    a.c_str(), precision_name(p), r.windows16_persistent_ms, r.windows16_persistent_ms / 16,
+                    r.windows16_persistent_ran ? "ran" : "DID NOT RUN: the ops in turn");
       std::fflush(stdout);
     }
   }

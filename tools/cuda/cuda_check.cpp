@@ -712,6 +712,7 @@ struct Checker {
   // into other parts, the layer norms summed by other threads): within tol, every value written.
   void decoder_stack(engine::WeightType type, const std::string& name, int d, int n_head, int n_layer, int n_ctx,
                      int tk, double tol, bool early_loads = true) {
+    const bool early_before = be.persistent_early_loads();
     be.set_persistent_early_loads(early_loads);
     auto ln = [&] {
       auto g = rnd(d, 0.2f);
@@ -761,12 +762,13 @@ struct Checker {
       } catch (...) {
         be.end_step_recording();
         be.set_persistent_decoder(false);
+        be.set_persistent_early_loads(early_before);
         throw;
       }
       r.rec = be.end_step_recording();
     }
     be.set_persistent_decoder(false);
-    be.set_persistent_early_loads(true);
+    be.set_persistent_early_loads(early_before);
     const bool ran = be.persistent_launches() == before + 1;
     auto rel = [](const std::vector<float>& got, const std::vector<float>& want) {
       double num = 0, den = 0;
@@ -1018,6 +1020,7 @@ int run_op_checks(CudaBackend& be) {
     ck.decoder_rows(type, "tiny", 384, 6, 2, 8, true, 1e-4);
     ck.decoder_rows(type, "tiny", 384, 6, 2, 3, false, 1e-4);
     ck.decoder_rows(type, "tiny", 384, 6, 2, 11, false, 1e-4);  // two launches: 8 windows, then 3
+    ck.decoder_rows(type, "tiny", 384, 6, 2, 9, false, 1e-4);   // 8, then one (the one-row kernel, eagerly)
     ck.decoder_rows(type, "large-v3", 1280, 20, 2, 5, true, 1e-4);
     ck.decoder_rows(type, "large-v3", 1280, 20, 2, 2, false, 1e-4);
     // 7 x 20 = 140 parts, more than one a block on 132 SMs (a block then attends over two parts in turn).

@@ -157,6 +157,7 @@ class CudaBackend final : public Backend {
   // Its products' first weight loads issued between arriving at the barrier before them and waiting (on unless
   // WST_CUDA_PERSISTENT_EARLY=0), to compare.
   void set_persistent_early_loads(bool on) { persistent_early_loads_ = on; }
+  bool persistent_early_loads() const { return persistent_early_loads_; }
   long long persistent_launches() const { return persistent_launches_; }
   void pick_greedy_at(const Mat& logits) override;
   // The encoder's blocks with half activations between the products (encoder_blocks.cu) where the weights are

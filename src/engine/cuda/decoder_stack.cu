@@ -495,8 +495,13 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
   for (int r = 0; r < M; ++r)
     for (int i = threadIdx.x; i < d; i += kThreads) xs[r * xp + i] = __ldcg(a.x + static_cast<size_t>(r) * a.ldx + i);
   __syncthreads();
-  // Early loads for one row only: with more, the held registers across the prologues made the kernel spill.
+  // Early loads for one row only (with more, the held registers across the prologues made the kernel spill), and
+  // only in the sm_90 code (the sm_80 code spilled a few registers with them; not measured there).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   const bool early = M == 1 && a.early_loads != 0;
+#else
+  const bool early = false;
+#endif
   Preload pre;
   preload(pre, early, a.w[0].w_qkv, 3 * d, d, 1);
   for (int li = 0; li < a.n_layer; ++li) {
@@ -857,6 +862,12 @@ void CudaBackend::decoder_layers_rows(const std::vector<DecoderLayerWeights>& la
       ch.c.emplace_back(cross_kv[i].begin() + b0, cross_kv[i].begin() + b0 + ch.m);
     }
     if (!decoder_stack_fits(layers, ch.k, ch.v, ch.c, n_head, x.rows_view(b0, ch.m))) return fallback();
+    // Distinct caches across the chunks too (fits checks within one launch).
+    for (int i = 0; i < n; ++i)
+      for (int b = b0; b < b0 + ch.m; ++b)
+        for (int e = 0; e < b0; ++e)
+          if (k_caches[i][e]->data == k_caches[i][b]->data || v_caches[i][e]->data == v_caches[i][b]->data)
+            return fallback();
     for (int i = 0; i < n; ++i)
       for (int b = 0; b < ch.m; ++b) {
         const int p = positions[b0 + b];
