@@ -321,14 +321,26 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         token = p.token;
       }
     };
+    // The same tokens and log-probabilities bit for bit.
+    auto same_picks = [](const std::vector<engine::GreedyPick>& a, const std::vector<engine::GreedyPick>& b) {
+      bool same = a.size() == b.size();
+      for (size_t i = 0; i < a.size() && same; ++i)
+        same = a[i].token == b[i].token && std::memcmp(&a[i].logprob, &b[i].logprob, sizeof(float)) == 0;
+      return same;
+    };
+    // The 40 recorded steps on a decoder of its own (a recording is made once a decoder), from the same prompt.
+    auto run_fresh = [&](std::vector<engine::GreedyPick>& picks, std::vector<double>& ms) {
+      engine::Decoder fresh(m, be);
+      fresh.set_audio(enc);
+      std::vector<float> unused;
+      fresh.forward(prompt, {n_past - 1}, unused);
+      run(fresh, true, picks, ms);
+    };
     std::vector<engine::GreedyPick> eager, graph;
     std::vector<double> te, tg;
     run(dec, false, eager, te);
     run(dec, true, graph, tg);
-    row.pick_same = eager.size() == graph.size();
-    for (size_t i = 0; i < eager.size() && row.pick_same; ++i)
-      row.pick_same = eager[i].token == graph[i].token &&
-                      std::memcmp(&eager[i].logprob, &graph[i].logprob, sizeof(float)) == 0;
+    row.pick_same = same_picks(eager, graph);
     row.pick_eager_ms = median(te);
     row.pick_graph_ms = median(tg);
     be.set_graphs(true);
@@ -339,54 +351,37 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     for (int variant = 0; variant < 3; ++variant) {
       be.set_fused_cross(variant != 1);
       be.set_fused_self(variant != 0);
-      engine::Decoder fused(m, be);
-      fused.set_audio(enc);
-      std::vector<float> unused;
-      fused.forward(prompt, {n_past - 1}, unused);
       std::vector<engine::GreedyPick> picks;
       std::vector<double> tf;
       const long long cross0 = be.fused_cross_launches(), self0 = be.fused_self_launches();
-      run(fused, true, picks, tf);
+      run_fresh(picks, tf);
       // In the half modes the fused kernels must have been recorded (once a layer), not fallen back.
       const bool half_mode = precision != engine::cuda::Precision::f32;
       const bool ran = !half_mode || ((variant == 1 || be.fused_cross_launches() > cross0) &&
                                       (variant == 0 || be.fused_self_launches() > self0));
-      bool same = ran && picks.size() == graph.size();
-      for (size_t i = 0; i < picks.size() && same; ++i)
-        same = picks[i].token == graph[i].token && std::memcmp(&picks[i].logprob, &graph[i].logprob, sizeof(float)) == 0;
-      row.fused_same[variant] = same;
+      row.fused_same[variant] = ran && same_picks(picks, graph);
       row.pick_fused_ms[variant] = median(tf);
     }
     be.set_fused_cross(false);
     be.set_fused_self(false);
     {
       be.set_persistent_decoder(true);
-      engine::Decoder persistent(m, be);
-      persistent.set_audio(enc);
-      std::vector<float> unused;
-      persistent.forward(prompt, {n_past - 1}, unused);
       std::vector<engine::GreedyPick> picks;
       std::vector<double> tp;
       const long long before = be.persistent_launches();
-      run(persistent, true, picks, tp);
+      run_fresh(picks, tp);
       row.persistent_ran = be.persistent_launches() > before;
       row.pick_persistent_ms = median(tp);
       {
         // Without the early loads: the same arithmetic, so the same picks bit for bit.
         const bool early_before = be.persistent_early_loads();
         be.set_persistent_early_loads(false);
-        engine::Decoder late(m, be);
-        late.set_audio(enc);
-        late.forward(prompt, {n_past - 1}, unused);
         std::vector<engine::GreedyPick> late_picks;
         std::vector<double> tl;
-        run(late, true, late_picks, tl);
+        run_fresh(late_picks, tl);
         row.pick_persistent_late_ms = median(tl);
         be.set_persistent_early_loads(early_before);
-        row.persistent_late_same = late_picks.size() == picks.size();
-        for (size_t i = 0; i < picks.size() && row.persistent_late_same; ++i)
-          row.persistent_late_same = late_picks[i].token == picks[i].token &&
-                                     std::memcmp(&late_picks[i].logprob, &picks[i].logprob, sizeof(float)) == 0;
+        row.persistent_late_same = same_picks(late_picks, picks);
       }
       be.set_persistent_decoder(false);
       row.persistent_dlogprob = 0;

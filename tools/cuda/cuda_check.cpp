@@ -706,14 +706,9 @@ struct Checker {
       for (int c = 0; c < d; ++c) o[c] = src[static_cast<size_t>(r) * 3 * d + d + c];
     });
   }
-  // A recorded step's decoder layers in one persistent kernel (set_persistent_decoder, decoder_stack.cu) against the
-  // same layers op by op (the default decoder_layers_at), both recorded and replayed at three positions from the same
-  // x and caches: x after the layers and every layer's new cache rows compared. Not bit for bit (the attention split
-  // into other parts, the layer norms summed by other threads): within tol, every value written.
-  void decoder_stack(engine::WeightType type, const std::string& name, int d, int n_head, int n_layer, int n_ctx,
-                     int tk, double tol, bool early_loads = true) {
-    const bool early_before = be.persistent_early_loads();
-    be.set_persistent_early_loads(early_loads);
+  // A decoder layer of random weights kept as `type`, layer norms near 1 (its cross K/V product left empty: the
+  // checks give the layers the K/V themselves).
+  engine::DecoderLayerWeights random_decoder_layer(engine::WeightType type, int d) {
     auto ln = [&] {
       auto g = rnd(d, 0.2f);
       for (auto& e : g) e += 1.0f;
@@ -723,11 +718,31 @@ struct Checker {
       const auto w = rnd(static_cast<size_t>(out) * in, 0.05f);
       return engine::LinearWeights{be.upload_weights(w.data(), out, in, type), up(rnd(out, 0.2f), 1, out)};
     };
+    return {ln(), lin(3 * d, d), lin(d, d), ln(), lin(d, d), engine::LinearWeights{}, lin(d, d), ln(), lin(4 * d, d),
+            lin(d, 4 * d)};
+  }
+  // ||got - want|| / ||want||.
+  static double rel_l2(const std::vector<float>& got, const std::vector<float>& want) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      num += (static_cast<double>(got[i]) - want[i]) * (static_cast<double>(got[i]) - want[i]);
+      den += static_cast<double>(want[i]) * want[i];
+    }
+    return std::sqrt(num / std::max(den, 1e-300));
+  }
+
+  // A recorded step's decoder layers in one persistent kernel (set_persistent_decoder, decoder_stack.cu) against the
+  // same layers op by op (the default decoder_layers_at), both recorded and replayed at three positions from the same
+  // x and caches: x after the layers and every layer's new cache rows compared. Not bit for bit (the attention split
+  // into other parts, the layer norms summed by other threads): within tol, every value written.
+  void decoder_stack(engine::WeightType type, const std::string& name, int d, int n_head, int n_layer, int n_ctx,
+                     int tk, double tol, bool early_loads = true) {
+    const bool early_before = be.persistent_early_loads();
+    be.set_persistent_early_loads(early_loads);
     std::vector<engine::DecoderLayerWeights> layers;
     std::vector<Mat> cross, k0, v0;
     for (int i = 0; i < n_layer; ++i) {
-      layers.push_back({ln(), lin(3 * d, d), lin(d, d), ln(), lin(d, d), engine::LinearWeights{}, lin(d, d), ln(),
-                        lin(4 * d, d), lin(d, 4 * d)});
+      layers.push_back(random_decoder_layer(type, d));
       cross.push_back(up(rnd(static_cast<size_t>(tk) * 2 * d), tk, 2 * d));
       k0.push_back(up(rnd(static_cast<size_t>(n_ctx) * d), n_ctx, d));
       v0.push_back(up(rnd(static_cast<size_t>(n_ctx) * d), n_ctx, d));
@@ -770,14 +785,6 @@ struct Checker {
     be.set_persistent_decoder(false);
     be.set_persistent_early_loads(early_before);
     const bool ran = be.persistent_launches() == before + 1;
-    auto rel = [](const std::vector<float>& got, const std::vector<float>& want) {
-      double num = 0, den = 0;
-      for (size_t i = 0; i < got.size(); ++i) {
-        num += (static_cast<double>(got[i]) - want[i]) * (static_cast<double>(got[i]) - want[i]);
-        den += static_cast<double>(want[i]) * want[i];
-      }
-      return std::sqrt(num / std::max(den, 1e-300));
-    };
     double worst_x = 0, worst_kv = 0;
     size_t n_bad = 0;
     for (int pos : {0, 37, n_ctx - 1}) {
@@ -800,8 +807,8 @@ struct Checker {
       }
       for (const auto* v : {&xs[1], &kvs[1]})
         for (float e : *v) n_bad += !std::isfinite(e);
-      worst_x = std::max(worst_x, rel(xs[1], xs[0]));
-      worst_kv = std::max(worst_kv, rel(kvs[1], kvs[0]));
+      worst_x = std::max(worst_x, rel_l2(xs[1], xs[0]));
+      worst_kv = std::max(worst_kv, rel_l2(kvs[1], kvs[0]));
     }
     const bool ok = ran && n_bad == 0 && worst_x < tol && worst_kv < tol;
     if (!ok) ++n_fail;
@@ -818,20 +825,10 @@ struct Checker {
   void decoder_rows(engine::WeightType type, const std::string& name, int d, int n_head, int n_layer, int m,
                     bool shared, double tol) {
     const int n_ctx = 448, tk = 1500;
-    auto ln = [&] {
-      auto g = rnd(d, 0.2f);
-      for (auto& e : g) e += 1.0f;
-      return engine::LayerNormWeights{up(g, 1, d), up(rnd(d, 0.2f), 1, d)};
-    };
-    auto lin = [&](int out, int in) {
-      const auto w = rnd(static_cast<size_t>(out) * in, 0.05f);
-      return engine::LinearWeights{be.upload_weights(w.data(), out, in, type), up(rnd(out, 0.2f), 1, out)};
-    };
     std::vector<engine::DecoderLayerWeights> layers;
     std::vector<std::vector<Mat>> cross(n_layer), k0(n_layer), v0(n_layer);
     for (int i = 0; i < n_layer; ++i) {
-      layers.push_back({ln(), lin(3 * d, d), lin(d, d), ln(), lin(d, d), engine::LinearWeights{}, lin(d, d), ln(),
-                        lin(4 * d, d), lin(d, 4 * d)});
+      layers.push_back(random_decoder_layer(type, d));
       for (int b = 0; b < m; ++b) {
         if (b == 0 || !shared) cross[i].push_back(up(rnd(static_cast<size_t>(tk) * 2 * d), tk, 2 * d));
         k0[i].push_back(up(rnd(static_cast<size_t>(n_ctx) * d), n_ctx, d));
@@ -890,18 +887,10 @@ struct Checker {
           }
     }
     const bool ran = be.persistent_launches() == before + (m + 7) / 8;  // a launch for each 8 sequences
-    auto rel = [](const std::vector<float>& got, const std::vector<float>& want) {
-      double num = 0, den = 0;
-      for (size_t i = 0; i < got.size(); ++i) {
-        num += (static_cast<double>(got[i]) - want[i]) * (static_cast<double>(got[i]) - want[i]);
-        den += static_cast<double>(want[i]) * want[i];
-      }
-      return std::sqrt(num / std::max(den, 1e-300));
-    };
     size_t n_bad = 0;
     for (const auto* vec : {&xs[1], &kvs[1]})
       for (float e : *vec) n_bad += !std::isfinite(e);
-    const double ex = rel(xs[1], xs[0]), ekv = rel(kvs[1], kvs[0]);
+    const double ex = rel_l2(xs[1], xs[0]), ekv = rel_l2(kvs[1], kvs[0]);
     const bool ok = ran && n_bad == 0 && ex < tol && ekv < tol;
     if (!ok) ++n_fail;
     std::printf("  %-4s %-58s x rel %.2e, new K/V rows rel %.2e%s%s\n", ok ? "ok" : "FAIL",
