@@ -364,7 +364,10 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     }
     be.set_fused_cross(false);
     be.set_fused_self(false);
-    {
+    // WST_BENCH_PERSISTENT=0 leaves the persistent kernel out (a fault in it ends the process).
+    const char* bench_persistent = std::getenv("WST_BENCH_PERSISTENT");
+    const bool with_persistent = bench_persistent == nullptr || std::string(bench_persistent) != "0";
+    if (with_persistent) {
       be.set_persistent_decoder(true);
       std::vector<engine::GreedyPick> picks;
       std::vector<double> tp;
@@ -418,7 +421,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     row.beam5_top_ms = median(tt);
     // The same 5-beam step with every layer in the persistent kernel (eager, one launch): timed with the GPU's
     // candidates, and its logits compared with the op-by-op step's (all_logits, from the same caches).
-    if (precision != engine::cuda::Precision::f32) {
+    if (with_persistent && precision != engine::cuda::Precision::f32) {
       be.set_persistent_decoder(true);
       const long long before = be.persistent_launches();
       std::vector<double> tp;
@@ -475,7 +478,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       std::vector<float> unused;
       for (int b = 0; b < 16; ++b) dec16.forward(prompt, {}, unused, b);
       row.windows16_ms = time_16(dec16, "16 windows");
-      if (precision != engine::cuda::Precision::f32) {  // two launches of 8 windows with the persistent kernel
+      if (with_persistent && precision != engine::cuda::Precision::f32) {  // two launches of 8 windows, persistent
         be.set_persistent_decoder(true);
         const long long before = be.persistent_launches();
         row.windows16_persistent_ms = time_16(dec16, "16 windows, persistent");
