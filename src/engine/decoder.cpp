@@ -181,7 +181,7 @@ void Decoder::record_step() {
     step_qkv_ = be_.alloc(1, 3 * d);
     step_attn_ = be_.alloc(1, d);
     step_q_ = be_.alloc(1, d);
-    step_mlp_ = be_.alloc(1, m_.decoder_layers.empty() ? 4 * d : m_.decoder_layers[0].fc1.w.rows);
+    step_mlp_ = be_.alloc(1, mlp_width());
   }
   Cache& c = cache_of(0);
   be_.embed_at(m_.token_embedding, m_.decoder_pos, step_x_);
@@ -190,6 +190,10 @@ void Decoder::record_step() {
                         step_attn_, step_q_, step_mlp_);
   project(step_x_, pick_logits_);
   be_.pick_greedy_at(pick_logits_);
+}
+
+int Decoder::mlp_width() const {
+  return m_.decoder_layers.empty() ? 4 * m_.info.n_text_state : m_.decoder_layers[0].fc1.w.rows;
 }
 
 void Decoder::project(const Mat& x, Mat& logits) {
@@ -284,7 +288,7 @@ Mat Decoder::step_logits(const std::vector<int>& tokens) {
   Mat qkv = be_.alloc(n, 3 * d);
   Mat attn = be_.alloc(n, d);
   Mat q = be_.alloc(n, d);
-  Mat mlp = be_.alloc(n, m_.decoder_layers.empty() ? 4 * d : m_.decoder_layers[0].fc1.w.rows);
+  Mat mlp = be_.alloc(n, mlp_width());
   std::vector<int> positions(n);
   for (int b = 0; b < n; ++b) positions[b] = seqs_[b].n_past;
   // Each layer's caches and cross-attention K/V, sequence by sequence.

@@ -78,6 +78,7 @@ class Decoder {
   Mat run_layers(const std::vector<int>& tokens, int seq);
   // logits = the final norm of x, times the token embedding (the tied output projection).
   void project(const Mat& x, Mat& logits);
+  int mlp_width() const;  // the MLP's hidden width (fc1's rows): the steps' scratch
   // forward_step's work up to the logits [n_seq, n_vocab], left on the backend.
   Mat step_logits(const std::vector<int>& tokens);
   // forward_and_pick's step as the backend records it (the position-dependent ops as their *_at forms).

@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <type_traits>
 
 #include "engine/cuda/cuda_backend.cuh"
 #include "engine/cuda/row_products.cuh"
@@ -600,10 +601,41 @@ StackShape stack_shape(int n_sm, int rows, int d, int n_head, int n_ff, bool sha
   return s;
 }
 
+// f(std::integral_constant<int, M>{}) for M = m (1 .. kMaxRows): the kernel's instantiation for m rows.
+template <class F>
+auto with_rows(int m, F&& f) {
+  switch (m) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 6: return f(std::integral_constant<int, 6>{});
+    case 7: return f(std::integral_constant<int, 7>{});
+    default: return f(std::integral_constant<int, 8>{});
+  }
+}
+
+// Lets decoder_stack_kernel<T, M> take `shared` bytes of dynamic shared memory: the attribute is only raised (per
+// instantiation, as half_linear.cu's launch_gemv does), so a model with a smaller block never takes back what a
+// larger one's launches need; asked of the driver only when it grows. False where the device refuses.
+template <class T, int M>
+bool allow_shared(size_t shared) {
+  static size_t allowed = 48 * 1024;
+  if (shared <= allowed) return true;
+  if (cudaFuncSetAttribute(decoder_stack_kernel<T, M>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(shared)) != cudaSuccess) {
+    cudaGetLastError();  // clear it: the caller falls back to the ops in turn
+    return false;
+  }
+  allowed = shared;
+  return true;
+}
+
 template <class T, int M>
 void launch_stack(const StackArgs<T>& args, int n_sm, size_t shared, cudaStream_t stream) {
-  auto* kernel = decoder_stack_kernel<T, M>;
-  WST_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
+  if (!allow_shared<T, M>(shared)) throw Error("decoder layers: the device refuses " + std::to_string(shared) +
+                                                " bytes of shared memory a block");
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3(n_sm);
   config.blockDim = dim3(kThreads);
@@ -614,49 +646,29 @@ void launch_stack(const StackArgs<T>& args, int n_sm, size_t shared, cudaStream_
   attribute[0].val.cooperative = 1;
   config.attrs = attribute;
   config.numAttrs = 1;
-  WST_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, args));
-}
-
-template <class T>
-void launch_rows(const StackArgs<T>& args, int m, int n_sm, size_t shared, cudaStream_t stream) {
-  switch (m) {
-    case 1: return launch_stack<T, 1>(args, n_sm, shared, stream);
-    case 2: return launch_stack<T, 2>(args, n_sm, shared, stream);
-    case 3: return launch_stack<T, 3>(args, n_sm, shared, stream);
-    case 4: return launch_stack<T, 4>(args, n_sm, shared, stream);
-    case 5: return launch_stack<T, 5>(args, n_sm, shared, stream);
-    case 6: return launch_stack<T, 6>(args, n_sm, shared, stream);
-    case 7: return launch_stack<T, 7>(args, n_sm, shared, stream);
-    default: return launch_stack<T, 8>(args, n_sm, shared, stream);
-  }
+  WST_CUDA_CHECK(cudaLaunchKernelEx(&config, decoder_stack_kernel<T, M>, args));
 }
 
 // Whether a block of decoder_stack_kernel<T, M> with `shared` bytes of dynamic shared memory fits on an SM of this
 // device (a cooperative launch of one block an SM needs it; false also where the kernel has no image for the device).
 template <class T, int M>
 bool resident(size_t shared) {
-  auto* kernel = decoder_stack_kernel<T, M>;
   int blocks = 0;
-  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)) != cudaSuccess ||
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreads, shared) != cudaSuccess) {
-    cudaGetLastError();  // clear it: the caller falls back to the ops in turn
+  if (!allow_shared<T, M>(shared) ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, decoder_stack_kernel<T, M>, kThreads, shared) !=
+          cudaSuccess) {
+    cudaGetLastError();
     return false;
   }
   return blocks >= 1;
 }
 
-template <class T>
-bool resident_rows(int m, size_t shared) {
-  switch (m) {
-    case 1: return resident<T, 1>(shared);
-    case 2: return resident<T, 2>(shared);
-    case 3: return resident<T, 3>(shared);
-    case 4: return resident<T, 4>(shared);
-    case 5: return resident<T, 5>(shared);
-    case 6: return resident<T, 6>(shared);
-    case 7: return resident<T, 7>(shared);
-    default: return resident<T, 8>(shared);
-  }
+// Whether every sequence attends over the same window (beams): cross_kv [layer][sequence].
+bool shares_window(const std::vector<std::vector<const Mat*>>& cross_kv) {
+  for (const auto& layer : cross_kv)
+    for (const Mat* c : layer)
+      if (c->data != layer[0]->data) return false;
+  return true;
 }
 
 // The kernel's scratch rows: q and attn [M, d], mlp [M, n_ff], contiguous.
@@ -710,17 +722,16 @@ bool CudaBackend::decoder_stack_fits(const std::vector<DecoderLayerWeights>& lay
   }
   // The block's dynamic shared memory; resident() then asks the device whether it fits with the kernel's static
   // arrays (4.3 KiB for one row, 8.4 KiB for more).
-  bool shared_cross = true;
-  for (int i = 0; i < n; ++i)
-    for (int b = 0; b < m; ++b) shared_cross = shared_cross && cross_kv[i][b]->data == cross_kv[i][0]->data;
-  const size_t shared = stack_shape(n_sm_, m, d, n_head, n_ff, shared_cross).shared;
+  const size_t shared = stack_shape(n_sm_, m, d, n_head, n_ff, shares_window(cross_kv)).shared;
   if (shared > shared_optin_) return false;
   const auto key = std::make_tuple(precision_ == Precision::f16 ? 1 : 2, m, shared);
   auto it = stack_resident_.find(key);
   if (it == stack_resident_.end())
     it = stack_resident_
-             .emplace(key, precision_ == Precision::f16 ? resident_rows<__half>(m, shared)
-                                                        : resident_rows<__nv_bfloat16>(m, shared))
+             .emplace(key, with_rows(m, [&](auto rows) {
+                        return precision_ == Precision::f16 ? resident<__half, rows()>(shared)
+                                                            : resident<__nv_bfloat16, rows()>(shared);
+                      }))
              .first;
   return it->second;
 }
@@ -733,9 +744,7 @@ void CudaBackend::run_decoder_stack(const std::vector<DecoderLayerWeights>& laye
   const int n = static_cast<int>(layers.size()), d = x.cols, m = x.rows, n_ff = layers[0].fc1.w.rows;
   if (!stack_scratch_fits(layers, x, q, attn, mlp))
     throw Error("decoder layers: scratch rows of the wrong shape for " + std::to_string(m) + " x " + std::to_string(d));
-  bool shared_cross = true;
-  for (int i = 0; i < n; ++i)
-    for (int b = 0; b < m; ++b) shared_cross = shared_cross && cross_kv[i][b]->data == cross_kv[i][0]->data;
+  const bool shared_cross = shares_window(cross_kv);
   const StackShape shape = stack_shape(n_sm_, m, d, n_head, n_ff, shared_cross);
   // Scratch kept alive by the stream's order (the pool hands a block out again only to later work) or, while
   // recording, by the recording (alloc_bytes): fc2's segment sums, the attention parts, the barrier's two counters
@@ -803,11 +812,11 @@ void CudaBackend::run_decoder_stack(const std::vector<DecoderLayerWeights>& laye
   if (precision_ == Precision::f16) {
     StackArgs<__half> args{};
     fill(args, __half{});
-    launch_rows(args, m, n_sm_, shape.shared, stream_);
+    with_rows(m, [&](auto rows) { launch_stack<__half, rows()>(args, n_sm_, shape.shared, stream_); });
   } else {
     StackArgs<__nv_bfloat16> args{};
     fill(args, __nv_bfloat16{});
-    launch_rows(args, m, n_sm_, shape.shared, stream_);
+    with_rows(m, [&](auto rows) { launch_stack<__nv_bfloat16, rows()>(args, n_sm_, shape.shared, stream_); });
   }
 }
 
