@@ -1,6 +1,7 @@
 // The Backend interface's defaults for weights other than float32: a backend that keeps only float32 says so.
 #include "engine/backend.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,18 @@ const char* weight_type_name(WeightType t) {
     case WeightType::bfloat16: return "bfloat16";
   }
   return "?";
+}
+
+Mat Backend::upload_transposed(const float* host, int rows, int cols) {
+  // In 32 x 32 tiles: row by row, every write would land in another cache line.
+  std::vector<float> t(static_cast<size_t>(rows) * cols);
+  constexpr int kTile = 32;
+  for (int r0 = 0; r0 < rows; r0 += kTile)
+    for (int c0 = 0; c0 < cols; c0 += kTile)
+      for (int r = r0; r < std::min(r0 + kTile, rows); ++r)
+        for (int c = c0; c < std::min(c0 + kTile, cols); ++c)
+          t[static_cast<size_t>(c) * rows + r] = host[static_cast<size_t>(r) * cols + c];
+  return upload(t.data(), cols, rows);
 }
 
 namespace {
@@ -151,6 +164,17 @@ void Backend::step_self_attention(const Mat& qkv, const std::vector<Mat*>& k_cac
 }
 void Backend::pick_greedy_at(const Mat&) { no_recording(*this); }
 
+namespace {
+// The end of a decoder layer, the same for every kind of step: the cross-attention's output product onto x, then
+// the MLP (layer norm, fc1 with GELU into mlp, fc2 onto x).
+void cross_output_and_mlp(Backend& be, const DecoderLayerWeights& l, const Mat& attn, Mat& mlp, Mat& x) {
+  be.linear_fused(attn, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Backend::Epilogue::add, x);
+  Mat h = mlp.cols_view(0, l.fc1.w.rows);
+  be.linear_fused(x, &l.mlp_ln.gamma, &l.mlp_ln.beta, l.fc1.w, &l.fc1.b, Backend::Epilogue::gelu, h);
+  be.linear_fused(h, nullptr, nullptr, l.fc2.w, &l.fc2.b, Backend::Epilogue::add, x);
+}
+}  // namespace
+
 void Backend::decoder_layers_at(const std::vector<DecoderLayerWeights>& layers, std::vector<Mat>& k_caches,
                                 std::vector<Mat>& v_caches, const std::vector<Mat>& cross_kv, int n_head, Mat& x,
                                 Mat& qkv, Mat& attn, Mat& q, Mat& mlp) {
@@ -168,10 +192,7 @@ void Backend::decoder_layers_at(const std::vector<DecoderLayerWeights>& layers, 
     linear_fused(attn, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, x);
     cross_attention_from(x, l.cross_ln.gamma, l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, q, cross_kv[i].cols_view(0, d),
                          cross_kv[i].cols_view(d, d), attn, n_head);
-    linear_fused(attn, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Epi::add, x);
-    Mat h = mlp.cols_view(0, l.fc1.w.rows);
-    linear_fused(x, &l.mlp_ln.gamma, &l.mlp_ln.beta, l.fc1.w, &l.fc1.b, Epi::gelu, h);
-    linear_fused(h, nullptr, nullptr, l.fc2.w, &l.fc2.b, Epi::add, x);
+    cross_output_and_mlp(*this, l, attn, mlp, x);
   }
 }
 
@@ -205,10 +226,7 @@ void Backend::decoder_layers_rows(const std::vector<DecoderLayerWeights>& layers
       v_views[b] = cross_kv[i][b]->cols_view(d, d);
     }
     cross_attention_rows(q, k_ptrs, v_ptrs, attn, n_head);
-    linear_fused(attn, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Epi::add, x);
-    Mat h = mlp.cols_view(0, l.fc1.w.rows);
-    linear_fused(x, &l.mlp_ln.gamma, &l.mlp_ln.beta, l.fc1.w, &l.fc1.b, Epi::gelu, h);
-    linear_fused(h, nullptr, nullptr, l.fc2.w, &l.fc2.b, Epi::add, x);
+    cross_output_and_mlp(*this, l, attn, mlp, x);
   }
 }
 

@@ -89,6 +89,9 @@ class Backend {
 
   virtual Mat alloc(int rows, int cols) = 0;                         // uninitialised, contiguous
   virtual Mat upload(const float* host, int rows, int cols) = 0;     // host [rows, cols] contiguous
+  // host [rows, cols] contiguous, uploaded as its transpose [cols, rows] (the mel spectrogram, channel-major, for
+  // the time-major convolutions). The default transposes on the host, then uploads.
+  virtual Mat upload_transposed(const float* host, int rows, int cols);
   virtual void download(const Mat& m, float* host) = 0;              // to host [rows, cols] contiguous
   virtual void copy(const Mat& src, Mat& dst) = 0;                   // same shape, any strides
 

@@ -14,7 +14,7 @@
 
 // Raised whenever the entry points or the Backend class they hand out change (the vtable layout the engine
 // calls through): a module from another build is then refused with a one-line reason instead of crashing.
-#define WST_CUDA_MODULE_ABI 8
+#define WST_CUDA_MODULE_ABI 9
 
 extern "C" {
 // WST_CUDA_MODULE_ABI as the module was built.

@@ -1,6 +1,5 @@
 #include "engine/encoder.h"
 
-#include <algorithm>
 #include <vector>
 
 namespace wst::engine {
@@ -8,16 +7,9 @@ namespace wst::engine {
 Mat encode(const WhisperModel& m, Backend& be, const float* mel) {
   const ModelInfo& h = m.info;
   const int n_frames = 2 * h.n_audio_ctx, d = h.n_audio_state, t = h.n_audio_ctx;
-  // The convolutions read time-major input: transpose [n_mels, n_frames] -> [n_frames, n_mels], in 32 x 32 tiles
-  // (row by row, every write lands in another cache line: on a GPU the device idles while the host does this).
-  std::vector<float> mel_t(static_cast<size_t>(n_frames) * h.n_mels);
-  constexpr int kTile = 32;
-  for (int c0 = 0; c0 < h.n_mels; c0 += kTile)
-    for (int f0 = 0; f0 < n_frames; f0 += kTile)
-      for (int c = c0; c < std::min(c0 + kTile, h.n_mels); ++c)
-        for (int f = f0; f < std::min(f0 + kTile, n_frames); ++f)
-          mel_t[static_cast<size_t>(f) * h.n_mels + c] = mel[static_cast<size_t>(c) * n_frames + f];
-  Mat x_in = be.upload(mel_t.data(), n_frames, h.n_mels);  // [3000, n_mels]
+  // The convolutions read time-major input: [n_mels, n_frames] -> [n_frames, n_mels] (on a GPU, on the device,
+  // so that the host neither does it nor waits).
+  Mat x_in = be.upload_transposed(mel, h.n_mels, n_frames);
 
   Mat c1 = be.alloc(n_frames, d);  // [3000, d]
   be.conv1d_gelu(x_in, m.conv1_w, m.conv1_b, 1, c1);

@@ -68,6 +68,21 @@ TEST_P(BackendOps, LinearMatchesReference) {
   }
 }
 
+TEST_P(BackendOps, UploadTransposedGivesTheTranspose) {
+  // The mel spectrogram's shape (past the 32 x 32 tiles' edges in both directions), a single row, a single column.
+  for (auto [rows, cols] : {std::pair{80, 3000}, std::pair{45, 70}, std::pair{1, 33}, std::pair{33, 1}}) {
+    auto x = random_vec(rows * cols, 7);
+    const Mat T = be_->upload_transposed(x.data(), rows, cols);
+    ASSERT_EQ(T.rows, cols);
+    ASSERT_EQ(T.cols, rows);
+    const std::vector<float> got = down(T);
+    for (int r = 0; r < rows; ++r)
+      for (int c = 0; c < cols; ++c)
+        ASSERT_EQ(got[static_cast<size_t>(c) * rows + r], x[static_cast<size_t>(r) * cols + c])
+            << rows << "x" << cols << " at " << r << "," << c;
+  }
+}
+
 TEST_P(BackendOps, LayerNormAndGeluMatchReference) {
   const int rows = 70, cols = 384;
   auto x = random_vec(rows * cols, 4, 3.0f), g = random_vec(cols, 5), b = random_vec(cols, 6);

@@ -81,6 +81,19 @@ class CudaBackendOps : public ::testing::Test {
   std::unique_ptr<Backend> cpu_, gpu_;
 };
 
+TEST_F(CudaBackendOps, UploadTransposedMatchesCpu) {
+  // The mel spectrogram's shape twice (a backend may reuse its buffers from one window to the next), and odd shapes.
+  for (auto [rows, cols] : {std::pair{128, 3000}, std::pair{128, 3000}, std::pair{80, 3000}, std::pair{45, 70},
+                            std::pair{1, 33}}) {
+    expect_same("upload_transposed " + std::to_string(rows) + "x" + std::to_string(cols), {random_host(rows, cols, 8)},
+                [](Backend& be, std::vector<Mat>& in) {
+                  std::vector<float> h(static_cast<size_t>(in[0].rows) * in[0].cols);
+                  be.download(in[0], h.data());
+                  return be.upload_transposed(h.data(), in[0].rows, in[0].cols);
+                });
+  }
+}
+
 TEST_F(CudaBackendOps, LinearMatchesCpu) {
   // A decoded token (m = 1, the gemv path), odd sizes, an encoder-like block, and x as a strided column view.
   for (auto [m, n, k] : {std::tuple{1, 51, 64}, std::tuple{1, 1155, 37}, std::tuple{7, 33, 20}, std::tuple{130, 96, 384}}) {
