@@ -179,6 +179,10 @@ struct Row {
   bool beam5_persistent_ran = false;
   int persistent_same = 0;
   bool persistent_ran = false;
+  // Where the persistent kernel's recorded step spends its time: per phase, the mean over layers of block 0's
+  // work (from leaving one barrier to arriving at the next) and wait (arriving to leaving), in microseconds at
+  // the device's top clock (CudaBackend::set_persistent_trace).
+  std::string persistent_phases;
   // A 5-beam step (Decoder::forward_step with 5 sequences): logits to the host, or the 10 best continuations
   // of each beam chosen on the GPU (forward_step_top, what the engine does).
   double beam5_host_ms = 0, beam5_top_ms = 0;
@@ -192,6 +196,42 @@ struct Row {
   double peak_gib = 0;
   double graph_rel = 0;
 };
+
+// Block 0's clock around each of the persistent kernel's barriers in the last launch of run(trace) (n_layer * 16
+// + 2 values: decoder_stack.cu's StackArgs::trace), as "phase p work/wait" in microseconds, means over the layers.
+std::string phase_times(int n_layer, const std::function<void(unsigned long long*)>& run) {
+  const size_t n = static_cast<size_t>(n_layer) * 16 + 2;
+  unsigned long long* trace = nullptr;
+  WST_CUDA_CHECK(cudaMalloc(&trace, n * sizeof(unsigned long long)));
+  WST_CUDA_CHECK(cudaMemset(trace, 0, n * sizeof(unsigned long long)));
+  run(trace);
+  WST_CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<unsigned long long> c(n);
+  WST_CUDA_CHECK(cudaMemcpy(c.data(), trace, n * sizeof(unsigned long long), cudaMemcpyDeviceToHost));
+  WST_CUDA_CHECK(cudaFree(trace));
+  int khz = 0, device = 0;
+  WST_CUDA_CHECK(cudaGetDevice(&device));
+  WST_CUDA_CHECK(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, device));
+  const double us_per_clock = 1e3 / khz;
+  const unsigned long long start = c[n - 2], end = c[n - 1];
+  if (start == 0 || end <= start) return "no trace (the kernel did not run)";
+  double work[8] = {}, wait[8] = {};
+  unsigned long long left = start;  // when block 0 left the previous barrier
+  for (int li = 0; li < n_layer; ++li)
+    for (int p = 0; p < 8; ++p) {
+      const unsigned long long arrive = c[li * 16 + 2 * p], leave = c[li * 16 + 2 * p + 1];
+      work[p] += static_cast<double>(arrive - left) * us_per_clock / n_layer;
+      wait[p] += static_cast<double>(leave - arrive) * us_per_clock / n_layer;
+      left = leave;
+    }
+  std::string out = "whole " + std::to_string(static_cast<double>(end - start) * us_per_clock).substr(0, 7) + " us;";
+  for (int p = 0; p < 8; ++p) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " %d: %.2f/%.2f", p + 1, work[p], wait[p]);
+    out += buf;
+  }
+  return out;
+}
 
 // The step captured once in a CUDA graph and replayed (with the logits download); its logits must match the
 // eager step's.
@@ -259,14 +299,16 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     // The residual blocks alone (no mel upload, convolutions or final norm), on a copy of the output.
     Mat x = be.alloc(enc.rows, enc.cols);
     be.copy(enc, x);
+    const bool graphs_default = be.encoder_graphs();
+    be.set_encoder_graphs(false);  // launched eagerly
     row.enc_blocks_ms = time_stream(be, 3, n_reps, [&] { be.encoder_blocks(m.encoder_layers, h.n_audio_head, x); });
     if (be.half_encoder_fits(m.encoder_layers, h.n_audio_head, x)) {
-      // The same blocks recorded as a CUDA graph (an experiment: WST_CUDA_ENCODER_GRAPH=1), replayed.
+      // The same blocks recorded once as a CUDA graph, replayed (the default; WST_CUDA_ENCODER_GRAPH=0 turns it off).
       be.set_encoder_graphs(true);
       row.enc_blocks_graph_ms =
           time_stream(be, 3, n_reps, [&] { be.encoder_blocks(m.encoder_layers, h.n_audio_head, x); });
-      be.set_encoder_graphs(false);
     }
+    be.set_encoder_graphs(graphs_default);
   }
   if (be.half_encoder_fits(m.encoder_layers, h.n_audio_head, enc)) {
     // The same window with the blocks op by op (float32 activations between the ops), for comparison.
@@ -336,6 +378,10 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       fresh.forward(prompt, {n_past - 1}, unused);
       run(fresh, true, picks, ms);
     };
+    // The baseline without the fused query products (the default since run 31), timed as the variants below.
+    const bool cross_default = be.fused_cross(), self_default = be.fused_self();
+    be.set_fused_cross(false);
+    be.set_fused_self(false);
     std::vector<engine::GreedyPick> eager, graph;
     std::vector<double> te, tg;
     run(dec, false, eager, te);
@@ -362,8 +408,8 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.fused_same[variant] = ran && same_picks(picks, graph);
       row.pick_fused_ms[variant] = median(tf);
     }
-    be.set_fused_cross(false);
-    be.set_fused_self(false);
+    be.set_fused_cross(cross_default);
+    be.set_fused_self(self_default);
     // WST_BENCH_PERSISTENT=0 leaves the persistent kernel out (a fault in it ends the process).
     const char* bench_persistent = std::getenv("WST_BENCH_PERSISTENT");
     const bool with_persistent = bench_persistent == nullptr || std::string(bench_persistent) != "0";
@@ -386,6 +432,13 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_persistent_early_loads(early_before);
         row.persistent_late_same = same_picks(late_picks, picks);
       }
+      row.persistent_phases = phase_times(m.info.n_text_layer, [&](unsigned long long* trace) {
+        be.set_persistent_trace(trace);
+        std::vector<engine::GreedyPick> unused_picks;
+        std::vector<double> unused_ms;
+        run_fresh(unused_picks, unused_ms);
+        be.set_persistent_trace(nullptr);
+      });
       be.set_persistent_decoder(false);
       row.persistent_dlogprob = 0;
       for (size_t i = 0; i < picks.size() && i < graph.size() && picks[i].token == graph[i].token; ++i) {
@@ -793,6 +846,9 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                     a.c_str(), precision_name(p), r.pick_persistent_ms, r.persistent_ran ? "ran" : "DID NOT RUN",
                     r.persistent_same, r.persistent_dlogprob, r.pick_persistent_late_ms,
                     r.persistent_late_same ? "same picks" : "DIFFER");
+      if (!r.persistent_phases.empty())
+        std::printf("%s %s: persistent kernel's phases, block 0's work/wait in us (means over layers): %s\n", a.c_str(),
+                    precision_name(p), r.persistent_phases.c_str());
       if (r.precision != engine::cuda::Precision::f32)
         std::printf("%s %s: 5-beam step with the decoder layers in one persistent kernel %.3f ms (%s; logits against "
                     "the op-by-op step's rel %.2e)\n",

@@ -1,6 +1,7 @@
 // CUDA backend: device probe, memory pool, stream and cuBLAS set-up, uploads, downloads and strided copies.
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "engine/cuda/cuda_backend.cuh"
 #include "util/errors.h"
@@ -126,11 +127,11 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   const char* half_encoder = std::getenv("WST_CUDA_HALF_ENCODER");
   half_encoder_ = half_encoder == nullptr || std::string(half_encoder) != "0";
   const char* fused_cross = std::getenv("WST_CUDA_FUSED_CROSS");
-  fused_cross_ = fused_cross != nullptr && std::string(fused_cross) == "1";
+  fused_cross_ = fused_cross == nullptr || std::string(fused_cross) != "0";
   const char* fused_self = std::getenv("WST_CUDA_FUSED_SELF");
-  fused_self_ = fused_self != nullptr && std::string(fused_self) == "1";
+  fused_self_ = fused_self == nullptr || std::string(fused_self) != "0";
   const char* encoder_graph = std::getenv("WST_CUDA_ENCODER_GRAPH");
-  encoder_graphs_ = encoder_graph != nullptr && std::string(encoder_graph) == "1";
+  encoder_graphs_ = encoder_graph == nullptr || std::string(encoder_graph) != "0";
   int cooperative = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
   cooperative_ = cooperative != 0;
@@ -162,6 +163,8 @@ CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(stream_);
   if (pick_host_) cudaFreeHost(pick_host_);
   if (step_host_) cudaFreeHost(step_host_);
+  if (staging_host_) cudaFreeHost(staging_host_);
+  if (staging_free_) cudaEventDestroy(staging_free_);
   if (blas_) cublasDestroy(blas_);
   if (stream_) cudaStreamDestroy(stream_);
 }
@@ -189,6 +192,30 @@ Mat CudaBackend::upload(const float* host, int rows, int cols) {
   // The caller may free `host` as soon as this returns.
   WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
   return m;
+}
+
+Mat CudaBackend::upload_transposed(const float* host, int rows, int cols) {
+  Mat out = alloc(cols, rows);
+  if (rows == 0 || cols == 0) return out;
+  const size_t bytes = static_cast<size_t>(rows) * cols * sizeof(float);
+  // upload() waits for its copy, as its caller may free `host` at once; here the host copies into the pinned buffer
+  // (which the DMA engine reads without waiting) and the transfer is only queued. The buffer is written again once
+  // the previous transfer out of it is done (long done, by the next window).
+  if (staging_free_ == nullptr) WST_CUDA_CHECK(cudaEventCreateWithFlags(&staging_free_, cudaEventDisableTiming));
+  WST_CUDA_CHECK(cudaEventSynchronize(staging_free_));
+  if (bytes > staging_bytes_) {
+    if (staging_host_) WST_CUDA_CHECK(cudaFreeHost(staging_host_));
+    staging_host_ = nullptr;
+    staging_bytes_ = 0;
+    WST_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&staging_host_), bytes));
+    staging_bytes_ = bytes;
+  }
+  std::memcpy(staging_host_, host, bytes);
+  std::shared_ptr<void> raw = alloc_bytes(bytes);  // back to the pool after this; later work only reuses it
+  WST_CUDA_CHECK(cudaMemcpyAsync(raw.get(), staging_host_, bytes, cudaMemcpyHostToDevice, stream_));
+  WST_CUDA_CHECK(cudaEventRecord(staging_free_, stream_));
+  transpose(static_cast<const float*>(raw.get()), rows, cols, out.data, out.ld, stream_);
+  return out;
 }
 
 void CudaBackend::download(const Mat& m, float* host) {

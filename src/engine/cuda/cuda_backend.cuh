@@ -84,6 +84,8 @@ class CudaBackend final : public Backend {
 
   Mat alloc(int rows, int cols) override;
   Mat upload(const float* host, int rows, int cols) override;
+  // Through a pinned buffer of the backend's and transposed on the device: queued, not waited for.
+  Mat upload_transposed(const float* host, int rows, int cols) override;
   void download(const Mat& m, float* host) override;
   void copy(const Mat& src, Mat& dst) override;
 
@@ -127,15 +129,17 @@ class CudaBackend final : public Backend {
   void cross_attention_rows(const Mat& q, const std::vector<const Mat*>& ks, const std::vector<const Mat*>& vs,
                             Mat& out, int n_head) override;
   // One row: the query product and the attention in one cluster kernel (cross_query_attention, sm_90, half
-  // weights); an experiment, off unless WST_CUDA_FUSED_CROSS=1 or set_fused_cross(true), until timed.
+  // weights; the same bits as the two kernels, run 31); on unless WST_CUDA_FUSED_CROSS=0 or set_fused_cross(false).
   void cross_attention_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq, Mat& q,
                             const Mat& k, const Mat& v, Mat& out, int n_head) override;
   void set_fused_cross(bool on) { fused_cross_ = on; }
-  // A recorded step's q|k|v product, cache write and self-attention in one cluster kernel (self_query_attention);
-  // an experiment, off unless WST_CUDA_FUSED_SELF=1 or set_fused_self(true), until timed.
+  bool fused_cross() const { return fused_cross_; }
+  // A recorded step's q|k|v product, cache write and self-attention in one cluster kernel (self_query_attention;
+  // the same picks bit for bit, run 31); on unless WST_CUDA_FUSED_SELF=0 or set_fused_self(false).
   void self_attention_at_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& w, const Mat* bias,
                               Mat& qkv, Mat& k_cache, Mat& v_cache, Mat& out, int n_head) override;
   void set_fused_self(bool on) { fused_self_ = on; }
+  bool fused_self() const { return fused_self_; }
   // How many times each fused kernel was launched or recorded (so a check can tell it ran, not a fallback).
   long long fused_cross_launches() const { return fused_cross_launches_; }
   long long fused_self_launches() const { return fused_self_launches_; }
@@ -159,6 +163,9 @@ class CudaBackend final : public Backend {
   void set_persistent_early_loads(bool on) { persistent_early_loads_ = on; }
   bool persistent_early_loads() const { return persistent_early_loads_; }
   long long persistent_launches() const { return persistent_launches_; }
+  // Device memory of n_layer * 16 + 2 clock64 values that the kernel's later launches (and recordings) fill with
+  // block 0's clock around each barrier (StackArgs::trace), or null (the default): where a step's time goes.
+  void set_persistent_trace(unsigned long long* trace) { persistent_trace_ = trace; }
   void pick_greedy_at(const Mat& logits) override;
   // The encoder's blocks with half activations between the products (encoder_blocks.cu) where the weights are
   // float16 / bfloat16 in the matching precision and the heads 64 wide; otherwise op by op (the default).
@@ -166,12 +173,13 @@ class CudaBackend final : public Backend {
   void encoder_blocks(const std::vector<EncoderLayerWeights>& layers, int n_head, Mat& x) override;
   bool half_encoder_fits(const std::vector<EncoderLayerWeights>& layers, int n_head, const Mat& x) const;
   void set_half_encoder(bool on) { half_encoder_ = on; }
-  // Those blocks recorded once as a CUDA graph and replayed for every window (an experiment, off unless
-  // WST_CUDA_ENCODER_GRAPH=1 or set_encoder_graphs(true), until timed against the eager launches).
+  // Those blocks recorded once as a CUDA graph and replayed for every window (bit for bit the eager launches'
+  // result, run 31); on unless WST_CUDA_ENCODER_GRAPH=0 or set_encoder_graphs(false).
   void set_encoder_graphs(bool on) {
     encoder_graphs_ = on;
     if (!on) encoder_recording_.reset();
   }
+  bool encoder_graphs() const { return encoder_graphs_; }
 
   // For the checker and benchmarks: the stream every op is queued on, and the matrix-product mode
   // (TF32 tensor cores on, or plain fp32).
@@ -219,6 +227,7 @@ class CudaBackend final : public Backend {
   // The device takes cooperative launches (all blocks resident at once: decoder_stack.cu's grid barriers).
   bool cooperative_ = false, persistent_decoder_ = false, persistent_early_loads_ = true;
   long long persistent_launches_ = 0;
+  unsigned long long* persistent_trace_ = nullptr;
   size_t shared_optin_ = 0;  // the most shared memory a block may take on this device (opt-in)
   // Whether the persistent kernel's block fits an SM, by (type, rows, shared memory): asked once each.
   mutable std::map<std::tuple<int, int, size_t>, bool> stack_resident_;
@@ -252,6 +261,10 @@ class CudaBackend final : public Backend {
   // The step's state (StepState) in pinned host memory and on the device; the suppressed ids' bitmask is
   // rewritten in place, so recordings that read it stay valid.
   StepState* step_host_ = nullptr;
+  // upload_transposed's pinned buffer, and an event after the last copy out of it (written again only after it).
+  float* staging_host_ = nullptr;
+  size_t staging_bytes_ = 0;
+  cudaEvent_t staging_free_ = nullptr;
   std::shared_ptr<void> step_dev_;
   void prepare_pick(int n_vocab, const StepRules& rules);  // the bitmask, result buffers and state's rules
   void launch_pick(const Mat& logits);                      // the pick kernel under step_dev_'s rules
@@ -322,6 +335,8 @@ template <class T>
 void bias_gelu_half(T* x, int rows, int cols, const float* bias, cudaStream_t stream);
 // y[r] += row for every row of y.
 void add_row(Mat& y, const float* row, cudaStream_t stream);
+// out [cols, rows] (row stride ldo) = the transpose of in [rows, cols] contiguous; elementwise.cu.
+void transpose(const float* in, int rows, int cols, float* out, int ldo, cudaStream_t stream);
 // Self-attention over qkv [t, 3d] in T (q | k | v, 64-wide heads, row stride ld), bias [3d] or null, into out
 // [t, d] (row stride ldo); flash_attention.cu.
 template <class T>

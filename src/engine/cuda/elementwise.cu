@@ -1,6 +1,6 @@
 // CUDA element-wise ops on strided views: exact (erf) GELU and residual add; for the encoder's half-precision
 // path (encoder_blocks.cu) the MLP's bias and GELU over its float16/bfloat16 hidden rows, and a bias row added to
-// every row of a float32 matrix.
+// every row of a float32 matrix; a transpose (the uploaded mel spectrogram).
 // Test: tests/engine/cuda_backend_test.cpp; check and time: tools/cuda/cuda_check.cpp.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -58,7 +58,29 @@ __global__ void add_row_kernel(float* y, int ld, int rows, int cols, const float
   if (i >= static_cast<size_t>(rows) * cols) return;
   y[(i / cols) * ld + i % cols] += row[i % cols];
 }
+// out[c, r] = in[r, c], in [rows, cols] contiguous: 32 x 32 tiles through shared memory, so that both the reads
+// and the writes are whole rows of a tile (the extra column keeps the tile's columns in distinct banks).
+__global__ void transpose_kernel(const float* __restrict__ in, int rows, int cols, float* __restrict__ out, int ldo) {
+  __shared__ float tile[32][33];
+  const int c0 = blockIdx.x * 32, r0 = blockIdx.y * 32;
+  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
+    const int r = r0 + i, c = c0 + threadIdx.x;
+    if (r < rows && c < cols) tile[i][threadIdx.x] = in[static_cast<size_t>(r) * cols + c];
+  }
+  __syncthreads();
+  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
+    const int c = c0 + i, r = r0 + threadIdx.x;
+    if (c < cols && r < rows) out[static_cast<size_t>(c) * ldo + r] = tile[threadIdx.x][i];
+  }
+}
 }  // namespace
+
+void transpose(const float* in, int rows, int cols, float* out, int ldo, cudaStream_t stream) {
+  if (rows == 0 || cols == 0) return;
+  const dim3 grid((cols + 31) / 32, (rows + 31) / 32), block(32, 8);
+  transpose_kernel<<<grid, block, 0, stream>>>(in, rows, cols, out, ldo);
+  WST_CUDA_CHECK_LAUNCH();
+}
 
 template <class T>
 void bias_gelu_half(T* x, int rows, int cols, const float* bias, cudaStream_t stream) {

@@ -10,6 +10,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdint>
 #include <vector>
 
@@ -25,10 +26,10 @@ namespace {
 
 constexpr int kWarps = 8;          // output rows per block (half of it for the wide kernel)
 constexpr int kMaxGemvRows = 8;    // x rows handled by the matrix-vector kernel
-// The activations' shared memory: up to 8 rows of 5120 (a 5-beam or 8-row step's fc2 among them; at 96 KiB those
-// fell back to four launches around a cuBLAS product), where the device allows that much a block (sm_80 and sm_90
-// do; sm_86 and sm_89 stop near 99 KiB): CudaBackend::gemv_shared_, set once from the device.
-constexpr size_t kMaxGemvShared = 160 * 1024;
+// The activations' shared memory a block, at most (CudaBackend::gemv_shared_, set once from the device). 96 KiB: a
+// 5-beam step's fc2 (5 rows of 5120) then goes through the rounded tensor-core product. Letting the kernel take it
+// (160 KiB) was slower: a large-v3 5-beam step 6.48 against 5.91-5.99 ms (run 33; fewer blocks an SM).
+constexpr size_t kMaxGemvShared = 96 * 1024;
 // 16-byte weight loads a lane keeps in registers: 8 covers rows up to 2048 wide (every product whose input is
 // the residual stream), 20 up to 5120 (the MLP's second product); more registers a thread mean fewer blocks an SM.
 constexpr int kHeldNarrow = 8, kHeldWide = 20;
@@ -182,8 +183,12 @@ bool gemv_fits(int m, int k, size_t shared_limit) {
 size_t gemv_shared_limit(int device) {
   int optin = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  // 1 KiB kept for the kernels' static shared memory.
-  return std::min(kMaxGemvShared, static_cast<size_t>(std::max(optin - 1024, 0)));
+  // 1 KiB kept for the kernels' static shared memory. WST_CUDA_GEMV_SHARED_KIB lowers the limit (to compare: with
+  // less, more rows x width go through the rounded tensor-core product instead).
+  size_t limit = std::min(kMaxGemvShared, static_cast<size_t>(std::max(optin - 1024, 0)));
+  if (const char* kib = std::getenv("WST_CUDA_GEMV_SHARED_KIB"); kib && *kib)
+    limit = std::min(limit, static_cast<size_t>(std::max(std::atoi(kib), 0)) * 1024);
+  return limit;
 }
 
 Weights CudaBackend::upload_weights(const float* host, int rows, int cols, WeightType type) {
