@@ -24,6 +24,7 @@ const char* weight_type_name(WeightType t) {
 }
 
 Mat Backend::upload_transposed(const float* host, int rows, int cols) {
+  if (rows == 0 || cols == 0) return alloc(cols, rows);
   // In 32 x 32 tiles: row by row, every write would land in another cache line.
   std::vector<float> t(static_cast<size_t>(rows) * cols);
   constexpr int kTile = 32;

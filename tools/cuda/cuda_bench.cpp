@@ -199,11 +199,12 @@ struct Row {
 
 // Block 0's clock around each of the persistent kernel's barriers in the last launch of run(trace) (n_layer * 16
 // + 2 values: decoder_stack.cu's StackArgs::trace), as "phase p work/wait" in microseconds, means over the layers.
-std::string phase_times(int n_layer, const std::function<void(unsigned long long*)>& run) {
+std::string phase_times(CudaBackend& be, int n_layer, const std::function<void(unsigned long long*)>& run) {
   const size_t n = static_cast<size_t>(n_layer) * 16 + 2;
   unsigned long long* trace = nullptr;
   WST_CUDA_CHECK(cudaMalloc(&trace, n * sizeof(unsigned long long)));
-  WST_CUDA_CHECK(cudaMemset(trace, 0, n * sizeof(unsigned long long)));
+  WST_CUDA_CHECK(cudaMemsetAsync(trace, 0, n * sizeof(unsigned long long), be.stream()));
+  be.synchronize();
   run(trace);
   WST_CUDA_CHECK(cudaDeviceSynchronize());
   std::vector<unsigned long long> c(n);
@@ -432,7 +433,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_persistent_early_loads(early_before);
         row.persistent_late_same = same_picks(late_picks, picks);
       }
-      row.persistent_phases = phase_times(m.info.n_text_layer, [&](unsigned long long* trace) {
+      row.persistent_phases = phase_times(be, m.info.n_text_layer, [&](unsigned long long* trace) {
         be.set_persistent_trace(trace);
         std::vector<engine::GreedyPick> unused_picks;
         std::vector<double> unused_ms;

@@ -206,6 +206,7 @@ struct Checker {
                       {up(r.g2, 1, d), up(r.b2, 1, d)}, lin(r.w1, r.bb1, f, d), lin(r.w2, r.bb2, d, f)});
       return ls;
     };
+    const bool graphs_before = be.encoder_graphs(), half_before = be.half_encoder();  // put back at the end
     auto run = [&](const std::vector<engine::EncoderLayerWeights>& ls, bool half_path, bool graphs,
                    engine::cuda::Precision p) {
       be.set_precision(p);
@@ -231,8 +232,8 @@ struct Checker {
     Mat hold = be.alloc(t, d);
     const std::vector<float> rec2 = run(half_layers, true, true, prec);
     hold = Mat{};
-    be.set_encoder_graphs(false);
-    be.set_half_encoder(true);
+    be.set_encoder_graphs(graphs_before);
+    be.set_half_encoder(half_before);
     // (Bit-identical unless cuBLAS picks another algorithm while capturing: then within float32 sums' rounding.)
     size_t n_diff = 0;
     double num = 0, den = 0;
@@ -406,6 +407,7 @@ struct Checker {
     const engine::Weights W = be.upload_weights(w.data(), d, d, type);
     poison(O1);
     poison(O2);
+    const bool cross_before = be.fused_cross();  // put back at the end
     be.set_fused_cross(false);
     be.cross_attention_from(X, G, BE, W, &BQ, Q, KV.cols_view(0, d), KV.cols_view(d, d), O1, n_head);
     // The fused kernel leaves q unwritten: q poisoned before and still poisoned after shows it ran (not the
@@ -414,7 +416,7 @@ struct Checker {
     const long long before = be.fused_cross_launches();
     be.set_fused_cross(true);
     be.cross_attention_from(X, G, BE, W, &BQ, Q, KV.cols_view(0, d), KV.cols_view(d, d), O2, n_head);
-    be.set_fused_cross(false);
+    be.set_fused_cross(cross_before);
     const std::vector<float> a = down(O1), b = down(O2), q_after = down(Q);
     size_t n_diff = 0, n_bad = 0, q_written = 0;
     for (size_t i = 0; i < a.size(); ++i) {

@@ -229,11 +229,6 @@ void CudaBackend::cross_attention_rows(const Mat& q, const std::vector<const Mat
     fits = ks[b]->rows >= 1 && ks[b]->cols == d && vs[b]->cols == d && vs[b]->rows == ks[b]->rows &&
            ks[b]->ld == ks[0]->ld && vs[b]->ld == vs[0]->ld;
   if (!fits) return Backend::cross_attention_rows(q, ks, vs, out, n_head);
-  // Beams share one window: one attention over it for all rows reads each key once (as before batched windows had
-  // their own path; row by row, L2 caught most of the repeated reads: the same 5-beam time within noise, run 32).
-  bool one_window = true;
-  for (int b = 1; b < n && one_window; ++b) one_window = ks[b]->data == ks[0]->data && vs[b]->data == vs[0]->data;
-  if (one_window) return cross_attention(q, *ks[0], *vs[0], out, n_head);
   // The windows' K/V were made by set_audio(s), never by the op just before (kv_fixed, as cross_attention).
   rows_attention(q, ks, vs, out, n_head, true);
 }

@@ -195,6 +195,8 @@ Mat CudaBackend::upload(const float* host, int rows, int cols) {
 }
 
 Mat CudaBackend::upload_transposed(const float* host, int rows, int cols) {
+  // Not while a step is recorded: a replay would read the pinned buffer as a later call left it.
+  if (recording_) throw Error("upload_transposed: not while a step is recorded");
   Mat out = alloc(cols, rows);
   if (rows == 0 || cols == 0) return out;
   const size_t bytes = static_cast<size_t>(rows) * cols * sizeof(float);

@@ -145,7 +145,8 @@ class CudaBackend final : public Backend {
   long long fused_self_launches() const { return fused_self_launches_; }
   // A step's decoder layers in one persistent kernel (decoder_stack.cu) in the half modes, for a recorded greedy step
   // and for beam / batched steps of up to 8 sequences; an experiment, off unless WST_CUDA_PERSISTENT_DECODER=1 or
-  // set_persistent_decoder(true), until timed. Otherwise (and where decoder_stack_fits is false) the defaults.
+  // set_persistent_decoder(true) (slower than the defaults, run 32). Otherwise (and where decoder_stack_fits is false)
+  // the defaults.
   void decoder_layers_at(const std::vector<DecoderLayerWeights>& layers, std::vector<Mat>& k_caches,
                          std::vector<Mat>& v_caches, const std::vector<Mat>& cross_kv, int n_head, Mat& x, Mat& qkv,
                          Mat& attn, Mat& q, Mat& mlp) override;
@@ -173,6 +174,7 @@ class CudaBackend final : public Backend {
   void encoder_blocks(const std::vector<EncoderLayerWeights>& layers, int n_head, Mat& x) override;
   bool half_encoder_fits(const std::vector<EncoderLayerWeights>& layers, int n_head, const Mat& x) const;
   void set_half_encoder(bool on) { half_encoder_ = on; }
+  bool half_encoder() const { return half_encoder_; }
   // Those blocks recorded once as a CUDA graph and replayed for every window (bit for bit the eager launches'
   // result, run 31); on unless WST_CUDA_ENCODER_GRAPH=0 or set_encoder_graphs(false).
   void set_encoder_graphs(bool on) {

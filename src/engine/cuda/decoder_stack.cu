@@ -1,6 +1,7 @@
 // A decoder step's layers in one persistent kernel, for one to kMaxRows sequences: a recorded greedy step
 // (Backend::decoder_layers_at) and beam / batched steps (Backend::decoder_layers_rows, launched eagerly). An
-// experiment, off unless WST_CUDA_PERSISTENT_DECODER=1 or set_persistent_decoder(true), until timed on the GPU.
+// experiment, off unless WST_CUDA_PERSISTENT_DECODER=1 or set_persistent_decoder(true): correct, but slower than the
+// ops in turn on an H200 (run 32: large-v3 2.81 against 2.01 ms a token; docs/cuda_notes.md, entry 12).
 //
 // Why: the step as ~6 kernels a layer spends ~66 us a large-v3 layer while its bytes (46 MB of float16 weights,
 // 15 MB of cross-attention K/V) take ~14 us at the card's bandwidth: each kernel mostly waits for the one before to

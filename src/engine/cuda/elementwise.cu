@@ -5,6 +5,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <string>
 #include <type_traits>
 
 #include "engine/cuda/cuda_backend.cuh"
@@ -77,6 +78,7 @@ __global__ void transpose_kernel(const float* __restrict__ in, int rows, int col
 
 void transpose(const float* in, int rows, int cols, float* out, int ldo, cudaStream_t stream) {
   if (rows == 0 || cols == 0) return;
+  if ((rows + 31) / 32 > 65535) throw Error("transpose: " + std::to_string(rows) + " rows, more than a launch takes");
   const dim3 grid((cols + 31) / 32, (rows + 31) / 32), block(32, 8);
   transpose_kernel<<<grid, block, 0, stream>>>(in, rows, cols, out, ldo);
   WST_CUDA_CHECK_LAUNCH();

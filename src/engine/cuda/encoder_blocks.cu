@@ -7,8 +7,8 @@
 //   layer norm (adding that bias) -> half rows
 //   fc1 product (half output, no bias), then its bias and the exact GELU in one pass
 //   fc2 product added onto x (its bias owed to the next layer's norm, or added at the end)
-// The residual stream x stays float32 throughout, as on the CPU. With set_encoder_graphs(true)
-// (WST_CUDA_ENCODER_GRAPH=1) a window's launches are recorded once as a CUDA graph and replayed (EncoderRecording).
+// The residual stream x stays float32 throughout, as on the CPU. A window's launches are recorded once as a CUDA
+// graph and replayed (EncoderRecording; set_encoder_graphs(false) or WST_CUDA_ENCODER_GRAPH=0 launches them eagerly).
 // Checked against the op-by-op path by tools/cuda/cuda_check.cpp; timed by tools/cuda/cuda_bench.cpp.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
