@@ -411,6 +411,33 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     }
     be.set_fused_cross(cross_default);
     be.set_fused_self(self_default);
+    // The recorded step with other launch shapes of the one-row matrix-vector kernel ({narrow, wide}: output rows a
+    // warp, warps a block); the same picks bit for bit are expected (every row's sum in the same order).
+    {
+      using engine::cuda::GemvShape;
+      const GemvShape narrow0 = be.gemv_shape(false, false), wide0 = be.gemv_shape(false, true);
+      std::vector<engine::GreedyPick> base;
+      std::vector<double> tb;
+      run_fresh(base, tb);
+      std::printf("%s %s: greedy recorded step, one-row gemv shapes (rows a warp x warps; narrow / wide): default "
+                  "%d x %d / %d x %d %.4f ms",
+                  arch.c_str(), precision_name(precision), narrow0.rows_per_warp, narrow0.warps, wide0.rows_per_warp,
+                  wide0.warps, median(tb));
+      for (auto [narrow, wide] : {std::pair{GemvShape{2, 8}, wide0}, std::pair{GemvShape{2, 4}, wide0},
+                                  std::pair{GemvShape{4, 4}, wide0}, std::pair{GemvShape{1, 4}, wide0},
+                                  std::pair{narrow0, GemvShape{1, 8}}, std::pair{narrow0, GemvShape{2, 4}}}) {
+        be.set_gemv_shape(false, false, narrow);
+        be.set_gemv_shape(false, true, wide);
+        std::vector<engine::GreedyPick> picks;
+        std::vector<double> ts;
+        run_fresh(picks, ts);
+        std::printf("; %d x %d / %d x %d %.4f ms%s", narrow.rows_per_warp, narrow.warps, wide.rows_per_warp,
+                    wide.warps, median(ts), same_picks(picks, base) ? "" : " (PICKS DIFFER)");
+      }
+      std::printf("\n");
+      be.set_gemv_shape(false, false, narrow0);
+      be.set_gemv_shape(false, true, wide0);
+    }
     // WST_BENCH_PERSISTENT=0 leaves the persistent kernel out (a fault in it ends the process).
     const char* bench_persistent = std::getenv("WST_BENCH_PERSISTENT");
     const bool with_persistent = bench_persistent == nullptr || std::string(bench_persistent) != "0";
@@ -473,6 +500,77 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     }
     row.beam5_host_ms = median(th);
     row.beam5_top_ms = median(tt);
+    // The same 5-beam step with session 11's experiments and other launch shapes of the several-row matrix-vector
+    // kernel; logits against the default's (relative L2; rows' sums change order only with the warp norm).
+    {
+      using engine::cuda::GemvShape;
+      const GemvShape narrow0 = be.gemv_shape(true, false), wide0 = be.gemv_shape(true, true);
+      auto time_beam5 = [&](double* rel) {
+        std::vector<double> tv;
+        for (int i = 0; i < 5 + n_reps; ++i) {
+          dec.truncate(n_past);
+          auto t0 = std::chrono::steady_clock::now();
+          const auto cands = dec.forward_step_top(five, rules5, scores5, 10);
+          auto t1 = std::chrono::steady_clock::now();
+          if (cands.empty()) throw Error(arch + ": no beam candidates");
+          if (i >= 5) tv.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+        }
+        std::vector<float> lg;
+        dec.truncate(n_past);
+        dec.forward_step(five, lg);
+        double num = 0, den = 0;
+        for (size_t i = 0; i < lg.size() && i < all_logits.size(); ++i) {
+          num += (static_cast<double>(lg[i]) - all_logits[i]) * (static_cast<double>(lg[i]) - all_logits[i]);
+          den += static_cast<double>(all_logits[i]) * all_logits[i];
+        }
+        *rel = lg.size() == all_logits.size() ? std::sqrt(num / den) : NAN;
+        return median(tv);
+      };
+      // Session 11's experiments (off by default until timed): fc2's input in chunks, the rows' layer norms a warp
+      // each, the beams' cross-attention reading each key once, the self-attention one block a head; then launch
+      // shapes with all four on.
+      const bool chunks0 = be.gemv_chunks(), warp_norm0 = be.gemv_norm_by_warp(), shared0 = be.shared_kv(),
+                 small0 = be.small_self();
+      struct Variant {
+        const char* what;
+        bool chunks, warp_norm, shared, small;
+        GemvShape narrow, wide;
+      };
+      const Variant variants[] = {
+          {"default", chunks0, warp_norm0, shared0, small0, narrow0, wide0},
+          {"chunks", true, warp_norm0, shared0, small0, narrow0, wide0},
+          {"warp norm", chunks0, true, shared0, small0, narrow0, wide0},
+          {"shared K/V", chunks0, warp_norm0, true, small0, narrow0, wide0},
+          {"small self", chunks0, warp_norm0, shared0, true, narrow0, wide0},
+          {"all four", true, true, true, true, narrow0, wide0},
+          {"all four, narrow 2x8", true, true, true, true, {2, 8}, wide0},
+          {"all four, narrow 2x4", true, true, true, true, {2, 4}, wide0},
+          {"all four, narrow 4x4", true, true, true, true, {4, 4}, wide0},
+          {"all four, narrow 4x8", true, true, true, true, {4, 8}, wide0},
+          {"all four, narrow 1x4", true, true, true, true, {1, 4}, wide0},
+          {"all four, wide 1x8", true, true, true, true, narrow0, {1, 8}},
+      };
+      std::printf("%s %s: 5-beam step variants (gemv shapes: rows a warp x warps)", arch.c_str(),
+                  precision_name(precision));
+      for (const Variant& v : variants) {
+        be.set_gemv_chunks(v.chunks);
+        be.set_gemv_norm_by_warp(v.warp_norm);
+        be.set_shared_kv(v.shared);
+        be.set_small_self(v.small);
+        be.set_gemv_shape(true, false, v.narrow);
+        be.set_gemv_shape(true, true, v.wide);
+        double rel = 0;
+        const double ms = time_beam5(&rel);
+        std::printf("; %s %.4f ms (rel %.1e)", v.what, ms, rel);
+      }
+      std::printf("\n");
+      be.set_gemv_chunks(chunks0);
+      be.set_gemv_norm_by_warp(warp_norm0);
+      be.set_shared_kv(shared0);
+      be.set_small_self(small0);
+      be.set_gemv_shape(true, false, narrow0);
+      be.set_gemv_shape(true, true, wide0);
+    }
     // The same 5-beam step with every layer in the persistent kernel (eager, one launch): timed with the GPU's
     // candidates, and its logits compared with the op-by-op step's (all_logits, from the same caches).
     if (with_persistent && precision != engine::cuda::Precision::f32) {
@@ -686,9 +784,19 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
       // layer norm or the residual add fused (linear_fused), the self-attention of every row over its own cache
       // (step_self_attention) and the rows' cross-attention over one window. "beam5" lines: one each a layer.
       using Epi = engine::Backend::Epilogue;
-      for (int rows : {1, 5}) {
-        const std::string tag = rows == 1 ? "f16 greedy1 " : "f16 beam5 ";
-        const int per = rows == 5 ? static_cast<int>(L) : 0;
+      // "beam5x": the same with session 11's experiments on (informational: fc2's input in chunks, the rows' layer
+      // norms a warp each, the cross-attention reading each key once for the five rows, the self-attention one block
+      // a head).
+      const bool chunks_default = be.gemv_chunks(), warp_norm_default = be.gemv_norm_by_warp(),
+                 shared_default = be.shared_kv(), small_default = be.small_self();
+      for (int pass : {1, 5, 6}) {
+        const int rows = pass == 1 ? 1 : 5;
+        const std::string tag = pass == 1 ? "f16 greedy1 " : pass == 5 ? "f16 beam5 " : "f16 beam5x ";
+        const int per = pass == 5 ? static_cast<int>(L) : 0;
+        be.set_gemv_chunks(pass == 6 || chunks_default);
+        be.set_gemv_norm_by_warp(pass == 6 || warp_norm_default);
+        be.set_shared_kv(pass == 6 || shared_default);
+        be.set_small_self(pass == 6 || small_default);
         Mat xr = rnd(rows, d), xr4 = rnd(rows, 4 * d), yr = rnd(rows, d), yr3 = be.alloc(rows, 3 * d),
             yr4 = be.alloc(rows, 4 * d), lr = be.alloc(rows, h.n_vocab), qr = rnd(rows, d);
         add(tag + "norm + qkv d->3d", us([&] { be.linear_fused(xr, &g, &b, h_qkv, &b_qkv, Epi::none, yr3); }),
@@ -702,7 +810,7 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
         add(tag + "fc2 4d->d, add", us([&] { be.linear_fused(xr4, nullptr, nullptr, h_fc2, &b, Epi::add, yr); }),
             8.0 * d * d, 8.0 * rows * d * d, per);
         add(tag + "norm + logits", us([&] { be.linear_fused(xr, &g, &b, h_emb, nullptr, Epi::none, lr); }),
-            2.0 * h.n_vocab * d, 2.0 * rows * h.n_vocab * d, rows == 5 ? 1 : 0);
+            2.0 * h.n_vocab * d, 2.0 * rows * h.n_vocab * d, pass == 5 ? 1 : 0);
         std::vector<Mat> ks, vs;
         for (int r = 0; r < rows; ++r) ks.push_back(rnd(h.n_text_ctx, d)), vs.push_back(rnd(h.n_text_ctx, d));
         std::vector<Mat*> kp, vp;
@@ -716,6 +824,10 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
               be.cross_attention(qr, cross.cols_view(0, d), cross.cols_view(d, d), yr, h.n_text_head);
             }), 4.0 * 2 * t * d, 4.0 * rows * t * d, per);
       }
+      be.set_gemv_chunks(chunks_default);
+      be.set_gemv_norm_by_warp(warp_norm_default);
+      be.set_shared_kv(shared_default);
+      be.set_small_self(small_default);
     }
     add("f16 enc linear qkv", us([&] { be.linear(xe, h_qkv, &b_qkv, ye3); }), 2.0 * 3 * d * d + 4.0 * 4 * t * d, 2.0 * t * 3 * d * d, 0);
     add("f16 enc linear fc1", us([&] { be.linear(xe, h_fc1, &b_fc1, ye4); }), 2.0 * 4 * d * d + 4.0 * 5 * t * d, 8.0 * t * d * d, 0);

@@ -305,6 +305,110 @@ struct Checker {
             }, tol);
   }
 
+  // The matrix-vector kernel in every launch shape (output rows a warp, warps a block): every row's sum runs in the
+  // same order whatever the shape, so each must give the default shape's bits.
+  void gemv_shapes(engine::WeightType type, int m, int n, int k, bool norm, engine::Backend::Epilogue epi) {
+    auto x = rnd(static_cast<size_t>(m) * k, 2.0f), w = rnd(static_cast<size_t>(n) * k, 0.05f), b = rnd(n);
+    auto g = rnd(k), be_v = rnd(k), y0 = rnd(static_cast<size_t>(m) * n);
+    for (auto& v : g) v += 1.0f;
+    Mat X = up(x, m, k), B = up(b, 1, n), G = up(g, 1, k), BE = up(be_v, 1, k);
+    engine::Weights W = be.upload_weights(w.data(), n, k, type);
+    auto run = [&] {
+      Mat Y = up(y0, m, n);
+      be.linear_fused(X, norm ? &G : nullptr, norm ? &BE : nullptr, W, &B, epi, Y);
+      return down(Y);
+    };
+    const std::vector<float> want = run();
+    engine::cuda::GemvShape saved[2][2];
+    for (int a = 0; a < 2; ++a)
+      for (int c = 0; c < 2; ++c) saved[a][c] = be.gemv_shape(a, c);
+    for (int r : {1, 2, 4})
+      for (int warps : {4, 8}) {
+        for (int a = 0; a < 2; ++a)
+          for (int c = 0; c < 2; ++c) be.set_gemv_shape(a, c, {r, warps});
+        const std::vector<float> got = run();
+        size_t n_diff = 0;
+        for (size_t i = 0; i < got.size(); ++i) n_diff += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
+        if (n_diff) ++n_fail;
+        std::printf("  %-4s %-58s %zu of %zu values differ from the default shape\n", n_diff ? "FAIL" : "ok",
+                    ("gemv " + std::to_string(r) + " rows a warp, " + std::to_string(warps) + " warps: [" +
+                     std::to_string(m) + "," + std::to_string(k) + "]x[" + std::to_string(n) + "," + std::to_string(k) +
+                     "]^T" + (norm ? " norm" : ""))
+                        .c_str(),
+                    n_diff, got.size());
+      }
+    for (int a = 0; a < 2; ++a)
+      for (int c = 0; c < 2; ++c) be.set_gemv_shape(a, c, saved[a][c]);
+  }
+
+  // A wide input read in chunks (set_gemv_chunks) against the same rows read at once (a larger shared-memory limit):
+  // every row's sums in the same order, so the same bits; the launch counter proves the chunked kernel ran.
+  void gemv_chunked(engine::WeightType type, int m, int n, int k, size_t whole_limit, size_t chunk_limit) {
+    auto x = rnd(static_cast<size_t>(m) * k, 2.0f), w = rnd(static_cast<size_t>(n) * k, 0.05f), b = rnd(n);
+    auto y0 = rnd(static_cast<size_t>(m) * n);
+    Mat X = up(x, m, k), B = up(b, 1, n);
+    engine::Weights W = be.upload_weights(w.data(), n, k, type);
+    const size_t limit0 = be.gemv_shared_bytes();
+    const bool chunks0 = be.gemv_chunks();
+    auto run = [&](size_t limit, bool chunks) {
+      be.set_gemv_shared_bytes(limit);
+      be.set_gemv_chunks(chunks);
+      Mat Y = up(y0, m, n);
+      be.linear_fused(X, nullptr, nullptr, W, &B, engine::Backend::Epilogue::add, Y);
+      return down(Y);
+    };
+    const long long c0 = be.gemv_chunked_launches();
+    const std::vector<float> want = run(whole_limit, false);
+    const long long c1 = be.gemv_chunked_launches();
+    const std::vector<float> got = run(chunk_limit, true);
+    const long long c2 = be.gemv_chunked_launches();
+    be.set_gemv_shared_bytes(limit0);
+    be.set_gemv_chunks(chunks0);
+    size_t n_diff = 0;
+    for (size_t i = 0; i < got.size(); ++i) n_diff += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
+    const bool ran = c1 == c0 && c2 == c1 + 1;
+    const bool ok = ran && n_diff == 0;
+    if (!ok) ++n_fail;
+    std::printf("  %-4s %-58s %zu of %zu values differ from one pass%s\n", ok ? "ok" : "FAIL",
+                ("gemv in chunks " + std::string(engine::weight_type_name(type)) + " [" + std::to_string(m) + "," +
+                 std::to_string(k) + "]x[" + std::to_string(n) + "," + std::to_string(k) + "]^T, " +
+                 std::to_string(chunk_limit / 1024) + " KiB")
+                    .c_str(),
+                n_diff, got.size(), ran ? "" : " (not one chunked launch against one whole)");
+  }
+
+  // Several query rows over one window's K/V (beams): shared_kv_attention reads each key once for all rows and must
+  // give each row the bits of the one-row-a-cluster kernel; checked against the reference too.
+  void shared_kv(int n_rows, int tk, int n_head, int d) {
+    auto qb = rnd(static_cast<size_t>(n_rows) * d), kvb = rnd(static_cast<size_t>(tk) * 2 * d);
+    Mat Q = up(qb, n_rows, d), KV = up(kvb, tk, 2 * d), O1 = be.alloc(n_rows, d), O2 = be.alloc(n_rows, d);
+    poison(O1);
+    poison(O2);
+    const Mat K = KV.cols_view(0, d), V = KV.cols_view(d, d);
+    const std::vector<const Mat*> ks(n_rows, &K), vs(n_rows, &V);
+    const bool before = be.shared_kv();
+    be.set_shared_kv(false);
+    be.cross_attention_rows(Q, ks, vs, O1, n_head);
+    const long long launches = be.shared_kv_launches();
+    be.set_shared_kv(true);
+    be.cross_attention_rows(Q, ks, vs, O2, n_head);
+    be.set_shared_kv(before);
+    const std::vector<float> a = down(O1), b = down(O2);
+    size_t n_diff = 0;
+    for (size_t i = 0; i < a.size(); ++i) n_diff += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;
+    const bool ran = be.shared_kv_launches() == launches + 1;
+    const bool ok = ran && n_diff == 0;
+    if (!ok) ++n_fail;
+    const std::string what = std::to_string(n_rows) + " rows over " + std::to_string(tk) + " keys, " +
+                             std::to_string(n_head) + " heads, d " + std::to_string(d);
+    std::printf("  %-4s %-58s %zu of %zu values differ from one row a cluster%s\n", ok ? "ok" : "FAIL",
+                ("shared K/V attention " + what).c_str(), n_diff, a.size(), ran ? "" : " (the kernel did not run)");
+    compare("shared K/V attention " + what, O2, [&](int i, double* o) {
+      reference_attention(qb.data() + static_cast<size_t>(i) * d, kvb.data(), 2 * d, kvb.data() + d, 2 * d, tk, n_head,
+                          d, o);
+    });
+  }
+
   void embed_half(engine::WeightType type, int n_vocab, int d, double tol) {
     auto table = rnd(static_cast<size_t>(n_vocab) * d), pos = rnd(static_cast<size_t>(448) * d);
     engine::Weights T = be.upload_weights(table.data(), n_vocab, d, type);
@@ -951,6 +1055,19 @@ int run_op_checks(CudaBackend& be) {
     ck.step_self(5, 448, s.n_head, d);
     ck.step_self(16, 448, s.n_head, d);
     ck.step_self(19, 448, s.n_head, d);  // more than one launch's rows
+    // One block a sequence and head over short caches (set_small_self, off by default).
+    be.set_small_self(true);
+    const long long small0 = be.small_self_launches();
+    ck.step_self(5, 200, s.n_head, d);
+    ck.step_self(19, 200, s.n_head, d);
+    ck.step_self(1, 2, s.n_head, d);
+    const bool small_ran = be.small_self_launches() == small0 + 4;  // 1 + 2 + 1 launches
+    ck.step_self(5, 448, s.n_head, d);                               // longer caches: the clusters
+    const bool small_skipped = be.small_self_launches() == small0 + 4;
+    be.set_small_self(false);
+    if (!small_ran || !small_skipped) ++ck.n_fail;
+    std::printf("  %-4s %-58s\n", small_ran && small_skipped ? "ok" : "FAIL",
+                "step self-attention, one block a head: taken for short caches only");
     ck.conv1d("conv1", 3000, s.n_mels, d, 1);
     ck.conv1d("conv2", 3000, d, d, 2);
     ck.embed_copy(s.n_vocab, d);
@@ -985,12 +1102,22 @@ int run_op_checks(CudaBackend& be) {
       ck.linear_half("prompt", type, 12, d, d, true, tol);
       ck.embed_half(type, s.n_vocab, d, tol);
       using Epi = engine::Backend::Epilogue;
-      for (int rows : {1, 5, 8}) {  // 5 and 8 rows of 4d: past the matrix-vector kernel's 96 KiB, the rounded product
-        ck.linear_fused_half(type, rows, 3 * d, d, true, Epi::none, tol);
-        ck.linear_fused_half(type, rows, d, d, false, Epi::add, tol);
-        ck.linear_fused_half(type, rows, 4 * d, d, true, Epi::gelu, tol);
-        ck.linear_fused_half(type, rows, d, 4 * d, false, Epi::add, tol);
+      // 5 and 8 rows of 4d: past the kernel's 96 KiB, the rounded tensor-core product, or with the experiments on
+      // (set_gemv_chunks) the input in chunks; and the rows' layer norms a warp each (set_gemv_norm_by_warp).
+      const bool chunks0 = be.gemv_chunks(), warp_norm0 = be.gemv_norm_by_warp();  // put back below
+      for (bool experiments : {false, true}) {
+        be.set_gemv_chunks(experiments);
+        be.set_gemv_norm_by_warp(experiments);
+        for (int rows : {1, 2, 5, 8}) {
+          if (experiments && rows == 1) continue;  // one row: the same kernels either way
+          ck.linear_fused_half(type, rows, 3 * d, d, true, Epi::none, tol);
+          ck.linear_fused_half(type, rows, d, d, false, Epi::add, tol);
+          ck.linear_fused_half(type, rows, 4 * d, d, true, Epi::gelu, tol);
+          ck.linear_fused_half(type, rows, d, 4 * d, false, Epi::add, tol);
+        }
       }
+      be.set_gemv_chunks(chunks0);
+      be.set_gemv_norm_by_warp(warp_norm0);
       ck.linear_fused_half(type, 1, s.n_vocab, d, true, Epi::none, tol);
       ck.linear_fused_half(type, 12, d, d, true, Epi::gelu, tol);  // more rows: the ops in turn
       ck.conv1d(std::string(engine::weight_type_name(type)) + " conv1", 3000, s.n_mels, d, 1, tol);
@@ -1008,6 +1135,43 @@ int run_op_checks(CudaBackend& be) {
     ck.linear_half("k not a multiple of 8", type, 1, 51, 36, true, tol);
     ck.linear_half("k not a multiple of 8", type, 20, 51, 36, true, tol);
   }
+  std::printf("the matrix-vector kernel's launch shapes:\n");
+  for (auto [type, prec] : {std::pair{engine::WeightType::float16, engine::cuda::Precision::f16},
+                            std::pair{engine::WeightType::bfloat16, engine::cuda::Precision::bf16}}) {
+    be.set_precision(prec);
+    using Epi = engine::Backend::Epilogue;
+    const bool chunks0 = be.gemv_chunks(), warp_norm0 = be.gemv_norm_by_warp();  // put back below
+    for (bool experiments : {false, true}) {  // chunks and the rows' norms a warp each, off and on
+      be.set_gemv_chunks(experiments);
+      be.set_gemv_norm_by_warp(experiments);
+      for (int rows : {1, 5}) {
+        if (experiments && rows == 1) continue;
+        ck.gemv_shapes(type, rows, 3 * 1280, 1280, true, Epi::none);
+        ck.gemv_shapes(type, rows, 4 * 384, 384, true, Epi::gelu);
+        ck.gemv_shapes(type, rows, 1280, 4 * 1280, false, Epi::add);
+        ck.gemv_shapes(type, rows, 1000, 1280, false, Epi::add);  // rows not a multiple of a block's
+      }
+      if (experiments) ck.gemv_shapes(type, 8, 1280, 4 * 1280, false, Epi::add);  // in chunks
+    }
+    be.set_gemv_chunks(chunks0);
+    be.set_gemv_norm_by_warp(warp_norm0);
+    // Chunks against one pass (only inputs over 2048 wide go in chunks): 4 rows of 5120 (80 KiB whole; chunks of
+    // 3072 at 64 KiB), 8 rows (160 KiB whole; chunks of 1536 at 96 KiB), 5 rows of 2304 (45 KiB whole; chunks of
+    // 1024 and a last of 256 at 20 KiB).
+    ck.gemv_chunked(type, 4, 1280, 4 * 1280, 96 * 1024, 64 * 1024);
+    ck.gemv_chunked(type, 8, 1280, 4 * 1280, 160 * 1024, 96 * 1024);
+    ck.gemv_chunked(type, 5, 384, 2304, 96 * 1024, 20 * 1024);
+  }
+  std::printf("several rows over one window's cross-attention K/V:\n");
+  be.set_precision(engine::cuda::Precision::f16);
+  for (int rows : {2, 5, 8}) {
+    ck.shared_kv(rows, 1500, 20, 1280);
+    ck.shared_kv(rows, 1500, 6, 384);
+  }
+  ck.shared_kv(5, 7, 20, 1280);
+  ck.shared_kv(3, 100, 6, 384);
+  ck.shared_kv(3, 100, 8, 384);    // heads 48 wide
+  ck.shared_kv(4, 1500, 12, 384);  // 32 wide
   std::printf("decoder cross query fused into the cross-attention:\n");
   for (auto [type, prec] : {std::pair{engine::WeightType::float16, engine::cuda::Precision::f16},
                             std::pair{engine::WeightType::bfloat16, engine::cuda::Precision::bf16}}) {

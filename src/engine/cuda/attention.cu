@@ -195,6 +195,15 @@ void CudaBackend::few_queries_attention(const Mat& q, const Mat& k, const Mat& v
 void CudaBackend::rows_attention(const Mat& q, const std::vector<const Mat*>& ks, const std::vector<const Mat*>& vs,
                                  Mat& out, int n_head, bool kv_fixed) {
   const int n = q.rows, dh = q.cols / n_head;
+  bool same = shared_kv_ && shared_kv_attention_fits(n, dh);  // every row over the same keys: each read once
+  for (int b = 1; same && b < n; ++b)
+    same = ks[b]->data == ks[0]->data && vs[b]->data == vs[0]->data && ks[b]->rows == ks[0]->rows;
+  if (same) {
+    ++shared_kv_launches_;
+    return shared_kv_attention(chained_, stream_, q.data, q.ld, n, ks[0]->data, vs[0]->data, ks[0]->ld, vs[0]->ld,
+                               ks[0]->rows, n_head, dh, 1.0f / std::sqrt(static_cast<float>(dh)), out.data, out.ld,
+                               kv_fixed);
+  }
   for (int b0 = 0; b0 < n; b0 += kMaxAttentionRows) {
     const int m = std::min(kMaxAttentionRows, n - b0);
     AttentionRows rows{};

@@ -32,9 +32,10 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-// The block's share of the keys [begin, end) for n visible keys.
+// The block's share of the keys [begin, end) for n visible keys split between kC blocks.
+template <int kC = kCtas>
 __device__ __forceinline__ void block_keys(int n_visible, int rank, int* begin, int* end) {
-  const int per = (n_visible + kCtas - 1) / kCtas;
+  const int per = (n_visible + kC - 1) / kC;
   *begin = min(n_visible, rank * per);
   *end = min(n_visible, *begin + per);
 }
@@ -61,8 +62,9 @@ __device__ __forceinline__ void load_keys(KeyRegs& r, const float* k, const floa
 }
 
 // One head's attention for one query qh [dh] (global or shared memory) over this block's keys [begin, end), the
-// cluster's blocks merged by rank 0 into out_h [dh]. `loaded`: the warp's first keys are in r already (loaded
+// cluster's kC blocks merged by rank 0 into out_h [dh]. `loaded`: the warp's first keys are in r already (loaded
 // before waiting for the previous kernel).
+template <int kC = kCtas>
 __device__ __forceinline__ void attend_head(const float* qh, const float* k, const float* v, int ldk, int ldv, int h,
                                             int dh, float scale, int begin, int end, bool loaded, KeyRegs& r,
                                             float* out_h) {
@@ -140,23 +142,23 @@ __device__ __forceinline__ void attend_head(const float* qh, const float* k, con
   cluster.sync();  // every block's part is written
   if (rank == 0) {
     float M = -INFINITY;
-    float wgt[kCtas];
-    const float* parts[kCtas];
+    float wgt[kC];
+    const float* parts[kC];
 #pragma unroll
-    for (int c = 0; c < kCtas; ++c) {
+    for (int c = 0; c < kC; ++c) {
       parts[c] = cluster.map_shared_rank(part, c);
       if (parts[c][dh + 1] > 0.0f) M = fmaxf(M, parts[c][dh]);
     }
     float L = 0.0f;
 #pragma unroll
-    for (int c = 0; c < kCtas; ++c) {
+    for (int c = 0; c < kC; ++c) {
       wgt[c] = parts[c][dh + 1] > 0.0f ? expf(parts[c][dh] - M) : 0.0f;
       L += parts[c][dh + 1] * wgt[c];
     }
     for (int t = threadIdx.x; t < dh; t += blockDim.x) {
       float acc = 0.0f;
 #pragma unroll
-      for (int c = 0; c < kCtas; ++c) acc += parts[c][t] * wgt[c];
+      for (int c = 0; c < kC; ++c) acc += parts[c][t] * wgt[c];
       out_h[t] = acc / L;
     }
   }
@@ -168,6 +170,8 @@ __device__ __forceinline__ void attend_head(const float* qh, const float* k, con
 // (rows.k[b], rows.v[b], rows.n_visible[b]; with `st` set, a recorded step of one row, the step's position + 1).
 // Cluster blockIdx.x / kCtas is row b = cluster / n_head, head h = cluster % n_head. kv_fixed: K and V are not written by the kernel just before
 // (the cross-attention's, made once per window), so the first keys are loaded before waiting for it (launch.cuh).
+// kC: blocks a head (a cluster); 1 for short caches (one block a row and head, no merge across blocks).
+template <int kC>
 __global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const float* q, int ldq,
                                                                          const __grid_constant__ AttentionRows rows,
                                                                          int ldk, int ldv, int n_head, int dh,
@@ -176,7 +180,7 @@ __global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const fl
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   namespace cg = cooperative_groups;
   const int rank = static_cast<int>(cg::this_cluster().block_rank());
-  const int head = blockIdx.x / kCtas, h = head % n_head, b = head / n_head;
+  const int head = blockIdx.x / kC, h = head % n_head, b = head / n_head;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const float* k = rows.k[b];
   const float* v = rows.v[b];
@@ -187,15 +191,163 @@ __global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const fl
   const bool early = kv_fixed && st == nullptr;
   int begin, end;
   if (early) {
-    block_keys(n_visible, rank, &begin, &end);
+    block_keys<kC>(n_visible, rank, &begin, &end);
     const int j0 = begin + warp * kKeys;
     load_keys(r, k, v, ldk, ldv, h, dh, j0, max(0, min(kKeys, end - j0)), lane);
   }
   wait_for_previous_kernel();
   let_next_kernel_start();
   if (st != nullptr) n_visible = st->position + 1;
-  block_keys(n_visible, rank, &begin, &end);
-  attend_head(q + h * dh, k, v, ldk, ldv, h, dh, scale, begin, end, early, r, out + h * dh);
+  block_keys<kC>(n_visible, rank, &begin, &end);
+  attend_head<kC>(q + h * dh, k, v, ldk, ldv, h, dh, scale, begin, end, early, r, out + h * dh);
+#endif
+}
+
+// Q query rows over the same keys (a step's beams over their one window's cross-attention K/V): each key is read
+// once for all Q queries, where cluster_attention_kernel reads it once a row. Heads up to 64 wide (kDims2 values a
+// lane). Every query's sums run in attend_head's order (the same keys a warp, the same folds and merge), so each row
+// gets the bits that cluster_attention_kernel gives it. kv_fixed: the first keys are loaded before waiting for the
+// previous kernel (K/V made once per window).
+constexpr int kDims2 = 2;
+template <int Q>
+__global__ void __launch_bounds__(32 * kWarps) shared_kv_attention_kernel(const float* q, int ldq, const float* k,
+                                                                           const float* v, int ldk, int ldv,
+                                                                           int n_keys, int dh, float scale,
+                                                                           float* out, int ldo, bool kv_fixed) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  cg::cluster_group cluster = cg::this_cluster();
+  const int rank = static_cast<int>(cluster.block_rank());
+  const int h = blockIdx.x / kCtas, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  int begin, end;
+  block_keys(n_keys, rank, &begin, &end);
+  float kr[kKeys][kDims2], vr[kKeys][kDims2];
+  auto load = [&](int j0, int nj) {
+#pragma unroll
+    for (int u = 0; u < kKeys; ++u)
+#pragma unroll
+      for (int e = 0; e < kDims2; ++e) {
+        const int t = lane + 32 * e;
+        const bool in = u < nj && t < dh;
+        kr[u][e] = in ? k[static_cast<size_t>(j0 + u) * ldk + h * dh + t] : 0.0f;
+        vr[u][e] = in ? v[static_cast<size_t>(j0 + u) * ldv + h * dh + t] : 0.0f;
+      }
+  };
+  bool loaded = false;
+  if (kv_fixed) {
+    const int j0 = begin + warp * kKeys;
+    load(j0, max(0, min(kKeys, end - j0)));
+    loaded = true;
+  }
+  wait_for_previous_kernel();
+  let_next_kernel_start();
+  float qr[Q][kDims2], m[Q], l[Q], o[Q][kDims2];
+#pragma unroll
+  for (int b = 0; b < Q; ++b) {
+#pragma unroll
+    for (int e = 0; e < kDims2; ++e) {
+      const int t = lane + 32 * e;
+      qr[b][e] = t < dh ? q[static_cast<size_t>(b) * ldq + h * dh + t] * scale : 0.0f;
+      o[b][e] = 0.0f;
+    }
+    m[b] = -INFINITY;
+    l[b] = 0.0f;
+  }
+  for (int j0 = begin + warp * kKeys; j0 < end; j0 += kWarps * kKeys) {
+    const int nj = min(kKeys, end - j0);
+    if (!loaded) load(j0, nj);
+    loaded = false;
+#pragma unroll
+    for (int b = 0; b < Q; ++b) {
+      float s[kKeys];
+      float mx = m[b];
+#pragma unroll
+      for (int u = 0; u < kKeys; ++u) {
+        float acc = 0.0f;
+#pragma unroll
+        for (int e = 0; e < kDims2; ++e) acc += qr[b][e] * kr[u][e];
+        s[u] = u < nj ? warp_sum(acc) : -INFINITY;
+        mx = fmaxf(mx, s[u]);
+      }
+      const float corr = m[b] == -INFINITY ? 0.0f : expf(m[b] - mx);
+      l[b] *= corr;
+#pragma unroll
+      for (int e = 0; e < kDims2; ++e) o[b][e] *= corr;
+#pragma unroll
+      for (int u = 0; u < kKeys; ++u) {
+        if (u < nj) {
+          const float p = expf(s[u] - mx);
+          l[b] += p;
+#pragma unroll
+          for (int e = 0; e < kDims2; ++e) o[b][e] += p * vr[u][e];
+        }
+      }
+      m[b] = mx;
+    }
+  }
+  constexpr int kDh = 32 * kDims2;
+  __shared__ float wm[Q][kWarps], wl[Q][kWarps];
+  __shared__ float wo[Q][kWarps][kDh];
+  __shared__ float part[Q][kDh + 2];  // per query: this block's output sums, maximum, sum of exponentials
+#pragma unroll
+  for (int b = 0; b < Q; ++b) {
+    if (lane == 0) {
+      wm[b][warp] = m[b];
+      wl[b][warp] = l[b];
+    }
+#pragma unroll
+    for (int e = 0; e < kDims2; ++e) {
+      const int t = lane + 32 * e;
+      if (t < dh) wo[b][warp][t] = o[b][e];
+    }
+  }
+  __syncthreads();
+  // Each query's warps folded together as attend_head does.
+  for (int b = 0; b < Q; ++b) {
+    float bm = -INFINITY;
+    for (int w = 0; w < kWarps; ++w)
+      if (wl[b][w] > 0.0f) bm = fmaxf(bm, wm[b][w]);
+    for (int t = threadIdx.x; t < dh; t += blockDim.x) {
+      float acc = 0.0f;
+      for (int w = 0; w < kWarps; ++w)
+        if (wl[b][w] > 0.0f) acc += wo[b][w][t] * expf(wm[b][w] - bm);
+      part[b][t] = acc;
+    }
+    if (threadIdx.x == 0) {
+      float bl = 0.0f;
+      for (int w = 0; w < kWarps; ++w)
+        if (wl[b][w] > 0.0f) bl += wl[b][w] * expf(wm[b][w] - bm);
+      part[b][dh] = bm;
+      part[b][dh + 1] = bl;
+    }
+  }
+  cluster.sync();  // every block's parts are written
+  if (rank == 0) {
+    for (int b = 0; b < Q; ++b) {
+      float M = -INFINITY;
+      float wgt[kCtas];
+      const float* parts[kCtas];
+#pragma unroll
+      for (int c = 0; c < kCtas; ++c) {
+        parts[c] = cluster.map_shared_rank(&part[b][0], c);
+        if (parts[c][dh + 1] > 0.0f) M = fmaxf(M, parts[c][dh]);
+      }
+      float L = 0.0f;
+#pragma unroll
+      for (int c = 0; c < kCtas; ++c) {
+        wgt[c] = parts[c][dh + 1] > 0.0f ? expf(parts[c][dh] - M) : 0.0f;
+        L += parts[c][dh + 1] * wgt[c];
+      }
+      float* out_h = out + static_cast<size_t>(b) * ldo + h * dh;
+      for (int t = threadIdx.x; t < dh; t += blockDim.x) {
+        float acc = 0.0f;
+#pragma unroll
+        for (int c = 0; c < kCtas; ++c) acc += parts[c][t] * wgt[c];
+        out_h[t] = acc / L;
+      }
+    }
+  }
+  cluster.sync();  // no block leaves while rank 0 still reads its shared memory
 #endif
 }
 
@@ -334,7 +486,7 @@ __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
 
 bool sm90_code_runs() {
   cudaFuncAttributes a{};
-  if (cudaFuncGetAttributes(&a, cluster_attention_kernel) != cudaSuccess) {
+  if (cudaFuncGetAttributes(&a, cluster_attention_kernel<kCtas>) != cudaSuccess) {
     cudaGetLastError();  // clear it: the backend then keeps to the pre-sm_90 paths
     return false;
   }
@@ -384,10 +536,38 @@ template void self_query_attention<__nv_bfloat16>(bool, cudaStream_t, const floa
 
 void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ldq, const AttentionRows& rows, int n_rows,
                        int ldk, int ldv, int n_head, int dh, float scale, float* out, int ldo, const StepState* st,
-                       bool kv_fixed) {
+                       bool kv_fixed, bool one_block) {
   if (n_rows < 1 || n_rows > kMaxAttentionRows) throw Error("cluster_attention: " + std::to_string(n_rows) + " rows");
-  launch_cluster_kernel(chained, kCtas, cluster_attention_kernel, dim3(n_rows * n_head * kCtas), dim3(32 * kWarps), 0,
-                        stream, q, ldq, rows, ldk, ldv, n_head, dh, scale, out, ldo, st, kv_fixed);
+  if (one_block)
+    return launch_cluster_kernel(chained, 1, cluster_attention_kernel<1>, dim3(n_rows * n_head), dim3(32 * kWarps), 0,
+                                 stream, q, ldq, rows, ldk, ldv, n_head, dh, scale, out, ldo, st, kv_fixed);
+  launch_cluster_kernel(chained, kCtas, cluster_attention_kernel<kCtas>, dim3(n_rows * n_head * kCtas),
+                        dim3(32 * kWarps), 0, stream, q, ldq, rows, ldk, ldv, n_head, dh, scale, out, ldo, st, kv_fixed);
+}
+
+bool shared_kv_attention_fits(int n_rows, int dh) { return n_rows >= 2 && n_rows <= kMaxSharedKvRows && dh <= 32 * kDims2; }
+
+void shared_kv_attention(bool chained, cudaStream_t stream, const float* q, int ldq, int n_rows, const float* k,
+                         const float* v, int ldk, int ldv, int n_keys, int n_head, int dh, float scale, float* out,
+                         int ldo, bool kv_fixed) {
+  if (!shared_kv_attention_fits(n_rows, dh) || n_keys < 1 || n_head < 1)
+    throw Error("shared_kv_attention: " + std::to_string(n_rows) + " rows, heads " + std::to_string(dh) + " wide, " +
+                std::to_string(n_keys) + " keys");
+  const dim3 grid(n_head * kCtas), block(32 * kWarps);
+  switch (n_rows) {
+#define WST_SHARED_KV_CASE(Q)                                                                                        \
+  case Q:                                                                                                            \
+    return launch_cluster_kernel(chained, kCtas, shared_kv_attention_kernel<Q>, grid, block, 0, stream, q, ldq, k, v, \
+                                 ldk, ldv, n_keys, dh, scale, out, ldo, kv_fixed);
+    WST_SHARED_KV_CASE(2)
+    WST_SHARED_KV_CASE(3)
+    WST_SHARED_KV_CASE(4)
+    WST_SHARED_KV_CASE(5)
+    WST_SHARED_KV_CASE(6)
+    WST_SHARED_KV_CASE(7)
+    WST_SHARED_KV_CASE(8)
+#undef WST_SHARED_KV_CASE
+  }
 }
 
 namespace {
@@ -436,8 +616,11 @@ void CudaBackend::step_self_attention(const Mat& qkv, const std::vector<Mat*>& k
     }
     const float* src = qkv.data + static_cast<size_t>(b0) * qkv.ld;
     launch_kernel(chained_, write_kv_rows_kernel, dim3(m), dim3(256), 0, stream_, src, qkv.ld, d, dst);
+    bool one_block = small_self_;
+    for (int i = 0; one_block && i < m; ++i) one_block = rows.n_visible[i] <= kSmallSelfKeys;
+    small_self_launches_ += one_block;
     cluster_attention(chained_, stream_, src, qkv.ld, rows, m, k_caches[0]->ld, v_caches[0]->ld, n_head, dh, scale,
-                      out.data + static_cast<size_t>(b0) * out.ld, out.ld, nullptr, false);
+                      out.data + static_cast<size_t>(b0) * out.ld, out.ld, nullptr, false, one_block);
   }
 }
 

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 
 #include "engine/cuda/cuda_backend.cuh"
 #include "util/errors.h"
@@ -118,7 +119,23 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   int major = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm_, cudaDevAttrMultiProcessorCount, device));
-  gemv_shared_ = gemv_shared_limit(device);
+  gemv_.shared_limit = gemv_shared_limit(device);
+  const char* gemv_chunks = std::getenv("WST_CUDA_GEMV_CHUNKS");
+  gemv_.chunks = gemv_chunks != nullptr && std::string(gemv_chunks) == "1";
+  const char* warp_norm = std::getenv("WST_CUDA_GEMV_WARP_NORM");
+  gemv_.norm_by_warp = warp_norm != nullptr && std::string(warp_norm) == "1";
+  if (const char* shapes = std::getenv("WST_CUDA_GEMV_SHAPES"); shapes && *shapes) {
+    std::istringstream in(shapes);
+    const Error wrong("WST_CUDA_GEMV_SHAPES: expected four \"rows,warps\" pairs, got \"" + std::string(shapes) + "\"");
+    for (int i = 0; i < 4; ++i) {
+      GemvShape s;
+      char comma = 0;
+      if (!(in >> s.rows_per_warp >> comma >> s.warps) || comma != ',') throw wrong;
+      set_gemv_shape(i >= 2, i % 2 == 1, s);
+    }
+    std::string rest;
+    if (in >> rest) throw wrong;
+  }
   sm90_ = major >= 9 && sm90_code_runs();
   const char* chain = std::getenv("WST_CUDA_CHAIN");
   set_chained(chain == nullptr || std::string(chain) != "0");
@@ -130,6 +147,10 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   fused_cross_ = fused_cross == nullptr || std::string(fused_cross) != "0";
   const char* fused_self = std::getenv("WST_CUDA_FUSED_SELF");
   fused_self_ = fused_self == nullptr || std::string(fused_self) != "0";
+  const char* shared_kv = std::getenv("WST_CUDA_SHARED_KV");
+  shared_kv_ = shared_kv != nullptr && std::string(shared_kv) == "1";
+  const char* small_self = std::getenv("WST_CUDA_SMALL_SELF");
+  small_self_ = small_self != nullptr && std::string(small_self) == "1";
   const char* encoder_graph = std::getenv("WST_CUDA_ENCODER_GRAPH");
   encoder_graphs_ = encoder_graph == nullptr || std::string(encoder_graph) != "0";
   int cooperative = 0;
@@ -167,6 +188,14 @@ CudaBackend::~CudaBackend() {
   if (staging_free_) cudaEventDestroy(staging_free_);
   if (blas_) cublasDestroy(blas_);
   if (stream_) cudaStreamDestroy(stream_);
+}
+
+void CudaBackend::set_gemv_shape(bool several_rows, bool wide, GemvShape shape) {
+  const int r = shape.rows_per_warp;
+  if ((r != 1 && r != 2 && r != 4) || shape.warps < 1 || shape.warps > 8)
+    throw Error("gemv shape: " + std::to_string(r) + " rows a warp (1, 2 or 4) and " + std::to_string(shape.warps) +
+                " warps a block (1 to 8) do not fit");
+  gemv_.shapes[several_rows][wide] = shape;
 }
 
 void CudaBackend::set_tf32(bool on) {

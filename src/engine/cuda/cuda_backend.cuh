@@ -76,6 +76,23 @@ struct StepState {
 // on the tensor cores; the rest in float32).
 enum class Precision { f32, f16, bf16 };
 
+// A launch shape of the half-weight matrix-vector kernel (half_linear.cu): output rows a warp (1, 2 or 4), warps a
+// block (1 to 8).
+struct GemvShape {
+  int rows_per_warp = 1;
+  int warps = 8;
+};
+
+// How the half-weight matrix-vector kernel runs (CudaBackend's, set from the device and the environment).
+struct GemvConfig {
+  // Launch shapes, [several rows][input wider than 2048]. One row: 8 warps of one output row each (4 warps for the
+  // wide input, whose 140 registers a thread allow one block of 8 warps an SM).
+  GemvShape shapes[2][2] = {{{1, 8}, {1, 4}}, {{1, 8}, {1, 4}}};
+  size_t shared_limit = 0;     // the most activation bytes a block takes (gemv_shared_limit)
+  bool chunks = false;         // several rows of a wide input in chunks, not the rounded tensor-core product
+  bool norm_by_warp = false;   // several rows' layer norms a warp each, not one after another by the whole block
+};
+
 class CudaBackend final : public Backend {
  public:
   CudaBackend(int device, bool allow_tf32, Precision precision = Precision::f32);
@@ -134,6 +151,19 @@ class CudaBackend final : public Backend {
                             const Mat& k, const Mat& v, Mat& out, int n_head) override;
   void set_fused_cross(bool on) { fused_cross_ = on; }
   bool fused_cross() const { return fused_cross_; }
+  // Several query rows over the same cross-attention K/V (beams) through shared_kv_attention (each key read once;
+  // the same bits as one row a cluster by design); written without a GPU (session 11), so off until timed:
+  // WST_CUDA_SHARED_KV=1 or set_shared_kv(true).
+  void set_shared_kv(bool on) { shared_kv_ = on; }
+  // Several sequences' self-attention over caches of at most kSmallSelfKeys visible keys with one block a sequence
+  // and head instead of a cluster of 8 (8 blocks of a dozen keys each on a 100-key cache); other sums' order, so
+  // not the same bits. Written without a GPU (session 11), off until timed: WST_CUDA_SMALL_SELF=1 or
+  // set_small_self(true).
+  void set_small_self(bool on) { small_self_ = on; }
+  bool small_self() const { return small_self_; }
+  long long small_self_launches() const { return small_self_launches_; }
+  bool shared_kv() const { return shared_kv_; }
+  long long shared_kv_launches() const { return shared_kv_launches_; }
   // A recorded step's q|k|v product, cache write and self-attention in one cluster kernel (self_query_attention;
   // the same picks bit for bit, run 31); on unless WST_CUDA_FUSED_SELF=0 or set_fused_self(false).
   void self_attention_at_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& w, const Mat* bias,
@@ -189,6 +219,23 @@ class CudaBackend final : public Backend {
   cublasHandle_t blas() const { return blas_; }
   void set_tf32(bool on);
   void set_own_gemv(bool on) { own_gemv_ = on; }
+  // The half-weight matrix-vector kernel's launch shape (half_linear.cu) for one row or several (beams, batched
+  // windows), with an input up to 2048 wide or wider (fc2): output rows a warp (1, 2 or 4) and warps a block.
+  // WST_CUDA_GEMV_SHAPES="R,W R,W R,W R,W" (one row narrow, one row wide, several narrow, several wide) sets them.
+  void set_gemv_shape(bool several_rows, bool wide, GemvShape shape);
+  GemvShape gemv_shape(bool several_rows, bool wide) const { return gemv_.shapes[several_rows][wide]; }
+  // Experiments for several rows, off until timed on a GPU (session 11 wrote them without one): a wide input (fc2 of
+  // 5 beams) in chunks through the kernel instead of the rounded tensor-core product (WST_CUDA_GEMV_CHUNKS=1), and
+  // the rows' layer norms a warp each (WST_CUDA_GEMV_WARP_NORM=1).
+  void set_gemv_chunks(bool on) { gemv_.chunks = on; }
+  bool gemv_chunks() const { return gemv_.chunks; }
+  void set_gemv_norm_by_warp(bool on) { gemv_.norm_by_warp = on; }
+  bool gemv_norm_by_warp() const { return gemv_.norm_by_warp; }
+  // For the checks: the kernel's activation bytes a block (lowered, it takes wide inputs in chunks sooner), and how
+  // many launches read their input in chunks.
+  void set_gemv_shared_bytes(size_t bytes) { gemv_.shared_limit = bytes; }
+  size_t gemv_shared_bytes() const { return gemv_.shared_limit; }
+  long long gemv_chunked_launches() const { return gemv_chunked_launches_; }
   void set_graphs(bool on) { graphs_ = on; }
   // Chained launches of the step's kernels (launch.cuh); on from sm_90 unless WST_CUDA_CHAIN=0.
   void set_chained(bool on) { chained_ = on && sm90_; }
@@ -216,7 +263,8 @@ class CudaBackend final : public Backend {
  private:
   int device_;
   int n_sm_ = 0;  // the device's multiprocessors (launch shapes)
-  size_t gemv_shared_ = 0;  // the most activation bytes a block of the matrix-vector kernel takes (half_linear.cu)
+  GemvConfig gemv_;  // the matrix-vector kernel's shapes, shared memory and experiments (half_linear.cu)
+  long long gemv_chunked_launches_ = 0;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   std::shared_ptr<DevicePool> pool_;
@@ -226,6 +274,8 @@ class CudaBackend final : public Backend {
   bool half_encoder_ = true;
   bool fused_cross_ = false, fused_self_ = false;
   long long fused_cross_launches_ = 0, fused_self_launches_ = 0;
+  bool shared_kv_ = false, small_self_ = false;
+  long long shared_kv_launches_ = 0, small_self_launches_ = 0;
   // The device takes cooperative launches (all blocks resident at once: decoder_stack.cu's grid barriers).
   bool cooperative_ = false, persistent_decoder_ = false, persistent_early_loads_ = true;
   long long persistent_launches_ = 0;
@@ -300,14 +350,25 @@ bool sm90_code_runs();
 // rows.n_visible[b] of them, into row b of out [n_rows, n_head * dh]. `st` set: a recorded step of one row
 // (n_visible = its position + 1); kv_fixed: K/V not written by the kernel just before.
 constexpr int kMaxAttentionRows = 16;
+constexpr int kSmallSelfKeys = 256;  // CudaBackend::set_small_self's cache length, at most
 struct AttentionRows {
   const float* k[kMaxAttentionRows];
   const float* v[kMaxAttentionRows];
   int n_visible[kMaxAttentionRows];
 };
+
+// Up to kMaxSharedKvRows query rows over the same K/V (a step's beams over their window) in one cluster launch that
+// reads each key once for all rows (cluster_attention.cu; sm_90, heads up to 64 wide); each row gets the bits
+// cluster_attention gives it.
+constexpr int kMaxSharedKvRows = 8;
+bool shared_kv_attention_fits(int n_rows, int dh);
+void shared_kv_attention(bool chained, cudaStream_t stream, const float* q, int ldq, int n_rows, const float* k,
+                         const float* v, int ldk, int ldv, int n_keys, int n_head, int dh, float scale, float* out,
+                         int ldo, bool kv_fixed);
+// one_block: one block a row and head (no cluster merge), for short caches.
 void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ldq, const AttentionRows& rows, int n_rows,
                        int ldk, int ldv, int n_head, int dh, float scale, float* out, int ldo, const StepState* st,
-                       bool kv_fixed);
+                       bool kv_fixed, bool one_block = false);
 // One row's cross-attention with its query product (cluster_attention.cu): q = norm(x) wq^T + bq (gamma, beta;
 // wq [d, d] in T) computed inside the kernel, then attention over n_keys rows of k, v (heads 64 wide) into out [1, d].
 bool cross_query_attention_fits(int d, int n_head);

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "engine/cuda/cuda_backend.cuh"
@@ -24,15 +25,23 @@ namespace wst::engine::cuda {
 
 namespace {
 
-constexpr int kWarps = 8;          // output rows per block (half of it for the wide kernel)
 constexpr int kMaxGemvRows = 8;    // x rows handled by the matrix-vector kernel
-// The activations' shared memory a block, at most (CudaBackend::gemv_shared_, set once from the device). 96 KiB: a
-// 5-beam step's fc2 (5 rows of 5120) then goes through the rounded tensor-core product. Letting the kernel take it
-// (160 KiB) was slower: a large-v3 5-beam step 6.48 against 5.91-5.99 ms (run 33; fewer blocks an SM).
+constexpr int kMaxGemvWarps = 8;   // warps a block, at most (GemvShape::warps)
+// The activations' shared memory a block, at most (GemvConfig::shared_limit, set once from the device). 96 KiB:
+// letting the kernel take 160 KiB (a 5-beam step's fc2 in one chunk) was slower: a large-v3 5-beam step 6.48 against
+// 5.91-5.99 ms (run 33; fewer blocks an SM). Rows x width beyond it go through the kernel in chunks of the width.
 constexpr size_t kMaxGemvShared = 96 * 1024;
-// 16-byte weight loads a lane keeps in registers: 8 covers rows up to 2048 wide (every product whose input is
-// the residual stream), 20 up to 5120 (the MLP's second product); more registers a thread mean fewer blocks an SM.
+// A chunk's activations when M rows x k do not fit at once (fc2's 5120 wide input with several rows).
+constexpr size_t kGemvChunkBytes = 48 * 1024;
+// 16-byte weight loads a lane keeps in registers for one output row (one row a warp): 8 covers rows up to 2048 wide
+// (every product whose input is the residual stream), 20 up to 5120 (the MLP's second product); more registers a
+// thread mean fewer blocks an SM. With R rows a warp: 5 a row (1280 wide: large-v3's whole row), or 20 / R for the
+// wide input.
 constexpr int kHeldNarrow = 8, kHeldWide = 20;
+template <int R, bool kWide>
+constexpr int held_per_row() {
+  return R == 1 ? (kWide ? kHeldWide : kHeldNarrow) : (kWide ? kHeldWide / R : 5);
+}
 
 // kEpiKv: write y, and write its columns [d, 2d) and [2d, 3d) into row `position` of the K and V caches too
 // (a recorded step's qkv product: the cache copies need no kernels of their own).
@@ -46,60 +55,198 @@ struct KvTarget {
   const StepState* step = nullptr;
 };
 
-// y[r, j] = epilogue(bias[j] + sum_t w[j, t] norm(x)[r, t]) for r < M, one warp per j. kNorm: x is layer-normed
-// (gamma, beta) as it is loaded (every block normalises the few rows itself: k values each, cheaper than a
-// launch). kEpi: write, write the GELU, or add to y. w rows are 16-byte aligned when k % 8 == 0 (checked by
-// the caller), so the main loop reads 8 halves a load. Each lane loads its share of the row (up to kHeld loads)
-// into registers first, all in flight together, before waiting for the
-// kernel that writes x (launch.cuh): the weights' trip from memory overlaps that kernel's end.
-template <class T, int M, bool kNorm, int kEpi, int kHeld>
-__global__ void half_gemv_kernel(const float* x, int ldx, const float* gamma, const float* beta, const T* w,
-                                 const float* bias, float* y, int ldy, int n, int k, KvTarget kv) {
-  extern __shared__ float4 xs_raw[];  // [M, k] floats, 16-byte aligned for load_rows
-  float* xs = reinterpret_cast<float*>(xs_raw);
-  const int j = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-  const bool has_row = j < n;
-  const int k8 = k / 8;
-  const uint4* w8 = reinterpret_cast<const uint4*>(w + static_cast<size_t>(has_row ? j : 0) * k);
-  uint4 held[kHeld];
-#pragma unroll
-  for (int u = 0; u < kHeld; ++u)
-    if (has_row && lane + 32 * u < k8) held[u] = __ldg(w8 + lane + 32 * u);
-  wait_for_previous_kernel();
-  let_next_kernel_start();
-  load_rows<M>(x, ldx, k, xs);
-  __syncthreads();
-  if constexpr (kNorm) {
-    __shared__ float red[32];
-    norm_rows<M>(xs, k, gamma, beta, red);
-    __syncthreads();
+// The M (>= 2) rows of xs [M, k] layer-normed in place: each warp takes whole rows (its mean and variance by warp
+// shuffles, two passes as layer_norm.cu), then the block applies them. norm_rows (row_products.cuh) runs the rows
+// one after another with two block-wide sums each; with 5 beams that was most of a product's time (run 32: the
+// 5-row q|k|v product 25.5 us against 8.9 for one row).
+template <int M>
+__device__ __forceinline__ void norm_rows_by_warp(float* xs, int k, const float* gamma, const float* beta) {
+  __shared__ float stat[M][2];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, n_warps = blockDim.x / 32;
+  for (int r = warp; r < M; r += n_warps) {
+    const float* row = xs + r * k;
+    float s = 0.0f;
+    for (int i = lane; i < k; i += 32) s += row[i];
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    const float mean = s / k;
+    float q = 0.0f;
+    for (int i = lane; i < k; i += 32) {
+      const float dlt = row[i] - mean;
+      q += dlt * dlt;
+    }
+    for (int o = 16; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
+    if (lane == 0) {
+      stat[r][0] = mean;
+      stat[r][1] = rsqrtf(q / k + 1e-5f);
+    }
   }
-  if (!has_row) return;
-  const T* wr = w + static_cast<size_t>(j) * k;
-  float acc[M] = {};
+  __syncthreads();
+  for (int i = threadIdx.x; i < M * k; i += blockDim.x) {
+    const int r = i / k, c = i - r * k;
+    xs[i] = (xs[i] - stat[r][0]) * stat[r][1] * gamma[c] + beta[c];
+  }
+}
+
+template <class T, int M, int R>
+__device__ __forceinline__ void accumulate8_wide(const uint4 (&raw)[R], const float* xs, int k, int i,
+                                                 float (&acc)[R][M]);
+
+// One 16-byte load of weights for each of the warp's R output rows times the M rows of x in shared memory: each
+// x value read from shared memory serves R rows of weights (accumulate8_wide; one row: row_products.cuh's
+// accumulate8).
+template <class T, int M, int R>
+__device__ __forceinline__ void accumulate8_rows(const uint4 (&raw)[R], const float* xs, int k, int i,
+                                                 float (&acc)[R][M]) {
+  if constexpr (R == 1) {
+    accumulate8<T, M>(raw[0], xs, k, i, acc[0]);  // the code the fused attention kernels run: the same bits
+  } else {
+    accumulate8_wide<T, M, R>(raw, xs, k, i, acc);
+  }
+}
+
+template <class T, int M, int R>
+__device__ __forceinline__ void accumulate8_wide(const uint4 (&raw)[R], const float* xs, int k, int i,
+                                                 float (&acc)[R][M]) {
+  using T2 = typename Pair<T>::type;
+  float wf[R][8];
 #pragma unroll
-  for (int u = 0; u < kHeld; ++u)
-    if (lane + 32 * u < k8) accumulate8<T, M>(held[u], xs, k, lane + 32 * u, acc);
-  for (int i = lane + 32 * kHeld; i < k8; i += 32) accumulate8<T, M>(__ldg(w8 + i), xs, k, i, acc);
-  for (int t = 8 * k8 + lane; t < k; t += 32) {
-    const float wv = to_float(wr[t]);
+  for (int q = 0; q < R; ++q) {
+    const T2* h = reinterpret_cast<const T2*>(&raw[q]);
 #pragma unroll
-    for (int r = 0; r < M; ++r) acc[r] += wv * xs[r * k + t];
+    for (int e = 0; e < 4; ++e) {
+      const float2 f = to_float2(h[e]);
+      wf[q][2 * e] = f.x;
+      wf[q][2 * e + 1] = f.y;
+    }
   }
 #pragma unroll
   for (int r = 0; r < M; ++r) {
-    float a = acc[r];
-    for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
-    if (lane == 0) {
-      float v = a + (bias ? bias[j] : 0.0f);
-      float* out = y + static_cast<size_t>(r) * ldy + j;
-      if constexpr (kEpi == kEpiGelu) v = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
-      if constexpr (kEpi == kEpiAdd) *out += v;
-      else *out = v;
-      if constexpr (kEpi == kEpiKv) {
-        const size_t row = static_cast<size_t>(kv.step->position) * kv.ld;
-        if (j >= 2 * kv.d) kv.v[row + (j - 2 * kv.d)] = v;
-        else if (j >= kv.d) kv.k[row + (j - kv.d)] = v;
+    const float4* xr = reinterpret_cast<const float4*>(xs + r * k + 8 * i);
+    const float4 a = xr[0], b = xr[1];
+#pragma unroll
+    for (int q = 0; q < R; ++q)
+      acc[q][r] += wf[q][0] * a.x + wf[q][1] * a.y + wf[q][2] * a.z + wf[q][3] * a.w + wf[q][4] * b.x +
+                   wf[q][5] * b.y + wf[q][6] * b.z + wf[q][7] * b.w;
+  }
+}
+
+// Blocks an SM the compiler keeps registers for: three for float16's narrow one-row kernel, one output row a warp (80
+// registers a thread, as before it took R rows and chunks; otherwise it took 93, and two blocks fit). bfloat16 and
+// more rows would spill at 80.
+template <class T>
+constexpr int gemv_min_blocks(int m, int r, int held, bool chunked) {
+  return std::is_same_v<T, __half> && r == 1 && held <= kHeldNarrow && !chunked && m == 1 ? 3 : 1;
+}
+
+// The warp's R rows times the chunk xs [M, cn] (x's values [c0, c0 + cn)), from the 16-byte index `from` (the
+// lane's own, in steps of 32) to the chunk's end: kBatch loads a row in flight before their products (1 where the
+// held loads cover the rows, so that the registers stay as few as before).
+template <class T, int M, int R, int kBatch>
+__device__ __forceinline__ void accumulate_span(const uint4* const (&w8)[R], const bool (&has)[R], const float* xs,
+                                                int cn, int c0, int from, float (&acc)[R][M]) {
+  const int i_begin = c0 / 8, i_end = (c0 + cn) / 8;
+  int i = from;
+  if constexpr (kBatch > 1) {
+    for (; i + 32 * (kBatch - 1) < i_end; i += 32 * kBatch) {
+      uint4 raw[kBatch][R];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u)
+#pragma unroll
+        for (int q = 0; q < R; ++q) raw[u][q] = has[q] ? __ldg(w8[q] + i + 32 * u) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) accumulate8_rows<T, M, R>(raw[u], xs, cn, i + 32 * u - i_begin, acc);
+    }
+  }
+  for (; i < i_end; i += 32) {
+    uint4 raw[R];
+#pragma unroll
+    for (int q = 0; q < R; ++q) raw[q] = has[q] ? __ldg(w8[q] + i) : make_uint4(0, 0, 0, 0);
+    accumulate8_rows<T, M, R>(raw, xs, cn, i - i_begin, acc);
+  }
+}
+
+// y[r, j] = epilogue(bias[j] + sum_t w[j, t] norm(x)[r, t]) for r < M. Each warp computes R consecutive output rows
+// j (a block: blockDim.x / 32 warps). kNorm: x is layer-normed (gamma, beta) as it is loaded (every block normalises
+// the few rows itself: k values each, cheaper than a launch). kEpi: write, write the GELU, or add to y. k % 8 == 0
+// (gemv_fits), so the rows of w are 16-byte aligned and read 8 halves a load. Each lane loads its share of its rows
+// (up to kHeld loads a row) into registers first, all in flight together, before waiting for the kernel that writes
+// x (launch.cuh): the weights' trip from memory overlaps that kernel's end. kChunked: x is read kc values at a time
+// (M rows of k floats exceed the shared memory; never with kNorm; the held loads all fall in the first chunk,
+// kc >= 256 * kHeld). Every row's sum runs in the same order whatever R, the warps or the chunks, so one row (M = 1)
+// gives the same bits for every launch shape.
+template <class T, int M, int R, bool kNorm, int kEpi, int kHeld, bool kChunked>
+__global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, kHeld, kChunked)) half_gemv_kernel(const float* x, int ldx, const float* gamma, const float* beta, const T* w,
+                                 const float* bias, float* y, int ldy, int n, int k, int kc, bool norm_by_warp,
+                                 KvTarget kv) {
+  constexpr int kBatch = R == 1 && !kChunked ? 1 : 4;
+  extern __shared__ float4 xs_raw[];  // [M, kc] floats, 16-byte aligned for load_rows
+  float* xs = reinterpret_cast<float*>(xs_raw);
+  const int lane = threadIdx.x % 32;
+  const int j0 = (blockIdx.x * static_cast<int>(blockDim.x / 32) + static_cast<int>(threadIdx.x / 32)) * R;
+  const int k8 = k / 8;
+  const uint4* w8[R];
+  bool has[R];
+#pragma unroll
+  for (int q = 0; q < R; ++q) {
+    has[q] = j0 + q < n;
+    w8[q] = reinterpret_cast<const uint4*>(w + static_cast<size_t>(has[q] ? j0 + q : 0) * k);
+  }
+  uint4 held[kHeld][R];
+#pragma unroll
+  for (int u = 0; u < kHeld; ++u)
+#pragma unroll
+    for (int q = 0; q < R; ++q)
+      if (has[q] && lane + 32 * u < k8) held[u][q] = __ldg(w8[q] + lane + 32 * u);
+  wait_for_previous_kernel();
+  let_next_kernel_start();
+  const int cn = kChunked ? min(kc, k) : k;
+  load_rows<M>(x, ldx, cn, xs);
+  __syncthreads();
+  if constexpr (kNorm) {
+    if (M > 1 && norm_by_warp) {
+      norm_rows_by_warp<M>(xs, k, gamma, beta);
+    } else {
+      __shared__ float red[32];
+      norm_rows<M>(xs, k, gamma, beta, red);
+    }
+    __syncthreads();
+  }
+  if (!kChunked && !has[0]) return;  // (a chunked block's warps all take part in its barriers)
+  float acc[R][M] = {};
+  if (has[0]) {
+#pragma unroll
+    for (int u = 0; u < kHeld; ++u)
+      if (lane + 32 * u < k8) accumulate8_rows<T, M, R>(held[u], xs, cn, lane + 32 * u, acc);
+    accumulate_span<T, M, R, kBatch>(w8, has, xs, cn, 0, lane + 32 * kHeld, acc);
+  }
+  if constexpr (kChunked) {
+    for (int c0 = kc; c0 < k; c0 += kc) {
+      const int cm = min(kc, k - c0);
+      __syncthreads();  // every warp is done with the previous chunk
+      load_rows<M>(x + c0, ldx, cm, xs);
+      __syncthreads();
+      if (has[0]) accumulate_span<T, M, R, kBatch>(w8, has, xs, cm, c0, c0 / 8 + lane, acc);
+    }
+  }
+#pragma unroll
+  for (int q = 0; q < R; ++q) {
+    if (!has[q]) break;
+    const int j = j0 + q;
+#pragma unroll
+    for (int r = 0; r < M; ++r) {
+      float a = acc[q][r];
+      for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+      if (lane == 0) {
+        float v = a + (bias ? bias[j] : 0.0f);
+        float* out = y + static_cast<size_t>(r) * ldy + j;
+        if constexpr (kEpi == kEpiGelu) v = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+        if constexpr (kEpi == kEpiAdd) *out += v;
+        else *out = v;
+        if constexpr (kEpi == kEpiKv) {
+          const size_t row = static_cast<size_t>(kv.step->position) * kv.ld;
+          if (j >= 2 * kv.d) kv.v[row + (j - 2 * kv.d)] = v;
+          else if (j >= kv.d) kv.k[row + (j - kv.d)] = v;
+        }
       }
     }
   }
@@ -121,61 +268,114 @@ __global__ void round_rows_kernel(const float* x, int ldx, int rows, int cols, T
   out[i] = from_float<T>(x[static_cast<size_t>(r) * ldx + c]);
 }
 
+// The held loads a row when x goes in chunks: all in the first chunk (gemv_chunk's chunks are >= 1024 wide).
+constexpr int kHeldChunked = 4;
+constexpr int kMinGemvChunk = 1024;
+static_assert(32 * 8 * kHeldChunked <= kMinGemvChunk, "the chunked kernel's held loads must fall in its first chunk");
 
-template <class T, int M, bool kNorm, int kEpi, int kHeld = kHeldNarrow>
-void launch_gemv(bool chained, const Mat& x, const float* gamma, const float* beta, const T* w, const float* bias, Mat& y,
-                 int n, int k, cudaStream_t stream, KvTarget kv = {}) {
-  const size_t shared = static_cast<size_t>(M) * k * sizeof(float);
+// The chunk of x's width a block reads at once: all of it where M rows fit in the shared memory; otherwise, with
+// cfg.chunks, as many values as fit in min(shared_limit, kGemvChunkBytes), a multiple of 256 (8 a lane's load, 32
+// lanes); 0 where it does not fit (then the rounded tensor-core product; the chunked kernel's held loads must fall in
+// its first chunk, so a chunk under 1024 does not fit either).
+int gemv_chunk(int m, int k, const GemvConfig& cfg) {
+  const size_t row_bytes = static_cast<size_t>(m) * sizeof(float);
+  if (row_bytes * k <= cfg.shared_limit) return k;
+  if (!cfg.chunks) return 0;
+  const size_t per = std::min(cfg.shared_limit, kGemvChunkBytes) / row_bytes / 256 * 256;
+  return per >= kMinGemvChunk ? static_cast<int>(per) : 0;
+}
+
+template <class T, int M, int R, bool kNorm, int kEpi, int kHeld, bool kChunked>
+void launch_gemv_shape(bool chained, const GemvConfig& cfg, const GemvShape& shape, const Mat& x, const float* gamma,
+                       const float* beta, const T* w, const float* bias, Mat& y, int n, int k, int kc,
+                       cudaStream_t stream, const KvTarget& kv) {
+  auto* kernel = half_gemv_kernel<T, M, R, kNorm, kEpi, kHeld, kChunked>;
+  const size_t shared = static_cast<size_t>(M) * kc * sizeof(float);
   // Per instantiation: the dynamic shared memory allowed so far (48 KiB by default), raised when a launch needs more
   // (gemv_fits keeps that within the device's maximum).
   static size_t allowed = 48 * 1024;
   if (shared > allowed) {
-    WST_CUDA_CHECK(cudaFuncSetAttribute(half_gemv_kernel<T, M, kNorm, kEpi, kHeld>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
+    WST_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
     allowed = shared;
   }
-  // The wide kernel's 140 registers a thread allow one block of 8 warps an SM; blocks of 4 fit three.
-  const int warps = kHeld > kHeldNarrow ? kWarps / 2 : kWarps;
-  launch_kernel(chained, half_gemv_kernel<T, M, kNorm, kEpi, kHeld>, dim3(blocks_for(n, warps)), dim3(32 * warps), shared,
-                stream, x.data, x.ld, gamma, beta, w, bias, y.data, y.ld, n, k, kv);
+  launch_kernel(chained, kernel, dim3(blocks_for(n, shape.warps * R)), dim3(32 * shape.warps), shared, stream, x.data,
+                x.ld, gamma, beta, w, bias, y.data, y.ld, n, k, kc, cfg.norm_by_warp, kv);
+}
+
+
+// kWide: no layer norm and an input over 2048 (fc2), the wide kernel's shapes and held loads.
+template <class T, int M, bool kNorm, int kEpi, bool kWide>
+void launch_gemv(bool chained, const GemvConfig& cfg, const Mat& x, const float* gamma, const float* beta, const T* w,
+                 const float* bias, Mat& y, int n, int k, cudaStream_t stream, KvTarget kv = {}) {
+  GemvShape shape = cfg.shapes[M > 1][kWide];
+  // A block-wide layer norm sums in an order that depends on the block's size (block_sum): 8 warps always, so that
+  // every shape gives the bits of the default (and of the fused attention kernels' normed_row, 256 threads). The
+  // recorded step's q|k|v product with its cache writes keeps the default shape.
+  if constexpr (kNorm) {
+    if (M == 1 || !cfg.norm_by_warp) shape.warps = kMaxGemvWarps;
+  }
+  if constexpr (kEpi == kEpiKv) shape = GemvShape{1, kMaxGemvWarps};
+  const int kc = gemv_chunk(M, k, cfg);  // gemv_fits made sure it is > 0
+  if constexpr (kWide && !kNorm) {
+    // Only the wide input with several rows needs chunks; one row a warp there.
+    if (kc < k)
+      return launch_gemv_shape<T, M, 1, false, kEpi, kHeldChunked, true>(chained, cfg, shape, x, gamma, beta, w, bias,
+                                                                          y, n, k, kc, stream, kv);
+  }
+  switch (shape.rows_per_warp) {
+    case 2:
+      return launch_gemv_shape<T, M, 2, kNorm, kEpi, held_per_row<2, kWide>(), false>(chained, cfg, shape, x, gamma,
+                                                                                     beta, w, bias, y, n, k, k, stream,
+                                                                                     kv);
+    case 4:
+      return launch_gemv_shape<T, M, 4, kNorm, kEpi, held_per_row<4, kWide>(), false>(chained, cfg, shape, x, gamma,
+                                                                                     beta, w, bias, y, n, k, k, stream,
+                                                                                     kv);
+    default:
+      return launch_gemv_shape<T, M, 1, kNorm, kEpi, held_per_row<1, kWide>(), false>(chained, cfg, shape, x, gamma,
+                                                                                     beta, w, bias, y, n, k, k, stream,
+                                                                                     kv);
+  }
 }
 
 template <class T, int M>
-void gemv_epilogue(bool chained, const Mat& x, const float* gamma, const float* beta, const T* w, const float* bias, int epi, Mat& y,
-                   int n, int k, cudaStream_t stream) {
+void gemv_epilogue(bool chained, const GemvConfig& cfg, const Mat& x, const float* gamma, const float* beta,
+                   const T* w, const float* bias, int epi, Mat& y, int n, int k, cudaStream_t stream) {
   if (gamma) {
-    if (epi == kEpiGelu) return launch_gemv<T, M, true, kEpiGelu>(chained, x, gamma, beta, w, bias, y, n, k, stream);
-    if (epi == kEpiAdd) return launch_gemv<T, M, true, kEpiAdd>(chained, x, gamma, beta, w, bias, y, n, k, stream);
-    return launch_gemv<T, M, true, kEpiNone>(chained, x, gamma, beta, w, bias, y, n, k, stream);
+    if (epi == kEpiGelu) return launch_gemv<T, M, true, kEpiGelu, false>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
+    if (epi == kEpiAdd) return launch_gemv<T, M, true, kEpiAdd, false>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
+    return launch_gemv<T, M, true, kEpiNone, false>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
   }
   if (k > 32 * 8 * kHeldNarrow) {
-    if (epi == kEpiGelu) return launch_gemv<T, M, false, kEpiGelu, kHeldWide>(chained, x, gamma, beta, w, bias, y, n, k, stream);
-    if (epi == kEpiAdd) return launch_gemv<T, M, false, kEpiAdd, kHeldWide>(chained, x, gamma, beta, w, bias, y, n, k, stream);
-    return launch_gemv<T, M, false, kEpiNone, kHeldWide>(chained, x, gamma, beta, w, bias, y, n, k, stream);
+    if (epi == kEpiGelu) return launch_gemv<T, M, false, kEpiGelu, true>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
+    if (epi == kEpiAdd) return launch_gemv<T, M, false, kEpiAdd, true>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
+    return launch_gemv<T, M, false, kEpiNone, true>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
   }
-  if (epi == kEpiGelu) return launch_gemv<T, M, false, kEpiGelu>(chained, x, gamma, beta, w, bias, y, n, k, stream);
-  if (epi == kEpiAdd) return launch_gemv<T, M, false, kEpiAdd>(chained, x, gamma, beta, w, bias, y, n, k, stream);
-  return launch_gemv<T, M, false, kEpiNone>(chained, x, gamma, beta, w, bias, y, n, k, stream);
+  if (epi == kEpiGelu) return launch_gemv<T, M, false, kEpiGelu, false>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
+  if (epi == kEpiAdd) return launch_gemv<T, M, false, kEpiAdd, false>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
+  return launch_gemv<T, M, false, kEpiNone, false>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
 }
 
 template <class T>
-void gemv_rows(bool chained, const Mat& x, const float* gamma, const float* beta, const T* w, const float* bias, int epi, Mat& y,
-               int n, int k, cudaStream_t stream) {
+void gemv_rows(bool chained, const GemvConfig& cfg, const Mat& x, const float* gamma, const float* beta, const T* w,
+               const float* bias, int epi, Mat& y, int n, int k, cudaStream_t stream) {
   switch (x.rows) {
-    case 1: return gemv_epilogue<T, 1>(chained, x, gamma, beta, w, bias, epi, y, n, k, stream);
-    case 2: return gemv_epilogue<T, 2>(chained, x, gamma, beta, w, bias, epi, y, n, k, stream);
-    case 3: return gemv_epilogue<T, 3>(chained, x, gamma, beta, w, bias, epi, y, n, k, stream);
-    case 4: return gemv_epilogue<T, 4>(chained, x, gamma, beta, w, bias, epi, y, n, k, stream);
-    case 5: return gemv_epilogue<T, 5>(chained, x, gamma, beta, w, bias, epi, y, n, k, stream);
-    case 6: return gemv_epilogue<T, 6>(chained, x, gamma, beta, w, bias, epi, y, n, k, stream);
-    case 7: return gemv_epilogue<T, 7>(chained, x, gamma, beta, w, bias, epi, y, n, k, stream);
-    default: return gemv_epilogue<T, 8>(chained, x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 1: return gemv_epilogue<T, 1>(chained, cfg, x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 2: return gemv_epilogue<T, 2>(chained, cfg, x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 3: return gemv_epilogue<T, 3>(chained, cfg, x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 4: return gemv_epilogue<T, 4>(chained, cfg, x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 5: return gemv_epilogue<T, 5>(chained, cfg, x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 6: return gemv_epilogue<T, 6>(chained, cfg, x, gamma, beta, w, bias, epi, y, n, k, stream);
+    case 7: return gemv_epilogue<T, 7>(chained, cfg, x, gamma, beta, w, bias, epi, y, n, k, stream);
+    default: return gemv_epilogue<T, 8>(chained, cfg, x, gamma, beta, w, bias, epi, y, n, k, stream);
   }
 }
 
-// shared_limit: the backend's gemv_shared_.
-bool gemv_fits(int m, int k, size_t shared_limit) {
-  return m >= 1 && m <= kMaxGemvRows && k % 8 == 0 && static_cast<size_t>(m) * k * sizeof(float) <= shared_limit;
+// A layer norm needs whole rows at once; without one, a wide input (over 2048: fc2) may go in chunks (gemv_chunk).
+bool gemv_fits(int m, int k, const GemvConfig& cfg, bool norm) {
+  if (m < 1 || m > kMaxGemvRows || k % 8 != 0) return false;
+  if (static_cast<size_t>(m) * k * sizeof(float) <= cfg.shared_limit) return true;
+  return !norm && k > 32 * 8 * kHeldNarrow && gemv_chunk(m, k, cfg) > 0;
 }
 
 }  // namespace
@@ -250,9 +450,14 @@ void CudaBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y
   const bool has_bias = bias && !bias->empty();
   const float* b = has_bias ? bias->data : nullptr;
   const bool f16 = w.type == WeightType::float16;
-  if (gemv_fits(m, k, gemv_shared_)) {
-    if (f16) gemv_rows(chained_, x, nullptr, nullptr, static_cast<const __half*>(w.packed.get()), b, kEpiNone, y, n, k, stream_);
-    else gemv_rows(chained_, x, nullptr, nullptr, static_cast<const __nv_bfloat16*>(w.packed.get()), b, kEpiNone, y, n, k, stream_);
+  if (gemv_fits(m, k, gemv_, false)) {
+    gemv_chunked_launches_ += gemv_chunk(m, k, gemv_) < k;
+    if (f16)
+      gemv_rows(chained_, gemv_, x, nullptr, nullptr, static_cast<const __half*>(w.packed.get()), b,
+                kEpiNone, y, n, k, stream_);
+    else
+      gemv_rows(chained_, gemv_, x, nullptr, nullptr,
+                static_cast<const __nv_bfloat16*>(w.packed.get()), b, kEpiNone, y, n, k, stream_);
     return;
   }
   // x rounded to the weights' type, then one tensor-core product.
@@ -269,17 +474,20 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
                                Epilogue epilogue, Mat& y) {
   // One kernel for a few rows of half weights (the decoder's steps); otherwise the ops in turn.
   const bool half = w.type == WeightType::float16 || w.type == WeightType::bfloat16;
-  if (!half || !gemv_fits(x.rows, x.cols, gemv_shared_) || x.cols != w.cols || y.rows != x.rows || y.cols != w.rows ||
+  if (!half || !gemv_fits(x.rows, x.cols, gemv_, gamma != nullptr) || x.cols != w.cols || y.rows != x.rows || y.cols != w.rows ||
       (gamma && (gamma->cols != x.cols || !beta || beta->cols != x.cols)))
     return Backend::linear_fused(x, gamma, beta, w, bias, epilogue, y);
   const int epi = epilogue == Epilogue::gelu ? kEpiGelu : epilogue == Epilogue::add ? kEpiAdd : kEpiNone;
+  gemv_chunked_launches_ += gemv_chunk(x.rows, x.cols, gemv_) < x.cols;
   const float* g = gamma ? gamma->data : nullptr;
   const float* be = gamma ? beta->data : nullptr;
   const float* b = bias && !bias->empty() ? bias->data : nullptr;
   if (w.type == WeightType::float16)
-    gemv_rows(chained_, x, g, be, static_cast<const __half*>(w.packed.get()), b, epi, y, w.rows, x.cols, stream_);
+    gemv_rows(chained_, gemv_, x, g, be, static_cast<const __half*>(w.packed.get()), b, epi, y,
+              w.rows, x.cols, stream_);
   else
-    gemv_rows(chained_, x, g, be, static_cast<const __nv_bfloat16*>(w.packed.get()), b, epi, y, w.rows, x.cols, stream_);
+    gemv_rows(chained_, gemv_, x, g, be, static_cast<const __nv_bfloat16*>(w.packed.get()), b, epi,
+              y, w.rows, x.cols, stream_);
 }
 
 void CudaBackend::linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
@@ -287,19 +495,20 @@ void CudaBackend::linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* 
   if (!recording_) throw Error("linear_fused_kv_at: only while a step is recorded");
   const bool half = w.type == WeightType::float16 || w.type == WeightType::bfloat16;
   const int d = k_cache.cols;
-  if (!half || x.rows != 1 || !gamma || !beta || !gemv_fits(1, x.cols, gemv_shared_) || x.cols != w.cols || y.rows != 1 ||
+  if (!half || x.rows != 1 || !gamma || !beta || !gemv_fits(1, x.cols, gemv_, true) || x.cols != w.cols || y.rows != 1 ||
       y.cols != w.rows || w.rows != 3 * d || v_cache.cols != d || k_cache.ld != v_cache.ld ||
       gamma->cols != x.cols || beta->cols != x.cols)
     return Backend::linear_fused_kv_at(x, gamma, beta, w, bias, y, k_cache, v_cache);
   const float* b = bias && !bias->empty() ? bias->data : nullptr;
   const KvTarget kv{k_cache.data, v_cache.data, k_cache.ld, d, static_cast<const StepState*>(step_dev_.get())};
   if (w.type == WeightType::float16)
-    launch_gemv<__half, 1, true, kEpiKv>(chained_, x, gamma->data, beta->data, static_cast<const __half*>(w.packed.get()), b, y,
-                                         w.rows, x.cols, stream_, kv);
+    launch_gemv<__half, 1, true, kEpiKv, false>(chained_, gemv_, x, gamma->data, beta->data,
+                                                static_cast<const __half*>(w.packed.get()), b, y, w.rows, x.cols,
+                                                stream_, kv);
   else
-    launch_gemv<__nv_bfloat16, 1, true, kEpiKv>(chained_, x, gamma->data, beta->data,
-                                                static_cast<const __nv_bfloat16*>(w.packed.get()), b, y, w.rows,
-                                                x.cols, stream_, kv);
+    launch_gemv<__nv_bfloat16, 1, true, kEpiKv, false>(chained_, gemv_, x, gamma->data, beta->data,
+                                                       static_cast<const __nv_bfloat16*>(w.packed.get()), b, y, w.rows,
+                                                       x.cols, stream_, kv);
 }
 
 }  // namespace wst::engine::cuda
