@@ -434,6 +434,22 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         std::printf("; %d x %d / %d x %d %.4f ms%s", narrow.rows_per_warp, narrow.warps, wide.rows_per_warp,
                     wide.warps, median(ts), same_picks(picks, base) ? "" : " (PICKS DIFFER)");
       }
+      // The one-row layer norm a warp (WST_CUDA_GEMV_WARP_NORM_ONE): other bits, so the picks are counted as the
+      // persistent kernel's are (how many of the 40 agree before the first difference); then with shapes it frees.
+      const bool one_norm0 = be.gemv_one_row_norm_by_warp();
+      be.set_gemv_one_row_norm_by_warp(true);
+      for (GemvShape narrow : {narrow0, GemvShape{2, 8}, GemvShape{4, 4}, GemvShape{2, 4}}) {
+        be.set_gemv_shape(false, false, narrow);
+        be.set_gemv_shape(false, true, wide0);
+        std::vector<engine::GreedyPick> picks;
+        std::vector<double> ts;
+        run_fresh(picks, ts);
+        size_t agree = 0;
+        while (agree < picks.size() && agree < base.size() && picks[agree].token == base[agree].token) ++agree;
+        std::printf("; one-row warp norm, %d x %d %.4f ms (%zu of %zu picks agree)", narrow.rows_per_warp,
+                    narrow.warps, median(ts), agree, base.size());
+      }
+      be.set_gemv_one_row_norm_by_warp(one_norm0);
       std::printf("\n");
       be.set_gemv_shape(false, false, narrow0);
       be.set_gemv_shape(false, true, wide0);

@@ -1056,15 +1056,16 @@ int run_op_checks(CudaBackend& be) {
     ck.step_self(16, 448, s.n_head, d);
     ck.step_self(19, 448, s.n_head, d);  // more than one launch's rows
     // One block a sequence and head over short caches (set_small_self, off by default).
+    const bool small_before = be.small_self();
     be.set_small_self(true);
     const long long small0 = be.small_self_launches();
     ck.step_self(5, 200, s.n_head, d);
     ck.step_self(19, 200, s.n_head, d);
     ck.step_self(1, 2, s.n_head, d);
     const bool small_ran = be.small_self_launches() == small0 + 4;  // 1 + 2 + 1 launches
-    ck.step_self(5, 448, s.n_head, d);                               // longer caches: the clusters
+    ck.step_self(16, 448, s.n_head, d);  // one launch, a cache of 428 visible keys among them: the clusters
     const bool small_skipped = be.small_self_launches() == small0 + 4;
-    be.set_small_self(false);
+    be.set_small_self(small_before);
     if (!small_ran || !small_skipped) ++ck.n_fail;
     std::printf("  %-4s %-58s\n", small_ran && small_skipped ? "ok" : "FAIL",
                 "step self-attention, one block a head: taken for short caches only");
@@ -1104,12 +1105,13 @@ int run_op_checks(CudaBackend& be) {
       using Epi = engine::Backend::Epilogue;
       // 5 and 8 rows of 4d: past the kernel's 96 KiB, the rounded tensor-core product, or with the experiments on
       // (set_gemv_chunks) the input in chunks; and the rows' layer norms a warp each (set_gemv_norm_by_warp).
-      const bool chunks0 = be.gemv_chunks(), warp_norm0 = be.gemv_norm_by_warp();  // put back below
+      const bool chunks0 = be.gemv_chunks(), warp_norm0 = be.gemv_norm_by_warp(),
+                 one_norm0 = be.gemv_one_row_norm_by_warp();  // put back below
       for (bool experiments : {false, true}) {
         be.set_gemv_chunks(experiments);
         be.set_gemv_norm_by_warp(experiments);
+        be.set_gemv_one_row_norm_by_warp(experiments);
         for (int rows : {1, 2, 5, 8}) {
-          if (experiments && rows == 1) continue;  // one row: the same kernels either way
           ck.linear_fused_half(type, rows, 3 * d, d, true, Epi::none, tol);
           ck.linear_fused_half(type, rows, d, d, false, Epi::add, tol);
           ck.linear_fused_half(type, rows, 4 * d, d, true, Epi::gelu, tol);
@@ -1118,6 +1120,7 @@ int run_op_checks(CudaBackend& be) {
       }
       be.set_gemv_chunks(chunks0);
       be.set_gemv_norm_by_warp(warp_norm0);
+      be.set_gemv_one_row_norm_by_warp(one_norm0);
       ck.linear_fused_half(type, 1, s.n_vocab, d, true, Epi::none, tol);
       ck.linear_fused_half(type, 12, d, d, true, Epi::gelu, tol);  // more rows: the ops in turn
       ck.conv1d(std::string(engine::weight_type_name(type)) + " conv1", 3000, s.n_mels, d, 1, tol);
@@ -1140,12 +1143,13 @@ int run_op_checks(CudaBackend& be) {
                             std::pair{engine::WeightType::bfloat16, engine::cuda::Precision::bf16}}) {
     be.set_precision(prec);
     using Epi = engine::Backend::Epilogue;
-    const bool chunks0 = be.gemv_chunks(), warp_norm0 = be.gemv_norm_by_warp();  // put back below
+    const bool chunks0 = be.gemv_chunks(), warp_norm0 = be.gemv_norm_by_warp(),
+               one_norm0 = be.gemv_one_row_norm_by_warp();  // put back below
     for (bool experiments : {false, true}) {  // chunks and the rows' norms a warp each, off and on
       be.set_gemv_chunks(experiments);
       be.set_gemv_norm_by_warp(experiments);
+      be.set_gemv_one_row_norm_by_warp(experiments);
       for (int rows : {1, 5}) {
-        if (experiments && rows == 1) continue;
         ck.gemv_shapes(type, rows, 3 * 1280, 1280, true, Epi::none);
         ck.gemv_shapes(type, rows, 4 * 384, 384, true, Epi::gelu);
         ck.gemv_shapes(type, rows, 1280, 4 * 1280, false, Epi::add);
@@ -1155,6 +1159,7 @@ int run_op_checks(CudaBackend& be) {
     }
     be.set_gemv_chunks(chunks0);
     be.set_gemv_norm_by_warp(warp_norm0);
+    be.set_gemv_one_row_norm_by_warp(one_norm0);
     // Chunks against one pass (only inputs over 2048 wide go in chunks): 4 rows of 5120 (80 KiB whole; chunks of
     // 3072 at 64 KiB), 8 rows (160 KiB whole; chunks of 1536 at 96 KiB), 5 rows of 2304 (45 KiB whole; chunks of
     // 1024 and a last of 256 at 20 KiB).

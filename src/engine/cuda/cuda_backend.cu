@@ -124,6 +124,8 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   gemv_.chunks = gemv_chunks != nullptr && std::string(gemv_chunks) == "1";
   const char* warp_norm = std::getenv("WST_CUDA_GEMV_WARP_NORM");
   gemv_.norm_by_warp = warp_norm != nullptr && std::string(warp_norm) == "1";
+  const char* warp_norm_one = std::getenv("WST_CUDA_GEMV_WARP_NORM_ONE");
+  gemv_.one_row_norm_by_warp = warp_norm_one != nullptr && std::string(warp_norm_one) == "1";
   if (const char* shapes = std::getenv("WST_CUDA_GEMV_SHAPES"); shapes && *shapes) {
     std::istringstream in(shapes);
     const Error wrong("WST_CUDA_GEMV_SHAPES: expected four \"rows,warps\" pairs, got \"" + std::string(shapes) + "\"");

@@ -91,6 +91,7 @@ struct GemvConfig {
   size_t shared_limit = 0;     // the most activation bytes a block takes (gemv_shared_limit)
   bool chunks = false;         // several rows of a wide input in chunks, not the rounded tensor-core product
   bool norm_by_warp = false;   // several rows' layer norms a warp each, not one after another by the whole block
+  bool one_row_norm_by_warp = false;  // one row's layer norm by one warp (frees the block's size: any shape)
 };
 
 class CudaBackend final : public Backend {
@@ -231,6 +232,10 @@ class CudaBackend final : public Backend {
   bool gemv_chunks() const { return gemv_.chunks; }
   void set_gemv_norm_by_warp(bool on) { gemv_.norm_by_warp = on; }
   bool gemv_norm_by_warp() const { return gemv_.norm_by_warp; }
+  // The same for one row (a greedy step's fc1; WST_CUDA_GEMV_WARP_NORM_ONE=1): other bits than the block-wide norm,
+  // and the normed products may then take any launch shape (fewer blocks normalising the same row).
+  void set_gemv_one_row_norm_by_warp(bool on) { gemv_.one_row_norm_by_warp = on; }
+  bool gemv_one_row_norm_by_warp() const { return gemv_.one_row_norm_by_warp; }
   // For the checks: the kernel's activation bytes a block (lowered, it takes wide inputs in chunks sooner), and how
   // many launches read their input in chunks.
   void set_gemv_shared_bytes(size_t bytes) { gemv_.shared_limit = bytes; }

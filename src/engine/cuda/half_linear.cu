@@ -130,12 +130,12 @@ __device__ __forceinline__ void accumulate8_wide(const uint4 (&raw)[R], const fl
   }
 }
 
-// Blocks an SM the compiler keeps registers for: three for float16's narrow one-row kernel, one output row a warp (80
-// registers a thread, as before it took R rows and chunks; otherwise it took 93, and two blocks fit). bfloat16 and
-// more rows would spill at 80.
+// Blocks an SM the compiler keeps registers for: three for float16's narrow one-row kernel without a layer norm, one
+// output row a warp (80 registers a thread, as before it took R rows and chunks; otherwise it took 93, and two blocks
+// fit). bfloat16, a layer norm (91 before, as now) and more rows would spill at 80.
 template <class T>
-constexpr int gemv_min_blocks(int m, int r, int held, bool chunked) {
-  return std::is_same_v<T, __half> && r == 1 && held <= kHeldNarrow && !chunked && m == 1 ? 3 : 1;
+constexpr int gemv_min_blocks(int m, int r, int held, bool chunked, bool norm) {
+  return std::is_same_v<T, __half> && r == 1 && held <= kHeldNarrow && !chunked && !norm && m == 1 ? 3 : 1;
 }
 
 // The warp's R rows times the chunk xs [M, cn] (x's values [c0, c0 + cn)), from the 16-byte index `from` (the
@@ -175,7 +175,7 @@ __device__ __forceinline__ void accumulate_span(const uint4* const (&w8)[R], con
 // kc >= 256 * kHeld). Every row's sum runs in the same order whatever R, the warps or the chunks, so one row (M = 1)
 // gives the same bits for every launch shape.
 template <class T, int M, int R, bool kNorm, int kEpi, int kHeld, bool kChunked>
-__global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, kHeld, kChunked)) half_gemv_kernel(const float* x, int ldx, const float* gamma, const float* beta, const T* w,
+__global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, kHeld, kChunked, kNorm)) half_gemv_kernel(const float* x, int ldx, const float* gamma, const float* beta, const T* w,
                                  const float* bias, float* y, int ldy, int n, int k, int kc, bool norm_by_warp,
                                  KvTarget kv) {
   constexpr int kBatch = R == 1 && !kChunked ? 1 : 4;
@@ -203,7 +203,7 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, k
   load_rows<M>(x, ldx, cn, xs);
   __syncthreads();
   if constexpr (kNorm) {
-    if (M > 1 && norm_by_warp) {
+    if (norm_by_warp) {
       norm_rows_by_warp<M>(xs, k, gamma, beta);
     } else {
       __shared__ float red[32];
@@ -285,6 +285,9 @@ int gemv_chunk(int m, int k, const GemvConfig& cfg) {
   return per >= kMinGemvChunk ? static_cast<int>(per) : 0;
 }
 
+// Whether M rows' layer norms go a warp a row (norm_rows_by_warp) rather than block-wide (norm_rows).
+bool warp_norm(int m, const GemvConfig& cfg) { return m > 1 ? cfg.norm_by_warp : cfg.one_row_norm_by_warp; }
+
 template <class T, int M, int R, bool kNorm, int kEpi, int kHeld, bool kChunked>
 void launch_gemv_shape(bool chained, const GemvConfig& cfg, const GemvShape& shape, const Mat& x, const float* gamma,
                        const float* beta, const T* w, const float* bias, Mat& y, int n, int k, int kc,
@@ -299,7 +302,7 @@ void launch_gemv_shape(bool chained, const GemvConfig& cfg, const GemvShape& sha
     allowed = shared;
   }
   launch_kernel(chained, kernel, dim3(blocks_for(n, shape.warps * R)), dim3(32 * shape.warps), shared, stream, x.data,
-                x.ld, gamma, beta, w, bias, y.data, y.ld, n, k, kc, cfg.norm_by_warp, kv);
+                x.ld, gamma, beta, w, bias, y.data, y.ld, n, k, kc, kNorm && kEpi != kEpiKv && warp_norm(M, cfg), kv);
 }
 
 
@@ -309,10 +312,11 @@ void launch_gemv(bool chained, const GemvConfig& cfg, const Mat& x, const float*
                  const float* bias, Mat& y, int n, int k, cudaStream_t stream, KvTarget kv = {}) {
   GemvShape shape = cfg.shapes[M > 1][kWide];
   // A block-wide layer norm sums in an order that depends on the block's size (block_sum): 8 warps always, so that
-  // every shape gives the bits of the default (and of the fused attention kernels' normed_row, 256 threads). The
-  // recorded step's q|k|v product with its cache writes keeps the default shape.
+  // every shape gives the bits of the default (and of the fused attention kernels' normed_row, 256 threads; a warp
+  // norm of one row gives other bits). The recorded step's q|k|v product with its cache writes keeps the default
+  // shape and the block-wide norm.
   if constexpr (kNorm) {
-    if (M == 1 || !cfg.norm_by_warp) shape.warps = kMaxGemvWarps;
+    if (!warp_norm(M, cfg)) shape.warps = kMaxGemvWarps;
   }
   if constexpr (kEpi == kEpiKv) shape = GemvShape{1, kMaxGemvWarps};
   const int kc = gemv_chunk(M, k, cfg);  // gemv_fits made sure it is > 0
