@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# One GPU call's worth (issue #8): the op checks and the real-weights check built and run side by side, then the
+# float16 bench with the checks' build. Logs go to $OUT/checks, $OUT/real and $OUT/bench.log; a summary to stdout.
+#   [WST_BENCH_PERSISTENT=0] tools/cuda/run_all_on_device.sh GPUCHECK_DIR [model ...]
+# GPUCHECK_DIR as run_real_weights.sh reads it (docs/CUDA.md "Checks on the GPU machine"); models default to
+# large-v3 tiny large-v3-turbo small.
+set -uo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+dir="$(cd "$1" && pwd)"
+shift
+out="${OUT:-$PWD/cuda_out}"
+mkdir -p "$out/checks" "$out/real"
+checks_tmp="$(mktemp -d)"
+real_tmp="$(mktemp -d)"
+date
+(OUT="$out/real" TMPDIR="$real_tmp" bash "$root/tools/cuda/run_real_weights.sh" "$dir" > "$out/real/stdout.log" 2>&1
+ echo "real-weights rc=$?" >> "$out/real/stdout.log") &
+real_pid=$!
+OUT="$out/checks" TMPDIR="$checks_tmp" bash "$root/tools/cuda/run_on_device.sh" --skip-bench > "$out/checks/stdout.log" 2>&1
+echo "checks rc=$?"
+grep -E "FAIL|op checks:|error" "$out/checks/stdout.log" | head -40
+wait "$real_pid"
+tail -n 40 "$out/real/stdout.log"
+models=("$@")
+[ "${#models[@]}" -gt 0 ] || models=(large-v3 tiny large-v3-turbo small)
+bin="$(ls -d "$checks_tmp"/tmp.*)/cuda_check"
+WST_BENCH_PRECISIONS=float16 "$bin" --skip-checks "${models[@]}" > "$out/bench.log" 2>&1
+echo "bench rc=$?"
+grep -E "step variants|gemv shapes|window|recorded" "$out/bench.log" | cut -c1-600 | head -40
+date
