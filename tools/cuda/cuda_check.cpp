@@ -512,6 +512,9 @@ struct Checker {
     poison(O1);
     poison(O2);
     const bool cross_before = be.fused_cross();  // put back at the end
+    // The two kernels' query product normalises its row block-wide, as the fused kernel does (not a warp a row).
+    const bool one_norm_before = be.gemv_one_row_norm_by_warp();
+    be.set_gemv_one_row_norm_by_warp(false);
     be.set_fused_cross(false);
     be.cross_attention_from(X, G, BE, W, &BQ, Q, KV.cols_view(0, d), KV.cols_view(d, d), O1, n_head);
     // The fused kernel leaves q unwritten: q poisoned before and still poisoned after shows it ran (not the
@@ -521,6 +524,7 @@ struct Checker {
     be.set_fused_cross(true);
     be.cross_attention_from(X, G, BE, W, &BQ, Q, KV.cols_view(0, d), KV.cols_view(d, d), O2, n_head);
     be.set_fused_cross(cross_before);
+    be.set_gemv_one_row_norm_by_warp(one_norm_before);
     const std::vector<float> a = down(O1), b = down(O2), q_after = down(Q);
     size_t n_diff = 0, n_bad = 0, q_written = 0;
     for (size_t i = 0; i < a.size(); ++i) {
