@@ -516,32 +516,34 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     }
     row.beam5_host_ms = median(th);
     row.beam5_top_ms = median(tt);
+    // The 5-beam step's median time with the GPU's candidates under the backend's current settings, and its logits'
+    // relative L2 difference from the defaults' (all_logits, from the same caches).
+    auto time_beam5 = [&](double* rel) {
+      std::vector<double> tv;
+      for (int i = 0; i < 5 + n_reps; ++i) {
+        dec.truncate(n_past);
+        auto t0 = std::chrono::steady_clock::now();
+        const auto cands = dec.forward_step_top(five, rules5, scores5, 10);
+        auto t1 = std::chrono::steady_clock::now();
+        if (cands.empty()) throw Error(arch + ": no beam candidates");
+        if (i >= 5) tv.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      }
+      std::vector<float> lg;
+      dec.truncate(n_past);
+      dec.forward_step(five, lg);
+      double num = 0, den = 0;
+      for (size_t i = 0; i < lg.size() && i < all_logits.size(); ++i) {
+        num += (static_cast<double>(lg[i]) - all_logits[i]) * (static_cast<double>(lg[i]) - all_logits[i]);
+        den += static_cast<double>(all_logits[i]) * all_logits[i];
+      }
+      *rel = lg.size() == all_logits.size() ? std::sqrt(num / den) : NAN;
+      return median(tv);
+    };
     // The same 5-beam step with session 11's experiments and other launch shapes of the several-row matrix-vector
     // kernel; logits against the default's (relative L2; rows' sums change order only with the warp norm).
     {
       using engine::cuda::GemvShape;
       const GemvShape narrow0 = be.gemv_shape(true, false), wide0 = be.gemv_shape(true, true);
-      auto time_beam5 = [&](double* rel) {
-        std::vector<double> tv;
-        for (int i = 0; i < 5 + n_reps; ++i) {
-          dec.truncate(n_past);
-          auto t0 = std::chrono::steady_clock::now();
-          const auto cands = dec.forward_step_top(five, rules5, scores5, 10);
-          auto t1 = std::chrono::steady_clock::now();
-          if (cands.empty()) throw Error(arch + ": no beam candidates");
-          if (i >= 5) tv.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-        }
-        std::vector<float> lg;
-        dec.truncate(n_past);
-        dec.forward_step(five, lg);
-        double num = 0, den = 0;
-        for (size_t i = 0; i < lg.size() && i < all_logits.size(); ++i) {
-          num += (static_cast<double>(lg[i]) - all_logits[i]) * (static_cast<double>(lg[i]) - all_logits[i]);
-          den += static_cast<double>(all_logits[i]) * all_logits[i];
-        }
-        *rel = lg.size() == all_logits.size() ? std::sqrt(num / den) : NAN;
-        return median(tv);
-      };
       // Session 11's experiments (off by default until timed): fc2's input in chunks, the rows' layer norms a warp
       // each, the beams' cross-attention reading each key once, the self-attention one block a head; then launch
       // shapes with all four on.
@@ -592,28 +594,9 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     if (with_persistent && precision != engine::cuda::Precision::f32) {
       be.set_persistent_decoder(true);
       const long long before = be.persistent_launches();
-      std::vector<double> tp;
-      std::vector<float> persistent_logits;
-      for (int i = 0; i < 5 + n_reps; ++i) {
-        dec.truncate(n_past);
-        auto t0 = std::chrono::steady_clock::now();
-        const auto cands = dec.forward_step_top(five, rules5, scores5, 10);
-        auto t1 = std::chrono::steady_clock::now();
-        if (cands.empty()) throw Error(arch + ": no beam candidates");
-        if (i >= 5) tp.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-      }
-      dec.truncate(n_past);
-      dec.forward_step(five, persistent_logits);
+      row.beam5_persistent_ms = time_beam5(&row.beam5_persistent_rel);
       be.set_persistent_decoder(false);
       row.beam5_persistent_ran = be.persistent_launches() > before;
-      row.beam5_persistent_ms = median(tp);
-      double num = 0, den = 0;
-      for (size_t i = 0; i < all_logits.size() && i < persistent_logits.size(); ++i) {
-        const double e = static_cast<double>(persistent_logits[i]) - all_logits[i];
-        num += e * e;
-        den += static_cast<double>(all_logits[i]) * all_logits[i];
-      }
-      row.beam5_persistent_rel = persistent_logits.size() == all_logits.size() ? std::sqrt(num / den) : NAN;
     }
     dec.reorder({0});
 

@@ -42,18 +42,21 @@ __device__ __forceinline__ void block_keys(int n_visible, int rank, int* begin, 
 #endif
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
-// kKeys keys' K and V rows of one head (kDims values a lane), in registers.
-struct KeyRegs {
-  float k[kKeys][kDims], v[kKeys][kDims];
+// kKeys keys' K and V rows of one head (D values a lane: heads up to 32 * D wide), in registers.
+template <int D = kDims>
+struct KeyRegsOf {
+  float k[kKeys][D], v[kKeys][D];
 };
+using KeyRegs = KeyRegsOf<>;
 
 // Keys [j0, j0 + nj) of head h (zeros past nj).
-__device__ __forceinline__ void load_keys(KeyRegs& r, const float* k, const float* v, int ldk, int ldv, int h, int dh,
-                                          int j0, int nj, int lane) {
+template <int D>
+__device__ __forceinline__ void load_keys(KeyRegsOf<D>& r, const float* k, const float* v, int ldk, int ldv, int h,
+                                          int dh, int j0, int nj, int lane) {
 #pragma unroll
   for (int u = 0; u < kKeys; ++u)
 #pragma unroll
-    for (int e = 0; e < kDims; ++e) {
+    for (int e = 0; e < D; ++e) {
       const int t = lane + 32 * e;
       const bool in = u < nj && t < dh;
       r.k[u][e] = in ? k[static_cast<size_t>(j0 + u) * ldk + h * dh + t] : 0.0f;
@@ -61,105 +64,127 @@ __device__ __forceinline__ void load_keys(KeyRegs& r, const float* k, const floa
     }
 }
 
-// One head's attention for one query qh [dh] (global or shared memory) over this block's keys [begin, end), the
-// cluster's kC blocks merged by rank 0 into out_h [dh]. `loaded`: the warp's first keys are in r already (loaded
-// before waiting for the previous kernel).
-template <int kC = kCtas>
-__device__ __forceinline__ void attend_head(const float* qh, const float* k, const float* v, int ldk, int ldv, int h,
-                                            int dh, float scale, int begin, int end, bool loaded, KeyRegs& r,
-                                            float* out_h) {
+// One head's attention for Q queries over the same keys, query b at qh + b * ldq (global or shared memory, [dh]),
+// over this block's keys [begin, end), the cluster's kC blocks merged by rank 0 into out_h + b * ldo. Each key is
+// loaded once for all Q queries (a step's beams over their window); every query's sums run in the same order
+// whatever Q, so each gets the bits it gets alone. D: values a lane (heads up to 32 * D wide). `loaded`: the warp's
+// first keys are in r already (loaded before waiting for the previous kernel).
+template <int kC = kCtas, int Q = 1, int D = kDims>
+__device__ __forceinline__ void attend_head(const float* qh, int ldq, const float* k, const float* v, int ldk, int ldv,
+                                            int h, int dh, float scale, int begin, int end, bool loaded,
+                                            KeyRegsOf<D>& r, float* out_h, int ldo) {
   namespace cg = cooperative_groups;
   cg::cluster_group cluster = cg::this_cluster();
   const int rank = static_cast<int>(cluster.block_rank());
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  __shared__ float wm[kWarps], wl[kWarps];
-  __shared__ float wo[kWarps][kMaxDh];
-  __shared__ float part[kMaxDh + 2];  // this block's output sums, maximum, sum of exponentials (read by rank 0)
-  float qr[kDims];
+  constexpr int kDh = 32 * D;
+  __shared__ float wm[Q][kWarps], wl[Q][kWarps];
+  __shared__ float wo[Q][kWarps][kDh];
+  __shared__ float part[Q][kDh + 2];  // per query: this block's output sums, maximum, sum of exponentials (for rank 0)
+  float qr[Q][D];
 #pragma unroll
-  for (int e = 0; e < kDims; ++e) {
-    const int t = lane + 32 * e;
-    qr[e] = t < dh ? qh[t] * scale : 0.0f;
+  for (int b = 0; b < Q; ++b)
+#pragma unroll
+    for (int e = 0; e < D; ++e) {
+      const int t = lane + 32 * e;
+      qr[b][e] = t < dh ? qh[static_cast<size_t>(b) * ldq + t] * scale : 0.0f;
+    }
+  // Each warp: groups of kKeys keys, kWarps * kKeys apart, with a running maximum m, sum l and output o a query.
+  float m[Q], l[Q], o[Q][D];
+#pragma unroll
+  for (int b = 0; b < Q; ++b) {
+    m[b] = -INFINITY;
+    l[b] = 0.0f;
+#pragma unroll
+    for (int e = 0; e < D; ++e) o[b][e] = 0.0f;
   }
-  // Each warp: groups of kKeys keys, kWarps * kKeys apart, with a running maximum m, sum l and output o.
-  float m = -INFINITY, l = 0.0f, o[kDims] = {};
   for (int j0 = begin + warp * kKeys; j0 < end; j0 += kWarps * kKeys) {
     const int nj = min(kKeys, end - j0);
     if (!loaded) load_keys(r, k, v, ldk, ldv, h, dh, j0, nj, lane);
     loaded = false;
-    float s[kKeys];
-    float mx = m;
 #pragma unroll
-    for (int u = 0; u < kKeys; ++u) {
-      float acc = 0.0f;
+    for (int b = 0; b < Q; ++b) {
+      float s[kKeys];
+      float mx = m[b];
 #pragma unroll
-      for (int e = 0; e < kDims; ++e) acc += qr[e] * r.k[u][e];
-      s[u] = u < nj ? warp_sum(acc) : -INFINITY;
-      mx = fmaxf(mx, s[u]);
-    }
-    const float corr = m == -INFINITY ? 0.0f : expf(m - mx);
-    l *= corr;
+      for (int u = 0; u < kKeys; ++u) {
+        float acc = 0.0f;
 #pragma unroll
-    for (int e = 0; e < kDims; ++e) o[e] *= corr;
-#pragma unroll
-    for (int u = 0; u < kKeys; ++u) {
-      if (u < nj) {
-        const float p = expf(s[u] - mx);
-        l += p;
-#pragma unroll
-        for (int e = 0; e < kDims; ++e) o[e] += p * r.v[u][e];
+        for (int e = 0; e < D; ++e) acc += qr[b][e] * r.k[u][e];
+        s[u] = u < nj ? warp_sum(acc) : -INFINITY;
+        mx = fmaxf(mx, s[u]);
       }
+      const float corr = m[b] == -INFINITY ? 0.0f : expf(m[b] - mx);
+      l[b] *= corr;
+#pragma unroll
+      for (int e = 0; e < D; ++e) o[b][e] *= corr;
+#pragma unroll
+      for (int u = 0; u < kKeys; ++u) {
+        if (u < nj) {
+          const float p = expf(s[u] - mx);
+          l[b] += p;
+#pragma unroll
+          for (int e = 0; e < D; ++e) o[b][e] += p * r.v[u][e];
+        }
+      }
+      m[b] = mx;
     }
-    m = mx;
-  }
-  if (lane == 0) {
-    wm[warp] = m;
-    wl[warp] = l;
   }
 #pragma unroll
-  for (int e = 0; e < kDims; ++e) {
-    const int t = lane + 32 * e;
-    if (t < dh) wo[warp][t] = o[e];
+  for (int b = 0; b < Q; ++b) {
+    if (lane == 0) {
+      wm[b][warp] = m[b];
+      wl[b][warp] = l[b];
+    }
+#pragma unroll
+    for (int e = 0; e < D; ++e) {
+      const int t = lane + 32 * e;
+      if (t < dh) wo[b][warp][t] = o[b][e];
+    }
   }
   __syncthreads();
-  // The block's warps folded together; warps without keys (l == 0) weigh nothing.
-  float bm = -INFINITY;
-  for (int w = 0; w < kWarps; ++w)
-    if (wl[w] > 0.0f) bm = fmaxf(bm, wm[w]);
-  for (int t = threadIdx.x; t < dh; t += blockDim.x) {
-    float acc = 0.0f;
+  // Each query's warps folded together; warps without keys (l == 0) weigh nothing.
+  for (int b = 0; b < Q; ++b) {
+    float bm = -INFINITY;
     for (int w = 0; w < kWarps; ++w)
-      if (wl[w] > 0.0f) acc += wo[w][t] * expf(wm[w] - bm);
-    part[t] = acc;
-  }
-  if (threadIdx.x == 0) {
-    float bl = 0.0f;
-    for (int w = 0; w < kWarps; ++w)
-      if (wl[w] > 0.0f) bl += wl[w] * expf(wm[w] - bm);
-    part[dh] = bm;
-    part[dh + 1] = bl;
-  }
-  cluster.sync();  // every block's part is written
-  if (rank == 0) {
-    float M = -INFINITY;
-    float wgt[kC];
-    const float* parts[kC];
-#pragma unroll
-    for (int c = 0; c < kC; ++c) {
-      parts[c] = cluster.map_shared_rank(part, c);
-      if (parts[c][dh + 1] > 0.0f) M = fmaxf(M, parts[c][dh]);
-    }
-    float L = 0.0f;
-#pragma unroll
-    for (int c = 0; c < kC; ++c) {
-      wgt[c] = parts[c][dh + 1] > 0.0f ? expf(parts[c][dh] - M) : 0.0f;
-      L += parts[c][dh + 1] * wgt[c];
-    }
+      if (wl[b][w] > 0.0f) bm = fmaxf(bm, wm[b][w]);
     for (int t = threadIdx.x; t < dh; t += blockDim.x) {
       float acc = 0.0f;
+      for (int w = 0; w < kWarps; ++w)
+        if (wl[b][w] > 0.0f) acc += wo[b][w][t] * expf(wm[b][w] - bm);
+      part[b][t] = acc;
+    }
+    if (threadIdx.x == 0) {
+      float bl = 0.0f;
+      for (int w = 0; w < kWarps; ++w)
+        if (wl[b][w] > 0.0f) bl += wl[b][w] * expf(wm[b][w] - bm);
+      part[b][dh] = bm;
+      part[b][dh + 1] = bl;
+    }
+  }
+  cluster.sync();  // every block's parts are written
+  if (rank == 0) {
+    for (int b = 0; b < Q; ++b) {
+      float M = -INFINITY;
+      float wgt[kC];
+      const float* parts[kC];
 #pragma unroll
-      for (int c = 0; c < kC; ++c) acc += parts[c][t] * wgt[c];
-      out_h[t] = acc / L;
+      for (int c = 0; c < kC; ++c) {
+        parts[c] = cluster.map_shared_rank(&part[b][0], c);
+        if (parts[c][dh + 1] > 0.0f) M = fmaxf(M, parts[c][dh]);
+      }
+      float L = 0.0f;
+#pragma unroll
+      for (int c = 0; c < kC; ++c) {
+        wgt[c] = parts[c][dh + 1] > 0.0f ? expf(parts[c][dh] - M) : 0.0f;
+        L += parts[c][dh + 1] * wgt[c];
+      }
+      for (int t = threadIdx.x; t < dh; t += blockDim.x) {
+        float acc = 0.0f;
+#pragma unroll
+        for (int c = 0; c < kC; ++c) acc += parts[c][t] * wgt[c];
+        out_h[static_cast<size_t>(b) * ldo + t] = acc / L;
+      }
     }
   }
   cluster.sync();  // no block leaves while rank 0 still reads its shared memory
@@ -199,15 +224,14 @@ __global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const fl
   let_next_kernel_start();
   if (st != nullptr) n_visible = st->position + 1;
   block_keys<kC>(n_visible, rank, &begin, &end);
-  attend_head<kC>(q + h * dh, k, v, ldk, ldv, h, dh, scale, begin, end, early, r, out + h * dh);
+  attend_head<kC>(q + h * dh, 0, k, v, ldk, ldv, h, dh, scale, begin, end, early, r, out + h * dh, 0);
 #endif
 }
 
-// Q query rows over the same keys (a step's beams over their one window's cross-attention K/V): each key is read
-// once for all Q queries, where cluster_attention_kernel reads it once a row. Heads up to 64 wide (kDims2 values a
-// lane). Every query's sums run in attend_head's order (the same keys a warp, the same folds and merge), so each row
-// gets the bits that cluster_attention_kernel gives it. kv_fixed: the first keys are loaded before waiting for the
-// previous kernel (K/V made once per window).
+// Q query rows over the same keys (a step's beams over their one window's cross-attention K/V) in one launch:
+// attend_head reads each key once for all Q rows, where cluster_attention_kernel reads it once a row, and gives each
+// row the bits that kernel gives it. Heads up to 64 wide (kDims2 values a lane, fewer registers than kDims).
+// kv_fixed: the first keys are loaded before waiting for the previous kernel (K/V made once per window).
 constexpr int kDims2 = 2;
 template <int Q>
 __global__ void __launch_bounds__(32 * kWarps) shared_kv_attention_kernel(const float* q, int ldq, const float* k,
@@ -215,139 +239,19 @@ __global__ void __launch_bounds__(32 * kWarps) shared_kv_attention_kernel(const 
                                                                            int n_keys, int dh, float scale,
                                                                            float* out, int ldo, bool kv_fixed) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  namespace cg = cooperative_groups;
-  cg::cluster_group cluster = cg::this_cluster();
-  const int rank = static_cast<int>(cluster.block_rank());
+  const int rank = static_cast<int>(cooperative_groups::this_cluster().block_rank());
   const int h = blockIdx.x / kCtas, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   int begin, end;
   block_keys(n_keys, rank, &begin, &end);
-  float kr[kKeys][kDims2], vr[kKeys][kDims2];
-  auto load = [&](int j0, int nj) {
-#pragma unroll
-    for (int u = 0; u < kKeys; ++u)
-#pragma unroll
-      for (int e = 0; e < kDims2; ++e) {
-        const int t = lane + 32 * e;
-        const bool in = u < nj && t < dh;
-        kr[u][e] = in ? k[static_cast<size_t>(j0 + u) * ldk + h * dh + t] : 0.0f;
-        vr[u][e] = in ? v[static_cast<size_t>(j0 + u) * ldv + h * dh + t] : 0.0f;
-      }
-  };
-  bool loaded = false;
+  KeyRegsOf<kDims2> r;
   if (kv_fixed) {
     const int j0 = begin + warp * kKeys;
-    load(j0, max(0, min(kKeys, end - j0)));
-    loaded = true;
+    load_keys(r, k, v, ldk, ldv, h, dh, j0, max(0, min(kKeys, end - j0)), lane);
   }
   wait_for_previous_kernel();
   let_next_kernel_start();
-  float qr[Q][kDims2], m[Q], l[Q], o[Q][kDims2];
-#pragma unroll
-  for (int b = 0; b < Q; ++b) {
-#pragma unroll
-    for (int e = 0; e < kDims2; ++e) {
-      const int t = lane + 32 * e;
-      qr[b][e] = t < dh ? q[static_cast<size_t>(b) * ldq + h * dh + t] * scale : 0.0f;
-      o[b][e] = 0.0f;
-    }
-    m[b] = -INFINITY;
-    l[b] = 0.0f;
-  }
-  for (int j0 = begin + warp * kKeys; j0 < end; j0 += kWarps * kKeys) {
-    const int nj = min(kKeys, end - j0);
-    if (!loaded) load(j0, nj);
-    loaded = false;
-#pragma unroll
-    for (int b = 0; b < Q; ++b) {
-      float s[kKeys];
-      float mx = m[b];
-#pragma unroll
-      for (int u = 0; u < kKeys; ++u) {
-        float acc = 0.0f;
-#pragma unroll
-        for (int e = 0; e < kDims2; ++e) acc += qr[b][e] * kr[u][e];
-        s[u] = u < nj ? warp_sum(acc) : -INFINITY;
-        mx = fmaxf(mx, s[u]);
-      }
-      const float corr = m[b] == -INFINITY ? 0.0f : expf(m[b] - mx);
-      l[b] *= corr;
-#pragma unroll
-      for (int e = 0; e < kDims2; ++e) o[b][e] *= corr;
-#pragma unroll
-      for (int u = 0; u < kKeys; ++u) {
-        if (u < nj) {
-          const float p = expf(s[u] - mx);
-          l[b] += p;
-#pragma unroll
-          for (int e = 0; e < kDims2; ++e) o[b][e] += p * vr[u][e];
-        }
-      }
-      m[b] = mx;
-    }
-  }
-  constexpr int kDh = 32 * kDims2;
-  __shared__ float wm[Q][kWarps], wl[Q][kWarps];
-  __shared__ float wo[Q][kWarps][kDh];
-  __shared__ float part[Q][kDh + 2];  // per query: this block's output sums, maximum, sum of exponentials
-#pragma unroll
-  for (int b = 0; b < Q; ++b) {
-    if (lane == 0) {
-      wm[b][warp] = m[b];
-      wl[b][warp] = l[b];
-    }
-#pragma unroll
-    for (int e = 0; e < kDims2; ++e) {
-      const int t = lane + 32 * e;
-      if (t < dh) wo[b][warp][t] = o[b][e];
-    }
-  }
-  __syncthreads();
-  // Each query's warps folded together as attend_head does.
-  for (int b = 0; b < Q; ++b) {
-    float bm = -INFINITY;
-    for (int w = 0; w < kWarps; ++w)
-      if (wl[b][w] > 0.0f) bm = fmaxf(bm, wm[b][w]);
-    for (int t = threadIdx.x; t < dh; t += blockDim.x) {
-      float acc = 0.0f;
-      for (int w = 0; w < kWarps; ++w)
-        if (wl[b][w] > 0.0f) acc += wo[b][w][t] * expf(wm[b][w] - bm);
-      part[b][t] = acc;
-    }
-    if (threadIdx.x == 0) {
-      float bl = 0.0f;
-      for (int w = 0; w < kWarps; ++w)
-        if (wl[b][w] > 0.0f) bl += wl[b][w] * expf(wm[b][w] - bm);
-      part[b][dh] = bm;
-      part[b][dh + 1] = bl;
-    }
-  }
-  cluster.sync();  // every block's parts are written
-  if (rank == 0) {
-    for (int b = 0; b < Q; ++b) {
-      float M = -INFINITY;
-      float wgt[kCtas];
-      const float* parts[kCtas];
-#pragma unroll
-      for (int c = 0; c < kCtas; ++c) {
-        parts[c] = cluster.map_shared_rank(&part[b][0], c);
-        if (parts[c][dh + 1] > 0.0f) M = fmaxf(M, parts[c][dh]);
-      }
-      float L = 0.0f;
-#pragma unroll
-      for (int c = 0; c < kCtas; ++c) {
-        wgt[c] = parts[c][dh + 1] > 0.0f ? expf(parts[c][dh] - M) : 0.0f;
-        L += parts[c][dh + 1] * wgt[c];
-      }
-      float* out_h = out + static_cast<size_t>(b) * ldo + h * dh;
-      for (int t = threadIdx.x; t < dh; t += blockDim.x) {
-        float acc = 0.0f;
-#pragma unroll
-        for (int c = 0; c < kCtas; ++c) acc += parts[c][t] * wgt[c];
-        out_h[t] = acc / L;
-      }
-    }
-  }
-  cluster.sync();  // no block leaves while rank 0 still reads its shared memory
+  attend_head<kCtas, Q, kDims2>(q + h * dh, ldq, k, v, ldk, ldv, h, dh, scale, begin, end, kv_fixed, r, out + h * dh,
+                                ldo);
 #endif
 }
 
@@ -423,7 +327,7 @@ __global__ void __launch_bounds__(32 * kWarps) cross_query_attention_kernel(
   float a = acc[0];
   for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
   const float* qh = gather_head_query(a + (bq ? bq[j] : 0.0f));
-  attend_head(qh, k, v, ldk, ldv, h, dh, scale, begin, end, true, r, out + h * dh);
+  attend_head(qh, 0, k, v, ldk, ldv, h, dh, scale, begin, end, true, r, out + h * dh, 0);
 #endif
 }
 
@@ -478,7 +382,7 @@ __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
   int begin, end;
   block_keys(position + 1, rank, &begin, &end);
   KeyRegs r;
-  attend_head(qh, k_cache, v_cache, ldc, ldc, h, dh, scale, begin, end, false, r, out + h * dh);
+  attend_head(qh, 0, k_cache, v_cache, ldc, ldc, h, dh, scale, begin, end, false, r, out + h * dh, 0);
 #endif
 }
 

@@ -9,6 +9,15 @@
 
 namespace wst::engine::cuda {
 
+namespace {
+// Whether environment variable `name` is set to exactly `value` (the backend's switches: "0" turns off what is on by
+// default, "1" turns on an experiment).
+bool env_is(const char* name, const char* value) {
+  const char* v = std::getenv(name);
+  return v != nullptr && std::strcmp(v, value) == 0;
+}
+}  // namespace
+
 void throw_cuda_error(const char* call, const std::string& why, const char* file, int line) {
   const char* base = file;
   for (const char* p = file; *p; ++p)
@@ -112,20 +121,15 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   WST_CUBLAS_CHECK(cublasSetWorkspace(blas_, blas_workspace_.data, size_t{32} << 20));
   set_tf32(allow_tf32);
   if (precision != Precision::f32) set_precision(precision);
-  const char* host_filters = std::getenv("WST_CUDA_HOST_FILTERS");
-  pick_on_gpu_ = host_filters == nullptr || std::string(host_filters) != "1";
-  const char* graphs = std::getenv("WST_CUDA_GRAPH");
-  graphs_ = graphs == nullptr || std::string(graphs) != "0";
+  pick_on_gpu_ = !env_is("WST_CUDA_HOST_FILTERS", "1");
+  graphs_ = !env_is("WST_CUDA_GRAPH", "0");
   int major = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm_, cudaDevAttrMultiProcessorCount, device));
   gemv_.shared_limit = gemv_shared_limit(device);
-  const char* gemv_chunks = std::getenv("WST_CUDA_GEMV_CHUNKS");
-  gemv_.chunks = gemv_chunks != nullptr && std::string(gemv_chunks) == "1";
-  const char* warp_norm = std::getenv("WST_CUDA_GEMV_WARP_NORM");
-  gemv_.norm_by_warp = warp_norm != nullptr && std::string(warp_norm) == "1";
-  const char* warp_norm_one = std::getenv("WST_CUDA_GEMV_WARP_NORM_ONE");
-  gemv_.one_row_norm_by_warp = warp_norm_one != nullptr && std::string(warp_norm_one) == "1";
+  gemv_.chunks = env_is("WST_CUDA_GEMV_CHUNKS", "1");
+  gemv_.norm_by_warp = env_is("WST_CUDA_GEMV_WARP_NORM", "1");
+  gemv_.one_row_norm_by_warp = env_is("WST_CUDA_GEMV_WARP_NORM_ONE", "1");
   if (const char* shapes = std::getenv("WST_CUDA_GEMV_SHAPES"); shapes && *shapes) {
     std::istringstream in(shapes);
     const Error wrong("WST_CUDA_GEMV_SHAPES: expected four \"rows,warps\" pairs, got \"" + std::string(shapes) + "\"");
@@ -133,38 +137,32 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
       GemvShape s;
       char comma = 0;
       if (!(in >> s.rows_per_warp >> comma >> s.warps) || comma != ',') throw wrong;
-      set_gemv_shape(i >= 2, i % 2 == 1, s);
+      try {
+        set_gemv_shape(i >= 2, i % 2 == 1, s);
+      } catch (const Error& e) {
+        throw Error(std::string("WST_CUDA_GEMV_SHAPES: ") + e.what());
+      }
     }
     std::string rest;
     if (in >> rest) throw wrong;
   }
   sm90_ = major >= 9 && sm90_code_runs();
-  const char* chain = std::getenv("WST_CUDA_CHAIN");
-  set_chained(chain == nullptr || std::string(chain) != "0");
-  const char* clusters = std::getenv("WST_CUDA_CLUSTERS");
-  clusters_ = clusters == nullptr || std::string(clusters) != "0";
-  const char* half_encoder = std::getenv("WST_CUDA_HALF_ENCODER");
-  half_encoder_ = half_encoder == nullptr || std::string(half_encoder) != "0";
-  const char* fused_cross = std::getenv("WST_CUDA_FUSED_CROSS");
-  fused_cross_ = fused_cross == nullptr || std::string(fused_cross) != "0";
-  const char* fused_self = std::getenv("WST_CUDA_FUSED_SELF");
-  fused_self_ = fused_self == nullptr || std::string(fused_self) != "0";
-  const char* shared_kv = std::getenv("WST_CUDA_SHARED_KV");
-  shared_kv_ = shared_kv != nullptr && std::string(shared_kv) == "1";
-  const char* small_self = std::getenv("WST_CUDA_SMALL_SELF");
-  small_self_ = small_self != nullptr && std::string(small_self) == "1";
-  const char* encoder_graph = std::getenv("WST_CUDA_ENCODER_GRAPH");
-  encoder_graphs_ = encoder_graph == nullptr || std::string(encoder_graph) != "0";
+  set_chained(!env_is("WST_CUDA_CHAIN", "0"));
+  clusters_ = !env_is("WST_CUDA_CLUSTERS", "0");
+  half_encoder_ = !env_is("WST_CUDA_HALF_ENCODER", "0");
+  fused_cross_ = !env_is("WST_CUDA_FUSED_CROSS", "0");
+  fused_self_ = !env_is("WST_CUDA_FUSED_SELF", "0");
+  shared_kv_ = env_is("WST_CUDA_SHARED_KV", "1");
+  small_self_ = env_is("WST_CUDA_SMALL_SELF", "1");
+  encoder_graphs_ = !env_is("WST_CUDA_ENCODER_GRAPH", "0");
   int cooperative = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
   cooperative_ = cooperative != 0;
   int optin = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
   shared_optin_ = static_cast<size_t>(optin);
-  const char* persistent = std::getenv("WST_CUDA_PERSISTENT_DECODER");
-  persistent_decoder_ = persistent != nullptr && std::string(persistent) == "1";
-  const char* early = std::getenv("WST_CUDA_PERSISTENT_EARLY");
-  persistent_early_loads_ = early == nullptr || std::string(early) != "0";
+  persistent_decoder_ = env_is("WST_CUDA_PERSISTENT_DECODER", "1");
+  persistent_early_loads_ = !env_is("WST_CUDA_PERSISTENT_EARLY", "0");
 }
 
 void CudaBackend::set_precision(Precision p) {
