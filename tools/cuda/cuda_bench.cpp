@@ -197,10 +197,12 @@ struct Row {
   double graph_rel = 0;
 };
 
-// Block 0's clock around each of the persistent kernel's barriers in the last launch of run(trace) (n_layer * 16
-// + 2 values: decoder_stack.cu's StackArgs::trace), as "phase p work/wait" in microseconds, means over the layers.
+// Block 0's clock around each of the persistent kernel's barriers and at the end of each phase's prologue in the
+// last launch of run(trace) (n_layer * kPersistentTraceSlots + 2 values: decoder_stack.cu's StackArgs::trace), as
+// "phase p prologue+body/wait" in microseconds, means over the layers.
 std::string phase_times(CudaBackend& be, int n_layer, const std::function<void(unsigned long long*)>& run) {
-  const size_t n = static_cast<size_t>(n_layer) * 16 + 2;
+  constexpr int kSlots = engine::cuda::kPersistentTraceSlots;
+  const size_t n = static_cast<size_t>(n_layer) * kSlots + 2;
   unsigned long long* trace = nullptr;
   WST_CUDA_CHECK(cudaMalloc(&trace, n * sizeof(unsigned long long)));
   WST_CUDA_CHECK(cudaMemsetAsync(trace, 0, n * sizeof(unsigned long long), be.stream()));
@@ -216,19 +218,22 @@ std::string phase_times(CudaBackend& be, int n_layer, const std::function<void(u
   const double us_per_clock = 1e3 / khz;
   const unsigned long long start = c[n - 2], end = c[n - 1];
   if (start == 0 || end <= start) return "no trace (the kernel did not run)";
-  double work[8] = {}, wait[8] = {};
+  double prologue[8] = {}, body[8] = {}, wait[8] = {};
   unsigned long long left = start;  // when block 0 left the previous barrier
   for (int li = 0; li < n_layer; ++li)
     for (int p = 0; p < 8; ++p) {
-      const unsigned long long arrive = c[li * 16 + 2 * p], leave = c[li * 16 + 2 * p + 1];
-      work[p] += static_cast<double>(arrive - left) * us_per_clock / n_layer;
+      const unsigned long long* l = c.data() + static_cast<size_t>(li) * kSlots;
+      const unsigned long long arrive = l[2 * p], leave = l[2 * p + 1], begun = l[16 + p];
+      prologue[p] += static_cast<double>(begun - left) * us_per_clock / n_layer;
+      body[p] += static_cast<double>(arrive - begun) * us_per_clock / n_layer;
       wait[p] += static_cast<double>(leave - arrive) * us_per_clock / n_layer;
       left = leave;
     }
-  std::string out = "whole " + std::to_string(static_cast<double>(end - start) * us_per_clock).substr(0, 7) + " us;";
+  std::string out = "whole " + std::to_string(static_cast<double>(end - start) * us_per_clock).substr(0, 7) +
+                    " us; prologue+body/wait:";
   for (int p = 0; p < 8; ++p) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, " %d: %.2f/%.2f", p + 1, work[p], wait[p]);
+    char buf[80];
+    std::snprintf(buf, sizeof buf, " %d: %.2f+%.2f/%.2f", p + 1, prologue[p], body[p], wait[p]);
     out += buf;
   }
   return out;
@@ -913,6 +918,11 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
   std::printf("\nceilings: device copy %.0f GB/s (read + write), sgemm fp32 %.1f TFLOP/s, TF32 %.1f TFLOP/s, "
               "float16 weights (x rounded + GemmEx) %.1f TFLOP/s\n", c.copy_gbs, c.sgemm_tflops, c.tf32_tflops,
               c.hgemm_tflops);
+  {
+    int device = 0;
+    WST_CUDA_CHECK(cudaGetDevice(&device));
+    print_probes(device, be.stream(), c.copy_gbs);
+  }
   std::vector<Row> rows;
   int rc = 0;
   const char* only = std::getenv("WST_BENCH_PRECISIONS");  // e.g. "float16,bfloat16"; default all three
@@ -959,8 +969,9 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                     r.persistent_same, r.persistent_dlogprob, r.pick_persistent_late_ms,
                     r.persistent_late_same ? "same picks" : "DIFFER");
       if (!r.persistent_phases.empty())
-        std::printf("%s %s: persistent kernel's phases, block 0's work/wait in us (means over layers): %s\n", a.c_str(),
-                    precision_name(p), r.persistent_phases.c_str());
+        std::printf("%s %s: persistent kernel's phases, block 0's prologue (residual, norm or merge) + body "
+                    "(products or attention) / barrier wait in us (means over layers): %s\n",
+                    a.c_str(), precision_name(p), r.persistent_phases.c_str());
       if (r.precision != engine::cuda::Precision::f32)
         std::printf("%s %s: 5-beam step with the decoder layers in one persistent kernel %.3f ms (%s; logits against "
                     "the op-by-op step's rel %.2e)\n",

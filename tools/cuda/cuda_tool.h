@@ -36,5 +36,8 @@ engine::WhisperModel random_model(const std::string& arch, engine::Backend& be, 
 int run_op_checks(engine::cuda::CudaBackend& be);
 // Timings: ceilings, then encoder window and decoder step per model; prints a table, returns 0 when all ran.
 int run_benchmarks(engine::cuda::CudaBackend& be, const std::vector<std::string>& archs, int n_reps);
+// Probes of the card (probes.cu): cold instruction fetch, and chains of kernels streaming a product's bytes.
+// read_gbs: the measured device bandwidth, to set the chains' bytes against.
+void print_probes(int device, cudaStream_t stream, double read_gbs);
 
 }  // namespace wst::cuda_tool

@@ -13,7 +13,8 @@ flags=(-std=c++20 -O3 -arch=sm_90 -I"$root/src" -I"$root/include" -I"$root/bench
 t0=$(date +%s)
 pids=()
 for f in "$root"/src/engine/cuda/*.cu "$root"/src/engine/backend.cpp "$root"/src/engine/encoder.cpp "$root"/src/engine/decoder.cpp \
-         "$root"/tools/cuda/cuda_check.cpp "$root"/tools/cuda/cuda_bench.cpp "$root"/tools/cuda/cuda_linked.cpp; do
+         "$root"/tools/cuda/cuda_check.cpp "$root"/tools/cuda/cuda_bench.cpp "$root"/tools/cuda/cuda_linked.cpp \
+         "$root"/tools/cuda/probes.cu; do
   nvcc "${flags[@]}" -c "$f" -o "$build/$(basename "$f").o" 2> "$build/$(basename "$f").log" &
   pids+=($!)
 done

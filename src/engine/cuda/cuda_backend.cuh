@@ -195,8 +195,9 @@ class CudaBackend final : public Backend {
   void set_persistent_early_loads(bool on) { persistent_early_loads_ = on; }
   bool persistent_early_loads() const { return persistent_early_loads_; }
   long long persistent_launches() const { return persistent_launches_; }
-  // Device memory of n_layer * 16 + 2 clock64 values that the kernel's later launches (and recordings) fill with
-  // block 0's clock around each barrier (StackArgs::trace), or null (the default): where a step's time goes.
+  // Device memory of n_layer * kPersistentTraceSlots + 2 clock64 values that the kernel's later launches (and
+  // recordings) fill with block 0's clock around each barrier and at the end of each phase's prologue
+  // (StackArgs::trace), or null (the default): where a step's time goes.
   void set_persistent_trace(unsigned long long* trace) { persistent_trace_ = trace; }
   void pick_greedy_at(const Mat& logits) override;
   // The encoder's blocks with half activations between the products (encoder_blocks.cu) where the weights are
@@ -354,6 +355,9 @@ bool sm90_code_runs();
 // row b of q (row stride ldq) attends over its own keys rows.k[b], rows.v[b] (row strides ldk, ldv), the first
 // rows.n_visible[b] of them, into row b of out [n_rows, n_head * dh]. `st` set: a recorded step of one row
 // (n_visible = its position + 1); kv_fixed: K/V not written by the kernel just before.
+// Clocks a layer in the persistent decoder kernel's trace (CudaBackend::set_persistent_trace): arriving at and
+// leaving each of its 8 barriers (2 p, 2 p + 1), then the end of each phase's prologue (16 + p).
+constexpr int kPersistentTraceSlots = 24;
 constexpr int kMaxAttentionRows = 16;
 constexpr int kSmallSelfKeys = 256;  // CudaBackend::set_small_self's cache length, at most
 struct AttentionRows {

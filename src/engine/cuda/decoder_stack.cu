@@ -54,6 +54,7 @@ constexpr int kPart = kDh + 4;  // one attention part: 64 weighted sums, the max
 constexpr int kHeld = 5;        // 16-byte weight loads a lane has in flight: a 1280-wide segment in one round
 constexpr int kMaxLayers = 32;  // large-v3's decoder; the tables travel in the kernel's parameters (~11 KB)
 constexpr int kMaxRows = 8;     // sequences a launch
+constexpr int kTraceSlots = kPersistentTraceSlots;  // StackArgs::trace's clocks a layer
 
 template <class T>
 struct StackWeights {
@@ -101,8 +102,9 @@ struct StackArgs {
   const StepState* st;
   float scale;
   int early_loads;  // issue each product's first weight loads between arriving at the barrier before it and waiting
-  // Null, or [n_layer * 16 + 2]: block 0's clock64 as it arrives at (2 p) and leaves (2 p + 1) the barrier ending
-  // phase p of each layer, then at the start and the end (where a step's time goes; cuda_bench prints it).
+  // Null, or [n_layer * kTraceSlots + 2]: block 0's clock64 as it arrives at (2 p) and leaves (2 p + 1) the barrier
+  // ending phase p of each layer, as it ends phase p's prologue (16 + p: the residual, layer norm or merge before its
+  // products or attention parts), then at the start and the end (where a step's time goes; cuda_bench prints it).
   unsigned long long* trace;
 };
 
@@ -504,7 +506,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
   for (int r = 0; r < M; ++r)
     for (int i = threadIdx.x; i < d; i += kThreads) xs[r * xp + i] = __ldcg(a.x + static_cast<size_t>(r) * a.ldx + i);
   __syncthreads();
-  mark(a.trace, a.n_layer * 16);
+  mark(a.trace, a.n_layer * kTraceSlots);
   // Early loads for one row only (with more, the held registers across the prologues made the kernel spill), and
   // only in the sm_90 code (the sm_80 code spilled a few registers with them; not measured there).
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -523,79 +525,87 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
     prefetch_items(L.w_out, d, d, 1);
     prefetch_items(L.w_cq, d, d, 1);
     prefetch_self(R, position, M, a.ld_cache, a.n_head, a.self_chunks);
+    mark(a.trace, li * kTraceSlots + 16);
     gemv_items<T, M>(L.w_qkv, 3 * d, d, 1, hs, hp, pre, [&](int j, int, int r, float s) {
       const float v = s + (L.b_qkv ? L.b_qkv[j] : 0.0f);
       if (j < d) a.q[static_cast<size_t>(r) * d + j] = v;
       else if (j < 2 * d) R.k_cache[r][static_cast<size_t>(position[r]) * a.ld_cache + (j - d)] = v;
       else R.v_cache[r][static_cast<size_t>(position[r]) * a.ld_cache + (j - 2 * d)] = v;
     });
-    mark(a.trace, li * 16 + 0);
+    mark(a.trace, li * kTraceSlots + 0);
     grid_barrier(a.barrier);
-    mark(a.trace, li * 16 + 1);
+    mark(a.trace, li * kTraceSlots + 1);
     // 2. self-attention parts over rows 0 .. position of each sequence's caches
+    mark(a.trace, li * kTraceSlots + 17);
     self_parts<M>(R, position, a.q, d, a.ld_cache, a.n_head, a.self_chunks, a.scale, a.att_part);
-    mark(a.trace, li * 16 + 2);
+    mark(a.trace, li * kTraceSlots + 2);
     barrier_preloading(a.barrier, pre, early, L.w_out, d, d, 1);
-    mark(a.trace, li * 16 + 3);
+    mark(a.trace, li * kTraceSlots + 3);
     // 3. merged; the output product
     merge_rows<M>(a.att_part, a.n_head, a.self_chunks, stage, hs, hp);
     prefetch_cross(R, a.shared_cross, M, d, a.ld_cross, a.n_head, a.cross_chunks, a.n_cross);
+    mark(a.trace, li * kTraceSlots + 18);
     gemv_items<T, M>(L.w_out, d, d, 1, hs, hp, pre, [&](int j, int, int r, float s) {
       a.delta[static_cast<size_t>(r) * d + j] = s + (L.b_out ? L.b_out[j] : 0.0f);
     });
-    mark(a.trace, li * 16 + 4);
+    mark(a.trace, li * kTraceSlots + 4);
     barrier_preloading(a.barrier, pre, early, L.w_cq, d, d, 1);
-    mark(a.trace, li * 16 + 5);
+    mark(a.trace, li * kTraceSlots + 5);
     // 4. the residual; the cross-attention's queries
     add_delta<M>(xs, xp, a.delta, d);
     norm_into<M>(xs, xp, hs, hp, d, L.ln2_g, L.ln2_b, red);
     prefetch_items(L.w_cout, d, d, 1);
     prefetch_items(L.w_fc1, a.n_ff, d, 1);
+    mark(a.trace, li * kTraceSlots + 19);
     gemv_items<T, M>(L.w_cq, d, d, 1, hs, hp, pre, [&](int j, int, int r, float s) {
       a.q[static_cast<size_t>(r) * d + j] = s + (L.b_cq ? L.b_cq[j] : 0.0f);
     });
-    mark(a.trace, li * 16 + 6);
+    mark(a.trace, li * kTraceSlots + 6);
     grid_barrier(a.barrier);
-    mark(a.trace, li * 16 + 7);
+    mark(a.trace, li * kTraceSlots + 7);
     // 5. cross-attention parts over each sequence's window
+    mark(a.trace, li * kTraceSlots + 20);
     cross_parts<M>(R, a.shared_cross, a.q, d, a.ld_cross, a.n_cross, a.n_head, a.cross_chunks, a.scale, a.att_part);
-    mark(a.trace, li * 16 + 8);
+    mark(a.trace, li * kTraceSlots + 8);
     barrier_preloading(a.barrier, pre, early, L.w_cout, d, d, 1);
-    mark(a.trace, li * 16 + 9);
+    mark(a.trace, li * kTraceSlots + 9);
     // 6. merged; the output product
     merge_rows<M>(a.att_part, a.n_head, a.cross_chunks, stage, hs, hp);
     prefetch_items(L.w_fc2, d, a.n_ff, segs);
+    mark(a.trace, li * kTraceSlots + 21);
     gemv_items<T, M>(L.w_cout, d, d, 1, hs, hp, pre, [&](int j, int, int r, float s) {
       a.delta[static_cast<size_t>(r) * d + j] = s + (L.b_cout ? L.b_cout[j] : 0.0f);
     });
-    mark(a.trace, li * 16 + 10);
+    mark(a.trace, li * kTraceSlots + 10);
     barrier_preloading(a.barrier, pre, early, L.w_fc1, a.n_ff, d, 1);
-    mark(a.trace, li * 16 + 11);
+    mark(a.trace, li * kTraceSlots + 11);
     // 7. the residual; fc1 with GELU
     add_delta<M>(xs, xp, a.delta, d);
     norm_into<M>(xs, xp, hs, hp, d, L.ln3_g, L.ln3_b, red);
     if (li + 1 < a.n_layer) prefetch_items(a.w[li + 1].w_qkv, 3 * d, d, 1);
+    mark(a.trace, li * kTraceSlots + 22);
     gemv_items<T, M>(L.w_fc1, a.n_ff, d, 1, hs, hp, pre, [&](int j, int, int r, float s) {
       const float v = s + (L.b_fc1 ? L.b_fc1[j] : 0.0f);
       a.mlp[static_cast<size_t>(r) * a.n_ff + j] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
     });
-    mark(a.trace, li * 16 + 12);
+    mark(a.trace, li * kTraceSlots + 12);
     barrier_preloading(a.barrier, pre, early, L.w_fc2, d, a.n_ff, segs);
-    mark(a.trace, li * 16 + 13);
+    mark(a.trace, li * kTraceSlots + 13);
     // 8. fc2 by segments
     for (int r = 0; r < M; ++r)
       for (int i = threadIdx.x; i < a.n_ff; i += kThreads) hs[r * hp + i] = __ldcg(a.mlp + static_cast<size_t>(r) * a.n_ff + i);
     __syncthreads();
+    mark(a.trace, li * kTraceSlots + 23);
     gemv_items<T, M>(L.w_fc2, d, a.n_ff, segs, hs, hp, pre, [&](int j, int seg, int r, float s) {
       a.fc2_part[(static_cast<size_t>(seg) * M + r) * d + j] = s;
     });
-    mark(a.trace, li * 16 + 14);
+    mark(a.trace, li * kTraceSlots + 14);
     if (li + 1 < a.n_layer) barrier_preloading(a.barrier, pre, early, a.w[li + 1].w_qkv, 3 * d, d, 1);
     else grid_barrier(a.barrier);
-    mark(a.trace, li * 16 + 15);
+    mark(a.trace, li * kTraceSlots + 15);
   }
   add_fc2<M>(xs, xp, a.fc2_part, a.w[a.n_layer - 1].b_fc2, d, segs);
-  mark(a.trace, a.n_layer * 16 + 1);
+  mark(a.trace, a.n_layer * kTraceSlots + 1);
   if (blockIdx.x == 0)
     for (int r = 0; r < M; ++r)
       for (int i = threadIdx.x; i < d; i += kThreads) a.x[static_cast<size_t>(r) * a.ldx + i] = xs[r * xp + i];

@@ -1,0 +1,202 @@
+// Two probes of the card itself, printed with cuda_bench's ceilings (issue #8, docs/cuda_notes.md entry 14): what
+// running code for the first time costs an SM, and what the shortest chain of kernels that each stream a product's
+// weights takes. They bound the decoder step's two designs: the persistent kernel walks ~176 KB of instructions a
+// layer (every phase's code is cold when it runs), and the op-by-op step is ~6 chained kernels a layer.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+#include "cuda_tool.h"
+#include "engine/cuda/launch.cuh"
+#include "util/errors.h"
+
+namespace wst::cuda_tool {
+
+namespace {
+
+using engine::cuda::launch_kernel;
+using engine::cuda::let_next_kernel_start;
+using engine::cuda::wait_for_previous_kernel;
+
+constexpr int kPasses = 3;
+
+// kFma fused multiply-adds in straight-line code (each one 16-byte instruction; 8 independent chains so the warp
+// issues one a cycle once the code is fetched), run kPasses times by every block's 4 warps (one a sub-partition).
+// Lane 0 of warp 0 records each pass's cycles: the first pass fetches the code from L2 (or memory), later ones
+// find it in the SM's instruction caches where it fits. The empty asm statements pin the arithmetic between the
+// clock reads.
+template <int kFma>
+__global__ void __launch_bounds__(128) straight_line_kernel(float x, float y, float* out, long long* cycles) {
+  float a[8];
+#pragma unroll
+  for (int j = 0; j < 8; ++j) a[j] = static_cast<float>(threadIdx.x + j);
+#pragma unroll 1
+  for (int pass = 0; pass < kPasses; ++pass) {
+    __syncthreads();
+#pragma unroll
+    for (int j = 0; j < 8; ++j) asm volatile("" : "+f"(a[j]));
+    const long long t0 = clock64();
+#pragma unroll
+    for (int j = 0; j < 8; ++j) asm volatile("" : "+f"(a[j]));
+#pragma unroll
+    for (int i = 0; i < kFma / 8; ++i)
+#pragma unroll
+      for (int j = 0; j < 8; ++j) a[j] = fmaf(a[j], x, y);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) asm volatile("" : "+f"(a[j]));
+    const long long t1 = clock64();
+    if (threadIdx.x == 0) cycles[blockIdx.x * kPasses + pass] = t1 - t0;
+  }
+  float s = 0;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) s += a[j];
+  out[blockIdx.x * blockDim.x + threadIdx.x] = s;
+}
+
+// Median over the blocks of each pass's cycles, for two launches of straight_line_kernel<kFma> one after the other.
+template <int kFma>
+std::vector<double> straight_line_cycles(int n_sm, float* out, long long* cycles, cudaStream_t stream) {
+  std::vector<double> med;
+  for (int launch = 0; launch < 2; ++launch) {
+    straight_line_kernel<kFma><<<n_sm, 128, 0, stream>>>(1.0f, 0.0f, out, cycles);
+    WST_CUDA_CHECK_LAUNCH();
+    std::vector<long long> c(static_cast<size_t>(n_sm) * kPasses);
+    WST_CUDA_CHECK(cudaMemcpyAsync(c.data(), cycles, c.size() * sizeof(long long), cudaMemcpyDeviceToHost, stream));
+    WST_CUDA_CHECK(cudaStreamSynchronize(stream));
+    for (int p = 0; p < kPasses; ++p) {
+      std::vector<long long> v(n_sm);
+      for (int b = 0; b < n_sm; ++b) v[b] = c[static_cast<size_t>(b) * kPasses + p];
+      std::nth_element(v.begin(), v.begin() + n_sm / 2, v.end());
+      med.push_back(static_cast<double>(v[n_sm / 2]));
+    }
+  }
+  return med;
+}
+
+// One link of a chain: every thread loads its share of `w` (n16 16-byte words; weights no kernel writes, so before
+// waiting for the kernel before it, as the step's products do), waits, reads what the previous link wrote, and writes
+// one value a block. Nothing is computed beyond a sum that keeps the loads alive. With `norm`, each block first reads
+// a 1280-wide row the previous link wrote and takes its mean and variance with two block-wide sums, as the step's
+// products normalise their input row.
+__global__ void __launch_bounds__(256) chain_link_kernel(const uint4* w, size_t n16, const float* in, float* out,
+                                                         int norm) {
+  __shared__ float red[8];
+  unsigned acc = 0;
+  const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
+#pragma unroll 8
+  for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n16; i += stride) {
+    const uint4 v = __ldg(w + i);
+    acc ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  wait_for_previous_kernel();
+  let_next_kernel_start();
+  float x = __ldcg(in);
+  if (norm) {
+    constexpr int kRow = 1280;
+    float v[kRow / 256], s = 0;
+#pragma unroll
+    for (int u = 0; u < kRow / 256; ++u) s += v[u] = __ldcg(in + threadIdx.x + 256 * u);
+    auto block_sum = [&](float t) {
+      for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffffu, t, o);
+      if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = t;
+      __syncthreads();
+      t = 0;
+      for (int i = 0; i < 8; ++i) t += red[i];
+      __syncthreads();
+      return t;
+    };
+    const float mean = block_sum(s) / kRow;
+    float q = 0;
+#pragma unroll
+    for (int u = 0; u < kRow / 256; ++u) q += (v[u] - mean) * (v[u] - mean);
+    x += mean + block_sum(q);
+  }
+  acc = __reduce_xor_sync(0xffffffffu, acc);
+  if (threadIdx.x % 32 == 0) atomicXor(reinterpret_cast<unsigned*>(out) + blockIdx.x, acc ^ __float_as_uint(x));
+}
+
+}  // namespace
+
+void print_probes(int device, cudaStream_t stream, double read_gbs) {
+  int n_sm = 0, khz = 0;
+  WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device));
+  WST_CUDA_CHECK(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, device));
+  float* out = nullptr;
+  long long* cycles = nullptr;
+  WST_CUDA_CHECK(cudaMalloc(&out, sizeof(float) * n_sm * 256));
+  WST_CUDA_CHECK(cudaMalloc(&cycles, sizeof(long long) * n_sm * kPasses));
+
+  // Instruction fetch: cycles per KB of code, first pass against later passes (a block an SM, 4 warps).
+  std::printf("probe, code run for the first time (straight-line code, a block of 4 warps an SM, median over SMs; "
+              "cycles for launch 1 pass 1/2/3, launch 2 pass 1/2/3):\n");
+  auto show = [&](int kb, const std::vector<double>& c) {
+    std::printf("  %3d KB: %6.0f %6.0f %6.0f | %6.0f %6.0f %6.0f cycles; first pass costs %.0f cycles (%.2f us) a KB "
+                "more than the third\n",
+                kb, c[0], c[1], c[2], c[3], c[4], c[5], (c[0] - c[2]) / kb, (c[0] - c[2]) / kb / (khz * 1e-3));
+  };
+  show(4, straight_line_cycles<256>(n_sm, out, cycles, stream));
+  show(16, straight_line_cycles<1024>(n_sm, out, cycles, stream));
+  show(32, straight_line_cycles<2048>(n_sm, out, cycles, stream));
+  show(64, straight_line_cycles<4096>(n_sm, out, cycles, stream));
+  show(128, straight_line_cycles<8192>(n_sm, out, cycles, stream));
+
+  // Chains of kernels, recorded as a graph: the time a link for 0 bytes, a 1280 x 1280 float16 product's 3.3 MB and
+  // fc1's 13.1 MB, each link its own weights (beyond L2 together, as a step's layers are), chained or not.
+  constexpr int kLinks = 64;
+  const size_t sizes[] = {0, size_t{1280} * 1280 * 2, size_t{5120} * 1280 * 2};
+  uint4* w = nullptr;
+  const size_t max16 = sizes[2] / 16;
+  WST_CUDA_CHECK(cudaMalloc(&w, max16 * 16 * kLinks));
+  WST_CUDA_CHECK(cudaMemsetAsync(w, 1, max16 * 16 * kLinks, stream));
+  // Each link's output (a value a block, at least the 1280-wide row the next one normalises).
+  const int kRowBuf = std::max(n_sm, 1280);
+  float* buf = nullptr;
+  WST_CUDA_CHECK(cudaMalloc(&buf, sizeof(float) * kRowBuf * (kLinks + 1)));
+  WST_CUDA_CHECK(cudaMemsetAsync(buf, 0, sizeof(float) * kRowBuf * (kLinks + 1), stream));
+  cudaEvent_t e0, e1;
+  WST_CUDA_CHECK(cudaEventCreate(&e0));
+  WST_CUDA_CHECK(cudaEventCreate(&e1));
+  std::printf("probe, chains of %d kernels in a graph (%d blocks of 256 threads, each kernel loading its own weights "
+              "before waiting for the one before), us a kernel, median of 20 replays:\n", kLinks, n_sm);
+  for (int norm = 0; norm < 2; ++norm)
+    for (size_t bytes : sizes) {
+      double us[2] = {};
+      for (int chained = 0; chained < 2; ++chained) {
+        cudaGraph_t graph;
+        cudaGraphExec_t exec;
+        WST_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+        for (int k = 0; k < kLinks; ++k)
+          launch_kernel(chained == 1, chain_link_kernel, dim3(n_sm), dim3(256), 0, stream, w + max16 * k, bytes / 16,
+                        buf + static_cast<size_t>(kRowBuf) * k, buf + static_cast<size_t>(kRowBuf) * (k + 1), norm);
+        WST_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+        WST_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+        std::vector<double> t;
+        for (int r = 0; r < 23; ++r) {
+          WST_CUDA_CHECK(cudaEventRecord(e0, stream));
+          WST_CUDA_CHECK(cudaGraphLaunch(exec, stream));
+          WST_CUDA_CHECK(cudaEventRecord(e1, stream));
+          WST_CUDA_CHECK(cudaEventSynchronize(e1));
+          float ms = 0;
+          WST_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+          if (r >= 3) t.push_back(ms * 1e3 / kLinks);
+        }
+        std::sort(t.begin(), t.end());
+        us[chained] = t[t.size() / 2];
+        WST_CUDA_CHECK(cudaGraphExecDestroy(exec));
+        WST_CUDA_CHECK(cudaGraphDestroy(graph));
+      }
+      std::printf("  %5.1f MB a kernel%s: %.2f us plain, %.2f us chained (the bytes alone at the copy's %.0f GB/s: "
+                  "%.2f us)\n", bytes / 1e6, norm ? ", a 1280-wide row normalised first" : "", us[0], us[1], read_gbs,
+                  bytes / (read_gbs * 1e3));
+    }
+  WST_CUDA_CHECK(cudaEventDestroy(e0));
+  WST_CUDA_CHECK(cudaEventDestroy(e1));
+  WST_CUDA_CHECK(cudaFree(buf));
+  WST_CUDA_CHECK(cudaFree(w));
+  WST_CUDA_CHECK(cudaFree(cycles));
+  WST_CUDA_CHECK(cudaFree(out));
+}
+
+}  // namespace wst::cuda_tool
