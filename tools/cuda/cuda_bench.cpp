@@ -172,6 +172,12 @@ struct Row {
   double pick_persistent_ms = NAN, persistent_dlogprob = NAN;
   double pick_persistent_late_ms = NAN;  // the same without the early weight loads (WST_CUDA_PERSISTENT_EARLY=0)
   bool persistent_late_same = false;     // ... with the same picks bit for bit
+  // The kernel's compact build (WST_CUDA_PERSISTENT_COMPACT, float16 only): the same arithmetic as without the early
+  // loads, in a few KB of code a layer instead of 176 KB; its picks (expected bit for bit those without early loads)
+  // and phases.
+  double pick_persistent_compact_ms = NAN;
+  bool persistent_compact_same = false;
+  std::string persistent_compact_phases;
   bool windows16_persistent_ran = false;
   // The 5-beam step with the persistent kernel (eager): time with the GPU's candidates, its logits against the
   // op-by-op step's (relative L2).
@@ -481,13 +487,33 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_persistent_early_loads(early_before);
         row.persistent_late_same = same_picks(late_picks, picks);
       }
-      row.persistent_phases = phase_times(be, m.info.n_text_layer, [&](unsigned long long* trace) {
-        be.set_persistent_trace(trace);
-        std::vector<engine::GreedyPick> unused_picks;
-        std::vector<double> unused_ms;
-        run_fresh(unused_picks, unused_ms);
-        be.set_persistent_trace(nullptr);
-      });
+      auto traced_phases = [&] {
+        return phase_times(be, m.info.n_text_layer, [&](unsigned long long* trace) {
+          be.set_persistent_trace(trace);
+          std::vector<engine::GreedyPick> unused_picks;
+          std::vector<double> unused_ms;
+          run_fresh(unused_picks, unused_ms);
+          be.set_persistent_trace(nullptr);
+        });
+      };
+      row.persistent_phases = traced_phases();
+      if (precision == engine::cuda::Precision::f16) {
+        // The compact build, against the inline one without early loads (the same arithmetic).
+        const bool early_before = be.persistent_early_loads(), compact_before = be.persistent_compact();
+        be.set_persistent_early_loads(false);
+        std::vector<engine::GreedyPick> late_picks;
+        std::vector<double> unused;
+        run_fresh(late_picks, unused);
+        be.set_persistent_compact(true);
+        std::vector<engine::GreedyPick> compact_picks;
+        std::vector<double> tc;
+        run_fresh(compact_picks, tc);
+        row.pick_persistent_compact_ms = median(tc);
+        row.persistent_compact_same = same_picks(compact_picks, late_picks);
+        row.persistent_compact_phases = traced_phases();
+        be.set_persistent_compact(compact_before);
+        be.set_persistent_early_loads(early_before);
+      }
       be.set_persistent_decoder(false);
       row.persistent_dlogprob = 0;
       for (size_t i = 0; i < picks.size() && i < graph.size() && picks[i].token == graph[i].token; ++i) {
@@ -955,10 +981,12 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.windows16_ms, r.windows16_ms / 16);
       if (!r.pick_same || !r.fused_same[0] || !r.fused_same[1] || !r.fused_same[2]) rc = 1;
       // Where the persistent kernel (an experiment) ran, it must agree with the recorded step at least on the first
-      // picks (later ones may part at a near-tie: other summation orders), its 5-beam logits within 1e-4. (Where its
+      // picks (later ones may part at a near-tie: other summation orders), its 5-beam logits within 1e-4, and its
+      // builds among themselves bit for bit. (Where its
       // block does not fit the device the ops run in turn: "DID NOT RUN" below; cuda_check says which.)
       if (r.precision != engine::cuda::Precision::f32 &&
-          ((r.persistent_ran && (r.persistent_same < 5 || !r.persistent_late_same)) ||
+          ((r.persistent_ran && (r.persistent_same < 5 || !r.persistent_late_same ||
+                                  (!r.persistent_compact_phases.empty() && !r.persistent_compact_same))) ||
            (r.beam5_persistent_ran && !(r.beam5_persistent_rel < 1e-4))))
         rc = 1;
       if (r.precision != engine::cuda::Precision::f32)
@@ -968,6 +996,11 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                     a.c_str(), precision_name(p), r.pick_persistent_ms, r.persistent_ran ? "ran" : "DID NOT RUN",
                     r.persistent_same, r.persistent_dlogprob, r.pick_persistent_late_ms,
                     r.persistent_late_same ? "same picks" : "DIFFER");
+      if (!r.persistent_compact_phases.empty())
+        std::printf("%s %s: the persistent kernel's compact build (WST_CUDA_PERSISTENT_COMPACT=1) %.3f ms (%s as the "
+                    "inline build without early loads); its phases: %s\n",
+                    a.c_str(), precision_name(p), r.pick_persistent_compact_ms,
+                    r.persistent_compact_same ? "same picks" : "PICKS DIFFER", r.persistent_compact_phases.c_str());
       if (!r.persistent_phases.empty())
         std::printf("%s %s: persistent kernel's phases, block 0's prologue (residual, norm or merge) + body "
                     "(products or attention) / barrier wait in us (means over layers): %s\n",

@@ -861,10 +861,12 @@ struct Checker {
   // same layers op by op (the default decoder_layers_at), both recorded and replayed at three positions from the same
   // x and caches: x after the layers and every layer's new cache rows compared. Not bit for bit (the attention split
   // into other parts, the layer norms summed by other threads): within tol, every value written.
+  // compact: the kernel's compact build (float16; no early loads there) against the ops.
   void decoder_stack(engine::WeightType type, const std::string& name, int d, int n_head, int n_layer, int n_ctx,
-                     int tk, double tol, bool early_loads = true) {
-    const bool early_before = be.persistent_early_loads();
+                     int tk, double tol, bool early_loads = true, bool compact = false) {
+    const bool early_before = be.persistent_early_loads(), compact_before = be.persistent_compact();
     be.set_persistent_early_loads(early_loads);
+    be.set_persistent_compact(compact);
     std::vector<engine::DecoderLayerWeights> layers;
     std::vector<Mat> cross, k0, v0;
     for (int i = 0; i < n_layer; ++i) {
@@ -904,12 +906,14 @@ struct Checker {
         be.end_step_recording();
         be.set_persistent_decoder(false);
         be.set_persistent_early_loads(early_before);
+        be.set_persistent_compact(compact_before);
         throw;
       }
       r.rec = be.end_step_recording();
     }
     be.set_persistent_decoder(false);
     be.set_persistent_early_loads(early_before);
+    be.set_persistent_compact(compact_before);
     const bool ran = be.persistent_launches() == before + 1;
     double worst_x = 0, worst_kv = 0;
     size_t n_bad = 0;
@@ -940,7 +944,8 @@ struct Checker {
     if (!ok) ++n_fail;
     std::printf("  %-4s %-58s x rel %.2e, new K/V rows rel %.2e%s%s\n", ok ? "ok" : "FAIL",
                 ("persistent decoder " + std::string(engine::weight_type_name(type)) + " " + name + ", " +
-                 std::to_string(n_layer) + " layers" + (early_loads ? "" : ", no early loads")).c_str(),
+                 std::to_string(n_layer) + " layers" + (compact ? ", compact" : early_loads ? "" : ", no early loads"))
+                    .c_str(),
                 worst_x, worst_kv, ran ? "" : " (the persistent kernel did not run)",
                 n_bad ? ("  NaN " + std::to_string(n_bad)).c_str() : "");
   }
@@ -948,8 +953,10 @@ struct Checker {
   // against the default (the ops in turn), each sequence at its own position of its own caches; `shared`: every
   // sequence over one window's cross K/V (beams; the kernel reads each key once for all), else each its own
   // (batched windows). x and every new K/V row compared, within tol.
+  // With `compact` (float16): the kernel's compact build runs too, and must give the inline build's values bit for
+  // bit (the same arithmetic; with several rows neither issues early loads).
   void decoder_rows(engine::WeightType type, const std::string& name, int d, int n_head, int n_layer, int m,
-                    bool shared, double tol) {
+                    bool shared, double tol, bool compact = false) {
     const int n_ctx = 448, tk = 1500;
     std::vector<engine::DecoderLayerWeights> layers;
     std::vector<std::vector<Mat>> cross(n_layer), k0(n_layer), v0(n_layer);
@@ -965,9 +972,10 @@ struct Checker {
     std::vector<int> positions;
     for (int b = 0; b < m; ++b) positions.push_back((37 * b + 5) % n_ctx);
     positions.back() = n_ctx - 1;
-    std::vector<float> xs[2], kvs[2];
+    std::vector<float> xs[3], kvs[3];
     const long long before = be.persistent_launches();
-    for (int variant = 0; variant < 2; ++variant) {
+    const int n_variants = compact ? 3 : 2;  // the ops in turn, the persistent kernel, its compact build
+    for (int variant = 0; variant < n_variants; ++variant) {
       std::vector<std::vector<Mat>> k(n_layer), v(n_layer);
       std::vector<std::vector<Mat*>> kp(n_layer), vp(n_layer);
       std::vector<std::vector<const Mat*>> cp(n_layer);
@@ -1001,9 +1009,12 @@ struct Checker {
         return;
       }
       be.copy(X0, X);
-      be.set_persistent_decoder(variant == 1);
+      const bool compact_before = be.persistent_compact();
+      be.set_persistent_decoder(variant >= 1);
+      be.set_persistent_compact(variant == 2);
       be.decoder_layers_rows(layers, kp, vp, positions, cp, n_head, X, QKV, A, Q, MLP);
       be.set_persistent_decoder(false);
+      be.set_persistent_compact(compact_before);
       xs[variant] = down(X);
       for (int i = 0; i < n_layer; ++i)
         for (int b = 0; b < m; ++b)
@@ -1012,18 +1023,23 @@ struct Checker {
             kvs[variant].insert(kvs[variant].end(), row.begin(), row.end());
           }
     }
-    const bool ran = be.persistent_launches() == before + (m + 7) / 8;  // a launch for each 8 sequences
+    // A launch for each 8 sequences, in each persistent variant.
+    const bool ran = be.persistent_launches() == before + (n_variants - 1) * ((m + 7) / 8);
     size_t n_bad = 0;
     for (const auto* vec : {&xs[1], &kvs[1]})
       for (float e : *vec) n_bad += !std::isfinite(e);
     const double ex = rel_l2(xs[1], xs[0]), ekv = rel_l2(kvs[1], kvs[0]);
-    const bool ok = ran && n_bad == 0 && ex < tol && ekv < tol;
+    const bool same_bits = !compact || (xs[2].size() == xs[1].size() && kvs[2].size() == kvs[1].size() &&
+                                        std::memcmp(xs[2].data(), xs[1].data(), xs[1].size() * sizeof(float)) == 0 &&
+                                        std::memcmp(kvs[2].data(), kvs[1].data(), kvs[1].size() * sizeof(float)) == 0);
+    const bool ok = ran && n_bad == 0 && ex < tol && ekv < tol && same_bits;
     if (!ok) ++n_fail;
-    std::printf("  %-4s %-58s x rel %.2e, new K/V rows rel %.2e%s%s\n", ok ? "ok" : "FAIL",
+    std::printf("  %-4s %-58s x rel %.2e, new K/V rows rel %.2e%s%s%s\n", ok ? "ok" : "FAIL",
                 ("persistent decoder " + std::string(engine::weight_type_name(type)) + " " + name + ", " +
                  std::to_string(m) + (shared ? " beams" : " windows")).c_str(),
                 ex, ekv, ran ? "" : " (the persistent kernel did not run)",
-                n_bad ? ("  NaN " + std::to_string(n_bad)).c_str() : "");
+                n_bad ? ("  NaN " + std::to_string(n_bad)).c_str() : "",
+                !compact ? "" : same_bits ? "; compact build bit for bit" : "; COMPACT BUILD DIFFERS");
   }
 };
 
@@ -1250,6 +1266,14 @@ int run_op_checks(CudaBackend& be) {
     // 7 x 20 = 140 parts, more than one a block on 132 SMs (a block then attends over two parts in turn).
     ck.decoder_rows(type, "large-v3", 1280, 20, 2, 7, true, 1e-4);
     ck.decoder_rows(type, "large-v3", 1280, 20, 2, 7, false, 1e-4);
+    if (type == engine::WeightType::float16) {
+      // The compact build (float16 only): against the ops, and bit for bit against the inline build.
+      ck.decoder_stack(type, "large-v3", 1280, 20, 2, 448, 1500, 1e-4, false, true);
+      ck.decoder_stack(type, "tiny", 384, 6, 2, 448, 1500, 1e-4, false, true);
+      ck.decoder_rows(type, "large-v3", 1280, 20, 2, 5, true, 1e-4, true);
+      ck.decoder_rows(type, "large-v3", 1280, 20, 2, 7, false, 1e-4, true);
+      ck.decoder_rows(type, "tiny", 384, 6, 2, 11, false, rounded, true);
+    }
   }
   be.set_precision(engine::cuda::Precision::f32);
   std::printf("op checks: %d failed\n", ck.n_fail);

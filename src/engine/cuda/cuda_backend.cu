@@ -163,6 +163,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   shared_optin_ = static_cast<size_t>(optin);
   persistent_decoder_ = env_is("WST_CUDA_PERSISTENT_DECODER", "1");
   persistent_early_loads_ = !env_is("WST_CUDA_PERSISTENT_EARLY", "0");
+  persistent_compact_ = env_is("WST_CUDA_PERSISTENT_COMPACT", "1");
 }
 
 void CudaBackend::set_precision(Precision p) {

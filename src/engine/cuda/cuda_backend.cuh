@@ -194,6 +194,12 @@ class CudaBackend final : public Backend {
   // WST_CUDA_PERSISTENT_EARLY=0), to compare.
   void set_persistent_early_loads(bool on) { persistent_early_loads_ = on; }
   bool persistent_early_loads() const { return persistent_early_loads_; }
+  // The kernel's compact build (float16 only; bfloat16 keeps the inline one): every phase calls the same non-inlined
+  // product, norm, merge and attention functions, so a layer runs a few KB of instructions instead of 176 KB (is the
+  // kernel slow because its code is always cold? docs/cuda_notes.md, entry 14). No early weight loads there. Off
+  // unless WST_CUDA_PERSISTENT_COMPACT=1.
+  void set_persistent_compact(bool on) { persistent_compact_ = on; }
+  bool persistent_compact() const { return persistent_compact_; }
   long long persistent_launches() const { return persistent_launches_; }
   // Device memory of n_layer * kPersistentTraceSlots + 2 clock64 values that the kernel's later launches (and
   // recordings) fill with block 0's clock around each barrier and at the end of each phase's prologue
@@ -283,7 +289,7 @@ class CudaBackend final : public Backend {
   bool shared_kv_ = false, small_self_ = false;
   long long shared_kv_launches_ = 0, small_self_launches_ = 0;
   // The device takes cooperative launches (all blocks resident at once: decoder_stack.cu's grid barriers).
-  bool cooperative_ = false, persistent_decoder_ = false, persistent_early_loads_ = true;
+  bool cooperative_ = false, persistent_decoder_ = false, persistent_early_loads_ = true, persistent_compact_ = false;
   long long persistent_launches_ = 0;
   unsigned long long* persistent_trace_ = nullptr;
   size_t shared_optin_ = 0;  // the most shared memory a block may take on this device (opt-in)

@@ -30,6 +30,10 @@
 // is read with ld.global.cg (L2, never a possibly stale L1 line); weights and the cross K/V are read-only here.
 // Sums are float32 as everywhere; the order differs from the op-by-op kernels (attention is split into other parts,
 // the layer norm sums over 512 threads), so the result equals theirs to float32 rounding, not bit for bit.
+//
+// Two builds of the same layer (InlineOps, CompactOps below): every piece inlined into its phase (176 KB of
+// instructions for one row), or each piece one non-inlined function that every phase calls (~80 KB, float16 only,
+// WST_CUDA_PERSISTENT_COMPACT=1), to learn whether the phases are slow because their code is always cold.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -361,38 +365,52 @@ __device__ void attend_part(const float* q, int ldq, const float* k, const float
   }
 }
 
+// attend_part through one non-inlined copy (the compact kernel's self and cross parts share it), or inlined.
+template <int MQ>
+__device__ __noinline__ void attend_part_call(const float* q, int ldq, const float* k, const float* v, int ld, int h,
+                                              int j0, int j1, float scale, float* part, size_t part_stride) {
+  attend_part<MQ>(q, ldq, k, v, ld, h, j0, j1, scale, part, part_stride);
+}
+
+template <int MQ, bool kCompact>
+__device__ __forceinline__ void attend(const float* q, int ldq, const float* k, const float* v, int ld, int h, int j0,
+                                       int j1, float scale, float* part, size_t part_stride) {
+  if constexpr (kCompact) attend_part_call<MQ>(q, ldq, k, v, ld, h, j0, j1, scale, part, part_stride);
+  else attend_part<MQ>(q, ldq, k, v, ld, h, j0, j1, scale, part, part_stride);
+}
+
 // Every self-attention part of the block: sequence b's query over rows 0 .. position[b] of its caches.
-template <int M>
+template <int M, bool kCompact = false>
 __device__ void self_parts(const StackRows& rows, const int* position, const float* q, int d, int ld, int n_head,
                            int chunks, float scale, float* part) {
   for (int item = blockIdx.x; item < M * n_head * chunks; item += gridDim.x) {
     const int seq = item / (n_head * chunks);
     int b, h, j0, j1;
     part_of(item, n_head, chunks, position[seq] + 1, &b, &h, &j0, &j1);
-    attend_part<1>(q + static_cast<size_t>(b) * d, d, rows.k_cache[b], rows.v_cache[b], ld, h, j0, j1, scale,
-                   part + static_cast<size_t>(item) * kPart, 0);
+    attend<1, kCompact>(q + static_cast<size_t>(b) * d, d, rows.k_cache[b], rows.v_cache[b], ld, h, j0, j1, scale,
+                        part + static_cast<size_t>(item) * kPart, 0);
   }
 }
 
 // Every cross-attention part of the block. Shared window: item (h, c) takes all M queries and writes sequence b's
 // part where self_parts' layout puts it ((b * n_head + h) * chunks + c); otherwise as self_parts.
-template <int M>
+template <int M, bool kCompact = false>
 __device__ void cross_parts(const StackRows& rows, bool shared, const float* q, int d, int ld, int n_keys, int n_head,
                             int chunks, float scale, float* part) {
   if (shared) {
     for (int item = blockIdx.x; item < n_head * chunks; item += gridDim.x) {
       int b, h, j0, j1;
       part_of(item, n_head, chunks, n_keys, &b, &h, &j0, &j1);
-      attend_part<M>(q, d, rows.cross[0], rows.cross[0] + d, ld, h, j0, j1, scale,
-                     part + static_cast<size_t>(item) * kPart, static_cast<size_t>(n_head) * chunks * kPart);
+      attend<M, kCompact>(q, d, rows.cross[0], rows.cross[0] + d, ld, h, j0, j1, scale,
+                          part + static_cast<size_t>(item) * kPart, static_cast<size_t>(n_head) * chunks * kPart);
     }
     return;
   }
   for (int item = blockIdx.x; item < M * n_head * chunks; item += gridDim.x) {
     int b, h, j0, j1;
     part_of(item, n_head, chunks, n_keys, &b, &h, &j0, &j1);
-    attend_part<1>(q + static_cast<size_t>(b) * d, d, rows.cross[b], rows.cross[b] + d, ld, h, j0, j1, scale,
-                   part + static_cast<size_t>(item) * kPart, 0);
+    attend<1, kCompact>(q + static_cast<size_t>(b) * d, d, rows.cross[b], rows.cross[b] + d, ld, h, j0, j1, scale,
+                        part + static_cast<size_t>(item) * kPart, 0);
   }
 }
 
@@ -493,8 +511,147 @@ __device__ __forceinline__ void add_fc2(float* xs, int x_pad, const float* part,
   __syncthreads();
 }
 
+// What a product does with each output (row j, segment seg, sequence r, sum s): the bias added and the result stored,
+// as the phase needs. One struct for every product, so that the compact kernel below has one product body.
+enum class EpiKind : int { qkv, store, gelu, fc2_part };
+struct Epilogue {
+  EpiKind kind;
+  const float* bias;  // or null
+  float* out;         // store, gelu: out[r * ld + j]; fc2_part: out[(seg * M + r) * ld + j]; qkv: q[r * d + j]
+  int ld;
+  float* const* k_cache;  // qkv: rows j in [d, 2d) to k_cache[r][position[r] * ld_cache + j - d], [2d, 3d) to v_cache
+  float* const* v_cache;
+  const int* position;
+  int ld_cache;
+};
+
+template <int M>
+__device__ __forceinline__ void apply_epilogue(const Epilogue& e, int j, int seg, int r, float s) {
+  switch (e.kind) {
+    case EpiKind::qkv: {
+      const float v = s + (e.bias ? e.bias[j] : 0.0f);
+      const int d = e.ld;
+      if (j < d) e.out[static_cast<size_t>(r) * d + j] = v;
+      else if (j < 2 * d) e.k_cache[r][static_cast<size_t>(e.position[r]) * e.ld_cache + (j - d)] = v;
+      else e.v_cache[r][static_cast<size_t>(e.position[r]) * e.ld_cache + (j - 2 * d)] = v;
+      break;
+    }
+    case EpiKind::store:
+      e.out[static_cast<size_t>(r) * e.ld + j] = s + (e.bias ? e.bias[j] : 0.0f);
+      break;
+    case EpiKind::gelu: {
+      const float v = s + (e.bias ? e.bias[j] : 0.0f);
+      e.out[static_cast<size_t>(r) * e.ld + j] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+      break;
+    }
+    case EpiKind::fc2_part:
+      e.out[(static_cast<size_t>(seg) * M + r) * e.ld + j] = s;
+      break;
+  }
+}
+
+// The layer's pieces, inlined into each phase (InlineOps: the kernel as it was timed in run 32, 176 KB of instructions
+// for one row, every phase its own copy of the product, norm and attention code) or each called through one
+// non-inlined function (CompactOps: a layer runs the same few KB in every phase, so the code can stay in the SM's
+// instruction caches; no early weight loads). The same arithmetic in the same order either way.
 template <class T, int M>
+struct InlineOps {
+  static __device__ __forceinline__ void gemv(const T* w, int n, int k, int segs, const float* v, int ldv,
+                                              const Preload& pre, const Epilogue& e) {
+    gemv_items<T, M>(w, n, k, segs, v, ldv, pre,
+                     [&](int j, int seg, int r, float s) { apply_epilogue<M>(e, j, seg, r, s); });
+  }
+  static __device__ __forceinline__ void norm(const float* xs, int xp, float* hs, int hp, int d, const float* g,
+                                              const float* b, float* red) {
+    norm_into<M>(xs, xp, hs, hp, d, g, b, red);
+  }
+  static __device__ __forceinline__ void add(float* xs, int xp, const float* delta, int d) {
+    add_delta<M>(xs, xp, delta, d);
+  }
+  static __device__ __forceinline__ void add_mlp(float* xs, int xp, const float* part, const float* bias, int d,
+                                                 int segs) {
+    add_fc2<M>(xs, xp, part, bias, d, segs);
+  }
+  static __device__ __forceinline__ void merge(const float* part, int n_head, int chunks, float* stage, float* hs,
+                                               int hp) {
+    merge_rows<M>(part, n_head, chunks, stage, hs, hp);
+  }
+  static __device__ __forceinline__ void self(const StackRows& rows, const int* position, const float* q, int d, int ld,
+                                              int n_head, int chunks, float scale, float* part) {
+    self_parts<M>(rows, position, q, d, ld, n_head, chunks, scale, part);
+  }
+  static __device__ __forceinline__ void cross(const StackRows& rows, bool shared, const float* q, int d, int ld,
+                                               int n_keys, int n_head, int chunks, float scale, float* part) {
+    cross_parts<M>(rows, shared, q, d, ld, n_keys, n_head, chunks, scale, part);
+  }
+  static __device__ __forceinline__ void prefetch(const T* w, int n, int k, int segs) {
+    prefetch_items<T>(w, n, k, segs);
+  }
+  static __device__ __forceinline__ void prefetch_self_rows(const StackRows& rows, const int* position, int ld,
+                                                            int n_head, int chunks) {
+    prefetch_self(rows, position, M, ld, n_head, chunks);
+  }
+  static __device__ __forceinline__ void prefetch_cross_rows(const StackRows& rows, bool shared, int d, int ld,
+                                                             int n_head, int chunks, int n_keys) {
+    prefetch_cross(rows, shared, M, d, ld, n_head, chunks, n_keys);
+  }
+  static __device__ __forceinline__ void sync(unsigned* bar) { grid_barrier(bar); }
+  // The barrier before a product: its first weight loads issued between arriving and waiting (when `on`).
+  static __device__ __forceinline__ void sync_preloading(unsigned* bar, Preload& p, bool on, const T* w, int n, int k,
+                                                         int segs) {
+    barrier_preloading(bar, p, on, w, n, k, segs);
+  }
+};
+
+template <class T, int M>
+struct CompactOps {
+  static __device__ __noinline__ void gemv(const T* w, int n, int k, int segs, const float* v, int ldv,
+                                           const Preload&, const Epilogue& e) {
+    const Preload none{};  // never valid: the first-item path folds away
+    gemv_items<T, M>(w, n, k, segs, v, ldv, none,
+                     [&](int j, int seg, int r, float s) { apply_epilogue<M>(e, j, seg, r, s); });
+  }
+  static __device__ __noinline__ void norm(const float* xs, int xp, float* hs, int hp, int d, const float* g,
+                                           const float* b, float* red) {
+    norm_into<M>(xs, xp, hs, hp, d, g, b, red);
+  }
+  static __device__ __noinline__ void add(float* xs, int xp, const float* delta, int d) {
+    add_delta<M>(xs, xp, delta, d);
+  }
+  static __device__ __noinline__ void add_mlp(float* xs, int xp, const float* part, const float* bias, int d,
+                                              int segs) {
+    add_fc2<M>(xs, xp, part, bias, d, segs);
+  }
+  static __device__ __noinline__ void merge(const float* part, int n_head, int chunks, float* stage, float* hs,
+                                            int hp) {
+    merge_rows<M>(part, n_head, chunks, stage, hs, hp);
+  }
+  static __device__ __noinline__ void self(const StackRows& rows, const int* position, const float* q, int d, int ld,
+                                           int n_head, int chunks, float scale, float* part) {
+    self_parts<M, true>(rows, position, q, d, ld, n_head, chunks, scale, part);
+  }
+  static __device__ __noinline__ void cross(const StackRows& rows, bool shared, const float* q, int d, int ld,
+                                            int n_keys, int n_head, int chunks, float scale, float* part) {
+    cross_parts<M, true>(rows, shared, q, d, ld, n_keys, n_head, chunks, scale, part);
+  }
+  static __device__ __noinline__ void prefetch(const T* w, int n, int k, int segs) { prefetch_items<T>(w, n, k, segs); }
+  static __device__ __noinline__ void prefetch_self_rows(const StackRows& rows, const int* position, int ld,
+                                                         int n_head, int chunks) {
+    prefetch_self(rows, position, M, ld, n_head, chunks);
+  }
+  static __device__ __noinline__ void prefetch_cross_rows(const StackRows& rows, bool shared, int d, int ld, int n_head,
+                                                          int chunks, int n_keys) {
+    prefetch_cross(rows, shared, M, d, ld, n_head, chunks, n_keys);
+  }
+  static __device__ __noinline__ void sync(unsigned* bar) { grid_barrier(bar); }
+  static __device__ __forceinline__ void sync_preloading(unsigned* bar, Preload&, bool, const T*, int, int, int) {
+    sync(bar);
+  }
+};
+
+template <class T, int M, bool kCompact>
 __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid_constant__ StackArgs<T> a) {
+  using Ops = std::conditional_t<kCompact, CompactOps<T, M>, InlineOps<T, M>>;
   extern __shared__ float4 smem4[];
   float* xs = reinterpret_cast<float*>(smem4);  // [M][x_pad] this block's copy of x
   float* hs = xs + M * a.x_pad;                 // [M][h_pad] the current product's input
@@ -510,7 +667,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
   // Early loads for one row only (with more, the held registers across the prologues made the kernel spill), and
   // only in the sm_90 code (the sm_80 code spilled a few registers with them; not measured there).
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  const bool early = M == 1 && a.early_loads != 0;
+  const bool early = !kCompact && M == 1 && a.early_loads != 0;
 #else
   const bool early = false;
 #endif
@@ -519,92 +676,77 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
   for (int li = 0; li < a.n_layer; ++li) {
     const StackWeights<T>& L = a.w[li];
     const StackRows& R = a.rows[li];
-    if (li > 0) add_fc2<M>(xs, xp, a.fc2_part, a.w[li - 1].b_fc2, d, segs);
+    if (li > 0) Ops::add_mlp(xs, xp, a.fc2_part, a.w[li - 1].b_fc2, d, segs);
     // 1. q | k | v
-    norm_into<M>(xs, xp, hs, hp, d, L.ln1_g, L.ln1_b, red);
-    prefetch_items(L.w_out, d, d, 1);
-    prefetch_items(L.w_cq, d, d, 1);
-    prefetch_self(R, position, M, a.ld_cache, a.n_head, a.self_chunks);
+    Ops::norm(xs, xp, hs, hp, d, L.ln1_g, L.ln1_b, red);
+    Ops::prefetch(L.w_out, d, d, 1);
+    Ops::prefetch(L.w_cq, d, d, 1);
+    Ops::prefetch_self_rows(R, position, a.ld_cache, a.n_head, a.self_chunks);
     mark(a.trace, li * kTraceSlots + 16);
-    gemv_items<T, M>(L.w_qkv, 3 * d, d, 1, hs, hp, pre, [&](int j, int, int r, float s) {
-      const float v = s + (L.b_qkv ? L.b_qkv[j] : 0.0f);
-      if (j < d) a.q[static_cast<size_t>(r) * d + j] = v;
-      else if (j < 2 * d) R.k_cache[r][static_cast<size_t>(position[r]) * a.ld_cache + (j - d)] = v;
-      else R.v_cache[r][static_cast<size_t>(position[r]) * a.ld_cache + (j - 2 * d)] = v;
-    });
+    Ops::gemv(L.w_qkv, 3 * d, d, 1, hs, hp, pre,
+              Epilogue{EpiKind::qkv, L.b_qkv, a.q, d, R.k_cache, R.v_cache, position, a.ld_cache});
     mark(a.trace, li * kTraceSlots + 0);
-    grid_barrier(a.barrier);
+    Ops::sync(a.barrier);
     mark(a.trace, li * kTraceSlots + 1);
     // 2. self-attention parts over rows 0 .. position of each sequence's caches
     mark(a.trace, li * kTraceSlots + 17);
-    self_parts<M>(R, position, a.q, d, a.ld_cache, a.n_head, a.self_chunks, a.scale, a.att_part);
+    Ops::self(R, position, a.q, d, a.ld_cache, a.n_head, a.self_chunks, a.scale, a.att_part);
     mark(a.trace, li * kTraceSlots + 2);
-    barrier_preloading(a.barrier, pre, early, L.w_out, d, d, 1);
+    Ops::sync_preloading(a.barrier, pre, early, L.w_out, d, d, 1);
     mark(a.trace, li * kTraceSlots + 3);
     // 3. merged; the output product
-    merge_rows<M>(a.att_part, a.n_head, a.self_chunks, stage, hs, hp);
-    prefetch_cross(R, a.shared_cross, M, d, a.ld_cross, a.n_head, a.cross_chunks, a.n_cross);
+    Ops::merge(a.att_part, a.n_head, a.self_chunks, stage, hs, hp);
+    Ops::prefetch_cross_rows(R, a.shared_cross, d, a.ld_cross, a.n_head, a.cross_chunks, a.n_cross);
     mark(a.trace, li * kTraceSlots + 18);
-    gemv_items<T, M>(L.w_out, d, d, 1, hs, hp, pre, [&](int j, int, int r, float s) {
-      a.delta[static_cast<size_t>(r) * d + j] = s + (L.b_out ? L.b_out[j] : 0.0f);
-    });
+    Ops::gemv(L.w_out, d, d, 1, hs, hp, pre, Epilogue{EpiKind::store, L.b_out, a.delta, d});
     mark(a.trace, li * kTraceSlots + 4);
-    barrier_preloading(a.barrier, pre, early, L.w_cq, d, d, 1);
+    Ops::sync_preloading(a.barrier, pre, early, L.w_cq, d, d, 1);
     mark(a.trace, li * kTraceSlots + 5);
     // 4. the residual; the cross-attention's queries
-    add_delta<M>(xs, xp, a.delta, d);
-    norm_into<M>(xs, xp, hs, hp, d, L.ln2_g, L.ln2_b, red);
-    prefetch_items(L.w_cout, d, d, 1);
-    prefetch_items(L.w_fc1, a.n_ff, d, 1);
+    Ops::add(xs, xp, a.delta, d);
+    Ops::norm(xs, xp, hs, hp, d, L.ln2_g, L.ln2_b, red);
+    Ops::prefetch(L.w_cout, d, d, 1);
+    Ops::prefetch(L.w_fc1, a.n_ff, d, 1);
     mark(a.trace, li * kTraceSlots + 19);
-    gemv_items<T, M>(L.w_cq, d, d, 1, hs, hp, pre, [&](int j, int, int r, float s) {
-      a.q[static_cast<size_t>(r) * d + j] = s + (L.b_cq ? L.b_cq[j] : 0.0f);
-    });
+    Ops::gemv(L.w_cq, d, d, 1, hs, hp, pre, Epilogue{EpiKind::store, L.b_cq, a.q, d});
     mark(a.trace, li * kTraceSlots + 6);
-    grid_barrier(a.barrier);
+    Ops::sync(a.barrier);
     mark(a.trace, li * kTraceSlots + 7);
     // 5. cross-attention parts over each sequence's window
     mark(a.trace, li * kTraceSlots + 20);
-    cross_parts<M>(R, a.shared_cross, a.q, d, a.ld_cross, a.n_cross, a.n_head, a.cross_chunks, a.scale, a.att_part);
+    Ops::cross(R, a.shared_cross, a.q, d, a.ld_cross, a.n_cross, a.n_head, a.cross_chunks, a.scale, a.att_part);
     mark(a.trace, li * kTraceSlots + 8);
-    barrier_preloading(a.barrier, pre, early, L.w_cout, d, d, 1);
+    Ops::sync_preloading(a.barrier, pre, early, L.w_cout, d, d, 1);
     mark(a.trace, li * kTraceSlots + 9);
     // 6. merged; the output product
-    merge_rows<M>(a.att_part, a.n_head, a.cross_chunks, stage, hs, hp);
-    prefetch_items(L.w_fc2, d, a.n_ff, segs);
+    Ops::merge(a.att_part, a.n_head, a.cross_chunks, stage, hs, hp);
+    Ops::prefetch(L.w_fc2, d, a.n_ff, segs);
     mark(a.trace, li * kTraceSlots + 21);
-    gemv_items<T, M>(L.w_cout, d, d, 1, hs, hp, pre, [&](int j, int, int r, float s) {
-      a.delta[static_cast<size_t>(r) * d + j] = s + (L.b_cout ? L.b_cout[j] : 0.0f);
-    });
+    Ops::gemv(L.w_cout, d, d, 1, hs, hp, pre, Epilogue{EpiKind::store, L.b_cout, a.delta, d});
     mark(a.trace, li * kTraceSlots + 10);
-    barrier_preloading(a.barrier, pre, early, L.w_fc1, a.n_ff, d, 1);
+    Ops::sync_preloading(a.barrier, pre, early, L.w_fc1, a.n_ff, d, 1);
     mark(a.trace, li * kTraceSlots + 11);
     // 7. the residual; fc1 with GELU
-    add_delta<M>(xs, xp, a.delta, d);
-    norm_into<M>(xs, xp, hs, hp, d, L.ln3_g, L.ln3_b, red);
-    if (li + 1 < a.n_layer) prefetch_items(a.w[li + 1].w_qkv, 3 * d, d, 1);
+    Ops::add(xs, xp, a.delta, d);
+    Ops::norm(xs, xp, hs, hp, d, L.ln3_g, L.ln3_b, red);
+    if (li + 1 < a.n_layer) Ops::prefetch(a.w[li + 1].w_qkv, 3 * d, d, 1);
     mark(a.trace, li * kTraceSlots + 22);
-    gemv_items<T, M>(L.w_fc1, a.n_ff, d, 1, hs, hp, pre, [&](int j, int, int r, float s) {
-      const float v = s + (L.b_fc1 ? L.b_fc1[j] : 0.0f);
-      a.mlp[static_cast<size_t>(r) * a.n_ff + j] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
-    });
+    Ops::gemv(L.w_fc1, a.n_ff, d, 1, hs, hp, pre, Epilogue{EpiKind::gelu, L.b_fc1, a.mlp, a.n_ff});
     mark(a.trace, li * kTraceSlots + 12);
-    barrier_preloading(a.barrier, pre, early, L.w_fc2, d, a.n_ff, segs);
+    Ops::sync_preloading(a.barrier, pre, early, L.w_fc2, d, a.n_ff, segs);
     mark(a.trace, li * kTraceSlots + 13);
     // 8. fc2 by segments
     for (int r = 0; r < M; ++r)
       for (int i = threadIdx.x; i < a.n_ff; i += kThreads) hs[r * hp + i] = __ldcg(a.mlp + static_cast<size_t>(r) * a.n_ff + i);
     __syncthreads();
     mark(a.trace, li * kTraceSlots + 23);
-    gemv_items<T, M>(L.w_fc2, d, a.n_ff, segs, hs, hp, pre, [&](int j, int seg, int r, float s) {
-      a.fc2_part[(static_cast<size_t>(seg) * M + r) * d + j] = s;
-    });
+    Ops::gemv(L.w_fc2, d, a.n_ff, segs, hs, hp, pre, Epilogue{EpiKind::fc2_part, nullptr, a.fc2_part, d});
     mark(a.trace, li * kTraceSlots + 14);
-    if (li + 1 < a.n_layer) barrier_preloading(a.barrier, pre, early, a.w[li + 1].w_qkv, 3 * d, d, 1);
-    else grid_barrier(a.barrier);
+    if (li + 1 < a.n_layer) Ops::sync_preloading(a.barrier, pre, early, a.w[li + 1].w_qkv, 3 * d, d, 1);
+    else Ops::sync(a.barrier);
     mark(a.trace, li * kTraceSlots + 15);
   }
-  add_fc2<M>(xs, xp, a.fc2_part, a.w[a.n_layer - 1].b_fc2, d, segs);
+  Ops::add_mlp(xs, xp, a.fc2_part, a.w[a.n_layer - 1].b_fc2, d, segs);
   mark(a.trace, a.n_layer * kTraceSlots + 1);
   if (blockIdx.x == 0)
     for (int r = 0; r < M; ++r)
@@ -652,14 +794,14 @@ auto with_rows(int m, F&& f) {
   }
 }
 
-// Lets decoder_stack_kernel<T, M> take `shared` bytes of dynamic shared memory: the attribute is only raised (per
+// Lets decoder_stack_kernel<T, M, C> take `shared` bytes of dynamic shared memory: the attribute is only raised (per
 // instantiation, as half_linear.cu's launch_gemv does), so a model with a smaller block never takes back what a
 // larger one's launches need; asked of the driver only when it grows. False where the device refuses.
-template <class T, int M>
+template <class T, int M, bool C>
 bool allow_shared(size_t shared) {
   static size_t allowed = 48 * 1024;
   if (shared <= allowed) return true;
-  if (cudaFuncSetAttribute(decoder_stack_kernel<T, M>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  if (cudaFuncSetAttribute(decoder_stack_kernel<T, M, C>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(shared)) != cudaSuccess) {
     cudaGetLastError();  // clear it: the caller falls back to the ops in turn
     return false;
@@ -668,9 +810,9 @@ bool allow_shared(size_t shared) {
   return true;
 }
 
-template <class T, int M>
+template <class T, int M, bool C>
 void launch_stack(const StackArgs<T>& args, int n_sm, size_t shared, cudaStream_t stream) {
-  if (!allow_shared<T, M>(shared)) throw Error("decoder layers: the device refuses " + std::to_string(shared) +
+  if (!allow_shared<T, M, C>(shared)) throw Error("decoder layers: the device refuses " + std::to_string(shared) +
                                                 " bytes of shared memory a block");
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3(n_sm);
@@ -682,16 +824,16 @@ void launch_stack(const StackArgs<T>& args, int n_sm, size_t shared, cudaStream_
   attribute[0].val.cooperative = 1;
   config.attrs = attribute;
   config.numAttrs = 1;
-  WST_CUDA_CHECK(cudaLaunchKernelEx(&config, decoder_stack_kernel<T, M>, args));
+  WST_CUDA_CHECK(cudaLaunchKernelEx(&config, decoder_stack_kernel<T, M, C>, args));
 }
 
-// Whether a block of decoder_stack_kernel<T, M> with `shared` bytes of dynamic shared memory fits on an SM of this
+// Whether a block of decoder_stack_kernel<T, M, C> with `shared` bytes of dynamic shared memory fits on an SM of this
 // device (a cooperative launch of one block an SM needs it; false also where the kernel has no image for the device).
-template <class T, int M>
+template <class T, int M, bool C>
 bool resident(size_t shared) {
   int blocks = 0;
-  if (!allow_shared<T, M>(shared) ||
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, decoder_stack_kernel<T, M>, kThreads, shared) !=
+  if (!allow_shared<T, M, C>(shared) ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, decoder_stack_kernel<T, M, C>, kThreads, shared) !=
           cudaSuccess) {
     cudaGetLastError();
     return false;
@@ -760,13 +902,15 @@ bool CudaBackend::decoder_stack_fits(const std::vector<DecoderLayerWeights>& lay
   // arrays (4.3 KiB for one row, 8.4 KiB for more).
   const size_t shared = stack_shape(n_sm_, m, d, n_head, n_ff, shares_window(cross_kv)).shared;
   if (shared > shared_optin_) return false;
-  const auto key = std::make_tuple(precision_ == Precision::f16 ? 1 : 2, m, shared);
+  const bool compact = precision_ == Precision::f16 && persistent_compact_;
+  const auto key = std::make_tuple(precision_ == Precision::f16 ? (compact ? 3 : 1) : 2, m, shared);
   auto it = stack_resident_.find(key);
   if (it == stack_resident_.end())
     it = stack_resident_
              .emplace(key, with_rows(m, [&](auto rows) {
-                        return precision_ == Precision::f16 ? resident<__half, rows()>(shared)
-                                                            : resident<__nv_bfloat16, rows()>(shared);
+                        if (precision_ != Precision::f16) return resident<__nv_bfloat16, rows(), false>(shared);
+                        return compact ? resident<__half, rows(), true>(shared)
+                                       : resident<__half, rows(), false>(shared);
                       }))
              .first;
   return it->second;
@@ -849,11 +993,14 @@ void CudaBackend::run_decoder_stack(const std::vector<DecoderLayerWeights>& laye
   if (precision_ == Precision::f16) {
     StackArgs<__half> args{};
     fill(args, __half{});
-    with_rows(m, [&](auto rows) { launch_stack<__half, rows()>(args, n_sm_, shape.shared, stream_); });
+    with_rows(m, [&](auto rows) {
+      if (persistent_compact_) launch_stack<__half, rows(), true>(args, n_sm_, shape.shared, stream_);
+      else launch_stack<__half, rows(), false>(args, n_sm_, shape.shared, stream_);
+    });
   } else {
     StackArgs<__nv_bfloat16> args{};
     fill(args, __nv_bfloat16{});
-    with_rows(m, [&](auto rows) { launch_stack<__nv_bfloat16, rows()>(args, n_sm_, shape.shared, stream_); });
+    with_rows(m, [&](auto rows) { launch_stack<__nv_bfloat16, rows(), false>(args, n_sm_, shape.shared, stream_); });
   }
 }
 
