@@ -173,10 +173,10 @@ struct Row {
   double pick_persistent_late_ms = NAN;  // the same without the early weight loads (WST_CUDA_PERSISTENT_EARLY=0)
   bool persistent_late_same = false;     // ... with the same picks bit for bit
   // The kernel's compact build (WST_CUDA_PERSISTENT_COMPACT, float16 only): the same arithmetic as without the early
-  // loads, in a few KB of code a layer instead of 176 KB; its picks (expected bit for bit those without early loads)
-  // and phases.
+  // loads, in ~81 KB of code for one row instead of ~178 KB; whether it ran, its picks (expected bit for bit those
+  // without early loads) and phases.
   double pick_persistent_compact_ms = NAN;
-  bool persistent_compact_same = false;
+  bool persistent_compact_ran = false, persistent_compact_same = false;
   std::string persistent_compact_phases;
   bool windows16_persistent_ran = false;
   // The 5-beam step with the persistent kernel (eager): time with the GPU's candidates, its logits against the
@@ -186,8 +186,9 @@ struct Row {
   int persistent_same = 0;
   bool persistent_ran = false;
   // Where the persistent kernel's recorded step spends its time: per phase, the mean over layers of block 0's
-  // work (from leaving one barrier to arriving at the next) and wait (arriving to leaving), in microseconds at
-  // the device's top clock (CudaBackend::set_persistent_trace).
+  // prologue (from leaving one barrier to the phase's first product or attention part), body (from there to arriving
+  // at the next barrier) and wait (arriving to leaving), in microseconds at the device's top clock
+  // (CudaBackend::set_persistent_trace).
   std::string persistent_phases;
   // A 5-beam step (Decoder::forward_step with 5 sequences): logits to the host, or the 10 best continuations
   // of each beam chosen on the GPU (forward_step_top, what the engine does).
@@ -507,7 +508,9 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_persistent_compact(true);
         std::vector<engine::GreedyPick> compact_picks;
         std::vector<double> tc;
+        const long long launches = be.persistent_launches();
         run_fresh(compact_picks, tc);
+        row.persistent_compact_ran = be.persistent_launches() > launches;
         row.pick_persistent_compact_ms = median(tc);
         row.persistent_compact_same = same_picks(compact_picks, late_picks);
         row.persistent_compact_phases = traced_phases();
@@ -986,7 +989,7 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
       // block does not fit the device the ops run in turn: "DID NOT RUN" below; cuda_check says which.)
       if (r.precision != engine::cuda::Precision::f32 &&
           ((r.persistent_ran && (r.persistent_same < 5 || !r.persistent_late_same ||
-                                  (!r.persistent_compact_phases.empty() && !r.persistent_compact_same))) ||
+                                  (r.persistent_compact_ran && !r.persistent_compact_same))) ||
            (r.beam5_persistent_ran && !(r.beam5_persistent_rel < 1e-4))))
         rc = 1;
       if (r.precision != engine::cuda::Precision::f32)
@@ -997,10 +1000,13 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                     r.persistent_same, r.persistent_dlogprob, r.pick_persistent_late_ms,
                     r.persistent_late_same ? "same picks" : "DIFFER");
       if (!r.persistent_compact_phases.empty())
-        std::printf("%s %s: the persistent kernel's compact build (WST_CUDA_PERSISTENT_COMPACT=1) %.3f ms (%s as the "
-                    "inline build without early loads); its phases: %s\n",
+        std::printf("%s %s: the persistent kernel's compact build (WST_CUDA_PERSISTENT_COMPACT=1) %.3f ms (%s); its "
+                    "phases: %s\n",
                     a.c_str(), precision_name(p), r.pick_persistent_compact_ms,
-                    r.persistent_compact_same ? "same picks" : "PICKS DIFFER", r.persistent_compact_phases.c_str());
+                    !r.persistent_compact_ran     ? "DID NOT RUN"
+                    : r.persistent_compact_same ? "same picks as the inline build without early loads"
+                                                : "PICKS DIFFER from the inline build without early loads",
+                    r.persistent_compact_phases.c_str());
       if (!r.persistent_phases.empty())
         std::printf("%s %s: persistent kernel's phases, block 0's prologue (residual, norm or merge) + body "
                     "(products or attention) / barrier wait in us (means over layers): %s\n",

@@ -861,7 +861,8 @@ struct Checker {
   // same layers op by op (the default decoder_layers_at), both recorded and replayed at three positions from the same
   // x and caches: x after the layers and every layer's new cache rows compared. Not bit for bit (the attention split
   // into other parts, the layer norms summed by other threads): within tol, every value written.
-  // compact: the kernel's compact build (float16; no early loads there) against the ops.
+  // compact: the kernel's compact build (float16; no early loads there) against the ops, and bit for bit against the
+  // inline build without early loads.
   void decoder_stack(engine::WeightType type, const std::string& name, int d, int n_head, int n_layer, int n_ctx,
                      int tk, double tol, bool early_loads = true, bool compact = false) {
     const bool early_before = be.persistent_early_loads(), compact_before = be.persistent_compact();
@@ -881,12 +882,15 @@ struct Checker {
       Mat x, qkv, attn, q, mlp;
       std::shared_ptr<void> rec;
     };
-    Run runs[2];
+    // The ops, the persistent kernel as asked, and with `compact` the inline build without early loads (whose values
+    // the compact build must give bit for bit).
+    Run runs[3];
+    const int n_variants = compact ? 3 : 2;
     const std::vector<int> none;
     engine::StepRules rules;
     rules.suppress = &none;
     const long long before = be.persistent_launches();
-    for (int variant = 0; variant < 2; ++variant) {
+    for (int variant = 0; variant < n_variants; ++variant) {
       Run& r = runs[variant];
       for (int i = 0; i < n_layer; ++i) {
         r.k.push_back(be.alloc(n_ctx, d));
@@ -897,7 +901,11 @@ struct Checker {
       r.attn = be.alloc(1, d);
       r.q = be.alloc(1, d);
       r.mlp = be.alloc(1, 4 * d);
-      be.set_persistent_decoder(variant == 1);
+      be.set_persistent_decoder(variant >= 1);
+      if (variant == 2) {
+        be.set_persistent_compact(false);
+        be.set_persistent_early_loads(false);
+      }
       be.set_step(1, 0, rules, 64);
       be.begin_step_recording();
       try {
@@ -914,12 +922,13 @@ struct Checker {
     be.set_persistent_decoder(false);
     be.set_persistent_early_loads(early_before);
     be.set_persistent_compact(compact_before);
-    const bool ran = be.persistent_launches() == before + 1;
+    const bool ran = be.persistent_launches() == before + (n_variants - 1);
     double worst_x = 0, worst_kv = 0;
     size_t n_bad = 0;
+    bool same_bits = true;
     for (int pos : {0, 37, n_ctx - 1}) {
-      std::vector<float> xs[2], kvs[2];
-      for (int variant = 0; variant < 2; ++variant) {
+      std::vector<float> xs[3], kvs[3];
+      for (int variant = 0; variant < n_variants; ++variant) {
         Run& r = runs[variant];
         for (int i = 0; i < n_layer; ++i) {
           be.copy(k0[i], r.k[i]);
@@ -939,15 +948,20 @@ struct Checker {
         for (float e : *v) n_bad += !std::isfinite(e);
       worst_x = std::max(worst_x, rel_l2(xs[1], xs[0]));
       worst_kv = std::max(worst_kv, rel_l2(kvs[1], kvs[0]));
+      if (compact)
+        same_bits = same_bits && xs[2].size() == xs[1].size() && kvs[2].size() == kvs[1].size() &&
+                    std::memcmp(xs[2].data(), xs[1].data(), xs[1].size() * sizeof(float)) == 0 &&
+                    std::memcmp(kvs[2].data(), kvs[1].data(), kvs[1].size() * sizeof(float)) == 0;
     }
-    const bool ok = ran && n_bad == 0 && worst_x < tol && worst_kv < tol;
+    const bool ok = ran && n_bad == 0 && worst_x < tol && worst_kv < tol && same_bits;
     if (!ok) ++n_fail;
-    std::printf("  %-4s %-58s x rel %.2e, new K/V rows rel %.2e%s%s\n", ok ? "ok" : "FAIL",
+    std::printf("  %-4s %-58s x rel %.2e, new K/V rows rel %.2e%s%s%s\n", ok ? "ok" : "FAIL",
                 ("persistent decoder " + std::string(engine::weight_type_name(type)) + " " + name + ", " +
                  std::to_string(n_layer) + " layers" + (compact ? ", compact" : early_loads ? "" : ", no early loads"))
                     .c_str(),
                 worst_x, worst_kv, ran ? "" : " (the persistent kernel did not run)",
-                n_bad ? ("  NaN " + std::to_string(n_bad)).c_str() : "");
+                n_bad ? ("  NaN " + std::to_string(n_bad)).c_str() : "",
+                !compact ? "" : same_bits ? "; the inline build's bits" : "; NOT THE INLINE BUILD'S BITS");
   }
   // A step of m sequences through the decoder layers eagerly (Backend::decoder_layers_rows): the persistent kernel
   // against the default (the ops in turn), each sequence at its own position of its own caches; `shared`: every

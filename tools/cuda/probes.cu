@@ -23,12 +23,19 @@ using engine::cuda::wait_for_previous_kernel;
 constexpr int kPasses = 3;
 
 // kFma fused multiply-adds in straight-line code (each one 16-byte instruction; 8 independent chains so the warp
-// issues one a cycle once the code is fetched), run kPasses times by every block's 4 warps (one a sub-partition).
+// issues one a cycle once the code is fetched), run kPasses times by every block's 4 warps (one a sub-partition), a
+// block an SM (sm: the SM each ran on).
 // Lane 0 of warp 0 records each pass's cycles: the first pass fetches the code from L2 (or memory), later ones
 // find it in the SM's instruction caches where it fits. The empty asm statements pin the arithmetic between the
 // clock reads.
 template <int kFma>
-__global__ void __launch_bounds__(128) straight_line_kernel(float x, float y, float* out, long long* cycles) {
+__global__ void __launch_bounds__(128) straight_line_kernel(float x, float y, float* out, long long* cycles,
+                                                            int* sm) {
+  if (threadIdx.x == 0) {
+    unsigned id;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(id));
+    sm[blockIdx.x] = static_cast<int>(id);
+  }
   float a[8];
 #pragma unroll
   for (int j = 0; j < 8; ++j) a[j] = static_cast<float>(threadIdx.x + j);
@@ -56,15 +63,25 @@ __global__ void __launch_bounds__(128) straight_line_kernel(float x, float y, fl
 }
 
 // Median over the blocks of each pass's cycles, for two launches of straight_line_kernel<kFma> one after the other.
+// Each block asks for more than half an SM's shared memory, so that no two share an SM (a second block would find the
+// code warm); *distinct_sms: how many SMs the last launch ran on (n_sm when that held).
 template <int kFma>
-std::vector<double> straight_line_cycles(int n_sm, float* out, long long* cycles, cudaStream_t stream) {
+std::vector<double> straight_line_cycles(int n_sm, float* out, long long* cycles, int* sm, cudaStream_t stream,
+                                         int* distinct_sms) {
+  constexpr int kShared = 120 * 1024;
+  WST_CUDA_CHECK(cudaFuncSetAttribute(straight_line_kernel<kFma>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      kShared));
   std::vector<double> med;
   for (int launch = 0; launch < 2; ++launch) {
-    straight_line_kernel<kFma><<<n_sm, 128, 0, stream>>>(1.0f, 0.0f, out, cycles);
+    straight_line_kernel<kFma><<<n_sm, 128, kShared, stream>>>(1.0f, 0.0f, out, cycles, sm);
     WST_CUDA_CHECK_LAUNCH();
     std::vector<long long> c(static_cast<size_t>(n_sm) * kPasses);
+    std::vector<int> ids(n_sm);
     WST_CUDA_CHECK(cudaMemcpyAsync(c.data(), cycles, c.size() * sizeof(long long), cudaMemcpyDeviceToHost, stream));
+    WST_CUDA_CHECK(cudaMemcpyAsync(ids.data(), sm, ids.size() * sizeof(int), cudaMemcpyDeviceToHost, stream));
     WST_CUDA_CHECK(cudaStreamSynchronize(stream));
+    std::sort(ids.begin(), ids.end());
+    *distinct_sms = static_cast<int>(std::unique(ids.begin(), ids.end()) - ids.begin());
     for (int p = 0; p < kPasses; ++p) {
       std::vector<long long> v(n_sm);
       for (int b = 0; b < n_sm; ++b) v[b] = c[static_cast<size_t>(b) * kPasses + p];
@@ -76,41 +93,54 @@ std::vector<double> straight_line_cycles(int n_sm, float* out, long long* cycles
 }
 
 // One link of a chain: every thread loads its share of `w` (n16 16-byte words; weights no kernel writes, so before
-// waiting for the kernel before it, as the step's products do), waits, reads what the previous link wrote, and writes
-// one value a block. Nothing is computed beyond a sum that keeps the loads alive. With `norm`, each block first reads
-// a 1280-wide row the previous link wrote and takes its mean and variance with two block-wide sums, as the step's
-// products normalise their input row.
-__global__ void __launch_bounds__(256) chain_link_kernel(const uint4* w, size_t n16, const float* in, float* out,
-                                                         int norm) {
-  __shared__ float red[8];
+// waiting for the kernel before it, as the step's products do), kBatch loads in flight before any is used, waits, reads
+// what the previous link wrote, and writes one value a block. Nothing is computed beyond a sum that keeps the loads
+// alive. Launched at full occupancy (two blocks of 1024 threads an SM), so that the bytes in flight (~8 MB) exceed
+// what the memory's latency needs: the floor of a kernel streaming its weights, not of this kernel's shape. With
+// `norm`, each block first reads a 1280-wide row the previous link wrote and takes its mean and variance with two
+// block-wide sums, as the step's products normalise their input row.
+constexpr int kLinkThreads = 1024, kBatch = 4, kRow = 1280;
+__global__ void __launch_bounds__(kLinkThreads, 2) chain_link_kernel(const uint4* w, size_t n16, const float* in,
+                                                                     float* out, int norm) {
+  __shared__ float red[kLinkThreads / 32];
   unsigned acc = 0;
   const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
-#pragma unroll 8
-  for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n16; i += stride) {
-    const uint4 v = __ldg(w + i);
-    acc ^= v.x ^ v.y ^ v.z ^ v.w;
+  for (size_t i0 = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i0 < n16; i0 += kBatch * stride) {
+    uint4 v[kBatch];
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      const size_t i = i0 + u * stride;
+      v[u] = i < n16 ? __ldg(w + i) : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) acc ^= v[u].x ^ v[u].y ^ v[u].z ^ v[u].w;
   }
   wait_for_previous_kernel();
   let_next_kernel_start();
   float x = __ldcg(in);
   if (norm) {
-    constexpr int kRow = 1280;
-    float v[kRow / 256], s = 0;
+    constexpr int kPer = (kRow + kLinkThreads - 1) / kLinkThreads;
+    float v[kPer], s = 0;
 #pragma unroll
-    for (int u = 0; u < kRow / 256; ++u) s += v[u] = __ldcg(in + threadIdx.x + 256 * u);
+    for (int u = 0; u < kPer; ++u) {
+      const int i = threadIdx.x + kLinkThreads * u;
+      v[u] = i < kRow ? __ldcg(in + i) : 0.0f;
+      s += v[u];
+    }
     auto block_sum = [&](float t) {
       for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffffu, t, o);
       if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = t;
       __syncthreads();
       t = 0;
-      for (int i = 0; i < 8; ++i) t += red[i];
+      for (int i = 0; i < kLinkThreads / 32; ++i) t += red[i];
       __syncthreads();
       return t;
     };
     const float mean = block_sum(s) / kRow;
     float q = 0;
 #pragma unroll
-    for (int u = 0; u < kRow / 256; ++u) q += (v[u] - mean) * (v[u] - mean);
+    for (int u = 0; u < kPer; ++u)
+      if (threadIdx.x + kLinkThreads * u < kRow) q += (v[u] - mean) * (v[u] - mean);
     x += mean + block_sum(q);
   }
   acc = __reduce_xor_sync(0xffffffffu, acc);
@@ -125,22 +155,26 @@ void print_probes(int device, cudaStream_t stream, double read_gbs) {
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, device));
   float* out = nullptr;
   long long* cycles = nullptr;
+  int* sm = nullptr;
   WST_CUDA_CHECK(cudaMalloc(&out, sizeof(float) * n_sm * 256));
   WST_CUDA_CHECK(cudaMalloc(&cycles, sizeof(long long) * n_sm * kPasses));
+  WST_CUDA_CHECK(cudaMalloc(&sm, sizeof(int) * n_sm));
 
   // Instruction fetch: cycles per KB of code, first pass against later passes (a block an SM, 4 warps).
   std::printf("probe, code run for the first time (straight-line code, a block of 4 warps an SM, median over SMs; "
               "cycles for launch 1 pass 1/2/3, launch 2 pass 1/2/3):\n");
+  int distinct = 0;
   auto show = [&](int kb, const std::vector<double>& c) {
     std::printf("  %3d KB: %6.0f %6.0f %6.0f | %6.0f %6.0f %6.0f cycles; first pass costs %.0f cycles (%.2f us) a KB "
-                "more than the third\n",
-                kb, c[0], c[1], c[2], c[3], c[4], c[5], (c[0] - c[2]) / kb, (c[0] - c[2]) / kb / (khz * 1e-3));
+                "more than the third (%d of %d SMs)\n",
+                kb, c[0], c[1], c[2], c[3], c[4], c[5], (c[0] - c[2]) / kb, (c[0] - c[2]) / kb / (khz * 1e-3),
+                distinct, n_sm);
   };
-  show(4, straight_line_cycles<256>(n_sm, out, cycles, stream));
-  show(16, straight_line_cycles<1024>(n_sm, out, cycles, stream));
-  show(32, straight_line_cycles<2048>(n_sm, out, cycles, stream));
-  show(64, straight_line_cycles<4096>(n_sm, out, cycles, stream));
-  show(128, straight_line_cycles<8192>(n_sm, out, cycles, stream));
+  show(4, straight_line_cycles<256>(n_sm, out, cycles, sm, stream, &distinct));
+  show(16, straight_line_cycles<1024>(n_sm, out, cycles, sm, stream, &distinct));
+  show(32, straight_line_cycles<2048>(n_sm, out, cycles, sm, stream, &distinct));
+  show(64, straight_line_cycles<4096>(n_sm, out, cycles, sm, stream, &distinct));
+  show(128, straight_line_cycles<8192>(n_sm, out, cycles, sm, stream, &distinct));
 
   // Chains of kernels, recorded as a graph: the time a link for 0 bytes, a 1280 x 1280 float16 product's 3.3 MB and
   // fc1's 13.1 MB, each link its own weights (beyond L2 together, as a step's layers are), chained or not.
@@ -151,15 +185,17 @@ void print_probes(int device, cudaStream_t stream, double read_gbs) {
   WST_CUDA_CHECK(cudaMalloc(&w, max16 * 16 * kLinks));
   WST_CUDA_CHECK(cudaMemsetAsync(w, 1, max16 * 16 * kLinks, stream));
   // Each link's output (a value a block, at least the 1280-wide row the next one normalises).
-  const int kRowBuf = std::max(n_sm, 1280);
+  const int n_link_blocks = 2 * n_sm;
+  const int kRowBuf = std::max(n_link_blocks, kRow);
   float* buf = nullptr;
   WST_CUDA_CHECK(cudaMalloc(&buf, sizeof(float) * kRowBuf * (kLinks + 1)));
   WST_CUDA_CHECK(cudaMemsetAsync(buf, 0, sizeof(float) * kRowBuf * (kLinks + 1), stream));
   cudaEvent_t e0, e1;
   WST_CUDA_CHECK(cudaEventCreate(&e0));
   WST_CUDA_CHECK(cudaEventCreate(&e1));
-  std::printf("probe, chains of %d kernels in a graph (%d blocks of 256 threads, each kernel loading its own weights "
-              "before waiting for the one before), us a kernel, median of 20 replays:\n", kLinks, n_sm);
+  std::printf("probe, chains of %d kernels in a graph (%d blocks of %d threads, each kernel loading its own weights "
+              "before waiting for the one before), us a kernel, median of 20 replays:\n", kLinks, n_link_blocks,
+              kLinkThreads);
   for (int norm = 0; norm < 2; ++norm)
     for (size_t bytes : sizes) {
       double us[2] = {};
@@ -168,7 +204,8 @@ void print_probes(int device, cudaStream_t stream, double read_gbs) {
         cudaGraphExec_t exec;
         WST_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
         for (int k = 0; k < kLinks; ++k)
-          launch_kernel(chained == 1, chain_link_kernel, dim3(n_sm), dim3(256), 0, stream, w + max16 * k, bytes / 16,
+          launch_kernel(chained == 1, chain_link_kernel, dim3(n_link_blocks), dim3(kLinkThreads), 0, stream,
+                        w + max16 * k, bytes / 16,
                         buf + static_cast<size_t>(kRowBuf) * k, buf + static_cast<size_t>(kRowBuf) * (k + 1), norm);
         WST_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
         WST_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
@@ -187,14 +224,15 @@ void print_probes(int device, cudaStream_t stream, double read_gbs) {
         WST_CUDA_CHECK(cudaGraphExecDestroy(exec));
         WST_CUDA_CHECK(cudaGraphDestroy(graph));
       }
-      std::printf("  %5.1f MB a kernel%s: %.2f us plain, %.2f us chained (the bytes alone at the copy's %.0f GB/s: "
-                  "%.2f us)\n", bytes / 1e6, norm ? ", a 1280-wide row normalised first" : "", us[0], us[1], read_gbs,
-                  bytes / (read_gbs * 1e3));
+      std::printf("  %5.1f MB a kernel%s: %.2f us plain, %.2f us chained (%.0f / %.0f GB/s; the bytes alone at the "
+                  "copy's %.0f GB/s: %.2f us)\n", bytes / 1e6, norm ? ", a 1280-wide row normalised first" : "", us[0],
+                  us[1], bytes / (us[0] * 1e3), bytes / (us[1] * 1e3), read_gbs, bytes / (read_gbs * 1e3));
     }
   WST_CUDA_CHECK(cudaEventDestroy(e0));
   WST_CUDA_CHECK(cudaEventDestroy(e1));
   WST_CUDA_CHECK(cudaFree(buf));
   WST_CUDA_CHECK(cudaFree(w));
+  WST_CUDA_CHECK(cudaFree(sm));
   WST_CUDA_CHECK(cudaFree(cycles));
   WST_CUDA_CHECK(cudaFree(out));
 }

@@ -317,6 +317,10 @@ __global__ void __launch_bounds__(32 * kWarps) cross_query_attention_kernel(
     const int j0 = begin + warp * kKeys;
     load_keys(r, k, v, ldk, ldv, h, dh, j0, max(0, min(kKeys, end - j0)), lane);
   }
+  // The bias and the norm's gains are weights too: read (or asked into L2) before waiting, not after the sums.
+  const float bias = bq ? __ldg(bq + j) : 0.0f;
+  prefetch_lines_l2(gamma, sizeof(float) * d);
+  prefetch_lines_l2(beta, sizeof(float) * d);
   wait_for_previous_kernel();
   let_next_kernel_start();
   const float* xs = normed_row(x, ldx, d, gamma, beta);
@@ -326,7 +330,7 @@ __global__ void __launch_bounds__(32 * kWarps) cross_query_attention_kernel(
     if (lane + 32 * u < k8) accumulate8<T, 1>(held[u], xs, d, lane + 32 * u, acc);
   float a = acc[0];
   for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
-  const float* qh = gather_head_query(a + (bq ? bq[j] : 0.0f));
+  const float* qh = gather_head_query(a + bias);
   attend_head(qh, 0, k, v, ldk, ldv, h, dh, scale, begin, end, true, r, out + h * dh, 0);
 #endif
 }
@@ -356,6 +360,12 @@ __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
     for (int u = 0; u < kHeldSelf; ++u)
       if (lane + 32 * u < k8) held[part][u] = __ldg(w8 + lane + 32 * u);
   }
+  // The biases and the norm's gains are weights too: read (or asked into L2) before waiting, not after the sums.
+  float bias[3];
+#pragma unroll
+  for (int part = 0; part < 3; ++part) bias[part] = bqkv ? __ldg(bqkv + part * d + i) : 0.0f;
+  prefetch_lines_l2(gamma, sizeof(float) * d);
+  prefetch_lines_l2(beta, sizeof(float) * d);
   wait_for_previous_kernel();
   let_next_kernel_start();
   const float* xs = normed_row(x, ldx, d, gamma, beta);
@@ -371,7 +381,7 @@ __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
     for (int c = lane + 32 * kHeldSelf; c < k8; c += 32) accumulate8<T, 1>(__ldg(w8 + c), xs, d, c, acc);
     float a = acc[0];
     for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
-    value[part] = a + (bqkv ? bqkv[part * d + i] : 0.0f);
+    value[part] = a + bias[part];
   }
   if (lane == 0) {
     k_cache[static_cast<size_t>(position) * ldc + i] = value[1];

@@ -197,6 +197,14 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, k
 #pragma unroll
     for (int q = 0; q < R; ++q)
       if (has[q] && lane + 32 * u < k8) held[u][q] = __ldg(w8[q] + lane + 32 * u);
+  // The bias and the norm's gains are weights too: read (or asked into L2) before waiting, not after the sums.
+  float bq[R];
+#pragma unroll
+  for (int q = 0; q < R; ++q) bq[q] = bias && has[q] ? __ldg(bias + j0 + q) : 0.0f;
+  if constexpr (kNorm) {
+    prefetch_lines_l2(gamma, sizeof(float) * k);
+    prefetch_lines_l2(beta, sizeof(float) * k);
+  }
   wait_for_previous_kernel();
   let_next_kernel_start();
   const int cn = kChunked ? min(kc, k) : k;
@@ -237,7 +245,7 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, k
       float a = acc[q][r];
       for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
       if (lane == 0) {
-        float v = a + (bias ? bias[j] : 0.0f);
+        float v = a + bq[q];  // as a + (bias ? bias[j] : 0): the same bits
         float* out = y + static_cast<size_t>(r) * ldy + j;
         if constexpr (kEpi == kEpiGelu) v = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
         if constexpr (kEpi == kEpiAdd) *out += v;

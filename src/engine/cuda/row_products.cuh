@@ -30,6 +30,16 @@ __device__ __forceinline__ float block_sum(float v, float* red) {
   return t;
 }
 
+// Asks L2 for the 128-byte lines of p [0, bytes), the block's threads a line each in turn. For a layer norm's gains
+// and biases before a kernel waits for the one before it (launch.cuh): they are weights, evicted from L2 by the
+// step's other weights since the last token, and the norm reads them only after its two block-wide sums, so their
+// trip from memory was one more on the kernel's critical path.
+__device__ __forceinline__ void prefetch_lines_l2(const void* p, size_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (size_t o = threadIdx.x * size_t{128}; o < bytes; o += blockDim.x * size_t{128})
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(c + o));
+}
+
 // xs [M, k] (contiguous) = the M rows of x (row stride ldx): 16-byte loads, eight a thread in flight together
 // (a loop of dependent round trips to L2 cost the wide products several microseconds).
 template <int M>
