@@ -262,6 +262,15 @@ __device__ __forceinline__ void prefetch_items(const T* w, int n, int k, int seg
   for (size_t o = threadIdx.x * size_t{128}; o < bytes; o += kThreads * size_t{128}) prefetch_l2(p + o);
 }
 
+// The 128-byte lines of the n floats at p (a bias or a layer norm's gains; none where p is null) asked into L2 by the
+// grid, a line a thread: these small weights are read after a phase's sums (the gains) or its products (the bias), so a
+// trip to memory there is on the phase's critical path; asked a phase early, they are in L2 by then.
+__device__ __forceinline__ void prefetch_small(const float* p, int n) {
+  if (p == nullptr) return;
+  const int lines = (n * static_cast<int>(sizeof(float)) + 127) / 128;
+  for (int l = blockIdx.x * blockDim.x + threadIdx.x; l < lines; l += gridDim.x * blockDim.x) prefetch_l2(p + l * 32);
+}
+
 // Attention part `item` of n_head * chunks a sequence: sequence b, head h, keys [j0, j1) of n_keys.
 __device__ __forceinline__ void part_of(int item, int n_head, int chunks, int n_keys, int* b, int* h, int* j0,
                                         int* j1) {
@@ -673,6 +682,9 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
 #endif
   Preload pre;
   preload(pre, early, a.w[0].w_qkv, 3 * d, d, 1);
+  prefetch_small(a.w[0].ln1_g, d);
+  prefetch_small(a.w[0].ln1_b, d);
+  prefetch_small(a.w[0].b_qkv, 3 * d);
   for (int li = 0; li < a.n_layer; ++li) {
     const StackWeights<T>& L = a.w[li];
     const StackRows& R = a.rows[li];
@@ -681,6 +693,10 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
     Ops::norm(xs, xp, hs, hp, d, L.ln1_g, L.ln1_b, red);
     Ops::prefetch(L.w_out, d, d, 1);
     Ops::prefetch(L.w_cq, d, d, 1);
+    prefetch_small(L.b_out, d);
+    prefetch_small(L.ln2_g, d);
+    prefetch_small(L.ln2_b, d);
+    prefetch_small(L.b_cq, d);
     Ops::prefetch_self_rows(R, position, a.ld_cache, a.n_head, a.self_chunks);
     mark(a.trace, li * kTraceSlots + 16);
     Ops::gemv(L.w_qkv, 3 * d, d, 1, hs, hp, pre,
@@ -707,6 +723,10 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
     Ops::norm(xs, xp, hs, hp, d, L.ln2_g, L.ln2_b, red);
     Ops::prefetch(L.w_cout, d, d, 1);
     Ops::prefetch(L.w_fc1, a.n_ff, d, 1);
+    prefetch_small(L.b_cout, d);
+    prefetch_small(L.ln3_g, d);
+    prefetch_small(L.ln3_b, d);
+    prefetch_small(L.b_fc1, a.n_ff);
     mark(a.trace, li * kTraceSlots + 19);
     Ops::gemv(L.w_cq, d, d, 1, hs, hp, pre, Epilogue{EpiKind::store, L.b_cq, a.q, d});
     mark(a.trace, li * kTraceSlots + 6);
@@ -721,6 +741,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
     // 6. merged; the output product
     Ops::merge(a.att_part, a.n_head, a.cross_chunks, stage, hs, hp);
     Ops::prefetch(L.w_fc2, d, a.n_ff, segs);
+    prefetch_small(L.b_fc2, d);
     mark(a.trace, li * kTraceSlots + 21);
     Ops::gemv(L.w_cout, d, d, 1, hs, hp, pre, Epilogue{EpiKind::store, L.b_cout, a.delta, d});
     mark(a.trace, li * kTraceSlots + 10);
@@ -729,7 +750,12 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
     // 7. the residual; fc1 with GELU
     Ops::add(xs, xp, a.delta, d);
     Ops::norm(xs, xp, hs, hp, d, L.ln3_g, L.ln3_b, red);
-    if (li + 1 < a.n_layer) Ops::prefetch(a.w[li + 1].w_qkv, 3 * d, d, 1);
+    if (li + 1 < a.n_layer) {
+      Ops::prefetch(a.w[li + 1].w_qkv, 3 * d, d, 1);
+      prefetch_small(a.w[li + 1].ln1_g, d);
+      prefetch_small(a.w[li + 1].ln1_b, d);
+      prefetch_small(a.w[li + 1].b_qkv, 3 * d);
+    }
     mark(a.trace, li * kTraceSlots + 22);
     Ops::gemv(L.w_fc1, a.n_ff, d, 1, hs, hp, pre, Epilogue{EpiKind::gelu, L.b_fc1, a.mlp, a.n_ff});
     mark(a.trace, li * kTraceSlots + 12);
