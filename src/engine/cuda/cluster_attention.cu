@@ -366,10 +366,19 @@ __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
   for (int part = 0; part < 3; ++part) bias[part] = bqkv ? __ldg(bqkv + part * d + i) : 0.0f;
   prefetch_lines_l2(gamma, sizeof(float) * d);
   prefetch_lines_l2(beta, sizeof(float) * d);
+  // So are the block's keys and values before `position`, written by earlier steps (the kernel before this one writes
+  // no cache; the step's state was copied before the step's first kernel): asked into L2 now, the attention below
+  // finds them there instead of in memory (the step's weights evict them between tokens). Two 128-byte lines a row.
+  const int position = st->position;
+  int begin, end;
+  block_keys(position + 1, rank, &begin, &end);
+  for (int t = threadIdx.x; t < 4 * (min(end, position) - begin); t += blockDim.x) {
+    const float* base = (t & 2) ? v_cache : k_cache;
+    prefetch_l2(base + static_cast<size_t>(begin + t / 4) * ldc + h * dh + 32 * (t & 1));
+  }
   wait_for_previous_kernel();
   let_next_kernel_start();
   const float* xs = normed_row(x, ldx, d, gamma, beta);
-  const int position = st->position;
   float value[3];
 #pragma unroll
   for (int part = 0; part < 3; ++part) {
@@ -389,8 +398,6 @@ __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
   }
   // The cluster barrier inside also makes the caches' new row (written above) visible to the cluster's blocks.
   const float* qh = gather_head_query(value[0]);
-  int begin, end;
-  block_keys(position + 1, rank, &begin, &end);
   KeyRegs r;
   attend_head(qh, 0, k_cache, v_cache, ldc, ldc, h, dh, scale, begin, end, false, r, out + h * dh, 0);
 #endif

@@ -159,7 +159,6 @@ __device__ __forceinline__ void barrier_wait(unsigned* bar, unsigned gen) {
 
 __device__ __forceinline__ void grid_barrier(unsigned* bar) { barrier_wait(bar, barrier_arrive(bar)); }
 
-__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
 
 // Items [first, last) of n, the block's share (contiguous).
 __device__ __forceinline__ void block_items(int n, int* first, int* last) {

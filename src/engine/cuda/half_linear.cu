@@ -207,6 +207,17 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, k
   }
   wait_for_previous_kernel();
   let_next_kernel_start();
+  // The residual this product adds onto, read now (written by an earlier kernel) rather than after the sums, where
+  // its trip to L2 would follow them; for the one- and two-value cases only (registers).
+  constexpr bool kEarlyAdd = kEpi == kEpiAdd && M * R <= 2;
+  float prev[kEarlyAdd ? R : 1][kEarlyAdd ? M : 1];
+  if constexpr (kEarlyAdd) {
+#pragma unroll
+    for (int q = 0; q < R; ++q)
+#pragma unroll
+      for (int r = 0; r < M; ++r)
+        prev[q][r] = lane == 0 && has[q] ? y[static_cast<size_t>(r) * ldy + j0 + q] : 0.0f;
+  }
   const int cn = kChunked ? min(kc, k) : k;
   load_rows<M>(x, ldx, cn, xs);
   __syncthreads();
@@ -248,7 +259,8 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, k
         float v = a + bq[q];  // as a + (bias ? bias[j] : 0): the same bits
         float* out = y + static_cast<size_t>(r) * ldy + j;
         if constexpr (kEpi == kEpiGelu) v = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
-        if constexpr (kEpi == kEpiAdd) *out += v;
+        if constexpr (kEarlyAdd) *out = prev[q][r] + v;  // as *out += v
+        else if constexpr (kEpi == kEpiAdd) *out += v;
         else *out = v;
         if constexpr (kEpi == kEpiKv) {
           const size_t row = static_cast<size_t>(kv.step->position) * kv.ld;

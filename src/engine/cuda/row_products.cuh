@@ -34,10 +34,11 @@ __device__ __forceinline__ float block_sum(float v, float* red) {
 // and biases before a kernel waits for the one before it (launch.cuh): they are weights, evicted from L2 by the
 // step's other weights since the last token, and the norm reads them only after its two block-wide sums, so their
 // trip from memory was one more on the kernel's critical path.
+__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
+
 __device__ __forceinline__ void prefetch_lines_l2(const void* p, size_t bytes) {
   const char* c = static_cast<const char*>(p);
-  for (size_t o = threadIdx.x * size_t{128}; o < bytes; o += blockDim.x * size_t{128})
-    asm volatile("prefetch.global.L2 [%0];" ::"l"(c + o));
+  for (size_t o = threadIdx.x * size_t{128}; o < bytes; o += blockDim.x * size_t{128}) prefetch_l2(c + o);
 }
 
 // xs [M, k] (contiguous) = the M rows of x (row stride ldx): 16-byte loads, eight a thread in flight together
