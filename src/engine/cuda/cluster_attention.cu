@@ -49,6 +49,20 @@ struct KeyRegsOf {
 };
 using KeyRegs = KeyRegsOf<>;
 
+// Rows [begin, end) of head h's K and V (dh values from column h * dh) asked into L2 by the block, a 128-byte line a
+// thread in turn: before the wait, for the keys a block attends over that no kernel of the step writes (the window's
+// cross K/V, the self-attention cache before `position`), so that the rounds of keys it loads after the wait find
+// them in L2 (they are evicted between tokens by the step's weights: 15 MB of cross K/V a large-v3 layer).
+__device__ __forceinline__ void prefetch_head_rows(const float* k, const float* v, int ldk, int ldv, int h, int dh,
+                                                   int begin, int end) {
+  const int lines = (dh + 31) / 32;  // 32 floats a line
+  for (int t = threadIdx.x; t < 2 * lines * (end - begin); t += blockDim.x) {
+    const int row = begin + t / (2 * lines), rest = t % (2 * lines), line = rest / 2;
+    const float* base = rest % 2 ? v + static_cast<size_t>(row) * ldv : k + static_cast<size_t>(row) * ldk;
+    prefetch_l2(base + h * dh + 32 * line);
+  }
+}
+
 // Keys [j0, j0 + nj) of head h (zeros past nj).
 template <int D>
 __device__ __forceinline__ void load_keys(KeyRegsOf<D>& r, const float* k, const float* v, int ldk, int ldv, int h,
@@ -219,6 +233,7 @@ __global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const fl
     block_keys<kC>(n_visible, rank, &begin, &end);
     const int j0 = begin + warp * kKeys;
     load_keys(r, k, v, ldk, ldv, h, dh, j0, max(0, min(kKeys, end - j0)), lane);
+    prefetch_head_rows(k, v, ldk, ldv, h, dh, begin + kWarps * kKeys, end);  // the rounds after the first
   }
   wait_for_previous_kernel();
   let_next_kernel_start();
@@ -247,6 +262,7 @@ __global__ void __launch_bounds__(32 * kWarps) shared_kv_attention_kernel(const 
   if (kv_fixed) {
     const int j0 = begin + warp * kKeys;
     load_keys(r, k, v, ldk, ldv, h, dh, j0, max(0, min(kKeys, end - j0)), lane);
+    prefetch_head_rows(k, v, ldk, ldv, h, dh, begin + kWarps * kKeys, end);  // the rounds after the first
   }
   wait_for_previous_kernel();
   let_next_kernel_start();
@@ -316,6 +332,7 @@ __global__ void __launch_bounds__(32 * kWarps) cross_query_attention_kernel(
   {
     const int j0 = begin + warp * kKeys;
     load_keys(r, k, v, ldk, ldv, h, dh, j0, max(0, min(kKeys, end - j0)), lane);
+    prefetch_head_rows(k, v, ldk, ldv, h, dh, begin + kWarps * kKeys, end);  // the rounds after the first
   }
   // The bias and the norm's gains are weights too: read (or asked into L2) before waiting, not after the sums.
   const float bias = bq ? __ldg(bq + j) : 0.0f;
@@ -368,14 +385,11 @@ __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
   prefetch_lines_l2(beta, sizeof(float) * d);
   // So are the block's keys and values before `position`, written by earlier steps (the kernel before this one writes
   // no cache; the step's state was copied before the step's first kernel): asked into L2 now, the attention below
-  // finds them there instead of in memory (the step's weights evict them between tokens). Two 128-byte lines a row.
+  // finds them there instead of in memory (the step's weights evict them between tokens).
   const int position = st->position;
   int begin, end;
   block_keys(position + 1, rank, &begin, &end);
-  for (int t = threadIdx.x; t < 4 * (min(end, position) - begin); t += blockDim.x) {
-    const float* base = (t & 2) ? v_cache : k_cache;
-    prefetch_l2(base + static_cast<size_t>(begin + t / 4) * ldc + h * dh + 32 * (t & 1));
-  }
+  prefetch_head_rows(k_cache, v_cache, ldc, ldc, h, dh, begin, min(end, position));
   wait_for_previous_kernel();
   let_next_kernel_start();
   const float* xs = normed_row(x, ldx, d, gamma, beta);
