@@ -9,20 +9,12 @@ out="${OUT:-$PWD/cuda_out}"
 mkdir -p "$out"
 build="$(mktemp -d)"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv | tee "$out/gpu.txt" || true
-flags=(-std=c++20 -O3 -arch=sm_90 -I"$root/src" -I"$root/include" -I"$root/bench" -I"$root/tools/cuda")
 t0=$(date +%s)
-pids=()
-for f in "$root"/src/engine/cuda/*.cu "$root"/src/engine/backend.cpp "$root"/src/engine/encoder.cpp "$root"/src/engine/decoder.cpp \
-         "$root"/tools/cuda/cuda_check.cpp "$root"/tools/cuda/cuda_bench.cpp "$root"/tools/cuda/cuda_linked.cpp \
-         "$root"/tools/cuda/probes.cu; do
-  nvcc "${flags[@]}" -c "$f" -o "$build/$(basename "$f").o" 2> "$build/$(basename "$f").log" &
-  pids+=($!)
-done
-fail=0
-for p in "${pids[@]}"; do wait "$p" || fail=1; done
-cat "$build"/*.log > "$out/build.log" || true
-if [ "$fail" != 0 ]; then cat "$out/build.log"; exit 1; fi
-nvcc -arch=sm_90 "$build"/*.o -lcublas -o "$build/cuda_check"
+if ! bash "$root/tools/cuda/build_on_device.sh" "$root" "$build"; then
+  cp "$build/build.log" "$out/build.log" 2>/dev/null
+  exit 1
+fi
+cp "$build/build.log" "$out/build.log"
 echo "built in $(( $(date +%s) - t0 )) s"
 set +e
 "$build/cuda_check" "$@" 2>&1 | tee "$out/cuda_check.log"
