@@ -162,6 +162,9 @@ struct Row {
   // once then replayed (Backend::records_steps); pick_same: both gave the same tokens and log-probabilities.
   double pick_eager_ms = 0, pick_graph_ms = 0;
   bool pick_same = false;
+  // FNV-1a over the 40 recorded picks' tokens and log-probabilities' bits: equal hashes from two builds (an A/B,
+  // run_ab_on_device.sh) mean the same picks bit for bit.
+  unsigned long long picks_hash = 0;
   // The recorded step with the query products fused into the attention kernels (WST_CUDA_FUSED_CROSS, _SELF);
   // fused_same: the same picks as the recorded step without them.
   double pick_fused_ms[3] = {NAN, NAN, NAN};  // cross fused, self fused, both
@@ -400,6 +403,13 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     run(dec, false, eager, te);
     run(dec, true, graph, tg);
     row.pick_same = same_picks(eager, graph);
+    row.picks_hash = 1469598103934665603ull;
+    for (const engine::GreedyPick& p : graph) {
+      unsigned char bytes[sizeof p.token + sizeof p.logprob];
+      std::memcpy(bytes, &p.token, sizeof p.token);
+      std::memcpy(bytes + sizeof p.token, &p.logprob, sizeof p.logprob);
+      for (unsigned char b : bytes) row.picks_hash = (row.picks_hash ^ b) * 1099511628211ull;
+    }
     row.pick_eager_ms = median(te);
     row.pick_graph_ms = median(tg);
     be.set_graphs(true);
@@ -975,13 +985,13 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   "recorded with the cross query fused %.3f ms (%s), the self q|k|v fused %.3f ms (%s), both %.3f ms "
                   "(%s); 5-beam step %.3f ms with the logits to the host (filters not included), %.3f ms with the GPU's "
                   "candidates; batch-16 step (one window, forked) %.3f ms (%.3f ms a token); 16 windows %.3f ms "
-                  "(%.3f ms a token)\n",
+                  "(%.3f ms a token); picks hash %016llx\n",
                   a.c_str(), precision_name(p), r.pick_eager_ms, r.pick_graph_ms,
                   r.pick_same ? "identical" : "DIFFER", r.pick_fused_ms[0], r.fused_same[0] ? "same picks" : "DIFFER",
                   r.pick_fused_ms[1], r.fused_same[1] ? "same picks" : "DIFFER", r.pick_fused_ms[2],
                   r.fused_same[2] ? "same picks" : "DIFFER",
                   r.beam5_host_ms, r.beam5_top_ms, r.batch16_ms, r.batch16_ms / 16,
-                  r.windows16_ms, r.windows16_ms / 16);
+                  r.windows16_ms, r.windows16_ms / 16, r.picks_hash);
       if (!r.pick_same || !r.fused_same[0] || !r.fused_same[1] || !r.fused_same[2]) rc = 1;
       // Where the persistent kernel (an experiment) ran, it must agree with the recorded step at least on the first
       // picks (later ones may part at a near-tie: other summation orders), its 5-beam logits within 1e-4, and its

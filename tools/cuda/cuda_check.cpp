@@ -1183,7 +1183,9 @@ int run_op_checks(CudaBackend& be) {
       be.set_gemv_chunks(experiments);
       be.set_gemv_norm_by_warp(experiments);
       be.set_gemv_one_row_norm_by_warp(experiments);
-      for (int rows : {1, 5}) {
+      // Two rows: the residual read right after the wait (one or two values a warp) against 2 x 2 and 2 x 4 shapes
+      // that read it after the sums.
+      for (int rows : {1, 2, 5}) {
         ck.gemv_shapes(type, rows, 3 * 1280, 1280, true, Epi::none);
         ck.gemv_shapes(type, rows, 4 * 384, 384, true, Epi::gelu);
         ck.gemv_shapes(type, rows, 1280, 4 * 1280, false, Epi::add);

@@ -95,7 +95,7 @@ std::vector<double> straight_line_cycles(int n_sm, float* out, long long* cycles
 // One link of a chain: every thread loads its share of `w` (n16 16-byte words; weights no kernel writes, so before
 // waiting for the kernel before it, as the step's products do), kBatch loads in flight before any is used, waits, reads
 // what the previous link wrote, and writes one value a block. Nothing is computed beyond a sum that keeps the loads
-// alive. Launched at full occupancy (two blocks of 1024 threads an SM), so that the bytes in flight (~8 MB) exceed
+// alive. Launched at full occupancy (two blocks of 1024 threads an SM), so that the bytes in flight (~17 MB) exceed
 // what the memory's latency needs: the floor of a kernel streaming its weights, not of this kernel's shape. With
 // `norm`, each block first reads a 1280-wide row the previous link wrote and takes its mean and variance with two
 // block-wide sums, as the step's products normalise their input row.

@@ -33,3 +33,6 @@ for round in 1 2; do
     grep -E "float16: encoder|engine greedy step|5-beam step variants|batch-16" "$out/$v.$round.log" | cut -c1-400
   done
 done
+# The same picks bit for bit? (the greedy line's hash, where both builds print one: session 12's and later)
+for v in old new; do echo "$v: $(grep -o "[a-z0-9.-]* float16: engine greedy step.*picks hash [0-9a-f]*" "$out/$v.1.log" |
+  sed 's/ float16: engine greedy step.*picks hash / /' | tr '\n' ' ')"; done

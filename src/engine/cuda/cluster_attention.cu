@@ -386,7 +386,7 @@ __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
   // So are the block's keys and values before `position`, written by earlier steps (the kernel before this one writes
   // no cache; the step's state was copied before the step's first kernel): asked into L2 now, the attention below
   // finds them there instead of in memory (the step's weights evict them between tokens).
-  const int position = st->position;
+  const int position = __ldcg(&st->position);  // written by the step's first graph node, never by a kernel
   int begin, end;
   block_keys(position + 1, rank, &begin, &end);
   prefetch_head_rows(k_cache, v_cache, ldc, ldc, h, dh, begin, min(end, position));

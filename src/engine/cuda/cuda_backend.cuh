@@ -64,7 +64,8 @@ class DevicePool {
 };
 
 // What varies between replays of a recorded greedy step (Backend::set_step), read on the device by the *_at
-// kernels and the greedy pick: kept in pinned host memory, copied to the device as a step's first node.
+// kernels and the greedy pick: kept in pinned host memory, copied to the device as a step's first node. No kernel
+// writes it, so kernels may read it before waiting for the kernel before them (launch.cuh).
 struct StepState {
   int token = 0, position = 0;
   int a0 = 0, a1 = 0, b0 = 0, b1 = 0;  // the rules' masked ranges (StepRules)

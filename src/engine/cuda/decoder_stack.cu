@@ -159,7 +159,6 @@ __device__ __forceinline__ void barrier_wait(unsigned* bar, unsigned gen) {
 
 __device__ __forceinline__ void grid_barrier(unsigned* bar) { barrier_wait(bar, barrier_arrive(bar)); }
 
-
 // Items [first, last) of n, the block's share (contiguous).
 __device__ __forceinline__ void block_items(int n, int* first, int* last) {
   const int per = (n + gridDim.x - 1) / gridDim.x;

@@ -37,6 +37,7 @@ __device__ __forceinline__ float block_sum(float v, float* red) {
 __device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
 
 __device__ __forceinline__ void prefetch_lines_l2(const void* p, size_t bytes) {
+  if (p == nullptr) return;
   const char* c = static_cast<const char*>(p);
   for (size_t o = threadIdx.x * size_t{128}; o < bytes; o += blockDim.x * size_t{128}) prefetch_l2(c + o);
 }
