@@ -234,6 +234,13 @@ __global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const fl
     const int j0 = begin + warp * kKeys;
     load_keys(r, k, v, ldk, ldv, h, dh, j0, max(0, min(kKeys, end - j0)), lane);
     prefetch_head_rows(k, v, ldk, ldv, h, dh, begin + kWarps * kKeys, end);  // the rounds after the first
+  } else {
+    // A cache: its rows before the newest were written by earlier steps (or a reorder), so asking L2 for them now
+    // saves the attention a trip to memory after the wait. (A prefetch changes no value a load sees, wherever the
+    // rows come from: where the kernel before wrote them, it only costs the trip.)
+    const int visible = st != nullptr ? __ldcg(&st->position) + 1 : n_visible;
+    block_keys<kC>(visible, rank, &begin, &end);
+    prefetch_head_rows(k, v, ldk, ldv, h, dh, begin, min(end, visible - 1));
   }
   wait_for_previous_kernel();
   let_next_kernel_start();

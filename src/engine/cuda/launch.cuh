@@ -6,8 +6,8 @@
 //
 // The rules every chained kernel keeps:
 // - before wait_for_previous_kernel(): only reads of memory no kernel of the step writes (weights, the
-//   window's cross-attention K/V, the self-attention cache's rows before the step's position, the recorded step's
-//   StepState, which only the graph's first node writes); no writes at all;
+//   window's cross-attention K/V, the recorded step's StepState, which only the graph's first node writes); no
+//   writes at all. Asking L2 for a line (prefetch) is fine for any memory: it changes no value a later load sees;
 // - it calls wait_for_previous_kernel() on every path (a kernel that returns without waiting could finish before
 //   its predecessor, and the kernel after it would then read unfinished results);
 // - let_next_kernel_start() right after the wait: the next kernel may then be scheduled, so at most the
