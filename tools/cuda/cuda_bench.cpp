@@ -165,6 +165,10 @@ struct Row {
   // FNV-1a over the 40 recorded picks' tokens and log-probabilities' bits: equal hashes from two builds (an A/B,
   // run_ab_on_device.sh) mean the same picks bit for bit.
   unsigned long long picks_hash = 0;
+  // The recorded step (fused query products) without the attention kernels' row prefetches, and whether its picks
+  // are the same bit for bit.
+  double pick_no_prefetch_ms = NAN;
+  bool no_prefetch_same = false;
   // The recorded step with the query products fused into the attention kernels (WST_CUDA_FUSED_CROSS, _SELF);
   // fused_same: the same picks as the recorded step without them.
   double pick_fused_ms[3] = {NAN, NAN, NAN};  // cross fused, self fused, both
@@ -433,6 +437,18 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     }
     be.set_fused_cross(cross_default);
     be.set_fused_self(self_default);
+    {
+      // The attention kernels' row prefetches off (WST_CUDA_PREFETCH_ROWS=0), the defaults otherwise: the same picks
+      // bit for bit (a prefetch changes no value), timed against the defaults (pick_fused_ms[2]).
+      const bool prefetch0 = be.prefetch_rows();
+      be.set_prefetch_rows(false);
+      std::vector<engine::GreedyPick> picks;
+      std::vector<double> tn;
+      run_fresh(picks, tn);
+      be.set_prefetch_rows(prefetch0);
+      row.pick_no_prefetch_ms = median(tn);
+      row.no_prefetch_same = same_picks(picks, graph);
+    }
     // The recorded step with other launch shapes of the one-row matrix-vector kernel ({narrow, wide}: output rows a
     // warp, warps a block); the same picks bit for bit are expected (every row's sum in the same order).
     {
@@ -593,13 +609,16 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       // shapes with all four on.
       const bool chunks0 = be.gemv_chunks(), warp_norm0 = be.gemv_norm_by_warp(), shared0 = be.shared_kv(),
                  small0 = be.small_self();
+      const bool prefetch0 = be.prefetch_rows();
       struct Variant {
         const char* what;
         bool chunks, warp_norm, shared, small;
         GemvShape narrow, wide;
+        bool prefetch = true;  // the attention kernels' row prefetches (session 12, on by default)
       };
       const Variant variants[] = {
-          {"default", chunks0, warp_norm0, shared0, small0, narrow0, wide0},
+          {"default", chunks0, warp_norm0, shared0, small0, narrow0, wide0, prefetch0},
+          {"no row prefetch", chunks0, warp_norm0, shared0, small0, narrow0, wide0, false},
           {"chunks", true, warp_norm0, shared0, small0, narrow0, wide0},
           {"warp norm", chunks0, true, shared0, small0, narrow0, wide0},
           {"shared K/V", chunks0, warp_norm0, true, small0, narrow0, wide0},
@@ -621,6 +640,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_small_self(v.small);
         be.set_gemv_shape(true, false, v.narrow);
         be.set_gemv_shape(true, true, v.wide);
+        be.set_prefetch_rows(v.prefetch);
         double rel = 0;
         const double ms = time_beam5(&rel);
         std::printf("; %s %.4f ms (rel %.1e)", v.what, ms, rel);
@@ -632,6 +652,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.set_small_self(small0);
       be.set_gemv_shape(true, false, narrow0);
       be.set_gemv_shape(true, true, wide0);
+      be.set_prefetch_rows(prefetch0);
     }
     // The same 5-beam step with every layer in the persistent kernel (eager, one launch): timed with the GPU's
     // candidates, and its logits compared with the op-by-op step's (all_logits, from the same caches).
@@ -992,7 +1013,11 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.fused_same[2] ? "same picks" : "DIFFER",
                   r.beam5_host_ms, r.beam5_top_ms, r.batch16_ms, r.batch16_ms / 16,
                   r.windows16_ms, r.windows16_ms / 16, r.picks_hash);
-      if (!r.pick_same || !r.fused_same[0] || !r.fused_same[1] || !r.fused_same[2]) rc = 1;
+      std::printf("%s %s: recorded step without the attention kernels' row prefetches (WST_CUDA_PREFETCH_ROWS=0) %.3f "
+                  "ms against %.3f ms with them (%s)\n",
+                  a.c_str(), precision_name(p), r.pick_no_prefetch_ms, r.pick_fused_ms[2],
+                  r.no_prefetch_same ? "same picks" : "PICKS DIFFER");
+      if (!r.pick_same || !r.fused_same[0] || !r.fused_same[1] || !r.fused_same[2] || !r.no_prefetch_same) rc = 1;
       // Where the persistent kernel (an experiment) ran, it must agree with the recorded step at least on the first
       // picks (later ones may part at a near-tie: other summation orders), its 5-beam logits within 1e-4, and its
       // builds among themselves bit for bit. (Where its

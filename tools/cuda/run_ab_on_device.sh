@@ -38,7 +38,7 @@ for round in 1 2; do
     WST_BENCH_PRECISIONS=float16 WST_BENCH_PERSISTENT=0 "${bin_dir[$name]}/cuda_check" --skip-checks "${models[@]}" \
       > "$out/$name.$round.log" 2>&1
     echo "== $name, round $round (rc=$?)"
-    grep -E "float16: encoder|engine greedy step|5-beam step variants" "$out/$name.$round.log" | cut -c1-400
+    grep -E "float16: encoder|engine greedy step|row prefetches|5-beam step variants" "$out/$name.$round.log" | cut -c1-400
   done
 done
 # The same picks bit for bit? (the greedy line's hash, where a build prints one: session 12's and later)

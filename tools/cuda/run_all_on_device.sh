@@ -26,6 +26,6 @@ models=("$@")
 bin="$(ls -d "$checks_tmp"/tmp.*)/cuda_check"
 WST_BENCH_PRECISIONS=float16 "$bin" --skip-checks "${models[@]}" > "$out/bench.log" 2>&1
 echo "bench rc=$?"
-grep -E "^probe| KB: | MB a kernel|step variants|gemv shapes|window|recorded|persistent|compact" "$out/bench.log" |
+grep -E "^probe| KB: | MB a kernel|step variants|gemv shapes|window|recorded|persistent|compact|prefetch" "$out/bench.log" |
   cut -c1-700 | head -70
 date

@@ -22,6 +22,10 @@ namespace {
 
 constexpr int kCtas = 8;           // blocks a head (a cluster; 8 is the portable maximum)
 constexpr int kWarps = 8;          // warps a block
+// CudaBackend::set_prefetch_rows: whether prefetch_head_rows asks for anything (read when a kernel runs). Declared
+// for every architecture: the backend sets it on any device.
+__constant__ int c_prefetch_rows = 1;
+
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900  // device code for sm_90 only (nothing here before it)
 constexpr int kMaxDh = 128;         // attention.cu refuses wider heads
 constexpr int kKeys = 8;            // keys a warp has in flight at once
@@ -55,6 +59,7 @@ using KeyRegs = KeyRegsOf<>;
 // them in L2 (they are evicted between tokens by the step's weights: 15 MB of cross K/V a large-v3 layer).
 __device__ __forceinline__ void prefetch_head_rows(const float* k, const float* v, int ldk, int ldv, int h, int dh,
                                                    int begin, int end) {
+  if (c_prefetch_rows == 0) return;
   const int lines = (dh + 31) / 32;  // 32 floats a line
   for (int t = threadIdx.x; t < 2 * lines * (end - begin); t += blockDim.x) {
     const int row = begin + t / (2 * lines), rest = t % (2 * lines), line = rest / 2;
@@ -425,6 +430,11 @@ __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
 }
 
 }  // namespace
+
+void set_attention_row_prefetch(bool on, cudaStream_t stream) {
+  const int v = on ? 1 : 0;
+  WST_CUDA_CHECK(cudaMemcpyToSymbolAsync(c_prefetch_rows, &v, sizeof v, 0, cudaMemcpyHostToDevice, stream));
+}
 
 bool sm90_code_runs() {
   cudaFuncAttributes a{};

@@ -164,6 +164,12 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   persistent_decoder_ = env_is("WST_CUDA_PERSISTENT_DECODER", "1");
   persistent_early_loads_ = !env_is("WST_CUDA_PERSISTENT_EARLY", "0");
   persistent_compact_ = env_is("WST_CUDA_PERSISTENT_COMPACT", "1");
+  set_prefetch_rows(!env_is("WST_CUDA_PREFETCH_ROWS", "0"));
+}
+
+void CudaBackend::set_prefetch_rows(bool on) {
+  prefetch_rows_ = on;
+  set_attention_row_prefetch(on, stream_);
 }
 
 void CudaBackend::set_precision(Precision p) {

@@ -163,6 +163,13 @@ class CudaBackend final : public Backend {
   // set_small_self(true).
   void set_small_self(bool on) { small_self_ = on; }
   bool small_self() const { return small_self_; }
+  // The attention kernels ask L2 for their block's keys and values before waiting for the kernel before them
+  // (session 12; the same bits either way, by construction: a prefetch changes no value). On unless
+  // WST_CUDA_PREFETCH_ROWS=0 or set_prefetch_rows(false): it adds traffic while the kernel before runs (a large-v3
+  // layer's 15 MB of cross K/V), so it is a switch until timed. Read by the kernels when they run, so a recorded step
+  // follows it too.
+  void set_prefetch_rows(bool on);
+  bool prefetch_rows() const { return prefetch_rows_; }
   long long small_self_launches() const { return small_self_launches_; }
   bool shared_kv() const { return shared_kv_; }
   long long shared_kv_launches() const { return shared_kv_launches_; }
@@ -287,7 +294,7 @@ class CudaBackend final : public Backend {
   bool half_encoder_ = true;
   bool fused_cross_ = false, fused_self_ = false;
   long long fused_cross_launches_ = 0, fused_self_launches_ = 0;
-  bool shared_kv_ = false, small_self_ = false;
+  bool shared_kv_ = false, small_self_ = false, prefetch_rows_ = true;
   long long shared_kv_launches_ = 0, small_self_launches_ = 0;
   // The device takes cooperative launches (all blocks resident at once: decoder_stack.cu's grid barriers).
   bool cooperative_ = false, persistent_decoder_ = false, persistent_early_loads_ = true, persistent_compact_ = false;
@@ -357,6 +364,10 @@ std::string unavailable_reason();
 // without a 90 target on an H100 runs sm_80 code, in which the chained-launch waits and the cluster kernel's body
 // compile to nothing, so the backend must not use them there.
 bool sm90_code_runs();
+
+// Whether the attention kernels (cluster_attention.cu) prefetch their keys' rows: a flag in the device's constant
+// memory (CudaBackend::set_prefetch_rows).
+void set_attention_row_prefetch(bool on, cudaStream_t stream);
 
 // One-query attention in one kernel on sm_90 (cluster_attention.cu), for up to kMaxAttentionRows query rows at once:
 // row b of q (row stride ldq) attends over its own keys rows.k[b], rows.v[b] (row strides ldk, ldv), the first
