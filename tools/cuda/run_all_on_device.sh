@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One GPU call's worth (issue #8): the op checks and the real-weights check built and run side by side, then the
-# float16 bench with the checks' build. Logs go to $OUT/checks, $OUT/real and $OUT/bench.log; a summary to stdout.
+# float16 bench with the checks' build (the op path for every model, then the persistent kernel for the first).
+# Logs go to $OUT/checks, $OUT/real, $OUT/bench.log and $OUT/bench_persistent.log; a summary to stdout.
 #   [WST_BENCH_PERSISTENT=0] tools/cuda/run_all_on_device.sh GPUCHECK_DIR [model ...]
 # GPUCHECK_DIR as run_real_weights.sh reads it (docs/CUDA.md "Checks on the GPU machine"); models default to
 # large-v3 tiny large-v3-turbo small.
@@ -24,8 +25,15 @@ tail -n 40 "$out/real/stdout.log"
 models=("$@")
 [ "${#models[@]}" -gt 0 ] || models=(large-v3 tiny large-v3-turbo small)
 bin="$(ls -d "$checks_tmp"/tmp.*)/cuda_check"
-WST_BENCH_PRECISIONS=float16 "$bin" --skip-checks "${models[@]}" > "$out/bench.log" 2>&1
+# The op path first, every model, without the persistent kernel (a fault in it ends the process, and its timings are
+# slow); then the persistent kernel's timings and phases for the first model alone, unless WST_BENCH_PERSISTENT=0.
+WST_BENCH_PRECISIONS=float16 WST_BENCH_PERSISTENT=0 "$bin" --skip-checks "${models[@]}" > "$out/bench.log" 2>&1
 echo "bench rc=$?"
-grep -E "^probe| KB: | MB a kernel|step variants|gemv shapes|window|recorded|persistent|compact|prefetch" "$out/bench.log" |
+grep -E "^probe| KB: | MB a kernel|step variants|gemv shapes|window|recorded|prefetch" "$out/bench.log" |
   cut -c1-700 | head -70
+if [ "${WST_BENCH_PERSISTENT:-1}" != 0 ]; then
+  WST_BENCH_PRECISIONS=float16 "$bin" --skip-checks "${models[0]}" > "$out/bench_persistent.log" 2>&1
+  echo "bench with the persistent kernel rc=$?"
+  grep -E "persistent|compact" "$out/bench_persistent.log" | cut -c1-900
+fi
 date
