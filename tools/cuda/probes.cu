@@ -16,7 +16,6 @@ namespace wst::cuda_tool {
 
 namespace {
 
-using engine::cuda::launch_kernel;
 using engine::cuda::let_next_kernel_start;
 using engine::cuda::wait_for_previous_kernel;
 
@@ -196,38 +195,52 @@ void print_probes(int device, cudaStream_t stream, double read_gbs) {
   std::printf("probe, chains of %d kernels in a graph (%d blocks of %d threads, each kernel loading its own weights "
               "before waiting for the one before), us a kernel, median of 20 replays:\n", kLinks, n_link_blocks,
               kLinkThreads);
+  // us a kernel, plain and chained, for links of `bytes` (normalising a row first with `norm`), launched in clusters
+  // of `cluster` blocks (0: none; the step's attention kernels run in clusters of 8).
+  auto time_chain = [&](size_t bytes, int norm, unsigned cluster, double (&us)[2]) {
+    const int blocks = cluster > 0 ? n_link_blocks / static_cast<int>(cluster) * static_cast<int>(cluster)
+                                   : n_link_blocks;
+    for (int chained = 0; chained < 2; ++chained) {
+      cudaGraph_t graph;
+      cudaGraphExec_t exec;
+      WST_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+      for (int k = 0; k < kLinks; ++k)
+        engine::cuda::launch_cluster_kernel(chained == 1, cluster, chain_link_kernel, dim3(blocks), dim3(kLinkThreads),
+                                            0, stream, w + max16 * k, bytes / 16,
+                                            buf + static_cast<size_t>(kRowBuf) * k,
+                                            buf + static_cast<size_t>(kRowBuf) * (k + 1), norm);
+      WST_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+      WST_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+      std::vector<double> t;
+      for (int r = 0; r < 23; ++r) {
+        WST_CUDA_CHECK(cudaEventRecord(e0, stream));
+        WST_CUDA_CHECK(cudaGraphLaunch(exec, stream));
+        WST_CUDA_CHECK(cudaEventRecord(e1, stream));
+        WST_CUDA_CHECK(cudaEventSynchronize(e1));
+        float ms = 0;
+        WST_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        if (r >= 3) t.push_back(ms * 1e3 / kLinks);
+      }
+      std::sort(t.begin(), t.end());
+      us[chained] = t[t.size() / 2];
+      WST_CUDA_CHECK(cudaGraphExecDestroy(exec));
+      WST_CUDA_CHECK(cudaGraphDestroy(graph));
+    }
+  };
   for (int norm = 0; norm < 2; ++norm)
     for (size_t bytes : sizes) {
       double us[2] = {};
-      for (int chained = 0; chained < 2; ++chained) {
-        cudaGraph_t graph;
-        cudaGraphExec_t exec;
-        WST_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-        for (int k = 0; k < kLinks; ++k)
-          launch_kernel(chained == 1, chain_link_kernel, dim3(n_link_blocks), dim3(kLinkThreads), 0, stream,
-                        w + max16 * k, bytes / 16,
-                        buf + static_cast<size_t>(kRowBuf) * k, buf + static_cast<size_t>(kRowBuf) * (k + 1), norm);
-        WST_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-        WST_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-        std::vector<double> t;
-        for (int r = 0; r < 23; ++r) {
-          WST_CUDA_CHECK(cudaEventRecord(e0, stream));
-          WST_CUDA_CHECK(cudaGraphLaunch(exec, stream));
-          WST_CUDA_CHECK(cudaEventRecord(e1, stream));
-          WST_CUDA_CHECK(cudaEventSynchronize(e1));
-          float ms = 0;
-          WST_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-          if (r >= 3) t.push_back(ms * 1e3 / kLinks);
-        }
-        std::sort(t.begin(), t.end());
-        us[chained] = t[t.size() / 2];
-        WST_CUDA_CHECK(cudaGraphExecDestroy(exec));
-        WST_CUDA_CHECK(cudaGraphDestroy(graph));
-      }
+      time_chain(bytes, norm, 0, us);
       std::printf("  %5.1f MB a kernel%s: %.2f us plain, %.2f us chained (%.0f / %.0f GB/s; the bytes alone at the "
                   "copy's %.0f GB/s: %.2f us)\n", bytes / 1e6, norm ? ", a 1280-wide row normalised first" : "", us[0],
                   us[1], bytes / (us[0] * 1e3), bytes / (us[1] * 1e3), read_gbs, bytes / (read_gbs * 1e3));
     }
+  for (size_t bytes : {sizes[0], sizes[1]}) {
+    double us[2] = {};
+    time_chain(bytes, 0, 8, us);
+    std::printf("  %5.1f MB a kernel, in clusters of 8 blocks: %.2f us plain, %.2f us chained\n", bytes / 1e6, us[0],
+                us[1]);
+  }
   WST_CUDA_CHECK(cudaEventDestroy(e0));
   WST_CUDA_CHECK(cudaEventDestroy(e1));
   WST_CUDA_CHECK(cudaFree(buf));
