@@ -30,12 +30,13 @@ __device__ __forceinline__ float block_sum(float v, float* red) {
   return t;
 }
 
+// Asks L2 for the 128-byte line holding p (a hint: it changes no value any load sees).
+__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
+
 // Asks L2 for the 128-byte lines of p [0, bytes), the block's threads a line each in turn. For a layer norm's gains
 // and biases before a kernel waits for the one before it (launch.cuh): they are weights, evicted from L2 by the
 // step's other weights since the last token, and the norm reads them only after its two block-wide sums, so their
 // trip from memory was one more on the kernel's critical path.
-__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
-
 __device__ __forceinline__ void prefetch_lines_l2(const void* p, size_t bytes) {
   if (p == nullptr) return;
   const char* c = static_cast<const char*>(p);
