@@ -503,11 +503,11 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       run_fresh(picks, tp);
       row.persistent_ran = be.persistent_launches() > before;
       row.pick_persistent_ms = median(tp);
+      // Without the early loads: the same arithmetic, so the same picks bit for bit (and the compact build's below).
+      std::vector<engine::GreedyPick> late_picks;
       {
-        // Without the early loads: the same arithmetic, so the same picks bit for bit.
         const bool early_before = be.persistent_early_loads();
         be.set_persistent_early_loads(false);
-        std::vector<engine::GreedyPick> late_picks;
         std::vector<double> tl;
         run_fresh(late_picks, tl);
         row.pick_persistent_late_ms = median(tl);
@@ -526,11 +526,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.persistent_phases = traced_phases();
       if (precision == engine::cuda::Precision::f16) {
         // The compact build, against the inline one without early loads (the same arithmetic).
-        const bool early_before = be.persistent_early_loads(), compact_before = be.persistent_compact();
-        be.set_persistent_early_loads(false);
-        std::vector<engine::GreedyPick> late_picks;
-        std::vector<double> unused;
-        run_fresh(late_picks, unused);
+        const bool compact_before = be.persistent_compact();
         be.set_persistent_compact(true);
         std::vector<engine::GreedyPick> compact_picks;
         std::vector<double> tc;
@@ -541,7 +537,6 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         row.persistent_compact_same = same_picks(compact_picks, late_picks);
         row.persistent_compact_phases = traced_phases();
         be.set_persistent_compact(compact_before);
-        be.set_persistent_early_loads(early_before);
       }
       be.set_persistent_decoder(false);
       row.persistent_dlogprob = 0;
