@@ -180,7 +180,7 @@ struct Row {
   double pick_persistent_late_ms = NAN;  // the same without the early weight loads (WST_CUDA_PERSISTENT_EARLY=0)
   bool persistent_late_same = false;     // ... with the same picks bit for bit
   // The kernel's compact build (WST_CUDA_PERSISTENT_COMPACT, float16 only): the same arithmetic as without the early
-  // loads, in ~81 KB of code for one row instead of ~178 KB; whether it ran, its picks (expected bit for bit those
+  // loads, in ~86 KB of code for one row instead of ~184 KB; whether it ran, its picks (expected bit for bit those
   // without early loads) and phases.
   double pick_persistent_compact_ms = NAN;
   bool persistent_compact_ran = false, persistent_compact_same = false;

@@ -203,7 +203,7 @@ class CudaBackend final : public Backend {
   void set_persistent_early_loads(bool on) { persistent_early_loads_ = on; }
   bool persistent_early_loads() const { return persistent_early_loads_; }
   // The kernel's compact build (float16 only; bfloat16 keeps the inline one): every phase calls the same non-inlined
-  // product, norm, merge and attention functions, so a layer walks ~81 KB of instructions instead of ~178 KB for one
+  // product, norm, merge and attention functions, so a layer walks ~86 KB of instructions instead of ~184 KB for one
   // row (is the kernel slow because its code is always cold? docs/cuda_notes.md, entry 14). No early weight loads
   // there. Off unless WST_CUDA_PERSISTENT_COMPACT=1.
   void set_persistent_compact(bool on) { persistent_compact_ = on; }

@@ -31,8 +31,8 @@
 // Sums are float32 as everywhere; the order differs from the op-by-op kernels (attention is split into other parts,
 // the layer norm sums over 512 threads), so the result equals theirs to float32 rounding, not bit for bit.
 //
-// Two builds of the same layer (InlineOps, CompactOps below): every piece inlined into its phase (176 KB of
-// instructions for one row), or each piece one non-inlined function that every phase calls (~80 KB, float16 only,
+// Two builds of the same layer (kCompact, through piece() below): every piece inlined into its phase (176 KB of
+// instructions for one row), or each piece one non-inlined function that every phase calls (~86 KB for one row, float16 only,
 // WST_CUDA_PERSISTENT_COMPACT=1), to learn whether the phases are slow because their code is always cold.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -372,18 +372,20 @@ __device__ void attend_part(const float* q, int ldq, const float* k, const float
   }
 }
 
-// attend_part through one non-inlined copy (the compact kernel's self and cross parts share it), or inlined.
-template <int MQ>
-__device__ __noinline__ void attend_part_call(const float* q, int ldq, const float* k, const float* v, int ld, int h,
-                                              int j0, int j1, float scale, float* part, size_t part_stride) {
-  attend_part<MQ>(q, ldq, k, v, ld, h, j0, j1, scale, part, part_stride);
-}
+// A piece of the layer, F(args...), inlined where it is called, or (kCompact) called through one non-inlined copy of
+// F taking F's own parameters (one copy whatever the arguments' types at each call), so that every phase that runs F
+// runs the same instructions (the compact kernel below).
+template <auto F, class Signature = decltype(F)>
+struct NonInlined;
+template <auto F, class... P>
+struct NonInlined<F, void (*)(P...)> {
+  static __device__ __noinline__ void call(P... p) { F(p...); }
+};
 
-template <int MQ, bool kCompact>
-__device__ __forceinline__ void attend(const float* q, int ldq, const float* k, const float* v, int ld, int h, int j0,
-                                       int j1, float scale, float* part, size_t part_stride) {
-  if constexpr (kCompact) attend_part_call<MQ>(q, ldq, k, v, ld, h, j0, j1, scale, part, part_stride);
-  else attend_part<MQ>(q, ldq, k, v, ld, h, j0, j1, scale, part, part_stride);
+template <bool kCompact, auto F, class... A>
+__device__ __forceinline__ void piece(A&&... a) {
+  if constexpr (kCompact) NonInlined<F>::call(static_cast<A&&>(a)...);
+  else F(static_cast<A&&>(a)...);
 }
 
 // Every self-attention part of the block: sequence b's query over rows 0 .. position[b] of its caches.
@@ -394,8 +396,8 @@ __device__ void self_parts(const StackRows& rows, const int* position, const flo
     const int seq = item / (n_head * chunks);
     int b, h, j0, j1;
     part_of(item, n_head, chunks, position[seq] + 1, &b, &h, &j0, &j1);
-    attend<1, kCompact>(q + static_cast<size_t>(b) * d, d, rows.k_cache[b], rows.v_cache[b], ld, h, j0, j1, scale,
-                        part + static_cast<size_t>(item) * kPart, 0);
+    piece<kCompact, attend_part<1>>(q + static_cast<size_t>(b) * d, d, rows.k_cache[b], rows.v_cache[b], ld, h, j0,
+                                    j1, scale, part + static_cast<size_t>(item) * kPart, size_t{0});
   }
 }
 
@@ -408,16 +410,17 @@ __device__ void cross_parts(const StackRows& rows, bool shared, const float* q, 
     for (int item = blockIdx.x; item < n_head * chunks; item += gridDim.x) {
       int b, h, j0, j1;
       part_of(item, n_head, chunks, n_keys, &b, &h, &j0, &j1);
-      attend<M, kCompact>(q, d, rows.cross[0], rows.cross[0] + d, ld, h, j0, j1, scale,
-                          part + static_cast<size_t>(item) * kPart, static_cast<size_t>(n_head) * chunks * kPart);
+      piece<kCompact, attend_part<M>>(q, d, rows.cross[0], rows.cross[0] + d, ld, h, j0, j1, scale,
+                                      part + static_cast<size_t>(item) * kPart,
+                                      static_cast<size_t>(n_head) * chunks * kPart);
     }
     return;
   }
   for (int item = blockIdx.x; item < M * n_head * chunks; item += gridDim.x) {
     int b, h, j0, j1;
     part_of(item, n_head, chunks, n_keys, &b, &h, &j0, &j1);
-    attend<1, kCompact>(q + static_cast<size_t>(b) * d, d, rows.cross[b], rows.cross[b] + d, ld, h, j0, j1, scale,
-                        part + static_cast<size_t>(item) * kPart, 0);
+    piece<kCompact, attend_part<1>>(q + static_cast<size_t>(b) * d, d, rows.cross[b], rows.cross[b] + d, ld, h, j0,
+                                    j1, scale, part + static_cast<size_t>(item) * kPart, size_t{0});
   }
 }
 
@@ -557,108 +560,18 @@ __device__ __forceinline__ void apply_epilogue(const Epilogue& e, int j, int seg
   }
 }
 
-// The layer's pieces, inlined into each phase (InlineOps: the kernel as it was timed in run 32, 176 KB of instructions
-// for one row, every phase its own copy of the product, norm and attention code) or each called through one
-// non-inlined function (CompactOps: a layer runs the same few KB in every phase, so the code can stay in the SM's
-// instruction caches; no early weight loads). The same arithmetic in the same order either way.
-template <class T, int M>
-struct InlineOps {
-  static __device__ __forceinline__ void gemv(const T* w, int n, int k, int segs, const float* v, int ldv,
-                                              const Preload& pre, const Epilogue& e) {
-    gemv_items<T, M>(w, n, k, segs, v, ldv, pre,
-                     [&](int j, int seg, int r, float s) { apply_epilogue<M>(e, j, seg, r, s); });
-  }
-  static __device__ __forceinline__ void norm(const float* xs, int xp, float* hs, int hp, int d, const float* g,
-                                              const float* b, float* red) {
-    norm_into<M>(xs, xp, hs, hp, d, g, b, red);
-  }
-  static __device__ __forceinline__ void add(float* xs, int xp, const float* delta, int d) {
-    add_delta<M>(xs, xp, delta, d);
-  }
-  static __device__ __forceinline__ void add_mlp(float* xs, int xp, const float* part, const float* bias, int d,
-                                                 int segs) {
-    add_fc2<M>(xs, xp, part, bias, d, segs);
-  }
-  static __device__ __forceinline__ void merge(const float* part, int n_head, int chunks, float* stage, float* hs,
-                                               int hp) {
-    merge_rows<M>(part, n_head, chunks, stage, hs, hp);
-  }
-  static __device__ __forceinline__ void self(const StackRows& rows, const int* position, const float* q, int d, int ld,
-                                              int n_head, int chunks, float scale, float* part) {
-    self_parts<M>(rows, position, q, d, ld, n_head, chunks, scale, part);
-  }
-  static __device__ __forceinline__ void cross(const StackRows& rows, bool shared, const float* q, int d, int ld,
-                                               int n_keys, int n_head, int chunks, float scale, float* part) {
-    cross_parts<M>(rows, shared, q, d, ld, n_keys, n_head, chunks, scale, part);
-  }
-  static __device__ __forceinline__ void prefetch(const T* w, int n, int k, int segs) {
-    prefetch_items<T>(w, n, k, segs);
-  }
-  static __device__ __forceinline__ void prefetch_self_rows(const StackRows& rows, const int* position, int ld,
-                                                            int n_head, int chunks) {
-    prefetch_self(rows, position, M, ld, n_head, chunks);
-  }
-  static __device__ __forceinline__ void prefetch_cross_rows(const StackRows& rows, bool shared, int d, int ld,
-                                                             int n_head, int chunks, int n_keys) {
-    prefetch_cross(rows, shared, M, d, ld, n_head, chunks, n_keys);
-  }
-  static __device__ __forceinline__ void sync(unsigned* bar) { grid_barrier(bar); }
-  // The barrier before a product: its first weight loads issued between arriving and waiting (when `on`).
-  static __device__ __forceinline__ void sync_preloading(unsigned* bar, Preload& p, bool on, const T* w, int n, int k,
-                                                         int segs) {
-    barrier_preloading(bar, p, on, w, n, k, segs);
-  }
-};
-
-template <class T, int M>
-struct CompactOps {
-  static __device__ __noinline__ void gemv(const T* w, int n, int k, int segs, const float* v, int ldv,
-                                           const Preload&, const Epilogue& e) {
-    const Preload none{};  // never valid: the first-item path folds away
-    gemv_items<T, M>(w, n, k, segs, v, ldv, none,
-                     [&](int j, int seg, int r, float s) { apply_epilogue<M>(e, j, seg, r, s); });
-  }
-  static __device__ __noinline__ void norm(const float* xs, int xp, float* hs, int hp, int d, const float* g,
-                                           const float* b, float* red) {
-    norm_into<M>(xs, xp, hs, hp, d, g, b, red);
-  }
-  static __device__ __noinline__ void add(float* xs, int xp, const float* delta, int d) {
-    add_delta<M>(xs, xp, delta, d);
-  }
-  static __device__ __noinline__ void add_mlp(float* xs, int xp, const float* part, const float* bias, int d,
-                                              int segs) {
-    add_fc2<M>(xs, xp, part, bias, d, segs);
-  }
-  static __device__ __noinline__ void merge(const float* part, int n_head, int chunks, float* stage, float* hs,
-                                            int hp) {
-    merge_rows<M>(part, n_head, chunks, stage, hs, hp);
-  }
-  static __device__ __noinline__ void self(const StackRows& rows, const int* position, const float* q, int d, int ld,
-                                           int n_head, int chunks, float scale, float* part) {
-    self_parts<M, true>(rows, position, q, d, ld, n_head, chunks, scale, part);
-  }
-  static __device__ __noinline__ void cross(const StackRows& rows, bool shared, const float* q, int d, int ld,
-                                            int n_keys, int n_head, int chunks, float scale, float* part) {
-    cross_parts<M, true>(rows, shared, q, d, ld, n_keys, n_head, chunks, scale, part);
-  }
-  static __device__ __noinline__ void prefetch(const T* w, int n, int k, int segs) { prefetch_items<T>(w, n, k, segs); }
-  static __device__ __noinline__ void prefetch_self_rows(const StackRows& rows, const int* position, int ld,
-                                                         int n_head, int chunks) {
-    prefetch_self(rows, position, M, ld, n_head, chunks);
-  }
-  static __device__ __noinline__ void prefetch_cross_rows(const StackRows& rows, bool shared, int d, int ld, int n_head,
-                                                          int chunks, int n_keys) {
-    prefetch_cross(rows, shared, M, d, ld, n_head, chunks, n_keys);
-  }
-  static __device__ __noinline__ void sync(unsigned* bar) { grid_barrier(bar); }
-  static __device__ __forceinline__ void sync_preloading(unsigned* bar, Preload&, bool, const T*, int, int, int) {
-    sync(bar);
-  }
-};
+// A product of the layer with its epilogue. kPre: *pre holds the warp's first loads where the kernel issued them
+// early; without (the compact kernel, pre null), the first-item path folds away.
+template <class T, int M, bool kPre>
+__device__ __forceinline__ void gemv_phase(const T* w, int n, int k, int segs, const float* v, int ldv,
+                                           const Preload* pre, const Epilogue& e) {
+  const Preload none{};
+  gemv_items<T, M>(w, n, k, segs, v, ldv, kPre ? *pre : none,
+                   [&](int j, int seg, int r, float s) { apply_epilogue<M>(e, j, seg, r, s); });
+}
 
 template <class T, int M, bool kCompact>
 __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid_constant__ StackArgs<T> a) {
-  using Ops = std::conditional_t<kCompact, CompactOps<T, M>, InlineOps<T, M>>;
   extern __shared__ float4 smem4[];
   float* xs = reinterpret_cast<float*>(smem4);  // [M][x_pad] this block's copy of x
   float* hs = xs + M * a.x_pad;                 // [M][h_pad] the current product's input
@@ -680,97 +593,107 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
 #endif
   Preload pre;
   preload(pre, early, a.w[0].w_qkv, 3 * d, d, 1);
+  const Preload* held = kCompact ? nullptr : &pre;  // the products' early loads (none in the compact kernel)
+  constexpr auto gemv = gemv_phase<T, M, !kCompact>;
+  // The barrier before a product: its first weight loads issued between arriving and waiting (when `early`).
+  auto sync_loading = [&](const T* w, int n, int k, int s) {
+    if constexpr (kCompact) piece<true, grid_barrier>(a.barrier);
+    else barrier_preloading(a.barrier, pre, early, w, n, k, s);
+  };
   prefetch_small(a.w[0].ln1_g, d);
   prefetch_small(a.w[0].ln1_b, d);
   prefetch_small(a.w[0].b_qkv, 3 * d);
   for (int li = 0; li < a.n_layer; ++li) {
     const StackWeights<T>& L = a.w[li];
     const StackRows& R = a.rows[li];
-    if (li > 0) Ops::add_mlp(xs, xp, a.fc2_part, a.w[li - 1].b_fc2, d, segs);
+    if (li > 0) piece<kCompact, add_fc2<M>>(xs, xp, a.fc2_part, a.w[li - 1].b_fc2, d, segs);
     // 1. q | k | v
-    Ops::norm(xs, xp, hs, hp, d, L.ln1_g, L.ln1_b, red);
-    Ops::prefetch(L.w_out, d, d, 1);
-    Ops::prefetch(L.w_cq, d, d, 1);
+    piece<kCompact, norm_into<M>>(xs, xp, hs, hp, d, L.ln1_g, L.ln1_b, red);
+    piece<kCompact, prefetch_items<T>>(L.w_out, d, d, 1);
+    piece<kCompact, prefetch_items<T>>(L.w_cq, d, d, 1);
     prefetch_small(L.b_out, d);
     prefetch_small(L.ln2_g, d);
     prefetch_small(L.ln2_b, d);
     prefetch_small(L.b_cq, d);
-    Ops::prefetch_self_rows(R, position, a.ld_cache, a.n_head, a.self_chunks);
+    piece<kCompact, prefetch_self>(R, position, M, a.ld_cache, a.n_head, a.self_chunks);
     mark(a.trace, li * kTraceSlots + 16);
-    Ops::gemv(L.w_qkv, 3 * d, d, 1, hs, hp, pre,
+    piece<kCompact, gemv>(L.w_qkv, 3 * d, d, 1, hs, hp, held,
               Epilogue{EpiKind::qkv, L.b_qkv, a.q, d, R.k_cache, R.v_cache, position, a.ld_cache});
     mark(a.trace, li * kTraceSlots + 0);
-    Ops::sync(a.barrier);
+    piece<kCompact, grid_barrier>(a.barrier);
     mark(a.trace, li * kTraceSlots + 1);
     // 2. self-attention parts over rows 0 .. position of each sequence's caches
     mark(a.trace, li * kTraceSlots + 17);
-    Ops::self(R, position, a.q, d, a.ld_cache, a.n_head, a.self_chunks, a.scale, a.att_part);
+    piece<kCompact, self_parts<M, kCompact>>(R, position, a.q, d, a.ld_cache, a.n_head, a.self_chunks, a.scale,
+                                             a.att_part);
     mark(a.trace, li * kTraceSlots + 2);
-    Ops::sync_preloading(a.barrier, pre, early, L.w_out, d, d, 1);
+    sync_loading(L.w_out, d, d, 1);
     mark(a.trace, li * kTraceSlots + 3);
     // 3. merged; the output product
-    Ops::merge(a.att_part, a.n_head, a.self_chunks, stage, hs, hp);
-    Ops::prefetch_cross_rows(R, a.shared_cross, d, a.ld_cross, a.n_head, a.cross_chunks, a.n_cross);
+    piece<kCompact, merge_rows<M>>(a.att_part, a.n_head, a.self_chunks, stage, hs, hp);
+    piece<kCompact, prefetch_cross>(R, a.shared_cross, M, d, a.ld_cross, a.n_head, a.cross_chunks, a.n_cross);
     mark(a.trace, li * kTraceSlots + 18);
-    Ops::gemv(L.w_out, d, d, 1, hs, hp, pre, Epilogue{EpiKind::store, L.b_out, a.delta, d});
+    piece<kCompact, gemv>(L.w_out, d, d, 1, hs, hp, held, Epilogue{EpiKind::store, L.b_out, a.delta, d});
     mark(a.trace, li * kTraceSlots + 4);
-    Ops::sync_preloading(a.barrier, pre, early, L.w_cq, d, d, 1);
+    sync_loading(L.w_cq, d, d, 1);
     mark(a.trace, li * kTraceSlots + 5);
     // 4. the residual; the cross-attention's queries
-    Ops::add(xs, xp, a.delta, d);
-    Ops::norm(xs, xp, hs, hp, d, L.ln2_g, L.ln2_b, red);
-    Ops::prefetch(L.w_cout, d, d, 1);
-    Ops::prefetch(L.w_fc1, a.n_ff, d, 1);
+    piece<kCompact, add_delta<M>>(xs, xp, a.delta, d);
+    piece<kCompact, norm_into<M>>(xs, xp, hs, hp, d, L.ln2_g, L.ln2_b, red);
+    piece<kCompact, prefetch_items<T>>(L.w_cout, d, d, 1);
+    piece<kCompact, prefetch_items<T>>(L.w_fc1, a.n_ff, d, 1);
     prefetch_small(L.b_cout, d);
     prefetch_small(L.ln3_g, d);
     prefetch_small(L.ln3_b, d);
     prefetch_small(L.b_fc1, a.n_ff);
     mark(a.trace, li * kTraceSlots + 19);
-    Ops::gemv(L.w_cq, d, d, 1, hs, hp, pre, Epilogue{EpiKind::store, L.b_cq, a.q, d});
+    piece<kCompact, gemv>(L.w_cq, d, d, 1, hs, hp, held, Epilogue{EpiKind::store, L.b_cq, a.q, d});
     mark(a.trace, li * kTraceSlots + 6);
-    Ops::sync(a.barrier);
+    piece<kCompact, grid_barrier>(a.barrier);
     mark(a.trace, li * kTraceSlots + 7);
     // 5. cross-attention parts over each sequence's window
     mark(a.trace, li * kTraceSlots + 20);
-    Ops::cross(R, a.shared_cross, a.q, d, a.ld_cross, a.n_cross, a.n_head, a.cross_chunks, a.scale, a.att_part);
+    piece<kCompact, cross_parts<M, kCompact>>(R, a.shared_cross, a.q, d, a.ld_cross, a.n_cross, a.n_head,
+                                              a.cross_chunks, a.scale, a.att_part);
     mark(a.trace, li * kTraceSlots + 8);
-    Ops::sync_preloading(a.barrier, pre, early, L.w_cout, d, d, 1);
+    sync_loading(L.w_cout, d, d, 1);
     mark(a.trace, li * kTraceSlots + 9);
     // 6. merged; the output product
-    Ops::merge(a.att_part, a.n_head, a.cross_chunks, stage, hs, hp);
-    Ops::prefetch(L.w_fc2, d, a.n_ff, segs);
+    piece<kCompact, merge_rows<M>>(a.att_part, a.n_head, a.cross_chunks, stage, hs, hp);
+    piece<kCompact, prefetch_items<T>>(L.w_fc2, d, a.n_ff, segs);
     prefetch_small(L.b_fc2, d);
     mark(a.trace, li * kTraceSlots + 21);
-    Ops::gemv(L.w_cout, d, d, 1, hs, hp, pre, Epilogue{EpiKind::store, L.b_cout, a.delta, d});
+    piece<kCompact, gemv>(L.w_cout, d, d, 1, hs, hp, held, Epilogue{EpiKind::store, L.b_cout, a.delta, d});
     mark(a.trace, li * kTraceSlots + 10);
-    Ops::sync_preloading(a.barrier, pre, early, L.w_fc1, a.n_ff, d, 1);
+    sync_loading(L.w_fc1, a.n_ff, d, 1);
     mark(a.trace, li * kTraceSlots + 11);
     // 7. the residual; fc1 with GELU
-    Ops::add(xs, xp, a.delta, d);
-    Ops::norm(xs, xp, hs, hp, d, L.ln3_g, L.ln3_b, red);
+    piece<kCompact, add_delta<M>>(xs, xp, a.delta, d);
+    piece<kCompact, norm_into<M>>(xs, xp, hs, hp, d, L.ln3_g, L.ln3_b, red);
     if (li + 1 < a.n_layer) {
-      Ops::prefetch(a.w[li + 1].w_qkv, 3 * d, d, 1);
+      piece<kCompact, prefetch_items<T>>(a.w[li + 1].w_qkv, 3 * d, d, 1);
       prefetch_small(a.w[li + 1].ln1_g, d);
       prefetch_small(a.w[li + 1].ln1_b, d);
       prefetch_small(a.w[li + 1].b_qkv, 3 * d);
     }
     mark(a.trace, li * kTraceSlots + 22);
-    Ops::gemv(L.w_fc1, a.n_ff, d, 1, hs, hp, pre, Epilogue{EpiKind::gelu, L.b_fc1, a.mlp, a.n_ff});
+    piece<kCompact, gemv>(L.w_fc1, a.n_ff, d, 1, hs, hp, held, Epilogue{EpiKind::gelu, L.b_fc1, a.mlp, a.n_ff});
     mark(a.trace, li * kTraceSlots + 12);
-    Ops::sync_preloading(a.barrier, pre, early, L.w_fc2, d, a.n_ff, segs);
+    sync_loading(L.w_fc2, d, a.n_ff, segs);
     mark(a.trace, li * kTraceSlots + 13);
     // 8. fc2 by segments
     for (int r = 0; r < M; ++r)
       for (int i = threadIdx.x; i < a.n_ff; i += kThreads) hs[r * hp + i] = __ldcg(a.mlp + static_cast<size_t>(r) * a.n_ff + i);
     __syncthreads();
     mark(a.trace, li * kTraceSlots + 23);
-    Ops::gemv(L.w_fc2, d, a.n_ff, segs, hs, hp, pre, Epilogue{EpiKind::fc2_part, nullptr, a.fc2_part, d});
+    piece<kCompact, gemv>(L.w_fc2, d, a.n_ff, segs, hs, hp, held,
+                          Epilogue{EpiKind::fc2_part, nullptr, a.fc2_part, d});
     mark(a.trace, li * kTraceSlots + 14);
-    if (li + 1 < a.n_layer) Ops::sync_preloading(a.barrier, pre, early, a.w[li + 1].w_qkv, 3 * d, d, 1);
-    else Ops::sync(a.barrier);
+    if (li + 1 < a.n_layer) sync_loading(a.w[li + 1].w_qkv, 3 * d, d, 1);
+    else piece<kCompact, grid_barrier>(a.barrier);
     mark(a.trace, li * kTraceSlots + 15);
   }
-  Ops::add_mlp(xs, xp, a.fc2_part, a.w[a.n_layer - 1].b_fc2, d, segs);
+  piece<kCompact, add_fc2<M>>(xs, xp, a.fc2_part, a.w[a.n_layer - 1].b_fc2, d, segs);
   mark(a.trace, a.n_layer * kTraceSlots + 1);
   if (blockIdx.x == 0)
     for (int r = 0; r < M; ++r)
