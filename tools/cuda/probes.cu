@@ -10,12 +10,14 @@
 
 #include "cuda_tool.h"
 #include "engine/cuda/launch.cuh"
+#include "engine/cuda/row_products.cuh"
 #include "util/errors.h"
 
 namespace wst::cuda_tool {
 
 namespace {
 
+using engine::cuda::block_sum;
 using engine::cuda::let_next_kernel_start;
 using engine::cuda::wait_for_previous_kernel;
 
@@ -101,7 +103,7 @@ std::vector<double> straight_line_cycles(int n_sm, float* out, long long* cycles
 constexpr int kLinkThreads = 1024, kBatch = 4, kRow = 1280;
 __global__ void __launch_bounds__(kLinkThreads, 2) chain_link_kernel(const uint4* w, size_t n16, const float* in,
                                                                      float* out, int norm) {
-  __shared__ float red[kLinkThreads / 32];
+  __shared__ float red[32];  // block_sum's (row_products.cuh): a value a warp
   unsigned acc = 0;
   const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
   for (size_t i0 = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i0 < n16; i0 += kBatch * stride) {
@@ -126,21 +128,12 @@ __global__ void __launch_bounds__(kLinkThreads, 2) chain_link_kernel(const uint4
       v[u] = i < kRow ? __ldcg(in + i) : 0.0f;
       s += v[u];
     }
-    auto block_sum = [&](float t) {
-      for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffffu, t, o);
-      if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = t;
-      __syncthreads();
-      t = 0;
-      for (int i = 0; i < kLinkThreads / 32; ++i) t += red[i];
-      __syncthreads();
-      return t;
-    };
-    const float mean = block_sum(s) / kRow;
+    const float mean = block_sum(s, red) / kRow;
     float q = 0;
 #pragma unroll
     for (int u = 0; u < kPer; ++u)
       if (threadIdx.x + kLinkThreads * u < kRow) q += (v[u] - mean) * (v[u] - mean);
-    x += mean + block_sum(q);
+    x += mean + block_sum(q, red);
   }
   acc = __reduce_xor_sync(0xffffffffu, acc);
   if (threadIdx.x % 32 == 0) atomicXor(reinterpret_cast<unsigned*>(out) + blockIdx.x, acc ^ __float_as_uint(x));

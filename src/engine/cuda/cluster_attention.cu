@@ -22,7 +22,7 @@ namespace {
 
 constexpr int kCtas = 8;           // blocks a head (a cluster; 8 is the portable maximum)
 constexpr int kWarps = 8;          // warps a block
-// CudaBackend::set_prefetch_rows: whether prefetch_head_rows asks for anything (read when a kernel runs). Declared
+// CudaBackend::set_prefetch_rows: whether prefetch_block_rows asks for anything (read when a kernel runs). Declared
 // for every architecture: the backend sets it on any device.
 __constant__ int c_prefetch_rows = 1;
 
@@ -53,19 +53,12 @@ struct KeyRegsOf {
 };
 using KeyRegs = KeyRegsOf<>;
 
-// Rows [begin, end) of head h's K and V (dh values from column h * dh) asked into L2 by the block, a 128-byte line a
-// thread in turn: before the wait, for the keys a block attends over that no kernel of the step writes (the window's
-// cross K/V, the self-attention cache before `position`), so that the rounds of keys it loads after the wait find
-// them in L2 (they are evicted between tokens by the step's weights: 15 MB of cross K/V a large-v3 layer).
-__device__ __forceinline__ void prefetch_head_rows(const float* k, const float* v, int ldk, int ldv, int h, int dh,
-                                                   int begin, int end) {
-  if (c_prefetch_rows == 0) return;
-  const int lines = (dh + 31) / 32;  // 32 floats a line
-  for (int t = threadIdx.x; t < 2 * lines * (end - begin); t += blockDim.x) {
-    const int row = begin + t / (2 * lines), rest = t % (2 * lines), line = rest / 2;
-    const float* base = rest % 2 ? v + static_cast<size_t>(row) * ldv : k + static_cast<size_t>(row) * ldk;
-    prefetch_l2(base + h * dh + 32 * line);
-  }
+// prefetch_head_rows (row_products.cuh) unless CudaBackend::set_prefetch_rows(false): before the wait, for the keys
+// a block attends over after its first round, so that the rounds it loads after the wait find them in L2 (the step's
+// weights evict them between tokens: 15 MB of cross K/V a large-v3 layer).
+__device__ __forceinline__ void prefetch_block_rows(const float* k, const float* v, int ldk, int ldv, int h, int dh,
+                                                    int begin, int end) {
+  if (c_prefetch_rows != 0) prefetch_head_rows(k, v, ldk, ldv, h, dh, begin, end);
 }
 
 // Keys [j0, j0 + nj) of head h (zeros past nj).
@@ -238,14 +231,14 @@ __global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const fl
     block_keys<kC>(n_visible, rank, &begin, &end);
     const int j0 = begin + warp * kKeys;
     load_keys(r, k, v, ldk, ldv, h, dh, j0, max(0, min(kKeys, end - j0)), lane);
-    prefetch_head_rows(k, v, ldk, ldv, h, dh, begin + kWarps * kKeys, end);  // the rounds after the first
+    prefetch_block_rows(k, v, ldk, ldv, h, dh, begin + kWarps * kKeys, end);  // the rounds after the first
   } else {
     // A cache: its rows before the newest were written by earlier steps (or a reorder), so asking L2 for them now
     // saves the attention a trip to memory after the wait. (A prefetch changes no value a load sees, wherever the
     // rows come from: where the kernel before wrote them, it only costs the trip.)
     const int visible = st != nullptr ? __ldcg(&st->position) + 1 : n_visible;
     block_keys<kC>(visible, rank, &begin, &end);
-    prefetch_head_rows(k, v, ldk, ldv, h, dh, begin, min(end, visible - 1));
+    prefetch_block_rows(k, v, ldk, ldv, h, dh, begin, min(end, visible - 1));
   }
   wait_for_previous_kernel();
   let_next_kernel_start();
@@ -274,7 +267,7 @@ __global__ void __launch_bounds__(32 * kWarps) shared_kv_attention_kernel(const 
   if (kv_fixed) {
     const int j0 = begin + warp * kKeys;
     load_keys(r, k, v, ldk, ldv, h, dh, j0, max(0, min(kKeys, end - j0)), lane);
-    prefetch_head_rows(k, v, ldk, ldv, h, dh, begin + kWarps * kKeys, end);  // the rounds after the first
+    prefetch_block_rows(k, v, ldk, ldv, h, dh, begin + kWarps * kKeys, end);  // the rounds after the first
   }
   wait_for_previous_kernel();
   let_next_kernel_start();
@@ -344,7 +337,7 @@ __global__ void __launch_bounds__(32 * kWarps) cross_query_attention_kernel(
   {
     const int j0 = begin + warp * kKeys;
     load_keys(r, k, v, ldk, ldv, h, dh, j0, max(0, min(kKeys, end - j0)), lane);
-    prefetch_head_rows(k, v, ldk, ldv, h, dh, begin + kWarps * kKeys, end);  // the rounds after the first
+    prefetch_block_rows(k, v, ldk, ldv, h, dh, begin + kWarps * kKeys, end);  // the rounds after the first
   }
   // The bias and the norm's gains are weights too: read (or asked into L2) before waiting, not after the sums.
   const float bias = bq ? __ldg(bq + j) : 0.0f;
@@ -401,7 +394,7 @@ __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
   const int position = __ldcg(&st->position);  // written by the step's first graph node, never by a kernel
   int begin, end;
   block_keys(position + 1, rank, &begin, &end);
-  prefetch_head_rows(k_cache, v_cache, ldc, ldc, h, dh, begin, min(end, position));
+  prefetch_block_rows(k_cache, v_cache, ldc, ldc, h, dh, begin, min(end, position));
   wait_for_previous_kernel();
   let_next_kernel_start();
   const float* xs = normed_row(x, ldx, d, gamma, beta);

@@ -424,18 +424,14 @@ __device__ void cross_parts(const StackRows& rows, bool shared, const float* q, 
   }
 }
 
-// The K and V rows of the block's first cross-attention part asked into L2 (two 128-byte lines a 64-float row).
+// The K and V rows of the block's first cross-attention part asked into L2.
 __device__ __forceinline__ void prefetch_cross(const StackRows& rows, bool shared, int rows_n, int d, int ld,
                                                int n_head, int chunks, int n_keys) {
   const int item = blockIdx.x;
   if (item >= (shared ? 1 : rows_n) * n_head * chunks) return;
   int b, h, j0, j1;
   part_of(item, n_head, chunks, n_keys, &b, &h, &j0, &j1);
-  const float* kv = rows.cross[b];
-  for (int i = threadIdx.x; i < 4 * (j1 - j0); i += kThreads) {
-    const int j = j0 + i / 4, half = i % 2, is_v = (i / 2) % 2;
-    prefetch_l2(kv + static_cast<size_t>(j) * ld + is_v * d + h * kDh + 32 * half);
-  }
+  prefetch_head_rows(rows.cross[b], rows.cross[b] + d, ld, ld, h, kDh, j0, j1);
 }
 
 // The K and V rows of the block's first self-attention part asked into L2, those before `position` (the row at
@@ -447,12 +443,7 @@ __device__ __forceinline__ void prefetch_self(const StackRows& rows, const int* 
   const int seq = item / (n_head * chunks);
   int b, h, j0, j1;
   part_of(item, n_head, chunks, position[seq] + 1, &b, &h, &j0, &j1);  // self_parts' split
-  j1 = min(j1, position[seq]);
-  for (int i = threadIdx.x; i < 4 * (j1 - j0); i += kThreads) {
-    const int j = j0 + i / 4, half = i % 2;
-    const float* base = (i / 2) % 2 == 0 ? rows.k_cache[b] : rows.v_cache[b];
-    prefetch_l2(base + static_cast<size_t>(j) * ld + h * kDh + 32 * half);
-  }
+  prefetch_head_rows(rows.k_cache[b], rows.v_cache[b], ld, ld, h, kDh, j0, min(j1, position[seq]));
 }
 
 // Sequence b's parts (written by the previous phase, chunks a head) merged into out [n_head * 64] (shared memory),

@@ -1,7 +1,8 @@
 // Pieces of the matrix-vector products shared by the kernels that run one (half_linear.cu's, and the fused
 // query-and-attention kernels in cluster_attention.cu): half pairs widened (also used by flash_attention.cu and
-// elementwise.cu), a block-wide sum, activation rows into shared memory, their layer norm, and one 16-byte load of
-// weights times those rows. Device code only; included by .cu files.
+// elementwise.cu), a block-wide sum, activation rows into shared memory, their layer norm, one 16-byte load of
+// weights times those rows, and L2 prefetches (a weight vector, an attention head's K/V rows). Device code only;
+// included by .cu files.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -41,6 +42,18 @@ __device__ __forceinline__ void prefetch_lines_l2(const void* p, size_t bytes) {
   if (p == nullptr) return;
   const char* c = static_cast<const char*>(p);
   for (size_t o = threadIdx.x * size_t{128}; o < bytes; o += blockDim.x * size_t{128}) prefetch_l2(c + o);
+}
+
+// Rows [begin, end) of head h's K and V (dh values from column h * dh; K rows ldk apart, V rows ldv) asked into L2 by
+// the block, a 128-byte line a thread in turn (heads start on a line: dh * 4 bytes a multiple of 128, as Whisper's).
+__device__ __forceinline__ void prefetch_head_rows(const float* k, const float* v, int ldk, int ldv, int h, int dh,
+                                                   int begin, int end) {
+  const int lines = (dh + 31) / 32;  // 32 floats a line
+  for (int t = threadIdx.x; t < 2 * lines * (end - begin); t += blockDim.x) {
+    const int row = begin + t / (2 * lines), rest = t % (2 * lines), line = rest / 2;
+    const float* base = rest % 2 ? v + static_cast<size_t>(row) * ldv : k + static_cast<size_t>(row) * ldk;
+    prefetch_l2(base + h * dh + 32 * line);
+  }
 }
 
 // xs [M, k] (contiguous) = the M rows of x (row stride ldx): 16-byte loads, eight a thread in flight together
