@@ -167,7 +167,7 @@ class CudaBackend final : public Backend {
   // (session 12; the same bits either way, by construction: a prefetch changes no value). On unless
   // WST_CUDA_PREFETCH_ROWS=0 or set_prefetch_rows(false): it adds traffic while the kernel before runs (a large-v3
   // layer's 15 MB of cross K/V), so it is a switch until timed. Read by the kernels when they run, so a recorded step
-  // follows it too.
+  // follows it too; one flag for the device in this process (the last backend to set it wins).
   void set_prefetch_rows(bool on);
   bool prefetch_rows() const { return prefetch_rows_; }
   long long small_self_launches() const { return small_self_launches_; }
