@@ -157,6 +157,8 @@ void decoder_step(const engine::WhisperModel& m, CudaBackend& be, StepBuffers& s
 struct Row {
   std::string arch;
   engine::cuda::Precision precision = engine::cuda::Precision::f32;
+  double enc_blocks_flash_ms[3] = {NAN, NAN, NAN};  // recorded, by FlashShape
+  bool flash_same[3] = {true, false, false};         // a window's output bits as shape 0's
   double enc_ms = 0, enc_ops_ms = NAN, enc_blocks_ms = 0, enc_blocks_graph_ms = NAN, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
   // Decoder::forward_and_pick, the engine's greedy step (filters and argmax on the GPU): eager, and recorded
   // once then replayed (Backend::records_steps); pick_same: both gave the same tokens and log-probabilities.
@@ -327,6 +329,24 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.set_encoder_graphs(true);
       row.enc_blocks_graph_ms =
           time_stream(be, 3, n_reps, [&] { be.encoder_blocks(m.encoder_layers, h.n_audio_head, x); });
+      // The attention's launch shapes (FlashShape), recorded: each time, and one window's output through each,
+      // compared bit for bit with the default shape's from the same input.
+      const engine::cuda::FlashShape shape_before = be.flash_shape();
+      std::vector<float> first;
+      for (int sh = 0; sh < 3; ++sh) {
+        be.set_flash_shape(static_cast<engine::cuda::FlashShape>(sh));
+        row.enc_blocks_flash_ms[sh] =
+            time_stream(be, 3, n_reps, [&] { be.encoder_blocks(m.encoder_layers, h.n_audio_head, x); });
+        be.copy(enc, x);
+        be.encoder_blocks(m.encoder_layers, h.n_audio_head, x);
+        std::vector<float> out(static_cast<size_t>(x.rows) * x.cols);
+        be.download(x, out.data());
+        if (sh == 0)
+          first = out;
+        else
+          row.flash_same[sh] = std::memcmp(out.data(), first.data(), out.size() * 4) == 0;
+      }
+      be.set_flash_shape(shape_before);
     }
     be.set_encoder_graphs(graphs_default);
   }
@@ -922,6 +942,11 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
       add("f16 half-enc flash attention", us([&] {
             engine::cuda::flash_attention_half<__half>(q_, 3 * d, t, d, b_qkv.data, a_, d, n_sm, st);
           }), 2.0 * 4 * t * d, 4.0 * t * t * d, -LE);
+      for (auto [shape, label] : {std::pair{engine::cuda::FlashShape::ldmatrix16, "shape 1"},
+                                  std::pair{engine::cuda::FlashShape::ldmatrix32, "shape 2"}})
+        add(std::string("f16 half-enc flash attention ") + label + " (informational)", us([&] {
+              engine::cuda::flash_attention_half<__half>(q_, 3 * d, t, d, b_qkv.data, a_, d, n_sm, st, shape);
+            }), 2.0 * 4 * t * d, 4.0 * t * t * d, 0);
       add("f16 half-enc out product onto x", us([&] {
             engine::cuda::half_product(be.blas(), h_dd, a_, d, t, xe.data, CUDA_R_32F, d, 1.0f);
           }), 2.0 * (d * d + t * d) + 8.0 * t * d, 2.0 * t * d * d, -LE);
@@ -1000,6 +1025,12 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   "(eager body %.3f, graph %.3f; graph vs eager rel %.1e), pool peak %.2f GiB\n",
                   a.c_str(), precision_name(p), r.enc_ms, r.enc_blocks_ms, r.enc_blocks_graph_ms, r.enc_ops_ms,
                   r.enc_tf32_ms, r.dec_ms, r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
+      if (!std::isnan(r.enc_blocks_flash_ms[0]))
+        std::printf("%s %s: encoder blocks recorded by flash shape: 0 (words16) %.3f ms, 1 (ldmatrix16) %.3f ms (%s), "
+                    "2 (ldmatrix32) %.3f ms (%s)\n",
+                    a.c_str(), precision_name(p), r.enc_blocks_flash_ms[0], r.enc_blocks_flash_ms[1],
+                    r.flash_same[1] ? "same bits" : "DIFFER", r.enc_blocks_flash_ms[2],
+                    r.flash_same[2] ? "same bits" : "DIFFER");
       std::printf("%s %s: engine greedy step (forward_and_pick) eager %.3f ms, recorded %.3f ms; 40 picks %s; "
                   "recorded with the cross query fused %.3f ms (%s), the self q|k|v fused %.3f ms (%s), both %.3f ms "
                   "(%s); 5-beam step %.3f ms with the logits to the host (filters not included), %.3f ms with the GPU's "

@@ -232,6 +232,23 @@ struct Checker {
     Mat hold = be.alloc(t, d);
     const std::vector<float> rec2 = run(half_layers, true, true, prec);
     hold = Mat{};
+    // The attention's other launch shapes, eagerly and recorded (a new shape records again): got's bits.
+    const engine::cuda::FlashShape shape_before = be.flash_shape();
+    for (auto shape : {engine::cuda::FlashShape::ldmatrix16, engine::cuda::FlashShape::ldmatrix32}) {
+      be.set_flash_shape(shape);
+      size_t n_shape_diff = 0;
+      for (bool graphs : {false, true, true, true}) {
+        const std::vector<float> o = run(half_layers, true, graphs, prec);
+        for (size_t i = 0; i < got.size(); ++i) n_shape_diff += std::memcmp(&o[i], &got[i], 4) != 0;
+      }
+      if (n_shape_diff) ++n_fail;
+      std::printf("  %-4s %-58s %zu values differ\n", n_shape_diff ? "FAIL" : "ok",
+                  ("encoder blocks " + std::string(engine::weight_type_name(type)) + " " + name + " flash shape " +
+                   std::to_string(static_cast<int>(shape)) + " = shape 0, 4 windows")
+                      .c_str(),
+                  n_shape_diff);
+    }
+    be.set_flash_shape(shape_before);
     be.set_encoder_graphs(graphs_before);
     be.set_half_encoder(half_before);
     // (Bit-identical unless cuBLAS picks another algorithm while capturing: then within float32 sums' rounding.)
@@ -581,6 +598,25 @@ struct Checker {
     std::vector<uint16_t> got_bits(static_cast<size_t>(t) * d);
     WST_CUDA_CHECK(cudaMemcpyAsync(got_bits.data(), out.get(), got_bits.size() * 2, cudaMemcpyDeviceToHost, be.stream()));
     be.synchronize();
+    // The other launch shapes give the default's bits.
+    for (auto shape : {engine::cuda::FlashShape::ldmatrix16, engine::cuda::FlashShape::ldmatrix32}) {
+      WST_CUDA_CHECK(cudaMemsetAsync(out.get(), 0xFF, static_cast<size_t>(t) * d * 2, be.stream()));
+      engine::cuda::flash_attention_half<T>(static_cast<const T*>(qkv.get()), 3 * d, t, d, B.data,
+                                            static_cast<T*>(out.get()), d, n_sm, be.stream(), shape);
+      std::vector<uint16_t> shape_bits(got_bits.size());
+      WST_CUDA_CHECK(
+          cudaMemcpyAsync(shape_bits.data(), out.get(), shape_bits.size() * 2, cudaMemcpyDeviceToHost, be.stream()));
+      be.synchronize();
+      size_t n_diff = 0;
+      for (size_t i = 0; i < got_bits.size(); ++i) n_diff += shape_bits[i] != got_bits[i];
+      const bool ok = n_diff == 0;
+      if (!ok) ++n_fail;
+      std::printf("  %-4s %-58s %zu values differ\n", ok ? "ok" : "FAIL",
+                  ("flash half " + std::string(f16 ? "float16" : "bfloat16") + " t " + std::to_string(t) + " shape " +
+                   std::to_string(static_cast<int>(shape)) + " = shape 0 bit for bit")
+                      .c_str(),
+                  n_diff);
+    }
     // With the biases: q + bq, k + bk, v + bv.
     std::vector<float> biased(vals);
     for (int r = 0; r < t; ++r)

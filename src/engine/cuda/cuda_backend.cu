@@ -155,6 +155,12 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   shared_kv_ = env_is("WST_CUDA_SHARED_KV", "1");
   small_self_ = env_is("WST_CUDA_SMALL_SELF", "1");
   encoder_graphs_ = !env_is("WST_CUDA_ENCODER_GRAPH", "0");
+  if (const char* shape = std::getenv("WST_CUDA_FLASH_SHAPE"); shape && *shape) {
+    const std::string v = shape;
+    if (v != "0" && v != "1" && v != "2")
+      throw Error("WST_CUDA_FLASH_SHAPE: expected 0, 1 or 2, got \"" + v + "\"");
+    flash_shape_ = static_cast<FlashShape>(v[0] - '0');
+  }
   int cooperative = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
   cooperative_ = cooperative != 0;

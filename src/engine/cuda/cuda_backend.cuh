@@ -77,6 +77,13 @@ struct StepState {
 // on the tensor cores; the rest in float32).
 enum class Precision { f32, f16, bf16 };
 
+// Launch shapes of the encoder's flash attention (flash_attention_half), all giving the same bits:
+//   words16: 16 queries a warp, K's fragments by 32-bit shared loads (the default, measured through run 33);
+//   ldmatrix16: 16 queries a warp, K's fragments by ldmatrix;
+//   ldmatrix32: 32 queries a warp (each K and V fragment serves two tiles of 16), ldmatrix.
+// Written without a GPU (session 13): WST_CUDA_FLASH_SHAPE=0/1/2 or set_flash_shape until timed.
+enum class FlashShape { words16 = 0, ldmatrix16 = 1, ldmatrix32 = 2 };
+
 // A launch shape of the half-weight matrix-vector kernel (half_linear.cu): output rows a warp (1, 2 or 4), warps a
 // block (1 to 8).
 struct GemvShape {
@@ -228,6 +235,9 @@ class CudaBackend final : public Backend {
     if (!on) encoder_recording_.reset();
   }
   bool encoder_graphs() const { return encoder_graphs_; }
+  // The launch shape of those blocks' attention (a new one records the blocks again).
+  void set_flash_shape(FlashShape shape) { flash_shape_ = shape; }
+  FlashShape flash_shape() const { return flash_shape_; }
 
   // For the checker and benchmarks: the stream every op is queued on, and the matrix-product mode
   // (TF32 tensor cores on, or plain fp32).
@@ -292,6 +302,7 @@ class CudaBackend final : public Backend {
   // chained (launch.cuh).
   bool sm90_ = false, chained_ = false, clusters_ = true;
   bool half_encoder_ = true;
+  FlashShape flash_shape_ = FlashShape::words16;
   bool fused_cross_ = false, fused_self_ = false;
   long long fused_cross_launches_ = 0, fused_self_launches_ = 0;
   bool shared_kv_ = false, small_self_ = false, prefetch_rows_ = true;
@@ -428,10 +439,10 @@ void add_row(Mat& y, const float* row, cudaStream_t stream);
 // out [cols, rows] (row stride ldo) = the transpose of in [rows, cols] contiguous; elementwise.cu.
 void transpose(const float* in, int rows, int cols, float* out, int ldo, cudaStream_t stream);
 // Self-attention over qkv [t, 3d] in T (q | k | v, 64-wide heads, row stride ld), bias [3d] or null, into out
-// [t, d] (row stride ldo); flash_attention.cu.
+// [t, d] (row stride ldo), in one of the launch shapes (all give the same bits); flash_attention.cu.
 template <class T>
 void flash_attention_half(const T* qkv, int ld, int t, int d, const float* bias, T* out, int ldo, int n_sm,
-                          cudaStream_t stream);
+                          cudaStream_t stream, FlashShape shape = FlashShape::words16);
 
 // Launch shape for a kernel over n elements with `threads` per block.
 inline unsigned blocks_for(size_t n, unsigned threads) { return static_cast<unsigned>((n + threads - 1) / threads); }

@@ -51,7 +51,7 @@ void run_blocks(CudaBackend& be, const std::vector<EncoderLayerWeights>& layers,
   for (const auto& l : layers) {
     layer_norm_half<T>(x, owed, l.attn_ln.gamma.data, l.attn_ln.beta.data, h, d, s);
     half_product(blas, l.qkv.w, h, d, t, qkv, ht, 3 * d, 0.0f);
-    flash_attention_half<T>(qkv, 3 * d, t, d, bias_or_null(l.qkv.b), attn, d, n_sm, s);
+    flash_attention_half<T>(qkv, 3 * d, t, d, bias_or_null(l.qkv.b), attn, d, n_sm, s, be.flash_shape());
     half_product(blas, l.attn_out.w, attn, d, t, x.data, CUDA_R_32F, x.ld, 1.0f);
     layer_norm_half<T>(x, bias_or_null(l.attn_out.b), l.mlp_ln.gamma.data, l.mlp_ln.beta.data, h, d, s);
     half_product(blas, l.fc1.w, h, d, t, mlp, ht, f, 0.0f);
@@ -89,14 +89,15 @@ struct EncoderRecording {
   std::vector<const void*> weights;
   int t = 0, d = 0;
   Precision precision = Precision::f32;
+  FlashShape flash = FlashShape::words16;
   Mat x;  // the recording's rows [t, d]
   std::unique_ptr<Scratch> scratch;
   cudaGraphExec_t exec = nullptr;
   ~EncoderRecording() {
     if (exec) cudaGraphExecDestroy(exec);
   }
-  bool serves(const std::vector<EncoderLayerWeights>& l, const Mat& rows, Precision p) const {
-    return t == rows.rows && d == rows.cols && precision == p && weights == addresses(l);
+  bool serves(const std::vector<EncoderLayerWeights>& l, const Mat& rows, Precision p, FlashShape f) const {
+    return t == rows.rows && d == rows.cols && precision == p && flash == f && weights == addresses(l);
   }
 };
 
@@ -128,7 +129,7 @@ void CudaBackend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers,
     return;
   }
   auto* rec = static_cast<EncoderRecording*>(encoder_recording_.get());
-  if (!rec || !rec->serves(layers, x, precision_)) {
+  if (!rec || !rec->serves(layers, x, precision_, flash_shape_)) {
     // New weights or shapes: this window runs eagerly (every kernel and cuBLAS's choices loaded once outside a
     // capture), the next one records.
     encoder_recording_.reset();
@@ -137,6 +138,7 @@ void CudaBackend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers,
     fresh->t = t;
     fresh->d = d;
     fresh->precision = precision_;
+    fresh->flash = flash_shape_;
     fresh->x = alloc(t, d);
     fresh->scratch = std::make_unique<Scratch>(*this, t, d, f);
     encoder_recording_ = fresh;

@@ -17,6 +17,7 @@
 #include <cuda_fp16.h>
 
 #include <cmath>
+#include <type_traits>
 
 #include "engine/cuda/cuda_backend.cuh"
 #include "engine/cuda/row_products.cuh"
@@ -54,100 +55,142 @@ __device__ __forceinline__ uint16_t bits<__nv_bfloat16>(float a) {
   return *reinterpret_cast<uint16_t*>(&h);
 }
 
-template <class T> __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
-template <>
-__device__ __forceinline__ void mma<__half>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+// m16n8k16 with float32 accumulation. kFree: an ordinary asm statement, which the compiler may move among the others
+// (the original kernels keep the volatile statement they were measured with; the value is the same either way).
+#define WST_FLASH_MMA(TYPE)                                                                                      \
+  "mma.sync.aligned.m16n8k16.row.col.f32." TYPE "." TYPE ".f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n" \
+  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1)
+template <class T, bool kFree = false>
+__device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  if constexpr (std::is_same_v<T, __half>) {
+    if constexpr (kFree)
+      asm(WST_FLASH_MMA("f16"));
+    else
+      asm volatile(WST_FLASH_MMA("f16"));
+  } else {
+    if constexpr (kFree)
+      asm(WST_FLASH_MMA("bf16"));
+    else
+      asm volatile(WST_FLASH_MMA("bf16"));
+  }
 }
-template <>
-__device__ __forceinline__ void mma<__nv_bfloat16>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
+#undef WST_FLASH_MMA
 
-// One block of 64 keys for a warp's 16 queries (A fragments qa, already scaled by log2(e) / sqrt(64)): the scores
-// against K (ks32: the block's keys as [key][dim] rows of kRow halves, read as 32-bit pairs), keys at or past
-// lim0 / lim1 (rows g and g + 8) masked when `edge`, the running maximum m, sum l and output o rescaled, and
-// o += P V with V's B fragments from v_frag(key step, dim tile, b0, b1).
-template <class T, class VFrag>
-__device__ __forceinline__ void attend_block(const uint32_t (&qa)[kDh / 16][4], const uint32_t* ks32, int kb, bool edge,
-                                             int lim0, int lim1, float (&o)[kDh / 8][4], float& m0, float& m1, float& l0,
-                                             float& l1, VFrag v_frag) {
-  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  // Scores for 16 queries x 64 keys: 8 tiles of 8 keys.
-  float s[kBlockK / 8][4];
+// One block of 64 keys for kTiles tiles of a warp's 16 queries each (A fragments qa[i], already scaled by log2(e) /
+// sqrt(64)): the scores against K, keys at or past lim[i][0] / lim[i][1] (rows g and g + 8 of tile i) masked when
+// `edge`, the running maxima m, sums l and outputs o rescaled, and o += P V. K's B fragments come from
+// k_frag(key tile n, step pair p, b): b[0], b[1] for dims 32p .. 32p + 15 and b[2], b[3] for the next 16; V's from
+// v_frag(key step, dim tile, b0, b1). Each fragment serves every tile; each tile's values are computed in the same
+// order whatever kTiles is (kTiles = 2 gives kTiles = 1's bits).
+template <class T, int kTiles, bool kFree, class KFrag, class VFrag>
+__device__ __forceinline__ void attend_tiles(const uint32_t (&qa)[kTiles][kDh / 16][4], KFrag k_frag, int kb, bool edge,
+                                             const int (&lim)[kTiles][2], float (&o)[kTiles][kDh / 8][4],
+                                             float (&m)[kTiles][2], float (&l)[kTiles][2], VFrag v_frag) {
+  const int lane = threadIdx.x % 32, t = lane % 4;
+  // Scores for 16 queries x 64 keys a tile: 8 tiles of 8 keys.
+  float s[kTiles][kBlockK / 8][4];
 #pragma unroll
   for (int n = 0; n < kBlockK / 8; ++n) {
-    s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
 #pragma unroll
-    for (int st = 0; st < kDh / 16; ++st) {
-      const int w = (n * 8 + g) * (kRow / 2) + st * 8 + t;
-      mma<T>(s[n], qa[st], ks32[w], ks32[w + 4]);
+    for (int i = 0; i < kTiles; ++i) s[i][n][0] = s[i][n][1] = s[i][n][2] = s[i][n][3] = 0.f;
+#pragma unroll
+    for (int p = 0; p < kDh / 32; ++p) {
+      uint32_t b[4];
+      k_frag(n, p, b);
+#pragma unroll
+      for (int i = 0; i < kTiles; ++i) {
+        mma<T, kFree>(s[i][n], qa[i][2 * p], b[0], b[1]);
+        mma<T, kFree>(s[i][n], qa[i][2 * p + 1], b[2], b[3]);
+      }
     }
   }
-  // Keys past the end, or past a query's causal limit, get no weight.
-  if (edge) {
+#pragma unroll
+  for (int i = 0; i < kTiles; ++i) {
+    // Keys past the end, or past a query's causal limit, get no weight.
+    if (edge) {
+#pragma unroll
+      for (int n = 0; n < kBlockK / 8; ++n) {
+        const int key = kb + n * 8 + 2 * t;
+        if (key >= lim[i][0]) s[i][n][0] = -INFINITY;
+        if (key + 1 >= lim[i][0]) s[i][n][1] = -INFINITY;
+        if (key >= lim[i][1]) s[i][n][2] = -INFINITY;
+        if (key + 1 >= lim[i][1]) s[i][n][3] = -INFINITY;
+      }
+    }
+    float mx0 = m[i][0], mx1 = m[i][1];
 #pragma unroll
     for (int n = 0; n < kBlockK / 8; ++n) {
-      const int key = kb + n * 8 + 2 * t;
-      if (key >= lim0) s[n][0] = -INFINITY;
-      if (key + 1 >= lim0) s[n][1] = -INFINITY;
-      if (key >= lim1) s[n][2] = -INFINITY;
-      if (key + 1 >= lim1) s[n][3] = -INFINITY;
+      mx0 = fmaxf(mx0, fmaxf(s[i][n][0], s[i][n][1]));
+      mx1 = fmaxf(mx1, fmaxf(s[i][n][2], s[i][n][3]));
     }
-  }
-  float mx0 = m0, mx1 = m1;
+    // The four lanes of a quad hold one row between them.
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    // A row with nothing visible yet keeps -inf as its maximum; exponentials are then taken against 0.
+    const float base0 = mx0 == -INFINITY ? 0.f : mx0, base1 = mx1 == -INFINITY ? 0.f : mx1;
+    const float a0 = exp2f(m[i][0] - base0), a1 = exp2f(m[i][1] - base1);  // exp2(-inf) = 0 on the first block
+    m[i][0] = mx0;
+    m[i][1] = mx1;
+    l[i][0] *= a0;
+    l[i][1] *= a1;
 #pragma unroll
-  for (int n = 0; n < kBlockK / 8; ++n) {
-    mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
-    mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
-  }
-  // The four lanes of a quad hold one row between them.
-  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-  // A row with nothing visible yet keeps -inf as its maximum; exponentials are then taken against 0.
-  const float base0 = mx0 == -INFINITY ? 0.f : mx0, base1 = mx1 == -INFINITY ? 0.f : mx1;
-  const float a0 = exp2f(m0 - base0), a1 = exp2f(m1 - base1);  // exp2(-inf) = 0 on the first block
-  m0 = mx0;
-  m1 = mx1;
-  l0 *= a0;
-  l1 *= a1;
+    for (int n = 0; n < kDh / 8; ++n) {
+      o[i][n][0] *= a0;
+      o[i][n][1] *= a0;
+      o[i][n][2] *= a1;
+      o[i][n][3] *= a1;
+    }
 #pragma unroll
-  for (int n = 0; n < kDh / 8; ++n) {
-    o[n][0] *= a0;
-    o[n][1] *= a0;
-    o[n][2] *= a1;
-    o[n][3] *= a1;
-  }
-#pragma unroll
-  for (int n = 0; n < kBlockK / 8; ++n) {
-    s[n][0] = exp2f(s[n][0] - base0);
-    s[n][1] = exp2f(s[n][1] - base0);
-    s[n][2] = exp2f(s[n][2] - base1);
-    s[n][3] = exp2f(s[n][3] - base1);
-    l0 += s[n][0] + s[n][1];
-    l1 += s[n][2] + s[n][3];
+    for (int n = 0; n < kBlockK / 8; ++n) {
+      s[i][n][0] = exp2f(s[i][n][0] - base0);
+      s[i][n][1] = exp2f(s[i][n][1] - base0);
+      s[i][n][2] = exp2f(s[i][n][2] - base1);
+      s[i][n][3] = exp2f(s[i][n][3] - base1);
+      l[i][0] += s[i][n][0] + s[i][n][1];
+      l[i][1] += s[i][n][2] + s[i][n][3];
+    }
   }
   // out += P V: keys 16 at a time (two score tiles make one A fragment), dims in 8 tiles of 8.
 #pragma unroll
   for (int st = 0; st < kBlockK / 16; ++st) {
-    const uint32_t pa[4] = {pack2<T>(s[2 * st][0], s[2 * st][1]), pack2<T>(s[2 * st][2], s[2 * st][3]),
-                            pack2<T>(s[2 * st + 1][0], s[2 * st + 1][1]),
-                            pack2<T>(s[2 * st + 1][2], s[2 * st + 1][3])};
+    uint32_t pa[kTiles][4];
+#pragma unroll
+    for (int i = 0; i < kTiles; ++i) {
+      pa[i][0] = pack2<T>(s[i][2 * st][0], s[i][2 * st][1]);
+      pa[i][1] = pack2<T>(s[i][2 * st][2], s[i][2 * st][3]);
+      pa[i][2] = pack2<T>(s[i][2 * st + 1][0], s[i][2 * st + 1][1]);
+      pa[i][3] = pack2<T>(s[i][2 * st + 1][2], s[i][2 * st + 1][3]);
+    }
 #pragma unroll
     for (int n = 0; n < kDh / 8; ++n) {
       uint32_t b0, b1;
       v_frag(st, n, b0, b1);
-      mma<T>(o[n], pa, b0, b1);
+#pragma unroll
+      for (int i = 0; i < kTiles; ++i) mma<T, kFree>(o[i][n], pa[i], b0, b1);
     }
   }
+}
+
+// K's B fragments for attend_tiles from [key][dim] rows of kRow halves: two 32-bit shared loads a fragment register
+// pair (ks32: the rows read as 32-bit words), or one ldmatrix of four 8x8 tiles for four registers.
+__device__ __forceinline__ void k_frag_words(const uint32_t* ks32, int n, int p, uint32_t (&b)[4]) {
+  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int w = (n * 8 + g) * (kRow / 2) + p * 16 + t;
+  b[0] = ks32[w];
+  b[1] = ks32[w + 4];
+  b[2] = ks32[w + 8];
+  b[3] = ks32[w + 12];
+}
+__device__ __forceinline__ void k_frag_ldmatrix(const uint16_t* ks, int n, int p, uint32_t (&b)[4]) {
+  // Lanes 8j .. 8j + 7 address the rows (keys 8n .. 8n + 7) of tile j: dims 32p + 8j .. + 7.
+  const int lane = threadIdx.x % 32;
+  const unsigned a =
+      static_cast<unsigned>(__cvta_generic_to_shared(ks + (n * 8 + lane % 8) * kRow + p * 32 + (lane / 8) * 8));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
+               : "r"(a));
 }
 
 // 1 / (the softmax denominators) of rows g and g + 8: each lane holds a share of them, the quad sums them.
@@ -173,7 +216,7 @@ __global__ void __launch_bounds__(32 * kWarps)
   const int col0 = h * kDh;
 
   // This warp's 16 queries as A fragments, scaled (base-2 softmax) and rounded once.
-  uint32_t qa[kDh / 16][4];
+  uint32_t qa[1][kDh / 16][4];
   {
     const int r0 = q0 + g, r1 = q0 + g + 8;
 #pragma unroll
@@ -188,16 +231,16 @@ __global__ void __launch_bounds__(32 * kWarps)
         x10 = *reinterpret_cast<const float2*>(q + static_cast<size_t>(r1) * ldq + c);
         x11 = *reinterpret_cast<const float2*>(q + static_cast<size_t>(r1) * ldq + c + 8);
       }
-      qa[s][0] = pack2<T>(x00.x * scale_log2, x00.y * scale_log2);
-      qa[s][1] = pack2<T>(x10.x * scale_log2, x10.y * scale_log2);
-      qa[s][2] = pack2<T>(x01.x * scale_log2, x01.y * scale_log2);
-      qa[s][3] = pack2<T>(x11.x * scale_log2, x11.y * scale_log2);
+      qa[0][s][0] = pack2<T>(x00.x * scale_log2, x00.y * scale_log2);
+      qa[0][s][1] = pack2<T>(x10.x * scale_log2, x10.y * scale_log2);
+      qa[0][s][2] = pack2<T>(x01.x * scale_log2, x01.y * scale_log2);
+      qa[0][s][3] = pack2<T>(x11.x * scale_log2, x11.y * scale_log2);
     }
   }
-  float o[kDh / 8][4];
+  float o[1][kDh / 8][4];
 #pragma unroll
-  for (int n = 0; n < kDh / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;  // rows g and g + 8 (l: this lane's share)
+  for (int n = 0; n < kDh / 8; ++n) o[0][n][0] = o[0][n][1] = o[0][n][2] = o[0][n][3] = 0.f;
+  float m[1][2] = {{-INFINITY, -INFINITY}}, l[1][2] = {{0.f, 0.f}};  // rows g and g + 8 (l: this lane's share)
 
   // The last key any query of this block sees.
   const int block_last_q = min(tq, (blockIdx.x + 1) * kWarps * 16) - 1;
@@ -228,23 +271,25 @@ __global__ void __launch_bounds__(32 * kWarps)
     if (q0 >= tq) continue;  // a warp past the last query only helps load
 
     const bool edge = kb + kBlockK > tk || causal_offset >= 0;
-    const int lim0 = causal_offset < 0 ? tk : min(tk, causal_offset + q0 + g + 1);
-    const int lim1 = causal_offset < 0 ? tk : min(tk, causal_offset + q0 + g + 9);
-    attend_block<T>(qa, ks32, kb, edge, lim0, lim1, o, m0, m1, l0, l1, [&](int st, int n, uint32_t& b0, uint32_t& b1) {
-      const int w = (n * 8 + g) * (kRow / 2) + st * 8 + t;
-      b0 = vt32[w];
-      b1 = vt32[w + 4];
-    });
+    const int lim[1][2] = {{causal_offset < 0 ? tk : min(tk, causal_offset + q0 + g + 1),
+                            causal_offset < 0 ? tk : min(tk, causal_offset + q0 + g + 9)}};
+    attend_tiles<T, 1, false>(
+        qa, [&](int n, int p, uint32_t(&b)[4]) { k_frag_words(ks32, n, p, b); }, kb, edge, lim, o, m, l,
+        [&](int st, int n, uint32_t& b0, uint32_t& b1) {
+          const int w = (n * 8 + g) * (kRow / 2) + st * 8 + t;
+          b0 = vt32[w];
+          b1 = vt32[w + 4];
+        });
   }
   if (q0 >= tq) return;
-  const float2 inv = row_inverses(l0, l1);
+  const float2 inv = row_inverses(l[0][0], l[0][1]);
   const float inv0 = inv.x, inv1 = inv.y;
   const int r0 = q0 + g, r1 = q0 + g + 8;
 #pragma unroll
   for (int n = 0; n < kDh / 8; ++n) {
     const int c = col0 + n * 8 + 2 * t;
-    if (r0 < tq) *reinterpret_cast<float2*>(out + static_cast<size_t>(r0) * ldo + c) = make_float2(o[n][0] * inv0, o[n][1] * inv0);
-    if (r1 < tq) *reinterpret_cast<float2*>(out + static_cast<size_t>(r1) * ldo + c) = make_float2(o[n][2] * inv1, o[n][3] * inv1);
+    if (r0 < tq) *reinterpret_cast<float2*>(out + static_cast<size_t>(r0) * ldo + c) = make_float2(o[0][n][0] * inv0, o[0][n][1] * inv0);
+    if (r1 < tq) *reinterpret_cast<float2*>(out + static_cast<size_t>(r1) * ldo + c) = make_float2(o[0][n][2] * inv1, o[0][n][3] * inv1);
   }
 }
 
@@ -270,14 +315,17 @@ __device__ __forceinline__ void load_trans_x2(const uint16_t* row, uint32_t& b0,
 // the output (the softmax weights sum to 1); k's is left out, as it adds the same amount to all of a query's
 // scores, which the softmax ignores. K and V go to shared memory by asynchronous copies, two blocks of keys in
 // flight (the next one loads while the current one is multiplied); V's B fragments come through ldmatrix .trans.
-template <class T, int kWarps>
+// A warp takes kTiles x 16 queries (each K and V fragment read from shared memory serves them all); kLdm: K's
+// fragments through ldmatrix too, and the products as ordinary asm statements. Every shape gives the same bits
+// (FlashShape in cuda_backend.cuh).
+template <class T, int kWarps, int kTiles, bool kLdm>
 __global__ void __launch_bounds__(32 * kWarps)
     flash_attention_half_kernel(const T* __restrict__ qkv, int ld, int d, const float* __restrict__ bias,
                                 T* __restrict__ out, int ldo, int tk, float scale_log2) {
   __shared__ __align__(16) uint16_t ks[2][kBlockK * kRow];  // K blocks, [key][dim]
   __shared__ __align__(16) uint16_t vs[2][kBlockK * kRow];  // V blocks, [key][dim]
   const int h = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const int q0 = blockIdx.x * kWarps * 16 + warp * 16;
+  const int q0 = (blockIdx.x * kWarps + warp) * kTiles * 16;  // this warp's first query
   const int col0 = h * kDh;
   const uint16_t* base = reinterpret_cast<const uint16_t*>(qkv);
 
@@ -294,9 +342,10 @@ __global__ void __launch_bounds__(32 * kWarps)
   };
   load(0, 0);
 
-  uint32_t qa[kDh / 16][4];
-  {
-    const int r0 = q0 + g, r1 = q0 + g + 8;
+  uint32_t qa[kTiles][kDh / 16][4];
+#pragma unroll
+  for (int i = 0; i < kTiles; ++i) {
+    const int r0 = q0 + 16 * i + g, r1 = r0 + 8;
 #pragma unroll
     for (int s = 0; s < kDh / 16; ++s) {
       const int c = col0 + s * 16 + 2 * t;
@@ -314,16 +363,22 @@ __global__ void __launch_bounds__(32 * kWarps)
         x10 = to_float2(*reinterpret_cast<const typename Pair<T>::type*>(qkv + static_cast<size_t>(r1) * ld + c));
         x11 = to_float2(*reinterpret_cast<const typename Pair<T>::type*>(qkv + static_cast<size_t>(r1) * ld + c + 8));
       }
-      qa[s][0] = pack2<T>((x00.x + b_lo.x) * scale_log2, (x00.y + b_lo.y) * scale_log2);
-      qa[s][1] = pack2<T>((x10.x + b_lo.x) * scale_log2, (x10.y + b_lo.y) * scale_log2);
-      qa[s][2] = pack2<T>((x01.x + b_hi.x) * scale_log2, (x01.y + b_hi.y) * scale_log2);
-      qa[s][3] = pack2<T>((x11.x + b_hi.x) * scale_log2, (x11.y + b_hi.y) * scale_log2);
+      qa[i][s][0] = pack2<T>((x00.x + b_lo.x) * scale_log2, (x00.y + b_lo.y) * scale_log2);
+      qa[i][s][1] = pack2<T>((x10.x + b_lo.x) * scale_log2, (x10.y + b_lo.y) * scale_log2);
+      qa[i][s][2] = pack2<T>((x01.x + b_hi.x) * scale_log2, (x01.y + b_hi.y) * scale_log2);
+      qa[i][s][3] = pack2<T>((x11.x + b_hi.x) * scale_log2, (x11.y + b_hi.y) * scale_log2);
     }
   }
-  float o[kDh / 8][4];
+  float o[kTiles][kDh / 8][4], m[kTiles][2], l[kTiles][2];
+  int lim[kTiles][2];
 #pragma unroll
-  for (int n = 0; n < kDh / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+  for (int i = 0; i < kTiles; ++i) {
+#pragma unroll
+    for (int n = 0; n < kDh / 8; ++n) o[i][n][0] = o[i][n][1] = o[i][n][2] = o[i][n][3] = 0.f;
+    m[i][0] = m[i][1] = -INFINITY;
+    l[i][0] = l[i][1] = 0.f;
+    lim[i][0] = lim[i][1] = tk;
+  }
 
   int st = 0;
   for (int kb = 0; kb < tk; kb += kBlockK, st ^= 1) {
@@ -339,25 +394,37 @@ __global__ void __launch_bounds__(32 * kWarps)
     const uint16_t* vb = vs[st];
     // ldmatrix rows: lanes 0-7 keys 16 st' + 0..7, lanes 8-15 keys 16 st' + 8..15, at dims 8 n.
     const int vrow = (lane % 16) * kRow;
-    attend_block<T>(qa, reinterpret_cast<const uint32_t*>(ks[st]), kb, kb + kBlockK > tk, tk, tk, o, m0, m1, l0, l1,
-                    [&](int kstep, int n, uint32_t& b0, uint32_t& b1) {
-                      load_trans_x2(vb + kstep * 16 * kRow + vrow + n * 8, b0, b1);
-                    });
+    const uint16_t* kbase = ks[st];
+    attend_tiles<T, kTiles, kLdm>(
+        qa,
+        [&](int n, int p, uint32_t(&b)[4]) {
+          if constexpr (kLdm)
+            k_frag_ldmatrix(kbase, n, p, b);
+          else
+            k_frag_words(reinterpret_cast<const uint32_t*>(kbase), n, p, b);
+        },
+        kb, kb + kBlockK > tk, lim, o, m, l,
+        [&](int kstep, int n, uint32_t& b0, uint32_t& b1) {
+          load_trans_x2(vb + kstep * 16 * kRow + vrow + n * 8, b0, b1);
+        });
   }
-  if (q0 >= tk) return;
-  const float2 inv = row_inverses(l0, l1);
-  const float inv0 = inv.x, inv1 = inv.y;
-  const int r0 = q0 + g, r1 = q0 + g + 8;
 #pragma unroll
-  for (int n = 0; n < kDh / 8; ++n) {
-    const int c = col0 + n * 8 + 2 * t;
-    const float2 bv = bias ? make_float2(bias[2 * d + c], bias[2 * d + c + 1]) : make_float2(0.f, 0.f);
-    if (r0 < tk)
-      *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(r0) * ldo + c) =
-          pack2<T>(o[n][0] * inv0 + bv.x, o[n][1] * inv0 + bv.y);
-    if (r1 < tk)
-      *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(r1) * ldo + c) =
-          pack2<T>(o[n][2] * inv1 + bv.x, o[n][3] * inv1 + bv.y);
+  for (int i = 0; i < kTiles; ++i) {
+    const int r0 = q0 + 16 * i + g, r1 = r0 + 8;
+    if (r0 >= tk) break;
+    const float2 inv = row_inverses(l[i][0], l[i][1]);
+    const float inv0 = inv.x, inv1 = inv.y;
+#pragma unroll
+    for (int n = 0; n < kDh / 8; ++n) {
+      const int c = col0 + n * 8 + 2 * t;
+      const float2 bv = bias ? make_float2(bias[2 * d + c], bias[2 * d + c + 1]) : make_float2(0.f, 0.f);
+      if (r0 < tk)
+        *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(r0) * ldo + c) =
+            pack2<T>(o[i][n][0] * inv0 + bv.x, o[i][n][1] * inv0 + bv.y);
+      if (r1 < tk)
+        *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(r1) * ldo + c) =
+            pack2<T>(o[i][n][2] * inv1 + bv.x, o[i][n][3] * inv1 + bv.y);
+    }
   }
 }
 
@@ -379,36 +446,51 @@ void launch(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int 
   WST_CUDA_CHECK_LAUNCH();
 }
 
-template <class T>
-void launch_half(const T* qkv, int ld, int t, int d, const float* bias, T* out, int ldo, int n_sm,
-                 cudaStream_t stream) {
-  const int n_head = d / kDh;
+template <class T, int kWarps, int kTiles, bool kLdm>
+void launch_half_as(const T* qkv, int ld, int t, int d, const float* bias, T* out, int ldo, cudaStream_t stream) {
+  constexpr int kQueries = kWarps * kTiles * 16;  // a block's
   const float scale_log2 = 1.4426950408889634f / std::sqrt(static_cast<float>(kDh));
-  if (static_cast<long long>((t + 127) / 128) * n_head >= n_sm) {
-    dim3 grid((t + 127) / 128, n_head);
-    flash_attention_half_kernel<T, 8><<<grid, 256, 0, stream>>>(qkv, ld, d, bias, out, ldo, t, scale_log2);
-  } else {
-    dim3 grid((t + 63) / 64, n_head);
-    flash_attention_half_kernel<T, 4><<<grid, 128, 0, stream>>>(qkv, ld, d, bias, out, ldo, t, scale_log2);
-  }
+  const dim3 grid((t + kQueries - 1) / kQueries, d / kDh);
+  flash_attention_half_kernel<T, kWarps, kTiles, kLdm><<<grid, 32 * kWarps, 0, stream>>>(qkv, ld, d, bias, out, ldo, t,
+                                                                                         scale_log2);
   WST_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void launch_half(const T* qkv, int ld, int t, int d, const float* bias, T* out, int ldo, int n_sm, cudaStream_t stream,
+                 FlashShape shape) {
+  // 128 queries a block read K and V half as often as 64; 64 when 128 would leave SMs idle.
+  const bool wide = static_cast<long long>((t + 127) / 128) * (d / kDh) >= n_sm;
+  switch (shape) {
+    case FlashShape::words16:
+      return wide ? launch_half_as<T, 8, 1, false>(qkv, ld, t, d, bias, out, ldo, stream)
+                  : launch_half_as<T, 4, 1, false>(qkv, ld, t, d, bias, out, ldo, stream);
+    case FlashShape::ldmatrix16:
+      return wide ? launch_half_as<T, 8, 1, true>(qkv, ld, t, d, bias, out, ldo, stream)
+                  : launch_half_as<T, 4, 1, true>(qkv, ld, t, d, bias, out, ldo, stream);
+    case FlashShape::ldmatrix32:
+      return wide ? launch_half_as<T, 4, 2, true>(qkv, ld, t, d, bias, out, ldo, stream)
+                  : launch_half_as<T, 2, 2, true>(qkv, ld, t, d, bias, out, ldo, stream);
+  }
+  throw Error("flash_attention_half: unknown launch shape");
 }
 
 }  // namespace
 
 template <class T>
 void flash_attention_half(const T* qkv, int ld, int t, int d, const float* bias, T* out, int ldo, int n_sm,
-                          cudaStream_t stream) {
+                          cudaStream_t stream, FlashShape shape) {
   // 16-byte copies of K and V rows and 4-byte stores of out: rows and head columns 16-byte aligned.
   if (d % kDh != 0 || ld % 8 != 0 || ldo % 2 != 0 || (reinterpret_cast<size_t>(qkv) & 15) != 0 ||
       (reinterpret_cast<size_t>(out) & 3) != 0)
     throw Error("flash_attention_half: needs a head width of 64 and 16-byte aligned rows");
   if (t == 0) return;
-  launch_half(qkv, ld, t, d, bias, out, ldo, n_sm, stream);
+  launch_half(qkv, ld, t, d, bias, out, ldo, n_sm, stream, shape);
 }
-template void flash_attention_half<__half>(const __half*, int, int, int, const float*, __half*, int, int, cudaStream_t);
+template void flash_attention_half<__half>(const __half*, int, int, int, const float*, __half*, int, int, cudaStream_t,
+                                          FlashShape);
 template void flash_attention_half<__nv_bfloat16>(const __nv_bfloat16*, int, int, int, const float*, __nv_bfloat16*,
-                                                  int, int, cudaStream_t);
+                                                  int, int, cudaStream_t, FlashShape);
 
 bool CudaBackend::flash_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset) {
   if (precision_ == Precision::f32 || q.rows < 2 || q.cols != n_head * kDh) return false;
