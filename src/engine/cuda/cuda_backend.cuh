@@ -79,8 +79,8 @@ enum class Precision { f32, f16, bf16 };
 
 // Launch shapes of the encoder's flash attention (flash_attention_half), all giving the same bits:
 //   words16: 16 queries a warp, K's fragments by 32-bit shared loads (the default, measured through run 33);
-//   ldmatrix16: 16 queries a warp, K's fragments by ldmatrix;
-//   ldmatrix32: 32 queries a warp (each K and V fragment serves two tiles of 16), ldmatrix.
+//   ldmatrix16: 16 queries a warp, K's fragments by ldmatrix, the exponentials as the bare ex2 instruction;
+//   ldmatrix32: as ldmatrix16 with 32 queries a warp (each K and V fragment serves two tiles of 16).
 // Written without a GPU (session 13): WST_CUDA_FLASH_SHAPE=0/1/2 or set_flash_shape until timed.
 enum class FlashShape { words16 = 0, ldmatrix16 = 1, ldmatrix32 = 2 };
 

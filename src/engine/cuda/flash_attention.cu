@@ -76,12 +76,27 @@ __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint3
 }
 #undef WST_FLASH_MMA
 
+// 2^x. kFast: the bare ex2.approx.ftz instruction; exp2f is the same instruction with a rescaling around it for
+// results below 2^-126 (which the fast form flushes to 0: such a weight or rescaling factor cannot move a softmax
+// whose largest weight is 1, so the values are the same in every case met in practice).
+template <bool kFast>
+__device__ __forceinline__ float exp2_(float x) {
+  if constexpr (kFast) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+  } else {
+    return exp2f(x);
+  }
+}
+
 // One block of 64 keys for kTiles tiles of a warp's 16 queries each (A fragments qa[i], already scaled by log2(e) /
 // sqrt(64)): the scores against K, keys at or past lim[i][0] / lim[i][1] (rows g and g + 8 of tile i) masked when
 // `edge`, the running maxima m, sums l and outputs o rescaled, and o += P V. K's B fragments come from
 // k_frag(key tile n, step pair p, b): b[0], b[1] for dims 32p .. 32p + 15 and b[2], b[3] for the next 16; V's from
 // v_frag(key step, dim tile, b0, b1). Each fragment serves every tile; each tile's values are computed in the same
-// order whatever kTiles is (kTiles = 2 gives kTiles = 1's bits).
+// order whatever kTiles is (kTiles = 2 gives kTiles = 1's bits). kFree: the products as ordinary asm statements and the
+// exponentials as the bare instruction (exp2_).
 template <class T, int kTiles, bool kFree, class KFrag, class VFrag>
 __device__ __forceinline__ void attend_tiles(const uint32_t (&qa)[kTiles][kDh / 16][4], KFrag k_frag, int kb, bool edge,
                                              const int (&lim)[kTiles][2], float (&o)[kTiles][kDh / 8][4],
@@ -130,7 +145,8 @@ __device__ __forceinline__ void attend_tiles(const uint32_t (&qa)[kTiles][kDh / 
     mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
     // A row with nothing visible yet keeps -inf as its maximum; exponentials are then taken against 0.
     const float base0 = mx0 == -INFINITY ? 0.f : mx0, base1 = mx1 == -INFINITY ? 0.f : mx1;
-    const float a0 = exp2f(m[i][0] - base0), a1 = exp2f(m[i][1] - base1);  // exp2(-inf) = 0 on the first block
+    // exp2(-inf) = 0 on the first block
+    const float a0 = exp2_<kFree>(m[i][0] - base0), a1 = exp2_<kFree>(m[i][1] - base1);
     m[i][0] = mx0;
     m[i][1] = mx1;
     l[i][0] *= a0;
@@ -144,10 +160,10 @@ __device__ __forceinline__ void attend_tiles(const uint32_t (&qa)[kTiles][kDh / 
     }
 #pragma unroll
     for (int n = 0; n < kBlockK / 8; ++n) {
-      s[i][n][0] = exp2f(s[i][n][0] - base0);
-      s[i][n][1] = exp2f(s[i][n][1] - base0);
-      s[i][n][2] = exp2f(s[i][n][2] - base1);
-      s[i][n][3] = exp2f(s[i][n][3] - base1);
+      s[i][n][0] = exp2_<kFree>(s[i][n][0] - base0);
+      s[i][n][1] = exp2_<kFree>(s[i][n][1] - base0);
+      s[i][n][2] = exp2_<kFree>(s[i][n][2] - base1);
+      s[i][n][3] = exp2_<kFree>(s[i][n][3] - base1);
       l[i][0] += s[i][n][0] + s[i][n][1];
       l[i][1] += s[i][n][2] + s[i][n][3];
     }
@@ -316,8 +332,8 @@ __device__ __forceinline__ void load_trans_x2(const uint16_t* row, uint32_t& b0,
 // scores, which the softmax ignores. K and V go to shared memory by asynchronous copies, two blocks of keys in
 // flight (the next one loads while the current one is multiplied); V's B fragments come through ldmatrix .trans.
 // A warp takes kTiles x 16 queries (each K and V fragment read from shared memory serves them all); kLdm: K's
-// fragments through ldmatrix too, and the products as ordinary asm statements. Every shape gives the same bits
-// (FlashShape in cuda_backend.cuh).
+// fragments through ldmatrix too, the products as ordinary asm statements and the exponentials as the bare
+// instruction. Every shape gives the same bits (FlashShape in cuda_backend.cuh; exp2_ says where they could not).
 template <class T, int kWarps, int kTiles, bool kLdm>
 __global__ void __launch_bounds__(32 * kWarps)
     flash_attention_half_kernel(const T* __restrict__ qkv, int ld, int d, const float* __restrict__ bias,

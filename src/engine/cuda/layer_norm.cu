@@ -39,18 +39,23 @@ __global__ void layer_norm_kernel(float* x, int ldx, const float* add, Out* y, i
   __shared__ float red[kThreads / 32];
   float* xr = x + static_cast<size_t>(blockIdx.x) * ldx;
   Out* yr = y + static_cast<size_t>(blockIdx.x) * ldy;
-  if (add) {
+  const bool cached = cols <= kThreads * kPerThread;
+  if (add && !cached) {
     // Each thread reads back only what it wrote itself, so no barrier is needed before the loops below.
     for (int i = threadIdx.x; i < cols; i += kThreads) xr[i] += add[i];
   }
-  const bool cached = cols <= kThreads * kPerThread;
   float v[kPerThread];
   float s = 0.0f;
   if (cached) {
+    // The row into registers, with the pending bias added (and written back) on the way: one trip to memory.
 #pragma unroll
     for (int e = 0; e < kPerThread; ++e) {
       const int i = threadIdx.x + e * kThreads;
       v[e] = i < cols ? xr[i] : 0.0f;
+      if (add && i < cols) {
+        v[e] += add[i];
+        xr[i] = v[e];
+      }
       s += v[e];
     }
   } else {
