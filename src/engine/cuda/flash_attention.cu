@@ -77,8 +77,10 @@ __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint3
 #undef WST_FLASH_MMA
 
 // 2^x. kFast: the bare ex2.approx.ftz instruction; exp2f is the same instruction with a rescaling around it for
-// results below 2^-126 (which the fast form flushes to 0: such a weight or rescaling factor cannot move a softmax
-// whose largest weight is 1, so the values are the same in every case met in practice).
+// results below 2^-126, which the fast form flushes to 0. Such a weight or rescaling factor cannot move a sum to
+// which the largest weight adds 1; it reaches an output only through a subnormal (a bfloat16 weight in
+// [2^-133, 2^-126), or a rescaled output with nothing else in it), which needs a score 87 (natural log) below the
+// row's maximum and, in practice, no bias on v: the same values in every case met in practice, not by construction.
 template <bool kFast>
 __device__ __forceinline__ float exp2_(float x) {
   if constexpr (kFast) {
@@ -334,8 +336,9 @@ __device__ __forceinline__ void load_trans_x2(const uint16_t* row, uint32_t& b0,
 // A warp takes kTiles x 16 queries (each K and V fragment read from shared memory serves them all); kLdm: K's
 // fragments through ldmatrix too, the products as ordinary asm statements and the exponentials as the bare
 // instruction. Every shape gives the same bits (FlashShape in cuda_backend.cuh; exp2_ says where they could not).
+// (One tile a warp: 128 registers a thread, so that 16 warps fit an SM, as the original shape has.)
 template <class T, int kWarps, int kTiles, bool kLdm>
-__global__ void __launch_bounds__(32 * kWarps)
+__global__ void __launch_bounds__(32 * kWarps, kTiles == 1 ? 16 / kWarps : 1)
     flash_attention_half_kernel(const T* __restrict__ qkv, int ld, int d, const float* __restrict__ bias,
                                 T* __restrict__ out, int ldo, int tk, float scale_log2) {
   __shared__ __align__(16) uint16_t ks[2][kBlockK * kRow];  // K blocks, [key][dim]
@@ -426,8 +429,8 @@ __global__ void __launch_bounds__(32 * kWarps)
   }
 #pragma unroll
   for (int i = 0; i < kTiles; ++i) {
+    if (q0 + 16 * i >= tk) break;  // (warp-uniform: nothing after the loop may need every lane, but keep it so)
     const int r0 = q0 + 16 * i + g, r1 = r0 + 8;
-    if (r0 >= tk) break;
     const float2 inv = row_inverses(l[i][0], l[i][1]);
     const float inv0 = inv.x, inv1 = inv.y;
 #pragma unroll
