@@ -34,14 +34,15 @@ __device__ __forceinline__ void from_float2(float2 f, __half2* p) { *p = __float
 __device__ __forceinline__ void from_float2(float2 f, __nv_bfloat162* p) { *p = __float22bfloat162_rn(f); }
 
 // x[r, c] = gelu(x[r, c] + bias[c]) for a contiguous [rows, cols] matrix of pairs P, four pairs (16 bytes) a
-// thread (cols a multiple of 8, so a thread's eight values share one row).
-template <class P>
-__global__ void bias_gelu_kernel(P* x, size_t quads, int cols, const float* bias) {
-  const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
+// thread (cols a multiple of 8, so a thread's eight values share one row). Index: 32-bit where the matrix allows,
+// as a 64-bit remainder is a long software routine.
+template <class P, class Index>
+__global__ void bias_gelu_kernel(P* x, Index quads, Index quads_a_row, const float* bias) {
+  const Index i = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x;
   if (i >= quads) return;
   uint4 raw = reinterpret_cast<const uint4*>(x)[i];
   P* pairs = reinterpret_cast<P*>(&raw);
-  const int c0 = static_cast<int>((i * 8) % cols);
+  const int c0 = static_cast<int>(i % quads_a_row) * 8;
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
     float2 v = to_float2(pairs[j]);
@@ -91,7 +92,12 @@ void bias_gelu_half(T* x, int rows, int cols, const float* bias, cudaStream_t st
     throw Error("bias_gelu_half: needs a width that is a multiple of 8 and 16-byte aligned rows");
   const size_t quads = static_cast<size_t>(rows) * cols / 8;
   if (quads == 0) return;
-  bias_gelu_kernel<P><<<blocks_for(quads, 256), 256, 0, stream>>>(reinterpret_cast<P*>(x), quads, cols, bias);
+  if (quads <= 0xFFFFFFFFu - 256)
+    bias_gelu_kernel<P, unsigned><<<blocks_for(quads, 256), 256, 0, stream>>>(
+        reinterpret_cast<P*>(x), static_cast<unsigned>(quads), static_cast<unsigned>(cols / 8), bias);
+  else
+    bias_gelu_kernel<P, size_t><<<blocks_for(quads, 256), 256, 0, stream>>>(reinterpret_cast<P*>(x), quads,
+                                                                            static_cast<size_t>(cols / 8), bias);
   WST_CUDA_CHECK_LAUNCH();
 }
 template void bias_gelu_half<__half>(__half*, int, int, const float*, cudaStream_t);
