@@ -483,9 +483,14 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
                   "%d x %d / %d x %d %.4f ms",
                   arch.c_str(), precision_name(precision), narrow0.rows_per_warp, narrow0.warps, wide0.rows_per_warp,
                   wide0.warps, median(tb));
-      for (auto [narrow, wide] : {std::pair{GemvShape{2, 8}, wide0}, std::pair{GemvShape{2, 4}, wide0},
-                                  std::pair{GemvShape{4, 4}, wide0}, std::pair{GemvShape{1, 4}, wide0},
-                                  std::pair{narrow0, GemvShape{1, 8}}, std::pair{narrow0, GemvShape{2, 4}}}) {
+      for (auto [narrow, wide] : {std::pair{GemvShape{1, 8}, GemvShape{1, 4}}, std::pair{GemvShape{2, 8}, wide0},
+                                  std::pair{GemvShape{2, 4}, wide0}, std::pair{GemvShape{4, 4}, wide0},
+                                  std::pair{GemvShape{1, 4}, wide0}, std::pair{narrow0, GemvShape{1, 8}},
+                                  std::pair{narrow0, GemvShape{2, 4}}}) {
+        const auto same = [](GemvShape a, GemvShape b) {
+          return a.rows_per_warp == b.rows_per_warp && a.warps == b.warps;
+        };
+        if (same(narrow, narrow0) && same(wide, wide0)) continue;  // the default, timed above
         be.set_gemv_shape(false, false, narrow);
         be.set_gemv_shape(false, true, wide);
         std::vector<engine::GreedyPick> picks;
@@ -616,14 +621,13 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       *rel = lg.size() == all_logits.size() ? std::sqrt(num / den) : NAN;
       return median(tv);
     };
-    // The same 5-beam step with session 11's experiments and other launch shapes of the several-row matrix-vector
-    // kernel; logits against the default's (relative L2; rows' sums change order only with the warp norm).
+    // The same 5-beam step with each of session 11's switches off in turn (on by default since run 34), all four off
+    // in run 33's shapes, and other launch shapes of the several-row matrix-vector kernel; logits against the
+    // default's (relative L2; the sums change order with the warp norm and the small self-attention, and fc2's input
+    // is rounded to half without the chunks).
     {
       using engine::cuda::GemvShape;
       const GemvShape narrow0 = be.gemv_shape(true, false), wide0 = be.gemv_shape(true, true);
-      // Session 11's experiments (off by default until timed): fc2's input in chunks, the rows' layer norms a warp
-      // each, the beams' cross-attention reading each key once, the self-attention one block a head; then launch
-      // shapes with all four on.
       const bool chunks0 = be.gemv_chunks(), warp_norm0 = be.gemv_norm_by_warp(), shared0 = be.shared_kv(),
                  small0 = be.small_self();
       const bool prefetch0 = be.prefetch_rows();
@@ -636,17 +640,16 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       const Variant variants[] = {
           {"default", chunks0, warp_norm0, shared0, small0, narrow0, wide0, prefetch0},
           {"no row prefetch", chunks0, warp_norm0, shared0, small0, narrow0, wide0, false},
-          {"chunks", true, warp_norm0, shared0, small0, narrow0, wide0},
-          {"warp norm", chunks0, true, shared0, small0, narrow0, wide0},
-          {"shared K/V", chunks0, warp_norm0, true, small0, narrow0, wide0},
-          {"small self", chunks0, warp_norm0, shared0, true, narrow0, wide0},
-          {"all four", true, true, true, true, narrow0, wide0},
-          {"all four, narrow 2x8", true, true, true, true, {2, 8}, wide0},
-          {"all four, narrow 2x4", true, true, true, true, {2, 4}, wide0},
-          {"all four, narrow 4x4", true, true, true, true, {4, 4}, wide0},
-          {"all four, narrow 4x8", true, true, true, true, {4, 8}, wide0},
-          {"all four, narrow 1x4", true, true, true, true, {1, 4}, wide0},
-          {"all four, wide 1x8", true, true, true, true, narrow0, {1, 8}},
+          {"no chunks", false, warp_norm0, shared0, small0, narrow0, wide0},
+          {"no warp norm", chunks0, false, shared0, small0, narrow0, wide0},
+          {"no shared K/V", chunks0, warp_norm0, false, small0, narrow0, wide0},
+          {"no small self", chunks0, warp_norm0, shared0, false, narrow0, wide0},
+          {"none of the four, narrow 1x8 (run 33's step)", false, false, false, false, {1, 8}, {1, 4}},
+          {"narrow 1x8", chunks0, warp_norm0, shared0, small0, {1, 8}, wide0},
+          {"narrow 2x4", chunks0, warp_norm0, shared0, small0, {2, 4}, wide0},
+          {"narrow 4x8", chunks0, warp_norm0, shared0, small0, {4, 8}, wide0},
+          {"narrow 4x4", chunks0, warp_norm0, shared0, small0, {4, 4}, wide0},
+          {"wide 1x8", chunks0, warp_norm0, shared0, small0, narrow0, {1, 8}},
       };
       std::printf("%s %s: 5-beam step variants (gemv shapes: rows a warp x warps)", arch.c_str(),
                   precision_name(precision));
@@ -942,13 +945,16 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
             engine::cuda::half_product(be.blas(), h_qkv, n_, d, t, q_, CUDA_R_16F, 3 * d, 0.0f);
           }), 2.0 * (3 * d * d + 4 * t * d), 2.0 * t * 3 * d * d, -LE);
       add("f16 half-enc flash attention", us([&] {
-            engine::cuda::flash_attention_half<__half>(q_, 3 * d, t, d, b_qkv.data, a_, d, n_sm, st);
+            engine::cuda::flash_attention_half<__half>(q_, 3 * d, t, d, b_qkv.data, a_, d, n_sm, st,
+                                                       be.flash_shape());
           }), 2.0 * 4 * t * d, 4.0 * t * t * d, -LE);
-      for (auto [shape, label] : {std::pair{engine::cuda::FlashShape::ldmatrix16, "shape 1"},
-                                  std::pair{engine::cuda::FlashShape::ldmatrix32, "shape 2"}})
-        add(std::string("f16 half-enc flash attention ") + label + " (informational)", us([&] {
+      for (int sh = 0; sh < 3; ++sh) {
+        const auto shape = static_cast<engine::cuda::FlashShape>(sh);
+        if (shape == be.flash_shape()) continue;  // the line above
+        add("f16 half-enc flash attention shape " + std::to_string(sh) + " (informational)", us([&] {
               engine::cuda::flash_attention_half<__half>(q_, 3 * d, t, d, b_qkv.data, a_, d, n_sm, st, shape);
             }), 2.0 * 4 * t * d, 4.0 * t * t * d, 0);
+      }
       add("f16 half-enc out product onto x", us([&] {
             engine::cuda::half_product(be.blas(), h_dd, a_, d, t, xe.data, CUDA_R_32F, d, 1.0f);
           }), 2.0 * (d * d + t * d) + 8.0 * t * d, 2.0 * t * d * d, -LE);

@@ -1062,10 +1062,15 @@ struct Checker {
         return;
       }
       be.copy(X0, X);
-      const bool compact_before = be.persistent_compact();
+      const bool compact_before = be.persistent_compact(), chunks_before = be.gemv_chunks();
       be.set_persistent_decoder(variant >= 1);
       be.set_persistent_compact(variant == 2);
+      // The reference's fc2 (5 or more rows of large-v3's 5120-wide input) through the matrix-vector kernel in
+      // chunks, float32 as the persistent kernel's: without chunks it rounds the activations to the weights' type
+      // (the tensor-core product), as the more-than-8-rows cases below do (run 34 did so, and differed by 2e-4).
+      be.set_gemv_chunks(true);
       be.decoder_layers_rows(layers, kp, vp, positions, cp, n_head, X, QKV, A, Q, MLP);
+      be.set_gemv_chunks(chunks_before);
       be.set_persistent_decoder(false);
       be.set_persistent_compact(compact_before);
       xs[variant] = down(X);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One GPU call's worth (issue #8): the op checks and the real-weights check built and run side by side, then the
 # float16 bench with the checks' build (the op path for every model, then the persistent kernel for the first).
-# Logs go to $OUT/checks, $OUT/real, $OUT/bench.log and $OUT/bench_persistent.log; a summary to stdout.
+# Logs go to $OUT/checks, $OUT/real.tar.gz (the real-weights run; its stdout.log also in $OUT/real), $OUT/bench.log
+# and $OUT/bench_persistent.log; a summary to stdout.
 #   [WST_BENCH_PERSISTENT=0] tools/cuda/run_all_on_device.sh GPUCHECK_DIR [model ...]
 # GPUCHECK_DIR as run_real_weights.sh reads it (docs/CUDA.md "Checks on the GPU machine"); models default to
 # large-v3 tiny large-v3-turbo small.
@@ -21,7 +22,10 @@ OUT="$out/checks" TMPDIR="$checks_tmp" bash "$root/tools/cuda/run_on_device.sh" 
 echo "checks rc=$?"
 grep -E "FAIL|op checks:|error" "$out/checks/stdout.log" | head -40
 wait "$real_pid"
-tail -n 40 "$out/real/stdout.log"
+# The gates' verdicts (the margins follow in stdout.log), then the run's files in one archive (fewer files to
+# bring back).
+grep -E "^==|files,|failed|rc=" "$out/real/stdout.log" | cut -c1-300
+tar czf "$out/real.tar.gz" -C "$out" real && find "$out/real" -type f ! -name stdout.log -delete
 models=("$@")
 [ "${#models[@]}" -gt 0 ] || models=(large-v3 tiny large-v3-turbo small)
 bin="$(ls -d "$checks_tmp"/tmp.*)/cuda_check"

@@ -80,19 +80,19 @@ if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
   echo "== beam 5, float16, decoder layers in one persistent kernel, against the CPU's float32"
   "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float16_beam5_persistent.json" text || rc=1
 fi
-# Session 11's beam-step experiments (off by default until timed; docs/CUDA.md "Beam steps"): 5 beams with all four
-# on, float32 held to the CPU's tokens, float16 to its gate.
+# Session 11's beam-step switches (on by default since run 34; docs/CUDA.md "Beam steps"): 5 beams with all four
+# off, as the step ran through run 33, float32 held to the CPU's tokens, float16 to its gate.
 if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
   for ct in float32 float16; do
-    WST_CUDA_GEMV_WARP_NORM=1 WST_CUDA_GEMV_CHUNKS=1 WST_CUDA_SHARED_KV=1 WST_CUDA_SMALL_SELF=1 WST_CHECK_BEAM=5 \
+    WST_CUDA_GEMV_WARP_NORM=0 WST_CUDA_GEMV_CHUNKS=0 WST_CUDA_SHARED_KV=0 WST_CUDA_SMALL_SELF=0 WST_CHECK_BEAM=5 \
       "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda "$ct" \
-      "$out/gpu_${ct}_beam5_experiments.json" "${beam_pcm[@]}" > "$out/gpu_${ct}_beam5_experiments.log" 2>&1 ||
-      { echo "beam run $ct with the experiments failed"; rc=1; }
+      "$out/gpu_${ct}_beam5_switches_off.json" "${beam_pcm[@]}" > "$out/gpu_${ct}_beam5_switches_off.log" 2>&1 ||
+      { echo "beam run $ct with the switches off failed"; rc=1; }
   done
-  echo "== beam 5, float32, session 11's experiments on, against the CPU (tokens must be identical)"
-  "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float32_beam5_experiments.json" tokens || rc=1
-  echo "== beam 5, float16, session 11's experiments on, against the CPU's float32"
-  "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float16_beam5_experiments.json" text || rc=1
+  echo "== beam 5, float32, session 11's switches off, against the CPU (tokens must be identical)"
+  "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float32_beam5_switches_off.json" tokens || rc=1
+  echo "== beam 5, float16, session 11's switches off, against the CPU's float32"
+  "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float16_beam5_switches_off.json" text || rc=1
 fi
 echo "== bfloat16 on the GPU against the CPU's float32 (reported, not a gate)"
 "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_bfloat16.json" text || true

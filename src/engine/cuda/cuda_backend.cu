@@ -127,8 +127,8 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm_, cudaDevAttrMultiProcessorCount, device));
   gemv_.shared_limit = gemv_shared_limit(device);
-  gemv_.chunks = env_is("WST_CUDA_GEMV_CHUNKS", "1");
-  gemv_.norm_by_warp = env_is("WST_CUDA_GEMV_WARP_NORM", "1");
+  gemv_.chunks = !env_is("WST_CUDA_GEMV_CHUNKS", "0");
+  gemv_.norm_by_warp = !env_is("WST_CUDA_GEMV_WARP_NORM", "0");
   gemv_.one_row_norm_by_warp = env_is("WST_CUDA_GEMV_WARP_NORM_ONE", "1");
   if (const char* shapes = std::getenv("WST_CUDA_GEMV_SHAPES"); shapes && *shapes) {
     std::istringstream in(shapes);
@@ -152,8 +152,8 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   half_encoder_ = !env_is("WST_CUDA_HALF_ENCODER", "0");
   fused_cross_ = !env_is("WST_CUDA_FUSED_CROSS", "0");
   fused_self_ = !env_is("WST_CUDA_FUSED_SELF", "0");
-  shared_kv_ = env_is("WST_CUDA_SHARED_KV", "1");
-  small_self_ = env_is("WST_CUDA_SMALL_SELF", "1");
+  shared_kv_ = !env_is("WST_CUDA_SHARED_KV", "0");
+  small_self_ = !env_is("WST_CUDA_SMALL_SELF", "0");
   encoder_graphs_ = !env_is("WST_CUDA_ENCODER_GRAPH", "0");
   if (const char* shape = std::getenv("WST_CUDA_FLASH_SHAPE"); shape && *shape) {
     const std::string v = shape;

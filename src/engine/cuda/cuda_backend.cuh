@@ -78,10 +78,11 @@ struct StepState {
 enum class Precision { f32, f16, bf16 };
 
 // Launch shapes of the encoder's flash attention (flash_attention_half), all giving the same bits:
-//   words16: 16 queries a warp, K's fragments by 32-bit shared loads (the default, measured through run 33);
-//   ldmatrix16: 16 queries a warp, K's fragments by ldmatrix, the exponentials as the bare ex2 instruction;
-//   ldmatrix32: as ldmatrix16 with 32 queries a warp (each K and V fragment serves two tiles of 16).
-// Written without a GPU (session 13): WST_CUDA_FLASH_SHAPE=0/1/2 or set_flash_shape until timed.
+//   words16: 16 queries a warp, K's fragments by 32-bit shared loads (the default through run 33);
+//   ldmatrix16: 16 queries a warp, K's fragments by ldmatrix, the exponentials as the bare ex2 instruction (the
+//     default: large-v3's recorded encoder blocks 5.80 against 5.89 ms, run 34, H200);
+//   ldmatrix32: as ldmatrix16 with 32 queries a warp (each K and V fragment serves two tiles of 16; 5.88 ms).
+// WST_CUDA_FLASH_SHAPE=0/1/2 or set_flash_shape picks another.
 enum class FlashShape { words16 = 0, ldmatrix16 = 1, ldmatrix32 = 2 };
 
 // A launch shape of the half-weight matrix-vector kernel (half_linear.cu): output rows a warp (1, 2 or 4), warps a
@@ -93,12 +94,14 @@ struct GemvShape {
 
 // How the half-weight matrix-vector kernel runs (CudaBackend's, set from the device and the environment).
 struct GemvConfig {
-  // Launch shapes, [several rows][input wider than 2048]. One row: 8 warps of one output row each (4 warps for the
-  // wide input, whose 140 registers a thread allow one block of 8 warps an SM).
-  GemvShape shapes[2][2] = {{{1, 8}, {1, 4}}, {{1, 8}, {1, 4}}};
+  // Launch shapes, [several rows][input wider than 2048]. The fastest of those timed in run 34 (H200): one row,
+  // 2 output rows a warp x 4 warps (a large-v3 greedy step 1.72 against 1.81 ms with 1 x 8), several rows 2 x 8
+  // (with the switches below, a 5-beam step 4.29 against 4.93 ms with 1 x 8); the wide input (fc2) 1 x 4 in both.
+  GemvShape shapes[2][2] = {{{2, 4}, {1, 4}}, {{2, 8}, {1, 4}}};
   size_t shared_limit = 0;     // the most activation bytes a block takes (gemv_shared_limit)
-  bool chunks = false;         // several rows of a wide input in chunks, not the rounded tensor-core product
-  bool norm_by_warp = false;   // several rows' layer norms a warp each, not one after another by the whole block
+  // On since run 34 (with shared_kv and small_self: a large-v3 5-beam step 5.62 -> 4.93 ms in the old shapes):
+  bool chunks = true;          // several rows of a wide input in chunks, not the rounded tensor-core product
+  bool norm_by_warp = true;    // several rows' layer norms a warp each, not one after another by the whole block
   bool one_row_norm_by_warp = false;  // one row's layer norm by one warp (frees the block's size: any shape)
 };
 
@@ -161,13 +164,12 @@ class CudaBackend final : public Backend {
   void set_fused_cross(bool on) { fused_cross_ = on; }
   bool fused_cross() const { return fused_cross_; }
   // Several query rows over the same cross-attention K/V (beams) through shared_kv_attention (each key read once;
-  // the same bits as one row a cluster by design); written without a GPU (session 11), so off until timed:
-  // WST_CUDA_SHARED_KV=1 or set_shared_kv(true).
+  // the same bits as one row a cluster by design); on since run 34 unless WST_CUDA_SHARED_KV=0 or
+  // set_shared_kv(false).
   void set_shared_kv(bool on) { shared_kv_ = on; }
   // Several sequences' self-attention over caches of at most kSmallSelfKeys visible keys with one block a sequence
   // and head instead of a cluster of 8 (8 blocks of a dozen keys each on a 100-key cache); other sums' order, so
-  // not the same bits. Written without a GPU (session 11), off until timed: WST_CUDA_SMALL_SELF=1 or
-  // set_small_self(true).
+  // not the same bits. On since run 34 unless WST_CUDA_SMALL_SELF=0 or set_small_self(false).
   void set_small_self(bool on) { small_self_ = on; }
   bool small_self() const { return small_self_; }
   // The attention kernels ask L2 for their block's keys and values before waiting for the kernel before them
@@ -250,15 +252,16 @@ class CudaBackend final : public Backend {
   // WST_CUDA_GEMV_SHAPES="R,W R,W R,W R,W" (one row narrow, one row wide, several narrow, several wide) sets them.
   void set_gemv_shape(bool several_rows, bool wide, GemvShape shape);
   GemvShape gemv_shape(bool several_rows, bool wide) const { return gemv_.shapes[several_rows][wide]; }
-  // Experiments for several rows, off until timed on a GPU (session 11 wrote them without one): a wide input (fc2 of
-  // 5 beams) in chunks through the kernel instead of the rounded tensor-core product (WST_CUDA_GEMV_CHUNKS=1), and
-  // the rows' layer norms a warp each (WST_CUDA_GEMV_WARP_NORM=1).
+  // For several rows (session 11; on since run 34): a wide input (fc2 of 5 beams) in chunks through the kernel
+  // instead of the rounded tensor-core product (WST_CUDA_GEMV_CHUNKS=0 turns it off), and the rows' layer norms a
+  // warp each (WST_CUDA_GEMV_WARP_NORM=0 turns it off).
   void set_gemv_chunks(bool on) { gemv_.chunks = on; }
   bool gemv_chunks() const { return gemv_.chunks; }
   void set_gemv_norm_by_warp(bool on) { gemv_.norm_by_warp = on; }
   bool gemv_norm_by_warp() const { return gemv_.norm_by_warp; }
   // The same for one row (a greedy step's fc1; WST_CUDA_GEMV_WARP_NORM_ONE=1): other bits than the block-wide norm,
-  // and the normed products may then take any launch shape (fewer blocks normalising the same row).
+  // and the normed products may then take any launch shape (fewer blocks normalising the same row). Off: no shape
+  // with it beat 2 x 4 without it (run 34: 1.75 against 1.72 ms a large-v3 greedy step).
   void set_gemv_one_row_norm_by_warp(bool on) { gemv_.one_row_norm_by_warp = on; }
   bool gemv_one_row_norm_by_warp() const { return gemv_.one_row_norm_by_warp; }
   // For the checks: the kernel's activation bytes a block (lowered, it takes wide inputs in chunks sooner), and how
@@ -302,10 +305,10 @@ class CudaBackend final : public Backend {
   // chained (launch.cuh).
   bool sm90_ = false, chained_ = false, clusters_ = true;
   bool half_encoder_ = true;
-  FlashShape flash_shape_ = FlashShape::words16;
+  FlashShape flash_shape_ = FlashShape::ldmatrix16;
   bool fused_cross_ = false, fused_self_ = false;
   long long fused_cross_launches_ = 0, fused_self_launches_ = 0;
-  bool shared_kv_ = false, small_self_ = false, prefetch_rows_ = true;
+  bool shared_kv_ = true, small_self_ = true, prefetch_rows_ = true;
   long long shared_kv_launches_ = 0, small_self_launches_ = 0;
   // The device takes cooperative launches (all blocks resident at once: decoder_stack.cu's grid barriers).
   bool cooperative_ = false, persistent_decoder_ = false, persistent_early_loads_ = true, persistent_compact_ = false;
@@ -442,7 +445,7 @@ void transpose(const float* in, int rows, int cols, float* out, int ldo, cudaStr
 // [t, d] (row stride ldo), in one of the launch shapes (all give the same bits); flash_attention.cu.
 template <class T>
 void flash_attention_half(const T* qkv, int ld, int t, int d, const float* bias, T* out, int ldo, int n_sm,
-                          cudaStream_t stream, FlashShape shape = FlashShape::words16);
+                          cudaStream_t stream, FlashShape shape = FlashShape::ldmatrix16);
 
 // Launch shape for a kernel over n elements with `threads` per block.
 inline unsigned blocks_for(size_t n, unsigned threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
