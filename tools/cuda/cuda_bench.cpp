@@ -621,10 +621,10 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       *rel = lg.size() == all_logits.size() ? std::sqrt(num / den) : NAN;
       return median(tv);
     };
-    // The same 5-beam step with each of session 11's switches off in turn (on by default since run 34), all four off
-    // in run 33's shapes, and other launch shapes of the several-row matrix-vector kernel; logits against the
-    // default's (relative L2; the sums change order with the warp norm and the small self-attention, and fc2's input
-    // is rounded to half without the chunks).
+    // The same 5-beam step with each of session 11's switches turned over in turn (since run 35: chunks off, the
+    // other three on, the shared K/V from 16 heads), all four off in run 33's shapes, and other launch shapes of the
+    // several-row matrix-vector kernel; logits against the default's (relative L2; the sums change order with the
+    // warp norm and the small self-attention, and fc2's input is rounded to half without the chunks).
     {
       using engine::cuda::GemvShape;
       const GemvShape narrow0 = be.gemv_shape(true, false), wide0 = be.gemv_shape(true, true);
@@ -636,14 +636,18 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         bool chunks, warp_norm, shared, small;
         GemvShape narrow, wide;
         bool prefetch = true;  // the attention kernels' row prefetches (session 12, on by default)
+        int shared_min_heads = 0;  // set_shared_kv_min_heads when > 0
       };
+      const int min_heads0 = be.shared_kv_min_heads();
       const Variant variants[] = {
           {"default", chunks0, warp_norm0, shared0, small0, narrow0, wide0, prefetch0},
           {"no row prefetch", chunks0, warp_norm0, shared0, small0, narrow0, wide0, false},
-          {"no chunks", false, warp_norm0, shared0, small0, narrow0, wide0},
-          {"no warp norm", chunks0, false, shared0, small0, narrow0, wide0},
-          {"no shared K/V", chunks0, warp_norm0, false, small0, narrow0, wide0},
-          {"no small self", chunks0, warp_norm0, shared0, false, narrow0, wide0},
+          {chunks0 ? "chunks off" : "chunks on", !chunks0, warp_norm0, shared0, small0, narrow0, wide0},
+          {"chunks on, wide 1x8", true, warp_norm0, shared0, small0, narrow0, {1, 8}},
+          {warp_norm0 ? "warp norm off" : "warp norm on", chunks0, !warp_norm0, shared0, small0, narrow0, wide0},
+          {shared0 ? "shared K/V off" : "shared K/V on", chunks0, warp_norm0, !shared0, small0, narrow0, wide0},
+          {"shared K/V at any head count", chunks0, warp_norm0, true, small0, narrow0, wide0, prefetch0, 1},
+          {small0 ? "small self off" : "small self on", chunks0, warp_norm0, shared0, !small0, narrow0, wide0},
           {"none of the four, narrow 1x8 (run 33's step)", false, false, false, false, {1, 8}, {1, 4}},
           {"narrow 1x8", chunks0, warp_norm0, shared0, small0, {1, 8}, wide0},
           {"narrow 2x4", chunks0, warp_norm0, shared0, small0, {2, 4}, wide0},
@@ -661,6 +665,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_gemv_shape(true, false, v.narrow);
         be.set_gemv_shape(true, true, v.wide);
         be.set_prefetch_rows(v.prefetch);
+        be.set_shared_kv_min_heads(v.shared_min_heads > 0 ? v.shared_min_heads : min_heads0);
         double rel = 0;
         const double ms = time_beam5(&rel);
         std::printf("; %s %.4f ms (rel %.1e)", v.what, ms, rel);
@@ -673,6 +678,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.set_gemv_shape(true, false, narrow0);
       be.set_gemv_shape(true, true, wide0);
       be.set_prefetch_rows(prefetch0);
+      be.set_shared_kv_min_heads(min_heads0);
     }
     // The same 5-beam step with every layer in the persistent kernel (eager, one launch): timed with the GPU's
     // candidates, and its logits compared with the op-by-op step's (all_logits, from the same caches).
@@ -868,19 +874,19 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
       // layer norm or the residual add fused (linear_fused), the self-attention of every row over its own cache
       // (step_self_attention) and the rows' cross-attention over one window. "beam5" lines: one each a layer.
       using Epi = engine::Backend::Epilogue;
-      // "beam5x": the same with session 11's experiments on (informational: fc2's input in chunks, the rows' layer
-      // norms a warp each, the cross-attention reading each key once for the five rows, the self-attention one block
-      // a head).
+      // "beam5x": the same with session 11's four switches off, as through run 33 (informational: fc2's input at
+      // once, the rows' layer norms by the block, the cross-attention a cluster a row, the self-attention in
+      // clusters).
       const bool chunks_default = be.gemv_chunks(), warp_norm_default = be.gemv_norm_by_warp(),
                  shared_default = be.shared_kv(), small_default = be.small_self();
       for (int pass : {1, 5, 6}) {
         const int rows = pass == 1 ? 1 : 5;
         const std::string tag = pass == 1 ? "f16 greedy1 " : pass == 5 ? "f16 beam5 " : "f16 beam5x ";
         const int per = pass == 5 ? static_cast<int>(L) : 0;
-        be.set_gemv_chunks(pass == 6 || chunks_default);
-        be.set_gemv_norm_by_warp(pass == 6 || warp_norm_default);
-        be.set_shared_kv(pass == 6 || shared_default);
-        be.set_small_self(pass == 6 || small_default);
+        be.set_gemv_chunks(pass != 6 && chunks_default);
+        be.set_gemv_norm_by_warp(pass != 6 && warp_norm_default);
+        be.set_shared_kv(pass != 6 && shared_default);
+        be.set_small_self(pass != 6 && small_default);
         Mat xr = rnd(rows, d), xr4 = rnd(rows, 4 * d), yr = rnd(rows, d), yr3 = be.alloc(rows, 3 * d),
             yr4 = be.alloc(rows, 4 * d), lr = be.alloc(rows, h.n_vocab), qr = rnd(rows, d);
         add(tag + "norm + qkv d->3d", us([&] { be.linear_fused(xr, &g, &b, h_qkv, &b_qkv, Epi::none, yr3); }),

@@ -195,7 +195,8 @@ void CudaBackend::few_queries_attention(const Mat& q, const Mat& k, const Mat& v
 void CudaBackend::rows_attention(const Mat& q, const std::vector<const Mat*>& ks, const std::vector<const Mat*>& vs,
                                  Mat& out, int n_head, bool kv_fixed) {
   const int n = q.rows, dh = q.cols / n_head;
-  bool same = shared_kv_ && shared_kv_attention_fits(n, dh);  // every row over the same keys: each read once
+  // Every row over the same keys: each read once (with enough heads to fill the card; cuda_backend.cuh).
+  bool same = shared_kv_ && n_head >= shared_kv_min_heads_ && shared_kv_attention_fits(n, dh);
   for (int b = 1; same && b < n; ++b)
     same = ks[b]->data == ks[0]->data && vs[b]->data == vs[0]->data && ks[b]->rows == ks[0]->rows;
   if (same) {

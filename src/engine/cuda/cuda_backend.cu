@@ -127,7 +127,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm_, cudaDevAttrMultiProcessorCount, device));
   gemv_.shared_limit = gemv_shared_limit(device);
-  gemv_.chunks = !env_is("WST_CUDA_GEMV_CHUNKS", "0");
+  gemv_.chunks = env_is("WST_CUDA_GEMV_CHUNKS", "1");
   gemv_.norm_by_warp = !env_is("WST_CUDA_GEMV_WARP_NORM", "0");
   gemv_.one_row_norm_by_warp = env_is("WST_CUDA_GEMV_WARP_NORM_ONE", "1");
   if (const char* shapes = std::getenv("WST_CUDA_GEMV_SHAPES"); shapes && *shapes) {

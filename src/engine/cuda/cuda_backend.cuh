@@ -99,8 +99,10 @@ struct GemvConfig {
   // (with the switches below, a 5-beam step 4.29 against 4.93 ms with 1 x 8); the wide input (fc2) 1 x 4 in both.
   GemvShape shapes[2][2] = {{{2, 4}, {1, 4}}, {{2, 8}, {1, 4}}};
   size_t shared_limit = 0;     // the most activation bytes a block takes (gemv_shared_limit)
-  // On since run 34 (with shared_kv and small_self: a large-v3 5-beam step 5.62 -> 4.93 ms in the old shapes):
-  bool chunks = true;          // several rows of a wide input in chunks, not the rounded tensor-core product
+  // norm_by_warp on since run 34 (with shared_kv and small_self: a large-v3 5-beam step 5.62 -> 4.93 ms in the old
+  // shapes). chunks off: the rounded tensor-core product was faster in every model (run 35, H100: large-v3 5-beam
+  // step 4.19 against 4.40 ms with chunks, tiny 0.448 against 0.463), though its sums are float32 throughout.
+  bool chunks = false;         // several rows of a wide input in chunks, not the rounded tensor-core product
   bool norm_by_warp = true;    // several rows' layer norms a warp each, not one after another by the whole block
   bool one_row_norm_by_warp = false;  // one row's layer norm by one warp (frees the block's size: any shape)
 };
@@ -165,8 +167,12 @@ class CudaBackend final : public Backend {
   bool fused_cross() const { return fused_cross_; }
   // Several query rows over the same cross-attention K/V (beams) through shared_kv_attention (each key read once;
   // the same bits as one row a cluster by design); on since run 34 unless WST_CUDA_SHARED_KV=0 or
-  // set_shared_kv(false).
+  // set_shared_kv(false), for models of at least shared_kv_min_heads() heads: a 5-beam step of large-v3 (20 heads)
+  // 4.64 -> 4.40 ms, large-v3-turbo 0.805 -> 0.782, but small (12) 1.17 -> 1.28 and tiny (6) 0.38 -> 0.46 (run 35,
+  // H100: a launch of n_head blocks leaves most SMs idle where the one-row clusters fill them).
   void set_shared_kv(bool on) { shared_kv_ = on; }
+  void set_shared_kv_min_heads(int n) { shared_kv_min_heads_ = n; }
+  int shared_kv_min_heads() const { return shared_kv_min_heads_; }
   // Several sequences' self-attention over caches of at most kSmallSelfKeys visible keys with one block a sequence
   // and head instead of a cluster of 8 (8 blocks of a dozen keys each on a 100-key cache); other sums' order, so
   // not the same bits. On since run 34 unless WST_CUDA_SMALL_SELF=0 or set_small_self(false).
@@ -252,9 +258,9 @@ class CudaBackend final : public Backend {
   // WST_CUDA_GEMV_SHAPES="R,W R,W R,W R,W" (one row narrow, one row wide, several narrow, several wide) sets them.
   void set_gemv_shape(bool several_rows, bool wide, GemvShape shape);
   GemvShape gemv_shape(bool several_rows, bool wide) const { return gemv_.shapes[several_rows][wide]; }
-  // For several rows (session 11; on since run 34): a wide input (fc2 of 5 beams) in chunks through the kernel
-  // instead of the rounded tensor-core product (WST_CUDA_GEMV_CHUNKS=0 turns it off), and the rows' layer norms a
-  // warp each (WST_CUDA_GEMV_WARP_NORM=0 turns it off).
+  // For several rows (session 11): a wide input (fc2 of 5 beams) in chunks through the kernel instead of the
+  // rounded tensor-core product (off: slower in run 35; WST_CUDA_GEMV_CHUNKS=1 turns it on), and the rows' layer
+  // norms a warp each (on since run 34; WST_CUDA_GEMV_WARP_NORM=0 turns it off).
   void set_gemv_chunks(bool on) { gemv_.chunks = on; }
   bool gemv_chunks() const { return gemv_.chunks; }
   void set_gemv_norm_by_warp(bool on) { gemv_.norm_by_warp = on; }
@@ -309,6 +315,7 @@ class CudaBackend final : public Backend {
   bool fused_cross_ = false, fused_self_ = false;
   long long fused_cross_launches_ = 0, fused_self_launches_ = 0;
   bool shared_kv_ = true, small_self_ = true, prefetch_rows_ = true;
+  int shared_kv_min_heads_ = 16;
   long long shared_kv_launches_ = 0, small_self_launches_ = 0;
   // The device takes cooperative launches (all blocks resident at once: decoder_stack.cu's grid barriers).
   bool cooperative_ = false, persistent_decoder_ = false, persistent_early_loads_ = true, persistent_compact_ = false;
