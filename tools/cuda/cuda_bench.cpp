@@ -14,6 +14,8 @@
 #include <vector>
 
 #include <cuda_fp16.h>
+#include <cuda_profiler_api.h>
+#include <nvtx3/nvToolsExt.h>
 
 #include "cuda_tool.h"
 #include "engine/decoder.h"
@@ -790,7 +792,14 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
     auto v = random_vec(static_cast<size_t>(rows) * cols, rows * 31 + cols, 0.05f);
     return be.upload(v.data(), rows, cols);
   };
+  // WST_BENCH_PROFILE=TEXT (tools/cuda/profile_on_device.sh): each op whose label contains TEXT runs once more after
+  // its timing, between cudaProfilerStart and cudaProfilerStop and inside an NVTX range named by its label, so that
+  // `ncu --profile-from-start off` profiles exactly those launches. (`us` keeps the op for `add`, which knows the
+  // label: both run within the same statement, so what the op refers to is still there.)
+  const char* profile = std::getenv("WST_BENCH_PROFILE");
+  std::function<void()> last_op;
   auto us = [&](const std::function<void()>& op) {
+    last_op = op;
     return 1e3 * time_stream(be, 2, n_reps, [&] {
              for (int i = 0; i < 10; ++i) op();
            }) / 10;
@@ -799,6 +808,16 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
   std::vector<Line> lines;
   auto add = [&](const std::string& what, double t_us, double bytes, double flops, int per_step) {
     lines.push_back({what, t_us, bytes, flops, per_step});
+    if (profile != nullptr && *profile != '\0' && last_op && what.find(profile) != std::string::npos) {
+      WST_CUDA_CHECK(cudaStreamSynchronize(be.stream()));
+      nvtxRangePushA(what.c_str());
+      WST_CUDA_CHECK(cudaProfilerStart());
+      last_op();
+      WST_CUDA_CHECK(cudaStreamSynchronize(be.stream()));
+      WST_CUDA_CHECK(cudaProfilerStop());
+      nvtxRangePop();
+    }
+    last_op = nullptr;
   };
   const double L = h.n_text_layer;
   // Decoder step shapes.
@@ -1008,6 +1027,19 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
 }  // namespace
 
 int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n_reps) {
+  // WST_BENCH_OPS_ONLY=1: only the per-op breakdown, of the models named (tools/cuda/profile_on_device.sh).
+  if (const char* ops_only = std::getenv("WST_BENCH_OPS_ONLY"); ops_only && std::string(ops_only) == "1") {
+    int rc = 0;
+    for (const auto& a : archs) {
+      try {
+        op_breakdown(be, a, n_reps);
+      } catch (const std::exception& e) {
+        std::printf("%s: breakdown FAILED: %s\n", a.c_str(), e.what());
+        rc = 1;
+      }
+    }
+    return rc;
+  }
   Ceilings c = measure_ceilings(be);
   std::printf("\nceilings: device copy %.0f GB/s (read + write), sgemm fp32 %.1f TFLOP/s, TF32 %.1f TFLOP/s, "
               "float16 weights (x rounded + GemmEx) %.1f TFLOP/s\n", c.copy_gbs, c.sgemm_tflops, c.tf32_tflops,
