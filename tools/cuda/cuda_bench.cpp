@@ -517,6 +517,19 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
                     narrow.warps, median(ts), agree, base.size());
       }
       be.set_gemv_one_row_norm_by_warp(one_norm0);
+      // The logits' rows normalised once (set_norm_once; the same bits expected).
+      {
+        be.set_gemv_shape(false, false, narrow0);
+        be.set_gemv_shape(false, true, wide0);
+        const bool once0 = be.norm_once();
+        be.set_norm_once(!once0);
+        std::vector<engine::GreedyPick> picks;
+        std::vector<double> ts;
+        run_fresh(picks, ts);
+        be.set_norm_once(once0);
+        std::printf("; norm once %s %.4f ms%s", once0 ? "off" : "on", median(ts),
+                    same_picks(picks, base) ? "" : " (PICKS DIFFER)");
+      }
       std::printf("\n");
       be.set_gemv_shape(false, false, narrow0);
       be.set_gemv_shape(false, true, wide0);
@@ -639,7 +652,9 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         GemvShape narrow, wide;
         bool prefetch = true;  // the attention kernels' row prefetches (session 12, on by default)
         int shared_min_heads = 0;  // set_shared_kv_min_heads when > 0
+        int norm_once = -1;        // set_norm_once when >= 0
       };
+      const bool norm_once0 = be.norm_once();
       const int min_heads0 = be.shared_kv_min_heads();
       const Variant variants[] = {
           {"default", chunks0, warp_norm0, shared0, small0, narrow0, wide0, prefetch0},
@@ -656,6 +671,8 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
           {"narrow 4x8", chunks0, warp_norm0, shared0, small0, {4, 8}, wide0},
           {"narrow 4x4", chunks0, warp_norm0, shared0, small0, {4, 4}, wide0},
           {"wide 1x8", chunks0, warp_norm0, shared0, small0, narrow0, {1, 8}},
+          {norm_once0 ? "norm once off" : "norm once on", chunks0, warp_norm0, shared0, small0, narrow0, wide0,
+           prefetch0, 0, norm_once0 ? 0 : 1},
       };
       std::printf("%s %s: 5-beam step variants (gemv shapes: rows a warp x warps)", arch.c_str(),
                   precision_name(precision));
@@ -668,6 +685,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_gemv_shape(true, true, v.wide);
         be.set_prefetch_rows(v.prefetch);
         be.set_shared_kv_min_heads(v.shared_min_heads > 0 ? v.shared_min_heads : min_heads0);
+        be.set_norm_once(v.norm_once >= 0 ? v.norm_once == 1 : norm_once0);
         double rel = 0;
         const double ms = time_beam5(&rel);
         std::printf("; %s %.4f ms (rel %.1e)", v.what, ms, rel);
@@ -681,6 +699,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.set_gemv_shape(true, true, wide0);
       be.set_prefetch_rows(prefetch0);
       be.set_shared_kv_min_heads(min_heads0);
+      be.set_norm_once(norm_once0);
     }
     // The same 5-beam step with every layer in the persistent kernel (eager, one launch): timed with the GPU's
     // candidates, and its logits compared with the op-by-op step's (all_logits, from the same caches).
@@ -920,6 +939,14 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
             8.0 * d * d, 8.0 * rows * d * d, per);
         add(tag + "norm + logits", us([&] { be.linear_fused(xr, &g, &b, h_emb, nullptr, Epi::none, lr); }),
             2.0 * h.n_vocab * d, 2.0 * rows * h.n_vocab * d, pass == 5 ? 1 : 0);
+        {
+          const bool once0 = be.norm_once();
+          be.set_norm_once(!once0);
+          add(tag + "norm + logits, norm once " + (once0 ? "off" : "on"), us([&] {
+                be.linear_fused(xr, &g, &b, h_emb, nullptr, Epi::none, lr);
+              }), 2.0 * h.n_vocab * d, 2.0 * rows * h.n_vocab * d, 0);
+          be.set_norm_once(once0);
+        }
         std::vector<Mat> ks, vs;
         for (int r = 0; r < rows; ++r) ks.push_back(rnd(h.n_text_ctx, d)), vs.push_back(rnd(h.n_text_ctx, d));
         std::vector<Mat*> kp, vp;

@@ -361,6 +361,46 @@ struct Checker {
       for (int c = 0; c < 2; ++c) be.set_gemv_shape(a, c, saved[a][c]);
   }
 
+  // A normed product into a wide output with its rows normalised once (set_norm_once) against the kernel that
+  // normalises them in every block: the same norm code over the same 256 threads, so the same bits; the launch
+  // counter proves the separate norm ran. Checked with the block-wide norm and with a warp a row.
+  void norm_once(engine::WeightType type, int m, int n, int k) {
+    auto x = rnd(static_cast<size_t>(m) * k, 2.0f), w = rnd(static_cast<size_t>(n) * k, 0.05f);
+    auto g = rnd(k), be_v = rnd(k);
+    for (auto& v : g) v += 1.0f;
+    Mat X = up(x, m, k), G = up(g, 1, k), BE = up(be_v, 1, k);
+    engine::Weights W = be.upload_weights(w.data(), n, k, type);
+    const bool once0 = be.norm_once(), warp0 = be.gemv_norm_by_warp(), one0 = be.gemv_one_row_norm_by_warp();
+    for (bool by_warp : {false, true}) {
+      be.set_gemv_norm_by_warp(by_warp);
+      be.set_gemv_one_row_norm_by_warp(by_warp);
+      auto run = [&](bool once) {
+        be.set_norm_once(once);
+        Mat Y = be.alloc(m, n);
+        poison(Y);
+        be.linear_fused(X, &G, &BE, W, nullptr, engine::Backend::Epilogue::none, Y);
+        return down(Y);
+      };
+      const std::vector<float> want = run(false);
+      const long long before = be.norm_once_launches();
+      const std::vector<float> got = run(true);
+      const bool ran = be.norm_once_launches() == before + 1;
+      size_t n_diff = 0;
+      for (size_t i = 0; i < got.size(); ++i) n_diff += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
+      const bool ok = ran && n_diff == 0;
+      if (!ok) ++n_fail;
+      std::printf("  %-4s %-58s %zu of %zu values differ from the kernel's own norm%s\n", ok ? "ok" : "FAIL",
+                  ("norm once " + std::string(engine::weight_type_name(type)) + " [" + std::to_string(m) + "," +
+                   std::to_string(k) + "]x[" + std::to_string(n) + "," + std::to_string(k) + "]^T" +
+                   (by_warp ? ", a warp a row" : ""))
+                      .c_str(),
+                  n_diff, got.size(), ran ? "" : " (the separate norm did not run)");
+    }
+    be.set_norm_once(once0);
+    be.set_gemv_norm_by_warp(warp0);
+    be.set_gemv_one_row_norm_by_warp(one0);
+  }
+
   // A wide input read in chunks (set_gemv_chunks) against the same rows read at once (a larger shared-memory limit):
   // every row's sums in the same order, so the same bits; the launch counter proves the chunked kernel ran.
   void gemv_chunked(engine::WeightType type, int m, int n, int k, size_t whole_limit, size_t chunk_limit) {
@@ -1203,6 +1243,13 @@ int run_op_checks(CudaBackend& be) {
       be.set_gemv_norm_by_warp(warp_norm0);
       be.set_gemv_one_row_norm_by_warp(one_norm0);
       ck.linear_fused_half(type, 1, s.n_vocab, d, true, Epi::none, tol);
+      for (int rows : {1, 2, 5, 8}) ck.norm_once(type, rows, s.n_vocab, d);
+      {  // the logits with their rows normalised once, against double precision too
+        const bool once0 = be.norm_once();
+        be.set_norm_once(true);
+        ck.linear_fused_half(type, 5, s.n_vocab, d, true, Epi::none, tol);
+        be.set_norm_once(once0);
+      }
       ck.linear_fused_half(type, 12, d, d, true, Epi::gelu, tol);  // more rows: the ops in turn
       ck.conv1d(std::string(engine::weight_type_name(type)) + " conv1", 3000, s.n_mels, d, 1, tol);
       ck.conv1d(std::string(engine::weight_type_name(type)) + " conv2", 3000, d, d, 2, tol);

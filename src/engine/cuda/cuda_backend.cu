@@ -130,6 +130,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   gemv_.chunks = env_is("WST_CUDA_GEMV_CHUNKS", "1");
   gemv_.norm_by_warp = !env_is("WST_CUDA_GEMV_WARP_NORM", "0");
   gemv_.one_row_norm_by_warp = env_is("WST_CUDA_GEMV_WARP_NORM_ONE", "1");
+  norm_once_ = env_is("WST_CUDA_NORM_ONCE", "1");
   if (const char* shapes = std::getenv("WST_CUDA_GEMV_SHAPES"); shapes && *shapes) {
     std::istringstream in(shapes);
     const Error wrong("WST_CUDA_GEMV_SHAPES: expected four \"rows,warps\" pairs, got \"" + std::string(shapes) + "\"");

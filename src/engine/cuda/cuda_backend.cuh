@@ -270,6 +270,15 @@ class CudaBackend final : public Backend {
   // with it beat 2 x 4 without it (run 34: 1.75 against 1.72 ms a large-v3 greedy step).
   void set_gemv_one_row_norm_by_warp(bool on) { gemv_.one_row_norm_by_warp = on; }
   bool gemv_one_row_norm_by_warp() const { return gemv_.one_row_norm_by_warp; }
+  // A normed product into a wide output (at least kNormOnceMinOutputs columns: the logits) normalises its rows once in
+  // a block of their own and runs the matrix-vector kernel without its norm, instead of every one of the kernel's
+  // blocks normalising them again (3242 blocks for the logits at 2 x 8; run 35: large-v3 5 beams' normed logits 131
+  // us against 46 for one row without a norm, tiny one row 32.7 against 17.4). The same bits (the same norm code over
+  // the same 256 threads). Written without a GPU (session 14), off until timed: WST_CUDA_NORM_ONCE=1.
+  static constexpr int kNormOnceMinOutputs = 8192;
+  void set_norm_once(bool on) { norm_once_ = on; }
+  bool norm_once() const { return norm_once_; }
+  long long norm_once_launches() const { return norm_once_launches_; }
   // For the checks: the kernel's activation bytes a block (lowered, it takes wide inputs in chunks sooner), and how
   // many launches read their input in chunks.
   void set_gemv_shared_bytes(size_t bytes) { gemv_.shared_limit = bytes; }
@@ -304,6 +313,8 @@ class CudaBackend final : public Backend {
   int n_sm_ = 0;  // the device's multiprocessors (launch shapes)
   GemvConfig gemv_;  // the matrix-vector kernel's shapes, shared memory and experiments (half_linear.cu)
   long long gemv_chunked_launches_ = 0;
+  bool norm_once_ = false;
+  long long norm_once_launches_ = 0;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   std::shared_ptr<DevicePool> pool_;

@@ -395,6 +395,62 @@ void gemv_rows(bool chained, const GemvConfig& cfg, const Mat& x, const float* g
   }
 }
 
+// The M rows of x layer-normed once into y (float32, row stride ldy), exactly as half_gemv_kernel normalises them in
+// each of its blocks: load_rows, then norm_rows over 256 threads (block_sum's order depends on the block's size) or
+// a warp a row. The kernel without its norm then reads these rows and gives the normed kernel's bits.
+template <int M>
+__global__ void __launch_bounds__(32 * kMaxGemvWarps) norm_rows_kernel(const float* x, int ldx, int k, const float* gamma,
+                                                                       const float* beta, bool by_warp, float* y,
+                                                                       int ldy) {
+  extern __shared__ float4 xs_raw[];  // [M, k]
+  float* xs = reinterpret_cast<float*>(xs_raw);
+  prefetch_lines_l2(gamma, sizeof(float) * k);
+  prefetch_lines_l2(beta, sizeof(float) * k);
+  wait_for_previous_kernel();
+  let_next_kernel_start();
+  load_rows<M>(x, ldx, k, xs);
+  __syncthreads();
+  if (by_warp) {
+    norm_rows_by_warp<M>(xs, k, gamma, beta);
+  } else {
+    __shared__ float red[32];
+    norm_rows<M>(xs, k, gamma, beta, red);
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < M * k; i += blockDim.x) {
+    const int r = i / k;
+    y[static_cast<size_t>(r) * ldy + (i - r * k)] = xs[i];
+  }
+}
+
+template <int M>
+void launch_norm_rows(bool chained, const GemvConfig& cfg, const Mat& x, const float* gamma, const float* beta,
+                      Mat& y, cudaStream_t stream) {
+  auto* kernel = norm_rows_kernel<M>;
+  const size_t shared = static_cast<size_t>(M) * x.cols * sizeof(float);
+  static size_t allowed = 48 * 1024;  // as launch_gemv_shape
+  if (shared > allowed) {
+    WST_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
+    allowed = shared;
+  }
+  launch_kernel(chained, kernel, dim3(1), dim3(32 * kMaxGemvWarps), shared, stream, x.data, x.ld, x.cols, gamma, beta,
+                warp_norm(M, cfg), y.data, y.ld);
+}
+
+void norm_rows_once(bool chained, const GemvConfig& cfg, const Mat& x, const float* gamma, const float* beta, Mat& y,
+                    cudaStream_t stream) {
+  switch (x.rows) {
+    case 1: return launch_norm_rows<1>(chained, cfg, x, gamma, beta, y, stream);
+    case 2: return launch_norm_rows<2>(chained, cfg, x, gamma, beta, y, stream);
+    case 3: return launch_norm_rows<3>(chained, cfg, x, gamma, beta, y, stream);
+    case 4: return launch_norm_rows<4>(chained, cfg, x, gamma, beta, y, stream);
+    case 5: return launch_norm_rows<5>(chained, cfg, x, gamma, beta, y, stream);
+    case 6: return launch_norm_rows<6>(chained, cfg, x, gamma, beta, y, stream);
+    case 7: return launch_norm_rows<7>(chained, cfg, x, gamma, beta, y, stream);
+    default: return launch_norm_rows<8>(chained, cfg, x, gamma, beta, y, stream);
+  }
+}
+
 // A layer norm needs whole rows at once; without one, a wide input (over 2048: fc2) may go in chunks (gemv_chunk).
 bool gemv_fits(int m, int k, const GemvConfig& cfg, bool norm) {
   if (m < 1 || m > kMaxGemvRows || k % 8 != 0) return false;
@@ -506,11 +562,22 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
   const float* g = gamma ? gamma->data : nullptr;
   const float* be = gamma ? beta->data : nullptr;
   const float* b = bias && !bias->empty() ? bias->data : nullptr;
+  // A wide output (the logits): the rows normalised once by one block, then the kernel without its norm, rather
+  // than every one of its thousands of blocks normalising them again (the same bits; set_norm_once).
+  Mat normed;
+  const Mat* in = &x;
+  if (g != nullptr && norm_once_ && w.rows >= kNormOnceMinOutputs) {
+    normed = alloc(x.rows, x.cols);
+    norm_rows_once(chained_, gemv_, x, g, be, normed, stream_);
+    ++norm_once_launches_;
+    in = &normed;
+    g = be = nullptr;
+  }
   if (w.type == WeightType::float16)
-    gemv_rows(chained_, gemv_, x, g, be, static_cast<const __half*>(w.packed.get()), b, epi, y,
+    gemv_rows(chained_, gemv_, *in, g, be, static_cast<const __half*>(w.packed.get()), b, epi, y,
               w.rows, x.cols, stream_);
   else
-    gemv_rows(chained_, gemv_, x, g, be, static_cast<const __nv_bfloat16*>(w.packed.get()), b, epi,
+    gemv_rows(chained_, gemv_, *in, g, be, static_cast<const __nv_bfloat16*>(w.packed.get()), b, epi,
               y, w.rows, x.cols, stream_);
 }
 
