@@ -173,6 +173,7 @@ struct Row {
   // are the same bit for bit.
   double pick_no_prefetch_ms = NAN;
   bool no_prefetch_same = false;
+  bool norm_once_same = true;  // the greedy step with set_norm_once turned over: the same picks
   // The recorded step with the query products fused into the attention kernels (WST_CUDA_FUSED_CROSS, _SELF);
   // fused_same: the same picks as the recorded step without them.
   double pick_fused_ms[3] = {NAN, NAN, NAN};  // cross fused, self fused, both
@@ -505,7 +506,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       // persistent kernel's are (how many of the 40 agree before the first difference); then with shapes it frees.
       const bool one_norm0 = be.gemv_one_row_norm_by_warp();
       be.set_gemv_one_row_norm_by_warp(true);
-      for (GemvShape narrow : {narrow0, GemvShape{2, 8}, GemvShape{4, 4}, GemvShape{2, 4}}) {
+      for (GemvShape narrow : {narrow0, GemvShape{2, 8}, GemvShape{4, 4}, GemvShape{1, 8}}) {
         be.set_gemv_shape(false, false, narrow);
         be.set_gemv_shape(false, true, wide0);
         std::vector<engine::GreedyPick> picks;
@@ -527,8 +528,9 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         std::vector<double> ts;
         run_fresh(picks, ts);
         be.set_norm_once(once0);
+        row.norm_once_same = same_picks(picks, base);
         std::printf("; norm once %s %.4f ms%s", once0 ? "off" : "on", median(ts),
-                    same_picks(picks, base) ? "" : " (PICKS DIFFER)");
+                    row.norm_once_same ? "" : " (PICKS DIFFER)");
       }
       std::printf("\n");
       be.set_gemv_shape(false, false, narrow0);
@@ -650,29 +652,28 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         const char* what;
         bool chunks, warp_norm, shared, small;
         GemvShape narrow, wide;
-        bool prefetch = true;  // the attention kernels' row prefetches (session 12, on by default)
+        int prefetch = -1;         // set_prefetch_rows when >= 0 (the attention kernels' row prefetches)
         int shared_min_heads = 0;  // set_shared_kv_min_heads when > 0
         int norm_once = -1;        // set_norm_once when >= 0
       };
       const bool norm_once0 = be.norm_once();
       const int min_heads0 = be.shared_kv_min_heads();
       const Variant variants[] = {
-          {"default", chunks0, warp_norm0, shared0, small0, narrow0, wide0, prefetch0},
-          {"no row prefetch", chunks0, warp_norm0, shared0, small0, narrow0, wide0, false},
+          {"default", chunks0, warp_norm0, shared0, small0, narrow0, wide0},
+          {"no row prefetch", chunks0, warp_norm0, shared0, small0, narrow0, wide0, 0},
           {chunks0 ? "chunks off" : "chunks on", !chunks0, warp_norm0, shared0, small0, narrow0, wide0},
           {"chunks on, wide 1x8", true, warp_norm0, shared0, small0, narrow0, {1, 8}},
           {warp_norm0 ? "warp norm off" : "warp norm on", chunks0, !warp_norm0, shared0, small0, narrow0, wide0},
           {shared0 ? "shared K/V off" : "shared K/V on", chunks0, warp_norm0, !shared0, small0, narrow0, wide0},
-          {"shared K/V at any head count", chunks0, warp_norm0, true, small0, narrow0, wide0, prefetch0, 1},
+          {"shared K/V at any head count", chunks0, warp_norm0, true, small0, narrow0, wide0, -1, 1},
           {small0 ? "small self off" : "small self on", chunks0, warp_norm0, shared0, !small0, narrow0, wide0},
           {"none of the four, narrow 1x8 (run 33's step)", false, false, false, false, {1, 8}, {1, 4}},
           {"narrow 1x8", chunks0, warp_norm0, shared0, small0, {1, 8}, wide0},
           {"narrow 2x4", chunks0, warp_norm0, shared0, small0, {2, 4}, wide0},
           {"narrow 4x8", chunks0, warp_norm0, shared0, small0, {4, 8}, wide0},
           {"narrow 4x4", chunks0, warp_norm0, shared0, small0, {4, 4}, wide0},
-          {"wide 1x8", chunks0, warp_norm0, shared0, small0, narrow0, {1, 8}},
           {norm_once0 ? "norm once off" : "norm once on", chunks0, warp_norm0, shared0, small0, narrow0, wide0,
-           prefetch0, 0, norm_once0 ? 0 : 1},
+           -1, 0, norm_once0 ? 0 : 1},
       };
       std::printf("%s %s: 5-beam step variants (gemv shapes: rows a warp x warps)", arch.c_str(),
                   precision_name(precision));
@@ -683,7 +684,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_small_self(v.small);
         be.set_gemv_shape(true, false, v.narrow);
         be.set_gemv_shape(true, true, v.wide);
-        be.set_prefetch_rows(v.prefetch);
+        be.set_prefetch_rows(v.prefetch >= 0 ? v.prefetch == 1 : prefetch0);
         be.set_shared_kv_min_heads(v.shared_min_heads > 0 ? v.shared_min_heads : min_heads0);
         be.set_norm_once(v.norm_once >= 0 ? v.norm_once == 1 : norm_once0);
         double rel = 0;
@@ -912,9 +913,9 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
       // layer norm or the residual add fused (linear_fused), the self-attention of every row over its own cache
       // (step_self_attention) and the rows' cross-attention over one window. "beam5" lines: one each a layer.
       using Epi = engine::Backend::Epilogue;
-      // "beam5x": the same with session 11's four switches off, as through run 33 (informational: fc2's input at
-      // once, the rows' layer norms by the block, the cross-attention a cluster a row, the self-attention in
-      // clusters).
+      // "beam5x": the same with session 11's four switches off (informational: fc2's input at once, the rows' layer
+      // norms by the block, the cross-attention a cluster a row, the self-attention in clusters; the launch shapes
+      // stay the defaults).
       const bool chunks_default = be.gemv_chunks(), warp_norm_default = be.gemv_norm_by_warp(),
                  shared_default = be.shared_kv(), small_default = be.small_self();
       for (int pass : {1, 5, 6}) {
@@ -1119,7 +1120,9 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   "ms against %.3f ms with them (%s)\n",
                   a.c_str(), precision_name(p), r.pick_no_prefetch_ms, r.pick_fused_ms[2],
                   r.no_prefetch_same ? "same picks" : "PICKS DIFFER");
-      if (!r.pick_same || !r.fused_same[0] || !r.fused_same[1] || !r.fused_same[2] || !r.no_prefetch_same) rc = 1;
+      if (!r.pick_same || !r.fused_same[0] || !r.fused_same[1] || !r.fused_same[2] || !r.no_prefetch_same ||
+          !r.norm_once_same)
+        rc = 1;
       // Where the persistent kernel (an experiment) ran, it must agree with the recorded step at least on the first
       // picks (later ones may part at a near-tie: other summation orders), its 5-beam logits within 1e-4, and its
       // builds among themselves bit for bit. (Where its

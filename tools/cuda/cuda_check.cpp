@@ -1176,7 +1176,7 @@ int run_op_checks(CudaBackend& be) {
     ck.step_self(5, 448, s.n_head, d);
     ck.step_self(16, 448, s.n_head, d);
     ck.step_self(19, 448, s.n_head, d);  // more than one launch's rows
-    // One block a sequence and head over short caches (set_small_self, off by default).
+    // One block a sequence and head over short caches (set_small_self, on by default since run 35).
     const bool small_before = be.small_self();
     be.set_small_self(true);
     const long long small0 = be.small_self_launches();

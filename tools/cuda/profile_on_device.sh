@@ -8,6 +8,7 @@
 # Output in $OUT: ncu_<n>.log (ncu's messages), details_<n>.txt (every section of every kernel, labelled by the op's
 # NVTX range), summary.txt (a few lines a kernel: duration, memory and compute throughput, occupancy, top stalls).
 set -uo pipefail
+[ $# -ge 2 ] || { echo "usage: tools/cuda/profile_on_device.sh MODEL FILTER [FILTER ...]" >&2; exit 2; }
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 model="$1"
 shift

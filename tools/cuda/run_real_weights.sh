@@ -94,6 +94,25 @@ if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
   echo "== beam 5, float16, session 11's switches off, against the CPU's float32"
   "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float16_beam5_switches_off.json" text || rc=1
 fi
+# What tiny.en's defaults leave out: the logits' rows normalised once (WST_CUDA_NORM_ONCE=1: the same bits, so
+# float16's tokens must be the default run's exactly) and the shared K/V kernel (from 16 heads by default; tiny.en has
+# 6: WST_CUDA_SHARED_KV_MIN_HEADS=1), 5 beams with both: float32 held to the CPU's tokens, float16 to its gate.
+WST_CUDA_NORM_ONCE=1 "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda float16 \
+  "$out/gpu_float16_norm_once.json" "${pcm[@]}" > "$out/gpu_float16_norm_once.log" 2>&1 || { echo "norm-once run failed"; rc=1; }
+echo "== float16, the logits' rows normalised once, against float16's default run (tokens must be identical)"
+"$build/real_weights_check" compare "$out/gpu_float16.json" "$out/gpu_float16_norm_once.json" tokens || rc=1
+if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
+  for ct in float32 float16; do
+    WST_CUDA_NORM_ONCE=1 WST_CUDA_SHARED_KV_MIN_HEADS=1 WST_CHECK_BEAM=5 "$build/real_weights_check" run \
+      "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda "$ct" "$out/gpu_${ct}_beam5_shared_norm_once.json" \
+      "${beam_pcm[@]}" > "$out/gpu_${ct}_beam5_shared_norm_once.log" 2>&1 ||
+      { echo "beam run $ct with the shared K/V and norm once failed"; rc=1; }
+  done
+  echo "== beam 5, float32, the shared K/V kernel and norm once, against the CPU (tokens must be identical)"
+  "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float32_beam5_shared_norm_once.json" tokens || rc=1
+  echo "== beam 5, float16, the shared K/V kernel and norm once, against the CPU's float32"
+  "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float16_beam5_shared_norm_once.json" text || rc=1
+fi
 echo "== bfloat16 on the GPU against the CPU's float32 (reported, not a gate)"
 "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_bfloat16.json" text || true
 # Issue #8: differences only at near-ties. At each file's first differing token, both tokens' log-probabilities

@@ -155,6 +155,14 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   fused_self_ = !env_is("WST_CUDA_FUSED_SELF", "0");
   shared_kv_ = !env_is("WST_CUDA_SHARED_KV", "0");
   small_self_ = !env_is("WST_CUDA_SMALL_SELF", "0");
+  if (const char* heads = std::getenv("WST_CUDA_SHARED_KV_MIN_HEADS"); heads && *heads) {
+    char* end = nullptr;
+    const long n = std::strtol(heads, &end, 10);
+    if (*end != '\0' || n < 1 || n > 1024)
+      throw Error("WST_CUDA_SHARED_KV_MIN_HEADS: expected a head count from 1 to 1024, got \"" + std::string(heads) +
+                  "\"");
+    shared_kv_min_heads_ = static_cast<int>(n);
+  }
   encoder_graphs_ = !env_is("WST_CUDA_ENCODER_GRAPH", "0");
   if (const char* shape = std::getenv("WST_CUDA_FLASH_SHAPE"); shape && *shape) {
     const std::string v = shape;

@@ -99,8 +99,7 @@ struct GemvConfig {
   // (with the switches below, a 5-beam step 4.29 against 4.93 ms with 1 x 8); the wide input (fc2) 1 x 4 in both.
   GemvShape shapes[2][2] = {{{2, 4}, {1, 4}}, {{2, 8}, {1, 4}}};
   size_t shared_limit = 0;     // the most activation bytes a block takes (gemv_shared_limit)
-  // norm_by_warp on since run 34 (with shared_kv and small_self: a large-v3 5-beam step 5.62 -> 4.93 ms in the old
-  // shapes). chunks off: the rounded tensor-core product was faster in every model (run 35, H100: large-v3 5-beam
+  // norm_by_warp on since run 34 (large-v3 5-beam step 4.72 -> 4.40 ms with the other defaults, run 35). chunks off: the rounded tensor-core product was faster in every model (run 35, H100: large-v3 5-beam
   // step 4.19 against 4.40 ms with chunks, tiny 0.448 against 0.463), though its sums are float32 throughout.
   bool chunks = false;         // several rows of a wide input in chunks, not the rounded tensor-core product
   bool norm_by_warp = true;    // several rows' layer norms a warp each, not one after another by the whole block
@@ -169,7 +168,7 @@ class CudaBackend final : public Backend {
   // the same bits as one row a cluster by design); on since run 34 unless WST_CUDA_SHARED_KV=0 or
   // set_shared_kv(false), for models of at least shared_kv_min_heads() heads: a 5-beam step of large-v3 (20 heads)
   // 4.64 -> 4.40 ms, large-v3-turbo 0.805 -> 0.782, but small (12) 1.17 -> 1.28 and tiny (6) 0.38 -> 0.46 (run 35,
-  // H100: a launch of n_head blocks leaves most SMs idle where the one-row clusters fill them).
+  // H100; WST_CUDA_SHARED_KV_MIN_HEADS sets the bound).
   void set_shared_kv(bool on) { shared_kv_ = on; }
   void set_shared_kv_min_heads(int n) { shared_kv_min_heads_ = n; }
   int shared_kv_min_heads() const { return shared_kv_min_heads_; }
