@@ -2,7 +2,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <sstream>
 
 #include "engine/cuda/cuda_backend.cuh"
 #include "util/errors.h"
@@ -132,20 +131,8 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   gemv_.one_row_norm_by_warp = env_is("WST_CUDA_GEMV_WARP_NORM_ONE", "1");
   norm_once_ = env_is("WST_CUDA_NORM_ONCE", "1");
   if (const char* shapes = std::getenv("WST_CUDA_GEMV_SHAPES"); shapes && *shapes) {
-    std::istringstream in(shapes);
-    const Error wrong("WST_CUDA_GEMV_SHAPES: expected four \"rows,warps\" pairs, got \"" + std::string(shapes) + "\"");
-    for (int i = 0; i < 4; ++i) {
-      GemvShape s;
-      char comma = 0;
-      if (!(in >> s.rows_per_warp >> comma >> s.warps) || comma != ',') throw wrong;
-      try {
-        set_gemv_shape(i >= 2, i % 2 == 1, s);
-      } catch (const Error& e) {
-        throw Error(std::string("WST_CUDA_GEMV_SHAPES: ") + e.what());
-      }
-    }
-    std::string rest;
-    if (in >> rest) throw wrong;
+    const std::array<GemvShape, 4> s = parse_gemv_shapes(shapes);
+    for (int i = 0; i < 4; ++i) set_gemv_shape(i >= 2, i % 2 == 1, s[i]);
   }
   sm90_ = major >= 9 && sm90_code_runs();
   set_chained(!env_is("WST_CUDA_CHAIN", "0"));
@@ -155,21 +142,10 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   fused_self_ = !env_is("WST_CUDA_FUSED_SELF", "0");
   shared_kv_ = !env_is("WST_CUDA_SHARED_KV", "0");
   small_self_ = !env_is("WST_CUDA_SMALL_SELF", "0");
-  if (const char* heads = std::getenv("WST_CUDA_SHARED_KV_MIN_HEADS"); heads && *heads) {
-    char* end = nullptr;
-    const long n = std::strtol(heads, &end, 10);
-    if (*end != '\0' || n < 1 || n > 1024)
-      throw Error("WST_CUDA_SHARED_KV_MIN_HEADS: expected a head count from 1 to 1024, got \"" + std::string(heads) +
-                  "\"");
-    shared_kv_min_heads_ = static_cast<int>(n);
-  }
+  if (const char* heads = std::getenv("WST_CUDA_SHARED_KV_MIN_HEADS"); heads && *heads)
+    shared_kv_min_heads_ = parse_shared_kv_min_heads(heads);
   encoder_graphs_ = !env_is("WST_CUDA_ENCODER_GRAPH", "0");
-  if (const char* shape = std::getenv("WST_CUDA_FLASH_SHAPE"); shape && *shape) {
-    const std::string v = shape;
-    if (v != "0" && v != "1" && v != "2")
-      throw Error("WST_CUDA_FLASH_SHAPE: expected 0, 1 or 2, got \"" + v + "\"");
-    flash_shape_ = static_cast<FlashShape>(v[0] - '0');
-  }
+  if (const char* shape = std::getenv("WST_CUDA_FLASH_SHAPE"); shape && *shape) flash_shape_ = parse_flash_shape(shape);
   int cooperative = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
   cooperative_ = cooperative != 0;
@@ -213,10 +189,7 @@ CudaBackend::~CudaBackend() {
 }
 
 void CudaBackend::set_gemv_shape(bool several_rows, bool wide, GemvShape shape) {
-  const int r = shape.rows_per_warp;
-  if ((r != 1 && r != 2 && r != 4) || shape.warps < 1 || shape.warps > 8)
-    throw Error("gemv shape: " + std::to_string(r) + " rows a warp (1, 2 or 4) and " + std::to_string(shape.warps) +
-                " warps a block (1 to 8) do not fit");
+  check_gemv_shape(shape);
   gemv_.shapes[several_rows][wide] = shape;
 }
 

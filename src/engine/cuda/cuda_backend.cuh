@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/cuda/switches.h"
 
 namespace wst::engine::cuda {
 
@@ -76,21 +77,6 @@ struct StepState {
 // half types (products with half operands and float32 accumulation; the encoder's attention in a fused kernel
 // on the tensor cores; the rest in float32).
 enum class Precision { f32, f16, bf16 };
-
-// Launch shapes of the encoder's flash attention (flash_attention_half), all giving the same bits:
-//   words16: 16 queries a warp, K's fragments by 32-bit shared loads (the default through run 33);
-//   ldmatrix16: 16 queries a warp, K's fragments by ldmatrix, the exponentials as the bare ex2 instruction (the
-//     default: large-v3's recorded encoder blocks 5.80 against 5.89 ms, run 34, H200);
-//   ldmatrix32: as ldmatrix16 with 32 queries a warp (each K and V fragment serves two tiles of 16; 5.88 ms).
-// WST_CUDA_FLASH_SHAPE=0/1/2 or set_flash_shape picks another.
-enum class FlashShape { words16 = 0, ldmatrix16 = 1, ldmatrix32 = 2 };
-
-// A launch shape of the half-weight matrix-vector kernel (half_linear.cu): output rows a warp (1, 2 or 4), warps a
-// block (1 to 8).
-struct GemvShape {
-  int rows_per_warp = 1;
-  int warps = 8;
-};
 
 // How the half-weight matrix-vector kernel runs (CudaBackend's, set from the device and the environment).
 struct GemvConfig {

@@ -1,0 +1,73 @@
+// The CUDA backend's launch shapes and the parsing of its valued environment switches, in plain C++ (no CUDA
+// headers), so that their one-line errors are tested where there is no GPU (tests/engine/cuda_switches_test.cpp);
+// CudaBackend reads the variables when it starts (cuda_backend.cu).
+#pragma once
+#include <array>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+
+#include "util/errors.h"
+
+namespace wst::engine::cuda {
+
+// Launch shapes of the encoder's flash attention (flash_attention_half), all giving the same bits:
+//   words16: 16 queries a warp, K's fragments by 32-bit shared loads (the default through run 33);
+//   ldmatrix16: 16 queries a warp, K's fragments by ldmatrix, the exponentials as the bare ex2 instruction (the
+//     default: large-v3's recorded encoder blocks 5.80 against 5.89 ms, run 34, H200);
+//   ldmatrix32: as ldmatrix16 with 32 queries a warp (each K and V fragment serves two tiles of 16; 5.88 ms).
+// WST_CUDA_FLASH_SHAPE=0/1/2 or set_flash_shape picks another.
+enum class FlashShape { words16 = 0, ldmatrix16 = 1, ldmatrix32 = 2 };
+
+// A launch shape of the half-weight matrix-vector kernel (half_linear.cu): output rows a warp (1, 2 or 4), warps a
+// block (1 to 8).
+struct GemvShape {
+  int rows_per_warp = 1;
+  int warps = 8;
+};
+
+// Throws unless the kernel has an instantiation for `shape`.
+inline void check_gemv_shape(const GemvShape& shape) {
+  const int r = shape.rows_per_warp;
+  if ((r != 1 && r != 2 && r != 4) || shape.warps < 1 || shape.warps > 8)
+    throw Error("gemv shape: " + std::to_string(r) + " rows a warp (1, 2 or 4) and " + std::to_string(shape.warps) +
+                " warps a block (1 to 8) do not fit");
+}
+
+// WST_CUDA_FLASH_SHAPE: "0", "1" or "2".
+inline FlashShape parse_flash_shape(const std::string& text) {
+  if (text != "0" && text != "1" && text != "2")
+    throw Error("WST_CUDA_FLASH_SHAPE: expected 0, 1 or 2, got \"" + text + "\"");
+  return static_cast<FlashShape>(text[0] - '0');
+}
+
+// WST_CUDA_GEMV_SHAPES: four "rows,warps" pairs separated by blanks, for one row narrow, one row wide, several rows
+// narrow, several rows wide (the input up to 2048 wide, or wider: fc2).
+inline std::array<GemvShape, 4> parse_gemv_shapes(const std::string& text) {
+  std::istringstream in(text);
+  const Error wrong("WST_CUDA_GEMV_SHAPES: expected four \"rows,warps\" pairs, got \"" + text + "\"");
+  std::array<GemvShape, 4> shapes;
+  for (GemvShape& s : shapes) {
+    char comma = 0;
+    if (!(in >> s.rows_per_warp >> comma >> s.warps) || comma != ',') throw wrong;
+    try {
+      check_gemv_shape(s);
+    } catch (const Error& e) {
+      throw Error(std::string("WST_CUDA_GEMV_SHAPES: ") + e.what());
+    }
+  }
+  std::string rest;
+  if (in >> rest) throw wrong;
+  return shapes;
+}
+
+// WST_CUDA_SHARED_KV_MIN_HEADS: a head count from 1 to 1024.
+inline int parse_shared_kv_min_heads(const std::string& text) {
+  char* end = nullptr;
+  const long n = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || n < 1 || n > 1024)
+    throw Error("WST_CUDA_SHARED_KV_MIN_HEADS: expected a head count from 1 to 1024, got \"" + text + "\"");
+  return static_cast<int>(n);
+}
+
+}  // namespace wst::engine::cuda

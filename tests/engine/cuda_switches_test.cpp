@@ -1,0 +1,76 @@
+// The CUDA backend's valued environment switches (src/engine/cuda/switches.h): what they accept and the one-line
+// error that names the variable and the value otherwise. Plain C++, so it runs without a GPU.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "engine/cuda/switches.h"
+#include "util/errors.h"
+
+namespace wst::engine::cuda {
+namespace {
+
+// The message of the Error `f` throws ("" if it throws none).
+template <class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(CudaSwitches, FlashShapeTakesZeroOneOrTwo) {
+  EXPECT_EQ(parse_flash_shape("0"), FlashShape::words16);
+  EXPECT_EQ(parse_flash_shape("1"), FlashShape::ldmatrix16);
+  EXPECT_EQ(parse_flash_shape("2"), FlashShape::ldmatrix32);
+  for (const char* bad : {"3", "-1", "01", "1 ", "ldmatrix16", ""})
+    EXPECT_EQ(error_of([&] { parse_flash_shape(bad); }),
+              std::string("WST_CUDA_FLASH_SHAPE: expected 0, 1 or 2, got \"") + bad + "\"")
+        << bad;
+}
+
+TEST(CudaSwitches, GemvShapesTakeFourPairsInOrder) {
+  const auto s = parse_gemv_shapes("2,4 1,4  4,8\t1,8");
+  EXPECT_EQ(s[0].rows_per_warp, 2);
+  EXPECT_EQ(s[0].warps, 4);
+  EXPECT_EQ(s[1].rows_per_warp, 1);
+  EXPECT_EQ(s[1].warps, 4);
+  EXPECT_EQ(s[2].rows_per_warp, 4);
+  EXPECT_EQ(s[2].warps, 8);
+  EXPECT_EQ(s[3].rows_per_warp, 1);
+  EXPECT_EQ(s[3].warps, 8);
+}
+
+TEST(CudaSwitches, GemvShapesNameTheVariableAndTheValue) {
+  for (const char* bad : {"2,4 1,4 4,8", "2,4 1,4 4,8 1,8 1,8", "2;4 1,4 4,8 1,8", "a,b 1,4 4,8 1,8", ""})
+    EXPECT_EQ(error_of([&] { parse_gemv_shapes(bad); }),
+              std::string("WST_CUDA_GEMV_SHAPES: expected four \"rows,warps\" pairs, got \"") + bad + "\"")
+        << bad;
+  // A pair the kernel has no instantiation for: the variable, then what does not fit.
+  EXPECT_EQ(error_of([] { parse_gemv_shapes("3,4 1,4 4,8 1,8"); }),
+            "WST_CUDA_GEMV_SHAPES: gemv shape: 3 rows a warp (1, 2 or 4) and 4 warps a block (1 to 8) do not fit");
+  EXPECT_EQ(error_of([] { parse_gemv_shapes("2,4 1,9 4,8 1,8"); }),
+            "WST_CUDA_GEMV_SHAPES: gemv shape: 1 rows a warp (1, 2 or 4) and 9 warps a block (1 to 8) do not fit");
+  EXPECT_EQ(error_of([] { parse_gemv_shapes("2,4 1,4 4,0 1,8"); }),
+            "WST_CUDA_GEMV_SHAPES: gemv shape: 4 rows a warp (1, 2 or 4) and 0 warps a block (1 to 8) do not fit");
+}
+
+TEST(CudaSwitches, GemvShapeCheckAcceptsEveryInstantiatedShape) {
+  for (int r : {1, 2, 4})
+    for (int w = 1; w <= 8; ++w) EXPECT_EQ(error_of([&] { check_gemv_shape({r, w}); }), "") << r << " x " << w;
+}
+
+TEST(CudaSwitches, SharedKvMinHeadsTakesAHeadCount) {
+  EXPECT_EQ(parse_shared_kv_min_heads("1"), 1);
+  EXPECT_EQ(parse_shared_kv_min_heads("16"), 16);
+  EXPECT_EQ(parse_shared_kv_min_heads("1024"), 1024);
+  for (const char* bad : {"0", "-3", "1025", "16 heads", "x", ""})
+    EXPECT_EQ(error_of([&] { parse_shared_kv_min_heads(bad); }),
+              std::string("WST_CUDA_SHARED_KV_MIN_HEADS: expected a head count from 1 to 1024, got \"") + bad + "\"")
+        << bad;
+}
+
+}  // namespace
+}  // namespace wst::engine::cuda
