@@ -364,12 +364,18 @@ struct Checker {
   // A normed product into a wide output with its rows normalised once (set_norm_once) against the kernel that
   // normalises them in every block: the same norm code over the same 256 threads, so the same bits; the launch
   // counter proves the separate norm ran. Checked with the block-wide norm and with a warp a row.
-  void norm_once(engine::WeightType type, int m, int n, int k) {
-    auto x = rnd(static_cast<size_t>(m) * k, 2.0f), w = rnd(static_cast<size_t>(n) * k, 0.05f);
+  void norm_once(engine::WeightType type, const std::vector<int>& row_counts, int n, int k) {
+    auto w = rnd(static_cast<size_t>(n) * k, 0.05f);
     auto g = rnd(k), be_v = rnd(k);
     for (auto& v : g) v += 1.0f;
-    Mat X = up(x, m, k), G = up(g, 1, k), BE = up(be_v, 1, k);
-    engine::Weights W = be.upload_weights(w.data(), n, k, type);
+    Mat G = up(g, 1, k), BE = up(be_v, 1, k);
+    engine::Weights W = be.upload_weights(w.data(), n, k, type);  // once for every row count (n x k is the logits')
+    for (int m : row_counts) norm_once_rows(type, m, n, k, W, G, BE);
+  }
+  void norm_once_rows(engine::WeightType type, int m, int n, int k, const engine::Weights& W, const Mat& G,
+                      const Mat& BE) {
+    auto x = rnd(static_cast<size_t>(m) * k, 2.0f);
+    Mat X = up(x, m, k);
     const bool once0 = be.norm_once(), warp0 = be.gemv_norm_by_warp(), one0 = be.gemv_one_row_norm_by_warp();
     for (bool by_warp : {false, true}) {
       be.set_gemv_norm_by_warp(by_warp);
@@ -1243,7 +1249,7 @@ int run_op_checks(CudaBackend& be) {
       be.set_gemv_norm_by_warp(warp_norm0);
       be.set_gemv_one_row_norm_by_warp(one_norm0);
       ck.linear_fused_half(type, 1, s.n_vocab, d, true, Epi::none, tol);
-      for (int rows : {1, 2, 5, 8}) ck.norm_once(type, rows, s.n_vocab, d);
+      ck.norm_once(type, {1, 2, 5, 8}, s.n_vocab, d);
       {  // the logits with their rows normalised once, against double precision too
         const bool once0 = be.norm_once();
         be.set_norm_once(true);
