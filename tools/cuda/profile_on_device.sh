@@ -38,7 +38,7 @@ for filter in "$@"; do
     "$ncu" --import "$out/profile_$n.ncu-rep" --page details > "$out/details_$n.txt" 2>&1
   {
     echo "== $filter"
-    grep -E "^  [A-Za-z_].*\(|NVTX|Duration|Memory Throughput|DRAM Throughput|Compute \(SM\) Throughput|Achieved Occupancy|Registers Per Thread|Block Size|Grid Size|Stall|Warp Cycles Per Issued" \
+    grep -E "^  [A-Za-z_].*\(|NVTX|Duration|Memory Throughput|DRAM Throughput|Compute \(SM\) Throughput|Achieved Occupancy|Registers Per Thread|Block Size|Grid Size|Stall|Warp Cycles Per Issued|stalled" \
       "$out/details_$n.txt" | cut -c1-160
   } >> "$out/summary.txt"
 done
