@@ -5,21 +5,13 @@
 #include <string>
 
 #include "engine/cuda/switches.h"
+#include "support/error_of.h"
 #include "util/errors.h"
 
 namespace wst::engine::cuda {
 namespace {
 
-// The message of the Error `f` throws ("" if it throws none).
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(CudaSwitches, FlashShapeTakesZeroOneOrTwo) {
   EXPECT_EQ(parse_flash_shape("0"), FlashShape::words16);
@@ -59,7 +51,7 @@ TEST(CudaSwitches, GemvShapesNameTheVariableAndTheValue) {
 
 TEST(CudaSwitches, GemvShapeCheckAcceptsEveryInstantiatedShape) {
   for (int r : {1, 2, 4})
-    for (int w = 1; w <= 8; ++w) EXPECT_EQ(error_of([&] { check_gemv_shape({r, w}); }), "") << r << " x " << w;
+    for (int w = 1; w <= 8; ++w) EXPECT_EQ(error_of([&] { check_gemv_shape({r, w}); }), "(no error)") << r << " x " << w;
 }
 
 TEST(CudaSwitches, SharedKvMinHeadsTakesAHeadCount) {

@@ -11,6 +11,7 @@
 #include "formats/safetensors.h"
 #include "formats/sinusoids.h"
 #include "formats/weight_io.h"
+#include "support/error_of.h"
 #include "support/paths.h"
 #include "support/synthetic_weights.h"
 #include "support/temp_dir.h"
@@ -22,14 +23,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 TEST(MlxDir, RoundTripKeepsEveryStoredTensorAndComputesThePositionalEmbedding) {
   for (DType dt : {DType::kF32, DType::kF16}) {

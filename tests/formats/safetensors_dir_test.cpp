@@ -10,6 +10,7 @@
 #include "formats/safetensors.h"
 #include "formats/weight_io.h"
 #include "formats/weight_names.h"
+#include "support/error_of.h"
 #include "support/synthetic_weights.h"
 #include "support/temp_dir.h"
 #include "util/errors.h"
@@ -42,14 +43,7 @@ json read_json(const std::filesystem::path& p) {
   return json::parse(in);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 TEST(SafetensorsDir, RoundTripIsBitExactInEachDtype) {
   for (DType dt : {DType::kF32, DType::kF16, DType::kBF16}) {

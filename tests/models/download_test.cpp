@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/hf_cache.h"
+#include "support/error_of.h"
 #include "support/http_server.h"
 #include "support/paths.h"
 #include "support/run_cli.h"
@@ -244,14 +245,7 @@ Catalog catalog_without_sizes(const Env& e) {
   return Catalog::load(e.t / "data-null" / "catalog.json");
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& err) {
-    return err.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 std::string git_blob_id(const std::string& bytes) {
   test::TempDir d;

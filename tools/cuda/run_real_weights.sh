@@ -56,16 +56,24 @@ echo "== float16 on the GPU against the CPU's float32 (same text on jfk, ted_60 
 "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_float16.json" text || rc=1
 if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
   # Beam search (5 beams: the decoder's batched step) on the files the reference has.
+  # beam_pair SUFFIX WHAT [VAR=VALUE ...]: 5 beams in float32 (held to the CPU's tokens) and float16 (to its gate)
+  # with the environment given, into gpu_<type>_beam5SUFFIX.json.
+  beam_pair() {
+    local suffix="$1" what="$2"
+    shift 2
+    for ct in float32 float16; do
+      env "$@" WST_CHECK_BEAM=5 "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda "$ct" \
+        "$out/gpu_${ct}_beam5$suffix.json" "${beam_pcm[@]}" > "$out/gpu_${ct}_beam5$suffix.log" 2>&1 ||
+        { echo "beam run $ct$what failed"; rc=1; }
+    done
+    echo "== beam 5, float32$what, against the CPU (tokens must be identical)"
+    "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float32_beam5$suffix.json" tokens || rc=1
+    echo "== beam 5, float16$what, against the CPU's float32"
+    "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float16_beam5$suffix.json" text || rc=1
+  }
   beam_pcm=($(python3 -c "import json,sys; print(' '.join(sys.argv[2] + '/pcm/' + f for f in json.load(open(sys.argv[1]))['files']))" \
               "$dir/ref_cpu_float32_beam5.json" "$dir"))
-  for ct in float32 float16; do
-    WST_CHECK_BEAM=5 "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda "$ct" \
-      "$out/gpu_${ct}_beam5.json" "${beam_pcm[@]}" > "$out/gpu_${ct}_beam5.log" 2>&1 || { echo "beam run $ct failed"; rc=1; }
-  done
-  echo "== beam 5, float32 on the GPU against the CPU (tokens must be identical)"
-  "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float32_beam5.json" tokens || rc=1
-  echo "== beam 5, float16 on the GPU against the CPU's float32"
-  "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float16_beam5.json" text || rc=1
+  beam_pair "" " on the GPU"
 fi
 # The decoder layers in one persistent kernel (WST_CUDA_PERSISTENT_DECODER=1, an experiment): float16 greedy and 5
 # beams, held to float16's gate (same text on jfk, ted_60 and >= 95% of the files).
@@ -83,16 +91,8 @@ fi
 # Session 11's beam-step switches (on by default since run 34; docs/CUDA.md "Beam steps"): 5 beams with all four
 # off, as the step ran through run 33, float32 held to the CPU's tokens, float16 to its gate.
 if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
-  for ct in float32 float16; do
-    WST_CUDA_GEMV_WARP_NORM=0 WST_CUDA_GEMV_CHUNKS=0 WST_CUDA_SHARED_KV=0 WST_CUDA_SMALL_SELF=0 WST_CHECK_BEAM=5 \
-      "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda "$ct" \
-      "$out/gpu_${ct}_beam5_switches_off.json" "${beam_pcm[@]}" > "$out/gpu_${ct}_beam5_switches_off.log" 2>&1 ||
-      { echo "beam run $ct with the switches off failed"; rc=1; }
-  done
-  echo "== beam 5, float32, session 11's switches off, against the CPU (tokens must be identical)"
-  "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float32_beam5_switches_off.json" tokens || rc=1
-  echo "== beam 5, float16, session 11's switches off, against the CPU's float32"
-  "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float16_beam5_switches_off.json" text || rc=1
+  beam_pair _switches_off ", session 11's switches off" \
+    WST_CUDA_GEMV_WARP_NORM=0 WST_CUDA_GEMV_CHUNKS=0 WST_CUDA_SHARED_KV=0 WST_CUDA_SMALL_SELF=0
 fi
 # What tiny.en's defaults leave out: the logits' rows normalised once (WST_CUDA_NORM_ONCE=1: the same bits, so
 # float16's tokens must be the default run's exactly) and the shared K/V kernel (from 16 heads by default; tiny.en has
@@ -102,16 +102,7 @@ WST_CUDA_NORM_ONCE=1 "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/t
 echo "== float16, the logits' rows normalised once, against float16's default run (tokens must be identical)"
 "$build/real_weights_check" compare "$out/gpu_float16.json" "$out/gpu_float16_norm_once.json" tokens || rc=1
 if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
-  for ct in float32 float16; do
-    WST_CUDA_NORM_ONCE=1 WST_CUDA_SHARED_KV_MIN_HEADS=1 WST_CHECK_BEAM=5 "$build/real_weights_check" run \
-      "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda "$ct" "$out/gpu_${ct}_beam5_shared_norm_once.json" \
-      "${beam_pcm[@]}" > "$out/gpu_${ct}_beam5_shared_norm_once.log" 2>&1 ||
-      { echo "beam run $ct with the shared K/V and norm once failed"; rc=1; }
-  done
-  echo "== beam 5, float32, the shared K/V kernel and norm once, against the CPU (tokens must be identical)"
-  "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float32_beam5_shared_norm_once.json" tokens || rc=1
-  echo "== beam 5, float16, the shared K/V kernel and norm once, against the CPU's float32"
-  "$build/real_weights_check" compare "$dir/ref_cpu_float32_beam5.json" "$out/gpu_float16_beam5_shared_norm_once.json" text || rc=1
+  beam_pair _shared_norm_once ", the shared K/V kernel and norm once" WST_CUDA_NORM_ONCE=1 WST_CUDA_SHARED_KV_MIN_HEADS=1
 fi
 echo "== bfloat16 on the GPU against the CPU's float32 (reported, not a gate)"
 "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_bfloat16.json" text || true

@@ -87,6 +87,19 @@ __device__ __forceinline__ void norm_rows_by_warp(float* xs, int k, const float*
   }
 }
 
+// The M rows of xs [M, k] layer-normed as the matrix-vector kernel does it: a warp a row (norm_rows_by_warp) or by the
+// whole block (norm_rows; its order depends on the block's size: 256 threads wherever this runs).
+template <int M>
+__device__ __forceinline__ void norm_rows_of_gemv(float* xs, int k, const float* gamma, const float* beta,
+                                                  bool by_warp) {
+  if (by_warp) {
+    norm_rows_by_warp<M>(xs, k, gamma, beta);
+  } else {
+    __shared__ float red[32];
+    norm_rows<M>(xs, k, gamma, beta, red);
+  }
+}
+
 template <class T, int M, int R>
 __device__ __forceinline__ void accumulate8_wide(const uint4 (&raw)[R], const float* xs, int k, int i,
                                                  float (&acc)[R][M]);
@@ -222,12 +235,7 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, k
   load_rows<M>(x, ldx, cn, xs);
   __syncthreads();
   if constexpr (kNorm) {
-    if (norm_by_warp) {
-      norm_rows_by_warp<M>(xs, k, gamma, beta);
-    } else {
-      __shared__ float red[32];
-      norm_rows<M>(xs, k, gamma, beta, red);
-    }
+    norm_rows_of_gemv<M>(xs, k, gamma, beta, norm_by_warp);
     __syncthreads();
   }
   if (!kChunked && !has[0]) return;  // (a chunked block's warps all take part in its barriers)
@@ -308,19 +316,24 @@ int gemv_chunk(int m, int k, const GemvConfig& cfg) {
 // Whether M rows' layer norms go a warp a row (norm_rows_by_warp) rather than block-wide (norm_rows).
 bool warp_norm(int m, const GemvConfig& cfg) { return m > 1 ? cfg.norm_by_warp : cfg.one_row_norm_by_warp; }
 
+// Per kernel: the dynamic shared memory allowed so far (48 KiB by default), raised when a launch needs more (gemv_fits
+// keeps that within the device's maximum).
+template <auto kKernel>
+void allow_dynamic_shared(size_t bytes) {
+  static size_t allowed = 48 * 1024;
+  if (bytes > allowed) {
+    WST_CUDA_CHECK(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+    allowed = bytes;
+  }
+}
+
 template <class T, int M, int R, bool kNorm, int kEpi, int kHeld, bool kChunked>
 void launch_gemv_shape(bool chained, const GemvConfig& cfg, const GemvShape& shape, const Mat& x, const float* gamma,
                        const float* beta, const T* w, const float* bias, Mat& y, int n, int k, int kc,
                        cudaStream_t stream, const KvTarget& kv) {
-  auto* kernel = half_gemv_kernel<T, M, R, kNorm, kEpi, kHeld, kChunked>;
+  constexpr auto kernel = half_gemv_kernel<T, M, R, kNorm, kEpi, kHeld, kChunked>;
   const size_t shared = static_cast<size_t>(M) * kc * sizeof(float);
-  // Per instantiation: the dynamic shared memory allowed so far (48 KiB by default), raised when a launch needs more
-  // (gemv_fits keeps that within the device's maximum).
-  static size_t allowed = 48 * 1024;
-  if (shared > allowed) {
-    WST_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
-    allowed = shared;
-  }
+  allow_dynamic_shared<kernel>(shared);
   launch_kernel(chained, kernel, dim3(blocks_for(n, shape.warps * R)), dim3(32 * shape.warps), shared, stream, x.data,
                 x.ld, gamma, beta, w, bias, y.data, y.ld, n, k, kc, kNorm && kEpi != kEpiKv && warp_norm(M, cfg), kv);
 }
@@ -396,8 +409,8 @@ void gemv_rows(bool chained, const GemvConfig& cfg, const Mat& x, const float* g
 }
 
 // The M rows of x layer-normed once into y (float32, row stride ldy), exactly as half_gemv_kernel normalises them in
-// each of its blocks: load_rows, then norm_rows over 256 threads (block_sum's order depends on the block's size) or
-// a warp a row. The kernel without its norm then reads these rows and gives the normed kernel's bits.
+// each of its blocks (load_rows, then norm_rows_of_gemv over the same 256 threads). The kernel without its norm then
+// reads these rows and gives the normed kernel's bits.
 template <int M>
 __global__ void __launch_bounds__(32 * kMaxGemvWarps) norm_rows_kernel(const float* x, int ldx, int k, const float* gamma,
                                                                        const float* beta, bool by_warp, float* y,
@@ -410,12 +423,7 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps) norm_rows_kernel(const flo
   let_next_kernel_start();
   load_rows<M>(x, ldx, k, xs);
   __syncthreads();
-  if (by_warp) {
-    norm_rows_by_warp<M>(xs, k, gamma, beta);
-  } else {
-    __shared__ float red[32];
-    norm_rows<M>(xs, k, gamma, beta, red);
-  }
+  norm_rows_of_gemv<M>(xs, k, gamma, beta, by_warp);
   __syncthreads();
   for (int i = threadIdx.x; i < M * k; i += blockDim.x) {
     const int r = i / k;
@@ -426,13 +434,9 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps) norm_rows_kernel(const flo
 template <int M>
 void launch_norm_rows(bool chained, const GemvConfig& cfg, const Mat& x, const float* gamma, const float* beta,
                       Mat& y, cudaStream_t stream) {
-  auto* kernel = norm_rows_kernel<M>;
+  constexpr auto kernel = norm_rows_kernel<M>;
   const size_t shared = static_cast<size_t>(M) * x.cols * sizeof(float);
-  static size_t allowed = 48 * 1024;  // as launch_gemv_shape
-  if (shared > allowed) {
-    WST_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
-    allowed = shared;
-  }
+  allow_dynamic_shared<kernel>(shared);
   launch_kernel(chained, kernel, dim3(1), dim3(32 * kMaxGemvWarps), shared, stream, x.data, x.ld, x.cols, gamma, beta,
                 warp_norm(M, cfg), y.data, y.ld);
 }
