@@ -64,5 +64,16 @@ TEST(CudaSwitches, SharedKvMinHeadsTakesAHeadCount) {
         << bad;
 }
 
+TEST(CudaSwitches, FusedCrossMaxWidthTakesAWidth) {
+  EXPECT_EQ(parse_fused_cross_max_width("0"), 0);
+  EXPECT_EQ(parse_fused_cross_max_width("1024"), 1024);
+  EXPECT_EQ(parse_fused_cross_max_width("65536"), 65536);
+  for (const char* bad : {"-1", "65537", "1280 wide", "wide", ""})
+    EXPECT_EQ(error_of([&] { parse_fused_cross_max_width(bad); }),
+              std::string("WST_CUDA_FUSED_CROSS_MAX_WIDTH: expected a model width from 0 to 65536, got \"") + bad +
+                  "\"")
+        << bad;
+}
+
 }  // namespace
 }  // namespace wst::engine::cuda

@@ -177,6 +177,7 @@ struct Row {
   // The recorded step with the query products fused into the attention kernels (WST_CUDA_FUSED_CROSS, _SELF);
   // fused_same: the same picks as the recorded step without them.
   double pick_fused_ms[3] = {NAN, NAN, NAN};  // cross fused, self fused, both
+  int default_variant = 2;                     // which of them the defaults run
   bool fused_same[3] = {false, false, false};
   // The recorded step with every decoder layer in one persistent kernel (WST_CUDA_PERSISTENT_DECODER): its picks
   // are not expected bit for bit (other summation orders), so how many of the 40 tokens agree before the first
@@ -425,6 +426,10 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     };
     // The baseline without the fused query products (on by default since run 32), timed as the variants below.
     const bool cross_default = be.fused_cross(), self_default = be.fused_self();
+    const int cross_width_default = be.fused_cross_max_width();
+    // The variant the defaults run (the cross query fused only up to fused_cross_max_width), for the prefetch line.
+    row.default_variant = cross_default && h.n_text_state <= cross_width_default ? 2 : 1;
+    be.set_fused_cross_max_width(1 << 30);  // the variants below fuse it at any width
     be.set_fused_cross(false);
     be.set_fused_self(false);
     std::vector<engine::GreedyPick> eager, graph;
@@ -462,9 +467,10 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     }
     be.set_fused_cross(cross_default);
     be.set_fused_self(self_default);
+    be.set_fused_cross_max_width(cross_width_default);
     {
       // The attention kernels' row prefetches off (WST_CUDA_PREFETCH_ROWS=0), the defaults otherwise: the same picks
-      // bit for bit (a prefetch changes no value), timed against the defaults (pick_fused_ms[2]).
+      // bit for bit (a prefetch changes no value), timed against the defaults (pick_fused_ms[default_variant]).
       const bool prefetch0 = be.prefetch_rows();
       be.set_prefetch_rows(false);
       std::vector<engine::GreedyPick> picks;
@@ -1118,7 +1124,7 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.windows16_ms, r.windows16_ms / 16, r.picks_hash);
       std::printf("%s %s: recorded step without the attention kernels' row prefetches (WST_CUDA_PREFETCH_ROWS=0) %.3f "
                   "ms against %.3f ms with them (%s)\n",
-                  a.c_str(), precision_name(p), r.pick_no_prefetch_ms, r.pick_fused_ms[2],
+                  a.c_str(), precision_name(p), r.pick_no_prefetch_ms, r.pick_fused_ms[r.default_variant],
                   r.no_prefetch_same ? "same picks" : "PICKS DIFFER");
       if (!r.pick_same || !r.fused_same[0] || !r.fused_same[1] || !r.fused_same[2] || !r.no_prefetch_same ||
           !r.norm_once_same)

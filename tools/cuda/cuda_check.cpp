@@ -581,6 +581,8 @@ struct Checker {
     poison(O1);
     poison(O2);
     const bool cross_before = be.fused_cross();  // put back at the end
+    const int cross_width_before = be.fused_cross_max_width();
+    be.set_fused_cross_max_width(1 << 30);  // every width here, whatever the default bound
     // The two kernels' query product normalises its row block-wide, as the fused kernel does (not a warp a row).
     const bool one_norm_before = be.gemv_one_row_norm_by_warp();
     be.set_gemv_one_row_norm_by_warp(false);
@@ -593,6 +595,7 @@ struct Checker {
     be.set_fused_cross(true);
     be.cross_attention_from(X, G, BE, W, &BQ, Q, KV.cols_view(0, d), KV.cols_view(d, d), O2, n_head);
     be.set_fused_cross(cross_before);
+    be.set_fused_cross_max_width(cross_width_before);
     be.set_gemv_one_row_norm_by_warp(one_norm_before);
     const std::vector<float> a = down(O1), b = down(O2), q_after = down(Q);
     size_t n_diff = 0, n_bad = 0, q_written = 0;
@@ -1250,9 +1253,9 @@ int run_op_checks(CudaBackend& be) {
       be.set_gemv_one_row_norm_by_warp(one_norm0);
       ck.linear_fused_half(type, 1, s.n_vocab, d, true, Epi::none, tol);
       ck.norm_once(type, {1, 2, 5, 8}, s.n_vocab, d);
-      {  // the logits with their rows normalised once, against double precision too
+      {  // the logits with norm once the other way round from the default, against double precision too
         const bool once0 = be.norm_once();
-        be.set_norm_once(true);
+        be.set_norm_once(!once0);
         ck.linear_fused_half(type, 5, s.n_vocab, d, true, Epi::none, tol);
         be.set_norm_once(once0);
       }

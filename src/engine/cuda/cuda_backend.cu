@@ -129,7 +129,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   gemv_.chunks = env_is("WST_CUDA_GEMV_CHUNKS", "1");
   gemv_.norm_by_warp = !env_is("WST_CUDA_GEMV_WARP_NORM", "0");
   gemv_.one_row_norm_by_warp = env_is("WST_CUDA_GEMV_WARP_NORM_ONE", "1");
-  norm_once_ = env_is("WST_CUDA_NORM_ONCE", "1");
+  norm_once_ = !env_is("WST_CUDA_NORM_ONCE", "0");
   if (const char* shapes = std::getenv("WST_CUDA_GEMV_SHAPES"); shapes && *shapes) {
     const std::array<GemvShape, 4> s = parse_gemv_shapes(shapes);
     for (int i = 0; i < 4; ++i) set_gemv_shape(i >= 2, i % 2 == 1, s[i]);
@@ -139,6 +139,8 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   clusters_ = !env_is("WST_CUDA_CLUSTERS", "0");
   half_encoder_ = !env_is("WST_CUDA_HALF_ENCODER", "0");
   fused_cross_ = !env_is("WST_CUDA_FUSED_CROSS", "0");
+  if (const char* width = std::getenv("WST_CUDA_FUSED_CROSS_MAX_WIDTH"); width && *width)
+    fused_cross_max_width_ = parse_fused_cross_max_width(width);
   fused_self_ = !env_is("WST_CUDA_FUSED_SELF", "0");
   shared_kv_ = !env_is("WST_CUDA_SHARED_KV", "0");
   small_self_ = !env_is("WST_CUDA_SMALL_SELF", "0");

@@ -145,11 +145,17 @@ class CudaBackend final : public Backend {
   void cross_attention_rows(const Mat& q, const std::vector<const Mat*>& ks, const std::vector<const Mat*>& vs,
                             Mat& out, int n_head) override;
   // One row: the query product and the attention in one cluster kernel (cross_query_attention, sm_90, half
-  // weights; the same bits as the two kernels, run 31); on unless WST_CUDA_FUSED_CROSS=0 or set_fused_cross(false).
+  // weights; the same bits as the two kernels, run 31); on unless WST_CUDA_FUSED_CROSS=0 or set_fused_cross(false),
+  // for models up to fused_cross_max_width() wide: large-v3's greedy step is faster without it since the one-row
+  // shapes of run 34 (run 36, H100: 1.870 against 1.898 ms; runs 35 and 36: tiny 0.213-0.218 with it against 0.220,
+  // small 0.557-0.570 against 0.561-0.564, large-v3-turbo 0.348 against 0.346). WST_CUDA_FUSED_CROSS_MAX_WIDTH sets it.
+  static constexpr int kFusedCrossMaxWidth = 1024;
   void cross_attention_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq, Mat& q,
                             const Mat& k, const Mat& v, Mat& out, int n_head) override;
   void set_fused_cross(bool on) { fused_cross_ = on; }
   bool fused_cross() const { return fused_cross_; }
+  void set_fused_cross_max_width(int d) { fused_cross_max_width_ = d; }
+  int fused_cross_max_width() const { return fused_cross_max_width_; }
   // Several query rows over the same cross-attention K/V (beams) through shared_kv_attention (each key read once;
   // the same bits as one row a cluster by design); on since run 34 unless WST_CUDA_SHARED_KV=0 or
   // set_shared_kv(false), for models of at least shared_kv_min_heads() heads: a 5-beam step of large-v3 (20 heads)
@@ -259,7 +265,9 @@ class CudaBackend final : public Backend {
   // a block of their own and runs the matrix-vector kernel without its norm, instead of every one of the kernel's
   // blocks normalising them again (3242 blocks for the logits at 2 x 8; run 35: large-v3 5 beams' normed logits 131
   // us against 46 for one row without a norm, tiny one row 32.7 against 17.4). The same bits (the same norm code over
-  // the same 256 threads). Written without a GPU (session 14), off until timed: WST_CUDA_NORM_ONCE=1.
+  // the same 256 threads). On since run 36 (H100, every model faster, same picks): tiny greedy 0.218 -> 0.202 ms, 5 beams
+  // 0.368 -> 0.356; small 0.557 -> 0.552, 1.177 -> 1.160; large-v3 1.901 -> 1.891, 4.189 -> 4.171.
+  // WST_CUDA_NORM_ONCE=0 turns it off.
   static constexpr int kNormOnceMinOutputs = 8192;
   void set_norm_once(bool on) { norm_once_ = on; }
   bool norm_once() const { return norm_once_; }
@@ -298,7 +306,7 @@ class CudaBackend final : public Backend {
   int n_sm_ = 0;  // the device's multiprocessors (launch shapes)
   GemvConfig gemv_;  // the matrix-vector kernel's shapes, shared memory and experiments (half_linear.cu)
   long long gemv_chunked_launches_ = 0;
-  bool norm_once_ = false;
+  bool norm_once_ = true;
   long long norm_once_launches_ = 0;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
@@ -309,6 +317,7 @@ class CudaBackend final : public Backend {
   bool half_encoder_ = true;
   FlashShape flash_shape_ = FlashShape::ldmatrix16;
   bool fused_cross_ = false, fused_self_ = false;
+  int fused_cross_max_width_ = kFusedCrossMaxWidth;
   long long fused_cross_launches_ = 0, fused_self_launches_ = 0;
   bool shared_kv_ = true, small_self_ = true, prefetch_rows_ = true;
   int shared_kv_min_heads_ = 16;

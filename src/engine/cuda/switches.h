@@ -62,12 +62,23 @@ inline std::array<GemvShape, 4> parse_gemv_shapes(const std::string& text) {
 }
 
 // WST_CUDA_SHARED_KV_MIN_HEADS: a head count from 1 to 1024.
-inline int parse_shared_kv_min_heads(const std::string& text) {
+// A whole number from lo to hi for the switch `name`, or a one-line error naming the switch, `what` and the text.
+inline int parse_bounded_count(const char* name, const char* what, const std::string& text, long lo, long hi) {
   char* end = nullptr;
   const long n = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || n < 1 || n > 1024)
-    throw Error("WST_CUDA_SHARED_KV_MIN_HEADS: expected a head count from 1 to 1024, got \"" + text + "\"");
+  if (text.empty() || *end != '\0' || n < lo || n > hi)
+    throw Error(std::string(name) + ": expected " + what + " from " + std::to_string(lo) + " to " +
+                std::to_string(hi) + ", got \"" + text + "\"");
   return static_cast<int>(n);
+}
+
+inline int parse_shared_kv_min_heads(const std::string& text) {
+  return parse_bounded_count("WST_CUDA_SHARED_KV_MIN_HEADS", "a head count", text, 1, 1024);
+}
+
+// WST_CUDA_FUSED_CROSS_MAX_WIDTH: the widest model (d) whose greedy step fuses the cross-attention's query product.
+inline int parse_fused_cross_max_width(const std::string& text) {
+  return parse_bounded_count("WST_CUDA_FUSED_CROSS_MAX_WIDTH", "a model width", text, 0, 65536);
 }
 
 }  // namespace wst::engine::cuda
