@@ -209,9 +209,9 @@ struct Row {
   // A step of 16 sequences forked from one window, each row's best token chosen on the GPU (forward_step_top with
   // k = 1). Optimistic for 16 windows decoded together (docs/BATCHING.md): forked sequences share one window's
   // cross-attention K/V, one launch a layer, where separate windows take one launch each.
-  double batch16_ms = 0;
+  double batch16_ms = 0, batch16_tensor_ms = NAN;  // the second with set_tensor_rows turned over
   // The same with 16 separate windows (each its own cross-attention K/V), as batched transcription decodes.
-  double windows16_ms = 0, windows16_persistent_ms = NAN;
+  double windows16_ms = 0, windows16_persistent_ms = NAN, windows16_tensor_ms = NAN;
   Floors fl;
   double peak_gib = 0;
   double graph_rel = 0;
@@ -661,6 +661,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         int prefetch = -1;         // set_prefetch_rows when >= 0 (the attention kernels' row prefetches)
         int shared_min_heads = 0;  // set_shared_kv_min_heads when > 0
         int norm_once = -1;        // set_norm_once when >= 0
+        int tensor_tiles = -1;     // >= 0: the tensor-core row kernel on (set_tensor_rows), with these tiles (0 auto)
       };
       const bool norm_once0 = be.norm_once();
       const int min_heads0 = be.shared_kv_min_heads();
@@ -680,7 +681,13 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
           {"narrow 4x4", chunks0, warp_norm0, shared0, small0, {4, 4}, wide0},
           {norm_once0 ? "norm once off" : "norm once on", chunks0, warp_norm0, shared0, small0, narrow0, wide0,
            -1, 0, norm_once0 ? 0 : 1},
+          {"tensor rows", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 0},
+          {"tensor rows, 1 tile", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1},
+          {"tensor rows, 2 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 2},
+          {"tensor rows, 4 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 4},
       };
+      const bool tensor0 = be.tensor_rows_on();
+      const int tiles0 = be.tensor_rows_tiles();
       std::printf("%s %s: 5-beam step variants (gemv shapes: rows a warp x warps)", arch.c_str(),
                   precision_name(precision));
       for (const Variant& v : variants) {
@@ -693,9 +700,13 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_prefetch_rows(v.prefetch >= 0 ? v.prefetch == 1 : prefetch0);
         be.set_shared_kv_min_heads(v.shared_min_heads > 0 ? v.shared_min_heads : min_heads0);
         be.set_norm_once(v.norm_once >= 0 ? v.norm_once == 1 : norm_once0);
+        be.set_tensor_rows(v.tensor_tiles >= 0 ? true : tensor0);
+        be.set_tensor_rows_tiles(v.tensor_tiles >= 0 ? v.tensor_tiles : tiles0);
+        const long long tensor_before = be.tensor_rows_launches();
         double rel = 0;
         const double ms = time_beam5(&rel);
-        std::printf("; %s %.4f ms (rel %.1e)", v.what, ms, rel);
+        const bool tensor_ran = v.tensor_tiles < 0 || be.tensor_rows_launches() > tensor_before;
+        std::printf("; %s %.4f ms (rel %.1e%s)", v.what, ms, rel, tensor_ran ? "" : ", DID NOT RUN");
       }
       std::printf("\n");
       be.set_gemv_chunks(chunks0);
@@ -707,6 +718,8 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.set_prefetch_rows(prefetch0);
       be.set_shared_kv_min_heads(min_heads0);
       be.set_norm_once(norm_once0);
+      be.set_tensor_rows(tensor0);
+      be.set_tensor_rows_tiles(tiles0);
     }
     // The same 5-beam step with every layer in the persistent kernel (eager, one launch): timed with the GPU's
     // candidates, and its logits compared with the op-by-op step's (all_logits, from the same caches).
@@ -741,6 +754,12 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     dec.truncate(n_past);
     dec.fork(16);
     row.batch16_ms = time_16(dec, "16 forked sequences");
+    {  // the tensor-core row kernel turned over (set_tensor_rows)
+      const bool tensor0 = be.tensor_rows_on();
+      be.set_tensor_rows(!tensor0);
+      row.batch16_tensor_ms = time_16(dec, "16 forked sequences, tensor rows turned over");
+      be.set_tensor_rows(tensor0);
+    }
     dec.reorder({0});
     {
       engine::Decoder dec16(m, be);
@@ -748,6 +767,10 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       std::vector<float> unused;
       for (int b = 0; b < 16; ++b) dec16.forward(prompt, {}, unused, b);
       row.windows16_ms = time_16(dec16, "16 windows");
+      const bool tensor0 = be.tensor_rows_on();
+      be.set_tensor_rows(!tensor0);
+      row.windows16_tensor_ms = time_16(dec16, "16 windows, tensor rows turned over");
+      be.set_tensor_rows(tensor0);
       if (with_persistent && precision != engine::cuda::Precision::f32) {  // two launches of 8 windows, persistent
         be.set_persistent_decoder(true);
         const long long before = be.persistent_launches();
@@ -922,12 +945,17 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
       // "beam5x": the same with session 11's four switches off (informational: fc2's input at once, the rows' layer
       // norms by the block, the cross-attention a cluster a row, the self-attention in clusters; the launch shapes
       // stay the defaults).
+      // "beam5t": the defaults with the tensor-core row kernel (set_tensor_rows) on.
       const bool chunks_default = be.gemv_chunks(), warp_norm_default = be.gemv_norm_by_warp(),
-                 shared_default = be.shared_kv(), small_default = be.small_self();
-      for (int pass : {1, 5, 6}) {
+                 shared_default = be.shared_kv(), small_default = be.small_self(), tensor_default = be.tensor_rows_on();
+      for (int pass : {1, 5, 6, 7}) {
         const int rows = pass == 1 ? 1 : 5;
-        const std::string tag = pass == 1 ? "f16 greedy1 " : pass == 5 ? "f16 beam5 " : "f16 beam5x ";
+        const std::string tag = pass == 1   ? "f16 greedy1 "
+                                : pass == 5 ? "f16 beam5 "
+                                : pass == 6 ? "f16 beam5x "
+                                            : "f16 beam5t ";
         const int per = pass == 5 ? static_cast<int>(L) : 0;
+        be.set_tensor_rows(pass == 7 || tensor_default);
         be.set_gemv_chunks(pass != 6 && chunks_default);
         be.set_gemv_norm_by_warp(pass != 6 && warp_norm_default);
         be.set_shared_kv(pass != 6 && shared_default);
@@ -971,6 +999,7 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
       be.set_gemv_norm_by_warp(warp_norm_default);
       be.set_shared_kv(shared_default);
       be.set_small_self(small_default);
+      be.set_tensor_rows(tensor_default);
     }
     add("f16 enc linear qkv", us([&] { be.linear(xe, h_qkv, &b_qkv, ye3); }), 2.0 * 3 * d * d + 4.0 * 4 * t * d, 2.0 * t * 3 * d * d, 0);
     add("f16 enc linear fc1", us([&] { be.linear(xe, h_fc1, &b_fc1, ye4); }), 2.0 * 4 * d * d + 4.0 * 5 * t * d, 8.0 * t * d * d, 0);
@@ -1122,6 +1151,10 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.fused_same[2] ? "same picks" : "DIFFER",
                   r.beam5_host_ms, r.beam5_top_ms, r.batch16_ms, r.batch16_ms / 16,
                   r.windows16_ms, r.windows16_ms / 16, r.picks_hash);
+      std::printf("%s %s: batch-16 steps with the tensor-core row kernel turned %s (WST_CUDA_TENSOR_ROWS): forked "
+                  "%.3f ms, 16 windows %.3f ms\n",
+                  a.c_str(), precision_name(p), be.tensor_rows_on() ? "off" : "on", r.batch16_tensor_ms,
+                  r.windows16_tensor_ms);
       std::printf("%s %s: recorded step without the attention kernels' row prefetches (WST_CUDA_PREFETCH_ROWS=0) %.3f "
                   "ms against %.3f ms with them (%s)\n",
                   a.c_str(), precision_name(p), r.pick_no_prefetch_ms, r.pick_fused_ms[r.default_variant],

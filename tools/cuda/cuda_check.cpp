@@ -294,7 +294,7 @@ struct Checker {
 
   // linear_fused (the decoder step's one-kernel layer): layer norm before, GELU or residual add after.
   void linear_fused_half(engine::WeightType type, int m, int n, int k, bool norm, engine::Backend::Epilogue epi,
-                         double tol) {
+                         double tol, const std::string& label = "linear_fused ") {
     auto x = rnd(static_cast<size_t>(m) * k, 2.0f), w = rnd(static_cast<size_t>(n) * k, 0.05f), b = rnd(n);
     auto g = rnd(k), be_v = rnd(k), y0 = rnd(static_cast<size_t>(m) * n);
     for (auto& v : g) v += 1.0f;
@@ -303,7 +303,7 @@ struct Checker {
     if (epi != engine::Backend::Epilogue::add) poison(Y);
     be.linear_fused(X, norm ? &G : nullptr, norm ? &BE : nullptr, W, &B, epi, Y);
     const char* epi_name = epi == engine::Backend::Epilogue::add ? "add" : epi == engine::Backend::Epilogue::gelu ? "gelu" : "none";
-    compare("linear_fused " + std::string(engine::weight_type_name(type)) + (norm ? " norm" : "") + " epilogue " +
+    compare(label + std::string(engine::weight_type_name(type)) + (norm ? " norm" : "") + " epilogue " +
                 epi_name + " [" + std::to_string(m) + "," + std::to_string(k) + "]x[" + std::to_string(n) + "," +
                 std::to_string(k) + "]^T",
             Y, [&](int r, double* o) {
@@ -359,6 +359,44 @@ struct Checker {
       }
     for (int a = 0; a < 2; ++a)
       for (int c = 0; c < 2; ++c) be.set_gemv_shape(a, c, saved[a][c]);
+  }
+
+  // The tensor-core row kernel (set_tensor_rows) against double precision, its launch counted; then its other tile
+  // counts against one tile (each tile's sums run in the same order whatever the tiles: the same bits).
+  void tensor_rows(int m, int n, int k, bool norm, engine::Backend::Epilogue epi, double tol) {
+    const bool on0 = be.tensor_rows_on();
+    const int tiles0 = be.tensor_rows_tiles();
+    be.set_tensor_rows(true);
+    const long long before = be.tensor_rows_launches();
+    linear_fused_half(engine::WeightType::float16, m, n, k, norm, epi, tol, "tensor rows ");
+    const std::string shape = "[" + std::to_string(m) + "," + std::to_string(k) + "]x[" + std::to_string(n) + "," +
+                              std::to_string(k) + "]^T" + (norm ? " norm" : "");
+    if (be.tensor_rows_launches() == before) {
+      ++n_fail;
+      std::printf("  FAIL tensor rows %s: the kernel did not run\n", shape.c_str());
+    }
+    auto x = rnd(static_cast<size_t>(m) * k, 2.0f), w = rnd(static_cast<size_t>(n) * k, 0.05f), b = rnd(n);
+    auto g = rnd(k), be_v = rnd(k), y0 = rnd(static_cast<size_t>(m) * n);
+    for (auto& v : g) v += 1.0f;
+    Mat X = up(x, m, k), B = up(b, 1, n), G = up(g, 1, k), BE = up(be_v, 1, k);
+    engine::Weights W = be.upload_weights(w.data(), n, k, engine::WeightType::float16);
+    auto run = [&](int tiles) {
+      be.set_tensor_rows_tiles(tiles);
+      Mat Y = up(y0, m, n);
+      be.linear_fused(X, norm ? &G : nullptr, norm ? &BE : nullptr, W, &B, epi, Y);
+      return down(Y);
+    };
+    const std::vector<float> want = run(1);
+    for (int tiles : {2, 4}) {
+      const std::vector<float> got = run(tiles);
+      size_t n_diff = 0;
+      for (size_t i = 0; i < got.size(); ++i) n_diff += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
+      if (n_diff) ++n_fail;
+      std::printf("  %-4s %-58s %zu of %zu values differ from one tile\n", n_diff ? "FAIL" : "ok",
+                  ("tensor rows, " + std::to_string(tiles) + " tiles: " + shape).c_str(), n_diff, got.size());
+    }
+    be.set_tensor_rows(on0);
+    be.set_tensor_rows_tiles(tiles0);
   }
 
   // A normed product into a wide output with its rows normalised once (set_norm_once) against the kernel that
@@ -1260,6 +1298,15 @@ int run_op_checks(CudaBackend& be) {
         be.set_norm_once(once0);
       }
       ck.linear_fused_half(type, 12, d, d, true, Epi::gelu, tol);  // more rows: the ops in turn
+      if (type == engine::WeightType::float16) {  // the tensor-core row kernel (float16 weights only)
+        for (int rows : {2, 5, 8, 12, 16}) {
+          ck.tensor_rows(rows, 3 * d, d, true, Epi::none, tol);
+          ck.tensor_rows(rows, d, d, false, Epi::add, tol);
+          ck.tensor_rows(rows, 4 * d, d, true, Epi::gelu, tol);
+          ck.tensor_rows(rows, d, 4 * d, false, Epi::add, tol);
+        }
+        ck.tensor_rows(5, s.n_vocab, d, true, Epi::none, tol);
+      }
       ck.conv1d(std::string(engine::weight_type_name(type)) + " conv1", 3000, s.n_mels, d, 1, tol);
       ck.conv1d(std::string(engine::weight_type_name(type)) + " conv2", 3000, d, d, 2, tol);
       ck.attention(std::string("flash ") + s.name + " encoder", 1500, 1500, s.n_head, d, -1, tol);

@@ -272,6 +272,16 @@ class CudaBackend final : public Backend {
   void set_norm_once(bool on) { norm_once_ = on; }
   bool norm_once() const { return norm_once_; }
   long long norm_once_launches() const { return norm_once_launches_; }
+  // Several rows (2 to 16: beams, batched windows) of float16 weights through tensor_rows.cu's tensor-core kernel
+  // instead of the matrix-vector kernel (up to 8 rows) or the ops in turn (more): the rows split into a half part and a
+  // scaled remainder (about 22 bits), other sums' order, held to tolerances. Written in session 15 after ncu showed a
+  // 5-row product taking 2.2x a one-row product's time; off until timed (WST_CUDA_TENSOR_ROWS=1). Tiles: output
+  // features a block in 8s (1, 2 or 4; 0 chooses from the width; WST_CUDA_TENSOR_ROWS_TILES).
+  void set_tensor_rows(bool on) { tensor_rows_ = on; }
+  bool tensor_rows_on() const { return tensor_rows_; }
+  void set_tensor_rows_tiles(int tiles) { tensor_rows_tiles_ = tiles; }
+  int tensor_rows_tiles() const { return tensor_rows_tiles_; }
+  long long tensor_rows_launches() const { return tensor_rows_launches_; }
   // For the checks: the kernel's activation bytes a block (lowered, it takes wide inputs in chunks sooner), and how
   // many launches read their input in chunks.
   void set_gemv_shared_bytes(size_t bytes) { gemv_.shared_limit = bytes; }
@@ -302,11 +312,17 @@ class CudaBackend final : public Backend {
   long long free_device_bytes() const override;
 
  private:
+  // linear_fused through tensor_rows.cu (set_tensor_rows).
+  void linear_tensor_rows(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
+                          Epilogue epilogue, Mat& y);
   int device_;
   int n_sm_ = 0;  // the device's multiprocessors (launch shapes)
   GemvConfig gemv_;  // the matrix-vector kernel's shapes, shared memory and experiments (half_linear.cu)
   long long gemv_chunked_launches_ = 0;
   bool norm_once_ = true;
+  bool tensor_rows_ = false;
+  int tensor_rows_tiles_ = 0;
+  long long tensor_rows_launches_ = 0;
   long long norm_once_launches_ = 0;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;

@@ -4,11 +4,8 @@
 // sum of exponentials and output in registers while the block walks the keys 64 at a time. Q, K and V are
 // read as float32 (the backend's activations) and rounded to T (half or bfloat16) on the way into the
 // products; the products accumulate in float32 (mma.sync m16n8k16), the softmax is float32 in base 2.
-// Fragment layouts (PTX ISA, mma.m16n8k16 with .f16/.bf16 operands): g = lane / 4, t = lane % 4;
-//   A 16x16: regs {row g, cols 2t..2t+1}, {row g+8, cols 2t..}, {row g, cols 2t+8..}, {row g+8, cols 2t+8..}
-//   B 16x8:  regs {rows 2t..2t+1, col g}, {rows 2t+8..2t+9, col g}
-//   C 16x8:  {row g, cols 2t, 2t+1}, {row g+8, cols 2t, 2t+1}
-// so the scores' accumulator registers are, two 8-key tiles at a time, the A operand of P V (no shuffles).
+// With mma.cuh's fragment layouts, the scores' accumulator registers are, two 8-key tiles at a time, the A operand
+// of P V (no shuffles).
 // Head width 64 only (every Whisper model); other widths take attention.cu's path.
 // flash_attention_half_kernel is the encoder's half-precision path (encoder_blocks.cu): the same block step
 // (attend_block) over q|k|v already in T, with K and V copied asynchronously one block of keys ahead (two stages).
@@ -20,6 +17,7 @@
 #include <type_traits>
 
 #include "engine/cuda/cuda_backend.cuh"
+#include "engine/cuda/mma.cuh"
 #include "engine/cuda/row_products.cuh"
 #include "util/errors.h"
 
@@ -32,49 +30,6 @@ constexpr int kBlockK = 64;   // keys per step
 constexpr int kPad = 8;       // halves of padding per shared row: rows 36 words apart, no bank conflicts
 constexpr int kRow = kDh + kPad;
 
-template <class T> __device__ __forceinline__ uint32_t pack2(float a, float b);
-template <>
-__device__ __forceinline__ uint32_t pack2<__half>(float a, float b) {
-  __half2 h = __floats2half2_rn(a, b);  // a in the low half
-  return *reinterpret_cast<uint32_t*>(&h);
-}
-template <>
-__device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float a, float b) {
-  __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
-  return *reinterpret_cast<uint32_t*>(&h);
-}
-template <class T> __device__ __forceinline__ uint16_t bits(float a);
-template <>
-__device__ __forceinline__ uint16_t bits<__half>(float a) {
-  __half h = __float2half_rn(a);
-  return *reinterpret_cast<uint16_t*>(&h);
-}
-template <>
-__device__ __forceinline__ uint16_t bits<__nv_bfloat16>(float a) {
-  __nv_bfloat16 h = __float2bfloat16_rn(a);
-  return *reinterpret_cast<uint16_t*>(&h);
-}
-
-// m16n8k16 with float32 accumulation. kFree: an ordinary asm statement, which the compiler may move among the others
-// (the original kernels keep the volatile statement they were measured with; the value is the same either way).
-#define WST_FLASH_MMA(TYPE)                                                                                      \
-  "mma.sync.aligned.m16n8k16.row.col.f32." TYPE "." TYPE ".f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n" \
-  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1)
-template <class T, bool kFree = false>
-__device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  if constexpr (std::is_same_v<T, __half>) {
-    if constexpr (kFree)
-      asm(WST_FLASH_MMA("f16"));
-    else
-      asm volatile(WST_FLASH_MMA("f16"));
-  } else {
-    if constexpr (kFree)
-      asm(WST_FLASH_MMA("bf16"));
-    else
-      asm volatile(WST_FLASH_MMA("bf16"));
-  }
-}
-#undef WST_FLASH_MMA
 
 // 2^x. kFast: the bare ex2.approx.ftz instruction; exp2f is the same instruction with a rescaling around it for
 // results below 2^-126, which the fast form flushes to 0. Such a weight or rescaling factor cannot move a sum to

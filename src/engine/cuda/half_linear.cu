@@ -18,6 +18,7 @@
 #include "engine/cuda/cuda_backend.cuh"
 #include "engine/cuda/launch.cuh"
 #include "engine/cuda/row_products.cuh"
+#include "engine/cuda/tensor_rows.cuh"
 #include "util/errors.h"
 #include "util/half.h"
 
@@ -558,6 +559,9 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
                                Epilogue epilogue, Mat& y) {
   // One kernel for a few rows of half weights (the decoder's steps); otherwise the ops in turn.
   const bool half = w.type == WeightType::float16 || w.type == WeightType::bfloat16;
+  if (tensor_rows_ && w.type == WeightType::float16 && tensor_rows_fit(x, w.cols) && y.rows == x.rows &&
+      y.cols == w.rows && (!gamma || (gamma->cols == x.cols && beta && beta->cols == x.cols)))
+    return linear_tensor_rows(x, gamma, beta, w, bias, epilogue, y);
   if (!half || !gemv_fits(x.rows, x.cols, gemv_, gamma != nullptr) || x.cols != w.cols || y.rows != x.rows || y.cols != w.rows ||
       (gamma && (gamma->cols != x.cols || !beta || beta->cols != x.cols)))
     return Backend::linear_fused(x, gamma, beta, w, bias, epilogue, y);
@@ -583,6 +587,26 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
   else
     gemv_rows(chained_, gemv_, *in, g, be, static_cast<const __nv_bfloat16*>(w.packed.get()), b, epi,
               y, w.rows, x.cols, stream_);
+}
+
+void CudaBackend::linear_tensor_rows(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w,
+                                     const Mat* bias, Epilogue epilogue, Mat& y) {
+  const int epi = epilogue == Epilogue::gelu ? kEpiGelu : epilogue == Epilogue::add ? kEpiAdd : kEpiNone;
+  const float* g = gamma ? gamma->data : nullptr;
+  const float* be = gamma ? beta->data : nullptr;
+  const float* b = bias && !bias->empty() ? bias->data : nullptr;
+  Mat normed;
+  const Mat* in = &x;
+  if (g != nullptr && norm_once_ && w.rows >= kNormOnceMinOutputs && x.rows <= kMaxGemvRows) {  // as linear_fused
+    normed = alloc(x.rows, x.cols);
+    norm_rows_once(chained_, gemv_, x, g, be, normed, stream_);
+    ++norm_once_launches_;
+    in = &normed;
+    g = be = nullptr;
+  }
+  ++tensor_rows_launches_;
+  tensor_rows(chained_, tensor_rows_tiles_, *in, g, be, static_cast<const __half*>(w.packed.get()), b, epi, y, w.rows,
+              x.cols, stream_);
 }
 
 void CudaBackend::linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,

@@ -81,4 +81,12 @@ inline int parse_fused_cross_max_width(const std::string& text) {
   return parse_bounded_count("WST_CUDA_FUSED_CROSS_MAX_WIDTH", "a model width", text, 0, 65536);
 }
 
+// WST_CUDA_TENSOR_ROWS_TILES: the tensor-core row kernel's output features a block, in tiles of 8 (1, 2 or 4).
+inline int parse_tensor_rows_tiles(const std::string& text) {
+  const int tiles = parse_bounded_count("WST_CUDA_TENSOR_ROWS_TILES", "a tile count", text, 1, 4);
+  if (tiles == 3)
+    throw Error("WST_CUDA_TENSOR_ROWS_TILES: expected 1, 2 or 4 tiles, got \"" + text + "\"");
+  return tiles;
+}
+
 }  // namespace wst::engine::cuda
