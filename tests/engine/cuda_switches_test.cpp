@@ -87,5 +87,14 @@ TEST(CudaSwitches, TensorRowsTilesTakesOneTwoOrFour) {
         << bad;
 }
 
+TEST(CudaSwitches, TensorRowsMinTakesARowCount) {
+  EXPECT_EQ(parse_tensor_rows_min("1"), 1);
+  EXPECT_EQ(parse_tensor_rows_min("16"), 16);
+  for (const char* bad : {"0", "17", "2 rows", ""})
+    EXPECT_EQ(error_of([&] { parse_tensor_rows_min(bad); }),
+              std::string("WST_CUDA_TENSOR_ROWS_MIN: expected a row count from 1 to 16, got \"") + bad + "\"")
+        << bad;
+}
+
 }  // namespace
 }  // namespace wst::engine::cuda

@@ -538,6 +538,29 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         std::printf("; norm once %s %.4f ms%s", once0 ? "off" : "on", median(ts),
                     row.norm_once_same ? "" : " (PICKS DIFFER)");
       }
+      // One row through the tensor-core row kernel too (set_tensor_rows_min(1); float16 weights; other sums' order, so
+      // the picks are counted as above), its tiles chosen from the width, then 1 and 4.
+      if (precision == engine::cuda::Precision::f16) {
+        const bool tensor0 = be.tensor_rows_on();
+        const int min0 = be.tensor_rows_min(), tiles0 = be.tensor_rows_tiles();
+        be.set_tensor_rows(true);
+        be.set_tensor_rows_min(1);
+        for (int tiles : {0, 1, 4}) {
+          be.set_tensor_rows_tiles(tiles);
+          const long long before = be.tensor_rows_launches();
+          std::vector<engine::GreedyPick> picks;
+          std::vector<double> ts;
+          run_fresh(picks, ts);
+          size_t agree = 0;
+          while (agree < picks.size() && agree < base.size() && picks[agree].token == base[agree].token) ++agree;
+          std::printf("; tensor rows at one row, %s %.4f ms (%zu of %zu picks agree%s)",
+                      tiles == 0 ? "tiles by width" : tiles == 1 ? "1 tile" : "4 tiles", median(ts), agree,
+                      base.size(), be.tensor_rows_launches() > before ? "" : ", DID NOT RUN");
+        }
+        be.set_tensor_rows(tensor0);
+        be.set_tensor_rows_min(min0);
+        be.set_tensor_rows_tiles(tiles0);
+      }
       std::printf("\n");
       be.set_gemv_shape(false, false, narrow0);
       be.set_gemv_shape(false, true, wide0);
@@ -661,33 +684,38 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         int prefetch = -1;         // set_prefetch_rows when >= 0 (the attention kernels' row prefetches)
         int shared_min_heads = 0;  // set_shared_kv_min_heads when > 0
         int norm_once = -1;        // set_norm_once when >= 0
-        int tensor_tiles = -1;     // >= 0: the tensor-core row kernel on (set_tensor_rows), with these tiles (0 auto)
+        int tensor = -1;           // set_tensor_rows when >= 0 (the tensor-core row kernel)
+        int tiles = -1;            // set_tensor_rows_tiles when >= 0 (0: chosen from the width)
       };
       const bool norm_once0 = be.norm_once();
       const int min_heads0 = be.shared_kv_min_heads();
+      const bool tensor0 = be.tensor_rows_on();
+      const int tiles0 = be.tensor_rows_tiles();
       const Variant variants[] = {
           {"default", chunks0, warp_norm0, shared0, small0, narrow0, wide0},
           {"no row prefetch", chunks0, warp_norm0, shared0, small0, narrow0, wide0, 0},
-          {chunks0 ? "chunks off" : "chunks on", !chunks0, warp_norm0, shared0, small0, narrow0, wide0},
-          {"chunks on, wide 1x8", true, warp_norm0, shared0, small0, narrow0, {1, 8}},
-          {warp_norm0 ? "warp norm off" : "warp norm on", chunks0, !warp_norm0, shared0, small0, narrow0, wide0},
+          {chunks0 ? "chunks off (gemv)" : "chunks on (gemv)", !chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0,
+           -1, 0},
+          {"chunks on, wide 1x8 (gemv)", true, warp_norm0, shared0, small0, narrow0, {1, 8}, -1, 0, -1, 0},
+          {warp_norm0 ? "warp norm off (gemv)" : "warp norm on (gemv)", chunks0, !warp_norm0, shared0, small0, narrow0,
+           wide0, -1, 0, -1, 0},
           {shared0 ? "shared K/V off" : "shared K/V on", chunks0, warp_norm0, !shared0, small0, narrow0, wide0},
           {"shared K/V at any head count", chunks0, warp_norm0, true, small0, narrow0, wide0, -1, 1},
           {small0 ? "small self off" : "small self on", chunks0, warp_norm0, shared0, !small0, narrow0, wide0},
-          {"none of the four, narrow 1x8 (run 33's step)", false, false, false, false, {1, 8}, {1, 4}},
-          {"narrow 1x8", chunks0, warp_norm0, shared0, small0, {1, 8}, wide0},
-          {"narrow 2x4", chunks0, warp_norm0, shared0, small0, {2, 4}, wide0},
-          {"narrow 4x8", chunks0, warp_norm0, shared0, small0, {4, 8}, wide0},
-          {"narrow 4x4", chunks0, warp_norm0, shared0, small0, {4, 4}, wide0},
+          {"none of the four, narrow 1x8, no tensor rows (run 33's step)", false, false, false, false, {1, 8}, {1, 4}, -1,
+           0, -1, 0},
+          {"narrow 1x8 (gemv)", chunks0, warp_norm0, shared0, small0, {1, 8}, wide0, -1, 0, -1, 0},
+          {"narrow 2x4 (gemv)", chunks0, warp_norm0, shared0, small0, {2, 4}, wide0, -1, 0, -1, 0},
+          {"narrow 4x8 (gemv)", chunks0, warp_norm0, shared0, small0, {4, 8}, wide0, -1, 0, -1, 0},
+          {"narrow 4x4 (gemv)", chunks0, warp_norm0, shared0, small0, {4, 4}, wide0, -1, 0, -1, 0},
           {norm_once0 ? "norm once off" : "norm once on", chunks0, warp_norm0, shared0, small0, narrow0, wide0,
            -1, 0, norm_once0 ? 0 : 1},
-          {"tensor rows", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 0},
-          {"tensor rows, 1 tile", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1},
-          {"tensor rows, 2 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 2},
-          {"tensor rows, 4 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 4},
+          {tensor0 ? "tensor rows off" : "tensor rows on", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0,
+           -1, tensor0 ? 0 : 1},
+          {"tensor rows, 1 tile", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 1},
+          {"tensor rows, 2 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 2},
+          {"tensor rows, 4 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 4},
       };
-      const bool tensor0 = be.tensor_rows_on();
-      const int tiles0 = be.tensor_rows_tiles();
       std::printf("%s %s: 5-beam step variants (gemv shapes: rows a warp x warps)", arch.c_str(),
                   precision_name(precision));
       for (const Variant& v : variants) {
@@ -700,12 +728,12 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_prefetch_rows(v.prefetch >= 0 ? v.prefetch == 1 : prefetch0);
         be.set_shared_kv_min_heads(v.shared_min_heads > 0 ? v.shared_min_heads : min_heads0);
         be.set_norm_once(v.norm_once >= 0 ? v.norm_once == 1 : norm_once0);
-        be.set_tensor_rows(v.tensor_tiles >= 0 ? true : tensor0);
-        be.set_tensor_rows_tiles(v.tensor_tiles >= 0 ? v.tensor_tiles : tiles0);
+        be.set_tensor_rows(v.tensor >= 0 ? v.tensor == 1 : tensor0);
+        be.set_tensor_rows_tiles(v.tiles >= 0 ? v.tiles : tiles0);
         const long long tensor_before = be.tensor_rows_launches();
         double rel = 0;
         const double ms = time_beam5(&rel);
-        const bool tensor_ran = v.tensor_tiles < 0 || be.tensor_rows_launches() > tensor_before;
+        const bool tensor_ran = v.tensor != 1 || be.tensor_rows_launches() > tensor_before;
         std::printf("; %s %.4f ms (rel %.1e%s)", v.what, ms, rel, tensor_ran ? "" : ", DID NOT RUN");
       }
       std::printf("\n");
@@ -944,8 +972,8 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
       using Epi = engine::Backend::Epilogue;
       // "beam5x": the same with session 11's four switches off (informational: fc2's input at once, the rows' layer
       // norms by the block, the cross-attention a cluster a row, the self-attention in clusters; the launch shapes
-      // stay the defaults).
-      // "beam5t": the defaults with the tensor-core row kernel (set_tensor_rows) on.
+      // stay the defaults; the tensor-core row kernel off).
+      // "beam5g" / "beam5t": the defaults with the tensor-core row kernel (set_tensor_rows) turned off / on.
       const bool chunks_default = be.gemv_chunks(), warp_norm_default = be.gemv_norm_by_warp(),
                  shared_default = be.shared_kv(), small_default = be.small_self(), tensor_default = be.tensor_rows_on();
       for (int pass : {1, 5, 6, 7}) {
@@ -953,9 +981,10 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
         const std::string tag = pass == 1   ? "f16 greedy1 "
                                 : pass == 5 ? "f16 beam5 "
                                 : pass == 6 ? "f16 beam5x "
-                                            : "f16 beam5t ";
+                                : tensor_default ? "f16 beam5g "
+                                                 : "f16 beam5t ";
         const int per = pass == 5 ? static_cast<int>(L) : 0;
-        be.set_tensor_rows(pass == 7 || tensor_default);
+        be.set_tensor_rows(pass == 7 ? !tensor_default : pass != 6 && tensor_default);
         be.set_gemv_chunks(pass != 6 && chunks_default);
         be.set_gemv_norm_by_warp(pass != 6 && warp_norm_default);
         be.set_shared_kv(pass != 6 && shared_default);

@@ -33,7 +33,7 @@ bin="$(ls -d "$checks_tmp"/tmp.*)/cuda_check"
 # slow); then the persistent kernel's timings and phases for the first model alone, unless WST_BENCH_PERSISTENT=0.
 WST_BENCH_PRECISIONS=float16 WST_BENCH_PERSISTENT=0 "$bin" --skip-checks "${models[@]}" > "$out/bench.log" 2>&1
 echo "bench rc=$?"
-grep -E "^probe| KB: | MB a kernel|step variants|gemv shapes|window|recorded|prefetch|batch-16|beam5t" "$out/bench.log" |
+grep -E "^probe| KB: | MB a kernel|step variants|gemv shapes|window|recorded|prefetch|batch-16|beam5[gt]" "$out/bench.log" |
   cut -c1-700 | head -70
 if [ "${WST_BENCH_PERSISTENT:-1}" != 0 ]; then
   WST_BENCH_PRECISIONS=float16 "$bin" --skip-checks "${models[0]}" > "$out/bench_persistent.log" 2>&1

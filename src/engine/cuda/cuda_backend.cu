@@ -130,9 +130,11 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   gemv_.norm_by_warp = !env_is("WST_CUDA_GEMV_WARP_NORM", "0");
   gemv_.one_row_norm_by_warp = env_is("WST_CUDA_GEMV_WARP_NORM_ONE", "1");
   norm_once_ = !env_is("WST_CUDA_NORM_ONCE", "0");
-  tensor_rows_ = env_is("WST_CUDA_TENSOR_ROWS", "1");
+  tensor_rows_ = !env_is("WST_CUDA_TENSOR_ROWS", "0");
   if (const char* tiles = std::getenv("WST_CUDA_TENSOR_ROWS_TILES"); tiles && *tiles)
     tensor_rows_tiles_ = parse_tensor_rows_tiles(tiles);
+  if (const char* rows = std::getenv("WST_CUDA_TENSOR_ROWS_MIN"); rows && *rows)
+    tensor_rows_min_ = parse_tensor_rows_min(rows);
   if (const char* shapes = std::getenv("WST_CUDA_GEMV_SHAPES"); shapes && *shapes) {
     const std::array<GemvShape, 4> s = parse_gemv_shapes(shapes);
     for (int i = 0; i < 4; ++i) set_gemv_shape(i >= 2, i % 2 == 1, s[i]);

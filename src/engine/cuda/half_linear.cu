@@ -559,7 +559,8 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
                                Epilogue epilogue, Mat& y) {
   // One kernel for a few rows of half weights (the decoder's steps); otherwise the ops in turn.
   const bool half = w.type == WeightType::float16 || w.type == WeightType::bfloat16;
-  if (tensor_rows_ && w.type == WeightType::float16 && tensor_rows_fit(x, w.cols) && y.rows == x.rows &&
+  if (tensor_rows_ && x.rows >= tensor_rows_min_ && w.type == WeightType::float16 && tensor_rows_fit(x, w.cols) &&
+      y.rows == x.rows &&
       y.cols == w.rows && (!gamma || (gamma->cols == x.cols && beta && beta->cols == x.cols)))
     return linear_tensor_rows(x, gamma, beta, w, bias, epilogue, y);
   if (!half || !gemv_fits(x.rows, x.cols, gemv_, gamma != nullptr) || x.cols != w.cols || y.rows != x.rows || y.cols != w.rows ||

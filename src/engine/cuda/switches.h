@@ -89,4 +89,9 @@ inline int parse_tensor_rows_tiles(const std::string& text) {
   return tiles;
 }
 
+// WST_CUDA_TENSOR_ROWS_MIN: the fewest rows a product needs to take the tensor-core row kernel (1 to 16).
+inline int parse_tensor_rows_min(const std::string& text) {
+  return parse_bounded_count("WST_CUDA_TENSOR_ROWS_MIN", "a row count", text, 1, 16);
+}
+
 }  // namespace wst::engine::cuda

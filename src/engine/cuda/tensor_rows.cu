@@ -1,4 +1,4 @@
-// A few rows (2 to 16: beams, batched windows) times float16 weights on the tensor cores, for the decoder's steps:
+// A few rows (up to 16: beams, batched windows) times float16 weights on the tensor cores, for the decoder's steps:
 // the matrix-vector kernel (half_linear.cu) takes 2-4x a one-row product's time for the same weight bytes with 5 rows
 // (run 35/36: its sums are float32 FMAs, every weight times every row, with every row's value read from shared memory),
 // while a tensor-core product spends one m16n8k16 on 8 outputs x 16 inputs of every row at once.
@@ -211,20 +211,25 @@ void launch_epi(bool chained, int tiles, const Mat& x, const float* gamma, const
 }  // namespace
 
 bool tensor_rows_fit(const Mat& x, int k) {
-  return x.rows >= 2 && x.rows <= kMaxRows && k % 32 == 0 && x.cols == k && x.ld % 4 == 0 &&
+  return x.rows >= 1 && x.rows <= kMaxRows && k % 32 == 0 && x.cols == k && x.ld % 4 == 0 &&
          reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
 }
 
-int tensor_rows_tiles(int n, int tiles) {
+int tensor_rows_tiles(int n, int k, int tiles) {
   if (tiles == 1 || tiles == 2 || tiles == 4) return tiles;
-  // Wider outputs take more tiles a block: each block reads all of x once, and with one tile the logits' 6484 blocks
-  // would read more bytes of x than of weights.
-  return n >= 8192 ? 4 : n >= 2560 ? 2 : 1;
+  // Each block reads all of x once (m k floats against 16 NT k bytes of weights: with 5 rows and one tile, more bytes
+  // of x than of weights), so wider models take more tiles a block, while the narrow ones keep enough blocks. By the
+  // model's width (min(n, k) for every product but the logits, which take 4): the fastest uniform count of run 36
+  // (5-beam steps, H100) was 4 for large-v3 (3.43 ms; 1 tile 3.86), 2 for small (1.00; 1 tile 1.17, 4 tiles 1.03),
+  // and tiny's best was 1 with the logits at 4 (0.327; 2 tiles 0.351, 4 tiles 0.352).
+  if (n >= 8192) return 4;
+  const int width = std::min(n, k);
+  return width >= 1280 ? 4 : width >= 768 ? 2 : 1;
 }
 
 void tensor_rows(bool chained, int tiles, const Mat& x, const float* gamma, const float* beta, const __half* w,
                  const float* bias, int epi, Mat& y, int n, int k, cudaStream_t stream) {
-  tiles = tensor_rows_tiles(n, tiles);
+  tiles = tensor_rows_tiles(n, k, tiles);
   const bool norm = gamma != nullptr;
   if (norm && epi == 1) return launch_epi<true, 1>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
   if (norm && epi == 2) return launch_epi<true, 2>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);

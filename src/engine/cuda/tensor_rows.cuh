@@ -1,4 +1,4 @@
-// A few rows (2 to 16) times float16 weights on the tensor cores (tensor_rows.cu): the decoder's beam and batched
+// A few rows (up to 16) times float16 weights on the tensor cores (tensor_rows.cu): the decoder's beam and batched
 // steps' products, as an alternative to half_linear.cu's matrix-vector kernel (CudaBackend::set_tensor_rows).
 #pragma once
 
@@ -9,10 +9,10 @@
 
 namespace wst::engine::cuda {
 
-// Whether x (the rows) suits the kernel: 2 to 16 rows, k a multiple of 32, 16-byte aligned rows.
+// Whether x (the rows) suits the kernel: 1 to 16 rows, k a multiple of 32, 16-byte aligned rows.
 bool tensor_rows_fit(const Mat& x, int k);
-// The output features a block takes, in tiles of 8: `tiles` when 1, 2 or 4, otherwise chosen from n.
-int tensor_rows_tiles(int n, int tiles);
+// The output features a block takes, in tiles of 8: `tiles` when 1, 2 or 4, otherwise chosen from n and k.
+int tensor_rows_tiles(int n, int k, int tiles);
 // y [m, n] = epilogue(bias + norm(x) w^T): w [n, k] float16; gamma/beta (or null: no norm) x's layer norm;
 // epi 0 writes, 1 writes the GELU, 2 adds onto y (half_linear.cu's kEpiNone, kEpiGelu, kEpiAdd). Chained (launch.cuh).
 void tensor_rows(bool chained, int tiles, const Mat& x, const float* gamma, const float* beta, const __half* w,
