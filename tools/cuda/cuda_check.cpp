@@ -1197,7 +1197,7 @@ struct Checker {
 
 int run_op_checks(CudaBackend& be) {
   Checker ck{be};
-  // The tensor-core row kernel (on by default since run 36) only where a check asks for it (Checker::tensor_rows):
+  // The tensor-core row kernel (on by default since run 37) only where a check asks for it (Checker::tensor_rows):
   // the other several-row checks keep checking the matrix-vector kernel and its switches, as written.
   const bool tensor_rows0 = be.tensor_rows_on();
   be.set_tensor_rows(false);

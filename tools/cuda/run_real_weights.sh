@@ -105,7 +105,7 @@ echo "== float16, the logits' rows normalised in every block, against float16's 
 "$build/real_weights_check" compare "$out/gpu_float16.json" "$out/gpu_float16_norm_every_block.json" tokens || rc=1
 if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
   beam_pair _shared ", the shared K/V kernel (the logits normalised once, the default)" WST_CUDA_SHARED_KV_MIN_HEADS=1
-  # Without the tensor-core row kernel (on by default since run 36; float16 weights only: float32's run is the
+  # Without the tensor-core row kernel (on by default since run 37; float16 weights only: float32's run is the
   # default path): the matrix-vector kernel's rows, as through run 35.
   beam_pair _no_tensor_rows ", without the tensor-core row kernel" WST_CUDA_TENSOR_ROWS=0
 fi

@@ -275,17 +275,19 @@ class CudaBackend final : public Backend {
   // Several rows (2 to 16: beams, batched windows) of float16 weights through tensor_rows.cu's tensor-core kernel
   // instead of the matrix-vector kernel (up to 8 rows) or the ops in turn (more): the rows split into a half part and a
   // scaled remainder (about 22 bits), other sums' order, held to tolerances (cuda_check; real weights 12/12 with 5
-  // beams). Written in session 15 after ncu showed a 5-row product taking 2.2x a one-row product's time. On since run
-  // 36 (H100): 5-beam steps large-v3 4.13 -> 3.43 ms, small 1.13 -> 1.00, tiny 0.357 -> 0.327; batch-16 (forked)
-  // 7.79 -> 6.75, 2.28 -> 1.78, 0.705 -> 0.501. WST_CUDA_TENSOR_ROWS=0 turns it off. Tiles: output features a block in
-  // 8s (1, 2 or 4; 0 chooses from the model's width, tensor_rows_tiles; WST_CUDA_TENSOR_ROWS_TILES).
+  // beams). Written in session 15 after ncu showed a 5-row product taking 1.5-2.2x a one-row product's time. On since
+  // run 37; in run 38 (H100, the same bench) 5-beam steps large-v3 4.09 -> 3.43 ms, large-v3-turbo 0.696 -> 0.599,
+  // small 1.137 -> 0.999, tiny 0.352 -> 0.320; batch-16 (forked) 7.75 -> 6.47, 1.20 -> 1.07, 2.56 -> 1.77, 0.749 ->
+  // 0.507. WST_CUDA_TENSOR_ROWS=0 turns it off. Tiles: output features a block in 8s (1, 2 or 4; 0 chooses from the
+  // model's width, tensor_rows_tiles; WST_CUDA_TENSOR_ROWS_TILES).
   void set_tensor_rows(bool on) { tensor_rows_ = on; }
   bool tensor_rows_on() const { return tensor_rows_; }
   void set_tensor_rows_tiles(int tiles) { tensor_rows_tiles_ = tiles; }
   int tensor_rows_tiles() const { return tensor_rows_tiles_; }
   long long tensor_rows_launches() const { return tensor_rows_launches_; }
   // The fewest rows that take it: 2 (one row, a greedy step, keeps the matrix-vector kernel); 1 to time it there
-  // (WST_CUDA_TENSOR_ROWS_MIN=1, untimed until run 37).
+  // (WST_CUDA_TENSOR_ROWS_MIN=1; slower in run 38: large-v3's greedy step 2.36-2.53 against
+  // 1.89 ms, tiny 0.232-0.250 against 0.203).
   void set_tensor_rows_min(int rows) { tensor_rows_min_ = rows; }
   int tensor_rows_min() const { return tensor_rows_min_; }
   // For the checks: the kernel's activation bytes a block (lowered, it takes wide inputs in chunks sooner), and how

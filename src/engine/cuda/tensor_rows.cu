@@ -1,6 +1,6 @@
 // A few rows (up to 16: beams, batched windows) times float16 weights on the tensor cores, for the decoder's steps:
 // the matrix-vector kernel (half_linear.cu) takes 2-4x a one-row product's time for the same weight bytes with 5 rows
-// (run 35/36: its sums are float32 FMAs, every weight times every row, with every row's value read from shared memory),
+// (run 36 under ncu: 1.3-2.3x; its sums are float32 FMAs, every weight times every row, each row read from shared memory),
 // while a tensor-core product spends one m16n8k16 on 8 outputs x 16 inputs of every row at once.
 //
 // The weights are the B operand (8 output features a tile, n = 8), the rows the A operand (16 rows, the rows past m
@@ -219,9 +219,10 @@ int tensor_rows_tiles(int n, int k, int tiles) {
   if (tiles == 1 || tiles == 2 || tiles == 4) return tiles;
   // Each block reads all of x once (m k floats against 16 NT k bytes of weights: with 5 rows and one tile, more bytes
   // of x than of weights), so wider models take more tiles a block, while the narrow ones keep enough blocks. By the
-  // model's width (min(n, k) for every product but the logits, which take 4): the fastest uniform count of run 36
+  // model's width (min(n, k) for every product but the logits, which take 4): the fastest uniform count of run 37
   // (5-beam steps, H100) was 4 for large-v3 (3.43 ms; 1 tile 3.86), 2 for small (1.00; 1 tile 1.17, 4 tiles 1.03),
-  // and tiny's best was 1 with the logits at 4 (0.327; 2 tiles 0.351, 4 tiles 0.352).
+  // and tiny's best was 1 with the logits at 4 (0.327; 2 tiles 0.351, 4 tiles 0.352); run 38 confirmed it (large-v3
+  // 3.43, large-v3-turbo 0.599 against 0.604-0.667 uniform, small 1.00, tiny 0.320 against 0.339-0.353).
   if (n >= 8192) return 4;
   const int width = std::min(n, k);
   return width >= 1280 ? 4 : width >= 768 ? 2 : 1;
