@@ -1,7 +1,7 @@
 // A few rows (up to 16: beams, batched windows) times float16 weights on the tensor cores, for the decoder's steps:
-// the matrix-vector kernel (half_linear.cu) takes 2-4x a one-row product's time for the same weight bytes with 5 rows
-// (run 36 under ncu: 1.3-2.3x; its sums are float32 FMAs, every weight times every row, each row read from shared memory),
-// while a tensor-core product spends one m16n8k16 on 8 outputs x 16 inputs of every row at once.
+// the matrix-vector kernel (half_linear.cu) takes 1.3-2.3x a one-row product's time for the same weight bytes with 5
+// rows (run 36's per-op bench; its sums are float32 FMAs, every weight times every row, each row read from shared
+// memory), while a tensor-core product spends one m16n8k16 on 8 outputs x 16 inputs of every row at once.
 //
 // The weights are the B operand (8 output features a tile, n = 8), the rows the A operand (16 rows, the rows past m
 // zero). A warp walks its share of the input 32 values at a time; lane (g, t) loads 8 consecutive weights of feature
