@@ -108,6 +108,8 @@ if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
   # Without the tensor-core row kernel (on by default since run 37; float16 weights only: float32's run is the
   # default path): the matrix-vector kernel's rows, as through run 35.
   beam_pair _no_tensor_rows ", without the tensor-core row kernel" WST_CUDA_TENSOR_ROWS=0
+  # The beams' new K/V rows written by the self-attention kernel (WST_CUDA_KV_IN_ATTENTION=1, session 15, untimed).
+  beam_pair _kv_in_attention ", the K/V rows written by the attention kernel" WST_CUDA_KV_IN_ATTENTION=1
 fi
 echo "== bfloat16 on the GPU against the CPU's float32 (reported, not a gate)"
 "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_bfloat16.json" text || true
