@@ -79,11 +79,9 @@ TEST(CudaSwitches, TensorRowsTilesTakesOneTwoOrFour) {
   EXPECT_EQ(parse_tensor_rows_tiles("1"), 1);
   EXPECT_EQ(parse_tensor_rows_tiles("2"), 2);
   EXPECT_EQ(parse_tensor_rows_tiles("4"), 4);
-  EXPECT_EQ(error_of([] { parse_tensor_rows_tiles("3"); }),
-            "WST_CUDA_TENSOR_ROWS_TILES: expected 1, 2 or 4 tiles, got \"3\"");
-  for (const char* bad : {"0", "5", "two", ""})
+  for (const char* bad : {"3", "0", "5", "02", "two", ""})
     EXPECT_EQ(error_of([&] { parse_tensor_rows_tiles(bad); }),
-              std::string("WST_CUDA_TENSOR_ROWS_TILES: expected a tile count from 1 to 4, got \"") + bad + "\"")
+              std::string("WST_CUDA_TENSOR_ROWS_TILES: expected 1, 2 or 4 tiles, got \"") + bad + "\"")
         << bad;
 }
 

@@ -524,7 +524,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
                     narrow.warps, median(ts), agree, base.size());
       }
       be.set_gemv_one_row_norm_by_warp(one_norm0);
-      // The logits' rows normalised once (set_norm_once; the same bits expected).
+      // The logits' rows normalised once turned over (set_norm_once; the same bits expected).
       {
         be.set_gemv_shape(false, false, narrow0);
         be.set_gemv_shape(false, true, wide0);
@@ -703,8 +703,8 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
           {shared0 ? "shared K/V off" : "shared K/V on", chunks0, warp_norm0, !shared0, small0, narrow0, wide0},
           {"shared K/V at any head count", chunks0, warp_norm0, true, small0, narrow0, wide0, -1, 1},
           {small0 ? "small self off" : "small self on", chunks0, warp_norm0, shared0, !small0, narrow0, wide0},
-          {"none of the four, narrow 1x8, no tensor rows (run 33's step)", false, false, false, false, {1, 8}, {1, 4}, -1,
-           0, -1, 0},
+          {"none of the four, narrow 1x8, no tensor rows or norm once (run 33's step)", false, false, false, false, {1, 8},
+           {1, 4}, -1, 0, 0, 0},
           {"narrow 1x8 (gemv)", chunks0, warp_norm0, shared0, small0, {1, 8}, wide0, -1, 0, -1, 0},
           {"narrow 2x4 (gemv)", chunks0, warp_norm0, shared0, small0, {2, 4}, wide0, -1, 0, -1, 0},
           {"narrow 4x8 (gemv)", chunks0, warp_norm0, shared0, small0, {4, 8}, wide0, -1, 0, -1, 0},

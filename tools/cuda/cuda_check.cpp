@@ -396,6 +396,26 @@ struct Checker {
       std::printf("  %-4s %-58s %zu of %zu values differ from one tile\n", n_diff ? "FAIL" : "ok",
                   ("tensor rows, " + std::to_string(tiles) + " tiles: " + shape).c_str(), n_diff, got.size());
     }
+    // A wide normed output (the logits) with its rows normalised once against the kernel's own norm: the same values
+    // (a warp a row both ways), so the same bits.
+    if (norm && n >= CudaBackend::kNormOnceMinOutputs && m <= 8) {
+      const bool once0 = be.norm_once(), warp0 = be.gemv_norm_by_warp();
+      be.set_gemv_norm_by_warp(true);
+      be.set_norm_once(!once0);
+      const long long before_once = be.norm_once_launches();
+      const std::vector<float> other = run(0);
+      const bool once_ran = (be.norm_once_launches() > before_once) == !once0;
+      be.set_norm_once(once0);
+      const std::vector<float> same = run(0);
+      be.set_gemv_norm_by_warp(warp0);
+      size_t n_diff = 0;
+      for (size_t i = 0; i < other.size(); ++i) n_diff += std::memcmp(&other[i], &same[i], sizeof(float)) != 0;
+      const bool ok = once_ran && n_diff == 0;
+      if (!ok) ++n_fail;
+      std::printf("  %-4s %-58s %zu of %zu values differ%s\n", ok ? "ok" : "FAIL",
+                  ("tensor rows, norm once against its own norm: " + shape).c_str(), n_diff, other.size(),
+                  once_ran ? "" : " (norm once did not run as set)");
+    }
     be.set_tensor_rows(on0);
     be.set_tensor_rows_tiles(tiles0);
     be.set_tensor_rows_min(min0);
@@ -1368,6 +1388,7 @@ int run_op_checks(CudaBackend& be) {
         }
         ck.tensor_rows(5, s.n_vocab, d, true, Epi::none, tol);
         ck.tensor_rows(1, s.n_vocab, d, true, Epi::none, tol);
+        ck.tensor_rows(16, s.n_vocab, d, true, Epi::none, tol);  // past norm once's 8 rows: the kernel's own norm
       }
       ck.conv1d(std::string(engine::weight_type_name(type)) + " conv1", 3000, s.n_mels, d, 1, tol);
       ck.conv1d(std::string(engine::weight_type_name(type)) + " conv2", 3000, d, d, 2, tol);

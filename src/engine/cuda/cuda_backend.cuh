@@ -270,10 +270,11 @@ class CudaBackend final : public Backend {
   void set_gemv_one_row_norm_by_warp(bool on) { gemv_.one_row_norm_by_warp = on; }
   bool gemv_one_row_norm_by_warp() const { return gemv_.one_row_norm_by_warp; }
   // A normed product into a wide output (at least kNormOnceMinOutputs columns: the logits) normalises its rows once in
-  // a block of their own and runs the matrix-vector kernel without its norm, instead of every one of the kernel's
+  // a block of their own and runs the product's kernel without its norm, instead of every one of the kernel's
   // blocks normalising them again (3242 blocks for the logits at 2 x 8; run 35: large-v3 5 beams' normed logits 131
-  // us against 46 for one row without a norm, tiny one row 32.7 against 17.4). The same bits (the same norm code over
-  // the same 256 threads). On since run 36 (H100, every model faster, same picks): tiny greedy 0.218 -> 0.202 ms, 5 beams
+  // us against 46 for one row without a norm, tiny one row 32.7 against 17.4). The matrix-vector kernel's bits (the
+  // same norm code over the same 256 threads); the tensor-core row kernel's too while several rows' norms go a warp a
+  // row (its own norm is always so: cuda_check compares them). Up to 8 rows (9-16 keep the kernel's own norm). On since run 36 (H100, every model faster, same picks): tiny greedy 0.218 -> 0.202 ms, 5 beams
   // 0.368 -> 0.356; small 0.557 -> 0.552, 1.177 -> 1.160; large-v3 1.901 -> 1.891, 4.189 -> 4.171.
   // WST_CUDA_NORM_ONCE=0 turns it off.
   static constexpr int kNormOnceMinOutputs = 8192;
@@ -328,9 +329,6 @@ class CudaBackend final : public Backend {
   long long free_device_bytes() const override;
 
  private:
-  // linear_fused through tensor_rows.cu (set_tensor_rows).
-  void linear_tensor_rows(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
-                          Epilogue epilogue, Mat& y);
   int device_;
   int n_sm_ = 0;  // the device's multiprocessors (launch shapes)
   GemvConfig gemv_;  // the matrix-vector kernel's shapes, shared memory and experiments (half_linear.cu)
@@ -349,7 +347,7 @@ class CudaBackend final : public Backend {
   bool sm90_ = false, chained_ = false, clusters_ = true;
   bool half_encoder_ = true;
   FlashShape flash_shape_ = FlashShape::ldmatrix16;
-  bool fused_cross_ = false, fused_self_ = false;
+  bool fused_cross_ = true, fused_self_ = true;  // (the constructor reads WST_CUDA_FUSED_CROSS / _SELF)
   int fused_cross_max_width_ = kFusedCrossMaxWidth;
   long long fused_cross_launches_ = 0, fused_self_launches_ = 0;
   bool shared_kv_ = true, small_self_ = true, prefetch_rows_ = true;

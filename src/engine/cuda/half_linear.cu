@@ -3,6 +3,7 @@
 // - Few rows (a decoded token, a handful of beams): a matrix-vector kernel bound by reading the weights, one
 //   warp per output row, 16-byte loads (8 halves), the activations in shared memory as float32, float32 sums,
 //   the bias added at the end. Half the bytes of the float32 kernel in linear.cu.
+// - 2 to 16 rows of float16 weights (beams, batched windows): tensor_rows.cu's tensor-core kernel instead, by default.
 // - More rows (the encoder, a prompt, the cross-attention K/V): the activations are rounded to the weights'
 //   type and cuBLAS multiplies on the tensor cores with float32 accumulation and a float32 output
 //   (cublasGemmEx), the bias written into y first (beta = 1) as linear.cu does.
@@ -65,20 +66,11 @@ __device__ __forceinline__ void norm_rows_by_warp(float* xs, int k, const float*
   __shared__ float stat[M][2];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, n_warps = blockDim.x / 32;
   for (int r = warp; r < M; r += n_warps) {
-    const float* row = xs + r * k;
-    float s = 0.0f;
-    for (int i = lane; i < k; i += 32) s += row[i];
-    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    const float mean = s / k;
-    float q = 0.0f;
-    for (int i = lane; i < k; i += 32) {
-      const float dlt = row[i] - mean;
-      q += dlt * dlt;
-    }
-    for (int o = 16; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
+    float mean, rstd;
+    row_stats_by_warp(xs + r * k, k, lane, &mean, &rstd);
     if (lane == 0) {
       stat[r][0] = mean;
-      stat[r][1] = rsqrtf(q / k + 1e-5f);
+      stat[r][1] = rstd;
     }
   }
   __syncthreads();
@@ -444,6 +436,8 @@ void launch_norm_rows(bool chained, const GemvConfig& cfg, const Mat& x, const f
 
 void norm_rows_once(bool chained, const GemvConfig& cfg, const Mat& x, const float* gamma, const float* beta, Mat& y,
                     cudaStream_t stream) {
+  if (x.rows < 1 || x.rows > kMaxGemvRows)
+    throw Error("norm_rows_once: " + std::to_string(x.rows) + " rows (1 to " + std::to_string(kMaxGemvRows) + ")");
   switch (x.rows) {
     case 1: return launch_norm_rows<1>(chained, cfg, x, gamma, beta, y, stream);
     case 2: return launch_norm_rows<2>(chained, cfg, x, gamma, beta, y, stream);
@@ -557,57 +551,46 @@ void CudaBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y
 
 void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
                                Epilogue epilogue, Mat& y) {
-  // One kernel for a few rows of half weights (the decoder's steps); otherwise the ops in turn.
+  // One kernel for a few rows of half weights (the decoder's steps): 2 to 16 rows of float16 on the tensor cores
+  // (tensor_rows.cu, set_tensor_rows), otherwise up to 8 rows through the matrix-vector kernel; else the ops in turn.
   const bool half = w.type == WeightType::float16 || w.type == WeightType::bfloat16;
-  if (tensor_rows_ && x.rows >= tensor_rows_min_ && w.type == WeightType::float16 && tensor_rows_fit(x, w.cols) &&
-      y.rows == x.rows &&
-      y.cols == w.rows && (!gamma || (gamma->cols == x.cols && beta && beta->cols == x.cols)))
-    return linear_tensor_rows(x, gamma, beta, w, bias, epilogue, y);
-  if (!half || !gemv_fits(x.rows, x.cols, gemv_, gamma != nullptr) || x.cols != w.cols || y.rows != x.rows || y.cols != w.rows ||
-      (gamma && (gamma->cols != x.cols || !beta || beta->cols != x.cols)))
+  const bool shapes = x.cols == w.cols && y.rows == x.rows && y.cols == w.rows &&
+                      (!gamma || (gamma->cols == x.cols && beta && beta->cols == x.cols));
+  // The tensor-core kernel reads the norm's gains and biases 16 bytes at a time.
+  const bool aligned = !gamma || ((reinterpret_cast<uintptr_t>(gamma->data) | reinterpret_cast<uintptr_t>(beta->data)) &
+                                  15) == 0;
+  const bool tensor = tensor_rows_ && x.rows >= tensor_rows_min_ && w.type == WeightType::float16 && shapes &&
+                      aligned && tensor_rows_fit(x, w.cols, w.rows);
+  if (!tensor && (!half || !shapes || !gemv_fits(x.rows, x.cols, gemv_, gamma != nullptr)))
     return Backend::linear_fused(x, gamma, beta, w, bias, epilogue, y);
   const int epi = epilogue == Epilogue::gelu ? kEpiGelu : epilogue == Epilogue::add ? kEpiAdd : kEpiNone;
-  gemv_chunked_launches_ += gemv_chunk(x.rows, x.cols, gemv_) < x.cols;
   const float* g = gamma ? gamma->data : nullptr;
   const float* be = gamma ? beta->data : nullptr;
   const float* b = bias && !bias->empty() ? bias->data : nullptr;
   // A wide output (the logits): the rows normalised once by one block, then the kernel without its norm, rather
-  // than every one of its thousands of blocks normalising them again (the same bits; set_norm_once).
+  // than every one of its thousands of blocks normalising them again (set_norm_once; the matrix-vector kernel's bits,
+  // and the tensor-core kernel's too while the rows' norms go a warp a row, GemvConfig::norm_by_warp).
   Mat normed;
   const Mat* in = &x;
-  if (g != nullptr && norm_once_ && w.rows >= kNormOnceMinOutputs) {
+  if (g != nullptr && norm_once_ && w.rows >= kNormOnceMinOutputs && gemv_fits(x.rows, x.cols, gemv_, true)) {
     normed = alloc(x.rows, x.cols);
     norm_rows_once(chained_, gemv_, x, g, be, normed, stream_);
     ++norm_once_launches_;
     in = &normed;
     g = be = nullptr;
   }
+  if (tensor) {
+    ++tensor_rows_launches_;
+    return tensor_rows(chained_, tensor_rows_tiles_, *in, g, be, static_cast<const __half*>(w.packed.get()), b, epi, y,
+                       w.rows, x.cols, stream_);
+  }
+  gemv_chunked_launches_ += gemv_chunk(x.rows, x.cols, gemv_) < x.cols;
   if (w.type == WeightType::float16)
     gemv_rows(chained_, gemv_, *in, g, be, static_cast<const __half*>(w.packed.get()), b, epi, y,
               w.rows, x.cols, stream_);
   else
     gemv_rows(chained_, gemv_, *in, g, be, static_cast<const __nv_bfloat16*>(w.packed.get()), b, epi,
               y, w.rows, x.cols, stream_);
-}
-
-void CudaBackend::linear_tensor_rows(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w,
-                                     const Mat* bias, Epilogue epilogue, Mat& y) {
-  const int epi = epilogue == Epilogue::gelu ? kEpiGelu : epilogue == Epilogue::add ? kEpiAdd : kEpiNone;
-  const float* g = gamma ? gamma->data : nullptr;
-  const float* be = gamma ? beta->data : nullptr;
-  const float* b = bias && !bias->empty() ? bias->data : nullptr;
-  Mat normed;
-  const Mat* in = &x;
-  if (g != nullptr && norm_once_ && w.rows >= kNormOnceMinOutputs && x.rows <= kMaxGemvRows) {  // as linear_fused
-    normed = alloc(x.rows, x.cols);
-    norm_rows_once(chained_, gemv_, x, g, be, normed, stream_);
-    ++norm_once_launches_;
-    in = &normed;
-    g = be = nullptr;
-  }
-  ++tensor_rows_launches_;
-  tensor_rows(chained_, tensor_rows_tiles_, *in, g, be, static_cast<const __half*>(w.packed.get()), b, epi, y, w.rows,
-              x.cols, stream_);
 }
 
 void CudaBackend::linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,

@@ -103,6 +103,23 @@ __device__ __forceinline__ void accumulate8(const uint4 raw, const float* xs, in
   }
 }
 
+// A row's mean and 1 / sqrt(var + 1e-5) by one warp, two passes (lane i sums values i, i + 32, ..., then the lanes by
+// xor shuffles): the order of half_linear.cu's several-row norm and of tensor_rows.cu's, which give the same values.
+__device__ __forceinline__ void row_stats_by_warp(const float* row, int k, int lane, float* mean, float* rstd) {
+  float s = 0.0f;
+  for (int i = lane; i < k; i += 32) s += row[i];
+  for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+  const float m = s / k;
+  float q = 0.0f;
+  for (int i = lane; i < k; i += 32) {
+    const float dlt = row[i] - m;
+    q += dlt * dlt;
+  }
+  for (int o = 16; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
+  *mean = m;
+  *rstd = rsqrtf(q / k + 1e-5f);
+}
+
 // The M rows of xs [M, k] layer-normed in place (gamma, beta; eps 1e-5), as layer_norm.cu: two passes over each
 // row, 1 / sqrt(var + 1e-5). Every thread of the block takes part; red holds 32 floats.
 template <int M>

@@ -40,7 +40,8 @@ constexpr float kLoScale = 2048.0f;  // 2^11: the remainder lifted out of float1
 constexpr int kHeldSteps = 20;
 
 // The 8 values v[0..8) split into the A operand's halves for the two products: hi[p] / lo[p] = registers of product p
-// for this lane's row (g or g + 8).
+// for this lane's row (g or g + 8). A value past float16's range (|v| > 65504) becomes infinite here, where the
+// matrix-vector kernel would stay finite; the decoder's activations into its products stay far below it.
 __device__ __forceinline__ void split8(const float (&v)[8], uint32_t (&hi)[2][2], uint32_t (&lo)[2][2]) {
 #pragma unroll
   for (int p = 0; p < 2; ++p)
@@ -117,22 +118,13 @@ __global__ void __launch_bounds__(32 * kWarps) tensor_rows_kernel(const float* x
   wait_for_previous_kernel();
   let_next_kernel_start();
   if constexpr (kNorm) {
-    // Each row's mean and 1 / sqrt(var + 1e-5) by one warp, two passes, as norm_rows_by_warp.
+    // Each row's mean and 1 / sqrt(var + 1e-5) by one warp, as norm_rows_by_warp (half_linear.cu).
     for (int r = warp; r < m; r += kWarps) {
-      const float* row = x + static_cast<size_t>(r) * ldx;
-      float s = 0.0f;
-      for (int i = lane; i < k; i += 32) s += row[i];
-      for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-      const float mean = s / k;
-      float q = 0.0f;
-      for (int i = lane; i < k; i += 32) {
-        const float dlt = row[i] - mean;
-        q += dlt * dlt;
-      }
-      for (int o = 16; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
+      float mean, rstd;
+      row_stats_by_warp(x + static_cast<size_t>(r) * ldx, k, lane, &mean, &rstd);
       if (lane == 0) {
         stat[r][0] = mean;
-        stat[r][1] = rsqrtf(q / k + 1e-5f);
+        stat[r][1] = rstd;
       }
     }
     __syncthreads();
@@ -210,8 +202,8 @@ void launch_epi(bool chained, int tiles, const Mat& x, const float* gamma, const
 
 }  // namespace
 
-bool tensor_rows_fit(const Mat& x, int k) {
-  return x.rows >= 1 && x.rows <= kMaxRows && k % 32 == 0 && x.cols == k && x.ld % 4 == 0 &&
+bool tensor_rows_fit(const Mat& x, int k, int n) {
+  return x.rows >= 1 && x.rows <= kMaxRows && n > 0 && k >= 32 && k % 32 == 0 && x.cols == k && x.ld % 4 == 0 &&
          reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
 }
 

@@ -9,8 +9,9 @@
 
 namespace wst::engine::cuda {
 
-// Whether x (the rows) suits the kernel: 1 to 16 rows, k a multiple of 32, 16-byte aligned rows.
-bool tensor_rows_fit(const Mat& x, int k);
+// Whether x (the rows) and w [n, k] suit the kernel: 1 to 16 rows, k a multiple of 32, 16-byte aligned rows, n > 0.
+// (The caller checks a layer norm's gamma and beta are 16-byte aligned.)
+bool tensor_rows_fit(const Mat& x, int k, int n);
 // The output features a block takes, in tiles of 8: `tiles` when 1, 2 or 4, otherwise chosen from n and k.
 int tensor_rows_tiles(int n, int k, int tiles);
 // y [m, n] = epilogue(bias + norm(x) w^T): w [n, k] float16; gamma/beta (or null: no norm) x's layer norm;
