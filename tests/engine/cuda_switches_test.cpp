@@ -94,5 +94,15 @@ TEST(CudaSwitches, TensorRowsMinTakesARowCount) {
         << bad;
 }
 
+TEST(CudaSwitches, NormOnceMinOutputsTakesACount) {
+  EXPECT_EQ(parse_norm_once_min_outputs("0"), 0);
+  EXPECT_EQ(parse_norm_once_min_outputs("8192"), 8192);
+  for (const char* bad : {"-1", "1073741825", "8k", ""})
+    EXPECT_EQ(error_of([&] { parse_norm_once_min_outputs(bad); }),
+              std::string("WST_CUDA_NORM_ONCE_MIN_OUTPUTS: expected an output count from 0 to 1073741824, got \"") +
+                  bad + "\"")
+        << bad;
+}
+
 }  // namespace
 }  // namespace wst::engine::cuda

@@ -572,7 +572,7 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
   // and the tensor-core kernel's too while the rows' norms go a warp a row, GemvConfig::norm_by_warp).
   Mat normed;
   const Mat* in = &x;
-  if (g != nullptr && norm_once_ && w.rows >= kNormOnceMinOutputs && gemv_fits(x.rows, x.cols, gemv_, true)) {
+  if (g != nullptr && norm_once_ && w.rows >= norm_once_min_outputs_ && gemv_fits(x.rows, x.cols, gemv_, true)) {
     normed = alloc(x.rows, x.cols);
     norm_rows_once(chained_, gemv_, x, g, be, normed, stream_);
     ++norm_once_launches_;
