@@ -104,5 +104,15 @@ TEST(CudaSwitches, NormOnceMinOutputsTakesACount) {
         << bad;
 }
 
+TEST(CudaSwitches, TensorRowsClusterTakesOneTwoOrFour) {
+  EXPECT_EQ(parse_tensor_rows_cluster("1"), 1);
+  EXPECT_EQ(parse_tensor_rows_cluster("2"), 2);
+  EXPECT_EQ(parse_tensor_rows_cluster("4"), 4);
+  for (const char* bad : {"3", "8", "0", "two", ""})
+    EXPECT_EQ(error_of([&] { parse_tensor_rows_cluster(bad); }),
+              std::string("WST_CUDA_TENSOR_ROWS_CLUSTER: expected 1, 2 or 4 blocks, got \"") + bad + "\"")
+        << bad;
+}
+
 }  // namespace
 }  // namespace wst::engine::cuda

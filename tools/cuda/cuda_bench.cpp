@@ -688,6 +688,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         int tiles = -1;            // set_tensor_rows_tiles when >= 0 (0: chosen from the width)
         int kv_attn = -1;          // set_kv_in_attention when >= 0
         int once_min = -1;         // set_norm_once_min_outputs when >= 0
+        int cluster = -1;          // set_tensor_rows_cluster when >= 1
       };
       const bool norm_once0 = be.norm_once();
       const int min_heads0 = be.shared_kv_min_heads();
@@ -721,7 +722,16 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
            small0, narrow0, wide0, -1, 0, -1, -1, -1, kv_attn0 ? 0 : 1},
           {"every normed product's rows normalised once", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, 1,
            -1, -1, -1, 0},
+          {"tensor rows in clusters of 2", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, -1, -1,
+           -1, 2},
+          {"tensor rows in clusters of 4", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, -1, -1,
+           -1, 4},
+          {"tensor rows in clusters of 2, 1 tile", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 1,
+           -1, -1, 2},
+          {"tensor rows in clusters of 4, 2 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 2,
+           -1, -1, 4},
       };
+      const int cluster0 = be.tensor_rows_cluster();
       const int once_min0 = be.norm_once_min_outputs();
       std::printf("%s %s: 5-beam step variants (gemv shapes: rows a warp x warps)", arch.c_str(),
                   precision_name(precision));
@@ -739,6 +749,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_tensor_rows_tiles(v.tiles >= 0 ? v.tiles : tiles0);
         be.set_kv_in_attention(v.kv_attn >= 0 ? v.kv_attn == 1 : kv_attn0);
         be.set_norm_once_min_outputs(v.once_min >= 0 ? v.once_min : once_min0);
+        be.set_tensor_rows_cluster(v.cluster >= 1 ? v.cluster : cluster0);
         const long long tensor_before = be.tensor_rows_launches();
         double rel = 0;
         const double ms = time_beam5(&rel);
@@ -759,6 +770,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.set_tensor_rows_tiles(tiles0);
       be.set_kv_in_attention(kv_attn0);
       be.set_norm_once_min_outputs(once_min0);
+      be.set_tensor_rows_cluster(cluster0);
     }
     // The same 5-beam step with every layer in the persistent kernel (eager, one launch): timed with the GPU's
     // candidates, and its logits compared with the op-by-op step's (all_logits, from the same caches).

@@ -363,15 +363,19 @@ struct Checker {
 
   // The tensor-core row kernel (set_tensor_rows) against double precision, its launch counted; then its other tile
   // counts against one tile (each tile's sums run in the same order whatever the tiles: the same bits).
-  void tensor_rows(int m, int n, int k, bool norm, engine::Backend::Epilogue epi, double tol) {
+  // cluster: blocks a cluster splitting the input (set_tensor_rows_cluster).
+  void tensor_rows(int m, int n, int k, bool norm, engine::Backend::Epilogue epi, double tol, int cluster = 1) {
     const bool on0 = be.tensor_rows_on();
-    const int tiles0 = be.tensor_rows_tiles(), min0 = be.tensor_rows_min();
+    const int tiles0 = be.tensor_rows_tiles(), min0 = be.tensor_rows_min(), cluster0 = be.tensor_rows_cluster();
     be.set_tensor_rows(true);
     be.set_tensor_rows_min(1);
+    be.set_tensor_rows_cluster(cluster);
     const long long before = be.tensor_rows_launches();
-    linear_fused_half(engine::WeightType::float16, m, n, k, norm, epi, tol, "tensor rows ");
+    const std::string by = cluster > 1 ? "tensor rows, clusters of " + std::to_string(cluster) + " " : "tensor rows ";
+    linear_fused_half(engine::WeightType::float16, m, n, k, norm, epi, tol, by);
     const std::string shape = "[" + std::to_string(m) + "," + std::to_string(k) + "]x[" + std::to_string(n) + "," +
-                              std::to_string(k) + "]^T" + (norm ? " norm" : "");
+                              std::to_string(k) + "]^T" + (norm ? " norm" : "") +
+                              (cluster > 1 ? ", clusters of " + std::to_string(cluster) : "");
     if (be.tensor_rows_launches() == before) {
       ++n_fail;
       std::printf("  FAIL tensor rows %s: the kernel did not run\n", shape.c_str());
@@ -419,6 +423,7 @@ struct Checker {
     be.set_tensor_rows(on0);
     be.set_tensor_rows_tiles(tiles0);
     be.set_tensor_rows_min(min0);
+    be.set_tensor_rows_cluster(cluster0);
   }
 
   // A normed product into a wide output with its rows normalised once (set_norm_once) against the kernel that
@@ -1389,6 +1394,14 @@ int run_op_checks(CudaBackend& be) {
         ck.tensor_rows(5, s.n_vocab, d, true, Epi::none, tol);
         ck.tensor_rows(1, s.n_vocab, d, true, Epi::none, tol);
         ck.tensor_rows(16, s.n_vocab, d, true, Epi::none, tol);  // past norm once's 8 rows: the kernel's own norm
+        for (int cluster : {2, 4})  // the input split across a cluster's blocks (set_tensor_rows_cluster)
+          for (int rows : {1, 5, 16}) {
+            ck.tensor_rows(rows, 3 * d, d, true, Epi::none, tol, cluster);
+            ck.tensor_rows(rows, d, d, false, Epi::add, tol, cluster);
+            ck.tensor_rows(rows, 4 * d, d, true, Epi::gelu, tol, cluster);
+            ck.tensor_rows(rows, d, 4 * d, false, Epi::add, tol, cluster);
+          }
+        ck.tensor_rows(5, s.n_vocab, d, true, Epi::none, tol, 4);
         {  // every normed product's rows normalised once (set_norm_once_min_outputs(0)): the same bits as its own norm
           const int min0 = be.norm_once_min_outputs();
           be.set_norm_once_min_outputs(0);

@@ -110,6 +110,8 @@ if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
   beam_pair _no_tensor_rows ", without the tensor-core row kernel" WST_CUDA_TENSOR_ROWS=0
   # The beams' new K/V rows written by the self-attention kernel (WST_CUDA_KV_IN_ATTENTION=1, session 15, untimed).
   beam_pair _kv_in_attention ", the K/V rows written by the attention kernel" WST_CUDA_KV_IN_ATTENTION=1
+  # The tensor-core rows' input split across clusters of 4 blocks (WST_CUDA_TENSOR_ROWS_CLUSTER=4, untimed).
+  beam_pair _cluster4 ", the tensor-core rows in clusters of 4" WST_CUDA_TENSOR_ROWS_CLUSTER=4
 fi
 echo "== bfloat16 on the GPU against the CPU's float32 (reported, not a gate)"
 "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_bfloat16.json" text || true

@@ -92,6 +92,12 @@ inline int parse_norm_once_min_outputs(const std::string& text) {
   return parse_bounded_count("WST_CUDA_NORM_ONCE_MIN_OUTPUTS", "an output count", text, 0, 1 << 30);
 }
 
+// WST_CUDA_TENSOR_ROWS_CLUSTER: blocks a cluster splitting the tensor-core row kernel's input width (1, 2 or 4).
+inline int parse_tensor_rows_cluster(const std::string& text) {
+  if (text == "1" || text == "2" || text == "4") return text[0] - '0';
+  throw Error("WST_CUDA_TENSOR_ROWS_CLUSTER: expected 1, 2 or 4 blocks, got \"" + text + "\"");
+}
+
 // WST_CUDA_TENSOR_ROWS_MIN: the fewest rows a product needs to take the tensor-core row kernel (1 to 16).
 inline int parse_tensor_rows_min(const std::string& text) {
   return parse_bounded_count("WST_CUDA_TENSOR_ROWS_MIN", "a row count", text, 1, 16);
