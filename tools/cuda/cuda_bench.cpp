@@ -750,10 +750,13 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_kv_in_attention(v.kv_attn >= 0 ? v.kv_attn == 1 : kv_attn0);
         be.set_norm_once_min_outputs(v.once_min >= 0 ? v.once_min : once_min0);
         be.set_tensor_rows_cluster(v.cluster >= 1 ? v.cluster : cluster0);
-        const long long tensor_before = be.tensor_rows_launches();
+        const long long tensor_before = be.tensor_rows_launches(), cluster_before = be.tensor_rows_cluster_launches(),
+                        kv_before = be.kv_in_attention_launches();
         double rel = 0;
         const double ms = time_beam5(&rel);
-        const bool tensor_ran = v.tensor != 1 || be.tensor_rows_launches() > tensor_before;
+        const bool tensor_ran = (v.tensor != 1 || be.tensor_rows_launches() > tensor_before) &&
+                                (v.cluster <= 1 || be.tensor_rows_cluster_launches() > cluster_before) &&
+                                (v.kv_attn != 1 || be.kv_in_attention_launches() > kv_before);
         std::printf("; %s %.4f ms (rel %.1e%s)", v.what, ms, rel, tensor_ran ? "" : ", DID NOT RUN");
       }
       std::printf("\n");

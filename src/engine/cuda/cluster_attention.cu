@@ -582,15 +582,19 @@ void CudaBackend::step_self_attention(const Mat& qkv, const std::vector<Mat*>& k
       rows.n_visible[i] = positions[b] + 1;
     }
     const float* src = qkv.data + static_cast<size_t>(b0) * qkv.ld;
-    // The new rows into the caches by a kernel of their own, or by the attention kernel (set_kv_in_attention).
-    if (!kv_in_attention_) launch_kernel(chained_, write_kv_rows_kernel, dim3(m), dim3(256), 0, stream_, src, qkv.ld, d, dst);
-    kv_in_attention_launches_ += kv_in_attention_;
+    // The new rows into the caches by a kernel of their own, or by the attention kernel (set_kv_in_attention), which
+    // needs every row's cache to be its own (a block of one row must not read another row's newest key unwritten).
+    bool in_attention = kv_in_attention_;
+    for (int i = 0; in_attention && i < m; ++i)
+      for (int j = i + 1; in_attention && j < m; ++j) in_attention = dst.k[i] != dst.k[j] && rows.k[i] != rows.k[j];
+    if (!in_attention)
+      launch_kernel(chained_, write_kv_rows_kernel, dim3(m), dim3(256), 0, stream_, src, qkv.ld, d, dst);
+    kv_in_attention_launches_ += in_attention;
     bool one_block = small_self_;
     for (int i = 0; one_block && i < m; ++i) one_block = rows.n_visible[i] <= kSmallSelfKeys;
     small_self_launches_ += one_block;
     cluster_attention(chained_, stream_, src, qkv.ld, rows, m, k_caches[0]->ld, v_caches[0]->ld, n_head, dh, scale,
-                      out.data + static_cast<size_t>(b0) * out.ld, out.ld, nullptr, false, one_block,
-                      kv_in_attention_);
+                      out.data + static_cast<size_t>(b0) * out.ld, out.ld, nullptr, false, one_block, in_attention);
   }
 }
 

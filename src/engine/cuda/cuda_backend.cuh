@@ -270,13 +270,13 @@ class CudaBackend final : public Backend {
   void set_gemv_one_row_norm_by_warp(bool on) { gemv_.one_row_norm_by_warp = on; }
   bool gemv_one_row_norm_by_warp() const { return gemv_.one_row_norm_by_warp; }
   // A normed product into a wide output (at least kNormOnceMinOutputs columns: the logits) normalises its rows once in
-  // a block of their own and runs the product's kernel without its norm, instead of every one of the kernel's
-  // blocks normalising them again (3242 blocks for the logits at 2 x 8; run 35: large-v3 5 beams' normed logits 131
-  // us against 46 for one row without a norm, tiny one row 32.7 against 17.4). The matrix-vector kernel's bits (the
-  // same norm code over the same 256 threads); the tensor-core row kernel's too while several rows' norms go a warp a
-  // row (its own norm is always so: cuda_check compares them). Up to 8 rows (9-16 keep the kernel's own norm). On since run 36 (H100, every model faster, same picks): tiny greedy 0.218 -> 0.202 ms, 5 beams
-  // 0.368 -> 0.356; small 0.557 -> 0.552, 1.177 -> 1.160; large-v3 1.901 -> 1.891, 4.189 -> 4.171.
-  // WST_CUDA_NORM_ONCE=0 turns it off.
+  // a block of their own and runs the product's kernel without its norm, instead of every one of the kernel's blocks
+  // normalising them again (3242 blocks for the logits at 2 x 8; run 35: large-v3 5 beams' normed logits 131 us
+  // against 46 for one row without a norm, tiny one row 32.7 against 17.4). The kernel's own bits: the matrix-vector
+  // kernel's norm code over the same 256 threads, or for the tensor-core row kernel a warp a row as its own (cuda_check
+  // compares both). Up to 8 rows (9-16 keep the kernel's own norm). On since run 36 (H100, every model faster, same
+  // picks): tiny greedy 0.218 -> 0.202 ms, 5 beams 0.368 -> 0.356; small 0.557 -> 0.552, 1.177 -> 1.160; large-v3
+  // 1.901 -> 1.891, 4.189 -> 4.171. WST_CUDA_NORM_ONCE=0 turns it off.
   static constexpr int kNormOnceMinOutputs = 8192;
   void set_norm_once(bool on) { norm_once_ = on; }
   // The fewest outputs a normed product needs for its rows to be normalised once (kNormOnceMinOutputs by default;
@@ -307,8 +307,13 @@ class CudaBackend final : public Backend {
   // Blocks a thread-block cluster that split a product's input width between them (1, 2 or 4; sm_90 with clusters,
   // otherwise 1): more blocks for the same features without more reads of x (WST_CUDA_TENSOR_ROWS_CLUSTER). Written
   // after run 38, untimed: 1 until then.
-  void set_tensor_rows_cluster(int blocks) { tensor_rows_cluster_ = blocks; }
+  void set_tensor_rows_cluster(int blocks) {
+    if (blocks != 1 && blocks != 2 && blocks != 4)
+      throw Error("set_tensor_rows_cluster: 1, 2 or 4 blocks, not " + std::to_string(blocks));
+    tensor_rows_cluster_ = blocks;
+  }
   int tensor_rows_cluster() const { return tensor_rows_cluster_; }
+  long long tensor_rows_cluster_launches() const { return tensor_rows_cluster_launches_; }
   // For the checks: the kernel's activation bytes a block (lowered, it takes wide inputs in chunks sooner), and how
   // many launches read their input in chunks.
   void set_gemv_shared_bytes(size_t bytes) { gemv_.shared_limit = bytes; }
@@ -349,6 +354,7 @@ class CudaBackend final : public Backend {
   int tensor_rows_tiles_ = 0;
   int tensor_rows_min_ = 2;
   int tensor_rows_cluster_ = 1;
+  long long tensor_rows_cluster_launches_ = 0;
   long long tensor_rows_launches_ = 0;
   long long norm_once_launches_ = 0;
   cudaStream_t stream_ = nullptr;

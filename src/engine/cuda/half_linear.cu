@@ -557,8 +557,8 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
   const bool shapes = x.cols == w.cols && y.rows == x.rows && y.cols == w.rows &&
                       (!gamma || (gamma->cols == x.cols && beta && beta->cols == x.cols));
   // The tensor-core kernel reads the norm's gains and biases 16 bytes at a time.
-  const bool aligned = !gamma || ((reinterpret_cast<uintptr_t>(gamma->data) | reinterpret_cast<uintptr_t>(beta->data)) &
-                                  15) == 0;
+  const bool aligned = !gamma || (beta && ((reinterpret_cast<uintptr_t>(gamma->data) |
+                                            reinterpret_cast<uintptr_t>(beta->data)) & 15) == 0);
   const bool tensor = tensor_rows_ && x.rows >= tensor_rows_min_ && w.type == WeightType::float16 && shapes &&
                       aligned && tensor_rows_fit(x, w.cols, w.rows);
   if (!tensor && (!half || !shapes || !gemv_fits(x.rows, x.cols, gemv_, gamma != nullptr)))
@@ -568,21 +568,26 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
   const float* be = gamma ? beta->data : nullptr;
   const float* b = bias && !bias->empty() ? bias->data : nullptr;
   // A wide output (the logits): the rows normalised once by one block, then the kernel without its norm, rather
-  // than every one of its thousands of blocks normalising them again (set_norm_once; the matrix-vector kernel's bits,
-  // and the tensor-core kernel's too while the rows' norms go a warp a row, GemvConfig::norm_by_warp).
+  // than every one of its thousands of blocks normalising them again (set_norm_once): the kernel's own norm code, so
+  // its bits. For the tensor-core kernel, whose own norm always goes a warp a row, the norm once does too, whatever
+  // the matrix-vector kernel's switches say.
   Mat normed;
   const Mat* in = &x;
   if (g != nullptr && norm_once_ && w.rows >= norm_once_min_outputs_ && gemv_fits(x.rows, x.cols, gemv_, true)) {
     normed = alloc(x.rows, x.cols);
-    norm_rows_once(chained_, gemv_, x, g, be, normed, stream_);
+    GemvConfig norm_cfg = gemv_;
+    if (tensor) norm_cfg.norm_by_warp = norm_cfg.one_row_norm_by_warp = true;
+    norm_rows_once(chained_, norm_cfg, x, g, be, normed, stream_);
     ++norm_once_launches_;
     in = &normed;
     g = be = nullptr;
   }
   if (tensor) {
     ++tensor_rows_launches_;
-    return tensor_rows(chained_, tensor_rows_tiles_, sm90_ && clusters_ ? tensor_rows_cluster_ : 1, *in, g, be,
-                       static_cast<const __half*>(w.packed.get()), b, epi, y, w.rows, x.cols, stream_);
+    const int cluster = sm90_ && clusters_ ? tensor_rows_cluster_ : 1;
+    tensor_rows_cluster_launches_ += cluster > 1;
+    return tensor_rows(chained_, tensor_rows_tiles_, cluster, *in, g, be, static_cast<const __half*>(w.packed.get()),
+                       b, epi, y, w.rows, x.cols, stream_);
   }
   gemv_chunked_launches_ += gemv_chunk(x.rows, x.cols, gemv_) < x.cols;
   if (w.type == WeightType::float16)
