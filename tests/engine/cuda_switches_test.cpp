@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/cuda/switches.h"
 #include "support/error_of.h"
@@ -54,64 +56,35 @@ TEST(CudaSwitches, GemvShapeCheckAcceptsEveryInstantiatedShape) {
     for (int w = 1; w <= 8; ++w) EXPECT_EQ(error_of([&] { check_gemv_shape({r, w}); }), "(no error)") << r << " x " << w;
 }
 
-TEST(CudaSwitches, SharedKvMinHeadsTakesAHeadCount) {
-  EXPECT_EQ(parse_shared_kv_min_heads("1"), 1);
-  EXPECT_EQ(parse_shared_kv_min_heads("16"), 16);
-  EXPECT_EQ(parse_shared_kv_min_heads("1024"), 1024);
-  for (const char* bad : {"0", "-3", "1025", "16 heads", "x", ""})
-    EXPECT_EQ(error_of([&] { parse_shared_kv_min_heads(bad); }),
-              std::string("WST_CUDA_SHARED_KV_MIN_HEADS: expected a head count from 1 to 1024, got \"") + bad + "\"")
-        << bad;
-}
+// The valued switches that take a number: what each accepts, and the one-line error naming the variable, what it
+// expects and the text otherwise.
+struct NumberSwitch {
+  int (*parse)(const std::string&);
+  const char* expected;  // the error's text before the quoted value
+  std::vector<std::pair<std::string, int>> good;
+  std::vector<std::string> bad;
+};
 
-TEST(CudaSwitches, FusedCrossMaxWidthTakesAWidth) {
-  EXPECT_EQ(parse_fused_cross_max_width("0"), 0);
-  EXPECT_EQ(parse_fused_cross_max_width("1024"), 1024);
-  EXPECT_EQ(parse_fused_cross_max_width("65536"), 65536);
-  for (const char* bad : {"-1", "65537", "1280 wide", "wide", ""})
-    EXPECT_EQ(error_of([&] { parse_fused_cross_max_width(bad); }),
-              std::string("WST_CUDA_FUSED_CROSS_MAX_WIDTH: expected a model width from 0 to 65536, got \"") + bad +
-                  "\"")
-        << bad;
-}
-
-TEST(CudaSwitches, TensorRowsTilesTakesOneTwoOrFour) {
-  EXPECT_EQ(parse_tensor_rows_tiles("1"), 1);
-  EXPECT_EQ(parse_tensor_rows_tiles("2"), 2);
-  EXPECT_EQ(parse_tensor_rows_tiles("4"), 4);
-  for (const char* bad : {"3", "0", "5", "02", "two", ""})
-    EXPECT_EQ(error_of([&] { parse_tensor_rows_tiles(bad); }),
-              std::string("WST_CUDA_TENSOR_ROWS_TILES: expected 1, 2 or 4 tiles, got \"") + bad + "\"")
-        << bad;
-}
-
-TEST(CudaSwitches, TensorRowsMinTakesARowCount) {
-  EXPECT_EQ(parse_tensor_rows_min("1"), 1);
-  EXPECT_EQ(parse_tensor_rows_min("16"), 16);
-  for (const char* bad : {"0", "17", "2 rows", ""})
-    EXPECT_EQ(error_of([&] { parse_tensor_rows_min(bad); }),
-              std::string("WST_CUDA_TENSOR_ROWS_MIN: expected a row count from 1 to 16, got \"") + bad + "\"")
-        << bad;
-}
-
-TEST(CudaSwitches, NormOnceMinOutputsTakesACount) {
-  EXPECT_EQ(parse_norm_once_min_outputs("0"), 0);
-  EXPECT_EQ(parse_norm_once_min_outputs("8192"), 8192);
-  for (const char* bad : {"-1", "1073741825", "8k", ""})
-    EXPECT_EQ(error_of([&] { parse_norm_once_min_outputs(bad); }),
-              std::string("WST_CUDA_NORM_ONCE_MIN_OUTPUTS: expected an output count from 0 to 1073741824, got \"") +
-                  bad + "\"")
-        << bad;
-}
-
-TEST(CudaSwitches, TensorRowsClusterTakesOneTwoOrFour) {
-  EXPECT_EQ(parse_tensor_rows_cluster("1"), 1);
-  EXPECT_EQ(parse_tensor_rows_cluster("2"), 2);
-  EXPECT_EQ(parse_tensor_rows_cluster("4"), 4);
-  for (const char* bad : {"3", "8", "0", "two", ""})
-    EXPECT_EQ(error_of([&] { parse_tensor_rows_cluster(bad); }),
-              std::string("WST_CUDA_TENSOR_ROWS_CLUSTER: expected 1, 2 or 4 blocks, got \"") + bad + "\"")
-        << bad;
+TEST(CudaSwitches, NumbersTakeTheirRangeAndNameTheVariableOtherwise) {
+  const std::vector<NumberSwitch> switches = {
+      {parse_shared_kv_min_heads, "WST_CUDA_SHARED_KV_MIN_HEADS: expected a head count from 1 to 1024",
+       {{"1", 1}, {"16", 16}, {"1024", 1024}}, {"0", "-3", "1025", "16 heads", "x", ""}},
+      {parse_fused_cross_max_width, "WST_CUDA_FUSED_CROSS_MAX_WIDTH: expected a model width from 0 to 65536",
+       {{"0", 0}, {"1024", 1024}, {"65536", 65536}}, {"-1", "65537", "1280 wide", "wide", ""}},
+      {parse_tensor_rows_min, "WST_CUDA_TENSOR_ROWS_MIN: expected a row count from 1 to 16",
+       {{"1", 1}, {"16", 16}}, {"0", "17", "2 rows", ""}},
+      {parse_norm_once_min_outputs, "WST_CUDA_NORM_ONCE_MIN_OUTPUTS: expected an output count from 0 to 1073741824",
+       {{"0", 0}, {"8192", 8192}}, {"-1", "1073741825", "8k", ""}},
+      {parse_tensor_rows_tiles, "WST_CUDA_TENSOR_ROWS_TILES: expected 1, 2 or 4 tiles",
+       {{"1", 1}, {"2", 2}, {"4", 4}}, {"3", "0", "5", "02", "two", ""}},
+      {parse_tensor_rows_cluster, "WST_CUDA_TENSOR_ROWS_CLUSTER: expected 1, 2 or 4 blocks",
+       {{"1", 1}, {"2", 2}, {"4", 4}}, {"3", "8", "0", "two", ""}},
+  };
+  for (const NumberSwitch& sw : switches) {
+    for (const auto& [text, value] : sw.good) EXPECT_EQ(sw.parse(text), value) << sw.expected << ": " << text;
+    for (const std::string& bad : sw.bad)
+      EXPECT_EQ(error_of([&] { sw.parse(bad); }), std::string(sw.expected) + ", got \"" + bad + "\"") << bad;
+  }
 }
 
 }  // namespace

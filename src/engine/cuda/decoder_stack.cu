@@ -542,7 +542,7 @@ __device__ __forceinline__ void apply_epilogue(const Epilogue& e, int j, int seg
       break;
     case EpiKind::gelu: {
       const float v = s + (e.bias ? e.bias[j] : 0.0f);
-      e.out[static_cast<size_t>(r) * e.ld + j] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+      e.out[static_cast<size_t>(r) * e.ld + j] = gelu_erf(v);
       break;
     }
     case EpiKind::fc2_part:

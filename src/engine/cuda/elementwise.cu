@@ -15,7 +15,6 @@
 namespace wst::engine::cuda {
 
 namespace {
-__device__ __forceinline__ float gelu_erf(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
 
 __global__ void gelu_kernel(float* x, int ld, int rows, int cols) {
   const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;

@@ -259,7 +259,7 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, k
       if (lane == 0) {
         float v = a + bq[q];  // as a + (bias ? bias[j] : 0): the same bits
         float* out = y + static_cast<size_t>(r) * ldy + j;
-        if constexpr (kEpi == kEpiGelu) v = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+        if constexpr (kEpi == kEpiGelu) v = gelu_erf(v);
         if constexpr (kEarlyAdd) *out = prev[q][r] + v;  // as *out += v
         else if constexpr (kEpi == kEpiAdd) *out += v;
         else *out = v;

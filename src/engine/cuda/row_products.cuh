@@ -31,6 +31,9 @@ __device__ __forceinline__ float block_sum(float v, float* red) {
   return t;
 }
 
+// The exact (erf) GELU every kernel applies: elementwise.cu's op and the products' fused epilogues.
+__device__ __forceinline__ float gelu_erf(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
+
 // Asks L2 for the 128-byte line holding p (a hint: it changes no value any load sees).
 __device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
 

@@ -194,7 +194,7 @@ __global__ void __launch_bounds__(32 * kWarps) tensor_rows_kernel(const float* x
     if (r >= m || j0 + f >= n) return;
     float val = a + bq[e];
     float* out = y + static_cast<size_t>(r) * ldy + j0 + f;
-    if constexpr (kEpi == 1) val = 0.5f * val * (1.0f + erff(val * 0.70710678118654752f));
+    if constexpr (kEpi == 1) val = gelu_erf(val);
     if constexpr (kEpi == 2) *out += val;
     else *out = val;
   };
