@@ -36,6 +36,17 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
+// Relative L2 difference of a from b (NaN when their sizes differ).
+double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return NAN;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    den += static_cast<double>(b[i]) * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
 struct Events {
   cudaEvent_t a, b;
   Events() {
@@ -159,8 +170,9 @@ void decoder_step(const engine::WhisperModel& m, CudaBackend& be, StepBuffers& s
 struct Row {
   std::string arch;
   engine::cuda::Precision precision = engine::cuda::Precision::f32;
-  double enc_blocks_flash_ms[3] = {NAN, NAN, NAN};  // recorded, by FlashShape
-  bool flash_same[3] = {true, false, false};         // a window's output bits as shape 0's
+  double enc_blocks_flash_ms[engine::cuda::kFlashShapes] = {NAN, NAN, NAN, NAN, NAN, NAN};  // recorded, by FlashShape
+  double flash_rel[engine::cuda::kFlashShapes] = {0, NAN, NAN, NAN, NAN, NAN};  // a window's output against shape 0's
+  double enc_blocks_fc1_ms = NAN, fc1_rel = NAN;  // recorded with fc1's cuBLASLt epilogue; against shape 0's window
   double enc_ms = 0, enc_ops_ms = NAN, enc_blocks_ms = 0, enc_blocks_graph_ms = NAN, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
   // Decoder::forward_and_pick, the engine's greedy step (filters and argmax on the GPU): eager, and recorded
   // once then replayed (Backend::records_steps); pick_same: both gave the same tokens and log-probabilities.
@@ -334,10 +346,13 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.enc_blocks_graph_ms =
           time_stream(be, 3, n_reps, [&] { be.encoder_blocks(m.encoder_layers, h.n_audio_head, x); });
       // The attention's launch shapes (FlashShape), recorded: each timed (the one just timed reused), and one
-      // window's output through each compared bit for bit with shape 0's from the same input.
+      // window's output through each compared with shape 0's from the same input (the mma.sync shapes bit for bit;
+      // the wgmma shapes, where this GPU runs them, by their relative difference).
       const engine::cuda::FlashShape shape_before = be.flash_shape();
       std::vector<float> first;
-      for (int sh = 0; sh < 3; ++sh) {
+      for (int sh = 0; sh < engine::cuda::kFlashShapes; ++sh) {
+        if (engine::cuda::is_wgmma(static_cast<engine::cuda::FlashShape>(sh)) && !engine::cuda::flash_wgmma_available())
+          continue;
         be.set_flash_shape(static_cast<engine::cuda::FlashShape>(sh));
         row.enc_blocks_flash_ms[sh] =
             sh == static_cast<int>(shape_before)
@@ -350,9 +365,20 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         if (sh == 0)
           first = out;
         else
-          row.flash_same[sh] = std::memcmp(out.data(), first.data(), out.size() * 4) == 0;
+          row.flash_rel[sh] = std::memcmp(out.data(), first.data(), out.size() * 4) == 0 ? 0.0 : rel_diff(out, first);
       }
       be.set_flash_shape(shape_before);
+      // fc1's bias and GELU in cuBLASLt's epilogue (WST_CUDA_FC1_EPILOGUE=1; its tanh GELU), recorded, timed, and a
+      // window against shape 0's.
+      const bool fc1_before = be.fc1_epilogue();
+      be.set_fc1_epilogue(true);
+      row.enc_blocks_fc1_ms = time_stream(be, 3, n_reps, [&] { be.encoder_blocks(m.encoder_layers, h.n_audio_head, x); });
+      be.copy(enc, x);
+      be.encoder_blocks(m.encoder_layers, h.n_audio_head, x);
+      std::vector<float> out(static_cast<size_t>(x.rows) * x.cols);
+      be.download(x, out.data());
+      row.fc1_rel = rel_diff(out, first);
+      be.set_fc1_epilogue(fc1_before);
     }
     be.set_encoder_graphs(graphs_default);
   }
@@ -659,12 +685,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       std::vector<float> lg;
       dec.truncate(n_past);
       dec.forward_step(five, lg);
-      double num = 0, den = 0;
-      for (size_t i = 0; i < lg.size() && i < all_logits.size(); ++i) {
-        num += (static_cast<double>(lg[i]) - all_logits[i]) * (static_cast<double>(lg[i]) - all_logits[i]);
-        den += static_cast<double>(all_logits[i]) * all_logits[i];
-      }
-      *rel = lg.size() == all_logits.size() ? std::sqrt(num / den) : NAN;
+      *rel = rel_diff(lg, all_logits);
       return median(tv);
     };
     // The same 5-beam step with each of session 11's switches turned over in turn (since run 35: chunks off, the
@@ -1099,9 +1120,10 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
             engine::cuda::flash_attention_half<__half>(q_, 3 * d, t, d, b_qkv.data, a_, d, n_sm, st,
                                                        be.flash_shape());
           }), 2.0 * 4 * t * d, 4.0 * t * t * d, -LE);
-      for (int sh = 0; sh < 3; ++sh) {
+      for (int sh = 0; sh < engine::cuda::kFlashShapes; ++sh) {
         const auto shape = static_cast<engine::cuda::FlashShape>(sh);
         if (shape == be.flash_shape()) continue;  // the line above
+        if (engine::cuda::is_wgmma(shape) && !engine::cuda::flash_wgmma_available()) continue;
         add("f16 half-enc flash attention shape " + std::to_string(sh) + " (informational)", us([&] {
               engine::cuda::flash_attention_half<__half>(q_, 3 * d, t, d, b_qkv.data, a_, d, n_sm, st, shape);
             }), 2.0 * 4 * t * d, 4.0 * t * t * d, 0);
@@ -1115,6 +1137,9 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
       add("f16 half-enc bias + gelu [1500,4d]", us([&] {
             engine::cuda::bias_gelu_half<__half>(m_, t, 4 * d, b_fc1.data, st);
           }), 2.0 * 8 * t * d, 0, -LE);
+      add("f16 half-enc fc1 + bias + gelu (tanh) in cuBLASLt's epilogue (informational)", us([&] {
+            be.product_bias_gelu(h_fc1, n_, d, t, m_, 4 * d, b_fc1.data);
+          }), 2.0 * (4 * d * d + 5 * t * d), 8.0 * t * d * d, 0);
       add("f16 half-enc fc2 product onto x", us([&] {
             engine::cuda::half_product(be.blas(), h_fc2, m_, 4 * d, t, xe.data, CUDA_R_32F, d, 1.0f);
           }), 2.0 * (4 * d * d + 4 * t * d) + 8.0 * t * d, 8.0 * t * d * d, -LE);
@@ -1197,12 +1222,29 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   "(eager body %.3f, graph %.3f; graph vs eager rel %.1e), pool peak %.2f GiB\n",
                   a.c_str(), precision_name(p), r.enc_ms, r.enc_blocks_ms, r.enc_blocks_graph_ms, r.enc_ops_ms,
                   r.enc_tf32_ms, r.dec_ms, r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
-      if (!std::isnan(r.enc_blocks_flash_ms[0]))
-        std::printf("%s %s: encoder blocks recorded by flash shape: 0 (words16) %.3f ms, 1 (ldmatrix16) %.3f ms (%s), "
-                    "2 (ldmatrix32) %.3f ms (%s)\n",
-                    a.c_str(), precision_name(p), r.enc_blocks_flash_ms[0], r.enc_blocks_flash_ms[1],
-                    r.flash_same[1] ? "same bits" : "DIFFER", r.enc_blocks_flash_ms[2],
-                    r.flash_same[2] ? "same bits" : "DIFFER");
+      if (!std::isnan(r.enc_blocks_flash_ms[0])) {
+        static const char* const names[] = {"words16",     "ldmatrix16",  "ldmatrix32",
+                                            "wgmma 64x64", "wgmma 128x64", "wgmma 128x128"};
+        std::string line;
+        for (int sh = 0; sh < engine::cuda::kFlashShapes; ++sh) {
+          char part[160];
+          const bool mma = !engine::cuda::is_wgmma(static_cast<engine::cuda::FlashShape>(sh));
+          if (std::isnan(r.enc_blocks_flash_ms[sh]))
+            std::snprintf(part, sizeof part, "%s%d (%s) DID NOT RUN (no wgmma here)", sh ? ", " : "", sh, names[sh]);
+          else if (sh == 0)
+            std::snprintf(part, sizeof part, "0 (%s) %.3f ms", names[0], r.enc_blocks_flash_ms[0]);
+          else if (mma)
+            std::snprintf(part, sizeof part, ", %d (%s) %.3f ms (%s)", sh, names[sh], r.enc_blocks_flash_ms[sh],
+                          r.flash_rel[sh] == 0.0 ? "same bits" : "DIFFER");
+          else
+            std::snprintf(part, sizeof part, ", %d (%s) %.3f ms (rel %.1e against shape 0)", sh, names[sh],
+                          r.enc_blocks_flash_ms[sh], r.flash_rel[sh]);
+          line += part;
+        }
+        std::printf("%s %s: encoder blocks recorded by flash shape: %s; with fc1's bias and GELU (tanh) in cuBLASLt's "
+                    "epilogue %.3f ms (rel %.1e against shape 0)\n",
+                    a.c_str(), precision_name(p), line.c_str(), r.enc_blocks_fc1_ms, r.fc1_rel);
+      }
       std::printf("%s %s: engine greedy step (forward_and_pick) eager %.3f ms, recorded %.3f ms; 40 picks %s; "
                   "recorded with the cross query fused %.3f ms (%s), the self q|k|v fused %.3f ms (%s), both %.3f ms "
                   "(%s); 5-beam step %.3f ms with the logits to the host (filters not included), %.3f ms with the GPU's "

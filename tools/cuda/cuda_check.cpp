@@ -290,6 +290,38 @@ struct Checker {
                  std::to_string(n_layers) + " vs float32")
                     .c_str(),
                 r_got, max_got, r_ops, max_ops);
+    // Variants with their own bits: an eager window held to the tolerance against float32 (and, where `near_ops`, to
+    // twice the op-by-op path's error, as shape 0 is); its recorded windows (prepare, record, replay) to its bits.
+    auto variant = [&](const std::string& label, bool near_ops) {
+      const std::vector<float> eager = run(half_layers, true, false, prec);
+      size_t n_rec_diff = 0;
+      for (int w = 0; w < 3; ++w) {
+        const std::vector<float> r = run(half_layers, true, true, prec);
+        for (size_t i = 0; i < r.size(); ++i) n_rec_diff += std::memcmp(&r[i], &eager[i], 4) != 0;
+      }
+      double max_v = 0;
+      const double r_v = rel(eager, &max_v);
+      const bool ok_v = r_v < tol && (!near_ops || r_v <= 2.0 * r_ops) && n_rec_diff == 0;
+      if (!ok_v) ++n_fail;
+      std::printf("  %-4s %-58s rel %.2e  max|d| %.2e, recorded: %zu values differ\n", ok_v ? "ok" : "FAIL",
+                  ("encoder blocks " + std::string(engine::weight_type_name(type)) + " " + name + " " + label).c_str(),
+                  r_v, max_v, n_rec_diff);
+    };
+    // The attention on wgmma (flash_wgmma.cu).
+    if (wgmma_ready("encoder blocks " + std::string(engine::weight_type_name(type)) + " " + name)) {
+      for (int sh = static_cast<int>(engine::cuda::FlashShape::wgmma64x64); sh < engine::cuda::kFlashShapes; ++sh) {
+        be.set_flash_shape(static_cast<engine::cuda::FlashShape>(sh));
+        variant("wgmma shape " + std::to_string(sh), true);
+      }
+      be.set_flash_shape(shape_before);
+    }
+    // fc1's bias and GELU in cuBLASLt's epilogue: its GELU is the tanh form, so only the tolerance holds it.
+    const bool fc1_before = be.fc1_epilogue();
+    be.set_fc1_epilogue(true);
+    variant("fc1 bias + GELU (tanh) in cuBLASLt's epilogue", false);
+    be.set_fc1_epilogue(fc1_before);
+    be.set_encoder_graphs(graphs_before);
+    be.set_half_encoder(half_before);
   }
 
   // linear_fused (the decoder step's one-kernel layer): layer norm before, GELU or residual add after.
@@ -743,16 +775,48 @@ struct Checker {
     for (int r = 0; r < t; ++r)
       for (int c = 0; c < 3 * d; ++c) biased[static_cast<size_t>(r) * 3 * d + c] += bias[c];
     Mat O = be.alloc(t, d);  // the result widened to float32, for compare()
-    std::vector<float> got(got_bits.size());
-    for (size_t i = 0; i < got.size(); ++i) got[i] = f16 ? half_to_float(got_bits[i]) : bfloat16_to_float(got_bits[i]);
-    WST_CUDA_CHECK(cudaMemcpyAsync(O.data, got.data(), got.size() * 4, cudaMemcpyHostToDevice, be.stream()));
-    be.synchronize();
-    compare(std::string("flash half ") + (f16 ? "float16 " : "bfloat16 ") + name + " t " + std::to_string(t) + " heads " +
-                std::to_string(n_head),
-            O, [&](int i, double* o) {
-              reference_attention(biased.data() + static_cast<size_t>(i) * 3 * d, biased.data() + d, 3 * d,
-                                  biased.data() + 2 * d, 3 * d, t, n_head, d, o);
-            }, tol);
+    auto check = [&](const std::vector<uint16_t>& out_bits, const std::string& shape) {
+      std::vector<float> got(out_bits.size());
+      for (size_t i = 0; i < got.size(); ++i)
+        got[i] = f16 ? half_to_float(out_bits[i]) : bfloat16_to_float(out_bits[i]);
+      WST_CUDA_CHECK(cudaMemcpyAsync(O.data, got.data(), got.size() * 4, cudaMemcpyHostToDevice, be.stream()));
+      be.synchronize();
+      compare(std::string("flash half ") + (f16 ? "float16 " : "bfloat16 ") + name + " t " + std::to_string(t) +
+                  " heads " + std::to_string(n_head) + shape,
+              O, [&](int i, double* o) {
+                reference_attention(biased.data() + static_cast<size_t>(i) * 3 * d, biased.data() + d, 3 * d,
+                                    biased.data() + 2 * d, 3 * d, t, n_head, d, o);
+              }, tol);
+    };
+    check(got_bits, "");
+    // The wgmma shapes (flash_wgmma.cu): their own bits, held to the same tolerance.
+    if (!wgmma_ready("flash half t " + std::to_string(t))) return;
+    for (int sh = static_cast<int>(engine::cuda::FlashShape::wgmma64x64); sh < engine::cuda::kFlashShapes; ++sh) {
+      WST_CUDA_CHECK(cudaMemsetAsync(out.get(), 0xFF, static_cast<size_t>(t) * d * 2, be.stream()));
+      engine::cuda::flash_attention_half<T>(static_cast<const T*>(qkv.get()), 3 * d, t, d, B.data,
+                                            static_cast<T*>(out.get()), d, n_sm, be.stream(),
+                                            static_cast<engine::cuda::FlashShape>(sh));
+      std::vector<uint16_t> shape_bits(got_bits.size());
+      WST_CUDA_CHECK(
+          cudaMemcpyAsync(shape_bits.data(), out.get(), shape_bits.size() * 2, cudaMemcpyDeviceToHost, be.stream()));
+      be.synchronize();
+      check(shape_bits, " wgmma shape " + std::to_string(sh));
+    }
+  }
+
+  // Whether the wgmma shapes can run here; on a compute capability 9.0 GPU they must (a FAIL if the sm_90a code did
+  // not load), elsewhere they are skipped, said so once per check.
+  bool wgmma_ready(const std::string& what) {
+    if (engine::cuda::flash_wgmma_available()) return true;
+    int device = 0, major = 0, minor = 0;
+    WST_CUDA_CHECK(cudaGetDevice(&device));
+    WST_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    WST_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+    const bool hopper = major == 9 && minor == 0;
+    if (hopper) ++n_fail;
+    std::printf("  %-4s %-58s %s\n", hopper ? "FAIL" : "skip", (what + " wgmma shapes").c_str(),
+                hopper ? "compute capability 9.0 but no sm_90a code loaded" : "no wgmma on this GPU");
+    return false;
   }
 
   // A step's self-attention for n sequences at once (Backend::step_self_attention): row b of qkv is sequence b's

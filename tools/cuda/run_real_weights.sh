@@ -34,14 +34,16 @@ for f in "${srcs[@]}"; do
   pids+=($!)
 done
 for f in "$root"/src/engine/cuda/*.cu; do
-  nvcc "${flags[@]}" -arch=sm_90 -c "$f" -o "$build/$(basename "$f").o" 2> "$build/$(basename "$f").log" &
+  arch=(-arch=sm_90)
+  [ "$(basename "$f")" = flash_wgmma.cu ] && arch=(-gencode arch=compute_90a,code=sm_90a)  # wgmma: sm_90a code only
+  nvcc "${flags[@]}" "${arch[@]}" -c "$f" -o "$build/$(basename "$f").o" 2> "$build/$(basename "$f").log" &
   pids+=($!)
 done
 fail=0
 for p in "${pids[@]}"; do wait "$p" || fail=1; done
 cat "$build"/*.log > "$out/real_build.log" || true
 if [ "$fail" != 0 ]; then cat "$out/real_build.log"; exit 1; fi
-nvcc -arch=sm_90 "$build"/*.o -o "$build/real_weights_check" -lcublas -lz -Xlinker "$icu_lib" \
+nvcc -arch=sm_90 "$build"/*.o -o "$build/real_weights_check" -lcublas -lcublasLt -lz -Xlinker "$icu_lib" \
   -L"$dir/deps/lib" -lkissfft-float -Xlinker -rpath -Xlinker "$dir/deps/lib"
 echo "built in $(( $(date +%s) - t0 )) s (ICU ${icu_ver})"
 pcm=("$dir"/pcm/jfk.pcm "$dir"/pcm/ted_60.pcm $(ls "$dir"/pcm/*.pcm | grep -v -e /jfk.pcm -e /ted_60.pcm))
@@ -113,6 +115,15 @@ if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
   # The tensor-core rows' input split across clusters of 4 blocks (WST_CUDA_TENSOR_ROWS_CLUSTER=4, untimed).
   beam_pair _cluster4 ", the tensor-core rows in clusters of 4" WST_CUDA_TENSOR_ROWS_CLUSTER=4
 fi
+# The encoder's attention on wgmma (WST_CUDA_FLASH_SHAPE=3, 4, 5; session 16, untimed) and fc1's bias and GELU in
+# cuBLASLt's epilogue (WST_CUDA_FC1_EPILOGUE=1: the tanh GELU): float16 greedy, held to float16's gate.
+for v in WST_CUDA_FLASH_SHAPE=3 WST_CUDA_FLASH_SHAPE=4 WST_CUDA_FLASH_SHAPE=5 WST_CUDA_FC1_EPILOGUE=1; do
+  tag="$(echo "${v#WST_CUDA_}" | tr 'A-Z=' 'a-z_')"
+  env "$v" "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda float16 \
+    "$out/gpu_float16_$tag.json" "${pcm[@]}" > "$out/gpu_float16_$tag.log" 2>&1 || { echo "$v run failed"; rc=1; }
+  echo "== float16, $v, against the CPU's float32"
+  "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_float16_$tag.json" text || rc=1
+done
 echo "== bfloat16 on the GPU against the CPU's float32 (reported, not a gate)"
 "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_bfloat16.json" text || true
 # Issue #8: differences only at near-ties. At each file's first differing token, both tokens' log-probabilities

@@ -24,6 +24,11 @@ namespace wst::engine::cuda {
 
 [[noreturn]] void throw_cuda_error(const char* call, const std::string& why, const char* file, int line);
 const char* cublas_status_name(cublasStatus_t s);
+// Whether this device runs the wgmma kernels: compute capability 9.0 and sm_90a code loaded (probed once; the
+// backend asks when it starts, outside any stream capture).
+bool flash_wgmma_available();
+
+struct LtProducts;  // lt_product.cu
 
 #define WST_CUDA_CHECK(call)                                                                                  \
   do {                                                                                                        \
@@ -243,8 +248,22 @@ class CudaBackend final : public Backend {
   }
   bool encoder_graphs() const { return encoder_graphs_; }
   // The launch shape of those blocks' attention (a new one records the blocks again).
-  void set_flash_shape(FlashShape shape) { flash_shape_ = shape; }
+  // Throws for a wgmma shape where flash_wgmma_available() is false.
+  void set_flash_shape(FlashShape shape) {
+    if (is_wgmma(shape) && !flash_wgmma_available())
+      throw Error("flash shape " + std::to_string(static_cast<int>(shape)) +
+                  ": wgmma needs an sm_90 GPU and sm_90a code, which this GPU or build lacks");
+    flash_shape_ = shape;
+  }
   FlashShape flash_shape() const { return flash_shape_; }
+  // The encoder's fc1 with its bias and GELU in cuBLASLt's epilogue (cuBLASLt's GELU is the tanh approximation, not
+  // the exact erf form: lt_product.cu), instead of the product and a bias + GELU pass; off unless
+  // WST_CUDA_FC1_EPILOGUE=1 or set_fc1_epilogue(true). A new setting records the encoder's blocks again.
+  void set_fc1_epilogue(bool on) { fc1_epilogue_ = on; }
+  bool fc1_epilogue() const { return fc1_epilogue_; }
+  // y [m, n] (the weights' type, row stride ldy) = GELU(x [m, k] w^T + bias) with x in the weights' type (row stride
+  // ldx) and bias [n] float32 or null, in one cuBLASLt product.
+  void product_bias_gelu(const Weights& w, const void* x, int ldx, int m, void* y, int ldy, const float* bias);
 
   // For the checker and benchmarks: the stream every op is queued on, and the matrix-product mode
   // (TF32 tensor cores on, or plain fp32).
@@ -365,6 +384,8 @@ class CudaBackend final : public Backend {
   bool sm90_ = false, chained_ = false, clusters_ = true;
   bool half_encoder_ = true;
   FlashShape flash_shape_ = FlashShape::ldmatrix16;
+  bool fc1_epilogue_ = false;
+  std::shared_ptr<LtProducts> lt_;  // cuBLASLt's handle and plans, made on first use (lt_product.cu)
   bool fused_cross_ = true, fused_self_ = true;  // (the constructor reads WST_CUDA_FUSED_CROSS / _SELF)
   int fused_cross_max_width_ = kFusedCrossMaxWidth;
   long long fused_cross_launches_ = 0, fused_self_launches_ = 0;
@@ -505,10 +526,15 @@ void add_row(Mat& y, const float* row, cudaStream_t stream);
 // out [cols, rows] (row stride ldo) = the transpose of in [rows, cols] contiguous; elementwise.cu.
 void transpose(const float* in, int rows, int cols, float* out, int ldo, cudaStream_t stream);
 // Self-attention over qkv [t, 3d] in T (q | k | v, 64-wide heads, row stride ld), bias [3d] or null, into out
-// [t, d] (row stride ldo), in one of the launch shapes (all give the same bits); flash_attention.cu.
+// [t, d] (row stride ldo), in one of the launch shapes (the mma.sync shapes give the same bits; the wgmma shapes go
+// to flash_wgmma_half); flash_attention.cu.
 template <class T>
 void flash_attention_half(const T* qkv, int ld, int t, int d, const float* bias, T* out, int ldo, int n_sm,
                           cudaStream_t stream, FlashShape shape = FlashShape::ldmatrix16);
+// The same on wgmma (a FlashShape::wgmma* shape; throws unless flash_wgmma_available()); flash_wgmma.cu.
+template <class T>
+void flash_wgmma_half(const T* qkv, int ld, int t, int d, const float* bias, T* out, int ldo, cudaStream_t stream,
+                      FlashShape shape);
 
 // Launch shape for a kernel over n elements with `threads` per block.
 inline unsigned blocks_for(size_t n, unsigned threads) { return static_cast<unsigned>((n + threads - 1) / threads); }

@@ -5,7 +5,8 @@
 //   flash attention over the half q|k|v, adding q's and v's biases itself -> half rows
 //   output product added onto x (float32, beta = 1; its bias is owed)
 //   layer norm (adding that bias) -> half rows
-//   fc1 product (half output, no bias), then its bias and the exact GELU in one pass
+//   fc1 product (half output, no bias), then its bias and the exact GELU in one pass (or, with set_fc1_epilogue,
+//     all three in one cuBLASLt product: its GELU is the tanh approximation)
 //   fc2 product added onto x (its bias owed to the next layer's norm, or added at the end)
 // The residual stream x stays float32 throughout, as on the CPU. A window's launches are recorded once as a CUDA
 // graph and replayed (EncoderRecording; set_encoder_graphs(false) or WST_CUDA_ENCODER_GRAPH=0 launches them eagerly).
@@ -54,8 +55,12 @@ void run_blocks(CudaBackend& be, const std::vector<EncoderLayerWeights>& layers,
     flash_attention_half<T>(qkv, 3 * d, t, d, bias_or_null(l.qkv.b), attn, d, n_sm, s, be.flash_shape());
     half_product(blas, l.attn_out.w, attn, d, t, x.data, CUDA_R_32F, x.ld, 1.0f);
     layer_norm_half<T>(x, bias_or_null(l.attn_out.b), l.mlp_ln.gamma.data, l.mlp_ln.beta.data, h, d, s);
-    half_product(blas, l.fc1.w, h, d, t, mlp, ht, f, 0.0f);
-    bias_gelu_half<T>(mlp, t, f, bias_or_null(l.fc1.b), s);
+    if (be.fc1_epilogue()) {
+      be.product_bias_gelu(l.fc1.w, h, d, t, mlp, f, bias_or_null(l.fc1.b));
+    } else {
+      half_product(blas, l.fc1.w, h, d, t, mlp, ht, f, 0.0f);
+      bias_gelu_half<T>(mlp, t, f, bias_or_null(l.fc1.b), s);
+    }
     half_product(blas, l.fc2.w, mlp, f, t, x.data, CUDA_R_32F, x.ld, 1.0f);
     owed = bias_or_null(l.fc2.b);
   }
@@ -90,14 +95,16 @@ struct EncoderRecording {
   int t = 0, d = 0;
   Precision precision = Precision::f32;
   FlashShape flash = FlashShape::words16;
+  bool fc1_epilogue = false;
   Mat x;  // the recording's rows [t, d]
   std::unique_ptr<Scratch> scratch;
   cudaGraphExec_t exec = nullptr;
   ~EncoderRecording() {
     if (exec) cudaGraphExecDestroy(exec);
   }
-  bool serves(const std::vector<EncoderLayerWeights>& l, const Mat& rows, Precision p, FlashShape f) const {
-    return t == rows.rows && d == rows.cols && precision == p && flash == f && weights == addresses(l);
+  bool serves(const std::vector<EncoderLayerWeights>& l, const Mat& rows, Precision p, FlashShape f, bool fc1) const {
+    return t == rows.rows && d == rows.cols && precision == p && flash == f && fc1_epilogue == fc1 &&
+           weights == addresses(l);
   }
 };
 
@@ -129,7 +136,7 @@ void CudaBackend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers,
     return;
   }
   auto* rec = static_cast<EncoderRecording*>(encoder_recording_.get());
-  if (!rec || !rec->serves(layers, x, precision_, flash_shape_)) {
+  if (!rec || !rec->serves(layers, x, precision_, flash_shape_, fc1_epilogue_)) {
     // New weights or shapes: this window runs eagerly (every kernel and cuBLAS's choices loaded once outside a
     // capture), the next one records.
     encoder_recording_.reset();
@@ -139,6 +146,7 @@ void CudaBackend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers,
     fresh->d = d;
     fresh->precision = precision_;
     fresh->flash = flash_shape_;
+    fresh->fc1_epilogue = fc1_epilogue_;
     fresh->x = alloc(t, d);
     fresh->scratch = std::make_unique<Scratch>(*this, t, d, f);
     encoder_recording_ = fresh;

@@ -17,6 +17,7 @@
 #include <type_traits>
 
 #include "engine/cuda/cuda_backend.cuh"
+#include "engine/cuda/flash_softmax.cuh"
 #include "engine/cuda/mma.cuh"
 #include "engine/cuda/row_products.cuh"
 #include "util/errors.h"
@@ -25,27 +26,11 @@ namespace wst::engine::cuda {
 
 namespace {
 
-constexpr int kDh = 64;       // head width
+constexpr int kDh = kFlashDh;  // head width
 constexpr int kBlockK = 64;   // keys per step
 constexpr int kPad = 8;       // halves of padding per shared row: rows 36 words apart, no bank conflicts
 constexpr int kRow = kDh + kPad;
 
-
-// 2^x. kFast: the bare ex2.approx.ftz instruction; exp2f is the same instruction with a rescaling around it for
-// results below 2^-126, which the fast form flushes to 0. Such a weight or rescaling factor cannot move a sum to
-// which the largest weight adds 1; it reaches an output only through a subnormal (a bfloat16 weight in
-// [2^-133, 2^-126), or a rescaled output with nothing else in it), which needs a score 87 (natural log) below the
-// row's maximum and, in practice, no bias on v: the same values in every case met in practice, not by construction.
-template <bool kFast>
-__device__ __forceinline__ float exp2_(float x) {
-  if constexpr (kFast) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-    return y;
-  } else {
-    return exp2f(x);
-  }
-}
 
 // One block of 64 keys for kTiles tiles of a warp's 16 queries each (A fragments qa[i], already scaled by log2(e) /
 // sqrt(64)): the scores against K, keys at or past lim[i][0] / lim[i][1] (rows g and g + 8 of tile i) masked when
@@ -58,7 +43,6 @@ template <class T, int kTiles, bool kFree, class KFrag, class VFrag>
 __device__ __forceinline__ void attend_tiles(const uint32_t (&qa)[kTiles][kDh / 16][4], KFrag k_frag, int kb, bool edge,
                                              const int (&lim)[kTiles][2], float (&o)[kTiles][kDh / 8][4],
                                              float (&m)[kTiles][2], float (&l)[kTiles][2], VFrag v_frag) {
-  const int lane = threadIdx.x % 32, t = lane % 4;
   // Scores for 16 queries x 64 keys a tile: 8 tiles of 8 keys.
   float s[kTiles][kBlockK / 8][4];
 #pragma unroll
@@ -77,65 +61,13 @@ __device__ __forceinline__ void attend_tiles(const uint32_t (&qa)[kTiles][kDh / 
     }
   }
 #pragma unroll
-  for (int i = 0; i < kTiles; ++i) {
-    // Keys past the end, or past a query's causal limit, get no weight.
-    if (edge) {
-#pragma unroll
-      for (int n = 0; n < kBlockK / 8; ++n) {
-        const int key = kb + n * 8 + 2 * t;
-        if (key >= lim[i][0]) s[i][n][0] = -INFINITY;
-        if (key + 1 >= lim[i][0]) s[i][n][1] = -INFINITY;
-        if (key >= lim[i][1]) s[i][n][2] = -INFINITY;
-        if (key + 1 >= lim[i][1]) s[i][n][3] = -INFINITY;
-      }
-    }
-    float mx0 = m[i][0], mx1 = m[i][1];
-#pragma unroll
-    for (int n = 0; n < kBlockK / 8; ++n) {
-      mx0 = fmaxf(mx0, fmaxf(s[i][n][0], s[i][n][1]));
-      mx1 = fmaxf(mx1, fmaxf(s[i][n][2], s[i][n][3]));
-    }
-    // The four lanes of a quad hold one row between them.
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-    // A row with nothing visible yet keeps -inf as its maximum; exponentials are then taken against 0.
-    const float base0 = mx0 == -INFINITY ? 0.f : mx0, base1 = mx1 == -INFINITY ? 0.f : mx1;
-    // exp2(-inf) = 0 on the first block
-    const float a0 = exp2_<kFree>(m[i][0] - base0), a1 = exp2_<kFree>(m[i][1] - base1);
-    m[i][0] = mx0;
-    m[i][1] = mx1;
-    l[i][0] *= a0;
-    l[i][1] *= a1;
-#pragma unroll
-    for (int n = 0; n < kDh / 8; ++n) {
-      o[i][n][0] *= a0;
-      o[i][n][1] *= a0;
-      o[i][n][2] *= a1;
-      o[i][n][3] *= a1;
-    }
-#pragma unroll
-    for (int n = 0; n < kBlockK / 8; ++n) {
-      s[i][n][0] = exp2_<kFree>(s[i][n][0] - base0);
-      s[i][n][1] = exp2_<kFree>(s[i][n][1] - base0);
-      s[i][n][2] = exp2_<kFree>(s[i][n][2] - base1);
-      s[i][n][3] = exp2_<kFree>(s[i][n][3] - base1);
-      l[i][0] += s[i][n][0] + s[i][n][1];
-      l[i][1] += s[i][n][2] + s[i][n][3];
-    }
-  }
+  for (int i = 0; i < kTiles; ++i) online_softmax<kFree>(s[i], kb, edge, lim[i], o[i], m[i], l[i]);
   // out += P V: keys 16 at a time (two score tiles make one A fragment), dims in 8 tiles of 8.
 #pragma unroll
   for (int st = 0; st < kBlockK / 16; ++st) {
     uint32_t pa[kTiles][4];
 #pragma unroll
-    for (int i = 0; i < kTiles; ++i) {
-      pa[i][0] = pack2<T>(s[i][2 * st][0], s[i][2 * st][1]);
-      pa[i][1] = pack2<T>(s[i][2 * st][2], s[i][2 * st][3]);
-      pa[i][2] = pack2<T>(s[i][2 * st + 1][0], s[i][2 * st + 1][1]);
-      pa[i][3] = pack2<T>(s[i][2 * st + 1][2], s[i][2 * st + 1][3]);
-    }
+    for (int i = 0; i < kTiles; ++i) weights_fragment<T>(s[i], st, pa[i]);
 #pragma unroll
     for (int n = 0; n < kDh / 8; ++n) {
       uint32_t b0, b1;
@@ -164,15 +96,6 @@ __device__ __forceinline__ void k_frag_ldmatrix(const uint16_t* ks, int n, int p
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
                : "r"(a));
-}
-
-// 1 / (the softmax denominators) of rows g and g + 8: each lane holds a share of them, the quad sums them.
-__device__ __forceinline__ float2 row_inverses(float l0, float l1) {
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-  return make_float2(1.f / l0, 1.f / l1);
 }
 
 // q, k, v: float32 rows, head h in columns [h * 64, h * 64 + 64). scale_log2 = log2(e) / sqrt(64).
@@ -266,15 +189,6 @@ __global__ void __launch_bounds__(32 * kWarps)
   }
 }
 
-// 16 bytes global -> shared without passing through registers; `valid` false writes zeros (reads nothing).
-__device__ __forceinline__ void copy16_async(void* smem, const void* gmem, bool valid) {
-  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int kPending>
-__device__ __forceinline__ void wait_copies() { asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending)); }
-
 // B fragments of two 8x8 tiles straight from row-major shared memory, transposed on the way (ldmatrix .trans):
 // lanes 0-7 give the addresses of the first tile's rows, lanes 8-15 the second's.
 __device__ __forceinline__ void load_trans_x2(const uint16_t* row, uint32_t& b0, uint32_t& b1) {
@@ -298,7 +212,7 @@ __global__ void __launch_bounds__(32 * kWarps, kTiles == 1 ? 16 / kWarps : 1)
                                 T* __restrict__ out, int ldo, int tk, float scale_log2) {
   __shared__ __align__(16) uint16_t ks[2][kBlockK * kRow];  // K blocks, [key][dim]
   __shared__ __align__(16) uint16_t vs[2][kBlockK * kRow];  // V blocks, [key][dim]
-  const int h = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int h = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4;
   const int q0 = (blockIdx.x * kWarps + warp) * kTiles * 16;  // this warp's first query
   const int col0 = h * kDh;
   const uint16_t* base = reinterpret_cast<const uint16_t*>(qkv);
@@ -318,31 +232,7 @@ __global__ void __launch_bounds__(32 * kWarps, kTiles == 1 ? 16 / kWarps : 1)
 
   uint32_t qa[kTiles][kDh / 16][4];
 #pragma unroll
-  for (int i = 0; i < kTiles; ++i) {
-    const int r0 = q0 + 16 * i + g, r1 = r0 + 8;
-#pragma unroll
-    for (int s = 0; s < kDh / 16; ++s) {
-      const int c = col0 + s * 16 + 2 * t;
-      float2 b_lo = make_float2(0.f, 0.f), b_hi = b_lo;
-      if (bias) {
-        b_lo = make_float2(bias[c], bias[c + 1]);
-        b_hi = make_float2(bias[c + 8], bias[c + 9]);
-      }
-      float2 x00 = make_float2(0.f, 0.f), x10 = x00, x01 = x00, x11 = x00;
-      if (r0 < tk) {
-        x00 = to_float2(*reinterpret_cast<const typename Pair<T>::type*>(qkv + static_cast<size_t>(r0) * ld + c));
-        x01 = to_float2(*reinterpret_cast<const typename Pair<T>::type*>(qkv + static_cast<size_t>(r0) * ld + c + 8));
-      }
-      if (r1 < tk) {
-        x10 = to_float2(*reinterpret_cast<const typename Pair<T>::type*>(qkv + static_cast<size_t>(r1) * ld + c));
-        x11 = to_float2(*reinterpret_cast<const typename Pair<T>::type*>(qkv + static_cast<size_t>(r1) * ld + c + 8));
-      }
-      qa[i][s][0] = pack2<T>((x00.x + b_lo.x) * scale_log2, (x00.y + b_lo.y) * scale_log2);
-      qa[i][s][1] = pack2<T>((x10.x + b_lo.x) * scale_log2, (x10.y + b_lo.y) * scale_log2);
-      qa[i][s][2] = pack2<T>((x01.x + b_hi.x) * scale_log2, (x01.y + b_hi.y) * scale_log2);
-      qa[i][s][3] = pack2<T>((x11.x + b_hi.x) * scale_log2, (x11.y + b_hi.y) * scale_log2);
-    }
-  }
+  for (int i = 0; i < kTiles; ++i) query_fragments<T>(qkv, ld, tk, q0 + 16 * i + g, col0, bias, scale_log2, qa[i]);
   float o[kTiles][kDh / 8][4], m[kTiles][2], l[kTiles][2];
   int lim[kTiles][2];
 #pragma unroll
@@ -385,20 +275,7 @@ __global__ void __launch_bounds__(32 * kWarps, kTiles == 1 ? 16 / kWarps : 1)
 #pragma unroll
   for (int i = 0; i < kTiles; ++i) {
     if (q0 + 16 * i >= tk) break;  // (warp-uniform: nothing after the loop may need every lane, but keep it so)
-    const int r0 = q0 + 16 * i + g, r1 = r0 + 8;
-    const float2 inv = row_inverses(l[i][0], l[i][1]);
-    const float inv0 = inv.x, inv1 = inv.y;
-#pragma unroll
-    for (int n = 0; n < kDh / 8; ++n) {
-      const int c = col0 + n * 8 + 2 * t;
-      const float2 bv = bias ? make_float2(bias[2 * d + c], bias[2 * d + c + 1]) : make_float2(0.f, 0.f);
-      if (r0 < tk)
-        *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(r0) * ldo + c) =
-            pack2<T>(o[i][n][0] * inv0 + bv.x, o[i][n][1] * inv0 + bv.y);
-      if (r1 < tk)
-        *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(r1) * ldo + c) =
-            pack2<T>(o[i][n][2] * inv1 + bv.x, o[i][n][3] * inv1 + bv.y);
-    }
+    store_head_rows<T>(o[i], l[i], q0 + 16 * i + g, tk, col0, bias ? bias + 2 * d : nullptr, out, ldo);
   }
 }
 
@@ -434,6 +311,7 @@ template <class T>
 void launch_half(const T* qkv, int ld, int t, int d, const float* bias, T* out, int ldo, int n_sm, cudaStream_t stream,
                  FlashShape shape) {
   // 128 queries a block read K and V half as often as 64; 64 when 128 would leave SMs idle.
+  if (is_wgmma(shape)) return flash_wgmma_half<T>(qkv, ld, t, d, bias, out, ldo, stream, shape);
   const bool wide = static_cast<long long>((t + 127) / 128) * (d / kDh) >= n_sm;
   switch (shape) {
     case FlashShape::words16:
@@ -445,6 +323,8 @@ void launch_half(const T* qkv, int ld, int t, int d, const float* bias, T* out, 
     case FlashShape::ldmatrix32:
       return wide ? launch_half_as<T, 4, 2, true>(qkv, ld, t, d, bias, out, ldo, stream)
                   : launch_half_as<T, 2, 2, true>(qkv, ld, t, d, bias, out, ldo, stream);
+    default:
+      break;
   }
   throw Error("flash_attention_half: unknown launch shape");
 }

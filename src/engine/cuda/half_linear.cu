@@ -309,17 +309,6 @@ int gemv_chunk(int m, int k, const GemvConfig& cfg) {
 // Whether M rows' layer norms go a warp a row (norm_rows_by_warp) rather than block-wide (norm_rows).
 bool warp_norm(int m, const GemvConfig& cfg) { return m > 1 ? cfg.norm_by_warp : cfg.one_row_norm_by_warp; }
 
-// Per kernel: the dynamic shared memory allowed so far (48 KiB by default), raised when a launch needs more (gemv_fits
-// keeps that within the device's maximum).
-template <auto kKernel>
-void allow_dynamic_shared(size_t bytes) {
-  static size_t allowed = 48 * 1024;
-  if (bytes > allowed) {
-    WST_CUDA_CHECK(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
-    allowed = bytes;
-  }
-}
-
 template <class T, int M, int R, bool kNorm, int kEpi, int kHeld, bool kChunked>
 void launch_gemv_shape(bool chained, const GemvConfig& cfg, const GemvShape& shape, const Mat& x, const float* gamma,
                        const float* beta, const T* w, const float* bias, Mat& y, int n, int k, int kc,

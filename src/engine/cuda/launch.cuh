@@ -67,4 +67,15 @@ void launch_kernel(bool chained, void (*kernel)(Params...), dim3 grid, dim3 bloc
   launch_cluster_kernel(chained, 0, kernel, grid, block, shared, stream, std::forward<Args>(args)...);
 }
 
+// Per kernel: the dynamic shared memory allowed so far (48 KiB by default), raised when a launch needs more (the
+// caller keeps that within the device's maximum).
+template <auto kKernel>
+void allow_dynamic_shared(size_t bytes) {
+  static size_t allowed = 48 * 1024;
+  if (bytes > allowed) {
+    WST_CUDA_CHECK(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+    allowed = bytes;
+  }
+}
+
 }  // namespace wst::engine::cuda

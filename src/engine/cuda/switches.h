@@ -16,8 +16,14 @@ namespace wst::engine::cuda {
 //   ldmatrix16: 16 queries a warp, K's fragments by ldmatrix, the exponentials as the bare ex2 instruction (the
 //     default: large-v3's recorded encoder blocks 5.80 against 5.89 ms, run 34, H200);
 //   ldmatrix32: as ldmatrix16 with 32 queries a warp (each K and V fragment serves two tiles of 16; 5.88 ms).
-// WST_CUDA_FLASH_SHAPE=0/1/2 or set_flash_shape picks another.
-enum class FlashShape { words16 = 0, ldmatrix16 = 1, ldmatrix32 = 2 };
+// On Hopper (sm_90a code, flash_wgmma.cu), with other bits (held to the same tolerance):
+//   wgmma64x64: a warpgroup's products (wgmma) for 64 queries a block, 64 keys a step;
+//   wgmma128x64: two warpgroups (128 queries a block), 64 keys a step;
+//   wgmma128x128: two warpgroups, 128 keys a step.
+// WST_CUDA_FLASH_SHAPE=0 to 5 or set_flash_shape picks another.
+enum class FlashShape { words16 = 0, ldmatrix16 = 1, ldmatrix32 = 2, wgmma64x64 = 3, wgmma128x64 = 4, wgmma128x128 = 5 };
+constexpr int kFlashShapes = 6;
+constexpr bool is_wgmma(FlashShape s) { return static_cast<int>(s) >= static_cast<int>(FlashShape::wgmma64x64); }
 
 // A launch shape of the half-weight matrix-vector kernel (half_linear.cu): output rows a warp (1, 2 or 4), warps a
 // block (1 to 8).
@@ -34,10 +40,10 @@ inline void check_gemv_shape(const GemvShape& shape) {
                 " warps a block (1 to 8) do not fit");
 }
 
-// WST_CUDA_FLASH_SHAPE: "0", "1" or "2".
+// WST_CUDA_FLASH_SHAPE: one digit, "0" to "5".
 inline FlashShape parse_flash_shape(const std::string& text) {
-  if (text != "0" && text != "1" && text != "2")
-    throw Error("WST_CUDA_FLASH_SHAPE: expected 0, 1 or 2, got \"" + text + "\"");
+  if (text.size() != 1 || text[0] < '0' || text[0] >= '0' + kFlashShapes)
+    throw Error("WST_CUDA_FLASH_SHAPE: expected 0 to " + std::to_string(kFlashShapes - 1) + ", got \"" + text + "\"");
   return static_cast<FlashShape>(text[0] - '0');
 }
 

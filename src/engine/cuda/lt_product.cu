@@ -1,0 +1,100 @@
+// The encoder's fc1 product with its bias and GELU in cuBLASLt's epilogue (CUBLASLT_EPILOGUE_GELU_BIAS), instead
+// of the product and then a pass over its [1500, 4d] half output (bias_gelu_half: 12.6 us a large-v3 layer, run 38).
+// cuBLASLt's GELU is the tanh approximation, not the exact erf form of the models and of the other paths (whisper.cpp
+// uses the tanh form too): the two differ by up to ~5e-4 (about half a float16 ulp at 1), so this is off unless
+// WST_CUDA_FC1_EPILOGUE=1 or set_fc1_epilogue(true), and held by tools/cuda/cuda_check.cpp to the half encoder's
+// tolerance against float32 and by tools/cuda/run_real_weights.sh to the same tokens.
+// One plan (operation and layout descriptors, the heuristic's first algorithm) per shape, kept for the backend's
+// life; the products share cuBLAS's workspace (the same stream runs them one at a time).
+#include <cublasLt.h>
+
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "engine/cuda/cuda_backend.cuh"
+#include "util/errors.h"
+
+namespace wst::engine::cuda {
+
+#define WST_LT_CHECK(call)                                                                                   \
+  do {                                                                                                       \
+    cublasStatus_t wst_st_ = (call);                                                                         \
+    if (wst_st_ != CUBLAS_STATUS_SUCCESS)                                                                    \
+      ::wst::engine::cuda::throw_cuda_error(#call, cublasLtGetStatusString(wst_st_), __FILE__, __LINE__);    \
+  } while (0)
+
+struct LtProducts {
+  struct Plan {
+    cublasLtMatmulDesc_t op = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+  };
+  cublasLtHandle_t handle = nullptr;
+  std::map<std::tuple<int, int, int, int, int, int, bool>, Plan> plans;  // type, n, k, m, ldx, ldy, bias
+
+  LtProducts() { WST_LT_CHECK(cublasLtCreate(&handle)); }
+  ~LtProducts() {
+    for (auto& [key, p] : plans) {
+      if (p.op) cublasLtMatmulDescDestroy(p.op);
+      for (cublasLtMatrixLayout_t l : {p.a, p.b, p.d})
+        if (l) cublasLtMatrixLayoutDestroy(l);
+    }
+    if (handle) cublasLtDestroy(handle);
+  }
+};
+
+void CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, int m, void* y, int ldy,
+                                    const float* bias) {
+  if (w.type != WeightType::float16 && w.type != WeightType::bfloat16)
+    throw Error("product_bias_gelu: float16 or bfloat16 weights only, not " + std::string(weight_type_name(w.type)));
+  if (m == 0 || w.rows == 0) return;
+  if (!lt_) lt_ = std::make_shared<LtProducts>();
+  const cudaDataType_t t = w.type == WeightType::float16 ? CUDA_R_16F : CUDA_R_16BF;
+  const int n = w.rows, k = w.cols;
+  auto& plan = lt_->plans[{static_cast<int>(t), n, k, m, ldx, ldy, bias != nullptr}];
+  if (!plan.op) {
+    // Row-major y [m, n] = x [m, k] w [n, k]^T, read column-major: y^T = w^T x^T (as half_product).
+    LtProducts::Plan fresh;
+    WST_LT_CHECK(cublasLtMatmulDescCreate(&fresh.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    WST_LT_CHECK(cublasLtMatmulDescSetAttribute(fresh.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    WST_LT_CHECK(cublasLtMatmulDescSetAttribute(fresh.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    const cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+    WST_LT_CHECK(cublasLtMatmulDescSetAttribute(fresh.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    if (bias) {
+      const cudaDataType_t bias_type = CUDA_R_32F;  // the backend's biases stay float32
+      WST_LT_CHECK(
+          cublasLtMatmulDescSetAttribute(fresh.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type));
+    }
+    WST_LT_CHECK(cublasLtMatrixLayoutCreate(&fresh.a, t, k, n, k));    // w^T read from w [n, k]
+    WST_LT_CHECK(cublasLtMatrixLayoutCreate(&fresh.b, t, k, m, ldx));  // x^T
+    WST_LT_CHECK(cublasLtMatrixLayoutCreate(&fresh.d, t, n, m, ldy));  // y^T
+    cublasLtMatmulPreference_t pref = nullptr;
+    WST_LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    const size_t workspace = size_t{32} << 20;  // cuBLAS's (the constructor's blas_workspace_)
+    WST_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
+                                                      sizeof workspace));
+    cublasLtMatmulHeuristicResult_t found{};
+    int n_found = 0;
+    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt_->handle, fresh.op, fresh.a, fresh.b, fresh.d,
+                                                             fresh.d, pref, 1, &found, &n_found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (st != CUBLAS_STATUS_SUCCESS || n_found == 0) {
+      cublasLtMatmulDescDestroy(fresh.op);
+      for (cublasLtMatrixLayout_t l : {fresh.a, fresh.b, fresh.d}) cublasLtMatrixLayoutDestroy(l);
+      lt_->plans.erase({static_cast<int>(t), n, k, m, ldx, ldy, bias != nullptr});
+      throw Error("product_bias_gelu: cuBLASLt has no algorithm for [" + std::to_string(m) + ", " + std::to_string(k) +
+                  "] x [" + std::to_string(k) + ", " + std::to_string(n) + "] with a GELU epilogue");
+    }
+    fresh.algo = found.algo;
+    plan = fresh;
+  }
+  if (bias)
+    WST_LT_CHECK(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+  const float one = 1.0f, zero = 0.0f;
+  WST_LT_CHECK(cublasLtMatmul(lt_->handle, plan.op, &one, w.packed.get(), plan.a, x, plan.b, &zero, y, plan.d, y,
+                              plan.d, &plan.algo, blas_workspace_.data, size_t{32} << 20, stream_));
+}
+
+}  // namespace wst::engine::cuda
