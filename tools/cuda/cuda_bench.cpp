@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include <cublasLt.h>
 #include <cuda_fp16.h>
 #include <cuda_profiler_api.h>
 #include <nvtx3/nvToolsExt.h>
@@ -45,6 +46,56 @@ double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
     den += static_cast<double>(b[i]) * b[i];
   }
   return std::sqrt(num / den);
+}
+
+// The fastest of cuBLASLt's first (up to 8) algorithms by its heuristic for the half-weight product y [m, n] (type
+// yt, row stride ldy) = x [m, k] w^T + beta y, as half_product computes it: its time by `time_us`, its rank in the
+// heuristic's list (0: the heuristic's first choice) and how many there were. Informational (the bench's lines): whether
+// another algorithm than cuBLAS's choice runs the encoder's products faster.
+struct LtBest {
+  double us = NAN;
+  int rank = -1, n = 0;
+};
+LtBest fastest_lt_algorithm(CudaBackend& be, const engine::Weights& w, const void* x, int m, void* y, cudaDataType_t yt,
+                            int ldy, float beta, const std::function<double(const std::function<void()>&)>& time_us) {
+  LtBest best;
+  const cudaDataType_t t = w.type == engine::WeightType::float16 ? CUDA_R_16F : CUDA_R_16BF;
+  const int n = w.rows, k = w.cols;
+  cublasLtHandle_t lt = nullptr;
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulPreference_t pref = nullptr;
+  const size_t workspace_bytes = size_t{32} << 20;
+  std::shared_ptr<void> workspace = be.alloc_bytes(workspace_bytes);
+  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  cublasLtMatmulHeuristicResult_t found[8] = {};
+  bool ok = cublasLtCreate(&lt) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatrixLayoutCreate(&a, t, k, n, k) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatrixLayoutCreate(&b, t, k, m, k) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatrixLayoutCreate(&c, yt, n, m, ldy) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatmulPreferenceCreate(&pref) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes,
+                                                 sizeof workspace_bytes) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatmulAlgoGetHeuristic(lt, op, a, b, c, c, pref, 8, found, &best.n) == CUBLAS_STATUS_SUCCESS;
+  const float one = 1.0f;
+  for (int i = 0; ok && i < best.n; ++i) {
+    bool ran = true;
+    const double us = time_us([&] {
+      ran = ran && cublasLtMatmul(lt, op, &one, w.packed.get(), a, x, b, &beta, y, c, y, c, &found[i].algo,
+                                  workspace.get(), workspace_bytes, be.stream()) == CUBLAS_STATUS_SUCCESS;
+    });
+    if (ran && (std::isnan(best.us) || us < best.us)) best.us = us, best.rank = i;
+  }
+  if (pref) cublasLtMatmulPreferenceDestroy(pref);
+  for (cublasLtMatrixLayout_t l : {a, b, c})
+    if (l) cublasLtMatrixLayoutDestroy(l);
+  if (op) cublasLtMatmulDescDestroy(op);
+  if (lt) cublasLtDestroy(lt);
+  be.synchronize();  // (the workspace is freed into the pool on return)
+  return best;
 }
 
 struct Events {
@@ -1143,6 +1194,22 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
       add("f16 half-enc fc2 product onto x", us([&] {
             engine::cuda::half_product(be.blas(), h_fc2, m_, 4 * d, t, xe.data, CUDA_R_32F, d, 1.0f);
           }), 2.0 * (4 * d * d + 4 * t * d) + 8.0 * t * d, 8.0 * t * d * d, -LE);
+      // cuBLASLt's other algorithms for the four products (informational): the fastest of its first 8.
+      struct LtCase { const char* what; const engine::Weights& w; const void* x; void* y; cudaDataType_t yt; int ldy;
+                      float beta; double bytes, flops; };
+      for (const LtCase& lc : {LtCase{"qkv product -> half", h_qkv, n_, q_, CUDA_R_16F, 3 * d, 0.0f,
+                                      2.0 * (3 * d * d + 4 * t * d), 2.0 * t * 3 * d * d},
+                               LtCase{"out product onto x", h_dd, a_, xe.data, CUDA_R_32F, d, 1.0f,
+                                      2.0 * (d * d + t * d) + 8.0 * t * d, 2.0 * t * d * d},
+                               LtCase{"fc1 product -> half", h_fc1, n_, m_, CUDA_R_16F, 4 * d, 0.0f,
+                                      2.0 * (4 * d * d + 5 * t * d), 8.0 * t * d * d},
+                               LtCase{"fc2 product onto x", h_fc2, m_, xe.data, CUDA_R_32F, d, 1.0f,
+                                      2.0 * (4 * d * d + 4 * t * d) + 8.0 * t * d, 8.0 * t * d * d}}) {
+        const LtBest lb = fastest_lt_algorithm(be, lc.w, lc.x, t, lc.y, lc.yt, lc.ldy, lc.beta, us);
+        add("f16 half-enc " + std::string(lc.what) + ", cuBLASLt's fastest: #" + std::to_string(lb.rank) + " of " +
+                std::to_string(lb.n) + " (informational)",
+            lb.us, lc.bytes, lc.flops, 0);
+      }
       add("f16 half-enc conv1 + gelu", us([&] { be.conv1d_gelu(mel, c1w, b, 1, c1); }),
           4.0 * (2 * t * h.n_mels + 2 * t * d), 2.0 * 2 * t * d * 3 * h.n_mels, -1);
       add("f16 half-enc conv2 + gelu", us([&] { be.conv1d_gelu(c1, c2w, b, 2, ye); }), 4.0 * (3 * t * d + 3 * d * d),
