@@ -29,9 +29,11 @@ struct LtProducts {
     cublasLtMatmulDesc_t op = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
     cublasLtMatmulAlgo_t algo{};
+    bool bias_in_output_type = false;  // cuBLASLt took no float32 bias here: the bias rounded to y's type instead
   };
   cublasLtHandle_t handle = nullptr;
   std::map<std::tuple<int, int, int, int, int, int, bool>, Plan> plans;  // type, n, k, m, ldx, ldy, bias
+  std::map<std::pair<const float*, int>, Weights> rounded_biases;       // (bias, type) -> [1, n] in that type
 
   LtProducts() { WST_LT_CHECK(cublasLtCreate(&handle)); }
   ~LtProducts() {
@@ -44,6 +46,48 @@ struct LtProducts {
   }
 };
 
+namespace {
+
+// The plan for one shape, or one with a null op where cuBLASLt's heuristic finds no algorithm.
+LtProducts::Plan make_plan(LtProducts& lt, cudaDataType_t t, int n, int k, int m, int ldx, int ldy, bool bias,
+                           bool bias_in_output_type) {
+  LtProducts::Plan p;
+  p.bias_in_output_type = bias_in_output_type;
+  WST_LT_CHECK(cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  WST_LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+  WST_LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+  const cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+  WST_LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+  if (bias && !bias_in_output_type) {
+    const cudaDataType_t bias_type = CUDA_R_32F;  // the backend's biases are float32
+    WST_LT_CHECK(
+        cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type));
+  }
+  WST_LT_CHECK(cublasLtMatrixLayoutCreate(&p.a, t, k, n, k));    // w^T read from w [n, k]
+  WST_LT_CHECK(cublasLtMatrixLayoutCreate(&p.b, t, k, m, ldx));  // x^T
+  WST_LT_CHECK(cublasLtMatrixLayoutCreate(&p.d, t, n, m, ldy));  // y^T
+  cublasLtMatmulPreference_t pref = nullptr;
+  WST_LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  const size_t workspace = size_t{32} << 20;  // cuBLAS's (the backend's blas_workspace_)
+  WST_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
+                                                    sizeof workspace));
+  cublasLtMatmulHeuristicResult_t found{};
+  int n_found = 0;
+  const cublasStatus_t st =
+      cublasLtMatmulAlgoGetHeuristic(lt.handle, p.op, p.a, p.b, p.d, p.d, pref, 1, &found, &n_found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (st == CUBLAS_STATUS_SUCCESS && n_found > 0) {
+    p.algo = found.algo;
+    return p;
+  }
+  cublasLtMatmulDescDestroy(p.op);
+  for (cublasLtMatrixLayout_t l : {p.a, p.b, p.d}) cublasLtMatrixLayoutDestroy(l);
+  return {};
+}
+
+}  // namespace
+
 void CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, int m, void* y, int ldy,
                                     const float* bias) {
   if (w.type != WeightType::float16 && w.type != WeightType::bfloat16)
@@ -52,49 +96,40 @@ void CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, in
   if (!lt_) lt_ = std::make_shared<LtProducts>();
   const cudaDataType_t t = w.type == WeightType::float16 ? CUDA_R_16F : CUDA_R_16BF;
   const int n = w.rows, k = w.cols;
-  auto& plan = lt_->plans[{static_cast<int>(t), n, k, m, ldx, ldy, bias != nullptr}];
-  if (!plan.op) {
-    // Row-major y [m, n] = x [m, k] w [n, k]^T, read column-major: y^T = w^T x^T (as half_product).
+  const auto key = std::make_tuple(static_cast<int>(t), n, k, m, ldx, ldy, bias != nullptr);
+  auto found_plan = lt_->plans.find(key);
+  if (found_plan == lt_->plans.end()) {
+    // Row-major y [m, n] = x [m, k] w [n, k]^T, read column-major: y^T = w^T x^T (as half_product). A float32 bias
+    // first; where cuBLASLt has no algorithm for it, the bias in y's type.
     LtProducts::Plan fresh;
-    WST_LT_CHECK(cublasLtMatmulDescCreate(&fresh.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-    WST_LT_CHECK(cublasLtMatmulDescSetAttribute(fresh.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-    WST_LT_CHECK(cublasLtMatmulDescSetAttribute(fresh.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-    const cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
-    WST_LT_CHECK(cublasLtMatmulDescSetAttribute(fresh.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
-    if (bias) {
-      const cudaDataType_t bias_type = CUDA_R_32F;  // the backend's biases stay float32
-      WST_LT_CHECK(
-          cublasLtMatmulDescSetAttribute(fresh.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type));
+    for (bool in_output_type : {false, true}) {
+      if (in_output_type && !bias) break;
+      fresh = make_plan(*lt_, t, n, k, m, ldx, ldy, bias != nullptr, in_output_type);
+      if (fresh.op) break;
     }
-    WST_LT_CHECK(cublasLtMatrixLayoutCreate(&fresh.a, t, k, n, k));    // w^T read from w [n, k]
-    WST_LT_CHECK(cublasLtMatrixLayoutCreate(&fresh.b, t, k, m, ldx));  // x^T
-    WST_LT_CHECK(cublasLtMatrixLayoutCreate(&fresh.d, t, n, m, ldy));  // y^T
-    cublasLtMatmulPreference_t pref = nullptr;
-    WST_LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-    const size_t workspace = size_t{32} << 20;  // cuBLAS's (the constructor's blas_workspace_)
-    WST_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
-                                                      sizeof workspace));
-    cublasLtMatmulHeuristicResult_t found{};
-    int n_found = 0;
-    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt_->handle, fresh.op, fresh.a, fresh.b, fresh.d,
-                                                             fresh.d, pref, 1, &found, &n_found);
-    cublasLtMatmulPreferenceDestroy(pref);
-    if (st != CUBLAS_STATUS_SUCCESS || n_found == 0) {
-      cublasLtMatmulDescDestroy(fresh.op);
-      for (cublasLtMatrixLayout_t l : {fresh.a, fresh.b, fresh.d}) cublasLtMatrixLayoutDestroy(l);
-      lt_->plans.erase({static_cast<int>(t), n, k, m, ldx, ldy, bias != nullptr});
+    if (!fresh.op)
       throw Error("product_bias_gelu: cuBLASLt has no algorithm for [" + std::to_string(m) + ", " + std::to_string(k) +
                   "] x [" + std::to_string(k) + ", " + std::to_string(n) + "] with a GELU epilogue");
-    }
-    fresh.algo = found.algo;
-    plan = fresh;
+    found_plan = lt_->plans.emplace(key, fresh).first;
   }
-  if (bias)
-    WST_LT_CHECK(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+  const LtProducts::Plan& plan = found_plan->second;
+  const void* bias_arg = bias;
+  if (bias && plan.bias_in_output_type) {
+    // Rounded once per bias (the first window runs eagerly, before any recording captures this).
+    auto& rounded = lt_->rounded_biases[{bias, static_cast<int>(t)}];
+    if (rounded.packed == nullptr) rounded = to_half(Mat{nullptr, const_cast<float*>(bias), 1, n, n}, w.type);
+    bias_arg = rounded.packed.get();
+  }
+  if (bias_arg)
+    WST_LT_CHECK(
+        cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_arg, sizeof bias_arg));
   const float one = 1.0f, zero = 0.0f;
   WST_LT_CHECK(cublasLtMatmul(lt_->handle, plan.op, &one, w.packed.get(), plan.a, x, plan.b, &zero, y, plan.d, y,
                               plan.d, &plan.algo, blas_workspace_.data, size_t{32} << 20, stream_));
+}
+
+long long CudaBackend::fc1_rounded_biases() const {
+  return lt_ ? static_cast<long long>(lt_->rounded_biases.size()) : 0;
 }
 
 }  // namespace wst::engine::cuda
