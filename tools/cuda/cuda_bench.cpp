@@ -399,14 +399,15 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       // The attention's launch shapes (FlashShape), recorded: each timed (the one just timed reused), and one
       // window's output through each compared with shape 0's from the same input (the mma.sync shapes bit for bit;
       // the wgmma shapes, where this GPU runs them, by their relative difference).
-      const engine::cuda::FlashShape shape_before = be.flash_shape();
+      const bool shape_auto = be.flash_shape_auto();
+      const engine::cuda::FlashShape shape_set = be.flash_shape(), shape_used = be.flash_shape_for(h.n_audio_head);
       std::vector<float> first;
       for (int sh = 0; sh < engine::cuda::kFlashShapes; ++sh) {
         if (engine::cuda::is_wgmma(static_cast<engine::cuda::FlashShape>(sh)) && !engine::cuda::flash_wgmma_available())
           continue;
         be.set_flash_shape(static_cast<engine::cuda::FlashShape>(sh));
         row.enc_blocks_flash_ms[sh] =
-            sh == static_cast<int>(shape_before)
+            sh == static_cast<int>(shape_used)
                 ? row.enc_blocks_graph_ms
                 : time_stream(be, 3, n_reps, [&] { be.encoder_blocks(m.encoder_layers, h.n_audio_head, x); });
         be.copy(enc, x);
@@ -418,7 +419,10 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         else
           row.flash_rel[sh] = std::memcmp(out.data(), first.data(), out.size() * 4) == 0 ? 0.0 : rel_diff(out, first);
       }
-      be.set_flash_shape(shape_before);
+      if (shape_auto)
+        be.set_flash_shape_auto();
+      else
+        be.set_flash_shape(shape_set);
       // fc1's bias and GELU in cuBLASLt's epilogue (WST_CUDA_FC1_EPILOGUE=1; its tanh GELU), recorded, timed, and a
       // window against shape 0's.
       const bool fc1_before = be.fc1_epilogue();
@@ -1174,11 +1178,11 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
           }), 2.0 * (3 * d * d + 4 * t * d), 2.0 * t * 3 * d * d, -LE);
       add("f16 half-enc flash attention", us([&] {
             engine::cuda::flash_attention_half<__half>(q_, 3 * d, t, d, b_qkv.data, a_, d, n_sm, st,
-                                                       be.flash_shape());
+                                                       be.flash_shape_for(h.n_audio_head));
           }), 2.0 * 4 * t * d, 4.0 * t * t * d, -LE);
       for (int sh = 0; sh < engine::cuda::kFlashShapes; ++sh) {
         const auto shape = static_cast<engine::cuda::FlashShape>(sh);
-        if (shape == be.flash_shape()) continue;  // the line above
+        if (shape == be.flash_shape_for(h.n_audio_head)) continue;  // the line above
         if (engine::cuda::is_wgmma(shape) && !engine::cuda::flash_wgmma_available()) continue;
         add("f16 half-enc flash attention shape " + std::to_string(sh) + " (informational)", us([&] {
               engine::cuda::flash_attention_half<__half>(q_, 3 * d, t, d, b_qkv.data, a_, d, n_sm, st, shape);

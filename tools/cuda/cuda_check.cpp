@@ -222,7 +222,15 @@ struct Checker {
         run(make_layers(engine::WeightType::float32), false, false, engine::cuda::Precision::f32);
     const auto half_layers = make_layers(type);
     const std::vector<float> ops = run(half_layers, false, false, prec);
-    const engine::cuda::FlashShape shape_before = be.flash_shape();  // (WST_CUDA_FLASH_SHAPE may have set another)
+    // (WST_CUDA_FLASH_SHAPE may have set one; put back at the end)
+    const bool shape_auto = be.flash_shape_auto();
+    const engine::cuda::FlashShape shape_set = be.flash_shape();
+    auto restore_shape = [&] {
+      if (shape_auto)
+        be.set_flash_shape_auto();
+      else
+        be.set_flash_shape(shape_set);
+    };
     be.set_flash_shape(engine::cuda::FlashShape::words16);
     const std::vector<float> got = run(half_layers, true, false, prec);
     // The same blocks recorded as a graph: recorded on the first call, replayed on the second (another x buffer);
@@ -251,7 +259,7 @@ struct Checker {
                       .c_str(),
                   n_shape_diff);
     }
-    be.set_flash_shape(shape_before);
+    restore_shape();
     be.set_encoder_graphs(graphs_before);
     be.set_half_encoder(half_before);
     // (Bit-identical unless cuBLAS picks another algorithm while capturing: then within float32 sums' rounding.)
@@ -313,7 +321,7 @@ struct Checker {
         be.set_flash_shape(static_cast<engine::cuda::FlashShape>(sh));
         variant("wgmma shape " + std::to_string(sh), true);
       }
-      be.set_flash_shape(shape_before);
+      restore_shape();
     }
     // fc1's bias and GELU in cuBLASLt's epilogue: its GELU is the tanh form, so only the tolerance holds it.
     const bool fc1_before = be.fc1_epilogue();

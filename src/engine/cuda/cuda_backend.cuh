@@ -247,15 +247,27 @@ class CudaBackend final : public Backend {
     if (!on) encoder_recording_.reset();
   }
   bool encoder_graphs() const { return encoder_graphs_; }
-  // The launch shape of those blocks' attention (a new one records the blocks again).
-  // Throws for a wgmma shape where flash_wgmma_available() is false.
+  // The launch shape of those blocks' attention (a new one records the blocks again): by default chosen for the model
+  // (flash_shape_for), or the one set here or by WST_CUDA_FLASH_SHAPE. Throws for a wgmma shape where
+  // flash_wgmma_available() is false.
   void set_flash_shape(FlashShape shape) {
     if (is_wgmma(shape) && !flash_wgmma_available())
       throw Error("flash shape " + std::to_string(static_cast<int>(shape)) +
                   ": wgmma needs an sm_90 GPU and sm_90a code, which this GPU or build lacks");
     flash_shape_ = shape;
+    flash_shape_auto_ = false;
   }
-  FlashShape flash_shape() const { return flash_shape_; }
+  void set_flash_shape_auto() { flash_shape_auto_ = true; }
+  bool flash_shape_auto() const { return flash_shape_auto_; }
+  FlashShape flash_shape() const { return flash_shape_; }  // the one set (meaningful unless flash_shape_auto())
+  // The shape the blocks use for n_head 64-wide heads: the one set; else on wgmma where this GPU runs it, two
+  // warpgroups a block from 16 heads up (large-v3: recorded blocks 5.76 -> 5.43 ms), one below (small 1.50 -> 1.30,
+  // tiny 0.310 -> 0.276; run 39, H200); else ldmatrix16.
+  FlashShape flash_shape_for(int n_head) const {
+    if (!flash_shape_auto_) return flash_shape_;
+    if (!flash_wgmma_available()) return FlashShape::ldmatrix16;
+    return n_head >= 16 ? FlashShape::wgmma128x64 : FlashShape::wgmma64x64;
+  }
   // The encoder's fc1 with its bias and GELU in cuBLASLt's epilogue (cuBLASLt's GELU is the tanh approximation, not
   // the exact erf form: lt_product.cu), instead of the product and a bias + GELU pass; off unless
   // WST_CUDA_FC1_EPILOGUE=1 or set_fc1_epilogue(true). A new setting records the encoder's blocks again.
@@ -387,6 +399,7 @@ class CudaBackend final : public Backend {
   bool sm90_ = false, chained_ = false, clusters_ = true;
   bool half_encoder_ = true;
   FlashShape flash_shape_ = FlashShape::ldmatrix16;
+  bool flash_shape_auto_ = true;
   bool fc1_epilogue_ = false;
   std::shared_ptr<LtProducts> lt_;  // cuBLASLt's handle and plans, made on first use (lt_product.cu)
   bool fused_cross_ = true, fused_self_ = true;  // (the constructor reads WST_CUDA_FUSED_CROSS / _SELF)

@@ -49,10 +49,11 @@ void run_blocks(CudaBackend& be, const std::vector<EncoderLayerWeights>& layers,
   T* attn = static_cast<T*>(sc.attn.get());
   T* mlp = static_cast<T*>(sc.mlp.get());
   const float* owed = nullptr;  // the bias of the last product added onto x, not yet in x
+  const FlashShape flash = be.flash_shape_for(d / 64);  // (64-wide heads: half_encoder_fits)
   for (const auto& l : layers) {
     layer_norm_half<T>(x, owed, l.attn_ln.gamma.data, l.attn_ln.beta.data, h, d, s);
     half_product(blas, l.qkv.w, h, d, t, qkv, ht, 3 * d, 0.0f);
-    flash_attention_half<T>(qkv, 3 * d, t, d, bias_or_null(l.qkv.b), attn, d, n_sm, s, be.flash_shape());
+    flash_attention_half<T>(qkv, 3 * d, t, d, bias_or_null(l.qkv.b), attn, d, n_sm, s, flash);
     half_product(blas, l.attn_out.w, attn, d, t, x.data, CUDA_R_32F, x.ld, 1.0f);
     layer_norm_half<T>(x, bias_or_null(l.attn_out.b), l.mlp_ln.gamma.data, l.mlp_ln.beta.data, h, d, s);
     if (be.fc1_epilogue()) {
@@ -136,7 +137,8 @@ void CudaBackend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers,
     return;
   }
   auto* rec = static_cast<EncoderRecording*>(encoder_recording_.get());
-  if (!rec || !rec->serves(layers, x, precision_, flash_shape_, fc1_epilogue_)) {
+  const FlashShape flash = flash_shape_for(n_head);
+  if (!rec || !rec->serves(layers, x, precision_, flash, fc1_epilogue_)) {
     // New weights or shapes: this window runs eagerly (every kernel and cuBLAS's choices loaded once outside a
     // capture), the next one records.
     encoder_recording_.reset();
@@ -145,7 +147,7 @@ void CudaBackend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers,
     fresh->t = t;
     fresh->d = d;
     fresh->precision = precision_;
-    fresh->flash = flash_shape_;
+    fresh->flash = flash;
     fresh->fc1_epilogue = fc1_epilogue_;
     fresh->x = alloc(t, d);
     fresh->scratch = std::make_unique<Scratch>(*this, t, d, f);

@@ -14,13 +14,15 @@ namespace wst::engine::cuda {
 // Launch shapes of the encoder's flash attention (flash_attention_half), all giving the same bits:
 //   words16: 16 queries a warp, K's fragments by 32-bit shared loads (the default through run 33);
 //   ldmatrix16: 16 queries a warp, K's fragments by ldmatrix, the exponentials as the bare ex2 instruction (the
-//     default: large-v3's recorded encoder blocks 5.80 against 5.89 ms, run 34, H200);
+//     default from run 34 to 38, and where wgmma does not run: large-v3's recorded encoder blocks 5.80 against
+//     5.89 ms, run 34, H200);
 //   ldmatrix32: as ldmatrix16 with 32 queries a warp (each K and V fragment serves two tiles of 16; 5.88 ms).
-// On Hopper (sm_90a code, flash_wgmma.cu), with other bits (held to the same tolerance):
+// On Hopper (sm_90a code, flash_wgmma.cu), with their own bits (held to the same tolerance):
 //   wgmma64x64: a warpgroup's products (wgmma) for 64 queries a block, 64 keys a step;
 //   wgmma128x64: two warpgroups (128 queries a block), 64 keys a step;
 //   wgmma128x128: two warpgroups, 128 keys a step.
-// WST_CUDA_FLASH_SHAPE=0 to 5 or set_flash_shape picks another.
+// The backend picks one for the model (CudaBackend::flash_shape_for: wgmma where it runs, since run 39);
+// WST_CUDA_FLASH_SHAPE=0 to 5 or set_flash_shape sets one.
 enum class FlashShape { words16 = 0, ldmatrix16 = 1, ldmatrix32 = 2, wgmma64x64 = 3, wgmma128x64 = 4, wgmma128x128 = 5 };
 constexpr int kFlashShapes = 6;
 constexpr bool is_wgmma(FlashShape s) { return static_cast<int>(s) >= static_cast<int>(FlashShape::wgmma64x64); }
