@@ -246,13 +246,7 @@ __global__ void __launch_bounds__(32 * kWarps, kTiles == 1 ? 16 / kWarps : 1)
 
   int st = 0;
   for (int kb = 0; kb < tk; kb += kBlockK, st ^= 1) {
-    __syncthreads();  // everyone is done with the stage the next load overwrites
-    if (kb + kBlockK < tk) {
-      load(st ^ 1, kb + kBlockK);
-      wait_copies<1>();  // this block's keys have landed; the next block's may still be in flight
-    } else {
-      wait_copies<0>();
-    }
+    next_stage_then_wait(load, st, kb, kBlockK, tk);
     __syncthreads();
     if (q0 >= tk) continue;  // a warp past the last query only helps load
     const uint16_t* vb = vs[st];

@@ -172,4 +172,17 @@ __device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_
 template <int kPending>
 __device__ __forceinline__ void wait_copies() { asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending)); }
 
+// The two-stage loop's turn: once every thread is done with the other stage, the keys from kb + step (if any) start
+// into it (load(stage, first key)) while this thread waits for its copies of the keys from kb into stage st.
+template <class Load>
+__device__ __forceinline__ void next_stage_then_wait(Load&& load, int st, int kb, int step, int tk) {
+  __syncthreads();  // every thread is done with the stage the next load overwrites
+  if (kb + step < tk) {
+    load(st ^ 1, kb + step);
+    wait_copies<1>();  // this block's keys have landed; the next block's may still be in flight
+  } else {
+    wait_copies<0>();
+  }
+}
+
 }  // namespace wst::engine::cuda

@@ -161,13 +161,7 @@ __global__ void __launch_bounds__(128 * kGroups)
 
   int st = 0;
   for (int kb = 0; kb < tk; kb += kKeys, st ^= 1) {
-    __syncthreads();  // every warpgroup's products on the stage the next load overwrites have finished
-    if (kb + kKeys < tk) {
-      load(st ^ 1, kb + kKeys);
-      wait_copies<1>();  // this block's keys have landed; the next block's may still be in flight
-    } else {
-      wait_copies<0>();
-    }
+    next_stage_then_wait(load, st, kb, kKeys, tk);  // (every warpgroup's products on that stage have finished)
     fence_shared_for_tensor_cores();
     __syncthreads();
     const uint32_t kt = base + 2 * st * kTile, vt = kt + kTile;

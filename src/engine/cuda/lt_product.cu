@@ -17,13 +17,6 @@
 
 namespace wst::engine::cuda {
 
-#define WST_LT_CHECK(call)                                                                                   \
-  do {                                                                                                       \
-    cublasStatus_t wst_st_ = (call);                                                                         \
-    if (wst_st_ != CUBLAS_STATUS_SUCCESS)                                                                    \
-      ::wst::engine::cuda::throw_cuda_error(#call, cublasLtGetStatusString(wst_st_), __FILE__, __LINE__);    \
-  } while (0)
-
 struct LtProducts {
   struct Plan {
     cublasLtMatmulDesc_t op = nullptr;
@@ -35,7 +28,7 @@ struct LtProducts {
   std::map<std::tuple<int, int, int, int, int, int, bool>, Plan> plans;  // type, n, k, m, ldx, ldy, bias
   std::map<std::pair<const float*, int>, Weights> rounded_biases;       // (bias, type) -> [1, n] in that type
 
-  LtProducts() { WST_LT_CHECK(cublasLtCreate(&handle)); }
+  LtProducts() { WST_CUBLAS_CHECK(cublasLtCreate(&handle)); }
   ~LtProducts() {
     for (auto& [key, p] : plans) {
       if (p.op) cublasLtMatmulDescDestroy(p.op);
@@ -53,24 +46,24 @@ LtProducts::Plan make_plan(LtProducts& lt, cudaDataType_t t, int n, int k, int m
                            bool bias_in_output_type) {
   LtProducts::Plan p;
   p.bias_in_output_type = bias_in_output_type;
-  WST_LT_CHECK(cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  WST_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-  WST_LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-  WST_LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+  WST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+  WST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
   const cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
-  WST_LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+  WST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
   if (bias && !bias_in_output_type) {
     const cudaDataType_t bias_type = CUDA_R_32F;  // the backend's biases are float32
-    WST_LT_CHECK(
+    WST_CUBLAS_CHECK(
         cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type));
   }
-  WST_LT_CHECK(cublasLtMatrixLayoutCreate(&p.a, t, k, n, k));    // w^T read from w [n, k]
-  WST_LT_CHECK(cublasLtMatrixLayoutCreate(&p.b, t, k, m, ldx));  // x^T
-  WST_LT_CHECK(cublasLtMatrixLayoutCreate(&p.d, t, n, m, ldy));  // y^T
+  WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, t, k, n, k));    // w^T read from w [n, k]
+  WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, t, k, m, ldx));  // x^T
+  WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.d, t, n, m, ldy));  // y^T
   cublasLtMatmulPreference_t pref = nullptr;
-  WST_LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  WST_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   const size_t workspace = size_t{32} << 20;  // cuBLAS's (the backend's blas_workspace_)
-  WST_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
+  WST_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
                                                     sizeof workspace));
   cublasLtMatmulHeuristicResult_t found{};
   int n_found = 0;
@@ -121,10 +114,10 @@ void CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, in
     bias_arg = rounded.packed.get();
   }
   if (bias_arg)
-    WST_LT_CHECK(
+    WST_CUBLAS_CHECK(
         cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_arg, sizeof bias_arg));
   const float one = 1.0f, zero = 0.0f;
-  WST_LT_CHECK(cublasLtMatmul(lt_->handle, plan.op, &one, w.packed.get(), plan.a, x, plan.b, &zero, y, plan.d, y,
+  WST_CUBLAS_CHECK(cublasLtMatmul(lt_->handle, plan.op, &one, w.packed.get(), plan.a, x, plan.b, &zero, y, plan.d, y,
                               plan.d, &plan.algo, blas_workspace_.data, size_t{32} << 20, stream_));
 }
 
