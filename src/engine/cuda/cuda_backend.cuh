@@ -275,10 +275,10 @@ class CudaBackend final : public Backend {
   bool fc1_epilogue() const { return fc1_epilogue_; }
   // y [m, n] (the weights' type, row stride ldy) = GELU(x [m, k] w^T + bias) with x in the weights' type (row stride
   // ldx) and bias [n] float32 or null, in one cuBLASLt product.
-  // Where cuBLASLt has no algorithm taking a float32 bias, the bias rounded to y's type (once per bias); throws where
-  // it has none either way.
+  // Where cuBLASLt has no algorithm taking a float32 bias, the bias rounded to y's type first (a small kernel);
+  // throws where it has none either way.
   void product_bias_gelu(const Weights& w, const void* x, int ldx, int m, void* y, int ldy, const float* bias);
-  long long fc1_rounded_biases() const;  // how many biases product_bias_gelu has rounded so far
+  long long fc1_rounded_biases() const;  // how many biases product_bias_gelu has had to round so far
 
   // For the checker and benchmarks: the stream every op is queued on, and the matrix-product mode
   // (TF32 tensor cores on, or plain fp32).

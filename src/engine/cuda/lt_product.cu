@@ -7,6 +7,8 @@
 // One plan (operation and layout descriptors, the heuristic's first algorithm) per shape, kept for the backend's
 // life; the products share cuBLAS's workspace (the same stream runs them one at a time).
 #include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #include <map>
 #include <string>
@@ -26,7 +28,9 @@ struct LtProducts {
   };
   cublasLtHandle_t handle = nullptr;
   std::map<std::tuple<int, int, int, int, int, int, bool>, Plan> plans;  // type, n, k, m, ldx, ldy, bias
-  std::map<std::pair<const float*, int>, Weights> rounded_biases;       // (bias, type) -> [1, n] in that type
+  // (bias, type, n) -> a buffer for the bias in that type, refilled at every product (a cached copy could outlive a
+  // change of the values at that address); made at the first, eager window's product.
+  std::map<std::tuple<const float*, int, int>, std::shared_ptr<void>> rounded_biases;
 
   LtProducts() { WST_CUBLAS_CHECK(cublasLtCreate(&handle)); }
   ~LtProducts() {
@@ -40,6 +44,12 @@ struct LtProducts {
 };
 
 namespace {
+
+template <class T>
+__global__ void round_bias_kernel(const float* b, int n, T* out) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = static_cast<T>(b[i]);  // round to nearest, as the weights' rounding
+}
 
 // The plan for one shape, or one with a null op where cuBLASLt's heuristic finds no algorithm.
 LtProducts::Plan make_plan(LtProducts& lt, cudaDataType_t t, int n, int k, int m, int ldx, int ldy, bool bias,
@@ -108,10 +118,14 @@ void CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, in
   const LtProducts::Plan& plan = found_plan->second;
   const void* bias_arg = bias;
   if (bias && plan.bias_in_output_type) {
-    // Rounded once per bias (the first window runs eagerly, before any recording captures this).
-    auto& rounded = lt_->rounded_biases[{bias, static_cast<int>(t)}];
-    if (rounded.packed == nullptr) rounded = to_half(Mat{nullptr, const_cast<float*>(bias), 1, n, n}, w.type);
-    bias_arg = rounded.packed.get();
+    auto& rounded = lt_->rounded_biases[{bias, static_cast<int>(t), n}];
+    if (!rounded) rounded = alloc_bytes(static_cast<size_t>(n) * 2);
+    if (t == CUDA_R_16F)
+      round_bias_kernel<<<blocks_for(n, 256), 256, 0, stream_>>>(bias, n, static_cast<__half*>(rounded.get()));
+    else
+      round_bias_kernel<<<blocks_for(n, 256), 256, 0, stream_>>>(bias, n, static_cast<__nv_bfloat16*>(rounded.get()));
+    WST_CUDA_CHECK_LAUNCH();
+    bias_arg = rounded.get();
   }
   if (bias_arg)
     WST_CUBLAS_CHECK(
