@@ -21,6 +21,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <type_traits>
 
 #include "engine/cuda/cuda_backend.cuh"
@@ -211,13 +213,19 @@ void launch_wgmma(const T* qkv, int ld, int t, int d, const float* bias, T* out,
 }  // namespace
 
 bool flash_wgmma_available() {
-  // Probed once, when the backend starts (never first inside a stream capture, where the copy would fail).
-  static const bool available = [] {
-    int device = 0, major = 0, minor = 0;
-    WST_CUDA_CHECK(cudaGetDevice(&device));
-    WST_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-    WST_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
-    if (major != 9 || minor != 0) return false;  // sm_90a code runs on compute capability 9.0 only
+  // Probed once per device, when a backend on it starts (never first inside a stream capture, where the copy would
+  // fail).
+  static std::mutex mutex;
+  static std::map<int, bool> available;  // device -> its answer
+  int device = 0;
+  WST_CUDA_CHECK(cudaGetDevice(&device));
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (auto it = available.find(device); it != available.end()) return it->second;
+  int major = 0, minor = 0;
+  WST_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  WST_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  bool yes = false;
+  if (major == 9 && minor == 0) {  // sm_90a code runs on compute capability 9.0 only
     int* has = nullptr;
     WST_CUDA_CHECK(cudaMalloc(&has, sizeof(int)));
     int value = 0;
@@ -225,9 +233,10 @@ bool flash_wgmma_available() {
     const cudaError_t launched = cudaGetLastError();
     if (launched == cudaSuccess) WST_CUDA_CHECK(cudaMemcpy(&value, has, sizeof(int), cudaMemcpyDeviceToHost));
     WST_CUDA_CHECK(cudaFree(has));
-    return launched == cudaSuccess && value == 1;
-  }();
-  return available;
+    yes = launched == cudaSuccess && value == 1;
+  }
+  available[device] = yes;
+  return yes;
 }
 
 template <class T>
