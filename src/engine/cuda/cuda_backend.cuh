@@ -24,8 +24,8 @@ namespace wst::engine::cuda {
 
 [[noreturn]] void throw_cuda_error(const char* call, const std::string& why, const char* file, int line);
 const char* cublas_status_name(cublasStatus_t s);
-// Whether this device runs the wgmma kernels: compute capability 9.0 and sm_90a code loaded (probed once; the
-// backend asks when it starts, outside any stream capture; once per device).
+// Whether this device runs the wgmma kernels: compute capability 9.0 and sm_90a code loaded (probed once per device; the
+// backend asks when it starts, outside any stream capture).
 bool flash_wgmma_available();
 
 struct LtProducts;  // lt_product.cu
