@@ -224,6 +224,7 @@ struct Row {
   double enc_blocks_flash_ms[engine::cuda::kFlashShapes] = {NAN, NAN, NAN, NAN, NAN, NAN};  // recorded, by FlashShape
   double flash_rel[engine::cuda::kFlashShapes] = {0, NAN, NAN, NAN, NAN, NAN};  // a window's output against shape 0's
   double enc_blocks_fc1_ms = NAN, fc1_rel = NAN;  // recorded with fc1's cuBLASLt epilogue; against shape 0's window
+  bool fc1_rounded = false;                       // its biases rounded to half (cuBLASLt took no float32 bias)
   double enc_ms = 0, enc_ops_ms = NAN, enc_blocks_ms = 0, enc_blocks_graph_ms = NAN, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
   // Decoder::forward_and_pick, the engine's greedy step (filters and argmax on the GPU): eager, and recorded
   // once then replayed (Backend::records_steps); pick_same: both gave the same tokens and log-probabilities.
@@ -427,9 +428,11 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       // window against shape 0's.
       const bool fc1_before = be.fc1_epilogue();
       be.set_fc1_epilogue(true);
+      const long long roundings_before = be.fc1_bias_roundings();
       try {
         row.enc_blocks_fc1_ms =
             time_stream(be, 3, n_reps, [&] { be.encoder_blocks(m.encoder_layers, h.n_audio_head, x); });
+        row.fc1_rounded = be.fc1_bias_roundings() > roundings_before;
         be.copy(enc, x);
         be.encoder_blocks(m.encoder_layers, h.n_audio_head, x);
         std::vector<float> out(static_cast<size_t>(x.rows) * x.cols);
@@ -1322,8 +1325,9 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
           line += part;
         }
         std::printf("%s %s: encoder blocks recorded by flash shape: %s; with fc1's bias and GELU (tanh) in cuBLASLt's "
-                    "epilogue %.3f ms (rel %.1e against shape 0)\n",
-                    a.c_str(), precision_name(p), line.c_str(), r.enc_blocks_fc1_ms, r.fc1_rel);
+                    "epilogue %.3f ms (rel %.1e against shape 0%s)\n",
+                    a.c_str(), precision_name(p), line.c_str(), r.enc_blocks_fc1_ms, r.fc1_rel,
+                    r.fc1_rounded ? "; its biases rounded to half" : "");
       }
       std::printf("%s %s: engine greedy step (forward_and_pick) eager %.3f ms, recorded %.3f ms; 40 picks %s; "
                   "recorded with the cross query fused %.3f ms (%s), the self q|k|v fused %.3f ms (%s), both %.3f ms "

@@ -327,13 +327,17 @@ struct Checker {
     const bool fc1_before = be.fc1_epilogue();
     be.set_fc1_epilogue(true);
     try {
-      const long long rounded_before = be.fc1_rounded_biases();
+      const long long rounded_before = be.fc1_bias_roundings();
       variant("fc1 bias + GELU (tanh) in cuBLASLt's epilogue", false);
-      if (be.fc1_rounded_biases() > rounded_before)
-        std::printf("       (cuBLASLt took no float32 bias for this fc1: its bias rounded to half)\n");
+      if (be.fc1_bias_roundings() > rounded_before)
+        std::printf("       (cuBLASLt took no float32 bias for this fc1: its bias rounded to the weights' type)\n");
     } catch (const std::exception& e) {  // (the switch's failure, not the checker's: the other checks go on)
       ++n_fail;
-      std::printf("  FAIL %-58s %s\n", ("encoder blocks " + name + " fc1 in cuBLASLt's epilogue").c_str(), e.what());
+      std::printf("  FAIL %-58s %s\n",
+                  ("encoder blocks " + std::string(engine::weight_type_name(type)) + " " + name +
+                   " fc1 in cuBLASLt's epilogue")
+                      .c_str(),
+                  e.what());
     }
     be.set_fc1_epilogue(fc1_before);
     be.set_encoder_graphs(graphs_before);

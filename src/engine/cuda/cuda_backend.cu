@@ -157,8 +157,8 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   if (const char* heads = std::getenv("WST_CUDA_SHARED_KV_MIN_HEADS"); heads && *heads)
     shared_kv_min_heads_ = parse_shared_kv_min_heads(heads);
   encoder_graphs_ = !env_is("WST_CUDA_ENCODER_GRAPH", "0");
+  wgmma_ = flash_wgmma_available();  // (probed now, on this device, outside any capture)
   if (const char* shape = std::getenv("WST_CUDA_FLASH_SHAPE"); shape && *shape) set_flash_shape(parse_flash_shape(shape));
-  flash_wgmma_available();  // probed now, outside any capture
   fc1_epilogue_ = env_is("WST_CUDA_FC1_EPILOGUE", "1");
   int cooperative = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));

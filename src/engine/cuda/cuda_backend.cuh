@@ -24,8 +24,8 @@ namespace wst::engine::cuda {
 
 [[noreturn]] void throw_cuda_error(const char* call, const std::string& why, const char* file, int line);
 const char* cublas_status_name(cublasStatus_t s);
-// Whether this device runs the wgmma kernels: compute capability 9.0 and sm_90a code loaded (probed once per device; the
-// backend asks when it starts, outside any stream capture).
+// Whether the current device runs the wgmma kernels: compute capability 9.0 and sm_90a code loaded (probed once per
+// device by a small launch; the backend asks when it starts, outside any stream capture, and keeps the answer).
 bool flash_wgmma_available();
 
 struct LtProducts;  // lt_product.cu
@@ -251,7 +251,7 @@ class CudaBackend final : public Backend {
   // (flash_shape_for), or the one set here or by WST_CUDA_FLASH_SHAPE. Throws for a wgmma shape where
   // flash_wgmma_available() is false.
   void set_flash_shape(FlashShape shape) {
-    if (is_wgmma(shape) && !flash_wgmma_available())
+    if (is_wgmma(shape) && !wgmma_)
       throw Error("flash shape " + std::to_string(static_cast<int>(shape)) +
                   ": wgmma needs an sm_90 GPU and sm_90a code, which this GPU or build lacks");
     flash_shape_ = shape;
@@ -265,7 +265,7 @@ class CudaBackend final : public Backend {
   // tiny 0.310 -> 0.276; run 39, H200); else ldmatrix16.
   FlashShape flash_shape_for(int n_head) const {
     if (!flash_shape_auto_) return flash_shape_;
-    if (!flash_wgmma_available()) return FlashShape::ldmatrix16;
+    if (!wgmma_) return FlashShape::ldmatrix16;
     return n_head >= 16 ? FlashShape::wgmma128x64 : FlashShape::wgmma64x64;
   }
   // The encoder's fc1 with its bias and GELU in cuBLASLt's epilogue (cuBLASLt's GELU is the tanh approximation, not
@@ -278,7 +278,7 @@ class CudaBackend final : public Backend {
   // Where cuBLASLt has no algorithm taking a float32 bias, the bias rounded to y's type first (a small kernel);
   // throws where it has none either way.
   void product_bias_gelu(const Weights& w, const void* x, int ldx, int m, void* y, int ldy, const float* bias);
-  long long fc1_rounded_biases() const;  // how many biases product_bias_gelu has had to round so far
+  long long fc1_bias_roundings() const;  // how many times product_bias_gelu has rounded a bias so far
 
   // For the checker and benchmarks: the stream every op is queued on, and the matrix-product mode
   // (TF32 tensor cores on, or plain fp32).
@@ -400,6 +400,7 @@ class CudaBackend final : public Backend {
   bool half_encoder_ = true;
   FlashShape flash_shape_ = FlashShape::ldmatrix16;
   bool flash_shape_auto_ = true;
+  bool wgmma_ = false;  // flash_wgmma_available() for this device, asked when the backend starts
   bool fc1_epilogue_ = false;
   std::shared_ptr<LtProducts> lt_;  // cuBLASLt's handle and plans, made on first use (lt_product.cu)
   bool fused_cross_ = true, fused_self_ = true;  // (the constructor reads WST_CUDA_FUSED_CROSS / _SELF)

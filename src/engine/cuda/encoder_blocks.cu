@@ -1,5 +1,6 @@
 // The encoder's residual blocks for float16 / bfloat16 weights, with the activations between the products kept in
-// the weights' type (Backend::encoder_blocks; the default runs them op by op in float32). A layer is eight launches:
+// the weights' type (Backend::encoder_blocks; the default runs them op by op in float32). A layer is eight launches
+// (seven with fc1's epilogue):
 //   layer norm (adding the bias still owed to x first) -> half rows
 //   q|k|v product (cuBLAS, tensor cores, float32 accumulation, half output, no bias)
 //   flash attention over the half q|k|v, adding q's and v's biases itself -> half rows
@@ -39,7 +40,8 @@ struct Scratch {
 };
 
 template <class T>
-void run_blocks(CudaBackend& be, const std::vector<EncoderLayerWeights>& layers, Mat& x, const Scratch& sc, int n_sm) {
+void run_blocks(CudaBackend& be, const std::vector<EncoderLayerWeights>& layers, Mat& x, const Scratch& sc, int n_sm,
+                FlashShape flash) {
   const int t = x.rows, d = x.cols, f = layers.front().fc1.w.rows;
   const cudaDataType_t ht = std::is_same_v<T, __half> ? CUDA_R_16F : CUDA_R_16BF;
   cudaStream_t s = be.stream();
@@ -49,7 +51,6 @@ void run_blocks(CudaBackend& be, const std::vector<EncoderLayerWeights>& layers,
   T* attn = static_cast<T*>(sc.attn.get());
   T* mlp = static_cast<T*>(sc.mlp.get());
   const float* owed = nullptr;  // the bias of the last product added onto x, not yet in x
-  const FlashShape flash = be.flash_shape_for(d / 64);  // (64-wide heads: half_encoder_fits)
   for (const auto& l : layers) {
     layer_norm_half<T>(x, owed, l.attn_ln.gamma.data, l.attn_ln.beta.data, h, d, s);
     half_product(blas, l.qkv.w, h, d, t, qkv, ht, 3 * d, 0.0f);
@@ -69,11 +70,11 @@ void run_blocks(CudaBackend& be, const std::vector<EncoderLayerWeights>& layers,
 }
 
 void run_blocks_typed(CudaBackend& be, Precision p, const std::vector<EncoderLayerWeights>& layers, Mat& x,
-                      const Scratch& sc, int n_sm) {
+                      const Scratch& sc, int n_sm, FlashShape flash) {
   if (p == Precision::f16)
-    run_blocks<__half>(be, layers, x, sc, n_sm);
+    run_blocks<__half>(be, layers, x, sc, n_sm, flash);
   else
-    run_blocks<__nv_bfloat16>(be, layers, x, sc, n_sm);
+    run_blocks<__nv_bfloat16>(be, layers, x, sc, n_sm, flash);
 }
 
 // Every device address a recording bakes in: the layers' weights, biases and norms.
@@ -131,13 +132,13 @@ void CudaBackend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers,
   if (!half_encoder_fits(layers, n_head, x)) return Backend::encoder_blocks(layers, n_head, x);
   const int n_sm = n_sm_;
   const int t = x.rows, d = x.cols, f = layers.front().fc1.w.rows;
+  const FlashShape flash = flash_shape_for(n_head);  // (the recording below holds the same)
   if (!encoder_graphs_ || recording_) {
     const Scratch sc(*this, t, d, f);
-    run_blocks_typed(*this, precision_, layers, x, sc, n_sm);
+    run_blocks_typed(*this, precision_, layers, x, sc, n_sm, flash);
     return;
   }
   auto* rec = static_cast<EncoderRecording*>(encoder_recording_.get());
-  const FlashShape flash = flash_shape_for(n_head);
   if (!rec || !rec->serves(layers, x, precision_, flash, fc1_epilogue_)) {
     // New weights or shapes: this window runs eagerly (every kernel and cuBLAS's choices loaded once outside a
     // capture), the next one records.
@@ -151,8 +152,10 @@ void CudaBackend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers,
     fresh->fc1_epilogue = fc1_epilogue_;
     fresh->x = alloc(t, d);
     fresh->scratch = std::make_unique<Scratch>(*this, t, d, f);
+    // Kept only once this eager window has run (a window that threw must not leave a recording to capture next,
+    // whose first products would then be planned inside the capture).
+    run_blocks_typed(*this, precision_, layers, x, *fresh->scratch, n_sm, flash);
     encoder_recording_ = fresh;
-    run_blocks_typed(*this, precision_, layers, x, *fresh->scratch, n_sm);
     return;
   }
   if (!rec->exec) {
@@ -160,7 +163,7 @@ void CudaBackend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers,
     cudaGraph_t graph = nullptr;
     WST_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
     try {
-      run_blocks_typed(*this, precision_, layers, rec->x, *rec->scratch, n_sm);
+      run_blocks_typed(*this, precision_, layers, rec->x, *rec->scratch, n_sm, flash);
     } catch (...) {
       cudaStreamEndCapture(stream_, &graph);
       if (graph) cudaGraphDestroy(graph);

@@ -31,6 +31,7 @@ struct LtProducts {
   // (bias, type, n) -> a buffer for the bias in that type, refilled at every product (a cached copy could outlive a
   // change of the values at that address); made at the first, eager window's product.
   std::map<std::tuple<const float*, int, int>, std::shared_ptr<void>> rounded_biases;
+  long long roundings = 0;  // biases rounded so far (CudaBackend::fc1_bias_roundings)
 
   LtProducts() { WST_CUBLAS_CHECK(cublasLtCreate(&handle)); }
   ~LtProducts() {
@@ -125,6 +126,7 @@ void CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, in
     else
       round_bias_kernel<<<blocks_for(n, 256), 256, 0, stream_>>>(bias, n, static_cast<__nv_bfloat16*>(rounded.get()));
     WST_CUDA_CHECK_LAUNCH();
+    ++lt_->roundings;
     bias_arg = rounded.get();
   }
   if (bias_arg)
@@ -135,8 +137,6 @@ void CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, in
                               plan.d, &plan.algo, blas_workspace_.data, size_t{32} << 20, stream_));
 }
 
-long long CudaBackend::fc1_rounded_biases() const {
-  return lt_ ? static_cast<long long>(lt_->rounded_biases.size()) : 0;
-}
+long long CudaBackend::fc1_bias_roundings() const { return lt_ ? lt_->roundings : 0; }
 
 }  // namespace wst::engine::cuda

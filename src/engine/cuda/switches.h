@@ -11,7 +11,7 @@
 
 namespace wst::engine::cuda {
 
-// Launch shapes of the encoder's flash attention (flash_attention_half), all giving the same bits:
+// Launch shapes of the encoder's flash attention (flash_attention_half); these three give the same bits:
 //   words16: 16 queries a warp, K's fragments by 32-bit shared loads (the default through run 33);
 //   ldmatrix16: 16 queries a warp, K's fragments by ldmatrix, the exponentials as the bare ex2 instruction (the
 //     default from run 34 to 38, and where wgmma does not run: large-v3's recorded encoder blocks 5.80 against
