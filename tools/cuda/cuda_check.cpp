@@ -767,7 +767,8 @@ struct Checker {
     WST_CUDA_CHECK(cudaGetDevice(&device));
     WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device));
     engine::cuda::flash_attention_half<T>(static_cast<const T*>(qkv.get()), 3 * d, t, d, B.data,
-                                          static_cast<T*>(out.get()), d, n_sm, be.stream());
+                                          static_cast<T*>(out.get()), d, n_sm, be.stream(),
+                                          engine::cuda::FlashShape::words16);  // shape 0, the others' reference
     std::vector<uint16_t> got_bits(static_cast<size_t>(t) * d);
     WST_CUDA_CHECK(cudaMemcpyAsync(got_bits.data(), out.get(), got_bits.size() * 2, cudaMemcpyDeviceToHost, be.stream()));
     be.synchronize();
