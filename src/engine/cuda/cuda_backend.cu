@@ -116,8 +116,8 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   WST_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   WST_CUBLAS_CHECK(cublasCreate(&blas_));
   WST_CUBLAS_CHECK(cublasSetStream(blas_, stream_));
-  blas_workspace_ = alloc(1, 8 << 20);  // 32 MiB, cuBLAS's recommendation for Hopper
-  WST_CUBLAS_CHECK(cublasSetWorkspace(blas_, blas_workspace_.data, size_t{32} << 20));
+  blas_workspace_ = alloc(1, static_cast<int>(kBlasWorkspaceBytes / sizeof(float)));
+  WST_CUBLAS_CHECK(cublasSetWorkspace(blas_, blas_workspace_.data, kBlasWorkspaceBytes));
   set_tf32(allow_tf32);
   if (precision != Precision::f32) set_precision(precision);
   pick_on_gpu_ = !env_is("WST_CUDA_HOST_FILTERS", "1");

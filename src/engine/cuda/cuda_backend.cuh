@@ -30,6 +30,9 @@ bool flash_wgmma_available();
 
 struct LtProducts;  // lt_product.cu
 
+// cuBLAS's workspace (its recommendation for Hopper), which the cuBLASLt products share.
+constexpr size_t kBlasWorkspaceBytes = size_t{32} << 20;
+
 #define WST_CUDA_CHECK(call)                                                                                  \
   do {                                                                                                        \
     cudaError_t wst_err_ = (call);                                                                            \

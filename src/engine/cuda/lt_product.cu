@@ -73,7 +73,7 @@ LtProducts::Plan make_plan(LtProducts& lt, cudaDataType_t t, int n, int k, int m
   WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.d, t, n, m, ldy));  // y^T
   cublasLtMatmulPreference_t pref = nullptr;
   WST_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-  const size_t workspace = size_t{32} << 20;  // cuBLAS's (the backend's blas_workspace_)
+  const size_t workspace = kBlasWorkspaceBytes;  // cuBLAS's (the backend's blas_workspace_)
   WST_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
                                                     sizeof workspace));
   cublasLtMatmulHeuristicResult_t found{};
@@ -134,7 +134,7 @@ void CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, in
         cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_arg, sizeof bias_arg));
   const float one = 1.0f, zero = 0.0f;
   WST_CUBLAS_CHECK(cublasLtMatmul(lt_->handle, plan.op, &one, w.packed.get(), plan.a, x, plan.b, &zero, y, plan.d, y,
-                              plan.d, &plan.algo, blas_workspace_.data, size_t{32} << 20, stream_));
+                              plan.d, &plan.algo, blas_workspace_.data, kBlasWorkspaceBytes, stream_));
 }
 
 long long CudaBackend::fc1_bias_roundings() const { return lt_ ? lt_->roundings : 0; }
