@@ -400,8 +400,8 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       // The attention's launch shapes (FlashShape), recorded: each timed (the one just timed reused), and one
       // window's output through each compared with shape 0's from the same input (the mma.sync shapes bit for bit;
       // the wgmma shapes, where this GPU runs them, by their relative difference).
-      const bool shape_auto = be.flash_shape_auto();
-      const engine::cuda::FlashShape shape_set = be.flash_shape(), shape_used = be.flash_shape_for(h.n_audio_head);
+      const auto shape_set = be.flash_shape_setting();
+      const engine::cuda::FlashShape shape_used = be.flash_shape_for(h.n_audio_head);
       std::vector<float> first;
       for (int sh = 0; sh < engine::cuda::kFlashShapes; ++sh) {
         if (engine::cuda::is_wgmma(static_cast<engine::cuda::FlashShape>(sh)) && !engine::cuda::flash_wgmma_available())
@@ -420,10 +420,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         else
           row.flash_rel[sh] = std::memcmp(out.data(), first.data(), out.size() * 4) == 0 ? 0.0 : rel_diff(out, first);
       }
-      if (shape_auto)
-        be.set_flash_shape_auto();
-      else
-        be.set_flash_shape(shape_set);
+      be.set_flash_shape(shape_set);
       // fc1's bias and GELU in cuBLASLt's epilogue (WST_CUDA_FC1_EPILOGUE=1; its tanh GELU), recorded, timed, and a
       // window against shape 0's.
       const bool fc1_before = be.fc1_epilogue();

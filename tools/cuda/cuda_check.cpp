@@ -223,14 +223,7 @@ struct Checker {
     const auto half_layers = make_layers(type);
     const std::vector<float> ops = run(half_layers, false, false, prec);
     // (WST_CUDA_FLASH_SHAPE may have set one; put back at the end)
-    const bool shape_auto = be.flash_shape_auto();
-    const engine::cuda::FlashShape shape_set = be.flash_shape();
-    auto restore_shape = [&] {
-      if (shape_auto)
-        be.set_flash_shape_auto();
-      else
-        be.set_flash_shape(shape_set);
-    };
+    const auto shape_set = be.flash_shape_setting();
     be.set_flash_shape(engine::cuda::FlashShape::words16);
     const std::vector<float> got = run(half_layers, true, false, prec);
     // The same blocks recorded as a graph: recorded on the first call, replayed on the second (another x buffer);
@@ -259,7 +252,7 @@ struct Checker {
                       .c_str(),
                   n_shape_diff);
     }
-    restore_shape();
+    be.set_flash_shape(shape_set);
     be.set_encoder_graphs(graphs_before);
     be.set_half_encoder(half_before);
     // (Bit-identical unless cuBLAS picks another algorithm while capturing: then within float32 sums' rounding.)
@@ -321,7 +314,7 @@ struct Checker {
         be.set_flash_shape(static_cast<engine::cuda::FlashShape>(sh));
         variant("wgmma shape " + std::to_string(sh), true);
       }
-      restore_shape();
+      be.set_flash_shape(shape_set);
     }
     // fc1's bias and GELU in cuBLASLt's epilogue: its GELU is the tanh form, so only the tolerance holds it.
     const bool fc1_before = be.fc1_epilogue();

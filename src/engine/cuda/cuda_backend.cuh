@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -250,24 +251,21 @@ class CudaBackend final : public Backend {
     if (!on) encoder_recording_.reset();
   }
   bool encoder_graphs() const { return encoder_graphs_; }
-  // The launch shape of those blocks' attention (a new one records the blocks again): by default chosen for the model
-  // (flash_shape_for), or the one set here or by WST_CUDA_FLASH_SHAPE. Throws for a wgmma shape where
-  // flash_wgmma_available() is false.
-  void set_flash_shape(FlashShape shape) {
-    if (is_wgmma(shape) && !wgmma_)
-      throw Error("flash shape " + std::to_string(static_cast<int>(shape)) +
+  // The launch shape of those blocks' attention (a new one records the blocks again): by default (nullopt) chosen for
+  // the model (flash_shape_for), or the one set here or by WST_CUDA_FLASH_SHAPE. Throws for a wgmma shape where
+  // flash_wgmma_available() is false. flash_shape_setting() gives what set_flash_shape takes back.
+  void set_flash_shape(std::optional<FlashShape> shape) {
+    if (shape && is_wgmma(*shape) && !wgmma_)
+      throw Error("flash shape " + std::to_string(static_cast<int>(*shape)) +
                   ": wgmma needs an sm_90 GPU and sm_90a code, which this GPU or build lacks");
     flash_shape_ = shape;
-    flash_shape_auto_ = false;
   }
-  void set_flash_shape_auto() { flash_shape_auto_ = true; }
-  bool flash_shape_auto() const { return flash_shape_auto_; }
-  FlashShape flash_shape() const { return flash_shape_; }  // the one set (meaningful unless flash_shape_auto())
+  std::optional<FlashShape> flash_shape_setting() const { return flash_shape_; }
   // The shape the blocks use for n_head 64-wide heads: the one set; else on wgmma where this GPU runs it, two
   // warpgroups a block from 16 heads up (large-v3: recorded blocks 5.76 -> 5.43 ms), one below (small 1.50 -> 1.30,
   // tiny 0.310 -> 0.276; run 39, H200); else ldmatrix16.
   FlashShape flash_shape_for(int n_head) const {
-    if (!flash_shape_auto_) return flash_shape_;
+    if (flash_shape_) return *flash_shape_;
     if (!wgmma_) return FlashShape::ldmatrix16;
     return n_head >= 16 ? FlashShape::wgmma128x64 : FlashShape::wgmma64x64;
   }
@@ -401,8 +399,7 @@ class CudaBackend final : public Backend {
   // chained (launch.cuh).
   bool sm90_ = false, chained_ = false, clusters_ = true;
   bool half_encoder_ = true;
-  FlashShape flash_shape_ = FlashShape::ldmatrix16;
-  bool flash_shape_auto_ = true;
+  std::optional<FlashShape> flash_shape_;  // set_flash_shape; nullopt: flash_shape_for chooses
   bool wgmma_ = false;  // flash_wgmma_available() for this device, asked when the backend starts
   bool fc1_epilogue_ = false;
   std::shared_ptr<LtProducts> lt_;  // cuBLASLt's handle and plans, made on first use (lt_product.cu)
@@ -536,6 +533,9 @@ void layer_norm_half(Mat& x, const float* add, const float* gamma, const float* 
                      cudaStream_t stream);
 // Row-major y [m, w.rows] (type yt: the weights' type or float32, row stride ldy) = x [m, w.cols] (the weights' type,
 // row stride ldx) w^T + beta y, w float16 / bfloat16, on the tensor cores with float32 accumulation (cuBLAS).
+// x [rows, cols] (row stride ld) rounded to float16 / bfloat16 into out (contiguous, rows * cols values): to_half's
+// kernel, for buffers the caller keeps (half_linear.cu).
+void round_rows_to(const Mat& x, WeightType type, void* out, cudaStream_t stream);
 void half_product(cublasHandle_t blas, const Weights& w, const void* x, int ldx, int m, void* y, cudaDataType_t yt,
                   int ldy, float beta);
 // x [rows, cols] contiguous = gelu(x + bias) (bias [cols] or null), exact GELU, in T.

@@ -492,19 +492,23 @@ void half_product(cublasHandle_t blas, const Weights& w, const void* x, int ldx,
                                 t, ldx, &beta, y, yt, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
-Weights CudaBackend::to_half(const Mat& w, WeightType type) {
+void round_rows_to(const Mat& w, WeightType type, void* out, cudaStream_t stream) {
   if (type != WeightType::float16 && type != WeightType::bfloat16)
     throw Error("to_half: float16 or bfloat16 only, not " + std::string(weight_type_name(type)));
   const size_t total = static_cast<size_t>(w.rows) * w.cols;
-  std::shared_ptr<void> dev = alloc_bytes(total * 2);
-  if (total == 0) return Weights(type, w.rows, w.cols, dev);
+  if (total == 0) return;
   if (type == WeightType::float16)
-    round_rows_kernel<<<blocks_for(total, 256), 256, 0, stream_>>>(w.data, w.ld, w.rows, w.cols,
-                                                                   static_cast<__half*>(dev.get()));
+    round_rows_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(w.data, w.ld, w.rows, w.cols,
+                                                                  static_cast<__half*>(out));
   else
-    round_rows_kernel<<<blocks_for(total, 256), 256, 0, stream_>>>(w.data, w.ld, w.rows, w.cols,
-                                                                   static_cast<__nv_bfloat16*>(dev.get()));
+    round_rows_kernel<<<blocks_for(total, 256), 256, 0, stream>>>(w.data, w.ld, w.rows, w.cols,
+                                                                  static_cast<__nv_bfloat16*>(out));
   WST_CUDA_CHECK_LAUNCH();
+}
+
+Weights CudaBackend::to_half(const Mat& w, WeightType type) {
+  std::shared_ptr<void> dev = alloc_bytes(static_cast<size_t>(w.rows) * w.cols * 2);
+  round_rows_to(w, type, dev.get(), stream_);
   return Weights(type, w.rows, w.cols, dev);
 }
 

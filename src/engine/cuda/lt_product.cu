@@ -7,8 +7,6 @@
 // One plan (operation and layout descriptors, the heuristic's first algorithm) per shape, kept for the backend's
 // life; the products share cuBLAS's workspace (the same stream runs them one at a time).
 #include <cublasLt.h>
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 
 #include <map>
 #include <string>
@@ -45,12 +43,6 @@ struct LtProducts {
 };
 
 namespace {
-
-template <class T>
-__global__ void round_bias_kernel(const float* b, int n, T* out) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = static_cast<T>(b[i]);  // round to nearest, as the weights' rounding
-}
 
 // The plan for one shape, or one with a null op where cuBLASLt's heuristic finds no algorithm.
 LtProducts::Plan make_plan(LtProducts& lt, cudaDataType_t t, int n, int k, int m, int ldx, int ldy, bool bias,
@@ -121,11 +113,7 @@ void CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, in
   if (bias && plan.bias_in_output_type) {
     auto& rounded = lt_->rounded_biases[{bias, static_cast<int>(t), n}];
     if (!rounded) rounded = alloc_bytes(static_cast<size_t>(n) * 2);
-    if (t == CUDA_R_16F)
-      round_bias_kernel<<<blocks_for(n, 256), 256, 0, stream_>>>(bias, n, static_cast<__half*>(rounded.get()));
-    else
-      round_bias_kernel<<<blocks_for(n, 256), 256, 0, stream_>>>(bias, n, static_cast<__nv_bfloat16*>(rounded.get()));
-    WST_CUDA_CHECK_LAUNCH();
+    round_rows_to(Mat{nullptr, const_cast<float*>(bias), 1, n, n}, w.type, rounded.get(), stream_);
     ++lt_->roundings;
     bias_arg = rounded.get();
   }
