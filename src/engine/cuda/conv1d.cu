@@ -1,23 +1,60 @@
 // CUDA conv1d (kernel 3, padding 1) + bias + GELU: an im2col kernel, then the linear layer (cuBLAS) and GELU.
-// In the half-precision modes the product runs on the tensor cores as the other encoder products do: the
-// (float32) weights are rounded to the mode's type on each call (a few microseconds, against ~0.3 ms of float32
-// product for large-v3's second convolution) and the columns by linear().
 // col [t_out, 3 * c_in]: col[t, k * c_in + c] = x[t * stride + k - 1, c], zero outside the input, matching
 // the weight layout [c_out, 3 * c_in] with column k * c_in + c.
+// In the half-precision modes the product runs on the tensor cores as the other encoder products do: im2col writes
+// the columns already rounded to the mode's type (the values linear() would round them to, one pass fewer), the
+// float32 weights are rounded once and kept (rounded_weights), and the product is linear()'s rounded one (bias
+// written first, added with beta = 1), so the bits are those of linear() on the float32 columns.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 #include "engine/cuda/cuda_backend.cuh"
 #include "util/errors.h"
 
 namespace wst::engine::cuda {
 
 namespace {
-__global__ void im2col_kernel(const float* x, int ldx, int t_in, int c_in, int stride, float* col, int t_out) {
-  const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
-  const size_t width = 3 * static_cast<size_t>(c_in);
-  if (i >= static_cast<size_t>(t_out) * width) return;
-  const int t = static_cast<int>(i / width), j = static_cast<int>(i % width);
-  const int k = j / c_in, c = j % c_in;
-  const int src = t * stride + k - 1;
-  col[i] = (src < 0 || src >= t_in) ? 0.0f : x[static_cast<size_t>(src) * ldx + c];
+__device__ __forceinline__ void put(float* p, float v) { *p = v; }
+__device__ __forceinline__ void put(__half* p, float v) { *p = __float2half_rn(v); }
+__device__ __forceinline__ void put(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+
+// One thread a group of V consecutive channels (c_in a multiple of V, x's rows 16-byte aligned where V is 4).
+// 32-bit indices: every Whisper window's columns fit (large-v3's second convolution: 5.8 M values).
+template <class T, int V>
+__global__ void im2col_kernel(const float* x, int ldx, int t_in, int c_in, int stride, T* col, int t_out) {
+  const unsigned groups_a_row = 3u * c_in / V;
+  const unsigned g = blockIdx.x * blockDim.x + threadIdx.x;
+  if (g >= static_cast<unsigned>(t_out) * groups_a_row) return;
+  const unsigned t = g / groups_a_row, j = (g % groups_a_row) * V;
+  const int k = static_cast<int>(j) / c_in, c = static_cast<int>(j) % c_in;
+  const int src = static_cast<int>(t) * stride + k - 1;
+  T* out = col + static_cast<size_t>(t) * 3 * c_in + j;
+  float v[V];
+  if (src < 0 || src >= t_in) {
+#pragma unroll
+    for (int e = 0; e < V; ++e) v[e] = 0.0f;
+  } else if constexpr (V == 4) {
+    const float4 q = *reinterpret_cast<const float4*>(x + static_cast<size_t>(src) * ldx + c);
+    v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+  } else {
+#pragma unroll
+    for (int e = 0; e < V; ++e) v[e] = x[static_cast<size_t>(src) * ldx + c + e];
+  }
+#pragma unroll
+  for (int e = 0; e < V; ++e) put(out + e, v[e]);
+}
+
+template <class T>
+void im2col(const Mat& x, int stride, T* col, int t_out, cudaStream_t stream) {
+  const int c_in = x.cols;
+  const size_t total = static_cast<size_t>(t_out) * 3 * c_in;
+  if (total > 0xFFFFFFFFu - 256) throw Error("conv1d: " + std::to_string(total) + " columns, more than a launch takes");
+  const bool by4 = c_in % 4 == 0 && x.ld % 4 == 0 && (reinterpret_cast<uintptr_t>(x.data) & 15) == 0;
+  if (by4)
+    im2col_kernel<T, 4><<<blocks_for(total / 4, 256), 256, 0, stream>>>(x.data, x.ld, x.rows, c_in, stride, col, t_out);
+  else
+    im2col_kernel<T, 1><<<blocks_for(total, 256), 256, 0, stream>>>(x.data, x.ld, x.rows, c_in, stride, col, t_out);
+  WST_CUDA_CHECK_LAUNCH();
 }
 }  // namespace
 
@@ -28,15 +65,26 @@ void CudaBackend::conv1d_gelu(const Mat& x, const Mat& w, const Mat& b, int stri
     throw Error("conv1d: expected w [" + std::to_string(c_out) + ", " + std::to_string(3 * c_in) + "] and y [" +
                 std::to_string(t_out) + ", " + std::to_string(c_out) + "], got w [" + std::to_string(w.rows) + ", " +
                 std::to_string(w.cols) + "] and y [" + std::to_string(y.rows) + ", " + std::to_string(y.cols) + "]");
-  Mat col = alloc(t_out, 3 * c_in);  // [t_out, 3 c_in]
-  const size_t total = static_cast<size_t>(t_out) * 3 * c_in;
-  im2col_kernel<<<blocks_for(total, 256), 256, 0, stream_>>>(x.data, x.ld, t_in, c_in, stride, col.data, t_out);
-  WST_CUDA_CHECK_LAUNCH();
+  if (t_in == 0) return;
   if (precision_ == Precision::f32) {
+    Mat col = alloc(t_out, 3 * c_in);  // [t_out, 3 c_in]
+    im2col(x, stride, col.data, t_out, stream_);
     linear(col, w, &b, y);
   } else {
-    const Weights wh = to_half(w, precision_ == Precision::f16 ? WeightType::float16 : WeightType::bfloat16);
-    linear(col, wh, &b, y);
+    const WeightType type = precision_ == Precision::f16 ? WeightType::float16 : WeightType::bfloat16;
+    const Weights& wh = rounded_weights(w, type);
+    std::shared_ptr<void> col = alloc_bytes(static_cast<size_t>(t_out) * 3 * c_in * 2);
+    if (type == WeightType::float16)
+      im2col(x, stride, static_cast<__half*>(col.get()), t_out, stream_);
+    else
+      im2col(x, stride, static_cast<__nv_bfloat16*>(col.get()), t_out, stream_);
+    // linear()'s rounded product for rows beyond the matrix-vector kernel's (t_out is 1500 or 3000 in a window).
+    float beta = 0.0f;
+    if (!b.empty()) {
+      broadcast_rows(y, b.data, stream_);
+      beta = 1.0f;
+    }
+    half_product(blas_, wh, col.get(), 3 * c_in, t_out, y.data, CUDA_R_32F, y.ld, beta);
   }
   gelu(y);
 }

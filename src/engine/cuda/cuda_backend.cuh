@@ -368,6 +368,9 @@ class CudaBackend final : public Backend {
   // A float32 matrix already on the device (weights, or activations for a tensor-core product) rounded to
   // float16 / bfloat16 there, contiguous (queued on the stream).
   Weights to_half(const Mat& m, WeightType type);
+  // to_half of a matrix of weights, kept while its storage lives (the convolutions' float32 weights, rounded once
+  // rather than every window). Weights are not written after they are loaded, so the rounding stays true.
+  const Weights& rounded_weights(const Mat& w, WeightType type);
   // Device memory from the pool, returned to it when the last reference goes.
   std::shared_ptr<void> alloc_bytes(size_t bytes);
   void synchronize();
@@ -448,6 +451,15 @@ class CudaBackend final : public Backend {
   // The step's state (StepState) in pinned host memory and on the device; the suppressed ids' bitmask is
   // rewritten in place, so recordings that read it stay valid.
   StepState* step_host_ = nullptr;
+  // rounded_weights' copies, each with the storage it was rounded from (expired: freed, so never matched again).
+  struct Rounded {
+    std::weak_ptr<float> owner;
+    const float* data;
+    int rows, cols, ld;
+    WeightType type;
+    Weights w;
+  };
+  std::vector<Rounded> rounded_;
   // upload_transposed's pinned buffer, and an event after the last copy out of it (written again only after it).
   float* staging_host_ = nullptr;
   size_t staging_bytes_ = 0;

@@ -512,6 +512,20 @@ Weights CudaBackend::to_half(const Mat& w, WeightType type) {
   return Weights(type, w.rows, w.cols, dev);
 }
 
+const Weights& CudaBackend::rounded_weights(const Mat& w, WeightType type) {
+  const auto same_owner = [&](const Rounded& r) {
+    return !r.owner.owner_before(w.storage) && !w.storage.owner_before(r.owner);
+  };
+  for (const Rounded& r : rounded_)
+    if (!r.owner.expired() && same_owner(r) && r.data == w.data && r.rows == w.rows && r.cols == w.cols &&
+        r.ld == w.ld && r.type == type)
+      return r.w;
+  if (!w.storage) throw Error("rounded_weights: the matrix owns no storage to keep its rounding by");
+  std::erase_if(rounded_, [](const Rounded& r) { return r.owner.expired(); });
+  rounded_.push_back({w.storage, w.data, w.rows, w.cols, w.ld, type, to_half(w, type)});
+  return rounded_.back().w;
+}
+
 void CudaBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) {
   if (w.type == WeightType::float32) return linear(x, w.f32, bias, y);
   if (w.type != WeightType::float16 && w.type != WeightType::bfloat16)
