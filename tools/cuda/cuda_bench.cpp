@@ -1170,9 +1170,9 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
       int n_sm = 0;
       WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, 0));
       cudaStream_t st = be.stream();
-      add("f16 half-enc layer_norm (+ owed bias) -> half", us([&] {
+      add("f16 half-enc layer_norm (+ owed biases) -> half", us([&] {
             engine::cuda::layer_norm_half<__half>(xe, b.data, g.data, b.data, n_, d, st);
-          }), 4.0 * 3 * t * d + 2.0 * t * d, 0, -2 * LE);
+          }), 4.0 * t * d + 2.0 * t * d, 0, -2 * LE);
       add("f16 half-enc qkv product -> half", us([&] {
             engine::cuda::half_product(be.blas(), h_qkv, n_, d, t, q_, CUDA_R_16F, 3 * d, 0.0f);
           }), 2.0 * (3 * d * d + 4 * t * d), 2.0 * t * 3 * d * d, -LE);

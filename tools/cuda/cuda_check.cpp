@@ -620,6 +620,57 @@ struct Checker {
     });
   }
 
+  // The encoder's half-precision norm (layer_norm_half): y = norm(x + add) in float16 / bfloat16 against double
+  // precision, x left as it was. Widths that are multiples of 128 take the warp-a-row kernel, others the block's.
+  void layer_norm_half(int rows, int cols, bool f16, double tol) {
+    auto x = rnd(static_cast<size_t>(rows) * cols, 3.0f), add = rnd(cols), g = rnd(cols), b = rnd(cols);
+    for (int i = 0; i < rows; ++i) x[static_cast<size_t>(i) * cols] += 5.0f;  // a mean far from 0
+    Mat X = up(x, rows, cols), A = up(add, 1, cols), G = up(g, 1, cols), B = up(b, 1, cols);
+    const size_t n = static_cast<size_t>(rows) * cols;
+    std::shared_ptr<void> y = be.alloc_bytes(n * 2);
+    WST_CUDA_CHECK(cudaMemsetAsync(y.get(), 0xFF, n * 2, be.stream()));  // NaN in both types
+    if (f16)
+      engine::cuda::layer_norm_half<__half>(X, A.data, G.data, B.data, static_cast<__half*>(y.get()), cols, be.stream());
+    else
+      engine::cuda::layer_norm_half<__nv_bfloat16>(X, A.data, G.data, B.data, static_cast<__nv_bfloat16*>(y.get()),
+                                                   cols, be.stream());
+    std::vector<uint16_t> bits(n);
+    WST_CUDA_CHECK(cudaMemcpyAsync(bits.data(), y.get(), n * 2, cudaMemcpyDeviceToHost, be.stream()));
+    be.synchronize();
+    const bool x_kept = down(X) == x;
+    double num = 0, den = 0, max_abs = 0;
+    size_t n_bad = 0;
+    std::vector<double> v(cols);
+    for (int r = 0; r < rows; ++r) {
+      double mean = 0, var = 0;
+      for (int c = 0; c < cols; ++c) mean += v[c] = static_cast<double>(x[static_cast<size_t>(r) * cols + c]) + add[c];
+      mean /= cols;
+      for (int c = 0; c < cols; ++c) var += (v[c] - mean) * (v[c] - mean);
+      var /= cols;
+      for (int c = 0; c < cols; ++c) {
+        const double want = (v[c] - mean) / std::sqrt(var + 1e-5) * g[c] + b[c];
+        const uint16_t h = bits[static_cast<size_t>(r) * cols + c];
+        const double got = f16 ? half_to_float(h) : bfloat16_to_float(h);
+        if (!std::isfinite(got)) {
+          ++n_bad;
+          continue;
+        }
+        num += (got - want) * (got - want);
+        den += want * want;
+        max_abs = std::max(max_abs, std::abs(got - want));
+      }
+    }
+    const double rel = std::sqrt(num / std::max(den, 1e-300));
+    const bool ok = n_bad == 0 && x_kept && rel < tol;
+    if (!ok) ++n_fail;
+    std::printf("  %-4s %-58s rel %.2e  max|d| %.2e%s%s\n", ok ? "ok" : "FAIL",
+                ("layer_norm_half " + std::string(f16 ? "float16" : "bfloat16") + " (x + add) [" + std::to_string(rows) +
+                 "," + std::to_string(cols) + "]")
+                    .c_str(),
+                rel, max_abs, n_bad ? ("  UNWRITTEN/NaN " + std::to_string(n_bad)).c_str() : "",
+                x_kept ? "" : "  X WRITTEN");
+  }
+
   void gelu_add(int rows, int cols) {
     auto x = rnd(static_cast<size_t>(rows) * cols, 3.0f);
     Mat X = up(x, rows, cols);
@@ -1492,6 +1543,8 @@ int run_op_checks(CudaBackend& be) {
           be.set_norm_once_min_outputs(min0);
         }
       }
+      ck.layer_norm_half(1500, d, type == engine::WeightType::float16, tol);
+      ck.layer_norm_half(7, d + 8, type == engine::WeightType::float16, tol);  // a width for the block-a-row kernel
       ck.conv1d(std::string(engine::weight_type_name(type)) + " conv1", 3000, s.n_mels, d, 1, tol);
       ck.conv1d(std::string(engine::weight_type_name(type)) + " conv2", 3000, d, d, 2, tol);
       // Fresh weights where the last ones were freed: the rounded weights kept for the old ones must not serve them.

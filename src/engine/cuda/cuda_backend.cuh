@@ -539,9 +539,9 @@ void cross_query_attention(bool chained, cudaStream_t stream, const float* x, in
                            const float* v, int ldk, int ldv, int n_keys, float* out);
 
 // The encoder's half-precision path (encoder_blocks.cu), T = __half or __nv_bfloat16:
-// y [x.rows, x.cols] (row stride ldy) = layer_norm(x) in T, after x += add (a row) where add is not null.
+// y [x.rows, x.cols] (row stride ldy) = layer_norm(x + add) in T (add: a row, or null; x is only read).
 template <class T>
-void layer_norm_half(Mat& x, const float* add, const float* gamma, const float* beta, T* y, int ldy,
+void layer_norm_half(const Mat& x, const float* add, const float* gamma, const float* beta, T* y, int ldy,
                      cudaStream_t stream);
 // Row-major y [m, w.rows] (type yt: the weights' type or float32, row stride ldy) = x [m, w.cols] (the weights' type,
 // row stride ldx) w^T + beta y, w float16 / bfloat16, on the tensor cores with float32 accumulation (cuBLAS).

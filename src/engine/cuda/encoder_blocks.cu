@@ -1,15 +1,18 @@
 // The encoder's residual blocks for float16 / bfloat16 weights, with the activations between the products kept in
 // the weights' type (Backend::encoder_blocks; the default runs them op by op in float32). A layer is eight launches
 // (seven with fc1's epilogue):
-//   layer norm (adding the bias still owed to x first) -> half rows
+//   layer norm of x plus the biases it is owed -> half rows
 //   q|k|v product (cuBLAS, tensor cores, float32 accumulation, half output, no bias)
 //   flash attention over the half q|k|v, adding q's and v's biases itself -> half rows
 //   output product added onto x (float32, beta = 1; its bias is owed)
-//   layer norm (adding that bias) -> half rows
+//   layer norm (of x plus what it is owed) -> half rows
 //   fc1 product (half output, no bias), then its bias and the exact GELU in one pass (or, with set_fc1_epilogue,
 //     all three in one cuBLASLt product: its GELU is the tanh approximation)
-//   fc2 product added onto x (its bias owed to the next layer's norm, or added at the end)
-// The residual stream x stays float32 throughout, as on the CPU. A window's launches are recorded once as a CUDA
+//   fc2 product added onto x (its bias owed)
+// The residual stream x stays float32 throughout, as on the CPU. It holds the products' sums only: the biases of
+// the products added onto it are summed ahead, once a window, into one row per norm (owed_biases_kernel), which the
+// norm adds to the values it reads, and the last row is added to x at the end; so no norm writes x back.
+// Plus one launch a window for those rows. A window's launches are recorded once as a CUDA
 // graph and replayed (EncoderRecording; set_encoder_graphs(false) or WST_CUDA_ENCODER_GRAPH=0 launches them eagerly).
 // Checked against the op-by-op path by tools/cuda/cuda_check.cpp; timed by tools/cuda/cuda_bench.cpp.
 #include <cuda_bf16.h>
@@ -27,15 +30,40 @@ namespace {
 
 const float* bias_or_null(const Mat& b) { return b.empty() ? nullptr : b.data; }
 
-// The blocks' half-precision scratch rows (freed into the pool when the last holder lets go: a recorded window
-// keeps its own).
+// The biases added onto the residual stream, layer by layer (null: none).
+constexpr int kMaxOwedLayers = 64;
+struct ResidualBiases {
+  const float* out[kMaxOwedLayers];
+  const float* fc2[kMaxOwedLayers];
+};
+
+// rows [2 n + 1, d]: row 2i what x is owed before layer i's first norm (the biases of every product added onto it
+// before), row 2i + 1 before its second (plus the output product's), row 2n after the last layer. Summed in
+// layer order, a thread a column.
+__global__ void owed_biases_kernel(ResidualBiases b, int n_layers, int d, float* rows) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= d) return;
+  float s = 0.0f;
+  for (int i = 0; i < n_layers; ++i) {
+    rows[static_cast<size_t>(2 * i) * d + c] = s;
+    if (b.out[i]) s += b.out[i][c];
+    rows[static_cast<size_t>(2 * i + 1) * d + c] = s;
+    if (b.fc2[i]) s += b.fc2[i][c];
+  }
+  rows[static_cast<size_t>(2 * n_layers) * d + c] = s;
+}
+
+// The blocks' half-precision scratch rows and the owed biases' rows (freed into the pool when the last holder lets
+// go: a recorded window keeps its own).
 struct Scratch {
   std::shared_ptr<void> h, qkv, attn, mlp;
-  Scratch(CudaBackend& be, int t, int d, int f) {
+  Mat owed;
+  Scratch(CudaBackend& be, int t, int d, int f, int n_layers) {
     h = be.alloc_bytes(static_cast<size_t>(t) * d * 2);
     qkv = be.alloc_bytes(static_cast<size_t>(t) * 3 * d * 2);
     attn = be.alloc_bytes(static_cast<size_t>(t) * d * 2);
     mlp = be.alloc_bytes(static_cast<size_t>(t) * f * 2);
+    owed = be.alloc(2 * n_layers + 1, d);
   }
 };
 
@@ -50,13 +78,22 @@ void run_blocks(CudaBackend& be, const std::vector<EncoderLayerWeights>& layers,
   T* qkv = static_cast<T*>(sc.qkv.get());
   T* attn = static_cast<T*>(sc.attn.get());
   T* mlp = static_cast<T*>(sc.mlp.get());
-  const float* owed = nullptr;  // the bias of the last product added onto x, not yet in x
-  for (const auto& l : layers) {
-    layer_norm_half<T>(x, owed, l.attn_ln.gamma.data, l.attn_ln.beta.data, h, d, s);
+  const int n = static_cast<int>(layers.size());
+  ResidualBiases biases{};
+  for (int i = 0; i < n; ++i) {
+    biases.out[i] = bias_or_null(layers[i].attn_out.b);
+    biases.fc2[i] = bias_or_null(layers[i].fc2.b);
+  }
+  owed_biases_kernel<<<(d + 127) / 128, 128, 0, s>>>(biases, n, d, sc.owed.data);
+  WST_CUDA_CHECK_LAUNCH();
+  const auto owed = [&](int k) { return sc.owed.data + static_cast<size_t>(k) * sc.owed.ld; };
+  for (int i = 0; i < n; ++i) {
+    const auto& l = layers[i];
+    layer_norm_half<T>(x, i == 0 ? nullptr : owed(2 * i), l.attn_ln.gamma.data, l.attn_ln.beta.data, h, d, s);
     half_product(blas, l.qkv.w, h, d, t, qkv, ht, 3 * d, 0.0f);
     flash_attention_half<T>(qkv, 3 * d, t, d, bias_or_null(l.qkv.b), attn, d, n_sm, s, flash);
     half_product(blas, l.attn_out.w, attn, d, t, x.data, CUDA_R_32F, x.ld, 1.0f);
-    layer_norm_half<T>(x, bias_or_null(l.attn_out.b), l.mlp_ln.gamma.data, l.mlp_ln.beta.data, h, d, s);
+    layer_norm_half<T>(x, owed(2 * i + 1), l.mlp_ln.gamma.data, l.mlp_ln.beta.data, h, d, s);
     if (be.fc1_epilogue()) {
       be.product_bias_gelu(l.fc1.w, h, d, t, mlp, f, bias_or_null(l.fc1.b));
     } else {
@@ -64,9 +101,8 @@ void run_blocks(CudaBackend& be, const std::vector<EncoderLayerWeights>& layers,
       bias_gelu_half<T>(mlp, t, f, bias_or_null(l.fc1.b), s);
     }
     half_product(blas, l.fc2.w, mlp, f, t, x.data, CUDA_R_32F, x.ld, 1.0f);
-    owed = bias_or_null(l.fc2.b);
   }
-  if (owed) add_row(x, owed, s);
+  add_row(x, owed(2 * n), s);
 }
 
 void run_blocks_typed(CudaBackend& be, Precision p, const std::vector<EncoderLayerWeights>& layers, Mat& x,
@@ -113,7 +149,7 @@ struct EncoderRecording {
 }  // namespace
 
 bool CudaBackend::half_encoder_fits(const std::vector<EncoderLayerWeights>& layers, int n_head, const Mat& x) const {
-  if (!half_encoder_ || layers.empty() || precision_ == Precision::f32 || n_head * 64 != x.cols || x.cols % 8 != 0)
+  if (!half_encoder_ || layers.empty() || layers.size() > static_cast<size_t>(kMaxOwedLayers) || precision_ == Precision::f32 || n_head * 64 != x.cols || x.cols % 8 != 0)
     return false;
   const WeightType want = precision_ == Precision::f16 ? WeightType::float16 : WeightType::bfloat16;
   const int d = x.cols, f = layers.front().fc1.w.rows;
@@ -134,7 +170,7 @@ void CudaBackend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers,
   const int t = x.rows, d = x.cols, f = layers.front().fc1.w.rows;
   const FlashShape flash = flash_shape_for(n_head);  // (the recording below holds the same)
   if (!encoder_graphs_ || recording_) {
-    const Scratch sc(*this, t, d, f);
+    const Scratch sc(*this, t, d, f, static_cast<int>(layers.size()));
     run_blocks_typed(*this, precision_, layers, x, sc, n_sm, flash);
     return;
   }
@@ -151,7 +187,7 @@ void CudaBackend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers,
     fresh->flash = flash;
     fresh->fc1_epilogue = fc1_epilogue_;
     fresh->x = alloc(t, d);
-    fresh->scratch = std::make_unique<Scratch>(*this, t, d, f);
+    fresh->scratch = std::make_unique<Scratch>(*this, t, d, f, static_cast<int>(layers.size()));
     // Kept only once this eager window has run (a window that threw must not leave a recording to capture next,
     // whose first products would then be planned inside the capture).
     run_blocks_typed(*this, precision_, layers, x, *fresh->scratch, n_sm, flash);

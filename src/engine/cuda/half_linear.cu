@@ -521,7 +521,8 @@ const Weights& CudaBackend::rounded_weights(const Mat& w, WeightType type) {
         r.ld == w.ld && r.type == type)
       return r.w;
   if (!w.storage) throw Error("rounded_weights: the matrix owns no storage to keep its rounding by");
-  std::erase_if(rounded_, [](const Rounded& r) { return r.owner.expired(); });
+  rounded_.erase(std::remove_if(rounded_.begin(), rounded_.end(), [](const Rounded& r) { return r.owner.expired(); }),
+                 rounded_.end());
   rounded_.push_back({w.storage, w.data, w.rows, w.cols, w.ld, type, to_half(w, type)});
   return rounded_.back().w;
 }
