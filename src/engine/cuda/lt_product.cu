@@ -33,21 +33,41 @@ struct LtProducts {
 
   LtProducts() { WST_CUBLAS_CHECK(cublasLtCreate(&handle)); }
   ~LtProducts() {
-    for (auto& [key, p] : plans) {
-      if (p.op) cublasLtMatmulDescDestroy(p.op);
-      for (cublasLtMatrixLayout_t l : {p.a, p.b, p.d})
-        if (l) cublasLtMatrixLayoutDestroy(l);
-    }
+    for (auto& [key, p] : plans) release(p);
     if (handle) cublasLtDestroy(handle);
+  }
+  // Destroys a plan's descriptors (those made so far) and leaves it empty.
+  static void release(Plan& p) {
+    if (p.op) cublasLtMatmulDescDestroy(p.op);
+    for (cublasLtMatrixLayout_t l : {p.a, p.b, p.d})
+      if (l) cublasLtMatrixLayoutDestroy(l);
+    p = {};
   }
 };
 
 namespace {
 
-// The plan for one shape, or one with a null op where cuBLASLt's heuristic finds no algorithm.
+LtProducts::Plan make_plan_or_throw(LtProducts& lt, cudaDataType_t t, int n, int k, int m, int ldx, int ldy, bool bias,
+                                    bool bias_in_output_type, LtProducts::Plan& p, cublasLtMatmulPreference_t& pref);
+
+// The plan for one shape, or one with a null op where cuBLASLt's heuristic finds no algorithm. A cuBLAS error
+// part way through destroys what was made before it is thrown on.
 LtProducts::Plan make_plan(LtProducts& lt, cudaDataType_t t, int n, int k, int m, int ldx, int ldy, bool bias,
                            bool bias_in_output_type) {
   LtProducts::Plan p;
+  cublasLtMatmulPreference_t pref = nullptr;
+  try {
+    return make_plan_or_throw(lt, t, n, k, m, ldx, ldy, bias, bias_in_output_type, p, pref);
+  } catch (...) {
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    LtProducts::release(p);
+    throw;
+  }
+}
+
+// make_plan's steps, on descriptors the caller destroys if one of them throws.
+LtProducts::Plan make_plan_or_throw(LtProducts& lt, cudaDataType_t t, int n, int k, int m, int ldx, int ldy, bool bias,
+                                    bool bias_in_output_type, LtProducts::Plan& p, cublasLtMatmulPreference_t& pref) {
   p.bias_in_output_type = bias_in_output_type;
   WST_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
@@ -63,7 +83,6 @@ LtProducts::Plan make_plan(LtProducts& lt, cudaDataType_t t, int n, int k, int m
   WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, t, k, n, k));    // w^T read from w [n, k]
   WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, t, k, m, ldx));  // x^T
   WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.d, t, n, m, ldy));  // y^T
-  cublasLtMatmulPreference_t pref = nullptr;
   WST_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   const size_t workspace = kBlasWorkspaceBytes;  // cuBLAS's (the backend's blas_workspace_)
   WST_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
@@ -73,12 +92,14 @@ LtProducts::Plan make_plan(LtProducts& lt, cudaDataType_t t, int n, int k, int m
   const cublasStatus_t st =
       cublasLtMatmulAlgoGetHeuristic(lt.handle, p.op, p.a, p.b, p.d, p.d, pref, 1, &found, &n_found);
   cublasLtMatmulPreferenceDestroy(pref);
+  pref = nullptr;
   if (st == CUBLAS_STATUS_SUCCESS && n_found > 0) {
     p.algo = found.algo;
-    return p;
+    LtProducts::Plan made = p;
+    p = {};  // the descriptors are the returned plan's now
+    return made;
   }
-  cublasLtMatmulDescDestroy(p.op);
-  for (cublasLtMatrixLayout_t l : {p.a, p.b, p.d}) cublasLtMatrixLayoutDestroy(l);
+  LtProducts::release(p);
   return {};
 }
 
