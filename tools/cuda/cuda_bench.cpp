@@ -769,7 +769,6 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         int tiles = -1;            // set_tensor_rows_tiles when >= 0 (0: chosen from the width)
         int kv_attn = -1;          // set_kv_in_attention when >= 0
         int once_min = -1;         // set_norm_once_min_outputs when >= 0
-        int cluster = -1;          // set_tensor_rows_cluster when >= 1
       };
       const bool norm_once0 = be.norm_once();
       const int min_heads0 = be.shared_kv_min_heads();
@@ -803,16 +802,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
            small0, narrow0, wide0, -1, 0, -1, -1, -1, kv_attn0 ? 0 : 1},
           {"every normed product's rows normalised once", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, 1,
            -1, -1, -1, 0},
-          {"tensor rows in clusters of 2", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, -1, -1,
-           -1, 2},
-          {"tensor rows in clusters of 4", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, -1, -1,
-           -1, 4},
-          {"tensor rows in clusters of 2, 1 tile", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 1,
-           -1, -1, 2},
-          {"tensor rows in clusters of 4, 2 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 2,
-           -1, -1, 4},
       };
-      const int cluster0 = be.tensor_rows_cluster();
       const int once_min0 = be.norm_once_min_outputs();
       std::printf("%s %s: 5-beam step variants (gemv shapes: rows a warp x warps)", arch.c_str(),
                   precision_name(precision));
@@ -830,13 +820,10 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_tensor_rows_tiles(v.tiles >= 0 ? v.tiles : tiles0);
         be.set_kv_in_attention(v.kv_attn >= 0 ? v.kv_attn == 1 : kv_attn0);
         be.set_norm_once_min_outputs(v.once_min >= 0 ? v.once_min : once_min0);
-        be.set_tensor_rows_cluster(v.cluster >= 1 ? v.cluster : cluster0);
-        const long long tensor_before = be.tensor_rows_launches(), cluster_before = be.tensor_rows_cluster_launches(),
-                        kv_before = be.kv_in_attention_launches();
+        const long long tensor_before = be.tensor_rows_launches(), kv_before = be.kv_in_attention_launches();
         double rel = 0;
         const double ms = time_beam5(&rel);
         const bool tensor_ran = (v.tensor != 1 || be.tensor_rows_launches() > tensor_before) &&
-                                (v.cluster <= 1 || be.tensor_rows_cluster_launches() > cluster_before) &&
                                 (v.kv_attn != 1 || be.kv_in_attention_launches() > kv_before);
         std::printf("; %s %.4f ms (rel %.1e%s)", v.what, ms, rel, tensor_ran ? "" : ", DID NOT RUN");
       }
@@ -854,7 +841,6 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.set_tensor_rows_tiles(tiles0);
       be.set_kv_in_attention(kv_attn0);
       be.set_norm_once_min_outputs(once_min0);
-      be.set_tensor_rows_cluster(cluster0);
     }
     // The same 5-beam step with every layer in the persistent kernel (eager, one launch): timed with the GPU's
     // candidates, and its logits compared with the op-by-op step's (all_logits, from the same caches).

@@ -408,23 +408,18 @@ struct Checker {
 
   // The tensor-core row kernel (set_tensor_rows) against double precision, its launch counted; then its other tile
   // counts against one tile (each tile's sums run in the same order whatever the tiles: the same bits).
-  // cluster: blocks a cluster splitting the input (set_tensor_rows_cluster).
-  void tensor_rows(int m, int n, int k, bool norm, engine::Backend::Epilogue epi, double tol, int cluster = 1) {
+  void tensor_rows(int m, int n, int k, bool norm, engine::Backend::Epilogue epi, double tol) {
     const bool on0 = be.tensor_rows_on();
-    const int tiles0 = be.tensor_rows_tiles(), min0 = be.tensor_rows_min(), cluster0 = be.tensor_rows_cluster();
+    const int tiles0 = be.tensor_rows_tiles(), min0 = be.tensor_rows_min();
     be.set_tensor_rows(true);
     be.set_tensor_rows_min(1);
-    be.set_tensor_rows_cluster(cluster);
-    const long long before = be.tensor_rows_launches(), clusters_before = be.tensor_rows_cluster_launches();
-    const std::string by = cluster > 1 ? "tensor rows, clusters of " + std::to_string(cluster) + " " : "tensor rows ";
-    linear_fused_half(engine::WeightType::float16, m, n, k, norm, epi, tol, by);
+    const long long before = be.tensor_rows_launches();
+    linear_fused_half(engine::WeightType::float16, m, n, k, norm, epi, tol, "tensor rows ");
     const std::string shape = "[" + std::to_string(m) + "," + std::to_string(k) + "]x[" + std::to_string(n) + "," +
-                              std::to_string(k) + "]^T" + (norm ? " norm" : "") +
-                              (cluster > 1 ? ", clusters of " + std::to_string(cluster) : "");
-    if (be.tensor_rows_launches() == before || (cluster > 1 && be.tensor_rows_cluster_launches() == clusters_before)) {
+                              std::to_string(k) + "]^T" + (norm ? " norm" : "");
+    if (be.tensor_rows_launches() == before) {
       ++n_fail;
-      std::printf("  FAIL tensor rows %s: the kernel did not run%s\n", shape.c_str(),
-                  cluster > 1 ? " in clusters" : "");
+      std::printf("  FAIL tensor rows %s: the kernel did not run\n", shape.c_str());
     }
     auto x = rnd(static_cast<size_t>(m) * k, 2.0f), w = rnd(static_cast<size_t>(n) * k, 0.05f), b = rnd(n);
     auto g = rnd(k), be_v = rnd(k), y0 = rnd(static_cast<size_t>(m) * n);
@@ -469,7 +464,6 @@ struct Checker {
     be.set_tensor_rows(on0);
     be.set_tensor_rows_tiles(tiles0);
     be.set_tensor_rows_min(min0);
-    be.set_tensor_rows_cluster(cluster0);
   }
 
   // A normed product into a wide output with its rows normalised once (set_norm_once) against the kernel that
@@ -1476,14 +1470,6 @@ int run_op_checks(CudaBackend& be) {
         ck.tensor_rows(5, s.n_vocab, d, true, Epi::none, tol);
         ck.tensor_rows(1, s.n_vocab, d, true, Epi::none, tol);
         ck.tensor_rows(16, s.n_vocab, d, true, Epi::none, tol);  // past norm once's 8 rows: the kernel's own norm
-        for (int cluster : {2, 4})  // the input split across a cluster's blocks (set_tensor_rows_cluster)
-          for (int rows : {1, 5, 16}) {
-            ck.tensor_rows(rows, 3 * d, d, true, Epi::none, tol, cluster);
-            ck.tensor_rows(rows, d, d, false, Epi::add, tol, cluster);
-            ck.tensor_rows(rows, 4 * d, d, true, Epi::gelu, tol, cluster);
-            ck.tensor_rows(rows, d, 4 * d, false, Epi::add, tol, cluster);
-          }
-        ck.tensor_rows(5, s.n_vocab, d, true, Epi::none, tol, 4);
         {  // every normed product's rows normalised once (set_norm_once_min_outputs(0)): the same bits as its own norm
           const int min0 = be.norm_once_min_outputs();
           be.set_norm_once_min_outputs(0);

@@ -339,16 +339,6 @@ class CudaBackend final : public Backend {
   // 1.89 ms, tiny 0.232-0.250 against 0.203).
   void set_tensor_rows_min(int rows) { tensor_rows_min_ = rows; }
   int tensor_rows_min() const { return tensor_rows_min_; }
-  // Blocks a thread-block cluster that split a product's input width between them (1, 2 or 4; sm_90 with clusters,
-  // otherwise 1): more blocks for the same features without more reads of x (WST_CUDA_TENSOR_ROWS_CLUSTER). Written
-  // after run 38, untimed: 1 until then.
-  void set_tensor_rows_cluster(int blocks) {
-    if (blocks != 1 && blocks != 2 && blocks != 4)
-      throw Error("set_tensor_rows_cluster: 1, 2 or 4 blocks, not " + std::to_string(blocks));
-    tensor_rows_cluster_ = blocks;
-  }
-  int tensor_rows_cluster() const { return tensor_rows_cluster_; }
-  long long tensor_rows_cluster_launches() const { return tensor_rows_cluster_launches_; }
   // For the checks: the kernel's activation bytes a block (lowered, it takes wide inputs in chunks sooner), and how
   // many launches read their input in chunks.
   void set_gemv_shared_bytes(size_t bytes) { gemv_.shared_limit = bytes; }
@@ -388,8 +378,6 @@ class CudaBackend final : public Backend {
   bool tensor_rows_ = true;
   int tensor_rows_tiles_ = 0;
   int tensor_rows_min_ = 2;
-  int tensor_rows_cluster_ = 1;
-  long long tensor_rows_cluster_launches_ = 0;
   long long tensor_rows_launches_ = 0;
   long long norm_once_launches_ = 0;
   cudaStream_t stream_ = nullptr;
