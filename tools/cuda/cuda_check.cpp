@@ -870,55 +870,6 @@ struct Checker {
             });
   }
 
-  // The same step with the new K/V rows written by the attention kernel (set_kv_in_attention) against a kernel of
-  // their own: the same values in the caches, the same arithmetic, so the outputs and caches bit for bit; the
-  // launch counter proves the fused path ran.
-  void step_self_kv_in_attention(int n, int ctx, int n_head, int d) {
-    auto qkv = rnd(static_cast<size_t>(n) * 3 * d);
-    Mat QKV = up(qkv, n, 3 * d);
-    std::vector<std::vector<float>> kc(n), vc(n);
-    std::vector<int> pos(n);
-    for (int b = 0; b < n; ++b) {
-      pos[b] = (20 + 37 * b) % (ctx - 1);
-      kc[b] = rnd(static_cast<size_t>(ctx) * d);
-      vc[b] = rnd(static_cast<size_t>(ctx) * d);
-    }
-    const bool before = be.kv_in_attention();
-    auto run = [&](bool fused, std::vector<float>& out, std::vector<std::vector<float>>& caches) {
-      be.set_kv_in_attention(fused);
-      std::vector<Mat> K, V;
-      std::vector<Mat*> kp, vp;
-      for (int b = 0; b < n; ++b) K.push_back(up(kc[b], ctx, d)), V.push_back(up(vc[b], ctx, d));
-      for (int b = 0; b < n; ++b) kp.push_back(&K[b]), vp.push_back(&V[b]);
-      Mat O = be.alloc(n, d);
-      poison(O);
-      be.step_self_attention(QKV, kp, vp, pos, O, n_head);
-      out = down(O);
-      caches.clear();
-      for (int b = 0; b < n; ++b) caches.push_back(down(K[b])), caches.push_back(down(V[b]));
-    };
-    std::vector<float> want, got;
-    std::vector<std::vector<float>> want_caches, got_caches;
-    run(false, want, want_caches);
-    const long long launches = be.kv_in_attention_launches();
-    run(true, got, got_caches);
-    const bool ran = be.kv_in_attention_launches() > launches;
-    be.set_kv_in_attention(before);
-    size_t n_diff = 0;
-    for (size_t i = 0; i < got.size(); ++i) n_diff += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
-    bool caches_same = got_caches.size() == want_caches.size();
-    for (size_t c = 0; caches_same && c < got_caches.size(); ++c)
-      caches_same = got_caches[c].size() == want_caches[c].size() &&
-                    std::memcmp(got_caches[c].data(), want_caches[c].data(), got_caches[c].size() * sizeof(float)) == 0;
-    const bool ok = ran && n_diff == 0 && caches_same;
-    if (!ok) ++n_fail;
-    std::printf("  %-4s %-58s %zu of %zu values differ%s%s\n", ok ? "ok" : "FAIL",
-                ("step self-attention, K/V rows in the kernel: " + std::to_string(n) + " sequences, ctx " +
-                 std::to_string(ctx))
-                    .c_str(),
-                n_diff, got.size(), caches_same ? "" : ", CACHES DIFFER", ran ? "" : " (the fused path did not run)");
-  }
-
   void conv1d(const std::string& name, int t_in, int c_in, int c_out, int stride, double tol = kMaxRelErr) {
     const int t_out = (t_in - 1) / stride + 1;
     auto x = rnd(static_cast<size_t>(t_in) * c_in), w = rnd(static_cast<size_t>(c_out) * 3 * c_in, 0.05f), b = rnd(c_out);
@@ -1390,15 +1341,6 @@ int run_op_checks(CudaBackend& be) {
     if (!small_ran || !small_skipped) ++ck.n_fail;
     std::printf("  %-4s %-58s\n", small_ran && small_skipped ? "ok" : "FAIL",
                 "step self-attention, one block a head: taken for short caches only");
-    // The new K/V rows written by the attention kernel (set_kv_in_attention), with the clusters and one block a head.
-    for (bool small : {false, true}) {
-      be.set_small_self(small);
-      ck.step_self_kv_in_attention(5, 448, s.n_head, d);
-      ck.step_self_kv_in_attention(5, 200, s.n_head, d);
-      ck.step_self_kv_in_attention(19, 448, s.n_head, d);
-      ck.step_self_kv_in_attention(1, 2, s.n_head, d);
-    }
-    be.set_small_self(small_before);
     ck.conv1d("conv1", 3000, s.n_mels, d, 1);
     ck.conv1d("conv2", 3000, d, d, 2);
     ck.embed_copy(s.n_vocab, d);

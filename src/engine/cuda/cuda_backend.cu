@@ -151,7 +151,6 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   fused_self_ = !env_is("WST_CUDA_FUSED_SELF", "0");
   shared_kv_ = !env_is("WST_CUDA_SHARED_KV", "0");
   small_self_ = !env_is("WST_CUDA_SMALL_SELF", "0");
-  kv_in_attention_ = env_is("WST_CUDA_KV_IN_ATTENTION", "1");
   if (const char* heads = std::getenv("WST_CUDA_SHARED_KV_MIN_HEADS"); heads && *heads)
     shared_kv_min_heads_ = parse_shared_kv_min_heads(heads);
   encoder_graphs_ = !env_is("WST_CUDA_ENCODER_GRAPH", "0");

@@ -178,14 +178,6 @@ class CudaBackend final : public Backend {
   // not the same bits. On since run 34 unless WST_CUDA_SMALL_SELF=0 or set_small_self(false).
   void set_small_self(bool on) { small_self_ = on; }
   bool small_self() const { return small_self_; }
-  // The sequences' new K/V rows written into their caches by the self-attention kernel (the block that owns the
-  // newest key copies it first) instead of a kernel of their own before it: one launch a layer fewer in beam and
-  // batched steps (run 36's ncu: that kernel took 6.8 us alone for 5 rows). The same values in the caches and the same
-  // arithmetic, so the same bits (cuda_check). Written in session 15 after the device time was spent: off until timed
-  // (WST_CUDA_KV_IN_ATTENTION=1).
-  void set_kv_in_attention(bool on) { kv_in_attention_ = on; }
-  bool kv_in_attention() const { return kv_in_attention_; }
-  long long kv_in_attention_launches() const { return kv_in_attention_launches_; }
   // The attention kernels ask L2 for their block's keys and values before waiting for the kernel before them
   // (session 12; the same bits either way, by construction: a prefetch changes no value). On unless
   // WST_CUDA_PREFETCH_ROWS=0 or set_prefetch_rows(false): it adds traffic while the kernel before runs (a large-v3
@@ -395,8 +387,6 @@ class CudaBackend final : public Backend {
   int fused_cross_max_width_ = kFusedCrossMaxWidth;
   long long fused_cross_launches_ = 0, fused_self_launches_ = 0;
   bool shared_kv_ = true, small_self_ = true, prefetch_rows_ = true;
-  bool kv_in_attention_ = false;
-  long long kv_in_attention_launches_ = 0;
   int shared_kv_min_heads_ = 16;
   long long shared_kv_launches_ = 0, small_self_launches_ = 0;
   // The device takes cooperative launches (all blocks resident at once: decoder_stack.cu's grid barriers).
@@ -498,7 +488,7 @@ void shared_kv_attention(bool chained, cudaStream_t stream, const float* q, int 
 // one_block: one block a row and head (no cluster merge), for short caches.
 void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ldq, const AttentionRows& rows, int n_rows,
                        int ldk, int ldv, int n_head, int dh, float scale, float* out, int ldo, const StepState* st,
-                       bool kv_fixed, bool one_block = false, bool write_new = false);
+                       bool kv_fixed, bool one_block = false);
 // One row's cross-attention with its query product (cluster_attention.cu): q = norm(x) wq^T + bq (gamma, beta;
 // wq [d, d] in T) computed inside the kernel, then attention over n_keys rows of k, v (heads 64 wide) into out [1, d].
 bool cross_query_attention_fits(int d, int n_head);
