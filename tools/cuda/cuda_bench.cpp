@@ -767,7 +767,6 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         int norm_once = -1;        // set_norm_once when >= 0
         int tensor = -1;           // set_tensor_rows when >= 0 (the tensor-core row kernel)
         int tiles = -1;            // set_tensor_rows_tiles when >= 0 (0: chosen from the width)
-        int once_min = -1;         // set_norm_once_min_outputs when >= 0
       };
       const bool norm_once0 = be.norm_once();
       const int min_heads0 = be.shared_kv_min_heads();
@@ -797,10 +796,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
           {"tensor rows, 1 tile", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 1},
           {"tensor rows, 2 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 2},
           {"tensor rows, 4 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 4},
-          {"every normed product's rows normalised once", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, 1,
-           -1, -1, -1, 0},
       };
-      const int once_min0 = be.norm_once_min_outputs();
       std::printf("%s %s: 5-beam step variants (gemv shapes: rows a warp x warps)", arch.c_str(),
                   precision_name(precision));
       for (const Variant& v : variants) {
@@ -815,7 +811,6 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_norm_once(v.norm_once >= 0 ? v.norm_once == 1 : norm_once0);
         be.set_tensor_rows(v.tensor >= 0 ? v.tensor == 1 : tensor0);
         be.set_tensor_rows_tiles(v.tiles >= 0 ? v.tiles : tiles0);
-        be.set_norm_once_min_outputs(v.once_min >= 0 ? v.once_min : once_min0);
         const long long tensor_before = be.tensor_rows_launches();
         double rel = 0;
         const double ms = time_beam5(&rel);
@@ -834,7 +829,6 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.set_norm_once(norm_once0);
       be.set_tensor_rows(tensor0);
       be.set_tensor_rows_tiles(tiles0);
-      be.set_norm_once_min_outputs(once_min0);
     }
     // The same 5-beam step with every layer in the persistent kernel (eager, one launch): timed with the GPU's
     // candidates, and its logits compared with the op-by-op step's (all_logits, from the same caches).

@@ -130,8 +130,6 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   gemv_.norm_by_warp = !env_is("WST_CUDA_GEMV_WARP_NORM", "0");
   gemv_.one_row_norm_by_warp = env_is("WST_CUDA_GEMV_WARP_NORM_ONE", "1");
   norm_once_ = !env_is("WST_CUDA_NORM_ONCE", "0");
-  if (const char* n = std::getenv("WST_CUDA_NORM_ONCE_MIN_OUTPUTS"); n && *n)
-    norm_once_min_outputs_ = parse_norm_once_min_outputs(n);
   tensor_rows_ = !env_is("WST_CUDA_TENSOR_ROWS", "0");
   if (const char* tiles = std::getenv("WST_CUDA_TENSOR_ROWS_TILES"); tiles && *tiles)
     tensor_rows_tiles_ = parse_tensor_rows_tiles(tiles);

@@ -306,11 +306,6 @@ class CudaBackend final : public Backend {
   // 1.901 -> 1.891, 4.189 -> 4.171. WST_CUDA_NORM_ONCE=0 turns it off.
   static constexpr int kNormOnceMinOutputs = 8192;
   void set_norm_once(bool on) { norm_once_ = on; }
-  // The fewest outputs a normed product needs for its rows to be normalised once (kNormOnceMinOutputs by default;
-  // WST_CUDA_NORM_ONCE_MIN_OUTPUTS): 0 does it for every normed product, to time one launch more against every block
-  // of the tensor-core rows re-normalising (their q|k|v and fc1: 11.5 and 16.0 us for 5 rows, run 37). Untimed.
-  void set_norm_once_min_outputs(int n) { norm_once_min_outputs_ = n; }
-  int norm_once_min_outputs() const { return norm_once_min_outputs_; }
   bool norm_once() const { return norm_once_; }
   long long norm_once_launches() const { return norm_once_launches_; }
   // Several rows (2 to 16: beams, batched windows) of float16 weights through tensor_rows.cu's tensor-core kernel
@@ -366,7 +361,6 @@ class CudaBackend final : public Backend {
   GemvConfig gemv_;  // the matrix-vector kernel's shapes, shared memory and experiments (half_linear.cu)
   long long gemv_chunked_launches_ = 0;
   bool norm_once_ = true;
-  int norm_once_min_outputs_ = kNormOnceMinOutputs;
   bool tensor_rows_ = true;
   int tensor_rows_tiles_ = 0;
   int tensor_rows_min_ = 2;

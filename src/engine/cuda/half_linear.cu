@@ -566,7 +566,7 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
   // the matrix-vector kernel's switches say.
   Mat normed;
   const Mat* in = &x;
-  if (g != nullptr && norm_once_ && w.rows >= norm_once_min_outputs_ && gemv_fits(x.rows, x.cols, gemv_, true)) {
+  if (g != nullptr && norm_once_ && w.rows >= kNormOnceMinOutputs && gemv_fits(x.rows, x.cols, gemv_, true)) {
     normed = alloc(x.rows, x.cols);
     GemvConfig norm_cfg = gemv_;
     if (tensor) norm_cfg.norm_by_warp = norm_cfg.one_row_norm_by_warp = true;

@@ -95,11 +95,6 @@ inline int parse_tensor_rows_tiles(const std::string& text) {
   throw Error("WST_CUDA_TENSOR_ROWS_TILES: expected 1, 2 or 4 tiles, got \"" + text + "\"");
 }
 
-// WST_CUDA_NORM_ONCE_MIN_OUTPUTS: the fewest outputs a normed product needs for its rows to be normalised once.
-inline int parse_norm_once_min_outputs(const std::string& text) {
-  return parse_bounded_count("WST_CUDA_NORM_ONCE_MIN_OUTPUTS", "an output count", text, 0, 1 << 30);
-}
-
 // WST_CUDA_TENSOR_ROWS_MIN: the fewest rows a product needs to take the tensor-core row kernel (1 to 16).
 inline int parse_tensor_rows_min(const std::string& text) {
   return parse_bounded_count("WST_CUDA_TENSOR_ROWS_MIN", "a row count", text, 1, 16);
