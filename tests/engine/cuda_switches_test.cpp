@@ -78,12 +78,8 @@ TEST(CudaSwitches, NumbersTakeTheirRangeAndNameTheVariableOtherwise) {
        {{"0", 0}, {"1024", 1024}, {"65536", 65536}}, {"-1", "65537", "1280 wide", "wide", ""}},
       {parse_tensor_rows_min, "WST_CUDA_TENSOR_ROWS_MIN: expected a row count from 1 to 16",
        {{"1", 1}, {"16", 16}}, {"0", "17", "2 rows", ""}},
-      {parse_norm_once_min_outputs, "WST_CUDA_NORM_ONCE_MIN_OUTPUTS: expected an output count from 0 to 1073741824",
-       {{"0", 0}, {"8192", 8192}}, {"-1", "1073741825", "8k", ""}},
       {parse_tensor_rows_tiles, "WST_CUDA_TENSOR_ROWS_TILES: expected 1, 2 or 4 tiles",
        {{"1", 1}, {"2", 2}, {"4", 4}}, {"3", "0", "5", "02", "two", ""}},
-      {parse_tensor_rows_cluster, "WST_CUDA_TENSOR_ROWS_CLUSTER: expected 1, 2 or 4 blocks",
-       {{"1", 1}, {"2", 2}, {"4", 4}}, {"3", "8", "0", "two", ""}},
   };
   for (const NumberSwitch& sw : switches) {
     for (const auto& [text, value] : sw.good) EXPECT_EQ(sw.parse(text), value) << sw.expected << ": " << text;

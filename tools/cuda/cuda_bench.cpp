@@ -767,13 +767,10 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         int norm_once = -1;        // set_norm_once when >= 0
         int tensor = -1;           // set_tensor_rows when >= 0 (the tensor-core row kernel)
         int tiles = -1;            // set_tensor_rows_tiles when >= 0 (0: chosen from the width)
-        int kv_attn = -1;          // set_kv_in_attention when >= 0
-        int once_min = -1;         // set_norm_once_min_outputs when >= 0
-        int cluster = -1;          // set_tensor_rows_cluster when >= 1
       };
       const bool norm_once0 = be.norm_once();
       const int min_heads0 = be.shared_kv_min_heads();
-      const bool tensor0 = be.tensor_rows_on(), kv_attn0 = be.kv_in_attention();
+      const bool tensor0 = be.tensor_rows_on();
       const int tiles0 = be.tensor_rows_tiles();
       const Variant variants[] = {
           {"default", chunks0, warp_norm0, shared0, small0, narrow0, wide0},
@@ -799,21 +796,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
           {"tensor rows, 1 tile", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 1},
           {"tensor rows, 2 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 2},
           {"tensor rows, 4 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 4},
-          {kv_attn0 ? "K/V rows by their own kernel" : "K/V rows in the attention kernel", chunks0, warp_norm0, shared0,
-           small0, narrow0, wide0, -1, 0, -1, -1, -1, kv_attn0 ? 0 : 1},
-          {"every normed product's rows normalised once", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, 1,
-           -1, -1, -1, 0},
-          {"tensor rows in clusters of 2", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, -1, -1,
-           -1, 2},
-          {"tensor rows in clusters of 4", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, -1, -1,
-           -1, 4},
-          {"tensor rows in clusters of 2, 1 tile", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 1,
-           -1, -1, 2},
-          {"tensor rows in clusters of 4, 2 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 2,
-           -1, -1, 4},
       };
-      const int cluster0 = be.tensor_rows_cluster();
-      const int once_min0 = be.norm_once_min_outputs();
       std::printf("%s %s: 5-beam step variants (gemv shapes: rows a warp x warps)", arch.c_str(),
                   precision_name(precision));
       for (const Variant& v : variants) {
@@ -828,16 +811,10 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_norm_once(v.norm_once >= 0 ? v.norm_once == 1 : norm_once0);
         be.set_tensor_rows(v.tensor >= 0 ? v.tensor == 1 : tensor0);
         be.set_tensor_rows_tiles(v.tiles >= 0 ? v.tiles : tiles0);
-        be.set_kv_in_attention(v.kv_attn >= 0 ? v.kv_attn == 1 : kv_attn0);
-        be.set_norm_once_min_outputs(v.once_min >= 0 ? v.once_min : once_min0);
-        be.set_tensor_rows_cluster(v.cluster >= 1 ? v.cluster : cluster0);
-        const long long tensor_before = be.tensor_rows_launches(), cluster_before = be.tensor_rows_cluster_launches(),
-                        kv_before = be.kv_in_attention_launches();
+        const long long tensor_before = be.tensor_rows_launches();
         double rel = 0;
         const double ms = time_beam5(&rel);
-        const bool tensor_ran = (v.tensor != 1 || be.tensor_rows_launches() > tensor_before) &&
-                                (v.cluster <= 1 || be.tensor_rows_cluster_launches() > cluster_before) &&
-                                (v.kv_attn != 1 || be.kv_in_attention_launches() > kv_before);
+        const bool tensor_ran = v.tensor != 1 || be.tensor_rows_launches() > tensor_before;
         std::printf("; %s %.4f ms (rel %.1e%s)", v.what, ms, rel, tensor_ran ? "" : ", DID NOT RUN");
       }
       std::printf("\n");
@@ -852,9 +829,6 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.set_norm_once(norm_once0);
       be.set_tensor_rows(tensor0);
       be.set_tensor_rows_tiles(tiles0);
-      be.set_kv_in_attention(kv_attn0);
-      be.set_norm_once_min_outputs(once_min0);
-      be.set_tensor_rows_cluster(cluster0);
     }
     // The same 5-beam step with every layer in the persistent kernel (eager, one launch): timed with the GPU's
     // candidates, and its logits compared with the op-by-op step's (all_logits, from the same caches).
@@ -1127,14 +1101,6 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
         add(tag + "self-attention (101 keys each)", us([&] {
               be.step_self_attention(qkv_r, kp, vp, pos, yr, h.n_text_head);
             }), 4.0 * 2 * rows * 101 * d, 4.0 * rows * 101 * d, per);
-        {
-          const bool kv0 = be.kv_in_attention();
-          be.set_kv_in_attention(!kv0);
-          add(tag + "self-attention, K/V rows " + (kv0 ? "by their own kernel" : "in the attention kernel"), us([&] {
-                be.step_self_attention(qkv_r, kp, vp, pos, yr, h.n_text_head);
-              }), 4.0 * 2 * rows * 101 * d, 4.0 * rows * 101 * d, 0);
-          be.set_kv_in_attention(kv0);
-        }
         add(tag + "cross-attention (1500 keys)", us([&] {
               be.cross_attention(qr, cross.cols_view(0, d), cross.cols_view(d, d), yr, h.n_text_head);
             }), 4.0 * 2 * t * d, 4.0 * rows * t * d, per);

@@ -408,23 +408,18 @@ struct Checker {
 
   // The tensor-core row kernel (set_tensor_rows) against double precision, its launch counted; then its other tile
   // counts against one tile (each tile's sums run in the same order whatever the tiles: the same bits).
-  // cluster: blocks a cluster splitting the input (set_tensor_rows_cluster).
-  void tensor_rows(int m, int n, int k, bool norm, engine::Backend::Epilogue epi, double tol, int cluster = 1) {
+  void tensor_rows(int m, int n, int k, bool norm, engine::Backend::Epilogue epi, double tol) {
     const bool on0 = be.tensor_rows_on();
-    const int tiles0 = be.tensor_rows_tiles(), min0 = be.tensor_rows_min(), cluster0 = be.tensor_rows_cluster();
+    const int tiles0 = be.tensor_rows_tiles(), min0 = be.tensor_rows_min();
     be.set_tensor_rows(true);
     be.set_tensor_rows_min(1);
-    be.set_tensor_rows_cluster(cluster);
-    const long long before = be.tensor_rows_launches(), clusters_before = be.tensor_rows_cluster_launches();
-    const std::string by = cluster > 1 ? "tensor rows, clusters of " + std::to_string(cluster) + " " : "tensor rows ";
-    linear_fused_half(engine::WeightType::float16, m, n, k, norm, epi, tol, by);
+    const long long before = be.tensor_rows_launches();
+    linear_fused_half(engine::WeightType::float16, m, n, k, norm, epi, tol, "tensor rows ");
     const std::string shape = "[" + std::to_string(m) + "," + std::to_string(k) + "]x[" + std::to_string(n) + "," +
-                              std::to_string(k) + "]^T" + (norm ? " norm" : "") +
-                              (cluster > 1 ? ", clusters of " + std::to_string(cluster) : "");
-    if (be.tensor_rows_launches() == before || (cluster > 1 && be.tensor_rows_cluster_launches() == clusters_before)) {
+                              std::to_string(k) + "]^T" + (norm ? " norm" : "");
+    if (be.tensor_rows_launches() == before) {
       ++n_fail;
-      std::printf("  FAIL tensor rows %s: the kernel did not run%s\n", shape.c_str(),
-                  cluster > 1 ? " in clusters" : "");
+      std::printf("  FAIL tensor rows %s: the kernel did not run\n", shape.c_str());
     }
     auto x = rnd(static_cast<size_t>(m) * k, 2.0f), w = rnd(static_cast<size_t>(n) * k, 0.05f), b = rnd(n);
     auto g = rnd(k), be_v = rnd(k), y0 = rnd(static_cast<size_t>(m) * n);
@@ -448,7 +443,7 @@ struct Checker {
     }
     // A wide normed output (the logits) with its rows normalised once against the kernel's own norm: the same values
     // (a warp a row both ways), so the same bits.
-    if (norm && n >= be.norm_once_min_outputs() && m <= 8) {
+    if (norm && n >= CudaBackend::kNormOnceMinOutputs && m <= 8) {
       const bool once0 = be.norm_once(), warp0 = be.gemv_norm_by_warp();
       be.set_gemv_norm_by_warp(true);
       be.set_norm_once(!once0);
@@ -469,7 +464,6 @@ struct Checker {
     be.set_tensor_rows(on0);
     be.set_tensor_rows_tiles(tiles0);
     be.set_tensor_rows_min(min0);
-    be.set_tensor_rows_cluster(cluster0);
   }
 
   // A normed product into a wide output with its rows normalised once (set_norm_once) against the kernel that
@@ -925,55 +919,6 @@ struct Checker {
               reference_attention(qkv.data() + static_cast<size_t>(b) * 3 * d, kc[b].data(), d, vc[b].data(), d,
                                   pos[b] + 1, n_head, d, o);
             });
-  }
-
-  // The same step with the new K/V rows written by the attention kernel (set_kv_in_attention) against a kernel of
-  // their own: the same values in the caches, the same arithmetic, so the outputs and caches bit for bit; the
-  // launch counter proves the fused path ran.
-  void step_self_kv_in_attention(int n, int ctx, int n_head, int d) {
-    auto qkv = rnd(static_cast<size_t>(n) * 3 * d);
-    Mat QKV = up(qkv, n, 3 * d);
-    std::vector<std::vector<float>> kc(n), vc(n);
-    std::vector<int> pos(n);
-    for (int b = 0; b < n; ++b) {
-      pos[b] = (20 + 37 * b) % (ctx - 1);
-      kc[b] = rnd(static_cast<size_t>(ctx) * d);
-      vc[b] = rnd(static_cast<size_t>(ctx) * d);
-    }
-    const bool before = be.kv_in_attention();
-    auto run = [&](bool fused, std::vector<float>& out, std::vector<std::vector<float>>& caches) {
-      be.set_kv_in_attention(fused);
-      std::vector<Mat> K, V;
-      std::vector<Mat*> kp, vp;
-      for (int b = 0; b < n; ++b) K.push_back(up(kc[b], ctx, d)), V.push_back(up(vc[b], ctx, d));
-      for (int b = 0; b < n; ++b) kp.push_back(&K[b]), vp.push_back(&V[b]);
-      Mat O = be.alloc(n, d);
-      poison(O);
-      be.step_self_attention(QKV, kp, vp, pos, O, n_head);
-      out = down(O);
-      caches.clear();
-      for (int b = 0; b < n; ++b) caches.push_back(down(K[b])), caches.push_back(down(V[b]));
-    };
-    std::vector<float> want, got;
-    std::vector<std::vector<float>> want_caches, got_caches;
-    run(false, want, want_caches);
-    const long long launches = be.kv_in_attention_launches();
-    run(true, got, got_caches);
-    const bool ran = be.kv_in_attention_launches() > launches;
-    be.set_kv_in_attention(before);
-    size_t n_diff = 0;
-    for (size_t i = 0; i < got.size(); ++i) n_diff += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
-    bool caches_same = got_caches.size() == want_caches.size();
-    for (size_t c = 0; caches_same && c < got_caches.size(); ++c)
-      caches_same = got_caches[c].size() == want_caches[c].size() &&
-                    std::memcmp(got_caches[c].data(), want_caches[c].data(), got_caches[c].size() * sizeof(float)) == 0;
-    const bool ok = ran && n_diff == 0 && caches_same;
-    if (!ok) ++n_fail;
-    std::printf("  %-4s %-58s %zu of %zu values differ%s%s\n", ok ? "ok" : "FAIL",
-                ("step self-attention, K/V rows in the kernel: " + std::to_string(n) + " sequences, ctx " +
-                 std::to_string(ctx))
-                    .c_str(),
-                n_diff, got.size(), caches_same ? "" : ", CACHES DIFFER", ran ? "" : " (the fused path did not run)");
   }
 
   void conv1d(const std::string& name, int t_in, int c_in, int c_out, int stride, double tol = kMaxRelErr) {
@@ -1447,15 +1392,6 @@ int run_op_checks(CudaBackend& be) {
     if (!small_ran || !small_skipped) ++ck.n_fail;
     std::printf("  %-4s %-58s\n", small_ran && small_skipped ? "ok" : "FAIL",
                 "step self-attention, one block a head: taken for short caches only");
-    // The new K/V rows written by the attention kernel (set_kv_in_attention), with the clusters and one block a head.
-    for (bool small : {false, true}) {
-      be.set_small_self(small);
-      ck.step_self_kv_in_attention(5, 448, s.n_head, d);
-      ck.step_self_kv_in_attention(5, 200, s.n_head, d);
-      ck.step_self_kv_in_attention(19, 448, s.n_head, d);
-      ck.step_self_kv_in_attention(1, 2, s.n_head, d);
-    }
-    be.set_small_self(small_before);
     ck.conv1d("conv1", 3000, s.n_mels, d, 1);
     ck.conv1d("conv2", 3000, d, d, 2);
     ck.embed_copy(s.n_vocab, d);
@@ -1527,21 +1463,6 @@ int run_op_checks(CudaBackend& be) {
         ck.tensor_rows(5, s.n_vocab, d, true, Epi::none, tol);
         ck.tensor_rows(1, s.n_vocab, d, true, Epi::none, tol);
         ck.tensor_rows(16, s.n_vocab, d, true, Epi::none, tol);  // past norm once's 8 rows: the kernel's own norm
-        for (int cluster : {2, 4})  // the input split across a cluster's blocks (set_tensor_rows_cluster)
-          for (int rows : {1, 5, 16}) {
-            ck.tensor_rows(rows, 3 * d, d, true, Epi::none, tol, cluster);
-            ck.tensor_rows(rows, d, d, false, Epi::add, tol, cluster);
-            ck.tensor_rows(rows, 4 * d, d, true, Epi::gelu, tol, cluster);
-            ck.tensor_rows(rows, d, 4 * d, false, Epi::add, tol, cluster);
-          }
-        ck.tensor_rows(5, s.n_vocab, d, true, Epi::none, tol, 4);
-        {  // every normed product's rows normalised once (set_norm_once_min_outputs(0)): the same bits as its own norm
-          const int min0 = be.norm_once_min_outputs();
-          be.set_norm_once_min_outputs(0);
-          ck.tensor_rows(5, 3 * d, d, true, Epi::none, tol);
-          ck.tensor_rows(5, 4 * d, d, true, Epi::gelu, tol);
-          be.set_norm_once_min_outputs(min0);
-        }
       }
       ck.layer_norm_half(1500, d, type == engine::WeightType::float16, tol);
       ck.layer_norm_half(7, d + 8, type == engine::WeightType::float16, tol);  // a width for the block-a-row kernel

@@ -110,10 +110,6 @@ if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
   # Without the tensor-core row kernel (on by default since run 37; float16 weights only: float32's run is the
   # default path): the matrix-vector kernel's rows, as through run 35.
   beam_pair _no_tensor_rows ", without the tensor-core row kernel" WST_CUDA_TENSOR_ROWS=0
-  # The beams' new K/V rows written by the self-attention kernel (WST_CUDA_KV_IN_ATTENTION=1, session 15, untimed).
-  beam_pair _kv_in_attention ", the K/V rows written by the attention kernel" WST_CUDA_KV_IN_ATTENTION=1
-  # The tensor-core rows' input split across clusters of 4 blocks (WST_CUDA_TENSOR_ROWS_CLUSTER=4, untimed).
-  beam_pair _cluster4 ", the tensor-core rows in clusters of 4" WST_CUDA_TENSOR_ROWS_CLUSTER=4
 fi
 # The encoder's attention in its other launch shapes (the default since run 39: on wgmma, shape 3 for tiny.en's 6
 # heads; 1: the mma.sync kernel, the default before; 4 and 5: the other wgmma shapes) and fc1's bias and GELU in

@@ -208,17 +208,12 @@ __device__ __forceinline__ void attend_head(const float* qh, int ldq, const floa
 // Cluster blockIdx.x / kCtas is row b = cluster / n_head, head h = cluster % n_head. kv_fixed: K and V are not written by the kernel just before
 // (the cross-attention's, made once per window), so the first keys are loaded before waiting for it (launch.cuh).
 // kC: blocks a head (a cluster); 1 for short caches (one block a row and head, no merge across blocks).
-// write_new: row b of q is a q|k|v row ([3 n_head dh]) whose k and v are the newest key (n_visible - 1), not yet in
-// the cache: the block whose keys include it copies the head's part into the cache first (then reads it back as
-// every other key; __syncthreads makes a block's global writes visible to its threads), instead of a kernel of its
-// own before this one (write_kv_rows_kernel). Exactly one block a row and head owns that key.
 template <int kC>
 __global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const float* q, int ldq,
                                                                          const __grid_constant__ AttentionRows rows,
                                                                          int ldk, int ldv, int n_head, int dh,
                                                                          float scale, float* out, int ldo,
-                                                                         const StepState* st, bool kv_fixed,
-                                                                         bool write_new) {
+                                                                         const StepState* st, bool kv_fixed) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   namespace cg = cooperative_groups;
   const int rank = static_cast<int>(cg::this_cluster().block_rank());
@@ -249,20 +244,6 @@ __global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const fl
   let_next_kernel_start();
   if (st != nullptr) n_visible = st->position + 1;
   block_keys<kC>(n_visible, rank, &begin, &end);
-  if (write_new) {
-    const int p = n_visible - 1;
-    if (p >= begin && p < end) {  // the same for every thread of the block: the barrier is reached by all or none
-      const float* kn = q + n_head * dh + h * dh;
-      const float* vn = kn + n_head * dh;
-      float* kc = const_cast<float*>(k) + static_cast<size_t>(p) * ldk + h * dh;
-      float* vc = const_cast<float*>(v) + static_cast<size_t>(p) * ldv + h * dh;
-      for (int t = threadIdx.x; t < dh; t += blockDim.x) {
-        kc[t] = kn[t];
-        vc[t] = vn[t];
-      }
-      __syncthreads();
-    }
-  }
   attend_head<kC>(q + h * dh, 0, k, v, ldk, ldv, h, dh, scale, begin, end, early, r, out + h * dh, 0);
 #endif
 }
@@ -500,16 +481,13 @@ template void self_query_attention<__nv_bfloat16>(bool, cudaStream_t, const floa
 
 void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ldq, const AttentionRows& rows, int n_rows,
                        int ldk, int ldv, int n_head, int dh, float scale, float* out, int ldo, const StepState* st,
-                       bool kv_fixed, bool one_block, bool write_new) {
+                       bool kv_fixed, bool one_block) {
   if (n_rows < 1 || n_rows > kMaxAttentionRows) throw Error("cluster_attention: " + std::to_string(n_rows) + " rows");
-  if (write_new && (st != nullptr || kv_fixed))
-    throw Error("cluster_attention: the newest K/V row is written only into a cache of visible rows");
   if (one_block)
     return launch_cluster_kernel(chained, 1, cluster_attention_kernel<1>, dim3(n_rows * n_head), dim3(32 * kWarps), 0,
-                                 stream, q, ldq, rows, ldk, ldv, n_head, dh, scale, out, ldo, st, kv_fixed, write_new);
+                                 stream, q, ldq, rows, ldk, ldv, n_head, dh, scale, out, ldo, st, kv_fixed);
   launch_cluster_kernel(chained, kCtas, cluster_attention_kernel<kCtas>, dim3(n_rows * n_head * kCtas),
-                        dim3(32 * kWarps), 0, stream, q, ldq, rows, ldk, ldv, n_head, dh, scale, out, ldo, st, kv_fixed,
-                        write_new);
+                        dim3(32 * kWarps), 0, stream, q, ldq, rows, ldk, ldv, n_head, dh, scale, out, ldo, st, kv_fixed);
 }
 
 bool shared_kv_attention_fits(int n_rows, int dh) { return n_rows >= 2 && n_rows <= kMaxSharedKvRows && dh <= 32 * kDims2; }
@@ -582,19 +560,12 @@ void CudaBackend::step_self_attention(const Mat& qkv, const std::vector<Mat*>& k
       rows.n_visible[i] = positions[b] + 1;
     }
     const float* src = qkv.data + static_cast<size_t>(b0) * qkv.ld;
-    // The new rows into the caches by a kernel of their own, or by the attention kernel (set_kv_in_attention), which
-    // needs every row's cache to be its own (a block of one row must not read another row's newest key unwritten).
-    bool in_attention = kv_in_attention_;
-    for (int i = 0; in_attention && i < m; ++i)
-      for (int j = i + 1; in_attention && j < m; ++j) in_attention = dst.k[i] != dst.k[j] && rows.k[i] != rows.k[j];
-    if (!in_attention)
-      launch_kernel(chained_, write_kv_rows_kernel, dim3(m), dim3(256), 0, stream_, src, qkv.ld, d, dst);
-    kv_in_attention_launches_ += in_attention;
+    launch_kernel(chained_, write_kv_rows_kernel, dim3(m), dim3(256), 0, stream_, src, qkv.ld, d, dst);
     bool one_block = small_self_;
     for (int i = 0; one_block && i < m; ++i) one_block = rows.n_visible[i] <= kSmallSelfKeys;
     small_self_launches_ += one_block;
     cluster_attention(chained_, stream_, src, qkv.ld, rows, m, k_caches[0]->ld, v_caches[0]->ld, n_head, dh, scale,
-                      out.data + static_cast<size_t>(b0) * out.ld, out.ld, nullptr, false, one_block, in_attention);
+                      out.data + static_cast<size_t>(b0) * out.ld, out.ld, nullptr, false, one_block);
   }
 }
 

@@ -130,13 +130,9 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   gemv_.norm_by_warp = !env_is("WST_CUDA_GEMV_WARP_NORM", "0");
   gemv_.one_row_norm_by_warp = env_is("WST_CUDA_GEMV_WARP_NORM_ONE", "1");
   norm_once_ = !env_is("WST_CUDA_NORM_ONCE", "0");
-  if (const char* n = std::getenv("WST_CUDA_NORM_ONCE_MIN_OUTPUTS"); n && *n)
-    norm_once_min_outputs_ = parse_norm_once_min_outputs(n);
   tensor_rows_ = !env_is("WST_CUDA_TENSOR_ROWS", "0");
   if (const char* tiles = std::getenv("WST_CUDA_TENSOR_ROWS_TILES"); tiles && *tiles)
     tensor_rows_tiles_ = parse_tensor_rows_tiles(tiles);
-  if (const char* blocks = std::getenv("WST_CUDA_TENSOR_ROWS_CLUSTER"); blocks && *blocks)
-    tensor_rows_cluster_ = parse_tensor_rows_cluster(blocks);
   if (const char* rows = std::getenv("WST_CUDA_TENSOR_ROWS_MIN"); rows && *rows)
     tensor_rows_min_ = parse_tensor_rows_min(rows);
   if (const char* shapes = std::getenv("WST_CUDA_GEMV_SHAPES"); shapes && *shapes) {
@@ -153,7 +149,6 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   fused_self_ = !env_is("WST_CUDA_FUSED_SELF", "0");
   shared_kv_ = !env_is("WST_CUDA_SHARED_KV", "0");
   small_self_ = !env_is("WST_CUDA_SMALL_SELF", "0");
-  kv_in_attention_ = env_is("WST_CUDA_KV_IN_ATTENTION", "1");
   if (const char* heads = std::getenv("WST_CUDA_SHARED_KV_MIN_HEADS"); heads && *heads)
     shared_kv_min_heads_ = parse_shared_kv_min_heads(heads);
   encoder_graphs_ = !env_is("WST_CUDA_ENCODER_GRAPH", "0");

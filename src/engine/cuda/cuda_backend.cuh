@@ -178,14 +178,6 @@ class CudaBackend final : public Backend {
   // not the same bits. On since run 34 unless WST_CUDA_SMALL_SELF=0 or set_small_self(false).
   void set_small_self(bool on) { small_self_ = on; }
   bool small_self() const { return small_self_; }
-  // The sequences' new K/V rows written into their caches by the self-attention kernel (the block that owns the
-  // newest key copies it first) instead of a kernel of their own before it: one launch a layer fewer in beam and
-  // batched steps (run 36's ncu: that kernel took 6.8 us alone for 5 rows). The same values in the caches and the same
-  // arithmetic, so the same bits (cuda_check). Written in session 15 after the device time was spent: off until timed
-  // (WST_CUDA_KV_IN_ATTENTION=1).
-  void set_kv_in_attention(bool on) { kv_in_attention_ = on; }
-  bool kv_in_attention() const { return kv_in_attention_; }
-  long long kv_in_attention_launches() const { return kv_in_attention_launches_; }
   // The attention kernels ask L2 for their block's keys and values before waiting for the kernel before them
   // (session 12; the same bits either way, by construction: a prefetch changes no value). On unless
   // WST_CUDA_PREFETCH_ROWS=0 or set_prefetch_rows(false): it adds traffic while the kernel before runs (a large-v3
@@ -314,11 +306,6 @@ class CudaBackend final : public Backend {
   // 1.901 -> 1.891, 4.189 -> 4.171. WST_CUDA_NORM_ONCE=0 turns it off.
   static constexpr int kNormOnceMinOutputs = 8192;
   void set_norm_once(bool on) { norm_once_ = on; }
-  // The fewest outputs a normed product needs for its rows to be normalised once (kNormOnceMinOutputs by default;
-  // WST_CUDA_NORM_ONCE_MIN_OUTPUTS): 0 does it for every normed product, to time one launch more against every block
-  // of the tensor-core rows re-normalising (their q|k|v and fc1: 11.5 and 16.0 us for 5 rows, run 37). Untimed.
-  void set_norm_once_min_outputs(int n) { norm_once_min_outputs_ = n; }
-  int norm_once_min_outputs() const { return norm_once_min_outputs_; }
   bool norm_once() const { return norm_once_; }
   long long norm_once_launches() const { return norm_once_launches_; }
   // Several rows (2 to 16: beams, batched windows) of float16 weights through tensor_rows.cu's tensor-core kernel
@@ -339,16 +326,6 @@ class CudaBackend final : public Backend {
   // 1.89 ms, tiny 0.232-0.250 against 0.203).
   void set_tensor_rows_min(int rows) { tensor_rows_min_ = rows; }
   int tensor_rows_min() const { return tensor_rows_min_; }
-  // Blocks a thread-block cluster that split a product's input width between them (1, 2 or 4; sm_90 with clusters,
-  // otherwise 1): more blocks for the same features without more reads of x (WST_CUDA_TENSOR_ROWS_CLUSTER). Written
-  // after run 38, untimed: 1 until then.
-  void set_tensor_rows_cluster(int blocks) {
-    if (blocks != 1 && blocks != 2 && blocks != 4)
-      throw Error("set_tensor_rows_cluster: 1, 2 or 4 blocks, not " + std::to_string(blocks));
-    tensor_rows_cluster_ = blocks;
-  }
-  int tensor_rows_cluster() const { return tensor_rows_cluster_; }
-  long long tensor_rows_cluster_launches() const { return tensor_rows_cluster_launches_; }
   // For the checks: the kernel's activation bytes a block (lowered, it takes wide inputs in chunks sooner), and how
   // many launches read their input in chunks.
   void set_gemv_shared_bytes(size_t bytes) { gemv_.shared_limit = bytes; }
@@ -387,12 +364,9 @@ class CudaBackend final : public Backend {
   GemvConfig gemv_;  // the matrix-vector kernel's shapes, shared memory and experiments (half_linear.cu)
   long long gemv_chunked_launches_ = 0;
   bool norm_once_ = true;
-  int norm_once_min_outputs_ = kNormOnceMinOutputs;
   bool tensor_rows_ = true;
   int tensor_rows_tiles_ = 0;
   int tensor_rows_min_ = 2;
-  int tensor_rows_cluster_ = 1;
-  long long tensor_rows_cluster_launches_ = 0;
   long long tensor_rows_launches_ = 0;
   long long norm_once_launches_ = 0;
   cudaStream_t stream_ = nullptr;
@@ -410,8 +384,6 @@ class CudaBackend final : public Backend {
   int fused_cross_max_width_ = kFusedCrossMaxWidth;
   long long fused_cross_launches_ = 0, fused_self_launches_ = 0;
   bool shared_kv_ = true, small_self_ = true, prefetch_rows_ = true;
-  bool kv_in_attention_ = false;
-  long long kv_in_attention_launches_ = 0;
   int shared_kv_min_heads_ = 16;
   long long shared_kv_launches_ = 0, small_self_launches_ = 0;
   // The device takes cooperative launches (all blocks resident at once: decoder_stack.cu's grid barriers).
@@ -522,7 +494,7 @@ void shared_kv_attention(bool chained, cudaStream_t stream, const float* q, int 
 // one_block: one block a row and head (no cluster merge), for short caches.
 void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ldq, const AttentionRows& rows, int n_rows,
                        int ldk, int ldv, int n_head, int dh, float scale, float* out, int ldo, const StepState* st,
-                       bool kv_fixed, bool one_block = false, bool write_new = false);
+                       bool kv_fixed, bool one_block = false);
 // One row's cross-attention with its query product (cluster_attention.cu): q = norm(x) wq^T + bq (gamma, beta;
 // wq [d, d] in T) computed inside the kernel, then attention over n_keys rows of k, v (heads 64 wide) into out [1, d].
 bool cross_query_attention_fits(int d, int n_head);

@@ -581,7 +581,7 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
   // the matrix-vector kernel's switches say.
   Mat normed;
   const Mat* in = &x;
-  if (g != nullptr && norm_once_ && w.rows >= norm_once_min_outputs_ && gemv_fits(x.rows, x.cols, gemv_, true)) {
+  if (g != nullptr && norm_once_ && w.rows >= kNormOnceMinOutputs && gemv_fits(x.rows, x.cols, gemv_, true)) {
     normed = alloc(x.rows, x.cols);
     GemvConfig norm_cfg = gemv_;
     if (tensor) norm_cfg.norm_by_warp = norm_cfg.one_row_norm_by_warp = true;
@@ -592,10 +592,8 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
   }
   if (tensor) {
     ++tensor_rows_launches_;
-    const int cluster = sm90_ && clusters_ ? tensor_rows_cluster_ : 1;
-    tensor_rows_cluster_launches_ += cluster > 1;
-    return tensor_rows(chained_, tensor_rows_tiles_, cluster, *in, g, be, static_cast<const __half*>(w.packed.get()),
-                       b, epi, y, w.rows, x.cols, stream_);
+    return tensor_rows(chained_, tensor_rows_tiles_, *in, g, be, static_cast<const __half*>(w.packed.get()), b, epi,
+                       y, w.rows, x.cols, stream_);
   }
   gemv_chunked_launches_ += gemv_chunk(x.rows, x.cols, gemv_) < x.cols;
   if (w.type == WeightType::float16)

@@ -89,25 +89,10 @@ inline int parse_fused_cross_max_width(const std::string& text) {
   return parse_bounded_count("WST_CUDA_FUSED_CROSS_MAX_WIDTH", "a model width", text, 0, 65536);
 }
 
-// 1, 2 or 4 (`what`: "tiles", "blocks") for the switch `name`, or a one-line error naming the switch and the text.
-inline int parse_one_two_or_four(const char* name, const char* what, const std::string& text) {
-  if (text == "1" || text == "2" || text == "4") return text[0] - '0';
-  throw Error(std::string(name) + ": expected 1, 2 or 4 " + what + ", got \"" + text + "\"");
-}
-
 // WST_CUDA_TENSOR_ROWS_TILES: the tensor-core row kernel's output features a block, in tiles of 8 (1, 2 or 4).
 inline int parse_tensor_rows_tiles(const std::string& text) {
-  return parse_one_two_or_four("WST_CUDA_TENSOR_ROWS_TILES", "tiles", text);
-}
-
-// WST_CUDA_NORM_ONCE_MIN_OUTPUTS: the fewest outputs a normed product needs for its rows to be normalised once.
-inline int parse_norm_once_min_outputs(const std::string& text) {
-  return parse_bounded_count("WST_CUDA_NORM_ONCE_MIN_OUTPUTS", "an output count", text, 0, 1 << 30);
-}
-
-// WST_CUDA_TENSOR_ROWS_CLUSTER: blocks a cluster splitting the tensor-core row kernel's input width (1, 2 or 4).
-inline int parse_tensor_rows_cluster(const std::string& text) {
-  return parse_one_two_or_four("WST_CUDA_TENSOR_ROWS_CLUSTER", "blocks", text);
+  if (text == "1" || text == "2" || text == "4") return text[0] - '0';
+  throw Error("WST_CUDA_TENSOR_ROWS_TILES: expected 1, 2 or 4 tiles, got \"" + text + "\"");
 }
 
 // WST_CUDA_TENSOR_ROWS_MIN: the fewest rows a product needs to take the tensor-core row kernel (1 to 16).

@@ -17,7 +17,6 @@
 // deviation by one warp first, in norm_rows_by_warp's order (half_linear.cu), so the normed values are that kernel's.
 #include "engine/cuda/tensor_rows.cuh"
 
-#include <cooperative_groups.h>
 #include <cuda_fp16.h>
 
 #include <algorithm>
@@ -80,12 +79,7 @@ __device__ __forceinline__ void load8(const float* x, int ldx, int m, int r, int
 }
 
 // y[r, j] = epilogue(bias[j] + sum_t w[j, t] norm(x)[r, t]) for r < m <= 16; a block takes 8 * NT features j.
-// kC > 1 (sm_90, thread-block clusters of kC blocks along x): the cluster's blocks split the input's width between
-// them (each reading only its share of x and of the weights; a normed product's row statistics are still computed
-// by every block over whole rows), and rank 0 adds their sums in rank order through distributed shared memory before
-// the epilogue: kC times the blocks for the same features (large-v3's products have 40-160 blocks at 4 tiles on 132
-// SMs), with other sums' order than kC = 1 (the same bits for every tile count at one kC).
-template <bool kNorm, int kEpi, int NT, int kC>
+template <bool kNorm, int kEpi, int NT>
 __global__ void __launch_bounds__(32 * kWarps) tensor_rows_kernel(const float* x, int ldx, int m, const float* gamma,
                                                                   const float* beta, const __half* w, const float* bias,
                                                                   float* y, int ldy, int n, int k) {
@@ -93,13 +87,9 @@ __global__ void __launch_bounds__(32 * kWarps) tensor_rows_kernel(const float* x
   __shared__ float stat[kMaxRows][2];
   __shared__ float part[kWarps][kMaxRows][8 * NT + 1];  // +1: the epilogue's reads a row apart fall in other banks
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const int rank = kC > 1 ? static_cast<int>(blockIdx.x % kC) : 0;  // a 1-D cluster's blocks are consecutive
-  const int j0 = static_cast<int>(blockIdx.x / kC) * 8 * NT;
-  // The block's 32-wide steps [b_begin, b_end), split between its warps.
-  const int steps = k / 32, block_steps = (steps + kC - 1) / kC;
-  const int b_begin = min(rank * block_steps, steps), b_end = min(b_begin + block_steps, steps);
-  const int per = (b_end - b_begin + kWarps - 1) / kWarps;
-  const int s_begin = min(b_begin + warp * per, b_end), s_end = min(s_begin + per, b_end);
+  const int j0 = blockIdx.x * 8 * NT;
+  const int steps = k / 32, per = (steps + kWarps - 1) / kWarps;
+  const int s_begin = min(warp * per, steps), s_end = min(s_begin + per, steps);
   const uint4* wrow[NT];
   bool has[NT];
 #pragma unroll
@@ -178,86 +168,35 @@ __global__ void __launch_bounds__(32 * kWarps) tensor_rows_kernel(const float* x
     part[warp][g + 8][8 * i + 2 * t + 1] = acc_hi[i][3] + acc_lo[i][3] * (1.0f / kLoScale);
   }
   __syncthreads();
-  // Output e of this thread: its row r and feature f, and the block's sum over its warps in warp order.
-  auto block_sum = [&](int e, int* r, int* f) {
-    const int o = threadIdx.x + e * 32 * kWarps;
-    *r = o / (8 * NT);
-    *f = o % (8 * NT);
-    float a = 0.0f;
-    if (*r < kMaxRows) {
 #pragma unroll
-      for (int v = 0; v < kWarps; ++v) a += part[v][*r][*f];
-    }
-    return a;
-  };
-  auto write = [&](int e, int r, int f, float a) {
-    if (r >= m || j0 + f >= n) return;
+  for (int e = 0; e < kOuts; ++e) {
+    const int o = threadIdx.x + e * 32 * kWarps, r = o / (8 * NT), f = o % (8 * NT);
+    if (r >= m || j0 + f >= n) continue;
+    float a = 0.0f;
+#pragma unroll
+    for (int v = 0; v < kWarps; ++v) a += part[v][r][f];
     float val = a + bq[e];
     float* out = y + static_cast<size_t>(r) * ldy + j0 + f;
     if constexpr (kEpi == 1) val = gelu_erf(val);
     if constexpr (kEpi == 2) *out += val;
     else *out = val;
-  };
-  if constexpr (kC == 1) {
-#pragma unroll
-    for (int e = 0; e < kOuts; ++e) {
-      int r, f;
-      const float a = block_sum(e, &r, &f);
-      write(e, r, f, a);
-    }
-  } else {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    namespace cg = cooperative_groups;
-    cg::cluster_group cluster = cg::this_cluster();
-    __shared__ float sums[kOuts * 32 * kWarps];  // this block's sum of output o = threadIdx.x + e * 256
-#pragma unroll
-    for (int e = 0; e < kOuts; ++e) {
-      int r, f;
-      sums[threadIdx.x + e * 32 * kWarps] = block_sum(e, &r, &f);
-    }
-    cluster.sync();  // every block's sums are written
-    if (rank == 0) {
-#pragma unroll
-      for (int e = 0; e < kOuts; ++e) {
-        const int o = threadIdx.x + e * 32 * kWarps, r = o / (8 * NT), f = o % (8 * NT);
-        float a = 0.0f;
-#pragma unroll
-        for (int c = 0; c < kC; ++c) a += cluster.map_shared_rank(sums, c)[o];
-        write(e, r, f, a);
-      }
-    }
-    cluster.sync();  // no block leaves while rank 0 still reads its shared memory
-#else
-    __trap();  // clusters need sm_90: the host never launches kC > 1 elsewhere (tensor_rows)
-#endif
   }
 }
 
-template <bool kNorm, int kEpi, int NT, int kC>
+template <bool kNorm, int kEpi, int NT>
 void launch_tiles(bool chained, const Mat& x, const float* gamma, const float* beta, const __half* w,
                   const float* bias, Mat& y, int n, int k, cudaStream_t stream) {
-  launch_cluster_kernel(chained, kC > 1 ? kC : 0, tensor_rows_kernel<kNorm, kEpi, NT, kC>,
-                        dim3(blocks_for(n, 8 * NT) * kC), dim3(32 * kWarps), 0, stream, x.data, x.ld, x.rows, gamma,
-                        beta, w, bias, y.data, y.ld, n, k);
-}
-
-template <bool kNorm, int kEpi, int kC>
-void launch_cluster(bool chained, int tiles, const Mat& x, const float* gamma, const float* beta, const __half* w,
-                    const float* bias, Mat& y, int n, int k, cudaStream_t stream) {
-  switch (tiles) {
-    case 1: return launch_tiles<kNorm, kEpi, 1, kC>(chained, x, gamma, beta, w, bias, y, n, k, stream);
-    case 2: return launch_tiles<kNorm, kEpi, 2, kC>(chained, x, gamma, beta, w, bias, y, n, k, stream);
-    default: return launch_tiles<kNorm, kEpi, 4, kC>(chained, x, gamma, beta, w, bias, y, n, k, stream);
-  }
+  launch_kernel(chained, tensor_rows_kernel<kNorm, kEpi, NT>, dim3(blocks_for(n, 8 * NT)), dim3(32 * kWarps), 0,
+                stream, x.data, x.ld, x.rows, gamma, beta, w, bias, y.data, y.ld, n, k);
 }
 
 template <bool kNorm, int kEpi>
-void launch_epi(bool chained, int tiles, int cluster, const Mat& x, const float* gamma, const float* beta,
-                const __half* w, const float* bias, Mat& y, int n, int k, cudaStream_t stream) {
-  switch (cluster) {
-    case 2: return launch_cluster<kNorm, kEpi, 2>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
-    case 4: return launch_cluster<kNorm, kEpi, 4>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
-    default: return launch_cluster<kNorm, kEpi, 1>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
+void launch_epi(bool chained, int tiles, const Mat& x, const float* gamma, const float* beta, const __half* w,
+                const float* bias, Mat& y, int n, int k, cudaStream_t stream) {
+  switch (tiles) {
+    case 1: return launch_tiles<kNorm, kEpi, 1>(chained, x, gamma, beta, w, bias, y, n, k, stream);
+    case 2: return launch_tiles<kNorm, kEpi, 2>(chained, x, gamma, beta, w, bias, y, n, k, stream);
+    default: return launch_tiles<kNorm, kEpi, 4>(chained, x, gamma, beta, w, bias, y, n, k, stream);
   }
 }
 
@@ -281,18 +220,16 @@ int tensor_rows_tiles(int n, int k, int tiles) {
   return width >= 1280 ? 4 : width >= 768 ? 2 : 1;
 }
 
-void tensor_rows(bool chained, int tiles, int cluster, const Mat& x, const float* gamma, const float* beta,
-                 const __half* w, const float* bias, int epi, Mat& y, int n, int k, cudaStream_t stream) {
+void tensor_rows(bool chained, int tiles, const Mat& x, const float* gamma, const float* beta, const __half* w,
+                 const float* bias, int epi, Mat& y, int n, int k, cudaStream_t stream) {
   tiles = tensor_rows_tiles(n, k, tiles);
-  if (cluster != 1 && cluster != 2 && cluster != 4)
-    throw Error("tensor_rows: clusters of 1, 2 or 4 blocks, not " + std::to_string(cluster));
   const bool norm = gamma != nullptr;
-  if (norm && epi == 1) return launch_epi<true, 1>(chained, tiles, cluster, x, gamma, beta, w, bias, y, n, k, stream);
-  if (norm && epi == 2) return launch_epi<true, 2>(chained, tiles, cluster, x, gamma, beta, w, bias, y, n, k, stream);
-  if (norm) return launch_epi<true, 0>(chained, tiles, cluster, x, gamma, beta, w, bias, y, n, k, stream);
-  if (epi == 1) return launch_epi<false, 1>(chained, tiles, cluster, x, gamma, beta, w, bias, y, n, k, stream);
-  if (epi == 2) return launch_epi<false, 2>(chained, tiles, cluster, x, gamma, beta, w, bias, y, n, k, stream);
-  return launch_epi<false, 0>(chained, tiles, cluster, x, gamma, beta, w, bias, y, n, k, stream);
+  if (norm && epi == 1) return launch_epi<true, 1>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
+  if (norm && epi == 2) return launch_epi<true, 2>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
+  if (norm) return launch_epi<true, 0>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
+  if (epi == 1) return launch_epi<false, 1>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
+  if (epi == 2) return launch_epi<false, 2>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
+  return launch_epi<false, 0>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
 }
 
 }  // namespace wst::engine::cuda

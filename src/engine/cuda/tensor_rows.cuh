@@ -16,8 +16,7 @@ bool tensor_rows_fit(const Mat& x, int k, int n);
 int tensor_rows_tiles(int n, int k, int tiles);
 // y [m, n] = epilogue(bias + norm(x) w^T): w [n, k] float16; gamma/beta (or null: no norm) x's layer norm;
 // epi 0 writes, 1 writes the GELU, 2 adds onto y (half_linear.cu's kEpiNone, kEpiGelu, kEpiAdd). Chained (launch.cuh).
-// cluster: 1, or 2 or 4 blocks splitting the input's width in a thread-block cluster (sm_90 only: the caller checks).
-void tensor_rows(bool chained, int tiles, int cluster, const Mat& x, const float* gamma, const float* beta,
-                 const __half* w, const float* bias, int epi, Mat& y, int n, int k, cudaStream_t stream);
+void tensor_rows(bool chained, int tiles, const Mat& x, const float* gamma, const float* beta, const __half* w,
+                 const float* bias, int epi, Mat& y, int n, int k, cudaStream_t stream);
 
 }  // namespace wst::engine::cuda
