@@ -4,7 +4,7 @@
 // vocabulary is placeholder text and the mel filters random, which whisper.cpp's bench does not use.
 //   random_ggml ARCH FILE        (ARCH: tiny base small large-v3-turbo large-v3, as bench/random_model.h)
 // Builds with a C++20 compiler alone: g++ -std=c++20 -O2 -Isrc -Iinclude -Ibench tools/cuda/random_ggml.cpp
-//   src/formats/whisper_weights.cpp src/formats/ggml_writer.cpp
+//   src/formats/whisper_weights.cpp src/formats/ggml_writer.cpp src/formats/ggml_types.cpp
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
