@@ -223,8 +223,9 @@ struct Row {
   engine::cuda::Precision precision = engine::cuda::Precision::f32;
   double enc_blocks_flash_ms[engine::cuda::kFlashShapes] = {NAN, NAN, NAN, NAN, NAN, NAN};  // recorded, by FlashShape
   double flash_rel[engine::cuda::kFlashShapes] = {0, NAN, NAN, NAN, NAN, NAN};  // a window's output against shape 0's
-  double enc_blocks_fc1_ms = NAN, fc1_rel = NAN;  // recorded with fc1's cuBLASLt epilogue; against shape 0's window
-  bool fc1_rounded = false;                       // its biases rounded to half (cuBLASLt took no float32 bias)
+  double enc_blocks_fc1_ms = NAN, fc1_rel = NAN;  // recorded with fc1's epilogue the other way; against shape 0's
+  bool fc1_other_on = false;                      // that other way is the epilogue on
+  bool fc1_rounded = false;                       // fc1's biases rounded to half (cuBLASLt took no float32 bias)
   double enc_ms = 0, enc_ops_ms = NAN, enc_blocks_ms = 0, enc_blocks_graph_ms = NAN, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
   // Decoder::forward_and_pick, the engine's greedy step (filters and argmax on the GPU): eager, and recorded
   // once then replayed (Backend::records_steps); pick_same: both gave the same tokens and log-probabilities.
@@ -390,6 +391,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     Mat x = be.alloc(enc.rows, enc.cols);
     be.copy(enc, x);
     const bool graphs_default = be.encoder_graphs();
+    const long long roundings_before = be.fc1_bias_roundings();
     be.set_encoder_graphs(false);  // launched eagerly
     row.enc_blocks_ms = time_stream(be, 3, n_reps, [&] { be.encoder_blocks(m.encoder_layers, h.n_audio_head, x); });
     if (be.half_encoder_fits(m.encoder_layers, h.n_audio_head, x)) {
@@ -421,25 +423,25 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
           row.flash_rel[sh] = std::memcmp(out.data(), first.data(), out.size() * 4) == 0 ? 0.0 : rel_diff(out, first);
       }
       be.set_flash_shape(shape_set);
-      // fc1's bias and GELU in cuBLASLt's epilogue (WST_CUDA_FC1_EPILOGUE=1; its tanh GELU), recorded, timed, and a
-      // window against shape 0's.
+      // fc1's bias and GELU in cuBLASLt's epilogue (its tanh GELU) the other way from the default
+      // (WST_CUDA_FC1_EPILOGUE), recorded, timed, and a window against shape 0's.
       const bool fc1_before = be.fc1_epilogue();
-      be.set_fc1_epilogue(true);
-      const long long roundings_before = be.fc1_bias_roundings();
+      be.set_fc1_epilogue(!fc1_before);
+      row.fc1_other_on = !fc1_before;
       try {
         row.enc_blocks_fc1_ms =
             time_stream(be, 3, n_reps, [&] { be.encoder_blocks(m.encoder_layers, h.n_audio_head, x); });
-        row.fc1_rounded = be.fc1_bias_roundings() > roundings_before;
         be.copy(enc, x);
         be.encoder_blocks(m.encoder_layers, h.n_audio_head, x);
         std::vector<float> out(static_cast<size_t>(x.rows) * x.cols);
         be.download(x, out.data());
         row.fc1_rel = rel_diff(out, first);
       } catch (const std::exception& e) {  // NaN in the line: it did not run
-        std::printf("%s: fc1 in cuBLASLt's epilogue did not run: %s\n", arch.c_str(), e.what());
+        std::printf("%s: fc1 with its epilogue %s did not run: %s\n", arch.c_str(), fc1_before ? "off" : "on", e.what());
       }
       be.set_fc1_epilogue(fc1_before);
     }
+    row.fc1_rounded = be.fc1_bias_roundings() > roundings_before;
     be.set_encoder_graphs(graphs_default);
   }
   if (be.half_encoder_fits(m.encoder_layers, h.n_audio_head, enc)) {
@@ -1157,19 +1159,20 @@ void op_breakdown(CudaBackend& be, const std::string& arch, int n_reps) {
       add("f16 half-enc out product onto x", us([&] {
             engine::cuda::half_product(be.blas(), h_dd, a_, d, t, xe.data, CUDA_R_32F, d, 1.0f);
           }), 2.0 * (d * d + t * d) + 8.0 * t * d, 2.0 * t * d * d, -LE);
-      add("f16 half-enc fc1 product -> half", us([&] {
-            engine::cuda::half_product(be.blas(), h_fc1, n_, d, t, m_, CUDA_R_16F, 4 * d, 0.0f);
-          }), 2.0 * (4 * d * d + 5 * t * d), 8.0 * t * d * d, -LE);
-      add("f16 half-enc bias + gelu [1500,4d]", us([&] {
-            engine::cuda::bias_gelu_half<__half>(m_, t, 4 * d, b_fc1.data, st);
-          }), 2.0 * 8 * t * d, 0, -LE);
-      try {
-        add("f16 half-enc fc1 + bias + gelu (tanh) in cuBLASLt's epilogue (informational)", us([&] {
-              be.product_bias_gelu(h_fc1, n_, d, t, m_, 4 * d, b_fc1.data);
-            }), 2.0 * (4 * d * d + 5 * t * d), 8.0 * t * d * d, 0);
-      } catch (const std::exception& e) {
-        std::printf("fc1 in cuBLASLt's epilogue did not run: %s\n", e.what());
-      }
+      // fc1 with its bias and GELU in cuBLASLt's epilogue (the default since run 40), or the product and a pass.
+      bool epilogue_ran = true;
+      const double epilogue_us = us([&] { epilogue_ran = be.product_bias_gelu(h_fc1, n_, d, t, m_, 4 * d, b_fc1.data); });
+      if (epilogue_ran)
+        add("f16 half-enc fc1 + bias + gelu (tanh) in cuBLASLt's epilogue", epilogue_us,
+            2.0 * (4 * d * d + 5 * t * d), 8.0 * t * d * d, -LE);
+      else
+        std::printf("fc1 in cuBLASLt's epilogue: no algorithm for this shape (the product and a pass instead)\n");
+      add(epilogue_ran ? "f16 half-enc fc1 product -> half (informational)" : "f16 half-enc fc1 product -> half",
+          us([&] { engine::cuda::half_product(be.blas(), h_fc1, n_, d, t, m_, CUDA_R_16F, 4 * d, 0.0f); }),
+          2.0 * (4 * d * d + 5 * t * d), 8.0 * t * d * d, epilogue_ran ? 0 : -LE);
+      add(epilogue_ran ? "f16 half-enc bias + gelu [1500,4d] (informational)" : "f16 half-enc bias + gelu [1500,4d]",
+          us([&] { engine::cuda::bias_gelu_half<__half>(m_, t, 4 * d, b_fc1.data, st); }), 2.0 * 8 * t * d, 0,
+          epilogue_ran ? 0 : -LE);
       add("f16 half-enc fc2 product onto x", us([&] {
             engine::cuda::half_product(be.blas(), h_fc2, m_, 4 * d, t, xe.data, CUDA_R_32F, d, 1.0f);
           }), 2.0 * (4 * d * d + 4 * t * d) + 8.0 * t * d, 8.0 * t * d * d, -LE);
@@ -1287,10 +1290,11 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                           r.enc_blocks_flash_ms[sh], r.flash_rel[sh]);
           line += part;
         }
-        std::printf("%s %s: encoder blocks recorded by flash shape: %s; with fc1's bias and GELU (tanh) in cuBLASLt's "
-                    "epilogue %.3f ms (rel %.1e against shape 0%s)\n",
-                    a.c_str(), precision_name(p), line.c_str(), r.enc_blocks_fc1_ms, r.fc1_rel,
-                    r.fc1_rounded ? "; its biases rounded to half" : "");
+        std::printf("%s %s: encoder blocks recorded by flash shape: %s; %s %.3f ms (rel %.1e against shape 0)%s\n",
+                    a.c_str(), precision_name(p), line.c_str(),
+                    r.fc1_other_on ? "with fc1's bias and GELU (tanh) in cuBLASLt's epilogue"
+                                   : "without fc1's cuBLASLt epilogue (the product, then a bias + exact GELU pass)",
+                    r.enc_blocks_fc1_ms, r.fc1_rel, r.fc1_rounded ? "; fc1's biases rounded to half" : "");
       }
       std::printf("%s %s: engine greedy step (forward_and_pick) eager %.3f ms, recorded %.3f ms; 40 picks %s; "
                   "recorded with the cross query fused %.3f ms (%s), the self q|k|v fused %.3f ms (%s), both %.3f ms "

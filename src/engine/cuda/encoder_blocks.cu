@@ -1,13 +1,13 @@
 // The encoder's residual blocks for float16 / bfloat16 weights, with the activations between the products kept in
-// the weights' type (Backend::encoder_blocks; the default runs them op by op in float32). A layer is eight launches
-// (seven with fc1's epilogue):
+// the weights' type (Backend::encoder_blocks; the default runs them op by op in float32). A layer is seven launches
+// (eight without fc1's epilogue):
 //   layer norm of x plus the biases it is owed -> half rows
 //   q|k|v product (cuBLAS, tensor cores, float32 accumulation, half output, no bias)
 //   flash attention over the half q|k|v, adding q's and v's biases itself -> half rows
 //   output product added onto x (float32, beta = 1; its bias is owed)
 //   layer norm (of x plus what it is owed) -> half rows
-//   fc1 product (half output, no bias), then its bias and the exact GELU in one pass (or, with set_fc1_epilogue,
-//     all three in one cuBLASLt product: its GELU is the tanh approximation)
+//   fc1 product with its bias and GELU in cuBLASLt's epilogue (the tanh GELU; or, with set_fc1_epilogue(false) or
+//     where cuBLASLt has no algorithm for it, the product and then its bias and the exact GELU in one pass)
 //   fc2 product added onto x (its bias owed)
 // The residual stream x stays float32 throughout, as on the CPU. It holds the products' sums only: the biases of
 // the products added onto it are summed ahead, once a window, into one row per norm (owed_biases_kernel), which the
@@ -94,9 +94,7 @@ void run_blocks(CudaBackend& be, const std::vector<EncoderLayerWeights>& layers,
     flash_attention_half<T>(qkv, 3 * d, t, d, bias_or_null(l.qkv.b), attn, d, n_sm, s, flash);
     half_product(blas, l.attn_out.w, attn, d, t, x.data, CUDA_R_32F, x.ld, 1.0f);
     layer_norm_half<T>(x, owed(2 * i + 1), l.mlp_ln.gamma.data, l.mlp_ln.beta.data, h, d, s);
-    if (be.fc1_epilogue()) {
-      be.product_bias_gelu(l.fc1.w, h, d, t, mlp, f, bias_or_null(l.fc1.b));
-    } else {
+    if (!be.fc1_epilogue() || !be.product_bias_gelu(l.fc1.w, h, d, t, mlp, f, bias_or_null(l.fc1.b))) {
       half_product(blas, l.fc1.w, h, d, t, mlp, ht, f, 0.0f);
       bias_gelu_half<T>(mlp, t, f, bias_or_null(l.fc1.b), s);
     }

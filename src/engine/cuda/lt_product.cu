@@ -1,11 +1,13 @@
 // The encoder's fc1 product with its bias and GELU in cuBLASLt's epilogue (CUBLASLT_EPILOGUE_GELU_BIAS), instead
 // of the product and then a pass over its [1500, 4d] half output (bias_gelu_half: 12.6 us a large-v3 layer, run 38).
 // cuBLASLt's GELU is the tanh approximation, not the exact erf form of the models and of the other paths (whisper.cpp
-// uses the tanh form too): the two differ by up to ~5e-4 (about half a float16 ulp at 1), so this is off unless
-// WST_CUDA_FC1_EPILOGUE=1 or set_fc1_epilogue(true), and held by tools/cuda/cuda_check.cpp to the half encoder's
-// tolerance against float32 and by tools/cuda/run_real_weights.sh to the same tokens.
+// uses the tanh form too): the two differ by up to ~5e-4 (about half a float16 ulp at 1). tools/cuda/cuda_check.cpp
+// holds it to the half encoder's tolerance against float32 and tools/cuda/run_real_weights.sh to float16's gate; in
+// run 40 (H100) tiny.en kept its tokens on all 42 files (41 with the exact GELU's pass), and the bench's random
+// windows moved 1e-4 to 5e-4, as the attention's other launch shapes do. On by default since run 40 (WST_CUDA_FC1_EPILOGUE=0
+// turns it off).
 // One plan (operation and layout descriptors, the heuristic's first algorithm) per shape, kept for the backend's
-// life; the products share cuBLAS's workspace (the same stream runs them one at a time).
+// life (an empty one where cuBLASLt has no algorithm, so that it is asked once); the products share cuBLAS's workspace (the same stream runs them one at a time).
 #include <cublasLt.h>
 
 #include <map>
@@ -105,11 +107,11 @@ LtProducts::Plan make_plan_or_throw(LtProducts& lt, cudaDataType_t t, int n, int
 
 }  // namespace
 
-void CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, int m, void* y, int ldy,
+bool CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, int m, void* y, int ldy,
                                     const float* bias) {
   if (w.type != WeightType::float16 && w.type != WeightType::bfloat16)
     throw Error("product_bias_gelu: float16 or bfloat16 weights only, not " + std::string(weight_type_name(w.type)));
-  if (m == 0 || w.rows == 0) return;
+  if (m == 0 || w.rows == 0) return true;
   if (!lt_) lt_ = std::make_shared<LtProducts>();
   const cudaDataType_t t = w.type == WeightType::float16 ? CUDA_R_16F : CUDA_R_16BF;
   const int n = w.rows, k = w.cols;
@@ -124,12 +126,10 @@ void CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, in
       fresh = make_plan(*lt_, t, n, k, m, ldx, ldy, bias != nullptr, in_output_type);
       if (fresh.op) break;
     }
-    if (!fresh.op)
-      throw Error("product_bias_gelu: cuBLASLt has no algorithm for [" + std::to_string(m) + ", " + std::to_string(k) +
-                  "] x [" + std::to_string(k) + ", " + std::to_string(n) + "] with a GELU epilogue");
     found_plan = lt_->plans.emplace(key, fresh).first;
   }
   const LtProducts::Plan& plan = found_plan->second;
+  if (!plan.op) return false;  // no algorithm for this shape with a GELU epilogue
   const void* bias_arg = bias;
   if (bias && plan.bias_in_output_type) {
     auto& rounded = lt_->rounded_biases[{bias, static_cast<int>(t), n}];
@@ -144,6 +144,7 @@ void CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, in
   const float one = 1.0f, zero = 0.0f;
   WST_CUBLAS_CHECK(cublasLtMatmul(lt_->handle, plan.op, &one, w.packed.get(), plan.a, x, plan.b, &zero, y, plan.d, y,
                               plan.d, &plan.algo, blas_workspace_.data, kBlasWorkspaceBytes, stream_));
+  return true;
 }
 
 long long CudaBackend::fc1_bias_roundings() const { return lt_ ? lt_->roundings : 0; }
