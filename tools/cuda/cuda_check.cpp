@@ -225,6 +225,7 @@ struct Checker {
     // (WST_CUDA_FLASH_SHAPE may have set one; put back at the end)
     const auto shape_set = be.flash_shape_setting();
     be.set_flash_shape(engine::cuda::FlashShape::words16);
+    const long long epilogue_start = be.fc1_epilogue_products();  // (checked at the end: the epilogue ran somewhere)
     const std::vector<float> got = run(half_layers, true, false, prec);
     // The same blocks recorded as a graph: recorded on the first call, replayed on the second (another x buffer);
     // the same kernels on the same inputs, so the same bits are expected.
@@ -324,6 +325,13 @@ struct Checker {
       const long long rounded_before = be.fc1_bias_roundings();
       variant(fc1_before ? "fc1 without cuBLASLt's epilogue (exact GELU)" : "fc1 bias + GELU (tanh) in cuBLASLt's epilogue",
               false);
+      // The epilogue was asked for in the default's windows or in this variant's, so it must have run (a silent
+      // fallback to the product and the pass would pass both checks).
+      if (be.fc1_epilogue_products() == epilogue_start) {
+        ++n_fail;
+        std::printf("  FAIL %-58s cuBLASLt's epilogue never ran (no algorithm: the product and the pass instead)\n",
+                    ("encoder blocks " + std::string(engine::weight_type_name(type)) + " " + name).c_str());
+      }
       if (be.fc1_bias_roundings() > rounded_before)
         std::printf("       (cuBLASLt took no float32 bias for this fc1: its bias rounded to the weights' type)\n");
     } catch (const std::exception& e) {  // (the switch's failure, not the checker's: the other checks go on)

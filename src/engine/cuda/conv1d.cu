@@ -48,6 +48,7 @@ template <class T>
 void im2col(const Mat& x, int stride, T* col, int t_out, cudaStream_t stream) {
   const int c_in = x.cols;
   const size_t total = static_cast<size_t>(t_out) * 3 * c_in;
+  if (total == 0) return;
   if (total > 0xFFFFFFFFu - 256) throw Error("conv1d: " + std::to_string(total) + " columns, more than a launch takes");
   const bool by4 = c_in % 4 == 0 && x.ld % 4 == 0 && (reinterpret_cast<uintptr_t>(x.data) & 15) == 0;
   if (by4)
@@ -65,7 +66,7 @@ void CudaBackend::conv1d_gelu(const Mat& x, const Mat& w, const Mat& b, int stri
     throw Error("conv1d: expected w [" + std::to_string(c_out) + ", " + std::to_string(3 * c_in) + "] and y [" +
                 std::to_string(t_out) + ", " + std::to_string(c_out) + "], got w [" + std::to_string(w.rows) + ", " +
                 std::to_string(w.cols) + "] and y [" + std::to_string(y.rows) + ", " + std::to_string(y.cols) + "]");
-  if (t_in == 0) return;
+  if (t_out == 0 || c_out == 0) return;  // (no input rows at stride 2 still make one row: gelu(bias))
   if (precision_ == Precision::f32) {
     Mat col = alloc(t_out, 3 * c_in);  // [t_out, 3 c_in]
     im2col(x, stride, col.data, t_out, stream_);

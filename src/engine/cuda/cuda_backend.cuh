@@ -273,6 +273,7 @@ class CudaBackend final : public Backend {
   // false, with nothing done, where it has none either way (the caller takes the product and a pass instead).
   bool product_bias_gelu(const Weights& w, const void* x, int ldx, int m, void* y, int ldy, const float* bias);
   long long fc1_bias_roundings() const;  // how many times product_bias_gelu has rounded a bias so far
+  long long fc1_epilogue_products() const;  // how many products product_bias_gelu has run with the epilogue
 
   // For the checker and benchmarks: the stream every op is queued on, and the matrix-product mode
   // (TF32 tensor cores on, or plain fp32).

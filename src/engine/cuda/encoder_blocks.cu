@@ -147,7 +147,8 @@ struct EncoderRecording {
 }  // namespace
 
 bool CudaBackend::half_encoder_fits(const std::vector<EncoderLayerWeights>& layers, int n_head, const Mat& x) const {
-  if (!half_encoder_ || layers.empty() || layers.size() > static_cast<size_t>(kMaxOwedLayers) || precision_ == Precision::f32 || n_head * 64 != x.cols || x.cols % 8 != 0)
+  if (!half_encoder_ || layers.empty() || layers.size() > static_cast<size_t>(kMaxOwedLayers) ||
+      precision_ == Precision::f32 || n_head * 64 != x.cols || x.cols % 8 != 0)
     return false;
   const WeightType want = precision_ == Precision::f16 ? WeightType::float16 : WeightType::bfloat16;
   const int d = x.cols, f = layers.front().fc1.w.rows;
