@@ -31,10 +31,6 @@ constexpr int kMaxDh = 128;         // attention.cu refuses wider heads
 constexpr int kKeys = 8;            // keys a warp has in flight at once
 constexpr int kDims = kMaxDh / 32;  // head dimensions a lane holds
 
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 
 // The block's share of the keys [begin, end) for n visible keys split between kC blocks.
 template <int kC = kCtas>

@@ -9,15 +9,12 @@
 #include <cuda_fp16.h>
 
 #include "engine/cuda/cuda_backend.cuh"
+#include "engine/cuda/row_products.cuh"
 #include "util/errors.h"
 
 namespace wst::engine::cuda {
 
 namespace {
-__device__ __forceinline__ void put(float* p, float v) { *p = v; }
-__device__ __forceinline__ void put(__half* p, float v) { *p = __float2half_rn(v); }
-__device__ __forceinline__ void put(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
-
 // One thread a group of V consecutive channels (c_in a multiple of V, x's rows 16-byte aligned where V is 4).
 // 32-bit indices: every Whisper window's columns fit (large-v3's second convolution: 5.8 M values).
 template <class T, int V>
@@ -41,7 +38,7 @@ __global__ void im2col_kernel(const float* x, int ldx, int t_in, int c_in, int s
     for (int e = 0; e < V; ++e) v[e] = x[static_cast<size_t>(src) * ldx + c + e];
   }
 #pragma unroll
-  for (int e = 0; e < V; ++e) put(out + e, v[e]);
+  for (int e = 0; e < V; ++e) out[e] = from_float<T>(v[e]);
 }
 
 template <class T>
@@ -79,13 +76,7 @@ void CudaBackend::conv1d_gelu(const Mat& x, const Mat& w, const Mat& b, int stri
       im2col(x, stride, static_cast<__half*>(col.get()), t_out, stream_);
     else
       im2col(x, stride, static_cast<__nv_bfloat16*>(col.get()), t_out, stream_);
-    // linear()'s rounded product for rows beyond the matrix-vector kernel's (t_out is 1500 or 3000 in a window).
-    float beta = 0.0f;
-    if (!b.empty()) {
-      broadcast_rows(y, b.data, stream_);
-      beta = 1.0f;
-    }
-    half_product(blas_, wh, col.get(), 3 * c_in, t_out, y.data, CUDA_R_32F, y.ld, beta);
+    half_product_bias(blas_, wh, col.get(), 3 * c_in, t_out, b.empty() ? nullptr : b.data, y, stream_);
   }
   gelu(y);
 }

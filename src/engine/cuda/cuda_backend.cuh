@@ -517,13 +517,18 @@ void cross_query_attention(bool chained, cudaStream_t stream, const float* x, in
 template <class T>
 void layer_norm_half(const Mat& x, const float* add, const float* gamma, const float* beta, T* y, int ldy,
                      cudaStream_t stream);
-// Row-major y [m, w.rows] (type yt: the weights' type or float32, row stride ldy) = x [m, w.cols] (the weights' type,
-// row stride ldx) w^T + beta y, w float16 / bfloat16, on the tensor cores with float32 accumulation (cuBLAS).
 // x [rows, cols] (row stride ld) rounded to float16 / bfloat16 into out (contiguous, rows * cols values): to_half's
 // kernel, for buffers the caller keeps (half_linear.cu).
 void round_rows_to(const Mat& x, WeightType type, void* out, cudaStream_t stream);
+// Row-major y [m, w.rows] (type yt: the weights' type or float32, row stride ldy) = x [m, w.cols] (the weights' type,
+// row stride ldx) w^T + beta y, w float16 / bfloat16, on the tensor cores with float32 accumulation (cuBLAS).
 void half_product(cublasHandle_t blas, const Weights& w, const void* x, int ldx, int m, void* y, cudaDataType_t yt,
                   int ldy, float beta);
+// y (float32) = x w^T + bias (bias [w.rows] or null) with x [m, w.cols] already in the weights' type: the bias
+// written into y first and the product added onto it (beta = 1). linear()'s product for rows past the matrix-vector
+// kernel's, and the convolutions' (conv1d.cu).
+void half_product_bias(cublasHandle_t blas, const Weights& w, const void* x, int ldx, int m, const float* bias, Mat& y,
+                       cudaStream_t stream);
 // x [rows, cols] contiguous = gelu(x + bias) (bias [cols] or null), exact GELU, in T.
 template <class T>
 void bias_gelu_half(T* x, int rows, int cols, const float* bias, cudaStream_t stream);

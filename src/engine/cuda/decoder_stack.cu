@@ -279,10 +279,6 @@ __device__ __forceinline__ void part_of(int item, int n_head, int chunks, int n_
   *j1 = min(n_keys, *j0 + per);
 }
 
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 
 // Head h of MQ queries (rows of q, row stride ldq, written by the previous phase) over keys [j0, j1) of k, v (row
 // stride ld; the head's 64 columns): an online softmax per warp and query over every kWarps-th group of kG keys (each

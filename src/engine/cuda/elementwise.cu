@@ -29,8 +29,6 @@ __global__ void add_kernel(float* y, int ldy, const float* x, int ldx, int rows,
   const size_t r = i / cols, c = i % cols;
   y[r * ldy + c] += x[r * ldx + c];
 }
-__device__ __forceinline__ void from_float2(float2 f, __half2* p) { *p = __float22half2_rn(f); }
-__device__ __forceinline__ void from_float2(float2 f, __nv_bfloat162* p) { *p = __float22bfloat162_rn(f); }
 
 // x[r, c] = gelu(x[r, c] + bias[c]) for a contiguous [rows, cols] matrix of pairs P, four pairs (16 bytes) a
 // thread (cols a multiple of 8, so a thread's eight values share one row). Index: 32-bit where the matrix allows,

@@ -273,13 +273,6 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, k
   }
 }
 
-template <class T>
-__device__ __forceinline__ T from_float(float v);
-template <>
-__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
-
 // Rounds x [rows, cols] (row stride ldx) to T, contiguous.
 template <class T>
 __global__ void round_rows_kernel(const float* x, int ldx, int rows, int cols, T* out) {
@@ -492,6 +485,16 @@ void half_product(cublasHandle_t blas, const Weights& w, const void* x, int ldx,
                                 t, ldx, &beta, y, yt, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
+void half_product_bias(cublasHandle_t blas, const Weights& w, const void* x, int ldx, int m, const float* bias, Mat& y,
+                       cudaStream_t stream) {
+  float beta = 0.0f;
+  if (bias) {
+    broadcast_rows(y, bias, stream);
+    beta = 1.0f;
+  }
+  half_product(blas, w, x, ldx, m, y.data, CUDA_R_32F, y.ld, beta);
+}
+
 void round_rows_to(const Mat& w, WeightType type, void* out, cudaStream_t stream) {
   if (type != WeightType::float16 && type != WeightType::bfloat16)
     throw Error("to_half: float16 or bfloat16 only, not " + std::string(weight_type_name(type)));
@@ -550,12 +553,7 @@ void CudaBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y
   }
   // x rounded to the weights' type, then one tensor-core product.
   const Weights xh = to_half(x, w.type);
-  float beta = 0.0f;
-  if (has_bias) {
-    broadcast_rows(y, b, stream_);
-    beta = 1.0f;
-  }
-  half_product(blas_, w, xh.packed.get(), k, m, y.data, CUDA_R_32F, y.ld, beta);
+  half_product_bias(blas_, w, xh.packed.get(), k, m, b, y, stream_);
 }
 
 void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,

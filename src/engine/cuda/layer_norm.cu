@@ -10,6 +10,7 @@
 #include <cuda_fp16.h>
 
 #include "engine/cuda/cuda_backend.cuh"
+#include "engine/cuda/row_products.cuh"
 #include "util/errors.h"
 
 namespace wst::engine::cuda {
@@ -18,20 +19,8 @@ namespace {
 constexpr int kThreads = 128;
 constexpr int kPerThread = 12;  // rows up to 1536 wide (Whisper's widest is 1280)
 
-__device__ float block_sum(float v, float* red) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  __syncthreads();  // red may still be read from the previous reduction
-  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = v;
-  __syncthreads();
-  float s = 0.0f;
-#pragma unroll
-  for (int w = 0; w < kThreads / 32; ++w) s += red[w];
-  return s;
-}
-
-__device__ __forceinline__ void store(float* p, float v) { *p = v; }
-__device__ __forceinline__ void store(__half* p, float v) { *p = __float2half_rn(v); }
-__device__ __forceinline__ void store(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+template <class Out>
+__device__ __forceinline__ void store(Out* p, float v) { *p = from_float<Out>(v); }
 
 // add: null, or a row added to x's values before the norm (x is not written).
 template <class Out>
@@ -79,26 +68,15 @@ __global__ void layer_norm_kernel(const float* x, int ldx, const float* add, Out
   }
 }
 
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 __device__ __forceinline__ float4 operator+(float4 a, float4 b) { return {a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w}; }
 
-// Four normalised values stored as 8 bytes.
-__device__ __forceinline__ void store4(__half* p, float a, float b, float c, float d) {
-  const __half2 lo = __floats2half2_rn(a, b), hi = __floats2half2_rn(c, d);
-  uint2 u;
-  u.x = *reinterpret_cast<const unsigned*>(&lo);
-  u.y = *reinterpret_cast<const unsigned*>(&hi);
-  *reinterpret_cast<uint2*>(p) = u;
-}
-__device__ __forceinline__ void store4(__nv_bfloat16* p, float a, float b, float c, float d) {
-  const __nv_bfloat162 lo = __floats2bfloat162_rn(a, b), hi = __floats2bfloat162_rn(c, d);
-  uint2 u;
-  u.x = *reinterpret_cast<const unsigned*>(&lo);
-  u.y = *reinterpret_cast<const unsigned*>(&hi);
-  *reinterpret_cast<uint2*>(p) = u;
+// Four normalised values stored as 8 bytes (two pairs of T).
+template <class T>
+__device__ __forceinline__ void store4(T* p, float a, float b, float c, float d) {
+  typename Pair<T>::type pairs[2];
+  from_float2(make_float2(a, b), &pairs[0]);
+  from_float2(make_float2(c, d), &pairs[1]);
+  *reinterpret_cast<uint2*>(p) = *reinterpret_cast<const uint2*>(pairs);
 }
 
 // A warp a row of V * 128 values: lane l holds the float4s l, l + 32, ... (coalesced 512-byte reads), the mean and

@@ -51,27 +51,19 @@ struct LtProducts {
 
 namespace {
 
-LtProducts::Plan make_plan_or_throw(LtProducts& lt, cudaDataType_t t, int n, int k, int m, int ldx, int ldy, bool bias,
-                                    bool bias_in_output_type, LtProducts::Plan& p, cublasLtMatmulPreference_t& pref);
-
-// The plan for one shape, or one with a null op where cuBLASLt's heuristic finds no algorithm. A cuBLAS error
-// part way through destroys what was made before it is thrown on.
+// The plan for one shape, or one with a null op where cuBLASLt's heuristic finds no algorithm. The descriptors made
+// so far are destroyed if a cuBLAS call throws part way (the guard), or handed to the plan returned.
 LtProducts::Plan make_plan(LtProducts& lt, cudaDataType_t t, int n, int k, int m, int ldx, int ldy, bool bias,
                            bool bias_in_output_type) {
-  LtProducts::Plan p;
-  cublasLtMatmulPreference_t pref = nullptr;
-  try {
-    return make_plan_or_throw(lt, t, n, k, m, ldx, ldy, bias, bias_in_output_type, p, pref);
-  } catch (...) {
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
-    LtProducts::release(p);
-    throw;
-  }
-}
-
-// make_plan's steps, on descriptors the caller destroys if one of them throws.
-LtProducts::Plan make_plan_or_throw(LtProducts& lt, cudaDataType_t t, int n, int k, int m, int ldx, int ldy, bool bias,
-                                    bool bias_in_output_type, LtProducts::Plan& p, cublasLtMatmulPreference_t& pref) {
+  struct Guard {
+    LtProducts::Plan p;
+    cublasLtMatmulPreference_t pref = nullptr;
+    ~Guard() {
+      if (pref) cublasLtMatmulPreferenceDestroy(pref);
+      LtProducts::release(p);
+    }
+  } g;
+  LtProducts::Plan& p = g.p;
   p.bias_in_output_type = bias_in_output_type;
   WST_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
@@ -87,6 +79,7 @@ LtProducts::Plan make_plan_or_throw(LtProducts& lt, cudaDataType_t t, int n, int
   WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, t, k, n, k));    // w^T read from w [n, k]
   WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, t, k, m, ldx));  // x^T
   WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.d, t, n, m, ldy));  // y^T
+  cublasLtMatmulPreference_t& pref = g.pref;
   WST_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   const size_t workspace = kBlasWorkspaceBytes;  // cuBLAS's (the backend's blas_workspace_)
   WST_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
@@ -95,16 +88,11 @@ LtProducts::Plan make_plan_or_throw(LtProducts& lt, cudaDataType_t t, int n, int
   int n_found = 0;
   const cublasStatus_t st =
       cublasLtMatmulAlgoGetHeuristic(lt.handle, p.op, p.a, p.b, p.d, p.d, pref, 1, &found, &n_found);
-  cublasLtMatmulPreferenceDestroy(pref);
-  pref = nullptr;
-  if (st == CUBLAS_STATUS_SUCCESS && n_found > 0) {
-    p.algo = found.algo;
-    LtProducts::Plan made = p;
-    p = {};  // the descriptors are the returned plan's now
-    return made;
-  }
-  LtProducts::release(p);
-  return {};
+  if (st != CUBLAS_STATUS_SUCCESS || n_found == 0) return {};
+  p.algo = found.algo;
+  LtProducts::Plan made = p;
+  p = {};  // the descriptors are the returned plan's now
+  return made;
 }
 
 }  // namespace

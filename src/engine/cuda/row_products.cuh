@@ -1,6 +1,6 @@
 // Pieces of the matrix-vector products shared by the kernels that run one (half_linear.cu's, and the fused
-// query-and-attention kernels in cluster_attention.cu): half pairs widened (also used by flash_attention.cu and
-// elementwise.cu), a block-wide sum, activation rows into shared memory, their layer norm, one 16-byte load of
+// query-and-attention kernels in cluster_attention.cu): half pairs widened and floats rounded (also used by
+// flash_attention.cu, elementwise.cu, layer_norm.cu and conv1d.cu), a warp's and a block's sum, activation rows into shared memory, their layer norm, one 16-byte load of
 // weights times those rows, and L2 prefetches (a weight vector, an attention head's K/V rows). Device code only;
 // included by .cu files.
 #pragma once
@@ -16,10 +16,26 @@ __device__ __forceinline__ float2 to_float2(const __half2 h) { return __half22fl
 __device__ __forceinline__ float2 to_float2(const __nv_bfloat162 h) { return __bfloat1622float2(h); }
 __device__ __forceinline__ float to_float(const __half h) { return __half2float(h); }
 __device__ __forceinline__ float to_float(const __nv_bfloat16 h) { return __bfloat162float(h); }
+// A float32 value in T (round to nearest even; float32 itself unchanged), and a pair of them.
+template <class T>
+__device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+__device__ __forceinline__ void from_float2(float2 f, __half2* p) { *p = __float22half2_rn(f); }
+__device__ __forceinline__ void from_float2(float2 f, __nv_bfloat162* p) { *p = __float22bfloat162_rn(f); }
 
 template <class T> struct Pair;
 template <> struct Pair<__half> { using type = __half2; };
 template <> struct Pair<__nv_bfloat16> { using type = __nv_bfloat162; };
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
 
 __device__ __forceinline__ float block_sum(float v, float* red) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
