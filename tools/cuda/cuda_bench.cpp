@@ -512,8 +512,12 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       fresh.forward(prompt, {n_past - 1}, unused);
       run(fresh, true, picks, ms);
     };
-    // The baseline without the fused query products (on by default since run 32), timed as the variants below.
+    // The baseline without the fused query products, timed as the variants below; one row's cross-attention through
+    // the cluster kernel here (the fused cross query's attention, so that fused and unfused give the same bits), the
+    // scores-first kernel (the default since session 18) timed on its own below.
     const bool cross_default = be.fused_cross(), self_default = be.fused_self();
+    const bool scores_first_default = be.one_row_scores_first();
+    be.set_one_row_scores_first(false);
     const int cross_width_default = be.fused_cross_max_width();
     // The variant the defaults run (the cross query fused only up to fused_cross_max_width), for the prefetch line.
     row.default_variant = cross_default && h.n_text_state <= cross_width_default ? 2 : 1;
@@ -568,6 +572,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.pick_no_prefetch_ms = median(tn);
       row.no_prefetch_same = same_picks(picks, graph);
     }
+    be.set_one_row_scores_first(scores_first_default);
     // The recorded step with other launch shapes of the one-row matrix-vector kernel ({narrow, wide}: output rows a
     // warp, warps a block); the same picks bit for bit are expected (every row's sum in the same order).
     {
@@ -648,6 +653,24 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_tensor_rows(tensor0);
         be.set_tensor_rows_min(min0);
         be.set_tensor_rows_tiles(tiles0);
+      }
+      // One row's cross-attention through the shared K/V kernel (set_one_row_scores_first: keys scored first, other
+      // sums' order, so the picks are counted), the cross query unfused so that every width takes it: against the
+      // "self q|k|v fused" time above (the same but for the attention kernel).
+      {
+        const bool first0 = be.one_row_scores_first(), cross0 = be.fused_cross();
+        be.set_one_row_scores_first(true);
+        be.set_fused_cross(false);
+        const long long before = be.shared_kv_launches();
+        std::vector<engine::GreedyPick> picks;
+        std::vector<double> ts;
+        run_fresh(picks, ts);
+        be.set_one_row_scores_first(first0);
+        be.set_fused_cross(cross0);
+        size_t agree = 0;
+        while (agree < picks.size() && agree < base.size() && picks[agree].token == base[agree].token) ++agree;
+        std::printf("; cross-attention scored first, cross query unfused %.4f ms (%zu of %zu picks agree%s)",
+                    median(ts), agree, base.size(), be.shared_kv_launches() > before ? "" : ", DID NOT RUN");
       }
       std::printf("\n");
       be.set_gemv_shape(false, false, narrow0);

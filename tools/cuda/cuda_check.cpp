@@ -558,36 +558,45 @@ struct Checker {
                 n_diff, got.size(), ran ? "" : " (not one chunked launch against one whole)");
   }
 
-  // Several query rows over one window's K/V (beams): shared_kv_attention reads each key once for all rows and must
-  // give each row the bits of the one-row-a-cluster kernel; checked against the reference too.
+  // Several query rows over one window's K/V (beams): shared_kv_attention reads each key once for all rows, and each
+  // row's sums must not depend on the other rows (the same rows in reverse order give the same bits); checked
+  // against the reference too.
   void shared_kv(int n_rows, int tk, int n_head, int d) {
     auto qb = rnd(static_cast<size_t>(n_rows) * d), kvb = rnd(static_cast<size_t>(tk) * 2 * d);
-    Mat Q = up(qb, n_rows, d), KV = up(kvb, tk, 2 * d), O1 = be.alloc(n_rows, d), O2 = be.alloc(n_rows, d);
-    poison(O1);
-    poison(O2);
+    std::vector<float> qr(qb.size());
+    for (int i = 0; i < n_rows; ++i)
+      std::copy_n(qb.data() + static_cast<size_t>(i) * d, d, qr.data() + static_cast<size_t>(n_rows - 1 - i) * d);
+    Mat Q = up(qb, n_rows, d), QR = up(qr, n_rows, d), KV = up(kvb, tk, 2 * d);
+    Mat O = be.alloc(n_rows, d), OR = be.alloc(n_rows, d);
+    poison(O);
+    poison(OR);
     const Mat K = KV.cols_view(0, d), V = KV.cols_view(d, d);
     const std::vector<const Mat*> ks(n_rows, &K), vs(n_rows, &V);
     const bool before = be.shared_kv();
     const int min_heads_before = be.shared_kv_min_heads();
+    const bool one_row_before = be.one_row_scores_first();
     be.set_shared_kv_min_heads(1);  // every head count through the kernel (the default leaves small models out)
-    be.set_shared_kv(false);
-    be.cross_attention_rows(Q, ks, vs, O1, n_head);
-    const long long launches = be.shared_kv_launches();
     be.set_shared_kv(true);
-    be.cross_attention_rows(Q, ks, vs, O2, n_head);
+    be.set_one_row_scores_first(true);  // (one row: the reversed order is the same launch; the reference still counts)
+    const long long launches = be.shared_kv_launches();
+    be.cross_attention_rows(Q, ks, vs, O, n_head);
+    be.cross_attention_rows(QR, ks, vs, OR, n_head);
     be.set_shared_kv(before);
     be.set_shared_kv_min_heads(min_heads_before);
-    const std::vector<float> a = down(O1), b = down(O2);
+    be.set_one_row_scores_first(one_row_before);
+    const std::vector<float> a = down(O), b = down(OR);
     size_t n_diff = 0;
-    for (size_t i = 0; i < a.size(); ++i) n_diff += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;
-    const bool ran = be.shared_kv_launches() == launches + 1;
+    for (int i = 0; i < n_rows; ++i)
+      n_diff += std::memcmp(a.data() + static_cast<size_t>(i) * d, b.data() + static_cast<size_t>(n_rows - 1 - i) * d,
+                            sizeof(float) * d) != 0;
+    const bool ran = be.shared_kv_launches() == launches + 2;
     const bool ok = ran && n_diff == 0;
     if (!ok) ++n_fail;
     const std::string what = std::to_string(n_rows) + " rows over " + std::to_string(tk) + " keys, " +
                              std::to_string(n_head) + " heads, d " + std::to_string(d);
-    std::printf("  %-4s %-58s %zu of %zu values differ from one row a cluster%s\n", ok ? "ok" : "FAIL",
-                ("shared K/V attention " + what).c_str(), n_diff, a.size(), ran ? "" : " (the kernel did not run)");
-    compare("shared K/V attention " + what, O2, [&](int i, double* o) {
+    std::printf("  %-4s %-58s %zu of %d rows differ in reverse order%s\n", ok ? "ok" : "FAIL",
+                ("shared K/V attention " + what).c_str(), n_diff, n_rows, ran ? "" : " (the kernel did not run)");
+    compare("shared K/V attention " + what, O, [&](int i, double* o) {
       reference_attention(qb.data() + static_cast<size_t>(i) * d, kvb.data(), 2 * d, kvb.data() + d, 2 * d, tk, n_head,
                           d, o);
     });
@@ -733,6 +742,8 @@ struct Checker {
     poison(O2);
     const bool cross_before = be.fused_cross();  // put back at the end
     const int cross_width_before = be.fused_cross_max_width();
+    const bool scores_first_before = be.one_row_scores_first();
+    be.set_one_row_scores_first(false);  // the unfused attention through the cluster kernel, as the fused kernel's
     be.set_fused_cross_max_width(1 << 30);  // every width here, whatever the default bound
     // The two kernels' query product normalises its row block-wide, as the fused kernel does (not a warp a row).
     const bool one_norm_before = be.gemv_one_row_norm_by_warp();
@@ -747,6 +758,7 @@ struct Checker {
     be.cross_attention_from(X, G, BE, W, &BQ, Q, KV.cols_view(0, d), KV.cols_view(d, d), O2, n_head);
     be.set_fused_cross(cross_before);
     be.set_fused_cross_max_width(cross_width_before);
+    be.set_one_row_scores_first(scores_first_before);
     be.set_gemv_one_row_norm_by_warp(one_norm_before);
     const std::vector<float> a = down(O1), b = down(O2), q_after = down(Q);
     size_t n_diff = 0, n_bad = 0, q_written = 0;
@@ -1511,11 +1523,12 @@ int run_op_checks(CudaBackend& be) {
   }
   std::printf("several rows over one window's cross-attention K/V:\n");
   be.set_precision(engine::cuda::Precision::f16);
-  for (int rows : {2, 5, 8}) {
+  for (int rows : {1, 2, 5, 8}) {
     ck.shared_kv(rows, 1500, 20, 1280);
     ck.shared_kv(rows, 1500, 6, 384);
   }
-  ck.shared_kv(5, 7, 20, 1280);
+  ck.shared_kv(5, 7, 20, 1280);     // the last block of each head without keys
+  ck.shared_kv(5, 3000, 20, 1280);  // two rounds of scores a block
   ck.shared_kv(3, 100, 6, 384);
   ck.shared_kv(3, 100, 8, 384);    // heads 48 wide
   ck.shared_kv(4, 1500, 12, 384);  // 32 wide

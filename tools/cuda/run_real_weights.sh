@@ -97,16 +97,17 @@ if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
     WST_CUDA_GEMV_WARP_NORM=0 WST_CUDA_GEMV_CHUNKS=0 WST_CUDA_SHARED_KV=0 WST_CUDA_SMALL_SELF=0
 fi
 # The logits' rows normalised in every block, not once (WST_CUDA_NORM_ONCE=0; once is the default since run 36: the
-# same bits, so float16's tokens must be the default run's exactly); then what tiny.en's defaults leave out: the
-# shared K/V kernel (from 16 heads by default; tiny.en has 6: WST_CUDA_SHARED_KV_MIN_HEADS=1), 5 beams with it and the
-# logits normalised once: float32 held to the CPU's tokens, float16 to its gate.
+# same bits, so float16's tokens must be the default run's exactly); then 5 beams without the shared K/V kernel at
+# tiny.en's 6 heads (its default from 16 heads until session 18): float32 held to the CPU's tokens, float16 to its
+# gate.
 WST_CUDA_NORM_ONCE=0 "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda float16 \
   "$out/gpu_float16_norm_every_block.json" "${pcm[@]}" > "$out/gpu_float16_norm_every_block.log" 2>&1 ||
   { echo "norm-in-every-block run failed"; rc=1; }
 echo "== float16, the logits' rows normalised in every block, against float16's default run (tokens must be identical)"
 "$build/real_weights_check" compare "$out/gpu_float16.json" "$out/gpu_float16_norm_every_block.json" tokens || rc=1
 if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
-  beam_pair _shared ", the shared K/V kernel (the logits normalised once, the default)" WST_CUDA_SHARED_KV_MIN_HEADS=1
+  beam_pair _session17_attention ", the cross-attention as in session 17 (the shared K/V kernel from 16 heads)" \
+    WST_CUDA_SHARED_KV_MIN_HEADS=16
   # Without the tensor-core row kernel (on by default since run 37; float16 weights only: float32's run is the
   # default path): the matrix-vector kernel's rows, as through run 35.
   beam_pair _no_tensor_rows ", without the tensor-core row kernel" WST_CUDA_TENSOR_ROWS=0
@@ -114,8 +115,11 @@ fi
 # The encoder's attention in its other launch shapes (the default since run 39: on wgmma, shape 3 for tiny.en's 6
 # heads; 1: the mma.sync kernel, the default before; 4 and 5: the other wgmma shapes) and fc1 without its bias and
 # GELU in cuBLASLt's epilogue (the default since run 40; WST_CUDA_FC1_EPILOGUE=0: the product, then a bias + exact
-# GELU pass): float16 greedy, held to float16's gate.
-for v in WST_CUDA_FLASH_SHAPE=1 WST_CUDA_FLASH_SHAPE=4 WST_CUDA_FLASH_SHAPE=5 WST_CUDA_FC1_EPILOGUE=0; do
+# GELU pass), one row's cross-attention through the cluster kernel (WST_CUDA_ONE_ROW_SCORES_FIRST=0; scored first by
+# default since session 18) and the cross query fused into it (WST_CUDA_FUSED_CROSS=1; off since session 18): float16
+# greedy, held to float16's gate.
+for v in WST_CUDA_FLASH_SHAPE=1 WST_CUDA_FLASH_SHAPE=4 WST_CUDA_FLASH_SHAPE=5 WST_CUDA_FC1_EPILOGUE=0 \
+         WST_CUDA_ONE_ROW_SCORES_FIRST=0 WST_CUDA_FUSED_CROSS=1; do
   tag="$(echo "${v#WST_CUDA_}" | tr 'A-Z=' 'a-z_')"
   env "$v" "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda float16 \
     "$out/gpu_float16_$tag.json" "${pcm[@]}" > "$out/gpu_float16_$tag.log" 2>&1 || { echo "$v run failed"; rc=1; }

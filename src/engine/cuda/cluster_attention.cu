@@ -42,12 +42,10 @@ __device__ __forceinline__ void block_keys(int n_visible, int rank, int* begin, 
 #endif
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
-// kKeys keys' K and V rows of one head (D values a lane: heads up to 32 * D wide), in registers.
-template <int D = kDims>
-struct KeyRegsOf {
-  float k[kKeys][D], v[kKeys][D];
+// kKeys keys' K and V rows of one head (kDims values a lane: heads up to 32 * kDims wide), in registers.
+struct KeyRegs {
+  float k[kKeys][kDims], v[kKeys][kDims];
 };
-using KeyRegs = KeyRegsOf<>;
 
 // prefetch_head_rows (row_products.cuh) unless CudaBackend::set_prefetch_rows(false): before the wait, for the keys
 // a block attends over after its first round, so that the rounds it loads after the wait find them in L2 (the step's
@@ -58,13 +56,12 @@ __device__ __forceinline__ void prefetch_block_rows(const float* k, const float*
 }
 
 // Keys [j0, j0 + nj) of head h (zeros past nj).
-template <int D>
-__device__ __forceinline__ void load_keys(KeyRegsOf<D>& r, const float* k, const float* v, int ldk, int ldv, int h,
+__device__ __forceinline__ void load_keys(KeyRegs& r, const float* k, const float* v, int ldk, int ldv, int h,
                                           int dh, int j0, int nj, int lane) {
 #pragma unroll
   for (int u = 0; u < kKeys; ++u)
 #pragma unroll
-    for (int e = 0; e < D; ++e) {
+    for (int e = 0; e < kDims; ++e) {
       const int t = lane + 32 * e;
       const bool in = u < nj && t < dh;
       r.k[u][e] = in ? k[static_cast<size_t>(j0 + u) * ldk + h * dh + t] : 0.0f;
@@ -72,129 +69,119 @@ __device__ __forceinline__ void load_keys(KeyRegsOf<D>& r, const float* k, const
     }
 }
 
-// One head's attention for Q queries over the same keys, query b at qh + b * ldq (global or shared memory, [dh]),
-// over this block's keys [begin, end), the cluster's kC blocks merged by rank 0 into out_h + b * ldo. Each key is
-// loaded once for all Q queries (a step's beams over their window); every query's sums run in the same order
-// whatever Q, so each gets the bits it gets alone. D: values a lane (heads up to 32 * D wide). `loaded`: the warp's
-// first keys are in r already (loaded before waiting for the previous kernel).
-template <int kC = kCtas, int Q = 1, int D = kDims>
-__device__ __forceinline__ void attend_head(const float* qh, int ldq, const float* k, const float* v, int ldk, int ldv,
-                                            int h, int dh, float scale, int begin, int end, bool loaded,
-                                            KeyRegsOf<D>& r, float* out_h, int ldo) {
+// Rank 0 of the cluster: each row's kC block parts (part + b * stride: dh output sums, the maximum, the sum of
+// exponentials) merged into out_h + b * ldo. Called after a cluster barrier; the caller waits at another after it.
+template <int kC, int Q>
+__device__ __forceinline__ void merge_cluster_parts(float* part, int stride, int dh, float* out_h, int ldo) {
+  namespace cg = cooperative_groups;
+  cg::cluster_group cluster = cg::this_cluster();
+  for (int b = 0; b < Q; ++b) {
+    float M = -INFINITY;
+    float wgt[kC];
+    const float* parts[kC];
+#pragma unroll
+    for (int c = 0; c < kC; ++c) {
+      parts[c] = cluster.map_shared_rank(part + b * stride, c);
+      if (parts[c][dh + 1] > 0.0f) M = fmaxf(M, parts[c][dh]);
+    }
+    float L = 0.0f;
+#pragma unroll
+    for (int c = 0; c < kC; ++c) {
+      wgt[c] = parts[c][dh + 1] > 0.0f ? expf(parts[c][dh] - M) : 0.0f;
+      L += parts[c][dh + 1] * wgt[c];
+    }
+    for (int t = threadIdx.x; t < dh; t += blockDim.x) {
+      float acc = 0.0f;
+#pragma unroll
+      for (int c = 0; c < kC; ++c) acc += parts[c][t] * wgt[c];
+      out_h[static_cast<size_t>(b) * ldo + t] = acc / L;
+    }
+  }
+}
+
+// One head's attention for one query qh (global or shared memory, [dh]) over this block's keys [begin, end), the
+// cluster's kC blocks merged by rank 0 into out_h. `loaded`: the warp's first keys are in r already (loaded before
+// waiting for the previous kernel).
+template <int kC = kCtas>
+__device__ __forceinline__ void attend_head(const float* qh, const float* k, const float* v, int ldk, int ldv, int h,
+                                            int dh, float scale, int begin, int end, bool loaded, KeyRegs& r,
+                                            float* out_h) {
   namespace cg = cooperative_groups;
   cg::cluster_group cluster = cg::this_cluster();
   const int rank = static_cast<int>(cluster.block_rank());
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  constexpr int kDh = 32 * D;
-  __shared__ float wm[Q][kWarps], wl[Q][kWarps];
-  __shared__ float wo[Q][kWarps][kDh];
-  __shared__ float part[Q][kDh + 2];  // per query: this block's output sums, maximum, sum of exponentials (for rank 0)
-  float qr[Q][D];
+  constexpr int kDh = 32 * kDims;
+  __shared__ float wm[kWarps], wl[kWarps];
+  __shared__ float wo[kWarps][kDh];
+  __shared__ float part[kDh + 2];  // this block's output sums, maximum, sum of exponentials (for rank 0)
+  float qr[kDims];
 #pragma unroll
-  for (int b = 0; b < Q; ++b)
-#pragma unroll
-    for (int e = 0; e < D; ++e) {
-      const int t = lane + 32 * e;
-      qr[b][e] = t < dh ? qh[static_cast<size_t>(b) * ldq + t] * scale : 0.0f;
-    }
-  // Each warp: groups of kKeys keys, kWarps * kKeys apart, with a running maximum m, sum l and output o a query.
-  float m[Q], l[Q], o[Q][D];
-#pragma unroll
-  for (int b = 0; b < Q; ++b) {
-    m[b] = -INFINITY;
-    l[b] = 0.0f;
-#pragma unroll
-    for (int e = 0; e < D; ++e) o[b][e] = 0.0f;
+  for (int e = 0; e < kDims; ++e) {
+    const int t = lane + 32 * e;
+    qr[e] = t < dh ? qh[t] * scale : 0.0f;
   }
+  // Each warp: groups of kKeys keys, kWarps * kKeys apart, with a running maximum m, sum l and output o.
+  float m = -INFINITY, l = 0.0f, o[kDims];
+#pragma unroll
+  for (int e = 0; e < kDims; ++e) o[e] = 0.0f;
   for (int j0 = begin + warp * kKeys; j0 < end; j0 += kWarps * kKeys) {
     const int nj = min(kKeys, end - j0);
     if (!loaded) load_keys(r, k, v, ldk, ldv, h, dh, j0, nj, lane);
     loaded = false;
+    float s[kKeys];
+    float mx = m;
 #pragma unroll
-    for (int b = 0; b < Q; ++b) {
-      float s[kKeys];
-      float mx = m[b];
+    for (int u = 0; u < kKeys; ++u) {
+      float acc = 0.0f;
 #pragma unroll
-      for (int u = 0; u < kKeys; ++u) {
-        float acc = 0.0f;
-#pragma unroll
-        for (int e = 0; e < D; ++e) acc += qr[b][e] * r.k[u][e];
-        s[u] = u < nj ? warp_sum(acc) : -INFINITY;
-        mx = fmaxf(mx, s[u]);
-      }
-      const float corr = m[b] == -INFINITY ? 0.0f : expf(m[b] - mx);
-      l[b] *= corr;
-#pragma unroll
-      for (int e = 0; e < D; ++e) o[b][e] *= corr;
-#pragma unroll
-      for (int u = 0; u < kKeys; ++u) {
-        if (u < nj) {
-          const float p = expf(s[u] - mx);
-          l[b] += p;
-#pragma unroll
-          for (int e = 0; e < D; ++e) o[b][e] += p * r.v[u][e];
-        }
-      }
-      m[b] = mx;
+      for (int e = 0; e < kDims; ++e) acc += qr[e] * r.k[u][e];
+      s[u] = u < nj ? warp_sum(acc) : -INFINITY;
+      mx = fmaxf(mx, s[u]);
     }
+    const float corr = m == -INFINITY ? 0.0f : expf(m - mx);
+    l *= corr;
+#pragma unroll
+    for (int e = 0; e < kDims; ++e) o[e] *= corr;
+#pragma unroll
+    for (int u = 0; u < kKeys; ++u) {
+      if (u < nj) {
+        const float p = expf(s[u] - mx);
+        l += p;
+#pragma unroll
+        for (int e = 0; e < kDims; ++e) o[e] += p * r.v[u][e];
+      }
+    }
+    m = mx;
+  }
+  if (lane == 0) {
+    wm[warp] = m;
+    wl[warp] = l;
   }
 #pragma unroll
-  for (int b = 0; b < Q; ++b) {
-    if (lane == 0) {
-      wm[b][warp] = m[b];
-      wl[b][warp] = l[b];
-    }
-#pragma unroll
-    for (int e = 0; e < D; ++e) {
-      const int t = lane + 32 * e;
-      if (t < dh) wo[b][warp][t] = o[b][e];
-    }
+  for (int e = 0; e < kDims; ++e) {
+    const int t = lane + 32 * e;
+    if (t < dh) wo[warp][t] = o[e];
   }
   __syncthreads();
-  // Each query's warps folded together; warps without keys (l == 0) weigh nothing.
-  for (int b = 0; b < Q; ++b) {
-    float bm = -INFINITY;
+  // The warps folded together; warps without keys (l == 0) weigh nothing.
+  float bm = -INFINITY;
+  for (int w = 0; w < kWarps; ++w)
+    if (wl[w] > 0.0f) bm = fmaxf(bm, wm[w]);
+  for (int t = threadIdx.x; t < dh; t += blockDim.x) {
+    float acc = 0.0f;
     for (int w = 0; w < kWarps; ++w)
-      if (wl[b][w] > 0.0f) bm = fmaxf(bm, wm[b][w]);
-    for (int t = threadIdx.x; t < dh; t += blockDim.x) {
-      float acc = 0.0f;
-      for (int w = 0; w < kWarps; ++w)
-        if (wl[b][w] > 0.0f) acc += wo[b][w][t] * expf(wm[b][w] - bm);
-      part[b][t] = acc;
-    }
-    if (threadIdx.x == 0) {
-      float bl = 0.0f;
-      for (int w = 0; w < kWarps; ++w)
-        if (wl[b][w] > 0.0f) bl += wl[b][w] * expf(wm[b][w] - bm);
-      part[b][dh] = bm;
-      part[b][dh + 1] = bl;
-    }
+      if (wl[w] > 0.0f) acc += wo[w][t] * expf(wm[w] - bm);
+    part[t] = acc;
+  }
+  if (threadIdx.x == 0) {
+    float bl = 0.0f;
+    for (int w = 0; w < kWarps; ++w)
+      if (wl[w] > 0.0f) bl += wl[w] * expf(wm[w] - bm);
+    part[dh] = bm;
+    part[dh + 1] = bl;
   }
   cluster.sync();  // every block's parts are written
-  if (rank == 0) {
-    for (int b = 0; b < Q; ++b) {
-      float M = -INFINITY;
-      float wgt[kC];
-      const float* parts[kC];
-#pragma unroll
-      for (int c = 0; c < kC; ++c) {
-        parts[c] = cluster.map_shared_rank(&part[b][0], c);
-        if (parts[c][dh + 1] > 0.0f) M = fmaxf(M, parts[c][dh]);
-      }
-      float L = 0.0f;
-#pragma unroll
-      for (int c = 0; c < kC; ++c) {
-        wgt[c] = parts[c][dh + 1] > 0.0f ? expf(parts[c][dh] - M) : 0.0f;
-        L += parts[c][dh + 1] * wgt[c];
-      }
-      for (int t = threadIdx.x; t < dh; t += blockDim.x) {
-        float acc = 0.0f;
-#pragma unroll
-        for (int c = 0; c < kC; ++c) acc += parts[c][t] * wgt[c];
-        out_h[static_cast<size_t>(b) * ldo + t] = acc / L;
-      }
-    }
-  }
+  if (rank == 0) merge_cluster_parts<kC, 1>(part, kDh + 2, dh, out_h, 0);
   cluster.sync();  // no block leaves while rank 0 still reads its shared memory
 }
 #endif
@@ -240,35 +227,176 @@ __global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const fl
   let_next_kernel_start();
   if (st != nullptr) n_visible = st->position + 1;
   block_keys<kC>(n_visible, rank, &begin, &end);
-  attend_head<kC>(q + h * dh, 0, k, v, ldk, ldv, h, dh, scale, begin, end, early, r, out + h * dh, 0);
+  attend_head<kC>(q + h * dh, k, v, ldk, ldv, h, dh, scale, begin, end, early, r, out + h * dh);
 #endif
 }
 
-// Q query rows over the same keys (a step's beams over their one window's cross-attention K/V) in one launch:
-// attend_head reads each key once for all Q rows, where cluster_attention_kernel reads it once a row, and gives each
-// row the bits that kernel gives it. Heads up to 64 wide (kDims2 values a lane, fewer registers than kDims).
-// kv_fixed: the first keys are loaded before waiting for the previous kernel (K/V made once per window).
-constexpr int kDims2 = 2;
+// Q query rows over the same keys (a step's beams over their one window's cross-attention K/V) in one launch, each
+// key read once for all Q rows. attend_head's layout (a key's dot product spread over a warp, a warp_sum per key and
+// row) took ~6000 dependent instructions a warp for 5 rows (run 41's ncu: 37 us, 12% of DRAM, 0.24 issued a cycle
+// a scheduler). Here a block scores its keys first, a thread a key (its K row in registers, the queries broadcast
+// from shared memory, no shuffles), then a warp a row turns its scores into probabilities, then half-warps over the
+// keys (16 threads x 4 values = a 64-wide head) sum p * V; the cluster's blocks merge as attend_head's do. Every
+// row's sums run in the same order whatever Q (each row gets the bits it gets beside any other rows), but in
+// another order than cluster_attention_kernel's. Heads up to 64 wide, a multiple of 4; K, V 16-byte aligned
+// (shared_kv_attention_fits). kv_fixed: the first keys are loaded before waiting for the previous kernel.
+constexpr int kScoreKeys = 32 * kWarps;  // keys a block scores at once: a thread a key
+constexpr int kMaxSharedDh = 64;
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
+// Thread tid's key j of head h (n4 16-byte loads from kh = k + h * dh; zeros past `end` and past n4).
+__device__ __forceinline__ void load_key_row(float4 (&kr)[kMaxSharedDh / 4], const float* kh, int ldk, int j, int end,
+                                             int n4) {
+  const float4* row = reinterpret_cast<const float4*>(kh + static_cast<size_t>(j) * ldk);
+#pragma unroll
+  for (int u = 0; u < kMaxSharedDh / 4; ++u) kr[u] = j < end && u < n4 ? __ldg(row + u) : make_float4(0, 0, 0, 0);
+}
+#endif
+
 template <int Q>
-__global__ void __launch_bounds__(32 * kWarps) shared_kv_attention_kernel(const float* q, int ldq, const float* k,
+__global__ void __launch_bounds__(32 * kWarps, 2) shared_kv_attention_kernel(const float* q, int ldq, const float* k,
                                                                            const float* v, int ldk, int ldv,
                                                                            int n_keys, int dh, float scale,
                                                                            float* out, int ldo, bool kv_fixed) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  const int rank = static_cast<int>(cooperative_groups::this_cluster().block_rank());
-  const int h = blockIdx.x / kCtas, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  namespace cg = cooperative_groups;
+  constexpr int kN4 = kMaxSharedDh / 4;
+  __shared__ float4 qs[Q][kN4];                   // the rows' queries, scaled
+  __shared__ float sc[Q][kScoreKeys];              // the round's scores, then its probabilities
+  __shared__ float m_s[Q], l_s[Q], corr_s[Q];      // each row's running maximum, sum, and this round's correction
+  __shared__ float4 wsum[kWarps][Q][kN4];          // each warp's output sums
+  __shared__ float part[Q][kMaxSharedDh + 2];      // the block's output sums, maximum, sum (for rank 0)
+  cg::cluster_group cluster = cg::this_cluster();
+  const int rank = static_cast<int>(cluster.block_rank());
+  const int h = blockIdx.x / kCtas, tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int n4 = dh / 4;
+  const float* kh = k + h * dh;
+  const float* vh = v + h * dh;
   int begin, end;
   block_keys(n_keys, rank, &begin, &end);
-  KeyRegsOf<kDims2> r;
+  float4 kr[kN4];
   if (kv_fixed) {
-    const int j0 = begin + warp * kKeys;
-    load_keys(r, k, v, ldk, ldv, h, dh, j0, max(0, min(kKeys, end - j0)), lane);
-    prefetch_block_rows(k, v, ldk, ldv, h, dh, begin + kWarps * kKeys, end);  // the rounds after the first
+    load_key_row(kr, kh, ldk, begin + tid, end, n4);
+    // The values (read after the scores) and any keys past the first round.
+    prefetch_head_rows(k, v, ldk, ldv, h, dh, begin + kScoreKeys, end);
+    const int lines = (dh + 31) / 32, first = min(end, begin + kScoreKeys) - begin;
+    for (int t = tid; t < lines * first; t += blockDim.x)
+      prefetch_l2(vh + static_cast<size_t>(begin + t / lines) * ldv + 32 * (t % lines));
   }
   wait_for_previous_kernel();
   let_next_kernel_start();
-  attend_head<kCtas, Q, kDims2>(q + h * dh, ldq, k, v, ldk, ldv, h, dh, scale, begin, end, kv_fixed, r, out + h * dh,
-                                ldo);
+  for (int i = tid; i < Q * kN4; i += blockDim.x) {
+    const int b = i / kN4, u = i % kN4;
+    float4 x = make_float4(0, 0, 0, 0);
+    if (u < n4) {
+      const float* src = q + static_cast<size_t>(b) * ldq + h * dh + 4 * u;
+      x = make_float4(src[0] * scale, src[1] * scale, src[2] * scale, src[3] * scale);
+    }
+    qs[b][u] = x;
+  }
+  if (tid < Q) {
+    m_s[tid] = -INFINITY;
+    l_s[tid] = 0.0f;
+  }
+  // The value pass: thread (f, g) sums 4 values (f = lane % 16) over keys g, g + 2 kWarps, ...
+  const int f = lane % 16, g = 2 * warp + lane / 16;
+  float4 o[Q];
+#pragma unroll
+  for (int b = 0; b < Q; ++b) o[b] = make_float4(0, 0, 0, 0);
+  for (int c0 = begin; c0 < end; c0 += kScoreKeys) {
+    const int nc = min(kScoreKeys, end - c0);
+    if (!kv_fixed || c0 != begin) load_key_row(kr, kh, ldk, c0 + tid, end, n4);
+    __syncthreads();  // the queries are written; the last round's value pass has read its probabilities
+    if (tid < nc) {
+      float s[Q];
+#pragma unroll
+      for (int b = 0; b < Q; ++b) s[b] = 0.0f;
+#pragma unroll
+      for (int u = 0; u < kN4; ++u) {
+        if (u < n4) {
+#pragma unroll
+          for (int b = 0; b < Q; ++b) {
+            const float4 qq = qs[b][u];
+            s[b] = fmaf(qq.x, kr[u].x, s[b]);
+            s[b] = fmaf(qq.y, kr[u].y, s[b]);
+            s[b] = fmaf(qq.z, kr[u].z, s[b]);
+            s[b] = fmaf(qq.w, kr[u].w, s[b]);
+          }
+        }
+      }
+#pragma unroll
+      for (int b = 0; b < Q; ++b) sc[b][tid] = s[b];
+    }
+    __syncthreads();
+    if (warp < Q) {  // warp b: row b's scores into probabilities against its running maximum
+      const int b = warp;
+      float mx = -INFINITY;
+      for (int i = lane; i < nc; i += 32) mx = fmaxf(mx, sc[b][i]);
+      for (int w = 16; w > 0; w >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, w));
+      const float m_old = m_s[b], m_new = fmaxf(m_old, mx);
+      float sum = 0.0f;
+      for (int i = lane; i < nc; i += 32) {
+        const float p = expf(sc[b][i] - m_new);
+        sc[b][i] = p;
+        sum += p;
+      }
+      sum = warp_sum(sum);
+      __syncwarp();
+      if (lane == 0) {
+        const float corr = m_old == -INFINITY ? 0.0f : expf(m_old - m_new);
+        l_s[b] = l_s[b] * corr + sum;
+        m_s[b] = m_new;
+        corr_s[b] = corr;
+      }
+    }
+    __syncthreads();
+    if (c0 != begin) {
+#pragma unroll
+      for (int b = 0; b < Q; ++b) {
+        const float corr = corr_s[b];
+        o[b].x *= corr;
+        o[b].y *= corr;
+        o[b].z *= corr;
+        o[b].w *= corr;
+      }
+    }
+    if (f < n4) {
+#pragma unroll 4
+      for (int i = g; i < nc; i += 2 * kWarps) {
+        const float4 vv = __ldg(reinterpret_cast<const float4*>(vh + static_cast<size_t>(c0 + i) * ldv) + f);
+#pragma unroll
+        for (int b = 0; b < Q; ++b) {
+          const float p = sc[b][i];
+          o[b].x = fmaf(p, vv.x, o[b].x);
+          o[b].y = fmaf(p, vv.y, o[b].y);
+          o[b].z = fmaf(p, vv.z, o[b].z);
+          o[b].w = fmaf(p, vv.w, o[b].w);
+        }
+      }
+    }
+  }
+  // The warp's two half-warps together, then the block's warps in order.
+#pragma unroll
+  for (int b = 0; b < Q; ++b) {
+    o[b].x += __shfl_xor_sync(0xffffffffu, o[b].x, 16);
+    o[b].y += __shfl_xor_sync(0xffffffffu, o[b].y, 16);
+    o[b].z += __shfl_xor_sync(0xffffffffu, o[b].z, 16);
+    o[b].w += __shfl_xor_sync(0xffffffffu, o[b].w, 16);
+    if (lane < 16) wsum[warp][b][f] = o[b];
+  }
+  __syncthreads();
+  for (int i = tid; i < Q * dh; i += blockDim.x) {
+    const int b = i / dh, t = i % dh;
+    float acc = 0.0f;
+    for (int w = 0; w < kWarps; ++w) acc += reinterpret_cast<const float*>(&wsum[w][b][0])[t];
+    part[b][t] = acc;
+  }
+  if (tid < Q) {
+    part[tid][dh] = m_s[tid];
+    part[tid][dh + 1] = l_s[tid];
+  }
+  cluster.sync();  // every block's parts are written
+  if (rank == 0) merge_cluster_parts<kCtas, Q>(&part[0][0], kMaxSharedDh + 2, dh, out + h * dh, ldo);
+  cluster.sync();  // no block leaves while rank 0 still reads its shared memory
 #endif
 }
 
@@ -349,7 +477,7 @@ __global__ void __launch_bounds__(32 * kWarps) cross_query_attention_kernel(
   float a = acc[0];
   for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
   const float* qh = gather_head_query(a + bias);
-  attend_head(qh, 0, k, v, ldk, ldv, h, dh, scale, begin, end, true, r, out + h * dh, 0);
+  attend_head(qh, k, v, ldk, ldv, h, dh, scale, begin, end, true, r, out + h * dh);
 #endif
 }
 
@@ -414,7 +542,7 @@ __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
   // The cluster barrier inside also makes the caches' new row (written above) visible to the cluster's blocks.
   const float* qh = gather_head_query(value[0]);
   KeyRegs r;
-  attend_head(qh, 0, k_cache, v_cache, ldc, ldc, h, dh, scale, begin, end, false, r, out + h * dh, 0);
+  attend_head(qh, k_cache, v_cache, ldc, ldc, h, dh, scale, begin, end, false, r, out + h * dh);
 #endif
 }
 
@@ -486,12 +614,16 @@ void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ld
                         dim3(32 * kWarps), 0, stream, q, ldq, rows, ldk, ldv, n_head, dh, scale, out, ldo, st, kv_fixed);
 }
 
-bool shared_kv_attention_fits(int n_rows, int dh) { return n_rows >= 2 && n_rows <= kMaxSharedKvRows && dh <= 32 * kDims2; }
+bool shared_kv_attention_fits(int n_rows, int dh, const float* k, const float* v, int ldk, int ldv) {
+  const auto misaligned = (reinterpret_cast<uintptr_t>(k) | reinterpret_cast<uintptr_t>(v) |
+                           static_cast<uintptr_t>(ldk) * 4 | static_cast<uintptr_t>(ldv) * 4) & 15;
+  return n_rows >= 1 && n_rows <= kMaxSharedKvRows && dh <= kMaxSharedDh && dh % 4 == 0 && misaligned == 0;
+}
 
 void shared_kv_attention(bool chained, cudaStream_t stream, const float* q, int ldq, int n_rows, const float* k,
                          const float* v, int ldk, int ldv, int n_keys, int n_head, int dh, float scale, float* out,
                          int ldo, bool kv_fixed) {
-  if (!shared_kv_attention_fits(n_rows, dh) || n_keys < 1 || n_head < 1)
+  if (!shared_kv_attention_fits(n_rows, dh, k, v, ldk, ldv) || n_keys < 1 || n_head < 1)
     throw Error("shared_kv_attention: " + std::to_string(n_rows) + " rows, heads " + std::to_string(dh) + " wide, " +
                 std::to_string(n_keys) + " keys");
   const dim3 grid(n_head * kCtas), block(32 * kWarps);
@@ -500,6 +632,7 @@ void shared_kv_attention(bool chained, cudaStream_t stream, const float* q, int 
   case Q:                                                                                                            \
     return launch_cluster_kernel(chained, kCtas, shared_kv_attention_kernel<Q>, grid, block, 0, stream, q, ldq, k, v, \
                                  ldk, ldv, n_keys, dh, scale, out, ldo, kv_fixed);
+    WST_SHARED_KV_CASE(1)
     WST_SHARED_KV_CASE(2)
     WST_SHARED_KV_CASE(3)
     WST_SHARED_KV_CASE(4)

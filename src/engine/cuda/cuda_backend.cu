@@ -143,11 +143,12 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   set_chained(!env_is("WST_CUDA_CHAIN", "0"));
   clusters_ = !env_is("WST_CUDA_CLUSTERS", "0");
   half_encoder_ = !env_is("WST_CUDA_HALF_ENCODER", "0");
-  fused_cross_ = !env_is("WST_CUDA_FUSED_CROSS", "0");
+  fused_cross_ = env_is("WST_CUDA_FUSED_CROSS", "1");
   if (const char* width = std::getenv("WST_CUDA_FUSED_CROSS_MAX_WIDTH"); width && *width)
     fused_cross_max_width_ = parse_fused_cross_max_width(width);
   fused_self_ = !env_is("WST_CUDA_FUSED_SELF", "0");
   shared_kv_ = !env_is("WST_CUDA_SHARED_KV", "0");
+  one_row_scores_first_ = !env_is("WST_CUDA_ONE_ROW_SCORES_FIRST", "0");
   small_self_ = !env_is("WST_CUDA_SMALL_SELF", "0");
   if (const char* heads = std::getenv("WST_CUDA_SHARED_KV_MIN_HEADS"); heads && *heads)
     shared_kv_min_heads_ = parse_shared_kv_min_heads(heads);

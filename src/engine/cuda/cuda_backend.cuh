@@ -154,10 +154,10 @@ class CudaBackend final : public Backend {
   void cross_attention_rows(const Mat& q, const std::vector<const Mat*>& ks, const std::vector<const Mat*>& vs,
                             Mat& out, int n_head) override;
   // One row: the query product and the attention in one cluster kernel (cross_query_attention, sm_90, half
-  // weights; the same bits as the two kernels, run 31); on unless WST_CUDA_FUSED_CROSS=0 or set_fused_cross(false),
-  // for models up to fused_cross_max_width() wide: large-v3's greedy step is faster without it since the one-row
-  // shapes of run 34 (run 36, H100: 1.870 against 1.898 ms; runs 35 and 36: tiny 0.213-0.218 with it against 0.220,
-  // small 0.557-0.570 against 0.561-0.564, large-v3-turbo 0.348 against 0.346). WST_CUDA_FUSED_CROSS_MAX_WIDTH sets it.
+  // weights; the same bits as the two kernels with one_row_scores_first off, run 31), for models up to
+  // fused_cross_max_width() wide (WST_CUDA_FUSED_CROSS_MAX_WIDTH). Off since session 18 (WST_CUDA_FUSED_CROSS=1 or
+  // set_fused_cross(true) turns it on): the product, then the scores-first attention is faster at every size (run 42,
+  // H200, greedy step: tiny 0.190 against 0.200 ms fused, small 0.479 against 0.502).
   static constexpr int kFusedCrossMaxWidth = 1024;
   void cross_attention_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq, Mat& q,
                             const Mat& k, const Mat& v, Mat& out, int n_head) override;
@@ -165,14 +165,18 @@ class CudaBackend final : public Backend {
   bool fused_cross() const { return fused_cross_; }
   void set_fused_cross_max_width(int d) { fused_cross_max_width_ = d; }
   int fused_cross_max_width() const { return fused_cross_max_width_; }
-  // Several query rows over the same cross-attention K/V (beams) through shared_kv_attention (each key read once;
-  // the same bits as one row a cluster by design); on since run 34 unless WST_CUDA_SHARED_KV=0 or
-  // set_shared_kv(false), for models of at least shared_kv_min_heads() heads: a 5-beam step of large-v3 (20 heads)
-  // 4.64 -> 4.40 ms, large-v3-turbo 0.805 -> 0.782, but small (12) 1.17 -> 1.28 and tiny (6) 0.38 -> 0.46 (run 35,
-  // H100; WST_CUDA_SHARED_KV_MIN_HEADS sets the bound).
+  // Several query rows over the same cross-attention K/V (beams) through shared_kv_attention (each key read once,
+  // its keys scored first since session 18); on unless WST_CUDA_SHARED_KV=0 or set_shared_kv(false), for models of
+  // at least shared_kv_min_heads() heads (1 since session 18; WST_CUDA_SHARED_KV_MIN_HEADS): run 42 (H200), 5-beam
+  // step against the kernel off: large-v3 2.742 against 3.505 ms, small at any head count 0.857 against 0.964.
   void set_shared_kv(bool on) { shared_kv_ = on; }
   void set_shared_kv_min_heads(int n) { shared_kv_min_heads_ = n; }
   int shared_kv_min_heads() const { return shared_kv_min_heads_; }
+  // One row's cross-attention through the same kernel (its keys scored first; other sums' order than the cluster
+  // kernel's), at any head count; on unless WST_CUDA_ONE_ROW_SCORES_FIRST=0 or set_one_row_scores_first(false):
+  // run 42 (H200), greedy step with the cross query unfused: large-v3 1.644 against 1.691 ms with the cluster kernel.
+  void set_one_row_scores_first(bool on) { one_row_scores_first_ = on; }
+  bool one_row_scores_first() const { return one_row_scores_first_; }
   // Several sequences' self-attention over caches of at most kSmallSelfKeys visible keys with one block a sequence
   // and head instead of a cluster of 8 (8 blocks of a dozen keys each on a 100-key cache); other sums' order, so
   // not the same bits. On since run 34 unless WST_CUDA_SMALL_SELF=0 or set_small_self(false).
@@ -382,11 +386,11 @@ class CudaBackend final : public Backend {
   bool wgmma_ = false;  // flash_wgmma_available() for this device, asked when the backend starts
   bool fc1_epilogue_ = true;
   std::shared_ptr<LtProducts> lt_;  // cuBLASLt's handle and plans, made on first use (lt_product.cu)
-  bool fused_cross_ = true, fused_self_ = true;  // (the constructor reads WST_CUDA_FUSED_CROSS / _SELF)
+  bool fused_cross_ = false, fused_self_ = true;  // (the constructor reads WST_CUDA_FUSED_CROSS / _SELF)
   int fused_cross_max_width_ = kFusedCrossMaxWidth;
   long long fused_cross_launches_ = 0, fused_self_launches_ = 0;
-  bool shared_kv_ = true, small_self_ = true, prefetch_rows_ = true;
-  int shared_kv_min_heads_ = 16;
+  bool shared_kv_ = true, small_self_ = true, prefetch_rows_ = true, one_row_scores_first_ = true;
+  int shared_kv_min_heads_ = 1;
   long long shared_kv_launches_ = 0, small_self_launches_ = 0;
   // The device takes cooperative launches (all blocks resident at once: decoder_stack.cu's grid barriers).
   bool cooperative_ = false, persistent_decoder_ = false, persistent_early_loads_ = true, persistent_compact_ = false;
@@ -485,11 +489,12 @@ struct AttentionRows {
   int n_visible[kMaxAttentionRows];
 };
 
-// Up to kMaxSharedKvRows query rows over the same K/V (a step's beams over their window) in one cluster launch that
-// reads each key once for all rows (cluster_attention.cu; sm_90, heads up to 64 wide); each row gets the bits
-// cluster_attention gives it.
+// Up to kMaxSharedKvRows query rows over the same K/V (a step's beams over their window; one row behind
+// set_one_row_scores_first) in one cluster launch that reads each key once for all rows (cluster_attention.cu; sm_90,
+// heads up to 64 wide, a multiple of 4, K and V 16-byte aligned); each row gets the same bits whatever the other
+// rows, not cluster_attention's.
 constexpr int kMaxSharedKvRows = 8;
-bool shared_kv_attention_fits(int n_rows, int dh);
+bool shared_kv_attention_fits(int n_rows, int dh, const float* k, const float* v, int ldk, int ldv);
 void shared_kv_attention(bool chained, cudaStream_t stream, const float* q, int ldq, int n_rows, const float* k,
                          const float* v, int ldk, int ldv, int n_keys, int n_head, int dh, float scale, float* out,
                          int ldo, bool kv_fixed);
