@@ -512,12 +512,11 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       fresh.forward(prompt, {n_past - 1}, unused);
       run(fresh, true, picks, ms);
     };
-    // The baseline without the fused query products, timed as the variants below; one row's cross-attention through
-    // the cluster kernel here (the fused cross query's attention, so that fused and unfused give the same bits), the
-    // scores-first kernel (the default since session 18) timed on its own below.
+    // The baseline without the fused query products, timed as the variants below (one row's cross-attention scored
+    // first, as inside the fused cross query's kernel, so that fused and unfused give the same bits).
     const bool cross_default = be.fused_cross(), self_default = be.fused_self();
     const bool scores_first_default = be.one_row_scores_first();
-    be.set_one_row_scores_first(false);
+    be.set_one_row_scores_first(true);
     const int cross_width_default = be.fused_cross_max_width();
     // The variant the defaults run (the cross query fused only up to fused_cross_max_width), for the prefetch line.
     row.default_variant = cross_default && h.n_text_state <= cross_width_default ? 2 : 1;
@@ -654,12 +653,12 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_tensor_rows_min(min0);
         be.set_tensor_rows_tiles(tiles0);
       }
-      // One row's cross-attention through the shared K/V kernel (set_one_row_scores_first: keys scored first, other
-      // sums' order, so the picks are counted), the cross query unfused so that every width takes it: against the
-      // "self q|k|v fused" time above (the same but for the attention kernel).
+      // One row's cross-attention through the cluster kernel (set_one_row_scores_first(false): session 17's
+      // default, other sums' order, so the picks are counted), the cross query unfused: against the "self q|k|v fused"
+      // time above (the same but for the attention kernel).
       {
         const bool first0 = be.one_row_scores_first(), cross0 = be.fused_cross();
-        be.set_one_row_scores_first(true);
+        be.set_one_row_scores_first(false);
         be.set_fused_cross(false);
         const long long before = be.shared_kv_launches();
         std::vector<engine::GreedyPick> picks;
@@ -669,8 +668,9 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_fused_cross(cross0);
         size_t agree = 0;
         while (agree < picks.size() && agree < base.size() && picks[agree].token == base[agree].token) ++agree;
-        std::printf("; cross-attention scored first, cross query unfused %.4f ms (%zu of %zu picks agree%s)",
-                    median(ts), agree, base.size(), be.shared_kv_launches() > before ? "" : ", DID NOT RUN");
+        std::printf("; cross-attention through the cluster kernel, cross query unfused %.4f ms (%zu of %zu picks "
+                    "agree%s)",
+                    median(ts), agree, base.size(), be.shared_kv_launches() == before ? "" : ", SCORED FIRST");
       }
       std::printf("\n");
       be.set_gemv_shape(false, false, narrow0);

@@ -743,7 +743,7 @@ struct Checker {
     const bool cross_before = be.fused_cross();  // put back at the end
     const int cross_width_before = be.fused_cross_max_width();
     const bool scores_first_before = be.one_row_scores_first();
-    be.set_one_row_scores_first(false);  // the unfused attention through the cluster kernel, as the fused kernel's
+    be.set_one_row_scores_first(true);  // the unfused attention scored first, as inside the fused kernel
     be.set_fused_cross_max_width(1 << 30);  // every width here, whatever the default bound
     // The two kernels' query product normalises its row block-wide, as the fused kernel does (not a warp a row).
     const bool one_norm_before = be.gemv_one_row_norm_by_warp();

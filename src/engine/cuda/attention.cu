@@ -249,7 +249,7 @@ void CudaBackend::cross_attention_from(const Mat& x, const Mat& gamma, const Mat
   const int d = x.cols;
   const bool half = wq.type == WeightType::float16 || wq.type == WeightType::bfloat16;
   if (!fused_cross_ || d > fused_cross_max_width_ || !(sm90_ && clusters_) || !half || x.rows != 1 ||
-      !cross_query_attention_fits(d, n_head) ||
+      !cross_query_attention_fits(d, n_head) || !shared_kv_attention_fits(1, d / n_head, k.data, v.data, k.ld, v.ld) ||
       wq.rows != d || wq.cols != d || gamma.cols != d || beta.cols != d || k.rows < 1 || k.cols != d ||
       v.cols != d || v.rows != k.rows || out.rows != 1 || out.cols != d || (bq && !bq->empty() && bq->cols != d))
     return Backend::cross_attention_from(x, gamma, beta, wq, bq, q, k, v, out, n_head);

@@ -250,14 +250,15 @@ __device__ __forceinline__ void load_key_row(float4 (&kr)[kMaxSharedDh / 4], con
 #pragma unroll
   for (int u = 0; u < kMaxSharedDh / 4; ++u) kr[u] = j < end && u < n4 ? __ldg(row + u) : make_float4(0, 0, 0, 0);
 }
-#endif
 
+// Head h's attention for Q query rows (row b's head at qh + b * ldq, global or shared memory) over this block's keys
+// [begin, end), scores first, the cluster's blocks merged by rank 0 into out_h + b * ldo. kr: the block's first
+// keys, already loaded (load_key_row) where `loaded`. Called after the wait for the previous kernel.
 template <int Q>
-__global__ void __launch_bounds__(32 * kWarps, 2) shared_kv_attention_kernel(const float* q, int ldq, const float* k,
-                                                                           const float* v, int ldk, int ldv,
-                                                                           int n_keys, int dh, float scale,
-                                                                           float* out, int ldo, bool kv_fixed) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+__device__ __forceinline__ void attend_scores_first(const float* qh, int ldq, const float* k, const float* v, int ldk,
+                                                    int ldv, int h, int dh, float scale, int begin, int end,
+                                                    bool loaded, float4 (&kr)[kMaxSharedDh / 4], float* out_h,
+                                                    int ldo) {
   namespace cg = cooperative_groups;
   constexpr int kN4 = kMaxSharedDh / 4;
   __shared__ float4 qs[Q][kN4];                   // the rows' queries, scaled
@@ -267,28 +268,15 @@ __global__ void __launch_bounds__(32 * kWarps, 2) shared_kv_attention_kernel(con
   __shared__ float part[Q][kMaxSharedDh + 2];      // the block's output sums, maximum, sum (for rank 0)
   cg::cluster_group cluster = cg::this_cluster();
   const int rank = static_cast<int>(cluster.block_rank());
-  const int h = blockIdx.x / kCtas, tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int n4 = dh / 4;
   const float* kh = k + h * dh;
   const float* vh = v + h * dh;
-  int begin, end;
-  block_keys(n_keys, rank, &begin, &end);
-  float4 kr[kN4];
-  if (kv_fixed) {
-    load_key_row(kr, kh, ldk, begin + tid, end, n4);
-    // The values (read after the scores) and any keys past the first round.
-    prefetch_head_rows(k, v, ldk, ldv, h, dh, begin + kScoreKeys, end);
-    const int lines = (dh + 31) / 32, first = min(end, begin + kScoreKeys) - begin;
-    for (int t = tid; t < lines * first; t += blockDim.x)
-      prefetch_l2(vh + static_cast<size_t>(begin + t / lines) * ldv + 32 * (t % lines));
-  }
-  wait_for_previous_kernel();
-  let_next_kernel_start();
   for (int i = tid; i < Q * kN4; i += blockDim.x) {
     const int b = i / kN4, u = i % kN4;
     float4 x = make_float4(0, 0, 0, 0);
     if (u < n4) {
-      const float* src = q + static_cast<size_t>(b) * ldq + h * dh + 4 * u;
+      const float* src = qh + static_cast<size_t>(b) * ldq + 4 * u;
       x = make_float4(src[0] * scale, src[1] * scale, src[2] * scale, src[3] * scale);
     }
     qs[b][u] = x;
@@ -304,7 +292,7 @@ __global__ void __launch_bounds__(32 * kWarps, 2) shared_kv_attention_kernel(con
   for (int b = 0; b < Q; ++b) o[b] = make_float4(0, 0, 0, 0);
   for (int c0 = begin; c0 < end; c0 += kScoreKeys) {
     const int nc = min(kScoreKeys, end - c0);
-    if (!kv_fixed || c0 != begin) load_key_row(kr, kh, ldk, c0 + tid, end, n4);
+    if (!loaded || c0 != begin) load_key_row(kr, kh, ldk, c0 + tid, end, n4);
     __syncthreads();  // the queries are written; the last round's value pass has read its probabilities
     if (tid < nc) {
       float s[Q];
@@ -395,8 +383,36 @@ __global__ void __launch_bounds__(32 * kWarps, 2) shared_kv_attention_kernel(con
     part[tid][dh + 1] = l_s[tid];
   }
   cluster.sync();  // every block's parts are written
-  if (rank == 0) merge_cluster_parts<kCtas, Q>(&part[0][0], kMaxSharedDh + 2, dh, out + h * dh, ldo);
+  if (rank == 0) merge_cluster_parts<kCtas, Q>(&part[0][0], kMaxSharedDh + 2, dh, out_h, ldo);
   cluster.sync();  // no block leaves while rank 0 still reads its shared memory
+}
+
+// Before waiting for the previous kernel: the block's first keys into kr, and asks L2 for its values and any keys
+// past the first round.
+__device__ __forceinline__ void preload_block_keys(float4 (&kr)[kMaxSharedDh / 4], const float* k, const float* v,
+                                                   int ldk, int ldv, int h, int dh, int begin, int end) {
+  load_key_row(kr, k + h * dh, ldk, begin + threadIdx.x, end, dh / 4);
+  prefetch_head_rows(k, v, ldk, ldv, h, dh, begin + kScoreKeys, end);
+  const int lines = (dh + 31) / 32, first = min(end, begin + kScoreKeys) - begin;
+  for (int t = threadIdx.x; t < lines * first; t += blockDim.x)
+    prefetch_l2(v + h * dh + static_cast<size_t>(begin + t / lines) * ldv + 32 * (t % lines));
+}
+#endif
+
+template <int Q>
+__global__ void __launch_bounds__(32 * kWarps, 2) shared_kv_attention_kernel(const float* q, int ldq, const float* k,
+                                                                           const float* v, int ldk, int ldv,
+                                                                           int n_keys, int dh, float scale,
+                                                                           float* out, int ldo, bool kv_fixed) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  const int h = blockIdx.x / kCtas;
+  int begin, end;
+  block_keys(n_keys, static_cast<int>(cooperative_groups::this_cluster().block_rank()), &begin, &end);
+  float4 kr[kMaxSharedDh / 4];
+  if (kv_fixed) preload_block_keys(kr, k, v, ldk, ldv, h, dh, begin, end);
+  wait_for_previous_kernel();
+  let_next_kernel_start();
+  attend_scores_first<Q>(q + h * dh, ldq, k, v, ldk, ldv, h, dh, scale, begin, end, kv_fixed, kr, out + h * dh, ldo);
 #endif
 }
 
@@ -435,13 +451,13 @@ __device__ __forceinline__ const float* gather_head_query(float value) {
 #endif
 
 // The decoder's cross-attention for one row with its query product in the same kernel (what linear_fused with the
-// layer norm and then cluster_attention do in two): every warp of a head's cluster (8 blocks x 8 warps = the head's
-// 64 query values) computes one value of q = norm(x) wq^T + bq as half_linear.cu's kernel does (its weights held
-// in registers, and the block's first keys loaded, before waiting for the previous kernel), the blocks gather the
-// head's 64 values through distributed shared memory, then attend as cluster_attention_kernel. Same arithmetic
-// in the same order as the two kernels. Heads 64 wide, d <= kMaxQueryWidth.
+// layer norm and then the scores-first attention do in two): every warp of a head's cluster (8 blocks x 8 warps = the
+// head's 64 query values) computes one value of q = norm(x) wq^T + bq as half_linear.cu's kernel does (its weights
+// held in registers, and the block's first keys loaded, before waiting for the previous kernel), the blocks gather
+// the head's 64 values through distributed shared memory, then attend as shared_kv_attention_kernel does for one row.
+// Same arithmetic in the same order as the two kernels. Heads 64 wide, d <= kMaxQueryWidth.
 template <class T>
-__global__ void __launch_bounds__(32 * kWarps) cross_query_attention_kernel(
+__global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
     const float* x, int ldx, const float* gamma, const float* beta, const T* wq, const float* bq, int d,
     const float* k, const float* v, int ldk, int ldv, int n_keys, float scale, float* out) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -455,14 +471,10 @@ __global__ void __launch_bounds__(32 * kWarps) cross_query_attention_kernel(
 #pragma unroll
   for (int u = 0; u < kHeldQ; ++u)
     if (lane + 32 * u < k8) held[u] = __ldg(w8 + lane + 32 * u);
-  KeyRegs r;
   int begin, end;
   block_keys(n_keys, rank, &begin, &end);
-  {
-    const int j0 = begin + warp * kKeys;
-    load_keys(r, k, v, ldk, ldv, h, dh, j0, max(0, min(kKeys, end - j0)), lane);
-    prefetch_block_rows(k, v, ldk, ldv, h, dh, begin + kWarps * kKeys, end);  // the rounds after the first
-  }
+  float4 kr[kMaxSharedDh / 4];
+  preload_block_keys(kr, k, v, ldk, ldv, h, dh, begin, end);
   // The bias and the norm's gains are weights too: read (or asked into L2) before waiting, not after the sums.
   const float bias = bq ? __ldg(bq + j) : 0.0f;
   prefetch_lines_l2(gamma, sizeof(float) * d);
@@ -477,7 +489,7 @@ __global__ void __launch_bounds__(32 * kWarps) cross_query_attention_kernel(
   float a = acc[0];
   for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
   const float* qh = gather_head_query(a + bias);
-  attend_head(qh, k, v, ldk, ldv, h, dh, scale, begin, end, true, r, out + h * dh);
+  attend_scores_first<1>(qh, 0, k, v, ldk, ldv, h, dh, scale, begin, end, true, kr, out + h * dh, 0);
 #endif
 }
 

@@ -154,10 +154,12 @@ class CudaBackend final : public Backend {
   void cross_attention_rows(const Mat& q, const std::vector<const Mat*>& ks, const std::vector<const Mat*>& vs,
                             Mat& out, int n_head) override;
   // One row: the query product and the attention in one cluster kernel (cross_query_attention, sm_90, half
-  // weights; the same bits as the two kernels with one_row_scores_first off, run 31), for models up to
-  // fused_cross_max_width() wide (WST_CUDA_FUSED_CROSS_MAX_WIDTH). Off since session 18 (WST_CUDA_FUSED_CROSS=1 or
-  // set_fused_cross(true) turns it on): the product, then the scores-first attention is faster at every size (run 42,
-  // H200, greedy step: tiny 0.190 against 0.200 ms fused, small 0.479 against 0.502).
+  // weights; its attention scores the keys first, so the same bits as the product and then the attention with
+  // one_row_scores_first on), for models up to fused_cross_max_width() wide (WST_CUDA_FUSED_CROSS_MAX_WIDTH). Off
+  // since session 18 (WST_CUDA_FUSED_CROSS=1 or set_fused_cross(true) turns it on): with session 17's attention inside
+  // it, the product and then the scores-first attention were faster at every size (run 42, H200, greedy step: tiny
+  // 0.190 against 0.200 ms fused, small 0.479 against 0.502); the fused kernel with the scores-first attention is
+  // timed by cuda_bench's "cross query fused" variants.
   static constexpr int kFusedCrossMaxWidth = 1024;
   void cross_attention_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq, Mat& q,
                             const Mat& k, const Mat& v, Mat& out, int n_head) override;
