@@ -80,6 +80,8 @@ TEST(CudaSwitches, NumbersTakeTheirRangeAndNameTheVariableOtherwise) {
        {{"1", 1}, {"16", 16}}, {"0", "17", "2 rows", ""}},
       {parse_tensor_rows_tiles, "WST_CUDA_TENSOR_ROWS_TILES: expected 1, 2 or 4 tiles",
        {{"1", 1}, {"2", 2}, {"4", 4}}, {"3", "0", "5", "02", "two", ""}},
+      {parse_tensor_rows_narrow_tiles, "WST_CUDA_TENSOR_ROWS_NARROW_TILES: expected 1, 2 or 4 tiles",
+       {{"1", 1}, {"2", 2}, {"4", 4}}, {"3", "0", "8", "1 tile", ""}},
   };
   for (const NumberSwitch& sw : switches) {
     for (const auto& [text, value] : sw.good) EXPECT_EQ(sw.parse(text), value) << sw.expected << ": " << text;
@@ -89,4 +91,21 @@ TEST(CudaSwitches, NumbersTakeTheirRangeAndNameTheVariableOtherwise) {
 }
 
 }  // namespace
+// The tensor-core row kernel's tiles: run 37-38's rule by the model's width (large-v3 1280, small 768, tiny 384;
+// the logits 4), a count given overrides it, and narrow_tiles changes only the products of fewer than 2048 outputs.
+TEST(CudaSwitches, TensorRowTilesFollowTheWidthAndTheNarrowOverride) {
+  EXPECT_EQ(tensor_rows_tiles(3 * 1280, 1280, 0), 4);  // large-v3 q|k|v
+  EXPECT_EQ(tensor_rows_tiles(1280, 5120, 0), 4);      // large-v3 fc2
+  EXPECT_EQ(tensor_rows_tiles(4 * 768, 768, 0), 2);    // small fc1
+  EXPECT_EQ(tensor_rows_tiles(384, 4 * 384, 0), 1);    // tiny fc2
+  EXPECT_EQ(tensor_rows_tiles(51865, 384, 0), 4);      // tiny's logits
+  EXPECT_EQ(tensor_rows_tiles(51865, 1280, 1), 1);     // a count given
+  EXPECT_EQ(tensor_rows_tiles(1280, 5120, 0, 2), 2);   // large-v3 fc2, narrow at 2
+  EXPECT_EQ(tensor_rows_tiles(1280, 1280, 0, 1), 1);   // large-v3's output products, narrow at 1
+  EXPECT_EQ(tensor_rows_tiles(3 * 1280, 1280, 0, 1), 4);  // 3840 outputs: not narrow
+  EXPECT_EQ(tensor_rows_tiles(51865, 1280, 0, 1), 4);  // the logits keep 4
+  EXPECT_EQ(tensor_rows_tiles(1280, 5120, 0, 3), 4);   // an invalid narrow count: the rule
+  EXPECT_EQ(tensor_rows_tiles(1280, 5120, 2, 1), 2);   // a count given wins over narrow
+}
+
 }  // namespace wst::engine::cuda

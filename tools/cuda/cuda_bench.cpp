@@ -774,7 +774,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       return median(tv);
     };
     // The same 5-beam step with each of session 11's switches turned over in turn (since run 35: chunks off, the
-    // other three on, the shared K/V from 16 heads), all four off in run 33's shapes, and other launch shapes of the
+    // other three on; the shared K/V at any head count since session 18), all four off in run 33's shapes, and other launch shapes of the
     // several-row matrix-vector kernel; logits against the default's (relative L2; the sums change order with the
     // warp norm and the small self-attention, and fc2's input is rounded to half without the chunks).
     {
@@ -792,11 +792,12 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         int norm_once = -1;        // set_norm_once when >= 0
         int tensor = -1;           // set_tensor_rows when >= 0 (the tensor-core row kernel)
         int tiles = -1;            // set_tensor_rows_tiles when >= 0 (0: chosen from the width)
+        int narrow_tiles = -1;     // set_tensor_rows_narrow_tiles when >= 0 (0: the width's rule)
       };
       const bool norm_once0 = be.norm_once();
       const int min_heads0 = be.shared_kv_min_heads();
       const bool tensor0 = be.tensor_rows_on();
-      const int tiles0 = be.tensor_rows_tiles();
+      const int tiles0 = be.tensor_rows_tiles(), narrow0_tiles = be.tensor_rows_narrow_tiles();
       const Variant variants[] = {
           {"default", chunks0, warp_norm0, shared0, small0, narrow0, wide0},
           {"no row prefetch", chunks0, warp_norm0, shared0, small0, narrow0, wide0, 0},
@@ -806,7 +807,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
           {warp_norm0 ? "warp norm off (gemv)" : "warp norm on (gemv)", chunks0, !warp_norm0, shared0, small0, narrow0,
            wide0, -1, 0, -1, 0},
           {shared0 ? "shared K/V off" : "shared K/V on", chunks0, warp_norm0, !shared0, small0, narrow0, wide0},
-          {"shared K/V at any head count", chunks0, warp_norm0, true, small0, narrow0, wide0, -1, 1},
+          {"shared K/V from 16 heads (session 17's bound)", chunks0, warp_norm0, true, small0, narrow0, wide0, -1, 16},
           {small0 ? "small self off" : "small self on", chunks0, warp_norm0, shared0, !small0, narrow0, wide0},
           {"none of the four, narrow 1x8, no tensor rows or norm once (run 33's step)", false, false, false, false, {1, 8},
            {1, 4}, -1, 0, 0, 0},
@@ -821,6 +822,10 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
           {"tensor rows, 1 tile", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 1},
           {"tensor rows, 2 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 2},
           {"tensor rows, 4 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 4},
+          {"tensor rows, under 2048 outputs 1 tile", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1,
+           0, 1},
+          {"tensor rows, under 2048 outputs 2 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1,
+           0, 2},
       };
       std::printf("%s %s: 5-beam step variants (gemv shapes: rows a warp x warps)", arch.c_str(),
                   precision_name(precision));
@@ -836,6 +841,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_norm_once(v.norm_once >= 0 ? v.norm_once == 1 : norm_once0);
         be.set_tensor_rows(v.tensor >= 0 ? v.tensor == 1 : tensor0);
         be.set_tensor_rows_tiles(v.tiles >= 0 ? v.tiles : tiles0);
+        be.set_tensor_rows_narrow_tiles(v.narrow_tiles >= 0 ? v.narrow_tiles : narrow0_tiles);
         const long long tensor_before = be.tensor_rows_launches();
         double rel = 0;
         const double ms = time_beam5(&rel);
@@ -854,6 +860,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.set_norm_once(norm_once0);
       be.set_tensor_rows(tensor0);
       be.set_tensor_rows_tiles(tiles0);
+      be.set_tensor_rows_narrow_tiles(narrow0_tiles);
     }
     // The same 5-beam step with every layer in the persistent kernel (eager, one launch): timed with the GPU's
     // candidates, and its logits compared with the op-by-op step's (all_logits, from the same caches).

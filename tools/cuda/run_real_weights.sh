@@ -106,8 +106,8 @@ WST_CUDA_NORM_ONCE=0 "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/t
 echo "== float16, the logits' rows normalised in every block, against float16's default run (tokens must be identical)"
 "$build/real_weights_check" compare "$out/gpu_float16.json" "$out/gpu_float16_norm_every_block.json" tokens || rc=1
 if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
-  beam_pair _session17_attention ", the cross-attention as in session 17 (the shared K/V kernel from 16 heads)" \
-    WST_CUDA_SHARED_KV_MIN_HEADS=16
+  beam_pair _session17_attention ", the cross-attention's kernels as in session 17 (shared K/V from 16 heads, one row through the cluster kernel)" \
+    WST_CUDA_SHARED_KV_MIN_HEADS=16 WST_CUDA_ONE_ROW_SCORES_FIRST=0
   # Without the tensor-core row kernel (on by default since run 37; float16 weights only: float32's run is the
   # default path): the matrix-vector kernel's rows, as through run 35.
   beam_pair _no_tensor_rows ", without the tensor-core row kernel" WST_CUDA_TENSOR_ROWS=0

@@ -196,7 +196,7 @@ void CudaBackend::rows_attention(const Mat& q, const std::vector<const Mat*>& ks
                                  Mat& out, int n_head, bool kv_fixed) {
   const int n = q.rows, dh = q.cols / n_head;
   // Every row over the same keys: each read once (with enough heads to fill the card; cuda_backend.cuh).
-  bool same = shared_kv_ && (n >= 2 ? n_head >= shared_kv_min_heads_ : one_row_scores_first_ && kv_fixed) &&
+  bool same = (n >= 2 ? shared_kv_ && n_head >= shared_kv_min_heads_ : one_row_scores_first_ && kv_fixed) &&
               shared_kv_attention_fits(n, dh, ks[0]->data, vs[0]->data, ks[0]->ld, vs[0]->ld);
   for (int b = 1; same && b < n; ++b)
     same = ks[b]->data == ks[0]->data && vs[b]->data == vs[0]->data && ks[b]->rows == ks[0]->rows;

@@ -392,7 +392,8 @@ __device__ __forceinline__ void attend_scores_first(const float* qh, int ldq, co
 __device__ __forceinline__ void preload_block_keys(float4 (&kr)[kMaxSharedDh / 4], const float* k, const float* v,
                                                    int ldk, int ldv, int h, int dh, int begin, int end) {
   load_key_row(kr, k + h * dh, ldk, begin + threadIdx.x, end, dh / 4);
-  prefetch_head_rows(k, v, ldk, ldv, h, dh, begin + kScoreKeys, end);
+  prefetch_block_rows(k, v, ldk, ldv, h, dh, begin + kScoreKeys, end);
+  if (c_prefetch_rows == 0) return;
   const int lines = (dh + 31) / 32, first = min(end, begin + kScoreKeys) - begin;
   for (int t = threadIdx.x; t < lines * first; t += blockDim.x)
     prefetch_l2(v + h * dh + static_cast<size_t>(begin + t / lines) * ldv + 32 * (t % lines));
@@ -584,7 +585,7 @@ template <class T>
 void cross_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                            const float* beta, const T* wq, const float* bq, int d, int n_head, const float* k,
                            const float* v, int ldk, int ldv, int n_keys, float* out) {
-  if (!cross_query_attention_fits(d, n_head) || n_keys < 1)
+  if (!cross_query_attention_fits(d, n_head) || !shared_kv_attention_fits(1, d / n_head, k, v, ldk, ldv) || n_keys < 1)
     throw Error("cross_query_attention: width " + std::to_string(d) + ", " + std::to_string(n_head) + " heads, " +
                 std::to_string(n_keys) + " keys");
   const float scale = 1.0f / std::sqrt(static_cast<float>(kCtas * kWarps));

@@ -175,8 +175,10 @@ class CudaBackend final : public Backend {
   void set_shared_kv_min_heads(int n) { shared_kv_min_heads_ = n; }
   int shared_kv_min_heads() const { return shared_kv_min_heads_; }
   // One row's cross-attention through the same kernel (its keys scored first; other sums' order than the cluster
-  // kernel's), at any head count; on unless WST_CUDA_ONE_ROW_SCORES_FIRST=0 or set_one_row_scores_first(false):
-  // run 42 (H200), greedy step with the cross query unfused: large-v3 1.644 against 1.691 ms with the cluster kernel.
+  // kernel's), at any head count, whatever set_shared_kv says; on unless WST_CUDA_ONE_ROW_SCORES_FIRST=0 or
+  // set_one_row_scores_first(false): run 43 (H100), greedy step with the cross query unfused: large-v3 1.798 against
+  // 1.828 ms with the cluster kernel. (The fused cross query's kernel always scores first: with this off, fused and
+  // unfused give different bits.)
   void set_one_row_scores_first(bool on) { one_row_scores_first_ = on; }
   bool one_row_scores_first() const { return one_row_scores_first_; }
   // Several sequences' self-attention over caches of at most kSmallSelfKeys visible keys with one block a sequence
@@ -328,6 +330,10 @@ class CudaBackend final : public Backend {
   bool tensor_rows_on() const { return tensor_rows_; }
   void set_tensor_rows_tiles(int tiles) { tensor_rows_tiles_ = tiles; }
   int tensor_rows_tiles() const { return tensor_rows_tiles_; }
+  // Tiles for products of fewer than 2048 outputs where the width's rule chooses (0: the rule; switches.h,
+  // tensor_rows_tiles; WST_CUDA_TENSOR_ROWS_NARROW_TILES). Untimed: cuda_bench's 5-beam variants try 1 and 2.
+  void set_tensor_rows_narrow_tiles(int tiles) { tensor_rows_narrow_tiles_ = tiles; }
+  int tensor_rows_narrow_tiles() const { return tensor_rows_narrow_tiles_; }
   long long tensor_rows_launches() const { return tensor_rows_launches_; }
   // The fewest rows that take it: 2 (one row, a greedy step, keeps the matrix-vector kernel); 1 to time it there
   // (WST_CUDA_TENSOR_ROWS_MIN=1; slower in run 38: large-v3's greedy step 2.36-2.53 against
@@ -373,7 +379,7 @@ class CudaBackend final : public Backend {
   long long gemv_chunked_launches_ = 0;
   bool norm_once_ = true;
   bool tensor_rows_ = true;
-  int tensor_rows_tiles_ = 0;
+  int tensor_rows_tiles_ = 0, tensor_rows_narrow_tiles_ = 0;
   int tensor_rows_min_ = 2;
   long long tensor_rows_launches_ = 0;
   long long norm_once_launches_ = 0;

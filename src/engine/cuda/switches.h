@@ -95,6 +95,31 @@ inline int parse_tensor_rows_tiles(const std::string& text) {
   throw Error("WST_CUDA_TENSOR_ROWS_TILES: expected 1, 2 or 4 tiles, got \"" + text + "\"");
 }
 
+// The output features a block of the tensor-core row kernel (tensor_rows.cu) takes, in tiles of 8: `tiles` when 1, 2
+// or 4; otherwise `narrow_tiles` (when 1, 2 or 4) for products of fewer than 2048 outputs, and the width's rule for
+// the rest. Each block reads all of x once (m k floats against 16 tiles k bytes of weights: with 5 rows and one tile,
+// more bytes of x than of weights), so wider models take more tiles a block, while the narrow ones keep enough
+// blocks. By the model's width (min(n, k) for every product but the logits, which take 4): the fastest uniform count
+// of run 37 (5-beam steps, H100) was 4 for large-v3 (3.43 ms; 1 tile 3.86), 2 for small (1.00; 1 tile 1.17, 4 tiles
+// 1.03), and tiny's best was 1 with the logits at 4 (0.327; 2 tiles 0.351, 4 tiles 0.352); run 38 confirmed it
+// (large-v3 3.43, large-v3-turbo 0.599 against 0.604-0.667 uniform, small 1.00, tiny 0.320 against 0.339-0.353).
+// At 4 tiles large-v3's 1280-output products (the output products, the cross query, fc2) have 40 blocks for 132 SMs:
+// narrow_tiles (WST_CUDA_TENSOR_ROWS_NARROW_TILES, untimed until session 19) gives them more.
+inline int tensor_rows_tiles(int n, int k, int tiles, int narrow_tiles = 0) {
+  const auto valid = [](int t) { return t == 1 || t == 2 || t == 4; };
+  if (valid(tiles)) return tiles;
+  if (n >= 8192) return 4;
+  if (valid(narrow_tiles) && n < 2048) return narrow_tiles;
+  const int width = n < k ? n : k;
+  return width >= 1280 ? 4 : width >= 768 ? 2 : 1;
+}
+
+// WST_CUDA_TENSOR_ROWS_NARROW_TILES: tensor_rows_tiles' narrow_tiles (1, 2 or 4).
+inline int parse_tensor_rows_narrow_tiles(const std::string& text) {
+  if (text == "1" || text == "2" || text == "4") return text[0] - '0';
+  throw Error("WST_CUDA_TENSOR_ROWS_NARROW_TILES: expected 1, 2 or 4 tiles, got \"" + text + "\"");
+}
+
 // WST_CUDA_TENSOR_ROWS_MIN: the fewest rows a product needs to take the tensor-core row kernel (1 to 16).
 inline int parse_tensor_rows_min(const std::string& text) {
   return parse_bounded_count("WST_CUDA_TENSOR_ROWS_MIN", "a row count", text, 1, 16);

@@ -207,22 +207,9 @@ bool tensor_rows_fit(const Mat& x, int k, int n) {
          reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
 }
 
-int tensor_rows_tiles(int n, int k, int tiles) {
-  if (tiles == 1 || tiles == 2 || tiles == 4) return tiles;
-  // Each block reads all of x once (m k floats against 16 NT k bytes of weights: with 5 rows and one tile, more bytes
-  // of x than of weights), so wider models take more tiles a block, while the narrow ones keep enough blocks. By the
-  // model's width (min(n, k) for every product but the logits, which take 4): the fastest uniform count of run 37
-  // (5-beam steps, H100) was 4 for large-v3 (3.43 ms; 1 tile 3.86), 2 for small (1.00; 1 tile 1.17, 4 tiles 1.03),
-  // and tiny's best was 1 with the logits at 4 (0.327; 2 tiles 0.351, 4 tiles 0.352); run 38 confirmed it (large-v3
-  // 3.43, large-v3-turbo 0.599 against 0.604-0.667 uniform, small 1.00, tiny 0.320 against 0.339-0.353).
-  if (n >= 8192) return 4;
-  const int width = std::min(n, k);
-  return width >= 1280 ? 4 : width >= 768 ? 2 : 1;
-}
-
-void tensor_rows(bool chained, int tiles, const Mat& x, const float* gamma, const float* beta, const __half* w,
+void tensor_rows(bool chained, int tiles, int narrow_tiles, const Mat& x, const float* gamma, const float* beta, const __half* w,
                  const float* bias, int epi, Mat& y, int n, int k, cudaStream_t stream) {
-  tiles = tensor_rows_tiles(n, k, tiles);
+  tiles = tensor_rows_tiles(n, k, tiles, narrow_tiles);
   const bool norm = gamma != nullptr;
   if (norm && epi == 1) return launch_epi<true, 1>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
   if (norm && epi == 2) return launch_epi<true, 2>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);

@@ -12,11 +12,10 @@ namespace wst::engine::cuda {
 // Whether x (the rows) and w [n, k] suit the kernel: 1 to 16 rows, k a multiple of 32, 16-byte aligned rows, n > 0.
 // (The caller checks a layer norm's gamma and beta are 16-byte aligned.)
 bool tensor_rows_fit(const Mat& x, int k, int n);
-// The output features a block takes, in tiles of 8: `tiles` when 1, 2 or 4, otherwise chosen from n and k.
-int tensor_rows_tiles(int n, int k, int tiles);
 // y [m, n] = epilogue(bias + norm(x) w^T): w [n, k] float16; gamma/beta (or null: no norm) x's layer norm;
 // epi 0 writes, 1 writes the GELU, 2 adds onto y (half_linear.cu's kEpiNone, kEpiGelu, kEpiAdd). Chained (launch.cuh).
-void tensor_rows(bool chained, int tiles, const Mat& x, const float* gamma, const float* beta, const __half* w,
+// tiles, narrow_tiles: as tensor_rows_tiles (switches.h) takes them.
+void tensor_rows(bool chained, int tiles, int narrow_tiles, const Mat& x, const float* gamma, const float* beta, const __half* w,
                  const float* bias, int epi, Mat& y, int n, int k, cudaStream_t stream);
 
 }  // namespace wst::engine::cuda
