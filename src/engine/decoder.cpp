@@ -46,6 +46,7 @@ void Decoder::compute_cross_kv(const Mat& enc, int w) {
   for (size_t i = 0; i < m_.decoder_layers.size(); ++i) {
     const auto& l = m_.decoder_layers[i];
     be_.linear(enc, l.cross_kv.w, &l.cross_kv.b, cross_kv_[w][i]);
+    be_.cross_kv_written(cross_kv_[w][i]);
   }
 }
 

@@ -261,6 +261,8 @@ struct Row {
   // op-by-op step's (relative L2).
   double beam5_persistent_ms = NAN, beam5_persistent_rel = NAN;
   bool beam5_persistent_ran = false;
+  double beam5_half_kv_ms = NAN, beam5_half_kv_rel = NAN;  // 5 beams over the cross K/V's float16 shadow
+  bool beam5_half_kv_ran = false;
   int persistent_same = 0;
   bool persistent_ran = false;
   // Where the persistent kernel's recorded step spends its time: per phase, the mean over layers of block 0's
@@ -672,6 +674,23 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
                     "agree%s)",
                     median(ts), agree, base.size(), be.shared_kv_launches() == before ? "" : ", SCORED FIRST");
       }
+      // The cross K/V's float16 shadow (set_half_cross_kv; K/V rounded, so the picks are counted), the cross query
+      // unfused so that every width takes it; half precisions only (float32 keeps the CPU's tokens).
+      if (precision != engine::cuda::Precision::f32) {
+        const bool half0 = be.half_cross_kv(), cross0 = be.fused_cross();
+        be.set_half_cross_kv(true);
+        be.set_fused_cross(false);
+        const long long before = be.half_cross_kv_launches();
+        std::vector<engine::GreedyPick> picks;
+        std::vector<double> ts;
+        run_fresh(picks, ts);
+        be.set_half_cross_kv(half0);
+        be.set_fused_cross(cross0);
+        size_t agree = 0;
+        while (agree < picks.size() && agree < base.size() && picks[agree].token == base[agree].token) ++agree;
+        std::printf("; cross K/V in float16, cross query unfused %.4f ms (%zu of %zu picks agree%s)", median(ts), agree,
+                    base.size(), be.half_cross_kv_launches() > before ? "" : ", DID NOT RUN");
+      }
       std::printf("\n");
       be.set_gemv_shape(false, false, narrow0);
       be.set_gemv_shape(false, true, wide0);
@@ -757,22 +776,23 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     row.beam5_top_ms = median(tt);
     // The 5-beam step's median time with the GPU's candidates under the backend's current settings, and its logits'
     // relative L2 difference from the defaults' (all_logits, from the same caches).
-    auto time_beam5 = [&](double* rel) {
+    auto time_beam5_on = [&](engine::Decoder& d, double* rel) {
       std::vector<double> tv;
       for (int i = 0; i < 5 + n_reps; ++i) {
-        dec.truncate(n_past);
+        d.truncate(n_past);
         auto t0 = std::chrono::steady_clock::now();
-        const auto cands = dec.forward_step_top(five, rules5, scores5, 10);
+        const auto cands = d.forward_step_top(five, rules5, scores5, 10);
         auto t1 = std::chrono::steady_clock::now();
         if (cands.empty()) throw Error(arch + ": no beam candidates");
         if (i >= 5) tv.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
       }
       std::vector<float> lg;
-      dec.truncate(n_past);
-      dec.forward_step(five, lg);
+      d.truncate(n_past);
+      d.forward_step(five, lg);
       *rel = rel_diff(lg, all_logits);
       return median(tv);
     };
+    auto time_beam5 = [&](double* rel) { return time_beam5_on(dec, rel); };
     // The same 5-beam step with each of session 11's switches turned over in turn (since run 35: chunks off, the
     // other three on; the shared K/V at any head count since session 18), all four off in run 33's shapes, and other launch shapes of the
     // several-row matrix-vector kernel; logits against the default's (relative L2; the sums change order with the
@@ -870,6 +890,22 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.beam5_persistent_ms = time_beam5(&row.beam5_persistent_rel);
       be.set_persistent_decoder(false);
       row.beam5_persistent_ran = be.persistent_launches() > before;
+    }
+    // The cross K/V's float16 shadow (set_half_cross_kv; written in session 18, untimed): a decoder of its own, so
+    // that its set_audio makes the shadow, from the same prompt; its logits against the defaults'.
+    if (precision != engine::cuda::Precision::f32) {
+      const bool half0 = be.half_cross_kv();
+      be.set_half_cross_kv(true);
+      engine::Decoder d5(m, be);
+      d5.set_audio(enc);
+      std::vector<float> unused;
+      d5.forward(prompt, {n_past - 1}, unused);
+      d5.truncate(n_past);
+      d5.fork(5);
+      const long long before = be.half_cross_kv_launches();
+      row.beam5_half_kv_ms = time_beam5_on(d5, &row.beam5_half_kv_rel);
+      row.beam5_half_kv_ran = be.half_cross_kv_launches() > before;
+      be.set_half_cross_kv(half0);
     }
     dec.reorder({0});
 
@@ -1381,6 +1417,11 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                     "the op-by-op step's rel %.2e)\n",
                     a.c_str(), precision_name(p), r.beam5_persistent_ms,
                     r.beam5_persistent_ran ? "ran" : "DID NOT RUN", r.beam5_persistent_rel);
+      if (r.precision != engine::cuda::Precision::f32)
+        std::printf("%s %s: 5-beam step over the cross K/V in float16 (WST_CUDA_HALF_CROSS_KV=1) %.4f ms against %.4f "
+                    "ms (%s; logits against the default's rel %.2e)\n",
+                    a.c_str(), precision_name(p), r.beam5_half_kv_ms, r.beam5_top_ms,
+                    r.beam5_half_kv_ran ? "ran" : "DID NOT RUN", r.beam5_half_kv_rel);
       if (r.precision != engine::cuda::Precision::f32)
         std::printf("%s %s: 16 windows' step with the persistent kernel (two launches of 8) %.3f ms (%.3f ms a token; "
                     "%s)\n",

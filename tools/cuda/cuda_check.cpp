@@ -598,6 +598,49 @@ struct Checker {
     });
   }
 
+  // The same kernel over the K/V's float16 shadow (set_half_cross_kv, made by cross_kv_written): against the
+  // reference within float16's tolerance; then new values written at the same place and announced again, so that a
+  // stale shadow would show against the new reference.
+  void shared_kv_half(int n_rows, int tk, int n_head, int d) {
+    auto qb = rnd(static_cast<size_t>(n_rows) * d);
+    const std::vector<float> kv_a = rnd(static_cast<size_t>(tk) * 2 * d), kv_b = rnd(static_cast<size_t>(tk) * 2 * d);
+    Mat Q = up(qb, n_rows, d), KV = up(kv_a, tk, 2 * d), O = be.alloc(n_rows, d);
+    const Mat K = KV.cols_view(0, d), V = KV.cols_view(d, d);
+    const std::vector<const Mat*> ks(n_rows, &K), vs(n_rows, &V);
+    const bool shared0 = be.shared_kv(), one_row0 = be.one_row_scores_first(), half0 = be.half_cross_kv();
+    const int min_heads0 = be.shared_kv_min_heads();
+    be.set_shared_kv(true);
+    be.set_shared_kv_min_heads(1);
+    be.set_one_row_scores_first(true);
+    be.set_half_cross_kv(true);
+    const std::string what = std::to_string(n_rows) + " rows over " + std::to_string(tk) + " keys, " +
+                             std::to_string(n_head) + " heads, d " + std::to_string(d);
+    for (const std::vector<float>* kv : {&kv_a, &kv_b}) {
+      if (kv == &kv_b) {
+        Mat fresh = up(*kv, tk, 2 * d);
+        be.copy(fresh, KV);  // the same storage, new values
+      }
+      be.cross_kv_written(KV);
+      poison(O);
+      const long long before = be.half_cross_kv_launches();
+      be.cross_attention_rows(Q, ks, vs, O, n_head);
+      const bool ran = be.half_cross_kv_launches() == before + 1;
+      if (!ran) {
+        ++n_fail;
+        std::printf("  FAIL %-58s (the float16 K/V were not used)\n", ("shared K/V attention, K/V float16 " + what).c_str());
+      }
+      compare(std::string("shared K/V attention, K/V float16 ") + (kv == &kv_b ? "(new values) " : "") + what, O,
+              [&](int i, double* o) {
+                reference_attention(qb.data() + static_cast<size_t>(i) * d, kv->data(), 2 * d, kv->data() + d, 2 * d, tk,
+                                    n_head, d, o);
+              }, 2e-3);
+    }
+    be.set_shared_kv(shared0);
+    be.set_shared_kv_min_heads(min_heads0);
+    be.set_one_row_scores_first(one_row0);
+    be.set_half_cross_kv(half0);
+  }
+
   void embed_half(engine::WeightType type, int n_vocab, int d, double tol) {
     auto table = rnd(static_cast<size_t>(n_vocab) * d), pos = rnd(static_cast<size_t>(448) * d);
     engine::Weights T = be.upload_weights(table.data(), n_vocab, d, type);
@@ -1528,6 +1571,11 @@ int run_op_checks(CudaBackend& be) {
   ck.shared_kv(3, 100, 6, 384);
   ck.shared_kv(3, 100, 8, 384);    // heads 48 wide
   ck.shared_kv(4, 1500, 12, 384);  // 32 wide
+  for (int rows : {1, 5}) {
+    ck.shared_kv_half(rows, 1500, 20, 1280);
+    ck.shared_kv_half(rows, 1500, 6, 384);
+  }
+  ck.shared_kv_half(5, 3000, 20, 1280);  // two rounds of scores a block
   std::printf("decoder cross query fused into the cross-attention:\n");
   for (auto [type, prec] : {std::pair{engine::WeightType::float16, engine::cuda::Precision::f16},
                             std::pair{engine::WeightType::bfloat16, engine::cuda::Precision::bf16}}) {

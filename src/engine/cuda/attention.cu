@@ -202,6 +202,19 @@ void CudaBackend::rows_attention(const Mat& q, const std::vector<const Mat*>& ks
     same = ks[b]->data == ks[0]->data && vs[b]->data == vs[0]->data && ks[b]->rows == ks[0]->rows;
   if (same) {
     ++shared_kv_launches_;
+    // (float32 keeps the float32 K/V: it must give the CPU's tokens, whatever shadow an earlier precision left.)
+    const HalfKv* hk =
+        half_cross_kv_ && kv_fixed && precision_ != Precision::f32 ? half_kv_for(*ks[0], *vs[0]) : nullptr;
+    if (hk) {
+      const __half* kh = static_cast<const __half*>(hk->half.get());
+      const __half* vh = kh + (vs[0]->data - hk->data);
+      if (shared_kv_attention_fits(n, dh, kh, vh, hk->cols, hk->cols)) {
+        ++half_cross_kv_launches_;
+        if (recording_) recorded_.push_back(hk->half);  // the recording keeps its shadow alive
+        return shared_kv_attention(chained_, stream_, q.data, q.ld, n, kh, vh, hk->cols, hk->cols, ks[0]->rows, n_head,
+                                   dh, 1.0f / std::sqrt(static_cast<float>(dh)), out.data, out.ld, kv_fixed);
+      }
+    }
     return shared_kv_attention(chained_, stream_, q.data, q.ld, n, ks[0]->data, vs[0]->data, ks[0]->ld, vs[0]->ld,
                                ks[0]->rows, n_head, dh, 1.0f / std::sqrt(static_cast<float>(dh)), out.data, out.ld,
                                kv_fixed);
@@ -218,6 +231,35 @@ void CudaBackend::rows_attention(const Mat& q, const std::vector<const Mat*>& ks
                       n_head, dh, 1.0f / std::sqrt(static_cast<float>(dh)), out.data + static_cast<size_t>(b0) * out.ld,
                       out.ld, nullptr, kv_fixed);
   }
+}
+
+void CudaBackend::cross_kv_written(const Mat& kv) {
+  // Shadows of freed K/V go first (their memory back to the pool).
+  half_kv_.erase(std::remove_if(half_kv_.begin(), half_kv_.end(), [](const HalfKv& h) { return h.owner.expired(); }),
+                 half_kv_.end());
+  auto it = std::find_if(half_kv_.begin(), half_kv_.end(), [&](const HalfKv& h) {
+    return !h.owner.owner_before(kv.storage) && !kv.storage.owner_before(h.owner) && h.data == kv.data &&
+           h.rows == kv.rows && h.cols == kv.cols;
+  });
+  // Off (or float32, which must give the CPU's tokens): no shadow, and none left from before to go stale.
+  if (!half_cross_kv_ || precision_ == Precision::f32 || !(sm90_ && clusters_) || kv.cols % 2 != 0) {
+    if (it != half_kv_.end()) half_kv_.erase(it);
+    return;
+  }
+  if (it == half_kv_.end())
+    it = half_kv_.insert(half_kv_.end(), HalfKv{kv.storage, kv.data, kv.rows, kv.cols,
+                                                alloc_bytes(static_cast<size_t>(kv.rows) * kv.cols * 2)});
+  round_rows_to(kv, WeightType::float16, it->half.get(), stream_);  // in stream order: never stale for what follows
+  if (recording_) recorded_.push_back(it->half);
+}
+
+const CudaBackend::HalfKv* CudaBackend::half_kv_for(const Mat& k, const Mat& v) const {
+  for (const HalfKv& h : half_kv_)
+    if (!h.owner.owner_before(k.storage) && !k.storage.owner_before(h.owner) && h.data == k.data &&
+        v.data == k.data + k.cols && 2 * k.cols == h.cols && v.cols == k.cols && k.rows == h.rows &&
+        v.rows == h.rows && k.ld == h.cols && v.ld == h.cols)
+      return &h;
+  return nullptr;
 }
 
 void CudaBackend::cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) {

@@ -243,22 +243,54 @@ __global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const fl
 constexpr int kScoreKeys = 32 * kWarps;  // keys a block scores at once: a thread a key
 constexpr int kMaxSharedDh = 64;
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
-// Thread tid's key j of head h (n4 16-byte loads from kh = k + h * dh; zeros past `end` and past n4).
-__device__ __forceinline__ void load_key_row(float4 (&kr)[kMaxSharedDh / 4], const float* kh, int ldk, int j, int end,
-                                             int n4) {
-  const float4* row = reinterpret_cast<const float4*>(kh + static_cast<size_t>(j) * ldk);
+// A thread's key row of one head in registers, K stored as float (16 float4 loads for 64 values) or as float16 (the
+// CudaBackend::set_half_cross_kv shadow: 8 16-byte loads, half the registers), read back as float4 groups of 4 values.
+template <class KV>
+struct KeyRow;
+template <>
+struct KeyRow<float> {
+  float4 r[kMaxSharedDh / 4];
+  // Key j of kh (n4 groups of 4 values; zeros past `end` and past n4).
+  __device__ __forceinline__ void load(const float* kh, int ldk, int j, int end, int n4) {
+    const float4* row = reinterpret_cast<const float4*>(kh + static_cast<size_t>(j) * ldk);
 #pragma unroll
-  for (int u = 0; u < kMaxSharedDh / 4; ++u) kr[u] = j < end && u < n4 ? __ldg(row + u) : make_float4(0, 0, 0, 0);
+    for (int u = 0; u < kMaxSharedDh / 4; ++u) r[u] = j < end && u < n4 ? __ldg(row + u) : make_float4(0, 0, 0, 0);
+  }
+  __device__ __forceinline__ float4 group(int u) const { return r[u]; }
+};
+template <>
+struct KeyRow<__half> {
+  uint4 r[kMaxSharedDh / 8];
+  __device__ __forceinline__ void load(const __half* kh, int ldk, int j, int end, int n4) {
+    const uint4* row = reinterpret_cast<const uint4*>(kh + static_cast<size_t>(j) * ldk);
+#pragma unroll
+    for (int u = 0; u < kMaxSharedDh / 8; ++u) r[u] = j < end && 2 * u < n4 ? __ldg(row + u) : make_uint4(0, 0, 0, 0);
+  }
+  __device__ __forceinline__ float4 group(int u) const {
+    const __half2* h2 = reinterpret_cast<const __half2*>(&r[u / 2]) + 2 * (u % 2);
+    const float2 a = __half22float2(h2[0]), b = __half22float2(h2[1]);
+    return make_float4(a.x, a.y, b.x, b.y);
+  }
+};
+
+// Values [4 f, 4 f + 4) of row p (float, or float16 read 8 bytes at a time).
+__device__ __forceinline__ float4 value_group(const float* row, int f) {
+  return __ldg(reinterpret_cast<const float4*>(row) + f);
+}
+__device__ __forceinline__ float4 value_group(const __half* row, int f) {
+  const uint2 w = __ldg(reinterpret_cast<const uint2*>(row) + f);
+  const __half2* h2 = reinterpret_cast<const __half2*>(&w);
+  const float2 a = __half22float2(h2[0]), b = __half22float2(h2[1]);
+  return make_float4(a.x, a.y, b.x, b.y);
 }
 
 // Head h's attention for Q query rows (row b's head at qh + b * ldq, global or shared memory) over this block's keys
 // [begin, end), scores first, the cluster's blocks merged by rank 0 into out_h + b * ldo. kr: the block's first
-// keys, already loaded (load_key_row) where `loaded`. Called after the wait for the previous kernel.
-template <int Q>
-__device__ __forceinline__ void attend_scores_first(const float* qh, int ldq, const float* k, const float* v, int ldk,
+// keys, already loaded (KeyRow::load) where `loaded`. Called after the wait for the previous kernel.
+template <int Q, class KV>
+__device__ __forceinline__ void attend_scores_first(const float* qh, int ldq, const KV* k, const KV* v, int ldk,
                                                     int ldv, int h, int dh, float scale, int begin, int end,
-                                                    bool loaded, float4 (&kr)[kMaxSharedDh / 4], float* out_h,
-                                                    int ldo) {
+                                                    bool loaded, KeyRow<KV>& kr, float* out_h, int ldo) {
   namespace cg = cooperative_groups;
   constexpr int kN4 = kMaxSharedDh / 4;
   __shared__ float4 qs[Q][kN4];                   // the rows' queries, scaled
@@ -270,8 +302,8 @@ __device__ __forceinline__ void attend_scores_first(const float* qh, int ldq, co
   const int rank = static_cast<int>(cluster.block_rank());
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int n4 = dh / 4;
-  const float* kh = k + h * dh;
-  const float* vh = v + h * dh;
+  const KV* kh = k + h * dh;
+  const KV* vh = v + h * dh;
   for (int i = tid; i < Q * kN4; i += blockDim.x) {
     const int b = i / kN4, u = i % kN4;
     float4 x = make_float4(0, 0, 0, 0);
@@ -292,7 +324,7 @@ __device__ __forceinline__ void attend_scores_first(const float* qh, int ldq, co
   for (int b = 0; b < Q; ++b) o[b] = make_float4(0, 0, 0, 0);
   for (int c0 = begin; c0 < end; c0 += kScoreKeys) {
     const int nc = min(kScoreKeys, end - c0);
-    if (!loaded || c0 != begin) load_key_row(kr, kh, ldk, c0 + tid, end, n4);
+    if (!loaded || c0 != begin) kr.load(kh, ldk, c0 + tid, end, n4);
     __syncthreads();  // the queries are written; the last round's value pass has read its probabilities
     if (tid < nc) {
       float s[Q];
@@ -301,13 +333,14 @@ __device__ __forceinline__ void attend_scores_first(const float* qh, int ldq, co
 #pragma unroll
       for (int u = 0; u < kN4; ++u) {
         if (u < n4) {
+          const float4 kk = kr.group(u);
 #pragma unroll
           for (int b = 0; b < Q; ++b) {
             const float4 qq = qs[b][u];
-            s[b] = fmaf(qq.x, kr[u].x, s[b]);
-            s[b] = fmaf(qq.y, kr[u].y, s[b]);
-            s[b] = fmaf(qq.z, kr[u].z, s[b]);
-            s[b] = fmaf(qq.w, kr[u].w, s[b]);
+            s[b] = fmaf(qq.x, kk.x, s[b]);
+            s[b] = fmaf(qq.y, kk.y, s[b]);
+            s[b] = fmaf(qq.z, kk.z, s[b]);
+            s[b] = fmaf(qq.w, kk.w, s[b]);
           }
         }
       }
@@ -350,7 +383,7 @@ __device__ __forceinline__ void attend_scores_first(const float* qh, int ldq, co
     if (f < n4) {
 #pragma unroll 4
       for (int i = g; i < nc; i += 2 * kWarps) {
-        const float4 vv = __ldg(reinterpret_cast<const float4*>(vh + static_cast<size_t>(c0 + i) * ldv) + f);
+        const float4 vv = value_group(vh + static_cast<size_t>(c0 + i) * ldv, f);
 #pragma unroll
         for (int b = 0; b < Q; ++b) {
           const float p = sc[b][i];
@@ -389,27 +422,32 @@ __device__ __forceinline__ void attend_scores_first(const float* qh, int ldq, co
 
 // Before waiting for the previous kernel: the block's first keys into kr, and asks L2 for its values and any keys
 // past the first round.
-__device__ __forceinline__ void preload_block_keys(float4 (&kr)[kMaxSharedDh / 4], const float* k, const float* v,
-                                                   int ldk, int ldv, int h, int dh, int begin, int end) {
-  load_key_row(kr, k + h * dh, ldk, begin + threadIdx.x, end, dh / 4);
-  prefetch_block_rows(k, v, ldk, ldv, h, dh, begin + kScoreKeys, end);
+template <class KV>
+__device__ __forceinline__ void preload_block_keys(KeyRow<KV>& kr, const KV* k, const KV* v, int ldk, int ldv, int h,
+                                                   int dh, int begin, int end) {
+  kr.load(k + h * dh, ldk, begin + threadIdx.x, end, dh / 4);
   if (c_prefetch_rows == 0) return;
-  const int lines = (dh + 31) / 32, first = min(end, begin + kScoreKeys) - begin;
-  for (int t = threadIdx.x; t < lines * first; t += blockDim.x)
-    prefetch_l2(v + h * dh + static_cast<size_t>(begin + t / lines) * ldv + 32 * (t % lines));
+  // 128-byte lines: a row's head is dh values of K (or V) from h * dh.
+  const int lines = (dh * static_cast<int>(sizeof(KV)) + 127) / 128, first = min(end, begin + kScoreKeys);
+  for (int t = threadIdx.x; t < 2 * lines * (end - begin); t += blockDim.x) {
+    const int row = begin + t / (2 * lines), rest = t % (2 * lines), line = rest / 2;
+    if (rest % 2 == 0 && row < first) continue;  // this round's keys are loaded above
+    const KV* base = rest % 2 ? v + static_cast<size_t>(row) * ldv : k + static_cast<size_t>(row) * ldk;
+    prefetch_l2(reinterpret_cast<const char*>(base + h * dh) + 128 * line);
+  }
 }
 #endif
 
-template <int Q>
-__global__ void __launch_bounds__(32 * kWarps, 2) shared_kv_attention_kernel(const float* q, int ldq, const float* k,
-                                                                           const float* v, int ldk, int ldv,
+template <int Q, class KV>
+__global__ void __launch_bounds__(32 * kWarps, 2) shared_kv_attention_kernel(const float* q, int ldq, const KV* k,
+                                                                           const KV* v, int ldk, int ldv,
                                                                            int n_keys, int dh, float scale,
                                                                            float* out, int ldo, bool kv_fixed) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   const int h = blockIdx.x / kCtas;
   int begin, end;
   block_keys(n_keys, static_cast<int>(cooperative_groups::this_cluster().block_rank()), &begin, &end);
-  float4 kr[kMaxSharedDh / 4];
+  KeyRow<KV> kr;
   if (kv_fixed) preload_block_keys(kr, k, v, ldk, ldv, h, dh, begin, end);
   wait_for_previous_kernel();
   let_next_kernel_start();
@@ -474,7 +512,7 @@ __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
     if (lane + 32 * u < k8) held[u] = __ldg(w8 + lane + 32 * u);
   int begin, end;
   block_keys(n_keys, rank, &begin, &end);
-  float4 kr[kMaxSharedDh / 4];
+  KeyRow<float> kr;
   preload_block_keys(kr, k, v, ldk, ldv, h, dh, begin, end);
   // The bias and the norm's gains are weights too: read (or asked into L2) before waiting, not after the sums.
   const float bias = bq ? __ldg(bq + j) : 0.0f;
@@ -627,24 +665,30 @@ void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ld
                         dim3(32 * kWarps), 0, stream, q, ldq, rows, ldk, ldv, n_head, dh, scale, out, ldo, st, kv_fixed);
 }
 
-bool shared_kv_attention_fits(int n_rows, int dh, const float* k, const float* v, int ldk, int ldv) {
-  const auto misaligned = (reinterpret_cast<uintptr_t>(k) | reinterpret_cast<uintptr_t>(v) |
-                           static_cast<uintptr_t>(ldk) * 4 | static_cast<uintptr_t>(ldv) * 4) & 15;
-  return n_rows >= 1 && n_rows <= kMaxSharedKvRows && dh <= kMaxSharedDh && dh % 4 == 0 && misaligned == 0;
+namespace {
+// Heads up to 64 wide in whole 16-byte loads (4 float values, 8 float16), K and V 16-byte aligned.
+template <class KV>
+bool kv_fits(int n_rows, int dh, const KV* k, const KV* v, int ldk, int ldv) {
+  const uintptr_t row_bytes = sizeof(KV);
+  const auto misaligned = (reinterpret_cast<uintptr_t>(k) | reinterpret_cast<uintptr_t>(v) | ldk * row_bytes |
+                           ldv * row_bytes) & 15;
+  return n_rows >= 1 && n_rows <= kMaxSharedKvRows && dh <= kMaxSharedDh && dh % (16 / sizeof(KV)) == 0 &&
+         misaligned == 0;
 }
 
-void shared_kv_attention(bool chained, cudaStream_t stream, const float* q, int ldq, int n_rows, const float* k,
-                         const float* v, int ldk, int ldv, int n_keys, int n_head, int dh, float scale, float* out,
-                         int ldo, bool kv_fixed) {
-  if (!shared_kv_attention_fits(n_rows, dh, k, v, ldk, ldv) || n_keys < 1 || n_head < 1)
+template <class KV>
+void launch_shared_kv(bool chained, cudaStream_t stream, const float* q, int ldq, int n_rows, const KV* k,
+                      const KV* v, int ldk, int ldv, int n_keys, int n_head, int dh, float scale, float* out, int ldo,
+                      bool kv_fixed) {
+  if (!kv_fits(n_rows, dh, k, v, ldk, ldv) || n_keys < 1 || n_head < 1)
     throw Error("shared_kv_attention: " + std::to_string(n_rows) + " rows, heads " + std::to_string(dh) + " wide, " +
                 std::to_string(n_keys) + " keys");
   const dim3 grid(n_head * kCtas), block(32 * kWarps);
   switch (n_rows) {
 #define WST_SHARED_KV_CASE(Q)                                                                                        \
   case Q:                                                                                                            \
-    return launch_cluster_kernel(chained, kCtas, shared_kv_attention_kernel<Q>, grid, block, 0, stream, q, ldq, k, v, \
-                                 ldk, ldv, n_keys, dh, scale, out, ldo, kv_fixed);
+    return launch_cluster_kernel(chained, kCtas, shared_kv_attention_kernel<Q, KV>, grid, block, 0, stream, q, ldq,  \
+                                 k, v, ldk, ldv, n_keys, dh, scale, out, ldo, kv_fixed);
     WST_SHARED_KV_CASE(1)
     WST_SHARED_KV_CASE(2)
     WST_SHARED_KV_CASE(3)
@@ -655,6 +699,25 @@ void shared_kv_attention(bool chained, cudaStream_t stream, const float* q, int 
     WST_SHARED_KV_CASE(8)
 #undef WST_SHARED_KV_CASE
   }
+}
+}  // namespace
+
+bool shared_kv_attention_fits(int n_rows, int dh, const float* k, const float* v, int ldk, int ldv) {
+  return kv_fits(n_rows, dh, k, v, ldk, ldv);
+}
+bool shared_kv_attention_fits(int n_rows, int dh, const __half* k, const __half* v, int ldk, int ldv) {
+  return kv_fits(n_rows, dh, k, v, ldk, ldv);
+}
+
+void shared_kv_attention(bool chained, cudaStream_t stream, const float* q, int ldq, int n_rows, const float* k,
+                         const float* v, int ldk, int ldv, int n_keys, int n_head, int dh, float scale, float* out,
+                         int ldo, bool kv_fixed) {
+  launch_shared_kv(chained, stream, q, ldq, n_rows, k, v, ldk, ldv, n_keys, n_head, dh, scale, out, ldo, kv_fixed);
+}
+void shared_kv_attention(bool chained, cudaStream_t stream, const float* q, int ldq, int n_rows, const __half* k,
+                         const __half* v, int ldk, int ldv, int n_keys, int n_head, int dh, float scale, float* out,
+                         int ldo, bool kv_fixed) {
+  launch_shared_kv(chained, stream, q, ldq, n_rows, k, v, ldk, ldv, n_keys, n_head, dh, scale, out, ldo, kv_fixed);
 }
 
 namespace {

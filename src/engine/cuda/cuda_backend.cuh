@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cublas_v2.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -181,6 +182,15 @@ class CudaBackend final : public Backend {
   // unfused give different bits.)
   void set_one_row_scores_first(bool on) { one_row_scores_first_ = on; }
   bool one_row_scores_first() const { return one_row_scores_first_; }
+  // The window's cross K/V also kept as float16 (a shadow written in stream order whenever the decoder writes a
+  // layer's K/V, cross_kv_written), which the scores-first kernel then reads instead of the float32 K/V: half the
+  // bytes and half the key row's registers, the K/V rounded to float16 (held to the half tolerances). Off until timed
+  // (written in session 18; WST_CUDA_HALF_CROSS_KV=1 or set_half_cross_kv(true), before set_audio). The other
+  // attention kernels (several windows' rows, the persistent kernel, the fallbacks) keep reading the float32 K/V.
+  void cross_kv_written(const Mat& kv) override;
+  void set_half_cross_kv(bool on) { half_cross_kv_ = on; }
+  bool half_cross_kv() const { return half_cross_kv_; }
+  long long half_cross_kv_launches() const { return half_cross_kv_launches_; }
   // Several sequences' self-attention over caches of at most kSmallSelfKeys visible keys with one block a sequence
   // and head instead of a cluster of 8 (8 blocks of a dozen keys each on a 100-key cache); other sums' order, so
   // not the same bits. On since run 34 unless WST_CUDA_SMALL_SELF=0 or set_small_self(false).
@@ -437,6 +447,18 @@ class CudaBackend final : public Backend {
   // The step's state (StepState) in pinned host memory and on the device; the suppressed ids' bitmask is
   // rewritten in place, so recordings that read it stay valid.
   StepState* step_host_ = nullptr;
+  // cross_kv_written's float16 shadows, each with the storage of the K/V it copies (expired: freed, never matched).
+  struct HalfKv {
+    std::weak_ptr<float> owner;
+    const float* data;
+    int rows, cols;
+    std::shared_ptr<void> half;  // [rows, cols] float16, contiguous
+  };
+  std::vector<HalfKv> half_kv_;
+  bool half_cross_kv_ = false;
+  long long half_cross_kv_launches_ = 0;
+  // The shadow of the K/V whose K is k and V is v (views of one [rows, 2d] K/V, K first), or null.
+  const HalfKv* half_kv_for(const Mat& k, const Mat& v) const;
   // rounded_weights' copies, each with the storage it was rounded from (expired: freed, so never matched again).
   struct Rounded {
     std::weak_ptr<float> owner;
@@ -505,6 +527,11 @@ constexpr int kMaxSharedKvRows = 8;
 bool shared_kv_attention_fits(int n_rows, int dh, const float* k, const float* v, int ldk, int ldv);
 void shared_kv_attention(bool chained, cudaStream_t stream, const float* q, int ldq, int n_rows, const float* k,
                          const float* v, int ldk, int ldv, int n_keys, int n_head, int dh, float scale, float* out,
+                         int ldo, bool kv_fixed);
+// The same over K/V stored as float16 (CudaBackend::set_half_cross_kv; heads a multiple of 8 wide).
+bool shared_kv_attention_fits(int n_rows, int dh, const __half* k, const __half* v, int ldk, int ldv);
+void shared_kv_attention(bool chained, cudaStream_t stream, const float* q, int ldq, int n_rows, const __half* k,
+                         const __half* v, int ldk, int ldv, int n_keys, int n_head, int dh, float scale, float* out,
                          int ldo, bool kv_fixed);
 // one_block: one block a row and head (no cluster merge), for short caches.
 void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ldq, const AttentionRows& rows, int n_rows,
