@@ -655,41 +655,36 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_tensor_rows_min(min0);
         be.set_tensor_rows_tiles(tiles0);
       }
-      // One row's cross-attention through the cluster kernel (set_one_row_scores_first(false): session 17's
-      // default, other sums' order, so the picks are counted), the cross query unfused: against the "self q|k|v fused"
-      // time above (the same but for the attention kernel).
-      {
-        const bool first0 = be.one_row_scores_first(), cross0 = be.fused_cross();
-        be.set_one_row_scores_first(false);
+      // One row's cross-attention with a switch turned (`set` true, then back), the cross query unfused so that every
+      // width takes the attention kernel: timed against the "self q|k|v fused" time above (the same but for the
+      // attention), its picks counted (other sums' order); `ran` says whether the switch's kernel ran.
+      auto cross_variant = [&](const char* what, const std::function<void(bool)>& set,
+                               const std::function<long long()>& launches, bool want_launches) {
+        const bool cross0 = be.fused_cross();
+        set(true);
         be.set_fused_cross(false);
-        const long long before = be.shared_kv_launches();
+        const long long before = launches();
         std::vector<engine::GreedyPick> picks;
         std::vector<double> ts;
         run_fresh(picks, ts);
-        be.set_one_row_scores_first(first0);
+        const bool launched = launches() > before;
+        set(false);
         be.set_fused_cross(cross0);
         size_t agree = 0;
         while (agree < picks.size() && agree < base.size() && picks[agree].token == base[agree].token) ++agree;
-        std::printf("; cross-attention through the cluster kernel, cross query unfused %.4f ms (%zu of %zu picks "
-                    "agree%s)",
-                    median(ts), agree, base.size(), be.shared_kv_launches() == before ? "" : ", SCORED FIRST");
-      }
-      // The cross K/V's float16 shadow (set_half_cross_kv; K/V rounded, so the picks are counted), the cross query
-      // unfused so that every width takes it; half precisions only (float32 keeps the CPU's tokens).
+        std::printf("; %s, cross query unfused %.4f ms (%zu of %zu picks agree%s)", what, median(ts), agree,
+                    base.size(), launched == want_launches ? "" : ", NOT AS MEANT");
+      };
+      // Through the cluster kernel (session 17's default): no scores-first launch expected.
+      const bool first0 = be.one_row_scores_first();
+      cross_variant("cross-attention through the cluster kernel",
+                    [&](bool on) { be.set_one_row_scores_first(on ? false : first0); },
+                    [&] { return be.shared_kv_launches(); }, false);
+      // Over the cross K/V's float16 shadow (set_half_cross_kv; half precisions only: float32 keeps the CPU's tokens).
       if (precision != engine::cuda::Precision::f32) {
-        const bool half0 = be.half_cross_kv(), cross0 = be.fused_cross();
-        be.set_half_cross_kv(true);
-        be.set_fused_cross(false);
-        const long long before = be.half_cross_kv_launches();
-        std::vector<engine::GreedyPick> picks;
-        std::vector<double> ts;
-        run_fresh(picks, ts);
-        be.set_half_cross_kv(half0);
-        be.set_fused_cross(cross0);
-        size_t agree = 0;
-        while (agree < picks.size() && agree < base.size() && picks[agree].token == base[agree].token) ++agree;
-        std::printf("; cross K/V in float16, cross query unfused %.4f ms (%zu of %zu picks agree%s)", median(ts), agree,
-                    base.size(), be.half_cross_kv_launches() > before ? "" : ", DID NOT RUN");
+        const bool half0 = be.half_cross_kv();
+        cross_variant("cross K/V in float16", [&](bool on) { be.set_half_cross_kv(on ? true : half0); },
+                      [&] { return be.half_cross_kv_launches(); }, true);
       }
       std::printf("\n");
       be.set_gemv_shape(false, false, narrow0);
