@@ -1576,6 +1576,8 @@ int run_op_checks(CudaBackend& be) {
     ck.shared_kv_half(rows, 1500, 6, 384);
   }
   ck.shared_kv_half(5, 3000, 20, 1280);  // two rounds of scores a block
+  ck.shared_kv_half(5, 7, 20, 1280);     // the last block of each head without keys
+  ck.shared_kv_half(3, 100, 8, 384);     // heads 48 wide
   std::printf("decoder cross query fused into the cross-attention:\n");
   for (auto [type, prec] : {std::pair{engine::WeightType::float16, engine::cuda::Precision::f16},
                             std::pair{engine::WeightType::bfloat16, engine::cuda::Precision::bf16}}) {

@@ -241,14 +241,20 @@ void CudaBackend::cross_kv_written(const Mat& kv) {
     return !h.owner.owner_before(kv.storage) && !kv.storage.owner_before(h.owner) && h.data == kv.data &&
            h.rows == kv.rows && h.cols == kv.cols;
   });
-  // Off (or float32, which must give the CPU's tokens): no shadow, and none left from before to go stale.
-  if (!half_cross_kv_ || precision_ == Precision::f32 || !(sm90_ && clusters_) || kv.cols % 2 != 0) {
-    if (it != half_kv_.end()) half_kv_.erase(it);
-    return;
-  }
-  if (it == half_kv_.end())
+  // Off (or float32, which must give the CPU's tokens): no new shadow. One a recording still holds (use_count > 1:
+  // a step recorded while it was on, replayed for this window too) is refreshed all the same, so that it never reads
+  // an older window's K/V; one nobody else holds goes.
+  if (!half_cross_kv_ || precision_ == Precision::f32 || !(sm90_ && clusters_) || kv.cols % 2 != 0 ||
+      kv.ld != kv.cols || !kv.storage) {
+    if (it == half_kv_.end()) return;
+    if (it->half.use_count() == 1 || kv.ld != kv.cols || !kv.storage) {
+      half_kv_.erase(it);
+      return;
+    }
+  } else if (it == half_kv_.end()) {
     it = half_kv_.insert(half_kv_.end(), HalfKv{kv.storage, kv.data, kv.rows, kv.cols,
                                                 alloc_bytes(static_cast<size_t>(kv.rows) * kv.cols * 2)});
+  }
   round_rows_to(kv, WeightType::float16, it->half.get(), stream_);  // in stream order: never stale for what follows
   if (recording_) recorded_.push_back(it->half);
 }

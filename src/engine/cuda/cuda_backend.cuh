@@ -187,6 +187,8 @@ class CudaBackend final : public Backend {
   // bytes and half the key row's registers, the K/V rounded to float16 (held to the half tolerances). Off until timed
   // (written in session 18; WST_CUDA_HALF_CROSS_KV=1 or set_half_cross_kv(true), before set_audio). The other
   // attention kernels (several windows' rows, the persistent kernel, the fallbacks) keep reading the float32 K/V.
+  // Every window of set_audios gets a shadow (+50% of the cross K/V's memory, which the automatic batch size does not
+  // count), though rows over several windows never read one. A freed K/V's shadow goes at the next cross_kv_written.
   void cross_kv_written(const Mat& kv) override;
   void set_half_cross_kv(bool on) { half_cross_kv_ = on; }
   bool half_cross_kv() const { return half_cross_kv_; }
