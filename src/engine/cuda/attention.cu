@@ -207,11 +207,12 @@ void CudaBackend::rows_attention(const Mat& q, const std::vector<const Mat*>& ks
         half_cross_kv_ && kv_fixed && precision_ != Precision::f32 ? half_kv_for(*ks[0], *vs[0]) : nullptr;
     if (hk) {
       const __half* kh = static_cast<const __half*>(hk->half.get());
-      const __half* vh = kh + (vs[0]->data - hk->data);
-      if (shared_kv_attention_fits(n, dh, kh, vh, hk->cols, hk->cols)) {
+      const __half* vh = kh + (vs[0]->data - hk->src.data);
+      const int ld = hk->src.cols;  // the shadow is contiguous
+      if (shared_kv_attention_fits(n, dh, kh, vh, ld, ld)) {
         ++half_cross_kv_launches_;
         if (recording_) recorded_.push_back(hk->half);  // the recording keeps its shadow alive
-        return shared_kv_attention(chained_, stream_, q.data, q.ld, n, kh, vh, hk->cols, hk->cols, ks[0]->rows, n_head,
+        return shared_kv_attention(chained_, stream_, q.data, q.ld, n, kh, vh, ld, ld, ks[0]->rows, n_head,
                                    dh, 1.0f / std::sqrt(static_cast<float>(dh)), out.data, out.ld, kv_fixed);
       }
     }
@@ -234,13 +235,8 @@ void CudaBackend::rows_attention(const Mat& q, const std::vector<const Mat*>& ks
 }
 
 void CudaBackend::cross_kv_written(const Mat& kv) {
-  // Shadows of freed K/V go first (their memory back to the pool).
-  half_kv_.erase(std::remove_if(half_kv_.begin(), half_kv_.end(), [](const HalfKv& h) { return h.owner.expired(); }),
-                 half_kv_.end());
-  auto it = std::find_if(half_kv_.begin(), half_kv_.end(), [&](const HalfKv& h) {
-    return !h.owner.owner_before(kv.storage) && !kv.storage.owner_before(h.owner) && h.data == kv.data &&
-           h.rows == kv.rows && h.cols == kv.cols;
-  });
+  drop_expired(half_kv_);  // shadows of freed K/V go first (their memory back to the pool)
+  auto it = std::find_if(half_kv_.begin(), half_kv_.end(), [&](const HalfKv& h) { return h.src.is(kv); });
   // Off (or float32, which must give the CPU's tokens): no new shadow. One a recording still holds (use_count > 1:
   // a step recorded while it was on, replayed for this window too) is refreshed all the same, so that it never reads
   // an older window's K/V; one nobody else holds goes.
@@ -252,19 +248,19 @@ void CudaBackend::cross_kv_written(const Mat& kv) {
       return;
     }
   } else if (it == half_kv_.end()) {
-    it = half_kv_.insert(half_kv_.end(), HalfKv{kv.storage, kv.data, kv.rows, kv.cols,
-                                                alloc_bytes(static_cast<size_t>(kv.rows) * kv.cols * 2)});
+    it = half_kv_.insert(half_kv_.end(),
+                         HalfKv{CopySource::of(kv), alloc_bytes(static_cast<size_t>(kv.rows) * kv.cols * 2)});
   }
   round_rows_to(kv, WeightType::float16, it->half.get(), stream_);  // in stream order: never stale for what follows
   if (recording_) recorded_.push_back(it->half);
 }
 
 const CudaBackend::HalfKv* CudaBackend::half_kv_for(const Mat& k, const Mat& v) const {
+  // k and v as the two halves of one [rows, 2d] K/V.
+  const Mat kv{k.storage, k.data, k.rows, 2 * k.cols, k.ld};
+  if (v.data != k.data + k.cols || v.cols != k.cols || v.rows != k.rows || v.ld != k.ld) return nullptr;
   for (const HalfKv& h : half_kv_)
-    if (!h.owner.owner_before(k.storage) && !k.storage.owner_before(h.owner) && h.data == k.data &&
-        v.data == k.data + k.cols && 2 * k.cols == h.cols && v.cols == k.cols && k.rows == h.rows &&
-        v.rows == h.rows && k.ld == h.cols && v.ld == h.cols)
-      return &h;
+    if (h.src.is(kv)) return &h;
   return nullptr;
 }
 

@@ -427,14 +427,9 @@ __device__ __forceinline__ void preload_block_keys(KeyRow<KV>& kr, const KV* k, 
                                                    int dh, int begin, int end) {
   kr.load(k + h * dh, ldk, begin + threadIdx.x, end, dh / 4);
   if (c_prefetch_rows == 0) return;
-  // 128-byte lines: a row's head is dh values of K (or V) from h * dh.
-  const int lines = (dh * static_cast<int>(sizeof(KV)) + 127) / 128, first = min(end, begin + kScoreKeys);
-  for (int t = threadIdx.x; t < 2 * lines * (end - begin); t += blockDim.x) {
-    const int row = begin + t / (2 * lines), rest = t % (2 * lines), line = rest / 2;
-    if (rest % 2 == 0 && row < first) continue;  // this round's keys are loaded above
-    const KV* base = rest % 2 ? v + static_cast<size_t>(row) * ldv : k + static_cast<size_t>(row) * ldk;
-    prefetch_l2(reinterpret_cast<const char*>(base + h * dh) + 128 * line);
-  }
+  const int first = min(end, begin + kScoreKeys);  // this round's keys are loaded above
+  prefetch_head_rows(k, v, ldk, ldv, h, dh, first, end);
+  prefetch_head_lines(v, ldv, h, dh, begin, first);
 }
 #endif
 

@@ -10,6 +10,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <map>
 #include <memory>
@@ -449,11 +450,26 @@ class CudaBackend final : public Backend {
   // The step's state (StepState) in pinned host memory and on the device; the suppressed ids' bitmask is
   // rewritten in place, so recordings that read it stay valid.
   StepState* step_host_ = nullptr;
-  // cross_kv_written's float16 shadows, each with the storage of the K/V it copies (expired: freed, never matched).
-  struct HalfKv {
+  // Where a device copy kept by the backend came from: the float32 view and its storage, held weakly, so that a
+  // freed matrix (and new data at its address) never matches again; expired copies are dropped.
+  struct CopySource {
     std::weak_ptr<float> owner;
-    const float* data;
-    int rows, cols;
+    const float* data = nullptr;
+    int rows = 0, cols = 0, ld = 0;
+    static CopySource of(const Mat& m) { return {m.storage, m.data, m.rows, m.cols, m.ld}; }
+    bool is(const Mat& m) const {
+      return !owner.owner_before(m.storage) && !m.storage.owner_before(owner) && data == m.data && rows == m.rows &&
+             cols == m.cols && ld == m.ld;
+    }
+  };
+  template <class Copy>
+  static void drop_expired(std::vector<Copy>& copies) {
+    copies.erase(std::remove_if(copies.begin(), copies.end(), [](const Copy& c) { return c.src.owner.expired(); }),
+                 copies.end());
+  }
+  // cross_kv_written's float16 shadows of [rows, 2d] K/V (contiguous).
+  struct HalfKv {
+    CopySource src;
     std::shared_ptr<void> half;  // [rows, cols] float16, contiguous
   };
   std::vector<HalfKv> half_kv_;
@@ -461,11 +477,9 @@ class CudaBackend final : public Backend {
   long long half_cross_kv_launches_ = 0;
   // The shadow of the K/V whose K is k and V is v (views of one [rows, 2d] K/V, K first), or null.
   const HalfKv* half_kv_for(const Mat& k, const Mat& v) const;
-  // rounded_weights' copies, each with the storage it was rounded from (expired: freed, so never matched again).
+  // rounded_weights' copies.
   struct Rounded {
-    std::weak_ptr<float> owner;
-    const float* data;
-    int rows, cols, ld;
+    CopySource src;
     WeightType type;
     Weights w;
   };

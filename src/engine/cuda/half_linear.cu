@@ -516,18 +516,11 @@ Weights CudaBackend::to_half(const Mat& w, WeightType type) {
 }
 
 const Weights& CudaBackend::rounded_weights(const Mat& w, WeightType type) {
-  // Copies of freed weights go first (their memory back to the pool).
-  rounded_.erase(std::remove_if(rounded_.begin(), rounded_.end(), [](const Rounded& r) { return r.owner.expired(); }),
-                 rounded_.end());
-  const auto same_owner = [&](const Rounded& r) {
-    return !r.owner.owner_before(w.storage) && !w.storage.owner_before(r.owner);
-  };
+  drop_expired(rounded_);  // copies of freed weights go first (their memory back to the pool)
   for (const Rounded& r : rounded_)
-    if (same_owner(r) && r.data == w.data && r.rows == w.rows && r.cols == w.cols &&
-        r.ld == w.ld && r.type == type)
-      return r.w;
+    if (r.src.is(w) && r.type == type) return r.w;
   if (!w.storage) throw Error("rounded_weights: the matrix owns no storage to keep its rounding by");
-  rounded_.push_back({w.storage, w.data, w.rows, w.cols, w.ld, type, to_half(w, type)});
+  rounded_.push_back({CopySource::of(w), type, to_half(w, type)});
   return rounded_.back().w;
 }
 

@@ -63,16 +63,27 @@ __device__ __forceinline__ void prefetch_lines_l2(const void* p, size_t bytes) {
   for (size_t o = threadIdx.x * size_t{128}; o < bytes; o += blockDim.x * size_t{128}) prefetch_l2(c + o);
 }
 
-// Rows [begin, end) of head h's K and V (dh values from column h * dh; K rows ldk apart, V rows ldv) asked into L2 by
-// the block, a 128-byte line a thread in turn (heads start on a line: dh * 4 bytes a multiple of 128, as Whisper's).
-__device__ __forceinline__ void prefetch_head_rows(const float* k, const float* v, int ldk, int ldv, int h, int dh,
-                                                   int begin, int end) {
-  const int lines = (dh + 31) / 32;  // 32 floats a line
+// Rows [begin, end) of head h's K and V (dh values of T from column h * dh; K rows ldk apart, V rows ldv) asked into
+// L2 by the block, a 128-byte line a thread in turn (heads start on a line: dh * sizeof(T) a multiple of 128, as
+// Whisper's), each row's K and V lines together.
+template <class T>
+__device__ __forceinline__ void prefetch_head_rows(const T* k, const T* v, int ldk, int ldv, int h, int dh, int begin,
+                                                   int end) {
+  const int lines = (dh * static_cast<int>(sizeof(T)) + 127) / 128;
   for (int t = threadIdx.x; t < 2 * lines * (end - begin); t += blockDim.x) {
     const int row = begin + t / (2 * lines), rest = t % (2 * lines), line = rest / 2;
-    const float* base = rest % 2 ? v + static_cast<size_t>(row) * ldv : k + static_cast<size_t>(row) * ldk;
-    prefetch_l2(base + h * dh + 32 * line);
+    const T* base = rest % 2 ? v + static_cast<size_t>(row) * ldv : k + static_cast<size_t>(row) * ldk;
+    prefetch_l2(reinterpret_cast<const char*>(base + h * dh) + 128 * line);
   }
+}
+
+// The same for one matrix m (rows ld apart).
+template <class T>
+__device__ __forceinline__ void prefetch_head_lines(const T* m, int ld, int h, int dh, int begin, int end) {
+  const int lines = (dh * static_cast<int>(sizeof(T)) + 127) / 128;
+  for (int t = threadIdx.x; t < lines * (end - begin); t += blockDim.x)
+    prefetch_l2(reinterpret_cast<const char*>(m + static_cast<size_t>(begin + t / lines) * ld + h * dh) +
+                128 * (t % lines));
 }
 
 // xs [M, k] (contiguous) = the M rows of x (row stride ldx): 16-byte loads, eight a thread in flight together
