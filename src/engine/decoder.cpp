@@ -42,16 +42,16 @@ void Decoder::copy_rows(int from, int to, int r0, int r1) {
   }
 }
 
-void Decoder::compute_cross_kv(const Mat& enc, int w) {
+void Decoder::compute_cross_kv(const Mat& enc, int w, bool sole_window) {
   for (size_t i = 0; i < m_.decoder_layers.size(); ++i) {
     const auto& l = m_.decoder_layers[i];
     be_.linear(enc, l.cross_kv.w, &l.cross_kv.b, cross_kv_[w][i]);
-    be_.cross_kv_written(cross_kv_[w][i]);
+    be_.cross_kv_written(cross_kv_[w][i], sole_window);
   }
 }
 
 void Decoder::set_audio(const Mat& enc) {
-  compute_cross_kv(enc, 0);
+  compute_cross_kv(enc, 0, true);
   seqs_ = {Sequence{seqs_[0].slot, 0, 0}};
   n_shared_ = 0;
 }
@@ -63,7 +63,7 @@ void Decoder::set_audios(const std::vector<Mat>& encs) {
   ensure_slots(n);
   seqs_.clear();
   for (int w = 0; w < n; ++w) {
-    compute_cross_kv(encs[w], w);
+    compute_cross_kv(encs[w], w, n == 1);
     seqs_.push_back(Sequence{w, 0, w});
   }
   n_shared_ = 0;

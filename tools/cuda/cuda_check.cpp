@@ -600,7 +600,8 @@ struct Checker {
 
   // The same kernel over the K/V's float16 shadow (set_half_cross_kv, made by cross_kv_written): against the
   // reference within float16's tolerance; then new values written at the same place and announced again, so that a
-  // stale shadow would show against the new reference.
+  // stale shadow would show against the new reference; then K/V announced as one of several windows (no shadow: the
+  // float32 kernel, held to the float tolerance).
   void shared_kv_half(int n_rows, int tk, int n_head, int d) {
     auto qb = rnd(static_cast<size_t>(n_rows) * d);
     const std::vector<float> kv_a = rnd(static_cast<size_t>(tk) * 2 * d), kv_b = rnd(static_cast<size_t>(tk) * 2 * d);
@@ -620,7 +621,7 @@ struct Checker {
         Mat fresh = up(*kv, tk, 2 * d);
         be.copy(fresh, KV);  // the same storage, new values
       }
-      be.cross_kv_written(KV);
+      be.cross_kv_written(KV, true);
       poison(O);
       const long long before = be.half_cross_kv_launches();
       be.cross_attention_rows(Q, ks, vs, O, n_head);
@@ -634,6 +635,23 @@ struct Checker {
                 reference_attention(qb.data() + static_cast<size_t>(i) * d, kv->data(), 2 * d, kv->data() + d, 2 * d, tk,
                                     n_head, d, o);
               }, 2e-3);
+    }
+    {
+      Mat batch_kv = up(kv_a, tk, 2 * d);
+      const Mat bk = batch_kv.cols_view(0, d), bv = batch_kv.cols_view(d, d);
+      be.cross_kv_written(batch_kv, false);
+      poison(O);
+      const long long before = be.half_cross_kv_launches();
+      be.cross_attention_rows(Q, std::vector<const Mat*>(n_rows, &bk), std::vector<const Mat*>(n_rows, &bv), O, n_head);
+      if (be.half_cross_kv_launches() != before) {
+        ++n_fail;
+        std::printf("  FAIL %-58s (a shadow was made for one of several windows)\n",
+                    ("shared K/V attention, one of several windows " + what).c_str());
+      }
+      compare("shared K/V attention, one of several windows " + what, O, [&](int i, double* o) {
+        reference_attention(qb.data() + static_cast<size_t>(i) * d, kv_a.data(), 2 * d, kv_a.data() + d, 2 * d, tk,
+                            n_head, d, o);
+      });
     }
     be.set_shared_kv(shared0);
     be.set_shared_kv_min_heads(min_heads0);

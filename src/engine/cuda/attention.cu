@@ -234,13 +234,13 @@ void CudaBackend::rows_attention(const Mat& q, const std::vector<const Mat*>& ks
   }
 }
 
-void CudaBackend::cross_kv_written(const Mat& kv) {
+void CudaBackend::cross_kv_written(const Mat& kv, bool sole_window) {
   drop_expired(half_kv_);  // shadows of freed K/V go first (their memory back to the pool)
   auto it = std::find_if(half_kv_.begin(), half_kv_.end(), [&](const HalfKv& h) { return h.src.is(kv); });
-  // Off (or float32, which must give the CPU's tokens): no new shadow. One a recording still holds (use_count > 1:
-  // a step recorded while it was on, replayed for this window too) is refreshed all the same, so that it never reads
-  // an older window's K/V; one nobody else holds goes.
-  if (!half_cross_kv_ || precision_ == Precision::f32 || !(sm90_ && clusters_) || kv.cols % 2 != 0 ||
+  // Off (or float32, which must give the CPU's tokens, or one of several windows): no new shadow. One a recording
+  // still holds (use_count > 1: a step recorded while it was on, replayed for this window too) is refreshed all the
+  // same, so that it never reads an older window's K/V; one nobody else holds goes.
+  if (!half_cross_kv_ || !sole_window || precision_ == Precision::f32 || !(sm90_ && clusters_) || kv.cols % 2 != 0 ||
       kv.ld != kv.cols || !kv.storage) {
     if (it == half_kv_.end()) return;
     if (it->half.use_count() == 1 || kv.ld != kv.cols || !kv.storage) {

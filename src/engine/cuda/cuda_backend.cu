@@ -151,7 +151,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   fused_self_ = !env_is("WST_CUDA_FUSED_SELF", "0");
   shared_kv_ = !env_is("WST_CUDA_SHARED_KV", "0");
   one_row_scores_first_ = !env_is("WST_CUDA_ONE_ROW_SCORES_FIRST", "0");
-  half_cross_kv_ = env_is("WST_CUDA_HALF_CROSS_KV", "1");
+  half_cross_kv_ = !env_is("WST_CUDA_HALF_CROSS_KV", "0");
   small_self_ = !env_is("WST_CUDA_SMALL_SELF", "0");
   if (const char* heads = std::getenv("WST_CUDA_SHARED_KV_MIN_HEADS"); heads && *heads)
     shared_kv_min_heads_ = parse_shared_kv_min_heads(heads);

@@ -184,13 +184,14 @@ class CudaBackend final : public Backend {
   void set_one_row_scores_first(bool on) { one_row_scores_first_ = on; }
   bool one_row_scores_first() const { return one_row_scores_first_; }
   // The window's cross K/V also kept as float16 (a shadow written in stream order whenever the decoder writes a
-  // layer's K/V, cross_kv_written), which the scores-first kernel then reads instead of the float32 K/V: half the
-  // bytes and half the key row's registers, the K/V rounded to float16 (held to the half tolerances). Off until timed
-  // (written in session 18; WST_CUDA_HALF_CROSS_KV=1 or set_half_cross_kv(true), before set_audio). The other
-  // attention kernels (several windows' rows, the persistent kernel, the fallbacks) keep reading the float32 K/V.
-  // Every window of set_audios gets a shadow (+50% of the cross K/V's memory, which the automatic batch size does not
-  // count), though rows over several windows never read one. A freed K/V's shadow goes at the next cross_kv_written.
-  void cross_kv_written(const Mat& kv) override;
+  // layer's K/V for a sole window, cross_kv_written), which the scores-first kernel then reads instead of the float32
+  // K/V: half the bytes and half the key row's registers, the K/V rounded to float16 (held to the half tolerances).
+  // On in the half precisions unless WST_CUDA_HALF_CROSS_KV=0 or set_half_cross_kv(false) (before set_audio): run 44
+  // (H100), large-v3 greedy step 1.808 -> 1.712 ms, 5-beam step 2.819 -> 2.725 ms. The other attention kernels (the
+  // persistent kernel, the fallbacks) keep reading the float32 K/V. Windows set together (set_audios of several) get
+  // no shadow: rows over several windows never read one. A shadow adds half of its window's K/V to the pool; a freed
+  // K/V's shadow goes at the next cross_kv_written.
+  void cross_kv_written(const Mat& kv, bool sole_window) override;
   void set_half_cross_kv(bool on) { half_cross_kv_ = on; }
   bool half_cross_kv() const { return half_cross_kv_; }
   long long half_cross_kv_launches() const { return half_cross_kv_launches_; }
@@ -344,7 +345,7 @@ class CudaBackend final : public Backend {
   void set_tensor_rows_tiles(int tiles) { tensor_rows_tiles_ = tiles; }
   int tensor_rows_tiles() const { return tensor_rows_tiles_; }
   // Tiles for products of fewer than 2048 outputs where the width's rule chooses (0: the rule; switches.h,
-  // tensor_rows_tiles; WST_CUDA_TENSOR_ROWS_NARROW_TILES). Untimed: cuda_bench's 5-beam variants try 1 and 2.
+  // tensor_rows_tiles; WST_CUDA_TENSOR_ROWS_NARROW_TILES). cuda_bench's 5-beam variants try 1 and 4.
   void set_tensor_rows_narrow_tiles(int tiles) { tensor_rows_narrow_tiles_ = tiles; }
   int tensor_rows_narrow_tiles() const { return tensor_rows_narrow_tiles_; }
   long long tensor_rows_launches() const { return tensor_rows_launches_; }
@@ -473,7 +474,7 @@ class CudaBackend final : public Backend {
     std::shared_ptr<void> half;  // [rows, cols] float16, contiguous
   };
   std::vector<HalfKv> half_kv_;
-  bool half_cross_kv_ = false;
+  bool half_cross_kv_ = true;
   long long half_cross_kv_launches_ = 0;
   // The shadow of the K/V whose K is k and V is v (views of one [rows, 2d] K/V, K first), or null.
   const HalfKv* half_kv_for(const Mat& k, const Mat& v) const;

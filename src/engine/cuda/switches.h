@@ -103,15 +103,16 @@ inline int parse_tensor_rows_tiles(const std::string& text) {
 // of run 37 (5-beam steps, H100) was 4 for large-v3 (3.43 ms; 1 tile 3.86), 2 for small (1.00; 1 tile 1.17, 4 tiles
 // 1.03), and tiny's best was 1 with the logits at 4 (0.327; 2 tiles 0.351, 4 tiles 0.352); run 38 confirmed it
 // (large-v3 3.43, large-v3-turbo 0.599 against 0.604-0.667 uniform, small 1.00, tiny 0.320 against 0.339-0.353).
-// At 4 tiles large-v3's 1280-output products (the output products, the cross query, fc2) have 40 blocks for 132 SMs:
-// narrow_tiles (WST_CUDA_TENSOR_ROWS_NARROW_TILES, untimed until session 19) gives them more.
+// At 4 tiles large-v3's 1280-output products (the output products, the cross query, fc2) had 40 blocks for 132 SMs:
+// from 1280 wide, the products of fewer than 2048 outputs take 2 (run 44, 5-beam step: large-v3 2.738 ms against
+// 2.819 with 4, 2.760 with 1; large-v3-turbo 0.522 against 0.528, within the runs' spread).
 inline int tensor_rows_tiles(int n, int k, int tiles, int narrow_tiles = 0) {
   const auto valid = [](int t) { return t == 1 || t == 2 || t == 4; };
   if (valid(tiles)) return tiles;
   if (n >= 8192) return 4;
   if (valid(narrow_tiles) && n < 2048) return narrow_tiles;
   const int width = n < k ? n : k;
-  return width >= 1280 ? 4 : width >= 768 ? 2 : 1;
+  return width >= 1280 ? (n < 2048 ? 2 : 4) : width >= 768 ? 2 : 1;
 }
 
 // WST_CUDA_TENSOR_ROWS_NARROW_TILES: tensor_rows_tiles' narrow_tiles (1, 2 or 4).
