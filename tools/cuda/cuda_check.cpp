@@ -787,8 +787,8 @@ struct Checker {
 
   // The decoder's cross-attention with its query product (Backend::cross_attention_from): one cluster kernel
   // (set_fused_cross) against the query product and the attention in turn; the same arithmetic in the same order,
-  // so the same bits.
-  void cross_fused(engine::WeightType type, const std::string& name, int d, int n_head, int tk) {
+  // so the same bits. half_kv: both over the K/V's float16 shadow (set_half_cross_kv; each must read it).
+  void cross_fused(engine::WeightType type, const std::string& name, int d, int n_head, int tk, bool half_kv = false) {
     auto x = rnd(d, 2.0f), g = rnd(d), bb = rnd(d), w = rnd(static_cast<size_t>(d) * d, 0.05f), bq = rnd(d);
     auto kv = rnd(static_cast<size_t>(tk) * 2 * d);
     for (auto& e : g) e += 1.0f;
@@ -805,6 +805,10 @@ struct Checker {
     // The two kernels' query product normalises its row block-wide, as the fused kernel does (not a warp a row).
     const bool one_norm_before = be.gemv_one_row_norm_by_warp();
     be.set_gemv_one_row_norm_by_warp(false);
+    const bool half_before = be.half_cross_kv();
+    be.set_half_cross_kv(half_kv);
+    if (half_kv) be.cross_kv_written(KV, true);
+    const long long half_before_launches = be.half_cross_kv_launches();
     be.set_fused_cross(false);
     be.cross_attention_from(X, G, BE, W, &BQ, Q, KV.cols_view(0, d), KV.cols_view(d, d), O1, n_head);
     // The fused kernel leaves q unwritten: q poisoned before and still poisoned after shows it ran (not the
@@ -817,6 +821,8 @@ struct Checker {
     be.set_fused_cross_max_width(cross_width_before);
     be.set_one_row_scores_first(scores_first_before);
     be.set_gemv_one_row_norm_by_warp(one_norm_before);
+    be.set_half_cross_kv(half_before);
+    const bool read_half = be.half_cross_kv_launches() - half_before_launches == (half_kv ? 2 : 0);
     const std::vector<float> a = down(O1), b = down(O2), q_after = down(Q);
     size_t n_diff = 0, n_bad = 0, q_written = 0;
     for (size_t i = 0; i < a.size(); ++i) {
@@ -825,11 +831,14 @@ struct Checker {
     }
     for (float e : q_after) q_written += std::isfinite(e);
     const bool ran = be.fused_cross_launches() == before + 1 && q_written == 0;
-    const bool ok = ran && n_diff == 0 && n_bad == 0;
+    const bool ok = ran && read_half && n_diff == 0 && n_bad == 0;
     if (!ok) ++n_fail;
-    std::printf("  %-4s %-58s %zu of %zu values differ from the two kernels%s\n", ok ? "ok" : "FAIL",
-                ("cross query + attention fused " + std::string(engine::weight_type_name(type)) + " " + name).c_str(),
-                n_diff, a.size(), ran ? "" : " (the fused kernel did not run)");
+    std::printf("  %-4s %-58s %zu of %zu values differ from the two kernels%s%s\n", ok ? "ok" : "FAIL",
+                ("cross query + attention fused " + std::string(engine::weight_type_name(type)) + " " + name +
+                 (half_kv ? ", K/V float16" : ""))
+                    .c_str(),
+                n_diff, a.size(), ran ? "" : " (the fused kernel did not run)",
+                read_half ? "" : half_kv ? " (the float16 K/V were not read by both)" : " (a float16 shadow was read)");
   }
 
   // upload_transposed (the mel spectrogram into the convolutions' layout): every value in its place, exactly;
@@ -1604,6 +1613,9 @@ int run_op_checks(CudaBackend& be) {
     ck.cross_fused(type, "large-v3", 1280, 20, 1500);
     ck.cross_fused(type, "large-v3, 7 keys", 1280, 20, 7);
     ck.cross_fused(type, "large-v3, 3000 keys", 1280, 20, 3000);  // two rounds of scores a block
+    ck.cross_fused(type, "tiny", 384, 6, 1500, true);
+    ck.cross_fused(type, "large-v3", 1280, 20, 1500, true);
+    ck.cross_fused(type, "large-v3, 7 keys", 1280, 20, 7, true);
   }
   std::printf("the mel spectrogram's upload, transposed on the device:\n");
   for (auto [rows, cols] : {std::pair{128, 3000}, std::pair{128, 3000}, std::pair{80, 3000}, std::pair{45, 70}})

@@ -202,20 +202,9 @@ void CudaBackend::rows_attention(const Mat& q, const std::vector<const Mat*>& ks
     same = ks[b]->data == ks[0]->data && vs[b]->data == vs[0]->data && ks[b]->rows == ks[0]->rows;
   if (same) {
     ++shared_kv_launches_;
-    // (float32 keeps the float32 K/V: it must give the CPU's tokens, whatever shadow an earlier precision left.)
-    const HalfKv* hk =
-        half_cross_kv_ && kv_fixed && precision_ != Precision::f32 ? half_kv_for(*ks[0], *vs[0]) : nullptr;
-    if (hk) {
-      const __half* kh = static_cast<const __half*>(hk->half.get());
-      const __half* vh = kh + (vs[0]->data - hk->src.data);
-      const int ld = hk->src.cols;  // the shadow is contiguous
-      if (shared_kv_attention_fits(n, dh, kh, vh, ld, ld)) {
-        ++half_cross_kv_launches_;
-        if (recording_) recorded_.push_back(hk->half);  // the recording keeps its shadow alive
-        return shared_kv_attention(chained_, stream_, q.data, q.ld, n, kh, vh, ld, ld, ks[0]->rows, n_head,
-                                   dh, 1.0f / std::sqrt(static_cast<float>(dh)), out.data, out.ld, kv_fixed);
-      }
-    }
+    if (const auto hk = kv_fixed ? half_kv_view(*ks[0], *vs[0], n, dh) : std::nullopt)
+      return shared_kv_attention(chained_, stream_, q.data, q.ld, n, hk->k, hk->v, hk->ld, hk->ld, ks[0]->rows, n_head,
+                                 dh, 1.0f / std::sqrt(static_cast<float>(dh)), out.data, out.ld, kv_fixed);
     return shared_kv_attention(chained_, stream_, q.data, q.ld, n, ks[0]->data, vs[0]->data, ks[0]->ld, vs[0]->ld,
                                ks[0]->rows, n_head, dh, 1.0f / std::sqrt(static_cast<float>(dh)), out.data, out.ld,
                                kv_fixed);
@@ -253,6 +242,19 @@ void CudaBackend::cross_kv_written(const Mat& kv, bool sole_window) {
   }
   round_rows_to(kv, WeightType::float16, it->half.get(), stream_);  // in stream order: never stale for what follows
   if (recording_) recorded_.push_back(it->half);
+}
+
+std::optional<CudaBackend::HalfKvView> CudaBackend::half_kv_view(const Mat& k, const Mat& v, int n_rows, int dh) {
+  // (float32 keeps the float32 K/V: it must give the CPU's tokens, whatever shadow an earlier precision left.)
+  if (!half_cross_kv_ || precision_ == Precision::f32) return std::nullopt;
+  const HalfKv* hk = half_kv_for(k, v);
+  if (!hk) return std::nullopt;
+  const __half* kh = static_cast<const __half*>(hk->half.get());
+  const HalfKvView view{kh, kh + (v.data - hk->src.data), hk->src.cols};  // the shadow is contiguous
+  if (!shared_kv_attention_fits(n_rows, dh, view.k, view.v, view.ld, view.ld)) return std::nullopt;
+  ++half_cross_kv_launches_;
+  if (recording_) recorded_.push_back(hk->half);  // the recording keeps its shadow alive
+  return view;
 }
 
 const CudaBackend::HalfKv* CudaBackend::half_kv_for(const Mat& k, const Mat& v) const {
@@ -299,14 +301,20 @@ void CudaBackend::cross_attention_from(const Mat& x, const Mat& gamma, const Mat
     return Backend::cross_attention_from(x, gamma, beta, wq, bq, q, k, v, out, n_head);
   const float* b = bq && !bq->empty() ? bq->data : nullptr;
   ++fused_cross_launches_;
+  // Over the K/V's float16 shadow where the unfused attention would read it (the same bits either way).
+  const auto hk = half_kv_view(k, v, 1, d / n_head);
+  const auto launch = [&](const auto* w) {
+    if (hk)
+      cross_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data, w, b, d, n_head, hk->k, hk->v,
+                            hk->ld, hk->ld, k.rows, out.data);
+    else
+      cross_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data, w, b, d, n_head, k.data, v.data,
+                            k.ld, v.ld, k.rows, out.data);
+  };
   if (wq.type == WeightType::float16)
-    cross_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data,
-                          static_cast<const __half*>(wq.packed.get()), b, d, n_head, k.data, v.data, k.ld, v.ld,
-                          k.rows, out.data);
+    launch(static_cast<const __half*>(wq.packed.get()));
   else
-    cross_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data,
-                          static_cast<const __nv_bfloat16*>(wq.packed.get()), b, d, n_head, k.data, v.data, k.ld,
-                          v.ld, k.rows, out.data);
+    launch(static_cast<const __nv_bfloat16*>(wq.packed.get()));
 }
 
 void CudaBackend::self_attention_at_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& w,

@@ -156,8 +156,8 @@ class CudaBackend final : public Backend {
   void cross_attention_rows(const Mat& q, const std::vector<const Mat*>& ks, const std::vector<const Mat*>& vs,
                             Mat& out, int n_head) override;
   // One row: the query product and the attention in one cluster kernel (cross_query_attention, sm_90, half
-  // weights; its attention scores the keys first, so the same bits as the product and then the attention with
-  // one_row_scores_first on), for models up to fused_cross_max_width() wide (WST_CUDA_FUSED_CROSS_MAX_WIDTH). Off
+  // weights; its attention scores the keys first, over the K/V's float16 shadow where there is one, so the same bits
+  // as the product and then the attention with one_row_scores_first on), for models up to fused_cross_max_width() wide (WST_CUDA_FUSED_CROSS_MAX_WIDTH). Off
   // since session 18 (WST_CUDA_FUSED_CROSS=1 or set_fused_cross(true) turns it on): with session 17's attention inside
   // it, the product and then the scores-first attention were faster at every size (run 42, H200, greedy step: tiny
   // 0.190 against 0.200 ms fused, small 0.479 against 0.502); the fused kernel with the scores-first attention is
@@ -478,6 +478,14 @@ class CudaBackend final : public Backend {
   long long half_cross_kv_launches_ = 0;
   // The shadow of the K/V whose K is k and V is v (views of one [rows, 2d] K/V, K first), or null.
   const HalfKv* half_kv_for(const Mat& k, const Mat& v) const;
+  // The shadow of k, v as the scores-first kernels read it, where it is on, made and fits n_rows rows of heads dh
+  // wide (counted in half_cross_kv_launches, held by a recording in progress); none otherwise.
+  struct HalfKvView {
+    const __half* k;
+    const __half* v;
+    int ld;
+  };
+  std::optional<HalfKvView> half_kv_view(const Mat& k, const Mat& v, int n_rows, int dh);
   // rounded_weights' copies.
   struct Rounded {
     CopySource src;
@@ -564,10 +572,11 @@ template <class T>
 void self_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                           const float* beta, const T* wqkv, const float* bqkv, int d, int n_head, float* k_cache,
                           float* v_cache, int ldc, const StepState* st, float* out);
-template <class T>
+// K/V in float32 or float16 (KV: the shadow, set_half_cross_kv).
+template <class T, class KV>
 void cross_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
-                           const float* beta, const T* wq, const float* bq, int d, int n_head, const float* k,
-                           const float* v, int ldk, int ldv, int n_keys, float* out);
+                           const float* beta, const T* wq, const float* bq, int d, int n_head, const KV* k, const KV* v,
+                           int ldk, int ldv, int n_keys, float* out);
 
 // The encoder's half-precision path (encoder_blocks.cu), T = __half or __nv_bfloat16:
 // y [x.rows, x.cols] (row stride ldy) = layer_norm(x + add) in T (add: a row, or null; x is only read).
