@@ -92,15 +92,17 @@ TEST(CudaSwitches, NumbersTakeTheirRangeAndNameTheVariableOtherwise) {
 
 }  // namespace
 // The tensor-core row kernel's tiles: run 37-38's rule by the model's width (large-v3 1280, small 768, tiny 384;
-// the logits 4), with run 44's 2 for 1280-wide products of fewer than 2048 outputs; a count given overrides it, and
-// narrow_tiles changes only the products of fewer than 2048 outputs.
+// the logits 4), with run 44's 2 for products of fewer than 2048 outputs and 4 above from 768 wide; a count given
+// overrides it, and narrow_tiles changes only the products of fewer than 2048 outputs.
 TEST(CudaSwitches, TensorRowTilesFollowTheWidthAndTheNarrowOverride) {
   EXPECT_EQ(tensor_rows_tiles(3 * 1280, 1280, 0), 4);  // large-v3 q|k|v
   EXPECT_EQ(tensor_rows_tiles(4 * 1280, 1280, 0), 4);  // large-v3 fc1
   EXPECT_EQ(tensor_rows_tiles(1280, 5120, 0), 2);      // large-v3 fc2
   EXPECT_EQ(tensor_rows_tiles(1280, 1280, 0), 2);      // large-v3's output products and cross query
   EXPECT_EQ(tensor_rows_tiles(768, 768, 0), 2);        // small's output products
-  EXPECT_EQ(tensor_rows_tiles(4 * 768, 768, 0), 2);    // small fc1
+  EXPECT_EQ(tensor_rows_tiles(4 * 768, 768, 0), 4);    // small fc1
+  EXPECT_EQ(tensor_rows_tiles(3 * 768, 768, 0), 4);    // small q|k|v
+  EXPECT_EQ(tensor_rows_tiles(768, 4 * 768, 0), 2);    // small fc2
   EXPECT_EQ(tensor_rows_tiles(384, 4 * 384, 0), 1);    // tiny fc2
   EXPECT_EQ(tensor_rows_tiles(51865, 384, 0), 4);      // tiny's logits
   EXPECT_EQ(tensor_rows_tiles(51865, 1280, 1), 1);     // a count given

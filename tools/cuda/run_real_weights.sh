@@ -115,14 +115,15 @@ fi
 # The encoder's attention in its other launch shapes (the default since run 39: on wgmma, shape 3 for tiny.en's 6
 # heads; 1: the mma.sync kernel, the default before; 4 and 5: the other wgmma shapes) and fc1 without its bias and
 # GELU in cuBLASLt's epilogue (the default since run 40; WST_CUDA_FC1_EPILOGUE=0: the product, then a bias + exact
-# GELU pass), one row's cross-attention through the cluster kernel (WST_CUDA_ONE_ROW_SCORES_FIRST=0; scored first by
-# default since session 18) and the cross query fused into it (WST_CUDA_FUSED_CROSS=1; off since session 18): float16
-# greedy, held to float16's gate; and the float32 cross K/V without their float16 shadow (WST_CUDA_HALF_CROSS_KV=0; the
-# shadow is the default since run 44).
+# GELU pass), one row's cross-attention through the cluster kernel (WST_CUDA_ONE_ROW_SCORES_FIRST=0 with the cross
+# query unfused, since the fused kernel always scores first; scored first by default since session 18), the cross
+# query unfused (WST_CUDA_FUSED_CROSS=0; fused by default since run 44) and the float32 cross K/V without their
+# float16 shadow (WST_CUDA_HALF_CROSS_KV=0; the shadow is the default since run 44): float16 greedy, held to
+# float16's gate. A variant of several switches joins them with commas.
 for v in WST_CUDA_FLASH_SHAPE=1 WST_CUDA_FLASH_SHAPE=4 WST_CUDA_FLASH_SHAPE=5 WST_CUDA_FC1_EPILOGUE=0 \
-         WST_CUDA_ONE_ROW_SCORES_FIRST=0 WST_CUDA_FUSED_CROSS=1 WST_CUDA_HALF_CROSS_KV=0; do
-  tag="$(echo "${v#WST_CUDA_}" | tr 'A-Z=' 'a-z_')"
-  env "$v" "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda float16 \
+         WST_CUDA_ONE_ROW_SCORES_FIRST=0,WST_CUDA_FUSED_CROSS=0 WST_CUDA_FUSED_CROSS=0 WST_CUDA_HALF_CROSS_KV=0; do
+  tag="$(echo "$v" | sed 's/WST_CUDA_//g' | tr 'A-Z=,' 'a-z__')"
+  env ${v//,/ } "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda float16 \
     "$out/gpu_float16_$tag.json" "${pcm[@]}" > "$out/gpu_float16_$tag.log" 2>&1 || { echo "$v run failed"; rc=1; }
   echo "== float16, $v, against the CPU's float32"
   "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_float16_$tag.json" text || rc=1

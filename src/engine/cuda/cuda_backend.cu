@@ -145,7 +145,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   set_chained(!env_is("WST_CUDA_CHAIN", "0"));
   clusters_ = !env_is("WST_CUDA_CLUSTERS", "0");
   half_encoder_ = !env_is("WST_CUDA_HALF_ENCODER", "0");
-  fused_cross_ = env_is("WST_CUDA_FUSED_CROSS", "1");
+  fused_cross_ = !env_is("WST_CUDA_FUSED_CROSS", "0");
   if (const char* width = std::getenv("WST_CUDA_FUSED_CROSS_MAX_WIDTH"); width && *width)
     fused_cross_max_width_ = parse_fused_cross_max_width(width);
   fused_self_ = !env_is("WST_CUDA_FUSED_SELF", "0");

@@ -157,12 +157,12 @@ class CudaBackend final : public Backend {
                             Mat& out, int n_head) override;
   // One row: the query product and the attention in one cluster kernel (cross_query_attention, sm_90, half
   // weights; its attention scores the keys first, over the K/V's float16 shadow where there is one, so the same bits
-  // as the product and then the attention with one_row_scores_first on), for models up to fused_cross_max_width() wide (WST_CUDA_FUSED_CROSS_MAX_WIDTH). Off
-  // since session 18 (WST_CUDA_FUSED_CROSS=1 or set_fused_cross(true) turns it on): with session 17's attention inside
-  // it, the product and then the scores-first attention were faster at every size (run 42, H200, greedy step: tiny
-  // 0.190 against 0.200 ms fused, small 0.479 against 0.502); the fused kernel with the scores-first attention is
-  // timed by cuda_bench's "cross query fused" variants.
-  static constexpr int kFusedCrossMaxWidth = 1024;
+  // as the product and then the attention with one_row_scores_first on), for models up to fused_cross_max_width()
+  // wide (WST_CUDA_FUSED_CROSS_MAX_WIDTH; the kernel takes up to 2048). Off in session 18, when it read the float32
+  // K/V (128 registers and a 48-byte spill); on again since run 44 over the float16 shadow (125 registers, no spill)
+  // unless WST_CUDA_FUSED_CROSS=0 or set_fused_cross(false): greedy step, H100, with the self q|k|v fused too,
+  // large-v3 1.736 -> 1.710 ms, large-v3-turbo 0.334 -> 0.329, small 0.513 -> 0.508, tiny 0.190 -> 0.187.
+  static constexpr int kFusedCrossMaxWidth = 2048;
   void cross_attention_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq, Mat& q,
                             const Mat& k, const Mat& v, Mat& out, int n_head) override;
   void set_fused_cross(bool on) { fused_cross_ = on; }
@@ -408,7 +408,7 @@ class CudaBackend final : public Backend {
   bool wgmma_ = false;  // flash_wgmma_available() for this device, asked when the backend starts
   bool fc1_epilogue_ = true;
   std::shared_ptr<LtProducts> lt_;  // cuBLASLt's handle and plans, made on first use (lt_product.cu)
-  bool fused_cross_ = false, fused_self_ = true;  // (the constructor reads WST_CUDA_FUSED_CROSS / _SELF)
+  bool fused_cross_ = true, fused_self_ = true;  // (the constructor reads WST_CUDA_FUSED_CROSS / _SELF)
   int fused_cross_max_width_ = kFusedCrossMaxWidth;
   long long fused_cross_launches_ = 0, fused_self_launches_ = 0;
   bool shared_kv_ = true, small_self_ = true, prefetch_rows_ = true, one_row_scores_first_ = true;
