@@ -84,6 +84,14 @@ void Backend::embed(const Weights& table, const int* ids, int n, const Mat& pos,
   embed(table.f32, ids, n, pos, pos_offset, y);
 }
 
+void Backend::embed_rows(const Weights& table, const int* ids, const int* positions, int n, const Mat& pos, Mat& y) {
+  if (y.rows != n) throw Error("embed_rows: y has " + std::to_string(y.rows) + " rows for " + std::to_string(n) + " tokens");
+  for (int i = 0; i < n; ++i) {
+    Mat row = y.rows_view(i, 1);
+    embed(table, ids + i, 1, pos, positions[i], row);
+  }
+}
+
 GreedyPick Backend::pick_greedy(const Mat&, const StepRules&) {
   throw Error(name() + " backend: no greedy pick where the logits are (decoding filters them on the host)");
 }

@@ -161,6 +161,9 @@ class Backend {
   // y[i] = table[ids[i]] + pos[pos_offset + i]. table [n_vocab, D], pos [n_ctx, D], y [n, D].
   virtual void embed(const Mat& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) = 0;
   virtual void embed(const Weights& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y);
+  // y[i] = table[ids[i]] + pos[positions[i]]: a step's rows (beams, batched windows), each at its own position. The
+  // default calls embed() once a row; a GPU does them in one launch.
+  virtual void embed_rows(const Weights& table, const int* ids, const int* positions, int n, const Mat& pos, Mat& y);
 
   // Whether pick_greedy runs where the logits are (a GPU), so that a greedy step moves a few bytes to the
   // host instead of n_vocab floats. The CPU backend does not: decoding.cpp filters host logits itself.

@@ -281,17 +281,14 @@ Mat Decoder::step_logits(const std::vector<int>& tokens) {
       throw Error("decoder: " + std::to_string(s.n_past + 1) + " tokens exceed the text context of " +
                   std::to_string(h.n_text_ctx));
   Mat x = be_.alloc(n, d);  // [n_seq, d]: sequence b at position n_past(b)
-  for (int b = 0; b < n; ++b) {
-    Mat row = x.rows_view(b, 1);
-    be_.embed(m_.token_embedding, &tokens[b], 1, m_.decoder_pos, seqs_[b].n_past, row);
-  }
+  std::vector<int> positions(n);
+  for (int b = 0; b < n; ++b) positions[b] = seqs_[b].n_past;
+  be_.embed_rows(m_.token_embedding, tokens.data(), positions.data(), n, m_.decoder_pos, x);
 
   Mat qkv = be_.alloc(n, 3 * d);
   Mat attn = be_.alloc(n, d);
   Mat q = be_.alloc(n, d);
   Mat mlp = be_.alloc(n, mlp_width());
-  std::vector<int> positions(n);
-  for (int b = 0; b < n; ++b) positions[b] = seqs_[b].n_past;
   // Each layer's caches and cross-attention K/V, sequence by sequence.
   const size_t n_layer = m_.decoder_layers.size();
   std::vector<std::vector<Mat*>> k_caches(n_layer, std::vector<Mat*>(n)), v_caches(n_layer, std::vector<Mat*>(n));

@@ -360,6 +360,29 @@ TEST_P(BackendOps, EmbedFromPackedTables) {
   }
 }
 
+// A step's rows at their own positions (beams): each row exactly what embed() gives it alone; a position past the
+// context is an error.
+TEST_P(BackendOps, EmbedRowsPutsEachRowAtItsOwnPosition) {
+  const int n_vocab = 40, d = 96, n_ctx = 8;
+  auto table = random_vec(n_vocab * d, 19), pos = random_vec(n_ctx * d, 20);
+  Mat P = be_->upload(pos.data(), n_ctx, d);
+  const int ids[] = {0, 39, 7, 7}, at[] = {7, 0, 3, 3};
+  for (WeightType t : {WeightType::float32, WeightType::float16, WeightType::int8}) {
+    Weights T = be_->upload_weights(table.data(), n_vocab, d, t);
+    Mat Y = be_->alloc(4, d), one = be_->alloc(1, d);
+    be_->embed_rows(T, ids, at, 4, P, Y);
+    const auto got = down(Y);
+    for (int i = 0; i < 4; ++i) {
+      be_->embed(T, ids + i, 1, P, at[i], one);
+      const auto want = down(one);
+      for (int c = 0; c < d; ++c) ASSERT_EQ(got[i * d + c], want[c]) << weight_type_name(t) << " row " << i;
+    }
+    const int past[] = {1, n_ctx};
+    Mat two = Y.rows_view(0, 2);
+    EXPECT_THROW(be_->embed_rows(T, ids, past, 2, P, two), Error);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Threads, BackendOps, ::testing::Values(1, 2));
 
 TEST(HalfConversion, RoundTripsEveryHalfAndRoundsToNearestEven) {

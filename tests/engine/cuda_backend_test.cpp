@@ -167,6 +167,13 @@ TEST_F(CudaBackendOps, EmbedAndCopyMatchCpu) {
     be.embed(in[0], ids, 3, in[1], 10, y);
     return y;
   });
+  expect_same("embed rows at their own positions", {random_host(300, 64, 15), random_host(448, 64, 16)},
+              [](Backend& be, std::vector<Mat>& in) {
+                const int ids[4] = {299, 0, 17, 17}, at[4] = {447, 3, 3, 0};
+                Mat y = poisoned(be, 4, 64);
+                be.embed_rows(Weights(in[0]), ids, at, 4, in[1], y);
+                return y;
+              });
   expect_same("copy into cache rows", {random_host(7, 192, 17)}, [](Backend& be, std::vector<Mat>& in) {
     Mat cache = poisoned(be, 20, 64);
     Mat dst = cache.rows_view(5, 7);

@@ -92,7 +92,7 @@ TEST(CudaSwitches, NumbersTakeTheirRangeAndNameTheVariableOtherwise) {
 
 }  // namespace
 // The tensor-core row kernel's tiles: run 37-38's rule by the model's width (large-v3 1280, small 768, tiny 384;
-// the logits 4), with run 44's 2 for products of fewer than 2048 outputs and 4 above from 768 wide; a count given
+// the logits 4), with runs 44-47's 2 for products of fewer than 2048 outputs and 4 above from 768 wide; a count given
 // overrides it, and narrow_tiles changes only the products of fewer than 2048 outputs.
 TEST(CudaSwitches, TensorRowTilesFollowTheWidthAndTheNarrowOverride) {
   EXPECT_EQ(tensor_rows_tiles(3 * 1280, 1280, 0), 4);  // large-v3 q|k|v

@@ -681,7 +681,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
                     [&](bool on) { be.set_one_row_scores_first(on ? false : first0); },
                     [&] { return be.shared_kv_launches(); }, false);
       // Over the float32 cross K/V, without the float16 shadow (set_half_cross_kv, the default in the half
-      // precisions since run 44; float32 never has one).
+      // precisions since run 45; float32 never has one).
       if (precision != engine::cuda::Precision::f32) {
         const bool half0 = be.half_cross_kv();
         cross_variant("cross K/V in float32", [&](bool on) { be.set_half_cross_kv(on ? false : half0); },
@@ -887,7 +887,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.set_persistent_decoder(false);
       row.beam5_persistent_ran = be.persistent_launches() > before;
     }
-    // Without the cross K/V's float16 shadow (set_half_cross_kv, the default since run 44): a decoder of its own, so
+    // Without the cross K/V's float16 shadow (set_half_cross_kv, the default since run 45): a decoder of its own, so
     // that its set_audio makes no shadow, from the same prompt; its logits against the defaults'.
     if (precision != engine::cuda::Precision::f32) {
       const bool half0 = be.half_cross_kv();

@@ -671,6 +671,17 @@ struct Checker {
               for (int c = 0; c < d; ++c)
                 o[c] = static_cast<double>(table[static_cast<size_t>(ids[i]) * d + c]) + pos[static_cast<size_t>(10 + i) * d + c];
             }, tol);
+    // A beam step's rows, each at its own position (embed_rows: one launch), repeats and the context's last included.
+    const int at[5] = {7, 3, 3, 447, 0};
+    poison(Y);
+    be.embed_rows(T, ids, at, 5, P, Y);
+    compare("embed_rows " + std::string(engine::weight_type_name(type)) + " 5 tokens at their own positions, width " +
+                std::to_string(d),
+            Y, [&](int i, double* o) {
+              for (int c = 0; c < d; ++c)
+                o[c] = static_cast<double>(table[static_cast<size_t>(ids[i]) * d + c]) +
+                       pos[static_cast<size_t>(at[i]) * d + c];
+            }, tol);
   }
 
   // o = layer_norm(x_row + add) (add: a row, or null), in double precision.
@@ -1174,6 +1185,15 @@ struct Checker {
     compare("embed 4 tokens, width " + std::to_string(d) + ", positions 10..13", Y, [&](int i, double* o) {
       for (int c = 0; c < d; ++c)
         o[c] = static_cast<double>(table[static_cast<size_t>(ids[i]) * d + c]) + pos[static_cast<size_t>(10 + i) * d + c];
+    });
+    // float32 weights, each row at its own position (embed_rows): exact.
+    const engine::Weights T32 = be.upload_weights(table.data(), n_vocab, d, engine::WeightType::float32);
+    const int at[4] = {447, 9, 9, 0};
+    poison(Y);
+    be.embed_rows(T32, ids, at, 4, P, Y);
+    compare("embed_rows 4 tokens, width " + std::to_string(d) + ", positions 447, 9, 9, 0", Y, [&](int i, double* o) {
+      for (int c = 0; c < d; ++c)
+        o[c] = static_cast<double>(table[static_cast<size_t>(ids[i]) * d + c]) + pos[static_cast<size_t>(at[i]) * d + c];
     });
     // copy a column slice of [7, 3d] into rows 5..11 of a [448, d] cache.
     auto src = rnd(static_cast<size_t>(7) * 3 * d);

@@ -132,6 +132,8 @@ class CudaBackend final : public Backend {
   void attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset) override;
   void conv1d_gelu(const Mat& x, const Mat& w, const Mat& b, int stride, Mat& y) override;
   void embed(const Mat& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) override;
+  // A step's rows at their own positions in one launch (a beam step's 5 embeddings took 5).
+  void embed_rows(const Weights& table, const int* ids, const int* positions, int n, const Mat& pos, Mat& y) override;
   // The greedy step's filters and argmax on the GPU (greedy_pick.cu); WST_CUDA_HOST_FILTERS=1 turns it off
   // (the logits then go to the host, as on the CPU), to compare the two.
   bool picks_greedy() const override { return pick_on_gpu_; }
@@ -159,7 +161,7 @@ class CudaBackend final : public Backend {
   // weights; its attention scores the keys first, over the K/V's float16 shadow where there is one, so the same bits
   // as the product and then the attention with one_row_scores_first on), for models up to fused_cross_max_width()
   // wide (WST_CUDA_FUSED_CROSS_MAX_WIDTH; the kernel takes up to 2048). Off in session 18, when it read the float32
-  // K/V (128 registers and a 48-byte spill); on again since run 44 over the float16 shadow (125 registers, no spill)
+  // K/V (128 registers and a 48-byte spill); on again since run 46 over the float16 shadow (125 registers, no spill)
   // unless WST_CUDA_FUSED_CROSS=0 or set_fused_cross(false): greedy step, H100, with the self q|k|v fused too,
   // large-v3 1.736 -> 1.710 ms, large-v3-turbo 0.334 -> 0.329, small 0.513 -> 0.508, tiny 0.190 -> 0.187.
   static constexpr int kFusedCrossMaxWidth = 2048;
@@ -486,6 +488,9 @@ class CudaBackend final : public Backend {
     int ld;
   };
   std::optional<HalfKvView> half_kv_view(const Mat& k, const Mat& v, int n_rows, int dh);
+  // embed and embed_rows: row i at positions[i], or pos_offset + i where positions is null (embed.cu).
+  void embed_weights(const Weights& table, const int* ids, int n, const Mat& pos, int pos_offset, const int* positions,
+                     Mat& y);
   // rounded_weights' copies.
   struct Rounded {
     CopySource src;

@@ -1,5 +1,6 @@
-// CUDA token + position embedding lookup (tables of float32, float16 or bfloat16 rows). The ids travel as kernel arguments (up to kIdsPerLaunch a launch),
-// so no host-to-device copy is queued and a decoder step stays capturable in a CUDA graph.
+// CUDA token + position embedding lookup (tables of float32, float16 or bfloat16 rows). The ids and positions travel
+// as kernel arguments (up to kIdsPerLaunch a launch), so no host-to-device copy is queued and a decoder step stays
+// capturable in a CUDA graph.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -19,12 +20,13 @@ __device__ __forceinline__ float widen(float v) { return v; }
 __device__ __forceinline__ float widen(__half v) { return __half2float(v); }
 __device__ __forceinline__ float widen(__nv_bfloat16 v) { return __bfloat162float(v); }
 
-// y[i] = table[ids[i]] + pos[i] for a table of float32, float16 or bfloat16 rows (ldt elements apart).
+// y[i] = table[ids[i]] + pos[at[i]] for a table of float32, float16 or bfloat16 rows (ldt elements apart).
 template <class T>
-__global__ void embed_kernel(const T* table, int ldt, Ids ids, const float* pos, int ldp, float* y, int ldy, int cols) {
+__global__ void embed_kernel(const T* table, int ldt, Ids ids, Ids at, const float* pos, int ldp, float* y, int ldy,
+                             int cols) {
   const int i = blockIdx.x;  // one block per token
   const T* e = table + static_cast<size_t>(ids.v[i]) * ldt;
-  const float* p = pos + static_cast<size_t>(i) * ldp;
+  const float* p = pos + static_cast<size_t>(at.v[i]) * ldp;
   float* yr = y + static_cast<size_t>(i) * ldy;
   for (int c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = widen(e[c]) + p[c];
 }
@@ -40,10 +42,11 @@ __global__ void embed_at_kernel(const T* table, int ldt, const float* pos, int l
   for (int c = threadIdx.x; c < cols; c += blockDim.x) y[c] = widen(e[c]) + p[c];
 }
 
+// Row i at position positions[i], or pos_offset + i where positions is null.
 template <class T>
-void embed_rows(const T* table, int ldt, int n_rows, int cols, const int* ids, int n, const Mat& pos, int pos_offset,
-                Mat& y, cudaStream_t stream) {
-  if (pos_offset < 0 || pos_offset + n > pos.rows)
+void launch_embed(const T* table, int ldt, int n_rows, int cols, const int* ids, int n, const Mat& pos, int pos_offset,
+                const int* positions, Mat& y, cudaStream_t stream) {
+  if (!positions && (pos_offset < 0 || pos_offset + n > pos.rows))
     throw Error("embed: positions " + std::to_string(pos_offset) + ".." + std::to_string(pos_offset + n) +
                 " exceed the text context of " + std::to_string(pos.rows));
   if (y.rows != n || y.cols != cols || pos.cols != cols)
@@ -51,14 +54,18 @@ void embed_rows(const T* table, int ldt, int n_rows, int cols, const int* ids, i
                 std::to_string(n) + " tokens of width " + std::to_string(cols));
   for (int i0 = 0; i0 < n; i0 += kIdsPerLaunch) {
     const int m = std::min(kIdsPerLaunch, n - i0);
-    Ids chunk{};
+    Ids chunk{}, at{};
     for (int i = 0; i < m; ++i) {
       const int id = ids[i0 + i];
       if (id < 0 || id >= n_rows) throw Error("embed: token id " + std::to_string(id) + " out of range");
       chunk.v[i] = id;
+      at.v[i] = positions ? positions[i0 + i] : pos_offset + i0 + i;
+      if (at.v[i] < 0 || at.v[i] >= pos.rows)
+        throw Error("embed: position " + std::to_string(at.v[i]) + " exceeds the text context of " +
+                    std::to_string(pos.rows));
     }
-    embed_kernel<<<m, 128, 0, stream>>>(table, ldt, chunk, pos.data + static_cast<size_t>(pos_offset + i0) * pos.ld,
-                                        pos.ld, y.data + static_cast<size_t>(i0) * y.ld, y.ld, cols);
+    embed_kernel<<<m, 128, 0, stream>>>(table, ldt, chunk, at, pos.data, pos.ld,
+                                        y.data + static_cast<size_t>(i0) * y.ld, y.ld, cols);
     WST_CUDA_CHECK_LAUNCH();
   }
 }
@@ -89,19 +96,30 @@ void CudaBackend::embed_at(const Weights& table, const Mat& pos, Mat& y) {
 }
 
 void CudaBackend::embed(const Mat& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) {
-  embed_rows(table.data, table.ld, table.rows, table.cols, ids, n, pos, pos_offset, y, stream_);
+  launch_embed(table.data, table.ld, table.rows, table.cols, ids, n, pos, pos_offset, nullptr, y, stream_);
 }
 
 void CudaBackend::embed(const Weights& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) {
+  embed_weights(table, ids, n, pos, pos_offset, nullptr, y);
+}
+
+void CudaBackend::embed_rows(const Weights& table, const int* ids, const int* positions, int n, const Mat& pos,
+                             Mat& y) {
+  embed_weights(table, ids, n, pos, 0, positions, y);
+}
+
+void CudaBackend::embed_weights(const Weights& table, const int* ids, int n, const Mat& pos, int pos_offset,
+                                const int* positions, Mat& y) {
   switch (table.type) {
     case WeightType::float32:
-      return embed(table.f32, ids, n, pos, pos_offset, y);
+      return launch_embed(table.f32.data, table.f32.ld, table.f32.rows, table.f32.cols, ids, n, pos, pos_offset,
+                          positions, y, stream_);
     case WeightType::float16:
-      return embed_rows(static_cast<const __half*>(table.packed.get()), table.cols, table.rows, table.cols, ids, n,
-                        pos, pos_offset, y, stream_);
+      return launch_embed(static_cast<const __half*>(table.packed.get()), table.cols, table.rows, table.cols, ids, n,
+                          pos, pos_offset, positions, y, stream_);
     case WeightType::bfloat16:
-      return embed_rows(static_cast<const __nv_bfloat16*>(table.packed.get()), table.cols, table.rows, table.cols, ids,
-                        n, pos, pos_offset, y, stream_);
+      return launch_embed(static_cast<const __nv_bfloat16*>(table.packed.get()), table.cols, table.rows, table.cols,
+                          ids, n, pos, pos_offset, positions, y, stream_);
     case WeightType::int8:
       break;
   }

@@ -105,9 +105,9 @@ inline int parse_tensor_rows_tiles(const std::string& text) {
 // (large-v3 3.43, large-v3-turbo 0.599 against 0.604-0.667 uniform, small 1.00, tiny 0.320 against 0.339-0.353).
 // At 4 tiles large-v3's 1280-output products (the output products, the cross query, fc2) had 40 blocks for 132 SMs:
 // from 1280 wide, the products of fewer than 2048 outputs take 2 (run 44, 5-beam step: large-v3 2.738 ms against
-// 2.819 with 4, 2.760 with 1; large-v3-turbo 0.522 against 0.528, within the runs' spread). Run 44 also had small
-// faster at 4 tiles throughout than at its 2 (0.838-0.846 against 0.870-0.890 ms, three runs) but slower with only
-// its narrow products at 4 (0.907-0.914): from 768 wide, 4 tiles from 2048 outputs and 2 below.
+// 2.819 with 4, 2.760 with 1; large-v3-turbo 0.522 against 0.528, within the runs' spread). Runs 44-46 had small
+// faster at 4 tiles throughout than at its 2 (0.825-0.846 against 0.870-0.890 ms) but slower with only its narrow
+// products at 4 (0.907-0.914): from 768 wide, 4 tiles from 2048 outputs and 2 below (run 47: 0.801 against 0.879).
 inline int tensor_rows_tiles(int n, int k, int tiles, int narrow_tiles = 0) {
   const auto valid = [](int t) { return t == 1 || t == 2 || t == 4; };
   if (valid(tiles)) return tiles;
