@@ -132,8 +132,7 @@ class Backend {
   virtual void cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head);
   // A decoder layer's cross-attention K/V [n_audio_ctx, 2 d] (K then V) were just written for a window: a backend may
   // keep a copy in another form for the attentions that follow. sole_window: the next steps attend to this window
-  // alone (set_audio, or set_audios of one window); with several, rows over different windows never share a launch.
-  // Nothing by default.
+  // alone (set_audio, or set_audios of one window), not to several windows set together. Nothing by default.
   virtual void cross_kv_written(const Mat& kv, bool sole_window) { (void)kv, (void)sole_window; }
   // Several rows' cross-attention, each over its own window's K/V (batched windows): row b of q attends over
   // *ks[b], *vs[b] into row b of out. The default calls cross_attention once for each run of consecutive rows that

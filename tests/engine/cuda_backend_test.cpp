@@ -174,6 +174,17 @@ TEST_F(CudaBackendOps, EmbedAndCopyMatchCpu) {
                 be.embed_rows(Weights(in[0]), ids, at, 4, in[1], y);
                 return y;
               });
+  expect_same("embed 70 rows at their own positions (two launches)", {random_host(300, 64, 18), random_host(448, 64, 19)},
+              [](Backend& be, std::vector<Mat>& in) {
+                std::vector<int> ids(70), at(70);
+                for (int i = 0; i < 70; ++i) {
+                  ids[i] = (i * 113) % 300;
+                  at[i] = (i * 37) % 448;
+                }
+                Mat y = poisoned(be, 70, 64);
+                be.embed_rows(Weights(in[0]), ids.data(), at.data(), 70, in[1], y);
+                return y;
+              });
   expect_same("copy into cache rows", {random_host(7, 192, 17)}, [](Backend& be, std::vector<Mat>& in) {
     Mat cache = poisoned(be, 20, 64);
     Mat dst = cache.rows_view(5, 7);

@@ -551,9 +551,11 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       std::vector<double> tf;
       const long long cross0 = be.fused_cross_launches(), self0 = be.fused_self_launches();
       run_fresh(picks, tf);
-      // In the half modes the fused kernels must have been recorded (once a layer), not fallen back.
+      // In the half modes the fused kernels must have been recorded (once a layer), not fallen back; the cross one
+      // only in float16, where the window's K/V have their float16 shadow (set_half_cross_kv) that it reads.
       const bool half_mode = precision != engine::cuda::Precision::f32;
-      const bool ran = !half_mode || ((variant == 1 || be.fused_cross_launches() > cross0) &&
+      const bool cross_fuses = precision == engine::cuda::Precision::f16 && be.half_cross_kv();
+      const bool ran = !half_mode || ((variant == 1 || !cross_fuses || be.fused_cross_launches() > cross0) &&
                                       (variant == 0 || be.fused_self_launches() > self0));
       row.fused_same[variant] = ran && same_picks(picks, graph);
       row.pick_fused_ms[variant] = median(tf);

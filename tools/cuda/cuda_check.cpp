@@ -600,8 +600,9 @@ struct Checker {
 
   // The same kernel over the K/V's float16 shadow (set_half_cross_kv, made by cross_kv_written): against the
   // reference within float16's tolerance; then new values written at the same place and announced again, so that a
-  // stale shadow would show against the new reference; then K/V announced as one of several windows (no shadow: the
-  // float32 kernel, held to the float tolerance).
+  // stale shadow would show against the new reference; then K/V announced as one of several windows, both new ones and
+  // the same storage again with its first values (no shadow read: the float32 kernel, held to the float tolerance;
+  // a shadow kept from the sole window's announcement would give kv_b's answer).
   void shared_kv_half(int n_rows, int tk, int n_head, int d) {
     auto qb = rnd(static_cast<size_t>(n_rows) * d);
     const std::vector<float> kv_a = rnd(static_cast<size_t>(tk) * 2 * d), kv_b = rnd(static_cast<size_t>(tk) * 2 * d);
@@ -636,19 +637,22 @@ struct Checker {
                                     n_head, d, o);
               }, 2e-3);
     }
-    {
-      Mat batch_kv = up(kv_a, tk, 2 * d);
-      const Mat bk = batch_kv.cols_view(0, d), bv = batch_kv.cols_view(d, d);
-      be.cross_kv_written(batch_kv, false);
+    Mat batch_kv = up(kv_a, tk, 2 * d);
+    Mat fresh = up(kv_a, tk, 2 * d);
+    be.copy(fresh, KV);  // the sole window's storage, its first values back
+    for (Mat* kv : {&batch_kv, &KV}) {
+      const std::string label = std::string("shared K/V attention, one of several windows") +
+                                (kv == &KV ? " (storage that had a shadow) " : " ") + what;
+      const Mat bk = kv->cols_view(0, d), bv = kv->cols_view(d, d);
+      be.cross_kv_written(*kv, false);
       poison(O);
       const long long before = be.half_cross_kv_launches();
       be.cross_attention_rows(Q, std::vector<const Mat*>(n_rows, &bk), std::vector<const Mat*>(n_rows, &bv), O, n_head);
       if (be.half_cross_kv_launches() != before) {
         ++n_fail;
-        std::printf("  FAIL %-58s (a shadow was made for one of several windows)\n",
-                    ("shared K/V attention, one of several windows " + what).c_str());
+        std::printf("  FAIL %-58s (a float16 shadow was read)\n", label.c_str());
       }
-      compare("shared K/V attention, one of several windows " + what, O, [&](int i, double* o) {
+      compare(label, O, [&](int i, double* o) {
         reference_attention(qb.data() + static_cast<size_t>(i) * d, kv_a.data(), 2 * d, kv_a.data() + d, 2 * d, tk,
                             n_head, d, o);
       });
@@ -798,8 +802,10 @@ struct Checker {
 
   // The decoder's cross-attention with its query product (Backend::cross_attention_from): one cluster kernel
   // (set_fused_cross) against the query product and the attention in turn; the same arithmetic in the same order,
-  // so the same bits. half_kv: both over the K/V's float16 shadow (set_half_cross_kv; each must read it).
-  void cross_fused(engine::WeightType type, const std::string& name, int d, int n_head, int tk, bool half_kv = false) {
+  // so the same bits. The fused kernel reads the K/V's float16 shadow (set_half_cross_kv), which the two kernels then
+  // read too: half_kv makes one (in float16 precision; each of the two paths must read it). Without a shadow (no
+  // half_kv, or bfloat16) the query must not be fused: the two kernels run either way.
+  void cross_fused(engine::WeightType type, const std::string& name, int d, int n_head, int tk, bool half_kv) {
     auto x = rnd(d, 2.0f), g = rnd(d), bb = rnd(d), w = rnd(static_cast<size_t>(d) * d, 0.05f), bq = rnd(d);
     auto kv = rnd(static_cast<size_t>(tk) * 2 * d);
     for (auto& e : g) e += 1.0f;
@@ -833,7 +839,8 @@ struct Checker {
     be.set_one_row_scores_first(scores_first_before);
     be.set_gemv_one_row_norm_by_warp(one_norm_before);
     be.set_half_cross_kv(half_before);
-    const bool read_half = be.half_cross_kv_launches() - half_before_launches == (half_kv ? 2 : 0);
+    const bool shadow = half_kv && be.precision() == engine::cuda::Precision::f16;
+    const bool read_half = be.half_cross_kv_launches() - half_before_launches == (shadow ? 2 : 0);
     const std::vector<float> a = down(O1), b = down(O2), q_after = down(Q);
     size_t n_diff = 0, n_bad = 0, q_written = 0;
     for (size_t i = 0; i < a.size(); ++i) {
@@ -842,14 +849,17 @@ struct Checker {
     }
     for (float e : q_after) q_written += std::isfinite(e);
     const bool ran = be.fused_cross_launches() == before + 1 && q_written == 0;
-    const bool ok = ran && read_half && n_diff == 0 && n_bad == 0;
+    const bool unfused = be.fused_cross_launches() == before && q_written == q_after.size();
+    const bool ok = (shadow ? ran : unfused) && read_half && n_diff == 0 && n_bad == 0;
     if (!ok) ++n_fail;
     std::printf("  %-4s %-58s %zu of %zu values differ from the two kernels%s%s\n", ok ? "ok" : "FAIL",
                 ("cross query + attention fused " + std::string(engine::weight_type_name(type)) + " " + name +
-                 (half_kv ? ", K/V float16" : ""))
+                 (shadow ? ", K/V float16" : ", no shadow"))
                     .c_str(),
-                n_diff, a.size(), ran ? "" : " (the fused kernel did not run)",
-                read_half ? "" : half_kv ? " (the float16 K/V were not read by both)" : " (a float16 shadow was read)");
+                n_diff, a.size(),
+                shadow ? (ran ? "" : " (the fused kernel did not run)")
+                       : (unfused ? "" : " (fused without a shadow)"),
+                read_half ? "" : shadow ? " (the float16 K/V were not read by both)" : " (a float16 shadow was read)");
   }
 
   // upload_transposed (the mel spectrogram into the convolutions' layout): every value in its place, exactly;
@@ -1194,6 +1204,20 @@ struct Checker {
     compare("embed_rows 4 tokens, width " + std::to_string(d) + ", positions 447, 9, 9, 0", Y, [&](int i, double* o) {
       for (int c = 0; c < d; ++c)
         o[c] = static_cast<double>(table[static_cast<size_t>(ids[i]) * d + c]) + pos[static_cast<size_t>(at[i]) * d + c];
+    });
+    // More rows than one launch takes (64): the second launch's rows at their own positions too.
+    std::vector<int> many_ids(70), many_at(70);
+    for (int i = 0; i < 70; ++i) {
+      many_ids[i] = (i * 7919) % n_vocab;
+      many_at[i] = (i * 37) % 448;
+    }
+    Mat Y70 = be.alloc(70, d);
+    poison(Y70);
+    be.embed_rows(T32, many_ids.data(), many_at.data(), 70, P, Y70);
+    compare("embed_rows 70 tokens (two launches), width " + std::to_string(d), Y70, [&](int i, double* o) {
+      for (int c = 0; c < d; ++c)
+        o[c] = static_cast<double>(table[static_cast<size_t>(many_ids[i]) * d + c]) +
+               pos[static_cast<size_t>(many_at[i]) * d + c];
     });
     // copy a column slice of [7, 3d] into rows 5..11 of a [448, d] cache.
     auto src = rnd(static_cast<size_t>(7) * 3 * d);
@@ -1629,13 +1653,11 @@ int run_op_checks(CudaBackend& be) {
   for (auto [type, prec] : {std::pair{engine::WeightType::float16, engine::cuda::Precision::f16},
                             std::pair{engine::WeightType::bfloat16, engine::cuda::Precision::bf16}}) {
     be.set_precision(prec);
-    ck.cross_fused(type, "tiny", 384, 6, 1500);
-    ck.cross_fused(type, "large-v3", 1280, 20, 1500);
-    ck.cross_fused(type, "large-v3, 7 keys", 1280, 20, 7);
-    ck.cross_fused(type, "large-v3, 3000 keys", 1280, 20, 3000);  // two rounds of scores a block
     ck.cross_fused(type, "tiny", 384, 6, 1500, true);
     ck.cross_fused(type, "large-v3", 1280, 20, 1500, true);
     ck.cross_fused(type, "large-v3, 7 keys", 1280, 20, 7, true);
+    ck.cross_fused(type, "large-v3, 3000 keys", 1280, 20, 3000, true);  // two rounds of scores a block
+    ck.cross_fused(type, "large-v3", 1280, 20, 1500, false);           // no shadow: not fused
   }
   std::printf("the mel spectrogram's upload, transposed on the device:\n");
   for (auto [rows, cols] : {std::pair{128, 3000}, std::pair{128, 3000}, std::pair{80, 3000}, std::pair{45, 70}})

@@ -123,7 +123,8 @@ fi
 for v in WST_CUDA_FLASH_SHAPE=1 WST_CUDA_FLASH_SHAPE=4 WST_CUDA_FLASH_SHAPE=5 WST_CUDA_FC1_EPILOGUE=0 \
          WST_CUDA_ONE_ROW_SCORES_FIRST=0,WST_CUDA_FUSED_CROSS=0 WST_CUDA_FUSED_CROSS=0 WST_CUDA_HALF_CROSS_KV=0; do
   tag="$(echo "$v" | sed 's/WST_CUDA_//g' | tr 'A-Z=,' 'a-z__')"
-  env ${v//,/ } "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda float16 \
+  IFS=, read -ra switches <<< "$v"
+  env "${switches[@]}" "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda float16 \
     "$out/gpu_float16_$tag.json" "${pcm[@]}" > "$out/gpu_float16_$tag.log" 2>&1 || { echo "$v run failed"; rc=1; }
   echo "== float16, $v, against the CPU's float32"
   "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_float16_$tag.json" text || rc=1

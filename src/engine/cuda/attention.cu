@@ -226,10 +226,11 @@ void CudaBackend::rows_attention(const Mat& q, const std::vector<const Mat*>& ks
 void CudaBackend::cross_kv_written(const Mat& kv, bool sole_window) {
   drop_expired(half_kv_);  // shadows of freed K/V go first (their memory back to the pool)
   auto it = std::find_if(half_kv_.begin(), half_kv_.end(), [&](const HalfKv& h) { return h.src.is(kv); });
-  // Off (or float32, which must give the CPU's tokens, or one of several windows): no new shadow. One a recording
-  // still holds (use_count > 1: a step recorded while it was on, replayed for this window too) is refreshed all the
-  // same, so that it never reads an older window's K/V; one nobody else holds goes.
-  if (!half_cross_kv_ || !sole_window || precision_ == Precision::f32 || !(sm90_ && clusters_) || kv.cols % 2 != 0 ||
+  // Off (or float32, which must give the CPU's tokens; or bfloat16, whose range float16 does not have; or one of
+  // several windows): no new shadow. One a recording still holds (use_count > 1: a step recorded while it was on,
+  // replayed for this window too) is refreshed all the same, so that it never reads an older window's K/V; one
+  // nobody else holds goes.
+  if (!half_cross_kv_ || !sole_window || precision_ != Precision::f16 || !(sm90_ && clusters_) || kv.cols % 2 != 0 ||
       kv.ld != kv.cols || !kv.storage) {
     if (it == half_kv_.end()) return;
     if (it->half.use_count() == 1 || kv.ld != kv.cols || !kv.storage) {
@@ -245,8 +246,9 @@ void CudaBackend::cross_kv_written(const Mat& kv, bool sole_window) {
 }
 
 std::optional<CudaBackend::HalfKvView> CudaBackend::half_kv_view(const Mat& k, const Mat& v, int n_rows, int dh) {
-  // (float32 keeps the float32 K/V: it must give the CPU's tokens, whatever shadow an earlier precision left.)
-  if (!half_cross_kv_ || precision_ == Precision::f32) return std::nullopt;
+  // (float32 keeps the float32 K/V: it must give the CPU's tokens, whatever shadow an earlier precision left; and
+  // bfloat16 its range.)
+  if (!half_cross_kv_ || precision_ != Precision::f16) return std::nullopt;
   const HalfKv* hk = half_kv_for(k, v);
   if (!hk) return std::nullopt;
   const __half* kh = static_cast<const __half*>(hk->half.get());
@@ -299,17 +301,15 @@ void CudaBackend::cross_attention_from(const Mat& x, const Mat& gamma, const Mat
       wq.rows != d || wq.cols != d || gamma.cols != d || beta.cols != d || k.rows < 1 || k.cols != d ||
       v.cols != d || v.rows != k.rows || out.rows != 1 || out.cols != d || (bq && !bq->empty() && bq->cols != d))
     return Backend::cross_attention_from(x, gamma, beta, wq, bq, q, k, v, out, n_head);
+  // Only over the K/V's float16 shadow, which the unfused attention reads too (the same bits either way): over the
+  // float32 K/V the kernel spills and was slower than the two kernels (session 18), which then run instead.
+  const auto hk = half_kv_view(k, v, 1, d / n_head);
+  if (!hk) return Backend::cross_attention_from(x, gamma, beta, wq, bq, q, k, v, out, n_head);
   const float* b = bq && !bq->empty() ? bq->data : nullptr;
   ++fused_cross_launches_;
-  // Over the K/V's float16 shadow where the unfused attention would read it (the same bits either way).
-  const auto hk = half_kv_view(k, v, 1, d / n_head);
   const auto launch = [&](const auto* w) {
-    if (hk)
-      cross_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data, w, b, d, n_head, hk->k, hk->v,
-                            hk->ld, hk->ld, k.rows, out.data);
-    else
-      cross_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data, w, b, d, n_head, k.data, v.data,
-                            k.ld, v.ld, k.rows, out.data);
+    cross_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data, w, b, d, n_head, hk->k, hk->v,
+                          hk->ld, hk->ld, k.rows, out.data);
   };
   if (wq.type == WeightType::float16)
     launch(static_cast<const __half*>(wq.packed.get()));

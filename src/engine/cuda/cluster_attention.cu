@@ -489,12 +489,12 @@ __device__ __forceinline__ const float* gather_head_query(float value) {
 // head's 64 query values) computes one value of q = norm(x) wq^T + bq as half_linear.cu's kernel does (its weights
 // held in registers, and the block's first keys loaded, before waiting for the previous kernel), the blocks gather
 // the head's 64 values through distributed shared memory, then attend as shared_kv_attention_kernel does for one row.
-// Same arithmetic in the same order as the two kernels, over K/V in float32 or their float16 shadow (KV). Heads 64
-// wide, d <= kMaxQueryWidth.
-template <class T, class KV>
+// Same arithmetic in the same order as the two kernels, over the K/V's float16 shadow (CudaBackend::set_half_cross_kv:
+// over the float32 K/V this kernel took 128 registers and spilled). Heads 64 wide, d <= kMaxQueryWidth.
+template <class T>
 __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
     const float* x, int ldx, const float* gamma, const float* beta, const T* wq, const float* bq, int d,
-    const KV* k, const KV* v, int ldk, int ldv, int n_keys, float scale, float* out) {
+    const __half* k, const __half* v, int ldk, int ldv, int n_keys, float scale, float* out) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   constexpr int dh = kCtas * kWarps;
   const int h = blockIdx.x / kCtas, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -508,7 +508,7 @@ __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
     if (lane + 32 * u < k8) held[u] = __ldg(w8 + lane + 32 * u);
   int begin, end;
   block_keys(n_keys, rank, &begin, &end);
-  KeyRow<KV> kr;
+  KeyRow<__half> kr;
   preload_block_keys(kr, k, v, ldk, ldv, h, dh, begin, end);
   // The bias and the norm's gains are weights too: read (or asked into L2) before waiting, not after the sums.
   const float bias = bq ? __ldg(bq + j) : 0.0f;
@@ -615,26 +615,23 @@ bool cross_query_attention_fits(int d, int n_head) {
   return n_head > 0 && d == n_head * kCtas * kWarps && d % 8 == 0 && d <= kMaxQueryWidth;
 }
 
-template <class T, class KV>
+template <class T>
 void cross_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
-                           const float* beta, const T* wq, const float* bq, int d, int n_head, const KV* k, const KV* v,
-                           int ldk, int ldv, int n_keys, float* out) {
+                           const float* beta, const T* wq, const float* bq, int d, int n_head, const __half* k,
+                           const __half* v, int ldk, int ldv, int n_keys, float* out) {
   if (!cross_query_attention_fits(d, n_head) || !shared_kv_attention_fits(1, d / n_head, k, v, ldk, ldv) || n_keys < 1)
     throw Error("cross_query_attention: width " + std::to_string(d) + ", " + std::to_string(n_head) + " heads, " +
                 std::to_string(n_keys) + " keys");
   const float scale = 1.0f / std::sqrt(static_cast<float>(kCtas * kWarps));
-  launch_cluster_kernel(chained, kCtas, cross_query_attention_kernel<T, KV>, dim3(n_head * kCtas), dim3(32 * kWarps),
-                        0, stream, x, ldx, gamma, beta, wq, bq, d, k, v, ldk, ldv, n_keys, scale, out);
+  launch_cluster_kernel(chained, kCtas, cross_query_attention_kernel<T>, dim3(n_head * kCtas), dim3(32 * kWarps), 0,
+                        stream, x, ldx, gamma, beta, wq, bq, d, k, v, ldk, ldv, n_keys, scale, out);
 }
-#define WST_CROSS_QUERY_ATTENTION(T, KV)                                                                            \
-  template void cross_query_attention<T, KV>(bool, cudaStream_t, const float*, int, const float*, const float*,      \
-                                             const T*, const float*, int, int, const KV*, const KV*, int, int, int,  \
-                                             float*);
-WST_CROSS_QUERY_ATTENTION(__half, float)
-WST_CROSS_QUERY_ATTENTION(__nv_bfloat16, float)
-WST_CROSS_QUERY_ATTENTION(__half, __half)
-WST_CROSS_QUERY_ATTENTION(__nv_bfloat16, __half)
-#undef WST_CROSS_QUERY_ATTENTION
+template void cross_query_attention<__half>(bool, cudaStream_t, const float*, int, const float*, const float*,
+                                            const __half*, const float*, int, int, const __half*, const __half*, int,
+                                            int, int, float*);
+template void cross_query_attention<__nv_bfloat16>(bool, cudaStream_t, const float*, int, const float*, const float*,
+                                                   const __nv_bfloat16*, const float*, int, int, const __half*,
+                                                   const __half*, int, int, int, float*);
 
 template <class T>
 void self_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,

@@ -158,10 +158,11 @@ class CudaBackend final : public Backend {
   void cross_attention_rows(const Mat& q, const std::vector<const Mat*>& ks, const std::vector<const Mat*>& vs,
                             Mat& out, int n_head) override;
   // One row: the query product and the attention in one cluster kernel (cross_query_attention, sm_90, half
-  // weights; its attention scores the keys first, over the K/V's float16 shadow where there is one, so the same bits
-  // as the product and then the attention with one_row_scores_first on), for models up to fused_cross_max_width()
-  // wide (WST_CUDA_FUSED_CROSS_MAX_WIDTH; the kernel takes up to 2048). Off in session 18, when it read the float32
-  // K/V (128 registers and a 48-byte spill); on again since run 46 over the float16 shadow (125 registers, no spill)
+  // weights; its attention scores the keys first over the K/V's float16 shadow, so the same bits as the product and
+  // then the attention with one_row_scores_first on), for models up to fused_cross_max_width() wide
+  // (WST_CUDA_FUSED_CROSS_MAX_WIDTH; the kernel takes up to 2048), where the window has a shadow (set_half_cross_kv;
+  // without one the two kernels run). Off in session 18, when it read the float32 K/V (128 registers and a 48-byte
+  // spill, slower than the two kernels); on again since run 46 over the float16 shadow (125 registers, no spill)
   // unless WST_CUDA_FUSED_CROSS=0 or set_fused_cross(false): greedy step, H100, with the self q|k|v fused too,
   // large-v3 1.736 -> 1.710 ms, large-v3-turbo 0.334 -> 0.329, small 0.513 -> 0.508, tiny 0.190 -> 0.187.
   static constexpr int kFusedCrossMaxWidth = 2048;
@@ -186,13 +187,16 @@ class CudaBackend final : public Backend {
   void set_one_row_scores_first(bool on) { one_row_scores_first_ = on; }
   bool one_row_scores_first() const { return one_row_scores_first_; }
   // The window's cross K/V also kept as float16 (a shadow written in stream order whenever the decoder writes a
-  // layer's K/V for a sole window, cross_kv_written), which the scores-first kernel then reads instead of the float32
-  // K/V: half the bytes and half the key row's registers, the K/V rounded to float16 (held to the half tolerances).
-  // On in the half precisions unless WST_CUDA_HALF_CROSS_KV=0 or set_half_cross_kv(false) (before set_audio): run 44
-  // (H100), large-v3 greedy step 1.808 -> 1.712 ms, 5-beam step 2.819 -> 2.725 ms. The other attention kernels (the
-  // persistent kernel, the fallbacks) keep reading the float32 K/V. Windows set together (set_audios of several) get
-  // no shadow: rows over several windows never read one. A shadow adds half of its window's K/V to the pool; a freed
-  // K/V's shadow goes at the next cross_kv_written.
+  // layer's K/V for a sole window, cross_kv_written), which the scores-first kernels then read instead of the
+  // float32 K/V: half the bytes and half the key row's registers, the K/V rounded to float16 (held to the half
+  // tolerances). On in the float16 precision (not bfloat16, whose range float16 lacks) unless
+  // WST_CUDA_HALF_CROSS_KV=0 or set_half_cross_kv(false) (before set_audio): run 44 (H100), large-v3 greedy step
+  // 1.808 -> 1.712 ms, 5-beam step 2.819 -> 2.725 ms. The other attention kernels (the cluster kernel for rows over
+  // several windows, the persistent kernel, the fallbacks) keep reading the float32 K/V. Windows set together
+  // (set_audios of several) get no new shadow: their rows mostly go through the cluster kernel, and the automatic
+  // batch size does not count a shadow's memory; a batch's last rows over one window read the float32 K/V. A shadow
+  // adds half of its window's K/V to the pool; a freed K/V's shadow goes at the next cross_kv_written, and one a
+  // recording holds lives as long as the recording (refreshed at every cross_kv_written of its K/V).
   void cross_kv_written(const Mat& kv, bool sole_window) override;
   void set_half_cross_kv(bool on) { half_cross_kv_ = on; }
   bool half_cross_kv() const { return half_cross_kv_; }
@@ -577,11 +581,11 @@ template <class T>
 void self_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                           const float* beta, const T* wqkv, const float* bqkv, int d, int n_head, float* k_cache,
                           float* v_cache, int ldc, const StepState* st, float* out);
-// K/V in float32 or float16 (KV: the shadow, set_half_cross_kv).
-template <class T, class KV>
+// K/V: their float16 shadow (set_half_cross_kv).
+template <class T>
 void cross_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
-                           const float* beta, const T* wq, const float* bq, int d, int n_head, const KV* k, const KV* v,
-                           int ldk, int ldv, int n_keys, float* out);
+                           const float* beta, const T* wq, const float* bq, int d, int n_head, const __half* k,
+                           const __half* v, int ldk, int ldv, int n_keys, float* out);
 
 // The encoder's half-precision path (encoder_blocks.cu), T = __half or __nv_bfloat16:
 // y [x.rows, x.cols] (row stride ldy) = layer_norm(x + add) in T (add: a row, or null; x is only read).

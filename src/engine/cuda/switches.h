@@ -108,6 +108,7 @@ inline int parse_tensor_rows_tiles(const std::string& text) {
 // 2.819 with 4, 2.760 with 1; large-v3-turbo 0.522 against 0.528, within the runs' spread). Runs 44-46 had small
 // faster at 4 tiles throughout than at its 2 (0.825-0.846 against 0.870-0.890 ms) but slower with only its narrow
 // products at 4 (0.907-0.914): from 768 wide, 4 tiles from 2048 outputs and 2 below (run 47: 0.801 against 0.879).
+// Medium (1024 wide) follows the rule untimed: its q|k|v and fc1 products went from 2 tiles to 4 with it.
 inline int tensor_rows_tiles(int n, int k, int tiles, int narrow_tiles = 0) {
   const auto valid = [](int t) { return t == 1 || t == 2 || t == 4; };
   if (valid(tiles)) return tiles;
