@@ -338,6 +338,14 @@ TEST_P(BackendOps, Int8LinearWithinQuantisationError) {
   }
 }
 
+// The error an embedding row of table type t may carry: the row's own quantisation step (float16: 2^-11 relative;
+// int8: max|row| / 254).
+double embed_tolerance(const std::vector<float>& table, int id, int d, WeightType t) {
+  double row_max = 0;
+  for (int c = 0; c < d; ++c) row_max = std::max(row_max, static_cast<double>(std::abs(table[id * d + c])));
+  return t == WeightType::int8 ? row_max / 254.0 + 1e-6 : t == WeightType::float16 ? row_max / 2048.0 : 1e-6;
+}
+
 TEST_P(BackendOps, EmbedFromPackedTables) {
   const int n_vocab = 40, d = 96, n_ctx = 8;
   auto table = random_vec(n_vocab * d, 17), pos = random_vec(n_ctx * d, 18);
@@ -348,11 +356,8 @@ TEST_P(BackendOps, EmbedFromPackedTables) {
     Mat Y = be_->alloc(3, d);
     be_->embed(T, ids, 3, P, 2, Y);
     const auto got = down(Y);
-    // The row's own quantisation step bounds the error (float16: 2^-11 relative; int8: max|row| / 254).
     for (int i = 0; i < 3; ++i) {
-      double row_max = 0;
-      for (int c = 0; c < d; ++c) row_max = std::max(row_max, static_cast<double>(std::abs(table[ids[i] * d + c])));
-      const double tol = t == WeightType::int8 ? row_max / 254.0 + 1e-6 : t == WeightType::float16 ? row_max / 2048.0 : 1e-6;
+      const double tol = embed_tolerance(table, ids[i], d, t);
       for (int c = 0; c < d; ++c)
         ASSERT_NEAR(got[i * d + c], table[ids[i] * d + c] + pos[(2 + i) * d + c], tol) << weight_type_name(t);
     }
@@ -373,9 +378,7 @@ TEST_P(BackendOps, EmbedRowsPutsEachRowAtItsOwnPosition) {
     be_->embed_rows(T, ids, at, 4, P, Y);
     const auto got = down(Y);
     for (int i = 0; i < 4; ++i) {
-      double row_max = 0;
-      for (int c = 0; c < d; ++c) row_max = std::max(row_max, static_cast<double>(std::abs(table[ids[i] * d + c])));
-      const double tol = t == WeightType::int8 ? row_max / 254.0 + 1e-6 : t == WeightType::float16 ? row_max / 2048.0 : 1e-6;
+      const double tol = embed_tolerance(table, ids[i], d, t);
       for (int c = 0; c < d; ++c)
         ASSERT_NEAR(got[i * d + c], table[ids[i] * d + c] + pos[at[i] * d + c], tol) << weight_type_name(t) << " row " << i;
     }
