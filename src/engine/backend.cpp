@@ -85,7 +85,8 @@ void Backend::embed(const Weights& table, const int* ids, int n, const Mat& pos,
 }
 
 void Backend::embed_rows(const Weights& table, const int* ids, const int* positions, int n, const Mat& pos, Mat& y) {
-  if (y.rows != n) throw Error("embed_rows: y has " + std::to_string(y.rows) + " rows for " + std::to_string(n) + " tokens");
+  if (y.rows != n)
+    throw Error("embed_rows: y has " + std::to_string(y.rows) + " rows for " + std::to_string(n) + " tokens");
   for (int i = 0; i < n; ++i) {
     if (positions[i] < 0 || positions[i] >= pos.rows)
       throw Error("embed_rows: position " + std::to_string(positions[i]) + " outside the text context of " +

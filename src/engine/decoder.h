@@ -85,7 +85,8 @@ class Decoder {
   void record_step();
   void ensure_slots(int n);
   void ensure_windows(int n);
-  // Every layer's cross-attention K/V of one encoder output into window `w` (sole_window: as Backend::cross_kv_written).
+  // Every layer's cross-attention K/V of one encoder output into window `w` (sole_window: as
+  // Backend::cross_kv_written).
   void compute_cross_kv(const Mat& encoder_out, int w, bool sole_window);
   // Copies rows [r0, r1) of every layer from slot `from` to slot `to`.
   void copy_rows(int from, int to, int r0, int r1);

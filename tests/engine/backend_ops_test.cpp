@@ -380,7 +380,8 @@ TEST_P(BackendOps, EmbedRowsPutsEachRowAtItsOwnPosition) {
     for (int i = 0; i < 4; ++i) {
       const double tol = embed_tolerance(table, ids[i], d, t);
       for (int c = 0; c < d; ++c)
-        ASSERT_NEAR(got[i * d + c], table[ids[i] * d + c] + pos[at[i] * d + c], tol) << weight_type_name(t) << " row " << i;
+        ASSERT_NEAR(got[i * d + c], table[ids[i] * d + c] + pos[at[i] * d + c], tol)
+            << weight_type_name(t) << " row " << i;
     }
     Mat two = Y.rows_view(0, 2);
     for (const int bad : {n_ctx, -1}) {

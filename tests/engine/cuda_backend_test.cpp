@@ -174,8 +174,8 @@ TEST_F(CudaBackendOps, EmbedAndCopyMatchCpu) {
                 be.embed_rows(Weights(in[0]), ids, at, 4, in[1], y);
                 return y;
               });
-  expect_same("embed 70 rows at their own positions (two launches)", {random_host(300, 64, 18), random_host(448, 64, 19)},
-              [](Backend& be, std::vector<Mat>& in) {
+  expect_same("embed 70 rows at their own positions (two launches)",
+              {random_host(300, 64, 18), random_host(448, 64, 19)}, [](Backend& be, std::vector<Mat>& in) {
                 std::vector<int> ids(70), at(70);
                 for (int i = 0; i < 70; ++i) {
                   ids[i] = (i * 113) % 300;
@@ -204,6 +204,8 @@ TEST_F(CudaBackendOps, ShapeErrorsNameBothShapes) {
   const int bad = 7;
   Mat table = gpu_->alloc(5, 4), pos = gpu_->alloc(8, 4), out = gpu_->alloc(1, 4);
   EXPECT_THROW(gpu_->embed(table, &bad, 1, pos, 0, out), Error);
+  const int id = 1;
+  for (const int at : {8, -1}) EXPECT_THROW(gpu_->embed_rows(Weights(table), &id, &at, 1, pos, out), Error) << at;
 }
 
 // Half precision (compute types float16 and bfloat16): float16/bfloat16 weights through the matrix-vector

@@ -682,9 +682,9 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       cross_variant("cross-attention through the cluster kernel",
                     [&](bool on) { be.set_one_row_scores_first(on ? false : first0); },
                     [&] { return be.shared_kv_launches(); }, false);
-      // Over the float32 cross K/V, without the float16 shadow (set_half_cross_kv, the default in the half
-      // precisions since run 45; float32 never has one).
-      if (precision != engine::cuda::Precision::f32) {
+      // Over the float32 cross K/V, without the float16 shadow (set_half_cross_kv, the default in float16 since run
+      // 45; float32 and bfloat16 never have one).
+      if (precision == engine::cuda::Precision::f16) {
         const bool half0 = be.half_cross_kv();
         cross_variant("cross K/V in float32", [&](bool on) { be.set_half_cross_kv(on ? false : half0); },
                       [&] { return be.half_cross_kv_launches(); }, false);
@@ -792,8 +792,8 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     };
     auto time_beam5 = [&](double* rel) { return time_beam5_on(dec, rel); };
     // The same 5-beam step with each of session 11's switches turned over in turn (since run 35: chunks off, the
-    // other three on; the shared K/V at any head count since session 18), all four off in run 33's shapes, and other launch shapes of the
-    // several-row matrix-vector kernel; logits against the default's (relative L2; the sums change order with the
+    // other three on; the shared K/V at any head count since session 18), all four off in run 33's shapes, and other
+    // launch shapes of the several-row matrix-vector kernel; logits against the default's (relative L2; the sums change order with the
     // warp norm and the small self-attention, and fc2's input is rounded to half without the chunks).
     {
       using engine::cuda::GemvShape;
@@ -842,8 +842,8 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
           {"tensor rows, 4 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 4},
           {"tensor rows, under 2048 outputs 1 tile", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1,
            0, 1},
-          {"tensor rows, under 2048 outputs 4 tiles (run 43's rule from 1280 wide)", chunks0, warp_norm0, shared0, small0,
-           narrow0, wide0, -1, 0, -1, 1, 0, 4},
+          {"tensor rows, under 2048 outputs 4 tiles (run 43's rule from 1280 wide)", chunks0, warp_norm0, shared0,
+           small0, narrow0, wide0, -1, 0, -1, 1, 0, 4},
       };
       std::printf("%s %s: 5-beam step variants (gemv shapes: rows a warp x warps)", arch.c_str(),
                   precision_name(precision));
@@ -889,9 +889,9 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.set_persistent_decoder(false);
       row.beam5_persistent_ran = be.persistent_launches() > before;
     }
-    // Without the cross K/V's float16 shadow (set_half_cross_kv, the default since run 45): a decoder of its own, so
-    // that its set_audio makes no shadow, from the same prompt; its logits against the defaults'.
-    if (precision != engine::cuda::Precision::f32) {
+    // Without the cross K/V's float16 shadow (set_half_cross_kv, the default in float16 since run 45): a decoder of
+    // its own, so that its set_audio makes no shadow, from the same prompt; its logits against the defaults'.
+    if (precision == engine::cuda::Precision::f16) {
       const bool half0 = be.half_cross_kv();
       be.set_half_cross_kv(false);
       engine::Decoder d5(m, be);
@@ -1415,7 +1415,7 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                     "the op-by-op step's rel %.2e)\n",
                     a.c_str(), precision_name(p), r.beam5_persistent_ms,
                     r.beam5_persistent_ran ? "ran" : "DID NOT RUN", r.beam5_persistent_rel);
-      if (r.precision != engine::cuda::Precision::f32)
+      if (r.precision == engine::cuda::Precision::f16)
         std::printf("%s %s: 5-beam step over the cross K/V in float32 (WST_CUDA_HALF_CROSS_KV=0) %.4f ms against %.4f "
                     "ms (%s; logits against the default's rel %.2e)\n",
                     a.c_str(), precision_name(p), r.beam5_float_kv_ms, r.beam5_top_ms,

@@ -230,7 +230,7 @@ void CudaBackend::cross_kv_written(const Mat& kv, bool sole_window) {
   // several windows): no new shadow. One a recording still holds (use_count > 1: a step recorded while it was on,
   // replayed for this window too) is refreshed all the same, so that it never reads an older window's K/V; one
   // nobody else holds goes.
-  if (!half_cross_kv_ || !sole_window || precision_ != Precision::f16 || !(sm90_ && clusters_) || kv.cols % 2 != 0 ||
+  if (!half_kv_on() || !sole_window || !(sm90_ && clusters_) || kv.cols % 2 != 0 ||
       kv.ld != kv.cols || !kv.storage) {
     if (it == half_kv_.end()) return;
     if (it->half.use_count() == 1 || kv.ld != kv.cols || !kv.storage) {
@@ -246,9 +246,8 @@ void CudaBackend::cross_kv_written(const Mat& kv, bool sole_window) {
 }
 
 std::optional<CudaBackend::HalfKvView> CudaBackend::half_kv_view(const Mat& k, const Mat& v, int n_rows, int dh) {
-  // (float32 keeps the float32 K/V: it must give the CPU's tokens, whatever shadow an earlier precision left; and
-  // bfloat16 its range.)
-  if (!half_cross_kv_ || precision_ != Precision::f16) return std::nullopt;
+  // (Whatever shadow an earlier precision left: float32 must give the CPU's tokens, bfloat16 keeps its range.)
+  if (!half_kv_on()) return std::nullopt;
   const HalfKv* hk = half_kv_for(k, v);
   if (!hk) return std::nullopt;
   const __half* kh = static_cast<const __half*>(hk->half.get());

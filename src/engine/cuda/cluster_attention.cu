@@ -258,6 +258,12 @@ struct KeyRow<float> {
   }
   __device__ __forceinline__ float4 group(int u) const { return r[u]; }
 };
+// Four float16 values (8 bytes) widened.
+__device__ __forceinline__ float4 widen4(const uint2& w) {
+  const __half2* h2 = reinterpret_cast<const __half2*>(&w);
+  const float2 a = __half22float2(h2[0]), b = __half22float2(h2[1]);
+  return make_float4(a.x, a.y, b.x, b.y);
+}
 template <>
 struct KeyRow<__half> {
   uint4 r[kMaxSharedDh / 8];
@@ -267,9 +273,7 @@ struct KeyRow<__half> {
     for (int u = 0; u < kMaxSharedDh / 8; ++u) r[u] = j < end && 2 * u < n4 ? __ldg(row + u) : make_uint4(0, 0, 0, 0);
   }
   __device__ __forceinline__ float4 group(int u) const {
-    const __half2* h2 = reinterpret_cast<const __half2*>(&r[u / 2]) + 2 * (u % 2);
-    const float2 a = __half22float2(h2[0]), b = __half22float2(h2[1]);
-    return make_float4(a.x, a.y, b.x, b.y);
+    return widen4(reinterpret_cast<const uint2*>(&r[u / 2])[u % 2]);
   }
 };
 
@@ -278,10 +282,7 @@ __device__ __forceinline__ float4 value_group(const float* row, int f) {
   return __ldg(reinterpret_cast<const float4*>(row) + f);
 }
 __device__ __forceinline__ float4 value_group(const __half* row, int f) {
-  const uint2 w = __ldg(reinterpret_cast<const uint2*>(row) + f);
-  const __half2* h2 = reinterpret_cast<const __half2*>(&w);
-  const float2 a = __half22float2(h2[0]), b = __half22float2(h2[1]);
-  return make_float4(a.x, a.y, b.x, b.y);
+  return widen4(__ldg(reinterpret_cast<const uint2*>(row) + f));
 }
 
 // Head h's attention for Q query rows (row b's head at qh + b * ldq, global or shared memory) over this block's keys

@@ -481,6 +481,9 @@ class CudaBackend final : public Backend {
   };
   std::vector<HalfKv> half_kv_;
   bool half_cross_kv_ = true;
+  // Shadows are made and read: switched on, in float16 precision (float32 must give the CPU's tokens; float16 lacks
+  // bfloat16's range).
+  bool half_kv_on() const { return half_cross_kv_ && precision_ == Precision::f16; }
   long long half_cross_kv_launches_ = 0;
   // The shadow of the K/V whose K is k and V is v (views of one [rows, 2d] K/V, K first), or null.
   const HalfKv* half_kv_for(const Mat& k, const Mat& v) const;

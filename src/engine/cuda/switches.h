@@ -89,10 +89,15 @@ inline int parse_fused_cross_max_width(const std::string& text) {
   return parse_bounded_count("WST_CUDA_FUSED_CROSS_MAX_WIDTH", "a model width", text, 0, 65536);
 }
 
+// A tile count for the tensor-core row kernel (1, 2 or 4) read from variable `name`.
+inline int parse_tile_count(const char* name, const std::string& text) {
+  if (text == "1" || text == "2" || text == "4") return text[0] - '0';
+  throw Error(std::string(name) + ": expected 1, 2 or 4 tiles, got \"" + text + "\"");
+}
+
 // WST_CUDA_TENSOR_ROWS_TILES: the tensor-core row kernel's output features a block, in tiles of 8 (1, 2 or 4).
 inline int parse_tensor_rows_tiles(const std::string& text) {
-  if (text == "1" || text == "2" || text == "4") return text[0] - '0';
-  throw Error("WST_CUDA_TENSOR_ROWS_TILES: expected 1, 2 or 4 tiles, got \"" + text + "\"");
+  return parse_tile_count("WST_CUDA_TENSOR_ROWS_TILES", text);
 }
 
 // The output features a block of the tensor-core row kernel (tensor_rows.cu) takes, in tiles of 8: `tiles` when 1, 2
@@ -120,8 +125,7 @@ inline int tensor_rows_tiles(int n, int k, int tiles, int narrow_tiles = 0) {
 
 // WST_CUDA_TENSOR_ROWS_NARROW_TILES: tensor_rows_tiles' narrow_tiles (1, 2 or 4).
 inline int parse_tensor_rows_narrow_tiles(const std::string& text) {
-  if (text == "1" || text == "2" || text == "4") return text[0] - '0';
-  throw Error("WST_CUDA_TENSOR_ROWS_NARROW_TILES: expected 1, 2 or 4 tiles, got \"" + text + "\"");
+  return parse_tile_count("WST_CUDA_TENSOR_ROWS_NARROW_TILES", text);
 }
 
 // WST_CUDA_TENSOR_ROWS_MIN: the fewest rows a product needs to take the tensor-core row kernel (1 to 16).

@@ -207,8 +207,8 @@ bool tensor_rows_fit(const Mat& x, int k, int n) {
          reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
 }
 
-void tensor_rows(bool chained, int tiles, int narrow_tiles, const Mat& x, const float* gamma, const float* beta, const __half* w,
-                 const float* bias, int epi, Mat& y, int n, int k, cudaStream_t stream) {
+void tensor_rows(bool chained, int tiles, int narrow_tiles, const Mat& x, const float* gamma, const float* beta,
+                 const __half* w, const float* bias, int epi, Mat& y, int n, int k, cudaStream_t stream) {
   tiles = tensor_rows_tiles(n, k, tiles, narrow_tiles);
   const bool norm = gamma != nullptr;
   if (norm && epi == 1) return launch_epi<true, 1>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
