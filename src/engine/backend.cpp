@@ -2,6 +2,7 @@
 #include "engine/backend.h"
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -209,16 +210,15 @@ void Backend::decoder_layers_at(const std::vector<DecoderLayerWeights>& layers, 
   }
 }
 
-void Backend::decoder_layers_rows(const std::vector<DecoderLayerWeights>& layers,
-                                  const std::vector<std::vector<Mat*>>& k_caches,
-                                  const std::vector<std::vector<Mat*>>& v_caches, const std::vector<int>& positions,
-                                  const std::vector<std::vector<const Mat*>>& cross_kv, int n_head, Mat& x, Mat& qkv,
-                                  Mat& attn, Mat& q, Mat& mlp) {
+namespace {
+// decoder_layers_rows' layers, each layer's self-attention (its new K/V rows written into the caches) by
+// self_attention(i).
+void layers_over_rows(Backend& be, const std::vector<DecoderLayerWeights>& layers,
+                      const std::vector<std::vector<const Mat*>>& cross_kv, int n_head, Mat& x, Mat& qkv, Mat& attn,
+                      Mat& q, Mat& mlp, const std::function<void(size_t)>& self_attention) {
   const size_t n = layers.size();
-  if (k_caches.size() != n || v_caches.size() != n || cross_kv.size() != n)
-    throw Error("decoder_layers_rows: " + std::to_string(n) + " layers need as many caches and cross-attention K/V");
   const int d = x.cols, rows = x.rows;
-  using Epi = Epilogue;
+  using Epi = Backend::Epilogue;
   std::vector<Mat> k_views(rows), v_views(rows);  // each row's window's cross-attention K and V
   std::vector<const Mat*> k_ptrs(rows), v_ptrs(rows);
   for (int b = 0; b < rows; ++b) {
@@ -230,17 +230,55 @@ void Backend::decoder_layers_rows(const std::vector<DecoderLayerWeights>& layers
     if (static_cast<int>(cross_kv[i].size()) != rows)
       throw Error("decoder_layers_rows: " + std::to_string(rows) + " rows, " + std::to_string(cross_kv[i].size()) +
                   " cross-attention K/V");
-    linear_fused(x, &l.attn_ln.gamma, &l.attn_ln.beta, l.qkv.w, &l.qkv.b, Epi::none, qkv);
-    step_self_attention(qkv, k_caches[i], v_caches[i], positions, attn, n_head);
-    linear_fused(attn, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, x);
-    linear_fused(x, &l.cross_ln.gamma, &l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, Epi::none, q);
+    be.linear_fused(x, &l.attn_ln.gamma, &l.attn_ln.beta, l.qkv.w, &l.qkv.b, Epi::none, qkv);
+    self_attention(i);
+    be.linear_fused(attn, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, x);
+    be.linear_fused(x, &l.cross_ln.gamma, &l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, Epi::none, q);
     for (int b = 0; b < rows; ++b) {
       k_views[b] = cross_kv[i][b]->cols_view(0, d);
       v_views[b] = cross_kv[i][b]->cols_view(d, d);
     }
-    cross_attention_rows(q, k_ptrs, v_ptrs, attn, n_head);
-    cross_output_and_mlp(*this, l, attn, mlp, x);
+    be.cross_attention_rows(q, k_ptrs, v_ptrs, attn, n_head);
+    cross_output_and_mlp(be, l, attn, mlp, x);
   }
+}
+}  // namespace
+
+void Backend::decoder_layers_rows(const std::vector<DecoderLayerWeights>& layers,
+                                  const std::vector<std::vector<Mat*>>& k_caches,
+                                  const std::vector<std::vector<Mat*>>& v_caches, const std::vector<int>& positions,
+                                  const std::vector<std::vector<const Mat*>>& cross_kv, int n_head, Mat& x, Mat& qkv,
+                                  Mat& attn, Mat& q, Mat& mlp) {
+  const size_t n = layers.size();
+  if (k_caches.size() != n || v_caches.size() != n || cross_kv.size() != n)
+    throw Error("decoder_layers_rows: " + std::to_string(n) + " layers need as many caches and cross-attention K/V");
+  layers_over_rows(*this, layers, cross_kv, n_head, x, qkv, attn, q, mlp, [&](size_t i) {
+    step_self_attention(qkv, k_caches[i], v_caches[i], positions, attn, n_head);
+  });
+}
+
+void Backend::set_rows_step(const std::vector<int>&, const std::vector<int>&, const std::vector<std::vector<Mat*>>&,
+                            const std::vector<std::vector<Mat*>>&, const std::vector<StepRules>&,
+                            const std::vector<float>&, int, int) {
+  no_recording(*this);
+}
+void Backend::begin_rows_recording() { no_recording(*this); }
+std::vector<BeamCandidate> Backend::replay_rows_step(const std::shared_ptr<void>&) { no_recording(*this); }
+void Backend::embed_rows_at(const Weights&, const Mat&, Mat&) { no_recording(*this); }
+void Backend::step_self_attention_at(int, const Mat&, Mat&, int) { no_recording(*this); }
+void Backend::top_candidates_at(const Mat&) { no_recording(*this); }
+
+void Backend::decoder_layers_rows_at(const std::vector<DecoderLayerWeights>& layers, const std::vector<Mat>& cross_kv,
+                                     int n_head, Mat& x, Mat& qkv, Mat& attn, Mat& q, Mat& mlp) {
+  const size_t n = layers.size();
+  if (cross_kv.size() != n)
+    throw Error("decoder_layers_rows_at: " + std::to_string(n) + " layers need as many cross-attention K/V, got " +
+                std::to_string(cross_kv.size()));
+  std::vector<std::vector<const Mat*>> rows_kv(n, std::vector<const Mat*>(x.rows));
+  for (size_t i = 0; i < n; ++i)
+    for (const Mat*& m : rows_kv[i]) m = &cross_kv[i];
+  layers_over_rows(*this, layers, rows_kv, n_head, x, qkv, attn, q, mlp,
+                   [&](size_t i) { step_self_attention_at(static_cast<int>(i), qkv, attn, n_head); });
 }
 
 }  // namespace wst::engine

@@ -218,6 +218,29 @@ class Backend {
                                    const std::vector<std::vector<const Mat*>>& cross_kv, int n_head, Mat& x, Mat& qkv,
                                    Mat& attn, Mat& q, Mat& mlp);
 
+  // Beam steps (several rows that step together over one window) replayed from recordings, as greedy steps are:
+  // set_rows_step gives each row its token, position, caches (per layer), rules and beam score; the recorded ops
+  // (embed_rows_at, decoder_layers_rows_at, top_candidates_at) read them where the backend keeps them, and
+  // replay_rows_step returns the k best candidates a row, as top_candidates does. Decoder::forward_step_top records
+  // one step per number of rows and rows_step_kind(), and replays it while those stay the same.
+  virtual void set_rows_step(const std::vector<int>& tokens, const std::vector<int>& positions,
+                             const std::vector<std::vector<Mat*>>& k_caches,
+                             const std::vector<std::vector<Mat*>>& v_caches, const std::vector<StepRules>& rules,
+                             const std::vector<float>& beam_scores, int n_vocab, int k);
+  // After set_rows_step: -1 where this step cannot be recorded (it runs eagerly), else which recording it needs
+  // beside its number of rows (a GPU may pick its kernels by the caches' length).
+  virtual int rows_step_kind() const { return -1; }
+  virtual void begin_rows_recording();  // end_step_recording ends it
+  virtual std::vector<BeamCandidate> replay_rows_step(const std::shared_ptr<void>& recording);
+  virtual void embed_rows_at(const Weights& table, const Mat& pos, Mat& y);  // y [n, D]: row b's token at its position
+  // step_self_attention over set_rows_step's caches of `layer` at its positions.
+  virtual void step_self_attention_at(int layer, const Mat& qkv, Mat& out, int n_head);
+  // decoder_layers_rows over set_rows_step's caches and positions, every row over one window's cross_kv (per layer).
+  // The default runs the same ops, with step_self_attention_at.
+  virtual void decoder_layers_rows_at(const std::vector<DecoderLayerWeights>& layers, const std::vector<Mat>& cross_kv,
+                                      int n_head, Mat& x, Mat& qkv, Mat& attn, Mat& q, Mat& mlp);
+  virtual void top_candidates_at(const Mat& logits);  // top_candidates under set_rows_step's rules, scores and k
+
   // The most device memory this backend has held at once, in bytes (a GPU backend's pool high-water mark:
   // weights, activations, workspaces); -1 for a backend that computes in host memory.
   virtual long long peak_device_bytes() const { return -1; }

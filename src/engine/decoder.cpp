@@ -256,7 +256,55 @@ std::vector<BeamCandidate> Decoder::forward_step_top(const std::vector<int>& tok
   if (rules.size() != tokens.size() || beam_scores.size() != tokens.size())
     throw Error("decoder: forward_step_top needs rules and a score for each of the " + std::to_string(tokens.size()) +
                 " sequences");
-  return be_.top_candidates(step_logits(tokens), rules, beam_scores, k);
+  const int n = static_cast<int>(tokens.size());
+  bool one_window = be_.records_steps() && n == n_seq();
+  for (int b = 0; one_window && b < n; ++b) one_window = seqs_[b].audio == seqs_[0].audio;
+  if (!one_window) return be_.top_candidates(step_logits(tokens), rules, beam_scores, k);
+  const StepRows r = step_rows(tokens);
+  be_.set_rows_step(tokens, r.positions, r.k_caches, r.v_caches, rules, beam_scores, m_.info.n_vocab, k);
+  const int kind = be_.rows_step_kind();
+  if (kind < 0) return be_.top_candidates(step_logits(tokens), rules, beam_scores, k);
+  // The recording holds its rows' buffers and the window's cross-attention K/V; the caches, positions, tokens,
+  // rules and scores it reads from set_rows_step.
+  const int audio = seqs_[0].audio;
+  auto it = std::find_if(rows_recordings_.begin(), rows_recordings_.end(), [&](const RowsRecording& rr) {
+    return rr.n == n && rr.kind == kind && rr.k == k && rr.audio == audio;
+  });
+  if (it == rows_recordings_.end()) {
+    if (n > rows_capacity_) {  // larger buffers: the recordings made over the old ones go
+      rows_recordings_.clear();
+      const int d = m_.info.n_text_state;
+      rows_x_ = be_.alloc(n, d);
+      rows_qkv_ = be_.alloc(n, 3 * d);
+      rows_attn_ = be_.alloc(n, d);
+      rows_q_ = be_.alloc(n, d);
+      rows_mlp_ = be_.alloc(n, mlp_width());
+      rows_logits_ = be_.alloc(n, m_.info.n_vocab);
+      rows_capacity_ = n;
+    }
+    be_.begin_rows_recording();
+    try {
+      record_rows_step(n);
+    } catch (...) {
+      be_.end_step_recording();
+      throw;
+    }
+    rows_recordings_.push_back({n, kind, k, audio, be_.end_step_recording()});
+    it = rows_recordings_.end() - 1;
+  }
+  std::vector<BeamCandidate> out = be_.replay_rows_step(it->recording);
+  for (Sequence& s : seqs_) s.n_past += 1;
+  return out;
+}
+
+void Decoder::record_rows_step(int n) {
+  const ModelInfo& h = m_.info;
+  Mat x = rows_x_.rows_view(0, n), qkv = rows_qkv_.rows_view(0, n), attn = rows_attn_.rows_view(0, n),
+      q = rows_q_.rows_view(0, n), mlp = rows_mlp_.rows_view(0, n), logits = rows_logits_.rows_view(0, n);
+  be_.embed_rows_at(m_.token_embedding, m_.decoder_pos, x);
+  be_.decoder_layers_rows_at(m_.decoder_layers, cross_kv_[seqs_[0].audio], h.n_text_head, x, qkv, attn, q, mlp);
+  project(x, logits);
+  be_.top_candidates_at(logits);
 }
 
 std::vector<GreedyPick> Decoder::forward_step_and_pick(const std::vector<int>& tokens,
@@ -270,9 +318,9 @@ std::vector<GreedyPick> Decoder::forward_step_and_pick(const std::vector<int>& t
   return picks;
 }
 
-Mat Decoder::step_logits(const std::vector<int>& tokens) {
+Decoder::StepRows Decoder::step_rows(const std::vector<int>& tokens) {
   const ModelInfo& h = m_.info;
-  const int n = static_cast<int>(tokens.size()), d = h.n_text_state;
+  const int n = static_cast<int>(tokens.size());
   if (n != n_seq())
     throw Error("decoder: forward_step expects one token per sequence (" + std::to_string(n_seq()) + "), got " +
                 std::to_string(n));
@@ -280,26 +328,36 @@ Mat Decoder::step_logits(const std::vector<int>& tokens) {
     if (s.n_past + 1 > h.n_text_ctx)
       throw Error("decoder: " + std::to_string(s.n_past + 1) + " tokens exceed the text context of " +
                   std::to_string(h.n_text_ctx));
+  const size_t n_layer = m_.decoder_layers.size();
+  StepRows r{std::vector<int>(n), std::vector<std::vector<Mat*>>(n_layer, std::vector<Mat*>(n)),
+             std::vector<std::vector<Mat*>>(n_layer, std::vector<Mat*>(n))};
+  for (int b = 0; b < n; ++b) r.positions[b] = seqs_[b].n_past;
+  for (size_t i = 0; i < n_layer; ++i)
+    for (int b = 0; b < n; ++b) {
+      r.k_caches[i][b] = &cache_of(b).k[i];
+      r.v_caches[i][b] = &cache_of(b).v[i];
+    }
+  return r;
+}
+
+Mat Decoder::step_logits(const std::vector<int>& tokens) {
+  const ModelInfo& h = m_.info;
+  const int n = static_cast<int>(tokens.size()), d = h.n_text_state;
+  const StepRows r = step_rows(tokens);
   Mat x = be_.alloc(n, d);  // [n_seq, d]: sequence b at position n_past(b)
-  std::vector<int> positions(n);
-  for (int b = 0; b < n; ++b) positions[b] = seqs_[b].n_past;
-  be_.embed_rows(m_.token_embedding, tokens.data(), positions.data(), n, m_.decoder_pos, x);
+  be_.embed_rows(m_.token_embedding, tokens.data(), r.positions.data(), n, m_.decoder_pos, x);
 
   Mat qkv = be_.alloc(n, 3 * d);
   Mat attn = be_.alloc(n, d);
   Mat q = be_.alloc(n, d);
   Mat mlp = be_.alloc(n, mlp_width());
-  // Each layer's caches and cross-attention K/V, sequence by sequence.
+  // Each layer's cross-attention K/V, sequence by sequence.
   const size_t n_layer = m_.decoder_layers.size();
-  std::vector<std::vector<Mat*>> k_caches(n_layer, std::vector<Mat*>(n)), v_caches(n_layer, std::vector<Mat*>(n));
   std::vector<std::vector<const Mat*>> cross(n_layer, std::vector<const Mat*>(n));
   for (size_t i = 0; i < n_layer; ++i)
-    for (int b = 0; b < n; ++b) {
-      k_caches[i][b] = &cache_of(b).k[i];
-      v_caches[i][b] = &cache_of(b).v[i];
-      cross[i][b] = &cross_kv_[seqs_[b].audio][i];
-    }
-  be_.decoder_layers_rows(m_.decoder_layers, k_caches, v_caches, positions, cross, h.n_text_head, x, qkv, attn, q, mlp);
+    for (int b = 0; b < n; ++b) cross[i][b] = &cross_kv_[seqs_[b].audio][i];
+  be_.decoder_layers_rows(m_.decoder_layers, r.k_caches, r.v_caches, r.positions, cross, h.n_text_head, x, qkv, attn,
+                          q, mlp);
   for (Sequence& s : seqs_) s.n_past += 1;
 
   Mat logits = be_.alloc(n, h.n_vocab);  // [n_seq, n_vocab]

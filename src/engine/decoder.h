@@ -53,10 +53,18 @@ class Decoder {
   // New sequence i continues old sequence src[i] (src.size() new sequences; an old one may be continued by
   // several or by none). Only caches continued twice are copied, and only the rows since the fork.
   void reorder(const std::vector<int>& src);
+  // Forgets the recorded steps, so the next ones record anew: after a backend setting that changes which kernels
+  // a step runs (a recording keeps the ones it was made with).
+  void drop_recordings() {
+    step_recording_.reset();
+    rows_recordings_.clear();
+  }
   // One token per sequence, each at its own position n_past(seq); logits_out = [n_seq, n_vocab].
   void forward_step(const std::vector<int>& tokens, std::vector<float>& logits_out);
   // The same step with the logits left on the backend, which applies each sequence's rules and returns its k
-  // best continuations (Backend::top_candidates; where picks_greedy()).
+  // best continuations (Backend::top_candidates; where picks_greedy()). Where the backend records steps and every
+  // sequence attends to one window, the step is recorded once for each number of sequences (and
+  // Backend::rows_step_kind) and replayed after, with the same candidates as the eager step.
   std::vector<BeamCandidate> forward_step_top(const std::vector<int>& tokens, const std::vector<StepRules>& rules,
                                               const std::vector<float>& beam_scores, int k);
   // forward_step, but the logits stay on the backend, which applies rules[b] to sequence b's and picks its
@@ -83,6 +91,15 @@ class Decoder {
   Mat step_logits(const std::vector<int>& tokens);
   // forward_and_pick's step as the backend records it (the position-dependent ops as their *_at forms).
   void record_step();
+  // A step's positions and each layer's caches, sequence by sequence (checked: one token a sequence, within the
+  // text context).
+  struct StepRows {
+    std::vector<int> positions;
+    std::vector<std::vector<Mat*>> k_caches, v_caches;  // [layer][sequence]
+  };
+  StepRows step_rows(const std::vector<int>& tokens);
+  // forward_step_top's step of n rows as the backend records it (Backend::set_rows_step's ops).
+  void record_rows_step(int n);
   void ensure_slots(int n);
   void ensure_windows(int n);
   // Every layer's cross-attention K/V of one encoder output into window `w` (sole_window: as
@@ -102,6 +119,15 @@ class Decoder {
   std::shared_ptr<void> step_recording_;
   int step_recording_slot_ = -1, step_recording_audio_ = -1;
   Mat step_x_, step_qkv_, step_attn_, step_q_, step_mlp_;
+  // Recorded beam steps (Backend::set_rows_step): one per number of rows, Backend::rows_step_kind, candidates a row
+  // and window; their buffers hold rows_capacity_ rows (fixed while the recordings hold them).
+  struct RowsRecording {
+    int n = 0, kind = 0, k = 0, audio = 0;
+    std::shared_ptr<void> recording;
+  };
+  std::vector<RowsRecording> rows_recordings_;
+  int rows_capacity_ = 0;
+  Mat rows_x_, rows_qkv_, rows_attn_, rows_q_, rows_mlp_, rows_logits_;
   int n_shared_ = 0;  // rows [0, n_shared_) are equal in every slot in use (the prompt at the fork)
 };
 

@@ -252,6 +252,53 @@ class RecordingCpuBackend final : public Backend {
     ops_->push_back([=, this]() { pick_ = in_.pick_greedy(logits, rules_); });
   }
 
+  // Beam steps: set_rows_step's values kept here and read by the rows ops when replayed. The kind changes where the
+  // steps' position reaches kind_from, so that a transcription records a row count more than once.
+  int kind_from = 1 << 30;
+  int rows_recordings = 0, rows_replays = 0;
+  void set_rows_step(const std::vector<int>& tokens, const std::vector<int>& positions,
+                     const std::vector<std::vector<Mat*>>& k_caches, const std::vector<std::vector<Mat*>>& v_caches,
+                     const std::vector<StepRules>& rules, const std::vector<float>& beam_scores, int,
+                     int k) override {
+    if (recording_) throw Error("recording-cpu: set_rows_step while recording");
+    tokens_ = tokens;
+    positions_ = positions;
+    k_caches_ = k_caches;
+    v_caches_ = v_caches;
+    row_suppress_.clear();
+    for (const StepRules& r : rules) row_suppress_.push_back(r.suppress ? *r.suppress : std::vector<int>{});
+    row_rules_ = rules;
+    for (size_t b = 0; b < rules.size(); ++b) row_rules_[b].suppress = &row_suppress_[b];
+    scores_ = beam_scores;
+    k_ = k;
+  }
+  int rows_step_kind() const override { return positions_.at(0) >= kind_from ? 1 : 0; }
+  void begin_rows_recording() override {
+    begin_step_recording();
+    ++rows_recordings;
+  }
+  std::vector<BeamCandidate> replay_rows_step(const std::shared_ptr<void>& recording) override {
+    ++rows_replays;
+    for (auto& op : *static_cast<std::vector<std::function<void()>>*>(recording.get())) op();
+    return candidates_;
+  }
+  void embed_rows_at(const Weights& table, const Mat& pos, Mat& y) override {
+    need_recording("embed_rows_at");
+    ops_->push_back([=, this]() mutable {
+      in_.embed_rows(table, tokens_.data(), positions_.data(), static_cast<int>(tokens_.size()), pos, y);
+    });
+  }
+  void step_self_attention_at(int layer, const Mat& qkv, Mat& out, int n_head) override {
+    need_recording("step_self_attention_at");
+    ops_->push_back([=, this]() mutable {
+      in_.step_self_attention(qkv, k_caches_.at(layer), v_caches_.at(layer), positions_, out, n_head);
+    });
+  }
+  void top_candidates_at(const Mat& logits) override {
+    need_recording("top_candidates_at");
+    ops_->push_back([=, this]() { candidates_ = in_.top_candidates(logits, row_rules_, scores_, k_); });
+  }
+
  private:
   PickingCpuBackend in_;
   bool recording_ = false;
@@ -260,6 +307,13 @@ class RecordingCpuBackend final : public Backend {
   std::vector<int> suppress_;
   StepRules rules_;
   GreedyPick pick_;
+  std::vector<int> tokens_, positions_;
+  std::vector<std::vector<Mat*>> k_caches_, v_caches_;
+  std::vector<std::vector<int>> row_suppress_;
+  std::vector<StepRules> row_rules_;
+  std::vector<float> scores_;
+  int k_ = 0;
+  std::vector<BeamCandidate> candidates_;
 
   void run(std::function<void()> op) {
     if (recording_) ops_->push_back(std::move(op));
@@ -339,6 +393,33 @@ TEST(DevicePick, RecordedGreedyStepsGiveTheEagerTokensOnRealSpeech) {
   // for every token after the first.
   EXPECT_GE(recording_be->recordings, 1);
   EXPECT_GT(recording_be->replays, 200);
+}
+
+// Beam steps recorded once for each number of beams (and kind) and replayed (Decoder::forward_step_top's path on the
+// GPU) give the eager steps' tokens and log-probabilities exactly, on real speech: the rows' caches move between
+// slots as beams are reordered, and finished beams leave fewer rows.
+TEST(DevicePick, RecordedBeamStepsGiveTheEagerTokensOnRealSpeech) {
+  WST_REQUIRE_TINY_EN();
+  auto host = load(make_cpu_backend(2));
+  auto* recording_be = new RecordingCpuBackend();
+  recording_be->kind_from = 40;
+  auto dev = load(std::unique_ptr<Backend>(recording_be));
+  Transcriber host_tr(host->model, *host->backend, *host->tok, host->timings, 2);
+  Transcriber dev_tr(dev->model, *dev->backend, *dev->tok, dev->timings, 2);
+  for (const char* file : {"jfk", "ted_60"}) {
+    const std::vector<float> pcm = audio::load_audio(test::speech_path(file).string());
+    TranscribeOptions o;
+    o.beam_size = 5;
+    const Transcript want = host_tr.run(pcm, o), got = dev_tr.run(pcm, o);
+    EXPECT_EQ(tokens_of(got), tokens_of(want)) << file;
+    EXPECT_EQ(got.text, want.text) << file;
+    ASSERT_EQ(got.segments.size(), want.segments.size()) << file;
+    for (size_t i = 0; i < got.segments.size(); ++i)
+      EXPECT_FLOAT_EQ(got.segments[i].avg_logprob, want.segments[i].avg_logprob) << file << " segment " << i;
+  }
+  // Recorded for 5 rows in both kinds, and for fewer rows where beams finished; replayed for every other step.
+  EXPECT_GE(recording_be->rows_recordings, 2);
+  EXPECT_GT(recording_be->rows_replays, 10 * recording_be->rows_recordings);
 }
 
 // Batched transcription on a backend that picks: the batched steps pick each window's token there

@@ -273,6 +273,13 @@ struct Row {
   // A 5-beam step (Decoder::forward_step with 5 sequences): logits to the host, or the 10 best continuations
   // of each beam chosen on the GPU (forward_step_top, what the engine does).
   double beam5_host_ms = 0, beam5_top_ms = 0;
+  // The 5-beam step eagerly (set_record_rows(false)) and whether its candidates are the recorded step's, bit for
+  // bit; a walk of beam steps recorded and eager (candidates compared bit for bit).
+  double beam5_eager_ms = NAN;
+  bool beam5_eager_same = false;
+  size_t walk_candidates = 0;
+  int walk_steps = 0, walk_from = 0;
+  bool walk_same = false;
   // A step of 16 sequences forked from one window, each row's best token chosen on the GPU (forward_step_top with
   // k = 1). Optimistic for 16 windows decoded together (docs/BATCHING.md): forked sequences share one window's
   // cross-attention K/V, one launch a layer, where separate windows take one launch each.
@@ -772,9 +779,78 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     }
     row.beam5_host_ms = median(th);
     row.beam5_top_ms = median(tt);
+    auto same_candidates = [](const std::vector<engine::BeamCandidate>& a, const std::vector<engine::BeamCandidate>& b) {
+      if (a.size() != b.size()) return false;
+      for (size_t i = 0; i < a.size(); ++i)
+        if (std::memcmp(&a[i].score, &b[i].score, sizeof(float)) != 0 || a[i].beam != b[i].beam ||
+            a[i].token != b[i].token)
+          return false;
+      return true;
+    };
+    {  // The same step eagerly (WST_CUDA_RECORD_BEAMS=0): its time, and its candidates against the recorded step's.
+      const bool record0 = be.record_rows();
+      dec.truncate(n_past);
+      const auto recorded = dec.forward_step_top(five, rules5, scores5, 10);
+      be.set_record_rows(false);
+      std::vector<double> te;
+      std::vector<engine::BeamCandidate> eager;
+      for (int i = 0; i < 5 + n_reps; ++i) {
+        dec.truncate(n_past);
+        auto t0 = std::chrono::steady_clock::now();
+        eager = dec.forward_step_top(five, rules5, scores5, 10);
+        auto t1 = std::chrono::steady_clock::now();
+        if (i >= 5) te.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      }
+      be.set_record_rows(record0);
+      row.beam5_eager_ms = median(te);
+      row.beam5_eager_same = same_candidates(recorded, eager);
+    }
+    {  // A walk of beam steps from the prompt, recorded and eager, each on a decoder of its own: every step's best
+       // 5 candidates (4 in the second half: a recording for fewer rows) continue, so caches move between slots, and
+       // the positions pass kSmallSelfKeys (the self-attention's other kernel: another recording).
+      const int steps = std::min(h.n_text_ctx - n_past - 1, engine::cuda::kSmallSelfKeys + 20 - n_past);
+      auto walk = [&](bool recorded) {
+        const bool record0 = be.record_rows();
+        be.set_record_rows(recorded);
+        engine::Decoder d(m, be);
+        d.set_audio(enc);
+        std::vector<float> unused;
+        d.forward(prompt, {n_past - 1}, unused);
+        d.fork(5);
+        std::vector<int> tokens = five;
+        std::vector<float> scores = scores5;
+        std::vector<engine::BeamCandidate> all;
+        for (int s = 0; s < steps; ++s) {
+          auto c = d.forward_step_top(tokens, std::vector<engine::StepRules>(tokens.size(), rules), scores, 10);
+          all.insert(all.end(), c.begin(), c.end());
+          std::stable_sort(c.begin(), c.end(), [](const engine::BeamCandidate& x, const engine::BeamCandidate& y) {
+            return x.score > y.score;
+          });
+          const size_t keep = std::min(c.size(), static_cast<size_t>(2 * s < steps ? 5 : 4));
+          if (keep == 0) break;
+          std::vector<int> src(keep);
+          tokens.resize(keep);
+          scores.resize(keep);
+          for (size_t i = 0; i < keep; ++i) {
+            src[i] = c[i].beam;
+            tokens[i] = c[i].token;
+            scores[i] = c[i].score;
+          }
+          d.reorder(src);
+        }
+        be.set_record_rows(record0);
+        return all;
+      };
+      const auto walked = walk(true);
+      row.walk_same = same_candidates(walked, walk(false));
+      row.walk_candidates = walked.size();
+      row.walk_steps = steps;
+      row.walk_from = n_past;
+    }
     // The 5-beam step's median time with the GPU's candidates under the backend's current settings, and its logits'
     // relative L2 difference from the defaults' (all_logits, from the same caches).
     auto time_beam5_on = [&](engine::Decoder& d, double* rel) {
+      d.drop_recordings();  // recorded anew under the backend's current settings
       std::vector<double> tv;
       for (int i = 0; i < 5 + n_reps; ++i) {
         d.truncate(n_past);
@@ -915,6 +991,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     const std::vector<float> scores16(16, 0.0f);
     // Median step time of `dd`'s 16 sequences, each row's best token chosen on the GPU (the caches keep their length).
     auto time_16 = [&](engine::Decoder& dd, const char* what) {
+      dd.drop_recordings();  // recorded anew under the backend's current settings
       std::vector<double> tb;
       for (int i = 0; i < 5 + n_reps; ++i) {
         dd.truncate(n_past);
@@ -1371,6 +1448,12 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.fused_same[2] ? "same picks" : "DIFFER",
                   r.beam5_host_ms, r.beam5_top_ms, r.batch16_ms, r.batch16_ms / 16,
                   r.windows16_ms, r.windows16_ms / 16, r.picks_hash);
+      std::printf("%s %s: 5-beam step recorded %.4f ms, eager (WST_CUDA_RECORD_BEAMS=0) %.4f ms (candidates %s); "
+                  "%d beam steps from position %d, 5 beams then 4, recorded against eager: %zu candidates %s\n",
+                  a.c_str(), precision_name(p), r.beam5_top_ms, r.beam5_eager_ms,
+                  r.beam5_eager_same ? "identical" : "DIFFER", r.walk_steps, r.walk_from, r.walk_candidates,
+                  r.walk_same ? "identical" : "DIFFER");
+      if (!r.beam5_eager_same || !r.walk_same) rc = 1;
       std::printf("%s %s: batch-16 steps with the tensor-core row kernel turned %s (WST_CUDA_TENSOR_ROWS): forked "
                   "%.3f ms, 16 windows %.3f ms\n",
                   a.c_str(), precision_name(p), be.tensor_rows_on() ? "off" : "on", r.batch16_tensor_ms,

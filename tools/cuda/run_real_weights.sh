@@ -96,6 +96,13 @@ if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
   beam_pair _switches_off ", session 11's switches off" \
     WST_CUDA_GEMV_WARP_NORM=0 WST_CUDA_GEMV_CHUNKS=0 WST_CUDA_SHARED_KV=0 WST_CUDA_SMALL_SELF=0
 fi
+# Beam steps eagerly (WST_CUDA_RECORD_BEAMS=0; recorded as CUDA graphs by default since session 20): float32 held to
+# the CPU's tokens, float16 to its gate, and float16's tokens to the recorded run's exactly (the same kernels).
+if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
+  beam_pair _eager_steps ", beam steps eager (not recorded)" WST_CUDA_RECORD_BEAMS=0
+  echo "== beam 5, float16, beam steps eager against recorded (tokens must be identical)"
+  "$build/real_weights_check" compare "$out/gpu_float16_beam5.json" "$out/gpu_float16_beam5_eager_steps.json" tokens || rc=1
+fi
 # The logits' rows normalised in every block, not once (WST_CUDA_NORM_ONCE=0; once is the default since run 36: the
 # same bits, so float16's tokens must be the default run's exactly); then 5 beams without the shared K/V kernel at
 # tiny.en's 6 heads (its default from 16 heads until session 18): float32 held to the CPU's tokens, float16 to its

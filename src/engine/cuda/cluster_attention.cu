@@ -187,7 +187,8 @@ __device__ __forceinline__ void attend_head(const float* qh, const float* k, con
 #endif
 
 // Row b of the output: out[b * ldo + h * dh + t] = softmax(q_bh . k_j * scale) v_j over row b's visible keys
-// (rows.k[b], rows.v[b], rows.n_visible[b]; with `st` set, a recorded step of one row, the step's position + 1).
+// (rows.k[b], rows.v[b], rows.n_visible[b]; with `st` set, a recorded step, row b's position + 1; with `caches` set,
+// a recorded beam step, row b's K and V from there).
 // Cluster blockIdx.x / kCtas is row b = cluster / n_head, head h = cluster % n_head. kv_fixed: K and V are not written by the kernel just before
 // (the cross-attention's, made once per window), so the first keys are loaded before waiting for it (launch.cuh).
 // kC: blocks a head (a cluster); 1 for short caches (one block a row and head, no merge across blocks).
@@ -196,14 +197,15 @@ __global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const fl
                                                                          const __grid_constant__ AttentionRows rows,
                                                                          int ldk, int ldv, int n_head, int dh,
                                                                          float scale, float* out, int ldo,
-                                                                         const StepState* st, bool kv_fixed) {
+                                                                         const StepState* st, bool kv_fixed,
+                                                                         const LayerCaches* caches) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   namespace cg = cooperative_groups;
   const int rank = static_cast<int>(cg::this_cluster().block_rank());
   const int head = blockIdx.x / kC, h = head % n_head, b = head / n_head;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const float* k = rows.k[b];
-  const float* v = rows.v[b];
+  const float* k = caches != nullptr ? caches->k[b] : rows.k[b];
+  const float* v = caches != nullptr ? caches->v[b] : rows.v[b];
   int n_visible = rows.n_visible[b];
   q += static_cast<size_t>(b) * ldq;
   out += static_cast<size_t>(b) * ldo;
@@ -219,13 +221,13 @@ __global__ void __launch_bounds__(32 * kWarps) cluster_attention_kernel(const fl
     // A cache: its rows before the newest were written by earlier steps (or a reorder), so asking L2 for them now
     // saves the attention a trip to memory after the wait. (A prefetch changes no value a load sees, wherever the
     // rows come from: where the kernel before wrote them, it only costs the trip.)
-    const int visible = st != nullptr ? __ldcg(&st->position) + 1 : n_visible;
+    const int visible = st != nullptr ? __ldcg(&st[b].position) + 1 : n_visible;
     block_keys<kC>(visible, rank, &begin, &end);
     prefetch_block_rows(k, v, ldk, ldv, h, dh, begin, min(end, visible - 1));
   }
   wait_for_previous_kernel();
   let_next_kernel_start();
-  if (st != nullptr) n_visible = st->position + 1;
+  if (st != nullptr) n_visible = st[b].position + 1;
   block_keys<kC>(n_visible, rank, &begin, &end);
   attend_head<kC>(q + h * dh, k, v, ldk, ldv, h, dh, scale, begin, end, early, r, out + h * dh);
 #endif
@@ -653,13 +655,14 @@ template void self_query_attention<__nv_bfloat16>(bool, cudaStream_t, const floa
 
 void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ldq, const AttentionRows& rows, int n_rows,
                        int ldk, int ldv, int n_head, int dh, float scale, float* out, int ldo, const StepState* st,
-                       bool kv_fixed, bool one_block) {
+                       bool kv_fixed, bool one_block, const LayerCaches* caches) {
   if (n_rows < 1 || n_rows > kMaxAttentionRows) throw Error("cluster_attention: " + std::to_string(n_rows) + " rows");
   if (one_block)
     return launch_cluster_kernel(chained, 1, cluster_attention_kernel<1>, dim3(n_rows * n_head), dim3(32 * kWarps), 0,
-                                 stream, q, ldq, rows, ldk, ldv, n_head, dh, scale, out, ldo, st, kv_fixed);
+                                 stream, q, ldq, rows, ldk, ldv, n_head, dh, scale, out, ldo, st, kv_fixed, caches);
   launch_cluster_kernel(chained, kCtas, cluster_attention_kernel<kCtas>, dim3(n_rows * n_head * kCtas),
-                        dim3(32 * kWarps), 0, stream, q, ldq, rows, ldk, ldv, n_head, dh, scale, out, ldo, st, kv_fixed);
+                        dim3(32 * kWarps), 0, stream, q, ldq, rows, ldk, ldv, n_head, dh, scale, out, ldo, st, kv_fixed,
+                        caches);
 }
 
 namespace {
@@ -733,7 +736,42 @@ __global__ void write_kv_rows_kernel(const float* qkv, int ldq, int d, const __g
     rows.v[b][c] = src[2 * d + c];
   }
 }
+// The same for a recorded beam step: row b's k and v into row st[b].position of caches->k[b], caches->v[b].
+__global__ void write_kv_rows_at_kernel(const float* qkv, int ldq, int d, const LayerCaches* caches, int ldk, int ldv,
+                                        const StepState* st) {
+  const int b = blockIdx.x;
+  const size_t p = static_cast<size_t>(st[b].position);  // the state: written by the recording's first node alone
+  float* k = caches->k[b] + p * ldk;
+  float* v = caches->v[b] + p * ldv;
+  wait_for_previous_kernel();
+  let_next_kernel_start();
+  const float* src = qkv + static_cast<size_t>(b) * ldq;
+  for (int c = threadIdx.x; c < d; c += blockDim.x) {
+    k[c] = src[d + c];
+    v[c] = src[2 * d + c];
+  }
+}
 }  // namespace
+
+void CudaBackend::step_self_attention_at(int layer, const Mat& qkv, Mat& out, int n_head) {
+  if (!recording_ || !recording_rows_) throw Error("step_self_attention_at: only while a beam step is recorded");
+  const int n = qkv.rows, d = out.cols;
+  if (n != rows_n_ || out.rows != n || qkv.cols != 3 * d || layer < 0 || layer >= rows_layers_ || n_head < 1 ||
+      d % n_head != 0 || d / n_head > 128)
+    throw Error("step_self_attention_at: qkv [" + std::to_string(qkv.rows) + ", " + std::to_string(qkv.cols) +
+                "], layer " + std::to_string(layer) + " do not fit the step set (" + std::to_string(rows_n_) +
+                " rows, " + std::to_string(rows_layers_) + " layers)");
+  const int dh = d / n_head;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+  const LayerCaches* caches = rows_caches(layer);
+  const StepState* st = rows_states();
+  launch_kernel(chained_, write_kv_rows_at_kernel, dim3(n), dim3(256), 0, stream_, static_cast<const float*>(qkv.data),
+                qkv.ld, d, caches, rows_ldk_, rows_ldv_, st);
+  const bool one_block = rows_kind_ == 1;
+  small_self_launches_ += one_block;
+  cluster_attention(chained_, stream_, qkv.data, qkv.ld, AttentionRows{}, n, rows_ldk_, rows_ldv_, n_head, dh, scale,
+                    out.data, out.ld, st, false, one_block, caches);
+}
 
 void CudaBackend::step_self_attention(const Mat& qkv, const std::vector<Mat*>& k_caches,
                                       const std::vector<Mat*>& v_caches, const std::vector<int>& positions, Mat& out,

@@ -122,6 +122,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   if (precision != Precision::f32) set_precision(precision);
   pick_on_gpu_ = !env_is("WST_CUDA_HOST_FILTERS", "1");
   graphs_ = !env_is("WST_CUDA_GRAPH", "0");
+  record_rows_ = !env_is("WST_CUDA_RECORD_BEAMS", "0");
   int major = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm_, cudaDevAttrMultiProcessorCount, device));
@@ -195,6 +196,8 @@ CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(stream_);
   if (pick_host_) cudaFreeHost(pick_host_);
   if (step_host_) cudaFreeHost(step_host_);
+  if (rows_host_) cudaFreeHost(rows_host_);
+  if (rows_out_host_) cudaFreeHost(rows_out_host_);
   if (staging_host_) cudaFreeHost(staging_host_);
   if (staging_free_) cudaEventDestroy(staging_free_);
   if (blas_) cublasDestroy(blas_);

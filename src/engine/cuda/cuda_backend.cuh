@@ -84,6 +84,22 @@ struct StepState {
   int timestamp_rule = 0, ts_begin = 0;
 };
 
+// The same for a recorded beam step (Backend::set_rows_step, step_graph.cu): each row's token, position and rules,
+// its beam score; after it, a LayerCaches a layer: each row's K and V cache (a beam's cache slot changes as beams
+// are reordered, so the recording reads it here rather than from its kernels' arguments).
+constexpr int kMaxStepRows = 16;
+constexpr int kMaxRecordedLayers = 64;
+struct RowsStep {
+  StepState row[kMaxStepRows];
+  float score[kMaxStepRows];
+};
+struct LayerCaches {
+  float* k[kMaxStepRows];
+  float* v[kMaxStepRows];
+};
+static_assert(offsetof(RowsStep, row) == 0, "rows_states() reads the rows at the state's start");
+constexpr size_t kRowsStepBytes = sizeof(RowsStep) + kMaxRecordedLayers * sizeof(LayerCaches);
+
 // What the matrix units compute in: f32 (exact float32, the checking path; TF32 only through set_tf32) or the
 // half types (products with half operands and float32 accumulation; the encoder's attention in a fused kernel
 // on the tensor cores; the rest in float32).
@@ -148,6 +164,22 @@ class CudaBackend final : public Backend {
   GreedyPick replay_step(const std::shared_ptr<void>& recording) override;
   void embed_at(const Weights& table, const Mat& pos, Mat& y) override;
   void copy_to_row_at(const Mat& src, Mat& cache) override;
+  // Beam steps as CUDA graphs too (step_graph.cu): one recording per number of rows and self-attention kernel
+  // (rows_step_kind: 1 while every cache is short enough for one block a head, else 0); WST_CUDA_RECORD_BEAMS=0
+  // runs them eagerly, to compare. Only where the self-attention runs in cluster kernels (sm_90) and the decoder
+  // layers are not one persistent kernel.
+  void set_rows_step(const std::vector<int>& tokens, const std::vector<int>& positions,
+                     const std::vector<std::vector<Mat*>>& k_caches, const std::vector<std::vector<Mat*>>& v_caches,
+                     const std::vector<StepRules>& rules, const std::vector<float>& beam_scores, int n_vocab,
+                     int k) override;
+  int rows_step_kind() const override { return rows_kind_; }
+  void begin_rows_recording() override;
+  std::vector<BeamCandidate> replay_rows_step(const std::shared_ptr<void>& recording) override;
+  void embed_rows_at(const Weights& table, const Mat& pos, Mat& y) override;
+  void step_self_attention_at(int layer, const Mat& qkv, Mat& out, int n_head) override;
+  void top_candidates_at(const Mat& logits) override;
+  void set_record_rows(bool on) { record_rows_ = on; }
+  bool record_rows() const { return record_rows_; }
   void linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias, Mat& y,
                           Mat& k_cache, Mat& v_cache) override;
   void attention_at(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) override;
@@ -516,9 +548,30 @@ class CudaBackend final : public Backend {
   // Recording: on while a step is captured; everything allocated meanwhile is kept by the recording.
   bool graphs_ = true;
   bool recording_ = false;
+  // The recording begins: sync, capture, and a first node copying `bytes` of pinned `host` to `dev`.
+  void begin_recording(const void* host, void* dev, size_t bytes);
+  // set_rows_step's state (kRowsStepBytes, pinned and on the device), its rows, layers, candidates a row and cache
+  // strides, and its kind (-1: not recordable). rows_out_host_: the recording in progress's candidates (pinned; the
+  // recording frees it).
+  bool record_rows_ = true;
+  RowsStep* rows_host_ = nullptr;
+  std::shared_ptr<void> rows_dev_;
+  int rows_n_ = 0, rows_layers_ = 0, rows_k_ = 0, rows_ldk_ = 0, rows_ldv_ = 0, rows_kind_ = -1;
+  bool recording_rows_ = false;
+  void* rows_out_host_ = nullptr;
+  const StepState* rows_states() const { return static_cast<const StepState*>(rows_dev_.get()); }  // RowsStep::row
+  const float* rows_scores() const {
+    return reinterpret_cast<const float*>(static_cast<const char*>(rows_dev_.get()) + offsetof(RowsStep, score));
+  }
+  const LayerCaches* rows_caches(int layer) const {
+    return reinterpret_cast<const LayerCaches*>(static_cast<const char*>(rows_dev_.get()) + sizeof(RowsStep)) + layer;
+  }
   std::vector<std::shared_ptr<void>> recorded_;
 };
 
+// top_candidates' result as the host takes it: row b's candidates (scores[b * k + j], tokens[b * k + j]) up to its
+// first token -1 (greedy_pick.cu).
+std::vector<BeamCandidate> compact_candidates(const float* scores, const int* tokens, int n, int k);
 // The most shared memory half_linear.cu's matrix-vector kernel may take a block on `device`.
 size_t gemv_shared_limit(int device);
 // y[r] = row for every row of y (a bias written before a product added with beta = 1; linear.cu).
@@ -549,6 +602,7 @@ void set_attention_row_prefetch(bool on, cudaStream_t stream);
 // leaving each of its 8 barriers (2 p, 2 p + 1), then the end of each phase's prologue (16 + p).
 constexpr int kPersistentTraceSlots = 24;
 constexpr int kMaxAttentionRows = 16;
+static_assert(kMaxAttentionRows == kMaxStepRows, "a recorded beam step's rows are one attention launch's");
 constexpr int kSmallSelfKeys = 256;  // CudaBackend::set_small_self's cache length, at most
 struct AttentionRows {
   const float* k[kMaxAttentionRows];
@@ -571,9 +625,11 @@ void shared_kv_attention(bool chained, cudaStream_t stream, const float* q, int 
                          const __half* v, int ldk, int ldv, int n_keys, int n_head, int dh, float scale, float* out,
                          int ldo, bool kv_fixed);
 // one_block: one block a row and head (no cluster merge), for short caches.
+// caches: row b's K and V read from caches->k[b], caches->v[b] (a recorded beam step's) rather than rows; with st,
+// row b sees st[b].position + 1 keys.
 void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ldq, const AttentionRows& rows, int n_rows,
                        int ldk, int ldv, int n_head, int dh, float scale, float* out, int ldo, const StepState* st,
-                       bool kv_fixed, bool one_block = false);
+                       bool kv_fixed, bool one_block = false, const LayerCaches* caches = nullptr);
 // One row's cross-attention with its query product (cluster_attention.cu): q = norm(x) wq^T + bq (gamma, beta;
 // wq [d, d] in T) computed inside the kernel, then attention over n_keys rows of k, v (heads 64 wide) into out [1, d].
 bool cross_query_attention_fits(int d, int n_head);

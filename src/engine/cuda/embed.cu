@@ -42,6 +42,19 @@ __global__ void embed_at_kernel(const T* table, int ldt, const float* pos, int l
   for (int c = threadIdx.x; c < cols; c += blockDim.x) y[c] = widen(e[c]) + p[c];
 }
 
+// A recorded beam step's rows: y[b] = table[st[b].token] + pos[st[b].position].
+template <class T>
+__global__ void embed_rows_at_kernel(const T* table, int ldt, const float* pos, int ldp, float* y, int ldy, int cols,
+                                     const StepState* st) {
+  wait_for_previous_kernel();
+  let_next_kernel_start();
+  const int b = blockIdx.x;
+  const T* e = table + static_cast<size_t>(st[b].token) * ldt;
+  const float* p = pos + static_cast<size_t>(st[b].position) * ldp;
+  float* yr = y + static_cast<size_t>(b) * ldy;
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = widen(e[c]) + p[c];
+}
+
 // Row i at position positions[i], or pos_offset + i where positions is null.
 template <class T>
 void launch_embed(const T* table, int ldt, int n_rows, int cols, const int* ids, int n, const Mat& pos, int pos_offset,
@@ -88,6 +101,32 @@ void CudaBackend::embed_at(const Weights& table, const Mat& pos, Mat& y) {
     case WeightType::bfloat16:
       embed_at_kernel<<<1, 128, 0, stream_>>>(static_cast<const __nv_bfloat16*>(table.packed.get()), table.cols,
                                               pos.data, pos.ld, y.data, y.cols, st);
+      break;
+    case WeightType::int8:
+      throw Error("cuda backend: int8 embeddings are not supported");
+  }
+  WST_CUDA_CHECK_LAUNCH();
+}
+
+void CudaBackend::embed_rows_at(const Weights& table, const Mat& pos, Mat& y) {
+  if (!recording_ || !recording_rows_) throw Error("embed_rows_at: only while a beam step is recorded");
+  if (y.rows != rows_n_ || y.cols != table.cols || pos.cols != table.cols)
+    throw Error("embed_rows_at: y [" + std::to_string(y.rows) + ", " + std::to_string(y.cols) + "] does not fit " +
+                std::to_string(rows_n_) + " tokens of width " + std::to_string(table.cols));
+  const StepState* st = rows_states();
+  const dim3 grid(y.rows), block(128);
+  switch (table.type) {
+    case WeightType::float32:
+      embed_rows_at_kernel<<<grid, block, 0, stream_>>>(table.f32.data, table.f32.ld, pos.data, pos.ld, y.data, y.ld,
+                                                        y.cols, st);
+      break;
+    case WeightType::float16:
+      embed_rows_at_kernel<<<grid, block, 0, stream_>>>(static_cast<const __half*>(table.packed.get()), table.cols,
+                                                        pos.data, pos.ld, y.data, y.ld, y.cols, st);
+      break;
+    case WeightType::bfloat16:
+      embed_rows_at_kernel<<<grid, block, 0, stream_>>>(static_cast<const __nv_bfloat16*>(table.packed.get()),
+                                                        table.cols, pos.data, pos.ld, y.data, y.ld, y.cols, st);
       break;
     case WeightType::int8:
       throw Error("cuda backend: int8 embeddings are not supported");

@@ -290,8 +290,12 @@ std::vector<BeamCandidate> CudaBackend::top_candidates(const Mat& logits, const 
   WST_CUDA_CHECK(cudaMemcpyAsync(scores.data(), out_s.get(), scores.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_));
   WST_CUDA_CHECK(cudaMemcpyAsync(tokens.data(), out_t.get(), tokens.size() * sizeof(int), cudaMemcpyDeviceToHost, stream_));
   WST_CUDA_CHECK(cudaStreamSynchronize(stream_));  // also keeps `states` and the scores alive until copied
+  return compact_candidates(scores.data(), tokens.data(), n, k);
+}
+
+std::vector<BeamCandidate> compact_candidates(const float* scores, const int* tokens, int n, int k) {
   std::vector<BeamCandidate> out;
-  out.reserve(scores.size());
+  out.reserve(static_cast<size_t>(n) * k);
   for (int b = 0; b < n; ++b)
     for (int j = 0; j < k; ++j) {
       const size_t i = static_cast<size_t>(b) * k + j;
@@ -299,6 +303,25 @@ std::vector<BeamCandidate> CudaBackend::top_candidates(const Mat& logits, const 
       out.push_back({scores[i], b, tokens[i]});
     }
   return out;
+}
+
+void CudaBackend::top_candidates_at(const Mat& logits) {
+  if (!recording_ || !recording_rows_) throw Error("top_candidates_at: only while a beam step is recorded");
+  const int n = logits.rows, k = rows_k_;
+  if (n != rows_n_ || logits.cols != pick_vocab_)
+    throw Error("top_candidates_at: logits [" + std::to_string(n) + ", " + std::to_string(logits.cols) +
+                "] do not fit the step set (" + std::to_string(rows_n_) + " rows of " + std::to_string(pick_vocab_) +
+                ")");
+  const size_t m = static_cast<size_t>(n) * k;
+  auto out = alloc_bytes(m * (sizeof(float) + sizeof(int)));  // kept by the recording
+  auto* out_s = static_cast<float*>(out.get());
+  top_candidates_kernel<<<n, kThreads, 0, stream_>>>(logits.data, logits.ld, logits.cols,
+                                                     static_cast<const unsigned*>(pick_bits_.get()), rows_states(),
+                                                     rows_scores(), k, out_s, reinterpret_cast<int*>(out_s + m));
+  WST_CUDA_CHECK_LAUNCH();
+  // Into the recording's pinned buffer (begin_rows_recording), read by replay_rows_step after its sync.
+  WST_CUDA_CHECK(cudaMemcpyAsync(rows_out_host_, out_s, m * (sizeof(float) + sizeof(int)), cudaMemcpyDeviceToHost,
+                                 stream_));
 }
 
 void CudaBackend::pick_greedy_at(const Mat& logits) {

@@ -7,6 +7,8 @@
 #include "engine/cuda/launch.cuh"
 #include "util/errors.h"
 
+#include <algorithm>
+
 namespace wst::engine::cuda {
 
 namespace {
@@ -14,8 +16,13 @@ namespace {
 struct StepRecording {
   cudaGraphExec_t exec = nullptr;
   std::vector<std::shared_ptr<void>> keep;
+  // A beam step's: its rows, candidates a row, and where its last node leaves them (pinned: n * k scores, then
+  // n * k tokens).
+  int n = 0, k = 0;
+  void* candidates = nullptr;
   ~StepRecording() {
     if (exec) cudaGraphExecDestroy(exec);
+    if (candidates) cudaFreeHost(candidates);
   }
 };
 
@@ -36,15 +43,92 @@ void CudaBackend::set_step(int token, int position, const StepRules& rules, int 
   step_host_->position = position;
 }
 
-void CudaBackend::begin_step_recording() {
+void CudaBackend::begin_recording(const void* host, void* dev, size_t bytes) {
   if (recording_) throw Error("begin_step_recording: already recording");
-  if (!step_dev_) throw Error("begin_step_recording: set_step first");
   recorded_.clear();
   WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
   // Relaxed: the pool may cudaMalloc a block for a buffer first used in the recording.
   WST_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
   recording_ = true;
-  WST_CUDA_CHECK(cudaMemcpyAsync(step_dev_.get(), step_host_, sizeof(StepState), cudaMemcpyHostToDevice, stream_));
+  WST_CUDA_CHECK(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, stream_));
+}
+
+void CudaBackend::begin_step_recording() {
+  if (!step_dev_) throw Error("begin_step_recording: set_step first");
+  begin_recording(step_host_, step_dev_.get(), sizeof(StepState));
+  recording_rows_ = false;
+}
+
+void CudaBackend::set_rows_step(const std::vector<int>& tokens, const std::vector<int>& positions,
+                                const std::vector<std::vector<Mat*>>& k_caches,
+                                const std::vector<std::vector<Mat*>>& v_caches, const std::vector<StepRules>& rules,
+                                const std::vector<float>& beam_scores, int n_vocab, int k) {
+  if (recording_) throw Error("set_rows_step: a step is being recorded");
+  const int n = static_cast<int>(tokens.size()), n_layer = static_cast<int>(k_caches.size());
+  if (n < 1 || static_cast<int>(positions.size()) != n || static_cast<int>(rules.size()) != n ||
+      static_cast<int>(beam_scores.size()) != n || static_cast<int>(v_caches.size()) != n_layer || k < 1)
+    throw Error("set_rows_step: " + std::to_string(n) + " rows need as many positions, rules and scores, and k >= 1");
+  rows_kind_ = -1;
+  for (int i = 0; i < n_layer; ++i)
+    if (static_cast<int>(k_caches[i].size()) != n || static_cast<int>(v_caches[i].size()) != n)
+      throw Error("set_rows_step: layer " + std::to_string(i) + " needs a K and a V cache for each of " +
+                  std::to_string(n) + " rows");
+  if (!rows_host_) {
+    rows_dev_ = alloc_bytes(kRowsStepBytes);
+    WST_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&rows_host_), kRowsStepBytes));
+  }
+  // Rules as top_candidates takes them: one suppress list for every row (the bitmask), each row's ranges.
+  prepare_pick(n_vocab, rules[0]);
+  const int n_state = std::min(n, kMaxStepRows);
+  for (int b = 0; b < n; ++b) {
+    if (rules[b].suppress != rules[0].suppress && (rules[b].suppress == nullptr || rules[0].suppress == nullptr ||
+                                                   *rules[b].suppress != *rules[0].suppress))
+      throw Error("set_rows_step: every row must suppress the same tokens");
+    if (tokens[b] < 0 || tokens[b] >= n_vocab) throw Error("set_rows_step: token " + std::to_string(tokens[b]) + " out of range");
+    if (b >= n_state) continue;
+    prepare_pick(n_vocab, rules[b]);
+    rows_host_->row[b] = *step_host_;
+    rows_host_->row[b].token = tokens[b];
+    rows_host_->row[b].position = positions[b];
+    rows_host_->score[b] = beam_scores[b];
+  }
+  // Recordable: a launch's rows, the self-attention in cluster kernels, every cache of one shape with the row there.
+  bool fits = record_rows_ && sm90_ && clusters_ && !persistent_decoder_ && n <= kMaxStepRows && n_layer >= 1 &&
+              n_layer <= kMaxRecordedLayers;
+  const Mat* k0 = fits ? k_caches[0][0] : nullptr;
+  const Mat* v0 = fits ? v_caches[0][0] : nullptr;
+  bool one_block = small_self_;
+  for (int i = 0; fits && i < n_layer; ++i)
+    for (int b = 0; fits && b < n; ++b) {
+      const Mat& kc = *k_caches[i][b];
+      const Mat& vc = *v_caches[i][b];
+      fits = kc.cols == k0->cols && vc.cols == k0->cols && kc.ld == k0->ld && vc.ld == v0->ld && positions[b] >= 0 &&
+             positions[b] < kc.rows && positions[b] < vc.rows;
+      one_block = one_block && positions[b] + 1 <= kSmallSelfKeys;
+    }
+  if (!fits) return;
+  auto* layers = reinterpret_cast<LayerCaches*>(reinterpret_cast<char*>(rows_host_) + sizeof(RowsStep));
+  for (int i = 0; i < n_layer; ++i)
+    for (int b = 0; b < n; ++b) {
+      layers[i].k[b] = k_caches[i][b]->data;
+      layers[i].v[b] = v_caches[i][b]->data;
+    }
+  rows_n_ = n;
+  rows_layers_ = n_layer;
+  rows_k_ = k;
+  rows_ldk_ = k0->ld;
+  rows_ldv_ = v0->ld;
+  rows_kind_ = one_block ? 1 : 0;
+}
+
+void CudaBackend::begin_rows_recording() {
+  if (rows_kind_ < 0) throw Error("begin_rows_recording: set_rows_step first, with a step that can be recorded");
+  // The candidates' pinned buffer, before the capture (it belongs to the recording).
+  if (rows_out_host_) cudaFreeHost(rows_out_host_);
+  rows_out_host_ = nullptr;
+  WST_CUDA_CHECK(cudaMallocHost(&rows_out_host_, static_cast<size_t>(rows_n_) * rows_k_ * (sizeof(float) + sizeof(int))));
+  begin_recording(rows_host_, rows_dev_.get(), sizeof(RowsStep) + rows_layers_ * sizeof(LayerCaches));
+  recording_rows_ = true;
 }
 
 std::shared_ptr<void> CudaBackend::end_step_recording() {
@@ -65,7 +149,30 @@ std::shared_ptr<void> CudaBackend::end_step_recording() {
   rec->keep.push_back(step_dev_);  // the state, the mask and the result the graph reads and writes
   rec->keep.push_back(pick_bits_);
   rec->keep.push_back(pick_out_);
+  if (recording_rows_) {
+    rec->keep.push_back(rows_dev_);
+    rec->n = rows_n_;
+    rec->k = rows_k_;
+    rec->candidates = rows_out_host_;
+    rows_out_host_ = nullptr;
+    recording_rows_ = false;
+  }
   return rec;
+}
+
+std::vector<BeamCandidate> CudaBackend::replay_rows_step(const std::shared_ptr<void>& recording) {
+  auto* rec = static_cast<StepRecording*>(recording.get());
+  if (rec == nullptr || rec->exec == nullptr || rec->candidates == nullptr)
+    throw Error("replay_rows_step: no beam step recording");
+  if (rec->n != rows_n_ || rows_kind_ < 0)
+    throw Error("replay_rows_step: recorded for " + std::to_string(rec->n) + " rows, the step set has " +
+                std::to_string(rows_n_));
+  WST_CUDA_CHECK(cudaGraphLaunch(rec->exec, stream_));
+  WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  const size_t m = static_cast<size_t>(rec->n) * rec->k;
+  const auto* scores = static_cast<const float*>(rec->candidates);
+  const auto* tokens = reinterpret_cast<const int*>(scores + m);
+  return compact_candidates(scores, tokens, rec->n, rec->k);
 }
 
 GreedyPick CudaBackend::replay_step(const std::shared_ptr<void>& recording) {
