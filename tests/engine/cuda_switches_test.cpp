@@ -82,6 +82,8 @@ TEST(CudaSwitches, NumbersTakeTheirRangeAndNameTheVariableOtherwise) {
        {{"1", 1}, {"2", 2}, {"4", 4}}, {"3", "0", "5", "02", "two", ""}},
       {parse_tensor_rows_narrow_tiles, "WST_CUDA_TENSOR_ROWS_NARROW_TILES: expected 1, 2 or 4 tiles",
        {{"1", 1}, {"2", 2}, {"4", 4}}, {"3", "0", "8", "1 tile", ""}},
+      {parse_tensor_rows_occupancy, "WST_CUDA_TENSOR_ROWS_OCCUPANCY: expected a block count from 1 to 2",
+       {{"1", 1}, {"2", 2}}, {"0", "3", "2 blocks", ""}},
   };
   for (const NumberSwitch& sw : switches) {
     for (const auto& [text, value] : sw.good) EXPECT_EQ(sw.parse(text), value) << sw.expected << ": " << text;

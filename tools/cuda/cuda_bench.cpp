@@ -284,6 +284,7 @@ struct Row {
   // k = 1). Optimistic for 16 windows decoded together (docs/BATCHING.md): forked sequences share one window's
   // cross-attention K/V, one launch a layer, where separate windows take one launch each.
   double batch16_ms = 0, batch16_tensor_ms = NAN;  // the second with set_tensor_rows turned over
+  double batch16_occupancy_ms = NAN;               // with set_tensor_rows_occupancy turned over (1 <-> 2)
   // The same with 16 separate windows (each its own cross-attention K/V), as batched transcription decodes.
   double windows16_ms = 0, windows16_persistent_ms = NAN, windows16_tensor_ms = NAN;
   Floors fl;
@@ -887,11 +888,13 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         int tensor = -1;           // set_tensor_rows when >= 0 (the tensor-core row kernel)
         int tiles = -1;            // set_tensor_rows_tiles when >= 0 (0: chosen from the width)
         int narrow_tiles = -1;     // set_tensor_rows_narrow_tiles when >= 0 (0: the width's rule)
+        int occupancy = -1;        // set_tensor_rows_occupancy when > 0 (blocks an SM)
       };
       const bool norm_once0 = be.norm_once();
       const int min_heads0 = be.shared_kv_min_heads();
       const bool tensor0 = be.tensor_rows_on();
       const int tiles0 = be.tensor_rows_tiles(), narrow0_tiles = be.tensor_rows_narrow_tiles();
+      const int occupancy0 = be.tensor_rows_occupancy();
       const Variant variants[] = {
           {"default", chunks0, warp_norm0, shared0, small0, narrow0, wide0},
           {"no row prefetch", chunks0, warp_norm0, shared0, small0, narrow0, wide0, 0},
@@ -920,6 +923,13 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
            0, 1},
           {"tensor rows, under 2048 outputs 4 tiles (run 43's rule from 1280 wide)", chunks0, warp_norm0, shared0,
            small0, narrow0, wide0, -1, 0, -1, 1, 0, 4},
+          {"tensor rows, 2 blocks an SM", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, -1, -1, 2},
+          {"tensor rows, 2 blocks an SM, under 2048 outputs 1 tile", chunks0, warp_norm0, shared0, small0, narrow0, wide0,
+           -1, 0, -1, 1, -1, 1, 2},
+          {"tensor rows, 2 blocks an SM, 1 tile", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 1,
+           -1, 2},
+          {"tensor rows, 2 blocks an SM, 2 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 2,
+           -1, 2},
       };
       std::printf("%s %s: 5-beam step variants (gemv shapes: rows a warp x warps)", arch.c_str(),
                   precision_name(precision));
@@ -936,6 +946,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         be.set_tensor_rows(v.tensor >= 0 ? v.tensor == 1 : tensor0);
         be.set_tensor_rows_tiles(v.tiles >= 0 ? v.tiles : tiles0);
         be.set_tensor_rows_narrow_tiles(v.narrow_tiles >= 0 ? v.narrow_tiles : narrow0_tiles);
+        be.set_tensor_rows_occupancy(v.occupancy > 0 ? v.occupancy : occupancy0);
         const long long tensor_before = be.tensor_rows_launches();
         double rel = 0;
         const double ms = time_beam5(&rel);
@@ -955,6 +966,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.set_tensor_rows(tensor0);
       be.set_tensor_rows_tiles(tiles0);
       be.set_tensor_rows_narrow_tiles(narrow0_tiles);
+      be.set_tensor_rows_occupancy(occupancy0);
     }
     // The same 5-beam step with every layer in the persistent kernel (eager, one launch): timed with the GPU's
     // candidates, and its logits compared with the op-by-op step's (all_logits, from the same caches).
@@ -1011,6 +1023,10 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.set_tensor_rows(!tensor0);
       row.batch16_tensor_ms = time_16(dec, "16 forked sequences, tensor rows turned over");
       be.set_tensor_rows(tensor0);
+      const int occupancy0 = be.tensor_rows_occupancy();  // and at the other occupancy
+      be.set_tensor_rows_occupancy(3 - occupancy0);
+      row.batch16_occupancy_ms = time_16(dec, "16 forked sequences, tensor rows' occupancy turned over");
+      be.set_tensor_rows_occupancy(occupancy0);
     }
     dec.reorder({0});
     {
@@ -1455,9 +1471,9 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.walk_same ? "identical" : "DIFFER");
       if (!r.beam5_eager_same || !r.walk_same) rc = 1;
       std::printf("%s %s: batch-16 steps with the tensor-core row kernel turned %s (WST_CUDA_TENSOR_ROWS): forked "
-                  "%.3f ms, 16 windows %.3f ms\n",
+                  "%.3f ms, 16 windows %.3f ms; forked at %d blocks an SM (WST_CUDA_TENSOR_ROWS_OCCUPANCY) %.3f ms\n",
                   a.c_str(), precision_name(p), be.tensor_rows_on() ? "off" : "on", r.batch16_tensor_ms,
-                  r.windows16_tensor_ms);
+                  r.windows16_tensor_ms, 3 - be.tensor_rows_occupancy(), r.batch16_occupancy_ms);
       std::printf("%s %s: recorded step without the attention kernels' row prefetches (WST_CUDA_PREFETCH_ROWS=0) %.3f "
                   "ms against %.3f ms with them (%s)\n",
                   a.c_str(), precision_name(p), r.pick_no_prefetch_ms, r.pick_fused_ms[r.default_variant],

@@ -136,6 +136,8 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
     tensor_rows_tiles_ = parse_tensor_rows_tiles(tiles);
   if (const char* tiles = std::getenv("WST_CUDA_TENSOR_ROWS_NARROW_TILES"); tiles && *tiles)
     tensor_rows_narrow_tiles_ = parse_tensor_rows_narrow_tiles(tiles);
+  if (const char* blocks = std::getenv("WST_CUDA_TENSOR_ROWS_OCCUPANCY"); blocks && *blocks)
+    tensor_rows_occupancy_ = parse_tensor_rows_occupancy(blocks);
   if (const char* rows = std::getenv("WST_CUDA_TENSOR_ROWS_MIN"); rows && *rows)
     tensor_rows_min_ = parse_tensor_rows_min(rows);
   if (const char* shapes = std::getenv("WST_CUDA_GEMV_SHAPES"); shapes && *shapes) {

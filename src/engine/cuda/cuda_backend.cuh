@@ -386,6 +386,9 @@ class CudaBackend final : public Backend {
   // tensor_rows_tiles; WST_CUDA_TENSOR_ROWS_NARROW_TILES). cuda_bench's 5-beam variants try 1 and 4.
   void set_tensor_rows_narrow_tiles(int tiles) { tensor_rows_narrow_tiles_ = tiles; }
   int tensor_rows_narrow_tiles() const { return tensor_rows_narrow_tiles_; }
+  // Blocks an SM (1 or 2: tensor_rows.cu's kOcc; WST_CUDA_TENSOR_ROWS_OCCUPANCY). cuda_bench's 5-beam variants time 2.
+  void set_tensor_rows_occupancy(int blocks) { tensor_rows_occupancy_ = blocks; }
+  int tensor_rows_occupancy() const { return tensor_rows_occupancy_; }
   long long tensor_rows_launches() const { return tensor_rows_launches_; }
   // The fewest rows that take it: 2 (one row, a greedy step, keeps the matrix-vector kernel); 1 to time it there
   // (WST_CUDA_TENSOR_ROWS_MIN=1; slower in run 38: large-v3's greedy step 2.36-2.53 against
@@ -431,7 +434,7 @@ class CudaBackend final : public Backend {
   long long gemv_chunked_launches_ = 0;
   bool norm_once_ = true;
   bool tensor_rows_ = true;
-  int tensor_rows_tiles_ = 0, tensor_rows_narrow_tiles_ = 0;
+  int tensor_rows_tiles_ = 0, tensor_rows_narrow_tiles_ = 0, tensor_rows_occupancy_ = 1;
   int tensor_rows_min_ = 2;
   long long tensor_rows_launches_ = 0;
   long long norm_once_launches_ = 0;

@@ -584,7 +584,7 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
   }
   if (tensor) {
     ++tensor_rows_launches_;
-    return tensor_rows(chained_, tensor_rows_tiles_, tensor_rows_narrow_tiles_, *in, g, be,
+    return tensor_rows(chained_, tensor_rows_tiles_, tensor_rows_narrow_tiles_, tensor_rows_occupancy_, *in, g, be,
                        static_cast<const __half*>(w.packed.get()), b, epi, y, w.rows, x.cols, stream_);
   }
   gemv_chunked_launches_ += gemv_chunk(x.rows, x.cols, gemv_) < x.cols;

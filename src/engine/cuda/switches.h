@@ -128,6 +128,11 @@ inline int parse_tensor_rows_narrow_tiles(const std::string& text) {
   return parse_tile_count("WST_CUDA_TENSOR_ROWS_NARROW_TILES", text);
 }
 
+// WST_CUDA_TENSOR_ROWS_OCCUPANCY: the tensor-core row kernel's blocks an SM (1 or 2).
+inline int parse_tensor_rows_occupancy(const std::string& text) {
+  return parse_bounded_count("WST_CUDA_TENSOR_ROWS_OCCUPANCY", "a block count", text, 1, 2);
+}
+
 // WST_CUDA_TENSOR_ROWS_MIN: the fewest rows a product needs to take the tensor-core row kernel (1 to 16).
 inline int parse_tensor_rows_min(const std::string& text) {
   return parse_bounded_count("WST_CUDA_TENSOR_ROWS_MIN", "a row count", text, 1, 16);

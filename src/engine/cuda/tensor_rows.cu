@@ -79,11 +79,13 @@ __device__ __forceinline__ void load8(const float* x, int ldx, int m, int r, int
 }
 
 // y[r, j] = epilogue(bias[j] + sum_t w[j, t] norm(x)[r, t]) for r < m <= 16; a block takes 8 * NT features j.
-template <bool kNorm, int kEpi, int NT>
-__global__ void __launch_bounds__(32 * kWarps) tensor_rows_kernel(const float* x, int ldx, int m, const float* gamma,
-                                                                  const float* beta, const __half* w, const float* bias,
-                                                                  float* y, int ldy, int n, int k) {
-  constexpr int kHeld = kHeldSteps / NT;
+// kOcc: blocks an SM (1, or 2 with half the steps held: 128 registers a thread at most).
+template <bool kNorm, int kEpi, int NT, int kOcc>
+__global__ void __launch_bounds__(32 * kWarps, kOcc) tensor_rows_kernel(const float* x, int ldx, int m,
+                                                                        const float* gamma, const float* beta,
+                                                                        const __half* w, const float* bias, float* y,
+                                                                        int ldy, int n, int k) {
+  constexpr int kHeld = kHeldSteps / kOcc / NT;
   __shared__ float stat[kMaxRows][2];
   __shared__ float part[kWarps][kMaxRows][8 * NT + 1];  // +1: the epilogue's reads a row apart fall in other banks
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -183,21 +185,28 @@ __global__ void __launch_bounds__(32 * kWarps) tensor_rows_kernel(const float* x
   }
 }
 
-template <bool kNorm, int kEpi, int NT>
+template <bool kNorm, int kEpi, int NT, int kOcc>
 void launch_tiles(bool chained, const Mat& x, const float* gamma, const float* beta, const __half* w,
                   const float* bias, Mat& y, int n, int k, cudaStream_t stream) {
-  launch_kernel(chained, tensor_rows_kernel<kNorm, kEpi, NT>, dim3(blocks_for(n, 8 * NT)), dim3(32 * kWarps), 0,
+  launch_kernel(chained, tensor_rows_kernel<kNorm, kEpi, NT, kOcc>, dim3(blocks_for(n, 8 * NT)), dim3(32 * kWarps), 0,
                 stream, x.data, x.ld, x.rows, gamma, beta, w, bias, y.data, y.ld, n, k);
 }
 
-template <bool kNorm, int kEpi>
-void launch_epi(bool chained, int tiles, const Mat& x, const float* gamma, const float* beta, const __half* w,
+template <bool kNorm, int kEpi, int kOcc>
+void launch_occ(bool chained, int tiles, const Mat& x, const float* gamma, const float* beta, const __half* w,
                 const float* bias, Mat& y, int n, int k, cudaStream_t stream) {
   switch (tiles) {
-    case 1: return launch_tiles<kNorm, kEpi, 1>(chained, x, gamma, beta, w, bias, y, n, k, stream);
-    case 2: return launch_tiles<kNorm, kEpi, 2>(chained, x, gamma, beta, w, bias, y, n, k, stream);
-    default: return launch_tiles<kNorm, kEpi, 4>(chained, x, gamma, beta, w, bias, y, n, k, stream);
+    case 1: return launch_tiles<kNorm, kEpi, 1, kOcc>(chained, x, gamma, beta, w, bias, y, n, k, stream);
+    case 2: return launch_tiles<kNorm, kEpi, 2, kOcc>(chained, x, gamma, beta, w, bias, y, n, k, stream);
+    default: return launch_tiles<kNorm, kEpi, 4, kOcc>(chained, x, gamma, beta, w, bias, y, n, k, stream);
   }
+}
+
+template <bool kNorm, int kEpi>
+void launch_epi(bool chained, int tiles, int occupancy, const Mat& x, const float* gamma, const float* beta,
+                const __half* w, const float* bias, Mat& y, int n, int k, cudaStream_t stream) {
+  if (occupancy == 2) return launch_occ<kNorm, kEpi, 2>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
+  launch_occ<kNorm, kEpi, 1>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
 }
 
 }  // namespace
@@ -207,16 +216,17 @@ bool tensor_rows_fit(const Mat& x, int k, int n) {
          reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
 }
 
-void tensor_rows(bool chained, int tiles, int narrow_tiles, const Mat& x, const float* gamma, const float* beta,
-                 const __half* w, const float* bias, int epi, Mat& y, int n, int k, cudaStream_t stream) {
+void tensor_rows(bool chained, int tiles, int narrow_tiles, int occupancy, const Mat& x, const float* gamma,
+                 const float* beta, const __half* w, const float* bias, int epi, Mat& y, int n, int k,
+                 cudaStream_t stream) {
   tiles = tensor_rows_tiles(n, k, tiles, narrow_tiles);
   const bool norm = gamma != nullptr;
-  if (norm && epi == 1) return launch_epi<true, 1>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
-  if (norm && epi == 2) return launch_epi<true, 2>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
-  if (norm) return launch_epi<true, 0>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
-  if (epi == 1) return launch_epi<false, 1>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
-  if (epi == 2) return launch_epi<false, 2>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
-  return launch_epi<false, 0>(chained, tiles, x, gamma, beta, w, bias, y, n, k, stream);
+  if (norm && epi == 1) return launch_epi<true, 1>(chained, tiles, occupancy, x, gamma, beta, w, bias, y, n, k, stream);
+  if (norm && epi == 2) return launch_epi<true, 2>(chained, tiles, occupancy, x, gamma, beta, w, bias, y, n, k, stream);
+  if (norm) return launch_epi<true, 0>(chained, tiles, occupancy, x, gamma, beta, w, bias, y, n, k, stream);
+  if (epi == 1) return launch_epi<false, 1>(chained, tiles, occupancy, x, gamma, beta, w, bias, y, n, k, stream);
+  if (epi == 2) return launch_epi<false, 2>(chained, tiles, occupancy, x, gamma, beta, w, bias, y, n, k, stream);
+  return launch_epi<false, 0>(chained, tiles, occupancy, x, gamma, beta, w, bias, y, n, k, stream);
 }
 
 }  // namespace wst::engine::cuda

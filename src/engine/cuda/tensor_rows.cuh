@@ -14,8 +14,10 @@ namespace wst::engine::cuda {
 bool tensor_rows_fit(const Mat& x, int k, int n);
 // y [m, n] = epilogue(bias + norm(x) w^T): w [n, k] float16; gamma/beta (or null: no norm) x's layer norm;
 // epi 0 writes, 1 writes the GELU, 2 adds onto y (half_linear.cu's kEpiNone, kEpiGelu, kEpiAdd). Chained (launch.cuh).
-// tiles, narrow_tiles: as tensor_rows_tiles (switches.h) takes them.
-void tensor_rows(bool chained, int tiles, int narrow_tiles, const Mat& x, const float* gamma, const float* beta,
-                 const __half* w, const float* bias, int epi, Mat& y, int n, int k, cudaStream_t stream);
+// tiles, narrow_tiles: as tensor_rows_tiles (switches.h) takes them; occupancy: blocks an SM (1, or 2 with fewer
+// weights held in registers before the wait).
+void tensor_rows(bool chained, int tiles, int narrow_tiles, int occupancy, const Mat& x, const float* gamma,
+                 const float* beta, const __half* w, const float* bias, int epi, Mat& y, int n, int k,
+                 cudaStream_t stream);
 
 }  // namespace wst::engine::cuda
