@@ -114,6 +114,14 @@ TEST(CudaSwitches, TensorRowTilesFollowTheWidthAndTheNarrowOverride) {
   EXPECT_EQ(tensor_rows_tiles(51865, 1280, 0, 1), 4);  // the logits keep 4
   EXPECT_EQ(tensor_rows_tiles(1280, 5120, 0, 3), 2);   // an invalid narrow count: the rule
   EXPECT_EQ(tensor_rows_tiles(1280, 5120, 2, 1), 2);   // a count given wins over narrow
+  // At 2 blocks an SM (run 50): from 1280 wide the narrow products take 1 tile; the rest as at 1 block.
+  EXPECT_EQ(tensor_rows_tiles(1280, 5120, 0, 0, 2), 1);      // large-v3 fc2
+  EXPECT_EQ(tensor_rows_tiles(1280, 1280, 0, 0, 2), 1);      // large-v3's output products and cross query
+  EXPECT_EQ(tensor_rows_tiles(4 * 1280, 1280, 0, 0, 2), 4);  // large-v3 fc1
+  EXPECT_EQ(tensor_rows_tiles(768, 4 * 768, 0, 0, 2), 2);    // small fc2
+  EXPECT_EQ(tensor_rows_tiles(384, 4 * 384, 0, 0, 2), 1);    // tiny fc2
+  EXPECT_EQ(tensor_rows_tiles(51865, 1280, 0, 0, 2), 4);     // the logits
+  EXPECT_EQ(tensor_rows_tiles(1280, 5120, 0, 2, 2), 2);      // narrow given
 }
 
 }  // namespace wst::engine::cuda

@@ -923,13 +923,10 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
            0, 1},
           {"tensor rows, under 2048 outputs 4 tiles (run 43's rule from 1280 wide)", chunks0, warp_norm0, shared0,
            small0, narrow0, wide0, -1, 0, -1, 1, 0, 4},
-          {"tensor rows, 2 blocks an SM", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, -1, -1, 2},
-          {"tensor rows, 2 blocks an SM, under 2048 outputs 1 tile", chunks0, warp_norm0, shared0, small0, narrow0, wide0,
-           -1, 0, -1, 1, -1, 1, 2},
-          {"tensor rows, 2 blocks an SM, 1 tile", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 1,
-           -1, 2},
-          {"tensor rows, 2 blocks an SM, 2 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1, 2,
-           -1, 2},
+          {"tensor rows, under 2048 outputs 2 tiles", chunks0, warp_norm0, shared0, small0, narrow0, wide0, -1, 0, -1, 1,
+           0, 2},
+          {"tensor rows, 1 block an SM (run 49's kernel and tiles)", chunks0, warp_norm0, shared0, small0, narrow0,
+           wide0, -1, 0, -1, 1, -1, -1, 1},
       };
       std::printf("%s %s: 5-beam step variants (gemv shapes: rows a warp x warps)", arch.c_str(),
                   precision_name(precision));

@@ -114,13 +114,18 @@ inline int parse_tensor_rows_tiles(const std::string& text) {
 // faster at 4 tiles throughout than at its 2 (0.825-0.846 against 0.870-0.890 ms) but slower with only its narrow
 // products at 4 (0.907-0.914): from 768 wide, 4 tiles from 2048 outputs and 2 below (run 47: 0.801 against 0.879).
 // Medium (1024 wide) follows the rule untimed: its q|k|v and fc1 products went from 2 tiles to 4 with it.
-inline int tensor_rows_tiles(int n, int k, int tiles, int narrow_tiles = 0) {
+// At 2 blocks an SM (`occupancy`, the default since run 50) the products of fewer than 2048 outputs from 1280 wide take
+// 1 tile: large-v3's 1280-output products get 160 blocks, all resident on 132 SMs (run 50, 5-beam step: large-v3 2.373
+// against 2.425 ms with 2, large-v3-turbo 0.431 against 0.437); small keeps 2 there (1 tile: 0.738 against 0.726).
+inline int tensor_rows_tiles(int n, int k, int tiles, int narrow_tiles = 0, int occupancy = 1) {
   const auto valid = [](int t) { return t == 1 || t == 2 || t == 4; };
   if (valid(tiles)) return tiles;
   if (n >= 8192) return 4;
   if (valid(narrow_tiles) && n < 2048) return narrow_tiles;
   const int width = n < k ? n : k;
-  return width >= 768 ? (n < 2048 ? 2 : 4) : 1;
+  if (width < 768) return 1;
+  if (n >= 2048) return 4;
+  return occupancy == 2 && width >= 1280 ? 1 : 2;
 }
 
 // WST_CUDA_TENSOR_ROWS_NARROW_TILES: tensor_rows_tiles' narrow_tiles (1, 2 or 4).

@@ -219,7 +219,7 @@ bool tensor_rows_fit(const Mat& x, int k, int n) {
 void tensor_rows(bool chained, int tiles, int narrow_tiles, int occupancy, const Mat& x, const float* gamma,
                  const float* beta, const __half* w, const float* bias, int epi, Mat& y, int n, int k,
                  cudaStream_t stream) {
-  tiles = tensor_rows_tiles(n, k, tiles, narrow_tiles);
+  tiles = tensor_rows_tiles(n, k, tiles, narrow_tiles, occupancy);
   const bool norm = gamma != nullptr;
   if (norm && epi == 1) return launch_epi<true, 1>(chained, tiles, occupancy, x, gamma, beta, w, bias, y, n, k, stream);
   if (norm && epi == 2) return launch_epi<true, 2>(chained, tiles, occupancy, x, gamma, beta, w, bias, y, n, k, stream);
