@@ -101,6 +101,15 @@ GreedyPick Backend::pick_greedy(const Mat&, const StepRules&) {
   throw Error(name() + " backend: no greedy pick where the logits are (decoding filters them on the host)");
 }
 
+std::vector<GreedyPick> Backend::pick_greedy_rows(const Mat& logits, const std::vector<StepRules>& rules) {
+  if (static_cast<int>(rules.size()) != logits.rows)
+    throw Error("pick_greedy_rows: " + std::to_string(logits.rows) + " rows need as many rules, got " +
+                std::to_string(rules.size()));
+  std::vector<GreedyPick> picks;
+  for (int b = 0; b < logits.rows; ++b) picks.push_back(pick_greedy(logits.rows_view(b, 1), rules[b]));
+  return picks;
+}
+
 std::vector<BeamCandidate> Backend::top_candidates(const Mat&, const std::vector<StepRules>&, const std::vector<float>&,
                                                    int) {
   throw Error(name() + " backend: no beam candidates where the logits are (decoding filters them on the host)");

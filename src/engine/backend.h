@@ -169,6 +169,9 @@ class Backend {
   virtual bool picks_greedy() const { return false; }
   // The greedy choice from logits [1, n_vocab] under `rules` (see StepRules). Only where picks_greedy().
   virtual GreedyPick pick_greedy(const Mat& logits, const StepRules& rules);
+  // pick_greedy for each row b of logits [n, n_vocab] under rules[b] (batched windows' steps): the default picks row
+  // by row; a GPU picks every row in one launch and waits once.
+  virtual std::vector<GreedyPick> pick_greedy_rows(const Mat& logits, const std::vector<StepRules>& rules);
 
   // Beam search's step where the logits are [n, n_vocab] (only where picks_greedy()): row b gets rules[b] (as
   // pick_greedy), its log-softmax, and its k best continuations by score = beam_scores[b] + log-probability

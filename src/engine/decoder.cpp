@@ -312,10 +312,7 @@ std::vector<GreedyPick> Decoder::forward_step_and_pick(const std::vector<int>& t
   if (rules.size() != tokens.size())
     throw Error("decoder: " + std::to_string(rules.size()) + " rules for " + std::to_string(tokens.size()) +
                 " sequences");
-  const Mat logits = step_logits(tokens);
-  std::vector<GreedyPick> picks;
-  for (int b = 0; b < logits.rows; ++b) picks.push_back(be_.pick_greedy(logits.rows_view(b, 1), rules[b]));
-  return picks;
+  return be_.pick_greedy_rows(step_logits(tokens), rules);
 }
 
 Decoder::StepRows Decoder::step_rows(const std::vector<int>& tokens) {

@@ -68,7 +68,7 @@ class Decoder {
   std::vector<BeamCandidate> forward_step_top(const std::vector<int>& tokens, const std::vector<StepRules>& rules,
                                               const std::vector<float>& beam_scores, int k);
   // forward_step, but the logits stay on the backend, which applies rules[b] to sequence b's and picks its
-  // greedy token there (Backend::pick_greedy, one row at a time). Only where picks_greedy().
+  // greedy token there (Backend::pick_greedy_rows: on a GPU, every row in one launch). Only where picks_greedy().
   std::vector<GreedyPick> forward_step_and_pick(const std::vector<int>& tokens, const std::vector<StepRules>& rules);
 
  private:

@@ -287,6 +287,9 @@ struct Row {
   double batch16_occupancy_ms = NAN;               // with set_tensor_rows_occupancy turned over (1 <-> 2)
   // The same with 16 separate windows (each its own cross-attention K/V), as batched transcription decodes.
   double windows16_ms = 0, windows16_persistent_ms = NAN, windows16_tensor_ms = NAN;
+  // The engine's batched greedy step over 16 windows (forward_step_and_pick): picked in one launch, row by row.
+  double windows16_pick_ms = NAN, windows16_pick_by_row_ms = NAN;
+  bool windows16_pick_same = false;
   Floors fl;
   double peak_gib = 0;
   double graph_rel = 0;
@@ -1032,6 +1035,32 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       std::vector<float> unused;
       for (int b = 0; b < 16; ++b) dec16.forward(prompt, {}, unused, b);
       row.windows16_ms = time_16(dec16, "16 windows");
+      // The engine's batched greedy step (forward_step_and_pick): every row picked in one launch, and row by row
+      // (WST_CUDA_PICK_ROWS=0, a launch and a wait each), with their picks compared.
+      auto time_picks = [&](std::vector<engine::GreedyPick>& picks) {
+        std::vector<double> tp;
+        for (int i = 0; i < 5 + n_reps; ++i) {
+          dec16.truncate(n_past);
+          auto t0 = std::chrono::steady_clock::now();
+          picks = dec16.forward_step_and_pick(sixteen, rules16);
+          auto t1 = std::chrono::steady_clock::now();
+          if (i >= 5) tp.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+        }
+        return median(tp);
+      };
+      {
+        const bool rows0 = be.pick_rows();
+        std::vector<engine::GreedyPick> one_launch, by_row;
+        be.set_pick_rows(true);
+        row.windows16_pick_ms = time_picks(one_launch);
+        be.set_pick_rows(false);
+        row.windows16_pick_by_row_ms = time_picks(by_row);
+        be.set_pick_rows(rows0);
+        row.windows16_pick_same = one_launch.size() == by_row.size();
+        for (size_t i = 0; row.windows16_pick_same && i < by_row.size(); ++i)
+          row.windows16_pick_same = one_launch[i].token == by_row[i].token &&
+                                    std::memcmp(&one_launch[i].logprob, &by_row[i].logprob, sizeof(float)) == 0;
+      }
       const bool tensor0 = be.tensor_rows_on();
       be.set_tensor_rows(!tensor0);
       row.windows16_tensor_ms = time_16(dec16, "16 windows, tensor rows turned over");
@@ -1467,6 +1496,11 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.beam5_eager_same ? "identical" : "DIFFER", r.walk_steps, r.walk_from, r.walk_candidates,
                   r.walk_same ? "identical" : "DIFFER");
       if (!r.beam5_eager_same || !r.walk_same) rc = 1;
+      std::printf("%s %s: 16 windows' greedy step as batched transcription takes it (forward_step_and_pick), every row "
+                  "picked in one launch %.3f ms, row by row (WST_CUDA_PICK_ROWS=0) %.3f ms (picks %s)\n",
+                  a.c_str(), precision_name(p), r.windows16_pick_ms, r.windows16_pick_by_row_ms,
+                  r.windows16_pick_same ? "identical" : "DIFFER");
+      if (!r.windows16_pick_same) rc = 1;
       std::printf("%s %s: batch-16 steps with the tensor-core row kernel turned %s (WST_CUDA_TENSOR_ROWS): forked "
                   "%.3f ms, 16 windows %.3f ms; forked at %d blocks an SM (WST_CUDA_TENSOR_ROWS_OCCUPANCY) %.3f ms\n",
                   a.c_str(), precision_name(p), be.tensor_rows_on() ? "off" : "on", r.batch16_tensor_ms,

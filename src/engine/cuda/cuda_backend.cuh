@@ -154,6 +154,11 @@ class CudaBackend final : public Backend {
   // (the logits then go to the host, as on the CPU), to compare the two.
   bool picks_greedy() const override { return pick_on_gpu_; }
   GreedyPick pick_greedy(const Mat& logits, const StepRules& rules) override;
+  // Every row in one launch (greedy_pick.cu); WST_CUDA_PICK_ROWS=0 picks row by row (a launch and a wait each), to
+  // compare.
+  std::vector<GreedyPick> pick_greedy_rows(const Mat& logits, const std::vector<StepRules>& rules) override;
+  void set_pick_rows(bool on) { pick_rows_ = on; }
+  bool pick_rows() const { return pick_rows_; }
   std::vector<BeamCandidate> top_candidates(const Mat& logits, const std::vector<StepRules>& rules,
                                             const std::vector<float>& beam_scores, int k) override;
   // Greedy steps as CUDA graphs (step_graph.cu); WST_CUDA_GRAPH=0 runs them eagerly, to compare.
@@ -548,6 +553,10 @@ class CudaBackend final : public Backend {
   std::shared_ptr<void> step_dev_;
   void prepare_pick(int n_vocab, const StepRules& rules);  // the bitmask, result buffers and state's rules
   void launch_pick(const Mat& logits);                      // the pick kernel under step_dev_'s rules
+  bool pick_rows_ = true;
+  // Each row's rules as the pick kernels read them (one suppress list for all rows: the bitmask); `what` names the
+  // caller in the error.
+  std::vector<StepState> row_rules(int n_vocab, const std::vector<StepRules>& rules, const char* what);
   GreedyPick read_pick();                                   // waits for the stream, returns the result
   // Recording: on while a step is captured; everything allocated meanwhile is kept by the recording.
   bool graphs_ = true;

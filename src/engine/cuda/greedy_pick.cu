@@ -131,15 +131,20 @@ __device__ RowStats row_stats(const float* logits, int n_vocab, const unsigned* 
   return {text_masked, ts_begin, lse_final};
 }
 
-// The rules come from the device (StepState), so that a recorded step reads each replay's own.
-__global__ void greedy_pick_kernel(const float* logits, int n_vocab, const unsigned* bits, const StepState* state,
-                                   int* out_token, float* out_logprob) {
+// The rules come from the device (StepState), so that a recorded step reads each replay's own. Block b picks row b
+// (logits ld apart) under state[b] into out[2 b] (the token) and out[2 b + 1] (the log-probability's bits).
+__global__ void greedy_pick_kernel(const float* logits, int ld, int n_vocab, const unsigned* bits,
+                                   const StepState* state, int* out) {
   __shared__ float fscratch[32];
   __shared__ double dscratch[32];
   __shared__ int iscratch[32];
   wait_for_previous_kernel();
   let_next_kernel_start();
-  const StepState r = *state;
+  const int b = blockIdx.x;
+  logits += static_cast<size_t>(b) * ld;
+  int* out_token = out + 2 * b;
+  float* out_logprob = reinterpret_cast<float*>(out + 2 * b + 1);
+  const StepState r = state[b];
   const RowStats st = row_stats(logits, n_vocab, bits, r, fscratch, dscratch);
   // 4. The first maximum of what is left, and its log-probability under the final filtered logits.
   const int from = st.text_masked ? st.ts_begin : 0;
@@ -237,8 +242,8 @@ void CudaBackend::launch_pick(const Mat& logits) {
                 std::to_string(logits.rows) + ", " + std::to_string(logits.cols) + "]");
   int* out = static_cast<int*>(pick_out_.get());
   launch_kernel(chained_, greedy_pick_kernel, dim3(1), dim3(kThreads), 0, stream_, static_cast<const float*>(logits.data),
-                logits.cols, static_cast<const unsigned*>(pick_bits_.get()),
-                static_cast<const StepState*>(step_dev_.get()), out, reinterpret_cast<float*>(out + 1));
+                logits.ld, logits.cols, static_cast<const unsigned*>(pick_bits_.get()),
+                static_cast<const StepState*>(step_dev_.get()), out);
   WST_CUDA_CHECK(cudaMemcpyAsync(pick_host_, out, 2 * sizeof(int), cudaMemcpyDeviceToHost, stream_));
 }
 
@@ -257,21 +262,48 @@ GreedyPick CudaBackend::pick_greedy(const Mat& logits, const StepRules& rules) {
   return read_pick();
 }
 
+std::vector<StepState> CudaBackend::row_rules(int n_vocab, const std::vector<StepRules>& rules, const char* what) {
+  // The suppressed ids are the same for every row (decoding's every-step list); the ranges are per row.
+  prepare_pick(n_vocab, rules.at(0));
+  std::vector<StepState> states(rules.size());
+  for (size_t b = 0; b < rules.size(); ++b) {
+    if (rules[b].suppress != rules[0].suppress && (rules[b].suppress == nullptr || rules[0].suppress == nullptr ||
+                                                   *rules[b].suppress != *rules[0].suppress))
+      throw Error(std::string(what) + ": every row must suppress the same tokens");
+    prepare_pick(n_vocab, rules[b]);
+    states[b] = *step_host_;
+  }
+  return states;
+}
+
+std::vector<GreedyPick> CudaBackend::pick_greedy_rows(const Mat& logits, const std::vector<StepRules>& rules) {
+  const int n = logits.rows;
+  if (!pick_rows_ || n < 1 || static_cast<int>(rules.size()) != n) return Backend::pick_greedy_rows(logits, rules);
+  const std::vector<StepState> states = row_rules(logits.cols, rules, "pick_greedy_rows");
+  auto st_dev = alloc_bytes(states.size() * sizeof(StepState));
+  auto out = alloc_bytes(static_cast<size_t>(n) * 2 * sizeof(int));
+  WST_CUDA_CHECK(cudaMemcpyAsync(st_dev.get(), states.data(), states.size() * sizeof(StepState), cudaMemcpyHostToDevice,
+                                 stream_));
+  launch_kernel(chained_, greedy_pick_kernel, dim3(n), dim3(kThreads), 0, stream_, static_cast<const float*>(logits.data),
+                logits.ld, logits.cols, static_cast<const unsigned*>(pick_bits_.get()),
+                static_cast<const StepState*>(st_dev.get()), static_cast<int*>(out.get()));
+  std::vector<int> host(static_cast<size_t>(n) * 2);
+  WST_CUDA_CHECK(cudaMemcpyAsync(host.data(), out.get(), host.size() * sizeof(int), cudaMemcpyDeviceToHost, stream_));
+  WST_CUDA_CHECK(cudaStreamSynchronize(stream_));  // also keeps `states` alive until copied
+  std::vector<GreedyPick> picks(n);
+  for (int b = 0; b < n; ++b) {
+    picks[b].token = host[2 * b];
+    std::memcpy(&picks[b].logprob, &host[2 * b + 1], sizeof(float));
+  }
+  return picks;
+}
+
 std::vector<BeamCandidate> CudaBackend::top_candidates(const Mat& logits, const std::vector<StepRules>& rules,
                                                        const std::vector<float>& beam_scores, int k) {
   const int n = logits.rows, n_vocab = logits.cols;
   if (static_cast<int>(rules.size()) != n || static_cast<int>(beam_scores.size()) != n || k < 1 || n < 1)
     throw Error("top_candidates: " + std::to_string(n) + " rows need as many rules and scores, and k >= 1");
-  // The suppressed ids are the same for every beam (decoding's every-step list); the ranges are per beam.
-  prepare_pick(n_vocab, rules[0]);
-  std::vector<StepState> states(n);
-  for (int b = 0; b < n; ++b) {
-    if (rules[b].suppress != rules[0].suppress && (rules[b].suppress == nullptr || rules[0].suppress == nullptr ||
-                                                   *rules[b].suppress != *rules[0].suppress))
-      throw Error("top_candidates: every beam must suppress the same tokens");
-    prepare_pick(n_vocab, rules[b]);
-    states[b] = *step_host_;
-  }
+  const std::vector<StepState> states = row_rules(n_vocab, rules, "top_candidates");
   auto st_dev = alloc_bytes(states.size() * sizeof(StepState));
   auto sc_dev = alloc_bytes(beam_scores.size() * sizeof(float));
   auto out_s = alloc_bytes(static_cast<size_t>(n) * k * sizeof(float));

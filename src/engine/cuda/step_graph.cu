@@ -77,17 +77,12 @@ void CudaBackend::set_rows_step(const std::vector<int>& tokens, const std::vecto
     rows_dev_ = alloc_bytes(kRowsStepBytes);
     WST_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&rows_host_), kRowsStepBytes));
   }
-  // Rules as top_candidates takes them: one suppress list for every row (the bitmask), each row's ranges.
-  prepare_pick(n_vocab, rules[0]);
-  const int n_state = std::min(n, kMaxStepRows);
+  const std::vector<StepState> states = row_rules(n_vocab, rules, "set_rows_step");
   for (int b = 0; b < n; ++b) {
-    if (rules[b].suppress != rules[0].suppress && (rules[b].suppress == nullptr || rules[0].suppress == nullptr ||
-                                                   *rules[b].suppress != *rules[0].suppress))
-      throw Error("set_rows_step: every row must suppress the same tokens");
-    if (tokens[b] < 0 || tokens[b] >= n_vocab) throw Error("set_rows_step: token " + std::to_string(tokens[b]) + " out of range");
-    if (b >= n_state) continue;
-    prepare_pick(n_vocab, rules[b]);
-    rows_host_->row[b] = *step_host_;
+    if (tokens[b] < 0 || tokens[b] >= n_vocab)
+      throw Error("set_rows_step: token " + std::to_string(tokens[b]) + " out of range");
+    if (b >= kMaxStepRows) continue;
+    rows_host_->row[b] = states[b];
     rows_host_->row[b].token = tokens[b];
     rows_host_->row[b].position = positions[b];
     rows_host_->score[b] = beam_scores[b];
