@@ -1502,9 +1502,9 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.windows16_pick_same ? "identical" : "DIFFER");
       if (!r.windows16_pick_same) rc = 1;
       std::printf("%s %s: batch-16 steps with the tensor-core row kernel turned %s (WST_CUDA_TENSOR_ROWS): forked "
-                  "%.3f ms, 16 windows %.3f ms; forked at %d blocks an SM (WST_CUDA_TENSOR_ROWS_OCCUPANCY) %.3f ms\n",
+                  "%.3f ms, 16 windows %.3f ms; forked at %s an SM (WST_CUDA_TENSOR_ROWS_OCCUPANCY) %.3f ms\n",
                   a.c_str(), precision_name(p), be.tensor_rows_on() ? "off" : "on", r.batch16_tensor_ms,
-                  r.windows16_tensor_ms, 3 - be.tensor_rows_occupancy(), r.batch16_occupancy_ms);
+                  r.windows16_tensor_ms, be.tensor_rows_occupancy() == 2 ? "1 block" : "2 blocks", r.batch16_occupancy_ms);
       std::printf("%s %s: recorded step without the attention kernels' row prefetches (WST_CUDA_PREFETCH_ROWS=0) %.3f "
                   "ms against %.3f ms with them (%s)\n",
                   a.c_str(), precision_name(p), r.pick_no_prefetch_ms, r.pick_fused_ms[r.default_variant],
