@@ -266,11 +266,10 @@ void Backend::decoder_layers_rows(const std::vector<DecoderLayerWeights>& layers
   });
 }
 
+// Nothing to set where beam steps are not recorded: rows_step_kind() stays -1 and the step runs eagerly.
 void Backend::set_rows_step(const std::vector<int>&, const std::vector<int>&, const std::vector<std::vector<Mat*>>&,
                             const std::vector<std::vector<Mat*>>&, const std::vector<StepRules>&,
-                            const std::vector<float>&, int, int) {
-  no_recording(*this);
-}
+                            const std::vector<float>&, int, int) {}
 void Backend::begin_rows_recording() { no_recording(*this); }
 std::vector<BeamCandidate> Backend::replay_rows_step(const std::shared_ptr<void>&) { no_recording(*this); }
 void Backend::embed_rows_at(const Weights&, const Mat&, Mat&) { no_recording(*this); }

@@ -398,7 +398,10 @@ class CudaBackend final : public Backend {
   int tensor_rows_narrow_tiles() const { return tensor_rows_narrow_tiles_; }
   // Blocks an SM (1 or 2: tensor_rows.cu's kOcc; WST_CUDA_TENSOR_ROWS_OCCUPANCY): 2 by default since run 50 (5-beam
   // steps 3-18% faster than at 1, batch-16 steps even or faster); cuda_bench's 5-beam variants time 1.
-  void set_tensor_rows_occupancy(int blocks) { tensor_rows_occupancy_ = blocks; }
+  void set_tensor_rows_occupancy(int blocks) {
+    if (blocks != 1 && blocks != 2) throw Error("tensor rows: 1 or 2 blocks an SM, not " + std::to_string(blocks));
+    tensor_rows_occupancy_ = blocks;
+  }
   int tensor_rows_occupancy() const { return tensor_rows_occupancy_; }
   long long tensor_rows_launches() const { return tensor_rows_launches_; }
   // The fewest rows that take it: 2 (one row, a greedy step, keeps the matrix-vector kernel); 1 to time it there

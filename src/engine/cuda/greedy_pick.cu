@@ -278,7 +278,11 @@ std::vector<StepState> CudaBackend::row_rules(int n_vocab, const std::vector<Ste
 
 std::vector<GreedyPick> CudaBackend::pick_greedy_rows(const Mat& logits, const std::vector<StepRules>& rules) {
   const int n = logits.rows;
-  if (!pick_rows_ || n < 1 || static_cast<int>(rules.size()) != n) return Backend::pick_greedy_rows(logits, rules);
+  bool one_list = n >= 1 && static_cast<int>(rules.size()) == n;  // one suppress list (the kernel's bitmask)
+  for (int b = 1; one_list && b < n; ++b)
+    one_list = rules[b].suppress == rules[0].suppress ||
+               (rules[b].suppress && rules[0].suppress && *rules[b].suppress == *rules[0].suppress);
+  if (!pick_rows_ || !one_list) return Backend::pick_greedy_rows(logits, rules);
   const std::vector<StepState> states = row_rules(logits.cols, rules, "pick_greedy_rows");
   auto st_dev = alloc_bytes(states.size() * sizeof(StepState));
   auto out = alloc_bytes(static_cast<size_t>(n) * 2 * sizeof(int));

@@ -16,9 +16,9 @@ namespace {
 struct StepRecording {
   cudaGraphExec_t exec = nullptr;
   std::vector<std::shared_ptr<void>> keep;
-  // A beam step's: its rows, candidates a row, and where its last node leaves them (pinned: n * k scores, then
-  // n * k tokens).
-  int n = 0, k = 0;
+  // A beam step's: its rows, candidates a row, kind, layers and cache strides (fixed in its kernels), and where its
+  // last node leaves the candidates (pinned: n * k scores, then n * k tokens).
+  int n = 0, k = 0, kind = -1, layers = 0, ldk = 0, ldv = 0;
   void* candidates = nullptr;
   ~StepRecording() {
     if (exec) cudaGraphExecDestroy(exec);
@@ -64,6 +64,7 @@ void CudaBackend::set_rows_step(const std::vector<int>& tokens, const std::vecto
                                 const std::vector<std::vector<Mat*>>& v_caches, const std::vector<StepRules>& rules,
                                 const std::vector<float>& beam_scores, int n_vocab, int k) {
   if (recording_) throw Error("set_rows_step: a step is being recorded");
+  rows_kind_ = -1;  // nothing replays until the step is set whole
   const int n = static_cast<int>(tokens.size()), n_layer = static_cast<int>(k_caches.size());
   if (n < 1 || static_cast<int>(positions.size()) != n || static_cast<int>(rules.size()) != n ||
       static_cast<int>(beam_scores.size()) != n || static_cast<int>(v_caches.size()) != n_layer || k < 1)
@@ -148,6 +149,10 @@ std::shared_ptr<void> CudaBackend::end_step_recording() {
     rec->keep.push_back(rows_dev_);
     rec->n = rows_n_;
     rec->k = rows_k_;
+    rec->kind = rows_kind_;
+    rec->layers = rows_layers_;
+    rec->ldk = rows_ldk_;
+    rec->ldv = rows_ldv_;
     rec->candidates = rows_out_host_;
     rows_out_host_ = nullptr;
     recording_rows_ = false;
@@ -159,9 +164,11 @@ std::vector<BeamCandidate> CudaBackend::replay_rows_step(const std::shared_ptr<v
   auto* rec = static_cast<StepRecording*>(recording.get());
   if (rec == nullptr || rec->exec == nullptr || rec->candidates == nullptr)
     throw Error("replay_rows_step: no beam step recording");
-  if (rec->n != rows_n_ || rows_kind_ < 0)
-    throw Error("replay_rows_step: recorded for " + std::to_string(rec->n) + " rows, the step set has " +
-                std::to_string(rows_n_));
+  if (rows_kind_ < 0 || rec->n != rows_n_ || rec->k != rows_k_ || rec->kind != rows_kind_ ||
+      rec->layers != rows_layers_ || rec->ldk != rows_ldk_ || rec->ldv != rows_ldv_)
+    throw Error("replay_rows_step: recorded for " + std::to_string(rec->n) + " rows, " + std::to_string(rec->k) +
+                " candidates, kind " + std::to_string(rec->kind) + "; the step set has " + std::to_string(rows_n_) +
+                ", " + std::to_string(rows_k_) + ", kind " + std::to_string(rows_kind_));
   WST_CUDA_CHECK(cudaGraphLaunch(rec->exec, stream_));
   WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
   const size_t m = static_cast<size_t>(rec->n) * rec->k;
@@ -172,7 +179,8 @@ std::vector<BeamCandidate> CudaBackend::replay_rows_step(const std::shared_ptr<v
 
 GreedyPick CudaBackend::replay_step(const std::shared_ptr<void>& recording) {
   auto* rec = static_cast<StepRecording*>(recording.get());
-  if (rec == nullptr || rec->exec == nullptr) throw Error("replay_step: no recording");
+  if (rec == nullptr || rec->exec == nullptr || rec->candidates != nullptr)
+    throw Error("replay_step: no greedy step recording");
   WST_CUDA_CHECK(cudaGraphLaunch(rec->exec, stream_));
   return read_pick();
 }
