@@ -238,8 +238,6 @@ struct Row {
   // are the same bit for bit.
   double pick_no_prefetch_ms = NAN;
   bool no_prefetch_same = false;
-  double pick_l2_prefetch_ms = NAN;  // with set_l2_prefetch turned over
-  bool l2_prefetch_same = false, l2_prefetch_ran = false;
   bool norm_once_same = true;  // the greedy step with set_norm_once turned over: the same picks
   // The recorded step with the query products fused into the attention kernels (WST_CUDA_FUSED_CROSS, _SELF);
   // fused_same: the same picks as the recorded step without them.
@@ -587,20 +585,6 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.set_prefetch_rows(prefetch0);
       row.pick_no_prefetch_ms = median(tn);
       row.no_prefetch_same = same_picks(picks, graph);
-    }
-    {
-      // The products' weights asked into L2 a product ahead from a side branch (WST_CUDA_L2_PREFETCH=1), turned over:
-      // the same picks bit for bit, timed against the defaults.
-      const bool l2_0 = be.l2_prefetch();
-      be.set_l2_prefetch(!l2_0);
-      std::vector<engine::GreedyPick> picks;
-      std::vector<double> tl;
-      const long long launches = be.l2_prefetch_launches();
-      run_fresh(picks, tl);
-      be.set_l2_prefetch(l2_0);
-      row.l2_prefetch_ran = l2_0 || be.l2_prefetch_launches() > launches;
-      row.pick_l2_prefetch_ms = median(tl);
-      row.l2_prefetch_same = same_picks(picks, graph);
     }
     be.set_one_row_scores_first(scores_first_default);
     // The recorded step with other launch shapes of the one-row matrix-vector kernel ({narrow, wide}: output rows a
@@ -1525,12 +1509,6 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   "ms against %.3f ms with them (%s)\n",
                   a.c_str(), precision_name(p), r.pick_no_prefetch_ms, r.pick_fused_ms[r.default_variant],
                   r.no_prefetch_same ? "same picks" : "PICKS DIFFER");
-      std::printf("%s %s: recorded step with the products' weights prefetched into L2 a product ahead (side branch, "
-                  "WST_CUDA_L2_PREFETCH) turned %s %.3f ms against %.3f ms (%s)\n",
-                  a.c_str(), precision_name(p), be.l2_prefetch() ? "off" : "on", r.pick_l2_prefetch_ms,
-                  r.pick_fused_ms[r.default_variant],
-                  !r.l2_prefetch_ran ? "DID NOT RUN" : r.l2_prefetch_same ? "same picks" : "PICKS DIFFER");
-      if (!r.l2_prefetch_same) rc = 1;
       if (!r.pick_same || !r.fused_same[0] || !r.fused_same[1] || !r.fused_same[2] || !r.no_prefetch_same ||
           !r.norm_once_same)
         rc = 1;

@@ -124,7 +124,6 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   graphs_ = !env_is("WST_CUDA_GRAPH", "0");
   record_rows_ = !env_is("WST_CUDA_RECORD_BEAMS", "0");
   pick_rows_ = !env_is("WST_CUDA_PICK_ROWS", "0");
-  l2_prefetch_ = env_is("WST_CUDA_L2_PREFETCH", "1");
   int major = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm_, cudaDevAttrMultiProcessorCount, device));
@@ -201,9 +200,6 @@ CudaBackend::~CudaBackend() {
   if (pick_host_) cudaFreeHost(pick_host_);
   if (step_host_) cudaFreeHost(step_host_);
   if (rows_host_) cudaFreeHost(rows_host_);
-  if (prefetch_fork_) cudaEventDestroy(prefetch_fork_);
-  if (prefetch_join_) cudaEventDestroy(prefetch_join_);
-  if (prefetch_stream_) cudaStreamDestroy(prefetch_stream_);
   if (rows_out_host_) cudaFreeHost(rows_out_host_);
   if (staging_host_) cudaFreeHost(staging_host_);
   if (staging_free_) cudaEventDestroy(staging_free_);

@@ -183,11 +183,6 @@ class CudaBackend final : public Backend {
   void embed_rows_at(const Weights& table, const Mat& pos, Mat& y) override;
   void step_self_attention_at(int layer, const Mat& qkv, Mat& out, int n_head) override;
   void top_candidates_at(const Mat& logits) override;
-  // The recorded greedy step asks each product's successor's weights (and the cross K/V) into L2 from a side branch
-  // of the recording as the product before starts (l2_prefetch.cu; WST_CUDA_L2_PREFETCH=1; off by default).
-  void set_l2_prefetch(bool on) { l2_prefetch_ = on; }
-  bool l2_prefetch() const { return l2_prefetch_; }
-  long long l2_prefetch_launches() const { return l2_prefetch_launches_; }
   void set_record_rows(bool on) { record_rows_ = on; }
   bool record_rows() const { return record_rows_; }
   void linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias, Mat& y,
@@ -569,19 +564,6 @@ class CudaBackend final : public Backend {
   // Recording: on while a step is captured; everything allocated meanwhile is kept by the recording.
   bool graphs_ = true;
   bool recording_ = false;
-  // set_l2_prefetch: the side stream, its fork and join events; prefetch_to_l2 forks a prefetch of up to two spans
-  // (pointer, bytes) after the stream's last node, join_prefetches makes the stream wait for the branch.
-  bool l2_prefetch_ = false, prefetch_pending_ = false;
-  long long l2_prefetch_launches_ = 0;
-  cudaStream_t prefetch_stream_ = nullptr;
-  cudaEvent_t prefetch_fork_ = nullptr, prefetch_join_ = nullptr;
-  static std::pair<const void*, size_t> read_bytes(const Weights& w);  // what a product over w reads, or null
-  void prefetch_to_l2(std::pair<const void*, size_t> a, std::pair<const void*, size_t> b = {nullptr, 0});
-  void join_prefetches();
-  // decoder_layers_at's op-by-op layers with set_l2_prefetch's prefetches between them (decoder_stack.cu).
-  void layers_at_prefetching(const std::vector<DecoderLayerWeights>& layers, std::vector<Mat>& k_caches,
-                             std::vector<Mat>& v_caches, const std::vector<Mat>& cross_kv, int n_head, Mat& x,
-                             Mat& qkv, Mat& attn, Mat& q, Mat& mlp);
   // The recording begins: sync, capture, and a first node copying `bytes` of pinned `host` to `dev`.
   void begin_recording(const void* host, void* dev, size_t bytes);
   // set_rows_step's state (kRowsStepBytes, pinned and on the device), its rows, layers, candidates a row and cache

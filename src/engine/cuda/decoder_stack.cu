@@ -951,45 +951,10 @@ void CudaBackend::decoder_layers_at(const std::vector<DecoderLayerWeights>& laye
     cs[i] = {&cross_kv[i]};
   }
   if (!persistent_decoder_ || k_caches.size() != n || v_caches.size() != n || cross_kv.size() != n ||
-      !decoder_stack_fits(layers, ks, vs, cs, n_head, x) || !stack_scratch_fits(layers, x, q, attn, mlp)) {
-    if (l2_prefetch_ && sm90_ && k_caches.size() == n && v_caches.size() == n && cross_kv.size() == n)
-      return layers_at_prefetching(layers, k_caches, v_caches, cross_kv, n_head, x, qkv, attn, q, mlp);
+      !decoder_stack_fits(layers, ks, vs, cs, n_head, x) || !stack_scratch_fits(layers, x, q, attn, mlp))
     return Backend::decoder_layers_at(layers, k_caches, v_caches, cross_kv, n_head, x, qkv, attn, q, mlp);
-  }
   run_decoder_stack(layers, ks, vs, cs, nullptr, static_cast<const StepState*>(step_dev_.get()), n_head, x, q, attn,
                     mlp);
-}
-
-void CudaBackend::layers_at_prefetching(const std::vector<DecoderLayerWeights>& layers, std::vector<Mat>& k_caches,
-                                        std::vector<Mat>& v_caches, const std::vector<Mat>& cross_kv, int n_head,
-                                        Mat& x, Mat& qkv, Mat& attn, Mat& q, Mat& mlp) {
-  // Backend::decoder_layers_at's ops in its order; before each op, the weights of the one or two after it (the
-  // branch starts when the op before ends, so they arrive while this one runs).
-  const size_t n = layers.size();
-  const int d = x.cols;
-  using Epi = Epilogue;
-  for (size_t i = 0; i < n; ++i) {
-    const DecoderLayerWeights& l = layers[i];
-    const Mat k = cross_kv[i].cols_view(0, d), v = cross_kv[i].cols_view(d, d);
-    prefetch_to_l2(read_bytes(l.attn_out.w), read_bytes(l.cross_q.w));
-    self_attention_at_from(x, l.attn_ln.gamma, l.attn_ln.beta, l.qkv.w, &l.qkv.b, qkv, k_caches[i], v_caches[i], attn,
-                           n_head);
-    const HalfKv* shadow = half_kv_on() ? half_kv_for(k, v) : nullptr;
-    if (shadow != nullptr)
-      prefetch_to_l2({shadow->half.get(), static_cast<size_t>(cross_kv[i].rows) * 2 * d * sizeof(__half)});
-    else
-      prefetch_to_l2({cross_kv[i].data, static_cast<size_t>(cross_kv[i].rows) * cross_kv[i].ld * sizeof(float)});
-    linear_fused(attn, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, x);
-    prefetch_to_l2(read_bytes(l.cross_out.w), read_bytes(l.fc1.w));
-    cross_attention_from(x, l.cross_ln.gamma, l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, q, k, v, attn, n_head);
-    prefetch_to_l2(read_bytes(l.fc2.w));
-    linear_fused(attn, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Epi::add, x);
-    Mat h = mlp.cols_view(0, l.fc1.w.rows);
-    linear_fused(x, &l.mlp_ln.gamma, &l.mlp_ln.beta, l.fc1.w, &l.fc1.b, Epi::gelu, h);
-    if (i + 1 < n) prefetch_to_l2(read_bytes(layers[i + 1].qkv.w));
-    linear_fused(h, nullptr, nullptr, l.fc2.w, &l.fc2.b, Epi::add, x);
-  }
-  join_prefetches();
 }
 
 void CudaBackend::decoder_layers_rows(const std::vector<DecoderLayerWeights>& layers,
