@@ -477,6 +477,12 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
   std::vector<int> prompt(n_past, 220);
   std::vector<float> logits;
   dec.forward(prompt, {n_past - 1}, logits);
+  // Another decoder over the same window and prompt (for a setting its set_audio or its recordings take).
+  auto prompted = [&](engine::Decoder& d) {
+    d.set_audio(enc);
+    std::vector<float> unused;
+    d.forward(prompt, {n_past - 1}, unused);
+  };
   for (float v : logits)
     if (!std::isfinite(v)) throw Error(arch + ": decoder logits not finite");
   std::vector<double> t;
@@ -520,9 +526,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     // The 40 recorded steps on a decoder of its own (a recording is made once a decoder), from the same prompt.
     auto run_fresh = [&](std::vector<engine::GreedyPick>& picks, std::vector<double>& ms) {
       engine::Decoder fresh(m, be);
-      fresh.set_audio(enc);
-      std::vector<float> unused;
-      fresh.forward(prompt, {n_past - 1}, unused);
+      prompted(fresh);
       run(fresh, true, picks, ms);
     };
     // The baseline without the fused query products, timed as the variants below (one row's cross-attention scored
@@ -817,9 +821,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         const bool record0 = be.record_rows();
         be.set_record_rows(recorded);
         engine::Decoder d(m, be);
-        d.set_audio(enc);
-        std::vector<float> unused;
-        d.forward(prompt, {n_past - 1}, unused);
+        prompted(d);
         d.fork(5);
         std::vector<int> tokens = five;
         std::vector<float> scores = scores5;
@@ -983,10 +985,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       const bool half0 = be.half_cross_kv();
       be.set_half_cross_kv(false);
       engine::Decoder d5(m, be);
-      d5.set_audio(enc);
-      std::vector<float> unused;
-      d5.forward(prompt, {n_past - 1}, unused);
-      d5.truncate(n_past);
+      prompted(d5);
       d5.fork(5);
       const long long before = be.half_cross_kv_launches();
       row.beam5_float_kv_ms = time_beam5_on(d5, &row.beam5_float_kv_rel);
