@@ -188,6 +188,9 @@ class Backend {
   virtual void set_step(int token, int position, const StepRules& rules, int n_vocab);
   virtual void begin_step_recording();
   virtual std::shared_ptr<void> end_step_recording();  // the recording (keeps what it uses alive)
+  // Ends a recording that failed part-way, keeping nothing and throwing nothing (so the first error is the one
+  // reported); nothing to do where none is in progress.
+  virtual void abort_step_recording() noexcept {}
   virtual GreedyPick replay_step(const std::shared_ptr<void>& recording);
   virtual void embed_at(const Weights& table, const Mat& pos, Mat& y);  // y [1, D] = table[token] + pos[position]
   virtual void copy_to_row_at(const Mat& src, Mat& cache);             // cache row `position` = src [1, cols]

@@ -162,7 +162,7 @@ GreedyPick Decoder::forward_and_pick(int token, const StepRules& rules) {
     try {
       record_step();
     } catch (...) {
-      be_.end_step_recording();
+      be_.abort_step_recording();
       throw;
     }
     step_recording_ = be_.end_step_recording();
@@ -286,7 +286,7 @@ std::vector<BeamCandidate> Decoder::forward_step_top(const std::vector<int>& tok
     try {
       record_rows_step(n);
     } catch (...) {
-      be_.end_step_recording();
+      be_.abort_step_recording();
       throw;
     }
     rows_recordings_.push_back({n, kind, k, audio, be_.end_step_recording()});

@@ -220,6 +220,10 @@ class RecordingCpuBackend final : public Backend {
     recording_ = true;
     ops_ = std::make_shared<std::vector<std::function<void()>>>();
   }
+  void abort_step_recording() noexcept override {
+    recording_ = false;
+    ops_.reset();
+  }
   std::shared_ptr<void> end_step_recording() override {
     recording_ = false;
     ++recordings;
@@ -288,8 +292,13 @@ class RecordingCpuBackend final : public Backend {
     for (auto& op : *static_cast<std::vector<std::function<void()>>*>(recording.get())) op();
     return candidates_;
   }
+  int fail_rows_recordings = 0;  // beam step recordings to fail part-way (a planted error)
   void embed_rows_at(const Weights& table, const Mat& pos, Mat& y) override {
     need_recording("embed_rows_at");
+    if (fail_rows_recordings > 0) {
+      --fail_rows_recordings;
+      throw Error("recording-cpu: a planted failure while recording");
+    }
     ops_->push_back([=, this]() mutable {
       in_.embed_rows(table, tokens_.data(), positions_.data(), static_cast<int>(tokens_.size()), pos, y);
     });
@@ -426,6 +435,29 @@ TEST(DevicePick, RecordedBeamStepsGiveTheEagerTokensOnRealSpeech) {
   // Recorded for 5 rows in both kinds, and for fewer rows where beams finished; replayed for every other step.
   EXPECT_GE(recording_be->rows_recordings, 2);
   EXPECT_GT(recording_be->rows_replays, 10 * recording_be->rows_recordings);
+}
+
+// A beam step whose recording fails part-way reports that error, and the decoder goes on: the backend is no longer
+// recording, and the next transcription records anew and gives the host's tokens.
+TEST(DevicePick, AFailedBeamStepRecordingLeavesTheDecoderUsable) {
+  WST_REQUIRE_TINY_EN();
+  auto host = load(make_cpu_backend(2));
+  auto* recording_be = new RecordingCpuBackend();
+  auto dev = load(std::unique_ptr<Backend>(recording_be));
+  Transcriber host_tr(host->model, *host->backend, *host->tok, host->timings, 2);
+  Transcriber dev_tr(dev->model, *dev->backend, *dev->tok, dev->timings, 2);
+  const std::vector<float> pcm = audio::load_audio(test::speech_path("jfk").string());
+  TranscribeOptions o;
+  o.beam_size = 5;
+  recording_be->fail_rows_recordings = 1;
+  try {
+    dev_tr.run(pcm, o);
+    ADD_FAILURE() << "the planted failure did not surface";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a planted failure while recording"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(tokens_of(dev_tr.run(pcm, o)), tokens_of(host_tr.run(pcm, o)));
+  EXPECT_GE(recording_be->rows_recordings, 2);
 }
 
 // Batched transcription on a backend that picks: the batched steps pick each window's token there

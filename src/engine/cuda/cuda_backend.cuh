@@ -166,6 +166,7 @@ class CudaBackend final : public Backend {
   void set_step(int token, int position, const StepRules& rules, int n_vocab) override;
   void begin_step_recording() override;
   std::shared_ptr<void> end_step_recording() override;
+  void abort_step_recording() noexcept override;
   GreedyPick replay_step(const std::shared_ptr<void>& recording) override;
   void embed_at(const Weights& table, const Mat& pos, Mat& y) override;
   void copy_to_row_at(const Mat& src, Mat& cache) override;

@@ -50,7 +50,24 @@ void CudaBackend::begin_recording(const void* host, void* dev, size_t bytes) {
   // Relaxed: the pool may cudaMalloc a block for a buffer first used in the recording.
   WST_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
   recording_ = true;
-  WST_CUDA_CHECK(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, stream_));
+  try {
+    WST_CUDA_CHECK(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, stream_));
+  } catch (...) {
+    abort_step_recording();
+    throw;
+  }
+}
+
+void CudaBackend::abort_step_recording() noexcept {
+  if (!recording_) return;
+  recording_ = false;
+  recording_rows_ = false;
+  cudaGraph_t graph = nullptr;
+  if (cudaStreamEndCapture(stream_, &graph) == cudaSuccess && graph != nullptr) cudaGraphDestroy(graph);
+  cudaGetLastError();  // the capture's error, if any, is not this call's to report
+  recorded_.clear();
+  if (rows_out_host_) cudaFreeHost(rows_out_host_);
+  rows_out_host_ = nullptr;
 }
 
 void CudaBackend::begin_step_recording() {
