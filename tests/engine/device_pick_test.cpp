@@ -17,7 +17,10 @@
 
 #include "audio/decode.h"
 #include "engine/backend.h"
+#include "engine/decoder.h"
 #include "engine/decoding.h"
+#include "engine/encoder.h"
+#include "engine/mel.h"
 #include "engine/model.h"
 #include "engine/tokenizer.h"
 #include "formats/weight_io.h"
@@ -435,6 +438,70 @@ TEST(DevicePick, RecordedBeamStepsGiveTheEagerTokensOnRealSpeech) {
   // Recorded for 5 rows in both kinds, and for fewer rows where beams finished; replayed for every other step.
   EXPECT_GE(recording_be->rows_recordings, 2);
   EXPECT_GT(recording_be->rows_replays, 10 * recording_be->rows_recordings);
+}
+
+// Beams over one window, then over another set beside it, then over the first again (Decoder::set_audios, then
+// reorder to one sequence and fork): the recorded steps give the eager steps' candidates bit for bit each time, so a
+// recording made over one window is not replayed over another.
+TEST(DevicePick, RecordedBeamStepsFollowTheirWindow) {
+  WST_REQUIRE_TINY_EN();
+  auto* recording_be = new RecordingCpuBackend();
+  auto dev = load(std::unique_ptr<Backend>(recording_be));
+  auto eager = load(std::unique_ptr<Backend>(new PickingCpuBackend()));
+  auto windows = [](Loaded& l) {
+    std::vector<Mat> encs;
+    for (const char* id : {"jfk", "1089-134686-0000"}) {
+      const std::vector<float> pcm = audio::load_audio(test::speech_path(id).string());
+      const int n_mels = l.model.info.n_mels;
+      int n_frames = 0;
+      const std::vector<float> mel = log_mel_spectrogram(pcm.data(), pcm.size(), n_mels, 480000, 1, &n_frames);
+      const std::vector<float> w = mel_window(mel, n_mels, n_frames, 0, std::min(3000, n_frames - 3000), 3000);
+      encs.push_back(encode(l.model, *l.backend, w.data()));
+    }
+    return encs;
+  };
+  const std::vector<int> none;
+  StepRules rules;
+  rules.suppress = &none;
+  // Three steps of 5 beams from the start of transcript on window w (of the two), every candidate in order.
+  auto beams_on = [&](Loaded& l, Decoder& d, const std::vector<Mat>& encs, int w) {
+    d.set_audios(encs);
+    std::vector<float> unused;
+    d.forward(l.tok->sot_sequence("en", "transcribe"), {}, unused, w);
+    d.reorder({w});
+    d.fork(5);
+    std::vector<int> tokens = {220, 221, 222, 223, 224};
+    std::vector<float> scores(5, 0.0f);
+    std::vector<BeamCandidate> all;
+    for (int step = 0; step < 3; ++step) {
+      std::vector<BeamCandidate> c = d.forward_step_top(tokens, std::vector<StepRules>(5, rules), scores, 10);
+      all.insert(all.end(), c.begin(), c.end());
+      std::stable_sort(c.begin(), c.end(), [](const BeamCandidate& a, const BeamCandidate& b) { return a.score > b.score; });
+      std::vector<int> src;
+      for (int b = 0; b < 5; ++b) {
+        src.push_back(c.at(b).beam);
+        tokens[b] = c[b].token;
+        scores[b] = c[b].score;
+      }
+      d.reorder(src);
+    }
+    return all;
+  };
+  const std::vector<Mat> dev_encs = windows(*dev), eager_encs = windows(*eager);
+  Decoder dev_dec(dev->model, *dev->backend), eager_dec(eager->model, *eager->backend);
+  for (int w : {0, 1, 0}) {
+    const std::vector<BeamCandidate> got = beams_on(*dev, dev_dec, dev_encs, w);
+    const std::vector<BeamCandidate> want = beams_on(*eager, eager_dec, eager_encs, w);
+    ASSERT_EQ(got.size(), want.size()) << "window " << w;
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].score, want[i].score) << "window " << w << ", candidate " << i;
+      EXPECT_EQ(got[i].beam, want[i].beam) << "window " << w << ", candidate " << i;
+      EXPECT_EQ(got[i].token, want[i].token) << "window " << w << ", candidate " << i;
+    }
+  }
+  // One recording a window (5 rows, one kind), replayed for the other steps: the third pass recorded nothing.
+  EXPECT_EQ(recording_be->rows_recordings, 2);
+  EXPECT_EQ(recording_be->rows_replays, 9);
 }
 
 // A beam step whose recording fails part-way reports that error, and the decoder goes on: the backend is no longer
