@@ -359,6 +359,20 @@ std::unique_ptr<Loaded> load(std::unique_ptr<Backend> backend) {
   return l;
 }
 
+// The host's CPU transcriber beside one over `device` (a picking or recording backend), the same weights.
+struct SideBySide {
+  std::unique_ptr<Loaded> host, dev;
+  std::unique_ptr<Transcriber> host_tr, dev_tr;
+};
+SideBySide side_by_side(Backend* device) {
+  SideBySide s;
+  s.host = load(make_cpu_backend(2));
+  s.dev = load(std::unique_ptr<Backend>(device));
+  s.host_tr = std::make_unique<Transcriber>(s.host->model, *s.host->backend, *s.host->tok, s.host->timings, 2);
+  s.dev_tr = std::make_unique<Transcriber>(s.dev->model, *s.dev->backend, *s.dev->tok, s.dev->timings, 2);
+  return s;
+}
+
 std::vector<std::vector<int>> tokens_of(const Transcript& t) {
   std::vector<std::vector<int>> out;
   for (const auto& s : t.segments) out.push_back(s.tokens);
@@ -367,11 +381,9 @@ std::vector<std::vector<int>> tokens_of(const Transcript& t) {
 
 TEST(DevicePick, GreedyAndBeamTokensEqualTheHostFiltersOnRealSpeech) {
   WST_REQUIRE_TINY_EN();
-  auto host = load(make_cpu_backend(2));
   auto* picking_be = new PickingCpuBackend();
-  auto dev = load(std::unique_ptr<Backend>(picking_be));
-  Transcriber host_tr(host->model, *host->backend, *host->tok, host->timings, 2);
-  Transcriber dev_tr(dev->model, *dev->backend, *dev->tok, dev->timings, 2);
+  SideBySide s = side_by_side(picking_be);
+  Transcriber &host_tr = *s.host_tr, &dev_tr = *s.dev_tr;
   for (const char* file : {"jfk", "ted_60"}) {
     const std::vector<float> pcm = audio::load_audio(test::speech_path(file).string());
     for (int beams : {1, 5}) {
@@ -394,11 +406,9 @@ TEST(DevicePick, GreedyAndBeamTokensEqualTheHostFiltersOnRealSpeech) {
 // and log-probabilities exactly, on real speech.
 TEST(DevicePick, RecordedGreedyStepsGiveTheEagerTokensOnRealSpeech) {
   WST_REQUIRE_TINY_EN();
-  auto host = load(make_cpu_backend(2));
   auto* recording_be = new RecordingCpuBackend();
-  auto dev = load(std::unique_ptr<Backend>(recording_be));
-  Transcriber host_tr(host->model, *host->backend, *host->tok, host->timings, 2);
-  Transcriber dev_tr(dev->model, *dev->backend, *dev->tok, dev->timings, 2);
+  SideBySide s = side_by_side(recording_be);
+  Transcriber &host_tr = *s.host_tr, &dev_tr = *s.dev_tr;
   for (const char* file : {"jfk", "ted_60"}) {
     const std::vector<float> pcm = audio::load_audio(test::speech_path(file).string());
     const Transcript want = host_tr.run(pcm, {}), got = dev_tr.run(pcm, {});
@@ -418,12 +428,10 @@ TEST(DevicePick, RecordedGreedyStepsGiveTheEagerTokensOnRealSpeech) {
 // slots as beams are reordered, and finished beams leave fewer rows.
 TEST(DevicePick, RecordedBeamStepsGiveTheEagerTokensOnRealSpeech) {
   WST_REQUIRE_TINY_EN();
-  auto host = load(make_cpu_backend(2));
   auto* recording_be = new RecordingCpuBackend();
   recording_be->kind_from = 40;
-  auto dev = load(std::unique_ptr<Backend>(recording_be));
-  Transcriber host_tr(host->model, *host->backend, *host->tok, host->timings, 2);
-  Transcriber dev_tr(dev->model, *dev->backend, *dev->tok, dev->timings, 2);
+  SideBySide s = side_by_side(recording_be);
+  Transcriber &host_tr = *s.host_tr, &dev_tr = *s.dev_tr;
   for (const char* file : {"jfk", "ted_60"}) {
     const std::vector<float> pcm = audio::load_audio(test::speech_path(file).string());
     TranscribeOptions o;
@@ -508,11 +516,9 @@ TEST(DevicePick, RecordedBeamStepsFollowTheirWindow) {
 // recording, and the next transcription records anew and gives the host's tokens.
 TEST(DevicePick, AFailedBeamStepRecordingLeavesTheDecoderUsable) {
   WST_REQUIRE_TINY_EN();
-  auto host = load(make_cpu_backend(2));
   auto* recording_be = new RecordingCpuBackend();
-  auto dev = load(std::unique_ptr<Backend>(recording_be));
-  Transcriber host_tr(host->model, *host->backend, *host->tok, host->timings, 2);
-  Transcriber dev_tr(dev->model, *dev->backend, *dev->tok, dev->timings, 2);
+  SideBySide s = side_by_side(recording_be);
+  Transcriber &host_tr = *s.host_tr, &dev_tr = *s.dev_tr;
   const std::vector<float> pcm = audio::load_audio(test::speech_path("jfk").string());
   TranscribeOptions o;
   o.beam_size = 5;
