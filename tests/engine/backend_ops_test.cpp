@@ -14,6 +14,7 @@
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/packed_kernels.h"
 #include "engine/cpu/vec_math.h"
+#include "support/error_of.h"
 #include "util/errors.h"
 
 namespace wst::engine {
@@ -386,8 +387,10 @@ TEST_P(BackendOps, EmbedRowsPutsEachRowAtItsOwnPosition) {
     Mat two = Y.rows_view(0, 2);
     for (const int bad : {n_ctx, -1}) {
       const int positions[] = {1, bad};
-      EXPECT_THROW(be_->embed_rows(T, ids, positions, 2, P, two), Error) << bad;
+      EXPECT_EQ(test::error_of([&] { be_->embed_rows(T, ids, positions, 2, P, two); }),
+                "embed_rows: position " + std::to_string(bad) + " outside the text context of 8");
     }
+    EXPECT_EQ(test::error_of([&] { be_->embed_rows(T, ids, at, 3, P, two); }), "embed_rows: y has 2 rows for 3 tokens");
   }
 }
 

@@ -94,34 +94,36 @@ TEST(CudaSwitches, NumbersTakeTheirRangeAndNameTheVariableOtherwise) {
 
 }  // namespace
 // The tensor-core row kernel's tiles: run 37-38's rule by the model's width (large-v3 1280, small 768, tiny 384;
-// the logits 4), with runs 44-47's 2 for products of fewer than 2048 outputs and 4 above from 768 wide; a count given
-// overrides it, and narrow_tiles changes only the products of fewer than 2048 outputs.
+// the logits 4), with runs 44-47's 2 for products of fewer than 2048 outputs and 4 above from 768 wide at one block
+// an SM, and run 50's 1 for those from 1280 wide at two (the default); a count given overrides it, and narrow_tiles
+// changes only the products of fewer than 2048 outputs.
 TEST(CudaSwitches, TensorRowTilesFollowTheWidthAndTheNarrowOverride) {
+  // At 2 blocks an SM, the default.
   EXPECT_EQ(tensor_rows_tiles(3 * 1280, 1280, 0), 4);  // large-v3 q|k|v
   EXPECT_EQ(tensor_rows_tiles(4 * 1280, 1280, 0), 4);  // large-v3 fc1
-  EXPECT_EQ(tensor_rows_tiles(1280, 5120, 0), 2);      // large-v3 fc2
-  EXPECT_EQ(tensor_rows_tiles(1280, 1280, 0), 2);      // large-v3's output products and cross query
+  EXPECT_EQ(tensor_rows_tiles(1280, 5120, 0), 1);      // large-v3 fc2
+  EXPECT_EQ(tensor_rows_tiles(1280, 1280, 0), 1);      // large-v3's output products and cross query
   EXPECT_EQ(tensor_rows_tiles(768, 768, 0), 2);        // small's output products
   EXPECT_EQ(tensor_rows_tiles(4 * 768, 768, 0), 4);    // small fc1
   EXPECT_EQ(tensor_rows_tiles(3 * 768, 768, 0), 4);    // small q|k|v
   EXPECT_EQ(tensor_rows_tiles(768, 4 * 768, 0), 2);    // small fc2
   EXPECT_EQ(tensor_rows_tiles(384, 4 * 384, 0), 1);    // tiny fc2
   EXPECT_EQ(tensor_rows_tiles(51865, 384, 0), 4);      // tiny's logits
+  EXPECT_EQ(tensor_rows_tiles(51865, 1280, 0), 4);     // large-v3's logits
   EXPECT_EQ(tensor_rows_tiles(51865, 1280, 1), 1);     // a count given
   EXPECT_EQ(tensor_rows_tiles(1280, 5120, 0, 4), 4);   // large-v3 fc2, narrow at 4 (run 43's rule)
-  EXPECT_EQ(tensor_rows_tiles(1280, 1280, 0, 1), 1);   // large-v3's output products, narrow at 1
+  EXPECT_EQ(tensor_rows_tiles(1280, 1280, 0, 2), 2);   // large-v3's output products, narrow at 2
   EXPECT_EQ(tensor_rows_tiles(3 * 1280, 1280, 0, 1), 4);  // 3840 outputs: not narrow
   EXPECT_EQ(tensor_rows_tiles(51865, 1280, 0, 1), 4);  // the logits keep 4
-  EXPECT_EQ(tensor_rows_tiles(1280, 5120, 0, 3), 2);   // an invalid narrow count: the rule
+  EXPECT_EQ(tensor_rows_tiles(1280, 5120, 0, 3), 1);   // an invalid narrow count: the rule
   EXPECT_EQ(tensor_rows_tiles(1280, 5120, 2, 1), 2);   // a count given wins over narrow
-  // At 2 blocks an SM (run 50): from 1280 wide the narrow products take 1 tile; the rest as at 1 block.
-  EXPECT_EQ(tensor_rows_tiles(1280, 5120, 0, 0, 2), 1);      // large-v3 fc2
-  EXPECT_EQ(tensor_rows_tiles(1280, 1280, 0, 0, 2), 1);      // large-v3's output products and cross query
-  EXPECT_EQ(tensor_rows_tiles(4 * 1280, 1280, 0, 0, 2), 4);  // large-v3 fc1
-  EXPECT_EQ(tensor_rows_tiles(768, 4 * 768, 0, 0, 2), 2);    // small fc2
-  EXPECT_EQ(tensor_rows_tiles(384, 4 * 384, 0, 0, 2), 1);    // tiny fc2
-  EXPECT_EQ(tensor_rows_tiles(51865, 1280, 0, 0, 2), 4);     // the logits
-  EXPECT_EQ(tensor_rows_tiles(1280, 5120, 0, 2, 2), 2);      // narrow given
+  // At 1 block an SM (WST_CUDA_TENSOR_ROWS_OCCUPANCY=1): 2 tiles for the narrow products from 768 wide.
+  EXPECT_EQ(tensor_rows_tiles(1280, 5120, 0, 0, 1), 2);      // large-v3 fc2
+  EXPECT_EQ(tensor_rows_tiles(1280, 1280, 0, 0, 1), 2);      // large-v3's output products and cross query
+  EXPECT_EQ(tensor_rows_tiles(4 * 1280, 1280, 0, 0, 1), 4);  // large-v3 fc1
+  EXPECT_EQ(tensor_rows_tiles(768, 4 * 768, 0, 0, 1), 2);    // small fc2
+  EXPECT_EQ(tensor_rows_tiles(384, 4 * 384, 0, 0, 1), 1);    // tiny fc2
+  EXPECT_EQ(tensor_rows_tiles(1280, 5120, 0, 3, 1), 2);      // an invalid narrow count: the rule
 }
 
 }  // namespace wst::engine::cuda

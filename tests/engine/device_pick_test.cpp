@@ -25,6 +25,7 @@
 #include "engine/tokenizer.h"
 #include "formats/weight_io.h"
 #include "util/errors.h"
+#include "support/error_of.h"
 #include "support/paths.h"
 #include "wst/engine.h"
 
@@ -446,6 +447,19 @@ TEST(DevicePick, RecordedBeamStepsGiveTheEagerTokensOnRealSpeech) {
   // Recorded for 5 rows in both kinds, and for fewer rows where beams finished; replayed for every other step.
   EXPECT_GE(recording_be->rows_recordings, 2);
   EXPECT_GT(recording_be->rows_replays, 10 * recording_be->rows_recordings);
+}
+
+// pick_greedy_rows' default (row by row) needs a rule for each row, and names both counts otherwise.
+TEST(DevicePick, RowPicksNeedARuleEachRow) {
+  PickingCpuBackend be;
+  const std::vector<float> host(2 * 10, 0.0f);
+  const Mat logits = be.upload(host.data(), 2, 10);
+  const std::vector<int> none;
+  StepRules rules;
+  rules.suppress = &none;
+  EXPECT_EQ(test::error_of([&] { be.pick_greedy_rows(logits, {rules}); }),
+            "pick_greedy_rows: 2 rows need as many rules, got 1");
+  EXPECT_EQ(be.pick_greedy_rows(logits, {rules, rules}).size(), 2u);
 }
 
 // Beams over one window, then over another set beside it, then over the first again (Decoder::set_audios, then

@@ -726,23 +726,8 @@ struct CacheRows {
   float* k[kMaxAttentionRows];
   float* v[kMaxAttentionRows];
 };
-__global__ void write_kv_rows_kernel(const float* qkv, int ldq, int d, const __grid_constant__ CacheRows rows) {
-  wait_for_previous_kernel();
-  let_next_kernel_start();
-  const int b = blockIdx.x;
-  const float* src = qkv + static_cast<size_t>(b) * ldq;
-  for (int c = threadIdx.x; c < d; c += blockDim.x) {
-    rows.k[b][c] = src[d + c];
-    rows.v[b][c] = src[2 * d + c];
-  }
-}
-// The same for a recorded beam step: row b's k and v into row st[b].position of caches->k[b], caches->v[b].
-__global__ void write_kv_rows_at_kernel(const float* qkv, int ldq, int d, const LayerCaches* caches, int ldk, int ldv,
-                                        const StepState* st) {
-  const int b = blockIdx.x;
-  const size_t p = static_cast<size_t>(st[b].position);  // the state: written by the recording's first node alone
-  float* k = caches->k[b] + p * ldk;
-  float* v = caches->v[b] + p * ldv;
+// Row b's k and v thirds of qkv into k, v (after waiting for the kernel before, which wrote qkv).
+__device__ __forceinline__ void write_kv_row(const float* qkv, int ldq, int d, int b, float* k, float* v) {
   wait_for_previous_kernel();
   let_next_kernel_start();
   const float* src = qkv + static_cast<size_t>(b) * ldq;
@@ -750,6 +735,16 @@ __global__ void write_kv_rows_at_kernel(const float* qkv, int ldq, int d, const 
     k[c] = src[d + c];
     v[c] = src[2 * d + c];
   }
+}
+__global__ void write_kv_rows_kernel(const float* qkv, int ldq, int d, const __grid_constant__ CacheRows rows) {
+  write_kv_row(qkv, ldq, d, blockIdx.x, rows.k[blockIdx.x], rows.v[blockIdx.x]);
+}
+// The same for a recorded beam step: row b's k and v into row st[b].position of caches->k[b], caches->v[b].
+__global__ void write_kv_rows_at_kernel(const float* qkv, int ldq, int d, const LayerCaches* caches, int ldk, int ldv,
+                                        const StepState* st) {
+  const int b = blockIdx.x;
+  const size_t p = static_cast<size_t>(st[b].position);  // the state: written by the recording's first node alone
+  write_kv_row(qkv, ldq, d, b, caches->k[b] + p * ldk, caches->v[b] + p * ldv);
 }
 }  // namespace
 

@@ -31,21 +31,10 @@ __global__ void embed_kernel(const T* table, int ldt, Ids ids, Ids at, const flo
   for (int c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = widen(e[c]) + p[c];
 }
 
-// y = table[token] + pos[position], both read from the recorded step's StepState.
+// A recorded step's rows (a greedy step's one, a beam step's several): y[b] = table[st[b].token] + pos[st[b].position].
 template <class T>
-__global__ void embed_at_kernel(const T* table, int ldt, const float* pos, int ldp, float* y, int cols,
+__global__ void embed_at_kernel(const T* table, int ldt, const float* pos, int ldp, float* y, int ldy, int cols,
                                 const StepState* st) {
-  wait_for_previous_kernel();
-  let_next_kernel_start();
-  const T* e = table + static_cast<size_t>(st->token) * ldt;
-  const float* p = pos + static_cast<size_t>(st->position) * ldp;
-  for (int c = threadIdx.x; c < cols; c += blockDim.x) y[c] = widen(e[c]) + p[c];
-}
-
-// A recorded beam step's rows: y[b] = table[st[b].token] + pos[st[b].position].
-template <class T>
-__global__ void embed_rows_at_kernel(const T* table, int ldt, const float* pos, int ldp, float* y, int ldy, int cols,
-                                     const StepState* st) {
   wait_for_previous_kernel();
   let_next_kernel_start();
   const int b = blockIdx.x;
@@ -53,6 +42,28 @@ __global__ void embed_rows_at_kernel(const T* table, int ldt, const float* pos, 
   const float* p = pos + static_cast<size_t>(st[b].position) * ldp;
   float* yr = y + static_cast<size_t>(b) * ldy;
   for (int c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = widen(e[c]) + p[c];
+}
+
+// embed_at_kernel over y's rows, each reading its StepState from st.
+void launch_embed_at(const Weights& table, const Mat& pos, Mat& y, const StepState* st, cudaStream_t stream) {
+  const dim3 grid(y.rows), block(128);
+  switch (table.type) {
+    case WeightType::float32:
+      embed_at_kernel<<<grid, block, 0, stream>>>(table.f32.data, table.f32.ld, pos.data, pos.ld, y.data, y.ld, y.cols,
+                                                  st);
+      break;
+    case WeightType::float16:
+      embed_at_kernel<<<grid, block, 0, stream>>>(static_cast<const __half*>(table.packed.get()), table.cols, pos.data,
+                                                  pos.ld, y.data, y.ld, y.cols, st);
+      break;
+    case WeightType::bfloat16:
+      embed_at_kernel<<<grid, block, 0, stream>>>(static_cast<const __nv_bfloat16*>(table.packed.get()), table.cols,
+                                                  pos.data, pos.ld, y.data, y.ld, y.cols, st);
+      break;
+    case WeightType::int8:
+      throw Error("cuda backend: int8 embeddings are not supported");
+  }
+  WST_CUDA_CHECK_LAUNCH();
 }
 
 // Row i at position positions[i], or pos_offset + i where positions is null.
@@ -74,7 +85,7 @@ void launch_embed(const T* table, int ldt, int n_rows, int cols, const int* ids,
       chunk.v[i] = id;
       at.v[i] = positions ? positions[i0 + i] : pos_offset + i0 + i;
       if (at.v[i] < 0 || at.v[i] >= pos.rows)
-        throw Error("embed: position " + std::to_string(at.v[i]) + " exceeds the text context of " +
+        throw Error("embed: position " + std::to_string(at.v[i]) + " outside the text context of " +
                     std::to_string(pos.rows));
     }
     embed_kernel<<<m, 128, 0, stream>>>(table, ldt, chunk, at, pos.data, pos.ld,
@@ -89,23 +100,7 @@ void CudaBackend::embed_at(const Weights& table, const Mat& pos, Mat& y) {
   if (y.rows != 1 || y.cols != table.cols || pos.cols != table.cols)
     throw Error("embed_at: y [" + std::to_string(y.rows) + ", " + std::to_string(y.cols) + "] does not fit one token of width " +
                 std::to_string(table.cols));
-  const auto* st = static_cast<const StepState*>(step_dev_.get());
-  switch (table.type) {
-    case WeightType::float32:
-      embed_at_kernel<<<1, 128, 0, stream_>>>(table.f32.data, table.f32.ld, pos.data, pos.ld, y.data, y.cols, st);
-      break;
-    case WeightType::float16:
-      embed_at_kernel<<<1, 128, 0, stream_>>>(static_cast<const __half*>(table.packed.get()), table.cols, pos.data,
-                                              pos.ld, y.data, y.cols, st);
-      break;
-    case WeightType::bfloat16:
-      embed_at_kernel<<<1, 128, 0, stream_>>>(static_cast<const __nv_bfloat16*>(table.packed.get()), table.cols,
-                                              pos.data, pos.ld, y.data, y.cols, st);
-      break;
-    case WeightType::int8:
-      throw Error("cuda backend: int8 embeddings are not supported");
-  }
-  WST_CUDA_CHECK_LAUNCH();
+  launch_embed_at(table, pos, y, static_cast<const StepState*>(step_dev_.get()), stream_);
 }
 
 void CudaBackend::embed_rows_at(const Weights& table, const Mat& pos, Mat& y) {
@@ -113,25 +108,7 @@ void CudaBackend::embed_rows_at(const Weights& table, const Mat& pos, Mat& y) {
   if (y.rows != rows_n_ || y.cols != table.cols || pos.cols != table.cols)
     throw Error("embed_rows_at: y [" + std::to_string(y.rows) + ", " + std::to_string(y.cols) + "] does not fit " +
                 std::to_string(rows_n_) + " tokens of width " + std::to_string(table.cols));
-  const StepState* st = rows_states();
-  const dim3 grid(y.rows), block(128);
-  switch (table.type) {
-    case WeightType::float32:
-      embed_rows_at_kernel<<<grid, block, 0, stream_>>>(table.f32.data, table.f32.ld, pos.data, pos.ld, y.data, y.ld,
-                                                        y.cols, st);
-      break;
-    case WeightType::float16:
-      embed_rows_at_kernel<<<grid, block, 0, stream_>>>(static_cast<const __half*>(table.packed.get()), table.cols,
-                                                        pos.data, pos.ld, y.data, y.ld, y.cols, st);
-      break;
-    case WeightType::bfloat16:
-      embed_rows_at_kernel<<<grid, block, 0, stream_>>>(static_cast<const __nv_bfloat16*>(table.packed.get()),
-                                                        table.cols, pos.data, pos.ld, y.data, y.ld, y.cols, st);
-      break;
-    case WeightType::int8:
-      throw Error("cuda backend: int8 embeddings are not supported");
-  }
-  WST_CUDA_CHECK_LAUNCH();
+  launch_embed_at(table, pos, y, rows_states(), stream_);
 }
 
 void CudaBackend::embed(const Mat& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) {

@@ -262,14 +262,23 @@ GreedyPick CudaBackend::pick_greedy(const Mat& logits, const StepRules& rules) {
   return read_pick();
 }
 
+namespace {
+// Whether every row suppresses the same tokens (the pick kernels' one bitmask).
+bool one_suppress_list(const std::vector<StepRules>& rules) {
+  for (const StepRules& r : rules)
+    if (r.suppress != rules[0].suppress &&
+        (r.suppress == nullptr || rules[0].suppress == nullptr || *r.suppress != *rules[0].suppress))
+      return false;
+  return true;
+}
+}  // namespace
+
 std::vector<StepState> CudaBackend::row_rules(int n_vocab, const std::vector<StepRules>& rules, const char* what) {
   // The suppressed ids are the same for every row (decoding's every-step list); the ranges are per row.
-  prepare_pick(n_vocab, rules.at(0));
+  if (rules.empty() || !one_suppress_list(rules))
+    throw Error(std::string(what) + ": every row must suppress the same tokens");
   std::vector<StepState> states(rules.size());
   for (size_t b = 0; b < rules.size(); ++b) {
-    if (rules[b].suppress != rules[0].suppress && (rules[b].suppress == nullptr || rules[0].suppress == nullptr ||
-                                                   *rules[b].suppress != *rules[0].suppress))
-      throw Error(std::string(what) + ": every row must suppress the same tokens");
     prepare_pick(n_vocab, rules[b]);
     states[b] = *step_host_;
   }
@@ -278,11 +287,8 @@ std::vector<StepState> CudaBackend::row_rules(int n_vocab, const std::vector<Ste
 
 std::vector<GreedyPick> CudaBackend::pick_greedy_rows(const Mat& logits, const std::vector<StepRules>& rules) {
   const int n = logits.rows;
-  bool one_list = n >= 1 && static_cast<int>(rules.size()) == n;  // one suppress list (the kernel's bitmask)
-  for (int b = 1; one_list && b < n; ++b)
-    one_list = rules[b].suppress == rules[0].suppress ||
-               (rules[b].suppress && rules[0].suppress && *rules[b].suppress == *rules[0].suppress);
-  if (!pick_rows_ || !one_list) return Backend::pick_greedy_rows(logits, rules);
+  if (!pick_rows_ || n < 1 || static_cast<int>(rules.size()) != n || !one_suppress_list(rules))
+    return Backend::pick_greedy_rows(logits, rules);
   const std::vector<StepState> states = row_rules(logits.cols, rules, "pick_greedy_rows");
   auto st_dev = alloc_bytes(states.size() * sizeof(StepState));
   auto out = alloc_bytes(static_cast<size_t>(n) * 2 * sizeof(int));

@@ -7,8 +7,6 @@
 #include "engine/cuda/launch.cuh"
 #include "util/errors.h"
 
-#include <algorithm>
-
 namespace wst::engine::cuda {
 
 namespace {
@@ -86,26 +84,12 @@ void CudaBackend::set_rows_step(const std::vector<int>& tokens, const std::vecto
   if (n < 1 || static_cast<int>(positions.size()) != n || static_cast<int>(rules.size()) != n ||
       static_cast<int>(beam_scores.size()) != n || static_cast<int>(v_caches.size()) != n_layer || k < 1)
     throw Error("set_rows_step: " + std::to_string(n) + " rows need as many positions, rules and scores, and k >= 1");
-  rows_kind_ = -1;
   for (int i = 0; i < n_layer; ++i)
     if (static_cast<int>(k_caches[i].size()) != n || static_cast<int>(v_caches[i].size()) != n)
       throw Error("set_rows_step: layer " + std::to_string(i) + " needs a K and a V cache for each of " +
                   std::to_string(n) + " rows");
-  if (!rows_host_) {
-    rows_dev_ = alloc_bytes(kRowsStepBytes);
-    WST_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&rows_host_), kRowsStepBytes));
-  }
-  const std::vector<StepState> states = row_rules(n_vocab, rules, "set_rows_step");
-  for (int b = 0; b < n; ++b) {
-    if (tokens[b] < 0 || tokens[b] >= n_vocab)
-      throw Error("set_rows_step: token " + std::to_string(tokens[b]) + " out of range");
-    if (b >= kMaxStepRows) continue;
-    rows_host_->row[b] = states[b];
-    rows_host_->row[b].token = tokens[b];
-    rows_host_->row[b].position = positions[b];
-    rows_host_->score[b] = beam_scores[b];
-  }
   // Recordable: a launch's rows, the self-attention in cluster kernels, every cache of one shape with the row there.
+  // Otherwise nothing is set: the step runs eagerly.
   bool fits = record_rows_ && sm90_ && clusters_ && !persistent_decoder_ && n <= kMaxStepRows && n_layer >= 1 &&
               n_layer <= kMaxRecordedLayers;
   const Mat* k0 = fits ? k_caches[0][0] : nullptr;
@@ -120,6 +104,19 @@ void CudaBackend::set_rows_step(const std::vector<int>& tokens, const std::vecto
       one_block = one_block && positions[b] + 1 <= kSmallSelfKeys;
     }
   if (!fits) return;
+  if (!rows_host_) {
+    rows_dev_ = alloc_bytes(kRowsStepBytes);
+    WST_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&rows_host_), kRowsStepBytes));
+  }
+  const std::vector<StepState> states = row_rules(n_vocab, rules, "set_rows_step");
+  for (int b = 0; b < n; ++b) {
+    if (tokens[b] < 0 || tokens[b] >= n_vocab)
+      throw Error("set_rows_step: token " + std::to_string(tokens[b]) + " out of range");
+    rows_host_->row[b] = states[b];
+    rows_host_->row[b].token = tokens[b];
+    rows_host_->row[b].position = positions[b];
+    rows_host_->score[b] = beam_scores[b];
+  }
   auto* layers = reinterpret_cast<LayerCaches*>(reinterpret_cast<char*>(rows_host_) + sizeof(RowsStep));
   for (int i = 0; i < n_layer; ++i)
     for (int b = 0; b < n; ++b) {

@@ -117,7 +117,7 @@ inline int parse_tensor_rows_tiles(const std::string& text) {
 // At 2 blocks an SM (`occupancy`, the default since run 50) the products of fewer than 2048 outputs from 1280 wide take
 // 1 tile: large-v3's 1280-output products get 160 blocks, all resident on 132 SMs (run 50, 5-beam step: large-v3 2.373
 // against 2.425 ms with 2, large-v3-turbo 0.431 against 0.437); small keeps 2 there (1 tile: 0.738 against 0.726).
-inline int tensor_rows_tiles(int n, int k, int tiles, int narrow_tiles = 0, int occupancy = 1) {
+inline int tensor_rows_tiles(int n, int k, int tiles, int narrow_tiles = 0, int occupancy = 2) {
   const auto valid = [](int t) { return t == 1 || t == 2 || t == 4; };
   if (valid(tiles)) return tiles;
   if (n >= 8192) return 4;

@@ -35,8 +35,9 @@ constexpr int kWarps = 8;
 constexpr int kMaxRows = 16;
 constexpr float kLoScale = 2048.0f;  // 2^11: the remainder lifted out of float16's subnormals
 
-// 32-value steps a warp holds in registers per tile (kHeldSteps / NT), loaded before waiting for the previous kernel
-// (launch.cuh): 20 with one tile covers fc2's 5120 wide input over 8 warps.
+// 32-value steps a warp holds in registers per tile (kHeldSteps / kOcc / NT), loaded before waiting for the previous
+// kernel (launch.cuh): 20 with one tile at one block an SM covers fc2's 5120 wide input over 8 warps; at two blocks
+// an SM half of it, so that a thread fits 128 registers.
 constexpr int kHeldSteps = 20;
 
 // The 8 values v[0..8) split into the A operand's halves for the two products: hi[p] / lo[p] = registers of product p
