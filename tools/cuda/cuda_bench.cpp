@@ -226,6 +226,9 @@ struct Row {
   double enc_blocks_fc1_ms = NAN, fc1_rel = NAN;  // recorded with fc1's epilogue the other way; against shape 0's
   bool fc1_other_on = false;                      // that other way is the epilogue on
   bool fc1_rounded = false;                       // fc1's biases rounded to half (cuBLASLt took no float32 bias)
+  // Decoder::set_audio: every decoder layer's cross-attention K/V from the window (and their float16 shadow), work
+  // once a window that whisper.cpp's "encode time" includes (whisper_encode_internal runs its cross graph).
+  double cross_kv_ms = NAN;
   double enc_ms = 0, enc_ops_ms = NAN, enc_blocks_ms = 0, enc_blocks_graph_ms = NAN, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
   // Decoder::forward_and_pick, the engine's greedy step (filters and argmax on the GPU): eager, and recorded
   // once then replayed (Backend::records_steps); pick_same: both gave the same tokens and log-probabilities.
@@ -474,6 +477,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
   // Decoder step as the engine runs it: forward() of one token, logits downloaded (host clock; it synchronises).
   engine::Decoder dec(m, be);
   dec.set_audio(enc);
+  row.cross_kv_ms = time_stream(be, 3, n_reps, [&] { dec.set_audio(enc); });
   std::vector<int> prompt(n_past, 220);
   std::vector<float> logits;
   dec.forward(prompt, {n_past - 1}, logits);
@@ -1453,6 +1457,9 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   "(eager body %.3f, graph %.3f; graph vs eager rel %.1e), pool peak %.2f GiB\n",
                   a.c_str(), precision_name(p), r.enc_ms, r.enc_blocks_ms, r.enc_blocks_graph_ms, r.enc_ops_ms,
                   r.enc_tf32_ms, r.dec_ms, r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
+      std::printf("%s %s: window with its cross K/V (encode, then the decoder's set_audio: every layer's K/V, as "
+                  "whisper.cpp's encode time counts it) %.2f ms: encoder %.2f + set_audio %.3f\n",
+                  a.c_str(), precision_name(p), r.enc_ms + r.cross_kv_ms, r.enc_ms, r.cross_kv_ms);
       if (!std::isnan(r.enc_blocks_flash_ms[0])) {
         static const char* const names[] = {"words16",     "ldmatrix16",  "ldmatrix32",
                                             "wgmma 64x64", "wgmma 128x64", "wgmma 128x128"};
