@@ -49,6 +49,14 @@ void Backend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) {
   linear(x, w.f32, bias, y);
 }
 
+void Backend::linears(const Mat& x, const std::vector<const Weights*>& w, const std::vector<const Mat*>& bias,
+                      const std::vector<Mat*>& y) {
+  if (bias.size() != w.size() || y.size() != w.size())
+    throw Error("linears: " + std::to_string(w.size()) + " weights, " + std::to_string(bias.size()) + " biases and " +
+                std::to_string(y.size()) + " outputs");
+  for (size_t i = 0; i < w.size(); ++i) linear(x, *w[i], bias[i], *y[i]);
+}
+
 Weights Backend::upload_weights_f16(const uint16_t* host, int rows, int cols, WeightType type) {
   std::vector<float> f(static_cast<size_t>(rows) * cols);
   half_to_float_n(reinterpret_cast<const uint8_t*>(host), f.data(), f.size());

@@ -43,11 +43,17 @@ void Decoder::copy_rows(int from, int to, int r0, int r1) {
 }
 
 void Decoder::compute_cross_kv(const Mat& enc, int w, bool sole_window) {
+  // Every layer's product over the same window: one call, so that a backend prepares the window once.
+  std::vector<const Weights*> ws;
+  std::vector<const Mat*> bs;
+  std::vector<Mat*> ys;
   for (size_t i = 0; i < m_.decoder_layers.size(); ++i) {
-    const auto& l = m_.decoder_layers[i];
-    be_.linear(enc, l.cross_kv.w, &l.cross_kv.b, cross_kv_[w][i]);
-    be_.cross_kv_written(cross_kv_[w][i], sole_window);
+    ws.push_back(&m_.decoder_layers[i].cross_kv.w);
+    bs.push_back(&m_.decoder_layers[i].cross_kv.b);
+    ys.push_back(&cross_kv_[w][i]);
   }
+  be_.linears(enc, ws, bs, ys);
+  for (Mat* kv : ys) be_.cross_kv_written(*kv, sole_window);
 }
 
 void Decoder::set_audio(const Mat& enc) {

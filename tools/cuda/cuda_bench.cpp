@@ -229,6 +229,9 @@ struct Row {
   // Decoder::set_audio: every decoder layer's cross-attention K/V from the window (and their float16 shadow), work
   // once a window that whisper.cpp's "encode time" includes (whisper_encode_internal runs its cross graph).
   double cross_kv_ms = NAN;
+  // The same products layer by layer through linear (the window rounded for each), with the bias written first
+  // (session 20's set_audio) and in cuBLASLt's epilogue.
+  double cross_kv_each_ms = NAN, cross_kv_each_lt_ms = NAN;
   double enc_ms = 0, enc_ops_ms = NAN, enc_blocks_ms = 0, enc_blocks_graph_ms = NAN, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
   // Decoder::forward_and_pick, the engine's greedy step (filters and argmax on the GPU): eager, and recorded
   // once then replayed (Backend::records_steps); pick_same: both gave the same tokens and log-probabilities.
@@ -478,6 +481,23 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
   engine::Decoder dec(m, be);
   dec.set_audio(enc);
   row.cross_kv_ms = time_stream(be, 3, n_reps, [&] { dec.set_audio(enc); });
+  {
+    // The same products as session 20's set_audio made them: each layer's linear in turn (the window rounded to half
+    // for each), the bias written into the output first (set_lt_bias(false)), each layer's shadow after its product.
+    const bool lt = be.lt_bias();
+    std::vector<Mat> kv;
+    for (const auto& l : m.decoder_layers) kv.push_back(be.alloc(enc.rows, l.cross_kv.w.rows));
+    for (bool lt_on : {false, true}) {
+      be.set_lt_bias(lt_on);
+      (lt_on ? row.cross_kv_each_lt_ms : row.cross_kv_each_ms) = time_stream(be, 3, n_reps, [&] {
+        for (size_t i = 0; i < kv.size(); ++i) {
+          be.linear(enc, m.decoder_layers[i].cross_kv.w, &m.decoder_layers[i].cross_kv.b, kv[i]);
+          be.cross_kv_written(kv[i], true);
+        }
+      });
+    }
+    be.set_lt_bias(lt);
+  }
   std::vector<int> prompt(n_past, 220);
   std::vector<float> logits;
   dec.forward(prompt, {n_past - 1}, logits);
@@ -1458,8 +1478,10 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   a.c_str(), precision_name(p), r.enc_ms, r.enc_blocks_ms, r.enc_blocks_graph_ms, r.enc_ops_ms,
                   r.enc_tf32_ms, r.dec_ms, r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
       std::printf("%s %s: window with its cross K/V (encode, then the decoder's set_audio: every layer's K/V, as "
-                  "whisper.cpp's encode time counts it) %.2f ms: encoder %.2f + set_audio %.3f\n",
-                  a.c_str(), precision_name(p), r.enc_ms + r.cross_kv_ms, r.enc_ms, r.cross_kv_ms);
+                  "whisper.cpp's encode time counts it) %.2f ms: encoder %.2f + set_audio %.3f (layer by layer "
+                  "through linear: bias written first %.3f, in cuBLASLt's epilogue %.3f)\n",
+                  a.c_str(), precision_name(p), r.enc_ms + r.cross_kv_ms, r.enc_ms, r.cross_kv_ms,
+                  r.cross_kv_each_ms, r.cross_kv_each_lt_ms);
       if (!std::isnan(r.enc_blocks_flash_ms[0])) {
         static const char* const names[] = {"words16",     "ldmatrix16",  "ldmatrix32",
                                             "wgmma 64x64", "wgmma 128x64", "wgmma 128x128"};

@@ -172,6 +172,64 @@ struct Checker {
             }, tol);
   }
 
+  // linears (a window's cross K/V: x rounded once for every layer's product) against linear for each: the same bits;
+  // the many-row products with the bias in cuBLASLt's epilogue (set_lt_bias, the default) against the bias written
+  // into y first (cublasGemmEx, beta = 1): the same sums, held to a float32 tolerance (the two may take other
+  // kernels); and the epilogue must have run (a silent fallback would pass both).
+  void linears_half(engine::WeightType type, int m, int d, int n_layers) {
+    const std::string what = "linears " + std::string(engine::weight_type_name(type)) + " " +
+                             std::to_string(n_layers) + " x [" + std::to_string(m) + "," + std::to_string(d) + "]x[" +
+                             std::to_string(2 * d) + "," + std::to_string(d) + "]^T";
+    auto x = rnd(static_cast<size_t>(m) * d);
+    Mat X = up(x, m, d);
+    std::vector<engine::Weights> w;
+    std::vector<Mat> b, y;
+    for (int i = 0; i < n_layers; ++i) {
+      w.push_back(be.upload_weights(rnd(static_cast<size_t>(2) * d * d, 0.05f).data(), 2 * d, d, type));
+      b.push_back(up(rnd(2 * d), 1, 2 * d));
+      y.push_back(be.alloc(m, 2 * d));
+      poison(y.back());
+    }
+    std::vector<const engine::Weights*> wp;
+    std::vector<const Mat*> bp;
+    std::vector<Mat*> yp;
+    for (int i = 0; i < n_layers; ++i) {
+      wp.push_back(&w[i]);
+      bp.push_back(i == 1 ? nullptr : &b[i]);  // one product without a bias
+      yp.push_back(&y[i]);
+    }
+    const long long lt_before = be.lt_bias_products();
+    be.linears(X, wp, bp, yp);
+    const bool lt_ran = be.lt_bias_products() > lt_before;
+    size_t n_diff = 0, n_bad = 0;
+    double worst = 0;
+    for (int i = 0; i < n_layers; ++i) {
+      std::vector<float> got = down(y[i]);
+      for (float v : got) n_bad += !std::isfinite(v);
+      Mat one = be.alloc(m, 2 * d);
+      be.linear(X, w[i], bp[i], one);
+      std::vector<float> want = down(one);
+      for (size_t j = 0; j < got.size(); ++j) n_diff += std::memcmp(&got[j], &want[j], 4) != 0;
+      const bool lt_before_switch = be.lt_bias();
+      be.set_lt_bias(!lt_before_switch);
+      be.linear(X, w[i], bp[i], one);
+      be.set_lt_bias(lt_before_switch);
+      std::vector<float> other = down(one);
+      double num = 0, den = 0;
+      for (size_t j = 0; j < got.size(); ++j) {
+        num += (static_cast<double>(got[j]) - other[j]) * (static_cast<double>(got[j]) - other[j]);
+        den += static_cast<double>(other[j]) * other[j];
+      }
+      worst = std::max(worst, std::sqrt(num / std::max(den, 1e-300)));
+    }
+    const bool ok = n_diff == 0 && n_bad == 0 && worst < kMaxRelErr && (lt_ran || !be.lt_bias());
+    if (!ok) ++n_fail;
+    std::printf("  %-4s %-58s %zu values differ from linear's, %zu unwritten; against the bias written first rel %.2e;"
+                " cuBLASLt's bias epilogue %s\n",
+                ok ? "ok" : "FAIL", what.c_str(), n_diff, n_bad, worst,
+                lt_ran ? "ran" : be.lt_bias() ? "NEVER RAN" : "off");
+  }
+
   // The encoder's half-activation blocks (encoder_blocks.cu) against the same blocks op by op in float32 (float32
   // weights of the same values, float32 precision), on t = 1500 random rows: what each adds to x is compared (x
   // itself would hide the blocks' error). The op-by-op half path is measured the same way; the fused path must be
@@ -1533,6 +1591,7 @@ int run_op_checks(CudaBackend& be) {
       ck.linear_half("qkv", type, 1500, 3 * d, d, true, tol);
       ck.linear_half("fc2", type, 1500, d, 4 * d, true, tol);
       ck.linear_half("cross_kv", type, 1500, 2 * d, d, true, tol);
+      ck.linears_half(type, 1500, d, 3);
       ck.linear_half("step qkv", type, 1, 3 * d, d, true, tol);
       ck.linear_half("step fc1", type, 1, 4 * d, d, true, tol);
       ck.linear_half("step fc2", type, 1, d, 4 * d, true, tol);

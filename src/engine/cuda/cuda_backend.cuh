@@ -138,6 +138,9 @@ class CudaBackend final : public Backend {
   Weights upload_weights(const float* host, int rows, int cols, WeightType type) override;
   Weights upload_weights_f16(const uint16_t* host, int rows, int cols, WeightType type) override;
   void linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) override;
+  // Many rows of half weights (a window's cross K/V): x rounded to the weights' type once for all the products.
+  void linears(const Mat& x, const std::vector<const Weights*>& w, const std::vector<const Mat*>& bias,
+               const std::vector<Mat*>& y) override;
   void linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
                     Epilogue epilogue, Mat& y) override;
   void embed(const Weights& table, const int* ids, int n, const Mat& pos, int pos_offset, Mat& y) override;
@@ -340,6 +343,15 @@ class CudaBackend final : public Backend {
   bool product_bias_gelu(const Weights& w, const void* x, int ldx, int m, void* y, int ldy, const float* bias);
   long long fc1_bias_roundings() const;  // how many times product_bias_gelu has rounded a bias so far
   long long fc1_epilogue_products() const;  // how many products product_bias_gelu has run with the epilogue
+  // y [m, n] float32 (row stride ldy) = x [m, k] w^T + bias with x in the weights' type and bias [n] float32, the bias
+  // in cuBLASLt's epilogue (the product before wrote the bias into y and read it back: beta = 1). false, with
+  // nothing done, where cuBLASLt has no algorithm for it. Used by linear and linears for many rows (set_lt_bias).
+  bool product_bias(const Weights& w, const void* x, int ldx, int m, float* y, int ldy, const float* bias);
+  long long lt_bias_products() const;  // how many products product_bias has run
+  // Many-row products of half weights over float32 activations with the bias in cuBLASLt's epilogue (product_bias);
+  // off (WST_CUDA_LT_BIAS=0 or set_lt_bias(false)): the bias written into y, then cublasGemmEx with beta = 1.
+  void set_lt_bias(bool on) { lt_bias_ = on; }
+  bool lt_bias() const { return lt_bias_; }
 
   // For the checker and benchmarks: the stream every op is queued on, and the matrix-product mode
   // (TF32 tensor cores on, or plain fp32).
@@ -458,6 +470,10 @@ class CudaBackend final : public Backend {
   std::optional<FlashShape> flash_shape_;  // set_flash_shape; nullopt: flash_shape_for chooses
   bool wgmma_ = false;  // flash_wgmma_available() for this device, asked when the backend starts
   bool fc1_epilogue_ = true;
+  // y = xh w^T + bias for xh already in w's type (linear's and linears' many-row products): product_bias where
+  // set_lt_bias and a bias, else the bias into y and cublasGemmEx.
+  void product_over_half(const Weights& w, const void* xh, int ldx, int m, const float* bias, Mat& y);
+  bool lt_bias_ = true;
   std::shared_ptr<LtProducts> lt_;  // cuBLASLt's handle and plans, made on first use (lt_product.cu)
   bool fused_cross_ = true, fused_self_ = true;  // (the constructor reads WST_CUDA_FUSED_CROSS / _SELF)
   int fused_cross_max_width_ = kFusedCrossMaxWidth;

@@ -546,7 +546,28 @@ void CudaBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y
   }
   // x rounded to the weights' type, then one tensor-core product.
   const Weights xh = to_half(x, w.type);
-  half_product_bias(blas_, w, xh.packed.get(), k, m, b, y, stream_);
+  product_over_half(w, xh.packed.get(), k, m, b, y);
+}
+
+void CudaBackend::product_over_half(const Weights& w, const void* xh, int ldx, int m, const float* bias, Mat& y) {
+  if (bias && lt_bias_ && product_bias(w, xh, ldx, m, y.data, y.ld, bias)) return;
+  half_product_bias(blas_, w, xh, ldx, m, bias, y, stream_);
+}
+
+void CudaBackend::linears(const Mat& x, const std::vector<const Weights*>& w, const std::vector<const Mat*>& bias,
+                          const std::vector<Mat*>& y) {
+  bool shared = !w.empty() && bias.size() == w.size() && y.size() == w.size() && x.rows > 0 &&
+                !gemv_fits(x.rows, x.cols, gemv_, false);
+  for (size_t i = 0; shared && i < w.size(); ++i)
+    shared = w[i]->type == w[0]->type && (w[0]->type == WeightType::float16 || w[0]->type == WeightType::bfloat16);
+  if (!shared) return Backend::linears(x, w, bias, y);
+  for (size_t i = 0; i < w.size(); ++i) check_linear_shapes(x, w[i]->rows, w[i]->cols, *y[i]);
+  // The rounding linear makes for each product, made once (the same bits).
+  const Weights xh = to_half(x, w[0]->type);
+  for (size_t i = 0; i < w.size(); ++i)
+    if (w[i]->rows > 0)
+      product_over_half(*w[i], xh.packed.get(), x.cols, x.rows,
+                        bias[i] && !bias[i]->empty() ? bias[i]->data : nullptr, *y[i]);
 }
 
 void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,

@@ -6,6 +6,10 @@
 // run 40 (H100) tiny.en kept its tokens on all 42 files (41 with the exact GELU's pass), and the bench's random
 // windows moved 1e-4 to 5e-4, as the attention's other launch shapes do. On by default since run 40
 // (WST_CUDA_FC1_EPILOGUE=0 turns it off).
+// The same plans also serve the many-row products of half weights over float32 activations (the decoder's
+// cross-attention K/V, a prompt): the bias in the epilogue (CUBLASLT_EPILOGUE_BIAS) and a float32 output, where the
+// product before wrote the bias into y and read it back (beta = 1): 2 x 4 bytes a value less to move
+// (product_bias).
 // One plan (operation and layout descriptors, the heuristic's first algorithm) per shape, kept for the backend's
 // life (an empty one where cuBLASLt has no algorithm, so that it is asked once); the products share cuBLAS's
 // workspace (the same stream runs them one at a time).
@@ -28,12 +32,14 @@ struct LtProducts {
     bool bias_in_output_type = false;  // cuBLASLt took no float32 bias here: the bias rounded to y's type instead
   };
   cublasLtHandle_t handle = nullptr;
-  std::map<std::tuple<int, int, int, int, int, int, bool>, Plan> plans;  // type, n, k, m, ldx, ldy, bias
+  // type, n, k, m, ldx, ldy, bias, GELU (else the bias alone, float32 output)
+  std::map<std::tuple<int, int, int, int, int, int, bool, bool>, Plan> plans;
   // (bias, type, n) -> a buffer for the bias in that type, refilled at every product (a cached copy could outlive a
   // change of the values at that address); made at the first, eager window's product.
   std::map<std::tuple<const float*, int, int>, std::shared_ptr<void>> rounded_biases;
   long long roundings = 0;  // biases rounded so far (CudaBackend::fc1_bias_roundings)
   long long products = 0;   // products run with the epilogue (CudaBackend::fc1_epilogue_products)
+  long long bias_products = 0;  // products run with the bias alone in the epilogue (CudaBackend::lt_bias_products)
 
   LtProducts() { WST_CUBLAS_CHECK(cublasLtCreate(&handle)); }
   ~LtProducts() {
@@ -51,10 +57,11 @@ struct LtProducts {
 
 namespace {
 
-// The plan for one shape, or one with a null op where cuBLASLt's heuristic finds no algorithm. The descriptors made
+// The plan for one shape, or one with a null op where cuBLASLt's heuristic finds no algorithm. gelu: GELU(product +
+// bias) in the weights' type; otherwise product + bias (bias required) in float32. The descriptors made
 // so far are destroyed if a cuBLAS call throws part way (the guard), or handed to the plan returned.
 LtProducts::Plan make_plan(LtProducts& lt, cudaDataType_t t, int n, int k, int m, int ldx, int ldy, bool bias,
-                           bool bias_in_output_type) {
+                           bool bias_in_output_type, bool gelu) {
   struct Guard {
     LtProducts::Plan p;
     cublasLtMatmulPreference_t pref = nullptr;
@@ -69,7 +76,8 @@ LtProducts::Plan make_plan(LtProducts& lt, cudaDataType_t t, int n, int k, int m
   const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
   WST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
   WST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-  const cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+  const cublasLtEpilogue_t epi =
+      !gelu ? CUBLASLT_EPILOGUE_BIAS : bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
   WST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
   if (bias && !bias_in_output_type) {
     const cudaDataType_t bias_type = CUDA_R_32F;  // the backend's biases are float32
@@ -78,7 +86,7 @@ LtProducts::Plan make_plan(LtProducts& lt, cudaDataType_t t, int n, int k, int m
   }
   WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, t, k, n, k));    // w^T read from w [n, k]
   WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, t, k, m, ldx));  // x^T
-  WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.d, t, n, m, ldy));  // y^T
+  WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.d, gelu ? t : CUDA_R_32F, n, m, ldy));  // y^T
   cublasLtMatmulPreference_t& pref = g.pref;
   WST_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   const size_t workspace = kBlasWorkspaceBytes;  // cuBLAS's (the backend's blas_workspace_)
@@ -97,6 +105,44 @@ LtProducts::Plan make_plan(LtProducts& lt, cudaDataType_t t, int n, int k, int m
 
 }  // namespace
 
+namespace {
+
+// The plan for a product with the epilogue (a GELU or not), made at its shape's first product (nullptr op: none).
+const LtProducts::Plan& plan_for(LtProducts& lt, cudaDataType_t t, int n, int k, int m, int ldx, int ldy, bool bias,
+                                 bool gelu) {
+  const auto key = std::make_tuple(static_cast<int>(t), n, k, m, ldx, ldy, bias, gelu);
+  auto found = lt.plans.find(key);
+  if (found == lt.plans.end()) {
+    // Row-major y [m, n] = x [m, k] w [n, k]^T, read column-major: y^T = w^T x^T (as half_product). A float32 bias
+    // first; where cuBLASLt has no algorithm for it, the bias in y's type (the GELU's half output only).
+    // A cuBLAS error while planning counts as no algorithm: the caller then takes the product and a pass.
+    LtProducts::Plan fresh;
+    for (bool in_output_type : {false, true}) {
+      if (in_output_type && (!bias || !gelu)) break;
+      try {
+        fresh = make_plan(lt, t, n, k, m, ldx, ldy, bias, in_output_type, gelu);
+      } catch (const Error&) {
+        fresh = {};
+      }
+      if (fresh.op) break;
+    }
+    found = lt.plans.emplace(key, fresh).first;
+  }
+  return found->second;
+}
+
+// y = the plan's epilogue over x w^T (+ bias: float32, or the plan's rounded copy).
+void run_plan(const LtProducts& lt, const LtProducts::Plan& plan, const Weights& w, const void* x, void* y,
+              const void* bias, void* workspace, cudaStream_t stream) {
+  if (bias)
+    WST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+  const float one = 1.0f, zero = 0.0f;
+  WST_CUBLAS_CHECK(cublasLtMatmul(lt.handle, plan.op, &one, w.packed.get(), plan.a, x, plan.b, &zero, y, plan.d, y,
+                                  plan.d, &plan.algo, workspace, kBlasWorkspaceBytes, stream));
+}
+
+}  // namespace
+
 bool CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, int m, void* y, int ldy,
                                     const float* bias) {
   if (w.type != WeightType::float16 && w.type != WeightType::bfloat16)
@@ -104,26 +150,8 @@ bool CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, in
   if (m == 0 || w.rows == 0) return true;
   if (!lt_) lt_ = std::make_shared<LtProducts>();
   const cudaDataType_t t = w.type == WeightType::float16 ? CUDA_R_16F : CUDA_R_16BF;
-  const int n = w.rows, k = w.cols;
-  const auto key = std::make_tuple(static_cast<int>(t), n, k, m, ldx, ldy, bias != nullptr);
-  auto found_plan = lt_->plans.find(key);
-  if (found_plan == lt_->plans.end()) {
-    // Row-major y [m, n] = x [m, k] w [n, k]^T, read column-major: y^T = w^T x^T (as half_product). A float32 bias
-    // first; where cuBLASLt has no algorithm for it, the bias in y's type.
-    // A cuBLAS error while planning counts as no algorithm: the blocks then take the product and the pass.
-    LtProducts::Plan fresh;
-    for (bool in_output_type : {false, true}) {
-      if (in_output_type && !bias) break;
-      try {
-        fresh = make_plan(*lt_, t, n, k, m, ldx, ldy, bias != nullptr, in_output_type);
-      } catch (const Error&) {
-        fresh = {};
-      }
-      if (fresh.op) break;
-    }
-    found_plan = lt_->plans.emplace(key, fresh).first;
-  }
-  const LtProducts::Plan& plan = found_plan->second;
+  const int n = w.rows;
+  const LtProducts::Plan& plan = plan_for(*lt_, t, n, w.cols, m, ldx, ldy, bias != nullptr, true);
   if (!plan.op) return false;  // no algorithm for this shape with a GELU epilogue
   const void* bias_arg = bias;
   if (bias && plan.bias_in_output_type) {
@@ -133,17 +161,28 @@ bool CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, in
     ++lt_->roundings;
     bias_arg = rounded.get();
   }
-  if (bias_arg)
-    WST_CUBLAS_CHECK(
-        cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_arg, sizeof bias_arg));
-  const float one = 1.0f, zero = 0.0f;
-  WST_CUBLAS_CHECK(cublasLtMatmul(lt_->handle, plan.op, &one, w.packed.get(), plan.a, x, plan.b, &zero, y, plan.d, y,
-                              plan.d, &plan.algo, blas_workspace_.data, kBlasWorkspaceBytes, stream_));
+  run_plan(*lt_, plan, w, x, y, bias_arg, blas_workspace_.data, stream_);
   ++lt_->products;
+  return true;
+}
+
+bool CudaBackend::product_bias(const Weights& w, const void* x, int ldx, int m, float* y, int ldy,
+                               const float* bias) {
+  if (w.type != WeightType::float16 && w.type != WeightType::bfloat16)
+    throw Error("product_bias: float16 or bfloat16 weights only, not " + std::string(weight_type_name(w.type)));
+  if (!bias) throw Error("product_bias: no bias (the plain product is half_product's)");
+  if (m == 0 || w.rows == 0) return true;
+  if (!lt_) lt_ = std::make_shared<LtProducts>();
+  const cudaDataType_t t = w.type == WeightType::float16 ? CUDA_R_16F : CUDA_R_16BF;
+  const LtProducts::Plan& plan = plan_for(*lt_, t, w.rows, w.cols, m, ldx, ldy, true, false);
+  if (!plan.op) return false;  // no algorithm for this shape with a float32 bias and output
+  run_plan(*lt_, plan, w, x, y, bias, blas_workspace_.data, stream_);
+  ++lt_->bias_products;
   return true;
 }
 
 long long CudaBackend::fc1_bias_roundings() const { return lt_ ? lt_->roundings : 0; }
 long long CudaBackend::fc1_epilogue_products() const { return lt_ ? lt_->products : 0; }
+long long CudaBackend::lt_bias_products() const { return lt_ ? lt_->bias_products : 0; }
 
 }  // namespace wst::engine::cuda
