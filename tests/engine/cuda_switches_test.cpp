@@ -15,18 +15,20 @@ namespace {
 
 using test::error_of;
 
-TEST(CudaSwitches, FlashShapeTakesZeroToFive) {
+TEST(CudaSwitches, FlashShapeTakesZeroToSix) {
   EXPECT_EQ(parse_flash_shape("0"), FlashShape::words16);
   EXPECT_EQ(parse_flash_shape("1"), FlashShape::ldmatrix16);
   EXPECT_EQ(parse_flash_shape("2"), FlashShape::ldmatrix32);
   EXPECT_EQ(parse_flash_shape("3"), FlashShape::wgmma64x64);
   EXPECT_EQ(parse_flash_shape("4"), FlashShape::wgmma128x64);
   EXPECT_EQ(parse_flash_shape("5"), FlashShape::wgmma128x128);
+  EXPECT_EQ(parse_flash_shape("6"), FlashShape::wgmma128x64p);
+  EXPECT_TRUE(is_wgmma(FlashShape::wgmma128x64p));
   EXPECT_FALSE(is_wgmma(FlashShape::ldmatrix32));
   EXPECT_TRUE(is_wgmma(FlashShape::wgmma64x64));
-  for (const char* bad : {"6", "-1", "01", "1 ", "ldmatrix16", "", "/"})
+  for (const char* bad : {"7", "-1", "01", "1 ", "ldmatrix16", "", "/"})
     EXPECT_EQ(error_of([&] { parse_flash_shape(bad); }),
-              std::string("WST_CUDA_FLASH_SHAPE: expected 0 to 5, got \"") + bad + "\"")
+              std::string("WST_CUDA_FLASH_SHAPE: expected 0 to 6, got \"") + bad + "\"")
         << bad;
 }
 

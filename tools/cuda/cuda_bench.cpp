@@ -221,8 +221,10 @@ void decoder_step(const engine::WhisperModel& m, CudaBackend& be, StepBuffers& s
 struct Row {
   std::string arch;
   engine::cuda::Precision precision = engine::cuda::Precision::f32;
-  double enc_blocks_flash_ms[engine::cuda::kFlashShapes] = {NAN, NAN, NAN, NAN, NAN, NAN};  // recorded, by FlashShape
-  double flash_rel[engine::cuda::kFlashShapes] = {0, NAN, NAN, NAN, NAN, NAN};  // a window's output against shape 0's
+  double enc_blocks_flash_ms[engine::cuda::kFlashShapes] = {NAN, NAN, NAN, NAN, NAN, NAN, NAN};  // recorded, by FlashShape
+  double flash_rel[engine::cuda::kFlashShapes] = {0, NAN, NAN, NAN, NAN, NAN, NAN};  // a window's output against shape 0's
+  // Shape 6 (wgmma128x64p) gives shape 4's bits: the same products in the same order, issued otherwise.
+  bool pipelined_same_bits = false;
   double enc_blocks_fc1_ms = NAN, fc1_rel = NAN;  // recorded with fc1's epilogue the other way; against shape 0's
   bool fc1_other_on = false;                      // that other way is the epilogue on
   bool fc1_rounded = false;                       // fc1's biases rounded to half (cuBLASLt took no float32 bias)
@@ -423,7 +425,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       // the wgmma shapes, where this GPU runs them, by their relative difference).
       const auto shape_set = be.flash_shape_setting();
       const engine::cuda::FlashShape shape_used = be.flash_shape_for(h.n_audio_head);
-      std::vector<float> first;
+      std::vector<float> first, shape4;
       for (int sh = 0; sh < engine::cuda::kFlashShapes; ++sh) {
         if (engine::cuda::is_wgmma(static_cast<engine::cuda::FlashShape>(sh)) && !engine::cuda::flash_wgmma_available())
           continue;
@@ -440,6 +442,9 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
           first = out;
         else
           row.flash_rel[sh] = std::memcmp(out.data(), first.data(), out.size() * 4) == 0 ? 0.0 : rel_diff(out, first);
+        if (sh == static_cast<int>(engine::cuda::FlashShape::wgmma128x64)) shape4 = out;
+        if (sh == static_cast<int>(engine::cuda::FlashShape::wgmma128x64p))
+          row.pipelined_same_bits = shape4.size() == out.size() && std::memcmp(out.data(), shape4.data(), out.size() * 4) == 0;
       }
       be.set_flash_shape(shape_set);
       // fc1's bias and GELU in cuBLASLt's epilogue (its tanh GELU) the other way from the default
@@ -1484,7 +1489,9 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.cross_kv_each_ms, r.cross_kv_each_lt_ms);
       if (!std::isnan(r.enc_blocks_flash_ms[0])) {
         static const char* const names[] = {"words16",     "ldmatrix16",  "ldmatrix32",
-                                            "wgmma 64x64", "wgmma 128x64", "wgmma 128x128"};
+                                            "wgmma 64x64", "wgmma 128x64", "wgmma 128x128",
+                                            "wgmma 128x64 pipelined"};
+        static_assert(sizeof names / sizeof names[0] == engine::cuda::kFlashShapes);
         std::string line;
         for (int sh = 0; sh < engine::cuda::kFlashShapes; ++sh) {
           char part[160];
@@ -1497,8 +1504,11 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
             std::snprintf(part, sizeof part, ", %d (%s) %.3f ms (%s)", sh, names[sh], r.enc_blocks_flash_ms[sh],
                           r.flash_rel[sh] == 0.0 ? "same bits" : "DIFFER");
           else
-            std::snprintf(part, sizeof part, ", %d (%s) %.3f ms (rel %.1e against shape 0)", sh, names[sh],
-                          r.enc_blocks_flash_ms[sh], r.flash_rel[sh]);
+            std::snprintf(part, sizeof part, ", %d (%s) %.3f ms (rel %.1e against shape 0%s)", sh, names[sh],
+                          r.enc_blocks_flash_ms[sh], r.flash_rel[sh],
+                          sh != static_cast<int>(engine::cuda::FlashShape::wgmma128x64p) ? ""
+                          : r.pipelined_same_bits ? "; shape 4's bits"
+                                                  : "; NOT shape 4's bits");
           line += part;
         }
         std::printf("%s %s: encoder blocks recorded by flash shape: %s; %s %.3f ms (rel %.1e against shape 0)%s\n",

@@ -44,8 +44,10 @@ namespace {
 constexpr int kDh = kFlashDh;
 constexpr int kRowBytes = kDh * 2;  // a K or V row in shared memory: one 128-byte swizzle row
 
-// Shared bytes a block needs: two stages of K and V, and room to align them to 1024 bytes.
-constexpr size_t wgmma_shared_bytes(int keys) { return 4 * static_cast<size_t>(keys) * kRowBytes + 1024; }
+// Shared bytes a block needs: the stages of K and V, and room to align them to 1024 bytes.
+constexpr size_t wgmma_shared_bytes(int keys, int stages) {
+  return 2 * static_cast<size_t>(stages) * keys * kRowBytes + 1024;
+}
 
 #if WST_WGMMA  // (the device helpers exist only where wgmma does)
 // A shared-memory matrix descriptor (PTX ISA, wgmma's "matrix descriptor"): start address, leading-dimension byte
@@ -197,13 +199,121 @@ __global__ void __launch_bounds__(128 * kGroups)
 #endif
 }
 
+// The same attention pipelined (FlashShape::wgmma128x64p): K and V in three stages, one barrier a step, and the
+// next block's scores issued together with this block's values, so a warpgroup waits for the tensor cores once a
+// step rather than twice and the copies have a whole step to land. Step j (keys kb = j kKeys, stage j % 3):
+//   the softmax of S_j (computed in step j - 1, or before the loop), its weights rounded into A fragments;
+//   wait for this thread's copies of block j + 1, then the barrier: every thread's copies of block j + 1 have
+//   landed and every warpgroup is done with step j - 1's products, so the stage of block j - 1 is free;
+//   the copies of block j + 2 start into it;
+//   O += P_j V_j and S_{j+1} = Q K_{j+1}^T issued as one group, then waited for.
+// The same arithmetic as flash_wgmma_kernel in the same order (only the issue order of products differs), so the same
+// bits unless the tensor cores' sums depend on what runs beside them.
+template <class T, int kGroups, int kKeys>
+__global__ void __launch_bounds__(128 * kGroups, 2)  // two blocks an SM, as flash_wgmma_kernel's 119 registers allow
+    flash_wgmma_pipelined_kernel(const T* __restrict__ qkv, int ld, int d, const float* __restrict__ bias,
+                                 T* __restrict__ out, int ldo, int tk, float scale_log2) {
+#if WST_WGMMA
+  constexpr uint32_t kTile = kKeys * kRowBytes;  // one K or V block
+  constexpr int kStages = 3;
+  extern __shared__ uint8_t raw[];
+  // Stage s: K at base + 2 s kTile, V right after it (kTile is a multiple of 1024).
+  const uint32_t base = (static_cast<uint32_t>(__cvta_generic_to_shared(raw)) + 1023u) & ~1023u;
+  const int h = blockIdx.y, warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4;
+  const int q0 = blockIdx.x * 64 * kGroups + warp * 16;
+  const int col0 = h * kDh;
+  const uint16_t* src = reinterpret_cast<const uint16_t*>(qkv);
+  const int n_blocks = (tk + kKeys - 1) / kKeys;
+
+  // Block j's keys into stage j % 3 (one commit group).
+  auto load = [&](int j) {
+    const uint32_t kt = base + 2 * (j % kStages) * kTile, vt = kt + kTile;
+    const int kb = j * kKeys;
+    for (int i = threadIdx.x; i < kKeys * 8; i += 128 * kGroups) {
+      const int key = i / 8, c = i % 8;
+      const bool valid = kb + key < tk;
+      const size_t row = static_cast<size_t>(valid ? kb + key : 0) * ld;
+      const uint32_t at = key * kRowBytes + ((c ^ (key % 8)) << 4);
+      copy16_async(kt + at, src + row + d + col0 + c * 8, valid);
+      copy16_async(vt + at, src + row + 2 * d + col0 + c * 8, valid);
+    }
+    commit_copies();
+  };
+  const auto k_tile = [&](int j) { return base + 2 * (j % kStages) * kTile; };
+  load(0);
+  if (n_blocks > 1) load(1);
+
+  uint32_t qa[kDh / 16][4];
+  query_fragments<T>(qkv, ld, tk, q0 + g, col0, bias, scale_log2, qa);
+  float o[kDh / 8][4];
+#pragma unroll
+  for (int n = 0; n < kDh / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  const int lim[2] = {tk, tk};
+
+  // S_0 before the loop.
+  if (n_blocks > 1)
+    wait_copies<1>();
+  else
+    wait_copies<0>();
+  fence_shared_for_tensor_cores();
+  __syncthreads();
+  float s[kKeys / 8][4];
+  wgmma_fence();
+  wgmma<T, kKeys, true, 0>(s, qa[0], swizzled_desc(k_tile(0)));
+#pragma unroll
+  for (int k = 1; k < kDh / 16; ++k) wgmma<T, kKeys, false, 0>(s, qa[k], swizzled_desc(k_tile(0) + 32 * k));
+  wgmma_commit();
+  wgmma_wait_all();
+  pin_registers(s);
+
+  for (int j = 0; j < n_blocks; ++j) {
+    const int kb = j * kKeys;
+    const bool next = j + 1 < n_blocks;  // (the same in every thread: the barrier below is reached by all or none)
+    online_softmax<true>(s, kb, kb + kKeys > tk, lim, o, m, l);
+    uint32_t pa[kKeys / 16][4];
+#pragma unroll
+    for (int i = 0; i < kKeys / 16; ++i) weights_fragment<T>(s, i, pa[i]);
+    if (next) {
+      wait_copies<0>();  // block j + 1 (block j + 2 is not started yet)
+      fence_shared_for_tensor_cores();
+      __syncthreads();
+      if (j + 2 < n_blocks) load(j + 2);  // into block j - 1's stage, which every warpgroup is done with
+    }
+    const uint32_t vt = k_tile(j) + kTile;
+    pin_registers(o);
+    wgmma_fence();
+#pragma unroll
+    for (int i = 0; i < kKeys / 16; ++i) wgmma<T, kDh, false, 1>(o, pa[i], swizzled_desc(vt + i * 16 * kRowBytes));
+    {
+      // Issued after the last block too (over a stage that holds older keys; those scores are never read): a product
+      // under a branch would make the compiler move its registers before the wait, which it then inserts itself.
+      const uint32_t kt = k_tile(j + 1);
+      wgmma<T, kKeys, true, 0>(s, qa[0], swizzled_desc(kt));
+#pragma unroll
+      for (int k = 1; k < kDh / 16; ++k) wgmma<T, kKeys, false, 0>(s, qa[k], swizzled_desc(kt + 32 * k));
+    }
+    wgmma_commit();
+    wgmma_wait_all();
+    pin_registers(o);
+    pin_registers(s);
+  }
+  if (q0 < tk) store_head_rows<T>(o, l, q0 + g, tk, col0, bias ? bias + 2 * d : nullptr, out, ldo);
+#endif
+}
+
 // Writes 1 when the code loaded for this device was built with wgmma (sm_90a), 0 otherwise.
 __global__ void wgmma_probe_kernel(int* has) { *has = WST_WGMMA; }
 
-template <class T, int kGroups, int kKeys>
+template <class T, int kGroups, int kKeys, bool kPipelined = false>
 void launch_wgmma(const T* qkv, int ld, int t, int d, const float* bias, T* out, int ldo, cudaStream_t stream) {
-  constexpr auto kernel = flash_wgmma_kernel<T, kGroups, kKeys>;
-  const size_t shared = wgmma_shared_bytes(kKeys);
+  constexpr auto kernel = [] {
+    if constexpr (kPipelined)
+      return flash_wgmma_pipelined_kernel<T, kGroups, kKeys>;
+    else
+      return flash_wgmma_kernel<T, kGroups, kKeys>;
+  }();
+  const size_t shared = wgmma_shared_bytes(kKeys, kPipelined ? 3 : 2);
   allow_dynamic_shared<kernel>(shared);
   const float scale_log2 = 1.4426950408889634f / std::sqrt(static_cast<float>(kDh));
   const dim3 grid((t + 64 * kGroups - 1) / (64 * kGroups), d / kDh);
@@ -267,6 +377,8 @@ void flash_wgmma_half(const T* qkv, int ld, int t, int d, const float* bias, T* 
       return launch_wgmma<T, 2, 64>(qkv, ld, t, d, bias, out, ldo, stream);
     case FlashShape::wgmma128x128:
       return launch_wgmma<T, 2, 128>(qkv, ld, t, d, bias, out, ldo, stream);
+    case FlashShape::wgmma128x64p:
+      return launch_wgmma<T, 2, 64, true>(qkv, ld, t, d, bias, out, ldo, stream);
     default:
       throw Error("flash_wgmma_half: not a wgmma launch shape");
   }
