@@ -22,7 +22,8 @@ if ! bash "$root/tools/cuda/build_on_device.sh" "$root" "$build" > "$out/build.l
 fi
 ncu="$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)"
 [ -n "$ncu" ] || { echo "ncu not found"; exit 1; }
-sections=(SpeedOfLight MemoryWorkloadAnalysis Occupancy LaunchStats WarpStateStats SchedulerStats)
+sections=(SpeedOfLight MemoryWorkloadAnalysis ComputeWorkloadAnalysis InstructionStats Occupancy LaunchStats WarpStateStats
+          SchedulerStats)
 args=()
 for s in "${sections[@]}"; do args+=(--section "$s"); done
 rc=0
@@ -38,7 +39,7 @@ for filter in "$@"; do
     "$ncu" --import "$out/profile_$n.ncu-rep" --page details > "$out/details_$n.txt" 2>&1
   {
     echo "== $filter"
-    grep -E "^  [A-Za-z_].*\(|NVTX|Duration|Memory Throughput|DRAM Throughput|Compute \(SM\) Throughput|Achieved Occupancy|Registers Per Thread|Block Size|Grid Size|Stall|Warp Cycles Per Issued|stalled" \
+    grep -E "^  [A-Za-z_].*\(|NVTX|Duration|Memory Throughput|DRAM Throughput|Compute \(SM\) Throughput|Achieved Occupancy|Registers Per Thread|Block Size|Grid Size|Stall|Warp Cycles Per Issued|stalled|Pipe|Issue Slots|Executed Ipc" \
       "$out/details_$n.txt" | cut -c1-160
   } >> "$out/summary.txt"
 done

@@ -38,7 +38,7 @@ __device__ __forceinline__ float exp2_(float x) {
 // One block of kN x 8 keys (starting at key kb) for a warp's 16 queries: keys at or past lim[0] / lim[1] (rows g and
 // g + 8) masked when `edge`; the running maxima m and sums l (this lane's share) updated, the outputs o rescaled, and
 // s turned into the softmax weights against the new maxima (not yet divided by the sums).
-template <bool kFast, int kN>
+template <bool kFast, int kN, bool kSkipUnitRescale = false>
 __device__ __forceinline__ void online_softmax(float (&s)[kN][4], int kb, bool edge, const int (&lim)[2],
                                                float (&o)[kFlashDh / 8][4], float (&m)[2], float (&l)[2]) {
   const int t = threadIdx.x % 4;
@@ -70,14 +70,19 @@ __device__ __forceinline__ void online_softmax(float (&s)[kN][4], int kb, bool e
   const float a0 = exp2_<kFast>(m[0] - base0), a1 = exp2_<kFast>(m[1] - base1);
   m[0] = mx0;
   m[1] = mx1;
-  l[0] *= a0;
-  l[1] *= a1;
+  // kSkipUnitRescale: once the maxima settle (most blocks after the first few) both factors are exactly 1 in every
+  // lane, and the rescaling is skipped (x * 1 is x, so the same bits): 34 multiplications a block of keys less for
+  // the warp (the wgmma kernels; the mma.sync kernels at their 128 registers would spill for the vote).
+  if (!kSkipUnitRescale || !__all_sync(0xffffffffu, a0 == 1.f && a1 == 1.f)) {
+    l[0] *= a0;
+    l[1] *= a1;
 #pragma unroll
-  for (int n = 0; n < kFlashDh / 8; ++n) {
-    o[n][0] *= a0;
-    o[n][1] *= a0;
-    o[n][2] *= a1;
-    o[n][3] *= a1;
+    for (int n = 0; n < kFlashDh / 8; ++n) {
+      o[n][0] *= a0;
+      o[n][1] *= a0;
+      o[n][2] *= a1;
+      o[n][3] *= a1;
+    }
   }
 #pragma unroll
   for (int n = 0; n < kN; ++n) {

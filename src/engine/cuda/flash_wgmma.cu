@@ -124,6 +124,31 @@ __device__ __forceinline__ void fence_shared_for_tensor_cores() {
 
 #endif  // WST_WGMMA
 
+// Keys [kb, kb + kKeys) of one head (columns col0 .. col0 + 63 of k and v in qkv, row stride ld) into the K tile at
+// shared address kt and the V tile at vt: each row's eight 16-byte pieces, swizzled, zeros past tk; one commit group.
+// Each of the kThreads threads copies kKeys * 8 / kThreads pieces of each, a count known here so that the loop unrolls
+// into straight copies (a loop over threadIdx.x with a runtime count took ~250 instructions a block of keys in
+// SASS, as many as the block's softmax).
+template <int kKeys, int kThreads>
+__device__ __forceinline__ void load_kv_tiles(const uint16_t* src, int ld, int d, int col0, int kb, int tk,
+                                              uint32_t kt, uint32_t vt) {
+  static_assert(kKeys * 8 % kThreads == 0 && kThreads % 64 == 0, "load_kv_tiles: whole pieces, one swizzle a thread");
+  const int c = threadIdx.x % 8;
+  // (kThreads / 8 rows apart, a multiple of 8: every piece of this thread has the same swizzle)
+  const uint32_t swizzled = (c ^ (threadIdx.x / 8 % 8)) << 4;
+  const uint16_t* col = src + d + col0 + c * 8;
+#pragma unroll
+  for (int r = 0; r < kKeys * 8 / kThreads; ++r) {
+    const int key = threadIdx.x / 8 + r * (kThreads / 8);
+    const bool valid = kb + key < tk;
+    const uint16_t* row = col + static_cast<size_t>(valid ? kb + key : 0) * ld;
+    const uint32_t at = key * kRowBytes + swizzled;
+    copy16_async(kt + at, row, valid);
+    copy16_async(vt + at, row + d, valid);
+  }
+  commit_copies();
+}
+
 // qkv [t, 3d] (q | k | v, head h at columns h * 64 of each third, row stride ld) -> out [t, d] (row stride ldo); bias
 // [3d] float32 or null (k's left out: the softmax ignores it). Grid: (query blocks of 64 kGroups, heads).
 template <class T, int kGroups, int kKeys>
@@ -141,18 +166,10 @@ __global__ void __launch_bounds__(128 * kGroups)
   const int col0 = h * kDh;
   const uint16_t* src = reinterpret_cast<const uint16_t*>(qkv);
 
-  // Keys [kb, kb + kKeys) into stage st: each row's eight 16-byte pieces of K and of V, swizzled.
+  // Keys [kb, kb + kKeys) into stage st.
   auto load = [&](int st, int kb) {
-    const uint32_t kt = base + 2 * st * kTile, vt = kt + kTile;
-    for (int i = threadIdx.x; i < kKeys * 8; i += 128 * kGroups) {
-      const int key = i / 8, c = i % 8;
-      const bool valid = kb + key < tk;
-      const size_t row = static_cast<size_t>(valid ? kb + key : 0) * ld;
-      const uint32_t at = key * kRowBytes + ((c ^ (key % 8)) << 4);
-      copy16_async(kt + at, src + row + d + col0 + c * 8, valid);
-      copy16_async(vt + at, src + row + 2 * d + col0 + c * 8, valid);
-    }
-    commit_copies();
+    const uint32_t kt = base + 2 * st * kTile;
+    load_kv_tiles<kKeys, 128 * kGroups>(src, ld, d, col0, kb, tk, kt, kt + kTile);
   };
   load(0, 0);
 
@@ -181,7 +198,7 @@ __global__ void __launch_bounds__(128 * kGroups)
     wgmma_wait_all();
     pin_registers(s);
 
-    online_softmax<true>(s, kb, kb + kKeys > tk, lim, o, m, l);
+    online_softmax<true, kKeys / 8, true>(s, kb, kb + kKeys > tk, lim, o, m, l);
 
     // O += P V: kKeys / 16 steps of 16 keys; N-major V moves 16 rows (2048 bytes) a step.
     uint32_t pa[kKeys / 16][4];
@@ -227,17 +244,8 @@ __global__ void __launch_bounds__(128 * kGroups, 2)  // two blocks an SM, as fla
 
   // Block j's keys into stage j % 3 (one commit group).
   auto load = [&](int j) {
-    const uint32_t kt = base + 2 * (j % kStages) * kTile, vt = kt + kTile;
-    const int kb = j * kKeys;
-    for (int i = threadIdx.x; i < kKeys * 8; i += 128 * kGroups) {
-      const int key = i / 8, c = i % 8;
-      const bool valid = kb + key < tk;
-      const size_t row = static_cast<size_t>(valid ? kb + key : 0) * ld;
-      const uint32_t at = key * kRowBytes + ((c ^ (key % 8)) << 4);
-      copy16_async(kt + at, src + row + d + col0 + c * 8, valid);
-      copy16_async(vt + at, src + row + 2 * d + col0 + c * 8, valid);
-    }
-    commit_copies();
+    const uint32_t kt = base + 2 * (j % kStages) * kTile;
+    load_kv_tiles<kKeys, 128 * kGroups>(src, ld, d, col0, j * kKeys, tk, kt, kt + kTile);
   };
   const auto k_tile = [&](int j) { return base + 2 * (j % kStages) * kTile; };
   load(0);
@@ -270,7 +278,7 @@ __global__ void __launch_bounds__(128 * kGroups, 2)  // two blocks an SM, as fla
   for (int j = 0; j < n_blocks; ++j) {
     const int kb = j * kKeys;
     const bool next = j + 1 < n_blocks;  // (the same in every thread: the barrier below is reached by all or none)
-    online_softmax<true>(s, kb, kb + kKeys > tk, lim, o, m, l);
+    online_softmax<true, kKeys / 8, true>(s, kb, kb + kKeys > tk, lim, o, m, l);
     uint32_t pa[kKeys / 16][4];
 #pragma unroll
     for (int i = 0; i < kKeys / 16; ++i) weights_fragment<T>(s, i, pa[i]);
