@@ -127,7 +127,7 @@ fi
 # query unfused (WST_CUDA_FUSED_CROSS=0; fused by default since run 46) and the float32 cross K/V without their
 # float16 shadow (WST_CUDA_HALF_CROSS_KV=0; the shadow is the default since run 45): float16 greedy, held to
 # float16's gate. A variant of several switches joins them with commas.
-for v in WST_CUDA_FLASH_SHAPE=1 WST_CUDA_FLASH_SHAPE=4 WST_CUDA_FLASH_SHAPE=5 WST_CUDA_FC1_EPILOGUE=0 \
+for v in WST_CUDA_FLASH_SHAPE=1 WST_CUDA_FLASH_SHAPE=4 WST_CUDA_FLASH_SHAPE=5 WST_CUDA_FLASH_SHAPE=6 WST_CUDA_FC1_EPILOGUE=0 \
          WST_CUDA_ONE_ROW_SCORES_FIRST=0,WST_CUDA_FUSED_CROSS=0 WST_CUDA_FUSED_CROSS=0 WST_CUDA_HALF_CROSS_KV=0; do
   tag="$(echo "$v" | sed 's/WST_CUDA_//g' | tr 'A-Z=,' 'a-z__')"
   IFS=, read -ra switches <<< "$v"

@@ -323,12 +323,13 @@ class CudaBackend final : public Backend {
   }
   std::optional<FlashShape> flash_shape_setting() const { return flash_shape_; }
   // The shape the blocks use for n_head 64-wide heads: the one set; else on wgmma where this GPU runs it, two
-  // warpgroups a block from 16 heads up (large-v3: recorded blocks 5.76 -> 5.43 ms), one below (small 1.50 -> 1.30,
-  // tiny 0.310 -> 0.276; run 39, H200); else ldmatrix16.
+  // warpgroups a block, pipelined, from 16 heads up (large-v3: recorded blocks 5.76 -> 5.43 ms with two warpgroups,
+  // run 39, H200; 5.00 -> 4.91 pipelined, run 57, H100), one warpgroup below (small 1.50 -> 1.30, tiny 0.310 ->
+  // 0.276, run 39; still the faster for both in run 57); else ldmatrix16.
   FlashShape flash_shape_for(int n_head) const {
     if (flash_shape_) return *flash_shape_;
     if (!wgmma_) return FlashShape::ldmatrix16;
-    return n_head >= 16 ? FlashShape::wgmma128x64 : FlashShape::wgmma64x64;
+    return n_head >= 16 ? FlashShape::wgmma128x64p : FlashShape::wgmma64x64;
   }
   // The encoder's fc1 with its bias and GELU in cuBLASLt's epilogue (cuBLASLt's GELU is the tanh approximation, not
   // the exact erf form: lt_product.cu), instead of the product and a bias + GELU pass. On by default since run 40

@@ -70,12 +70,14 @@ __device__ __forceinline__ void online_softmax(float (&s)[kN][4], int kb, bool e
   const float a0 = exp2_<kFast>(m[0] - base0), a1 = exp2_<kFast>(m[1] - base1);
   m[0] = mx0;
   m[1] = mx1;
+  // (The sums' rescaling stays outside the branch below: the compiler fuses it with the first addition to the sums
+  // into one rounding, which a multiplication under a branch would split into two.)
+  l[0] *= a0;
+  l[1] *= a1;
   // kSkipUnitRescale: once the maxima settle (most blocks after the first few) both factors are exactly 1 in every
-  // lane, and the rescaling is skipped (x * 1 is x, so the same bits): 34 multiplications a block of keys less for
-  // the warp (the wgmma kernels; the mma.sync kernels at their 128 registers would spill for the vote).
+  // lane, and the outputs' rescaling is skipped (x * 1 is x, so the same bits): 32 multiplications a block of keys
+  // less for the warp (the wgmma kernels; the mma.sync kernels at their 128 registers would spill for the vote).
   if (!kSkipUnitRescale || !__all_sync(0xffffffffu, a0 == 1.f && a1 == 1.f)) {
-    l[0] *= a0;
-    l[1] *= a1;
 #pragma unroll
     for (int n = 0; n < kFlashDh / 8; ++n) {
       o[n][0] *= a0;
