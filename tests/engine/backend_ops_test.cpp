@@ -313,6 +313,34 @@ TEST_P(BackendOps, Float16LinearIsFloat32LinearOnTheRoundedWeights) {
   }
 }
 
+TEST_P(BackendOps, LinearsGiveEachProductOverOneInput) {
+  // A window's cross K/V (Decoder::compute_cross_kv): several weights, with and without a bias, over one x; each
+  // output as linear gives it, bit for bit; lists of different lengths are refused by name.
+  const int m = 9, k = 40;
+  auto x = random_vec(m * k, 21);
+  Mat X = be_->upload(x.data(), m, k);
+  std::vector<Weights> ws;
+  std::vector<Mat> bs, ys;
+  for (int i = 0; i < 3; ++i) {
+    const int n = 16 + 8 * i;
+    ws.push_back(be_->upload_weights(random_vec(n * k, 22 + i).data(), n, k,
+                                     i == 2 ? WeightType::float16 : WeightType::float32));
+    bs.push_back(be_->upload(random_vec(n, 30 + i).data(), 1, n));
+    ys.push_back(be_->alloc(m, n));
+  }
+  std::vector<const Weights*> wp{&ws[0], &ws[1], &ws[2]};
+  std::vector<const Mat*> bp{&bs[0], nullptr, &bs[2]};
+  std::vector<Mat*> yp{&ys[0], &ys[1], &ys[2]};
+  be_->linears(X, wp, bp, yp);
+  for (int i = 0; i < 3; ++i) {
+    Mat one = be_->alloc(m, ws[i].rows);
+    be_->linear(X, ws[i], bp[i], one);
+    EXPECT_EQ(down(ys[i]), down(one)) << "product " << i;
+  }
+  EXPECT_EQ(test::error_of([&] { be_->linears(X, wp, {bp[0], bp[1]}, yp); }), "linears: 3 weights, 2 biases and 3 outputs");
+  EXPECT_EQ(test::error_of([&] { be_->linears(X, wp, bp, {yp[0]}); }), "linears: 3 weights, 3 biases and 1 outputs");
+}
+
 TEST_P(BackendOps, Int8LinearWithinQuantisationError) {
   for (auto [m, n, k] : kPackedShapes) {
     auto x = random_vec(m * k, 14), w = random_vec(n * k, 15), b = random_vec(n, 16);

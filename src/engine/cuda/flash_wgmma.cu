@@ -149,6 +149,40 @@ __device__ __forceinline__ void load_kv_tiles(const uint16_t* src, int ld, int d
   commit_copies();
 }
 
+// Where a block of kGroups warpgroups works: the 1024-byte aligned start of its K/V stages in shared memory (stage s:
+// K at base + 2 s kTile, V right after it), this lane's row in its quad's tile (g), its warp's first query (warp w
+// holds queries 16 w .. 16 w + 15 of the block: warpgroup w / 4 rows 64 (w / 4) ..), the head's first column, and
+// qkv as 16-bit words.
+struct BlockPlace {
+  uint32_t base;
+  int g, q0, col0;
+  const uint16_t* src;
+};
+template <int kGroups>
+__device__ __forceinline__ BlockPlace block_place(const void* qkv, const uint8_t* raw) {
+  const int warp = threadIdx.x / 32;
+  return {(static_cast<uint32_t>(__cvta_generic_to_shared(raw)) + 1023u) & ~1023u, static_cast<int>(threadIdx.x % 32 / 4),
+          static_cast<int>(blockIdx.x) * 64 * kGroups + warp * 16, static_cast<int>(blockIdx.y) * kDh,
+          static_cast<const uint16_t*>(qkv)};
+}
+
+// A warp's 16 queries as the attention walks the keys: Q's A fragments, the outputs, the running maxima and sums.
+struct QueryRows {
+  uint32_t qa[kDh / 16][4];
+  float o[kDh / 8][4];
+  float m[2], l[2];
+};
+// The rows from row (this lane's first; see query_fragments) before any key: Q scaled and rounded, nothing summed.
+template <class T>
+__device__ __forceinline__ void start_rows(QueryRows& r, const T* qkv, int ld, int tk, int row, int col0,
+                                           const float* bias, float scale_log2) {
+  query_fragments<T>(qkv, ld, tk, row, col0, bias, scale_log2, r.qa);
+#pragma unroll
+  for (int n = 0; n < kDh / 8; ++n) r.o[n][0] = r.o[n][1] = r.o[n][2] = r.o[n][3] = 0.f;
+  r.m[0] = r.m[1] = -INFINITY;
+  r.l[0] = r.l[1] = 0.f;
+}
+
 // qkv [t, 3d] (q | k | v, head h at columns h * 64 of each third, row stride ld) -> out [t, d] (row stride ldo); bias
 // [3d] float32 or null (k's left out: the softmax ignores it). Grid: (query blocks of 64 kGroups, heads).
 template <class T, int kGroups, int kKeys>
@@ -156,15 +190,9 @@ __global__ void __launch_bounds__(128 * kGroups)
     flash_wgmma_kernel(const T* __restrict__ qkv, int ld, int d, const float* __restrict__ bias, T* __restrict__ out,
                        int ldo, int tk, float scale_log2) {
 #if WST_WGMMA
-  constexpr uint32_t kTile = kKeys * kRowBytes;  // one K or V block
+  constexpr uint32_t kTile = kKeys * kRowBytes;  // one K or V block (a multiple of 1024 bytes)
   extern __shared__ uint8_t raw[];
-  // Stage s: K at base + 2 s kTile, V right after it (kTile is a multiple of 1024).
-  const uint32_t base = (static_cast<uint32_t>(__cvta_generic_to_shared(raw)) + 1023u) & ~1023u;
-  const int h = blockIdx.y, warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4;
-  // Warp w of the block holds queries 16 w .. 16 w + 15 of its block (warpgroup w / 4 rows 64 (w / 4) ..).
-  const int q0 = blockIdx.x * 64 * kGroups + warp * 16;
-  const int col0 = h * kDh;
-  const uint16_t* src = reinterpret_cast<const uint16_t*>(qkv);
+  const auto [base, g, q0, col0, src] = block_place<kGroups>(qkv, raw);
 
   // Keys [kb, kb + kKeys) into stage st.
   auto load = [&](int st, int kb) {
@@ -173,12 +201,9 @@ __global__ void __launch_bounds__(128 * kGroups)
   };
   load(0, 0);
 
-  uint32_t qa[kDh / 16][4];
-  query_fragments<T>(qkv, ld, tk, q0 + g, col0, bias, scale_log2, qa);
-  float o[kDh / 8][4];
-#pragma unroll
-  for (int n = 0; n < kDh / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  QueryRows r;
+  start_rows<T>(r, qkv, ld, tk, q0 + g, col0, bias, scale_log2);
+  auto& [qa, o, m, l] = r;
   const int lim[2] = {tk, tk};
 
   int st = 0;
@@ -231,15 +256,10 @@ __global__ void __launch_bounds__(128 * kGroups, 2)  // two blocks an SM, as fla
     flash_wgmma_pipelined_kernel(const T* __restrict__ qkv, int ld, int d, const float* __restrict__ bias,
                                  T* __restrict__ out, int ldo, int tk, float scale_log2) {
 #if WST_WGMMA
-  constexpr uint32_t kTile = kKeys * kRowBytes;  // one K or V block
+  constexpr uint32_t kTile = kKeys * kRowBytes;  // one K or V block (a multiple of 1024 bytes)
   constexpr int kStages = 3;
   extern __shared__ uint8_t raw[];
-  // Stage s: K at base + 2 s kTile, V right after it (kTile is a multiple of 1024).
-  const uint32_t base = (static_cast<uint32_t>(__cvta_generic_to_shared(raw)) + 1023u) & ~1023u;
-  const int h = blockIdx.y, warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4;
-  const int q0 = blockIdx.x * 64 * kGroups + warp * 16;
-  const int col0 = h * kDh;
-  const uint16_t* src = reinterpret_cast<const uint16_t*>(qkv);
+  const auto [base, g, q0, col0, src] = block_place<kGroups>(qkv, raw);
   const int n_blocks = (tk + kKeys - 1) / kKeys;
 
   // Block j's keys into stage j % 3 (one commit group).
@@ -251,12 +271,9 @@ __global__ void __launch_bounds__(128 * kGroups, 2)  // two blocks an SM, as fla
   load(0);
   if (n_blocks > 1) load(1);
 
-  uint32_t qa[kDh / 16][4];
-  query_fragments<T>(qkv, ld, tk, q0 + g, col0, bias, scale_log2, qa);
-  float o[kDh / 8][4];
-#pragma unroll
-  for (int n = 0; n < kDh / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  QueryRows r;
+  start_rows<T>(r, qkv, ld, tk, q0 + g, col0, bias, scale_log2);
+  auto& [qa, o, m, l] = r;
   const int lim[2] = {tk, tk};
 
   // S_0 before the loop.
