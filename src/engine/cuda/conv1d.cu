@@ -3,8 +3,9 @@
 // the weight layout [c_out, 3 * c_in] with column k * c_in + c.
 // In the half-precision modes the product runs on the tensor cores as the other encoder products do: im2col writes
 // the columns already rounded to the mode's type (the values linear() would round them to, one pass fewer), the
-// float32 weights are rounded once and kept (rounded_weights), and the product is linear()'s rounded one (bias
-// written first, added with beta = 1), so the bits are those of linear() on the float32 columns.
+// float32 weights are rounded once and kept (rounded_weights), and the product is linear()'s rounded one
+// (product_over_half: the bias in cuBLASLt's epilogue, or written first where set_lt_bias is off), so the bits are
+// those of linear() on the float32 columns.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -76,7 +77,7 @@ void CudaBackend::conv1d_gelu(const Mat& x, const Mat& w, const Mat& b, int stri
       im2col(x, stride, static_cast<__half*>(col.get()), t_out, stream_);
     else
       im2col(x, stride, static_cast<__nv_bfloat16*>(col.get()), t_out, stream_);
-    half_product_bias(blas_, wh, col.get(), 3 * c_in, t_out, b.empty() ? nullptr : b.data, y, stream_);
+    product_over_half(wh, col.get(), 3 * c_in, t_out, b.empty() ? nullptr : b.data, y);
   }
   gelu(y);
 }
