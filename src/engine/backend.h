@@ -105,8 +105,8 @@ class Backend {
   // The same with weights in any WeightType the backend supports.
   virtual void linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y);
   // y[i] = x @ w[i]^T + bias[i] for several weights over one x (a window's cross-attention K/V: one product a decoder
-  // layer), bias[i] null or [1, N_i]: a backend may prepare x once for all of them. The default calls linear for
-  // each; throws wst::Error where the three lists differ in length.
+  // layer), bias[i] null or [1, N_i], no y[i] the same matrix as x: a backend may prepare x once for all of them.
+  // The default calls linear for each; throws wst::Error where the three lists differ in length.
   virtual void linears(const Mat& x, const std::vector<const Weights*>& w, const std::vector<const Mat*>& bias,
                        const std::vector<Mat*>& y);
   // Weights [rows, cols] from host float32 values, kept as `type` (the default: float32 only; throws wst::Error

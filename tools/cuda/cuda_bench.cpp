@@ -4,6 +4,7 @@
 // next to the two floors (flops over the sgemm rate, bytes over the copy bandwidth). The decoder step is
 // timed as engine::Decoder runs it (eager), and as the same ops captured once in a CUDA graph and replayed.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -218,11 +219,19 @@ void decoder_step(const engine::WhisperModel& m, CudaBackend& be, StepBuffers& s
   be.linear_fused(s.x, &m.decoder_ln.gamma, &m.decoder_ln.beta, m.token_embedding, nullptr, Epi::none, s.logits);
 }
 
+template <size_t N>
+std::array<double, N> nans() {
+  std::array<double, N> a;
+  a.fill(NAN);
+  return a;
+}
+
 struct Row {
   std::string arch;
   engine::cuda::Precision precision = engine::cuda::Precision::f32;
-  double enc_blocks_flash_ms[engine::cuda::kFlashShapes] = {NAN, NAN, NAN, NAN, NAN, NAN, NAN};  // recorded, by FlashShape
-  double flash_rel[engine::cuda::kFlashShapes] = {0, NAN, NAN, NAN, NAN, NAN, NAN};  // a window's output against shape 0's
+  // Recorded, by FlashShape; a window's output against shape 0's (NaN: not run; a 0 would read "same bits").
+  std::array<double, engine::cuda::kFlashShapes> enc_blocks_flash_ms = nans<engine::cuda::kFlashShapes>();
+  std::array<double, engine::cuda::kFlashShapes> flash_rel = nans<engine::cuda::kFlashShapes>();
   // Shape 6 (wgmma128x64p) gives shape 4's bits: the same products in the same order, issued otherwise.
   bool pipelined_same_bits = false;
   double enc_blocks_fc1_ms = NAN, fc1_rel = NAN;  // recorded with fc1's epilogue the other way; against shape 0's

@@ -138,7 +138,8 @@ class CudaBackend final : public Backend {
   Weights upload_weights(const float* host, int rows, int cols, WeightType type) override;
   Weights upload_weights_f16(const uint16_t* host, int rows, int cols, WeightType type) override;
   void linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y) override;
-  // Many rows of half weights (a window's cross K/V): x rounded to the weights' type once for all the products.
+  // Many rows of half weights (a window's cross K/V): x rounded to the weights' type once for all the products (so
+  // no y may be x).
   void linears(const Mat& x, const std::vector<const Weights*>& w, const std::vector<const Mat*>& bias,
                const std::vector<Mat*>& y) override;
   void linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
@@ -346,7 +347,9 @@ class CudaBackend final : public Backend {
   long long fc1_epilogue_products() const;  // how many products product_bias_gelu has run with the epilogue
   // y [m, n] float32 (row stride ldy) = x [m, k] w^T + bias with x in the weights' type and bias [n] float32, the bias
   // in cuBLASLt's epilogue (the product before wrote the bias into y and read it back: beta = 1). false, with
-  // nothing done, where cuBLASLt has no algorithm for it. Used by linear and linears for many rows (set_lt_bias).
+  // nothing done, where cuBLASLt has no algorithm for it or a matrix is not 256-byte aligned. Used by linear, linears
+  // and conv1d_gelu for many rows (set_lt_bias); one plan is kept per shape, rows included (a prompt of a new length
+  // asks cuBLASLt's heuristic once).
   bool product_bias(const Weights& w, const void* x, int ldx, int m, float* y, int ldy, const float* bias);
   long long lt_bias_products() const;  // how many products product_bias has run
   // Many-row products of half weights over float32 activations with the bias in cuBLASLt's epilogue (product_bias);

@@ -77,6 +77,7 @@ __device__ __forceinline__ void online_softmax(float (&s)[kN][4], int kb, bool e
   // kSkipUnitRescale: once the maxima settle (most blocks after the first few) both factors are exactly 1 in every
   // lane, and the outputs' rescaling is skipped (x * 1 is x, so the same bits): 32 multiplications a block of keys
   // less for the warp (the wgmma kernels; the mma.sync kernels at their 128 registers would spill for the vote).
+  // Exact only without flush-to-zero (x * 1 keeps a subnormal x): these files are not built with -ftz or fast math.
   if (!kSkipUnitRescale || !__all_sync(0xffffffffu, a0 == 1.f && a1 == 1.f)) {
 #pragma unroll
     for (int n = 0; n < kFlashDh / 8; ++n) {

@@ -5,7 +5,7 @@
 // rate: docs/PERFORMANCE.md, session 15).
 //
 // A block has kGroups warpgroups (64 queries each) of one head and walks the keys kKeys at a time, K and V copied
-// asynchronously one block ahead (two stages). For each block of keys a warpgroup computes S = Q K^T (Q as A
+// asynchronously one block ahead (two stages; three in the pipelined kernel, shape 6). For each block of keys a warpgroup computes S = Q K^T (Q as A
 // fragments in registers, as in flash_attention.cu; K from shared memory, K-major), the online softmax on S in
 // registers (flash_softmax.cuh: wgmma's accumulator has mma.sync's C layout, a warp per 16 rows), then O += P V with
 // P rounded to T as the A fragments and V from shared memory read N-major (its rows as stored: no transposition).
@@ -124,6 +124,24 @@ __device__ __forceinline__ void fence_shared_for_tensor_cores() {
 
 #endif  // WST_WGMMA
 
+#if WST_WGMMA
+// S = Q K^T for a block of kKeys keys (K-major K at shared address kt): four products of 16 dims, K moving 32 bytes a
+// step inside its swizzled rows; issued, not committed or waited for.
+template <class T, int kKeys>
+__device__ __forceinline__ void issue_scores(float (&s)[kKeys / 8][4], const uint32_t (&qa)[kDh / 16][4], uint32_t kt) {
+  wgmma<T, kKeys, true, 0>(s, qa[0], swizzled_desc(kt));
+#pragma unroll
+  for (int k = 1; k < kDh / 16; ++k) wgmma<T, kKeys, false, 0>(s, qa[k], swizzled_desc(kt + 32 * k));
+}
+// O += P V for the block (N-major V at shared address vt): kKeys / 16 products of 16 keys, V moving 16 rows (2048
+// bytes) a step; issued, not committed or waited for.
+template <class T, int kKeys>
+__device__ __forceinline__ void issue_values(float (&o)[kDh / 8][4], const uint32_t (&pa)[kKeys / 16][4], uint32_t vt) {
+#pragma unroll
+  for (int j = 0; j < kKeys / 16; ++j) wgmma<T, kDh, false, 1>(o, pa[j], swizzled_desc(vt + j * 16 * kRowBytes));
+}
+#endif  // WST_WGMMA
+
 // Keys [kb, kb + kKeys) of one head (columns col0 .. col0 + 63 of k and v in qkv, row stride ld) into the K tile at
 // shared address kt and the V tile at vt: each row's eight 16-byte pieces, swizzled, zeros past tk; one commit group.
 // Each of the kThreads threads copies kKeys * 8 / kThreads pieces of each, a count known here so that the loop unrolls
@@ -213,26 +231,21 @@ __global__ void __launch_bounds__(128 * kGroups)
     __syncthreads();
     const uint32_t kt = base + 2 * st * kTile, vt = kt + kTile;
 
-    // S = Q K^T: four steps of 16 dims; K-major K moves 32 bytes a step inside its swizzled rows.
     float s[kKeys / 8][4];
     wgmma_fence();
-    wgmma<T, kKeys, true, 0>(s, qa[0], swizzled_desc(kt));
-#pragma unroll
-    for (int k = 1; k < kDh / 16; ++k) wgmma<T, kKeys, false, 0>(s, qa[k], swizzled_desc(kt + 32 * k));
+    issue_scores<T, kKeys>(s, qa, kt);
     wgmma_commit();
     wgmma_wait_all();
     pin_registers(s);
 
     online_softmax<true, kKeys / 8, true>(s, kb, kb + kKeys > tk, lim, o, m, l);
 
-    // O += P V: kKeys / 16 steps of 16 keys; N-major V moves 16 rows (2048 bytes) a step.
     uint32_t pa[kKeys / 16][4];
 #pragma unroll
     for (int j = 0; j < kKeys / 16; ++j) weights_fragment<T>(s, j, pa[j]);
     pin_registers(o);
     wgmma_fence();
-#pragma unroll
-    for (int j = 0; j < kKeys / 16; ++j) wgmma<T, kDh, false, 1>(o, pa[j], swizzled_desc(vt + j * 16 * kRowBytes));
+    issue_values<T, kKeys>(o, pa, vt);
     wgmma_commit();
     wgmma_wait_all();
     pin_registers(o);
@@ -252,7 +265,7 @@ __global__ void __launch_bounds__(128 * kGroups)
 // The same arithmetic as flash_wgmma_kernel in the same order (only the issue order of products differs), so the same
 // bits unless the tensor cores' sums depend on what runs beside them.
 template <class T, int kGroups, int kKeys>
-__global__ void __launch_bounds__(128 * kGroups, 2)  // two blocks an SM, as flash_wgmma_kernel's 119 registers allow
+__global__ void __launch_bounds__(128 * kGroups, 2)  // two blocks an SM (122 registers; flash_wgmma_kernel's fit too)
     flash_wgmma_pipelined_kernel(const T* __restrict__ qkv, int ld, int d, const float* __restrict__ bias,
                                  T* __restrict__ out, int ldo, int tk, float scale_log2) {
 #if WST_WGMMA
@@ -263,11 +276,10 @@ __global__ void __launch_bounds__(128 * kGroups, 2)  // two blocks an SM, as fla
   const int n_blocks = (tk + kKeys - 1) / kKeys;
 
   // Block j's keys into stage j % 3 (one commit group).
-  auto load = [&](int j) {
-    const uint32_t kt = base + 2 * (j % kStages) * kTile;
-    load_kv_tiles<kKeys, 128 * kGroups>(src, ld, d, col0, j * kKeys, tk, kt, kt + kTile);
-  };
   const auto k_tile = [&](int j) { return base + 2 * (j % kStages) * kTile; };
+  auto load = [&](int j) {
+    load_kv_tiles<kKeys, 128 * kGroups>(src, ld, d, col0, j * kKeys, tk, k_tile(j), k_tile(j) + kTile);
+  };
   load(0);
   if (n_blocks > 1) load(1);
 
@@ -285,9 +297,7 @@ __global__ void __launch_bounds__(128 * kGroups, 2)  // two blocks an SM, as fla
   __syncthreads();
   float s[kKeys / 8][4];
   wgmma_fence();
-  wgmma<T, kKeys, true, 0>(s, qa[0], swizzled_desc(k_tile(0)));
-#pragma unroll
-  for (int k = 1; k < kDh / 16; ++k) wgmma<T, kKeys, false, 0>(s, qa[k], swizzled_desc(k_tile(0) + 32 * k));
+  issue_scores<T, kKeys>(s, qa, k_tile(0));
   wgmma_commit();
   wgmma_wait_all();
   pin_registers(s);
@@ -305,19 +315,13 @@ __global__ void __launch_bounds__(128 * kGroups, 2)  // two blocks an SM, as fla
       __syncthreads();
       if (j + 2 < n_blocks) load(j + 2);  // into block j - 1's stage, which every warpgroup is done with
     }
-    const uint32_t vt = k_tile(j) + kTile;
     pin_registers(o);
     wgmma_fence();
-#pragma unroll
-    for (int i = 0; i < kKeys / 16; ++i) wgmma<T, kDh, false, 1>(o, pa[i], swizzled_desc(vt + i * 16 * kRowBytes));
-    {
-      // Issued after the last block too (over a stage that holds older keys; those scores are never read): a product
-      // under a branch would make the compiler move its registers before the wait, which it then inserts itself.
-      const uint32_t kt = k_tile(j + 1);
-      wgmma<T, kKeys, true, 0>(s, qa[0], swizzled_desc(kt));
-#pragma unroll
-      for (int k = 1; k < kDh / 16; ++k) wgmma<T, kKeys, false, 0>(s, qa[k], swizzled_desc(kt + 32 * k));
-    }
+    issue_values<T, kKeys>(o, pa, k_tile(j) + kTile);
+    // The next block's scores; after the last block this block's again (its keys, landed; those scores are never
+    // read): a product under a branch would make the compiler move its registers before the wait, which it then
+    // inserts itself, so only the address is chosen.
+    issue_scores<T, kKeys>(s, qa, k_tile(next ? j + 1 : j));
     wgmma_commit();
     wgmma_wait_all();
     pin_registers(o);

@@ -15,6 +15,8 @@
 // workspace (the same stream runs them one at a time).
 #include <cublasLt.h>
 
+#include <cstdint>
+
 #include <map>
 #include <string>
 #include <tuple>
@@ -143,13 +145,22 @@ void run_plan(const LtProducts& lt, const LtProducts::Plan& plan, const Weights&
 
 }  // namespace
 
+namespace {
+
+// The cuBLASLt type of half weights; throws, naming the caller, for any other type.
+cudaDataType_t lt_type(const Weights& w, const char* who) {
+  if (w.type != WeightType::float16 && w.type != WeightType::bfloat16)
+    throw Error(std::string(who) + ": float16 or bfloat16 weights only, not " + weight_type_name(w.type));
+  return w.type == WeightType::float16 ? CUDA_R_16F : CUDA_R_16BF;
+}
+
+}  // namespace
+
 bool CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, int m, void* y, int ldy,
                                     const float* bias) {
-  if (w.type != WeightType::float16 && w.type != WeightType::bfloat16)
-    throw Error("product_bias_gelu: float16 or bfloat16 weights only, not " + std::string(weight_type_name(w.type)));
+  const cudaDataType_t t = lt_type(w, "product_bias_gelu");
   if (m == 0 || w.rows == 0) return true;
   if (!lt_) lt_ = std::make_shared<LtProducts>();
-  const cudaDataType_t t = w.type == WeightType::float16 ? CUDA_R_16F : CUDA_R_16BF;
   const int n = w.rows;
   const LtProducts::Plan& plan = plan_for(*lt_, t, n, w.cols, m, ldx, ldy, bias != nullptr, true);
   if (!plan.op) return false;  // no algorithm for this shape with a GELU epilogue
@@ -168,12 +179,16 @@ bool CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, in
 
 bool CudaBackend::product_bias(const Weights& w, const void* x, int ldx, int m, float* y, int ldy,
                                const float* bias) {
-  if (w.type != WeightType::float16 && w.type != WeightType::bfloat16)
-    throw Error("product_bias: float16 or bfloat16 weights only, not " + std::string(weight_type_name(w.type)));
+  const cudaDataType_t t = lt_type(w, "product_bias");
   if (!bias) throw Error("product_bias: no bias (the plain product is half_product's)");
   if (m == 0 || w.rows == 0) return true;
+  // The heuristic's algorithms may assume cuBLASLt's default alignments (256 bytes for the matrices): a view at
+  // another offset takes the caller's other way rather than an error.
+  if (((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y) |
+        reinterpret_cast<uintptr_t>(w.packed.get())) & 255) != 0 ||
+      (reinterpret_cast<uintptr_t>(bias) & 15) != 0)
+    return false;
   if (!lt_) lt_ = std::make_shared<LtProducts>();
-  const cudaDataType_t t = w.type == WeightType::float16 ? CUDA_R_16F : CUDA_R_16BF;
   const LtProducts::Plan& plan = plan_for(*lt_, t, w.rows, w.cols, m, ldx, ldy, true, false);
   if (!plan.op) return false;  // no algorithm for this shape with a float32 bias and output
   run_plan(*lt_, plan, w, x, y, bias, blas_workspace_.data, stream_);
