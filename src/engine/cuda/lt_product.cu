@@ -16,7 +16,6 @@
 #include <cublasLt.h>
 
 #include <cstdint>
-
 #include <map>
 #include <string>
 #include <tuple>
