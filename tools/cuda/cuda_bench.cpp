@@ -243,6 +243,10 @@ struct Row {
   // The same products layer by layer through linear (the window rounded for each), with the bias written first
   // (session 20's set_audio) and in cuBLASLt's epilogue.
   double cross_kv_each_ms = NAN, cross_kv_each_lt_ms = NAN;
+  // encode()'s steps outside the residual blocks, each timed alone: the mel's upload (the host's copy into the pinned
+  // buffer included: the stream waits for it), the two convolutions with their GELU, the positional add, the final
+  // norm.
+  double part_upload_ms = NAN, part_conv1_ms = NAN, part_conv2_ms = NAN, part_pos_ms = NAN, part_norm_ms = NAN;
   double enc_ms = 0, enc_ops_ms = NAN, enc_blocks_ms = 0, enc_blocks_graph_ms = NAN, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
   // Decoder::forward_and_pick, the engine's greedy step (filters and argmax on the GPU): eager, and recorded
   // once then replayed (Backend::records_steps); pick_same: both gave the same tokens and log-probabilities.
@@ -416,6 +420,18 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       if (!std::isfinite(v)) throw Error(arch + ": encoder output not finite");
   }
   row.enc_ms = time_stream(be, 3, n_reps, [&] { enc = engine::encode(m, be, mel.data()); });
+  {
+    const int n_frames = 2 * h.n_audio_ctx, t = h.n_audio_ctx, d = h.n_audio_state;
+    Mat x_in = be.upload_transposed(mel.data(), h.n_mels, n_frames);
+    row.part_upload_ms =
+        time_stream(be, 3, n_reps, [&] { x_in = be.upload_transposed(mel.data(), h.n_mels, n_frames); });
+    Mat c1 = be.alloc(n_frames, d), x = be.alloc(t, d), out = be.alloc(t, d);
+    row.part_conv1_ms = time_stream(be, 3, n_reps, [&] { be.conv1d_gelu(x_in, m.conv1_w, m.conv1_b, 1, c1); });
+    row.part_conv2_ms = time_stream(be, 3, n_reps, [&] { be.conv1d_gelu(c1, m.conv2_w, m.conv2_b, 2, x); });
+    row.part_pos_ms = time_stream(be, 3, n_reps, [&] { be.add(x, m.encoder_pos); });
+    row.part_norm_ms =
+        time_stream(be, 3, n_reps, [&] { be.layer_norm(x, m.encoder_ln.gamma, m.encoder_ln.beta, out); });
+  }
   {
     // The residual blocks alone (no mel upload, convolutions or final norm), on a copy of the output.
     Mat x = be.alloc(enc.rows, enc.cols);
@@ -1493,9 +1509,12 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.enc_tf32_ms, r.dec_ms, r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
       std::printf("%s %s: window with its cross K/V (encode, then the decoder's set_audio: every layer's K/V, as "
                   "whisper.cpp's encode time counts it) %.2f ms: encoder %.2f + set_audio %.3f (layer by layer "
-                  "through linear: bias written first %.3f, in cuBLASLt's epilogue %.3f)\n",
+                  "through linear: bias written first %.3f, in cuBLASLt's epilogue %.3f); the encoder outside its "
+                  "blocks, each step alone: mel upload %.3f, conv1 + GELU %.3f, conv2 + GELU %.3f, positional add %.3f, "
+                  "final norm %.3f\n",
                   a.c_str(), precision_name(p), r.enc_ms + r.cross_kv_ms, r.enc_ms, r.cross_kv_ms,
-                  r.cross_kv_each_ms, r.cross_kv_each_lt_ms);
+                  r.cross_kv_each_ms, r.cross_kv_each_lt_ms, r.part_upload_ms, r.part_conv1_ms, r.part_conv2_ms,
+                  r.part_pos_ms, r.part_norm_ms);
       if (!std::isnan(r.enc_blocks_flash_ms[0])) {
         static const char* const names[] = {"words16",     "ldmatrix16",  "ldmatrix32",
                                             "wgmma 64x64", "wgmma 128x64", "wgmma 128x128",
