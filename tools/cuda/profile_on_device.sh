@@ -35,7 +35,11 @@ for filter in "$@"; do
     "$ncu" --clock-control none --profile-from-start off --nvtx "${args[@]}" -f -o "$out/profile_$n" \
     "$build/cuda_check" --skip-checks --reps 3 "$model" > "$out/ncu_$n.log" 2>&1 || { echo "ncu ($filter) rc=$?"; rc=1; }
   [ -f "$out/profile_$n.ncu-rep" ] || continue
-  "$ncu" --import "$out/profile_$n.ncu-rep" --page details --print-nvtx-rename kernel > "$out/details_$n.txt" 2>&1 ||
+  # --print-details all: the sections' tables too (the warps' stall reasons, each pipe's utilisation), where this ncu
+  # has the option; otherwise the headers alone, as before.
+  "$ncu" --import "$out/profile_$n.ncu-rep" --page details --print-details all --print-nvtx-rename kernel \
+    > "$out/details_$n.txt" 2>&1 ||
+    "$ncu" --import "$out/profile_$n.ncu-rep" --page details --print-nvtx-rename kernel > "$out/details_$n.txt" 2>&1 ||
     "$ncu" --import "$out/profile_$n.ncu-rep" --page details > "$out/details_$n.txt" 2>&1
   {
     echo "== $filter"
