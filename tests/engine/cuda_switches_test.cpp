@@ -94,6 +94,15 @@ TEST(CudaSwitches, NumbersTakeTheirRangeAndNameTheVariableOtherwise) {
   }
 }
 
+// set_tensor_rows_occupancy takes the two block counts the kernel is built for and names any other.
+TEST(CudaSwitches, TensorRowsOccupancyIsOneOrTwo) {
+  EXPECT_NO_THROW(check_tensor_rows_occupancy(1));
+  EXPECT_NO_THROW(check_tensor_rows_occupancy(2));
+  for (int bad : {0, 3, -1})
+    EXPECT_EQ(error_of([&] { check_tensor_rows_occupancy(bad); }),
+              "tensor rows: 1 or 2 blocks an SM, not " + std::to_string(bad));
+}
+
 }  // namespace
 // The tensor-core row kernel's tiles: run 37-38's rule by the model's width (large-v3 1280, small 768, tiny 384;
 // the logits 4), with runs 44-47's 2 for products of fewer than 2048 outputs and 4 above from 768 wide at one block

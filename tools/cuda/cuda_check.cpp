@@ -230,6 +230,37 @@ struct Checker {
                 lt_ran ? "ran" : be.lt_bias() ? "NEVER RAN" : "off");
   }
 
+  // The cuBLASLt products' refusals, each a one-line error naming the call (reachable only through the backend on a
+  // GPU, so checked here rather than in the CPU tests).
+  void lt_product_errors() {
+    auto error_of = [](const std::function<void()>& f) -> std::string {
+      try {
+        f();
+      } catch (const std::exception& e) {
+        return e.what();
+      }
+      return "(no error)";
+    };
+    engine::Weights w32 = be.upload_weights(rnd(64 * 64).data(), 64, 64, engine::WeightType::float32);
+    engine::Weights w16 = be.upload_weights(rnd(64 * 64).data(), 64, 64, engine::WeightType::float16);
+    std::shared_ptr<void> x = be.alloc_bytes(16 * 64 * 2);
+    Mat y = be.alloc(16, 64), b = up(rnd(64), 1, 64);
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {error_of([&] { be.product_bias(w32, x.get(), 64, 16, y.data, 64, b.data); }),
+         "product_bias: float16 or bfloat16 weights only, not float32"},
+        {error_of([&] { be.product_bias(w16, x.get(), 64, 16, y.data, 64, nullptr); }),
+         "product_bias: no bias (the plain product is half_product's)"},
+        {error_of([&] { be.product_bias_gelu(w32, x.get(), 64, 16, y.data, 64, b.data); }),
+         "product_bias_gelu: float16 or bfloat16 weights only, not float32"},
+        {error_of([&] { be.set_tensor_rows_occupancy(3); }), "tensor rows: 1 or 2 blocks an SM, not 3"},
+    };
+    for (const auto& [got, want] : cases) {
+      const bool ok = got == want;
+      if (!ok) ++n_fail;
+      std::printf("  %-4s error: %s%s\n", ok ? "ok" : "FAIL", got.c_str(), ok ? "" : (" (expected: " + want + ")").c_str());
+    }
+  }
+
   // The encoder's half-activation blocks (encoder_blocks.cu) against the same blocks op by op in float32 (float32
   // weights of the same values, float32 precision), on t = 1500 random rows: what each adds to x is compared (x
   // itself would hide the blocks' error). The op-by-op half path is measured the same way; the fused path must be
@@ -1593,6 +1624,8 @@ int run_op_checks(CudaBackend& be) {
   ck.attention("d_head 16", 1, 37, 6, 96, 36);
   ck.attention("d_head 32", 1, 70, 2, 64, -1);
   ck.attention("d_head 16", 9, 40, 6, 96, 30);
+  std::printf("cuBLASLt products and switches, their refusals:\n");
+  ck.lt_product_errors();
   // Half precision: weights float16 / bfloat16, products on the tensor cores, the encoder's attention in
   // flash_attention.cu. Tolerances from the types' rounding (float16 2^-11, bfloat16 2^-8 per operand):
   // METHOD.md's bf16 range is 1e-3 to 1e-2.

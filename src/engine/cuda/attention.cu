@@ -326,7 +326,7 @@ void CudaBackend::self_attention_at_from(const Mat& x, const Mat& gamma, const M
       v_cache.cols != d || k_cache.ld != v_cache.ld || out.rows != 1 || out.cols != d ||
       (bias && !bias->empty() && bias->cols != 3 * d))
     return Backend::self_attention_at_from(x, gamma, beta, w, bias, qkv, k_cache, v_cache, out, n_head);
-  const float* b = bias && !bias->empty() ? bias->data : nullptr;
+  const float* b = bias_or_null(bias);
   const auto* st = static_cast<const StepState*>(step_dev_.get());
   ++fused_self_launches_;
   if (w.type == WeightType::float16)

@@ -77,7 +77,7 @@ void CudaBackend::conv1d_gelu(const Mat& x, const Mat& w, const Mat& b, int stri
       im2col(x, stride, static_cast<__half*>(col.get()), t_out, stream_);
     else
       im2col(x, stride, static_cast<__nv_bfloat16*>(col.get()), t_out, stream_);
-    product_over_half(wh, col.get(), 3 * c_in, t_out, b.empty() ? nullptr : b.data, y);
+    product_over_half(wh, col.get(), 3 * c_in, t_out, bias_or_null(b), y);
   }
   gelu(y);
 }

@@ -411,7 +411,7 @@ class CudaBackend final : public Backend {
   // Blocks an SM (1 or 2: tensor_rows.cu's kOcc; WST_CUDA_TENSOR_ROWS_OCCUPANCY): 2 by default since run 50 (5-beam
   // steps 3-18% faster than at 1, batch-16 steps even or faster); cuda_bench's 5-beam variants time 1.
   void set_tensor_rows_occupancy(int blocks) {
-    if (blocks != 1 && blocks != 2) throw Error("tensor rows: 1 or 2 blocks an SM, not " + std::to_string(blocks));
+    check_tensor_rows_occupancy(blocks);
     tensor_rows_occupancy_ = blocks;
   }
   int tensor_rows_occupancy() const { return tensor_rows_occupancy_; }
@@ -454,6 +454,10 @@ class CudaBackend final : public Backend {
   long long free_device_bytes() const override;
 
  private:
+  // y = xh w^T + bias for xh already in w's type (the many-row products of linear, linears and conv1d_gelu):
+  // product_bias where set_lt_bias and a bias, else the bias into y and cublasGemmEx (half_product_bias).
+  void product_over_half(const Weights& w, const void* xh, int ldx, int m, const float* bias, Mat& y);
+
   int device_;
   int n_sm_ = 0;  // the device's multiprocessors (launch shapes)
   GemvConfig gemv_;  // the matrix-vector kernel's shapes, shared memory and experiments (half_linear.cu)
@@ -474,9 +478,6 @@ class CudaBackend final : public Backend {
   std::optional<FlashShape> flash_shape_;  // set_flash_shape; nullopt: flash_shape_for chooses
   bool wgmma_ = false;  // flash_wgmma_available() for this device, asked when the backend starts
   bool fc1_epilogue_ = true;
-  // y = xh w^T + bias for xh already in w's type (linear's and linears' many-row products): product_bias where
-  // set_lt_bias and a bias, else the bias into y and cublasGemmEx.
-  void product_over_half(const Weights& w, const void* xh, int ldx, int m, const float* bias, Mat& y);
   bool lt_bias_ = true;
   std::shared_ptr<LtProducts> lt_;  // cuBLASLt's handle and plans, made on first use (lt_product.cu)
   bool fused_cross_ = true, fused_self_ = true;  // (the constructor reads WST_CUDA_FUSED_CROSS / _SELF)
@@ -695,6 +696,10 @@ void round_rows_to(const Mat& x, WeightType type, void* out, cudaStream_t stream
 // row stride ldx) w^T + beta y, w float16 / bfloat16, on the tensor cores with float32 accumulation (cuBLAS).
 void half_product(cublasHandle_t blas, const Weights& w, const void* x, int ldx, int m, void* y, cudaDataType_t yt,
                   int ldy, float beta);
+// A bias's device values, or null where there is none (no matrix, or an empty one).
+inline const float* bias_or_null(const Mat* b) { return b && !b->empty() ? b->data : nullptr; }
+inline const float* bias_or_null(const Mat& b) { return bias_or_null(&b); }
+
 // y (float32) = x w^T + bias (bias [w.rows] or null) with x [m, w.cols] already in the weights' type: the bias
 // written into y first and the product added onto it (beta = 1). linear()'s product for rows past the matrix-vector
 // kernel's, and the convolutions' (conv1d.cu).

@@ -28,8 +28,6 @@ namespace wst::engine::cuda {
 
 namespace {
 
-const float* bias_or_null(const Mat& b) { return b.empty() ? nullptr : b.data; }
-
 // The biases added onto the residual stream, layer by layer (null: none).
 constexpr int kMaxOwedLayers = 64;
 struct ResidualBiases {

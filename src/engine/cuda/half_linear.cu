@@ -531,8 +531,7 @@ void CudaBackend::linear(const Mat& x, const Weights& w, const Mat* bias, Mat& y
   check_linear_shapes(x, w.rows, w.cols, y);
   const int m = x.rows, n = w.rows, k = x.cols;
   if (m == 0 || n == 0) return;
-  const bool has_bias = bias && !bias->empty();
-  const float* b = has_bias ? bias->data : nullptr;
+  const float* b = bias_or_null(bias);
   const bool f16 = w.type == WeightType::float16;
   if (gemv_fits(m, k, gemv_, false)) {
     gemv_chunked_launches_ += gemv_chunk(m, k, gemv_) < k;
@@ -566,8 +565,7 @@ void CudaBackend::linears(const Mat& x, const std::vector<const Weights*>& w, co
   const Weights xh = to_half(x, w[0]->type);
   for (size_t i = 0; i < w.size(); ++i)
     if (w[i]->rows > 0)
-      product_over_half(*w[i], xh.packed.get(), x.cols, x.rows,
-                        bias[i] && !bias[i]->empty() ? bias[i]->data : nullptr, *y[i]);
+      product_over_half(*w[i], xh.packed.get(), x.cols, x.rows, bias_or_null(bias[i]), *y[i]);
 }
 
 void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
@@ -587,7 +585,7 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
   const int epi = epilogue == Epilogue::gelu ? kEpiGelu : epilogue == Epilogue::add ? kEpiAdd : kEpiNone;
   const float* g = gamma ? gamma->data : nullptr;
   const float* be = gamma ? beta->data : nullptr;
-  const float* b = bias && !bias->empty() ? bias->data : nullptr;
+  const float* b = bias_or_null(bias);
   // A wide output (the logits): the rows normalised once by one block, then the kernel without its norm, rather
   // than every one of its thousands of blocks normalising them again (set_norm_once): the kernel's own norm code, so
   // its bits. For the tensor-core kernel, whose own norm always goes a warp a row, the norm once does too, whatever
@@ -626,7 +624,7 @@ void CudaBackend::linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* 
       y.cols != w.rows || w.rows != 3 * d || v_cache.cols != d || k_cache.ld != v_cache.ld ||
       gamma->cols != x.cols || beta->cols != x.cols)
     return Backend::linear_fused_kv_at(x, gamma, beta, w, bias, y, k_cache, v_cache);
-  const float* b = bias && !bias->empty() ? bias->data : nullptr;
+  const float* b = bias_or_null(bias);
   const KvTarget kv{k_cache.data, v_cache.data, k_cache.ld, d, static_cast<const StepState*>(step_dev_.get())};
   if (w.type == WeightType::float16)
     launch_gemv<__half, 1, true, kEpiKv, false>(chained_, gemv_, x, gamma->data, beta->data,

@@ -104,10 +104,6 @@ LtProducts::Plan make_plan(LtProducts& lt, cudaDataType_t t, int n, int k, int m
   return made;
 }
 
-}  // namespace
-
-namespace {
-
 // The plan for a product with the epilogue (a GELU or not), made at its shape's first product (nullptr op: none).
 const LtProducts::Plan& plan_for(LtProducts& lt, cudaDataType_t t, int n, int k, int m, int ldx, int ldy, bool bias,
                                  bool gelu) {
@@ -141,10 +137,6 @@ void run_plan(const LtProducts& lt, const LtProducts::Plan& plan, const Weights&
   WST_CUBLAS_CHECK(cublasLtMatmul(lt.handle, plan.op, &one, w.packed.get(), plan.a, x, plan.b, &zero, y, plan.d, y,
                                   plan.d, &plan.algo, workspace, kBlasWorkspaceBytes, stream));
 }
-
-}  // namespace
-
-namespace {
 
 // The cuBLASLt type of half weights; throws, naming the caller, for any other type.
 cudaDataType_t lt_type(const Weights& w, const char* who) {

@@ -144,6 +144,11 @@ inline int parse_tensor_rows_narrow_tiles(const std::string& text) {
 }
 
 // WST_CUDA_TENSOR_ROWS_OCCUPANCY: the tensor-core row kernel's blocks an SM (1 or 2).
+// CudaBackend::set_tensor_rows_occupancy's blocks an SM: the kernel is built for 1 and 2 only.
+inline void check_tensor_rows_occupancy(int blocks) {
+  if (blocks != 1 && blocks != 2) throw Error("tensor rows: 1 or 2 blocks an SM, not " + std::to_string(blocks));
+}
+
 inline int parse_tensor_rows_occupancy(const std::string& text) {
   return parse_bounded_count("WST_CUDA_TENSOR_ROWS_OCCUPANCY", "a block count", text, 1, 2);
 }
