@@ -246,6 +246,11 @@ struct Row {
   // encode()'s steps outside the residual blocks, each timed alone: the mel's upload (the host's copy into the pinned
   // buffer included: the stream waits for it), the two convolutions with their GELU, the positional add, the final
   // norm.
+  // cuBLASLt's tuned plans the other way from the default (WST_CUDA_LT_TUNE): the encoder, set_audio, the window
+  // against the default's; what tuning did under the default.
+  bool tune_other_on = false;
+  double enc_tune_ms = NAN, cross_kv_tune_ms = NAN, tune_rel = NAN;
+  long long tune_plans = 0, tune_changed = 0, tune_candidates = 0;
   double part_upload_ms = NAN, part_conv1_ms = NAN, part_conv2_ms = NAN, part_pos_ms = NAN, part_norm_ms = NAN;
   double enc_ms = 0, enc_ops_ms = NAN, enc_blocks_ms = 0, enc_blocks_graph_ms = NAN, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
   // Decoder::forward_and_pick, the engine's greedy step (filters and argmax on the GPU): eager, and recorded
@@ -505,6 +510,31 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     be.set_tf32(false);
   } else {
     row.enc_tf32_ms = NAN;
+  }
+
+  {
+    // cuBLASLt's plans tuned the other way from the default (WST_CUDA_LT_TUNE): the whole encoder and set_audio timed,
+    // and the window against the default's (other bits where another algorithm sums in another order).
+    const engine::cuda::LtTuning tuned = be.lt_tuning();
+    row.tune_plans = tuned.plans_tuned;
+    row.tune_changed = tuned.plans_changed;
+    row.tune_candidates = tuned.candidates;
+    const bool before = be.lt_tune();
+    std::vector<float> ref(static_cast<size_t>(enc.rows) * enc.cols), other(ref.size());
+    be.download(enc, ref.data());
+    be.set_lt_tune(!before);
+    row.tune_other_on = !before;
+    try {
+      Mat enc2 = engine::encode(m, be, mel.data());
+      row.enc_tune_ms = time_stream(be, 3, n_reps, [&] { enc2 = engine::encode(m, be, mel.data()); });
+      be.download(enc2, other.data());
+      row.tune_rel = rel_diff(other, ref);
+      engine::Decoder d2(m, be);
+      row.cross_kv_tune_ms = time_stream(be, 3, n_reps, [&] { d2.set_audio(enc); });
+    } catch (const std::exception& e) {  // NaN in the line: it did not run
+      std::printf("%s: cuBLASLt tuning %s did not run: %s\n", arch.c_str(), before ? "off" : "on", e.what());
+    }
+    be.set_lt_tune(before);
   }
 
   // Decoder step as the engine runs it: forward() of one token, logits downloaded (host clock; it synchronises).
@@ -1515,6 +1545,11 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   a.c_str(), precision_name(p), r.enc_ms + r.cross_kv_ms, r.enc_ms, r.cross_kv_ms,
                   r.cross_kv_each_ms, r.cross_kv_each_lt_ms, r.part_upload_ms, r.part_conv1_ms, r.part_conv2_ms,
                   r.part_pos_ms, r.part_norm_ms);
+      std::printf("%s %s: cuBLASLt plans %s (WST_CUDA_LT_TUNE): encoder %.3f ms against %.3f, set_audio %.3f ms "
+                  "against %.3f, the window against the default's rel %.1e; under the default %lld plans tuned (%lld "
+                  "algorithms timed), %lld of them not the heuristic's first\n",
+                  a.c_str(), precision_name(p), r.tune_other_on ? "tuned" : "untuned", r.enc_tune_ms, r.enc_ms,
+                  r.cross_kv_tune_ms, r.cross_kv_ms, r.tune_rel, r.tune_plans, r.tune_candidates, r.tune_changed);
       if (!std::isnan(r.enc_blocks_flash_ms[0])) {
         static const char* const names[] = {"words16",     "ldmatrix16",  "ldmatrix32",
                                             "wgmma 64x64", "wgmma 128x64", "wgmma 128x128",

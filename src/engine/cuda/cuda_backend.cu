@@ -164,6 +164,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   if (const char* shape = std::getenv("WST_CUDA_FLASH_SHAPE"); shape && *shape) set_flash_shape(parse_flash_shape(shape));
   fc1_epilogue_ = !env_is("WST_CUDA_FC1_EPILOGUE", "0");
   lt_bias_ = !env_is("WST_CUDA_LT_BIAS", "0");
+  lt_tune_ = !env_is("WST_CUDA_LT_TUNE", "0");
   int cooperative = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
   cooperative_ = cooperative != 0;

@@ -32,6 +32,13 @@ const char* cublas_status_name(cublasStatus_t s);
 bool flash_wgmma_available();
 
 struct LtProducts;  // lt_product.cu
+struct LtRequest;   // lt_product.cu
+// What tuning cuBLASLt's products has done so far (CudaBackend::set_lt_tune).
+struct LtTuning {
+  long long plans_tuned = 0;    // plans whose algorithm was picked by timing
+  long long plans_changed = 0;  // of those, plans where the fastest was not the heuristic's first
+  long long candidates = 0;     // algorithms timed
+};
 
 // cuBLAS's workspace (its recommendation for Hopper), which the cuBLASLt products share.
 constexpr size_t kBlasWorkspaceBytes = size_t{32} << 20;
@@ -356,6 +363,20 @@ class CudaBackend final : public Backend {
   // off (WST_CUDA_LT_BIAS=0 or set_lt_bias(false)): the bias written into y, then cublasGemmEx with beta = 1.
   void set_lt_bias(bool on) { lt_bias_ = on; }
   bool lt_bias() const { return lt_bias_; }
+  // y [m, n] (type yt: the weights' or float32, row stride ldy) = x [m, k] w^T, or y += x w^T where beta is 1, with
+  // x in the weights' type (row stride ldx): the encoder's plain products. Through cuBLASLt with a tuned plan where
+  // set_lt_tune is on and the matrices are 256-byte aligned, else cublasGemmEx (half_product).
+  void product_into(const Weights& w, const void* x, int ldx, int m, void* y, cudaDataType_t yt, int ldy, float beta);
+  // cuBLASLt's plans for products of at least 256 rows (the encoder's, the convolutions', the cross K/V) take the
+  // fastest of the heuristic's first 8 algorithms, each timed 5 times on the product's own operands at its first
+  // run outside a capture (the heuristic's first otherwise), and the encoder's plain products go through cuBLASLt
+  // too (product_into). On by default; WST_CUDA_LT_TUNE=0 or set_lt_tune(false) keeps the heuristic's first and
+  // cublasGemmEx. A change drops every plan made so far. The algorithm picked may differ between processes (timing),
+  // and with it the rounding of a product's sums: the same window can give other float16 bits in another run.
+  void set_lt_tune(bool on);
+  bool lt_tune() const { return lt_tune_; }
+  LtTuning lt_tuning() const;
+  long long lt_plain_products() const;  // how many products product_into has run through cuBLASLt
 
   // For the checker and benchmarks: the stream every op is queued on, and the matrix-product mode
   // (TF32 tensor cores on, or plain fp32).
@@ -479,6 +500,11 @@ class CudaBackend final : public Backend {
   bool wgmma_ = false;  // flash_wgmma_available() for this device, asked when the backend starts
   bool fc1_epilogue_ = true;
   bool lt_bias_ = true;
+  bool lt_tune_ = true;
+  // A plan request for cuBLASLt's products (lt_product.cu): with what tuning times where set_lt_tune is on, the
+  // product has enough rows, no plan is made for it yet and no capture is under way (scratch holds its y then).
+  LtRequest lt_request(const Weights& w, cudaDataType_t t, const void* x, int ldx, int m, int ldy, int epi,
+                       cudaDataType_t out, bool accumulate, const void* bias, std::shared_ptr<void>& scratch);
   std::shared_ptr<LtProducts> lt_;  // cuBLASLt's handle and plans, made on first use (lt_product.cu)
   bool fused_cross_ = true, fused_self_ = true;  // (the constructor reads WST_CUDA_FUSED_CROSS / _SELF)
   int fused_cross_max_width_ = kFusedCrossMaxWidth;

@@ -15,10 +15,13 @@
 // workspace (the same stream runs them one at a time).
 #include <cublasLt.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "engine/cuda/cuda_backend.cuh"
 #include "util/errors.h"
@@ -26,6 +29,8 @@
 namespace wst::engine::cuda {
 
 struct LtProducts {
+  // What cuBLASLt adds to the product, and where it goes.
+  enum Epi : int { none, bias, gelu, gelu_bias };
   struct Plan {
     cublasLtMatmulDesc_t op = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
@@ -33,14 +38,17 @@ struct LtProducts {
     bool bias_in_output_type = false;  // cuBLASLt took no float32 bias here: the bias rounded to y's type instead
   };
   cublasLtHandle_t handle = nullptr;
-  // type, n, k, m, ldx, ldy, bias, GELU (else the bias alone, float32 output)
-  std::map<std::tuple<int, int, int, int, int, int, bool, bool>, Plan> plans;
+  // type, n, k, m, ldx, ldy, epilogue, output type, accumulate (beta = 1)
+  using Key = std::tuple<int, int, int, int, int, int, int, int, bool>;
+  std::map<Key, Plan> plans;
   // (bias, type, n) -> a buffer for the bias in that type, refilled at every product (a cached copy could outlive a
   // change of the values at that address); made at the first, eager window's product.
   std::map<std::tuple<const float*, int, int>, std::shared_ptr<void>> rounded_biases;
   long long roundings = 0;  // biases rounded so far (CudaBackend::fc1_bias_roundings)
   long long products = 0;   // products run with the epilogue (CudaBackend::fc1_epilogue_products)
   long long bias_products = 0;  // products run with the bias alone in the epilogue (CudaBackend::lt_bias_products)
+  long long plain_products = 0;  // products without an epilogue (CudaBackend::lt_plain_products)
+  LtTuning tuning;               // (CudaBackend::lt_tuning)
 
   LtProducts() { WST_CUBLAS_CHECK(cublasLtCreate(&handle)); }
   ~LtProducts() {
@@ -56,13 +64,69 @@ struct LtProducts {
   }
 };
 
+// What a product's plan is made for, and where tuning times it.
+struct LtRequest {
+  cudaDataType_t t;       // the weights' and x's type
+  int n, k, m, ldx, ldy;  // y [m, n] (row stride ldy) = x [m, k] (row stride ldx) w [n, k]^T
+  LtProducts::Epi epi;
+  cudaDataType_t out;     // y's type: t or float32
+  bool accumulate;        // y += the product (beta = 1)
+  // Tuning (CudaBackend::set_lt_tune): the product's own weights, x and bias, a scratch y of the same shape, and the
+  // backend's workspace and stream. No tuning where tune is false.
+  bool tune = false;
+  const void* w = nullptr;
+  const void* x = nullptr;
+  const void* bias = nullptr;
+  void* scratch = nullptr;
+  void* workspace = nullptr;
+  cudaStream_t stream = nullptr;
+};
+
 namespace {
 
-// The plan for one shape, or one with a null op where cuBLASLt's heuristic finds no algorithm. gelu: GELU(product +
-// bias) in the weights' type; otherwise product + bias (bias required) in float32. The descriptors made
-// so far are destroyed if a cuBLAS call throws part way (the guard), or handed to the plan returned.
-LtProducts::Plan make_plan(LtProducts& lt, cudaDataType_t t, int n, int k, int m, int ldx, int ldy, bool bias,
-                           bool bias_in_output_type, bool gelu) {
+constexpr int kTuneCandidates = 8;  // the heuristic's first algorithms timed
+constexpr int kTuneReps = 5;        // timed products a candidate (after one untimed)
+// Fewer rows (a prompt of a new length, a few decoder rows) take the heuristic's first: a few microseconds a
+// product, not worth a tuning at each new length.
+constexpr int kTuneMinRows = 256;
+
+void set_bias_pointer(const LtProducts::Plan& plan, const void* bias) {
+  if (bias)
+    WST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+}
+
+// The median time of kTuneReps products with algo into the request's scratch y; +inf where cuBLASLt refuses it.
+float time_algo(const LtProducts& lt, const LtProducts::Plan& plan, const cublasLtMatmulAlgo_t& algo,
+                const LtRequest& r) {
+  set_bias_pointer(plan, r.bias);
+  const float one = 1.0f, beta = r.accumulate ? 1.0f : 0.0f;
+  const auto product = [&] {
+    return cublasLtMatmul(lt.handle, plan.op, &one, r.w, plan.a, r.x, plan.b, &beta, r.scratch, plan.d, r.scratch,
+                          plan.d, &algo, r.workspace, kBlasWorkspaceBytes, r.stream);
+  };
+  if (product() != CUBLAS_STATUS_SUCCESS) return std::numeric_limits<float>::infinity();
+  cudaEvent_t ev[kTuneReps + 1];
+  for (cudaEvent_t& e : ev) WST_CUDA_CHECK(cudaEventCreate(&e));
+  bool ok = true;
+  WST_CUDA_CHECK(cudaEventRecord(ev[0], r.stream));
+  for (int i = 0; i < kTuneReps && ok; ++i) {
+    ok = product() == CUBLAS_STATUS_SUCCESS;
+    WST_CUDA_CHECK(cudaEventRecord(ev[i + 1], r.stream));
+  }
+  WST_CUDA_CHECK(cudaEventSynchronize(ev[kTuneReps]));
+  std::vector<float> ms(kTuneReps);
+  for (int i = 0; i < kTuneReps; ++i) WST_CUDA_CHECK(cudaEventElapsedTime(&ms[i], ev[i], ev[i + 1]));
+  for (cudaEvent_t e : ev) cudaEventDestroy(e);
+  if (!ok) return std::numeric_limits<float>::infinity();
+  std::nth_element(ms.begin(), ms.begin() + kTuneReps / 2, ms.end());
+  return ms[kTuneReps / 2];
+}
+
+// The plan for one request, or one with a null op where cuBLASLt's heuristic finds no algorithm: the heuristic's
+// first algorithm, or where the request tunes, the fastest of its first kTuneCandidates timed on the request's own
+// operands. The descriptors made so far are destroyed if a cuBLAS call throws part way (the guard), or handed to
+// the plan returned.
+LtProducts::Plan make_plan(LtProducts& lt, const LtRequest& r, bool bias_in_output_type) {
   struct Guard {
     LtProducts::Plan p;
     cublasLtMatmulPreference_t pref = nullptr;
@@ -77,47 +141,62 @@ LtProducts::Plan make_plan(LtProducts& lt, cudaDataType_t t, int n, int k, int m
   const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
   WST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
   WST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-  const cublasLtEpilogue_t epi =
-      !gelu ? CUBLASLT_EPILOGUE_BIAS : bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+  const bool has_bias = r.epi == LtProducts::bias || r.epi == LtProducts::gelu_bias;
+  const cublasLtEpilogue_t epi = r.epi == LtProducts::none        ? CUBLASLT_EPILOGUE_DEFAULT
+                                 : r.epi == LtProducts::bias      ? CUBLASLT_EPILOGUE_BIAS
+                                 : r.epi == LtProducts::gelu      ? CUBLASLT_EPILOGUE_GELU
+                                                                  : CUBLASLT_EPILOGUE_GELU_BIAS;
   WST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
-  if (bias && !bias_in_output_type) {
+  if (has_bias && !bias_in_output_type) {
     const cudaDataType_t bias_type = CUDA_R_32F;  // the backend's biases are float32
     WST_CUBLAS_CHECK(
         cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type));
   }
-  WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, t, k, n, k));    // w^T read from w [n, k]
-  WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, t, k, m, ldx));  // x^T
-  WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.d, gelu ? t : CUDA_R_32F, n, m, ldy));  // y^T
+  WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, r.t, r.k, r.n, r.k));    // w^T read from w [n, k]
+  WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, r.t, r.k, r.m, r.ldx));  // x^T
+  WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.d, r.out, r.n, r.m, r.ldy));  // y^T (and C, where it accumulates)
   cublasLtMatmulPreference_t& pref = g.pref;
   WST_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   const size_t workspace = kBlasWorkspaceBytes;  // cuBLAS's (the backend's blas_workspace_)
   WST_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
                                                     sizeof workspace));
-  cublasLtMatmulHeuristicResult_t found{};
+  cublasLtMatmulHeuristicResult_t found[kTuneCandidates]{};
   int n_found = 0;
-  const cublasStatus_t st =
-      cublasLtMatmulAlgoGetHeuristic(lt.handle, p.op, p.a, p.b, p.d, p.d, pref, 1, &found, &n_found);
+  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt.handle, p.op, p.a, p.b, p.d, p.d, pref,
+                                                           r.tune ? kTuneCandidates : 1, found, &n_found);
   if (st != CUBLAS_STATUS_SUCCESS || n_found == 0) return {};
-  p.algo = found.algo;
+  int best = 0;
+  if (r.tune && n_found > 1) {
+    float best_ms = std::numeric_limits<float>::infinity();
+    for (int i = 0; i < n_found; ++i) {
+      if (found[i].state != CUBLAS_STATUS_SUCCESS) continue;
+      const float ms = time_algo(lt, p, found[i].algo, r);
+      if (ms < best_ms) best_ms = ms, best = i;
+    }
+    ++lt.tuning.plans_tuned;
+    lt.tuning.candidates += n_found;
+    if (best != 0) ++lt.tuning.plans_changed;
+  }
+  p.algo = found[best].algo;
   LtProducts::Plan made = p;
   p = {};  // the descriptors are the returned plan's now
   return made;
 }
 
-// The plan for a product with the epilogue (a GELU or not), made at its shape's first product (nullptr op: none).
-const LtProducts::Plan& plan_for(LtProducts& lt, cudaDataType_t t, int n, int k, int m, int ldx, int ldy, bool bias,
-                                 bool gelu) {
-  const auto key = std::make_tuple(static_cast<int>(t), n, k, m, ldx, ldy, bias, gelu);
+// The plan for a request, made at its shape's first product (nullptr op: none).
+const LtProducts::Plan& plan_for(LtProducts& lt, const LtRequest& r) {
+  const LtProducts::Key key{static_cast<int>(r.t), r.n, r.k, r.m, r.ldx, r.ldy, static_cast<int>(r.epi),
+                            static_cast<int>(r.out), r.accumulate};
   auto found = lt.plans.find(key);
   if (found == lt.plans.end()) {
     // Row-major y [m, n] = x [m, k] w [n, k]^T, read column-major: y^T = w^T x^T (as half_product). A float32 bias
     // first; where cuBLASLt has no algorithm for it, the bias in y's type (the GELU's half output only).
-    // A cuBLAS error while planning counts as no algorithm: the caller then takes the product and a pass.
+    // A cuBLAS error while planning counts as no algorithm: the caller then takes its other way.
     LtProducts::Plan fresh;
     for (bool in_output_type : {false, true}) {
-      if (in_output_type && (!bias || !gelu)) break;
+      if (in_output_type && r.epi != LtProducts::gelu_bias) break;
       try {
-        fresh = make_plan(lt, t, n, k, m, ldx, ldy, bias, in_output_type, gelu);
+        fresh = make_plan(lt, r, in_output_type);
       } catch (const Error&) {
         fresh = {};
       }
@@ -128,13 +207,12 @@ const LtProducts::Plan& plan_for(LtProducts& lt, cudaDataType_t t, int n, int k,
   return found->second;
 }
 
-// y = the plan's epilogue over x w^T (+ bias: float32, or the plan's rounded copy).
+// y = the plan's epilogue over x w^T (+ bias: float32, or the plan's rounded copy), added to y where beta is 1.
 void run_plan(const LtProducts& lt, const LtProducts::Plan& plan, const Weights& w, const void* x, void* y,
-              const void* bias, void* workspace, cudaStream_t stream) {
-  if (bias)
-    WST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-  const float one = 1.0f, zero = 0.0f;
-  WST_CUBLAS_CHECK(cublasLtMatmul(lt.handle, plan.op, &one, w.packed.get(), plan.a, x, plan.b, &zero, y, plan.d, y,
+              const void* bias, float beta, void* workspace, cudaStream_t stream) {
+  set_bias_pointer(plan, bias);
+  const float one = 1.0f;
+  WST_CUBLAS_CHECK(cublasLtMatmul(lt.handle, plan.op, &one, w.packed.get(), plan.a, x, plan.b, &beta, y, plan.d, y,
                                   plan.d, &plan.algo, workspace, kBlasWorkspaceBytes, stream));
 }
 
@@ -145,25 +223,57 @@ cudaDataType_t lt_type(const Weights& w, const char* who) {
   return w.type == WeightType::float16 ? CUDA_R_16F : CUDA_R_16BF;
 }
 
+// The heuristic's algorithms may assume cuBLASLt's default alignments (256 bytes for the matrices, 16 for a bias).
+bool lt_aligned(const void* w, const void* x, const void* y, const void* bias) {
+  return ((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y) | reinterpret_cast<uintptr_t>(w)) & 255) ==
+             0 &&
+         (reinterpret_cast<uintptr_t>(bias) & 15) == 0;
+}
+
 }  // namespace
+
+LtRequest CudaBackend::lt_request(const Weights& w, cudaDataType_t t, const void* x, int ldx, int m, int ldy, int epi,
+                                  cudaDataType_t out, bool accumulate, const void* bias,
+                                  std::shared_ptr<void>& scratch) {
+  LtRequest r{t, w.rows, w.cols, m, ldx, ldy, static_cast<LtProducts::Epi>(epi), out, accumulate};
+  if (!lt_tune_) return r;
+  // Not inside a capture (a recording): no timing there, the heuristic's first instead.
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  WST_CUDA_CHECK(cudaStreamIsCapturing(stream_, &capturing));
+  const LtProducts::Key key{static_cast<int>(t), w.rows, w.cols, m, ldx, ldy, epi, static_cast<int>(out), accumulate};
+  if (capturing != cudaStreamCaptureStatusNone || m < kTuneMinRows || lt_->plans.count(key)) return r;
+  const size_t bytes = static_cast<size_t>(ldy) * m * (out == CUDA_R_32F ? 4 : 2);
+  scratch = alloc_bytes(bytes);
+  WST_CUDA_CHECK(cudaMemsetAsync(scratch.get(), 0, bytes, stream_));  // (an accumulating product reads it)
+  r.tune = true;
+  r.w = w.packed.get();
+  r.x = x;
+  r.bias = bias;
+  r.scratch = scratch.get();
+  r.workspace = blas_workspace_.data;
+  r.stream = stream_;
+  return r;
+}
 
 bool CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, int m, void* y, int ldy,
                                     const float* bias) {
   const cudaDataType_t t = lt_type(w, "product_bias_gelu");
   if (m == 0 || w.rows == 0) return true;
   if (!lt_) lt_ = std::make_shared<LtProducts>();
-  const int n = w.rows;
-  const LtProducts::Plan& plan = plan_for(*lt_, t, n, w.cols, m, ldx, ldy, bias != nullptr, true);
+  std::shared_ptr<void> scratch;
+  const LtRequest r = lt_request(w, t, x, ldx, m, ldy, bias ? LtProducts::gelu_bias : LtProducts::gelu, t, false,
+                                 bias, scratch);
+  const LtProducts::Plan& plan = plan_for(*lt_, r);
   if (!plan.op) return false;  // no algorithm for this shape with a GELU epilogue
   const void* bias_arg = bias;
   if (bias && plan.bias_in_output_type) {
-    auto& rounded = lt_->rounded_biases[{bias, static_cast<int>(t), n}];
-    if (!rounded) rounded = alloc_bytes(static_cast<size_t>(n) * 2);
-    round_rows_to(Mat{nullptr, const_cast<float*>(bias), 1, n, n}, w.type, rounded.get(), stream_);
+    auto& rounded = lt_->rounded_biases[{bias, static_cast<int>(t), w.rows}];
+    if (!rounded) rounded = alloc_bytes(static_cast<size_t>(w.rows) * 2);
+    round_rows_to(Mat{nullptr, const_cast<float*>(bias), 1, w.rows, w.rows}, w.type, rounded.get(), stream_);
     ++lt_->roundings;
     bias_arg = rounded.get();
   }
-  run_plan(*lt_, plan, w, x, y, bias_arg, blas_workspace_.data, stream_);
+  run_plan(*lt_, plan, w, x, y, bias_arg, 0.0f, blas_workspace_.data, stream_);
   ++lt_->products;
   return true;
 }
@@ -173,19 +283,44 @@ bool CudaBackend::product_bias(const Weights& w, const void* x, int ldx, int m, 
   const cudaDataType_t t = lt_type(w, "product_bias");
   if (!bias) throw Error("product_bias: no bias (the plain product is half_product's)");
   if (m == 0 || w.rows == 0) return true;
-  // The heuristic's algorithms may assume cuBLASLt's default alignments (256 bytes for the matrices): a view at
-  // another offset takes the caller's other way rather than an error.
-  if (((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y) |
-        reinterpret_cast<uintptr_t>(w.packed.get())) & 255) != 0 ||
-      (reinterpret_cast<uintptr_t>(bias) & 15) != 0)
-    return false;
+  // A view at another offset takes the caller's other way rather than an error.
+  if (!lt_aligned(w.packed.get(), x, y, bias)) return false;
   if (!lt_) lt_ = std::make_shared<LtProducts>();
-  const LtProducts::Plan& plan = plan_for(*lt_, t, w.rows, w.cols, m, ldx, ldy, true, false);
+  std::shared_ptr<void> scratch;
+  const LtRequest r = lt_request(w, t, x, ldx, m, ldy, LtProducts::bias, CUDA_R_32F, false, bias, scratch);
+  const LtProducts::Plan& plan = plan_for(*lt_, r);
   if (!plan.op) return false;  // no algorithm for this shape with a float32 bias and output
-  run_plan(*lt_, plan, w, x, y, bias, blas_workspace_.data, stream_);
+  run_plan(*lt_, plan, w, x, y, bias, 0.0f, blas_workspace_.data, stream_);
   ++lt_->bias_products;
   return true;
 }
+
+void CudaBackend::product_into(const Weights& w, const void* x, int ldx, int m, void* y, cudaDataType_t yt, int ldy,
+                               float beta) {
+  const cudaDataType_t t = lt_type(w, "product_into");
+  if (beta != 0.0f && beta != 1.0f) throw Error("product_into: beta 0 or 1, not " + std::to_string(beta));
+  if (lt_tune_ && m > 0 && w.rows > 0 && lt_aligned(w.packed.get(), x, y, nullptr)) {
+    if (!lt_) lt_ = std::make_shared<LtProducts>();
+    std::shared_ptr<void> scratch;
+    const LtRequest r = lt_request(w, t, x, ldx, m, ldy, LtProducts::none, yt, beta == 1.0f, nullptr, scratch);
+    const LtProducts::Plan& plan = plan_for(*lt_, r);
+    if (plan.op) {
+      run_plan(*lt_, plan, w, x, y, nullptr, beta, blas_workspace_.data, stream_);
+      ++lt_->plain_products;
+      return;
+    }
+  }
+  half_product(blas_, w, x, ldx, m, y, yt, ldy, beta);
+}
+
+void CudaBackend::set_lt_tune(bool on) {
+  if (on == lt_tune_) return;
+  lt_tune_ = on;
+  lt_.reset();  // plans made the other way go (the next products plan again)
+}
+
+LtTuning CudaBackend::lt_tuning() const { return lt_ ? lt_->tuning : LtTuning{}; }
+long long CudaBackend::lt_plain_products() const { return lt_ ? lt_->plain_products : 0; }
 
 long long CudaBackend::fc1_bias_roundings() const { return lt_ ? lt_->roundings : 0; }
 long long CudaBackend::fc1_epilogue_products() const { return lt_ ? lt_->products : 0; }
