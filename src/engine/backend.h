@@ -159,6 +159,11 @@ class Backend {
   // added to x). The default (encoder.cpp) runs them op by op through the methods above; a GPU keeps the
   // activations between its products in half precision and fuses the small ops into their neighbours.
   virtual void encoder_blocks(const std::vector<EncoderLayerWeights>& layers, int n_head, Mat& x);
+  // The encoder's stem: x [T_in / 2, D] = gelu(conv1d(gelu(conv1d(mel_t, conv1_w) + conv1_b), conv2_w, stride 2) +
+  // conv2_b) + pos, mel_t [T_in, n_mels] time-major, pos [T_in / 2, D]. The default (encoder.cpp) runs conv1d_gelu
+  // twice and add; a GPU fuses the GELUs and the add into its neighbours.
+  virtual void encoder_stem(const Mat& mel_t, const Mat& conv1_w, const Mat& conv1_b, const Mat& conv2_w,
+                            const Mat& conv2_b, const Mat& pos, Mat& x);
   // y = gelu(conv1d(x, w) + b), kernel 3, padding 1. x [T_in, C_in] (time-major), w [C_out, 3 * C_in] with
   // column index k * C_in + c, b [1, C_out], y [T_out, C_out], T_out = (T_in - 1) / stride + 1.
   virtual void conv1d_gelu(const Mat& x, const Mat& w, const Mat& b, int stride, Mat& y) = 0;

@@ -11,16 +11,21 @@ Mat encode(const WhisperModel& m, Backend& be, const float* mel) {
   // so that the host neither does it nor waits).
   Mat x_in = be.upload_transposed(mel, h.n_mels, n_frames);
 
-  Mat c1 = be.alloc(n_frames, d);  // [3000, d]
-  be.conv1d_gelu(x_in, m.conv1_w, m.conv1_b, 1, c1);
   Mat x = be.alloc(t, d);  // [1500, d]
-  be.conv1d_gelu(c1, m.conv2_w, m.conv2_b, 2, x);
-  be.add(x, m.encoder_pos);
+  be.encoder_stem(x_in, m.conv1_w, m.conv1_b, m.conv2_w, m.conv2_b, m.encoder_pos, x);
 
   be.encoder_blocks(m.encoder_layers, h.n_audio_head, x);
   Mat out = be.alloc(t, d);
   be.layer_norm(x, m.encoder_ln.gamma, m.encoder_ln.beta, out);
   return out;
+}
+
+void Backend::encoder_stem(const Mat& mel_t, const Mat& conv1_w, const Mat& conv1_b, const Mat& conv2_w,
+                           const Mat& conv2_b, const Mat& pos, Mat& x) {
+  Mat c1 = alloc(mel_t.rows, conv1_w.rows);  // [3000, d]
+  conv1d_gelu(mel_t, conv1_w, conv1_b, 1, c1);
+  conv1d_gelu(c1, conv2_w, conv2_b, 2, x);
+  add(x, pos);
 }
 
 void Backend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers, int n_head, Mat& x) {

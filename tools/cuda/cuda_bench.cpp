@@ -251,6 +251,7 @@ struct Row {
   bool tune_other_on = false;
   double enc_tune_ms = NAN, cross_kv_tune_ms = NAN, tune_rel = NAN;
   long long tune_plans = 0, tune_changed = 0, tune_candidates = 0;
+  double part_upload_other_ms = NAN, part_stem_ms = NAN, part_stem_other_ms = NAN;  // (the defaults the other way)
   double part_upload_ms = NAN, part_conv1_ms = NAN, part_conv2_ms = NAN, part_pos_ms = NAN, part_norm_ms = NAN;
   double enc_ms = 0, enc_ops_ms = NAN, enc_blocks_ms = 0, enc_blocks_graph_ms = NAN, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
   // Decoder::forward_and_pick, the engine's greedy step (filters and argmax on the GPU): eager, and recorded
@@ -430,12 +431,23 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     Mat x_in = be.upload_transposed(mel.data(), h.n_mels, n_frames);
     row.part_upload_ms =
         time_stream(be, 3, n_reps, [&] { x_in = be.upload_transposed(mel.data(), h.n_mels, n_frames); });
+    be.set_upload_chunks(!be.upload_chunks());
+    row.part_upload_other_ms =
+        time_stream(be, 3, n_reps, [&] { x_in = be.upload_transposed(mel.data(), h.n_mels, n_frames); });
+    be.set_upload_chunks(!be.upload_chunks());
     Mat c1 = be.alloc(n_frames, d), x = be.alloc(t, d), out = be.alloc(t, d);
     row.part_conv1_ms = time_stream(be, 3, n_reps, [&] { be.conv1d_gelu(x_in, m.conv1_w, m.conv1_b, 1, c1); });
     row.part_conv2_ms = time_stream(be, 3, n_reps, [&] { be.conv1d_gelu(c1, m.conv2_w, m.conv2_b, 2, x); });
     row.part_pos_ms = time_stream(be, 3, n_reps, [&] { be.add(x, m.encoder_pos); });
     row.part_norm_ms =
         time_stream(be, 3, n_reps, [&] { be.layer_norm(x, m.encoder_ln.gamma, m.encoder_ln.beta, out); });
+    const auto stem = [&] {
+      be.encoder_stem(x_in, m.conv1_w, m.conv1_b, m.conv2_w, m.conv2_b, m.encoder_pos, x);
+    };
+    row.part_stem_ms = time_stream(be, 3, n_reps, stem);
+    be.set_stem_fused(!be.stem_fused());
+    row.part_stem_other_ms = time_stream(be, 3, n_reps, stem);
+    be.set_stem_fused(!be.stem_fused());
   }
   {
     // The residual blocks alone (no mel upload, convolutions or final norm), on a copy of the output.
@@ -1540,11 +1552,13 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
       std::printf("%s %s: window with its cross K/V (encode, then the decoder's set_audio: every layer's K/V, as "
                   "whisper.cpp's encode time counts it) %.2f ms: encoder %.2f + set_audio %.3f (layer by layer "
                   "through linear: bias written first %.3f, in cuBLASLt's epilogue %.3f); the encoder outside its "
-                  "blocks, each step alone: mel upload %.3f, conv1 + GELU %.3f, conv2 + GELU %.3f, positional add %.3f, "
-                  "final norm %.3f\n",
+                  "blocks, each step alone: mel upload %.3f (%s %.3f), conv1 + GELU %.3f, conv2 + GELU %.3f, positional "
+                  "add %.3f, the stem (both convolutions and the add) %.3f (%s %.3f), final norm %.3f\n",
                   a.c_str(), precision_name(p), r.enc_ms + r.cross_kv_ms, r.enc_ms, r.cross_kv_ms,
-                  r.cross_kv_each_ms, r.cross_kv_each_lt_ms, r.part_upload_ms, r.part_conv1_ms, r.part_conv2_ms,
-                  r.part_pos_ms, r.part_norm_ms);
+                  r.cross_kv_each_ms, r.cross_kv_each_lt_ms, r.part_upload_ms,
+                  be.upload_chunks() ? "in one copy" : "in chunks", r.part_upload_other_ms, r.part_conv1_ms,
+                  r.part_conv2_ms, r.part_pos_ms, r.part_stem_ms, be.stem_fused() ? "the ops in turn" : "fused",
+                  r.part_stem_other_ms, r.part_norm_ms);
       std::printf("%s %s: cuBLASLt plans %s (WST_CUDA_LT_TUNE): encoder %.3f ms against %.3f, set_audio %.3f ms "
                   "against %.3f, the window against the default's rel %.1e; under the default %lld plans tuned (%lld "
                   "algorithms timed), %lld of them not the heuristic's first\n",

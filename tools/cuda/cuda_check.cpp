@@ -1027,6 +1027,35 @@ struct Checker {
                 ("upload_transposed " + std::to_string(rows) + "x" + std::to_string(cols)).c_str(), n_diff);
   }
 
+  // encoder_stem fused (set_stem_fused, the default) against the ops in turn (Backend::encoder_stem: conv1d_gelu
+  // twice, add): the same bits, at a model's shapes (t_in mel frames of n_mels); fails where the fused path's launch
+  // count shows it did not run.
+  void encoder_stem(const std::string& name, int t_in, int n_mels, int d) {
+    const int t_out = (t_in - 1) / 2 + 1;
+    const Mat mel = up(rnd(static_cast<size_t>(t_in) * n_mels), t_in, n_mels);
+    const Mat w1 = up(rnd(static_cast<size_t>(d) * 3 * n_mels, 0.1f), d, 3 * n_mels), b1 = up(rnd(d), 1, d);
+    const Mat w2 = up(rnd(static_cast<size_t>(d) * 3 * d, 0.05f), d, 3 * d), b2 = up(rnd(d), 1, d);
+    const Mat pos = up(rnd(static_cast<size_t>(t_out) * d), t_out, d);
+    const bool fused0 = be.stem_fused();
+    std::vector<float> out[2];
+    size_t n_bad = 0;
+    for (bool fused : {false, true}) {
+      be.set_stem_fused(fused);
+      Mat x = be.alloc(t_out, d);
+      poison(x);
+      be.encoder_stem(mel, w1, b1, w2, b2, pos, x);
+      out[fused] = down(x);
+      for (float v : out[fused]) n_bad += !std::isfinite(v);
+    }
+    be.set_stem_fused(fused0);
+    size_t n_diff = 0;
+    for (size_t j = 0; j < out[0].size(); ++j) n_diff += std::memcmp(&out[0][j], &out[1][j], 4) != 0;
+    const bool ok = n_diff == 0 && n_bad == 0;
+    if (!ok) ++n_fail;
+    std::printf("  %-4s %-58s fused against the ops in turn: %zu values differ, %zu not finite\n", ok ? "ok" : "FAIL",
+                ("encoder_stem " + name).c_str(), n_diff, n_bad);
+  }
+
   // The encoder's half-input flash attention (flash_attention_half, encoder_blocks.cu's): q|k|v [t, 3d] rounded to
   // T, their biases added by the kernel (k's left out: the reference adds it, as the softmax ignores it), out in T.
   template <class T>
@@ -1756,6 +1785,8 @@ int run_op_checks(CudaBackend& be) {
       ck.conv1d(std::string(engine::weight_type_name(type)) + " conv2", 3000, d, d, 2, tol);
       // Fresh weights where the last ones were freed: the rounded weights kept for the old ones must not serve them.
       ck.conv1d(std::string(engine::weight_type_name(type)) + " conv2 (new weights)", 3000, d, d, 2, tol);
+      ck.encoder_stem(std::string(engine::weight_type_name(type)) + " " + s.name, 3000, s.n_mels, d);
+      ck.encoder_stem(std::string(engine::weight_type_name(type)) + " " + s.name + ", 7 frames", 7, s.n_mels, d);
       ck.attention(std::string("flash ") + s.name + " encoder", 1500, 1500, s.n_head, d, -1, tol);
       ck.attention(std::string("flash ") + s.name + " encoder (again)", 1500, 1500, s.n_head, d, -1, tol);
       ck.attention(std::string("flash ") + s.name + " prompt", 5, 105, s.n_head, d, 100, tol);
@@ -1828,9 +1859,14 @@ int run_op_checks(CudaBackend& be) {
     ck.cross_fused(type, "large-v3, 3000 keys", 1280, 20, 3000, true);  // two rounds of scores a block
     ck.cross_fused(type, "large-v3", 1280, 20, 1500, false);           // no shadow: not fused
   }
-  std::printf("the mel spectrogram's upload, transposed on the device:\n");
-  for (auto [rows, cols] : {std::pair{128, 3000}, std::pair{128, 3000}, std::pair{80, 3000}, std::pair{45, 70}})
-    ck.upload_transposed(rows, cols);
+  std::printf("the mel spectrogram's upload, transposed on the device (in chunks, then in one):\n");
+  for (bool chunks : {true, false}) {
+    be.set_upload_chunks(chunks);
+    for (auto [rows, cols] : {std::pair{128, 3000}, std::pair{128, 3000}, std::pair{80, 3000}, std::pair{45, 70},
+                              std::pair{1, 65537}, std::pair{64, 1024}})  // (65537 floats: a chunk and 4 bytes)
+      ck.upload_transposed(rows, cols);
+  }
+  be.set_upload_chunks(true);
   std::printf("encoder attention on half inputs (flash_attention_half):\n");
   // (1 to 4 blocks of 64 keys and 24: the pipelined shape's stages start, wrap and end at each of them)
   for (int t : {1, 16, 64, 77, 128, 129, 192, 193, 1500}) {

@@ -165,6 +165,8 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   fc1_epilogue_ = !env_is("WST_CUDA_FC1_EPILOGUE", "0");
   lt_bias_ = !env_is("WST_CUDA_LT_BIAS", "0");
   lt_tune_ = !env_is("WST_CUDA_LT_TUNE", "0");
+  upload_chunks_ = !env_is("WST_CUDA_UPLOAD_CHUNKS", "0");
+  stem_fused_ = !env_is("WST_CUDA_STEM_FUSED", "0");
   int cooperative = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
   cooperative_ = cooperative != 0;
@@ -257,9 +259,18 @@ Mat CudaBackend::upload_transposed(const float* host, int rows, int cols) {
     WST_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&staging_host_), bytes));
     staging_bytes_ = bytes;
   }
-  std::memcpy(staging_host_, host, bytes);
   std::shared_ptr<void> raw = alloc_bytes(bytes);  // back to the pool after this; later work only reuses it
-  WST_CUDA_CHECK(cudaMemcpyAsync(raw.get(), staging_host_, bytes, cudaMemcpyHostToDevice, stream_));
+  // In chunks of about kUploadChunkBytes, each queued as soon as the host has copied it, so that the transfer of
+  // one overlaps the host's copy of the next (upload_chunks; one copy and one transfer where off).
+  const size_t chunk = upload_chunks_ ? kUploadChunkBytes : bytes;
+  const auto* src = reinterpret_cast<const char*>(host);
+  auto* pinned = reinterpret_cast<char*>(staging_host_);
+  auto* dev = static_cast<char*>(raw.get());
+  for (size_t at = 0; at < bytes; at += chunk) {
+    const size_t n = std::min(chunk, bytes - at);
+    std::memcpy(pinned + at, src + at, n);
+    WST_CUDA_CHECK(cudaMemcpyAsync(dev + at, pinned + at, n, cudaMemcpyHostToDevice, stream_));
+  }
   WST_CUDA_CHECK(cudaEventRecord(staging_free_, stream_));
   transpose(static_cast<const float*>(raw.get()), rows, cols, out.data, out.ld, stream_);
   return out;

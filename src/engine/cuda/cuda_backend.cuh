@@ -136,6 +136,8 @@ class CudaBackend final : public Backend {
   Mat upload(const float* host, int rows, int cols) override;
   // Through a pinned buffer of the backend's and transposed on the device: queued, not waited for.
   Mat upload_transposed(const float* host, int rows, int cols) override;
+  void encoder_stem(const Mat& mel_t, const Mat& conv1_w, const Mat& conv1_b, const Mat& conv2_w, const Mat& conv2_b,
+                    const Mat& pos, Mat& x) override;
   void download(const Mat& m, float* host) override;
   void copy(const Mat& src, Mat& dst) override;
 
@@ -374,6 +376,16 @@ class CudaBackend final : public Backend {
   // cublasGemmEx. A change drops every plan made so far. The algorithm picked may differ between processes (timing),
   // and with it the rounding of a product's sums: the same window can give other float16 bits in another run.
   void set_lt_tune(bool on);
+  // upload_transposed copies the host's matrix into its pinned buffer and queues the transfer in 256 KiB chunks,
+  // each chunk's transfer overlapping the host's copy of the next (the mel: 1.5 MB a large-v3 window); off
+  // (WST_CUDA_UPLOAD_CHUNKS=0 or set_upload_chunks(false)): one copy, then one transfer.
+  void set_upload_chunks(bool on) { upload_chunks_ = on; }
+  bool upload_chunks() const { return upload_chunks_; }
+  // encoder_stem in the half precisions as three launches fewer with the same bits: conv1's GELU applied where conv2's
+  // columns are gathered, conv2's GELU and the positional add in one pass (conv1d.cu). Off (WST_CUDA_STEM_FUSED=0 or
+  // set_stem_fused(false)): the ops in turn (Backend::encoder_stem).
+  void set_stem_fused(bool on) { stem_fused_ = on; }
+  bool stem_fused() const { return stem_fused_; }
   bool lt_tune() const { return lt_tune_; }
   LtTuning lt_tuning() const;
   long long lt_plain_products() const;  // how many products product_into has run through cuBLASLt
@@ -598,6 +610,9 @@ class CudaBackend final : public Backend {
   };
   std::vector<Rounded> rounded_;
   // upload_transposed's pinned buffer, and an event after the last copy out of it (written again only after it).
+  static constexpr size_t kUploadChunkBytes = size_t{256} << 10;
+  bool upload_chunks_ = true;
+  bool stem_fused_ = true;
   float* staging_host_ = nullptr;
   size_t staging_bytes_ = 0;
   cudaEvent_t staging_free_ = nullptr;
