@@ -57,6 +57,12 @@ void Backend::linears(const Mat& x, const std::vector<const Weights*>& w, const 
   for (size_t i = 0; i < w.size(); ++i) linear(x, *w[i], bias[i], *y[i]);
 }
 
+void Backend::cross_kv(const Mat& x, const std::vector<const Weights*>& w, const std::vector<const Mat*>& bias,
+                       const std::vector<Mat*>& kv, bool sole_window) {
+  linears(x, w, bias, kv);
+  for (Mat* m : kv) cross_kv_written(*m, sole_window);
+}
+
 Weights Backend::upload_weights_f16(const uint16_t* host, int rows, int cols, WeightType type) {
   std::vector<float> f(static_cast<size_t>(rows) * cols);
   half_to_float_n(reinterpret_cast<const uint8_t*>(host), f.data(), f.size());

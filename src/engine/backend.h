@@ -139,6 +139,11 @@ class Backend {
   // keep a copy in another form for the attentions that follow. sole_window: the next steps attend to this window
   // alone (set_audio, or set_audios of one window), not to several windows set together. Nothing by default.
   virtual void cross_kv_written(const Mat& kv, bool sole_window) { (void)kv, (void)sole_window; }
+  // A window's cross-attention K/V for every decoder layer: kv[i] = x w[i]^T + bias[i] (as linears), each then
+  // cross_kv_written(*kv[i], sole_window). A backend may keep a K/V in another form only and make kv[i]'s own values
+  // when an op reads them, so kv[i] is written by no one else until the next cross_kv or cross_kv_written of it.
+  virtual void cross_kv(const Mat& x, const std::vector<const Weights*>& w, const std::vector<const Mat*>& bias,
+                        const std::vector<Mat*>& kv, bool sole_window);
   // Several rows' cross-attention, each over its own window's K/V (batched windows): row b of q attends over
   // *ks[b], *vs[b] into row b of out. The default calls cross_attention once for each run of consecutive rows that
   // share their K/V; a GPU does all rows in one launch.

@@ -52,8 +52,7 @@ void Decoder::compute_cross_kv(const Mat& enc, int w, bool sole_window) {
     bs.push_back(&m_.decoder_layers[i].cross_kv.b);
     ys.push_back(&cross_kv_[w][i]);
   }
-  be_.linears(enc, ws, bs, ys);
-  for (Mat* kv : ys) be_.cross_kv_written(*kv, sole_window);
+  be_.cross_kv(enc, ws, bs, ys, sole_window);
 }
 
 void Decoder::set_audio(const Mat& enc) {

@@ -251,6 +251,8 @@ struct Row {
   bool tune_other_on = false;
   double enc_tune_ms = NAN, cross_kv_tune_ms = NAN, tune_rel = NAN;
   long long tune_plans = 0, tune_changed = 0, tune_candidates = 0;
+  double cross_kv_direct_other_ms = NAN;  // set_audio with the shadow written directly the other way
+  bool cross_kv_direct_ran = false;       // the default's set_audio wrote shadows directly
   double part_upload_other_ms = NAN, part_stem_ms = NAN, part_stem_other_ms = NAN;  // (the defaults the other way)
   double part_upload_ms = NAN, part_conv1_ms = NAN, part_conv2_ms = NAN, part_pos_ms = NAN, part_norm_ms = NAN;
   double enc_ms = 0, enc_ops_ms = NAN, enc_blocks_ms = 0, enc_blocks_graph_ms = NAN, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
@@ -553,6 +555,15 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
   engine::Decoder dec(m, be);
   dec.set_audio(enc);
   row.cross_kv_ms = time_stream(be, 3, n_reps, [&] { dec.set_audio(enc); });
+  {
+    // The shadow written by the products themselves the other way from the default (WST_CUDA_HALF_DIRECT_KV).
+    const long long direct0 = be.half_direct_kv_products();
+    be.set_half_direct_kv(!be.half_direct_kv());
+    row.cross_kv_direct_other_ms = time_stream(be, 3, n_reps, [&] { dec.set_audio(enc); });
+    be.set_half_direct_kv(!be.half_direct_kv());
+    dec.set_audio(enc);
+    row.cross_kv_direct_ran = be.half_direct_kv_products() > direct0;
+  }
   {
     // The same products as session 20's set_audio made them: each layer's linear in turn (the window rounded to half
     // for each), the bias written into the output first (set_lt_bias(false)), each layer's shadow after its product.
@@ -1550,12 +1561,14 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   a.c_str(), precision_name(p), r.enc_ms, r.enc_blocks_ms, r.enc_blocks_graph_ms, r.enc_ops_ms,
                   r.enc_tf32_ms, r.dec_ms, r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
       std::printf("%s %s: window with its cross K/V (encode, then the decoder's set_audio: every layer's K/V, as "
-                  "whisper.cpp's encode time counts it) %.2f ms: encoder %.2f + set_audio %.3f (layer by layer "
-                  "through linear: bias written first %.3f, in cuBLASLt's epilogue %.3f); the encoder outside its "
+                  "whisper.cpp's encode time counts it) %.2f ms: encoder %.2f + set_audio %.3f (%s; %s %.3f; layer by "
+                  "layer through linear: bias written first %.3f, in cuBLASLt's epilogue %.3f); the encoder outside its "
                   "blocks, each step alone: mel upload %.3f (%s %.3f), conv1 + GELU %.3f, conv2 + GELU %.3f, positional "
                   "add %.3f, the stem (both convolutions and the add) %.3f (%s %.3f), final norm %.3f\n",
                   a.c_str(), precision_name(p), r.enc_ms + r.cross_kv_ms, r.enc_ms, r.cross_kv_ms,
-                  r.cross_kv_each_ms, r.cross_kv_each_lt_ms, r.part_upload_ms,
+                  r.cross_kv_direct_ran ? "the shadows written directly" : "the float32 K/V, then their shadows",
+                  be.half_direct_kv() ? "the float32 K/V, then their shadows" : "the shadows written directly",
+                  r.cross_kv_direct_other_ms, r.cross_kv_each_ms, r.cross_kv_each_lt_ms, r.part_upload_ms,
                   be.upload_chunks() ? "in one copy" : "in chunks", r.part_upload_other_ms, r.part_conv1_ms,
                   r.part_conv2_ms, r.part_pos_ms, r.part_stem_ms, be.stem_fused() ? "the ops in turn" : "fused",
                   r.part_stem_other_ms, r.part_norm_ms);

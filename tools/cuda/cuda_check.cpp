@@ -1027,6 +1027,53 @@ struct Checker {
                 ("upload_transposed " + std::to_string(rows) + "x" + std::to_string(cols)).c_str(), n_diff);
   }
 
+  // cross_kv for a sole float16 window, the shadow written by the product itself (set_half_direct_kv, the default)
+  // against the float32 products rounded to their shadows (off): the one-row cross-attention over the shadows (the
+  // steps' way), the float32 K/V made from the shadow when attention() reads them for 20 queries (a long prompt) and
+  // when they are downloaded. Both ways sum in float32 and round once to float16: held to float16's tolerance. Fails
+  // where the direct products or the widening did not run.
+  void cross_kv_direct(const std::string& name, int d, int n_head, int n_layers) {
+    const int t = 1500;
+    const Mat X = up(rnd(static_cast<size_t>(t) * d), t, d);
+    std::vector<engine::Weights> w;
+    std::vector<Mat> b, kv[2];
+    for (int i = 0; i < n_layers; ++i) {
+      w.push_back(be.upload_weights(rnd(static_cast<size_t>(2) * d * d, 0.05f).data(), 2 * d, d,
+                                    engine::WeightType::float16));
+      b.push_back(up(rnd(2 * d), 1, 2 * d));
+      for (auto& k : kv) k.push_back(be.alloc(t, 2 * d));
+    }
+    const Mat Q1 = up(rnd(d), 1, d), Q20 = up(rnd(static_cast<size_t>(20) * d), 20, d);
+    const bool direct0 = be.half_direct_kv();
+    const long long products0 = be.half_direct_kv_products(), widened0 = be.cross_kv_widened();
+    std::vector<float> one[2], many[2], values[2];
+    for (bool direct : {false, true}) {
+      be.set_half_direct_kv(direct);
+      std::vector<const engine::Weights*> wp;
+      std::vector<const Mat*> bp;
+      std::vector<Mat*> yp;
+      for (int i = 0; i < n_layers; ++i) wp.push_back(&w[i]), bp.push_back(&b[i]), yp.push_back(&kv[direct][i]);
+      be.cross_kv(X, wp, bp, yp, true);
+      for (int i = 0; i < n_layers; ++i) {
+        const Mat k = kv[direct][i].cols_view(0, d), v = kv[direct][i].cols_view(d, d);
+        Mat o1 = be.alloc(1, d), o20 = be.alloc(20, d);
+        be.cross_attention(Q1, k, v, o1, n_head);  // over the shadow
+        be.attention(Q20, k, v, o20, n_head, -1);  // over the float32 K/V (made from the shadow where direct)
+        for (float e : down(o1)) one[direct].push_back(e);
+        for (float e : down(o20)) many[direct].push_back(e);
+        for (float e : down(kv[direct][i])) values[direct].push_back(e);
+      }
+    }
+    be.set_half_direct_kv(direct0);
+    const long long products = be.half_direct_kv_products() - products0, widened = be.cross_kv_widened() - widened0;
+    const double r1 = rel_of(one[1], one[0]), r20 = rel_of(many[1], many[0]), rv = rel_of(values[1], values[0]);
+    const bool ok = r1 < 2e-3 && r20 < 2e-3 && rv < 2e-3 && products == n_layers && widened == n_layers;
+    if (!ok) ++n_fail;
+    std::printf("  %-4s %-58s the shadow written directly against rounded: one query rel %.2e, 20 queries rel %.2e, "
+                "K/V rel %.2e; %lld of %d layers direct, %lld widened\n",
+                ok ? "ok" : "FAIL", ("cross_kv " + name).c_str(), r1, r20, rv, products, n_layers, widened, n_layers);
+  }
+
   // encoder_stem fused (set_stem_fused, the default) against the ops in turn (Backend::encoder_stem: conv1d_gelu
   // twice, add): the same bits, at a model's shapes (t_in mel frames of n_mels); fails where the fused path's launch
   // count shows it did not run.
@@ -1785,6 +1832,7 @@ int run_op_checks(CudaBackend& be) {
       ck.conv1d(std::string(engine::weight_type_name(type)) + " conv2", 3000, d, d, 2, tol);
       // Fresh weights where the last ones were freed: the rounded weights kept for the old ones must not serve them.
       ck.conv1d(std::string(engine::weight_type_name(type)) + " conv2 (new weights)", 3000, d, d, 2, tol);
+      if (type == engine::WeightType::float16) ck.cross_kv_direct(s.name, d, s.n_head, 3);
       ck.encoder_stem(std::string(engine::weight_type_name(type)) + " " + s.name, 3000, s.n_mels, d);
       ck.encoder_stem(std::string(engine::weight_type_name(type)) + " " + s.name + ", 7 frames", 7, s.n_mels, d);
       ck.attention(std::string("flash ") + s.name + " encoder", 1500, 1500, s.n_head, d, -1, tol);

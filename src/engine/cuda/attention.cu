@@ -175,10 +175,86 @@ __global__ void masked_softmax_kernel(float* s, int tq, int tk, int causal_offse
   const float inv = 1.0f / l;
   for (int j = threadIdx.x; j < tk; j += blockDim.x) sr[j] = j < visible ? sr[j] * inv : 0.0f;
 }
+// f[i] = h[i] for n values, eight a thread where n allows (a K/V's float32 values made from its shadow).
+__global__ void widen_half_kernel(const __half* h, float* f, size_t n) {
+  const size_t i = (blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x) * 8;
+  if (i + 8 <= n) {
+    const uint4 raw = *reinterpret_cast<const uint4*>(h + i);
+    const __half2* p = reinterpret_cast<const __half2*>(&raw);
+    float4 a, b;
+    float2 v = __half22float2(p[0]);
+    a.x = v.x, a.y = v.y;
+    v = __half22float2(p[1]);
+    a.z = v.x, a.w = v.y;
+    v = __half22float2(p[2]);
+    b.x = v.x, b.y = v.y;
+    v = __half22float2(p[3]);
+    b.z = v.x, b.w = v.y;
+    reinterpret_cast<float4*>(f + i)[0] = a;
+    reinterpret_cast<float4*>(f + i)[1] = b;
+  } else {
+    for (size_t j = i; j < n; ++j) f[j] = __half2float(h[j]);
+  }
+}
 }  // namespace
+
+void CudaBackend::fresh_cross_kv(const Mat& m) {
+  if ((n_stale_kv_ == 0 && !recording_) || m.rows == 0 || m.cols == 0) return;
+  const float* lo = m.data;
+  const float* hi = m.data + static_cast<size_t>(m.rows - 1) * m.ld + m.cols;
+  for (HalfKv& h : half_kv_) {
+    const float* h_lo = h.src.data;
+    const float* h_hi = h_lo + static_cast<size_t>(h.src.rows) * h.src.cols;  // (contiguous)
+    if (hi <= h_lo || lo >= h_hi || h.src.owner.expired()) continue;
+    if (recording_) h.f32_wanted = true;  // a replay reads these values again, after later windows' cross_kv
+    if (!h.f32_stale) continue;
+    const size_t n = static_cast<size_t>(h.src.rows) * h.src.cols;
+    widen_half_kernel<<<blocks_for((n + 7) / 8, 256), 256, 0, stream_>>>(static_cast<const __half*>(h.half.get()),
+                                                                        const_cast<float*>(h_lo), n);
+    WST_CUDA_CHECK_LAUNCH();
+    if (recording_) recorded_.push_back(h.half);
+    h.f32_stale = false;
+    ++cross_kv_widened_;
+  }
+  recount_stale_kv();
+}
+
+void CudaBackend::cross_kv(const Mat& x, const std::vector<const Weights*>& w, const std::vector<const Mat*>& bias,
+                           const std::vector<Mat*>& kv, bool sole_window) {
+  bool direct = half_direct_kv_ && half_kv_on() && sole_window && sm90_ && clusters_ && !recording_ && !w.empty() &&
+                bias.size() == w.size() && kv.size() == w.size() && x.rows > 0 && x.cols % 8 == 0;
+  for (size_t i = 0; direct && i < w.size(); ++i) {
+    const Mat& y = *kv[i];
+    direct = w[i]->type == WeightType::float16 && y.storage && y.ld == y.cols && y.cols % 8 == 0 &&
+             y.rows == x.rows && y.cols == w[i]->rows && w[i]->cols == x.cols && bias[i] && bias[i]->cols == y.cols;
+  }
+  if (!direct) return Backend::cross_kv(x, w, bias, kv, sole_window);
+  drop_expired(half_kv_);
+  const Weights xh = to_half(x, WeightType::float16);  // the rounding linear makes, once for every layer
+  for (size_t i = 0; i < w.size(); ++i) {
+    Mat& y = *kv[i];
+    auto it = std::find_if(half_kv_.begin(), half_kv_.end(), [&](const HalfKv& h) { return h.src.is(y); });
+    if (it == half_kv_.end())
+      it = half_kv_.insert(half_kv_.end(),
+                           HalfKv{CopySource::of(y), alloc_bytes(static_cast<size_t>(y.rows) * y.cols * 2)});
+    // (The float32 values too where a recording reads them, or where cuBLASLt has no half-output algorithm.)
+    if (!it->f32_wanted &&
+        product_bias_half(*w[i], xh.packed.get(), x.cols, x.rows, it->half.get(), y.cols, bias[i]->data)) {
+      it->f32_stale = true;
+      ++half_direct_kv_products_;
+    } else {
+      product_over_half(*w[i], xh.packed.get(), x.cols, x.rows, bias[i]->data, y);
+      round_rows_to(y, WeightType::float16, it->half.get(), stream_);
+      it->f32_stale = false;
+    }
+  }
+  recount_stale_kv();
+}
 
 void CudaBackend::one_row_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int n_visible,
                                     const StepState* st, bool kv_fixed) {
+  fresh_cross_kv(k);
+  fresh_cross_kv(v);
   AttentionRows rows{};
   rows.k[0] = k.data;
   rows.v[0] = v.data;
@@ -205,9 +281,15 @@ void CudaBackend::rows_attention(const Mat& q, const std::vector<const Mat*>& ks
     if (const auto hk = kv_fixed ? half_kv_view(*ks[0], *vs[0], n, dh) : std::nullopt)
       return shared_kv_attention(chained_, stream_, q.data, q.ld, n, hk->k, hk->v, hk->ld, hk->ld, ks[0]->rows, n_head,
                                  dh, 1.0f / std::sqrt(static_cast<float>(dh)), out.data, out.ld, kv_fixed);
+    fresh_cross_kv(*ks[0]);
+    fresh_cross_kv(*vs[0]);
     return shared_kv_attention(chained_, stream_, q.data, q.ld, n, ks[0]->data, vs[0]->data, ks[0]->ld, vs[0]->ld,
                                ks[0]->rows, n_head, dh, 1.0f / std::sqrt(static_cast<float>(dh)), out.data, out.ld,
                                kv_fixed);
+  }
+  for (int b = 0; b < n; ++b) {
+    fresh_cross_kv(*ks[b]);
+    fresh_cross_kv(*vs[b]);
   }
   for (int b0 = 0; b0 < n; b0 += kMaxAttentionRows) {
     const int m = std::min(kMaxAttentionRows, n - b0);
@@ -225,6 +307,7 @@ void CudaBackend::rows_attention(const Mat& q, const std::vector<const Mat*>& ks
 
 void CudaBackend::cross_kv_written(const Mat& kv, bool sole_window) {
   drop_expired(half_kv_);  // shadows of freed K/V go first (their memory back to the pool)
+  recount_stale_kv();
   auto it = std::find_if(half_kv_.begin(), half_kv_.end(), [&](const HalfKv& h) { return h.src.is(kv); });
   // Off (or float32, which must give the CPU's tokens; or bfloat16, whose range float16 does not have; or one of
   // several windows): no new shadow. One a recording still holds (use_count > 1: a step recorded while it was on,
@@ -235,6 +318,7 @@ void CudaBackend::cross_kv_written(const Mat& kv, bool sole_window) {
     if (it == half_kv_.end()) return;
     if (it->half.use_count() == 1 || kv.ld != kv.cols || !kv.storage) {
       half_kv_.erase(it);
+      recount_stale_kv();
       return;
     }
   } else if (it == half_kv_.end()) {
@@ -242,6 +326,8 @@ void CudaBackend::cross_kv_written(const Mat& kv, bool sole_window) {
                          HalfKv{CopySource::of(kv), alloc_bytes(static_cast<size_t>(kv.rows) * kv.cols * 2)});
   }
   round_rows_to(kv, WeightType::float16, it->half.get(), stream_);  // in stream order: never stale for what follows
+  it->f32_stale = false;  // (kv's float32 values were just written)
+  recount_stale_kv();
   if (recording_) recorded_.push_back(it->half);
 }
 
@@ -348,6 +434,8 @@ void CudaBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, 
   const int dh = d / n_head;
   if (dh > kMaxHeadDim) throw Error("attention: head width " + std::to_string(dh) + " above " + std::to_string(kMaxHeadDim));
   if (tq == 0) return;
+  fresh_cross_kv(k);  // (every way below reads the float32 values)
+  fresh_cross_kv(v);
   if (tq > 1 && tq <= kMaxAttentionRows && causal_offset < 0 && sm90_ && clusters_) {
     if (tk == 0) throw Error("attention: the queries see no key");
     return few_queries_attention(q, k, v, out, n_head, false);  // K/V may come from the op just before
@@ -390,6 +478,8 @@ void CudaBackend::attention_at(const Mat& q, const Mat& k, const Mat& v, Mat& ou
                 std::to_string(k.cols) + "] with " + std::to_string(n_head) + " heads does not fit");
   const int dh = d / n_head;
   if (dh > kMaxHeadDim) throw Error("attention_at: head width " + std::to_string(dh) + " above " + std::to_string(kMaxHeadDim));
+  fresh_cross_kv(k);
+  fresh_cross_kv(v);
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
   if (sm90_ && clusters_)
     return one_row_attention(q, k, v, out, n_head, tk, static_cast<const StepState*>(step_dev_.get()), false);

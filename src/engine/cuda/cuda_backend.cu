@@ -166,6 +166,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   lt_bias_ = !env_is("WST_CUDA_LT_BIAS", "0");
   lt_tune_ = !env_is("WST_CUDA_LT_TUNE", "0");
   upload_chunks_ = !env_is("WST_CUDA_UPLOAD_CHUNKS", "0");
+  half_direct_kv_ = !env_is("WST_CUDA_HALF_DIRECT_KV", "0");
   stem_fused_ = !env_is("WST_CUDA_STEM_FUSED", "0");
   int cooperative = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
@@ -278,6 +279,7 @@ Mat CudaBackend::upload_transposed(const float* host, int rows, int cols) {
 
 void CudaBackend::download(const Mat& m, float* host) {
   if (m.rows == 0 || m.cols == 0) return;
+  fresh_cross_kv(m);
   WST_CUDA_CHECK(cudaMemcpy2DAsync(host, m.cols * sizeof(float), m.data, m.ld * sizeof(float), m.cols * sizeof(float),
                                    m.rows, cudaMemcpyDeviceToHost, stream_));
   WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -288,6 +290,7 @@ void CudaBackend::copy(const Mat& src, Mat& dst) {
     throw Error("copy: shape mismatch, expected [" + std::to_string(dst.rows) + ", " + std::to_string(dst.cols) +
                 "], got [" + std::to_string(src.rows) + ", " + std::to_string(src.cols) + "]");
   if (src.rows == 0 || src.cols == 0) return;
+  fresh_cross_kv(src);
   WST_CUDA_CHECK(cudaMemcpy2DAsync(dst.data, dst.ld * sizeof(float), src.data, src.ld * sizeof(float),
                                    src.cols * sizeof(float), src.rows, cudaMemcpyDeviceToDevice, stream_));
 }

@@ -252,6 +252,22 @@ class CudaBackend final : public Backend {
   void set_half_cross_kv(bool on) { half_cross_kv_ = on; }
   bool half_cross_kv() const { return half_cross_kv_; }
   long long half_cross_kv_launches() const { return half_cross_kv_launches_; }
+  // cross_kv for a sole window in float16 (with the shadows on): each layer's product writes the float16 shadow
+  // directly (cuBLASLt, the bias in its epilogue; product_bias_half), and the float32 K/V are made from the shadow
+  // only if an op reads them (a prompt of more than 16 rows through attention(), a fallback) or a recording did; off
+  // (WST_CUDA_HALF_DIRECT_KV=0 or set_half_direct_kv(false)): the float32 products, then each rounded to its shadow.
+  // The shadow's values are the float32 sums rounded once either way; where cuBLASLt picks another algorithm for the
+  // half output, the sums' order (and so a rounding) may differ.
+  void set_half_direct_kv(bool on) { half_direct_kv_ = on; }
+  bool half_direct_kv() const { return half_direct_kv_; }
+  long long half_direct_kv_products() const { return half_direct_kv_products_; }  // layers made that way so far
+  long long cross_kv_widened() const { return cross_kv_widened_; }  // float32 K/V made from their shadows so far
+  void cross_kv(const Mat& x, const std::vector<const Weights*>& w, const std::vector<const Mat*>& bias,
+                const std::vector<Mat*>& kv, bool sole_window) override;
+  // y [m, n] float16 (row stride ldy) = x [m, k] w^T + bias, x in float16, bias [n] float32 in cuBLASLt's epilogue,
+  // float32 sums: the cross K/V's shadow. false, with nothing done, where cuBLASLt has no such algorithm or a matrix
+  // is not 256-byte aligned.
+  bool product_bias_half(const Weights& w, const void* x, int ldx, int m, void* y, int ldy, const float* bias);
   // Several sequences' self-attention over caches of at most kSmallSelfKeys visible keys with one block a sequence
   // and head instead of a cluster of 8 (8 blocks of a dozen keys each on a 100-key cache); other sums' order, so
   // not the same bits. On since run 34 unless WST_CUDA_SMALL_SELF=0 or set_small_self(false).
@@ -582,8 +598,23 @@ class CudaBackend final : public Backend {
   struct HalfKv {
     CopySource src;
     std::shared_ptr<void> half;  // [rows, cols] float16, contiguous
+    // cross_kv made the shadow alone: src's float32 values are made from it (widened) when an op reads them
+    // (fresh_cross_kv).
+    bool f32_stale = false;
+    // A recording read src's float32 values (a replay reads them again): cross_kv writes them at every window.
+    bool f32_wanted = false;
   };
   std::vector<HalfKv> half_kv_;
+  int n_stale_kv_ = 0;  // shadows whose float32 K/V are stale
+  void recount_stale_kv() {
+    n_stale_kv_ = static_cast<int>(std::count_if(half_kv_.begin(), half_kv_.end(), [](const HalfKv& h) { return h.f32_stale; }));
+  }
+  // Makes the float32 values of every K/V that m overlaps from its shadow where cross_kv left them stale (in stream
+  // order); while a step is recorded, marks those K/V as read in float32 (f32_wanted). Every op that reads a K/V's
+  // float32 values calls it first.
+  void fresh_cross_kv(const Mat& m);
+  bool half_direct_kv_ = true;
+  long long half_direct_kv_products_ = 0, cross_kv_widened_ = 0;
   bool half_cross_kv_ = true;
   // Shadows are made and read: switched on, in float16 precision (float32 must give the CPU's tokens; float16 lacks
   // bfloat16's range).

@@ -295,6 +295,22 @@ bool CudaBackend::product_bias(const Weights& w, const void* x, int ldx, int m, 
   return true;
 }
 
+bool CudaBackend::product_bias_half(const Weights& w, const void* x, int ldx, int m, void* y, int ldy,
+                                    const float* bias) {
+  const cudaDataType_t t = lt_type(w, "product_bias_half");
+  if (!bias) throw Error("product_bias_half: no bias");
+  if (m == 0 || w.rows == 0) return true;
+  if (!lt_aligned(w.packed.get(), x, y, bias)) return false;
+  if (!lt_) lt_ = std::make_shared<LtProducts>();
+  std::shared_ptr<void> scratch;
+  const LtRequest r = lt_request(w, t, x, ldx, m, ldy, LtProducts::bias, t, false, bias, scratch);
+  const LtProducts::Plan& plan = plan_for(*lt_, r);
+  if (!plan.op) return false;  // no algorithm for this shape with a float32 bias and a half output
+  run_plan(*lt_, plan, w, x, y, bias, 0.0f, blas_workspace_.data, stream_);
+  ++lt_->bias_products;
+  return true;
+}
+
 void CudaBackend::product_into(const Weights& w, const void* x, int ldx, int m, void* y, cudaDataType_t yt, int ldy,
                                float beta) {
   const cudaDataType_t t = lt_type(w, "product_into");
