@@ -341,6 +341,32 @@ TEST_P(BackendOps, LinearsGiveEachProductOverOneInput) {
   EXPECT_EQ(test::error_of([&] { be_->linears(X, wp, bp, {yp[0]}); }), "linears: 3 weights, 3 biases and 1 outputs");
 }
 
+TEST_P(BackendOps, CrossKvGivesLinearsProducts) {
+  // Decoder::compute_cross_kv's call: every layer's K/V over one window as linear gives it, bit for bit, read back
+  // after the call (a backend may make them when read); lists of different lengths refused as linears refuses them.
+  const int m = 7, k = 24;
+  Mat X = be_->upload(random_vec(m * k, 41).data(), m, k);
+  std::vector<Weights> ws;
+  std::vector<Mat> bs, ys;
+  for (int i = 0; i < 2; ++i) {
+    ws.push_back(be_->upload_weights(random_vec(2 * k * k, 42 + i).data(), 2 * k, k, WeightType::float16));
+    bs.push_back(be_->upload(random_vec(2 * k, 50 + i).data(), 1, 2 * k));
+    ys.push_back(be_->alloc(m, 2 * k));
+  }
+  std::vector<const Weights*> wp{&ws[0], &ws[1]};
+  std::vector<const Mat*> bp{&bs[0], &bs[1]};
+  std::vector<Mat*> yp{&ys[0], &ys[1]};
+  for (bool sole : {true, false}) {
+    be_->cross_kv(X, wp, bp, yp, sole);
+    for (int i = 0; i < 2; ++i) {
+      Mat one = be_->alloc(m, 2 * k);
+      be_->linear(X, ws[i], bp[i], one);
+      EXPECT_EQ(down(ys[i]), down(one)) << "layer " << i << (sole ? ", sole window" : ", one of several");
+    }
+  }
+  EXPECT_EQ(test::error_of([&] { be_->cross_kv(X, wp, {bp[0]}, yp, true); }), "linears: 2 weights, 1 biases and 2 outputs");
+}
+
 TEST_P(BackendOps, Int8LinearWithinQuantisationError) {
   for (auto [m, n, k] : kPackedShapes) {
     auto x = random_vec(m * k, 14), w = random_vec(n * k, 15), b = random_vec(n, 16);

@@ -433,10 +433,10 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     Mat x_in = be.upload_transposed(mel.data(), h.n_mels, n_frames);
     row.part_upload_ms =
         time_stream(be, 3, n_reps, [&] { x_in = be.upload_transposed(mel.data(), h.n_mels, n_frames); });
-    be.set_upload_chunks(!be.upload_chunks());
+    be.set_upload_parallel(!be.upload_parallel());
     row.part_upload_other_ms =
         time_stream(be, 3, n_reps, [&] { x_in = be.upload_transposed(mel.data(), h.n_mels, n_frames); });
-    be.set_upload_chunks(!be.upload_chunks());
+    be.set_upload_parallel(!be.upload_parallel());
     Mat c1 = be.alloc(n_frames, d), x = be.alloc(t, d), out = be.alloc(t, d);
     row.part_conv1_ms = time_stream(be, 3, n_reps, [&] { be.conv1d_gelu(x_in, m.conv1_w, m.conv1_b, 1, c1); });
     row.part_conv2_ms = time_stream(be, 3, n_reps, [&] { be.conv1d_gelu(c1, m.conv2_w, m.conv2_b, 2, x); });
@@ -1569,7 +1569,7 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.cross_kv_direct_ran ? "the shadows written directly" : "the float32 K/V, then their shadows",
                   be.half_direct_kv() ? "the float32 K/V, then their shadows" : "the shadows written directly",
                   r.cross_kv_direct_other_ms, r.cross_kv_each_ms, r.cross_kv_each_lt_ms, r.part_upload_ms,
-                  be.upload_chunks() ? "in one copy" : "in chunks", r.part_upload_other_ms, r.part_conv1_ms,
+                  be.upload_parallel() ? "the caller's copy alone" : "copied in parallel", r.part_upload_other_ms, r.part_conv1_ms,
                   r.part_conv2_ms, r.part_pos_ms, r.part_stem_ms, be.stem_fused() ? "the ops in turn" : "fused",
                   r.part_stem_other_ms, r.part_norm_ms);
       std::printf("%s %s: cuBLASLt plans %s (WST_CUDA_LT_TUNE): encoder %.3f ms against %.3f, set_audio %.3f ms "

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "engine/cuda/cuda_backend.cuh"
 #include "util/errors.h"
@@ -165,7 +166,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   fc1_epilogue_ = !env_is("WST_CUDA_FC1_EPILOGUE", "0");
   lt_bias_ = !env_is("WST_CUDA_LT_BIAS", "0");
   lt_tune_ = !env_is("WST_CUDA_LT_TUNE", "0");
-  upload_chunks_ = !env_is("WST_CUDA_UPLOAD_CHUNKS", "0");
+  upload_parallel_ = !env_is("WST_CUDA_UPLOAD_PARALLEL", "0");
   half_direct_kv_ = !env_is("WST_CUDA_HALF_DIRECT_KV", "0");
   stem_fused_ = !env_is("WST_CUDA_STEM_FUSED", "0");
   int cooperative = 0;
@@ -261,16 +262,22 @@ Mat CudaBackend::upload_transposed(const float* host, int rows, int cols) {
     staging_bytes_ = bytes;
   }
   std::shared_ptr<void> raw = alloc_bytes(bytes);  // back to the pool after this; later work only reuses it
-  // In chunks of about kUploadChunkBytes, each queued as soon as the host has copied it, so that the transfer of
-  // one overlaps the host's copy of the next (upload_chunks; one copy and one transfer where off).
-  const size_t chunk = upload_chunks_ ? kUploadChunkBytes : bytes;
-  const auto* src = reinterpret_cast<const char*>(host);
+  // Copied into the pinned buffer by a few threads, each part's transfer queued as soon as it is there
+  // (upload_parallel; one copy, then one transfer, where off or where this machine has a single core).
   auto* pinned = reinterpret_cast<char*>(staging_host_);
   auto* dev = static_cast<char*>(raw.get());
-  for (size_t at = 0; at < bytes; at += chunk) {
-    const size_t n = std::min(chunk, bytes - at);
-    std::memcpy(pinned + at, src + at, n);
+  const auto queue = [&](size_t at, size_t n) {
     WST_CUDA_CHECK(cudaMemcpyAsync(dev + at, pinned + at, n, cudaMemcpyHostToDevice, stream_));
+  };
+  if (upload_parallel_ && !host_copy_) {
+    const unsigned cores = std::thread::hardware_concurrency();
+    host_copy_ = std::make_unique<ParallelCopy>(static_cast<int>(std::min(3u, cores > 1 ? cores - 1 : 0u)));
+  }
+  if (upload_parallel_ && host_copy_->parts() > 1) {
+    host_copy_->copy(pinned, host, bytes, queue);
+  } else {
+    std::memcpy(pinned, host, bytes);
+    queue(0, bytes);
   }
   WST_CUDA_CHECK(cudaEventRecord(staging_free_, stream_));
   transpose(static_cast<const float*>(raw.get()), rows, cols, out.data, out.ld, stream_);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/cuda/host_copy.cuh"
 #include "engine/cuda/switches.h"
 
 namespace wst::engine::cuda {
@@ -264,9 +265,10 @@ class CudaBackend final : public Backend {
   long long cross_kv_widened() const { return cross_kv_widened_; }  // float32 K/V made from their shadows so far
   void cross_kv(const Mat& x, const std::vector<const Weights*>& w, const std::vector<const Mat*>& bias,
                 const std::vector<Mat*>& kv, bool sole_window) override;
-  // y [m, n] float16 (row stride ldy) = x [m, k] w^T + bias, x in float16, bias [n] float32 in cuBLASLt's epilogue,
-  // float32 sums: the cross K/V's shadow. false, with nothing done, where cuBLASLt has no such algorithm or a matrix
-  // is not 256-byte aligned.
+  // y [m, n] float16 (row stride ldy) = x [m, k] w^T + bias, x in float16, bias [n] in cuBLASLt's epilogue, float32
+  // sums: the cross K/V's shadow. The bias float32 where cuBLASLt takes it with a half output, else rounded to half
+  // first (as product_bias_gelu's; the H100's cuBLAS 12 in run 59 took no float32 bias here). false, with nothing
+  // done, where cuBLASLt has no such algorithm or a matrix is not 256-byte aligned.
   bool product_bias_half(const Weights& w, const void* x, int ldx, int m, void* y, int ldy, const float* bias);
   // Several sequences' self-attention over caches of at most kSmallSelfKeys visible keys with one block a sequence
   // and head instead of a cluster of 8 (8 blocks of a dozen keys each on a 100-key cache); other sums' order, so
@@ -392,11 +394,12 @@ class CudaBackend final : public Backend {
   // cublasGemmEx. A change drops every plan made so far. The algorithm picked may differ between processes (timing),
   // and with it the rounding of a product's sums: the same window can give other float16 bits in another run.
   void set_lt_tune(bool on);
-  // upload_transposed copies the host's matrix into its pinned buffer and queues the transfer in 256 KiB chunks,
-  // each chunk's transfer overlapping the host's copy of the next (the mel: 1.5 MB a large-v3 window); off
-  // (WST_CUDA_UPLOAD_CHUNKS=0 or set_upload_chunks(false)): one copy, then one transfer.
-  void set_upload_chunks(bool on) { upload_chunks_ = on; }
-  bool upload_chunks() const { return upload_chunks_; }
+  // upload_transposed copies the host's matrix into its pinned buffer with up to 3 helper threads besides the
+  // caller's (fewer where the machine has fewer cores), each part's transfer queued as soon as that part is copied
+  // (the mel: 1.5 MB a large-v3 window, 0.17 ms through one thread in run 59); off (WST_CUDA_UPLOAD_PARALLEL=0 or
+  // set_upload_parallel(false)): the caller's copy, then one transfer.
+  void set_upload_parallel(bool on) { upload_parallel_ = on; }
+  bool upload_parallel() const { return upload_parallel_; }
   // encoder_stem in the half precisions as three launches fewer with the same bits: conv1's GELU applied where conv2's
   // columns are gathered, conv2's GELU and the positional add in one pass (conv1d.cu). Off (WST_CUDA_STEM_FUSED=0 or
   // set_stem_fused(false)): the ops in turn (Backend::encoder_stem).
@@ -531,6 +534,9 @@ class CudaBackend final : public Backend {
   bool lt_tune_ = true;
   // A plan request for cuBLASLt's products (lt_product.cu): with what tuning times where set_lt_tune is on, the
   // product has enough rows, no plan is made for it yet and no capture is under way (scratch holds its y then).
+  // The bias a cuBLASLt plan's epilogue reads: bias itself, or where the plan takes it in the output's type (w's), a
+  // copy rounded to it (refilled at every product, in stream order).
+  const void* plan_bias(bool in_output_type, const Weights& w, const float* bias);
   LtRequest lt_request(const Weights& w, cudaDataType_t t, const void* x, int ldx, int m, int ldy, int epi,
                        cudaDataType_t out, bool accumulate, const void* bias, std::shared_ptr<void>& scratch);
   std::shared_ptr<LtProducts> lt_;  // cuBLASLt's handle and plans, made on first use (lt_product.cu)
@@ -641,8 +647,8 @@ class CudaBackend final : public Backend {
   };
   std::vector<Rounded> rounded_;
   // upload_transposed's pinned buffer, and an event after the last copy out of it (written again only after it).
-  static constexpr size_t kUploadChunkBytes = size_t{256} << 10;
-  bool upload_chunks_ = true;
+  std::unique_ptr<ParallelCopy> host_copy_;  // upload_transposed's helper threads (made at its first parallel copy)
+  bool upload_parallel_ = true;
   bool stem_fused_ = true;
   float* staging_host_ = nullptr;
   size_t staging_bytes_ = 0;

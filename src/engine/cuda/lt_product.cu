@@ -44,7 +44,7 @@ struct LtProducts {
   // (bias, type, n) -> a buffer for the bias in that type, refilled at every product (a cached copy could outlive a
   // change of the values at that address); made at the first, eager window's product.
   std::map<std::tuple<const float*, int, int>, std::shared_ptr<void>> rounded_biases;
-  long long roundings = 0;  // biases rounded so far (CudaBackend::fc1_bias_roundings)
+  long long roundings = 0;  // biases rounded so far (CudaBackend::fc1_bias_roundings; product_bias_half's too)
   long long products = 0;   // products run with the epilogue (CudaBackend::fc1_epilogue_products)
   long long bias_products = 0;  // products run with the bias alone in the epilogue (CudaBackend::lt_bias_products)
   long long plain_products = 0;  // products without an epilogue (CudaBackend::lt_plain_products)
@@ -194,7 +194,8 @@ const LtProducts::Plan& plan_for(LtProducts& lt, const LtRequest& r) {
     // A cuBLAS error while planning counts as no algorithm: the caller then takes its other way.
     LtProducts::Plan fresh;
     for (bool in_output_type : {false, true}) {
-      if (in_output_type && r.epi != LtProducts::gelu_bias) break;
+      // (Only where the output is half: a float32 output takes a float32 bias or nothing.)
+      if (in_output_type && (r.epi == LtProducts::none || r.epi == LtProducts::gelu || r.out == CUDA_R_32F)) break;
       try {
         fresh = make_plan(lt, r, in_output_type);
       } catch (const Error&) {
@@ -265,17 +266,18 @@ bool CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, in
                                  bias, scratch);
   const LtProducts::Plan& plan = plan_for(*lt_, r);
   if (!plan.op) return false;  // no algorithm for this shape with a GELU epilogue
-  const void* bias_arg = bias;
-  if (bias && plan.bias_in_output_type) {
-    auto& rounded = lt_->rounded_biases[{bias, static_cast<int>(t), w.rows}];
-    if (!rounded) rounded = alloc_bytes(static_cast<size_t>(w.rows) * 2);
-    round_rows_to(Mat{nullptr, const_cast<float*>(bias), 1, w.rows, w.rows}, w.type, rounded.get(), stream_);
-    ++lt_->roundings;
-    bias_arg = rounded.get();
-  }
-  run_plan(*lt_, plan, w, x, y, bias_arg, 0.0f, blas_workspace_.data, stream_);
+  run_plan(*lt_, plan, w, x, y, plan_bias(plan.bias_in_output_type, w, bias), 0.0f, blas_workspace_.data, stream_);
   ++lt_->products;
   return true;
+}
+
+const void* CudaBackend::plan_bias(bool in_output_type, const Weights& w, const float* bias) {
+  if (!bias || !in_output_type) return bias;
+  auto& rounded = lt_->rounded_biases[{bias, static_cast<int>(w.type), w.rows}];
+  if (!rounded) rounded = alloc_bytes(static_cast<size_t>(w.rows) * 2);
+  round_rows_to(Mat{nullptr, const_cast<float*>(bias), 1, w.rows, w.rows}, w.type, rounded.get(), stream_);
+  ++lt_->roundings;
+  return rounded.get();
 }
 
 bool CudaBackend::product_bias(const Weights& w, const void* x, int ldx, int m, float* y, int ldy,
@@ -305,8 +307,8 @@ bool CudaBackend::product_bias_half(const Weights& w, const void* x, int ldx, in
   std::shared_ptr<void> scratch;
   const LtRequest r = lt_request(w, t, x, ldx, m, ldy, LtProducts::bias, t, false, bias, scratch);
   const LtProducts::Plan& plan = plan_for(*lt_, r);
-  if (!plan.op) return false;  // no algorithm for this shape with a float32 bias and a half output
-  run_plan(*lt_, plan, w, x, y, bias, 0.0f, blas_workspace_.data, stream_);
+  if (!plan.op) return false;  // no algorithm for this shape with a bias and a half output
+  run_plan(*lt_, plan, w, x, y, plan_bias(plan.bias_in_output_type, w, bias), 0.0f, blas_workspace_.data, stream_);
   ++lt_->bias_products;
   return true;
 }
