@@ -249,7 +249,7 @@ struct Row {
   // cuBLASLt's tuned plans the other way from the default (WST_CUDA_LT_TUNE): the encoder, set_audio, the window
   // against the default's; what tuning did under the default.
   bool tune_other_on = false;
-  double enc_tune_ms = NAN, cross_kv_tune_ms = NAN, tune_rel = NAN;
+  double enc_tune_ms = NAN, cross_kv_tune_ms = NAN, tune_rel = NAN, blocks_tune_ms = NAN, blocks_tune_default_ms = NAN;
   long long tune_plans = 0, tune_changed = 0, tune_candidates = 0;
   double cross_kv_direct_other_ms = NAN;  // set_audio with the shadow written directly the other way
   bool cross_kv_direct_ran = false;       // the default's set_audio wrote shadows directly
@@ -545,6 +545,13 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.tune_rel = rel_diff(other, ref);
       engine::Decoder d2(m, be);
       row.cross_kv_tune_ms = time_stream(be, 3, n_reps, [&] { d2.set_audio(enc); });
+      // The recorded blocks alone, this way and then the default's again right after (less between them to vary).
+      Mat xb = be.alloc(enc.rows, enc.cols);
+      be.copy(enc, xb);
+      row.blocks_tune_ms = time_stream(be, 3, n_reps, [&] { be.encoder_blocks(m.encoder_layers, h.n_audio_head, xb); });
+      be.set_lt_tune(before);
+      row.blocks_tune_default_ms =
+          time_stream(be, 3, n_reps, [&] { be.encoder_blocks(m.encoder_layers, h.n_audio_head, xb); });
     } catch (const std::exception& e) {  // NaN in the line: it did not run
       std::printf("%s: cuBLASLt tuning %s did not run: %s\n", arch.c_str(), before ? "off" : "on", e.what());
     }
@@ -1573,10 +1580,12 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.part_conv2_ms, r.part_pos_ms, r.part_stem_ms, be.stem_fused() ? "the ops in turn" : "fused",
                   r.part_stem_other_ms, r.part_norm_ms);
       std::printf("%s %s: cuBLASLt plans %s (WST_CUDA_LT_TUNE): encoder %.3f ms against %.3f, set_audio %.3f ms "
-                  "against %.3f, the window against the default's rel %.1e; under the default %lld plans tuned (%lld "
-                  "algorithms timed), %lld of them not the heuristic's first\n",
+                  "against %.3f, recorded blocks %.3f ms against %.3f (the default's timed right after), the window "
+                  "against the default's rel %.1e; under the default %lld plans tuned (%lld algorithms timed), %lld of "
+                  "them not the heuristic's first\n",
                   a.c_str(), precision_name(p), r.tune_other_on ? "tuned" : "untuned", r.enc_tune_ms, r.enc_ms,
-                  r.cross_kv_tune_ms, r.cross_kv_ms, r.tune_rel, r.tune_plans, r.tune_candidates, r.tune_changed);
+                  r.cross_kv_tune_ms, r.cross_kv_ms, r.blocks_tune_ms, r.blocks_tune_default_ms, r.tune_rel,
+                  r.tune_plans, r.tune_candidates, r.tune_changed);
       if (!std::isnan(r.enc_blocks_flash_ms[0])) {
         static const char* const names[] = {"words16",     "ldmatrix16",  "ldmatrix32",
                                             "wgmma 64x64", "wgmma 128x64", "wgmma 128x128",

@@ -1071,7 +1071,7 @@ struct Checker {
     if (!ok) ++n_fail;
     std::printf("  %-4s %-58s the shadow written directly against rounded: one query rel %.2e, 20 queries rel %.2e, "
                 "K/V rel %.2e; %lld of %d layers direct, %lld widened\n",
-                ok ? "ok" : "FAIL", ("cross_kv " + name).c_str(), r1, r20, rv, products, n_layers, widened, n_layers);
+                ok ? "ok" : "FAIL", ("cross_kv " + name).c_str(), r1, r20, rv, products, n_layers, widened);
   }
 
   // encoder_stem fused (set_stem_fused, the default) against the ops in turn (Backend::encoder_stem: conv1d_gelu
