@@ -390,9 +390,11 @@ class CudaBackend final : public Backend {
   // cuBLASLt's plans for products of at least 256 rows (the encoder's, the convolutions', the cross K/V) take the
   // fastest of the heuristic's first 8 algorithms, each timed 5 times on the product's own operands at its first
   // run outside a capture (the heuristic's first otherwise), and the encoder's plain products go through cuBLASLt
-  // too (product_into). On by default; WST_CUDA_LT_TUNE=0 or set_lt_tune(false) keeps the heuristic's first and
-  // cublasGemmEx. A change drops every plan made so far. The algorithm picked may differ between processes (timing),
-  // and with it the rounding of a product's sums: the same window can give other float16 bits in another run.
+  // too (product_into). Off by default (WST_CUDA_LT_TUNE=1 or set_lt_tune(true) turns it on): in runs 59-60 (H100)
+  // the tuned plans gave cublasGemmEx's bits and no measurable time (large-v3's recorded blocks 4.952 ms untuned
+  // against 4.954 tuned, back to back), for ~10-20 ms of timing at a model's first window. A change drops every
+  // plan made so far. The algorithm picked may differ between processes (timing), and with it, in principle, the
+  // rounding of a product's sums.
   void set_lt_tune(bool on);
   // upload_transposed copies the host's matrix into its pinned buffer with up to 3 helper threads besides the
   // caller's (fewer where the machine has fewer cores), each part's transfer queued as soon as that part is copied
@@ -531,7 +533,7 @@ class CudaBackend final : public Backend {
   bool wgmma_ = false;  // flash_wgmma_available() for this device, asked when the backend starts
   bool fc1_epilogue_ = true;
   bool lt_bias_ = true;
-  bool lt_tune_ = true;
+  bool lt_tune_ = false;
   // A plan request for cuBLASLt's products (lt_product.cu): with what tuning times where set_lt_tune is on, the
   // product has enough rows, no plan is made for it yet and no capture is under way (scratch holds its y then).
   // The bias a cuBLASLt plan's epilogue reads: bias itself, or where the plan takes it in the output's type (w's), a
