@@ -252,6 +252,7 @@ struct Row {
   double enc_tune_ms = NAN, cross_kv_tune_ms = NAN, tune_rel = NAN, blocks_tune_ms = NAN, blocks_tune_default_ms = NAN;
   long long tune_plans = 0, tune_changed = 0, tune_candidates = 0;
   double enc_again_ms = NAN;              // the whole encoder timed again later in the run
+  double enc_upload_other_ms = NAN;       // the whole encoder with the mel's copy the other way
   double cross_kv_direct_other_ms = NAN;  // set_audio with the shadow written directly the other way
   bool cross_kv_direct_ran = false;       // the default's set_audio wrote shadows directly
   double part_upload_other_ms = NAN, part_stem_ms = NAN, part_stem_other_ms = NAN;  // (the defaults the other way)
@@ -515,6 +516,9 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
   }
   // The whole encoder again, after the parts and the blocks' variants: how much one median varies within a run.
   row.enc_again_ms = time_stream(be, 3, n_reps, [&] { enc = engine::encode(m, be, mel.data()); });
+  be.set_upload_parallel(!be.upload_parallel());  // and with the mel's copy the other way
+  row.enc_upload_other_ms = time_stream(be, 3, n_reps, [&] { enc = engine::encode(m, be, mel.data()); });
+  be.set_upload_parallel(!be.upload_parallel());
   if (be.half_encoder_fits(m.encoder_layers, h.n_audio_head, enc)) {
     // The same window with the blocks op by op (float32 activations between the ops), for comparison.
     be.set_half_encoder(false);
@@ -1566,9 +1570,12 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
         continue;
       }
       const Row& r = rows.back();
-      std::printf("%s %s: encoder %.2f ms (timed again later %.2f; its blocks %.2f, recorded %.2f; op by op %.2f; TF32 "
-                  "%.2f), step %.3f ms (eager body %.3f, graph %.3f; graph vs eager rel %.1e), pool peak %.2f GiB\n",
-                  a.c_str(), precision_name(p), r.enc_ms, r.enc_again_ms, r.enc_blocks_ms, r.enc_blocks_graph_ms, r.enc_ops_ms,
+      std::printf("%s %s: encoder %.2f ms (timed again later %.2f, then with the mel %s %.2f; its blocks %.2f, "
+                  "recorded %.2f; op by op %.2f; TF32 %.2f), step %.3f ms (eager body %.3f, graph %.3f; graph vs eager "
+                  "rel %.1e), pool peak %.2f GiB\n",
+                  a.c_str(), precision_name(p), r.enc_ms, r.enc_again_ms,
+                  be.upload_parallel() ? "copied by the caller alone" : "copied in parallel", r.enc_upload_other_ms,
+                  r.enc_blocks_ms, r.enc_blocks_graph_ms, r.enc_ops_ms,
                   r.enc_tf32_ms, r.dec_ms, r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
       std::printf("%s %s: window with its cross K/V (encode, then the decoder's set_audio: every layer's K/V, as "
                   "whisper.cpp's encode time counts it) %.2f ms: encoder %.2f + set_audio %.3f (%s; %s %.3f; layer by "
