@@ -1908,13 +1908,14 @@ int run_op_checks(CudaBackend& be) {
     ck.cross_fused(type, "large-v3", 1280, 20, 1500, false);           // no shadow: not fused
   }
   std::printf("the mel spectrogram's upload, transposed on the device (copied in parallel, then by the caller alone):\n");
-  for (bool chunks : {true, false}) {
-    be.set_upload_parallel(chunks);
+  const bool parallel0 = be.upload_parallel();
+  for (bool parallel : {true, false}) {
+    be.set_upload_parallel(parallel);
     for (auto [rows, cols] : {std::pair{128, 3000}, std::pair{128, 3000}, std::pair{80, 3000}, std::pair{45, 70},
                               std::pair{1, 65537}, std::pair{64, 1024}})  // (65537 floats: parts not whole pages)
       ck.upload_transposed(rows, cols);
   }
-  be.set_upload_parallel(true);
+  be.set_upload_parallel(parallel0);
   std::printf("encoder attention on half inputs (flash_attention_half):\n");
   // (1 to 4 blocks of 64 keys and 24: the pipelined shape's stages start, wrap and end at each of them)
   for (int t : {1, 16, 64, 77, 128, 129, 192, 193, 1500}) {

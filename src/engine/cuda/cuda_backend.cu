@@ -166,7 +166,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   fc1_epilogue_ = !env_is("WST_CUDA_FC1_EPILOGUE", "0");
   lt_bias_ = !env_is("WST_CUDA_LT_BIAS", "0");
   lt_tune_ = env_is("WST_CUDA_LT_TUNE", "1");
-  upload_parallel_ = !env_is("WST_CUDA_UPLOAD_PARALLEL", "0");
+  upload_parallel_ = env_is("WST_CUDA_UPLOAD_PARALLEL", "1");
   half_direct_kv_ = !env_is("WST_CUDA_HALF_DIRECT_KV", "0");
   stem_fused_ = !env_is("WST_CUDA_STEM_FUSED", "0");
   int cooperative = 0;

@@ -396,10 +396,12 @@ class CudaBackend final : public Backend {
   // plan made so far. The algorithm picked may differ between processes (timing), and with it, in principle, the
   // rounding of a product's sums.
   void set_lt_tune(bool on);
-  // upload_transposed copies the host's matrix into its pinned buffer with up to 3 helper threads besides the
-  // caller's (fewer where the machine has fewer cores), each part's transfer queued as soon as that part is copied
-  // (the mel: 1.5 MB a large-v3 window, 0.17 ms through one thread in run 59); off (WST_CUDA_UPLOAD_PARALLEL=0 or
-  // set_upload_parallel(false)): the caller's copy, then one transfer.
+  // Where on (WST_CUDA_UPLOAD_PARALLEL=1 or set_upload_parallel(true)), upload_transposed copies the host's matrix
+  // into its pinned buffer with up to 3 helper threads besides the caller's (fewer where the machine has fewer
+  // cores), each part's transfer queued as soon as that part is copied; off by default: the caller's copy, then one
+  // transfer. Timed alone, back to back, the large-v3 mel's upload took 0.099 ms against 0.140 (run 61, H100); in
+  // the whole encoder, where the helpers sleep between windows, it was no faster (tiny 0.41-0.44 ms against 0.36, small
+  // 1.35-1.43 against 1.29, large-v3 5.23-5.33 against 5.32; the same run): waking them costs what they save.
   void set_upload_parallel(bool on) { upload_parallel_ = on; }
   bool upload_parallel() const { return upload_parallel_; }
   // encoder_stem in the half precisions as three launches fewer with the same bits: conv1's GELU applied where conv2's
@@ -650,7 +652,7 @@ class CudaBackend final : public Backend {
   std::vector<Rounded> rounded_;
   // upload_transposed's pinned buffer, and an event after the last copy out of it (written again only after it).
   std::unique_ptr<ParallelCopy> host_copy_;  // upload_transposed's helper threads (made at its first parallel copy)
-  bool upload_parallel_ = true;
+  bool upload_parallel_ = false;
   bool stem_fused_ = true;
   float* staging_host_ = nullptr;
   size_t staging_bytes_ = 0;
