@@ -1574,7 +1574,7 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   "recorded %.2f; op by op %.2f; TF32 %.2f), step %.3f ms (eager body %.3f, graph %.3f; graph vs eager "
                   "rel %.1e), pool peak %.2f GiB\n",
                   a.c_str(), precision_name(p), r.enc_ms, r.enc_again_ms,
-                  be.upload_parallel() ? "copied by the caller alone" : "copied in parallel", r.enc_upload_other_ms,
+                  be.upload_parallel() ? "copied by the caller in chunks" : "copied in parallel", r.enc_upload_other_ms,
                   r.enc_blocks_ms, r.enc_blocks_graph_ms, r.enc_ops_ms,
                   r.enc_tf32_ms, r.dec_ms, r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
       std::printf("%s %s: window with its cross K/V (encode, then the decoder's set_audio: every layer's K/V, as "
@@ -1586,7 +1586,7 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.cross_kv_direct_ran ? "the shadows written directly" : "the float32 K/V, then their shadows",
                   be.half_direct_kv() ? "the float32 K/V, then their shadows" : "the shadows written directly",
                   r.cross_kv_direct_other_ms, r.cross_kv_each_ms, r.cross_kv_each_lt_ms, r.part_upload_ms,
-                  be.upload_parallel() ? "the caller's copy alone" : "copied in parallel", r.part_upload_other_ms, r.part_conv1_ms,
+                  be.upload_parallel() ? "the caller's copy in chunks" : "copied in parallel", r.part_upload_other_ms, r.part_conv1_ms,
                   r.part_conv2_ms, r.part_pos_ms, r.part_stem_ms, be.stem_fused() ? "the ops in turn" : "fused",
                   r.part_stem_other_ms, r.part_norm_ms);
       std::printf("%s %s: cuBLASLt plans %s (WST_CUDA_LT_TUNE): encoder %.3f ms against %.3f, set_audio %.3f ms "

@@ -1907,7 +1907,7 @@ int run_op_checks(CudaBackend& be) {
     ck.cross_fused(type, "large-v3, 3000 keys", 1280, 20, 3000, true);  // two rounds of scores a block
     ck.cross_fused(type, "large-v3", 1280, 20, 1500, false);           // no shadow: not fused
   }
-  std::printf("the mel spectrogram's upload, transposed on the device (copied in parallel, then by the caller alone):\n");
+  std::printf("the mel spectrogram's upload, transposed on the device (copied in parallel, then by the caller in chunks):\n");
   const bool parallel0 = be.upload_parallel();
   for (bool parallel : {true, false}) {
     be.set_upload_parallel(parallel);
