@@ -538,6 +538,10 @@ class CudaBackend final : public Backend {
   bool lt_tune_ = false;
   // A plan request for cuBLASLt's products (lt_product.cu): with what tuning times where set_lt_tune is on, the
   // product has enough rows, no plan is made for it yet and no capture is under way (scratch holds its y then).
+  // product_bias (half_out false: float32 y) and product_bias_half (true: y in w's type); who names the caller in
+  // errors.
+  bool product_bias_to(const Weights& w, const void* x, int ldx, int m, void* y, int ldy, const float* bias,
+                       bool half_out, const char* who);
   // The bias a cuBLASLt plan's epilogue reads: bias itself, or where the plan takes it in the output's type (w's), a
   // copy rounded to it (refilled at every product, in stream order).
   const void* plan_bias(bool in_output_type, const Weights& w, const float* bias);

@@ -282,32 +282,27 @@ const void* CudaBackend::plan_bias(bool in_output_type, const Weights& w, const 
 
 bool CudaBackend::product_bias(const Weights& w, const void* x, int ldx, int m, float* y, int ldy,
                                const float* bias) {
-  const cudaDataType_t t = lt_type(w, "product_bias");
-  if (!bias) throw Error("product_bias: no bias (the plain product is half_product's)");
+  return product_bias_to(w, x, ldx, m, y, ldy, bias, false, "product_bias");
+}
+
+bool CudaBackend::product_bias_half(const Weights& w, const void* x, int ldx, int m, void* y, int ldy,
+                                    const float* bias) {
+  return product_bias_to(w, x, ldx, m, y, ldy, bias, true, "product_bias_half");
+}
+
+bool CudaBackend::product_bias_to(const Weights& w, const void* x, int ldx, int m, void* y, int ldy, const float* bias,
+                                  bool half_out, const char* who) {
+  const cudaDataType_t t = lt_type(w, who);
+  if (!bias) throw Error(std::string(who) + ": no bias (the plain product is half_product's)");
   if (m == 0 || w.rows == 0) return true;
   // A view at another offset takes the caller's other way rather than an error.
   if (!lt_aligned(w.packed.get(), x, y, bias)) return false;
   if (!lt_) lt_ = std::make_shared<LtProducts>();
   std::shared_ptr<void> scratch;
-  const LtRequest r = lt_request(w, t, x, ldx, m, ldy, LtProducts::bias, CUDA_R_32F, false, bias, scratch);
+  const LtRequest r =
+      lt_request(w, t, x, ldx, m, ldy, LtProducts::bias, half_out ? t : CUDA_R_32F, false, bias, scratch);
   const LtProducts::Plan& plan = plan_for(*lt_, r);
-  if (!plan.op) return false;  // no algorithm for this shape with a float32 bias and output
-  run_plan(*lt_, plan, w, x, y, bias, 0.0f, blas_workspace_.data, stream_);
-  ++lt_->bias_products;
-  return true;
-}
-
-bool CudaBackend::product_bias_half(const Weights& w, const void* x, int ldx, int m, void* y, int ldy,
-                                    const float* bias) {
-  const cudaDataType_t t = lt_type(w, "product_bias_half");
-  if (!bias) throw Error("product_bias_half: no bias");
-  if (m == 0 || w.rows == 0) return true;
-  if (!lt_aligned(w.packed.get(), x, y, bias)) return false;
-  if (!lt_) lt_ = std::make_shared<LtProducts>();
-  std::shared_ptr<void> scratch;
-  const LtRequest r = lt_request(w, t, x, ldx, m, ldy, LtProducts::bias, t, false, bias, scratch);
-  const LtProducts::Plan& plan = plan_for(*lt_, r);
-  if (!plan.op) return false;  // no algorithm for this shape with a bias and a half output
+  if (!plan.op) return false;  // no algorithm for this shape with a bias and this output
   run_plan(*lt_, plan, w, x, y, plan_bias(plan.bias_in_output_type, w, bias), 0.0f, blas_workspace_.data, stream_);
   ++lt_->bias_products;
   return true;
