@@ -198,31 +198,41 @@ __global__ void widen_half_kernel(const __half* h, float* f, size_t n) {
 }
 }  // namespace
 
-void CudaBackend::fresh_cross_kv(const Mat& m) {
-  if ((n_stale_kv_ == 0 && !recording_) || m.rows == 0 || m.cols == 0) return;
+bool CudaBackend::fresh_cross_kv(const Mat& m, bool cross_read) {
+  if (m.rows == 0 || m.cols == 0) return false;
+  if (recording_ && cross_read) cross_f32_recorded_ = true;
+  if (n_stale_kv_ == 0 && !recording_) return false;
   const float* lo = m.data;
   const float* hi = m.data + static_cast<size_t>(m.rows - 1) * m.ld + m.cols;
+  bool launched = false;
   for (HalfKv& h : half_kv_) {
     const float* h_lo = h.src.data;
     const float* h_hi = h_lo + static_cast<size_t>(h.src.rows) * h.src.cols;  // (contiguous)
     if (hi <= h_lo || lo >= h_hi || h.src.owner.expired()) continue;
-    if (recording_) h.f32_wanted = true;  // a replay reads these values again, after later windows' cross_kv
+    if (recording_) {
+      // A replay reads these float32 values again, after later windows' cross_kv: from now on it writes them.
+      cross_f32_recorded_ = true;
+      recorded_.push_back(h.half);
+    }
     if (!h.f32_stale) continue;
     const size_t n = static_cast<size_t>(h.src.rows) * h.src.cols;
     widen_half_kernel<<<blocks_for((n + 7) / 8, 256), 256, 0, stream_>>>(static_cast<const __half*>(h.half.get()),
                                                                         const_cast<float*>(h_lo), n);
     WST_CUDA_CHECK_LAUNCH();
-    if (recording_) recorded_.push_back(h.half);
-    h.f32_stale = false;
+    launched = true;
     ++cross_kv_widened_;
+    // (In a capture the widening runs only at the replays, each from the shadow of its time: still stale now.)
+    if (!recording_) h.f32_stale = false;
   }
   recount_stale_kv();
+  return launched;
 }
 
 void CudaBackend::cross_kv(const Mat& x, const std::vector<const Weights*>& w, const std::vector<const Mat*>& bias,
                            const std::vector<Mat*>& kv, bool sole_window) {
-  bool direct = half_direct_kv_ && half_kv_on() && sole_window && sm90_ && clusters_ && !recording_ && !w.empty() &&
-                bias.size() == w.size() && kv.size() == w.size() && x.rows > 0 && x.cols % 8 == 0;
+  bool direct = half_direct_kv_ && half_kv_on() && sole_window && sm90_ && clusters_ && !recording_ &&
+                !cross_f32_recorded_ && !w.empty() && bias.size() == w.size() && kv.size() == w.size() && x.rows > 0 &&
+                x.cols % 8 == 0;
   for (size_t i = 0; direct && i < w.size(); ++i) {
     const Mat& y = *kv[i];
     direct = w[i]->type == WeightType::float16 && y.storage && y.ld == y.cols && y.cols % 8 == 0 &&
@@ -237,14 +247,16 @@ void CudaBackend::cross_kv(const Mat& x, const std::vector<const Weights*>& w, c
     if (it == half_kv_.end())
       it = half_kv_.insert(half_kv_.end(),
                            HalfKv{CopySource::of(y), alloc_bytes(static_cast<size_t>(y.rows) * y.cols * 2)});
-    // (The float32 values too where a recording reads them, or where cuBLASLt has no half-output algorithm.)
-    if (!it->f32_wanted &&
-        product_bias_half(*w[i], xh.packed.get(), x.cols, x.rows, it->half.get(), y.cols, bias[i]->data)) {
+    // (The float32 values too where cuBLASLt has no half-output algorithm.) The count kept at once: a throw from a
+    // later layer must not leave a stale K/V uncounted.
+    if (product_bias_half(*w[i], xh.packed.get(), x.cols, x.rows, it->half.get(), y.cols, bias[i]->data)) {
+      n_stale_kv_ += !it->f32_stale;
       it->f32_stale = true;
       ++half_direct_kv_products_;
     } else {
       product_over_half(*w[i], xh.packed.get(), x.cols, x.rows, bias[i]->data, y);
       round_rows_to(y, WeightType::float16, it->half.get(), stream_);
+      n_stale_kv_ -= it->f32_stale;
       it->f32_stale = false;
     }
   }
@@ -253,8 +265,8 @@ void CudaBackend::cross_kv(const Mat& x, const std::vector<const Weights*>& w, c
 
 void CudaBackend::one_row_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int n_visible,
                                     const StepState* st, bool kv_fixed) {
-  fresh_cross_kv(k);
-  fresh_cross_kv(v);
+  // K/V widened just now are written by the op just before: not loaded before waiting for it.
+  if (fresh_cross_kv(k, kv_fixed) | fresh_cross_kv(v, kv_fixed)) kv_fixed = false;
   AttentionRows rows{};
   rows.k[0] = k.data;
   rows.v[0] = v.data;
@@ -281,16 +293,15 @@ void CudaBackend::rows_attention(const Mat& q, const std::vector<const Mat*>& ks
     if (const auto hk = kv_fixed ? half_kv_view(*ks[0], *vs[0], n, dh) : std::nullopt)
       return shared_kv_attention(chained_, stream_, q.data, q.ld, n, hk->k, hk->v, hk->ld, hk->ld, ks[0]->rows, n_head,
                                  dh, 1.0f / std::sqrt(static_cast<float>(dh)), out.data, out.ld, kv_fixed);
-    fresh_cross_kv(*ks[0]);
-    fresh_cross_kv(*vs[0]);
+    // K/V widened just now are written by the op just before: not loaded before waiting for it.
+    if (fresh_cross_kv(*ks[0], kv_fixed) | fresh_cross_kv(*vs[0], kv_fixed)) kv_fixed = false;
     return shared_kv_attention(chained_, stream_, q.data, q.ld, n, ks[0]->data, vs[0]->data, ks[0]->ld, vs[0]->ld,
                                ks[0]->rows, n_head, dh, 1.0f / std::sqrt(static_cast<float>(dh)), out.data, out.ld,
                                kv_fixed);
   }
-  for (int b = 0; b < n; ++b) {
-    fresh_cross_kv(*ks[b]);
-    fresh_cross_kv(*vs[b]);
-  }
+  bool widened = false;
+  for (int b = 0; b < n; ++b) widened |= fresh_cross_kv(*ks[b], kv_fixed) | fresh_cross_kv(*vs[b], kv_fixed);
+  if (widened) kv_fixed = false;  // (as above)
   for (int b0 = 0; b0 < n; b0 += kMaxAttentionRows) {
     const int m = std::min(kMaxAttentionRows, n - b0);
     AttentionRows rows{};

@@ -255,10 +255,11 @@ class CudaBackend final : public Backend {
   long long half_cross_kv_launches() const { return half_cross_kv_launches_; }
   // cross_kv for a sole window in float16 (with the shadows on): each layer's product writes the float16 shadow
   // directly (cuBLASLt, the bias in its epilogue; product_bias_half), and the float32 K/V are made from the shadow
-  // only if an op reads them (a prompt of more than 16 rows through attention(), a fallback) or a recording did; off
+  // only if an op reads them (a prompt or beams of more than 8 rows, past the shared-K/V kernel; a fallback); once a
+  // recorded step has read float32 K/V, every later window writes them too (cross_f32_recorded_). Off
   // (WST_CUDA_HALF_DIRECT_KV=0 or set_half_direct_kv(false)): the float32 products, then each rounded to its shadow.
-  // The shadow's values are the float32 sums rounded once either way; where cuBLASLt picks another algorithm for the
-  // half output, the sums' order (and so a rounding) may differ.
+  // Directly, the sums are rounded once to float16 after the bias added in float32; where cuBLASLt takes no float32
+  // bias with a half output (the H100 in run 59) the bias itself is rounded to half first.
   void set_half_direct_kv(bool on) { half_direct_kv_ = on; }
   bool half_direct_kv() const { return half_direct_kv_; }
   long long half_direct_kv_products() const { return half_direct_kv_products_; }  // layers made that way so far
@@ -615,8 +616,6 @@ class CudaBackend final : public Backend {
     // cross_kv made the shadow alone: src's float32 values are made from it (widened) when an op reads them
     // (fresh_cross_kv).
     bool f32_stale = false;
-    // A recording read src's float32 values (a replay reads them again): cross_kv writes them at every window.
-    bool f32_wanted = false;
   };
   std::vector<HalfKv> half_kv_;
   int n_stale_kv_ = 0;  // shadows whose float32 K/V are stale
@@ -624,9 +623,14 @@ class CudaBackend final : public Backend {
     n_stale_kv_ = static_cast<int>(std::count_if(half_kv_.begin(), half_kv_.end(), [](const HalfKv& h) { return h.f32_stale; }));
   }
   // Makes the float32 values of every K/V that m overlaps from its shadow where cross_kv left them stale (in stream
-  // order); while a step is recorded, marks those K/V as read in float32 (f32_wanted). Every op that reads a K/V's
-  // float32 values calls it first.
-  void fresh_cross_kv(const Mat& m);
+  // order; true where it launched a widening, which the next kernel must wait for before reading them). Every op
+  // that reads a K/V's float32 values calls it first, cross_read where it reads m as a window's cross K/V. While a
+  // step is recorded, such a read (or one of a shadowed K/V) sets cross_f32_recorded_, and the widening is captured
+  // with the recording (run at each replay from the shadow of its time).
+  bool fresh_cross_kv(const Mat& m, bool cross_read = false);
+  // A recorded step reads some window's float32 K/V (the persistent kernel, rows beyond the shared-K/V kernel's):
+  // from then on cross_kv writes every window's float32 K/V too (recordings outlive windows). Never cleared.
+  bool cross_f32_recorded_ = false;
   bool half_direct_kv_ = true;
   long long half_direct_kv_products_ = 0, cross_kv_widened_ = 0;
   bool half_cross_kv_ = true;

@@ -859,7 +859,7 @@ void CudaBackend::run_decoder_stack(const std::vector<DecoderLayerWeights>& laye
   if (!stack_scratch_fits(layers, x, q, attn, mlp))
     throw Error("decoder layers: scratch rows of the wrong shape for " + std::to_string(m) + " x " + std::to_string(d));
   for (const auto& layer : cross_kv)
-    for (const Mat* c : layer) fresh_cross_kv(*c);  // (the kernel reads the float32 K/V)
+    for (const Mat* c : layer) fresh_cross_kv(*c, true);  // (the kernel reads the float32 K/V)
   const bool shared_cross = shares_window(cross_kv);
   const StackShape shape = stack_shape(n_sm_, m, d, n_head, n_ff, shared_cross);
   // Scratch kept alive by the stream's order (the pool hands a block out again only to later work) or, while

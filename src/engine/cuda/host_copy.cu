@@ -42,8 +42,8 @@ void ParallelCopy::helper(int index) {
 
 void ParallelCopy::copy(void* dst, const void* src, size_t n, const std::function<void(size_t, size_t)>& part_copied) {
   const size_t parts = threads_.size() + 1;
-  // Parts of whole 4 KiB pages (the last one shorter), so that no two threads write one page.
-  const size_t part = (n / parts + 4095) / 4096 * 4096;
+  // Parts of whole 4 KiB pages (the last one shorter), so that no two threads write one page; parts * part >= n.
+  const size_t part = ((n + parts - 1) / parts + 4095) / 4096 * 4096;
   unsigned long long gen;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -54,13 +54,21 @@ void ParallelCopy::copy(void* dst, const void* src, size_t n, const std::functio
     gen = ++generation_;
   }
   wake_.notify_all();
+  const auto wait_for = [&](size_t helper) {
+    while (copied_[helper].load(std::memory_order_acquire) != gen) std::this_thread::yield();
+  };
   const size_t first = std::min(n, part);
   std::memcpy(dst, src, first);
-  if (first > 0) part_copied(0, first);
-  for (size_t i = 1; i < parts; ++i) {
-    while (copied_[i - 1].load(std::memory_order_acquire) != gen) std::this_thread::yield();
-    const size_t begin = std::min(n, part * i), end = std::min(n, part * (i + 1));
-    if (end > begin) part_copied(begin, end - begin);
+  try {
+    if (first > 0) part_copied(0, first);
+    for (size_t i = 1; i < parts; ++i) {
+      wait_for(i - 1);
+      const size_t begin = std::min(n, part * i), end = std::min(n, part * (i + 1));
+      if (end > begin) part_copied(begin, end - begin);
+    }
+  } catch (...) {
+    for (size_t i = 0; i + 1 < parts; ++i) wait_for(i);  // no helper reads src or writes dst after this returns
+    throw;
   }
 }
 

@@ -105,19 +105,26 @@ float time_algo(const LtProducts& lt, const LtProducts::Plan& plan, const cublas
                           plan.d, &algo, r.workspace, kBlasWorkspaceBytes, r.stream);
   };
   if (product() != CUBLAS_STATUS_SUCCESS) return std::numeric_limits<float>::infinity();
-  cudaEvent_t ev[kTuneReps + 1];
-  for (cudaEvent_t& e : ev) WST_CUDA_CHECK(cudaEventCreate(&e));
+  // Every event recorded whatever a product returns (so that each can be read or destroyed), the events destroyed
+  // on every way out.
+  struct Events {
+    cudaEvent_t e[kTuneReps + 1] = {};
+    ~Events() {
+      for (cudaEvent_t x : e)
+        if (x) cudaEventDestroy(x);
+    }
+  } ev;
+  for (cudaEvent_t& e : ev.e) WST_CUDA_CHECK(cudaEventCreate(&e));
   bool ok = true;
-  WST_CUDA_CHECK(cudaEventRecord(ev[0], r.stream));
-  for (int i = 0; i < kTuneReps && ok; ++i) {
-    ok = product() == CUBLAS_STATUS_SUCCESS;
-    WST_CUDA_CHECK(cudaEventRecord(ev[i + 1], r.stream));
+  WST_CUDA_CHECK(cudaEventRecord(ev.e[0], r.stream));
+  for (int i = 0; i < kTuneReps; ++i) {
+    if (ok) ok = product() == CUBLAS_STATUS_SUCCESS;
+    WST_CUDA_CHECK(cudaEventRecord(ev.e[i + 1], r.stream));
   }
-  WST_CUDA_CHECK(cudaEventSynchronize(ev[kTuneReps]));
-  std::vector<float> ms(kTuneReps);
-  for (int i = 0; i < kTuneReps; ++i) WST_CUDA_CHECK(cudaEventElapsedTime(&ms[i], ev[i], ev[i + 1]));
-  for (cudaEvent_t e : ev) cudaEventDestroy(e);
+  WST_CUDA_CHECK(cudaEventSynchronize(ev.e[kTuneReps]));
   if (!ok) return std::numeric_limits<float>::infinity();
+  std::vector<float> ms(kTuneReps);
+  for (int i = 0; i < kTuneReps; ++i) WST_CUDA_CHECK(cudaEventElapsedTime(&ms[i], ev.e[i], ev.e[i + 1]));
   std::nth_element(ms.begin(), ms.begin() + kTuneReps / 2, ms.end());
   return ms[kTuneReps / 2];
 }
@@ -329,7 +336,10 @@ void CudaBackend::product_into(const Weights& w, const void* x, int ldx, int m, 
 void CudaBackend::set_lt_tune(bool on) {
   if (on == lt_tune_) return;
   lt_tune_ = on;
-  lt_.reset();  // plans made the other way go (the next products plan again)
+  // Plans made the other way go (the next products plan again), and with them the biases they rounded: the encoder's
+  // recording, which may read them, goes too.
+  encoder_recording_.reset();
+  lt_.reset();
 }
 
 LtTuning CudaBackend::lt_tuning() const { return lt_ ? lt_->tuning : LtTuning{}; }
