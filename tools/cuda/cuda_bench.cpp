@@ -38,17 +38,6 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
-// Relative L2 difference of a from b (NaN when their sizes differ).
-double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  if (a.size() != b.size()) return NAN;
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return std::sqrt(num / den);
-}
-
 // The fastest of cuBLASLt's first (up to 8) algorithms by its heuristic for the half-weight product y [m, n] (type
 // yt, row stride ldy) = x [m, k] w^T + beta y, as half_product computes it: its time by `time_us`, its rank in the
 // heuristic's list (0: the heuristic's first choice) and how many there were. Informational (the bench's lines): whether
@@ -246,16 +235,10 @@ struct Row {
   // encode()'s steps outside the residual blocks, each timed alone: the mel's upload (the host's copy into the pinned
   // buffer included: the stream waits for it), the two convolutions with their GELU, the positional add, the final
   // norm.
-  // cuBLASLt's tuned plans the other way from the default (WST_CUDA_LT_TUNE): the encoder, set_audio, the window
-  // against the default's; what tuning did under the default.
-  bool tune_other_on = false;
-  double enc_tune_ms = NAN, cross_kv_tune_ms = NAN, tune_rel = NAN, blocks_tune_ms = NAN, blocks_tune_default_ms = NAN;
-  long long tune_plans = 0, tune_changed = 0, tune_candidates = 0;
   double enc_again_ms = NAN;              // the whole encoder timed again later in the run
-  double enc_upload_other_ms = NAN;       // the whole encoder with the mel's copy the other way
   double cross_kv_direct_other_ms = NAN;  // set_audio with the shadow written directly the other way
   bool cross_kv_direct_ran = false;       // the default's set_audio wrote shadows directly
-  double part_upload_other_ms = NAN, part_stem_ms = NAN, part_stem_other_ms = NAN;  // (the defaults the other way)
+  double part_stem_ms = NAN, part_stem_other_ms = NAN;  // the stem fused, and the other way from the default
   double part_upload_ms = NAN, part_conv1_ms = NAN, part_conv2_ms = NAN, part_pos_ms = NAN, part_norm_ms = NAN;
   double enc_ms = 0, enc_ops_ms = NAN, enc_blocks_ms = 0, enc_blocks_graph_ms = NAN, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
   // Decoder::forward_and_pick, the engine's greedy step (filters and argmax on the GPU): eager, and recorded
@@ -435,10 +418,6 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     Mat x_in = be.upload_transposed(mel.data(), h.n_mels, n_frames);
     row.part_upload_ms =
         time_stream(be, 3, n_reps, [&] { x_in = be.upload_transposed(mel.data(), h.n_mels, n_frames); });
-    be.set_upload_parallel(!be.upload_parallel());
-    row.part_upload_other_ms =
-        time_stream(be, 3, n_reps, [&] { x_in = be.upload_transposed(mel.data(), h.n_mels, n_frames); });
-    be.set_upload_parallel(!be.upload_parallel());
     Mat c1 = be.alloc(n_frames, d), x = be.alloc(t, d), out = be.alloc(t, d);
     row.part_conv1_ms = time_stream(be, 3, n_reps, [&] { be.conv1d_gelu(x_in, m.conv1_w, m.conv1_b, 1, c1); });
     row.part_conv2_ms = time_stream(be, 3, n_reps, [&] { be.conv1d_gelu(c1, m.conv2_w, m.conv2_b, 2, x); });
@@ -516,9 +495,6 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
   }
   // The whole encoder again, after the parts and the blocks' variants: how much one median varies within a run.
   row.enc_again_ms = time_stream(be, 3, n_reps, [&] { enc = engine::encode(m, be, mel.data()); });
-  be.set_upload_parallel(!be.upload_parallel());  // and with the mel's copy the other way
-  row.enc_upload_other_ms = time_stream(be, 3, n_reps, [&] { enc = engine::encode(m, be, mel.data()); });
-  be.set_upload_parallel(!be.upload_parallel());
   if (be.half_encoder_fits(m.encoder_layers, h.n_audio_head, enc)) {
     // The same window with the blocks op by op (float32 activations between the ops), for comparison.
     be.set_half_encoder(false);
@@ -533,37 +509,6 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     row.enc_tf32_ms = NAN;
   }
 
-  {
-    // cuBLASLt's plans tuned the other way from the default (WST_CUDA_LT_TUNE): the whole encoder and set_audio timed,
-    // and the window against the default's (other bits where another algorithm sums in another order).
-    const engine::cuda::LtTuning tuned = be.lt_tuning();
-    row.tune_plans = tuned.plans_tuned;
-    row.tune_changed = tuned.plans_changed;
-    row.tune_candidates = tuned.candidates;
-    const bool before = be.lt_tune();
-    std::vector<float> ref(static_cast<size_t>(enc.rows) * enc.cols), other(ref.size());
-    be.download(enc, ref.data());
-    be.set_lt_tune(!before);
-    row.tune_other_on = !before;
-    try {
-      Mat enc2 = engine::encode(m, be, mel.data());
-      row.enc_tune_ms = time_stream(be, 3, n_reps, [&] { enc2 = engine::encode(m, be, mel.data()); });
-      be.download(enc2, other.data());
-      row.tune_rel = rel_diff(other, ref);
-      engine::Decoder d2(m, be);
-      row.cross_kv_tune_ms = time_stream(be, 3, n_reps, [&] { d2.set_audio(enc); });
-      // The recorded blocks alone, this way and then the default's again right after (less between them to vary).
-      Mat xb = be.alloc(enc.rows, enc.cols);
-      be.copy(enc, xb);
-      row.blocks_tune_ms = time_stream(be, 3, n_reps, [&] { be.encoder_blocks(m.encoder_layers, h.n_audio_head, xb); });
-      be.set_lt_tune(before);
-      row.blocks_tune_default_ms =
-          time_stream(be, 3, n_reps, [&] { be.encoder_blocks(m.encoder_layers, h.n_audio_head, xb); });
-    } catch (const std::exception& e) {  // NaN in the line: it did not run
-      std::printf("%s: cuBLASLt tuning %s did not run: %s\n", arch.c_str(), before ? "off" : "on", e.what());
-    }
-    be.set_lt_tune(before);
-  }
 
   // Decoder step as the engine runs it: forward() of one token, logits downloaded (host clock; it synchronises).
   engine::Decoder dec(m, be);
@@ -1570,32 +1515,22 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
         continue;
       }
       const Row& r = rows.back();
-      std::printf("%s %s: encoder %.2f ms (timed again later %.2f, then with the mel %s %.2f; its blocks %.2f, "
-                  "recorded %.2f; op by op %.2f; TF32 %.2f), step %.3f ms (eager body %.3f, graph %.3f; graph vs eager "
-                  "rel %.1e), pool peak %.2f GiB\n",
-                  a.c_str(), precision_name(p), r.enc_ms, r.enc_again_ms,
-                  be.upload_parallel() ? "copied by the caller in chunks" : "copied in parallel", r.enc_upload_other_ms,
-                  r.enc_blocks_ms, r.enc_blocks_graph_ms, r.enc_ops_ms,
+      std::printf("%s %s: encoder %.2f ms (timed again later %.2f; its blocks %.2f, recorded %.2f; op by op %.2f; "
+                  "TF32 %.2f), step %.3f ms (eager body %.3f, graph %.3f; graph vs eager rel %.1e), pool peak %.2f "
+                  "GiB\n",
+                  a.c_str(), precision_name(p), r.enc_ms, r.enc_again_ms, r.enc_blocks_ms, r.enc_blocks_graph_ms, r.enc_ops_ms,
                   r.enc_tf32_ms, r.dec_ms, r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
       std::printf("%s %s: window with its cross K/V (encode, then the decoder's set_audio: every layer's K/V, as "
                   "whisper.cpp's encode time counts it) %.2f ms: encoder %.2f + set_audio %.3f (%s; %s %.3f; layer by "
                   "layer through linear: bias written first %.3f, in cuBLASLt's epilogue %.3f); the encoder outside its "
-                  "blocks, each step alone: mel upload %.3f (%s %.3f), conv1 + GELU %.3f, conv2 + GELU %.3f, positional "
+                  "blocks, each step alone: mel upload %.3f, conv1 + GELU %.3f, conv2 + GELU %.3f, positional "
                   "add %.3f, the stem (both convolutions and the add) %.3f (%s %.3f), final norm %.3f\n",
                   a.c_str(), precision_name(p), r.enc_ms + r.cross_kv_ms, r.enc_ms, r.cross_kv_ms,
                   r.cross_kv_direct_ran ? "the shadows written directly" : "the float32 K/V, then their shadows",
                   be.half_direct_kv() ? "the float32 K/V, then their shadows" : "the shadows written directly",
                   r.cross_kv_direct_other_ms, r.cross_kv_each_ms, r.cross_kv_each_lt_ms, r.part_upload_ms,
-                  be.upload_parallel() ? "the caller's copy in chunks" : "copied in parallel", r.part_upload_other_ms, r.part_conv1_ms,
-                  r.part_conv2_ms, r.part_pos_ms, r.part_stem_ms, be.stem_fused() ? "the ops in turn" : "fused",
+                  r.part_conv1_ms, r.part_conv2_ms, r.part_pos_ms, r.part_stem_ms, be.stem_fused() ? "the ops in turn" : "fused",
                   r.part_stem_other_ms, r.part_norm_ms);
-      std::printf("%s %s: cuBLASLt plans %s (WST_CUDA_LT_TUNE): encoder %.3f ms against %.3f, set_audio %.3f ms "
-                  "against %.3f, recorded blocks %.3f ms against %.3f (the default's timed right after), the window "
-                  "against the default's rel %.1e; under the default %lld plans tuned (%lld algorithms timed), %lld of "
-                  "them not the heuristic's first\n",
-                  a.c_str(), precision_name(p), r.tune_other_on ? "tuned" : "untuned", r.enc_tune_ms, r.enc_ms,
-                  r.cross_kv_tune_ms, r.cross_kv_ms, r.blocks_tune_ms, r.blocks_tune_default_ms, r.tune_rel,
-                  r.tune_plans, r.tune_candidates, r.tune_changed);
       if (!std::isnan(r.enc_blocks_flash_ms[0])) {
         static const char* const names[] = {"words16",     "ldmatrix16",  "ldmatrix32",
                                             "wgmma 64x64", "wgmma 128x64", "wgmma 128x128",

@@ -35,6 +35,16 @@ std::vector<float> random_vec(size_t n, uint64_t seed, float scale) {
   return v;
 }
 
+double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return NAN;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    den += static_cast<double>(b[i]) * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
 engine::WhisperModel random_model(const std::string& arch, engine::Backend& be, uint64_t seed, engine::WeightType type) {
   engine::WhisperModel m;
   m.info = bench_support::architecture(arch);
@@ -257,72 +267,12 @@ struct Checker {
          "product_bias_half: no bias (the plain product is half_product's)"},
         {error_of([&] { be.product_bias_half(w32, x.get(), 64, 16, y.data, 64, b.data); }),
          "product_bias_half: float16 or bfloat16 weights only, not float32"},
-        {error_of([&] { be.product_into(w16, x.get(), 64, 16, y.data, CUDA_R_32F, 64, 0.5f); }),
-         "product_into: beta 0 or 1, not 0.500000"},
-        {error_of([&] { be.product_into(w32, x.get(), 64, 16, y.data, CUDA_R_32F, 64, 0.0f); }),
-         "product_into: float16 or bfloat16 weights only, not float32"},
     };
     for (const auto& [got, want] : cases) {
       const bool ok = got == want;
       if (!ok) ++n_fail;
       std::printf("  %-4s error: %s%s\n", ok ? "ok" : "FAIL", got.c_str(), ok ? "" : (" (expected: " + want + ")").c_str());
     }
-  }
-
-  // product_into (the encoder's plain products) through cuBLASLt's tuned plans against cublasGemmEx (set_lt_tune off):
-  // float32 output added onto y (beta 1, as the output product and fc2), written (beta 0), and a half output (q|k|v,
-  // as the encoder's). The two sum in other orders: held to the float32 sums' tolerance for a float32 output, one
-  // half ulp for a half one. Fails where the cuBLASLt path did not run or (from 256 rows) nothing was tuned.
-  void product_into_tuned(engine::WeightType type, int m, int n, int k) {
-    const std::string what = "product_into " + std::string(engine::weight_type_name(type)) + " [" + std::to_string(m) +
-                             "," + std::to_string(k) + "]x[" + std::to_string(n) + "," + std::to_string(k) + "]^T";
-    const engine::Weights w = be.upload_weights(rnd(static_cast<size_t>(n) * k, 0.05f).data(), n, k, type);
-    const engine::Weights xh = be.to_half(up(rnd(static_cast<size_t>(m) * k), m, k), type);
-    const std::vector<float> y0 = rnd(static_cast<size_t>(m) * n);
-    const cudaDataType_t ht = type == engine::WeightType::float16 ? CUDA_R_16F : CUDA_R_16BF;
-    const bool tune0 = be.lt_tune();
-    double worst32 = 0, worst16 = 0;
-    bool lt_ran = true, tuned = true;
-    for (float beta : {1.0f, 0.0f}) {
-      std::vector<float> out[2];
-      for (bool on : {false, true}) {
-        be.set_lt_tune(on);
-        Mat y = up(y0, m, n);
-        const long long before = be.lt_plain_products();
-        be.product_into(w, xh.packed.get(), k, m, y.data, CUDA_R_32F, y.ld, beta);
-        if (on) lt_ran = lt_ran && be.lt_plain_products() > before, tuned = tuned && be.lt_tuning().plans_tuned > 0;
-        out[on] = down(y);
-      }
-      worst32 = std::max(worst32, rel_of(out[1], out[0]));
-    }
-    std::vector<float> half_out[2];
-    for (bool on : {false, true}) {
-      be.set_lt_tune(on);
-      std::shared_ptr<void> y = be.alloc_bytes(static_cast<size_t>(m) * n * 2);
-      be.product_into(w, xh.packed.get(), k, m, y.get(), ht, n, 0.0f);
-      std::vector<uint16_t> raw(static_cast<size_t>(m) * n);
-      WST_CUDA_CHECK(cudaMemcpyAsync(raw.data(), y.get(), raw.size() * 2, cudaMemcpyDeviceToHost, be.stream()));
-      be.synchronize();
-      half_out[on].resize(raw.size());
-      for (size_t j = 0; j < raw.size(); ++j)
-        half_out[on][j] = type == engine::WeightType::float16 ? half_to_float(raw[j]) : bfloat16_to_float(raw[j]);
-    }
-    worst16 = rel_of(half_out[1], half_out[0]);
-    be.set_lt_tune(tune0);
-    const double tol16 = type == engine::WeightType::float16 ? 1e-3 : 8e-3;
-    const bool ok = worst32 < 1e-5 && worst16 < tol16 && lt_ran && (tuned || m < 256);
-    if (!ok) ++n_fail;
-    std::printf("  %-4s %-58s tuned cuBLASLt against cublasGemmEx: float32 rel %.2e, %s rel %.2e; cuBLASLt %s%s\n",
-                ok ? "ok" : "FAIL", what.c_str(), worst32, engine::weight_type_name(type), worst16,
-                lt_ran ? "ran" : "DID NOT RUN", tuned || m < 256 ? "" : ", NOTHING TUNED");
-  }
-  static double rel_of(const std::vector<float>& got, const std::vector<float>& want) {
-    double num = 0, den = 0;
-    for (size_t j = 0; j < got.size(); ++j) {
-      num += (static_cast<double>(got[j]) - want[j]) * (static_cast<double>(got[j]) - want[j]);
-      den += static_cast<double>(want[j]) * want[j];
-    }
-    return std::isfinite(num) ? std::sqrt(num / std::max(den, 1e-300)) : INFINITY;
   }
 
   // The encoder's half-activation blocks (encoder_blocks.cu) against the same blocks op by op in float32 (float32
@@ -1075,8 +1025,8 @@ struct Checker {
     }
     be.set_half_direct_kv(direct0);
     const long long products = be.half_direct_kv_products() - products0, widened = be.cross_kv_widened() - widened0;
-    const double r1 = rel_of(one[1], one[0]), r12 = rel_of(twelve[1], twelve[0]), r20 = rel_of(many[1], many[0]),
-                 rv = rel_of(values[1], values[0]);
+    const double r1 = rel_diff(one[1], one[0]), r12 = rel_diff(twelve[1], twelve[0]), r20 = rel_diff(many[1], many[0]),
+                 rv = rel_diff(values[1], values[0]);
     const bool ok = r1 < 2e-3 && r12 < 2e-3 && r20 < 2e-3 && rv < 2e-3 && products == n_layers && widened == n_layers;
     if (!ok) ++n_fail;
     std::printf("  %-4s %-58s the shadow written directly against rounded: one query rel %.2e, 12 rel %.2e, 20 rel "
@@ -1785,9 +1735,6 @@ int run_op_checks(CudaBackend& be) {
       ck.linear_half("fc2", type, 1500, d, 4 * d, true, tol);
       ck.linear_half("cross_kv", type, 1500, 2 * d, d, true, tol);
       ck.linears_half(type, 1500, d, 3);
-      ck.product_into_tuned(type, 1500, 3 * d, d);
-      ck.product_into_tuned(type, 1500, d, 4 * d);
-      ck.product_into_tuned(type, 12, d, d);
       ck.linear_half("step qkv", type, 1, 3 * d, d, true, tol);
       ck.linear_half("step fc1", type, 1, 4 * d, d, true, tol);
       ck.linear_half("step fc2", type, 1, d, 4 * d, true, tol);
@@ -1917,15 +1864,10 @@ int run_op_checks(CudaBackend& be) {
     ck.cross_fused(type, "large-v3, 3000 keys", 1280, 20, 3000, true);  // two rounds of scores a block
     ck.cross_fused(type, "large-v3", 1280, 20, 1500, false);           // no shadow: not fused
   }
-  std::printf("the mel spectrogram's upload, transposed on the device (copied in parallel, then by the caller in chunks):\n");
-  const bool parallel0 = be.upload_parallel();
-  for (bool parallel : {true, false}) {
-    be.set_upload_parallel(parallel);
-    for (auto [rows, cols] : {std::pair{128, 3000}, std::pair{128, 3000}, std::pair{80, 3000}, std::pair{45, 70},
-                              std::pair{1, 65537}, std::pair{64, 1024}})  // (65537 floats: parts not whole pages)
-      ck.upload_transposed(rows, cols);
-  }
-  be.set_upload_parallel(parallel0);
+  std::printf("the mel spectrogram's upload, transposed on the device:\n");
+  for (auto [rows, cols] : {std::pair{128, 3000}, std::pair{128, 3000}, std::pair{80, 3000}, std::pair{45, 70},
+                            std::pair{1, 65537}, std::pair{64, 1024}})  // (65537 floats: a 256 KiB chunk and 4 bytes)
+    ck.upload_transposed(rows, cols);
   std::printf("encoder attention on half inputs (flash_attention_half):\n");
   // (1 to 4 blocks of 64 keys and 24: the pipelined shape's stages start, wrap and end at each of them)
   for (int t : {1, 16, 64, 77, 128, 129, 192, 193, 1500}) {

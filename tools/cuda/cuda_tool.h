@@ -26,6 +26,8 @@ struct Rng {
 };
 
 std::vector<float> random_vec(size_t n, uint64_t seed, float scale = 1.0f);
+// Relative L2 difference of a from b (NaN when their sizes differ, or a value is not finite).
+double rel_diff(const std::vector<float>& a, const std::vector<float>& b);
 // A model of architecture `arch` (bench/random_model.h's names) with random weights (uniform, std 0.02 as
 // bench/random_model.h, layer-norm gains near 1).
 // Linear layers and the token embedding kept as `type`.

@@ -201,7 +201,6 @@ __global__ void widen_half_kernel(const __half* h, float* f, size_t n) {
 bool CudaBackend::fresh_cross_kv(const Mat& m, bool cross_read) {
   if (m.rows == 0 || m.cols == 0) return false;
   if (recording_ && cross_read) cross_f32_recorded_ = true;
-  if (n_stale_kv_ == 0 && !recording_) return false;
   const float* lo = m.data;
   const float* hi = m.data + static_cast<size_t>(m.rows - 1) * m.ld + m.cols;
   bool launched = false;
@@ -224,7 +223,6 @@ bool CudaBackend::fresh_cross_kv(const Mat& m, bool cross_read) {
     // (In a capture the widening runs only at the replays, each from the shadow of its time: still stale now.)
     if (!recording_) h.f32_stale = false;
   }
-  recount_stale_kv();
   return launched;
 }
 
@@ -247,20 +245,16 @@ void CudaBackend::cross_kv(const Mat& x, const std::vector<const Weights*>& w, c
     if (it == half_kv_.end())
       it = half_kv_.insert(half_kv_.end(),
                            HalfKv{CopySource::of(y), alloc_bytes(static_cast<size_t>(y.rows) * y.cols * 2)});
-    // (The float32 values too where cuBLASLt has no half-output algorithm.) The count kept at once: a throw from a
-    // later layer must not leave a stale K/V uncounted.
+    // (The float32 values too where cuBLASLt has no half-output algorithm.)
     if (product_bias_half(*w[i], xh.packed.get(), x.cols, x.rows, it->half.get(), y.cols, bias[i]->data)) {
-      n_stale_kv_ += !it->f32_stale;
       it->f32_stale = true;
       ++half_direct_kv_products_;
     } else {
       product_over_half(*w[i], xh.packed.get(), x.cols, x.rows, bias[i]->data, y);
       round_rows_to(y, WeightType::float16, it->half.get(), stream_);
-      n_stale_kv_ -= it->f32_stale;
       it->f32_stale = false;
     }
   }
-  recount_stale_kv();
 }
 
 void CudaBackend::one_row_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int n_visible,
@@ -318,7 +312,6 @@ void CudaBackend::rows_attention(const Mat& q, const std::vector<const Mat*>& ks
 
 void CudaBackend::cross_kv_written(const Mat& kv, bool sole_window) {
   drop_expired(half_kv_);  // shadows of freed K/V go first (their memory back to the pool)
-  recount_stale_kv();
   auto it = std::find_if(half_kv_.begin(), half_kv_.end(), [&](const HalfKv& h) { return h.src.is(kv); });
   // Off (or float32, which must give the CPU's tokens; or bfloat16, whose range float16 does not have; or one of
   // several windows): no new shadow. One a recording still holds (use_count > 1: a step recorded while it was on,
@@ -329,7 +322,6 @@ void CudaBackend::cross_kv_written(const Mat& kv, bool sole_window) {
     if (it == half_kv_.end()) return;
     if (it->half.use_count() == 1 || kv.ld != kv.cols || !kv.storage) {
       half_kv_.erase(it);
-      recount_stale_kv();
       return;
     }
   } else if (it == half_kv_.end()) {
@@ -338,7 +330,6 @@ void CudaBackend::cross_kv_written(const Mat& kv, bool sole_window) {
   }
   round_rows_to(kv, WeightType::float16, it->half.get(), stream_);  // in stream order: never stale for what follows
   it->f32_stale = false;  // (kv's float32 values were just written)
-  recount_stale_kv();
   if (recording_) recorded_.push_back(it->half);
 }
 
@@ -489,8 +480,6 @@ void CudaBackend::attention_at(const Mat& q, const Mat& k, const Mat& v, Mat& ou
                 std::to_string(k.cols) + "] with " + std::to_string(n_head) + " heads does not fit");
   const int dh = d / n_head;
   if (dh > kMaxHeadDim) throw Error("attention_at: head width " + std::to_string(dh) + " above " + std::to_string(kMaxHeadDim));
-  fresh_cross_kv(k);
-  fresh_cross_kv(v);
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
   if (sm90_ && clusters_)
     return one_row_attention(q, k, v, out, n_head, tk, static_cast<const StepState*>(step_dev_.get()), false);

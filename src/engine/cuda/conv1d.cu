@@ -88,16 +88,23 @@ void CudaBackend::conv1d_gelu(const Mat& x, const Mat& w, const Mat& b, int stri
     im2col(x, stride, col.data, t_out, stream_);
     linear(col, w, &b, y);
   } else {
-    const WeightType type = precision_ == Precision::f16 ? WeightType::float16 : WeightType::bfloat16;
-    const Weights& wh = rounded_weights(w, type);
-    std::shared_ptr<void> col = alloc_bytes(static_cast<size_t>(t_out) * 3 * c_in * 2);
-    if (type == WeightType::float16)
-      im2col(x, stride, static_cast<__half*>(col.get()), t_out, stream_);
-    else
-      im2col(x, stride, static_cast<__nv_bfloat16*>(col.get()), t_out, stream_);
-    product_over_half(wh, col.get(), 3 * c_in, t_out, bias_or_null(b), y);
+    conv1d_half(x, w, b, stride, false, y);
   }
   gelu(y);
+}
+
+void CudaBackend::conv1d_half(const Mat& x, const Mat& w, const Mat& b, int stride, bool gelu_in, Mat& y) {
+  const WeightType type = precision_ == Precision::f16 ? WeightType::float16 : WeightType::bfloat16;
+  const Weights& wh = rounded_weights(w, type);
+  const int t_out = y.rows;
+  std::shared_ptr<void> col = alloc_bytes(static_cast<size_t>(t_out) * 3 * x.cols * 2);
+  if (type == WeightType::float16)
+    gelu_in ? im2col<__half, true>(x, stride, static_cast<__half*>(col.get()), t_out, stream_)
+            : im2col<__half>(x, stride, static_cast<__half*>(col.get()), t_out, stream_);
+  else
+    gelu_in ? im2col<__nv_bfloat16, true>(x, stride, static_cast<__nv_bfloat16*>(col.get()), t_out, stream_)
+            : im2col<__nv_bfloat16>(x, stride, static_cast<__nv_bfloat16*>(col.get()), t_out, stream_);
+  product_over_half(wh, col.get(), 3 * x.cols, t_out, bias_or_null(b), y);
 }
 
 void CudaBackend::encoder_stem(const Mat& mel_t, const Mat& conv1_w, const Mat& conv1_b, const Mat& conv2_w,
@@ -109,21 +116,9 @@ void CudaBackend::encoder_stem(const Mat& mel_t, const Mat& conv1_w, const Mat& 
                     ((reinterpret_cast<uintptr_t>(x.data) | reinterpret_cast<uintptr_t>(pos.data)) & 15) == 0;
   if (!fits) return Backend::encoder_stem(mel_t, conv1_w, conv1_b, conv2_w, conv2_b, pos, x);
   // conv1d_gelu's products, with the GELUs moved: conv1's into conv2's gathering, conv2's into the positional add.
-  const WeightType type = precision_ == Precision::f16 ? WeightType::float16 : WeightType::bfloat16;
-  const auto conv = [&](const Mat& in, const Mat& w, const Mat& b, int stride, int rows, bool gelu_in, Mat& y) {
-    const Weights& wh = rounded_weights(w, type);
-    std::shared_ptr<void> col = alloc_bytes(static_cast<size_t>(rows) * 3 * in.cols * 2);
-    if (type == WeightType::float16)
-      gelu_in ? im2col<__half, true>(in, stride, static_cast<__half*>(col.get()), rows, stream_)
-              : im2col<__half>(in, stride, static_cast<__half*>(col.get()), rows, stream_);
-    else
-      gelu_in ? im2col<__nv_bfloat16, true>(in, stride, static_cast<__nv_bfloat16*>(col.get()), rows, stream_)
-              : im2col<__nv_bfloat16>(in, stride, static_cast<__nv_bfloat16*>(col.get()), rows, stream_);
-    product_over_half(wh, col.get(), 3 * in.cols, rows, bias_or_null(b), y);
-  };
   Mat c1 = alloc(t_in, d);  // conv1 + bias, its GELU owed
-  conv(mel_t, conv1_w, conv1_b, 1, t_in, false, c1);
-  conv(c1, conv2_w, conv2_b, 2, t_out, true, x);
+  conv1d_half(mel_t, conv1_w, conv1_b, 1, false, c1);
+  conv1d_half(c1, conv2_w, conv2_b, 2, true, x);
   const unsigned quads = static_cast<unsigned>(static_cast<size_t>(t_out) * d / 4);
   gelu_add_kernel<<<blocks_for(quads, 256), 256, 0, stream_>>>(reinterpret_cast<float4*>(x.data),
                                                                 reinterpret_cast<const float4*>(pos.data), quads);

@@ -2,7 +2,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <thread>
 
 #include "engine/cuda/cuda_backend.cuh"
 #include "util/errors.h"
@@ -165,8 +164,6 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   if (const char* shape = std::getenv("WST_CUDA_FLASH_SHAPE"); shape && *shape) set_flash_shape(parse_flash_shape(shape));
   fc1_epilogue_ = !env_is("WST_CUDA_FC1_EPILOGUE", "0");
   lt_bias_ = !env_is("WST_CUDA_LT_BIAS", "0");
-  lt_tune_ = env_is("WST_CUDA_LT_TUNE", "1");
-  upload_parallel_ = env_is("WST_CUDA_UPLOAD_PARALLEL", "1");
   half_direct_kv_ = !env_is("WST_CUDA_HALF_DIRECT_KV", "0");
   stem_fused_ = !env_is("WST_CUDA_STEM_FUSED", "0");
   int cooperative = 0;
@@ -263,26 +260,16 @@ Mat CudaBackend::upload_transposed(const float* host, int rows, int cols) {
   }
   std::shared_ptr<void> raw = alloc_bytes(bytes);  // back to the pool after this; later work only reuses it
   // Copied into the pinned buffer in 256 KiB chunks, each chunk's transfer queued as soon as it is there, so that it
-  // overlaps the copy of the next (run 59, H100: the large-v3 mel 0.182 -> 0.170 ms); or where upload_parallel is on
-  // (and the machine has more than one core), by a few threads in parts, each part's transfer queued likewise.
+  // overlaps the copy of the next (run 59, H100: the large-v3 mel 0.182 -> 0.170 ms). The host's copy is most of
+  // the upload; three helper threads copying parts were faster back to back but not between windows, where they
+  // sleep (run 61; removed, docs/CUDA.md, session 22).
   auto* pinned = reinterpret_cast<char*>(staging_host_);
+  const auto* src = reinterpret_cast<const char*>(host);
   auto* dev = static_cast<char*>(raw.get());
-  const auto queue = [&](size_t at, size_t n) {
+  for (size_t at = 0; at < bytes; at += kUploadChunkBytes) {
+    const size_t n = std::min(kUploadChunkBytes, bytes - at);
+    std::memcpy(pinned + at, src + at, n);
     WST_CUDA_CHECK(cudaMemcpyAsync(dev + at, pinned + at, n, cudaMemcpyHostToDevice, stream_));
-  };
-  if (upload_parallel_ && !host_copy_) {
-    const unsigned cores = std::thread::hardware_concurrency();
-    host_copy_ = std::make_unique<ParallelCopy>(static_cast<int>(std::min(3u, cores > 1 ? cores - 1 : 0u)));
-  }
-  if (upload_parallel_ && host_copy_->parts() > 1) {
-    host_copy_->copy(pinned, host, bytes, queue);
-  } else {
-    const auto* src = reinterpret_cast<const char*>(host);
-    for (size_t at = 0; at < bytes; at += kUploadChunkBytes) {
-      const size_t n = std::min(kUploadChunkBytes, bytes - at);
-      std::memcpy(pinned + at, src + at, n);
-      queue(at, n);
-    }
   }
   WST_CUDA_CHECK(cudaEventRecord(staging_free_, stream_));
   transpose(static_cast<const float*>(raw.get()), rows, cols, out.data, out.ld, stream_);

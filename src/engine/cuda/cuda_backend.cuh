@@ -21,7 +21,6 @@
 #include <vector>
 
 #include "engine/backend.h"
-#include "engine/cuda/host_copy.cuh"
 #include "engine/cuda/switches.h"
 
 namespace wst::engine::cuda {
@@ -33,13 +32,6 @@ const char* cublas_status_name(cublasStatus_t s);
 bool flash_wgmma_available();
 
 struct LtProducts;  // lt_product.cu
-struct LtRequest;   // lt_product.cu
-// What tuning cuBLASLt's products has done so far (CudaBackend::set_lt_tune).
-struct LtTuning {
-  long long plans_tuned = 0;    // plans whose algorithm was picked by timing
-  long long plans_changed = 0;  // of those, plans where the fastest was not the heuristic's first
-  long long candidates = 0;     // algorithms timed
-};
 
 // cuBLAS's workspace (its recommendation for Hopper), which the cuBLASLt products share.
 constexpr size_t kBlasWorkspaceBytes = size_t{32} << 20;
@@ -268,7 +260,7 @@ class CudaBackend final : public Backend {
                 const std::vector<Mat*>& kv, bool sole_window) override;
   // y [m, n] float16 (row stride ldy) = x [m, k] w^T + bias, x in float16, bias [n] in cuBLASLt's epilogue, float32
   // sums: the cross K/V's shadow. The bias float32 where cuBLASLt takes it with a half output, else rounded to half
-  // first (as product_bias_gelu's; the H100's cuBLAS 12 in run 59 took no float32 bias here). false, with nothing
+  // first (as product_bias_gelu's; the H100's cuBLASLt in run 59 took no float32 bias here). false, with nothing
   // done, where cuBLASLt has no such algorithm or a matrix is not 256-byte aligned.
   bool product_bias_half(const Weights& w, const void* x, int ldx, int m, void* y, int ldy, const float* bias);
   // Several sequences' self-attention over caches of at most kSmallSelfKeys visible keys with one block a sequence
@@ -384,35 +376,11 @@ class CudaBackend final : public Backend {
   // off (WST_CUDA_LT_BIAS=0 or set_lt_bias(false)): the bias written into y, then cublasGemmEx with beta = 1.
   void set_lt_bias(bool on) { lt_bias_ = on; }
   bool lt_bias() const { return lt_bias_; }
-  // y [m, n] (type yt: the weights' or float32, row stride ldy) = x [m, k] w^T, or y += x w^T where beta is 1, with
-  // x in the weights' type (row stride ldx): the encoder's plain products. Through cuBLASLt with a tuned plan where
-  // set_lt_tune is on and the matrices are 256-byte aligned, else cublasGemmEx (half_product).
-  void product_into(const Weights& w, const void* x, int ldx, int m, void* y, cudaDataType_t yt, int ldy, float beta);
-  // cuBLASLt's plans for products of at least 256 rows (the encoder's, the convolutions', the cross K/V) take the
-  // fastest of the heuristic's first 8 algorithms, each timed 5 times on the product's own operands at its first
-  // run outside a capture (the heuristic's first otherwise), and the encoder's plain products go through cuBLASLt
-  // too (product_into). Off by default (WST_CUDA_LT_TUNE=1 or set_lt_tune(true) turns it on): in runs 59-60 (H100)
-  // the tuned plans gave cublasGemmEx's bits and no measurable time (large-v3's recorded blocks 4.952 ms untuned
-  // against 4.954 tuned, back to back), for ~10-20 ms of timing at a model's first window. A change drops every
-  // plan made so far. The algorithm picked may differ between processes (timing), and with it, in principle, the
-  // rounding of a product's sums.
-  void set_lt_tune(bool on);
-  // Where on (WST_CUDA_UPLOAD_PARALLEL=1 or set_upload_parallel(true)), upload_transposed copies the host's matrix
-  // into its pinned buffer with up to 3 helper threads besides the caller's (fewer where the machine has fewer
-  // cores), each part's transfer queued as soon as that part is copied; off by default: the caller copies 256 KiB
-  // chunks, each chunk's transfer queued as soon as it is copied. Timed alone, back to back, the large-v3 mel's upload took 0.099 ms against 0.140 (run 61, H100); in
-  // the whole encoder, where the helpers sleep between windows, it was no faster (tiny 0.41-0.44 ms against 0.36, small
-  // 1.35-1.43 against 1.29, large-v3 5.23-5.33 against 5.32; the same run): waking them costs what they save.
-  void set_upload_parallel(bool on) { upload_parallel_ = on; }
-  bool upload_parallel() const { return upload_parallel_; }
   // encoder_stem in the half precisions as three launches fewer with the same bits: conv1's GELU applied where conv2's
   // columns are gathered, conv2's GELU and the positional add in one pass (conv1d.cu). Off (WST_CUDA_STEM_FUSED=0 or
   // set_stem_fused(false)): the ops in turn (Backend::encoder_stem).
   void set_stem_fused(bool on) { stem_fused_ = on; }
   bool stem_fused() const { return stem_fused_; }
-  bool lt_tune() const { return lt_tune_; }
-  LtTuning lt_tuning() const;
-  long long lt_plain_products() const;  // how many products product_into has run through cuBLASLt
 
   // For the checker and benchmarks: the stream every op is queued on, and the matrix-product mode
   // (TF32 tensor cores on, or plain fp32).
@@ -514,6 +482,9 @@ class CudaBackend final : public Backend {
   // y = xh w^T + bias for xh already in w's type (the many-row products of linear, linears and conv1d_gelu):
   // product_bias where set_lt_bias and a bias, else the bias into y and cublasGemmEx (half_product_bias).
   void product_over_half(const Weights& w, const void* xh, int ldx, int m, const float* bias, Mat& y);
+  // conv1d_gelu's half-precision product without its GELU: y = conv1d(x, w) + b (y.rows output rows), the columns
+  // gathered in the precision's type (gelu_in: the GELU of each value gathered, as a GELU pass over x before).
+  void conv1d_half(const Mat& x, const Mat& w, const Mat& b, int stride, bool gelu_in, Mat& y);
 
   int device_;
   int n_sm_ = 0;  // the device's multiprocessors (launch shapes)
@@ -536,9 +507,6 @@ class CudaBackend final : public Backend {
   bool wgmma_ = false;  // flash_wgmma_available() for this device, asked when the backend starts
   bool fc1_epilogue_ = true;
   bool lt_bias_ = true;
-  bool lt_tune_ = false;
-  // A plan request for cuBLASLt's products (lt_product.cu): with what tuning times where set_lt_tune is on, the
-  // product has enough rows, no plan is made for it yet and no capture is under way (scratch holds its y then).
   // product_bias (half_out false: float32 y) and product_bias_half (true: y in w's type); who names the caller in
   // errors.
   bool product_bias_to(const Weights& w, const void* x, int ldx, int m, void* y, int ldy, const float* bias,
@@ -546,8 +514,6 @@ class CudaBackend final : public Backend {
   // The bias a cuBLASLt plan's epilogue reads: bias itself, or where the plan takes it in the output's type (w's), a
   // copy rounded to it (refilled at every product, in stream order).
   const void* plan_bias(bool in_output_type, const Weights& w, const float* bias);
-  LtRequest lt_request(const Weights& w, cudaDataType_t t, const void* x, int ldx, int m, int ldy, int epi,
-                       cudaDataType_t out, bool accumulate, const void* bias, std::shared_ptr<void>& scratch);
   std::shared_ptr<LtProducts> lt_;  // cuBLASLt's handle and plans, made on first use (lt_product.cu)
   bool fused_cross_ = true, fused_self_ = true;  // (the constructor reads WST_CUDA_FUSED_CROSS / _SELF)
   int fused_cross_max_width_ = kFusedCrossMaxWidth;
@@ -618,10 +584,6 @@ class CudaBackend final : public Backend {
     bool f32_stale = false;
   };
   std::vector<HalfKv> half_kv_;
-  int n_stale_kv_ = 0;  // shadows whose float32 K/V are stale
-  void recount_stale_kv() {
-    n_stale_kv_ = static_cast<int>(std::count_if(half_kv_.begin(), half_kv_.end(), [](const HalfKv& h) { return h.f32_stale; }));
-  }
   // Makes the float32 values of every K/V that m overlaps from its shadow where cross_kv left them stale (in stream
   // order; true where it launched a widening, which the next kernel must wait for before reading them). Every op
   // that reads a K/V's float32 values calls it first, cross_read where it reads m as a window's cross K/V. While a
@@ -660,8 +622,6 @@ class CudaBackend final : public Backend {
   std::vector<Rounded> rounded_;
   // upload_transposed's pinned buffer, and an event after the last copy out of it (written again only after it).
   static constexpr size_t kUploadChunkBytes = size_t{256} << 10;  // upload_transposed's copies and transfers
-  std::unique_ptr<ParallelCopy> host_copy_;  // upload_transposed's helper threads (made at its first parallel copy)
-  bool upload_parallel_ = false;
   bool stem_fused_ = true;
   float* staging_host_ = nullptr;
   size_t staging_bytes_ = 0;

@@ -2,8 +2,7 @@
 // the weights' type (Backend::encoder_blocks; the default runs them op by op in float32). A layer is seven launches
 // (eight without fc1's epilogue):
 //   layer norm of x plus the biases it is owed -> half rows
-//   q|k|v product (tensor cores, float32 accumulation, half output, no bias; cuBLASLt with a tuned plan, or
-//     cublasGemmEx where set_lt_tune is off: CudaBackend::product_into)
+//   q|k|v product (cuBLAS, tensor cores, float32 accumulation, half output, no bias)
 //   flash attention over the half q|k|v, adding q's and v's biases itself -> half rows
 //   output product added onto x (float32, beta = 1; its bias is owed)
 //   layer norm (of x plus what it is owed) -> half rows
@@ -72,6 +71,7 @@ void run_blocks(CudaBackend& be, const std::vector<EncoderLayerWeights>& layers,
   const int t = x.rows, d = x.cols, f = layers.front().fc1.w.rows;
   const cudaDataType_t ht = std::is_same_v<T, __half> ? CUDA_R_16F : CUDA_R_16BF;
   cudaStream_t s = be.stream();
+  cublasHandle_t blas = be.blas();
   T* h = static_cast<T*>(sc.h.get());
   T* qkv = static_cast<T*>(sc.qkv.get());
   T* attn = static_cast<T*>(sc.attn.get());
@@ -88,15 +88,15 @@ void run_blocks(CudaBackend& be, const std::vector<EncoderLayerWeights>& layers,
   for (int i = 0; i < n; ++i) {
     const auto& l = layers[i];
     layer_norm_half<T>(x, i == 0 ? nullptr : owed(2 * i), l.attn_ln.gamma.data, l.attn_ln.beta.data, h, d, s);
-    be.product_into(l.qkv.w, h, d, t, qkv, ht, 3 * d, 0.0f);
+    half_product(blas, l.qkv.w, h, d, t, qkv, ht, 3 * d, 0.0f);
     flash_attention_half<T>(qkv, 3 * d, t, d, bias_or_null(l.qkv.b), attn, d, n_sm, s, flash);
-    be.product_into(l.attn_out.w, attn, d, t, x.data, CUDA_R_32F, x.ld, 1.0f);
+    half_product(blas, l.attn_out.w, attn, d, t, x.data, CUDA_R_32F, x.ld, 1.0f);
     layer_norm_half<T>(x, owed(2 * i + 1), l.mlp_ln.gamma.data, l.mlp_ln.beta.data, h, d, s);
     if (!be.fc1_epilogue() || !be.product_bias_gelu(l.fc1.w, h, d, t, mlp, f, bias_or_null(l.fc1.b))) {
-      be.product_into(l.fc1.w, h, d, t, mlp, ht, f, 0.0f);
+      half_product(blas, l.fc1.w, h, d, t, mlp, ht, f, 0.0f);
       bias_gelu_half<T>(mlp, t, f, bias_or_null(l.fc1.b), s);
     }
-    be.product_into(l.fc2.w, mlp, f, t, x.data, CUDA_R_32F, x.ld, 1.0f);
+    half_product(blas, l.fc2.w, mlp, f, t, x.data, CUDA_R_32F, x.ld, 1.0f);
   }
   add_row(x, owed(2 * n), s);
 }
@@ -130,17 +130,15 @@ struct EncoderRecording {
   Precision precision = Precision::f32;
   FlashShape flash = FlashShape::words16;
   bool fc1_epilogue = false;
-  bool lt_tune = false;
   Mat x;  // the recording's rows [t, d]
   std::unique_ptr<Scratch> scratch;
   cudaGraphExec_t exec = nullptr;
   ~EncoderRecording() {
     if (exec) cudaGraphExecDestroy(exec);
   }
-  bool serves(const std::vector<EncoderLayerWeights>& l, const Mat& rows, Precision p, FlashShape f, bool fc1,
-              bool tune) const {
+  bool serves(const std::vector<EncoderLayerWeights>& l, const Mat& rows, Precision p, FlashShape f, bool fc1) const {
     return t == rows.rows && d == rows.cols && precision == p && flash == f && fc1_epilogue == fc1 &&
-           lt_tune == tune && weights == addresses(l);
+           weights == addresses(l);
   }
 };
 
@@ -174,7 +172,7 @@ void CudaBackend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers,
     return;
   }
   auto* rec = static_cast<EncoderRecording*>(encoder_recording_.get());
-  if (!rec || !rec->serves(layers, x, precision_, flash, fc1_epilogue_, lt_tune_)) {
+  if (!rec || !rec->serves(layers, x, precision_, flash, fc1_epilogue_)) {
     // New weights or shapes: this window runs eagerly (every kernel and cuBLAS's choices loaded once outside a
     // capture), the next one records.
     encoder_recording_.reset();
@@ -185,7 +183,6 @@ void CudaBackend::encoder_blocks(const std::vector<EncoderLayerWeights>& layers,
     fresh->precision = precision_;
     fresh->flash = flash;
     fresh->fc1_epilogue = fc1_epilogue_;
-    fresh->lt_tune = lt_tune_;
     fresh->x = alloc(t, d);
     fresh->scratch = std::make_unique<Scratch>(*this, t, d, f, static_cast<int>(layers.size()));
     // Kept only once this eager window has run (a window that threw must not leave a recording to capture next,

@@ -9,19 +9,17 @@
 // The same plans also serve the many-row products of half weights over float32 activations (the decoder's
 // cross-attention K/V, a prompt): the bias in the epilogue (CUBLASLT_EPILOGUE_BIAS) and a float32 output, where the
 // product before wrote the bias into y and read it back (beta = 1): 2 x 4 bytes a value less to move
-// (product_bias).
+// (product_bias); and with a float16 output, a sole window's cross K/V written straight into their float16 copy
+// (product_bias_half).
 // One plan (operation and layout descriptors, the heuristic's first algorithm) per shape, kept for the backend's
 // life (an empty one where cuBLASLt has no algorithm, so that it is asked once); the products share cuBLAS's
 // workspace (the same stream runs them one at a time).
 #include <cublasLt.h>
 
-#include <algorithm>
 #include <cstdint>
-#include <limits>
 #include <map>
 #include <string>
 #include <tuple>
-#include <vector>
 
 #include "engine/cuda/cuda_backend.cuh"
 #include "util/errors.h"
@@ -29,8 +27,8 @@
 namespace wst::engine::cuda {
 
 struct LtProducts {
-  // What cuBLASLt adds to the product, and where it goes.
-  enum Epi : int { none, bias, gelu, gelu_bias };
+  // What cuBLASLt adds to the product.
+  enum Epi : int { bias, gelu, gelu_bias };
   struct Plan {
     cublasLtMatmulDesc_t op = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
@@ -38,8 +36,8 @@ struct LtProducts {
     bool bias_in_output_type = false;  // cuBLASLt took no float32 bias here: the bias rounded to y's type instead
   };
   cublasLtHandle_t handle = nullptr;
-  // type, n, k, m, ldx, ldy, epilogue, output type, accumulate (beta = 1)
-  using Key = std::tuple<int, int, int, int, int, int, int, int, bool>;
+  // type, n, k, m, ldx, ldy, epilogue, output type
+  using Key = std::tuple<int, int, int, int, int, int, int, int>;
   std::map<Key, Plan> plans;
   // (bias, type, n) -> a buffer for the bias in that type, refilled at every product (a cached copy could outlive a
   // change of the values at that address); made at the first, eager window's product.
@@ -47,8 +45,6 @@ struct LtProducts {
   long long roundings = 0;  // biases rounded so far (CudaBackend::fc1_bias_roundings; product_bias_half's too)
   long long products = 0;   // products run with the epilogue (CudaBackend::fc1_epilogue_products)
   long long bias_products = 0;  // products run with the bias alone in the epilogue (CudaBackend::lt_bias_products)
-  long long plain_products = 0;  // products without an epilogue (CudaBackend::lt_plain_products)
-  LtTuning tuning;               // (CudaBackend::lt_tuning)
 
   LtProducts() { WST_CUBLAS_CHECK(cublasLtCreate(&handle)); }
   ~LtProducts() {
@@ -64,76 +60,21 @@ struct LtProducts {
   }
 };
 
-// What a product's plan is made for, and where tuning times it.
-struct LtRequest {
-  cudaDataType_t t;       // the weights' and x's type
-  int n, k, m, ldx, ldy;  // y [m, n] (row stride ldy) = x [m, k] (row stride ldx) w [n, k]^T
-  LtProducts::Epi epi;
-  cudaDataType_t out;     // y's type: t or float32
-  bool accumulate;        // y += the product (beta = 1)
-  // Tuning (CudaBackend::set_lt_tune): the product's own weights, x and bias, a scratch y of the same shape, and the
-  // backend's workspace and stream. No tuning where tune is false.
-  bool tune = false;
-  const void* w = nullptr;
-  const void* x = nullptr;
-  const void* bias = nullptr;
-  void* scratch = nullptr;
-  void* workspace = nullptr;
-  cudaStream_t stream = nullptr;
-};
-
 namespace {
 
-constexpr int kTuneCandidates = 8;  // the heuristic's first algorithms timed
-constexpr int kTuneReps = 5;        // timed products a candidate (after one untimed)
-// Fewer rows (a prompt of a new length, a few decoder rows) take the heuristic's first: a few microseconds a
-// product, not worth a tuning at each new length.
-constexpr int kTuneMinRows = 256;
+// What a product's plan is made for: y [m, n] (row stride ldy, type out: t or float32) = the epilogue over
+// x [m, k] (row stride ldx) w [n, k]^T, w and x of type t.
+struct LtShape {
+  cudaDataType_t t;
+  int n, k, m, ldx, ldy;
+  LtProducts::Epi epi;
+  cudaDataType_t out;
+};
 
-void set_bias_pointer(const LtProducts::Plan& plan, const void* bias) {
-  if (bias)
-    WST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-}
-
-// The median time of kTuneReps products with algo into the request's scratch y; +inf where cuBLASLt refuses it.
-float time_algo(const LtProducts& lt, const LtProducts::Plan& plan, const cublasLtMatmulAlgo_t& algo,
-                const LtRequest& r) {
-  set_bias_pointer(plan, r.bias);
-  const float one = 1.0f, beta = r.accumulate ? 1.0f : 0.0f;
-  const auto product = [&] {
-    return cublasLtMatmul(lt.handle, plan.op, &one, r.w, plan.a, r.x, plan.b, &beta, r.scratch, plan.d, r.scratch,
-                          plan.d, &algo, r.workspace, kBlasWorkspaceBytes, r.stream);
-  };
-  if (product() != CUBLAS_STATUS_SUCCESS) return std::numeric_limits<float>::infinity();
-  // Every event recorded whatever a product returns (so that each can be read or destroyed), the events destroyed
-  // on every way out.
-  struct Events {
-    cudaEvent_t e[kTuneReps + 1] = {};
-    ~Events() {
-      for (cudaEvent_t x : e)
-        if (x) cudaEventDestroy(x);
-    }
-  } ev;
-  for (cudaEvent_t& e : ev.e) WST_CUDA_CHECK(cudaEventCreate(&e));
-  bool ok = true;
-  WST_CUDA_CHECK(cudaEventRecord(ev.e[0], r.stream));
-  for (int i = 0; i < kTuneReps; ++i) {
-    if (ok) ok = product() == CUBLAS_STATUS_SUCCESS;
-    WST_CUDA_CHECK(cudaEventRecord(ev.e[i + 1], r.stream));
-  }
-  WST_CUDA_CHECK(cudaEventSynchronize(ev.e[kTuneReps]));
-  if (!ok) return std::numeric_limits<float>::infinity();
-  std::vector<float> ms(kTuneReps);
-  for (int i = 0; i < kTuneReps; ++i) WST_CUDA_CHECK(cudaEventElapsedTime(&ms[i], ev.e[i], ev.e[i + 1]));
-  std::nth_element(ms.begin(), ms.begin() + kTuneReps / 2, ms.end());
-  return ms[kTuneReps / 2];
-}
-
-// The plan for one request, or one with a null op where cuBLASLt's heuristic finds no algorithm: the heuristic's
-// first algorithm, or where the request tunes, the fastest of its first kTuneCandidates timed on the request's own
-// operands. The descriptors made so far are destroyed if a cuBLAS call throws part way (the guard), or handed to
-// the plan returned.
-LtProducts::Plan make_plan(LtProducts& lt, const LtRequest& r, bool bias_in_output_type) {
+// The plan for one shape (the heuristic's first algorithm), or one with a null op where cuBLASLt's heuristic finds
+// none. The descriptors made so far are destroyed if a cuBLAS call throws part way (the guard), or handed to the
+// plan returned.
+LtProducts::Plan make_plan(LtProducts& lt, const LtShape& r, bool bias_in_output_type) {
   struct Guard {
     LtProducts::Plan p;
     cublasLtMatmulPreference_t pref = nullptr;
@@ -148,61 +89,47 @@ LtProducts::Plan make_plan(LtProducts& lt, const LtRequest& r, bool bias_in_outp
   const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
   WST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
   WST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-  const bool has_bias = r.epi == LtProducts::bias || r.epi == LtProducts::gelu_bias;
-  const cublasLtEpilogue_t epi = r.epi == LtProducts::none        ? CUBLASLT_EPILOGUE_DEFAULT
-                                 : r.epi == LtProducts::bias      ? CUBLASLT_EPILOGUE_BIAS
-                                 : r.epi == LtProducts::gelu      ? CUBLASLT_EPILOGUE_GELU
-                                                                  : CUBLASLT_EPILOGUE_GELU_BIAS;
+  const cublasLtEpilogue_t epi = r.epi == LtProducts::bias   ? CUBLASLT_EPILOGUE_BIAS
+                                 : r.epi == LtProducts::gelu ? CUBLASLT_EPILOGUE_GELU
+                                                             : CUBLASLT_EPILOGUE_GELU_BIAS;
   WST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
-  if (has_bias && !bias_in_output_type) {
+  if (r.epi != LtProducts::gelu && !bias_in_output_type) {
     const cudaDataType_t bias_type = CUDA_R_32F;  // the backend's biases are float32
     WST_CUBLAS_CHECK(
         cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type));
   }
-  WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, r.t, r.k, r.n, r.k));    // w^T read from w [n, k]
-  WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, r.t, r.k, r.m, r.ldx));  // x^T
-  WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.d, r.out, r.n, r.m, r.ldy));  // y^T (and C, where it accumulates)
+  WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, r.t, r.k, r.n, r.k));      // w^T read from w [n, k]
+  WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, r.t, r.k, r.m, r.ldx));    // x^T
+  WST_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.d, r.out, r.n, r.m, r.ldy));  // y^T
   cublasLtMatmulPreference_t& pref = g.pref;
   WST_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   const size_t workspace = kBlasWorkspaceBytes;  // cuBLAS's (the backend's blas_workspace_)
   WST_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
                                                     sizeof workspace));
-  cublasLtMatmulHeuristicResult_t found[kTuneCandidates]{};
+  cublasLtMatmulHeuristicResult_t found{};
   int n_found = 0;
-  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt.handle, p.op, p.a, p.b, p.d, p.d, pref,
-                                                           r.tune ? kTuneCandidates : 1, found, &n_found);
+  const cublasStatus_t st =
+      cublasLtMatmulAlgoGetHeuristic(lt.handle, p.op, p.a, p.b, p.d, p.d, pref, 1, &found, &n_found);
   if (st != CUBLAS_STATUS_SUCCESS || n_found == 0) return {};
-  int best = 0;
-  if (r.tune && n_found > 1) {
-    float best_ms = std::numeric_limits<float>::infinity();
-    for (int i = 0; i < n_found; ++i) {
-      if (found[i].state != CUBLAS_STATUS_SUCCESS) continue;
-      const float ms = time_algo(lt, p, found[i].algo, r);
-      if (ms < best_ms) best_ms = ms, best = i;
-    }
-    ++lt.tuning.plans_tuned;
-    lt.tuning.candidates += n_found;
-    if (best != 0) ++lt.tuning.plans_changed;
-  }
-  p.algo = found[best].algo;
+  p.algo = found.algo;
   LtProducts::Plan made = p;
   p = {};  // the descriptors are the returned plan's now
   return made;
 }
 
-// The plan for a request, made at its shape's first product (nullptr op: none).
-const LtProducts::Plan& plan_for(LtProducts& lt, const LtRequest& r) {
+// The plan for a shape, made at its first product (nullptr op: none).
+const LtProducts::Plan& plan_for(LtProducts& lt, const LtShape& r) {
   const LtProducts::Key key{static_cast<int>(r.t), r.n, r.k, r.m, r.ldx, r.ldy, static_cast<int>(r.epi),
-                            static_cast<int>(r.out), r.accumulate};
+                            static_cast<int>(r.out)};
   auto found = lt.plans.find(key);
   if (found == lt.plans.end()) {
     // Row-major y [m, n] = x [m, k] w [n, k]^T, read column-major: y^T = w^T x^T (as half_product). A float32 bias
-    // first; where cuBLASLt has no algorithm for it, the bias in y's type (the GELU's half output only).
-    // A cuBLAS error while planning counts as no algorithm: the caller then takes its other way.
+    // first; where cuBLASLt has no algorithm for it and y is half, the bias in y's type (the GELU's output; the
+    // cross K/V's float16 copy on the H100, run 59). A cuBLAS error while planning counts as no algorithm: the
+    // caller then takes its other way.
     LtProducts::Plan fresh;
     for (bool in_output_type : {false, true}) {
-      // (Only where the output is half: a float32 output takes a float32 bias or nothing.)
-      if (in_output_type && (r.epi == LtProducts::none || r.epi == LtProducts::gelu || r.out == CUDA_R_32F)) break;
+      if (in_output_type && (r.epi == LtProducts::gelu || r.out == CUDA_R_32F)) break;
       try {
         fresh = make_plan(lt, r, in_output_type);
       } catch (const Error&) {
@@ -215,12 +142,13 @@ const LtProducts::Plan& plan_for(LtProducts& lt, const LtRequest& r) {
   return found->second;
 }
 
-// y = the plan's epilogue over x w^T (+ bias: float32, or the plan's rounded copy), added to y where beta is 1.
+// y = the plan's epilogue over x w^T (+ bias: float32, or the plan's rounded copy).
 void run_plan(const LtProducts& lt, const LtProducts::Plan& plan, const Weights& w, const void* x, void* y,
-              const void* bias, float beta, void* workspace, cudaStream_t stream) {
-  set_bias_pointer(plan, bias);
-  const float one = 1.0f;
-  WST_CUBLAS_CHECK(cublasLtMatmul(lt.handle, plan.op, &one, w.packed.get(), plan.a, x, plan.b, &beta, y, plan.d, y,
+              const void* bias, void* workspace, cudaStream_t stream) {
+  if (bias)
+    WST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+  const float one = 1.0f, zero = 0.0f;
+  WST_CUBLAS_CHECK(cublasLtMatmul(lt.handle, plan.op, &one, w.packed.get(), plan.a, x, plan.b, &zero, y, plan.d, y,
                                   plan.d, &plan.algo, workspace, kBlasWorkspaceBytes, stream));
 }
 
@@ -240,40 +168,15 @@ bool lt_aligned(const void* w, const void* x, const void* y, const void* bias) {
 
 }  // namespace
 
-LtRequest CudaBackend::lt_request(const Weights& w, cudaDataType_t t, const void* x, int ldx, int m, int ldy, int epi,
-                                  cudaDataType_t out, bool accumulate, const void* bias,
-                                  std::shared_ptr<void>& scratch) {
-  LtRequest r{t, w.rows, w.cols, m, ldx, ldy, static_cast<LtProducts::Epi>(epi), out, accumulate};
-  if (!lt_tune_) return r;
-  // Not inside a capture (a recording): no timing there, the heuristic's first instead.
-  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
-  WST_CUDA_CHECK(cudaStreamIsCapturing(stream_, &capturing));
-  const LtProducts::Key key{static_cast<int>(t), w.rows, w.cols, m, ldx, ldy, epi, static_cast<int>(out), accumulate};
-  if (capturing != cudaStreamCaptureStatusNone || m < kTuneMinRows || lt_->plans.count(key)) return r;
-  const size_t bytes = static_cast<size_t>(ldy) * m * (out == CUDA_R_32F ? 4 : 2);
-  scratch = alloc_bytes(bytes);
-  WST_CUDA_CHECK(cudaMemsetAsync(scratch.get(), 0, bytes, stream_));  // (an accumulating product reads it)
-  r.tune = true;
-  r.w = w.packed.get();
-  r.x = x;
-  r.bias = bias;
-  r.scratch = scratch.get();
-  r.workspace = blas_workspace_.data;
-  r.stream = stream_;
-  return r;
-}
-
 bool CudaBackend::product_bias_gelu(const Weights& w, const void* x, int ldx, int m, void* y, int ldy,
                                     const float* bias) {
   const cudaDataType_t t = lt_type(w, "product_bias_gelu");
   if (m == 0 || w.rows == 0) return true;
   if (!lt_) lt_ = std::make_shared<LtProducts>();
-  std::shared_ptr<void> scratch;
-  const LtRequest r = lt_request(w, t, x, ldx, m, ldy, bias ? LtProducts::gelu_bias : LtProducts::gelu, t, false,
-                                 bias, scratch);
-  const LtProducts::Plan& plan = plan_for(*lt_, r);
+  const LtProducts::Plan& plan =
+      plan_for(*lt_, {t, w.rows, w.cols, m, ldx, ldy, bias ? LtProducts::gelu_bias : LtProducts::gelu, t});
   if (!plan.op) return false;  // no algorithm for this shape with a GELU epilogue
-  run_plan(*lt_, plan, w, x, y, plan_bias(plan.bias_in_output_type, w, bias), 0.0f, blas_workspace_.data, stream_);
+  run_plan(*lt_, plan, w, x, y, plan_bias(plan.bias_in_output_type, w, bias), blas_workspace_.data, stream_);
   ++lt_->products;
   return true;
 }
@@ -305,45 +208,13 @@ bool CudaBackend::product_bias_to(const Weights& w, const void* x, int ldx, int 
   // A view at another offset takes the caller's other way rather than an error.
   if (!lt_aligned(w.packed.get(), x, y, bias)) return false;
   if (!lt_) lt_ = std::make_shared<LtProducts>();
-  std::shared_ptr<void> scratch;
-  const LtRequest r =
-      lt_request(w, t, x, ldx, m, ldy, LtProducts::bias, half_out ? t : CUDA_R_32F, false, bias, scratch);
-  const LtProducts::Plan& plan = plan_for(*lt_, r);
+  const LtProducts::Plan& plan =
+      plan_for(*lt_, {t, w.rows, w.cols, m, ldx, ldy, LtProducts::bias, half_out ? t : CUDA_R_32F});
   if (!plan.op) return false;  // no algorithm for this shape with a bias and this output
-  run_plan(*lt_, plan, w, x, y, plan_bias(plan.bias_in_output_type, w, bias), 0.0f, blas_workspace_.data, stream_);
+  run_plan(*lt_, plan, w, x, y, plan_bias(plan.bias_in_output_type, w, bias), blas_workspace_.data, stream_);
   ++lt_->bias_products;
   return true;
 }
-
-void CudaBackend::product_into(const Weights& w, const void* x, int ldx, int m, void* y, cudaDataType_t yt, int ldy,
-                               float beta) {
-  const cudaDataType_t t = lt_type(w, "product_into");
-  if (beta != 0.0f && beta != 1.0f) throw Error("product_into: beta 0 or 1, not " + std::to_string(beta));
-  if (lt_tune_ && m > 0 && w.rows > 0 && lt_aligned(w.packed.get(), x, y, nullptr)) {
-    if (!lt_) lt_ = std::make_shared<LtProducts>();
-    std::shared_ptr<void> scratch;
-    const LtRequest r = lt_request(w, t, x, ldx, m, ldy, LtProducts::none, yt, beta == 1.0f, nullptr, scratch);
-    const LtProducts::Plan& plan = plan_for(*lt_, r);
-    if (plan.op) {
-      run_plan(*lt_, plan, w, x, y, nullptr, beta, blas_workspace_.data, stream_);
-      ++lt_->plain_products;
-      return;
-    }
-  }
-  half_product(blas_, w, x, ldx, m, y, yt, ldy, beta);
-}
-
-void CudaBackend::set_lt_tune(bool on) {
-  if (on == lt_tune_) return;
-  lt_tune_ = on;
-  // Plans made the other way go (the next products plan again), and with them the biases they rounded: the encoder's
-  // recording, which may read them, goes too.
-  encoder_recording_.reset();
-  lt_.reset();
-}
-
-LtTuning CudaBackend::lt_tuning() const { return lt_ ? lt_->tuning : LtTuning{}; }
-long long CudaBackend::lt_plain_products() const { return lt_ ? lt_->plain_products : 0; }
 
 long long CudaBackend::fc1_bias_roundings() const { return lt_ ? lt_->roundings : 0; }
 long long CudaBackend::fc1_epilogue_products() const { return lt_ ? lt_->products : 0; }
