@@ -126,6 +126,58 @@ struct Ceilings {
   double copy_gbs = 0, sgemm_tflops = 0, tf32_tflops = 0, hgemm_tflops = 0;
 };
 
+// encode()'s phases as encode() runs them (engine/encoder.cpp), an event recorded after each and the host's clock
+// read around each call: where a window's time goes when the phases run back to back, which the parts timed alone
+// (each with an idle GPU before it) do not show.
+template <class RowT>
+void encoder_timeline(CudaBackend& be, const engine::WhisperModel& m, const std::vector<float>& mel, int n_reps,
+                      RowT& row) {
+  const ModelInfo& h = m.info;
+  const int n_frames = 2 * h.n_audio_ctx, t = h.n_audio_ctx, d = h.n_audio_state;
+  std::array<cudaEvent_t, 5> ev{};
+  for (auto& e : ev) WST_CUDA_CHECK(cudaEventCreate(&e));
+  std::array<std::vector<double>, 4> gpu, host;
+  std::vector<double> total;
+  for (int i = 0; i < n_reps + 3; ++i) {
+    be.synchronize();
+    using clock = std::chrono::steady_clock;
+    std::array<clock::time_point, 5> at;
+    at[0] = clock::now();
+    WST_CUDA_CHECK(cudaEventRecord(ev[0], be.stream()));
+    Mat x_in = be.upload_transposed(mel.data(), h.n_mels, n_frames);
+    WST_CUDA_CHECK(cudaEventRecord(ev[1], be.stream()));
+    at[1] = clock::now();
+    Mat x = be.alloc(t, d);
+    be.encoder_stem(x_in, m.conv1_w, m.conv1_b, m.conv2_w, m.conv2_b, m.encoder_pos, x);
+    WST_CUDA_CHECK(cudaEventRecord(ev[2], be.stream()));
+    at[2] = clock::now();
+    be.encoder_blocks(m.encoder_layers, h.n_audio_head, x);
+    WST_CUDA_CHECK(cudaEventRecord(ev[3], be.stream()));
+    at[3] = clock::now();
+    Mat out = be.alloc(t, d);
+    be.layer_norm(x, m.encoder_ln.gamma, m.encoder_ln.beta, out);
+    WST_CUDA_CHECK(cudaEventRecord(ev[4], be.stream()));
+    at[4] = clock::now();
+    WST_CUDA_CHECK(cudaEventSynchronize(ev[4]));
+    if (i < 3) continue;  // warm-up
+    for (int k = 0; k < 4; ++k) {
+      float ms = 0;
+      WST_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[k], ev[k + 1]));
+      gpu[k].push_back(ms);
+      host[k].push_back(std::chrono::duration<double, std::milli>(at[k + 1] - at[k]).count());
+    }
+    float ms = 0;
+    WST_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[0], ev[4]));
+    total.push_back(ms);
+  }
+  for (auto& e : ev) cudaEventDestroy(e);
+  for (int k = 0; k < 4; ++k) {
+    row.timeline_gpu[k] = median(gpu[k]);
+    row.timeline_host[k] = median(host[k]);
+  }
+  row.timeline_total = median(total);
+}
+
 Ceilings measure_ceilings(CudaBackend& be) {
   Ceilings c;
   const int n = 1 << 28;  // 1 GiB of floats
@@ -236,6 +288,10 @@ struct Row {
   // buffer included: the stream waits for it), the two convolutions with their GELU, the positional add, the final
   // norm.
   double enc_again_ms = NAN;              // the whole encoder timed again later in the run
+  // encode()'s four phases with an event after each (upload, stem, blocks, final norm): the medians of the GPU's
+  // intervals from the start (gpu[i]: event i against the one before) and of the host's time in each call (host[i]),
+  // to see whether the GPU waits for the host anywhere in a window.
+  double timeline_gpu[4] = {NAN, NAN, NAN, NAN}, timeline_host[4] = {NAN, NAN, NAN, NAN}, timeline_total = NAN;
   double cross_kv_direct_other_ms = NAN;  // set_audio with the shadow written directly the other way
   bool cross_kv_direct_ran = false;       // the default's set_audio wrote shadows directly
   double part_stem_ms = NAN, part_stem_other_ms = NAN;  // the stem fused, and the other way from the default
@@ -493,6 +549,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     row.fc1_rounded = be.fc1_bias_roundings() > roundings_before;
     be.set_encoder_graphs(graphs_default);
   }
+  encoder_timeline(be, m, mel, n_reps, row);
   // The whole encoder again, after the parts and the blocks' variants: how much one median varies within a run.
   row.enc_again_ms = time_stream(be, 3, n_reps, [&] { enc = engine::encode(m, be, mel.data()); });
   if (be.half_encoder_fits(m.encoder_layers, h.n_audio_head, enc)) {
@@ -1531,6 +1588,12 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.cross_kv_direct_other_ms, r.cross_kv_each_ms, r.cross_kv_each_lt_ms, r.part_upload_ms,
                   r.part_conv1_ms, r.part_conv2_ms, r.part_pos_ms, r.part_stem_ms, be.stem_fused() ? "the ops in turn" : "fused",
                   r.part_stem_other_ms, r.part_norm_ms);
+      std::printf("%s %s: the encoder's phases back to back (an event after each; GPU intervals, then the host's time "
+                  "in each call): %.3f ms = upload %.3f + stem %.3f + blocks %.3f + final norm %.3f; host: upload %.3f, "
+                  "stem %.3f, blocks %.3f, final norm %.3f\n",
+                  a.c_str(), precision_name(p), r.timeline_total, r.timeline_gpu[0], r.timeline_gpu[1],
+                  r.timeline_gpu[2], r.timeline_gpu[3], r.timeline_host[0], r.timeline_host[1], r.timeline_host[2],
+                  r.timeline_host[3]);
       if (!std::isnan(r.enc_blocks_flash_ms[0])) {
         static const char* const names[] = {"words16",     "ldmatrix16",  "ldmatrix32",
                                             "wgmma 64x64", "wgmma 128x64", "wgmma 128x128",
