@@ -92,6 +92,10 @@ class Backend {
   // host [rows, cols] contiguous, uploaded as its transpose [cols, rows] (the mel spectrogram, channel-major, for
   // the time-major convolutions). The default transposes on the host, then uploads.
   virtual Mat upload_transposed(const float* host, int rows, int cols);
+  // A window's log-mel spectrogram mel [n_mels, n_frames] contiguous, as the encoder's stem reads it: [n_frames,
+  // n_mels]. A backend whose first convolution rounds its input (float16) may round it on the way, moving half the
+  // bytes: the stem then computes the same values. The default is upload_transposed.
+  virtual Mat upload_mel(const float* mel, int n_mels, int n_frames) { return upload_transposed(mel, n_mels, n_frames); }
   virtual void download(const Mat& m, float* host) = 0;              // to host [rows, cols] contiguous
   virtual void copy(const Mat& src, Mat& dst) = 0;                   // same shape, any strides
 

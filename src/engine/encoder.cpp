@@ -9,7 +9,7 @@ Mat encode(const WhisperModel& m, Backend& be, const float* mel) {
   const int n_frames = 2 * h.n_audio_ctx, d = h.n_audio_state, t = h.n_audio_ctx;
   // The convolutions read time-major input: [n_mels, n_frames] -> [n_frames, n_mels] (on a GPU, on the device,
   // so that the host neither does it nor waits).
-  Mat x_in = be.upload_transposed(mel, h.n_mels, n_frames);
+  Mat x_in = be.upload_mel(mel, h.n_mels, n_frames);
 
   Mat x = be.alloc(t, d);  // [1500, d]
   be.encoder_stem(x_in, m.conv1_w, m.conv1_b, m.conv2_w, m.conv2_b, m.encoder_pos, x);

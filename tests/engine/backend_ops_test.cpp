@@ -367,6 +367,20 @@ TEST_P(BackendOps, CrossKvGivesLinearsProducts) {
   EXPECT_EQ(test::error_of([&] { be_->cross_kv(X, wp, {bp[0]}, yp, true); }), "linears: 2 weights, 1 biases and 2 outputs");
 }
 
+TEST_P(BackendOps, UploadMelGivesTheTransposedMel) {
+  // encode()'s upload of a window's mel [n_mels, n_frames]: time-major [n_frames, n_mels], every value in its place
+  // and exact in float32 (only a float16 backend may round it, to what its first convolution reads).
+  const int n_mels = 80, n_frames = 37;
+  const std::vector<float> mel = random_vec(n_mels * n_frames, 61);
+  const Mat t = be_->upload_mel(mel.data(), n_mels, n_frames);
+  ASSERT_EQ(t.rows, n_frames);
+  ASSERT_EQ(t.cols, n_mels);
+  const std::vector<float> got = down(t);
+  for (int r = 0; r < n_mels; ++r)
+    for (int c = 0; c < n_frames; ++c)
+      ASSERT_EQ(got[static_cast<size_t>(c) * n_mels + r], mel[static_cast<size_t>(r) * n_frames + c]) << r << ", " << c;
+}
+
 TEST_P(BackendOps, Int8LinearWithinQuantisationError) {
   for (auto [m, n, k] : kPackedShapes) {
     auto x = random_vec(m * k, 14), w = random_vec(n * k, 15), b = random_vec(n, 16);

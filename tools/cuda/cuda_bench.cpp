@@ -144,7 +144,7 @@ void encoder_timeline(CudaBackend& be, const engine::WhisperModel& m, const std:
     std::array<clock::time_point, 5> at;
     at[0] = clock::now();
     WST_CUDA_CHECK(cudaEventRecord(ev[0], be.stream()));
-    Mat x_in = be.upload_transposed(mel.data(), h.n_mels, n_frames);
+    Mat x_in = be.upload_mel(mel.data(), h.n_mels, n_frames);
     WST_CUDA_CHECK(cudaEventRecord(ev[1], be.stream()));
     at[1] = clock::now();
     Mat x = be.alloc(t, d);
@@ -296,6 +296,7 @@ struct Row {
   double cross_kv_direct_other_ms = NAN;  // set_audio with the shadow written directly the other way
   bool cross_kv_direct_ran = false;       // the default's set_audio wrote shadows directly
   double part_stem_ms = NAN, part_stem_other_ms = NAN;  // the stem fused, and the other way from the default
+  double part_upload_other_ms = NAN, enc_mel_other_ms = NAN;  // upload_mel and the encoder with WST_CUDA_HALF_MEL flipped
   double part_upload_ms = NAN, part_conv1_ms = NAN, part_conv2_ms = NAN, part_pos_ms = NAN, part_norm_ms = NAN;
   double enc_ms = 0, enc_ops_ms = NAN, enc_blocks_ms = 0, enc_blocks_graph_ms = NAN, enc_tf32_ms = 0, dec_ms = 0, dec_body_ms = 0, dec_graph_ms = 0;
   // Decoder::forward_and_pick, the engine's greedy step (filters and argmax on the GPU): eager, and recorded
@@ -472,9 +473,13 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
   row.enc_ms = time_stream(be, 3, n_reps, [&] { enc = engine::encode(m, be, mel.data()); });
   {
     const int n_frames = 2 * h.n_audio_ctx, t = h.n_audio_ctx, d = h.n_audio_state;
-    Mat x_in = be.upload_transposed(mel.data(), h.n_mels, n_frames);
-    row.part_upload_ms =
-        time_stream(be, 3, n_reps, [&] { x_in = be.upload_transposed(mel.data(), h.n_mels, n_frames); });
+    Mat x_in = be.upload_mel(mel.data(), h.n_mels, n_frames);
+    row.part_upload_ms = time_stream(be, 3, n_reps, [&] { x_in = be.upload_mel(mel.data(), h.n_mels, n_frames); });
+    be.set_half_mel(!be.half_mel());
+    row.part_upload_other_ms =
+        time_stream(be, 3, n_reps, [&] { x_in = be.upload_mel(mel.data(), h.n_mels, n_frames); });
+    be.set_half_mel(!be.half_mel());
+    x_in = be.upload_mel(mel.data(), h.n_mels, n_frames);
     Mat c1 = be.alloc(n_frames, d), x = be.alloc(t, d), out = be.alloc(t, d);
     row.part_conv1_ms = time_stream(be, 3, n_reps, [&] { be.conv1d_gelu(x_in, m.conv1_w, m.conv1_b, 1, c1); });
     row.part_conv2_ms = time_stream(be, 3, n_reps, [&] { be.conv1d_gelu(c1, m.conv2_w, m.conv2_b, 2, x); });
@@ -553,6 +558,9 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
   encoder_timeline(be, m, mel, n_reps, row);
   // The whole encoder again, after the parts and the blocks' variants: how much one median varies within a run.
   row.enc_again_ms = time_stream(be, 3, n_reps, [&] { enc = engine::encode(m, be, mel.data()); });
+  be.set_half_mel(!be.half_mel());
+  row.enc_mel_other_ms = time_stream(be, 3, n_reps, [&] { enc = engine::encode(m, be, mel.data()); });
+  be.set_half_mel(!be.half_mel());
   if (be.half_encoder_fits(m.encoder_layers, h.n_audio_head, enc)) {
     // The same window with the blocks op by op (float32 activations between the ops), for comparison.
     be.set_half_encoder(false);
@@ -1573,21 +1581,22 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
         continue;
       }
       const Row& r = rows.back();
-      std::printf("%s %s: encoder %.2f ms (timed again later %.2f; its blocks %.2f, recorded %.2f; op by op %.2f; "
+      std::printf("%s %s: encoder %.2f ms (timed again later %.2f, then with the mel uploaded %s %.2f; its blocks %.2f, recorded %.2f; op by op %.2f; "
                   "TF32 %.2f), step %.3f ms (eager body %.3f, graph %.3f; graph vs eager rel %.1e), pool peak %.2f "
                   "GiB\n",
-                  a.c_str(), precision_name(p), r.enc_ms, r.enc_again_ms, r.enc_blocks_ms, r.enc_blocks_graph_ms, r.enc_ops_ms,
+                  a.c_str(), precision_name(p), r.enc_ms, r.enc_again_ms,
+                  be.half_mel() ? "in float32" : "rounded to float16 by the host", r.enc_mel_other_ms, r.enc_blocks_ms, r.enc_blocks_graph_ms, r.enc_ops_ms,
                   r.enc_tf32_ms, r.dec_ms, r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
       std::printf("%s %s: window with its cross K/V (encode, then the decoder's set_audio: every layer's K/V, as "
                   "whisper.cpp's encode time counts it) %.2f ms: encoder %.2f + set_audio %.3f (%s; %s %.3f; layer by "
                   "layer through linear: bias written first %.3f, in cuBLASLt's epilogue %.3f); the encoder outside its "
-                  "blocks, each step alone: mel upload %.3f, conv1 + GELU %.3f, conv2 + GELU %.3f, positional "
+                  "blocks, each step alone: mel upload %.3f (%s %.3f), conv1 + GELU %.3f, conv2 + GELU %.3f, positional "
                   "add %.3f, the stem (both convolutions and the add) %.3f (%s %.3f), final norm %.3f\n",
                   a.c_str(), precision_name(p), r.enc_ms + r.cross_kv_ms, r.enc_ms, r.cross_kv_ms,
                   r.cross_kv_direct_ran ? "the shadows written directly" : "the float32 K/V, then their shadows",
                   be.half_direct_kv() ? "the float32 K/V, then their shadows" : "the shadows written directly",
                   r.cross_kv_direct_other_ms, r.cross_kv_each_ms, r.cross_kv_each_lt_ms, r.part_upload_ms,
-                  r.part_conv1_ms, r.part_conv2_ms, r.part_pos_ms, r.part_stem_ms, be.stem_fused() ? "the ops in turn" : "fused",
+                  be.half_mel() ? "in float32" : "rounded to float16 by the host", r.part_upload_other_ms, r.part_conv1_ms, r.part_conv2_ms, r.part_pos_ms, r.part_stem_ms, be.stem_fused() ? "the ops in turn" : "fused",
                   r.part_stem_other_ms, r.part_norm_ms);
       std::printf("%s %s: the encoder's phases back to back (an event after each; GPU intervals, then the host's time "
                   "in each call): %.3f ms = upload %.3f + stem %.3f + blocks %.3f + final norm %.3f; host: upload %.3f, "

@@ -981,6 +981,45 @@ struct Checker {
                 ("upload_transposed " + std::to_string(rows) + "x" + std::to_string(cols)).c_str(), n_diff);
   }
 
+  // upload_mel: in float16 precision each value rounded to float16 by the host (F16C where the CPU has it) and
+  // widened on the device, so exactly util/half.h's rounding (infinities, float16's overflow, subnormals, ties and
+  // NaN among the values); with set_half_mel(false), and in bfloat16, the float32 values exactly.
+  void upload_mel(int rows, int cols) {
+    const size_t n = static_cast<size_t>(rows) * cols;
+    std::vector<float> x = rnd(n);
+    const float specials[] = {INFINITY, -INFINITY, 70000.f, -65520.f, 65519.f, 65504.f, 1e-6f, -3e-8f, 6e-8f,
+                              2.98e-8f, 1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048, 0.f, -0.f, NAN, 5.9604645e-8f, 1e-45f};
+    for (size_t i = 0; i < std::size(specials) && i * 7 < n; ++i) x[i * 7] = specials[i];
+    const engine::cuda::Precision p0 = be.precision();
+    const bool half0 = be.half_mel();
+    for (auto [prec, half] : {std::pair{engine::cuda::Precision::f16, true}, std::pair{engine::cuda::Precision::f16, false},
+                              std::pair{engine::cuda::Precision::bf16, true}}) {
+      be.set_precision(prec);
+      be.set_half_mel(half);
+      const Mat t = be.upload_mel(x.data(), rows, cols);
+      const std::vector<float> got = down(t);
+      const bool rounded = half && prec == engine::cuda::Precision::f16;
+      size_t n_diff = 0;
+      for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) {
+          const float v = x[static_cast<size_t>(r) * cols + c];
+          const float want = rounded ? half_to_float(float_to_half(v)) : v;
+          const float g = got[static_cast<size_t>(c) * rows + r];
+          if (!(std::isnan(want) && std::isnan(g)) && std::memcmp(&g, &want, 4) != 0) ++n_diff;
+        }
+      const bool ok = n_diff == 0 && t.rows == cols && t.cols == rows;
+      if (!ok) ++n_fail;
+      std::printf("  %-4s %-58s %zu values differ\n", ok ? "ok" : "FAIL",
+                  ("upload_mel " + std::to_string(rows) + "x" + std::to_string(cols) +
+                   (rounded ? " rounded to float16" : prec == engine::cuda::Precision::f16 ? " float32 (switch off)"
+                                                                                        : " float32 (bfloat16)"))
+                      .c_str(),
+                  n_diff);
+    }
+    be.set_precision(p0);
+    be.set_half_mel(half0);
+  }
+
   // cross_kv for a sole float16 window, the shadow written by the product itself (set_half_direct_kv, the default)
   // against the float32 products rounded to their shadows (off): the one-row cross-attention over the shadows (the
   // steps' way), the float32 K/V made from the shadow when the cluster kernel reads them for 12 queries (right after
@@ -1869,6 +1908,8 @@ int run_op_checks(CudaBackend& be) {
   for (auto [rows, cols] : {std::pair{128, 3000}, std::pair{128, 3000}, std::pair{80, 3000}, std::pair{45, 70},
                             std::pair{1, 65537}, std::pair{64, 1024}})  // (65537 floats: a 256 KiB chunk and 4 bytes)
     ck.upload_transposed(rows, cols);
+  for (auto [rows, cols] : {std::pair{128, 3000}, std::pair{80, 3000}, std::pair{45, 70}, std::pair{1, 131073}})
+    ck.upload_mel(rows, cols);  // (131073 halves: a 256 KiB chunk and 2 bytes)
   std::printf("encoder attention on half inputs (flash_attention_half):\n");
   // (1 to 4 blocks of 64 keys and 24: the pipelined shape's stages start, wrap and end at each of them)
   for (int t : {1, 16, 64, 77, 128, 129, 192, 193, 1500}) {

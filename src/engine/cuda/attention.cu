@@ -198,9 +198,18 @@ __global__ void widen_half_kernel(const __half* h, float* f, size_t n) {
 }
 }  // namespace
 
+void CudaBackend::mark_cross_f32_recorded() {
+  std::shared_ptr<void> mark = cross_f32_readers_.lock();
+  if (!mark) {
+    mark = std::make_shared<char>(0);
+    cross_f32_readers_ = mark;
+  }
+  recorded_.push_back(std::move(mark));  // held by the recording (step_graph.cu) as long as it can be replayed
+}
+
 bool CudaBackend::fresh_cross_kv(const Mat& m, bool cross_read) {
   if (m.rows == 0 || m.cols == 0) return false;
-  if (recording_ && cross_read) cross_f32_recorded_ = true;
+  if (recording_ && cross_read) mark_cross_f32_recorded();
   const float* lo = m.data;
   const float* hi = m.data + static_cast<size_t>(m.rows - 1) * m.ld + m.cols;
   bool launched = false;
@@ -210,7 +219,7 @@ bool CudaBackend::fresh_cross_kv(const Mat& m, bool cross_read) {
     if (hi <= h_lo || lo >= h_hi || h.src.owner.expired()) continue;
     if (recording_) {
       // A replay reads these float32 values again, after later windows' cross_kv: from now on it writes them.
-      cross_f32_recorded_ = true;
+      mark_cross_f32_recorded();
       recorded_.push_back(h.half);
     }
     if (!h.f32_stale) continue;
@@ -229,7 +238,7 @@ bool CudaBackend::fresh_cross_kv(const Mat& m, bool cross_read) {
 void CudaBackend::cross_kv(const Mat& x, const std::vector<const Weights*>& w, const std::vector<const Mat*>& bias,
                            const std::vector<Mat*>& kv, bool sole_window) {
   bool direct = half_direct_kv_ && half_kv_on() && sole_window && sm90_ && clusters_ && !recording_ &&
-                !cross_f32_recorded_ && !w.empty() && bias.size() == w.size() && kv.size() == w.size() && x.rows > 0 &&
+                cross_f32_readers_.expired() && !w.empty() && bias.size() == w.size() && kv.size() == w.size() && x.rows > 0 &&
                 x.cols % 8 == 0;
   for (size_t i = 0; direct && i < w.size(); ++i) {
     const Mat& y = *kv[i];

@@ -3,8 +3,12 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <cuda_fp16.h>
+#include <immintrin.h>
+
 #include "engine/cuda/cuda_backend.cuh"
 #include "util/errors.h"
+#include "util/half.h"
 
 namespace wst::engine::cuda {
 
@@ -166,6 +170,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   lt_bias_ = !env_is("WST_CUDA_LT_BIAS", "0");
   half_direct_kv_ = !env_is("WST_CUDA_HALF_DIRECT_KV", "0");
   stem_fused_ = !env_is("WST_CUDA_STEM_FUSED", "0");
+  half_mel_ = !env_is("WST_CUDA_HALF_MEL", "0");
   int cooperative = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
   cooperative_ = cooperative != 0;
@@ -240,12 +245,40 @@ Mat CudaBackend::upload(const float* host, int rows, int cols) {
   return m;
 }
 
+namespace {
+
+// n floats to float16 (round to nearest even, as __float2half_rn and util/half.h's float_to_half), 8 at a time with
+// F16C where the CPU has it.
+__attribute__((target("f16c,avx"))) void to_half_f16c(const float* src, uint16_t* dst, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  for (; i < n; ++i) dst[i] = float_to_half(src[i]);
+}
+
+void to_half_host(const float* src, uint16_t* dst, size_t n) {
+  static const bool f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  if (f16c) return to_half_f16c(src, dst, n);
+  for (size_t i = 0; i < n; ++i) dst[i] = float_to_half(src[i]);
+}
+
+}  // namespace
+
 Mat CudaBackend::upload_transposed(const float* host, int rows, int cols) {
+  return upload_staged(host, rows, cols, false);
+}
+
+Mat CudaBackend::upload_mel(const float* mel, int n_mels, int n_frames) {
+  return upload_staged(mel, n_mels, n_frames, half_mel_ && precision_ == Precision::f16);
+}
+
+Mat CudaBackend::upload_staged(const float* host, int rows, int cols, bool half) {
   // Not while a step is recorded: a replay would read the pinned buffer as a later call left it.
   if (recording_) throw Error("upload_transposed: not while a step is recorded");
   Mat out = alloc(cols, rows);
   if (rows == 0 || cols == 0) return out;
-  const size_t bytes = static_cast<size_t>(rows) * cols * sizeof(float);
+  const size_t n = static_cast<size_t>(rows) * cols, bytes = n * (half ? 2 : sizeof(float));
   // upload() waits for its copy, as its caller may free `host` at once; here the host copies into the pinned buffer
   // (which the DMA engine reads without waiting) and the transfer is only queued. The buffer is written again once
   // the previous transfer out of it is done (long done, by the next window).
@@ -264,15 +297,21 @@ Mat CudaBackend::upload_transposed(const float* host, int rows, int cols) {
   // the upload; three helper threads copying parts were faster back to back but not between windows, where they
   // sleep (run 61; removed, docs/CUDA.md, session 22).
   auto* pinned = reinterpret_cast<char*>(staging_host_);
-  const auto* src = reinterpret_cast<const char*>(host);
   auto* dev = static_cast<char*>(raw.get());
-  for (size_t at = 0; at < bytes; at += kUploadChunkBytes) {
-    const size_t n = std::min(kUploadChunkBytes, bytes - at);
-    std::memcpy(pinned + at, src + at, n);
-    WST_CUDA_CHECK(cudaMemcpyAsync(dev + at, pinned + at, n, cudaMemcpyHostToDevice, stream_));
+  const size_t each = half ? 2 : sizeof(float);
+  for (size_t at = 0; at < n; at += kUploadChunkBytes / each) {
+    const size_t m = std::min(kUploadChunkBytes / each, n - at);
+    if (half)
+      to_half_host(host + at, reinterpret_cast<uint16_t*>(pinned) + at, m);
+    else
+      std::memcpy(pinned + at * each, host + at, m * each);
+    WST_CUDA_CHECK(cudaMemcpyAsync(dev + at * each, pinned + at * each, m * each, cudaMemcpyHostToDevice, stream_));
   }
   WST_CUDA_CHECK(cudaEventRecord(staging_free_, stream_));
-  transpose(static_cast<const float*>(raw.get()), rows, cols, out.data, out.ld, stream_);
+  if (half)
+    transpose(static_cast<const __half*>(raw.get()), rows, cols, out.data, out.ld, stream_);
+  else
+    transpose(static_cast<const float*>(raw.get()), rows, cols, out.data, out.ld, stream_);
   return out;
 }
 

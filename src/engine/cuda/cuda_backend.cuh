@@ -129,6 +129,13 @@ class CudaBackend final : public Backend {
   Mat upload(const float* host, int rows, int cols) override;
   // Through a pinned buffer of the backend's and transposed on the device: queued, not waited for.
   Mat upload_transposed(const float* host, int rows, int cols) override;
+  // upload_transposed's way with the mel rounded to float16 by the host as it is copied into the pinned buffer (F16C
+  // where the CPU has it) and widened back on the device while transposed, in float16 precision, whose first
+  // convolution rounds its input to float16 anyway (conv1d_half): half the bytes copied and moved, the same values
+  // for the stem. Off (WST_CUDA_HALF_MEL=0 or set_half_mel(false)), or in other precisions: upload_transposed.
+  Mat upload_mel(const float* mel, int n_mels, int n_frames) override;
+  void set_half_mel(bool on) { half_mel_ = on; }
+  bool half_mel() const { return half_mel_; }
   void encoder_stem(const Mat& mel_t, const Mat& conv1_w, const Mat& conv1_b, const Mat& conv2_w, const Mat& conv2_b,
                     const Mat& pos, Mat& x) override;
   void download(const Mat& m, float* host) override;
@@ -248,7 +255,8 @@ class CudaBackend final : public Backend {
   // cross_kv for a sole window in float16 (with the shadows on): each layer's product writes the float16 shadow
   // directly (cuBLASLt, the bias in its epilogue; product_bias_half), and the float32 K/V are made from the shadow
   // only if an op reads them (a prompt or beams of more than 8 rows, past the shared-K/V kernel; a fallback); once a
-  // recorded step has read float32 K/V, every later window writes them too (cross_f32_recorded_). Off
+  // recorded step has read float32 K/V, every later window writes them too, as long as such a recording lives
+  // (cross_f32_readers_). Off
   // (WST_CUDA_HALF_DIRECT_KV=0 or set_half_direct_kv(false)): the float32 products, then each rounded to its shadow.
   // Directly, the sums are rounded once to float16 after the bias added in float32; where cuBLASLt takes no float32
   // bias with a half output (the H100 in run 59) the bias itself is rounded to half first.
@@ -587,12 +595,15 @@ class CudaBackend final : public Backend {
   // Makes the float32 values of every K/V that m overlaps from its shadow where cross_kv left them stale (in stream
   // order; true where it launched a widening, which the next kernel must wait for before reading them). Every op
   // that reads a K/V's float32 values calls it first, cross_read where it reads m as a window's cross K/V. While a
-  // step is recorded, such a read (or one of a shadowed K/V) sets cross_f32_recorded_, and the widening is captured
-  // with the recording (run at each replay from the shadow of its time).
+  // step is recorded, such a read (or one of a shadowed K/V) marks the recording (mark_cross_f32_recorded), and the
+  // widening is captured with it (run at each replay from the shadow of its time).
   bool fresh_cross_kv(const Mat& m, bool cross_read = false);
   // A recorded step reads some window's float32 K/V (the persistent kernel, rows beyond the shared-K/V kernel's):
-  // from then on cross_kv writes every window's float32 K/V too (recordings outlive windows). Never cleared.
-  bool cross_f32_recorded_ = false;
+  // while it can be replayed, cross_kv writes every window's float32 K/V too (recordings outlive windows). Each such
+  // recording holds the mark that cross_f32_readers_ watches; it expires with the last of them (run 62: a sticky
+  // flag kept every later model of a process, the bench's too, off the direct path).
+  void mark_cross_f32_recorded();
+  std::weak_ptr<void> cross_f32_readers_;
   bool half_direct_kv_ = true;
   long long half_direct_kv_products_ = 0, cross_kv_widened_ = 0;
   bool half_cross_kv_ = true;
@@ -623,6 +634,9 @@ class CudaBackend final : public Backend {
   // upload_transposed's pinned buffer, and an event after the last copy out of it (written again only after it).
   static constexpr size_t kUploadChunkBytes = size_t{256} << 10;  // upload_transposed's copies and transfers
   bool stem_fused_ = true;
+  bool half_mel_ = true;
+  // upload_transposed's body: host [rows, cols] through the pinned buffer, as float32 or rounded to float16.
+  Mat upload_staged(const float* host, int rows, int cols, bool half);
   float* staging_host_ = nullptr;
   size_t staging_bytes_ = 0;
   cudaEvent_t staging_free_ = nullptr;
@@ -761,8 +775,10 @@ template <class T>
 void bias_gelu_half(T* x, int rows, int cols, const float* bias, cudaStream_t stream);
 // y[r] += row for every row of y.
 void add_row(Mat& y, const float* row, cudaStream_t stream);
-// out [cols, rows] (row stride ldo) = the transpose of in [rows, cols] contiguous; elementwise.cu.
-void transpose(const float* in, int rows, int cols, float* out, int ldo, cudaStream_t stream);
+// out [cols, rows] (row stride ldo) = the transpose of in [rows, cols] contiguous, float32 or float16 (widened);
+// elementwise.cu.
+template <class In>
+void transpose(const In* in, int rows, int cols, float* out, int ldo, cudaStream_t stream);
 // Self-attention over qkv [t, 3d] in T (q | k | v, 64-wide heads, row stride ld), bias [3d] or null, into out
 // [t, d] (row stride ldo), in one of the launch shapes (the mma.sync shapes give the same bits; the wgmma shapes go
 // to flash_wgmma_half); flash_attention.cu.

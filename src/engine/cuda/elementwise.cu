@@ -59,12 +59,13 @@ __global__ void add_row_kernel(float* y, int ld, int rows, int cols, const float
 }
 // out[c, r] = in[r, c], in [rows, cols] contiguous: 32 x 32 tiles through shared memory, so that both the reads
 // and the writes are whole rows of a tile (the extra column keeps the tile's columns in distinct banks).
-__global__ void transpose_kernel(const float* __restrict__ in, int rows, int cols, float* __restrict__ out, int ldo) {
+template <class In>
+__global__ void transpose_kernel(const In* __restrict__ in, int rows, int cols, float* __restrict__ out, int ldo) {
   __shared__ float tile[32][33];
   const int c0 = blockIdx.x * 32, r0 = blockIdx.y * 32;
   for (int i = threadIdx.y; i < 32; i += blockDim.y) {
     const int r = r0 + i, c = c0 + threadIdx.x;
-    if (r < rows && c < cols) tile[i][threadIdx.x] = in[static_cast<size_t>(r) * cols + c];
+    if (r < rows && c < cols) tile[i][threadIdx.x] = to_float(in[static_cast<size_t>(r) * cols + c]);
   }
   __syncthreads();
   for (int i = threadIdx.y; i < 32; i += blockDim.y) {
@@ -74,13 +75,16 @@ __global__ void transpose_kernel(const float* __restrict__ in, int rows, int col
 }
 }  // namespace
 
-void transpose(const float* in, int rows, int cols, float* out, int ldo, cudaStream_t stream) {
+template <class In>
+void transpose(const In* in, int rows, int cols, float* out, int ldo, cudaStream_t stream) {
   if (rows == 0 || cols == 0) return;
   if ((rows + 31) / 32 > 65535) throw Error("transpose: " + std::to_string(rows) + " rows, more than a launch takes");
   const dim3 grid((cols + 31) / 32, (rows + 31) / 32), block(32, 8);
-  transpose_kernel<<<grid, block, 0, stream>>>(in, rows, cols, out, ldo);
+  transpose_kernel<In><<<grid, block, 0, stream>>>(in, rows, cols, out, ldo);
   WST_CUDA_CHECK_LAUNCH();
 }
+template void transpose<float>(const float*, int, int, float*, int, cudaStream_t);
+template void transpose<__half>(const __half*, int, int, float*, int, cudaStream_t);
 
 template <class T>
 void bias_gelu_half(T* x, int rows, int cols, const float* bias, cudaStream_t stream) {

@@ -14,6 +14,7 @@ namespace wst::engine::cuda {
 
 __device__ __forceinline__ float2 to_float2(const __half2 h) { return __half22float2(h); }
 __device__ __forceinline__ float2 to_float2(const __nv_bfloat162 h) { return __bfloat1622float2(h); }
+__device__ __forceinline__ float to_float(const float x) { return x; }
 __device__ __forceinline__ float to_float(const __half h) { return __half2float(h); }
 __device__ __forceinline__ float to_float(const __nv_bfloat16 h) { return __bfloat162float(h); }
 // A float32 value in T (round to nearest even; float32 itself unchanged), and a pair of them.
