@@ -35,14 +35,12 @@ __device__ __forceinline__ float exp2_(float x) {
   }
 }
 
-// One block of kN x 8 keys (starting at key kb) for a warp's 16 queries, the scores' half of the online softmax: keys
-// at or past lim[0] / lim[1] (rows g and g + 8) masked when `edge`; the running maxima m and sums l (this lane's
-// share) updated, and s turned into the softmax weights against the new maxima (not yet divided by the sums).
-// Returns the factors (rows g, g + 8) by which the outputs summed so far must be rescaled (rescale_outputs), which
-// the overlapped wgmma kernel applies only once the tensor cores are done adding to them.
-template <bool kFast, int kN>
-__device__ __forceinline__ float2 softmax_weights(float (&s)[kN][4], int kb, bool edge, const int (&lim)[2],
-                                                  float (&m)[2], float (&l)[2]) {
+// One block of kN x 8 keys (starting at key kb) for a warp's 16 queries: keys at or past lim[0] / lim[1] (rows g and
+// g + 8) masked when `edge`; the running maxima m and sums l (this lane's share) updated, the outputs o rescaled, and
+// s turned into the softmax weights against the new maxima (not yet divided by the sums).
+template <bool kFast, int kN, bool kSkipUnitRescale = false>
+__device__ __forceinline__ void online_softmax(float (&s)[kN][4], int kb, bool edge, const int (&lim)[2],
+                                               float (&o)[kFlashDh / 8][4], float (&m)[2], float (&l)[2]) {
   const int t = threadIdx.x % 4;
   // Keys past the end, or past a query's causal limit, get no weight.
   if (edge) {
@@ -72,10 +70,23 @@ __device__ __forceinline__ float2 softmax_weights(float (&s)[kN][4], int kb, boo
   const float a0 = exp2_<kFast>(m[0] - base0), a1 = exp2_<kFast>(m[1] - base1);
   m[0] = mx0;
   m[1] = mx1;
-  // (The sums' rescaling is unconditional: the compiler fuses it with the first addition to the sums into one
-  // rounding, which a multiplication under a branch would split into two.)
+  // (The sums' rescaling stays outside the branch below: the compiler fuses it with the first addition to the sums
+  // into one rounding, which a multiplication under a branch would split into two.)
   l[0] *= a0;
   l[1] *= a1;
+  // kSkipUnitRescale: once the maxima settle (most blocks after the first few) both factors are exactly 1 in every
+  // lane, and the outputs' rescaling is skipped (x * 1 is x, so the same bits): 32 multiplications a block of keys
+  // less for the warp (the wgmma kernels; the mma.sync kernels at their 128 registers would spill for the vote).
+  // Exact only without flush-to-zero (x * 1 keeps a subnormal x): these files are not built with -ftz or fast math.
+  if (!kSkipUnitRescale || !__all_sync(0xffffffffu, a0 == 1.f && a1 == 1.f)) {
+#pragma unroll
+    for (int n = 0; n < kFlashDh / 8; ++n) {
+      o[n][0] *= a0;
+      o[n][1] *= a0;
+      o[n][2] *= a1;
+      o[n][3] *= a1;
+    }
+  }
 #pragma unroll
   for (int n = 0; n < kN; ++n) {
     s[n][0] = exp2_<kFast>(s[n][0] - base0);
@@ -85,31 +96,6 @@ __device__ __forceinline__ float2 softmax_weights(float (&s)[kN][4], int kb, boo
     l[0] += s[n][0] + s[n][1];
     l[1] += s[n][2] + s[n][3];
   }
-  return make_float2(a0, a1);
-}
-
-// The outputs' half: o (rows g, g + 8) times the factors softmax_weights returned. kSkipUnitRescale: once the maxima
-// settle (most blocks after the first few) both factors are exactly 1 in every lane, and the multiplications are
-// skipped (x * 1 is x, so the same bits): 32 a block of keys less for the warp (the wgmma kernels; the mma.sync
-// kernels at their 128 registers would spill for the vote). Exact only without flush-to-zero (x * 1 keeps a
-// subnormal x): these files are not built with -ftz or fast math.
-template <bool kSkipUnitRescale>
-__device__ __forceinline__ void rescale_outputs(float (&o)[kFlashDh / 8][4], float2 a) {
-  if (kSkipUnitRescale && __all_sync(0xffffffffu, a.x == 1.f && a.y == 1.f)) return;
-#pragma unroll
-  for (int n = 0; n < kFlashDh / 8; ++n) {
-    o[n][0] *= a.x;
-    o[n][1] *= a.x;
-    o[n][2] *= a.y;
-    o[n][3] *= a.y;
-  }
-}
-
-// Both halves: the weights of one block of keys, and the outputs rescaled to their new maxima.
-template <bool kFast, int kN, bool kSkipUnitRescale = false>
-__device__ __forceinline__ void online_softmax(float (&s)[kN][4], int kb, bool edge, const int (&lim)[2],
-                                               float (&o)[kFlashDh / 8][4], float (&m)[2], float (&l)[2]) {
-  rescale_outputs<kSkipUnitRescale>(o, softmax_weights<kFast>(s, kb, edge, lim, m, l));
 }
 
 // The A fragment of P V for keys 16 st .. 16 st + 15: two 8-key tiles of the weights, rounded to T.

@@ -116,11 +116,6 @@ __device__ __forceinline__ void pin_registers(float (&d)[kN][4]) {
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
-// Until at most kPending of this warpgroup's committed groups are still running (groups complete in order).
-template <int kPending>
-__device__ __forceinline__ void wgmma_wait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kPending) : "memory");
-}
 // This thread's writes to shared memory (its finished asynchronous copies) made visible to the tensor cores' reads,
 // which go through the async proxy.
 __device__ __forceinline__ void fence_shared_for_tensor_cores() {
@@ -336,108 +331,18 @@ __global__ void __launch_bounds__(128 * kGroups, 2)  // two blocks an SM (122 re
 #endif
 }
 
-// The pipelined kernel with each block's softmax overlapping the tensor cores' values product of the block before
-// (FlashShape::wgmma128x64o; FlashAttention-3's overlap within a warpgroup). Step j (j + 1 < the number of blocks):
-//   wait for this thread's copies of block j + 1, then the barrier (as in the pipelined kernel), the copies of block
-//   j + 2 start into block j - 1's stage;
-//   S_{j+1} = Q K_{j+1}^T and O += P_j V_j issued as two groups, in that order;
-//   wait for the first group only: S_{j+1}'s softmax (the maxima, sums and weights) runs while the tensor cores add
-//   P_j V_j onto O;
-//   wait for the second, then O rescaled to the new maxima and P_{j+1} rounded into A fragments.
-// O += P_last V_last after the loop. The same arithmetic in the same order as shapes 4 and 6 (O gets P_j V_j, then
-// its rescaling for block j + 1, as there), so the same bits unless the tensor cores' sums depend on what runs beside
-// them.
-template <class T, int kGroups, int kKeys>
-__global__ void __launch_bounds__(128 * kGroups, 2)
-    flash_wgmma_overlapped_kernel(const T* __restrict__ qkv, int ld, int d, const float* __restrict__ bias,
-                                  T* __restrict__ out, int ldo, int tk, float scale_log2) {
-#if WST_WGMMA
-  constexpr uint32_t kTile = kKeys * kRowBytes;  // one K or V block (a multiple of 1024 bytes)
-  constexpr int kStages = 3;
-  extern __shared__ uint8_t raw[];
-  const auto [base, g, q0, col0, src] = block_place<kGroups>(qkv, raw);
-  const int n_blocks = (tk + kKeys - 1) / kKeys;
-
-  const auto k_tile = [&](int j) { return base + 2 * (j % kStages) * kTile; };
-  auto load = [&](int j) {
-    load_kv_tiles<kKeys, 128 * kGroups>(src, ld, d, col0, j * kKeys, tk, k_tile(j), k_tile(j) + kTile);
-  };
-  load(0);
-  if (n_blocks > 1) load(1);
-
-  QueryRows r;
-  start_rows<T>(r, qkv, ld, tk, q0 + g, col0, bias, scale_log2);
-  auto& [qa, o, m, l] = r;
-  const int lim[2] = {tk, tk};
-
-  // S_0 and its weights before the loop (O is still 0: nothing to rescale).
-  if (n_blocks > 1)
-    wait_copies<1>();
-  else
-    wait_copies<0>();
-  fence_shared_for_tensor_cores();
-  __syncthreads();
-  float s[kKeys / 8][4];
-  wgmma_fence();
-  issue_scores<T, kKeys>(s, qa, k_tile(0));
-  wgmma_commit();
-  wgmma_wait_all();
-  pin_registers(s);
-  softmax_weights<true, kKeys / 8>(s, 0, kKeys > tk, lim, m, l);
-  uint32_t pa[kKeys / 16][4];
-#pragma unroll
-  for (int i = 0; i < kKeys / 16; ++i) weights_fragment<T>(s, i, pa[i]);
-
-  for (int j = 0; j + 1 < n_blocks; ++j) {
-    const int kb = (j + 1) * kKeys;  // the next block's first key
-    wait_copies<0>();                // block j + 1 (block j + 2 is not started yet)
-    fence_shared_for_tensor_cores();
-    __syncthreads();
-    if (j + 2 < n_blocks) load(j + 2);  // into block j - 1's stage, which every warpgroup is done with
-    pin_registers(o);
-    wgmma_fence();
-    issue_scores<T, kKeys>(s, qa, k_tile(j + 1));
-    wgmma_commit();
-    issue_values<T, kKeys>(o, pa, k_tile(j) + kTile);
-    wgmma_commit();
-    wgmma_wait<1>();  // the scores
-    pin_registers(s);
-    const float2 a = softmax_weights<true, kKeys / 8>(s, kb, kb + kKeys > tk, lim, m, l);
-    // Keeps the wait below after the weights: ptxas's scheduler otherwise issues it as early as it may, before the
-    // exponentials (SASS), and nothing overlaps. A branch on the sums (never taken: sums of exponentials are not
-    // negative; NaN compares false) ends the block the weights are in.
-    if (__any_sync(0xffffffffu, l[0] + l[1] < 0.f)) __trap();
-    wgmma_wait_all();  // the values
-    pin_registers(o);
-    rescale_outputs<true>(o, a);
-#pragma unroll
-    for (int i = 0; i < kKeys / 16; ++i) weights_fragment<T>(s, i, pa[i]);
-  }
-  pin_registers(o);
-  wgmma_fence();
-  issue_values<T, kKeys>(o, pa, k_tile(n_blocks - 1) + kTile);
-  wgmma_commit();
-  wgmma_wait_all();
-  pin_registers(o);
-  if (q0 < tk) store_head_rows<T>(o, l, q0 + g, tk, col0, bias ? bias + 2 * d : nullptr, out, ldo);
-#endif
-}
-
 // Writes 1 when the code loaded for this device was built with wgmma (sm_90a), 0 otherwise.
 __global__ void wgmma_probe_kernel(int* has) { *has = WST_WGMMA; }
 
-// kLoop: 0 the two-stage kernel, 1 pipelined, 2 pipelined and overlapped.
-template <class T, int kGroups, int kKeys, int kLoop = 0>
+template <class T, int kGroups, int kKeys, bool kPipelined = false>
 void launch_wgmma(const T* qkv, int ld, int t, int d, const float* bias, T* out, int ldo, cudaStream_t stream) {
   constexpr auto kernel = [] {
-    if constexpr (kLoop == 2)
-      return flash_wgmma_overlapped_kernel<T, kGroups, kKeys>;
-    else if constexpr (kLoop == 1)
+    if constexpr (kPipelined)
       return flash_wgmma_pipelined_kernel<T, kGroups, kKeys>;
     else
       return flash_wgmma_kernel<T, kGroups, kKeys>;
   }();
-  const size_t shared = wgmma_shared_bytes(kKeys, kLoop > 0 ? 3 : 2);
+  const size_t shared = wgmma_shared_bytes(kKeys, kPipelined ? 3 : 2);
   allow_dynamic_shared<kernel>(shared);
   const float scale_log2 = 1.4426950408889634f / std::sqrt(static_cast<float>(kDh));
   const dim3 grid((t + 64 * kGroups - 1) / (64 * kGroups), d / kDh);
@@ -502,9 +407,7 @@ void flash_wgmma_half(const T* qkv, int ld, int t, int d, const float* bias, T* 
     case FlashShape::wgmma128x128:
       return launch_wgmma<T, 2, 128>(qkv, ld, t, d, bias, out, ldo, stream);
     case FlashShape::wgmma128x64p:
-      return launch_wgmma<T, 2, 64, 1>(qkv, ld, t, d, bias, out, ldo, stream);
-    case FlashShape::wgmma128x64o:
-      return launch_wgmma<T, 2, 64, 2>(qkv, ld, t, d, bias, out, ldo, stream);
+      return launch_wgmma<T, 2, 64, true>(qkv, ld, t, d, bias, out, ldo, stream);
     default:
       throw Error("flash_wgmma_half: not a wgmma launch shape");
   }

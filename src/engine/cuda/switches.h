@@ -22,11 +22,9 @@ namespace wst::engine::cuda {
 //   wgmma128x64: two warpgroups (128 queries a block), 64 keys a step;
 //   wgmma128x128: two warpgroups, 128 keys a step;
 //   wgmma128x64p: as wgmma128x64, pipelined: three stages of keys, one barrier a step, and the next block's scores
-//     issued with this block's values (the tensor cores run both back to back while the softmax waits once);
-//   wgmma128x64o: as wgmma128x64p, with each block's softmax overlapping the values product of the block before
-//     (the scores issued first and waited for alone).
+//     issued with this block's values (the tensor cores run both back to back while the softmax waits once).
 // The backend picks one for the model (CudaBackend::flash_shape_for: wgmma where it runs, since run 39);
-// WST_CUDA_FLASH_SHAPE=0 to 7 or set_flash_shape sets one.
+// WST_CUDA_FLASH_SHAPE=0 to 6 or set_flash_shape sets one.
 enum class FlashShape {
   words16 = 0,
   ldmatrix16 = 1,
@@ -34,10 +32,9 @@ enum class FlashShape {
   wgmma64x64 = 3,
   wgmma128x64 = 4,
   wgmma128x128 = 5,
-  wgmma128x64p = 6,
-  wgmma128x64o = 7
+  wgmma128x64p = 6
 };
-constexpr int kFlashShapes = 8;
+constexpr int kFlashShapes = 7;
 constexpr bool is_wgmma(FlashShape s) { return static_cast<int>(s) >= static_cast<int>(FlashShape::wgmma64x64); }
 
 // A launch shape of the half-weight matrix-vector kernel (half_linear.cu): output rows a warp (1, 2 or 4), warps a
@@ -55,7 +52,7 @@ inline void check_gemv_shape(const GemvShape& shape) {
                 " warps a block (1 to 8) do not fit");
 }
 
-// WST_CUDA_FLASH_SHAPE: one digit, "0" to "7".
+// WST_CUDA_FLASH_SHAPE: one digit, "0" to "6".
 inline FlashShape parse_flash_shape(const std::string& text) {
   if (text.size() != 1 || text[0] < '0' || text[0] >= '0' + kFlashShapes)
     throw Error("WST_CUDA_FLASH_SHAPE: expected 0 to " + std::to_string(kFlashShapes - 1) + ", got \"" + text + "\"");
