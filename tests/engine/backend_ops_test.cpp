@@ -70,17 +70,21 @@ TEST_P(BackendOps, LinearMatchesReference) {
 }
 
 TEST_P(BackendOps, UploadTransposedGivesTheTranspose) {
-  // The mel spectrogram's shape (past the 32 x 32 tiles' edges in both directions), a single row, a single column.
+  // The mel spectrogram's shape (past the 32 x 32 tiles' edges in both directions), a single row, a single column;
+  // through upload_transposed and encode()'s upload_mel, which in float32 (a float16 backend may round it to what
+  // its first convolution reads) is the same.
   for (auto [rows, cols] : {std::pair{80, 3000}, std::pair{45, 70}, std::pair{1, 33}, std::pair{33, 1}}) {
     auto x = random_vec(rows * cols, 7);
-    const Mat T = be_->upload_transposed(x.data(), rows, cols);
-    ASSERT_EQ(T.rows, cols);
-    ASSERT_EQ(T.cols, rows);
-    const std::vector<float> got = down(T);
-    for (int r = 0; r < rows; ++r)
-      for (int c = 0; c < cols; ++c)
-        ASSERT_EQ(got[static_cast<size_t>(c) * rows + r], x[static_cast<size_t>(r) * cols + c])
-            << rows << "x" << cols << " at " << r << "," << c;
+    for (bool mel : {false, true}) {
+      const Mat T = mel ? be_->upload_mel(x.data(), rows, cols) : be_->upload_transposed(x.data(), rows, cols);
+      ASSERT_EQ(T.rows, cols);
+      ASSERT_EQ(T.cols, rows);
+      const std::vector<float> got = down(T);
+      for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c)
+          ASSERT_EQ(got[static_cast<size_t>(c) * rows + r], x[static_cast<size_t>(r) * cols + c])
+              << (mel ? "upload_mel " : "upload_transposed ") << rows << "x" << cols << " at " << r << "," << c;
+    }
   }
 }
 
@@ -365,20 +369,6 @@ TEST_P(BackendOps, CrossKvGivesLinearsProducts) {
     }
   }
   EXPECT_EQ(test::error_of([&] { be_->cross_kv(X, wp, {bp[0]}, yp, true); }), "linears: 2 weights, 1 biases and 2 outputs");
-}
-
-TEST_P(BackendOps, UploadMelGivesTheTransposedMel) {
-  // encode()'s upload of a window's mel [n_mels, n_frames]: time-major [n_frames, n_mels], every value in its place
-  // and exact in float32 (only a float16 backend may round it, to what its first convolution reads).
-  const int n_mels = 80, n_frames = 37;
-  const std::vector<float> mel = random_vec(n_mels * n_frames, 61);
-  const Mat t = be_->upload_mel(mel.data(), n_mels, n_frames);
-  ASSERT_EQ(t.rows, n_frames);
-  ASSERT_EQ(t.cols, n_mels);
-  const std::vector<float> got = down(t);
-  for (int r = 0; r < n_mels; ++r)
-    for (int c = 0; c < n_frames; ++c)
-      ASSERT_EQ(got[static_cast<size_t>(c) * n_mels + r], mel[static_cast<size_t>(r) * n_frames + c]) << r << ", " << c;
 }
 
 TEST_P(BackendOps, Int8LinearWithinQuantisationError) {

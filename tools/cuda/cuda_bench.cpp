@@ -1584,7 +1584,7 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   "TF32 %.2f), step %.3f ms (eager body %.3f, graph %.3f; graph vs eager rel %.1e), pool peak %.2f "
                   "GiB\n",
                   a.c_str(), precision_name(p), r.enc_ms, r.enc_again_ms,
-                  be.half_mel() ? "in float32" : "rounded to float16 by the host", r.enc_mel_other_ms, r.enc_blocks_ms, r.enc_blocks_graph_ms, r.enc_ops_ms,
+                  be.precision() != engine::cuda::Precision::f16 ? "(no float16 mel outside float16)" : be.half_mel() ? "in float32" : "rounded to float16 by the host", r.enc_mel_other_ms, r.enc_blocks_ms, r.enc_blocks_graph_ms, r.enc_ops_ms,
                   r.enc_tf32_ms, r.dec_ms, r.dec_body_ms, r.dec_graph_ms, r.graph_rel, r.peak_gib);
       std::printf("%s %s: window with its cross K/V (encode, then the decoder's set_audio: every layer's K/V, as "
                   "whisper.cpp's encode time counts it) %.2f ms: encoder %.2f + set_audio %.3f (%s; %s %.3f; layer by "
@@ -1595,7 +1595,7 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.cross_kv_direct_ran ? "the shadows written directly" : "the float32 K/V, then their shadows",
                   be.half_direct_kv() ? "the float32 K/V, then their shadows" : "the shadows written directly",
                   r.cross_kv_direct_other_ms, r.cross_kv_each_ms, r.cross_kv_each_lt_ms, r.part_upload_ms,
-                  be.half_mel() ? "in float32" : "rounded to float16 by the host", r.part_upload_other_ms, r.part_conv1_ms, r.part_conv2_ms, r.part_pos_ms, r.part_stem_ms, be.stem_fused() ? "the ops in turn" : "fused",
+                  be.precision() != engine::cuda::Precision::f16 ? "(no float16 mel outside float16)" : be.half_mel() ? "in float32" : "rounded to float16 by the host", r.part_upload_other_ms, r.part_conv1_ms, r.part_conv2_ms, r.part_pos_ms, r.part_stem_ms, be.stem_fused() ? "the ops in turn" : "fused",
                   r.part_stem_other_ms, r.part_norm_ms);
       std::printf("%s %s: the encoder's phases back to back (an event after each; GPU intervals, then the host's time "
                   "in each call): %.3f ms = upload %.3f + stem %.3f + blocks %.3f + final norm %.3f; host: upload %.3f, "

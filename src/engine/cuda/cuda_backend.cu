@@ -275,7 +275,7 @@ Mat CudaBackend::upload_mel(const float* mel, int n_mels, int n_frames) {
 
 Mat CudaBackend::upload_staged(const float* host, int rows, int cols, bool half) {
   // Not while a step is recorded: a replay would read the pinned buffer as a later call left it.
-  if (recording_) throw Error("upload_transposed: not while a step is recorded");
+  if (recording_) throw Error("upload_transposed / upload_mel: not while a step is recorded");
   Mat out = alloc(cols, rows);
   if (rows == 0 || cols == 0) return out;
   const size_t n = static_cast<size_t>(rows) * cols, bytes = n * (half ? 2 : sizeof(float));
