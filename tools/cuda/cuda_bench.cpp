@@ -722,6 +722,24 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.no_prefetch_same = same_picks(picks, graph);
     }
     be.set_one_row_scores_first(scores_first_default);
+    // WST_BENCH_PROFILE="recorded greedy step" (tools/cuda/profile_on_device.sh): one replay of the defaults' recorded
+    // step inside a profiler window, so that ncu profiles each of its kernels as the step runs them (the breakdown's
+    // lines time the ops alone).
+    if (const char* pr = std::getenv("WST_BENCH_PROFILE"); pr && std::string(pr) == "recorded greedy step") {
+      engine::Decoder fresh(m, be);
+      prompted(fresh);
+      be.set_graphs(true);
+      fresh.truncate(n_past);
+      int token = 220;
+      for (int i = 0; i < 3; ++i) token = fresh.forward_and_pick(token, rules).token;  // recorded, then replayed
+      be.synchronize();
+      nvtxRangePushA("recorded greedy step");
+      WST_CUDA_CHECK(cudaProfilerStart());
+      fresh.forward_and_pick(token, rules);
+      be.synchronize();
+      WST_CUDA_CHECK(cudaProfilerStop());
+      nvtxRangePop();
+    }
     // The recorded step with other launch shapes of the one-row matrix-vector kernel ({narrow, wide}: output rows a
     // warp, warps a block); the same picks bit for bit are expected (every row's sum in the same order).
     {

@@ -5,6 +5,8 @@
 # inside a profiler window (WST_BENCH_PROFILE; cuda_bench.cpp), so ncu profiles exactly those launches.
 #   tools/cuda/profile_on_device.sh MODEL FILTER [FILTER ...]
 # e.g. tools/cuda/profile_on_device.sh large-v3 "f16 beam5 " "f16 greedy1 " "half-enc flash"
+# The FILTER "recorded greedy step" profiles instead one replay of the defaults' recorded greedy step (every kernel
+# node of its graph, as the step runs them), with the model's whole float16 bench around it.
 # Output in $OUT: ncu_<n>.log (ncu's messages), details_<n>.txt (every section of every kernel, labelled by the op's
 # NVTX range), summary.txt (a few lines a kernel: duration, memory and compute throughput, occupancy, top stalls).
 set -uo pipefail
@@ -31,7 +33,9 @@ n=0
 for filter in "$@"; do
   n=$((n + 1))
   # --clock-control none: the card's clocks as the benchmarks see them (METHOD.md: leave them alone).
-  WST_BENCH_OPS_ONLY=1 WST_BENCH_PROFILE="$filter" WST_BENCH_PRECISIONS=float16 \
+  ops_only=1
+  [ "$filter" = "recorded greedy step" ] && ops_only=0
+  WST_BENCH_OPS_ONLY=$ops_only WST_BENCH_PERSISTENT=0 WST_BENCH_PROFILE="$filter" WST_BENCH_PRECISIONS=float16 \
     "$ncu" --clock-control none --profile-from-start off --nvtx "${args[@]}" -f -o "$out/profile_$n" \
     "$build/cuda_check" --skip-checks --reps 3 "$model" > "$out/ncu_$n.log" 2>&1 || { echo "ncu ($filter) rc=$?"; rc=1; }
   [ -f "$out/profile_$n.ncu-rep" ] || continue
