@@ -83,7 +83,7 @@ void write_data(Out& out, const TensorRef& t, bool half) {
     const size_t m = std::min(kChunk, n - start);
     widen(t, start, m, f.data());
     if (half) {
-      for (size_t i = 0; i < m; ++i) h[i] = float_to_half(f[i]);
+      float_to_half_n(f.data(), h.data(), m);
       out.bytes(h.data(), m * 2);
     } else {
       out.bytes(f.data(), m * 4);

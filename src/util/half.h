@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__F16C__)
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
 
@@ -79,6 +79,32 @@ inline uint16_t float_to_half(float f) {
   const uint32_t rem = abs & 0x1fff;
   if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) ++h;    // may carry into the exponent: still right
   return sign | static_cast<uint16_t>(h);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+// F16C's narrowing, 8 at a time (its rounding is float_to_half's: to nearest even, overflow to inf, subnormals kept),
+// the tail by float_to_half. Built for F16C whatever the file's flags (the CUDA module's host code has no -march);
+// call it only where the CPU has F16C (float_to_half_n checks).
+__attribute__((target("f16c,avx"))) inline void float_to_half_f16c(const float* src, uint16_t* dst, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  for (; i < n; ++i) dst[i] = float_to_half(src[i]);
+}
+#endif
+
+// n floats to halves as float_to_half rounds them (a NaN stays a NaN, its payload not necessarily 0x7e00's), with
+// F16C where the CPU has it (checked once, at run time).
+inline void float_to_half_n(const float* src, uint16_t* dst, size_t n) {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool f16c = [] {
+    __builtin_cpu_init();  // (safe even if first called from a static initialiser)
+    return __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  }();
+  if (f16c) return float_to_half_f16c(src, dst, n);
+#endif
+  for (size_t i = 0; i < n; ++i) dst[i] = float_to_half(src[i]);
 }
 
 // float to bfloat16, rounding to nearest even (NaN kept NaN), as torch's conversion.

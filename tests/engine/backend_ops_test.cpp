@@ -16,6 +16,7 @@
 #include "engine/cpu/vec_math.h"
 #include "support/error_of.h"
 #include "util/errors.h"
+#include "util/half.h"
 
 namespace wst::engine {
 namespace {
@@ -482,6 +483,17 @@ TEST(HalfConversion, RoundTripsEveryHalfAndRoundsToNearestEven) {
     cpu::f16_to_f32(&halves[i], &one, 1);
     EXPECT_EQ(wide[i], one);
   }
+  // Vectorised narrowing (F16C where the CPU has it) and float_to_half agree, on ties, float16's overflow, subnormals
+  // and infinities in the 8-wide part and in the tail (21 values: 16 + 5); a NaN stays a NaN.
+  const std::vector<float> narrow = {1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048, 65519.0f, 65520.0f, -70000.0f,
+                                     std::ldexp(1.0f, -25), std::ldexp(1.5f, -25), 6e-8f, -3e-8f, 1e-45f,
+                                     INFINITY, -INFINITY, 0.0f, -0.0f, 0.1f, 65504.0f, 1.0f + 1.0f / 2048,
+                                     std::ldexp(1.5f, -25), 65520.0f, -0.3333f, NAN};
+  std::vector<uint16_t> narrowed(narrow.size());
+  cpu::f32_to_f16(narrow.data(), narrowed.data(), static_cast<int64_t>(narrow.size()));
+  for (size_t i = 0; i + 1 < narrow.size(); ++i) EXPECT_EQ(narrowed[i], float_to_half(narrow[i])) << i;
+  EXPECT_EQ(narrowed.back() & 0x7c00, 0x7c00);
+  EXPECT_NE(narrowed.back() & 0x03ff, 0);
 }
 
 TEST(ThreadPool, EveryIndexOnceAcrossManyJobs) {

@@ -126,58 +126,6 @@ struct Ceilings {
   double copy_gbs = 0, sgemm_tflops = 0, tf32_tflops = 0, hgemm_tflops = 0;
 };
 
-// encode()'s phases as encode() runs them (engine/encoder.cpp), an event recorded after each and the host's clock
-// read around each call: where a window's time goes when the phases run back to back, which the parts timed alone
-// (each with an idle GPU before it) do not show.
-template <class RowT>
-void encoder_timeline(CudaBackend& be, const engine::WhisperModel& m, const std::vector<float>& mel, int n_reps,
-                      RowT& row) {
-  const ModelInfo& h = m.info;
-  const int n_frames = 2 * h.n_audio_ctx, t = h.n_audio_ctx, d = h.n_audio_state;
-  std::array<cudaEvent_t, 5> ev{};
-  for (auto& e : ev) WST_CUDA_CHECK(cudaEventCreate(&e));
-  std::array<std::vector<double>, 4> gpu, host;
-  std::vector<double> total;
-  for (int i = 0; i < n_reps + 3; ++i) {
-    be.synchronize();
-    using clock = std::chrono::steady_clock;
-    std::array<clock::time_point, 5> at;
-    at[0] = clock::now();
-    WST_CUDA_CHECK(cudaEventRecord(ev[0], be.stream()));
-    Mat x_in = be.upload_mel(mel.data(), h.n_mels, n_frames);
-    WST_CUDA_CHECK(cudaEventRecord(ev[1], be.stream()));
-    at[1] = clock::now();
-    Mat x = be.alloc(t, d);
-    be.encoder_stem(x_in, m.conv1_w, m.conv1_b, m.conv2_w, m.conv2_b, m.encoder_pos, x);
-    WST_CUDA_CHECK(cudaEventRecord(ev[2], be.stream()));
-    at[2] = clock::now();
-    be.encoder_blocks(m.encoder_layers, h.n_audio_head, x);
-    WST_CUDA_CHECK(cudaEventRecord(ev[3], be.stream()));
-    at[3] = clock::now();
-    Mat out = be.alloc(t, d);
-    be.layer_norm(x, m.encoder_ln.gamma, m.encoder_ln.beta, out);
-    WST_CUDA_CHECK(cudaEventRecord(ev[4], be.stream()));
-    at[4] = clock::now();
-    WST_CUDA_CHECK(cudaEventSynchronize(ev[4]));
-    if (i < 3) continue;  // warm-up
-    for (int k = 0; k < 4; ++k) {
-      float ms = 0;
-      WST_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[k], ev[k + 1]));
-      gpu[k].push_back(ms);
-      host[k].push_back(std::chrono::duration<double, std::milli>(at[k + 1] - at[k]).count());
-    }
-    float ms = 0;
-    WST_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[0], ev[4]));
-    total.push_back(ms);
-  }
-  for (auto& e : ev) cudaEventDestroy(e);
-  for (int k = 0; k < 4; ++k) {
-    row.timeline_gpu[k] = median(gpu[k]);
-    row.timeline_host[k] = median(host[k]);
-  }
-  row.timeline_total = median(total);
-}
-
 Ceilings measure_ceilings(CudaBackend& be) {
   Ceilings c;
   const int n = 1 << 28;  // 1 GiB of floats
@@ -444,6 +392,57 @@ void graph_step(const engine::WhisperModel& m, CudaBackend& be, StepBuffers& s, 
 
 const char* precision_name(engine::cuda::Precision p) {
   return p == engine::cuda::Precision::f32 ? "float32" : p == engine::cuda::Precision::f16 ? "float16" : "bfloat16";
+}
+
+// encode()'s phases as encode() runs them (engine/encoder.cpp), an event recorded after each and the host's clock
+// read around each call: where a window's time goes when the phases run back to back, which the parts timed alone
+// (each with an idle GPU before it) do not show.
+void encoder_timeline(CudaBackend& be, const engine::WhisperModel& m, const std::vector<float>& mel, int n_reps,
+                      Row& row) {
+  const ModelInfo& h = m.info;
+  const int n_frames = 2 * h.n_audio_ctx, t = h.n_audio_ctx, d = h.n_audio_state;
+  std::array<cudaEvent_t, 5> ev{};
+  for (auto& e : ev) WST_CUDA_CHECK(cudaEventCreate(&e));
+  std::array<std::vector<double>, 4> gpu, host;
+  std::vector<double> total;
+  for (int i = 0; i < n_reps + 3; ++i) {
+    be.synchronize();
+    using clock = std::chrono::steady_clock;
+    std::array<clock::time_point, 5> at;
+    at[0] = clock::now();
+    WST_CUDA_CHECK(cudaEventRecord(ev[0], be.stream()));
+    Mat x_in = be.upload_mel(mel.data(), h.n_mels, n_frames);
+    WST_CUDA_CHECK(cudaEventRecord(ev[1], be.stream()));
+    at[1] = clock::now();
+    Mat x = be.alloc(t, d);
+    be.encoder_stem(x_in, m.conv1_w, m.conv1_b, m.conv2_w, m.conv2_b, m.encoder_pos, x);
+    WST_CUDA_CHECK(cudaEventRecord(ev[2], be.stream()));
+    at[2] = clock::now();
+    be.encoder_blocks(m.encoder_layers, h.n_audio_head, x);
+    WST_CUDA_CHECK(cudaEventRecord(ev[3], be.stream()));
+    at[3] = clock::now();
+    Mat out = be.alloc(t, d);
+    be.layer_norm(x, m.encoder_ln.gamma, m.encoder_ln.beta, out);
+    WST_CUDA_CHECK(cudaEventRecord(ev[4], be.stream()));
+    at[4] = clock::now();
+    WST_CUDA_CHECK(cudaEventSynchronize(ev[4]));
+    if (i < 3) continue;  // warm-up
+    for (int k = 0; k < 4; ++k) {
+      float ms = 0;
+      WST_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[k], ev[k + 1]));
+      gpu[k].push_back(ms);
+      host[k].push_back(std::chrono::duration<double, std::milli>(at[k + 1] - at[k]).count());
+    }
+    float ms = 0;
+    WST_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[0], ev[4]));
+    total.push_back(ms);
+  }
+  for (auto& e : ev) cudaEventDestroy(e);
+  for (int k = 0; k < 4; ++k) {
+    row.timeline_gpu[k] = median(gpu[k]);
+    row.timeline_host[k] = median(host[k]);
+  }
+  row.timeline_total = median(total);
 }
 
 Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cuda::Precision precision) {

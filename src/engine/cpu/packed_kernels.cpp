@@ -185,9 +185,7 @@ void f16_to_f32(const uint16_t* src, float* dst, int64_t n) {
   for (; i < n; ++i) dst[i] = half_to_float(src[i]);
 }
 
-void f32_to_f16(const float* src, uint16_t* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = float_to_half(src[i]);
-}
+void f32_to_f16(const float* src, uint16_t* dst, int64_t n) { float_to_half_n(src, dst, static_cast<size_t>(n)); }
 
 void gemv_f16(const float* x, int m, int ldx, const uint16_t* w, int k, const float* bias, float* y, int ldy, int j0,
               int j1) {

@@ -4,7 +4,6 @@
 #include <cstring>
 
 #include <cuda_fp16.h>
-#include <immintrin.h>
 
 #include "engine/cuda/cuda_backend.cuh"
 #include "util/errors.h"
@@ -245,26 +244,6 @@ Mat CudaBackend::upload(const float* host, int rows, int cols) {
   return m;
 }
 
-namespace {
-
-// n floats to float16 (round to nearest even, as __float2half_rn and util/half.h's float_to_half), 8 at a time with
-// F16C where the CPU has it.
-__attribute__((target("f16c,avx"))) void to_half_f16c(const float* src, uint16_t* dst, size_t n) {
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
-                     _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-  for (; i < n; ++i) dst[i] = float_to_half(src[i]);
-}
-
-void to_half_host(const float* src, uint16_t* dst, size_t n) {
-  static const bool f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
-  if (f16c) return to_half_f16c(src, dst, n);
-  for (size_t i = 0; i < n; ++i) dst[i] = float_to_half(src[i]);
-}
-
-}  // namespace
-
 Mat CudaBackend::upload_transposed(const float* host, int rows, int cols) {
   return upload_staged(host, rows, cols, false);
 }
@@ -302,7 +281,7 @@ Mat CudaBackend::upload_staged(const float* host, int rows, int cols, bool half)
   for (size_t at = 0; at < n; at += kUploadChunkBytes / each) {
     const size_t m = std::min(kUploadChunkBytes / each, n - at);
     if (half)
-      to_half_host(host + at, reinterpret_cast<uint16_t*>(pinned) + at, m);
+      float_to_half_n(host + at, reinterpret_cast<uint16_t*>(pinned) + at, m);
     else
       std::memcpy(pinned + at * each, host + at, m * each);
     WST_CUDA_CHECK(cudaMemcpyAsync(dev + at * each, pinned + at * each, m * each, cudaMemcpyHostToDevice, stream_));
