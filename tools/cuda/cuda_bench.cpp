@@ -256,6 +256,14 @@ struct Row {
   // The recorded step (fused query products) without the attention kernels' row prefetches, and whether its picks
   // are the same bit for bit.
   double pick_no_prefetch_ms = NAN;
+  // The recorded step with each pick one block (WST_CUDA_PICK_CLUSTER=0, as before sm_90) against the defaults (a
+  // cluster of blocks a row): its time, whether the 40 tokens are the same, how many log-probabilities bit for bit
+  // (the double sums' order differs); and the 5-beam recorded step both ways, each on a fresh decoder.
+  double pick_one_block_ms = NAN, pick_cluster_ms = NAN;
+  bool one_block_tokens_same = false;
+  int one_block_bits_same = 0;
+  double beam5_one_block_ms = NAN, beam5_cluster_ms = NAN;
+  bool beam5_one_block_tokens_same = false;
   bool no_prefetch_same = false;
   bool norm_once_same = true;  // the greedy step with set_norm_once turned over: the same picks
   // The recorded step with the query products fused into the attention kernels (WST_CUDA_FUSED_CROSS, _SELF);
@@ -720,6 +728,23 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.pick_no_prefetch_ms = median(tn);
       row.no_prefetch_same = same_picks(picks, graph);
     }
+    {
+      // The pick one block a row (WST_CUDA_PICK_CLUSTER=0) against the defaults, timed back to back.
+      const bool cluster0 = be.pick_cluster();
+      std::vector<engine::GreedyPick> with, without;
+      std::vector<double> tw, to;
+      run_fresh(with, tw);
+      be.set_pick_cluster(false);
+      run_fresh(without, to);
+      be.set_pick_cluster(cluster0);
+      row.pick_cluster_ms = median(tw);
+      row.pick_one_block_ms = median(to);
+      row.one_block_tokens_same = with.size() == without.size();
+      for (size_t i = 0; i < with.size() && i < without.size(); ++i) {
+        row.one_block_tokens_same = row.one_block_tokens_same && with[i].token == without[i].token;
+        row.one_block_bits_same += std::memcmp(&with[i].logprob, &without[i].logprob, sizeof(float)) == 0;
+      }
+    }
     be.set_one_row_scores_first(scores_first_default);
     // WST_BENCH_PROFILE="recorded greedy step" (tools/cuda/profile_on_device.sh): one replay of the defaults' recorded
     // step inside a profiler window, so that ncu profiles each of its kernels as the step runs them (the breakdown's
@@ -960,6 +985,32 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.set_record_rows(record0);
       row.beam5_eager_ms = median(te);
       row.beam5_eager_same = same_candidates(recorded, eager);
+    }
+    {  // The recorded 5-beam step with the candidates one block a row (WST_CUDA_PICK_CLUSTER=0) against the defaults,
+       // each on a fresh decoder (a recording is made once a decoder and row count).
+      auto beam_fresh = [&](std::vector<engine::BeamCandidate>& cands) {
+        engine::Decoder d(m, be);
+        prompted(d);
+        d.fork(5);
+        std::vector<double> t;
+        for (int i = 0; i < 5 + n_reps; ++i) {
+          d.truncate(n_past);
+          auto t0 = std::chrono::steady_clock::now();
+          cands = d.forward_step_top(five, rules5, scores5, 10);
+          auto t1 = std::chrono::steady_clock::now();
+          if (i >= 5) t.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+        }
+        return median(t);
+      };
+      const bool cluster0 = be.pick_cluster();
+      std::vector<engine::BeamCandidate> with, without;
+      row.beam5_cluster_ms = beam_fresh(with);
+      be.set_pick_cluster(false);
+      row.beam5_one_block_ms = beam_fresh(without);
+      be.set_pick_cluster(cluster0);
+      row.beam5_one_block_tokens_same = with.size() == without.size();
+      for (size_t i = 0; row.beam5_one_block_tokens_same && i < with.size(); ++i)
+        row.beam5_one_block_tokens_same = with[i].beam == without[i].beam && with[i].token == without[i].token;
     }
     {  // A walk of beam steps from the prompt, recorded and eager, each on a decoder of its own: every step's best
        // 5 candidates (4 in the second half: a recording for fewer rows) continue, so caches move between slots, and
@@ -1667,6 +1718,12 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.beam5_eager_same ? "identical" : "DIFFER", r.walk_steps, r.walk_from, r.walk_candidates,
                   r.walk_same ? "identical" : "DIFFER");
       if (!r.beam5_eager_same || !r.walk_same) rc = 1;
+      std::printf("%s %s: the picks a cluster of blocks a row against one block (WST_CUDA_PICK_CLUSTER=0): recorded "
+                  "greedy step %.4f against %.4f ms (tokens %s, %d of 40 log-probabilities bit for bit); recorded "
+                  "5-beam step %.4f against %.4f ms (candidates' tokens %s)\n",
+                  a.c_str(), precision_name(p), r.pick_cluster_ms, r.pick_one_block_ms,
+                  r.one_block_tokens_same ? "identical" : "DIFFER", r.one_block_bits_same, r.beam5_cluster_ms,
+                  r.beam5_one_block_ms, r.beam5_one_block_tokens_same ? "identical" : "DIFFER");
       std::printf("%s %s: 16 windows' greedy step as batched transcription takes it (forward_step_and_pick), every row "
                   "picked in one launch %.3f ms, row by row (WST_CUDA_PICK_ROWS=0) %.3f ms (picks %s)\n",
                   a.c_str(), precision_name(p), r.windows16_pick_ms, r.windows16_pick_by_row_ms,

@@ -1770,8 +1770,15 @@ int run_op_checks(CudaBackend& be) {
     ck.conv1d("conv1", 3000, s.n_mels, d, 1);
     ck.conv1d("conv2", 3000, d, d, 2);
     ck.embed_copy(s.n_vocab, d);
-    ck.greedy_pick(s.n_vocab, 300);
-    ck.beam_candidates(s.n_vocab, 100);
+    // Both ways of picking on sm_90: a cluster of blocks a row (the default there) and one block (as before sm_90).
+    const bool cluster0 = be.pick_cluster();
+    for (bool cluster : {true, false}) {
+      be.set_pick_cluster(cluster);
+      std::printf("  (picks %s)\n", be.pick_cluster() ? "a cluster of blocks a row" : "one block a row");
+      ck.greedy_pick(s.n_vocab, 300);
+      ck.beam_candidates(s.n_vocab, 100);
+    }
+    be.set_pick_cluster(cluster0);
   }
   std::printf("odd shapes:\n");
   ck.linear("k not a multiple of 4", 1, 51, 37, true);

@@ -16,11 +16,15 @@ model="$1"
 shift
 out="${OUT:-$PWD/cuda_out}"
 mkdir -p "$out"
-build="$(mktemp -d)"
-if ! bash "$root/tools/cuda/build_on_device.sh" "$root" "$build" > "$out/build.log" 2>&1; then
-  echo "build failed"
-  tail -20 "$out/build.log"
-  exit 1
+# WST_PREBUILT=DIR: a cuda_check already built there by build_on_device.sh in the same call (saves the build).
+build="${WST_PREBUILT:-}"
+if [ -z "$build" ] || [ ! -x "$build/cuda_check" ]; then
+  build="$(mktemp -d)"
+  if ! bash "$root/tools/cuda/build_on_device.sh" "$root" "$build" > "$out/build.log" 2>&1; then
+    echo "build failed"
+    tail -20 "$out/build.log"
+    exit 1
+  fi
 fi
 ncu="$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)"
 [ -n "$ncu" ] || { echo "ncu not found"; exit 1; }

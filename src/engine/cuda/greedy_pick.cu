@@ -7,6 +7,12 @@
 //   4. the first maximum of what is left (torch.argmax) and its log-probability; or, for beam search, each
 //      row's k best continuations by the beam's score plus the log-probability.
 // The arithmetic follows decoding.cpp's step by step; only the order of the double-precision sums differs.
+// On sm_90 a row is a cluster of kPickCtas blocks, each walking its share of the vocabulary and exchanging its
+// maxima, sums and best candidates with the others through distributed shared memory: one block spent ~65 us a
+// large-v3 token in the double-precision exponentials alone on one SM (Nsight Compute, run 65). Every block of a
+// cluster adds the blocks' sums in rank order, so all get the same bits.
+#include <cooperative_groups.h>
+
 #include <cfloat>
 #include <climits>
 #include <cmath>
@@ -19,7 +25,9 @@
 namespace wst::engine::cuda {
 namespace {
 
-constexpr int kThreads = 1024;
+constexpr int kThreads = 1024;      // the one-block kernels (before sm_90)
+constexpr int kPickCtas = 8;        // blocks a row on sm_90 (a cluster; 8 is the portable maximum)
+constexpr int kPickThreads = 512;   // threads of each of them
 
 // Block-wide reduction by `op` (max or sum); every thread gets the result. `scratch` holds one value per warp.
 template <class T, class Op>
@@ -69,22 +77,100 @@ __device__ float filtered(const float* logits, const unsigned* bits, const StepS
   return masked ? -INFINITY : logits[t];
 }
 
+// What a block shares with the other blocks of its row's cluster: one slot an exchange, so that one cluster barrier
+// an exchange suffices (a block cannot write a slot again before every block has passed the barrier after reading
+// it: the candidates' rounds alternate two slots).
+struct PickSlots {
+  float max3[3];
+  double sum, ts_sum, ts_only_sum;
+  float best[2];
+  int best_i[2];
+};
+
+// The cluster-wide value of a block's result (every thread of every block gets it); kC == 1: the block's own.
+template <int kC>
+__device__ void cluster_max3(float& a, float& b, float& c, PickSlots* slots) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900  // clusters: sm_90 (kC > 1 runs only there)
+  if constexpr (kC > 1) {
+    namespace cg = cooperative_groups;
+    cg::cluster_group cluster = cg::this_cluster();
+    if (threadIdx.x == 0) {
+      slots->max3[0] = a;
+      slots->max3[1] = b;
+      slots->max3[2] = c;
+    }
+    cluster.sync();
+    for (int r = 0; r < kC; ++r) {
+      const float* o = cluster.map_shared_rank(slots->max3, r);
+      a = fmaxf(a, o[0]);
+      b = fmaxf(b, o[1]);
+      c = fmaxf(c, o[2]);
+    }
+  }
+#endif
+}
+
+// The blocks' sums added in rank order (the same bits in every block).
+template <int kC>
+__device__ double cluster_sum(double v, double* slot) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900  // clusters: sm_90 (kC > 1 runs only there)
+  if constexpr (kC > 1) {
+    namespace cg = cooperative_groups;
+    cg::cluster_group cluster = cg::this_cluster();
+    if (threadIdx.x == 0) *slot = v;
+    cluster.sync();
+    v = 0;
+    for (int r = 0; r < kC; ++r) v += *cluster.map_shared_rank(slot, r);
+  }
+#endif
+  return v;
+}
+
+// The best (value, index) of the cluster by `better` (order-free); `parity` picks the slot.
+template <int kC>
+__device__ void cluster_argmax(float& v, int& i, PickSlots* slots, int parity) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900  // clusters: sm_90 (kC > 1 runs only there)
+  if constexpr (kC > 1) {
+    namespace cg = cooperative_groups;
+    cg::cluster_group cluster = cg::this_cluster();
+    if (threadIdx.x == 0) {
+      slots->best[parity] = v;
+      slots->best_i[parity] = i;
+    }
+    cluster.sync();
+    for (int r = 0; r < kC; ++r)
+      better(v, i, *cluster.map_shared_rank(&slots->best[parity], r), *cluster.map_shared_rank(&slots->best_i[parity], r));
+  }
+#endif
+}
+
+// A row's share [lo, hi) of the vocabulary for block `rank` of kC.
+template <int kC>
+__device__ void row_share(int n_vocab, int rank, int* lo, int* hi) {
+  const int per = (n_vocab + kC - 1) / kC;
+  *lo = min(n_vocab, rank * per);
+  *hi = min(n_vocab, *lo + per);
+}
+
 // What the rules leave of a row: whether the timestamp rule masked the text tokens, where the timestamps begin
 // (n_vocab when the rule is off), and the log-sum-exp of what is left (the host's log_softmax of the filtered
-// row). Steps 1-3 above and the final log-sum-exp; every thread of the block gets the result.
+// row). Steps 1-3 above and the final log-sum-exp; every thread of the row's kC blocks gets the result. This block
+// walks [lo, hi) of the vocabulary.
 struct RowStats {
   bool text_masked;
   int ts_begin;
   double lse;
 };
 
-__device__ RowStats row_stats(const float* logits, int n_vocab, const unsigned* bits, const StepState& r,
-                              float* fscratch, double* dscratch) {
+template <int kC>
+__device__ RowStats row_stats(const float* logits, int n_vocab, int lo, int hi, const unsigned* bits,
+                              const StepState& r, float* fscratch, double* dscratch, PickSlots* slots) {
   const int ts_begin = r.timestamp_rule ? r.ts_begin : n_vocab;
+  const int ts_lo = max(lo, ts_begin);
 
   // 1. Maxima of everything, of the text tokens and of the timestamps, after the masks.
   float mx = -INFINITY, mx_text = -INFINITY, mx_ts = -INFINITY;
-  for (int t = threadIdx.x; t < n_vocab; t += blockDim.x) {
+  for (int t = lo + threadIdx.x; t < hi; t += blockDim.x) {
     const float v = filtered(logits, bits, r, t);
     mx = fmaxf(mx, v);
     if (t < ts_begin) mx_text = fmaxf(mx_text, v);
@@ -93,85 +179,110 @@ __device__ RowStats row_stats(const float* logits, int n_vocab, const unsigned* 
   mx = block_max(mx, fscratch);
   mx_text = block_max(mx_text, fscratch);
   mx_ts = block_max(mx_ts, fscratch);
+  cluster_max3<kC>(mx, mx_text, mx_ts, slots);
 
   // 2. log-sum-exp in double (decoding.cpp's log_softmax).
   double sum = 0;
-  for (int t = threadIdx.x; t < n_vocab; t += blockDim.x) {
+  for (int t = lo + threadIdx.x; t < hi; t += blockDim.x) {
     const float v = filtered(logits, bits, r, t);
     if (v != -INFINITY) sum += exp(static_cast<double>(v) - static_cast<double>(mx));
   }
-  sum = block_sum(sum, dscratch);
+  sum = cluster_sum<kC>(block_sum(sum, dscratch), &slots->sum);
   const double lse = static_cast<double>(mx) + log(sum);
 
   // 3. The timestamp rule: the timestamps' summed probability against the most probable text token, both as
-  //    float log-probabilities (the host's lp[t] = float(logit - lse)).
+  //    float log-probabilities (the host's lp[t] = float(logit - lse)). The conditions are the cluster's: every
+  //    block takes the same branches (each has barriers inside).
   bool text_masked = false;
   if (r.timestamp_rule && mx_ts != -INFINITY) {
     const float max_text = mx_text == -INFINITY ? -INFINITY : static_cast<float>(mx_text - lse);
     const float mx_ts_lp = static_cast<float>(mx_ts - lse);
     double s = 0;
-    for (int t = ts_begin + threadIdx.x; t < n_vocab; t += blockDim.x) {
+    for (int t = ts_lo + threadIdx.x; t < hi; t += blockDim.x) {
       const float v = filtered(logits, bits, r, t);
       if (v != -INFINITY)
         s += exp(static_cast<double>(static_cast<float>(v - lse)) - static_cast<double>(mx_ts_lp));
     }
-    s = block_sum(s, dscratch);
+    s = cluster_sum<kC>(block_sum(s, dscratch), &slots->ts_sum);
     text_masked = static_cast<double>(mx_ts_lp) + log(s) > static_cast<double>(max_text);
   }
   double lse_final = lse;
   if (text_masked) {  // the text tokens are gone: log-sum-exp of the timestamps alone
     double s = 0;
-    for (int t = ts_begin + threadIdx.x; t < n_vocab; t += blockDim.x) {
+    for (int t = ts_lo + threadIdx.x; t < hi; t += blockDim.x) {
       const float v = filtered(logits, bits, r, t);
       if (v != -INFINITY) s += exp(static_cast<double>(v) - static_cast<double>(mx_ts));
     }
-    s = block_sum(s, dscratch);
+    s = cluster_sum<kC>(block_sum(s, dscratch), &slots->ts_only_sum);
     lse_final = static_cast<double>(mx_ts) + log(s);
   }
   return {text_masked, ts_begin, lse_final};
 }
 
-// The rules come from the device (StepState), so that a recorded step reads each replay's own. Block b picks row b
-// (logits ld apart) under state[b] into out[2 b] (the token) and out[2 b + 1] (the log-probability's bits).
-__global__ void greedy_pick_kernel(const float* logits, int ld, int n_vocab, const unsigned* bits,
-                                   const StepState* state, int* out) {
+// The rules come from the device (StepState), so that a recorded step reads each replay's own. Row b (logits ld apart;
+// blocks b kC .. b kC + kC - 1, a cluster where kC > 1) is picked under state[b] into out[2 b] (the token) and
+// out[2 b + 1] (the log-probability's bits).
+template <int kC>
+__device__ void greedy_pick_row(const float* logits, int ld, int n_vocab, const unsigned* bits, const StepState* state,
+                                int* out) {
   __shared__ float fscratch[32];
   __shared__ double dscratch[32];
   __shared__ int iscratch[32];
+  __shared__ PickSlots slots;
   wait_for_previous_kernel();
   let_next_kernel_start();
-  const int b = blockIdx.x;
+  const int b = blockIdx.x / kC, rank = blockIdx.x % kC;
+  int lo, hi;
+  row_share<kC>(n_vocab, rank, &lo, &hi);
   logits += static_cast<size_t>(b) * ld;
-  int* out_token = out + 2 * b;
-  float* out_logprob = reinterpret_cast<float*>(out + 2 * b + 1);
   const StepState r = state[b];
-  const RowStats st = row_stats(logits, n_vocab, bits, r, fscratch, dscratch);
+  const RowStats st = row_stats<kC>(logits, n_vocab, lo, hi, bits, r, fscratch, dscratch, &slots);
   // 4. The first maximum of what is left, and its log-probability under the final filtered logits.
   const int from = st.text_masked ? st.ts_begin : 0;
   float best = -INFINITY;
   int best_i = INT_MAX;
-  for (int t = from + threadIdx.x; t < n_vocab; t += blockDim.x) better(best, best_i, filtered(logits, bits, r, t), t);
+  for (int t = max(lo, from) + threadIdx.x; t < hi; t += blockDim.x) better(best, best_i, filtered(logits, bits, r, t), t);
   block_argmax(best, best_i, fscratch, iscratch);
-  if (threadIdx.x == 0) {
+  cluster_argmax<kC>(best, best_i, &slots, 0);
+  if (threadIdx.x == 0 && rank == 0) {
     if (best_i == INT_MAX) best_i = 0;  // everything masked: the host's max_element gives the first
-    *out_token = best_i;
-    *out_logprob = best == -INFINITY ? -INFINITY : static_cast<float>(best - st.lse);
+    out[2 * b] = best_i;
+    reinterpret_cast<float*>(out)[2 * b + 1] = best == -INFINITY ? -INFINITY : static_cast<float>(best - st.lse);
   }
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
+  if constexpr (kC > 1) cooperative_groups::this_cluster().sync();  // no block leaves while another reads its slots
+#endif
 }
 
-// Beam search: block b takes row b under rules[b] and writes its k best continuations by score =
+__global__ void greedy_pick_kernel(const float* logits, int ld, int n_vocab, const unsigned* bits,
+                                   const StepState* state, int* out) {
+  greedy_pick_row<1>(logits, ld, n_vocab, bits, state, out);
+}
+
+__global__ void greedy_pick_cluster_kernel(const float* logits, int ld, int n_vocab, const unsigned* bits,
+                                           const StepState* state, int* out) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  greedy_pick_row<kPickCtas>(logits, ld, n_vocab, bits, state, out);
+#endif
+}
+
+// Beam search: row b (as above) under rules[b] gives its k best continuations by score =
 // beam_scores[b] + float(logit - lse), best first, the lower token among equals (BeamSearch's order within a
 // beam); round j finds the best candidate strictly after round j - 1's. Token -1: the row had fewer than k.
-__global__ void top_candidates_kernel(const float* logits, int ld, int n_vocab, const unsigned* bits,
-                                      const StepState* rules, const float* beam_scores, int k, float* out_score,
-                                      int* out_token) {
+template <int kC>
+__device__ void top_candidates_row(const float* logits, int ld, int n_vocab, const unsigned* bits,
+                                   const StepState* rules, const float* beam_scores, int k, float* out_score,
+                                   int* out_token) {
   __shared__ float fscratch[32];
   __shared__ double dscratch[32];
   __shared__ int iscratch[32];
-  const int b = blockIdx.x;
+  __shared__ PickSlots slots;
+  const int b = blockIdx.x / kC, rank = blockIdx.x % kC;
+  int lo, hi;
+  row_share<kC>(n_vocab, rank, &lo, &hi);
   const float* row = logits + static_cast<size_t>(b) * ld;
   const StepState r = rules[b];
-  const RowStats st = row_stats(row, n_vocab, bits, r, fscratch, dscratch);
+  const RowStats st = row_stats<kC>(row, n_vocab, lo, hi, bits, r, fscratch, dscratch, &slots);
   const float c = beam_scores[b];
   const int from = st.text_masked ? st.ts_begin : 0;
   float prev = INFINITY;
@@ -179,7 +290,7 @@ __global__ void top_candidates_kernel(const float* logits, int ld, int n_vocab, 
   for (int j = 0; j < k; ++j) {
     float best = -INFINITY;
     int best_t = INT_MAX;
-    for (int t = from + threadIdx.x; t < n_vocab; t += blockDim.x) {
+    for (int t = max(lo, from) + threadIdx.x; t < hi; t += blockDim.x) {
       const float v = filtered(row, bits, r, t);
       if (v == -INFINITY) continue;
       const float score = c + static_cast<float>(v - st.lse);
@@ -187,13 +298,52 @@ __global__ void top_candidates_kernel(const float* logits, int ld, int n_vocab, 
       better(best, best_t, score, t);
     }
     block_argmax(best, best_t, fscratch, iscratch);
-    if (threadIdx.x == 0) {
+    cluster_argmax<kC>(best, best_t, &slots, j & 1);
+    if (threadIdx.x == 0 && rank == 0) {
       out_score[b * k + j] = best;
       out_token[b * k + j] = best_t == INT_MAX ? -1 : best_t;
     }
     prev = best;
     prev_t = best_t;
   }
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
+  if constexpr (kC > 1) cooperative_groups::this_cluster().sync();  // no block leaves while another reads its slots
+#endif
+}
+
+__global__ void top_candidates_kernel(const float* logits, int ld, int n_vocab, const unsigned* bits,
+                                      const StepState* rules, const float* beam_scores, int k, float* out_score,
+                                      int* out_token) {
+  top_candidates_row<1>(logits, ld, n_vocab, bits, rules, beam_scores, k, out_score, out_token);
+}
+
+__global__ void top_candidates_cluster_kernel(const float* logits, int ld, int n_vocab, const unsigned* bits,
+                                              const StepState* rules, const float* beam_scores, int k,
+                                              float* out_score, int* out_token) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  top_candidates_row<kPickCtas>(logits, ld, n_vocab, bits, rules, beam_scores, k, out_score, out_token);
+#endif
+}
+
+// Rows' picks: a cluster of kPickCtas blocks a row where `cluster` (sm_90), else one block a row.
+void launch_greedy_pick(bool cluster, bool chained, cudaStream_t stream, int n_rows, const float* logits, int ld,
+                        int n_vocab, const unsigned* bits, const StepState* state, int* out) {
+  if (cluster)
+    return launch_cluster_kernel(chained, kPickCtas, greedy_pick_cluster_kernel, dim3(n_rows * kPickCtas),
+                                 dim3(kPickThreads), 0, stream, logits, ld, n_vocab, bits, state, out);
+  launch_kernel(chained, greedy_pick_kernel, dim3(n_rows), dim3(kThreads), 0, stream, logits, ld, n_vocab, bits, state,
+                out);
+}
+
+void launch_top_candidates(bool cluster, cudaStream_t stream, int n_rows, const float* logits, int ld, int n_vocab,
+                           const unsigned* bits, const StepState* rules, const float* beam_scores, int k,
+                           float* out_score, int* out_token) {
+  if (cluster)
+    return launch_cluster_kernel(false, kPickCtas, top_candidates_cluster_kernel, dim3(n_rows * kPickCtas),
+                                 dim3(kPickThreads), 0, stream, logits, ld, n_vocab, bits, rules, beam_scores, k,
+                                 out_score, out_token);
+  launch_kernel(false, top_candidates_kernel, dim3(n_rows), dim3(kThreads), 0, stream, logits, ld, n_vocab, bits, rules,
+                beam_scores, k, out_score, out_token);
 }
 
 }  // namespace
@@ -241,9 +391,9 @@ void CudaBackend::launch_pick(const Mat& logits) {
     throw Error("pick_greedy: logits must be one row of " + std::to_string(pick_vocab_) + ", got [" +
                 std::to_string(logits.rows) + ", " + std::to_string(logits.cols) + "]");
   int* out = static_cast<int*>(pick_out_.get());
-  launch_kernel(chained_, greedy_pick_kernel, dim3(1), dim3(kThreads), 0, stream_, static_cast<const float*>(logits.data),
-                logits.ld, logits.cols, static_cast<const unsigned*>(pick_bits_.get()),
-                static_cast<const StepState*>(step_dev_.get()), out);
+  launch_greedy_pick(pick_cluster(), chained_, stream_, 1, static_cast<const float*>(logits.data), logits.ld,
+                     logits.cols, static_cast<const unsigned*>(pick_bits_.get()),
+                     static_cast<const StepState*>(step_dev_.get()), out);
   WST_CUDA_CHECK(cudaMemcpyAsync(pick_host_, out, 2 * sizeof(int), cudaMemcpyDeviceToHost, stream_));
 }
 
@@ -294,9 +444,9 @@ std::vector<GreedyPick> CudaBackend::pick_greedy_rows(const Mat& logits, const s
   auto out = alloc_bytes(static_cast<size_t>(n) * 2 * sizeof(int));
   WST_CUDA_CHECK(cudaMemcpyAsync(st_dev.get(), states.data(), states.size() * sizeof(StepState), cudaMemcpyHostToDevice,
                                  stream_));
-  launch_kernel(chained_, greedy_pick_kernel, dim3(n), dim3(kThreads), 0, stream_, static_cast<const float*>(logits.data),
-                logits.ld, logits.cols, static_cast<const unsigned*>(pick_bits_.get()),
-                static_cast<const StepState*>(st_dev.get()), static_cast<int*>(out.get()));
+  launch_greedy_pick(pick_cluster(), chained_, stream_, n, static_cast<const float*>(logits.data), logits.ld,
+                     logits.cols, static_cast<const unsigned*>(pick_bits_.get()),
+                     static_cast<const StepState*>(st_dev.get()), static_cast<int*>(out.get()));
   std::vector<int> host(static_cast<size_t>(n) * 2);
   WST_CUDA_CHECK(cudaMemcpyAsync(host.data(), out.get(), host.size() * sizeof(int), cudaMemcpyDeviceToHost, stream_));
   WST_CUDA_CHECK(cudaStreamSynchronize(stream_));  // also keeps `states` alive until copied
@@ -322,11 +472,10 @@ std::vector<BeamCandidate> CudaBackend::top_candidates(const Mat& logits, const 
                                  stream_));
   WST_CUDA_CHECK(cudaMemcpyAsync(sc_dev.get(), beam_scores.data(), beam_scores.size() * sizeof(float),
                                  cudaMemcpyHostToDevice, stream_));
-  top_candidates_kernel<<<n, kThreads, 0, stream_>>>(
-      logits.data, logits.ld, n_vocab, static_cast<const unsigned*>(pick_bits_.get()),
-      static_cast<const StepState*>(st_dev.get()), static_cast<const float*>(sc_dev.get()), k,
-      static_cast<float*>(out_s.get()), static_cast<int*>(out_t.get()));
-  WST_CUDA_CHECK_LAUNCH();
+  launch_top_candidates(pick_cluster(), stream_, n, logits.data, logits.ld, n_vocab,
+                        static_cast<const unsigned*>(pick_bits_.get()), static_cast<const StepState*>(st_dev.get()),
+                        static_cast<const float*>(sc_dev.get()), k, static_cast<float*>(out_s.get()),
+                        static_cast<int*>(out_t.get()));
   std::vector<float> scores(static_cast<size_t>(n) * k);
   std::vector<int> tokens(static_cast<size_t>(n) * k);
   WST_CUDA_CHECK(cudaMemcpyAsync(scores.data(), out_s.get(), scores.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_));
@@ -357,10 +506,9 @@ void CudaBackend::top_candidates_at(const Mat& logits) {
   const size_t m = static_cast<size_t>(n) * k;
   auto out = alloc_bytes(m * (sizeof(float) + sizeof(int)));  // kept by the recording
   auto* out_s = static_cast<float*>(out.get());
-  top_candidates_kernel<<<n, kThreads, 0, stream_>>>(logits.data, logits.ld, logits.cols,
-                                                     static_cast<const unsigned*>(pick_bits_.get()), rows_states(),
-                                                     rows_scores(), k, out_s, reinterpret_cast<int*>(out_s + m));
-  WST_CUDA_CHECK_LAUNCH();
+  launch_top_candidates(pick_cluster(), stream_, n, logits.data, logits.ld, logits.cols,
+                        static_cast<const unsigned*>(pick_bits_.get()), rows_states(), rows_scores(), k, out_s,
+                        reinterpret_cast<int*>(out_s + m));
   // Into the recording's pinned buffer (begin_rows_recording), read by replay_rows_step after its sync.
   WST_CUDA_CHECK(cudaMemcpyAsync(rows_out_host_, out_s, m * (sizeof(float) + sizeof(int)), cudaMemcpyDeviceToHost,
                                  stream_));
