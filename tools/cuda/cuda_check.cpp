@@ -5,10 +5,12 @@
 // must stay under 1e-5.
 // Build and run: tools/cuda/run_on_device.sh (one nvcc line; no library of ours beyond the engine sources).
 //   cuda_check [--skip-bench] [--skip-checks] [--reps N] [arch ...]
+//   cuda_check --picks      (only the greedy pick's and beam candidates' checks and timings, both ways)
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -1444,6 +1446,58 @@ struct Checker {
                 n_vocab, trials, kRows, kK, n_bad);
   }
 
+  // Both ways of picking on sm_90: a cluster of blocks a row (the default there) and one block (as before sm_90),
+  // each checked against the host; then each timed on the host's clock (a call: the rules' copy, the kernel, the
+  // result's copy back and the wait), one row greedy and 5 rows' 10 best candidates, medians of 200 calls.
+  void picks_both_ways(int n_vocab) {
+    const bool cluster0 = be.pick_cluster();
+    Rng rng(seed++);
+    std::vector<int> suppress = {1, 2, 7, 8, 9, 10, 14, 25, 26, 27, 28, 29, 31, 58, 59, 60, 61, 62, 63, 90, 91, 92};
+    engine::StepRules r;
+    r.suppress = &suppress;
+    r.timestamp_rule = true;
+    r.ts_begin = n_vocab - 1501;
+    std::vector<float> all;
+    for (int b = 0; b < 5; ++b) {
+      const std::vector<float> x = random_logits(rng, n_vocab);
+      all.insert(all.end(), x.begin(), x.end());
+    }
+    Mat L1 = be.alloc(1, n_vocab), L5 = be.alloc(5, n_vocab);
+    WST_CUDA_CHECK(cudaMemcpyAsync(L1.data, all.data(), n_vocab * sizeof(float), cudaMemcpyHostToDevice, be.stream()));
+    WST_CUDA_CHECK(cudaMemcpyAsync(L5.data, all.data(), all.size() * sizeof(float), cudaMemcpyHostToDevice, be.stream()));
+    const std::vector<engine::StepRules> rules5(5, r);
+    const std::vector<float> scores5 = {-0.1f, -0.2f, -0.3f, -0.4f, -0.5f};
+    double ms[2][2] = {};
+    auto median_of = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    for (bool cluster : {true, false}) {
+      be.set_pick_cluster(cluster);
+      std::printf("  (picks %s)\n", be.pick_cluster() ? "a cluster of blocks a row" : "one block a row");
+      greedy_pick(n_vocab, 300);
+      beam_candidates(n_vocab, 100);
+      std::vector<double> tg, tb;
+      for (int i = 0; i < 220; ++i) {
+        auto t0 = std::chrono::steady_clock::now();
+        be.pick_greedy(L1, r);
+        auto t1 = std::chrono::steady_clock::now();
+        be.top_candidates(L5, rules5, scores5, 10);
+        auto t2 = std::chrono::steady_clock::now();
+        if (i >= 20) {
+          tg.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+          tb.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+        }
+      }
+      ms[cluster][0] = median_of(tg);
+      ms[cluster][1] = median_of(tb);
+    }
+    be.set_pick_cluster(cluster0);
+    std::printf("  time pick_greedy, vocab %d: a cluster a row %.4f ms, one block %.4f ms; top_candidates (5 rows, "
+                "10 each): %.4f ms, %.4f ms (host clock, medians of 200)\n",
+                n_vocab, ms[1][0], ms[0][0], ms[1][1], ms[0][1]);
+  }
+
   void embed_copy(int n_vocab, int d) {
     auto table = rnd(static_cast<size_t>(n_vocab) * d), pos = rnd(static_cast<size_t>(448) * d);
     Mat T = up(table, n_vocab, d), P = up(pos, 448, d), Y = be.alloc(4, d);
@@ -1719,6 +1773,14 @@ struct Checker {
 
 }  // namespace
 
+// cuda_check --picks: only the picks' checks and timings (a short GPU call).
+int run_pick_checks(CudaBackend& be) {
+  Checker ck{be};
+  for (int n_vocab : {51865, 51866}) ck.picks_both_ways(n_vocab);
+  std::printf("op checks: %d failed\n", ck.n_fail);
+  return ck.n_fail;
+}
+
 int run_op_checks(CudaBackend& be) {
   Checker ck{be};
   // The tensor-core row kernel (on by default since run 37) only where a check asks for it (Checker::tensor_rows):
@@ -1770,15 +1832,7 @@ int run_op_checks(CudaBackend& be) {
     ck.conv1d("conv1", 3000, s.n_mels, d, 1);
     ck.conv1d("conv2", 3000, d, d, 2);
     ck.embed_copy(s.n_vocab, d);
-    // Both ways of picking on sm_90: a cluster of blocks a row (the default there) and one block (as before sm_90).
-    const bool cluster0 = be.pick_cluster();
-    for (bool cluster : {true, false}) {
-      be.set_pick_cluster(cluster);
-      std::printf("  (picks %s)\n", be.pick_cluster() ? "a cluster of blocks a row" : "one block a row");
-      ck.greedy_pick(s.n_vocab, 300);
-      ck.beam_candidates(s.n_vocab, 100);
-    }
-    be.set_pick_cluster(cluster0);
+    ck.picks_both_ways(s.n_vocab);
   }
   std::printf("odd shapes:\n");
   ck.linear("k not a multiple of 4", 1, 51, 37, true);
@@ -2013,12 +2067,13 @@ int run_op_checks(CudaBackend& be) {
 }  // namespace wst::cuda_tool
 
 int main(int argc, char** argv) {
-  bool bench = true, checks = true;
+  bool bench = true, checks = true, picks_only = false;
   int reps = 30;
   std::vector<std::string> archs;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--skip-bench") == 0) bench = false;
     else if (std::strcmp(argv[i], "--skip-checks") == 0) checks = false;
+    else if (std::strcmp(argv[i], "--picks") == 0) picks_only = true;
     else if (std::strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = std::atoi(argv[++i]);
     else archs.push_back(argv[i]);
   }
@@ -2037,6 +2092,7 @@ int main(int argc, char** argv) {
     WST_CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
     std::printf("device: %s, %d SMs, %.1f GiB, cc %d.%d, driver %d, runtime %d\n", prop.name, prop.multiProcessorCount,
                 prop.totalGlobalMem / 1073741824.0, prop.major, prop.minor, driver, runtime);
+    if (picks_only) return wst::cuda_tool::run_pick_checks(be) ? 1 : 0;
     const int n_fail = checks ? wst::cuda_tool::run_op_checks(be) : 0;
     int rc = n_fail ? 1 : 0;
     if (bench) rc |= wst::cuda_tool::run_benchmarks(be, archs, reps);
