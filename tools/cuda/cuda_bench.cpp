@@ -256,8 +256,8 @@ struct Row {
   // The recorded step (fused query products) without the attention kernels' row prefetches, and whether its picks
   // are the same bit for bit.
   double pick_no_prefetch_ms = NAN;
-  // The recorded step with each pick one block (WST_CUDA_PICK_CLUSTER=0, as before sm_90) against the defaults (a
-  // cluster of blocks a row): its time, whether the 40 tokens are the same, how many log-probabilities bit for bit
+  // The recorded step with each pick a cluster of blocks a row (WST_CUDA_PICK_CLUSTER=1) against one block (the
+  // default, as before sm_90): its time, whether the 40 tokens are the same, how many log-probabilities bit for bit
   // (the double sums' order differs); and the 5-beam recorded step both ways, each on a fresh decoder.
   double pick_one_block_ms = NAN, pick_cluster_ms = NAN;
   bool one_block_tokens_same = false;
@@ -729,10 +729,11 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.no_prefetch_same = same_picks(picks, graph);
     }
     {
-      // The pick one block a row (WST_CUDA_PICK_CLUSTER=0) against the defaults, timed back to back.
+      // The pick a cluster of blocks a row (WST_CUDA_PICK_CLUSTER=1) against one block, timed back to back.
       const bool cluster0 = be.pick_cluster();
       std::vector<engine::GreedyPick> with, without;
       std::vector<double> tw, to;
+      be.set_pick_cluster(true);
       run_fresh(with, tw);
       be.set_pick_cluster(false);
       run_fresh(without, to);
@@ -986,8 +987,8 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.beam5_eager_ms = median(te);
       row.beam5_eager_same = same_candidates(recorded, eager);
     }
-    {  // The recorded 5-beam step with the candidates one block a row (WST_CUDA_PICK_CLUSTER=0) against the defaults,
-       // each on a fresh decoder (a recording is made once a decoder and row count).
+    {  // The recorded 5-beam step with the candidates a cluster of blocks a row (WST_CUDA_PICK_CLUSTER=1) against one
+       // block, each on a fresh decoder (a recording is made once a decoder and row count).
       auto beam_fresh = [&](std::vector<engine::BeamCandidate>& cands) {
         engine::Decoder d(m, be);
         prompted(d);
@@ -1004,6 +1005,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       };
       const bool cluster0 = be.pick_cluster();
       std::vector<engine::BeamCandidate> with, without;
+      be.set_pick_cluster(true);
       row.beam5_cluster_ms = beam_fresh(with);
       be.set_pick_cluster(false);
       row.beam5_one_block_ms = beam_fresh(without);
@@ -1718,7 +1720,7 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.beam5_eager_same ? "identical" : "DIFFER", r.walk_steps, r.walk_from, r.walk_candidates,
                   r.walk_same ? "identical" : "DIFFER");
       if (!r.beam5_eager_same || !r.walk_same) rc = 1;
-      std::printf("%s %s: the picks a cluster of blocks a row against one block (WST_CUDA_PICK_CLUSTER=0): recorded "
+      std::printf("%s %s: the picks a cluster of blocks a row (WST_CUDA_PICK_CLUSTER=1) against one block: recorded "
                   "greedy step %.4f against %.4f ms (tokens %s, %d of 40 log-probabilities bit for bit); recorded "
                   "5-beam step %.4f against %.4f ms (candidates' tokens %s)\n",
                   a.c_str(), precision_name(p), r.pick_cluster_ms, r.pick_one_block_ms,

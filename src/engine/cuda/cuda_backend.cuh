@@ -172,9 +172,10 @@ class CudaBackend final : public Backend {
   std::vector<GreedyPick> pick_greedy_rows(const Mat& logits, const std::vector<StepRules>& rules) override;
   void set_pick_rows(bool on) { pick_rows_ = on; }
   bool pick_rows() const { return pick_rows_; }
-  // On sm_90 each row's pick (and beam candidates) is a cluster of blocks, each over a share of the vocabulary
-  // (greedy_pick.cu); WST_CUDA_PICK_CLUSTER=0 or set_pick_cluster(false): one block a row, as before sm_90. Same
-  // tokens; the log-sum-exp's double sums added in another order.
+  // On sm_90 each row's pick (and beam candidates) may be a cluster of blocks, each over a share of the vocabulary
+  // (greedy_pick.cu), with WST_CUDA_PICK_CLUSTER=1 or set_pick_cluster(true); otherwise one block a row. Same
+  // tokens; the log-sum-exp's double sums added in another order. Off by default until it has run on a GPU
+  // (written in session 24, compiled only; cuda_check --picks checks and times both ways).
   void set_pick_cluster(bool on) { pick_cluster_ = on; }
   bool pick_cluster() const { return pick_cluster_ && sm90_; }
   std::vector<BeamCandidate> top_candidates(const Mat& logits, const std::vector<StepRules>& rules,
@@ -649,7 +650,7 @@ class CudaBackend final : public Backend {
   void prepare_pick(int n_vocab, const StepRules& rules);  // the bitmask, result buffers and state's rules
   void launch_pick(const Mat& logits);                      // the pick kernel under step_dev_'s rules
   bool pick_rows_ = true;
-  bool pick_cluster_ = true;
+  bool pick_cluster_ = false;
   // Each row's rules as the pick kernels read them (one suppress list for all rows: the bitmask); `what` names the
   // caller in the error.
   std::vector<StepState> row_rules(int n_vocab, const std::vector<StepRules>& rules, const char* what);
