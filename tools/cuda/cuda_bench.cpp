@@ -260,8 +260,9 @@ struct Row {
   // default, as before sm_90): its time, whether the 40 tokens are the same, how many log-probabilities bit for bit
   // (the double sums' order differs); and the 5-beam recorded step both ways, each on a fresh decoder.
   double pick_one_block_ms = NAN, pick_cluster_ms = NAN;
-  bool one_block_tokens_same = false;
+  bool one_block_tokens_same = false, cluster_pick_ran = false;
   int one_block_bits_same = 0;
+  double one_block_dlogprob = 0;  // the largest |log-probability difference| between the two ways
   double beam5_one_block_ms = NAN, beam5_cluster_ms = NAN;
   bool beam5_one_block_tokens_same = false;
   bool no_prefetch_same = false;
@@ -730,10 +731,11 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     }
     {
       // The pick a cluster of blocks a row (WST_CUDA_PICK_CLUSTER=1) against one block, timed back to back.
-      const bool cluster0 = be.pick_cluster();
+      const bool cluster0 = be.pick_cluster_requested();
       std::vector<engine::GreedyPick> with, without;
       std::vector<double> tw, to;
       be.set_pick_cluster(true);
+      row.cluster_pick_ran = be.pick_cluster();
       run_fresh(with, tw);
       be.set_pick_cluster(false);
       run_fresh(without, to);
@@ -744,6 +746,9 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       for (size_t i = 0; i < with.size() && i < without.size(); ++i) {
         row.one_block_tokens_same = row.one_block_tokens_same && with[i].token == without[i].token;
         row.one_block_bits_same += std::memcmp(&with[i].logprob, &without[i].logprob, sizeof(float)) == 0;
+        if (with[i].logprob != without[i].logprob)
+          row.one_block_dlogprob = std::max(row.one_block_dlogprob,
+                                            std::abs(static_cast<double>(with[i].logprob) - without[i].logprob));
       }
     }
     be.set_one_row_scores_first(scores_first_default);
@@ -1003,7 +1008,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         }
         return median(t);
       };
-      const bool cluster0 = be.pick_cluster();
+      const bool cluster0 = be.pick_cluster_requested();
       std::vector<engine::BeamCandidate> with, without;
       be.set_pick_cluster(true);
       row.beam5_cluster_ms = beam_fresh(with);
@@ -1720,12 +1725,18 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.beam5_eager_same ? "identical" : "DIFFER", r.walk_steps, r.walk_from, r.walk_candidates,
                   r.walk_same ? "identical" : "DIFFER");
       if (!r.beam5_eager_same || !r.walk_same) rc = 1;
-      std::printf("%s %s: the picks a cluster of blocks a row (WST_CUDA_PICK_CLUSTER=1) against one block: recorded "
-                  "greedy step %.4f against %.4f ms (tokens %s, %d of 40 log-probabilities bit for bit); recorded "
-                  "5-beam step %.4f against %.4f ms (candidates' tokens %s)\n",
-                  a.c_str(), precision_name(p), r.pick_cluster_ms, r.pick_one_block_ms,
-                  r.one_block_tokens_same ? "identical" : "DIFFER", r.one_block_bits_same, r.beam5_cluster_ms,
-                  r.beam5_one_block_ms, r.beam5_one_block_tokens_same ? "identical" : "DIFFER");
+      if (!r.cluster_pick_ran) {
+        std::printf("%s %s: the picks a cluster of blocks a row (WST_CUDA_PICK_CLUSTER=1): DID NOT RUN (no sm_90 code "
+                    "running, or WST_CUDA_CLUSTERS=0)\n", a.c_str(), precision_name(p));
+      } else {
+        std::printf("%s %s: the picks a cluster of blocks a row (WST_CUDA_PICK_CLUSTER=1) against one block: recorded "
+                    "greedy step %.4f against %.4f ms (tokens %s, %d of 40 log-probabilities bit for bit, largest "
+                    "difference %.1e); recorded 5-beam step %.4f against %.4f ms (candidates' tokens %s)\n",
+                    a.c_str(), precision_name(p), r.pick_cluster_ms, r.pick_one_block_ms,
+                    r.one_block_tokens_same ? "identical" : "DIFFER", r.one_block_bits_same, r.one_block_dlogprob,
+                    r.beam5_cluster_ms, r.beam5_one_block_ms, r.beam5_one_block_tokens_same ? "identical" : "DIFFER");
+        if (!r.one_block_tokens_same || !r.beam5_one_block_tokens_same || !(r.one_block_dlogprob < 1e-5)) rc = 1;
+      }
       std::printf("%s %s: 16 windows' greedy step as batched transcription takes it (forward_step_and_pick), every row "
                   "picked in one launch %.3f ms, row by row (WST_CUDA_PICK_ROWS=0) %.3f ms (picks %s)\n",
                   a.c_str(), precision_name(p), r.windows16_pick_ms, r.windows16_pick_by_row_ms,

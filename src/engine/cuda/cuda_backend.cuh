@@ -177,7 +177,8 @@ class CudaBackend final : public Backend {
   // tokens; the log-sum-exp's double sums added in another order. Off by default until it has run on a GPU
   // (written in session 24, compiled only; cuda_check --picks checks and times both ways).
   void set_pick_cluster(bool on) { pick_cluster_ = on; }
-  bool pick_cluster() const { return pick_cluster_ && sm90_; }
+  bool pick_cluster() const { return pick_cluster_ && sm90_ && clusters_; }  // what runs
+  bool pick_cluster_requested() const { return pick_cluster_; }             // what was asked for
   std::vector<BeamCandidate> top_candidates(const Mat& logits, const std::vector<StepRules>& rules,
                                             const std::vector<float>& beam_scores, int k) override;
   // Greedy steps as CUDA graphs (step_graph.cu); WST_CUDA_GRAPH=0 runs them eagerly, to compare.
