@@ -1366,6 +1366,13 @@ struct Checker {
     return r;
   }
 
+  // 90 suppressed ids (the same for every row of a trial, as the pick kernels' one bitmask needs).
+  static std::vector<int> random_suppress(Rng& rng, int n_vocab) {
+    std::vector<int> ids;
+    for (int i = 0; i < 90; ++i) ids.push_back(static_cast<int>(rng.next() % n_vocab));
+    return ids;
+  }
+
   // Random logits with the timestamps lifted by a random amount, so that both outcomes of the timestamp rule
   // occur, some near the tie.
   std::vector<float> random_logits(Rng& rng, int n_vocab) {
@@ -1381,8 +1388,7 @@ struct Checker {
     double worst_lp = 0;
     Rng rng(seed++);
     Mat L = be.alloc(1, n_vocab);
-    std::vector<int> suppress;
-    for (int i = 0; i < 90; ++i) suppress.push_back(static_cast<int>(rng.next() % n_vocab));
+    const std::vector<int> suppress = random_suppress(rng, n_vocab);
     for (int trial = 0; trial < trials; ++trial) {
       const std::vector<float> x = random_logits(rng, n_vocab);
       const engine::StepRules r = random_rules(rng, trial, n_vocab, &suppress);
@@ -1417,8 +1423,7 @@ struct Checker {
     int n_bad = 0;
     Rng rng(seed++);
     Mat L = be.alloc(kRows, n_vocab);
-    std::vector<int> suppress;
-    for (int i = 0; i < 90; ++i) suppress.push_back(static_cast<int>(rng.next() % n_vocab));
+    const std::vector<int> suppress = random_suppress(rng, n_vocab);
     for (int trial = 0; trial < trials; ++trial) {
       std::vector<engine::StepRules> rules;
       std::vector<float> scores, all;
@@ -1464,8 +1469,7 @@ struct Checker {
     int n_bad = 0;
     Rng rng(seed++);
     Mat L = be.alloc(kRows, n_vocab);
-    std::vector<int> suppress;
-    for (int i = 0; i < 90; ++i) suppress.push_back(static_cast<int>(rng.next() % n_vocab));
+    const std::vector<int> suppress = random_suppress(rng, n_vocab);
     for (int trial = 0; trial < trials; ++trial) {
       std::vector<float> all;
       std::vector<engine::StepRules> rules;
