@@ -992,33 +992,6 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.beam5_eager_ms = median(te);
       row.beam5_eager_same = same_candidates(recorded, eager);
     }
-    {  // The recorded 5-beam step with the candidates a cluster of blocks a row (WST_CUDA_PICK_CLUSTER=1) against one
-       // block, each on a fresh decoder (a recording is made once a decoder and row count).
-      auto beam_fresh = [&](std::vector<engine::BeamCandidate>& cands) {
-        engine::Decoder d(m, be);
-        prompted(d);
-        d.fork(5);
-        std::vector<double> t;
-        for (int i = 0; i < 5 + n_reps; ++i) {
-          d.truncate(n_past);
-          auto t0 = std::chrono::steady_clock::now();
-          cands = d.forward_step_top(five, rules5, scores5, 10);
-          auto t1 = std::chrono::steady_clock::now();
-          if (i >= 5) t.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-        }
-        return median(t);
-      };
-      const bool cluster0 = be.pick_cluster_requested();
-      std::vector<engine::BeamCandidate> with, without;
-      be.set_pick_cluster(true);
-      row.beam5_cluster_ms = beam_fresh(with);
-      be.set_pick_cluster(false);
-      row.beam5_one_block_ms = beam_fresh(without);
-      be.set_pick_cluster(cluster0);
-      row.beam5_one_block_tokens_same = with.size() == without.size();
-      for (size_t i = 0; row.beam5_one_block_tokens_same && i < with.size(); ++i)
-        row.beam5_one_block_tokens_same = with[i].beam == without[i].beam && with[i].token == without[i].token;
-    }
     {  // A walk of beam steps from the prompt, recorded and eager, each on a decoder of its own: every step's best
        // 5 candidates (4 in the second half: a recording for fewer rows) continue, so caches move between slots, and
        // the positions pass kSmallSelfKeys (the self-attention's other kernel: another recording).
@@ -1060,17 +1033,18 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.walk_from = n_past;
     }
     // The 5-beam step's median time with the GPU's candidates under the backend's current settings, and its logits'
-    // relative L2 difference from the defaults' (all_logits, from the same caches).
-    auto time_beam5_on = [&](engine::Decoder& d, double* rel) {
+    // relative L2 difference from the defaults' (all_logits, from the same caches); `last`: the last step's candidates.
+    auto time_beam5_on = [&](engine::Decoder& d, double* rel, std::vector<engine::BeamCandidate>* last = nullptr) {
       d.drop_recordings();  // recorded anew under the backend's current settings
       std::vector<double> tv;
       for (int i = 0; i < 5 + n_reps; ++i) {
         d.truncate(n_past);
         auto t0 = std::chrono::steady_clock::now();
-        const auto cands = d.forward_step_top(five, rules5, scores5, 10);
+        auto cands = d.forward_step_top(five, rules5, scores5, 10);
         auto t1 = std::chrono::steady_clock::now();
         if (cands.empty()) throw Error(arch + ": no beam candidates");
         if (i >= 5) tv.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+        if (last) *last = std::move(cands);
       }
       std::vector<float> lg;
       d.truncate(n_past);
@@ -1079,6 +1053,21 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       return median(tv);
     };
     auto time_beam5 = [&](double* rel) { return time_beam5_on(dec, rel); };
+    {  // The recorded 5-beam step with the candidates a cluster of blocks a row (WST_CUDA_PICK_CLUSTER=1) against one
+       // block.
+      const bool cluster0 = be.pick_cluster_requested();
+      std::vector<engine::BeamCandidate> with, without;
+      double rel = 0;
+      be.set_pick_cluster(true);
+      row.beam5_cluster_ms = time_beam5_on(dec, &rel, &with);
+      be.set_pick_cluster(false);
+      row.beam5_one_block_ms = time_beam5_on(dec, &rel, &without);
+      be.set_pick_cluster(cluster0);
+      dec.drop_recordings();  // the next timings record under the restored setting
+      row.beam5_one_block_tokens_same = with.size() == without.size();
+      for (size_t i = 0; row.beam5_one_block_tokens_same && i < with.size(); ++i)
+        row.beam5_one_block_tokens_same = with[i].beam == without[i].beam && with[i].token == without[i].token;
+    }
     // The same 5-beam step with each of session 11's switches turned over in turn (since run 35: chunks off, the
     // other three on; the shared K/V at any head count since session 18), all four off in run 33's shapes, and other
     // launch shapes of the several-row matrix-vector kernel; logits against the default's (relative L2; the sums change order with the

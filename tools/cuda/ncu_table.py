@@ -23,7 +23,11 @@ TO_US = {"ns": 1e-3, "us": 1.0, "usecond": 1.0, "ms": 1e3, "msecond": 1e3, "nsec
 
 def parse(path):
     kernels = []
-    with open(path, encoding="utf-8", errors="replace") as f:
+    try:
+        f = open(path, encoding="utf-8", errors="replace")
+    except OSError as e:
+        sys.exit(f"{path}: {e.strerror}")
+    with f:
         for line in f:
             m = KERNEL.match(line)
             if m:
