@@ -266,6 +266,10 @@ struct Row {
   double beam5_one_block_ms = NAN, beam5_cluster_ms = NAN;
   bool beam5_one_block_tokens_same = false;
   bool no_prefetch_same = false;
+  // The recorded step with its kernels asking L2 for the weights 0, 1 and 2 kernels ahead (WST_CUDA_AHEAD), each on a
+  // fresh decoder, back to back; whether the picks are the defaults' bit for bit (a prefetch changes no value).
+  double pick_ahead_ms[3] = {NAN, NAN, NAN};
+  bool ahead_same[3] = {false, false, false};
   bool norm_once_same = true;  // the greedy step with set_norm_once turned over: the same picks
   // The recorded step with the query products fused into the attention kernels (WST_CUDA_FUSED_CROSS, _SELF);
   // fused_same: the same picks as the recorded step without them.
@@ -728,6 +732,18 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.set_prefetch_rows(prefetch0);
       row.pick_no_prefetch_ms = median(tn);
       row.no_prefetch_same = same_picks(picks, graph);
+    }
+    {
+      const int ahead0 = be.ahead();
+      for (int a = 0; a < 3; ++a) {
+        be.set_ahead(a);
+        std::vector<engine::GreedyPick> picks;
+        std::vector<double> ta;
+        run_fresh(picks, ta);
+        row.pick_ahead_ms[a] = median(ta);
+        row.ahead_same[a] = same_picks(picks, graph);
+      }
+      be.set_ahead(ahead0);
     }
     {
       // The pick a cluster of blocks a row (WST_CUDA_PICK_CLUSTER=1) against one block, timed back to back.
@@ -1739,8 +1755,12 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   "ms against %.3f ms with them (%s)\n",
                   a.c_str(), precision_name(p), r.pick_no_prefetch_ms, r.pick_fused_ms[r.default_variant],
                   r.no_prefetch_same ? "same picks" : "PICKS DIFFER");
+      std::printf("%s %s: recorded step with its kernels asking L2 for the weights 0 / 1 / 2 kernels ahead "
+                  "(WST_CUDA_AHEAD) %.4f / %.4f / %.4f ms (%s)\n",
+                  a.c_str(), precision_name(p), r.pick_ahead_ms[0], r.pick_ahead_ms[1], r.pick_ahead_ms[2],
+                  r.ahead_same[0] && r.ahead_same[1] && r.ahead_same[2] ? "same picks" : "PICKS DIFFER");
       if (!r.pick_same || !r.fused_same[0] || !r.fused_same[1] || !r.fused_same[2] || !r.no_prefetch_same ||
-          !r.norm_once_same)
+          !r.norm_once_same || !r.ahead_same[0] || !r.ahead_same[1] || !r.ahead_same[2])
         rc = 1;
       // Where the persistent kernel (an experiment) ran, it must agree with the recorded step at least on the first
       // picks (later ones may part at a near-tie: other summation orders), its 5-beam logits within 1e-4, and its
