@@ -256,9 +256,10 @@ struct Row {
   // The recorded step (fused query products) without the attention kernels' row prefetches, and whether its picks
   // are the same bit for bit.
   double pick_no_prefetch_ms = NAN;
-  // The recorded step with each pick a cluster of blocks a row (WST_CUDA_PICK_CLUSTER=1) against one block (the
-  // default, as before sm_90): its time, whether the 40 tokens are the same, how many log-probabilities bit for bit
-  // (the double sums' order differs); and the 5-beam recorded step both ways, each on a fresh decoder.
+  // The recorded step with each pick a cluster of blocks a row (the default on sm_90) against one block
+  // (WST_CUDA_PICK_CLUSTER=0, as before sm_90): its time, whether the 40 tokens are the same, how many
+  // log-probabilities bit for bit (the double sums' order differs); and the 5-beam recorded step both ways, each on a
+  // fresh decoder.
   double pick_one_block_ms = NAN, pick_cluster_ms = NAN;
   bool one_block_tokens_same = false, cluster_pick_ran = false;
   int one_block_bits_same = 0;
@@ -266,10 +267,6 @@ struct Row {
   double beam5_one_block_ms = NAN, beam5_cluster_ms = NAN;
   bool beam5_one_block_tokens_same = false;
   bool no_prefetch_same = false;
-  // The recorded step with its kernels asking L2 for the weights 0, 1 and 2 kernels ahead (WST_CUDA_AHEAD), each on a
-  // fresh decoder, back to back; whether the picks are the defaults' bit for bit (a prefetch changes no value).
-  double pick_ahead_ms[3] = {NAN, NAN, NAN};
-  bool ahead_same[3] = {false, false, false};
   bool norm_once_same = true;  // the greedy step with set_norm_once turned over: the same picks
   // The recorded step with the query products fused into the attention kernels (WST_CUDA_FUSED_CROSS, _SELF);
   // fused_same: the same picks as the recorded step without them.
@@ -734,19 +731,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.no_prefetch_same = same_picks(picks, graph);
     }
     {
-      const int ahead0 = be.ahead();
-      for (int a = 0; a < 3; ++a) {
-        be.set_ahead(a);
-        std::vector<engine::GreedyPick> picks;
-        std::vector<double> ta;
-        run_fresh(picks, ta);
-        row.pick_ahead_ms[a] = median(ta);
-        row.ahead_same[a] = same_picks(picks, graph);
-      }
-      be.set_ahead(ahead0);
-    }
-    {
-      // The pick a cluster of blocks a row (WST_CUDA_PICK_CLUSTER=1) against one block, timed back to back.
+      // The pick a cluster of blocks a row (the default) against one block (WST_CUDA_PICK_CLUSTER=0), back to back.
       const bool cluster0 = be.pick_cluster_requested();
       std::vector<engine::GreedyPick> with, without;
       std::vector<double> tw, to;
@@ -1069,8 +1054,8 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       return median(tv);
     };
     auto time_beam5 = [&](double* rel) { return time_beam5_on(dec, rel); };
-    {  // The recorded 5-beam step with the candidates a cluster of blocks a row (WST_CUDA_PICK_CLUSTER=1) against one
-       // block.
+    {  // The recorded 5-beam step with the candidates a cluster of blocks a row (the default) against one block
+       // (WST_CUDA_PICK_CLUSTER=0).
       const bool cluster0 = be.pick_cluster_requested();
       std::vector<engine::BeamCandidate> with, without;
       double rel = 0;
@@ -1731,10 +1716,10 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.walk_same ? "identical" : "DIFFER");
       if (!r.beam5_eager_same || !r.walk_same) rc = 1;
       if (!r.cluster_pick_ran) {
-        std::printf("%s %s: the picks a cluster of blocks a row (WST_CUDA_PICK_CLUSTER=1): DID NOT RUN (no sm_90 code "
+        std::printf("%s %s: the picks a cluster of blocks a row: DID NOT RUN (no sm_90 code "
                     "running, or WST_CUDA_CLUSTERS=0)\n", a.c_str(), precision_name(p));
       } else {
-        std::printf("%s %s: the picks a cluster of blocks a row (WST_CUDA_PICK_CLUSTER=1) against one block: recorded "
+        std::printf("%s %s: the picks a cluster of blocks a row against one block (WST_CUDA_PICK_CLUSTER=0): recorded "
                     "greedy step %.4f against %.4f ms (tokens %s, %d of 40 log-probabilities bit for bit, largest "
                     "difference %.1e); recorded 5-beam step %.4f against %.4f ms (candidates' tokens %s)\n",
                     a.c_str(), precision_name(p), r.pick_cluster_ms, r.pick_one_block_ms,
@@ -1755,12 +1740,8 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   "ms against %.3f ms with them (%s)\n",
                   a.c_str(), precision_name(p), r.pick_no_prefetch_ms, r.pick_fused_ms[r.default_variant],
                   r.no_prefetch_same ? "same picks" : "PICKS DIFFER");
-      std::printf("%s %s: recorded step with its kernels asking L2 for the weights 0 / 1 / 2 kernels ahead "
-                  "(WST_CUDA_AHEAD) %.4f / %.4f / %.4f ms (%s)\n",
-                  a.c_str(), precision_name(p), r.pick_ahead_ms[0], r.pick_ahead_ms[1], r.pick_ahead_ms[2],
-                  r.ahead_same[0] && r.ahead_same[1] && r.ahead_same[2] ? "same picks" : "PICKS DIFFER");
       if (!r.pick_same || !r.fused_same[0] || !r.fused_same[1] || !r.fused_same[2] || !r.no_prefetch_same ||
-          !r.norm_once_same || !r.ahead_same[0] || !r.ahead_same[1] || !r.ahead_same[2])
+          !r.norm_once_same)
         rc = 1;
       // Where the persistent kernel (an experiment) ran, it must agree with the recorded step at least on the first
       // picks (later ones may part at a near-tie: other summation orders), its 5-beam logits within 1e-4, and its

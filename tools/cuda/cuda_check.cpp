@@ -1498,7 +1498,7 @@ struct Checker {
                 kRows, n_vocab, trials, n_bad);
   }
 
-  // Both ways of picking on sm_90: a cluster of blocks a row (WST_CUDA_PICK_CLUSTER=1) and one block (the default),
+  // Both ways of picking on sm_90: a cluster of blocks a row (the default) and one block (WST_CUDA_PICK_CLUSTER=0),
   // each checked against the host, at the model's vocabulary and at small ones (empty shares, timestamps over
   // several blocks); then each timed on the host's clock (a call: the rules' copy, the kernel, the result's copy back
   // and the wait), one row greedy and 5 rows' 10 best candidates, medians of 200 calls. cluster_ran: whether the

@@ -405,7 +405,7 @@ void CudaBackend::cross_attention_from(const Mat& x, const Mat& gamma, const Mat
   ++fused_cross_launches_;
   const auto launch = [&](const auto* w) {
     cross_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data, w, b, d, n_head, hk->k, hk->v,
-                          hk->ld, hk->ld, k.rows, out.data, ahead_for(wq.packed.get()));
+                          hk->ld, hk->ld, k.rows, out.data);
   };
   if (wq.type == WeightType::float16)
     launch(static_cast<const __half*>(wq.packed.get()));
@@ -429,11 +429,11 @@ void CudaBackend::self_attention_at_from(const Mat& x, const Mat& gamma, const M
   if (w.type == WeightType::float16)
     self_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data,
                          static_cast<const __half*>(w.packed.get()), b, d, n_head, k_cache.data, v_cache.data,
-                         k_cache.ld, st, out.data, ahead_for(w.packed.get()));
+                         k_cache.ld, st, out.data);
   else
     self_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data,
                          static_cast<const __nv_bfloat16*>(w.packed.get()), b, d, n_head, k_cache.data, v_cache.data,
-                         k_cache.ld, st, out.data, ahead_for(w.packed.get()));
+                         k_cache.ld, st, out.data);
 }
 
 void CudaBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset) {

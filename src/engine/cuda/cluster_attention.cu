@@ -497,8 +497,7 @@ __device__ __forceinline__ const float* gather_head_query(float value) {
 template <class T>
 __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
     const float* x, int ldx, const float* gamma, const float* beta, const T* wq, const float* bq, int d,
-    const __half* k, const __half* v, int ldk, int ldv, int n_keys, float scale, float* out,
-    const __grid_constant__ Ahead ahead) {
+    const __half* k, const __half* v, int ldk, int ldv, int n_keys, float scale, float* out) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   constexpr int dh = kCtas * kWarps;
   const int h = blockIdx.x / kCtas, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -518,7 +517,6 @@ __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
   const float bias = bq ? __ldg(bq + j) : 0.0f;
   prefetch_lines_l2(gamma, sizeof(float) * d);
   prefetch_lines_l2(beta, sizeof(float) * d);
-  prefetch_ahead(ahead);
   wait_for_previous_kernel();
   let_next_kernel_start();
   const float* xs = normed_row(x, ldx, d, gamma, beta);
@@ -542,8 +540,7 @@ __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
 template <class T>
 __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
     const float* x, int ldx, const float* gamma, const float* beta, const T* wqkv, const float* bqkv, int d,
-    float* k_cache, float* v_cache, int ldc, const StepState* st, float scale, float* out,
-    const __grid_constant__ Ahead ahead) {
+    float* k_cache, float* v_cache, int ldc, const StepState* st, float scale, float* out) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   constexpr int kHeldSelf = 5;  // 16-byte weight loads held a row (three rows a warp): rows up to 1280 wide in full
   constexpr int dh = kCtas * kWarps;
@@ -572,7 +569,6 @@ __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
   int begin, end;
   block_keys(position + 1, rank, &begin, &end);
   prefetch_block_rows(k_cache, v_cache, ldc, ldc, h, dh, begin, min(end, position));
-  prefetch_ahead(ahead);
   wait_for_previous_kernel();
   let_next_kernel_start();
   const float* xs = normed_row(x, ldx, d, gamma, beta);
@@ -625,37 +621,37 @@ bool cross_query_attention_fits(int d, int n_head) {
 template <class T>
 void cross_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                            const float* beta, const T* wq, const float* bq, int d, int n_head, const __half* k,
-                           const __half* v, int ldk, int ldv, int n_keys, float* out, const Ahead& ahead) {
+                           const __half* v, int ldk, int ldv, int n_keys, float* out) {
   if (!cross_query_attention_fits(d, n_head) || !shared_kv_attention_fits(1, d / n_head, k, v, ldk, ldv) || n_keys < 1)
     throw Error("cross_query_attention: width " + std::to_string(d) + ", " + std::to_string(n_head) + " heads, " +
                 std::to_string(n_keys) + " keys");
   const float scale = 1.0f / std::sqrt(static_cast<float>(kCtas * kWarps));
   launch_cluster_kernel(chained, kCtas, cross_query_attention_kernel<T>, dim3(n_head * kCtas), dim3(32 * kWarps), 0,
-                        stream, x, ldx, gamma, beta, wq, bq, d, k, v, ldk, ldv, n_keys, scale, out, ahead);
+                        stream, x, ldx, gamma, beta, wq, bq, d, k, v, ldk, ldv, n_keys, scale, out);
 }
 template void cross_query_attention<__half>(bool, cudaStream_t, const float*, int, const float*, const float*,
                                             const __half*, const float*, int, int, const __half*, const __half*, int,
-                                            int, int, float*, const Ahead&);
+                                            int, int, float*);
 template void cross_query_attention<__nv_bfloat16>(bool, cudaStream_t, const float*, int, const float*, const float*,
                                                    const __nv_bfloat16*, const float*, int, int, const __half*,
-                                                   const __half*, int, int, int, float*, const Ahead&);
+                                                   const __half*, int, int, int, float*);
 
 template <class T>
 void self_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                           const float* beta, const T* wqkv, const float* bqkv, int d, int n_head, float* k_cache,
-                          float* v_cache, int ldc, const StepState* st, float* out, const Ahead& ahead) {
+                          float* v_cache, int ldc, const StepState* st, float* out) {
   if (!cross_query_attention_fits(d, n_head))
     throw Error("self_query_attention: width " + std::to_string(d) + ", " + std::to_string(n_head) + " heads");
   const float scale = 1.0f / std::sqrt(static_cast<float>(kCtas * kWarps));
   launch_cluster_kernel(chained, kCtas, self_query_attention_kernel<T>, dim3(n_head * kCtas), dim3(32 * kWarps), 0,
-                        stream, x, ldx, gamma, beta, wqkv, bqkv, d, k_cache, v_cache, ldc, st, scale, out, ahead);
+                        stream, x, ldx, gamma, beta, wqkv, bqkv, d, k_cache, v_cache, ldc, st, scale, out);
 }
 template void self_query_attention<__half>(bool, cudaStream_t, const float*, int, const float*, const float*,
                                            const __half*, const float*, int, int, float*, float*, int,
-                                           const StepState*, float*, const Ahead&);
+                                           const StepState*, float*);
 template void self_query_attention<__nv_bfloat16>(bool, cudaStream_t, const float*, int, const float*, const float*,
                                                   const __nv_bfloat16*, const float*, int, int, float*, float*, int,
-                                                  const StepState*, float*, const Ahead&);
+                                                  const StepState*, float*);
 
 void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ldq, const AttentionRows& rows, int n_rows,
                        int ldk, int ldv, int n_head, int dh, float scale, float* out, int ldo, const StepState* st,

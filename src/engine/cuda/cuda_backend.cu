@@ -127,8 +127,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   graphs_ = !env_is("WST_CUDA_GRAPH", "0");
   record_rows_ = !env_is("WST_CUDA_RECORD_BEAMS", "0");
   pick_rows_ = !env_is("WST_CUDA_PICK_ROWS", "0");
-  pick_cluster_ = env_is("WST_CUDA_PICK_CLUSTER", "1");
-  if (const char* a = std::getenv("WST_CUDA_AHEAD"); a && *a) set_ahead(std::atoi(a));
+  pick_cluster_ = !env_is("WST_CUDA_PICK_CLUSTER", "0");
   int major = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm_, cudaDevAttrMultiProcessorCount, device));

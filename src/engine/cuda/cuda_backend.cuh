@@ -18,7 +18,6 @@
 #include <optional>
 #include <string>
 #include <tuple>
-#include <unordered_map>
 #include <vector>
 
 #include "engine/backend.h"
@@ -106,14 +105,6 @@ constexpr size_t kRowsStepBytes = sizeof(RowsStep) + kMaxRecordedLayers * sizeof
 // on the tensor cores; the rest in float32).
 enum class Precision { f32, f16, bf16 };
 
-// Memory a kernel of the recorded greedy step asks into L2 for a later kernel of the step (CudaBackend::set_ahead):
-// up to two ranges (a product's weights; the cross-attention's query weights and its window's float16 K/V), spread
-// over every thread of the grid, a 128-byte line each in turn, before the kernel waits for the one before it.
-struct Ahead {
-  const char* p[2] = {nullptr, nullptr};
-  unsigned long long bytes[2] = {0, 0};
-};
-
 // How the half-weight matrix-vector kernel runs (CudaBackend's, set from the device and the environment).
 struct GemvConfig {
   // Launch shapes, [several rows][input wider than 2048]. The fastest of those timed in run 34 (H200): one row,
@@ -126,7 +117,6 @@ struct GemvConfig {
   bool chunks = false;         // several rows of a wide input in chunks, not the rounded tensor-core product
   bool norm_by_warp = true;    // several rows' layer norms a warp each, not one after another by the whole block
   bool one_row_norm_by_warp = false;  // one row's layer norm by one warp (frees the block's size: any shape)
-  Ahead ahead;  // what the launch asks into L2 for a later kernel (CudaBackend::ahead_for; none outside a recording)
 };
 
 class CudaBackend final : public Backend {
@@ -182,20 +172,14 @@ class CudaBackend final : public Backend {
   std::vector<GreedyPick> pick_greedy_rows(const Mat& logits, const std::vector<StepRules>& rules) override;
   void set_pick_rows(bool on) { pick_rows_ = on; }
   bool pick_rows() const { return pick_rows_; }
-  // On sm_90 each row's pick (and beam candidates) may be a cluster of blocks, each over a share of the vocabulary
-  // (greedy_pick.cu), with WST_CUDA_PICK_CLUSTER=1 or set_pick_cluster(true); otherwise one block a row. Same
-  // tokens; the log-sum-exp's double sums added in another order. Off by default until it has run on a GPU
-  // (written in session 24, compiled only; cuda_check --picks checks and times both ways).
+  // On sm_90 each row's pick (and beam candidates) is a cluster of blocks, each over a share of the vocabulary
+  // (greedy_pick.cu); WST_CUDA_PICK_CLUSTER=0 or set_pick_cluster(false), and before sm_90, one block a row. Same
+  // tokens; the log-sum-exp's double sums added in another order (the same bits in run 66). Run 66 (H100): the
+  // recorded greedy step -0.025 to -0.036 ms in every model (large-v3 1.669 -> 1.633, tiny 0.186 -> 0.161);
+  // cuda_check --picks checks and times both ways.
   void set_pick_cluster(bool on) { pick_cluster_ = on; }
   bool pick_cluster() const { return pick_cluster_ && sm90_ && clusters_; }  // what runs
   bool pick_cluster_requested() const { return pick_cluster_; }             // what was asked for
-  // The recorded greedy step's kernels (the fused attention kernels and the matrix-vector products) ask L2, before
-  // they wait for the kernel before them, for the weights of the kernel `kernels` places after them in the layer
-  // order (q|k|v, output, cross query with its window's float16 K/V, cross output, fc1, fc2), so the memory keeps
-  // fetching weights across the chain's boundaries whether or not the later kernel is resident yet. 0: off (the
-  // default until timed; WST_CUDA_AHEAD=N). A recording keeps what it was made with. Changes no value.
-  void set_ahead(int kernels) { ahead_ = kernels < 0 ? 0 : kernels; }
-  int ahead() const { return ahead_; }
   std::vector<BeamCandidate> top_candidates(const Mat& logits, const std::vector<StepRules>& rules,
                                             const std::vector<float>& beam_scores, int k) override;
   // Greedy steps as CUDA graphs (step_graph.cu); WST_CUDA_GRAPH=0 runs them eagerly, to compare.
@@ -668,14 +652,7 @@ class CudaBackend final : public Backend {
   void prepare_pick(int n_vocab, const StepRules& rules);  // the bitmask, result buffers and state's rules
   void launch_pick(const Mat& logits);                      // the pick kernel under step_dev_'s rules
   bool pick_rows_ = true;
-  bool pick_cluster_ = false;
-  int ahead_ = 0;
-  // While decoder_layers_at records: each product's (or fused kernel's) weights -> what it asks into L2 (set_ahead).
-  std::unordered_map<const void*, Ahead> ahead_of_;
-  Ahead ahead_for(const void* weights) const;
-  GemvConfig gemv_ahead(const void* weights) const;  // gemv_ with ahead_for(weights)
-  // ahead_of_ for one recorded step's layers (cleared when ahead_ is 0).
-  void plan_ahead(const std::vector<DecoderLayerWeights>& layers, const std::vector<Mat>& cross_kv);
+  bool pick_cluster_ = true;
   // Each row's rules as the pick kernels read them (one suppress list for all rows: the bitmask); `what` names the
   // caller in the error.
   std::vector<StepState> row_rules(int n_vocab, const std::vector<StepRules>& rules, const char* what);
@@ -774,12 +751,12 @@ bool cross_query_attention_fits(int d, int n_head);
 template <class T>
 void self_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                           const float* beta, const T* wqkv, const float* bqkv, int d, int n_head, float* k_cache,
-                          float* v_cache, int ldc, const StepState* st, float* out, const Ahead& ahead = {});
+                          float* v_cache, int ldc, const StepState* st, float* out);
 // K/V: their float16 shadow (set_half_cross_kv).
 template <class T>
 void cross_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                            const float* beta, const T* wq, const float* bq, int d, int n_head, const __half* k,
-                           const __half* v, int ldk, int ldv, int n_keys, float* out, const Ahead& ahead = {});
+                           const __half* v, int ldk, int ldv, int n_keys, float* out);
 
 // The encoder's half-precision path (encoder_blocks.cu), T = __half or __nv_bfloat16:
 // y [x.rows, x.cols] (row stride ldy) = layer_norm(x + add) in T (add: a row, or null; x is only read).

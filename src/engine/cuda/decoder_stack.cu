@@ -940,58 +940,6 @@ void CudaBackend::run_decoder_stack(const std::vector<DecoderLayerWeights>& laye
   }
 }
 
-Ahead CudaBackend::ahead_for(const void* weights) const {
-  if (!recording_ || ahead_of_.empty()) return {};
-  const auto it = ahead_of_.find(weights);
-  return it == ahead_of_.end() ? Ahead{} : it->second;
-}
-
-GemvConfig CudaBackend::gemv_ahead(const void* weights) const {
-  GemvConfig cfg = gemv_;
-  cfg.ahead = ahead_for(weights);
-  return cfg;
-}
-
-void CudaBackend::plan_ahead(const std::vector<DecoderLayerWeights>& layers, const std::vector<Mat>& cross_kv) {
-  ahead_of_.clear();
-  if (ahead_ <= 0) return;
-  // The step's kernels in order, each by the weights it is launched with, and what it reads from memory: the layer's
-  // products, the cross query's kernel with its window's float16 K/V (the shadow, where there is one).
-  struct Item {
-    const void* key;
-    Ahead reads;
-  };
-  const auto item = [](const Weights& w) {  // (the half products' kernels are the ones that ask)
-    Item it{w.packed.get(), {}};
-    if (w.packed && (w.type == WeightType::float16 || w.type == WeightType::bfloat16)) {
-      it.reads.p[0] = static_cast<const char*>(w.packed.get());
-      it.reads.bytes[0] = static_cast<unsigned long long>(w.rows) * w.cols * 2;
-    }
-    return it;
-  };
-  std::vector<Item> order;
-  for (size_t i = 0; i < layers.size(); ++i) {
-    const DecoderLayerWeights& l = layers[i];
-    order.push_back(item(l.qkv.w));
-    order.push_back(item(l.attn_out.w));
-    Item cq = item(l.cross_q.w);
-    if (i < cross_kv.size() && half_kv_on()) {
-      const Mat& kv = cross_kv[i];
-      const int d = kv.cols / 2;
-      if (const HalfKv* hk = half_kv_for(kv.cols_view(0, d), kv.cols_view(d, d))) {
-        cq.reads.p[1] = static_cast<const char*>(hk->half.get());
-        cq.reads.bytes[1] = static_cast<unsigned long long>(hk->src.rows) * hk->src.cols * sizeof(__half);
-      }
-    }
-    order.push_back(cq);
-    order.push_back(item(l.cross_out.w));
-    order.push_back(item(l.fc1.w));
-    order.push_back(item(l.fc2.w));
-  }
-  for (size_t j = 0; j + ahead_ < order.size(); ++j)
-    if (order[j].key) ahead_of_[order[j].key] = order[j + ahead_].reads;
-}
-
 void CudaBackend::decoder_layers_at(const std::vector<DecoderLayerWeights>& layers, std::vector<Mat>& k_caches,
                                     std::vector<Mat>& v_caches, const std::vector<Mat>& cross_kv, int n_head, Mat& x,
                                     Mat& qkv, Mat& attn, Mat& q, Mat& mlp) {
@@ -1005,17 +953,8 @@ void CudaBackend::decoder_layers_at(const std::vector<DecoderLayerWeights>& laye
     cs[i] = {&cross_kv[i]};
   }
   if (!persistent_decoder_ || k_caches.size() != n || v_caches.size() != n || cross_kv.size() != n ||
-      !decoder_stack_fits(layers, ks, vs, cs, n_head, x) || !stack_scratch_fits(layers, x, q, attn, mlp)) {
-    plan_ahead(layers, cross_kv);
-    try {
-      Backend::decoder_layers_at(layers, k_caches, v_caches, cross_kv, n_head, x, qkv, attn, q, mlp);
-    } catch (...) {
-      ahead_of_.clear();
-      throw;
-    }
-    ahead_of_.clear();
-    return;
-  }
+      !decoder_stack_fits(layers, ks, vs, cs, n_head, x) || !stack_scratch_fits(layers, x, q, attn, mlp))
+    return Backend::decoder_layers_at(layers, k_caches, v_caches, cross_kv, n_head, x, qkv, attn, q, mlp);
   run_decoder_stack(layers, ks, vs, cs, nullptr, static_cast<const StepState*>(step_dev_.get()), n_head, x, q, attn,
                     mlp);
 }

@@ -183,7 +183,7 @@ __device__ __forceinline__ void accumulate_span(const uint4* const (&w8)[R], con
 template <class T, int M, int R, bool kNorm, int kEpi, int kHeld, bool kChunked>
 __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, kHeld, kChunked, kNorm)) half_gemv_kernel(const float* x, int ldx, const float* gamma, const float* beta, const T* w,
                                  const float* bias, float* y, int ldy, int n, int k, int kc, bool norm_by_warp,
-                                 KvTarget kv, const __grid_constant__ Ahead ahead) {
+                                 KvTarget kv) {
   constexpr int kBatch = R == 1 && !kChunked ? 1 : 4;
   extern __shared__ float4 xs_raw[];  // [M, kc] floats, 16-byte aligned for load_rows
   float* xs = reinterpret_cast<float*>(xs_raw);
@@ -211,7 +211,6 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, k
     prefetch_lines_l2(gamma, sizeof(float) * k);
     prefetch_lines_l2(beta, sizeof(float) * k);
   }
-  prefetch_ahead(ahead);
   wait_for_previous_kernel();
   let_next_kernel_start();
   // The residual this product adds onto, read now (written by an earlier kernel) rather than after the sums, where
@@ -311,8 +310,7 @@ void launch_gemv_shape(bool chained, const GemvConfig& cfg, const GemvShape& sha
   const size_t shared = static_cast<size_t>(M) * kc * sizeof(float);
   allow_dynamic_shared<kernel>(shared);
   launch_kernel(chained, kernel, dim3(blocks_for(n, shape.warps * R)), dim3(32 * shape.warps), shared, stream, x.data,
-                x.ld, gamma, beta, w, bias, y.data, y.ld, n, k, kc, kNorm && kEpi != kEpiKv && warp_norm(M, cfg), kv,
-                cfg.ahead);
+                x.ld, gamma, beta, w, bias, y.data, y.ld, n, k, kc, kNorm && kEpi != kEpiKv && warp_norm(M, cfg), kv);
 }
 
 
@@ -609,13 +607,12 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
                        static_cast<const __half*>(w.packed.get()), b, epi, y, w.rows, x.cols, stream_);
   }
   gemv_chunked_launches_ += gemv_chunk(x.rows, x.cols, gemv_) < x.cols;
-  const GemvConfig cfg = gemv_ahead(w.packed.get());
   if (w.type == WeightType::float16)
-    gemv_rows(chained_, cfg, *in, g, be, static_cast<const __half*>(w.packed.get()), b, epi, y, w.rows, x.cols,
-              stream_);
+    gemv_rows(chained_, gemv_, *in, g, be, static_cast<const __half*>(w.packed.get()), b, epi, y,
+              w.rows, x.cols, stream_);
   else
-    gemv_rows(chained_, cfg, *in, g, be, static_cast<const __nv_bfloat16*>(w.packed.get()), b, epi, y, w.rows,
-              x.cols, stream_);
+    gemv_rows(chained_, gemv_, *in, g, be, static_cast<const __nv_bfloat16*>(w.packed.get()), b, epi,
+              y, w.rows, x.cols, stream_);
 }
 
 void CudaBackend::linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,

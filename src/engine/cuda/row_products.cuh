@@ -64,17 +64,6 @@ __device__ __forceinline__ void prefetch_lines_l2(const void* p, size_t bytes) {
   for (size_t o = threadIdx.x * size_t{128}; o < bytes; o += blockDim.x * size_t{128}) prefetch_l2(c + o);
 }
 
-// A later kernel's memory asked into L2 (CudaBackend::set_ahead) by the whole grid, a 128-byte line a thread in turn:
-// issued before the kernel waits for the one before it (a prefetch changes no value a load sees), so the weights'
-// trip from memory overlaps this kernel and the boundaries after it.
-__device__ __forceinline__ void prefetch_ahead(const Ahead& a) {
-  const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x * 128;
-  const size_t first = (static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x) * 128;
-#pragma unroll
-  for (int r = 0; r < 2; ++r)
-    for (size_t o = first; o < a.bytes[r]; o += stride) prefetch_l2(a.p[r] + o);
-}
-
 // Rows [begin, end) of head h's K and V (dh values of T from column h * dh; K rows ldk apart, V rows ldv) asked into
 // L2 by the block, a 128-byte line a thread in turn (heads start on a line: dh * sizeof(T) a multiple of 128, as
 // Whisper's), each row's K and V lines together.
