@@ -20,6 +20,7 @@
 #include <nvtx3/nvToolsExt.h>
 
 #include "cuda_tool.h"
+#include "engine/cuda/chain_probe.h"
 #include "engine/decoder.h"
 #include "engine/encoder.h"
 #include "random_model.h"
@@ -267,6 +268,9 @@ struct Row {
   double beam5_one_block_ms = NAN, beam5_cluster_ms = NAN;
   bool beam5_one_block_tokens_same = false;
   bool no_prefetch_same = false;
+  // WST_BENCH_CHAIN=1: each probed replay's kernels (chain_probe.h), in the order their waits released them.
+  std::vector<std::vector<engine::cuda::ChainProbeRecord>> chain;
+  int chain_layers = 0;
   bool norm_once_same = true;  // the greedy step with set_norm_once turned over: the same picks
   // The recorded step with the query products fused into the attention kernels (WST_CUDA_FUSED_CROSS, _SELF);
   // fused_same: the same picks as the recorded step without them.
@@ -770,6 +774,23 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.synchronize();
       WST_CUDA_CHECK(cudaProfilerStop());
       nvtxRangePop();
+    }
+    // WST_BENCH_CHAIN=1 with a build made with -DWST_CHAIN_PROBE (engine/cuda/chain_probe.h): five replays of the
+    // defaults' recorded greedy step, each kernel's wait release on the GPU's clock, as the chain runs them.
+    if (const char* ch = std::getenv("WST_BENCH_CHAIN"); ch && std::string(ch) == "1") {
+      engine::Decoder fresh(m, be);
+      prompted(fresh);
+      be.set_graphs(true);
+      fresh.truncate(n_past);
+      int token = 220;
+      for (int i = 0; i < 3; ++i) token = fresh.forward_and_pick(token, rules).token;  // recorded, then replayed
+      be.synchronize();
+      engine::cuda::chain_probe_take();  // (drops what the recording and the warm-up left)
+      for (int i = 0; i < 5; ++i) {
+        token = fresh.forward_and_pick(token, rules).token;
+        row.chain.push_back(engine::cuda::chain_probe_take());
+      }
+      row.chain_layers = h.n_text_layer;
     }
     // The recorded step with other launch shapes of the one-row matrix-vector kernel ({narrow, wide}: output rows a
     // warp, warps a block); the same picks bit for bit are expected (every row's sum in the same order).
@@ -1313,6 +1334,51 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
 }
 
 // whisper.cpp's CUDA build on an H100 (issue #8), ms per window and per token; 0 = not given there.
+// The chain probe's replays (Row::chain): each kernel's median time from its wait's release to the next kernel's (the
+// kernel's share of the step on its critical path) and how long its first block had waited there, in us; then the
+// layers' kernels by their place in the layer (the step as: the embedding, n_layers layers of the same kernels, then
+// the final norm, the logits and the pick).
+void print_chain(const std::string& label, const std::vector<std::vector<engine::cuda::ChainProbeRecord>>& chain,
+                 int n_layers) {
+  if (chain.empty()) return;
+  const size_t n = chain[0].size();
+  for (const auto& c : chain)
+    if (c.size() != n || n < 2) {
+      std::printf("%s: chain probe: %zu replays with different kernel counts (or none: a build without "
+                  "-DWST_CHAIN_PROBE)\n", label.c_str(), chain.size());
+      return;
+    }
+  std::vector<double> to_next(n, 0), waited(n, 0), span;
+  for (size_t i = 0; i < n; ++i) {
+    std::vector<double> d, w;
+    for (const auto& c : chain) {
+      if (i + 1 < n) d.push_back((c[i + 1].released - c[i].released) / 1e3);
+      w.push_back((c[i].released - c[i].reached) / 1e3);
+    }
+    to_next[i] = d.empty() ? NAN : median(d);
+    waited[i] = median(w);
+  }
+  for (const auto& c : chain) span.push_back((c.back().released - c.front().released) / 1e3);
+  std::printf("%s: chain probe, %zu replays of the recorded greedy step: %zu kernels, first release to last %.1f us "
+              "(median)\n", label.c_str(), chain.size(), n, median(span));
+  for (size_t i = 0; i < n; ++i)
+    std::printf("%s: chain %3zu grid %5u block %4u waited %7.2f us, to the next release %7.2f us\n", label.c_str(), i,
+                chain[0][i].grid, chain[0][i].block, waited[i], to_next[i]);
+  const size_t head = 1, tail = 3;
+  if (n_layers < 1 || n < head + tail || (n - head - tail) % n_layers != 0) return;
+  const size_t per = (n - head - tail) / n_layers;
+  for (size_t q = 0; q < per; ++q) {
+    double d = 0, w = 0;
+    for (int l = 0; l < n_layers; ++l) {
+      d += to_next[head + l * per + q];
+      w += waited[head + l * per + q];
+    }
+    std::printf("%s: chain, place %zu of a layer (grid %u, block %u): to the next release %.2f us, waited %.2f us "
+                "(means over %d layers)\n", label.c_str(), q, chain[0][head + q].grid, chain[0][head + q].block,
+                d / n_layers, w / n_layers, n_layers);
+  }
+}
+
 void whisper_cpp_reference(const std::string& arch, double* enc, double* tok) {
   *enc = *tok = 0;
   if (arch == "large-v3") *enc = 26.3, *tok = 4.61;
@@ -1715,6 +1781,7 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.beam5_eager_same ? "identical" : "DIFFER", r.walk_steps, r.walk_from, r.walk_candidates,
                   r.walk_same ? "identical" : "DIFFER");
       if (!r.beam5_eager_same || !r.walk_same) rc = 1;
+      print_chain(a + " " + precision_name(p), r.chain, r.chain_layers);
       if (!r.cluster_pick_ran) {
         std::printf("%s %s: the picks a cluster of blocks a row: DID NOT RUN (no sm_90 code "
                     "running, or WST_CUDA_CLUSTERS=0)\n", a.c_str(), precision_name(p));

@@ -5,7 +5,9 @@
 
 #include <cuda_fp16.h>
 
+#include "engine/cuda/chain_probe.h"
 #include "engine/cuda/cuda_backend.cuh"
+#include "engine/cuda/launch.cuh"
 #include "util/errors.h"
 #include "util/half.h"
 
@@ -331,6 +333,27 @@ std::unique_ptr<Backend> make_backend(int device, const std::string& compute_typ
   else if (compute_type == "bfloat16") p = Precision::bf16;
   else throw Error("compute type " + compute_type + ": not supported by the cuda backend (float32, float16 or bfloat16)");
   return std::make_unique<CudaBackend>(device, /*allow_tf32=*/false, p);
+}
+
+#ifdef WST_CHAIN_PROBE
+std::vector<ChainProbeReader>& chain_probe_readers() {
+  static std::vector<ChainProbeReader> readers;
+  return readers;
+}
+#endif
+
+std::vector<ChainProbeRecord> chain_probe_take() {
+  std::vector<ChainProbeRecord> all;
+#ifdef WST_CHAIN_PROBE
+  cudaDeviceSynchronize();
+  for (ChainProbeReader read : chain_probe_readers()) {
+    const std::vector<ChainProbeRecord> r = read();
+    all.insert(all.end(), r.begin(), r.end());
+  }
+  std::sort(all.begin(), all.end(),
+            [](const ChainProbeRecord& a, const ChainProbeRecord& b) { return a.released < b.released; });
+#endif
+  return all;
 }
 
 }  // namespace wst::engine::cuda

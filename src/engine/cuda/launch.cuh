@@ -18,12 +18,55 @@
 #include <cuda_runtime.h>
 
 #include "engine/cuda/cuda_backend.cuh"
+#ifdef WST_CHAIN_PROBE
+#include <algorithm>
+#include <vector>
+
+#include "engine/cuda/chain_probe.h"
+#endif
 
 namespace wst::engine::cuda {
 
+#ifdef WST_CHAIN_PROBE
+// chain_probe.h. Without relocatable device code each translation unit has its own records; each registers its
+// reader with chain_probe_readers() (cuda_backend.cu) when the program starts.
+using ChainProbeReader = std::vector<ChainProbeRecord> (*)();
+std::vector<ChainProbeReader>& chain_probe_readers();
+namespace {
+constexpr unsigned kChainProbeRecords = 4096;
+__device__ ChainProbeRecord g_chain_probe[kChainProbeRecords];
+__device__ unsigned g_chain_probe_n;
+__device__ __forceinline__ unsigned long long global_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+std::vector<ChainProbeRecord> chain_probe_take_here() {
+  unsigned n = 0;
+  if (cudaMemcpyFromSymbol(&n, g_chain_probe_n, sizeof n) != cudaSuccess) return {};
+  std::vector<ChainProbeRecord> r(std::min(n, kChainProbeRecords));
+  if (!r.empty()) cudaMemcpyFromSymbol(r.data(), g_chain_probe, r.size() * sizeof(ChainProbeRecord));
+  const unsigned zero = 0;
+  cudaMemcpyToSymbol(g_chain_probe_n, &zero, sizeof zero);
+  return r;
+}
+[[maybe_unused]] const bool g_chain_probe_registered = (chain_probe_readers().push_back(&chain_probe_take_here), true);
+}  // namespace
+#endif
+
 __device__ __forceinline__ void wait_for_previous_kernel() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#ifdef WST_CHAIN_PROBE
+  const unsigned long long reached = global_ns();
+#endif
   asm volatile("griddepcontrol.wait;" ::: "memory");
+#ifdef WST_CHAIN_PROBE
+  if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0 && threadIdx.y == 0 &&
+      threadIdx.z == 0) {
+    const unsigned i = atomicAdd(&g_chain_probe_n, 1u);
+    if (i < kChainProbeRecords) g_chain_probe[i] = ChainProbeRecord{reached, global_ns(), gridDim.x, blockDim.x};
+  }
+#endif
 #endif
 }
 
