@@ -760,14 +760,19 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     // WST_BENCH_PROFILE="recorded greedy step" (tools/cuda/profile_on_device.sh): one replay of the defaults' recorded
     // step inside a profiler window, so that ncu profiles each of its kernels as the step runs them (the breakdown's
     // lines time the ops alone).
-    if (const char* pr = std::getenv("WST_BENCH_PROFILE"); pr && std::string(pr) == "recorded greedy step") {
-      engine::Decoder fresh(m, be);
+    // A fresh decoder's greedy step recorded and replayed twice; the next token.
+    auto warm_recorded = [&](engine::Decoder& fresh) {
       prompted(fresh);
       be.set_graphs(true);
       fresh.truncate(n_past);
       int token = 220;
-      for (int i = 0; i < 3; ++i) token = fresh.forward_and_pick(token, rules).token;  // recorded, then replayed
+      for (int i = 0; i < 3; ++i) token = fresh.forward_and_pick(token, rules).token;
       be.synchronize();
+      return token;
+    };
+    if (const char* pr = std::getenv("WST_BENCH_PROFILE"); pr && std::string(pr) == "recorded greedy step") {
+      engine::Decoder fresh(m, be);
+      const int token = warm_recorded(fresh);
       nvtxRangePushA("recorded greedy step");
       WST_CUDA_CHECK(cudaProfilerStart());
       fresh.forward_and_pick(token, rules);
@@ -779,12 +784,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     // defaults' recorded greedy step, each kernel's wait release on the GPU's clock, as the chain runs them.
     if (const char* ch = std::getenv("WST_BENCH_CHAIN"); ch && std::string(ch) == "1") {
       engine::Decoder fresh(m, be);
-      prompted(fresh);
-      be.set_graphs(true);
-      fresh.truncate(n_past);
-      int token = 220;
-      for (int i = 0; i < 3; ++i) token = fresh.forward_and_pick(token, rules).token;  // recorded, then replayed
-      be.synchronize();
+      int token = warm_recorded(fresh);
       engine::cuda::chain_probe_take();  // (drops what the recording and the warm-up left)
       for (int i = 0; i < 5; ++i) {
         token = fresh.forward_and_pick(token, rules).token;
