@@ -268,6 +268,10 @@ struct Row {
   double beam5_one_block_ms = NAN, beam5_cluster_ms = NAN;
   bool beam5_one_block_tokens_same = false;
   bool no_prefetch_same = false;
+  // The recorded step with the logits' weights partly kept in L2 (WST_CUDA_L2_LOGITS) and without, back to back on
+  // fresh decoders; whether the window was applied, and the picks the defaults' bit for bit both ways.
+  double pick_l2_ms = NAN, pick_l2_off_ms = NAN;
+  bool l2_ran = false, l2_same = false;
   // WST_BENCH_CHAIN=1: each probed replay's kernels (chain_probe.h), in the order their waits released them.
   std::vector<std::vector<engine::cuda::ChainProbeRecord>> chain;
   int chain_layers = 0;
@@ -760,6 +764,24 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     // WST_BENCH_PROFILE="recorded greedy step" (tools/cuda/profile_on_device.sh): one replay of the defaults' recorded
     // step inside a profiler window, so that ncu profiles each of its kernels as the step runs them (the breakdown's
     // lines time the ops alone).
+    {
+      // Without first: persisting lines outlive the recording that made them (reset after).
+      const bool l20 = be.l2_logits();
+      const long long w0 = be.l2_windows();
+      std::vector<engine::GreedyPick> off, on;
+      std::vector<double> t_off, t_on;
+      be.set_l2_logits(false);
+      run_fresh(off, t_off);
+      be.set_l2_logits(true);
+      run_fresh(on, t_on);
+      be.set_l2_logits(l20);
+      cudaCtxResetPersistingL2Cache();
+      cudaGetLastError();
+      row.l2_ran = be.l2_windows() > w0;
+      row.pick_l2_ms = median(t_on);
+      row.pick_l2_off_ms = median(t_off);
+      row.l2_same = same_picks(on, graph) && same_picks(off, graph);
+    }
     // A fresh decoder's greedy step recorded and replayed twice; the next token.
     auto warm_recorded = [&](engine::Decoder& fresh) {
       prompted(fresh);
@@ -1782,6 +1804,12 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.walk_same ? "identical" : "DIFFER");
       if (!r.beam5_eager_same || !r.walk_same) rc = 1;
       print_chain(a + " " + precision_name(p), r.chain, r.chain_layers);
+      std::printf("%s %s: recorded greedy step with the logits' weights partly kept in L2 (WST_CUDA_L2_LOGITS=1) "
+                  "%.4f ms against %.4f ms without (%s; %s)\n",
+                  a.c_str(), precision_name(p), r.pick_l2_ms, r.pick_l2_off_ms,
+                  r.l2_ran ? "window applied" : "WINDOW NOT APPLIED: no persisting L2",
+                  r.l2_same ? "same picks" : "PICKS DIFFER");
+      if (!r.l2_same) rc = 1;
       if (!r.cluster_pick_ran) {
         std::printf("%s %s: the picks a cluster of blocks a row: DID NOT RUN (no sm_90 code "
                     "running, or WST_CUDA_CLUSTERS=0)\n", a.c_str(), precision_name(p));

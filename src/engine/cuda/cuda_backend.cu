@@ -183,6 +183,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   persistent_early_loads_ = !env_is("WST_CUDA_PERSISTENT_EARLY", "0");
   persistent_compact_ = env_is("WST_CUDA_PERSISTENT_COMPACT", "1");
   set_prefetch_rows(!env_is("WST_CUDA_PREFETCH_ROWS", "0"));
+  l2_logits_ = env_is("WST_CUDA_L2_LOGITS", "1");
 }
 
 void CudaBackend::set_prefetch_rows(bool on) {

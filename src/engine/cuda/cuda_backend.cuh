@@ -430,6 +430,14 @@ class CudaBackend final : public Backend {
   // picks): tiny greedy 0.218 -> 0.202 ms, 5 beams 0.368 -> 0.356; small 0.557 -> 0.552, 1.177 -> 1.160; large-v3
   // 1.901 -> 1.891, 4.189 -> 4.171. WST_CUDA_NORM_ONCE=0 turns it off.
   static constexpr int kNormOnceMinOutputs = 8192;
+  // The logits' weights (the token embedding, read whole every token: tiny 40 MB, large-v3 133 MB) partly kept in L2
+  // across tokens: a recorded step's kernels carry an access policy window over them, as much of it persisting as
+  // the device's persisting L2 allows (its set-aside is raised to the maximum on first use), the rest streaming.
+  // WST_CUDA_L2_LOGITS=1 or set_l2_logits(true) before a step is recorded (a recording keeps its window); off by
+  // default until timed (session 25, written after run 66, not yet run). Changes no value.
+  void set_l2_logits(bool on) { l2_logits_ = on; }
+  bool l2_logits() const { return l2_logits_; }
+  long long l2_windows() const { return l2_windows_; }  // recordings made with a window so far
   void set_norm_once(bool on) { norm_once_ = on; }
   bool norm_once() const { return norm_once_; }
   long long norm_once_launches() const { return norm_once_launches_; }
@@ -507,6 +515,14 @@ class CudaBackend final : public Backend {
   GemvConfig gemv_;  // the matrix-vector kernel's shapes, shared memory and experiments (half_linear.cu)
   long long gemv_chunked_launches_ = 0;
   bool norm_once_ = true;
+  bool l2_logits_ = false;
+  long long l2_windows_ = 0;
+  // While a step is recorded: the wide product's weights seen (linear_fused), for the recording's window.
+  const void* l2_base_ = nullptr;
+  size_t l2_bytes_ = 0;
+  // The recorded graph's kernel nodes given the access policy window over l2_base_ (false where the device has no
+  // persisting L2 or refuses it).
+  bool apply_l2_window(cudaGraph_t graph);
   bool tensor_rows_ = true;
   int tensor_rows_tiles_ = 0, tensor_rows_narrow_tiles_ = 0, tensor_rows_occupancy_ = 2;
   int tensor_rows_min_ = 2;

@@ -44,6 +44,8 @@ void CudaBackend::set_step(int token, int position, const StepRules& rules, int 
 void CudaBackend::begin_recording(const void* host, void* dev, size_t bytes) {
   if (recording_) throw Error("begin_step_recording: already recording");
   recorded_.clear();
+  l2_base_ = nullptr;
+  l2_bytes_ = 0;
   WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
   // Relaxed: the pool may cudaMalloc a block for a buffer first used in the recording.
   WST_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
@@ -141,6 +143,44 @@ void CudaBackend::begin_rows_recording() {
   recording_rows_ = true;
 }
 
+bool CudaBackend::apply_l2_window(cudaGraph_t graph) {
+  int device = 0, max_persist = 0, max_window = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&max_persist, cudaDevAttrMaxPersistingL2CacheSize, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&max_window, cudaDevAttrMaxAccessPolicyWindowSize, device) != cudaSuccess ||
+      max_persist <= 0 || max_window <= 0) {
+    cudaGetLastError();
+    return false;
+  }
+  size_t limit = 0;
+  if (cudaDeviceGetLimit(&limit, cudaLimitPersistingL2CacheSize) != cudaSuccess ||
+      (limit < static_cast<size_t>(max_persist) &&
+       cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, static_cast<size_t>(max_persist)) != cudaSuccess)) {
+    cudaGetLastError();
+    return false;
+  }
+  cudaDeviceGetLimit(&limit, cudaLimitPersistingL2CacheSize);
+  cudaKernelNodeAttrValue v = {};
+  v.accessPolicyWindow.base_ptr = const_cast<void*>(l2_base_);
+  v.accessPolicyWindow.num_bytes = std::min(l2_bytes_, static_cast<size_t>(max_window));
+  v.accessPolicyWindow.hitRatio =
+      std::min(1.0f, static_cast<float>(limit) / static_cast<float>(v.accessPolicyWindow.num_bytes));
+  v.accessPolicyWindow.hitProp = cudaAccessPropertyPersisting;
+  v.accessPolicyWindow.missProp = cudaAccessPropertyStreaming;
+  size_t n = 0;
+  if (cudaGraphGetNodes(graph, nullptr, &n) != cudaSuccess) return cudaGetLastError(), false;
+  std::vector<cudaGraphNode_t> nodes(n);
+  if (n > 0 && cudaGraphGetNodes(graph, nodes.data(), &n) != cudaSuccess) return cudaGetLastError(), false;
+  // Every kernel node: only accesses inside the window are affected (the logits product's, and the embedding's row).
+  for (cudaGraphNode_t node : nodes) {
+    cudaGraphNodeType type;
+    if (cudaGraphNodeGetType(node, &type) != cudaSuccess || type != cudaGraphNodeTypeKernel) continue;
+    if (cudaGraphKernelNodeSetAttribute(node, cudaKernelNodeAttributeAccessPolicyWindow, &v) != cudaSuccess)
+      return cudaGetLastError(), false;
+  }
+  return true;
+}
+
 std::shared_ptr<void> CudaBackend::end_step_recording() {
   if (!recording_) throw Error("end_step_recording: not recording");
   recording_ = false;
@@ -153,6 +193,8 @@ std::shared_ptr<void> CudaBackend::end_step_recording() {
     cudaGetLastError();
     throw_cuda_error("cudaStreamEndCapture", cudaGetErrorString(e), __FILE__, __LINE__);
   }
+  if (l2_logits_ && l2_base_ && apply_l2_window(graph)) ++l2_windows_;
+  l2_base_ = nullptr;
   const cudaError_t ie = cudaGraphInstantiate(&rec->exec, graph, 0);
   cudaGraphDestroy(graph);
   if (ie != cudaSuccess) throw_cuda_error("cudaGraphInstantiate", cudaGetErrorString(ie), __FILE__, __LINE__);
