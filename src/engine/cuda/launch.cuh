@@ -50,7 +50,8 @@ std::vector<ChainProbeRecord> chain_probe_take_here() {
   cudaMemcpyToSymbol(g_chain_probe_n, &zero, sizeof zero);
   return r;
 }
-[[maybe_unused]] const bool g_chain_probe_registered = (chain_probe_readers().push_back(&chain_probe_take_here), true);
+[[maybe_unused]] const bool g_chain_probe_registered =
+    (chain_probe_readers().push_back(&chain_probe_take_here), true);
 }  // namespace
 #endif
 
