@@ -352,7 +352,9 @@ std::vector<ChainProbeRecord> chain_probe_take() {
     all.insert(all.end(), r.begin(), r.end());
   }
   std::sort(all.begin(), all.end(),
-            [](const ChainProbeRecord& a, const ChainProbeRecord& b) { return a.released < b.released; });
+            [](const ChainProbeRecord& a, const ChainProbeRecord& b) {
+              return a.released != b.released ? a.released < b.released : a.reached < b.reached;
+            });
 #endif
   return all;
 }

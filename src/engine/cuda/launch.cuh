@@ -38,16 +38,21 @@ __device__ ChainProbeRecord g_chain_probe[kChainProbeRecords];
 __device__ unsigned g_chain_probe_n;
 __device__ __forceinline__ unsigned long long global_ns() {
   unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)::"memory");
   return t;
 }
 std::vector<ChainProbeRecord> chain_probe_take_here() {
   unsigned n = 0;
-  if (cudaMemcpyFromSymbol(&n, g_chain_probe_n, sizeof n) != cudaSuccess) return {};
+  if (cudaMemcpyFromSymbol(&n, g_chain_probe_n, sizeof n) != cudaSuccess) {
+    cudaGetLastError();
+    return {};
+  }
   std::vector<ChainProbeRecord> r(std::min(n, kChainProbeRecords));
-  if (!r.empty()) cudaMemcpyFromSymbol(r.data(), g_chain_probe, r.size() * sizeof(ChainProbeRecord));
+  if (!r.empty() && cudaMemcpyFromSymbol(r.data(), g_chain_probe, r.size() * sizeof(ChainProbeRecord)) != cudaSuccess)
+    r.clear();
   const unsigned zero = 0;
   cudaMemcpyToSymbol(g_chain_probe_n, &zero, sizeof zero);
+  cudaGetLastError();  // (a failed read is no later launch's error)
   return r;
 }
 [[maybe_unused]] const bool g_chain_probe_registered =
@@ -62,10 +67,11 @@ __device__ __forceinline__ void wait_for_previous_kernel() {
 #endif
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #ifdef WST_CHAIN_PROBE
+  const unsigned long long released = global_ns();  // before the atomic's round trip
   if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0 && threadIdx.y == 0 &&
       threadIdx.z == 0) {
     const unsigned i = atomicAdd(&g_chain_probe_n, 1u);
-    if (i < kChainProbeRecords) g_chain_probe[i] = ChainProbeRecord{reached, global_ns(), gridDim.x, blockDim.x};
+    if (i < kChainProbeRecords) g_chain_probe[i] = ChainProbeRecord{reached, released, gridDim.x, blockDim.x};
   }
 #endif
 #endif

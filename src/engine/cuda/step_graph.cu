@@ -159,7 +159,10 @@ bool CudaBackend::apply_l2_window(cudaGraph_t graph) {
     cudaGetLastError();
     return false;
   }
-  cudaDeviceGetLimit(&limit, cudaLimitPersistingL2CacheSize);
+  if (cudaDeviceGetLimit(&limit, cudaLimitPersistingL2CacheSize) != cudaSuccess || limit == 0) {
+    cudaGetLastError();
+    return false;  // (a zero hit ratio would mark the whole table streaming)
+  }
   cudaKernelNodeAttrValue v = {};
   v.accessPolicyWindow.base_ptr = const_cast<void*>(l2_base_);
   v.accessPolicyWindow.num_bytes = std::min(l2_bytes_, static_cast<size_t>(max_window));
@@ -172,6 +175,7 @@ bool CudaBackend::apply_l2_window(cudaGraph_t graph) {
   std::vector<cudaGraphNode_t> nodes(n);
   if (n > 0 && cudaGraphGetNodes(graph, nodes.data(), &n) != cudaSuccess) return cudaGetLastError(), false;
   // Every kernel node: only accesses inside the window are affected (the logits product's, and the embedding's row).
+  // (A failure partway leaves some nodes with the window: harmless, reported as not applied.)
   for (cudaGraphNode_t node : nodes) {
     cudaGraphNodeType type;
     if (cudaGraphNodeGetType(node, &type) != cudaSuccess || type != cudaGraphNodeTypeKernel) continue;
