@@ -7,7 +7,9 @@
 
 #include "engine/cuda/chain_probe.h"
 #include "engine/cuda/cuda_backend.cuh"
-#include "engine/cuda/launch.cuh"
+#ifdef WST_CHAIN_PROBE
+#include "engine/cuda/launch.cuh"  // chain_probe_readers
+#endif
 #include "util/errors.h"
 #include "util/half.h"
 
