@@ -1716,6 +1716,12 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
     }
     return rc;
   }
+  if (const char* r = std::getenv("WST_BENCH_RELEASE"); r && std::strcmp(r, "1") == 0) {  // the release probe alone (probes.cu)
+    int device = 0;
+    WST_CUDA_CHECK(cudaGetDevice(&device));
+    print_release_probe(device, be.stream());
+    return 0;
+  }
   Ceilings c = measure_ceilings(be);
   std::printf("\nceilings: device copy %.0f GB/s (read + write), sgemm fp32 %.1f TFLOP/s, TF32 %.1f TFLOP/s, "
               "float16 weights (x rounded + GemmEx) %.1f TFLOP/s\n", c.copy_gbs, c.sgemm_tflops, c.tf32_tflops,

@@ -41,5 +41,6 @@ int run_benchmarks(engine::cuda::CudaBackend& be, const std::vector<std::string>
 // Probes of the card (probes.cu): cold instruction fetch, and chains of kernels streaming a product's bytes.
 // read_gbs: the measured device bandwidth, to set the chains' bytes against.
 void print_probes(int device, cudaStream_t stream, double read_gbs);
+void print_release_probe(int device, cudaStream_t stream);  // WST_BENCH_RELEASE=1: this alone
 
 }  // namespace wst::cuda_tool

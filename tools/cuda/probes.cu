@@ -139,6 +139,73 @@ __global__ void __launch_bounds__(kLinkThreads, 2) chain_link_kernel(const uint4
   if (threadIdx.x % 32 == 0) atomicXor(reinterpret_cast<unsigned*>(out) + blockIdx.x, acc ^ __float_as_uint(x));
 }
 
+
+// The same link for the release question (docs/cuda_notes.md entry 28): how long after the kernel before it is done
+// a link may go on, waited for the usual way (griddepcontrol.wait: the previous grid complete and its memory
+// flushed) or by flags that the kernel before it sets, one a block, as its blocks finish. Blocks of kFlagThreads
+// threads, small enough that a link's blocks are resident beside the running one's (as the step's kernels mostly
+// are), so that what is timed is the release itself and not the wait for room on the SMs.
+//   mode 0: griddepcontrol.wait, as every chained kernel of the step;
+//   mode 1: warp 0 spins until each block of the link before it has stored this replay's epoch in its flag
+//           (st.release.gpu after the block's writes and a barrier; ld.acquire.gpu here), then a barrier;
+//   mode 2: as 1, but one counter a link, incremented by each block (atomics on one word, red.release.gpu), and
+//           thread 0 spins until it reaches epoch * blocks.
+// A link never waits for the kernel before it in modes 1 and 2; let_next_kernel_start() follows the wait as in the
+// step, so at most two links are in flight. The first link of a replay follows epoch_kernel, launched unchained.
+constexpr int kFlagThreads = 256;
+__device__ __forceinline__ unsigned load_acquire(const unsigned* p) {
+  unsigned v;
+  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+__global__ void epoch_kernel(unsigned* epoch) { ++*epoch; }
+__global__ void __launch_bounds__(kFlagThreads) flag_link_kernel(const uint4* w, size_t n16, const float* in,
+                                                                 float* out, const unsigned* epoch,
+                                                                 const unsigned* prev_flags, unsigned* flags,
+                                                                 int prev_blocks, int mode) {
+  unsigned acc = 0;
+  const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
+  for (size_t i0 = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i0 < n16; i0 += kBatch * stride) {
+    uint4 v[kBatch];
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      const size_t i = i0 + u * stride;
+      v[u] = i < n16 ? __ldg(w + i) : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) acc ^= v[u].x ^ v[u].y ^ v[u].z ^ v[u].w;
+  }
+  const unsigned e = __ldcg(epoch);  // written by epoch_kernel, which ended before any link began
+  if (mode == 0) {
+    wait_for_previous_kernel();
+  } else if (prev_flags != nullptr) {
+    if (mode == 1 && threadIdx.x < 32) {
+      bool done = false;
+      while (!done) {
+        bool mine = true;
+        for (int b = threadIdx.x; b < prev_blocks; b += 32) mine = mine && load_acquire(prev_flags + b) == e;
+        done = __all_sync(0xffffffffu, mine);
+      }
+    } else if (mode == 2 && threadIdx.x == 0) {
+      const unsigned target = e * static_cast<unsigned>(prev_blocks);
+      while (load_acquire(prev_flags) < target) {
+      }
+    }
+    __syncthreads();
+  }
+  let_next_kernel_start();
+  const float x = __ldcg(in + blockIdx.x % 32);
+  acc = __reduce_xor_sync(0xffffffffu, acc);
+  if (threadIdx.x % 32 == 0) atomicXor(reinterpret_cast<unsigned*>(out) + blockIdx.x, acc ^ __float_as_uint(x));
+  if (mode == 0) return;
+  __syncthreads();
+  if (threadIdx.x == 0) {  // (the barrier, then a release by one thread: CUTLASS's semaphore does the same)
+    if (mode == 1)
+      asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(flags + blockIdx.x), "r"(e) : "memory");
+    else
+      asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(flags) : "memory");
+  }
+}
 }  // namespace
 
 void print_probes(int device, cudaStream_t stream, double read_gbs) {
@@ -241,6 +308,82 @@ void print_probes(int device, cudaStream_t stream, double read_gbs) {
   WST_CUDA_CHECK(cudaFree(sm));
   WST_CUDA_CHECK(cudaFree(cycles));
   WST_CUDA_CHECK(cudaFree(out));
+}
+
+// The release probe (flag_link_kernel), alone: chains of kLinks links of kFlagThreads threads, 2 or 4 blocks an SM,
+// each mode in its own graph (the epoch node, then the links), us a link, median of 20 replays. Apart from
+// print_probes because its modes 1 and 2 wait by spinning: a fault there must not cost a bench's other lines
+// (cuda_bench runs it only with WST_BENCH_RELEASE=1, and then nothing else).
+void print_release_probe(int device, cudaStream_t stream) {
+  int n_sm = 0;
+  WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device));
+  constexpr int kLinks = 64;
+  const size_t sizes[] = {0, size_t{1280} * 1280 * 2};
+  const size_t max16 = sizes[1] / 16;
+  uint4* w = nullptr;
+  WST_CUDA_CHECK(cudaMalloc(&w, max16 * 16 * kLinks));
+  WST_CUDA_CHECK(cudaMemsetAsync(w, 1, max16 * 16 * kLinks, stream));
+  const int kRowBuf = std::max(4 * n_sm, kRow);
+  float* buf = nullptr;
+  WST_CUDA_CHECK(cudaMalloc(&buf, sizeof(float) * kRowBuf * (kLinks + 1)));
+  WST_CUDA_CHECK(cudaMemsetAsync(buf, 0, sizeof(float) * kRowBuf * (kLinks + 1), stream));
+  cudaEvent_t e0, e1;
+  WST_CUDA_CHECK(cudaEventCreate(&e0));
+  WST_CUDA_CHECK(cudaEventCreate(&e1));
+  {
+    unsigned* sync = nullptr;  // the epoch, then each link's flags (a word a block; mode 2 uses the first)
+    const int max_blocks = 4 * n_sm;
+    const size_t words = 1 + static_cast<size_t>(max_blocks) * (kLinks + 1);
+    WST_CUDA_CHECK(cudaMalloc(&sync, words * sizeof(unsigned)));
+    WST_CUDA_CHECK(cudaMemsetAsync(sync, 0, words * sizeof(unsigned), stream));
+    auto time_release = [&](size_t bytes, int blocks, int mode) {
+      // Fresh flags for every mode: mode 2's counters grow with the epoch, mode 1's flags hold it.
+      WST_CUDA_CHECK(cudaMemsetAsync(sync, 0, words * sizeof(unsigned), stream));
+      cudaGraph_t graph;
+      cudaGraphExec_t exec;
+      WST_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+      epoch_kernel<<<1, 1, 0, stream>>>(sync);
+      for (int k = 0; k < kLinks; ++k) {
+        unsigned* mine = sync + 1 + static_cast<size_t>(max_blocks) * (k + 1);
+        const unsigned* prev = k == 0 ? nullptr : sync + 1 + static_cast<size_t>(max_blocks) * k;
+        engine::cuda::launch_kernel(k > 0, flag_link_kernel, dim3(blocks), dim3(kFlagThreads), 0, stream,
+                                    w + max16 * k, bytes / 16, buf + static_cast<size_t>(kRowBuf) * k,
+                                    buf + static_cast<size_t>(kRowBuf) * (k + 1), static_cast<const unsigned*>(sync),
+                                    prev, mine, blocks, mode);
+      }
+      WST_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+      WST_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+      std::vector<double> t;
+      for (int r = 0; r < 23; ++r) {
+        WST_CUDA_CHECK(cudaEventRecord(e0, stream));
+        WST_CUDA_CHECK(cudaGraphLaunch(exec, stream));
+        WST_CUDA_CHECK(cudaEventRecord(e1, stream));
+        WST_CUDA_CHECK(cudaEventSynchronize(e1));
+        float ms = 0;
+        WST_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        if (r >= 3) t.push_back(ms * 1e3 / kLinks);
+      }
+      std::sort(t.begin(), t.end());
+      WST_CUDA_CHECK(cudaGraphExecDestroy(exec));
+      WST_CUDA_CHECK(cudaGraphDestroy(graph));
+      return t[t.size() / 2];
+    };
+    std::printf("probe, the release: chains of %d links of %d threads, each link waiting for the one before by "
+                "griddepcontrol.wait / by a flag a block / by one counter (us a link, median of 20 replays):\n",
+                kLinks, kFlagThreads);
+    for (int per_sm : {2, 4})
+      for (size_t bytes : {sizes[0], sizes[1]}) {
+        const int blocks = per_sm * n_sm;
+        const double g = time_release(bytes, blocks, 0), f = time_release(bytes, blocks, 1),
+                     c = time_release(bytes, blocks, 2);
+        std::printf("  %5.1f MB a link, %d blocks: %.2f / %.2f / %.2f us\n", bytes / 1e6, blocks, g, f, c);
+      }
+    WST_CUDA_CHECK(cudaFree(sync));
+  }
+  WST_CUDA_CHECK(cudaEventDestroy(e0));
+  WST_CUDA_CHECK(cudaEventDestroy(e1));
+  WST_CUDA_CHECK(cudaFree(buf));
+  WST_CUDA_CHECK(cudaFree(w));
 }
 
 }  // namespace wst::cuda_tool
