@@ -151,7 +151,11 @@ __global__ void __launch_bounds__(kLinkThreads, 2) chain_link_kernel(const uint4
 //   mode 2: as 1, but one counter a link, incremented by each block (atomics on one word, red.release.gpu), and
 //           thread 0 spins until it reaches epoch * blocks.
 // A link never waits for the kernel before it in modes 1 and 2; let_next_kernel_start() follows the wait as in the
-// step, so at most two links are in flight. The first link of a replay follows epoch_kernel, launched unchained.
+// step, so at most two links are in flight. With `trigger_first` it comes first instead (before the weights'
+// loads, as a build with -DWST_TRIGGER_FIRST does in the step's kernels): a link may then be resident, its weights
+// loaded, while several links before it still run or wait. Still no deadlock: a link is scheduled only once every
+// block of the link before it has begun, so the blocks that any link waits for are all resident. The first link of
+// a replay follows epoch_kernel, launched unchained.
 constexpr int kFlagThreads = 256;
 __device__ __forceinline__ unsigned load_acquire(const unsigned* p) {
   unsigned v;
@@ -162,7 +166,8 @@ __global__ void epoch_kernel(unsigned* epoch) { ++*epoch; }
 __global__ void __launch_bounds__(kFlagThreads) flag_link_kernel(const uint4* w, size_t n16, const float* in,
                                                                  float* out, const unsigned* epoch,
                                                                  const unsigned* prev_flags, unsigned* flags,
-                                                                 int prev_blocks, int mode) {
+                                                                 int prev_blocks, int mode, int trigger_first) {
+  if (trigger_first) let_next_kernel_start();
   unsigned acc = 0;
   const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
   for (size_t i0 = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i0 < n16; i0 += kBatch * stride) {
@@ -336,7 +341,7 @@ void print_release_probe(int device, cudaStream_t stream) {
     const size_t words = 1 + static_cast<size_t>(max_blocks) * (kLinks + 1);
     WST_CUDA_CHECK(cudaMalloc(&sync, words * sizeof(unsigned)));
     WST_CUDA_CHECK(cudaMemsetAsync(sync, 0, words * sizeof(unsigned), stream));
-    auto time_release = [&](size_t bytes, int blocks, int mode) {
+    auto time_release = [&](size_t bytes, int blocks, int mode, int trigger_first) {
       // Fresh flags for every mode: mode 2's counters grow with the epoch, mode 1's flags hold it.
       WST_CUDA_CHECK(cudaMemsetAsync(sync, 0, words * sizeof(unsigned), stream));
       cudaGraph_t graph;
@@ -349,7 +354,7 @@ void print_release_probe(int device, cudaStream_t stream) {
         engine::cuda::launch_kernel(k > 0, flag_link_kernel, dim3(blocks), dim3(kFlagThreads), 0, stream,
                                     w + max16 * k, bytes / 16, buf + static_cast<size_t>(kRowBuf) * k,
                                     buf + static_cast<size_t>(kRowBuf) * (k + 1), static_cast<const unsigned*>(sync),
-                                    prev, mine, blocks, mode);
+                                    prev, mine, blocks, mode, trigger_first);
       }
       WST_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
       WST_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
@@ -369,14 +374,16 @@ void print_release_probe(int device, cudaStream_t stream) {
       return t[t.size() / 2];
     };
     std::printf("probe, the release: chains of %d links of %d threads, each link waiting for the one before by "
-                "griddepcontrol.wait / by a flag a block / by one counter (us a link, median of 20 replays):\n",
-                kLinks, kFlagThreads);
+                "griddepcontrol.wait / by a flag a block / by one counter; the next link scheduled after the wait, "
+                "then (|) before the link's loads (us a link, median of 20 replays):\n", kLinks, kFlagThreads);
     for (int per_sm : {2, 4})
       for (size_t bytes : {sizes[0], sizes[1]}) {
         const int blocks = per_sm * n_sm;
-        const double g = time_release(bytes, blocks, 0), f = time_release(bytes, blocks, 1),
-                     c = time_release(bytes, blocks, 2);
-        std::printf("  %5.1f MB a link, %d blocks: %.2f / %.2f / %.2f us\n", bytes / 1e6, blocks, g, f, c);
+        double t[2][3];
+        for (int first = 0; first < 2; ++first)
+          for (int mode = 0; mode < 3; ++mode) t[first][mode] = time_release(bytes, blocks, mode, first);
+        std::printf("  %5.1f MB a link, %d blocks: %.2f / %.2f / %.2f us | %.2f / %.2f / %.2f us\n", bytes / 1e6,
+                    blocks, t[0][0], t[0][1], t[0][2], t[1][0], t[1][1], t[1][2]);
       }
     WST_CUDA_CHECK(cudaFree(sync));
   }
