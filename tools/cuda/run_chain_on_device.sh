@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The chain's questions in one call (docs/cuda_notes.md entries 27-28), from two cuda_check binaries built here with
+# tools/cuda/build_on_device.sh and carried in an ignored folder (`carry: [".abtree"]`, 46 MB together):
+#   BASE  built with WST_NVCC_FLAGS=-DWST_CHAIN_PROBE
+#   TF    built with WST_NVCC_FLAGS="-DWST_CHAIN_PROBE -DWST_TRIGGER_FIRST"
+#   tools/cuda/run_chain_on_device.sh BASE TF [model ...]      (models default to large-v3 tiny large-v3-turbo small)
+# Runs the release probe (BASE), then the float16 bench with the chain probe and the L2 window's A/B (BASE), then the
+# same bench with TF, so that the recorded steps of both are timed on one card in one call. $OUT gets gpu.txt,
+# release.log, chain.log and chain_tf.log; a summary goes to stdout. Each part has its own time limit, so a part that
+# hangs (the release probe's flags spin) costs only its own lines.
+set -uo pipefail
+base="$1"
+tf="$2"
+shift 2
+models=("$@")
+[ "${#models[@]}" -gt 0 ] || models=(large-v3 tiny large-v3-turbo small)
+out="${OUT:-$PWD/cuda_out}"
+mkdir -p "$out"
+export LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+date
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee "$out/gpu.txt"
+WST_BENCH_RELEASE=1 timeout 45 "$base" --skip-checks tiny > "$out/release.log" 2>&1
+echo "release probe rc=$?"
+grep -A5 "probe, the release" "$out/release.log"
+for pair in "$base:chain" "$tf:chain_tf"; do
+  bin="${pair%%:*}" log="$out/${pair##*:}.log"
+  WST_BENCH_CHAIN=1 WST_BENCH_PRECISIONS=float16 WST_BENCH_PERSISTENT=0 timeout 200 stdbuf -oL "$bin" --skip-checks \
+    "${models[@]}" > "$log" 2>&1
+  echo "$(basename "$log") rc=$?"
+  grep -E "chain probe,|chain, place|L2|a cluster of blocks a row|5-beam step recorded|float16: encoder [0-9]" "$log" | cut -c1-300
+done
+date
