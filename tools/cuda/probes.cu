@@ -182,7 +182,11 @@ __global__ void __launch_bounds__(kFlagThreads) flag_link_kernel(const uint4* w,
   }
   const unsigned e = __ldcg(epoch);  // written by epoch_kernel, which ended before any link began
   if (mode == 0) {
-    wait_for_previous_kernel();
+    // Not wait_for_previous_kernel(): in a -DWST_CHAIN_PROBE build it records after the wait (an atomic's round trip
+    // in block 0, which the next link's wait would then wait for), and in a -DWST_TRIGGER_FIRST build it triggers.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
   } else if (prev_flags != nullptr) {
     if (mode == 1 && threadIdx.x < 32) {
       bool done = false;
@@ -375,7 +379,8 @@ void print_release_probe(int device, cudaStream_t stream) {
     };
     std::printf("probe, the release: chains of %d links of %d threads, each link waiting for the one before by "
                 "griddepcontrol.wait / by a flag a block / by one counter; the next link scheduled after the wait, "
-                "then (|) before the link's loads (us a link, median of 20 replays):\n", kLinks, kFlagThreads);
+                "then (|) before the link's loads (us a link: a replay's time over its links, the epoch node and the graph's start "
+                "included, the same in every mode; median of 20 replays):\n", kLinks, kFlagThreads);
     for (int per_sm : {2, 4})
       for (size_t bytes : {sizes[0], sizes[1]}) {
         const int blocks = per_sm * n_sm;
