@@ -101,9 +101,9 @@ std::vector<double> straight_line_cycles(int n_sm, float* out, long long* cycles
 // `norm`, each block first reads a 1280-wide row the previous link wrote and takes its mean and variance with two
 // block-wide sums, as the step's products normalise their input row.
 constexpr int kLinkThreads = 1024, kBatch = 4, kRow = 1280;
-__global__ void __launch_bounds__(kLinkThreads, 2) chain_link_kernel(const uint4* w, size_t n16, const float* in,
-                                                                     float* out, int norm) {
-  __shared__ float red[32];  // block_sum's (row_products.cuh): a value a warp
+// The grid's share of w [0, n16) loaded by this thread, kBatch 16-byte loads in flight before any is used; their
+// xor, which keeps the loads alive.
+__device__ __forceinline__ unsigned load_share(const uint4* w, size_t n16) {
   unsigned acc = 0;
   const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
   for (size_t i0 = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i0 < n16; i0 += kBatch * stride) {
@@ -116,6 +116,12 @@ __global__ void __launch_bounds__(kLinkThreads, 2) chain_link_kernel(const uint4
 #pragma unroll
     for (int u = 0; u < kBatch; ++u) acc ^= v[u].x ^ v[u].y ^ v[u].z ^ v[u].w;
   }
+  return acc;
+}
+__global__ void __launch_bounds__(kLinkThreads, 2) chain_link_kernel(const uint4* w, size_t n16, const float* in,
+                                                                     float* out, int norm) {
+  __shared__ float red[32];  // block_sum's (row_products.cuh): a value a warp
+  unsigned acc = load_share(w, n16);
   wait_for_previous_kernel();
   let_next_kernel_start();
   float x = __ldcg(in);
@@ -168,18 +174,7 @@ __global__ void __launch_bounds__(kFlagThreads) flag_link_kernel(const uint4* w,
                                                                  const unsigned* prev_flags, unsigned* flags,
                                                                  int prev_blocks, int mode, int trigger_first) {
   if (trigger_first) let_next_kernel_start();
-  unsigned acc = 0;
-  const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
-  for (size_t i0 = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i0 < n16; i0 += kBatch * stride) {
-    uint4 v[kBatch];
-#pragma unroll
-    for (int u = 0; u < kBatch; ++u) {
-      const size_t i = i0 + u * stride;
-      v[u] = i < n16 ? __ldg(w + i) : make_uint4(0, 0, 0, 0);
-    }
-#pragma unroll
-    for (int u = 0; u < kBatch; ++u) acc ^= v[u].x ^ v[u].y ^ v[u].z ^ v[u].w;
-  }
+  unsigned acc = load_share(w, n16);
   const unsigned e = __ldcg(epoch);  // written by epoch_kernel, which ended before any link began
   if (mode == 0) {
     // Not wait_for_previous_kernel(): in a -DWST_CHAIN_PROBE build it records after the wait (an atomic's round trip
@@ -215,6 +210,55 @@ __global__ void __launch_bounds__(kFlagThreads) flag_link_kernel(const uint4* w,
       asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(flags) : "memory");
   }
 }
+
+// A chain's launches (launch_links, kLinks of them) captured as a graph and replayed 23 times: us a link, the median
+// of the last 20 replays' times over kLinks.
+template <class Launch>
+double us_per_link(cudaStream_t stream, cudaEvent_t e0, cudaEvent_t e1, int links, Launch&& launch_links) {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  WST_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  launch_links();
+  WST_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+  WST_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  std::vector<double> t;
+  for (int r = 0; r < 23; ++r) {
+    WST_CUDA_CHECK(cudaEventRecord(e0, stream));
+    WST_CUDA_CHECK(cudaGraphLaunch(exec, stream));
+    WST_CUDA_CHECK(cudaEventRecord(e1, stream));
+    WST_CUDA_CHECK(cudaEventSynchronize(e1));
+    float ms = 0;
+    WST_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+    if (r >= 3) t.push_back(ms * 1e3 / links);
+  }
+  std::sort(t.begin(), t.end());
+  WST_CUDA_CHECK(cudaGraphExecDestroy(exec));
+  WST_CUDA_CHECK(cudaGraphDestroy(graph));
+  return t[t.size() / 2];
+}
+
+// A chain's buffers: every link's weights (w_bytes, bytes of 1), rows for the links' outputs (zeroed), two events.
+struct ChainBuffers {
+  uint4* w = nullptr;
+  float* buf = nullptr;
+  cudaEvent_t e0 = nullptr, e1 = nullptr;
+  ChainBuffers(size_t w_bytes, size_t buf_floats, cudaStream_t stream) {
+    WST_CUDA_CHECK(cudaMalloc(&w, w_bytes));
+    WST_CUDA_CHECK(cudaMemsetAsync(w, 1, w_bytes, stream));
+    WST_CUDA_CHECK(cudaMalloc(&buf, sizeof(float) * buf_floats));
+    WST_CUDA_CHECK(cudaMemsetAsync(buf, 0, sizeof(float) * buf_floats, stream));
+    WST_CUDA_CHECK(cudaEventCreate(&e0));
+    WST_CUDA_CHECK(cudaEventCreate(&e1));
+  }
+  ~ChainBuffers() {  // (no throw from a destructor: a failed free is not worth a probe's lines)
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    cudaFree(buf);
+    cudaFree(w);
+  }
+  ChainBuffers(const ChainBuffers&) = delete;
+  ChainBuffers& operator=(const ChainBuffers&) = delete;
+};
 }  // namespace
 
 void print_probes(int device, cudaStream_t stream, double read_gbs) {
@@ -248,19 +292,14 @@ void print_probes(int device, cudaStream_t stream, double read_gbs) {
   // fc1's 13.1 MB, each link its own weights (beyond L2 together, as a step's layers are), chained or not.
   constexpr int kLinks = 64;
   const size_t sizes[] = {0, size_t{1280} * 1280 * 2, size_t{5120} * 1280 * 2};
-  uint4* w = nullptr;
   const size_t max16 = sizes[2] / 16;
-  WST_CUDA_CHECK(cudaMalloc(&w, max16 * 16 * kLinks));
-  WST_CUDA_CHECK(cudaMemsetAsync(w, 1, max16 * 16 * kLinks, stream));
   // Each link's output (a value a block, at least the 1280-wide row the next one normalises).
   const int n_link_blocks = 2 * n_sm;
   const int kRowBuf = std::max(n_link_blocks, kRow);
-  float* buf = nullptr;
-  WST_CUDA_CHECK(cudaMalloc(&buf, sizeof(float) * kRowBuf * (kLinks + 1)));
-  WST_CUDA_CHECK(cudaMemsetAsync(buf, 0, sizeof(float) * kRowBuf * (kLinks + 1), stream));
-  cudaEvent_t e0, e1;
-  WST_CUDA_CHECK(cudaEventCreate(&e0));
-  WST_CUDA_CHECK(cudaEventCreate(&e1));
+  const ChainBuffers cb(max16 * 16 * kLinks, static_cast<size_t>(kRowBuf) * (kLinks + 1), stream);
+  uint4* const w = cb.w;
+  float* const buf = cb.buf;
+  cudaEvent_t e0 = cb.e0, e1 = cb.e1;
   std::printf("probe, chains of %d kernels in a graph (%d blocks of %d threads, each kernel loading its own weights "
               "before waiting for the one before), us a kernel, median of 20 replays:\n", kLinks, n_link_blocks,
               kLinkThreads);
@@ -269,32 +308,14 @@ void print_probes(int device, cudaStream_t stream, double read_gbs) {
   auto time_chain = [&](size_t bytes, int norm, unsigned cluster, double (&us)[2]) {
     const int blocks = cluster > 0 ? n_link_blocks / static_cast<int>(cluster) * static_cast<int>(cluster)
                                    : n_link_blocks;
-    for (int chained = 0; chained < 2; ++chained) {
-      cudaGraph_t graph;
-      cudaGraphExec_t exec;
-      WST_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-      for (int k = 0; k < kLinks; ++k)
-        engine::cuda::launch_cluster_kernel(chained == 1, cluster, chain_link_kernel, dim3(blocks), dim3(kLinkThreads),
-                                            0, stream, w + max16 * k, bytes / 16,
-                                            buf + static_cast<size_t>(kRowBuf) * k,
-                                            buf + static_cast<size_t>(kRowBuf) * (k + 1), norm);
-      WST_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-      WST_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-      std::vector<double> t;
-      for (int r = 0; r < 23; ++r) {
-        WST_CUDA_CHECK(cudaEventRecord(e0, stream));
-        WST_CUDA_CHECK(cudaGraphLaunch(exec, stream));
-        WST_CUDA_CHECK(cudaEventRecord(e1, stream));
-        WST_CUDA_CHECK(cudaEventSynchronize(e1));
-        float ms = 0;
-        WST_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-        if (r >= 3) t.push_back(ms * 1e3 / kLinks);
-      }
-      std::sort(t.begin(), t.end());
-      us[chained] = t[t.size() / 2];
-      WST_CUDA_CHECK(cudaGraphExecDestroy(exec));
-      WST_CUDA_CHECK(cudaGraphDestroy(graph));
-    }
+    for (int chained = 0; chained < 2; ++chained)
+      us[chained] = us_per_link(stream, e0, e1, kLinks, [&] {
+        for (int k = 0; k < kLinks; ++k)
+          engine::cuda::launch_cluster_kernel(chained == 1, cluster, chain_link_kernel, dim3(blocks),
+                                              dim3(kLinkThreads), 0, stream, w + max16 * k, bytes / 16,
+                                              buf + static_cast<size_t>(kRowBuf) * k,
+                                              buf + static_cast<size_t>(kRowBuf) * (k + 1), norm);
+      });
   };
   for (int norm = 0; norm < 2; ++norm)
     for (size_t bytes : sizes) {
@@ -310,10 +331,6 @@ void print_probes(int device, cudaStream_t stream, double read_gbs) {
     std::printf("  %5.1f MB a kernel, in clusters of 8 blocks: %.2f us plain, %.2f us chained\n", bytes / 1e6, us[0],
                 us[1]);
   }
-  WST_CUDA_CHECK(cudaEventDestroy(e0));
-  WST_CUDA_CHECK(cudaEventDestroy(e1));
-  WST_CUDA_CHECK(cudaFree(buf));
-  WST_CUDA_CHECK(cudaFree(w));
   WST_CUDA_CHECK(cudaFree(sm));
   WST_CUDA_CHECK(cudaFree(cycles));
   WST_CUDA_CHECK(cudaFree(out));
@@ -329,16 +346,11 @@ void print_release_probe(int device, cudaStream_t stream) {
   constexpr int kLinks = 64;
   const size_t sizes[] = {0, size_t{1280} * 1280 * 2};
   const size_t max16 = sizes[1] / 16;
-  uint4* w = nullptr;
-  WST_CUDA_CHECK(cudaMalloc(&w, max16 * 16 * kLinks));
-  WST_CUDA_CHECK(cudaMemsetAsync(w, 1, max16 * 16 * kLinks, stream));
   const int kRowBuf = std::max(4 * n_sm, kRow);
-  float* buf = nullptr;
-  WST_CUDA_CHECK(cudaMalloc(&buf, sizeof(float) * kRowBuf * (kLinks + 1)));
-  WST_CUDA_CHECK(cudaMemsetAsync(buf, 0, sizeof(float) * kRowBuf * (kLinks + 1), stream));
-  cudaEvent_t e0, e1;
-  WST_CUDA_CHECK(cudaEventCreate(&e0));
-  WST_CUDA_CHECK(cudaEventCreate(&e1));
+  const ChainBuffers cb(max16 * 16 * kLinks, static_cast<size_t>(kRowBuf) * (kLinks + 1), stream);
+  uint4* const w = cb.w;
+  float* const buf = cb.buf;
+  cudaEvent_t e0 = cb.e0, e1 = cb.e1;
   {
     unsigned* sync = nullptr;  // the epoch, then each link's flags (a word a block; mode 2 uses the first)
     const int max_blocks = 4 * n_sm;
@@ -348,34 +360,17 @@ void print_release_probe(int device, cudaStream_t stream) {
     auto time_release = [&](size_t bytes, int blocks, int mode, int trigger_first) {
       // Fresh flags for every mode: mode 2's counters grow with the epoch, mode 1's flags hold it.
       WST_CUDA_CHECK(cudaMemsetAsync(sync, 0, words * sizeof(unsigned), stream));
-      cudaGraph_t graph;
-      cudaGraphExec_t exec;
-      WST_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-      epoch_kernel<<<1, 1, 0, stream>>>(sync);
-      for (int k = 0; k < kLinks; ++k) {
-        unsigned* mine = sync + 1 + static_cast<size_t>(max_blocks) * (k + 1);
-        const unsigned* prev = k == 0 ? nullptr : sync + 1 + static_cast<size_t>(max_blocks) * k;
-        engine::cuda::launch_kernel(k > 0, flag_link_kernel, dim3(blocks), dim3(kFlagThreads), 0, stream,
-                                    w + max16 * k, bytes / 16, buf + static_cast<size_t>(kRowBuf) * k,
-                                    buf + static_cast<size_t>(kRowBuf) * (k + 1), static_cast<const unsigned*>(sync),
-                                    prev, mine, blocks, mode, trigger_first);
-      }
-      WST_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-      WST_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-      std::vector<double> t;
-      for (int r = 0; r < 23; ++r) {
-        WST_CUDA_CHECK(cudaEventRecord(e0, stream));
-        WST_CUDA_CHECK(cudaGraphLaunch(exec, stream));
-        WST_CUDA_CHECK(cudaEventRecord(e1, stream));
-        WST_CUDA_CHECK(cudaEventSynchronize(e1));
-        float ms = 0;
-        WST_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-        if (r >= 3) t.push_back(ms * 1e3 / kLinks);
-      }
-      std::sort(t.begin(), t.end());
-      WST_CUDA_CHECK(cudaGraphExecDestroy(exec));
-      WST_CUDA_CHECK(cudaGraphDestroy(graph));
-      return t[t.size() / 2];
+      return us_per_link(stream, e0, e1, kLinks, [&] {
+        epoch_kernel<<<1, 1, 0, stream>>>(sync);
+        for (int k = 0; k < kLinks; ++k) {
+          unsigned* mine = sync + 1 + static_cast<size_t>(max_blocks) * (k + 1);
+          const unsigned* prev = k == 0 ? nullptr : sync + 1 + static_cast<size_t>(max_blocks) * k;
+          engine::cuda::launch_kernel(k > 0, flag_link_kernel, dim3(blocks), dim3(kFlagThreads), 0, stream,
+                                      w + max16 * k, bytes / 16, buf + static_cast<size_t>(kRowBuf) * k,
+                                      buf + static_cast<size_t>(kRowBuf) * (k + 1), static_cast<const unsigned*>(sync),
+                                      prev, mine, blocks, mode, trigger_first);
+        }
+      });
     };
     std::printf("probe, the release: chains of %d links of %d threads, each link waiting for the one before by "
                 "griddepcontrol.wait / by a flag a block / by one counter; the next link scheduled after the wait, "
@@ -392,10 +387,6 @@ void print_release_probe(int device, cudaStream_t stream) {
       }
     WST_CUDA_CHECK(cudaFree(sync));
   }
-  WST_CUDA_CHECK(cudaEventDestroy(e0));
-  WST_CUDA_CHECK(cudaEventDestroy(e1));
-  WST_CUDA_CHECK(cudaFree(buf));
-  WST_CUDA_CHECK(cudaFree(w));
 }
 
 }  // namespace wst::cuda_tool
