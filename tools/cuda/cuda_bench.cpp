@@ -1716,7 +1716,8 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
     }
     return rc;
   }
-  if (const char* r = std::getenv("WST_BENCH_RELEASE"); r && std::strcmp(r, "1") == 0) {  // the release probe alone (probes.cu)
+  // WST_BENCH_RELEASE=1: the release probe alone (probes.cu), nothing else.
+  if (const char* r = std::getenv("WST_BENCH_RELEASE"); r && std::strcmp(r, "1") == 0) {
     int device = 0;
     WST_CUDA_CHECK(cudaGetDevice(&device));
     print_release_probe(device, be.stream());
