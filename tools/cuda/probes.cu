@@ -145,7 +145,6 @@ __global__ void __launch_bounds__(kLinkThreads, 2) chain_link_kernel(const uint4
   if (threadIdx.x % 32 == 0) atomicXor(reinterpret_cast<unsigned*>(out) + blockIdx.x, acc ^ __float_as_uint(x));
 }
 
-
 // The same link for the release question (docs/cuda_notes.md entry 28): how long after the kernel before it is done
 // a link may go on, waited for the usual way (griddepcontrol.wait: the previous grid complete and its memory
 // flushed) or by flags that the kernel before it sets, one a block, as its blocks finish. Blocks of kFlagThreads
@@ -237,22 +236,26 @@ double us_per_link(cudaStream_t stream, cudaEvent_t e0, cudaEvent_t e1, int link
   return t[t.size() / 2];
 }
 
-// A chain's buffers: every link's weights (w_bytes, bytes of 1), rows for the links' outputs (zeroed), two events.
+// A chain's buffers: every link's weights (w_bytes, bytes of 1), rows for the links' outputs (zeroed), sync_words
+// words for the release probe's epoch and flags (zeroed; none for print_probes), two events.
 struct ChainBuffers {
   uint4* w = nullptr;
   float* buf = nullptr;
+  unsigned* sync = nullptr;
   cudaEvent_t e0 = nullptr, e1 = nullptr;
-  ChainBuffers(size_t w_bytes, size_t buf_floats, cudaStream_t stream) {
+  ChainBuffers(size_t w_bytes, size_t buf_floats, size_t sync_words, cudaStream_t stream) {
     WST_CUDA_CHECK(cudaMalloc(&w, w_bytes));
     WST_CUDA_CHECK(cudaMemsetAsync(w, 1, w_bytes, stream));
     WST_CUDA_CHECK(cudaMalloc(&buf, sizeof(float) * buf_floats));
     WST_CUDA_CHECK(cudaMemsetAsync(buf, 0, sizeof(float) * buf_floats, stream));
+    if (sync_words > 0) WST_CUDA_CHECK(cudaMalloc(&sync, sizeof(unsigned) * sync_words));
     WST_CUDA_CHECK(cudaEventCreate(&e0));
     WST_CUDA_CHECK(cudaEventCreate(&e1));
   }
   ~ChainBuffers() {  // (no throw from a destructor: a failed free is not worth a probe's lines)
     cudaEventDestroy(e0);
     cudaEventDestroy(e1);
+    cudaFree(sync);
     cudaFree(buf);
     cudaFree(w);
   }
@@ -296,7 +299,7 @@ void print_probes(int device, cudaStream_t stream, double read_gbs) {
   // Each link's output (a value a block, at least the 1280-wide row the next one normalises).
   const int n_link_blocks = 2 * n_sm;
   const int kRowBuf = std::max(n_link_blocks, kRow);
-  const ChainBuffers cb(max16 * 16 * kLinks, static_cast<size_t>(kRowBuf) * (kLinks + 1), stream);
+  const ChainBuffers cb(max16 * 16 * kLinks, static_cast<size_t>(kRowBuf) * (kLinks + 1), 0, stream);
   uint4* const w = cb.w;
   float* const buf = cb.buf;
   cudaEvent_t e0 = cb.e0, e1 = cb.e1;
@@ -347,46 +350,42 @@ void print_release_probe(int device, cudaStream_t stream) {
   const size_t sizes[] = {0, size_t{1280} * 1280 * 2};
   const size_t max16 = sizes[1] / 16;
   const int kRowBuf = std::max(4 * n_sm, kRow);
-  const ChainBuffers cb(max16 * 16 * kLinks, static_cast<size_t>(kRowBuf) * (kLinks + 1), stream);
+  // The sync words: the epoch, then each link's flags (a word a block; mode 2 uses the first as its counter).
+  const int max_blocks = 4 * n_sm;
+  const size_t words = 1 + static_cast<size_t>(max_blocks) * (kLinks + 1);
+  const ChainBuffers cb(max16 * 16 * kLinks, static_cast<size_t>(kRowBuf) * (kLinks + 1), words, stream);
   uint4* const w = cb.w;
   float* const buf = cb.buf;
+  unsigned* const sync = cb.sync;
   cudaEvent_t e0 = cb.e0, e1 = cb.e1;
-  {
-    unsigned* sync = nullptr;  // the epoch, then each link's flags (a word a block; mode 2 uses the first)
-    const int max_blocks = 4 * n_sm;
-    const size_t words = 1 + static_cast<size_t>(max_blocks) * (kLinks + 1);
-    WST_CUDA_CHECK(cudaMalloc(&sync, words * sizeof(unsigned)));
+  auto time_release = [&](size_t bytes, int blocks, int mode, int trigger_first) {
+    // Fresh flags for every mode: mode 2's counters grow with the epoch, mode 1's flags hold it.
     WST_CUDA_CHECK(cudaMemsetAsync(sync, 0, words * sizeof(unsigned), stream));
-    auto time_release = [&](size_t bytes, int blocks, int mode, int trigger_first) {
-      // Fresh flags for every mode: mode 2's counters grow with the epoch, mode 1's flags hold it.
-      WST_CUDA_CHECK(cudaMemsetAsync(sync, 0, words * sizeof(unsigned), stream));
-      return us_per_link(stream, e0, e1, kLinks, [&] {
-        epoch_kernel<<<1, 1, 0, stream>>>(sync);
-        for (int k = 0; k < kLinks; ++k) {
-          unsigned* mine = sync + 1 + static_cast<size_t>(max_blocks) * (k + 1);
-          const unsigned* prev = k == 0 ? nullptr : sync + 1 + static_cast<size_t>(max_blocks) * k;
-          engine::cuda::launch_kernel(k > 0, flag_link_kernel, dim3(blocks), dim3(kFlagThreads), 0, stream,
-                                      w + max16 * k, bytes / 16, buf + static_cast<size_t>(kRowBuf) * k,
-                                      buf + static_cast<size_t>(kRowBuf) * (k + 1), static_cast<const unsigned*>(sync),
-                                      prev, mine, blocks, mode, trigger_first);
-        }
-      });
-    };
-    std::printf("probe, the release: chains of %d links of %d threads, each link waiting for the one before by "
-                "griddepcontrol.wait / by a flag a block / by one counter; the next link scheduled after the wait, "
-                "then (|) before the link's loads (us a link: a replay's time over its links, the epoch node and the graph's start "
-                "included, the same in every mode; median of 20 replays):\n", kLinks, kFlagThreads);
-    for (int per_sm : {2, 4})
-      for (size_t bytes : {sizes[0], sizes[1]}) {
-        const int blocks = per_sm * n_sm;
-        double t[2][3];
-        for (int first = 0; first < 2; ++first)
-          for (int mode = 0; mode < 3; ++mode) t[first][mode] = time_release(bytes, blocks, mode, first);
-        std::printf("  %5.1f MB a link, %d blocks: %.2f / %.2f / %.2f us | %.2f / %.2f / %.2f us\n", bytes / 1e6,
-                    blocks, t[0][0], t[0][1], t[0][2], t[1][0], t[1][1], t[1][2]);
+    return us_per_link(stream, e0, e1, kLinks, [&] {
+      epoch_kernel<<<1, 1, 0, stream>>>(sync);
+      for (int k = 0; k < kLinks; ++k) {
+        unsigned* mine = sync + 1 + static_cast<size_t>(max_blocks) * (k + 1);
+        const unsigned* prev = k == 0 ? nullptr : sync + 1 + static_cast<size_t>(max_blocks) * k;
+        engine::cuda::launch_kernel(k > 0, flag_link_kernel, dim3(blocks), dim3(kFlagThreads), 0, stream,
+                                    w + max16 * k, bytes / 16, buf + static_cast<size_t>(kRowBuf) * k,
+                                    buf + static_cast<size_t>(kRowBuf) * (k + 1), static_cast<const unsigned*>(sync),
+                                    prev, mine, blocks, mode, trigger_first);
       }
-    WST_CUDA_CHECK(cudaFree(sync));
-  }
+    });
+  };
+  std::printf("probe, the release: chains of %d links of %d threads, each link waiting for the one before by "
+              "griddepcontrol.wait / by a flag a block / by one counter; the next link scheduled after the wait, "
+              "then (|) before the link's loads (us a link: a replay's time over its links, the epoch node and the "
+              "graph's start included, the same in every mode; median of 20 replays):\n", kLinks, kFlagThreads);
+  for (int per_sm : {2, 4})
+    for (size_t bytes : {sizes[0], sizes[1]}) {
+      const int blocks = per_sm * n_sm;
+      double t[2][3];
+      for (int first = 0; first < 2; ++first)
+        for (int mode = 0; mode < 3; ++mode) t[first][mode] = time_release(bytes, blocks, mode, first);
+      std::printf("  %5.1f MB a link, %d blocks: %.2f / %.2f / %.2f us | %.2f / %.2f / %.2f us\n", bytes / 1e6,
+                  blocks, t[0][0], t[0][1], t[0][2], t[1][0], t[1][1], t[1][2]);
+    }
 }
 
 }  // namespace wst::cuda_tool
