@@ -66,6 +66,7 @@ struct StepRules {
   int mask_b_begin = 0, mask_b_end = 0;
   bool timestamp_rule = false;
   int ts_begin = 0;
+  int eot = 0;  // the end of text, where timestamp_rule: a backend that runs steps ahead predicts the next step's rules
 };
 // What Backend::pick_greedy chose: the first most probable token after the rules, and its log-probability
 // under log_softmax of the filtered logits (double-precision sums, as decoding.cpp's log_softmax).
@@ -211,6 +212,9 @@ class Backend {
   // reported); nothing to do where none is in progress.
   virtual void abort_step_recording() noexcept {}
   virtual GreedyPick replay_step(const std::shared_ptr<void>& recording);
+  // A backend whose replay_step runs the next step ahead forgets it (the decoder's caches or state are about to
+  // change otherwise than by that step): Decoder calls it before everything but forward_and_pick.
+  virtual void forget_step_ahead() {}
   virtual void embed_at(const Weights& table, const Mat& pos, Mat& y);  // y [1, D] = table[token] + pos[position]
   virtual void copy_to_row_at(const Mat& src, Mat& cache);             // cache row `position` = src [1, cols]
   // The step's qkv product, y [1, 3d] = layer_norm(x) @ w^T + bias, its K and V thirds also written to row

@@ -56,12 +56,14 @@ void Decoder::compute_cross_kv(const Mat& enc, int w, bool sole_window) {
 }
 
 void Decoder::set_audio(const Mat& enc) {
+  be_.forget_step_ahead();
   compute_cross_kv(enc, 0, true);
   seqs_ = {Sequence{seqs_[0].slot, 0, 0}};
   n_shared_ = 0;
 }
 
 void Decoder::set_audios(const std::vector<Mat>& encs) {
+  be_.forget_step_ahead();
   const int n = static_cast<int>(encs.size());
   if (n < 1) throw Error("decoder: no window to attend to");
   ensure_windows(n);
@@ -75,6 +77,7 @@ void Decoder::set_audios(const std::vector<Mat>& encs) {
 }
 
 void Decoder::truncate(int n_keep) {
+  be_.forget_step_ahead();
   for (const Sequence& s : seqs_)
     if (n_keep < 0 || n_keep > s.n_past)
       throw Error("decoder: cannot keep " + std::to_string(n_keep) + " positions");
@@ -83,6 +86,7 @@ void Decoder::truncate(int n_keep) {
 }
 
 void Decoder::fork(int n) {
+  be_.forget_step_ahead();
   if (n_seq() != 1) throw Error("decoder: fork needs one sequence, there are " + std::to_string(n_seq()));
   if (n < 1) throw Error("decoder: cannot fork into " + std::to_string(n) + " sequences");
   ensure_slots(n);
@@ -96,6 +100,7 @@ void Decoder::fork(int n) {
 }
 
 void Decoder::reorder(const std::vector<int>& src) {
+  be_.forget_step_ahead();
   const int n_old = n_seq(), n_new = static_cast<int>(src.size());
   if (n_new < 1) throw Error("decoder: reorder to no sequence");
   for (int s : src)
@@ -131,6 +136,7 @@ void Decoder::reorder(const std::vector<int>& src) {
 
 void Decoder::forward(const std::vector<int>& tokens, const std::vector<int>& logit_rows,
                       std::vector<float>& logits_out, int seq) {
+  be_.forget_step_ahead();
   const ModelInfo& h = m_.info;
   const int n = static_cast<int>(tokens.size());
   Mat x = run_layers(tokens, seq);
@@ -162,6 +168,7 @@ GreedyPick Decoder::forward_and_pick(int token, const StepRules& rules) {
   // The recording holds the cache of the slot and the cross-attention K/V of the window it was made with:
   // another slot (after a beam search) or window (after batched decoding) records anew.
   if (!step_recording_ || step_recording_slot_ != s.slot || step_recording_audio_ != s.audio) {
+    be_.forget_step_ahead();  // it replays the recording about to go
     step_recording_.reset();
     be_.begin_step_recording();
     try {
@@ -251,6 +258,7 @@ Mat Decoder::run_layers(const std::vector<int>& tokens, int seq) {
 }
 
 void Decoder::forward_step(const std::vector<int>& tokens, std::vector<float>& logits_out) {
+  be_.forget_step_ahead();
   const Mat logits = step_logits(tokens);
   logits_out.resize(static_cast<size_t>(logits.rows) * logits.cols);
   be_.download(logits, logits_out.data());
@@ -258,6 +266,7 @@ void Decoder::forward_step(const std::vector<int>& tokens, std::vector<float>& l
 
 std::vector<BeamCandidate> Decoder::forward_step_top(const std::vector<int>& tokens, const std::vector<StepRules>& rules,
                                                      const std::vector<float>& beam_scores, int k) {
+  be_.forget_step_ahead();
   if (rules.size() != tokens.size() || beam_scores.size() != tokens.size())
     throw Error("decoder: forward_step_top needs rules and a score for each of the " + std::to_string(tokens.size()) +
                 " sequences");
@@ -314,6 +323,7 @@ void Decoder::record_rows_step(int n) {
 
 std::vector<GreedyPick> Decoder::forward_step_and_pick(const std::vector<int>& tokens,
                                                        const std::vector<StepRules>& rules) {
+  be_.forget_step_ahead();
   if (rules.size() != tokens.size())
     throw Error("decoder: " + std::to_string(rules.size()) + " rules for " + std::to_string(tokens.size()) +
                 " sequences");

@@ -23,6 +23,9 @@ namespace wst::engine {
 class Decoder {
  public:
   Decoder(const WhisperModel& model, Backend& backend);
+  ~Decoder() { be_.forget_step_ahead(); }  // a step run ahead replays this decoder's recording on its caches
+  Decoder(const Decoder&) = delete;
+  Decoder& operator=(const Decoder&) = delete;
 
   // Computes every layer's cross-attention K/V from the encoder output [n_audio_ctx, n_audio_state]
   // and empties the self-attention cache; one sequence.
@@ -56,6 +59,7 @@ class Decoder {
   // Forgets the recorded steps, so the next ones record anew: after a backend setting that changes which kernels
   // a step runs (a recording keeps the ones it was made with).
   void drop_recordings() {
+    be_.forget_step_ahead();
     step_recording_.reset();
     rows_recordings_.clear();
   }

@@ -161,32 +161,10 @@ WindowDecoder::WindowDecoder(const WhisperModel& model, const Tokenizer& tokeniz
 }
 
 StepRules WindowDecoder::step_rules(const std::vector<int>& sampled) const {
-  StepRules r;
+  StepRules r = options_.without_timestamps
+                    ? StepRules{}
+                    : timestamp_step_rules(sampled, tok_.timestamp_begin(), tok_.eot(), model_.info.n_vocab);
   r.suppress = &suppress_every_step_;
-  if (options_.without_timestamps) return r;
-  const int ts_begin = tok_.timestamp_begin(), eot = tok_.eot(), n_vocab = model_.info.n_vocab;
-  r.timestamp_rule = true;
-  r.ts_begin = ts_begin;
-  const size_t n = sampled.size();
-  const bool last_was_ts = n >= 1 && sampled[n - 1] >= ts_begin;
-  const bool penultimate_was_ts = n < 2 || sampled[n - 2] >= ts_begin;
-  if (last_was_ts) {
-    if (penultimate_was_ts) {  // a pair just closed (or the window opened with one): text must follow
-      r.mask_a_begin = ts_begin;
-      r.mask_a_end = n_vocab;
-    } else {  // an open segment: only a timestamp (or EOT) may follow
-      r.mask_a_begin = 0;
-      r.mask_a_end = eot;
-    }
-  }
-  int last_ts = -1;
-  for (int t : sampled)
-    if (t >= ts_begin) last_ts = t;
-  if (last_ts >= 0) {
-    // Timestamps never decrease, and a segment has non-zero length.
-    r.mask_b_begin = ts_begin;
-    r.mask_b_end = (last_was_ts && !penultimate_was_ts) ? last_ts : last_ts + 1;
-  }
   return r;
 }
 

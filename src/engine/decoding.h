@@ -11,6 +11,7 @@
 #include "engine/beam_search.h"
 #include "engine/decoder.h"
 #include "engine/model.h"
+#include "engine/timestamp_rules.h"
 #include "engine/tokenizer.h"
 #include "wst/engine.h"
 

@@ -12,11 +12,13 @@
 #include <cmath>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "audio/decode.h"
 #include "engine/backend.h"
+#include "engine/cuda/step_state.h"
 #include "engine/decoder.h"
 #include "engine/decoding.h"
 #include "engine/encoder.h"
@@ -151,6 +153,8 @@ class PickingCpuBackend final : public Backend {
 class RecordingCpuBackend final : public Backend {
  public:
   int recordings = 0, replays = 0;
+  // Greedy steps whose state (token, position, rules) the step before predicted (cuda::next_step_state), or not.
+  int ahead_hits = 0, ahead_misses = 0;
 
   std::string name() const override { return "recording-cpu"; }
   Mat alloc(int rows, int cols) override { return in_.alloc(rows, cols); }
@@ -211,14 +215,23 @@ class RecordingCpuBackend final : public Backend {
   }
 
   bool records_steps() const override { return true; }
-  void set_step(int token, int position, const StepRules& rules, int) override {
+  void set_step(int token, int position, const StepRules& rules, int n_vocab) override {
     if (recording_) throw Error("recording-cpu: set_step while recording");
     token_ = token;
     position_ = position;
     suppress_ = rules.suppress ? *rules.suppress : std::vector<int>{};
     rules_ = rules;
     rules_.suppress = &suppress_;
+    // The CUDA backend's step run ahead (cuda/step_state.h): the state the last pick predicted against the host's.
+    cuda::StepState st;
+    st.token = token;
+    st.position = position;
+    cuda::set_rules(st, rules, n_vocab);
+    if (predicted_) ++(cuda::same_state(*predicted_, st) ? ahead_hits : ahead_misses);
+    state_ = st;
+    predicted_.reset();
   }
+  void forget_step_ahead() override { predicted_.reset(); }
   void begin_step_recording() override {
     if (recording_) throw Error("recording-cpu: already recording");
     recording_ = true;
@@ -236,6 +249,7 @@ class RecordingCpuBackend final : public Backend {
   GreedyPick replay_step(const std::shared_ptr<void>& recording) override {
     ++replays;
     for (auto& op : *static_cast<std::vector<std::function<void()>>*>(recording.get())) op();
+    predicted_ = cuda::next_step_state(state_, pick_.token);
     return pick_;
   }
   void embed_at(const Weights& table, const Mat& pos, Mat& y) override {
@@ -326,6 +340,8 @@ class RecordingCpuBackend final : public Backend {
   std::vector<int> suppress_;
   StepRules rules_;
   GreedyPick pick_;
+  cuda::StepState state_;
+  std::optional<cuda::StepState> predicted_;
   std::vector<int> tokens_, positions_;
   std::vector<std::vector<Mat*>> k_caches_, v_caches_;
   std::vector<std::vector<int>> row_suppress_;
@@ -422,6 +438,46 @@ TEST(DevicePick, RecordedGreedyStepsGiveTheEagerTokensOnRealSpeech) {
   // for every token after the first.
   EXPECT_GE(recording_be->recordings, 1);
   EXPECT_GT(recording_be->replays, 200);
+  // Each step after a window's first greedy one is the one its predecessor's pick predicted, timestamp rules and
+  // all (what the CUDA backend's step run ahead relies on): none differs, and the windows' first steps (after the
+  // prompt's eager step) are the only ones not predicted.
+  EXPECT_EQ(recording_be->ahead_misses, 0);
+  EXPECT_GT(recording_be->ahead_hits, 200);
+}
+
+// The prediction follows the timestamp rules through every kind of step: text, an opening timestamp, a closing
+// one, a pair, timestamps at ts_begin (where the open segment's range b is empty) and at the vocabulary's end.
+TEST(DevicePick, TheNextStepStateIsTheRulesAfterThePick) {
+  const int ts_begin = 100, eot = 90, n_vocab = 140;
+  const std::vector<std::vector<int>> runs = {
+      {100, 5, 6, 110, 110, 7, 8, 120, 139},  // opens at ts_begin, a pair, text, a close at the end
+      {5, 100, 100, 100, 6, 101},             // text first, timestamps at ts_begin in a row
+      {120, 121, 9, 9, 130, 131, 132},        // a pair at the start, more timestamps than pairs
+      {1, 2, 3}};                             // no timestamp at all
+  for (const std::vector<int>& run : runs)
+    for (size_t n = 1; n < run.size(); ++n) {
+      const std::vector<int> before(run.begin(), run.begin() + n), after(run.begin(), run.begin() + n + 1);
+      cuda::StepState s, want;
+      s.token = before.back();
+      s.position = 7 + static_cast<int>(n);
+      cuda::set_rules(s, timestamp_step_rules(before, ts_begin, eot, n_vocab), n_vocab);
+      want.token = after.back();
+      want.position = s.position + 1;
+      cuda::set_rules(want, timestamp_step_rules(after, ts_begin, eot, n_vocab), n_vocab);
+      const cuda::StepState got = cuda::next_step_state(s, after.back());
+      EXPECT_TRUE(cuda::same_state(got, want))
+          << "after " << n << " tokens of run " << run.front() << "...: a [" << got.a0 << ", " << got.a1 << ") b ["
+          << got.b0 << ", " << got.b1 << "), want a [" << want.a0 << ", " << want.a1 << ") b [" << want.b0 << ", "
+          << want.b1 << ")";
+    }
+  // Without the timestamp rule only the token and position move.
+  cuda::StepState s;
+  cuda::set_rules(s, StepRules{}, n_vocab);
+  const cuda::StepState n = cuda::next_step_state(s, 120);
+  EXPECT_EQ(n.token, 120);
+  EXPECT_EQ(n.position, 1);
+  EXPECT_EQ(n.a1, 0);
+  EXPECT_EQ(n.b1, 0);
 }
 
 // Beam steps recorded once for each number of beams (and kind) and replayed (Decoder::forward_step_top's path on the

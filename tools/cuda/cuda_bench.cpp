@@ -22,6 +22,7 @@
 #include "cuda_tool.h"
 #include "engine/cuda/chain_probe.h"
 #include "engine/decoder.h"
+#include "engine/timestamp_rules.h"
 #include "engine/encoder.h"
 #include "random_model.h"
 #include "util/errors.h"
@@ -268,10 +269,6 @@ struct Row {
   double beam5_one_block_ms = NAN, beam5_cluster_ms = NAN;
   bool beam5_one_block_tokens_same = false;
   bool no_prefetch_same = false;
-  // The recorded step with the logits' weights partly kept in L2 (WST_CUDA_L2_LOGITS) and without, back to back on
-  // fresh decoders; whether the window was applied, and the picks the defaults' bit for bit both ways.
-  double pick_l2_ms = NAN, pick_l2_off_ms = NAN;
-  bool l2_ran = false, l2_same = false;
   // WST_BENCH_CHAIN=1: each probed replay's kernels (chain_probe.h), in the order their waits released them.
   std::vector<std::vector<engine::cuda::ChainProbeRecord>> chain;
   int chain_layers = 0;
@@ -327,6 +324,12 @@ struct Row {
   double windows16_ms = 0, windows16_persistent_ms = NAN, windows16_tensor_ms = NAN;
   // The engine's batched greedy step over 16 windows (forward_step_and_pick): picked in one launch, row by row.
   double windows16_pick_ms = NAN, windows16_pick_by_row_ms = NAN;
+  // The recorded greedy step run ahead (the default) and not (WST_CUDA_STEP_AHEAD=0), 40 steps each under the rules
+  // decoding gives after each pick (timestamp_step_rules): times, the same picks bit for bit, and how many steps were
+  // the predicted ones (hits), not (misses) or left unused at the end.
+  double ahead_on_ms = NAN, ahead_off_ms = NAN;
+  bool ahead_same = false;
+  long long ahead_hits = 0, ahead_misses = 0, ahead_unused = 0;
   bool windows16_pick_same = false;
   Floors fl;
   double peak_gib = 0;
@@ -761,31 +764,46 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
                                             std::abs(static_cast<double>(with[i].logprob) - without[i].logprob));
       }
     }
+    {
+      // The step run ahead against not, under the rules decoding gives after each pick (so that timestamps change
+      // them as in a transcription), each on a fresh decoder.
+      const bool ahead0 = be.step_ahead();
+      const int ts_begin = h.n_vocab - 1501, eot = h.n_vocab >= 51865 ? 50257 : 50256;
+      auto run_rules = [&](bool ahead, std::vector<engine::GreedyPick>& picks, std::vector<double>& ms) {
+        be.set_step_ahead(ahead);
+        engine::Decoder fresh(m, be);
+        prompted(fresh);
+        std::vector<int> sampled = {220};  // as in decoding, the window's first token was sampled before
+        int token = 220;
+        for (int i = 0; i < 40; ++i) {
+          engine::StepRules r = engine::timestamp_step_rules(sampled, ts_begin, eot, h.n_vocab);
+          r.suppress = &suppress;
+          auto t0 = std::chrono::steady_clock::now();
+          const engine::GreedyPick p = fresh.forward_and_pick(token, r);
+          auto t1 = std::chrono::steady_clock::now();
+          picks.push_back(p);
+          if (i >= 5) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+          sampled.push_back(p.token);
+          token = p.token;
+        }
+      };
+      std::vector<engine::GreedyPick> on, off;
+      std::vector<double> ton, toff;
+      run_rules(false, off, toff);
+      const long long h0 = be.step_ahead_hits(), m0 = be.step_ahead_misses(), u0 = be.step_ahead_unused();
+      run_rules(true, on, ton);  // (the fresh decoder's end forgets its last step ahead: one unused)
+      row.ahead_hits = be.step_ahead_hits() - h0;
+      row.ahead_misses = be.step_ahead_misses() - m0;
+      row.ahead_unused = be.step_ahead_unused() - u0;
+      be.set_step_ahead(ahead0);
+      row.ahead_on_ms = median(ton);
+      row.ahead_off_ms = median(toff);
+      row.ahead_same = same_picks(on, off);
+    }
     be.set_one_row_scores_first(scores_first_default);
     // WST_BENCH_PROFILE="recorded greedy step" (tools/cuda/profile_on_device.sh): one replay of the defaults' recorded
     // step inside a profiler window, so that ncu profiles each of its kernels as the step runs them (the breakdown's
     // lines time the ops alone).
-    {
-      // Without first: persisting lines outlive the recording that made them (reset after).
-      const bool l20 = be.l2_logits();
-      const long long w0 = be.l2_windows();
-      size_t limit0 = 0;  // the persisting set-aside, restored after (the window raises it to the maximum)
-      cudaDeviceGetLimit(&limit0, cudaLimitPersistingL2CacheSize);
-      std::vector<engine::GreedyPick> off, on;
-      std::vector<double> t_off, t_on;
-      be.set_l2_logits(false);
-      run_fresh(off, t_off);
-      be.set_l2_logits(true);
-      run_fresh(on, t_on);
-      be.set_l2_logits(l20);
-      cudaCtxResetPersistingL2Cache();
-      cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, limit0);
-      cudaGetLastError();
-      row.l2_ran = be.l2_windows() > w0;
-      row.pick_l2_ms = median(t_on);
-      row.pick_l2_off_ms = median(t_off);
-      row.l2_same = same_picks(on, graph) && same_picks(off, graph);
-    }
     // A fresh decoder's greedy step recorded and replayed twice; the next token.
     auto warm_recorded = [&](engine::Decoder& fresh) {
       prompted(fresh);
@@ -1821,12 +1839,6 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   r.walk_same ? "identical" : "DIFFER");
       if (!r.beam5_eager_same || !r.walk_same) rc = 1;
       print_chain(a + " " + precision_name(p), r.chain, r.chain_layers, r.chain_tail);
-      std::printf("%s %s: recorded greedy step with the logits' weights partly kept in L2 (WST_CUDA_L2_LOGITS=1) "
-                  "%.4f ms against %.4f ms without (%s; %s)\n",
-                  a.c_str(), precision_name(p), r.pick_l2_ms, r.pick_l2_off_ms,
-                  r.l2_ran ? "window applied" : "WINDOW NOT APPLIED: float32 weights, or no persisting L2",
-                  r.l2_same ? "same picks" : "PICKS DIFFER");
-      if (!r.l2_same) rc = 1;
       if (!r.cluster_pick_ran) {
         std::printf("%s %s: the picks a cluster of blocks a row: DID NOT RUN (no sm_90 code "
                     "running, or WST_CUDA_CLUSTERS=0)\n", a.c_str(), precision_name(p));
@@ -1839,6 +1851,11 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                     r.beam5_cluster_ms, r.beam5_one_block_ms, r.beam5_one_block_tokens_same ? "identical" : "DIFFER");
         if (!r.one_block_tokens_same || !r.beam5_one_block_tokens_same || !(r.one_block_dlogprob < 1e-5)) rc = 1;
       }
+      std::printf("%s %s: recorded greedy step run ahead %.4f ms against not (WST_CUDA_STEP_AHEAD=0) %.4f ms, 40 "
+                  "steps under decoding's timestamp rules (picks %s; %lld steps as predicted, %lld not, %lld unused)\n",
+                  a.c_str(), precision_name(p), r.ahead_on_ms, r.ahead_off_ms,
+                  r.ahead_same ? "identical" : "DIFFER", r.ahead_hits, r.ahead_misses, r.ahead_unused);
+      if (!r.ahead_same) rc = 1;
       std::printf("%s %s: 16 windows' greedy step as batched transcription takes it (forward_step_and_pick), every row "
                   "picked in one launch %.3f ms, row by row (WST_CUDA_PICK_ROWS=0) %.3f ms (picks %s)\n",
                   a.c_str(), precision_name(p), r.windows16_pick_ms, r.windows16_pick_by_row_ms,

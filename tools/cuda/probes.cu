@@ -157,7 +157,7 @@ __global__ void __launch_bounds__(kLinkThreads, 2) chain_link_kernel(const uint4
 //           thread 0 spins until it reaches epoch * blocks.
 // A link never waits for the kernel before it in modes 1 and 2; let_next_kernel_start() follows the wait as in the
 // step, so at most two links are in flight. With `trigger_first` it comes first instead (before the weights'
-// loads, as a build with -DWST_TRIGGER_FIRST does in the step's kernels): a link may then be resident, its weights
+// loads, as session 26's trigger-first build did in the step's kernels): a link may then be resident, its weights
 // loaded, while several links before it still run or wait. Still no deadlock: a link is scheduled only once every
 // block of the link before it has begun, so the blocks that any link waits for are all resident. The first link of
 // a replay follows epoch_kernel, launched unchained.
@@ -177,7 +177,7 @@ __global__ void __launch_bounds__(kFlagThreads) flag_link_kernel(const uint4* w,
   const unsigned e = __ldcg(epoch);  // written by epoch_kernel, which ended before any link began
   if (mode == 0) {
     // Not wait_for_previous_kernel(): in a -DWST_CHAIN_PROBE build it records after the wait (an atomic's round trip
-    // in block 0, which the next link's wait would then wait for), and in a -DWST_TRIGGER_FIRST build it triggers.
+    // in block 0, which the next link's wait would then wait for).
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif

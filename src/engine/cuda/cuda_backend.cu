@@ -132,6 +132,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   record_rows_ = !env_is("WST_CUDA_RECORD_BEAMS", "0");
   pick_rows_ = !env_is("WST_CUDA_PICK_ROWS", "0");
   pick_cluster_ = !env_is("WST_CUDA_PICK_CLUSTER", "0");
+  step_ahead_ = !env_is("WST_CUDA_STEP_AHEAD", "0");
   int major = 0;
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   WST_CUDA_CHECK(cudaDeviceGetAttribute(&n_sm_, cudaDevAttrMultiProcessorCount, device));
@@ -185,7 +186,6 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   persistent_early_loads_ = !env_is("WST_CUDA_PERSISTENT_EARLY", "0");
   persistent_compact_ = env_is("WST_CUDA_PERSISTENT_COMPACT", "1");
   set_prefetch_rows(!env_is("WST_CUDA_PREFETCH_ROWS", "0"));
-  l2_logits_ = env_is("WST_CUDA_L2_LOGITS", "1");
 }
 
 void CudaBackend::set_prefetch_rows(bool on) {
@@ -211,6 +211,9 @@ std::shared_ptr<void> CudaBackend::alloc_bytes(size_t bytes) {
 CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(stream_);
   if (pick_host_) cudaFreeHost(pick_host_);
+  if (pick_slots_host_) cudaFreeHost(pick_slots_host_);
+  for (cudaEvent_t e : step_done_)
+    if (e) cudaEventDestroy(e);
   if (step_host_) cudaFreeHost(step_host_);
   if (rows_host_) cudaFreeHost(rows_host_);
   if (rows_out_host_) cudaFreeHost(rows_out_host_);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/cuda/step_state.h"
 #include "engine/cuda/switches.h"
 
 namespace wst::engine::cuda {
@@ -73,15 +74,6 @@ class DevicePool {
   std::mutex mu_;
   std::map<size_t, std::vector<float*>> free_;
   size_t reserved_ = 0, peak_reserved_ = 0;
-};
-
-// What varies between replays of a recorded greedy step (Backend::set_step), read on the device by the *_at
-// kernels and the greedy pick: kept in pinned host memory, copied to the device as a step's first node. No kernel
-// writes it, so kernels may read it before waiting for the kernel before them (launch.cuh).
-struct StepState {
-  int token = 0, position = 0;
-  int a0 = 0, a1 = 0, b0 = 0, b1 = 0;  // the rules' masked ranges (StepRules)
-  int timestamp_rule = 0, ts_begin = 0;
 };
 
 // The same for a recorded beam step (Backend::set_rows_step, step_graph.cu): each row's token, position and rules,
@@ -189,6 +181,19 @@ class CudaBackend final : public Backend {
   std::shared_ptr<void> end_step_recording() override;
   void abort_step_recording() noexcept override;
   GreedyPick replay_step(const std::shared_ptr<void>& recording) override;
+  // replay_step runs the next step ahead (WST_CUDA_STEP_AHEAD=0: off): once a step is launched, the step after it
+  // is launched too, on the state its pick predicts (next_step_state: the pick as the next token, the timestamp
+  // rules after it), before the host has read the pick. If the host's next step is that one (same recording, token,
+  // position, rules and suppressed ids), its pick is already on the way; otherwise the step ahead is waited for and
+  // run again. So the GPU does not wait for the host between tokens; a step ahead that is not used (after the last
+  // token, when the host's rules differ) costs one step, and after a step that was not as predicted none runs ahead
+  // until one is again.
+  void forget_step_ahead() override;
+  void set_step_ahead(bool on) { step_ahead_ = on; }
+  bool step_ahead() const { return step_ahead_; }
+  long long step_ahead_hits() const { return ahead_hits_; }
+  long long step_ahead_misses() const { return ahead_misses_; }
+  long long step_ahead_unused() const { return ahead_unused_; }  // forgotten (forget_step_ahead)
   void embed_at(const Weights& table, const Mat& pos, Mat& y) override;
   void copy_to_row_at(const Mat& src, Mat& cache) override;
   // Beam steps as CUDA graphs too (step_graph.cu): one recording per number of rows and self-attention kernel
@@ -430,14 +435,6 @@ class CudaBackend final : public Backend {
   // picks): tiny greedy 0.218 -> 0.202 ms, 5 beams 0.368 -> 0.356; small 0.557 -> 0.552, 1.177 -> 1.160; large-v3
   // 1.901 -> 1.891, 4.189 -> 4.171. WST_CUDA_NORM_ONCE=0 turns it off.
   static constexpr int kNormOnceMinOutputs = 8192;
-  // The logits' weights (the token embedding, read whole every token: tiny 40 MB, large-v3 133 MB) partly kept in L2
-  // across tokens: a recorded step's kernels carry an access policy window over them, as much of it persisting as
-  // the device's persisting L2 allows (its set-aside is raised to the maximum on first use), the rest streaming.
-  // WST_CUDA_L2_LOGITS=1 or set_l2_logits(true) before a step is recorded (a recording keeps its window); off by
-  // default until timed (session 25, written after run 66, not yet run). Changes no value.
-  void set_l2_logits(bool on) { l2_logits_ = on; }
-  bool l2_logits() const { return l2_logits_; }
-  long long l2_windows() const { return l2_windows_; }  // recordings made with a window so far
   void set_norm_once(bool on) { norm_once_ = on; }
   bool norm_once() const { return norm_once_; }
   long long norm_once_launches() const { return norm_once_launches_; }
@@ -515,14 +512,6 @@ class CudaBackend final : public Backend {
   GemvConfig gemv_;  // the matrix-vector kernel's shapes, shared memory and experiments (half_linear.cu)
   long long gemv_chunked_launches_ = 0;
   bool norm_once_ = true;
-  bool l2_logits_ = false;
-  long long l2_windows_ = 0;
-  // While a step is recorded: the wide product's weights seen (linear_fused), for the recording's window.
-  const void* l2_base_ = nullptr;
-  size_t l2_bytes_ = 0;
-  // The recorded graph's kernel nodes given the access policy window over l2_base_ (false where the device has no
-  // persisting L2 or refuses it).
-  bool apply_l2_window(cudaGraph_t graph);
   bool tensor_rows_ = true;
   int tensor_rows_tiles_ = 0, tensor_rows_narrow_tiles_ = 0, tensor_rows_occupancy_ = 2;
   int tensor_rows_min_ = 2;
@@ -666,7 +655,27 @@ class CudaBackend final : public Backend {
   cudaEvent_t staging_free_ = nullptr;
   std::shared_ptr<void> step_dev_;
   void prepare_pick(int n_vocab, const StepRules& rules);  // the bitmask, result buffers and state's rules
-  void launch_pick(const Mat& logits);                      // the pick kernel under step_dev_'s rules
+  // The pick kernel under step_dev_'s rules; `recorded`: a recorded greedy step's (its pick into pick_slots_host_
+  // and the next step's state into step_next_dev_, no copy back).
+  void launch_pick(const Mat& logits, bool recorded = false);
+  // A recorded greedy step's first node copies step_next_dev_ into step_dev_: what the host set (replay_step copies
+  // it there first) or what the step before predicted (next_step_state, written by its pick).
+  std::shared_ptr<void> step_next_dev_;
+  int* pick_slots_host_ = nullptr;  // pinned: two picks (token, log-probability bits), by the step's position's parity
+  long long pick_bits_version_ = 0;  // the suppressed ids' mask, rewritten
+  // The step after the last replayed one (replay_step): whether it is predicted (valid: the last pick's
+  // next_step_state, for that recording by serial number) and already launched, under which mask.
+  struct StepAhead {
+    bool valid = false, launched = false;
+    unsigned long long recording = 0;
+    StepState state{};
+    long long bits_version = 0;
+  } ahead_;
+  cudaEvent_t step_done_[2] = {nullptr, nullptr};  // after each replay, by its position's parity
+  bool step_ahead_ = true;
+  long long ahead_hits_ = 0, ahead_misses_ = 0, ahead_unused_ = 0;
+  // Launches `recording`'s replay for the state in step_next_dev_ (the host's or predicted) at `position`.
+  void launch_replay(void* recording, int position);
   bool pick_rows_ = true;
   bool pick_cluster_ = true;
   // Each row's rules as the pick kernels read them (one suppress list for all rows: the bitmask); `what` names the
@@ -676,8 +685,9 @@ class CudaBackend final : public Backend {
   // Recording: on while a step is captured; everything allocated meanwhile is kept by the recording.
   bool graphs_ = true;
   bool recording_ = false;
-  // The recording begins: sync, capture, and a first node copying `bytes` of pinned `host` to `dev`.
-  void begin_recording(const void* host, void* dev, size_t bytes);
+  // The recording begins: sync, capture, and a first node copying `bytes` of `src` (pinned host memory or, by
+  // `kind`, the device's) to `dev`.
+  void begin_recording(const void* src, void* dev, size_t bytes, cudaMemcpyKind kind = cudaMemcpyHostToDevice);
   // set_rows_step's state (kRowsStepBytes, pinned and on the device), its rows, layers, candidates a row and cache
   // strides, and its kind (-1: not recordable). rows_out_host_: the recording in progress's candidates (pinned; the
   // recording frees it).

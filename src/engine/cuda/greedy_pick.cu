@@ -223,9 +223,12 @@ __device__ RowStats row_stats(const float* logits, int n_vocab, int lo, int hi, 
 // The rules come from the device (StepState), so that a recorded step reads each replay's own. Row b (logits ld apart;
 // blocks b kC .. b kC + kC - 1, a cluster where kC > 1) is picked under state[b] into out[2 b] (the token) and
 // out[2 b + 1] (the log-probability's bits).
+// Where `next` is set (a recorded greedy step, one row): also the state of the step after this pick
+// (next_step_state) into next[b], and the pick into pinned host memory, at host_slots[2 (position & 1)] (the token,
+// then the log-probability's bits), so that the step after it may already run while the host reads this one.
 template <int kC>
 __device__ void greedy_pick_row(const float* logits, int ld, int n_vocab, const unsigned* bits, const StepState* state,
-                                int* out) {
+                                int* out, StepState* next, int* host_slots) {
   __shared__ float fscratch[32];
   __shared__ double dscratch[32];
   __shared__ int iscratch[32];
@@ -247,8 +250,16 @@ __device__ void greedy_pick_row(const float* logits, int ld, int n_vocab, const 
   cluster_argmax<kC>(best, best_i, &slots, 0);
   if (threadIdx.x == 0 && rank == 0) {
     if (best_i == INT_MAX) best_i = 0;  // everything masked: the host's max_element gives the first
+    const float lp = best == -INFINITY ? -INFINITY : static_cast<float>(best - st.lse);
     out[2 * b] = best_i;
-    reinterpret_cast<float*>(out)[2 * b + 1] = best == -INFINITY ? -INFINITY : static_cast<float>(best - st.lse);
+    reinterpret_cast<float*>(out)[2 * b + 1] = lp;
+    if (next != nullptr) {
+      next[b] = next_step_state(r, best_i);
+      int* slot = host_slots + 2 * (r.position & 1);
+      slot[0] = best_i;
+      slot[1] = __float_as_int(lp);
+      __threadfence_system();
+    }
   }
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
   if constexpr (kC > 1) cooperative_groups::this_cluster().sync();  // no block leaves while another reads its slots
@@ -256,14 +267,14 @@ __device__ void greedy_pick_row(const float* logits, int ld, int n_vocab, const 
 }
 
 __global__ void greedy_pick_kernel(const float* logits, int ld, int n_vocab, const unsigned* bits,
-                                   const StepState* state, int* out) {
-  greedy_pick_row<1>(logits, ld, n_vocab, bits, state, out);
+                                   const StepState* state, int* out, StepState* next, int* host_slots) {
+  greedy_pick_row<1>(logits, ld, n_vocab, bits, state, out, next, host_slots);
 }
 
 __global__ void greedy_pick_cluster_kernel(const float* logits, int ld, int n_vocab, const unsigned* bits,
-                                           const StepState* state, int* out) {
+                                           const StepState* state, int* out, StepState* next, int* host_slots) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  greedy_pick_row<kPickCtas>(logits, ld, n_vocab, bits, state, out);
+  greedy_pick_row<kPickCtas>(logits, ld, n_vocab, bits, state, out, next, host_slots);
 #endif
 }
 
@@ -328,12 +339,14 @@ __global__ void top_candidates_cluster_kernel(const float* logits, int ld, int n
 
 // Rows' picks: a cluster of kPickCtas blocks a row where `cluster` (sm_90), else one block a row.
 void launch_greedy_pick(bool cluster, bool chained, cudaStream_t stream, int n_rows, const float* logits, int ld,
-                        int n_vocab, const unsigned* bits, const StepState* state, int* out) {
+                        int n_vocab, const unsigned* bits, const StepState* state, int* out,
+                        StepState* next = nullptr, int* host_slots = nullptr) {
   if (cluster)
     return launch_cluster_kernel(chained, kPickCtas, greedy_pick_cluster_kernel, dim3(n_rows * kPickCtas),
-                                 dim3(kPickThreads), 0, stream, logits, ld, n_vocab, bits, state, out);
+                                 dim3(kPickThreads), 0, stream, logits, ld, n_vocab, bits, state, out, next,
+                                 host_slots);
   launch_kernel(chained, greedy_pick_kernel, dim3(n_rows), dim3(kThreads), 0, stream, logits, ld, n_vocab, bits, state,
-                out);
+                out, next, host_slots);
 }
 
 void launch_top_candidates(bool cluster, cudaStream_t stream, int n_rows, const float* logits, int ld, int n_vocab,
@@ -356,7 +369,9 @@ void CudaBackend::prepare_pick(int n_vocab, const StepRules& rules) {
   if (!pick_out_) {
     pick_out_ = alloc_bytes(2 * sizeof(int));
     step_dev_ = alloc_bytes(sizeof(StepState));
+    step_next_dev_ = alloc_bytes(sizeof(StepState));
     WST_CUDA_CHECK(cudaMallocHost(&pick_host_, 2 * sizeof(int)));
+    WST_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&pick_slots_host_), 4 * sizeof(int)));
     WST_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&step_host_), sizeof(StepState)));
     *step_host_ = StepState{};
   }
@@ -376,26 +391,23 @@ void CudaBackend::prepare_pick(int n_vocab, const StepRules& rules) {
                                    stream_));
     pick_suppress_ = suppress;
     pick_vocab_ = n_vocab;
+    ++pick_bits_version_;  // a step run ahead under the old mask is not this step
   }
-  auto clamp = [n_vocab](int v) { return v < 0 ? 0 : (v > n_vocab ? n_vocab : v); };
-  StepState& st = *step_host_;
-  st.a0 = clamp(rules.mask_a_begin);
-  st.a1 = clamp(rules.mask_a_end);
-  st.b0 = clamp(rules.mask_b_begin);
-  st.b1 = clamp(rules.mask_b_end);
-  st.timestamp_rule = rules.timestamp_rule ? 1 : 0;
-  st.ts_begin = clamp(rules.ts_begin);
+  set_rules(*step_host_, rules, n_vocab);
 }
 
-void CudaBackend::launch_pick(const Mat& logits) {
+void CudaBackend::launch_pick(const Mat& logits, bool recorded) {
   if (logits.rows != 1 || logits.cols != pick_vocab_)
     throw Error("pick_greedy: logits must be one row of " + std::to_string(pick_vocab_) + ", got [" +
                 std::to_string(logits.rows) + ", " + std::to_string(logits.cols) + "]");
   int* out = static_cast<int*>(pick_out_.get());
+  // A recorded greedy step leaves its pick in pinned memory itself, and the next step's state beside it.
   launch_greedy_pick(pick_cluster(), chained_, stream_, 1, static_cast<const float*>(logits.data), logits.ld,
                      logits.cols, static_cast<const unsigned*>(pick_bits_.get()),
-                     static_cast<const StepState*>(step_dev_.get()), out);
-  WST_CUDA_CHECK(cudaMemcpyAsync(pick_host_, out, 2 * sizeof(int), cudaMemcpyDeviceToHost, stream_));
+                     static_cast<const StepState*>(step_dev_.get()), out,
+                     recorded ? static_cast<StepState*>(step_next_dev_.get()) : nullptr,
+                     recorded ? pick_slots_host_ : nullptr);
+  if (!recorded) WST_CUDA_CHECK(cudaMemcpyAsync(pick_host_, out, 2 * sizeof(int), cudaMemcpyDeviceToHost, stream_));
 }
 
 GreedyPick CudaBackend::read_pick() {
@@ -517,7 +529,7 @@ void CudaBackend::top_candidates_at(const Mat& logits) {
 
 void CudaBackend::pick_greedy_at(const Mat& logits) {
   if (!recording_) throw Error("pick_greedy_at: only while a step is recorded");
-  launch_pick(logits);  // the result lands in pinned memory; replay_step reads it
+  launch_pick(logits, true);  // the result lands in pinned memory; replay_step reads it
 }
 
 }  // namespace wst::engine::cuda

@@ -590,10 +590,6 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
   // than every one of its thousands of blocks normalising them again (set_norm_once): the kernel's own norm code, so
   // its bits. For the tensor-core kernel, whose own norm always goes a warp a row, the norm once does too, whatever
   // the matrix-vector kernel's switches say.
-  if (recording_ && l2_logits_ && w.rows >= kNormOnceMinOutputs) {  // the logits' weights: the recording's L2 window
-    l2_base_ = w.packed.get();
-    l2_bytes_ = static_cast<size_t>(w.rows) * w.cols * (w.type == WeightType::int8 ? 1 : 2);  // (half types here)
-  }
   Mat normed;
   const Mat* in = &x;
   if (g != nullptr && norm_once_ && w.rows >= kNormOnceMinOutputs && gemv_fits(x.rows, x.cols, gemv_, true)) {

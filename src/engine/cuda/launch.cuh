@@ -62,16 +62,6 @@ std::vector<ChainProbeRecord> chain_probe_take_here() {
 
 __device__ __forceinline__ void wait_for_previous_kernel() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-#ifdef WST_TRIGGER_FIRST
-  // A measuring build (session 26, not yet run): the next kernel may be scheduled as soon as this one reaches its
-  // wait, its weights' loads issued, rather than once the wait released it; so kernels further ahead become
-  // resident and load their weights while this one still waits. let_next_kernel_start() after the wait then
-  // repeats a trigger already given, which changes nothing. In this build "at most the previous kernel is still
-  // running" (the rules above) no longer holds: any number of earlier chained kernels may be, so what a kernel reads
-  // before its wait must be written by no chained kernel since the last plain launch (true of every kernel today:
-  // the cross K/V and the step's state are written by plain launches and the graph's first node).
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
 #ifdef WST_CHAIN_PROBE
   const unsigned long long reached = global_ns();
 #endif

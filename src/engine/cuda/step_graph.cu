@@ -3,6 +3,8 @@
 // The state is copied from pinned host memory by the graph's first node, so each replay reads its own; the
 // greedy pick's 8 bytes come back by its last node. Everything the captured kernels touch stays allocated
 // for the recording's life (CudaBackend::recorded_), so the pool cannot hand it to anything else.
+#include <cstring>
+
 #include "engine/cuda/cuda_backend.cuh"
 #include "engine/cuda/launch.cuh"
 #include "util/errors.h"
@@ -13,6 +15,7 @@ namespace {
 
 struct StepRecording {
   cudaGraphExec_t exec = nullptr;
+  unsigned long long serial = 0;  // which recording a step run ahead replayed (an address may be reused)
   std::vector<std::shared_ptr<void>> keep;
   // A beam step's: its rows, candidates a row, kind, layers and cache strides (fixed in its kernels), and where its
   // last node leaves the candidates (pinned: n * k scores, then n * k tokens).
@@ -41,17 +44,15 @@ void CudaBackend::set_step(int token, int position, const StepRules& rules, int 
   step_host_->position = position;
 }
 
-void CudaBackend::begin_recording(const void* host, void* dev, size_t bytes) {
+void CudaBackend::begin_recording(const void* src, void* dev, size_t bytes, cudaMemcpyKind kind) {
   if (recording_) throw Error("begin_step_recording: already recording");
   recorded_.clear();
-  l2_base_ = nullptr;
-  l2_bytes_ = 0;
   WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
   // Relaxed: the pool may cudaMalloc a block for a buffer first used in the recording.
   WST_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
   recording_ = true;
   try {
-    WST_CUDA_CHECK(cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, stream_));
+    WST_CUDA_CHECK(cudaMemcpyAsync(dev, src, bytes, kind, stream_));
   } catch (...) {
     abort_step_recording();
     throw;
@@ -72,7 +73,9 @@ void CudaBackend::abort_step_recording() noexcept {
 
 void CudaBackend::begin_step_recording() {
   if (!step_dev_) throw Error("begin_step_recording: set_step first");
-  begin_recording(step_host_, step_dev_.get(), sizeof(StepState));
+  // The first node takes the state from step_next_dev_: replay_step puts the host's there, or the step before's
+  // pick its prediction (a step run ahead).
+  begin_recording(step_next_dev_.get(), step_dev_.get(), sizeof(StepState), cudaMemcpyDeviceToDevice);
   recording_rows_ = false;
 }
 
@@ -143,48 +146,6 @@ void CudaBackend::begin_rows_recording() {
   recording_rows_ = true;
 }
 
-bool CudaBackend::apply_l2_window(cudaGraph_t graph) {
-  int device = 0, max_persist = 0, max_window = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&max_persist, cudaDevAttrMaxPersistingL2CacheSize, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&max_window, cudaDevAttrMaxAccessPolicyWindowSize, device) != cudaSuccess ||
-      max_persist <= 0 || max_window <= 0) {
-    cudaGetLastError();
-    return false;
-  }
-  size_t limit = 0;
-  if (cudaDeviceGetLimit(&limit, cudaLimitPersistingL2CacheSize) != cudaSuccess ||
-      (limit < static_cast<size_t>(max_persist) &&
-       cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, static_cast<size_t>(max_persist)) != cudaSuccess)) {
-    cudaGetLastError();
-    return false;
-  }
-  if (cudaDeviceGetLimit(&limit, cudaLimitPersistingL2CacheSize) != cudaSuccess || limit == 0) {
-    cudaGetLastError();
-    return false;  // (a zero hit ratio would mark the whole table streaming)
-  }
-  cudaKernelNodeAttrValue v = {};
-  v.accessPolicyWindow.base_ptr = const_cast<void*>(l2_base_);
-  v.accessPolicyWindow.num_bytes = std::min(l2_bytes_, static_cast<size_t>(max_window));
-  v.accessPolicyWindow.hitRatio =
-      std::min(1.0f, static_cast<float>(limit) / static_cast<float>(v.accessPolicyWindow.num_bytes));
-  v.accessPolicyWindow.hitProp = cudaAccessPropertyPersisting;
-  v.accessPolicyWindow.missProp = cudaAccessPropertyStreaming;
-  size_t n = 0;
-  if (cudaGraphGetNodes(graph, nullptr, &n) != cudaSuccess) return cudaGetLastError(), false;
-  std::vector<cudaGraphNode_t> nodes(n);
-  if (n > 0 && cudaGraphGetNodes(graph, nodes.data(), &n) != cudaSuccess) return cudaGetLastError(), false;
-  // Every kernel node: only accesses inside the window are affected (the logits product's, and the embedding's row).
-  // (A failure partway leaves some nodes with the window: harmless, reported as not applied.)
-  for (cudaGraphNode_t node : nodes) {
-    cudaGraphNodeType type;
-    if (cudaGraphNodeGetType(node, &type) != cudaSuccess || type != cudaGraphNodeTypeKernel) continue;
-    if (cudaGraphKernelNodeSetAttribute(node, cudaKernelNodeAttributeAccessPolicyWindow, &v) != cudaSuccess)
-      return cudaGetLastError(), false;
-  }
-  return true;
-}
-
 std::shared_ptr<void> CudaBackend::end_step_recording() {
   if (!recording_) throw Error("end_step_recording: not recording");
   recording_ = false;
@@ -197,12 +158,13 @@ std::shared_ptr<void> CudaBackend::end_step_recording() {
     cudaGetLastError();
     throw_cuda_error("cudaStreamEndCapture", cudaGetErrorString(e), __FILE__, __LINE__);
   }
-  if (l2_logits_ && l2_base_ && apply_l2_window(graph)) ++l2_windows_;
-  l2_base_ = nullptr;
   const cudaError_t ie = cudaGraphInstantiate(&rec->exec, graph, 0);
   cudaGraphDestroy(graph);
   if (ie != cudaSuccess) throw_cuda_error("cudaGraphInstantiate", cudaGetErrorString(ie), __FILE__, __LINE__);
+  static unsigned long long serials = 0;
+  rec->serial = ++serials;
   rec->keep.push_back(step_dev_);  // the state, the mask and the result the graph reads and writes
+  rec->keep.push_back(step_next_dev_);
   rec->keep.push_back(pick_bits_);
   rec->keep.push_back(pick_out_);
   if (recording_rows_) {
@@ -237,12 +199,59 @@ std::vector<BeamCandidate> CudaBackend::replay_rows_step(const std::shared_ptr<v
   return compact_candidates(scores, tokens, rec->n, rec->k);
 }
 
+void CudaBackend::launch_replay(void* recording, int position) {
+  WST_CUDA_CHECK(cudaGraphLaunch(static_cast<StepRecording*>(recording)->exec, stream_));
+  WST_CUDA_CHECK(cudaEventRecord(step_done_[position & 1], stream_));
+}
+
 GreedyPick CudaBackend::replay_step(const std::shared_ptr<void>& recording) {
   auto* rec = static_cast<StepRecording*>(recording.get());
   if (rec == nullptr || rec->exec == nullptr || rec->candidates != nullptr)
     throw Error("replay_step: no greedy step recording");
-  WST_CUDA_CHECK(cudaGraphLaunch(rec->exec, stream_));
-  return read_pick();
+  for (cudaEvent_t& e : step_done_)
+    if (!e) WST_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  const StepState want = *step_host_;  // set_step's
+  // Whether this step is the one the last pick predicted, and whether that one already runs.
+  const bool predicted = ahead_.valid && ahead_.recording == rec->serial && same_state(ahead_.state, want);
+  const bool hit = ahead_.launched && predicted && ahead_.bits_version == pick_bits_version_;
+  if (ahead_.launched) ++(hit ? ahead_hits_ : ahead_misses_);
+  // The step after this one runs ahead unless this one was not as predicted: a caller whose rules do not follow
+  // next_step_state would otherwise pay a wasted step every token (after one such step, running ahead resumes once
+  // a step is as predicted again).
+  const bool run_ahead = step_ahead_ && (predicted || !ahead_.valid);
+  ahead_.valid = ahead_.launched = false;
+  if (!hit) {
+    // A step run ahead that is not this one finishes first (the stream's order) and is overwritten: its cache row
+    // is this step's, its pick slot the next one's.
+    WST_CUDA_CHECK(cudaMemcpyAsync(step_next_dev_.get(), step_host_, sizeof(StepState), cudaMemcpyHostToDevice,
+                                   stream_));
+    launch_replay(rec, want.position);
+  }
+  if (run_ahead) {
+    launch_replay(rec, want.position + 1);  // under the state this step's pick predicts
+    ahead_.launched = true;
+    ahead_.bits_version = pick_bits_version_;
+  }
+  // This step's pick: written by its pick kernel into the slot of its position's parity (the step ahead writes the
+  // other one).
+  WST_CUDA_CHECK(cudaEventSynchronize(step_done_[want.position & 1]));
+  const int* slot = pick_slots_host_ + 2 * (want.position & 1);
+  GreedyPick p;
+  p.token = slot[0];
+  std::memcpy(&p.logprob, &slot[1], sizeof(float));
+  ahead_.valid = true;
+  ahead_.recording = rec->serial;
+  ahead_.state = next_step_state(want, p.token);
+  return p;
+}
+
+void CudaBackend::forget_step_ahead() {
+  ahead_.valid = false;
+  if (!ahead_.launched) return;
+  ahead_.launched = false;
+  ++ahead_unused_;
+  // Nothing may change under it (a recording destroyed, the host's state rewritten while a copy reads it).
+  WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
 void CudaBackend::copy_to_row_at(const Mat& src, Mat& cache) {
