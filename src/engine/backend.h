@@ -213,7 +213,9 @@ class Backend {
   virtual void abort_step_recording() noexcept {}
   virtual GreedyPick replay_step(const std::shared_ptr<void>& recording);
   // A backend whose replay_step runs the next step ahead forgets it (the decoder's caches or state are about to
-  // change otherwise than by that step): Decoder calls it before everything but forward_and_pick.
+  // change otherwise than by that step): Decoder calls it before everything but forward_and_pick. Until then the
+  // step ahead goes on writing the recording's buffers (its x, the caches' next row, the logits): replay_step's
+  // result is its pick alone.
   virtual void forget_step_ahead() {}
   virtual void embed_at(const Weights& table, const Mat& pos, Mat& y);  // y [1, D] = table[token] + pos[position]
   virtual void copy_to_row_at(const Mat& src, Mat& cache);             // cache row `position` = src [1, cols]

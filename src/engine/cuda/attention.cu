@@ -416,6 +416,7 @@ void CudaBackend::cross_attention_from(const Mat& x, const Mat& gamma, const Mat
 void CudaBackend::self_attention_at_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& w,
                                          const Mat* bias, Mat& qkv, Mat& k_cache, Mat& v_cache, Mat& out, int n_head) {
   if (!recording_) throw Error("self_attention_at_from: only while a step is recorded");
+  note_step_rows(std::min(k_cache.rows, v_cache.rows));
   const int d = x.cols;
   const bool half = w.type == WeightType::float16 || w.type == WeightType::bfloat16;
   if (!fused_self_ || !(sm90_ && clusters_) || !half || x.rows != 1 || !cross_query_attention_fits(d, n_head) ||

@@ -674,6 +674,10 @@ class CudaBackend final : public Backend {
   cudaEvent_t step_done_[2] = {nullptr, nullptr};  // after each replay, by its position's parity
   bool step_ahead_ = true;
   long long ahead_hits_ = 0, ahead_misses_ = 0, ahead_unused_ = 0;
+  // While a greedy step is recorded: the fewest rows of the caches and positional table its ops use
+  // (note_step_rows), so that no step is run ahead past them.
+  int step_rows_ = 0;
+  void note_step_rows(int rows) { step_rows_ = std::min(step_rows_, rows); }
   // Launches `recording`'s replay for the state in step_next_dev_ (the host's or predicted) at `position`.
   void launch_replay(void* recording, int position);
   bool pick_rows_ = true;

@@ -944,6 +944,8 @@ void CudaBackend::decoder_layers_at(const std::vector<DecoderLayerWeights>& laye
                                     std::vector<Mat>& v_caches, const std::vector<Mat>& cross_kv, int n_head, Mat& x,
                                     Mat& qkv, Mat& attn, Mat& q, Mat& mlp) {
   if (!recording_) throw Error("decoder_layers_at: only while a step is recorded");
+  for (const Mat& c : k_caches) note_step_rows(c.rows);
+  for (const Mat& c : v_caches) note_step_rows(c.rows);
   const size_t n = layers.size();
   std::vector<std::vector<Mat*>> ks(n), vs(n);
   std::vector<std::vector<const Mat*>> cs(n);

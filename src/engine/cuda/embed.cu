@@ -97,6 +97,7 @@ void launch_embed(const T* table, int ldt, int n_rows, int cols, const int* ids,
 
 void CudaBackend::embed_at(const Weights& table, const Mat& pos, Mat& y) {
   if (!recording_) throw Error("embed_at: only while a step is recorded");
+  note_step_rows(pos.rows);
   if (y.rows != 1 || y.cols != table.cols || pos.cols != table.cols)
     throw Error("embed_at: y [" + std::to_string(y.rows) + ", " + std::to_string(y.cols) + "] does not fit one token of width " +
                 std::to_string(table.cols));

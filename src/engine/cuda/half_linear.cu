@@ -618,6 +618,7 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
 void CudaBackend::linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* beta, const Weights& w, const Mat* bias,
                                      Mat& y, Mat& k_cache, Mat& v_cache) {
   if (!recording_) throw Error("linear_fused_kv_at: only while a step is recorded");
+  note_step_rows(std::min(k_cache.rows, v_cache.rows));
   const bool half = w.type == WeightType::float16 || w.type == WeightType::bfloat16;
   const int d = k_cache.cols;
   if (!half || x.rows != 1 || !gamma || !beta || !gemv_fits(1, x.cols, gemv_, true) || x.cols != w.cols || y.rows != 1 ||

@@ -3,6 +3,7 @@
 // The state is copied from pinned host memory by the graph's first node, so each replay reads its own; the
 // greedy pick's 8 bytes come back by its last node. Everything the captured kernels touch stays allocated
 // for the recording's life (CudaBackend::recorded_), so the pool cannot hand it to anything else.
+#include <climits>
 #include <cstring>
 
 #include "engine/cuda/cuda_backend.cuh"
@@ -16,6 +17,7 @@ namespace {
 struct StepRecording {
   cudaGraphExec_t exec = nullptr;
   unsigned long long serial = 0;  // which recording a step run ahead replayed (an address may be reused)
+  int positions = 0;  // the positions its step may run at: the fewest rows of a cache or positional table it uses
   std::vector<std::shared_ptr<void>> keep;
   // A beam step's: its rows, candidates a row, kind, layers and cache strides (fixed in its kernels), and where its
   // last node leaves the candidates (pinned: n * k scores, then n * k tokens).
@@ -47,6 +49,7 @@ void CudaBackend::set_step(int token, int position, const StepRules& rules, int 
 void CudaBackend::begin_recording(const void* src, void* dev, size_t bytes, cudaMemcpyKind kind) {
   if (recording_) throw Error("begin_step_recording: already recording");
   recorded_.clear();
+  step_rows_ = INT_MAX;
   WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
   // Relaxed: the pool may cudaMalloc a block for a buffer first used in the recording.
   WST_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
@@ -163,6 +166,7 @@ std::shared_ptr<void> CudaBackend::end_step_recording() {
   if (ie != cudaSuccess) throw_cuda_error("cudaGraphInstantiate", cudaGetErrorString(ie), __FILE__, __LINE__);
   static unsigned long long serials = 0;
   rec->serial = ++serials;
+  rec->positions = step_rows_ == INT_MAX ? 0 : step_rows_;
   rec->keep.push_back(step_dev_);  // the state, the mask and the result the graph reads and writes
   rec->keep.push_back(step_next_dev_);
   rec->keep.push_back(pick_bits_);
@@ -218,7 +222,8 @@ GreedyPick CudaBackend::replay_step(const std::shared_ptr<void>& recording) {
   // The step after this one runs ahead unless this one was not as predicted: a caller whose rules do not follow
   // next_step_state would otherwise pay a wasted step every token (after one such step, running ahead resumes once
   // a step is as predicted again).
-  const bool run_ahead = step_ahead_ && (predicted || !ahead_.valid);
+  // (Never past the caches' and the positional table's last row: the step ahead would write and read outside them.)
+  const bool run_ahead = step_ahead_ && (predicted || !ahead_.valid) && want.position + 1 < rec->positions;
   ahead_.valid = ahead_.launched = false;
   if (!hit) {
     // A step run ahead that is not this one finishes first (the stream's order) and is overwritten: its cache row
@@ -256,6 +261,7 @@ void CudaBackend::forget_step_ahead() {
 
 void CudaBackend::copy_to_row_at(const Mat& src, Mat& cache) {
   if (!recording_) throw Error("copy_to_row_at: only while a step is recorded");
+  note_step_rows(cache.rows);
   if (src.rows != 1 || src.cols != cache.cols)
     throw Error("copy_to_row_at: a row of " + std::to_string(cache.cols) + " expected, got [" +
                 std::to_string(src.rows) + ", " + std::to_string(src.cols) + "]");
