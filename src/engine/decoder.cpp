@@ -160,6 +160,7 @@ GreedyPick Decoder::forward_and_pick(int token, const StepRules& rules) {
                 std::to_string(h.n_text_ctx));
   if (pick_logits_.empty()) pick_logits_ = be_.alloc(1, h.n_vocab);
   if (!be_.records_steps()) {
+    be_.forget_step_ahead();
     Mat x = run_layers({token}, 0);
     project(x, pick_logits_);
     return be_.pick_greedy(pick_logits_, rules);

@@ -23,7 +23,14 @@ namespace wst::engine {
 class Decoder {
  public:
   Decoder(const WhisperModel& model, Backend& backend);
-  ~Decoder() { be_.forget_step_ahead(); }  // a step run ahead replays this decoder's recording on its caches
+  // A step run ahead replays this decoder's recording on its caches: it must end first. (An error there was the
+  // GPU's, reported by whatever call met it first; a destructor must not throw it.)
+  ~Decoder() {
+    try {
+      be_.forget_step_ahead();
+    } catch (...) {
+    }
+  }
   Decoder(const Decoder&) = delete;
   Decoder& operator=(const Decoder&) = delete;
 

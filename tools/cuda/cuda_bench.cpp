@@ -330,6 +330,11 @@ struct Row {
   double ahead_on_ms = NAN, ahead_off_ms = NAN;
   bool ahead_same = false;
   long long ahead_hits = 0, ahead_misses = 0, ahead_unused = 0;
+  // The harder walk (to the context's end, rules and suppress list changed, two decoders taking turns): its steps,
+  // how many of them ran ahead as predicted, and the same picks bit for bit both ways.
+  int ahead_walk_steps = 0;
+  long long ahead_walk_hits = 0;
+  bool ahead_walk_same = false;
   bool windows16_pick_same = false;
   Floors fl;
   double peak_gib = 0;
@@ -799,6 +804,48 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.ahead_on_ms = median(ton);
       row.ahead_off_ms = median(toff);
       row.ahead_same = same_picks(on, off);
+      // A harder walk, ahead against not, bit for bit (written in session 27, not yet run): one decoder from its
+      // prompt to the context's last position (no step may run ahead past it), every 7th step under rules other
+      // than decoding's (a range it did not predict), another suppress list from step 60 on; then two decoders
+      // taking turns for 40 steps each (each one's step ahead is the other's miss).
+      auto walk = [&](bool ahead, std::vector<engine::GreedyPick>& picks) {
+        be.set_step_ahead(ahead);
+        std::vector<int> other_suppress = suppress;
+        other_suppress.push_back(221);
+        auto step = [&](engine::Decoder& d, std::vector<int>& sampled, int i) {
+          engine::StepRules r = engine::timestamp_step_rules(sampled, ts_begin, eot, h.n_vocab);
+          r.suppress = i >= 60 ? &other_suppress : &suppress;
+          if (i % 7 == 3) {
+            r.mask_a_begin = 0;
+            r.mask_a_end = 5;
+          }
+          const engine::GreedyPick p = d.forward_and_pick(sampled.back(), r);
+          picks.push_back(p);
+          sampled.push_back(p.token);
+        };
+        {
+          engine::Decoder d(m, be);
+          prompted(d);
+          std::vector<int> sampled = {220};
+          for (int i = 0; d.n_past() < h.n_text_ctx; ++i) step(d, sampled, i);
+        }
+        engine::Decoder d0(m, be), d1(m, be);
+        prompted(d0);
+        prompted(d1);
+        std::vector<int> s0 = {220}, s1 = {221};
+        for (int i = 0; i < 40; ++i) {
+          step(d0, s0, i);
+          step(d1, s1, i);
+        }
+      };
+      std::vector<engine::GreedyPick> walk_on, walk_off;
+      const long long wh0 = be.step_ahead_hits();
+      walk(true, walk_on);
+      row.ahead_walk_hits = be.step_ahead_hits() - wh0;
+      walk(false, walk_off);
+      be.set_step_ahead(ahead0);
+      row.ahead_walk_steps = static_cast<int>(walk_on.size());
+      row.ahead_walk_same = same_picks(walk_on, walk_off);
     }
     be.set_one_row_scores_first(scores_first_default);
     // WST_BENCH_PROFILE="recorded greedy step" (tools/cuda/profile_on_device.sh): one replay of the defaults' recorded
@@ -1856,6 +1903,12 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   a.c_str(), precision_name(p), r.ahead_on_ms, r.ahead_off_ms,
                   r.ahead_same ? "identical" : "DIFFER", r.ahead_hits, r.ahead_misses, r.ahead_unused);
       if (!r.ahead_same) rc = 1;
+      std::printf("%s %s: the step run ahead over a harder walk (to the context's end, every 7th step's rules not "
+                  "decoding's, another suppress list from step 60, two decoders taking turns): %d steps, %lld as "
+                  "predicted, picks %s\n",
+                  a.c_str(), precision_name(p), r.ahead_walk_steps, r.ahead_walk_hits,
+                  r.ahead_walk_same ? "identical to not running ahead" : "DIFFER");
+      if (!r.ahead_walk_same) rc = 1;
       std::printf("%s %s: 16 windows' greedy step as batched transcription takes it (forward_step_and_pick), every row "
                   "picked in one launch %.3f ms, row by row (WST_CUDA_PICK_ROWS=0) %.3f ms (picks %s)\n",
                   a.c_str(), precision_name(p), r.windows16_pick_ms, r.windows16_pick_by_row_ms,

@@ -1691,10 +1691,11 @@ struct Checker {
       try {
         be.decoder_layers_at(layers, r.k, r.v, cross, n_head, r.x, r.qkv, r.attn, r.q, r.mlp);
       } catch (...) {
-        be.end_step_recording();
+        be.abort_step_recording();
         be.set_persistent_decoder(false);
         be.set_persistent_early_loads(early_before);
         be.set_persistent_compact(compact_before);
+        be.set_step_ahead(ahead_before);
         throw;
       }
       r.rec = be.end_step_recording();

@@ -577,7 +577,8 @@ class CudaBackend final : public Backend {
   std::shared_ptr<void> pick_bits_, pick_out_;
   void* pick_host_ = nullptr;
   // The step's state (StepState) in pinned host memory and on the device; the suppressed ids' bitmask is
-  // rewritten in place, so recordings that read it stay valid.
+  // rewritten in place while the vocabulary stays; another vocabulary gets a new mask, and recordings made before
+  // keep (and read) the old one.
   StepState* step_host_ = nullptr;
   // Where a device copy kept by the backend came from: the float32 view and its storage, held weakly, so that a
   // freed matrix (and new data at its address) never matches again; expired copies are dropped.
@@ -678,6 +679,7 @@ class CudaBackend final : public Backend {
   // (note_step_rows), so that no step is run ahead past them.
   int step_rows_ = 0;
   void note_step_rows(int rows) { step_rows_ = std::min(step_rows_, rows); }
+  bool step_picks_ = false;  // ... and whether it ends in the greedy pick (pick_greedy_at)
   // Launches `recording`'s replay for the state in step_next_dev_ (the host's or predicted) at `position`.
   void launch_replay(void* recording, int position);
   bool pick_rows_ = true;

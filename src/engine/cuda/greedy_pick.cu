@@ -530,6 +530,7 @@ void CudaBackend::top_candidates_at(const Mat& logits) {
 void CudaBackend::pick_greedy_at(const Mat& logits) {
   if (!recording_) throw Error("pick_greedy_at: only while a step is recorded");
   launch_pick(logits, true);  // the result lands in pinned memory; replay_step reads it
+  step_picks_ = true;
 }
 
 }  // namespace wst::engine::cuda

@@ -1,8 +1,11 @@
 // Greedy decoder steps as CUDA graphs (Backend::records_steps): the step is captured once from the stream,
 // with its position-dependent ops reading the step's StepState on the device, and replayed for every token.
-// The state is copied from pinned host memory by the graph's first node, so each replay reads its own; the
-// greedy pick's 8 bytes come back by its last node. Everything the captured kernels touch stays allocated
+// The graph's first node copies the state into place from the device (what replay_step put there, or what the step
+// before predicted: the step run ahead), so each replay reads its own; the pick kernel writes the greedy pick's 8
+// bytes straight into pinned host memory. (A beam step's state is copied from pinned memory, its candidates back by
+// its last node.) Everything the captured kernels touch stays allocated
 // for the recording's life (CudaBackend::recorded_), so the pool cannot hand it to anything else.
+#include <atomic>
 #include <climits>
 #include <cstring>
 
@@ -18,6 +21,7 @@ struct StepRecording {
   cudaGraphExec_t exec = nullptr;
   unsigned long long serial = 0;  // which recording a step run ahead replayed (an address may be reused)
   int positions = 0;  // the positions its step may run at: the fewest rows of a cache or positional table it uses
+  bool picks = false;  // its step ends in the greedy pick (which predicts the next step's state)
   std::vector<std::shared_ptr<void>> keep;
   // A beam step's: its rows, candidates a row, kind, layers and cache strides (fixed in its kernels), and where its
   // last node leaves the candidates (pinned: n * k scores, then n * k tokens).
@@ -50,6 +54,7 @@ void CudaBackend::begin_recording(const void* src, void* dev, size_t bytes, cuda
   if (recording_) throw Error("begin_step_recording: already recording");
   recorded_.clear();
   step_rows_ = INT_MAX;
+  step_picks_ = false;
   WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
   // Relaxed: the pool may cudaMalloc a block for a buffer first used in the recording.
   WST_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
@@ -164,9 +169,10 @@ std::shared_ptr<void> CudaBackend::end_step_recording() {
   const cudaError_t ie = cudaGraphInstantiate(&rec->exec, graph, 0);
   cudaGraphDestroy(graph);
   if (ie != cudaSuccess) throw_cuda_error("cudaGraphInstantiate", cudaGetErrorString(ie), __FILE__, __LINE__);
-  static unsigned long long serials = 0;
+  static std::atomic<unsigned long long> serials{0};  // (one numbering for every backend in the process)
   rec->serial = ++serials;
   rec->positions = step_rows_ == INT_MAX ? 0 : step_rows_;
+  rec->picks = step_picks_;
   rec->keep.push_back(step_dev_);  // the state, the mask and the result the graph reads and writes
   rec->keep.push_back(step_next_dev_);
   rec->keep.push_back(pick_bits_);
@@ -222,8 +228,11 @@ GreedyPick CudaBackend::replay_step(const std::shared_ptr<void>& recording) {
   // The step after this one runs ahead unless this one was not as predicted: a caller whose rules do not follow
   // next_step_state would otherwise pay a wasted step every token (after one such step, running ahead resumes once
   // a step is as predicted again).
-  // (Never past the caches' and the positional table's last row: the step ahead would write and read outside them.)
-  const bool run_ahead = step_ahead_ && (predicted || !ahead_.valid) && want.position + 1 < rec->positions;
+  // Never past the caches' and the positional table's last row (the step ahead would write and read outside them),
+  // only where the step ends in the pick (which writes the prediction), and under the timestamp rule only with its
+  // end of text known (next_step_state needs it to tell an open segment).
+  const bool run_ahead = step_ahead_ && (predicted || !ahead_.valid) && want.position + 1 < rec->positions &&
+                         rec->picks && (!want.timestamp_rule || (want.eot > 0 && want.eot < want.ts_begin));
   ahead_.valid = ahead_.launched = false;
   if (!hit) {
     // A step run ahead that is not this one finishes first (the stream's order) and is overwritten: its cache row
@@ -244,7 +253,7 @@ GreedyPick CudaBackend::replay_step(const std::shared_ptr<void>& recording) {
   GreedyPick p;
   p.token = slot[0];
   std::memcpy(&p.logprob, &slot[1], sizeof(float));
-  ahead_.valid = true;
+  ahead_.valid = rec->picks;
   ahead_.recording = rec->serial;
   ahead_.state = next_step_state(want, p.token);
   return p;
