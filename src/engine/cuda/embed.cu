@@ -20,33 +20,38 @@ __device__ __forceinline__ float widen(float v) { return v; }
 __device__ __forceinline__ float widen(__half v) { return __half2float(v); }
 __device__ __forceinline__ float widen(__nv_bfloat16 v) { return __bfloat162float(v); }
 
+// Threads a block; a row is ceil(cols / kEmbedThreads) blocks, a value a thread. (A block a row walked the row in
+// turns, each waiting for its loads: a large-v3 step's embedding took 8.2 us to the next kernel's release, tiny's
+// 3.1, run 67's chain probe, ~0.75 us a turn.)
+constexpr int kEmbedThreads = 128;
+
+dim3 embed_grid(int cols, int rows) { return dim3((cols + kEmbedThreads - 1) / kEmbedThreads, rows); }
+
 // y[i] = table[ids[i]] + pos[at[i]] for a table of float32, float16 or bfloat16 rows (ldt elements apart).
 template <class T>
-__global__ void embed_kernel(const T* table, int ldt, Ids ids, Ids at, const float* pos, int ldp, float* y, int ldy,
-                             int cols) {
-  const int i = blockIdx.x;  // one block per token
-  const T* e = table + static_cast<size_t>(ids.v[i]) * ldt;
-  const float* p = pos + static_cast<size_t>(at.v[i]) * ldp;
-  float* yr = y + static_cast<size_t>(i) * ldy;
-  for (int c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = widen(e[c]) + p[c];
+__global__ void embed_kernel(const T* __restrict__ table, int ldt, Ids ids, Ids at, const float* __restrict__ pos,
+                             int ldp, float* __restrict__ y, int ldy, int cols) {
+  const int i = blockIdx.y, c = blockIdx.x * blockDim.x + threadIdx.x;  // token i, value c
+  if (c >= cols) return;
+  y[static_cast<size_t>(i) * ldy + c] =
+      widen(table[static_cast<size_t>(ids.v[i]) * ldt + c]) + pos[static_cast<size_t>(at.v[i]) * ldp + c];
 }
 
 // A recorded step's rows (a greedy step's one, a beam step's several): y[b] = table[st[b].token] + pos[st[b].position].
 template <class T>
-__global__ void embed_at_kernel(const T* table, int ldt, const float* pos, int ldp, float* y, int ldy, int cols,
-                                const StepState* st) {
+__global__ void embed_at_kernel(const T* __restrict__ table, int ldt, const float* __restrict__ pos, int ldp,
+                                float* __restrict__ y, int ldy, int cols, const StepState* st) {
   wait_for_previous_kernel();
   let_next_kernel_start();
-  const int b = blockIdx.x;
-  const T* e = table + static_cast<size_t>(st[b].token) * ldt;
-  const float* p = pos + static_cast<size_t>(st[b].position) * ldp;
-  float* yr = y + static_cast<size_t>(b) * ldy;
-  for (int c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = widen(e[c]) + p[c];
+  const int b = blockIdx.y, c = blockIdx.x * blockDim.x + threadIdx.x;  // row b, value c
+  if (c >= cols) return;
+  y[static_cast<size_t>(b) * ldy + c] =
+      widen(table[static_cast<size_t>(st[b].token) * ldt + c]) + pos[static_cast<size_t>(st[b].position) * ldp + c];
 }
 
 // embed_at_kernel over y's rows, each reading its StepState from st.
 void launch_embed_at(const Weights& table, const Mat& pos, Mat& y, const StepState* st, cudaStream_t stream) {
-  const dim3 grid(y.rows), block(128);
+  const dim3 grid = embed_grid(y.cols, y.rows), block(kEmbedThreads);
   switch (table.type) {
     case WeightType::float32:
       embed_at_kernel<<<grid, block, 0, stream>>>(table.f32.data, table.f32.ld, pos.data, pos.ld, y.data, y.ld, y.cols,
@@ -88,7 +93,7 @@ void launch_embed(const T* table, int ldt, int n_rows, int cols, const int* ids,
         throw Error("embed: position " + std::to_string(at.v[i]) + " outside the text context of " +
                     std::to_string(pos.rows));
     }
-    embed_kernel<<<m, 128, 0, stream>>>(table, ldt, chunk, at, pos.data, pos.ld,
+    embed_kernel<<<embed_grid(cols, m), kEmbedThreads, 0, stream>>>(table, ldt, chunk, at, pos.data, pos.ld,
                                         y.data + static_cast<size_t>(i0) * y.ld, y.ld, cols);
     WST_CUDA_CHECK_LAUNCH();
   }
