@@ -74,10 +74,7 @@ __device__ __forceinline__ void norm_rows_by_warp(float* xs, int k, const float*
     }
   }
   __syncthreads();
-  for (int i = threadIdx.x; i < M * k; i += blockDim.x) {
-    const int r = i / k, c = i - r * k;
-    xs[i] = (xs[i] - stat[r][0]) * stat[r][1] * gamma[c] + beta[c];
-  }
+  for (int r = 0; r < M; ++r) apply_norm(xs + r * k, k, stat[r][0], stat[r][1], gamma, beta);
 }
 
 // The M rows of xs [M, k] layer-normed as the matrix-vector kernel does it: a warp a row (norm_rows_by_warp) or by the
