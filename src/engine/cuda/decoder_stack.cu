@@ -484,7 +484,7 @@ __device__ __forceinline__ void norm_into(const float* xs, int x_pad, float* hs,
   for (int r = 0; r < M; ++r)
     for (int i = threadIdx.x; i < d; i += kThreads) hs[r * h_pad + i] = xs[r * x_pad + i];
   __syncthreads();
-  for (int r = 0; r < M; ++r) norm_rows<1>(hs + r * h_pad, d, g, b, red);
+  for (int r = 0; r < M; ++r) norm_rows<1, 1>(hs + r * h_pad, d, g, b, red);  // (one turn at a time: registers)
   __syncthreads();
 }
 

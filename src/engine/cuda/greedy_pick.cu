@@ -29,6 +29,9 @@ namespace {
 constexpr int kThreads = 1024;      // the one-block kernels (before sm_90)
 constexpr int kPickCtas = 8;        // blocks a row on sm_90 (a cluster; 8 is the portable maximum)
 constexpr int kPickThreads = 512;   // threads of each of them
+// Turns of a pass whose loads go together (for_each_filtered), by the blocks a row.
+template <int kC>
+constexpr int kTurns = kC > 1 ? 8 : 4;
 
 // Block-wide reduction by `op` (max or sum); every thread gets the result. `scratch` holds one value per warp.
 template <class T, class Op>
@@ -75,18 +78,19 @@ __device__ void block_argmax(float& v, int& i, float* fscratch, int* iscratch) {
 
 // f(t, v) for t = from + threadIdx.x, from + threadIdx.x + blockDim.x, ... below hi, in that order, v the logit
 // after the rules' masks (-inf where the suppressed ids' bitmask or either range masks t): a thread's values of 8
-// turns loaded together (the logit whether masked or not) before any is used. A loop over t waited for each turn's
+// turns (kTurns: 8 in the cluster kernels' 512-thread blocks, 4 in the 1024-thread blocks before sm_90, whose
+// registers 8 would overrun) loaded together (the logit whether masked or not) before any is used. A loop over t waited for each turn's
 // mask word, then its logit: ~13 turns a pass over 51866 logits at 8 x 512 threads, two L2 round trips each, in
 // each of the pick's 3-5 passes (a beam row's top candidates: one pass a candidate). The same values in the same
 // order.
-template <class F>
+template <int kTurns, class F>
 __device__ __forceinline__ void for_each_filtered(const float* logits, const unsigned* bits, const StepState& r,
                                                   int from, int hi, F&& f) {
-  for (int t0 = from + threadIdx.x; t0 < hi; t0 += 8 * blockDim.x) {
-    unsigned word[8];
-    float logit[8];
+  for (int t0 = from + threadIdx.x; t0 < hi; t0 += kTurns * blockDim.x) {
+    unsigned word[kTurns];
+    float logit[kTurns];
 #pragma unroll
-    for (int u = 0; u < 8; ++u) {
+    for (int u = 0; u < kTurns; ++u) {
       const int t = t0 + u * blockDim.x;
       if (t < hi) {
         word[u] = bits[t >> 5];
@@ -94,7 +98,7 @@ __device__ __forceinline__ void for_each_filtered(const float* logits, const uns
       }
     }
 #pragma unroll
-    for (int u = 0; u < 8; ++u) {
+    for (int u = 0; u < kTurns; ++u) {
       const int t = t0 + u * blockDim.x;
       if (t >= hi) break;
       const bool masked = ((word[u] >> (t & 31)) & 1u) || (t >= r.a0 && t < r.a1) || (t >= r.b0 && t < r.b1);
@@ -196,7 +200,7 @@ __device__ RowStats row_stats(const float* logits, int n_vocab, int lo, int hi, 
 
   // 1. Maxima of everything, of the text tokens and of the timestamps, after the masks.
   float mx = -INFINITY, mx_text = -INFINITY, mx_ts = -INFINITY;
-  for_each_filtered(logits, bits, r, lo, hi, [&](int t, float v) {
+  for_each_filtered<kTurns<kC>>(logits, bits, r, lo, hi, [&](int t, float v) {
     mx = fmaxf(mx, v);
     if (t < ts_begin) mx_text = fmaxf(mx_text, v);
     else mx_ts = fmaxf(mx_ts, v);
@@ -208,7 +212,7 @@ __device__ RowStats row_stats(const float* logits, int n_vocab, int lo, int hi, 
 
   // 2. log-sum-exp in double (decoding.cpp's log_softmax).
   double sum = 0;
-  for_each_filtered(logits, bits, r, lo, hi, [&](int, float v) {
+  for_each_filtered<kTurns<kC>>(logits, bits, r, lo, hi, [&](int, float v) {
     if (v != -INFINITY) sum += exp(static_cast<double>(v) - static_cast<double>(mx));
   });
   sum = cluster_sum<kC>(block_sum(sum, dscratch), &slots->sum);
@@ -222,7 +226,7 @@ __device__ RowStats row_stats(const float* logits, int n_vocab, int lo, int hi, 
     const float max_text = mx_text == -INFINITY ? -INFINITY : static_cast<float>(mx_text - lse);
     const float mx_ts_lp = static_cast<float>(mx_ts - lse);
     double s = 0;
-    for_each_filtered(logits, bits, r, ts_lo, hi, [&](int, float v) {
+    for_each_filtered<kTurns<kC>>(logits, bits, r, ts_lo, hi, [&](int, float v) {
       if (v != -INFINITY)
         s += exp(static_cast<double>(static_cast<float>(v - lse)) - static_cast<double>(mx_ts_lp));
     });
@@ -232,7 +236,7 @@ __device__ RowStats row_stats(const float* logits, int n_vocab, int lo, int hi, 
   double lse_final = lse;
   if (text_masked) {  // the text tokens are gone: log-sum-exp of the timestamps alone
     double s = 0;
-    for_each_filtered(logits, bits, r, ts_lo, hi, [&](int, float v) {
+    for_each_filtered<kTurns<kC>>(logits, bits, r, ts_lo, hi, [&](int, float v) {
       if (v != -INFINITY) s += exp(static_cast<double>(v) - static_cast<double>(mx_ts));
     });
     s = cluster_sum<kC>(block_sum(s, dscratch), &slots->ts_only_sum);
@@ -266,7 +270,7 @@ __device__ void greedy_pick_row(const float* logits, int ld, int n_vocab, const 
   const int from = st.text_masked ? st.ts_begin : 0;
   float best = -INFINITY;
   int best_i = INT_MAX;
-  for_each_filtered(logits, bits, r, max(lo, from), hi, [&](int t, float v) { better(best, best_i, v, t); });
+  for_each_filtered<kTurns<kC>>(logits, bits, r, max(lo, from), hi, [&](int t, float v) { better(best, best_i, v, t); });
   block_argmax(best, best_i, fscratch, iscratch);
   cluster_argmax<kC>(best, best_i, &slots, 0);
   if (threadIdx.x == 0 && rank == 0) {
@@ -323,7 +327,7 @@ __device__ void top_candidates_row(const float* logits, int ld, int n_vocab, con
   for (int j = 0; j < k; ++j) {
     float best = -INFINITY;
     int best_t = INT_MAX;
-    for_each_filtered(row, bits, r, max(lo, from), hi, [&](int t, float v) {
+    for_each_filtered<kTurns<kC>>(row, bits, r, max(lo, from), hi, [&](int t, float v) {
       if (v == -INFINITY) return;
       const float score = c + static_cast<float>(v - st.lse);
       if (score > prev || (score == prev && t <= prev_t)) return;  // taken in an earlier round

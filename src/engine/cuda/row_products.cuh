@@ -151,15 +151,17 @@ __device__ __forceinline__ void row_stats_by_warp(const float* row, int k, int l
   *rstd = rsqrtf(q / k + 1e-5f);
 }
 
-// row[i] = (row[i] - mean) * inv * gamma[i] + beta[i] for i < n, a thread's values in turns of 8 whose
-// gains and biases are loaded together before any is used (one loop over i waited for each value's two loads: 5
+// row[i] = (row[i] - mean) * inv * gamma[i] + beta[i] for i < n, a thread's values in groups of 4 turns whose
+// gains and biases are loaded together before any is used (4, not 8: the fused attention kernels sit at their
+// 128-register bound; 1 in the persistent decoder kernel, which spills otherwise) (one loop over i waited for each value's two loads: 5
 // round trips to L2 a 1280-wide row on every normed kernel's critical path). The same arithmetic a value.
+template <int kGroup = 4>
 __device__ __forceinline__ void apply_norm(float* row, int n, float mean, float inv, const float* gamma,
                                            const float* beta) {
-  for (int i0 = threadIdx.x; i0 < n; i0 += 8 * blockDim.x) {
-    float g[8], b[8];
+  for (int i0 = threadIdx.x; i0 < n; i0 += kGroup * blockDim.x) {
+    float g[kGroup], b[kGroup];
 #pragma unroll
-    for (int u = 0; u < 8; ++u) {
+    for (int u = 0; u < kGroup; ++u) {
       const int i = i0 + u * blockDim.x;
       if (i < n) {
         g[u] = gamma[i];
@@ -167,7 +169,7 @@ __device__ __forceinline__ void apply_norm(float* row, int n, float mean, float 
       }
     }
 #pragma unroll
-    for (int u = 0; u < 8; ++u) {
+    for (int u = 0; u < kGroup; ++u) {
       const int i = i0 + u * blockDim.x;
       if (i < n) row[i] = (row[i] - mean) * inv * g[u] + b[u];
     }
@@ -176,7 +178,7 @@ __device__ __forceinline__ void apply_norm(float* row, int n, float mean, float 
 
 // The M rows of xs [M, k] layer-normed in place (gamma, beta; eps 1e-5), as layer_norm.cu: two passes over each
 // row, 1 / sqrt(var + 1e-5). Every thread of the block takes part; red holds 32 floats.
-template <int M>
+template <int M, int kGroup = 4>
 __device__ __forceinline__ void norm_rows(float* xs, int k, const float* gamma, const float* beta, float* red) {
   for (int r = 0; r < M; ++r) {
     float* row = xs + r * k;
@@ -189,7 +191,7 @@ __device__ __forceinline__ void norm_rows(float* xs, int k, const float* gamma, 
       q += dlt * dlt;
     }
     const float inv = rsqrtf(block_sum(q, red) / k + 1e-5f);
-    apply_norm(row, k, mean, inv, gamma, beta);
+    apply_norm<kGroup>(row, k, mean, inv, gamma, beta);
   }
 }
 
