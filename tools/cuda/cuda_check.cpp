@@ -1644,10 +1644,6 @@ struct Checker {
     const bool early_before = be.persistent_early_loads(), compact_before = be.persistent_compact();
     be.set_persistent_early_loads(early_loads);
     be.set_persistent_compact(compact);
-    // Its replays read x back and reset x and the caches between them: a step run ahead would go on updating them
-    // (Decoder never reads them after forward_and_pick; this check does).
-    const bool ahead_before = be.step_ahead();
-    be.set_step_ahead(false);
     std::vector<engine::DecoderLayerWeights> layers;
     std::vector<Mat> cross, k0, v0;
     for (int i = 0; i < n_layer; ++i) {
@@ -1695,7 +1691,6 @@ struct Checker {
         be.set_persistent_decoder(false);
         be.set_persistent_early_loads(early_before);
         be.set_persistent_compact(compact_before);
-        be.set_step_ahead(ahead_before);
         throw;
       }
       r.rec = be.end_step_recording();
@@ -1717,7 +1712,7 @@ struct Checker {
         }
         be.copy(X0, r.x);
         be.set_step(1, pos, rules, 64);
-        be.replay_step(r.rec);  // (not run ahead: set_step_ahead(false) above)
+        be.replay_step(r.rec);  // (no pick in this recording, so nothing runs ahead to change x after it)
         xs[variant] = down(r.x);
         for (int i = 0; i < n_layer; ++i)
           for (const Mat* c : {&r.k[i], &r.v[i]}) {
@@ -1734,7 +1729,6 @@ struct Checker {
                     std::memcmp(xs[2].data(), xs[1].data(), xs[1].size() * sizeof(float)) == 0 &&
                     std::memcmp(kvs[2].data(), kvs[1].data(), kvs[1].size() * sizeof(float)) == 0;
     }
-    be.set_step_ahead(ahead_before);
     const bool ok = ran && n_bad == 0 && worst_x < tol && worst_kv < tol && same_bits;
     if (!ok) ++n_fail;
     std::printf("  %-4s %-58s x rel %.2e, new K/V rows rel %.2e%s%s%s\n", ok ? "ok" : "FAIL",
