@@ -155,6 +155,13 @@ void Backend::self_attention_at_from(const Mat& x, const Mat& gamma, const Mat& 
   attention_at(qkv.cols_view(0, x.cols), k_cache, v_cache, out, n_head);
 }
 
+void Backend::self_attention_out_at_from(const Mat& gamma, const Mat& beta, const Weights& w, const Mat* bias,
+                                         const Weights& wo, const Mat* bo, Mat& x, Mat& qkv, Mat& k_cache,
+                                         Mat& v_cache, Mat& out, int n_head) {
+  self_attention_at_from(x, gamma, beta, w, bias, qkv, k_cache, v_cache, out, n_head);
+  linear_fused(out, nullptr, nullptr, wo, bo, Epilogue::add, x);
+}
+
 void Backend::cross_attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) {
   attention(q, k, v, out, n_head, -1);
 }
@@ -176,6 +183,13 @@ void Backend::cross_attention_from(const Mat& x, const Mat& gamma, const Mat& be
                                    Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) {
   linear_fused(x, &gamma, &beta, wq, bq, Epilogue::none, q);
   cross_attention(q, k, v, out, n_head);
+}
+
+void Backend::cross_attention_out_from(const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq,
+                                       const Weights& wo, const Mat* bo, Mat& x, Mat& q, const Mat& k, const Mat& v,
+                                       Mat& out, int n_head) {
+  cross_attention_from(x, gamma, beta, wq, bq, q, k, v, out, n_head);
+  linear_fused(out, nullptr, nullptr, wo, bo, Epilogue::add, x);
 }
 
 void Backend::step_self_attention(const Mat& qkv, const std::vector<Mat*>& k_caches, const std::vector<Mat*>& v_caches,
@@ -202,13 +216,16 @@ void Backend::step_self_attention(const Mat& qkv, const std::vector<Mat*>& k_cac
 void Backend::pick_greedy_at(const Mat&) { no_recording(*this); }
 
 namespace {
-// The end of a decoder layer, the same for every kind of step: the cross-attention's output product onto x, then
-// the MLP (layer norm, fc1 with GELU into mlp, fc2 onto x).
-void cross_output_and_mlp(Backend& be, const DecoderLayerWeights& l, const Mat& attn, Mat& mlp, Mat& x) {
-  be.linear_fused(attn, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Backend::Epilogue::add, x);
+// The MLP at the end of a decoder layer: layer norm, fc1 with GELU into mlp, fc2 added onto x.
+void mlp_onto(Backend& be, const DecoderLayerWeights& l, Mat& mlp, Mat& x) {
   Mat h = mlp.cols_view(0, l.fc1.w.rows);
   be.linear_fused(x, &l.mlp_ln.gamma, &l.mlp_ln.beta, l.fc1.w, &l.fc1.b, Backend::Epilogue::gelu, h);
   be.linear_fused(h, nullptr, nullptr, l.fc2.w, &l.fc2.b, Backend::Epilogue::add, x);
+}
+// The end of a decoder layer for the eager steps: the cross-attention's output product onto x, then the MLP.
+void cross_output_and_mlp(Backend& be, const DecoderLayerWeights& l, const Mat& attn, Mat& mlp, Mat& x) {
+  be.linear_fused(attn, nullptr, nullptr, l.cross_out.w, &l.cross_out.b, Backend::Epilogue::add, x);
+  mlp_onto(be, l, mlp, x);
 }
 }  // namespace
 
@@ -221,15 +238,14 @@ void Backend::decoder_layers_at(const std::vector<DecoderLayerWeights>& layers, 
                 std::to_string(k_caches.size()) + ", " + std::to_string(v_caches.size()) + ", " +
                 std::to_string(cross_kv.size()));
   const int d = x.cols;
-  using Epi = Epilogue;
   for (size_t i = 0; i < n; ++i) {
     const DecoderLayerWeights& l = layers[i];
-    self_attention_at_from(x, l.attn_ln.gamma, l.attn_ln.beta, l.qkv.w, &l.qkv.b, qkv, k_caches[i], v_caches[i], attn,
-                           n_head);
-    linear_fused(attn, nullptr, nullptr, l.attn_out.w, &l.attn_out.b, Epi::add, x);
-    cross_attention_from(x, l.cross_ln.gamma, l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, q, cross_kv[i].cols_view(0, d),
-                         cross_kv[i].cols_view(d, d), attn, n_head);
-    cross_output_and_mlp(*this, l, attn, mlp, x);
+    self_attention_out_at_from(l.attn_ln.gamma, l.attn_ln.beta, l.qkv.w, &l.qkv.b, l.attn_out.w, &l.attn_out.b, x,
+                               qkv, k_caches[i], v_caches[i], attn, n_head);
+    cross_attention_out_from(l.cross_ln.gamma, l.cross_ln.beta, l.cross_q.w, &l.cross_q.b, l.cross_out.w,
+                             &l.cross_out.b, x, q, cross_kv[i].cols_view(0, d), cross_kv[i].cols_view(d, d), attn,
+                             n_head);
+    mlp_onto(*this, l, mlp, x);
   }
 }
 

@@ -159,6 +159,11 @@ class Backend {
   // kernel and leave q unwritten.
   virtual void cross_attention_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq,
                                     Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head);
+  // cross_attention_from, then its output product added onto x (linear_fused(out, wo, bo, add, x)): the default
+  // does exactly that; a GPU may fold the product into the attention's kernel (q and out then left unwritten).
+  virtual void cross_attention_out_from(const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq,
+                                        const Weights& wo, const Mat* bo, Mat& x, Mat& q, const Mat& k, const Mat& v,
+                                        Mat& out, int n_head);
   // One decoder step's self-attention for several sequences (beams, batched windows): row b of qkv [n, 3D] is
   // sequence b's q | k | v at position positions[b]; its k and v are written into that row of *k_caches[b] and
   // *v_caches[b], then its q attends over rows 0 .. positions[b] of them into out row b [n, D]. The default does
@@ -229,6 +234,11 @@ class Backend {
   // v_cache, out, n_head): the default does exactly that; a GPU may do it in one kernel and leave qkv unwritten.
   virtual void self_attention_at_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& w,
                                       const Mat* bias, Mat& qkv, Mat& k_cache, Mat& v_cache, Mat& out, int n_head);
+  // self_attention_at_from, then its output product added onto x (linear_fused(out, wo, bo, add, x)): the default
+  // does exactly that; a GPU may fold the product into the attention's kernel (out then left unwritten).
+  virtual void self_attention_out_at_from(const Mat& gamma, const Mat& beta, const Weights& w, const Mat* bias,
+                                          const Weights& wo, const Mat* bo, Mat& x, Mat& qkv, Mat& k_cache,
+                                          Mat& v_cache, Mat& out, int n_head);
   virtual void pick_greedy_at(const Mat& logits);  // pick_greedy under set_step's rules; replay_step returns it
   // A recorded step's decoder layers over x [1, d] in place: for each layer, self_attention_at_from over its caches,
   // the output product added to x, cross_attention_from over its window's K/V (cross_kv [n_audio_ctx, 2d]: K | V),

@@ -279,6 +279,12 @@ struct Row {
   double pick_fused_ms[3] = {NAN, NAN, NAN};  // cross fused, self fused, both
   int default_variant = 2;                     // which of them the defaults run
   bool fused_same[3] = {false, false, false};
+  // ... and both with the output products folded in (WST_CUDA_FUSED_OUT): whether it ran, its time, how many of the
+  // 40 tokens agree with both before the first difference (other bits: the heads' partial sums), the largest
+  // log-probability difference over those.
+  bool fold_ran = false;
+  double pick_fold_ms = NAN, fold_dlogprob = NAN;
+  size_t fold_agree = 0;
   // The recorded step with every decoder layer in one persistent kernel (WST_CUDA_PERSISTENT_DECODER): its picks
   // are not expected bit for bit (other summation orders), so how many of the 40 tokens agree before the first
   // difference and the largest log-probability difference over those.
@@ -697,6 +703,10 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     be.set_fused_cross_max_width(1 << 30);  // the variants below fuse it at any width
     be.set_fused_cross(false);
     be.set_fused_self(false);
+    // The output products folded into the fused kernels (set_fused_out): other bits, so off until its own variant
+    // below and through the prefetch line, which compare picks bit for bit.
+    const bool out_default = be.fused_out();
+    be.set_fused_out(false);
     std::vector<engine::GreedyPick> eager, graph;
     std::vector<double> te, tg;
     run(dec, false, eager, te);
@@ -716,6 +726,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     // cross-attention's query product in the cross-attention's kernel (WST_CUDA_FUSED_CROSS), the q|k|v product in
     // the self-attention's (WST_CUDA_FUSED_SELF), both. The same picks bit for bit are expected (same arithmetic
     // in the same order).
+    std::vector<engine::GreedyPick> both;  // variant 2's
     for (int variant = 0; variant < 3; ++variant) {
       be.set_fused_cross(variant != 1);
       be.set_fused_self(variant != 0);
@@ -731,6 +742,27 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
                                       (variant == 0 || be.fused_self_launches() > self0));
       row.fused_same[variant] = ran && same_picks(picks, graph);
       row.pick_fused_ms[variant] = median(tf);
+      if (variant == 2) both = picks;
+    }
+    {
+      // Both fused and the output products folded into them (WST_CUDA_FUSED_OUT): how many of the 40 tokens agree
+      // with both fused alone before the first difference, and the largest log-probability difference over those.
+      be.set_fused_out(true);
+      std::vector<engine::GreedyPick> picks;
+      std::vector<double> tf;
+      const long long out0 = be.fused_out_launches();
+      run_fresh(picks, tf);
+      be.set_fused_out(false);
+      row.fold_ran = be.fused_out_launches() > out0;
+      row.pick_fold_ms = median(tf);
+      row.fold_agree = 0;
+      row.fold_dlogprob = 0;
+      while (row.fold_agree < std::min(picks.size(), both.size()) &&
+             picks[row.fold_agree].token == both[row.fold_agree].token) {
+        row.fold_dlogprob = std::max(row.fold_dlogprob, std::abs(static_cast<double>(picks[row.fold_agree].logprob) -
+                                                                 both[row.fold_agree].logprob));
+        ++row.fold_agree;
+      }
     }
     be.set_fused_cross(cross_default);
     be.set_fused_self(self_default);
@@ -747,6 +779,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.pick_no_prefetch_ms = median(tn);
       row.no_prefetch_same = same_picks(picks, graph);
     }
+    be.set_fused_out(out_default);
     {
       // The pick a cluster of blocks a row (the default) against one block (WST_CUDA_PICK_CLUSTER=0), back to back.
       const bool cluster0 = be.pick_cluster_requested();
@@ -1918,6 +1951,12 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   "%.3f ms, 16 windows %.3f ms; forked at %s an SM (WST_CUDA_TENSOR_ROWS_OCCUPANCY) %.3f ms\n",
                   a.c_str(), precision_name(p), be.tensor_rows_on() ? "off" : "on", r.batch16_tensor_ms,
                   r.windows16_tensor_ms, be.tensor_rows_occupancy() == 2 ? "1 block" : "2 blocks", r.batch16_occupancy_ms);
+      std::printf("%s %s: recorded step with both fused and the output products folded in (WST_CUDA_FUSED_OUT) "
+                  "%.4f ms against both %.4f ms (%s; %zu of 40 tokens agree before the first difference, largest "
+                  "log-probability difference %.1e)\n",
+                  a.c_str(), precision_name(p), r.pick_fold_ms, r.pick_fused_ms[2], r.fold_ran ? "ran" : "DID NOT RUN",
+                  r.fold_agree, r.fold_dlogprob);
+      if (r.precision != engine::cuda::Precision::f32 && r.fold_ran && r.fold_agree < 5) rc = 1;
       std::printf("%s %s: recorded step without the attention kernels' row prefetches (WST_CUDA_PREFETCH_ROWS=0) %.3f "
                   "ms against %.3f ms with them (%s)\n",
                   a.c_str(), precision_name(p), r.pick_no_prefetch_ms, r.pick_fused_ms[r.default_variant],

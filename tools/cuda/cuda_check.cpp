@@ -967,6 +967,50 @@ struct Checker {
                 read_half ? "" : shadow ? " (the float16 K/V were not read by both)" : " (a float16 shadow was read)");
   }
 
+  // The cross-attention's output product folded into its fused kernel (set_fused_out): x += out wo^T + bo against
+  // the fused kernel and then the product kernel (x + the same sums in another order: within 1e-5 of x's largest
+  // value), and the folded launch twice from the same x bit for bit (its counters left at zero between launches).
+  void cross_folded(engine::WeightType type, const std::string& name, int d, int n_head, int tk) {
+    auto x = rnd(d, 2.0f), g = rnd(d), bb = rnd(d), w = rnd(static_cast<size_t>(d) * d, 0.05f), bq = rnd(d);
+    auto wo = rnd(static_cast<size_t>(d) * d, 0.05f), bo = rnd(d);
+    auto kv = rnd(static_cast<size_t>(tk) * 2 * d);
+    for (auto& e : g) e += 1.0f;
+    Mat G = up(g, 1, d), BE = up(bb, 1, d), BQ = up(bq, 1, d), BO = up(bo, 1, d), KV = up(kv, tk, 2 * d);
+    Mat X0 = up(x, 1, d), X1 = up(x, 1, d), X2 = up(x, 1, d), Q = be.alloc(1, d), O = be.alloc(1, d);
+    const engine::Weights W = be.upload_weights(w.data(), d, d, type), WO = be.upload_weights(wo.data(), d, d, type);
+    const bool out_before = be.fused_out(), half_before = be.half_cross_kv(), cross_before = be.fused_cross();
+    const int width_before = be.fused_cross_max_width();
+    be.set_fused_cross(true);
+    be.set_fused_cross_max_width(1 << 30);
+    be.set_half_cross_kv(true);
+    be.cross_kv_written(KV, true);
+    be.set_fused_out(false);
+    be.cross_attention_out_from(G, BE, W, &BQ, WO, &BO, X0, Q, KV.cols_view(0, d), KV.cols_view(d, d), O, n_head);
+    be.set_fused_out(true);
+    const long long before = be.fused_out_launches();
+    be.cross_attention_out_from(G, BE, W, &BQ, WO, &BO, X1, Q, KV.cols_view(0, d), KV.cols_view(d, d), O, n_head);
+    be.cross_attention_out_from(G, BE, W, &BQ, WO, &BO, X2, Q, KV.cols_view(0, d), KV.cols_view(d, d), O, n_head);
+    const bool ran = be.fused_out_launches() == before + 2;
+    be.set_fused_out(out_before);
+    be.set_half_cross_kv(half_before);
+    be.set_fused_cross(cross_before);
+    be.set_fused_cross_max_width(width_before);
+    const std::vector<float> a = down(X0), b = down(X1), c = down(X2);
+    double largest = 0, worst = 0;
+    size_t n_twice = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      largest = std::max(largest, std::abs(static_cast<double>(a[i])));
+      worst = std::max(worst, std::isfinite(b[i]) ? std::abs(static_cast<double>(a[i]) - b[i]) : INFINITY);
+      n_twice += std::memcmp(&b[i], &c[i], sizeof(float)) != 0;
+    }
+    const bool shadow = be.precision() == engine::cuda::Precision::f16;  // (bfloat16: no shadow, nothing folded)
+    const bool ok = shadow ? ran && worst <= 1e-5 * largest && n_twice == 0 : !ran && worst == 0;
+    if (!ok) ++n_fail;
+    std::printf("  %-4s %-58s largest difference %.1e of %.1e; twice: %zu values differ%s\n", ok ? "ok" : "FAIL",
+                ("cross output product folded " + std::string(engine::weight_type_name(type)) + " " + name).c_str(),
+                worst, largest, n_twice, ran ? "" : shadow ? " (the folded kernel did not run)" : " (not folded)");
+  }
+
   // upload_transposed (the mel spectrogram into the convolutions' layout): every value in its place, exactly;
   // the same shape twice, through the backend's one pinned buffer.
   void upload_transposed(int rows, int cols) {
@@ -2050,6 +2094,10 @@ int run_op_checks(CudaBackend& be) {
     ck.cross_fused(type, "large-v3, 7 keys", 1280, 20, 7, true);
     ck.cross_fused(type, "large-v3, 3000 keys", 1280, 20, 3000, true);  // two rounds of scores a block
     ck.cross_fused(type, "large-v3", 1280, 20, 1500, false);           // no shadow: not fused
+    ck.cross_folded(type, "tiny", 384, 6, 1500);
+    ck.cross_folded(type, "small", 768, 12, 1500);
+    ck.cross_folded(type, "large-v3", 1280, 20, 1500);
+    ck.cross_folded(type, "width 2048", 2048, 32, 1500);  // the widest the kernels take: 256 rows a block
   }
   std::printf("the mel spectrogram's upload, transposed on the device:\n");
   for (auto [rows, cols] : {std::pair{128, 3000}, std::pair{128, 3000}, std::pair{80, 3000}, std::pair{45, 70},

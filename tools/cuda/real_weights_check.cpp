@@ -18,6 +18,7 @@
 // Builds in CMake where the CPU backend is (target real_weights_check) and, on the GPU machine, with g++/nvcc
 // from the engine's std-only sources (docs/CUDA.md gives the line).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -265,7 +266,19 @@ int run(int argc, char** argv) {
     wst::TranscribeOptions o;
     o.language = "en";
     if (const char* beam = std::getenv("WST_CHECK_BEAM")) o.beam_size = std::atoi(beam);
-    const wst::Transcript t = tr.run(pcm, o);
+    // WST_CHECK_REPEAT=N (N > 1): the file transcribed once more than N times, the first not timed; "ms" is the
+    // median of the N (host clock, the whole transcription: mel, encoder, decoding).
+    const int repeat = std::getenv("WST_CHECK_REPEAT") ? std::max(1, std::atoi(std::getenv("WST_CHECK_REPEAT"))) : 1;
+    wst::Transcript t;
+    std::vector<double> ms;
+    for (int r = 0; r < repeat + (repeat > 1 ? 1 : 0); ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      t = tr.run(pcm, o);
+      const auto t1 = std::chrono::steady_clock::now();
+      if (repeat == 1 || r > 0) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    const double median_ms = ms[ms.size() / 2];
     // Each window that kept a segment: its seek (mel frames), its first token in `tokens` and its temperature
     // (what `margins` needs to rebuild a later window's prompt).
     std::vector<int> tokens;
@@ -277,8 +290,8 @@ int run(int argc, char** argv) {
     }
     std::string name = argv[i];
     name = name.substr(name.find_last_of('/') + 1);
-    j["files"][name] = {{"text", t.text}, {"tokens", tokens}, {"windows", windows}};
-    std::printf("%s: %zu tokens: %s\n", name.c_str(), tokens.size(), t.text.substr(0, 80).c_str());
+    j["files"][name] = {{"text", t.text}, {"tokens", tokens}, {"windows", windows}, {"ms", median_ms}};
+    std::printf("%s: %zu tokens, %.2f ms: %s\n", name.c_str(), tokens.size(), median_ms, t.text.substr(0, 80).c_str());
   }
   std::ofstream(out) << j.dump(1) << "\n";
   return 0;

@@ -56,6 +56,22 @@ echo "== float32 on the GPU against the CPU (tokens must be identical)"
 "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_float32.json" tokens || rc=1
 echo "== float16 on the GPU against the CPU's float32 (same text on jfk, ted_60 and >= 95% of the files)"
 "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_float16.json" text || rc=1
+# The output products folded into the attention kernels (WST_CUDA_FUSED_OUT=1; session 28), float16, every file.
+WST_CUDA_FUSED_OUT=1 "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda float16 \
+  "$out/gpu_float16_fold.json" "${pcm[@]}" > "$out/gpu_float16_fold.log" 2>&1 || { echo "run float16 folded failed"; rc=1; }
+echo "== float16 with the output products folded (WST_CUDA_FUSED_OUT=1) against the CPU's float32"
+"$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_float16_fold.json" text || rc=1
+# Whole transcriptions timed (float16, jfk and ted_60, median of 5 after one untimed): the defaults, then the step run
+# ahead off, then the output products folded; two rounds in turn (same machine, same call).
+echo "== whole transcriptions, float16, ms a file: defaults / WST_CUDA_STEP_AHEAD=0 / WST_CUDA_FUSED_OUT=1"
+for round in 1 2; do
+  for cfg in WST_CHECK_DEFAULTS=1 WST_CUDA_STEP_AHEAD=0 WST_CUDA_FUSED_OUT=1; do
+    env "$cfg" WST_CHECK_REPEAT=5 "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda \
+      float16 "$out/timed_${cfg%%=*}_$round.json" "$dir/pcm/jfk.pcm" "$dir/pcm/ted_60.pcm" \
+      > "$out/timed_${cfg%%=*}_$round.log" 2>&1 || { echo "timed run $cfg failed"; rc=1; continue; }
+    echo "round $round $cfg: $(grep -o '^[a-z_0-9.]*: [0-9]* tokens, [0-9.]* ms' "$out/timed_${cfg%%=*}_$round.log" | tr '\n' ' ')"
+  done
+done
 if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
   # Beam search (5 beams: the decoder's batched step) on the files the reference has.
   # beam_pair SUFFIX WHAT [VAR=VALUE ...]: 5 beams in float32 (held to the CPU's tokens) and float16 (to its gate)

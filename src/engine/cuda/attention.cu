@@ -13,6 +13,7 @@
 // Test: tests/engine/cuda_backend_test.cpp; check and time: tools/cuda/cuda_check.cpp.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -388,53 +389,101 @@ void CudaBackend::cross_attention_rows(const Mat& q, const std::vector<const Mat
   rows_attention(q, ks, vs, out, n_head, true);
 }
 
-void CudaBackend::cross_attention_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq,
-                                       const Mat* bq, Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) {
+namespace {
+// Whether wo [d, d] in `type` (the fused kernel's weights') can be folded into it, with bo [1, d] or none.
+bool folds(const Weights& wo, const Mat* bo, WeightType type, int d) {
+  return wo.type == type && wo.rows == d && wo.cols == d && wo.packed && (!bo || bo->empty() || bo->cols == d);
+}
+}  // namespace
+
+bool CudaBackend::launch_fused_cross(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq,
+                                     const Mat& k, const Mat& v, Mat& out, int n_head, const Weights* wo,
+                                     const Mat* bo) {
   const int d = x.cols;
   const bool half = wq.type == WeightType::float16 || wq.type == WeightType::bfloat16;
   if (!fused_cross_ || d > fused_cross_max_width_ || !(sm90_ && clusters_) || !half || x.rows != 1 ||
       !cross_query_attention_fits(d, n_head) || !shared_kv_attention_fits(1, d / n_head, k.data, v.data, k.ld, v.ld) ||
       wq.rows != d || wq.cols != d || gamma.cols != d || beta.cols != d || k.rows < 1 || k.cols != d ||
-      v.cols != d || v.rows != k.rows || out.rows != 1 || out.cols != d || (bq && !bq->empty() && bq->cols != d))
-    return Backend::cross_attention_from(x, gamma, beta, wq, bq, q, k, v, out, n_head);
+      v.cols != d || v.rows != k.rows || out.rows != 1 || out.cols != d || (bq && !bq->empty() && bq->cols != d) ||
+      (wo && !folds(*wo, bo, wq.type, d)))
+    return false;
   // Only over the K/V's float16 shadow, which the unfused attention reads too (the same bits either way): over the
   // float32 K/V the kernel spills and was slower than the two kernels (session 18), which then run instead.
   const auto hk = half_kv_view(k, v, 1, d / n_head);
-  if (!hk) return Backend::cross_attention_from(x, gamma, beta, wq, bq, q, k, v, out, n_head);
+  if (!hk) return false;
   const float* b = bq && !bq->empty() ? bq->data : nullptr;
   ++fused_cross_launches_;
+  if (wo) ++fused_out_launches_;
   const auto launch = [&](const auto* w) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(w)>>;
+    const FoldedOutput<T> fold{wo ? static_cast<const T*>(wo->packed.get()) : nullptr, bias_or_null(bo), x.data,
+                               fold_scratch_.data, reinterpret_cast<unsigned*>(fold_scratch_.data + kFoldPartials)};
     cross_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data, w, b, d, n_head, hk->k, hk->v,
-                          hk->ld, hk->ld, k.rows, out.data);
+                          hk->ld, hk->ld, k.rows, out.data, wo ? &fold : nullptr);
   };
   if (wq.type == WeightType::float16)
     launch(static_cast<const __half*>(wq.packed.get()));
   else
     launch(static_cast<const __nv_bfloat16*>(wq.packed.get()));
+  return true;
+}
+
+void CudaBackend::cross_attention_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq,
+                                       const Mat* bq, Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head) {
+  if (!launch_fused_cross(x, gamma, beta, wq, bq, k, v, out, n_head, nullptr, nullptr))
+    Backend::cross_attention_from(x, gamma, beta, wq, bq, q, k, v, out, n_head);
+}
+
+void CudaBackend::cross_attention_out_from(const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq,
+                                           const Weights& wo, const Mat* bo, Mat& x, Mat& q, const Mat& k,
+                                           const Mat& v, Mat& out, int n_head) {
+  if (fused_out_ && launch_fused_cross(x, gamma, beta, wq, bq, k, v, out, n_head, &wo, bo)) return;
+  Backend::cross_attention_out_from(gamma, beta, wq, bq, wo, bo, x, q, k, v, out, n_head);
+}
+
+bool CudaBackend::launch_fused_self(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& w,
+                                    const Mat* bias, Mat& k_cache, Mat& v_cache, Mat& out, int n_head,
+                                    const Weights* wo, const Mat* bo) {
+  const int d = x.cols;
+  const bool half = w.type == WeightType::float16 || w.type == WeightType::bfloat16;
+  if (!fused_self_ || !(sm90_ && clusters_) || !half || x.rows != 1 || !cross_query_attention_fits(d, n_head) ||
+      w.rows != 3 * d || w.cols != d || gamma.cols != d || beta.cols != d || k_cache.cols != d ||
+      v_cache.cols != d || k_cache.ld != v_cache.ld || out.rows != 1 || out.cols != d ||
+      (bias && !bias->empty() && bias->cols != 3 * d) || (wo && !folds(*wo, bo, w.type, d)))
+    return false;
+  const float* b = bias_or_null(bias);
+  const auto* st = static_cast<const StepState*>(step_dev_.get());
+  ++fused_self_launches_;
+  if (wo) ++fused_out_launches_;
+  const auto launch = [&](const auto* wp) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(wp)>>;
+    const FoldedOutput<T> fold{wo ? static_cast<const T*>(wo->packed.get()) : nullptr, bias_or_null(bo), x.data,
+                               fold_scratch_.data, reinterpret_cast<unsigned*>(fold_scratch_.data + kFoldPartials)};
+    self_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data, wp, b, d, n_head, k_cache.data,
+                         v_cache.data, k_cache.ld, st, out.data, wo ? &fold : nullptr);
+  };
+  if (w.type == WeightType::float16)
+    launch(static_cast<const __half*>(w.packed.get()));
+  else
+    launch(static_cast<const __nv_bfloat16*>(w.packed.get()));
+  return true;
 }
 
 void CudaBackend::self_attention_at_from(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& w,
                                          const Mat* bias, Mat& qkv, Mat& k_cache, Mat& v_cache, Mat& out, int n_head) {
   if (!recording_) throw Error("self_attention_at_from: only while a step is recorded");
   note_step_rows(std::min(k_cache.rows, v_cache.rows));
-  const int d = x.cols;
-  const bool half = w.type == WeightType::float16 || w.type == WeightType::bfloat16;
-  if (!fused_self_ || !(sm90_ && clusters_) || !half || x.rows != 1 || !cross_query_attention_fits(d, n_head) ||
-      w.rows != 3 * d || w.cols != d || gamma.cols != d || beta.cols != d || k_cache.cols != d ||
-      v_cache.cols != d || k_cache.ld != v_cache.ld || out.rows != 1 || out.cols != d ||
-      (bias && !bias->empty() && bias->cols != 3 * d))
-    return Backend::self_attention_at_from(x, gamma, beta, w, bias, qkv, k_cache, v_cache, out, n_head);
-  const float* b = bias_or_null(bias);
-  const auto* st = static_cast<const StepState*>(step_dev_.get());
-  ++fused_self_launches_;
-  if (w.type == WeightType::float16)
-    self_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data,
-                         static_cast<const __half*>(w.packed.get()), b, d, n_head, k_cache.data, v_cache.data,
-                         k_cache.ld, st, out.data);
-  else
-    self_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data,
-                         static_cast<const __nv_bfloat16*>(w.packed.get()), b, d, n_head, k_cache.data, v_cache.data,
-                         k_cache.ld, st, out.data);
+  if (!launch_fused_self(x, gamma, beta, w, bias, k_cache, v_cache, out, n_head, nullptr, nullptr))
+    Backend::self_attention_at_from(x, gamma, beta, w, bias, qkv, k_cache, v_cache, out, n_head);
+}
+
+void CudaBackend::self_attention_out_at_from(const Mat& gamma, const Mat& beta, const Weights& w, const Mat* bias,
+                                             const Weights& wo, const Mat* bo, Mat& x, Mat& qkv, Mat& k_cache,
+                                             Mat& v_cache, Mat& out, int n_head) {
+  if (!recording_) throw Error("self_attention_out_at_from: only while a step is recorded");
+  note_step_rows(std::min(k_cache.rows, v_cache.rows));
+  if (fused_out_ && launch_fused_self(x, gamma, beta, w, bias, k_cache, v_cache, out, n_head, &wo, bo)) return;
+  Backend::self_attention_out_at_from(gamma, beta, w, bias, wo, bo, x, qkv, k_cache, v_cache, out, n_head);
 }
 
 void CudaBackend::attention(const Mat& q, const Mat& k, const Mat& v, Mat& out, int n_head, int causal_offset) {

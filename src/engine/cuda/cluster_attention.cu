@@ -6,6 +6,7 @@
 // own cache) or all over the same (several queries over one window's cross-attention K/V). Before sm_90
 // attention.cu's two kernels (chunks, then a merge kernel) do the same sums in another order.
 #include <cooperative_groups.h>
+#include <cuda_pipeline.h>
 
 #include <algorithm>
 #include <cmath>
@@ -100,9 +101,10 @@ __device__ __forceinline__ void merge_cluster_parts(float* part, int stride, int
 }
 
 // One head's attention for one query qh (global or shared memory, [dh]) over this block's keys [begin, end), the
-// cluster's kC blocks merged by rank 0 into out_h. `loaded`: the warp's first keys are in r already (loaded before
+// cluster's kC blocks merged by rank 0 into out_h (kEveryRank: by every block, each into its own out_h, shared
+// memory). `loaded`: the warp's first keys are in r already (loaded before
 // waiting for the previous kernel).
-template <int kC = kCtas>
+template <int kC = kCtas, bool kEveryRank = false>
 __device__ __forceinline__ void attend_head(const float* qh, const float* k, const float* v, int ldk, int ldv, int h,
                                             int dh, float scale, int begin, int end, bool loaded, KeyRegs& r,
                                             float* out_h) {
@@ -181,7 +183,7 @@ __device__ __forceinline__ void attend_head(const float* qh, const float* k, con
     part[dh + 1] = bl;
   }
   cluster.sync();  // every block's parts are written
-  if (rank == 0) merge_cluster_parts<kC, 1>(part, kDh + 2, dh, out_h, 0);
+  if (kEveryRank || rank == 0) merge_cluster_parts<kC, 1>(part, kDh + 2, dh, out_h, 0);
   cluster.sync();  // no block leaves while rank 0 still reads its shared memory
 }
 #endif
@@ -288,9 +290,10 @@ __device__ __forceinline__ float4 value_group(const __half* row, int f) {
 }
 
 // Head h's attention for Q query rows (row b's head at qh + b * ldq, global or shared memory) over this block's keys
-// [begin, end), scores first, the cluster's blocks merged by rank 0 into out_h + b * ldo. kr: the block's first
+// [begin, end), scores first, the cluster's blocks merged by rank 0 into out_h + b * ldo (kEveryRank: by every block,
+// each into its own out_h, shared memory). kr: the block's first
 // keys, already loaded (KeyRow::load) where `loaded`. Called after the wait for the previous kernel.
-template <int Q, class KV>
+template <int Q, class KV, bool kEveryRank = false>
 __device__ __forceinline__ void attend_scores_first(const float* qh, int ldq, const KV* k, const KV* v, int ldk,
                                                     int ldv, int h, int dh, float scale, int begin, int end,
                                                     bool loaded, KeyRow<KV>& kr, float* out_h, int ldo) {
@@ -419,7 +422,7 @@ __device__ __forceinline__ void attend_scores_first(const float* qh, int ldq, co
     part[tid][dh + 1] = l_s[tid];
   }
   cluster.sync();  // every block's parts are written
-  if (rank == 0) merge_cluster_parts<kCtas, Q>(&part[0][0], kMaxSharedDh + 2, dh, out_h, ldo);
+  if (kEveryRank || rank == 0) merge_cluster_parts<kCtas, Q>(&part[0][0], kMaxSharedDh + 2, dh, out_h, ldo);
   cluster.sync();  // no block leaves while rank 0 still reads its shared memory
 }
 
@@ -487,6 +490,89 @@ __device__ __forceinline__ const float* gather_head_query(float value) {
 }
 #endif
 
+// The output product folded into the attention's kernel (CudaBackend::set_fused_out): x [1, d] += out wo^T + bo
+// without a kernel of its own (run 67's chain probe: ~4.4 us a product, almost all of it the kernel boundary). Block
+// `rank` of head h's cluster owns rows [rank d / kCtas, (rank + 1) d / kCtas) of wo: it copies their 64 columns of
+// head h into shared memory before waiting for the previous kernel, multiplies them by the head's output (merged in
+// every block) and writes head h's partial sums of its rows as float32 (partials [n_head, d]). The last of the
+// n_head blocks of a rank to finish (a counter a rank, counters[rank], which that block sets back to zero) adds the
+// partials in head order, then the bias, onto its rows of x: the same bits whatever order the blocks ran in. Each
+// block has read x (normed_row) before its cluster's barrier in gather_head_query, so when every cluster's block of
+// a rank has arrived no block still reads x.
+struct FoldOut {
+  const float* bo;     // [d] or null
+  float* x;            // [1, d], updated in place
+  float* partials;     // [n_head, d]
+  unsigned* counters;  // [kCtas], zero before and after every launch
+};
+constexpr int kMaxFoldRows = kMaxQueryWidth / kCtas;
+
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
+// The block's rows of wo for fold_output (one array a block: every call returns it).
+__device__ __forceinline__ uint4* fold_slice() {
+  __shared__ uint4 wo_s[kMaxFoldRows * 8];
+  return wo_s;
+}
+
+// Before the wait: this block's rows of wo, head h's 64 columns (8 16-byte pieces a row), into wo_s by cp.async.
+template <class T>
+__device__ __forceinline__ void fold_preload(uint4* wo_s, const T* wo, int d, int h, int rank) {
+  const int rows = d / kCtas, j0 = rank * rows;
+  for (int i = threadIdx.x; i < rows * 8; i += blockDim.x)
+    __pipeline_memcpy_async(wo_s + i, wo + static_cast<size_t>(j0 + i / 8) * d + h * 64 + (i % 8) * 8, 16);
+  __pipeline_commit();
+}
+
+// After the attention: oh [64] (shared, this block's merge of the head's output) times wo_s into head h's partials,
+// then, in the rank's last block, the partials and the bias onto x.
+template <class T>
+__device__ __forceinline__ void fold_output(const float* oh, const uint4* wo_s, const FoldOut& f, int d, int n_head,
+                                            int h, int rank, float bias) {
+  const int rows = d / kCtas, j0 = rank * rows;
+  const int tid = threadIdx.x, grp = tid / 8, sub = tid % 8;
+  __pipeline_wait_prior(0);
+  __syncthreads();  // each thread waited for its own copies; the barrier for every other thread's
+  // Eight lanes a row (8 of its 64 products each), folded by shuffles in a fixed order.
+  for (int r0 = 0; r0 < rows; r0 += blockDim.x / 8) {
+    const int r = r0 + grp;
+    float acc[1] = {};
+    if (r < rows) accumulate8<T, 1>(wo_s[r * 8 + sub], oh, 64, sub, acc);
+    float a = acc[0];
+    a += __shfl_xor_sync(0xffffffffu, a, 4);
+    a += __shfl_xor_sync(0xffffffffu, a, 2);
+    a += __shfl_xor_sync(0xffffffffu, a, 1);
+    if (r < rows && sub == 0) f.partials[static_cast<size_t>(h) * d + j0 + r] = a;
+  }
+  __shared__ unsigned ticket;
+  __syncthreads();  // the block's partials are written
+  if (tid == 0) {
+    __threadfence();  // ... and visible to the GPU before the count says so
+    ticket = atomicAdd(f.counters + rank, 1u);
+  }
+  __syncthreads();
+  if (ticket != static_cast<unsigned>(n_head - 1)) return;
+  __threadfence();  // every other head's partials of these rows are visible (read from L2 below)
+  constexpr int kAtOnce = 16;
+  for (int r = tid; r < rows; r += blockDim.x) {
+    const int j = j0 + r;
+    const float xj = __ldcg(f.x + j);
+    float sum = 0.0f;
+    for (int g0 = 0; g0 < n_head; g0 += kAtOnce) {
+      float p[kAtOnce];
+#pragma unroll
+      for (int u = 0; u < kAtOnce; ++u)
+        p[u] = g0 + u < n_head ? __ldcg(f.partials + static_cast<size_t>(g0 + u) * d + j) : 0.0f;
+#pragma unroll
+      for (int u = 0; u < kAtOnce; ++u)
+        if (g0 + u < n_head) sum += p[u];
+    }
+    // (a row's bias was read before the wait by thread r: rows <= blockDim.x)
+    f.x[j] = xj + (sum + bias);
+  }
+  if (tid == 0) f.counters[rank] = 0;
+}
+#endif
+
 // The decoder's cross-attention for one row with its query product in the same kernel (what linear_fused with the
 // layer norm and then the scores-first attention do in two): every warp of a head's cluster (8 blocks x 8 warps = the
 // head's 64 query values) computes one value of q = norm(x) wq^T + bq as half_linear.cu's kernel does (its weights
@@ -494,10 +580,11 @@ __device__ __forceinline__ const float* gather_head_query(float value) {
 // the head's 64 values through distributed shared memory, then attend as shared_kv_attention_kernel does for one row.
 // Same arithmetic in the same order as the two kernels, over the K/V's float16 shadow (CudaBackend::set_half_cross_kv:
 // over the float32 K/V this kernel took 128 registers and spilled). Heads 64 wide, d <= kMaxQueryWidth.
-template <class T>
+template <class T, bool kFold>
 __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
     const float* x, int ldx, const float* gamma, const float* beta, const T* wq, const float* bq, int d,
-    const __half* k, const __half* v, int ldk, int ldv, int n_keys, float scale, float* out) {
+    const __half* k, const __half* v, int ldk, int ldv, int n_keys, float scale, float* out, const T* wo,
+    FoldOut fold) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   constexpr int dh = kCtas * kWarps;
   const int h = blockIdx.x / kCtas, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -517,6 +604,11 @@ __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
   const float bias = bq ? __ldg(bq + j) : 0.0f;
   prefetch_lines_l2(gamma, sizeof(float) * d);
   prefetch_lines_l2(beta, sizeof(float) * d);
+  float out_bias = 0.0f;
+  if constexpr (kFold) {
+    fold_preload(fold_slice(), wo, d, h, rank);
+    if (fold.bo && static_cast<int>(threadIdx.x) < d / kCtas) out_bias = __ldg(fold.bo + rank * (d / kCtas) + threadIdx.x);
+  }
   wait_for_previous_kernel();
   let_next_kernel_start();
   const float* xs = normed_row(x, ldx, d, gamma, beta);
@@ -527,7 +619,14 @@ __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
   float a = acc[0];
   for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
   const float* qh = gather_head_query(a + bias);
-  attend_scores_first<1>(qh, 0, k, v, ldk, ldv, h, dh, scale, begin, end, true, kr, out + h * dh, 0);
+  if constexpr (kFold) {
+    __shared__ float4 oh[dh / 4];
+    attend_scores_first<1, __half, true>(qh, 0, k, v, ldk, ldv, h, dh, scale, begin, end, true, kr,
+                                         reinterpret_cast<float*>(oh), 0);
+    fold_output<T>(reinterpret_cast<const float*>(oh), fold_slice(), fold, d, gridDim.x / kCtas, h, rank, out_bias);
+  } else {
+    attend_scores_first<1>(qh, 0, k, v, ldk, ldv, h, dh, scale, begin, end, true, kr, out + h * dh, 0);
+  }
 #endif
 }
 
@@ -537,10 +636,11 @@ __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
 // into row `position` of the caches, and the cluster then attends over rows 0 .. position. The caches' new row is
 // written by the cluster's own blocks before the cluster barrier (release / acquire at cluster scope) that every
 // block waits at before reading keys.
-template <class T>
+template <class T, bool kFold>
 __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
     const float* x, int ldx, const float* gamma, const float* beta, const T* wqkv, const float* bqkv, int d,
-    float* k_cache, float* v_cache, int ldc, const StepState* st, float scale, float* out) {
+    float* k_cache, float* v_cache, int ldc, const StepState* st, float scale, float* out, const T* wo,
+    FoldOut fold) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   constexpr int kHeldSelf = 5;  // 16-byte weight loads held a row (three rows a warp): rows up to 1280 wide in full
   constexpr int dh = kCtas * kWarps;
@@ -569,6 +669,11 @@ __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
   int begin, end;
   block_keys(position + 1, rank, &begin, &end);
   prefetch_block_rows(k_cache, v_cache, ldc, ldc, h, dh, begin, min(end, position));
+  float out_bias = 0.0f;
+  if constexpr (kFold) {
+    fold_preload(fold_slice(), wo, d, h, rank);
+    if (fold.bo && static_cast<int>(threadIdx.x) < d / kCtas) out_bias = __ldg(fold.bo + rank * (d / kCtas) + threadIdx.x);
+  }
   wait_for_previous_kernel();
   let_next_kernel_start();
   const float* xs = normed_row(x, ldx, d, gamma, beta);
@@ -592,7 +697,14 @@ __global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
   // The cluster barrier inside also makes the caches' new row (written above) visible to the cluster's blocks.
   const float* qh = gather_head_query(value[0]);
   KeyRegs r;
-  attend_head(qh, k_cache, v_cache, ldc, ldc, h, dh, scale, begin, end, false, r, out + h * dh);
+  if constexpr (kFold) {
+    __shared__ float4 oh[dh / 4];
+    attend_head<kCtas, true>(qh, k_cache, v_cache, ldc, ldc, h, dh, scale, begin, end, false, r,
+                             reinterpret_cast<float*>(oh));
+    fold_output<T>(reinterpret_cast<const float*>(oh), fold_slice(), fold, d, gridDim.x / kCtas, h, rank, out_bias);
+  } else {
+    attend_head(qh, k_cache, v_cache, ldc, ldc, h, dh, scale, begin, end, false, r, out + h * dh);
+  }
 #endif
 }
 
@@ -621,37 +733,49 @@ bool cross_query_attention_fits(int d, int n_head) {
 template <class T>
 void cross_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                            const float* beta, const T* wq, const float* bq, int d, int n_head, const __half* k,
-                           const __half* v, int ldk, int ldv, int n_keys, float* out) {
+                           const __half* v, int ldk, int ldv, int n_keys, float* out, const FoldedOutput<T>* fold) {
   if (!cross_query_attention_fits(d, n_head) || !shared_kv_attention_fits(1, d / n_head, k, v, ldk, ldv) || n_keys < 1)
     throw Error("cross_query_attention: width " + std::to_string(d) + ", " + std::to_string(n_head) + " heads, " +
                 std::to_string(n_keys) + " keys");
   const float scale = 1.0f / std::sqrt(static_cast<float>(kCtas * kWarps));
-  launch_cluster_kernel(chained, kCtas, cross_query_attention_kernel<T>, dim3(n_head * kCtas), dim3(32 * kWarps), 0,
-                        stream, x, ldx, gamma, beta, wq, bq, d, k, v, ldk, ldv, n_keys, scale, out);
+  if (fold)
+    return launch_cluster_kernel(chained, kCtas, cross_query_attention_kernel<T, true>, dim3(n_head * kCtas),
+                                 dim3(32 * kWarps), 0, stream, x, ldx, gamma, beta, wq, bq, d, k, v, ldk, ldv, n_keys,
+                                 scale, out, fold->wo, FoldOut{fold->bo, fold->x, fold->partials, fold->counters});
+  launch_cluster_kernel(chained, kCtas, cross_query_attention_kernel<T, false>, dim3(n_head * kCtas),
+                        dim3(32 * kWarps), 0, stream, x, ldx, gamma, beta, wq, bq, d, k, v, ldk, ldv, n_keys, scale,
+                        out, static_cast<const T*>(nullptr), FoldOut{});
 }
 template void cross_query_attention<__half>(bool, cudaStream_t, const float*, int, const float*, const float*,
                                             const __half*, const float*, int, int, const __half*, const __half*, int,
-                                            int, int, float*);
+                                            int, int, float*, const FoldedOutput<__half>*);
 template void cross_query_attention<__nv_bfloat16>(bool, cudaStream_t, const float*, int, const float*, const float*,
                                                    const __nv_bfloat16*, const float*, int, int, const __half*,
-                                                   const __half*, int, int, int, float*);
+                                                   const __half*, int, int, int, float*,
+                                                   const FoldedOutput<__nv_bfloat16>*);
 
 template <class T>
 void self_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                           const float* beta, const T* wqkv, const float* bqkv, int d, int n_head, float* k_cache,
-                          float* v_cache, int ldc, const StepState* st, float* out) {
+                          float* v_cache, int ldc, const StepState* st, float* out, const FoldedOutput<T>* fold) {
   if (!cross_query_attention_fits(d, n_head))
     throw Error("self_query_attention: width " + std::to_string(d) + ", " + std::to_string(n_head) + " heads");
   const float scale = 1.0f / std::sqrt(static_cast<float>(kCtas * kWarps));
-  launch_cluster_kernel(chained, kCtas, self_query_attention_kernel<T>, dim3(n_head * kCtas), dim3(32 * kWarps), 0,
-                        stream, x, ldx, gamma, beta, wqkv, bqkv, d, k_cache, v_cache, ldc, st, scale, out);
+  if (fold)
+    return launch_cluster_kernel(chained, kCtas, self_query_attention_kernel<T, true>, dim3(n_head * kCtas),
+                                 dim3(32 * kWarps), 0, stream, x, ldx, gamma, beta, wqkv, bqkv, d, k_cache, v_cache,
+                                 ldc, st, scale, out, fold->wo,
+                                 FoldOut{fold->bo, fold->x, fold->partials, fold->counters});
+  launch_cluster_kernel(chained, kCtas, self_query_attention_kernel<T, false>, dim3(n_head * kCtas),
+                        dim3(32 * kWarps), 0, stream, x, ldx, gamma, beta, wqkv, bqkv, d, k_cache, v_cache, ldc, st,
+                        scale, out, static_cast<const T*>(nullptr), FoldOut{});
 }
 template void self_query_attention<__half>(bool, cudaStream_t, const float*, int, const float*, const float*,
                                            const __half*, const float*, int, int, float*, float*, int,
-                                           const StepState*, float*);
+                                           const StepState*, float*, const FoldedOutput<__half>*);
 template void self_query_attention<__nv_bfloat16>(bool, cudaStream_t, const float*, int, const float*, const float*,
                                                   const __nv_bfloat16*, const float*, int, int, float*, float*, int,
-                                                  const StepState*, float*);
+                                                  const StepState*, float*, const FoldedOutput<__nv_bfloat16>*);
 
 void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ldq, const AttentionRows& rows, int n_rows,
                        int ldk, int ldv, int n_head, int dh, float scale, float* out, int ldo, const StepState* st,

@@ -162,6 +162,11 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   if (const char* width = std::getenv("WST_CUDA_FUSED_CROSS_MAX_WIDTH"); width && *width)
     fused_cross_max_width_ = parse_fused_cross_max_width(width);
   fused_self_ = !env_is("WST_CUDA_FUSED_SELF", "0");
+  fused_out_ = env_is("WST_CUDA_FUSED_OUT", "1");  // off until run on a GPU (session 28)
+  // The folded output products' scratch (FoldedOutput): partials for the widest model the kernels take, then the
+  // counters, zeroed once here (each launch leaves them zero).
+  fold_scratch_ = alloc(1, kFoldPartials + kFoldCounters);
+  WST_CUDA_CHECK(cudaMemset(fold_scratch_.data + kFoldPartials, 0, kFoldCounters * sizeof(float)));
   shared_kv_ = !env_is("WST_CUDA_SHARED_KV", "0");
   one_row_scores_first_ = !env_is("WST_CUDA_ONE_ROW_SCORES_FIRST", "0");
   half_cross_kv_ = !env_is("WST_CUDA_HALF_CROSS_KV", "0");

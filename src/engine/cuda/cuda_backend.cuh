@@ -305,6 +305,19 @@ class CudaBackend final : public Backend {
                               Mat& qkv, Mat& k_cache, Mat& v_cache, Mat& out, int n_head) override;
   void set_fused_self(bool on) { fused_self_ = on; }
   bool fused_self() const { return fused_self_; }
+  // The output products folded into the two fused attention kernels above (FoldedOutput: x += out wo^T + bo with no
+  // kernel of its own; other bits than the product kernel's, the heads' partial sums added in head order), where
+  // those kernels run and wo is [d, d] in their weights' type; off unless WST_CUDA_FUSED_OUT=1 or
+  // set_fused_out(true). Otherwise the attention, then linear_fused.
+  void self_attention_out_at_from(const Mat& gamma, const Mat& beta, const Weights& w, const Mat* bias,
+                                  const Weights& wo, const Mat* bo, Mat& x, Mat& qkv, Mat& k_cache, Mat& v_cache,
+                                  Mat& out, int n_head) override;
+  void cross_attention_out_from(const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq, const Weights& wo,
+                                const Mat* bo, Mat& x, Mat& q, const Mat& k, const Mat& v, Mat& out,
+                                int n_head) override;
+  void set_fused_out(bool on) { fused_out_ = on; }
+  bool fused_out() const { return fused_out_; }
+  long long fused_out_launches() const { return fused_out_launches_; }
   // How many times each fused kernel was launched or recorded (so a check can tell it ran, not a fallback).
   long long fused_cross_launches() const { return fused_cross_launches_; }
   long long fused_self_launches() const { return fused_self_launches_; }
@@ -537,6 +550,17 @@ class CudaBackend final : public Backend {
   const void* plan_bias(bool in_output_type, const Weights& w, const float* bias);
   std::shared_ptr<LtProducts> lt_;  // cuBLASLt's handle and plans, made on first use (lt_product.cu)
   bool fused_cross_ = true, fused_self_ = true;  // (the constructor reads WST_CUDA_FUSED_CROSS / _SELF)
+  bool fused_out_ = false;                        // (WST_CUDA_FUSED_OUT=1 on)
+  long long fused_out_launches_ = 0;
+  // FoldedOutput's scratch: partials [32 heads, 2048] floats, then kCtas counters (as 32-bit words).
+  static constexpr int kFoldPartials = 32 * 2048, kFoldCounters = 8;
+  Mat fold_scratch_;
+  // The fused kernels' launches; `wo` set: with the output product folded (FoldedOutput). False where they do not
+  // fit (nothing launched): the caller then runs the unfused ops.
+  bool launch_fused_self(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& w, const Mat* bias,
+                         Mat& k_cache, Mat& v_cache, Mat& out, int n_head, const Weights* wo, const Mat* bo);
+  bool launch_fused_cross(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq,
+                          const Mat& k, const Mat& v, Mat& out, int n_head, const Weights* wo, const Mat* bo);
   int fused_cross_max_width_ = kFusedCrossMaxWidth;
   long long fused_cross_launches_ = 0, fused_self_launches_ = 0;
   bool shared_kv_ = true, small_self_ = true, prefetch_rows_ = true, one_row_scores_first_ = true;
@@ -780,15 +804,29 @@ bool cross_query_attention_fits(int d, int n_head);
 // A recorded step's self-attention with its q|k|v product (cluster_attention.cu): q, k, v = norm(x) wqkv^T + bqkv
 // (wqkv [3d, d] in T) computed inside the kernel, k and v written into row st->position of the caches (row stride
 // ldc), then attention over rows 0 .. st->position into out [1, d]. The same shapes as cross_query_attention.
+// With `fold` (CudaBackend::set_fused_out), either kernel also adds its output product onto x (x += out wo^T + bo;
+// wo [d, d] in T) and leaves out unwritten: each head's partial sums of the product go through `partials`
+// [n_head, d] float32, and the last block of each slice of x adds them in head order (counters: kCtas unsigned, zero
+// before the launch and zero after it).
+template <class T>
+struct FoldedOutput {
+  const T* wo;
+  const float* bo;  // or null
+  float* x;
+  float* partials;
+  unsigned* counters;
+};
 template <class T>
 void self_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                           const float* beta, const T* wqkv, const float* bqkv, int d, int n_head, float* k_cache,
-                          float* v_cache, int ldc, const StepState* st, float* out);
+                          float* v_cache, int ldc, const StepState* st, float* out,
+                          const FoldedOutput<T>* fold = nullptr);
 // K/V: their float16 shadow (set_half_cross_kv).
 template <class T>
 void cross_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                            const float* beta, const T* wq, const float* bq, int d, int n_head, const __half* k,
-                           const __half* v, int ldk, int ldv, int n_keys, float* out);
+                           const __half* v, int ldk, int ldv, int n_keys, float* out,
+                           const FoldedOutput<T>* fold = nullptr);
 
 // The encoder's half-precision path (encoder_blocks.cu), T = __half or __nv_bfloat16:
 // y [x.rows, x.cols] (row stride ldy) = layer_norm(x + add) in T (add: a row, or null; x is only read).
