@@ -13,6 +13,7 @@
 // Test: tests/engine/cuda_backend_test.cpp; check and time: tools/cuda/cuda_check.cpp.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <type_traits>
 
 #include <cuda_bf16.h>
@@ -390,9 +391,12 @@ void CudaBackend::cross_attention_rows(const Mat& q, const std::vector<const Mat
 }
 
 namespace {
-// Whether wo [d, d] in `type` (the fused kernel's weights') can be folded into it, with bo [1, d] or none.
-bool folds(const Weights& wo, const Mat* bo, WeightType type, int d) {
-  return wo.type == type && wo.rows == d && wo.cols == d && wo.packed && (!bo || bo->empty() || bo->cols == d);
+// Whether wo [d, d] in `type` (the fused kernel's weights') can be folded into it, with bo [1, d] or none: its rows
+// copied 16 bytes at a time (cp.async), the heads' partials within the backend's scratch.
+bool folds(const Weights& wo, const Mat* bo, WeightType type, int d, int n_head, int max_partials) {
+  return wo.type == type && wo.rows == d && wo.cols == d && wo.packed &&
+         (reinterpret_cast<uintptr_t>(wo.packed.get()) & 15) == 0 && static_cast<long long>(n_head) * d <= max_partials &&
+         (!bo || bo->empty() || bo->cols == d);
 }
 }  // namespace
 
@@ -405,7 +409,7 @@ bool CudaBackend::launch_fused_cross(const Mat& x, const Mat& gamma, const Mat& 
       !cross_query_attention_fits(d, n_head) || !shared_kv_attention_fits(1, d / n_head, k.data, v.data, k.ld, v.ld) ||
       wq.rows != d || wq.cols != d || gamma.cols != d || beta.cols != d || k.rows < 1 || k.cols != d ||
       v.cols != d || v.rows != k.rows || out.rows != 1 || out.cols != d || (bq && !bq->empty() && bq->cols != d) ||
-      (wo && !folds(*wo, bo, wq.type, d)))
+      (wo && !folds(*wo, bo, wq.type, d, n_head, kFoldPartials)))
     return false;
   // Only over the K/V's float16 shadow, which the unfused attention reads too (the same bits either way): over the
   // float32 K/V the kernel spills and was slower than the two kernels (session 18), which then run instead.
@@ -449,7 +453,7 @@ bool CudaBackend::launch_fused_self(const Mat& x, const Mat& gamma, const Mat& b
   if (!fused_self_ || !(sm90_ && clusters_) || !half || x.rows != 1 || !cross_query_attention_fits(d, n_head) ||
       w.rows != 3 * d || w.cols != d || gamma.cols != d || beta.cols != d || k_cache.cols != d ||
       v_cache.cols != d || k_cache.ld != v_cache.ld || out.rows != 1 || out.cols != d ||
-      (bias && !bias->empty() && bias->cols != 3 * d) || (wo && !folds(*wo, bo, w.type, d)))
+      (bias && !bias->empty() && bias->cols != 3 * d) || (wo && !folds(*wo, bo, w.type, d, n_head, kFoldPartials)))
     return false;
   const float* b = bias_or_null(bias);
   const auto* st = static_cast<const StepState*>(step_dev_.get());

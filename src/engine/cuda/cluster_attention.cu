@@ -495,7 +495,7 @@ __device__ __forceinline__ const float* gather_head_query(float value) {
 // `rank` of head h's cluster owns rows [rank d / kCtas, (rank + 1) d / kCtas) of wo: it copies their 64 columns of
 // head h into shared memory before waiting for the previous kernel, multiplies them by the head's output (merged in
 // every block) and writes head h's partial sums of its rows as float32 (partials [n_head, d]). The last of the
-// n_head blocks of a rank to finish (a counter a rank, counters[rank], which that block sets back to zero) adds the
+// n_head blocks of a rank to finish (a counter a rank, counters[rank], which wraps back to zero at that block) adds the
 // partials in head order, then the bias, onto its rows of x: the same bits whatever order the blocks ran in. Each
 // block has read x (normed_row) before its cluster's barrier in gather_head_query, so when every cluster's block of
 // a rank has arrived no block still reads x.
@@ -547,11 +547,12 @@ __device__ __forceinline__ void fold_output(const float* oh, const uint4* wo_s, 
   __syncthreads();  // the block's partials are written
   if (tid == 0) {
     __threadfence();  // ... and visible to the GPU before the count says so
-    ticket = atomicAdd(f.counters + rank, 1u);
+    // Counts 0 .. n_head - 1, and the last arrival's increment wraps it back to 0 for the next launch.
+    ticket = atomicInc(f.counters + rank, static_cast<unsigned>(n_head - 1));
+    __threadfence();  // (the last block) every other head's partials of these rows are visible after the barrier
   }
   __syncthreads();
   if (ticket != static_cast<unsigned>(n_head - 1)) return;
-  __threadfence();  // every other head's partials of these rows are visible (read from L2 below)
   constexpr int kAtOnce = 16;
   for (int r = tid; r < rows; r += blockDim.x) {
     const int j = j0 + r;
@@ -569,7 +570,6 @@ __device__ __forceinline__ void fold_output(const float* oh, const uint4* wo_s, 
     // (a row's bias was read before the wait by thread r: rows <= blockDim.x)
     f.x[j] = xj + (sum + bias);
   }
-  if (tid == 0) f.counters[rank] = 0;
 }
 #endif
 

@@ -166,7 +166,8 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   // The folded output products' scratch (FoldedOutput): partials for the widest model the kernels take, then the
   // counters, zeroed once here (each launch leaves them zero).
   fold_scratch_ = alloc(1, kFoldPartials + kFoldCounters);
-  WST_CUDA_CHECK(cudaMemset(fold_scratch_.data + kFoldPartials, 0, kFoldCounters * sizeof(float)));
+  WST_CUDA_CHECK(cudaMemsetAsync(fold_scratch_.data + kFoldPartials, 0, kFoldCounters * sizeof(unsigned), stream_));
+  WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
   shared_kv_ = !env_is("WST_CUDA_SHARED_KV", "0");
   one_row_scores_first_ = !env_is("WST_CUDA_ONE_ROW_SCORES_FIRST", "0");
   half_cross_kv_ = !env_is("WST_CUDA_HALF_CROSS_KV", "0");

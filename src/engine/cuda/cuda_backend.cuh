@@ -552,7 +552,10 @@ class CudaBackend final : public Backend {
   bool fused_cross_ = true, fused_self_ = true;  // (the constructor reads WST_CUDA_FUSED_CROSS / _SELF)
   bool fused_out_ = false;                        // (WST_CUDA_FUSED_OUT=1 on)
   long long fused_out_launches_ = 0;
-  // FoldedOutput's scratch: partials [32 heads, 2048] floats, then kCtas counters (as 32-bit words).
+  // FoldedOutput's scratch: partials [32 heads, 2048] floats (checked against n_head x d before every fold), then
+  // kCtas (8) counters as 32-bit words. Every recording that folds uses these same addresses: safe while the
+  // backend's steps run on its one stream (as they all do); recordings replayed on other streams at once would race.
+  static_assert(sizeof(unsigned) == sizeof(float));
   static constexpr int kFoldPartials = 32 * 2048, kFoldCounters = 8;
   Mat fold_scratch_;
   // The fused kernels' launches; `wo` set: with the output product folded (FoldedOutput). False where they do not
