@@ -505,13 +505,15 @@ struct FoldOut {
   float* partials;     // [n_head, d]
   unsigned* counters;  // [kCtas], zero before and after every launch
 };
-constexpr int kMaxFoldRows = kMaxQueryWidth / kCtas;
+// Dynamic shared memory of a folding launch: its blocks' rows of wo, 64 values of 2 bytes a row.
+inline size_t fold_bytes(int d) { return static_cast<size_t>(d / kCtas) * 64 * 2; }
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
-// The block's rows of wo for fold_output (one array a block: every call returns it).
+// The block's rows of wo for fold_output: the launch's dynamic shared memory, sized for the model (fold_bytes: 6 KB
+// in tiny, 20 KB in large-v3; a static array for the widest would take 32 KB from every model's L1).
 __device__ __forceinline__ uint4* fold_slice() {
-  __shared__ uint4 wo_s[kMaxFoldRows * 8];
-  return wo_s;
+  extern __shared__ uint4 fold_dynamic[];
+  return fold_dynamic;
 }
 
 // Before the wait: this block's rows of wo, head h's 64 columns (8 16-byte pieces a row), into wo_s by cp.async.
@@ -740,7 +742,7 @@ void cross_query_attention(bool chained, cudaStream_t stream, const float* x, in
   const float scale = 1.0f / std::sqrt(static_cast<float>(kCtas * kWarps));
   if (fold)
     return launch_cluster_kernel(chained, kCtas, cross_query_attention_kernel<T, true>, dim3(n_head * kCtas),
-                                 dim3(32 * kWarps), 0, stream, x, ldx, gamma, beta, wq, bq, d, k, v, ldk, ldv, n_keys,
+                                 dim3(32 * kWarps), fold_bytes(d), stream, x, ldx, gamma, beta, wq, bq, d, k, v, ldk, ldv, n_keys,
                                  scale, out, fold->wo, FoldOut{fold->bo, fold->x, fold->partials, fold->counters});
   launch_cluster_kernel(chained, kCtas, cross_query_attention_kernel<T, false>, dim3(n_head * kCtas),
                         dim3(32 * kWarps), 0, stream, x, ldx, gamma, beta, wq, bq, d, k, v, ldk, ldv, n_keys, scale,
@@ -763,7 +765,7 @@ void self_query_attention(bool chained, cudaStream_t stream, const float* x, int
   const float scale = 1.0f / std::sqrt(static_cast<float>(kCtas * kWarps));
   if (fold)
     return launch_cluster_kernel(chained, kCtas, self_query_attention_kernel<T, true>, dim3(n_head * kCtas),
-                                 dim3(32 * kWarps), 0, stream, x, ldx, gamma, beta, wqkv, bqkv, d, k_cache, v_cache,
+                                 dim3(32 * kWarps), fold_bytes(d), stream, x, ldx, gamma, beta, wqkv, bqkv, d, k_cache, v_cache,
                                  ldc, st, scale, out, fold->wo,
                                  FoldOut{fold->bo, fold->x, fold->partials, fold->counters});
   launch_cluster_kernel(chained, kCtas, self_query_attention_kernel<T, false>, dim3(n_head * kCtas),
