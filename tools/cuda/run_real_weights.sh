@@ -8,8 +8,9 @@
 #   DIR/tiny_en.pack  DIR/tokenizer.json  DIR/pcm/*.pcm  DIR/ref_cpu_float32.json
 #   DIR/deps/icu_headers.tar.xz (ICU's C headers; the machine has ICU's libraries only)
 #   DIR/deps/include/kissfft, DIR/deps/lib/libkissfft-float.so* (Debian's kissfft, absent there)
-# Logs and JSON go to $OUT.
-#   tools/cuda/run_real_weights.sh DIR
+# Logs and JSON go to $OUT. WST_REAL_QUICK=1: float32 and float16, the folded output products and the timed
+# transcriptions only (a short call), none of the other switches' runs.
+#   [WST_REAL_QUICK=1] tools/cuda/run_real_weights.sh DIR
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 dir="$(cd "$1" && pwd)"
@@ -48,7 +49,9 @@ nvcc -arch=sm_90 "$build"/*.o -o "$build/real_weights_check" -lcublas -lcublasLt
 echo "built in $(( $(date +%s) - t0 )) s (ICU ${icu_ver})"
 pcm=("$dir"/pcm/jfk.pcm "$dir"/pcm/ted_60.pcm $(ls "$dir"/pcm/*.pcm | grep -v -e /jfk.pcm -e /ted_60.pcm))
 rc=0
-for ct in float32 float16 bfloat16; do
+types=(float32 float16 bfloat16)
+[ "${WST_REAL_QUICK:-0}" = 1 ] && types=(float32 float16)
+for ct in "${types[@]}"; do
   "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda "$ct" "$out/gpu_$ct.json" "${pcm[@]}" \
     > "$out/gpu_$ct.log" 2>&1 || { echo "run $ct failed"; tail -5 "$out/gpu_$ct.log"; rc=1; continue; }
 done
@@ -72,6 +75,7 @@ for round in 1 2; do
     echo "round $round $cfg: $(grep -o '^[a-z_0-9.]*: [0-9]* tokens, [0-9.]* ms' "$out/timed_${cfg%%=*}_$round.log" | tr '\n' ' ')"
   done
 done
+[ "${WST_REAL_QUICK:-0}" = 1 ] && exit "$rc"
 if [ -f "$dir/ref_cpu_float32_beam5.json" ]; then
   # Beam search (5 beams: the decoder's batched step) on the files the reference has.
   # beam_pair SUFFIX WHAT [VAR=VALUE ...]: 5 beams in float32 (held to the CPU's tokens) and float16 (to its gate)
