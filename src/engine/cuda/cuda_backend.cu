@@ -162,7 +162,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   if (const char* width = std::getenv("WST_CUDA_FUSED_CROSS_MAX_WIDTH"); width && *width)
     fused_cross_max_width_ = parse_fused_cross_max_width(width);
   fused_self_ = !env_is("WST_CUDA_FUSED_SELF", "0");
-  fused_out_ = env_is("WST_CUDA_FUSED_OUT", "1");  // off until run on a GPU (session 28)
+  fused_out_ = env_is("WST_CUDA_FUSED_OUT", "1");  // off: slower than the product kernels (run 73)
   // The folded output products' scratch (FoldedOutput): partials for the widest model the kernels take, then the
   // counters, zeroed once here (each launch leaves them zero).
   fold_scratch_ = alloc(1, kFoldPartials + kFoldCounters);
