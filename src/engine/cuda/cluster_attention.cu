@@ -184,7 +184,7 @@ __device__ __forceinline__ void attend_head(const float* qh, const float* k, con
   }
   cluster.sync();  // every block's parts are written
   if (kEveryRank || rank == 0) merge_cluster_parts<kC, 1>(part, kDh + 2, dh, out_h, 0);
-  cluster.sync();  // no block leaves while rank 0 still reads its shared memory
+  cluster.sync();  // no block leaves while rank 0 (kEveryRank: any block) still reads its shared memory
 }
 #endif
 
@@ -423,7 +423,7 @@ __device__ __forceinline__ void attend_scores_first(const float* qh, int ldq, co
   }
   cluster.sync();  // every block's parts are written
   if (kEveryRank || rank == 0) merge_cluster_parts<kCtas, Q>(&part[0][0], kMaxSharedDh + 2, dh, out_h, ldo);
-  cluster.sync();  // no block leaves while rank 0 still reads its shared memory
+  cluster.sync();  // no block leaves while rank 0 (kEveryRank: any block) still reads its shared memory
 }
 
 // Before waiting for the previous kernel: the block's first keys into kr, and asks L2 for its values and any keys
