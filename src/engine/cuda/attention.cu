@@ -398,6 +398,13 @@ bool folds(const Weights& wo, const Mat* bo, WeightType type, int d, int n_head,
          (reinterpret_cast<uintptr_t>(wo.packed.get()) & 15) == 0 && static_cast<long long>(n_head) * d <= max_partials &&
          (!bo || bo->empty() || bo->cols == d);
 }
+
+// The fused kernels' fold arguments (null where wo is: no fold), over the backend's scratch: partials, then counters.
+template <class T>
+FoldedOutput<T> fold_args(const Weights* wo, const Mat* bo, const Mat& x, const Mat& scratch, int n_partials) {
+  return {wo ? static_cast<const T*>(wo->packed.get()) : nullptr, bias_or_null(bo), x.data, scratch.data,
+          reinterpret_cast<unsigned*>(scratch.data + n_partials)};
+}
 }  // namespace
 
 bool CudaBackend::launch_fused_cross(const Mat& x, const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq,
@@ -409,7 +416,7 @@ bool CudaBackend::launch_fused_cross(const Mat& x, const Mat& gamma, const Mat& 
       !cross_query_attention_fits(d, n_head) || !shared_kv_attention_fits(1, d / n_head, k.data, v.data, k.ld, v.ld) ||
       wq.rows != d || wq.cols != d || gamma.cols != d || beta.cols != d || k.rows < 1 || k.cols != d ||
       v.cols != d || v.rows != k.rows || out.rows != 1 || out.cols != d || (bq && !bq->empty() && bq->cols != d) ||
-      (wo && !folds(*wo, bo, wq.type, d, n_head, kFoldPartials)))
+      (wo && (!fold_scratch_.data || !folds(*wo, bo, wq.type, d, n_head, kFoldPartials))))
     return false;
   // Only over the K/V's float16 shadow, which the unfused attention reads too (the same bits either way): over the
   // float32 K/V the kernel spills and was slower than the two kernels (session 18), which then run instead.
@@ -420,8 +427,7 @@ bool CudaBackend::launch_fused_cross(const Mat& x, const Mat& gamma, const Mat& 
   if (wo) ++fused_out_launches_;
   const auto launch = [&](const auto* w) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(w)>>;
-    const FoldedOutput<T> fold{wo ? static_cast<const T*>(wo->packed.get()) : nullptr, bias_or_null(bo), x.data,
-                               fold_scratch_.data, reinterpret_cast<unsigned*>(fold_scratch_.data + kFoldPartials)};
+    const FoldedOutput<T> fold = fold_args<T>(wo, bo, x, fold_scratch_, kFoldPartials);
     cross_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data, w, b, d, n_head, hk->k, hk->v,
                           hk->ld, hk->ld, k.rows, out.data, wo ? &fold : nullptr);
   };
@@ -453,7 +459,7 @@ bool CudaBackend::launch_fused_self(const Mat& x, const Mat& gamma, const Mat& b
   if (!fused_self_ || !(sm90_ && clusters_) || !half || x.rows != 1 || !cross_query_attention_fits(d, n_head) ||
       w.rows != 3 * d || w.cols != d || gamma.cols != d || beta.cols != d || k_cache.cols != d ||
       v_cache.cols != d || k_cache.ld != v_cache.ld || out.rows != 1 || out.cols != d ||
-      (bias && !bias->empty() && bias->cols != 3 * d) || (wo && !folds(*wo, bo, w.type, d, n_head, kFoldPartials)))
+      (bias && !bias->empty() && bias->cols != 3 * d) || (wo && (!fold_scratch_.data || !folds(*wo, bo, w.type, d, n_head, kFoldPartials))))
     return false;
   const float* b = bias_or_null(bias);
   const auto* st = static_cast<const StepState*>(step_dev_.get());
@@ -461,8 +467,7 @@ bool CudaBackend::launch_fused_self(const Mat& x, const Mat& gamma, const Mat& b
   if (wo) ++fused_out_launches_;
   const auto launch = [&](const auto* wp) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(wp)>>;
-    const FoldedOutput<T> fold{wo ? static_cast<const T*>(wo->packed.get()) : nullptr, bias_or_null(bo), x.data,
-                               fold_scratch_.data, reinterpret_cast<unsigned*>(fold_scratch_.data + kFoldPartials)};
+    const FoldedOutput<T> fold = fold_args<T>(wo, bo, x, fold_scratch_, kFoldPartials);
     self_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data, wp, b, d, n_head, k_cache.data,
                          v_cache.data, k_cache.ld, st, out.data, wo ? &fold : nullptr);
   };

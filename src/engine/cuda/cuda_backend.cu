@@ -113,6 +113,17 @@ long long CudaBackend::free_device_bytes() const {
   return static_cast<long long>(free + pool_->bytes_idle());
 }
 
+void CudaBackend::set_fused_out(bool on) {
+  fused_out_ = on;
+  if (!on || fold_scratch_.data) return;
+  // The folded output products' scratch (FoldedOutput), made the first time the fold is turned on (never inside a
+  // recording: the switch is set between steps): partials for the widest model the kernels take, then the counters,
+  // zeroed once here (each launch leaves them zero).
+  fold_scratch_ = alloc(1, kFoldPartials + kFoldCounters);
+  WST_CUDA_CHECK(cudaMemsetAsync(fold_scratch_.data + kFoldPartials, 0, kFoldCounters * sizeof(unsigned), stream_));
+  WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
 CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : device_(device) {
   int n = 0;
   WST_CUDA_CHECK(cudaGetDeviceCount(&n));
@@ -162,12 +173,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   if (const char* width = std::getenv("WST_CUDA_FUSED_CROSS_MAX_WIDTH"); width && *width)
     fused_cross_max_width_ = parse_fused_cross_max_width(width);
   fused_self_ = !env_is("WST_CUDA_FUSED_SELF", "0");
-  fused_out_ = env_is("WST_CUDA_FUSED_OUT", "1");  // off: slower than the product kernels (run 73)
-  // The folded output products' scratch (FoldedOutput): partials for the widest model the kernels take, then the
-  // counters, zeroed once here (each launch leaves them zero).
-  fold_scratch_ = alloc(1, kFoldPartials + kFoldCounters);
-  WST_CUDA_CHECK(cudaMemsetAsync(fold_scratch_.data + kFoldPartials, 0, kFoldCounters * sizeof(unsigned), stream_));
-  WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  set_fused_out(env_is("WST_CUDA_FUSED_OUT", "1"));  // off: slower than the product kernels (run 73)
   shared_kv_ = !env_is("WST_CUDA_SHARED_KV", "0");
   one_row_scores_first_ = !env_is("WST_CUDA_ONE_ROW_SCORES_FIRST", "0");
   half_cross_kv_ = !env_is("WST_CUDA_HALF_CROSS_KV", "0");

@@ -316,7 +316,7 @@ class CudaBackend final : public Backend {
   void cross_attention_out_from(const Mat& gamma, const Mat& beta, const Weights& wq, const Mat* bq, const Weights& wo,
                                 const Mat* bo, Mat& x, Mat& q, const Mat& k, const Mat& v, Mat& out,
                                 int n_head) override;
-  void set_fused_out(bool on) { fused_out_ = on; }
+  void set_fused_out(bool on);  // (on: makes the fold's scratch, once)
   bool fused_out() const { return fused_out_; }
   long long fused_out_launches() const { return fused_out_launches_; }
   // How many times each fused kernel was launched or recorded (so a check can tell it ran, not a fallback).
@@ -553,8 +553,8 @@ class CudaBackend final : public Backend {
   bool fused_cross_ = true, fused_self_ = true;  // (the constructor reads WST_CUDA_FUSED_CROSS / _SELF)
   bool fused_out_ = false;                        // (WST_CUDA_FUSED_OUT=1 on)
   long long fused_out_launches_ = 0;
-  // FoldedOutput's scratch: partials [32 heads, 2048] floats (checked against n_head x d before every fold), then
-  // kCtas (8) counters as 32-bit words. Every recording that folds uses these same addresses: safe while the
+  // FoldedOutput's scratch, made by set_fused_out(true) (empty until then: nothing folds): partials [32 heads, 2048]
+  // floats (checked against n_head x d before every fold), then kCtas (8) counters as 32-bit words. Every recording that folds uses these same addresses: safe while the
   // backend's steps run on its one stream (as they all do); recordings replayed on other streams at once would race.
   static_assert(sizeof(unsigned) == sizeof(float));
   static constexpr int kFoldPartials = 32 * 2048, kFoldCounters = 8;

@@ -151,10 +151,11 @@ __device__ __forceinline__ void row_stats_by_warp(const float* row, int k, int l
   *rstd = rsqrtf(q / k + 1e-5f);
 }
 
-// row[i] = (row[i] - mean) * inv * gamma[i] + beta[i] for i < n, a thread's values in groups of 4 turns whose
-// gains and biases are loaded together before any is used (4, not 8: the fused attention kernels sit at their
-// 128-register bound; 1 in the persistent decoder kernel, which spills otherwise) (one loop over i waited for each value's two loads: 5
-// round trips to L2 a 1280-wide row on every normed kernel's critical path). The same arithmetic a value.
+// row[i] = (row[i] - mean) * inv * gamma[i] + beta[i] for i < n, a thread's values in groups of kGroup turns whose
+// gains and biases are loaded together before any is used: a loop that waited for each value's two loads cost 5
+// round trips to L2 a 1280-wide row on every normed kernel's critical path. 4 turns, not 8: the fused attention
+// kernels sit at their 128-register bound; 1 in the persistent decoder kernel, which spills otherwise. The same
+// arithmetic a value.
 template <int kGroup = 4>
 __device__ __forceinline__ void apply_norm(float* row, int n, float mean, float inv, const float* gamma,
                                            const float* beta) {
