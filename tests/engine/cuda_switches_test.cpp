@@ -58,6 +58,32 @@ TEST(CudaSwitches, GemvShapesNameTheVariableAndTheValue) {
             "WST_CUDA_GEMV_SHAPES: gemv shape: 4 rows a warp (1, 2 or 4) and 0 warps a block (1 to 8) do not fit");
 }
 
+TEST(CudaSwitches, OneGemvShapeTakesOnePair) {
+  const GemvShape s = parse_gemv_shape(" 4,4 ", "WST_CUDA_GEMV_EXPANDING_SHAPE");
+  EXPECT_EQ(s.rows_per_warp, 4);
+  EXPECT_EQ(s.warps, 4);
+  for (const char* bad : {"4,4 2,8", "4;4", "4,", "", "a,b"})
+    EXPECT_EQ(error_of([&] { parse_gemv_shape(bad, "WST_CUDA_GEMV_EXPANDING_SHAPE"); }),
+              std::string("WST_CUDA_GEMV_EXPANDING_SHAPE: expected one \"rows,warps\" pair, got \"") + bad + "\"")
+        << bad;
+  EXPECT_EQ(error_of([] { parse_gemv_shape("4,9", "WST_CUDA_GEMV_EXPANDING_SHAPE"); }),
+            "WST_CUDA_GEMV_EXPANDING_SHAPE: gemv shape: 4 rows a warp (1, 2 or 4) and 9 warps a block (1 to 8) do "
+            "not fit");
+}
+
+TEST(CudaSwitches, ExpandingShapeReachesFc1AndTheLogitsOfOneWideRow) {
+  const GemvShape s{4, 4};
+  EXPECT_TRUE(takes_expanding_shape(1, 5120, 1280, s, 1024));    // large-v3's fc1
+  EXPECT_TRUE(takes_expanding_shape(1, 51866, 1280, s, 1024));   // its logits
+  EXPECT_FALSE(takes_expanding_shape(1, 3840, 1280, s, 1024));   // q|k|v: the fused kernels' bits
+  EXPECT_FALSE(takes_expanding_shape(1, 1280, 1280, s, 1024));   // an output product
+  EXPECT_FALSE(takes_expanding_shape(1, 1280, 5120, s, 1024));   // fc2
+  EXPECT_FALSE(takes_expanding_shape(5, 5120, 1280, s, 1024));   // beams
+  EXPECT_FALSE(takes_expanding_shape(1, 1536, 384, s, 1024));    // tiny's fc1, under the default width
+  EXPECT_TRUE(takes_expanding_shape(1, 1536, 384, s, 0));        // ... and with every width
+  EXPECT_FALSE(takes_expanding_shape(1, 5120, 1280, {0, 0}, 0)); // off
+}
+
 TEST(CudaSwitches, GemvShapeCheckAcceptsEveryInstantiatedShape) {
   for (int r : {1, 2, 4})
     for (int w = 1; w <= 8; ++w) EXPECT_EQ(error_of([&] { check_gemv_shape({r, w}); }), "(no error)") << r << " x " << w;
@@ -78,6 +104,8 @@ TEST(CudaSwitches, NumbersTakeTheirRangeAndNameTheVariableOtherwise) {
        {{"1", 1}, {"16", 16}, {"1024", 1024}}, {"0", "-3", "1025", "16 heads", "x", ""}},
       {parse_fused_cross_max_width, "WST_CUDA_FUSED_CROSS_MAX_WIDTH: expected a model width from 0 to 65536",
        {{"0", 0}, {"1024", 1024}, {"65536", 65536}}, {"-1", "65537", "1280 wide", "wide", ""}},
+      {parse_expanding_min_input, "WST_CUDA_GEMV_EXPANDING_MIN: expected an input width from 0 to 65536",
+       {{"0", 0}, {"1024", 1024}}, {"-1", "65537", "1024 wide", ""}},
       {parse_tensor_rows_min, "WST_CUDA_TENSOR_ROWS_MIN: expected a row count from 1 to 16",
        {{"1", 1}, {"16", 16}}, {"0", "17", "2 rows", ""}},
       {parse_tensor_rows_tiles, "WST_CUDA_TENSOR_ROWS_TILES: expected 1, 2 or 4 tiles",

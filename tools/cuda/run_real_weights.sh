@@ -8,8 +8,8 @@
 #   DIR/tiny_en.pack  DIR/tokenizer.json  DIR/pcm/*.pcm  DIR/ref_cpu_float32.json
 #   DIR/deps/icu_headers.tar.xz (ICU's C headers; the machine has ICU's libraries only)
 #   DIR/deps/include/kissfft, DIR/deps/lib/libkissfft-float.so* (Debian's kissfft, absent there)
-# Logs and JSON go to $OUT. WST_REAL_QUICK=1: float32 and float16, the folded output products and the timed
-# transcriptions only (a short call), none of the other switches' runs.
+# Logs and JSON go to $OUT. WST_REAL_QUICK=1: float32 and float16, the folded output products, the expanding shape
+# and the timed transcriptions only (a short call), none of the other switches' runs.
 #   [WST_REAL_QUICK=1] tools/cuda/run_real_weights.sh DIR
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -64,6 +64,13 @@ WST_CUDA_FUSED_OUT=1 "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/t
   "$out/gpu_float16_fold.json" "${pcm[@]}" > "$out/gpu_float16_fold.log" 2>&1 || { echo "run float16 folded failed"; rc=1; }
 echo "== float16 with the output products folded (WST_CUDA_FUSED_OUT=1) against the CPU's float32"
 "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_float16_fold.json" text || rc=1
+# fc1 and the logits' product in a shape of their own with a warp's norm (WST_CUDA_GEMV_EXPANDING_SHAPE, off by
+# default; session 29), from every width so that tiny.en's 384 takes it: float16, every file.
+WST_CUDA_GEMV_EXPANDING_SHAPE=4,4 WST_CUDA_GEMV_EXPANDING_MIN=0 "$build/real_weights_check" run "$dir/tiny_en.pack" \
+  "$dir/tokenizer.json" cuda float16 "$out/gpu_float16_expanding.json" "${pcm[@]}" > "$out/gpu_float16_expanding.log" 2>&1 ||
+  { echo "run float16 expanding failed"; rc=1; }
+echo "== float16 with fc1 and the logits 4 x 4 and a warp's norm (WST_CUDA_GEMV_EXPANDING_SHAPE=4,4) against the CPU's float32"
+"$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_float16_expanding.json" text || rc=1
 # Whole transcriptions timed (float16, jfk and ted_60, median of 5 after one untimed): the defaults, then the step run
 # ahead off, then the output products folded; two rounds in turn (same machine, same call).
 echo "== whole transcriptions, float16, ms a file: defaults / WST_CUDA_STEP_AHEAD=0 / WST_CUDA_FUSED_OUT=1"

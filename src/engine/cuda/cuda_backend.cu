@@ -165,6 +165,10 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
     const std::array<GemvShape, 4> s = parse_gemv_shapes(shapes);
     for (int i = 0; i < 4; ++i) set_gemv_shape(i >= 2, i % 2 == 1, s[i]);
   }
+  if (const char* shape = std::getenv("WST_CUDA_GEMV_EXPANDING_SHAPE"); shape && *shape)
+    gemv_.one_row_expanding = parse_gemv_shape(shape, "WST_CUDA_GEMV_EXPANDING_SHAPE");
+  if (const char* width = std::getenv("WST_CUDA_GEMV_EXPANDING_MIN"); width && *width)
+    gemv_.expanding_min_input = parse_expanding_min_input(width);
   sm90_ = major >= 9 && sm90_code_runs();
   set_chained(!env_is("WST_CUDA_CHAIN", "0"));
   clusters_ = !env_is("WST_CUDA_CLUSTERS", "0");
@@ -238,6 +242,12 @@ CudaBackend::~CudaBackend() {
 void CudaBackend::set_gemv_shape(bool several_rows, bool wide, GemvShape shape) {
   check_gemv_shape(shape);
   gemv_.shapes[several_rows][wide] = shape;
+}
+
+void CudaBackend::set_gemv_expanding_shape(GemvShape shape, int min_input) {
+  if (shape.rows_per_warp != 0 || shape.warps != 0) check_gemv_shape(shape);
+  gemv_.one_row_expanding = shape;
+  gemv_.expanding_min_input = min_input;
 }
 
 void CudaBackend::set_tf32(bool on) {

@@ -109,7 +109,19 @@ struct GemvConfig {
   bool chunks = false;         // several rows of a wide input in chunks, not the rounded tensor-core product
   bool norm_by_warp = true;    // several rows' layer norms a warp each, not one after another by the whole block
   bool one_row_norm_by_warp = false;  // one row's layer norm by one warp (frees the block's size: any shape)
+  // One row into an output at least 4x its input (fc1, the logits' product) from an input at least
+  // expanding_min_input wide: this shape, the row normed by a warp (gemv_expanding); rows_per_warp 0 (the default):
+  // never. Run 77 (H100), 4 x 4: large-v3's greedy token 1.623 -> 1.566 ms, tiny's (input 384) 0.1407 -> 0.1441.
+  // Off until this build's own run has checked it (docs/cuda_notes.md entry 31).
+  GemvShape one_row_expanding{0, 0};
+  int expanding_min_input = 1024;
 };
+
+// Whether m rows of an n x k product take GemvConfig::one_row_expanding (and a warp's layer norm). Not the q|k|v
+// product (3x), whose unfused form must give the fused attention kernels' bits (their block-wide norm).
+inline bool gemv_expanding(int m, int n, int k, const GemvConfig& cfg) {
+  return takes_expanding_shape(m, n, k, cfg.one_row_expanding, cfg.expanding_min_input);
+}
 
 class CudaBackend final : public Backend {
  public:
@@ -428,6 +440,13 @@ class CudaBackend final : public Backend {
   // WST_CUDA_GEMV_SHAPES="R,W R,W R,W R,W" (one row narrow, one row wide, several narrow, several wide) sets them.
   void set_gemv_shape(bool several_rows, bool wide, GemvShape shape);
   GemvShape gemv_shape(bool several_rows, bool wide) const { return gemv_.shapes[several_rows][wide]; }
+  // One row into an output at least 4x its input (fc1, the logits' product) from an input at least min_input wide:
+  // its own shape, its row normed by a warp. {0, 0} (the default): the one-row narrow shape and norm, as every other
+  // one-row product. WST_CUDA_GEMV_EXPANDING_SHAPE="R,W" (e.g. "4,4") and WST_CUDA_GEMV_EXPANDING_MIN (default 1024:
+  // large-v3 and its turbo; 0: every model).
+  void set_gemv_expanding_shape(GemvShape shape, int min_input);
+  GemvShape gemv_expanding_shape() const { return gemv_.one_row_expanding; }
+  int gemv_expanding_min_input() const { return gemv_.expanding_min_input; }
   // For several rows (session 11): a wide input (fc2 of 5 beams) in chunks through the kernel instead of the
   // rounded tensor-core product (off: slower in run 35; WST_CUDA_GEMV_CHUNKS=1 turns it on), and the rows' layer
   // norms a warp each (on since run 34; WST_CUDA_GEMV_WARP_NORM=0 turns it off).

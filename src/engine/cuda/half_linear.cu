@@ -300,14 +300,14 @@ int gemv_chunk(int m, int k, const GemvConfig& cfg) {
 bool warp_norm(int m, const GemvConfig& cfg) { return m > 1 ? cfg.norm_by_warp : cfg.one_row_norm_by_warp; }
 
 template <class T, int M, int R, bool kNorm, int kEpi, int kHeld, bool kChunked>
-void launch_gemv_shape(bool chained, const GemvConfig& cfg, const GemvShape& shape, const Mat& x, const float* gamma,
+void launch_gemv_shape(bool chained, bool by_warp, const GemvShape& shape, const Mat& x, const float* gamma,
                        const float* beta, const T* w, const float* bias, Mat& y, int n, int k, int kc,
                        cudaStream_t stream, const KvTarget& kv) {
   constexpr auto kernel = half_gemv_kernel<T, M, R, kNorm, kEpi, kHeld, kChunked>;
   const size_t shared = static_cast<size_t>(M) * kc * sizeof(float);
   allow_dynamic_shared<kernel>(shared);
   launch_kernel(chained, kernel, dim3(blocks_for(n, shape.warps * R)), dim3(32 * shape.warps), shared, stream, x.data,
-                x.ld, gamma, beta, w, bias, y.data, y.ld, n, k, kc, kNorm && kEpi != kEpiKv && warp_norm(M, cfg), kv);
+                x.ld, gamma, beta, w, bias, y.data, y.ld, n, k, kc, kNorm && kEpi != kEpiKv && by_warp, kv);
 }
 
 
@@ -316,34 +316,40 @@ template <class T, int M, bool kNorm, int kEpi, bool kWide>
 void launch_gemv(bool chained, const GemvConfig& cfg, const Mat& x, const float* gamma, const float* beta, const T* w,
                  const float* bias, Mat& y, int n, int k, cudaStream_t stream, KvTarget kv = {}) {
   GemvShape shape = cfg.shapes[M > 1][kWide];
+  bool by_warp = warp_norm(M, cfg);
+  // fc1 and the logits' product of one row: their own shape, the row normed by a warp (gemv_expanding).
+  if (kEpi != kEpiKv && gemv_expanding(M, n, k, cfg)) {
+    shape = cfg.one_row_expanding;
+    by_warp = true;
+  }
   // A block-wide layer norm sums in an order that depends on the block's size (block_sum): 8 warps always, so that
   // every shape gives the bits of the default (and of the fused attention kernels' normed_row, 256 threads; a warp
   // norm of one row gives other bits). The recorded step's q|k|v product with its cache writes keeps the default
   // shape and the block-wide norm.
   if constexpr (kNorm) {
-    if (!warp_norm(M, cfg)) shape.warps = kMaxGemvWarps;
+    if (!by_warp) shape.warps = kMaxGemvWarps;
   }
   if constexpr (kEpi == kEpiKv) shape = GemvShape{1, kMaxGemvWarps};
   const int kc = gemv_chunk(M, k, cfg);  // gemv_fits made sure it is > 0
   if constexpr (kWide && !kNorm) {
     // Only the wide input with several rows needs chunks; one row a warp there.
     if (kc < k)
-      return launch_gemv_shape<T, M, 1, false, kEpi, kHeldChunked, true>(chained, cfg, shape, x, gamma, beta, w, bias,
-                                                                          y, n, k, kc, stream, kv);
+      return launch_gemv_shape<T, M, 1, false, kEpi, kHeldChunked, true>(chained, by_warp, shape, x, gamma, beta, w,
+                                                                          bias, y, n, k, kc, stream, kv);
   }
   switch (shape.rows_per_warp) {
     case 2:
-      return launch_gemv_shape<T, M, 2, kNorm, kEpi, held_per_row<2, kWide>(), false>(chained, cfg, shape, x, gamma,
-                                                                                     beta, w, bias, y, n, k, k, stream,
-                                                                                     kv);
+      return launch_gemv_shape<T, M, 2, kNorm, kEpi, held_per_row<2, kWide>(), false>(chained, by_warp, shape, x,
+                                                                                     gamma, beta, w, bias, y, n, k, k,
+                                                                                     stream, kv);
     case 4:
-      return launch_gemv_shape<T, M, 4, kNorm, kEpi, held_per_row<4, kWide>(), false>(chained, cfg, shape, x, gamma,
-                                                                                     beta, w, bias, y, n, k, k, stream,
-                                                                                     kv);
+      return launch_gemv_shape<T, M, 4, kNorm, kEpi, held_per_row<4, kWide>(), false>(chained, by_warp, shape, x,
+                                                                                     gamma, beta, w, bias, y, n, k, k,
+                                                                                     stream, kv);
     default:
-      return launch_gemv_shape<T, M, 1, kNorm, kEpi, held_per_row<1, kWide>(), false>(chained, cfg, shape, x, gamma,
-                                                                                     beta, w, bias, y, n, k, k, stream,
-                                                                                     kv);
+      return launch_gemv_shape<T, M, 1, kNorm, kEpi, held_per_row<1, kWide>(), false>(chained, by_warp, shape, x,
+                                                                                     gamma, beta, w, bias, y, n, k, k,
+                                                                                     stream, kv);
   }
 }
 
@@ -593,6 +599,7 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
     normed = alloc(x.rows, x.cols);
     GemvConfig norm_cfg = gemv_;
     if (tensor) norm_cfg.norm_by_warp = norm_cfg.one_row_norm_by_warp = true;
+    if (gemv_expanding(x.rows, w.rows, x.cols, gemv_)) norm_cfg.one_row_norm_by_warp = true;  // as its own norm
     norm_rows_once(chained_, norm_cfg, x, g, be, normed, stream_);
     ++norm_once_launches_;
     in = &normed;

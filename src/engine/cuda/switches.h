@@ -59,6 +59,29 @@ inline FlashShape parse_flash_shape(const std::string& text) {
   return static_cast<FlashShape>(text[0] - '0');
 }
 
+// Whether m rows of an n x k product take the one-row expanding shape (CudaBackend::set_gemv_expanding_shape): one
+// row into an output at least 4x its input (fc1, the logits; not the q|k|v product's 3x) from an input at least
+// min_input wide, while the shape is set (rows_per_warp > 0).
+inline bool takes_expanding_shape(int m, int n, int k, const GemvShape& shape, int min_input) {
+  return m == 1 && shape.rows_per_warp > 0 && k >= min_input && n >= 4 * k;
+}
+
+// One "rows,warps" pair (a switch named var, for its errors).
+inline GemvShape parse_gemv_shape(const std::string& text, const char* var) {
+  std::istringstream in(text);
+  GemvShape s;
+  char comma = 0;
+  std::string rest;
+  if (!(in >> s.rows_per_warp >> comma >> s.warps) || comma != ',' || (in >> rest))
+    throw Error(std::string(var) + ": expected one \"rows,warps\" pair, got \"" + text + "\"");
+  try {
+    check_gemv_shape(s);
+  } catch (const Error& e) {
+    throw Error(std::string(var) + ": " + e.what());
+  }
+  return s;
+}
+
 // WST_CUDA_GEMV_SHAPES: four "rows,warps" pairs separated by blanks, for one row narrow, one row wide, several rows
 // narrow, several rows wide (the input up to 2048 wide, or wider: fc2).
 inline std::array<GemvShape, 4> parse_gemv_shapes(const std::string& text) {
@@ -100,6 +123,11 @@ inline int parse_fused_cross_max_width(const std::string& text) {
 }
 
 // A tile count for the tensor-core row kernel (1, 2 or 4) read from variable `name`.
+// WST_CUDA_GEMV_EXPANDING_MIN: the narrowest input that takes the one-row expanding shape (takes_expanding_shape).
+inline int parse_expanding_min_input(const std::string& text) {
+  return parse_bounded_count("WST_CUDA_GEMV_EXPANDING_MIN", "an input width", text, 0, 65536);
+}
+
 inline int parse_tile_count(const char* name, const std::string& text) {
   if (text == "1" || text == "2" || text == "4") return text[0] - '0';
   throw Error(std::string(name) + ": expected 1, 2 or 4 tiles, got \"" + text + "\"");
