@@ -79,6 +79,10 @@ TEST(CudaSwitches, ExpandingShapeReachesFc1AndTheLogitsOfOneWideRow) {
   EXPECT_FALSE(takes_expanding_shape(1, 1280, 1280, s, 1024));   // an output product
   EXPECT_FALSE(takes_expanding_shape(1, 1280, 5120, s, 1024));   // fc2
   EXPECT_FALSE(takes_expanding_shape(5, 5120, 1280, s, 1024));   // beams
+  EXPECT_TRUE(takes_expanding_shape(1, 4096, 1024, s, 1024));    // at the width exactly (medium's fc1)
+  EXPECT_FALSE(takes_expanding_shape(1, 4096, 1024, s, 1025));   // one under it
+  EXPECT_TRUE(takes_expanding_shape(1, 4 * 1280, 1280, s, 1280)); // 4x exactly
+  EXPECT_FALSE(takes_expanding_shape(1, 4 * 1280 - 1, 1280, s, 1280));
   EXPECT_FALSE(takes_expanding_shape(1, 1536, 384, s, 1024));    // tiny's fc1, under the default width
   EXPECT_TRUE(takes_expanding_shape(1, 1536, 384, s, 0));        // ... and with every width
   EXPECT_FALSE(takes_expanding_shape(1, 5120, 1280, {0, 0}, 0)); // off
@@ -105,7 +109,7 @@ TEST(CudaSwitches, NumbersTakeTheirRangeAndNameTheVariableOtherwise) {
       {parse_fused_cross_max_width, "WST_CUDA_FUSED_CROSS_MAX_WIDTH: expected a model width from 0 to 65536",
        {{"0", 0}, {"1024", 1024}, {"65536", 65536}}, {"-1", "65537", "1280 wide", "wide", ""}},
       {parse_expanding_min_input, "WST_CUDA_GEMV_EXPANDING_MIN: expected an input width from 0 to 65536",
-       {{"0", 0}, {"1024", 1024}}, {"-1", "65537", "1024 wide", ""}},
+       {{"0", 0}, {"1280", 1280}, {"65536", 65536}}, {"-1", "65537", "1280 wide", ""}},
       {parse_tensor_rows_min, "WST_CUDA_TENSOR_ROWS_MIN: expected a row count from 1 to 16",
        {{"1", 1}, {"16", 16}}, {"0", "17", "2 rows", ""}},
       {parse_tensor_rows_tiles, "WST_CUDA_TENSOR_ROWS_TILES: expected 1, 2 or 4 tiles",

@@ -964,13 +964,13 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.set_gemv_one_row_norm_by_warp(one_norm0);
       be.set_gemv_shape(false, false, narrow0);
       // fc1 and the logits' product in a shape of their own with a warp's norm (set_gemv_expanding_shape, off by
-      // default), from the default's width (1024: large-v3 and its turbo) and from every width: other bits there,
+      // default), from the default's width (1280: large-v3 and its turbo) and from every width: other bits there,
       // so the picks are counted as above; the same picks where the width leaves the step as it was.
       const GemvShape expanding0 = be.gemv_expanding_shape();
       const int expanding_min0 = be.gemv_expanding_min_input();
-      for (auto [shape, min_input] : {std::pair{GemvShape{4, 4}, 1024}, std::pair{GemvShape{4, 2}, 1024},
-                                      std::pair{GemvShape{4, 8}, 1024}, std::pair{GemvShape{2, 4}, 1024},
-                                      std::pair{GemvShape{2, 2}, 1024}, std::pair{GemvShape{4, 4}, 0}}) {
+      for (auto [shape, min_input] : {std::pair{GemvShape{4, 4}, 1280}, std::pair{GemvShape{4, 2}, 1280},
+                                      std::pair{GemvShape{4, 8}, 1280}, std::pair{GemvShape{2, 4}, 1280},
+                                      std::pair{GemvShape{2, 2}, 1280}, std::pair{GemvShape{4, 4}, 0}}) {
         be.set_gemv_expanding_shape(shape, min_input);
         std::vector<engine::GreedyPick> picks;
         std::vector<double> ts;

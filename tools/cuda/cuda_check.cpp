@@ -521,6 +521,48 @@ struct Checker {
       for (int c = 0; c < 2; ++c) be.set_gemv_shape(a, c, saved[a][c]);
   }
 
+  // One row into an output at least 4x its input in a shape of its own (set_gemv_expanding_shape: fc1, the logits)
+  // against the default shape with the one-row warp norm: the same warp norm and every output's sum in the same order,
+  // so the same bits in every shape; the launch counter proves the shape was taken. With a wide output (the logits)
+  // and the norm once on, the separate norm goes a warp a row too.
+  void expanding_shapes(engine::WeightType type, int n, int k, engine::Backend::Epilogue epi) {
+    auto x = rnd(static_cast<size_t>(k), 2.0f), w = rnd(static_cast<size_t>(n) * k, 0.05f), b = rnd(n);
+    auto g = rnd(k), be_v = rnd(k);
+    for (auto& v : g) v += 1.0f;
+    Mat X = up(x, 1, k), B = up(b, 1, n), G = up(g, 1, k), BE = up(be_v, 1, k);
+    engine::Weights W = be.upload_weights(w.data(), n, k, type);
+    auto run = [&] {
+      Mat Y = be.alloc(1, n);
+      poison(Y);
+      be.linear_fused(X, &G, &BE, W, &B, epi, Y);
+      return down(Y);
+    };
+    const engine::cuda::GemvShape shape0 = be.gemv_expanding_shape();
+    const int min0 = be.gemv_expanding_min_input();
+    const bool one0 = be.gemv_one_row_norm_by_warp();  // put back below
+    be.set_gemv_one_row_norm_by_warp(true);
+    be.set_gemv_expanding_shape({0, 0}, min0);
+    const std::vector<float> want = run();
+    for (int r : {1, 2, 4})
+      for (int warps : {1, 2, 4, 8}) {
+        be.set_gemv_expanding_shape({r, warps}, 0);
+        const long long before = be.gemv_expanding_launches();
+        const std::vector<float> got = run();
+        const bool ran = be.gemv_expanding_launches() == before + 1;
+        size_t n_diff = 0;
+        for (size_t i = 0; i < got.size(); ++i) n_diff += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
+        const bool ok = ran && n_diff == 0;
+        if (!ok) ++n_fail;
+        std::printf("  %-4s %-58s %zu of %zu values differ from the one-row warp norm's%s\n", ok ? "ok" : "FAIL",
+                    ("expanding " + std::to_string(r) + " x " + std::to_string(warps) + ": [1," + std::to_string(k) +
+                     "]x[" + std::to_string(n) + "," + std::to_string(k) + "]^T norm")
+                        .c_str(),
+                    n_diff, got.size(), ran ? "" : " (the shape was not taken)");
+      }
+    be.set_gemv_expanding_shape(shape0, min0);
+    be.set_gemv_one_row_norm_by_warp(one0);
+  }
+
   // The tensor-core row kernel (set_tensor_rows) against double precision, its launch counted; then its other tile
   // counts against one tile (each tile's sums run in the same order whatever the tiles: the same bits).
   void tensor_rows(int m, int n, int k, bool norm, engine::Backend::Epilogue epi, double tol) {
@@ -2057,6 +2099,10 @@ int run_op_checks(CudaBackend& be) {
       }
       if (experiments) ck.gemv_shapes(type, 8, 1280, 4 * 1280, false, Epi::add);  // in chunks
     }
+    // fc1 of large-v3 and of tiny, the logits' product of large-v3 (normalised once, 51866 wide).
+    ck.expanding_shapes(type, 4 * 1280, 1280, Epi::gelu);
+    ck.expanding_shapes(type, 4 * 384, 384, Epi::gelu);
+    ck.expanding_shapes(type, 51866, 1280, Epi::none);
     be.set_gemv_chunks(chunks0);
     be.set_gemv_norm_by_warp(warp_norm0);
     be.set_gemv_one_row_norm_by_warp(one_norm0);

@@ -114,7 +114,7 @@ struct GemvConfig {
   // never. Run 77 (H100), 4 x 4: large-v3's greedy token 1.623 -> 1.566 ms, tiny's (input 384) 0.1407 -> 0.1441.
   // Off until this build's own run has checked it (docs/cuda_notes.md entry 31).
   GemvShape one_row_expanding{0, 0};
-  int expanding_min_input = 1024;
+  int expanding_min_input = 1280;
 };
 
 // Whether m rows of an n x k product take GemvConfig::one_row_expanding (and a warp's layer norm). Not the q|k|v
@@ -442,11 +442,13 @@ class CudaBackend final : public Backend {
   GemvShape gemv_shape(bool several_rows, bool wide) const { return gemv_.shapes[several_rows][wide]; }
   // One row into an output at least 4x its input (fc1, the logits' product) from an input at least min_input wide:
   // its own shape, its row normed by a warp. {0, 0} (the default): the one-row narrow shape and norm, as every other
-  // one-row product. WST_CUDA_GEMV_EXPANDING_SHAPE="R,W" (e.g. "4,4") and WST_CUDA_GEMV_EXPANDING_MIN (default 1024:
-  // large-v3 and its turbo; 0: every model).
+  // one-row product. WST_CUDA_GEMV_EXPANDING_SHAPE="R,W" (e.g. "4,4"; unset: off) and WST_CUDA_GEMV_EXPANDING_MIN
+  // (default 1280: large-v3 and its turbo, the widths run 77 timed; 0: every model). Each launch that takes it is
+  // counted (gemv_expanding_launches).
   void set_gemv_expanding_shape(GemvShape shape, int min_input);
   GemvShape gemv_expanding_shape() const { return gemv_.one_row_expanding; }
   int gemv_expanding_min_input() const { return gemv_.expanding_min_input; }
+  long long gemv_expanding_launches() const { return gemv_expanding_launches_; }
   // For several rows (session 11): a wide input (fc2 of 5 beams) in chunks through the kernel instead of the
   // rounded tensor-core product (off: slower in run 35; WST_CUDA_GEMV_CHUNKS=1 turns it on), and the rows' layer
   // norms a warp each (on since run 34; WST_CUDA_GEMV_WARP_NORM=0 turns it off).
@@ -544,6 +546,7 @@ class CudaBackend final : public Backend {
   int n_sm_ = 0;  // the device's multiprocessors (launch shapes)
   GemvConfig gemv_;  // the matrix-vector kernel's shapes, shared memory and experiments (half_linear.cu)
   long long gemv_chunked_launches_ = 0;
+  long long gemv_expanding_launches_ = 0;
   bool norm_once_ = true;
   bool tensor_rows_ = true;
   int tensor_rows_tiles_ = 0, tensor_rows_narrow_tiles_ = 0, tensor_rows_occupancy_ = 2;

@@ -611,6 +611,7 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
                        static_cast<const __half*>(w.packed.get()), b, epi, y, w.rows, x.cols, stream_);
   }
   gemv_chunked_launches_ += gemv_chunk(x.rows, x.cols, gemv_) < x.cols;
+  gemv_expanding_launches_ += gemv_expanding(x.rows, w.rows, x.cols, gemv_);
   if (w.type == WeightType::float16)
     gemv_rows(chained_, gemv_, *in, g, be, static_cast<const __half*>(w.packed.get()), b, epi, y,
               w.rows, x.cols, stream_);

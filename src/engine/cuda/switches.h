@@ -60,8 +60,9 @@ inline FlashShape parse_flash_shape(const std::string& text) {
 }
 
 // Whether m rows of an n x k product take the one-row expanding shape (CudaBackend::set_gemv_expanding_shape): one
-// row into an output at least 4x its input (fc1, the logits; not the q|k|v product's 3x) from an input at least
-// min_input wide, while the shape is set (rows_per_warp > 0).
+// row into an output at least 4x its input (fc1, the logits; not the q|k|v product's 3x; an unnormed product of that
+// kind too, whose values no shape changes) from an input at least min_input wide, while the shape is set
+// (rows_per_warp > 0; the setter and parse_gemv_shape check the warps).
 inline bool takes_expanding_shape(int m, int n, int k, const GemvShape& shape, int min_input) {
   return m == 1 && shape.rows_per_warp > 0 && k >= min_input && n >= 4 * k;
 }
@@ -122,12 +123,12 @@ inline int parse_fused_cross_max_width(const std::string& text) {
   return parse_bounded_count("WST_CUDA_FUSED_CROSS_MAX_WIDTH", "a model width", text, 0, 65536);
 }
 
-// A tile count for the tensor-core row kernel (1, 2 or 4) read from variable `name`.
 // WST_CUDA_GEMV_EXPANDING_MIN: the narrowest input that takes the one-row expanding shape (takes_expanding_shape).
 inline int parse_expanding_min_input(const std::string& text) {
   return parse_bounded_count("WST_CUDA_GEMV_EXPANDING_MIN", "an input width", text, 0, 65536);
 }
 
+// A tile count for the tensor-core row kernel (1, 2 or 4) read from variable `name`.
 inline int parse_tile_count(const char* name, const std::string& text) {
   if (text == "1" || text == "2" || text == "4") return text[0] - '0';
   throw Error(std::string(name) + ": expected 1, 2 or 4 tiles, got \"" + text + "\"");
