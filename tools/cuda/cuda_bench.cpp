@@ -686,6 +686,12 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         same = a[i].token == b[i].token && std::memcmp(&a[i].logprob, &b[i].logprob, sizeof(float)) == 0;
       return same;
     };
+    // How many of a's tokens agree with b's before the first difference (variants with other bits than the default).
+    auto agreeing = [](const std::vector<engine::GreedyPick>& a, const std::vector<engine::GreedyPick>& b) {
+      size_t n = 0;
+      while (n < a.size() && n < b.size() && a[n].token == b[n].token) ++n;
+      return n;
+    };
     // The 40 recorded steps on a decoder of its own (a recording is made once a decoder), from the same prompt.
     auto run_fresh = [&](std::vector<engine::GreedyPick>& picks, std::vector<double>& ms) {
       engine::Decoder fresh(m, be);
@@ -956,8 +962,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         std::vector<engine::GreedyPick> picks;
         std::vector<double> ts;
         run_fresh(picks, ts);
-        size_t agree = 0;
-        while (agree < picks.size() && agree < base.size() && picks[agree].token == base[agree].token) ++agree;
+        const size_t agree = agreeing(picks, base);
         std::printf("; one-row warp norm, %d x %d %.4f ms (%zu of %zu picks agree)", narrow.rows_per_warp,
                     narrow.warps, median(ts), agree, base.size());
       }
@@ -975,8 +980,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         std::vector<engine::GreedyPick> picks;
         std::vector<double> ts;
         run_fresh(picks, ts);
-        size_t agree = 0;
-        while (agree < picks.size() && agree < base.size() && picks[agree].token == base[agree].token) ++agree;
+        const size_t agree = agreeing(picks, base);
         std::printf("; fc1 and logits %d x %d with a warp's norm from width %d %.4f ms (%zu of %zu picks agree%s)",
                     shape.rows_per_warp, shape.warps, min_input, median(ts), agree, base.size(),
                     same_picks(picks, base) ? ", the same bits" : "");
@@ -1009,8 +1013,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
           std::vector<engine::GreedyPick> picks;
           std::vector<double> ts;
           run_fresh(picks, ts);
-          size_t agree = 0;
-          while (agree < picks.size() && agree < base.size() && picks[agree].token == base[agree].token) ++agree;
+          const size_t agree = agreeing(picks, base);
           std::printf("; tensor rows at one row, %s %.4f ms (%zu of %zu picks agree%s)",
                       tiles == 0 ? "tiles by width" : tiles == 1 ? "1 tile" : "4 tiles", median(ts), agree,
                       base.size(), be.tensor_rows_launches() > before ? "" : ", DID NOT RUN");
@@ -1034,8 +1037,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         const bool launched = launches() > before;
         set(false);
         be.set_fused_cross(cross0);
-        size_t agree = 0;
-        while (agree < picks.size() && agree < base.size() && picks[agree].token == base[agree].token) ++agree;
+        const size_t agree = agreeing(picks, base);
         std::printf("; %s, cross query unfused %.4f ms (%zu of %zu picks agree%s)", what, median(ts), agree,
                     base.size(), launched == want_launches ? "" : ", NOT AS MEANT");
       };
