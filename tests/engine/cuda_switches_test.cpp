@@ -88,6 +88,16 @@ TEST(CudaSwitches, ExpandingShapeReachesFc1AndTheLogitsOfOneWideRow) {
   EXPECT_FALSE(takes_expanding_shape(1, 5120, 1280, {0, 0}, 0)); // off
 }
 
+TEST(CudaSwitches, ExpandingShapeIsOffOrAShapeTheKernelHasFromAWidthOfZeroOrMore) {
+  EXPECT_EQ(error_of([] { check_expanding_shape({0, 0}, 1280); }), "(no error)");
+  EXPECT_EQ(error_of([] { check_expanding_shape({4, 4}, 0); }), "(no error)");
+  EXPECT_EQ(error_of([] { check_expanding_shape({3, 4}, 1280); }),
+            "gemv shape: 3 rows a warp (1, 2 or 4) and 4 warps a block (1 to 8) do not fit");
+  EXPECT_EQ(error_of([] { check_expanding_shape({4, 0}, 1280); }),
+            "gemv shape: 4 rows a warp (1, 2 or 4) and 0 warps a block (1 to 8) do not fit");
+  EXPECT_EQ(error_of([] { check_expanding_shape({4, 4}, -1); }), "gemv expanding shape: a negative input width (-1)");
+}
+
 TEST(CudaSwitches, GemvShapeCheckAcceptsEveryInstantiatedShape) {
   for (int r : {1, 2, 4})
     for (int w = 1; w <= 8; ++w) EXPECT_EQ(error_of([&] { check_gemv_shape({r, w}); }), "(no error)") << r << " x " << w;

@@ -47,6 +47,14 @@ double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
   return std::sqrt(num / den);
 }
 
+// How many of a's values differ from b's bit for bit (a size mismatch counts every value of the longer).
+size_t bits_differing(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return std::max(a.size(), b.size());
+  size_t n = 0;
+  for (size_t i = 0; i < a.size(); ++i) n += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;
+  return n;
+}
+
 engine::WhisperModel random_model(const std::string& arch, engine::Backend& be, uint64_t seed, engine::WeightType type) {
   engine::WhisperModel m;
   m.info = bench_support::architecture(arch);
@@ -221,7 +229,7 @@ struct Checker {
       Mat one = be.alloc(m, 2 * d);
       be.linear(X, w[i], bp[i], one);
       std::vector<float> want = down(one);
-      for (size_t j = 0; j < got.size(); ++j) n_diff += std::memcmp(&got[j], &want[j], 4) != 0;
+      n_diff += bits_differing(got, want);
       const bool lt_before_switch = be.lt_bias();
       be.set_lt_bias(!lt_before_switch);
       be.linear(X, w[i], bp[i], one);
@@ -349,7 +357,7 @@ struct Checker {
       size_t n_shape_diff = 0;
       for (const std::vector<float>* same_as : {&got, &rec0, &rec1, &rec2}) {
         const std::vector<float> o = run(half_layers, true, same_as != &got, prec);
-        for (size_t i = 0; i < got.size(); ++i) n_shape_diff += std::memcmp(&o[i], &(*same_as)[i], 4) != 0;
+        n_shape_diff += bits_differing(o, *same_as);
       }
       if (n_shape_diff) ++n_fail;
       std::printf("  %-4s %-58s %zu values differ\n", n_shape_diff ? "FAIL" : "ok",
@@ -404,7 +412,7 @@ struct Checker {
       size_t n_rec_diff = 0;
       for (int w = 0; w < 3; ++w) {
         const std::vector<float> r = run(half_layers, true, true, prec);
-        for (size_t i = 0; i < r.size(); ++i) n_rec_diff += std::memcmp(&r[i], &eager[i], 4) != 0;
+        n_rec_diff += bits_differing(r, eager);
       }
       double max_v = 0;
       const double r_v = rel(eager, &max_v);
@@ -507,8 +515,7 @@ struct Checker {
         for (int a = 0; a < 2; ++a)
           for (int c = 0; c < 2; ++c) be.set_gemv_shape(a, c, {r, warps});
         const std::vector<float> got = run();
-        size_t n_diff = 0;
-        for (size_t i = 0; i < got.size(); ++i) n_diff += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
+        const size_t n_diff = bits_differing(got, want);
         if (n_diff) ++n_fail;
         std::printf("  %-4s %-58s %zu of %zu values differ from the default shape\n", n_diff ? "FAIL" : "ok",
                     ("gemv " + std::to_string(r) + " rows a warp, " + std::to_string(warps) + " warps: [" +
@@ -549,8 +556,7 @@ struct Checker {
         const long long before = be.gemv_expanding_launches();
         const std::vector<float> got = run();
         const bool ran = be.gemv_expanding_launches() == before + 1;
-        size_t n_diff = 0;
-        for (size_t i = 0; i < got.size(); ++i) n_diff += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
+        const size_t n_diff = bits_differing(got, want);
         const bool ok = ran && n_diff == 0;
         if (!ok) ++n_fail;
         std::printf("  %-4s %-58s %zu of %zu values differ from the one-row warp norm's%s\n", ok ? "ok" : "FAIL",
@@ -592,8 +598,7 @@ struct Checker {
     const std::vector<float> want = run(1);
     for (int tiles : {2, 4}) {
       const std::vector<float> got = run(tiles);
-      size_t n_diff = 0;
-      for (size_t i = 0; i < got.size(); ++i) n_diff += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
+      const size_t n_diff = bits_differing(got, want);
       if (n_diff) ++n_fail;
       std::printf("  %-4s %-58s %zu of %zu values differ from one tile\n", n_diff ? "FAIL" : "ok",
                   ("tensor rows, " + std::to_string(tiles) + " tiles: " + shape).c_str(), n_diff, got.size());
@@ -610,8 +615,7 @@ struct Checker {
       be.set_norm_once(once0);
       const std::vector<float> same = run(0);
       be.set_gemv_norm_by_warp(warp0);
-      size_t n_diff = 0;
-      for (size_t i = 0; i < other.size(); ++i) n_diff += std::memcmp(&other[i], &same[i], sizeof(float)) != 0;
+      const size_t n_diff = bits_differing(other, same);
       const bool ok = once_ran && n_diff == 0;
       if (!ok) ++n_fail;
       std::printf("  %-4s %-58s %zu of %zu values differ%s\n", ok ? "ok" : "FAIL",
@@ -653,8 +657,7 @@ struct Checker {
       const long long before = be.norm_once_launches();
       const std::vector<float> got = run(true);
       const bool ran = be.norm_once_launches() == before + 1;
-      size_t n_diff = 0;
-      for (size_t i = 0; i < got.size(); ++i) n_diff += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
+      const size_t n_diff = bits_differing(got, want);
       const bool ok = ran && n_diff == 0;
       if (!ok) ++n_fail;
       std::printf("  %-4s %-58s %zu of %zu values differ from the kernel's own norm%s\n", ok ? "ok" : "FAIL",
@@ -692,8 +695,7 @@ struct Checker {
     const long long c2 = be.gemv_chunked_launches();
     be.set_gemv_shared_bytes(limit0);
     be.set_gemv_chunks(chunks0);
-    size_t n_diff = 0;
-    for (size_t i = 0; i < got.size(); ++i) n_diff += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
+    const size_t n_diff = bits_differing(got, want);
     const bool ran = c1 == c0 && c2 == c1 + 1;
     const bool ok = ran && n_diff == 0;
     if (!ok) ++n_fail;
@@ -731,8 +733,7 @@ struct Checker {
     be.set_shared_kv_min_heads(min_heads_before);
     be.set_one_row_scores_first(one_row_before);
     const std::vector<float> a = down(O), b = down(O1);
-    size_t n_diff = 0;
-    for (size_t i = 0; i < a.size(); ++i) n_diff += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;
+    const size_t n_diff = bits_differing(a, b);
     const bool ok = ran && n_diff == 0;
     if (!ok) ++n_fail;
     const std::string what = std::to_string(n_rows) + " rows over " + std::to_string(tk) + " keys, " +
@@ -1184,8 +1185,7 @@ struct Checker {
       for (float v : out[fused]) n_bad += !std::isfinite(v);
     }
     be.set_stem_fused(fused0);
-    size_t n_diff = 0;
-    for (size_t j = 0; j < out[0].size(); ++j) n_diff += std::memcmp(&out[0][j], &out[1][j], 4) != 0;
+    const size_t n_diff = bits_differing(out[0], out[1]);
     // encode()'s upload of the channel-major mel, rounded to float16 by the host or not (set_half_mel), then the stem:
     // the same bits either way (in float16 the first convolution rounds its input to float16 itself; in bfloat16
     // nothing is rounded on the way).
@@ -1201,8 +1201,7 @@ struct Checker {
       via[half] = down(x);
     }
     be.set_half_mel(half0);
-    size_t n_mel_diff = 0;
-    for (size_t j = 0; j < via[0].size(); ++j) n_mel_diff += std::memcmp(&via[0][j], &via[1][j], 4) != 0;
+    const size_t n_mel_diff = bits_differing(via[0], via[1]);
     const bool ok = n_diff == 0 && n_bad == 0 && n_mel_diff == 0;
     if (!ok) ++n_fail;
     std::printf("  %-4s %-58s fused against the ops in turn: %zu values differ, %zu not finite; the mel uploaded as "

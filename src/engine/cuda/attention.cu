@@ -392,11 +392,12 @@ void CudaBackend::cross_attention_rows(const Mat& q, const std::vector<const Mat
 
 namespace {
 // Whether wo [d, d] in `type` (the fused kernel's weights') can be folded into it, with bo [1, d] or none: its rows
-// copied 16 bytes at a time (cp.async), the heads' partials within the backend's scratch.
-bool folds(const Weights& wo, const Mat* bo, WeightType type, int d, int n_head, int max_partials) {
-  return wo.type == type && wo.rows == d && wo.cols == d && wo.packed &&
-         (reinterpret_cast<uintptr_t>(wo.packed.get()) & 15) == 0 && static_cast<long long>(n_head) * d <= max_partials &&
-         (!bo || bo->empty() || bo->cols == d);
+// copied 16 bytes at a time (cp.async), the heads' partials within the backend's scratch (made: set_fused_out).
+bool folds(const Weights& wo, const Mat* bo, WeightType type, int d, int n_head, const Mat& scratch,
+           int max_partials) {
+  return scratch.data && wo.type == type && wo.rows == d && wo.cols == d && wo.packed &&
+         (reinterpret_cast<uintptr_t>(wo.packed.get()) & 15) == 0 &&
+         static_cast<long long>(n_head) * d <= max_partials && (!bo || bo->empty() || bo->cols == d);
 }
 
 // The fused kernels' fold arguments (null where wo is: no fold), over the backend's scratch: partials, then counters.
@@ -416,7 +417,7 @@ bool CudaBackend::launch_fused_cross(const Mat& x, const Mat& gamma, const Mat& 
       !cross_query_attention_fits(d, n_head) || !shared_kv_attention_fits(1, d / n_head, k.data, v.data, k.ld, v.ld) ||
       wq.rows != d || wq.cols != d || gamma.cols != d || beta.cols != d || k.rows < 1 || k.cols != d ||
       v.cols != d || v.rows != k.rows || out.rows != 1 || out.cols != d || (bq && !bq->empty() && bq->cols != d) ||
-      (wo && (!fold_scratch_.data || !folds(*wo, bo, wq.type, d, n_head, kFoldPartials))))
+      (wo && !folds(*wo, bo, wq.type, d, n_head, fold_scratch_, kFoldPartials)))
     return false;
   // Only over the K/V's float16 shadow, which the unfused attention reads too (the same bits either way): over the
   // float32 K/V the kernel spills and was slower than the two kernels (session 18), which then run instead.
@@ -459,7 +460,8 @@ bool CudaBackend::launch_fused_self(const Mat& x, const Mat& gamma, const Mat& b
   if (!fused_self_ || !(sm90_ && clusters_) || !half || x.rows != 1 || !cross_query_attention_fits(d, n_head) ||
       w.rows != 3 * d || w.cols != d || gamma.cols != d || beta.cols != d || k_cache.cols != d ||
       v_cache.cols != d || k_cache.ld != v_cache.ld || out.rows != 1 || out.cols != d ||
-      (bias && !bias->empty() && bias->cols != 3 * d) || (wo && (!fold_scratch_.data || !folds(*wo, bo, w.type, d, n_head, kFoldPartials))))
+      (bias && !bias->empty() && bias->cols != 3 * d) ||
+      (wo && !folds(*wo, bo, w.type, d, n_head, fold_scratch_, kFoldPartials)))
     return false;
   const float* b = bias_or_null(bias);
   const auto* st = static_cast<const StepState*>(step_dev_.get());

@@ -743,8 +743,9 @@ void cross_query_attention(bool chained, cudaStream_t stream, const float* x, in
   const float scale = 1.0f / std::sqrt(static_cast<float>(kCtas * kWarps));
   if (fold)
     return launch_cluster_kernel(chained, kCtas, cross_query_attention_kernel<T, true>, dim3(n_head * kCtas),
-                                 dim3(32 * kWarps), fold_bytes(d), stream, x, ldx, gamma, beta, wq, bq, d, k, v, ldk, ldv, n_keys,
-                                 scale, out, fold->wo, FoldOut{fold->bo, fold->x, fold->partials, fold->counters});
+                                 dim3(32 * kWarps), fold_bytes(d), stream, x, ldx, gamma, beta, wq, bq, d, k, v, ldk,
+                                 ldv, n_keys, scale, out, fold->wo,
+                                 FoldOut{fold->bo, fold->x, fold->partials, fold->counters});
   launch_cluster_kernel(chained, kCtas, cross_query_attention_kernel<T, false>, dim3(n_head * kCtas),
                         dim3(32 * kWarps), 0, stream, x, ldx, gamma, beta, wq, bq, d, k, v, ldk, ldv, n_keys, scale,
                         out, static_cast<const T*>(nullptr), FoldOut{});
@@ -766,8 +767,8 @@ void self_query_attention(bool chained, cudaStream_t stream, const float* x, int
   const float scale = 1.0f / std::sqrt(static_cast<float>(kCtas * kWarps));
   if (fold)
     return launch_cluster_kernel(chained, kCtas, self_query_attention_kernel<T, true>, dim3(n_head * kCtas),
-                                 dim3(32 * kWarps), fold_bytes(d), stream, x, ldx, gamma, beta, wqkv, bqkv, d, k_cache, v_cache,
-                                 ldc, st, scale, out, fold->wo,
+                                 dim3(32 * kWarps), fold_bytes(d), stream, x, ldx, gamma, beta, wqkv, bqkv, d,
+                                 k_cache, v_cache, ldc, st, scale, out, fold->wo,
                                  FoldOut{fold->bo, fold->x, fold->partials, fold->counters});
   launch_cluster_kernel(chained, kCtas, self_query_attention_kernel<T, false>, dim3(n_head * kCtas),
                         dim3(32 * kWarps), 0, stream, x, ldx, gamma, beta, wqkv, bqkv, d, k_cache, v_cache, ldc, st,

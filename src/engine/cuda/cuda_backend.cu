@@ -245,8 +245,7 @@ void CudaBackend::set_gemv_shape(bool several_rows, bool wide, GemvShape shape) 
 }
 
 void CudaBackend::set_gemv_expanding_shape(GemvShape shape, int min_input) {
-  if (shape.rows_per_warp != 0 || shape.warps != 0) check_gemv_shape(shape);
-  if (min_input < 0) throw Error("set_gemv_expanding_shape: a negative input width (" + std::to_string(min_input) + ")");
+  check_expanding_shape(shape, min_input);
   gemv_.one_row_expanding = shape;
   gemv_.expanding_min_input = min_input;
 }

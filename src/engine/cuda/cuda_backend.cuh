@@ -576,8 +576,9 @@ class CudaBackend final : public Backend {
   bool fused_out_ = false;                        // (WST_CUDA_FUSED_OUT=1 on)
   long long fused_out_launches_ = 0;
   // FoldedOutput's scratch, made by set_fused_out(true) (empty until then: nothing folds): partials [32 heads, 2048]
-  // floats (checked against n_head x d before every fold), then kCtas (8) counters as 32-bit words. Every recording that folds uses these same addresses: safe while the
-  // backend's steps run on its one stream (as they all do); recordings replayed on other streams at once would race.
+  // floats (checked against n_head x d before every fold), then kCtas (8) counters as 32-bit words. Every recording
+  // that folds uses these same addresses: safe while the backend's steps run on its one stream (as they all do);
+  // recordings replayed on other streams at once would race.
   static_assert(sizeof(unsigned) == sizeof(float));
   static constexpr int kFoldPartials = 32 * 2048, kFoldCounters = 8;
   Mat fold_scratch_;

@@ -67,40 +67,43 @@ inline bool takes_expanding_shape(int m, int n, int k, const GemvShape& shape, i
   return m == 1 && shape.rows_per_warp > 0 && k >= min_input && n >= 4 * k;
 }
 
-// One "rows,warps" pair (a switch named var, for its errors).
-inline GemvShape parse_gemv_shape(const std::string& text, const char* var) {
+// N "rows,warps" pairs separated by blanks for the switch `var`, each a shape the kernel has; otherwise a one-line
+// error naming var and either what was expected (`expected`) or the shape that does not fit.
+template <size_t N>
+std::array<GemvShape, N> parse_gemv_pairs(const std::string& text, const char* var, const char* expected) {
   std::istringstream in(text);
-  GemvShape s;
-  char comma = 0;
-  std::string rest;
-  if (!(in >> s.rows_per_warp >> comma >> s.warps) || comma != ',' || (in >> rest))
-    throw Error(std::string(var) + ": expected one \"rows,warps\" pair, got \"" + text + "\"");
-  try {
-    check_gemv_shape(s);
-  } catch (const Error& e) {
-    throw Error(std::string(var) + ": " + e.what());
-  }
-  return s;
-}
-
-// WST_CUDA_GEMV_SHAPES: four "rows,warps" pairs separated by blanks, for one row narrow, one row wide, several rows
-// narrow, several rows wide (the input up to 2048 wide, or wider: fc2).
-inline std::array<GemvShape, 4> parse_gemv_shapes(const std::string& text) {
-  std::istringstream in(text);
-  const Error wrong("WST_CUDA_GEMV_SHAPES: expected four \"rows,warps\" pairs, got \"" + text + "\"");
-  std::array<GemvShape, 4> shapes;
+  const Error wrong(std::string(var) + ": expected " + expected + ", got \"" + text + "\"");
+  std::array<GemvShape, N> shapes;
   for (GemvShape& s : shapes) {
     char comma = 0;
     if (!(in >> s.rows_per_warp >> comma >> s.warps) || comma != ',') throw wrong;
     try {
       check_gemv_shape(s);
     } catch (const Error& e) {
-      throw Error(std::string("WST_CUDA_GEMV_SHAPES: ") + e.what());
+      throw Error(std::string(var) + ": " + e.what());
     }
   }
   std::string rest;
   if (in >> rest) throw wrong;
   return shapes;
+}
+
+// Throws unless (shape, min_input) can be CudaBackend::set_gemv_expanding_shape's: {0, 0} (off) or a shape the kernel
+// has, from an input width of 0 or more.
+inline void check_expanding_shape(const GemvShape& shape, int min_input) {
+  if (shape.rows_per_warp != 0 || shape.warps != 0) check_gemv_shape(shape);
+  if (min_input < 0) throw Error("gemv expanding shape: a negative input width (" + std::to_string(min_input) + ")");
+}
+
+// One "rows,warps" pair for the switch `var` (WST_CUDA_GEMV_EXPANDING_SHAPE).
+inline GemvShape parse_gemv_shape(const std::string& text, const char* var) {
+  return parse_gemv_pairs<1>(text, var, "one \"rows,warps\" pair")[0];
+}
+
+// WST_CUDA_GEMV_SHAPES: four "rows,warps" pairs separated by blanks, for one row narrow, one row wide, several rows
+// narrow, several rows wide (the input up to 2048 wide, or wider: fc2).
+inline std::array<GemvShape, 4> parse_gemv_shapes(const std::string& text) {
+  return parse_gemv_pairs<4>(text, "WST_CUDA_GEMV_SHAPES", "four \"rows,warps\" pairs");
 }
 
 // A whole number from lo to hi for the switch `name`, or a one-line error naming the switch, `what` and the text.
