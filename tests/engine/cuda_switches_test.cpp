@@ -71,6 +71,19 @@ TEST(CudaSwitches, OneGemvShapeTakesOnePair) {
             "not fit");
 }
 
+TEST(CudaSwitches, ExpandingShapeIsOffOrOnePair) {
+  const GemvShape off = parse_expanding_shape("off");
+  EXPECT_EQ(off.rows_per_warp, 0);
+  EXPECT_EQ(off.warps, 0);
+  EXPECT_FALSE(takes_expanding_shape(1, 5120, 1280, off, 0));
+  const GemvShape s = parse_expanding_shape("2,8");
+  EXPECT_EQ(s.rows_per_warp, 2);
+  EXPECT_EQ(s.warps, 8);
+  for (const char* bad : {"OFF", "0,0", "off 4,4"})
+    EXPECT_NE(error_of([&] { parse_expanding_shape(bad); }).find("WST_CUDA_GEMV_EXPANDING_SHAPE: "), std::string::npos)
+        << bad;
+}
+
 TEST(CudaSwitches, ExpandingShapeReachesFc1AndTheLogitsOfOneWideRow) {
   const GemvShape s{4, 4};
   EXPECT_TRUE(takes_expanding_shape(1, 5120, 1280, s, 1024));    // large-v3's fc1

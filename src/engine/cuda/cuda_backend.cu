@@ -166,7 +166,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
     for (int i = 0; i < 4; ++i) set_gemv_shape(i >= 2, i % 2 == 1, s[i]);
   }
   if (const char* shape = std::getenv("WST_CUDA_GEMV_EXPANDING_SHAPE"); shape && *shape)
-    gemv_.one_row_expanding = parse_gemv_shape(shape, "WST_CUDA_GEMV_EXPANDING_SHAPE");
+    gemv_.one_row_expanding = parse_expanding_shape(shape);
   if (const char* width = std::getenv("WST_CUDA_GEMV_EXPANDING_MIN"); width && *width)
     gemv_.expanding_min_input = parse_expanding_min_input(width);
   sm90_ = major >= 9 && sm90_code_runs();

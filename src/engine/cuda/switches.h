@@ -100,6 +100,12 @@ inline GemvShape parse_gemv_shape(const std::string& text, const char* var) {
   return parse_gemv_pairs<1>(text, var, "one \"rows,warps\" pair")[0];
 }
 
+// WST_CUDA_GEMV_EXPANDING_SHAPE: "off" ({0, 0}, every product in its usual shape) or one "rows,warps" pair.
+inline GemvShape parse_expanding_shape(const std::string& text) {
+  if (text == "off") return {0, 0};
+  return parse_gemv_shape(text, "WST_CUDA_GEMV_EXPANDING_SHAPE");
+}
+
 // WST_CUDA_GEMV_SHAPES: four "rows,warps" pairs separated by blanks, for one row narrow, one row wide, several rows
 // narrow, several rows wide (the input up to 2048 wide, or wider: fc2).
 inline std::array<GemvShape, 4> parse_gemv_shapes(const std::string& text) {
