@@ -968,12 +968,12 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       }
       be.set_gemv_one_row_norm_by_warp(one_norm0);
       be.set_gemv_shape(false, false, narrow0);
-      // fc1 and the logits' product in a shape of their own with a warp's norm (set_gemv_expanding_shape, off by
-      // default), from the default's width (1280: large-v3 and its turbo) and from every width: other bits there,
-      // so the picks are counted as above; the same picks where the width leaves the step as it was.
+      // fc1 and the logits' product in a shape of their own with a warp's norm (set_gemv_expanding_shape; 4 x 4
+      // from 1280 by default), off, in other shapes from 1280 (large-v3 and its turbo) and from every width: other
+      // bits there, so the picks are counted as above; "the same bits" where the width leaves the step as it was.
       const GemvShape expanding0 = be.gemv_expanding_shape();
       const int expanding_min0 = be.gemv_expanding_min_input();
-      for (auto [shape, min_input] : {std::pair{GemvShape{4, 4}, 1280}, std::pair{GemvShape{4, 2}, 1280},
+      for (auto [shape, min_input] : {std::pair{GemvShape{0, 0}, 1280}, std::pair{GemvShape{4, 2}, 1280},
                                       std::pair{GemvShape{4, 8}, 1280}, std::pair{GemvShape{2, 4}, 1280},
                                       std::pair{GemvShape{2, 2}, 1280}, std::pair{GemvShape{4, 4}, 0}}) {
         be.set_gemv_expanding_shape(shape, min_input);
@@ -981,9 +981,12 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         std::vector<double> ts;
         run_fresh(picks, ts);
         const size_t agree = agreeing(picks, base);
-        std::printf("; fc1 and logits %d x %d with a warp's norm from width %d %.4f ms (%zu of %zu picks agree%s)",
-                    shape.rows_per_warp, shape.warps, min_input, median(ts), agree, base.size(),
-                    same_picks(picks, base) ? ", the same bits" : "");
+        const std::string which =
+            shape.rows_per_warp == 0 ? std::string("off (WST_CUDA_GEMV_EXPANDING_SHAPE=off)")
+                                     : std::to_string(shape.rows_per_warp) + " x " + std::to_string(shape.warps) +
+                                           " with a warp's norm from width " + std::to_string(min_input);
+        std::printf("; fc1 and logits %s %.4f ms (%zu of %zu picks agree%s)", which.c_str(), median(ts), agree,
+                    base.size(), same_picks(picks, base) ? ", the same bits" : "");
       }
       be.set_gemv_expanding_shape(expanding0, expanding_min0);
       // The logits' rows normalised once turned over (set_norm_once; the same bits expected).

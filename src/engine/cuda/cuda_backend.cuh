@@ -110,10 +110,11 @@ struct GemvConfig {
   bool norm_by_warp = true;    // several rows' layer norms a warp each, not one after another by the whole block
   bool one_row_norm_by_warp = false;  // one row's layer norm by one warp (frees the block's size: any shape)
   // One row into an output at least 4x its input (fc1, the logits' product) from an input at least
-  // expanding_min_input wide: this shape, the row normed by a warp (gemv_expanding); rows_per_warp 0 (the default):
-  // never. Run 77 (H100), 4 x 4: large-v3's greedy token 1.623 -> 1.566 ms, tiny's (input 384) 0.1407 -> 0.1441.
-  // Off until this build's own run has checked it (docs/cuda_notes.md entry 31).
-  GemvShape one_row_expanding{0, 0};
+  // expanding_min_input wide: this shape, the row normed by a warp (gemv_expanding); rows_per_warp 0: never.
+  // 4 x 4 from 1280 since run 78 (H100): large-v3's greedy token run ahead 1.625 -> 1.558 ms, large-v3-turbo's
+  // 0.2661 -> 0.2586, 40 of 40 picks agreeing; narrower inputs keep the default shape (tiny, 384 wide, was 2.4%
+  // slower with it in run 77). docs/cuda_notes.md entry 32.
+  GemvShape one_row_expanding{4, 4};
   int expanding_min_input = 1280;
 };
 
