@@ -925,7 +925,8 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.chain_tail = be.norm_once() ? 3 : 2;
     }
     // The recorded step with other launch shapes of the one-row matrix-vector kernel ({narrow, wide}: output rows a
-    // warp, warps a block); the same picks bit for bit are expected (every row's sum in the same order).
+    // warp, warps a block); the same picks bit for bit are expected (every row's sum in the same order). From 1280
+    // wide, fc1 and the logits keep their own shape (the expanding shape, timed below), so these reach the rest.
     {
       using engine::cuda::GemvShape;
       const GemvShape narrow0 = be.gemv_shape(false, false), wide0 = be.gemv_shape(false, true);
