@@ -64,8 +64,8 @@ WST_CUDA_FUSED_OUT=1 "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/t
   "$out/gpu_float16_fold.json" "${pcm[@]}" > "$out/gpu_float16_fold.log" 2>&1 || { echo "run float16 folded failed"; rc=1; }
 echo "== float16 with the output products folded (WST_CUDA_FUSED_OUT=1) against the CPU's float32"
 "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_float16_fold.json" text || rc=1
-# fc1 and the logits' product in a shape of their own with a warp's norm (WST_CUDA_GEMV_EXPANDING_SHAPE, off by
-# default; session 29), from every width so that tiny.en's 384 takes it: float16, every file.
+# fc1 and the logits' product in a shape of their own with a warp's norm (WST_CUDA_GEMV_EXPANDING_SHAPE, by
+# default from 1280 wide since session 30), from every width so that tiny.en's 384 takes it: float16, every file.
 WST_CUDA_GEMV_EXPANDING_SHAPE=4,4 WST_CUDA_GEMV_EXPANDING_MIN=0 "$build/real_weights_check" run "$dir/tiny_en.pack" \
   "$dir/tokenizer.json" cuda float16 "$out/gpu_float16_expanding.json" "${pcm[@]}" > "$out/gpu_float16_expanding.log" 2>&1 ||
   { echo "run float16 expanding failed"; rc=1; }

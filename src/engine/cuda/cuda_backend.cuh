@@ -442,10 +442,9 @@ class CudaBackend final : public Backend {
   void set_gemv_shape(bool several_rows, bool wide, GemvShape shape);
   GemvShape gemv_shape(bool several_rows, bool wide) const { return gemv_.shapes[several_rows][wide]; }
   // One row into an output at least 4x its input (fc1, the logits' product) from an input at least min_input wide:
-  // its own shape, its row normed by a warp. {0, 0} (the default): the one-row narrow shape and norm, as every other
-  // one-row product. WST_CUDA_GEMV_EXPANDING_SHAPE="R,W" (e.g. "4,4"; unset: off) and WST_CUDA_GEMV_EXPANDING_MIN
-  // (default 1280: large-v3 and its turbo, the widths run 77 timed; 0: every model). Each launch that takes it is
-  // counted (gemv_expanding_launches).
+  // its own shape, its row normed by a warp. Default {4, 4} from 1280 (large-v3 and its turbo; run 78); {0, 0}: the
+  // one-row narrow shape and norm, as every other one-row product. WST_CUDA_GEMV_EXPANDING_SHAPE="R,W" or "off", and
+  // WST_CUDA_GEMV_EXPANDING_MIN (0: every model). Each launch that takes it is counted (gemv_expanding_launches).
   void set_gemv_expanding_shape(GemvShape shape, int min_input);
   GemvShape gemv_expanding_shape() const { return gemv_.one_row_expanding; }
   int gemv_expanding_min_input() const { return gemv_.expanding_min_input; }

@@ -95,15 +95,10 @@ inline void check_expanding_shape(const GemvShape& shape, int min_input) {
   if (min_input < 0) throw Error("gemv expanding shape: a negative input width (" + std::to_string(min_input) + ")");
 }
 
-// One "rows,warps" pair for the switch `var` (WST_CUDA_GEMV_EXPANDING_SHAPE).
-inline GemvShape parse_gemv_shape(const std::string& text, const char* var) {
-  return parse_gemv_pairs<1>(text, var, "one \"rows,warps\" pair")[0];
-}
-
 // WST_CUDA_GEMV_EXPANDING_SHAPE: "off" ({0, 0}, every product in its usual shape) or one "rows,warps" pair.
 inline GemvShape parse_expanding_shape(const std::string& text) {
   if (text == "off") return {0, 0};
-  return parse_gemv_shape(text, "WST_CUDA_GEMV_EXPANDING_SHAPE");
+  return parse_gemv_pairs<1>(text, "WST_CUDA_GEMV_EXPANDING_SHAPE", "one \"rows,warps\" pair or off")[0];
 }
 
 // WST_CUDA_GEMV_SHAPES: four "rows,warps" pairs separated by blanks, for one row narrow, one row wide, several rows
