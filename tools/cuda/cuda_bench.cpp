@@ -916,7 +916,7 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
         ch && std::string(ch) == "1" && precision != engine::cuda::Precision::f32) {
       engine::Decoder fresh(m, be);
       int token = warm_recorded(fresh);
-      engine::cuda::chain_probe_take();  // (drops what the recording and the warm-up left)
+      engine::cuda::chain_probe_drop();  // what the recording and the warm-up left
       for (int i = 0; i < 5; ++i) {
         token = fresh.forward_and_pick(token, rules).token;
         row.chain.push_back(engine::cuda::chain_probe_take());
@@ -1486,7 +1486,8 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
 }
 
 // The chain probe's replays (Row::chain): each kernel's median time from its wait's release to the next kernel's (the
-// kernel's share of the step on its critical path) and how long its first block had waited there, in us; then the
+// kernel's share of the step on its critical path), how long its first block had waited there, how many of its blocks
+// were at the wait before the release and when the last got there (us after the release); then the
 // layers' kernels by their place in the layer (the step as: the embedding, n_layers layers of the same kernels, then
 // the final norm where it is its own kernel (tail 3, else 2), the logits and the pick). Half precisions only: in
 // float32 the norms and products do not wait, so their time would be counted to the kernel before them.
@@ -1503,34 +1504,44 @@ void print_chain(const std::string& label, const std::vector<std::vector<engine:
       return;
     }
   }
-  std::vector<double> to_next(n, 0), waited(n, 0), span;
+  // early: how many blocks were there before the release; last: when the last block got to the wait, in us after the
+  // release (negative: every block was there before it).
+  std::vector<double> to_next(n, 0), waited(n, 0), early(n, 0), last(n, 0), span;
   for (size_t i = 0; i < n; ++i) {
-    std::vector<double> d, w;
+    std::vector<double> d, w, e, l;
     for (const auto& c : chain) {
       if (i + 1 < n) d.push_back((c[i + 1].released - c[i].released) / 1e3);
       w.push_back((c[i].released - c[i].reached) / 1e3);
+      e.push_back(c[i].early);
+      l.push_back((static_cast<double>(c[i].last_reached) - static_cast<double>(c[i].released)) / 1e3);
     }
     to_next[i] = d.empty() ? NAN : median(d);
     waited[i] = median(w);
+    early[i] = median(e);
+    last[i] = median(l);
   }
   for (const auto& c : chain) span.push_back((c.back().released - c.front().released) / 1e3);
   std::printf("%s: chain probe, %zu replays of the recorded greedy step: %zu kernels, first release to last %.1f us "
               "(median)\n", label.c_str(), chain.size(), n, median(span));
   for (size_t i = 0; i < n; ++i)
-    std::printf("%s: chain %3zu grid %5u block %4u waited %7.2f us, to the next release %7.2f us\n", label.c_str(), i,
-                chain[0][i].grid, chain[0][i].block, waited[i], to_next[i]);
+    std::printf("%s: chain %3zu grid %5u block %4u waited %7.2f us, to the next release %7.2f us, %4.0f of %4u blocks "
+                "early, the last there %+7.2f us\n", label.c_str(), i, chain[0][i].grid, chain[0][i].block, waited[i],
+                to_next[i], early[i], chain[0][i].blocks, last[i]);
   const size_t head = 1;
   if (n_layers < 1 || n < head + tail || (n - head - tail) % n_layers != 0) return;
   const size_t per = (n - head - tail) / n_layers;
   for (size_t q = 0; q < per; ++q) {
-    double d = 0, w = 0;
+    double d = 0, w = 0, e = 0, la = 0;
     for (int l = 0; l < n_layers; ++l) {
       d += to_next[head + l * per + q];
       w += waited[head + l * per + q];
+      e += early[head + l * per + q];
+      la += last[head + l * per + q];
     }
-    std::printf("%s: chain, place %zu of a layer (grid %u, block %u): to the next release %.2f us, waited %.2f us "
-                "(means over %d layers)\n", label.c_str(), q, chain[0][head + q].grid, chain[0][head + q].block,
-                d / n_layers, w / n_layers, n_layers);
+    std::printf("%s: chain, place %zu of a layer (grid %u, block %u): to the next release %.2f us, waited %.2f us, "
+                "%.1f of %u blocks early, the last there %+.2f us (means over %d layers)\n", label.c_str(), q,
+                chain[0][head + q].grid, chain[0][head + q].block, d / n_layers, w / n_layers, e / n_layers,
+                chain[0][head + q].blocks, la / n_layers, n_layers);
   }
 }
 

@@ -21,7 +21,8 @@ for round in $(seq 1 "${WST_AB_ROUNDS:-2}"); do
     bin="${arg##*@}"
     own=()
     [ "$arg" != "$bin" ] && IFS=';' read -r -a own <<< "${arg%@*}"
-    name="$(basename "$bin")${own[*]:+_$(printf '%s' "${own[*]}" | tr -c 'A-Za-z0-9_\n' '_')}"
+    # (named by its folder too: binaries are all called cuda_check)
+    name="$(basename "$(dirname "$bin")")_$(basename "$bin")${own[*]:+_$(printf '%s' "${own[*]}" | tr -c 'A-Za-z0-9_\n' '_')}"
     env "${extra[@]}" "${own[@]}" WST_BENCH_PRECISIONS=float16 WST_BENCH_PERSISTENT=0 "$bin" --skip-checks \
       "${models[@]}" > "$out/ab_${name}_$round.log" 2>&1
     echo "== $name, round $round (rc=$?, $(( $(date +%s) - t0 )) s)"

@@ -464,7 +464,7 @@ constexpr int kMaxQueryWidth = 32 * 8 * kHeldQ;
 __device__ __forceinline__ const float* normed_row(const float* x, int ldx, int d, const float* gamma,
                                                    const float* beta) {
   __shared__ float4 xs_raw[kMaxQueryWidth / 4];
-  __shared__ float red[32];
+  __shared__ float red[64];
   float* xs = reinterpret_cast<float*>(xs_raw);
   load_rows<1>(x, ldx, d, xs);
   __syncthreads();
@@ -639,8 +639,15 @@ __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
 // into row `position` of the caches, and the cluster then attends over rows 0 .. position. The caches' new row is
 // written by the cluster's own blocks before the cluster barrier (release / acquire at cluster scope) that every
 // block waits at before reading keys.
+// A measuring build may cap its registers (nvcc -DWST_SELF_ATTENTION_REGS=N): at 124 a block takes 32K of an SM's 64K,
+// more than fc2's blocks leave before they end, so most of its blocks cannot start (and load their weights) early.
+#ifdef WST_SELF_ATTENTION_REGS
+#define WST_SELF_ATTENTION_BOUNDS __maxnreg__(WST_SELF_ATTENTION_REGS)
+#else
+#define WST_SELF_ATTENTION_BOUNDS __launch_bounds__(32 * kWarps)
+#endif
 template <class T, bool kFold>
-__global__ void __launch_bounds__(32 * kWarps) self_query_attention_kernel(
+__global__ void WST_SELF_ATTENTION_BOUNDS self_query_attention_kernel(
     const float* x, int ldx, const float* gamma, const float* beta, const T* wqkv, const float* bqkv, int d,
     float* k_cache, float* v_cache, int ldc, const StepState* st, float scale, float* out, const T* wo,
     FoldOut fold) {

@@ -371,19 +371,60 @@ std::vector<ChainProbeReader>& chain_probe_readers() {
 #endif
 
 std::vector<ChainProbeRecord> chain_probe_take() {
-  std::vector<ChainProbeRecord> all;
+  std::vector<ChainProbeRecord> kernels;
 #ifdef WST_CHAIN_PROBE
   cudaDeviceSynchronize();
+  std::vector<ChainProbeNote> notes;
+  bool overflowed = false;
   for (ChainProbeReader read : chain_probe_readers()) {
-    const std::vector<ChainProbeRecord> r = read();
-    all.insert(all.end(), r.begin(), r.end());
+    ChainProbeNotes r = read();
+    overflowed = overflowed || r.overflowed;
+    notes.insert(notes.end(), r.notes.begin(), r.notes.end());
   }
-  std::sort(all.begin(), all.end(),
-            [](const ChainProbeRecord& a, const ChainProbeRecord& b) {
-              return a.released != b.released ? a.released < b.released : a.reached < b.reached;
-            });
+  if (overflowed) {
+    std::fprintf(stderr, "chain probe: more blocks than notes (take them after fewer steps)\n");
+    return {};
+  }
+  std::sort(notes.begin(), notes.end(), [](const ChainProbeNote& a, const ChainProbeNote& b) {
+    return a.released != b.released ? a.released < b.released : a.reached < b.reached;
+  });
+  // A kernel's blocks all pass their wait before the next kernel starts, so in the order of release each kernel's
+  // blocks come together: as many as its grid has, with its grid's and block's sizes.
+  for (size_t i = 0; i < notes.size();) {
+    const ChainProbeNote& first = notes[i];
+    if (first.blocks == 0 || i + first.blocks > notes.size()) break;
+    ChainProbeRecord k;
+    k.grid = first.grid, k.block = first.block, k.blocks = first.blocks;
+    k.released = first.released, k.reached = first.reached;
+    for (size_t j = i; j < i + first.blocks; ++j) {
+      const ChainProbeNote& b = notes[j];
+      if (b.grid != first.grid || b.block != first.block || b.blocks != first.blocks) {
+        std::fprintf(stderr, "chain probe: kernel %zu's blocks are mixed with another kernel's\n", kernels.size());
+        return {};
+      }
+      k.reached = std::min(k.reached, b.reached);
+      k.last_reached = std::max(k.last_reached, b.reached);
+      k.early += b.released - b.reached > 100 ? 1u : 0u;  // ns: more than the wait's own time
+    }
+    kernels.push_back(k);
+    i += first.blocks;
+  }
+  size_t whole = 0;
+  for (const ChainProbeRecord& k : kernels) whole += k.blocks;
+  if (whole != notes.size()) {
+    std::fprintf(stderr, "chain probe: %zu notes left over after %zu whole kernels\n", notes.size() - whole,
+                 kernels.size());
+    return {};
+  }
 #endif
-  return all;
+  return kernels;
+}
+
+void chain_probe_drop() {
+#ifdef WST_CHAIN_PROBE
+  cudaDeviceSynchronize();
+  for (ChainProbeReader read : chain_probe_readers()) read();
+#endif
 }
 
 }  // namespace wst::engine::cuda

@@ -563,7 +563,7 @@ __global__ void __launch_bounds__(kThreads, 1) decoder_stack_kernel(const __grid
   float* xs = reinterpret_cast<float*>(smem4);  // [M][x_pad] this block's copy of x
   float* hs = xs + M * a.x_pad;                 // [M][h_pad] the current product's input
   float* stage = hs + M * a.h_pad;              // attention parts being merged
-  __shared__ float red[32];
+  __shared__ float red[64];  // norm_rows
   __shared__ int position[kMaxRows];
   const int d = a.d, segs = a.n_ff / d, xp = a.x_pad, hp = a.h_pad;
   if (threadIdx.x < M) position[threadIdx.x] = a.st ? a.st->position : a.position[threadIdx.x];

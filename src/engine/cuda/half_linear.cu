@@ -85,7 +85,7 @@ __device__ __forceinline__ void norm_rows_of_gemv(float* xs, int k, const float*
   if (by_warp) {
     norm_rows_by_warp<M>(xs, k, gamma, beta);
   } else {
-    __shared__ float red[32];
+    __shared__ float red[64];
     norm_rows<M>(xs, k, gamma, beta, red);
   }
 }

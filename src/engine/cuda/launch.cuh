@@ -28,28 +28,39 @@
 namespace wst::engine::cuda {
 
 #ifdef WST_CHAIN_PROBE
-// chain_probe.h. Without relocatable device code each translation unit has its own records; each registers its
+// chain_probe.h. Without relocatable device code each translation unit has its own notes; each registers its
 // reader with chain_probe_readers() (cuda_backend.cu) when the program starts.
-using ChainProbeReader = std::vector<ChainProbeRecord> (*)();
+struct ChainProbeNote {
+  unsigned long long reached, released;
+  unsigned grid, block, blocks;  // gridDim.x, blockDim.x, the grid's blocks
+};
+struct ChainProbeNotes {
+  std::vector<ChainProbeNote> notes;
+  bool overflowed = false;
+};
+using ChainProbeReader = ChainProbeNotes (*)();
 std::vector<ChainProbeReader>& chain_probe_readers();
 namespace {
-constexpr unsigned kChainProbeRecords = 4096;
-__device__ ChainProbeRecord g_chain_probe[kChainProbeRecords];
+constexpr unsigned kChainProbeNotes = 1u << 17;  // a block each: a large-v3 step is ~50K blocks over all units
+__device__ ChainProbeNote g_chain_probe[kChainProbeNotes];
 __device__ unsigned g_chain_probe_n;
 __device__ __forceinline__ unsigned long long global_ns() {
   unsigned long long t;
   asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)::"memory");
   return t;
 }
-std::vector<ChainProbeRecord> chain_probe_take_here() {
+ChainProbeNotes chain_probe_take_here() {
+  ChainProbeNotes r;
   unsigned n = 0;
   if (cudaMemcpyFromSymbol(&n, g_chain_probe_n, sizeof n) != cudaSuccess) {
     cudaGetLastError();
-    return {};
+    return r;
   }
-  std::vector<ChainProbeRecord> r(std::min(n, kChainProbeRecords));
-  if (!r.empty() && cudaMemcpyFromSymbol(r.data(), g_chain_probe, r.size() * sizeof(ChainProbeRecord)) != cudaSuccess)
-    r.clear();
+  r.overflowed = n > kChainProbeNotes;
+  r.notes.resize(std::min(n, kChainProbeNotes));
+  if (!r.notes.empty() &&
+      cudaMemcpyFromSymbol(r.notes.data(), g_chain_probe, r.notes.size() * sizeof(ChainProbeNote)) != cudaSuccess)
+    r.notes.clear();
   const unsigned zero = 0;
   cudaMemcpyToSymbol(g_chain_probe_n, &zero, sizeof zero);
   cudaGetLastError();  // (a failed read is no later launch's error)
@@ -68,10 +79,10 @@ __device__ __forceinline__ void wait_for_previous_kernel() {
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #ifdef WST_CHAIN_PROBE
   const unsigned long long released = global_ns();  // before the atomic's round trip
-  if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0 && threadIdx.y == 0 &&
-      threadIdx.z == 0) {
+  if (threadIdx.x == 0 && threadIdx.y == 0 && threadIdx.z == 0) {
     const unsigned i = atomicAdd(&g_chain_probe_n, 1u);
-    if (i < kChainProbeRecords) g_chain_probe[i] = ChainProbeRecord{reached, released, gridDim.x, blockDim.x};
+    if (i < kChainProbeNotes)
+      g_chain_probe[i] = ChainProbeNote{reached, released, gridDim.x, blockDim.x, gridDim.x * gridDim.y * gridDim.z};
   }
 #endif
 #endif

@@ -48,6 +48,18 @@ __device__ __forceinline__ float block_sum(float v, float* red) {
   return t;
 }
 
+// block_sum without its trailing barrier (the same sum, the same bits): for sums that take turns between two buffers
+// of 32 floats, as norm_rows' two do, each sum's barrier then keeps the other buffer from being written again while
+// a thread still reads it. After the last sum, red must not be written before a barrier.
+__device__ __forceinline__ float block_sum_alternating(float v, float* red) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = v;
+  __syncthreads();
+  float t = 0.0f;
+  for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) t += red[w];
+  return t;
+}
+
 // The exact (erf) GELU every kernel applies: elementwise.cu's op and the products' fused epilogues.
 __device__ __forceinline__ float gelu_erf(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
 
@@ -178,20 +190,22 @@ __device__ __forceinline__ void apply_norm(float* row, int n, float mean, float 
 }
 
 // The M rows of xs [M, k] layer-normed in place (gamma, beta; eps 1e-5), as layer_norm.cu: two passes over each
-// row, 1 / sqrt(var + 1e-5). Every thread of the block takes part; red holds 32 floats.
+// row, 1 / sqrt(var + 1e-5). Every thread of the block takes part; red holds 64 floats: the mean's sum takes the first
+// 32, the variance's the second 32, so each sum needs one barrier, not two (block_sum_alternating). The caller's
+// barrier after it (needed anyway before the normed row is read) comes before red is written again.
 template <int M, int kGroup = 4>
 __device__ __forceinline__ void norm_rows(float* xs, int k, const float* gamma, const float* beta, float* red) {
   for (int r = 0; r < M; ++r) {
     float* row = xs + r * k;
     float s = 0.0f;
     for (int i = threadIdx.x; i < k; i += blockDim.x) s += row[i];
-    const float mean = block_sum(s, red) / k;
+    const float mean = block_sum_alternating(s, red) / k;
     float q = 0.0f;
     for (int i = threadIdx.x; i < k; i += blockDim.x) {
       const float dlt = row[i] - mean;
       q += dlt * dlt;
     }
-    const float inv = rsqrtf(block_sum(q, red) / k + 1e-5f);
+    const float inv = rsqrtf(block_sum_alternating(q, red + 32) / k + 1e-5f);
     apply_norm<kGroup>(row, k, mean, inv, gamma, beta);
   }
 }
