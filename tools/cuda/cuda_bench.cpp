@@ -269,6 +269,9 @@ struct Row {
   double beam5_one_block_ms = NAN, beam5_cluster_ms = NAN;
   bool beam5_one_block_tokens_same = false;
   bool no_prefetch_same = false;
+  // The recorded greedy step with the norms' gains and biases staged in shared memory and not, a round each.
+  std::array<double, 2> norm_staged_ms = {NAN, NAN}, norm_not_staged_ms = {NAN, NAN};
+  bool norm_staged_same = true;
   // WST_BENCH_CHAIN=1: each probed replay's kernels (chain_probe.h), in the order their waits released them.
   std::vector<std::vector<engine::cuda::ChainProbeRecord>> chain;
   int chain_layers = 0;
@@ -786,6 +789,29 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.no_prefetch_same = same_picks(picks, graph);
     }
     be.set_fused_out(out_default);
+    {
+      // The normed kernels' gains and biases staged in shared memory (WST_CUDA_NORM_STAGED) turned over against the
+      // defaults, two rounds alternating: the same picks bit for bit (the same values, read from elsewhere).
+      // Each run's picks against the first run's (the defaults' setting, with the other switches as they are here).
+      const bool staged0 = be.norm_staged();
+      std::vector<double> t_staged, t_not;
+      std::vector<engine::GreedyPick> first;
+      row.norm_staged_same = true;
+      for (int round = 0; round < 2; ++round) {
+        for (bool on : {staged0, !staged0}) {
+          be.set_norm_staged(on);
+          std::vector<engine::GreedyPick> picks;
+          std::vector<double> t;
+          run_fresh(picks, t);
+          (on ? t_staged : t_not).push_back(median(t));
+          if (first.empty()) first = picks;
+          else row.norm_staged_same = row.norm_staged_same && same_picks(picks, first);
+        }
+      }
+      be.set_norm_staged(staged0);
+      row.norm_staged_ms = {t_staged[0], t_staged[1]};
+      row.norm_not_staged_ms = {t_not[0], t_not[1]};
+    }
     {
       // The pick a cluster of blocks a row (the default) against one block (WST_CUDA_PICK_CLUSTER=0), back to back.
       const bool cluster0 = be.pick_cluster_requested();
@@ -1485,6 +1511,12 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
   return row;
 }
 
+std::string fmt_us(double us) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f", us);
+  return b;
+}
+
 // The chain probe's replays (Row::chain): each kernel's median time from its wait's release to the next kernel's (the
 // kernel's share of the step on its critical path), how long its first block had waited there, how many of its blocks
 // were at the wait before the release and when the last got there (us after the release); then the
@@ -1542,6 +1574,26 @@ void print_chain(const std::string& label, const std::vector<std::vector<engine:
                 "%.1f of %u blocks early, the last there %+.2f us (means over %d layers)\n", label.c_str(), q,
                 chain[0][head + q].grid, chain[0][head + q].block, d / n_layers, w / n_layers, e / n_layers,
                 chain[0][head + q].blocks, la / n_layers, n_layers);
+    // Block 0's marks (chain_probe_mark: what each phase is is said where the kernel marks it): us after its own
+    // release, the median over replays, the mean over layers; only where every replay of every layer has the mark.
+    std::string phases;
+    for (int p = 1; p < engine::cuda::kChainProbePhases; ++p) {
+      double sum = 0;
+      bool all = true;
+      for (int l = 0; all && l < n_layers; ++l) {
+        std::vector<double> at;
+        for (const auto& c : chain) {
+          const auto& k = c[head + l * per + q];
+          all = all && k.phase[0] != 0 && k.phase[p] != 0;
+          if (all) at.push_back((static_cast<double>(k.phase[p]) - static_cast<double>(k.phase[0])) / 1e3);
+        }
+        if (all) sum += median(at);
+      }
+      if (all) phases += " " + std::to_string(p) + ": " + fmt_us(sum / n_layers);
+    }
+    if (!phases.empty())
+      std::printf("%s: chain, place %zu of a layer: block 0's phases, us after its release:%s\n", label.c_str(), q,
+                  phases.c_str());
   }
 }
 
@@ -2002,8 +2054,12 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   "ms against %.3f ms with them (%s)\n",
                   a.c_str(), precision_name(p), r.pick_no_prefetch_ms, r.pick_fused_ms[r.default_variant],
                   r.no_prefetch_same ? "same picks" : "PICKS DIFFER");
+      std::printf("%s %s: recorded step with the norms' gains and biases staged in shared memory (WST_CUDA_NORM_STAGED=1)"
+                  " %.4f / %.4f ms against not %.4f / %.4f ms, two rounds alternating (%s)\n",
+                  a.c_str(), precision_name(p), r.norm_staged_ms[0], r.norm_staged_ms[1], r.norm_not_staged_ms[0],
+                  r.norm_not_staged_ms[1], r.norm_staged_same ? "same picks" : "PICKS DIFFER");
       if (!r.pick_same || !r.fused_same[0] || !r.fused_same[1] || !r.fused_same[2] || !r.no_prefetch_same ||
-          !r.norm_once_same)
+          !r.norm_once_same || !r.norm_staged_same)
         rc = 1;
       // Where the persistent kernel (an experiment) ran, it must agree with the recorded step at least on the first
       // picks (later ones may part at a near-tie: other summation orders), its 5-beam logits within 1e-4, and its

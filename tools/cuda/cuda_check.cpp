@@ -569,6 +569,33 @@ struct Checker {
     be.set_gemv_one_row_norm_by_warp(one0);
   }
 
+  // The normed products' gains and biases staged in shared memory (set_norm_staged) against read from L2: the same
+  // values, so the same bits, whichever norm the launch takes (block-wide, a warp's, the expanding shape's, once).
+  void staged_norm(engine::WeightType type, int m, int n, int k, engine::Backend::Epilogue epi) {
+    auto x = rnd(static_cast<size_t>(m) * k, 2.0f), w = rnd(static_cast<size_t>(n) * k, 0.05f), b = rnd(n);
+    auto g = rnd(k), be_v = rnd(k);
+    for (auto& v : g) v += 1.0f;
+    Mat X = up(x, m, k), B = up(b, 1, n), G = up(g, 1, k), BE = up(be_v, 1, k);
+    engine::Weights W = be.upload_weights(w.data(), n, k, type);
+    auto run = [&](bool staged) {
+      be.set_norm_staged(staged);
+      Mat Y = be.alloc(m, n);
+      poison(Y);
+      be.linear_fused(X, &G, &BE, W, &B, epi, Y);
+      return down(Y);
+    };
+    const bool staged0 = be.norm_staged();  // put back below
+    const std::vector<float> want = run(false), got = run(true);
+    be.set_norm_staged(staged0);
+    const size_t n_diff = bits_differing(got, want);
+    if (n_diff) ++n_fail;
+    std::printf("  %-4s %-58s %zu of %zu values differ from the norm read from L2\n", n_diff ? "FAIL" : "ok",
+                ("staged norm: [" + std::to_string(m) + "," + std::to_string(k) + "]x[" + std::to_string(n) + "," +
+                 std::to_string(k) + "]^T")
+                    .c_str(),
+                n_diff, got.size());
+  }
+
   // The tensor-core row kernel (set_tensor_rows) against double precision, its launch counted; then its other tile
   // counts against one tile (each tile's sums run in the same order whatever the tiles: the same bits).
   void tensor_rows(int m, int n, int k, bool norm, engine::Backend::Epilogue epi, double tol) {
@@ -982,29 +1009,38 @@ struct Checker {
     const long long before = be.fused_cross_launches();
     be.set_fused_cross(true);
     be.cross_attention_from(X, G, BE, W, &BQ, Q, KV.cols_view(0, d), KV.cols_view(d, d), O2, n_head);
+    // Again with the norm's gains and biases staged in shared memory (set_norm_staged): the same bits.
+    Mat O3 = be.alloc(1, d);
+    poison(O3);
+    const bool staged_before = be.norm_staged();
+    be.set_norm_staged(true);
+    be.cross_attention_from(X, G, BE, W, &BQ, Q, KV.cols_view(0, d), KV.cols_view(d, d), O3, n_head);
+    be.set_norm_staged(staged_before);
     be.set_fused_cross(cross_before);
     be.set_fused_cross_max_width(cross_width_before);
     be.set_one_row_scores_first(scores_first_before);
     be.set_gemv_one_row_norm_by_warp(one_norm_before);
     be.set_half_cross_kv(half_before);
     const bool shadow = half_kv && be.precision() == engine::cuda::Precision::f16;
-    const bool read_half = be.half_cross_kv_launches() - half_before_launches == (shadow ? 2 : 0);
-    const std::vector<float> a = down(O1), b = down(O2), q_after = down(Q);
-    size_t n_diff = 0, n_bad = 0, q_written = 0;
+    const bool read_half = be.half_cross_kv_launches() - half_before_launches == (shadow ? 3 : 0);
+    const std::vector<float> a = down(O1), b = down(O2), c = down(O3), q_after = down(Q);
+    size_t n_diff = 0, n_bad = 0, q_written = 0, n_staged_diff = 0;
     for (size_t i = 0; i < a.size(); ++i) {
       n_diff += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;
+      n_staged_diff += std::memcmp(&b[i], &c[i], sizeof(float)) != 0;
       n_bad += !std::isfinite(b[i]);
     }
     for (float e : q_after) q_written += std::isfinite(e);
-    const bool ran = be.fused_cross_launches() == before + 1 && q_written == 0;
+    const bool ran = be.fused_cross_launches() == before + 2 && q_written == 0;
     const bool unfused = be.fused_cross_launches() == before && q_written == q_after.size();
-    const bool ok = (shadow ? ran : unfused) && read_half && n_diff == 0 && n_bad == 0;
+    const bool ok = (shadow ? ran : unfused) && read_half && n_diff == 0 && n_bad == 0 && n_staged_diff == 0;
     if (!ok) ++n_fail;
-    std::printf("  %-4s %-58s %zu of %zu values differ from the two kernels%s%s\n", ok ? "ok" : "FAIL",
+    std::printf("  %-4s %-58s %zu of %zu values differ from the two kernels, %zu with the norm staged%s%s\n",
+                ok ? "ok" : "FAIL",
                 ("cross query + attention fused " + std::string(engine::weight_type_name(type)) + " " + name +
                  (shadow ? ", K/V float16" : ", no shadow"))
                     .c_str(),
-                n_diff, a.size(),
+                n_diff, a.size(), n_staged_diff,
                 shadow ? (ran ? "" : " (the fused kernel did not run)")
                        : (unfused ? "" : " (fused without a shadow)"),
                 read_half ? "" : shadow ? " (the float16 K/V were not read by both)" : " (a float16 shadow was read)");
@@ -2097,11 +2133,17 @@ int run_op_checks(CudaBackend& be) {
         ck.gemv_shapes(type, rows, 1000, 1280, false, Epi::add);  // rows not a multiple of a block's
       }
       if (experiments) ck.gemv_shapes(type, 8, 1280, 4 * 1280, false, Epi::add);  // in chunks
+      for (int rows : {1, 2, 5}) {
+        ck.staged_norm(type, rows, 3 * 1280, 1280, Epi::none);
+        ck.staged_norm(type, rows, 4 * 384, 384, Epi::gelu);
+      }
     }
     // fc1 of large-v3 and of tiny, the logits' product of large-v3 (normalised once, 51866 wide).
     ck.expanding_shapes(type, 4 * 1280, 1280, Epi::gelu);
     ck.expanding_shapes(type, 4 * 384, 384, Epi::gelu);
     ck.expanding_shapes(type, 51866, 1280, Epi::none);
+    ck.staged_norm(type, 1, 4 * 1280, 1280, Epi::gelu);  // the expanding shape's warp norm
+    ck.staged_norm(type, 1, 51866, 1280, Epi::none);     // the logits' norm once
     be.set_gemv_chunks(chunks0);
     be.set_gemv_norm_by_warp(warp_norm0);
     be.set_gemv_one_row_norm_by_warp(one_norm0);

@@ -430,7 +430,7 @@ bool CudaBackend::launch_fused_cross(const Mat& x, const Mat& gamma, const Mat& 
     using T = std::remove_const_t<std::remove_pointer_t<decltype(w)>>;
     const FoldedOutput<T> fold = fold_args<T>(wo, bo, x, fold_scratch_, kFoldPartials);
     cross_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data, w, b, d, n_head, hk->k, hk->v,
-                          hk->ld, hk->ld, k.rows, out.data, wo ? &fold : nullptr);
+                          hk->ld, hk->ld, k.rows, out.data, wo ? &fold : nullptr, gemv_.stage_norm);
   };
   if (wq.type == WeightType::float16)
     launch(static_cast<const __half*>(wq.packed.get()));
@@ -471,7 +471,7 @@ bool CudaBackend::launch_fused_self(const Mat& x, const Mat& gamma, const Mat& b
     using T = std::remove_const_t<std::remove_pointer_t<decltype(wp)>>;
     const FoldedOutput<T> fold = fold_args<T>(wo, bo, x, fold_scratch_, kFoldPartials);
     self_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data, wp, b, d, n_head, k_cache.data,
-                         v_cache.data, k_cache.ld, st, out.data, wo ? &fold : nullptr);
+                         v_cache.data, k_cache.ld, st, out.data, wo ? &fold : nullptr, gemv_.stage_norm);
   };
   if (w.type == WeightType::float16)
     launch(static_cast<const __half*>(w.packed.get()));

@@ -9,6 +9,9 @@
 
 namespace wst::engine::cuda {
 
+// Phases a kernel may mark (launch.cuh's chain_probe_mark), 0 being block 0's release from its wait.
+constexpr int kChainProbePhases = 5;
+
 // One kernel of the chain, from its blocks' notes.
 struct ChainProbeRecord {
   unsigned long long reached = 0;       // ns, %globaltimer: the first of its blocks reached the wait
@@ -17,6 +20,8 @@ struct ChainProbeRecord {
   unsigned grid = 0, block = 0;         // the kernel's grid and block sizes (x), to tell the kernels apart
   unsigned blocks = 0;                  // its blocks (grid x, y and z)
   unsigned early = 0;  // how many of them waited there over 0.1 us: resident before the kernel before it ended
+  // ns: when block 0 was released (phase 0) and got to each phase its kernel marks; 0 where it marks none.
+  unsigned long long phase[kChainProbePhases] = {};
 };
 
 // Every kernel since the last call, from every translation unit with chained kernels, in the order of `released`

@@ -457,17 +457,34 @@ __global__ void __launch_bounds__(32 * kWarps, 2) shared_kv_attention_kernel(con
 }
 
 // Row x [1, d] layer-normed (gamma, beta) into this block's shared memory, as half_linear.cu's kernel does with
-// 256 threads (the same sums in the same order). d <= kMaxQueryWidth.
+// 256 threads (the same sums in the same order). d <= kMaxQueryWidth. Before the wait, prepare_norm either asks L2
+// for the gains and biases or (`staged`: CudaBackend::set_norm_staged) copies them into `staged_w` (2 d floats of the
+// launch's dynamic shared memory, norm_weights_slice), where normed_row then reads them; `later`: the cp.async groups
+// the kernel commits between the two.
 constexpr int kHeldQ = 8;
 constexpr int kMaxQueryWidth = 32 * 8 * kHeldQ;
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
+__device__ __forceinline__ void prepare_norm(const float* gamma, const float* beta, int d, bool staged,
+                                             float* staged_w) {
+  if (staged) {
+    stage_norm_weights(gamma, beta, d, staged_w, staged_w + d);
+  } else {
+    prefetch_lines_l2(gamma, sizeof(float) * d);
+    prefetch_lines_l2(beta, sizeof(float) * d);
+  }
+}
 __device__ __forceinline__ const float* normed_row(const float* x, int ldx, int d, const float* gamma,
-                                                   const float* beta) {
+                                                   const float* beta, bool staged, const float* staged_w, int later) {
   __shared__ float4 xs_raw[kMaxQueryWidth / 4];
   __shared__ float red[64];
   float* xs = reinterpret_cast<float*>(xs_raw);
   load_rows<1>(x, ldx, d, xs);
   __syncthreads();
+  if (staged) {
+    wait_norm_weights(later);
+    gamma = staged_w;
+    beta = staged_w + d;
+  }
   norm_rows<1>(xs, d, gamma, beta, red);
   __syncthreads();
   return xs;
@@ -507,7 +524,13 @@ struct FoldOut {
   unsigned* counters;  // [kCtas], zero before and after every launch
 };
 // Dynamic shared memory of a folding launch: its blocks' rows of wo, 64 values of 2 bytes a row.
-inline size_t fold_bytes(int d) { return static_cast<size_t>(d / kCtas) * 64 * 2; }
+__host__ __device__ inline size_t fold_bytes(int d) { return static_cast<size_t>(d / kCtas) * 64 * 2; }
+// Then, staged (CudaBackend::set_norm_staged), the norm's gains and biases: 2 d floats, for rows up to 1280 wide
+// (Whisper's widest): with the fold's 20 KB and the kernels' own 13-15 KB, 43 KB, under the 48 KB a launch gets
+// without asking for more. Wider rows are not staged.
+constexpr int kMaxStagedNorm = 1280;
+inline bool stages_norm(int d, bool staged) { return staged && d <= kMaxStagedNorm; }
+inline size_t staged_norm_bytes(int d, bool staged) { return stages_norm(d, staged) ? 2 * sizeof(float) * d : 0; }
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
 // The block's rows of wo for fold_output: the launch's dynamic shared memory, sized for the model (fold_bytes: 6 KB
@@ -515,6 +538,10 @@ inline size_t fold_bytes(int d) { return static_cast<size_t>(d / kCtas) * 64 * 2
 __device__ __forceinline__ uint4* fold_slice() {
   extern __shared__ uint4 fold_dynamic[];
   return fold_dynamic;
+}
+template <bool kFold>
+__device__ __forceinline__ float* norm_weights_slice(int d) {
+  return reinterpret_cast<float*>(fold_slice()) + (kFold ? fold_bytes(d) / sizeof(float) : 0);
 }
 
 // Before the wait: this block's rows of wo, head h's 64 columns (8 16-byte pieces a row), into wo_s by cp.async.
@@ -587,7 +614,7 @@ template <class T, bool kFold>
 __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
     const float* x, int ldx, const float* gamma, const float* beta, const T* wq, const float* bq, int d,
     const __half* k, const __half* v, int ldk, int ldv, int n_keys, float scale, float* out, const T* wo,
-    FoldOut fold) {
+    FoldOut fold, bool staged) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   constexpr int dh = kCtas * kWarps;
   const int h = blockIdx.x / kCtas, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -605,8 +632,7 @@ __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
   preload_block_keys(kr, k, v, ldk, ldv, h, dh, begin, end);
   // The bias and the norm's gains are weights too: read (or asked into L2) before waiting, not after the sums.
   const float bias = bq ? __ldg(bq + j) : 0.0f;
-  prefetch_lines_l2(gamma, sizeof(float) * d);
-  prefetch_lines_l2(beta, sizeof(float) * d);
+  prepare_norm(gamma, beta, d, staged, norm_weights_slice<kFold>(d));
   float out_bias = 0.0f;
   if constexpr (kFold) {
     fold_preload(fold_slice(), wo, d, h, rank);
@@ -614,14 +640,17 @@ __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
   }
   wait_for_previous_kernel();
   let_next_kernel_start();
-  const float* xs = normed_row(x, ldx, d, gamma, beta);
+  const float* xs = normed_row(x, ldx, d, gamma, beta, staged, norm_weights_slice<kFold>(d), kFold ? 1 : 0);
+  chain_probe_mark(1);  // (a probe build's phases: 1 x normed, 2 the query value, 3 the head's query, 4 attended)
   float acc[1] = {};
 #pragma unroll
   for (int u = 0; u < kHeldQ; ++u)
     if (lane + 32 * u < k8) accumulate8<T, 1>(held[u], xs, d, lane + 32 * u, acc);
   float a = acc[0];
   for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+  chain_probe_mark(2);
   const float* qh = gather_head_query(a + bias);
+  chain_probe_mark(3);
   if constexpr (kFold) {
     __shared__ float4 oh[dh / 4];
     attend_scores_first<1, __half, true>(qh, 0, k, v, ldk, ldv, h, dh, scale, begin, end, true, kr,
@@ -630,6 +659,7 @@ __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
   } else {
     attend_scores_first<1>(qh, 0, k, v, ldk, ldv, h, dh, scale, begin, end, true, kr, out + h * dh, 0);
   }
+  chain_probe_mark(4);
 #endif
 }
 
@@ -650,7 +680,7 @@ template <class T, bool kFold>
 __global__ void WST_SELF_ATTENTION_BOUNDS self_query_attention_kernel(
     const float* x, int ldx, const float* gamma, const float* beta, const T* wqkv, const float* bqkv, int d,
     float* k_cache, float* v_cache, int ldc, const StepState* st, float scale, float* out, const T* wo,
-    FoldOut fold) {
+    FoldOut fold, bool staged) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   constexpr int kHeldSelf = 5;  // 16-byte weight loads held a row (three rows a warp): rows up to 1280 wide in full
   constexpr int dh = kCtas * kWarps;
@@ -670,8 +700,7 @@ __global__ void WST_SELF_ATTENTION_BOUNDS self_query_attention_kernel(
   float bias[3];
 #pragma unroll
   for (int part = 0; part < 3; ++part) bias[part] = bqkv ? __ldg(bqkv + part * d + i) : 0.0f;
-  prefetch_lines_l2(gamma, sizeof(float) * d);
-  prefetch_lines_l2(beta, sizeof(float) * d);
+  prepare_norm(gamma, beta, d, staged, norm_weights_slice<kFold>(d));
   // So are the block's keys and values before `position`, written by earlier steps (the kernel before this one writes
   // no cache; the step's state was copied before the step's first kernel): asked into L2 now, the attention below
   // finds them there instead of in memory (the step's weights evict them between tokens).
@@ -686,7 +715,9 @@ __global__ void WST_SELF_ATTENTION_BOUNDS self_query_attention_kernel(
   }
   wait_for_previous_kernel();
   let_next_kernel_start();
-  const float* xs = normed_row(x, ldx, d, gamma, beta);
+  const float* xs = normed_row(x, ldx, d, gamma, beta, staged, norm_weights_slice<kFold>(d), kFold ? 1 : 0);
+  chain_probe_mark(1);  // (a probe build's phases: 1 x normed, 2 q, k, v and the caches' row, 3 the head's query,
+                        // 4 attended)
   float value[3];
 #pragma unroll
   for (int part = 0; part < 3; ++part) {
@@ -704,8 +735,10 @@ __global__ void WST_SELF_ATTENTION_BOUNDS self_query_attention_kernel(
     k_cache[static_cast<size_t>(position) * ldc + i] = value[1];
     v_cache[static_cast<size_t>(position) * ldc + i] = value[2];
   }
+  chain_probe_mark(2);
   // The cluster barrier inside also makes the caches' new row (written above) visible to the cluster's blocks.
   const float* qh = gather_head_query(value[0]);
+  chain_probe_mark(3);
   KeyRegs r;
   if constexpr (kFold) {
     __shared__ float4 oh[dh / 4];
@@ -715,6 +748,7 @@ __global__ void WST_SELF_ATTENTION_BOUNDS self_query_attention_kernel(
   } else {
     attend_head(qh, k_cache, v_cache, ldc, ldc, h, dh, scale, begin, end, false, r, out + h * dh);
   }
+  chain_probe_mark(4);
 #endif
 }
 
@@ -743,50 +777,63 @@ bool cross_query_attention_fits(int d, int n_head) {
 template <class T>
 void cross_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                            const float* beta, const T* wq, const float* bq, int d, int n_head, const __half* k,
-                           const __half* v, int ldk, int ldv, int n_keys, float* out, const FoldedOutput<T>* fold) {
+                           const __half* v, int ldk, int ldv, int n_keys, float* out, const FoldedOutput<T>* fold,
+                           bool staged_norm) {
   if (!cross_query_attention_fits(d, n_head) || !shared_kv_attention_fits(1, d / n_head, k, v, ldk, ldv) || n_keys < 1)
     throw Error("cross_query_attention: width " + std::to_string(d) + ", " + std::to_string(n_head) + " heads, " +
                 std::to_string(n_keys) + " keys");
   const float scale = 1.0f / std::sqrt(static_cast<float>(kCtas * kWarps));
-  if (fold)
-    return launch_cluster_kernel(chained, kCtas, cross_query_attention_kernel<T, true>, dim3(n_head * kCtas),
-                                 dim3(32 * kWarps), fold_bytes(d), stream, x, ldx, gamma, beta, wq, bq, d, k, v, ldk,
-                                 ldv, n_keys, scale, out, fold->wo,
-                                 FoldOut{fold->bo, fold->x, fold->partials, fold->counters});
-  launch_cluster_kernel(chained, kCtas, cross_query_attention_kernel<T, false>, dim3(n_head * kCtas),
-                        dim3(32 * kWarps), 0, stream, x, ldx, gamma, beta, wq, bq, d, k, v, ldk, ldv, n_keys, scale,
-                        out, static_cast<const T*>(nullptr), FoldOut{});
+  const size_t staged_bytes = staged_norm_bytes(d, staged_norm);
+  staged_norm = stages_norm(d, staged_norm);
+  if (fold) {
+    constexpr auto kernel = cross_query_attention_kernel<T, true>;
+    return launch_cluster_kernel(chained, kCtas, kernel, dim3(n_head * kCtas), dim3(32 * kWarps),
+                                 fold_bytes(d) + staged_bytes, stream, x, ldx, gamma, beta, wq, bq, d, k, v, ldk, ldv,
+                                 n_keys, scale, out, fold->wo, FoldOut{fold->bo, fold->x, fold->partials, fold->counters},
+                                 staged_norm);
+  }
+  constexpr auto kernel = cross_query_attention_kernel<T, false>;
+  launch_cluster_kernel(chained, kCtas, kernel, dim3(n_head * kCtas), dim3(32 * kWarps), staged_bytes, stream, x, ldx,
+                        gamma, beta, wq, bq, d, k, v, ldk, ldv, n_keys, scale, out, static_cast<const T*>(nullptr),
+                        FoldOut{}, staged_norm);
 }
 template void cross_query_attention<__half>(bool, cudaStream_t, const float*, int, const float*, const float*,
                                             const __half*, const float*, int, int, const __half*, const __half*, int,
-                                            int, int, float*, const FoldedOutput<__half>*);
+                                            int, int, float*, const FoldedOutput<__half>*, bool);
 template void cross_query_attention<__nv_bfloat16>(bool, cudaStream_t, const float*, int, const float*, const float*,
                                                    const __nv_bfloat16*, const float*, int, int, const __half*,
                                                    const __half*, int, int, int, float*,
-                                                   const FoldedOutput<__nv_bfloat16>*);
+                                                   const FoldedOutput<__nv_bfloat16>*, bool);
 
 template <class T>
 void self_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                           const float* beta, const T* wqkv, const float* bqkv, int d, int n_head, float* k_cache,
-                          float* v_cache, int ldc, const StepState* st, float* out, const FoldedOutput<T>* fold) {
+                          float* v_cache, int ldc, const StepState* st, float* out, const FoldedOutput<T>* fold,
+                          bool staged_norm) {
   if (!cross_query_attention_fits(d, n_head))
     throw Error("self_query_attention: width " + std::to_string(d) + ", " + std::to_string(n_head) + " heads");
   const float scale = 1.0f / std::sqrt(static_cast<float>(kCtas * kWarps));
-  if (fold)
-    return launch_cluster_kernel(chained, kCtas, self_query_attention_kernel<T, true>, dim3(n_head * kCtas),
-                                 dim3(32 * kWarps), fold_bytes(d), stream, x, ldx, gamma, beta, wqkv, bqkv, d,
-                                 k_cache, v_cache, ldc, st, scale, out, fold->wo,
-                                 FoldOut{fold->bo, fold->x, fold->partials, fold->counters});
-  launch_cluster_kernel(chained, kCtas, self_query_attention_kernel<T, false>, dim3(n_head * kCtas),
-                        dim3(32 * kWarps), 0, stream, x, ldx, gamma, beta, wqkv, bqkv, d, k_cache, v_cache, ldc, st,
-                        scale, out, static_cast<const T*>(nullptr), FoldOut{});
+  const size_t staged_bytes = staged_norm_bytes(d, staged_norm);
+  staged_norm = stages_norm(d, staged_norm);
+  if (fold) {
+    constexpr auto kernel = self_query_attention_kernel<T, true>;
+    return launch_cluster_kernel(chained, kCtas, kernel, dim3(n_head * kCtas), dim3(32 * kWarps),
+                                 fold_bytes(d) + staged_bytes, stream, x, ldx, gamma, beta, wqkv, bqkv, d, k_cache,
+                                 v_cache, ldc, st, scale, out, fold->wo,
+                                 FoldOut{fold->bo, fold->x, fold->partials, fold->counters}, staged_norm);
+  }
+  constexpr auto kernel = self_query_attention_kernel<T, false>;
+  launch_cluster_kernel(chained, kCtas, kernel, dim3(n_head * kCtas), dim3(32 * kWarps), staged_bytes, stream, x, ldx,
+                        gamma, beta, wqkv, bqkv, d, k_cache, v_cache, ldc, st, scale, out,
+                        static_cast<const T*>(nullptr), FoldOut{}, staged_norm);
 }
 template void self_query_attention<__half>(bool, cudaStream_t, const float*, int, const float*, const float*,
                                            const __half*, const float*, int, int, float*, float*, int,
-                                           const StepState*, float*, const FoldedOutput<__half>*);
+                                           const StepState*, float*, const FoldedOutput<__half>*, bool);
 template void self_query_attention<__nv_bfloat16>(bool, cudaStream_t, const float*, int, const float*, const float*,
                                                   const __nv_bfloat16*, const float*, int, int, float*, float*, int,
-                                                  const StepState*, float*, const FoldedOutput<__nv_bfloat16>*);
+                                                  const StepState*, float*, const FoldedOutput<__nv_bfloat16>*,
+                                                  bool);
 
 void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ldq, const AttentionRows& rows, int n_rows,
                        int ldk, int ldv, int n_head, int dh, float scale, float* out, int ldo, const StepState* st,

@@ -202,6 +202,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   persistent_early_loads_ = !env_is("WST_CUDA_PERSISTENT_EARLY", "0");
   persistent_compact_ = env_is("WST_CUDA_PERSISTENT_COMPACT", "1");
   set_prefetch_rows(!env_is("WST_CUDA_PREFETCH_ROWS", "0"));
+  set_norm_staged(env_is("WST_CUDA_NORM_STAGED", "1"));
 }
 
 void CudaBackend::set_prefetch_rows(bool on) {
@@ -385,6 +386,11 @@ std::vector<ChainProbeRecord> chain_probe_take() {
     std::fprintf(stderr, "chain probe: more blocks than notes (take them after fewer steps)\n");
     return {};
   }
+  std::vector<ChainProbeNote> marks;
+  for (const ChainProbeNote& n : notes)
+    if (n.phase > 0) marks.push_back(n);
+  notes.erase(std::remove_if(notes.begin(), notes.end(), [](const ChainProbeNote& n) { return n.phase > 0; }),
+              notes.end());
   std::sort(notes.begin(), notes.end(), [](const ChainProbeNote& a, const ChainProbeNote& b) {
     return a.released != b.released ? a.released < b.released : a.reached < b.reached;
   });
@@ -402,12 +408,23 @@ std::vector<ChainProbeRecord> chain_probe_take() {
         std::fprintf(stderr, "chain probe: kernel %zu's blocks are mixed with another kernel's\n", kernels.size());
         return {};
       }
+      if (b.index == 0) k.phase[0] = b.released;
       k.reached = std::min(k.reached, b.reached);
       k.last_reached = std::max(k.last_reached, b.reached);
       k.early += b.released - b.reached > 100 ? 1u : 0u;  // ns: more than the wait's own time
     }
     kernels.push_back(k);
     i += first.blocks;
+  }
+  // Block 0's marks: a mark falls between its kernel's first release and the next kernel's (the next kernel starts
+  // only when this one's blocks have all passed their wait, and is released only when they have all ended).
+  for (const ChainProbeNote& m : marks) {
+    auto next = std::upper_bound(kernels.begin(), kernels.end(), m.reached,
+                                 [](unsigned long long t, const ChainProbeRecord& k) { return t < k.released; });
+    if (next == kernels.begin()) continue;
+    ChainProbeRecord& k = *(next - 1);
+    if (k.grid == m.grid && k.block == m.block && m.phase < static_cast<unsigned>(kChainProbePhases))
+      k.phase[m.phase] = m.reached;
   }
   size_t whole = 0;
   for (const ChainProbeRecord& k : kernels) whole += k.blocks;

@@ -116,6 +116,11 @@ struct GemvConfig {
   // slower with it in run 77). docs/cuda_notes.md entry 32.
   GemvShape one_row_expanding{4, 4};
   int expanding_min_input = 1280;
+  // The normed products' gains and biases copied into shared memory before the wait (stage_norm_weights), read from
+  // there by the norm instead of from L2 after its sums; the same bits. Off until timed (session 31, written after
+  // its last GPU call): WST_CUDA_NORM_STAGED=1 or CudaBackend::set_norm_staged, which the fused attention kernels
+  // follow too.
+  bool stage_norm = false;
 };
 
 // Whether m rows of an n x k product take GemvConfig::one_row_expanding (and a warp's layer norm). Not the q|k|v
@@ -309,6 +314,10 @@ class CudaBackend final : public Backend {
   // follows it too; one flag for the device in this process (the last backend to set it wins).
   void set_prefetch_rows(bool on);
   bool prefetch_rows() const { return prefetch_rows_; }
+  // GemvConfig::stage_norm, which the fused attention kernels follow too (staged_norm). A launch takes it when made,
+  // so a recording keeps the setting it was made with.
+  void set_norm_staged(bool on) { gemv_.stage_norm = on; }
+  bool norm_staged() const { return gemv_.stage_norm; }
   long long small_self_launches() const { return small_self_launches_; }
   bool shared_kv() const { return shared_kv_; }
   long long shared_kv_launches() const { return shared_kv_launches_; }
@@ -847,13 +856,13 @@ template <class T>
 void self_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                           const float* beta, const T* wqkv, const float* bqkv, int d, int n_head, float* k_cache,
                           float* v_cache, int ldc, const StepState* st, float* out,
-                          const FoldedOutput<T>* fold = nullptr);
+                          const FoldedOutput<T>* fold = nullptr, bool staged_norm = false);
 // K/V: their float16 shadow (set_half_cross_kv).
 template <class T>
 void cross_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                            const float* beta, const T* wq, const float* bq, int d, int n_head, const __half* k,
                            const __half* v, int ldk, int ldv, int n_keys, float* out,
-                           const FoldedOutput<T>* fold = nullptr);
+                           const FoldedOutput<T>* fold = nullptr, bool staged_norm = false);
 
 // The encoder's half-precision path (encoder_blocks.cu), T = __half or __nv_bfloat16:
 // y [x.rows, x.cols] (row stride ldy) = layer_norm(x + add) in T (add: a row, or null; x is only read).

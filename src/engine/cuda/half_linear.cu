@@ -180,9 +180,11 @@ __device__ __forceinline__ void accumulate_span(const uint4* const (&w8)[R], con
 template <class T, int M, int R, bool kNorm, int kEpi, int kHeld, bool kChunked>
 __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, kHeld, kChunked, kNorm)) half_gemv_kernel(const float* x, int ldx, const float* gamma, const float* beta, const T* w,
                                  const float* bias, float* y, int ldy, int n, int k, int kc, bool norm_by_warp,
-                                 KvTarget kv) {
+                                 bool staged, KvTarget kv) {
   constexpr int kBatch = R == 1 && !kChunked ? 1 : 4;
-  extern __shared__ float4 xs_raw[];  // [M, kc] floats, 16-byte aligned for load_rows
+  // [M, kc] floats, 16-byte aligned for load_rows; then, staged (GemvConfig::stage_norm), the norm's gains and
+  // biases [2, k]
+  extern __shared__ float4 xs_raw[];
   float* xs = reinterpret_cast<float*>(xs_raw);
   const int lane = threadIdx.x % 32;
   const int j0 = (blockIdx.x * static_cast<int>(blockDim.x / 32) + static_cast<int>(threadIdx.x / 32)) * R;
@@ -205,8 +207,12 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, k
 #pragma unroll
   for (int q = 0; q < R; ++q) bq[q] = bias && has[q] ? __ldg(bias + j0 + q) : 0.0f;
   if constexpr (kNorm) {
-    prefetch_lines_l2(gamma, sizeof(float) * k);
-    prefetch_lines_l2(beta, sizeof(float) * k);
+    if (staged) {
+      stage_norm_weights(gamma, beta, k, xs + M * kc, xs + M * kc + k);
+    } else {
+      prefetch_lines_l2(gamma, sizeof(float) * k);
+      prefetch_lines_l2(beta, sizeof(float) * k);
+    }
   }
   wait_for_previous_kernel();
   let_next_kernel_start();
@@ -224,9 +230,16 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, k
   const int cn = kChunked ? min(kc, k) : k;
   load_rows<M>(x, ldx, cn, xs);
   __syncthreads();
+  chain_probe_mark(1);  // (a probe build's phases: 1 x loaded, 2 normed, 3 summed, 4 written)
   if constexpr (kNorm) {
+    if (staged) {
+      wait_norm_weights();
+      gamma = xs + M * kc;
+      beta = xs + M * kc + k;
+    }
     norm_rows_of_gemv<M>(xs, k, gamma, beta, norm_by_warp);
     __syncthreads();
+    chain_probe_mark(2);
   }
   if (!kChunked && !has[0]) return;  // (a chunked block's warps all take part in its barriers)
   float acc[R][M] = {};
@@ -245,6 +258,7 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, k
       if (has[0]) accumulate_span<T, M, R, kBatch>(w8, has, xs, cm, c0, c0 / 8 + lane, acc);
     }
   }
+  chain_probe_mark(3);
 #pragma unroll
   for (int q = 0; q < R; ++q) {
     if (!has[q]) break;
@@ -268,6 +282,7 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, k
       }
     }
   }
+  chain_probe_mark(4);
 }
 
 // Rounds x [rows, cols] (row stride ldx) to T, contiguous.
@@ -299,15 +314,17 @@ int gemv_chunk(int m, int k, const GemvConfig& cfg) {
 // Whether M rows' layer norms go a warp a row (norm_rows_by_warp) rather than block-wide (norm_rows).
 bool warp_norm(int m, const GemvConfig& cfg) { return m > 1 ? cfg.norm_by_warp : cfg.one_row_norm_by_warp; }
 
+// staged: the norm's gains and biases staged in shared memory before the wait (GemvConfig::stage_norm; kNorm only).
 template <class T, int M, int R, bool kNorm, int kEpi, int kHeld, bool kChunked>
-void launch_gemv_shape(bool chained, bool by_warp, const GemvShape& shape, const Mat& x, const float* gamma,
-                       const float* beta, const T* w, const float* bias, Mat& y, int n, int k, int kc,
-                       cudaStream_t stream, const KvTarget& kv) {
+void launch_gemv_shape(bool chained, bool by_warp, bool staged, const GemvShape& shape, const Mat& x,
+                       const float* gamma, const float* beta, const T* w, const float* bias, Mat& y, int n, int k,
+                       int kc, cudaStream_t stream, const KvTarget& kv) {
   constexpr auto kernel = half_gemv_kernel<T, M, R, kNorm, kEpi, kHeld, kChunked>;
-  const size_t shared = static_cast<size_t>(M) * kc * sizeof(float);
+  staged = kNorm && staged;
+  const size_t shared = (static_cast<size_t>(M) * kc + (staged ? 2 * static_cast<size_t>(k) : 0)) * sizeof(float);
   allow_dynamic_shared<kernel>(shared);
   launch_kernel(chained, kernel, dim3(blocks_for(n, shape.warps * R)), dim3(32 * shape.warps), shared, stream, x.data,
-                x.ld, gamma, beta, w, bias, y.data, y.ld, n, k, kc, kNorm && kEpi != kEpiKv && by_warp, kv);
+                x.ld, gamma, beta, w, bias, y.data, y.ld, n, k, kc, kNorm && kEpi != kEpiKv && by_warp, staged, kv);
 }
 
 
@@ -334,22 +351,22 @@ void launch_gemv(bool chained, const GemvConfig& cfg, const Mat& x, const float*
   if constexpr (kWide && !kNorm) {
     // Only the wide input with several rows needs chunks; one row a warp there.
     if (kc < k)
-      return launch_gemv_shape<T, M, 1, false, kEpi, kHeldChunked, true>(chained, by_warp, shape, x, gamma, beta, w,
-                                                                          bias, y, n, k, kc, stream, kv);
+      return launch_gemv_shape<T, M, 1, false, kEpi, kHeldChunked, true>(chained, by_warp, false, shape, x, gamma,
+                                                                          beta, w, bias, y, n, k, kc, stream, kv);
   }
   switch (shape.rows_per_warp) {
     case 2:
-      return launch_gemv_shape<T, M, 2, kNorm, kEpi, held_per_row<2, kWide>(), false>(chained, by_warp, shape, x,
-                                                                                     gamma, beta, w, bias, y, n, k, k,
-                                                                                     stream, kv);
+      return launch_gemv_shape<T, M, 2, kNorm, kEpi, held_per_row<2, kWide>(), false>(chained, by_warp, cfg.stage_norm,
+                                                                                     shape, x, gamma, beta, w, bias, y,
+                                                                                     n, k, k, stream, kv);
     case 4:
-      return launch_gemv_shape<T, M, 4, kNorm, kEpi, held_per_row<4, kWide>(), false>(chained, by_warp, shape, x,
-                                                                                     gamma, beta, w, bias, y, n, k, k,
-                                                                                     stream, kv);
+      return launch_gemv_shape<T, M, 4, kNorm, kEpi, held_per_row<4, kWide>(), false>(chained, by_warp, cfg.stage_norm,
+                                                                                     shape, x, gamma, beta, w, bias, y,
+                                                                                     n, k, k, stream, kv);
     default:
-      return launch_gemv_shape<T, M, 1, kNorm, kEpi, held_per_row<1, kWide>(), false>(chained, by_warp, shape, x,
-                                                                                     gamma, beta, w, bias, y, n, k, k,
-                                                                                     stream, kv);
+      return launch_gemv_shape<T, M, 1, kNorm, kEpi, held_per_row<1, kWide>(), false>(chained, by_warp, cfg.stage_norm,
+                                                                                     shape, x, gamma, beta, w, bias, y,
+                                                                                     n, k, k, stream, kv);
   }
 }
 
@@ -392,15 +409,24 @@ void gemv_rows(bool chained, const GemvConfig& cfg, const Mat& x, const float* g
 template <int M>
 __global__ void __launch_bounds__(32 * kMaxGemvWarps) norm_rows_kernel(const float* x, int ldx, int k, const float* gamma,
                                                                        const float* beta, bool by_warp, float* y,
-                                                                       int ldy) {
-  extern __shared__ float4 xs_raw[];  // [M, k]
+                                                                       int ldy, bool staged) {
+  extern __shared__ float4 xs_raw[];  // [M, k]; staged, then the gains and biases [2, k] (half_gemv_kernel's)
   float* xs = reinterpret_cast<float*>(xs_raw);
-  prefetch_lines_l2(gamma, sizeof(float) * k);
-  prefetch_lines_l2(beta, sizeof(float) * k);
+  if (staged) {
+    stage_norm_weights(gamma, beta, k, xs + M * k, xs + M * k + k);
+  } else {
+    prefetch_lines_l2(gamma, sizeof(float) * k);
+    prefetch_lines_l2(beta, sizeof(float) * k);
+  }
   wait_for_previous_kernel();
   let_next_kernel_start();
   load_rows<M>(x, ldx, k, xs);
   __syncthreads();
+  if (staged) {
+    wait_norm_weights();
+    gamma = xs + M * k;
+    beta = xs + M * k + k;
+  }
   norm_rows_of_gemv<M>(xs, k, gamma, beta, by_warp);
   __syncthreads();
   for (int i = threadIdx.x; i < M * k; i += blockDim.x) {
@@ -413,10 +439,10 @@ template <int M>
 void launch_norm_rows(bool chained, const GemvConfig& cfg, const Mat& x, const float* gamma, const float* beta,
                       Mat& y, cudaStream_t stream) {
   constexpr auto kernel = norm_rows_kernel<M>;
-  const size_t shared = static_cast<size_t>(M) * x.cols * sizeof(float);
+  const size_t shared = static_cast<size_t>(M + (cfg.stage_norm ? 2 : 0)) * x.cols * sizeof(float);
   allow_dynamic_shared<kernel>(shared);
   launch_kernel(chained, kernel, dim3(1), dim3(32 * kMaxGemvWarps), shared, stream, x.data, x.ld, x.cols, gamma, beta,
-                warp_norm(M, cfg), y.data, y.ld);
+                warp_norm(M, cfg), y.data, y.ld, cfg.stage_norm);
 }
 
 void norm_rows_once(bool chained, const GemvConfig& cfg, const Mat& x, const float* gamma, const float* beta, Mat& y,

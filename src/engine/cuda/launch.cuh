@@ -31,8 +31,10 @@ namespace wst::engine::cuda {
 // chain_probe.h. Without relocatable device code each translation unit has its own notes; each registers its
 // reader with chain_probe_readers() (cuda_backend.cu) when the program starts.
 struct ChainProbeNote {
-  unsigned long long reached, released;
-  unsigned grid, block, blocks;  // gridDim.x, blockDim.x, the grid's blocks
+  unsigned long long reached, released;  // a mark (phase > 0): both the time block 0 reached it
+  unsigned grid, block, blocks;          // gridDim.x, blockDim.x, the grid's blocks
+  unsigned phase;                        // 0: a block's wait; 1 to kChainProbePhases - 1: chain_probe_mark's
+  unsigned index;                        // the block's (x + gridDim.x (y + gridDim.y z))
 };
 struct ChainProbeNotes {
   std::vector<ChainProbeNote> notes;
@@ -82,9 +84,24 @@ __device__ __forceinline__ void wait_for_previous_kernel() {
   if (threadIdx.x == 0 && threadIdx.y == 0 && threadIdx.z == 0) {
     const unsigned i = atomicAdd(&g_chain_probe_n, 1u);
     if (i < kChainProbeNotes)
-      g_chain_probe[i] = ChainProbeNote{reached, released, gridDim.x, blockDim.x, gridDim.x * gridDim.y * gridDim.z};
+      g_chain_probe[i] = ChainProbeNote{reached, released, gridDim.x, blockDim.x, gridDim.x * gridDim.y * gridDim.z, 0u,
+                                        blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z)};
   }
 #endif
+#endif
+}
+
+// In a -DWST_CHAIN_PROBE build, block 0's first thread notes when it got to `phase` (1 to kChainProbePhases - 1) of
+// its kernel, which says what the phase is where it calls this; nothing in other builds.
+__device__ __forceinline__ void chain_probe_mark([[maybe_unused]] unsigned phase) {
+#if defined(WST_CHAIN_PROBE) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0 && threadIdx.y == 0 &&
+      threadIdx.z == 0) {
+    const unsigned long long at = global_ns();
+    const unsigned i = atomicAdd(&g_chain_probe_n, 1u);
+    if (i < kChainProbeNotes)
+      g_chain_probe[i] = ChainProbeNote{at, at, gridDim.x, blockDim.x, gridDim.x * gridDim.y * gridDim.z, phase, 0u};
+  }
 #endif
 }
 

@@ -7,6 +7,7 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_pipeline.h>
 
 #include <cstdint>
 
@@ -38,25 +39,23 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-__device__ __forceinline__ float block_sum(float v, float* red) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = v;
-  __syncthreads();
-  float t = 0.0f;
-  for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) t += red[w];
-  __syncthreads();  // red is written again by the next call
-  return t;
-}
-
-// block_sum without its trailing barrier (the same sum, the same bits): for sums that take turns between two buffers
-// of 32 floats, as norm_rows' two do, each sum's barrier then keeps the other buffer from being written again while
-// a thread still reads it. After the last sum, red must not be written before a barrier.
+// The sum of v over the block (every thread gets it), through red (32 floats): one barrier. Without a trailing
+// barrier: for sums that take turns between two buffers, as norm_rows' two do, each sum's barrier then keeps the
+// other buffer from being written again while a thread still reads it. After the last sum, red must not be written
+// before a barrier.
 __device__ __forceinline__ float block_sum_alternating(float v, float* red) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = v;
   __syncthreads();
   float t = 0.0f;
   for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) t += red[w];
+  return t;
+}
+
+// The same sum (the same bits), red free again when it returns.
+__device__ __forceinline__ float block_sum(float v, float* red) {
+  const float t = block_sum_alternating(v, red);
+  __syncthreads();  // red is written again by the next call
   return t;
 }
 
@@ -188,6 +187,20 @@ __device__ __forceinline__ void apply_norm(float* row, int n, float mean, float 
     }
   }
 }
+
+// Before a kernel's wait: this thread's share of a k-wide norm's gains and biases (the values apply_norm reads for it:
+// threadIdx.x, + blockDim.x, ...) copied into shared memory, gs and bs [k], by cp.async, so that the norm after the
+// wait reads them from shared memory rather than from L2 on its critical path. wait_norm_weights(later) before the
+// norm waits for this thread's copies alone, which are all its apply_norm reads: no barrier needed (`later`: the
+// thread's cp.async groups committed after these, left in flight). The same values, so the same bits.
+__device__ __forceinline__ void stage_norm_weights(const float* gamma, const float* beta, int k, float* gs, float* bs) {
+  for (int i = threadIdx.x; i < k; i += blockDim.x) {
+    __pipeline_memcpy_async(gs + i, gamma + i, sizeof(float));
+    __pipeline_memcpy_async(bs + i, beta + i, sizeof(float));
+  }
+  __pipeline_commit();
+}
+__device__ __forceinline__ void wait_norm_weights(int later = 0) { __pipeline_wait_prior(later); }
 
 // The M rows of xs [M, k] layer-normed in place (gamma, beta; eps 1e-5), as layer_norm.cu: two passes over each
 // row, 1 / sqrt(var + 1e-5). Every thread of the block takes part; red holds 64 floats: the mean's sum takes the first
