@@ -1511,12 +1511,6 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
   return row;
 }
 
-std::string fmt_us(double us) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.2f", us);
-  return b;
-}
-
 // The chain probe's replays (Row::chain): each kernel's median time from its wait's release to the next kernel's (the
 // kernel's share of the step on its critical path), how long its first block had waited there, how many of its blocks
 // were at the wait before the release and when the last got there (us after the release); then the
@@ -1589,7 +1583,11 @@ void print_chain(const std::string& label, const std::vector<std::vector<engine:
         }
         if (all) sum += median(at);
       }
-      if (all) phases += " " + std::to_string(p) + ": " + fmt_us(sum / n_layers);
+      if (all) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, " %d: %.2f", p, sum / n_layers);
+        phases += buf;
+      }
     }
     if (!phases.empty())
       std::printf("%s: chain, place %zu of a layer: block 0's phases, us after its release:%s\n", label.c_str(), q,

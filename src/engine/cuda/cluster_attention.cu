@@ -457,22 +457,12 @@ __global__ void __launch_bounds__(32 * kWarps, 2) shared_kv_attention_kernel(con
 }
 
 // Row x [1, d] layer-normed (gamma, beta) into this block's shared memory, as half_linear.cu's kernel does with
-// 256 threads (the same sums in the same order). d <= kMaxQueryWidth. Before the wait, prepare_norm either asks L2
-// for the gains and biases or (`staged`: CudaBackend::set_norm_staged) copies them into `staged_w` (2 d floats of the
-// launch's dynamic shared memory, norm_weights_slice), where normed_row then reads them; `later`: the cp.async groups
-// the kernel commits between the two.
+// 256 threads (the same sums in the same order). d <= kMaxQueryWidth. `staged`, `staged_w` and `later` as
+// take_norm_weights (row_products.cuh) takes them: staged_w is 2 d floats of the launch's dynamic shared memory
+// (norm_weights_slice), filled by prepare_norm_weights before the wait.
 constexpr int kHeldQ = 8;
 constexpr int kMaxQueryWidth = 32 * 8 * kHeldQ;
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
-__device__ __forceinline__ void prepare_norm(const float* gamma, const float* beta, int d, bool staged,
-                                             float* staged_w) {
-  if (staged) {
-    stage_norm_weights(gamma, beta, d, staged_w, staged_w + d);
-  } else {
-    prefetch_lines_l2(gamma, sizeof(float) * d);
-    prefetch_lines_l2(beta, sizeof(float) * d);
-  }
-}
 __device__ __forceinline__ const float* normed_row(const float* x, int ldx, int d, const float* gamma,
                                                    const float* beta, bool staged, const float* staged_w, int later) {
   __shared__ float4 xs_raw[kMaxQueryWidth / 4];
@@ -480,11 +470,7 @@ __device__ __forceinline__ const float* normed_row(const float* x, int ldx, int 
   float* xs = reinterpret_cast<float*>(xs_raw);
   load_rows<1>(x, ldx, d, xs);
   __syncthreads();
-  if (staged) {
-    wait_norm_weights(later);
-    gamma = staged_w;
-    beta = staged_w + d;
-  }
+  take_norm_weights(staged, staged_w, d, later, &gamma, &beta);
   norm_rows<1>(xs, d, gamma, beta, red);
   __syncthreads();
   return xs;
@@ -632,7 +618,7 @@ __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
   preload_block_keys(kr, k, v, ldk, ldv, h, dh, begin, end);
   // The bias and the norm's gains are weights too: read (or asked into L2) before waiting, not after the sums.
   const float bias = bq ? __ldg(bq + j) : 0.0f;
-  prepare_norm(gamma, beta, d, staged, norm_weights_slice<kFold>(d));
+  prepare_norm_weights(gamma, beta, d, staged, norm_weights_slice<kFold>(d));
   float out_bias = 0.0f;
   if constexpr (kFold) {
     fold_preload(fold_slice(), wo, d, h, rank);
@@ -700,7 +686,7 @@ __global__ void WST_SELF_ATTENTION_BOUNDS self_query_attention_kernel(
   float bias[3];
 #pragma unroll
   for (int part = 0; part < 3; ++part) bias[part] = bqkv ? __ldg(bqkv + part * d + i) : 0.0f;
-  prepare_norm(gamma, beta, d, staged, norm_weights_slice<kFold>(d));
+  prepare_norm_weights(gamma, beta, d, staged, norm_weights_slice<kFold>(d));
   // So are the block's keys and values before `position`, written by earlier steps (the kernel before this one writes
   // no cache; the step's state was copied before the step's first kernel): asked into L2 now, the attention below
   // finds them there instead of in memory (the step's weights evict them between tokens).

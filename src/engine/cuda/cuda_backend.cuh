@@ -116,7 +116,7 @@ struct GemvConfig {
   // slower with it in run 77). docs/cuda_notes.md entry 32.
   GemvShape one_row_expanding{4, 4};
   int expanding_min_input = 1280;
-  // The normed products' gains and biases copied into shared memory before the wait (stage_norm_weights), read from
+  // The normed products' gains and biases copied into shared memory before the wait (prepare_norm_weights), read from
   // there by the norm instead of from L2 after its sums; the same bits. Off until timed (session 31, written after
   // its last GPU call): WST_CUDA_NORM_STAGED=1 or CudaBackend::set_norm_staged, which the fused attention kernels
   // follow too.

@@ -206,14 +206,7 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, k
   float bq[R];
 #pragma unroll
   for (int q = 0; q < R; ++q) bq[q] = bias && has[q] ? __ldg(bias + j0 + q) : 0.0f;
-  if constexpr (kNorm) {
-    if (staged) {
-      stage_norm_weights(gamma, beta, k, xs + M * kc, xs + M * kc + k);
-    } else {
-      prefetch_lines_l2(gamma, sizeof(float) * k);
-      prefetch_lines_l2(beta, sizeof(float) * k);
-    }
-  }
+  if constexpr (kNorm) prepare_norm_weights(gamma, beta, k, staged, xs + M * kc);
   wait_for_previous_kernel();
   let_next_kernel_start();
   // The residual this product adds onto, read now (written by an earlier kernel) rather than after the sums, where
@@ -232,11 +225,7 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, k
   __syncthreads();
   chain_probe_mark(1);  // (a probe build's phases: 1 x loaded, 2 normed, 3 summed, 4 written)
   if constexpr (kNorm) {
-    if (staged) {
-      wait_norm_weights();
-      gamma = xs + M * kc;
-      beta = xs + M * kc + k;
-    }
+    take_norm_weights(staged, xs + M * kc, k, 0, &gamma, &beta);
     norm_rows_of_gemv<M>(xs, k, gamma, beta, norm_by_warp);
     __syncthreads();
     chain_probe_mark(2);
@@ -412,21 +401,12 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps) norm_rows_kernel(const flo
                                                                        int ldy, bool staged) {
   extern __shared__ float4 xs_raw[];  // [M, k]; staged, then the gains and biases [2, k] (half_gemv_kernel's)
   float* xs = reinterpret_cast<float*>(xs_raw);
-  if (staged) {
-    stage_norm_weights(gamma, beta, k, xs + M * k, xs + M * k + k);
-  } else {
-    prefetch_lines_l2(gamma, sizeof(float) * k);
-    prefetch_lines_l2(beta, sizeof(float) * k);
-  }
+  prepare_norm_weights(gamma, beta, k, staged, xs + M * k);
   wait_for_previous_kernel();
   let_next_kernel_start();
   load_rows<M>(x, ldx, k, xs);
   __syncthreads();
-  if (staged) {
-    wait_norm_weights();
-    gamma = xs + M * k;
-    beta = xs + M * k + k;
-  }
+  take_norm_weights(staged, xs + M * k, k, 0, &gamma, &beta);
   norm_rows_of_gemv<M>(xs, k, gamma, beta, by_warp);
   __syncthreads();
   for (int i = threadIdx.x; i < M * k; i += blockDim.x) {

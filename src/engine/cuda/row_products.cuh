@@ -188,19 +188,32 @@ __device__ __forceinline__ void apply_norm(float* row, int n, float mean, float 
   }
 }
 
-// Before a kernel's wait: this thread's share of a k-wide norm's gains and biases (the values apply_norm reads for it:
-// threadIdx.x, + blockDim.x, ...) copied into shared memory, gs and bs [k], by cp.async, so that the norm after the
-// wait reads them from shared memory rather than from L2 on its critical path. wait_norm_weights(later) before the
-// norm waits for this thread's copies alone, which are all its apply_norm reads: no barrier needed (`later`: the
-// thread's cp.async groups committed after these, left in flight). The same values, so the same bits.
-__device__ __forceinline__ void stage_norm_weights(const float* gamma, const float* beta, int k, float* gs, float* bs) {
+// A normed kernel's gains and biases, before its wait (prepare_norm_weights): asked into L2, or, `staged`
+// (GemvConfig::stage_norm), this thread's share of them (the values apply_norm reads for it: threadIdx.x,
+// + blockDim.x, ...) copied by cp.async into staged_w [2, k] in shared memory, so that the norm after the wait reads
+// them there rather than from L2 on its critical path. After the wait, take_norm_weights points gamma and beta at
+// them, waiting first for this thread's copies alone, which are all its apply_norm reads: no barrier needed
+// (`later`: the thread's cp.async groups committed after these, left in flight). The same values, so the same bits.
+__device__ __forceinline__ void prepare_norm_weights(const float* gamma, const float* beta, int k, bool staged,
+                                                     float* staged_w) {
+  if (!staged) {
+    prefetch_lines_l2(gamma, sizeof(float) * k);
+    prefetch_lines_l2(beta, sizeof(float) * k);
+    return;
+  }
   for (int i = threadIdx.x; i < k; i += blockDim.x) {
-    __pipeline_memcpy_async(gs + i, gamma + i, sizeof(float));
-    __pipeline_memcpy_async(bs + i, beta + i, sizeof(float));
+    __pipeline_memcpy_async(staged_w + i, gamma + i, sizeof(float));
+    __pipeline_memcpy_async(staged_w + k + i, beta + i, sizeof(float));
   }
   __pipeline_commit();
 }
-__device__ __forceinline__ void wait_norm_weights(int later = 0) { __pipeline_wait_prior(later); }
+__device__ __forceinline__ void take_norm_weights(bool staged, const float* staged_w, int k, int later,
+                                                  const float** gamma, const float** beta) {
+  if (!staged) return;
+  __pipeline_wait_prior(later);
+  *gamma = staged_w;
+  *beta = staged_w + k;
+}
 
 // The M rows of xs [M, k] layer-normed in place (gamma, beta; eps 1e-5), as layer_norm.cu: two passes over each
 // row, 1 / sqrt(var + 1e-5). Every thread of the block takes part; red holds 64 floats: the mean's sum takes the first
