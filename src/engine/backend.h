@@ -240,6 +240,9 @@ class Backend {
                                           const Weights& wo, const Mat* bo, Mat& x, Mat& qkv, Mat& k_cache,
                                           Mat& v_cache, Mat& out, int n_head);
   virtual void pick_greedy_at(const Mat& logits);  // pick_greedy under set_step's rules; replay_step returns it
+  // Called by Decoder's constructor, before any step over these layers: a backend may derive what its step kernels
+  // read from the weights (the CUDA backend's layer norms folded into fc1, CudaBackend::NormFold). Nothing here.
+  virtual void prepare_decoder(const std::vector<DecoderLayerWeights>& layers) { (void)layers; }
   // A recorded step's decoder layers over x [1, d] in place: for each layer, self_attention_at_from over its caches,
   // the output product added to x, cross_attention_from over its window's K/V (cross_kv [n_audio_ctx, 2d]: K | V),
   // its output product added, fc1 with GELU, fc2 added. qkv [1, 3d], attn [1, d], q [1, d] and mlp [1, 4d] are the

@@ -7,6 +7,7 @@
 namespace wst::engine {
 
 Decoder::Decoder(const WhisperModel& model, Backend& backend) : m_(model), be_(backend) {
+  be_.prepare_decoder(m_.decoder_layers);
   ensure_windows(1);
   ensure_slots(1);
   seqs_ = {Sequence{}};

@@ -272,6 +272,13 @@ struct Row {
   // The recorded greedy step with the norms' gains and biases staged in shared memory and not, a round each.
   std::array<double, 2> norm_staged_ms = {NAN, NAN}, norm_not_staged_ms = {NAN, NAN};
   bool norm_staged_same = true;
+  // The recorded greedy step with the layer norm folded into fc1 (WST_CUDA_NORM_FOLD) and not, a round each: other
+  // bits, so how many of the 40 tokens agree before the first difference and the largest log-probability difference
+  // over those; whether its two rounds and its eager step give its recorded picks bit for bit.
+  std::array<double, 2> norm_fold_ms = {NAN, NAN}, norm_unfolded_ms = {NAN, NAN};
+  size_t norm_fold_agree = 0;
+  double norm_fold_dlogprob = NAN;
+  bool norm_fold_repeats = false, norm_fold_eager_same = false, norm_fold_ran = false;
   // WST_BENCH_CHAIN=1: each probed replay's kernels (chain_probe.h), in the order their waits released them.
   std::vector<std::vector<engine::cuda::ChainProbeRecord>> chain;
   int chain_layers = 0;
@@ -790,8 +797,8 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
     }
     be.set_fused_out(out_default);
     {
-      // The normed kernels' gains and biases staged in shared memory (WST_CUDA_NORM_STAGED) turned over against the
-      // defaults, two rounds alternating: the same picks bit for bit (the same values, read from elsewhere).
+      // The normed kernels' gains and biases staged in shared memory (the default; WST_CUDA_NORM_STAGED=0 off) turned
+      // over, two rounds alternating: the same picks bit for bit (the same values, read from elsewhere).
       // Each run's picks against the first run's (the defaults' setting, with the other switches as they are here).
       const bool staged0 = be.norm_staged();
       std::vector<double> t_staged, t_not;
@@ -811,6 +818,46 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       be.set_norm_staged(staged0);
       row.norm_staged_ms = {t_staged[0], t_staged[1]};
       row.norm_not_staged_ms = {t_not[0], t_not[1]};
+    }
+    if (be.precision() != engine::cuda::Precision::f32) {
+      // The layer norm folded into fc1 (set_norm_fold; a fresh decoder's constructor folds its layers) turned over,
+      // two rounds alternating; then the eager step with it against its recorded picks.
+      const bool fold0 = be.norm_fold(), graphs0 = be.graphs();
+      std::vector<double> t_fold, t_plain;
+      std::vector<engine::GreedyPick> fold_first, plain_first;
+      row.norm_fold_repeats = true;
+      const long long launches0 = be.norm_fold_launches();
+      for (int round = 0; round < 2; ++round) {
+        for (bool on : {fold0, !fold0}) {
+          be.set_norm_fold(on);
+          std::vector<engine::GreedyPick> picks;
+          std::vector<double> t;
+          run_fresh(picks, t);
+          (on ? t_fold : t_plain).push_back(median(t));
+          std::vector<engine::GreedyPick>& first = on ? fold_first : plain_first;
+          if (first.empty()) first = picks;
+          else if (on) row.norm_fold_repeats = row.norm_fold_repeats && same_picks(picks, first);
+        }
+      }
+      row.norm_fold_ran = be.norm_fold_launches() > launches0;
+      be.set_norm_fold(true);
+      {
+        engine::Decoder fresh(m, be);
+        prompted(fresh);
+        std::vector<engine::GreedyPick> picks;
+        std::vector<double> unused;
+        run(fresh, false, picks, unused);
+        row.norm_fold_eager_same = same_picks(picks, fold_first);
+      }
+      be.set_graphs(graphs0);
+      be.set_norm_fold(fold0);
+      row.norm_fold_ms = {t_fold[0], t_fold[1]};
+      row.norm_unfolded_ms = {t_plain[0], t_plain[1]};
+      row.norm_fold_agree = agreeing(fold_first, plain_first);
+      row.norm_fold_dlogprob = 0;
+      for (size_t i = 0; i < row.norm_fold_agree; ++i)
+        row.norm_fold_dlogprob = std::max(row.norm_fold_dlogprob,
+                                          std::abs(static_cast<double>(fold_first[i].logprob) - plain_first[i].logprob));
     }
     {
       // The pick a cluster of blocks a row (the default) against one block (WST_CUDA_PICK_CLUSTER=0), back to back.
@@ -2052,10 +2099,22 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   "ms against %.3f ms with them (%s)\n",
                   a.c_str(), precision_name(p), r.pick_no_prefetch_ms, r.pick_fused_ms[r.default_variant],
                   r.no_prefetch_same ? "same picks" : "PICKS DIFFER");
-      std::printf("%s %s: recorded step with the norms' gains and biases staged in shared memory (WST_CUDA_NORM_STAGED=1)"
-                  " %.4f / %.4f ms against not %.4f / %.4f ms, two rounds alternating (%s)\n",
+      std::printf("%s %s: recorded step with the norms' gains and biases staged in shared memory (the default)"
+                  " %.4f / %.4f ms against not (WST_CUDA_NORM_STAGED=0) %.4f / %.4f ms, two rounds alternating (%s)\n",
                   a.c_str(), precision_name(p), r.norm_staged_ms[0], r.norm_staged_ms[1], r.norm_not_staged_ms[0],
                   r.norm_not_staged_ms[1], r.norm_staged_same ? "same picks" : "PICKS DIFFER");
+      if (r.precision != engine::cuda::Precision::f32) {
+        std::printf("%s %s: recorded step with the layer norm folded into fc1 (WST_CUDA_NORM_FOLD=1) %.4f / %.4f ms "
+                    "against not %.4f / %.4f ms, two rounds alternating (%s; %zu of 40 tokens agree before the first "
+                    "difference, largest log-probability difference %.1e; rounds %s; eager with the fold %s)\n",
+                    a.c_str(), precision_name(p), r.norm_fold_ms[0], r.norm_fold_ms[1], r.norm_unfolded_ms[0],
+                    r.norm_unfolded_ms[1], r.norm_fold_ran ? "ran" : "DID NOT RUN", r.norm_fold_agree,
+                    r.norm_fold_dlogprob, r.norm_fold_repeats ? "the same picks" : "DIFFER",
+                    r.norm_fold_eager_same ? "the same picks" : "DIFFERS");
+        if (!r.norm_fold_ran || !r.norm_fold_repeats || !r.norm_fold_eager_same || r.norm_fold_agree < 5 ||
+            !(r.norm_fold_dlogprob < 1e-2))
+          rc = 1;
+      }
       if (!r.pick_same || !r.fused_same[0] || !r.fused_same[1] || !r.fused_same[2] || !r.no_prefetch_same ||
           !r.norm_once_same || !r.norm_staged_same)
         rc = 1;

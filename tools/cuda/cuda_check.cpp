@@ -596,6 +596,82 @@ struct Checker {
                 n_diff, got.size());
   }
 
+  // The layer norm folded into the product after it (set_norm_fold, fold_norm) against double precision, beside the
+  // unfolded kernel's error: W' is rounded once more and x - m cancels after the sums, so the folded error is held
+  // to 2.5x the unfolded one and to the tolerance. x has a mean far from 0 (`offset`) and a few channels `outlier`
+  // times the others' size (the residual stream's large channels), where the cancellation costs most. Then the
+  // folded product in every launch shape: its sums run in the same order, so the bits of the first.
+  void norm_fold(engine::WeightType type, int n, int k, engine::Backend::Epilogue epi, float offset, float outlier) {
+    auto x = rnd(k, 2.0f), w = rnd(static_cast<size_t>(n) * k, 0.05f), b = rnd(n), g = rnd(k), bn = rnd(k);
+    for (auto& v : g) v += 1.0f;
+    for (auto& v : x) v += offset;
+    for (int i = 3; i < k; i += k / 4) x[i] *= outlier;
+    Mat X = up(x, 1, k), B = up(b, 1, n), G = up(g, 1, k), BN = up(bn, 1, k);
+    engine::Weights W = be.upload_weights(w.data(), n, k, type);
+    std::vector<double> want(n);
+    {
+      double mean = 0, var = 0;
+      for (float v : x) mean += v;
+      mean /= k;
+      for (float v : x) var += (v - mean) * (v - mean);
+      const double r = 1.0 / std::sqrt(var / k + 1e-5);
+      for (int j = 0; j < n; ++j) {
+        double v = b[j];
+        for (int t = 0; t < k; ++t) v += ((x[t] - mean) * r * g[t] + bn[t]) * w[static_cast<size_t>(j) * k + t];
+        if (epi == engine::Backend::Epilogue::gelu) v = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+        want[j] = v;
+      }
+    }
+    auto rel = [&](const std::vector<float>& got) {
+      double num = 0, den = 0;
+      for (int j = 0; j < n; ++j) {
+        num += (got[j] - want[j]) * (got[j] - want[j]);
+        den += want[j] * want[j];
+      }
+      return std::sqrt(num / std::max(den, 1e-300));  // NaN where got holds one
+    };
+    auto run = [&] {
+      Mat Y = be.alloc(1, n);
+      poison(Y);
+      be.linear_fused(X, &G, &BN, W, &B, epi, Y);
+      return down(Y);
+    };
+    const bool fold0 = be.norm_fold();  // put back below
+    be.set_norm_fold(false);
+    const std::vector<float> plain = run();
+    be.set_norm_fold(true);
+    be.fold_norm(W, G, BN, &B);
+    const long long before = be.norm_fold_launches();
+    const std::vector<float> folded = run();
+    const bool ran = be.norm_fold_launches() == before + 1;
+    engine::cuda::GemvShape saved[2][2];
+    for (int a = 0; a < 2; ++a)
+      for (int c = 0; c < 2; ++c) saved[a][c] = be.gemv_shape(a, c);
+    const engine::cuda::GemvShape expanding0 = be.gemv_expanding_shape();
+    const int expanding_min0 = be.gemv_expanding_min_input();
+    size_t n_shape_diff = 0;
+    for (int r : {1, 2, 4})
+      for (int warps : {4, 8}) {
+        for (int a = 0; a < 2; ++a)
+          for (int c = 0; c < 2; ++c) be.set_gemv_shape(a, c, {r, warps});
+        be.set_gemv_expanding_shape({r, warps}, 0);
+        n_shape_diff += bits_differing(run(), folded);
+      }
+    for (int a = 0; a < 2; ++a)
+      for (int c = 0; c < 2; ++c) be.set_gemv_shape(a, c, saved[a][c]);
+    be.set_gemv_expanding_shape(expanding0, expanding_min0);
+    be.set_norm_fold(fold0);
+    const double r_fold = rel(folded), r_plain = rel(plain);
+    const double tol = type == engine::WeightType::bfloat16 ? 2e-2 : 3e-3;
+    const bool ok = ran && r_fold < tol && r_fold <= 2.5 * r_plain && n_shape_diff == 0;
+    if (!ok) ++n_fail;
+    char label[160];
+    std::snprintf(label, sizeof label, "norm folded %s [1,%d]x[%d,%d]^T, x + %g, outliers x%g",
+                  engine::weight_type_name(type), k, n, k, offset, outlier);
+    std::printf("  %-4s %-58s rel %.2e (unfolded %.2e), %zu values differ between shapes%s\n", ok ? "ok" : "FAIL",
+                label, r_fold, r_plain, n_shape_diff, ran ? "" : " (the folded kernel did not run)");
+  }
+
   // The tensor-core row kernel (set_tensor_rows) against double precision, its launch counted; then its other tile
   // counts against one tile (each tile's sums run in the same order whatever the tiles: the same bits).
   void tensor_rows(int m, int n, int k, bool norm, engine::Backend::Epilogue epi, double tol) {
@@ -1008,11 +1084,13 @@ struct Checker {
     poison(Q);
     const long long before = be.fused_cross_launches();
     be.set_fused_cross(true);
+    // First with the norm's gains and biases read from L2, then staged in shared memory (set_norm_staged, the
+    // default): the same bits.
+    const bool staged_before = be.norm_staged();
+    be.set_norm_staged(false);
     be.cross_attention_from(X, G, BE, W, &BQ, Q, KV.cols_view(0, d), KV.cols_view(d, d), O2, n_head);
-    // Again with the norm's gains and biases staged in shared memory (set_norm_staged): the same bits.
     Mat O3 = be.alloc(1, d);
     poison(O3);
-    const bool staged_before = be.norm_staged();
     be.set_norm_staged(true);
     be.cross_attention_from(X, G, BE, W, &BQ, Q, KV.cols_view(0, d), KV.cols_view(d, d), O3, n_head);
     be.set_norm_staged(staged_before);
@@ -2144,6 +2222,13 @@ int run_op_checks(CudaBackend& be) {
     ck.expanding_shapes(type, 51866, 1280, Epi::none);
     ck.staged_norm(type, 1, 4 * 1280, 1280, Epi::gelu);  // the expanding shape's warp norm
     ck.staged_norm(type, 1, 51866, 1280, Epi::none);     // the logits' norm once
+    // The norm folded into fc1 (large-v3's and tiny's) and a q|k|v-shaped product: x as the others, then shifted
+    // and with large channels.
+    for (auto [offset, outlier] : {std::pair{0.0f, 1.0f}, std::pair{4.0f, 1.0f}, std::pair{1.0f, 60.0f}}) {
+      ck.norm_fold(type, 4 * 1280, 1280, Epi::gelu, offset, outlier);
+      ck.norm_fold(type, 4 * 384, 384, Epi::gelu, offset, outlier);
+      ck.norm_fold(type, 3 * 1280, 1280, Epi::none, offset, outlier);
+    }
     be.set_gemv_chunks(chunks0);
     be.set_gemv_norm_by_warp(warp_norm0);
     be.set_gemv_one_row_norm_by_warp(one_norm0);

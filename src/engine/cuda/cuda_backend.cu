@@ -202,7 +202,8 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   persistent_early_loads_ = !env_is("WST_CUDA_PERSISTENT_EARLY", "0");
   persistent_compact_ = env_is("WST_CUDA_PERSISTENT_COMPACT", "1");
   set_prefetch_rows(!env_is("WST_CUDA_PREFETCH_ROWS", "0"));
-  set_norm_staged(env_is("WST_CUDA_NORM_STAGED", "1"));
+  set_norm_staged(!env_is("WST_CUDA_NORM_STAGED", "0"));
+  norm_fold_ = env_is("WST_CUDA_NORM_FOLD", "1");
 }
 
 void CudaBackend::set_prefetch_rows(bool on) {

@@ -117,10 +117,10 @@ struct GemvConfig {
   GemvShape one_row_expanding{4, 4};
   int expanding_min_input = 1280;
   // The normed products' gains and biases copied into shared memory before the wait (prepare_norm_weights), read from
-  // there by the norm instead of from L2 after its sums; the same bits. Off until timed (session 31, written after
-  // its last GPU call): WST_CUDA_NORM_STAGED=1 or CudaBackend::set_norm_staged, which the fused attention kernels
-  // follow too.
-  bool stage_norm = false;
+  // there by the norm instead of from L2 after its sums; the same bits. On since run 85 (recorded greedy step, two
+  // rounds: large-v3 1.550 against 1.569 ms, large-v3-turbo -1.2%, tiny -1.7%, small even; same picks). Off:
+  // WST_CUDA_NORM_STAGED=0 or CudaBackend::set_norm_staged, which the fused attention kernels follow too.
+  bool stage_norm = true;
 };
 
 // Whether m rows of an n x k product take GemvConfig::one_row_expanding (and a warp's layer norm). Not the q|k|v
@@ -482,6 +482,28 @@ class CudaBackend final : public Backend {
   void set_norm_once(bool on) { norm_once_ = on; }
   bool norm_once() const { return norm_once_; }
   long long norm_once_launches() const { return norm_once_launches_; }
+  // A layer norm folded into the product after it (session 32; off until timed: WST_CUDA_NORM_FOLD=1 or
+  // set_norm_fold). For one row, W (g * (x - m) r + b_n) + b = r (W' x - m s) + b', with W' = W diag(g) rounded to
+  // the weights' type, s = W' 1 (its rows' sums over the rounded values) and b' = W b_n + b, made on the device
+  // once (fold_norm): the products run on the raw row while each warp takes its mean m and 1 / std r itself, so the
+  // norm's barriers and its pass over the row leave the kernel's path. Other bits than the unfolded product (W' is
+  // rounded once more; x - m cancels after the sums), so the eager and recorded steps both take it or neither.
+  // prepare_decoder folds every decoder layer's fc1 while the switch is on; linear_fused takes a product's fold
+  // where one was made for those weights, gains, biases and bias.
+  struct NormFold {
+    Weights w;             // W'
+    Mat row_sums, bias;    // s [1, n], b' [1, n]
+    const float* gamma = nullptr;
+    const float* beta = nullptr;
+    const float* source_bias = nullptr;
+    std::shared_ptr<const void> source;  // W's storage, kept so that no other weights take its address
+  };
+  void set_norm_fold(bool on) { norm_fold_ = on; }
+  bool norm_fold() const { return norm_fold_; }
+  void prepare_decoder(const std::vector<DecoderLayerWeights>& layers) override;
+  // Makes w's fold for these gains, biases and bias (half weights; once: a second call finds it).
+  const NormFold& fold_norm(const Weights& w, const Mat& gamma, const Mat& beta, const Mat* bias);
+  long long norm_fold_launches() const { return norm_fold_launches_; }
   // Several rows (2 to 16: beams, batched windows) of float16 weights through tensor_rows.cu's tensor-core kernel
   // instead of the matrix-vector kernel (up to 8 rows) or the ops in turn (more): the rows split into a half part and a
   // scaled remainder (about 22 bits), other sums' order, held to tolerances (cuda_check; real weights 12/12 with 5
@@ -517,6 +539,7 @@ class CudaBackend final : public Backend {
   size_t gemv_shared_bytes() const { return gemv_.shared_limit; }
   long long gemv_chunked_launches() const { return gemv_chunked_launches_; }
   void set_graphs(bool on) { graphs_ = on; }
+  bool graphs() const { return graphs_; }
   // Chained launches of the step's kernels (launch.cuh); on from sm_90 unless WST_CUDA_CHAIN=0.
   void set_chained(bool on) { chained_ = on && sm90_; }
   bool chained() const { return chained_; }
@@ -562,6 +585,9 @@ class CudaBackend final : public Backend {
   int tensor_rows_min_ = 2;
   long long tensor_rows_launches_ = 0;
   long long norm_once_launches_ = 0;
+  bool norm_fold_ = false;
+  std::map<const void*, NormFold> norm_folds_;  // by W's device address
+  long long norm_fold_launches_ = 0;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   std::shared_ptr<DevicePool> pool_;

@@ -20,6 +20,7 @@
 #include "engine/cuda/launch.cuh"
 #include "engine/cuda/row_products.cuh"
 #include "engine/cuda/tensor_rows.cuh"
+#include "engine/layer_weights.h"
 #include "util/errors.h"
 #include "util/half.h"
 
@@ -48,6 +49,11 @@ constexpr int held_per_row() {
 // kEpiKv: write y, and write its columns [d, 2d) and [2d, 3d) into row `position` of the K and V caches too
 // (a recorded step's qkv product: the cache copies need no kernels of their own).
 enum : int { kEpiNone = 0, kEpiGelu = 1, kEpiAdd = 2, kEpiKv = 3 };
+
+// The matrix-vector kernel's layer norm: none; x normed in shared memory before the products (kNormRows); or folded
+// into the weights (kNormFolded, one row: NormFold, cuda_backend.cuh): the products run on the raw row, and each
+// warp takes the row's mean m and 1 / std r itself, y = r (acc - m s_j) + b'_j.
+enum : int { kNormNone = 0, kNormRows = 1, kNormFolded = 2 };
 
 // Where kEpiKv writes: the two caches, their row stride, the model width d, the step's position on the device.
 struct KvTarget {
@@ -177,10 +183,11 @@ __device__ __forceinline__ void accumulate_span(const uint4* const (&w8)[R], con
 // (M rows of k floats exceed the shared memory; never with kNorm; the held loads all fall in the first chunk,
 // kc >= 256 * kHeld). Every row's sum runs in the same order whatever R, the warps or the chunks, so one row (M = 1)
 // gives the same bits for every launch shape.
-template <class T, int M, int R, bool kNorm, int kEpi, int kHeld, bool kChunked>
-__global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, kHeld, kChunked, kNorm)) half_gemv_kernel(const float* x, int ldx, const float* gamma, const float* beta, const T* w,
-                                 const float* bias, float* y, int ldy, int n, int k, int kc, bool norm_by_warp,
-                                 bool staged, KvTarget kv) {
+template <class T, int M, int R, int kNorm, int kEpi, int kHeld, bool kChunked>
+__global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, kHeld, kChunked, kNorm != kNormNone)) half_gemv_kernel(const float* x, int ldx, const float* gamma, const float* beta, const T* w,
+                                 const float* bias, const float* row_sums, float* y, int ldy, int n, int k, int kc,
+                                 bool norm_by_warp, bool staged, KvTarget kv) {
+  static_assert(kNorm != kNormFolded || (M == 1 && !kChunked), "the folded norm takes one whole row");
   constexpr int kBatch = R == 1 && !kChunked ? 1 : 4;
   // [M, kc] floats, 16-byte aligned for load_rows; then, staged (GemvConfig::stage_norm), the norm's gains and
   // biases [2, k]
@@ -206,7 +213,12 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, k
   float bq[R];
 #pragma unroll
   for (int q = 0; q < R; ++q) bq[q] = bias && has[q] ? __ldg(bias + j0 + q) : 0.0f;
-  if constexpr (kNorm) prepare_norm_weights(gamma, beta, k, staged, xs + M * kc);
+  float sq[kNorm == kNormFolded ? R : 1];  // the folded weights' row sums s_j
+  if constexpr (kNorm == kNormFolded) {
+#pragma unroll
+    for (int q = 0; q < R; ++q) sq[q] = has[q] ? __ldg(row_sums + j0 + q) : 0.0f;
+  }
+  if constexpr (kNorm == kNormRows) prepare_norm_weights(gamma, beta, k, staged, xs + M * kc);
   wait_for_previous_kernel();
   let_next_kernel_start();
   // The residual this product adds onto, read now (written by an earlier kernel) rather than after the sums, where
@@ -224,13 +236,17 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, k
   load_rows<M>(x, ldx, cn, xs);
   __syncthreads();
   chain_probe_mark(1);  // (a probe build's phases: 1 x loaded, 2 normed, 3 summed, 4 written)
-  if constexpr (kNorm) {
+  if constexpr (kNorm == kNormRows) {
     take_norm_weights(staged, xs + M * kc, k, 0, &gamma, &beta);
     norm_rows_of_gemv<M>(xs, k, gamma, beta, norm_by_warp);
     __syncthreads();
     chain_probe_mark(2);
   }
   if (!kChunked && !has[0]) return;  // (a chunked block's warps all take part in its barriers)
+  // The folded norm's statistics, by every warp for itself (no barrier): row_stats_by_warp's two passes, the bits of
+  // the warp norm's mean and 1 / std whatever the shape.
+  float mean = 0.0f, rstd = 1.0f;
+  if constexpr (kNorm == kNormFolded) row_stats_by_warp(xs, k, lane, &mean, &rstd);
   float acc[R][M] = {};
   if (has[0]) {
 #pragma unroll
@@ -258,6 +274,7 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, k
       for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
       if (lane == 0) {
         float v = a + bq[q];  // as a + (bias ? bias[j] : 0): the same bits
+        if constexpr (kNorm == kNormFolded) v = rstd * (a - mean * sq[q]) + bq[q];
         float* out = y + static_cast<size_t>(r) * ldy + j;
         if constexpr (kEpi == kEpiGelu) v = gelu_erf(v);
         if constexpr (kEarlyAdd) *out = prev[q][r] + v;  // as *out += v
@@ -303,24 +320,28 @@ int gemv_chunk(int m, int k, const GemvConfig& cfg) {
 // Whether M rows' layer norms go a warp a row (norm_rows_by_warp) rather than block-wide (norm_rows).
 bool warp_norm(int m, const GemvConfig& cfg) { return m > 1 ? cfg.norm_by_warp : cfg.one_row_norm_by_warp; }
 
-// staged: the norm's gains and biases staged in shared memory before the wait (GemvConfig::stage_norm; kNorm only).
-template <class T, int M, int R, bool kNorm, int kEpi, int kHeld, bool kChunked>
+// staged: the norm's gains and biases staged in shared memory before the wait (GemvConfig::stage_norm; kNormRows
+// only). row_sums: kNormFolded's s.
+template <class T, int M, int R, int kNorm, int kEpi, int kHeld, bool kChunked>
 void launch_gemv_shape(bool chained, bool by_warp, bool staged, const GemvShape& shape, const Mat& x,
-                       const float* gamma, const float* beta, const T* w, const float* bias, Mat& y, int n, int k,
-                       int kc, cudaStream_t stream, const KvTarget& kv) {
+                       const float* gamma, const float* beta, const T* w, const float* bias, const float* row_sums,
+                       Mat& y, int n, int k, int kc, cudaStream_t stream, const KvTarget& kv) {
   constexpr auto kernel = half_gemv_kernel<T, M, R, kNorm, kEpi, kHeld, kChunked>;
-  staged = kNorm && staged;
+  staged = kNorm == kNormRows && staged;
   const size_t shared = (static_cast<size_t>(M) * kc + (staged ? 2 * static_cast<size_t>(k) : 0)) * sizeof(float);
   allow_dynamic_shared<kernel>(shared);
   launch_kernel(chained, kernel, dim3(blocks_for(n, shape.warps * R)), dim3(32 * shape.warps), shared, stream, x.data,
-                x.ld, gamma, beta, w, bias, y.data, y.ld, n, k, kc, kNorm && kEpi != kEpiKv && by_warp, staged, kv);
+                x.ld, gamma, beta, w, bias, row_sums, y.data, y.ld, n, k, kc,
+                kNorm == kNormRows && kEpi != kEpiKv && by_warp, staged, kv);
 }
 
 
 // kWide: no layer norm and an input over 2048 (fc2), the wide kernel's shapes and held loads.
-template <class T, int M, bool kNorm, int kEpi, bool kWide>
+// row_sums: kNormFolded's s (NormFold).
+template <class T, int M, int kNorm, int kEpi, bool kWide>
 void launch_gemv(bool chained, const GemvConfig& cfg, const Mat& x, const float* gamma, const float* beta, const T* w,
-                 const float* bias, Mat& y, int n, int k, cudaStream_t stream, KvTarget kv = {}) {
+                 const float* bias, Mat& y, int n, int k, cudaStream_t stream, KvTarget kv = {},
+                 const float* row_sums = nullptr) {
   GemvShape shape = cfg.shapes[M > 1][kWide];
   bool by_warp = warp_norm(M, cfg);
   // fc1 and the logits' product of one row: their own shape, the row normed by a warp (gemv_expanding).
@@ -332,30 +353,31 @@ void launch_gemv(bool chained, const GemvConfig& cfg, const Mat& x, const float*
   // every shape gives the bits of the default (and of the fused attention kernels' normed_row, 256 threads; a warp
   // norm of one row gives other bits). The recorded step's q|k|v product with its cache writes keeps the default
   // shape and the block-wide norm.
-  if constexpr (kNorm) {
+  if constexpr (kNorm == kNormRows) {
     if (!by_warp) shape.warps = kMaxGemvWarps;
   }
   if constexpr (kEpi == kEpiKv) shape = GemvShape{1, kMaxGemvWarps};
   const int kc = gemv_chunk(M, k, cfg);  // gemv_fits made sure it is > 0
-  if constexpr (kWide && !kNorm) {
+  if constexpr (kWide && kNorm == kNormNone) {
     // Only the wide input with several rows needs chunks; one row a warp there.
     if (kc < k)
-      return launch_gemv_shape<T, M, 1, false, kEpi, kHeldChunked, true>(chained, by_warp, false, shape, x, gamma,
-                                                                          beta, w, bias, y, n, k, kc, stream, kv);
+      return launch_gemv_shape<T, M, 1, kNormNone, kEpi, kHeldChunked, true>(chained, by_warp, false, shape, x, gamma,
+                                                                              beta, w, bias, row_sums, y, n, k, kc,
+                                                                              stream, kv);
   }
   switch (shape.rows_per_warp) {
     case 2:
       return launch_gemv_shape<T, M, 2, kNorm, kEpi, held_per_row<2, kWide>(), false>(chained, by_warp, cfg.stage_norm,
-                                                                                     shape, x, gamma, beta, w, bias, y,
-                                                                                     n, k, k, stream, kv);
+                                                                                     shape, x, gamma, beta, w, bias,
+                                                                                     row_sums, y, n, k, k, stream, kv);
     case 4:
       return launch_gemv_shape<T, M, 4, kNorm, kEpi, held_per_row<4, kWide>(), false>(chained, by_warp, cfg.stage_norm,
-                                                                                     shape, x, gamma, beta, w, bias, y,
-                                                                                     n, k, k, stream, kv);
+                                                                                     shape, x, gamma, beta, w, bias,
+                                                                                     row_sums, y, n, k, k, stream, kv);
     default:
       return launch_gemv_shape<T, M, 1, kNorm, kEpi, held_per_row<1, kWide>(), false>(chained, by_warp, cfg.stage_norm,
-                                                                                     shape, x, gamma, beta, w, bias, y,
-                                                                                     n, k, k, stream, kv);
+                                                                                     shape, x, gamma, beta, w, bias,
+                                                                                     row_sums, y, n, k, k, stream, kv);
   }
 }
 
@@ -363,18 +385,18 @@ template <class T, int M>
 void gemv_epilogue(bool chained, const GemvConfig& cfg, const Mat& x, const float* gamma, const float* beta,
                    const T* w, const float* bias, int epi, Mat& y, int n, int k, cudaStream_t stream) {
   if (gamma) {
-    if (epi == kEpiGelu) return launch_gemv<T, M, true, kEpiGelu, false>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
-    if (epi == kEpiAdd) return launch_gemv<T, M, true, kEpiAdd, false>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
-    return launch_gemv<T, M, true, kEpiNone, false>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
+    if (epi == kEpiGelu) return launch_gemv<T, M, kNormRows, kEpiGelu, false>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
+    if (epi == kEpiAdd) return launch_gemv<T, M, kNormRows, kEpiAdd, false>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
+    return launch_gemv<T, M, kNormRows, kEpiNone, false>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
   }
   if (k > 32 * 8 * kHeldNarrow) {
-    if (epi == kEpiGelu) return launch_gemv<T, M, false, kEpiGelu, true>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
-    if (epi == kEpiAdd) return launch_gemv<T, M, false, kEpiAdd, true>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
-    return launch_gemv<T, M, false, kEpiNone, true>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
+    if (epi == kEpiGelu) return launch_gemv<T, M, kNormNone, kEpiGelu, true>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
+    if (epi == kEpiAdd) return launch_gemv<T, M, kNormNone, kEpiAdd, true>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
+    return launch_gemv<T, M, kNormNone, kEpiNone, true>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
   }
-  if (epi == kEpiGelu) return launch_gemv<T, M, false, kEpiGelu, false>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
-  if (epi == kEpiAdd) return launch_gemv<T, M, false, kEpiAdd, false>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
-  return launch_gemv<T, M, false, kEpiNone, false>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
+  if (epi == kEpiGelu) return launch_gemv<T, M, kNormNone, kEpiGelu, false>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
+  if (epi == kEpiAdd) return launch_gemv<T, M, kNormNone, kEpiAdd, false>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
+  return launch_gemv<T, M, kNormNone, kEpiNone, false>(chained, cfg, x, gamma, beta, w, bias, y, n, k, stream);
 }
 
 template <class T>
@@ -389,6 +411,41 @@ void gemv_rows(bool chained, const GemvConfig& cfg, const Mat& x, const float* g
     case 6: return gemv_epilogue<T, 6>(chained, cfg, x, gamma, beta, w, bias, epi, y, n, k, stream);
     case 7: return gemv_epilogue<T, 7>(chained, cfg, x, gamma, beta, w, bias, epi, y, n, k, stream);
     default: return gemv_epilogue<T, 8>(chained, cfg, x, gamma, beta, w, bias, epi, y, n, k, stream);
+  }
+}
+
+// One row through the folded norm's kernel (kNormFolded; CudaBackend::NormFold): w is W', row_sums s, bias b'. The
+// launch shape is the one-row product's own (cfg), a block-wide norm's 8 warps not needed.
+template <class T>
+void gemv_folded(bool chained, const GemvConfig& cfg, const Mat& x, const T* w, const float* row_sums,
+                 const float* bias, int epi, Mat& y, int n, int k, cudaStream_t stream) {
+  if (epi == kEpiGelu)
+    return launch_gemv<T, 1, kNormFolded, kEpiGelu, false>(chained, cfg, x, nullptr, nullptr, w, bias, y, n, k, stream,
+                                                          {}, row_sums);
+  launch_gemv<T, 1, kNormFolded, kEpiNone, false>(chained, cfg, x, nullptr, nullptr, w, bias, y, n, k, stream, {},
+                                                  row_sums);
+}
+
+// A NormFold's parts, a block a row j of w [n, k]: w2[j] = w[j] * gamma rounded to T, row_sums[j] the sum of those
+// rounded values, bias2[j] = w[j] . beta + bias[j] (float32 sums).
+template <class T>
+__global__ void fold_norm_kernel(const T* w, const float* gamma, const float* beta, const float* bias, int k, T* w2,
+                                 float* row_sums, float* bias2) {
+  __shared__ float red[32];
+  const size_t row = static_cast<size_t>(blockIdx.x) * k;
+  float s = 0.0f, b = 0.0f;
+  for (int i = threadIdx.x; i < k; i += blockDim.x) {
+    const float wv = to_float(w[row + i]);
+    const T f = from_float<T>(wv * gamma[i]);
+    w2[row + i] = f;
+    s += to_float(f);
+    b += wv * beta[i];
+  }
+  s = block_sum(s, red);
+  b = block_sum(b, red);
+  if (threadIdx.x == 0) {
+    row_sums[blockIdx.x] = s;
+    bias2[blockIdx.x] = b + (bias ? bias[blockIdx.x] : 0.0f);
   }
 }
 
@@ -599,6 +656,18 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
   // than every one of its thousands of blocks normalising them again (set_norm_once): the kernel's own norm code, so
   // its bits. For the tensor-core kernel, whose own norm always goes a warp a row, the norm once does too, whatever
   // the matrix-vector kernel's switches say.
+  if (norm_fold_ && g != nullptr && x.rows == 1 && !tensor && epi != kEpiAdd) {
+    const auto it = norm_folds_.find(w.packed.get());
+    if (it != norm_folds_.end() && it->second.gamma == g && it->second.beta == be && it->second.source_bias == b) {
+      const NormFold& f = it->second;
+      ++norm_fold_launches_;
+      if (w.type == WeightType::float16)
+        return gemv_folded(chained_, gemv_, x, static_cast<const __half*>(f.w.packed.get()), f.row_sums.data,
+                           f.bias.data, epi, y, w.rows, x.cols, stream_);
+      return gemv_folded(chained_, gemv_, x, static_cast<const __nv_bfloat16*>(f.w.packed.get()), f.row_sums.data,
+                         f.bias.data, epi, y, w.rows, x.cols, stream_);
+    }
+  }
   Mat normed;
   const Mat* in = &x;
   if (g != nullptr && norm_once_ && w.rows >= kNormOnceMinOutputs && gemv_fits(x.rows, x.cols, gemv_, true)) {
@@ -639,13 +708,54 @@ void CudaBackend::linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* 
   const float* b = bias_or_null(bias);
   const KvTarget kv{k_cache.data, v_cache.data, k_cache.ld, d, static_cast<const StepState*>(step_dev_.get())};
   if (w.type == WeightType::float16)
-    launch_gemv<__half, 1, true, kEpiKv, false>(chained_, gemv_, x, gamma->data, beta->data,
+    launch_gemv<__half, 1, kNormRows, kEpiKv, false>(chained_, gemv_, x, gamma->data, beta->data,
                                                 static_cast<const __half*>(w.packed.get()), b, y, w.rows, x.cols,
                                                 stream_, kv);
   else
-    launch_gemv<__nv_bfloat16, 1, true, kEpiKv, false>(chained_, gemv_, x, gamma->data, beta->data,
+    launch_gemv<__nv_bfloat16, 1, kNormRows, kEpiKv, false>(chained_, gemv_, x, gamma->data, beta->data,
                                                        static_cast<const __nv_bfloat16*>(w.packed.get()), b, y, w.rows,
                                                        x.cols, stream_, kv);
+}
+
+const CudaBackend::NormFold& CudaBackend::fold_norm(const Weights& w, const Mat& gamma, const Mat& beta,
+                                                    const Mat* bias) {
+  if (w.type != WeightType::float16 && w.type != WeightType::bfloat16)
+    throw Error("fold_norm: " + std::string(weight_type_name(w.type)) + " weights (float16 or bfloat16 only)");
+  if (gamma.cols != w.cols || beta.cols != w.cols || gamma.rows != 1 || beta.rows != 1 ||
+      (bias && !bias->empty() && bias->cols != w.rows))
+    throw Error("fold_norm: gains, biases or bias do not match weights of " + std::to_string(w.rows) + " x " +
+                std::to_string(w.cols));
+  if (recording_) throw Error("fold_norm: not while a step is recorded");
+  const float* b = bias_or_null(bias);
+  if (const auto it = norm_folds_.find(w.packed.get());
+      it != norm_folds_.end() && it->second.gamma == gamma.data && it->second.beta == beta.data &&
+      it->second.source_bias == b)
+    return it->second;
+  NormFold f;
+  f.w = Weights(w.type, w.rows, w.cols, alloc_bytes(static_cast<size_t>(w.rows) * w.cols * 2));
+  f.row_sums = alloc(1, w.rows);
+  f.bias = alloc(1, w.rows);
+  f.gamma = gamma.data;
+  f.beta = beta.data;
+  f.source_bias = b;
+  f.source = w.packed;
+  void* w2 = const_cast<void*>(f.w.packed.get());
+  if (w.type == WeightType::float16)
+    fold_norm_kernel<<<w.rows, 256, 0, stream_>>>(static_cast<const __half*>(w.packed.get()), gamma.data, beta.data,
+                                                  b, w.cols, static_cast<__half*>(w2), f.row_sums.data, f.bias.data);
+  else
+    fold_norm_kernel<<<w.rows, 256, 0, stream_>>>(static_cast<const __nv_bfloat16*>(w.packed.get()), gamma.data,
+                                                  beta.data, b, w.cols, static_cast<__nv_bfloat16*>(w2),
+                                                  f.row_sums.data, f.bias.data);
+  WST_CUDA_CHECK(cudaGetLastError());
+  return norm_folds_[w.packed.get()] = std::move(f);
+}
+
+void CudaBackend::prepare_decoder(const std::vector<DecoderLayerWeights>& layers) {
+  if (!norm_fold_) return;
+  for (const DecoderLayerWeights& l : layers)
+    if (l.fc1.w.type == WeightType::float16 || l.fc1.w.type == WeightType::bfloat16)
+      fold_norm(l.fc1.w, l.mlp_ln.gamma, l.mlp_ln.beta, &l.fc1.b);
 }
 
 }  // namespace wst::engine::cuda
