@@ -275,10 +275,15 @@ struct Row {
   // The recorded greedy step with the layer norm folded into fc1 (WST_CUDA_NORM_FOLD) and not, a round each: other
   // bits, so how many of the 40 tokens agree before the first difference and the largest log-probability difference
   // over those; whether its two rounds and its eager step give its recorded picks bit for bit.
-  std::array<double, 2> norm_fold_ms = {NAN, NAN}, norm_unfolded_ms = {NAN, NAN};
-  size_t norm_fold_agree = 0;
-  double norm_fold_dlogprob = NAN;
-  bool norm_fold_repeats = false, norm_fold_eager_same = false, norm_fold_ran = false;
+  // [0]: fc1's norm folded (WST_CUDA_NORM_FOLD); [1]: fc1's and the attention products' (WST_CUDA_NORM_FOLD_ATTENTION
+  // too).
+  struct NormFoldRun {
+    std::array<double, 2> fold_ms = {NAN, NAN}, unfolded_ms = {NAN, NAN};
+    size_t agree = 0;
+    double dlogprob = NAN;
+    bool repeats = false, eager_same = false, ran = false;
+  };
+  std::array<NormFoldRun, 2> norm_fold;
   // WST_BENCH_CHAIN=1: each probed replay's kernels (chain_probe.h), in the order their waits released them.
   std::vector<std::vector<engine::cuda::ChainProbeRecord>> chain;
   int chain_layers = 0;
@@ -820,44 +825,52 @@ Row bench_arch(CudaBackend& be, const std::string& arch, int n_reps, engine::cud
       row.norm_not_staged_ms = {t_not[0], t_not[1]};
     }
     if (be.precision() != engine::cuda::Precision::f32) {
-      // The layer norm folded into fc1 (set_norm_fold; a fresh decoder's constructor folds its layers) turned over,
-      // two rounds alternating; then the eager step with it against its recorded picks.
-      const bool fold0 = be.norm_fold(), graphs0 = be.graphs();
-      std::vector<double> t_fold, t_plain;
-      std::vector<engine::GreedyPick> fold_first, plain_first;
-      row.norm_fold_repeats = true;
-      const long long launches0 = be.norm_fold_launches();
-      for (int round = 0; round < 2; ++round) {
-        for (bool on : {fold0, !fold0}) {
+      // The layer norms folded into the weights (set_norm_fold: fc1's; then set_norm_fold_attention too: the q|k|v and
+      // cross query products'; a fresh decoder's constructor folds its layers) turned over, two rounds alternating;
+      // then the eager step with them against their recorded picks.
+      const bool fold0 = be.norm_fold(), attention0 = be.norm_fold_attention(), graphs0 = be.graphs();
+      for (int variant = 0; variant < 2; ++variant) {
+        auto& nf = row.norm_fold[variant];
+        const auto set = [&](bool on) {
           be.set_norm_fold(on);
-          std::vector<engine::GreedyPick> picks;
-          std::vector<double> t;
-          run_fresh(picks, t);
-          (on ? t_fold : t_plain).push_back(median(t));
-          std::vector<engine::GreedyPick>& first = on ? fold_first : plain_first;
-          if (first.empty()) first = picks;
-          else if (on) row.norm_fold_repeats = row.norm_fold_repeats && same_picks(picks, first);
+          be.set_norm_fold_attention(on && variant == 1);
+        };
+        std::vector<double> t_fold, t_plain;
+        std::vector<engine::GreedyPick> fold_first, plain_first;
+        nf.repeats = true;
+        const long long launches0 = be.norm_fold_launches();
+        for (int round = 0; round < 2; ++round) {
+          for (bool on : {true, false}) {
+            set(on);
+            std::vector<engine::GreedyPick> picks;
+            std::vector<double> t;
+            run_fresh(picks, t);
+            (on ? t_fold : t_plain).push_back(median(t));
+            std::vector<engine::GreedyPick>& first = on ? fold_first : plain_first;
+            if (first.empty()) first = picks;
+            else if (on) nf.repeats = nf.repeats && same_picks(picks, first);
+          }
         }
+        nf.ran = be.norm_fold_launches() > launches0;
+        set(true);
+        {
+          engine::Decoder fresh(m, be);
+          prompted(fresh);
+          std::vector<engine::GreedyPick> picks;
+          std::vector<double> unused;
+          run(fresh, false, picks, unused);
+          nf.eager_same = same_picks(picks, fold_first);
+        }
+        be.set_graphs(graphs0);
+        nf.fold_ms = {t_fold[0], t_fold[1]};
+        nf.unfolded_ms = {t_plain[0], t_plain[1]};
+        nf.agree = agreeing(fold_first, plain_first);
+        nf.dlogprob = 0;
+        for (size_t i = 0; i < nf.agree; ++i)
+          nf.dlogprob = std::max(nf.dlogprob, std::abs(static_cast<double>(fold_first[i].logprob) - plain_first[i].logprob));
       }
-      row.norm_fold_ran = be.norm_fold_launches() > launches0;
-      be.set_norm_fold(true);
-      {
-        engine::Decoder fresh(m, be);
-        prompted(fresh);
-        std::vector<engine::GreedyPick> picks;
-        std::vector<double> unused;
-        run(fresh, false, picks, unused);
-        row.norm_fold_eager_same = same_picks(picks, fold_first);
-      }
-      be.set_graphs(graphs0);
       be.set_norm_fold(fold0);
-      row.norm_fold_ms = {t_fold[0], t_fold[1]};
-      row.norm_unfolded_ms = {t_plain[0], t_plain[1]};
-      row.norm_fold_agree = agreeing(fold_first, plain_first);
-      row.norm_fold_dlogprob = 0;
-      for (size_t i = 0; i < row.norm_fold_agree; ++i)
-        row.norm_fold_dlogprob = std::max(row.norm_fold_dlogprob,
-                                          std::abs(static_cast<double>(fold_first[i].logprob) - plain_first[i].logprob));
+      be.set_norm_fold_attention(attention0);
     }
     {
       // The pick a cluster of blocks a row (the default) against one block (WST_CUDA_PICK_CLUSTER=0), back to back.
@@ -2104,16 +2117,19 @@ int run_benchmarks(CudaBackend& be, const std::vector<std::string>& archs, int n
                   a.c_str(), precision_name(p), r.norm_staged_ms[0], r.norm_staged_ms[1], r.norm_not_staged_ms[0],
                   r.norm_not_staged_ms[1], r.norm_staged_same ? "same picks" : "PICKS DIFFER");
       if (r.precision != engine::cuda::Precision::f32) {
-        std::printf("%s %s: recorded step with the layer norm folded into fc1 (WST_CUDA_NORM_FOLD=1) %.4f / %.4f ms "
-                    "against not %.4f / %.4f ms, two rounds alternating (%s; %zu of 40 tokens agree before the first "
-                    "difference, largest log-probability difference %.1e; rounds %s; eager with the fold %s)\n",
-                    a.c_str(), precision_name(p), r.norm_fold_ms[0], r.norm_fold_ms[1], r.norm_unfolded_ms[0],
-                    r.norm_unfolded_ms[1], r.norm_fold_ran ? "ran" : "DID NOT RUN", r.norm_fold_agree,
-                    r.norm_fold_dlogprob, r.norm_fold_repeats ? "the same picks" : "DIFFER",
-                    r.norm_fold_eager_same ? "the same picks" : "DIFFERS");
-        if (!r.norm_fold_ran || !r.norm_fold_repeats || !r.norm_fold_eager_same || r.norm_fold_agree < 5 ||
-            !(r.norm_fold_dlogprob < 1e-2))
-          rc = 1;
+        for (int variant = 0; variant < 2; ++variant) {
+          const auto& nf = r.norm_fold[variant];
+          std::printf("%s %s: recorded step with the layer norm folded into %s %.4f / %.4f ms against not %.4f / "
+                      "%.4f ms, two rounds alternating (%s; %zu of 40 tokens agree before the first difference, "
+                      "largest log-probability difference %.1e; rounds %s; eager with the fold %s)\n",
+                      a.c_str(), precision_name(p),
+                      variant == 0 ? "fc1 (WST_CUDA_NORM_FOLD=1)"
+                                   : "fc1, q|k|v and the cross query (WST_CUDA_NORM_FOLD=1 WST_CUDA_NORM_FOLD_ATTENTION=1)",
+                      nf.fold_ms[0], nf.fold_ms[1], nf.unfolded_ms[0], nf.unfolded_ms[1],
+                      nf.ran ? "ran" : "DID NOT RUN", nf.agree, nf.dlogprob, nf.repeats ? "the same picks" : "DIFFER",
+                      nf.eager_same ? "the same picks" : "DIFFERS");
+          if (!nf.ran || !nf.repeats || !nf.eager_same || nf.agree < 5 || !(nf.dlogprob < 1e-2)) rc = 1;
+        }
       }
       if (!r.pick_same || !r.fused_same[0] || !r.fused_same[1] || !r.fused_same[2] || !r.no_prefetch_same ||
           !r.norm_once_same || !r.norm_staged_same)

@@ -1094,6 +1094,25 @@ struct Checker {
     be.set_norm_staged(true);
     be.cross_attention_from(X, G, BE, W, &BQ, Q, KV.cols_view(0, d), KV.cols_view(d, d), O3, n_head);
     be.set_norm_staged(staged_before);
+    const long long fused_mid = be.fused_cross_launches();
+    // The norm folded into wq (fold_norm for the attention's products, set_norm_fold_attention): the two kernels
+    // (the folded matrix-vector product, then the attention) and the fused kernel folded give the same bits, and
+    // stay near the unfolded output.
+    const bool foldable = type == engine::WeightType::float16 || type == engine::WeightType::bfloat16;
+    Mat O4 = be.alloc(1, d), O5 = be.alloc(1, d);
+    poison(O4);
+    poison(O5);
+    const long long norm_folds_before = be.norm_fold_launches();
+    if (foldable) {
+      be.fold_norm(W, G, BE, &BQ, true);
+      const bool fold_attention_before = be.norm_fold_attention();
+      be.set_norm_fold_attention(true);
+      be.set_fused_cross(false);
+      be.cross_attention_from(X, G, BE, W, &BQ, Q, KV.cols_view(0, d), KV.cols_view(d, d), O4, n_head);
+      be.set_fused_cross(true);
+      be.cross_attention_from(X, G, BE, W, &BQ, Q, KV.cols_view(0, d), KV.cols_view(d, d), O5, n_head);
+      be.set_norm_fold_attention(fold_attention_before);
+    }
     be.set_fused_cross(cross_before);
     be.set_fused_cross_max_width(cross_width_before);
     be.set_one_row_scores_first(scores_first_before);
@@ -1109,10 +1128,32 @@ struct Checker {
       n_bad += !std::isfinite(b[i]);
     }
     for (float e : q_after) q_written += std::isfinite(e);
-    const bool ran = be.fused_cross_launches() == before + 2 && q_written == 0;
-    const bool unfused = be.fused_cross_launches() == before && q_written == q_after.size();
-    const bool ok = (shadow ? ran : unfused) && read_half && n_diff == 0 && n_bad == 0 && n_staged_diff == 0;
+    const bool ran = fused_mid == before + 2 && q_written == 0;
+    const bool unfused = fused_mid == before && q_written == q_after.size();
+    // Folded: both launches took the fold (the fused one where the fused kernel runs), the same bits, near the rest.
+    size_t n_fold_diff = 0;
+    double fold_rel = 0;
+    bool fold_ok = true;
+    if (foldable) {
+      const std::vector<float> f4 = down(O4), f5 = down(O5);
+      n_fold_diff = bits_differing(f5, f4);
+      double num = 0, den = 0;
+      for (size_t i = 0; i < a.size(); ++i) {
+        num += (static_cast<double>(f4[i]) - a[i]) * (static_cast<double>(f4[i]) - a[i]);
+        den += static_cast<double>(a[i]) * a[i];
+      }
+      fold_rel = std::sqrt(num / std::max(den, 1e-300));
+      const bool fused_folded = be.fused_cross_launches() == fused_mid + (shadow ? 1 : 0);
+      fold_ok = n_fold_diff == 0 && fold_rel < 1e-2 && fused_folded &&
+                be.norm_fold_launches() == norm_folds_before + 2;
+    }
+    const bool ok =
+        (shadow ? ran : unfused) && read_half && n_diff == 0 && n_bad == 0 && n_staged_diff == 0 && fold_ok;
     if (!ok) ++n_fail;
+    if (foldable)
+      std::printf("       (the norm folded: %zu values differ between the two kernels and the fused one, rel %.1e "
+                  "against unfolded%s)\n",
+                  n_fold_diff, fold_rel, fold_ok ? "" : "; FAILED");
     std::printf("  %-4s %-58s %zu of %zu values differ from the two kernels, %zu with the norm staged%s%s\n",
                 ok ? "ok" : "FAIL",
                 ("cross query + attention fused " + std::string(engine::weight_type_name(type)) + " " + name +

@@ -9,7 +9,7 @@
 #   DIR/deps/icu_headers.tar.xz (ICU's C headers; the machine has ICU's libraries only)
 #   DIR/deps/include/kissfft, DIR/deps/lib/libkissfft-float.so* (Debian's kissfft, absent there)
 # Logs and JSON go to $OUT. WST_REAL_QUICK=1: float32 and float16, the folded output products, the expanding shape,
-# the norm folded into fc1 and the timed transcriptions only (a short call), none of the other switches' runs.
+# the norms folded into the products and the timed transcriptions only (a short call), none of the other switches' runs.
 #   [WST_REAL_QUICK=1] tools/cuda/run_real_weights.sh DIR
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -71,14 +71,15 @@ WST_CUDA_GEMV_EXPANDING_SHAPE=4,4 WST_CUDA_GEMV_EXPANDING_MIN=0 "$build/real_wei
   { echo "run float16 expanding failed"; rc=1; }
 echo "== float16 with fc1 and the logits 4 x 4 and a warp's norm (WST_CUDA_GEMV_EXPANDING_SHAPE=4,4) against the CPU's float32"
 "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_float16_expanding.json" text || rc=1
-# The layer norm folded into fc1 (WST_CUDA_NORM_FOLD=1; session 32), float16, every file.
-WST_CUDA_NORM_FOLD=1 "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda float16 \
+# The layer norms folded into fc1, q|k|v and the cross query (WST_CUDA_NORM_FOLD=1 WST_CUDA_NORM_FOLD_ATTENTION=1;
+# session 32), float16, every file.
+WST_CUDA_NORM_FOLD=1 WST_CUDA_NORM_FOLD_ATTENTION=1 "$build/real_weights_check" run "$dir/tiny_en.pack" "$dir/tokenizer.json" cuda float16 \
   "$out/gpu_float16_normfold.json" "${pcm[@]}" > "$out/gpu_float16_normfold.log" 2>&1 ||
   { echo "run float16 norm folded failed"; rc=1; }
-echo "== float16 with the layer norm folded into fc1 (WST_CUDA_NORM_FOLD=1) against the CPU's float32"
+echo "== float16 with the layer norms folded into the products (WST_CUDA_NORM_FOLD=1 WST_CUDA_NORM_FOLD_ATTENTION=1) against the CPU's float32"
 "$build/real_weights_check" compare "$dir/ref_cpu_float32.json" "$out/gpu_float16_normfold.json" text || rc=1
 # Whole transcriptions timed (float16, jfk and ted_60, median of 5 after one untimed): the defaults, then the step run
-# ahead off, then the layer norm folded into fc1; two rounds in turn (same machine, same call).
+# ahead off, then fc1's layer norm folded; two rounds in turn (same machine, same call).
 echo "== whole transcriptions, float16, ms a file: defaults / WST_CUDA_STEP_AHEAD=0 / WST_CUDA_NORM_FOLD=1"
 for round in 1 2; do
   for cfg in WST_CHECK_DEFAULTS=1 WST_CUDA_STEP_AHEAD=0 WST_CUDA_NORM_FOLD=1; do

@@ -426,16 +426,21 @@ bool CudaBackend::launch_fused_cross(const Mat& x, const Mat& gamma, const Mat& 
   const float* b = bq && !bq->empty() ? bq->data : nullptr;
   ++fused_cross_launches_;
   if (wo) ++fused_out_launches_;
+  // The norm folded into wq (NormFold): W', b' and s in place of wq, bq and the gains.
+  const NormFold* nf = fold_for(wq, gamma.data, beta.data, b);
+  if (nf) ++norm_fold_launches_;
+  const Weights& wq_run = nf ? nf->w : wq;
   const auto launch = [&](const auto* w) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(w)>>;
     const FoldedOutput<T> fold = fold_args<T>(wo, bo, x, fold_scratch_, kFoldPartials);
-    cross_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data, w, b, d, n_head, hk->k, hk->v,
-                          hk->ld, hk->ld, k.rows, out.data, wo ? &fold : nullptr, gemv_.stage_norm);
+    cross_query_attention(chained_, stream_, x.data, x.ld, nf ? nullptr : gamma.data, nf ? nullptr : beta.data, w,
+                          nf ? nf->bias.data : b, d, n_head, hk->k, hk->v, hk->ld, hk->ld, k.rows, out.data,
+                          wo ? &fold : nullptr, gemv_.stage_norm, nf ? nf->row_sums.data : nullptr);
   };
   if (wq.type == WeightType::float16)
-    launch(static_cast<const __half*>(wq.packed.get()));
+    launch(static_cast<const __half*>(wq_run.packed.get()));
   else
-    launch(static_cast<const __nv_bfloat16*>(wq.packed.get()));
+    launch(static_cast<const __nv_bfloat16*>(wq_run.packed.get()));
   return true;
 }
 
@@ -467,16 +472,21 @@ bool CudaBackend::launch_fused_self(const Mat& x, const Mat& gamma, const Mat& b
   const auto* st = static_cast<const StepState*>(step_dev_.get());
   ++fused_self_launches_;
   if (wo) ++fused_out_launches_;
+  // The norm folded into the q|k|v weights (NormFold): W', b' and s in place of w, bias and the gains.
+  const NormFold* nf = fold_for(w, gamma.data, beta.data, b);
+  if (nf) ++norm_fold_launches_;
+  const Weights& w_run = nf ? nf->w : w;
   const auto launch = [&](const auto* wp) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(wp)>>;
     const FoldedOutput<T> fold = fold_args<T>(wo, bo, x, fold_scratch_, kFoldPartials);
-    self_query_attention(chained_, stream_, x.data, x.ld, gamma.data, beta.data, wp, b, d, n_head, k_cache.data,
-                         v_cache.data, k_cache.ld, st, out.data, wo ? &fold : nullptr, gemv_.stage_norm);
+    self_query_attention(chained_, stream_, x.data, x.ld, nf ? nullptr : gamma.data, nf ? nullptr : beta.data, wp,
+                         nf ? nf->bias.data : b, d, n_head, k_cache.data, v_cache.data, k_cache.ld, st, out.data,
+                         wo ? &fold : nullptr, gemv_.stage_norm, nf ? nf->row_sums.data : nullptr);
   };
   if (w.type == WeightType::float16)
-    launch(static_cast<const __half*>(w.packed.get()));
+    launch(static_cast<const __half*>(w_run.packed.get()));
   else
-    launch(static_cast<const __nv_bfloat16*>(w.packed.get()));
+    launch(static_cast<const __nv_bfloat16*>(w_run.packed.get()));
   return true;
 }
 

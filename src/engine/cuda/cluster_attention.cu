@@ -459,21 +459,38 @@ __global__ void __launch_bounds__(32 * kWarps, 2) shared_kv_attention_kernel(con
 // Row x [1, d] layer-normed (gamma, beta) into this block's shared memory, as half_linear.cu's kernel does with
 // 256 threads (the same sums in the same order). d <= kMaxQueryWidth. `staged`, `staged_w` and `later` as
 // take_norm_weights (row_products.cuh) takes them: staged_w is 2 d floats of the launch's dynamic shared memory
-// (norm_weights_slice), filled by prepare_norm_weights before the wait.
+// (norm_weights_slice), filled by prepare_norm_weights before the wait. `folded` (the norm folded into the weights,
+// CudaBackend::NormFold): the raw row, each warp then takes its statistics (folded_stats).
 constexpr int kHeldQ = 8;
 constexpr int kMaxQueryWidth = 32 * 8 * kHeldQ;
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
 __device__ __forceinline__ const float* normed_row(const float* x, int ldx, int d, const float* gamma,
-                                                   const float* beta, bool staged, const float* staged_w, int later) {
+                                                   const float* beta, bool staged, const float* staged_w, int later,
+                                                   bool folded) {
   __shared__ float4 xs_raw[kMaxQueryWidth / 4];
   __shared__ float red[64];
   float* xs = reinterpret_cast<float*>(xs_raw);
   load_rows<1>(x, ldx, d, xs);
   __syncthreads();
+  if (folded) return xs;
   take_norm_weights(staged, staged_w, d, later, &gamma, &beta);
   norm_rows<1>(xs, d, gamma, beta, red);
   __syncthreads();
   return xs;
+}
+
+// A folded product's value from its raw sum a (half_linear.cu's kNormFolded): r (a - m s) + b', the row's mean m
+// and 1 / std r by this warp (row_stats_by_warp), s the weights' row sum; a + b' where not folded.
+struct FoldedStats {
+  float mean = 0.0f, rstd = 1.0f;
+};
+__device__ __forceinline__ FoldedStats folded_stats(const float* xs, int d, bool folded) {
+  FoldedStats f;
+  if (folded) row_stats_by_warp(xs, d, threadIdx.x % 32, &f.mean, &f.rstd);
+  return f;
+}
+__device__ __forceinline__ float folded_value(float a, float bias, float row_sum, const FoldedStats& f, bool folded) {
+  return folded ? folded_norm_value(a, f.mean, f.rstd, row_sum, bias) : a + bias;
 }
 
 // Lane 0 of warp w of the cluster's block r holds value = the head's query at r * kWarps + w: gathered into this
@@ -600,7 +617,7 @@ template <class T, bool kFold>
 __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
     const float* x, int ldx, const float* gamma, const float* beta, const T* wq, const float* bq, int d,
     const __half* k, const __half* v, int ldk, int ldv, int n_keys, float scale, float* out, const T* wo,
-    FoldOut fold, bool staged) {
+    FoldOut fold, const float* row_sums, bool staged) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   constexpr int dh = kCtas * kWarps;
   const int h = blockIdx.x / kCtas, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -618,6 +635,9 @@ __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
   preload_block_keys(kr, k, v, ldk, ldv, h, dh, begin, end);
   // The bias and the norm's gains are weights too: read (or asked into L2) before waiting, not after the sums.
   const float bias = bq ? __ldg(bq + j) : 0.0f;
+  // Folded (row_sums: CudaBackend::NormFold; gamma and beta then null, staged false), the weights' row sum instead.
+  const bool folded = row_sums != nullptr;
+  const float row_sum = folded ? __ldg(row_sums + j) : 0.0f;
   prepare_norm_weights(gamma, beta, d, staged, norm_weights_slice<kFold>(d));
   float out_bias = 0.0f;
   if constexpr (kFold) {
@@ -626,7 +646,9 @@ __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
   }
   wait_for_previous_kernel();
   let_next_kernel_start();
-  const float* xs = normed_row(x, ldx, d, gamma, beta, staged, norm_weights_slice<kFold>(d), kFold ? 1 : 0);
+  const float* xs =
+      normed_row(x, ldx, d, gamma, beta, staged, norm_weights_slice<kFold>(d), kFold ? 1 : 0, folded);
+  const FoldedStats stats = folded_stats(xs, d, folded);
   chain_probe_mark(1);  // (a probe build's phases: 1 x normed, 2 the query value, 3 the head's query, 4 attended)
   float acc[1] = {};
 #pragma unroll
@@ -635,7 +657,7 @@ __global__ void __launch_bounds__(32 * kWarps, 2) cross_query_attention_kernel(
   float a = acc[0];
   for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
   chain_probe_mark(2);
-  const float* qh = gather_head_query(a + bias);
+  const float* qh = gather_head_query(folded_value(a, bias, row_sum, stats, folded));
   chain_probe_mark(3);
   if constexpr (kFold) {
     __shared__ float4 oh[dh / 4];
@@ -666,7 +688,7 @@ template <class T, bool kFold>
 __global__ void WST_SELF_ATTENTION_BOUNDS self_query_attention_kernel(
     const float* x, int ldx, const float* gamma, const float* beta, const T* wqkv, const float* bqkv, int d,
     float* k_cache, float* v_cache, int ldc, const StepState* st, float scale, float* out, const T* wo,
-    FoldOut fold, bool staged) {
+    FoldOut fold, const float* row_sums, bool staged) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   constexpr int kHeldSelf = 5;  // 16-byte weight loads held a row (three rows a warp): rows up to 1280 wide in full
   constexpr int dh = kCtas * kWarps;
@@ -686,6 +708,11 @@ __global__ void WST_SELF_ATTENTION_BOUNDS self_query_attention_kernel(
   float bias[3];
 #pragma unroll
   for (int part = 0; part < 3; ++part) bias[part] = bqkv ? __ldg(bqkv + part * d + i) : 0.0f;
+  // Folded (row_sums: CudaBackend::NormFold; gamma and beta then null, staged false), the weights' row sums too.
+  const bool folded = row_sums != nullptr;
+  float row_sum[3];
+#pragma unroll
+  for (int part = 0; part < 3; ++part) row_sum[part] = folded ? __ldg(row_sums + part * d + i) : 0.0f;
   prepare_norm_weights(gamma, beta, d, staged, norm_weights_slice<kFold>(d));
   // So are the block's keys and values before `position`, written by earlier steps (the kernel before this one writes
   // no cache; the step's state was copied before the step's first kernel): asked into L2 now, the attention below
@@ -701,7 +728,9 @@ __global__ void WST_SELF_ATTENTION_BOUNDS self_query_attention_kernel(
   }
   wait_for_previous_kernel();
   let_next_kernel_start();
-  const float* xs = normed_row(x, ldx, d, gamma, beta, staged, norm_weights_slice<kFold>(d), kFold ? 1 : 0);
+  const float* xs =
+      normed_row(x, ldx, d, gamma, beta, staged, norm_weights_slice<kFold>(d), kFold ? 1 : 0, folded);
+  const FoldedStats stats = folded_stats(xs, d, folded);
   chain_probe_mark(1);  // (a probe build's phases: 1 x normed, 2 q, k, v and the caches' row, 3 the head's query,
                         // 4 attended)
   float value[3];
@@ -715,7 +744,7 @@ __global__ void WST_SELF_ATTENTION_BOUNDS self_query_attention_kernel(
     for (int c = lane + 32 * kHeldSelf; c < k8; c += 32) accumulate8<T, 1>(__ldg(w8 + c), xs, d, c, acc);
     float a = acc[0];
     for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
-    value[part] = a + bias[part];
+    value[part] = folded_value(a, bias[part], row_sum[part], stats, folded);
   }
   if (lane == 0) {
     k_cache[static_cast<size_t>(position) * ldc + i] = value[1];
@@ -764,7 +793,8 @@ template <class T>
 void cross_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                            const float* beta, const T* wq, const float* bq, int d, int n_head, const __half* k,
                            const __half* v, int ldk, int ldv, int n_keys, float* out, const FoldedOutput<T>* fold,
-                           bool staged_norm) {
+                           bool staged_norm, const float* row_sums) {
+  if (row_sums) staged_norm = false;  // folded: no gains to stage
   if (!cross_query_attention_fits(d, n_head) || !shared_kv_attention_fits(1, d / n_head, k, v, ldk, ldv) || n_keys < 1)
     throw Error("cross_query_attention: width " + std::to_string(d) + ", " + std::to_string(n_head) + " heads, " +
                 std::to_string(n_keys) + " keys");
@@ -776,26 +806,27 @@ void cross_query_attention(bool chained, cudaStream_t stream, const float* x, in
     return launch_cluster_kernel(chained, kCtas, kernel, dim3(n_head * kCtas), dim3(32 * kWarps),
                                  fold_bytes(d) + staged_bytes, stream, x, ldx, gamma, beta, wq, bq, d, k, v, ldk, ldv,
                                  n_keys, scale, out, fold->wo, FoldOut{fold->bo, fold->x, fold->partials, fold->counters},
-                                 staged_norm);
+                                 row_sums, staged_norm);
   }
   constexpr auto kernel = cross_query_attention_kernel<T, false>;
   launch_cluster_kernel(chained, kCtas, kernel, dim3(n_head * kCtas), dim3(32 * kWarps), staged_bytes, stream, x, ldx,
                         gamma, beta, wq, bq, d, k, v, ldk, ldv, n_keys, scale, out, static_cast<const T*>(nullptr),
-                        FoldOut{}, staged_norm);
+                        FoldOut{}, row_sums, staged_norm);
 }
 template void cross_query_attention<__half>(bool, cudaStream_t, const float*, int, const float*, const float*,
                                             const __half*, const float*, int, int, const __half*, const __half*, int,
-                                            int, int, float*, const FoldedOutput<__half>*, bool);
+                                            int, int, float*, const FoldedOutput<__half>*, bool, const float*);
 template void cross_query_attention<__nv_bfloat16>(bool, cudaStream_t, const float*, int, const float*, const float*,
                                                    const __nv_bfloat16*, const float*, int, int, const __half*,
                                                    const __half*, int, int, int, float*,
-                                                   const FoldedOutput<__nv_bfloat16>*, bool);
+                                                   const FoldedOutput<__nv_bfloat16>*, bool, const float*);
 
 template <class T>
 void self_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                           const float* beta, const T* wqkv, const float* bqkv, int d, int n_head, float* k_cache,
                           float* v_cache, int ldc, const StepState* st, float* out, const FoldedOutput<T>* fold,
-                          bool staged_norm) {
+                          bool staged_norm, const float* row_sums) {
+  if (row_sums) staged_norm = false;  // folded: no gains to stage
   if (!cross_query_attention_fits(d, n_head))
     throw Error("self_query_attention: width " + std::to_string(d) + ", " + std::to_string(n_head) + " heads");
   const float scale = 1.0f / std::sqrt(static_cast<float>(kCtas * kWarps));
@@ -806,20 +837,20 @@ void self_query_attention(bool chained, cudaStream_t stream, const float* x, int
     return launch_cluster_kernel(chained, kCtas, kernel, dim3(n_head * kCtas), dim3(32 * kWarps),
                                  fold_bytes(d) + staged_bytes, stream, x, ldx, gamma, beta, wqkv, bqkv, d, k_cache,
                                  v_cache, ldc, st, scale, out, fold->wo,
-                                 FoldOut{fold->bo, fold->x, fold->partials, fold->counters}, staged_norm);
+                                 FoldOut{fold->bo, fold->x, fold->partials, fold->counters}, row_sums, staged_norm);
   }
   constexpr auto kernel = self_query_attention_kernel<T, false>;
   launch_cluster_kernel(chained, kCtas, kernel, dim3(n_head * kCtas), dim3(32 * kWarps), staged_bytes, stream, x, ldx,
                         gamma, beta, wqkv, bqkv, d, k_cache, v_cache, ldc, st, scale, out,
-                        static_cast<const T*>(nullptr), FoldOut{}, staged_norm);
+                        static_cast<const T*>(nullptr), FoldOut{}, row_sums, staged_norm);
 }
 template void self_query_attention<__half>(bool, cudaStream_t, const float*, int, const float*, const float*,
                                            const __half*, const float*, int, int, float*, float*, int,
-                                           const StepState*, float*, const FoldedOutput<__half>*, bool);
+                                           const StepState*, float*, const FoldedOutput<__half>*, bool, const float*);
 template void self_query_attention<__nv_bfloat16>(bool, cudaStream_t, const float*, int, const float*, const float*,
                                                   const __nv_bfloat16*, const float*, int, int, float*, float*, int,
                                                   const StepState*, float*, const FoldedOutput<__nv_bfloat16>*,
-                                                  bool);
+                                                  bool, const float*);
 
 void cluster_attention(bool chained, cudaStream_t stream, const float* q, int ldq, const AttentionRows& rows, int n_rows,
                        int ldk, int ldv, int n_head, int dh, float scale, float* out, int ldo, const StepState* st,

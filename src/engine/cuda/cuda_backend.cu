@@ -204,6 +204,7 @@ CudaBackend::CudaBackend(int device, bool allow_tf32, Precision precision) : dev
   set_prefetch_rows(!env_is("WST_CUDA_PREFETCH_ROWS", "0"));
   set_norm_staged(!env_is("WST_CUDA_NORM_STAGED", "0"));
   norm_fold_ = env_is("WST_CUDA_NORM_FOLD", "1");
+  norm_fold_attention_ = env_is("WST_CUDA_NORM_FOLD_ATTENTION", "1");
 }
 
 void CudaBackend::set_prefetch_rows(bool on) {

@@ -488,21 +488,32 @@ class CudaBackend final : public Backend {
   // once (fold_norm): the products run on the raw row while each warp takes its mean m and 1 / std r itself, so the
   // norm's barriers and its pass over the row leave the kernel's path. Other bits than the unfolded product (W' is
   // rounded once more; x - m cancels after the sums), so the eager and recorded steps both take it or neither.
-  // prepare_decoder folds every decoder layer's fc1 while the switch is on; linear_fused takes a product's fold
-  // where one was made for those weights, gains, biases and bias.
+  // prepare_decoder folds every decoder layer's fc1 while the switch is on, and with WST_CUDA_NORM_FOLD_ATTENTION=1
+  // (set_norm_fold_attention; written in session 32 after its last GPU call, never run) its q|k|v and cross-attention
+  // query products too, which the fused attention kernels then take folded (row_sums) and so do the one-row paths
+  // without them (linear_fused, linear_fused_kv_at): every one-row path of a folded product takes the fold, so eager
+  // and recorded steps keep the same bits. A product takes its fold (fold_for) where one was made for those weights,
+  // gains, biases and bias and its switch is on.
   struct NormFold {
     Weights w;             // W'
     Mat row_sums, bias;    // s [1, n], b' [1, n]
     const float* gamma = nullptr;
     const float* beta = nullptr;
     const float* source_bias = nullptr;
+    bool attention = false;              // which switch it follows: set_norm_fold_attention, else set_norm_fold
     std::shared_ptr<const void> source;  // W's storage, kept so that no other weights take its address
   };
   void set_norm_fold(bool on) { norm_fold_ = on; }
   bool norm_fold() const { return norm_fold_; }
+  void set_norm_fold_attention(bool on) { norm_fold_attention_ = on; }
+  bool norm_fold_attention() const { return norm_fold_attention_; }
   void prepare_decoder(const std::vector<DecoderLayerWeights>& layers) override;
-  // Makes w's fold for these gains, biases and bias (half weights; once: a second call finds it).
-  const NormFold& fold_norm(const Weights& w, const Mat& gamma, const Mat& beta, const Mat* bias);
+  // Makes w's fold for these gains, biases and bias (half weights; once: a second call finds it); `attention`: it
+  // follows set_norm_fold_attention.
+  const NormFold& fold_norm(const Weights& w, const Mat& gamma, const Mat& beta, const Mat* bias,
+                            bool attention = false);
+  // w's fold for these gains, biases and bias where one was made and its switch is on; else null.
+  const NormFold* fold_for(const Weights& w, const float* gamma, const float* beta, const float* bias) const;
   long long norm_fold_launches() const { return norm_fold_launches_; }
   // Several rows (2 to 16: beams, batched windows) of float16 weights through tensor_rows.cu's tensor-core kernel
   // instead of the matrix-vector kernel (up to 8 rows) or the ops in turn (more): the rows split into a half part and a
@@ -586,6 +597,7 @@ class CudaBackend final : public Backend {
   long long tensor_rows_launches_ = 0;
   long long norm_once_launches_ = 0;
   bool norm_fold_ = false;
+  bool norm_fold_attention_ = false;
   std::map<const void*, NormFold> norm_folds_;  // by W's device address
   long long norm_fold_launches_ = 0;
   cudaStream_t stream_ = nullptr;
@@ -882,13 +894,16 @@ template <class T>
 void self_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                           const float* beta, const T* wqkv, const float* bqkv, int d, int n_head, float* k_cache,
                           float* v_cache, int ldc, const StepState* st, float* out,
-                          const FoldedOutput<T>* fold = nullptr, bool staged_norm = false);
-// K/V: their float16 shadow (set_half_cross_kv).
+                          const FoldedOutput<T>* fold = nullptr, bool staged_norm = false,
+                          const float* row_sums = nullptr);
+// K/V: their float16 shadow (set_half_cross_kv). row_sums (both): the norm folded into the weights (NormFold: wq is
+// W', bq b', gamma and beta null), s; null: the norm applied (gamma, beta).
 template <class T>
 void cross_query_attention(bool chained, cudaStream_t stream, const float* x, int ldx, const float* gamma,
                            const float* beta, const T* wq, const float* bq, int d, int n_head, const __half* k,
                            const __half* v, int ldk, int ldv, int n_keys, float* out,
-                           const FoldedOutput<T>* fold = nullptr, bool staged_norm = false);
+                           const FoldedOutput<T>* fold = nullptr, bool staged_norm = false,
+                           const float* row_sums = nullptr);
 
 // The encoder's half-precision path (encoder_blocks.cu), T = __half or __nv_bfloat16:
 // y [x.rows, x.cols] (row stride ldy) = layer_norm(x + add) in T (add: a row, or null; x is only read).

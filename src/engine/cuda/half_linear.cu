@@ -274,7 +274,7 @@ __global__ void __launch_bounds__(32 * kMaxGemvWarps, gemv_min_blocks<T>(M, R, k
       for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
       if (lane == 0) {
         float v = a + bq[q];  // as a + (bias ? bias[j] : 0): the same bits
-        if constexpr (kNorm == kNormFolded) v = rstd * (a - mean * sq[q]) + bq[q];
+        if constexpr (kNorm == kNormFolded) v = folded_norm_value(a, mean, rstd, sq[q], bq[q]);
         float* out = y + static_cast<size_t>(r) * ldy + j;
         if constexpr (kEpi == kEpiGelu) v = gelu_erf(v);
         if constexpr (kEarlyAdd) *out = prev[q][r] + v;  // as *out += v
@@ -656,10 +656,9 @@ void CudaBackend::linear_fused(const Mat& x, const Mat* gamma, const Mat* beta, 
   // than every one of its thousands of blocks normalising them again (set_norm_once): the kernel's own norm code, so
   // its bits. For the tensor-core kernel, whose own norm always goes a warp a row, the norm once does too, whatever
   // the matrix-vector kernel's switches say.
-  if (norm_fold_ && g != nullptr && x.rows == 1 && !tensor && epi != kEpiAdd) {
-    const auto it = norm_folds_.find(w.packed.get());
-    if (it != norm_folds_.end() && it->second.gamma == g && it->second.beta == be && it->second.source_bias == b) {
-      const NormFold& f = it->second;
+  if (g != nullptr && x.rows == 1 && !tensor && epi != kEpiAdd) {
+    if (const NormFold* fp = fold_for(w, g, be, b)) {
+      const NormFold& f = *fp;
       ++norm_fold_launches_;
       if (w.type == WeightType::float16)
         return gemv_folded(chained_, gemv_, x, static_cast<const __half*>(f.w.packed.get()), f.row_sums.data,
@@ -707,6 +706,17 @@ void CudaBackend::linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* 
     return Backend::linear_fused_kv_at(x, gamma, beta, w, bias, y, k_cache, v_cache);
   const float* b = bias_or_null(bias);
   const KvTarget kv{k_cache.data, v_cache.data, k_cache.ld, d, static_cast<const StepState*>(step_dev_.get())};
+  if (const NormFold* f = fold_for(w, gamma->data, beta->data, b)) {
+    ++norm_fold_launches_;
+    if (w.type == WeightType::float16)
+      return launch_gemv<__half, 1, kNormFolded, kEpiKv, false>(chained_, gemv_, x, nullptr, nullptr,
+                                                                static_cast<const __half*>(f->w.packed.get()),
+                                                                f->bias.data, y, w.rows, x.cols, stream_, kv,
+                                                                f->row_sums.data);
+    return launch_gemv<__nv_bfloat16, 1, kNormFolded, kEpiKv, false>(
+        chained_, gemv_, x, nullptr, nullptr, static_cast<const __nv_bfloat16*>(f->w.packed.get()), f->bias.data, y,
+        w.rows, x.cols, stream_, kv, f->row_sums.data);
+  }
   if (w.type == WeightType::float16)
     launch_gemv<__half, 1, kNormRows, kEpiKv, false>(chained_, gemv_, x, gamma->data, beta->data,
                                                 static_cast<const __half*>(w.packed.get()), b, y, w.rows, x.cols,
@@ -717,8 +727,17 @@ void CudaBackend::linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* 
                                                        x.cols, stream_, kv);
 }
 
+const CudaBackend::NormFold* CudaBackend::fold_for(const Weights& w, const float* gamma, const float* beta,
+                                                   const float* bias) const {
+  const auto it = norm_folds_.find(w.packed.get());
+  if (it == norm_folds_.end()) return nullptr;
+  const NormFold& f = it->second;
+  const bool on = f.attention ? norm_fold_attention_ : norm_fold_;
+  return on && f.gamma == gamma && f.beta == beta && f.source_bias == bias ? &f : nullptr;
+}
+
 const CudaBackend::NormFold& CudaBackend::fold_norm(const Weights& w, const Mat& gamma, const Mat& beta,
-                                                    const Mat* bias) {
+                                                    const Mat* bias, bool attention) {
   if (w.type != WeightType::float16 && w.type != WeightType::bfloat16)
     throw Error("fold_norm: " + std::string(weight_type_name(w.type)) + " weights (float16 or bfloat16 only)");
   if (gamma.cols != w.cols || beta.cols != w.cols || gamma.rows != 1 || beta.rows != 1 ||
@@ -729,7 +748,7 @@ const CudaBackend::NormFold& CudaBackend::fold_norm(const Weights& w, const Mat&
   const float* b = bias_or_null(bias);
   if (const auto it = norm_folds_.find(w.packed.get());
       it != norm_folds_.end() && it->second.gamma == gamma.data && it->second.beta == beta.data &&
-      it->second.source_bias == b)
+      it->second.source_bias == b && it->second.attention == attention)
     return it->second;
   NormFold f;
   f.w = Weights(w.type, w.rows, w.cols, alloc_bytes(static_cast<size_t>(w.rows) * w.cols * 2));
@@ -738,6 +757,7 @@ const CudaBackend::NormFold& CudaBackend::fold_norm(const Weights& w, const Mat&
   f.gamma = gamma.data;
   f.beta = beta.data;
   f.source_bias = b;
+  f.attention = attention;
   f.source = w.packed;
   void* w2 = const_cast<void*>(f.w.packed.get());
   if (w.type == WeightType::float16)
@@ -752,10 +772,13 @@ const CudaBackend::NormFold& CudaBackend::fold_norm(const Weights& w, const Mat&
 }
 
 void CudaBackend::prepare_decoder(const std::vector<DecoderLayerWeights>& layers) {
-  if (!norm_fold_) return;
-  for (const DecoderLayerWeights& l : layers)
-    if (l.fc1.w.type == WeightType::float16 || l.fc1.w.type == WeightType::bfloat16)
-      fold_norm(l.fc1.w, l.mlp_ln.gamma, l.mlp_ln.beta, &l.fc1.b);
+  const auto half = [](const Weights& w) { return w.type == WeightType::float16 || w.type == WeightType::bfloat16; };
+  for (const DecoderLayerWeights& l : layers) {
+    if (norm_fold_ && half(l.fc1.w)) fold_norm(l.fc1.w, l.mlp_ln.gamma, l.mlp_ln.beta, &l.fc1.b);
+    if (norm_fold_attention_ && half(l.qkv.w)) fold_norm(l.qkv.w, l.attn_ln.gamma, l.attn_ln.beta, &l.qkv.b, true);
+    if (norm_fold_attention_ && half(l.cross_q.w))
+      fold_norm(l.cross_q.w, l.cross_ln.gamma, l.cross_ln.beta, &l.cross_q.b, true);
+  }
 }
 
 }  // namespace wst::engine::cuda

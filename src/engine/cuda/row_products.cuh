@@ -162,6 +162,13 @@ __device__ __forceinline__ void row_stats_by_warp(const float* row, int k, int l
   *rstd = rsqrtf(q / k + 1e-5f);
 }
 
+// A product's value with its layer norm folded into the weights (CudaBackend::NormFold): r (a - m s) + b' from the raw
+// row's sum a, the row's mean m and 1 / std r, the weights' row sum s and the folded bias b'. Two roundings pinned
+// (fused multiply-adds written out), so that every kernel that folds gives the same bits.
+__device__ __forceinline__ float folded_norm_value(float a, float mean, float rstd, float row_sum, float bias) {
+  return __fmaf_rn(rstd, __fmaf_rn(-mean, row_sum, a), bias);
+}
+
 // row[i] = (row[i] - mean) * inv * gamma[i] + beta[i] for i < n, a thread's values in groups of kGroup turns whose
 // gains and biases are loaded together before any is used: a loop that waited for each value's two loads cost 5
 // round trips to L2 a 1280-wide row on every normed kernel's critical path. 4 turns, not 8: the fused attention
