@@ -746,10 +746,13 @@ const CudaBackend::NormFold& CudaBackend::fold_norm(const Weights& w, const Mat&
                 std::to_string(w.cols));
   if (recording_) throw Error("fold_norm: not while a step is recorded");
   const float* b = bias_or_null(bias);
-  if (const auto it = norm_folds_.find(w.packed.get());
-      it != norm_folds_.end() && it->second.gamma == gamma.data && it->second.beta == beta.data &&
-      it->second.source_bias == b && it->second.attention == attention)
-    return it->second;
+  if (const auto it = norm_folds_.find(w.packed.get()); it != norm_folds_.end()) {
+    const NormFold& f = it->second;
+    if (f.gamma == gamma.data && f.beta == beta.data && f.source_bias == b && f.attention == attention) return f;
+    // Replacing it would free W', s and b' while a recorded step may still read them.
+    throw Error("fold_norm: these " + std::to_string(w.rows) + " x " + std::to_string(w.cols) +
+                " weights are already folded with other gains, biases or bias");
+  }
   NormFold f;
   f.w = Weights(w.type, w.rows, w.cols, alloc_bytes(static_cast<size_t>(w.rows) * w.cols * 2));
   f.row_sums = alloc(1, w.rows);
@@ -768,6 +771,9 @@ const CudaBackend::NormFold& CudaBackend::fold_norm(const Weights& w, const Mat&
                                                   beta.data, b, w.cols, static_cast<__nv_bfloat16*>(w2),
                                                   f.row_sums.data, f.bias.data);
   WST_CUDA_CHECK(cudaGetLastError());
+  // Done before any kernel reads them: a chained kernel may load its weights before waiting for the kernel before it
+  // (launch.cuh), which is only right for memory no kernel writes.
+  WST_CUDA_CHECK(cudaStreamSynchronize(stream_));
   return norm_folds_[w.packed.get()] = std::move(f);
 }
 
