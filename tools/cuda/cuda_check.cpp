@@ -672,6 +672,36 @@ struct Checker {
                 label, r_fold, r_plain, n_shape_diff, ran ? "" : " (the folded kernel did not run)");
   }
 
+  // What fold_norm refuses, each with its one-line error: float32 weights, gains of another width, and weights already
+  // folded with other gains (replacing that fold would free what a recording may read).
+  void norm_fold_refusals() {
+    int bad = 0;
+    auto expect = [&](const std::string& want, const std::function<void()>& f) {
+      std::string got = "(no error)";
+      try {
+        f();
+      } catch (const Error& e) {
+        got = e.what();
+      }
+      if (got != want) {
+        ++bad;
+        std::printf("       fold_norm: expected \"%s\", got \"%s\"\n", want.c_str(), got.c_str());
+      }
+    };
+    auto g = rnd(64), bn = rnd(64), g2 = rnd(64), w = rnd(32 * 64, 0.05f);
+    Mat G = up(g, 1, 64), BN = up(bn, 1, 64), G2 = up(g2, 1, 64), G_narrow = up(g, 1, 32);
+    const engine::Weights W32 = be.upload_weights(w.data(), 32, 64, engine::WeightType::float32);
+    const engine::Weights W16 = be.upload_weights(w.data(), 32, 64, engine::WeightType::float16);
+    expect("fold_norm: float32 weights (float16 or bfloat16 only)", [&] { be.fold_norm(W32, G, BN, nullptr); });
+    expect("fold_norm: gains, biases or bias do not match weights of 32 x 64",
+           [&] { be.fold_norm(W16, G_narrow, BN, nullptr); });
+    be.fold_norm(W16, G, BN, nullptr);
+    expect("fold_norm: these 32 x 64 weights are already folded with other gains, biases or bias",
+           [&] { be.fold_norm(W16, G2, BN, nullptr); });
+    if (bad) ++n_fail;
+    std::printf("  %-4s %-58s %d of 3 refusals not as expected\n", bad ? "FAIL" : "ok", "fold_norm's refusals", bad);
+  }
+
   // The tensor-core row kernel (set_tensor_rows) against double precision, its launch counted; then its other tile
   // counts against one tile (each tile's sums run in the same order whatever the tiles: the same bits).
   void tensor_rows(int m, int n, int k, bool norm, engine::Backend::Epilogue epi, double tol) {
@@ -2267,6 +2297,7 @@ int run_op_checks(CudaBackend& be) {
     ck.expanding_shapes(type, 51866, 1280, Epi::none);
     ck.staged_norm(type, 1, 4 * 1280, 1280, Epi::gelu);  // the expanding shape's warp norm
     ck.staged_norm(type, 1, 51866, 1280, Epi::none);     // the logits' norm once
+    ck.norm_fold_refusals();
     // The norm folded into fc1 (large-v3's and tiny's) and a q|k|v-shaped product: x as the others, then shifted
     // and with large channels.
     for (auto [offset, outlier] : {std::pair{0.0f, 1.0f}, std::pair{4.0f, 1.0f}, std::pair{1.0f, 60.0f}}) {

@@ -729,6 +729,7 @@ void CudaBackend::linear_fused_kv_at(const Mat& x, const Mat* gamma, const Mat* 
 
 const CudaBackend::NormFold* CudaBackend::fold_for(const Weights& w, const float* gamma, const float* beta,
                                                    const float* bias) const {
+  if (!norm_fold_ && !norm_fold_attention_) return nullptr;  // (every normed one-row launch asks: no lookup when off)
   const auto it = norm_folds_.find(w.packed.get());
   if (it == norm_folds_.end()) return nullptr;
   const NormFold& f = it->second;
